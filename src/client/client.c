@@ -1,0 +1,351 @@
+#include "client/client.h"
+#include "common/cleanup.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+struct pl_client {
+	CURL *curl;
+	char *host;   /* as given, for messages */
+	char *socket; /* filesystem path of the unix socket */
+	struct curl_slist *json_headers;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/* A growable byte buffer for response bodies. */
+typedef struct buf {
+	char *data;
+	size_t len, cap;
+} buf_t;
+
+static void buf_append(buf_t *b, const char *data, size_t len)
+{
+	if (b->len + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		b->data = pl_xrealloc(b->data, cap);
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+}
+
+static void buf_done(buf_t *b)
+{
+	free(b->data);
+}
+
+static bool curl_ready;
+
+pl_client_t *pl_client_new(const char *host, pl_error_t **err)
+{
+	if (!host || !*host)
+		host = PL_CLIENT_DEFAULT_HOST;
+
+	const char *path = NULL;
+	if (strncmp(host, "unix://", 7) == 0)
+		path = host + 7;
+	else if (host[0] == '/')
+		path = host;
+	if (!path || !*path) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "unsupported host '%s' (want unix:///path/to.sock)",
+			     host);
+		return NULL;
+	}
+
+	if (!curl_ready) {
+		CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+		if (rc != CURLE_OK) {
+			pl_error_set(err, PL_ERR_INTERNAL, 0, "initialise libcurl: %s",
+				     curl_easy_strerror(rc));
+			return NULL;
+		}
+		curl_ready = true;
+	}
+
+	pl_client_t *c = pl_xcalloc(1, sizeof(*c));
+	c->host = pl_xstrdup(host);
+	c->socket = pl_xstrdup(path);
+	c->curl = curl_easy_init();
+	if (!c->curl) {
+		pl_client_free(c);
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "initialise libcurl handle");
+		return NULL;
+	}
+	/* Expect: 100-continue only adds a round trip on a local socket. */
+	c->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
+	c->json_headers = curl_slist_append(c->json_headers, "Expect:");
+	if (!c->json_headers)
+		abort();
+	return c;
+}
+
+pl_client_t *pl_client_free(pl_client_t *c)
+{
+	if (!c)
+		return NULL;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->json_headers);
+	free(c->host);
+	free(c->socket);
+	free(c);
+	return NULL;
+}
+
+const char *pl_client_host(const pl_client_t *c)
+{
+	return c->host;
+}
+
+char *pl_client_escape(pl_client_t *c, const char *s)
+{
+	char *e = curl_easy_escape(c->curl, s, 0);
+	if (!e)
+		abort();
+	char *r = pl_xstrdup(e);
+	curl_free(e);
+	return r;
+}
+
+/* Resets the handle (keeping its connection) and points it at path on the socket. */
+static void prepare(pl_client_t *c, const char *method, const char *path, const char *body,
+		    size_t body_len)
+{
+	CURL *h = c->curl;
+	curl_easy_reset(h);
+	_cleanup_free_ char *url = pl_xasprintf("http://localhost%s", path);
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
+	curl_easy_setopt(h, CURLOPT_URL, url); /* curl copies it */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->json_headers);
+	c->errbuf[0] = '\0';
+
+	if (strcmp(method, "GET") == 0 && !body) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+		return;
+	}
+	if (strcmp(method, "POST") == 0 || body) {
+		/* Always give POST a (possibly empty) body: without POSTFIELDS curl would read
+		 * the body from stdin. */
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+	}
+	if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+}
+
+static pl_errkind_t kind_of_status(long status)
+{
+	switch (status) {
+	case 400:
+		return PL_ERR_INVALID;
+	case 404:
+		return PL_ERR_NOTFOUND;
+	case 408:
+		return PL_ERR_TIMEOUT;
+	case 409:
+		return PL_ERR_CONFLICT;
+	case 501:
+		return PL_ERR_UNSUPPORTED;
+	default:
+		return PL_ERR_INTERNAL;
+	}
+}
+
+/* Turns an error answer into *err: the daemon's "message" (and "cause" if it sent one), or
+ * the raw body, or just the status. */
+static int status_error(long status, const buf_t *body, pl_error_t **err)
+{
+	pl_errkind_t kind = kind_of_status(status);
+	if (body->len > 0) {
+		_cleanup_(json_decrefp) json_t *j = json_loadb(body->data, body->len, 0, NULL);
+		const char *msg = json_string_value(json_object_get(j, "message"));
+		const char *cause = json_string_value(json_object_get(j, "cause"));
+		if (msg && cause && *cause && !strstr(msg, cause))
+			return pl_error_set(err, kind, 0, "%s: %s", msg, cause);
+		if (msg)
+			return pl_error_set(err, kind, 0, "%s", msg);
+		if (!j) {
+			size_t n = body->len;
+			while (n > 0 && (body->data[n - 1] == '\n' || body->data[n - 1] == '\r'))
+				n--;
+			return pl_error_set(err, kind, 0, "HTTP %ld: %.*s", status, (int)n,
+					    body->data);
+		}
+	}
+	return pl_error_set(err, kind, 0, "HTTP %ld", status);
+}
+
+static int transport_error(pl_client_t *c, CURLcode rc, pl_error_t **err)
+{
+	long os_errno = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+	if (rc == CURLE_COULDNT_CONNECT && os_errno > 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, (int)os_errno,
+				    "cannot connect to the port layer at %s", c->host);
+	return pl_error_set(err, PL_ERR_INTERNAL, 0, "talk to the port layer at %s: %s", c->host,
+			    c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
+}
+
+static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	buf_append(userdata, data, size * nmemb);
+	return size * nmemb;
+}
+
+int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
+		      long *status, json_t **response, pl_error_t **err)
+{
+	if (response)
+		*response = NULL;
+	if (status)
+		*status = 0;
+
+	_cleanup_free_ char *text = NULL;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text)
+			return pl_error_set(err, PL_ERR_INVALID, 0, "cannot encode request body");
+	}
+	prepare(c, method, path, text, text ? strlen(text) : 0);
+
+	_cleanup_(buf_done) buf_t out = {0};
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &out);
+	CURLcode rc = curl_easy_perform(c->curl);
+	if (rc != CURLE_OK)
+		return transport_error(c, rc, err);
+
+	long code = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (status)
+		*status = code;
+	if (code < 200 || code >= 400)
+		return status_error(code, &out, err);
+
+	if (response && out.len > 0) {
+		json_error_t jerr;
+		json_t *j = json_loadb(out.data, out.len, 0, &jerr);
+		if (!j)
+			return pl_error_set(err, PL_ERR_INTERNAL, 0,
+					    "%s %s: invalid JSON in response: %s", method, path,
+					    jerr.text);
+		*response = j;
+	}
+	return 0;
+}
+
+int pl_client_ping(pl_client_t *c, pl_error_t **err)
+{
+	long status = 0;
+	int r = pl_client_request(c, "GET", "/_ping", NULL, &status, NULL, err);
+	if (r < 0)
+		return r;
+	if (status != 200)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "ping: HTTP %ld", status);
+	return 0;
+}
+
+typedef struct stream_ctx {
+	pl_client_t *c;
+	pl_client_data_fn fn;
+	void *userdata;
+	long status; /* 0 until the first body bytes */
+	buf_t error_body;
+	int fn_ret;
+} stream_ctx_t;
+
+static void stream_ctx_done(stream_ctx_t *s)
+{
+	buf_done(&s->error_body);
+}
+
+static size_t stream_write(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	stream_ctx_t *s = userdata;
+	size_t n = size * nmemb;
+	if (s->status == 0)
+		curl_easy_getinfo(s->c->curl, CURLINFO_RESPONSE_CODE, &s->status);
+	if (s->status < 200 || s->status >= 300) {
+		/* An error body is small JSON; keep it for the message. */
+		if (s->error_body.len < 64 * 1024)
+			buf_append(&s->error_body, data, n);
+		return n;
+	}
+	int r = s->fn(data, n, s->userdata);
+	if (r < 0) {
+		s->fn_ret = r;
+		return 0; /* anything but n aborts the transfer */
+	}
+	return n;
+}
+
+int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
+		     pl_error_t **err)
+{
+	prepare(c, "GET", path, NULL, 0);
+	_cleanup_(stream_ctx_done) stream_ctx_t s = {.c = c, .fn = fn, .userdata = userdata};
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+	CURLcode rc = curl_easy_perform(c->curl);
+
+	if (s.fn_ret < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -s.fn_ret, "write stream");
+	if (rc != CURLE_OK)
+		return transport_error(c, rc, err);
+	long code = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code >= 300)
+		return status_error(code, &s.error_body, err);
+	return 0;
+}
+
+void pl_demux_init(pl_demux_t *d, pl_demux_fn fn, void *userdata)
+{
+	*d = (pl_demux_t){.fn = fn, .userdata = userdata};
+}
+
+int pl_demux_feed(pl_demux_t *d, const char *data, size_t len)
+{
+	while (len > 0) {
+		if (d->remaining == 0) {
+			size_t want = sizeof(d->header) - d->header_len;
+			size_t take = len < want ? len : want;
+			memcpy(d->header + d->header_len, data, take);
+			d->header_len += take;
+			data += take;
+			len -= take;
+			if (d->header_len < sizeof(d->header))
+				return 0;
+			d->header_len = 0;
+			d->stream = d->header[0];
+			d->remaining = (uint32_t)d->header[4] << 24 | (uint32_t)d->header[5] << 16 |
+				       (uint32_t)d->header[6] << 8 | (uint32_t)d->header[7];
+			continue;
+		}
+		size_t take = len < d->remaining ? len : d->remaining;
+		d->remaining -= (uint32_t)take;
+		int r = d->fn(d->stream, data, take, d->userdata);
+		if (r < 0)
+			return r;
+		data += take;
+		len -= take;
+	}
+	return 0;
+}
+
+bool pl_demux_at_boundary(const pl_demux_t *d)
+{
+	return d->header_len == 0 && d->remaining == 0;
+}
+
+int pl_demux_feed_cb(const char *data, size_t len, void *demux)
+{
+	return pl_demux_feed(demux, data, len);
+}

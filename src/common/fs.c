@@ -1,0 +1,141 @@
+#include "common/fs.h"
+#include "common/cleanup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, pl_error_t **err)
+{
+	_cleanup_free_ char *tmp = pl_xasprintf(".%s.tmp", name);
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pl_error_errno(err, "create %s", tmp);
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		int r = pl_error_errno(err, "write %s", tmp);
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		int r = pl_error_errno(err, "rename %s", name);
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (fsync(dirfd) < 0)
+		return pl_error_errno(err, "fsync directory of %s", name);
+	return 0;
+}
+
+int pl_read_file_at(int dirfd, const char *name, char **out, size_t *len, size_t max,
+		    pl_error_t **err)
+{
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return pl_error_set(err, PL_ERR_NOTFOUND, ENOENT, "open %s", name);
+		return pl_error_errno(err, "open %s", name);
+	}
+	size_t cap = 4096, n = 0;
+	_cleanup_free_ char *buf = pl_xmalloc(cap);
+	for (;;) {
+		if (n + 1 >= cap) {
+			if (cap >= max)
+				return pl_error_set(err, PL_ERR_INVALID, EFBIG, "read %s", name);
+			cap *= 2;
+			buf = pl_xrealloc(buf, cap);
+		}
+		ssize_t r = read(fd, buf + n, cap - n - 1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return pl_error_errno(err, "read %s", name);
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	*out = TAKE_PTR(buf);
+	return 0;
+}
+
+static int remove_children(int dfd, dev_t dev, pl_error_t **err)
+{
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return pl_error_errno(err, "opendir");
+	}
+	int r = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		r = pl_remove_tree_at(dirfd(d), de->d_name, err);
+		if (r < 0)
+			break;
+	}
+	(void)dev;
+	closedir(d);
+	return r;
+}
+
+int pl_remove_tree_at(int dirfd, const char *name, pl_error_t **err)
+{
+	struct stat st, parent;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : pl_error_errno(err, "stat %s", name);
+	if (S_ISDIR(st.st_mode)) {
+		if (fstat(dirfd, &parent) == 0 && parent.st_dev != st.st_dev)
+			return pl_error_set(err, PL_ERR_INTERNAL, EBUSY, "remove %s: mount point",
+					    name);
+		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd < 0)
+			return pl_error_errno(err, "open %s", name);
+		if (remove_children(dfd, st.st_dev, err) < 0)
+			return pl_error_wrap(err, "%s", name);
+		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+			return pl_error_errno(err, "rmdir %s", name);
+		return 0;
+	}
+	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+		return pl_error_errno(err, "unlink %s", name);
+	return 0;
+}
+
+int pl_mkdir_p(const char *path, unsigned mode, pl_error_t **err)
+{
+	_cleanup_free_ char *p = pl_xstrdup(path);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "mkdir %s", p);
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return pl_error_errno(err, "mkdir %s", p);
+	return 0;
+}

@@ -1,0 +1,17 @@
+/* File-system helpers shared by the daemon and the library: atomic replace, whole-file read,
+ * recursive removal that never follows symlinks, mkdir -p. */
+#pragma once
+
+#include <stddef.h>
+#include "common/error.h"
+
+/* Writes data to dir/name via a temp file: write, fsync, rename, fsync(dir). */
+int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, pl_error_t **err);
+/* Reads a whole (small) file; *out is NUL-terminated. Fails with NOTFOUND on ENOENT. */
+int pl_read_file_at(int dirfd, const char *name, char **out, size_t *len, size_t max,
+		    pl_error_t **err);
+/* Removes name (a file or a tree) below dirfd, without following symlinks or crossing
+ * mount points. Missing is not an error. */
+int pl_remove_tree_at(int dirfd, const char *name, pl_error_t **err);
+/* mkdir -p with the given mode for every created component. */
+int pl_mkdir_p(const char *path, unsigned mode, pl_error_t **err);

@@ -1,0 +1,30 @@
+/* Small pure helpers: ids, timestamps, signal names, number parsing. No I/O beyond
+ * reading the random source for ids. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include "common/error.h"
+
+#define PL_ID_LEN 64
+
+/* 64 lowercase hex chars from the kernel's CSPRNG, NUL-terminated. */
+int pl_id_generate(char out[PL_ID_LEN + 1], pl_error_t **err);
+bool pl_id_is_full(const char *s);
+
+/* Nanoseconds since the epoch (CLOCK_REALTIME). */
+int64_t pl_now_ns(void);
+/* RFC 3339 with nanoseconds in UTC ("2026-11-28T13:16:53.123456789Z"); buf >= 40. */
+void pl_time_format(int64_t ns, char *buf, size_t len);
+/* Parses RFC 3339 (with or without fraction, Z only) or a plain unix time with optional
+ * fraction ("1732800000.5"). */
+int pl_time_parse(const char *s, int64_t *ns);
+
+/* Signal by name ("TERM", "SIGTERM", "sigkill") or number ("9"); rejects unknown. */
+int pl_signal_parse(const char *s, int *signo);
+/* Name without the SIG prefix, or NULL. */
+const char *pl_signal_name(int signo);
+
+/* Strict decimal parse: whole string, no sign unless allow_negative, within [min, max]. */
+int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);

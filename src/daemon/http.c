@@ -1,0 +1,458 @@
+#include "daemon/http.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#include <microhttpd.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#define MAX_BODY (1u << 20)
+
+struct pl_http {
+	struct MHD_Daemon *mhd;
+	pl_loop_t *loop;
+	pl_watch_t *watch;
+	const pl_route_t *routes;
+	void *app;
+	bool resumed; /* a parked request was resumed: MHD must run again before we sleep */
+	pl_req_t *parked;
+};
+
+typedef struct stream {
+	pl_req_t *req; /* NULL once the request is gone */
+	pl_stream_fn fn;
+	void *data;
+	pl_stream_free_fn free_fn;
+} stream_t;
+
+struct pl_req {
+	pl_http_t *h;
+	struct MHD_Connection *conn;
+	char *param;
+	char *body;
+	size_t body_len;
+	bool body_too_big, dispatched, suspended, parked;
+	struct MHD_Response *pending;
+	unsigned pending_status;
+	stream_t *stream;
+	void *wait_data;
+	void (*wait_free)(void *);
+	pl_req_t *pprev, *pnext;
+};
+
+static void unpark(pl_req_t *r)
+{
+	if (!r->parked)
+		return;
+	if (r->pprev)
+		r->pprev->pnext = r->pnext;
+	else
+		r->h->parked = r->pnext;
+	if (r->pnext)
+		r->pnext->pprev = r->pprev;
+	r->pprev = r->pnext = NULL;
+	r->parked = false;
+}
+
+static void add_parked(pl_req_t *r)
+{
+	if (r->parked)
+		return;
+	r->parked = true;
+	r->pprev = NULL;
+	r->pnext = r->h->parked;
+	if (r->h->parked)
+		r->h->parked->pprev = r;
+	r->h->parked = r;
+}
+
+static void resume(pl_req_t *r)
+{
+	if (!r->suspended)
+		return;
+	r->suspended = false;
+	r->h->resumed = true;
+	MHD_resume_connection(r->conn);
+}
+
+static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp)
+{
+	if (r->pending) { /* a second reply is a bug in a handler: keep the first */
+		MHD_destroy_response(resp);
+		return;
+	}
+	MHD_add_response_header(resp, "Server", "portlayerd/" PL_VERSION);
+	r->pending = resp;
+	r->pending_status = status;
+	unpark(r);
+	resume(r);
+}
+
+void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
+{
+	char *s = pl_json_dump(body);
+	json_decref(body);
+	size_t n = strlen(s);
+	s = pl_xrealloc(s, n + 2);
+	s[n] = '\n';
+	s[n + 1] = '\0';
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer(n + 1, s, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	set_response(r, status, resp);
+}
+
+void pl_reply_empty(pl_req_t *r, unsigned status)
+{
+	set_response(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
+}
+
+void pl_reply_text(pl_req_t *r, unsigned status, const char *text)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
+	set_response(r, status, resp);
+}
+
+void pl_reply_error(pl_req_t *r, const pl_error_t *e)
+{
+	unsigned status = (unsigned)pl_error_http_status(e->kind);
+	if (status >= 500)
+		pl_log_warn("%s", e->msg);
+	pl_reply_json(r, status, json_pack("{s:s}", "message", e->msg));
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	stream_t *s = cls;
+	if (!s->req)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	ssize_t n = s->fn(s->req, buf, max, s->data);
+	if (n > 0)
+		return n;
+	if (n < 0)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	/* nothing yet: park until the producer has more */
+	pl_req_t *r = s->req;
+	add_parked(r);
+	r->suspended = true;
+	MHD_suspend_connection(r->conn);
+	return 0;
+}
+
+static void stream_free(void *cls)
+{
+	stream_t *s = cls;
+	if (s->req)
+		s->req->stream = NULL;
+	if (s->free_fn)
+		s->free_fn(s->data);
+	free(s);
+}
+
+void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_stream_fn fn,
+		     void *data, pl_stream_free_fn free_fn)
+{
+	stream_t *s = pl_xcalloc(1, sizeof(*s));
+	s->req = r;
+	s->fn = fn;
+	s->data = data;
+	s->free_fn = free_fn;
+	r->stream = s;
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s,
+						  stream_free);
+	MHD_add_response_header(resp, "Content-Type", content_type);
+	set_response(r, status, resp);
+}
+
+const char *pl_req_param(const pl_req_t *r)
+{
+	return r->param;
+}
+
+const char *pl_req_query(const pl_req_t *r, const char *key)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+int pl_req_query_bool(const pl_req_t *r, const char *key, bool def, bool *out, pl_error_t **err)
+{
+	const char *v = pl_req_query(r, key);
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	if (!*v || !strcmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "yes")) {
+		*out = *v ? true : def;
+		if (!*v)
+			*out = true; /* "?follow" alone means yes */
+		return 0;
+	}
+	if (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "no")) {
+		*out = false;
+		return 0;
+	}
+	return pl_error_set(err, PL_ERR_INVALID, 0, "query parameter %s=\"%s\" is not a boolean",
+			    key, v);
+}
+
+json_t *pl_req_json(pl_req_t *r, pl_error_t **err)
+{
+	if (!r->body_len) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "request body is required");
+		return NULL;
+	}
+	json_t *j = pl_json_parse(r->body, r->body_len, "request body", err);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		pl_error_set(err, PL_ERR_INVALID, 0, "request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
+void pl_req_park(pl_req_t *r, void *wait_data)
+{
+	r->wait_data = wait_data;
+	add_parked(r);
+}
+
+void *pl_req_wait_data(const pl_req_t *r)
+{
+	return r->wait_data;
+}
+
+void pl_req_set_wait_free(pl_req_t *r, void (*fn)(void *))
+{
+	r->wait_free = fn;
+}
+
+pl_req_t *pl_http_parked_first(pl_http_t *h)
+{
+	return h->parked;
+}
+
+pl_req_t *pl_req_parked_next(pl_req_t *r)
+{
+	return r->pnext;
+}
+
+void pl_req_wake(pl_req_t *r)
+{
+	if (r->stream) {
+		unpark(r);
+		resume(r);
+	}
+}
+
+bool pl_req_is_streaming(const pl_req_t *r)
+{
+	return r->stream != NULL;
+}
+
+/* Matches path against pattern; on success *param gets the {..} segment (malloc'd). */
+static bool match(const char *pattern, const char *path, char **param)
+{
+	const char *p = pattern, *u = path;
+	*param = NULL;
+	while (*p && *u) {
+		if (*p == '{') {
+			const char *pe = strchr(p, '}');
+			const char *ue = strchr(u, '/');
+			if (!ue)
+				ue = u + strlen(u);
+			if (ue == u || !pe)
+				break;
+			free(*param);
+			*param = strndup(u, (size_t)(ue - u));
+			p = pe + 1;
+			u = ue;
+			continue;
+		}
+		if (*p != *u)
+			break;
+		p++;
+		u++;
+	}
+	if (!*p && !*u)
+		return true;
+	free(*param);
+	*param = NULL;
+	return false;
+}
+
+static void dispatch(pl_req_t *r, const char *url, const char *method)
+{
+	bool path_known = false;
+	for (const pl_route_t *rt = r->h->routes; rt->method; rt++) {
+		char *param = NULL;
+		if (!match(rt->pattern, url, &param))
+			continue;
+		path_known = true;
+		if (strcmp(rt->method, method) != 0) {
+			free(param);
+			continue;
+		}
+		r->param = param;
+		if (r->body_too_big) {
+			pl_error_t *e = NULL;
+			pl_error_set(&e, PL_ERR_INVALID, 0, "request body exceeds %u bytes", MAX_BODY);
+			pl_reply_error(r, e);
+			pl_error_free(e);
+			return;
+		}
+		rt->fn(r, r->h->app);
+		return;
+	}
+	pl_error_t *e = NULL;
+	if (path_known)
+		pl_error_set(&e, PL_ERR_INVALID, 0, "method %s not allowed on %s", method, url);
+	else
+		pl_error_set(&e, PL_ERR_NOTFOUND, 0, "no such route: %s %s", method, url);
+	pl_reply_json(r, path_known ? 405 : 404, json_pack("{s:s}", "message", e->msg));
+	pl_error_free(e);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **con_cls)
+{
+	pl_http_t *h = cls;
+	pl_req_t *r = *con_cls;
+	if (!r) {
+		r = pl_xcalloc(1, sizeof(*r));
+		r->h = h;
+		r->conn = conn;
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (r->body_len + *upload_size > MAX_BODY) {
+			r->body_too_big = true;
+		} else {
+			r->body = pl_xrealloc(r->body, r->body_len + *upload_size + 1);
+			memcpy(r->body + r->body_len, upload, *upload_size);
+			r->body_len += *upload_size;
+			r->body[r->body_len] = '\0';
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!r->dispatched) {
+		r->dispatched = true;
+		dispatch(r, url, method);
+	}
+	if (r->pending) {
+		struct MHD_Response *resp = TAKE_PTR(r->pending);
+		enum MHD_Result rc = MHD_queue_response(conn, r->pending_status, resp);
+		MHD_destroy_response(resp);
+		return rc;
+	}
+	/* parked: wait for a reply from a later callback */
+	r->suspended = true;
+	MHD_suspend_connection(conn);
+	return MHD_YES;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	pl_req_t *r = *con_cls;
+	if (!r)
+		return;
+	unpark(r);
+	if (r->stream)
+		r->stream->req = NULL;
+	if (r->pending)
+		MHD_destroy_response(r->pending);
+	if (r->wait_free)
+		r->wait_free(r->wait_data);
+	free(r->param);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	/* the work happens in the idle hook, once per loop iteration */
+}
+
+static void run_mhd(pl_loop_t *loop, void *data)
+{
+	pl_http_t *h = data;
+	for (int i = 0; i < 8; i++) {
+		h->resumed = false;
+		MHD_run(h->mhd);
+		if (!h->resumed)
+			break;
+	}
+}
+
+static int64_t mhd_timeout(void *data)
+{
+	pl_http_t *h = data;
+	if (h->resumed)
+		return 0;
+	MHD_UNSIGNED_LONG_LONG t;
+	if (MHD_get_timeout(h->mhd, &t) == MHD_YES)
+		return (int64_t)t;
+	return -1;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	pl_log_debug("http: %s", buf);
+}
+
+pl_http_t *pl_http_new(pl_loop_t *loop, int listen_fd, const pl_route_t *routes, void *app,
+		       pl_error_t **err)
+{
+	pl_http_t *h = pl_xcalloc(1, sizeof(*h));
+	h->loop = loop;
+	h->routes = routes;
+	h->app = app;
+	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
+				  NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
+				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				  MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER,
+				  mhd_log, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+				  MHD_OPTION_END);
+	if (!h->mhd) {
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "start HTTP server");
+		free(h);
+		return NULL;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+	h->watch = pl_loop_watch(loop, info->epoll_fd, EPOLLIN, on_mhd, h, err);
+	if (!h->watch) {
+		MHD_stop_daemon(h->mhd);
+		free(h);
+		return NULL;
+	}
+	pl_loop_set_idle(loop, run_mhd, h);
+	pl_loop_set_timeout_hook(loop, mhd_timeout, h);
+	return h;
+}
+
+pl_http_t *pl_http_free(pl_http_t *h)
+{
+	if (!h)
+		return NULL;
+	/* MHD forbids stopping with suspended connections: resume them to be torn down */
+	for (pl_req_t *r = h->parked; r; r = r->pnext)
+		if (r->suspended) {
+			r->suspended = false;
+			MHD_resume_connection(r->conn);
+		}
+	MHD_run(h->mhd);
+	pl_loop_unwatch(h->loop, h->watch);
+	MHD_stop_daemon(h->mhd);
+	free(h);
+	return NULL;
+}

@@ -1,0 +1,59 @@
+/* The HTTP front of portlayerd: libmicrohttpd in external-epoll mode on the daemon's loop,
+ * a route table, JSON replies, and parking of requests that wait on a container (start,
+ * stop, wait, logs -f) without blocking the loop. Owns the MHD daemon and every request
+ * context; handlers never see MHD types. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include "common/error.h"
+#include "common/loop.h"
+
+typedef struct pl_http pl_http_t;
+typedef struct pl_req pl_req_t;
+
+typedef void (*pl_handler_fn)(pl_req_t *req, void *app);
+
+typedef struct pl_route {
+	const char *method;
+	const char *pattern; /* "/containers/{id}/start": one {param} segment at most */
+	pl_handler_fn fn;
+} pl_route_t;
+
+/* A streaming body producer: fills buf, returns bytes, 0 when it must wait (the request is
+ * then parked until pl_req_wake), -1 at the end. */
+typedef ssize_t (*pl_stream_fn)(pl_req_t *req, char *buf, size_t max, void *data);
+typedef void (*pl_stream_free_fn)(void *data);
+
+pl_http_t *pl_http_new(pl_loop_t *loop, int listen_fd, const pl_route_t *routes, void *app,
+		       pl_error_t **err);
+pl_http_t *pl_http_free(pl_http_t *h);
+
+/* Request accessors */
+const char *pl_req_param(const pl_req_t *r); /* the {param} segment */
+const char *pl_req_query(const pl_req_t *r, const char *key);
+/* Query boolean: 1/true/yes → true, 0/false/no/"" → false; others are an INVALID error. */
+int pl_req_query_bool(const pl_req_t *r, const char *key, bool def, bool *out, pl_error_t **err);
+/* Parses the body as a JSON object (INVALID error when empty or malformed). */
+json_t *pl_req_json(pl_req_t *r, pl_error_t **err);
+
+/* Replies (exactly one per request; after parking, from any later callback) */
+void pl_reply_json(pl_req_t *r, unsigned status, json_t *body); /* steals body */
+void pl_reply_empty(pl_req_t *r, unsigned status);
+void pl_reply_text(pl_req_t *r, unsigned status, const char *text);
+void pl_reply_error(pl_req_t *r, const pl_error_t *e);
+void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_stream_fn fn,
+		     void *data, pl_stream_free_fn free_fn);
+
+/* Parking: the handler returns without replying; the request stays open until replied
+ * to. Parked requests are kept in a list the application can walk on state changes. */
+void pl_req_park(pl_req_t *r, void *wait_data);
+void *pl_req_wait_data(const pl_req_t *r);
+pl_req_t *pl_http_parked_first(pl_http_t *h);
+pl_req_t *pl_req_parked_next(pl_req_t *r);
+/* A parked streaming response has more to give: resume it. */
+void pl_req_wake(pl_req_t *r);
+bool pl_req_is_streaming(const pl_req_t *r);
+/* Frees wait_data when the request ends (client gone or replied). */
+void pl_req_set_wait_free(pl_req_t *r, void (*fn)(void *));

@@ -1,0 +1,206 @@
+/* portlayerd: flags, the listening socket, signals, and the one event loop. */
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/loop.h"
+#include "daemon/routes.h"
+#include "mechanism/mechanism.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef PL_LIBEXECDIR
+#define PL_LIBEXECDIR "/usr/local/libexec"
+#endif
+
+typedef struct opts {
+	const char *root, *run_dir, *socket, *tether;
+	pl_loglevel_t level;
+} opts_t;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: portlayerd [OPTIONS]\n"
+		"\n"
+		"The port layer daemon: isolation domains behind an HTTP/JSON API on a unix socket.\n"
+		"\n"
+		"Options:\n"
+		"  --root DIR         persistent state (default /var/lib/portlayer)\n"
+		"  --run-dir DIR      volatile state and sockets (default /run/portlayer)\n"
+		"  --socket PATH      API socket (default RUN_DIR/portlayer.sock, mode 0660)\n"
+		"  --tether PATH      the pl-tether binary (default: beside portlayerd, then\n"
+		"                     " PL_LIBEXECDIR "/portlayer/pl-tether)\n"
+		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --help             this text\n"
+		"  --version          print the version\n");
+}
+
+static int parse_opts(int argc, char **argv, opts_t *o)
+{
+	static const struct option lopts[] = {
+		{"root", required_argument, NULL, 'r'},    {"run-dir", required_argument, NULL, 'R'},
+		{"socket", required_argument, NULL, 's'},  {"tether", required_argument, NULL, 't'},
+		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'r':
+			o->root = optarg;
+			break;
+		case 'R':
+			o->run_dir = optarg;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 't':
+			o->tether = optarg;
+			break;
+		case 'l':
+			if (pl_log_parse_level(optarg, &o->level) < 0) {
+				fprintf(stderr, "portlayerd: invalid log level \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("portlayerd %s\n", PL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "portlayerd: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	return -1;
+}
+
+static char *find_tether(const char *given)
+{
+	if (given)
+		return pl_xstrdup(given);
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *p = pl_xasprintf("%s/pl-tether", dirname(self));
+		if (access(p, R_OK) == 0)
+			return p;
+		free(p);
+	}
+	return pl_xstrdup(PL_LIBEXECDIR "/portlayer/pl-tether");
+}
+
+/* Binds the API socket. A stale socket file is replaced; a live one means another daemon. */
+static int listen_unix(const char *path, pl_error_t **err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "socket path %s is too long", path);
+	strcpy(sa.sun_path, path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return pl_error_errno(err, "socket");
+	_cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return pl_error_set(err, PL_ERR_CONFLICT, 0,
+				    "another daemon is listening on %s", path);
+	unlink(path);
+	mode_t old = umask(0117);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		return pl_error_errno(err, "bind %s", path);
+	if (chmod(path, 0660) < 0)
+		return pl_error_errno(err, "chmod %s", path);
+	if (listen(fd, 128) < 0)
+		return pl_error_errno(err, "listen %s", path);
+	return TAKE_FD(fd);
+}
+
+static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	struct signalfd_siginfo si;
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			pl_log_info("signal %d: shutting down (containers keep running)",
+				    si.ssi_signo);
+			pl_loop_quit(loop);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	opts_t o = {.root = "/var/lib/portlayer", .run_dir = "/run/portlayer", .level = PL_LOG_INFO};
+	int rc = parse_opts(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	pl_log_set_level(o.level);
+	signal(SIGPIPE, SIG_IGN);
+
+	pl_error_t *err = NULL;
+	_cleanup_free_ char *sock = o.socket ? pl_xstrdup(o.socket)
+					     : pl_xasprintf("%s/portlayer.sock", o.run_dir);
+	_cleanup_free_ char *tether = find_tether(o.tether);
+	pl_app_t app = {.inotify_fd = -1};
+	_cleanup_close_ int lfd = -1, sfd = -1;
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+
+	if (pl_mkdir_p(o.root, 0700, &err) < 0 || pl_mkdir_p(o.run_dir, 0700, &err) < 0)
+		goto fail;
+	if (pl_mechanisms_init(tether, &err) < 0)
+		goto fail;
+	app.loop = pl_loop_new(&err);
+	if (!app.loop)
+		goto fail;
+	app.pl = pl_portlayer_open(o.root, o.run_dir, app.loop, &err);
+	if (!app.pl)
+		goto fail;
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || !pl_loop_watch(app.loop, sfd, EPOLLIN, on_signal, &app, &err)) {
+		if (!err)
+			pl_error_errno(&err, "signalfd");
+		goto fail;
+	}
+	lfd = listen_unix(sock, &err);
+	if (lfd < 0 || pl_routes_init(&app, lfd, &err) < 0)
+		goto fail;
+	pl_counts_t n = pl_portlayer_counts(app.pl);
+	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running)",
+		    PL_VERSION, sock, o.root, pl_linux_cgroup_layout(), n.total, n.running);
+	if (pl_loop_run(app.loop, &err) < 0)
+		goto fail;
+	pl_routes_shutdown(&app);
+	unlink(sock);
+	app.pl = pl_portlayer_free(app.pl);
+	app.loop = pl_loop_free(app.loop);
+	return 0;
+fail:
+	pl_log_error("%s", err ? err->msg : "start-up failed");
+	pl_error_free(err);
+	return 1;
+}

@@ -1,0 +1,18 @@
+/* portlayerd's application state and its route table. */
+#pragma once
+
+#include "common/loop.h"
+#include "daemon/http.h"
+#include "portlayer/container.h"
+
+#define PL_API_VERSION "0.1"
+
+typedef struct pl_app {
+	pl_loop_t *loop;
+	pl_portlayer_t *pl;
+	pl_http_t *http;
+	int inotify_fd;
+} pl_app_t;
+
+int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err);
+void pl_routes_shutdown(pl_app_t *app);

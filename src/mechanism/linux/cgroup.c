@@ -1,0 +1,231 @@
+#include "mechanism/linux/cgroup.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+
+#define PARENT "portlayer"
+
+/* v1 controllers we place containers in; co-mounted ones (cpu,cpuacct) share a dir. */
+static const char *const v1_controllers[] = {"memory", "pids", "cpu", "cpuacct", "cpuset",
+					      "blkio", "freezer", "devices", NULL};
+
+static pl_cg_layout_t layout;
+static char *base;    /* usually /sys/fs/cgroup */
+static char *unified; /* cgroup2 mount or NULL */
+static char *v1_dirs[16]; /* distinct v1 hierarchy roots in use */
+static size_t n_v1;
+
+static bool is_fs(const char *path, long magic)
+{
+	struct statfs sf;
+	return statfs(path, &sf) == 0 && sf.f_type == magic;
+}
+
+static int write_file(const char *path, const char *val)
+{
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t n = strlen(val);
+	return write(fd, val, n) == (ssize_t)n ? 0 : -errno;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	_cleanup_free_ char *val = NULL;
+	int dfd = AT_FDCWD;
+	if (pl_read_file_at(dfd, from, &val, NULL, 65536, NULL) < 0)
+		return -EIO;
+	return write_file(to, val);
+}
+
+/* cpuset v1 refuses tasks until cpus and mems are set: inherit the parent's. */
+static void init_cpuset(const char *dir)
+{
+	_cleanup_free_ char *parent = pl_xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+	if (slash)
+		*slash = '\0';
+	for (const char *f = "cpuset.cpus"; f; f = strcmp(f, "cpuset.cpus") == 0 ? "cpuset.mems" : NULL) {
+		_cleanup_free_ char *from = pl_xasprintf("%s/%s", parent, f);
+		_cleanup_free_ char *to = pl_xasprintf("%s/%s", dir, f);
+		_cleanup_free_ char *cur = NULL;
+		if (pl_read_file_at(AT_FDCWD, to, &cur, NULL, 65536, NULL) == 0 && cur[0] != '\n' &&
+		    cur[0] != '\0')
+			continue;
+		copy_file(from, to);
+	}
+}
+
+static bool is_cpuset(const char *dir)
+{
+	return strstr(dir, "cpuset") != NULL;
+}
+
+int pl_cgroup_init(const char *mountpoint, pl_error_t **err)
+{
+	base = pl_xstrdup(mountpoint ? mountpoint : "/sys/fs/cgroup");
+	_cleanup_free_ char *uni = pl_xasprintf("%s/unified", base);
+	if (is_fs(base, CGROUP2_SUPER_MAGIC)) {
+		layout = PL_CG_V2;
+		unified = pl_xstrdup(base);
+	} else if (is_fs(uni, CGROUP2_SUPER_MAGIC)) {
+		layout = PL_CG_HYBRID;
+		unified = TAKE_PTR(uni);
+	} else {
+		layout = PL_CG_V1;
+	}
+	if (layout != PL_CG_V2) {
+		for (const char *const *c = v1_controllers; *c; c++) {
+			_cleanup_free_ char *p = pl_xasprintf("%s/%s", base, *c);
+			char real[4096];
+			if (!realpath(p, real) || !is_fs(real, CGROUP_SUPER_MAGIC))
+				continue;
+			bool seen = false;
+			for (size_t i = 0; i < n_v1 && !seen; i++)
+				seen = strcmp(v1_dirs[i], real) == 0;
+			if (!seen && n_v1 < PL_ARRAY_SIZE(v1_dirs))
+				v1_dirs[n_v1++] = pl_xstrdup(real);
+		}
+	}
+	/* parents, made once */
+	if (unified) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT, unified);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "mkdir %s", p);
+		if (layout == PL_CG_V2) {
+			/* delegate every controller the root offers to our subtree */
+			_cleanup_free_ char *ctrls = NULL;
+			_cleanup_free_ char *rootc = pl_xasprintf("%s/cgroup.controllers", unified);
+			if (pl_read_file_at(AT_FDCWD, rootc, &ctrls, NULL, 65536, NULL) == 0) {
+				_cleanup_free_ char *sub = pl_xasprintf("%s/" PARENT "/cgroup.subtree_control", unified);
+				char *save = NULL;
+				for (char *t = strtok_r(ctrls, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+					_cleanup_free_ char *v = pl_xasprintf("+%s", t);
+					write_file(sub, v);
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < n_v1; i++) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT, v1_dirs[i]);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "mkdir %s", p);
+		if (is_cpuset(p))
+			init_cpuset(p);
+	}
+	return 0;
+}
+
+pl_cg_layout_t pl_cgroup_layout(void)
+{
+	return layout;
+}
+
+const char *pl_cgroup_layout_name(void)
+{
+	switch (layout) {
+	case PL_CG_V2:
+		return "v2";
+	case PL_CG_V1:
+		return "v1";
+	case PL_CG_HYBRID:
+		return "hybrid";
+	default:
+		return "unknown";
+	}
+}
+
+int pl_cgroup_create(const char *id, pl_error_t **err)
+{
+	for (size_t i = 0; i < n_v1; i++) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "mkdir %s", p);
+		if (is_cpuset(p))
+			init_cpuset(p);
+	}
+	if (!unified)
+		return -1;
+	_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", unified, id);
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		return pl_error_errno(err, "mkdir %s", p);
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return pl_error_errno(err, "open %s", p);
+	return fd;
+}
+
+int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err)
+{
+	char val[32];
+	snprintf(val, sizeof(val), "%d", pid);
+	for (size_t i = 0; i < n_v1; i++) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s/cgroup.procs", v1_dirs[i], id);
+		int r = write_file(p, val);
+		if (r < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "write %s", p);
+	}
+	return 0;
+}
+
+/* Returns how many processes were still listed. */
+static int kill_procs(const char *dir)
+{
+	_cleanup_free_ char *p = pl_xasprintf("%s/cgroup.procs", dir);
+	_cleanup_free_ char *buf = NULL;
+	if (pl_read_file_at(AT_FDCWD, p, &buf, NULL, 1 << 20, NULL) < 0)
+		return 0;
+	int n = 0;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, "\n", &save); t; t = strtok_r(NULL, "\n", &save)) {
+		kill((pid_t)atoi(t), SIGKILL);
+		n++;
+	}
+	return n;
+}
+
+static int remove_dir(const char *dir, pl_error_t **err)
+{
+	/* rmdir fails with EBUSY while dying tasks are still being reaped: retry briefly */
+	for (int tries = 0; tries < 200; tries++) {
+		if (rmdir(dir) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			break;
+		kill_procs(dir);
+		struct timespec ts = {0, 5 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return pl_error_errno(err, "rmdir %s", dir);
+}
+
+int pl_cgroup_destroy(const char *id, pl_error_t **err)
+{
+	int rc = 0;
+	if (unified) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", unified, id);
+		_cleanup_free_ char *k = pl_xasprintf("%s/cgroup.kill", p);
+		if (write_file(k, "1") < 0)
+			kill_procs(p);
+		if (remove_dir(p, err) < 0)
+			rc = -1;
+	}
+	for (size_t i = 0; i < n_v1; i++) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+		kill_procs(p);
+		if (remove_dir(p, err) < 0)
+			rc = -1;
+	}
+	return rc;
+}

@@ -1,0 +1,24 @@
+/* cgroups for the linux mechanism: detects the host's layout once (v2, v1, or hybrid =
+ * v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified) and keeps one cgroup per
+ * container under a "portlayer" parent in every hierarchy it uses. Never remounts. */
+#pragma once
+
+#include <sys/types.h>
+#include "common/error.h"
+
+typedef enum pl_cg_layout {
+	PL_CG_V2 = 0,
+	PL_CG_V1,
+	PL_CG_HYBRID,
+} pl_cg_layout_t;
+
+int pl_cgroup_init(const char *mountpoint, pl_error_t **err);
+pl_cg_layout_t pl_cgroup_layout(void);
+const char *pl_cgroup_layout_name(void);
+/* Creates the container's cgroups. Returns an O_DIRECTORY fd of its cgroup2 directory for
+ * CLONE_INTO_CGROUP, or -1 (no error) when there is no cgroup2 hierarchy. */
+int pl_cgroup_create(const char *id, pl_error_t **err);
+/* Moves pid into the container's v1 cgroups (no-op on pure v2). */
+int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err);
+/* Kills whatever is left in the container's cgroups and removes them. Idempotent. */
+int pl_cgroup_destroy(const char *id, pl_error_t **err);

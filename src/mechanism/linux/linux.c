@@ -1,0 +1,281 @@
+/* The linux mechanism: a domain is a set of fresh namespaces (pid, mount, uts, ipc, net,
+ * cgroup) plus one cgroup per container, entered with clone3 straight into the cgroup.
+ * tether runs as the domain's PID 1, exec'd from a sealed memfd so nothing inside the
+ * container can write the binary through /proc/1/exe (CVE-2019-5736 class). */
+#include "mechanism/mechanism.h"
+#include "mechanism/linux/cgroup.h"
+#include "mechanism/linux/rootfs.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* fds tether finds at exec (docs/tether-protocol.md) */
+enum { TETHER_FD_CTL = 3, TETHER_FD_LOG = 4, TETHER_FD_EXIT = 5, TETHER_FD_EXE = 6 };
+
+static int tether_memfd = -1;
+
+static int seal_tether(const char *path, pl_error_t **err)
+{
+	_cleanup_close_ int src = open(path, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return pl_error_errno(err, "open tether binary %s", path);
+	struct stat st;
+	if (fstat(src, &st) < 0)
+		return pl_error_errno(err, "stat %s", path);
+	_cleanup_close_ int mfd = memfd_create("pl-tether", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return pl_error_errno(err, "memfd_create");
+	off_t off = 0;
+	while (off < st.st_size) {
+		ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
+		if (n <= 0)
+			return pl_error_errno(err, "copy tether binary");
+	}
+	if (fchmod(mfd, 0555) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		return pl_error_errno(err, "seal tether memfd");
+	return TAKE_FD(mfd);
+}
+
+int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
+{
+	if (pl_cgroup_init(NULL, err) < 0)
+		return pl_error_wrap(err, "cgroups");
+	tether_memfd = seal_tether(tether_path, err);
+	if (tether_memfd < 0)
+		return -1;
+	return 0;
+}
+
+const char *pl_linux_cgroup_layout(void)
+{
+	return pl_cgroup_layout_name();
+}
+
+static bool linux_available(const pl_mechanism_t *m, const char **reason)
+{
+	if (tether_memfd < 0) {
+		*reason = "not initialised";
+		return false;
+	}
+	return true;
+}
+
+/* Reports a set-up failure to the port layer as the protocol's ERROR frame, then dies. */
+static _Noreturn void child_fail(int ctl, pl_error_t *e)
+{
+	json_t *j = json_pack("{s:s}", "message", e && e->msg ? e->msg : "domain set-up failed");
+	char *s = json_dumps(j, JSON_COMPACT);
+	if (s)
+		pl_frame_send(ctl, PL_MSG_ERROR, 0, s, strlen(s));
+	_exit(1);
+}
+
+/* Waits for the port layer's GO: it has placed us in every cgroup hierarchy. */
+static int wait_go(int ctl, pl_error_t **err)
+{
+	uint8_t hdr[PL_FRAME_HDR_LEN];
+	size_t got = 0;
+	while (got < sizeof(hdr)) {
+		ssize_t n = read(ctl, hdr + got, sizeof(hdr) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE, "wait for placement");
+		got += (size_t)n;
+	}
+	pl_frame_hdr_t h;
+	if (pl_frame_hdr_decode(hdr, &h) < 0 || h.type != PL_MSG_GO || h.len != 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, EPROTO, "wait for placement");
+	return 0;
+}
+
+/* Puts fds exactly at 3..6 whatever their current numbers. */
+static int arrange_fds(int fds[4])
+{
+	int high[4];
+	for (int i = 0; i < 4; i++) {
+		high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
+		if (high[i] < 0)
+			return -errno;
+	}
+	for (int i = 0; i < 4; i++) {
+		/* dup2 clears FD_CLOEXEC; the exe fd keeps it so tether does not inherit it */
+		if (dup2(high[i], 3 + i) < 0)
+			return -errno;
+	}
+	if (fcntl(TETHER_FD_EXE, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	close_range(7, ~0U, 0);
+	return 0;
+}
+
+static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd)
+{
+	pl_error_t *e = NULL;
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+
+	int root = pl_rootfs_prepare(spec, &e);
+	if (root < 0)
+		child_fail(ctl, e);
+	if (wait_go(ctl, &e) < 0)
+		child_fail(ctl, e);
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		pl_error_errno(&e, "unshare cgroup namespace");
+		child_fail(ctl, e);
+	}
+	if (pl_rootfs_enter(root, &e) < 0)
+		child_fail(ctl, e);
+	int fds[4] = {ctl, logfd, exitfd, tether_memfd};
+	if (arrange_fds(fds) < 0) {
+		pl_error_errno(&e, "arrange tether fds");
+		child_fail(ctl, e);
+	}
+	char *const argv[] = {"pl-tether", NULL};
+	char *const envp[] = {NULL};
+	syscall(SYS_execveat, TETHER_FD_EXE, "", argv, envp, AT_EMPTY_PATH);
+	pl_error_errno(&e, "exec tether");
+	child_fail(TETHER_FD_CTL, e);
+}
+
+static unsigned long long proc_start_time(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	_cleanup_free_ char *buf = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 8192, NULL) < 0)
+		return 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* field 22 (starttime); p points at the end of field 2 */
+	unsigned long long v = 0;
+	int field = 2;
+	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+		if (++field == 22) {
+			v = strtoull(tok, NULL, 10);
+			break;
+		}
+	}
+	return v;
+}
+
+static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
+{
+	struct clone_args args = {
+		.flags = flags | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	if (cgfd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgfd;
+	}
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
+		       pl_error_t **err)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return pl_error_errno(err, "socketpair");
+	_cleanup_close_ int ours = sv[0], theirs = sv[1];
+	_cleanup_close_ int logfd = openat(spec->domain_dirfd, "container.log",
+					   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (logfd < 0)
+		return pl_error_errno(err, "open container log");
+	_cleanup_close_ int exitfd = openat(spec->domain_dirfd, "exit.json",
+					    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (exitfd < 0)
+		return pl_error_errno(err, "open exit record");
+	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
+	if (cgfd < 0 && err && *err)
+		return pl_error_wrap(err, "create cgroup");
+
+	const uint64_t ns = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	int pidfd = -1;
+	pid_t pid = do_clone(ns, cgfd, &pidfd);
+	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
+		pid = do_clone(ns, -1, &pidfd); /* kernels before 5.7: place it afterwards */
+	if (pid < 0) {
+		int r = pl_error_errno(err, "clone3");
+		pl_cgroup_destroy(spec->id, NULL);
+		return r;
+	}
+	if (pid == 0)
+		child_main(spec, theirs, logfd, exitfd);
+
+	_cleanup_close_ int pfd = pidfd;
+	int r = pl_cgroup_attach_v1(spec->id, pid, err);
+	if (r == 0 && cgfd < 0 && pl_cgroup_layout() == PL_CG_V2)
+		r = -1; /* unreachable in practice: v2 always yields a cgroup fd */
+	if (r == 0)
+		r = pl_frame_send(ours, PL_MSG_GO, 0, NULL, 0);
+	if (r < 0) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		waitpid(pid, NULL, 0);
+		pl_cgroup_destroy(spec->id, NULL);
+		if (err && !*err)
+			pl_error_set(err, PL_ERR_INTERNAL, -r, "start domain");
+		return -1;
+	}
+	out->pid = pid;
+	out->pidfd = TAKE_FD(pfd);
+	out->ctl_fd = TAKE_FD(ours);
+	out->start_time = proc_start_time(pid);
+	return 0;
+}
+
+static int linux_reattach(const pl_mechanism_t *m, const char *id, pid_t pid,
+			  unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
+{
+	if (pid <= 0)
+		return 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return errno == ESRCH ? 0 : pl_error_errno(err, "pidfd_open %d", pid);
+	/* the pid may have been reused by an unrelated process since */
+	if (start_time == 0 || proc_start_time(pid) != start_time) {
+		close(pidfd);
+		return 0;
+	}
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->ctl_fd = -1;
+	out->start_time = start_time;
+	return 1;
+}
+
+static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
+{
+	return pl_cgroup_destroy(id, err);
+}
+
+pl_mechanism_t pl_mechanism_linux = {
+	.name = "linux",
+	.kernel = PL_KERNEL_SHARED,
+	.available = linux_available,
+	.spawn = linux_spawn,
+	.reattach = linux_reattach,
+	.destroy = linux_destroy,
+};

@@ -1,0 +1,157 @@
+#include "mechanism/linux/rootfs.h"
+#include "common/cleanup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+static int openat2_beneath(int dirfd, const char *name, int flags)
+{
+	struct open_how how = {
+		.flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Opens (creating as needed) a directory below root, one component at a time, refusing
+ * symlinks anywhere on the way. */
+static int open_dir_beneath(int root_fd, const char *rel, pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_xstrdup(rel);
+	_cleanup_close_ int cur = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
+	char *save = NULL;
+	for (char *c = strtok_r(path, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "mkdir /%s", rel);
+		int next = openat2_beneath(cur, c, O_PATH | O_DIRECTORY);
+		if (next < 0)
+			return pl_error_set(err, PL_ERR_INVALID, -next,
+					    "mount target /%s (component \"%s\")", rel, c);
+		close(cur);
+		cur = next;
+	}
+	return TAKE_FD(cur);
+}
+
+static int mount_at(int root_fd, const char *rel, const char *src, const char *type,
+		    unsigned long flags, const char *data, pl_error_t **err)
+{
+	_cleanup_close_ int fd = open_dir_beneath(root_fd, rel, err);
+	if (fd < 0)
+		return fd;
+	char target[64];
+	snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
+	if (mount(src, target, type, flags, data) < 0)
+		return pl_error_errno(err, "mount %s on /%s", type, rel);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned maj, min;
+} devices[] = {
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
+	{"tty", 5, 0},
+};
+
+static int populate_dev(int root_fd, pl_error_t **err)
+{
+	_cleanup_close_ int dev = open_dir_beneath(root_fd, "dev", err);
+	if (dev < 0)
+		return dev;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", dev);
+	_cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return pl_error_errno(err, "open /dev");
+	mode_t old = umask(0);
+	for (size_t i = 0; i < PL_ARRAY_SIZE(devices); i++) {
+		if (mknodat(dfd, devices[i].name, S_IFCHR | 0666,
+			    makedev(devices[i].maj, devices[i].min)) < 0) {
+			umask(old);
+			return pl_error_errno(err, "mknod /dev/%s", devices[i].name);
+		}
+	}
+	umask(old);
+	static const char *const links[][2] = {
+		{"pts/ptmx", "ptmx"},       {"/proc/self/fd", "fd"},
+		{"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"},
+	};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(links); i++)
+		if (symlinkat(links[i][0], dfd, links[i][1]) < 0)
+			return pl_error_errno(err, "symlink /dev/%s", links[i][1]);
+	return 0;
+}
+
+static int loopback_up(pl_error_t **err)
+{
+	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return pl_error_errno(err, "socket");
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return pl_error_errno(err, "get lo flags");
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		return pl_error_errno(err, "bring lo up");
+	return 0;
+}
+
+int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
+{
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return pl_error_errno(err, "make / private");
+	_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
+	_cleanup_free_ char *opts = pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work",
+						 spec->config->rootfs, spec->domain_dir,
+						 spec->domain_dir);
+	if (mount("overlay", merged, "overlay", MS_NODEV, opts) < 0)
+		return pl_error_errno(err, "mount overlay rootfs");
+	_cleanup_close_ int root = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return pl_error_errno(err, "open rootfs");
+
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0 ||
+	    mount_at(root, "sys", "sysfs", "sysfs", nse | MS_RDONLY, NULL, err) < 0 ||
+	    mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+		     "mode=755,size=65536k", err) < 0 ||
+	    populate_dev(root, err) < 0 ||
+	    mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
+	    mount_at(root, "dev/shm", "shm", "tmpfs", nse, "mode=1777,size=65536k", err) < 0 ||
+	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0)
+		return -1;
+	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+		return pl_error_errno(err, "sethostname");
+	if (loopback_up(err) < 0)
+		return -1;
+	return TAKE_FD(root);
+}
+
+int pl_rootfs_enter(int root_fd, pl_error_t **err)
+{
+	if (fchdir(root_fd) < 0)
+		return pl_error_errno(err, "chdir rootfs");
+	/* pivot onto itself, then detach the old root stacked underneath */
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return pl_error_errno(err, "pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		return pl_error_errno(err, "detach old root");
+	if (chdir("/") < 0)
+		return pl_error_errno(err, "chdir /");
+	return 0;
+}

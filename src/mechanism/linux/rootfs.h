@@ -1,0 +1,14 @@
+/* The domain's root file system and device set-up, run inside the freshly cloned child
+ * (new mount, pid, uts, ipc, net namespaces) before tether is exec'd. Every mount target is
+ * opened beneath the new root without following symlinks and mounted through its fd, so a
+ * hostile rootfs cannot redirect a mount onto the host (CVE-2021-30465 class). */
+#pragma once
+
+#include "common/error.h"
+#include "mechanism/mechanism.h"
+
+/* Mounts the overlay rootfs at spec->domain_dir/merged, populates /proc, /sys, /dev, sets
+ * the hostname and brings loopback up. Returns an O_PATH fd of the new root. */
+int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err);
+/* pivot_root into root_fd and detach the old root. */
+int pl_rootfs_enter(int root_fd, pl_error_t **err);

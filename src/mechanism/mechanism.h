@@ -1,0 +1,59 @@
+/* The mechanism interface: how an isolation domain is made, placed, signalled and torn
+ * down. The portable core (src/portlayer) picks a mechanism from the isolation criteria and
+ * talks only to this interface and to tether over the protocol; everything kernel- or
+ * hypervisor-specific lives behind it (src/mechanism/linux, later src/mechanism/vm).
+ * This header owns the descriptions passed across; implementations own their state. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include "common/error.h"
+#include "portlayer/config.h"
+
+/* What the caller asks of a domain, resolved to host paths. */
+typedef struct pl_domain_spec {
+	const char *id;
+	int domain_dirfd;         /* the container's domain directory (logs, exit record, layers) */
+	const char *domain_dir;   /* its path, for mount options */
+	const pl_config_t *config;
+	const char *hostname;
+} pl_domain_spec_t;
+
+/* A live domain as the core sees it: tether's process and its protocol channel. */
+typedef struct pl_domain {
+	pid_t pid;   /* tether's pid on the host */
+	int pidfd;   /* polls readable when tether (and so the domain) is gone */
+	int ctl_fd;  /* the tether protocol stream; -1 when not connected */
+	unsigned long long start_time; /* tether's start time (clock ticks), guards pid reuse */
+} pl_domain_t;
+
+typedef struct pl_mechanism {
+	const char *name;
+	pl_kernel_t kernel; /* which isolation criterion it satisfies */
+	/* Probes the host once; false with a reason when this mechanism cannot run here. */
+	bool (*available)(const struct pl_mechanism *m, const char **reason);
+	/* Creates the domain and starts tether in it. On success the domain waits for the
+	 * protocol's HELLO exchange; failures inside the domain arrive as an ERROR frame. */
+	int (*spawn)(const struct pl_mechanism *m, const pl_domain_spec_t *spec, pl_domain_t *out,
+		     pl_error_t **err);
+	/* Finds a domain that outlived a daemon restart: fills out (ctl_fd -1) and returns 1
+	 * when tether pid with that start time is still alive, 0 when it is gone. */
+	int (*reattach)(const struct pl_mechanism *m, const char *id, pid_t pid,
+			unsigned long long start_time, pl_domain_t *out, pl_error_t **err);
+	/* Releases what the domain held on the host after tether is gone (cgroups, ...).
+	 * Kills anything still left in it first. Idempotent. */
+	int (*destroy)(const struct pl_mechanism *m, const char *id, pl_error_t **err);
+	void *priv;
+} pl_mechanism_t;
+
+/* Initialises the mechanisms compiled in; tether_path is the agent binary to run. */
+int pl_mechanisms_init(const char *tether_path, pl_error_t **err);
+/* The mechanism for a criterion, or NULL with an UNSUPPORTED error naming why. */
+const pl_mechanism_t *pl_mechanism_for(pl_kernel_t kernel, pl_error_t **err);
+const pl_mechanism_t *pl_mechanism_by_name(const char *name);
+/* All mechanisms known (available or not), NULL-terminated. */
+const pl_mechanism_t *const *pl_mechanisms_all(void);
+
+extern pl_mechanism_t pl_mechanism_linux;
+int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
+const char *pl_linux_cgroup_layout(void);

@@ -1,0 +1,256 @@
+#include "portlayer/config.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static char **strv_free(char **v)
+{
+	if (v)
+		for (char **p = v; *p; p++)
+			free(*p);
+	free(v);
+	return NULL;
+}
+
+static char **strv_from_json(const json_t *arr)
+{
+	size_t n = arr ? json_array_size(arr) : 0;
+	char **v = pl_xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		v[i] = pl_xstrdup(json_string_value(json_array_get(arr, i)));
+	return v;
+}
+
+static json_t *strv_to_json(char *const *v)
+{
+	json_t *a = json_array();
+	for (; v && *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+pl_config_t *pl_config_free(pl_config_t *c)
+{
+	if (!c)
+		return NULL;
+	free(c->name);
+	free(c->rootfs);
+	strv_free(c->args);
+	strv_free(c->env);
+	free(c->cwd);
+	free(c->hostname);
+	free(c);
+	return NULL;
+}
+
+bool pl_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > PL_NAME_MAX || !isalnum((unsigned char)name[0]))
+		return false;
+	for (size_t i = 1; i < n; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (!isalnum(ch) && ch != '_' && ch != '.' && ch != '-')
+			return false;
+	}
+	return true;
+}
+
+int pl_user_parse(const char *s, uid_t *uid, gid_t *gid)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(s);
+	char *colon = strchr(copy, ':');
+	int64_t u, g;
+	if (colon)
+		*colon = '\0';
+	if (pl_parse_int64(copy, 0, UINT32_MAX - 1, &u) < 0)
+		return -EINVAL;
+	g = 0; /* like Docker: a bare uid runs with gid 0 */
+	if (colon && pl_parse_int64(colon + 1, 0, UINT32_MAX - 1, &g) < 0)
+		return -EINVAL;
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return 0;
+}
+
+const char *pl_kernel_name(pl_kernel_t k)
+{
+	return k == PL_KERNEL_DEDICATED ? "dedicated" : "shared";
+}
+
+static bool hostname_valid(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > PL_HOSTNAME_MAX || h[0] == '-' || h[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)h[i];
+		if (!isalnum(ch) && ch != '-' && ch != '.')
+			return false;
+	}
+	return true;
+}
+
+static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
+{
+	static const char *const keys[] = {"args", "env", "cwd", "user", NULL};
+	if (pl_json_check_keys(proc, "process", keys, err) < 0)
+		return -EINVAL;
+	const json_t *args = NULL, *env = NULL;
+	const char *cwd = NULL, *user = NULL;
+	if (pl_json_get_string_array(proc, "args", &args, err) < 0 ||
+	    pl_json_get_string_array(proc, "env", &env, err) < 0 ||
+	    pl_json_get_string(proc, "cwd", &cwd, err) < 0 ||
+	    pl_json_get_string(proc, "user", &user, err) < 0)
+		return pl_error_wrap(err, "process");
+	if (!args || json_array_size(args) == 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "process.args must not be empty");
+	if (json_string_length(json_array_get(args, 0)) == 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "process.args[0] must not be empty");
+	size_t i;
+	json_t *e;
+	json_array_foreach(env, i, e)
+	{
+		const char *kv = json_string_value(e);
+		const char *eq = strchr(kv, '=');
+		if (!eq || eq == kv)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "process.env[%zu] \"%s\" is not KEY=VALUE", i, kv);
+	}
+	if (cwd && (cwd[0] != '/' || strlen(cwd) >= PATH_MAX))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "process.cwd \"%s\" must be an absolute path", cwd);
+	if (user && pl_user_parse(user, &c->uid, &c->gid) < 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "process.user \"%s\" must be UID or UID:GID (numeric)", user);
+	c->args = strv_from_json(args);
+	c->env = strv_from_json(env);
+	c->cwd = pl_xstrdup(cwd ? cwd : "/");
+	return 0;
+}
+
+static int parse_isolation(pl_config_t *c, const json_t *iso, pl_error_t **err)
+{
+	static const char *const keys[] = {"kernel", NULL};
+	if (!iso || json_is_null(iso))
+		return 0;
+	if (pl_json_check_keys(iso, "isolation", keys, err) < 0)
+		return -EINVAL;
+	const char *kernel = NULL;
+	if (pl_json_get_string(iso, "kernel", &kernel, err) < 0)
+		return pl_error_wrap(err, "isolation");
+	if (!kernel || strcmp(kernel, "shared") == 0)
+		c->kernel = PL_KERNEL_SHARED;
+	else if (strcmp(kernel, "dedicated") == 0)
+		c->kernel = PL_KERNEL_DEDICATED;
+	else
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "isolation.kernel \"%s\" must be \"shared\" or \"dedicated\"",
+				    kernel);
+	return 0;
+}
+
+static int check_rootfs(const char *rootfs, pl_error_t **err)
+{
+	if (rootfs[0] != '/')
+		return pl_error_set(err, PL_ERR_INVALID, 0, "rootfs \"%s\" must be an absolute path",
+				    rootfs);
+	/* overlayfs separates its options with ',' and lower layers with ':' */
+	if (strpbrk(rootfs, ",:\\") || strlen(rootfs) >= PATH_MAX / 4)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "rootfs \"%s\": path must not contain ',' ':' or '\\'", rootfs);
+	struct stat st;
+	if (stat(rootfs, &st) < 0)
+		return pl_error_set(err, PL_ERR_INVALID, errno, "rootfs \"%s\"", rootfs);
+	if (!S_ISDIR(st.st_mode))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "rootfs \"%s\" is not a directory",
+				    rootfs);
+	return 0;
+}
+
+pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
+{
+	static const char *const keys[] = {"name", "rootfs", "process", "hostname", "isolation",
+					   NULL};
+	if (pl_json_check_keys(body, "container", keys, err) < 0)
+		return NULL;
+	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
+	const char *name = NULL, *rootfs = NULL, *hostname = NULL;
+	if (pl_json_get_string(body, "name", &name, err) < 0 ||
+	    pl_json_get_string(body, "rootfs", &rootfs, err) < 0 ||
+	    pl_json_get_string(body, "hostname", &hostname, err) < 0)
+		return NULL;
+	if (name && !pl_name_valid(name)) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "name \"%s\" must match [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}", name);
+		return NULL;
+	}
+	if (hostname && !hostname_valid(hostname)) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "hostname \"%s\" is not a valid host name",
+			     hostname);
+		return NULL;
+	}
+	if (!rootfs) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "rootfs is required");
+		return NULL;
+	}
+	if (check_host && check_rootfs(rootfs, err) < 0)
+		return NULL;
+	const json_t *proc = json_object_get(body, "process");
+	if (!proc) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "process is required");
+		return NULL;
+	}
+	if (parse_process(c, proc, err) < 0 ||
+	    parse_isolation(c, json_object_get(body, "isolation"), err) < 0)
+		return NULL;
+	c->name = name ? pl_xstrdup(name) : NULL;
+	c->rootfs = pl_xstrdup(rootfs);
+	c->hostname = hostname ? pl_xstrdup(hostname) : NULL;
+	return TAKE_PTR(c);
+}
+
+json_t *pl_config_to_json(const pl_config_t *c)
+{
+	char user[32];
+	snprintf(user, sizeof(user), "%u:%u", c->uid, c->gid);
+	json_t *proc = json_pack("{s:o, s:o, s:s, s:s}", "args", strv_to_json(c->args), "env",
+				 strv_to_json(c->env), "cwd", c->cwd, "user", user);
+	json_t *j = json_pack("{s:s, s:o, s:{s:s}}", "rootfs", c->rootfs, "process", proc,
+			      "isolation", "kernel", pl_kernel_name(c->kernel));
+	if (c->name)
+		json_object_set_new(j, "name", json_string(c->name));
+	if (c->hostname)
+		json_object_set_new(j, "hostname", json_string(c->hostname));
+	return j;
+}
+
+static bool env_has(char *const *env, const char *key)
+{
+	size_t n = strlen(key);
+	for (; env && *env; env++)
+		if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
+			return true;
+	return false;
+}
+
+json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
+{
+	json_t *env = strv_to_json(c->env);
+	if (!env_has(c->env, "PATH"))
+		json_array_append_new(env, json_string("PATH=" DEFAULT_PATH));
+	if (!env_has(c->env, "HOSTNAME"))
+		json_array_append_new(env, json_sprintf("HOSTNAME=%s", hostname));
+	if (!env_has(c->env, "HOME"))
+		json_array_append_new(env, json_string(c->uid == 0 ? "HOME=/root" : "HOME=/"));
+	return json_pack("{s:o, s:o, s:s, s:I, s:I}", "args", strv_to_json(c->args), "env", env,
+			 "cwd", c->cwd, "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid);
+}

@@ -1,0 +1,49 @@
+/* A container's configuration: parsed and validated from the API's create body, stored in
+ * the domain directory as config.json, and turned into tether's CONFIG message. This unit
+ * owns validation; nothing downstream re-checks what it accepted. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "common/error.h"
+
+#define PL_CONFIG_SCHEMA 1
+#define PL_NAME_MAX 128
+#define PL_HOSTNAME_MAX 64
+
+typedef enum pl_kernel {
+	PL_KERNEL_SHARED = 0,
+	PL_KERNEL_DEDICATED,
+} pl_kernel_t;
+
+typedef struct pl_config {
+	char *name;     /* may be NULL: no name */
+	char *rootfs;   /* absolute host directory (overlay lower) */
+	char **args;    /* NULL-terminated, at least one */
+	char **env;     /* NULL-terminated, K=V each */
+	char *cwd;      /* absolute, inside the container */
+	uid_t uid;
+	gid_t gid;
+	char *hostname; /* may be NULL: derived from the id */
+	pl_kernel_t kernel;
+} pl_config_t;
+
+/* Parses and validates the create body (or a stored config's "config" object). With
+ * check_host, paths on the host are checked too (rootfs must be an existing directory);
+ * stored configs are loaded without it so a vanished rootfs never hides a container. */
+pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err);
+pl_config_t *pl_config_free(pl_config_t *c);
+static inline void pl_config_freep(pl_config_t **c)
+{
+	pl_config_free(*c);
+}
+/* The canonical JSON form (what inspect shows and config.json stores). */
+json_t *pl_config_to_json(const pl_config_t *c);
+/* tether's CONFIG payload: args, env (with defaults filled), cwd, uid, gid. */
+json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname);
+
+bool pl_name_valid(const char *name);
+int pl_user_parse(const char *s, uid_t *uid, gid_t *gid);
+const char *pl_kernel_name(pl_kernel_t k);

@@ -1,0 +1,555 @@
+/* Container lifecycle over the mechanism interface and the tether protocol. State is
+ * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
+ * reported (or, if it died silently, what the kernel reported about it). */
+#include "portlayer/internal.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+static const char *const status_names[] = {"created", "starting", "running",
+					   "stopping", "stopped", "removing"};
+
+const char *pl_status_name(pl_status_t s)
+{
+	return (unsigned)s < PL_ARRAY_SIZE(status_names) ? status_names[s] : "unknown";
+}
+
+const char *pl_container_id(const pl_container_t *c)
+{
+	return c->id;
+}
+
+pl_status_t pl_container_status(const pl_container_t *c)
+{
+	return c->status;
+}
+
+bool pl_container_is_running(const pl_container_t *c)
+{
+	return c->status == PL_STATUS_STARTING || c->status == PL_STATUS_RUNNING ||
+	       c->status == PL_STATUS_STOPPING;
+}
+
+uint64_t pl_container_exits(const pl_container_t *c)
+{
+	return c->exits;
+}
+
+int pl_container_dirfd(const pl_container_t *c)
+{
+	return c->dirfd;
+}
+
+const char *pl_container_dir(const pl_container_t *c)
+{
+	return c->dir;
+}
+
+pl_container_t *pl_container_first(pl_portlayer_t *pl)
+{
+	return pl->head;
+}
+
+pl_container_t *pl_container_next(pl_container_t *c)
+{
+	return c->next;
+}
+
+static void changed(pl_container_t *c)
+{
+	if (c->pl->on_change)
+		c->pl->on_change(c->pl, c, c->pl->on_change_data);
+}
+
+pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop_t *loop,
+				  pl_error_t **err)
+{
+	_cleanup_free_ char *cdir = pl_xasprintf("%s/containers", root);
+	if (pl_mkdir_p(cdir, 0700, err) < 0 || pl_mkdir_p(run_dir, 0700, err) < 0)
+		return NULL;
+	pl_portlayer_t *pl = pl_xcalloc(1, sizeof(*pl));
+	pl->root = pl_xstrdup(root);
+	pl->run_dir = pl_xstrdup(run_dir);
+	pl->loop = loop;
+	pl->containers_fd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pl->containers_fd < 0) {
+		pl_error_errno(err, "open %s", cdir);
+		return pl_portlayer_free(pl);
+	}
+	if (pl_store_load_all(pl, err) < 0)
+		return pl_portlayer_free(pl);
+	return pl;
+}
+
+static void release_domain(pl_container_t *c)
+{
+	c->ctl_watch = pl_loop_unwatch(c->pl->loop, c->ctl_watch);
+	c->pid_watch = pl_loop_unwatch(c->pl->loop, c->pid_watch);
+	c->kill_timer = pl_loop_timer_cancel(c->pl->loop, c->kill_timer);
+	c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
+	c->dom.pidfd = pl_close(c->dom.pidfd);
+	pl_frame_reader_free(&c->reader);
+}
+
+pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
+{
+	if (!pl)
+		return NULL;
+	/* containers outlive the daemon: drop our view of them, touch nothing */
+	while (pl->head) {
+		pl_container_t *c = pl->head;
+		pl->head = c->next;
+		release_domain(c);
+		pl_container_free_record(c);
+	}
+	if (pl->containers_fd >= 0)
+		close(pl->containers_fd);
+	free(pl->root);
+	free(pl->run_dir);
+	free(pl);
+	return NULL;
+}
+
+void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data)
+{
+	pl->on_change = fn;
+	pl->on_change_data = data;
+}
+
+pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl)
+{
+	pl_counts_t n = {0};
+	for (const pl_container_t *c = pl->head; c; c = c->next) {
+		n.total++;
+		if (pl_container_is_running(c))
+			n.running++;
+		else if (c->status == PL_STATUS_CREATED)
+			n.created++;
+		else
+			n.stopped++;
+	}
+	return n;
+}
+
+pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_t **err)
+{
+	size_t n = strlen(ref);
+	pl_container_t *by_prefix = NULL;
+	bool ambiguous = false;
+	for (pl_container_t *c = pl->head; c; c = c->next) {
+		if (strcmp(c->id, ref) == 0 || (c->config->name && strcmp(c->config->name, ref) == 0))
+			return c;
+		if (n > 0 && n < PL_ID_LEN && strncmp(c->id, ref, n) == 0) {
+			ambiguous = by_prefix != NULL;
+			by_prefix = c;
+		}
+	}
+	if (by_prefix && !ambiguous)
+		return by_prefix;
+	if (ambiguous)
+		pl_error_set(err, PL_ERR_INVALID, 0, "container id prefix \"%s\" is ambiguous", ref);
+	else
+		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such container: %s", ref);
+	return NULL;
+}
+
+pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
+{
+	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
+	if (!cfg)
+		return NULL;
+	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
+	if (!mech)
+		return NULL;
+	if (cfg->name) {
+		for (pl_container_t *o = pl->head; o; o = o->next) {
+			if (o->config->name && strcmp(o->config->name, cfg->name) == 0) {
+				pl_error_set(err, PL_ERR_CONFLICT, 0,
+					     "name \"%s\" is already in use by container %s",
+					     cfg->name, o->id);
+				return NULL;
+			}
+		}
+	}
+	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
+	c->dirfd = -1;
+	c->dom.pidfd = c->dom.ctl_fd = -1;
+	if (pl_id_generate(c->id, err) < 0)
+		return NULL;
+	c->config = TAKE_PTR(cfg);
+	c->mech = mech;
+	c->created_ns = pl_now_ns();
+	c->status = PL_STATUS_CREATED;
+	if (pl_store_create_domain(pl, c, err) < 0)
+		return NULL;
+	pl_container_link(pl, c);
+	return TAKE_PTR(c);
+}
+
+static int send_json(pl_container_t *c, uint16_t type, json_t *j)
+{
+	_cleanup_free_ char *s = pl_json_dump(j);
+	json_decref(j);
+	if (c->dom.ctl_fd < 0)
+		return -ENOTCONN;
+	return pl_frame_send(c->dom.ctl_fd, type, 0, s, strlen(s));
+}
+
+static const char *hostname_of(const pl_container_t *c, char buf[13])
+{
+	if (c->config->hostname)
+		return c->config->hostname;
+	snprintf(buf, 13, "%.12s", c->id);
+	return buf;
+}
+
+static void finish_start(pl_container_t *c, const pl_error_t *e)
+{
+	pl_start_fn cb = c->start_cb;
+	c->start_cb = NULL;
+	if (cb)
+		cb(c->pl, c->id, e, c->start_data);
+}
+
+static void record_error(pl_container_t *c, const char *msg)
+{
+	free(c->error);
+	c->error = pl_xstrdup(msg);
+}
+
+/* tether is gone: settle the exit status and release the domain. */
+static void domain_ended(pl_container_t *c)
+{
+	siginfo_t si = {0};
+	bool reaped = waitid((idtype_t)P_PIDFD, (id_t)c->dom.pidfd, &si, WEXITED | WNOHANG) == 0 &&
+		      si.si_pid != 0;
+	if (!c->reported_exit && !pl_store_read_exit(c)) {
+		c->has_exit = true;
+		c->signal = 0;
+		if (reaped && si.si_code == CLD_EXITED) {
+			c->exit_code = si.si_status;
+		} else if (reaped && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
+			/* tether itself was killed (stop's SIGKILL): so was everything in it */
+			c->signal = si.si_status;
+			c->exit_code = 128 + si.si_status;
+		} else {
+			c->exit_code = 255;
+			if (!c->error)
+				record_error(c, "tether ended without reporting an exit status");
+		}
+	}
+	release_domain(c);
+	pl_error_t *e = NULL;
+	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
+		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
+		pl_error_free(e);
+	}
+	c->status = PL_STATUS_STOPPED;
+	c->exits++;
+	if (!c->finished_ns || c->finished_ns < c->started_ns)
+		c->finished_ns = pl_now_ns();
+	c->stop_requested = false;
+	pl_store_save_state(c, NULL);
+	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
+	if (c->start_cb) {
+		pl_errkind_t kind = c->exit_code == 126 || c->exit_code == 127 ? PL_ERR_INVALID
+									      : PL_ERR_INTERNAL;
+		pl_error_t *se = NULL;
+		pl_error_set(&se, kind, 0, "start container %.12s: %s", c->id,
+			     c->error ? c->error : "the process exited before it started");
+		finish_start(c, se);
+		pl_error_free(se);
+	}
+	changed(c);
+}
+
+static int handle_hello(pl_container_t *c, json_t *j)
+{
+	json_int_t v = json_integer_value(json_object_get(j, "version"));
+	if (v != PL_PROTO_VERSION) {
+		record_error(c, "tether speaks an unsupported protocol version");
+		return -EPROTO;
+	}
+	char hb[13];
+	if (send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION)) < 0 ||
+	    send_json(c, PL_MSG_CONFIG, pl_config_tether_json(c->config, hostname_of(c, hb))) < 0)
+		return -EPIPE;
+	return 0;
+}
+
+static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8_t *payload)
+{
+	_cleanup_json_ json_t *j = json_loadb((const char *)payload, h->len, 0, NULL);
+	switch ((pl_msg_type_t)h->type) {
+	case PL_MSG_HELLO:
+		if (handle_hello(c, j) < 0)
+			syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+		break;
+	case PL_MSG_STARTED:
+		if (c->status == PL_STATUS_STARTING)
+			c->status = PL_STATUS_RUNNING;
+		finish_start(c, NULL);
+		changed(c);
+		break;
+	case PL_MSG_EXITED: {
+		c->reported_exit = true;
+		c->has_exit = true;
+		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
+		c->signal = (int)json_integer_value(json_object_get(j, "signal"));
+		json_t *fin = json_object_get(j, "finished_at_ns");
+		if (json_is_integer(fin))
+			c->finished_ns = json_integer_value(fin);
+		const char *e = json_string_value(json_object_get(j, "error"));
+		if (e && *e)
+			record_error(c, e);
+		break;
+	}
+	case PL_MSG_ERROR: {
+		const char *m = json_string_value(json_object_get(j, "message"));
+		pl_log_debug("container %.12s: tether error: %s", c->id, m ? m : "?");
+		if (c->status == PL_STATUS_STARTING && m)
+			record_error(c, m); /* a set-up failure before tether ran */
+		break;
+	}
+	case PL_MSG_PING:
+		pl_frame_send(c->dom.ctl_fd, PL_MSG_PONG, 0, payload, h->len);
+		break;
+	case PL_MSG_PONG:
+	case PL_MSG_CONFIG:
+	case PL_MSG_SIGNAL:
+	case PL_MSG_GO:
+	default:
+		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
+		break;
+	}
+}
+
+static void process_frames(pl_container_t *c)
+{
+	pl_frame_hdr_t h;
+	const uint8_t *payload;
+	int r;
+	while ((r = pl_frame_reader_next(&c->reader, &h, &payload)) > 0)
+		handle_frame(c, &h, payload);
+	if (r < 0) {
+		pl_log_warn("container %.12s: corrupt tether stream, disconnecting", c->id);
+		c->ctl_watch = pl_loop_unwatch(c->pl->loop, c->ctl_watch);
+		c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
+	}
+}
+
+static void on_pidfd(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	pl_container_t *c = data;
+	/* drain what tether said before it went (EXITED is usually already queued) */
+	if (c->ctl_watch) {
+		for (;;) {
+			long n = pl_frame_reader_fill(&c->reader, c->dom.ctl_fd);
+			if (n <= 0)
+				break;
+		}
+	}
+	process_frames(c);
+	domain_ended(c);
+}
+
+static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	pl_container_t *c = data;
+	long n = pl_frame_reader_fill(&c->reader, fd);
+	if (n == -EAGAIN)
+		return;
+	if (n > 0) {
+		process_frames(c);
+		return;
+	}
+	/* EOF or error: tether is going away; the pidfd settles the rest */
+	c->ctl_watch = pl_loop_unwatch(loop, c->ctl_watch);
+	c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
+}
+
+void pl_container_watch_domain(pl_container_t *c)
+{
+	pl_frame_reader_init(&c->reader);
+	if (c->dom.ctl_fd >= 0) {
+		fcntl(c->dom.ctl_fd, F_SETFL, O_NONBLOCK);
+		c->ctl_watch = pl_loop_watch(c->pl->loop, c->dom.ctl_fd, EPOLLIN, on_ctl, c, NULL);
+	}
+	c->pid_watch = pl_loop_watch(c->pl->loop, c->dom.pidfd, EPOLLIN, on_pidfd, c, NULL);
+}
+
+int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
+		       pl_error_t **err)
+{
+	if (pl_container_is_running(c))
+		return 1;
+	if (c->status == PL_STATUS_REMOVING)
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
+				    c->id);
+	char hb[13];
+	pl_domain_spec_t spec = {.id = c->id,
+				 .domain_dirfd = c->dirfd,
+				 .domain_dir = c->dir,
+				 .config = c->config,
+				 .hostname = hostname_of(c, hb)};
+	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
+	if (c->mech->spawn(c->mech, &spec, &dom, err) < 0)
+		return pl_error_wrap(err, "start container %.12s", c->id);
+	c->dom = dom;
+	c->status = PL_STATUS_STARTING;
+	c->started_ns = pl_now_ns();
+	c->finished_ns = 0;
+	c->has_exit = c->reported_exit = c->stop_requested = false;
+	c->exit_code = c->signal = 0;
+	free(c->error);
+	c->error = NULL;
+	c->start_cb = cb;
+	c->start_data = data;
+	pl_container_watch_domain(c);
+	/* persisted before anything else can happen so a restarted daemon finds the domain */
+	pl_store_save_state(c, NULL);
+	return 0;
+}
+
+static int signal_domain(pl_container_t *c, int signo)
+{
+	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
+		int r = send_json(c, PL_MSG_SIGNAL, json_pack("{s:i, s:b}", "signal", signo,
+							      "group", 0));
+		if (r == 0)
+			return 0;
+	}
+	/* tether forwards what it receives; SIGKILL takes the whole domain down */
+	if (syscall(SYS_pidfd_send_signal, c->dom.pidfd, signo, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int pl_container_kill(pl_portlayer_t *pl, pl_container_t *c, int signo, pl_error_t **err)
+{
+	if (!pl_container_is_running(c))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running",
+				    c->id);
+	int r = signal_domain(c, signo);
+	if (r < 0 && r != -ESRCH)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "signal container %.12s", c->id);
+	return 0;
+}
+
+static void on_stop_timeout(pl_loop_t *loop, void *data)
+{
+	pl_container_t *c = data;
+	c->kill_timer = NULL;
+	pl_log_debug("container %.12s: stop timeout, killing", c->id);
+	syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+}
+
+int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
+		      pl_error_t **err)
+{
+	if (!pl_container_is_running(c) || c->stop_requested)
+		return 0;
+	c->stop_requested = true;
+	c->status = PL_STATUS_STOPPING;
+	if (timeout_s == 0 || signal_domain(c, SIGTERM) < 0) {
+		syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+		return 0;
+	}
+	c->kill_timer = pl_loop_timer(pl->loop, (uint64_t)timeout_s * 1000, on_stop_timeout, c, err);
+	return c->kill_timer ? 0 : -1;
+}
+
+/* Kills the domain and settles its exit synchronously (remove -f). */
+static void kill_now(pl_container_t *c)
+{
+	syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+	siginfo_t si;
+	/* our child: wait for it; reattached (not ours): poll the pidfd until it fires */
+	if (waitid((idtype_t)P_PIDFD, (id_t)c->dom.pidfd, &si, WEXITED | WNOWAIT) < 0) {
+		struct pollfd p = {.fd = c->dom.pidfd, .events = POLLIN};
+		poll(&p, 1, 10000);
+	}
+	c->stop_requested = true;
+	domain_ended(c);
+}
+
+int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err)
+{
+	if (pl_container_is_running(c)) {
+		if (!force)
+			return pl_error_set(err, PL_ERR_CONFLICT, 0,
+					    "container %.12s is running: stop it first or force",
+					    c->id);
+		kill_now(c);
+	}
+	c->status = PL_STATUS_REMOVING;
+	pl_error_t *e = NULL;
+	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
+		pl_log_warn("container %.12s: %s", c->id, e->msg);
+		pl_error_free(e);
+	}
+	changed(c);
+	if (pl_store_remove_domain(pl, c, err) < 0) {
+		c->status = PL_STATUS_STOPPED;
+		return -1;
+	}
+	pl_container_free_record(c);
+	return 0;
+}
+
+json_t *pl_container_exit_json(const pl_container_t *c)
+{
+	json_t *j = json_pack("{s:o, s:o}", "exit_code",
+			      c->has_exit ? json_integer(c->exit_code) : json_null(), "signal",
+			      c->has_exit && c->signal ? json_integer(c->signal) : json_null());
+	if (c->error)
+		json_object_set_new(j, "error", json_string(c->error));
+	return j;
+}
+
+static json_t *time_json(int64_t ns)
+{
+	if (ns <= 0)
+		return json_string("");
+	char buf[48];
+	pl_time_format(ns, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+json_t *pl_container_inspect_json(const pl_container_t *c)
+{
+	json_t *state = pl_container_exit_json(c);
+	json_object_set_new(state, "status", json_string(pl_status_name(c->status)));
+	json_object_set_new(state, "pid", json_integer(pl_container_is_running(c) ? c->dom.pid : 0));
+	json_object_set_new(state, "started_at", time_json(c->started_ns));
+	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
+	if (!json_object_get(state, "error"))
+		json_object_set_new(state, "error", json_string(""));
+	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "id", c->id, "name",
+			 c->config->name ? c->config->name : "", "created",
+			 time_json(c->created_ns), "mechanism", c->mech->name, "config",
+			 pl_config_to_json(c->config), "state", state);
+}
+
+json_t *pl_container_summary_json(const pl_container_t *c)
+{
+	json_t *args = json_array();
+	for (char **a = c->config->args; *a; a++)
+		json_array_append_new(args, json_string(*a));
+	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
+			 c->config->name ? c->config->name : "", "state",
+			 pl_status_name(c->status), "exit_code",
+			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
+			 time_json(c->created_ns), "args", args);
+}

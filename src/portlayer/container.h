@@ -1,0 +1,78 @@
+/* libportlayer's container core: the set of isolation domains on this host, their
+ * lifecycle, and the state derived from the mechanism and tether. Nothing here speaks
+ * HTTP. The core owns every pl_container_t; callers must not keep pointers across loop
+ * iterations (keep the id and look it up again). The persistent truth is the domain
+ * directory ROOT/containers/<id>/ (config.json, state.json, exit.json, container.log). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "common/error.h"
+#include "common/loop.h"
+#include "common/util.h"
+#include "portlayer/config.h"
+
+typedef enum pl_status {
+	PL_STATUS_CREATED = 0,
+	PL_STATUS_STARTING,
+	PL_STATUS_RUNNING,
+	PL_STATUS_STOPPING,
+	PL_STATUS_STOPPED,
+	PL_STATUS_REMOVING,
+} pl_status_t;
+
+typedef struct pl_portlayer pl_portlayer_t;
+typedef struct pl_container pl_container_t;
+
+/* Called after every state change a caller might wait for (started, stopped, removed). */
+typedef void (*pl_change_fn)(pl_portlayer_t *pl, pl_container_t *c, void *data);
+/* Completion of an asynchronous start: err is NULL on success (borrowed, do not free). */
+typedef void (*pl_start_fn)(pl_portlayer_t *pl, const char *id, const pl_error_t *err,
+			    void *data);
+
+typedef struct pl_counts {
+	unsigned total, created, running, stopped;
+} pl_counts_t;
+
+/* Opens (creating) ROOT and RUN_DIR, loads every domain directory and reattaches to
+ * domains whose tether is still alive. */
+pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop_t *loop,
+				  pl_error_t **err);
+pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
+void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
+pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);
+
+/* By full id, name, or unique id prefix; NOTFOUND error otherwise. */
+pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_t **err);
+/* Iteration in creation order. */
+pl_container_t *pl_container_first(pl_portlayer_t *pl);
+pl_container_t *pl_container_next(pl_container_t *c);
+
+pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
+/* Starts the primary process; cb runs when tether reports it started or it failed.
+ * Returns 1 when already running (cb not called), 0 when started asynchronously. */
+int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
+		       pl_error_t **err);
+/* Sends signo to the primary process; CONFLICT when not running. */
+int pl_container_kill(pl_portlayer_t *pl, pl_container_t *c, int signo, pl_error_t **err);
+/* Begins a graceful stop: SIGTERM, then SIGKILL after timeout_s. Completion is a change
+ * to STOPPED. No-op when not running. */
+int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
+		      pl_error_t **err);
+/* Removes the domain; a running one needs force (it is killed first). */
+int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err);
+
+const char *pl_container_id(const pl_container_t *c);
+pl_status_t pl_container_status(const pl_container_t *c);
+bool pl_container_is_running(const pl_container_t *c);
+/* Number of times the container has exited (advances on every stop). */
+uint64_t pl_container_exits(const pl_container_t *c);
+/* Exit status as the wait API reports it: {"exit_code","signal","error"}. */
+json_t *pl_container_exit_json(const pl_container_t *c);
+json_t *pl_container_inspect_json(const pl_container_t *c);
+json_t *pl_container_summary_json(const pl_container_t *c);
+/* The domain directory fd (for the log reader). */
+int pl_container_dirfd(const pl_container_t *c);
+const char *pl_container_dir(const pl_container_t *c);
+const char *pl_status_name(pl_status_t s);

@@ -1,0 +1,63 @@
+/* Private to libportlayer's container core: the container record and the persistence
+ * functions store.c provides to container.c. */
+#pragma once
+
+#include "portlayer/container.h"
+#include "mechanism/mechanism.h"
+#include "proto/frame.h"
+
+struct pl_container {
+	char id[PL_ID_LEN + 1];
+	pl_config_t *config;
+	int64_t created_ns;
+	const pl_mechanism_t *mech;
+	char *dir;
+	int dirfd;
+
+	/* state, persisted in state.json */
+	pl_status_t status;
+	int64_t started_ns, finished_ns;
+	bool has_exit;
+	int exit_code, signal;
+	char *error;
+	uint64_t exits;
+
+	/* the live domain */
+	pl_domain_t dom;
+	pl_watch_t *ctl_watch, *pid_watch;
+	pl_frame_reader_t reader;
+	bool reported_exit; /* tether's EXITED arrived for this run */
+	bool stop_requested;
+	pl_timer_t *kill_timer;
+	pl_start_fn start_cb;
+	void *start_data;
+
+	pl_portlayer_t *pl;
+	pl_container_t *prev, *next;
+};
+
+struct pl_portlayer {
+	char *root, *run_dir;
+	int containers_fd;
+	pl_loop_t *loop;
+	pl_container_t *head, *tail;
+	pl_change_fn on_change;
+	void *on_change_data;
+};
+
+/* store.c */
+int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+int pl_store_save_state(pl_container_t *c, pl_error_t **err);
+int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err);
+int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+/* Reads tether's exit record for the last run; 0 when absent or empty. */
+int pl_store_read_exit(pl_container_t *c);
+void pl_container_link(pl_portlayer_t *pl, pl_container_t *c);
+pl_container_t *pl_container_free_record(pl_container_t *c);
+static inline void pl_container_free_recordp(pl_container_t **c)
+{
+	pl_container_free_record(*c);
+}
+
+/* container.c: resumes watching a domain that outlived the daemon */
+void pl_container_watch_domain(pl_container_t *c);

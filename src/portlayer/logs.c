@@ -1,0 +1,213 @@
+#include "portlayer/logs.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHUNK 65536
+
+struct pl_log_cursor {
+	int fd;
+	off_t off;        /* next unread byte of the file */
+	pl_log_opts_t opts;
+	char *in;         /* bytes read but not yet a whole record */
+	size_t in_len, in_cap;
+	char *out;        /* framed bytes not yet handed out */
+	size_t out_len, out_off, out_cap;
+};
+
+int pl_log_parse_record(const char *line, size_t len, int64_t *ts, int *stream, bool *partial,
+			const char **content, size_t *content_len)
+{
+	const char *sp1 = memchr(line, ' ', len);
+	if (!sp1 || sp1 - line >= 64)
+		return -EINVAL;
+	char tbuf[64];
+	memcpy(tbuf, line, (size_t)(sp1 - line));
+	tbuf[sp1 - line] = '\0';
+	if (pl_time_parse(tbuf, ts) < 0)
+		return -EINVAL;
+	const char *p = sp1 + 1, *end = line + len;
+	if (end - p >= 7 && memcmp(p, "stdout ", 7) == 0)
+		*stream = 1;
+	else if (end - p >= 7 && memcmp(p, "stderr ", 7) == 0)
+		*stream = 2;
+	else
+		return -EINVAL;
+	p += 7;
+	if (end - p < 1 || (*p != 'F' && *p != 'P'))
+		return -EINVAL;
+	*partial = *p == 'P';
+	p++;
+	if (p < end && *p == ' ')
+		p++;
+	*content = p;
+	*content_len = (size_t)(end - p);
+	return 0;
+}
+
+static void reserve(char **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	size_t c = *cap ? *cap : 4096;
+	while (c < need)
+		c *= 2;
+	*buf = pl_xrealloc(*buf, c);
+	*cap = c;
+}
+
+static bool wanted(const pl_log_opts_t *o, int64_t ts, int stream)
+{
+	if ((stream == 1 && !o->out) || (stream == 2 && !o->err))
+		return false;
+	if (o->since_ns && ts < o->since_ns)
+		return false;
+	if (o->until_ns && ts > o->until_ns)
+		return false;
+	return true;
+}
+
+static void emit(pl_log_cursor_t *cur, const char *line, size_t len)
+{
+	int64_t ts;
+	int stream;
+	bool partial;
+	const char *content;
+	size_t clen;
+	if (pl_log_parse_record(line, len, &ts, &stream, &partial, &content, &clen) < 0 ||
+	    !wanted(&cur->opts, ts, stream))
+		return;
+	char tbuf[48] = "";
+	size_t tlen = 0;
+	if (cur->opts.timestamps) {
+		pl_time_format(ts, tbuf, sizeof(tbuf));
+		tlen = strlen(tbuf) + 1;
+		tbuf[tlen - 1] = ' ';
+	}
+	size_t plen = tlen + clen + (partial ? 0 : 1);
+	reserve(&cur->out, &cur->out_cap, cur->out_len + 8 + plen);
+	unsigned char *h = (unsigned char *)cur->out + cur->out_len;
+	h[0] = (unsigned char)stream;
+	h[1] = h[2] = h[3] = 0;
+	h[4] = (unsigned char)(plen >> 24);
+	h[5] = (unsigned char)(plen >> 16);
+	h[6] = (unsigned char)(plen >> 8);
+	h[7] = (unsigned char)plen;
+	char *p = cur->out + cur->out_len + 8;
+	memcpy(p, tbuf, tlen);
+	memcpy(p + tlen, content, clen);
+	if (!partial)
+		p[tlen + clen] = '\n';
+	cur->out_len += 8 + plen;
+}
+
+/* Reads more of the file and frames every whole record in it. */
+static ssize_t pump(pl_log_cursor_t *cur)
+{
+	reserve(&cur->in, &cur->in_cap, cur->in_len + CHUNK);
+	ssize_t n = pread(cur->fd, cur->in + cur->in_len, CHUNK, cur->off);
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	cur->off += n;
+	cur->in_len += (size_t)n;
+	size_t start = 0;
+	for (;;) {
+		char *nl = memchr(cur->in + start, '\n', cur->in_len - start);
+		if (!nl)
+			break;
+		emit(cur, cur->in + start, (size_t)(nl - (cur->in + start)));
+		start = (size_t)(nl - cur->in) + 1;
+	}
+	memmove(cur->in, cur->in + start, cur->in_len - start);
+	cur->in_len -= start;
+	return n;
+}
+
+/* Finds where the last `tail` wanted records begin, scanning backwards in chunks. */
+static off_t tail_offset(pl_log_cursor_t *cur, long tail)
+{
+	off_t end = lseek(cur->fd, 0, SEEK_END);
+	if (end <= 0 || tail < 0)
+		return 0;
+	if (tail == 0)
+		return end;
+	_cleanup_free_ char *buf = pl_xmalloc(CHUNK);
+	_cleanup_free_ char *line = NULL;
+	size_t line_cap = 0;
+	long found = 0;
+	off_t pos = end, rec_end = end; /* rec_end: just past the newline of the current record */
+	while (pos > 0) {
+		size_t n = pos >= CHUNK ? CHUNK : (size_t)pos;
+		pos -= (off_t)n;
+		if (pread(cur->fd, buf, n, pos) != (ssize_t)n)
+			return 0;
+		for (size_t i = n; i-- > 0;) {
+			off_t at = pos + (off_t)i;
+			if (buf[i] != '\n' || at == end - 1)
+				continue;
+			/* a record spans (at, rec_end) */
+			size_t len = (size_t)(rec_end - at - 1);
+			reserve(&line, &line_cap, len + 1);
+			if (pread(cur->fd, line, len, at + 1) == (ssize_t)len && len > 0) {
+				int64_t ts;
+				int stream;
+				bool partial;
+				const char *content;
+				size_t clen;
+				if (line[len - 1] == '\n')
+					len--;
+				if (pl_log_parse_record(line, len, &ts, &stream, &partial, &content,
+							&clen) == 0 &&
+				    wanted(&cur->opts, ts, stream) && ++found == tail)
+					return at + 1;
+			}
+			rec_end = at + 1;
+		}
+	}
+	return 0;
+}
+
+pl_log_cursor_t *pl_log_open(int dirfd, const pl_log_opts_t *opts, pl_error_t **err)
+{
+	int fd = openat(dirfd, "container.log", O_RDONLY | O_CLOEXEC | O_CREAT, 0640);
+	if (fd < 0) {
+		pl_error_errno(err, "open container log");
+		return NULL;
+	}
+	pl_log_cursor_t *cur = pl_xcalloc(1, sizeof(*cur));
+	cur->fd = fd;
+	cur->opts = *opts;
+	cur->off = tail_offset(cur, opts->tail);
+	return cur;
+}
+
+pl_log_cursor_t *pl_log_close(pl_log_cursor_t *cur)
+{
+	if (!cur)
+		return NULL;
+	close(cur->fd);
+	free(cur->in);
+	free(cur->out);
+	free(cur);
+	return NULL;
+}
+
+ssize_t pl_log_read(pl_log_cursor_t *cur, char *buf, size_t max)
+{
+	while (cur->out_off == cur->out_len) {
+		cur->out_off = cur->out_len = 0;
+		ssize_t n = pump(cur);
+		if (n <= 0)
+			return n;
+	}
+	size_t n = cur->out_len - cur->out_off;
+	if (n > max)
+		n = max;
+	memcpy(buf, cur->out + cur->out_off, n);
+	cur->out_off += n;
+	return (ssize_t)n;
+}

@@ -1,0 +1,299 @@
+/* Persistence of domain directories: ROOT/containers/<id>/ holds config.json (durable,
+ * schema-versioned), state.json (the daemon's record of the current run), exit.json (the
+ * exit record tether writes itself), container.log, and the overlay's upper/work/merged.
+ * A domain is created under a temporary name and renamed into place, and removed by
+ * renaming it away first, so a crash never leaves one half made. */
+#include "portlayer/internal.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#define TMP_PREFIX ".tmp-"
+#define DEL_PREFIX ".removing-"
+
+void pl_container_link(pl_portlayer_t *pl, pl_container_t *c)
+{
+	c->pl = pl;
+	c->prev = pl->tail;
+	if (pl->tail)
+		pl->tail->next = c;
+	else
+		pl->head = c;
+	pl->tail = c;
+}
+
+static void unlink_record(pl_portlayer_t *pl, pl_container_t *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		pl->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		pl->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+pl_container_t *pl_container_free_record(pl_container_t *c)
+{
+	if (!c)
+		return NULL;
+	pl_config_free(c->config);
+	free(c->dir);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	free(c->error);
+	pl_frame_reader_free(&c->reader);
+	free(c);
+	return NULL;
+}
+
+static json_t *config_doc(const pl_container_t *c)
+{
+	return json_pack("{s:i, s:s, s:I, s:s, s:o}", "schema", PL_CONFIG_SCHEMA, "id", c->id,
+			 "created_ns", (json_int_t)c->created_ns, "mechanism", c->mech->name,
+			 "config", pl_config_to_json(c->config));
+}
+
+static int write_json(int dirfd, const char *name, json_t *doc, pl_error_t **err)
+{
+	_cleanup_free_ char *s = pl_json_dump(doc);
+	json_decref(doc);
+	return pl_atomic_write(dirfd, name, s, strlen(s), err);
+}
+
+int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
+{
+	_cleanup_free_ char *tmp = pl_xasprintf(TMP_PREFIX "%s", c->id);
+	if (mkdirat(pl->containers_fd, tmp, 0700) < 0)
+		return pl_error_errno(err, "create domain directory");
+	_cleanup_close_ int dfd = openat(pl->containers_fd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || mkdirat(dfd, "upper", 0755) < 0 || mkdirat(dfd, "work", 0700) < 0 ||
+	    mkdirat(dfd, "merged", 0755) < 0) {
+		int r = pl_error_errno(err, "populate domain directory");
+		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
+		return r;
+	}
+	if (write_json(dfd, "config.json", config_doc(c), err) < 0 ||
+	    pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd}, err) < 0 ||
+	    renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0 ||
+	    fsync(pl->containers_fd) < 0) {
+		if (err && !*err)
+			pl_error_errno(err, "commit domain directory");
+		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
+		return -1;
+	}
+	c->dir = pl_xasprintf("%s/containers/%s", pl->root, c->id);
+	c->dirfd = TAKE_FD(dfd);
+	return 0;
+}
+
+static json_t *opt_int(bool present, json_int_t v)
+{
+	return present ? json_integer(v) : json_null();
+}
+
+int pl_store_save_state(pl_container_t *c, pl_error_t **err)
+{
+	/* Not fsync'd: runtime state means nothing after a host reboot, and an fsync per
+	 * start would dominate start latency. Still renamed into place, never torn. */
+	json_t *doc = json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:i, s:s, s:I}", "status",
+				pl_status_name(c->status), "pid", (int)c->dom.pid, "start_time",
+				(json_int_t)c->dom.start_time, "started_ns",
+				(json_int_t)c->started_ns, "finished_ns",
+				(json_int_t)c->finished_ns, "exit_code",
+				opt_int(c->has_exit, c->exit_code), "signal", c->signal, "error",
+				c->error ? c->error : "", "exits", (json_int_t)c->exits);
+	_cleanup_free_ char *s = pl_json_dump(doc);
+	json_decref(doc);
+	_cleanup_free_ char *tmp = pl_xstrdup(".state.json.tmp");
+	_cleanup_close_ int fd = openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pl_error_errno(err, "write state");
+	size_t n = strlen(s);
+	if (write(fd, s, n) != (ssize_t)n || renameat(c->dirfd, tmp, c->dirfd, "state.json") < 0)
+		return pl_error_errno(err, "write state");
+	return 0;
+}
+
+int pl_store_read_exit(pl_container_t *c)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (pl_read_file_at(c->dirfd, "exit.json", &buf, &len, 65536, NULL) < 0 || len == 0)
+		return 0;
+	_cleanup_json_ json_t *j = json_loadb(buf, len, 0, NULL);
+	json_t *code = j ? json_object_get(j, "exit_code") : NULL;
+	if (!json_is_integer(code))
+		return 0;
+	c->has_exit = true;
+	c->exit_code = (int)json_integer_value(code);
+	c->signal = (int)json_integer_value(json_object_get(j, "signal"));
+	const char *e = json_string_value(json_object_get(j, "error"));
+	free(c->error);
+	c->error = e && *e ? pl_xstrdup(e) : NULL;
+	json_t *fin = json_object_get(j, "finished_at_ns");
+	if (json_is_integer(fin))
+		c->finished_ns = json_integer_value(fin);
+	return 1;
+}
+
+static pl_status_t status_parse(const char *s)
+{
+	for (int i = PL_STATUS_CREATED; i <= PL_STATUS_REMOVING; i++)
+		if (s && strcmp(s, pl_status_name((pl_status_t)i)) == 0)
+			return (pl_status_t)i;
+	return PL_STATUS_STOPPED;
+}
+
+/* Rebuilds a record from its directory; the domain itself is reattached by the caller. */
+static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t **err)
+{
+	_cleanup_close_ int dfd = openat(pl->containers_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		pl_error_errno(err, "open");
+		return NULL;
+	}
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (pl_read_file_at(dfd, "config.json", &buf, &len, 1 << 20, err) < 0)
+		return NULL;
+	_cleanup_json_ json_t *doc = pl_json_parse(buf, len, "config.json", err);
+	if (!doc)
+		return NULL;
+	/* migrate-on-read happens here when the schema advances */
+	json_int_t schema = json_integer_value(json_object_get(doc, "schema"));
+	if (schema != PL_CONFIG_SCHEMA) {
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "config.json schema %lld not supported",
+			     (long long)schema);
+		return NULL;
+	}
+	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
+	c->dirfd = -1;
+	c->dom.pidfd = c->dom.ctl_fd = -1;
+	snprintf(c->id, sizeof(c->id), "%.64s", id);
+	c->config = pl_config_parse(json_object_get(doc, "config"), false, err);
+	if (!c->config)
+		return NULL;
+	c->created_ns = json_integer_value(json_object_get(doc, "created_ns"));
+	const char *mech = json_string_value(json_object_get(doc, "mechanism"));
+	c->mech = pl_mechanism_by_name(mech ? mech : "linux");
+	if (!c->mech) {
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown mechanism \"%s\"", mech);
+		return NULL;
+	}
+	c->dir = pl_xasprintf("%s/containers/%s", pl->root, id);
+	c->dirfd = TAKE_FD(dfd);
+
+	free(buf);
+	buf = NULL;
+	_cleanup_json_ json_t *st = NULL;
+	if (pl_read_file_at(c->dirfd, "state.json", &buf, &len, 1 << 20, NULL) == 0)
+		st = json_loadb(buf, len, 0, NULL);
+	c->status = status_parse(json_string_value(json_object_get(st, "status")));
+	c->started_ns = json_integer_value(json_object_get(st, "started_ns"));
+	c->finished_ns = json_integer_value(json_object_get(st, "finished_ns"));
+	c->exits = (uint64_t)json_integer_value(json_object_get(st, "exits"));
+	json_t *code = json_object_get(st, "exit_code");
+	if (json_is_integer(code)) {
+		c->has_exit = true;
+		c->exit_code = (int)json_integer_value(code);
+		c->signal = (int)json_integer_value(json_object_get(st, "signal"));
+	}
+	const char *e = json_string_value(json_object_get(st, "error"));
+	c->error = e && *e ? pl_xstrdup(e) : NULL;
+	if (c->status == PL_STATUS_RUNNING || c->status == PL_STATUS_STARTING ||
+	    c->status == PL_STATUS_STOPPING) {
+		pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+		unsigned long long stt =
+			(unsigned long long)json_integer_value(json_object_get(st, "start_time"));
+		int alive = c->mech->reattach(c->mech, c->id, pid, stt, &c->dom, NULL);
+		if (alive == 1) {
+			c->status = PL_STATUS_RUNNING;
+		} else {
+			c->status = PL_STATUS_STOPPED;
+			c->exits++;
+			if (!pl_store_read_exit(c)) {
+				c->has_exit = true;
+				c->exit_code = 255;
+				c->signal = 0;
+				free(c->error);
+				c->error = pl_xstrdup("the domain ended while the daemon was down and "
+						      "left no exit record");
+				c->finished_ns = pl_now_ns();
+			}
+			c->mech->destroy(c->mech, c->id, NULL);
+			pl_store_save_state(c, NULL);
+		}
+	}
+	return TAKE_PTR(c);
+}
+
+static int cmp_created(const void *a, const void *b)
+{
+	const pl_container_t *x = *(pl_container_t *const *)a, *y = *(pl_container_t *const *)b;
+	return x->created_ns < y->created_ns ? -1 : x->created_ns > y->created_ns;
+}
+
+int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err)
+{
+	int fd = fcntl(pl->containers_fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d)
+		return pl_error_errno(err, "open containers directory");
+	size_t n = 0, cap = 16;
+	pl_container_t **all = pl_xmalloc(cap * sizeof(*all));
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.') {
+			/* a create or remove that a crash interrupted: finish it */
+			if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 ||
+			    strncmp(de->d_name, DEL_PREFIX, strlen(DEL_PREFIX)) == 0)
+				pl_remove_tree_at(pl->containers_fd, de->d_name, NULL);
+			continue;
+		}
+		if (!pl_id_is_full(de->d_name))
+			continue;
+		pl_error_t *e = NULL;
+		pl_container_t *c = load_one(pl, de->d_name, &e);
+		if (!c) {
+			pl_log_warn("skipping domain %s: %s", de->d_name, e ? e->msg : "?");
+			pl_error_free(e);
+			continue;
+		}
+		if (n == cap)
+			all = pl_xrealloc(all, (cap *= 2) * sizeof(*all));
+		all[n++] = c;
+	}
+	closedir(d);
+	qsort(all, n, sizeof(*all), cmp_created);
+	for (size_t i = 0; i < n; i++) {
+		pl_container_link(pl, all[i]);
+		if (all[i]->status == PL_STATUS_RUNNING)
+			pl_container_watch_domain(all[i]);
+	}
+	free(all);
+	return 0;
+}
+
+int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
+{
+	_cleanup_free_ char *del = pl_xasprintf(DEL_PREFIX "%s", c->id);
+	if (renameat(pl->containers_fd, c->id, pl->containers_fd, del) < 0)
+		return pl_error_errno(err, "remove domain directory");
+	unlink_record(pl, c);
+	if (pl_remove_tree_at(pl->containers_fd, del, err) < 0)
+		pl_log_warn("container %s: leftover %s will be removed at next start", c->id, del);
+	pl_error_free(err ? *err : NULL);
+	if (err)
+		*err = NULL;
+	return 0;
+}

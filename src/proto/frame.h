@@ -1,0 +1,63 @@
+/* Tether protocol framing, shared by the port layer and every tether.
+ * A frame is a 12-byte header (big-endian: u32 payload length, u16 type, u16 flags,
+ * u32 channel) followed by the payload. Control messages carry one JSON object; data
+ * frames carry raw bytes. This unit owns encoding/decoding and an incremental reader; it
+ * does no I/O except pl_frame_send. See docs/tether-protocol.md. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PL_PROTO_VERSION 1
+#define PL_FRAME_HDR_LEN 12
+#define PL_FRAME_MAX_PAYLOAD (1u << 20) /* 1 MiB: anything larger is a protocol error */
+
+typedef enum pl_msg_type {
+	PL_MSG_HELLO = 1,   /* both directions, first frame: {"version":1,"agent":"..."} */
+	PL_MSG_CONFIG = 2,  /* port layer -> tether: the primary process to run */
+	PL_MSG_STARTED = 3, /* tether -> port layer: {"pid":N} */
+	PL_MSG_EXITED = 4,  /* tether -> port layer: {"exit_code":N,"signal":N,"error":"..."} */
+	PL_MSG_SIGNAL = 5,  /* port layer -> tether: {"signal":N,"group":bool} */
+	PL_MSG_ERROR = 6,   /* either direction: {"message":"...","type":N} */
+	PL_MSG_PING = 7,    /* either direction; answered with PONG carrying the same payload */
+	PL_MSG_PONG = 8,
+	PL_MSG_GO = 9,      /* port layer -> setup child: placement done, continue (no payload) */
+	PL_MSG_TYPE_MAX = 9,
+} pl_msg_type_t;
+
+typedef struct pl_frame_hdr {
+	uint32_t len;
+	uint16_t type;
+	uint16_t flags;
+	uint32_t chan;
+} pl_frame_hdr_t;
+
+void pl_frame_hdr_encode(const pl_frame_hdr_t *h, uint8_t out[PL_FRAME_HDR_LEN]);
+/* Returns 0, or -EMSGSIZE when len exceeds PL_FRAME_MAX_PAYLOAD, -EPROTO for type 0.
+ * Unknown (but non-zero) types decode fine: the receiver answers them with PL_MSG_ERROR. */
+int pl_frame_hdr_decode(const uint8_t in[PL_FRAME_HDR_LEN], pl_frame_hdr_t *h);
+
+/* Incremental reader over a byte stream. Feed whatever arrived; take whole frames. */
+typedef struct pl_frame_reader {
+	uint8_t *buf;
+	size_t len, cap, off;
+} pl_frame_reader_t;
+
+void pl_frame_reader_init(pl_frame_reader_t *r);
+void pl_frame_reader_free(pl_frame_reader_t *r);
+/* Returns 0 or -ENOMEM (never aborts: tether has no xmalloc). Buffered bytes are bounded
+ * by one header + PL_FRAME_MAX_PAYLOAD + the feed size. */
+int pl_frame_reader_feed(pl_frame_reader_t *r, const void *data, size_t n);
+/* Reads from fd (non-blocking or not) into the reader. Returns bytes read, 0 on EOF,
+ * -EAGAIN when nothing is available, -errno otherwise. */
+long pl_frame_reader_fill(pl_frame_reader_t *r, int fd);
+/* 1: a whole frame is available (*payload points into the reader, valid until the next
+ * feed/fill call); 0: need more bytes;
+ * <0: the stream is corrupt (-EMSGSIZE, -EPROTO) and must be closed. */
+int pl_frame_reader_next(pl_frame_reader_t *r, pl_frame_hdr_t *h, const uint8_t **payload);
+
+/* Encodes header+payload into a freshly malloc'd buffer (NULL on ENOMEM/oversize). */
+uint8_t *pl_frame_encode(uint16_t type, uint32_t chan, const void *payload, size_t len,
+			 size_t *out_len);
+/* Writes one whole frame to a blocking fd. Returns 0 or -errno. */
+int pl_frame_send(int fd, uint16_t type, uint32_t chan, const void *payload, size_t len);

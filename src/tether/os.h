@@ -1,0 +1,62 @@
+/* The OS mechanics tether needs: signal intake, launching the primary process, reaping and
+ * killing. tether.c holds the protocol and event logic and stays portable; each guest OS
+ * supplies one implementation of this header (src/tether/<os>/os.c). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The "os" field of tether's HELLO. */
+const char *pl_os_name(void);
+
+/* Blocks every catchable signal and returns a non-blocking fd that polls readable while
+ * signals are pending (tether handles them synchronously in its loop), or -errno. Also makes
+ * sure fds 0-2 are open so later pipes never land on them. */
+int pl_os_init(void);
+/* The next pending signal, 0 when none is left, -errno on failure. Signals tether raised on
+ * itself (SIGPIPE from writing to a vanished daemon) are swallowed: they are not for the
+ * container. */
+int pl_os_signal_next(int sig_fd);
+
+typedef struct pl_os_spawn_spec {
+	char *const *argv;
+	char *const *envp;
+	const char *path; /* search list for an argv[0] without '/' */
+	const char *cwd;
+	uint32_t uid, gid;
+} pl_os_spawn_spec_t;
+
+/* Which step of launching failed; tether turns it into the user-facing message and code. */
+typedef enum pl_os_stage {
+	PL_OS_STAGE_SETUP, /* pipes or fork, in tether itself */
+	PL_OS_STAGE_STDIO,
+	PL_OS_STAGE_SETGROUPS,
+	PL_OS_STAGE_SETGID,
+	PL_OS_STAGE_SETUID,
+	PL_OS_STAGE_CHDIR,
+	PL_OS_STAGE_EXEC,
+} pl_os_stage_t;
+
+typedef struct pl_os_proc {
+	int pid;    /* in tether's (the container's) pid namespace */
+	int out_fd; /* non-blocking read ends of the process's stdout and stderr */
+	int err_fd;
+} pl_os_proc_t;
+
+/* Starts the process in a new session with stdin on /dev/null and no fd of tether's beyond
+ * 0-2. Returns only after the exec has succeeded or failed: 0, or -errno with *stage set. */
+int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_t *stage);
+
+typedef struct pl_os_status {
+	int code;   /* exit code when signal is 0 */
+	int signal; /* the signal that killed it, or 0 */
+} pl_os_status_t;
+
+/* Reaps every exited child without blocking (tether is PID 1: orphans land on it). Returns
+ * true when `pid` was among them and fills *st. */
+bool pl_os_reap(int pid, pl_os_status_t *st);
+/* Signals the process, or its whole process group. Returns 0 or -errno. */
+int pl_os_kill(int pid, int sig, bool group);
+/* After the primary process exited: SIGKILLs everything left in the container so no
+ * grandchild keeps the output pipes open. Outside a pid namespace only pid's group. */
+void pl_os_kill_all(int pid);
