@@ -119,7 +119,7 @@ void pl_reply_text(pl_req_t *r, unsigned status, const char *text)
 void pl_reply_error(pl_req_t *r, const pl_error_t *e)
 {
 	unsigned status = (unsigned)pl_error_http_status(e->kind);
-	if (status >= 500)
+	if (status == 500)
 		pl_log_warn("%s", e->msg);
 	pl_reply_json(r, status, json_pack("{s:s}", "message", e->msg));
 }

@@ -180,7 +180,7 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 {
 	static const char *const keys[] = {"name", "rootfs", "process", "hostname", "isolation",
 					   NULL};
-	if (pl_json_check_keys(body, "container", keys, err) < 0)
+	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
 	const char *name = NULL, *rootfs = NULL, *hostname = NULL;

@@ -1,0 +1,142 @@
+/* Config parsing and validation: what the create API accepts and how it refuses. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "portlayer/config.h"
+
+static pl_config_t *parse(const char *text, pl_error_t **err)
+{
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	assert_non_null(j);
+	pl_config_t *c = pl_config_parse(j, true, err);
+	json_decref(j);
+	return c;
+}
+
+static void expect_invalid(const char *text, const char *needle)
+{
+	pl_error_t *err = NULL;
+	pl_config_t *c = parse(text, &err);
+	assert_null(c);
+	assert_non_null(err);
+	assert_int_equal(err->kind, PL_ERR_INVALID);
+	if (!strstr(err->msg, needle))
+		fail_msg("error \"%s\" does not mention \"%s\"", err->msg, needle);
+	pl_error_free(err);
+}
+
+static void test_minimal(void **state)
+{
+	pl_error_t *err = NULL;
+	pl_config_t *c = parse("{\"rootfs\":\"/\",\"process\":{\"args\":[\"true\"]}}", &err);
+	assert_non_null(c);
+	assert_null(err);
+	assert_string_equal(c->args[0], "true");
+	assert_null(c->args[1]);
+	assert_string_equal(c->cwd, "/");
+	assert_int_equal(c->uid, 0);
+	assert_int_equal(c->kernel, PL_KERNEL_SHARED);
+	pl_config_free(c);
+}
+
+static void test_full(void **state)
+{
+	pl_error_t *err = NULL;
+	pl_config_t *c = parse("{\"name\":\"web-1\",\"rootfs\":\"/tmp\",\"hostname\":\"h1\","
+			       "\"process\":{\"args\":[\"sh\",\"-c\",\"x\"],\"env\":[\"A=1\",\"B=\"],"
+			       "\"cwd\":\"/srv\",\"user\":\"1000:2000\"},"
+			       "\"isolation\":{\"kernel\":\"shared\"}}",
+			       &err);
+	assert_non_null(c);
+	assert_string_equal(c->name, "web-1");
+	assert_string_equal(c->env[1], "B=");
+	assert_int_equal(c->uid, 1000);
+	assert_int_equal(c->gid, 2000);
+	json_t *j = pl_config_to_json(c);
+	pl_config_t *again = pl_config_parse(j, true, &err);
+	assert_non_null(again);
+	assert_string_equal(again->cwd, "/srv");
+	json_decref(j);
+	pl_config_free(again);
+	pl_config_free(c);
+}
+
+static void test_rejects(void **state)
+{
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[]}}", "args must not be empty");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":\"ls\"}}", "args");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[1]}}", "args");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"\"]}}", "args[0]");
+	expect_invalid("{\"rootfs\":\"rel\",\"process\":{\"args\":[\"x\"]}}", "absolute");
+	expect_invalid("{\"rootfs\":\"/nonexistent-pl\",\"process\":{\"args\":[\"x\"]}}",
+		       "nonexistent-pl");
+	expect_invalid("{\"rootfs\":\"/etc/passwd\",\"process\":{\"args\":[\"x\"]}}",
+		       "not a directory");
+	expect_invalid("{\"rootfs\":\"/a,b\",\"process\":{\"args\":[\"x\"]}}", "','");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]},\"extra\":1}",
+		       "unknown field \"extra\"");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"tty\":true}}",
+		       "unknown field \"tty\"");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"env\":[\"NOEQ\"]}}",
+		       "KEY=VALUE");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"env\":[\"=v\"]}}",
+		       "KEY=VALUE");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"cwd\":\"tmp\"}}",
+		       "absolute");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"root\"}}",
+		       "numeric");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"1:\"}}",
+		       "numeric");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"-1\"}}",
+		       "numeric");
+	expect_invalid("{\"name\":\"-bad\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
+		       "name");
+	expect_invalid("{\"name\":\"a/b\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
+		       "name");
+	expect_invalid("{\"hostname\":\"a b\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
+		       "hostname");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]},"
+		       "\"isolation\":{\"kernel\":\"mine\"}}",
+		       "isolation.kernel");
+	expect_invalid("{\"rootfs\":\"/\"}", "process is required");
+	expect_invalid("{\"process\":{\"args\":[\"x\"]}}", "rootfs is required");
+	expect_invalid("[]", "JSON object");
+}
+
+static void test_tether_json_defaults(void **state)
+{
+	pl_error_t *err = NULL;
+	pl_config_t *c = parse("{\"rootfs\":\"/\",\"process\":{\"args\":[\"id\"],\"user\":\"7\"}}",
+			       &err);
+	assert_non_null(c);
+	assert_int_equal(c->gid, 0);
+	json_t *j = pl_config_tether_json(c, "box");
+	json_t *env = json_object_get(j, "env");
+	int seen_path = 0, seen_host = 0, seen_home = 0;
+	for (size_t i = 0; i < json_array_size(env); i++) {
+		const char *e = json_string_value(json_array_get(env, i));
+		seen_path |= strncmp(e, "PATH=", 5) == 0;
+		seen_host |= strcmp(e, "HOSTNAME=box") == 0;
+		seen_home |= strcmp(e, "HOME=/") == 0;
+	}
+	assert_true(seen_path && seen_host && seen_home);
+	assert_int_equal(json_integer_value(json_object_get(j, "uid")), 7);
+	json_decref(j);
+	pl_config_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_tether_json_defaults),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,128 @@
+/* The log reader: CRI records in, Docker-framed lines out, with tail/stream/time filters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "portlayer/logs.h"
+
+static const char LOG[] = "2026-01-01T00:00:01.000000000Z stdout F one\n"
+			  "2026-01-01T00:00:02.000000000Z stderr F two\n"
+			  "2026-01-01T00:00:03.000000000Z stdout P thr\n"
+			  "2026-01-01T00:00:03.500000000Z stdout F ee\n"
+			  "garbage line\n"
+			  "2026-01-01T00:00:04.000000000Z stdout F four\n";
+
+static int make_dir(void)
+{
+	char tmpl[] = "/tmp/pl-logs-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	int d = open(tmpl, O_RDONLY | O_DIRECTORY);
+	int f = openat(d, "container.log", O_WRONLY | O_CREAT, 0600);
+	assert_int_equal(write(f, LOG, sizeof(LOG) - 1), (ssize_t)sizeof(LOG) - 1);
+	close(f);
+	return d;
+}
+
+/* Reads everything, returns "s:content|" per frame. */
+static char *drain(int dirfd, pl_log_opts_t o)
+{
+	pl_log_cursor_t *cur = pl_log_open(dirfd, &o, NULL);
+	assert_non_null(cur);
+	char raw[8192];
+	size_t n = 0;
+	ssize_t r;
+	while ((r = pl_log_read(cur, raw + n, 7)) > 0) /* small reads: frames span calls */
+		n += (size_t)r;
+	pl_log_close(cur);
+	char *out = calloc(1, 8192);
+	size_t o_len = 0;
+	for (size_t i = 0; i + 8 <= n;) {
+		size_t len = (size_t)raw[i + 4] << 24 | (size_t)raw[i + 5] << 16 |
+			     (size_t)(unsigned char)raw[i + 6] << 8 | (unsigned char)raw[i + 7];
+		o_len += (size_t)sprintf(out + o_len, "%d:%.*s|", raw[i], (int)len, raw + i + 8);
+		i += 8 + len;
+	}
+	return out;
+}
+
+static void test_all(void **state)
+{
+	int d = make_dir();
+	char *s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = -1});
+	assert_string_equal(s, "1:one\n|2:two\n|1:thr|1:ee\n|1:four\n|");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = false, .err = true, .tail = -1});
+	assert_string_equal(s, "2:two\n|");
+	free(s);
+	close(d);
+}
+
+static void test_tail(void **state)
+{
+	int d = make_dir();
+	char *s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 2});
+	assert_string_equal(s, "1:ee\n|1:four\n|");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = false, .tail = 1});
+	assert_string_equal(s, "1:four\n|");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 0});
+	assert_string_equal(s, "");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 100});
+	assert_string_equal(s, "1:one\n|2:two\n|1:thr|1:ee\n|1:four\n|");
+	free(s);
+	close(d);
+}
+
+static void test_since_until_timestamps(void **state)
+{
+	int d = make_dir();
+	int64_t base = 1767225600LL * 1000000000LL; /* 2026-01-01T00:00:00Z */
+	char *s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = -1,
+					   .since_ns = base + 2000000000LL,
+					   .until_ns = base + 3000000000LL});
+	assert_string_equal(s, "2:two\n|1:thr|");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 1, .timestamps = true});
+	assert_string_equal(s, "1:2026-01-01T00:00:04.000000000Z four\n|");
+	free(s);
+	close(d);
+}
+
+static void test_parse_record(void **state)
+{
+	int64_t ts;
+	int stream;
+	bool partial;
+	const char *c;
+	size_t n;
+	const char *ok = "2026-01-01T00:00:01.5Z stderr P x y";
+	assert_int_equal(pl_log_parse_record(ok, strlen(ok), &ts, &stream, &partial, &c, &n), 0);
+	assert_int_equal(stream, 2);
+	assert_true(partial);
+	assert_int_equal(n, 3);
+	const char *bad[] = {"", "x stdout F a", "2026-01-01T00:00:01Z stdin F a",
+			     "2026-01-01T00:00:01Z stdout X a", "2026-01-01T00:00:01Z"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_true(pl_log_parse_record(bad[i], strlen(bad[i]), &ts, &stream, &partial,
+						&c, &n) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_all),
+		cmocka_unit_test(test_tail),
+		cmocka_unit_test(test_since_until_timestamps),
+		cmocka_unit_test(test_parse_record),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
