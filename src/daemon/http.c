@@ -29,7 +29,7 @@ typedef struct stream {
 struct pl_req {
 	pl_http_t *h;
 	struct MHD_Connection *conn;
-	char *param;
+	char *param[2];
 	char *body;
 	size_t body_len;
 	bool body_too_big, dispatched, suspended, parked;
@@ -170,7 +170,12 @@ void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_
 
 const char *pl_req_param(const pl_req_t *r)
 {
-	return r->param;
+	return r->param[0];
+}
+
+const char *pl_req_param2(const pl_req_t *r)
+{
+	return r->param[1];
 }
 
 const char *pl_req_query(const pl_req_t *r, const char *key)
@@ -253,21 +258,20 @@ bool pl_req_is_streaming(const pl_req_t *r)
 	return r->stream != NULL;
 }
 
-/* Matches path against pattern; on success *param gets the {..} segment (malloc'd). */
-static bool match(const char *pattern, const char *path, char **param)
+/* Matches path against pattern; the {..} segments go to param[0..1] (malloc'd). */
+static bool match(const char *pattern, const char *path, char *param[2])
 {
 	const char *p = pattern, *u = path;
-	*param = NULL;
+	int n = 0;
 	while (*p && *u) {
 		if (*p == '{') {
 			const char *pe = strchr(p, '}');
 			const char *ue = strchr(u, '/');
 			if (!ue)
 				ue = u + strlen(u);
-			if (ue == u || !pe)
+			if (ue == u || !pe || n == 2)
 				break;
-			free(*param);
-			*param = strndup(u, (size_t)(ue - u));
+			param[n++] = strndup(u, (size_t)(ue - u));
 			p = pe + 1;
 			u = ue;
 			continue;
@@ -279,8 +283,10 @@ static bool match(const char *pattern, const char *path, char **param)
 	}
 	if (!*p && !*u)
 		return true;
-	free(*param);
-	*param = NULL;
+	for (int i = 0; i < n; i++) {
+		free(param[i]);
+		param[i] = NULL;
+	}
 	return false;
 }
 
@@ -288,15 +294,17 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 {
 	bool path_known = false;
 	for (const pl_route_t *rt = r->h->routes; rt->method; rt++) {
-		char *param = NULL;
-		if (!match(rt->pattern, url, &param))
+		char *param[2] = {NULL, NULL};
+		if (!match(rt->pattern, url, param))
 			continue;
 		path_known = true;
 		if (strcmp(rt->method, method) != 0) {
-			free(param);
+			free(param[0]);
+			free(param[1]);
 			continue;
 		}
-		r->param = param;
+		r->param[0] = param[0];
+		r->param[1] = param[1];
 		if (r->body_too_big) {
 			pl_error_t *e = NULL;
 			pl_error_set(&e, PL_ERR_INVALID, 0, "request body exceeds %u bytes", MAX_BODY);
@@ -370,7 +378,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		MHD_destroy_response(r->pending);
 	if (r->wait_free)
 		r->wait_free(r->wait_data);
-	free(r->param);
+	free(r->param[0]);
+	free(r->param[1]);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;

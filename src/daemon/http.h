@@ -17,7 +17,8 @@ typedef void (*pl_handler_fn)(pl_req_t *req, void *app);
 
 typedef struct pl_route {
 	const char *method;
-	const char *pattern; /* "/containers/{id}/start": one {param} segment at most */
+	const char *pattern; /* "/containers/{id}/start": up to two {param} segments;
+			      * routes are tried in order, so specific ones go first */
 	pl_handler_fn fn;
 } pl_route_t;
 
@@ -31,7 +32,8 @@ pl_http_t *pl_http_new(pl_loop_t *loop, int listen_fd, const pl_route_t *routes,
 pl_http_t *pl_http_free(pl_http_t *h);
 
 /* Request accessors */
-const char *pl_req_param(const pl_req_t *r); /* the {param} segment */
+const char *pl_req_param(const pl_req_t *r);  /* the first {param} segment */
+const char *pl_req_param2(const pl_req_t *r); /* the second, or NULL */
 const char *pl_req_query(const pl_req_t *r, const char *key);
 /* Query boolean: 1/true/yes → true, 0/false/no/"" → false; others are an INVALID error. */
 int pl_req_query_bool(const pl_req_t *r, const char *key, bool def, bool *out, pl_error_t **err);

@@ -7,6 +7,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mechanism/mechanism.h"
+#include "portlayer/events.h"
+#include "portlayer/handle.h"
 #include "portlayer/logs.h"
 
 #include <errno.h>
@@ -21,6 +23,7 @@ typedef enum wait_kind {
 	W_START,
 	W_EXIT, /* wait and stop: settled when the exit counter passes target */
 	W_LOGS,
+	W_EVENTS,
 } wait_kind_t;
 
 typedef struct waiter {
@@ -33,6 +36,13 @@ typedef struct waiter {
 	pl_timer_t *timer;
 	pl_log_cursor_t *cursor; /* W_LOGS */
 	bool follow;
+	json_t *reply;           /* W_START, W_EXIT: body to answer with (NULL: 204) */
+	/* W_EVENTS */
+	json_t *filters;
+	char *buf;
+	size_t len, off, cap;
+	bool done;
+	struct waiter *next_sub, *prev_sub;
 } waiter_t;
 
 static void waiter_free(void *data)
@@ -41,7 +51,18 @@ static void waiter_free(void *data)
 	if (!w)
 		return;
 	w->timer = pl_loop_timer_cancel(w->app->loop, w->timer);
+	if (w->reply)
+		json_decref(w->reply);
 	free(w);
+}
+
+/* Answers a settled state change: the prepared body, or 204. */
+static void reply_done(waiter_t *w)
+{
+	if (w->reply)
+		pl_reply_json(w->req, 200, json_incref(w->reply));
+	else
+		pl_reply_empty(w->req, 204);
 }
 
 static waiter_t *waiter_new(pl_app_t *app, pl_req_t *req, wait_kind_t kind, const char *id)
@@ -127,12 +148,10 @@ static void h_create(pl_req_t *r, void *data)
 	pl_container_t *c = pl_container_create(app->pl, body, &e);
 	if (!c)
 		return fail(r, pl_error_wrap(&e, "create container") ? e : e);
-	/* the handle model arrives with the handles work; until then the handle names the
-	 * container's first config version */
-	char handle[PL_ID_LEN + 8];
-	snprintf(handle, sizeof(handle), "%s.1", pl_container_id(c));
 	pl_log_info("created container %.12s", pl_container_id(c));
-	pl_reply_json(r, 201, json_pack("{s:s, s:s}", "id", pl_container_id(c), "handle", handle));
+	pl_reply_json(r, 201, json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+					pl_handle_take(app->handles, c), "version",
+					(json_int_t)pl_container_version(c)));
 }
 
 static void h_inspect(pl_req_t *r, void *data)
@@ -148,25 +167,7 @@ static void on_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err
 	if (err)
 		pl_reply_error(w->req, err);
 	else
-		pl_reply_empty(w->req, 204);
-}
-
-static void h_start(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_container_t *c = lookup(r, app);
-	if (!c)
-		return;
-	waiter_t *w = waiter_new(app, r, W_START, pl_container_id(c));
-	pl_error_t *e = NULL;
-	int rc = pl_container_start(app->pl, c, on_started, w, &e);
-	if (rc != 0) {
-		free(w);
-		if (rc < 0)
-			return fail(r, e);
-		return pl_reply_empty(r, 304);
-	}
-	park(w);
+		reply_done(w);
 }
 
 /* Optional non-negative number of seconds; def when absent. */
@@ -201,14 +202,16 @@ static void settle_exit(waiter_t *w, pl_container_t *c)
 	if (w->reply_status)
 		pl_reply_json(w->req, 200, pl_container_exit_json(c));
 	else
-		pl_reply_empty(w->req, 204);
+		reply_done(w);
 }
 
-static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status, double timeout)
+static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status, double timeout,
+		      json_t *reply)
 {
 	waiter_t *w = waiter_new(app, r, W_EXIT, pl_container_id(c));
 	w->target = pl_container_exits(c) + 1;
 	w->reply_status = status;
+	w->reply = reply;
 	if (timeout >= 0) {
 		pl_error_t *e = NULL;
 		w->timer = pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
@@ -239,7 +242,48 @@ static void h_wait(pl_req_t *r, void *data)
 	}
 	if (!next_exit && !pl_container_is_running(c))
 		return pl_reply_json(r, 200, pl_container_exit_json(c));
-	park_exit(app, r, c, true, timeout);
+	park_exit(app, r, c, true, timeout, NULL);
+}
+
+/* Carries out a state change (POST start/stop, or a committed handle) and answers once it
+ * has happened: with reply (stolen; NULL answers 204), or 304 when `unchanged` applies. */
+static void change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_state_t want,
+			 int64_t stop_timeout, json_t *reply, bool not_modified)
+{
+	pl_error_t *e = NULL;
+	bool running = pl_container_is_running(c);
+	if ((want == PL_WANT_RUNNING && running) || (want == PL_WANT_STOPPED && !running) ||
+	    want == PL_WANT_UNCHANGED) {
+		if (not_modified && want == PL_WANT_RUNNING)
+			pl_reply_empty(r, 304);
+		else if (reply)
+			pl_reply_json(r, 200, reply);
+		else
+			pl_reply_empty(r, 204);
+		return;
+	}
+	if (want == PL_WANT_RUNNING) {
+		waiter_t *w = waiter_new(app, r, W_START, pl_container_id(c));
+		w->reply = reply;
+		if (pl_container_start(app->pl, c, on_started, w, &e) < 0) {
+			waiter_free(w);
+			return fail(r, e);
+		}
+		return park(w);
+	}
+	if (pl_container_stop(app->pl, c, stop_timeout, &e) < 0) {
+		if (reply)
+			json_decref(reply);
+		return fail(r, e);
+	}
+	park_exit(app, r, c, false, -1, reply);
+}
+
+static void h_start(pl_req_t *r, void *data)
+{
+	pl_container_t *c = lookup(r, data);
+	if (c)
+		change_state(data, r, c, PL_WANT_RUNNING, -1, NULL, true);
 }
 
 static void h_stop(pl_req_t *r, void *data)
@@ -250,13 +294,91 @@ static void h_stop(pl_req_t *r, void *data)
 		return;
 	pl_error_t *e = NULL;
 	double timeout;
-	if (query_seconds(r, "timeout", 10, &timeout, &e) < 0)
+	if (query_seconds(r, "timeout", -1, &timeout, &e) < 0)
 		return fail(r, e);
-	if (!pl_container_is_running(c))
-		return pl_reply_empty(r, 204);
-	if (pl_container_stop(app->pl, c, (int64_t)ceil(timeout), &e) < 0)
+	change_state(app, r, c, PL_WANT_STOPPED, timeout < 0 ? -1 : (int64_t)ceil(timeout), NULL,
+		     false);
+}
+
+/* --- handles --- */
+
+static void h_take_handle(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	const char *token = pl_handle_take(app->handles, c);
+	pl_reply_json(r, 200, json_pack("{s:s, s:s, s:I}", "handle", token, "id",
+					pl_container_id(c),
+					"version", (json_int_t)pl_container_version(c)));
+}
+
+static pl_handle_t *lookup_handle(pl_req_t *r, pl_app_t *app)
+{
+	pl_error_t *e = NULL;
+	pl_handle_t *h = pl_handle_get(app->handles, pl_req_param(r), &e);
+	if (!h)
+		fail(r, e);
+	return h;
+}
+
+static void h_handle_inspect(pl_req_t *r, void *data)
+{
+	pl_handle_t *h = lookup_handle(r, data);
+	if (h)
+		pl_reply_json(r, 200, pl_handle_json(h));
+}
+
+static void h_handle_drop(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_handle_t *h = lookup_handle(r, app);
+	if (!h)
+		return;
+	pl_handle_drop(app->handles, h);
+	pl_reply_empty(r, 204);
+}
+
+static void h_mutate(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_handle_t *h = lookup_handle(r, app);
+	if (!h)
+		return;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *body = pl_req_json(r, &e);
+	if (!body)
 		return fail(r, e);
-	park_exit(app, r, c, false, -1);
+	const char *token = pl_handle_mutate(app->handles, app->pl, h, pl_req_param2(r), body, &e);
+	if (!token)
+		return fail(r, e);
+	pl_reply_json(r, 200, json_pack("{s:s}", "handle", token));
+}
+
+static void h_commit(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_handle_t *h = lookup_handle(r, app);
+	if (!h)
+		return;
+	pl_error_t *e = NULL;
+	pl_commit_result_t res;
+	if (pl_handle_commit(app->pl, h, &res, &e) < 0) {
+		if (e && e->kind == PL_ERR_CONFLICT) {
+			pl_container_t *c = pl_container_find(app->pl, pl_handle_container_id(h), NULL);
+			pl_reply_json(r, 409, json_pack("{s:s, s:I}", "message", e->msg, "version",
+							(json_int_t)(c ? pl_container_version(c) : 0)));
+			pl_error_free(e);
+			return;
+		}
+		return fail(r, e);
+	}
+	pl_container_t *c = pl_container_find(app->pl, pl_handle_container_id(h), NULL);
+	json_t *reply = json_pack("{s:s, s:I}", "id", pl_container_id(c), "version",
+				  (json_int_t)res.version);
+	pl_handle_drop(app->handles, h); /* spent: its version is gone */
+	change_state(app, r, c, res.state, res.stop_timeout, reply, false);
 }
 
 static void h_kill(pl_req_t *r, void *data)
@@ -423,6 +545,169 @@ static void on_inotify(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	}
 }
 
+/* --- events --- */
+
+static bool filter_has(const json_t *filters, const char *key, const char *v1, const char *v2)
+{
+	json_t *vals = json_object_get(filters, key);
+	if (!vals || !json_array_size(vals))
+		return true;
+	size_t i;
+	json_t *e;
+	json_array_foreach(vals, i, e)
+	{
+		const char *want = json_string_value(e);
+		if (v1 && *v1 && (strcmp(want, v1) == 0 ||
+				  (strlen(want) >= 4 && strncmp(v1, want, strlen(want)) == 0)))
+			return true;
+		if (v2 && *v2 && strcmp(want, v2) == 0)
+			return true;
+	}
+	return false;
+}
+
+static bool event_matches(const json_t *filters, const json_t *ev)
+{
+	if (!filters)
+		return true;
+	const char *id = json_string_value(json_object_get(ev, "id"));
+	const char *name =
+		json_string_value(json_object_get(json_object_get(ev, "attributes"), "name"));
+	return filter_has(filters, "type", json_string_value(json_object_get(ev, "type")), NULL) &&
+	       filter_has(filters, "event", json_string_value(json_object_get(ev, "action")), NULL) &&
+	       filter_has(filters, "container", id, name);
+}
+
+#define EVENT_BUFFER_MAX (4u << 20)
+
+static void events_append(const json_t *ev, const char *line, void *data)
+{
+	waiter_t *w = data;
+	if (w->done || !event_matches(w->filters, ev))
+		return;
+	json_int_t t = json_integer_value(json_object_get(ev, "time_ns"));
+	if (w->target && (uint64_t)t > w->target) { /* past `until` */
+		w->done = true;
+		return;
+	}
+	size_t n = strlen(line);
+	if (w->len - w->off + n > EVENT_BUFFER_MAX) {
+		/* a reader this far behind is cut off; it resumes with since= */
+		w->done = true;
+		return;
+	}
+	if (w->len + n > w->cap) {
+		memmove(w->buf, w->buf + w->off, w->len - w->off);
+		w->len -= w->off;
+		w->off = 0;
+		if (w->len + n > w->cap) {
+			w->cap = (w->len + n) * 2;
+			w->buf = pl_xrealloc(w->buf, w->cap);
+		}
+	}
+	memcpy(w->buf + w->len, line, n);
+	w->len += n;
+}
+
+static ssize_t events_produce(pl_req_t *r, char *buf, size_t max, void *data)
+{
+	waiter_t *w = data;
+	size_t n = w->len - w->off;
+	if (n == 0)
+		return w->done ? -1 : 0;
+	if (n > max)
+		n = max;
+	memcpy(buf, w->buf + w->off, n);
+	w->off += n;
+	return (ssize_t)n;
+}
+
+static void events_free(void *data)
+{
+	waiter_t *w = data;
+	pl_app_t *app = w->app;
+	if (w->prev_sub)
+		w->prev_sub->next_sub = w->next_sub;
+	else if (app->event_subs == w)
+		app->event_subs = w->next_sub;
+	if (w->next_sub)
+		w->next_sub->prev_sub = w->prev_sub;
+	if (w->filters)
+		json_decref(w->filters);
+	free(w->buf);
+	waiter_free(w);
+}
+
+static void on_event(const json_t *ev, const char *line, void *data)
+{
+	pl_app_t *app = data;
+	for (waiter_t *w = app->event_subs; w; w = w->next_sub) {
+		events_append(ev, line, w);
+		pl_req_wake(w->req);
+	}
+}
+
+static void on_events_until(pl_loop_t *loop, void *data)
+{
+	waiter_t *w = data;
+	w->timer = NULL;
+	w->done = true;
+	pl_req_wake(w->req);
+}
+
+static void h_events(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	int64_t since, until;
+	if (parse_time_param(r, "since", &since, &e) < 0 ||
+	    parse_time_param(r, "until", &until, &e) < 0)
+		return fail(r, e);
+	json_t *filters = NULL;
+	const char *f = pl_req_query(r, "filters");
+	if (f && *f) {
+		filters = pl_json_parse(f, strlen(f), "filters", &e);
+		static const char *const keys[] = {"type", "container", "event", NULL};
+		if (!filters || pl_json_check_keys(filters, "filters", keys, &e) < 0) {
+			if (filters)
+				json_decref(filters);
+			return fail(r, e);
+		}
+		const char *k;
+		json_t *v;
+		json_object_foreach(filters, k, v)
+		{
+			size_t i;
+			json_t *s;
+			bool ok = json_is_array(v);
+			json_array_foreach(v, i, s) ok &= json_is_string(s);
+			if (!ok) {
+				json_decref(filters);
+				pl_error_set(&e, PL_ERR_INVALID, 0,
+					     "filters.%s must be an array of strings", k);
+				return fail(r, e);
+			}
+		}
+	}
+	waiter_t *w = waiter_new(app, r, W_EVENTS, "");
+	w->filters = filters;
+	w->target = (uint64_t)until;
+	if (since || until)
+		pl_events_replay(pl_portlayer_events(app->pl), since, until, events_append, w);
+	int64_t now = pl_now_ns();
+	if (until && until <= now) {
+		w->done = true;
+	} else if (until) {
+		w->timer = pl_loop_timer(app->loop, (uint64_t)(until - now) / 1000000 + 1,
+					 on_events_until, w, NULL);
+	}
+	w->next_sub = app->event_subs;
+	if (app->event_subs)
+		app->event_subs->prev_sub = w;
+	app->event_subs = w;
+	pl_reply_stream(r, 200, "application/x-ndjson", events_produce, w, events_free);
+}
+
 static const pl_route_t routes[] = {
 	{"GET", "/_ping", h_ping},
 	{"GET", "/info", h_info},
@@ -435,6 +720,12 @@ static const pl_route_t routes[] = {
 	{"POST", "/containers/{id}/kill", h_kill},
 	{"POST", "/containers/{id}/wait", h_wait},
 	{"GET", "/containers/{id}/logs", h_logs},
+	{"GET", "/containers/{id}/handle", h_take_handle},
+	{"GET", "/handles/{handle}", h_handle_inspect},
+	{"DELETE", "/handles/{handle}", h_handle_drop},
+	{"POST", "/handles/{handle}/commit", h_commit},
+	{"POST", "/handles/{handle}/{op}", h_mutate},
+	{"GET", "/events", h_events},
 	{NULL, NULL, NULL},
 };
 
@@ -448,6 +739,8 @@ int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err)
 	app->http = pl_http_new(app->loop, listen_fd, routes, app, err);
 	if (!app->http)
 		return -1;
+	app->handles = pl_handles_new();
+	pl_events_subscribe(pl_portlayer_events(app->pl), on_event, app);
 	pl_portlayer_on_change(app->pl, on_change, app);
 	return 0;
 }
@@ -469,7 +762,12 @@ void pl_routes_shutdown(pl_app_t *app)
 		}
 		fail(r, e);
 	}
+	for (waiter_t *w = app->event_subs; w; w = w->next_sub) {
+		w->done = true;
+		pl_req_wake(w->req);
+	}
 	app->http = pl_http_free(app->http);
+	app->handles = pl_handles_free(app->handles);
 	if (app->inotify_fd >= 0)
 		close(app->inotify_fd);
 }

@@ -4,6 +4,7 @@
 #include "common/loop.h"
 #include "daemon/http.h"
 #include "portlayer/container.h"
+#include "portlayer/handle.h"
 
 #define PL_API_VERSION "0.1"
 
@@ -11,6 +12,8 @@ typedef struct pl_app {
 	pl_loop_t *loop;
 	pl_portlayer_t *pl;
 	pl_http_t *http;
+	pl_handles_t *handles;
+	struct waiter *event_subs; /* open /events streams */
 	int inotify_fd;
 } pl_app_t;
 

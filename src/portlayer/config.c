@@ -4,6 +4,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -47,6 +48,10 @@ pl_config_t *pl_config_free(pl_config_t *c)
 	strv_free(c->env);
 	free(c->cwd);
 	free(c->hostname);
+	if (c->labels)
+		json_decref(c->labels);
+	if (c->annotations)
+		json_decref(c->annotations);
 	free(c);
 	return NULL;
 }
@@ -115,16 +120,8 @@ static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
 		return pl_error_set(err, PL_ERR_INVALID, 0, "process.args must not be empty");
 	if (json_string_length(json_array_get(args, 0)) == 0)
 		return pl_error_set(err, PL_ERR_INVALID, 0, "process.args[0] must not be empty");
-	size_t i;
-	json_t *e;
-	json_array_foreach(env, i, e)
-	{
-		const char *kv = json_string_value(e);
-		const char *eq = strchr(kv, '=');
-		if (!eq || eq == kv)
-			return pl_error_set(err, PL_ERR_INVALID, 0,
-					    "process.env[%zu] \"%s\" is not KEY=VALUE", i, kv);
-	}
+	if (env && pl_config_parse_env(env, "process.env", err) < 0)
+		return -EINVAL;
 	if (cwd && (cwd[0] != '/' || strlen(cwd) >= PATH_MAX))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "process.cwd \"%s\" must be an absolute path", cwd);
@@ -134,6 +131,95 @@ static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
 	c->args = strv_from_json(args);
 	c->env = strv_from_json(env);
 	c->cwd = pl_xstrdup(cwd ? cwd : "/");
+	return 0;
+}
+
+int pl_config_parse_env(const json_t *arr, const char *field, pl_error_t **err)
+{
+	size_t i;
+	json_t *e;
+	if (!json_is_array(arr))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "%s must be an array of strings", field);
+	json_array_foreach(arr, i, e)
+	{
+		const char *kv = json_string_value(e);
+		const char *eq = kv ? strchr(kv, '=') : NULL;
+		if (!kv || !eq || eq == kv || strlen(kv) != json_string_length(e))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "%s[%zu] is not a \"KEY=VALUE\" string", field, i);
+	}
+	return 0;
+}
+
+int pl_config_parse_string_map(const json_t *v, const char *field, pl_error_t **err)
+{
+	if (!json_is_object(v))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "%s must be an object of strings",
+				    field);
+	const char *k;
+	json_t *e;
+	json_object_foreach((json_t *)v, k, e)
+	{
+		if (!*k || !json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "%s[\"%s\"] must be a string (keys non-empty)", field, k);
+	}
+	return 0;
+}
+
+static const char *const restart_names[] = {"no", "on-failure", "always", "unless-stopped"};
+
+const char *pl_restart_name(pl_restart_t r)
+{
+	return (unsigned)r < PL_ARRAY_SIZE(restart_names) ? restart_names[r] : "no";
+}
+
+int pl_config_parse_restart(const json_t *v, pl_restart_t *policy, int *max, pl_error_t **err)
+{
+	static const char *const keys[] = {"name", "max_retries", NULL};
+	if (pl_json_check_keys(v, "restart_policy", keys, err) < 0)
+		return -EINVAL;
+	const char *name = NULL;
+	if (pl_json_get_string(v, "name", &name, err) < 0)
+		return pl_error_wrap(err, "restart_policy");
+	json_t *m = json_object_get(v, "max_retries");
+	if (m && (!json_is_integer(m) || json_integer_value(m) < 0 ||
+		  json_integer_value(m) > 1000000))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "restart_policy.max_retries must be an integer >= 0");
+	for (size_t i = 0; i < PL_ARRAY_SIZE(restart_names); i++) {
+		if (name && strcmp(name, restart_names[i]) == 0) {
+			*policy = (pl_restart_t)i;
+			*max = m ? (int)json_integer_value(m) : 0;
+			if (*max && *policy != PL_RESTART_ON_FAILURE)
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "restart_policy.max_retries applies to "
+						    "\"on-failure\" only");
+			return 0;
+		}
+	}
+	return pl_error_set(err, PL_ERR_INVALID, 0,
+			    "restart_policy.name \"%s\" must be no, on-failure, always or "
+			    "unless-stopped",
+			    name ? name : "");
+}
+
+int pl_config_parse_stop(const json_t *sig, const json_t *timeout, int *signo, int *secs,
+			 pl_error_t **err)
+{
+	if (sig && !json_is_null(sig)) {
+		if (!json_is_string(sig) || pl_signal_parse(json_string_value(sig), signo) < 0)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "stop_signal must be a signal name or number");
+	}
+	if (timeout && !json_is_null(timeout)) {
+		if (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
+		    json_integer_value(timeout) > 86400)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "stop_timeout must be an integer number of seconds "
+					    "(0..86400)");
+		*secs = (int)json_integer_value(timeout);
+	}
 	return 0;
 }
 
@@ -178,8 +264,10 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
-	static const char *const keys[] = {"name", "rootfs", "process", "hostname", "isolation",
-					   NULL};
+	static const char *const keys[] = {"name",        "rootfs",         "process",
+					   "hostname",    "isolation",      "labels",
+					   "annotations", "restart_policy", "stop_signal",
+					   "stop_timeout", NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -212,6 +300,20 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	if (parse_process(c, proc, err) < 0 ||
 	    parse_isolation(c, json_object_get(body, "isolation"), err) < 0)
 		return NULL;
+	c->stop_signal = SIGTERM;
+	c->stop_timeout = 10;
+	const json_t *labels = json_object_get(body, "labels");
+	const json_t *ann = json_object_get(body, "annotations");
+	const json_t *restart = json_object_get(body, "restart_policy");
+	if ((labels && pl_config_parse_string_map(labels, "labels", err) < 0) ||
+	    (ann && pl_config_parse_string_map(ann, "annotations", err) < 0) ||
+	    (restart && pl_config_parse_restart(restart, &c->restart, &c->restart_max, err) < 0) ||
+	    pl_config_parse_stop(json_object_get(body, "stop_signal"),
+				 json_object_get(body, "stop_timeout"), &c->stop_signal,
+				 &c->stop_timeout, err) < 0)
+		return NULL;
+	c->labels = labels ? json_deep_copy(labels) : json_object();
+	c->annotations = ann ? json_deep_copy(ann) : json_object();
 	c->name = name ? pl_xstrdup(name) : NULL;
 	c->rootfs = pl_xstrdup(rootfs);
 	c->hostname = hostname ? pl_xstrdup(hostname) : NULL;
@@ -230,7 +332,26 @@ json_t *pl_config_to_json(const pl_config_t *c)
 		json_object_set_new(j, "name", json_string(c->name));
 	if (c->hostname)
 		json_object_set_new(j, "hostname", json_string(c->hostname));
+	json_object_set_new(j, "labels", json_deep_copy(c->labels));
+	json_object_set_new(j, "annotations", json_deep_copy(c->annotations));
+	json_t *rp = json_pack("{s:s}", "name", pl_restart_name(c->restart));
+	if (c->restart_max)
+		json_object_set_new(rp, "max_retries", json_integer(c->restart_max));
+	json_object_set_new(j, "restart_policy", rp);
+	const char *sn = pl_signal_name(c->stop_signal);
+	json_object_set_new(j, "stop_signal", sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
+	json_object_set_new(j, "stop_timeout", json_integer(c->stop_timeout));
 	return j;
+}
+
+pl_config_t *pl_config_dup(const pl_config_t *c)
+{
+	json_t *j = pl_config_to_json(c);
+	pl_config_t *d = pl_config_parse(j, false, NULL);
+	json_decref(j);
+	if (!d)
+		abort(); /* our own canonical form always parses */
+	return d;
 }
 
 static bool env_has(char *const *env, const char *key)

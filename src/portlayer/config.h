@@ -18,6 +18,13 @@ typedef enum pl_kernel {
 	PL_KERNEL_DEDICATED,
 } pl_kernel_t;
 
+typedef enum pl_restart {
+	PL_RESTART_NO = 0,
+	PL_RESTART_ON_FAILURE,
+	PL_RESTART_ALWAYS,
+	PL_RESTART_UNLESS_STOPPED,
+} pl_restart_t;
+
 typedef struct pl_config {
 	char *name;     /* may be NULL: no name */
 	char *rootfs;   /* absolute host directory (overlay lower) */
@@ -28,6 +35,12 @@ typedef struct pl_config {
 	gid_t gid;
 	char *hostname; /* may be NULL: derived from the id */
 	pl_kernel_t kernel;
+	json_t *labels;      /* object of strings, never NULL */
+	json_t *annotations; /* object of strings, never NULL */
+	pl_restart_t restart;
+	int restart_max;     /* on-failure retries; 0 = unlimited */
+	int stop_signal;     /* default SIGTERM */
+	int stop_timeout;    /* seconds, default 10 */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With
@@ -43,6 +56,17 @@ static inline void pl_config_freep(pl_config_t **c)
 json_t *pl_config_to_json(const pl_config_t *c);
 /* tether's CONFIG payload: args, env (with defaults filled), cwd, uid, gid. */
 json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname);
+
+/* A deep copy (for staging changes). */
+pl_config_t *pl_config_dup(const pl_config_t *c);
+
+/* Field parsers shared by create and the handle mutators; each names the field in errors. */
+int pl_config_parse_restart(const json_t *v, pl_restart_t *policy, int *max, pl_error_t **err);
+int pl_config_parse_string_map(const json_t *v, const char *field, pl_error_t **err);
+int pl_config_parse_env(const json_t *arr, const char *field, pl_error_t **err);
+int pl_config_parse_stop(const json_t *sig, const json_t *timeout, int *signo, int *secs,
+			 pl_error_t **err);
+const char *pl_restart_name(pl_restart_t r);
 
 bool pl_name_valid(const char *name);
 int pl_user_parse(const char *s, uid_t *uid, gid_t *gid);

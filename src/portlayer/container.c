@@ -41,6 +41,32 @@ bool pl_container_is_running(const pl_container_t *c)
 	       c->status == PL_STATUS_STOPPING;
 }
 
+uint64_t pl_container_version(const pl_container_t *c)
+{
+	return c->version;
+}
+
+const char *pl_container_name(const pl_container_t *c)
+{
+	return c->config->name ? c->config->name : "";
+}
+
+int pl_container_replace_config(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg,
+				pl_error_t **err)
+{
+	pl_config_t *old = c->config;
+	c->config = cfg;
+	c->version++;
+	if (pl_store_save_config(c, err) < 0) {
+		c->config = old;
+		c->version--;
+		pl_config_free(cfg);
+		return pl_error_wrap(err, "commit container %.12s", c->id);
+	}
+	pl_config_free(old);
+	return 0;
+}
+
 uint64_t pl_container_exits(const pl_container_t *c)
 {
 	return c->exits;
@@ -87,6 +113,11 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 		pl_error_errno(err, "open %s", cdir);
 		return pl_portlayer_free(pl);
 	}
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	pl->events = pl_events_open(root, host, err);
+	if (!pl->events)
+		return pl_portlayer_free(pl);
 	if (pl_store_load_all(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	return pl;
@@ -111,14 +142,26 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		pl_container_t *c = pl->head;
 		pl->head = c->next;
 		release_domain(c);
+		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
 	}
+	pl->events = pl_events_free(pl->events);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
 	free(pl->root);
 	free(pl->run_dir);
 	free(pl);
 	return NULL;
+}
+
+pl_events_t *pl_portlayer_events(pl_portlayer_t *pl)
+{
+	return pl->events;
+}
+
+void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs)
+{
+	pl_events_emit(c->pl->events, "container", action, c->id, c->config->name, attrs);
 }
 
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data)
@@ -190,10 +233,12 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	c->config = TAKE_PTR(cfg);
 	c->mech = mech;
 	c->created_ns = pl_now_ns();
+	c->version = 1;
 	c->status = PL_STATUS_CREATED;
 	if (pl_store_create_domain(pl, c, err) < 0)
 		return NULL;
 	pl_container_link(pl, c);
+	pl_container_emit(c, "create", NULL);
 	return TAKE_PTR(c);
 }
 
@@ -259,8 +304,16 @@ static void domain_ended(pl_container_t *c)
 	c->exits++;
 	if (!c->finished_ns || c->finished_ns < c->started_ns)
 		c->finished_ns = pl_now_ns();
+	bool by_user = c->stop_requested;
+	c->stopped_by_user = by_user;
 	c->stop_requested = false;
+	/* a run that lasted is a fresh start for the restart back-off */
+	if (c->finished_ns - c->started_ns > 10 * 1000000000LL)
+		c->restart_count = 0;
 	pl_store_save_state(c, NULL);
+	pl_container_emit(c, "die", pl_container_exit_json(c));
+	if (by_user)
+		pl_container_emit(c, "stop", NULL);
 	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
 	if (c->start_cb) {
 		pl_errkind_t kind = c->exit_code == 126 || c->exit_code == 127 ? PL_ERR_INVALID
@@ -272,6 +325,8 @@ static void domain_ended(pl_container_t *c)
 		pl_error_free(se);
 	}
 	changed(c);
+	if (!by_user && c->status == PL_STATUS_STOPPED)
+		pl_container_consider_restart(c);
 }
 
 static int handle_hello(pl_container_t *c, json_t *j)
@@ -299,6 +354,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_STARTED:
 		if (c->status == PL_STATUS_STARTING)
 			c->status = PL_STATUS_RUNNING;
+		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
 		changed(c);
 		break;
@@ -404,10 +460,18 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 				 .config = c->config,
 				 .hostname = hostname_of(c, hb)};
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
-	if (c->mech->spawn(c->mech, &spec, &dom, err) < 0)
-		return pl_error_wrap(err, "start container %.12s", c->id);
-	c->dom = dom;
+	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
+	/* recorded before the domain exists: a daemon that dies from here on finds a
+	 * "starting" record and can tell a domain that never ran from one that did */
+	pl_status_t before = c->status;
 	c->status = PL_STATUS_STARTING;
+	c->dom.pid = 0;
+	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
+		c->status = before;
+		pl_store_save_state(c, NULL);
+		return pl_error_wrap(err, "start container %.12s", c->id);
+	}
+	c->dom = dom;
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
 	c->has_exit = c->reported_exit = c->stop_requested = false;
@@ -444,6 +508,7 @@ int pl_container_kill(pl_portlayer_t *pl, pl_container_t *c, int signo, pl_error
 	int r = signal_domain(c, signo);
 	if (r < 0 && r != -ESRCH)
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "signal container %.12s", c->id);
+	pl_container_emit(c, "kill", json_pack("{s:i}", "signal", signo));
 	return 0;
 }
 
@@ -462,7 +527,9 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
 		return 0;
 	c->stop_requested = true;
 	c->status = PL_STATUS_STOPPING;
-	if (timeout_s == 0 || signal_domain(c, SIGTERM) < 0) {
+	if (timeout_s < 0)
+		timeout_s = c->config->stop_timeout;
+	if (timeout_s == 0 || signal_domain(c, c->config->stop_signal) < 0) {
 		syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
 		return 0;
 	}
@@ -486,6 +553,7 @@ static void kill_now(pl_container_t *c)
 
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err)
 {
+	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	if (pl_container_is_running(c)) {
 		if (!force)
 			return pl_error_set(err, PL_ERR_CONFLICT, 0,
@@ -504,8 +572,51 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		c->status = PL_STATUS_STOPPED;
 		return -1;
 	}
+	pl_container_emit(c, "remove", NULL);
 	pl_container_free_record(c);
 	return 0;
+}
+
+static void on_restart_timer(pl_loop_t *loop, void *data)
+{
+	pl_container_t *c = data;
+	c->restart_timer = NULL;
+	if (c->status != PL_STATUS_STOPPED)
+		return;
+	pl_error_t *e = NULL;
+	c->restart_count++;
+	if (pl_container_start(c->pl, c, NULL, NULL, &e) < 0) {
+		pl_log_warn("container %.12s: restart: %s", c->id, e->msg);
+		pl_error_free(e);
+		return;
+	}
+	pl_container_emit(c, "restart", json_pack("{s:i}", "restart_count", c->restart_count));
+}
+
+void pl_container_consider_restart(pl_container_t *c)
+{
+	const pl_config_t *cfg = c->config;
+	bool again = false;
+	switch (cfg->restart) {
+	case PL_RESTART_ALWAYS:
+	case PL_RESTART_UNLESS_STOPPED:
+		again = !c->stopped_by_user;
+		break;
+	case PL_RESTART_ON_FAILURE:
+		again = !c->stopped_by_user && c->exit_code != 0 &&
+			(cfg->restart_max == 0 || c->restart_count < (uint32_t)cfg->restart_max);
+		break;
+	case PL_RESTART_NO:
+	default:
+		break;
+	}
+	if (!again || c->restart_timer)
+		return;
+	/* Docker's back-off: 100 ms, doubling, at most a minute */
+	uint64_t delay = 100ull << (c->restart_count < 10 ? c->restart_count : 10);
+	if (delay > 60000)
+		delay = 60000;
+	c->restart_timer = pl_loop_timer(c->pl->loop, delay, on_restart_timer, c, NULL);
 }
 
 json_t *pl_container_exit_json(const pl_container_t *c)

@@ -41,6 +41,7 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 				  pl_error_t **err);
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
+struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);
 
 /* By full id, name, or unique id prefix; NOTFOUND error otherwise. */
@@ -56,7 +57,8 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		       pl_error_t **err);
 /* Sends signo to the primary process; CONFLICT when not running. */
 int pl_container_kill(pl_portlayer_t *pl, pl_container_t *c, int signo, pl_error_t **err);
-/* Begins a graceful stop: SIGTERM, then SIGKILL after timeout_s. Completion is a change
+/* Begins a graceful stop: the stop signal, then SIGKILL after timeout_s (-1: the
+ * container's stop_timeout). Completion is a change
  * to STOPPED. No-op when not running. */
 int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
 		      pl_error_t **err);
@@ -64,6 +66,8 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err);
 
 const char *pl_container_id(const pl_container_t *c);
+const char *pl_container_name(const pl_container_t *c); /* "" when unnamed */
+uint64_t pl_container_version(const pl_container_t *c);
 pl_status_t pl_container_status(const pl_container_t *c);
 bool pl_container_is_running(const pl_container_t *c);
 /* Number of times the container has exited (advances on every stop). */

@@ -4,12 +4,14 @@
 
 #include "portlayer/container.h"
 #include "mechanism/mechanism.h"
+#include "portlayer/events.h"
 #include "proto/frame.h"
 
 struct pl_container {
 	char id[PL_ID_LEN + 1];
 	pl_config_t *config;
 	int64_t created_ns;
+	uint64_t version; /* config version, advanced by every committed config change */
 	const pl_mechanism_t *mech;
 	char *dir;
 	int dirfd;
@@ -21,6 +23,9 @@ struct pl_container {
 	int exit_code, signal;
 	char *error;
 	uint64_t exits;
+	uint32_t restart_count; /* policy restarts since the last run that lasted */
+	bool stopped_by_user;   /* the last stop came from the API (unless-stopped) */
+	bool pending_restart_check; /* found stopped at load: policy decides after linking */
 
 	/* the live domain */
 	pl_domain_t dom;
@@ -29,6 +34,7 @@ struct pl_container {
 	bool reported_exit; /* tether's EXITED arrived for this run */
 	bool stop_requested;
 	pl_timer_t *kill_timer;
+	pl_timer_t *restart_timer;
 	pl_start_fn start_cb;
 	void *start_data;
 
@@ -41,12 +47,15 @@ struct pl_portlayer {
 	int containers_fd;
 	pl_loop_t *loop;
 	pl_container_t *head, *tail;
+	pl_events_t *events;
 	pl_change_fn on_change;
 	void *on_change_data;
 };
 
 /* store.c */
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+/* Writes config.json for c's current config and version (durable). */
+int pl_store_save_config(pl_container_t *c, pl_error_t **err);
 int pl_store_save_state(pl_container_t *c, pl_error_t **err);
 int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err);
 int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
@@ -59,5 +68,11 @@ static inline void pl_container_free_recordp(pl_container_t **c)
 	pl_container_free_record(*c);
 }
 
+/* Makes cfg the container's config (durably, version + 1); takes cfg even on failure. */
+int pl_container_replace_config(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg,
+				pl_error_t **err);
 /* container.c: resumes watching a domain that outlived the daemon */
 void pl_container_watch_domain(pl_container_t *c);
+/* container.c: applies the restart policy to a container that stopped by itself */
+void pl_container_consider_restart(pl_container_t *c);
+void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs);

@@ -58,9 +58,10 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 
 static json_t *config_doc(const pl_container_t *c)
 {
-	return json_pack("{s:i, s:s, s:I, s:s, s:o}", "schema", PL_CONFIG_SCHEMA, "id", c->id,
-			 "created_ns", (json_int_t)c->created_ns, "mechanism", c->mech->name,
-			 "config", pl_config_to_json(c->config));
+	return json_pack("{s:i, s:s, s:I, s:I, s:s, s:o}", "schema", PL_CONFIG_SCHEMA, "id",
+			 c->id, "version", (json_int_t)c->version, "created_ns",
+			 (json_int_t)c->created_ns, "mechanism", c->mech->name, "config",
+			 pl_config_to_json(c->config));
 }
 
 static int write_json(int dirfd, const char *name, json_t *doc, pl_error_t **err)
@@ -68,6 +69,11 @@ static int write_json(int dirfd, const char *name, json_t *doc, pl_error_t **err
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	json_decref(doc);
 	return pl_atomic_write(dirfd, name, s, strlen(s), err);
+}
+
+int pl_store_save_config(pl_container_t *c, pl_error_t **err)
+{
+	return write_json(c->dirfd, "config.json", config_doc(c), err);
 }
 
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
@@ -105,13 +111,16 @@ int pl_store_save_state(pl_container_t *c, pl_error_t **err)
 {
 	/* Not fsync'd: runtime state means nothing after a host reboot, and an fsync per
 	 * start would dominate start latency. Still renamed into place, never torn. */
-	json_t *doc = json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:i, s:s, s:I}", "status",
-				pl_status_name(c->status), "pid", (int)c->dom.pid, "start_time",
+	json_t *doc = json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:i, s:s, s:I, s:i, s:b}",
+				"status", pl_status_name(c->status), "pid", (int)c->dom.pid,
+				"start_time",
 				(json_int_t)c->dom.start_time, "started_ns",
 				(json_int_t)c->started_ns, "finished_ns",
 				(json_int_t)c->finished_ns, "exit_code",
 				opt_int(c->has_exit, c->exit_code), "signal", c->signal, "error",
-				c->error ? c->error : "", "exits", (json_int_t)c->exits);
+				c->error ? c->error : "", "exits", (json_int_t)c->exits,
+				"restart_count", (int)c->restart_count, "stopped_by_user",
+				c->stopped_by_user);
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	json_decref(doc);
 	_cleanup_free_ char *tmp = pl_xstrdup(".state.json.tmp");
@@ -154,6 +163,41 @@ static pl_status_t status_parse(const char *s)
 	return PL_STATUS_STOPPED;
 }
 
+/* A domain recorded as running when the daemon went away: alive, or what became of it. */
+static void settle_loaded(pl_container_t *c, const json_t *st)
+{
+	pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+	unsigned long long stt =
+		(unsigned long long)json_integer_value(json_object_get(st, "start_time"));
+	bool starting = c->status == PL_STATUS_STARTING;
+	if (c->mech->reattach(c->mech, c->id, pid, stt, &c->dom, NULL) == 1) {
+		c->status = PL_STATUS_RUNNING;
+		return;
+	}
+	c->dom = (pl_domain_t){.pidfd = -1, .ctl_fd = -1};
+	c->mech->destroy(c->mech, c->id, NULL);
+	if (pl_store_read_exit(c)) {
+		c->status = PL_STATUS_STOPPED;
+		c->exits++;
+	} else if (starting) {
+		/* the daemon died before the domain was released to run: it never ran */
+		c->status = c->exits ? PL_STATUS_STOPPED : PL_STATUS_CREATED;
+		c->started_ns = 0;
+	} else {
+		c->status = PL_STATUS_STOPPED;
+		c->exits++;
+		c->has_exit = true;
+		c->exit_code = 255;
+		c->signal = 0;
+		free(c->error);
+		c->error = pl_xstrdup("the domain ended while the daemon was down and left no "
+				      "exit record");
+		c->finished_ns = pl_now_ns();
+	}
+	pl_store_save_state(c, NULL);
+	c->pending_restart_check = c->status == PL_STATUS_STOPPED;
+}
+
 /* Rebuilds a record from its directory; the domain itself is reattached by the caller. */
 static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t **err)
 {
@@ -184,6 +228,9 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	if (!c->config)
 		return NULL;
 	c->created_ns = json_integer_value(json_object_get(doc, "created_ns"));
+	c->version = (uint64_t)json_integer_value(json_object_get(doc, "version"));
+	if (c->version == 0)
+		c->version = 1;
 	const char *mech = json_string_value(json_object_get(doc, "mechanism"));
 	c->mech = pl_mechanism_by_name(mech ? mech : "linux");
 	if (!c->mech) {
@@ -202,6 +249,8 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	c->started_ns = json_integer_value(json_object_get(st, "started_ns"));
 	c->finished_ns = json_integer_value(json_object_get(st, "finished_ns"));
 	c->exits = (uint64_t)json_integer_value(json_object_get(st, "exits"));
+	c->restart_count = (uint32_t)json_integer_value(json_object_get(st, "restart_count"));
+	c->stopped_by_user = json_is_true(json_object_get(st, "stopped_by_user"));
 	json_t *code = json_object_get(st, "exit_code");
 	if (json_is_integer(code)) {
 		c->has_exit = true;
@@ -211,29 +260,8 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	const char *e = json_string_value(json_object_get(st, "error"));
 	c->error = e && *e ? pl_xstrdup(e) : NULL;
 	if (c->status == PL_STATUS_RUNNING || c->status == PL_STATUS_STARTING ||
-	    c->status == PL_STATUS_STOPPING) {
-		pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-		unsigned long long stt =
-			(unsigned long long)json_integer_value(json_object_get(st, "start_time"));
-		int alive = c->mech->reattach(c->mech, c->id, pid, stt, &c->dom, NULL);
-		if (alive == 1) {
-			c->status = PL_STATUS_RUNNING;
-		} else {
-			c->status = PL_STATUS_STOPPED;
-			c->exits++;
-			if (!pl_store_read_exit(c)) {
-				c->has_exit = true;
-				c->exit_code = 255;
-				c->signal = 0;
-				free(c->error);
-				c->error = pl_xstrdup("the domain ended while the daemon was down and "
-						      "left no exit record");
-				c->finished_ns = pl_now_ns();
-			}
-			c->mech->destroy(c->mech, c->id, NULL);
-			pl_store_save_state(c, NULL);
-		}
-	}
+	    c->status == PL_STATUS_STOPPING)
+		settle_loaded(c, st);
 	return TAKE_PTR(c);
 }
 
@@ -279,6 +307,12 @@ int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err)
 		pl_container_link(pl, all[i]);
 		if (all[i]->status == PL_STATUS_RUNNING)
 			pl_container_watch_domain(all[i]);
+		if (all[i]->pending_restart_check) {
+			/* it stopped by itself while the daemon was away */
+			all[i]->pending_restart_check = false;
+			pl_container_emit(all[i], "die", pl_container_exit_json(all[i]));
+			pl_container_consider_restart(all[i]);
+		}
 	}
 	free(all);
 	return 0;
