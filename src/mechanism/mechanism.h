@@ -15,6 +15,7 @@ typedef struct pl_domain_spec {
 	const char *id;
 	int domain_dirfd;         /* the container's domain directory (logs, exit record, layers) */
 	const char *domain_dir;   /* its path, for mount options */
+	int run_dirfd;            /* the container's volatile dir (tether's reconnect socket) */
 	const pl_config_t *config;
 	const char *hostname;
 } pl_domain_spec_t;
@@ -36,9 +37,11 @@ typedef struct pl_mechanism {
 	 * protocol's HELLO exchange; failures inside the domain arrive as an ERROR frame. */
 	int (*spawn)(const struct pl_mechanism *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		     pl_error_t **err);
-	/* Finds a domain that outlived a daemon restart: fills out (ctl_fd -1) and returns 1
-	 * when tether pid with that start time is still alive, 0 when it is gone. */
-	int (*reattach)(const struct pl_mechanism *m, const char *id, pid_t pid,
+	/* Finds a domain that outlived a daemon restart: fills out and returns 1 when tether
+	 * pid with that start time is still alive, 0 when it is gone. ctl_fd is a fresh
+	 * connection to tether's reconnect socket (tether greets with a resumed HELLO), or -1
+	 * when it cannot be reached. */
+	int (*reattach)(const struct pl_mechanism *m, const char *id, int run_dirfd, pid_t pid,
 			unsigned long long start_time, pl_domain_t *out, pl_error_t **err);
 	/* Releases what the domain held on the host after tether is gone (cgroups, ...).
 	 * Kills anything still left in it first. Idempotent. */

@@ -102,15 +102,22 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 				  pl_error_t **err)
 {
 	_cleanup_free_ char *cdir = pl_xasprintf("%s/containers", root);
-	if (pl_mkdir_p(cdir, 0700, err) < 0 || pl_mkdir_p(run_dir, 0700, err) < 0)
+	_cleanup_free_ char *rdir = pl_xasprintf("%s/containers", run_dir);
+	if (pl_mkdir_p(cdir, 0700, err) < 0 || pl_mkdir_p(rdir, 0700, err) < 0)
 		return NULL;
 	pl_portlayer_t *pl = pl_xcalloc(1, sizeof(*pl));
+	pl->containers_fd = pl->run_containers_fd = -1;
 	pl->root = pl_xstrdup(root);
 	pl->run_dir = pl_xstrdup(run_dir);
 	pl->loop = loop;
 	pl->containers_fd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pl->containers_fd < 0) {
 		pl_error_errno(err, "open %s", cdir);
+		return pl_portlayer_free(pl);
+	}
+	pl->run_containers_fd = open(rdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pl->run_containers_fd < 0) {
+		pl_error_errno(err, "open %s", rdir);
 		return pl_portlayer_free(pl);
 	}
 	char host[256] = "";
@@ -148,6 +155,8 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	pl->events = pl_events_free(pl->events);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
+	if (pl->run_containers_fd >= 0)
+		close(pl->run_containers_fd);
 	free(pl->root);
 	free(pl->run_dir);
 	free(pl);
@@ -226,7 +235,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		}
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = -1;
+	c->dirfd = c->run_dirfd = -1;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
@@ -337,6 +346,9 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return -EPROTO;
 	}
 	char hb[13];
+	if (json_is_true(json_object_get(j, "resumed")))
+		/* a reattached domain: the process runs already, tether reports its pid */
+		return send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
 	if (send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION)) < 0 ||
 	    send_json(c, PL_MSG_CONFIG, pl_config_tether_json(c->config, hostname_of(c, hb))) < 0)
 		return -EPIPE;
@@ -352,8 +364,9 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
 		break;
 	case PL_MSG_STARTED:
-		if (c->status == PL_STATUS_STARTING)
-			c->status = PL_STATUS_RUNNING;
+		if (c->status != PL_STATUS_STARTING)
+			break; /* a resumed tether confirming what we know */
+		c->status = PL_STATUS_RUNNING;
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
 		changed(c);
@@ -454,8 +467,11 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
 	char hb[13];
+	if (pl_store_open_run_dir(pl, c, err) < 0)
+		return pl_error_wrap(err, "start container %.12s", c->id);
 	pl_domain_spec_t spec = {.id = c->id,
 				 .domain_dirfd = c->dirfd,
+				 .run_dirfd = c->run_dirfd,
 				 .domain_dir = c->dir,
 				 .config = c->config,
 				 .hostname = hostname_of(c, hb)};

@@ -15,6 +15,7 @@ struct pl_container {
 	const pl_mechanism_t *mech;
 	char *dir;
 	int dirfd;
+	int run_dirfd; /* RUN_DIR/containers/<id>, opened while a domain runs */
 
 	/* state, persisted in state.json */
 	pl_status_t status;
@@ -44,7 +45,7 @@ struct pl_container {
 
 struct pl_portlayer {
 	char *root, *run_dir;
-	int containers_fd;
+	int containers_fd, run_containers_fd;
 	pl_loop_t *loop;
 	pl_container_t *head, *tail;
 	pl_events_t *events;
@@ -59,6 +60,8 @@ int pl_store_save_config(pl_container_t *c, pl_error_t **err);
 int pl_store_save_state(pl_container_t *c, pl_error_t **err);
 int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err);
 int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+/* Opens (creating) the container's run directory into c->run_dirfd. */
+int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Reads tether's exit record for the last run; 0 when absent or empty. */
 int pl_store_read_exit(pl_container_t *c);
 void pl_container_link(pl_portlayer_t *pl, pl_container_t *c);

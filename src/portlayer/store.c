@@ -50,6 +50,8 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	free(c->dir);
 	if (c->dirfd >= 0)
 		close(c->dirfd);
+	if (c->run_dirfd >= 0)
+		close(c->run_dirfd);
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
 	free(c);
@@ -69,6 +71,18 @@ static int write_json(int dirfd, const char *name, json_t *doc, pl_error_t **err
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	json_decref(doc);
 	return pl_atomic_write(dirfd, name, s, strlen(s), err);
+}
+
+int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
+{
+	if (c->run_dirfd >= 0)
+		return 0;
+	if (mkdirat(pl->run_containers_fd, c->id, 0700) < 0 && errno != EEXIST)
+		return pl_error_errno(err, "create run directory");
+	c->run_dirfd = openat(pl->run_containers_fd, c->id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c->run_dirfd < 0)
+		return pl_error_errno(err, "open run directory");
+	return 0;
 }
 
 int pl_store_save_config(pl_container_t *c, pl_error_t **err)
@@ -170,7 +184,8 @@ static void settle_loaded(pl_container_t *c, const json_t *st)
 	unsigned long long stt =
 		(unsigned long long)json_integer_value(json_object_get(st, "start_time"));
 	bool starting = c->status == PL_STATUS_STARTING;
-	if (c->mech->reattach(c->mech, c->id, pid, stt, &c->dom, NULL) == 1) {
+	if (pl_store_open_run_dir(c->pl, c, NULL) == 0 &&
+	    c->mech->reattach(c->mech, c->id, c->run_dirfd, pid, stt, &c->dom, NULL) == 1) {
 		c->status = PL_STATUS_RUNNING;
 		return;
 	}
@@ -221,7 +236,8 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 		return NULL;
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = -1;
+	c->dirfd = c->run_dirfd = -1;
+	c->pl = pl;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	snprintf(c->id, sizeof(c->id), "%.64s", id);
 	c->config = pl_config_parse(json_object_get(doc, "config"), false, err);
@@ -324,6 +340,7 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	if (renameat(pl->containers_fd, c->id, pl->containers_fd, del) < 0)
 		return pl_error_errno(err, "remove domain directory");
 	unlink_record(pl, c);
+	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
 	if (pl_remove_tree_at(pl->containers_fd, del, err) < 0)
 		pl_log_warn("container %s: leftover %s will be removed at next start", c->id, del);
 	pl_error_free(err ? *err : NULL);

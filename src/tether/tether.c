@@ -29,6 +29,7 @@
 #define FD_CONTROL   3
 #define FD_LOG	     4
 #define FD_EXIT	     5
+#define FD_LISTEN    6 /* optional: where a restarted daemon reconnects */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* A line longer than this is logged in P(artial) pieces so memory stays bounded. */
 #define LOG_LINE_MAX (16 * 1024)
@@ -52,6 +53,8 @@ typedef enum phase { AWAIT_HELLO, AWAIT_CONFIG, RUNNING } phase_t;
 typedef struct tether {
 	phase_t phase;
 	bool ctl_in, ctl_out; /* still reading from / writing to the daemon */
+	int ctl;              /* the current daemon connection (FD_CONTROL at first) */
+	bool listening;       /* FD_LISTEN was passed */
 	int sig_fd;
 	pl_frame_reader_t rd;
 	int pid;
@@ -88,7 +91,7 @@ static void send_raw(uint16_t type, const void *payload, size_t len)
 {
 	if (!T.ctl_out)
 		return;
-	if (pl_frame_send(FD_CONTROL, type, 0, payload, len) < 0) {
+	if (pl_frame_send(T.ctl, type, 0, payload, len) < 0) {
 		/* A timeout may have left half a frame behind: the stream is unusable both ways. */
 		T.ctl_out = false;
 		T.ctl_in = false;
@@ -400,6 +403,12 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 		send_raw(PL_MSG_PONG, payload, h->len);
 		return;
 	case PL_MSG_HELLO:
+		if (T.phase == RUNNING) { /* a reconnected daemon: tell it where things stand */
+			on_hello(payload, h->len);
+			T.phase = RUNNING;
+			send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
+			return;
+		}
 		if (T.phase != AWAIT_HELLO)
 			break;
 		on_hello(payload, h->len);
@@ -430,7 +439,7 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 
 static void on_control(void)
 {
-	long n = pl_frame_reader_fill(&T.rd, FD_CONTROL);
+	long n = pl_frame_reader_fill(&T.rd, T.ctl);
 	if (n == -EAGAIN)
 		return;
 	pl_frame_hdr_t h;
@@ -445,6 +454,25 @@ static void on_control(void)
 		T.ctl_in = false;
 		pl_frame_reader_free(&T.rd);
 	}
+}
+
+/* A daemon (re)connects: the newest connection replaces any older one. */
+static void on_accept(void)
+{
+	int fd = accept4(FD_LISTEN, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (T.ctl >= 0)
+		close(T.ctl);
+	T.ctl = fd;
+	struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	pl_frame_reader_free(&T.rd);
+	pl_frame_reader_init(&T.rd);
+	T.ctl_in = T.ctl_out = true;
+	send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION, "agent",
+					  "pl-tether/" PL_VERSION, "os", pl_os_name(), "resumed",
+					  T.phase == RUNNING));
 }
 
 static void on_signals(void)
@@ -468,6 +496,8 @@ int main(void)
 	/* fds 3-5 came across tether's own exec; they must not cross the next one. */
 	for (int fd = FD_CONTROL; fd <= FD_EXIT; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	T.ctl = FD_CONTROL;
+	T.listening = fcntl(FD_LISTEN, F_SETFD, FD_CLOEXEC) == 0;
 	struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
 	setsockopt(FD_CONTROL, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	T.ctl_in = T.ctl_out = true;
@@ -485,13 +515,14 @@ int main(void)
 		if (!T.ctl_in && T.phase != RUNNING)
 			finish(EXIT_CONFIG, 0,
 			       "control connection lost before the process started");
-		struct pollfd p[4] = {
+		struct pollfd p[5] = {
 		    {.fd = T.sig_fd, .events = POLLIN},
-		    {.fd = T.ctl_in ? FD_CONTROL : -1, .events = POLLIN},
+		    {.fd = T.ctl_in ? T.ctl : -1, .events = POLLIN},
 		    {.fd = T.out.fd, .events = POLLIN},
 		    {.fd = T.err.fd, .events = POLLIN},
+		    {.fd = T.listening && T.phase == RUNNING ? FD_LISTEN : -1, .events = POLLIN},
 		};
-		if (poll(p, 4, -1) < 0) {
+		if (poll(p, 5, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			finish(EXIT_CONFIG, 0, "poll failed");
@@ -505,5 +536,7 @@ int main(void)
 			on_control();
 		if (p[0].revents)
 			on_signals();
+		if (p[4].revents)
+			on_accept();
 	}
 }

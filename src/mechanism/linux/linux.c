@@ -19,13 +19,21 @@
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 /* fds tether finds at exec (docs/tether-protocol.md) */
-enum { TETHER_FD_CTL = 3, TETHER_FD_LOG = 4, TETHER_FD_EXIT = 5, TETHER_FD_EXE = 6 };
+enum {
+	TETHER_FD_CTL = 3,
+	TETHER_FD_LOG = 4,
+	TETHER_FD_EXIT = 5,
+	TETHER_FD_LISTEN = 6,
+	TETHER_FD_EXE = 7,
+};
+#define TETHER_SOCKET "tether.sock"
 
 static int tether_memfd = -1;
 
@@ -105,27 +113,30 @@ static int wait_go(int ctl, pl_error_t **err)
 	return 0;
 }
 
-/* Puts fds exactly at 3..6 whatever their current numbers. */
-static int arrange_fds(int fds[4])
+#define N_TETHER_FDS 5
+
+/* Puts fds exactly at 3..7 whatever their current numbers. */
+static int arrange_fds(int fds[N_TETHER_FDS])
 {
-	int high[4];
-	for (int i = 0; i < 4; i++) {
+	int high[N_TETHER_FDS];
+	for (int i = 0; i < N_TETHER_FDS; i++) {
 		high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
 		if (high[i] < 0)
 			return -errno;
 	}
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < N_TETHER_FDS; i++) {
 		/* dup2 clears FD_CLOEXEC; the exe fd keeps it so tether does not inherit it */
 		if (dup2(high[i], 3 + i) < 0)
 			return -errno;
 	}
 	if (fcntl(TETHER_FD_EXE, F_SETFD, FD_CLOEXEC) < 0)
 		return -errno;
-	close_range(7, ~0U, 0);
+	close_range(3 + N_TETHER_FDS, ~0U, 0);
 	return 0;
 }
 
-static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd)
+static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd,
+				 int listenfd)
 {
 	pl_error_t *e = NULL;
 	sigset_t all;
@@ -145,7 +156,7 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	}
 	if (pl_rootfs_enter(root, &e) < 0)
 		child_fail(ctl, e);
-	int fds[4] = {ctl, logfd, exitfd, tether_memfd};
+	int fds[N_TETHER_FDS] = {ctl, logfd, exitfd, listenfd, tether_memfd};
 	if (arrange_fds(fds) < 0) {
 		pl_error_errno(&e, "arrange tether fds");
 		child_fail(ctl, e);
@@ -179,6 +190,25 @@ static unsigned long long proc_start_time(pid_t pid)
 	return v;
 }
 
+/* path of name inside dirfd, short enough for sun_path whatever the directory's length */
+static void fd_path(struct sockaddr_un *sa, int dirfd, const char *name)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+}
+
+static int listen_tether_socket(int run_dirfd, pl_error_t **err)
+{
+	struct sockaddr_un sa;
+	fd_path(&sa, run_dirfd, TETHER_SOCKET);
+	unlinkat(run_dirfd, TETHER_SOCKET, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+		return pl_error_errno(err, "tether reconnect socket");
+	return TAKE_FD(fd);
+}
+
 static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
 {
 	struct clone_args args = {
@@ -208,6 +238,9 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 					    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (exitfd < 0)
 		return pl_error_errno(err, "open exit record");
+	_cleanup_close_ int listenfd = listen_tether_socket(spec->run_dirfd, err);
+	if (listenfd < 0)
+		return -1;
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
@@ -223,7 +256,7 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		return r;
 	}
 	if (pid == 0)
-		child_main(spec, theirs, logfd, exitfd);
+		child_main(spec, theirs, logfd, exitfd, listenfd);
 
 	_cleanup_close_ int pfd = pidfd;
 	int r = pl_cgroup_attach_v1(spec->id, pid, err);
@@ -246,7 +279,7 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	return 0;
 }
 
-static int linux_reattach(const pl_mechanism_t *m, const char *id, pid_t pid,
+static int linux_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, pid_t pid,
 			  unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
 {
 	if (pid <= 0)
@@ -263,6 +296,13 @@ static int linux_reattach(const pl_mechanism_t *m, const char *id, pid_t pid,
 	out->pidfd = pidfd;
 	out->ctl_fd = -1;
 	out->start_time = start_time;
+	struct sockaddr_un sa;
+	fd_path(&sa, run_dirfd, TETHER_SOCKET);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		out->ctl_fd = fd;
+	else if (fd >= 0)
+		close(fd);
 	return 1;
 }
 
