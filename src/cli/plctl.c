@@ -24,16 +24,16 @@
 
 #define EXIT_USAGE     2
 #define EXIT_RUN_ERROR 125
+/* What option parsers return after printing --help: the command is done, exit 0. */
+#define HELP_SHOWN -1
 
 typedef struct command {
 	const char *name;
-	int (*fn)(pl_client_t *c, int argc, char **argv);
+	int (*fn)(const struct command *cmd, pl_client_t *c, int argc, char **argv);
 	int fail_code; /* exit code when the daemon cannot be reached at all */
 	const char *summary;
 	const char *usage;
 } command_t;
-
-static const command_t *find_command(const char *name);
 
 /* Prints "plctl: <msg>" for a failed call and returns code. */
 static int report(pl_error_t *e, int code)
@@ -68,7 +68,10 @@ static int bad_flag(const char *cmd, int opt, char **argv)
 
 static void print_usage(FILE *f, const command_t *cmd)
 {
-	fprintf(f, "Usage: plctl %s\n", cmd->usage);
+	size_t n = strlen(cmd->usage);
+	while (n > 0 && cmd->usage[n - 1] == '\n')
+		n--;
+	fprintf(f, "Usage: plctl %.*s\n", (int)n, cmd->usage);
 }
 
 /* "/containers/<escaped id><suffix>", malloc'd. */
@@ -113,8 +116,8 @@ static int add_string(json_t *to, const char *key, const char *s, pl_error_t **e
 typedef struct run_opts {
 	bool rm, detach;
 	const char *name, *workdir, *user, *hostname, *kernel, *rootfs;
-	json_t *env;  /* array of "K=V" */
-	char **args;  /* the command, borrowed from argv */
+	json_t *env; /* array of "K=V" */
+	char **args; /* the command, borrowed from argv */
 	int n_args;
 } run_opts_t;
 
@@ -123,23 +126,23 @@ static void run_opts_done(run_opts_t *o)
 	json_decref(o->env);
 }
 
-/* Parses [flags] ROOTFS [--] CMD [ARGS...]. Returns 0, 1 when help was printed, or an exit
- * code (>= 2) after a usage error. */
+/* Parses [flags] ROOTFS [--] CMD [ARGS...]. Returns 0, HELP_SHOWN, or the exit code of a
+ * usage error. */
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
 	bool is_run = strcmp(cmd->name, "run") == 0;
 	enum { OPT_RM = 256, OPT_NAME, OPT_KERNEL, OPT_HELP };
 	static const struct option longopts[] = {
-		{"rm", no_argument, NULL, OPT_RM},
-		{"detach", no_argument, NULL, 'd'},
-		{"name", required_argument, NULL, OPT_NAME},
-		{"env", required_argument, NULL, 'e'},
-		{"workdir", required_argument, NULL, 'w'},
-		{"user", required_argument, NULL, 'u'},
-		{"hostname", required_argument, NULL, 'h'},
-		{"kernel", required_argument, NULL, OPT_KERNEL},
-		{"help", no_argument, NULL, OPT_HELP},
-		{0},
+	    {"rm", no_argument, NULL, OPT_RM},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"name", required_argument, NULL, OPT_NAME},
+	    {"env", required_argument, NULL, 'e'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"hostname", required_argument, NULL, 'h'},
+	    {"kernel", required_argument, NULL, OPT_KERNEL},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {0},
 	};
 	*o = (run_opts_t){.env = json_array()};
 	int opt;
@@ -164,14 +167,15 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			_cleanup_error_ pl_error_t *err = NULL;
 			_cleanup_free_ char *kv = NULL;
 			const char *val;
-			/* Docker's "-e NAME": take the value from our environment, skip if unset. */
+			/* docker's "-e NAME": the value comes from our environment. */
 			if (!strchr(optarg, '=')) {
 				if (!(val = getenv(optarg)))
 					break;
 				kv = pl_xasprintf("%s=%s", optarg, val);
 			}
 			if (add_string(o->env, NULL, kv ? kv : optarg, &err) < 0)
-				return usage_error(cmd->name, "%s", err ? err->msg : "out of memory");
+				return usage_error(cmd->name, "%s",
+						   err ? err->msg : "out of memory");
 			break;
 		}
 		case 'w':
@@ -188,7 +192,7 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			break;
 		case OPT_HELP:
 			print_usage(stdout, cmd);
-			return 1;
+			return HELP_SHOWN;
 		default:
 			return bad_flag(cmd->name, opt, argv);
 		}
@@ -199,12 +203,14 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
 	if (optind >= argc)
-		return usage_error(cmd->name, "missing the command to run (ROOTFS -- CMD [ARGS...])");
+		return usage_error(cmd->name,
+				   "missing the command to run (ROOTFS -- CMD [ARGS...])");
 	o->args = argv + optind;
 	o->n_args = argc - optind;
 	if (o->rm && o->detach)
-		return usage_error(cmd->name, "--rm cannot be combined with -d: the port layer does "
-					      "not remove containers on exit by itself");
+		return usage_error(cmd->name,
+				   "--rm cannot be combined with -d: the port layer does "
+				   "not remove containers on exit by itself");
 	return 0;
 }
 
@@ -279,7 +285,7 @@ static int exit_code_after_failed_start(pl_client_t *c, const char *id)
 	return (int)json_integer_value(code);
 }
 
-static void remove_quietly(pl_client_t *c, const char *id)
+static void remove_container(pl_client_t *c, const char *id)
 {
 	_cleanup_free_ char *path = container_path(c, id, "?force=1");
 	_cleanup_error_ pl_error_t *err = NULL;
@@ -357,6 +363,11 @@ static void block_forwarded_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
+	/* An ignored signal is discarded before sigwait can see it, and shells start background
+	 * jobs with SIGINT ignored; like docker, forward it anyway. Blocked, the default action
+	 * never runs. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 }
 
 static int forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err)
@@ -402,18 +413,17 @@ static int wait_container(pl_client_t *c, const char *id, const char *timeout, p
 	json_t *code = json_object_get(resp, "exit_code");
 	if (!json_is_integer(code) || json_integer_value(code) < 0 ||
 	    json_integer_value(code) > 255)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0, "wait %s: no valid exit_code in answer",
-				    id);
+		return pl_error_set(err, PL_ERR_INTERNAL, 0,
+				    "wait %s: no valid exit_code in answer", id);
 	return (int)json_integer_value(code);
 }
 
-static int cmd_run(pl_client_t *c, int argc, char **argv)
+static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	const command_t *cmd = find_command(argv[0]);
 	_cleanup_(run_opts_done) run_opts_t o = {0};
 	int r = parse_run_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_free_ char *id = create_container(c, &o, &err);
@@ -429,7 +439,7 @@ static int cmd_run(pl_client_t *c, int argc, char **argv)
 		report(err, 0);
 		int code = exit_code_after_failed_start(c, id);
 		if (o.rm)
-			remove_quietly(c, id);
+			remove_container(c, id);
 		return code;
 	}
 	if (o.detach) {
@@ -439,8 +449,10 @@ static int cmd_run(pl_client_t *c, int argc, char **argv)
 
 	forwarder_t fwd = {.set = set};
 	if (forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
-		report(err, 0); /* run on without forwarding rather than leave it unattended */
-		pl_error_free(TAKE_PTR(err));
+		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
+		report(err, 0);
+		err = pl_error_free(err);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	}
 
 	_cleanup_free_ char *logs = container_path(c, id, "/logs?follow=1");
@@ -453,16 +465,16 @@ static int cmd_run(pl_client_t *c, int argc, char **argv)
 	if (code < 0)
 		return report(err, 1);
 	if (o.rm)
-		remove_quietly(c, id);
+		remove_container(c, id);
 	return code;
 }
 
-static int cmd_create(pl_client_t *c, int argc, char **argv)
+static int cmd_create(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(run_opts_done) run_opts_t o = {0};
-	int r = parse_run_opts(find_command(argv[0]), argc, argv, &o);
+	int r = parse_run_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_free_ char *id = create_container(c, &o, &err);
 	if (!id)
@@ -476,20 +488,21 @@ static int cmd_create(pl_client_t *c, int argc, char **argv)
 typedef struct simple_opts {
 	const char *timeout; /* stop -t, wait --timeout */
 	const char *signal;  /* kill -s */
-	bool force;          /* rm -f */
+	bool force;	     /* rm -f */
 } simple_opts_t;
 
 /* Parses the flags of start/stop/kill/wait/rm/inspect; leaves optind at the first id.
- * Returns 0, 1 after --help, or an exit code after a usage error. */
-static int parse_simple_opts(const command_t *cmd, int argc, char **argv, simple_opts_t *o,
-			     bool need_ids)
+ * Returns 0, HELP_SHOWN, or the exit code of a usage error. */
+static int parse_simple_opts(const command_t *cmd, int argc, char **argv, simple_opts_t *o)
 {
 	enum { OPT_TIMEOUT = 256 };
 	static const struct option longopts[] = {
-		{"help", no_argument, NULL, 'h'},  {"time", required_argument, NULL, 't'},
-		{"timeout", required_argument, NULL, OPT_TIMEOUT},
-		{"signal", required_argument, NULL, 's'}, {"force", no_argument, NULL, 'f'},
-		{0},
+	    {"help", no_argument, NULL, 'h'},
+	    {"time", required_argument, NULL, 't'},
+	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	    {"signal", required_argument, NULL, 's'},
+	    {"force", no_argument, NULL, 'f'},
+	    {0},
 	};
 	const char *name = cmd->name;
 	bool is_stop = strcmp(name, "stop") == 0, is_wait = strcmp(name, "wait") == 0;
@@ -501,7 +514,7 @@ static int parse_simple_opts(const command_t *cmd, int argc, char **argv, simple
 		switch (opt) {
 		case 'h':
 			print_usage(stdout, cmd);
-			return 1;
+			return HELP_SHOWN;
 		case 't':
 		case OPT_TIMEOUT:
 			if (!(is_stop || (is_wait && opt == OPT_TIMEOUT)))
@@ -522,7 +535,7 @@ static int parse_simple_opts(const command_t *cmd, int argc, char **argv, simple
 			return bad_flag(name, opt, argv);
 		}
 	}
-	if (need_ids && optind >= argc)
+	if (optind >= argc)
 		return usage_error(name, "requires at least one container");
 	return 0;
 }
@@ -545,37 +558,38 @@ static int for_each_id(pl_client_t *c, int argc, char **argv, const char *method
 	return rc;
 }
 
-static int cmd_start(pl_client_t *c, int argc, char **argv)
+static int cmd_start(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	simple_opts_t o = {0};
-	int r = parse_simple_opts(find_command(argv[0]), argc, argv, &o, true);
+	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	return for_each_id(c, argc, argv, "POST", "/start", false);
 }
 
-static int cmd_stop(pl_client_t *c, int argc, char **argv)
+static int cmd_stop(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	simple_opts_t o = {0};
-	int r = parse_simple_opts(find_command(argv[0]), argc, argv, &o, true);
+	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_free_ char *suffix = pl_xstrdup("/stop");
 	if (o.timeout) {
 		int64_t t;
 		if (pl_parse_int64(o.timeout, 0, INT_MAX, &t) < 0)
-			return usage_error("stop", "invalid timeout '%s' (whole seconds)", o.timeout);
+			return usage_error("stop", "invalid timeout '%s' (whole seconds)",
+					   o.timeout);
 		add_query(c, &suffix, "timeout", o.timeout);
 	}
 	return for_each_id(c, argc, argv, "POST", suffix, false);
 }
 
-static int cmd_kill(pl_client_t *c, int argc, char **argv)
+static int cmd_kill(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	simple_opts_t o = {0};
-	int r = parse_simple_opts(find_command(argv[0]), argc, argv, &o, true);
+	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_free_ char *suffix = pl_xstrdup("/kill");
 	if (o.signal) {
 		int signo;
@@ -588,22 +602,22 @@ static int cmd_kill(pl_client_t *c, int argc, char **argv)
 	return for_each_id(c, argc, argv, "POST", suffix, false);
 }
 
-static int cmd_rm(pl_client_t *c, int argc, char **argv)
+static int cmd_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	simple_opts_t o = {0};
-	int r = parse_simple_opts(find_command(argv[0]), argc, argv, &o, true);
+	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	/* Like docker rm -f, a container that is already gone is not an error. */
 	return for_each_id(c, argc, argv, "DELETE", o.force ? "?force=1" : "", o.force);
 }
 
-static int cmd_wait(pl_client_t *c, int argc, char **argv)
+static int cmd_wait(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	simple_opts_t o = {0};
-	int r = parse_simple_opts(find_command(argv[0]), argc, argv, &o, true);
+	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	int rc = 0;
 	bool failed = false;
 	for (int i = optind; i < argc; i++) {
@@ -620,12 +634,12 @@ static int cmd_wait(pl_client_t *c, int argc, char **argv)
 	return failed ? 1 : rc;
 }
 
-static int cmd_inspect(pl_client_t *c, int argc, char **argv)
+static int cmd_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	simple_opts_t o = {0};
-	int r = parse_simple_opts(find_command(argv[0]), argc, argv, &o, true);
+	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_(json_decrefp) json_t *all = json_array();
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
@@ -679,7 +693,8 @@ static char *command_column(json_t *args)
 	size_t i;
 	json_t *a;
 	_cleanup_free_ char *line = pl_xstrdup("");
-	json_array_foreach (args, i, a) {
+	json_array_foreach(args, i, a)
+	{
 		char *next = pl_xasprintf("%s%s%s", line, i ? " " : "",
 					  json_string_value(a) ? json_string_value(a) : "");
 		free(line);
@@ -692,10 +707,10 @@ static char *command_column(json_t *args)
 
 enum { PS_COLS = 6 };
 
-static int cmd_ps(pl_client_t *c, int argc, char **argv)
+static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
+	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
 	bool all = false;
 	int opt;
 	optind = 0;
@@ -706,7 +721,7 @@ static int cmd_ps(pl_client_t *c, int argc, char **argv)
 			all = true;
 			break;
 		case 'h':
-			print_usage(stdout, find_command("ps"));
+			print_usage(stdout, cmd);
 			return 0;
 		default:
 			return bad_flag("ps", opt, argv);
@@ -724,12 +739,13 @@ static int cmd_ps(pl_client_t *c, int argc, char **argv)
 	size_t rows = 1, n = json_array_size(list);
 	char **cells = pl_xcalloc((n + 1) * PS_COLS, sizeof(char *));
 	static const char *const header[PS_COLS] = {"CONTAINER ID", "NAME",    "STATE",
-						    "EXIT",         "CREATED", "COMMAND"};
+						    "EXIT",	    "CREATED", "COMMAND"};
 	for (size_t col = 0; col < PS_COLS; col++)
 		cells[col] = pl_xstrdup(header[col]);
 	size_t i;
 	json_t *ct;
-	json_array_foreach (list, i, ct) {
+	json_array_foreach(list, i, ct)
+	{
 		const char *state = json_string_value(json_object_get(ct, "state"));
 		if (!all && !is_live(state))
 			continue;
@@ -741,8 +757,8 @@ static int cmd_ps(pl_client_t *c, int argc, char **argv)
 		row[1] = pl_xstrdup(name ? name : "");
 		row[2] = pl_xstrdup(state ? state : "");
 		row[3] = json_is_integer(exit_code)
-				 ? pl_xasprintf("%lld", (long long)json_integer_value(exit_code))
-				 : pl_xstrdup("-");
+			     ? pl_xasprintf("%lld", (long long)json_integer_value(exit_code))
+			     : pl_xstrdup("-");
 		row[4] = ago(json_string_value(json_object_get(ct, "created")));
 		row[5] = command_column(json_object_get(ct, "args"));
 	}
@@ -783,20 +799,23 @@ static char *since_value(const char *s)
 		_cleanup_free_ char *num = strndup(s, len - 1);
 		int64_t n;
 		if (num && pl_parse_int64(num, 0, INT64_MAX / 1000000000LL / 86400, &n) == 0)
-			return pl_xasprintf("%lld", (long long)(pl_now_ns() / 1000000000LL -
-								 n * units[i].secs));
+			return pl_xasprintf(
+			    "%lld", (long long)(pl_now_ns() / 1000000000LL - n * units[i].secs));
 	}
 	return pl_xstrdup(s);
 }
 
-static int cmd_logs(pl_client_t *c, int argc, char **argv)
+static int cmd_logs(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	enum { OPT_TAIL = 256, OPT_SINCE, OPT_UNTIL };
 	static const struct option longopts[] = {
-		{"follow", no_argument, NULL, 'f'},	  {"tail", required_argument, NULL, OPT_TAIL},
-		{"since", required_argument, NULL, OPT_SINCE}, {"until", required_argument, NULL, OPT_UNTIL},
-		{"timestamps", no_argument, NULL, 't'},   {"help", no_argument, NULL, 'h'},
-		{0},
+	    {"follow", no_argument, NULL, 'f'},
+	    {"tail", required_argument, NULL, OPT_TAIL},
+	    {"since", required_argument, NULL, OPT_SINCE},
+	    {"until", required_argument, NULL, OPT_UNTIL},
+	    {"timestamps", no_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool follow = false, timestamps = false;
 	const char *tail = NULL, *since = NULL, *until = NULL;
@@ -821,7 +840,7 @@ static int cmd_logs(pl_client_t *c, int argc, char **argv)
 			until = optarg;
 			break;
 		case 'h':
-			print_usage(stdout, find_command("logs"));
+			print_usage(stdout, cmd);
 			return 0;
 		default:
 			return bad_flag("logs", opt, argv);
@@ -851,23 +870,24 @@ static int cmd_logs(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int no_args(const char *name, int argc, char **argv)
+static int no_args(const command_t *cmd, int argc, char **argv)
 {
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		print_usage(stdout, find_command(name));
-		return 1;
+		print_usage(stdout, cmd);
+		return HELP_SHOWN;
 	}
 	if (argc > 1)
-		return argv[1][0] == '-' ? usage_error(name, "unknown flag '%s'", argv[1])
-					 : usage_error(name, "unexpected argument '%s'", argv[1]);
+		return argv[1][0] == '-'
+			   ? usage_error(cmd->name, "unknown flag '%s'", argv[1])
+			   : usage_error(cmd->name, "unexpected argument '%s'", argv[1]);
 	return 0;
 }
 
-static int cmd_info(pl_client_t *c, int argc, char **argv)
+static int cmd_info(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r = no_args("info", argc, argv);
+	int r = no_args(cmd, argc, argv);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_(json_decrefp) json_t *info = NULL;
 	if (pl_client_request(c, "GET", "/info", NULL, NULL, &info, &err) < 0)
@@ -876,11 +896,11 @@ static int cmd_info(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int cmd_version(pl_client_t *c, int argc, char **argv)
+static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r = no_args("version", argc, argv);
+	int r = no_args(cmd, argc, argv);
 	if (r != 0)
-		return r == 1 ? 0 : r;
+		return r == HELP_SHOWN ? 0 : r;
 	printf("Client:\n Version:      %s\n", PL_VERSION);
 	fflush(stdout);
 	_cleanup_error_ pl_error_t *err = NULL;
@@ -897,46 +917,46 @@ static int cmd_version(pl_client_t *c, int argc, char **argv)
 /* ---- dispatch ---- */
 
 #define RUN_FLAGS                                                                                  \
-	"  --name NAME               name the container\n"                                        \
-	"  -e, --env KEY=VALUE       set an environment variable (KEY alone: take ours)\n"        \
-	"  -w, --workdir DIR         working directory inside the container\n"                    \
-	"  -u, --user UID[:GID]      numeric user and group\n"                                    \
-	"  -h, --hostname NAME       container hostname\n"                                        \
+	"  --name NAME               name the container\n"                                         \
+	"  -e, --env KEY=VALUE       set an environment variable (KEY alone: take ours)\n"         \
+	"  -w, --workdir DIR         working directory inside the container\n"                     \
+	"  -u, --user UID[:GID]      numeric user and group\n"                                     \
+	"  -h, --hostname NAME       container hostname\n"                                         \
 	"  --kernel shared|dedicated isolation: share the host kernel or have its own\n"
 
 static const command_t commands[] = {
-	{"run", cmd_run, EXIT_RUN_ERROR,
-	 "Create and start a container, print its output and exit with its status",
-	 "run [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n"
-	 "Create and start a container on ROOTFS (a host directory), follow its output, wait\n"
-	 "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it.\n\n"
-	 "  --rm                      remove the container when it exits\n"
-	 "  -d, --detach              print the id and return once it started\n" RUN_FLAGS},
-	{"create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
-	 "create [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n" RUN_FLAGS},
-	{"start", cmd_start, 1, "Start containers", "start ID..."},
-	{"stop", cmd_stop, 1, "Stop containers (SIGTERM, then SIGKILL after a grace period)",
-	 "stop [-t SECONDS] ID...\n\n  -t, --time SECONDS   grace period before SIGKILL "
-	 "(daemon default 10)\n"},
-	{"kill", cmd_kill, 1, "Send a signal to containers",
-	 "kill [-s SIGNAL] ID...\n\n  -s, --signal SIGNAL  name (TERM, SIGTERM) or number; "
-	 "default KILL\n"},
-	{"wait", cmd_wait, 1, "Wait for containers to stop and print their exit codes",
-	 "wait [--timeout SECONDS] ID...\n"},
-	{"rm", cmd_rm, 1, "Remove containers",
-	 "rm [-f] ID...\n\n  -f, --force   kill a running container first; ignore unknown ones\n"},
-	{"ps", cmd_ps, 1, "List containers",
-	 "ps [-a]\n\n  -a, --all   show every container, not only running ones\n"},
-	{"inspect", cmd_inspect, 1, "Show containers' config and state as JSON", "inspect ID..."},
-	{"logs", cmd_logs, 1, "Show a container's output",
-	 "logs [OPTIONS] ID\n\n"
-	 "  -f, --follow       keep streaming until the container stops\n"
-	 "  --tail N           only the last N lines (or 'all')\n"
-	 "  --since TIME       RFC 3339, unix seconds or a duration ago (10m, 2h)\n"
-	 "  --until TIME       likewise\n"
-	 "  -t, --timestamps   prefix each line with its time\n"},
-	{"info", cmd_info, 1, "Show daemon information as JSON", "info"},
-	{"version", cmd_version, 1, "Show the client and daemon versions", "version"},
+    {"run", cmd_run, EXIT_RUN_ERROR,
+     "Create and start a container, print its output and exit with its status",
+     "run [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n"
+     "Create and start a container on ROOTFS (a host directory), follow its output, wait\n"
+     "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it.\n\n"
+     "  --rm                      remove the container when it exits\n"
+     "  -d, --detach              print the id and return once it started\n" RUN_FLAGS},
+    {"create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
+     "create [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n" RUN_FLAGS},
+    {"start", cmd_start, 1, "Start containers", "start ID..."},
+    {"stop", cmd_stop, 1, "Stop containers (SIGTERM, then SIGKILL after a grace period)",
+     "stop [-t SECONDS] ID...\n\n  -t, --time SECONDS   grace period before SIGKILL "
+     "(daemon default 10)\n"},
+    {"kill", cmd_kill, 1, "Send a signal to containers",
+     "kill [-s SIGNAL] ID...\n\n  -s, --signal SIGNAL  name (TERM, SIGTERM) or number; "
+     "default KILL\n"},
+    {"wait", cmd_wait, 1, "Wait for containers to stop and print their exit codes",
+     "wait [--timeout SECONDS] ID...\n"},
+    {"rm", cmd_rm, 1, "Remove containers",
+     "rm [-f] ID...\n\n  -f, --force   kill a running container first; ignore unknown ones\n"},
+    {"ps", cmd_ps, 1, "List containers",
+     "ps [-a]\n\n  -a, --all   show every container, not only running ones\n"},
+    {"inspect", cmd_inspect, 1, "Show containers' config and state as JSON", "inspect ID..."},
+    {"logs", cmd_logs, 1, "Show a container's output",
+     "logs [OPTIONS] ID\n\n"
+     "  -f, --follow       keep streaming until the container stops\n"
+     "  --tail N           only the last N lines (or 'all')\n"
+     "  --since TIME       RFC 3339, unix seconds or a duration ago (10m, 2h)\n"
+     "  --until TIME       likewise\n"
+     "  -t, --timestamps   prefix each line with its time\n"},
+    {"info", cmd_info, 1, "Show daemon information as JSON", "info"},
+    {"version", cmd_version, 1, "Show the client and daemon versions", "version"},
 };
 
 static const command_t *find_command(const char *name)
@@ -949,15 +969,17 @@ static const command_t *find_command(const char *name)
 
 static void main_usage(FILE *f)
 {
-	fprintf(f, "Usage: plctl [-H HOST] COMMAND [ARGS...]\n\n"
-		   "Operator CLI for the port layer.\n\n"
-		   "Options:\n"
-		   "  -H, --host HOST   daemon socket, unix:///path or /path (default: $PORTLAYER_HOST,\n"
-		   "                    else %s)\n"
-		   "  --help            show this help\n"
-		   "  --version         show the client version\n\n"
-		   "Commands:\n",
-		PL_CLIENT_DEFAULT_HOST);
+	fprintf(
+	    f,
+	    "Usage: plctl [-H HOST] COMMAND [ARGS...]\n\n"
+	    "Operator CLI for the port layer.\n\n"
+	    "Options:\n"
+	    "  -H, --host HOST   daemon socket, unix:///path or /path (default: $PORTLAYER_HOST,\n"
+	    "                    else %s)\n"
+	    "  --help            show this help\n"
+	    "  --version         show the client version\n\n"
+	    "Commands:\n",
+	    PL_CLIENT_DEFAULT_HOST);
 	for (size_t i = 0; i < PL_ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "  %-9s %s\n", "help", "Show this help, or a command's");
@@ -967,10 +989,10 @@ static void main_usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"host", required_argument, NULL, 'H'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'v'},
-		{0},
+	    {"host", required_argument, NULL, 'H'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'v'},
+	    {0},
 	};
 	const char *host = getenv("PORTLAYER_HOST");
 	int opt;
@@ -1002,10 +1024,10 @@ int main(int argc, char **argv)
 			main_usage(stdout);
 			return 0;
 		}
-		const command_t *cmd = find_command(argv[1]);
-		if (!cmd)
+		const command_t *topic = find_command(argv[1]);
+		if (!topic)
 			return usage_error(NULL, "unknown command '%s'", argv[1]);
-		print_usage(stdout, cmd);
+		print_usage(stdout, topic);
 		return 0;
 	}
 	const command_t *cmd = find_command(argv[0]);
@@ -1018,5 +1040,5 @@ int main(int argc, char **argv)
 	_cleanup_client_ pl_client_t *c = pl_client_new(host, &err);
 	if (!c)
 		return report(err, cmd->fail_code);
-	return cmd->fn(c, argc, argv);
+	return cmd->fn(cmd, c, argc, argv);
 }

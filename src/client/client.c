@@ -8,9 +8,10 @@
 
 struct pl_client {
 	CURL *curl;
-	char *host;   /* as given, for messages */
-	char *socket; /* filesystem path of the unix socket */
-	struct curl_slist *json_headers;
+	char *host;			 /* as given, for messages */
+	char *socket;			 /* filesystem path of the unix socket */
+	struct curl_slist *json_headers; /* for requests with a JSON body */
+	struct curl_slist *bare_headers; /* for the rest */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -52,8 +53,8 @@ pl_client_t *pl_client_new(const char *host, pl_error_t **err)
 	else if (host[0] == '/')
 		path = host;
 	if (!path || !*path) {
-		pl_error_set(err, PL_ERR_INVALID, 0, "unsupported host '%s' (want unix:///path/to.sock)",
-			     host);
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "unsupported host '%s' (want unix:///path/to.sock)", host);
 		return NULL;
 	}
 
@@ -76,10 +77,13 @@ pl_client_t *pl_client_new(const char *host, pl_error_t **err)
 		pl_error_set(err, PL_ERR_INTERNAL, 0, "initialise libcurl handle");
 		return NULL;
 	}
-	/* Expect: 100-continue only adds a round trip on a local socket. */
+	/* Expect: 100-continue only adds a round trip on a local socket; a bodiless POST would
+	 * otherwise claim to carry a form (curl's default Content-Type). */
 	c->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
 	c->json_headers = curl_slist_append(c->json_headers, "Expect:");
-	if (!c->json_headers)
+	c->bare_headers = curl_slist_append(NULL, "Content-Type:");
+	c->bare_headers = curl_slist_append(c->bare_headers, "Expect:");
+	if (!c->json_headers || !c->bare_headers)
 		abort();
 	return c;
 }
@@ -91,6 +95,7 @@ pl_client_t *pl_client_free(pl_client_t *c)
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	curl_slist_free_all(c->json_headers);
+	curl_slist_free_all(c->bare_headers);
 	free(c->host);
 	free(c->socket);
 	free(c);
@@ -123,7 +128,7 @@ static void prepare(pl_client_t *c, const char *method, const char *path, const 
 	curl_easy_setopt(h, CURLOPT_URL, url); /* curl copies it */
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->json_headers);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, body ? c->json_headers : c->bare_headers);
 	c->errbuf[0] = '\0';
 
 	if (strcmp(method, "GET") == 0 && !body) {

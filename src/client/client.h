@@ -87,7 +87,7 @@ typedef struct pl_demux {
 	pl_demux_fn fn;
 	void *userdata;
 	unsigned char header[8];
-	size_t header_len; /* bytes of the current header seen so far */
+	size_t header_len;  /* bytes of the current header seen so far */
 	uint32_t remaining; /* payload bytes of the current frame still to come */
 	int stream;
 } pl_demux_t;

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define _cleanup_(f)  __attribute__((cleanup(f)))
-#define _cleanup_free_ _cleanup_(pl_freep)
+#define _cleanup_(f)	__attribute__((cleanup(f)))
+#define _cleanup_free_	_cleanup_(pl_freep)
 #define _cleanup_close_ _cleanup_(pl_closep)
 
 static inline void pl_freep(void *p)

@@ -11,7 +11,8 @@ static int ret_of(int errnum)
 	return errnum > 0 ? -errnum : -EINVAL;
 }
 
-static int vset(pl_error_t **err, pl_errkind_t kind, int errnum, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static int vset(pl_error_t **err, pl_errkind_t kind,
+						      int errnum, const char *fmt, va_list ap)
 {
 	if (!err || *err)
 		return ret_of(errnum);

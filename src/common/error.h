@@ -8,11 +8,11 @@
 
 typedef enum pl_errkind {
 	PL_ERR_INTERNAL = 0, /* a real fault: 500 */
-	PL_ERR_INVALID,      /* bad input: 400 */
+	PL_ERR_INVALID,	     /* bad input: 400 */
 	PL_ERR_NOTFOUND,     /* unknown object: 404 */
 	PL_ERR_CONFLICT,     /* wrong state, name in use, stale version: 409 */
 	PL_ERR_UNSUPPORTED,  /* valid request no mechanism can serve: 501 */
-	PL_ERR_TIMEOUT,      /* a deadline passed: 408 */
+	PL_ERR_TIMEOUT,	     /* a deadline passed: 408 */
 } pl_errkind_t;
 
 typedef struct pl_error {
@@ -24,7 +24,7 @@ typedef struct pl_error {
 /* Sets *err unless already set; returns -errnum (or -EINVAL when errnum is 0) so callers can
  * `return pl_error_set(...)`. errnum is appended as strerror when non-zero. */
 int pl_error_set(pl_error_t **err, pl_errkind_t kind, int errnum, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Same as pl_error_set with kind INTERNAL and errno taken from the current errno. */
 int pl_error_errno(pl_error_t **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefixes "context: " to an existing error; returns -errnum (or -1). */

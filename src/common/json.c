@@ -43,8 +43,8 @@ int pl_json_get_string_array(const json_t *obj, const char *key, const json_t **
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_array(v))
-		return pl_error_set(err, PL_ERR_INVALID, 0, "field \"%s\" must be an array of strings",
-				    key);
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "field \"%s\" must be an array of strings", key);
 	size_t i;
 	json_t *e;
 	json_array_foreach(v, i, e)

@@ -98,16 +98,15 @@ pl_watch_t *pl_loop_unwatch(pl_loop_t *l, pl_watch_t *w)
 	return NULL;
 }
 
-pl_timer_t *pl_loop_timer(pl_loop_t *l, uint64_t ms, pl_timer_fn fn, void *data,
-			  pl_error_t **err)
+pl_timer_t *pl_loop_timer(pl_loop_t *l, uint64_t ms, pl_timer_fn fn, void *data, pl_error_t **err)
 {
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (fd < 0) {
 		pl_error_errno(err, "timerfd_create");
 		return NULL;
 	}
-	struct itimerspec its = {.it_value = {.tv_sec = (time_t)(ms / 1000),
-					      .tv_nsec = (long)(ms % 1000) * 1000000L}};
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L}};
 	if (ms == 0)
 		its.it_value.tv_nsec = 1;
 	if (timerfd_settime(fd, 0, &its, NULL) < 0) {

@@ -98,7 +98,7 @@ void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
 	s[n] = '\n';
 	s[n + 1] = '\0';
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(n + 1, s, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(n + 1, s, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	set_response(r, status, resp);
 }
@@ -110,8 +110,8 @@ void pl_reply_empty(pl_req_t *r, unsigned status)
 
 void pl_reply_text(pl_req_t *r, unsigned status, const char *text)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
 	MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
 	set_response(r, status, resp);
 }
@@ -161,9 +161,8 @@ void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_
 	s->data = data;
 	s->free_fn = free_fn;
 	r->stream = s;
-	struct MHD_Response *resp =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s,
-						  stream_free);
+	struct MHD_Response *resp = MHD_create_response_from_callback(
+	    MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s, stream_free);
 	MHD_add_response_header(resp, "Content-Type", content_type);
 	set_response(r, status, resp);
 }
@@ -307,7 +306,8 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 		r->param[1] = param[1];
 		if (r->body_too_big) {
 			pl_error_t *e = NULL;
-			pl_error_set(&e, PL_ERR_INVALID, 0, "request body exceeds %u bytes", MAX_BODY);
+			pl_error_set(&e, PL_ERR_INVALID, 0, "request body exceeds %u bytes",
+				     MAX_BODY);
 			pl_reply_error(r, e);
 			pl_error_free(e);
 			return;
@@ -426,12 +426,11 @@ pl_http_t *pl_http_new(pl_loop_t *loop, int listen_fd, const pl_route_t *routes,
 	h->loop = loop;
 	h->routes = routes;
 	h->app = app;
-	h->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0,
-				  NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, listen_fd,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				  MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER,
-				  mhd_log, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
-				  MHD_OPTION_END);
+	h->mhd = MHD_start_daemon(
+	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+	    h, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_END);
 	if (!h->mhd) {
 		pl_error_set(err, PL_ERR_INTERNAL, 0, "start HTTP server");
 		free(h);

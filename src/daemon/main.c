@@ -31,29 +31,30 @@ typedef struct opts {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: portlayerd [OPTIONS]\n"
-		"\n"
-		"The port layer daemon: isolation domains behind an HTTP/JSON API on a unix socket.\n"
-		"\n"
-		"Options:\n"
-		"  --root DIR         persistent state (default /var/lib/portlayer)\n"
-		"  --run-dir DIR      volatile state and sockets (default /run/portlayer)\n"
-		"  --socket PATH      API socket (default RUN_DIR/portlayer.sock, mode 0660)\n"
-		"  --tether PATH      the pl-tether binary (default: beside portlayerd, then\n"
-		"                     " PL_LIBEXECDIR "/portlayer/pl-tether)\n"
-		"  --log-level LEVEL  error, warn, info (default) or debug\n"
-		"  --help             this text\n"
-		"  --version          print the version\n");
+	fprintf(
+	    f,
+	    "Usage: portlayerd [OPTIONS]\n"
+	    "\n"
+	    "The port layer daemon: isolation domains behind an HTTP/JSON API on a unix socket.\n"
+	    "\n"
+	    "Options:\n"
+	    "  --root DIR         persistent state (default /var/lib/portlayer)\n"
+	    "  --run-dir DIR      volatile state and sockets (default /run/portlayer)\n"
+	    "  --socket PATH      API socket (default RUN_DIR/portlayer.sock, mode 0660)\n"
+	    "  --tether PATH      the pl-tether binary (default: beside portlayerd, then\n"
+	    "                     " PL_LIBEXECDIR "/portlayer/pl-tether)\n"
+	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
+	    "  --help             this text\n"
+	    "  --version          print the version\n");
 }
 
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
 	static const struct option lopts[] = {
-		{"root", required_argument, NULL, 'r'},    {"run-dir", required_argument, NULL, 'R'},
-		{"socket", required_argument, NULL, 's'},  {"tether", required_argument, NULL, 't'},
-		{"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+	    {"root", required_argument, NULL, 'r'},	 {"run-dir", required_argument, NULL, 'R'},
+	    {"socket", required_argument, NULL, 's'},	 {"tether", required_argument, NULL, 't'},
+	    {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},	 {NULL, 0, NULL, 0},
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
@@ -122,8 +123,8 @@ static int listen_unix(const char *path, pl_error_t **err)
 		return pl_error_errno(err, "socket");
 	_cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return pl_error_set(err, PL_ERR_CONFLICT, 0,
-				    "another daemon is listening on %s", path);
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "another daemon is listening on %s",
+				    path);
 	unlink(path);
 	mode_t old = umask(0117);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -151,7 +152,8 @@ static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 
 int main(int argc, char **argv)
 {
-	opts_t o = {.root = "/var/lib/portlayer", .run_dir = "/run/portlayer", .level = PL_LOG_INFO};
+	opts_t o = {
+	    .root = "/var/lib/portlayer", .run_dir = "/run/portlayer", .level = PL_LOG_INFO};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -159,11 +161,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	pl_error_t *err = NULL;
-	_cleanup_free_ char *sock = o.socket ? pl_xstrdup(o.socket)
-					     : pl_xasprintf("%s/portlayer.sock", o.run_dir);
+	_cleanup_free_ char *sock =
+	    o.socket ? pl_xstrdup(o.socket) : pl_xasprintf("%s/portlayer.sock", o.run_dir);
 	_cleanup_free_ char *tether = find_tether(o.tether);
 	pl_app_t app = {.inotify_fd = -1};
 	_cleanup_close_ int lfd = -1, sfd = -1;
+	pl_watch_t *sig_watch = NULL;
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -181,7 +184,9 @@ int main(int argc, char **argv)
 	if (!app.pl)
 		goto fail;
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0 || !pl_loop_watch(app.loop, sfd, EPOLLIN, on_signal, &app, &err)) {
+	if (sfd >= 0)
+		sig_watch = pl_loop_watch(app.loop, sfd, EPOLLIN, on_signal, &app, &err);
+	if (!sig_watch) {
 		if (!err)
 			pl_error_errno(&err, "signalfd");
 		goto fail;
@@ -195,6 +200,7 @@ int main(int argc, char **argv)
 	if (pl_loop_run(app.loop, &err) < 0)
 		goto fail;
 	pl_routes_shutdown(&app);
+	pl_loop_unwatch(app.loop, sig_watch);
 	unlink(sock);
 	app.pl = pl_portlayer_free(app.pl);
 	app.loop = pl_loop_free(app.loop);

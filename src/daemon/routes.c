@@ -31,12 +31,12 @@ typedef struct waiter {
 	pl_app_t *app;
 	pl_req_t *req;
 	char id[PL_ID_LEN + 1];
-	uint64_t target;    /* W_EXIT: settled once exits >= target */
-	bool reply_status;  /* W_EXIT: answer with the exit status (wait) or 204 (stop) */
+	uint64_t target;   /* W_EXIT: settled once exits >= target */
+	bool reply_status; /* W_EXIT: answer with the exit status (wait) or 204 (stop) */
 	pl_timer_t *timer;
 	pl_log_cursor_t *cursor; /* W_LOGS */
 	bool follow;
-	json_t *reply;           /* W_START, W_EXIT: body to answer with (NULL: 204) */
+	json_t *reply; /* W_START, W_EXIT: body to answer with (NULL: 204) */
 	/* W_EVENTS */
 	json_t *filters;
 	char *buf;
@@ -149,9 +149,10 @@ static void h_create(pl_req_t *r, void *data)
 	if (!c)
 		return fail(r, pl_error_wrap(&e, "create container") ? e : e);
 	pl_log_info("created container %.12s", pl_container_id(c));
-	pl_reply_json(r, 201, json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
-					pl_handle_take(app->handles, c), "version",
-					(json_int_t)pl_container_version(c)));
+	pl_reply_json(r, 201,
+		      json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+				pl_handle_take(app->handles, c), "version",
+				(json_int_t)pl_container_version(c)));
 }
 
 static void h_inspect(pl_req_t *r, void *data)
@@ -181,9 +182,9 @@ static int query_seconds(pl_req_t *r, const char *key, double def, double *out, 
 	errno = 0;
 	double d = strtod(v, &end);
 	if (!*v || *end || errno || !isfinite(d) || d < 0 || d > 1e9)
-		return pl_error_set(e, PL_ERR_INVALID, 0,
-				    "query parameter %s=\"%s\" must be a non-negative number of seconds",
-				    key, v);
+		return pl_error_set(
+		    e, PL_ERR_INVALID, 0,
+		    "query parameter %s=\"%s\" must be a non-negative number of seconds", key, v);
 	*out = d;
 	return 0;
 }
@@ -214,7 +215,8 @@ static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status
 	w->reply = reply;
 	if (timeout >= 0) {
 		pl_error_t *e = NULL;
-		w->timer = pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
+		w->timer =
+		    pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
 		if (!w->timer) {
 			free(w);
 			return fail(r, e);
@@ -309,9 +311,9 @@ static void h_take_handle(pl_req_t *r, void *data)
 	if (!c)
 		return;
 	const char *token = pl_handle_take(app->handles, c);
-	pl_reply_json(r, 200, json_pack("{s:s, s:s, s:I}", "handle", token, "id",
-					pl_container_id(c),
-					"version", (json_int_t)pl_container_version(c)));
+	pl_reply_json(r, 200,
+		      json_pack("{s:s, s:s, s:I}", "handle", token, "id", pl_container_id(c),
+				"version", (json_int_t)pl_container_version(c)));
 }
 
 static pl_handle_t *lookup_handle(pl_req_t *r, pl_app_t *app)
@@ -366,17 +368,19 @@ static void h_commit(pl_req_t *r, void *data)
 	pl_commit_result_t res;
 	if (pl_handle_commit(app->pl, h, &res, &e) < 0) {
 		if (e && e->kind == PL_ERR_CONFLICT) {
-			pl_container_t *c = pl_container_find(app->pl, pl_handle_container_id(h), NULL);
-			pl_reply_json(r, 409, json_pack("{s:s, s:I}", "message", e->msg, "version",
-							(json_int_t)(c ? pl_container_version(c) : 0)));
+			pl_container_t *c =
+			    pl_container_find(app->pl, pl_handle_container_id(h), NULL);
+			pl_reply_json(r, 409,
+				      json_pack("{s:s, s:I}", "message", e->msg, "version",
+						(json_int_t)(c ? pl_container_version(c) : 0)));
 			pl_error_free(e);
 			return;
 		}
 		return fail(r, e);
 	}
 	pl_container_t *c = pl_container_find(app->pl, pl_handle_container_id(h), NULL);
-	json_t *reply = json_pack("{s:s, s:I}", "id", pl_container_id(c), "version",
-				  (json_int_t)res.version);
+	json_t *reply =
+	    json_pack("{s:s, s:I}", "id", pl_container_id(c), "version", (json_int_t)res.version);
 	pl_handle_drop(app->handles, h); /* spent: its version is gone */
 	change_state(app, r, c, res.state, res.stop_timeout, reply, false);
 }
@@ -480,7 +484,8 @@ static void h_logs(pl_req_t *r, void *data)
 		int64_t t;
 		if (pl_parse_int64(tail, 0, INT32_MAX, &t) < 0) {
 			pl_error_set(&e, PL_ERR_INVALID, 0,
-				     "query parameter tail=\"%s\" must be a number or \"all\"", tail);
+				     "query parameter tail=\"%s\" must be a number or \"all\"",
+				     tail);
 			return fail(r, e);
 		}
 		o.tail = (long)t;
@@ -523,7 +528,8 @@ static void on_change(pl_portlayer_t *pl, pl_container_t *c, void *data)
 				settle_exit(w, c);
 			} else if (gone) {
 				pl_error_t *e = NULL;
-				pl_error_set(&e, PL_ERR_NOTFOUND, 0, "container %.12s was removed", id);
+				pl_error_set(&e, PL_ERR_NOTFOUND, 0, "container %.12s was removed",
+					     id);
 				fail(r, e);
 			}
 		}
@@ -557,8 +563,9 @@ static bool filter_has(const json_t *filters, const char *key, const char *v1, c
 	json_array_foreach(vals, i, e)
 	{
 		const char *want = json_string_value(e);
-		if (v1 && *v1 && (strcmp(want, v1) == 0 ||
-				  (strlen(want) >= 4 && strncmp(v1, want, strlen(want)) == 0)))
+		if (v1 && *v1 &&
+		    (strcmp(want, v1) == 0 ||
+		     (strlen(want) >= 4 && strncmp(v1, want, strlen(want)) == 0)))
 			return true;
 		if (v2 && *v2 && strcmp(want, v2) == 0)
 			return true;
@@ -572,9 +579,10 @@ static bool event_matches(const json_t *filters, const json_t *ev)
 		return true;
 	const char *id = json_string_value(json_object_get(ev, "id"));
 	const char *name =
-		json_string_value(json_object_get(json_object_get(ev, "attributes"), "name"));
+	    json_string_value(json_object_get(json_object_get(ev, "attributes"), "name"));
 	return filter_has(filters, "type", json_string_value(json_object_get(ev, "type")), NULL) &&
-	       filter_has(filters, "event", json_string_value(json_object_get(ev, "action")), NULL) &&
+	       filter_has(filters, "event", json_string_value(json_object_get(ev, "action")),
+			  NULL) &&
 	       filter_has(filters, "container", id, name);
 }
 
@@ -709,24 +717,24 @@ static void h_events(pl_req_t *r, void *data)
 }
 
 static const pl_route_t routes[] = {
-	{"GET", "/_ping", h_ping},
-	{"GET", "/info", h_info},
-	{"GET", "/containers", h_list},
-	{"POST", "/containers", h_create},
-	{"GET", "/containers/{id}", h_inspect},
-	{"DELETE", "/containers/{id}", h_remove},
-	{"POST", "/containers/{id}/start", h_start},
-	{"POST", "/containers/{id}/stop", h_stop},
-	{"POST", "/containers/{id}/kill", h_kill},
-	{"POST", "/containers/{id}/wait", h_wait},
-	{"GET", "/containers/{id}/logs", h_logs},
-	{"GET", "/containers/{id}/handle", h_take_handle},
-	{"GET", "/handles/{handle}", h_handle_inspect},
-	{"DELETE", "/handles/{handle}", h_handle_drop},
-	{"POST", "/handles/{handle}/commit", h_commit},
-	{"POST", "/handles/{handle}/{op}", h_mutate},
-	{"GET", "/events", h_events},
-	{NULL, NULL, NULL},
+    {"GET", "/_ping", h_ping},
+    {"GET", "/info", h_info},
+    {"GET", "/containers", h_list},
+    {"POST", "/containers", h_create},
+    {"GET", "/containers/{id}", h_inspect},
+    {"DELETE", "/containers/{id}", h_remove},
+    {"POST", "/containers/{id}/start", h_start},
+    {"POST", "/containers/{id}/stop", h_stop},
+    {"POST", "/containers/{id}/kill", h_kill},
+    {"POST", "/containers/{id}/wait", h_wait},
+    {"GET", "/containers/{id}/logs", h_logs},
+    {"GET", "/containers/{id}/handle", h_take_handle},
+    {"GET", "/handles/{handle}", h_handle_inspect},
+    {"DELETE", "/handles/{handle}", h_handle_drop},
+    {"POST", "/handles/{handle}/commit", h_commit},
+    {"POST", "/handles/{handle}/{op}", h_mutate},
+    {"GET", "/events", h_events},
+    {NULL, NULL, NULL},
 };
 
 int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err)
@@ -734,7 +742,9 @@ int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err)
 	app->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (app->inotify_fd < 0)
 		return pl_error_errno(err, "inotify_init");
-	if (!pl_loop_watch(app->loop, app->inotify_fd, EPOLLIN, on_inotify, app, err))
+	app->inotify_watch =
+	    pl_loop_watch(app->loop, app->inotify_fd, EPOLLIN, on_inotify, app, err);
+	if (!app->inotify_watch)
 		return -1;
 	app->http = pl_http_new(app->loop, listen_fd, routes, app, err);
 	if (!app->http)
@@ -768,6 +778,7 @@ void pl_routes_shutdown(pl_app_t *app)
 	}
 	app->http = pl_http_free(app->http);
 	app->handles = pl_handles_free(app->handles);
+	app->inotify_watch = pl_loop_unwatch(app->loop, app->inotify_watch);
 	if (app->inotify_fd >= 0)
 		close(app->inotify_fd);
 }

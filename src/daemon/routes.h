@@ -15,6 +15,7 @@ typedef struct pl_app {
 	pl_handles_t *handles;
 	struct waiter *event_subs; /* open /events streams */
 	int inotify_fd;
+	pl_watch_t *inotify_watch;
 } pl_app_t;
 
 int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err);

@@ -13,18 +13,18 @@
 /* What the caller asks of a domain, resolved to host paths. */
 typedef struct pl_domain_spec {
 	const char *id;
-	int domain_dirfd;         /* the container's domain directory (logs, exit record, layers) */
-	const char *domain_dir;   /* its path, for mount options */
-	int run_dirfd;            /* the container's volatile dir (tether's reconnect socket) */
+	int domain_dirfd;	/* the container's domain directory (logs, exit record, layers) */
+	const char *domain_dir; /* its path, for mount options */
+	int run_dirfd;		/* the container's volatile dir (tether's reconnect socket) */
 	const pl_config_t *config;
 	const char *hostname;
 } pl_domain_spec_t;
 
 /* A live domain as the core sees it: tether's process and its protocol channel. */
 typedef struct pl_domain {
-	pid_t pid;   /* tether's pid on the host */
-	int pidfd;   /* polls readable when tether (and so the domain) is gone */
-	int ctl_fd;  /* the tether protocol stream; -1 when not connected */
+	pid_t pid;		       /* tether's pid on the host */
+	int pidfd;		       /* polls readable when tether (and so the domain) is gone */
+	int ctl_fd;		       /* the tether protocol stream; -1 when not connected */
 	unsigned long long start_time; /* tether's start time (clock ticks), guards pid reuse */
 } pl_domain_t;
 

@@ -139,7 +139,8 @@ int pl_config_parse_env(const json_t *arr, const char *field, pl_error_t **err)
 	size_t i;
 	json_t *e;
 	if (!json_is_array(arr))
-		return pl_error_set(err, PL_ERR_INVALID, 0, "%s must be an array of strings", field);
+		return pl_error_set(err, PL_ERR_INVALID, 0, "%s must be an array of strings",
+				    field);
 	json_array_foreach(arr, i, e)
 	{
 		const char *kv = json_string_value(e);
@@ -160,9 +161,11 @@ int pl_config_parse_string_map(const json_t *v, const char *field, pl_error_t **
 	json_t *e;
 	json_object_foreach((json_t *)v, k, e)
 	{
-		if (!*k || !json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
+		if (!*k || !json_is_string(e) ||
+		    strlen(json_string_value(e)) != json_string_length(e))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
-					    "%s[\"%s\"] must be a string (keys non-empty)", field, k);
+					    "%s[\"%s\"] must be a string (keys non-empty)", field,
+					    k);
 	}
 	return 0;
 }
@@ -183,8 +186,8 @@ int pl_config_parse_restart(const json_t *v, pl_restart_t *policy, int *max, pl_
 	if (pl_json_get_string(v, "name", &name, err) < 0)
 		return pl_error_wrap(err, "restart_policy");
 	json_t *m = json_object_get(v, "max_retries");
-	if (m && (!json_is_integer(m) || json_integer_value(m) < 0 ||
-		  json_integer_value(m) > 1000000))
+	if (m &&
+	    (!json_is_integer(m) || json_integer_value(m) < 0 || json_integer_value(m) > 1000000))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "restart_policy.max_retries must be an integer >= 0");
 	for (size_t i = 0; i < PL_ARRAY_SIZE(restart_names); i++) {
@@ -247,8 +250,8 @@ static int parse_isolation(pl_config_t *c, const json_t *iso, pl_error_t **err)
 static int check_rootfs(const char *rootfs, pl_error_t **err)
 {
 	if (rootfs[0] != '/')
-		return pl_error_set(err, PL_ERR_INVALID, 0, "rootfs \"%s\" must be an absolute path",
-				    rootfs);
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "rootfs \"%s\" must be an absolute path", rootfs);
 	/* overlayfs separates its options with ',' and lower layers with ':' */
 	if (strpbrk(rootfs, ",:\\") || strlen(rootfs) >= PATH_MAX / 4)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
@@ -264,10 +267,9 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
-	static const char *const keys[] = {"name",        "rootfs",         "process",
-					   "hostname",    "isolation",      "labels",
-					   "annotations", "restart_policy", "stop_signal",
-					   "stop_timeout", NULL};
+	static const char *const keys[] = {
+	    "name",	   "rootfs",	     "process",	    "hostname",	    "isolation", "labels",
+	    "annotations", "restart_policy", "stop_signal", "stop_timeout", NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -339,7 +341,8 @@ json_t *pl_config_to_json(const pl_config_t *c)
 		json_object_set_new(rp, "max_retries", json_integer(c->restart_max));
 	json_object_set_new(j, "restart_policy", rp);
 	const char *sn = pl_signal_name(c->stop_signal);
-	json_object_set_new(j, "stop_signal", sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
+	json_object_set_new(j, "stop_signal",
+			    sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
 	json_object_set_new(j, "stop_timeout", json_integer(c->stop_timeout));
 	return j;
 }

@@ -10,8 +10,8 @@
 #include "common/error.h"
 
 #define PL_CONFIG_SCHEMA 1
-#define PL_NAME_MAX 128
-#define PL_HOSTNAME_MAX 64
+#define PL_NAME_MAX	 128
+#define PL_HOSTNAME_MAX	 64
 
 typedef enum pl_kernel {
 	PL_KERNEL_SHARED = 0,
@@ -26,21 +26,21 @@ typedef enum pl_restart {
 } pl_restart_t;
 
 typedef struct pl_config {
-	char *name;     /* may be NULL: no name */
-	char *rootfs;   /* absolute host directory (overlay lower) */
-	char **args;    /* NULL-terminated, at least one */
-	char **env;     /* NULL-terminated, K=V each */
-	char *cwd;      /* absolute, inside the container */
+	char *name;   /* may be NULL: no name */
+	char *rootfs; /* absolute host directory (overlay lower) */
+	char **args;  /* NULL-terminated, at least one */
+	char **env;   /* NULL-terminated, K=V each */
+	char *cwd;    /* absolute, inside the container */
 	uid_t uid;
 	gid_t gid;
 	char *hostname; /* may be NULL: derived from the id */
 	pl_kernel_t kernel;
-	json_t *labels;      /* object of strings, never NULL */
+	json_t *labels;	     /* object of strings, never NULL */
 	json_t *annotations; /* object of strings, never NULL */
 	pl_restart_t restart;
-	int restart_max;     /* on-failure retries; 0 = unlimited */
-	int stop_signal;     /* default SIGTERM */
-	int stop_timeout;    /* seconds, default 10 */
+	int restart_max;  /* on-failure retries; 0 = unlimited */
+	int stop_signal;  /* default SIGTERM */
+	int stop_timeout; /* seconds, default 10 */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

@@ -17,8 +17,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-static const char *const status_names[] = {"created", "starting", "running",
-					   "stopping", "stopped", "removing"};
+static const char *const status_names[] = {"created",  "starting", "running",
+					   "stopping", "stopped",  "removing"};
 
 const char *pl_status_name(pl_status_t s)
 {
@@ -200,7 +200,8 @@ pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_
 	pl_container_t *by_prefix = NULL;
 	bool ambiguous = false;
 	for (pl_container_t *c = pl->head; c; c = c->next) {
-		if (strcmp(c->id, ref) == 0 || (c->config->name && strcmp(c->config->name, ref) == 0))
+		if (strcmp(c->id, ref) == 0 ||
+		    (c->config->name && strcmp(c->config->name, ref) == 0))
 			return c;
 		if (n > 0 && n < PL_ID_LEN && strncmp(c->id, ref, n) == 0) {
 			ambiguous = by_prefix != NULL;
@@ -210,7 +211,8 @@ pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_
 	if (by_prefix && !ambiguous)
 		return by_prefix;
 	if (ambiguous)
-		pl_error_set(err, PL_ERR_INVALID, 0, "container id prefix \"%s\" is ambiguous", ref);
+		pl_error_set(err, PL_ERR_INVALID, 0, "container id prefix \"%s\" is ambiguous",
+			     ref);
 	else
 		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such container: %s", ref);
 	return NULL;
@@ -325,8 +327,8 @@ static void domain_ended(pl_container_t *c)
 		pl_container_emit(c, "stop", NULL);
 	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
 	if (c->start_cb) {
-		pl_errkind_t kind = c->exit_code == 126 || c->exit_code == 127 ? PL_ERR_INVALID
-									      : PL_ERR_INTERNAL;
+		pl_errkind_t kind =
+		    c->exit_code == 126 || c->exit_code == 127 ? PL_ERR_INVALID : PL_ERR_INTERNAL;
 		pl_error_t *se = NULL;
 		pl_error_set(&se, kind, 0, "start container %.12s: %s", c->id,
 			     c->error ? c->error : "the process exited before it started");
@@ -505,8 +507,8 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 static int signal_domain(pl_container_t *c, int signo)
 {
 	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
-		int r = send_json(c, PL_MSG_SIGNAL, json_pack("{s:i, s:b}", "signal", signo,
-							      "group", 0));
+		int r = send_json(c, PL_MSG_SIGNAL,
+				  json_pack("{s:i, s:b}", "signal", signo, "group", 0));
 		if (r == 0)
 			return 0;
 	}
@@ -536,8 +538,7 @@ static void on_stop_timeout(pl_loop_t *loop, void *data)
 	syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
 }
 
-int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
-		      pl_error_t **err)
+int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, pl_error_t **err)
 {
 	if (!pl_container_is_running(c) || c->stop_requested)
 		return 0;
@@ -549,7 +550,8 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
 		syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
 		return 0;
 	}
-	c->kill_timer = pl_loop_timer(pl->loop, (uint64_t)timeout_s * 1000, on_stop_timeout, c, err);
+	c->kill_timer =
+	    pl_loop_timer(pl->loop, (uint64_t)timeout_s * 1000, on_stop_timeout, c, err);
 	return c->kill_timer ? 0 : -1;
 }
 
@@ -658,7 +660,8 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 {
 	json_t *state = pl_container_exit_json(c);
 	json_object_set_new(state, "status", json_string(pl_status_name(c->status)));
-	json_object_set_new(state, "pid", json_integer(pl_container_is_running(c) ? c->dom.pid : 0));
+	json_object_set_new(state, "pid",
+			    json_integer(pl_container_is_running(c) ? c->dom.pid : 0));
 	json_object_set_new(state, "started_at", time_json(c->started_ns));
 	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
 	if (!json_object_get(state, "error"))
@@ -675,8 +678,7 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 	for (char **a = c->config->args; *a; a++)
 		json_array_append_new(args, json_string(*a));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "state",
-			 pl_status_name(c->status), "exit_code",
-			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
-			 time_json(c->created_ns), "args", args);
+			 c->config->name ? c->config->name : "", "state", pl_status_name(c->status),
+			 "exit_code", c->has_exit ? json_integer(c->exit_code) : json_null(),
+			 "created", time_json(c->created_ns), "args", args);
 }

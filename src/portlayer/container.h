@@ -28,8 +28,7 @@ typedef struct pl_container pl_container_t;
 /* Called after every state change a caller might wait for (started, stopped, removed). */
 typedef void (*pl_change_fn)(pl_portlayer_t *pl, pl_container_t *c, void *data);
 /* Completion of an asynchronous start: err is NULL on success (borrowed, do not free). */
-typedef void (*pl_start_fn)(pl_portlayer_t *pl, const char *id, const pl_error_t *err,
-			    void *data);
+typedef void (*pl_start_fn)(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data);
 
 typedef struct pl_counts {
 	unsigned total, created, running, stopped;
@@ -60,8 +59,7 @@ int pl_container_kill(pl_portlayer_t *pl, pl_container_t *c, int signo, pl_error
 /* Begins a graceful stop: the stop signal, then SIGKILL after timeout_s (-1: the
  * container's stop_timeout). Completion is a change
  * to STOPPED. No-op when not running. */
-int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s,
-		      pl_error_t **err);
+int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, pl_error_t **err);
 /* Removes the domain; a running one needs force (it is killed first). */
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err);
 

@@ -108,8 +108,8 @@ void pl_events_emit(pl_events_t *ev, const char *type, const char *action, const
 	pl_time_format(now, when, sizeof(when));
 	json_t *j = json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:o}", "seq",
 			      (json_int_t)++ev->seq, "time", when, "time_ns", (json_int_t)now,
-			      "type", type, "action", action, "id", id ? id : "", "host",
-			      ev->host, "attributes", attrs ? attrs : json_object());
+			      "type", type, "action", action, "id", id ? id : "", "host", ev->host,
+			      "attributes", attrs ? attrs : json_object());
 	if (name && *name)
 		json_object_set_new(json_object_get(j, "attributes"), "name", json_string(name));
 	char *s = pl_json_dump(j);

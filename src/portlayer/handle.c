@@ -47,8 +47,8 @@ static int check_state(const json_t *arg, pl_error_t **err)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "state.state must be \"running\" or \"stopped\"");
 	json_t *t = json_object_get(arg, "timeout");
-	if (t && (!json_is_integer(t) || json_integer_value(t) < 0 ||
-		  json_integer_value(t) > 86400))
+	if (t &&
+	    (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > 86400))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "state.timeout must be an integer number of seconds");
 	return 0;
@@ -99,18 +99,21 @@ static int check_set_unset(const json_t *arg, const char *op, bool env, pl_error
 		return -EINVAL;
 	json_t *set = json_object_get(arg, "set"), *unset = json_object_get(arg, "unset");
 	_cleanup_free_ char *sf = pl_xasprintf("%s.set", op);
-	if (set && (env ? pl_config_parse_env(set, sf, err) : pl_config_parse_string_map(set, sf, err)) < 0)
+	if (set && (env ? pl_config_parse_env(set, sf, err)
+			: pl_config_parse_string_map(set, sf, err)) < 0)
 		return -EINVAL;
 	if (unset) {
 		size_t i;
 		json_t *e;
 		if (!json_is_array(unset))
-			return pl_error_set(err, PL_ERR_INVALID, 0, "%s.unset must be an array", op);
+			return pl_error_set(err, PL_ERR_INVALID, 0, "%s.unset must be an array",
+					    op);
 		json_array_foreach(unset, i, e)
 		{
 			if (!json_is_string(e) || !json_string_length(e))
 				return pl_error_set(err, PL_ERR_INVALID, 0,
-						    "%s.unset[%zu] must be a non-empty string", op, i);
+						    "%s.unset[%zu] must be a non-empty string", op,
+						    i);
 		}
 	}
 	return 0;
@@ -151,7 +154,8 @@ static int apply_env(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t *c
 		bool drop = false;
 		size_t j;
 		json_t *e;
-		json_array_foreach(unset, j, e) drop |= env_key_is(cfg->env[i], json_string_value(e));
+		json_array_foreach(unset, j, e) drop |=
+		    env_key_is(cfg->env[i], json_string_value(e));
 		json_array_foreach(set, j, e) drop |= env_key_is(cfg->env[i], json_string_value(e));
 		if (drop)
 			free(cfg->env[i]);
@@ -208,26 +212,25 @@ static int check_stop(const json_t *arg, pl_error_t **err)
 	int s, t;
 	if (keys(arg, "stop", k, err) < 0)
 		return -EINVAL;
-	return pl_config_parse_stop(json_object_get(arg, "signal"),
-				    json_object_get(arg, "timeout"), &s, &t, err);
+	return pl_config_parse_stop(json_object_get(arg, "signal"), json_object_get(arg, "timeout"),
+				    &s, &t, err);
 }
 
 static int apply_stop(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t *cfg,
 		      const json_t *arg, pl_commit_result_t *res, pl_error_t **err)
 {
-	return pl_config_parse_stop(json_object_get(arg, "signal"),
-				    json_object_get(arg, "timeout"), &cfg->stop_signal,
-				    &cfg->stop_timeout, err);
+	return pl_config_parse_stop(json_object_get(arg, "signal"), json_object_get(arg, "timeout"),
+				    &cfg->stop_signal, &cfg->stop_timeout, err);
 }
 
 static const mutator_t mutators[] = {
-	{"state", check_state, apply_state},
-	{"rename", check_rename, apply_rename},
-	{"env", check_env, apply_env},
-	{"labels", check_labels, apply_labels},
-	{"annotations", check_annotations, apply_annotations},
-	{"restart_policy", check_restart, apply_restart},
-	{"stop", check_stop, apply_stop},
+    {"state", check_state, apply_state},
+    {"rename", check_rename, apply_rename},
+    {"env", check_env, apply_env},
+    {"labels", check_labels, apply_labels},
+    {"annotations", check_annotations, apply_annotations},
+    {"restart_policy", check_restart, apply_restart},
+    {"stop", check_stop, apply_stop},
 };
 
 const char *const *pl_handle_mutators(void)
@@ -338,8 +341,8 @@ pl_handle_t *pl_handle_get(pl_handles_t *hs, const char *token, pl_error_t **err
 	return NULL;
 }
 
-const char *pl_handle_mutate(pl_handles_t *hs, pl_portlayer_t *pl, pl_handle_t *h,
-			     const char *op, const json_t *arg, pl_error_t **err)
+const char *pl_handle_mutate(pl_handles_t *hs, pl_portlayer_t *pl, pl_handle_t *h, const char *op,
+			     const json_t *arg, pl_error_t **err)
 {
 	const mutator_t *m = find_mutator(op);
 	if (!m) {
@@ -364,8 +367,7 @@ json_t *pl_handle_json(const pl_handle_t *h)
 			 (json_int_t)h->version, "changes", h->changes);
 }
 
-int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res,
-		     pl_error_t **err)
+int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res, pl_error_t **err)
 {
 	*res = (pl_commit_result_t){.state = PL_WANT_UNCHANGED, .stop_timeout = -1};
 	pl_container_t *c = pl_container_find(pl, h->id, err);
@@ -386,7 +388,8 @@ int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res
 		const char *op = json_string_value(json_object_get(ch, "op"));
 		const mutator_t *m = find_mutator(op ? op : "");
 		if (!m) /* staged changes were checked: this is a bug, not bad input */
-			return pl_error_set(err, PL_ERR_INTERNAL, 0, "staged unknown change %s", op);
+			return pl_error_set(err, PL_ERR_INTERNAL, 0, "staged unknown change %s",
+					    op);
 		if (m->apply(pl, c, cfg, json_object_get(ch, "arg"), res, err) < 0)
 			return pl_error_wrap(err, "commit %s", op);
 		config_changed |= m->apply != apply_state;
@@ -398,7 +401,8 @@ int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res
 			return -1;
 		if (renamed)
 			pl_container_emit(c, "rename", json_pack("{s:s}", "old_name", old));
-		pl_container_emit(c, "update", json_pack("{s:I}", "version", (json_int_t)c->version));
+		pl_container_emit(c, "update",
+				  json_pack("{s:I}", "version", (json_int_t)c->version));
 	}
 	res->version = c->version;
 	return 0;

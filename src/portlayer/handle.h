@@ -12,8 +12,8 @@
 #include "portlayer/container.h"
 
 #define PL_HANDLE_TOKEN_LEN 32
-#define PL_HANDLE_MAX 4096
-#define PL_HANDLE_TTL_S 600
+#define PL_HANDLE_MAX	    4096
+#define PL_HANDLE_TTL_S	    600
 
 typedef struct pl_handles pl_handles_t;
 typedef struct pl_handle pl_handle_t;
@@ -26,9 +26,9 @@ typedef enum pl_want_state {
 } pl_want_state_t;
 
 typedef struct pl_commit_result {
-	uint64_t version;       /* the container's config version after the commit */
-	pl_want_state_t state;  /* the state change the caller must carry out */
-	int64_t stop_timeout;   /* for PL_WANT_STOPPED; -1 = the container's default */
+	uint64_t version;      /* the container's config version after the commit */
+	pl_want_state_t state; /* the state change the caller must carry out */
+	int64_t stop_timeout;  /* for PL_WANT_STOPPED; -1 = the container's default */
 } pl_commit_result_t;
 
 pl_handles_t *pl_handles_new(void);
@@ -40,8 +40,8 @@ const char *pl_handle_take(pl_handles_t *hs, const pl_container_t *c);
 pl_handle_t *pl_handle_get(pl_handles_t *hs, const char *token, pl_error_t **err);
 /* Stages one change (validated now against the container) on a copy; returns the new
  * handle's token. INVALID for an unknown mutator or a bad argument. */
-const char *pl_handle_mutate(pl_handles_t *hs, pl_portlayer_t *pl, pl_handle_t *h,
-			     const char *op, const json_t *arg, pl_error_t **err);
+const char *pl_handle_mutate(pl_handles_t *hs, pl_portlayer_t *pl, pl_handle_t *h, const char *op,
+			     const json_t *arg, pl_error_t **err);
 /* {"id","version","changes":[{"op","arg"}...]} */
 json_t *pl_handle_json(const pl_handle_t *h);
 /* The id of the container the handle is on. */
@@ -52,5 +52,4 @@ const char *const *pl_handle_mutators(void);
 
 /* Applies every staged config change atomically (one config.json write, version + 1) and
  * reports the state change the caller must then perform. */
-int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res,
-		     pl_error_t **err);
+int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res, pl_error_t **err);

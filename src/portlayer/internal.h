@@ -24,8 +24,8 @@ struct pl_container {
 	int exit_code, signal;
 	char *error;
 	uint64_t exits;
-	uint32_t restart_count; /* policy restarts since the last run that lasted */
-	bool stopped_by_user;   /* the last stop came from the API (unless-stopped) */
+	uint32_t restart_count;	    /* policy restarts since the last run that lasted */
+	bool stopped_by_user;	    /* the last stop came from the API (unless-stopped) */
 	bool pending_restart_check; /* found stopped at load: policy decides after linking */
 
 	/* the live domain */

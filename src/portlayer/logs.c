@@ -11,11 +11,11 @@
 
 struct pl_log_cursor {
 	int fd;
-	off_t off;        /* next unread byte of the file */
+	off_t off; /* next unread byte of the file */
 	pl_log_opts_t opts;
-	char *in;         /* bytes read but not yet a whole record */
+	char *in; /* bytes read but not yet a whole record */
 	size_t in_len, in_cap;
-	char *out;        /* framed bytes not yet handed out */
+	char *out; /* framed bytes not yet handed out */
 	size_t out_len, out_off, out_cap;
 };
 

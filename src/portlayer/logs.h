@@ -13,7 +13,7 @@
 typedef struct pl_log_opts {
 	bool out, err, timestamps;
 	int64_t since_ns, until_ns; /* 0: unbounded */
-	long tail;                  /* -1: all */
+	long tail;		    /* -1: all */
 } pl_log_opts_t;
 
 typedef struct pl_log_cursor pl_log_cursor_t;

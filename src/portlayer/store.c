@@ -60,10 +60,9 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 
 static json_t *config_doc(const pl_container_t *c)
 {
-	return json_pack("{s:i, s:s, s:I, s:I, s:s, s:o}", "schema", PL_CONFIG_SCHEMA, "id",
-			 c->id, "version", (json_int_t)c->version, "created_ns",
-			 (json_int_t)c->created_ns, "mechanism", c->mech->name, "config",
-			 pl_config_to_json(c->config));
+	return json_pack("{s:i, s:s, s:I, s:I, s:s, s:o}", "schema", PL_CONFIG_SCHEMA, "id", c->id,
+			 "version", (json_int_t)c->version, "created_ns", (json_int_t)c->created_ns,
+			 "mechanism", c->mech->name, "config", pl_config_to_json(c->config));
 }
 
 static int write_json(int dirfd, const char *name, json_t *doc, pl_error_t **err)
@@ -95,7 +94,8 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	_cleanup_free_ char *tmp = pl_xasprintf(TMP_PREFIX "%s", c->id);
 	if (mkdirat(pl->containers_fd, tmp, 0700) < 0)
 		return pl_error_errno(err, "create domain directory");
-	_cleanup_close_ int dfd = openat(pl->containers_fd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int dfd =
+	    openat(pl->containers_fd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || mkdirat(dfd, "upper", 0755) < 0 || mkdirat(dfd, "work", 0700) < 0 ||
 	    mkdirat(dfd, "merged", 0755) < 0) {
 		int r = pl_error_errno(err, "populate domain directory");
@@ -103,7 +103,8 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 		return r;
 	}
 	if (write_json(dfd, "config.json", config_doc(c), err) < 0 ||
-	    pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd}, err) < 0 ||
+	    pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd}, err) <
+		0 ||
 	    renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0 ||
 	    fsync(pl->containers_fd) < 0) {
 		if (err && !*err)
@@ -125,20 +126,18 @@ int pl_store_save_state(pl_container_t *c, pl_error_t **err)
 {
 	/* Not fsync'd: runtime state means nothing after a host reboot, and an fsync per
 	 * start would dominate start latency. Still renamed into place, never torn. */
-	json_t *doc = json_pack("{s:s, s:i, s:I, s:I, s:I, s:o, s:i, s:s, s:I, s:i, s:b}",
-				"status", pl_status_name(c->status), "pid", (int)c->dom.pid,
-				"start_time",
-				(json_int_t)c->dom.start_time, "started_ns",
-				(json_int_t)c->started_ns, "finished_ns",
-				(json_int_t)c->finished_ns, "exit_code",
-				opt_int(c->has_exit, c->exit_code), "signal", c->signal, "error",
-				c->error ? c->error : "", "exits", (json_int_t)c->exits,
-				"restart_count", (int)c->restart_count, "stopped_by_user",
-				c->stopped_by_user);
+	json_t *doc = json_pack(
+	    "{s:s, s:i, s:I, s:I, s:I, s:o, s:i, s:s, s:I, s:i, s:b}", "status",
+	    pl_status_name(c->status), "pid", (int)c->dom.pid, "start_time",
+	    (json_int_t)c->dom.start_time, "started_ns", (json_int_t)c->started_ns, "finished_ns",
+	    (json_int_t)c->finished_ns, "exit_code", opt_int(c->has_exit, c->exit_code), "signal",
+	    c->signal, "error", c->error ? c->error : "", "exits", (json_int_t)c->exits,
+	    "restart_count", (int)c->restart_count, "stopped_by_user", c->stopped_by_user);
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	json_decref(doc);
 	_cleanup_free_ char *tmp = pl_xstrdup(".state.json.tmp");
-	_cleanup_close_ int fd = openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int fd =
+	    openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return pl_error_errno(err, "write state");
 	size_t n = strlen(s);
@@ -182,7 +181,7 @@ static void settle_loaded(pl_container_t *c, const json_t *st)
 {
 	pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
 	unsigned long long stt =
-		(unsigned long long)json_integer_value(json_object_get(st, "start_time"));
+	    (unsigned long long)json_integer_value(json_object_get(st, "start_time"));
 	bool starting = c->status == PL_STATUS_STARTING;
 	if (pl_store_open_run_dir(c->pl, c, NULL) == 0 &&
 	    c->mech->reattach(c->mech, c->id, c->run_dirfd, pid, stt, &c->dom, NULL) == 1) {

@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PL_PROTO_VERSION 1
-#define PL_FRAME_HDR_LEN 12
+#define PL_PROTO_VERSION     1
+#define PL_FRAME_HDR_LEN     12
 #define PL_FRAME_MAX_PAYLOAD (1u << 20) /* 1 MiB: anything larger is a protocol error */
 
 typedef enum pl_msg_type {
@@ -21,7 +21,7 @@ typedef enum pl_msg_type {
 	PL_MSG_ERROR = 6,   /* either direction: {"message":"...","type":N} */
 	PL_MSG_PING = 7,    /* either direction; answered with PONG carrying the same payload */
 	PL_MSG_PONG = 8,
-	PL_MSG_GO = 9,      /* port layer -> setup child: placement done, continue (no payload) */
+	PL_MSG_GO = 9, /* port layer -> setup child: placement done, continue (no payload) */
 	PL_MSG_TYPE_MAX = 9,
 } pl_msg_type_t;
 

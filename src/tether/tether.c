@@ -53,8 +53,8 @@ typedef enum phase { AWAIT_HELLO, AWAIT_CONFIG, RUNNING } phase_t;
 typedef struct tether {
 	phase_t phase;
 	bool ctl_in, ctl_out; /* still reading from / writing to the daemon */
-	int ctl;              /* the current daemon connection (FD_CONTROL at first) */
-	bool listening;       /* FD_LISTEN was passed */
+	int ctl;	      /* the current daemon connection (FD_CONTROL at first) */
+	bool listening;	      /* FD_LISTEN was passed */
 	int sig_fd;
 	pl_frame_reader_t rd;
 	int pid;

@@ -268,7 +268,11 @@ class Api:
 
     # -- raw HTTP ---------------------------------------------------------
 
-    def request(self, method, path, body=None, params=None, timeout=DEADLINE, headers=None):
+    def request(self, method, path, body=None, params=None, timeout=DEADLINE, headers=None,
+                stream=False):
+        """One request on a fresh connection. With stream=True a response without
+        Content-Length (a stream such as /events) is not read: only its status
+        and headers are returned."""
         conn = UnixHTTPConnection(self.socket_path, timeout=timeout)
         try:
             hdrs = dict(headers or {})
@@ -281,7 +285,10 @@ class Api:
                 hdrs.setdefault("Content-Type", "application/json")
             conn.request(method, path + _qs(params), body=data, headers=hdrs)
             resp = conn.getresponse()
-            payload = resp.read()
+            if stream and resp.getheader("Content-Length") is None:
+                payload = b""
+            else:
+                payload = resp.read()
             return Response(resp.status, payload, dict(resp.getheaders()))
         finally:
             conn.close()

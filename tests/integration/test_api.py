@@ -73,7 +73,7 @@ def test_every_specified_route_is_served(api):
     missing = []
     for path, methods in sorted(spec_routes().items()):
         for m in sorted(methods):
-            r = api.request(m, concrete(path))
+            r = api.request(m, concrete(path), stream=True)
             if r.status == 405 or is_no_such_route(r) or r.status >= 500:
                 missing.append(f"{m} {path}: {r.status} {r.message!r}")
     assert not missing, "routes in the spec the daemon does not serve:\n" + "\n".join(missing)
@@ -84,7 +84,7 @@ def test_unknown_container_is_not_unknown_route(api):
         if "{id}" not in path:
             continue
         for m in methods:
-            r = api.request(m, concrete(path))
+            r = api.request(m, concrete(path), stream=True)
             assert r.status == 404, f"{m} {path}: {r.status}"
             assert "no such container" in r.message.lower(), f"{m} {path}: {r.message!r}"
 
@@ -107,7 +107,7 @@ def test_unspecified_methods_rejected(api):
         for m in ("GET", "POST", "PUT", "DELETE", "PATCH"):
             if m in methods:
                 continue
-            r = api.request(m, concrete(path))
+            r = api.request(m, concrete(path), stream=True)
             if not (r.status == 405 or is_no_such_route(r)):
                 bad.append(f"{m} {path}: {r.status} {r.message!r}")
     assert not bad, "methods outside the spec were served:\n" + "\n".join(bad)

@@ -47,11 +47,12 @@ static void test_minimal(void **state)
 static void test_full(void **state)
 {
 	pl_error_t *err = NULL;
-	pl_config_t *c = parse("{\"name\":\"web-1\",\"rootfs\":\"/tmp\",\"hostname\":\"h1\","
-			       "\"process\":{\"args\":[\"sh\",\"-c\",\"x\"],\"env\":[\"A=1\",\"B=\"],"
-			       "\"cwd\":\"/srv\",\"user\":\"1000:2000\"},"
-			       "\"isolation\":{\"kernel\":\"shared\"}}",
-			       &err);
+	pl_config_t *c =
+	    parse("{\"name\":\"web-1\",\"rootfs\":\"/tmp\",\"hostname\":\"h1\","
+		  "\"process\":{\"args\":[\"sh\",\"-c\",\"x\"],\"env\":[\"A=1\",\"B=\"],"
+		  "\"cwd\":\"/srv\",\"user\":\"1000:2000\"},"
+		  "\"isolation\":{\"kernel\":\"shared\"}}",
+		  &err);
 	assert_non_null(c);
 	assert_string_equal(c->name, "web-1");
 	assert_string_equal(c->env[1], "B=");
@@ -111,8 +112,8 @@ static void test_rejects(void **state)
 static void test_tether_json_defaults(void **state)
 {
 	pl_error_t *err = NULL;
-	pl_config_t *c = parse("{\"rootfs\":\"/\",\"process\":{\"args\":[\"id\"],\"user\":\"7\"}}",
-			       &err);
+	pl_config_t *c =
+	    parse("{\"rootfs\":\"/\",\"process\":{\"args\":[\"id\"],\"user\":\"7\"}}", &err);
 	assert_non_null(c);
 	assert_int_equal(c->gid, 0);
 	json_t *j = pl_config_tether_json(c, "box");
@@ -133,10 +134,10 @@ static void test_tether_json_defaults(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_minimal),
-		cmocka_unit_test(test_full),
-		cmocka_unit_test(test_rejects),
-		cmocka_unit_test(test_tether_json_defaults),
+	    cmocka_unit_test(test_minimal),
+	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_rejects),
+	    cmocka_unit_test(test_tether_json_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,7 +86,9 @@ static void test_since_until_timestamps(void **state)
 {
 	int d = make_dir();
 	int64_t base = 1767225600LL * 1000000000LL; /* 2026-01-01T00:00:00Z */
-	char *s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = -1,
+	char *s = drain(d, (pl_log_opts_t){.out = true,
+					   .err = true,
+					   .tail = -1,
 					   .since_ns = base + 2000000000LL,
 					   .until_ns = base + 3000000000LL});
 	assert_string_equal(s, "2:two\n|1:thr|");
@@ -112,17 +114,17 @@ static void test_parse_record(void **state)
 	const char *bad[] = {"", "x stdout F a", "2026-01-01T00:00:01Z stdin F a",
 			     "2026-01-01T00:00:01Z stdout X a", "2026-01-01T00:00:01Z"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_true(pl_log_parse_record(bad[i], strlen(bad[i]), &ts, &stream, &partial,
-						&c, &n) < 0);
+		assert_true(pl_log_parse_record(bad[i], strlen(bad[i]), &ts, &stream, &partial, &c,
+						&n) < 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_all),
-		cmocka_unit_test(test_tail),
-		cmocka_unit_test(test_since_until_timestamps),
-		cmocka_unit_test(test_parse_record),
+	    cmocka_unit_test(test_all),
+	    cmocka_unit_test(test_tail),
+	    cmocka_unit_test(test_since_until_timestamps),
+	    cmocka_unit_test(test_parse_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,8 +24,8 @@ static void test_signals(void **state)
 	assert_int_equal(s, SIGRTMIN + 2);
 	assert_int_equal(pl_signal_parse("RTMAX-1", &s), 0);
 	assert_int_equal(s, SIGRTMAX - 1);
-	const char *bad[] = {"", "NOPE", "SIG", "0", "65", "-9", "9x", "TERM ", "RTMIN+99",
-			     "RTMIN-1"};
+	const char *bad[] = {"",   "NOPE", "SIG",   "0",	"65",
+			     "-9", "9x",   "TERM ", "RTMIN+99", "RTMIN-1"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (pl_signal_parse(bad[i], &s) == 0)
 			fail_msg("\"%s\" was accepted as signal %d", bad[i], s);
@@ -78,10 +78,10 @@ static void test_ids(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_signals),
-		cmocka_unit_test(test_int),
-		cmocka_unit_test(test_time),
-		cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_signals),
+	    cmocka_unit_test(test_int),
+	    cmocka_unit_test(test_time),
+	    cmocka_unit_test(test_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,12 +16,12 @@
 #define PARENT "portlayer"
 
 /* v1 controllers we place containers in; co-mounted ones (cpu,cpuacct) share a dir. */
-static const char *const v1_controllers[] = {"memory", "pids", "cpu", "cpuacct", "cpuset",
-					      "blkio", "freezer", "devices", NULL};
+static const char *const v1_controllers[] = {"memory", "pids",	  "cpu",     "cpuacct", "cpuset",
+					     "blkio",  "freezer", "devices", NULL};
 
 static pl_cg_layout_t layout;
-static char *base;    /* usually /sys/fs/cgroup */
-static char *unified; /* cgroup2 mount or NULL */
+static char *base;	  /* usually /sys/fs/cgroup */
+static char *unified;	  /* cgroup2 mount or NULL */
 static char *v1_dirs[16]; /* distinct v1 hierarchy roots in use */
 static size_t n_v1;
 
@@ -56,7 +56,8 @@ static void init_cpuset(const char *dir)
 	char *slash = strrchr(parent, '/');
 	if (slash)
 		*slash = '\0';
-	for (const char *f = "cpuset.cpus"; f; f = strcmp(f, "cpuset.cpus") == 0 ? "cpuset.mems" : NULL) {
+	for (const char *f = "cpuset.cpus"; f;
+	     f = strcmp(f, "cpuset.cpus") == 0 ? "cpuset.mems" : NULL) {
 		_cleanup_free_ char *from = pl_xasprintf("%s/%s", parent, f);
 		_cleanup_free_ char *to = pl_xasprintf("%s/%s", dir, f);
 		_cleanup_free_ char *cur = NULL;
@@ -108,9 +109,11 @@ int pl_cgroup_init(const char *mountpoint, pl_error_t **err)
 			_cleanup_free_ char *ctrls = NULL;
 			_cleanup_free_ char *rootc = pl_xasprintf("%s/cgroup.controllers", unified);
 			if (pl_read_file_at(AT_FDCWD, rootc, &ctrls, NULL, 65536, NULL) == 0) {
-				_cleanup_free_ char *sub = pl_xasprintf("%s/" PARENT "/cgroup.subtree_control", unified);
+				_cleanup_free_ char *sub =
+				    pl_xasprintf("%s/" PARENT "/cgroup.subtree_control", unified);
 				char *save = NULL;
-				for (char *t = strtok_r(ctrls, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+				for (char *t = strtok_r(ctrls, " \n", &save); t;
+				     t = strtok_r(NULL, " \n", &save)) {
 					_cleanup_free_ char *v = pl_xasprintf("+%s", t);
 					write_file(sub, v);
 				}
@@ -171,7 +174,8 @@ int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err)
 	char val[32];
 	snprintf(val, sizeof(val), "%d", pid);
 	for (size_t i = 0; i < n_v1; i++) {
-		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s/cgroup.procs", v1_dirs[i], id);
+		_cleanup_free_ char *p =
+		    pl_xasprintf("%s/" PARENT "/%s/cgroup.procs", v1_dirs[i], id);
 		int r = write_file(p, val);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "write %s", p);

@@ -104,7 +104,8 @@ static int wait_go(int ctl, pl_error_t **err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE, "wait for placement");
+			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE,
+					    "wait for placement");
 		got += (size_t)n;
 	}
 	pl_frame_hdr_t h;
@@ -212,9 +213,9 @@ static int listen_tether_socket(int run_dirfd, pl_error_t **err)
 static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
 {
 	struct clone_args args = {
-		.flags = flags | CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)pidfd,
-		.exit_signal = SIGCHLD,
+	    .flags = flags | CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	    .exit_signal = SIGCHLD,
 	};
 	if (cgfd >= 0) {
 		args.flags |= CLONE_INTO_CGROUP;
@@ -234,8 +235,8 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 					   O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (logfd < 0)
 		return pl_error_errno(err, "open container log");
-	_cleanup_close_ int exitfd = openat(spec->domain_dirfd, "exit.json",
-					    O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int exitfd =
+	    openat(spec->domain_dirfd, "exit.json", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (exitfd < 0)
 		return pl_error_errno(err, "open exit record");
 	_cleanup_close_ int listenfd = listen_tether_socket(spec->run_dirfd, err);
@@ -312,10 +313,10 @@ static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **e
 }
 
 pl_mechanism_t pl_mechanism_linux = {
-	.name = "linux",
-	.kernel = PL_KERNEL_SHARED,
-	.available = linux_available,
-	.spawn = linux_spawn,
-	.reattach = linux_reattach,
-	.destroy = linux_destroy,
+    .name = "linux",
+    .kernel = PL_KERNEL_SHARED,
+    .available = linux_available,
+    .spawn = linux_spawn,
+    .reattach = linux_reattach,
+    .destroy = linux_destroy,
 };

@@ -17,8 +17,8 @@
 static int openat2_beneath(int dirfd, const char *name, int flags)
 {
 	struct open_how how = {
-		.flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	    .flags = (unsigned long long)(flags | O_CLOEXEC | O_NOFOLLOW),
+	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 	return fd < 0 ? -errno : (int)fd;
@@ -61,8 +61,8 @@ static const struct {
 	const char *name;
 	unsigned maj, min;
 } devices[] = {
-	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9},
-	{"tty", 5, 0},
+    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
 static int populate_dev(int root_fd, pl_error_t **err)
@@ -85,9 +85,9 @@ static int populate_dev(int root_fd, pl_error_t **err)
 	}
 	umask(old);
 	static const char *const links[][2] = {
-		{"pts/ptmx", "ptmx"},       {"/proc/self/fd", "fd"},
-		{"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
-		{"/proc/self/fd/2", "stderr"},
+	    {"pts/ptmx", "ptmx"},	   {"/proc/self/fd", "fd"},
+	    {"/proc/self/fd/0", "stdin"},  {"/proc/self/fd/1", "stdout"},
+	    {"/proc/self/fd/2", "stderr"},
 	};
 	for (size_t i = 0; i < PL_ARRAY_SIZE(links); i++)
 		if (symlinkat(links[i][0], dfd, links[i][1]) < 0)
@@ -115,9 +115,9 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return pl_error_errno(err, "make / private");
 	_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
-	_cleanup_free_ char *opts = pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work",
-						 spec->config->rootfs, spec->domain_dir,
-						 spec->domain_dir);
+	_cleanup_free_ char *opts =
+	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->config->rootfs,
+			 spec->domain_dir, spec->domain_dir);
 	if (mount("overlay", merged, "overlay", MS_NODEV, opts) < 0)
 		return pl_error_errno(err, "mount overlay rootfs");
 	_cleanup_close_ int root = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
