@@ -604,14 +604,14 @@ static void events_append(const json_t *ev, const char *line, void *data)
 		w->done = true;
 		return;
 	}
-	if (w->len + n > w->cap) {
+	if (w->len + n > w->cap && w->buf) {
 		memmove(w->buf, w->buf + w->off, w->len - w->off);
 		w->len -= w->off;
 		w->off = 0;
-		if (w->len + n > w->cap) {
-			w->cap = (w->len + n) * 2;
-			w->buf = pl_xrealloc(w->buf, w->cap);
-		}
+	}
+	if (w->len + n > w->cap) {
+		w->cap = (w->len + n) * 2;
+		w->buf = pl_xrealloc(w->buf, w->cap);
 	}
 	memcpy(w->buf + w->len, line, n);
 	w->len += n;
@@ -690,9 +690,9 @@ static void h_events(pl_req_t *r, void *data)
 			bool ok = json_is_array(v);
 			json_array_foreach(v, i, s) ok &= json_is_string(s);
 			if (!ok) {
-				json_decref(filters);
 				pl_error_set(&e, PL_ERR_INVALID, 0,
 					     "filters.%s must be an array of strings", k);
+				json_decref(filters);
 				return fail(r, e);
 			}
 		}

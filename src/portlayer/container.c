@@ -327,8 +327,11 @@ static void domain_ended(pl_container_t *c)
 		pl_container_emit(c, "stop", NULL);
 	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
 	if (c->start_cb) {
-		pl_errkind_t kind =
-		    c->exit_code == 126 || c->exit_code == 127 ? PL_ERR_INVALID : PL_ERR_INTERNAL;
+		/* tether could not run what the caller asked for (not found, not executable,
+		 * no such working directory): the caller's input, not our fault */
+		bool input = c->reported_exit && c->error &&
+			     (c->exit_code == 126 || c->exit_code == 127 || c->exit_code == 128);
+		pl_errkind_t kind = input ? PL_ERR_INVALID : PL_ERR_INTERNAL;
 		pl_error_t *se = NULL;
 		pl_error_set(&se, kind, 0, "start container %.12s: %s", c->id,
 			     c->error ? c->error : "the process exited before it started");

@@ -104,11 +104,15 @@ def pids_with_cmdline(*argv):
 
 
 def pids_in_cgroups_matching(token):
-    """Host pids with a cgroup path containing token (e.g. a container id)."""
+    """Live host pids with a cgroup path containing token (e.g. a container id).
+
+    Zombies are left out: they are no longer in any cgroup (cgroup.procs), and one
+    whose parent is not the daemon (a tether orphaned by a daemon restart is
+    reaped by the host's init) is not the daemon's to reap."""
     found = []
     for pid in host_pids():
         cg = proc_read(pid, "cgroup")
-        if cg and token in cg:
+        if cg and token in cg and pid_alive(pid):
             found.append(pid)
     return found
 
@@ -592,6 +596,9 @@ def finish_daemon(d):
     problems += _cleanup_host(d.tmp, d.api.created)
     if problems:
         print(f"--- portlayerd log tail ({d.log_path}) ---\n{d.log_tail(80)}")
+    # PL_KEEP_TMP=1 keeps the daemon's root, run dir and full log for debugging.
+    if os.environ.get("PL_KEEP_TMP") == "1":
+        print(f"kept {d.tmp}")
     else:
         shutil.rmtree(d.tmp, ignore_errors=True)
     return problems
@@ -634,7 +641,8 @@ def _daemon_health(request):
         yield
         return
     d = request.getfixturevalue("daemon")
-    d.new_log()  # skip what came before this test
+    # Nothing is skipped: a report that arrived between two tests is blamed on
+    # the later one rather than lost.
     yield
     text = d.new_log()
     if not d.alive():

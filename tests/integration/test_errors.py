@@ -74,7 +74,7 @@ def _bad_bodies(rootfs, tmp_file):
         "name too long": _body(rootfs, name="a" * 129),
         "hostname too long": _body(rootfs, hostname="h" * 65),
         "unknown kernel": _body(rootfs, isolation={"kernel": "bogus"}),
-        "rootfs wrong type": _body(rootfs, rootfs=42),
+        "rootfs wrong type": {"rootfs": 42, "process": {"args": ["/bin/true"]}},
         "body not an object": ["/bin/true"],
     }
 

@@ -208,7 +208,7 @@ def test_container_gets_own_cgroup(api, rootfs):
     cid = api.create(rootfs, ["/bin/sleep", token])
     api.start(cid)
     tether = api.state(cid)["pid"]
-    procs = wait_until(lambda: pids_with_cmdline("sleep", token), what="the sleep on the host")
+    procs = wait_until(lambda: pids_with_cmdline("/bin/sleep", token), what="the sleep on the host")
     assert len(procs) == 1
     mine = proc_read(os.getpid(), "cgroup")
     theirs = proc_read(procs[0], "cgroup")

@@ -176,12 +176,6 @@ def test_address_by_name_and_prefix(api, rootfs, uniq):
     assert api.wait(cid[:16])["exit_code"] == 0
 
 
-def test_default_name_is_unique(api, rootfs):
-    a = api.inspect(api.create(rootfs, ["/bin/true"]))
-    b = api.inspect(api.create(rootfs, ["/bin/true"]))
-    assert a["name"] and b["name"] and a["name"] != b["name"]
-
-
 def test_list_in_creation_order(api, rootfs, uniq):
     ids = [api.create(rootfs, ["/bin/true"], name=f"{uniq}-{i}") for i in range(3)]
     api.start(ids[1])
