@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential meson ninja-build pkg-config
+  build-essential meson ninja-build pkg-config clang clang-format
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
   libcap-dev libseccomp-dev
   python3 python3-pytest python3-yaml

@@ -83,6 +83,22 @@ integration_tests() { # STAGE BUILDDIR [VAR=VALUE...]
   rm -f "$log"
 }
 
+# libFuzzer targets, each run for a bounded time; one test per target.
+fuzz_tests() { # STAGE
+  local stage="$1" log ok fail
+  note "$stage"
+  log="$(mktemp)"
+  PL_FUZZ_SECONDS="${PL_FUZZ_SECONDS:-20}" bash tests/fuzz/run.sh build-fuzz 2>&1 | tee "$log"
+  local rc="${PIPESTATUS[0]}"
+  ok="$(grep -c '^fuzz .*: ok' "$log" || true)"
+  fail="$(grep -c '^fuzz .*: FAILED' "$log" || true)"
+  if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+    fail=1 # did not build
+  fi
+  record "$stage" "$ok" "$fail"
+  rm -f "$log"
+}
+
 step "dependencies" bash scripts/deps.sh
 
 if step "build (build)" bash scripts/build.sh build; then :; fi
@@ -99,6 +115,8 @@ if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
     "ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1}" \
     "UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=0}"
 fi
+
+fuzz_tests "fuzz"
 
 note "summary"
 for s in "${summary[@]}"; do
