@@ -162,6 +162,27 @@ const char *pl_signal_name(int signo)
 	return NULL;
 }
 
+char *pl_base64_encode(const void *data, size_t len)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	char *out = pl_xmalloc(4 * ((len + 2) / 3) + 1), *o = out;
+	for (size_t i = 0; i < len; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16;
+		if (i + 1 < len)
+			v |= (uint32_t)p[i + 1] << 8;
+		if (i + 2 < len)
+			v |= p[i + 2];
+		*o++ = tbl[v >> 18 & 63];
+		*o++ = tbl[v >> 12 & 63];
+		*o++ = i + 1 < len ? tbl[v >> 6 & 63] : '=';
+		*o++ = i + 2 < len ? tbl[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
 int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	if (!s || !*s)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include "common/error.h"
@@ -25,6 +26,9 @@ int pl_time_parse(const char *s, int64_t *ns);
 int pl_signal_parse(const char *s, int *signo);
 /* Name without the SIG prefix, or NULL. */
 const char *pl_signal_name(int signo);
+
+/* Standard base64 (RFC 4648, padded); caller frees. */
+char *pl_base64_encode(const void *data, size_t len);
 
 /* Strict decimal parse: whole string, no sign unless allow_negative, within [min, max]. */
 int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);

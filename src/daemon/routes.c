@@ -302,6 +302,62 @@ static void h_stop(pl_req_t *r, void *data)
 		     false);
 }
 
+static void pause_or_unpause(pl_req_t *r, pl_app_t *app, bool pause)
+{
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	if (pl_container_pause(app->pl, c, pause, &e) < 0)
+		return fail(r, e);
+	pl_reply_empty(r, 204);
+}
+
+static void h_pause(pl_req_t *r, void *data)
+{
+	pause_or_unpause(r, data, true);
+}
+
+static void h_unpause(pl_req_t *r, void *data)
+{
+	pause_or_unpause(r, data, false);
+}
+
+/* A convenience over the handle model: one commit of one resources change. */
+static void h_update(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *body = pl_req_json(r, &e);
+	static const char *const keys[] = {"resources", NULL};
+	if (!body || pl_json_check_keys(body, "update", keys, &e) < 0)
+		return fail(r, e);
+	json_t *res_arg = json_object_get(body, "resources");
+	if (!res_arg) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "update: \"resources\" is required");
+		return fail(r, e);
+	}
+	pl_handle_t *h = pl_handle_get(app->handles, pl_handle_take(app->handles, c), &e);
+	const char *staged =
+	    h ? pl_handle_mutate(app->handles, app->pl, h, "resources", res_arg, &e) : NULL;
+	if (h)
+		pl_handle_drop(app->handles, h);
+	pl_handle_t *h2 = staged ? pl_handle_get(app->handles, staged, &e) : NULL;
+	if (!h2)
+		return fail(r, e);
+	pl_commit_result_t res;
+	int rc = pl_handle_commit(app->pl, h2, &res, &e);
+	pl_handle_drop(app->handles, h2);
+	if (rc < 0)
+		return fail(r, e);
+	pl_reply_json(
+	    r, 200,
+	    json_pack("{s:s, s:I}", "id", pl_container_id(c), "version", (json_int_t)res.version));
+}
+
 /* --- handles --- */
 
 static void h_take_handle(pl_req_t *r, void *data)
@@ -729,6 +785,9 @@ static const pl_route_t routes[] = {
     {"POST", "/containers/{id}/wait", h_wait},
     {"GET", "/containers/{id}/logs", h_logs},
     {"GET", "/containers/{id}/handle", h_take_handle},
+    {"POST", "/containers/{id}/pause", h_pause},
+    {"POST", "/containers/{id}/unpause", h_unpause},
+    {"POST", "/containers/{id}/update", h_update},
     {"GET", "/handles/{handle}", h_handle_inspect},
     {"DELETE", "/handles/{handle}", h_handle_drop},
     {"POST", "/handles/{handle}/commit", h_commit},

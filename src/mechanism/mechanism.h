@@ -43,6 +43,19 @@ typedef struct pl_mechanism {
 	 * when it cannot be reached. */
 	int (*reattach)(const struct pl_mechanism *m, const char *id, int run_dirfd, pid_t pid,
 			unsigned long long start_time, pl_domain_t *out, pl_error_t **err);
+	/* Checks what only this mechanism can judge (a seccomp profile compiles, ...). */
+	int (*validate)(const struct pl_mechanism *m, const pl_config_t *cfg, pl_error_t **err);
+	/* Adds mechanism-specific settings to tether's CONFIG message. */
+	int (*tether_config)(const struct pl_mechanism *m, const pl_config_t *cfg, json_t *msg,
+			     pl_error_t **err);
+	/* Changes the resource limits of a live domain. */
+	int (*update)(const struct pl_mechanism *m, const char *id, const pl_resources_t *r,
+		      pl_error_t **err);
+	/* How many times the domain's processes were killed for want of memory. */
+	long (*oom_kills)(const struct pl_mechanism *m, const char *id);
+	/* Freezes / thaws every process of the domain; is_paused reads the truth back. */
+	int (*pause)(const struct pl_mechanism *m, const char *id, bool paused, pl_error_t **err);
+	bool (*is_paused)(const struct pl_mechanism *m, const char *id);
 	/* Releases what the domain held on the host after tether is gone (cgroups, ...).
 	 * Kills anything still left in it first. Idempotent. */
 	int (*destroy)(const struct pl_mechanism *m, const char *id, pl_error_t **err);

@@ -2,6 +2,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "proto/linux_caps.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -52,6 +53,8 @@ pl_config_t *pl_config_free(pl_config_t *c)
 		json_decref(c->labels);
 	if (c->annotations)
 		json_decref(c->annotations);
+	pl_security_clear(&c->security);
+	pl_resources_clear(&c->resources);
 	free(c);
 	return NULL;
 }
@@ -268,8 +271,10 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
 	static const char *const keys[] = {
-	    "name",	   "rootfs",	     "process",	    "hostname",	    "isolation", "labels",
-	    "annotations", "restart_policy", "stop_signal", "stop_timeout", NULL};
+	    "name",	   "rootfs",	   "process",	  "hostname",
+	    "isolation",   "labels",	   "annotations", "restart_policy",
+	    "stop_signal", "stop_timeout", "security",	  "resources",
+	    NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -314,6 +319,9 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 				 json_object_get(body, "stop_timeout"), &c->stop_signal,
 				 &c->stop_timeout, err) < 0)
 		return NULL;
+	if (pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
+	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0)
+		return NULL;
 	c->labels = labels ? json_deep_copy(labels) : json_object();
 	c->annotations = ann ? json_deep_copy(ann) : json_object();
 	c->name = name ? pl_xstrdup(name) : NULL;
@@ -344,6 +352,8 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	json_object_set_new(j, "stop_signal",
 			    sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
 	json_object_set_new(j, "stop_timeout", json_integer(c->stop_timeout));
+	json_object_set_new(j, "security", pl_security_to_json(&c->security));
+	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
 	return j;
 }
 
@@ -375,6 +385,15 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 		json_array_append_new(env, json_sprintf("HOSTNAME=%s", hostname));
 	if (!env_has(c->env, "HOME"))
 		json_array_append_new(env, json_string(c->uid == 0 ? "HOME=/root" : "HOME=/"));
-	return json_pack("{s:o, s:o, s:s, s:I, s:I}", "args", strv_to_json(c->args), "env", env,
-			 "cwd", c->cwd, "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid);
+	json_t *caps = json_array();
+	for (int i = 0; i < PL_LINUX_CAP_COUNT; i++)
+		if (c->security.caps >> i & 1)
+			json_array_append_new(caps, json_string(pl_linux_cap_names[i]));
+	json_t *j =
+	    json_pack("{s:o, s:o, s:s, s:I, s:I, s:o, s:b}", "args", strv_to_json(c->args), "env",
+		      env, "cwd", c->cwd, "uid", (json_int_t)c->uid, "gid", (json_int_t)c->gid,
+		      "capabilities", caps, "no_new_privileges", c->security.no_new_privs);
+	if (c->security.rlimits)
+		json_object_set(j, "rlimits", c->security.rlimits);
+	return j;
 }

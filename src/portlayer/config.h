@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
+#include "portlayer/policy.h"
 
 #define PL_CONFIG_SCHEMA 1
 #define PL_NAME_MAX	 128
@@ -41,6 +42,8 @@ typedef struct pl_config {
 	int restart_max;  /* on-failure retries; 0 = unlimited */
 	int stop_signal;  /* default SIGTERM */
 	int stop_timeout; /* seconds, default 10 */
+	pl_security_t security;
+	pl_resources_t resources;
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

@@ -224,7 +224,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	if (!cfg)
 		return NULL;
 	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
-	if (!mech)
+	if (!mech || mech->validate(mech, cfg, err) < 0)
 		return NULL;
 	if (cfg->name) {
 		for (pl_container_t *o = pl->head; o; o = o->next) {
@@ -306,6 +306,10 @@ static void domain_ended(pl_container_t *c)
 		}
 	}
 	release_domain(c);
+	/* read before the cgroup goes: the kernel's count is the only witness */
+	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0;
+	if (c->oom_killed)
+		pl_container_emit(c, "oom", NULL);
 	pl_error_t *e = NULL;
 	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
@@ -354,8 +358,19 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	if (json_is_true(json_object_get(j, "resumed")))
 		/* a reattached domain: the process runs already, tether reports its pid */
 		return send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
-	if (send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION)) < 0 ||
-	    send_json(c, PL_MSG_CONFIG, pl_config_tether_json(c->config, hostname_of(c, hb))) < 0)
+	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
+	pl_error_t *e = NULL;
+	if (c->mech->tether_config(c->mech, c->config, cfg, &e) < 0) {
+		record_error(c, e->msg);
+		pl_error_free(e);
+		json_decref(cfg);
+		return -EINVAL;
+	}
+	if (send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION)) < 0) {
+		json_decref(cfg);
+		return -EPIPE;
+	}
+	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
 	return 0;
 }
@@ -495,7 +510,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->dom = dom;
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
-	c->has_exit = c->reported_exit = c->stop_requested = false;
+	c->has_exit = c->reported_exit = c->stop_requested = c->oom_killed = false;
 	c->exit_code = c->signal = 0;
 	free(c->error);
 	c->error = NULL;
@@ -509,6 +524,9 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 
 static int signal_domain(pl_container_t *c, int signo)
 {
+	/* frozen tasks take no signal (v1 freezer: not even SIGKILL) until thawed */
+	if (c->mech->is_paused(c->mech, c->id) && c->mech->pause(c->mech, c->id, false, NULL) == 0)
+		pl_container_emit(c, "unpause", NULL);
 	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
 		int r = send_json(c, PL_MSG_SIGNAL,
 				  json_pack("{s:i, s:b}", "signal", signo, "group", 0));
@@ -659,10 +677,44 @@ static json_t *time_json(int64_t ns)
 	return json_string(buf);
 }
 
+int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_error_t **err)
+{
+	if (!pl_container_is_running(c))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running",
+				    c->id);
+	if (c->mech->is_paused(c->mech, c->id) == pause)
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is %s", c->id,
+				    pause ? "already paused" : "not paused");
+	if (c->mech->pause(c->mech, c->id, pause, err) < 0)
+		return pl_error_wrap(err, "%s container %.12s", pause ? "pause" : "unpause", c->id);
+	pl_container_emit(c, pause ? "pause" : "unpause", NULL);
+	changed(c);
+	return 0;
+}
+
+const char *pl_container_status_name(const pl_container_t *c)
+{
+	/* derived from the freezer, never remembered */
+	if (c->status == PL_STATUS_RUNNING && c->mech->is_paused(c->mech, c->id))
+		return "paused";
+	return pl_status_name(c->status);
+}
+
+int pl_container_update_resources(pl_portlayer_t *pl, pl_container_t *c, const pl_resources_t *r,
+				  pl_error_t **err)
+{
+	if (!pl_container_is_running(c))
+		return 0; /* applied at the next start, from the config */
+	if (c->mech->update(c->mech, c->id, r, err) < 0)
+		return pl_error_wrap(err, "update container %.12s", c->id);
+	return 0;
+}
+
 json_t *pl_container_inspect_json(const pl_container_t *c)
 {
 	json_t *state = pl_container_exit_json(c);
-	json_object_set_new(state, "status", json_string(pl_status_name(c->status)));
+	json_object_set_new(state, "status", json_string(pl_container_status_name(c)));
+	json_object_set_new(state, "oom_killed", json_boolean(c->oom_killed));
 	json_object_set_new(state, "pid",
 			    json_integer(pl_container_is_running(c) ? c->dom.pid : 0));
 	json_object_set_new(state, "started_at", time_json(c->started_ns));
@@ -681,7 +733,8 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 	for (char **a = c->config->args; *a; a++)
 		json_array_append_new(args, json_string(*a));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "state", pl_status_name(c->status),
-			 "exit_code", c->has_exit ? json_integer(c->exit_code) : json_null(),
-			 "created", time_json(c->created_ns), "args", args);
+			 c->config->name ? c->config->name : "", "state",
+			 pl_container_status_name(c), "exit_code",
+			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
+			 time_json(c->created_ns), "args", args);
 }

@@ -78,3 +78,10 @@ json_t *pl_container_summary_json(const pl_container_t *c);
 int pl_container_dirfd(const pl_container_t *c);
 const char *pl_container_dir(const pl_container_t *c);
 const char *pl_status_name(pl_status_t s);
+/* The status callers see: the mechanism's truth overrides the record ("paused"). */
+const char *pl_container_status_name(const pl_container_t *c);
+/* Freezes or thaws every process of a running container. */
+int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_error_t **err);
+/* Applies resource limits to a running container (a no-op for others). */
+int pl_container_update_resources(pl_portlayer_t *pl, pl_container_t *c, const pl_resources_t *r,
+				  pl_error_t **err);

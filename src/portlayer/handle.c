@@ -223,6 +223,22 @@ static int apply_stop(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t *
 				    &cfg->stop_signal, &cfg->stop_timeout, err);
 }
 
+static int check_resources(const json_t *arg, pl_error_t **err)
+{
+	pl_resources_t r;
+	pl_resources_init(&r);
+	int rc = pl_resources_parse(arg, &r, err);
+	pl_resources_clear(&r);
+	return rc;
+}
+
+static int apply_resources(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t *cfg,
+			   const json_t *arg, pl_commit_result_t *res, pl_error_t **err)
+{
+	res->resources_changed = true;
+	return pl_resources_parse(arg, &cfg->resources, err);
+}
+
 static const mutator_t mutators[] = {
     {"state", check_state, apply_state},
     {"rename", check_rename, apply_rename},
@@ -231,6 +247,7 @@ static const mutator_t mutators[] = {
     {"annotations", check_annotations, apply_annotations},
     {"restart_policy", check_restart, apply_restart},
     {"stop", check_stop, apply_stop},
+    {"resources", check_resources, apply_resources},
 };
 
 const char *const *pl_handle_mutators(void)
@@ -394,6 +411,11 @@ int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res
 			return pl_error_wrap(err, "commit %s", op);
 		config_changed |= m->apply != apply_state;
 	}
+	/* limits reach a live domain before the config records them: if the kernel refuses,
+	 * nothing is committed */
+	if (res->resources_changed &&
+	    pl_container_update_resources(pl, c, &cfg->resources, err) < 0)
+		return -1;
 	if (config_changed) {
 		_cleanup_free_ char *old = pl_xstrdup(pl_container_name(c));
 		bool renamed = strcmp(old, cfg->name ? cfg->name : "") != 0;

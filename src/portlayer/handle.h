@@ -26,9 +26,10 @@ typedef enum pl_want_state {
 } pl_want_state_t;
 
 typedef struct pl_commit_result {
-	uint64_t version;      /* the container's config version after the commit */
-	pl_want_state_t state; /* the state change the caller must carry out */
-	int64_t stop_timeout;  /* for PL_WANT_STOPPED; -1 = the container's default */
+	uint64_t version;	/* the container's config version after the commit */
+	pl_want_state_t state;	/* the state change the caller must carry out */
+	int64_t stop_timeout;	/* for PL_WANT_STOPPED; -1 = the container's default */
+	bool resources_changed; /* a resources change must reach the live domain */
 } pl_commit_result_t;
 
 pl_handles_t *pl_handles_new(void);

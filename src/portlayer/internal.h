@@ -27,6 +27,7 @@ struct pl_container {
 	uint32_t restart_count;	    /* policy restarts since the last run that lasted */
 	bool stopped_by_user;	    /* the last stop came from the API (unless-stopped) */
 	bool pending_restart_check; /* found stopped at load: policy decides after linking */
+	bool oom_killed;	    /* the last run lost a process to the OOM killer */
 
 	/* the live domain */
 	pl_domain_t dom;

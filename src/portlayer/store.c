@@ -133,6 +133,7 @@ int pl_store_save_state(pl_container_t *c, pl_error_t **err)
 	    (json_int_t)c->finished_ns, "exit_code", opt_int(c->has_exit, c->exit_code), "signal",
 	    c->signal, "error", c->error ? c->error : "", "exits", (json_int_t)c->exits,
 	    "restart_count", (int)c->restart_count, "stopped_by_user", c->stopped_by_user);
+	json_object_set_new(doc, "oom_killed", json_boolean(c->oom_killed));
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	json_decref(doc);
 	_cleanup_free_ char *tmp = pl_xstrdup(".state.json.tmp");
@@ -266,6 +267,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	c->exits = (uint64_t)json_integer_value(json_object_get(st, "exits"));
 	c->restart_count = (uint32_t)json_integer_value(json_object_get(st, "restart_count"));
 	c->stopped_by_user = json_is_true(json_object_get(st, "stopped_by_user"));
+	c->oom_killed = json_is_true(json_object_get(st, "oom_killed"));
 	json_t *code = json_object_get(st, "exit_code");
 	if (json_is_integer(code)) {
 		c->has_exit = true;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The "os" field of tether's HELLO. */
@@ -18,18 +19,38 @@ int pl_os_init(void);
  * container. */
 int pl_os_signal_next(int sig_fd);
 
+typedef struct pl_os_rlimit {
+	const char *type; /* "RLIMIT_NOFILE", ... */
+	uint64_t soft, hard;
+} pl_os_rlimit_t;
+
 typedef struct pl_os_spawn_spec {
 	char *const *argv;
 	char *const *envp;
 	const char *path; /* search list for an argv[0] without '/' */
 	const char *cwd;
 	uint32_t uid, gid;
+	/* privileges: NULL caps = leave tether's own; otherwise exactly these names */
+	char *const *caps;
+	bool no_new_privs;
+	const void *seccomp; /* a BPF program for the OS's filter, or NULL */
+	size_t seccomp_len;
+	const pl_os_rlimit_t *rlimits;
+	size_t n_rlimits;
 } pl_os_spawn_spec_t;
+
+/* Checks the OS-specific names in a spec (capabilities, rlimit types) before anything
+ * runs; returns NULL or a message naming the bad one. */
+const char *pl_os_spawn_check(const pl_os_spawn_spec_t *spec);
 
 /* Which step of launching failed; tether turns it into the user-facing message and code. */
 typedef enum pl_os_stage {
 	PL_OS_STAGE_SETUP, /* pipes or fork, in tether itself */
 	PL_OS_STAGE_STDIO,
+	PL_OS_STAGE_RLIMIT,
+	PL_OS_STAGE_CAPS,
+	PL_OS_STAGE_NO_NEW_PRIVS,
+	PL_OS_STAGE_SECCOMP,
 	PL_OS_STAGE_SETGROUPS,
 	PL_OS_STAGE_SETGID,
 	PL_OS_STAGE_SETUID,

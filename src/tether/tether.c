@@ -261,7 +261,104 @@ static bool id_field(json_t *o, const char *key, uint32_t *out)
 	return true;
 }
 
-static const char *parse_config(json_t *o, pl_os_spawn_spec_t *spec, char ***argv, char ***env)
+/* RFC 4648 base64 (padded); returns a malloc'd buffer or NULL when malformed. */
+static uint8_t *base64_decode(const char *in, size_t *out_len)
+{
+	size_t n = strlen(in);
+	if (n % 4)
+		return NULL;
+	uint8_t *out = malloc(n / 4 * 3 + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t v = 0;
+		int pad = 0;
+		for (int k = 0; k < 4; k++) {
+			char c = in[i + k];
+			int d = c >= 'A' && c <= 'Z'		   ? c - 'A'
+				: c >= 'a' && c <= 'z'		   ? c - 'a' + 26
+				: c >= '0' && c <= '9'		   ? c - '0' + 52
+				: c == '+'			   ? 62
+				: c == '/'			   ? 63
+				: c == '=' && i + 4 == n && k >= 2 ? (pad++, 0)
+								   : -1;
+			if (d < 0 || (pad && c != '=')) {
+				free(out);
+				return NULL;
+			}
+			v = v << 6 | (uint32_t)d;
+		}
+		out[o++] = (uint8_t)(v >> 16);
+		if (pad < 2)
+			out[o++] = (uint8_t)(v >> 8);
+		if (pad < 1)
+			out[o++] = (uint8_t)v;
+	}
+	*out_len = o;
+	return out;
+}
+
+/* The privilege part of CONFIG; storage for what spec points to lives in *priv. */
+typedef struct privileges {
+	char **caps;
+	uint8_t *seccomp;
+	pl_os_rlimit_t *rlimits;
+} privileges_t;
+
+static void privileges_free(privileges_t *p)
+{
+	free(p->caps);
+	free(p->seccomp);
+	free(p->rlimits);
+}
+
+static const char *parse_privileges(json_t *o, pl_os_spawn_spec_t *spec, privileges_t *priv)
+{
+	bool bad = false;
+	json_t *caps = json_object_get(o, "capabilities");
+	if (caps) {
+		priv->caps = string_vector(caps, &bad);
+		if (bad)
+			return "\"capabilities\" must be an array of strings";
+		spec->caps = priv->caps;
+	}
+	json_t *nnp = json_object_get(o, "no_new_privileges");
+	if (nnp && !json_is_boolean(nnp))
+		return "\"no_new_privileges\" must be a boolean";
+	spec->no_new_privs = json_is_true(nnp);
+	json_t *sc = json_object_get(o, "seccomp_bpf");
+	if (sc) {
+		if (!json_is_string(sc) ||
+		    !(priv->seccomp = base64_decode(json_string_value(sc), &spec->seccomp_len)))
+			return "\"seccomp_bpf\" must be base64";
+		spec->seccomp = priv->seccomp;
+	}
+	json_t *rl = json_object_get(o, "rlimits");
+	if (rl) {
+		size_t n = json_array_size(rl);
+		if (!json_is_array(rl) || !(priv->rlimits = calloc(n + 1, sizeof(pl_os_rlimit_t))))
+			return "\"rlimits\" must be an array";
+		for (size_t i = 0; i < n; i++) {
+			json_t *e = json_array_get(rl, i);
+			json_t *t = json_object_get(e, "type"), *s = json_object_get(e, "soft"),
+			       *h = json_object_get(e, "hard");
+			if (!json_is_string(t) || !json_is_integer(s) || !json_is_integer(h) ||
+			    json_integer_value(s) < 0 ||
+			    json_integer_value(h) < json_integer_value(s))
+				return "\"rlimits\" entries need type, soft <= hard";
+			priv->rlimits[i] =
+			    (pl_os_rlimit_t){json_string_value(t), (uint64_t)json_integer_value(s),
+					     (uint64_t)json_integer_value(h)};
+		}
+		spec->rlimits = priv->rlimits;
+		spec->n_rlimits = n;
+	}
+	return pl_os_spawn_check(spec);
+}
+
+static const char *parse_config(json_t *o, pl_os_spawn_spec_t *spec, char ***argv, char ***env,
+				privileges_t *priv)
 {
 	static char *default_env[] = {"PATH=" DEFAULT_PATH, NULL};
 	bool bad;
@@ -271,8 +368,20 @@ static const char *parse_config(json_t *o, pl_os_spawn_spec_t *spec, char ***arg
 	 * silently dropped. The daemon always configures the tether binary it shipped. */
 	for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
 		const char *key = json_object_iter_key(it);
-		if (strcmp(key, "args") && strcmp(key, "env") && strcmp(key, "cwd") &&
-		    strcmp(key, "uid") && strcmp(key, "gid")) {
+		static const char *const known[] = {"args",
+						    "env",
+						    "cwd",
+						    "uid",
+						    "gid",
+						    "capabilities",
+						    "no_new_privileges",
+						    "seccomp_bpf",
+						    "rlimits",
+						    NULL};
+		bool ok = false;
+		for (const char *const *k = known; *k && !ok; k++)
+			ok = strcmp(key, *k) == 0;
+		if (!ok) {
 			static char msg[128];
 			snprintf(msg, sizeof(msg), "unknown field \"%.64s\"", key);
 			return msg;
@@ -303,7 +412,7 @@ static const char *parse_config(json_t *o, pl_os_spawn_spec_t *spec, char ***arg
 	if (!id_field(o, "uid", &spec->uid) || !id_field(o, "gid", &spec->gid))
 		return "\"uid\" and \"gid\" must be integers in [0, 4294967294]";
 	spec->argv = *argv;
-	return NULL;
+	return parse_privileges(o, spec, priv);
 }
 
 /* Docker-compatible wording and codes: 127 not found, 126 found but not runnable, 128 when
@@ -340,6 +449,18 @@ static _Noreturn void spawn_failed(const pl_os_spawn_spec_t *s, pl_os_stage_t st
 	case PL_OS_STAGE_STDIO:
 		snprintf(msg, sizeof(msg), "open /dev/null: %s", strerror(err));
 		break;
+	case PL_OS_STAGE_RLIMIT:
+		snprintf(msg, sizeof(msg), "setrlimit: %s", strerror(err));
+		break;
+	case PL_OS_STAGE_CAPS:
+		snprintf(msg, sizeof(msg), "set capabilities: %s", strerror(err));
+		break;
+	case PL_OS_STAGE_NO_NEW_PRIVS:
+		snprintf(msg, sizeof(msg), "set no_new_privs: %s", strerror(err));
+		break;
+	case PL_OS_STAGE_SECCOMP:
+		snprintf(msg, sizeof(msg), "install seccomp filter: %s", strerror(err));
+		break;
 	case PL_OS_STAGE_SETUP:
 	default:
 		snprintf(msg, sizeof(msg), "start process: %s", strerror(err));
@@ -354,7 +475,8 @@ static void on_config(const uint8_t *payload, size_t len)
 	json_auto_t *o = json_loadb((const char *)payload, len, 0, &jerr);
 	_cleanup_free_ char **argv = NULL, **env = NULL;
 	pl_os_spawn_spec_t spec = {0};
-	const char *bad = o ? parse_config(o, &spec, &argv, &env) : jerr.text;
+	privileges_t priv = {0};
+	const char *bad = o ? parse_config(o, &spec, &argv, &env, &priv) : jerr.text;
 	if (bad) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "invalid config: %s", bad);
@@ -364,6 +486,7 @@ static void on_config(const uint8_t *payload, size_t len)
 	pl_os_proc_t proc;
 	pl_os_stage_t stage;
 	int rc = pl_os_spawn(&spec, &proc, &stage);
+	privileges_free(&priv);
 	if (rc < 0)
 		spawn_failed(&spec, stage, -rc);
 	T.pid = proc.pid;

@@ -86,6 +86,7 @@ class EventStream:
         self.bad_lines = []
         self.ended = threading.Event()
         self.error = None
+        self.closing = False
         self._cv = threading.Condition()
         if self.status == 200:
             self.thread = threading.Thread(target=self._read, daemon=True)
@@ -109,7 +110,8 @@ class EventStream:
                     self.events.append(ev)
                     self._cv.notify_all()
         except Exception as e:  # noqa: BLE001 - reported by the test
-            self.error = e
+            if not self.closing:  # close() pulls the connection from under the reader
+                self.error = e
         finally:
             self.ended.set()
             with self._cv:
@@ -136,6 +138,7 @@ class EventStream:
                 self._cv.wait(min(left, 0.2))
 
     def close(self):
+        self.closing = True
         try:
             self.conn.sock and self.conn.sock.shutdown(2)
         except OSError:

@@ -1,6 +1,7 @@
 #include "mechanism/linux/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "portlayer/policy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -232,4 +233,187 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 			rc = -1;
 	}
 	return rc;
+}
+
+/* --- limits, OOM, freezer --- */
+
+/* The container's directory in the v1 hierarchy holding controller c, or NULL. */
+static char *v1_dir(const char *id, const char *controller)
+{
+	for (size_t i = 0; i < n_v1; i++) {
+		const char *base_name = strrchr(v1_dirs[i], '/');
+		base_name = base_name ? base_name + 1 : v1_dirs[i];
+		/* co-mounted hierarchies are named "cpu,cpuacct" */
+		_cleanup_free_ char *names = pl_xstrdup(base_name);
+		char *save = NULL;
+		for (char *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save))
+			if (strcmp(t, controller) == 0)
+				return pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+	}
+	return NULL;
+}
+
+static char *v2_dir(const char *id)
+{
+	return unified ? pl_xasprintf("%s/" PARENT "/%s", unified, id) : NULL;
+}
+
+/* The file for a setting: the v2 name on a v2 host, the v1 controller's otherwise. */
+static char *knob(const char *id, const char *v2_file, const char *v1_ctrl, const char *v1_file)
+{
+	if (layout == PL_CG_V2) {
+		_cleanup_free_ char *d = v2_dir(id);
+		return v2_file && d ? pl_xasprintf("%s/%s", d, v2_file) : NULL;
+	}
+	_cleanup_free_ char *d = v1_dir(id, v1_ctrl);
+	return d && v1_file ? pl_xasprintf("%s/%s", d, v1_file) : NULL;
+}
+
+static int set_knob(const char *id, const char *v2_file, const char *v1_ctrl, const char *v1_file,
+		    const char *val, pl_error_t **err)
+{
+	_cleanup_free_ char *path = knob(id, v2_file, v1_ctrl, v1_file);
+	if (!path)
+		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
+				    "the %s controller is not available on this host", v1_ctrl);
+	int r = write_file(path, val);
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INVALID, -r, "set %s to %s", path, val);
+	return 0;
+}
+
+static void fmt_limit(char *buf, size_t n, int64_t v)
+{
+	if (v < 0)
+		snprintf(buf, n, "%s", layout == PL_CG_V2 ? "max" : "-1");
+	else
+		snprintf(buf, n, "%lld", (long long)v);
+}
+
+static int apply_memory(const char *id, const struct pl_resources *r, pl_error_t **err)
+{
+	char v[32];
+	if (r->memory_reservation) {
+		fmt_limit(v, sizeof(v), r->memory_reservation);
+		if (set_knob(id, "memory.low", "memory", "memory.soft_limit_in_bytes", v, err) < 0)
+			return -1;
+	}
+	if (r->memory) {
+		fmt_limit(v, sizeof(v), r->memory);
+		if (set_knob(id, "memory.max", "memory", "memory.limit_in_bytes", v, err) < 0)
+			return -1;
+	}
+	if (!r->has_memory_swap)
+		return 0;
+	if (layout == PL_CG_V2) {
+		/* v2 counts swap apart: memory_swap is memory + swap, as in Docker */
+		fmt_limit(v, sizeof(v), r->memory_swap < 0 ? -1 : r->memory_swap - r->memory);
+		return set_knob(id, "memory.swap.max", "memory", NULL, v, err);
+	}
+	fmt_limit(v, sizeof(v), r->memory_swap);
+	_cleanup_free_ char *memsw = knob(id, NULL, "memory", "memory.memsw.limit_in_bytes");
+	if (!memsw || access(memsw, F_OK) < 0)
+		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
+				    "this kernel does not account swap (no memory.memsw)");
+	return set_knob(id, NULL, "memory", "memory.memsw.limit_in_bytes", v, err);
+}
+
+static int apply_cpu(const char *id, const struct pl_resources *r, pl_error_t **err)
+{
+	char v[64];
+	if (r->cpu_shares) {
+		if (layout == PL_CG_V2) /* the runtime-spec conversion of shares to weight */
+			snprintf(v, sizeof(v), "%lld",
+				 (long long)(1 + ((r->cpu_shares - 2) * 9999) / 262142));
+		else
+			snprintf(v, sizeof(v), "%lld", (long long)r->cpu_shares);
+		if (set_knob(id, "cpu.weight", "cpu", "cpu.shares", v, err) < 0)
+			return -1;
+	}
+	if (r->cpu_quota || r->cpu_period) {
+		int64_t period = r->cpu_period ? r->cpu_period : 100000;
+		if (layout == PL_CG_V2) {
+			if (r->cpu_quota)
+				snprintf(v, sizeof(v), "%lld %lld", (long long)r->cpu_quota,
+					 (long long)period);
+			else
+				snprintf(v, sizeof(v), "max %lld", (long long)period);
+			if (set_knob(id, "cpu.max", "cpu", NULL, v, err) < 0)
+				return -1;
+		} else {
+			snprintf(v, sizeof(v), "%lld", (long long)period);
+			if (set_knob(id, NULL, "cpu", "cpu.cfs_period_us", v, err) < 0)
+				return -1;
+			snprintf(v, sizeof(v), "%lld",
+				 (long long)(r->cpu_quota ? r->cpu_quota : -1));
+			if (set_knob(id, NULL, "cpu", "cpu.cfs_quota_us", v, err) < 0)
+				return -1;
+		}
+	}
+	if (r->cpuset_cpus &&
+	    set_knob(id, "cpuset.cpus", "cpuset", "cpuset.cpus", r->cpuset_cpus, err) < 0)
+		return -1;
+	return 0;
+}
+
+int pl_cgroup_apply(const char *id, const struct pl_resources *r, pl_error_t **err)
+{
+	char v[32];
+	if (apply_memory(id, r, err) < 0 || apply_cpu(id, r, err) < 0)
+		return -1;
+	if (r->has_pids_limit) {
+		fmt_limit(v, sizeof(v), r->pids_limit);
+		if (layout != PL_CG_V2 && r->pids_limit < 0)
+			snprintf(v, sizeof(v), "max");
+		if (set_knob(id, "pids.max", "pids", "pids.max", v, err) < 0)
+			return -1;
+	}
+	if (r->blkio_weight) {
+		snprintf(v, sizeof(v), "%lld", (long long)r->blkio_weight);
+		/* with the BFQ scheduler only the bfq weight exists */
+		_cleanup_free_ char *plain = knob(id, "io.weight", "blkio", "blkio.weight");
+		if (plain && access(plain, F_OK) == 0)
+			return set_knob(id, "io.weight", "blkio", "blkio.weight", v, err);
+		return set_knob(id, "io.bfq.weight", "blkio", "blkio.bfq.weight", v, err);
+	}
+	return 0;
+}
+
+static long read_counter(const char *path, const char *key)
+{
+	_cleanup_free_ char *buf = NULL;
+	if (!path || pl_read_file_at(AT_FDCWD, path, &buf, NULL, 65536, NULL) < 0)
+		return 0;
+	size_t n = strlen(key);
+	for (char *line = buf; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (strncmp(line, key, n) == 0 && line[n] == ' ')
+			return atol(line + n + 1);
+	return 0;
+}
+
+long pl_cgroup_oom_kills(const char *id)
+{
+	_cleanup_free_ char *p = knob(id, "memory.events", "memory", "memory.oom_control");
+	return read_counter(p, "oom_kill");
+}
+
+int pl_cgroup_freeze(const char *id, bool frozen, pl_error_t **err)
+{
+	if (layout == PL_CG_V2)
+		return set_knob(id, "cgroup.freeze", "freezer", NULL, frozen ? "1" : "0", err);
+	return set_knob(id, NULL, "freezer", "freezer.state", frozen ? "FROZEN" : "THAWED", err);
+}
+
+bool pl_cgroup_is_frozen(const char *id)
+{
+	if (layout == PL_CG_V2) {
+		_cleanup_free_ char *p = knob(id, "cgroup.events", "freezer", NULL);
+		return read_counter(p, "frozen") == 1;
+	}
+	_cleanup_free_ char *p = knob(id, NULL, "freezer", "freezer.state");
+	_cleanup_free_ char *buf = NULL;
+	if (!p || pl_read_file_at(AT_FDCWD, p, &buf, NULL, 64, NULL) < 0)
+		return false;
+	return strncmp(buf, "FROZEN", 6) == 0 || strncmp(buf, "FREEZING", 8) == 0;
 }

@@ -3,6 +3,7 @@
  * container under a "portlayer" parent in every hierarchy it uses. Never remounts. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 #include "common/error.h"
 
@@ -20,5 +21,14 @@ const char *pl_cgroup_layout_name(void);
 int pl_cgroup_create(const char *id, pl_error_t **err);
 /* Moves pid into the container's v1 cgroups (no-op on pure v2). */
 int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err);
+/* Writes the container's resource limits into its cgroups (at creation and on update). */
+struct pl_resources;
+int pl_cgroup_apply(const char *id, const struct pl_resources *r, pl_error_t **err);
+/* How many times the kernel's OOM killer fired in the container's memory cgroup. */
+long pl_cgroup_oom_kills(const char *id);
+/* Freezes (pause) or thaws the container's processes. */
+int pl_cgroup_freeze(const char *id, bool frozen, pl_error_t **err);
+/* Whether the container's cgroup is frozen right now (the truth behind "paused"). */
+bool pl_cgroup_is_frozen(const char *id);
 /* Kills whatever is left in the container's cgroups and removes them. Idempotent. */
 int pl_cgroup_destroy(const char *id, pl_error_t **err);

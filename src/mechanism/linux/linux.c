@@ -5,6 +5,8 @@
 #include "mechanism/mechanism.h"
 #include "mechanism/linux/cgroup.h"
 #include "mechanism/linux/rootfs.h"
+#include "mechanism/linux/seccomp.h"
+#include "common/util.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -245,6 +247,10 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
+	if (pl_cgroup_apply(spec->id, &spec->config->resources, err) < 0) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "resource limits");
+	}
 
 	const uint64_t ns = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
 	int pidfd = -1;
@@ -309,7 +315,52 @@ static int linux_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd
 
 static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 {
+	/* a frozen v1 cgroup holds even SIGKILLed tasks: thaw before killing */
+	if (pl_cgroup_is_frozen(id))
+		pl_cgroup_freeze(id, false, NULL);
 	return pl_cgroup_destroy(id, err);
+}
+
+static int linux_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
+{
+	size_t len;
+	if (!pl_seccomp_program(&cfg->security, &len, err) && err && *err)
+		return -1;
+	return 0;
+}
+
+static int linux_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, json_t *msg,
+			       pl_error_t **err)
+{
+	size_t len;
+	const uint8_t *bpf = pl_seccomp_program(&cfg->security, &len, err);
+	if (!bpf)
+		return err && *err ? -1 : 0;
+	char *b64 = pl_base64_encode(bpf, len);
+	json_object_set_new(msg, "seccomp_bpf", json_string(b64));
+	free(b64);
+	return 0;
+}
+
+static int linux_update(const pl_mechanism_t *m, const char *id, const pl_resources_t *r,
+			pl_error_t **err)
+{
+	return pl_cgroup_apply(id, r, err);
+}
+
+static long linux_oom_kills(const pl_mechanism_t *m, const char *id)
+{
+	return pl_cgroup_oom_kills(id);
+}
+
+static int linux_pause(const pl_mechanism_t *m, const char *id, bool paused, pl_error_t **err)
+{
+	return pl_cgroup_freeze(id, paused, err);
+}
+
+static bool linux_is_paused(const pl_mechanism_t *m, const char *id)
+{
+	return pl_cgroup_is_frozen(id);
 }
 
 pl_mechanism_t pl_mechanism_linux = {
@@ -318,5 +369,11 @@ pl_mechanism_t pl_mechanism_linux = {
     .available = linux_available,
     .spawn = linux_spawn,
     .reattach = linux_reattach,
+    .validate = linux_validate,
+    .tether_config = linux_tether_config,
+    .update = linux_update,
+    .oom_kills = linux_oom_kills,
+    .pause = linux_pause,
+    .is_paused = linux_is_paused,
     .destroy = linux_destroy,
 };

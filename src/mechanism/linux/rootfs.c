@@ -110,8 +110,169 @@ static int loopback_up(pl_error_t **err)
 	return 0;
 }
 
+/* Paths hidden from containers (Docker's list): files get /dev/null, directories an empty
+ * read-only tmpfs. */
+static const char *const masked_paths[] = {
+    "proc/asound",
+    "proc/acpi",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+    NULL,
+};
+
+/* Paths containers may read but never write. */
+static const char *const readonly_paths[] = {
+    "proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger", NULL,
+};
+
+/* Opens an existing path below root (no symlinks anywhere); -ENOENT when absent. */
+static int open_existing(int root_fd, const char *rel)
+{
+	return openat2_beneath(root_fd, rel, O_PATH);
+}
+
+static int fd_target(char *buf, size_t n, int fd)
+{
+	return snprintf(buf, n, "/proc/self/fd/%d", fd);
+}
+
+static int mask_paths(int root_fd, pl_error_t **err)
+{
+	_cleanup_close_ int null = open_existing(root_fd, "dev/null");
+	if (null < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -null, "open /dev/null to mask with");
+	char src[64], dst[64];
+	fd_target(src, sizeof(src), null);
+	for (const char *const *p = masked_paths; *p; p++) {
+		_cleanup_close_ int fd = open_existing(root_fd, *p);
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -fd, "mask /%s", *p);
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return pl_error_errno(err, "mask /%s", *p);
+		fd_target(dst, sizeof(dst), fd);
+		int r = S_ISDIR(st.st_mode)
+			    ? mount("tmpfs", dst, "tmpfs",
+				    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
+			    : mount(src, dst, NULL, MS_BIND, NULL);
+		if (r < 0)
+			return pl_error_errno(err, "mask /%s", *p);
+	}
+	return 0;
+}
+
+static int readonly_paths_apply(int root_fd, pl_error_t **err)
+{
+	char dst[64];
+	for (const char *const *p = readonly_paths; *p; p++) {
+		_cleanup_close_ int fd = open_existing(root_fd, *p);
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -fd, "read-only /%s", *p);
+		fd_target(dst, sizeof(dst), fd);
+		if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return pl_error_errno(err, "bind /%s", *p);
+		/* the new bind sits on top: reach it through a fresh fd */
+		_cleanup_close_ int top = open_existing(root_fd, *p);
+		if (top < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -top, "read-only /%s", *p);
+		fd_target(dst, sizeof(dst), top);
+		if (mount(NULL, dst, NULL,
+			  MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  NULL) < 0)
+			return pl_error_errno(err, "remount /%s read-only", *p);
+	}
+	return 0;
+}
+
+/* Namespaced sysctls only (validated at create): they change this container's view. */
+static int write_sysctls(int root_fd, const json_t *sysctls, pl_error_t **err)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)sysctls, k, v)
+	{
+		_cleanup_free_ char *rel = pl_xasprintf("proc/sys/%s", k);
+		for (char *c = rel + strlen("proc/sys/"); *c; c++)
+			if (*c == '.')
+				*c = '/';
+		int fd = openat2_beneath(root_fd, rel, O_WRONLY);
+		if (fd < 0)
+			return pl_error_set(err, PL_ERR_INVALID, -fd, "sysctl %s", k);
+		const char *val = json_string_value(v);
+		ssize_t n = write(fd, val, strlen(val));
+		int saved = errno;
+		close(fd);
+		if (n != (ssize_t)strlen(val))
+			return pl_error_set(err, PL_ERR_INVALID, saved, "sysctl %s=%s", k, val);
+	}
+	return 0;
+}
+
+static int write_oom_score_adj(int adj, pl_error_t **err)
+{
+	_cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%d", adj);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n)
+		return pl_error_errno(err, "oom_score_adj");
+	return 0;
+}
+
+static int mount_tmpfs_list(int root_fd, const json_t *tmpfs, pl_error_t **err)
+{
+	const char *path;
+	json_t *opts;
+	json_object_foreach((json_t *)tmpfs, path, opts)
+	{
+		const char *o = json_string_value(opts);
+		if (mount_at(root_fd, path + 1, "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV,
+			     *o ? o : NULL, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Makes the overlay read-only through a read-only bind of itself; returns the new root. */
+static int read_only_root(const char *merged, int root_fd, const json_t *tmpfs, pl_error_t **err)
+{
+	/* mount points must exist before the root stops accepting new directories */
+	static const char *const dirs[] = {"proc", "sys", "dev", NULL};
+	for (const char *const *d = dirs; *d; d++) {
+		int fd = open_dir_beneath(root_fd, *d, err);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
+	const char *path;
+	json_t *v;
+	json_object_foreach((json_t *)tmpfs, path, v)
+	{
+		int fd = open_dir_beneath(root_fd, path + 1, err);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
+	if (mount(merged, merged, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, merged, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL) < 0)
+		return pl_error_errno(err, "make the root file system read-only");
+	int fd = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? pl_error_errno(err, "open read-only rootfs") : fd;
+}
+
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 {
+	const pl_security_t *sec = &spec->config->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return pl_error_errno(err, "make / private");
 	_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
@@ -123,10 +284,18 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 	_cleanup_close_ int root = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
 		return pl_error_errno(err, "open rootfs");
+	if (sec->read_only_rootfs) {
+		int ro = read_only_root(merged, root, sec->tmpfs, err);
+		if (ro < 0)
+			return -1;
+		close(root);
+		root = ro;
+	}
 
 	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	const unsigned long sys_flags = nse | (sec->privileged ? 0 : MS_RDONLY);
 	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0 ||
-	    mount_at(root, "sys", "sysfs", "sysfs", nse | MS_RDONLY, NULL, err) < 0 ||
+	    mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0 ||
 	    mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
 		     "mode=755,size=65536k", err) < 0 ||
 	    populate_dev(root, err) < 0 ||
@@ -134,6 +303,14 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
 	    mount_at(root, "dev/shm", "shm", "tmpfs", nse, "mode=1777,size=65536k", err) < 0 ||
 	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0)
+		return -1;
+	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
+		return -1;
+	if (sec->sysctls && write_sysctls(root, sec->sysctls, err) < 0)
+		return -1;
+	if (sec->has_oom_score_adj && write_oom_score_adj(sec->oom_score_adj, err) < 0)
+		return -1;
+	if (!sec->privileged && (mask_paths(root, err) < 0 || readonly_paths_apply(root, err) < 0))
 		return -1;
 	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		return pl_error_errno(err, "sethostname");

@@ -1,13 +1,19 @@
 /* Linux implementation of tether/os.h: signalfd, fork+exec with an errno pipe, close_range,
  * waitpid reaping. Nothing here talks the protocol. */
 #include "tether/os.h"
+#include "proto/linux_caps.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
@@ -32,6 +38,8 @@ int pl_os_init(void)
 	/* Blocked rather than handled: as PID 1 of a pid namespace, a blocked signal from the
 	 * host is still queued, whereas one with a default disposition is dropped. Blocking
 	 * SIGPIPE also keeps a vanished daemon from killing us. */
+	/* Nothing in the container may inspect tether's memory or fds (/proc/1/...). */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	sigset_t all;
 	sigfillset(&all);
 	if (sigprocmask(SIG_BLOCK, &all, NULL) < 0)
@@ -55,6 +63,87 @@ int pl_os_signal_next(int sig_fd)
 			continue;
 		return (int)si.ssi_signo;
 	}
+}
+
+static const struct {
+	const char *name;
+	int resource;
+} rlimits[] = {
+    {"RLIMIT_CPU", RLIMIT_CPU},		  {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_DATA", RLIMIT_DATA},	  {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_CORE", RLIMIT_CORE},	  {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},	  {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},	  {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},	  {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},	  {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+};
+
+static int rlimit_resource(const char *name)
+{
+	for (size_t i = 0; i < sizeof(rlimits) / sizeof(rlimits[0]); i++)
+		if (strcmp(name, rlimits[i].name) == 0)
+			return rlimits[i].resource;
+	return -1;
+}
+
+const char *pl_os_spawn_check(const pl_os_spawn_spec_t *s)
+{
+	static char msg[96];
+	for (char *const *c = s->caps; c && *c; c++)
+		if (pl_linux_cap_number(*c) < 0) {
+			snprintf(msg, sizeof(msg), "unknown capability \"%.40s\"", *c);
+			return msg;
+		}
+	for (size_t i = 0; i < s->n_rlimits; i++)
+		if (rlimit_resource(s->rlimits[i].type) < 0) {
+			snprintf(msg, sizeof(msg), "unknown rlimit \"%.40s\"", s->rlimits[i].type);
+			return msg;
+		}
+	if (s->seccomp && (s->seccomp_len == 0 || s->seccomp_len % sizeof(struct sock_filter) ||
+			   s->seccomp_len / sizeof(struct sock_filter) > BPF_MAXINSNS))
+		return "seccomp program is not a whole number of BPF instructions";
+	return NULL;
+}
+
+static uint64_t cap_mask(char *const *caps)
+{
+	uint64_t m = 0;
+	for (char *const *c = caps; *c; c++)
+		m |= 1ull << pl_linux_cap_number(*c);
+	return m;
+}
+
+/* Leaves the bounding set at exactly `mask` and the ambient set empty (needs SETPCAP,
+ * so it runs before the uid changes). */
+static int limit_bounding(uint64_t mask)
+{
+	for (int c = 0; c <= CAP_LAST_CAP; c++)
+		if (!(mask >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			return -1;
+	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+/* effective = permitted = mask for root, nothing otherwise; inheritable always empty
+ * (CVE-2022-29162: an inheritable set survives exec of file capabilities). */
+static int set_caps(uint64_t mask, bool root)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2] = {{0}};
+	if (root) {
+		d[0].effective = d[0].permitted = (uint32_t)mask;
+		d[1].effective = d[1].permitted = (uint32_t)(mask >> 32);
+	}
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+static int install_seccomp(const pl_os_spawn_spec_t *s)
+{
+	struct sock_fprog prog = {
+	    .len = (unsigned short)(s->seccomp_len / sizeof(struct sock_filter)),
+	    .filter = (struct sock_filter *)s->seccomp,
+	};
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0);
 }
 
 typedef struct child_failure {
@@ -120,6 +209,20 @@ static _Noreturn void child(const pl_os_spawn_spec_t *s, int out_w, int err_w, i
 	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 || dup2(nul, 0) < 0 ||
 	    dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
 		goto fail;
+	f.stage = PL_OS_STAGE_RLIMIT;
+	for (size_t i = 0; i < s->n_rlimits; i++) {
+		struct rlimit rl = {.rlim_cur = s->rlimits[i].soft, .rlim_max = s->rlimits[i].hard};
+		if (setrlimit(rlimit_resource(s->rlimits[i].type), &rl) < 0)
+			goto fail;
+	}
+	/* Without no_new_privs only a privileged process may install a filter: do it while
+	 * tether's privileges are still ours. */
+	f.stage = PL_OS_STAGE_SECCOMP;
+	if (s->seccomp && !s->no_new_privs && install_seccomp(s) < 0)
+		goto fail;
+	f.stage = PL_OS_STAGE_CAPS;
+	if (s->caps && limit_bounding(cap_mask(s->caps)) < 0)
+		goto fail;
 	f.stage = PL_OS_STAGE_SETGROUPS;
 	if (setgroups(0, NULL) < 0)
 		goto fail;
@@ -128,6 +231,9 @@ static _Noreturn void child(const pl_os_spawn_spec_t *s, int out_w, int err_w, i
 		goto fail;
 	f.stage = PL_OS_STAGE_SETUID;
 	if (setuid(s->uid) < 0)
+		goto fail;
+	f.stage = PL_OS_STAGE_CAPS;
+	if (s->caps && set_caps(cap_mask(s->caps), s->uid == 0) < 0)
 		goto fail;
 	f.stage = PL_OS_STAGE_CHDIR;
 	if (chdir(s->cwd) < 0)
@@ -143,6 +249,12 @@ static _Noreturn void child(const pl_os_spawn_spec_t *s, int out_w, int err_w, i
 	close_from(3, (unsigned)fail_w - 1);
 	close_from(fail_w + 1, ~0U);
 
+	f.stage = PL_OS_STAGE_NO_NEW_PRIVS;
+	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		goto fail;
+	f.stage = PL_OS_STAGE_SECCOMP;
+	if (s->seccomp && s->no_new_privs && install_seccomp(s) < 0)
+		goto fail;
 	f.stage = PL_OS_STAGE_EXEC;
 	errno = exec_search(s);
 fail:

@@ -1,0 +1,14 @@
+/* seccomp filters for the linux mechanism, built with libseccomp in the daemon and handed
+ * to tether as a BPF program (tether stays free of libseccomp). The default profile blocks
+ * what Docker's blocks for a container with the same capabilities; a custom profile uses
+ * the OCI runtime-spec format. Compiled filters are cached by (profile, capabilities). */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/error.h"
+#include "portlayer/policy.h"
+
+/* The BPF program (struct sock_filter array) for a container's security settings; NULL
+ * with *len 0 when unconfined. The buffer is owned by the cache. */
+const uint8_t *pl_seccomp_program(const pl_security_t *sec, size_t *len, pl_error_t **err);
