@@ -8,7 +8,7 @@ PACKAGES=(
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
   libcap-dev libseccomp-dev
   python3 python3-pytest python3-yaml
-  busybox-static crun runc iproute2 util-linux procps
+  busybox-static crun runc iproute2 util-linux procps openssl libgnutls28-dev
 )
 
 missing=()

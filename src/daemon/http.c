@@ -3,6 +3,7 @@
 #include "common/json.h"
 #include "common/log.h"
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -10,9 +11,12 @@
 #define MAX_BODY (1u << 20)
 
 struct pl_http {
-	struct MHD_Daemon *mhd;
+	struct {
+		struct MHD_Daemon *mhd;
+		pl_watch_t *watch;
+	} lis[2]; /* the unix socket, and optionally TCP with mutual TLS */
+	size_t n;
 	pl_loop_t *loop;
-	pl_watch_t *watch;
 	const pl_route_t *routes;
 	void *app;
 	bool resumed; /* a parked request was resumed: MHD must run again before we sleep */
@@ -324,12 +328,32 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 	pl_error_free(e);
 }
 
+/* On a TLS listener, true only when the client presented a certificate that verifies
+ * against the client CA; plain (unix socket) connections pass. */
+static bool client_verified(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return true;
+	unsigned status = 0;
+	int rc = gnutls_certificate_verify_peers2((gnutls_session_t)ci->tls_session, &status);
+	if (rc < 0 || status != 0) {
+		pl_log_info("refused a TLS client: %s",
+			    rc < 0 ? gnutls_strerror(rc) : "certificate does not verify");
+		return false;
+	}
+	return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	pl_http_t *h = cls;
 	pl_req_t *r = *con_cls;
+	if (!r && !client_verified(conn))
+		return MHD_NO; /* closes the connection: no valid client certificate */
 	if (!r) {
 		r = pl_xcalloc(1, sizeof(*r));
 		r->h = h;
@@ -395,7 +419,8 @@ static void run_mhd(pl_loop_t *loop, void *data)
 	pl_http_t *h = data;
 	for (int i = 0; i < 8; i++) {
 		h->resumed = false;
-		MHD_run(h->mhd);
+		for (size_t k = 0; k < h->n; k++)
+			MHD_run(h->lis[k].mhd);
 		if (!h->resumed)
 			break;
 	}
@@ -406,10 +431,14 @@ static int64_t mhd_timeout(void *data)
 	pl_http_t *h = data;
 	if (h->resumed)
 		return 0;
-	MHD_UNSIGNED_LONG_LONG t;
-	if (MHD_get_timeout(h->mhd, &t) == MHD_YES)
-		return (int64_t)t;
-	return -1;
+	int64_t best = -1;
+	for (size_t k = 0; k < h->n; k++) {
+		MHD_UNSIGNED_LONG_LONG t;
+		if (MHD_get_timeout(h->lis[k].mhd, &t) == MHD_YES &&
+		    (best < 0 || (int64_t)t < best))
+			best = (int64_t)t;
+	}
+	return best;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -419,33 +448,53 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	pl_log_debug("http: %s", buf);
 }
 
-pl_http_t *pl_http_new(pl_loop_t *loop, int listen_fd, const pl_route_t *routes, void *app,
-		       pl_error_t **err)
+pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app)
 {
 	pl_http_t *h = pl_xcalloc(1, sizeof(*h));
 	h->loop = loop;
 	h->routes = routes;
 	h->app = app;
-	h->mhd = MHD_start_daemon(
-	    MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-	    h, MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-	    MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024, MHD_OPTION_END);
-	if (!h->mhd) {
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "start HTTP server");
-		free(h);
-		return NULL;
-	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	h->watch = pl_loop_watch(loop, info->epoll_fd, EPOLLIN, on_mhd, h, err);
-	if (!h->watch) {
-		MHD_stop_daemon(h->mhd);
-		free(h);
-		return NULL;
-	}
 	pl_loop_set_idle(loop, run_mhd, h);
 	pl_loop_set_timeout_hook(loop, mhd_timeout, h);
 	return h;
+}
+
+int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err)
+{
+	if (h->n == PL_ARRAY_SIZE(h->lis))
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "too many listeners");
+	const unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	struct MHD_Daemon *d;
+	if (tls) {
+		/* GnuTLS through libmicrohttpd; the client CA makes it ask for a certificate,
+		 * and on_request refuses connections whose certificate does not verify */
+		d = MHD_start_daemon(
+		    flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
+		    listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		    MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY, tls->key,
+		    MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_END);
+	} else {
+		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
+				     listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+				     MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER,
+				     mhd_log, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				     (size_t)256 * 1024, MHD_OPTION_END);
+	}
+	if (!d)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "start %s HTTP server",
+				    tls ? "TLS" : "plain");
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+	pl_watch_t *w = pl_loop_watch(h->loop, info->epoll_fd, EPOLLIN, on_mhd, h, err);
+	if (!w) {
+		MHD_stop_daemon(d);
+		return -1;
+	}
+	h->lis[h->n].mhd = d;
+	h->lis[h->n].watch = w;
+	h->n++;
+	return 0;
 }
 
 pl_http_t *pl_http_free(pl_http_t *h)
@@ -458,9 +507,11 @@ pl_http_t *pl_http_free(pl_http_t *h)
 			r->suspended = false;
 			MHD_resume_connection(r->conn);
 		}
-	MHD_run(h->mhd);
-	pl_loop_unwatch(h->loop, h->watch);
-	MHD_stop_daemon(h->mhd);
+	for (size_t k = 0; k < h->n; k++) {
+		MHD_run(h->lis[k].mhd);
+		pl_loop_unwatch(h->loop, h->lis[k].watch);
+		MHD_stop_daemon(h->lis[k].mhd);
+	}
 	free(h);
 	return NULL;
 }

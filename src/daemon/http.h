@@ -27,8 +27,15 @@ typedef struct pl_route {
 typedef ssize_t (*pl_stream_fn)(pl_req_t *req, char *buf, size_t max, void *data);
 typedef void (*pl_stream_free_fn)(void *data);
 
-pl_http_t *pl_http_new(pl_loop_t *loop, int listen_fd, const pl_route_t *routes, void *app,
-		       pl_error_t **err);
+/* PEM texts for a mutual-TLS listener. */
+typedef struct pl_tls {
+	const char *cert, *key; /* the server's */
+	const char *client_ca;	/* clients must present a certificate it signed */
+} pl_tls_t;
+
+pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app);
+/* Serves the routes on a listening socket; with tls, only to verified clients. */
+int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err);
 pl_http_t *pl_http_free(pl_http_t *h);
 
 /* Request accessors */

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <netdb.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -25,7 +27,8 @@
 #endif
 
 typedef struct opts {
-	const char *root, *run_dir, *socket, *tether;
+	const char *root, *run_dir, *socket, *tether, *group;
+	const char *tls_listen, *tls_cert, *tls_key, *tls_ca;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -43,6 +46,13 @@ static void usage(FILE *f)
 	    "  --socket PATH      API socket (default RUN_DIR/portlayer.sock, mode 0660)\n"
 	    "  --tether PATH      the pl-tether binary (default: beside portlayerd, then\n"
 	    "                     " PL_LIBEXECDIR "/portlayer/pl-tether)\n"
+	    "  --group NAME       group owning the API socket (default root)\n"
+	    "  --tls-listen ADDR:PORT  also serve the API over TCP, mutual TLS only;\n"
+	    "                     needs --tls-cert, --tls-key and --tls-ca (clients must\n"
+	    "                     present a certificate signed by that CA)\n"
+	    "  --tls-cert FILE    server certificate (PEM)\n"
+	    "  --tls-key FILE     server private key (PEM)\n"
+	    "  --tls-ca FILE      CA that signs client certificates (PEM)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -51,10 +61,19 @@ static void usage(FILE *f)
 static int parse_opts(int argc, char **argv, opts_t *o)
 {
 	static const struct option lopts[] = {
-	    {"root", required_argument, NULL, 'r'},	 {"run-dir", required_argument, NULL, 'R'},
-	    {"socket", required_argument, NULL, 's'},	 {"tether", required_argument, NULL, 't'},
-	    {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},	 {NULL, 0, NULL, 0},
+	    {"root", required_argument, NULL, 'r'},
+	    {"run-dir", required_argument, NULL, 'R'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"tether", required_argument, NULL, 't'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"group", required_argument, NULL, 'g'},
+	    {"tls-listen", required_argument, NULL, 'L'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"tls-ca", required_argument, NULL, 'A'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	while ((ch = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
@@ -70,6 +89,21 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 't':
 			o->tether = optarg;
+			break;
+		case 'g':
+			o->group = optarg;
+			break;
+		case 'L':
+			o->tls_listen = optarg;
+			break;
+		case 'C':
+			o->tls_cert = optarg;
+			break;
+		case 'K':
+			o->tls_key = optarg;
+			break;
+		case 'A':
+			o->tls_ca = optarg;
 			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
@@ -90,6 +124,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	}
 	if (optind < argc) {
 		fprintf(stderr, "portlayerd: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (o->tls_listen && !(o->tls_cert && o->tls_key && o->tls_ca)) {
+		fprintf(stderr,
+			"portlayerd: --tls-listen needs --tls-cert, --tls-key and --tls-ca: "
+			"TCP is served with mutual TLS only\n");
 		return 2;
 	}
 	return -1;
@@ -138,6 +178,58 @@ static int listen_unix(const char *path, pl_error_t **err)
 	return TAKE_FD(fd);
 }
 
+/* Hands the socket to the configured group (mode 0660 lets its members in). */
+static int socket_group(const char *path, const char *group, pl_error_t **err)
+{
+	struct group *g = getgrnam(group);
+	if (!g)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "unknown group \"%s\"", group);
+	if (chown(path, 0, g->gr_gid) < 0)
+		return pl_error_errno(err, "chown %s", path);
+	return 0;
+}
+
+static int listen_tcp(const char *addr, pl_error_t **err)
+{
+	_cleanup_free_ char *host = pl_xstrdup(addr);
+	char *colon = strrchr(host, ':');
+	if (!colon)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "--tls-listen %s: want ADDR:PORT",
+				    addr);
+	*colon = '\0';
+	const char *h = host;
+	if (*h == '[') { /* [::1]:2376 */
+		h++;
+		host[strlen(host) - 1] = '\0';
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
+	if (rc != 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "--tls-listen %s: %s", addr,
+				    gai_strerror(rc));
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		rc = pl_error_errno(err, "listen on %s", addr);
+		freeaddrinfo(res);
+		pl_close(fd);
+		return rc;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int read_pem(const char *path, char **out, pl_error_t **err)
+{
+	if (pl_read_file_at(AT_FDCWD, path, out, NULL, 1 << 20, err) < 0)
+		return pl_error_wrap(err, "read %s", path);
+	return 0;
+}
+
 static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	struct signalfd_siginfo si;
@@ -165,7 +257,7 @@ int main(int argc, char **argv)
 	    o.socket ? pl_xstrdup(o.socket) : pl_xasprintf("%s/portlayer.sock", o.run_dir);
 	_cleanup_free_ char *tether = find_tether(o.tether);
 	pl_app_t app = {.inotify_fd = -1};
-	_cleanup_close_ int lfd = -1, sfd = -1;
+	_cleanup_close_ int lfd = -1, sfd = -1, tfd = -1;
 	pl_watch_t *sig_watch = NULL;
 	sigset_t mask;
 	sigemptyset(&mask);
@@ -192,8 +284,20 @@ int main(int argc, char **argv)
 		goto fail;
 	}
 	lfd = listen_unix(sock, &err);
-	if (lfd < 0 || pl_routes_init(&app, lfd, &err) < 0)
+	if (lfd < 0 || (o.group && socket_group(sock, o.group, &err) < 0) ||
+	    pl_routes_init(&app, &err) < 0 || pl_http_listen(app.http, lfd, NULL, &err) < 0)
 		goto fail;
+	if (o.tls_listen) {
+		_cleanup_free_ char *cert = NULL, *key = NULL, *ca = NULL;
+		if (read_pem(o.tls_cert, &cert, &err) < 0 || read_pem(o.tls_key, &key, &err) < 0 ||
+		    read_pem(o.tls_ca, &ca, &err) < 0)
+			goto fail;
+		tfd = listen_tcp(o.tls_listen, &err);
+		pl_tls_t tls = {.cert = cert, .key = key, .client_ca = ca};
+		if (tfd < 0 || pl_http_listen(app.http, tfd, &tls, &err) < 0)
+			goto fail;
+		pl_log_info("serving the API on %s (mutual TLS)", o.tls_listen);
+	}
 	pl_counts_t n = pl_portlayer_counts(app.pl);
 	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running)",
 		    PL_VERSION, sock, o.root, pl_linux_cgroup_layout(), n.total, n.running);

@@ -796,7 +796,7 @@ static const pl_route_t routes[] = {
     {NULL, NULL, NULL},
 };
 
-int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err)
+int pl_routes_init(pl_app_t *app, pl_error_t **err)
 {
 	app->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (app->inotify_fd < 0)
@@ -805,9 +805,7 @@ int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err)
 	    pl_loop_watch(app->loop, app->inotify_fd, EPOLLIN, on_inotify, app, err);
 	if (!app->inotify_watch)
 		return -1;
-	app->http = pl_http_new(app->loop, listen_fd, routes, app, err);
-	if (!app->http)
-		return -1;
+	app->http = pl_http_new(app->loop, routes, app);
 	app->handles = pl_handles_new();
 	pl_events_subscribe(pl_portlayer_events(app->pl), on_event, app);
 	pl_portlayer_on_change(app->pl, on_change, app);

@@ -18,5 +18,6 @@ typedef struct pl_app {
 	pl_watch_t *inotify_watch;
 } pl_app_t;
 
-int pl_routes_init(pl_app_t *app, int listen_fd, pl_error_t **err);
+/* Creates the HTTP front; listeners are added with pl_http_listen(app->http, ...). */
+int pl_routes_init(pl_app_t *app, pl_error_t **err);
 void pl_routes_shutdown(pl_app_t *app);
