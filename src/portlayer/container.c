@@ -92,6 +92,12 @@ pl_container_t *pl_container_next(pl_container_t *c)
 	return c->next;
 }
 
+static int kill_tether(pl_container_t *c)
+{
+	c->killed_by_us = true;
+	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
+}
+
 static void changed(pl_container_t *c)
 {
 	if (c->pl->on_change)
@@ -295,6 +301,10 @@ static void domain_ended(pl_container_t *c)
 		c->signal = 0;
 		if (reaped && si.si_code == CLD_EXITED) {
 			c->exit_code = si.si_status;
+		} else if (!reaped && c->killed_by_us) {
+			/* not our child (reattached): the kernel will not say, but we know */
+			c->signal = SIGKILL;
+			c->exit_code = 128 + SIGKILL;
 		} else if (reaped && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED)) {
 			/* tether itself was killed (stop's SIGKILL): so was everything in it */
 			c->signal = si.si_status;
@@ -381,7 +391,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	switch ((pl_msg_type_t)h->type) {
 	case PL_MSG_HELLO:
 		if (handle_hello(c, j) < 0)
-			syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+			kill_tether(c);
 		break;
 	case PL_MSG_STARTED:
 		if (c->status != PL_STATUS_STARTING)
@@ -511,6 +521,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
 	c->has_exit = c->reported_exit = c->stop_requested = c->oom_killed = false;
+	c->killed_by_us = false;
 	c->exit_code = c->signal = 0;
 	free(c->error);
 	c->error = NULL;
@@ -534,6 +545,8 @@ static int signal_domain(pl_container_t *c, int signo)
 			return 0;
 	}
 	/* tether forwards what it receives; SIGKILL takes the whole domain down */
+	if (signo == SIGKILL)
+		return kill_tether(c);
 	if (syscall(SYS_pidfd_send_signal, c->dom.pidfd, signo, NULL, 0) < 0)
 		return -errno;
 	return 0;
@@ -556,11 +569,18 @@ static void on_stop_timeout(pl_loop_t *loop, void *data)
 	pl_container_t *c = data;
 	c->kill_timer = NULL;
 	pl_log_debug("container %.12s: stop timeout, killing", c->id);
-	syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+	kill_tether(c);
 }
 
 int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, pl_error_t **err)
 {
+	if (!pl_container_is_running(c) && c->restart_timer) {
+		/* stopped, but the restart policy was about to bring it back: the API wins */
+		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
+		c->stopped_by_user = true;
+		pl_store_save_state(c, NULL);
+		return 0;
+	}
 	if (!pl_container_is_running(c) || c->stop_requested)
 		return 0;
 	c->stop_requested = true;
@@ -568,7 +588,7 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, 
 	if (timeout_s < 0)
 		timeout_s = c->config->stop_timeout;
 	if (timeout_s == 0 || signal_domain(c, c->config->stop_signal) < 0) {
-		syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+		kill_tether(c);
 		return 0;
 	}
 	c->kill_timer =
@@ -579,7 +599,7 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, 
 /* Kills the domain and settles its exit synchronously (remove -f). */
 static void kill_now(pl_container_t *c)
 {
-	syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0);
+	kill_tether(c);
 	siginfo_t si;
 	/* our child: wait for it; reattached (not ours): poll the pidfd until it fires */
 	if (waitid((idtype_t)P_PIDFD, (id_t)c->dom.pidfd, &si, WEXITED | WNOWAIT) < 0) {

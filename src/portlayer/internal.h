@@ -35,6 +35,7 @@ struct pl_container {
 	pl_frame_reader_t reader;
 	bool reported_exit; /* tether's EXITED arrived for this run */
 	bool stop_requested;
+	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;
 	pl_timer_t *restart_timer;
 	pl_start_fn start_cb;

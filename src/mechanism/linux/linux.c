@@ -147,6 +147,12 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	/* First of all, drop every daemon fd the clone copied (its end of our socket among
+	 * them: holding it, we would never see EOF if the daemon died before GO). */
+	int fds[N_TETHER_FDS] = {ctl, logfd, exitfd, listenfd, tether_memfd};
+	if (arrange_fds(fds) < 0)
+		_exit(1);
+	ctl = TETHER_FD_CTL;
 
 	int root = pl_rootfs_prepare(spec, &e);
 	if (root < 0)
@@ -159,11 +165,6 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	}
 	if (pl_rootfs_enter(root, &e) < 0)
 		child_fail(ctl, e);
-	int fds[N_TETHER_FDS] = {ctl, logfd, exitfd, listenfd, tether_memfd};
-	if (arrange_fds(fds) < 0) {
-		pl_error_errno(&e, "arrange tether fds");
-		child_fail(ctl, e);
-	}
 	char *const argv[] = {"pl-tether", NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, TETHER_FD_EXE, "", argv, envp, AT_EMPTY_PATH);
