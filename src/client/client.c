@@ -354,3 +354,64 @@ int pl_demux_feed_cb(const char *data, size_t len, void *demux)
 {
 	return pl_demux_feed(demux, data, len);
 }
+
+void pl_ndjson_init(pl_ndjson_t *n, pl_ndjson_fn fn, void *userdata)
+{
+	*n = (pl_ndjson_t){.fn = fn, .userdata = userdata};
+}
+
+void pl_ndjson_done(pl_ndjson_t *n)
+{
+	free(n->partial);
+	n->partial = NULL;
+	n->len = n->cap = 0;
+}
+
+static int ndjson_line(pl_ndjson_t *n, const char *line, size_t len)
+{
+	while (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len == 0)
+		return 0;
+	_cleanup_(json_decrefp) json_t *v = json_loadb(line, len, JSON_DECODE_ANY, NULL);
+	if (!v)
+		return -EBADMSG;
+	return n->fn(v, line, len, n->userdata);
+}
+
+int pl_ndjson_feed(pl_ndjson_t *n, const char *data, size_t len)
+{
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		size_t take = nl ? (size_t)(nl - data) : len;
+		if (!nl || n->len > 0) { /* only a line split across feeds is copied */
+			if (n->len + take > n->cap) {
+				n->cap = n->cap ? n->cap : 256;
+				while (n->cap < n->len + take)
+					n->cap *= 2;
+				n->partial = pl_xrealloc(n->partial, n->cap);
+			}
+			memcpy(n->partial + n->len, data, take);
+			n->len += take;
+		}
+		if (!nl)
+			return 0;
+		int r = n->len > 0 ? ndjson_line(n, n->partial, n->len) : ndjson_line(n, data, take);
+		n->len = 0;
+		if (r < 0)
+			return r;
+		data += take + 1;
+		len -= take + 1;
+	}
+	return 0;
+}
+
+bool pl_ndjson_at_boundary(const pl_ndjson_t *n)
+{
+	return n->len == 0;
+}
+
+int pl_ndjson_feed_cb(const char *data, size_t len, void *ndjson)
+{
+	return pl_ndjson_feed(ndjson, data, len);
+}

@@ -100,3 +100,27 @@ int pl_demux_feed(pl_demux_t *d, const char *data, size_t len);
 bool pl_demux_at_boundary(const pl_demux_t *d);
 /* Adapter so a demuxer can be passed straight to pl_client_stream as (fn, demux). */
 int pl_demux_feed_cb(const char *data, size_t len, void *demux);
+
+/* Splitter for a JSON-lines stream (GET /events): one JSON value per line. It buffers only
+ * an incomplete last line between feeds, so lines may be split anywhere across
+ * pl_ndjson_feed calls. Owns that buffer: pl_ndjson_done frees it. */
+typedef int (*pl_ndjson_fn)(json_t *value, const char *line, size_t len, void *userdata);
+
+typedef struct pl_ndjson {
+	pl_ndjson_fn fn; /* gets each line parsed (borrowed) and raw (no newline, not
+			  * NUL-terminated); returns < 0 (a negative errno) to stop */
+	void *userdata;
+	char *partial; /* the incomplete line so far */
+	size_t len, cap;
+} pl_ndjson_t;
+
+void pl_ndjson_init(pl_ndjson_t *n, pl_ndjson_fn fn, void *userdata);
+void pl_ndjson_done(pl_ndjson_t *n);
+/* Consumes len bytes; returns 0, fn's negative return, or -EBADMSG for a line that is not
+ * JSON. Empty lines are skipped. */
+int pl_ndjson_feed(pl_ndjson_t *n, const char *data, size_t len);
+/* True when the input so far ended at the end of a line: a stream that ends while this is
+ * false was truncated. */
+bool pl_ndjson_at_boundary(const pl_ndjson_t *n);
+/* Adapter so a splitter can be passed straight to pl_client_stream as (fn, splitter). */
+int pl_ndjson_feed_cb(const char *data, size_t len, void *ndjson);

@@ -21,8 +21,15 @@ typedef enum pl_msg_type {
 	PL_MSG_ERROR = 6,   /* either direction: {"message":"...","type":N} */
 	PL_MSG_PING = 7,    /* either direction; answered with PONG carrying the same payload */
 	PL_MSG_PONG = 8,
-	PL_MSG_GO = 9, /* port layer -> setup child: placement done, continue (no payload) */
-	PL_MSG_TYPE_MAX = 9,
+	PL_MSG_GO = 9,	  /* port layer -> setup child: placement done, continue (no payload) */
+	PL_MSG_EXEC = 10, /* port layer -> tether: start an exec session */
+	PL_MSG_CLOSE_STDIN = 11, /* port layer -> tether: {"session"} */
+	PL_MSG_RESIZE = 12,	 /* port layer -> tether: {"session","rows","cols"} */
+	PL_MSG_ATTACH = 13,	 /* port layer -> tether: {"session","since_seq"} */
+	PL_MSG_DETACH = 14,	 /* port layer -> tether: {"session"} */
+	PL_MSG_CREDIT = 15,	 /* port layer -> tether: {"session","bytes"} */
+	PL_MSG_DATA = 16, /* stdio bytes: chan = session, flags = stream (0 in, 1 out, 2 err) */
+	PL_MSG_TYPE_MAX = 16,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {
