@@ -428,6 +428,13 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_CONFIG:
 	case PL_MSG_SIGNAL:
 	case PL_MSG_GO:
+	case PL_MSG_EXEC:
+	case PL_MSG_CLOSE_STDIN:
+	case PL_MSG_RESIZE:
+	case PL_MSG_ATTACH:
+	case PL_MSG_DETACH:
+	case PL_MSG_CREDIT:
+	case PL_MSG_DATA:
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
 		break;

@@ -288,12 +288,12 @@ def test_kill9_during_create_start_remove(daemon, api, rootfs, uniq):
                 try:
                     r = api.post("/containers",
                                  api.create_body(rootfs, SLEEP, name=f"{uniq}-r{rnd}-{i}"),
-                                 timeout=5)
+                                 timeout=4)
                     if r.status != 201:
                         return
                     cid = r.json["id"]
                     got_ids.append(cid)
-                    if api.post(f"/containers/{cid}/start", timeout=5).status != 204:
+                    if api.post(f"/containers/{cid}/start", timeout=4).status != 204:
                         return
                     # keep every third one running, remove the rest
                     if i % 3 and api.remove(cid, force=True).status != 204:
