@@ -396,7 +396,8 @@ int pl_ndjson_feed(pl_ndjson_t *n, const char *data, size_t len)
 		}
 		if (!nl)
 			return 0;
-		int r = n->len > 0 ? ndjson_line(n, n->partial, n->len) : ndjson_line(n, data, take);
+		int r =
+		    n->len > 0 ? ndjson_line(n, n->partial, n->len) : ndjson_line(n, data, take);
 		n->len = 0;
 		if (r < 0)
 			return r;

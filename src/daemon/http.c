@@ -5,6 +5,7 @@
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
 
@@ -169,6 +170,46 @@ void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_
 	    MHD_SIZE_UNKNOWN, 64 * 1024, stream_reader, s, stream_free);
 	MHD_add_response_header(resp, "Content-Type", content_type);
 	set_response(r, status, resp);
+}
+
+typedef struct upgrade {
+	pl_upgrade_fn fn;
+	void *data;
+} upgrade_t;
+
+static void on_upgraded(void *cls, struct MHD_Connection *conn, void *req_cls, const char *extra,
+			size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+	upgrade_t *u = cls;
+	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);
+	u->fn(u->data, sock, extra, extra_len, urh);
+	free(u);
+}
+
+bool pl_req_wants_upgrade(const pl_req_t *r)
+{
+	const char *conn = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Connection");
+	const char *up = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
+	const union MHD_ConnectionInfo *tls =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	return conn && up && strcasestr(conn, "upgrade") && !(tls && tls->tls_session);
+}
+
+void pl_reply_upgrade(pl_req_t *r, const char *content_type, pl_upgrade_fn fn, void *data)
+{
+	upgrade_t *u = pl_xcalloc(1, sizeof(*u));
+	u->fn = fn;
+	u->data = data;
+	struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, u);
+	const char *proto = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Upgrade");
+	MHD_add_response_header(resp, "Upgrade", proto ? proto : "tcp");
+	MHD_add_response_header(resp, "Content-Type", content_type);
+	set_response(r, 101, resp);
+}
+
+void pl_upgrade_close(void *handle)
+{
+	MHD_upgrade_action(handle, MHD_UPGRADE_ACTION_CLOSE);
 }
 
 const char *pl_req_param(const pl_req_t *r)
@@ -463,7 +504,8 @@ int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t 
 {
 	if (h->n == PL_ARRAY_SIZE(h->lis))
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "too many listeners");
-	const unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	const unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+			       (tls ? 0 : MHD_ALLOW_UPGRADE);
 	struct MHD_Daemon *d;
 	if (tls) {
 		/* GnuTLS through libmicrohttpd; the client CA makes it ask for a certificate,

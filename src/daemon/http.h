@@ -55,6 +55,15 @@ void pl_reply_error(pl_req_t *r, const pl_error_t *e);
 void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_stream_fn fn,
 		     void *data, pl_stream_free_fn free_fn);
 
+/* Connection upgrade (attach): after the 101 answer, fn gets the client's socket (ours from
+ * then on, non-blocking), the bytes the client sent past the headers, and a handle to give
+ * back to pl_upgrade_close when done. Only on the unix socket listener. */
+typedef void (*pl_upgrade_fn)(void *data, int fd, const char *extra, size_t extra_len,
+			      void *handle);
+bool pl_req_wants_upgrade(const pl_req_t *r);
+void pl_reply_upgrade(pl_req_t *r, const char *content_type, pl_upgrade_fn fn, void *data);
+void pl_upgrade_close(void *handle);
+
 /* Parking: the handler returns without replying; the request stays open until replied
  * to. Parked requests are kept in a list the application can walk on state changes. */
 void pl_req_park(pl_req_t *r, void *wait_data);

@@ -10,6 +10,8 @@
 #include "portlayer/events.h"
 #include "portlayer/handle.h"
 #include "portlayer/logs.h"
+#include "portlayer/session.h"
+#include "daemon/attach.h"
 
 #include <errno.h>
 #include <math.h>
@@ -24,6 +26,7 @@ typedef enum wait_kind {
 	W_EXIT, /* wait and stop: settled when the exit counter passes target */
 	W_LOGS,
 	W_EVENTS,
+	W_EXEC, /* an exec session's wait: settled when it exited */
 } wait_kind_t;
 
 typedef struct waiter {
@@ -36,7 +39,8 @@ typedef struct waiter {
 	pl_timer_t *timer;
 	pl_log_cursor_t *cursor; /* W_LOGS */
 	bool follow;
-	json_t *reply; /* W_START, W_EXIT: body to answer with (NULL: 204) */
+	json_t *reply;           /* W_START, W_EXIT: body to answer with (NULL: 204) */
+	char exec_id[PL_ID_LEN + 1]; /* W_EXEC */
 	/* W_EVENTS */
 	json_t *filters;
 	char *buf;
@@ -358,6 +362,182 @@ static void h_update(pl_req_t *r, void *data)
 	    json_pack("{s:s, s:I}", "id", pl_container_id(c), "version", (json_int_t)res.version));
 }
 
+/* --- interaction: attach, exec, resize --- */
+
+static int attach_opts(pl_req_t *r, pl_attach_opts_t *o, bool def_in, pl_error_t **e)
+{
+	bool stream;
+	if (pl_req_query_bool(r, "stream", true, &stream, e) < 0 ||
+	    pl_req_query_bool(r, "stdin", def_in, &o->in, e) < 0 ||
+	    pl_req_query_bool(r, "stdout", true, &o->out, e) < 0 ||
+	    pl_req_query_bool(r, "stderr", true, &o->err, e) < 0 ||
+	    pl_req_query_bool(r, "logs", false, &o->logs, e) < 0)
+		return -1;
+	if (!stream)
+		return pl_error_set(e, PL_ERR_INVALID, 0,
+				    "stream=0: use GET /containers/{id}/logs for past output");
+	o->detach_keys = pl_req_query(r, "detachKeys");
+	o->close_stdin_on_eof = true;
+	return 0;
+}
+
+static void h_attach(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	pl_attach_opts_t o = {0};
+	if (attach_opts(r, &o, false, &e) < 0)
+		return fail(r, e);
+	if (!pl_container_is_running(c)) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is not running",
+			     pl_container_id(c));
+		return fail(r, e);
+	}
+	if (pl_attach_start(app, r, c, PL_SESSION_PRIMARY, &o, &e) < 0)
+		return fail(r, e);
+}
+
+static int query_size(pl_req_t *r, unsigned *rows, unsigned *cols, pl_error_t **e)
+{
+	int64_t h, w;
+	if (pl_parse_int64(pl_req_query(r, "h"), 1, 10000, &h) < 0 ||
+	    pl_parse_int64(pl_req_query(r, "w"), 1, 10000, &w) < 0)
+		return pl_error_set(e, PL_ERR_INVALID, 0,
+				    "resize needs h (rows) and w (columns), 1..10000");
+	*rows = (unsigned)h;
+	*cols = (unsigned)w;
+	return 0;
+}
+
+static void h_resize(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	unsigned rows, cols;
+	if (query_size(r, &rows, &cols, &e) < 0 ||
+	    pl_session_resize(c, PL_SESSION_PRIMARY, rows, cols, &e) < 0)
+		return fail(r, e);
+	pl_reply_empty(r, 204);
+}
+
+static void h_exec_create(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *body = pl_req_json(r, &e);
+	pl_exec_t *ex = body ? pl_exec_create(app->pl, c, body, &e) : NULL;
+	if (!ex)
+		return fail(r, e);
+	pl_reply_json(r, 201, json_pack("{s:s}", "id", pl_exec_id(ex)));
+}
+
+static pl_exec_t *lookup_exec(pl_req_t *r, pl_app_t *app)
+{
+	pl_error_t *e = NULL;
+	pl_exec_t *ex = pl_exec_find(app->pl, pl_req_param(r), &e);
+	if (!ex)
+		fail(r, e);
+	return ex;
+}
+
+static void h_exec_start(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_exec_t *ex = lookup_exec(r, app);
+	if (!ex)
+		return;
+	pl_error_t *e = NULL;
+	bool detach;
+	if (pl_req_query_bool(r, "detach", false, &detach, &e) < 0)
+		return fail(r, e);
+	if (pl_exec_running(ex) || pl_exec_exited(ex)) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0, "exec %.12s was started already",
+			     pl_exec_id(ex));
+		return fail(r, e);
+	}
+	if (detach) {
+		waiter_t *w = waiter_new(app, r, W_START, pl_container_id(pl_exec_container(ex)));
+		if (pl_exec_start(app->pl, ex, on_started, w, &e) < 0) {
+			waiter_free(w);
+			return fail(r, e);
+		}
+		return park(w);
+	}
+	pl_attach_opts_t o = {0};
+	if (attach_opts(r, &o, true, &e) < 0)
+		return fail(r, e);
+	o.exec_id = pl_exec_id(ex);
+	if (pl_attach_start(app, r, pl_exec_container(ex), pl_exec_session(ex), &o, &e) < 0)
+		return fail(r, e);
+}
+
+static void h_exec_inspect(pl_req_t *r, void *data)
+{
+	pl_exec_t *ex = lookup_exec(r, data);
+	if (ex)
+		pl_reply_json(r, 200, pl_exec_inspect_json(ex));
+}
+
+static void h_exec_resize(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_exec_t *ex = lookup_exec(r, app);
+	if (!ex)
+		return;
+	pl_error_t *e = NULL;
+	unsigned rows, cols;
+	if (query_size(r, &rows, &cols, &e) < 0 ||
+	    pl_session_resize(pl_exec_container(ex), pl_exec_session(ex), rows, cols, &e) < 0)
+		return fail(r, e);
+	pl_reply_empty(r, 204);
+}
+
+static void h_exec_wait(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_exec_t *ex = lookup_exec(r, app);
+	if (!ex)
+		return;
+	pl_error_t *e = NULL;
+	double timeout;
+	if (query_seconds(r, "timeout", -1, &timeout, &e) < 0)
+		return fail(r, e);
+	if (!pl_exec_running(ex))
+		return pl_reply_json(r, 200, pl_exec_inspect_json(ex));
+	waiter_t *w = waiter_new(app, r, W_EXEC, pl_container_id(pl_exec_container(ex)));
+	snprintf(w->exec_id, sizeof(w->exec_id), "%s", pl_exec_id(ex));
+	if (timeout >= 0) {
+		w->timer = pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w,
+					 &e);
+		if (!w->timer) {
+			waiter_free(w);
+			return fail(r, e);
+		}
+	}
+	park(w);
+}
+
+static void h_exec_remove(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_exec_t *ex = lookup_exec(r, app);
+	if (!ex)
+		return;
+	pl_error_t *e = NULL;
+	if (pl_exec_remove(app->pl, ex, &e) < 0)
+		return fail(r, e);
+	pl_reply_empty(r, 204);
+}
+
 /* --- handles --- */
 
 static void h_take_handle(pl_req_t *r, void *data)
@@ -571,6 +751,7 @@ static void on_change(pl_portlayer_t *pl, pl_container_t *c, void *data)
 	pl_app_t *app = data;
 	const char *id = pl_container_id(c);
 	bool gone = pl_container_status(c) == PL_STATUS_REMOVING;
+	pl_attach_link_drained(app, c);
 	pl_req_t *next;
 	for (pl_req_t *r = pl_http_parked_first(app->http); r; r = next) {
 		next = pl_req_parked_next(r);
@@ -579,6 +760,12 @@ static void on_change(pl_portlayer_t *pl, pl_container_t *c, void *data)
 			continue;
 		if (w->kind == W_LOGS) {
 			pl_req_wake(r);
+		} else if (w->kind == W_EXEC) {
+			pl_exec_t *ex = pl_exec_find(app->pl, w->exec_id, NULL);
+			if (!ex)
+				pl_reply_empty(r, 404);
+			else if (!pl_exec_running(ex))
+				pl_reply_json(r, 200, pl_exec_inspect_json(ex));
 		} else if (w->kind == W_EXIT) {
 			if (pl_container_exits(c) >= w->target) {
 				settle_exit(w, c);
@@ -785,6 +972,14 @@ static const pl_route_t routes[] = {
     {"POST", "/containers/{id}/wait", h_wait},
     {"GET", "/containers/{id}/logs", h_logs},
     {"GET", "/containers/{id}/handle", h_take_handle},
+    {"POST", "/containers/{id}/attach", h_attach},
+    {"POST", "/containers/{id}/resize", h_resize},
+    {"POST", "/containers/{id}/exec", h_exec_create},
+    {"POST", "/exec/{id}/start", h_exec_start},
+    {"GET", "/exec/{id}/json", h_exec_inspect},
+    {"POST", "/exec/{id}/resize", h_exec_resize},
+    {"POST", "/exec/{id}/wait", h_exec_wait},
+    {"DELETE", "/exec/{id}", h_exec_remove},
     {"POST", "/containers/{id}/pause", h_pause},
     {"POST", "/containers/{id}/unpause", h_unpause},
     {"POST", "/containers/{id}/update", h_update},
@@ -833,6 +1028,7 @@ void pl_routes_shutdown(pl_app_t *app)
 		w->done = true;
 		pl_req_wake(w->req);
 	}
+	pl_attach_close_all(app);
 	app->http = pl_http_free(app->http);
 	app->handles = pl_handles_free(app->handles);
 	app->inotify_watch = pl_loop_unwatch(app->loop, app->inotify_watch);

@@ -14,6 +14,7 @@ typedef struct pl_app {
 	pl_http_t *http;
 	pl_handles_t *handles;
 	struct waiter *event_subs; /* open /events streams */
+	struct attach *attaches;   /* upgraded attach streams */
 	int inotify_fd;
 	pl_watch_t *inotify_watch;
 } pl_app_t;

@@ -109,7 +109,7 @@ static bool hostname_valid(const char *h)
 
 static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
 {
-	static const char *const keys[] = {"args", "env", "cwd", "user", NULL};
+	static const char *const keys[] = {"args", "env", "cwd", "user", "tty", "stdin", NULL};
 	if (pl_json_check_keys(proc, "process", keys, err) < 0)
 		return -EINVAL;
 	const json_t *args = NULL, *env = NULL;
@@ -134,6 +134,12 @@ static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
 	c->args = strv_from_json(args);
 	c->env = strv_from_json(env);
 	c->cwd = pl_xstrdup(cwd ? cwd : "/");
+	json_t *tty = json_object_get(proc, "tty"), *in = json_object_get(proc, "stdin");
+	if ((tty && !json_is_boolean(tty)) || (in && !json_is_boolean(in)))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "process.tty and process.stdin are booleans");
+	c->tty = json_is_true(tty);
+	c->open_stdin = json_is_true(in);
 	return 0;
 }
 
@@ -336,6 +342,8 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	snprintf(user, sizeof(user), "%u:%u", c->uid, c->gid);
 	json_t *proc = json_pack("{s:o, s:o, s:s, s:s}", "args", strv_to_json(c->args), "env",
 				 strv_to_json(c->env), "cwd", c->cwd, "user", user);
+	json_object_set_new(proc, "tty", json_boolean(c->tty));
+	json_object_set_new(proc, "stdin", json_boolean(c->open_stdin));
 	json_t *j = json_pack("{s:s, s:o, s:{s:s}}", "rootfs", c->rootfs, "process", proc,
 			      "isolation", "kernel", pl_kernel_name(c->kernel));
 	if (c->name)
@@ -381,7 +389,7 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 	json_t *env = strv_to_json(c->env);
 	if (!env_has(c->env, "PATH"))
 		json_array_append_new(env, json_string("PATH=" DEFAULT_PATH));
-	if (!env_has(c->env, "HOSTNAME"))
+	if (hostname && !env_has(c->env, "HOSTNAME"))
 		json_array_append_new(env, json_sprintf("HOSTNAME=%s", hostname));
 	if (!env_has(c->env, "HOME"))
 		json_array_append_new(env, json_string(c->uid == 0 ? "HOME=/root" : "HOME=/"));
@@ -395,5 +403,48 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 		      "capabilities", caps, "no_new_privileges", c->security.no_new_privs);
 	if (c->security.rlimits)
 		json_object_set(j, "rlimits", c->security.rlimits);
+	/* sent only when set: a tether without sessions refuses keys it does not know */
+	if (c->tty)
+		json_object_set_new(j, "tty", json_true());
+	if (c->open_stdin)
+		json_object_set_new(j, "stdin", json_true());
+	/* run -it: the first prompt must wait for the first attach, or it is lost */
+	if (c->tty && c->open_stdin)
+		json_object_set_new(j, "wait_attach", json_true());
+	return j;
+}
+
+json_t *pl_config_tether_exec_json(const pl_config_t *c, const json_t *spec)
+{
+	json_t *j = pl_config_tether_json(c, NULL);
+	json_object_del(j, "wait_attach");
+	json_object_set(j, "args", json_object_get(spec, "args"));
+	/* the exec's variables override the container's of the same name */
+	json_t *env = json_object_get(j, "env");
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(spec, "env"), i, e)
+	{
+		const char *kv = json_string_value(e);
+		size_t klen = (size_t)(strchr(kv, '=') - kv);
+		for (size_t k = json_array_size(env); k-- > 0;) {
+			const char *old = json_string_value(json_array_get(env, k));
+			if (strncmp(old, kv, klen) == 0 && old[klen] == '=')
+				json_array_remove(env, k);
+		}
+		json_array_append(env, e);
+	}
+	const char *cwd = json_string_value(json_object_get(spec, "cwd"));
+	if (cwd)
+		json_object_set_new(j, "cwd", json_string(cwd));
+	const char *user = json_string_value(json_object_get(spec, "user"));
+	uid_t u;
+	gid_t g;
+	if (user && pl_user_parse(user, &u, &g) == 0) {
+		json_object_set_new(j, "uid", json_integer(u));
+		json_object_set_new(j, "gid", json_integer(g));
+	}
+	json_object_set_new(j, "tty", json_boolean(json_is_true(json_object_get(spec, "tty"))));
+	json_object_set_new(j, "stdin", json_boolean(json_is_true(json_object_get(spec, "stdin"))));
 	return j;
 }

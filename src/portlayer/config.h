@@ -27,11 +27,13 @@ typedef enum pl_restart {
 } pl_restart_t;
 
 typedef struct pl_config {
-	char *name;   /* may be NULL: no name */
-	char *rootfs; /* absolute host directory (overlay lower) */
-	char **args;  /* NULL-terminated, at least one */
-	char **env;   /* NULL-terminated, K=V each */
-	char *cwd;    /* absolute, inside the container */
+	char *name;	 /* may be NULL: no name */
+	char *rootfs;	 /* absolute host directory (overlay lower) */
+	char **args;	 /* NULL-terminated, at least one */
+	char **env;	 /* NULL-terminated, K=V each */
+	char *cwd;	 /* absolute, inside the container */
+	bool tty;	 /* the primary gets a terminal */
+	bool open_stdin; /* the primary's stdin is fed by attach clients */
 	uid_t uid;
 	gid_t gid;
 	char *hostname; /* may be NULL: derived from the id */
@@ -59,6 +61,8 @@ static inline void pl_config_freep(pl_config_t **c)
 json_t *pl_config_to_json(const pl_config_t *c);
 /* tether's CONFIG payload: args, env (with defaults filled), cwd, uid, gid. */
 json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname);
+/* tether's EXEC payload: the exec spec over the container's process defaults. */
+json_t *pl_config_tether_exec_json(const pl_config_t *c, const json_t *spec);
 
 /* A deep copy (for staging changes). */
 pl_config_t *pl_config_dup(const pl_config_t *c);

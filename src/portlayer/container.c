@@ -144,6 +144,9 @@ static void release_domain(pl_container_t *c)
 	c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
+	free(c->wbuf);
+	c->wbuf = NULL;
+	c->wlen = c->woff = c->wcap = 0;
 }
 
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
@@ -259,13 +262,74 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	return TAKE_PTR(c);
 }
 
+#define LINK_HIGH_WATER (1u << 20)
+
+size_t pl_container_link_backlog(const pl_container_t *c)
+{
+	return c->wlen - c->woff;
+}
+
+/* Writes what the socket takes; watches for EPOLLOUT while anything is left. */
+static void link_flush(pl_container_t *c)
+{
+	size_t before = c->wlen - c->woff;
+	while (c->woff < c->wlen && c->dom.ctl_fd >= 0) {
+		ssize_t n = write(c->dom.ctl_fd, c->wbuf + c->woff, c->wlen - c->woff);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		c->woff += (size_t)n;
+	}
+	if (c->woff == c->wlen)
+		c->woff = c->wlen = 0;
+	if (c->ctl_watch)
+		pl_loop_watch_modify(c->pl->loop, c->ctl_watch,
+				     EPOLLIN | (c->wlen > c->woff ? EPOLLOUT : 0));
+	/* writers held back by the high-water mark may go on */
+	if (before >= LINK_HIGH_WATER && c->wlen - c->woff < LINK_HIGH_WATER)
+		changed(c);
+}
+
+int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, uint32_t chan,
+			    const void *payload, size_t len)
+{
+	if (c->dom.ctl_fd < 0)
+		return -ENOTCONN;
+	size_t n = 0;
+	_cleanup_free_ uint8_t *frame = pl_frame_encode_flags(type, flags, chan, payload, len, &n);
+	if (!frame)
+		return -EMSGSIZE;
+	if (c->woff > 0 && c->wlen + n > c->wcap) {
+		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+		c->wlen -= c->woff;
+		c->woff = 0;
+	}
+	if (c->wlen + n > c->wcap) {
+		c->wcap = (c->wlen + n) * 2;
+		c->wbuf = pl_xrealloc(c->wbuf, c->wcap);
+	}
+	memcpy(c->wbuf + c->wlen, frame, n);
+	c->wlen += n;
+	link_flush(c);
+	return 0;
+}
+
 static int send_json(pl_container_t *c, uint16_t type, json_t *j)
 {
 	_cleanup_free_ char *s = pl_json_dump(j);
 	json_decref(j);
-	if (c->dom.ctl_fd < 0)
-		return -ENOTCONN;
-	return pl_frame_send(c->dom.ctl_fd, type, 0, s, strlen(s));
+	return pl_container_send_frame(c, type, 0, 0, s, strlen(s));
+}
+
+int pl_container_send(pl_container_t *c, uint16_t type, json_t *j)
+{
+	return send_json(c, type, j);
+}
+
+void pl_container_changed(pl_container_t *c)
+{
+	changed(c);
 }
 
 static const char *hostname_of(const pl_container_t *c, char buf[13])
@@ -315,6 +379,7 @@ static void domain_ended(pl_container_t *c)
 				record_error(c, "tether ended without reporting an exit status");
 		}
 	}
+	pl_sessions_domain_ended(c);
 	release_domain(c);
 	/* read before the cgroup goes: the kernel's count is the only witness */
 	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0;
@@ -365,9 +430,12 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return -EPROTO;
 	}
 	char hb[13];
-	if (json_is_true(json_object_get(j, "resumed")))
+	if (json_is_true(json_object_get(j, "resumed"))) {
 		/* a reattached domain: the process runs already, tether reports its pid */
-		return send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
+		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
+		pl_sessions_resume(c);
+		return r;
+	}
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
 	pl_error_t *e = NULL;
 	if (c->mech->tether_config(c->mech, c->config, cfg, &e) < 0) {
@@ -382,7 +450,21 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	}
 	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
+	if (c->config->tty && c->config->open_stdin && c->status == PL_STATUS_STARTING) {
+		/* tether holds the process until the first attach (run -it): the domain is up,
+		 * so the start is done; STARTED follows the attach */
+		c->status = PL_STATUS_RUNNING;
+		pl_container_emit(c, "start", NULL);
+		finish_start(c, NULL);
+		changed(c);
+	}
 	return 0;
+}
+
+static uint32_t session_of(const json_t *j)
+{
+	json_t *s = json_object_get(j, "session");
+	return json_is_integer(s) ? (uint32_t)json_integer_value(s) : PL_SESSION_PRIMARY;
 }
 
 static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8_t *payload)
@@ -394,6 +476,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			kill_tether(c);
 		break;
 	case PL_MSG_STARTED:
+		if (session_of(j) != PL_SESSION_PRIMARY) {
+			pl_sessions_on_started(c, session_of(j), j);
+			break;
+		}
 		if (c->status != PL_STATUS_STARTING)
 			break; /* a resumed tether confirming what we know */
 		c->status = PL_STATUS_RUNNING;
@@ -402,6 +488,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		changed(c);
 		break;
 	case PL_MSG_EXITED: {
+		if (session_of(j) != PL_SESSION_PRIMARY) {
+			pl_sessions_on_exited(c, session_of(j), j);
+			break;
+		}
 		c->reported_exit = true;
 		c->has_exit = true;
 		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
@@ -419,10 +509,15 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		pl_log_debug("container %.12s: tether error: %s", c->id, m ? m : "?");
 		if (c->status == PL_STATUS_STARTING && m)
 			record_error(c, m); /* a set-up failure before tether ran */
+		if (json_integer_value(json_object_get(j, "type")) == PL_MSG_EXEC)
+			pl_sessions_on_exec_refused(c, j);
 		break;
 	}
 	case PL_MSG_PING:
-		pl_frame_send(c->dom.ctl_fd, PL_MSG_PONG, 0, payload, h->len);
+		pl_container_send_frame(c, PL_MSG_PONG, 0, 0, payload, h->len);
+		break;
+	case PL_MSG_DATA:
+		pl_sessions_on_data(c, h, payload);
 		break;
 	case PL_MSG_PONG:
 	case PL_MSG_CONFIG:
@@ -434,7 +529,6 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_ATTACH:
 	case PL_MSG_DETACH:
 	case PL_MSG_CREDIT:
-	case PL_MSG_DATA:
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
 		break;
@@ -473,6 +567,10 @@ static void on_pidfd(pl_loop_t *loop, int fd, uint32_t events, void *data)
 static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_container_t *c = data;
+	if (events & EPOLLOUT)
+		link_flush(c);
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
 	long n = pl_frame_reader_fill(&c->reader, fd);
 	if (n == -EAGAIN)
 		return;

@@ -5,7 +5,31 @@
 #include "portlayer/container.h"
 #include "mechanism/mechanism.h"
 #include "portlayer/events.h"
+#include "portlayer/session.h"
 #include "proto/frame.h"
+
+typedef struct pl_session {
+	uint32_t id;
+	pl_sink_t *sinks;
+	uint64_t received, granted; /* output payload bytes from tether, credit given */
+	uint64_t last_seq;	    /* the last output frame delivered (resume point) */
+	struct pl_session *next;
+} pl_session_t;
+
+struct pl_exec {
+	char id[PL_ID_LEN + 1];
+	pl_container_t *c;
+	uint32_t session;
+	json_t *spec; /* {"args","env","cwd","user","tty","stdin"} as created */
+	enum { PL_EXEC_CREATED, PL_EXEC_RUNNING, PL_EXEC_EXITED } state;
+	int pid;
+	int exit_code, signal;
+	char *error;
+	int64_t started_ns, finished_ns;
+	pl_start_fn start_cb;
+	void *start_data;
+	pl_exec_t *next;
+};
 
 struct pl_container {
 	char id[PL_ID_LEN + 1];
@@ -33,6 +57,8 @@ struct pl_container {
 	pl_domain_t dom;
 	pl_watch_t *ctl_watch, *pid_watch;
 	pl_frame_reader_t reader;
+	uint8_t *wbuf; /* frames queued for tether */
+	size_t wlen, woff, wcap;
 	bool reported_exit; /* tether's EXITED arrived for this run */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
@@ -40,6 +66,10 @@ struct pl_container {
 	pl_timer_t *restart_timer;
 	pl_start_fn start_cb;
 	void *start_data;
+
+	pl_session_t *sessions; /* those with sinks or output state */
+	pl_exec_t *execs;
+	uint32_t next_session;
 
 	pl_portlayer_t *pl;
 	pl_container_t *prev, *next;
@@ -76,6 +106,29 @@ static inline void pl_container_free_recordp(pl_container_t **c)
 /* Makes cfg the container's config (durably, version + 1); takes cfg even on failure. */
 int pl_container_replace_config(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg,
 				pl_error_t **err);
+/* container.c: sends a control message to tether (steals j); -ENOTCONN when no link. */
+int pl_container_send(pl_container_t *c, uint16_t type, json_t *j);
+/* Queues one frame on the link (never blocks: a full socket queues, EPOLLOUT drains). */
+int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, uint32_t chan,
+			    const void *payload, size_t len);
+/* Bytes queued for tether and not yet written (stdin backpressure). */
+size_t pl_container_link_backlog(const pl_container_t *c);
+void pl_container_changed(pl_container_t *c);
+
+/* session.c, driven by container.c */
+void pl_sessions_on_data(pl_container_t *c, const pl_frame_hdr_t *h, const uint8_t *payload);
+/* STARTED/EXITED for an exec session (session >= 2) */
+void pl_sessions_on_started(pl_container_t *c, uint32_t session, const json_t *msg);
+void pl_sessions_on_exited(pl_container_t *c, uint32_t session, const json_t *msg);
+/* tether answered an EXEC with ERROR (it cannot run sessions, or the request was bad) */
+void pl_sessions_on_exec_refused(pl_container_t *c, const json_t *msg);
+/* the domain is gone: running execs end, every sink is told */
+void pl_sessions_domain_ended(pl_container_t *c);
+/* a (re)connected tether: re-attach sessions that have sinks, resuming after last_seq */
+void pl_sessions_resume(pl_container_t *c);
+void pl_sessions_free(pl_container_t *c);
+int pl_execs_load(pl_container_t *c);
+
 /* container.c: resumes watching a domain that outlived the daemon */
 void pl_container_watch_domain(pl_container_t *c);
 /* container.c: applies the restart policy to a container that stopped by itself */

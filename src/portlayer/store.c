@@ -46,6 +46,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 {
 	if (!c)
 		return NULL;
+	pl_sessions_free(c);
 	pl_config_free(c->config);
 	free(c->dir);
 	if (c->dirfd >= 0)
@@ -191,6 +192,7 @@ static void settle_loaded(pl_container_t *c, const json_t *st)
 	}
 	c->dom = (pl_domain_t){.pidfd = -1, .ctl_fd = -1};
 	c->mech->destroy(c->mech, c->id, NULL);
+	pl_sessions_domain_ended(c);
 	if (pl_store_read_exit(c)) {
 		c->status = PL_STATUS_STOPPED;
 		c->exits++;
@@ -276,6 +278,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	}
 	const char *e = json_string_value(json_object_get(st, "error"));
 	c->error = e && *e ? pl_xstrdup(e) : NULL;
+	pl_execs_load(c);
 	if (c->status == PL_STATUS_RUNNING || c->status == PL_STATUS_STARTING ||
 	    c->status == PL_STATUS_STOPPING)
 		settle_loaded(c, st);

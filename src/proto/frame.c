@@ -128,12 +128,18 @@ int pl_frame_reader_next(pl_frame_reader_t *r, pl_frame_hdr_t *h, const uint8_t 
 uint8_t *pl_frame_encode(uint16_t type, uint32_t chan, const void *payload, size_t len,
 			 size_t *out_len)
 {
+	return pl_frame_encode_flags(type, 0, chan, payload, len, out_len);
+}
+
+uint8_t *pl_frame_encode_flags(uint16_t type, uint16_t flags, uint32_t chan, const void *payload,
+			       size_t len, size_t *out_len)
+{
 	if (len > PL_FRAME_MAX_PAYLOAD)
 		return NULL;
 	uint8_t *buf = malloc(PL_FRAME_HDR_LEN + len);
 	if (!buf)
 		return NULL;
-	pl_frame_hdr_t h = {.len = (uint32_t)len, .type = type, .flags = 0, .chan = chan};
+	pl_frame_hdr_t h = {.len = (uint32_t)len, .type = type, .flags = flags, .chan = chan};
 	pl_frame_hdr_encode(&h, buf);
 	if (len)
 		memcpy(buf + PL_FRAME_HDR_LEN, payload, len);

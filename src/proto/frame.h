@@ -66,5 +66,10 @@ int pl_frame_reader_next(pl_frame_reader_t *r, pl_frame_hdr_t *h, const uint8_t 
 /* Encodes header+payload into a freshly malloc'd buffer (NULL on ENOMEM/oversize). */
 uint8_t *pl_frame_encode(uint16_t type, uint32_t chan, const void *payload, size_t len,
 			 size_t *out_len);
+uint8_t *pl_frame_encode_flags(uint16_t type, uint16_t flags, uint32_t chan, const void *payload,
+			       size_t len, size_t *out_len);
 /* Writes one whole frame to a blocking fd. Returns 0 or -errno. */
 int pl_frame_send(int fd, uint16_t type, uint32_t chan, const void *payload, size_t len);
+/* The same with header flags (DATA frames carry the stream there). */
+int pl_frame_send_flags(int fd, uint16_t type, uint16_t flags, uint32_t chan, const void *payload,
+			size_t len);

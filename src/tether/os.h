@@ -1,5 +1,6 @@
-/* The OS mechanics tether needs: signal intake, launching the primary process, reaping and
- * killing. tether.c holds the protocol and event logic and stays portable; each guest OS
+/* The OS mechanics tether needs: signal intake, launching processes (with pipes or a
+ * pseudo-terminal for their stdio), terminal control, reaping and killing. tether.c,
+ * session.c and launch.c hold the protocol and event logic and stay portable; each guest OS
  * supplies one implementation of this header (src/tether/<os>/os.c). */
 #pragma once
 
@@ -37,6 +38,10 @@ typedef struct pl_os_spawn_spec {
 	size_t seccomp_len;
 	const pl_os_rlimit_t *rlimits;
 	size_t n_rlimits;
+	/* stdio: a new pseudo-terminal as controlling terminal and fds 0-2, or pipes */
+	bool tty;
+	bool open_stdin;     /* a stdin tether writes to; otherwise the domain's /dev/null */
+	uint16_t rows, cols; /* the terminal's initial size; 0 leaves the kernel's default */
 } pl_os_spawn_spec_t;
 
 /* Checks the OS-specific names in a spec (capabilities, rlimit types) before anything
@@ -47,6 +52,7 @@ const char *pl_os_spawn_check(const pl_os_spawn_spec_t *spec);
 typedef enum pl_os_stage {
 	PL_OS_STAGE_SETUP, /* pipes or fork, in tether itself */
 	PL_OS_STAGE_STDIO,
+	PL_OS_STAGE_TTY, /* the pseudo-terminal: open, unlock, make it the controlling one */
 	PL_OS_STAGE_RLIMIT,
 	PL_OS_STAGE_CAPS,
 	PL_OS_STAGE_NO_NEW_PRIVS,
@@ -58,24 +64,31 @@ typedef enum pl_os_stage {
 	PL_OS_STAGE_EXEC,
 } pl_os_stage_t;
 
+/* Every fd here is tether's, non-blocking and close-on-exec. */
 typedef struct pl_os_proc {
 	int pid;    /* in tether's (the container's) pid namespace */
-	int out_fd; /* non-blocking read ends of the process's stdout and stderr */
-	int err_fd;
+	int out_fd; /* read end of stdout; for a tty the terminal's master side */
+	int err_fd; /* read end of stderr; -1 for a tty (one stream) */
+	int in_fd;  /* write end of stdin (for a tty a second fd on the master); -1 without stdin */
 } pl_os_proc_t;
 
-/* Starts the process in a new session with stdin on /dev/null and no fd of tether's beyond
- * 0-2. Returns only after the exec has succeeded or failed: 0, or -errno with *stage set. */
+/* Starts the process in a new session and no fd of tether's beyond 0-2. Returns only after
+ * the exec has succeeded or failed: 0, or -errno with *stage set. */
 int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_t *stage);
+
+/* Sets a terminal's size (the kernel signals SIGWINCH to its foreground group). 0 or -errno. */
+int pl_os_tty_resize(int tty_fd, uint16_t rows, uint16_t cols);
+/* The terminal's end-of-file character (VEOF, normally ^D). */
+uint8_t pl_os_tty_eof_char(int tty_fd);
 
 typedef struct pl_os_status {
 	int code;   /* exit code when signal is 0 */
 	int signal; /* the signal that killed it, or 0 */
 } pl_os_status_t;
 
-/* Reaps every exited child without blocking (tether is PID 1: orphans land on it). Returns
- * true when `pid` was among them and fills *st. */
-bool pl_os_reap(int pid, pl_os_status_t *st);
+/* Reaps one exited child without blocking (tether is PID 1: orphans land on it). Returns its
+ * pid and fills *st, or 0 when no child has exited (or none is left). */
+int pl_os_reap_one(pl_os_status_t *st);
 /* Signals the process, or its whole process group. Returns 0 or -errno. */
 int pl_os_kill(int pid, int sig, bool group);
 /* After the primary process exited: SIGKILLs everything left in the container so no

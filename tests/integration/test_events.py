@@ -282,7 +282,8 @@ def test_restart_on_failure_max_retries(api, daemon, rootfs, uniq):
     assert len(got) == 3, got
 
 
-def test_restart_always_until_stopped(api, daemon, rootfs, uniq):
+@pytest.mark.parametrize("how", ["post-stop", "handle-commit"])
+def test_restart_always_until_stopped(api, daemon, rootfs, uniq, how):
     cid = _create(api, rootfs, ["/bin/sh", "-c", "exit 0"], uniq, {"name": "always"})
     s = stream(daemon, filters={"container": [cid]})
     try:
@@ -291,8 +292,14 @@ def test_restart_always_until_stopped(api, daemon, rootfs, uniq):
                    10, what="a restart after exit 0")
         # second exit: it is now waiting out its back-off (200 ms) -- stop it there
         s.wait_for(lambda evs: actions(evs).count("die") >= 2, 10, what="the second exit")
-        r = api.post(f"/containers/{cid}/stop", params={"timeout": 2}, timeout=DEADLINE)
-        assert r.status == 204, r
+        if how == "post-stop":
+            r = api.post(f"/containers/{cid}/stop", params={"timeout": 2}, timeout=DEADLINE)
+            assert r.status == 204, r
+        else:
+            h = api.get(f"/containers/{cid}/handle").json["handle"]
+            h = api.post(f"/handles/{h}/state", {"state": "stopped", "timeout": 2}).json["handle"]
+            r = api.post(f"/handles/{h}/commit", timeout=DEADLINE)
+            assert r.status == 200, r
         t_stopped = time.time_ns()
         st = api.state(cid)
         assert st["status"] == "stopped", st
@@ -302,7 +309,7 @@ def test_restart_always_until_stopped(api, daemon, rootfs, uniq):
     finally:
         s.close()
     late = [e for e in evs if e["time_ns"] > t_stopped and e["action"] in ("start", "restart")]
-    assert not late, f"restarted after POST stop: {late}\nall: {actions(evs)}"
+    assert not late, f"restarted after {how}: {late}\nall: {actions(evs)}"
     assert api.state(cid)["status"] == "stopped", api.state(cid)
 
 

@@ -266,28 +266,51 @@ def test_sys_read_only(api, rootfs):
     assert r.stderr.count("Read-only file system") == 2, r.stderr
 
 
-def test_privileged(api, daemon, rootfs):
-    # "All capabilities" is what the daemon itself may hand out: 000001ffffffffff on
-    # a host whose bounding set is full. Nothing here writes anywhere.
-    full = host_caps(daemon.pid)["CapBnd"]
-    assert full & DEFAULT_CAPS == DEFAULT_CAPS
-    script = ("cat /proc/self/status; echo ---; grep ' /sys ' /proc/mounts; "
-              "echo \"timer_list=$(cat /proc/timer_list | wc -c)\"; "
-              "echo \"keys=$(cat /proc/keys | wc -c)\"; "
-              "if [ -e /proc/kcore ]; then echo kcore=$(stat -c %s /proc/kcore); fi")
-    r = sh(api, rootfs, script, security={"privileged": True})
+CAP_NAMES = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+             "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK "
+             "IPC_OWNER SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN "
+             "SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE "
+             "AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND "
+             "AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE").split()
+PRIVILEGED_SCRIPT = (
+    "cat /proc/self/status; echo ---; grep ' /sys ' /proc/mounts; "
+    "echo \"timer_list=$(cat /proc/timer_list | wc -c)\"; "
+    "echo \"firmware=$(ls -A /sys/firmware | wc -l)\"; "
+    "if [ -e /proc/kcore ]; then echo kcore=$(stat -c %s /proc/kcore); fi")
+
+
+def check_privileged(r, want_caps):
     assert r.exit_code == 0, r.stderr
     status, rest = r.stdout.split("---\n", 1)
     f = status_fields(status)
     for k in ("CapPrm", "CapEff", "CapBnd"):
-        assert int(f[k], 16) == full, f"{k} {f[k]}, want {full:016x}"
+        assert int(f[k], 16) == want_caps, f"{k} {f[k]}, want {want_caps:016x}"
     assert f["Seccomp"] == "0", f
     sysline = next(x for x in rest.splitlines() if " /sys " in x)
     assert "rw" in sysline.split()[3].split(","), sysline
     vals = dict(x.split("=", 1) for x in rest.splitlines() if "=" in x and " " not in x)
     assert int(vals["timer_list"]) > 0, "privileged: /proc/timer_list still masked"
+    assert int(vals["firmware"]) > 0, "privileged: /sys/firmware still masked"
     if os.path.exists("/proc/kcore"):
         assert int(vals["kcore"]) > 0, "privileged: /proc/kcore still masked"
+
+
+def test_privileged(api, daemon, rootfs):
+    # "All capabilities" is all the daemon itself may hand out: 000001ffffffffff on a
+    # host whose bounding set is full. Nothing here writes anywhere.
+    full = host_caps(daemon.pid)["CapBnd"]
+    assert full & DEFAULT_CAPS == DEFAULT_CAPS
+    r = sh(api, rootfs, PRIVILEGED_SCRIPT, security={"privileged": True})
+    check_privileged(r, full)
+
+
+def test_privileged_without_caps_the_host_lacks(api, daemon, rootfs):
+    # The same, with the capabilities outside the daemon's bounding set dropped
+    # explicitly (none on a full host): unmasked paths, no seccomp, /sys rw.
+    full = host_caps(daemon.pid)["CapBnd"]
+    lacking = [n for i, n in enumerate(CAP_NAMES) if not full >> i & 1]
+    r = sh(api, rootfs, PRIVILEGED_SCRIPT, security={"privileged": True, "cap_drop": lacking})
+    check_privileged(r, full)
 
 
 # --------------------------------------------------------------------------
@@ -381,9 +404,9 @@ def test_runtime_binary_not_overwritable(api, rootfs):
 
 def test_no_host_fds_visible(api, daemon, rootfs):
     token = str(900000 + random.randrange(99999))
-    # (no command substitution around ls: the shell would hold the pipe's read end)
-    script = ("ls /proc/self/fd > /tmp/self; ls /proc/$$/fd > /tmp/sh; "
-              "echo self=$(cat /tmp/self); echo sh=$(cat /tmp/sh); "
+    # No redirection or command substitution around ls: ash would hold a saved
+    # stdout (fd 10) or the substitution's pipe while ls looks.
+    script = ("echo self-begin; ls /proc/self/fd; echo sh-begin; ls /proc/$$/fd; echo end; "
               "for f in /proc/$$/fd/*; do echo \"link $f -> $(readlink $f)\"; done; "
               "ls -l /proc/1/fd/ >/dev/null; "
               f"echo ready; exec /bin/sleep {token}")
@@ -394,8 +417,8 @@ def test_no_host_fds_visible(api, daemon, rootfs):
     api.wait_for_output(cid, "ready")
     out, err = api.output(cid)
     lines = out.splitlines()
-    self_fds = next(x for x in lines if x.startswith("self=")).split("=", 1)[1].split()
-    sh_fds = next(x for x in lines if x.startswith("sh=")).split("=", 1)[1].split()
+    self_fds = lines[lines.index("self-begin") + 1:lines.index("sh-begin")]
+    sh_fds = lines[lines.index("sh-begin") + 1:lines.index("end")]
     # ls itself holds one fd on the directory it lists
     assert set(sh_fds) <= {"0", "1", "2"}, f"shell inherited fds: {sh_fds}"
     assert set(self_fds) <= {"0", "1", "2", "3"} and len(self_fds) <= 4, self_fds

@@ -81,8 +81,8 @@ static void test_rejects(void **state)
 	expect_invalid("{\"rootfs\":\"/a,b\",\"process\":{\"args\":[\"x\"]}}", "','");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]},\"extra\":1}",
 		       "unknown field \"extra\"");
-	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"tty\":true}}",
-		       "unknown field \"tty\"");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"terminal\":true}}",
+		       "unknown field \"terminal\"");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"env\":[\"NOEQ\"]}}",
 		       "KEY=VALUE");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"env\":[\"=v\"]}}",

@@ -1,5 +1,6 @@
-/* Linux implementation of tether/os.h: signalfd, fork+exec with an errno pipe, close_range,
- * waitpid reaping. Nothing here talks the protocol. */
+/* Linux implementation of tether/os.h: signalfd, fork+exec with an errno pipe, pipes or a
+ * devpts pseudo-terminal for stdio, close_range, waitpid reaping. Nothing here talks the
+ * protocol. */
 #include "tether/os.h"
 #include "proto/linux_caps.h"
 
@@ -14,10 +15,12 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #ifndef __NR_close_range
@@ -200,15 +203,33 @@ static int exec_search(const pl_os_spawn_spec_t *s)
 	return denied ? EACCES : ENOENT;
 }
 
-static _Noreturn void child(const pl_os_spawn_spec_t *s, int out_w, int err_w, int fail_w)
+/* The child's ends of its stdio, all close-on-exec in tether's numbering. */
+typedef struct child_stdio {
+	int in_r;  /* read end of the stdin pipe, or -1 for /dev/null */
+	int out_w; /* write ends of stdout and stderr (pipes) */
+	int err_w;
+	int tty; /* the terminal's slave side, or -1 */
+} child_stdio_t;
+
+static _Noreturn void child(const pl_os_spawn_spec_t *s, const child_stdio_t *io, int fail_w)
 {
 	child_failure_t f = {.stage = PL_OS_STAGE_STDIO};
-	int nul;
+	int nul = -1;
 	setsid();
-	/* /dev/null of the container, not of the host: tether already lives in its root. */
-	if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0 || dup2(nul, 0) < 0 ||
-	    dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0)
+	if (io->tty >= 0) {
+		/* A session leader without a terminal takes this one as its controlling terminal;
+		 * owned by the process's user like a login's, so tools that check it work. */
+		f.stage = PL_OS_STAGE_TTY;
+		if (ioctl(io->tty, TIOCSCTTY, 0) < 0 || fchown(io->tty, s->uid, (gid_t)-1) < 0 ||
+		    dup2(io->tty, 0) < 0 || dup2(io->tty, 1) < 0 || dup2(io->tty, 2) < 0)
+			goto fail;
+	} else if (io->in_r < 0 && (nul = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+		/* /dev/null of the container, not of the host: tether already lives in its root. */
 		goto fail;
+	} else if (dup2(io->in_r >= 0 ? io->in_r : nul, 0) < 0 || dup2(io->out_w, 1) < 0 ||
+		   dup2(io->err_w, 2) < 0) {
+		goto fail;
+	}
 	f.stage = PL_OS_STAGE_RLIMIT;
 	for (size_t i = 0; i < s->n_rlimits; i++) {
 		struct rlimit rl = {.rlim_cur = s->rlimits[i].soft, .rlim_max = s->rlimits[i].hard};
@@ -264,12 +285,47 @@ fail:
 	_exit(127);
 }
 
+/* A new pseudo-terminal of the devpts instance mounted in the domain: the master through
+ * /dev/ptmx, the slave through TIOCGPTPEER (no path lookup in the container's /dev/pts), or
+ * on kernels before 4.13 by its number. */
+static int open_pty(const pl_os_spawn_spec_t *s, int *master, int *slave)
+{
+	*master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	int unlock = 0;
+	if (*master < 0 || ioctl(*master, TIOCSPTLCK, &unlock) < 0)
+		return -errno;
+	*slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (*slave < 0) {
+		unsigned n;
+		char path[32];
+		if (ioctl(*master, TIOCGPTN, &n) < 0)
+			return -errno;
+		snprintf(path, sizeof(path), "/dev/pts/%u", n);
+		if ((*slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
+			return -errno;
+	}
+	if (s->rows || s->cols)
+		return pl_os_tty_resize(*master, s->rows, s->cols);
+	return 0;
+}
+
 int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_t *stage)
 {
-	int out[2] = {-1, -1}, err[2] = {-1, -1}, fail[2] = {-1, -1};
+	int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, fail[2] = {-1, -1};
+	int master = -1, slave = -1;
 	int rc = 0;
 	*stage = PL_OS_STAGE_SETUP;
-	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(fail, O_CLOEXEC) < 0) {
+	if (spec->tty) {
+		*stage = PL_OS_STAGE_TTY;
+		if ((rc = open_pty(spec, &master, &slave)) < 0)
+			goto out;
+		*stage = PL_OS_STAGE_SETUP;
+	} else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 ||
+		   (spec->open_stdin && pipe2(in, O_CLOEXEC) < 0)) {
+		rc = -errno;
+		goto out;
+	}
+	if (pipe2(fail, O_CLOEXEC) < 0) {
 		rc = -errno;
 		goto out;
 	}
@@ -278,8 +334,10 @@ int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_
 		rc = -errno;
 		goto out;
 	}
-	if (pid == 0)
-		child(spec, out[1], err[1], fail[1]);
+	if (pid == 0) {
+		child_stdio_t io = {.in_r = in[0], .out_w = out[1], .err_w = err[1], .tty = slave};
+		child(spec, &io, fail[1]);
+	}
 
 	close(fail[1]);
 	fail[1] = -1;
@@ -294,44 +352,73 @@ int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_
 			;
 		goto out;
 	}
-	/* EOF: exec succeeded. The read ends are polled; the write ends stay blocking for the
-	 * container (O_NONBLOCK is per open file description, so they are unaffected). */
-	fcntl(out[0], F_SETFL, O_NONBLOCK);
-	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	/* EOF: exec succeeded. Tether's ends are polled; the container's ends stay blocking
+	 * (O_NONBLOCK is per open file description: the pty's slave side and the other pipe
+	 * ends are separate ones). */
 	proc->pid = pid;
-	proc->out_fd = out[0];
-	proc->err_fd = err[0];
-	out[0] = err[0] = -1;
+	proc->in_fd = -1;
+	if (spec->tty) {
+		fcntl(master, F_SETFL, O_NONBLOCK);
+		/* A second fd on the master: stdin can be closed independently of the output. */
+		if (spec->open_stdin)
+			proc->in_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+		proc->out_fd = master;
+		proc->err_fd = -1;
+		master = -1;
+	} else {
+		fcntl(out[0], F_SETFL, O_NONBLOCK);
+		fcntl(err[0], F_SETFL, O_NONBLOCK);
+		if (in[1] >= 0)
+			fcntl(in[1], F_SETFL, O_NONBLOCK);
+		proc->out_fd = out[0];
+		proc->err_fd = err[0];
+		proc->in_fd = in[1];
+		out[0] = err[0] = in[1] = -1;
+	}
 out:
 	for (int i = 0; i < 2; i++) {
 		if (out[i] >= 0)
 			close(out[i]);
 		if (err[i] >= 0)
 			close(err[i]);
+		if (in[i] >= 0)
+			close(in[i]);
 		if (fail[i] >= 0)
 			close(fail[i]);
 	}
+	if (master >= 0)
+		close(master);
+	if (slave >= 0)
+		close(slave);
 	return rc;
 }
 
-bool pl_os_reap(int pid, pl_os_status_t *st)
+int pl_os_tty_resize(int tty_fd, uint16_t rows, uint16_t cols)
 {
-	bool found = false;
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
+	return ioctl(tty_fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
+}
+
+uint8_t pl_os_tty_eof_char(int tty_fd)
+{
+	/* On Linux the master reports the terminal's (the slave's) settings. */
+	struct termios t;
+	if (tcgetattr(tty_fd, &t) < 0 || t.c_cc[VEOF] == _POSIX_VDISABLE)
+		return 4; /* ^D */
+	return t.c_cc[VEOF];
+}
+
+int pl_os_reap_one(pl_os_status_t *st)
+{
 	int status;
 	pid_t p;
-	while ((p = waitpid(-1, &status, WNOHANG)) != 0) {
-		if (p < 0) {
-			if (errno == EINTR)
-				continue;
-			break; /* ECHILD: nobody left */
-		}
-		if (p != pid)
-			continue;
-		found = true;
-		st->code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
-		st->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-	}
-	return found;
+	while ((p = waitpid(-1, &status, WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (p <= 0)
+		return 0; /* none has exited, or ECHILD: nobody left */
+	st->code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+	st->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+	return p;
 }
 
 int pl_os_kill(int pid, int sig, bool group)
