@@ -163,8 +163,8 @@ static bool feed_stdin(attach_t *a, pl_container_t *c, const uint8_t *buf, size_
 	for (size_t i = 0; i < n && a->detach_len > 0; i++) {
 		if (buf[i] == a->detach[a->detach_match]) {
 			if (++a->detach_match == a->detach_len) {
-				size_t in_this = (size_t)a->detach_len > i + 1 ? i + 1
-									       : (size_t)a->detach_len;
+				size_t in_this =
+				    (size_t)a->detach_len > i + 1 ? i + 1 : (size_t)a->detach_len;
 				if (a->opts.in && i + 1 > in_this)
 					pl_session_write(c, a->session, buf, i + 1 - in_this);
 				pl_log_debug("attach %.12s: detach keys", a->cid);

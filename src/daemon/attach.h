@@ -10,11 +10,11 @@
 #include "daemon/routes.h"
 
 typedef struct pl_attach_opts {
-	bool in, out, err;   /* which streams the client wants */
-	bool logs;           /* the log so far first (primary only) */
+	bool in, out, err;	 /* which streams the client wants */
+	bool logs;		 /* the log so far first (primary only) */
 	const char *detach_keys; /* "ctrl-p,ctrl-q" (default), "" disables */
 	bool close_stdin_on_eof; /* the client's EOF closes the process's stdin */
-	const char *exec_id;     /* start this exec session once the stream is up */
+	const char *exec_id;	 /* start this exec session once the stream is up */
 } pl_attach_opts_t;
 
 /* Validates opts (INVALID for a bad detach key spec) and answers the request with 101;

@@ -27,6 +27,7 @@ typedef enum wait_kind {
 	W_LOGS,
 	W_EVENTS,
 	W_EXEC, /* an exec session's wait: settled when it exited */
+	W_STATS,
 } wait_kind_t;
 
 typedef struct waiter {
@@ -39,7 +40,7 @@ typedef struct waiter {
 	pl_timer_t *timer;
 	pl_log_cursor_t *cursor; /* W_LOGS */
 	bool follow;
-	json_t *reply;           /* W_START, W_EXIT: body to answer with (NULL: 204) */
+	json_t *reply;		     /* W_START, W_EXIT: body to answer with (NULL: 204) */
 	char exec_id[PL_ID_LEN + 1]; /* W_EXEC */
 	/* W_EVENTS */
 	json_t *filters;
@@ -516,8 +517,8 @@ static void h_exec_wait(pl_req_t *r, void *data)
 	waiter_t *w = waiter_new(app, r, W_EXEC, pl_container_id(pl_exec_container(ex)));
 	snprintf(w->exec_id, sizeof(w->exec_id), "%s", pl_exec_id(ex));
 	if (timeout >= 0) {
-		w->timer = pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w,
-					 &e);
+		w->timer =
+		    pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
 		if (!w->timer) {
 			waiter_free(w);
 			return fail(r, e);
@@ -536,6 +537,90 @@ static void h_exec_remove(pl_req_t *r, void *data)
 	if (pl_exec_remove(app->pl, ex, &e) < 0)
 		return fail(r, e);
 	pl_reply_empty(r, 204);
+}
+
+/* --- stats --- */
+
+static ssize_t stats_produce(pl_req_t *r, char *buf, size_t max, void *data)
+{
+	waiter_t *w = data;
+	size_t n = w->len - w->off;
+	if (n == 0)
+		return w->done ? -1 : 0;
+	if (n > max)
+		n = max;
+	memcpy(buf, w->buf + w->off, n);
+	w->off += n;
+	if (w->off == w->len)
+		w->off = w->len = 0;
+	return (ssize_t)n;
+}
+
+static void stats_sample(waiter_t *w);
+
+static void on_stats_tick(pl_loop_t *loop, void *data)
+{
+	waiter_t *w = data;
+	w->timer = NULL;
+	stats_sample(w);
+	pl_req_wake(w->req);
+}
+
+/* Appends one sample line, or ends the stream when the container is not running. */
+static void stats_sample(waiter_t *w)
+{
+	pl_container_t *c = pl_container_find(w->app->pl, w->id, NULL);
+	json_t *j = c ? pl_container_stats_json(c, NULL) : NULL;
+	if (!j) {
+		w->done = true;
+		return;
+	}
+	char *s = pl_json_dump(j);
+	json_decref(j);
+	size_t n = strlen(s);
+	if (w->len - w->off < 64 * 1024) { /* a reader that does not read loses samples */
+		if (w->len + n + 1 > w->cap) {
+			w->cap = (w->len + n + 1) * 2;
+			w->buf = pl_xrealloc(w->buf, w->cap);
+		}
+		memcpy(w->buf + w->len, s, n);
+		w->buf[w->len + n] = '\n';
+		w->len += n + 1;
+	}
+	free(s);
+	if (w->follow)
+		w->timer = pl_loop_timer(w->app->loop, 1000, on_stats_tick, w, NULL);
+	else
+		w->done = true;
+}
+
+static void stats_free(void *data)
+{
+	waiter_t *w = data;
+	free(w->buf);
+	waiter_free(w);
+}
+
+static void h_stats(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	bool stream;
+	if (pl_req_query_bool(r, "stream", true, &stream, &e) < 0)
+		return fail(r, e);
+	json_t *first = pl_container_stats_json(c, &e);
+	if (!first)
+		return fail(r, e);
+	if (!stream)
+		return pl_reply_json(r, 200, first);
+	json_decref(first);
+	waiter_t *w = waiter_new(app, r, W_STATS, pl_container_id(c));
+	w->follow = true;
+	stats_sample(w);
+	pl_reply_stream(r, 200, "application/x-ndjson", stats_produce, w, stats_free);
 }
 
 /* --- handles --- */
@@ -973,6 +1058,7 @@ static const pl_route_t routes[] = {
     {"GET", "/containers/{id}/logs", h_logs},
     {"GET", "/containers/{id}/handle", h_take_handle},
     {"POST", "/containers/{id}/attach", h_attach},
+    {"GET", "/containers/{id}/stats", h_stats},
     {"POST", "/containers/{id}/resize", h_resize},
     {"POST", "/containers/{id}/exec", h_exec_create},
     {"POST", "/exec/{id}/start", h_exec_start},

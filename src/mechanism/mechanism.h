@@ -56,6 +56,8 @@ typedef struct pl_mechanism {
 	/* Freezes / thaws every process of the domain; is_paused reads the truth back. */
 	int (*pause)(const struct pl_mechanism *m, const char *id, bool paused, pl_error_t **err);
 	bool (*is_paused)(const struct pl_mechanism *m, const char *id);
+	/* Usage of a live domain: {"cpu","memory","pids","blkio","networks"}. */
+	json_t *(*stats)(const struct pl_mechanism *m, const char *id, const pl_domain_t *dom);
 	/* Releases what the domain held on the host after tether is gone (cgroups, ...).
 	 * Kills anything still left in it first. Idempotent. */
 	int (*destroy)(const struct pl_mechanism *m, const char *id, pl_error_t **err);

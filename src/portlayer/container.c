@@ -817,6 +817,21 @@ int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_err
 	return 0;
 }
 
+json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
+{
+	if (!pl_container_is_running(c)) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running", c->id);
+		return NULL;
+	}
+	json_t *j = c->mech->stats(c->mech, c->id, &c->dom);
+	char when[48];
+	pl_time_format(pl_now_ns(), when, sizeof(when));
+	json_object_set_new(j, "read", json_string(when));
+	json_object_set_new(j, "id", json_string(c->id));
+	json_object_set_new(j, "name", json_string(pl_container_name(c)));
+	return j;
+}
+
 const char *pl_container_status_name(const pl_container_t *c)
 {
 	/* derived from the freezer, never remembered */

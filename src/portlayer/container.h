@@ -78,6 +78,8 @@ json_t *pl_container_summary_json(const pl_container_t *c);
 int pl_container_dirfd(const pl_container_t *c);
 const char *pl_container_dir(const pl_container_t *c);
 const char *pl_status_name(pl_status_t s);
+/* Usage of a running container (CONFLICT otherwise). */
+json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */
 const char *pl_container_status_name(const pl_container_t *c);
 /* Freezes or thaws every process of a running container. */

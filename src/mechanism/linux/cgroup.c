@@ -417,3 +417,64 @@ bool pl_cgroup_is_frozen(const char *id)
 		return false;
 	return strncmp(buf, "FROZEN", 6) == 0 || strncmp(buf, "FREEZING", 8) == 0;
 }
+
+/* --- stats --- */
+
+static long long read_ll(const char *path)
+{
+	_cleanup_free_ char *buf = NULL;
+	if (!path || pl_read_file_at(AT_FDCWD, path, &buf, NULL, 4096, NULL) < 0)
+		return -1;
+	if (strncmp(buf, "max", 3) == 0)
+		return -1;
+	return atoll(buf);
+}
+
+/* Sums "Read"/"Write" (v1 blkio) or rbytes=/wbytes= (v2 io.stat) over devices. */
+static void io_bytes(const char *path, bool v2, long long *rd, long long *wr)
+{
+	_cleanup_free_ char *buf = NULL;
+	*rd = *wr = 0;
+	if (!path || pl_read_file_at(AT_FDCWD, path, &buf, NULL, 1 << 20, NULL) < 0)
+		return;
+	char *save = NULL;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (v2) {
+			char *r = strstr(line, "rbytes="), *w = strstr(line, "wbytes=");
+			*rd += r ? atoll(r + 7) : 0;
+			*wr += w ? atoll(w + 7) : 0;
+		} else {
+			char dev[64], op[16];
+			long long v;
+			if (sscanf(line, "%63s %15s %lld", dev, op, &v) == 3) {
+				if (strcmp(op, "Read") == 0)
+					*rd += v;
+				else if (strcmp(op, "Write") == 0)
+					*wr += v;
+			}
+		}
+	}
+}
+
+json_t *pl_cgroup_stats(const char *id)
+{
+	bool v2 = layout == PL_CG_V2;
+	_cleanup_free_ char *mem = knob(id, "memory.current", "memory", "memory.usage_in_bytes");
+	_cleanup_free_ char *lim = knob(id, "memory.max", "memory", "memory.limit_in_bytes");
+	_cleanup_free_ char *cpu = knob(id, "cpu.stat", "cpuacct", "cpuacct.usage");
+	_cleanup_free_ char *pids = knob(id, "pids.current", "pids", "pids.current");
+	_cleanup_free_ char *pmax = knob(id, "pids.max", "pids", "pids.max");
+	_cleanup_free_ char *io = knob(id, "io.stat", "blkio", "blkio.throttle.io_service_bytes");
+	long long cpu_ns = v2 ? read_counter(cpu, "usage_usec") * 1000LL : read_ll(cpu);
+	long long rd, wr;
+	io_bytes(io, v2, &rd, &wr);
+	long long limit = read_ll(lim);
+	/* v1 reports "no limit" as a huge page-aligned number */
+	if (limit >= (1LL << 62))
+		limit = -1;
+	return json_pack("{s:{s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}}", "cpu", "usage_ns",
+			 (json_int_t)cpu_ns, "memory", "usage", (json_int_t)read_ll(mem), "limit",
+			 (json_int_t)limit, "pids", "current", (json_int_t)read_ll(pids), "limit",
+			 (json_int_t)read_ll(pmax), "blkio", "read_bytes", (json_int_t)rd,
+			 "write_bytes", (json_int_t)wr);
+}

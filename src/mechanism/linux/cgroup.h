@@ -30,5 +30,8 @@ long pl_cgroup_oom_kills(const char *id);
 int pl_cgroup_freeze(const char *id, bool frozen, pl_error_t **err);
 /* Whether the container's cgroup is frozen right now (the truth behind "paused"). */
 bool pl_cgroup_is_frozen(const char *id);
+/* Usage figures from the container's cgroups: cpu, memory, pids, blkio. */
+#include <jansson.h>
+json_t *pl_cgroup_stats(const char *id);
 /* Kills whatever is left in the container's cgroups and removes them. Idempotent. */
 int pl_cgroup_destroy(const char *id, pl_error_t **err);

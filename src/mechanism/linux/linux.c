@@ -359,6 +359,48 @@ static int linux_pause(const pl_mechanism_t *m, const char *id, bool paused, pl_
 	return pl_cgroup_freeze(id, paused, err);
 }
 
+/* Interface counters of the domain's network namespace, read through tether's /proc. */
+static json_t *net_stats(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", pid);
+	_cleanup_free_ char *buf = NULL;
+	json_t *nets = json_object();
+	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 1 << 20, NULL) < 0)
+		return nets;
+	char *save = NULL;
+	int line_no = 0;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (++line_no <= 2) /* two header lines */
+			continue;
+		char name[64];
+		unsigned long long v[16];
+		char *colon = strchr(line, ':');
+		if (!colon)
+			continue;
+		*colon = ' ';
+		if (sscanf(line,
+			   " %63s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
+			   name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
+			   &v[9], &v[10], &v[11]) != 13)
+			continue;
+		json_object_set_new(nets, name,
+				    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "rx_bytes",
+					      (json_int_t)v[0], "rx_packets", (json_int_t)v[1],
+					      "rx_errors", (json_int_t)v[2], "tx_bytes",
+					      (json_int_t)v[8], "tx_packets", (json_int_t)v[9],
+					      "tx_errors", (json_int_t)v[10]));
+	}
+	return nets;
+}
+
+static json_t *linux_stats(const pl_mechanism_t *m, const char *id, const pl_domain_t *dom)
+{
+	json_t *j = pl_cgroup_stats(id);
+	json_object_set_new(j, "networks", net_stats(dom->pid));
+	return j;
+}
+
 static bool linux_is_paused(const pl_mechanism_t *m, const char *id)
 {
 	return pl_cgroup_is_frozen(id);
@@ -376,5 +418,6 @@ pl_mechanism_t pl_mechanism_linux = {
     .oom_kills = linux_oom_kills,
     .pause = linux_pause,
     .is_paused = linux_is_paused,
+    .stats = linux_stats,
     .destroy = linux_destroy,
 };
