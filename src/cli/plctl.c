@@ -1348,22 +1348,28 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 /* ---- logs, info, version ---- */
 
 /* --since/--until: RFC 3339 and unix seconds go to the daemon as they are; a relative
- * duration ("90s", "10m", "2h", "1d", like docker's) becomes unix seconds here. */
+ * duration ("90s", "10m", "2h", "1d", like docker's) becomes unix seconds here, to the
+ * nanosecond like docker's, so "--until 0s" takes in what happened this very second. */
 static char *since_value(const char *s)
 {
 	static const struct {
 		char suffix;
 		int64_t secs;
 	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	const int64_t NS = 1000000000LL;
 	size_t len = strlen(s);
 	for (size_t i = 0; len > 1 && i < PL_ARRAY_SIZE(units); i++) {
 		if (s[len - 1] != units[i].suffix)
 			continue;
-		_cleanup_free_ char *num = strndup(s, len - 1);
+		_cleanup_free_ char *num = pl_xasprintf("%.*s", (int)(len - 1), s);
 		int64_t n;
-		if (num && pl_parse_int64(num, 0, INT64_MAX / 1000000000LL / 86400, &n) == 0)
-			return pl_xasprintf(
-			    "%lld", (long long)(pl_now_ns() / 1000000000LL - n * units[i].secs));
+		if (pl_parse_int64(num, 0, INT64_MAX / NS / 86400, &n) < 0)
+			continue;
+		/* before the epoch is "from the start" (1 ns: the daemon reads 0 as "not set") */
+		int64_t t = pl_now_ns() - n * units[i].secs * NS;
+		if (t < 1)
+			t = 1;
+		return pl_xasprintf("%lld.%09lld", (long long)(t / NS), (long long)(t % NS));
 	}
 	return pl_xstrdup(s);
 }

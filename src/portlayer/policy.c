@@ -382,6 +382,11 @@ int pl_resources_parse(const json_t *v, pl_resources_t *r, pl_error_t **err)
 		free(r->cpuset_cpus);
 		r->cpuset_cpus = pl_xstrdup(json_string_value(cs));
 	}
+	/* as in Docker, 0 means "not set" for swap and "no limit" for pids */
+	if (r->has_memory_swap && r->memory_swap == 0)
+		r->has_memory_swap = false;
+	if (r->has_pids_limit && r->pids_limit == 0)
+		r->pids_limit = -1;
 	if (r->has_memory_swap && r->memory_swap > 0 && r->memory && r->memory_swap < r->memory)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "resources.memory_swap (memory + swap) must be >= memory");

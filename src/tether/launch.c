@@ -4,6 +4,7 @@
 #include "tether/tether.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -87,9 +87,6 @@ void pl_sessions_detach_all(void);
 /* A daemon said HELLO on a new connection: STARTED for each live exec session, EXITED for
  * those that ended while nobody was told. */
 void pl_sessions_resume(void);
-/* Sends the EXITED records that are due (exec sessions that ended while no daemon was
- * ready). */
-void pl_sessions_report(void);
 
 /* The primary exited: exec sessions die with the domain, their fds close now. */
 void pl_sessions_end(void);

@@ -19,6 +19,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include "proto/linux_caps.h"
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -330,9 +332,22 @@ static int linux_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_er
 	return 0;
 }
 
+/* Capabilities no process started by us can hold: those outside our own bounding set
+ * (sandboxes often lack some, e.g. SYS_RESOURCE). "All" means all we have. */
+static void clamp_capabilities(json_t *msg)
+{
+	json_t *caps = json_object_get(msg, "capabilities");
+	for (size_t i = json_array_size(caps); i-- > 0;) {
+		int n = pl_linux_cap_number(json_string_value(json_array_get(caps, i)));
+		if (n < 0 || prctl(PR_CAPBSET_READ, n, 0, 0, 0) != 1)
+			json_array_remove(caps, i);
+	}
+}
+
 static int linux_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, json_t *msg,
 			       pl_error_t **err)
 {
+	clamp_capabilities(msg);
 	size_t len;
 	const uint8_t *bpf = pl_seccomp_program(&cfg->security, &len, err);
 	if (!bpf)

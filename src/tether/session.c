@@ -1,0 +1,830 @@
+/* Sessions: every process tether runs and its stdio (docs/tether-protocol.md, "Sessions").
+ * Session 1 is the primary process: its output always goes to the log (CRI records) and into
+ * a bounded replay ring, and reaches the daemon as DATA frames while it is attached and has
+ * credit. Exec sessions (2 and up) are not logged and have no ring: without credit their
+ * output is simply not read, so the process blocks on a full pipe and memory stays bounded.
+ * Stdin comes in as DATA frames and is written without ever blocking tether. */
+#include "common/cleanup.h"
+#include "tether/tether.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_EXEC 64
+/* A line longer than this is logged in P(artial) pieces so memory stays bounded. */
+#define LOG_LINE_MAX (16 * 1024)
+#define FRAME_MAX    (32 * 1024)   /* output bytes in one DATA frame */
+#define RING_MAX     (256 * 1024)  /* session 1's replay ring, record headers included */
+#define STDIN_MAX    (1024 * 1024) /* stdin tether holds for a process that is not reading */
+/* An exec process has exited but something (a background child) keeps its output open: give
+ * up after this long without output while the daemon was ready to take it. */
+#define EXIT_IDLE_MS 2000
+#define CREDIT_MAX   ((uint64_t)1 << 62)
+
+enum { ROLE_OUT = 0, ROLE_ERR = 1, ROLE_IN = 2 }; /* out[] index = stream - 1 */
+
+typedef struct output {
+	int fd; /* -1 once at EOF */
+	const char *name;
+	size_t len; /* session 1: the partial line awaiting the log */
+	char *line; /* session 1: LOG_LINE_MAX bytes */
+} output_t;
+
+typedef struct session {
+	uint32_t id; /* 0: a free slot */
+	int pid;     /* 0 before the process started */
+	bool tty;
+	output_t out[2];
+	/* stdin: what the process has not taken yet waits in in_buf[in_off, in_len) */
+	bool has_stdin, stdin_closing, stdin_complained;
+	int in_fd;
+	uint8_t *in_buf;
+	size_t in_off, in_len;
+	uint16_t rows, cols; /* session 1: a RESIZE before its process started */
+	/* forwarding to the daemon */
+	bool attached;
+	uint64_t credit; /* output bytes the daemon still takes */
+	uint64_t seq;	 /* of the last DATA frame */
+	/* an exec session's end, kept until a daemon has been told */
+	bool exited, done;
+	pl_os_status_t status;
+	int64_t finished_ns;
+	int64_t idle_ns; /* since when an exited session's output has been quiet */
+} session_t;
+
+static session_t sessions[1 + MAX_EXEC]; /* [0] is session 1 */
+static char primary_lines[2][LOG_LINE_MAX];
+
+static bool can_forward(const session_t *s)
+{
+	return s->attached && s->credit > 0 && pl_ctl_ready();
+}
+
+static session_t *find(uint32_t id)
+{
+	for (size_t i = 0; id && i < PL_ARRAY_SIZE(sessions); i++)
+		if (sessions[i].id == id)
+			return &sessions[i];
+	return NULL;
+}
+
+static void send_data(const session_t *s, unsigned stream, uint64_t seq, const void *data,
+		      size_t n)
+{
+	static uint8_t frame[PL_FRAME_HDR_LEN + 8 + FRAME_MAX];
+	pl_frame_hdr_t h = {.len = (uint32_t)(8 + n),
+			    .type = PL_MSG_DATA,
+			    .flags = (uint16_t)stream,
+			    .chan = s->id};
+	pl_frame_hdr_encode(&h, frame);
+	for (int i = 0; i < 8; i++)
+		frame[PL_FRAME_HDR_LEN + i] = (uint8_t)(seq >> (56 - 8 * i));
+	memcpy(frame + PL_FRAME_HDR_LEN + 8, data, n);
+	pl_ctl_send_frame(frame, PL_FRAME_HDR_LEN + 8 + n);
+}
+
+/* ---- session 1's replay ring. Frames already sent keep their sequence number and bytes in
+ * `sent`, so a daemon that lost them can have them again; output not yet sent waits in
+ * `unsent` (consecutive reads of one stream coalesce) and gets its sequence number when it
+ * is cut into a frame, as large as the credit allows. Both together hold at most RING_MAX
+ * bytes; the oldest output goes first (it stays in the log). */
+
+typedef struct rec {
+	uint64_t seq;
+	uint32_t len;
+	uint32_t stream;
+} rec_t;
+
+/* Records back to back in one buffer; compacted when the tail reaches the end, which the
+ * slack (twice the bound) makes rare. */
+typedef struct fifo {
+	uint8_t *buf;
+	size_t head, tail, last; /* last: the newest record, when not empty */
+	size_t cost;		 /* headers + payloads held */
+} fifo_t;
+
+#define FIFO_CAP (2 * RING_MAX + FRAME_MAX + sizeof(rec_t))
+
+static struct ring {
+	fifo_t sent, unsent;
+	uint64_t resend_from; /* the next sent frame to send again */
+} ring;
+
+static bool fifo_empty(const fifo_t *f)
+{
+	return f->head == f->tail;
+}
+
+static rec_t rec_at(const fifo_t *f, size_t off)
+{
+	rec_t r;
+	memcpy(&r, f->buf + off, sizeof(r));
+	return r;
+}
+
+static void fifo_pop(fifo_t *f)
+{
+	rec_t r = rec_at(f, f->head);
+	f->head += sizeof(r) + r.len;
+	f->cost -= sizeof(r) + r.len;
+	if (f->head == f->tail)
+		f->head = f->tail = f->last = 0;
+}
+
+static bool fifo_push(fifo_t *f, rec_t r, const void *data)
+{
+	size_t need = sizeof(r) + r.len;
+	if (!f->buf && !(f->buf = malloc(FIFO_CAP)))
+		return false;
+	if (f->tail + need > FIFO_CAP) {
+		memmove(f->buf, f->buf + f->head, f->tail - f->head);
+		f->tail -= f->head;
+		f->last -= f->head;
+		f->head = 0;
+	}
+	f->last = f->tail;
+	memcpy(f->buf + f->tail, &r, sizeof(r));
+	memcpy(f->buf + f->tail + sizeof(r), data, r.len);
+	f->tail += need;
+	f->cost += need;
+	return true;
+}
+
+/* Grows the newest record when it is of the same stream and stays within a frame. */
+static bool fifo_extend(fifo_t *f, uint32_t stream, const void *data, size_t n)
+{
+	if (fifo_empty(f))
+		return false;
+	rec_t r = rec_at(f, f->last);
+	if (r.stream != stream || r.len + n > FRAME_MAX || f->tail + n > FIFO_CAP)
+		return false;
+	memcpy(f->buf + f->tail, data, n);
+	r.len += (uint32_t)n;
+	memcpy(f->buf + f->last, &r, sizeof(r));
+	f->tail += n;
+	f->cost += n;
+	return true;
+}
+
+/* Drops the first n bytes of the oldest record: its header moves forward over them. */
+static void fifo_trim_front(fifo_t *f, size_t n)
+{
+	rec_t r = rec_at(f, f->head);
+	if (n >= r.len) {
+		fifo_pop(f);
+		return;
+	}
+	bool newest = f->last == f->head;
+	r.len -= (uint32_t)n;
+	f->head += n;
+	f->cost -= n;
+	memcpy(f->buf + f->head, &r, sizeof(r));
+	if (newest)
+		f->last = f->head;
+}
+
+static void ring_append(unsigned stream, const void *data, size_t n)
+{
+	while (ring.sent.cost + ring.unsent.cost + sizeof(rec_t) + n > RING_MAX) {
+		if (!fifo_empty(&ring.sent))
+			fifo_pop(&ring.sent);
+		else if (!fifo_empty(&ring.unsent))
+			fifo_pop(&ring.unsent);
+		else
+			break;
+	}
+	if (!fifo_extend(&ring.unsent, stream, data, n))
+		fifo_push(&ring.unsent, (rec_t){.len = (uint32_t)n, .stream = stream}, data);
+}
+
+/* Sends what the ring owes the daemon, as far as the credit goes: first sent frames after
+ * ATTACH's since_seq (each one whole, as it was), then unsent output. */
+static void ring_flush(session_t *s)
+{
+	size_t off = ring.sent.head;
+	while (can_forward(s)) {
+		if (ring.resend_from <= s->seq) {
+			while (off < ring.sent.tail && rec_at(&ring.sent, off).seq < ring.resend_from)
+				off += sizeof(rec_t) + rec_at(&ring.sent, off).len;
+			if (off >= ring.sent.tail) { /* nothing older is left */
+				ring.resend_from = s->seq + 1;
+				continue;
+			}
+			rec_t r = rec_at(&ring.sent, off);
+			if (r.len > s->credit)
+				return;
+			send_data(s, r.stream, r.seq, ring.sent.buf + off + sizeof(r), r.len);
+			s->credit -= r.len;
+			ring.resend_from = r.seq + 1;
+			continue;
+		}
+		if (fifo_empty(&ring.unsent))
+			return;
+		rec_t r = rec_at(&ring.unsent, ring.unsent.head);
+		const uint8_t *data = ring.unsent.buf + ring.unsent.head + sizeof(r);
+		size_t k = r.len < s->credit ? r.len : (size_t)s->credit;
+		if (k > FRAME_MAX)
+			k = FRAME_MAX;
+		send_data(s, r.stream, ++s->seq, data, k);
+		s->credit -= k;
+		ring.resend_from = s->seq + 1;
+		fifo_push(&ring.sent, (rec_t){.seq = s->seq, .len = (uint32_t)k, .stream = r.stream},
+			  data);
+		fifo_trim_front(&ring.unsent, k);
+		while (ring.sent.cost + ring.unsent.cost > RING_MAX && !fifo_empty(&ring.sent))
+			fifo_pop(&ring.sent);
+		off = ring.sent.head;
+	}
+}
+
+static void ring_attach(session_t *s, uint64_t since)
+{
+	if (since == 0) { /* only new output */
+		while (!fifo_empty(&ring.unsent))
+			fifo_pop(&ring.unsent);
+		ring.resend_from = s->seq + 1;
+	} else {
+		ring.resend_from = since + 1;
+	}
+}
+
+/* ---- output */
+
+/* One CRI log record, one write(): "<RFC3339Nano> <stream> <F|P> <content>\n". The
+ * fraction is always nine digits (valid RFC 3339, and records sort as text). */
+static void log_record(const char *stream, char tag, const char *data, size_t len)
+{
+	static char rec[64 + LOG_LINE_MAX];
+	struct timespec ts;
+	struct tm tm;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(rec, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(rec + n, sizeof(rec) - n, ".%09ldZ %s %c ", ts.tv_nsec, stream, tag);
+	memcpy(rec + n, data, len);
+	rec[n + len] = '\n';
+	/* a full disk loses log lines, not the container */
+	for (size_t done = 0; done < n + len + 1;) {
+		ssize_t w = write(FD_LOG, rec + done, n + len + 1 - done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+}
+
+/* Session 1: whatever the pipe (or terminal) holds goes to the log and the ring, then to the
+ * daemon as far as the credit goes. Never throttled: logging must not stop. */
+static void pump_primary(session_t *s, output_t *o, unsigned stream)
+{
+	ssize_t n = read(o->fd, o->line + o->len, LOG_LINE_MAX - o->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) { /* EOF; EIO on a terminal whose every slave fd is closed */
+		if (o->len > 0)
+			log_record(o->name, 'P', o->line, o->len);
+		o->len = 0;
+		o->fd = pl_close(o->fd);
+		return;
+	}
+	ring_append(stream, o->line + o->len, (size_t)n);
+	size_t start = 0, scanned = o->len;
+	o->len += (size_t)n;
+	char *nl;
+	while ((nl = memchr(o->line + scanned, '\n', o->len - scanned))) {
+		size_t end = (size_t)(nl - o->line);
+		log_record(o->name, 'F', o->line + start, end - start);
+		start = scanned = end + 1;
+	}
+	o->len -= start;
+	memmove(o->line, o->line + start, o->len);
+	if (o->len == LOG_LINE_MAX) {
+		log_record(o->name, 'P', o->line, o->len);
+		o->len = 0;
+	}
+	ring_flush(s);
+}
+
+/* Exec sessions: read only what the credit allows and send it at once. */
+static void pump_exec(session_t *s, output_t *o, unsigned stream)
+{
+	static uint8_t buf[FRAME_MAX];
+	if (!can_forward(s))
+		return;
+	size_t want = s->credit < FRAME_MAX ? (size_t)s->credit : FRAME_MAX;
+	ssize_t n = read(o->fd, buf, want);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		o->fd = pl_close(o->fd);
+		return;
+	}
+	s->credit -= (uint64_t)n;
+	s->idle_ns = now_ns();
+	send_data(s, stream, ++s->seq, buf, (size_t)n);
+}
+
+/* ---- stdin */
+
+static void stdin_close(session_t *s)
+{
+	s->in_fd = pl_close(s->in_fd);
+	free(s->in_buf);
+	s->in_buf = NULL;
+	s->in_off = s->in_len = 0;
+}
+
+/* Writes what the process takes without blocking; the rest waits for POLLOUT. */
+static void stdin_flush(session_t *s)
+{
+	while (s->in_fd >= 0 && s->in_off < s->in_len) {
+		ssize_t n = write(s->in_fd, s->in_buf + s->in_off, s->in_len - s->in_off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n < 0) { /* EPIPE: the process closed its stdin; nothing more can go */
+			stdin_close(s);
+			s->stdin_closing = true;
+			return;
+		}
+		s->in_off += (size_t)n;
+	}
+	if (s->in_off == s->in_len && s->in_buf) {
+		free(s->in_buf);
+		s->in_buf = NULL;
+		s->in_off = s->in_len = 0;
+	}
+	if (s->stdin_closing && s->in_fd >= 0 && !s->in_buf)
+		s->in_fd = pl_close(s->in_fd);
+}
+
+static bool stdin_append(session_t *s, const uint8_t *data, size_t n)
+{
+	size_t pending = s->in_len - s->in_off;
+	if (s->in_off > 0) {
+		memmove(s->in_buf, s->in_buf + s->in_off, pending);
+		s->in_off = 0;
+		s->in_len = pending;
+	}
+	uint8_t *b = realloc(s->in_buf, pending + n);
+	if (!b)
+		return false;
+	memcpy(b + pending, data, n);
+	s->in_buf = b;
+	s->in_len = pending + n;
+	return true;
+}
+
+void pl_session_stdin(uint32_t id, const uint8_t *payload, size_t len)
+{
+	session_t *s = find(id);
+	if (!s || s->done) {
+		pl_ctl_error(PL_MSG_DATA, id, "unknown session %u", (unsigned)id);
+		return;
+	}
+	if (!s->has_stdin || s->stdin_closing || (s->pid > 0 && s->in_fd < 0)) {
+		if (!s->stdin_complained)
+			pl_ctl_error(PL_MSG_DATA, id, "stdin of session %u is closed; ignoring it",
+				     (unsigned)id);
+		s->stdin_complained = true;
+		return;
+	}
+	if (s->in_len - s->in_off + len > STDIN_MAX) {
+		pl_ctl_error(PL_MSG_DATA, id, "stdin buffer full");
+		return;
+	}
+	if (!stdin_append(s, payload, len)) {
+		pl_ctl_error(PL_MSG_DATA, id, "stdin: out of memory");
+		return;
+	}
+	stdin_flush(s);
+}
+
+/* ---- lifecycle */
+
+static void session_release(session_t *s)
+{
+	for (int k = 0; k < 2; k++)
+		s->out[k].fd = pl_close(s->out[k].fd);
+	stdin_close(s);
+}
+
+/* An exec session whose process exited ends once its output is drained (or nobody is
+ * attached to take it, or it went quiet), and is forgotten once a daemon was told. */
+static void settle(session_t *s)
+{
+	if (s->id <= PRIMARY || !s->exited)
+		return;
+	if (!s->done) {
+		bool open = s->out[0].fd >= 0 || s->out[1].fd >= 0;
+		bool quiet = can_forward(s) && now_ns() - s->idle_ns >= EXIT_IDLE_MS * 1000000LL;
+		if (open && s->attached && !quiet)
+			return;
+		session_release(s);
+		s->done = true;
+	}
+	if (!pl_ctl_ready())
+		return;
+	pl_ctl_send_json(PL_MSG_EXITED,
+			 json_pack("{sI si si sI}", "session", (json_int_t)s->id, "exit_code",
+				   s->status.signal ? 128 + s->status.signal : s->status.code,
+				   "signal", s->status.signal, "finished_at_ns",
+				   (json_int_t)s->finished_ns));
+	if (pl_ctl_ready())
+		*s = (session_t){0};
+}
+
+static void exited_early(uint32_t id, int code, const char *msg)
+{
+	pl_ctl_send_json(PL_MSG_EXITED,
+			 json_pack("{sI si si sI ss}", "session", (json_int_t)id, "exit_code", code,
+				   "signal", 0, "finished_at_ns", (json_int_t)now_ns(), "error", msg));
+}
+
+static void session_started(session_t *s, const pl_os_proc_t *proc, bool tty)
+{
+	s->pid = proc->pid;
+	s->tty = tty;
+	s->out[0].fd = proc->out_fd;
+	s->out[1].fd = proc->err_fd;
+	s->in_fd = proc->in_fd;
+	s->idle_ns = now_ns();
+}
+
+static bool session_field(json_t *o, uint32_t *id)
+{
+	json_t *v = json_object_get(o, "session");
+	*id = PRIMARY;
+	if (!v)
+		return true;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > (json_int_t)UINT32_MAX)
+		return false;
+	*id = (uint32_t)json_integer_value(v);
+	return true;
+}
+
+void pl_session_primary_init(const pl_os_spawn_spec_t *spec)
+{
+	session_t *s = &sessions[0];
+	*s = (session_t){.id = PRIMARY, .tty = spec->tty, .has_stdin = spec->open_stdin, .in_fd = -1};
+	for (int k = 0; k < 2; k++)
+		s->out[k] = (output_t){.fd = -1, .name = k ? "stderr" : "stdout",
+				       .line = primary_lines[k]};
+}
+
+int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stage, int *pid)
+{
+	session_t *s = &sessions[0];
+	pl_os_spawn_spec_t sp = *spec;
+	if (s->rows || s->cols) {
+		sp.rows = s->rows;
+		sp.cols = s->cols;
+	}
+	pl_os_proc_t proc;
+	int rc = pl_os_spawn(&sp, &proc, stage);
+	if (rc < 0)
+		return rc;
+	session_started(s, &proc, sp.tty);
+	stdin_flush(s); /* what arrived before the process started (wait_attach) */
+	*pid = proc.pid;
+	return 0;
+}
+
+static void on_exec(json_t *o)
+{
+	uint32_t id;
+	if (!json_is_object(o) || !session_field(o, &id) || id <= PRIMARY ||
+	    !json_object_get(o, "session")) {
+		pl_ctl_error(PL_MSG_EXEC, 0, "invalid exec: \"session\" must be an integer >= 2");
+		return;
+	}
+	if (find(id)) {
+		pl_ctl_error(PL_MSG_EXEC, id, "session %u exists", (unsigned)id);
+		return;
+	}
+	_cleanup_(pl_launch_free) launch_t l = {0};
+	const char *bad = pl_launch_parse(&l, o, true);
+	if (bad) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "invalid exec: %s", bad);
+		pl_ctl_error(PL_MSG_EXEC, id, "%s", msg);
+		exited_early(id, EXIT_CONFIG, msg);
+		return;
+	}
+	session_t *s = NULL;
+	for (size_t i = 1; !s && i < PL_ARRAY_SIZE(sessions); i++)
+		if (sessions[i].id == 0)
+			s = &sessions[i];
+	if (!s) {
+		exited_early(id, EXIT_CONFIG, "too many sessions (at most 64 exec sessions)");
+		return;
+	}
+	pl_os_proc_t proc;
+	pl_os_stage_t stage;
+	int rc = pl_os_spawn(&l.spec, &proc, &stage);
+	if (rc < 0) {
+		char msg[PATH_MAX + 128];
+		int code = pl_launch_failure(&l.spec, stage, -rc, msg, sizeof(msg));
+		exited_early(id, code, msg);
+		return;
+	}
+	*s = (session_t){.id = id, .has_stdin = l.spec.open_stdin};
+	session_started(s, &proc, l.spec.tty);
+	pl_ctl_send_json(PL_MSG_STARTED,
+			 json_pack("{sI si}", "session", (json_int_t)id, "pid", proc.pid));
+}
+
+static void on_signal(session_t *s, json_t *o)
+{
+	json_t *sig = json_object_get(o, "signal"), *group = json_object_get(o, "group");
+	if (!json_is_integer(sig) || json_integer_value(sig) < 1 ||
+	    json_integer_value(sig) >= NSIG || (group && !json_is_boolean(group))) {
+		pl_ctl_error(PL_MSG_SIGNAL, s->id,
+			     "bad signal: want {\"signal\":1..%d,\"group\":bool}", NSIG - 1);
+		return;
+	}
+	if (s->pid == 0) {
+		pl_ctl_error(PL_MSG_SIGNAL, s->id, "unexpected message type %u", PL_MSG_SIGNAL);
+		return;
+	}
+	if (s->exited) { /* its pid may be someone else's by now */
+		pl_ctl_error(PL_MSG_SIGNAL, s->id, "session %u has exited", (unsigned)s->id);
+		return;
+	}
+	int rc = pl_os_kill(s->pid, (int)json_integer_value(sig), json_is_true(group));
+	if (rc < 0)
+		pl_ctl_error(PL_MSG_SIGNAL, s->id, "kill: %s", strerror(-rc));
+}
+
+static void on_close_stdin(session_t *s)
+{
+	if (!s->has_stdin || s->stdin_closing)
+		return;
+	if (s->tty) { /* a terminal has no write side to close: type its EOF character */
+		uint8_t eof = s->in_fd >= 0 ? pl_os_tty_eof_char(s->in_fd) : 4;
+		if (!stdin_append(s, &eof, 1))
+			pl_ctl_error(PL_MSG_CLOSE_STDIN, s->id, "stdin: out of memory");
+	}
+	s->stdin_closing = true;
+	stdin_flush(s);
+}
+
+static void on_resize(session_t *s, json_t *o)
+{
+	json_t *r = json_object_get(o, "rows"), *c = json_object_get(o, "cols");
+	if (!json_is_integer(r) || !json_is_integer(c) || json_integer_value(r) < 0 ||
+	    json_integer_value(r) > UINT16_MAX || json_integer_value(c) < 0 ||
+	    json_integer_value(c) > UINT16_MAX) {
+		pl_ctl_error(PL_MSG_RESIZE, s->id, "bad resize: want {\"rows\":N,\"cols\":N}");
+		return;
+	}
+	uint16_t rows = (uint16_t)json_integer_value(r), cols = (uint16_t)json_integer_value(c);
+	if (!s->tty) {
+		pl_ctl_error(PL_MSG_RESIZE, s->id, "session %u has no terminal", (unsigned)s->id);
+		return;
+	}
+	if (s->pid == 0) { /* applied when it starts */
+		s->rows = rows;
+		s->cols = cols;
+		return;
+	}
+	int fd = s->out[0].fd >= 0 ? s->out[0].fd : s->in_fd;
+	int rc = fd >= 0 ? pl_os_tty_resize(fd, rows, cols) : -EBADF;
+	if (rc < 0)
+		pl_ctl_error(PL_MSG_RESIZE, s->id, "resize: %s", strerror(-rc));
+}
+
+static void on_attach(session_t *s, json_t *o)
+{
+	json_t *since = json_object_get(o, "since_seq");
+	if (since && (!json_is_integer(since) || json_integer_value(since) < 0)) {
+		pl_ctl_error(PL_MSG_ATTACH, s->id, "bad attach: \"since_seq\" must be >= 0");
+		return;
+	}
+	s->attached = true;
+	s->idle_ns = now_ns();
+	if (s->id != PRIMARY)
+		return; /* no ring: unread output is still in the pipe */
+	ring_attach(s, (uint64_t)json_integer_value(since));
+	if (s->pid == 0)
+		pl_tether_launch_primary();
+	ring_flush(s);
+}
+
+static void on_credit(session_t *s, json_t *o)
+{
+	json_t *b = json_object_get(o, "bytes");
+	if (!json_is_integer(b) || json_integer_value(b) < 0) {
+		pl_ctl_error(PL_MSG_CREDIT, s->id, "bad credit: \"bytes\" must be >= 0");
+		return;
+	}
+	uint64_t add = (uint64_t)json_integer_value(b);
+	if (s->credit == 0)
+		s->idle_ns = now_ns();
+	s->credit = add > CREDIT_MAX - s->credit ? CREDIT_MAX : s->credit + add;
+	if (s->id == PRIMARY)
+		ring_flush(s);
+}
+
+void pl_session_message(uint16_t type, const uint8_t *payload, size_t len)
+{
+	json_auto_t *o = json_loadb((const char *)payload, len, 0, NULL);
+	if (type == PL_MSG_EXEC) {
+		on_exec(o);
+		return;
+	}
+	uint32_t id;
+	if (!json_is_object(o) || !session_field(o, &id)) {
+		pl_ctl_error(type, 0, "bad payload: want a JSON object, \"session\" >= 1");
+		return;
+	}
+	session_t *s = find(id);
+	if (!s || s->done) {
+		pl_ctl_error(type, id, "unknown session %u", (unsigned)id);
+		return;
+	}
+	switch (type) {
+	case PL_MSG_SIGNAL:
+		on_signal(s, o);
+		break;
+	case PL_MSG_CLOSE_STDIN:
+		on_close_stdin(s);
+		break;
+	case PL_MSG_RESIZE:
+		on_resize(s, o);
+		break;
+	case PL_MSG_ATTACH:
+		on_attach(s, o);
+		break;
+	case PL_MSG_DETACH:
+		/* Credit belongs to an attachment: the next ATTACH comes with its own. */
+		s->attached = false;
+		s->credit = 0;
+		settle(s);
+		break;
+	case PL_MSG_CREDIT:
+		on_credit(s, o);
+		break;
+	default:
+		pl_ctl_error(type, id, "unexpected message type %u", (unsigned)type);
+		break;
+	}
+}
+
+/* ---- the main loop's view */
+
+static struct {
+	session_t *s;
+	int role;
+} pmap[3 * PL_ARRAY_SIZE(sessions)];
+
+size_t pl_sessions_poll(struct pollfd *p, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
+		session_t *s = &sessions[i];
+		if (!s->id)
+			continue;
+		for (int k = 0; k < 2 && n < max; k++)
+			if (s->out[k].fd >= 0 && (s->id == PRIMARY || can_forward(s))) {
+				p[n] = (struct pollfd){.fd = s->out[k].fd, .events = POLLIN};
+				pmap[n].s = s;
+				pmap[n++].role = k;
+			}
+		if (s->in_fd >= 0 && s->in_off < s->in_len && n < max) {
+			p[n] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
+			pmap[n].s = s;
+			pmap[n++].role = ROLE_IN;
+		}
+	}
+	return n;
+}
+
+void pl_sessions_io(const struct pollfd *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		session_t *s = pmap[i].s;
+		int role = pmap[i].role;
+		if (!p[i].revents)
+			continue;
+		if (role == ROLE_IN) {
+			if (s->in_fd == p[i].fd)
+				stdin_flush(s);
+		} else if (s->out[role].fd == p[i].fd) {
+			if (s->id == PRIMARY)
+				pump_primary(s, &s->out[role], (unsigned)role + 1);
+			else
+				pump_exec(s, &s->out[role], (unsigned)role + 1);
+		}
+	}
+	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
+		settle(&sessions[i]);
+}
+
+int pl_sessions_timeout_ms(void)
+{
+	int64_t best = -1, now = now_ns();
+	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
+		session_t *s = &sessions[i];
+		if (!s->id || !s->exited || s->done || !can_forward(s))
+			continue;
+		int64_t left = (s->idle_ns + EXIT_IDLE_MS * 1000000LL - now) / 1000000 + 1;
+		if (left < 0)
+			left = 0;
+		if (best < 0 || left < best)
+			best = left;
+	}
+	return (int)best;
+}
+
+bool pl_sessions_reap(pl_os_status_t *primary)
+{
+	bool found = false;
+	pl_os_status_t st;
+	int pid;
+	while ((pid = pl_os_reap_one(&st)) > 0) {
+		for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
+			session_t *s = &sessions[i];
+			if (!s->id || s->pid != pid || s->exited)
+				continue;
+			if (s->id == PRIMARY) {
+				*primary = st;
+				found = true;
+				break;
+			}
+			s->exited = true;
+			s->status = st;
+			s->finished_ns = s->idle_ns = now_ns();
+			settle(s);
+			break;
+		}
+	}
+	return found;
+}
+
+void pl_sessions_detach_all(void)
+{
+	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
+		sessions[i].attached = false;
+		sessions[i].credit = 0;
+		settle(&sessions[i]);
+	}
+}
+
+void pl_sessions_resume(void)
+{
+	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
+		session_t *s = &sessions[i];
+		if (s->id && !s->exited)
+			pl_ctl_send_json(PL_MSG_STARTED, json_pack("{sI si}", "session",
+								   (json_int_t)s->id, "pid", s->pid));
+	}
+	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
+		settle(&sessions[i]);
+}
+
+void pl_sessions_end(void)
+{
+	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
+		session_release(&sessions[i]);
+		sessions[i] = (session_t){0};
+	}
+	stdin_close(&sessions[0]);
+	sessions[0].has_stdin = false;
+}
+
+bool pl_session_primary_draining(void)
+{
+	return sessions[0].out[0].fd >= 0 || sessions[0].out[1].fd >= 0;
+}
+
+void pl_session_primary_cut(void)
+{
+	for (int k = 0; k < 2; k++) {
+		output_t *o = &sessions[0].out[k];
+		if (o->len > 0)
+			log_record(o->name, 'P', o->line, o->len);
+		o->len = 0;
+		o->fd = pl_close(o->fd);
+	}
+}
+
+bool pl_session_primary_unsent(void)
+{
+	const session_t *s = &sessions[0];
+	return s->attached && pl_ctl_ready() &&
+	       (!fifo_empty(&ring.unsent) || ring.resend_from <= s->seq);
+}
+
+int pl_session_primary_pid(void)
+{
+	return sessions[0].pid;
+}
