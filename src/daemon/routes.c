@@ -259,6 +259,8 @@ static void change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_
 {
 	pl_error_t *e = NULL;
 	bool running = pl_container_is_running(c);
+	if (want == PL_WANT_STOPPED && !running)
+		pl_container_stop(app->pl, c, stop_timeout, NULL); /* cancels a pending restart */
 	if ((want == PL_WANT_RUNNING && running) || (want == PL_WANT_STOPPED && !running) ||
 	    want == PL_WANT_UNCHANGED) {
 		if (not_modified && want == PL_WANT_RUNNING)

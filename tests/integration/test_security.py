@@ -3,6 +3,7 @@ read-only paths, read-only rootfs, tmpfs, sysctls, rlimits, oom_score_adj, and t
 classic escape routes (overwriting the runtime binary, inherited host fds, a symlink
 planted under a mount target)."""
 
+import fcntl
 import hashlib
 import os
 import random
@@ -11,12 +12,15 @@ import subprocess
 
 import pytest
 
+from test_isolation import tree_manifest
 from conftest import TETHER, RunResult, pids_in_cgroups_matching, pids_with_cmdline, proc_read
 
 DEFAULT_CAPS = 0x00000000A80425FB  # Docker's default set
 CAP_CHOWN = 0
 CAP_NET_ADMIN = 12
 CAP_SYS_ADMIN = 21
+F_GET_SEALS = 1034
+F_SEAL_SEAL, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_WRITE = 1, 2, 4, 8
 CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
 
 # Paths Docker masks and that this kernel may or may not provide.
@@ -110,6 +114,12 @@ def host_mounts(pid="self"):
             fields = post.split()
             out.add((pre.split()[4], fields[0], fields[1]))
     return out
+
+
+def new_mounts(before, after, daemon):
+    """Mounts in after and not in before, less other test sessions' daemon dirs."""
+    return sorted(m for m in after - before
+                  if not m[0].startswith("/tmp/pl-it-") or m[0].startswith(str(daemon.tmp)))
 
 
 # --------------------------------------------------------------------------
@@ -321,7 +331,6 @@ def test_privileged_without_caps_the_host_lacks(api, daemon, rootfs):
 
 
 def test_read_only_rootfs_with_tmpfs(api, rootfs):
-    from test_isolation import tree_manifest
     before = tree_manifest(rootfs)
     r = sh(api, rootfs,
            "touch /x && echo WROTE; echo hi > /scratch/f && cat /scratch/f; "
@@ -393,16 +402,31 @@ def test_oom_score_adj(api, rootfs):
 
 def test_runtime_binary_not_overwritable(api, rootfs):
     before = sha256(TETHER)
-    r = sh(api, rootfs,
-           "echo x > /proc/1/exe && echo WROTE1; cat /bin/sh > /proc/1/exe && echo WROTE2; "
-           "cp /bin/busybox /proc/1/exe && echo WROTE3; readlink /proc/1/exe && echo LINK; "
-           "cat /proc/1/environ > /dev/null && echo ENV; cat /proc/1/maps > /dev/null && echo MAPS; "
-           "true")
+    script = ("echo x > /proc/1/exe && echo WROTE1; cat /bin/sh > /proc/1/exe && echo WROTE2; "
+              "cp /bin/busybox /proc/1/exe && echo WROTE3; readlink /proc/1/exe && echo LINK; "
+              "cat /proc/1/environ > /dev/null && echo ENV; "
+              "cat /proc/1/maps > /dev/null && echo MAPS; echo done; exec /bin/sleep 1000")
+    r = api.create_raw(create_body(rootfs, ["/bin/sh", "-c", script]))
+    assert r.status == 201, r.body
+    cid = r.json["id"]
+    api.start(cid)
+    api.wait_for_output(cid, "done")
+    out, err = api.output(cid)
     for marker in ("WROTE1", "WROTE2", "WROTE3", "LINK", "ENV", "MAPS"):
-        assert marker not in r.stdout, f"{marker}: {r.stdout!r} {r.stderr!r}"
+        assert marker not in out, f"{marker}: {out!r} {err!r}"
     assert sha256(TETHER) == before, "the container modified pl-tether on the host!"
-    # The tether the host runs is not build/pl-tether opened for writing either.
-    assert os.access(TETHER, os.X_OK)
+    # Why: PID 1 runs from a sealed memfd, not from build/pl-tether.
+    tether = api.state(cid)["pid"]
+    exe = os.readlink(f"/proc/{tether}/exe")
+    assert exe.startswith("/memfd:"), f"tether runs from {exe}"
+    fd = os.open(f"/proc/{tether}/exe", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        seals = fcntl.fcntl(fd, F_GET_SEALS)
+    finally:
+        os.close(fd)
+    want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+    assert seals & want == want, f"tether memfd seals {seals:#x}"
+    assert api.remove(cid, force=True).status == 204
 
 
 def test_no_host_fds_visible(api, daemon, rootfs):
@@ -484,19 +508,17 @@ def test_symlinked_mount_target_refused(api, daemon, private_rootfs, target, lin
         msg = r.message
     assert f"/{target}" in msg, f"error does not name the mount target: {msg!r}"
 
-    def escaped(before, after):
-        # Other test sessions may mount under their own /tmp/pl-it-* while we run.
-        return sorted(m for m in after - before
-                      if not m[0].startswith("/tmp/pl-it-") or m[0].startswith(str(daemon.tmp)))
-    assert escaped(mounts_before, host_mounts()) == [], "something was mounted on the host"
-    assert escaped(daemon_mounts_before, host_mounts(daemon.pid)) == []
+    assert new_mounts(mounts_before, host_mounts(), daemon) == [], "mounted on the host"
+    assert new_mounts(daemon_mounts_before, host_mounts(daemon.pid), daemon) == []
     assert not any(m[0] == "/tmp" for m in host_mounts()), "a mount on the host's /tmp"
     new = set(os.listdir("/tmp")) - tmp_before
     assert not [n for n in new if n.isdigit() or n in ("self", "sys", "null", "kernel", "pts")], \
         f"the host's /tmp got container entries: {sorted(new)}"
 
 
-def test_symlinked_tmpfs_target_refused(api, daemon, private_rootfs, tmp_path):
+def test_symlinked_tmpfs_target_does_not_escape(api, daemon, private_rootfs, tmp_path):
+    # Refusing the start and mounting inside the container are both fine; mounting
+    # on (or writing into) the host directory the link names is not.
     hostdir = tmp_path / "hostdir"
     hostdir.mkdir()
     os.symlink(str(hostdir), private_rootfs / "scratch")
@@ -507,7 +529,10 @@ def test_symlinked_tmpfs_target_refused(api, daemon, private_rootfs, tmp_path):
         s = api.post(f"/containers/{r.json['id']}/start")
         if s.status == 204:
             api.wait(r.json["id"])
-    assert sorted(host_mounts() - mounts_before) == [] or all(
-        m[0].startswith("/tmp/pl-it-") and not m[0].startswith(str(daemon.tmp))
-        for m in host_mounts() - mounts_before), "something was mounted on the host"
+        else:
+            assert s.status in (400, 500), (s.status, s.body)
+            assert "/scratch" in s.message, s.message
+    else:
+        assert r.status == 400, (r.status, r.body)
+    assert new_mounts(mounts_before, host_mounts(), daemon) == [], "mounted on the host"
     assert list(hostdir.iterdir()) == [], "the container wrote through the symlink to the host"
