@@ -5,6 +5,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 struct pl_client {
 	CURL *curl;
@@ -308,6 +312,143 @@ int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, voi
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code >= 300)
 		return status_error(code, &s.error_body, err);
+	return 0;
+}
+
+/* ---- upgraded connections ---- */
+
+static int connect_socket(const pl_client_t *c, pl_error_t **err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(c->socket) >= sizeof(sa.sun_path))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "socket path too long: %s", c->socket);
+	memcpy(sa.sun_path, c->socket, strlen(c->socket) + 1);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return pl_error_errno(err, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, errno,
+				    "cannot connect to the port layer at %s", c->host);
+	return TAKE_FD(fd);
+}
+
+static int send_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads the response head up to and including the blank line, one byte at a time so that
+ * not a byte of the stream behind it is consumed. */
+static int read_head(int fd, buf_t *head)
+{
+	enum { MAX_HEAD = 16 * 1024 };
+	while (head->len < 4 || memcmp(head->data + head->len - 4, "\r\n\r\n", 4) != 0) {
+		char ch;
+		ssize_t n = read(fd, &ch, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ECONNRESET;
+		if (head->len >= MAX_HEAD)
+			return -EMSGSIZE;
+		buf_append(head, &ch, 1);
+	}
+	return 0;
+}
+
+/* The value of header name in head (a NUL-terminated response head), or NULL; copied. */
+static char *head_value(const char *head, const char *name)
+{
+	size_t nlen = strlen(name);
+	for (const char *line = strstr(head, "\r\n"); line; line = strstr(line, "\r\n")) {
+		line += 2;
+		if (strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+			continue;
+		const char *v = line + nlen + 1;
+		v += strspn(v, " \t");
+		size_t vlen = strcspn(v, "\r\n");
+		while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+			vlen--;
+		return pl_xasprintf("%.*s", (int)vlen, v);
+	}
+	return NULL;
+}
+
+/* An error answer's body: Content-Length bytes, or up to EOF; capped, it is only read for
+ * the message. */
+static void read_error_body(int fd, const char *head, buf_t *body)
+{
+	enum { MAX_BODY = 64 * 1024 };
+	_cleanup_free_ char *cl = head_value(head, "Content-Length");
+	long long want = cl ? strtoll(cl, NULL, 10) : MAX_BODY;
+	if (want < 0 || want > MAX_BODY)
+		want = MAX_BODY;
+	char buf[4096];
+	while (body->len < (size_t)want) {
+		size_t room = (size_t)want - body->len;
+		ssize_t n = read(fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		buf_append(body, buf, (size_t)n);
+	}
+}
+
+int pl_client_upgrade(pl_client_t *c, const char *method, const char *path, json_t *body,
+		      pl_upgraded_t *up, pl_error_t **err)
+{
+	*up = (pl_upgraded_t){.fd = -1};
+	_cleanup_free_ char *text = NULL;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text)
+			return pl_error_set(err, PL_ERR_INVALID, 0, "cannot encode request body");
+	}
+	_cleanup_close_ int fd = connect_socket(c, err);
+	if (fd < 0)
+		return -1;
+	_cleanup_free_ char *req =
+	    pl_xasprintf("%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
+			 "Upgrade: tcp\r\n%sContent-Length: %zu\r\n\r\n%s",
+			 method, path, text ? "Content-Type: application/json\r\n" : "",
+			 text ? strlen(text) : 0, text ? text : "");
+	int r = send_all(fd, req, strlen(req));
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s %s: send request", method, path);
+	_cleanup_(buf_done) buf_t head = {0};
+	r = read_head(fd, &head);
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s %s: read the answer", method,
+				    path);
+	int status = 0;
+	if (sscanf(head.data, "HTTP/1.%*d %d", &status) != 1)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "%s %s: not an HTTP answer: %.40s",
+				    method, path, head.data);
+	if (status != 101) {
+		_cleanup_(buf_done) buf_t err_body = {0};
+		read_error_body(fd, head.data, &err_body);
+		if (status >= 200 && status < 300)
+			return pl_error_set(err, PL_ERR_INTERNAL, 0,
+					    "%s %s: the daemon answered %d instead of switching "
+					    "protocols",
+					    method, path, status);
+		return status_error(status, &err_body, err);
+	}
+	_cleanup_free_ char *type = head_value(head.data, "Content-Type");
+	up->raw = type && strstr(type, "raw-stream");
+	up->fd = TAKE_FD(fd);
 	return 0;
 }
 

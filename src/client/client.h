@@ -68,6 +68,21 @@ typedef int (*pl_client_data_fn)(const char *data, size_t len, void *userdata);
 int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
 		     pl_error_t **err);
 
+/* An upgraded connection (attach, exec start): the HTTP exchange is done here, on a
+ * connection of its own (not the client's keep-alive one), because libcurl cannot hand over
+ * a socket after "101 Switching Protocols". From then on the fd carries the raw
+ * bidirectional stream; the caller owns it and closes it. */
+typedef struct pl_upgraded {
+	int fd;	  /* blocking, close-on-exec; no byte of the stream has been read from it */
+	bool raw; /* raw bytes (a tty session), else the multiplexed framing below */
+} pl_upgraded_t;
+
+/* Sends `method path` (body: JSON or NULL) with "Connection: Upgrade" and "Upgrade: tcp"
+ * and reads the answer's head. On 101 fills *up and returns 0; an error status becomes
+ * *err as for pl_client_request (the daemon's message, kind from the status). */
+int pl_client_upgrade(pl_client_t *c, const char *method, const char *path, json_t *body,
+		      pl_upgraded_t *up, pl_error_t **err);
+
 /* Demultiplexer for the log stream framing (the Docker Engine API's): an 8-byte header
  * (byte 0 stream: 0 stdin, 1 stdout, 2 stderr; bytes 4-7 big-endian payload length) then the
  * payload. It keeps only the partial header between feeds, so frames and headers may be

@@ -94,6 +94,9 @@ pl_container_t *pl_container_next(pl_container_t *c)
 
 static int kill_tether(pl_container_t *c)
 {
+	/* a frozen (v1) task ignores even SIGKILL until thawed */
+	if (c->mech->is_paused(c->mech, c->id))
+		c->mech->pause(c->mech, c->id, false, NULL);
 	c->killed_by_us = true;
 	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
 }

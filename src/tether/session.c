@@ -48,6 +48,7 @@ typedef struct session {
 	uint16_t rows, cols; /* session 1: a RESIZE before its process started */
 	/* forwarding to the daemon */
 	bool attached;
+	bool may_attach; /* an exec session not attached yet: ATTACH may be on its way */
 	uint64_t credit; /* output bytes the daemon still takes */
 	uint64_t seq;	 /* of the last DATA frame */
 	/* an exec session's end, kept until a daemon has been told */
@@ -417,15 +418,19 @@ static void session_release(session_t *s)
 }
 
 /* An exec session whose process exited ends once its output is drained (or nobody is
- * attached to take it, or it went quiet), and is forgotten once a daemon was told. */
+ * attached to take it, or it went quiet), and is forgotten once a daemon was told. The ATTACH
+ * the daemon sends right after EXEC may trail a quick process's exit: a session never
+ * attached nor detached waits for it as long as for quiet output. */
 static void settle(session_t *s)
 {
 	if (s->id <= PRIMARY || !s->exited)
 		return;
 	if (!s->done) {
+		int64_t now = now_ns();
 		bool open = s->out[0].fd >= 0 || s->out[1].fd >= 0;
-		bool quiet = can_forward(s) && now_ns() - s->idle_ns >= EXIT_IDLE_MS * 1000000LL;
-		if (open && s->attached && !quiet)
+		bool quiet = can_forward(s) && now - s->idle_ns >= EXIT_IDLE_MS * 1000000LL;
+		bool early = s->may_attach && now - s->finished_ns < EXIT_IDLE_MS * 1000000LL;
+		if (open && (s->attached || early) && !quiet)
 			return;
 		session_release(s);
 		s->done = true;
@@ -536,7 +541,7 @@ static void on_exec(json_t *o)
 		exited_early(id, code, msg);
 		return;
 	}
-	*s = (session_t){.id = id, .has_stdin = l.spec.open_stdin};
+	*s = (session_t){.id = id, .has_stdin = l.spec.open_stdin, .may_attach = true};
 	session_started(s, &proc, l.spec.tty);
 	pl_ctl_send_json(PL_MSG_STARTED,
 			 json_pack("{sI si}", "session", (json_int_t)id, "pid", proc.pid));
@@ -610,6 +615,7 @@ static void on_attach(session_t *s, json_t *o)
 		return;
 	}
 	s->attached = true;
+	s->may_attach = false;
 	s->idle_ns = now_ns();
 	if (s->id != PRIMARY)
 		return; /* no ring: unread output is still in the pipe */
@@ -666,7 +672,7 @@ void pl_session_message(uint16_t type, const uint8_t *payload, size_t len)
 		break;
 	case PL_MSG_DETACH:
 		/* Credit belongs to an attachment: the next ATTACH comes with its own. */
-		s->attached = false;
+		s->attached = s->may_attach = false;
 		s->credit = 0;
 		settle(s);
 		break;
@@ -734,9 +740,10 @@ int pl_sessions_timeout_ms(void)
 	int64_t best = -1, now = now_ns();
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
 		session_t *s = &sessions[i];
-		if (!s->id || !s->exited || s->done || !can_forward(s))
+		if (!s->id || !s->exited || s->done || !(can_forward(s) || s->may_attach))
 			continue;
-		int64_t left = (s->idle_ns + EXIT_IDLE_MS * 1000000LL - now) / 1000000 + 1;
+		int64_t since = s->may_attach ? s->finished_ns : s->idle_ns;
+		int64_t left = (since + EXIT_IDLE_MS * 1000000LL - now) / 1000000 + 1;
 		if (left < 0)
 			left = 0;
 		if (best < 0 || left < best)
@@ -773,7 +780,7 @@ bool pl_sessions_reap(pl_os_status_t *primary)
 void pl_sessions_detach_all(void)
 {
 	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
-		sessions[i].attached = false;
+		sessions[i].attached = sessions[i].may_attach = false;
 		sessions[i].credit = 0;
 		settle(&sessions[i]);
 	}

@@ -4,14 +4,13 @@ Cgroup files are read straight from the host's v1 hierarchies:
 /sys/fs/cgroup/<controller>/portlayer/<id>/<file>."""
 
 import os
-import random
 import subprocess
 import time
 
 import pytest
 
-from conftest import (DEADLINE, RunResult, pids_in_cgroups_matching, pids_with_cmdline,
-                      proc_read, wait_until)
+from conftest import (RunResult, pids_in_cgroups_matching, pids_with_cmdline, proc_read,
+                      wait_until)
 from pl_extra import read_events
 
 MiB = 1 << 20

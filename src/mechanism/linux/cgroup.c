@@ -292,30 +292,42 @@ static void fmt_limit(char *buf, size_t n, int64_t v)
 
 static int apply_memory(const char *id, const struct pl_resources *r, pl_error_t **err)
 {
-	char v[32];
+	char v[32], sw[32];
 	if (r->memory_reservation) {
 		fmt_limit(v, sizeof(v), r->memory_reservation);
 		if (set_knob(id, "memory.low", "memory", "memory.soft_limit_in_bytes", v, err) < 0)
 			return -1;
 	}
-	if (r->memory) {
-		fmt_limit(v, sizeof(v), r->memory);
-		if (set_knob(id, "memory.max", "memory", "memory.limit_in_bytes", v, err) < 0)
-			return -1;
-	}
-	if (!r->has_memory_swap)
-		return 0;
 	if (layout == PL_CG_V2) {
+		if (r->memory) {
+			fmt_limit(v, sizeof(v), r->memory);
+			if (set_knob(id, "memory.max", "memory", NULL, v, err) < 0)
+				return -1;
+		}
+		if (!r->has_memory_swap)
+			return 0;
 		/* v2 counts swap apart: memory_swap is memory + swap, as in Docker */
 		fmt_limit(v, sizeof(v), r->memory_swap < 0 ? -1 : r->memory_swap - r->memory);
 		return set_knob(id, "memory.swap.max", "memory", NULL, v, err);
 	}
-	fmt_limit(v, sizeof(v), r->memory_swap);
 	_cleanup_free_ char *memsw = knob(id, NULL, "memory", "memory.memsw.limit_in_bytes");
-	if (!memsw || access(memsw, F_OK) < 0)
+	if (r->has_memory_swap && (!memsw || access(memsw, F_OK) < 0))
 		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
 				    "this kernel does not account swap (no memory.memsw)");
-	return set_knob(id, NULL, "memory", "memory.memsw.limit_in_bytes", v, err);
+	fmt_limit(v, sizeof(v), r->memory);
+	fmt_limit(sw, sizeof(sw), r->memory_swap);
+	/* v1 keeps memory <= memory+swap at every step: raising both must write memsw first,
+	 * lowering both the memory limit first */
+	if (r->memory && set_knob(id, NULL, "memory", "memory.limit_in_bytes", v, NULL) == 0)
+		return r->has_memory_swap
+			   ? set_knob(id, NULL, "memory", "memory.memsw.limit_in_bytes", sw, err)
+			   : 0;
+	if (r->has_memory_swap &&
+	    set_knob(id, NULL, "memory", "memory.memsw.limit_in_bytes", sw, err) < 0)
+		return -1;
+	if (r->memory)
+		return set_knob(id, NULL, "memory", "memory.limit_in_bytes", v, err);
+	return 0;
 }
 
 static int apply_cpu(const char *id, const struct pl_resources *r, pl_error_t **err)

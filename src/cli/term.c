@@ -1,0 +1,151 @@
+#include "cli/term.h"
+#include "common/cleanup.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+/* Written before the handlers that read them are installed, never changed after. */
+static struct termios saved;
+static int saved_fd = -1;
+static volatile sig_atomic_t raw_on;
+
+static const int fatal_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGPIPE};
+
+void pl_term_restore(void)
+{
+	if (raw_on) {
+		tcsetattr(saved_fd, TCSADRAIN, &saved);
+		raw_on = 0;
+	}
+}
+
+static void restore_and_die(int sig)
+{
+	pl_term_restore();
+	signal(sig, SIG_DFL);
+	raise(sig); /* delivered once this handler returns: the signal is unblocked again */
+}
+
+static void restore_at_exit(void)
+{
+	pl_term_restore();
+}
+
+int pl_term_raw(int fd, pl_error_t **err)
+{
+	static bool hooked;
+	struct termios t;
+	if (tcgetattr(fd, &saved) < 0)
+		return pl_error_errno(err, "read the terminal settings");
+	saved_fd = fd;
+	if (!hooked) {
+		atexit(restore_at_exit);
+		for (size_t i = 0; i < PL_ARRAY_SIZE(fatal_signals); i++) {
+			struct sigaction sa = {.sa_handler = restore_and_die};
+			sigemptyset(&sa.sa_mask);
+			struct sigaction old;
+			/* a signal the caller ignores (SIGPIPE, or nohup's SIGHUP) stays ignored */
+			if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+				continue;
+			sigaction(fatal_signals[i], &sa, NULL);
+		}
+		hooked = true;
+	}
+	t = saved;
+	cfmakeraw(&t);
+	raw_on = 1;
+	if (tcsetattr(fd, TCSADRAIN, &t) < 0) {
+		raw_on = 0;
+		return pl_error_errno(err, "put the terminal in raw mode");
+	}
+	return 0;
+}
+
+bool pl_term_size(const int *fds, int n_fds, unsigned *rows, unsigned *cols)
+{
+	for (int i = 0; i < n_fds; i++) {
+		struct winsize ws;
+		if (isatty(fds[i]) && ioctl(fds[i], TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 &&
+		    ws.ws_col > 0) {
+			*rows = ws.ws_row;
+			*cols = ws.ws_col;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int winch_pipe[2] = {-1, -1};
+
+static void on_winch(int sig)
+{
+	int saved_errno = errno;
+	char b = 0;
+	/* a full pipe already says "changed": dropping the byte loses nothing */
+	ssize_t n = write(winch_pipe[1], &b, 1);
+	(void)n;
+	errno = saved_errno;
+}
+
+int pl_term_winch_fd(pl_error_t **err)
+{
+	if (winch_pipe[0] >= 0)
+		return winch_pipe[0];
+	if (pipe2(winch_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return pl_error_errno(err, "pipe");
+	struct sigaction sa = {.sa_handler = on_winch, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGWINCH, &sa, NULL) < 0)
+		return pl_error_errno(err, "install the SIGWINCH handler");
+	return winch_pipe[0];
+}
+
+void pl_term_winch_drain(int fd)
+{
+	char buf[64];
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+int pl_detach_keys_parse(const char *spec, uint8_t out[16])
+{
+	int n = 0;
+	_cleanup_free_ char *copy = pl_xstrdup(spec);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n == 16)
+			return -1;
+		if (strlen(t) == 1) {
+			out[n++] = (uint8_t)t[0];
+		} else if (strncasecmp(t, "ctrl-", 5) == 0 && strlen(t) == 6) {
+			char k = (char)toupper((unsigned char)t[5]);
+			if (k < '@' || k > '_') /* ctrl-@ .. ctrl-_ are bytes 0 .. 31 */
+				return -1;
+			out[n++] = (uint8_t)(k - '@');
+		} else {
+			return -1;
+		}
+	}
+	return n;
+}
+
+bool pl_detach_watch_feed(pl_detach_watch_t *w, const uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n && w->len > 0; i++) {
+		if (buf[i] == w->keys[w->matched]) {
+			if (++w->matched == w->len)
+				return true;
+		} else {
+			w->matched = buf[i] == w->keys[0] ? 1 : 0;
+		}
+	}
+	return false;
+}
