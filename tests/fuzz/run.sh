@@ -9,8 +9,8 @@ mkdir -p "$out"
 flags=(-std=gnu17 -D_GNU_SOURCE -DPL_VERSION='"fuzz"' -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 clang "${flags[@]}" tests/fuzz/fuzz_frame.c src/proto/frame.c -o "$out/fuzz_frame"
-clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/common/json.c \
-  src/common/alloc.c src/common/error.c src/common/util.c -ljansson -o "$out/fuzz_config"
+clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/policy.c src/common/json.c \
+  src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
 rc=0
 for t in fuzz_frame fuzz_config; do
   mkdir -p "$out/corpus-$t"
