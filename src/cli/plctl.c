@@ -2,12 +2,14 @@
  * the log stream framing live in the client library. Exit codes follow docker: 125 when run
  * or create fails before the container runs, the container's own code after it ran, 1 for
  * other daemon errors, 2 for usage errors. */
+#include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -18,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PL_VERSION
@@ -494,13 +498,14 @@ static const flag_t *find_flag(const flag_t *const *tables, int opt, const flag_
 /* ---- run / create ---- */
 
 typedef struct run_opts {
-	bool rm, detach;
+	bool rm, detach, interactive, tty;
 	const char *name, *workdir, *user, *hostname, *kernel, *rootfs;
-	json_t *env;	   /* array of "K=V" */
-	json_t *resources; /* the body's "resources" */
-	json_t *security;  /* the body's "security" */
-	json_t *config;	   /* other top-level fields of the body (labels, restart_policy...) */
-	char **args;	   /* the command, borrowed from argv */
+	const char *detach_keys; /* NULL: session_detach_keys's default */
+	json_t *env;		 /* array of "K=V" */
+	json_t *resources;	 /* the body's "resources" */
+	json_t *security;	 /* the body's "security" */
+	json_t *config;		 /* other top-level fields (labels, restart_policy...) */
+	char **args;		 /* the command, borrowed from argv */
 	int n_args;
 } run_opts_t;
 
@@ -512,6 +517,34 @@ static void run_opts_done(run_opts_t *o)
 	json_decref(o->config);
 }
 
+static bool valid_detach_keys(const char *spec)
+{
+	uint8_t keys[16];
+	return pl_detach_keys_parse(spec, keys) >= 0;
+}
+
+static int bad_detach_keys(const char *cmd, const char *spec)
+{
+	return usage_error(cmd,
+			   "invalid detach keys '%s' (want a comma-separated list of characters "
+			   "or ctrl-<key>, e.g. ctrl-p,ctrl-q)",
+			   spec);
+}
+
+/* Appends -e's KEY=VALUE to env; docker's "-e NAME" takes the value from our environment
+ * (and adds nothing when we have none). */
+static int add_env(json_t *env, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *kv = NULL;
+	if (!strchr(arg, '=')) {
+		const char *val = getenv(arg);
+		if (!val)
+			return 0;
+		kv = pl_xasprintf("%s=%s", arg, val);
+	}
+	return add_string(env, NULL, kv ? kv : arg, err);
+}
+
 static const flag_t *const run_flag_tables[] = {resource_flags, security_flags, config_flags, NULL};
 
 /* Parses [flags] ROOTFS [--] CMD [ARGS...]. Returns 0, HELP_SHOWN, or an exit code: 2 for a
@@ -519,10 +552,13 @@ static const flag_t *const run_flag_tables[] = {resource_flags, security_flags, 
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
 	bool is_run = strcmp(cmd->name, "run") == 0;
-	enum { OPT_RM = 256, OPT_NAME, OPT_KERNEL, OPT_HELP };
+	enum { OPT_RM = 256, OPT_NAME, OPT_KERNEL, OPT_HELP, OPT_DETACH_KEYS };
 	static const struct option own[] = {
 	    {"rm", no_argument, NULL, OPT_RM},
 	    {"detach", no_argument, NULL, 'd'},
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
 	    {"name", required_argument, NULL, OPT_NAME},
 	    {"env", required_argument, NULL, 'e'},
 	    {"workdir", required_argument, NULL, 'w'},
@@ -541,7 +577,7 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	optind = 0;
 	opterr = 0;
 	/* '+': stop at ROOTFS so the container's command keeps its own flags. */
-	while ((opt = getopt_long(argc, argv, "+:de:w:u:h:m:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:dite:w:u:h:m:", longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case OPT_RM:
@@ -553,23 +589,27 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			else
 				o->rm = true;
 			break;
+		case 'i':
+			o->interactive = true;
+			break;
+		case 't':
+			o->tty = true;
+			break;
+		case OPT_DETACH_KEYS:
+			if (!is_run)
+				return bad_flag(cmd->name, '?', argv);
+			if (!valid_detach_keys(optarg))
+				return bad_detach_keys(cmd->name, optarg);
+			o->detach_keys = optarg;
+			break;
 		case OPT_NAME:
 			o->name = optarg;
 			break;
-		case 'e': {
-			_cleanup_free_ char *kv = NULL;
-			const char *val;
-			/* docker's "-e NAME": the value comes from our environment. */
-			if (!strchr(optarg, '=')) {
-				if (!(val = getenv(optarg)))
-					break;
-				kv = pl_xasprintf("%s=%s", optarg, val);
-			}
-			if (add_string(o->env, NULL, kv ? kv : optarg, &err) < 0)
+		case 'e':
+			if (add_env(o->env, optarg, &err) < 0)
 				return usage_error(cmd->name, "%s",
 						   err ? err->msg : "out of memory");
 			break;
-		}
 		case 'w':
 			o->workdir = optarg;
 			break;
@@ -644,6 +684,10 @@ static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 			return NULL;
 	if (json_array_size(o->env) > 0)
 		json_object_set(process, "env", o->env);
+	if (o->tty)
+		json_object_set_new(process, "tty", json_true());
+	if (o->interactive)
+		json_object_set_new(process, "stdin", json_true());
 	if ((o->workdir && add_string(process, "cwd", o->workdir, err) < 0) ||
 	    (o->user && add_string(process, "user", o->user, err) < 0) ||
 	    (o->name && add_string(body, "name", o->name, err) < 0) ||
@@ -828,6 +872,188 @@ static int wait_container(pl_client_t *c, const char *id, const char *timeout, p
 	return (int)json_integer_value(code);
 }
 
+/* ---- interactive sessions: attach and exec streams ---- */
+
+#define DEFAULT_DETACH_KEYS "ctrl-p,ctrl-q"
+
+/* Where a tty session's size goes: "/containers/<id>/resize" or "/exec/<id>/resize". */
+typedef struct resize_target {
+	pl_client_t *c;
+	const char *path;
+} resize_target_t;
+
+/* Sends the size of our terminal, if we have one. Quietly: the session may have ended a
+ * moment ago, and a size is never worth failing a session for. */
+static void send_size(void *data)
+{
+	static const int fds[] = {STDOUT_FILENO, STDIN_FILENO, STDERR_FILENO};
+	const resize_target_t *t = data;
+	unsigned rows, cols;
+	if (!pl_term_size(fds, (int)PL_ARRAY_SIZE(fds), &rows, &cols))
+		return;
+	_cleanup_free_ char *path = pl_xasprintf("%s?h=%u&w=%u", t->path, rows, cols);
+	_cleanup_error_ pl_error_t *err = NULL;
+	pl_client_request(t->c, "POST", path, NULL, NULL, NULL, &err);
+}
+
+/* The detach keys a session is given: the user's, else docker's rule: ctrl-p,ctrl-q with a
+ * tty, none without one, where the input is data that may hold any pair of bytes. */
+static const char *session_detach_keys(const char *given, bool tty)
+{
+	if (given)
+		return given;
+	return tty ? DEFAULT_DETACH_KEYS : "";
+}
+
+/* The query of an attach or exec start stream. */
+static char *stream_query(pl_client_t *c, const char *base, bool in, bool out,
+			  const char *detach_keys)
+{
+	char *path = pl_xasprintf("%s?stream=1&stdin=%d&stdout=%d&stderr=%d", base, in, out, out);
+	add_query(c, &path, "detachKeys", detach_keys);
+	return path;
+}
+
+static void watch_detach_keys(pl_detach_watch_t *w, const char *spec)
+{
+	w->matched = 0;
+	w->len = pl_detach_keys_parse(spec, w->keys);
+	if (w->len < 0) /* checked with the flags already */
+		w->len = 0;
+}
+
+/* The SIGWINCH pipe, when there is a terminal whose size could change; -1 otherwise. Made
+ * before the stream opens, so no change between the first size and the pump is missed. */
+static int winch_fd(void)
+{
+	if (!isatty(STDIN_FILENO) && !isatty(STDOUT_FILENO))
+		return -1;
+	_cleanup_error_ pl_error_t *err = NULL;
+	int fd = pl_term_winch_fd(&err);
+	return fd < 0 ? -1 : fd;
+}
+
+/* Runs one session stream (path: attach or exec start, with its query, whose detach keys
+ * are detach_keys) to its end: the
+ * upgrade, raw mode when it is a tty fed from our terminal, the first size, then the pump.
+ * Sets *detached when the user typed the detach keys (the process runs on). */
+static int interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
+		    const char *detach_keys, bool *detached, pl_error_t **err)
+{
+	*detached = false;
+	int winch = winch_fd();
+	pl_upgraded_t up;
+	if (pl_client_upgrade(c, "POST", path, NULL, &up, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = up.fd;
+	resize_target_t target = {c, resize_path};
+	pl_pump_t pump = {
+	    .sock = fd,
+	    .raw = up.raw,
+	    .in = in,
+	    .winch_fd = up.raw ? winch : -1,
+	    .stop_fd = -1,
+	    .on_resize = send_size,
+	    .data = &target,
+	};
+	watch_detach_keys(&pump.detach, in ? detach_keys : "");
+	if (up.raw && in && isatty(STDIN_FILENO) && pl_term_raw(STDIN_FILENO, err) < 0)
+		return -1;
+	if (up.raw)
+		send_size(&target);
+	fflush(stdout); /* the pump writes with write(2), after anything buffered */
+	int r = pl_pump_run(&pump, err);
+	pl_term_restore();
+	*detached = pump.detached;
+	return r;
+}
+
+/* run -i without -t: our stdin goes to the container through an attach stream that carries
+ * nothing back, pumped by a thread, while the output comes the way it does for plain run
+ * (the log, followed from the start, so nothing printed before the attach is lost). */
+typedef struct stdin_feeder {
+	pl_pump_t pump;
+	int fd, stop[2];
+	pthread_t thread;
+	bool running;
+} stdin_feeder_t;
+
+static void *feed_stdin(void *arg)
+{
+	stdin_feeder_t *f = arg;
+	pl_pump_run(&f->pump, NULL);
+	return NULL;
+}
+
+static int feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const char *detach_keys,
+			pl_error_t **err)
+{
+	*f = (stdin_feeder_t){.fd = -1, .stop = {-1, -1}};
+	_cleanup_free_ char *base = container_path(c, id, "/attach");
+	_cleanup_free_ char *path = stream_query(c, base, true, false, detach_keys);
+	pl_upgraded_t up;
+	if (pl_client_upgrade(c, "POST", path, NULL, &up, err) < 0)
+		return -1;
+	f->fd = up.fd;
+	if (pipe2(f->stop, O_CLOEXEC) < 0)
+		return pl_error_errno(err, "pipe");
+	f->pump = (pl_pump_t){.sock = f->fd, .in = true, .winch_fd = -1, .stop_fd = f->stop[0]};
+	watch_detach_keys(&f->pump.detach, detach_keys);
+	int r = pthread_create(&f->thread, NULL, feed_stdin, f);
+	if (r != 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, r, "start the stdin thread");
+	f->running = true;
+	return 0;
+}
+
+static void feeder_stop(stdin_feeder_t *f)
+{
+	if (f->running) {
+		char b = 0;
+		if (write(f->stop[1], &b, 1) < 0)
+			abort(); /* a fresh pipe always has room for one byte */
+		pthread_join(f->thread, NULL);
+		f->running = false;
+	}
+	f->fd = pl_close(f->fd);
+	f->stop[0] = pl_close(f->stop[0]);
+	f->stop[1] = pl_close(f->stop[1]);
+}
+
+/* run -it: the daemon holds the process until this attach, so the first prompt reaches us;
+ * then the size, the pump, and the container's exit code. */
+static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
+{
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_free_ char *start = container_path(c, id, "/start");
+	if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+		report(err, 0);
+		int code = exit_code_after_failed_start(c, id);
+		if (o->rm)
+			remove_container(c, id);
+		return code;
+	}
+	_cleanup_free_ char *base = container_path(c, id, "/attach");
+	_cleanup_free_ char *resize = container_path(c, id, "/resize");
+	const char *keys = session_detach_keys(o->detach_keys, true);
+	_cleanup_free_ char *path = stream_query(c, base, true, true, keys);
+	bool detached;
+	if (interact(c, path, resize, true, keys, &detached, &err) < 0) {
+		report(err, 0);
+		if (o->rm) /* else it waits for an attach (plctl attach) */
+			remove_container(c, id);
+		return EXIT_RUN_ERROR;
+	}
+	if (detached)
+		return 0;
+	int code = wait_container(c, id, NULL, &err);
+	if (code < 0)
+		return report(err, 1);
+	if (o->rm)
+		remove_container(c, id);
+	return code;
+}
+
 static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(run_opts_done) run_opts_t o = {0};
@@ -839,6 +1065,8 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	_cleanup_free_ char *id = create_container(c, &o, &err);
 	if (!id)
 		return report(err, EXIT_RUN_ERROR);
+	if (o.interactive && o.tty && !o.detach)
+		return run_tty_session(c, &o, id);
 
 	sigset_t set;
 	sigemptyset(&set);
@@ -857,12 +1085,25 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		return 0;
 	}
 
+	if (o.tty) { /* -t alone: the output is a terminal's, sized like ours */
+		_cleanup_free_ char *resize = container_path(c, id, "/resize");
+		send_size(&(resize_target_t){c, resize});
+	}
+
 	forwarder_t fwd = {.set = set};
 	if (forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
 		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
 		report(err, 0);
 		err = pl_error_free(err);
 		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	stdin_feeder_t feeder = {.fd = -1, .stop = {-1, -1}};
+	/* a process that exited already (409) has no stdin left to feed */
+	if (o.interactive &&
+	    feeder_start(&feeder, c, id, session_detach_keys(o.detach_keys, o.tty), &err) < 0) {
+		if (err->kind != PL_ERR_CONFLICT)
+			report(err, 0);
+		err = pl_error_free(err);
 	}
 
 	_cleanup_free_ char *logs = container_path(c, id, "/logs?follow=1");
@@ -871,6 +1112,7 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		err = pl_error_free(err);
 	}
 	int code = wait_container(c, id, NULL, &err);
+	feeder_stop(&feeder);
 	forwarder_stop(&fwd);
 	if (code < 0)
 		return report(err, 1);
@@ -1268,6 +1510,26 @@ static char *command_column(json_t *args)
 	return pl_xasprintf("\"%s\"", line);
 }
 
+/* Prints rows of cols cells, every column as wide as its widest cell. */
+static void print_table(char **cells, size_t rows, size_t cols)
+{
+	size_t *width = pl_xcalloc(cols, sizeof(*width));
+	for (size_t r = 0; r < rows; r++)
+		for (size_t col = 0; col < cols; col++)
+			if (strlen(cells[r * cols + col]) > width[col])
+				width[col] = strlen(cells[r * cols + col]);
+	for (size_t r = 0; r < rows; r++) {
+		for (size_t col = 0; col < cols; col++) {
+			const char *cell = cells[r * cols + col];
+			if (col + 1 < cols)
+				printf("%-*s   ", (int)width[col], cell);
+			else
+				printf("%s\n", cell);
+		}
+	}
+	free(width);
+}
+
 enum { PS_COLS = 6 };
 
 static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -1325,24 +1587,474 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		row[4] = ago(json_string_value(json_object_get(ct, "created")));
 		row[5] = command_column(json_object_get(ct, "args"));
 	}
-	size_t width[PS_COLS] = {0};
-	for (size_t r = 0; r < rows; r++)
-		for (size_t col = 0; col < PS_COLS; col++)
-			if (strlen(cells[r * PS_COLS + col]) > width[col])
-				width[col] = strlen(cells[r * PS_COLS + col]);
-	for (size_t r = 0; r < rows; r++) {
-		for (size_t col = 0; col < PS_COLS; col++) {
-			const char *cell = cells[r * PS_COLS + col];
-			if (col + 1 < PS_COLS)
-				printf("%-*s   ", (int)width[col], cell);
-			else
-				printf("%s\n", cell);
-		}
-	}
+	print_table(cells, rows, PS_COLS);
 	for (size_t k = 0; k < rows * PS_COLS; k++)
 		free(cells[k]);
 	free(cells);
 	return 0;
+}
+
+/* ---- exec, attach ---- */
+
+/* "/exec/<escaped id><suffix>", malloc'd. */
+static char *exec_path(pl_client_t *c, const char *id, const char *suffix)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, id);
+	return pl_xasprintf("/exec/%s%s", esc, suffix ? suffix : "");
+}
+
+/* An exec's exit code from its record (json or wait answer): its "error" is printed, a
+ * code outside 0-255 (none yet) is an error. */
+static int exec_exit_code(const char *id, json_t *resp, pl_error_t **err)
+{
+	const char *error = json_string_value(json_object_get(resp, "error"));
+	if (error && *error)
+		fprintf(stderr, "plctl: exec %.12s: %s\n", id, error);
+	json_t *code = json_object_get(resp, "exit_code");
+	if (!json_is_integer(code) || json_integer_value(code) < 0 ||
+	    json_integer_value(code) > 255)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "exec %.12s: no exit code", id);
+	return (int)json_integer_value(code);
+}
+
+/* POST /exec/{id}/wait without a timeout; returns the exit code or < 0 with *err. */
+static int wait_exec(pl_client_t *c, const char *id, pl_error_t **err)
+{
+	_cleanup_free_ char *path = exec_path(c, id, "/wait");
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_request(c, "POST", path, NULL, NULL, &resp, err) < 0)
+		return -1;
+	return exec_exit_code(id, resp, err);
+}
+
+typedef struct exec_opts {
+	bool interactive, tty, detach;
+	const char *workdir, *user, *detach_keys, *container;
+	json_t *env;
+	char **args;
+	int n_args;
+} exec_opts_t;
+
+static void exec_opts_done(exec_opts_t *o)
+{
+	json_decref(o->env);
+}
+
+static int parse_exec_opts(const command_t *cmd, int argc, char **argv, exec_opts_t *o)
+{
+	enum { OPT_DETACH_KEYS = 256 };
+	static const struct option longopts[] = {
+	    {"interactive", no_argument, NULL, 'i'},
+	    {"tty", no_argument, NULL, 't'},
+	    {"detach", no_argument, NULL, 'd'},
+	    {"env", required_argument, NULL, 'e'},
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	*o = (exec_opts_t){.env = json_array()};
+	int opt;
+	optind = 0;
+	opterr = 0;
+	/* '+': stop at CONTAINER so the command keeps its own flags. */
+	while ((opt = getopt_long(argc, argv, "+:itde:w:u:h", longopts, NULL)) != -1) {
+		_cleanup_error_ pl_error_t *err = NULL;
+		switch (opt) {
+		case 'i':
+			o->interactive = true;
+			break;
+		case 't':
+			o->tty = true;
+			break;
+		case 'd':
+			o->detach = true;
+			break;
+		case 'e':
+			if (add_env(o->env, optarg, &err) < 0)
+				return usage_error(cmd->name, "%s",
+						   err ? err->msg : "out of memory");
+			break;
+		case 'w':
+			o->workdir = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case OPT_DETACH_KEYS:
+			if (!valid_detach_keys(optarg))
+				return bad_detach_keys(cmd->name, optarg);
+			o->detach_keys = optarg;
+			break;
+		case 'h':
+			print_usage(stdout, cmd);
+			return HELP_SHOWN;
+		default:
+			return bad_flag(cmd->name, opt, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error(cmd->name, "missing CONTAINER");
+	o->container = argv[optind++];
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	if (optind >= argc)
+		return usage_error(cmd->name,
+				   "missing the command to run (CONTAINER -- CMD [ARGS...])");
+	o->args = argv + optind;
+	o->n_args = argc - optind;
+	return 0;
+}
+
+static json_t *exec_body(const exec_opts_t *o, pl_error_t **err)
+{
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	json_t *args = json_array();
+	json_object_set_new(body, "args", args);
+	for (int i = 0; i < o->n_args; i++)
+		if (add_string(args, NULL, o->args[i], err) < 0)
+			return NULL;
+	if (json_array_size(o->env) > 0)
+		json_object_set(body, "env", o->env);
+	if ((o->workdir && add_string(body, "cwd", o->workdir, err) < 0) ||
+	    (o->user && add_string(body, "user", o->user, err) < 0))
+		return NULL;
+	json_object_set_new(body, "tty", json_boolean(o->tty));
+	json_object_set_new(body, "stdin", json_boolean(o->interactive));
+	return TAKE_PTR(body);
+}
+
+/* After a refused start the exec's record says 127 (not found) or 126 (not executable). */
+static int exit_code_after_failed_exec(pl_client_t *c, const char *id)
+{
+	_cleanup_free_ char *path = exec_path(c, id, "/json");
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
+		return 1;
+	json_t *code = json_object_get(resp, "exit_code");
+	if (!json_is_integer(code) || json_integer_value(code) <= 0 ||
+	    json_integer_value(code) > 255)
+		return 1;
+	return (int)json_integer_value(code);
+}
+
+static int cmd_exec(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	_cleanup_(exec_opts_done) exec_opts_t o = {0};
+	int r = parse_exec_opts(cmd, argc, argv, &o);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *body = exec_body(&o, &err);
+	if (!body)
+		return usage_error(cmd->name, "%s", err ? err->msg : "out of memory");
+	_cleanup_free_ char *create = container_path(c, o.container, "/exec");
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_request(c, "POST", create, body, NULL, &resp, &err) < 0)
+		return report(err, 1);
+	const char *id = json_string_value(json_object_get(resp, "id"));
+	if (!id) {
+		fprintf(stderr, "plctl: exec: the daemon answered without an id\n");
+		return 1;
+	}
+
+	if (o.detach) {
+		_cleanup_free_ char *start = exec_path(c, id, "/start?detach=1");
+		if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+			report(err, 0);
+			return exit_code_after_failed_exec(c, id);
+		}
+		return 0;
+	}
+	_cleanup_free_ char *base = exec_path(c, id, "/start");
+	_cleanup_free_ char *resize = exec_path(c, id, "/resize");
+	const char *keys = session_detach_keys(o.detach_keys, o.tty);
+	_cleanup_free_ char *path = stream_query(c, base, o.interactive, true, keys);
+	bool detached;
+	if (interact(c, path, resize, o.interactive, keys, &detached, &err) < 0) {
+		report(err, 0);
+		return exit_code_after_failed_exec(c, id);
+	}
+	if (detached)
+		return 0;
+	int code = wait_exec(c, id, &err);
+	return code < 0 ? report(err, 1) : code;
+}
+
+static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	enum { OPT_NO_STDIN = 256, OPT_DETACH_KEYS };
+	static const struct option longopts[] = {
+	    {"no-stdin", no_argument, NULL, OPT_NO_STDIN},
+	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	bool no_stdin = false;
+	const char *detach_keys = NULL;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_NO_STDIN:
+			no_stdin = true;
+			break;
+		case OPT_DETACH_KEYS:
+			if (!valid_detach_keys(optarg))
+				return bad_detach_keys(cmd->name, optarg);
+			detach_keys = optarg;
+			break;
+		case 'h':
+			print_usage(stdout, cmd);
+			return 0;
+		default:
+			return bad_flag(cmd->name, opt, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error(cmd->name, "requires exactly one container");
+
+	/* The id (a name could be reused before the wait below) and whether it has a stdin. */
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_free_ char *inspect = container_path(c, argv[optind], NULL);
+	_cleanup_(json_decrefp) json_t *info = NULL;
+	if (pl_client_request(c, "GET", inspect, NULL, NULL, &info, &err) < 0)
+		return report(err, 1);
+	const char *id = json_string_value(json_object_get(info, "id"));
+	json_t *process = json_object_get(json_object_get(info, "config"), "process");
+	bool tty = json_is_true(json_object_get(process, "tty"));
+	bool in = !no_stdin && json_is_true(json_object_get(process, "stdin"));
+	if (!id)
+		id = argv[optind];
+
+	/* Without a tty, ^C and kill reach the container rather than us (docker's sig-proxy);
+	 * with one, ^C is a byte on the stream. */
+	sigset_t set;
+	sigemptyset(&set);
+	forwarder_t fwd = {0};
+	if (!tty) {
+		block_forwarded_signals(&set);
+		fwd.set = set;
+		if (forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
+			report(err, 0);
+			err = pl_error_free(err);
+			pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		}
+	}
+	_cleanup_free_ char *base = container_path(c, id, "/attach");
+	_cleanup_free_ char *resize = container_path(c, id, "/resize");
+	const char *keys = session_detach_keys(detach_keys, tty);
+	_cleanup_free_ char *path = stream_query(c, base, in, true, keys);
+	bool detached = false;
+	int code = interact(c, path, resize, in, keys, &detached, &err);
+	if (code >= 0 && !detached)
+		code = wait_container(c, id, NULL, &err);
+	forwarder_stop(&fwd);
+	if (code < 0)
+		return report(err, 1);
+	return detached ? 0 : code;
+}
+
+/* ---- stats ---- */
+
+/* docker's sizes: 4 significant digits in binary units for memory (go-units BytesSize), 3 in
+ * decimal units for I/O (HumanSize). */
+static char *human_size(double n, bool binary)
+{
+	static const char *const bin[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	static const char *const dec[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+	double base = binary ? 1024 : 1000;
+	size_t i = 0;
+	while (n >= base && i + 1 < PL_ARRAY_SIZE(bin)) {
+		n /= base;
+		i++;
+	}
+	return binary ? pl_xasprintf("%.4g%s", n, bin[i]) : pl_xasprintf("%.3g%s", n, dec[i]);
+}
+
+static double json_num(json_t *obj, const char *a, const char *b)
+{
+	json_t *v = json_object_get(b ? json_object_get(obj, a) : obj, b ? b : a);
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+enum { STATS_COLS = 8 };
+
+/* One table row from a sample and the one before it (NULL: no CPU figure yet). */
+static void stats_row(char **row, json_t *cur, json_t *prev)
+{
+	const char *id = json_string_value(json_object_get(cur, "id"));
+	const char *name = json_string_value(json_object_get(cur, "name"));
+	row[0] = pl_xasprintf("%.12s", id ? id : "");
+	row[1] = pl_xstrdup(name && *name ? name : "--");
+
+	/* CPU time over wall time between the samples: 100% is one CPU's worth, as in docker */
+	int64_t t0, t1;
+	double cpu = 0;
+	if (prev && pl_time_parse(json_string_value(json_object_get(prev, "read")), &t0) == 0 &&
+	    pl_time_parse(json_string_value(json_object_get(cur, "read")), &t1) == 0 && t1 > t0) {
+		double used = json_num(cur, "cpu", "usage_ns") - json_num(prev, "cpu", "usage_ns");
+		if (used > 0)
+			cpu = used / (double)(t1 - t0) * 100.0;
+	}
+	row[2] = pl_xasprintf("%.2f%%", cpu);
+
+	double usage = json_num(cur, "memory", "usage"), limit = json_num(cur, "memory", "limit");
+	if (limit <= 0) /* unlimited: the host's memory is the bound, as docker shows it */
+		limit = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+	_cleanup_free_ char *mu = human_size(usage, true), *ml = human_size(limit, true);
+	row[3] = pl_xasprintf("%s / %s", mu, ml);
+	row[4] = pl_xasprintf("%.2f%%", limit > 0 ? usage / limit * 100.0 : 0.0);
+
+	double rx = 0, tx = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(cur, "networks"), k, v)
+	{
+		rx += json_num(v, "rx_bytes", NULL);
+		tx += json_num(v, "tx_bytes", NULL);
+	}
+	_cleanup_free_ char *nr = human_size(rx, false), *nt = human_size(tx, false);
+	row[5] = pl_xasprintf("%s / %s", nr, nt);
+	_cleanup_free_ char *br = human_size(json_num(cur, "blkio", "read_bytes"), false);
+	_cleanup_free_ char *bw = human_size(json_num(cur, "blkio", "write_bytes"), false);
+	row[6] = pl_xasprintf("%s / %s", br, bw);
+	row[7] = pl_xasprintf("%.0f", json_num(cur, "pids", "current"));
+}
+
+/* The containers to sample: those named, else every running one. */
+static json_t *stats_targets(pl_client_t *c, int argc, char **argv, pl_error_t **err)
+{
+	_cleanup_(json_decrefp) json_t *targets = json_array();
+	if (optind < argc) {
+		for (int i = optind; i < argc; i++)
+			if (add_string(targets, NULL, argv[i], err) < 0)
+				return NULL;
+		return TAKE_PTR(targets);
+	}
+	_cleanup_(json_decrefp) json_t *list = NULL;
+	if (pl_client_request(c, "GET", "/containers", NULL, NULL, &list, err) < 0)
+		return NULL;
+	size_t i;
+	json_t *ct;
+	json_array_foreach(list, i, ct)
+	{
+		const char *state = json_string_value(json_object_get(ct, "state"));
+		json_t *id = json_object_get(ct, "id");
+		if (state && strcmp(state, "running") == 0 && json_is_string(id))
+			json_array_append(targets, id);
+	}
+	return TAKE_PTR(targets);
+}
+
+/* One sample of each target, keyed by target; those that cannot be sampled (stopped,
+ * gone) are reported when named and left out. */
+static json_t *stats_sample_all(pl_client_t *c, json_t *targets, bool named, int *rc)
+{
+	json_t *samples = json_object();
+	size_t i;
+	json_t *t;
+	json_array_foreach(targets, i, t)
+	{
+		const char *name = json_string_value(t);
+		_cleanup_free_ char *path = container_path(c, name, "/stats?stream=0");
+		_cleanup_error_ pl_error_t *err = NULL;
+		json_t *one = NULL;
+		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0 || !one) {
+			if (named && err)
+				*rc = report(err, 1);
+			continue;
+		}
+		json_object_set_new(samples, name, one);
+	}
+	return samples;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int cmd_stats(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	enum { OPT_NO_STREAM = 256 };
+	static const struct option longopts[] = {
+	    {"no-stream", no_argument, NULL, OPT_NO_STREAM},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	bool stream = true;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_NO_STREAM:
+			stream = false;
+			break;
+		case 'h':
+			print_usage(stdout, cmd);
+			return 0;
+		default:
+			return bad_flag(cmd->name, opt, argv);
+		}
+	}
+	bool named = optind < argc, clear = stream && isatty(STDOUT_FILENO);
+	int rc = 0;
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *targets = stats_targets(c, argc, argv, &err);
+	if (!targets)
+		return report(err, 1);
+	/* the first figures need two samples: half a second apart, then one a second */
+	_cleanup_(json_decrefp) json_t *prev = stats_sample_all(c, targets, named, &rc);
+	if (named && json_object_size(prev) == 0)
+		return rc;
+	sleep_ms(500);
+	for (;;) {
+		if (stream && !named) { /* containers come and go */
+			json_decref(targets);
+			if (!(targets = stats_targets(c, argc, argv, &err)))
+				return report(err, 1);
+		}
+		json_t *cur = stats_sample_all(c, targets, named && !stream, &rc);
+		size_t n = json_object_size(cur);
+		if (named && n == 0) { /* every container named stopped: the end */
+			json_decref(cur);
+			return rc;
+		}
+		char **cells = pl_xcalloc((n + 1) * STATS_COLS, sizeof(char *));
+		static const char *const header[STATS_COLS] = {
+		    "CONTAINER ID", "NAME",    "CPU %",	    "MEM USAGE / LIMIT",
+		    "MEM %",	    "NET I/O", "BLOCK I/O", "PIDS"};
+		for (size_t col = 0; col < STATS_COLS; col++)
+			cells[col] = pl_xstrdup(header[col]);
+		size_t rows = 1, i;
+		json_t *t;
+		json_array_foreach(targets, i, t)
+		{
+			json_t *sample = json_object_get(cur, json_string_value(t));
+			if (sample)
+				stats_row(cells + rows++ * STATS_COLS, sample,
+					  json_object_get(prev, json_string_value(t)));
+		}
+		if (clear)
+			fputs("\033[2J\033[H", stdout);
+		print_table(cells, rows, STATS_COLS);
+		fflush(stdout);
+		for (size_t k = 0; k < rows * STATS_COLS; k++)
+			free(cells[k]);
+		free(cells);
+		json_decref(prev);
+		prev = cur;
+		if (!stream)
+			return rc;
+		sleep_ms(1000);
+	}
 }
 
 /* ---- logs, info, version ---- */
@@ -1635,6 +2347,8 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  --blkio-weight N            relative block IO weight, 10 to 1000\n"
 
 #define RUN_FLAGS                                                                                  \
+	"  -i, --interactive           keep stdin open (run: and feed ours to it)\n"               \
+	"  -t, --tty                   give it a terminal\n"                                       \
 	"  --name NAME                 name the container\n"                                       \
 	"  -e, --env KEY=VALUE         set an environment variable (KEY alone: take ours)\n"       \
 	"  -w, --workdir DIR           working directory inside the container\n"                   \
@@ -1662,12 +2376,32 @@ static const command_t commands[] = {
      "Create and start a container, print its output and exit with its status",
      "run [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n"
      "Create and start a container on ROOTFS (a host directory), follow its output, wait\n"
-     "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it.\n\n"
+     "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it, except\n"
+     "with -it: then our terminal is its terminal (raw mode, resized along), and the\n"
+     "detach keys leave it running.\n\n"
      "  --rm                        remove the container when it exits\n"
-     "  -d, --detach                print the id and return once it started\n" RUN_FLAGS},
+     "  -d, --detach                print the id and return once it started\n"
+     "  --detach-keys KEYS          the keys that detach (with -t the default is\n"
+     "                              ctrl-p,ctrl-q, without it none; \"\" for none)\n" RUN_FLAGS},
     {"create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
      "create [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n" RUN_FLAGS},
     {"start", cmd_start, 1, "Start containers", "start ID..."},
+    {"exec", cmd_exec, 1, "Run a command in a running container",
+     "exec [OPTIONS] CONTAINER [--] CMD [ARGS...]\n\n"
+     "Run CMD in the running CONTAINER, print its output and exit with its exit code.\n\n"
+     "  -i, --interactive     feed our stdin to it\n"
+     "  -t, --tty             give it a terminal\n"
+     "  -d, --detach          start it and return\n"
+     "  -e, --env KEY=VALUE   set an environment variable (KEY alone: take ours)\n"
+     "  -w, --workdir DIR     working directory\n"
+     "  -u, --user UID[:GID]  numeric user and group\n"
+     "  --detach-keys KEYS    the keys that detach (default ctrl-p,ctrl-q with -t)\n"},
+    {"attach", cmd_attach, 1, "Attach our terminal to a running container",
+     "attach [OPTIONS] CONTAINER\n\n"
+     "Join our stdin, stdout and stderr to the container's process; exit with its exit\n"
+     "code when it ends, or 0 after the detach keys.\n\n"
+     "  --no-stdin          do not feed our stdin to it\n"
+     "  --detach-keys KEYS  the keys that detach (default ctrl-p,ctrl-q with a tty)\n"},
     {"stop", cmd_stop, 1, "Stop containers (SIGTERM, then SIGKILL after a grace period)",
      "stop [-t SECONDS] ID...\n\n  -t, --time SECONDS   grace period before SIGKILL "
      "(daemon default 10)\n"},
@@ -1685,6 +2419,11 @@ static const command_t commands[] = {
     {"update", cmd_update, 1, "Change the resource limits of containers, running or not",
      "update [OPTIONS] ID...\n\n" RESOURCE_FLAGS},
     {"rename", cmd_rename, 1, "Rename a container", "rename ID NEW_NAME"},
+    {"stats", cmd_stats, 1, "Show containers' resource usage",
+     "stats [--no-stream] [CONTAINER...]\n\n"
+     "A table of CPU, memory, network, block I/O and process counts, refreshed every\n"
+     "second; every running container when none is named.\n\n"
+     "  --no-stream   print one table and exit\n"},
     {"inspect", cmd_inspect, 1, "Show containers' config and state as JSON", "inspect ID..."},
     {"logs", cmd_logs, 1, "Show a container's output",
      "logs [OPTIONS] ID\n\n"

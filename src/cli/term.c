@@ -1,13 +1,16 @@
 #include "cli/term.h"
+#include "client/client.h"
 #include "common/cleanup.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -22,7 +25,7 @@ static const int fatal_signals[] = {SIGHUP, SIGINT, SIGTERM, SIGQUIT, SIGPIPE};
 void pl_term_restore(void)
 {
 	if (raw_on) {
-		tcsetattr(saved_fd, TCSADRAIN, &saved);
+		tcsetattr(saved_fd, TCSANOW, &saved);
 		raw_on = 0;
 	}
 }
@@ -53,7 +56,8 @@ int pl_term_raw(int fd, pl_error_t **err)
 			sigemptyset(&sa.sa_mask);
 			struct sigaction old;
 			/* a signal the caller ignores (SIGPIPE, or nohup's SIGHUP) stays ignored */
-			if (sigaction(fatal_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			if (sigaction(fatal_signals[i], NULL, &old) == 0 &&
+			    old.sa_handler == SIG_IGN)
 				continue;
 			sigaction(fatal_signals[i], &sa, NULL);
 		}
@@ -62,7 +66,7 @@ int pl_term_raw(int fd, pl_error_t **err)
 	t = saved;
 	cfmakeraw(&t);
 	raw_on = 1;
-	if (tcsetattr(fd, TCSADRAIN, &t) < 0) {
+	if (tcsetattr(fd, TCSANOW, &t) < 0) {
 		raw_on = 0;
 		return pl_error_errno(err, "put the terminal in raw mode");
 	}
@@ -148,4 +152,101 @@ bool pl_detach_watch_feed(pl_detach_watch_t *w, const uint8_t *buf, size_t n)
 		}
 	}
 	return false;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int write_frame(int stream, const char *data, size_t len, void *userdata)
+{
+	return write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+}
+
+int pl_pump_run(pl_pump_t *p, pl_error_t **err)
+{
+	enum { P_SOCK, P_IN, P_WINCH, P_STOP, P_N };
+	uint8_t in_buf[65536], out_buf[65536];
+	size_t in_len = 0, in_off = 0;
+	bool in_open = p->in, half_closed = false;
+	pl_demux_t demux;
+	pl_demux_init(&demux, write_frame, NULL);
+
+	for (;;) {
+		bool pending = in_off < in_len;
+		struct pollfd fds[P_N] = {
+		    [P_SOCK] = {p->sock, (short)(POLLIN | (pending ? POLLOUT : 0)), 0},
+		    /* one buffer of input at a time: what the daemon does not take stays ours */
+		    [P_IN] = {in_open && !pending ? STDIN_FILENO : -1, POLLIN, 0},
+		    [P_WINCH] = {p->winch_fd, POLLIN, 0},
+		    [P_STOP] = {p->stop_fd, POLLIN, 0},
+		};
+		if (poll(fds, P_N, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return pl_error_errno(err, "poll");
+		}
+		if (fds[P_STOP].revents)
+			return 0;
+		if (fds[P_WINCH].revents) {
+			pl_term_winch_drain(p->winch_fd);
+			if (p->on_resize)
+				p->on_resize(p->data);
+		}
+		if (fds[P_IN].revents) {
+			ssize_t n = read(STDIN_FILENO, in_buf, sizeof(in_buf));
+			if (n > 0) {
+				in_len = (size_t)n;
+				in_off = 0;
+				/* the daemon ends the stream on the sequence: read no further */
+				if (pl_detach_watch_feed(&p->detach, in_buf, in_len)) {
+					p->detached = true;
+					in_open = false;
+				}
+			} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+				in_open = false;
+			}
+		}
+		while (in_off < in_len) {
+			ssize_t n = send(p->sock, in_buf + in_off, in_len - in_off,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				break;
+			if (n < 0) { /* the daemon closed: its reading side says why */
+				in_off = in_len = 0;
+				in_open = false;
+				half_closed = true;
+				break;
+			}
+			in_off += (size_t)n;
+		}
+		if (p->in && !in_open && !p->detached && in_off >= in_len && !half_closed) {
+			shutdown(p->sock, SHUT_WR); /* EOF for the process's stdin */
+			half_closed = true;
+		}
+		if (fds[P_SOCK].revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t n = recv(p->sock, out_buf, sizeof(out_buf), MSG_DONTWAIT);
+			if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+				continue;
+			if (n <= 0) /* the end of the stream (a reset is one too) */
+				return 0;
+			int r = p->raw ? write_all(STDOUT_FILENO, out_buf, (size_t)n)
+				       : pl_demux_feed(&demux, (const char *)out_buf, (size_t)n);
+			if (r < 0)
+				return pl_error_set(err, PL_ERR_INTERNAL, -r, "write output");
+		}
+	}
 }

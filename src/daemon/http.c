@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 
-#define MAX_BODY (1u << 20)
+#define MAX_BODY  (1u << 20)
+#define MAX_SPOOL (64ull << 30)
 
 struct pl_http {
 	struct {
@@ -21,6 +22,7 @@ struct pl_http {
 	const pl_route_t *routes;
 	void *app;
 	bool resumed; /* a parked request was resumed: MHD must run again before we sleep */
+	char *spool_dir;
 	pl_req_t *parked;
 };
 
@@ -37,6 +39,8 @@ struct pl_req {
 	char *param[2];
 	char *body;
 	size_t body_len;
+	int body_fd; /* spooled body, or -1 */
+	uint64_t spooled;
 	bool body_too_big, dispatched, suspended, parked;
 	struct MHD_Response *pending;
 	unsigned pending_status;
@@ -311,7 +315,7 @@ static bool match(const char *pattern, const char *path, char *param[2])
 		if (*p == '{') {
 			const char *pe = strchr(p, '}');
 			const char *ue = strchr(u, '/');
-			if (!ue)
+			if (!ue || (pe && pe[-1] == '*'))
 				ue = u + strlen(u);
 			if (ue == u || !pe || n == 2)
 				break;
@@ -332,6 +336,33 @@ static bool match(const char *pattern, const char *path, char *param[2])
 		param[i] = NULL;
 	}
 	return false;
+}
+
+static bool wants_spool(pl_http_t *h, const char *url, const char *method)
+{
+	for (const pl_route_t *rt = h->routes; rt->method; rt++) {
+		char *param[2] = {NULL, NULL};
+		if (!match(rt->pattern, url, param))
+			continue;
+		free(param[0]);
+		free(param[1]);
+		if (strcmp(rt->method, method) == 0)
+			return rt->spool;
+	}
+	return false;
+}
+
+int pl_req_body_fd(pl_req_t *r)
+{
+	if (r->body_fd >= 0)
+		lseek(r->body_fd, 0, SEEK_SET);
+	return r->body_fd;
+}
+
+void pl_http_set_spool_dir(pl_http_t *h, const char *dir)
+{
+	free(h->spool_dir);
+	h->spool_dir = pl_xstrdup(dir);
 }
 
 static void dispatch(pl_req_t *r, const char *url, const char *method)
@@ -399,7 +430,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r = pl_xcalloc(1, sizeof(*r));
 		r->h = h;
 		r->conn = conn;
+		r->body_fd = -1;
 		*con_cls = r;
+		if (wants_spool(h, url, method) && h->spool_dir)
+			r->body_fd = open(h->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		return MHD_YES;
+	}
+	if (*upload_size && r->body_fd >= 0) {
+		r->spooled += *upload_size;
+		if (r->spooled > MAX_SPOOL ||
+		    write(r->body_fd, upload, *upload_size) != (ssize_t)*upload_size)
+			r->body_too_big = true;
+		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -446,6 +488,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(r->param[0]);
 	free(r->param[1]);
 	free(r->body);
+	if (r->body_fd >= 0)
+		close(r->body_fd);
 	free(r);
 	*con_cls = NULL;
 }
@@ -554,6 +598,7 @@ pl_http_t *pl_http_free(pl_http_t *h)
 		pl_loop_unwatch(h->loop, h->lis[k].watch);
 		MHD_stop_daemon(h->lis[k].mhd);
 	}
+	free(h->spool_dir);
 	free(h);
 	return NULL;
 }

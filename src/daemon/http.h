@@ -18,8 +18,10 @@ typedef void (*pl_handler_fn)(pl_req_t *req, void *app);
 typedef struct pl_route {
 	const char *method;
 	const char *pattern; /* "/containers/{id}/start": up to two {param} segments;
-			      * routes are tried in order, so specific ones go first */
+			      * routes are tried in order, so specific ones go first;
+			      * "{ref*}" takes the rest of the path, slashes included */
 	pl_handler_fn fn;
+	bool spool; /* the body is streamed to a temporary file (layers, imports) */
 } pl_route_t;
 
 /* A streaming body producer: fills buf, returns bytes, 0 when it must wait (the request is
@@ -44,6 +46,11 @@ const char *pl_req_param2(const pl_req_t *r); /* the second, or NULL */
 const char *pl_req_query(const pl_req_t *r, const char *key);
 /* Query boolean: 1/true/yes → true, 0/false/no/"" → false; others are an INVALID error. */
 int pl_req_query_bool(const pl_req_t *r, const char *key, bool def, bool *out, pl_error_t **err);
+/* Spooled bodies: an fd positioned at the start (owned by the request), -1 otherwise. */
+int pl_req_body_fd(pl_req_t *r);
+/* Where spooled bodies go (a directory on the state disk). */
+void pl_http_set_spool_dir(pl_http_t *h, const char *dir);
+
 /* Parses the body as a JSON object (INVALID error when empty or malformed). */
 json_t *pl_req_json(pl_req_t *r, pl_error_t **err);
 

@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 	pl_app_t app = {.inotify_fd = -1};
 	_cleanup_close_ int lfd = -1, sfd = -1, tfd = -1;
 	pl_watch_t *sig_watch = NULL;
+	_cleanup_free_ char *spool = NULL;
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -287,6 +288,8 @@ int main(int argc, char **argv)
 	if (lfd < 0 || (o.group && socket_group(sock, o.group, &err) < 0) ||
 	    pl_routes_init(&app, &err) < 0 || pl_http_listen(app.http, lfd, NULL, &err) < 0)
 		goto fail;
+	spool = pl_xasprintf("%s/storage/tmp", o.root);
+	pl_http_set_spool_dir(app.http, spool);
 	if (o.tls_listen) {
 		_cleanup_free_ char *cert = NULL, *key = NULL, *ca = NULL;
 		if (read_pem(o.tls_cert, &cert, &err) < 0 || read_pem(o.tls_key, &key, &err) < 0 ||

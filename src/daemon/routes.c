@@ -10,6 +10,8 @@
 #include "portlayer/events.h"
 #include "portlayer/handle.h"
 #include "portlayer/logs.h"
+#include "portlayer/storage/images.h"
+#include "common/worker.h"
 #include "portlayer/session.h"
 #include "daemon/attach.h"
 
@@ -625,6 +627,138 @@ static void h_stats(pl_req_t *r, void *data)
 	pl_reply_stream(r, 200, "application/x-ndjson", stats_produce, w, stats_free);
 }
 
+/* --- storage: layers and images (writes run in worker processes) --- */
+
+typedef struct store_job {
+	pl_app_t *app;
+	pl_req_t *req;
+	int fd;
+	char expected[PL_DIGEST_LEN + 1];
+	bool import;
+} store_job_t;
+
+static json_t *store_work(void *data, pl_error_t **err)
+{
+	store_job_t *j = data;
+	pl_images_t *im = pl_portlayer_images(j->app->pl);
+	if (j->import)
+		return pl_images_import_job(im, j->fd, err);
+	return pl_images_layer_write_job(im, j->fd, j->expected[0] ? j->expected : NULL, err);
+}
+
+static void store_done(void *data, const json_t *result, const pl_error_t *err)
+{
+	store_job_t *j = data;
+	pl_images_t *im = pl_portlayer_images(j->app->pl);
+	pl_images_reload(im, NULL);
+	if (err) {
+		pl_reply_error(j->req, err);
+	} else {
+		if (j->import) {
+			size_t i;
+			json_t *img;
+			json_array_foreach(json_object_get(result, "images"), i, img)
+			    pl_events_emit(
+				pl_portlayer_events(j->app->pl), "image", "import",
+				json_string_value(json_object_get(img, "id")), NULL,
+				json_pack("{s:O}", "tags", json_object_get(img, "tags")));
+		}
+		pl_reply_json(j->req, 201, json_deep_copy(result));
+	}
+	free(j);
+}
+
+static void submit_store_job(pl_req_t *r, pl_app_t *app, bool import)
+{
+	pl_error_t *e = NULL;
+	int fd = pl_req_body_fd(r);
+	if (fd < 0) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "a tar body is required");
+		return fail(r, e);
+	}
+	store_job_t *j = pl_xcalloc(1, sizeof(*j));
+	j->app = app;
+	j->req = r;
+	j->fd = fd;
+	j->import = import;
+	const char *dg = pl_req_query(r, "digest");
+	if (dg)
+		snprintf(j->expected, sizeof(j->expected), "%s", dg);
+	if (pl_work_submit(app->workers, store_work, store_done, j, &e) < 0) {
+		free(j);
+		return fail(r, e);
+	}
+	pl_req_park(r, NULL);
+}
+
+static void h_layer_write(pl_req_t *r, void *data)
+{
+	submit_store_job(r, data, false);
+}
+
+static void h_image_import(pl_req_t *r, void *data)
+{
+	submit_store_job(r, data, true);
+}
+
+static void h_images(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_reply_json(r, 200, pl_images_list_json(pl_portlayer_images(app->pl)));
+}
+
+static const json_t *lookup_image(pl_req_t *r, pl_app_t *app, const char *ref)
+{
+	pl_error_t *e = NULL;
+	const json_t *img = pl_image_find(pl_portlayer_images(app->pl), ref ? ref : "", &e);
+	if (!img)
+		fail(r, e);
+	return img;
+}
+
+static void h_image_inspect(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	const json_t *img = lookup_image(r, app, pl_req_param(r));
+	if (img)
+		pl_reply_json(r, 200, pl_image_inspect_json(pl_portlayer_images(app->pl), img));
+}
+
+static void h_image_tag(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	const json_t *img = lookup_image(r, app, pl_req_query(r, "ref"));
+	if (!img)
+		return;
+	pl_error_t *e = NULL;
+	const char *name = pl_req_query(r, "name");
+	if (!name || pl_image_tag(pl_portlayer_images(app->pl), img, name, &e) < 0) {
+		if (!e)
+			pl_error_set(&e, PL_ERR_INVALID, 0, "tag needs ?ref=IMAGE&name=NAME[:TAG]");
+		return fail(r, e);
+	}
+	pl_events_emit(pl_portlayer_events(app->pl), "image", "tag", pl_image_id(img), NULL,
+		       json_pack("{s:s}", "name", name));
+	pl_reply_empty(r, 201);
+}
+
+static void h_image_remove(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	const char *ref = pl_req_param(r);
+	const json_t *img = lookup_image(r, app, ref);
+	if (!img)
+		return;
+	_cleanup_free_ char *id = pl_xstrdup(pl_image_id(img));
+	pl_error_t *e = NULL;
+	if (pl_image_remove(pl_portlayer_images(app->pl), ref,
+			    pl_portlayer_image_in_use(app->pl, id), &e) < 0)
+		return fail(r, e);
+	pl_events_emit(pl_portlayer_events(app->pl), "image", "untag", id, NULL,
+		       json_pack("{s:s}", "name", ref));
+	pl_reply_empty(r, 204);
+}
+
 /* --- handles --- */
 
 static void h_take_handle(pl_req_t *r, void *data)
@@ -1076,6 +1210,12 @@ static const pl_route_t routes[] = {
     {"POST", "/handles/{handle}/commit", h_commit},
     {"POST", "/handles/{handle}/{op}", h_mutate},
     {"GET", "/events", h_events},
+    {"POST", "/layers", h_layer_write, true},
+    {"POST", "/images/import", h_image_import, true},
+    {"POST", "/images/tag", h_image_tag},
+    {"GET", "/images", h_images},
+    {"GET", "/images/{ref*}", h_image_inspect},
+    {"DELETE", "/images/{ref*}", h_image_remove},
     {NULL, NULL, NULL},
 };
 
@@ -1090,6 +1230,7 @@ int pl_routes_init(pl_app_t *app, pl_error_t **err)
 		return -1;
 	app->http = pl_http_new(app->loop, routes, app);
 	app->handles = pl_handles_new();
+	app->workers = pl_workers_new(app->loop);
 	pl_events_subscribe(pl_portlayer_events(app->pl), on_event, app);
 	pl_portlayer_on_change(app->pl, on_change, app);
 	return 0;
@@ -1119,6 +1260,7 @@ void pl_routes_shutdown(pl_app_t *app)
 	pl_attach_close_all(app);
 	app->http = pl_http_free(app->http);
 	app->handles = pl_handles_free(app->handles);
+	app->workers = pl_workers_free(app->workers);
 	app->inotify_watch = pl_loop_unwatch(app->loop, app->inotify_watch);
 	if (app->inotify_fd >= 0)
 		close(app->inotify_fd);

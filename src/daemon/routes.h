@@ -13,6 +13,7 @@ typedef struct pl_app {
 	pl_portlayer_t *pl;
 	pl_http_t *http;
 	pl_handles_t *handles;
+	struct pl_workers *workers;
 	struct waiter *event_subs; /* open /events streams */
 	struct attach *attaches;   /* upgraded attach streams */
 	int inotify_fd;

@@ -18,6 +18,7 @@ typedef struct pl_domain_spec {
 	int run_dirfd;		/* the container's volatile dir (tether's reconnect socket) */
 	const pl_config_t *config;
 	const char *hostname;
+	const char *lowerdir; /* overlayfs lower layers, top first, ':'-separated */
 } pl_domain_spec_t;
 
 /* A live domain as the core sees it: tether's process and its protocol channel. */

@@ -45,6 +45,7 @@ pl_config_t *pl_config_free(pl_config_t *c)
 		return NULL;
 	free(c->name);
 	free(c->rootfs);
+	free(c->image);
 	strv_free(c->args);
 	strv_free(c->env);
 	free(c->cwd);
@@ -107,7 +108,7 @@ static bool hostname_valid(const char *h)
 	return true;
 }
 
-static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
+static int parse_process(pl_config_t *c, const json_t *proc, bool image, pl_error_t **err)
 {
 	static const char *const keys[] = {"args", "env", "cwd", "user", "tty", "stdin", NULL};
 	if (pl_json_check_keys(proc, "process", keys, err) < 0)
@@ -119,9 +120,9 @@ static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
 	    pl_json_get_string(proc, "cwd", &cwd, err) < 0 ||
 	    pl_json_get_string(proc, "user", &user, err) < 0)
 		return pl_error_wrap(err, "process");
-	if (!args || json_array_size(args) == 0)
+	if ((!args && !image) || (args && json_array_size(args) == 0))
 		return pl_error_set(err, PL_ERR_INVALID, 0, "process.args must not be empty");
-	if (json_string_length(json_array_get(args, 0)) == 0)
+	if (args && json_string_length(json_array_get(args, 0)) == 0)
 		return pl_error_set(err, PL_ERR_INVALID, 0, "process.args[0] must not be empty");
 	if (env && pl_config_parse_env(env, "process.env", err) < 0)
 		return -EINVAL;
@@ -131,9 +132,10 @@ static int parse_process(pl_config_t *c, const json_t *proc, pl_error_t **err)
 	if (user && pl_user_parse(user, &c->uid, &c->gid) < 0)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "process.user \"%s\" must be UID or UID:GID (numeric)", user);
-	c->args = strv_from_json(args);
+	c->args = args ? strv_from_json(args) : NULL; /* NULL: the image's command */
 	c->env = strv_from_json(env);
-	c->cwd = pl_xstrdup(cwd ? cwd : "/");
+	c->cwd = cwd ? pl_xstrdup(cwd) : image ? NULL : pl_xstrdup("/");
+	c->user_set = user != NULL;
 	json_t *tty = json_object_get(proc, "tty"), *in = json_object_get(proc, "stdin");
 	if ((tty && !json_is_boolean(tty)) || (in && !json_is_boolean(in)))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
@@ -277,15 +279,15 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
 	static const char *const keys[] = {
-	    "name",	   "rootfs",	   "process",	  "hostname",
-	    "isolation",   "labels",	   "annotations", "restart_policy",
-	    "stop_signal", "stop_timeout", "security",	  "resources",
-	    NULL};
+	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
+	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
+	    "security", "resources",   "image",		 NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
-	const char *name = NULL, *rootfs = NULL, *hostname = NULL;
-	if (pl_json_get_string(body, "name", &name, err) < 0 ||
+	const char *name = NULL, *rootfs = NULL, *hostname = NULL, *image = NULL;
+	if (pl_json_get_string(body, "image", &image, err) < 0 ||
+	    pl_json_get_string(body, "name", &name, err) < 0 ||
 	    pl_json_get_string(body, "rootfs", &rootfs, err) < 0 ||
 	    pl_json_get_string(body, "hostname", &hostname, err) < 0)
 		return NULL;
@@ -299,19 +301,25 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 			     hostname);
 		return NULL;
 	}
-	if (!rootfs) {
-		pl_error_set(err, PL_ERR_INVALID, 0, "rootfs is required");
+	if (!rootfs == !image) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "exactly one of rootfs and image is required");
 		return NULL;
 	}
-	if (check_host && check_rootfs(rootfs, err) < 0)
+	if (image && (!*image || strlen(image) > 512)) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "image reference \"%s\" is not valid", image);
+		return NULL;
+	}
+	if (rootfs && check_host && check_rootfs(rootfs, err) < 0)
 		return NULL;
 	const json_t *proc = json_object_get(body, "process");
-	if (!proc) {
+	if (!proc && !image) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "process is required");
 		return NULL;
 	}
-	if (parse_process(c, proc, err) < 0 ||
-	    parse_isolation(c, json_object_get(body, "isolation"), err) < 0)
+	json_t *empty = json_object();
+	int pr = parse_process(c, proc ? proc : empty, image != NULL, err);
+	json_decref(empty);
+	if (pr < 0 || parse_isolation(c, json_object_get(body, "isolation"), err) < 0)
 		return NULL;
 	c->stop_signal = SIGTERM;
 	c->stop_timeout = 10;
@@ -331,7 +339,12 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	c->labels = labels ? json_deep_copy(labels) : json_object();
 	c->annotations = ann ? json_deep_copy(ann) : json_object();
 	c->name = name ? pl_xstrdup(name) : NULL;
-	c->rootfs = pl_xstrdup(rootfs);
+	c->rootfs = rootfs ? pl_xstrdup(rootfs) : NULL;
+	c->image = image ? pl_xstrdup(image) : NULL;
+	if (!check_host && c->image && !c->args) { /* a stored config is always complete */
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "stored config without a command");
+		return NULL;
+	}
 	c->hostname = hostname ? pl_xstrdup(hostname) : NULL;
 	return TAKE_PTR(c);
 }
@@ -344,8 +357,12 @@ json_t *pl_config_to_json(const pl_config_t *c)
 				 strv_to_json(c->env), "cwd", c->cwd, "user", user);
 	json_object_set_new(proc, "tty", json_boolean(c->tty));
 	json_object_set_new(proc, "stdin", json_boolean(c->open_stdin));
-	json_t *j = json_pack("{s:s, s:o, s:{s:s}}", "rootfs", c->rootfs, "process", proc,
-			      "isolation", "kernel", pl_kernel_name(c->kernel));
+	json_t *j = json_pack("{s:o, s:{s:s}}", "process", proc, "isolation", "kernel",
+			      pl_kernel_name(c->kernel));
+	if (c->rootfs)
+		json_object_set_new(j, "rootfs", json_string(c->rootfs));
+	if (c->image)
+		json_object_set_new(j, "image", json_string(c->image));
 	if (c->name)
 		json_object_set_new(j, "name", json_string(c->name));
 	if (c->hostname)
@@ -382,6 +399,55 @@ static bool env_has(char *const *env, const char *key)
 		if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
 			return true;
 	return false;
+}
+
+int pl_config_apply_image(pl_config_t *c, const char *image_id, const json_t *ic, pl_error_t **err)
+{
+	free(c->image);
+	c->image = pl_xstrdup(image_id);
+	if (!c->args) {
+		json_t *cmd = json_array();
+		json_array_extend(cmd, json_object_get(ic, "Entrypoint"));
+		json_array_extend(cmd, json_object_get(ic, "Cmd"));
+		if (!json_array_size(cmd) || !json_is_string(json_array_get(cmd, 0))) {
+			json_decref(cmd);
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "no command: give process.args or use an image with "
+					    "an Entrypoint or Cmd");
+		}
+		c->args = strv_from_json(cmd);
+		json_decref(cmd);
+	}
+	/* the image's variables first; the caller's override those of the same name */
+	json_t *env = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(ic, "Env"), i, e)
+	{
+		const char *kv = json_string_value(e);
+		const char *eq = kv ? strchr(kv, '=') : NULL;
+		if (!eq || eq == kv)
+			continue;
+		_cleanup_free_ char *key = strndup(kv, (size_t)(eq - kv));
+		if (!env_has(c->env, key))
+			json_array_append(env, e);
+	}
+	for (char **p = c->env; p && *p; p++)
+		json_array_append_new(env, json_string(*p));
+	strv_free(c->env);
+	c->env = strv_from_json(env);
+	json_decref(env);
+	if (!c->cwd) {
+		const char *wd = json_string_value(json_object_get(ic, "WorkingDir"));
+		c->cwd = pl_xstrdup(wd && wd[0] == '/' ? wd : "/");
+	}
+	const char *user = json_string_value(json_object_get(ic, "User"));
+	if (!c->user_set && user && *user && pl_user_parse(user, &c->uid, &c->gid) < 0)
+		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
+				    "the image's user \"%s\" is not numeric; user names are not "
+				    "resolved yet: give process.user",
+				    user);
+	return 0;
 }
 
 json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)

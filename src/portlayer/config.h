@@ -28,7 +28,9 @@ typedef enum pl_restart {
 
 typedef struct pl_config {
 	char *name;	 /* may be NULL: no name */
-	char *rootfs;	 /* absolute host directory (overlay lower) */
+	char *rootfs;	 /* absolute host directory (overlay lower), or NULL with an image */
+	char *image;	 /* an image reference as given; the image id once created */
+	bool user_set;	 /* process.user was given (else the image's user applies) */
 	char **args;	 /* NULL-terminated, at least one */
 	char **env;	 /* NULL-terminated, K=V each */
 	char *cwd;	 /* absolute, inside the container */
@@ -63,6 +65,11 @@ json_t *pl_config_to_json(const pl_config_t *c);
 json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname);
 /* tether's EXEC payload: the exec spec over the container's process defaults. */
 json_t *pl_config_tether_exec_json(const pl_config_t *c, const json_t *spec);
+
+/* Fills what the caller left out from an image's OCI config (Entrypoint+Cmd, Env,
+ * WorkingDir, User) and records the image id. */
+int pl_config_apply_image(pl_config_t *c, const char *image_id, const json_t *img_config,
+			  pl_error_t **err);
 
 /* A deep copy (for staging changes). */
 pl_config_t *pl_config_dup(const pl_config_t *c);

@@ -134,6 +134,9 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	pl->events = pl_events_open(root, host, err);
 	if (!pl->events)
 		return pl_portlayer_free(pl);
+	pl->images = pl_images_open(root, err);
+	if (!pl->images)
+		return pl_portlayer_free(pl);
 	if (pl_store_load_all(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	return pl;
@@ -165,6 +168,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		pl_container_free_record(c);
 	}
 	pl->events = pl_events_free(pl->events);
+	pl->images = pl_images_free(pl->images);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
 	if (pl->run_containers_fd >= 0)
@@ -173,6 +177,19 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	free(pl->run_dir);
 	free(pl);
 	return NULL;
+}
+
+pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
+{
+	return pl->images;
+}
+
+bool pl_portlayer_image_in_use(pl_portlayer_t *pl, const char *image_id)
+{
+	for (pl_container_t *c = pl->head; c; c = c->next)
+		if (c->config->image && strcmp(c->config->image, image_id) == 0)
+			return true;
+	return false;
 }
 
 pl_events_t *pl_portlayer_events(pl_portlayer_t *pl)
@@ -235,6 +252,12 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
 	if (!cfg)
 		return NULL;
+	if (cfg->image) {
+		const json_t *img = pl_image_find(pl->images, cfg->image, err);
+		if (!img ||
+		    pl_config_apply_image(cfg, pl_image_id(img), pl_image_config(img), err) < 0)
+			return NULL;
+	}
 	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
 	if (!mech || mech->validate(mech, cfg, err) < 0)
 		return NULL;
@@ -596,6 +619,31 @@ void pl_container_watch_domain(pl_container_t *c)
 	c->pid_watch = pl_loop_watch(c->pl->loop, c->dom.pidfd, EPOLLIN, on_pidfd, c, NULL);
 }
 
+/* The overlay's lower layers: the rootfs directory, or the image's layers top first. */
+static char *lowerdir_of(pl_container_t *c, pl_error_t **err)
+{
+	if (!c->config->image)
+		return pl_xstrdup(c->config->rootfs);
+	char **paths = pl_image_layer_paths(c->pl->images, c->config->image, err);
+	if (!paths)
+		return NULL;
+	size_t n = 0, len = 0;
+	for (; paths[n]; n++)
+		len += strlen(paths[n]) + 1;
+	if (n == 0) {
+		free(paths);
+		pl_error_set(err, PL_ERR_INVALID, 0, "image %s has no layers", c->config->image);
+		return NULL;
+	}
+	char *out = pl_xmalloc(len + 1), *o = out;
+	for (size_t i = n; i-- > 0;) {
+		o += sprintf(o, "%s%s", o == out ? "" : ":", paths[i]);
+		free(paths[i]);
+	}
+	free(paths);
+	return out;
+}
+
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
 		       pl_error_t **err)
 {
@@ -607,12 +655,16 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	char hb[13];
 	if (pl_store_open_run_dir(pl, c, err) < 0)
 		return pl_error_wrap(err, "start container %.12s", c->id);
+	_cleanup_free_ char *lower = lowerdir_of(c, err);
+	if (!lower)
+		return pl_error_wrap(err, "start container %.12s", c->id);
 	pl_domain_spec_t spec = {.id = c->id,
 				 .domain_dirfd = c->dirfd,
 				 .run_dirfd = c->run_dirfd,
 				 .domain_dir = c->dir,
 				 .config = c->config,
-				 .hostname = hostname_of(c, hb)};
+				 .hostname = hostname_of(c, hb),
+				 .lowerdir = lower};
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
 	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	/* recorded before the domain exists: a daemon that dies from here on finds a

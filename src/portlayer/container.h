@@ -42,6 +42,9 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
 struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);
+struct pl_images *pl_portlayer_images(pl_portlayer_t *pl);
+/* Whether any container uses the image (by id). */
+bool pl_portlayer_image_in_use(pl_portlayer_t *pl, const char *image_id);
 
 /* By full id, name, or unique id prefix; NOTFOUND error otherwise. */
 pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_t **err);

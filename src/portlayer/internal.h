@@ -6,6 +6,7 @@
 #include "mechanism/mechanism.h"
 #include "portlayer/events.h"
 #include "portlayer/session.h"
+#include "portlayer/storage/images.h"
 #include "proto/frame.h"
 
 typedef struct pl_session {
@@ -81,6 +82,7 @@ struct pl_portlayer {
 	pl_loop_t *loop;
 	pl_container_t *head, *tail;
 	pl_events_t *events;
+	pl_images_t *images;
 	pl_change_fn on_change;
 	void *on_change_data;
 };

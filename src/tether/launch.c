@@ -151,10 +151,20 @@ static const char *parse_privileges(launch_t *l, json_t *o)
  * dropped. The daemon always configures the tether binary it shipped. */
 static const char *unknown_key(json_t *o, bool exec)
 {
-	static const char *const common[] = {
-	    "args", "env",	    "cwd",	       "uid",	      "gid",	 "tty",
-	    "stdin", "rows",	    "cols",	       "capabilities", "no_new_privileges",
-	    "seccomp_bpf", "rlimits", NULL};
+	static const char *const common[] = {"args",
+					     "env",
+					     "cwd",
+					     "uid",
+					     "gid",
+					     "tty",
+					     "stdin",
+					     "rows",
+					     "cols",
+					     "capabilities",
+					     "no_new_privileges",
+					     "seccomp_bpf",
+					     "rlimits",
+					     NULL};
 	for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
 		const char *key = json_object_iter_key(it);
 		bool ok = strcmp(key, exec ? "session" : "wait_attach") == 0;

@@ -80,6 +80,8 @@ int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_
 int pl_os_tty_resize(int tty_fd, uint16_t rows, uint16_t cols);
 /* The terminal's end-of-file character (VEOF, normally ^D). */
 uint8_t pl_os_tty_eof_char(int tty_fd);
+/* Bytes waiting to be read from a pipe or terminal, or -errno. */
+int pl_os_readable_bytes(int fd);
 
 typedef struct pl_os_status {
 	int code;   /* exit code when signal is 0 */

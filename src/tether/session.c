@@ -18,9 +18,15 @@
 #define MAX_EXEC 64
 /* A line longer than this is logged in P(artial) pieces so memory stays bounded. */
 #define LOG_LINE_MAX (16 * 1024)
-#define FRAME_MAX    (32 * 1024)   /* output bytes in one DATA frame */
-#define RING_MAX     (256 * 1024)  /* session 1's replay ring, record headers included */
-#define STDIN_MAX    (1024 * 1024) /* stdin tether holds for a process that is not reading */
+#define FRAME_MAX    (32 * 1024)  /* output bytes in one DATA frame */
+#define RING_MAX     (256 * 1024) /* session 1's replay ring, record headers included */
+/* Stdin the process has not taken yet. Beyond STDIN_MAX tether stops reading the control
+ * stream, so the daemon's queue fills and its client is slowed down: nothing is lost. Unless
+ * the process may be waiting for tether to take its output, which needs a CREDIT from that
+ * stream: then reading goes on up to STDIN_HARD (room for what the daemon had in flight
+ * before its CREDIT), and only beyond that are frames dropped. */
+#define STDIN_MAX  (1024 * 1024)
+#define STDIN_HARD (4 * 1024 * 1024)
 /* An exec process has exited but something (a background child) keeps its output open: give
  * up after this long without output while the daemon was ready to take it. */
 #define EXIT_IDLE_MS 2000
@@ -33,6 +39,7 @@ typedef struct output {
 	const char *name;
 	size_t len; /* session 1: the partial line awaiting the log */
 	char *line; /* session 1: LOG_LINE_MAX bytes */
+	bool hup;   /* exec: every writer is gone but output waits for credit */
 } output_t;
 
 typedef struct session {
@@ -74,8 +81,7 @@ static session_t *find(uint32_t id)
 	return NULL;
 }
 
-static void send_data(const session_t *s, unsigned stream, uint64_t seq, const void *data,
-		      size_t n)
+static void send_data(const session_t *s, unsigned stream, uint64_t seq, const void *data, size_t n)
 {
 	static uint8_t frame[PL_FRAME_HDR_LEN + 8 + FRAME_MAX];
 	pl_frame_hdr_t h = {.len = (uint32_t)(8 + n),
@@ -210,7 +216,8 @@ static void ring_flush(session_t *s)
 	size_t off = ring.sent.head;
 	while (can_forward(s)) {
 		if (ring.resend_from <= s->seq) {
-			while (off < ring.sent.tail && rec_at(&ring.sent, off).seq < ring.resend_from)
+			while (off < ring.sent.tail &&
+			       rec_at(&ring.sent, off).seq < ring.resend_from)
 				off += sizeof(rec_t) + rec_at(&ring.sent, off).len;
 			if (off >= ring.sent.tail) { /* nothing older is left */
 				ring.resend_from = s->seq + 1;
@@ -234,8 +241,8 @@ static void ring_flush(session_t *s)
 		send_data(s, r.stream, ++s->seq, data, k);
 		s->credit -= k;
 		ring.resend_from = s->seq + 1;
-		fifo_push(&ring.sent, (rec_t){.seq = s->seq, .len = (uint32_t)k, .stream = r.stream},
-			  data);
+		fifo_push(&ring.sent,
+			  (rec_t){.seq = s->seq, .len = (uint32_t)k, .stream = r.stream}, data);
 		fifo_trim_front(&ring.unsent, k);
 		while (ring.sent.cost + ring.unsent.cost > RING_MAX && !fifo_empty(&ring.sent))
 			fifo_pop(&ring.sent);
@@ -397,7 +404,7 @@ void pl_session_stdin(uint32_t id, const uint8_t *payload, size_t len)
 		s->stdin_complained = true;
 		return;
 	}
-	if (s->in_len - s->in_off + len > STDIN_MAX) {
+	if (s->in_len - s->in_off + len > STDIN_HARD) {
 		pl_ctl_error(PL_MSG_DATA, id, "stdin buffer full");
 		return;
 	}
@@ -406,6 +413,24 @@ void pl_session_stdin(uint32_t id, const uint8_t *payload, size_t len)
 		return;
 	}
 	stdin_flush(s);
+}
+
+/* An exec process whose output tether does not read (no credit, not attached) may be
+ * blocked writing it, and so not reading its stdin. */
+static bool output_blocked(const session_t *s)
+{
+	return s->id != PRIMARY && (s->out[0].fd >= 0 || s->out[1].fd >= 0) && !can_forward(s);
+}
+
+bool pl_sessions_stdin_full(void)
+{
+	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
+		const session_t *s = &sessions[i];
+		if (s->id && s->in_fd >= 0 && s->in_len - s->in_off >= STDIN_MAX &&
+		    !output_blocked(s))
+			return true;
+	}
+	return false;
 }
 
 /* ---- lifecycle */
@@ -448,9 +473,9 @@ static void settle(session_t *s)
 
 static void exited_early(uint32_t id, int code, const char *msg)
 {
-	pl_ctl_send_json(PL_MSG_EXITED,
-			 json_pack("{sI si si sI ss}", "session", (json_int_t)id, "exit_code", code,
-				   "signal", 0, "finished_at_ns", (json_int_t)now_ns(), "error", msg));
+	pl_ctl_send_json(PL_MSG_EXITED, json_pack("{sI si si sI ss}", "session", (json_int_t)id,
+						  "exit_code", code, "signal", 0, "finished_at_ns",
+						  (json_int_t)now_ns(), "error", msg));
 }
 
 static void session_started(session_t *s, const pl_os_proc_t *proc, bool tty)
@@ -479,10 +504,11 @@ static bool session_field(json_t *o, uint32_t *id)
 void pl_session_primary_init(const pl_os_spawn_spec_t *spec)
 {
 	session_t *s = &sessions[0];
-	*s = (session_t){.id = PRIMARY, .tty = spec->tty, .has_stdin = spec->open_stdin, .in_fd = -1};
+	*s = (session_t){
+	    .id = PRIMARY, .tty = spec->tty, .has_stdin = spec->open_stdin, .in_fd = -1};
 	for (int k = 0; k < 2; k++)
-		s->out[k] = (output_t){.fd = -1, .name = k ? "stderr" : "stdout",
-				       .line = primary_lines[k]};
+		s->out[k] =
+		    (output_t){.fd = -1, .name = k ? "stderr" : "stdout", .line = primary_lines[k]};
 }
 
 int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stage, int *pid)
@@ -520,8 +546,7 @@ static void on_exec(json_t *o)
 	if (bad) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "invalid exec: %s", bad);
-		pl_ctl_error(PL_MSG_EXEC, id, "%s", msg);
-		exited_early(id, EXIT_CONFIG, msg);
+		exited_early(id, EXIT_CONFIG, msg); /* the answer to EXEC; no ERROR on top */
 		return;
 	}
 	session_t *s = NULL;
@@ -690,7 +715,19 @@ void pl_session_message(uint16_t type, const uint8_t *payload, size_t len)
 static struct {
 	session_t *s;
 	int role;
+	bool hup_only;
 } pmap[3 * PL_ARRAY_SIZE(sessions)];
+
+/* An exited exec session's output that cannot be read now (no credit, not attached) is
+ * still watched for its end: a hang-up with nothing left to read is EOF, and the session
+ * need not wait for credit (or an ATTACH) to report its exit. */
+static void hung_up(session_t *s, output_t *o)
+{
+	if (pl_os_readable_bytes(o->fd) == 0)
+		o->fd = pl_close(o->fd);
+	else
+		o->hup = true; /* data left: read when credit comes */
+}
 
 size_t pl_sessions_poll(struct pollfd *p, size_t max)
 {
@@ -699,12 +736,17 @@ size_t pl_sessions_poll(struct pollfd *p, size_t max)
 		session_t *s = &sessions[i];
 		if (!s->id)
 			continue;
-		for (int k = 0; k < 2 && n < max; k++)
-			if (s->out[k].fd >= 0 && (s->id == PRIMARY || can_forward(s))) {
-				p[n] = (struct pollfd){.fd = s->out[k].fd, .events = POLLIN};
-				pmap[n].s = s;
-				pmap[n++].role = k;
-			}
+		for (int k = 0; k < 2 && n < max; k++) {
+			output_t *o = &s->out[k];
+			bool readable = s->id == PRIMARY || can_forward(s);
+			if (o->fd < 0 || (!readable && (!s->exited || o->hup)))
+				continue;
+			/* POLLHUP is reported whatever the events */
+			p[n] = (struct pollfd){.fd = o->fd, .events = readable ? POLLIN : 0};
+			pmap[n].s = s;
+			pmap[n].hup_only = !readable;
+			pmap[n++].role = k;
+		}
 		if (s->in_fd >= 0 && s->in_off < s->in_len && n < max) {
 			p[n] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
 			pmap[n].s = s;
@@ -724,11 +766,14 @@ void pl_sessions_io(const struct pollfd *p, size_t n)
 		if (role == ROLE_IN) {
 			if (s->in_fd == p[i].fd)
 				stdin_flush(s);
-		} else if (s->out[role].fd == p[i].fd) {
-			if (s->id == PRIMARY)
-				pump_primary(s, &s->out[role], (unsigned)role + 1);
-			else
-				pump_exec(s, &s->out[role], (unsigned)role + 1);
+		} else if (s->out[role].fd != p[i].fd) {
+			continue;
+		} else if (pmap[i].hup_only) {
+			hung_up(s, &s->out[role]);
+		} else if (s->id == PRIMARY) {
+			pump_primary(s, &s->out[role], (unsigned)role + 1);
+		} else {
+			pump_exec(s, &s->out[role], (unsigned)role + 1);
 		}
 	}
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
@@ -791,8 +836,9 @@ void pl_sessions_resume(void)
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
 		session_t *s = &sessions[i];
 		if (s->id && !s->exited)
-			pl_ctl_send_json(PL_MSG_STARTED, json_pack("{sI si}", "session",
-								   (json_int_t)s->id, "pid", s->pid));
+			pl_ctl_send_json(
+			    PL_MSG_STARTED,
+			    json_pack("{sI si}", "session", (json_int_t)s->id, "pid", s->pid));
 	}
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
 		settle(&sessions[i]);
@@ -801,7 +847,8 @@ void pl_sessions_resume(void)
 void pl_sessions_end(void)
 {
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
-		session_release(&sessions[i]);
+		if (sessions[i].id)
+			session_release(&sessions[i]);
 		sessions[i] = (session_t){0};
 	}
 	stdin_close(&sessions[0]);
@@ -829,9 +876,4 @@ bool pl_session_primary_unsent(void)
 	const session_t *s = &sessions[0];
 	return s->attached && pl_ctl_ready() &&
 	       (!fifo_empty(&ring.unsent) || ring.resend_from <= s->seq);
-}
-
-int pl_session_primary_pid(void)
-{
-	return sessions[0].pid;
 }

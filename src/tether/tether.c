@@ -44,6 +44,7 @@ static struct tether {
 	bool ctl_in, ctl_out; /* still reading from / writing to the daemon */
 	bool ready;	      /* the daemon said HELLO on this connection */
 	bool lost;	      /* the connection failed; sessions are not told yet */
+	bool ctl_eof;	      /* nothing more to read; frames already read still count */
 	int ctl;	      /* the current daemon connection (FD_CONTROL at first) */
 	bool listening;	      /* FD_LISTEN was passed */
 	int sig_fd;
@@ -253,21 +254,37 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 	pl_ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
 }
 
+/* Handles the frames read so far, unless a process is behind with its stdin: then they
+ * wait (and no more are read), which is how stdin backpressure reaches the daemon. */
+static void process_frames(void)
+{
+	while (T.ctl_in && !pl_sessions_stdin_full()) {
+		pl_frame_hdr_t h;
+		const uint8_t *payload;
+		int rc = pl_frame_reader_next(&T.rd, &h, &payload);
+		if (rc < 0) {
+			pl_ctl_error(0, 0, "corrupt stream: %s; no longer reading", strerror(-rc));
+			ctl_lost();
+		} else if (rc == 0) {
+			/* The daemon went away (or will have to reconnect). The container outlives
+			 * it. */
+			if (T.ctl_eof)
+				ctl_lost();
+			return;
+		} else {
+			on_frame(&h, payload);
+		}
+	}
+}
+
 static void on_control(void)
 {
 	long n = pl_frame_reader_fill(&T.rd, T.ctl);
 	if (n == -EAGAIN)
 		return;
-	pl_frame_hdr_t h;
-	const uint8_t *payload;
-	int rc = 0;
-	while (T.ctl_in && (rc = pl_frame_reader_next(&T.rd, &h, &payload)) > 0)
-		on_frame(&h, payload);
-	if (T.ctl_in && rc < 0)
-		pl_ctl_error(0, 0, "corrupt stream: %s; no longer reading", strerror(-rc));
-	/* The daemon went away (or will have to reconnect). The container outlives it. */
-	if (T.ctl_in && (n <= 0 || rc < 0))
-		ctl_lost();
+	if (n <= 0)
+		T.ctl_eof = true;
+	process_frames();
 }
 
 /* A daemon (re)connects: the newest connection replaces any older one. Nothing is attached
@@ -285,7 +302,7 @@ static void on_accept(void)
 	pl_frame_reader_free(&T.rd);
 	pl_frame_reader_init(&T.rd);
 	T.ctl_in = T.ctl_out = true;
-	T.ready = T.lost = false;
+	T.ready = T.lost = T.ctl_eof = false;
 	pl_sessions_detach_all();
 	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION,
 						 "agent", "pl-tether/" PL_VERSION, "os",
@@ -314,6 +331,7 @@ static void on_signals(void)
 /* One round of the event loop. Returns false when poll itself failed. */
 static bool loop_once(int timeout_ms)
 {
+	process_frames(); /* those held back while a process caught up with its stdin */
 	if (T.lost) {
 		T.lost = false;
 		pl_frame_reader_free(&T.rd);
@@ -323,9 +341,10 @@ static bool loop_once(int timeout_ms)
 		finish(EXIT_CONFIG, 0, "control connection lost before the process started");
 	if (!T.ctl_in && T.phase == AWAIT_ATTACH)
 		pl_tether_launch_primary(); /* nobody is left to attach; the log still is */
+	bool reading = T.ctl_in && !T.ctl_eof && !pl_sessions_stdin_full();
 	struct pollfd p[POLL_MAX] = {
 	    {.fd = T.phase != EXITING ? T.sig_fd : -1, .events = POLLIN},
-	    {.fd = T.ctl_in ? T.ctl : -1, .events = POLLIN},
+	    {.fd = reading ? T.ctl : -1, .events = POLLIN},
 	    {.fd = T.listening && T.phase == RUNNING ? FD_LISTEN : -1, .events = POLLIN},
 	};
 	size_t base = 3, n = pl_sessions_poll(p + base, POLL_MAX - base);
@@ -383,9 +402,8 @@ int main(void)
 	if (T.sig_fd < 0)
 		return 1;
 	pl_frame_reader_init(&T.rd);
-	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss}", "version", PL_PROTO_VERSION,
-						 "agent", "pl-tether/" PL_VERSION, "os",
-						 pl_os_name()));
+	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss}", "version", PL_PROTO_VERSION, "agent",
+						 "pl-tether/" PL_VERSION, "os", pl_os_name()));
 	for (;;)
 		if (!loop_once(-1))
 			finish(EXIT_CONFIG, 0, "poll failed");

@@ -13,10 +13,10 @@
 #include <stdint.h>
 #include <time.h>
 
-#define FD_CONTROL 3
-#define FD_LOG	   4
-#define FD_EXIT	   5
-#define FD_LISTEN  6 /* optional: where a restarted daemon reconnects */
+#define FD_CONTROL  3
+#define FD_LOG	    4
+#define FD_EXIT	    5
+#define FD_LISTEN   6	/* optional: where a restarted daemon reconnects */
 #define EXIT_CONFIG 128 /* like runc: tether could not even try to exec */
 #define PRIMARY	    1	/* the session id of the CONFIG process */
 
@@ -38,8 +38,8 @@ void pl_ctl_send_json(uint16_t type, json_t *obj);
 /* An already encoded frame (DATA, whose flags carry the stream). */
 void pl_ctl_send_frame(const uint8_t *frame, size_t len);
 /* ERROR {"message","type","session"}; type 0 and session 0 are left out. */
-__attribute__((format(printf, 3, 4))) void pl_ctl_error(int type, uint32_t session,
-							const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void pl_ctl_error(int type, uint32_t session, const char *fmt,
+							...);
 /* The first ATTACH of a primary configured with wait_attach: start it now. */
 void pl_tether_launch_primary(void);
 
@@ -69,12 +69,14 @@ int pl_launch_failure(const pl_os_spawn_spec_t *s, pl_os_stage_t stage, int err,
 void pl_session_primary_init(const pl_os_spawn_spec_t *spec);
 /* Starts session 1's process; 0, or -errno with *stage set. */
 int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stage, int *pid);
-int pl_session_primary_pid(void);
 
 /* EXEC, SIGNAL, CLOSE_STDIN, RESIZE, ATTACH, DETACH, CREDIT (channel 0), and DATA. */
 void pl_session_message(uint16_t type, const uint8_t *payload, size_t len);
 void pl_session_stdin(uint32_t session, const uint8_t *payload, size_t len);
 
+/* Some process is behind with its stdin (and not because its output waits for credit):
+ * stop taking frames from the daemon until it catches up. */
+bool pl_sessions_stdin_full(void);
 /* The poll set: appends the fds sessions wait on; pl_sessions_io handles their events. */
 size_t pl_sessions_poll(struct pollfd *p, size_t max);
 void pl_sessions_io(const struct pollfd *p, size_t n);

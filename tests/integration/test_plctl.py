@@ -257,3 +257,104 @@ def test_rename(api, plctl, rootfs, uniq):
     p = plctl("rename", f"{uniq}-new", uniq)
     assert p.returncode == 1 and "already in use" in p.stderr, p
     assert api.inspect(cid)["name"] == f"{uniq}-new"
+
+
+# --------------------------------------------------------------------------
+# exec, attach, run -i, stats (terminals through a pty: test_interactive.py)
+
+import base64  # noqa: E402
+import os  # noqa: E402
+
+from conftest import wait_until  # noqa: E402
+
+
+def running_box(api, rootfs, name, args=("sleep", "1000")):
+    cid = api.create(rootfs, list(args), name=name)
+    api.start(cid)
+    return cid
+
+
+def test_exec_output_exit_code_and_options(api, plctl, rootfs, uniq):
+    running_box(api, rootfs, uniq)
+    p = plctl("exec", uniq, "--", "sh", "-c", "echo hi; echo oops >&2; exit 3")
+    assert (p.returncode, p.stdout, p.stderr) == (3, "hi\n", "oops\n"), p
+    p = plctl("exec", "-e", "FOO=bar", "-w", "/tmp", "-u", "1000:1000", uniq,
+              "sh", "-c", 'echo "$FOO $(pwd) $(id -u):$(id -g)"', check=0)
+    assert p.stdout == "bar /tmp 1000:1000\n"
+
+
+def test_exec_interactive_stdin(api, plctl, rootfs, uniq):
+    running_box(api, rootfs, uniq)
+    p = plctl("exec", "-i", uniq, "--", "tr", "a-z", "A-Z", input="hello\nworld\n", check=0)
+    assert p.stdout == "HELLO\nWORLD\n"
+    # without a tty the input is data: ctrl-p ctrl-q in it detaches nothing
+    data = "x\x10\x11y\n" * 1000
+    assert plctl("exec", "-i", uniq, "--", "cat", input=data, check=0).stdout == data
+    # without -i the process gets no stdin: it sees EOF at once
+    p = plctl("exec", uniq, "--", "sh", "-c", "cat; echo done", input="ignored\n", check=0)
+    assert p.stdout == "done\n"
+
+
+def test_exec_interactive_large_input_round_trip(api, plctl, rootfs, uniq):
+    running_box(api, rootfs, uniq)
+    data = base64.b64encode(os.urandom(6 << 20)).decode()  # 8 MiB through stdin and back
+    p = plctl("exec", "-i", uniq, "--", "cat", input=data, check=0)
+    assert len(p.stdout) == len(data) and p.stdout == data, \
+        f"{len(p.stdout)} of {len(data)} bytes back"
+
+
+def test_exec_detached_and_failures(api, plctl, rootfs, uniq):
+    cid = running_box(api, rootfs, uniq)
+    p = plctl("exec", "-d", uniq, "--", "sh", "-c", "echo detached > /tmp/mark", check=0)
+    assert p.stdout == ""
+    wait_until(lambda: plctl("exec", uniq, "cat", "/tmp/mark").stdout == "detached\n",
+               what="the detached exec's file")
+
+    p = plctl("exec", uniq, "--", "/no/such/binary")
+    assert p.returncode == 127 and "/no/such/binary" in p.stderr, p
+    p = plctl("exec", "-d", uniq, "--", "/no/such/binary")
+    assert p.returncode == 127 and "/no/such/binary" in p.stderr, p
+
+    api.kill(cid, "KILL")
+    api.wait(cid)
+    p = plctl("exec", uniq, "--", "true")
+    assert p.returncode == 1 and "not running" in p.stderr, p
+    assert plctl("exec", uniq).returncode == 2  # usage: no command
+
+
+def test_run_interactive_feeds_stdin(plctl, rootfs):
+    p = plctl("run", "--rm", "-i", rootfs, "--", "sh", "-c", "echo before; cat; exit 5",
+              input="piped\n")
+    assert (p.returncode, p.stdout) == (5, "before\npiped\n"), p
+
+
+def test_attach_without_tty(api, plctl, rootfs, uniq):
+    body = api.create_body(rootfs, ["sh", "-c", "read x; echo got $x; echo to-err >&2; exit 4"],
+                           name=uniq)
+    body["process"]["stdin"] = True
+    r = api.create_raw(body)
+    assert r.status == 201, r
+    api.start(r.json["id"])
+    p = plctl("attach", uniq, input="hello\n")
+    assert (p.returncode, p.stdout, p.stderr) == (4, "got hello\n", "to-err\n"), p
+    assert plctl("attach", uniq).returncode == 1  # stopped: nothing to attach to
+
+
+def test_stats(api, plctl, rootfs, uniq):
+    cid = running_box(api, rootfs, uniq)
+    p = plctl("stats", "--no-stream", uniq, check=0)
+    header, *rows = p.stdout.splitlines()
+    assert re.split(r"\s{3,}", header) == ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
+                                           "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+    assert len(rows) == 1
+    cells = re.split(r"\s{3,}", rows[0])
+    assert cells[0] == cid[:12] and cells[1] == uniq
+    assert re.fullmatch(r"\d+\.\d\d%", cells[2])
+    assert re.fullmatch(r"[\d.]+[KMG]?i?B / [\d.]+[KMGT]?i?B", cells[3]), cells
+    assert int(cells[7]) >= 1
+    # all running containers by default
+    assert uniq in plctl("stats", "--no-stream", check=0).stdout
+    api.kill(cid, "KILL")
+    api.wait(cid)
+    p = plctl("stats", "--no-stream", uniq)
+    assert p.returncode == 1 and "not running" in p.stderr, p

@@ -42,10 +42,12 @@ class Conn:
         self.buf = b""
         self.controls = []  # (type, payload dict) not yet consumed
         self.data = {}  # session -> [(seq, stream, bytes)]
+        self.send_lock = threading.Lock()  # a frame must not interleave with another
 
     def send(self, type_, obj=None, chan=0, flags=0, raw=None):
         payload = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
-        self.sock.sendall(HDR.pack(len(payload), type_, flags, chan) + payload)
+        with self.send_lock:
+            self.sock.sendall(HDR.pack(len(payload), type_, flags, chan) + payload)
 
     def _read_frame(self, timeout):
         end = time.monotonic() + timeout
@@ -284,7 +286,7 @@ def test_resize_reaches_a_running_tty_shell(tether):
     for rows, cols in ((40, 120), (50, 70)):
         c.send(RESIZE, {"session": 2, "rows": rows, "cols": cols})
         c.send(DATA, chan=2, raw=b"stty size\n")
-        want = re.compile(rf"^{rows} {cols}\r?$", re.M)
+        want = re.compile(rf"(?<!\d){rows} {cols}\r?\n")
         c.wait_output(2, lambda out: want.search(out.decode(errors="replace")),
                       what=f"stty size {rows} {cols}")
     c.send(DATA, chan=2, raw=b"exit 5\n")
@@ -325,13 +327,62 @@ def test_stdin_round_trip_one_mib_through_cat(tether):
     assert not c.errors(), c.errors()
 
 
-def test_stdin_buffer_is_bounded(tether):
+def test_stdin_backpressure_is_lossless(tether):
+    """A process behind with its stdin: tether holds 1 MiB, then stops reading the stream,
+    so the sender blocks instead of tether buffering (or dropping) the rest."""
     tether.start({"args": SLEEP})
     c = tether.conn
-    tether.exec_(2, ["sleep", "1000"], stdin=True)  # never reads its stdin
+    flag = tether.tmp / "go"
+    blob = os.urandom(3 << 20)
+    window = 64 * 1024
+    tether.exec_(2, ["sh", "-c", f"while [ ! -e {flag} ]; do sleep 0.02; done; exec cat"],
+                 stdin=True, credit=window)
+    c.expect(STARTED, 2)
+    sent = [0]
+
+    def feed():
+        for off in range(0, len(blob), 32768):
+            c.send(DATA, chan=2, raw=blob[off:off + 32768])
+            sent[0] = off + 32768
+        c.send(CLOSE_STDIN, {"session": 2})
+
+    sender = threading.Thread(target=feed, daemon=True)
+    sender.start()
+
+    def stalled():
+        before = sent[0]
+        c.quiet(0.3)
+        return before == sent[0] and before > (1 << 20)
+
+    wait_until(stalled, what="the sender to be held back")
+    assert sent[0] < (5 << 20) // 2, f"{sent[0]} bytes taken by a process that reads nothing"
+    assert tether.vmrss_kib() < 8 * 1024
+    flag.touch()
+    granted = window
+    end = time.monotonic() + DEADLINE
+    while len(c.output(2)) < len(blob):
+        assert time.monotonic() < end, f"got {len(c.output(2))} of {len(blob)} bytes"
+        c.pump(end - time.monotonic())
+        got = len(c.output(2))
+        if granted - got < window // 2:
+            c.send(CREDIT, {"session": 2, "bytes": got + window - granted})
+            granted = got + window
+    sender.join(DEADLINE)
+    assert c.expect(EXITED, 2)["exit_code"] == 0
+    assert c.output(2) == blob
+    assert not c.errors(), c.errors()
+
+
+def test_stdin_overflow_is_dropped_when_output_waits_for_credit(tether):
+    """The process may be stuck writing output tether may not read without credit, and
+    that CREDIT is queued behind the stdin: tether keeps reading (up to 4 MiB of stdin),
+    then drops frames with an ERROR rather than deadlock."""
+    tether.start({"args": SLEEP})
+    c = tether.conn
+    tether.exec_(2, ["sleep", "1000"], stdin=True, credit=0)  # attached, no credit
     c.expect(STARTED, 2)
     chunk = b"x" * 65536
-    for _ in range(20):  # 1.25 MiB: more than a pipe plus tether's 1 MiB
+    for _ in range(80):  # 5 MiB
         c.send(DATA, chan=2, raw=chunk)
     c.send(PING, raw=b"done")
     c.expect(PONG)
@@ -512,8 +563,7 @@ def test_reconnect_reports_live_and_finished_exec_sessions(tether):
     c.quiet(0.2)
     assert not [o for t, o in c.controls if t in (STARTED, EXITED)], c.controls
     # The new connection drives sessions as the old one did.
-    c.send(ATTACH, {"session": 2})
-    c.send(CREDIT, {"session": 2, "bytes": 4096})
+    c.send(ATTACH, {"session": 2})  # no credit: nothing to send, the exit still comes
     c.send(SIGNAL, {"session": 2, "signal": 9})
     assert c.expect(EXITED, 2)["exit_code"] == 137
     tether.exec_(4, ["echo", "hello again"])

@@ -277,7 +277,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 		return pl_error_errno(err, "make / private");
 	_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
 	_cleanup_free_ char *opts =
-	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->config->rootfs,
+	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->lowerdir,
 			 spec->domain_dir, spec->domain_dir);
 	if (mount("overlay", merged, "overlay", MS_NODEV, opts) < 0)
 		return pl_error_errno(err, "mount overlay rootfs");

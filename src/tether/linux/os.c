@@ -408,6 +408,12 @@ uint8_t pl_os_tty_eof_char(int tty_fd)
 	return t.c_cc[VEOF];
 }
 
+int pl_os_readable_bytes(int fd)
+{
+	int n;
+	return ioctl(fd, FIONREAD, &n) < 0 ? -errno : n;
+}
+
 int pl_os_reap_one(pl_os_status_t *st)
 {
 	int status;

@@ -1,0 +1,408 @@
+#include "portlayer/storage/extract.h"
+#include "common/cleanup.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <search.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_BYTES   (16ull << 30)
+#define DEFAULT_MAX_ENTRIES 1000000ull
+#define WH_PREFIX	    ".wh."
+#define WH_OPAQUE	    ".wh..wh..opq"
+
+char *pl_extract_clean_path(const char *name, pl_error_t **err)
+{
+	if (!name || strlen(name) >= PATH_MAX) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "entry name is missing or longer than PATH_MAX");
+		return NULL;
+	}
+	char *out = pl_xmalloc(strlen(name) + 1);
+	size_t o = 0;
+	const char *p = name;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		if (n == 0)
+			break;
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			free(out);
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "entry \"%s\": \"..\" escapes the root", name);
+			return NULL;
+		}
+		if (!(n == 1 && p[0] == '.')) {
+			if (o)
+				out[o++] = '/';
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		p = end;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int openat2_in_root(int root, const char *path, int flags)
+{
+	struct open_how how = {
+	    .flags = (unsigned long long)(flags | O_CLOEXEC),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Creates the directories of path below root one component at a time; returns the last. */
+static int mkdir_p_in_root(int root, const char *path)
+{
+	int cur = fcntl(root, F_DUPFD_CLOEXEC, 3);
+	_cleanup_free_ char *copy = pl_xstrdup(path);
+	char *save = NULL;
+	for (char *c = strtok_r(copy, "/", &save); c && cur >= 0; c = strtok_r(NULL, "/", &save)) {
+		int next = mkdirat(cur, c, 0755) < 0 && errno != EEXIST
+			       ? -errno
+			       : openat2_in_root(cur, c, O_RDONLY | O_DIRECTORY);
+		close(cur);
+		cur = next;
+	}
+	return cur;
+}
+
+/* The parent directory of path (created as needed), opened beneath root; *leaf points
+ * into path. Any symbolic link on the way is refused. */
+static int open_parent(int root, char *path, const char **leaf, pl_error_t **err)
+{
+	char *slash = strrchr(path, '/');
+	*leaf = slash ? slash + 1 : path;
+	if (!slash)
+		return fcntl(root, F_DUPFD_CLOEXEC, 3);
+	*slash = '\0';
+	int fd = openat2_in_root(root, path, O_RDONLY | O_DIRECTORY);
+	if (fd == -ENOENT)
+		fd = mkdir_p_in_root(root, path);
+	*slash = '/';
+	if (fd < 0)
+		return pl_error_set(err, PL_ERR_INVALID, -fd,
+				    "entry \"%s\": its directory cannot be reached without "
+				    "leaving the root or following a symbolic link",
+				    path);
+	return fd;
+}
+
+/* Something may already be at the leaf (a tar may replace a lower entry): remove all but
+ * directories, which an entry of directory type keeps. */
+static void clear_leaf(int dirfd, const char *leaf, bool keep_dir)
+{
+	struct stat st;
+	if (fstatat(dirfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (S_ISDIR(st.st_mode)) {
+		if (!keep_dir)
+			unlinkat(dirfd, leaf, AT_REMOVEDIR);
+		return;
+	}
+	unlinkat(dirfd, leaf, 0);
+}
+
+typedef struct ctx {
+	int root;
+	const pl_extract_policy_t *pol;
+	void *seen;	       /* tsearch tree of cleaned names */
+	struct archive *outer; /* decompressor, format raw */
+	gnutls_hash_hd_t diff_hash;
+	gnutls_hash_hd_t blob_hash;
+	int in_fd;
+	uint8_t inbuf[65536];
+	uint64_t bytes, entries;
+} ctx_t;
+
+/* outer archive's read callback: the compressed bytes, hashed on the way */
+static la_ssize_t read_in(struct archive *a, void *data, const void **buf)
+{
+	ctx_t *x = data;
+	ssize_t n;
+	do
+		n = read(x->in_fd, x->inbuf, sizeof(x->inbuf));
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		archive_set_error(a, errno, "read: %s", strerror(errno));
+		return -1;
+	}
+	gnutls_hash(x->blob_hash, x->inbuf, (size_t)n);
+	*buf = x->inbuf;
+	return n;
+}
+
+/* inner (tar) archive's read callback: the decompressed stream, hashed on the way */
+static la_ssize_t read_tar(struct archive *a, void *data, const void **buf)
+{
+	ctx_t *x = data;
+	const void *block;
+	size_t size;
+	la_int64_t off;
+	int r = archive_read_data_block(x->outer, &block, &size, &off);
+	if (r == ARCHIVE_EOF)
+		return 0;
+	if (r != ARCHIVE_OK) {
+		archive_set_error(a, archive_errno(x->outer), "%s", archive_error_string(x->outer));
+		return -1;
+	}
+	gnutls_hash(x->diff_hash, block, size);
+	*buf = block;
+	return (la_ssize_t)size;
+}
+
+static int apply_meta(ctx_t *x, int dirfd, const char *leaf, struct archive_entry *e, bool is_link,
+		      const char *name, pl_error_t **err)
+{
+	int flags = AT_SYMLINK_NOFOLLOW;
+	if (fchownat(dirfd, leaf, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e), flags) <
+	    0)
+		return pl_error_errno(err, "entry \"%s\": chown", name);
+	if (!is_link) {
+		mode_t mode = archive_entry_perm(e);
+		if (x->pol->strip_setid)
+			mode &= ~(mode_t)(S_ISUID | S_ISGID);
+		if (fchmodat(dirfd, leaf, mode, 0) < 0)
+			return pl_error_errno(err, "entry \"%s\": chmod", name);
+	}
+	/* xattrs through an O_PATH fd's /proc link would follow symlinks: set them by path
+	 * on the parent fd, never on links */
+	if (!is_link && archive_entry_xattr_reset(e) > 0) {
+		const char *k;
+		const void *v;
+		size_t vlen;
+		char fdpath[64];
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d/%s", dirfd, leaf);
+		while (archive_entry_xattr_next(e, &k, &v, &vlen) == ARCHIVE_OK) {
+			if (lsetxattr(fdpath, k, v, vlen, 0) < 0 && errno != ENOTSUP)
+				return pl_error_errno(err, "entry \"%s\": xattr %s", name, k);
+		}
+	}
+	struct timespec ts[2] = {
+	    {.tv_sec = archive_entry_atime(e), .tv_nsec = archive_entry_atime_nsec(e)},
+	    {.tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e)},
+	};
+	if (!archive_entry_atime_is_set(e))
+		ts[0] = ts[1];
+	utimensat(dirfd, leaf, ts, AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
+static int copy_data(ctx_t *x, struct archive *in, int fd, const char *name, pl_error_t **err)
+{
+	const uint64_t max = x->pol->max_bytes ? x->pol->max_bytes : DEFAULT_MAX_BYTES;
+	for (;;) {
+		const void *block;
+		size_t size;
+		la_int64_t off;
+		int r = archive_read_data_block(in, &block, &size, &off);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r != ARCHIVE_OK)
+			return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": %s", name,
+					    archive_error_string(in));
+		x->bytes += size;
+		if (x->bytes > max)
+			return pl_error_set(err, PL_ERR_INVALID, EFBIG,
+					    "entry \"%s\": the archive exceeds %llu bytes", name,
+					    (unsigned long long)max);
+		if (pwrite(fd, block, size, off) != (ssize_t)size)
+			return pl_error_errno(err, "entry \"%s\": write", name);
+	}
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void free_node(void *p)
+{
+	free(p);
+}
+
+static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, pl_error_t **err)
+{
+	const char *raw = archive_entry_pathname(e);
+	_cleanup_free_ char *name = pl_extract_clean_path(raw, err);
+	if (!name)
+		return -1;
+	if (!*name)
+		return 0; /* "." or "/": the root itself */
+	char *dup = pl_xstrdup(name);
+	void *found = tsearch(dup, &x->seen, cmp_str);
+	if (*(char **)found != dup) {
+		free(dup);
+		return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": duplicate entry", raw);
+	}
+	const char *leaf;
+	_cleanup_close_ int dfd = open_parent(x->root, name, &leaf, err);
+	if (dfd < 0)
+		return -1;
+
+	if (x->pol->whiteouts && strncmp(leaf, WH_PREFIX, strlen(WH_PREFIX)) == 0) {
+		if (strcmp(leaf, WH_OPAQUE) == 0) { /* overlayfs: an opaque directory */
+			if (fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+				return pl_error_errno(err, "entry \"%s\": mark opaque", raw);
+			return 0;
+		}
+		const char *victim = leaf + strlen(WH_PREFIX);
+		if (!*victim || strcmp(victim, ".") == 0 || strcmp(victim, "..") == 0)
+			return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": bad whiteout",
+					    raw);
+		clear_leaf(dfd, victim, false);
+		if (mknodat(dfd, victim, S_IFCHR | 0000, makedev(0, 0)) < 0) /* overlay whiteout */
+			return pl_error_errno(err, "entry \"%s\": whiteout", raw);
+		return 0;
+	}
+
+	const char *hard = archive_entry_hardlink(e);
+	if (hard) {
+		_cleanup_free_ char *target = pl_extract_clean_path(hard, err);
+		if (!target)
+			return pl_error_wrap(err, "hard link \"%s\"", raw);
+		_cleanup_close_ int tfd = openat2_in_root(x->root, target, O_PATH | O_NOFOLLOW);
+		struct stat st;
+		if (tfd < 0 || fstat(tfd, &st) < 0 || !S_ISREG(st.st_mode))
+			return pl_error_set(
+			    err, PL_ERR_INVALID, tfd < 0 ? -tfd : 0,
+			    "entry \"%s\": hard link target \"%s\" is not a regular "
+			    "file extracted before it",
+			    raw, hard);
+		clear_leaf(dfd, leaf, false);
+		if (linkat(tfd, "", dfd, leaf, AT_EMPTY_PATH) < 0)
+			return pl_error_errno(err, "entry \"%s\": link", raw);
+		return 0;
+	}
+
+	mode_t type = archive_entry_filetype(e);
+	switch (type) {
+	case AE_IFDIR:
+		clear_leaf(dfd, leaf, true);
+		if (mkdirat(dfd, leaf, 0700) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "entry \"%s\": mkdir", raw);
+		return apply_meta(x, dfd, leaf, e, false, raw, err);
+	case AE_IFREG: {
+		clear_leaf(dfd, leaf, false);
+		_cleanup_close_ int fd =
+		    openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return pl_error_errno(err, "entry \"%s\": create", raw);
+		if (copy_data(x, in, fd, raw, err) < 0)
+			return -1;
+		if (ftruncate(fd, archive_entry_size(e)) < 0)
+			return pl_error_errno(err, "entry \"%s\": size", raw);
+		return apply_meta(x, dfd, leaf, e, false, raw, err);
+	}
+	case AE_IFLNK:
+		clear_leaf(dfd, leaf, false);
+		/* the target is stored as is: it is only ever followed inside a root */
+		if (symlinkat(archive_entry_symlink(e) ? archive_entry_symlink(e) : "", dfd, leaf) <
+		    0)
+			return pl_error_errno(err, "entry \"%s\": symlink", raw);
+		return apply_meta(x, dfd, leaf, e, true, raw, err);
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (!x->pol->allow_devices)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "entry \"%s\": device nodes are not allowed", raw);
+		/* fallthrough */
+	case AE_IFIFO:
+		clear_leaf(dfd, leaf, false);
+		if (mknodat(dfd, leaf, type | (archive_entry_perm(e) & 07777),
+			    archive_entry_rdev(e)) < 0)
+			return pl_error_errno(err, "entry \"%s\": mknod", raw);
+		return apply_meta(x, dfd, leaf, e, false, raw, err);
+	default:
+		return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": unsupported type 0%o",
+				    raw, (unsigned)type);
+	}
+}
+
+static void hex_digest(gnutls_hash_hd_t h, char out[PL_DIGEST_LEN + 1])
+{
+	unsigned char d[32];
+	gnutls_hash_deinit(h, d);
+	memcpy(out, "sha256:", 7);
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+}
+
+int pl_extract_tar(int in_fd, int root_fd, const pl_extract_policy_t *pol, pl_extract_result_t *res,
+		   pl_error_t **err)
+{
+	ctx_t x = {.root = root_fd, .pol = pol, .in_fd = in_fd};
+	const uint64_t max_entries = pol->max_entries ? pol->max_entries : DEFAULT_MAX_ENTRIES;
+	if (gnutls_hash_init(&x.diff_hash, GNUTLS_DIG_SHA256) < 0 ||
+	    gnutls_hash_init(&x.blob_hash, GNUTLS_DIG_SHA256) < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "sha256");
+	struct archive *outer = archive_read_new(), *in = archive_read_new();
+	x.outer = outer;
+	int rc = -1;
+	archive_read_support_filter_gzip(outer);
+	archive_read_support_filter_zstd(outer);
+	archive_read_support_format_raw(outer);
+	archive_read_support_format_tar(in);
+	struct archive_entry *e;
+	if (archive_read_open(outer, &x, NULL, read_in, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(outer, &e) != ARCHIVE_OK) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "layer stream: %s",
+			     archive_error_string(outer));
+		goto out;
+	}
+	if (archive_read_open(in, &x, NULL, read_tar, NULL) != ARCHIVE_OK) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "tar: %s", archive_error_string(in));
+		goto out;
+	}
+	for (;;) {
+		int r = archive_read_next_header(in, &e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "tar: %s", archive_error_string(in));
+			goto out;
+		}
+		if (++x.entries > max_entries) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "the archive has more than %llu entries",
+				     (unsigned long long)max_entries);
+			goto out;
+		}
+		if (extract_entry(&x, in, e, err) < 0)
+			goto out;
+	}
+	/* the rest of the stream (tar padding) counts in the digest too */
+	const void *blk;
+	while (read_tar(in, &x, &blk) > 0)
+		;
+	rc = 0;
+out:
+	archive_read_free(in);
+	archive_read_free(outer);
+	tdestroy(x.seen, free_node);
+	if (res) {
+		res->entries = x.entries;
+		res->bytes = x.bytes;
+		hex_digest(x.diff_hash, res->diff_id);
+		hex_digest(x.blob_hash, res->blob_digest);
+	} else {
+		gnutls_hash_deinit(x.diff_hash, NULL);
+		gnutls_hash_deinit(x.blob_hash, NULL);
+	}
+	return rc;
+}

@@ -1,0 +1,602 @@
+#include "portlayer/storage/images.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct pl_images {
+	char *dir; /* ROOT/storage */
+	int dirfd;
+	json_t *images; /* id -> record */
+	json_t *tags;	/* "name:tag" -> id */
+};
+
+static const char *hex_of(const char *digest)
+{
+	return strncmp(digest, "sha256:", 7) == 0 ? digest + 7 : digest;
+}
+
+static bool digest_ok(const char *d)
+{
+	return d && strncmp(d, "sha256:", 7) == 0 && pl_id_is_full(d + 7);
+}
+
+pl_images_t *pl_images_open(const char *root, pl_error_t **err)
+{
+	pl_images_t *im = pl_xcalloc(1, sizeof(*im));
+	im->dir = pl_xasprintf("%s/storage", root);
+	im->dirfd = -1;
+	_cleanup_free_ char *l = pl_xasprintf("%s/layers", im->dir);
+	_cleanup_free_ char *i = pl_xasprintf("%s/images", im->dir);
+	_cleanup_free_ char *t = pl_xasprintf("%s/tmp", im->dir);
+	if (pl_mkdir_p(l, 0700, err) < 0 || pl_mkdir_p(i, 0700, err) < 0 ||
+	    pl_mkdir_p(t, 0700, err) < 0)
+		return pl_images_free(im);
+	im->dirfd = open(im->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* leftovers of interrupted writes */
+	int tfd = openat(im->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
+	for (struct dirent *de; d && (de = readdir(d));)
+		if (de->d_name[0] != '.')
+			pl_remove_tree_at(dirfd(d), de->d_name, NULL);
+	if (d)
+		closedir(d);
+	if (pl_images_reload(im, err) < 0)
+		return pl_images_free(im);
+	return im;
+}
+
+pl_images_t *pl_images_free(pl_images_t *im)
+{
+	if (!im)
+		return NULL;
+	if (im->images)
+		json_decref(im->images);
+	if (im->tags)
+		json_decref(im->tags);
+	if (im->dirfd >= 0)
+		close(im->dirfd);
+	free(im->dir);
+	free(im);
+	return NULL;
+}
+
+int pl_images_reload(pl_images_t *im, pl_error_t **err)
+{
+	json_t *images = json_object();
+	int fd = openat(im->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	for (struct dirent *de; d && (de = readdir(d));) {
+		if (de->d_name[0] == '.' || !strstr(de->d_name, ".json"))
+			continue;
+		_cleanup_free_ char *buf = NULL;
+		size_t len;
+		if (pl_read_file_at(dirfd(d), de->d_name, &buf, &len, 16 << 20, NULL) < 0)
+			continue;
+		json_t *rec = json_loadb(buf, len, 0, NULL);
+		const char *id = json_string_value(json_object_get(rec, "id"));
+		if (id && digest_ok(id))
+			json_object_set(images, id, rec);
+		if (rec)
+			json_decref(rec);
+	}
+	if (d)
+		closedir(d);
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	json_t *tags = NULL;
+	if (pl_read_file_at(im->dirfd, "tags.json", &buf, &len, 16 << 20, NULL) == 0)
+		tags = json_loadb(buf, len, 0, NULL);
+	if (!json_is_object(tags)) {
+		if (tags)
+			json_decref(tags);
+		tags = json_object();
+	}
+	if (im->images)
+		json_decref(im->images);
+	if (im->tags)
+		json_decref(im->tags);
+	im->images = images;
+	im->tags = tags;
+	(void)err;
+	return 0;
+}
+
+static int save_tags(pl_images_t *im, pl_error_t **err)
+{
+	_cleanup_free_ char *s = pl_json_dump(im->tags);
+	return pl_atomic_write(im->dirfd, "tags.json", s, strlen(s), err);
+}
+
+/* --- references --- */
+
+/* "busybox" → "busybox:latest"; "reg:5000/x" keeps its port; digests stay as they are. */
+static char *normalize_ref(const char *ref)
+{
+	const char *slash = strrchr(ref, '/');
+	const char *colon = strrchr(slash ? slash : ref, ':');
+	if (strchr(ref, '@') || colon)
+		return pl_xstrdup(ref);
+	return pl_xasprintf("%s:latest", ref);
+}
+
+static bool name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	if (!len || len > 255)
+		return false;
+	for (const char *p = n; *p; p++)
+		if (!(isalnum((unsigned char)*p) || strchr("._-/:@", *p)))
+			return false;
+	return isalnum((unsigned char)n[0]);
+}
+
+const json_t *pl_image_find(pl_images_t *im, const char *ref, pl_error_t **err)
+{
+	_cleanup_free_ char *n = normalize_ref(ref);
+	const char *id = json_string_value(json_object_get(im->tags, n));
+	if (id)
+		return json_object_get(im->images, id);
+	json_t *img = json_object_get(im->images, ref);
+	if (img)
+		return img;
+	/* an id prefix, with or without "sha256:" */
+	const char *want = hex_of(ref);
+	size_t wl = strlen(want);
+	const char *key;
+	json_t *v, *found = NULL;
+	if (wl >= 4 && wl <= 64) {
+		json_object_foreach(im->images, key, v)
+		{
+			if (strncmp(hex_of(key), want, wl) == 0) {
+				if (found) {
+					pl_error_set(err, PL_ERR_INVALID, 0,
+						     "image id prefix \"%s\" is ambiguous", ref);
+					return NULL;
+				}
+				found = v;
+			}
+		}
+	}
+	if (!found)
+		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such image: %s", ref);
+	return found;
+}
+
+const char *pl_image_id(const json_t *img)
+{
+	return json_string_value(json_object_get(img, "id"));
+}
+
+const json_t *pl_image_config(const json_t *img)
+{
+	return json_object_get(json_object_get(img, "config"), "config");
+}
+
+static json_t *tags_of(pl_images_t *im, const char *id)
+{
+	json_t *t = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(im->tags, k, v)
+	{
+		if (strcmp(json_string_value(v), id) == 0)
+			json_array_append_new(t, json_string(k));
+	}
+	return t;
+}
+
+json_t *pl_image_inspect_json(pl_images_t *im, const json_t *img)
+{
+	json_t *j = json_deep_copy(img);
+	json_object_set_new(j, "tags", tags_of(im, pl_image_id(img)));
+	return j;
+}
+
+json_t *pl_images_list_json(pl_images_t *im)
+{
+	json_t *arr = json_array();
+	const char *k;
+	json_t *v;
+	json_object_foreach(im->images, k, v)
+	{
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:o, s:O, s:O}", "id", k, "tags", tags_of(im, k), "size",
+				   json_object_get(v, "size") ?: json_integer(0), "created",
+				   json_object_get(v, "created") ?: json_string("")));
+	}
+	return arr;
+}
+
+int pl_image_tag(pl_images_t *im, const json_t *img, const char *name, pl_error_t **err)
+{
+	if (!name_ok(name))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "\"%s\" is not a valid image name",
+				    name);
+	_cleanup_free_ char *n = normalize_ref(name);
+	json_object_set_new(im->tags, n, json_string(pl_image_id(img)));
+	return save_tags(im, err);
+}
+
+char **pl_image_layer_paths(pl_images_t *im, const char *image_id, pl_error_t **err)
+{
+	json_t *img = json_object_get(im->images, image_id);
+	if (!img) {
+		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such image: %s", image_id);
+		return NULL;
+	}
+	json_t *layers = json_object_get(img, "layers");
+	size_t n = json_array_size(layers);
+	char **out = pl_xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		out[i] = pl_xasprintf("%s/layers/%s/diff", im->dir,
+				      hex_of(json_string_value(json_array_get(layers, i))));
+	return out;
+}
+
+/* Layers no remaining image references go, so do their directories. */
+static void collect_layers(pl_images_t *im)
+{
+	int fd = openat(im->dirfd, "layers", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	for (struct dirent *de; d && (de = readdir(d));) {
+		if (de->d_name[0] == '.')
+			continue;
+		bool used = false;
+		const char *k;
+		json_t *v;
+		json_object_foreach(im->images, k, v)
+		{
+			size_t i;
+			json_t *l;
+			json_array_foreach(json_object_get(v, "layers"), i, l) used |=
+			    strcmp(hex_of(json_string_value(l)), de->d_name) == 0;
+		}
+		if (!used)
+			pl_remove_tree_at(dirfd(d), de->d_name, NULL);
+	}
+	if (d)
+		closedir(d);
+}
+
+int pl_image_remove(pl_images_t *im, const char *ref, bool in_use, pl_error_t **err)
+{
+	const json_t *img = pl_image_find(im, ref, err);
+	if (!img)
+		return -1;
+	_cleanup_free_ char *id = pl_xstrdup(pl_image_id(img));
+	_cleanup_free_ char *n = normalize_ref(ref);
+	bool by_name = json_object_get(im->tags, n) != NULL;
+	if (by_name) {
+		json_object_del(im->tags, n);
+		json_t *left = tags_of(im, id);
+		bool more = json_array_size(left) > 0;
+		json_decref(left);
+		if (more)
+			return save_tags(im, err); /* only a name went */
+	}
+	if (in_use) {
+		if (by_name) /* put the name back: nothing changes */
+			json_object_set_new(im->tags, n, json_string(id));
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "image %.19s is used by a container",
+				    id);
+	}
+	/* every name of it goes with it */
+	const char *k;
+	void *tmp;
+	json_t *v;
+	json_object_foreach_safe(im->tags, tmp, k, v)
+	{
+		if (strcmp(json_string_value(v), id) == 0)
+			json_object_del(im->tags, k);
+	}
+	_cleanup_free_ char *file = pl_xasprintf("images/%s.json", hex_of(id));
+	unlinkat(im->dirfd, file, 0);
+	json_object_del(im->images, id);
+	collect_layers(im);
+	return save_tags(im, err);
+}
+
+/* --- worker jobs --- */
+
+static char *tmp_dir(pl_images_t *im, int *fd, pl_error_t **err)
+{
+	char rnd[PL_ID_LEN + 1];
+	if (pl_id_generate(rnd, err) < 0)
+		return NULL;
+	char *rel = pl_xasprintf("tmp/%.16s", rnd);
+	if (mkdirat(im->dirfd, rel, 0700) < 0) {
+		pl_error_errno(err, "mkdir %s", rel);
+		free(rel);
+		return NULL;
+	}
+	*fd = openat(im->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return rel;
+}
+
+/* Extracts one layer from fd into the store; checks the expected digest (of the tar or of
+ * the blob) when given. Returns the diff id. */
+static int write_layer(pl_images_t *im, int fd, const char *expected, pl_extract_result_t *res,
+		       pl_error_t **err)
+{
+	int tfd = -1;
+	_cleanup_free_ char *rel = tmp_dir(im, &tfd, err);
+	if (!rel)
+		return -1;
+	_cleanup_close_ int tmpfd = tfd;
+	if (mkdirat(tmpfd, "diff", 0755) < 0)
+		return pl_error_errno(err, "mkdir diff");
+	_cleanup_close_ int diff = openat(tmpfd, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pl_extract_policy_t pol = {.whiteouts = true};
+	int r = pl_extract_tar(fd, diff, &pol, res, err);
+	if (r == 0 && expected && strcmp(expected, res->diff_id) != 0 &&
+	    strcmp(expected, res->blob_digest) != 0)
+		r = pl_error_set(err, PL_ERR_INVALID, 0,
+				 "layer digest mismatch: expected %s, got %s (blob %s)", expected,
+				 res->diff_id, res->blob_digest);
+	if (r < 0) {
+		pl_remove_tree_at(im->dirfd, rel, NULL);
+		return -1;
+	}
+	_cleanup_free_ char *final = pl_xasprintf("layers/%s", hex_of(res->diff_id));
+	if (renameat(im->dirfd, rel, im->dirfd, final) < 0) {
+		/* the same content is there already: keep that one */
+		pl_remove_tree_at(im->dirfd, rel, NULL);
+	}
+	return 0;
+}
+
+json_t *pl_images_layer_write_job(pl_images_t *im, int in_fd, const char *expected,
+				  pl_error_t **err)
+{
+	pl_extract_result_t res;
+	if (expected && !digest_ok(expected)) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "digest \"%s\" is not sha256:<64 hex>",
+			     expected);
+		return NULL;
+	}
+	if (write_layer(im, in_fd, expected, &res, err) < 0)
+		return NULL;
+	return json_pack("{s:s, s:s, s:I, s:I}", "diff_id", res.diff_id, "blob_digest",
+			 res.blob_digest, "size", (json_int_t)res.bytes, "entries",
+			 (json_int_t)res.entries);
+}
+
+/* Reads a JSON file below dirfd (names come from the archive: no symlinks followed). */
+static json_t *read_json_at(int dirfd, const char *rel, pl_error_t **err)
+{
+	_cleanup_free_ char *clean = pl_extract_clean_path(rel, err);
+	if (!clean)
+		return NULL;
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (pl_read_file_at(dirfd, clean, &buf, &len, 64 << 20, err) < 0)
+		return NULL;
+	return pl_json_parse(buf, len, clean, err);
+}
+
+static int open_blob(int dirfd, const char *rel, pl_error_t **err)
+{
+	_cleanup_free_ char *clean = pl_extract_clean_path(rel, err);
+	if (!clean)
+		return -1;
+	int fd = openat(dirfd, clean, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return pl_error_set(err, PL_ERR_INVALID, errno, "blob %s", clean);
+	return fd;
+}
+
+/* Writes the image record for a config and its layer files, verifying every diff id. */
+static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, json_t *layer_rels,
+			    json_t *layer_digests, json_t *names, pl_error_t **err)
+{
+	_cleanup_json_ json_t *cfg = read_json_at(dirfd, config_rel, err);
+	if (!cfg)
+		return NULL;
+	json_t *diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+	if (json_array_size(diff_ids) != json_array_size(layer_rels)) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "image config lists %zu layers, the manifest %zu",
+			     json_array_size(diff_ids), json_array_size(layer_rels));
+		return NULL;
+	}
+	uint64_t size = 0;
+	for (size_t i = 0; i < json_array_size(layer_rels); i++) {
+		const char *want = json_string_value(json_array_get(diff_ids, i));
+		if (!digest_ok(want)) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "bad diff id in image config");
+			return NULL;
+		}
+		_cleanup_close_ int fd =
+		    open_blob(dirfd, json_string_value(json_array_get(layer_rels, i)), err);
+		if (fd < 0)
+			return NULL;
+		pl_extract_result_t res;
+		if (write_layer(im, fd, want, &res, err) < 0)
+			return NULL;
+		const char *blob = json_string_value(json_array_get(layer_digests, i));
+		if (blob && strcmp(blob, res.blob_digest) != 0 && strcmp(blob, res.diff_id) != 0) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "layer blob digest mismatch: %s",
+				     blob);
+			return NULL;
+		}
+		size += res.bytes;
+	}
+	/* the image id is the digest of its config, as in Docker and OCI */
+	_cleanup_free_ char *cfg_text = NULL;
+	size_t cfg_len = 0;
+	_cleanup_free_ char *clean = pl_extract_clean_path(config_rel, err);
+	if (!clean || pl_read_file_at(dirfd, clean, &cfg_text, &cfg_len, 64 << 20, err) < 0)
+		return NULL;
+	unsigned char d[32];
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, cfg_text, cfg_len, d);
+	char id[PL_DIGEST_LEN + 1] = "sha256:";
+	for (int i = 0; i < 32; i++)
+		snprintf(id + 7 + 2 * i, 3, "%02x", d[i]);
+	char when[48];
+	pl_time_format(pl_now_ns(), when, sizeof(when));
+	json_t *rec = json_pack("{s:s, s:O, s:O, s:I, s:s}", "id", id, "config", cfg, "layers",
+				diff_ids, "size", (json_int_t)size, "imported", when);
+	json_t *created = json_object_get(cfg, "created");
+	if (created)
+		json_object_set(rec, "created", created);
+	_cleanup_free_ char *s = pl_json_dump(rec);
+	_cleanup_free_ char *file = pl_xasprintf("%s.json", hex_of(id));
+	json_decref(rec);
+	_cleanup_close_ int idir = openat(im->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pl_atomic_write(idir, file, s, strlen(s), err) < 0)
+		return NULL;
+	size_t i;
+	json_t *n;
+	json_array_foreach(names, i, n)
+	{
+		_cleanup_free_ char *nn = normalize_ref(json_string_value(n));
+		json_object_set_new(im->tags, nn, json_string(id));
+	}
+	return json_pack("{s:s, s:O}", "id", id, "tags", names);
+}
+
+/* An OCI image layout: index.json → manifests (or nested indexes: linux/amd64). */
+static int import_oci(pl_images_t *im, int dirfd, json_t *out, pl_error_t **err)
+{
+	_cleanup_json_ json_t *index = read_json_at(dirfd, "index.json", err);
+	if (!index)
+		return -1;
+	size_t i;
+	json_t *desc;
+	json_array_foreach(json_object_get(index, "manifests"), i, desc)
+	{
+		const char *dg = json_string_value(json_object_get(desc, "digest"));
+		if (!digest_ok(dg))
+			return pl_error_set(err, PL_ERR_INVALID, 0, "index.json: bad digest");
+		_cleanup_free_ char *rel = pl_xasprintf("blobs/sha256/%s", hex_of(dg));
+		_cleanup_json_ json_t *man = read_json_at(dirfd, rel, err);
+		if (!man)
+			return -1;
+		const char *mt = json_string_value(json_object_get(man, "mediaType"));
+		if (mt && strstr(mt, "index")) { /* pick linux/amd64 */
+			json_t *sub = NULL, *m;
+			size_t k;
+			json_array_foreach(json_object_get(man, "manifests"), k, m)
+			{
+				json_t *p = json_object_get(m, "platform");
+				const char *os = json_string_value(json_object_get(p, "os"));
+				const char *arch =
+				    json_string_value(json_object_get(p, "architecture"));
+				if (!p ||
+				    (os && !strcmp(os, "linux") && arch && !strcmp(arch, "amd64")))
+					sub = m;
+			}
+			const char *sd = json_string_value(json_object_get(sub, "digest"));
+			if (!digest_ok(sd))
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "image index has no linux/amd64 manifest");
+			_cleanup_free_ char *srel = pl_xasprintf("blobs/sha256/%s", hex_of(sd));
+			json_decref(man);
+			man = read_json_at(dirfd, srel, err);
+			if (!man)
+				return -1;
+		}
+		const char *cd =
+		    json_string_value(json_object_get(json_object_get(man, "config"), "digest"));
+		if (!digest_ok(cd))
+			return pl_error_set(err, PL_ERR_INVALID, 0, "manifest: bad config digest");
+		_cleanup_free_ char *crel = pl_xasprintf("blobs/sha256/%s", hex_of(cd));
+		json_t *rels = json_array(), *digests = json_array(), *l;
+		size_t k;
+		json_array_foreach(json_object_get(man, "layers"), k, l)
+		{
+			const char *ld = json_string_value(json_object_get(l, "digest"));
+			if (!digest_ok(ld)) {
+				json_decref(rels);
+				json_decref(digests);
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "manifest: bad layer digest");
+			}
+			json_array_append_new(rels, json_sprintf("blobs/sha256/%s", hex_of(ld)));
+			json_array_append_new(digests, json_string(ld));
+		}
+		json_t *names = json_array();
+		const char *ref = json_string_value(json_object_get(
+		    json_object_get(desc, "annotations"), "org.opencontainers.image.ref.name"));
+		if (ref && name_ok(ref))
+			json_array_append_new(names, json_string(ref));
+		json_t *one = commit_image(im, dirfd, crel, rels, digests, names, err);
+		json_decref(rels);
+		json_decref(digests);
+		json_decref(names);
+		if (!one)
+			return -1;
+		json_array_append_new(out, one);
+	}
+	return 0;
+}
+
+/* docker save: manifest.json → [{Config, RepoTags, Layers}] */
+static int import_docker(pl_images_t *im, int dirfd, json_t *out, pl_error_t **err)
+{
+	_cleanup_json_ json_t *man = read_json_at(dirfd, "manifest.json", err);
+	if (!json_is_array(man))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "manifest.json is not a list");
+	size_t i;
+	json_t *m;
+	json_array_foreach(man, i, m)
+	{
+		const char *cfg = json_string_value(json_object_get(m, "Config"));
+		json_t *layers = json_object_get(m, "Layers");
+		json_t *tags = json_object_get(m, "RepoTags");
+		if (!cfg || !json_is_array(layers))
+			return pl_error_set(err, PL_ERR_INVALID, 0, "manifest.json: entry %zu", i);
+		json_t *names = json_array(), *t;
+		size_t k;
+		json_array_foreach(tags, k,
+				   t) if (json_is_string(t) && name_ok(json_string_value(t)))
+		    json_array_append(names, t);
+		json_t *one = commit_image(im, dirfd, cfg, layers, NULL, names, err);
+		json_decref(names);
+		if (!one)
+			return -1;
+		json_array_append_new(out, one);
+	}
+	return 0;
+}
+
+json_t *pl_images_import_job(pl_images_t *im, int in_fd, pl_error_t **err)
+{
+	int tfd = -1;
+	_cleanup_free_ char *rel = tmp_dir(im, &tfd, err);
+	if (!rel)
+		return NULL;
+	_cleanup_close_ int dirfd = tfd;
+	pl_extract_policy_t pol = {0};
+	json_t *out = json_array();
+	int r = pl_extract_tar(in_fd, dirfd, &pol, NULL, err);
+	if (r == 0) {
+		if (faccessat(dirfd, "index.json", F_OK, 0) == 0)
+			r = import_oci(im, dirfd, out, err);
+		else if (faccessat(dirfd, "manifest.json", F_OK, 0) == 0)
+			r = import_docker(im, dirfd, out, err);
+		else
+			r = pl_error_set(err, PL_ERR_INVALID, 0,
+					 "neither an OCI image layout (index.json) nor a "
+					 "docker-archive (manifest.json)");
+	}
+	if (r == 0)
+		r = save_tags(im, err);
+	pl_remove_tree_at(im->dirfd, rel, NULL);
+	if (r < 0) {
+		json_decref(out);
+		return NULL;
+	}
+	return json_pack("{s:o}", "images", out);
+}

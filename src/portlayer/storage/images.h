@@ -1,0 +1,41 @@
+/* The image store: content-addressed layers (ROOT/storage/layers/<diff-id hex>/diff, in
+ * overlayfs form, shared by every container of every image that has them) and images
+ * (ROOT/storage/images/<id hex>.json: OCI image config + layer chain) with their names
+ * (ROOT/storage/tags.json). Writes happen in worker processes (pl_image_*_job) into a
+ * temporary directory renamed into place, so a crash never leaves a layer that looks
+ * complete; the daemon then re-reads the store. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include "common/error.h"
+#include "portlayer/storage/extract.h"
+
+typedef struct pl_images pl_images_t;
+
+pl_images_t *pl_images_open(const char *root, pl_error_t **err);
+pl_images_t *pl_images_free(pl_images_t *im);
+/* Re-reads images and tags from disk (after a worker job). */
+int pl_images_reload(pl_images_t *im, pl_error_t **err);
+
+/* Worker jobs (run in a child process). in_fd: the request body.
+ * layer_write: one tar stream (plain/gzip/zstd) → {"diff_id","size","entries"}; with an
+ * expected digest (of the uncompressed stream, or of the blob as sent) a mismatch leaves
+ * nothing behind. import: an OCI image layout or a docker-archive, as a tar →
+ * {"images":[{"id","tags":[...]}]}. */
+json_t *pl_images_layer_write_job(pl_images_t *im, int in_fd, const char *expected,
+				  pl_error_t **err);
+json_t *pl_images_import_job(pl_images_t *im, int in_fd, pl_error_t **err);
+
+/* Lookups by "name[:tag]" (":latest" implied), "sha256:<id>", or a unique id prefix. */
+const json_t *pl_image_find(pl_images_t *im, const char *ref, pl_error_t **err);
+json_t *pl_images_list_json(pl_images_t *im);
+json_t *pl_image_inspect_json(pl_images_t *im, const json_t *img);
+int pl_image_tag(pl_images_t *im, const json_t *img, const char *name, pl_error_t **err);
+/* Removes a name; removes the image with its unshared layers when no name is left (or
+ * when ref is an id). in_use: the image is used by a container → CONFLICT. */
+int pl_image_remove(pl_images_t *im, const char *ref, bool in_use, pl_error_t **err);
+/* Layer directories for an image, lowest first, NULL-terminated; caller frees. */
+char **pl_image_layer_paths(pl_images_t *im, const char *image_id, pl_error_t **err);
+const char *pl_image_id(const json_t *img);
+const json_t *pl_image_config(const json_t *img); /* the OCI "config" object */
