@@ -28,6 +28,7 @@ typedef struct attach {
 	uint8_t *out;
 	size_t out_len, out_off, out_cap;
 	bool reading, ended;
+	bool explicit_keys;
 	struct attach *next;
 } attach_t;
 
@@ -240,6 +241,7 @@ typedef struct pending {
 	uint8_t detach[16];
 	int detach_len;
 	char exec_id[PL_ID_LEN + 1];
+	bool explicit_keys;
 } pending_t;
 
 static void write_history(attach_t *a, pl_container_t *c)
@@ -287,6 +289,7 @@ static void on_upgraded(void *data, int fd, const char *extra, size_t extra_len,
 	a->opts.detach_keys = NULL;
 	memcpy(a->detach, p->detach, sizeof(a->detach));
 	a->detach_len = p->detach_len;
+	a->explicit_keys = p->explicit_keys;
 	a->fd = fd;
 	a->handle = handle;
 	a->reading = true;
@@ -308,6 +311,8 @@ static void on_upgraded(void *data, int fd, const char *extra, size_t extra_len,
 		return;
 	}
 	a->tty = pl_session_tty(c, a->session);
+	if (!a->tty && !a->explicit_keys)
+		a->detach_len = 0; /* as in Docker: default detach keys apply to terminals only */
 	if (a->opts.logs && a->session == PL_SESSION_PRIMARY)
 		write_history(a, c);
 	if ((extra_len && !feed_stdin(a, c, (const uint8_t *)extra, extra_len)) || !flush(a))
@@ -332,6 +337,7 @@ int pl_attach_start(pl_app_t *app, pl_req_t *r, pl_container_t *c, uint32_t sess
 				    opts->detach_keys);
 	}
 	p->app = app;
+	p->explicit_keys = opts->detach_keys != NULL;
 	snprintf(p->cid, sizeof(p->cid), "%s", pl_container_id(c));
 	p->session = session;
 	p->opts = *opts;

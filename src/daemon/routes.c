@@ -201,7 +201,10 @@ static void on_wait_timeout(pl_loop_t *loop, void *data)
 	waiter_t *w = data;
 	w->timer = NULL;
 	pl_error_t *e = NULL;
-	pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s is still running", w->id);
+	if (w->kind == W_EXEC)
+		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "exec %.12s is still running", w->exec_id);
+	else
+		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s is still running", w->id);
 	fail(w->req, e);
 }
 

@@ -142,6 +142,17 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	return pl;
 }
 
+static void link_drop_queue(pl_container_t *c)
+{
+	while (c->wq) {
+		pl_qframe_t *f = c->wq;
+		c->wq = f->next;
+		free(f);
+	}
+	c->wq_ctrl_tail = NULL;
+	c->wq_bytes = 0;
+}
+
 static void release_domain(pl_container_t *c)
 {
 	c->ctl_watch = pl_loop_unwatch(c->pl->loop, c->ctl_watch);
@@ -150,9 +161,7 @@ static void release_domain(pl_container_t *c)
 	c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
-	free(c->wbuf);
-	c->wbuf = NULL;
-	c->wlen = c->woff = c->wcap = 0;
+	link_drop_queue(c);
 }
 
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
@@ -292,28 +301,33 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 
 size_t pl_container_link_backlog(const pl_container_t *c)
 {
-	return c->wlen - c->woff;
+	return c->wq_bytes;
 }
 
 /* Writes what the socket takes; watches for EPOLLOUT while anything is left. */
 static void link_flush(pl_container_t *c)
 {
-	size_t before = c->wlen - c->woff;
-	while (c->woff < c->wlen && c->dom.ctl_fd >= 0) {
-		ssize_t n = write(c->dom.ctl_fd, c->wbuf + c->woff, c->wlen - c->woff);
+	size_t before = c->wq_bytes;
+	while (c->wq && c->dom.ctl_fd >= 0) {
+		pl_qframe_t *f = c->wq;
+		ssize_t n = write(c->dom.ctl_fd, f->data + f->off, f->len - f->off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		c->woff += (size_t)n;
+		f->off += (size_t)n;
+		c->wq_bytes -= (size_t)n;
+		if (f->off < f->len)
+			break;
+		c->wq = f->next;
+		if (c->wq_ctrl_tail == f)
+			c->wq_ctrl_tail = NULL;
+		free(f);
 	}
-	if (c->woff == c->wlen)
-		c->woff = c->wlen = 0;
 	if (c->ctl_watch)
-		pl_loop_watch_modify(c->pl->loop, c->ctl_watch,
-				     EPOLLIN | (c->wlen > c->woff ? EPOLLOUT : 0));
+		pl_loop_watch_modify(c->pl->loop, c->ctl_watch, EPOLLIN | (c->wq ? EPOLLOUT : 0));
 	/* writers held back by the high-water mark may go on */
-	if (before >= LINK_HIGH_WATER && c->wlen - c->woff < LINK_HIGH_WATER)
+	if (before >= LINK_HIGH_WATER && c->wq_bytes < LINK_HIGH_WATER)
 		changed(c);
 }
 
@@ -326,17 +340,27 @@ int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, ui
 	_cleanup_free_ uint8_t *frame = pl_frame_encode_flags(type, flags, chan, payload, len, &n);
 	if (!frame)
 		return -EMSGSIZE;
-	if (c->woff > 0 && c->wlen + n > c->wcap) {
-		memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
-		c->wlen -= c->woff;
-		c->woff = 0;
+	pl_qframe_t *f = pl_xmalloc(sizeof(*f) + n);
+	f->next = NULL;
+	f->len = n;
+	f->off = 0;
+	f->control = type != PL_MSG_DATA;
+	memcpy(f->data, frame, n);
+	c->wq_bytes += n;
+	if (f->control) {
+		/* after the control frames already ahead, and after a frame half written */
+		pl_qframe_t **at = c->wq_ctrl_tail ? &c->wq_ctrl_tail->next : &c->wq;
+		if (!c->wq_ctrl_tail && c->wq && c->wq->off > 0)
+			at = &c->wq->next;
+		f->next = *at;
+		*at = f;
+		c->wq_ctrl_tail = f;
+	} else {
+		pl_qframe_t **at = &c->wq;
+		while (*at)
+			at = &(*at)->next;
+		*at = f;
 	}
-	if (c->wlen + n > c->wcap) {
-		c->wcap = (c->wlen + n) * 2;
-		c->wbuf = pl_xrealloc(c->wbuf, c->wcap);
-	}
-	memcpy(c->wbuf + c->wlen, frame, n);
-	c->wlen += n;
 	link_flush(c);
 	return 0;
 }

@@ -9,6 +9,13 @@
 #include "portlayer/storage/images.h"
 #include "proto/frame.h"
 
+typedef struct pl_qframe {
+	struct pl_qframe *next;
+	size_t len, off;
+	bool control;
+	uint8_t data[];
+} pl_qframe_t;
+
 typedef struct pl_session {
 	uint32_t id;
 	pl_sink_t *sinks;
@@ -58,8 +65,10 @@ struct pl_container {
 	pl_domain_t dom;
 	pl_watch_t *ctl_watch, *pid_watch;
 	pl_frame_reader_t reader;
-	uint8_t *wbuf; /* frames queued for tether */
-	size_t wlen, woff, wcap;
+	/* frames queued for tether: control frames overtake queued data frames (never
+	 * splitting one), so credit and signals never wait behind stdin */
+	struct pl_qframe *wq, *wq_ctrl_tail;
+	size_t wq_bytes;
 	bool reported_exit; /* tether's EXITED arrived for this run */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
