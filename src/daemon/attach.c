@@ -11,8 +11,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define STDIN_HIGH_WATER (1u << 20) /* bytes queued to tether before we stop reading */
-
 typedef struct attach {
 	pl_sink_t sink; /* first: the session hands us back this pointer */
 	pl_app_t *app;
@@ -210,7 +208,7 @@ static void on_client(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		attach_free(a);
 		return;
 	}
-	if (pl_session_link_backlog(c) >= STDIN_HIGH_WATER) {
+	if (pl_session_stdin_backlog(c, a->session) >= PL_STDIN_HIGH_WATER) {
 		a->reading = false; /* resumed by pl_attach_link_drained */
 		set_events(a);
 	}
@@ -220,7 +218,7 @@ void pl_attach_link_drained(pl_app_t *app, pl_container_t *c)
 {
 	for (attach_t *a = app->attaches; a; a = a->next) {
 		if (!a->reading && !a->ended && strcmp(a->cid, pl_container_id(c)) == 0 &&
-		    pl_session_link_backlog(c) < STDIN_HIGH_WATER && a->opts.in) {
+		    pl_session_stdin_backlog(c, a->session) < PL_STDIN_HIGH_WATER && a->opts.in) {
 			a->reading = true;
 			set_events(a);
 		}

@@ -579,6 +579,8 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_ATTACH:
 	case PL_MSG_DETACH:
 	case PL_MSG_CREDIT:
+		pl_sessions_on_stdin_credit(c, j);
+		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
 		break;

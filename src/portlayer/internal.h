@@ -21,6 +21,10 @@ typedef struct pl_session {
 	pl_sink_t *sinks;
 	uint64_t received, granted; /* output payload bytes from tether, credit given */
 	uint64_t last_seq;	    /* the last output frame delivered (resume point) */
+	uint64_t stdin_credit;	    /* stdin bytes tether will still accept */
+	uint8_t *stdin_buf;	    /* stdin waiting for credit */
+	size_t stdin_len, stdin_cap;
+	bool close_pending; /* CLOSE_STDIN once the waiting stdin is out */
 	struct pl_session *next;
 } pl_session_t;
 
@@ -137,6 +141,8 @@ void pl_sessions_on_exec_refused(pl_container_t *c, const json_t *msg);
 void pl_sessions_domain_ended(pl_container_t *c);
 /* a (re)connected tether: re-attach sessions that have sinks, resuming after last_seq */
 void pl_sessions_resume(pl_container_t *c);
+/* CREDIT from tether: more stdin it accepts for a session */
+void pl_sessions_on_stdin_credit(pl_container_t *c, const json_t *msg);
 void pl_sessions_free(pl_container_t *c);
 int pl_execs_load(pl_container_t *c);
 

@@ -109,22 +109,73 @@ void pl_session_consumed(pl_container_t *c, uint32_t session, pl_sink_t *sink, s
 		grant(c, s);
 }
 
+/* Sends waiting stdin within tether's window (the stdin credit tether grants). */
+static void stdin_flush(pl_container_t *c, pl_session_t *s)
+{
+	size_t off = 0;
+	while (off < s->stdin_len && s->stdin_credit > 0) {
+		size_t n = s->stdin_len - off;
+		if (n > MAX_DATA_CHUNK)
+			n = MAX_DATA_CHUNK;
+		if (n > s->stdin_credit)
+			n = (size_t)s->stdin_credit;
+		if (pl_container_send_frame(c, PL_MSG_DATA, 0, s->id, s->stdin_buf + off, n) < 0)
+			break;
+		s->stdin_credit -= n;
+		off += n;
+	}
+	size_t before = s->stdin_len;
+	if (off) {
+		memmove(s->stdin_buf, s->stdin_buf + off, s->stdin_len - off);
+		s->stdin_len -= off;
+	}
+	if (s->stdin_len == 0 && s->close_pending) {
+		s->close_pending = false;
+		pl_container_send(c, PL_MSG_CLOSE_STDIN, json_pack("{s:i}", "session", (int)s->id));
+	}
+	if (before >= PL_STDIN_HIGH_WATER && s->stdin_len < PL_STDIN_HIGH_WATER)
+		pl_container_changed(c); /* writers held back may go on */
+}
+
 int pl_session_write(pl_container_t *c, uint32_t session, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	while (len > 0) {
-		size_t n = len > MAX_DATA_CHUNK ? MAX_DATA_CHUNK : len;
-		int r = pl_container_send_frame(c, PL_MSG_DATA, 0, session, p, n);
-		if (r < 0)
-			return r;
-		p += n;
-		len -= n;
+	if (c->dom.ctl_fd < 0)
+		return -ENOTCONN;
+	pl_session_t *s = session_get(c, session, true);
+	if (s->stdin_len + len > s->stdin_cap) {
+		s->stdin_cap = (s->stdin_len + len) * 2;
+		s->stdin_buf = pl_xrealloc(s->stdin_buf, s->stdin_cap);
 	}
+	memcpy(s->stdin_buf + s->stdin_len, buf, len);
+	s->stdin_len += len;
+	stdin_flush(c, s);
 	return 0;
+}
+
+size_t pl_session_stdin_backlog(pl_container_t *c, uint32_t session)
+{
+	pl_session_t *s = session_get(c, session, false);
+	return s ? s->stdin_len : 0;
+}
+
+void pl_sessions_on_stdin_credit(pl_container_t *c, const json_t *msg)
+{
+	json_t *sid = json_object_get(msg, "session");
+	json_int_t n = json_integer_value(json_object_get(msg, "bytes"));
+	if (!json_is_integer(sid) || n <= 0)
+		return;
+	pl_session_t *s = session_get(c, (uint32_t)json_integer_value(sid), true);
+	s->stdin_credit += (uint64_t)n;
+	stdin_flush(c, s);
 }
 
 int pl_session_close_stdin(pl_container_t *c, uint32_t session)
 {
+	pl_session_t *s = session_get(c, session, false);
+	if (s && s->stdin_len > 0) { /* EOF comes after the bytes still waiting */
+		s->close_pending = true;
+		return 0;
+	}
 	return pl_container_send(c, PL_MSG_CLOSE_STDIN,
 				 json_pack("{s:i}", "session", (int)session));
 }
@@ -153,11 +204,6 @@ static pl_exec_t *exec_by_session(pl_container_t *c, uint32_t session)
 		if (ex->session == session)
 			return ex;
 	return NULL;
-}
-
-size_t pl_session_link_backlog(const pl_container_t *c)
-{
-	return pl_container_link_backlog(c);
 }
 
 bool pl_session_tty(const pl_container_t *c, uint32_t session)
@@ -240,6 +286,7 @@ void pl_sessions_free(pl_container_t *c)
 	while (c->sessions) {
 		pl_session_t *s = c->sessions;
 		c->sessions = s->next;
+		free(s->stdin_buf);
 		free(s);
 	}
 	while (c->execs) {
@@ -429,15 +476,18 @@ void pl_sessions_domain_ended(pl_container_t *c)
 	while (c->sessions) {
 		pl_session_t *s = c->sessions;
 		c->sessions = s->next;
+		free(s->stdin_buf);
 		free(s);
 	}
 }
 
 void pl_sessions_resume(pl_container_t *c)
 {
-	for (pl_session_t *s = c->sessions; s; s = s->next)
+	for (pl_session_t *s = c->sessions; s; s = s->next) {
+		s->stdin_credit = 0; /* a new connection: tether grants its window again */
 		if (s->sinks)
 			send_attach(c, s);
+	}
 }
 
 int pl_exec_remove(pl_portlayer_t *pl, pl_exec_t *ex, pl_error_t **err)

@@ -54,6 +54,7 @@ int pl_session_close_stdin(pl_container_t *c, uint32_t session);
 int pl_session_resize(pl_container_t *c, uint32_t session, unsigned rows, unsigned cols,
 		      pl_error_t **err);
 bool pl_session_tty(const pl_container_t *c, uint32_t session);
-/* Bytes queued for tether (stdin writers hold back above their high-water mark; a change
- * notification follows when it drains). */
-size_t pl_session_link_backlog(const pl_container_t *c);
+/* Stdin bytes of a session waiting for tether's window: writers stop reading their client
+ * above PL_STDIN_HIGH_WATER; a change notification follows when it drains. */
+#define PL_STDIN_HIGH_WATER (1u << 20)
+size_t pl_session_stdin_backlog(pl_container_t *c, uint32_t session);

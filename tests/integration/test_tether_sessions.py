@@ -166,16 +166,14 @@ class Tether:
         return next((p for p in self.children() if ns_pid_of(p) == ns_pid), None)
 
     def start(self, config):
-        o = self.handshake(config)
-        if not config.get("wait_attach"):
-            self.primary_pid = self.conn.expect(STARTED, 1)["pid"]
-        return o
-
-    def handshake(self, config):
+        """HELLO both ways, CONFIG, and (unless it waits for ATTACH) the primary's STARTED."""
         c = self.conn
-        assert c._read_frame(DEADLINE)[0] == HELLO
+        t, _, _, p = c._read_frame(DEADLINE)
+        assert t == HELLO and json.loads(p)["version"] == 1
         c.send(HELLO, {"version": 1})
         c.send(CONFIG, config)
+        if not config.get("wait_attach"):
+            self.primary_pid = c.expect(STARTED, 1)["pid"]
 
     def exec_(self, session, args, attach=True, credit=1 << 20, **kw):
         c = self.conn
