@@ -119,28 +119,6 @@ void pl_term_winch_drain(int fd)
 		;
 }
 
-int pl_detach_keys_parse(const char *spec, uint8_t out[16])
-{
-	int n = 0;
-	_cleanup_free_ char *copy = pl_xstrdup(spec);
-	char *save = NULL;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (n == 16)
-			return -1;
-		if (strlen(t) == 1) {
-			out[n++] = (uint8_t)t[0];
-		} else if (strncasecmp(t, "ctrl-", 5) == 0 && strlen(t) == 6) {
-			char k = (char)toupper((unsigned char)t[5]);
-			if (k < '@' || k > '_') /* ctrl-@ .. ctrl-_ are bytes 0 .. 31 */
-				return -1;
-			out[n++] = (uint8_t)(k - '@');
-		} else {
-			return -1;
-		}
-	}
-	return n;
-}
-
 bool pl_detach_watch_feed(pl_detach_watch_t *w, const uint8_t *buf, size_t n)
 {
 	for (size_t i = 0; i < n && w->len > 0; i++) {

@@ -7,6 +7,8 @@
  * process) and the SIGWINCH self-pipe; set them up from the main thread. */
 #pragma once
 
+#include "common/util.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,10 +30,6 @@ bool pl_term_size(const int *fds, int n_fds, unsigned *rows, unsigned *cols);
  * Returns the fd or < 0 with *err. pl_term_winch_drain empties it after a wakeup. */
 int pl_term_winch_fd(pl_error_t **err);
 void pl_term_winch_drain(int fd);
-
-/* Parses a detach key spec ("ctrl-p,ctrl-q", "a,ctrl-x"; "" disables detaching) the way the
- * daemon does. Returns the number of bytes written to out, or -1 for a bad spec. */
-int pl_detach_keys_parse(const char *spec, uint8_t out[16]);
 
 /* Follows the user's input for the detach sequence across reads. */
 typedef struct pl_detach_watch {

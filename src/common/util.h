@@ -27,6 +27,10 @@ int pl_signal_parse(const char *s, int *signo);
 /* Name without the SIG prefix, or NULL. */
 const char *pl_signal_name(int signo);
 
+/* A detach key spec ("ctrl-p,ctrl-q", "a,ctrl-x"; "" disables detaching), shared by the
+ * daemon and plctl. Returns the number of bytes written to out (at most 16), or -1. */
+int pl_detach_keys_parse(const char *spec, uint8_t out[16]);
+
 /* Standard base64 (RFC 4648, padded); caller frees. */
 char *pl_base64_encode(const void *data, size_t len);
 

@@ -30,28 +30,6 @@ typedef struct attach {
 	struct attach *next;
 } attach_t;
 
-int pl_detach_keys_parse(const char *spec, uint8_t out[16])
-{
-	int n = 0;
-	_cleanup_free_ char *copy = pl_xstrdup(spec);
-	char *save = NULL;
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (n == 16)
-			return -1;
-		if (strlen(t) == 1) {
-			out[n++] = (uint8_t)t[0];
-		} else if (strncasecmp(t, "ctrl-", 5) == 0 && strlen(t) == 6) {
-			char k = (char)toupper((unsigned char)t[5]);
-			if (k < '@' || k > '_') /* ctrl-@ .. ctrl-_ are bytes 0 .. 31 */
-				return -1;
-			out[n++] = (uint8_t)(k - '@');
-		} else {
-			return -1;
-		}
-	}
-	return n;
-}
-
 static pl_container_t *container_of_attach(attach_t *a)
 {
 	return pl_container_find(a->app->pl, a->cid, NULL);

@@ -5,6 +5,8 @@
  * not taken holds back the session's credit, so a slow client slows only itself. */
 #pragma once
 
+#include "common/util.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 #include "daemon/routes.h"
@@ -21,8 +23,6 @@ typedef struct pl_attach_opts {
  * the stream runs from then on, on the daemon's loop. */
 int pl_attach_start(pl_app_t *app, pl_req_t *r, pl_container_t *c, uint32_t session,
 		    const pl_attach_opts_t *opts, pl_error_t **err);
-/* Parses "ctrl-p,ctrl-q" / "a,b"; returns the byte count or -1. */
-int pl_detach_keys_parse(const char *spec, uint8_t out[16]);
 /* Re-enables stdin reading on attach streams held back by a full link to tether. */
 void pl_attach_link_drained(pl_app_t *app, pl_container_t *c);
 void pl_attach_close_all(pl_app_t *app);

@@ -208,6 +208,22 @@ static void on_wait_timeout(pl_loop_t *loop, void *data)
 	fail(w->req, e);
 }
 
+/* Parks a waiter, answered 408 after timeout seconds (never, when negative). */
+static void park_until(waiter_t *w, double timeout)
+{
+	if (timeout >= 0) {
+		pl_error_t *e = NULL;
+		w->timer =
+		    pl_loop_timer(w->app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
+		if (!w->timer) {
+			pl_req_t *r = w->req;
+			waiter_free(w);
+			return fail(r, e);
+		}
+	}
+	park(w);
+}
+
 static void settle_exit(waiter_t *w, pl_container_t *c)
 {
 	if (w->reply_status)
@@ -223,16 +239,7 @@ static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status
 	w->target = pl_container_exits(c) + 1;
 	w->reply_status = status;
 	w->reply = reply;
-	if (timeout >= 0) {
-		pl_error_t *e = NULL;
-		w->timer =
-		    pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
-		if (!w->timer) {
-			free(w);
-			return fail(r, e);
-		}
-	}
-	park(w);
+	park_until(w, timeout);
 }
 
 static void h_wait(pl_req_t *r, void *data)
@@ -523,15 +530,7 @@ static void h_exec_wait(pl_req_t *r, void *data)
 		return pl_reply_json(r, 200, pl_exec_inspect_json(ex));
 	waiter_t *w = waiter_new(app, r, W_EXEC, pl_container_id(pl_exec_container(ex)));
 	snprintf(w->exec_id, sizeof(w->exec_id), "%s", pl_exec_id(ex));
-	if (timeout >= 0) {
-		w->timer =
-		    pl_loop_timer(app->loop, (uint64_t)(timeout * 1000), on_wait_timeout, w, &e);
-		if (!w->timer) {
-			waiter_free(w);
-			return fail(r, e);
-		}
-	}
-	park(w);
+	park_until(w, timeout);
 }
 
 static void h_exec_remove(pl_req_t *r, void *data)
