@@ -54,6 +54,11 @@ int pl_read_file_at(int dirfd, const char *name, char **out, size_t *len, size_t
 			return pl_error_set(err, PL_ERR_NOTFOUND, ENOENT, "open %s", name);
 		return pl_error_errno(err, "open %s", name);
 	}
+	return pl_read_fd(fd, name, out, len, max, err);
+}
+
+int pl_read_fd(int fd, const char *name, char **out, size_t *len, size_t max, pl_error_t **err)
+{
 	size_t cap = 4096, n = 0;
 	_cleanup_free_ char *buf = pl_xmalloc(cap);
 	for (;;) {

@@ -10,6 +10,8 @@ int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, p
 /* Reads a whole (small) file; *out is NUL-terminated. Fails with NOTFOUND on ENOENT. */
 int pl_read_file_at(int dirfd, const char *name, char **out, size_t *len, size_t max,
 		    pl_error_t **err);
+/* Reads a whole (small) file from an open fd; name is for messages. */
+int pl_read_fd(int fd, const char *name, char **out, size_t *len, size_t max, pl_error_t **err);
 /* Removes name (a file or a tree) below dirfd, without following symlinks or crossing
  * mount points. Missing is not an error. */
 int pl_remove_tree_at(int dirfd, const char *name, pl_error_t **err);

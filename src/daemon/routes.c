@@ -684,6 +684,11 @@ static void submit_store_job(pl_req_t *r, pl_app_t *app, bool import)
 	j->fd = fd;
 	j->import = import;
 	const char *dg = pl_req_query(r, "digest");
+	if (dg && strlen(dg) != PL_DIGEST_LEN) {
+		free(j);
+		pl_error_set(&e, PL_ERR_INVALID, 0, "digest \"%s\" is not sha256:<64 hex>", dg);
+		return fail(r, e);
+	}
 	if (dg)
 		snprintf(j->expected, sizeof(j->expected), "%s", dg);
 	if (pl_work_submit(app->workers, store_work, store_done, j, &e) < 0) {

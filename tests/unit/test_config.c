@@ -105,7 +105,7 @@ static void test_rejects(void **state)
 		       "\"isolation\":{\"kernel\":\"mine\"}}",
 		       "isolation.kernel");
 	expect_invalid("{\"rootfs\":\"/\"}", "process is required");
-	expect_invalid("{\"process\":{\"args\":[\"x\"]}}", "rootfs is required");
+	expect_invalid("{\"process\":{\"args\":[\"x\"]}}", "exactly one of rootfs and image");
 	expect_invalid("[]", "JSON object");
 }
 

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <search.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -56,7 +57,7 @@ char *pl_extract_clean_path(const char *name, pl_error_t **err)
 	return out;
 }
 
-static int openat2_in_root(int root, const char *path, int flags)
+int pl_open_in_root(int root, const char *path, int flags)
 {
 	struct open_how how = {
 	    .flags = (unsigned long long)(flags | O_CLOEXEC),
@@ -75,7 +76,7 @@ static int mkdir_p_in_root(int root, const char *path)
 	for (char *c = strtok_r(copy, "/", &save); c && cur >= 0; c = strtok_r(NULL, "/", &save)) {
 		int next = mkdirat(cur, c, 0755) < 0 && errno != EEXIST
 			       ? -errno
-			       : openat2_in_root(cur, c, O_RDONLY | O_DIRECTORY);
+			       : pl_open_in_root(cur, c, O_RDONLY | O_DIRECTORY);
 		close(cur);
 		cur = next;
 	}
@@ -91,7 +92,7 @@ static int open_parent(int root, char *path, const char **leaf, pl_error_t **err
 	if (!slash)
 		return fcntl(root, F_DUPFD_CLOEXEC, 3);
 	*slash = '\0';
-	int fd = openat2_in_root(root, path, O_RDONLY | O_DIRECTORY);
+	int fd = pl_open_in_root(root, path, O_RDONLY | O_DIRECTORY);
 	if (fd == -ENOENT)
 		fd = mkdir_p_in_root(root, path);
 	*slash = '/';
@@ -128,6 +129,12 @@ typedef struct ctx {
 	int in_fd;
 	uint8_t inbuf[65536];
 	uint64_t bytes, entries;
+	/* directories' times, set after their contents (which would change them) */
+	struct dir_time {
+		char *path;
+		struct timespec ts[2];
+	} *dirs;
+	size_t n_dirs, cap_dirs;
 } ctx_t;
 
 /* outer archive's read callback: the compressed bytes, hashed on the way */
@@ -205,7 +212,6 @@ static int apply_meta(ctx_t *x, int dirfd, const char *leaf, struct archive_entr
 
 static int copy_data(ctx_t *x, struct archive *in, int fd, const char *name, pl_error_t **err)
 {
-	const uint64_t max = x->pol->max_bytes ? x->pol->max_bytes : DEFAULT_MAX_BYTES;
 	for (;;) {
 		const void *block;
 		size_t size;
@@ -216,11 +222,6 @@ static int copy_data(ctx_t *x, struct archive *in, int fd, const char *name, pl_
 		if (r != ARCHIVE_OK)
 			return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": %s", name,
 					    archive_error_string(in));
-		x->bytes += size;
-		if (x->bytes > max)
-			return pl_error_set(err, PL_ERR_INVALID, EFBIG,
-					    "entry \"%s\": the archive exceeds %llu bytes", name,
-					    (unsigned long long)max);
 		if (pwrite(fd, block, size, off) != (ssize_t)size)
 			return pl_error_errno(err, "entry \"%s\": write", name);
 	}
@@ -276,7 +277,7 @@ static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, 
 		_cleanup_free_ char *target = pl_extract_clean_path(hard, err);
 		if (!target)
 			return pl_error_wrap(err, "hard link \"%s\"", raw);
-		_cleanup_close_ int tfd = openat2_in_root(x->root, target, O_PATH | O_NOFOLLOW);
+		_cleanup_close_ int tfd = pl_open_in_root(x->root, target, O_PATH | O_NOFOLLOW);
 		struct stat st;
 		if (tfd < 0 || fstat(tfd, &st) < 0 || !S_ISREG(st.st_mode))
 			return pl_error_set(
@@ -296,8 +297,24 @@ static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, 
 		clear_leaf(dfd, leaf, true);
 		if (mkdirat(dfd, leaf, 0700) < 0 && errno != EEXIST)
 			return pl_error_errno(err, "entry \"%s\": mkdir", raw);
+		if (x->n_dirs == x->cap_dirs) {
+			x->cap_dirs = x->cap_dirs ? x->cap_dirs * 2 : 64;
+			x->dirs = pl_xrealloc(x->dirs, x->cap_dirs * sizeof(*x->dirs));
+		}
+		x->dirs[x->n_dirs++] = (struct dir_time){
+		    .path = pl_xstrdup(name),
+		    .ts = {{.tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e)},
+			   {.tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e)}}};
 		return apply_meta(x, dfd, leaf, e, false, raw, err);
 	case AE_IFREG: {
+		/* the declared size counts, not the data present: a sparse file cannot slip a
+		 * huge size past the limit */
+		const uint64_t max = x->pol->max_bytes ? x->pol->max_bytes : DEFAULT_MAX_BYTES;
+		if (archive_entry_size(e) < 0 ||
+		    (x->bytes += (uint64_t)archive_entry_size(e)) > max)
+			return pl_error_set(err, PL_ERR_INVALID, EFBIG,
+					    "entry \"%s\": the archive exceeds %llu bytes", raw,
+					    (unsigned long long)max);
 		clear_leaf(dfd, leaf, false);
 		_cleanup_close_ int fd =
 		    openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -390,8 +407,25 @@ int pl_extract_tar(int in_fd, int root_fd, const pl_extract_policy_t *pol, pl_ex
 	const void *blk;
 	while (read_tar(in, &x, &blk) > 0)
 		;
+	/* innermost first, so a parent's time is set after its children's */
+	for (size_t i = x.n_dirs; i-- > 0;) {
+		_cleanup_close_ int dfd = pl_open_in_root(root_fd, x.dirs[i].path, O_PATH);
+		char self[64];
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
+		if (dfd >= 0)
+			utimensat(AT_FDCWD, self, x.dirs[i].ts, 0);
+	}
 	rc = 0;
 out:
+	for (size_t i = 0; i < x.n_dirs; i++)
+		free(x.dirs[i].path);
+	free(x.dirs);
+	/* names the kernel refuses (too long, not a directory...) are the archive's fault */
+	if (rc < 0 && err && *err && (*err)->kind == PL_ERR_INTERNAL &&
+	    ((*err)->errnum == ENAMETOOLONG || (*err)->errnum == ENOTDIR ||
+	     (*err)->errnum == EISDIR || (*err)->errnum == EEXIST || (*err)->errnum == ELOOP ||
+	     (*err)->errnum == EINVAL || (*err)->errnum == ENOTEMPTY))
+		(*err)->kind = PL_ERR_INVALID;
 	archive_read_free(in);
 	archive_read_free(outer);
 	tdestroy(x.seen, free_node);
