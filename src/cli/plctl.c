@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -499,6 +500,7 @@ static const flag_t *find_flag(const flag_t *const *tables, int opt, const flag_
 
 typedef struct run_opts {
 	bool rm, detach, interactive, tty;
+	bool image; /* rootfs names an image, not a host directory */
 	const char *name, *workdir, *user, *hostname, *kernel, *rootfs;
 	const char *detach_keys; /* NULL: session_detach_keys's default */
 	json_t *env;		 /* array of "K=V" */
@@ -547,8 +549,19 @@ static int add_env(json_t *env, const char *arg, pl_error_t **err)
 
 static const flag_t *const run_flag_tables[] = {resource_flags, security_flags, config_flags, NULL};
 
-/* Parses [flags] ROOTFS [--] CMD [ARGS...]. Returns 0, HELP_SHOWN, or an exit code: 2 for a
- * usage error, 125 for a flag value that cannot be right. */
+/* ROOTFS is a host directory when it is one, or looks like a path ("/...", "./...", "..");
+ * anything else is an image reference (which never starts with '/' or '.'). */
+static bool names_an_image(const char *arg)
+{
+	struct stat st;
+	if (arg[0] == '/' || arg[0] == '.')
+		return false;
+	return stat(arg, &st) < 0 || !S_ISDIR(st.st_mode);
+}
+
+/* Parses [flags] ROOTFS|IMAGE [--] [CMD [ARGS...]] (CMD required with a ROOTFS). Returns 0,
+ * HELP_SHOWN, or an exit code: 2 for a usage error, 125 for a flag value that cannot be
+ * right. */
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
 	bool is_run = strcmp(cmd->name, "run") == 0;
@@ -639,11 +652,12 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 		}
 	}
 	if (optind >= argc)
-		return usage_error(cmd->name, "missing ROOTFS");
+		return usage_error(cmd->name, "missing ROOTFS or IMAGE");
 	o->rootfs = argv[optind++];
+	o->image = names_an_image(o->rootfs);
 	if (optind < argc && strcmp(argv[optind], "--") == 0)
 		optind++;
-	if (optind >= argc)
+	if (optind >= argc && !o->image)
 		return usage_error(cmd->name,
 				   "missing the command to run (ROOTFS -- CMD [ARGS...])");
 	o->args = argv + optind;
@@ -660,28 +674,36 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 }
 
 /* The ContainerCreate body. A relative ROOTFS is resolved here, against our cwd: the
- * daemon's cwd means nothing to the operator. */
+ * daemon's cwd means nothing to the operator. With an IMAGE and no CMD no args are sent:
+ * the image's Entrypoint and Cmd run. */
 static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 {
 	_cleanup_(json_decrefp) json_t *body = json_object();
 	json_t *process = json_object();
-	json_t *args = json_array();
 	json_object_set_new(body, "process", process);
-	json_object_set_new(process, "args", args);
 
 	_cleanup_free_ char *rootfs = NULL;
-	if (o->rootfs[0] != '/') {
-		rootfs = realpath(o->rootfs, NULL);
-		if (!rootfs) {
-			pl_error_errno(err, "rootfs %s", o->rootfs);
+	if (o->image) {
+		if (add_string(body, "image", o->rootfs, err) < 0)
 			return NULL;
+	} else {
+		if (o->rootfs[0] != '/') {
+			rootfs = realpath(o->rootfs, NULL);
+			if (!rootfs) {
+				pl_error_errno(err, "rootfs %s", o->rootfs);
+				return NULL;
+			}
 		}
-	}
-	if (add_string(body, "rootfs", rootfs ? rootfs : o->rootfs, err) < 0)
-		return NULL;
-	for (int i = 0; i < o->n_args; i++)
-		if (add_string(args, NULL, o->args[i], err) < 0)
+		if (add_string(body, "rootfs", rootfs ? rootfs : o->rootfs, err) < 0)
 			return NULL;
+	}
+	if (o->n_args > 0) {
+		json_t *args = json_array();
+		json_object_set_new(process, "args", args);
+		for (int i = 0; i < o->n_args; i++)
+			if (add_string(args, NULL, o->args[i], err) < 0)
+				return NULL;
+	}
 	if (json_array_size(o->env) > 0)
 		json_object_set(process, "env", o->env);
 	if (o->tty)
@@ -699,6 +721,8 @@ static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 		if (add_string(isolation, "kernel", o->kernel, err) < 0)
 			return NULL;
 	}
+	if (json_object_size(process) == 0)
+		json_object_del(body, "process");
 	if (json_object_size(o->resources) > 0)
 		json_object_set(body, "resources", o->resources);
 	if (json_object_size(o->security) > 0)
@@ -2290,6 +2314,252 @@ static int cmd_events(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return 0;
 }
 
+/* ---- images ---- */
+
+/* "/images/<escaped ref>", malloc'd. */
+static char *image_path(pl_client_t *c, const char *ref)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, ref);
+	return pl_xasprintf("/images/%s", esc);
+}
+
+/* Parses --help and, when quiet is non-NULL, -q/--quiet (else a usage error). Leaves optind
+ * at the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
+static int parse_image_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}, {0}};
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			printf("Usage: plctl image %s\n", usage);
+			return HELP_SHOWN;
+		case 'q':
+			if (!quiet)
+				return bad_flag(name, '?', argv);
+			*quiet = true;
+			break;
+		default:
+			return bad_flag(name, opt, argv);
+		}
+	}
+	return 0;
+}
+
+static int image_import(pl_client_t *c, int argc, char **argv)
+{
+	bool quiet = false;
+	int r = parse_image_opts("image import", argc, argv, "import [-q] FILE|-", &quiet);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (argc - optind != 1)
+		return usage_error("image import", "want exactly one FILE (or - for stdin)");
+	const char *file = argv[optind];
+	bool is_stdin = strcmp(file, "-") == 0;
+	_cleanup_close_ int fd = is_stdin ? dup(STDIN_FILENO) : open(file, O_RDONLY | O_CLOEXEC);
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (fd < 0) {
+		pl_error_errno(&err, "open %s", file);
+		return report(err, 1);
+	}
+	struct stat st;
+	int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_upload(c, "POST", "/images/import", fd, size, "application/x-tar", NULL,
+			     &resp, &err) < 0)
+		return report(err, 1);
+	size_t i;
+	json_t *img;
+	json_array_foreach(json_object_get(resp, "images"), i, img)
+	{
+		const char *id = json_string_value(json_object_get(img, "id"));
+		fputs(id ? id : "?", stdout);
+		size_t k;
+		json_t *tag;
+		if (!quiet)
+			json_array_foreach(json_object_get(img, "tags"), k, tag)
+			    printf(" %s", json_string_value(tag) ? json_string_value(tag) : "");
+		putchar('\n');
+	}
+	return 0;
+}
+
+typedef struct image_row {
+	char *cells[5]; /* repository, tag, id, created, size */
+	const char *created;
+} image_row_t;
+
+/* Newest first, then by repository and tag. */
+static int compare_image_rows(const void *a, const void *b)
+{
+	const image_row_t *x = a, *y = b;
+	int c = strcmp(y->created ? y->created : "", x->created ? x->created : "");
+	if (c == 0)
+		c = strcmp(x->cells[0], y->cells[0]);
+	return c ? c : strcmp(x->cells[1], y->cells[1]);
+}
+
+static int image_ls(pl_client_t *c, int argc, char **argv)
+{
+	bool quiet = false;
+	int r = parse_image_opts("image ls", argc, argv, "ls [-q]", &quiet);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind < argc)
+		return usage_error("image ls", "unexpected argument '%s'", argv[optind]);
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *list = NULL;
+	if (pl_client_request(c, "GET", "/images", NULL, NULL, &list, &err) < 0)
+		return report(err, 1);
+	size_t i, n = 0;
+	json_t *img;
+	if (quiet) {
+		json_array_foreach(list, i, img)
+		{
+			const char *id = json_string_value(json_object_get(img, "id"));
+			if (id)
+				puts(id);
+		}
+		return 0;
+	}
+	/* one row per name (docker's REPOSITORY and TAG), one for an image without any */
+	json_array_foreach(list, i, img) n += json_array_size(json_object_get(img, "tags")) ?: 1;
+	image_row_t *rows = pl_xcalloc(n ? n : 1, sizeof(*rows));
+	size_t r_n = 0;
+	json_array_foreach(list, i, img)
+	{
+		const char *id = json_string_value(json_object_get(img, "id"));
+		const char *hex = id && strncmp(id, "sha256:", 7) == 0 ? id + 7 : id ? id : "";
+		const char *created = json_string_value(json_object_get(img, "created"));
+		json_t *tags = json_object_get(img, "tags");
+		size_t ntags = json_array_size(tags);
+		for (size_t k = 0; k < (ntags ? ntags : 1); k++) {
+			const char *name =
+			    ntags ? json_string_value(json_array_get(tags, k)) : NULL;
+			image_row_t *row = &rows[r_n++];
+			if (name) {
+				const char *slash = strrchr(name, '/');
+				const char *colon = strrchr(slash ? slash : name, ':');
+				row->cells[0] =
+				    colon ? pl_xasprintf("%.*s", (int)(colon - name), name)
+					  : pl_xstrdup(name);
+				row->cells[1] = pl_xstrdup(colon ? colon + 1 : "latest");
+			} else {
+				row->cells[0] = pl_xstrdup("<none>");
+				row->cells[1] = pl_xstrdup("<none>");
+			}
+			row->cells[2] = pl_xasprintf("%.12s", hex);
+			row->cells[3] = created && *created ? ago(created) : pl_xstrdup("-");
+			row->cells[4] = human_size(
+			    (double)json_integer_value(json_object_get(img, "size")), false);
+			row->created = created;
+		}
+	}
+	qsort(rows, r_n, sizeof(*rows), compare_image_rows);
+	enum { COLS = 5 };
+	char **cells = pl_xcalloc((r_n + 1) * COLS, sizeof(char *));
+	static const char *const header[COLS] = {"REPOSITORY", "TAG", "IMAGE ID", "CREATED",
+						 "SIZE"};
+	for (size_t col = 0; col < COLS; col++)
+		cells[col] = pl_xstrdup(header[col]);
+	for (size_t k = 0; k < r_n; k++)
+		for (size_t col = 0; col < COLS; col++)
+			cells[(k + 1) * COLS + col] = rows[k].cells[col];
+	print_table(cells, r_n + 1, COLS);
+	for (size_t k = 0; k < (r_n + 1) * COLS; k++)
+		free(cells[k]);
+	free(cells);
+	free(rows);
+	return 0;
+}
+
+static int image_inspect(pl_client_t *c, int argc, char **argv)
+{
+	int r = parse_image_opts("image inspect", argc, argv, "inspect REF...", NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("image inspect", "requires at least one image");
+	_cleanup_(json_decrefp) json_t *all = json_array();
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = image_path(c, argv[i]);
+		_cleanup_error_ pl_error_t *err = NULL;
+		json_t *one = NULL;
+		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		json_array_append_new(all, one ? one : json_null());
+	}
+	print_json(all);
+	return rc;
+}
+
+static int image_tag(pl_client_t *c, int argc, char **argv)
+{
+	int r = parse_image_opts("image tag", argc, argv, "tag REF NAME[:TAG]", NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (argc - optind != 2)
+		return usage_error("image tag", "want an image and a new name (REF NAME[:TAG])");
+	_cleanup_free_ char *path = pl_xstrdup("/images/tag");
+	add_query(c, &path, "ref", argv[optind]);
+	add_query(c, &path, "name", argv[optind + 1]);
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "POST", path, NULL, NULL, NULL, &err) < 0)
+		return report(err, 1);
+	return 0;
+}
+
+static int image_rm(pl_client_t *c, int argc, char **argv)
+{
+	int r = parse_image_opts("image rm", argc, argv, "rm REF...", NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("image rm", "requires at least one image");
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = image_path(c, argv[i]);
+		_cleanup_error_ pl_error_t *err = NULL;
+		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		puts(argv[i]);
+	}
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(pl_client_t *c, int argc, char **argv);
+} image_commands[] = {
+    {"import", image_import},	{"load", image_import}, {"ls", image_ls}, {"list", image_ls},
+    {"inspect", image_inspect}, {"tag", image_tag},	{"rm", image_rm}, {"remove", image_rm},
+};
+
+static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	if (argc < 2) {
+		print_usage(stderr, cmd);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		print_usage(stdout, cmd);
+		return 0;
+	}
+	for (size_t i = 0; i < PL_ARRAY_SIZE(image_commands); i++)
+		if (strcmp(argv[1], image_commands[i].name) == 0)
+			return image_commands[i].fn(c, argc - 1, argv + 1);
+	return usage_error("image", "unknown command '%s'", argv[1]);
+}
+
 static int no_args(const command_t *cmd, int argc, char **argv)
 {
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -2374,8 +2644,10 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 static const command_t commands[] = {
     {"run", cmd_run, EXIT_RUN_ERROR,
      "Create and start a container, print its output and exit with its status",
-     "run [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n"
-     "Create and start a container on ROOTFS (a host directory), follow its output, wait\n"
+     "run [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n"
+     "Create and start a container on ROOTFS (a host directory) or IMAGE (an image\n"
+     "reference: anything that is not a directory nor starts with '/' or '.'; without\n"
+     "CMD the image's entrypoint and command run), follow its output, wait\n"
      "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it, except\n"
      "with -it: then our terminal is its terminal (raw mode, resized along), and the\n"
      "detach keys leave it running.\n\n"
@@ -2384,7 +2656,7 @@ static const command_t commands[] = {
      "  --detach-keys KEYS          the keys that detach (with -t the default is\n"
      "                              ctrl-p,ctrl-q, without it none; \"\" for none)\n" RUN_FLAGS},
     {"create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
-     "create [OPTIONS] ROOTFS [--] CMD [ARGS...]\n\n" RUN_FLAGS},
+     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n" RUN_FLAGS},
     {"start", cmd_start, 1, "Start containers", "start ID..."},
     {"exec", cmd_exec, 1, "Run a command in a running container",
      "exec [OPTIONS] CONTAINER [--] CMD [ARGS...]\n\n"
@@ -2440,6 +2712,17 @@ static const command_t commands[] = {
      "  -f, --filter KEY=VAL   type=, container= (id, prefix or name) or event=\n"
      "                         (create, start, die, ...); repeatable\n"
      "  --format json          print each event as its JSON line\n"},
+    {"image", cmd_image, 1, "Manage images: import, ls, inspect, tag, rm",
+     "image COMMAND\n\n"
+     "  import [-q] FILE|-   import an OCI image layout or a docker-archive (a tar, as\n"
+     "                       made by `tar -C LAYOUT -cf FILE .` or `docker save`); prints\n"
+     "                       each image's id and names (-q: ids only)\n"
+     "  ls [-q]              list images (-q: ids only)\n"
+     "  inspect REF...       show images' config, layers and names as JSON\n"
+     "  tag REF NAME[:TAG]   give an image another name\n"
+     "  rm REF...            remove a name; the last name (or an id) removes the image\n"
+     "                       and the layers no other image uses\n\n"
+     "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix.\n"},
     {"info", cmd_info, 1, "Show daemon information as JSON", "info"},
     {"version", cmd_version, 1, "Show the client and daemon versions", "version"},
 };

@@ -208,6 +208,30 @@ static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
 	return size * nmemb;
 }
 
+/* The common end of a request: transport error, status, the JSON answer. */
+static int finish_request(pl_client_t *c, CURLcode rc, const buf_t *out, const char *method,
+			  const char *path, long *status, json_t **response, pl_error_t **err)
+{
+	if (rc != CURLE_OK)
+		return transport_error(c, rc, err);
+	long code = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (status)
+		*status = code;
+	if (code < 200 || code >= 400)
+		return status_error(code, out, err);
+	if (response && out->len > 0) {
+		json_error_t jerr;
+		json_t *j = json_loadb(out->data, out->len, 0, &jerr);
+		if (!j)
+			return pl_error_set(err, PL_ERR_INTERNAL, 0,
+					    "%s %s: invalid JSON in response: %s", method, path,
+					    jerr.text);
+		*response = j;
+	}
+	return 0;
+}
+
 int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
 		      long *status, json_t **response, pl_error_t **err)
 {
@@ -228,26 +252,66 @@ int pl_client_request(pl_client_t *c, const char *method, const char *path, json
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &out);
 	CURLcode rc = curl_easy_perform(c->curl);
-	if (rc != CURLE_OK)
-		return transport_error(c, rc, err);
+	return finish_request(c, rc, &out, method, path, status, response, err);
+}
 
-	long code = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-	if (status)
-		*status = code;
-	if (code < 200 || code >= 400)
-		return status_error(code, &out, err);
+typedef struct upload_src {
+	int fd;
+	int read_errno; /* set when reading fd failed */
+} upload_src_t;
 
-	if (response && out.len > 0) {
-		json_error_t jerr;
-		json_t *j = json_loadb(out.data, out.len, 0, &jerr);
-		if (!j)
-			return pl_error_set(err, PL_ERR_INTERNAL, 0,
-					    "%s %s: invalid JSON in response: %s", method, path,
-					    jerr.text);
-		*response = j;
+static size_t upload_read(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	upload_src_t *src = userdata;
+	for (;;) {
+		ssize_t n = read(src->fd, buffer, size * nitems);
+		if (n >= 0)
+			return (size_t)n;
+		if (errno == EINTR)
+			continue;
+		src->read_errno = errno;
+		return CURL_READFUNC_ABORT;
 	}
-	return 0;
+}
+
+int pl_client_upload(pl_client_t *c, const char *method, const char *path, int fd, int64_t size,
+		     const char *content_type, long *status, json_t **response, pl_error_t **err)
+{
+	if (response)
+		*response = NULL;
+	if (status)
+		*status = 0;
+	prepare(c, method, path, NULL, 0);
+	CURL *h = c->curl;
+	upload_src_t src = {.fd = fd};
+	_cleanup_free_ char *ct = pl_xasprintf("Content-Type: %s", content_type);
+	struct curl_slist *headers = curl_slist_append(NULL, ct);
+	headers = curl_slist_append(headers, "Expect:");
+	if (size < 0)
+		headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
+	if (!headers)
+		abort();
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	/* prepare() gave POST an empty in-memory body: the body comes from the callback */
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, upload_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, &src);
+	/* -1: unknown, chunked (prepare() had set 0 for its empty body) */
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(size >= 0 ? size : -1));
+	if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+
+	_cleanup_(buf_done) buf_t out = {0};
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
+	CURLcode rc = curl_easy_perform(h);
+	/* the list must outlive the transfer; the next prepare() resets the handle */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(headers);
+	if (src.read_errno)
+		return pl_error_set(err, PL_ERR_INTERNAL, src.read_errno, "read the request body");
+	return finish_request(c, rc, &out, method, path, status, response, err);
 }
 
 int pl_client_ping(pl_client_t *c, pl_error_t **err)

@@ -55,6 +55,13 @@ char *pl_client_escape(pl_client_t *c, const char *s);
 int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
 		      long *status, json_t **response, pl_error_t **err);
 
+/* Like pl_client_request, but the request body is the bytes read from fd until its end,
+ * sent as content_type (e.g. "application/x-tar") without being held in memory: with
+ * Content-Length when size >= 0, chunked when size < 0 (a pipe). fd stays the caller's. A
+ * read error on fd fails the call with that errno. */
+int pl_client_upload(pl_client_t *c, const char *method, const char *path, int fd, int64_t size,
+		     const char *content_type, long *status, json_t **response, pl_error_t **err);
+
 /* GET /_ping: 0 when the daemon answers 200. */
 int pl_client_ping(pl_client_t *c, pl_error_t **err);
 

@@ -12,6 +12,7 @@ whiteouts in overlayfs form, ownership, modes (setuid kept), mtimes and xattrs.
 import gzip
 import hashlib
 import io
+import json
 import os
 import shutil
 import stat
@@ -102,6 +103,59 @@ def write_layer(api, daemon, data, digest=None):
     d = layer_dir(daemon, body["diff_id"])
     assert d.is_dir(), f"{d} missing after 201"
     return body, d
+
+
+def _blob_tar_entries(blobs):
+    out = [entry("blobs", "dir"), entry("blobs/sha256", "dir")]
+    for h, b in blobs.items():
+        out.append(entry(f"blobs/sha256/{h}", data=b))
+    return out
+
+
+def oci_layout_tar(layers, config=None, ref=None, diff_ids=None, gzip_layers=False,
+                   extra=()):
+    """An OCI image layout, as a tar: one manifest of layers (tar bytes), an image config
+    whose "config" is config, and diff_ids (default: the layers' own digests)."""
+    blobs = {}
+
+    def add(b):
+        h = hashlib.sha256(b).hexdigest()
+        blobs[h] = b
+        return h
+
+    descs = []
+    for raw in layers:
+        blob = gzip.compress(raw, mtime=0) if gzip_layers else raw
+        mt = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if gzip_layers else "")
+        descs.append({"mediaType": mt, "digest": "sha256:" + add(blob), "size": len(blob)})
+    cfg = {"architecture": "amd64", "os": "linux", "config": config or {},
+           "rootfs": {"type": "layers",
+                      "diff_ids": diff_ids if diff_ids is not None else
+                      [sha256(raw) for raw in layers]}}
+    cb = json.dumps(cfg).encode()
+    man = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                      "digest": "sha256:" + add(cb), "size": len(cb)},
+           "layers": descs}
+    mb = json.dumps(man).encode()
+    desc = {"mediaType": man["mediaType"], "digest": "sha256:" + add(mb), "size": len(mb)}
+    if ref:
+        desc["annotations"] = {"org.opencontainers.image.ref.name": ref}
+    index = json.dumps({"schemaVersion": 2, "manifests": [desc]}).encode()
+    return tar_bytes(entry("oci-layout", data=b'{"imageLayoutVersion":"1.0.0"}'),
+                     entry("index.json", data=index), *_blob_tar_entries(blobs), *extra)
+
+
+def docker_archive_tar(manifest, files=(), extra=()):
+    """A docker-archive: manifest.json (a list) and files {name: bytes}."""
+    ents = [entry("manifest.json", data=json.dumps(manifest).encode())]
+    ents += [entry(n, data=b) for n, b in dict(files).items()]
+    return tar_bytes(*extra, *ents)
+
+
+def import_image(api, data):
+    return api.post("/images/import", data, headers={"Content-Type": "application/x-tar"},
+                    timeout=120)
 
 
 @pytest.fixture
@@ -489,3 +543,119 @@ def test_empty_body_refused(api, daemon):
     r = api.post("/layers", b"", headers={"Content-Type": "application/x-tar"})
     assert r.status == 400, r.body
     assert store_snapshot(daemon) == before
+
+
+# --------------------------------------------------------------------------
+# hostile image archives (POST /images/import)
+
+
+def image_state(api, daemon):
+    r = api.get("/images")
+    assert r.status == 200, r.body
+    s = daemon.root / "storage"
+    return sorted(json.dumps(i, sort_keys=True) for i in r.json), store_snapshot(daemon), \
+        sorted(os.listdir(s / "images"))
+
+
+def assert_import_refused(api, daemon, data, names=(), secret=None):
+    before = image_state(api, daemon)
+    r = import_image(api, data)
+    assert r.status == 400, f"want 400, got {r.status} {r.body!r}"
+    for n in names:
+        assert n in r.message, f"message does not name {n!r}: {r.message!r}"
+    if secret is not None:
+        assert secret not in r.body.decode(errors="replace")
+    assert image_state(api, daemon) == before, "the image store changed after a refusal"
+    return r
+
+
+def test_import_dotdot_entry_refused(api, daemon, escape):
+    target, _ = escape
+    name = UP + str(target)[1:]
+    data = oci_layout_tar([tar_bytes(entry("f", data=b"x"))], {"Cmd": ["true"]},
+                          extra=[entry(name, data=b"x")])
+    assert_import_refused(api, daemon, data, [name, "escapes the root"])
+    assert not os.path.lexists(target)
+
+
+def test_import_device_node_refused(api, daemon):
+    data = oci_layout_tar([tar_bytes(entry("f", data=b"x"))], {"Cmd": ["true"]},
+                          extra=[entry("evil", "chr", devmajor=1, devminor=1)])
+    assert_import_refused(api, daemon, data, ["evil", "device nodes are not allowed"])
+
+
+def test_import_hostile_layer_refused(api, daemon, escape):
+    """An image whose layer writes through a symlink: the layer's refusal refuses the image."""
+    _, hostdir = escape
+    layer = tar_bytes(entry("a", "symlink", link=str(hostdir)), entry("a/pwned", data=b"x"))
+    data = oci_layout_tar([layer], {"Cmd": ["true"]}, ref="pl-hostile-layer")
+    assert_import_refused(api, daemon, data, ["a/pwned"])
+    assert sorted(os.listdir(hostdir)) == ["victim"]
+    assert api.get("/images/pl-hostile-layer").status == 404
+
+
+def test_import_config_through_symlinked_directory_refused(api, daemon, escape):
+    """A docker-archive whose Config path goes through a symlink to a host directory must
+    not read the host's file (it would be served back by GET /images/{ref})."""
+    _, hostdir = escape
+    secret = "pl-secret-" + uuid.uuid4().hex
+    (hostdir / "cfg.json").write_text(json.dumps(
+        {"secret": secret, "rootfs": {"type": "layers", "diff_ids": []}}))
+    name = "pl-leak-cfg-" + uuid.uuid4().hex[:8] + ":v1"
+    data = docker_archive_tar([{"Config": "h/cfg.json", "RepoTags": [name], "Layers": []}],
+                              extra=[entry("h", "symlink", link=str(hostdir))])
+    try:
+        assert_import_refused(api, daemon, data, secret=secret)
+    finally:
+        leaked = api.get(f"/images/{name}")
+        if leaked.status == 200:
+            api.delete(f"/images/{name}")
+        assert secret not in leaked.body.decode(errors="replace"), \
+            f"host file served back by GET /images/{name}: {leaked.body[:300]!r}"
+
+
+def test_import_layer_through_symlinked_directory_refused(api, daemon, escape):
+    """Likewise for a layer file: a tar on the host must not become an image layer."""
+    _, hostdir = escape
+    host_layer = tar_bytes(entry("host-only-" + hostdir.name, data=b"from the host"))
+    (hostdir / "layer.tar").write_bytes(host_layer)
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+                      "rootfs": {"type": "layers", "diff_ids": [sha256(host_layer)]}}).encode()
+    name = "pl-leak-layer-" + uuid.uuid4().hex[:8] + ":v1"
+    data = docker_archive_tar([{"Config": "config.json", "RepoTags": [name],
+                                "Layers": ["h/layer.tar"]}], files={"config.json": cfg},
+                              extra=[entry("h", "symlink", link=str(hostdir))])
+    try:
+        assert_import_refused(api, daemon, data)
+    finally:
+        if api.get(f"/images/{name}").status == 200:
+            api.delete(f"/images/{name}")
+
+
+def test_import_oci_blobs_through_symlink_refused(api, daemon, escape):
+    """An OCI layout whose blobs/ is a symlink to a host directory."""
+    _, hostdir = escape
+    good = oci_layout_tar([tar_bytes(entry("f", data=b"x"))], {"Cmd": ["true"]})
+    # the same layout's blobs moved to the host, blobs/ pointing there
+    with tarfile.open(fileobj=io.BytesIO(good)) as t:
+        keep = []
+        for m in t.getmembers():
+            if m.name.startswith("blobs/sha256/"):
+                (hostdir / "sha256").mkdir(exist_ok=True)
+                (hostdir / "sha256" / m.name.rsplit("/", 1)[1]).write_bytes(
+                    t.extractfile(m).read())
+            elif not m.name.startswith("blobs"):
+                keep.append((m, t.extractfile(m).read() if m.isreg() else b""))
+    data = tar_bytes(*keep, entry("blobs", "symlink", link=str(hostdir)))
+    before = image_state(api, daemon)
+    r = import_image(api, data)
+    if r.status == 201:
+        for img in r.json["images"]:
+            api.delete(f"/images/{img['id']}")
+    assert r.status == 400, f"blobs read through a symlink to the host: {r.status} {r.body!r}"
+    assert image_state(api, daemon) == before
+
+
+def test_import_not_an_image_refused(api, daemon):
+    assert_import_refused(api, daemon, tar_bytes(entry("hello", data=b"x")),
+                          ["index.json", "manifest.json"])

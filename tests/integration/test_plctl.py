@@ -358,3 +358,132 @@ def test_stats(api, plctl, rootfs, uniq):
     api.wait(cid)
     p = plctl("stats", "--no-stream", uniq)
     assert p.returncode == 1 and "not running" in p.stderr, p
+
+
+# --------------------------------------------------------------------------
+# images: plctl image import/ls/inspect/tag/rm, plctl run IMAGE
+
+import io  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tarfile  # noqa: E402
+import uuid  # noqa: E402
+
+from conftest import PLCTL  # noqa: E402
+from test_extract_hostile import entry, oci_layout_tar, tar_bytes  # noqa: E402
+
+
+def _image_tar(rootfs, tmp_path, name, config):
+    """An OCI image layout tar: the busybox rootfs plus a layer of its own."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+        t.add(rootfs, arcname=".")
+    own = tar_bytes(entry("etc", "dir"), entry("etc/cli-image", data=uuid.uuid4().bytes.hex()
+                                               .encode()))
+    f = tmp_path / "image.tar"
+    f.write_bytes(oci_layout_tar([buf.getvalue(), own], config, ref=name))
+    return f
+
+
+CLI_IMAGE_CONFIG = {"Cmd": ["sh", "-c", "echo cmd $FOO; pwd; exit 3"], "Env": ["FOO=img"],
+                    "WorkingDir": "/home/user"}
+
+
+def test_image_import_ls_inspect_tag_rm(api, plctl, rootfs, tmp_path, uniq):
+    name = f"pl-cli/{uniq.lower()}"
+    f = _image_tar(rootfs, tmp_path, f"{name}:v1", CLI_IMAGE_CONFIG)
+    p = plctl("image", "import", f, check=0)
+    m = re.fullmatch(r"(sha256:[0-9a-f]{64}) (\S+)\n", p.stdout)
+    assert m and m.group(2) == f"{name}:v1", p.stdout
+    iid = m.group(1)
+    assert api.get(f"/images/{name}:v1").json["id"] == iid
+    assert plctl("image", "import", "-q", f, check=0).stdout == iid + "\n"
+
+    p = plctl("image", "ls", check=0)
+    header, *rows = p.stdout.splitlines()
+    assert re.split(r"\s{3,}", header) == ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+    mine = [re.split(r"\s{3,}", r) for r in rows if r.startswith(name + " ")]
+    assert len(mine) == 1, p.stdout
+    assert mine[0][:3] == [name, "v1", iid[7:19]] and re.fullmatch(r"[\d.]+[kMG]?B", mine[0][4])
+    assert iid in plctl("image", "ls", "-q", check=0).stdout.split()
+
+    p = plctl("image", "inspect", f"{name}:v1", iid[7:19], check=0)
+    recs = json.loads(p.stdout)
+    assert [r["id"] for r in recs] == [iid, iid]
+    assert recs[0]["config"]["config"]["Env"] == ["FOO=img"] and len(recs[0]["layers"]) == 2
+
+    assert plctl("image", "tag", f"{name}:v1", f"{name}:v2", check=0).stdout == ""
+    assert f"{name}:v2" in api.get(f"/images/{iid}").json["tags"]
+    p = plctl("image", "rm", f"{name}:v2", check=0)
+    assert p.stdout == f"{name}:v2\n"
+    assert api.get(f"/images/{name}:v2").status == 404
+    assert api.get(f"/images/{name}:v1").status == 200
+
+    p = plctl("image", "inspect", "pl-no-such-image", f"{name}:v1")
+    assert p.returncode == 1 and "no such image" in p.stderr
+    assert len(json.loads(p.stdout)) == 1
+    p = plctl("image", "rm", "pl-no-such-image", f"{name}:v1")
+    assert p.returncode == 1 and "no such image" in p.stderr and p.stdout == f"{name}:v1\n"
+    assert api.get(f"/images/{iid}").status == 404
+
+
+def test_image_import_from_stdin(api, plctl, rootfs, tmp_path, uniq):
+    name = f"pl-cli-stdin-{uniq.lower()}:1"
+    f = _image_tar(rootfs, tmp_path, name, CLI_IMAGE_CONFIG)
+    with open(f, "rb") as stdin:  # a pipe: no length known up front
+        cat = subprocess.Popen(["cat"], stdin=stdin, stdout=subprocess.PIPE)
+        p = subprocess.run([str(PLCTL), "-H", plctl.host, "image", "import", "-"],
+                           stdin=cat.stdout, capture_output=True, text=True, timeout=60)
+        cat.stdout.close()
+        cat.wait()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split()[1] == name
+    assert api.delete(f"/images/{name}").status == 204
+
+
+def test_image_import_refused_and_usage(plctl, tmp_path):
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(tar_bytes(entry("../../escape", data=b"x")))
+    p = plctl("image", "import", bad)
+    assert p.returncode == 1 and "escapes the root" in p.stderr, p
+    p = plctl("image", "import", tmp_path / "missing.tar")
+    assert p.returncode == 1 and "missing.tar" in p.stderr
+    assert plctl("image").returncode == 2
+    assert plctl("image", "frobnicate").returncode == 2
+    assert plctl("image", "tag", "only-one").returncode == 2
+    assert plctl("image", "rm").returncode == 2
+    assert plctl("image", "import").returncode == 2
+    assert plctl("image", "ls", "--help", check=0).stdout.startswith("Usage:")
+
+
+def test_run_image(api, plctl, rootfs, tmp_path, uniq):
+    name = f"pl-cli-run-{uniq.lower()}"
+    f = _image_tar(rootfs, tmp_path, name, CLI_IMAGE_CONFIG)
+    plctl("image", "import", f, check=0)
+    before = ids(api)
+    # no CMD: the image's runs, with its env and working directory
+    p = plctl("run", "--rm", name)
+    assert (p.returncode, p.stdout) == (3, "cmd img\n/home/user\n"), p
+    p = plctl("run", "--rm", "-e", "FOO=mine", "-w", "/tmp", name)
+    assert (p.returncode, p.stdout) == (3, "cmd mine\n/tmp\n"), p
+    # a CMD replaces the image's, with or without --
+    p = plctl("run", "--rm", name, "--", "sh", "-c", "echo $FOO; cat /etc/cli-image | wc -c")
+    assert (p.returncode, p.stdout) == (0, "img\n32\n"), p
+    assert plctl("run", "--rm", f"{name}:latest", "echo", "hi", check=0).stdout == "hi\n"
+    assert ids(api) == before
+    # create IMAGE: the container records the image id
+    p = plctl("create", "--name", uniq, name, check=0)
+    cid = p.stdout.strip()
+    iid = api.get(f"/images/{name}").json["id"]
+    assert api.inspect(cid)["config"]["image"] == iid
+    p = plctl("image", "rm", name)
+    assert p.returncode == 1 and "used by a container" in p.stderr, p
+    plctl("rm", cid, check=0)
+    plctl("image", "rm", name, check=0)
+
+
+def test_run_unknown_image_and_rootfs_without_cmd(plctl, rootfs):
+    p = plctl("run", "--rm", "pl-no-such-image:1")
+    assert p.returncode == 125 and "no such image" in p.stderr, p
+    p = plctl("run", "--rm", rootfs)  # a directory: a command is still required
+    assert p.returncode == 2 and "missing the command" in p.stderr, p
