@@ -11,6 +11,9 @@
 #include <string.h>
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* A terminal's size when CONFIG or EXEC gives none (a pty starts at 0x0 otherwise). */
+#define DEFAULT_ROWS 24
+#define DEFAULT_COLS 80
 
 /* Reads a JSON array of strings into a NULL-terminated vector borrowing from the JSON.
  * Returns NULL (and *bad) when the value is not such an array. */
@@ -218,6 +221,8 @@ const char *pl_launch_parse(launch_t *l, json_t *o, bool exec)
 	if (!bool_field(o, "tty", &spec->tty) || !bool_field(o, "stdin", &spec->open_stdin) ||
 	    (!exec && !bool_field(o, "wait_attach", &l->wait_attach)))
 		return "\"tty\", \"stdin\" and \"wait_attach\" must be booleans";
+	spec->rows = DEFAULT_ROWS;
+	spec->cols = DEFAULT_COLS;
 	if (!size_field(o, "rows", &spec->rows) || !size_field(o, "cols", &spec->cols))
 		return "\"rows\" and \"cols\" must be integers in [0, 65535]";
 	return parse_privileges(l, o);

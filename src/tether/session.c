@@ -3,7 +3,8 @@
  * a bounded replay ring, and reaches the daemon as DATA frames while it is attached and has
  * credit. Exec sessions (2 and up) are not logged and have no ring: without credit their
  * output is simply not read, so the process blocks on a full pipe and memory stays bounded.
- * Stdin comes in as DATA frames and is written without ever blocking tether. */
+ * Stdin comes in as DATA frames within a window tether grants (CREDIT to the daemon) and is
+ * written without ever blocking tether. */
 #include "common/cleanup.h"
 #include "tether/tether.h"
 
@@ -20,13 +21,15 @@
 #define LOG_LINE_MAX (16 * 1024)
 #define FRAME_MAX    (32 * 1024)  /* output bytes in one DATA frame */
 #define RING_MAX     (256 * 1024) /* session 1's replay ring, record headers included */
-/* Stdin the process has not taken yet. Beyond STDIN_MAX tether stops reading the control
- * stream, so the daemon's queue fills and its client is slowed down: nothing is lost. Unless
- * the process may be waiting for tether to take its output, which needs a CREDIT from that
- * stream: then reading goes on up to STDIN_HARD (room for what the daemon had in flight
- * before its CREDIT), and only beyond that are frames dropped. */
-#define STDIN_MAX  (1024 * 1024)
-#define STDIN_HARD (4 * 1024 * 1024)
+/* The stdin window: what the daemon may have in flight plus what the process has not taken
+ * yet never exceeds STDIN_WINDOW, so that is all tether ever buffers. Bytes the process took
+ * are granted back in batches of STDIN_BATCH (or at once when nothing is left waiting). */
+#define STDIN_WINDOW (1024 * 1024)
+#define STDIN_BATCH  (64 * 1024)
+/* Session 1 attached: while more output than this waits for the daemon's credit, its stdin
+ * is neither written nor granted, so the process slows down instead of its output falling
+ * out of the ring before the reader saw it. */
+#define BACKLOG_MAX (64 * 1024)
 /* An exec process has exited but something (a background child) keeps its output open: give
  * up after this long without output while the daemon was ready to take it. */
 #define EXIT_IDLE_MS 2000
@@ -52,6 +55,7 @@ typedef struct session {
 	int in_fd;
 	uint8_t *in_buf;
 	size_t in_off, in_len;
+	uint64_t in_window;  /* stdin bytes granted to this connection and not received yet */
 	uint16_t rows, cols; /* session 1: a RESIZE before its process started */
 	/* forwarding to the daemon */
 	bool attached;
@@ -348,10 +352,17 @@ static void stdin_close(session_t *s)
 	s->in_off = s->in_len = 0;
 }
 
+/* Session 1 is attached and its output waits for credit: hold its stdin back. Never while
+ * detached: then output only goes to the log, which never waits. */
+static bool stdin_held(const session_t *s)
+{
+	return s->id == PRIMARY && s->attached && ring.unsent.cost > BACKLOG_MAX;
+}
+
 /* Writes what the process takes without blocking; the rest waits for POLLOUT. */
 static void stdin_flush(session_t *s)
 {
-	while (s->in_fd >= 0 && s->in_off < s->in_len) {
+	while (s->in_fd >= 0 && s->in_off < s->in_len && !stdin_held(s)) {
 		ssize_t n = write(s->in_fd, s->in_buf + s->in_off, s->in_len - s->in_off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -371,6 +382,29 @@ static void stdin_flush(session_t *s)
 	}
 	if (s->stdin_closing && s->in_fd >= 0 && !s->in_buf)
 		s->in_fd = pl_close(s->in_fd);
+}
+
+/* Grants the daemon what the process has taken: the window's free space, once it is a batch
+ * or nothing is left waiting. Only for a running process whose stdin is open, on a
+ * connection that said HELLO (a new one starts from 0). */
+static void stdin_grant(session_t *s)
+{
+	if (!s->id || !s->has_stdin || s->stdin_closing || s->pid == 0 || s->in_fd < 0 ||
+	    s->exited || stdin_held(s) || !pl_ctl_ready())
+		return;
+	uint64_t pending = s->in_len - s->in_off, used = pending + s->in_window;
+	uint64_t free_bytes = used >= STDIN_WINDOW ? 0 : STDIN_WINDOW - used;
+	if (free_bytes == 0 || (free_bytes < STDIN_BATCH && pending > 0))
+		return;
+	s->in_window += free_bytes;
+	pl_ctl_send_json(PL_MSG_CREDIT, json_pack("{sI sI}", "session", (json_int_t)s->id, "bytes",
+						  (json_int_t)free_bytes));
+}
+
+void pl_sessions_grant(void)
+{
+	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++)
+		stdin_grant(&sessions[i]);
 }
 
 static bool stdin_append(session_t *s, const uint8_t *data, size_t n)
@@ -404,33 +438,17 @@ void pl_session_stdin(uint32_t id, const uint8_t *payload, size_t len)
 		s->stdin_complained = true;
 		return;
 	}
-	if (s->in_len - s->in_off + len > STDIN_HARD) {
-		pl_ctl_error(PL_MSG_DATA, id, "stdin buffer full");
+	if (len > s->in_window) { /* a safety cap: a daemon that keeps the rules never gets it */
+		pl_ctl_error(PL_MSG_DATA, id, "stdin beyond the granted window");
 		return;
 	}
 	if (!stdin_append(s, payload, len)) {
 		pl_ctl_error(PL_MSG_DATA, id, "stdin: out of memory");
 		return;
 	}
+	s->in_window -= len;
 	stdin_flush(s);
-}
-
-/* An exec process whose output tether does not read (no credit, not attached) may be
- * blocked writing it, and so not reading its stdin. */
-static bool output_blocked(const session_t *s)
-{
-	return s->id != PRIMARY && (s->out[0].fd >= 0 || s->out[1].fd >= 0) && !can_forward(s);
-}
-
-bool pl_sessions_stdin_full(void)
-{
-	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
-		const session_t *s = &sessions[i];
-		if (s->id && s->in_fd >= 0 && s->in_len - s->in_off >= STDIN_MAX &&
-		    !output_blocked(s))
-			return true;
-	}
-	return false;
+	stdin_grant(s);
 }
 
 /* ---- lifecycle */
@@ -524,7 +542,7 @@ int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stag
 	if (rc < 0)
 		return rc;
 	session_started(s, &proc, sp.tty);
-	stdin_flush(s); /* what arrived before the process started (wait_attach) */
+	stdin_flush(s); /* a CLOSE_STDIN that came before the process started */
 	*pid = proc.pid;
 	return 0;
 }
@@ -570,6 +588,7 @@ static void on_exec(json_t *o)
 	session_started(s, &proc, l.spec.tty);
 	pl_ctl_send_json(PL_MSG_STARTED,
 			 json_pack("{sI si}", "session", (json_int_t)id, "pid", proc.pid));
+	stdin_grant(s);
 }
 
 static void on_signal(session_t *s, json_t *o)
@@ -708,6 +727,8 @@ void pl_session_message(uint16_t type, const uint8_t *payload, size_t len)
 		pl_ctl_error(type, id, "unexpected message type %u", (unsigned)type);
 		break;
 	}
+	/* Session 1's backlog may have shrunk (CREDIT) or no longer count (DETACH). */
+	stdin_grant(&sessions[0]);
 }
 
 /* ---- the main loop's view */
@@ -747,7 +768,7 @@ size_t pl_sessions_poll(struct pollfd *p, size_t max)
 			pmap[n].hup_only = !readable;
 			pmap[n++].role = k;
 		}
-		if (s->in_fd >= 0 && s->in_off < s->in_len && n < max) {
+		if (s->in_fd >= 0 && s->in_off < s->in_len && !stdin_held(s) && n < max) {
 			p[n] = (struct pollfd){.fd = s->in_fd, .events = POLLOUT};
 			pmap[n].s = s;
 			pmap[n++].role = ROLE_IN;
@@ -778,6 +799,7 @@ void pl_sessions_io(const struct pollfd *p, size_t n)
 	}
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
 		settle(&sessions[i]);
+	pl_sessions_grant();
 }
 
 int pl_sessions_timeout_ms(void)
@@ -827,6 +849,7 @@ void pl_sessions_detach_all(void)
 	for (size_t i = 0; i < PL_ARRAY_SIZE(sessions); i++) {
 		sessions[i].attached = sessions[i].may_attach = false;
 		sessions[i].credit = 0;
+		sessions[i].in_window = 0; /* the next daemon starts counting from 0 too */
 		settle(&sessions[i]);
 	}
 }
@@ -840,6 +863,7 @@ void pl_sessions_resume(void)
 			    PL_MSG_STARTED,
 			    json_pack("{sI si}", "session", (json_int_t)s->id, "pid", s->pid));
 	}
+	pl_sessions_grant(); /* the free space of each open stdin: the new daemon has none */
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
 		settle(&sessions[i]);
 }

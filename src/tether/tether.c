@@ -164,6 +164,7 @@ void pl_tether_launch_primary(void)
 	pl_launch_free(&T.launch);
 	T.phase = RUNNING;
 	pl_ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
+	pl_sessions_grant(); /* its stdin window */
 }
 
 static void on_config(const uint8_t *payload, size_t len)
@@ -254,11 +255,11 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 	pl_ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
 }
 
-/* Handles the frames read so far, unless a process is behind with its stdin: then they
- * wait (and no more are read), which is how stdin backpressure reaches the daemon. */
+/* Handles the frames read so far. Never held back: stdin comes within the window tether
+ * granted, so taking it costs bounded memory. */
 static void process_frames(void)
 {
-	while (T.ctl_in && !pl_sessions_stdin_full()) {
+	while (T.ctl_in) {
 		pl_frame_hdr_t h;
 		const uint8_t *payload;
 		int rc = pl_frame_reader_next(&T.rd, &h, &payload);
@@ -331,7 +332,6 @@ static void on_signals(void)
 /* One round of the event loop. Returns false when poll itself failed. */
 static bool loop_once(int timeout_ms)
 {
-	process_frames(); /* those held back while a process caught up with its stdin */
 	if (T.lost) {
 		T.lost = false;
 		pl_frame_reader_free(&T.rd);
@@ -341,7 +341,7 @@ static bool loop_once(int timeout_ms)
 		finish(EXIT_CONFIG, 0, "control connection lost before the process started");
 	if (!T.ctl_in && T.phase == AWAIT_ATTACH)
 		pl_tether_launch_primary(); /* nobody is left to attach; the log still is */
-	bool reading = T.ctl_in && !T.ctl_eof && !pl_sessions_stdin_full();
+	bool reading = T.ctl_in && !T.ctl_eof;
 	struct pollfd p[POLL_MAX] = {
 	    {.fd = T.phase != EXITING ? T.sig_fd : -1, .events = POLLIN},
 	    {.fd = reading ? T.ctl : -1, .events = POLLIN},

@@ -74,9 +74,9 @@ int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stag
 void pl_session_message(uint16_t type, const uint8_t *payload, size_t len);
 void pl_session_stdin(uint32_t session, const uint8_t *payload, size_t len);
 
-/* Some process is behind with its stdin (and not because its output waits for credit):
- * stop taking frames from the daemon until it catches up. */
-bool pl_sessions_stdin_full(void);
+/* Grants each running session with an open stdin the free space of its window (CREDIT),
+ * when that is worth a frame. */
+void pl_sessions_grant(void);
 /* The poll set: appends the fds sessions wait on; pl_sessions_io handles their events. */
 size_t pl_sessions_poll(struct pollfd *p, size_t max);
 void pl_sessions_io(const struct pollfd *p, size_t n);
@@ -86,8 +86,8 @@ int pl_sessions_timeout_ms(void);
 bool pl_sessions_reap(pl_os_status_t *st);
 /* The connection is gone or replaced: nothing is attached, no credit is left. */
 void pl_sessions_detach_all(void);
-/* A daemon said HELLO on a new connection: STARTED for each live exec session, EXITED for
- * those that ended while nobody was told. */
+/* A daemon said HELLO on a new connection: STARTED for each live exec session, a stdin grant
+ * for each open stdin, EXITED for exec sessions that ended while nobody was told. */
 void pl_sessions_resume(void);
 
 /* The primary exited: exec sessions die with the domain, their fds close now. */

@@ -25,6 +25,7 @@ HDR = struct.Struct(">IHHI")  # len, type, flags, chan
 (HELLO, CONFIG, STARTED, EXITED, SIGNAL, ERROR, PING, PONG, GO, EXEC, CLOSE_STDIN, RESIZE,
  ATTACH, DETACH, CREDIT, DATA) = range(1, 17)
 SLEEP = ["sleep", "1000"]
+WINDOW = 1 << 20  # tether's stdin window
 
 
 def ns_pid_of(host_pid):
@@ -35,7 +36,8 @@ def ns_pid_of(host_pid):
 
 
 class Conn:
-    """One daemon-side connection: frames out, frames in (DATA kept per session)."""
+    """One daemon-side connection: frames out, frames in (DATA kept per session). Like the
+    port layer it sends stdin only within the window tether granted (CREDIT T -> PL)."""
 
     def __init__(self, sock):
         self.sock = sock
@@ -43,6 +45,10 @@ class Conn:
         self.controls = []  # (type, payload dict) not yet consumed
         self.data = {}  # session -> [(seq, stream, bytes)]
         self.send_lock = threading.Lock()  # a frame must not interleave with another
+        self.window = threading.Condition()
+        self.stdin_credit = {}  # session -> stdin bytes tether still takes
+        self.stdin_granted = {}  # session -> [bytes of each grant]
+        self.order = []  # (type, session) of every control frame, in order
 
     def send(self, type_, obj=None, chan=0, flags=0, raw=None):
         payload = raw if raw is not None else (b"" if obj is None else json.dumps(obj).encode())
@@ -80,8 +86,38 @@ class Conn:
             self.data.setdefault(c, []).append((seq, f, p[8:]))
         else:
             assert c == 0 and f == 0, (t, f, c)
-            self.controls.append((t, json.loads(p) if p and t != PONG else p))
+            o = json.loads(p) if p and t != PONG else p
+            self.order.append((t, o.get("session", 1) if isinstance(o, dict) else None))
+            if t == CREDIT:
+                with self.window:
+                    n = o["session"]
+                    self.stdin_credit[n] = self.stdin_credit.get(n, 0) + o["bytes"]
+                    self.stdin_granted.setdefault(n, []).append(o["bytes"])
+                    self.window.notify_all()
+            self.controls.append((t, o))
         return True
+
+    def stdin(self, session, data, pump=True, chunk=65536, timeout=DEADLINE):
+        """Sends stdin as the granted window allows, waiting for more grants: reading them
+        itself (pump) or, from a second thread, while the main thread pumps."""
+        end = time.monotonic() + timeout
+        off = 0
+        while off < len(data):
+            with self.window:
+                n = min(self.stdin_credit.get(session, 0), chunk, len(data) - off)
+                self.stdin_credit[session] = self.stdin_credit.get(session, 0) - n
+                if n == 0 and not pump:
+                    left = end - time.monotonic()
+                    assert left > 0, f"no stdin grant for session {session}"
+                    self.window.wait(left)
+                    continue
+            if n == 0:
+                left = end - time.monotonic()
+                assert left > 0, f"no stdin grant for session {session}"
+                self.pump(left)
+                continue
+            self.send(DATA, chan=session, raw=data[off:off + n])
+            off += n
 
     def expect(self, type_, session=None, timeout=DEADLINE):
         """The next control frame of this type (and session: None = any, 1 = 1 or absent)."""
@@ -273,6 +309,9 @@ def test_exec_tty_size_and_name(tether):
     lines = c.output(2).decode().replace("\r", "").splitlines()
     assert lines[0] == "30 100", lines
     assert re.fullmatch(r"/dev/pts/\d+", lines[1]), lines
+    tether.exec_(3, ["stty", "size"], tty=True)  # no size given: 24x80, as a terminal
+    assert c.expect(EXITED, 3)["exit_code"] == 0
+    assert c.output(3).replace(b"\r", b"") == b"24 80\n"
 
 
 def test_resize_reaches_a_running_tty_shell(tether):
@@ -283,29 +322,28 @@ def test_resize_reaches_a_running_tty_shell(tether):
     c.expect(STARTED, 2)
     for rows, cols in ((40, 120), (50, 70)):
         c.send(RESIZE, {"session": 2, "rows": rows, "cols": cols})
-        c.send(DATA, chan=2, raw=b"stty size\n")
+        c.stdin(2, b"stty size\n")
         want = re.compile(rf"(?<!\d){rows} {cols}\r?\n")
         c.wait_output(2, lambda out: want.search(out.decode(errors="replace")),
                       what=f"stty size {rows} {cols}")
-    c.send(DATA, chan=2, raw=b"exit 5\n")
+    c.stdin(2, b"exit 5\n")
     assert c.expect(EXITED, 2)["exit_code"] == 5
     assert_seqs_from_1(c, 2)
 
 
-def test_stdin_round_trip_one_mib_through_cat(tether):
+def test_stdin_round_trip_through_cat(tether):
     tether.start({"args": SLEEP})
     c = tether.conn
-    blob = os.urandom(1 << 20)
+    blob = os.urandom(3 << 20)  # three windows: tether grants back what cat took
     window = 64 * 1024
     tether.exec_(2, ["cat"], stdin=True, credit=window)
     c.expect(STARTED, 2)
 
     def feed():
-        for off in range(0, len(blob), 60000):
-            c.send(DATA, chan=2, raw=blob[off:off + 60000])
+        c.stdin(2, blob, pump=False, chunk=60000)
         c.send(CLOSE_STDIN, {"session": 2})
 
-    sender = threading.Thread(target=feed)
+    sender = threading.Thread(target=feed, daemon=True)
     sender.start()
     granted = window
     end = time.monotonic() + DEADLINE
@@ -325,9 +363,46 @@ def test_stdin_round_trip_one_mib_through_cat(tether):
     assert not c.errors(), c.errors()
 
 
-def test_stdin_backpressure_is_lossless(tether):
-    """A process behind with its stdin: tether holds 1 MiB, then stops reading the stream,
-    so the sender blocks instead of tether buffering (or dropping) the rest."""
+def test_stdin_grant_follows_started(tether):
+    """A session with stdin gets its 1 MiB window right after STARTED; one without, none."""
+    tether.start({"args": ["cat"], "stdin": True})
+    c = tether.conn
+    tether.exec_(2, ["cat"], stdin=True)
+    tether.exec_(3, SLEEP)
+    c.expect(STARTED, 3)
+    c.send(PING, raw=b"sync")
+    c.expect(PONG)
+    assert [o for o in c.order if o[0] in (STARTED, CREDIT)] == [
+        (STARTED, 1), (CREDIT, 1), (STARTED, 2), (CREDIT, 2), (STARTED, 3)], c.order
+    assert c.stdin_granted == {1: [WINDOW], 2: [WINDOW]}
+    # Bytes the process took come back: a small write as soon as nothing waits.
+    c.stdin(2, b"hello\n")
+    c.wait_output(2, lambda out: out == b"hello\n")
+    wait_until(lambda: (c.pump(0.05), c.stdin_credit[2] == WINDOW)[1], what="the grant back")
+    assert c.stdin_granted[2] == [WINDOW, 6]
+    assert not c.errors(), c.errors()
+
+
+def test_wait_attach_primary_gets_its_window_when_it_starts(tether):
+    tether.start({"args": ["cat"], "stdin": True, "wait_attach": True})
+    c = tether.conn
+    c.send(DATA, chan=1, raw=b"too early\n")  # nothing granted yet
+    c.send(PING, raw=b"sync")
+    c.expect(PONG)
+    assert c.errors() == [{"message": "stdin beyond the granted window", "type": DATA,
+                           "session": 1}]
+    assert 1 not in c.stdin_granted
+    c.send(ATTACH, {"session": 1})
+    c.send(CREDIT, {"session": 1, "bytes": 4096})
+    c.expect(STARTED, 1)
+    c.stdin(1, b"on time\n")
+    c.wait_output(1, lambda out: out == b"on time\n")
+    assert c.stdin_granted[1][0] == WINDOW
+
+
+def test_stdin_window_holds_the_sender_back(tether):
+    """A process that reads nothing: tether takes its window (1 MiB, plus what it granted
+    back for the pipe) and no more; the rest waits at the sender, and all of it arrives."""
     tether.start({"args": SLEEP})
     c = tether.conn
     flag = tether.tmp / "go"
@@ -340,7 +415,7 @@ def test_stdin_backpressure_is_lossless(tether):
 
     def feed():
         for off in range(0, len(blob), 32768):
-            c.send(DATA, chan=2, raw=blob[off:off + 32768])
+            c.stdin(2, blob[off:off + 32768], pump=False)
             sent[0] = off + 32768
         c.send(CLOSE_STDIN, {"session": 2})
 
@@ -350,10 +425,10 @@ def test_stdin_backpressure_is_lossless(tether):
     def stalled():
         before = sent[0]
         c.quiet(0.3)
-        return before == sent[0] and before > (1 << 20)
+        return before == sent[0] and before >= WINDOW
 
     wait_until(stalled, what="the sender to be held back")
-    assert sent[0] < (5 << 20) // 2, f"{sent[0]} bytes taken by a process that reads nothing"
+    assert sent[0] <= WINDOW + (1 << 18), f"{sent[0]} bytes taken by a process that reads nothing"
     assert tether.vmrss_kib() < 8 * 1024
     flag.touch()
     granted = window
@@ -371,23 +446,36 @@ def test_stdin_backpressure_is_lossless(tether):
     assert not c.errors(), c.errors()
 
 
-def test_stdin_overflow_is_dropped_when_output_waits_for_credit(tether):
-    """The process may be stuck writing output tether may not read without credit, and
-    that CREDIT is queued behind the stdin: tether keeps reading (up to 4 MiB of stdin),
-    then drops frames with an ERROR rather than deadlock."""
+def test_stdin_beyond_the_window_is_refused(tether):
+    """More stdin than granted breaks the protocol: that frame gets an ERROR and is dropped,
+    the window and the stream stay as they were."""
     tether.start({"args": SLEEP})
     c = tether.conn
-    tether.exec_(2, ["sleep", "1000"], stdin=True, credit=0)  # attached, no credit
+    flag = tether.tmp / "go"
+    tether.exec_(2, ["sh", "-c", f"while [ ! -e {flag} ]; do sleep 0.02; done; exec cat"],
+                 stdin=True, credit=0)
     c.expect(STARTED, 2)
-    chunk = b"x" * 65536
-    for _ in range(80):  # 5 MiB
-        c.send(DATA, chan=2, raw=chunk)
-    c.send(PING, raw=b"done")
+    first = os.urandom(WINDOW)
+    c.stdin(2, first, chunk=WINDOW)
+    c.quiet(0.3)  # the pipe took its share, granted back: nothing more will come
+    left = c.stdin_credit[2]
+    assert left < WINDOW // 4, c.stdin_granted
+    c.send(DATA, chan=2, raw=b"X" * (left + 1))  # one byte too many: all of it is dropped
+    rest = os.urandom(left)
+    c.send(DATA, chan=2, raw=rest)  # exactly the window: taken
+    c.send(PING, raw=b"sync")
     c.expect(PONG)
-    full = [e for e in c.errors() if e["message"] == "stdin buffer full"]
-    assert full and all(e["session"] == 2 for e in full), c.errors()
-    assert tether.vmrss_kib() < 16 * 1024
-    # stdin for a session without one: refused, the stream stays usable
+    assert c.errors() == [{"message": "stdin beyond the granted window", "type": DATA,
+                           "session": 2}]
+    assert tether.vmrss_kib() < 8 * 1024
+    c.send(ATTACH, {"session": 2})
+    c.send(CREDIT, {"session": 2, "bytes": 4 * WINDOW})
+    flag.touch()
+    c.wait_output(2, lambda out: len(out) >= len(first) + len(rest))
+    c.send(CLOSE_STDIN, {"session": 2})
+    assert c.expect(EXITED, 2)["exit_code"] == 0
+    assert c.output(2) == first + rest
+    # stdin for a session without one, or no session: refused, the stream stays usable
     tether.exec_(3, SLEEP)
     c.expect(STARTED, 3)
     c.send(DATA, chan=3, raw=b"nobody reads this")
@@ -396,6 +484,45 @@ def test_stdin_overflow_is_dropped_when_output_waits_for_credit(tether):
     assert c.expect(PONG) == b"still"
     assert any(e.get("session") == 3 for e in c.errors())
     assert any(e.get("session") == 99 for e in c.errors())
+
+
+def test_primary_round_trip_with_a_slow_reader_loses_nothing(tether):
+    """4 MiB through `cat` as session 1 while the attached reader grants output credit
+    slowly: tether holds stdin back while output waits, so nothing falls out of the 256 KiB
+    ring (logging goes on), every byte arrives once and in order, memory stays small."""
+    tether.start({"args": ["cat"], "stdin": True})
+    c = tether.conn
+    c.send(ATTACH, {"session": 1, "since_seq": 0})
+    blob = os.urandom(4 << 20)
+
+    def feed():
+        c.stdin(1, blob, pump=False, chunk=100000)
+        c.send(CLOSE_STDIN, {"session": 1})
+
+    sender = threading.Thread(target=feed, daemon=True)
+    sender.start()
+    granted, rss = 0, []
+    end = time.monotonic() + DEADLINE
+    while len(c.output(1)) < len(blob):
+        assert time.monotonic() < end, f"got {len(c.output(1))} of {len(blob)} bytes"
+        got = len(c.output(1))
+        if granted - got < 16 * 1024:  # a slow reader: 48 KiB at a time, every 10 ms
+            time.sleep(0.01)
+            c.send(CREDIT, {"session": 1, "bytes": got + 48 * 1024 - granted})
+            granted = got + 48 * 1024
+            if len(rss) < got >> 16:
+                rss.append(tether.vmrss_kib())
+        c.pump(0.05)
+        assert len(c.output(1)) <= granted, "tether sent more than the credit"
+    sender.join(DEADLINE)
+    assert c.expect(EXITED, 1)["exit_code"] == 0
+    out = c.output(1)
+    assert out == blob, f"the first difference at " \
+        f"{next((i for i, (a, b) in enumerate(zip(out, blob)) if a != b), None)}"
+    assert_seqs_from_1(c, 1)
+    assert max(rss) < 8 * 1024, f"VmRSS grew to {max(rss)} KiB"
+    assert tether.log.stat().st_size > len(blob), "the log has it all too"
+    assert not c.errors(), c.errors()
 
 
 def test_no_output_without_credit(tether):
@@ -470,16 +597,16 @@ def test_attach_resends_from_the_ring(tether):
     def logged(word):
         wait_until(lambda: f"stdout F got {word}" in tether.log_text(), what=f"got {word}")
 
-    c.send(DATA, chan=1, raw=b"pre\n")
+    c.stdin(1, b"pre\n")
     logged("pre")
     c.send(ATTACH, {"session": 1, "since_seq": 0})  # only new output
     c.send(CREDIT, {"session": 1, "bytes": 1 << 20})
-    c.send(DATA, chan=1, raw=b"a\n")
+    c.stdin(1, b"a\n")
     c.wait_output(1, lambda out: out == b"got a\n")
     assert c.seqs(1) == [1]
     c.send(DETACH, {"session": 1})
-    c.send(DATA, chan=1, raw=b"b\n")
-    c.send(DATA, chan=1, raw=b"c\n")
+    c.stdin(1, b"b\n")
+    c.stdin(1, b"c\n")
     logged("c")
     c.quiet(0.2)
     assert c.output(1) == b"got a\n", "output while detached"
@@ -492,7 +619,7 @@ def test_attach_resends_from_the_ring(tether):
     c.send(ATTACH, {"session": 1, "since_seq": 1})
     c.wait_output(1, lambda out: len(out) == len(b"got a\n") + 2 * len(b"got b\ngot c\n"))
     assert c.data[1][1 + len(missed):] == missed
-    c.send(DATA, chan=1, raw=b"d\n")
+    c.stdin(1, b"d\n")
     c.wait_output(1, lambda out: out.endswith(b"got d\n"))
     assert c.data[1][-1][0] == missed[-1][0] + 1
     c.send(CLOSE_STDIN, {"session": 1})
@@ -580,3 +707,57 @@ def test_reconnect_hello_says_resumed(tether):
     tether.conn = c
     c.send(HELLO, {"version": 1})
     assert c.expect(STARTED, 1)["pid"] == tether.primary_pid
+
+
+def test_reconnect_grants_stdin_again(tether):
+    """A new daemon starts with no stdin credit: after its HELLO tether grants each open
+    stdin the free space of its window. What the old daemon sent and the process did not
+    take yet is kept, and is not granted again."""
+    flag = tether.tmp / "go"
+    tether.start({"args": ["cat"], "stdin": True})
+    c = tether.conn
+    tether.exec_(2, ["sh", "-c", f"while [ ! -e {flag} ]; do sleep 0.02; done; exec cat"],
+                 stdin=True, credit=0)
+    tether.exec_(3, SLEEP)
+    c.expect(STARTED, 2)
+    c.expect(STARTED, 3)
+    first = os.urandom(WINDOW)
+    c.stdin(2, first, chunk=WINDOW)
+    c.quiet(0.3)  # the pipe's share is granted back; the rest waits in tether
+    left = c.stdin_credit[2]
+    assert 0 < left < WINDOW // 4, c.stdin_granted
+    c.sock.close()
+
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(tether.listen_path)
+    c = tether.conn = Conn(s)
+    t, _, _, p = c._read_frame(DEADLINE)
+    assert t == HELLO and json.loads(p)["resumed"] is True
+    c.quiet(0.2)
+    assert not c.controls, "a grant before the daemon's HELLO"
+    c.send(HELLO, {"version": 1})
+    for n in (1, 2, 3):
+        c.expect(STARTED, n)
+    c.send(PING, raw=b"sync")
+    c.expect(PONG)
+    assert c.stdin_granted == {1: [WINDOW], 2: [left]}, c.stdin_granted
+    assert c.order.index((CREDIT, 2)) > c.order.index((STARTED, 2))
+    # The new window works, and nothing the old daemon sent was lost.
+    for n in (1, 2):
+        c.send(ATTACH, {"session": n})
+        c.send(CREDIT, {"session": n, "bytes": 8 * WINDOW})
+    c.stdin(1, b"primary\n")
+    c.wait_output(1, lambda out: out == b"primary\n")
+    flag.touch()
+    second = os.urandom(2 * WINDOW)
+
+    def feed():  # from a thread: the echo must be read while stdin is sent
+        c.stdin(2, second, pump=False)
+        c.send(CLOSE_STDIN, {"session": 2})
+
+    sender = threading.Thread(target=feed, daemon=True)
+    sender.start()
+    assert c.expect(EXITED, 2)["exit_code"] == 0
+    sender.join(DEADLINE)
+    assert c.output(2) == first + second
+    assert not c.errors(), c.errors()
