@@ -9,7 +9,7 @@ PACKAGES=(
   libcap-dev libseccomp-dev
   python3 python3-pytest python3-yaml
   busybox-static crun runc iproute2 util-linux procps openssl libgnutls28-dev
-  libarchive-dev libseccomp-dev umoci skopeo
+  libarchive-dev libseccomp-dev umoci skopeo docker-registry
 )
 
 missing=()

@@ -252,6 +252,11 @@ int pl_req_query_bool(const pl_req_t *r, const char *key, bool def, bool *out, p
 			    key, v);
 }
 
+bool pl_req_has_body(const pl_req_t *r)
+{
+	return r->body_len > 0;
+}
+
 json_t *pl_req_json(pl_req_t *r, pl_error_t **err)
 {
 	if (!r->body_len) {

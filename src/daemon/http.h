@@ -53,6 +53,8 @@ void pl_http_set_spool_dir(pl_http_t *h, const char *dir);
 
 /* Parses the body as a JSON object (INVALID error when empty or malformed). */
 json_t *pl_req_json(pl_req_t *r, pl_error_t **err);
+/* Whether an in-memory body came with the request (for optional JSON bodies). */
+bool pl_req_has_body(const pl_req_t *r);
 
 /* Replies (exactly one per request; after parking, from any later callback) */
 void pl_reply_json(pl_req_t *r, unsigned status, json_t *body); /* steals body */

@@ -11,6 +11,7 @@
 #include "portlayer/handle.h"
 #include "portlayer/logs.h"
 #include "portlayer/storage/images.h"
+#include "portlayer/storage/registry.h"
 #include "common/worker.h"
 #include "portlayer/session.h"
 #include "daemon/attach.h"
@@ -631,20 +632,45 @@ static void h_stats(pl_req_t *r, void *data)
 
 /* --- storage: layers and images (writes run in worker processes) --- */
 
+typedef enum store_kind { STORE_LAYER, STORE_IMPORT, STORE_PULL } store_kind_t;
+
 typedef struct store_job {
 	pl_app_t *app;
 	pl_req_t *req;
+	store_kind_t kind;
 	int fd;
 	char expected[PL_DIGEST_LEN + 1];
-	bool import;
+	/* STORE_PULL */
+	char *ref, *platform, *username, *password;
+	bool insecure;
 } store_job_t;
+
+static void store_job_free(store_job_t *j)
+{
+	free(j->ref);
+	free(j->platform);
+	free(j->username);
+	if (j->password) {
+		explicit_bzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	free(j);
+}
 
 static json_t *store_work(void *data, pl_error_t **err)
 {
 	store_job_t *j = data;
 	pl_images_t *im = pl_portlayer_images(j->app->pl);
-	if (j->import)
+	if (j->kind == STORE_IMPORT)
 		return pl_images_import_job(im, j->fd, err);
+	if (j->kind == STORE_PULL) {
+		pl_pull_opts_t o = {.ref = j->ref,
+				    .platform = j->platform,
+				    .username = j->username,
+				    .password = j->password,
+				    .insecure = j->insecure};
+		return pl_registry_pull(im, &o, err);
+	}
 	return pl_images_layer_write_job(im, j->fd, j->expected[0] ? j->expected : NULL, err);
 }
 
@@ -656,21 +682,41 @@ static void store_done(void *data, const json_t *result, const pl_error_t *err)
 	if (err) {
 		pl_reply_error(j->req, err);
 	} else {
-		if (j->import) {
-			size_t i;
-			json_t *img;
-			json_array_foreach(json_object_get(result, "images"), i, img)
-			    pl_events_emit(
-				pl_portlayer_events(j->app->pl), "image", "import",
-				json_string_value(json_object_get(img, "id")), NULL,
-				json_pack("{s:O}", "tags", json_object_get(img, "tags")));
-		}
+		const char *action = j->kind == STORE_IMPORT ? "import"
+				     : j->kind == STORE_PULL ? "pull"
+							     : NULL;
+		size_t i;
+		json_t *img;
+		json_array_foreach(action ? json_object_get(result, "images") : NULL, i, img)
+		    pl_events_emit(pl_portlayer_events(j->app->pl), "image", action,
+				   json_string_value(json_object_get(img, "id")), NULL,
+				   json_pack("{s:O}", "tags", json_object_get(img, "tags")));
 		pl_reply_json(j->req, 201, json_deep_copy(result));
 	}
-	free(j);
+	store_job_free(j);
 }
 
-static void submit_store_job(pl_req_t *r, pl_app_t *app, bool import)
+static void submit_store_job(pl_req_t *r, store_job_t *j)
+{
+	pl_error_t *e = NULL;
+	if (pl_work_submit(j->app->workers, store_work, store_done, j, &e) < 0) {
+		store_job_free(j);
+		return fail(r, e);
+	}
+	pl_req_park(r, NULL);
+}
+
+static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, store_kind_t kind)
+{
+	store_job_t *j = pl_xcalloc(1, sizeof(*j));
+	j->app = app;
+	j->req = r;
+	j->kind = kind;
+	j->fd = -1;
+	return j;
+}
+
+static void submit_body_job(pl_req_t *r, pl_app_t *app, store_kind_t kind)
 {
 	pl_error_t *e = NULL;
 	int fd = pl_req_body_fd(r);
@@ -678,34 +724,65 @@ static void submit_store_job(pl_req_t *r, pl_app_t *app, bool import)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "a tar body is required");
 		return fail(r, e);
 	}
-	store_job_t *j = pl_xcalloc(1, sizeof(*j));
-	j->app = app;
-	j->req = r;
-	j->fd = fd;
-	j->import = import;
 	const char *dg = pl_req_query(r, "digest");
 	if (dg && strlen(dg) != PL_DIGEST_LEN) {
-		free(j);
 		pl_error_set(&e, PL_ERR_INVALID, 0, "digest \"%s\" is not sha256:<64 hex>", dg);
 		return fail(r, e);
 	}
+	store_job_t *j = store_job_new(r, app, kind);
+	j->fd = fd;
 	if (dg)
 		snprintf(j->expected, sizeof(j->expected), "%s", dg);
-	if (pl_work_submit(app->workers, store_work, store_done, j, &e) < 0) {
-		free(j);
-		return fail(r, e);
-	}
-	pl_req_park(r, NULL);
+	submit_store_job(r, j);
 }
 
 static void h_layer_write(pl_req_t *r, void *data)
 {
-	submit_store_job(r, data, false);
+	submit_body_job(r, data, STORE_LAYER);
 }
 
 static void h_image_import(pl_req_t *r, void *data)
 {
-	submit_store_job(r, data, true);
+	submit_body_job(r, data, STORE_IMPORT);
+}
+
+/* ?ref=HOST[:PORT]/REPO[:TAG|@sha256:HEX][&insecure=1][&platform=os/arch[/variant]], with an
+ * optional body {"username","password"}: the registry's credentials. */
+static void h_image_pull(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	const char *ref = pl_req_query(r, "ref");
+	bool insecure;
+	if (!ref || !*ref) {
+		pl_error_set(&e, PL_ERR_INVALID, 0,
+			     "pull needs ?ref=HOST[:PORT]/REPO[:TAG|@sha256:DIGEST]");
+		return fail(r, e);
+	}
+	pl_registry_ref_t parsed;
+	if (pl_registry_ref_parse(ref, &parsed, &e) < 0)
+		return fail(r, e);
+	pl_registry_ref_clear(&parsed);
+	if (pl_req_query_bool(r, "insecure", false, &insecure, &e) < 0)
+		return fail(r, e);
+	const char *user = NULL, *pass = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	if (pl_req_has_body(r)) {
+		static const char *const keys[] = {"username", "password", NULL};
+		body = pl_req_json(r, &e);
+		if (!body || pl_json_check_keys(body, "pull", keys, &e) < 0 ||
+		    pl_json_get_string(body, "username", &user, &e) < 0 ||
+		    pl_json_get_string(body, "password", &pass, &e) < 0)
+			return fail(r, e);
+	}
+	store_job_t *j = store_job_new(r, app, STORE_PULL);
+	j->ref = pl_xstrdup(ref);
+	const char *platform = pl_req_query(r, "platform");
+	j->platform = platform && *platform ? pl_xstrdup(platform) : NULL;
+	j->username = user && *user ? pl_xstrdup(user) : NULL;
+	j->password = pass ? pl_xstrdup(pass) : NULL;
+	j->insecure = insecure;
+	submit_store_job(r, j);
 }
 
 static void h_images(pl_req_t *r, void *data)
@@ -1219,6 +1296,7 @@ static const pl_route_t routes[] = {
     {"GET", "/events", h_events},
     {"POST", "/layers", h_layer_write, true},
     {"POST", "/images/import", h_image_import, true},
+    {"POST", "/images/pull", h_image_pull},
     {"POST", "/images/tag", h_image_tag},
     {"GET", "/images", h_images},
     {"GET", "/images/{ref*}", h_image_inspect},

@@ -211,9 +211,10 @@ json_t *pl_images_list_json(pl_images_t *im)
 	json_object_foreach(im->images, k, v)
 	{
 		json_array_append_new(
-		    arr, json_pack("{s:s, s:o, s:O, s:O}", "id", k, "tags", tags_of(im, k), "size",
-				   json_object_get(v, "size") ?: json_integer(0), "created",
-				   json_object_get(v, "created") ?: json_string("")));
+		    arr,
+		    json_pack("{s:s, s:o, s:o, s:o}", "id", k, "tags", tags_of(im, k), "size",
+			      json_incref(json_object_get(v, "size")) ?: json_integer(0), "created",
+			      json_incref(json_object_get(v, "created")) ?: json_string("")));
 	}
 	return arr;
 }
@@ -325,10 +326,12 @@ static char *tmp_dir(pl_images_t *im, int *fd, pl_error_t **err)
 }
 
 /* Extracts one layer from fd into the store; checks the expected digest (of the tar or of
- * the blob) when given. Returns the diff id. */
+ * the blob) when given. Fills res (the diff id); *created says whether this call added it. */
 static int write_layer(pl_images_t *im, int fd, const char *expected, pl_extract_result_t *res,
-		       pl_error_t **err)
+		       bool *created, pl_error_t **err)
 {
+	if (created)
+		*created = false;
 	int tfd = -1;
 	_cleanup_free_ char *rel = tmp_dir(im, &tfd, err);
 	if (!rel)
@@ -352,8 +355,91 @@ static int write_layer(pl_images_t *im, int fd, const char *expected, pl_extract
 	if (renameat(im->dirfd, rel, im->dirfd, final) < 0) {
 		/* the same content is there already: keep that one */
 		pl_remove_tree_at(im->dirfd, rel, NULL);
+	} else if (created) {
+		*created = true;
 	}
 	return 0;
+}
+
+int pl_images_layer_add(pl_images_t *im, int fd, const char *expected, pl_extract_result_t *res,
+			bool *created, pl_error_t **err)
+{
+	pl_extract_result_t r; /* a local: gcc's overread analysis trips on the caller's */
+	if (write_layer(im, fd, expected, &r, created, err) < 0)
+		return -1;
+	if (res)
+		*res = r;
+	return 0;
+}
+
+void pl_images_layer_drop(pl_images_t *im, const char *diff_id)
+{
+	if (!digest_ok(diff_id))
+		return;
+	_cleanup_free_ char *rel = pl_xasprintf("layers/%s", hex_of(diff_id));
+	pl_remove_tree_at(im->dirfd, rel, NULL);
+}
+
+bool pl_images_has_layer(pl_images_t *im, const char *diff_id)
+{
+	if (!digest_ok(diff_id))
+		return false;
+	_cleanup_free_ char *rel = pl_xasprintf("layers/%s/diff", hex_of(diff_id));
+	struct stat st;
+	return fstatat(im->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static uint64_t tree_bytes(int fd)
+{
+	uint64_t sum = 0;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode)) {
+			sum += (uint64_t)st.st_size;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				sum += tree_bytes(sub);
+		}
+	}
+	closedir(d);
+	return sum;
+}
+
+uint64_t pl_images_layer_size(pl_images_t *im, const char *diff_id)
+{
+	if (!digest_ok(diff_id))
+		return 0;
+	_cleanup_free_ char *rel = pl_xasprintf("layers/%s/diff", hex_of(diff_id));
+	int fd = openat(im->dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 ? tree_bytes(fd) : 0;
+}
+
+int pl_images_tmpfile(pl_images_t *im, pl_error_t **err)
+{
+	int fd = openat(im->dirfd, "tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd >= 0 ? fd : pl_error_errno(err, "temporary file in %s/tmp", im->dir);
+	/* no O_TMPFILE on this file system: a named file, unlinked at once */
+	char rnd[PL_ID_LEN + 1];
+	if (pl_id_generate(rnd, err) < 0)
+		return -1;
+	_cleanup_free_ char *rel = pl_xasprintf("tmp/%.16s.blob", rnd);
+	fd = openat(im->dirfd, rel, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return pl_error_errno(err, "create %s/%s", im->dir, rel);
+	unlinkat(im->dirfd, rel, 0);
+	return fd;
 }
 
 json_t *pl_images_layer_write_job(pl_images_t *im, int in_fd, const char *expected,
@@ -365,7 +451,7 @@ json_t *pl_images_layer_write_job(pl_images_t *im, int in_fd, const char *expect
 			     expected);
 		return NULL;
 	}
-	if (write_layer(im, in_fd, expected, &res, err) < 0)
+	if (write_layer(im, in_fd, expected, &res, NULL, err) < 0)
 		return NULL;
 	return json_pack("{s:s, s:s, s:I, s:I}", "diff_id", res.diff_id, "blob_digest",
 			 res.blob_digest, "size", (json_int_t)res.bytes, "entries",
@@ -396,11 +482,94 @@ static int open_blob(int dirfd, const char *rel, pl_error_t **err)
 	return fd;
 }
 
-/* Writes the image record for a config and its layer files, verifying every diff id. */
+/* Writes the image record for a config (its exact bytes: the image id is their digest, as in
+ * Docker and OCI) whose layers are all in the store; names go into im->tags, which the caller
+ * saves. */
+static json_t *write_record(pl_images_t *im, const char *text, size_t len, uint64_t size,
+			    const json_t *names, pl_error_t **err)
+{
+	_cleanup_json_ json_t *cfg = pl_json_parse(text, len, "image config", err);
+	if (!cfg)
+		return NULL;
+	json_t *diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+	if (!json_is_array(diff_ids)) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "image config has no rootfs.diff_ids");
+		return NULL;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(diff_ids, i, v)
+	{
+		if (!digest_ok(json_string_value(v))) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "bad diff id in image config");
+			return NULL;
+		}
+		if (!pl_images_has_layer(im, json_string_value(v))) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "layer %s is not in the store",
+				     json_string_value(v));
+			return NULL;
+		}
+	}
+	unsigned char d[32];
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, text, len, d);
+	char id[PL_DIGEST_LEN + 1] = "sha256:";
+	for (int k = 0; k < 32; k++)
+		snprintf(id + 7 + 2 * k, 3, "%02x", d[k]);
+	char when[48];
+	pl_time_format(pl_now_ns(), when, sizeof(when));
+	json_t *rec = json_pack("{s:s, s:O, s:O, s:I, s:s}", "id", id, "config", cfg, "layers",
+				diff_ids, "size", (json_int_t)size, "imported", when);
+	json_t *created = json_object_get(cfg, "created");
+	if (created)
+		json_object_set(rec, "created", created);
+	_cleanup_free_ char *s = pl_json_dump(rec);
+	_cleanup_free_ char *file = pl_xasprintf("%s.json", hex_of(id));
+	json_decref(rec);
+	_cleanup_close_ int idir = openat(im->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pl_atomic_write(idir, file, s, strlen(s), err) < 0)
+		return NULL;
+	json_t *n;
+	json_array_foreach(names, i, n)
+	{
+		_cleanup_free_ char *nn = normalize_ref(json_string_value(n));
+		json_object_set_new(im->tags, nn, json_string(id));
+	}
+	return json_pack("{s:s, s:O}", "id", id, "tags", names);
+}
+
+json_t *pl_images_record(pl_images_t *im, const char *config, size_t len, uint64_t size,
+			 const json_t *names, pl_error_t **err)
+{
+	size_t i;
+	json_t *n;
+	json_array_foreach(names, i, n)
+	{
+		if (!name_ok(json_string_value(n))) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "\"%s\" is not a valid image name",
+				     json_string_value(n));
+			return NULL;
+		}
+	}
+	/* names other jobs saved since this process forked stay */
+	pl_images_reload(im, NULL);
+	json_t *one = write_record(im, config, len, size, names, err);
+	if (one && save_tags(im, err) < 0) {
+		json_decref(one);
+		return NULL;
+	}
+	return one;
+}
+
+/* Extracts an image's layer files, verifying every diff id, then writes its record. */
 static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, json_t *layer_rels,
 			    json_t *layer_digests, json_t *names, pl_error_t **err)
 {
-	_cleanup_json_ json_t *cfg = read_json_at(dirfd, config_rel, err);
+	_cleanup_free_ char *cfg_text = NULL;
+	size_t cfg_len = 0;
+	_cleanup_free_ char *clean = pl_extract_clean_path(config_rel, err);
+	if (!clean || pl_read_file_at(dirfd, clean, &cfg_text, &cfg_len, 64 << 20, err) < 0)
+		return NULL;
+	_cleanup_json_ json_t *cfg = pl_json_parse(cfg_text, cfg_len, clean, err);
 	if (!cfg)
 		return NULL;
 	json_t *diff_ids = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
@@ -422,7 +591,7 @@ static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, 
 		if (fd < 0)
 			return NULL;
 		pl_extract_result_t res;
-		if (write_layer(im, fd, want, &res, err) < 0)
+		if (write_layer(im, fd, want, &res, NULL, err) < 0)
 			return NULL;
 		const char *blob = json_string_value(json_array_get(layer_digests, i));
 		if (blob && strcmp(blob, res.blob_digest) != 0 && strcmp(blob, res.diff_id) != 0) {
@@ -432,38 +601,7 @@ static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, 
 		}
 		size += res.bytes;
 	}
-	/* the image id is the digest of its config, as in Docker and OCI */
-	_cleanup_free_ char *cfg_text = NULL;
-	size_t cfg_len = 0;
-	_cleanup_free_ char *clean = pl_extract_clean_path(config_rel, err);
-	if (!clean || pl_read_file_at(dirfd, clean, &cfg_text, &cfg_len, 64 << 20, err) < 0)
-		return NULL;
-	unsigned char d[32];
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, cfg_text, cfg_len, d);
-	char id[PL_DIGEST_LEN + 1] = "sha256:";
-	for (int i = 0; i < 32; i++)
-		snprintf(id + 7 + 2 * i, 3, "%02x", d[i]);
-	char when[48];
-	pl_time_format(pl_now_ns(), when, sizeof(when));
-	json_t *rec = json_pack("{s:s, s:O, s:O, s:I, s:s}", "id", id, "config", cfg, "layers",
-				diff_ids, "size", (json_int_t)size, "imported", when);
-	json_t *created = json_object_get(cfg, "created");
-	if (created)
-		json_object_set(rec, "created", created);
-	_cleanup_free_ char *s = pl_json_dump(rec);
-	_cleanup_free_ char *file = pl_xasprintf("%s.json", hex_of(id));
-	json_decref(rec);
-	_cleanup_close_ int idir = openat(im->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pl_atomic_write(idir, file, s, strlen(s), err) < 0)
-		return NULL;
-	size_t i;
-	json_t *n;
-	json_array_foreach(names, i, n)
-	{
-		_cleanup_free_ char *nn = normalize_ref(json_string_value(n));
-		json_object_set_new(im->tags, nn, json_string(id));
-	}
-	return json_pack("{s:s, s:O}", "id", id, "tags", names);
+	return write_record(im, cfg_text, cfg_len, size, names, err);
 }
 
 /* An OCI image layout: index.json → manifests (or nested indexes: linux/amd64). */

@@ -27,6 +27,23 @@ json_t *pl_images_layer_write_job(pl_images_t *im, int in_fd, const char *expect
 				  pl_error_t **err);
 json_t *pl_images_import_job(pl_images_t *im, int in_fd, pl_error_t **err);
 
+/* Building blocks for jobs that fetch images themselves (registry pull), in a worker too.
+ * tmpfile: an unlinked temporary file in ROOT/storage/tmp (gone when closed).
+ * layer_add: one layer tar from fd into the store, checked against expected (its diff id or
+ * blob digest) when given; *created (may be NULL) says whether this call added it, so a job
+ * that fails later can take it back with layer_drop. layer_size: bytes of regular files in
+ * a stored layer. record: writes the image record for a config, given as its exact bytes
+ * (the image id is their digest), whose rootfs.diff_ids are all in the store, and names it
+ * (names saved) → {"id","tags"}. */
+int pl_images_tmpfile(pl_images_t *im, pl_error_t **err);
+bool pl_images_has_layer(pl_images_t *im, const char *diff_id);
+int pl_images_layer_add(pl_images_t *im, int fd, const char *expected, pl_extract_result_t *res,
+			bool *created, pl_error_t **err);
+void pl_images_layer_drop(pl_images_t *im, const char *diff_id);
+uint64_t pl_images_layer_size(pl_images_t *im, const char *diff_id);
+json_t *pl_images_record(pl_images_t *im, const char *config, size_t len, uint64_t size,
+			 const json_t *names, pl_error_t **err);
+
 /* Lookups by "name[:tag]" (":latest" implied), "sha256:<id>", or a unique id prefix. */
 const json_t *pl_image_find(pl_images_t *im, const char *ref, pl_error_t **err);
 json_t *pl_images_list_json(pl_images_t *im);
