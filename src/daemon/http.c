@@ -370,12 +370,23 @@ void pl_http_set_spool_dir(pl_http_t *h, const char *dir)
 	h->spool_dir = pl_xstrdup(dir);
 }
 
+/* A path some route names literally ("/images/import") is never a parameter of another
+ * ("/images/{ref*}"): the wrong method on it is a 405, not a lookup of "import". */
+static bool literal_route(const pl_route_t *routes, const char *url)
+{
+	for (const pl_route_t *rt = routes; rt->method; rt++)
+		if (!strchr(rt->pattern, '{') && strcmp(rt->pattern, url) == 0)
+			return true;
+	return false;
+}
+
 static void dispatch(pl_req_t *r, const char *url, const char *method)
 {
 	bool path_known = false;
+	bool literal = literal_route(r->h->routes, url);
 	for (const pl_route_t *rt = r->h->routes; rt->method; rt++) {
 		char *param[2] = {NULL, NULL};
-		if (!match(rt->pattern, url, param))
+		if ((literal && strchr(rt->pattern, '{')) || !match(rt->pattern, url, param))
 			continue;
 		path_known = true;
 		if (strcmp(rt->method, method) != 0) {

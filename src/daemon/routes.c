@@ -679,6 +679,10 @@ static void store_done(void *data, const json_t *result, const pl_error_t *err)
 	store_job_t *j = data;
 	pl_images_t *im = pl_portlayer_images(j->app->pl);
 	pl_images_reload(im, NULL);
+	pl_error_t *e = NULL;
+	if (!err && pl_images_apply_names(im, result, &e) < 0)
+		err = e;
+	pl_images_job(im, false);
 	if (err) {
 		pl_reply_error(j->req, err);
 	} else {
@@ -694,12 +698,16 @@ static void store_done(void *data, const json_t *result, const pl_error_t *err)
 		pl_reply_json(j->req, 201, json_deep_copy(result));
 	}
 	store_job_free(j);
+	pl_error_free(e);
 }
 
 static void submit_store_job(pl_req_t *r, store_job_t *j)
 {
 	pl_error_t *e = NULL;
+	pl_images_t *im = pl_portlayer_images(j->app->pl);
+	pl_images_job(im, true);
 	if (pl_work_submit(j->app->workers, store_work, store_done, j, &e) < 0) {
+		pl_images_job(im, false);
 		store_job_free(j);
 		return fail(r, e);
 	}

@@ -133,7 +133,7 @@ typedef struct ctx {
 	struct dir_time {
 		char *path;
 		struct timespec ts[2];
-	} *dirs;
+	} * dirs;
 	size_t n_dirs, cap_dirs;
 } ctx_t;
 
@@ -301,10 +301,12 @@ static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, 
 			x->cap_dirs = x->cap_dirs ? x->cap_dirs * 2 : 64;
 			x->dirs = pl_xrealloc(x->dirs, x->cap_dirs * sizeof(*x->dirs));
 		}
-		x->dirs[x->n_dirs++] = (struct dir_time){
-		    .path = pl_xstrdup(name),
-		    .ts = {{.tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e)},
-			   {.tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e)}}};
+		x->dirs[x->n_dirs++] =
+		    (struct dir_time){.path = pl_xstrdup(name),
+				      .ts = {{.tv_sec = archive_entry_mtime(e),
+					      .tv_nsec = archive_entry_mtime_nsec(e)},
+					     {.tv_sec = archive_entry_mtime(e),
+					      .tv_nsec = archive_entry_mtime_nsec(e)}}};
 		return apply_meta(x, dfd, leaf, e, false, raw, err);
 	case AE_IFREG: {
 		/* the declared size counts, not the data present: a sparse file cannot slip a

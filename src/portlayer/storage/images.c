@@ -17,8 +17,11 @@
 struct pl_images {
 	char *dir; /* ROOT/storage */
 	int dirfd;
-	json_t *images; /* id -> record */
-	json_t *tags;	/* "name:tag" -> id */
+	json_t *images;	 /* id -> record */
+	json_t *tags;	 /* "name:tag" -> id */
+	int jobs;	 /* worker jobs that may be writing layers right now */
+	bool gc_pending; /* an image went while they ran */
+	json_t *added;	 /* in an import job: layers it created, dropped if it fails */
 };
 
 static const char *hex_of(const char *digest)
@@ -270,6 +273,31 @@ static void collect_layers(pl_images_t *im)
 		closedir(d);
 }
 
+int pl_images_apply_names(pl_images_t *im, const json_t *result, pl_error_t **err)
+{
+	size_t i, k;
+	json_t *img, *t;
+	json_array_foreach(json_object_get(result, "images"), i, img)
+	{
+		const char *id = json_string_value(json_object_get(img, "id"));
+		json_array_foreach(json_object_get(img, "tags"), k, t)
+		{
+			_cleanup_free_ char *n = normalize_ref(json_string_value(t));
+			json_object_set_new(im->tags, n, json_string(id));
+		}
+	}
+	return save_tags(im, err);
+}
+
+void pl_images_job(pl_images_t *im, bool begin)
+{
+	im->jobs += begin ? 1 : -1;
+	if (!begin && im->jobs == 0 && im->gc_pending) {
+		im->gc_pending = false;
+		collect_layers(im);
+	}
+}
+
 int pl_image_remove(pl_images_t *im, const char *ref, bool in_use, pl_error_t **err)
 {
 	const json_t *img = pl_image_find(im, ref, err);
@@ -304,7 +332,11 @@ int pl_image_remove(pl_images_t *im, const char *ref, bool in_use, pl_error_t **
 	_cleanup_free_ char *file = pl_xasprintf("images/%s.json", hex_of(id));
 	unlinkat(im->dirfd, file, 0);
 	json_object_del(im->images, id);
-	collect_layers(im);
+	/* a worker may be writing layers no image names yet: collect once it is done */
+	if (im->jobs > 0)
+		im->gc_pending = true;
+	else
+		collect_layers(im);
 	return save_tags(im, err);
 }
 
@@ -459,6 +491,15 @@ json_t *pl_images_layer_write_job(pl_images_t *im, int in_fd, const char *expect
 }
 
 /* Reads a JSON file below dirfd (names come from the archive: no symlinks followed). */
+/* Names come from the archive: nothing on the way may be a link out of it. */
+static int read_in_root(int dirfd, const char *clean, char **buf, size_t *len, pl_error_t **err)
+{
+	_cleanup_close_ int fd = pl_open_in_root(dirfd, clean, O_RDONLY);
+	if (fd < 0)
+		return pl_error_set(err, PL_ERR_INVALID, -fd, "%s", clean);
+	return pl_read_fd(fd, clean, buf, len, 64 << 20, err);
+}
+
 static json_t *read_json_at(int dirfd, const char *rel, pl_error_t **err)
 {
 	_cleanup_free_ char *clean = pl_extract_clean_path(rel, err);
@@ -466,7 +507,7 @@ static json_t *read_json_at(int dirfd, const char *rel, pl_error_t **err)
 		return NULL;
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	if (pl_read_file_at(dirfd, clean, &buf, &len, 64 << 20, err) < 0)
+	if (read_in_root(dirfd, clean, &buf, &len, err) < 0)
 		return NULL;
 	return pl_json_parse(buf, len, clean, err);
 }
@@ -476,9 +517,9 @@ static int open_blob(int dirfd, const char *rel, pl_error_t **err)
 	_cleanup_free_ char *clean = pl_extract_clean_path(rel, err);
 	if (!clean)
 		return -1;
-	int fd = openat(dirfd, clean, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = pl_open_in_root(dirfd, clean, O_RDONLY);
 	if (fd < 0)
-		return pl_error_set(err, PL_ERR_INVALID, errno, "blob %s", clean);
+		return pl_error_set(err, PL_ERR_INVALID, -fd, "blob %s", clean);
 	return fd;
 }
 
@@ -550,14 +591,9 @@ json_t *pl_images_record(pl_images_t *im, const char *config, size_t len, uint64
 			return NULL;
 		}
 	}
-	/* names other jobs saved since this process forked stay */
-	pl_images_reload(im, NULL);
-	json_t *one = write_record(im, config, len, size, names, err);
-	if (one && save_tags(im, err) < 0) {
-		json_decref(one);
-		return NULL;
-	}
-	return one;
+	/* the names travel back in the result: only the daemon writes them
+	 * (pl_images_apply_names), so concurrent jobs never overwrite each other's */
+	return write_record(im, config, len, size, names, err);
 }
 
 /* Extracts an image's layer files, verifying every diff id, then writes its record. */
@@ -567,7 +603,7 @@ static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, 
 	_cleanup_free_ char *cfg_text = NULL;
 	size_t cfg_len = 0;
 	_cleanup_free_ char *clean = pl_extract_clean_path(config_rel, err);
-	if (!clean || pl_read_file_at(dirfd, clean, &cfg_text, &cfg_len, 64 << 20, err) < 0)
+	if (!clean || read_in_root(dirfd, clean, &cfg_text, &cfg_len, err) < 0)
 		return NULL;
 	_cleanup_json_ json_t *cfg = pl_json_parse(cfg_text, cfg_len, clean, err);
 	if (!cfg)
@@ -591,8 +627,11 @@ static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, 
 		if (fd < 0)
 			return NULL;
 		pl_extract_result_t res;
-		if (write_layer(im, fd, want, &res, NULL, err) < 0)
+		bool created;
+		if (write_layer(im, fd, want, &res, &created, err) < 0)
 			return NULL;
+		if (created && im->added)
+			json_array_append_new(im->added, json_string(res.diff_id));
 		const char *blob = json_string_value(json_array_get(layer_digests, i));
 		if (blob && strcmp(blob, res.blob_digest) != 0 && strcmp(blob, res.diff_id) != 0) {
 			pl_error_set(err, PL_ERR_INVALID, 0, "layer blob digest mismatch: %s",
@@ -718,6 +757,7 @@ json_t *pl_images_import_job(pl_images_t *im, int in_fd, pl_error_t **err)
 	_cleanup_close_ int dirfd = tfd;
 	pl_extract_policy_t pol = {0};
 	json_t *out = json_array();
+	im->added = json_array();
 	int r = pl_extract_tar(in_fd, dirfd, &pol, NULL, err);
 	if (r == 0) {
 		if (faccessat(dirfd, "index.json", F_OK, 0) == 0)
@@ -729,9 +769,15 @@ json_t *pl_images_import_job(pl_images_t *im, int in_fd, pl_error_t **err)
 					 "neither an OCI image layout (index.json) nor a "
 					 "docker-archive (manifest.json)");
 	}
-	if (r == 0)
-		r = save_tags(im, err);
 	pl_remove_tree_at(im->dirfd, rel, NULL);
+	if (r < 0) { /* what this import added goes with it */
+		size_t i;
+		json_t *id;
+		json_array_foreach(im->added, i, id)
+		    pl_images_layer_drop(im, json_string_value(id));
+	}
+	json_decref(im->added);
+	im->added = NULL;
 	if (r < 0) {
 		json_decref(out);
 		return NULL;

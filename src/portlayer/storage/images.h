@@ -44,6 +44,12 @@ uint64_t pl_images_layer_size(pl_images_t *im, const char *diff_id);
 json_t *pl_images_record(pl_images_t *im, const char *config, size_t len, uint64_t size,
 			 const json_t *names, pl_error_t **err);
 
+/* The daemon brackets every worker job with these: layer collection (after an image
+ * removal) waits until no job is writing layers. */
+void pl_images_job(pl_images_t *im, bool begin);
+/* Records the names a job reported ({"images":[{"id","tags"}]}); jobs never write names. */
+int pl_images_apply_names(pl_images_t *im, const json_t *result, pl_error_t **err);
+
 /* Lookups by "name[:tag]" (":latest" implied), "sha256:<id>", or a unique id prefix. */
 const json_t *pl_image_find(pl_images_t *im, const char *ref, pl_error_t **err);
 json_t *pl_images_list_json(pl_images_t *im);
