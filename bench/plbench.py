@@ -69,6 +69,17 @@ class Client:
                     raise
         raise AssertionError("unreachable")
 
+    def call_raw(self, method, url, data):
+        """A request with raw bytes as the body (tar streams)."""
+        conn = UnixConn(self.path)
+        try:
+            conn.request(method, url, body=data,
+                         headers={"Content-Type": "application/x-tar"})
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
     def json(self, method, url, body=None, want=None):
         st, payload = self.call(method, url, body)
         if want is not None and st != want:
