@@ -19,6 +19,9 @@ typedef struct pl_domain_spec {
 	const pl_config_t *config;
 	const char *hostname;
 	const char *lowerdir; /* overlayfs lower layers, top first, ':'-separated */
+	/* [{"source": host path, "target", "readonly", "propagation", "populate": marker path
+	 * (a fresh volume: copy the image's content at target first, then create the marker)}] */
+	const json_t *mounts;
 } pl_domain_spec_t;
 
 /* A live domain as the core sees it: tether's process and its protocol channel. */

@@ -54,6 +54,8 @@ pl_config_t *pl_config_free(pl_config_t *c)
 		json_decref(c->labels);
 	if (c->annotations)
 		json_decref(c->annotations);
+	if (c->mounts)
+		json_decref(c->mounts);
 	pl_security_clear(&c->security);
 	pl_resources_clear(&c->resources);
 	free(c);
@@ -276,12 +278,78 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 	return 0;
 }
 
+/* Bind mounts of host paths and named volumes; each target once. Volume names are checked
+ * (and volumes created) by the container core. */
+static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_error_t **err)
+{
+	c->mounts = json_array();
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "mounts must be an array");
+	size_t i;
+	json_t *m;
+	json_array_foreach(v, i, m)
+	{
+		static const char *const keys[] = {"type",     "source",      "target",
+						   "readonly", "propagation", NULL};
+		if (pl_json_check_keys(m, "mounts[]", keys, err) < 0)
+			return -EINVAL;
+		const char *type = NULL, *src = NULL, *dst = NULL, *prop = NULL;
+		if (pl_json_get_string(m, "type", &type, err) < 0 ||
+		    pl_json_get_string(m, "source", &src, err) < 0 ||
+		    pl_json_get_string(m, "target", &dst, err) < 0 ||
+		    pl_json_get_string(m, "propagation", &prop, err) < 0)
+			return pl_error_wrap(err, "mounts[%zu]", i);
+		json_t *ro = json_object_get(m, "readonly");
+		bool bind = type && strcmp(type, "bind") == 0;
+		if (!type || (!bind && strcmp(type, "volume") != 0))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].type must be \"bind\" or \"volume\"", i);
+		if (!dst || !pl_path_is_clean_abs(dst))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].target must be a clean absolute path", i);
+		if (ro && !json_is_boolean(ro))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].readonly is a boolean", i);
+		static const char *const props[] = {"rprivate", "private", "rshared", "shared",
+						    "rslave",	"slave",   NULL};
+		bool prop_ok = !prop;
+		for (const char *const *p = props; prop && *p; p++)
+			prop_ok |= strcmp(prop, *p) == 0;
+		if (!prop_ok)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].propagation \"%s\" is not a propagation",
+					    i, prop);
+		struct stat st;
+		if (bind && (!src || src[0] != '/'))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].source must be an absolute host path", i);
+		if (bind && check_host && stat(src, &st) < 0)
+			return pl_error_set(err, PL_ERR_INVALID, errno, "mounts[%zu].source %s", i,
+					    src);
+		for (size_t k = 0; k < json_array_size(c->mounts); k++)
+			if (!strcmp(json_string_value(
+					json_object_get(json_array_get(c->mounts, k), "target")),
+				    dst))
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "mounts: target %s appears twice", dst);
+		json_t *canon =
+		    json_pack("{s:s, s:s, s:b, s:s}", "type", type, "target", dst, "readonly",
+			      json_is_true(ro), "propagation", prop ? prop : "rprivate");
+		if (src)
+			json_object_set_new(canon, "source", json_string(src));
+		json_array_append_new(c->mounts, canon);
+	}
+	return 0;
+}
+
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
 	static const char *const keys[] = {
 	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
 	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
-	    "security", "resources",   "image",		 NULL};
+	    "security", "resources",   "image",		 "mounts",	NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -333,7 +401,8 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 				 json_object_get(body, "stop_timeout"), &c->stop_signal,
 				 &c->stop_timeout, err) < 0)
 		return NULL;
-	if (pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
+	if (parse_mounts(c, json_object_get(body, "mounts"), check_host, err) < 0 ||
+	    pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
 	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0)
 		return NULL;
 	c->labels = labels ? json_deep_copy(labels) : json_object();
@@ -377,6 +446,7 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	json_object_set_new(j, "stop_signal",
 			    sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
 	json_object_set_new(j, "stop_timeout", json_integer(c->stop_timeout));
+	json_object_set_new(j, "mounts", json_deep_copy(c->mounts));
 	json_object_set_new(j, "security", pl_security_to_json(&c->security));
 	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
 	return j;

@@ -46,6 +46,7 @@ typedef struct pl_config {
 	int restart_max;  /* on-failure retries; 0 = unlimited */
 	int stop_signal;  /* default SIGTERM */
 	int stop_timeout; /* seconds, default 10 */
+	json_t *mounts; /* [{"type":"bind"|"volume","source","target","readonly","propagation"}] */
 	pl_security_t security;
 	pl_resources_t resources;
 } pl_config_t;

@@ -137,6 +137,9 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	pl->images = pl_images_open(root, err);
 	if (!pl->images)
 		return pl_portlayer_free(pl);
+	pl->volumes = pl_volumes_open(root, err);
+	if (!pl->volumes)
+		return pl_portlayer_free(pl);
 	if (pl_store_load_all(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	return pl;
@@ -178,6 +181,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	}
 	pl->events = pl_events_free(pl->events);
 	pl->images = pl_images_free(pl->images);
+	pl->volumes = pl_volumes_free(pl->volumes);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
 	if (pl->run_containers_fd >= 0)
@@ -256,6 +260,79 @@ pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_
 	return NULL;
 }
 
+/* Named volumes exist before the container does (created on the fly, as Docker does; an
+ * anonymous one gets a generated name, recorded in the config). */
+static int resolve_volumes(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **err)
+{
+	size_t i;
+	json_t *m;
+	json_array_foreach(cfg->mounts, i, m)
+	{
+		if (strcmp(json_string_value(json_object_get(m, "type")), "volume") != 0)
+			continue;
+		const char *name = json_string_value(json_object_get(m, "source"));
+		char gen[PL_ID_LEN + 1];
+		if (!name) {
+			if (pl_id_generate(gen, err) < 0)
+				return -1;
+			name = gen;
+		}
+		json_t *vol = pl_volume_get(pl->volumes, name, true, err);
+		if (!vol)
+			return pl_error_wrap(err, "mounts[%zu]", i);
+		json_decref(vol);
+		json_object_set_new(m, "source", json_string(name));
+	}
+	return 0;
+}
+
+/* The mounts as the mechanism needs them: host paths, and what to populate. */
+static json_t *mounts_spec(pl_container_t *c)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->config->mounts, i, m)
+	{
+		json_t *s = json_deep_copy(m);
+		const char *src = json_string_value(json_object_get(m, "source"));
+		if (strcmp(json_string_value(json_object_get(m, "type")), "volume") == 0) {
+			/* a volume removed meanwhile comes back empty, as Docker does */
+			json_t *vol = pl_volume_get(c->pl->volumes, src, true, NULL);
+			if (vol)
+				json_decref(vol);
+			_cleanup_free_ char *data = pl_volume_data_path(c->pl->volumes, src);
+			_cleanup_free_ char *marker = pl_volume_marker_path(c->pl->volumes, src);
+			json_object_set_new(s, "source", json_string(data));
+			json_object_set_new(s, "populate", json_string(marker));
+		}
+		json_array_append_new(out, s);
+	}
+	return out;
+}
+
+bool pl_portlayer_volume_in_use(pl_portlayer_t *pl, const char *name, bool running_only)
+{
+	for (pl_container_t *c = pl->head; c; c = c->next) {
+		if (running_only && !pl_container_is_running(c))
+			continue;
+		size_t i;
+		json_t *m;
+		json_array_foreach(c->config->mounts, i, m)
+		{
+			if (!strcmp(json_string_value(json_object_get(m, "type")), "volume") &&
+			    !strcmp(json_string_value(json_object_get(m, "source")), name))
+				return true;
+		}
+	}
+	return false;
+}
+
+pl_volumes_t *pl_portlayer_volumes(pl_portlayer_t *pl)
+{
+	return pl->volumes;
+}
+
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
@@ -267,6 +344,8 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		    pl_config_apply_image(cfg, pl_image_id(img), pl_image_config(img), err) < 0)
 			return NULL;
 	}
+	if (resolve_volumes(pl, cfg, err) < 0)
+		return NULL;
 	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
 	if (!mech || mech->validate(mech, cfg, err) < 0)
 		return NULL;
@@ -684,13 +763,15 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	_cleanup_free_ char *lower = lowerdir_of(c, err);
 	if (!lower)
 		return pl_error_wrap(err, "start container %.12s", c->id);
+	_cleanup_json_ json_t *mounts = mounts_spec(c);
 	pl_domain_spec_t spec = {.id = c->id,
 				 .domain_dirfd = c->dirfd,
 				 .run_dirfd = c->run_dirfd,
 				 .domain_dir = c->dir,
 				 .config = c->config,
 				 .hostname = hostname_of(c, hb),
-				 .lowerdir = lower};
+				 .lowerdir = lower,
+				 .mounts = mounts};
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
 	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	/* recorded before the domain exists: a daemon that dies from here on finds a

@@ -7,6 +7,7 @@
 #include "portlayer/events.h"
 #include "portlayer/session.h"
 #include "portlayer/storage/images.h"
+#include "portlayer/storage/volumes.h"
 #include "proto/frame.h"
 
 typedef struct pl_qframe {
@@ -96,6 +97,7 @@ struct pl_portlayer {
 	pl_container_t *head, *tail;
 	pl_events_t *events;
 	pl_images_t *images;
+	pl_volumes_t *volumes;
 	pl_change_fn on_change;
 	void *on_change_data;
 };

@@ -160,7 +160,7 @@ bad:
 	return -EINVAL;
 }
 
-static bool clean_abs_path(const char *p)
+bool pl_path_is_clean_abs(const char *p)
 {
 	if (p[0] != '/' || strlen(p) >= PATH_MAX || strcmp(p, "/") == 0)
 		return false;
@@ -183,7 +183,7 @@ static int parse_tmpfs(const json_t *v, pl_security_t *s, pl_error_t **err)
 	json_t *e;
 	json_object_foreach((json_t *)v, k, e)
 	{
-		if (!clean_abs_path(k))
+		if (!pl_path_is_clean_abs(k))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "security.tmpfs: \"%s\" must be a clean absolute path "
 					    "(no '..', ',' or ':')",

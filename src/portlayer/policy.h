@@ -41,6 +41,9 @@ typedef struct pl_resources {
 	bool has_memory_swap, has_pids_limit;
 } pl_resources_t;
 
+/* An absolute path other than "/" with no "." or ".." components and no ',' or ':'. */
+bool pl_path_is_clean_abs(const char *p);
+
 /* Defaults: Docker's capability set, no_new_privs on, default seccomp. */
 void pl_security_init(pl_security_t *s);
 int pl_security_parse(const json_t *v, pl_security_t *s, pl_error_t **err);

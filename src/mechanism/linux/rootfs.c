@@ -1,6 +1,7 @@
 #include "mechanism/linux/rootfs.h"
 #include "common/cleanup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -270,6 +271,156 @@ static int read_only_root(const char *merged, int root_fd, const json_t *tmpfs, 
 	return fd < 0 ? pl_error_errno(err, "open read-only rootfs") : fd;
 }
 
+/* copy_file_range, or plain reads and writes where it cannot cross (overlayfs → ext4). */
+static int copy_data(int in, int out)
+{
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n == 0)
+			return 0;
+		if (n > 0)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+			return -1;
+		break;
+	}
+	char buf[65536];
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n == 0)
+			return 0;
+		if (n < 0 || write(out, buf, (size_t)n) != n)
+			return -1;
+	}
+}
+
+/* Copies a directory tree (dirs, files, symlinks; modes and owners) from src to dst: a fresh
+ * volume takes the image's content at its mount point, as in Docker. */
+static int copy_tree(int src, int dst, pl_error_t **err)
+{
+	int sfd = fcntl(src, F_DUPFD_CLOEXEC, 3);
+	DIR *d = sfd >= 0 ? fdopendir(sfd) : NULL;
+	if (!d)
+		return pl_error_errno(err, "populate volume: read directory");
+	int rc = 0;
+	for (struct dirent *de; rc == 0 && (de = readdir(d));) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(src, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			if (mkdirat(dst, de->d_name, st.st_mode & 07777) < 0 && errno != EEXIST) {
+				rc = pl_error_errno(err, "populate volume: mkdir %s", de->d_name);
+				break;
+			}
+			_cleanup_close_ int s2 = openat(
+			    src, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int d2 = openat(
+			    dst, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (s2 >= 0 && d2 >= 0)
+				rc = copy_tree(s2, d2, err);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlinkat(src, de->d_name, target, sizeof(target) - 1);
+			if (n >= 0) {
+				target[n] = '\0';
+				symlinkat(target, dst, de->d_name);
+			}
+		} else if (S_ISREG(st.st_mode)) {
+			_cleanup_close_ int in =
+			    openat(src, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			_cleanup_close_ int out = openat(
+			    dst, de->d_name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+			    st.st_mode & 07777);
+			if (in < 0 || out < 0 || copy_data(in, out) < 0) {
+				rc = pl_error_errno(err, "populate volume: copy %s", de->d_name);
+				break;
+			}
+		} else {
+			continue; /* devices, fifos, sockets stay behind */
+		}
+		fchownat(dst, de->d_name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Bind mounts and volumes: the source (a trusted host path) opened O_PATH, the target
+ * created beneath the root without following symlinks, mounted fd to fd. */
+static int apply_mounts(int root, const json_t *mounts, pl_error_t **err)
+{
+	size_t i;
+	json_t *m;
+	json_array_foreach(mounts, i, m)
+	{
+		const char *src = json_string_value(json_object_get(m, "source"));
+		const char *dst = json_string_value(json_object_get(m, "target"));
+		const char *marker = json_string_value(json_object_get(m, "populate"));
+		const char *prop = json_string_value(json_object_get(m, "propagation"));
+		_cleanup_close_ int sfd = open(src, O_PATH | O_CLOEXEC);
+		struct stat st;
+		if (sfd < 0 || fstat(sfd, &st) < 0)
+			return pl_error_set(err, PL_ERR_INVALID, errno, "mount source %s", src);
+		_cleanup_close_ int tfd = -1;
+		if (S_ISDIR(st.st_mode)) {
+			tfd = open_dir_beneath(root, dst + 1, err);
+		} else {
+			/* a file: its directory beneath the root, then the file itself */
+			_cleanup_free_ char *dir = pl_xstrdup(dst + 1);
+			char *slash = strrchr(dir, '/');
+			const char *leaf = slash ? slash + 1 : dir;
+			if (slash)
+				*slash = '\0';
+			_cleanup_close_ int dfd = slash ? open_dir_beneath(root, dir, err)
+							: fcntl(root, F_DUPFD_CLOEXEC, 3);
+			if (dfd < 0)
+				return -1;
+			_cleanup_close_ int f =
+			    openat(dfd, leaf, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+			if (f < 0)
+				return pl_error_errno(err, "mount target %s", dst);
+			tfd = openat2_beneath(dfd, leaf, O_PATH);
+		}
+		if (tfd < 0)
+			return tfd == -1 ? -1
+					 : pl_error_set(err, PL_ERR_INVALID, -tfd,
+							"mount target %s", dst);
+		if (marker && faccessat(AT_FDCWD, marker, F_OK, 0) < 0 && S_ISDIR(st.st_mode)) {
+			char from[64], to[64];
+			snprintf(from, sizeof(from), "/proc/self/fd/%d", tfd);
+			snprintf(to, sizeof(to), "/proc/self/fd/%d", sfd);
+			_cleanup_close_ int fd_from =
+			    open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			_cleanup_close_ int fd_to = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd_from < 0 || fd_to < 0 || copy_tree(fd_from, fd_to, err) < 0)
+				return pl_error_wrap(err, "volume at %s", dst);
+			close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+		}
+		char s[64], t[64];
+		snprintf(s, sizeof(s), "/proc/self/fd/%d", sfd);
+		snprintf(t, sizeof(t), "/proc/self/fd/%d", tfd);
+		if (mount(s, t, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return pl_error_errno(err, "bind %s on %s", src, dst);
+		/* flags apply to the new mount: reach it through a fresh fd */
+		_cleanup_close_ int top = openat2_beneath(root, dst + 1, O_PATH);
+		if (top < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -top, "mount %s", dst);
+		snprintf(t, sizeof(t), "/proc/self/fd/%d", top);
+		if (json_is_true(json_object_get(m, "readonly")) &&
+		    mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			return pl_error_errno(err, "read-only %s", dst);
+		unsigned long pf = !strcmp(prop, "shared") || !strcmp(prop, "rshared") ? MS_SHARED
+				   : !strcmp(prop, "slave") || !strcmp(prop, "rslave") ? MS_SLAVE
+										       : MS_PRIVATE;
+		if (prop[0] == 'r')
+			pf |= MS_REC;
+		if (mount(NULL, t, NULL, pf, NULL) < 0)
+			return pl_error_errno(err, "propagation of %s", dst);
+	}
+	return 0;
+}
+
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 {
 	const pl_security_t *sec = &spec->config->security;
@@ -305,6 +456,8 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0)
 		return -1;
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
+		return -1;
+	if (spec->mounts && apply_mounts(root, spec->mounts, err) < 0)
 		return -1;
 	if (sec->sysctls && write_sysctls(root, sec->sysctls, err) < 0)
 		return -1;
