@@ -507,6 +507,7 @@ typedef struct run_opts {
 	json_t *resources;	 /* the body's "resources" */
 	json_t *security;	 /* the body's "security" */
 	json_t *config;		 /* other top-level fields (labels, restart_policy...) */
+	json_t *mounts;		 /* the body's "mounts" */
 	char **args;		 /* the command, borrowed from argv */
 	int n_args;
 } run_opts_t;
@@ -517,6 +518,7 @@ static void run_opts_done(run_opts_t *o)
 	json_decref(o->resources);
 	json_decref(o->security);
 	json_decref(o->config);
+	json_decref(o->mounts);
 }
 
 static bool valid_detach_keys(const char *spec)
@@ -549,6 +551,103 @@ static int add_env(json_t *env, const char *arg, pl_error_t **err)
 
 static const flag_t *const run_flag_tables[] = {resource_flags, security_flags, config_flags, NULL};
 
+/* One mount: a source starting with '/' is a host path (bind), anything else a volume name;
+ * no source at all is an anonymous volume. */
+static int add_mount(json_t *mounts, const char *src, const char *dst, bool readonly,
+		     const char *type, const char *propagation, pl_error_t **err)
+{
+	json_t *m = json_object();
+	json_array_append_new(mounts, m);
+	if (!type)
+		type = src && src[0] == '/' ? "bind" : "volume";
+	if (add_string(m, "type", type, err) < 0 ||
+	    (src && add_string(m, "source", src, err) < 0) ||
+	    add_string(m, "target", dst, err) < 0 ||
+	    (propagation && add_string(m, "propagation", propagation, err) < 0))
+		return -EINVAL;
+	if (readonly)
+		json_object_set_new(m, "readonly", json_true());
+	return 0;
+}
+
+/* docker's -v: DST (an anonymous volume), or SRC:DST[:ro|rw]. */
+static int parse_volume_flag(json_t *mounts, const char *arg, pl_error_t **err)
+{
+	static const char want[] = "want [SRC:]DST[:ro|rw] (SRC a host path or a volume name)";
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	char *parts[4] = {0};
+	size_t n = 0;
+	char *rest = copy;
+	for (char *t; n < PL_ARRAY_SIZE(parts) && (t = strsep(&rest, ":"));)
+		parts[n++] = t;
+	if (n == 0 || n > 3 || !*parts[0] || (n > 1 && !*parts[1]))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "invalid value \"%s\" for --volume: %s",
+				    arg, want);
+	if (n == 1)
+		return add_mount(mounts, NULL, parts[0], false, "volume", NULL, err);
+	bool readonly = false;
+	if (n == 3) {
+		if (strcmp(parts[2], "ro") == 0)
+			readonly = true;
+		else if (strcmp(parts[2], "rw") != 0)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "invalid value \"%s\" for --volume: mode \"%s\": %s",
+					    arg, parts[2], want);
+	}
+	return add_mount(mounts, parts[0], parts[1], readonly, NULL, NULL, err);
+}
+
+/* docker's --mount: comma-separated KEY=VALUE (type, source|src, target|destination|dst,
+ * readonly|ro[=true|false], bind-propagation); type defaults to volume. */
+static int parse_mount_flag(json_t *mounts, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	const char *type = NULL, *src = NULL, *dst = NULL, *prop = NULL;
+	bool readonly = false;
+	char *rest = copy;
+	for (char *kv; (kv = strsep(&rest, ","));) {
+		char *eq = strchr(kv, '=');
+		const char *val = eq ? eq + 1 : NULL;
+		if (eq)
+			*eq = '\0';
+		if (!strcmp(kv, "readonly") || !strcmp(kv, "ro")) {
+			if (val && strcmp(val, "true") && strcmp(val, "1") &&
+			    strcmp(val, "false") && strcmp(val, "0"))
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "--mount %s: readonly takes true or false",
+						    arg);
+			readonly = !val || !strcmp(val, "true") || !strcmp(val, "1");
+			continue;
+		}
+		if (!val || !*val)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--mount %s: want KEY=VALUE, not \"%s\"", arg, kv);
+		if (!strcmp(kv, "type"))
+			type = val;
+		else if (!strcmp(kv, "source") || !strcmp(kv, "src"))
+			src = val;
+		else if (!strcmp(kv, "target") || !strcmp(kv, "destination") || !strcmp(kv, "dst"))
+			dst = val;
+		else if (!strcmp(kv, "bind-propagation"))
+			prop = val;
+		else
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--mount %s: unknown key \"%s\"", arg, kv);
+	}
+	if (!type)
+		type = "volume";
+	if (strcmp(type, "bind") != 0 && strcmp(type, "volume") != 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--mount %s: type must be bind or volume", arg);
+	if (!dst)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "--mount %s: a target is required",
+				    arg);
+	if (!src && strcmp(type, "bind") == 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--mount %s: a bind mount needs a source", arg);
+	return add_mount(mounts, src, dst, readonly, type, prop, err);
+}
+
 /* ROOTFS is a host directory when it is one, or looks like a path ("/...", "./...", "..");
  * anything else is an image reference (which never starts with '/' or '.'). */
 static bool names_an_image(const char *arg)
@@ -565,7 +664,7 @@ static bool names_an_image(const char *arg)
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
 	bool is_run = strcmp(cmd->name, "run") == 0;
-	enum { OPT_RM = 256, OPT_NAME, OPT_KERNEL, OPT_HELP, OPT_DETACH_KEYS };
+	enum { OPT_RM = 256, OPT_NAME, OPT_KERNEL, OPT_HELP, OPT_DETACH_KEYS, OPT_MOUNT };
 	static const struct option own[] = {
 	    {"rm", no_argument, NULL, OPT_RM},
 	    {"detach", no_argument, NULL, 'd'},
@@ -578,6 +677,8 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	    {"user", required_argument, NULL, 'u'},
 	    {"hostname", required_argument, NULL, 'h'},
 	    {"kernel", required_argument, NULL, OPT_KERNEL},
+	    {"volume", required_argument, NULL, 'v'},
+	    {"mount", required_argument, NULL, OPT_MOUNT},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {0},
 	};
@@ -585,12 +686,13 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	*o = (run_opts_t){.env = json_array(),
 			  .resources = json_object(),
 			  .security = json_object(),
-			  .config = json_object()};
+			  .config = json_object(),
+			  .mounts = json_array()};
 	int opt;
 	optind = 0;
 	opterr = 0;
 	/* '+': stop at ROOTFS so the container's command keeps its own flags. */
-	while ((opt = getopt_long(argc, argv, "+:dite:w:u:h:m:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:dite:w:u:h:m:v:", longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case OPT_RM:
@@ -634,6 +736,12 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			break;
 		case OPT_KERNEL:
 			o->kernel = optarg;
+			break;
+		case 'v':
+		case OPT_MOUNT:
+			if ((opt == 'v' ? parse_volume_flag(o->mounts, optarg, &err)
+					: parse_mount_flag(o->mounts, optarg, &err)) < 0)
+				return report(err, EXIT_RUN_ERROR);
 			break;
 		case OPT_HELP:
 			print_usage(stdout, cmd);
@@ -727,6 +835,8 @@ static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 		json_object_set(body, "resources", o->resources);
 	if (json_object_size(o->security) > 0)
 		json_object_set(body, "security", o->security);
+	if (json_array_size(o->mounts) > 0)
+		json_object_set(body, "mounts", o->mounts);
 	json_object_update(body, o->config);
 	return TAKE_PTR(body);
 }
@@ -2560,6 +2670,201 @@ static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv
 	return usage_error("image", "unknown command '%s'", argv[1]);
 }
 
+/* ---- volumes ---- */
+
+static char *volume_path(pl_client_t *c, const char *name)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, name);
+	return pl_xasprintf("/volumes/%s", esc);
+}
+
+/* Parses --help, -q (when quiet), -f (when force) and --label (when labels). Leaves optind at
+ * the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
+static int parse_volume_opts(const char *name, int argc, char **argv, const char *usage,
+			     bool *quiet, bool *force, json_t *labels)
+{
+	enum { OPT_LABEL = 256 };
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {"force", no_argument, NULL, 'f'},
+						 {"label", required_argument, NULL, OPT_LABEL},
+						 {0}};
+	static const flag_t label_flag = {"label", 0, true, "labels", set_label};
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hqf", longopts, NULL)) != -1) {
+		_cleanup_error_ pl_error_t *err = NULL;
+		switch (opt) {
+		case 'h':
+			printf("Usage: plctl volume %s\n", usage);
+			return HELP_SHOWN;
+		case 'q':
+			if (!quiet)
+				return bad_flag(name, '?', argv);
+			*quiet = true;
+			break;
+		case 'f':
+			if (!force)
+				return bad_flag(name, '?', argv);
+			*force = true;
+			break;
+		case OPT_LABEL:
+			if (!labels)
+				return bad_flag(name, '?', argv);
+			if (set_label(labels, &label_flag, optarg, &err) < 0)
+				return report(err, EXIT_USAGE);
+			break;
+		default:
+			return bad_flag(name, opt, argv);
+		}
+	}
+	return 0;
+}
+
+static int volume_create(pl_client_t *c, int argc, char **argv)
+{
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	int r = parse_volume_opts("volume create", argc, argv, "create [--label K=V] [NAME]", NULL,
+				  NULL, body);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (argc - optind > 1)
+		return usage_error("volume create", "want at most one NAME");
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (optind < argc && add_string(body, "name", argv[optind], &err) < 0)
+		return report(err, EXIT_USAGE);
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_request(c, "POST", "/volumes", body, NULL, &resp, &err) < 0)
+		return report(err, 1);
+	const char *name = json_string_value(json_object_get(resp, "name"));
+	puts(name ? name : "?");
+	return 0;
+}
+
+static const char *volume_field(json_t *v, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(v, key));
+	return s ? s : dflt;
+}
+
+/* By name. */
+static int compare_volumes(const void *a, const void *b)
+{
+	return strcmp(volume_field(*(json_t *const *)a, "name", ""),
+		      volume_field(*(json_t *const *)b, "name", ""));
+}
+
+static int volume_ls(pl_client_t *c, int argc, char **argv)
+{
+	bool quiet = false;
+	int r = parse_volume_opts("volume ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind < argc)
+		return usage_error("volume ls", "unexpected argument '%s'", argv[optind]);
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *list = NULL;
+	if (pl_client_request(c, "GET", "/volumes", NULL, NULL, &list, &err) < 0)
+		return report(err, 1);
+	size_t n = json_array_size(list), i;
+	json_t **rows = pl_xcalloc(n ? n : 1, sizeof(*rows));
+	for (i = 0; i < n; i++)
+		rows[i] = json_array_get(list, i);
+	qsort(rows, n, sizeof(*rows), compare_volumes);
+	if (quiet) {
+		for (i = 0; i < n; i++)
+			puts(volume_field(rows[i], "name", "?"));
+		free(rows);
+		return 0;
+	}
+	char **cells = pl_xcalloc((n + 1) * 2, sizeof(char *));
+	cells[0] = pl_xstrdup("DRIVER");
+	cells[1] = pl_xstrdup("VOLUME NAME");
+	for (i = 0; i < n; i++) {
+		cells[(i + 1) * 2] = pl_xstrdup(volume_field(rows[i], "driver", "local"));
+		cells[(i + 1) * 2 + 1] = pl_xstrdup(volume_field(rows[i], "name", "?"));
+	}
+	print_table(cells, n + 1, 2);
+	for (i = 0; i < (n + 1) * 2; i++)
+		free(cells[i]);
+	free(cells);
+	free(rows);
+	return 0;
+}
+
+static int volume_inspect(pl_client_t *c, int argc, char **argv)
+{
+	int r =
+	    parse_volume_opts("volume inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("volume inspect", "requires at least one volume");
+	_cleanup_(json_decrefp) json_t *all = json_array();
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = volume_path(c, argv[i]);
+		_cleanup_error_ pl_error_t *err = NULL;
+		json_t *one = NULL;
+		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		json_array_append_new(all, one ? one : json_null());
+	}
+	print_json(all);
+	return rc;
+}
+
+static int volume_rm(pl_client_t *c, int argc, char **argv)
+{
+	bool force = false;
+	int r = parse_volume_opts("volume rm", argc, argv, "rm [-f] NAME...", NULL, &force, NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("volume rm", "requires at least one volume");
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = volume_path(c, argv[i]);
+		if (force)
+			add_query(c, &path, "force", "1");
+		_cleanup_error_ pl_error_t *err = NULL;
+		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		puts(argv[i]);
+	}
+	return rc;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(pl_client_t *c, int argc, char **argv);
+} volume_commands[] = {
+    {"create", volume_create},	 {"ls", volume_ls}, {"list", volume_ls},
+    {"inspect", volume_inspect}, {"rm", volume_rm}, {"remove", volume_rm},
+};
+
+static int cmd_volume(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	if (argc < 2) {
+		print_usage(stderr, cmd);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		print_usage(stdout, cmd);
+		return 0;
+	}
+	for (size_t i = 0; i < PL_ARRAY_SIZE(volume_commands); i++)
+		if (strcmp(argv[1], volume_commands[i].name) == 0)
+			return volume_commands[i].fn(c, argc - 1, argv + 1);
+	return usage_error("volume", "unknown command '%s'", argv[1]);
+}
+
 static int no_args(const command_t *cmd, int argc, char **argv)
 {
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -2625,6 +2930,10 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  -u, --user UID[:GID]        numeric user and group\n"                                   \
 	"  -h, --hostname NAME         container hostname\n"                                       \
 	"  --kernel shared|dedicated   isolation: share the host kernel or have its own\n"         \
+	"  -v, --volume [SRC:]DST[:ro] mount a host path (SRC starting with '/') or a volume;\n"   \
+	"                              DST alone: a new anonymous volume (repeatable)\n"           \
+	"  --mount type=bind|volume,source=SRC,target=DST[,readonly][,bind-propagation=P]\n"       \
+	"                              likewise, docker's long form (repeatable)\n"                \
 	"  --label KEY[=VALUE]         set a label (repeatable)\n"                                 \
 	"  --restart POLICY            no, on-failure[:MAX_RETRIES], always, unless-stopped\n"     \
 	"  --stop-signal SIGNAL        signal that stops it (default TERM)\n"                      \
@@ -2723,6 +3032,14 @@ static const command_t commands[] = {
      "  rm REF...            remove a name; the last name (or an id) removes the image\n"
      "                       and the layers no other image uses\n\n"
      "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix.\n"},
+    {"volume", cmd_volume, 1, "Manage volumes: create, ls, inspect, rm",
+     "volume COMMAND\n\n"
+     "  create [--label K=V] [NAME]   create a volume (a generated name without NAME);\n"
+     "                                prints its name\n"
+     "  ls [-q]                       list volumes (-q: names only)\n"
+     "  inspect NAME...               show volumes as JSON\n"
+     "  rm [-f] NAME...               remove volumes; refused while a container uses one\n"
+     "                                (-f: only while a running one does)\n"},
     {"info", cmd_info, 1, "Show daemon information as JSON", "info"},
     {"version", cmd_version, 1, "Show the client and daemon versions", "version"},
 };

@@ -162,7 +162,8 @@ bad:
 
 bool pl_path_is_clean_abs(const char *p)
 {
-	if (p[0] != '/' || strlen(p) >= PATH_MAX || strcmp(p, "/") == 0)
+	size_t n = strlen(p);
+	if (p[0] != '/' || n >= PATH_MAX || n == 1 || p[n - 1] == '/' || strstr(p, "//"))
 		return false;
 	for (const char *c = p; *c; c++)
 		if (*c == ',' || *c == ':')

@@ -487,3 +487,82 @@ def test_run_unknown_image_and_rootfs_without_cmd(plctl, rootfs):
     assert p.returncode == 125 and "no such image" in p.stderr, p
     p = plctl("run", "--rm", rootfs)  # a directory: a command is still required
     assert p.returncode == 2 and "missing the command" in p.stderr, p
+
+
+# --------------------------------------------------------------------------
+# volumes and mounts
+
+
+def test_volume_commands(api, plctl, rootfs, uniq):
+    name = f"v-{uniq}"
+    assert plctl("volume", "create", "--label", "k=v", name, check=0).stdout == f"{name}\n"
+    p = plctl("volume", "create", name)
+    assert p.returncode == 1 and "exists" in p.stderr, p
+    gen = plctl("volume", "create", check=0).stdout.strip()
+    assert gen and gen != name
+    # one listing only: see test_volumes.test_volume_list_twice
+    p = plctl("volume", "ls", check=0)
+    lines = p.stdout.splitlines()
+    assert lines[0].split() == ["DRIVER", "VOLUME", "NAME"]
+    assert ["local", name] in [ln.split() for ln in lines[1:]], p.stdout
+    import json
+    got = json.loads(plctl("volume", "inspect", name, gen, check=0).stdout)
+    assert [v["name"] for v in got] == [name, gen]
+    assert got[0]["labels"] == {"k": "v"} and got[0]["driver"] == "local"
+    p = plctl("volume", "inspect", "pl-no-such-volume")
+    assert p.returncode == 1 and "no such volume" in p.stderr, p
+    # in use by a stopped container: rm refuses, rm -f removes
+    cid = plctl("create", "-v", f"{name}:/data", rootfs, "--", "true", check=0).stdout.strip()
+    p = plctl("volume", "rm", name)
+    assert p.returncode == 1 and p.stdout == "", p
+    assert plctl("volume", "rm", "-f", name, gen, check=0).stdout == f"{name}\n{gen}\n"
+    assert api.get(f"/volumes/{name}").status == 404
+    plctl("rm", cid, check=0)
+    assert plctl("volume", "frob").returncode == 2
+    assert plctl("volume", "ls", "extra").returncode == 2
+
+
+def test_run_volume_flags(api, plctl, rootfs, uniq, tmp_path):
+    name = f"v-{uniq}"
+    (tmp_path / "in").write_text("host\n")
+    plctl("run", "--rm", "-v", f"{name}:/data", "-v", f"{tmp_path}:/h:ro", rootfs, "--",
+          "sh", "-c", "cat /h/in > /data/f", check=0)
+    p = plctl("run", "--rm", "--volume", f"{name}:/d2:ro", "-v", f"{tmp_path}:/h", rootfs, "--",
+              "sh", "-c", "cat /d2/f; echo out > /h/out; echo x > /d2/g")
+    assert p.returncode != 0 and p.stdout == "host\n", p
+    assert (tmp_path / "out").read_text() == "out\n"
+    # -v DST alone: an anonymous volume, named in the container's config
+    cid = plctl("create", "-v", "/anon", rootfs, "--", "true", check=0).stdout.strip()
+    mounts = api.inspect(cid)["config"]["mounts"]
+    assert [(m["type"], m["target"]) for m in mounts] == [("volume", "/anon")]
+    anon = mounts[0]["source"]
+    plctl("rm", cid, check=0)
+    plctl("volume", "rm", name, anon, check=0)
+    for bad in ["", ":/x", "a:", "a:/x:rx", "a:/x:ro:more"]:
+        p = plctl("create", "-v", bad, rootfs, "--", "true")
+        assert p.returncode == 125 and "--volume" in p.stderr, (bad, p)
+
+
+def test_run_mount_flag(api, plctl, rootfs, uniq, tmp_path):
+    name = f"v-{uniq}"
+    (tmp_path / "f").write_text("file\n")
+    p = plctl("run", "--rm", "--mount", f"type=bind,source={tmp_path},target=/b,readonly",
+              "--mount", f"source={name},target=/v", rootfs, "--",
+              "sh", "-c", "cat /b/f; echo y > /v/y; echo z > /b/z")
+    assert p.returncode != 0 and p.stdout == "file\n", p
+    assert not (tmp_path / "z").exists()
+    assert (api.get(f"/volumes/{name}").status) == 200
+    cid = plctl("create", "--mount", f"type=bind,src={tmp_path},dst=/b,bind-propagation=rslave",
+                rootfs, "--", "true", check=0).stdout.strip()
+    m = api.inspect(cid)["config"]["mounts"]
+    assert m == [{"type": "bind", "source": str(tmp_path), "target": "/b", "readonly": False,
+                  "propagation": "rslave"}], m
+    plctl("rm", cid, check=0)
+    plctl("volume", "rm", name, check=0)
+    for bad in ["type=tmpfs,target=/x", "source=a", "type=bind,target=/x", "target=/x,bogus=1",
+                "target=/x,readonly=maybe"]:
+        p = plctl("create", "--mount", bad, rootfs, "--", "true")
+        assert p.returncode == 125 and "--mount" in p.stderr, (bad, p)
+    # a bind source that does not exist: the daemon's 400
+    p = plctl("create", "-v", f"{tmp_path}/missing:/x", rootfs, "--", "true")
+    assert p.returncode == 125 and "missing" in p.stderr, p

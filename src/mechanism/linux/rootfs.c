@@ -271,6 +271,18 @@ static int read_only_root(const char *merged, int root_fd, const json_t *tmpfs, 
 	return fd < 0 ? pl_error_errno(err, "open read-only rootfs") : fd;
 }
 
+static bool dir_empty(int fd)
+{
+	int dup = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
+	bool empty = true;
+	for (struct dirent *de; d && empty && (de = readdir(d));)
+		empty = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 /* copy_file_range, or plain reads and writes where it cannot cross (overlayfs → ext4). */
 static int copy_data(int in, int out)
 {
@@ -393,7 +405,10 @@ static int apply_mounts(int root, const json_t *mounts, pl_error_t **err)
 			_cleanup_close_ int fd_from =
 			    open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			_cleanup_close_ int fd_to = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (fd_from < 0 || fd_to < 0 || copy_tree(fd_from, fd_to, err) < 0)
+			/* only an empty volume is filled (as Docker does): data is never replaced
+			 */
+			if (fd_from < 0 || fd_to < 0 ||
+			    (dir_empty(fd_to) && copy_tree(fd_from, fd_to, err) < 0))
 				return pl_error_wrap(err, "volume at %s", dst);
 			close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 		}

@@ -160,7 +160,8 @@ json_t *pl_volume_get(pl_volumes_t *v, const char *name, bool create, pl_error_t
 json_t *pl_volumes_list(pl_volumes_t *v)
 {
 	json_t *arr = json_array();
-	int fd = fcntl(v->dirfd, F_DUPFD_CLOEXEC, 3);
+	/* a fresh open: a dup would share (and leave at the end) the read position */
+	int fd = openat(v->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	for (struct dirent *de; d && (de = readdir(d));) {
 		if (de->d_name[0] == '.')
