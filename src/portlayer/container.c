@@ -539,7 +539,7 @@ static void domain_ended(pl_container_t *c)
 		 * no such working directory): the caller's input, not our fault */
 		bool input = c->reported_exit && c->error &&
 			     (c->exit_code == 126 || c->exit_code == 127 || c->exit_code == 128);
-		pl_errkind_t kind = input ? PL_ERR_INVALID : PL_ERR_INTERNAL;
+		pl_errkind_t kind = input ? PL_ERR_INVALID : (pl_errkind_t)c->setup_error_kind;
 		pl_error_t *se = NULL;
 		pl_error_set(&se, kind, 0, "start container %.12s: %s", c->id,
 			     c->error ? c->error : "the process exited before it started");
@@ -636,8 +636,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_ERROR: {
 		const char *m = json_string_value(json_object_get(j, "message"));
 		pl_log_debug("container %.12s: tether error: %s", c->id, m ? m : "?");
-		if (c->status == PL_STATUS_STARTING && m)
+		if (c->status == PL_STATUS_STARTING && m) {
 			record_error(c, m); /* a set-up failure before tether ran */
+			c->setup_error_kind = (int)json_integer_value(json_object_get(j, "kind"));
+		}
 		if (json_integer_value(json_object_get(j, "type")) == PL_MSG_EXEC)
 			pl_sessions_on_exec_refused(c, j);
 		break;
@@ -788,6 +790,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
 	c->has_exit = c->reported_exit = c->stop_requested = c->oom_killed = false;
+	c->setup_error_kind = PL_ERR_INTERNAL;
 	c->killed_by_us = false;
 	c->exit_code = c->signal = 0;
 	free(c->error);

@@ -65,6 +65,7 @@ struct pl_container {
 	bool stopped_by_user;	    /* the last stop came from the API (unless-stopped) */
 	bool pending_restart_check; /* found stopped at load: policy decides after linking */
 	bool oom_killed;	    /* the last run lost a process to the OOM killer */
+	int setup_error_kind;	    /* the domain failed to set up: whose fault (pl_errkind_t) */
 
 	/* the live domain */
 	pl_domain_t dom;

@@ -91,7 +91,10 @@ static bool linux_available(const pl_mechanism_t *m, const char **reason)
 /* Reports a set-up failure to the port layer as the protocol's ERROR frame, then dies. */
 static _Noreturn void child_fail(int ctl, pl_error_t *e)
 {
-	json_t *j = json_pack("{s:s}", "message", e && e->msg ? e->msg : "domain set-up failed");
+	/* the kind travels too: a mount target through a symlink is the caller's fault */
+	json_t *j =
+	    json_pack("{s:s, s:i}", "message", e && e->msg ? e->msg : "domain set-up failed",
+		      "kind", e ? (int)e->kind : (int)PL_ERR_INTERNAL);
 	char *s = json_dumps(j, JSON_COMPACT);
 	if (s)
 		pl_frame_send(ctl, PL_MSG_ERROR, 0, s, strlen(s));
