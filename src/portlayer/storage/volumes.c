@@ -90,8 +90,8 @@ static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels, pl_
 	_cleanup_close_ int d = openat(v->dirfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char when[48];
 	pl_time_format(pl_now_ns(), when, sizeof(when));
-	json_t *meta = json_pack("{s:s, s:s, s:s, s:O}", "name", name, "driver", "local", "created",
-				 when, "labels", labels ? labels : json_object());
+	json_t *meta = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "driver", "local", "created",
+				 when, "labels", labels ? json_deep_copy(labels) : json_object());
 	_cleanup_free_ char *s = pl_json_dump(meta);
 	json_decref(meta);
 	if (d < 0 || mkdirat(d, "_data", 0755) < 0 ||
