@@ -506,10 +506,13 @@ def test_primary_round_trip_with_a_slow_reader_loses_nothing(tether):
     while len(c.output(1)) < len(blob):
         assert time.monotonic() < end, f"got {len(c.output(1))} of {len(blob)} bytes"
         got = len(c.output(1))
-        if granted - got < 16 * 1024:  # a slow reader: 48 KiB at a time, every 10 ms
+        # a slow reader: every 10 ms it tops the window up to 64 KiB, never leaving less
+        # than one 32 KiB frame (a resent frame keeps its size and waits for credit to
+        # cover it whole, as the daemon's 256 KiB window always does)
+        if granted - got < 32 * 1024:
             time.sleep(0.01)
-            c.send(CREDIT, {"session": 1, "bytes": got + 48 * 1024 - granted})
-            granted = got + 48 * 1024
+            c.send(CREDIT, {"session": 1, "bytes": got + 64 * 1024 - granted})
+            granted = got + 64 * 1024
             if len(rss) < got >> 16:
                 rss.append(tether.vmrss_kib())
         c.pump(0.05)
