@@ -286,6 +286,11 @@ void pl_sessions_free(pl_container_t *c)
 	while (c->sessions) {
 		pl_session_t *s = c->sessions;
 		c->sessions = s->next;
+		while (s->sinks) { /* the daemon going away: whoever still listens is told */
+			pl_sink_t *k = s->sinks;
+			s->sinks = k->next;
+			k->ended(k);
+		}
 		free(s->stdin_buf);
 		free(s);
 	}

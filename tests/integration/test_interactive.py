@@ -206,6 +206,15 @@ def test_exec_output_and_exit_code(api, box):
     assert exec_wait(api, eid)["exit_code"] == 5
 
 
+def test_detached_exec_with_much_output_does_not_block(api, box):
+    """Nobody reads a detached exec's output: it is discarded (as Docker does), so a process
+    writing far more than a pipe holds still runs to its end."""
+    eid = exec_create(api, box, ["sh", "-c", "head -c 5000000 /dev/zero; exit 4"])
+    r = api.post(f"/exec/{eid}/start", params={"detach": 1})
+    assert r.status == 204, r
+    assert exec_wait(api, eid)["exit_code"] == 4
+
+
 def test_exec_env_cwd_user(api, box):
     out, err, j = exec_run(api, box, ["sh", "-c", 'echo "$FOO|$(pwd)|$(id -u):$(id -g)"'],
                            env=["FOO=bar baz"], cwd="/tmp", user="1000:1001")
