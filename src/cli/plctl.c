@@ -2586,17 +2586,14 @@ static int image_ls(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int image_inspect(pl_client_t *c, int argc, char **argv)
+/* GETs each named object and prints them as one JSON array (image and volume inspect). */
+static int inspect_each(pl_client_t *c, int argc, char **argv,
+			char *(*path_of)(pl_client_t *, const char *))
 {
-	int r = parse_image_opts("image inspect", argc, argv, "inspect REF...", NULL);
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return usage_error("image inspect", "requires at least one image");
 	_cleanup_(json_decrefp) json_t *all = json_array();
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = image_path(c, argv[i]);
+		_cleanup_free_ char *path = path_of(c, argv[i]);
 		_cleanup_error_ pl_error_t *err = NULL;
 		json_t *one = NULL;
 		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
@@ -2607,6 +2604,16 @@ static int image_inspect(pl_client_t *c, int argc, char **argv)
 	}
 	print_json(all);
 	return rc;
+}
+
+static int image_inspect(pl_client_t *c, int argc, char **argv)
+{
+	int r = parse_image_opts("image inspect", argc, argv, "inspect REF...", NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("image inspect", "requires at least one image");
+	return inspect_each(c, argc, argv, image_path);
 }
 
 static int image_tag(pl_client_t *c, int argc, char **argv)
@@ -2801,20 +2808,7 @@ static int volume_inspect(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("volume inspect", "requires at least one volume");
-	_cleanup_(json_decrefp) json_t *all = json_array();
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = volume_path(c, argv[i]);
-		_cleanup_error_ pl_error_t *err = NULL;
-		json_t *one = NULL;
-		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		json_array_append_new(all, one ? one : json_null());
-	}
-	print_json(all);
-	return rc;
+	return inspect_each(c, argc, argv, volume_path);
 }
 
 static int volume_rm(pl_client_t *c, int argc, char **argv)
