@@ -2652,15 +2652,14 @@ static int image_rm(pl_client_t *c, int argc, char **argv)
 	return rc;
 }
 
-static const struct {
+/* A command group's subcommands ("image ls", "volume rm"). */
+typedef struct subcommand {
 	const char *name;
 	int (*fn)(pl_client_t *c, int argc, char **argv);
-} image_commands[] = {
-    {"import", image_import},	{"load", image_import}, {"ls", image_ls}, {"list", image_ls},
-    {"inspect", image_inspect}, {"tag", image_tag},	{"rm", image_rm}, {"remove", image_rm},
-};
+} subcommand_t;
 
-static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+static int dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n, pl_client_t *c,
+			int argc, char **argv)
 {
 	if (argc < 2) {
 		print_usage(stderr, cmd);
@@ -2671,10 +2670,20 @@ static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv
 		print_usage(stdout, cmd);
 		return 0;
 	}
-	for (size_t i = 0; i < PL_ARRAY_SIZE(image_commands); i++)
-		if (strcmp(argv[1], image_commands[i].name) == 0)
-			return image_commands[i].fn(c, argc - 1, argv + 1);
-	return usage_error("image", "unknown command '%s'", argv[1]);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].fn(c, argc - 1, argv + 1);
+	return usage_error(cmd->name, "unknown command '%s'", argv[1]);
+}
+
+static const subcommand_t image_commands[] = {
+    {"import", image_import},	{"load", image_import}, {"ls", image_ls}, {"list", image_ls},
+    {"inspect", image_inspect}, {"tag", image_tag},	{"rm", image_rm}, {"remove", image_rm},
+};
+
+static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return dispatch_sub(cmd, image_commands, PL_ARRAY_SIZE(image_commands), c, argc, argv);
 }
 
 /* ---- volumes ---- */
@@ -2834,29 +2843,14 @@ static int volume_rm(pl_client_t *c, int argc, char **argv)
 	return rc;
 }
 
-static const struct {
-	const char *name;
-	int (*fn)(pl_client_t *c, int argc, char **argv);
-} volume_commands[] = {
+static const subcommand_t volume_commands[] = {
     {"create", volume_create},	 {"ls", volume_ls}, {"list", volume_ls},
     {"inspect", volume_inspect}, {"rm", volume_rm}, {"remove", volume_rm},
 };
 
 static int cmd_volume(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	if (argc < 2) {
-		print_usage(stderr, cmd);
-		return EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		print_usage(stdout, cmd);
-		return 0;
-	}
-	for (size_t i = 0; i < PL_ARRAY_SIZE(volume_commands); i++)
-		if (strcmp(argv[1], volume_commands[i].name) == 0)
-			return volume_commands[i].fn(c, argc - 1, argv + 1);
-	return usage_error("volume", "unknown command '%s'", argv[1]);
+	return dispatch_sub(cmd, volume_commands, PL_ARRAY_SIZE(volume_commands), c, argc, argv);
 }
 
 static int no_args(const command_t *cmd, int argc, char **argv)
