@@ -5,6 +5,7 @@
 #include "common/loop.h"
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
+#include "portlayer/userns.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,7 @@
 typedef struct opts {
 	const char *root, *run_dir, *socket, *tether, *group;
 	const char *tls_listen, *tls_cert, *tls_key, *tls_ca;
+	const char *userns_range;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -53,6 +55,9 @@ static void usage(FILE *f)
 	    "  --tls-cert FILE    server certificate (PEM)\n"
 	    "  --tls-key FILE     server private key (PEM)\n"
 	    "  --tls-ca FILE      CA that signs client certificates (PEM)\n"
+	    "  --userns-range START:COUNT  host uids and gids handed out, 65536 per container,\n"
+	    "                     to containers with security.userns mode \"remap\"\n"
+	    "                     (default 100000000:67108864; START >= 65536)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -73,6 +78,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"tls-key", required_argument, NULL, 'K'},
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"userns-range", required_argument, NULL, 'U'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -104,6 +110,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 'A':
 			o->tls_ca = optarg;
+			break;
+		case 'U':
+			o->userns_range = optarg;
 			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
@@ -268,6 +277,12 @@ int main(int argc, char **argv)
 
 	if (pl_mkdir_p(o.root, 0700, &err) < 0 || pl_mkdir_p(o.run_dir, 0700, &err) < 0)
 		goto fail;
+	if (o.userns_range) {
+		uint32_t start, count;
+		if (pl_userns_parse_range(o.userns_range, &start, &count, &err) < 0)
+			goto fail;
+		pl_userns_set_range(start, count);
+	}
 	if (pl_mechanisms_init(tether, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);

@@ -333,6 +333,32 @@ pl_volumes_t *pl_portlayer_volumes(pl_portlayer_t *pl)
 	return pl->volumes;
 }
 
+/* security.userns remap: a host id range no other container holds (portlayer/userns.h). The
+ * ranges in use are those recorded in the containers' configs, so removal frees them. */
+static int allocate_userns(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **err)
+{
+	pl_userns_t *u = &cfg->security.userns;
+	if (!u->remap)
+		return 0;
+	size_t n = 0;
+	for (pl_container_t *o = pl->head; o; o = o->next)
+		n++;
+	_cleanup_free_ const pl_userns_t **others = pl_xcalloc(n + 1, sizeof(*others));
+	n = 0;
+	for (pl_container_t *o = pl->head; o; o = o->next)
+		if (o->config->security.userns.remap)
+			others[n++] = &o->config->security.userns;
+	if (pl_userns_allocate(u, others, n, err) < 0)
+		return -1;
+	if (pl_userns_host_id(u->uid_map, u->n_uid, cfg->uid) < 0 ||
+	    pl_userns_host_id(u->gid_map, u->n_gid, cfg->gid) < 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "user %u:%u is not mapped by security.userns", cfg->uid,
+				    cfg->gid);
+	json_object_set_new(cfg->security.canonical, "userns", pl_userns_to_json(u));
+	return 0;
+}
+
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
@@ -348,6 +374,8 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		return NULL;
 	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
 	if (!mech || mech->validate(mech, cfg, err) < 0)
+		return NULL;
+	if (allocate_userns(pl, cfg, err) < 0)
 		return NULL;
 	if (cfg->name) {
 		for (pl_container_t *o = pl->head; o; o = o->next) {

@@ -202,7 +202,7 @@ int pl_security_parse(const json_t *v, pl_security_t *s, pl_error_t **err)
 {
 	static const char *const keys[] = {
 	    "privileged", "cap_add", "cap_drop", "no_new_privileges", "seccomp", "read_only_rootfs",
-	    "sysctls",	  "rlimits", "tmpfs",	 "oom_score_adj",     NULL};
+	    "sysctls",	  "rlimits", "tmpfs",	 "oom_score_adj",     "userns",	 NULL};
 	pl_security_init(s);
 	if (!v || json_is_null(v)) {
 		s->canonical = json_object();
@@ -288,6 +288,9 @@ int pl_security_parse(const json_t *v, pl_security_t *s, pl_error_t **err)
 		s->oom_score_adj = (int)json_integer_value(x);
 		json_object_set(canon, "oom_score_adj", x);
 	}
+	if (pl_userns_parse(json_object_get(v, "userns"), &s->userns, err) < 0)
+		goto bad;
+	json_object_set_new(canon, "userns", pl_userns_to_json(&s->userns));
 	if (s->sysctls)
 		json_object_set(canon, "sysctls", s->sysctls);
 	if (s->rlimits)

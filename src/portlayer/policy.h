@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "common/error.h"
+#include "portlayer/userns.h"
 
 typedef enum pl_seccomp_mode {
 	PL_SECCOMP_DEFAULT = 0,
@@ -27,7 +28,8 @@ typedef struct pl_security {
 	json_t *tmpfs;	 /* {"/run": "size=64m"} */
 	bool has_oom_score_adj;
 	int oom_score_adj;
-	json_t *canonical; /* what config.json stores and inspect shows */
+	pl_userns_t userns; /* the user namespace: the host's, or a remapped one */
+	json_t *canonical;  /* what config.json stores and inspect shows */
 } pl_security_t;
 
 #define PL_UNSET (-1)

@@ -6,6 +6,7 @@
 #include "mechanism/linux/cgroup.h"
 #include "mechanism/linux/rootfs.h"
 #include "mechanism/linux/seccomp.h"
+#include "mechanism/linux/userns.h"
 #include "common/util.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -159,10 +160,19 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 		_exit(1);
 	ctl = TETHER_FD_CTL;
 
-	int root = pl_rootfs_prepare(spec, &e);
+	/* in a user namespace nothing can be done before the daemon has written the maps and
+	 * sent the mounts only it can make: GO comes first */
+	pl_userns_fds_t ufds, *userns = NULL;
+	if (pl_userns_wanted(spec)) {
+		_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
+		if (pl_userns_wait_go(ctl, merged, json_array_size(spec->mounts), &ufds, &e) < 0)
+			child_fail(ctl, e);
+		userns = &ufds;
+	}
+	int root = pl_rootfs_prepare(spec, userns, &e);
 	if (root < 0)
 		child_fail(ctl, e);
-	if (wait_go(ctl, &e) < 0)
+	if (!userns && wait_go(ctl, &e) < 0)
 		child_fail(ctl, e);
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		pl_error_errno(&e, "unshare cgroup namespace");
@@ -258,7 +268,9 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		return pl_error_wrap(err, "resource limits");
 	}
 
-	const uint64_t ns = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+	const bool userns = pl_userns_wanted(spec);
+	const uint64_t ns = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+			    CLONE_NEWNET | (userns ? CLONE_NEWUSER : 0);
 	int pidfd = -1;
 	pid_t pid = do_clone(ns, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
@@ -275,8 +287,14 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	int r = pl_cgroup_attach_v1(spec->id, pid, err);
 	if (r == 0 && cgfd < 0 && pl_cgroup_layout() == PL_CG_V2)
 		r = -1; /* unreachable in practice: v2 always yields a cgroup fd */
+	pl_userns_fds_t ufds;
+	pl_userns_fds_init(&ufds);
+	if (r == 0 && userns)
+		r = pl_userns_setup(spec, pid, &ufds, err);
 	if (r == 0)
-		r = pl_frame_send(ours, PL_MSG_GO, 0, NULL, 0);
+		r = userns ? pl_userns_send_go(ours, &ufds)
+			   : pl_frame_send(ours, PL_MSG_GO, 0, NULL, 0);
+	pl_userns_fds_close(&ufds);
 	if (r < 0) {
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		waitpid(pid, NULL, 0);
@@ -332,7 +350,7 @@ static int linux_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_er
 	size_t len;
 	if (!pl_seccomp_program(&cfg->security, &len, err) && err && *err)
 		return -1;
-	return 0;
+	return pl_userns_validate(cfg, err);
 }
 
 /* Capabilities no process started by us can hold: those outside our own bounding set

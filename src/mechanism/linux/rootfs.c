@@ -66,7 +66,26 @@ static const struct {
     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 };
 
-static int populate_dev(int root_fd, pl_error_t **err)
+/* In a user namespace mknod is refused: the host's nodes are bound onto empty files. */
+static int bind_device(int dfd, const char *name, pl_error_t **err)
+{
+	_cleanup_close_ int f = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (f < 0)
+		return pl_error_errno(err, "create /dev/%s", name);
+	char src[64], dst[64];
+	snprintf(src, sizeof(src), "/dev/%s", name);
+	_cleanup_close_ int s = open(src, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (s < 0 || fstat(s, &st) < 0 || !S_ISCHR(st.st_mode))
+		return pl_error_errno(err, "host device %s", src);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", s);
+	snprintf(dst, sizeof(dst), "/proc/self/fd/%d", f);
+	if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+		return pl_error_errno(err, "bind /dev/%s", name);
+	return 0;
+}
+
+static int populate_dev(int root_fd, bool userns, pl_error_t **err)
 {
 	_cleanup_close_ int dev = open_dir_beneath(root_fd, "dev", err);
 	if (dev < 0)
@@ -78,6 +97,13 @@ static int populate_dev(int root_fd, pl_error_t **err)
 		return pl_error_errno(err, "open /dev");
 	mode_t old = umask(0);
 	for (size_t i = 0; i < PL_ARRAY_SIZE(devices); i++) {
+		if (userns) {
+			if (bind_device(dfd, devices[i].name, err) < 0) {
+				umask(old);
+				return -1;
+			}
+			continue;
+		}
 		if (mknodat(dfd, devices[i].name, S_IFCHR | 0666,
 			    makedev(devices[i].maj, devices[i].min)) < 0) {
 			umask(old);
@@ -244,7 +270,8 @@ static int mount_tmpfs_list(int root_fd, const json_t *tmpfs, pl_error_t **err)
 	return 0;
 }
 
-/* Makes the overlay read-only through a read-only bind of itself; returns the new root. */
+/* Makes the overlay read-only through a read-only bind of itself; returns the new root. In
+ * a user namespace (merged NULL) the overlay is our own mount: it turns read-only itself. */
 static int read_only_root(const char *merged, int root_fd, const json_t *tmpfs, pl_error_t **err)
 {
 	/* mount points must exist before the root stops accepting new directories */
@@ -263,6 +290,12 @@ static int read_only_root(const char *merged, int root_fd, const json_t *tmpfs, 
 		if (fd < 0)
 			return -1;
 		close(fd);
+	}
+	if (!merged) {
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV};
+		if (mount_setattr(root_fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+			return pl_error_errno(err, "make the root file system read-only");
+		return fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
 	}
 	if (mount(merged, merged, NULL, MS_BIND, NULL) < 0 ||
 	    mount(NULL, merged, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, NULL) < 0)
@@ -360,7 +393,8 @@ static int copy_tree(int src, int dst, pl_error_t **err)
 
 /* Bind mounts and volumes: the source (a trusted host path) opened O_PATH, the target
  * created beneath the root without following symlinks, mounted fd to fd. */
-static int apply_mounts(int root, const json_t *mounts, pl_error_t **err)
+static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *userns,
+			pl_error_t **err)
 {
 	size_t i;
 	json_t *m;
@@ -370,7 +404,9 @@ static int apply_mounts(int root, const json_t *mounts, pl_error_t **err)
 		const char *dst = json_string_value(json_object_get(m, "target"));
 		const char *marker = json_string_value(json_object_get(m, "populate"));
 		const char *prop = json_string_value(json_object_get(m, "propagation"));
-		_cleanup_close_ int sfd = open(src, O_PATH | O_CLOEXEC);
+		/* in a user namespace the daemon made it: a detached tree to attach */
+		_cleanup_close_ int sfd = userns ? fcntl(userns->mounts[i], F_DUPFD_CLOEXEC, 3)
+						 : open(src, O_PATH | O_CLOEXEC);
 		struct stat st;
 		if (sfd < 0 || fstat(sfd, &st) < 0)
 			return pl_error_set(err, PL_ERR_INVALID, errno, "mount source %s", src);
@@ -415,7 +451,9 @@ static int apply_mounts(int root, const json_t *mounts, pl_error_t **err)
 		char s[64], t[64];
 		snprintf(s, sizeof(s), "/proc/self/fd/%d", sfd);
 		snprintf(t, sizeof(t), "/proc/self/fd/%d", tfd);
-		if (mount(s, t, NULL, MS_BIND | MS_REC, NULL) < 0)
+		if (userns ? move_mount(sfd, "", tfd, "",
+					MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+			   : mount(s, t, NULL, MS_BIND | MS_REC, NULL))
 			return pl_error_errno(err, "bind %s on %s", src, dst);
 		/* flags apply to the new mount: reach it through a fresh fd */
 		_cleanup_close_ int top = openat2_beneath(root, dst + 1, O_PATH);
@@ -436,7 +474,17 @@ static int apply_mounts(int root, const json_t *mounts, pl_error_t **err)
 	return 0;
 }
 
-int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
+/* The overlay the daemon made (userns.c), attached at the domain's merged directory. */
+static int attach_overlay(const pl_userns_fds_t *userns, pl_error_t **err)
+{
+	if (move_mount(userns->overlay, "", userns->merged, "",
+		       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		return pl_error_errno(err, "attach overlay rootfs");
+	int root = fcntl(userns->overlay, F_DUPFD_CLOEXEC, 3);
+	return root < 0 ? pl_error_errno(err, "open rootfs") : root;
+}
+
+int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, pl_error_t **err)
 {
 	const pl_security_t *sec = &spec->config->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -445,13 +493,14 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 	_cleanup_free_ char *opts =
 	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->lowerdir,
 			 spec->domain_dir, spec->domain_dir);
-	if (mount("overlay", merged, "overlay", MS_NODEV, opts) < 0)
+	if (!userns && mount("overlay", merged, "overlay", MS_NODEV, opts) < 0)
 		return pl_error_errno(err, "mount overlay rootfs");
-	_cleanup_close_ int root = open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int root =
+	    userns ? attach_overlay(userns, err) : open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root < 0)
-		return pl_error_errno(err, "open rootfs");
+		return userns ? -1 : pl_error_errno(err, "open rootfs");
 	if (sec->read_only_rootfs) {
-		int ro = read_only_root(merged, root, sec->tmpfs, err);
+		int ro = read_only_root(userns ? NULL : merged, root, sec->tmpfs, err);
 		if (ro < 0)
 			return -1;
 		close(root);
@@ -464,7 +513,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 	    mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0 ||
 	    mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
 		     "mode=755,size=65536k", err) < 0 ||
-	    populate_dev(root, err) < 0 ||
+	    populate_dev(root, userns != NULL, err) < 0 ||
 	    mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
 		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
 	    mount_at(root, "dev/shm", "shm", "tmpfs", nse, "mode=1777,size=65536k", err) < 0 ||
@@ -472,7 +521,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err)
 		return -1;
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
 		return -1;
-	if (spec->mounts && apply_mounts(root, spec->mounts, err) < 0)
+	if (spec->mounts && apply_mounts(root, spec->mounts, userns, err) < 0)
 		return -1;
 	if (sec->sysctls && write_sysctls(root, sec->sysctls, err) < 0)
 		return -1;

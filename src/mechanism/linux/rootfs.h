@@ -6,9 +6,14 @@
 
 #include "common/error.h"
 #include "mechanism/mechanism.h"
+#include "mechanism/linux/userns.h"
 
 /* Mounts the overlay rootfs at spec->domain_dir/merged, populates /proc, /sys, /dev, sets
- * the hostname and brings loopback up. Returns an O_PATH fd of the new root. */
-int pl_rootfs_prepare(const pl_domain_spec_t *spec, pl_error_t **err);
+ * the hostname and brings loopback up. Returns an O_PATH fd of the new root. In a user
+ * namespace (userns non-NULL) the overlay and every bind mount and volume come made by the
+ * daemon as detached mounts and are attached here; device nodes are bind mounts of the
+ * host's, as mknod is refused there. */
+int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns,
+		      pl_error_t **err);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
