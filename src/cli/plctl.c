@@ -379,6 +379,16 @@ static int set_security_opt(json_t *obj, const flag_t *f, const char *arg, pl_er
 	return 0;
 }
 
+/* --userns=remap: the container's root is an unprivileged host uid (a range the daemon
+ * hands out); host: the host's user namespace (the default). */
+static int set_userns(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
+{
+	if (strcmp(arg, "remap") != 0 && strcmp(arg, "host") != 0)
+		return bad_value(f, arg, "want remap or host", err);
+	json_object_set_new(obj, f->key, json_pack("{s:s}", "mode", arg));
+	return 0;
+}
+
 /* no | on-failure[:MAX_RETRIES] | always | unless-stopped */
 static int set_restart(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
 {
@@ -446,6 +456,7 @@ static const flag_t security_flags[] = {
     {"sysctl", 0, true, "sysctls", set_sysctl},
     {"ulimit", 0, true, "rlimits", set_ulimit},
     {"oom-score-adj", 0, true, "oom_score_adj", set_int},
+    {"userns", 0, true, "userns", set_userns},
     {0},
 };
 
@@ -2936,7 +2947,8 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  --tmpfs PATH[:OPTIONS]      mount a tmpfs (repeatable)\n"                               \
 	"  --sysctl KEY=VALUE          set a namespaced sysctl (repeatable)\n"                     \
 	"  --ulimit TYPE=SOFT[:HARD]   set a resource limit, e.g. nofile=1024:2048 (repeatable)\n" \
-	"  --oom-score-adj N           OOM killer preference, -1000 to 1000\n"
+	"  --oom-score-adj N           OOM killer preference, -1000 to 1000\n"                     \
+	"  --userns remap|host         remap: root inside is an unprivileged host uid\n"
 
 static const command_t commands[] = {
     {"run", cmd_run, EXIT_RUN_ERROR,
