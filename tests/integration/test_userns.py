@@ -497,3 +497,13 @@ def test_upper_of_host_mode_untouched(api, daemon, rootfs):
     st = os.lstat(upper_dir(daemon, r.id) / "f")
     assert st.st_uid == 0
     assert stat.S_ISREG(st.st_mode)
+
+
+def test_oom_score_adj_and_namespaced_sysctls(api, rootfs):
+    # /proc/self/oom_score_adj is not the container root's to write: the daemon sets it
+    r = sh(api, rootfs, "cat /proc/self/oom_score_adj /proc/sys/net/ipv4/ip_forward "
+           "/proc/sys/kernel/shmmax",
+           security=dict(REMAP, oom_score_adj=500,
+                         sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000000"}))
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.split() == ["500", "1", "1000000"]

@@ -525,7 +525,9 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		return -1;
 	if (sec->sysctls && write_sysctls(root, sec->sysctls, err) < 0)
 		return -1;
-	if (sec->has_oom_score_adj && write_oom_score_adj(sec->oom_score_adj, err) < 0)
+	/* in a user namespace the daemon writes it (userns.c): lowering it takes the host's
+	 * CAP_SYS_RESOURCE */
+	if (!userns && sec->has_oom_score_adj && write_oom_score_adj(sec->oom_score_adj, err) < 0)
 		return -1;
 	if (!sec->privileged && (mask_paths(root, err) < 0 || readonly_paths_apply(root, err) < 0))
 		return -1;

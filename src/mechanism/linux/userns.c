@@ -145,6 +145,16 @@ int pl_userns_setup(const pl_domain_spec_t *spec, pid_t pid, pl_userns_fds_t *fd
 	    write_map(pid, "gid_map", u->gid_map, u->n_gid, err) < 0)
 		return pl_error_wrap(err, "user namespace");
 	char path[64];
+	const pl_security_t *sec = &spec->config->security;
+	if (sec->has_oom_score_adj) {
+		/* inherited by tether and all it starts; lowering it is the host's privilege */
+		char v[16];
+		int len = snprintf(v, sizeof(v), "%d", sec->oom_score_adj);
+		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", pid);
+		_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0 || write(fd, v, (size_t)len) != len)
+			return pl_error_errno(err, "oom_score_adj");
+	}
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
 	_cleanup_close_ int userns_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (userns_fd < 0)
