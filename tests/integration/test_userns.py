@@ -507,3 +507,38 @@ def test_oom_score_adj_and_namespaced_sysctls(api, rootfs):
                          sysctls={"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000000"}))
     assert r.exit_code == 0, r.stderr
     assert r.stdout.split() == ["500", "1", "1000000"]
+
+
+def test_bind_mount_flags_and_file_binds(api, rootfs, secret_dir):
+    f = os.path.join(secret_dir, "readable")
+    with open(f, "w") as fh:
+        fh.write("for everyone\n")
+    os.chmod(f, 0o644)
+    body = create_body(rootfs, ["/bin/sh", "-c",
+                                "cat /ro/readable; touch /ro/new; echo ro=$?; cat /one-file"],
+                       security=REMAP)
+    body["mounts"] = [{"type": "bind", "source": secret_dir, "target": "/ro", "readonly": True},
+                      {"type": "bind", "source": f, "target": "/one-file"}]
+    r = api.create_raw(body)
+    assert r.status == 201, r.body
+    api.start(r.json["id"])
+    api.wait(r.json["id"])
+    out, err = api.output(r.json["id"])
+    assert out == "for everyone\nro=1\nfor everyone\n", out + err
+    assert "Read-only file system" in err
+
+
+def test_fresh_volume_is_seeded_from_the_image(api, daemon, rootfs, uniq):
+    body = create_body(rootfs, ["/bin/sh", "-c", "stat -c '%u' /etc/passwd; ls /etc | wc -l"],
+                       security=REMAP)
+    body["mounts"] = [{"type": "volume", "source": uniq, "target": "/etc"}]
+    r = api.create_raw(body)
+    assert r.status == 201, r.body
+    api.start(r.json["id"])
+    assert api.wait(r.json["id"])["exit_code"] == 0
+    out, err = api.output(r.json["id"])
+    lines = out.split()
+    assert lines[0] == "0" and int(lines[1]) == len(os.listdir(os.path.join(rootfs, "etc"))), \
+        out + err
+    # seeded through the idmapped mount: the image's root-owned files are root's on disk
+    assert os.lstat(daemon.root / "volumes" / uniq / "_data" / "passwd").st_uid == 0
