@@ -542,3 +542,13 @@ def test_fresh_volume_is_seeded_from_the_image(api, daemon, rootfs, uniq):
         out + err
     # seeded through the idmapped mount: the image's root-owned files are root's on disk
     assert os.lstat(daemon.root / "volumes" / uniq / "_data" / "passwd").st_uid == 0
+
+
+def test_restart_on_the_same_upper(api, daemon, rootfs):
+    cid = create_remapped(api, rootfs, ["/bin/sh", "-c", "echo run >> /runs; cat /runs"])
+    for n in (1, 2):
+        api.start(cid)
+        assert api.wait(cid)["exit_code"] == 0
+    out, _ = api.output(cid)
+    assert out.endswith("run\nrun\n"), out
+    assert os.lstat(upper_dir(daemon, cid) / "runs").st_uid == host_root_of(api, cid)
