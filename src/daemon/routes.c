@@ -15,6 +15,7 @@
 #include "portlayer/storage/registry.h"
 #include "common/worker.h"
 #include "portlayer/session.h"
+#include "portlayer/userns.h"
 #include "daemon/attach.h"
 
 #include <errno.h>
@@ -128,12 +129,17 @@ static void h_info(pl_req_t *r, void *data)
 	}
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
-	pl_reply_json(r, 200,
-		      json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}}", "version",
-				PL_VERSION, "api_version", PL_API_VERSION, "host", host,
-				"cgroup_layout", pl_linux_cgroup_layout(), "mechanisms", mechs,
-				"containers", "total", n.total, "created", n.created, "running",
-				n.running, "stopped", n.stopped));
+	json_t *info =
+	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:{s:i, s:i, s:i, s:i}}", "version", PL_VERSION,
+		      "api_version", PL_API_VERSION, "host", host, "cgroup_layout",
+		      pl_linux_cgroup_layout(), "mechanisms", mechs, "containers", "total", n.total,
+		      "created", n.created, "running", n.running, "stopped", n.stopped);
+	uint32_t us, uc;
+	pl_userns_get_range(&us, &uc);
+	json_object_set_new(
+	    info, "userns_range",
+	    json_pack("{s:I, s:I}", "start", (json_int_t)us, "count", (json_int_t)uc));
+	pl_reply_json(r, 200, info);
 }
 
 /* --- containers --- */

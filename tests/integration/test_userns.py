@@ -460,6 +460,7 @@ def test_userns_range_flag(binaries, rootfs):
         d.extra_args = ["--userns-range", f"{300000}:{2 * SLICE}"]
         start_custom(d)
         api = d.api
+        assert api.get("/info").json["userns_range"] == {"start": 300000, "count": 2 * SLICE}
         a = create_remapped(api, rootfs, ["true"])
         b = create_remapped(api, rootfs, ["true"])
         assert {host_root_of(api, a), host_root_of(api, b)} == {300000, 300000 + SLICE}
