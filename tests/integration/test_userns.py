@@ -102,17 +102,16 @@ def test_host_sees_the_mapped_uid_and_own_namespace(api, rootfs):
 
 
 def test_image_files_look_root_owned_and_new_files_land_mapped(api, daemon, rootfs):
-    r = sh(api, rootfs,
-           "stat -c '%u %g' /bin/busybox /etc /; echo data > /made-inside; "
-           "mkdir /dir-inside; stat -c '%u %g' /made-inside; chown 1000:1001 /dir-inside")
-    # a host-mode container first, as a reference of what the image looks like
-    assert r.exit_code == 0
-    r = sh(api, rootfs,
-           "stat -c '%u %g' /bin/busybox /etc /; echo data > /made-inside; "
-           "mkdir /dir-inside; stat -c '%u %g' /made-inside; chown 1000:1001 /dir-inside",
-           security=REMAP)
+    script = ("stat -c '%u %g' /bin/busybox /etc /; echo data > /made-inside; "
+              "mkdir /dir-inside; stat -c '%u %g' /made-inside; chown 1000:1001 /dir-inside && "
+              "stat -c '%u %g' /dir-inside")
+    # a host-mode container first: inside, the remapped one must see exactly the same
+    host = sh(api, rootfs, script)
+    assert host.exit_code == 0, host.stderr
+    r = sh(api, rootfs, script, security=REMAP)
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.split("\n")[:4] == ["0 0"] * 4, r.stdout
+    assert r.stdout == host.stdout
+    assert r.stdout.split("\n") == ["0 0"] * 4 + ["1000 1001", ""], r.stdout
     start = host_root_of(api, r.id)
     up = upper_dir(daemon, r.id)
     st = os.lstat(up / "made-inside")
