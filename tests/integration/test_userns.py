@@ -552,3 +552,25 @@ def test_restart_on_the_same_upper(api, daemon, rootfs):
     out, _ = api.output(cid)
     assert out.endswith("run\nrun\n"), out
     assert os.lstat(upper_dir(daemon, cid) / "runs").st_uid == host_root_of(api, cid)
+
+
+def test_no_mount_fd_reaches_tether(api, rootfs, secret_dir, uniq):
+    """The mounts the daemon sent with GO are close-on-exec: tether holds the same fds as in
+    a host-mode domain, none of them onto the rootfs, a layer, a volume or a bind source."""
+    def tether_fds(security):
+        body = create_body(rootfs, ["sleep", "1000"], security=security)
+        body["mounts"] = [{"type": "bind", "source": secret_dir, "target": "/host"},
+                          {"type": "volume", "source": uniq, "target": "/data"}]
+        r = api.create_raw(body)
+        assert r.status == 201, r.body
+        api.start(r.json["id"])
+        pid = api.state(r.json["id"])["pid"]
+        fds = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        api.remove(r.json["id"], force=True)
+        return fds
+    host, remapped = tether_fds(None), tether_fds(REMAP)
+    assert sorted(host) == sorted(remapped), (host, remapped)
+    for target in remapped.values():
+        assert secret_dir not in target and uniq not in target and rootfs not in target, \
+            remapped
+        assert not target.endswith("/merged"), remapped
