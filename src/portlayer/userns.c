@@ -40,6 +40,10 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 	if (!ok)
 		return pl_error_set(err, PL_ERR_INVALID, 0, "--userns-range %s: want START:COUNT",
 				    s);
+	if (a > UINT32_MAX || b > UINT32_MAX || a + b >= ID_LIMIT)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--userns-range %s: the range must end below %llu", s,
+				    ID_LIMIT);
 	if (a < HOST_IDS_RESERVED)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "--userns-range %s: START must be at least %u (host ids "
@@ -50,10 +54,6 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 				    "--userns-range %s: COUNT must be a non-zero multiple of %u "
 				    "(one slice per container)",
 				    s, PL_USERNS_SLICE);
-	if (a + b >= ID_LIMIT)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "--userns-range %s: the range must end below %llu", s,
-				    ID_LIMIT);
 	*start = (uint32_t)a;
 	*count = (uint32_t)b;
 	return 0;

@@ -347,6 +347,37 @@ def test_volume_is_idmapped(api, daemon, rootfs, uniq):
     assert api.output(r.json["id"])[0] == "33 33\n"
 
 
+def test_volume_is_nosuid_and_nodev_when_remapped(api, daemon, rootfs, uniq):
+    """A remapped root's "uid 0" on a shared volume is real uid 0 on disk: a setuid file it
+    makes there must not give root to anyone else, so the volume is nosuid,nodev."""
+    body = create_body(rootfs, ["/bin/sh", "-c",
+                                "cp /bin/busybox /data/sh && chmod 4755 /data/sh && "
+                                "grep ' /data ' /proc/self/mounts"], security=REMAP)
+    body["mounts"] = [{"type": "volume", "source": uniq, "target": "/data"}]
+    r = api.create_raw(body)
+    assert r.status == 201, r.body
+    api.start(r.json["id"])
+    assert api.wait(r.json["id"])["exit_code"] == 0, api.output(r.json["id"])
+    opts = api.output(r.json["id"])[0].split()[3].split(",")
+    assert "nosuid" in opts and "nodev" in opts, opts
+
+
+def test_read_only_volume_stays_read_only(api, rootfs, uniq):
+    """Read-only is set on the whole detached tree by the daemon; the remapped root (default
+    capabilities) cannot remount it read-write. (A privileged remapped root can: mount
+    flags are locked only across a user-namespace boundary, see docs.)"""
+    body = create_body(rootfs, ["/bin/sh", "-c",
+                                "mount -o remount,rw,bind /data; touch /data/x && echo wrote"],
+                       security=REMAP)
+    body["mounts"] = [{"type": "volume", "source": uniq, "target": "/data",
+                       "readonly": True}]
+    r = api.create_raw(body)
+    assert r.status == 201, r.body
+    api.start(r.json["id"])
+    api.wait(r.json["id"])
+    assert "wrote" not in "".join(api.output(r.json["id"]))
+
+
 def test_read_only_rootfs_and_tmpfs(api, rootfs):
     r = sh(api, rootfs, "touch /x; echo rc=$?; touch /run/y && echo tmpfs-ok",
            security=dict(REMAP, read_only_rootfs=True, tmpfs={"/run": "size=1m"}))

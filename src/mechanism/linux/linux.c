@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
+#include <linux/keyctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -180,6 +181,13 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	}
 	if (pl_rootfs_enter(root, &e) < 0)
 		child_fail(ctl, e);
+	/* a keyring of its own: the daemon's session keys are not the container's */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
+		pl_error_errno(&e, "join a new session keyring");
+		child_fail(ctl, e);
+	}
+	/* whatever set-up received after arrange_fds (mount trees with GO) ends here too */
+	close_range(3 + N_TETHER_FDS, ~0U, 0);
 	char *const argv[] = {"pl-tether", NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, TETHER_FD_EXE, "", argv, envp, AT_EMPTY_PATH);

@@ -484,6 +484,14 @@ static int attach_overlay(const pl_userns_fds_t *userns, pl_error_t **err)
 	return root < 0 ? pl_error_errno(err, "open rootfs") : root;
 }
 
+/* devpts' "gid=5" (tty) only where the container has a gid 5: an explicit gid_map may
+ * leave it out, and the kernel refuses an unmapped gid. */
+static bool devpts_gid_mapped(const pl_domain_spec_t *spec)
+{
+	const pl_userns_t *u = &spec->config->security.userns;
+	return !u->remap || pl_userns_host_id(u->gid_map, u->n_gid, 5) >= 0;
+}
+
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, pl_error_t **err)
 {
 	const pl_security_t *sec = &spec->config->security;
@@ -515,7 +523,9 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		     "mode=755,size=65536k", err) < 0 ||
 	    populate_dev(root, userns != NULL, err) < 0 ||
 	    mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-		     "newinstance,ptmxmode=0666,mode=0620,gid=5", err) < 0 ||
+		     devpts_gid_mapped(spec) ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+					     : "newinstance,ptmxmode=0666,mode=0620",
+		     err) < 0 ||
 	    mount_at(root, "dev/shm", "shm", "tmpfs", nse, "mode=1777,size=65536k", err) < 0 ||
 	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0)
 		return -1;

@@ -63,19 +63,25 @@ static int write_map(pid_t pid, const char *file, const pl_idmap_t *m, size_t n,
 }
 
 /* A detached copy of path's mount, idmapped through the container's user namespace when
- * userns_fd >= 0: what is uid 0 on disk is the container's root. */
-static int detached_tree(const char *path, int userns_fd, bool recursive, pl_error_t **err)
+ * userns_fd >= 0: what is uid 0 on disk is the container's root. attrs (MOUNT_ATTR_RDONLY,
+ * NOSUID, ...) are set on the whole tree here, where the container cannot undo them with a
+ * remount of the top mount only. */
+static int detached_tree(const char *path, int userns_fd, bool recursive, uint64_t attrs,
+			 pl_error_t **err)
 {
 	_cleanup_close_ int fd = open_tree(
 	    AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
 	if (fd < 0)
 		return pl_error_errno(err, "open_tree %s", path);
-	if (userns_fd >= 0) {
-		struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP,
-					  .userns_fd = (uint64_t)userns_fd};
+	if (userns_fd >= 0 || attrs) {
+		struct mount_attr attr = {.attr_set = attrs};
+		if (userns_fd >= 0) {
+			attr.attr_set |= MOUNT_ATTR_IDMAP;
+			attr.userns_fd = (uint64_t)userns_fd;
+		}
 		if (mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
 				  sizeof(attr)) < 0)
-			return pl_error_errno(err, "idmapped mount of %s", path);
+			return pl_error_errno(err, "mount attributes of %s", path);
 	}
 	return TAKE_FD(fd);
 }
@@ -114,7 +120,7 @@ static int make_overlay(const pl_domain_spec_t *spec, int userns_fd, pl_error_t 
 	int rc = 0;
 	char *save = NULL;
 	for (char *l = strtok_r(lower, ":", &save); l && rc == 0; l = strtok_r(NULL, ":", &save)) {
-		int layer = detached_tree(l, userns_fd, false, err);
+		int layer = detached_tree(l, userns_fd, false, 0, err);
 		if (layer < 0) {
 			rc = pl_error_wrap(err, "rootfs layer");
 			break;
@@ -178,9 +184,15 @@ int pl_userns_setup(const pl_domain_spec_t *spec, pid_t pid, pl_userns_fds_t *fd
 		/* volumes are the port layer's: stored with the container's own ids; a bind
 		 * mount is the host's and keeps the host's owners (root shows as nobody) */
 		bool volume = json_object_get(m, "populate") != NULL;
-		int fd = detached_tree(src, volume ? userns_fd : -1, !volume, err);
+		/* a volume is shared with other containers, some perhaps not remapped: what a
+		 * remapped root writes there as "uid 0" must never be setuid root or a device
+		 * for them */
+		uint64_t attrs =
+		    (volume ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : 0) |
+		    (json_is_true(json_object_get(m, "readonly")) ? MOUNT_ATTR_RDONLY : 0);
+		int fd = detached_tree(src, volume ? userns_fd : -1, !volume, attrs, err);
 		if (fd < 0)
-			return pl_error_set(err, PL_ERR_INVALID, 0, "mount source %s", src);
+			return pl_error_wrap(err, "mount source %s", src);
 		fds->mounts[fds->n_mounts++] = fd;
 	}
 	return 0;
