@@ -1,4 +1,5 @@
 /* portlayerd: flags, the listening socket, signals, and the one event loop. */
+#include "portlayer/network/network.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -29,6 +30,8 @@
 typedef struct opts {
 	const char *root, *run_dir, *socket, *tether, *group;
 	const char *tls_listen, *tls_cert, *tls_key, *tls_ca;
+	const char *address_pool;
+	int netns_pool;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -53,6 +56,9 @@ static void usage(FILE *f)
 	    "  --tls-cert FILE    server certificate (PEM)\n"
 	    "  --tls-key FILE     server private key (PEM)\n"
 	    "  --tls-ca FILE      CA that signs client certificates (PEM)\n"
+	    "  --address-pool CIDR[,CIDR...]  subnets for networks created without one\n"
+	    "                     (default 172.17-31.0.0/16, then 192.168.N.0/20)\n"
+	    "  --netns-pool N     network namespaces kept ready for new domains (default 0)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -73,6 +79,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"tls-key", required_argument, NULL, 'K'},
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"address-pool", required_argument, NULL, 'P'},
+	    {"netns-pool", required_argument, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -105,6 +113,18 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 		case 'A':
 			o->tls_ca = optarg;
 			break;
+		case 'P':
+			o->address_pool = optarg;
+			break;
+		case 'N': {
+			int64_t v;
+			if (pl_parse_int64(optarg, 0, 1024, &v) < 0) {
+				fprintf(stderr, "portlayerd: --netns-pool wants 0..1024\n");
+				return 2;
+			}
+			o->netns_pool = (int)v;
+			break;
+		}
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
 				fprintf(stderr, "portlayerd: invalid log level \"%s\"\n", optarg);
@@ -272,6 +292,8 @@ int main(int argc, char **argv)
 		goto fail;
 	app.loop = pl_loop_new(&err);
 	if (!app.loop)
+		goto fail;
+	if (pl_network_set_options(o.address_pool, o.netns_pool, &err) < 0)
 		goto fail;
 	app.pl = pl_portlayer_open(o.root, o.run_dir, app.loop, &err);
 	if (!app.pl)

@@ -16,6 +16,7 @@
 #include "common/worker.h"
 #include "portlayer/session.h"
 #include "daemon/attach.h"
+#include "daemon/routes_network.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1394,6 +1395,11 @@ static const pl_route_t routes[] = {
     {"GET", "/volumes", h_volumes},
     {"GET", "/volumes/{name}", h_volume_inspect},
     {"DELETE", "/volumes/{name}", h_volume_remove},
+    {"POST", "/networks", pl_h_network_create},
+    {"GET", "/networks", pl_h_networks},
+    {"GET", "/networks/{name}", pl_h_network_inspect},
+    {"DELETE", "/networks/{name}", pl_h_network_remove},
+    {"GET", "/containers/{id}/ports", pl_h_container_ports},
     {"GET", "/images/{ref*}", h_image_inspect},
     {"DELETE", "/images/{ref*}", h_image_remove},
     {NULL, NULL, NULL},
