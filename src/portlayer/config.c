@@ -348,11 +348,12 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
-	static const char *const keys[] = {
-	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
-	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
-	    "security", "resources",   "image",		 "mounts",	"network_mode",
-	    "networks", "ports",       NULL};
+	static const char *const keys[] = {"name",	   "rootfs",	     "process",
+					   "hostname",	   "isolation",	     "labels",
+					   "annotations",  "restart_policy", "stop_signal",
+					   "stop_timeout", "security",	     "resources",
+					   "image",	   "mounts",	     "network_mode",
+					   "networks",	   "ports",	     NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));

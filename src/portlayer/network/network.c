@@ -287,9 +287,11 @@ static int scope_plumb(pl_scope_t *s, pl_error_t **err)
 
 static void link_scope(pl_network_t *n, pl_scope_t *s)
 {
+	/* in creation order, whatever order the directory lists them in */
 	pl_scope_t **at = &n->scopes;
-	while (*at)
+	while (*at && (*at)->created_ns <= s->created_ns)
 		at = &(*at)->next;
+	s->next = *at;
 	*at = s;
 }
 
@@ -471,6 +473,8 @@ static void rebuild_except(pl_network_t *n, const pl_container_t *self)
 
 void pl_network_rebuild(pl_network_t *n)
 {
+	if (!n)
+		return;
 	rebuild_except(n, NULL);
 }
 
@@ -581,7 +585,7 @@ static void mac_of(uint32_t a, char out[18])
 json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 {
 	json_t *out = json_array();
-	if (!mode_is(c->config, "bridge"))
+	if (!n || !mode_is(c->config, "bridge"))
 		return out;
 	size_t i;
 	json_t *e;
@@ -626,9 +630,33 @@ static json_t *host_nameservers(void)
 	return out;
 }
 
+/* Without a name server on the scope, the containers running on it when c starts are
+ * written to c's /etc/hosts (later ones are not seen: the responder is the real answer). */
+static void add_peers(pl_network_t *n, const pl_container_t *c, const pl_scope_t *s, json_t *hosts)
+{
+	for (pl_container_t *o = pl_container_first(n->pl); o; o = pl_container_next(o)) {
+		if (o == c || !pl_container_is_running(o))
+			continue;
+		size_t i;
+		json_t *e;
+		json_array_foreach(o->config->networks, i, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
+				continue;
+			char sid[13];
+			snprintf(sid, sizeof(sid), "%.12s", o->id);
+			json_t *h = json_pack("[O,s]", json_object_get(e, "ip"), sid);
+			if (o->config->name)
+				json_array_append_new(h, json_string(o->config->name));
+			json_array_extend(h, json_object_get(e, "aliases"));
+			json_array_append_new(hosts, h);
+		}
+	}
+}
+
 json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 {
-	if (!mode_is(c->config, "bridge"))
+	if (!n || !mode_is(c->config, "bridge"))
 		return NULL;
 	json_t *ifs = json_array(), *routes = json_array(), *servers = json_array();
 	json_t *hosts = json_pack("[[s,s],[s,s,s,s]]", "127.0.0.1", "localhost", "::1", "localhost",
@@ -670,6 +698,8 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 			json_array_append_new(h, json_string(sid));
 		json_array_extend(h, json_object_get(e, "aliases"));
 		json_array_append_new(hosts, h);
+		if (!s->dns)
+			add_peers(n, c, s, hosts);
 	}
 	if (!json_array_size(servers)) {
 		json_decref(servers);
@@ -691,7 +721,8 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 	json_t *e;
 	json_array_foreach(c->config->networks, i, e)
 	{
-		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		pl_scope_t *s =
+		    n ? find_scope(n, json_string_value(json_object_get(e, "scope"))) : NULL;
 		char mac[18], gw[16], ifname[24];
 		mac_of(ip_of(e), mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
