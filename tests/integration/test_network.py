@@ -385,3 +385,13 @@ def test_survives_daemon_kill(api, rootfs, uniq, daemon):
     body = api.create_body(rootfs, ["true"])
     body["networks"] = [{"scope": s["name"], "ip": ip}]
     assert api.create_raw(body).status == 409
+
+
+def test_read_only_root_gets_hosts(api, rootfs, uniq):
+    s = make_scope(api, f"ro-{uniq}")
+    code, out, err = run_in(api, rootfs, "cat /etc/hosts /etc/resolv.conf; touch /x",
+                            scope=s["name"], name=f"ro-{uniq}",
+                            security={"read_only_rootfs": True})
+    net = s["subnet"].rsplit(".", 1)[0]
+    assert f"{net}.2\t" in out and f"ro-{uniq}" in out and "nameserver" in out
+    assert code != 0 and "Read-only file system" in err

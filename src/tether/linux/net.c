@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -111,12 +112,50 @@ static const char *add_route(int sk, json_t *r)
 	return NULL;
 }
 
+/* A read-only root: the content goes into a file on a small detached tmpfs, bound over
+ * the existing file (as writable as Docker's bind-mounted copies). A missing file has no
+ * mount point on a read-only root and is left out. */
+static const char *bind_content(const char *path, const char *text)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	const char *step = "tmpfs";
+	int fs = fsopen("tmpfs", FSOPEN_CLOEXEC), mnt = -1, f = -1, tree = -1;
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "256k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+	    (mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0)) < 0)
+		goto fail;
+	step = "write";
+	f = openat(mnt, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (f < 0 || write(f, text, strlen(text)) != (ssize_t)strlen(text))
+		goto fail;
+	step = "bind";
+	tree = open_tree(mnt, "f", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0 || move_mount(tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		goto fail;
+	close(tree);
+	close(f);
+	close(mnt);
+	close(fs);
+	return NULL;
+fail:;
+	int e = errno;
+	for (int *fd = (int[]){fs, mnt, f, tree}, i = 0; i < 4; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return fail("network: %s on a read-only root: %s: %s", path, step, strerror(e));
+}
+
 /* Replaces path (a symlink there is replaced, not followed). */
 static const char *write_file(const char *path, const char *text)
 {
 	mkdir("/etc", 0755);
-	unlink(path);
+	if (unlink(path) < 0 && errno == EROFS)
+		return bind_content(path, text);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EROFS)
+		return bind_content(path, text);
 	if (fd < 0)
 		return fail("network: create %s: %s", path, strerror(errno));
 	size_t len = strlen(text), off = 0;
