@@ -37,6 +37,9 @@ pl_dns_t *pl_dns_start(pl_loop_t *loop, struct in_addr listen, uint16_t port,
 /* Closes everything, cancels pending forwards (their clients get nothing); returns NULL. */
 pl_dns_t *pl_dns_stop(pl_dns_t *d);
 
+/* The port actually listened on (the kernel's pick when port 0 was asked for). */
+uint16_t pl_dns_port(const pl_dns_t *d);
+
 /* Enables PTR answers for in-addr.arpa names whose address the scope knows. */
 void pl_dns_set_reverse(pl_dns_t *d, pl_dns_reverse_fn reverse, void *ctx);
 /* For tests only: resolv.conf has no port syntax, so a fake upstream on another loopback port
@@ -117,6 +120,14 @@ int pl_dns_parse(const uint8_t *msg, size_t len, pl_dns_msg_t *m);
  * question to answer or forward, otherwise the rcode to answer with (NOTIMP for an opcode
  * other than QUERY, FORMERR for a malformed question or a qdcount other than 1). */
 int pl_dns_parse_query(const uint8_t *msg, size_t len, pl_dns_msg_t *m);
+
+/* Reads the A/IN records of a response's answer section (whatever their owner name; other
+ * records are skipped), m being its pl_dns_parse result with qdcount 1. Writes up to max
+ * addresses and the last TTL seen (ttl may be NULL). Returns the number of A records, or -1
+ * when the section is malformed (the same name rules as for questions, rdata in bounds).
+ * Clients of the server (tests, probes) use it; the server itself never looks at answers. */
+int pl_dns_parse_a_answers(const uint8_t *msg, size_t len, const pl_dns_msg_t *m,
+			   struct in_addr *out, int max, uint32_t *ttl);
 
 /* Builds the response to q into out (cap bytes): q's id, opcode and RD; QR and RA set; AA
  * when authoritative; rcode; q's question echoed when q->has_question; then one A record
