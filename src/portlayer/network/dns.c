@@ -365,6 +365,55 @@ int pl_dns_parse_resolv_conf(const char *text, struct in_addr *out, int max)
 	return n;
 }
 
+/* Answers from the scope's own names; false when the name is not ours. */
+static bool answer_local(const pl_dns_msg_t *q, pl_dns_lookup_fn lookup, void *ctx,
+			 pl_dns_reverse_fn reverse, void *rctx, uint8_t *out, size_t cap,
+			 ssize_t *n)
+{
+	if (!q->qname_plain || q->qname[0] == '\0' || q->qclass != PL_DNS_CLASS_IN)
+		return false;
+	if (q->qtype == PL_DNS_TYPE_PTR && reverse) {
+		struct in_addr a;
+		char name[PL_DNS_MAX_NAME + 2] = "";
+		if (pl_dns_parse_reverse(q->qname, &a) == 0 &&
+		    reverse(rctx, a, name, sizeof(name)) == 1) {
+			name[sizeof(name) - 1] = '\0';
+			*n = pl_dns_build_ptr_reply(q, name, PL_DNS_TTL, out, cap);
+			if (*n < 0) /* the callback gave an unencodable name: not an answer */
+				*n = pl_dns_build_reply(q, PL_DNS_RC_SERVFAIL, false, NULL, 0, 0,
+							out, cap);
+			return true;
+		}
+	}
+	struct in_addr addrs[PL_DNS_MAX_ADDRS] = {{0}};
+	int na = lookup(ctx, q->qname, addrs, (int)PL_ARRAY_SIZE(addrs));
+	if (na <= 0)
+		return false;
+	if (na > (int)PL_ARRAY_SIZE(addrs))
+		na = (int)PL_ARRAY_SIZE(addrs);
+	/* The name is ours: other types get an empty NOERROR (not NXDOMAIN, which would
+	 * tell the client the A record does not exist either). */
+	bool a = q->qtype == PL_DNS_TYPE_A || q->qtype == PL_DNS_TYPE_ANY;
+	*n =
+	    pl_dns_build_reply(q, PL_DNS_RC_NOERROR, true, addrs, a ? na : 0, PL_DNS_TTL, out, cap);
+	return true;
+}
+
+ssize_t pl_dns_respond(const uint8_t *msg, size_t len, pl_dns_lookup_fn lookup, void *ctx,
+		       pl_dns_reverse_fn reverse, void *rctx, pl_dns_msg_t *q, uint8_t *out,
+		       size_t cap)
+{
+	int r = pl_dns_parse_query(msg, len, q);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		return pl_dns_build_reply(q, r, false, NULL, 0, 0, out, cap);
+	ssize_t n = -1;
+	if (lookup && answer_local(q, lookup, ctx, reverse, rctx, out, cap, &n))
+		return n;
+	return 0;
+}
+
 /* ---- the server ---- */
 
 /* A forwarded query waiting for an upstream answer. Pending entries sit in one list ordered
@@ -626,53 +675,15 @@ static void forward(pl_dns_t *d, const struct sockaddr_in *client, const pl_dns_
 	arm_timer(d);
 }
 
-/* Answers from the scope's own names; false when the name is not ours. */
-static bool answer_local(pl_dns_t *d, const pl_dns_msg_t *q, uint8_t *out, size_t cap, ssize_t *n)
-{
-	if (!q->qname_plain || q->qname[0] == '\0' || q->qclass != PL_DNS_CLASS_IN)
-		return false;
-	if (q->qtype == PL_DNS_TYPE_PTR && d->reverse) {
-		struct in_addr a;
-		char name[PL_DNS_MAX_NAME + 2];
-		if (pl_dns_parse_reverse(q->qname, &a) == 0 &&
-		    d->reverse(d->rctx, a, name, sizeof(name)) == 1) {
-			name[sizeof(name) - 1] = '\0';
-			*n = pl_dns_build_ptr_reply(q, name, PL_DNS_TTL, out, cap);
-			if (*n < 0) /* the callback gave an unencodable name: not an answer */
-				*n = pl_dns_build_reply(q, PL_DNS_RC_SERVFAIL, false, NULL, 0, 0,
-							out, cap);
-			return true;
-		}
-	}
-	struct in_addr addrs[PL_DNS_MAX_ADDRS];
-	int na = d->lookup(d->ctx, q->qname, addrs, (int)PL_ARRAY_SIZE(addrs));
-	if (na <= 0)
-		return false;
-	if (na > (int)PL_ARRAY_SIZE(addrs))
-		na = (int)PL_ARRAY_SIZE(addrs);
-	/* The name is ours: other types get an empty NOERROR (not NXDOMAIN, which would
-	 * tell the client the A record does not exist either). */
-	bool a = q->qtype == PL_DNS_TYPE_A || q->qtype == PL_DNS_TYPE_ANY;
-	*n =
-	    pl_dns_build_reply(q, PL_DNS_RC_NOERROR, true, addrs, a ? na : 0, PL_DNS_TTL, out, cap);
-	return true;
-}
-
-/* One query from a client: an answer in out (returned length), 0 when forwarded, -1 drop. */
+/* A query a client sent: answered here (length returned) or forwarded (0). */
 static ssize_t handle_query(pl_dns_t *d, const struct sockaddr_in *client, const uint8_t *msg,
 			    size_t len, uint8_t *out, size_t cap)
 {
 	pl_dns_msg_t q;
-	int r = pl_dns_parse_query(msg, len, &q);
-	if (r < 0)
-		return -1;
-	if (r > 0)
-		return pl_dns_build_reply(&q, r, false, NULL, 0, 0, out, cap);
-	ssize_t n = -1;
-	if (answer_local(d, &q, out, cap, &n))
-		return n;
-	forward(d, client, &q, msg, len);
-	return 0;
+	ssize_t n = pl_dns_respond(msg, len, d->lookup, d->ctx, d->reverse, d->rctx, &q, out, cap);
+	if (n == 0)
+		forward(d, client, &q, msg, len);
+	return n;
 }
 
 static void on_udp(pl_loop_t *loop, int fd, uint32_t events, void *data)

@@ -121,6 +121,16 @@ int pl_dns_parse(const uint8_t *msg, size_t len, pl_dns_msg_t *m);
  * other than QUERY, FORMERR for a malformed question or a qdcount other than 1). */
 int pl_dns_parse_query(const uint8_t *msg, size_t len, pl_dns_msg_t *m);
 
+/* The whole decision for one query, without sockets (what the server runs on every datagram):
+ * parses it (pl_dns_parse_query), answers the scope's names through lookup / reverse (either
+ * may be NULL) into out, and returns the reply's length; 0 when the query is not ours and
+ * must be forwarded (q then holds it); -1 when it is dropped. Known name: A (and ANY) get
+ * every address, AA set, TTL PL_DNS_TTL, TC when they do not fit in cap; other types an empty
+ * NOERROR. Only class IN is answered locally. */
+ssize_t pl_dns_respond(const uint8_t *msg, size_t len, pl_dns_lookup_fn lookup, void *ctx,
+		       pl_dns_reverse_fn reverse, void *rctx, pl_dns_msg_t *q, uint8_t *out,
+		       size_t cap);
+
 /* Reads the A/IN records of a response's answer section (whatever their owner name; other
  * records are skipped), m being its pl_dns_parse result with qdcount 1. Writes up to max
  * addresses and the last TTL seen (ttl may be NULL). Returns the number of A records, or -1
