@@ -11,8 +11,7 @@ flags=(-std=gnu17 -D_GNU_SOURCE -DPL_VERSION='"fuzz"' -g -O1 -Isrc
 clang "${flags[@]}" tests/fuzz/fuzz_frame.c src/proto/frame.c -o "$out/fuzz_frame"
 clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/policy.c src/common/json.c \
   src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
-clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns.c src/common/loop.c \
-  src/common/log.c src/common/alloc.c src/common/error.c -o "$out/fuzz_dns"
+clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
 rc=0
 for t in fuzz_frame fuzz_config fuzz_dns; do
   mkdir -p "$out/corpus-$t"

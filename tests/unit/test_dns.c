@@ -365,6 +365,12 @@ typedef struct upstream {
 	uint8_t last[512];
 	size_t last_len;
 	int spoof_fd;
+	/* The same nameserver over TCP. */
+	int lfd;
+	pl_watch_t *lw;
+	int tcp_seen, ntcp;
+	int tcp_fd[8];
+	pl_watch_t *tcp_w[8];
 } upstream_t;
 
 typedef struct fixture {
@@ -376,9 +382,14 @@ typedef struct fixture {
 	struct sockaddr_in server;
 	/* replies collected until `want` arrived or the deadline passed */
 	int want, got;
-	uint8_t replies[8][1024];
+	uint8_t replies[8][2048];
 	size_t reply_len[8];
 	pl_watch_t *cw;
+	int tcp_client;
+	pl_watch_t *tw;
+	uint8_t tbuf[8192];
+	size_t tlen;
+	bool tcp_closed;
 	pl_timer_t *deadline;
 	bool timed_out;
 	int lookups;
@@ -462,6 +473,62 @@ static void on_upstream_query(pl_loop_t *loop, int fd, uint32_t events, void *da
 	assert_true(sendto(fd, r, (size_t)rn, 0, (struct sockaddr *)&from, sizeof(from)) == rn);
 }
 
+static int tcp_listener(const char *ip, uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	inet_pton(AF_INET, ip, &sa.sin_addr);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The fake nameserver over TCP: one framed query in, one framed answer out (the responder
+ * writes each query whole, so blocking reads of the frame are fine here). */
+static void on_upstream_tcp_query(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	upstream_t *u = data;
+	uint8_t l[2], b[512];
+	ssize_t n = recv(fd, l, 2, MSG_WAITALL);
+	size_t len = n == 2 ? (size_t)(l[0] << 8 | l[1]) : 0;
+	if (n != 2 || len > sizeof(b) || recv(fd, b, len, MSG_WAITALL) != (ssize_t)len) {
+		for (int i = 0; i < u->ntcp; i++)
+			if (u->tcp_fd[i] == fd)
+				u->tcp_w[i] = pl_loop_unwatch(loop, u->tcp_w[i]);
+		return;
+	}
+	u->tcp_seen++;
+	if (u->mode == UP_SILENT)
+		return;
+	pl_dns_msg_t q;
+	assert_int_equal(pl_dns_parse_query(b, len, &q), 0);
+	uint8_t r[2 + 512];
+	struct in_addr a;
+	inet_pton(AF_INET, "192.0.2.8", &a);
+	ssize_t rn = pl_dns_build_reply(&q, 0, false, &a, 1, 30, r + 2, sizeof(r) - 2);
+	r[0] = 0;
+	r[1] = (uint8_t)rn;
+	assert_int_equal(send(fd, r, (size_t)rn + 2, MSG_NOSIGNAL), rn + 2);
+}
+
+static void on_upstream_tcp_accept(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	upstream_t *u = data;
+	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	assert_true(u->ntcp < (int)PL_ARRAY_SIZE(u->tcp_fd));
+	u->tcp_fd[u->ntcp] = c;
+	u->tcp_w[u->ntcp] = pl_loop_watch(loop, c, EPOLLIN, on_upstream_tcp_query, u, NULL);
+	u->ntcp++;
+}
+
 static void on_reply(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	fixture_t *f = data;
@@ -479,6 +546,35 @@ static void on_reply(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	}
 }
 
+static void on_tcp_reply(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	fixture_t *f = data;
+	ssize_t n = recv(fd, f->tbuf + f->tlen, sizeof(f->tbuf) - f->tlen, MSG_DONTWAIT);
+	if (n <= 0) {
+		f->tw = pl_loop_unwatch(loop, f->tw); /* closed: what arrived is all */
+		f->tcp_closed = n == 0;
+		pl_loop_quit(loop);
+		return;
+	}
+	f->tlen += (size_t)n;
+	for (;;) {
+		if (f->tlen < 2)
+			return;
+		size_t len = (size_t)(f->tbuf[0] << 8 | f->tbuf[1]);
+		if (f->tlen < 2 + len)
+			return;
+		assert_true(len <= sizeof(f->replies[0]));
+		if (f->got < (int)PL_ARRAY_SIZE(f->replies)) {
+			memcpy(f->replies[f->got], f->tbuf + 2, len);
+			f->reply_len[f->got] = len;
+		}
+		memmove(f->tbuf, f->tbuf + 2 + len, f->tlen - 2 - len);
+		f->tlen -= 2 + len;
+		if (++f->got >= f->want)
+			pl_loop_quit(loop);
+	}
+}
+
 static void on_deadline(pl_loop_t *loop, void *data)
 {
 	fixture_t *f = data;
@@ -487,21 +583,32 @@ static void on_deadline(pl_loop_t *loop, void *data)
 	pl_loop_quit(loop);
 }
 
-/* Two fake upstreams on 127.0.0.2 and 127.0.0.3, the same port (the server's upstream port
- * is one for all), listed in that order in a temporary resolv.conf. */
+/* Two fake upstreams on 127.0.0.2 and 127.0.0.3, UDP and TCP, the same port (the server's
+ * upstream port is one for all), listed in that order in a temporary resolv.conf. */
 static void start_upstreams(fixture_t *f)
 {
-	for (int attempt = 0; attempt < 50; attempt++) {
+	bool ok = false;
+	for (int attempt = 0; attempt < 50 && !ok; attempt++) {
 		f->up[0].fd = udp_socket("127.0.0.2", 0, &f->up[0].addr);
 		assert_true(f->up[0].fd >= 0);
-		f->up[1].fd =
-		    udp_socket("127.0.0.3", ntohs(f->up[0].addr.sin_port), &f->up[1].addr);
-		if (f->up[1].fd >= 0)
-			break;
-		close(f->up[0].fd);
+		uint16_t port = ntohs(f->up[0].addr.sin_port);
+		f->up[1].fd = udp_socket("127.0.0.3", port, &f->up[1].addr);
+		f->up[0].lfd = tcp_listener("127.0.0.2", port);
+		f->up[1].lfd = tcp_listener("127.0.0.3", port);
+		ok = f->up[1].fd >= 0 && f->up[0].lfd >= 0 && f->up[1].lfd >= 0;
+		if (!ok) {
+			for (int i = 0; i < 2; i++) {
+				if (f->up[i].fd >= 0)
+					close(f->up[i].fd);
+				if (f->up[i].lfd >= 0)
+					close(f->up[i].lfd);
+			}
+		}
 	}
-	assert_true(f->up[1].fd >= 0);
+	assert_true(ok);
 	for (int i = 0; i < 2; i++) {
+		f->up[i].lw = pl_loop_watch(f->loop, f->up[i].lfd, EPOLLIN, on_upstream_tcp_accept,
+					    &f->up[i], NULL);
 		struct sockaddr_in ignored;
 		f->up[i].spoof_fd = udp_socket(i ? "127.0.0.3" : "127.0.0.2", 0, &ignored);
 		f->up[i].w = pl_loop_watch(f->loop, f->up[i].fd, EPOLLIN, on_upstream_query,
@@ -565,7 +672,18 @@ static int teardown(void **state)
 			pl_loop_unwatch(f->loop, f->up[i].w);
 			close(f->up[i].fd);
 			close(f->up[i].spoof_fd);
+			pl_loop_unwatch(f->loop, f->up[i].lw);
+			close(f->up[i].lfd);
+			for (int j = 0; j < f->up[i].ntcp; j++) {
+				pl_loop_unwatch(f->loop, f->up[i].tcp_w[j]);
+				close(f->up[i].tcp_fd[j]);
+			}
 		}
+	}
+	if (f->tcp_client > 0) {
+		if (f->tw)
+			pl_loop_unwatch(f->loop, f->tw);
+		close(f->tcp_client);
 	}
 	if (f->resolv[0])
 		unlink(f->resolv);
@@ -578,6 +696,27 @@ static int teardown(void **state)
 static void send_raw(fixture_t *f, const void *b, size_t n)
 {
 	assert_int_equal(send(f->client, b, n, 0), (ssize_t)n);
+}
+
+/* Connects over TCP and sends the queries as framed messages in one write (pipelined). */
+static void send_tcp(fixture_t *f, const uint16_t *ids, const char *const *names,
+		     const uint16_t *types, int n)
+{
+	f->tcp_client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->tcp_client > 0);
+	assert_int_equal(connect(f->tcp_client, (struct sockaddr *)&f->server, sizeof(f->server)),
+			 0);
+	uint8_t b[4096];
+	size_t len = 0;
+	for (int i = 0; i < n; i++) {
+		size_t q = query(b + len + 2, sizeof(b) - len - 2, ids[i], names[i], types[i]);
+		b[len] = 0;
+		b[len + 1] = (uint8_t)q;
+		len += 2 + q;
+	}
+	assert_int_equal(send(f->tcp_client, b, len, 0), (ssize_t)len);
+	f->tw = pl_loop_watch(f->loop, f->tcp_client, EPOLLIN, on_tcp_reply, f, NULL);
+	assert_non_null(f->tw);
 }
 
 static void send_query(fixture_t *f, uint16_t id, const char *name, uint16_t type)
@@ -821,6 +960,54 @@ static void test_server_stop_with_pending(void **state)
 	f->dns = pl_dns_stop(f->dns);
 }
 
+static void test_server_tcp_full_answer(void **state)
+{
+	fixture_t *f = *state;
+	/* What UDP truncated comes whole over TCP; two pipelined queries both answered. */
+	send_tcp(f, (uint16_t[]){21, 22}, (const char *const[]){"many", "web"},
+		 (uint16_t[]){PL_DNS_TYPE_A, PL_DNS_TYPE_AAAA}, 2);
+	collect(f, 2);
+	pl_dns_msg_t m = reply(f, 0);
+	assert_int_equal(m.id, 21);
+	assert_false(m.flags & PL_DNS_F_TC);
+	assert_int_equal(m.ancount, PL_DNS_MAX_ADDRS);
+	struct in_addr got[PL_DNS_MAX_ADDRS];
+	assert_int_equal(
+	    pl_dns_parse_a_answers(f->replies[0], f->reply_len[0], &m, got, PL_DNS_MAX_ADDRS, NULL),
+	    PL_DNS_MAX_ADDRS);
+	assert_int_equal(got[PL_DNS_MAX_ADDRS - 1].s_addr,
+			 htonl(0x0a580100 + PL_DNS_MAX_ADDRS - 1));
+	m = reply(f, 1);
+	assert_int_equal(m.id, 22);
+	assert_int_equal(m.ancount, 0);
+	assert_true(m.flags & PL_DNS_F_AA);
+}
+
+static void test_server_tcp_forward(void **state)
+{
+	fixture_t *f = *state;
+	/* Over TCP a forward goes over TCP: the client came because UDP was truncated. The
+	 * first upstream keeps silent, the second answers; the client has half-closed. */
+	f->up[0].mode = UP_SILENT;
+	send_tcp(f, (uint16_t[]){23}, (const char *const[]){"big.example.org"},
+		 (uint16_t[]){PL_DNS_TYPE_A}, 1);
+	assert_int_equal(shutdown(f->tcp_client, SHUT_WR), 0);
+	/* One answer, then the server closes (everything owed was sent and the client had
+	 * closed its side): the loop stops at the close, not at a second answer. */
+	collect(f, 2);
+	assert_true(f->tcp_closed);
+	assert_int_equal(f->got, 1);
+	assert_int_equal(f->up[0].tcp_seen, 1);
+	assert_int_equal(f->up[1].tcp_seen, 1);
+	assert_int_equal(f->up[0].seen + f->up[1].seen, 0);
+	pl_dns_msg_t m = reply(f, 0);
+	assert_int_equal(m.id, 23);
+	struct in_addr got[2];
+	assert_int_equal(pl_dns_parse_a_answers(f->replies[0], f->reply_len[0], &m, got, 2, NULL),
+			 1);
+	assert_int_equal(got[0].s_addr, htonl(0xc0000208));
+}
+
 static void test_start_errors(void **state)
 {
 	pl_loop_t *loop = pl_loop_new(NULL);
@@ -868,6 +1055,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_server_malformed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_no_upstreams, setup_no_upstreams, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_stop_with_pending, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_tcp_full_answer, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_tcp_forward, setup, teardown),
 	    cmocka_unit_test(test_start_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,433 +1,68 @@
-/* The per-scope DNS responder (see dns.h): the pure message functions first, then the server
- * on the loop. Every read of a message goes through a length check against the buffer it
- * came in; nothing here trusts a count or an offset found inside a message. */
+/* The per-scope DNS responder's server (see dns.h): UDP and TCP listeners on the loop, the
+ * table of forwards waiting for an upstream, and the TCP connections of clients. Each query
+ * goes through pl_dns_respond (dns_msg.c); what it does not answer is forwarded over the
+ * transport the client used. Single-threaded, non-blocking throughout. */
 #include "portlayer/network/dns.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
-/* ---- pure message functions ---- */
+#define TCP_MAX_CONNS	      64   /* client connections per scope; more are closed at once */
+#define TCP_MAX_FORWARDS      64   /* forwards over TCP in flight per scope (one fd each) */
+#define TCP_MAX_CONN_INFLIGHT 16   /* forwards one client connection may have in flight */
+#define TCP_IDLE_MS	      8000 /* an idle client connection is closed (miekg/dns's figure) */
+#define TCP_MAX_OUT	      (256 * 1024) /* unread answers a client may let pile up */
+#define TCP_FRAME_MAX	      (2 + PL_DNS_MSG_MAX)
+#define BATCH		      64 /* datagrams or connections taken per wake-up */
 
-/* An answer record's fixed part with a compressed name: pointer, type, class, ttl, rdlength. */
-#define RR_HEAD_LEN 12
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-/* Its name a pointer to the question's (offset 12). */
-static void put_rr_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
-{
-	put16(p, 0xc000 | PL_DNS_HDR_LEN);
-	put16(p + 2, type);
-	put16(p + 4, PL_DNS_CLASS_IN);
-	put32(p + 6, ttl);
-	put16(p + 10, rdlen);
-}
-
-/* Reads the name starting at off into m's qname fields; *end is the offset just past the name
- * where it started (after its first pointer, or its root label). A pointer must land before
- * the start of every stretch of labels read so far, so pointer chains strictly move backwards
- * and cannot loop; the hop count is a second, belt-and-braces bound. */
-static int read_name(const uint8_t *msg, size_t len, size_t off, pl_dns_msg_t *m, size_t *end)
-{
-	size_t pos = off, limit = off, wlen = 0, tlen = 0;
-	int hops = 0;
-	bool jumped = false;
-
-	m->qname_plain = true;
-	for (;;) {
-		if (pos >= len)
-			return -1;
-		uint8_t c = msg[pos];
-		if ((c & 0xc0) == 0xc0) {
-			if (pos + 1 >= len)
-				return -1;
-			size_t target = ((size_t)(c & 0x3f) << 8) | msg[pos + 1];
-			if (!jumped) {
-				*end = pos + 2;
-				jumped = true;
-			}
-			if (target >= limit || target < PL_DNS_HDR_LEN ||
-			    ++hops > PL_DNS_MAX_POINTERS)
-				return -1;
-			limit = pos = target;
-			continue;
-		}
-		if (c & 0xc0) /* 0x40 and 0x80: obsolete extended and reserved label types */
-			return -1;
-		/* Room for this label and the root label that must follow. */
-		if (wlen + 1 + c + (c ? 1 : 0) > PL_DNS_MAX_WIRE_NAME)
-			return -1;
-		if (c == 0) {
-			m->qname_wire[wlen++] = 0;
-			if (!jumped)
-				*end = pos + 1;
-			break;
-		}
-		if (c > len - pos - 1) /* pos < len, so no underflow */
-			return -1;
-		m->qname_wire[wlen++] = c;
-		memcpy(m->qname_wire + wlen, msg + pos + 1, c);
-		wlen += c;
-		/* wire <= 254 octets before the root bounds the text to 253 characters. */
-		if (tlen > 0)
-			m->qname[tlen++] = '.';
-		for (size_t i = 0; i < c; i++) {
-			uint8_t b = msg[pos + 1 + i];
-			if (b < 0x21 || b > 0x7e || b == '.' || b == '\\')
-				m->qname_plain = false;
-			m->qname[tlen++] = (char)((b >= 'A' && b <= 'Z') ? b + ('a' - 'A') : b);
-		}
-		pos += 1 + (size_t)c;
-	}
-	m->qname[tlen] = '\0';
-	m->qname_wire_len = wlen;
-	return 0;
-}
-
-int pl_dns_parse(const uint8_t *msg, size_t len, pl_dns_msg_t *m)
-{
-	memset(m, 0, sizeof(*m));
-	if (!msg || len < PL_DNS_HDR_LEN)
-		return PL_DNS_ESHORT;
-	m->id = get16(msg);
-	m->flags = get16(msg + 2);
-	m->qdcount = get16(msg + 4);
-	m->ancount = get16(msg + 6);
-	m->nscount = get16(msg + 8);
-	m->arcount = get16(msg + 10);
-	if (m->qdcount == 0)
-		return PL_DNS_EFORMAT;
-	size_t end = 0;
-	if (read_name(msg, len, PL_DNS_HDR_LEN, m, &end) < 0 || end > len || len - end < 4) {
-		m->qname[0] = '\0';
-		m->qname_wire_len = 0;
-		return PL_DNS_EFORMAT;
-	}
-	m->qtype = get16(msg + end);
-	m->qclass = get16(msg + end + 2);
-	m->question_end = end + 4;
-	m->has_question = true;
-	return 0;
-}
-
-int pl_dns_parse_query(const uint8_t *msg, size_t len, pl_dns_msg_t *m)
-{
-	int r = pl_dns_parse(msg, len, m);
-	if (r == PL_DNS_ESHORT || (m->flags & PL_DNS_F_QR))
-		return -1; /* answering a response could start a loop between two servers */
-	if (PL_DNS_OPCODE(m->flags) != 0)
-		return PL_DNS_RC_NOTIMP;
-	if (r < 0 || m->qdcount != 1)
-		return PL_DNS_RC_FORMERR;
-	return 0;
-}
-
-int pl_dns_parse_a_answers(const uint8_t *msg, size_t len, const pl_dns_msg_t *m,
-			   struct in_addr *out, int max, uint32_t *ttl)
-{
-	if (!msg || !m || !m->has_question || m->qdcount != 1 || m->question_end > len)
-		return -1;
-	size_t pos = m->question_end;
-	int n = 0;
-	for (unsigned i = 0; i < m->ancount; i++) {
-		pl_dns_msg_t scratch;
-		size_t end = 0;
-		if (read_name(msg, len, pos, &scratch, &end) < 0 || end > len ||
-		    len - end < RR_HEAD_LEN - 2)
-			return -1;
-		uint16_t type = get16(msg + end), class = get16(msg + end + 2);
-		uint32_t t = (uint32_t)get16(msg + end + 4) << 16 | get16(msg + end + 6);
-		size_t rdlen = get16(msg + end + 8);
-		pos = end + RR_HEAD_LEN - 2;
-		if (rdlen > len - pos)
-			return -1;
-		if (type == PL_DNS_TYPE_A && class == PL_DNS_CLASS_IN) {
-			if (rdlen != 4)
-				return -1;
-			if (n < max && out)
-				memcpy(&out[n].s_addr, msg + pos, 4);
-			if (ttl)
-				*ttl = t;
-			n++;
-		}
-		pos += rdlen;
-	}
-	return n;
-}
-
-/* Header and echoed question; returns the offset after them or -1. */
-static ssize_t put_head(const pl_dns_msg_t *q, int rcode, bool aa, uint8_t *out, size_t cap)
-{
-	size_t qlen = q->has_question ? q->qname_wire_len + 4 : 0;
-	if (!out || cap < PL_DNS_HDR_LEN + qlen)
-		return -1;
-	uint16_t flags = PL_DNS_F_QR | (q->flags & (PL_DNS_F_OPCODE | PL_DNS_F_RD)) | PL_DNS_F_RA |
-			 (aa ? PL_DNS_F_AA : 0) | (uint16_t)(rcode & PL_DNS_F_RCODE);
-	put16(out, q->id);
-	put16(out + 2, flags);
-	put16(out + 4, q->has_question ? 1 : 0);
-	memset(out + 6, 0, 6);
-	if (q->has_question) {
-		memcpy(out + PL_DNS_HDR_LEN, q->qname_wire, q->qname_wire_len);
-		put16(out + PL_DNS_HDR_LEN + q->qname_wire_len, q->qtype);
-		put16(out + PL_DNS_HDR_LEN + q->qname_wire_len + 2, q->qclass);
-	}
-	return (ssize_t)(PL_DNS_HDR_LEN + qlen);
-}
-
-ssize_t pl_dns_build_reply(const pl_dns_msg_t *q, int rcode, bool authoritative,
-			   const struct in_addr *addrs, int naddrs, uint32_t ttl, uint8_t *out,
-			   size_t cap)
-{
-	if (!q || naddrs < 0 || (naddrs > 0 && (!q->has_question || !addrs)))
-		return -1;
-	ssize_t n = put_head(q, rcode, authoritative, out, cap);
-	if (n < 0)
-		return -1;
-	size_t pos = (size_t)n;
-	uint16_t an = 0;
-	for (int i = 0; i < naddrs; i++) {
-		if (cap - pos < RR_HEAD_LEN + 4) {
-			out[2] |= PL_DNS_F_TC >> 8;
-			break;
-		}
-		put_rr_head(out + pos, PL_DNS_TYPE_A, ttl, 4);
-		memcpy(out + pos + RR_HEAD_LEN, &addrs[i].s_addr, 4); /* already network order */
-		pos += RR_HEAD_LEN + 4;
-		an++;
-	}
-	put16(out + 6, an);
-	return (ssize_t)pos;
-}
-
-ssize_t pl_dns_build_ptr_reply(const pl_dns_msg_t *q, const char *name, uint32_t ttl, uint8_t *out,
-			       size_t cap)
-{
-	uint8_t wire[PL_DNS_MAX_WIRE_NAME];
-	ssize_t wlen = name ? pl_dns_encode_name(name, wire, sizeof(wire)) : -1;
-	if (!q || !q->has_question || wlen < 0)
-		return -1;
-	ssize_t n = put_head(q, PL_DNS_RC_NOERROR, true, out, cap);
-	if (n < 0)
-		return -1;
-	size_t pos = (size_t)n;
-	if (cap - pos < RR_HEAD_LEN + (size_t)wlen) {
-		out[2] |= PL_DNS_F_TC >> 8;
-		return (ssize_t)pos;
-	}
-	put_rr_head(out + pos, PL_DNS_TYPE_PTR, ttl, (uint16_t)wlen);
-	memcpy(out + pos + RR_HEAD_LEN, wire, (size_t)wlen);
-	put16(out + 6, 1);
-	return (ssize_t)(pos + RR_HEAD_LEN + (size_t)wlen);
-}
-
-ssize_t pl_dns_encode_name(const char *name, uint8_t *out, size_t cap)
-{
-	if (!name || !out)
-		return -1;
-	size_t len = strlen(name), pos = 0, i = 0;
-	if (len > 0 && name[len - 1] == '.')
-		len--;
-	while (i < len) {
-		size_t j = i;
-		while (j < len && name[j] != '.')
-			j++;
-		size_t l = j - i;
-		if (l == 0 || l > PL_DNS_MAX_LABEL || pos + 1 + l + 1 > PL_DNS_MAX_WIRE_NAME ||
-		    pos + 1 + l + 1 > cap)
-			return -1;
-		out[pos++] = (uint8_t)l;
-		memcpy(out + pos, name + i, l);
-		pos += l;
-		i = j + 1;
-		if (j < len && i == len) /* "a..": an empty last label */
-			return -1;
-	}
-	if (pos + 1 > cap)
-		return -1;
-	out[pos++] = 0;
-	return (ssize_t)pos;
-}
-
-ssize_t pl_dns_build_query(uint16_t id, const char *name, uint16_t qtype, uint8_t *out, size_t cap)
-{
-	if (!out || cap < PL_DNS_HDR_LEN)
-		return -1;
-	ssize_t w = pl_dns_encode_name(name, out + PL_DNS_HDR_LEN, cap - PL_DNS_HDR_LEN);
-	if (w < 0 || cap - PL_DNS_HDR_LEN - (size_t)w < 4)
-		return -1;
-	put16(out, id);
-	put16(out + 2, PL_DNS_F_RD);
-	put16(out + 4, 1);
-	memset(out + 6, 0, 6);
-	size_t pos = PL_DNS_HDR_LEN + (size_t)w;
-	put16(out + pos, qtype);
-	put16(out + pos + 2, PL_DNS_CLASS_IN);
-	return (ssize_t)(pos + 4);
-}
-
-/* One decimal octet without sign or leading zeros, ending at '.' (or end when last). */
-static int octet(const char **s, bool last, uint32_t *v)
-{
-	const char *p = *s;
-	if (!isdigit((unsigned char)*p))
-		return -1;
-	uint32_t n = 0;
-	int digits = 0;
-	while (isdigit((unsigned char)*p)) {
-		n = n * 10 + (uint32_t)(*p++ - '0');
-		if (++digits > 3)
-			return -1;
-	}
-	if (n > 255 || (digits > 1 && **s == '0') || (last ? *p != '\0' : *p != '.'))
-		return -1;
-	*v = n;
-	*s = last ? p : p + 1;
-	return 0;
-}
-
-int pl_dns_parse_reverse(const char *name, struct in_addr *addr)
-{
-	static const char suffix[] = ".in-addr.arpa";
-	if (!name || !addr)
-		return -1;
-	size_t len = strlen(name), sl = sizeof(suffix) - 1;
-	if (len <= sl || len - sl > 15 || strcmp(name + len - sl, suffix) != 0)
-		return -1;
-	char head[16];
-	memcpy(head, name, len - sl);
-	head[len - sl] = '\0';
-	const char *p = head;
-	uint32_t o[4];
-	for (int i = 0; i < 4; i++)
-		if (octet(&p, i == 3, &o[i]) < 0)
-			return -1;
-	/* The name lists the octets least significant first. */
-	addr->s_addr = htonl(o[3] << 24 | o[2] << 16 | o[1] << 8 | o[0]);
-	return 0;
-}
-
-int pl_dns_parse_resolv_conf(const char *text, struct in_addr *out, int max)
-{
-	int n = 0;
-	const char *p = text;
-	while (p && *p && n < max) {
-		const char *eol = strchr(p, '\n');
-		size_t ll = eol ? (size_t)(eol - p) : strlen(p);
-		while (ll > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			ll--;
-		}
-		static const char kw[] = "nameserver";
-		size_t kl = sizeof(kw) - 1;
-		if (ll > kl && memcmp(p, kw, kl) == 0 && (p[kl] == ' ' || p[kl] == '\t')) {
-			size_t i = kl;
-			while (i < ll && (p[i] == ' ' || p[i] == '\t'))
-				i++;
-			size_t j = i;
-			while (j < ll && p[j] != ' ' && p[j] != '\t' && p[j] != '#' &&
-			       p[j] != ';' && p[j] != '\r')
-				j++;
-			char addr[INET_ADDRSTRLEN];
-			if (j - i > 0 && j - i < sizeof(addr)) {
-				memcpy(addr, p + i, j - i);
-				addr[j - i] = '\0';
-				if (inet_pton(AF_INET, addr, &out[n]) == 1)
-					n++;
-			}
-		}
-		p = eol ? eol + 1 : NULL;
-	}
-	return n;
-}
-
-/* Answers from the scope's own names; false when the name is not ours. */
-static bool answer_local(const pl_dns_msg_t *q, pl_dns_lookup_fn lookup, void *ctx,
-			 pl_dns_reverse_fn reverse, void *rctx, uint8_t *out, size_t cap,
-			 ssize_t *n)
-{
-	if (!q->qname_plain || q->qname[0] == '\0' || q->qclass != PL_DNS_CLASS_IN)
-		return false;
-	if (q->qtype == PL_DNS_TYPE_PTR && reverse) {
-		struct in_addr a;
-		char name[PL_DNS_MAX_NAME + 2] = "";
-		if (pl_dns_parse_reverse(q->qname, &a) == 0 &&
-		    reverse(rctx, a, name, sizeof(name)) == 1) {
-			name[sizeof(name) - 1] = '\0';
-			*n = pl_dns_build_ptr_reply(q, name, PL_DNS_TTL, out, cap);
-			if (*n < 0) /* the callback gave an unencodable name: not an answer */
-				*n = pl_dns_build_reply(q, PL_DNS_RC_SERVFAIL, false, NULL, 0, 0,
-							out, cap);
-			return true;
-		}
-	}
-	struct in_addr addrs[PL_DNS_MAX_ADDRS] = {{0}};
-	int na = lookup(ctx, q->qname, addrs, (int)PL_ARRAY_SIZE(addrs));
-	if (na <= 0)
-		return false;
-	if (na > (int)PL_ARRAY_SIZE(addrs))
-		na = (int)PL_ARRAY_SIZE(addrs);
-	/* The name is ours: other types get an empty NOERROR (not NXDOMAIN, which would
-	 * tell the client the A record does not exist either). */
-	bool a = q->qtype == PL_DNS_TYPE_A || q->qtype == PL_DNS_TYPE_ANY;
-	*n =
-	    pl_dns_build_reply(q, PL_DNS_RC_NOERROR, true, addrs, a ? na : 0, PL_DNS_TTL, out, cap);
-	return true;
-}
-
-ssize_t pl_dns_respond(const uint8_t *msg, size_t len, pl_dns_lookup_fn lookup, void *ctx,
-		       pl_dns_reverse_fn reverse, void *rctx, pl_dns_msg_t *q, uint8_t *out,
-		       size_t cap)
-{
-	int r = pl_dns_parse_query(msg, len, q);
-	if (r < 0)
-		return -1;
-	if (r > 0)
-		return pl_dns_build_reply(q, r, false, NULL, 0, 0, out, cap);
-	ssize_t n = -1;
-	if (lookup && answer_local(q, lookup, ctx, reverse, rctx, out, cap, &n))
-		return n;
-	return 0;
-}
-
-/* ---- the server ---- */
+typedef struct conn conn_t;
 
 /* A forwarded query waiting for an upstream answer. Pending entries sit in one list ordered
  * by deadline, so a single loop timer (armed for the head) serves them all. */
 typedef struct pending {
 	struct pending *prev, *next;
+	bool linked;
+	pl_dns_t *d;
 	uint16_t orig_id, up_id;
 	int upstream; /* index of the upstream asked last */
 	uint64_t deadline_ms;
-	struct sockaddr_in client;
+	struct sockaddr_in client; /* a UDP client */
+	conn_t *conn;		   /* a TCP client: forwarded over TCP, answered on conn */
+	/* The TCP forward to the current upstream. */
+	int tfd;
+	pl_watch_t *tw;
+	size_t toff;   /* bytes of the framed query written */
+	uint8_t tl[2]; /* the answer's length prefix */
+	size_t thave;  /* bytes of the framed answer read */
+	uint8_t *tin;
 	pl_dns_msg_t q; /* for matching the answer and for a SERVFAIL */
 	size_t len;
-	uint8_t query[]; /* as the client sent it, id rewritten */
+	uint8_t query[]; /* 2-byte length, then the query as the client sent it, id rewritten */
 } pending_t;
+
+struct conn {
+	struct conn *prev, *next; /* ordered by idle deadline */
+	pl_dns_t *d;
+	int fd;
+	pl_watch_t *w;
+	uint32_t events;
+	uint8_t *in;
+	size_t in_len;
+	uint8_t *out;
+	size_t out_len, out_off;
+	uint64_t deadline_ms;
+	int inflight;
+	bool eof, broken; /* broken: closed at the end of the current callback */
+};
 
 struct pl_dns {
 	pl_loop_t *loop;
@@ -438,20 +73,25 @@ struct pl_dns {
 	pl_dns_reverse_fn reverse;
 	void *rctx;
 
-	int udp_fd;
-	pl_watch_t *udp_watch;
+	int udp_fd, tcp_fd;
+	pl_watch_t *udp_watch, *tcp_watch;
 
 	struct in_addr upstreams[PL_DNS_MAX_UPSTREAMS];
 	int nupstreams;
 	uint16_t upstream_port;
 	unsigned timeout_ms;
-	int up_fd; /* one socket for all forwards: a socket per query would cost up to
-		      PL_DNS_MAX_PENDING fds per scope */
+	/* One socket for every UDP forward: a socket per query would cost up to
+	 * PL_DNS_MAX_PENDING fds per scope. */
+	int up_fd;
 	pl_watch_t *up_watch;
 
 	pending_t *head, *tail;
-	int npending;
+	int npending, ntcp_forwards;
 	uint8_t ids_in_use[65536 / 8];
+
+	conn_t *chead, *ctail;
+	int nconns;
+
 	pl_timer_t *timer;
 	uint64_t timer_deadline_ms;
 
@@ -459,7 +99,14 @@ struct pl_dns {
 	size_t nrnd;
 
 	uint8_t buf[PL_DNS_MSG_MAX + 1];
+	uint8_t reply[PL_DNS_MSG_MAX];
 };
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
 
 /* inet_ntoa's static buffer cannot serve two addresses in one message. */
 typedef struct {
@@ -511,8 +158,157 @@ static void id_mark(pl_dns_t *d, uint16_t id, bool used)
 		d->ids_in_use[id >> 3] &= (uint8_t) ~(1u << (id & 7));
 }
 
-static void send_to_client(pl_dns_t *d, const struct sockaddr_in *to, const uint8_t *msg,
-			   size_t len)
+/* ---- the timer: one for the earliest pending deadline and idle connection ---- */
+
+static void on_timer(pl_loop_t *loop, void *data);
+
+static uint64_t earliest(const pl_dns_t *d)
+{
+	uint64_t t = UINT64_MAX;
+	if (d->head)
+		t = d->head->deadline_ms;
+	if (d->chead && d->chead->deadline_ms < t)
+		t = d->chead->deadline_ms;
+	return t;
+}
+
+/* A timer that fires early is harmless: on_timer handles what expired and re-arms. */
+static void arm_timer(pl_dns_t *d)
+{
+	uint64_t when = earliest(d);
+	if (when == UINT64_MAX || (d->timer && d->timer_deadline_ms <= when))
+		return;
+	d->timer = pl_loop_timer_cancel(d->loop, d->timer);
+	uint64_t now = now_ms();
+	_cleanup_error_ pl_error_t *err = NULL;
+	d->timer = pl_loop_timer(d->loop, when > now ? when - now : 0, on_timer, d, &err);
+	if (!d->timer) {
+		/* Out of fds: forwards then only end with an answer or at stop. */
+		pl_log_warn("dns %s:%u: %s", ipstr(d->listen).s, d->port, err->msg);
+		return;
+	}
+	d->timer_deadline_ms = when;
+}
+
+/* ---- TCP client connections ---- */
+
+static void conn_unlink(pl_dns_t *d, conn_t *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->chead = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		d->ctail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+/* Activity: the idle deadline moves on and the connection goes to the list's tail. */
+static void conn_touch(pl_dns_t *d, conn_t *c)
+{
+	conn_unlink(d, c);
+	c->deadline_ms = now_ms() + TCP_IDLE_MS;
+	c->prev = d->ctail;
+	if (d->ctail)
+		d->ctail->next = c;
+	else
+		d->chead = c;
+	d->ctail = c;
+	arm_timer(d);
+}
+
+static void conn_update_events(pl_dns_t *d, conn_t *c)
+{
+	uint32_t ev = (c->eof ? 0 : EPOLLIN) | (c->out_off < c->out_len ? EPOLLOUT : 0);
+	if (ev != c->events && pl_loop_watch_modify(d->loop, c->w, ev) == 0)
+		c->events = ev;
+}
+
+/* Done when the client has closed its side and has nothing more coming. */
+static void conn_check_done(conn_t *c)
+{
+	if (c->eof && c->inflight == 0 && c->out_off == c->out_len)
+		c->broken = true;
+}
+
+static void conn_flush(pl_dns_t *d, conn_t *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				c->broken = true;
+			break;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	conn_update_events(d, c);
+	conn_check_done(c);
+}
+
+/* Queues one framed message; never closes c here (callers may be iterating it). */
+static void conn_send(pl_dns_t *d, conn_t *c, const uint8_t *msg, size_t len)
+{
+	if (c->broken)
+		return;
+	if (c->out_len + 2 + len > TCP_MAX_OUT) {
+		pl_log_debug("dns %s:%u: tcp client does not read its answers, closing",
+			     ipstr(d->listen).s, d->port);
+		c->broken = true;
+		return;
+	}
+	if (c->out_off > 0) { /* compact before growing */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
+	c->out = pl_xrealloc(c->out, c->out_len + 2 + len);
+	put16(c->out + c->out_len, (uint16_t)len);
+	memcpy(c->out + c->out_len + 2, msg, len);
+	c->out_len += 2 + len;
+	conn_flush(d, c);
+	conn_touch(d, c);
+}
+
+static void pending_free(pl_dns_t *d, pending_t *p);
+
+static void conn_close(pl_dns_t *d, conn_t *c)
+{
+	/* Forwards for it have nobody left to answer. */
+	for (pending_t *p = d->head, *next; p; p = next) {
+		next = p->next;
+		if (p->conn == c)
+			pending_free(d, p);
+	}
+	conn_unlink(d, c);
+	pl_loop_unwatch(d->loop, c->w);
+	pl_close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c);
+	d->nconns--;
+}
+
+/* Connections found broken during a callback are closed at its end, when nothing holds them. */
+static void reap_conns(pl_dns_t *d)
+{
+	for (conn_t *c = d->chead, *next; c; c = next) {
+		next = c->next;
+		if (c->broken)
+			conn_close(d, c);
+	}
+}
+
+/* ---- answering ---- */
+
+static void send_udp(pl_dns_t *d, const struct sockaddr_in *to, const uint8_t *msg, size_t len)
 {
 	/* UDP: when the socket buffer is full the answer is dropped and the client retries. */
 	if (sendto(d->udp_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)to,
@@ -521,16 +317,32 @@ static void send_to_client(pl_dns_t *d, const struct sockaddr_in *to, const uint
 			     ipstr(to->sin_addr).s, ntohs(to->sin_port), strerror(errno));
 }
 
-static void reply_rcode(pl_dns_t *d, const struct sockaddr_in *to, const pl_dns_msg_t *q, int rcode)
+static void deliver(pl_dns_t *d, conn_t *c, const struct sockaddr_in *to, const uint8_t *msg,
+		    size_t len)
+{
+	if (c) {
+		conn_send(d, c, msg, len);
+		conn_check_done(c);
+	} else {
+		send_udp(d, to, msg, len);
+	}
+}
+
+static void reply_rcode(pl_dns_t *d, conn_t *c, const struct sockaddr_in *to, const pl_dns_msg_t *q,
+			int rcode)
 {
 	uint8_t out[PL_DNS_UDP_MAX];
 	ssize_t n = pl_dns_build_reply(q, rcode, false, NULL, 0, 0, out, sizeof(out));
 	if (n > 0)
-		send_to_client(d, to, out, (size_t)n);
+		deliver(d, c, to, out, (size_t)n);
 }
+
+/* ---- forwarding ---- */
 
 static void list_unlink(pl_dns_t *d, pending_t *p)
 {
+	if (!p->linked)
+		return;
 	if (p->prev)
 		p->prev->next = p->next;
 	else
@@ -540,6 +352,7 @@ static void list_unlink(pl_dns_t *d, pending_t *p)
 	else
 		d->tail = p->prev;
 	p->prev = p->next = NULL;
+	p->linked = false;
 }
 
 /* Keeps the list ordered by deadline; a new deadline is almost always the latest. */
@@ -558,36 +371,131 @@ static void list_insert(pl_dns_t *d, pending_t *p)
 		after->next = p;
 	else
 		d->head = p;
+	p->linked = true;
+}
+
+static void tcp_forward_reset(pl_dns_t *d, pending_t *p)
+{
+	p->tw = pl_loop_unwatch(d->loop, p->tw);
+	p->tfd = pl_close(p->tfd);
+	free(p->tin);
+	p->tin = NULL;
+	p->toff = p->thave = 0;
 }
 
 static void pending_free(pl_dns_t *d, pending_t *p)
 {
 	list_unlink(d, p);
+	tcp_forward_reset(d, p);
 	id_mark(d, p->up_id, false);
 	d->npending--;
+	if (p->conn) {
+		d->ntcp_forwards--;
+		p->conn->inflight--; /* done-ness is checked once its answer is queued */
+	}
 	free(p);
 }
 
-static void on_timer(pl_loop_t *loop, void *data);
+static void advance(pl_dns_t *d, pending_t *p);
 
-/* A timer that fires late or early is harmless: on_timer handles what expired and re-arms. */
-static void arm_timer(pl_dns_t *d)
+static bool answer_matches(const pending_t *p, const uint8_t *msg, size_t len, pl_dns_msg_t *r)
 {
-	if (!d->head)
-		return;
-	if (d->timer && d->timer_deadline_ms <= d->head->deadline_ms)
-		return;
-	d->timer = pl_loop_timer_cancel(d->loop, d->timer);
-	uint64_t now = now_ms();
-	uint64_t ms = d->head->deadline_ms > now ? d->head->deadline_ms - now : 0;
-	_cleanup_error_ pl_error_t *err = NULL;
-	d->timer = pl_loop_timer(d->loop, ms, on_timer, d, &err);
-	if (!d->timer) {
-		/* Out of fds: pending forwards are then only retired by answers or at stop. */
-		pl_log_warn("dns %s:%u: %s", ipstr(d->listen).s, d->port, err->msg);
-		return;
+	/* With the id and the upstream's address, the question is what a spoofer would have
+	 * to guess. Case is compared loosely as some resolvers normalise it. */
+	return pl_dns_parse(msg, len, r) == 0 && (r->flags & PL_DNS_F_QR) && r->id == p->up_id &&
+	       r->qtype == p->q.qtype && r->qclass == p->q.qclass &&
+	       r->qname_wire_len == p->q.qname_wire_len && strcmp(r->qname, p->q.qname) == 0;
+}
+
+/* The upstream's answer, id restored, goes to the client; the forward ends. */
+static void finish(pl_dns_t *d, pending_t *p, uint8_t *msg, size_t len)
+{
+	put16(msg, p->orig_id);
+	conn_t *c = p->conn;
+	struct sockaddr_in to = p->client;
+	pending_free(d, p);
+	deliver(d, c, &to, msg, len);
+}
+
+static void on_tcp_forward(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	pending_t *p = data;
+	pl_dns_t *d = p->d;
+	size_t flen = p->len + 2;
+	if (p->toff < flen) {
+		if (p->toff == 0) {
+			int soerr = 0;
+			socklen_t sl = sizeof(soerr);
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr != 0) {
+				advance(d, p); /* refused or unreachable: the next upstream */
+				goto out;
+			}
+		}
+		ssize_t n =
+		    send(fd, p->query + p->toff, flen - p->toff, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				advance(d, p);
+			goto out;
+		}
+		p->toff += (size_t)n;
+		if (p->toff == flen)
+			pl_loop_watch_modify(loop, p->tw, EPOLLIN);
+		goto out;
 	}
-	d->timer_deadline_ms = d->head->deadline_ms;
+	for (;;) {
+		ssize_t n;
+		size_t need = p->thave < 2 ? 2 : 2 + (size_t)(p->tl[0] << 8 | p->tl[1]);
+		if (p->thave < 2)
+			n = recv(fd, p->tl + p->thave, 2 - p->thave, MSG_DONTWAIT);
+		else
+			n = recv(fd, p->tin + p->thave - 2, need - p->thave, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		if (n <= 0) { /* closed or failed before a whole answer */
+			advance(d, p);
+			break;
+		}
+		p->thave += (size_t)n;
+		if (p->thave == 2) {
+			size_t alen = (size_t)(p->tl[0] << 8 | p->tl[1]);
+			if (alen < PL_DNS_HDR_LEN) {
+				advance(d, p);
+				break;
+			}
+			p->tin = pl_xmalloc(alen);
+			continue;
+		}
+		if (p->thave < 2 || p->thave < need)
+			continue;
+		pl_dns_msg_t r;
+		size_t alen = need - 2;
+		if (!answer_matches(p, p->tin, alen, &r)) {
+			advance(d, p);
+			break;
+		}
+		_cleanup_free_ uint8_t *msg = TAKE_PTR(p->tin);
+		finish(d, p, msg, alen);
+		break;
+	}
+out:
+	reap_conns(d);
+	arm_timer(d);
+}
+
+static int tcp_forward_start(pl_dns_t *d, pending_t *p, const struct sockaddr_in *to)
+{
+	tcp_forward_reset(d, p);
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (const struct sockaddr *)to, sizeof(*to)) < 0 && errno != EINPROGRESS)
+		return -errno;
+	p->tw = pl_loop_watch(d->loop, fd, EPOLLOUT, on_tcp_forward, p, NULL);
+	if (!p->tw)
+		return -EMFILE;
+	p->tfd = TAKE_FD(fd);
+	return 0;
 }
 
 static bool is_self(const pl_dns_t *d, struct in_addr up)
@@ -596,19 +504,25 @@ static bool is_self(const pl_dns_t *d, struct in_addr up)
 	       (up.s_addr == d->listen.s_addr || d->listen.s_addr == htonl(INADDR_ANY));
 }
 
-/* Sends p to the next upstream that accepts it; false when none is left. */
+/* Sends p to the next upstream that takes it; false when none is left. */
 static bool forward_next(pl_dns_t *d, pending_t *p)
 {
+	tcp_forward_reset(d, p);
 	while (++p->upstream < d->nupstreams) {
 		struct in_addr up = d->upstreams[p->upstream];
 		if (is_self(d, up))
 			continue; /* our own address in resolv.conf would loop forever */
 		struct sockaddr_in to = {
 		    .sin_family = AF_INET, .sin_port = htons(d->upstream_port), .sin_addr = up};
-		if (sendto(d->up_fd, p->query, p->len, MSG_DONTWAIT | MSG_NOSIGNAL,
-			   (struct sockaddr *)&to, sizeof(to)) < 0) {
+		int r = 0;
+		if (p->conn)
+			r = tcp_forward_start(d, p, &to);
+		else if (sendto(d->up_fd, p->query + 2, p->len, MSG_DONTWAIT | MSG_NOSIGNAL,
+				(struct sockaddr *)&to, sizeof(to)) < 0)
+			r = -errno;
+		if (r < 0) {
 			pl_log_debug("dns %s:%u: forward to %s: %s", ipstr(d->listen).s, d->port,
-				     ipstr(up).s, strerror(errno));
+				     ipstr(up).s, strerror(-r));
 			continue;
 		}
 		p->deadline_ms = now_ms() + d->timeout_ms;
@@ -625,10 +539,12 @@ static void advance(pl_dns_t *d, pending_t *p)
 		list_insert(d, p);
 		return;
 	}
-	p->q.id = p->orig_id;
-	reply_rcode(d, &p->client, &p->q, PL_DNS_RC_SERVFAIL);
-	list_insert(d, p); /* pending_free unlinks */
+	pl_dns_msg_t q = p->q;
+	q.id = p->orig_id;
+	conn_t *c = p->conn;
+	struct sockaddr_in to = p->client;
 	pending_free(d, p);
+	reply_rcode(d, c, &to, &q, PL_DNS_RC_SERVFAIL);
 }
 
 static void on_timer(pl_loop_t *loop, void *data)
@@ -638,91 +554,112 @@ static void on_timer(pl_loop_t *loop, void *data)
 	uint64_t now = now_ms();
 	while (d->head && d->head->deadline_ms <= now)
 		advance(d, d->head);
+	while (d->chead && d->chead->deadline_ms <= now) {
+		conn_t *c = d->chead;
+		if (c->inflight > 0 || c->out_off < c->out_len) {
+			conn_touch(d, c); /* waiting on us, not idle */
+			continue;
+		}
+		conn_close(d, c);
+	}
+	reap_conns(d);
 	arm_timer(d);
 }
 
-static void forward(pl_dns_t *d, const struct sockaddr_in *client, const pl_dns_msg_t *q,
+static void forward(pl_dns_t *d, conn_t *c, const struct sockaddr_in *client, const pl_dns_msg_t *q,
 		    const uint8_t *msg, size_t len)
 {
-	if (d->nupstreams == 0 || d->npending >= PL_DNS_MAX_PENDING) {
-		if (d->npending >= PL_DNS_MAX_PENDING)
+	bool full =
+	    d->npending >= PL_DNS_MAX_PENDING ||
+	    (c && (d->ntcp_forwards >= TCP_MAX_FORWARDS || c->inflight >= TCP_MAX_CONN_INFLIGHT));
+	if (d->nupstreams == 0 || full) {
+		if (full)
 			pl_log_debug("dns %s:%u: %d forwards pending, refusing more",
 				     ipstr(d->listen).s, d->port, d->npending);
-		reply_rcode(d, client, q, PL_DNS_RC_SERVFAIL);
+		reply_rcode(d, c, client, q, PL_DNS_RC_SERVFAIL);
 		return;
 	}
-	pending_t *p = pl_xcalloc(1, sizeof(*p) + len);
+	pending_t *p = pl_xcalloc(1, sizeof(*p) + 2 + len);
+	p->d = d;
+	p->tfd = -1;
 	p->orig_id = q->id;
 	do
 		p->up_id = random_id(d);
 	while (id_used(d, p->up_id));
+	id_mark(d, p->up_id, true);
 	p->upstream = -1;
-	p->client = *client;
+	if (client)
+		p->client = *client;
+	p->conn = c;
 	p->q = *q;
 	p->len = len;
-	memcpy(p->query, msg, len);
-	put16(p->query, p->up_id);
-	id_mark(d, p->up_id, true);
+	put16(p->query, (uint16_t)len);
+	memcpy(p->query + 2, msg, len);
+	put16(p->query + 2, p->up_id);
 	d->npending++;
+	if (c) {
+		d->ntcp_forwards++;
+		c->inflight++;
+	}
 	if (!forward_next(d, p)) {
-		reply_rcode(d, client, q, PL_DNS_RC_SERVFAIL);
-		id_mark(d, p->up_id, false);
-		d->npending--;
-		free(p);
+		pending_free(d, p);
+		reply_rcode(d, c, client, q, PL_DNS_RC_SERVFAIL);
 		return;
 	}
 	list_insert(d, p);
 	arm_timer(d);
 }
 
-/* A query a client sent: answered here (length returned) or forwarded (0). */
-static ssize_t handle_query(pl_dns_t *d, const struct sockaddr_in *client, const uint8_t *msg,
-			    size_t len, uint8_t *out, size_t cap)
+/* One query from a client: answered from the scope's names, or forwarded. */
+static void handle_query(pl_dns_t *d, conn_t *c, const struct sockaddr_in *client,
+			 const uint8_t *msg, size_t len)
 {
 	pl_dns_msg_t q;
-	ssize_t n = pl_dns_respond(msg, len, d->lookup, d->ctx, d->reverse, d->rctx, &q, out, cap);
-	if (n == 0)
-		forward(d, client, &q, msg, len);
-	return n;
+	/* Over UDP the plain DNS limit applies (TC tells the client to come back over TCP). */
+	size_t cap = c ? sizeof(d->reply) : PL_DNS_UDP_MAX;
+	ssize_t n =
+	    pl_dns_respond(msg, len, d->lookup, d->ctx, d->reverse, d->rctx, &q, d->reply, cap);
+	if (n > 0)
+		deliver(d, c, client, d->reply, (size_t)n);
+	else if (n == 0)
+		forward(d, c, client, &q, msg, len);
 }
 
 static void on_udp(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_dns_t *d = data;
 	/* Bounded so one busy scope cannot starve the rest of the loop. */
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < BATCH; i++) {
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(fd, d->buf, sizeof(d->buf), MSG_DONTWAIT,
 				     (struct sockaddr *)&from, &fl);
-		if (n < 0)
-			return; /* EAGAIN, or an ICMP error queued for an earlier reply */
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			continue; /* an ICMP error queued for an earlier reply */
+		}
 		if (fl != sizeof(from) || from.sin_family != AF_INET)
 			continue;
-		uint8_t out[PL_DNS_UDP_MAX];
-		ssize_t m = handle_query(d, &from, d->buf, (size_t)n, out, sizeof(out));
-		if (m > 0)
-			send_to_client(d, &from, out, (size_t)m);
+		handle_query(d, NULL, &from, d->buf, (size_t)n);
 	}
 }
 
-static pending_t *find_pending(pl_dns_t *d, const struct sockaddr_in *from, const pl_dns_msg_t *r)
+static pending_t *find_udp_pending(pl_dns_t *d, const struct sockaddr_in *from,
+				   const pl_dns_msg_t *r)
 {
 	if (!id_used(d, r->id))
 		return NULL;
 	for (pending_t *p = d->head; p; p = p->next) {
 		if (p->up_id != r->id)
 			continue;
-		/* The answer must come from an upstream already asked (a slow one may still
-		 * answer after we moved on) and repeat the question: with the id, what a spoofer
-		 * would have to guess. Case is compared loosely as some resolvers normalise it. */
+		if (p->conn)
+			return NULL;
+		/* From an upstream already asked: a slow one may answer after we moved on. */
 		bool asked = false;
 		for (int i = 0; i <= p->upstream && i < d->nupstreams; i++)
 			asked |= from->sin_addr.s_addr == d->upstreams[i].s_addr;
 		if (!asked || ntohs(from->sin_port) != d->upstream_port)
-			return NULL;
-		if (r->qtype != p->q.qtype || r->qclass != p->q.qclass ||
-		    r->qname_wire_len != p->q.qname_wire_len || strcmp(r->qname, p->q.qname) != 0)
 			return NULL;
 		return p;
 	}
@@ -732,30 +669,100 @@ static pending_t *find_pending(pl_dns_t *d, const struct sockaddr_in *from, cons
 static void on_upstream(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_dns_t *d = data;
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < BATCH; i++) {
 		struct sockaddr_in from;
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(fd, d->buf, sizeof(d->buf), MSG_DONTWAIT,
 				     (struct sockaddr *)&from, &fl);
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-				return;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
 			continue; /* ICMP errors (ECONNREFUSED...): the timeout moves on */
 		}
 		if (fl != sizeof(from) || from.sin_family != AF_INET)
 			continue;
 		pl_dns_msg_t r;
-		if (pl_dns_parse(d->buf, (size_t)n, &r) != 0 || !(r.flags & PL_DNS_F_QR))
+		if (pl_dns_parse(d->buf, (size_t)n, &r) != 0)
 			continue;
-		pending_t *p = find_pending(d, &from, &r);
-		if (!p)
+		pending_t *p = find_udp_pending(d, &from, &r);
+		if (!p || !answer_matches(p, d->buf, (size_t)n, &r))
 			continue;
-		/* Passed on as is, TC included: the client retries over TCP. */
-		put16(d->buf, p->orig_id);
-		send_to_client(d, &p->client, d->buf, (size_t)n);
-		pending_free(d, p);
+		/* Passed on as is, TC included: the client then asks again over TCP. */
+		finish(d, p, d->buf, (size_t)n);
+	}
+	reap_conns(d);
+	arm_timer(d);
+}
+
+static void on_conn(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	conn_t *c = data;
+	pl_dns_t *d = c->d;
+	/* A full hangup or an error: nothing can be written back any more (and epoll would
+	 * report it on every round until the fd is gone). */
+	if (events & (EPOLLHUP | EPOLLERR))
+		c->broken = true;
+	if ((events & EPOLLOUT) && !c->broken)
+		conn_flush(d, c);
+	if ((events & EPOLLIN) && !c->eof && !c->broken) {
+		uint8_t tmp[4096];
+		ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (n == 0) {
+			c->eof = true; /* answers still owed are sent before closing */
+			conn_update_events(d, c);
+			conn_check_done(c);
+		} else if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				c->broken = true;
+		} else {
+			conn_touch(d, c);
+			c->in = pl_xrealloc(c->in, c->in_len + (size_t)n);
+			memcpy(c->in + c->in_len, tmp, (size_t)n);
+			c->in_len += (size_t)n;
+			/* Queries may be pipelined: every whole frame is handled now. */
+			size_t off = 0;
+			while (!c->broken && c->in_len - off >= 2) {
+				size_t flen = (size_t)(c->in[off] << 8 | c->in[off + 1]);
+				if (c->in_len - off - 2 < flen)
+					break;
+				handle_query(d, c, NULL, c->in + off + 2, flen);
+				off += 2 + flen;
+			}
+			memmove(c->in, c->in + off, c->in_len - off);
+			c->in_len -= off;
+		}
+	}
+	reap_conns(d);
+	arm_timer(d);
+}
+
+static void on_accept(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	pl_dns_t *d = data;
+	for (int i = 0; i < BATCH; i++) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0)
+			break;
+		if (d->nconns >= TCP_MAX_CONNS) {
+			close(cfd);
+			continue;
+		}
+		conn_t *c = pl_xcalloc(1, sizeof(*c));
+		c->d = d;
+		c->fd = cfd;
+		c->events = EPOLLIN;
+		c->w = pl_loop_watch(loop, cfd, EPOLLIN, on_conn, c, NULL);
+		if (!c->w) {
+			close(cfd);
+			free(c);
+			continue;
+		}
+		d->nconns++;
+		conn_touch(d, c);
 	}
 }
+
+/* ---- start and stop ---- */
 
 static int read_upstreams(pl_dns_t *d, const char *path, pl_error_t **err)
 {
@@ -786,15 +793,57 @@ static int read_upstreams(pl_dns_t *d, const char *path, pl_error_t **err)
 	return 0;
 }
 
-static int open_udp(struct in_addr addr, uint16_t port, pl_error_t **err)
+static int open_socket(int type, struct in_addr addr, uint16_t port, pl_error_t **err)
 {
-	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return pl_error_errno(err, "socket");
+	_cleanup_close_ int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		pl_error_errno(err, "socket");
+		return -1;
+	}
+	int one = 1;
+	/* A restarted daemon must not wait out TIME_WAIT connections of the previous one. */
+	if (type == SOCK_STREAM &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+		pl_error_errno(err, "setsockopt SO_REUSEADDR");
+		return -1;
+	}
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = addr};
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return pl_error_errno(err, "bind udp %s:%u", ipstr(addr).s, port);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		pl_error_errno(err, "bind %s %s:%u", type == SOCK_STREAM ? "tcp" : "udp",
+			       ipstr(addr).s, port);
+		return -1;
+	}
+	if (type == SOCK_STREAM && listen(fd, 64) < 0) {
+		pl_error_errno(err, "listen");
+		return -1;
+	}
 	return TAKE_FD(fd);
+}
+
+/* UDP and TCP on the same port; with port 0 the kernel's UDP pick may be taken for TCP, so
+ * a few picks are tried. */
+static int open_listeners(pl_dns_t *d, uint16_t port, pl_error_t **err)
+{
+	for (int attempt = 0;; attempt++) {
+		d->udp_fd = open_socket(SOCK_DGRAM, d->listen, port, err);
+		if (d->udp_fd < 0)
+			return -1;
+		struct sockaddr_in bound;
+		socklen_t bl = sizeof(bound);
+		if (getsockname(d->udp_fd, (struct sockaddr *)&bound, &bl) < 0)
+			return pl_error_errno(err, "getsockname");
+		d->port = ntohs(bound.sin_port);
+		_cleanup_error_ pl_error_t *terr = NULL;
+		d->tcp_fd = open_socket(SOCK_STREAM, d->listen, d->port, &terr);
+		if (d->tcp_fd >= 0)
+			return 0;
+		if (port != 0 || terr->errnum != EADDRINUSE || attempt >= 16) {
+			if (err && !*err)
+				*err = TAKE_PTR(terr);
+			return -1;
+		}
+		d->udp_fd = pl_close(d->udp_fd);
+	}
 }
 
 pl_dns_t *pl_dns_start(pl_loop_t *loop, struct in_addr listen, uint16_t port,
@@ -813,25 +862,18 @@ pl_dns_t *pl_dns_start(pl_loop_t *loop, struct in_addr listen, uint16_t port,
 	d->ctx = ctx;
 	d->upstream_port = 53;
 	d->timeout_ms = PL_DNS_FORWARD_TIMEOUT_MS;
-	d->udp_fd = d->up_fd = -1;
+	d->udp_fd = d->tcp_fd = d->up_fd = -1;
 
-	if (read_upstreams(d, resolv_conf, err) < 0)
+	if (read_upstreams(d, resolv_conf, err) < 0 || open_listeners(d, port, err) < 0)
 		goto fail;
-	d->udp_fd = open_udp(listen, port, err);
-	if (d->udp_fd < 0)
-		goto fail;
-	struct sockaddr_in bound;
-	socklen_t bl = sizeof(bound);
-	if (getsockname(d->udp_fd, (struct sockaddr *)&bound, &bl) < 0) {
-		pl_error_errno(err, "getsockname");
-		goto fail;
-	}
-	d->port = ntohs(bound.sin_port);
 	d->udp_watch = pl_loop_watch(loop, d->udp_fd, EPOLLIN, on_udp, d, err);
 	if (!d->udp_watch)
 		goto fail;
+	d->tcp_watch = pl_loop_watch(loop, d->tcp_fd, EPOLLIN, on_accept, d, err);
+	if (!d->tcp_watch)
+		goto fail;
 	if (d->nupstreams > 0) {
-		d->up_fd = open_udp((struct in_addr){htonl(INADDR_ANY)}, 0, err);
+		d->up_fd = open_socket(SOCK_DGRAM, (struct in_addr){htonl(INADDR_ANY)}, 0, err);
 		if (d->up_fd < 0)
 			goto fail;
 		d->up_watch = pl_loop_watch(loop, d->up_fd, EPOLLIN, on_upstream, d, err);
@@ -848,12 +890,16 @@ pl_dns_t *pl_dns_stop(pl_dns_t *d)
 {
 	if (!d)
 		return NULL;
+	while (d->chead)
+		conn_close(d, d->chead);
 	while (d->head)
 		pending_free(d, d->head);
 	d->timer = pl_loop_timer_cancel(d->loop, d->timer);
 	d->udp_watch = pl_loop_unwatch(d->loop, d->udp_watch);
+	d->tcp_watch = pl_loop_unwatch(d->loop, d->tcp_watch);
 	d->up_watch = pl_loop_unwatch(d->loop, d->up_watch);
 	pl_close(d->udp_fd);
+	pl_close(d->tcp_fd);
 	pl_close(d->up_fd);
 	free(d);
 	return NULL;
