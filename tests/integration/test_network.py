@@ -395,3 +395,23 @@ def test_read_only_root_gets_hosts(api, rootfs, uniq):
     net = s["subnet"].rsplit(".", 1)[0]
     assert f"{net}.2\t" in out and f"ro-{uniq}" in out and "nameserver" in out
     assert code != 0 and "Read-only file system" in err
+
+
+def test_names_resolve_for_late_joiners(api, rootfs, uniq):
+    """The scope's name server knows containers that started after the asking one."""
+    s = make_scope(api, f"late-{uniq}")
+    client = create(api, rootfs, ["sh", "-c",
+                                  f"cat /etc/resolv.conf; for i in $(seq 300); do "
+                                  f"timeout 3 wget -q -O- http://late-{uniq}/index.html "
+                                  f"&& exit 0; sleep 0.1; done; exit 1"],
+                    networks=[{"scope": s["name"]}])
+    api.start(client)
+    api.wait_for_output(client, "nameserver")
+    out, _ = api.output(client)
+    assert f"nameserver {s['gateway']}" in out
+    web(api, rootfs, f"late-{uniq}", s["name"])
+    assert api.wait(client).get("exit_code") == 0
+    assert f"content-of-late-{uniq}" in api.output(client)[0]
+    # the responder answers on the gateway, for this scope only
+    code, out, _ = run_in(api, rootfs, f"nslookup late-{uniq} {s['gateway']}", scope=s["name"])
+    assert code == 0 and ip_of(api, api.inspect(f"late-{uniq}")["id"]) in out

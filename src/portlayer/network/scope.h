@@ -21,7 +21,8 @@ typedef struct pl_scope {
 	int mtu;
 	int64_t created_ns;
 	pl_ipam_t *ipam;
-	void *dns; /* the scope's DNS responder, when one runs */
+	struct pl_dns *dns;	/* the scope's DNS responder, when one runs */
+	struct pl_network *net; /* for the responder's lookups */
 	struct pl_scope *next;
 } pl_scope_t;
 
