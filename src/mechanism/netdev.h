@@ -23,3 +23,6 @@ bool pl_netdev_exists(const char *name);
  * {"kind":"macvlan","parent","ifname","mac","mtu"}. The inside end stays down: tether
  * brings it up with its addresses. */
 int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t **err);
+/* A new network namespace, as an fd, without moving the caller: it steps in and straight
+ * back (the daemon is single-threaded). -errno on failure. */
+int pl_netdev_netns_new(void);

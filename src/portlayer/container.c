@@ -795,6 +795,10 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 				 .hostname = hostname_of(c, hb),
 				 .lowerdir = lower,
 				 .mounts = mounts};
+	/* a pre-created network namespace when the pool has one */
+	_cleanup_close_ int netns = spec.host_network ? -1 : pl_network_netns_take(pl->net);
+	spec.netns_pooled = netns >= 0;
+	spec.netns_fd = netns;
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
 	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	/* recorded before the domain exists: a daemon that dies from here on finds a

@@ -21,7 +21,8 @@ from conftest import (DEADLINE, PORTLAYERD, TETHER, Daemon, finish_daemon, wait_
 
 
 class NetnsDaemon(Daemon):
-    """A daemon inside a named network namespace that outlives it."""
+    """A daemon inside a named network namespace that outlives it. Its domains take their
+    network namespaces from a pool of 4 (other modules' daemons run without one)."""
 
     def __init__(self, tmpdir, netns):
         super().__init__(tmpdir)
@@ -34,7 +35,7 @@ class NetnsDaemon(Daemon):
         cmd = ["nsenter", f"--net=/run/netns/{self.netns}", "--", str(PORTLAYERD),
                "--root", str(self.root), "--run-dir", str(self.run_dir),
                "--socket", str(self.socket), "--log-level", "debug",
-               "--tether", str(TETHER)]
+               "--tether", str(TETHER), "--netns-pool", "4"]
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         logf.close()

@@ -14,6 +14,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
 #include <net/if.h>
+#include <sched.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -250,4 +252,16 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t
 	}
 	return pl_error_set(err, PL_ERR_INTERNAL, EINVAL, "unknown endpoint kind %s",
 			    kind ? kind : "?");
+}
+
+int pl_netdev_netns_new(void)
+{
+	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || unshare(CLONE_NEWNET) < 0)
+		return -errno;
+	int fresh = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* the daemon would go on serving from the wrong namespace */
+	return fresh < 0 ? -e : fresh;
 }

@@ -8,11 +8,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mechanism/netdev.h"
-#include "portlayer/network/dns.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
-#include <strings.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -800,10 +797,6 @@ json_t *pl_network_inspect(pl_network_t *n, const char *name, pl_error_t **err)
 	return j;
 }
 
-/* The scope's name service (dns.c, when built in). */
-static void scope_dns_start(pl_network_t *n, pl_scope_t *s);
-static void scope_dns_stop(pl_scope_t *s);
-
 json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
 {
 	_cleanup_(scope_freep) pl_scope_t *s = scope_parse(n, body, false, err);
@@ -830,7 +823,7 @@ json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
 	}
 	pl_scope_t *added = TAKE_PTR(s);
 	link_scope(n, added);
-	scope_dns_start(n, added);
+	pl_scope_dns_start(n, added);
 	pl_nft_write(n, false);
 	return pl_network_inspect(n, added->name, err);
 }
@@ -855,7 +848,7 @@ int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
 	if (unlinkat(n->dirfd, file, 0) < 0 && errno != ENOENT)
 		return pl_error_errno(err, "remove network %s", s->name);
 	fsync(n->dirfd);
-	scope_dns_stop(s);
+	pl_scope_dns_stop(s);
 	if (!s->external && pl_netdev_delete(s->device, err) < 0)
 		pl_log_warn("network %s: %s", s->name, (*err)->msg);
 	if (err && *err)
@@ -944,10 +937,11 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 			pl_error_free(e);
 			continue;
 		}
-		scope_dns_start(n, s);
+		pl_scope_dns_start(n, s);
 	}
 	pl_network_rebuild(n);
 	pl_nft_write(n, true);
+	pl_netns_pool_init(n, opts.netns_pool);
 	return n;
 }
 
@@ -958,106 +952,13 @@ pl_network_t *pl_network_free(pl_network_t *n)
 	while (n->scopes) {
 		pl_scope_t *s = n->scopes;
 		n->scopes = s->next;
-		scope_dns_stop(s);
+		pl_scope_dns_stop(s);
 		scope_free(s);
 	}
 	n->nft = pl_nft_free(n->nft);
-	for (size_t i = 0; i < n->pool_n; i++)
-		close(n->pool_fds[i]);
-	free(n->pool_fds);
-	n->pool_timer = pl_loop_timer_cancel(n->loop, n->pool_timer);
+	pl_netns_pool_free(n);
 	if (n->dirfd >= 0)
 		close(n->dirfd);
 	free(n);
 	return NULL;
-}
-
-int pl_network_netns_take(pl_network_t *n)
-{
-	return -1;
-}
-
-/* --- name service: one responder per bridge scope on its gateway, port 53 --- */
-
-/* The running containers on s answer to their name, 12-character short id, full id and
- * aliases (names arrive lowercased); others are forwarded upstream. */
-static bool answers_to(const pl_container_t *c, const json_t *ep, const char *name)
-{
-	if (!strncmp(c->id, name, strlen(name)) &&
-	    (strlen(name) == 12 || strlen(name) == PL_ID_LEN))
-		return true;
-	if (c->config->name && !strcasecmp(c->config->name, name))
-		return true;
-	size_t i;
-	json_t *a;
-	json_array_foreach(json_object_get(ep, "aliases"), i,
-			   a) if (!strcasecmp(json_string_value(a), name)) return true;
-	return false;
-}
-
-static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
-{
-	pl_scope_t *s = ctx;
-	int n = 0;
-	for (pl_container_t *c = pl_container_first(s->net->pl); c && n < max;
-	     c = pl_container_next(c)) {
-		if (!pl_container_is_running(c))
-			continue;
-		size_t i;
-		json_t *e;
-		json_array_foreach(c->config->networks, i, e)
-		{
-			if (!strcmp(json_string_value(json_object_get(e, "scope")), s->name) &&
-			    answers_to(c, e, name) && n < max)
-				out[n++].s_addr = htonl(ip_of(e));
-		}
-	}
-	return n;
-}
-
-static int dns_reverse(void *ctx, struct in_addr addr, char *name, size_t cap)
-{
-	pl_scope_t *s = ctx;
-	uint32_t a = ntohl(addr.s_addr);
-	for (pl_container_t *c = pl_container_first(s->net->pl); c; c = pl_container_next(c)) {
-		if (!pl_container_is_running(c))
-			continue;
-		size_t i;
-		json_t *e;
-		json_array_foreach(c->config->networks, i, e)
-		{
-			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name) ||
-			    ip_of(e) != a)
-				continue;
-			snprintf(name, cap, "%s", c->config->name ? c->config->name : c->id);
-			for (char *p = name; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static void scope_dns_start(pl_network_t *n, pl_scope_t *s)
-{
-	if (s->external || s->dns)
-		return;
-	s->net = n;
-	pl_error_t *e = NULL;
-	struct in_addr listen = {.s_addr = htonl(s->gateway)};
-	/* an internal scope answers its own names only: nothing is forwarded out */
-	s->dns = pl_dns_start(n->loop, listen, 53, s->internal ? NULL : "/etc/resolv.conf",
-			      dns_lookup, s, &e);
-	if (!s->dns) {
-		pl_log_warn("network %s: name server on %s:53: %s", s->name,
-			    fmt(s->gateway, (char[16]){0}), e->msg);
-		pl_error_free(e);
-		return;
-	}
-	pl_dns_set_reverse(s->dns, dns_reverse, s);
-}
-
-static void scope_dns_stop(pl_scope_t *s)
-{
-	s->dns = pl_dns_stop(s->dns);
 }

@@ -36,6 +36,7 @@ struct pl_network {
 	pl_nft_t *nft;
 	int *pool_fds; /* the netns pool */
 	size_t pool_n;
+	int pool_size;
 	pl_timer_t *pool_timer;
 };
 
@@ -48,3 +49,11 @@ void pl_nft_write(pl_network_t *n, bool sync);
 bool pl_nft_pending(const pl_nft_t *t);
 /* Deletes the table (no scope left). */
 char *pl_nft_ruleset(pl_network_t *n);
+
+/* names.c: the scope's DNS responder (bridge scopes; idempotent). */
+void pl_scope_dns_start(pl_network_t *n, pl_scope_t *s);
+void pl_scope_dns_stop(pl_scope_t *s);
+
+/* pool.c */
+void pl_netns_pool_init(pl_network_t *n, int size);
+void pl_netns_pool_free(pl_network_t *n);
