@@ -416,3 +416,34 @@ def test_names_resolve_for_late_joiners(api, rootfs, uniq):
     # the responder answers on the gateway, for this scope only
     code, out, _ = run_in(api, rootfs, f"nslookup late-{uniq} {s['gateway']}", scope=s["name"])
     assert code == 0 and ip_of(api, api.inspect(f"late-{uniq}")["id"]) in out
+
+
+def test_external_scope_macvlan(api, rootfs, uniq, daemon):
+    # a veth end as the "existing host interface" (no dummy module on these machines)
+    parent = f"up{os.getpid() % 100000}"
+    host(daemon, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p",
+         check=True)
+    host(daemon, "ip", "link", "set", parent, "up", check=True)
+    host(daemon, "ip", "link", "set", parent + "p", "up", check=True)
+    try:
+        r = api.post("/networks", {"name": f"ext-{uniq}", "driver": "external",
+                                   "parent": "nosuchif0", "subnet": "10.201.0.0/24"})
+        assert r.status == 400, r.body
+        s = make_scope(api, f"ext-{uniq}", driver="external", parent=parent,
+                       subnet="10.200.0.0/24")
+        assert s["driver"] == "external" and s["parent"] == parent
+        srv = web(api, rootfs, f"mv-{uniq}", s["name"])
+        ip = ip_of(api, srv)
+        code, out, _ = run_in(api, rootfs,
+                              f"ip -d link show eth0; ip route; for i in $(seq 50); do "
+                              f"timeout 3 wget -q -O- http://{ip}/index.html && exit 0; "
+                              f"sleep 0.1; done; exit 1", scope=s["name"])
+        assert code == 0, out
+        assert "macvlan" in out and "default via 10.200.0.1" in out
+        assert f"content-of-mv-{uniq}" in out
+        for ep in api.get(f"/networks/{s['name']}").json["endpoints"]:
+            api.remove(ep["container"], force=True)
+        assert api.delete(f"/networks/{s['name']}").status == 204
+        assert parent in links(daemon)  # the parent is not ours: it stays
+    finally:
+        host(daemon, "ip", "link", "del", parent)
