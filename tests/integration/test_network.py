@@ -447,3 +447,38 @@ def test_external_scope_macvlan(api, rootfs, uniq, daemon):
         assert parent in links(daemon)  # the parent is not ours: it stays
     finally:
         host(daemon, "ip", "link", "del", parent)
+
+
+def test_plctl_network(plctl, api, rootfs, uniq, daemon):
+    name = f"pn-{uniq}"
+    plctl("network", "create", "--subnet", "10.202.0.0/24", "--ip-range", "10.202.0.128/25",
+          "--no-masquerade", name, check=0)
+    assert name in plctl("network", "ls", check=0).stdout
+    assert name in plctl("network", "ls", "-q", check=0).stdout.split()
+    info = json.loads(plctl("network", "inspect", name, check=0).stdout)[0]
+    assert info["subnet"] == "10.202.0.0/24" and info["masquerade"] is False
+    assert "10.202.0.0/24 oifname" not in table(daemon)  # no masquerade for it
+    # plctl run joins the default bridge scope unless told otherwise
+    p = plctl("run", "--rm", rootfs, "--", "ip", "-o", "-4", "addr", "show", "eth0", check=0)
+    assert "inet 172.17." in p.stdout
+    p = plctl("run", "--rm", "--net", "none", rootfs, "--", "ip", "-o", "link", check=0)
+    assert "eth0" not in p.stdout
+    p = plctl("run", "--rm", "--network", name, "--ip", "10.202.0.9", "--network-alias",
+              f"al-{uniq}", rootfs, "--", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/hosts",
+              check=0)
+    assert "inet 10.202.0.9/24" in p.stdout and f"al-{uniq}" in p.stdout
+    cid = plctl("run", "-d", "--network", name, "-p", "127.0.0.1:18383:80", "-p", "53/udp",
+                rootfs, "--", "sh", "-c", HTTPD.format(n="plctl"), check=0).stdout.strip()
+    lines = plctl("port", cid, check=0).stdout.splitlines()
+    assert lines[0] == "80/tcp -> 127.0.0.1:18383"
+    assert re.fullmatch(r"53/udp -> 0\.0\.0\.0:\d+", lines[1])
+
+    def fetch():
+        r = host(daemon, "curl", "-s", "-m", "2", "http://127.0.0.1:18383/index.html")
+        return "content-of-plctl" in r.stdout
+    wait_until(fetch, what="port published through plctl")
+    assert plctl("network", "rm", name).returncode != 0  # in use
+    plctl("rm", "-f", cid, check=0)
+    plctl("network", "rm", name, check=0)
+    p = plctl("run", "--rm", "-p", "99999", rootfs, "--", "true")
+    assert p.returncode != 0 and "-p 99999" in p.stderr
