@@ -285,10 +285,24 @@ def test_connect_with_a_handle(api, rootfs, uniq):
     api.wait(cid)
     out, _ = api.output(cid)
     assert eps[0]["ip"] in out and eps[1]["ip"] in out and "eth1" in out
+    # the addresses survive a restart of the container
+    api.start(cid)
+    api.wait(cid)
+    assert api.inspect(cid)["network"]["endpoints"] == eps
+    out, _ = api.output(cid)
+    assert out.count(f"inet {eps[1]['ip']}/") == 2
     # a bad mutation is refused when staged
     h = api.get(f"/containers/{cid}/handle").json["handle"]
     r = api.post(f"/handles/{h}/network", {"action": "join", "scope": b["name"]})
     assert r.status == 400
+    # disconnecting gives the address back
+    r = api.post(f"/handles/{h}/network", {"action": "disconnect", "scope": b["name"]})
+    assert r.status in (200, 201), r.body
+    assert api.post(f"/handles/{r.json['handle']}/commit").status in (200, 204)
+    assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == [a["name"]]
+    assert api.get(f"/networks/{b['name']}").json["endpoints"] == []
+    other = create(api, rootfs, ["true"], networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
+    assert ip_of(api, other) == eps[1]["ip"]
 
 
 def test_host_mode(api, rootfs):
