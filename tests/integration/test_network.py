@@ -24,9 +24,10 @@ class NetnsDaemon(Daemon):
     """A daemon inside a named network namespace that outlives it. Its domains take their
     network namespaces from a pool of 4 (other modules' daemons run without one)."""
 
-    def __init__(self, tmpdir, netns):
+    def __init__(self, tmpdir, netns, extra=("--netns-pool", "4")):
         super().__init__(tmpdir)
         self.netns = netns
+        self.extra = list(extra)
 
     def start(self):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -35,7 +36,7 @@ class NetnsDaemon(Daemon):
         cmd = ["nsenter", f"--net=/run/netns/{self.netns}", "--", str(PORTLAYERD),
                "--root", str(self.root), "--run-dir", str(self.run_dir),
                "--socket", str(self.socket), "--log-level", "debug",
-               "--tether", str(TETHER), "--netns-pool", "4"]
+               "--tether", str(TETHER), *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         logf.close()
@@ -496,3 +497,31 @@ def test_plctl_network(plctl, api, rootfs, uniq, daemon):
     plctl("network", "rm", name, check=0)
     p = plctl("run", "--rm", "-p", "99999", rootfs, "--", "true")
     assert p.returncode != 0 and "-p 99999" in p.stderr
+
+
+def test_address_pool_flag(binaries):
+    """--address-pool gives the default scope its subnet; a bad pool is refused at start."""
+    netns = f"pltest-pool-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    tmp = tempfile.mkdtemp(prefix="pl-it-net-pool-")
+    try:
+        bad = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", str(PORTLAYERD),
+                              "--root", f"{tmp}/bad", "--run-dir", f"{tmp}/badrun",
+                              "--address-pool", "10.1.2.3/24"],
+                             capture_output=True, text=True, timeout=DEADLINE)
+        assert bad.returncode != 0 and "address pool" in bad.stdout + bad.stderr
+        d = NetnsDaemon(tmp, netns, extra=["--address-pool", "10.123.0.0/24,10.124.0.0/24"])
+        d.start()
+        try:
+            nets = {n["name"]: n for n in d.api.get("/networks").json}
+            assert nets["bridge"]["subnet"] == "10.123.0.0/24"
+            r = d.api.post("/networks", {"name": "second"})
+            assert r.status == 201 and r.json["subnet"] == "10.124.0.0/24"
+            r = d.api.post("/networks", {"name": "third"})
+            assert r.status == 409 and "pool" in r.json["message"]
+        finally:
+            problems = finish_daemon(d)
+            assert not problems, problems
+    finally:
+        subprocess.run(["ip", "netns", "del", netns])
+        shutil.rmtree(tmp, ignore_errors=True)

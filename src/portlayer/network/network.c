@@ -918,17 +918,21 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 	if (load_scopes(n, err) < 0)
 		return pl_network_free(n);
 	if (!find_scope(n, DEFAULT_SCOPE)) {
+		/* without it the daemon still serves (none and host, other scopes): the
+		 * operator sees why in the log and can free a subnet or give --address-pool */
+		pl_error_t *e = NULL;
 		json_t *b = json_pack("{s:s}", "name", DEFAULT_SCOPE);
-		pl_scope_t *s = scope_parse(n, b, false, err);
+		pl_scope_t *s = scope_parse(n, b, false, &e);
 		json_decref(b);
-		if (!s)
-			return pl_network_free(n);
-		s->created_ns = pl_now_ns();
-		if (scope_save(n, s, err) < 0) {
-			scope_free(s);
-			return pl_network_free(n);
-		}
-		link_scope(n, s);
+		if (s)
+			s->created_ns = pl_now_ns();
+		if (s && scope_save(n, s, &e) < 0)
+			s = scope_free(s);
+		if (s)
+			link_scope(n, s);
+		else
+			pl_log_error("network %s: %s", DEFAULT_SCOPE, e ? e->msg : "?");
+		pl_error_free(e);
 	}
 	for (pl_scope_t *s = n->scopes; s; s = s->next) {
 		pl_error_t *e = NULL;
