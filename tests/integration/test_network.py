@@ -212,6 +212,10 @@ def test_internal_has_no_outbound_route(api, rootfs, uniq, daemon):
     code, out, _ = run_in(api, rootfs, f"ping -c1 -W2 {s['gateway']}", scope=s["name"])
     assert code == 0, out
     assert f'iifname "{s["device"]}" drop' in table(daemon)
+    # inside the internal scope containers still talk, by name
+    web(api, rootfs, f"isrv-{uniq}", s["name"])
+    assert http_ok(api, rootfs, s["name"], f"http://isrv-{uniq}/index.html",
+                   f"content-of-isrv-{uniq}")
 
 
 def test_published_port(api, rootfs, uniq, daemon):

@@ -103,6 +103,8 @@ char *pl_nft_ruleset(pl_network_t *n)
 	for (pl_scope_t *s = n->scopes; s; s = s->next) {
 		if (s->external)
 			continue;
+		/* within a scope (seen here when br_netfilter hands bridged frames to ip) */
+		put(&b, "    iifname \"%s\" oifname \"%s\" accept\n", s->device, s->device);
 		if (s->internal) {
 			put(&b, "    iifname \"%s\" drop\n    oifname \"%s\" drop\n", s->device,
 			    s->device);
