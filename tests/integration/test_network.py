@@ -233,9 +233,11 @@ def test_published_port(api, rootfs, uniq, daemon):
             r = host(daemon, "curl", "-s", "-m", "2", url)
             return r.returncode == 0 and f"content-of-srv-{uniq}" in r.stdout
         wait_until(fetch, what=url)
-    # from another scope, through the host address
+    # from another scope, and from its own, through a host address
     other = make_scope(api, f"pubo-{uniq}")["name"]
     assert http_ok(api, rootfs, other, f"http://172.17.0.1:18080/index.html", "content-of")
+    assert http_ok(api, rootfs, s["name"], f"http://{s['gateway']}:18080/index.html",
+                   "content-of")
     # the same host port again: refused, nothing created
     body = api.create_body(rootfs, ["true"])
     body.update(networks=[{"scope": s["name"]}], ports=[{"container_port": 81,

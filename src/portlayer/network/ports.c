@@ -91,8 +91,11 @@ char *pl_nft_ruleset(pl_network_t *n)
 	for (pl_scope_t *s = n->scopes; s; s = s->next) {
 		if (s->external)
 			continue;
-		/* published ports reached through 127.0.0.1 leave with the bridge's address */
+		/* published ports reached through 127.0.0.1, or from the scope itself through a
+		 * host address, leave with the bridge's address (so the answer comes back) */
 		put(&b, "    oifname \"%s\" ip saddr 127.0.0.0/8 masquerade\n", s->device);
+		put(&b, "    oifname \"%s\" ip saddr %s/%u ct status dnat masquerade\n", s->device,
+		    pl_ipam_format(s->subnet, a), s->len);
 		if (s->masquerade && !s->internal)
 			put(&b, "    ip saddr %s/%u oifname != \"%s\" masquerade\n",
 			    pl_ipam_format(s->subnet, a), s->len, s->device);
