@@ -10,6 +10,7 @@ PACKAGES=(
   python3 python3-pytest python3-yaml
   busybox-static crun runc iproute2 util-linux procps openssl libgnutls28-dev
   libarchive-dev libseccomp-dev umoci skopeo docker-registry
+  libmnl-dev nftables
 )
 
 missing=()

@@ -519,6 +519,11 @@ typedef struct run_opts {
 	json_t *security;	 /* the body's "security" */
 	json_t *config;		 /* other top-level fields (labels, restart_policy...) */
 	json_t *mounts;		 /* the body's "mounts" */
+	json_t *networks;	 /* --network scopes (names) */
+	json_t *aliases;	 /* --network-alias, on the first scope */
+	json_t *ports;		 /* -p, the body's "ports" */
+	const char *net_mode;	 /* --net=host|none */
+	const char *ip;		 /* --ip, on the first scope */
 	char **args;		 /* the command, borrowed from argv */
 	int n_args;
 } run_opts_t;
@@ -530,6 +535,101 @@ static void run_opts_done(run_opts_t *o)
 	json_decref(o->security);
 	json_decref(o->config);
 	json_decref(o->mounts);
+	json_decref(o->networks);
+	json_decref(o->aliases);
+	json_decref(o->ports);
+}
+
+/* -p [HOSTIP:][HOSTPORT:]PORT[/tcp|udp]; no HOSTPORT (or 0) lets the daemon pick one. */
+static int parse_publish(json_t *ports, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	const char *proto = "tcp";
+	char *slash = strchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		proto = slash + 1;
+		if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "-p %s: the protocol must be tcp or udp", arg);
+	}
+	char *parts[3] = {NULL, NULL, NULL};
+	int n = 0;
+	for (char *p = copy, *colon; n < 3; p = colon + 1) {
+		parts[n++] = p;
+		colon = strchr(p, ':');
+		if (!colon)
+			break;
+		*colon = '\0';
+		if (n == 3)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "-p %s: want [HOSTIP:][HOSTPORT:]PORT[/udp]", arg);
+	}
+	const char *hip = n == 3 ? parts[0] : "", *hport = n >= 2 ? parts[n - 2] : "";
+	int64_t cport, hp = 0;
+	if (pl_parse_int64(parts[n - 1], 1, 65535, &cport) < 0 ||
+	    (*hport && pl_parse_int64(hport, 0, 65535, &hp) < 0))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "-p %s: ports are numbers (container port 1-65535)", arg);
+	json_t *e = json_pack("{s:I, s:s, s:I}", "container_port", (json_int_t)cport, "protocol",
+			      proto, "host_port", (json_int_t)hp);
+	if (*hip)
+		json_object_set_new(e, "host_ip", json_string(hip));
+	json_array_append_new(ports, e);
+	return 0;
+}
+
+/* The network fields of the create body: like docker, the default bridge scope unless told
+ * otherwise. */
+static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
+{
+	if (o->net_mode) {
+		if (o->ip || json_array_size(o->aliases) || json_array_size(o->ports))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--ip, --network-alias and -p need a network (not "
+					    "--net=%s)",
+					    o->net_mode);
+		json_object_set_new(body, "network_mode", json_string(o->net_mode));
+		return 0;
+	}
+	json_t *nets = json_array();
+	json_object_set_new(body, "networks", nets);
+	size_t i;
+	json_t *name;
+	json_array_foreach(o->networks, i, name)
+	    json_array_append_new(nets, json_pack("{s:O}", "scope", name));
+	if (!json_array_size(nets))
+		json_array_append_new(nets, json_pack("{s:s}", "scope", "bridge"));
+	json_t *first = json_array_get(nets, 0);
+	if (o->ip)
+		json_object_set_new(first, "ip", json_string(o->ip));
+	if (json_array_size(o->aliases))
+		json_object_set(first, "aliases", o->aliases);
+	if (json_array_size(o->ports))
+		json_object_set(body, "ports", o->ports);
+	return 0;
+}
+
+/* --network / --net: host, none, or scope names (comma-separated, repeatable). */
+static int add_networks(run_opts_t *o, const char *arg, pl_error_t **err)
+{
+	if (!strcmp(arg, "host") || !strcmp(arg, "none")) {
+		if (json_array_size(o->networks) || (o->net_mode && strcmp(o->net_mode, arg)))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--network %s cannot be combined with other networks",
+					    arg);
+		o->net_mode = arg;
+		return 0;
+	}
+	if (o->net_mode)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--network %s cannot be combined with --net=%s", arg,
+				    o->net_mode);
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(o->networks, json_string(t));
+	return 0;
 }
 
 static bool valid_detach_keys(const char *spec)
@@ -675,7 +775,17 @@ static bool names_an_image(const char *arg)
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
 	bool is_run = strcmp(cmd->name, "run") == 0;
-	enum { OPT_RM = 256, OPT_NAME, OPT_KERNEL, OPT_HELP, OPT_DETACH_KEYS, OPT_MOUNT };
+	enum {
+		OPT_RM = 256,
+		OPT_NAME,
+		OPT_KERNEL,
+		OPT_HELP,
+		OPT_DETACH_KEYS,
+		OPT_MOUNT,
+		OPT_NETWORK,
+		OPT_IP,
+		OPT_ALIAS
+	};
 	static const struct option own[] = {
 	    {"rm", no_argument, NULL, OPT_RM},
 	    {"detach", no_argument, NULL, 'd'},
@@ -690,6 +800,11 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	    {"kernel", required_argument, NULL, OPT_KERNEL},
 	    {"volume", required_argument, NULL, 'v'},
 	    {"mount", required_argument, NULL, OPT_MOUNT},
+	    {"network", required_argument, NULL, OPT_NETWORK},
+	    {"net", required_argument, NULL, OPT_NETWORK},
+	    {"ip", required_argument, NULL, OPT_IP},
+	    {"network-alias", required_argument, NULL, OPT_ALIAS},
+	    {"publish", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, OPT_HELP},
 	    {0},
 	};
@@ -698,12 +813,15 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			  .resources = json_object(),
 			  .security = json_object(),
 			  .config = json_object(),
-			  .mounts = json_array()};
+			  .mounts = json_array(),
+			  .networks = json_array(),
+			  .aliases = json_array(),
+			  .ports = json_array()};
 	int opt;
 	optind = 0;
 	opterr = 0;
 	/* '+': stop at ROOTFS so the container's command keeps its own flags. */
-	while ((opt = getopt_long(argc, argv, "+:dite:w:u:h:m:v:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:dite:w:u:h:m:v:p:", longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case OPT_RM:
@@ -752,6 +870,20 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 		case OPT_MOUNT:
 			if ((opt == 'v' ? parse_volume_flag(o->mounts, optarg, &err)
 					: parse_mount_flag(o->mounts, optarg, &err)) < 0)
+				return report(err, EXIT_RUN_ERROR);
+			break;
+		case OPT_NETWORK:
+			if (add_networks(o, optarg, &err) < 0)
+				return report(err, EXIT_RUN_ERROR);
+			break;
+		case OPT_IP:
+			o->ip = optarg;
+			break;
+		case OPT_ALIAS:
+			json_array_append_new(o->aliases, json_string(optarg));
+			break;
+		case 'p':
+			if (parse_publish(o->ports, optarg, &err) < 0)
 				return report(err, EXIT_RUN_ERROR);
 			break;
 		case OPT_HELP:
@@ -849,6 +981,8 @@ static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 	if (json_array_size(o->mounts) > 0)
 		json_object_set(body, "mounts", o->mounts);
 	json_object_update(body, o->config);
+	if (network_body(o, body, err) < 0)
+		return NULL;
 	return TAKE_PTR(body);
 }
 
@@ -2864,6 +2998,179 @@ static int cmd_volume(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return dispatch_sub(cmd, volume_commands, PL_ARRAY_SIZE(volume_commands), c, argc, argv);
 }
 
+/* ---- networks ---- */
+
+static char *network_path(pl_client_t *c, const char *name)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, name);
+	return pl_xasprintf("/networks/%s", esc);
+}
+
+static int network_create(pl_client_t *c, int argc, char **argv)
+{
+	enum { O_SUBNET = 256, O_GATEWAY, O_RANGE, O_INTERNAL, O_DRIVER, O_PARENT, O_NOMASQ };
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"subnet", required_argument, NULL, O_SUBNET},
+						 {"gateway", required_argument, NULL, O_GATEWAY},
+						 {"ip-range", required_argument, NULL, O_RANGE},
+						 {"internal", no_argument, NULL, O_INTERNAL},
+						 {"driver", required_argument, NULL, O_DRIVER},
+						 {"parent", required_argument, NULL, O_PARENT},
+						 {"no-masquerade", no_argument, NULL, O_NOMASQ},
+						 {0}};
+	static const char *const keys[] = {"", "subnet", "gateway", "ip_range",
+					   "", "driver", "parent"};
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hd:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			printf("Usage: plctl network create [--subnet CIDR] [--gateway IP] "
+			       "[--ip-range CIDR] [--internal] [--no-masquerade] "
+			       "[--driver bridge|external --parent IFACE] NAME\n");
+			return 0;
+		case O_INTERNAL:
+			json_object_set_new(body, "internal", json_true());
+			break;
+		case O_NOMASQ:
+			json_object_set_new(body, "masquerade", json_false());
+			break;
+		case 'd':
+		case O_SUBNET:
+		case O_GATEWAY:
+		case O_RANGE:
+		case O_DRIVER:
+		case O_PARENT:
+			json_object_set_new(body, keys[(opt == 'd' ? O_DRIVER : opt) - 255],
+					    json_string(optarg));
+			break;
+		default:
+			return bad_flag("network create", opt, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("network create", "want exactly one NAME");
+	json_object_set_new(body, "name", json_string(argv[optind]));
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_request(c, "POST", "/networks", body, NULL, &resp, &err) < 0)
+		return report(err, 1);
+	puts(volume_field(resp, "id", "?"));
+	return 0;
+}
+
+static int network_ls(pl_client_t *c, int argc, char **argv)
+{
+	bool quiet = false;
+	int r = parse_volume_opts("network ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind < argc)
+		return usage_error("network ls", "unexpected argument '%s'", argv[optind]);
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *list = NULL;
+	if (pl_client_request(c, "GET", "/networks", NULL, NULL, &list, &err) < 0)
+		return report(err, 1);
+	size_t n = json_array_size(list), i;
+	if (quiet) {
+		for (i = 0; i < n; i++)
+			puts(volume_field(json_array_get(list, i), "name", "?"));
+		return 0;
+	}
+	const size_t cols = 5;
+	char **cells = pl_xcalloc((n + 1) * cols, sizeof(char *));
+	const char *head[] = {"NETWORK ID", "NAME", "DRIVER", "SUBNET", "GATEWAY"};
+	for (i = 0; i < cols; i++)
+		cells[i] = pl_xstrdup(head[i]);
+	for (i = 0; i < n; i++) {
+		json_t *v = json_array_get(list, i);
+		char **row = cells + (i + 1) * cols;
+		row[0] = pl_xasprintf("%.12s", volume_field(v, "id", "?"));
+		row[1] = pl_xstrdup(volume_field(v, "name", "?"));
+		row[2] =
+		    pl_xasprintf("%s%s", volume_field(v, "driver", "?"),
+				 json_is_true(json_object_get(v, "internal")) ? " (internal)" : "");
+		row[3] = pl_xstrdup(volume_field(v, "subnet", ""));
+		row[4] = pl_xstrdup(volume_field(v, "gateway", ""));
+	}
+	print_table(cells, n + 1, cols);
+	for (i = 0; i < (n + 1) * cols; i++)
+		free(cells[i]);
+	free(cells);
+	return 0;
+}
+
+static int network_inspect(pl_client_t *c, int argc, char **argv)
+{
+	int r =
+	    parse_volume_opts("network inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("network inspect", "requires at least one network");
+	return inspect_each(c, argc, argv, network_path);
+}
+
+static int network_rm(pl_client_t *c, int argc, char **argv)
+{
+	int r = parse_volume_opts("network rm", argc, argv, "rm NAME...", NULL, NULL, NULL);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return usage_error("network rm", "requires at least one network");
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = network_path(c, argv[i]);
+		_cleanup_error_ pl_error_t *err = NULL;
+		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		puts(argv[i]);
+	}
+	return rc;
+}
+
+static const subcommand_t network_commands[] = {
+    {"create", network_create},	  {"ls", network_ls}, {"list", network_ls},
+    {"inspect", network_inspect}, {"rm", network_rm}, {"remove", network_rm},
+};
+
+static int cmd_network(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return dispatch_sub(cmd, network_commands, PL_ARRAY_SIZE(network_commands), c, argc, argv);
+}
+
+/* plctl port CONTAINER: "80/tcp -> 0.0.0.0:8080", one line per published port */
+static int cmd_port(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		print_usage(stdout, cmd);
+		return 0;
+	}
+	if (argc != 2)
+		return usage_error(cmd->name, "want exactly one CONTAINER");
+	_cleanup_free_ char *esc = pl_client_escape(c, argv[1]);
+	_cleanup_free_ char *path = pl_xasprintf("/containers/%s/ports", esc);
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(json_decrefp) json_t *list = NULL;
+	if (pl_client_request(c, "GET", path, NULL, NULL, &list, &err) < 0)
+		return report(err, 1);
+	size_t i;
+	json_t *p;
+	json_array_foreach(list, i, p)
+	{
+		const char *hip = volume_field(p, "host_ip", "");
+		printf("%lld/%s -> %s:%lld\n",
+		       (long long)json_integer_value(json_object_get(p, "container_port")),
+		       volume_field(p, "protocol", "tcp"), *hip ? hip : "0.0.0.0",
+		       (long long)json_integer_value(json_object_get(p, "host_port")));
+	}
+	return 0;
+}
+
 static int no_args(const command_t *cmd, int argc, char **argv)
 {
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -2937,6 +3244,11 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  --restart POLICY            no, on-failure[:MAX_RETRIES], always, unless-stopped\n"     \
 	"  --stop-signal SIGNAL        signal that stops it (default TERM)\n"                      \
 	"  --stop-timeout SECONDS      grace period before SIGKILL on stop (default 10)\n"         \
+	"  --network NAME[,NAME...]    join these network scopes (default: bridge), or\n"          \
+	"  --net host|none             share the host's network, or loopback only\n"               \
+	"  --ip ADDR                   a static address on the first network\n"                    \
+	"  --network-alias NAME        another name on the first network (repeatable)\n"           \
+	"  -p, --publish [HOSTIP:][HOSTPORT:]PORT[/udp]  publish a port (repeatable)\n"            \
 	"\nResources:\n" RESOURCE_FLAGS "\nSecurity:\n"                                            \
 	"  --cap-add CAP               add a capability, or ALL (repeatable)\n"                    \
 	"  --cap-drop CAP              drop a capability, or ALL (repeatable)\n"                   \
@@ -3040,6 +3352,15 @@ static const command_t commands[] = {
      "  inspect NAME...               show volumes as JSON\n"
      "  rm [-f] NAME...               remove volumes; refused while a container uses one\n"
      "                                (-f: only while a running one does)\n"},
+    {"network", cmd_network, 1, "Manage networks: create, ls, inspect, rm",
+     "network COMMAND\n\n"
+     "  create [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
+     "         [--no-masquerade] [--driver bridge|external --parent IFACE] NAME\n"
+     "                           create a network scope; prints its id\n"
+     "  ls [-q]                  list networks (-q: names only)\n"
+     "  inspect NAME...          show networks and their endpoints as JSON\n"
+     "  rm NAME...               remove networks; refused while a container is on one\n"},
+    {"port", cmd_port, 1, "List a container's published ports", "port CONTAINER"},
     {"info", cmd_info, 1, "Show daemon information as JSON", "info"},
     {"version", cmd_version, 1, "Show the client and daemon versions", "version"},
 };

@@ -1,4 +1,5 @@
 /* portlayerd: flags, the listening socket, signals, and the one event loop. */
+#include "portlayer/network/network.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -31,6 +32,8 @@ typedef struct opts {
 	const char *root, *run_dir, *socket, *tether, *group;
 	const char *tls_listen, *tls_cert, *tls_key, *tls_ca;
 	const char *userns_range;
+	const char *address_pool;
+	int netns_pool;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -58,6 +61,9 @@ static void usage(FILE *f)
 	    "  --userns-range START:COUNT  host uids and gids handed out, 65536 per container,\n"
 	    "                     to containers with security.userns mode \"remap\"\n"
 	    "                     (default 100000000:67108864; START >= 65536)\n"
+	    "  --address-pool CIDR[,CIDR...]  subnets for networks created without one\n"
+	    "                     (default 172.17-31.0.0/16, then 192.168.N.0/20)\n"
+	    "  --netns-pool N     network namespaces kept ready for new domains (default 0)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -79,6 +85,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"userns-range", required_argument, NULL, 'U'},
+	    {"address-pool", required_argument, NULL, 'P'},
+	    {"netns-pool", required_argument, NULL, 'N'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -114,6 +122,18 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 		case 'U':
 			o->userns_range = optarg;
 			break;
+		case 'P':
+			o->address_pool = optarg;
+			break;
+		case 'N': {
+			int64_t v;
+			if (pl_parse_int64(optarg, 0, 1024, &v) < 0) {
+				fprintf(stderr, "portlayerd: --netns-pool wants 0..1024\n");
+				return 2;
+			}
+			o->netns_pool = (int)v;
+			break;
+		}
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
 				fprintf(stderr, "portlayerd: invalid log level \"%s\"\n", optarg);
@@ -287,6 +307,8 @@ int main(int argc, char **argv)
 		goto fail;
 	app.loop = pl_loop_new(&err);
 	if (!app.loop)
+		goto fail;
+	if (pl_network_set_options(o.address_pool, o.netns_pool, &err) < 0)
 		goto fail;
 	app.pl = pl_portlayer_open(o.root, o.run_dir, app.loop, &err);
 	if (!app.pl)

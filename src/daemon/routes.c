@@ -17,6 +17,7 @@
 #include "portlayer/session.h"
 #include "portlayer/userns.h"
 #include "daemon/attach.h"
+#include "daemon/routes_network.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1400,6 +1401,11 @@ static const pl_route_t routes[] = {
     {"GET", "/volumes", h_volumes},
     {"GET", "/volumes/{name}", h_volume_inspect},
     {"DELETE", "/volumes/{name}", h_volume_remove},
+    {"POST", "/networks", pl_h_network_create},
+    {"GET", "/networks", pl_h_networks},
+    {"GET", "/networks/{name}", pl_h_network_inspect},
+    {"DELETE", "/networks/{name}", pl_h_network_remove},
+    {"GET", "/containers/{id}/ports", pl_h_container_ports},
     {"GET", "/images/{ref*}", h_image_inspect},
     {"DELETE", "/images/{ref*}", h_image_remove},
     {NULL, NULL, NULL},

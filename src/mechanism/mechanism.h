@@ -22,6 +22,14 @@ typedef struct pl_domain_spec {
 	/* [{"source": host path, "target", "readonly", "propagation", "populate": marker path
 	 * (a fresh volume: copy the image's content at target first, then create the marker)}] */
 	const json_t *mounts;
+	/* network: share the daemon's namespace (host mode), or a fresh one with these
+	 * endpoints plumbed on the host side before GO, see mechanism/netdev.h:
+	 * [{"kind":"veth","bridge","host_ifname","ifname","mac","mtu"} |
+	 *  {"kind":"macvlan","parent","ifname","mac","mtu"}]; tether configures the inside */
+	bool host_network;
+	const json_t *endpoints;
+	bool netns_pooled; /* enter netns_fd (a pre-created namespace) instead of a new one */
+	int netns_fd;
 } pl_domain_spec_t;
 
 /* A live domain as the core sees it: tether's process and its protocol channel. */

@@ -3,6 +3,7 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "proto/linux_caps.h"
+#include "portlayer/network/network.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -58,6 +59,7 @@ pl_config_t *pl_config_free(pl_config_t *c)
 		json_decref(c->mounts);
 	pl_security_clear(&c->security);
 	pl_resources_clear(&c->resources);
+	pl_network_config_clear(c);
 	free(c);
 	return NULL;
 }
@@ -346,10 +348,12 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
-	static const char *const keys[] = {
-	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
-	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
-	    "security", "resources",   "image",		 "mounts",	NULL};
+	static const char *const keys[] = {"name",	   "rootfs",	     "process",
+					   "hostname",	   "isolation",	     "labels",
+					   "annotations",  "restart_policy", "stop_signal",
+					   "stop_timeout", "security",	     "resources",
+					   "image",	   "mounts",	     "network_mode",
+					   "networks",	   "ports",	     NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -403,7 +407,8 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 		return NULL;
 	if (parse_mounts(c, json_object_get(body, "mounts"), check_host, err) < 0 ||
 	    pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
-	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0)
+	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0 ||
+	    pl_network_config_parse(c, body, err) < 0)
 		return NULL;
 	c->labels = labels ? json_deep_copy(labels) : json_object();
 	c->annotations = ann ? json_deep_copy(ann) : json_object();
@@ -449,6 +454,7 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	json_object_set_new(j, "mounts", json_deep_copy(c->mounts));
 	json_object_set_new(j, "security", pl_security_to_json(&c->security));
 	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
+	pl_network_config_to_json(c, j);
 	return j;
 }
 

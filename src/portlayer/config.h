@@ -49,6 +49,10 @@ typedef struct pl_config {
 	json_t *mounts; /* [{"type":"bind"|"volume","source","target","readonly","propagation"}] */
 	pl_security_t security;
 	pl_resources_t resources;
+	/* network (portlayer/network/network.c parses these) */
+	char *network_mode; /* "none" (loopback only), "bridge" (the scopes below), "host" */
+	json_t *networks;   /* [{"scope","ip","aliases":[]}]; ip recorded once assigned */
+	json_t *ports;	    /* [{"container_port","protocol","host_ip","host_port"}] */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

@@ -6,6 +6,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "portlayer/network/network.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -142,6 +143,9 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 		return pl_portlayer_free(pl);
 	if (pl_store_load_all(pl, err) < 0)
 		return pl_portlayer_free(pl);
+	pl->net = pl_network_open(pl, root, loop, err);
+	if (!pl->net)
+		return pl_portlayer_free(pl);
 	return pl;
 }
 
@@ -182,6 +186,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	pl->events = pl_events_free(pl->events);
 	pl->images = pl_images_free(pl->images);
 	pl->volumes = pl_volumes_free(pl->volumes);
+	pl->net = pl_network_free(pl->net);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
 	if (pl->run_containers_fd >= 0)
@@ -190,6 +195,11 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	free(pl->run_dir);
 	free(pl);
 	return NULL;
+}
+
+struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
+{
+	return pl->net;
 }
 
 pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
@@ -370,7 +380,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		    pl_config_apply_image(cfg, pl_image_id(img), pl_image_config(img), err) < 0)
 			return NULL;
 	}
-	if (resolve_volumes(pl, cfg, err) < 0)
+	if (resolve_volumes(pl, cfg, err) < 0 || pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
 	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
 	if (!mech || mech->validate(mech, cfg, err) < 0)
@@ -397,8 +407,10 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	c->created_ns = pl_now_ns();
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
-	if (pl_store_create_domain(pl, c, err) < 0)
+	if (pl_store_create_domain(pl, c, err) < 0) {
+		pl_network_rebuild(pl->net); /* its addresses are free again */
 		return NULL;
+	}
 	pl_container_link(pl, c);
 	pl_container_emit(c, "create", NULL);
 	return TAKE_PTR(c);
@@ -548,6 +560,7 @@ static void domain_ended(pl_container_t *c)
 		pl_error_free(e);
 	}
 	c->status = PL_STATUS_STOPPED;
+	pl_network_container_changed(c->pl->net, c);
 	c->exits++;
 	if (!c->finished_ns || c->finished_ns < c->started_ns)
 		c->finished_ns = pl_now_ns();
@@ -594,6 +607,9 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return r;
 	}
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
+	json_t *net = pl_network_tether_json(c->pl->net, c);
+	if (net)
+		json_object_set_new(cfg, "network", net);
 	pl_error_t *e = NULL;
 	if (c->mech->tether_config(c->mech, c->config, cfg, &e) < 0) {
 		record_error(c, e->msg);
@@ -794,7 +810,12 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (!lower)
 		return pl_error_wrap(err, "start container %.12s", c->id);
 	_cleanup_json_ json_t *mounts = mounts_spec(c);
+	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
+	const char *mode = c->config->network_mode;
 	pl_domain_spec_t spec = {.id = c->id,
+				 .host_network = mode && strcmp(mode, "host") == 0,
+				 .endpoints = endpoints,
+				 .netns_fd = -1,
 				 .domain_dirfd = c->dirfd,
 				 .run_dirfd = c->run_dirfd,
 				 .domain_dir = c->dir,
@@ -802,6 +823,14 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 				 .hostname = hostname_of(c, hb),
 				 .lowerdir = lower,
 				 .mounts = mounts};
+	/* a pre-created network namespace when the pool has one */
+	/* a pooled namespace belongs to the host's user namespace: a remapped domain makes its
+	 * own, owned by its user namespace, so its root can configure it */
+	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap
+					? -1
+					: pl_network_netns_take(pl->net);
+	spec.netns_pooled = netns >= 0;
+	spec.netns_fd = netns;
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
 	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	/* recorded before the domain exists: a daemon that dies from here on finds a
@@ -828,6 +857,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_container_watch_domain(c);
 	/* persisted before anything else can happen so a restarted daemon finds the domain */
 	pl_store_save_state(c, NULL);
+	pl_network_container_changed(pl->net, c); /* its published ports */
 	return 0;
 }
 
@@ -931,6 +961,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	}
 	pl_container_emit(c, "remove", NULL);
 	pl_container_free_record(c);
+	pl_network_rebuild(pl->net); /* its addresses are free again */
 	return 0;
 }
 
@@ -1054,10 +1085,11 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "id", c->id, "name",
+	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
 			 c->config->name ? c->config->name : "", "created",
 			 time_json(c->created_ns), "mechanism", c->mech->name, "config",
-			 pl_config_to_json(c->config), "state", state);
+			 pl_config_to_json(c->config), "state", state, "network",
+			 pl_network_container_json(c->pl->net, c));
 }
 
 json_t *pl_container_summary_json(const pl_container_t *c)

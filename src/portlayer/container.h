@@ -44,6 +44,7 @@ struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);
 struct pl_images *pl_portlayer_images(pl_portlayer_t *pl);
 struct pl_volumes *pl_portlayer_volumes(pl_portlayer_t *pl);
+struct pl_network *pl_portlayer_network(pl_portlayer_t *pl);
 /* Whether a container (a running one, with running_only) mounts the named volume. */
 bool pl_portlayer_volume_in_use(pl_portlayer_t *pl, const char *name, bool running_only);
 /* Whether any container uses the image (by id). */

@@ -2,6 +2,7 @@
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "portlayer/network/network.h"
 
 #include <errno.h>
 #include <string.h>
@@ -239,6 +240,79 @@ static int apply_resources(pl_portlayer_t *pl, const pl_container_t *c, pl_confi
 	return pl_resources_parse(arg, &cfg->resources, err);
 }
 
+/* {"action":"connect","scope","ip","aliases"} or {"action":"disconnect","scope"}: the
+ * endpoint is bound at the next start */
+static int check_network(const json_t *arg, pl_error_t **err)
+{
+	static const char *const k[] = {"action", "scope", "ip", "aliases", NULL};
+	if (keys(arg, "network", k, err) < 0)
+		return -EINVAL;
+	const char *action = json_string_value(json_object_get(arg, "action"));
+	const char *scope = json_string_value(json_object_get(arg, "scope"));
+	if (!action || (strcmp(action, "connect") && strcmp(action, "disconnect")))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "network.action must be \"connect\" or \"disconnect\"");
+	if (!scope || !pl_name_valid(scope))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "network.scope must name a network");
+	if (!strcmp(action, "disconnect") && json_object_size(arg) > 2)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "network: disconnect takes only action and scope");
+	/* the shape of the endpoint is the create body's */
+	json_t *ep = json_deep_copy(arg);
+	json_object_del(ep, "action");
+	json_t *body = json_pack("{s:[o]}", "networks", ep);
+	pl_config_t probe = {0};
+	int r = pl_network_config_parse(&probe, body, err);
+	pl_network_config_clear(&probe);
+	json_decref(body);
+	return r < 0 ? pl_error_wrap(err, "network") : 0;
+}
+
+static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t *cfg,
+			 const json_t *arg, pl_commit_result_t *res, pl_error_t **err)
+{
+	const char *action = json_string_value(json_object_get(arg, "action"));
+	const char *scope = json_string_value(json_object_get(arg, "scope"));
+	if (cfg->network_mode && !strcmp(cfg->network_mode, "host"))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0,
+				    "container %.12s uses the host's network", c->id);
+	size_t i, at = SIZE_MAX;
+	json_t *e;
+	json_array_foreach(cfg->networks, i, e)
+	{
+		if (!strcmp(json_string_value(json_object_get(e, "scope")), scope))
+			at = i;
+	}
+	if (!strcmp(action, "connect")) {
+		if (at != SIZE_MAX)
+			return pl_error_set(err, PL_ERR_CONFLICT, 0,
+					    "container %.12s is already on network %s", c->id,
+					    scope);
+		json_t *ep = json_deep_copy(arg);
+		json_object_del(ep, "action");
+		if (!json_object_get(ep, "aliases"))
+			json_object_set_new(ep, "aliases", json_array());
+		json_array_append_new(cfg->networks, ep);
+		free(cfg->network_mode);
+		cfg->network_mode = pl_xstrdup("bridge");
+	} else {
+		if (at == SIZE_MAX)
+			return pl_error_set(err, PL_ERR_NOTFOUND, 0,
+					    "container %.12s is not on network %s", c->id, scope);
+		json_array_remove(cfg->networks, at);
+		if (!json_array_size(cfg->networks)) {
+			if (json_array_size(cfg->ports))
+				return pl_error_set(err, PL_ERR_CONFLICT, 0,
+						    "container %.12s publishes ports: its last "
+						    "network cannot go",
+						    c->id);
+			free(cfg->network_mode);
+			cfg->network_mode = pl_xstrdup("none");
+		}
+	}
+	return pl_network_attach(pl_portlayer_network(pl), cfg, c, err);
+}
+
 static const mutator_t mutators[] = {
     {"state", check_state, apply_state},
     {"rename", check_rename, apply_rename},
@@ -248,6 +322,7 @@ static const mutator_t mutators[] = {
     {"restart_policy", check_restart, apply_restart},
     {"stop", check_stop, apply_stop},
     {"resources", check_resources, apply_resources},
+    {"network", check_network, apply_network},
 };
 
 const char *const *pl_handle_mutators(void)
@@ -384,7 +459,8 @@ json_t *pl_handle_json(const pl_handle_t *h)
 			 (json_int_t)h->version, "changes", h->changes);
 }
 
-int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res, pl_error_t **err)
+static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res,
+			  pl_error_t **err)
 {
 	*res = (pl_commit_result_t){.state = PL_WANT_UNCHANGED, .stop_timeout = -1};
 	pl_container_t *c = pl_container_find(pl, h->id, err);
@@ -428,4 +504,20 @@ int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res
 	}
 	res->version = c->version;
 	return 0;
+}
+
+int pl_handle_commit(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res, pl_error_t **err)
+{
+	int r = commit_changes(pl, h, res, err);
+	/* a network change that did not commit gives its addresses back */
+	size_t i;
+	json_t *ch;
+	json_array_foreach(h->changes, i, ch)
+	{
+		if (r < 0 && !strcmp(json_string_value(json_object_get(ch, "op")), "network")) {
+			pl_network_rebuild(pl_portlayer_network(pl));
+			break;
+		}
+	}
+	return r;
 }

@@ -99,6 +99,7 @@ struct pl_portlayer {
 	pl_events_t *events;
 	pl_images_t *images;
 	pl_volumes_t *volumes;
+	struct pl_network *net;
 	pl_change_fn on_change;
 	void *on_change_data;
 };

@@ -91,6 +91,11 @@ typedef struct pl_os_status {
 /* Reaps one exited child without blocking (tether is PID 1: orphans land on it). Returns its
  * pid and fills *st, or 0 when no child has exited (or none is left). */
 int pl_os_reap_one(pl_os_status_t *st);
+/* Configures the domain's network from CONFIG's "network" object (docs/tether-protocol.md):
+ * interfaces up with address and MTU, routes, /etc/hosts, /etc/resolv.conf. Returns NULL or
+ * what failed. */
+struct json_t;
+const char *pl_os_net_setup(struct json_t *network);
 /* Signals the process, or its whole process group. Returns 0 or -errno. */
 int pl_os_kill(int pid, int sig, bool group);
 /* After the primary process exited: SIGKILLs everything left in the container so no

@@ -178,6 +178,13 @@ static void on_config(const uint8_t *payload, size_t len)
 		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
 		finish(EXIT_CONFIG, 0, msg);
 	}
+	/* the domain's network before anything runs in it */
+	json_t *net = json_object_get(o, "network");
+	const char *neterr = net ? pl_os_net_setup(net) : NULL;
+	if (neterr) {
+		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
+		finish(EXIT_CONFIG, 0, neterr);
+	}
 	pl_session_primary_init(&T.launch.spec);
 	if (T.launch.wait_attach)
 		T.phase = AWAIT_ATTACH;

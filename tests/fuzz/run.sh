@@ -11,8 +11,9 @@ flags=(-std=gnu17 -D_GNU_SOURCE -DPL_VERSION='"fuzz"' -g -O1 -Isrc
 clang "${flags[@]}" tests/fuzz/fuzz_frame.c src/proto/frame.c -o "$out/fuzz_frame"
 clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/policy.c src/common/json.c \
   src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
+clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
 rc=0
-for t in fuzz_frame fuzz_config; do
+for t in fuzz_frame fuzz_config fuzz_dns; do
   mkdir -p "$out/corpus-$t"
   if "$out/$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=0 \
        "$out/corpus-$t" >"$out/$t.log" 2>&1; then

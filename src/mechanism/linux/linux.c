@@ -3,6 +3,7 @@
  * tether runs as the domain's PID 1, exec'd from a sealed memfd so nothing inside the
  * container can write the binary through /proc/1/exe (CVE-2019-5736 class). */
 #include "mechanism/mechanism.h"
+#include "mechanism/netdev.h"
 #include "mechanism/linux/cgroup.h"
 #include "mechanism/linux/rootfs.h"
 #include "mechanism/linux/seccomp.h"
@@ -154,6 +155,12 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	/* before the fds are closed: a pooled network namespace instead of a fresh one
+	 * (clone left CLONE_NEWNET out) */
+	if (spec->netns_pooled && setns(spec->netns_fd, CLONE_NEWNET) < 0) {
+		pl_error_errno(&e, "enter pooled network namespace");
+		child_fail(ctl, e);
+	}
 	/* First of all, drop every daemon fd the clone copied (its end of our socket among
 	 * them: holding it, we would never see EOF if the daemon died before GO). */
 	int fds[N_TETHER_FDS] = {ctl, logfd, exitfd, listenfd, tether_memfd};
@@ -277,8 +284,10 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	}
 
 	const bool userns = pl_userns_wanted(spec);
-	const uint64_t ns = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-			    CLONE_NEWNET | (userns ? CLONE_NEWUSER : 0);
+	uint64_t ns =
+	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (userns ? CLONE_NEWUSER : 0);
+	if (!spec->host_network && !spec->netns_pooled)
+		ns |= CLONE_NEWNET;
 	int pidfd = -1;
 	pid_t pid = do_clone(ns, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
@@ -299,6 +308,13 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	pl_userns_fds_init(&ufds);
 	if (r == 0 && userns)
 		r = pl_userns_setup(spec, pid, &ufds, err);
+	/* the host side of the endpoints, their inside ends born in the child's namespace */
+	for (size_t i = 0; r == 0 && i < json_array_size(spec->endpoints); i++) {
+		r = pl_netdev_endpoint_add(pid, spec->netns_pooled ? spec->netns_fd : -1,
+					   json_array_get(spec->endpoints, i), err);
+		if (r < 0)
+			pl_error_wrap(err, "network endpoint %zu", i);
+	}
 	if (r == 0)
 		r = userns ? pl_userns_send_go(ours, &ufds)
 			   : pl_frame_send(ours, PL_MSG_GO, 0, NULL, 0);

@@ -270,6 +270,22 @@ static int mount_tmpfs_list(int root_fd, const json_t *tmpfs, pl_error_t **err)
 	return 0;
 }
 
+/* The files tether writes for a domain with a network must exist before a read-only root
+ * stops accepting new ones: tether then binds its content over them. */
+static int network_files(int root_fd, pl_error_t **err)
+{
+	_cleanup_close_ int etc = open_dir_beneath(root_fd, "etc", err);
+	if (etc < 0)
+		return -1;
+	static const char *const names[] = {"hosts", "resolv.conf"};
+	for (size_t i = 0; i < 2; i++) {
+		int fd = openat(etc, names[i], O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
 /* Makes the overlay read-only through a read-only bind of itself; returns the new root. In
  * a user namespace (merged NULL) the overlay is our own mount: it turns read-only itself. */
 static int read_only_root(const char *merged, int root_fd, const json_t *tmpfs, pl_error_t **err)
@@ -508,6 +524,8 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	if (root < 0)
 		return userns ? -1 : pl_error_errno(err, "open rootfs");
 	if (sec->read_only_rootfs) {
+		if (json_array_size(spec->endpoints) && network_files(root, err) < 0)
+			return -1;
 		int ro = read_only_root(userns ? NULL : merged, root, sec->tmpfs, err);
 		if (ro < 0)
 			return -1;

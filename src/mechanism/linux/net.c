@@ -1,0 +1,267 @@
+/* The host side of networking over rtnetlink (libmnl): bridges for scopes, veth pairs and
+ * macvlans for endpoints. One NETLINK_ROUTE socket, opened on first use, serves every
+ * request; each request waits for the kernel's ack, so errors name the failing step. */
+#include "mechanism/netdev.h"
+#include "common/cleanup.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+#include <linux/veth.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MACVLAN_MODE_BRIDGE
+#define MACVLAN_MODE_BRIDGE 4
+#endif
+
+#define NL_BUF 8192
+
+static struct mnl_socket *nl;
+static unsigned nl_portid, nl_seq;
+
+static int nl_open(pl_error_t **err)
+{
+	if (nl)
+		return 0;
+	nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+	if (!nl)
+		return pl_error_errno(err, "open rtnetlink socket");
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		int r = pl_error_errno(err, "bind rtnetlink socket");
+		mnl_socket_close(nl);
+		nl = NULL;
+		return r;
+	}
+	nl_portid = mnl_socket_get_portid(nl);
+	nl_seq = (unsigned)time(NULL);
+	return 0;
+}
+
+static struct nlmsghdr *msg_new(char *buf, uint16_t type, uint16_t flags)
+{
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+	nlh->nlmsg_seq = ++nl_seq;
+	return nlh;
+}
+
+/* Sends a request and waits for its ack: 0 or -errno. */
+static int talk(struct nlmsghdr *nlh)
+{
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	char buf[NL_BUF];
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0)
+			return -errno;
+		int r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, nl_portid, NULL, NULL);
+		if (r < 0)
+			return -errno;
+		if (r == MNL_CB_STOP)
+			return 0;
+	}
+}
+
+bool pl_netdev_exists(const char *name)
+{
+	return if_nametoindex(name) != 0;
+}
+
+static int write_sysctl(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, value, strlen(value));
+	int r = n < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl_error_t **err)
+{
+	if (nl_open(err) < 0)
+		return -1;
+	char buf[NL_BUF];
+	int r;
+	if (!pl_netdev_exists(name)) {
+		struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+		struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+		ifm->ifi_family = AF_UNSPEC;
+		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+		mnl_attr_nest_end(nlh, li);
+		r = talk(nlh);
+		if (r < 0 && r != -EEXIST)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create bridge %s", name);
+	}
+	unsigned idx = if_nametoindex(name);
+	if (!idx)
+		return pl_error_errno(err, "bridge %s", name);
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	ifa->ifa_family = AF_INET;
+	ifa->ifa_prefixlen = (unsigned char)prefix;
+	ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+	ifa->ifa_index = idx;
+	uint32_t a = htonl(addr), bcast = htonl(addr | (prefix ? ~0u >> prefix : ~0u));
+	mnl_attr_put_u32(nlh, IFA_LOCAL, a);
+	mnl_attr_put_u32(nlh, IFA_ADDRESS, a);
+	mnl_attr_put_u32(nlh, IFA_BROADCAST, bcast);
+	r = talk(nlh);
+	if (r < 0 && r != -EEXIST)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "address of bridge %s", name);
+	nlh = msg_new(buf, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = (int)idx;
+	ifm->ifi_flags = IFF_UP;
+	ifm->ifi_change = IFF_UP;
+	r = talk(nlh);
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "bring bridge %s up", name);
+	/* published ports DNAT loopback sources onto the bridge; containers need forwarding */
+	char path[128];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", name);
+	if ((r = write_sysctl(path, "1")) < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s", path);
+	if ((r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "enable IPv4 forwarding");
+	return 0;
+}
+
+int pl_netdev_delete(const char *name, pl_error_t **err)
+{
+	if (nl_open(err) < 0)
+		return -1;
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_DELLINK, 0);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	int r = talk(nlh);
+	if (r < 0 && r != -ENODEV)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "delete device %s", name);
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	if (!s ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return 0;
+}
+
+/* The inside end's attributes: its name, MAC, MTU and namespace. */
+static void put_inside(struct nlmsghdr *nlh, const json_t *ep, pid_t pid, int netns_fd,
+		       const uint8_t mac[6], bool has_mac)
+{
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, json_string_value(json_object_get(ep, "ifname")));
+	if (has_mac)
+		mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
+	json_int_t mtu = json_integer_value(json_object_get(ep, "mtu"));
+	if (mtu > 0)
+		mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
+	if (netns_fd >= 0)
+		mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, (uint32_t)netns_fd);
+	else
+		mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t)pid);
+}
+
+int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t **err)
+{
+	if (nl_open(err) < 0)
+		return -1;
+	const char *kind = json_string_value(json_object_get(ep, "kind"));
+	const char *ifname = json_string_value(json_object_get(ep, "ifname"));
+	uint8_t mac[6];
+	bool has_mac = parse_mac(json_string_value(json_object_get(ep, "mac")), mac) == 0;
+	json_int_t mtu = json_integer_value(json_object_get(ep, "mtu"));
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	int r;
+	if (kind && strcmp(kind, "veth") == 0) {
+		const char *bridge = json_string_value(json_object_get(ep, "bridge"));
+		const char *host = json_string_value(json_object_get(ep, "host_ifname"));
+		unsigned master = bridge ? if_nametoindex(bridge) : 0;
+		if (!master || !host || !ifname)
+			return pl_error_set(err, PL_ERR_INTERNAL, master ? EINVAL : ENODEV,
+					    "endpoint on bridge %s", bridge ? bridge : "?");
+		/* the host end: enslaved and up from birth; the peer is born in the domain */
+		ifm->ifi_flags = IFF_UP;
+		ifm->ifi_change = IFF_UP;
+		mnl_attr_put_strz(nlh, IFLA_IFNAME, host);
+		mnl_attr_put_u32(nlh, IFLA_MASTER, master);
+		if (mtu > 0)
+			mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
+		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+		struct nlattr *peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+		struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
+		pifm->ifi_family = AF_UNSPEC;
+		put_inside(nlh, ep, pid, netns_fd, mac, has_mac);
+		mnl_attr_nest_end(nlh, peer);
+		mnl_attr_nest_end(nlh, data);
+		mnl_attr_nest_end(nlh, li);
+		r = talk(nlh);
+		if (r < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create veth %s on %s", host,
+					    bridge);
+		return 0;
+	}
+	if (kind && strcmp(kind, "macvlan") == 0) {
+		const char *parent = json_string_value(json_object_get(ep, "parent"));
+		unsigned link = parent ? if_nametoindex(parent) : 0;
+		if (!link)
+			return pl_error_set(err, PL_ERR_INVALID, ENODEV, "parent interface %s",
+					    parent ? parent : "?");
+		put_inside(nlh, ep, pid, netns_fd, mac, has_mac);
+		mnl_attr_put_u32(nlh, IFLA_LINK, link);
+		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "macvlan");
+		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+		mnl_attr_put_u32(nlh, IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE);
+		mnl_attr_nest_end(nlh, data);
+		mnl_attr_nest_end(nlh, li);
+		r = talk(nlh);
+		if (r < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create macvlan on %s",
+					    parent);
+		return 0;
+	}
+	return pl_error_set(err, PL_ERR_INTERNAL, EINVAL, "unknown endpoint kind %s",
+			    kind ? kind : "?");
+}
+
+int pl_netdev_netns_new(void)
+{
+	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0 || unshare(CLONE_NEWNET) < 0)
+		return -errno;
+	int fresh = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int e = errno;
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* the daemon would go on serving from the wrong namespace */
+	return fresh < 0 ? -e : fresh;
+}

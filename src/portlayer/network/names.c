@@ -1,0 +1,104 @@
+/* The name service of bridge scopes: one DNS responder (dns.c) per scope on its gateway,
+ * port 53, while the scope exists. It answers for the containers running on that scope (by
+ * name, 12-character short id, full id and aliases, and the reverse) and forwards the rest
+ * to the host's resolvers (an internal scope forwards nothing). */
+#include "portlayer/network/scope.h"
+#include "portlayer/network/dns.h"
+#include "portlayer/internal.h"
+#include "common/log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static uint32_t ip_of(const json_t *e)
+{
+	uint32_t a = 0;
+	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
+	return a;
+}
+
+/* The running containers on s answer to their name, 12-character short id, full id and
+ * aliases (names arrive lowercased); others are forwarded upstream. */
+static bool answers_to(const pl_container_t *c, const json_t *ep, const char *name)
+{
+	if (!strncmp(c->id, name, strlen(name)) &&
+	    (strlen(name) == 12 || strlen(name) == PL_ID_LEN))
+		return true;
+	if (c->config->name && !strcasecmp(c->config->name, name))
+		return true;
+	size_t i;
+	json_t *a;
+	json_array_foreach(json_object_get(ep, "aliases"), i,
+			   a) if (!strcasecmp(json_string_value(a), name)) return true;
+	return false;
+}
+
+static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
+{
+	pl_scope_t *s = ctx;
+	int n = 0;
+	for (pl_container_t *c = pl_container_first(s->net->pl); c && n < max;
+	     c = pl_container_next(c)) {
+		if (!pl_container_is_running(c))
+			continue;
+		size_t i;
+		json_t *e;
+		json_array_foreach(c->config->networks, i, e)
+		{
+			if (!strcmp(json_string_value(json_object_get(e, "scope")), s->name) &&
+			    answers_to(c, e, name) && n < max)
+				out[n++].s_addr = htonl(ip_of(e));
+		}
+	}
+	return n;
+}
+
+static int dns_reverse(void *ctx, struct in_addr addr, char *name, size_t cap)
+{
+	pl_scope_t *s = ctx;
+	uint32_t a = ntohl(addr.s_addr);
+	for (pl_container_t *c = pl_container_first(s->net->pl); c; c = pl_container_next(c)) {
+		if (!pl_container_is_running(c))
+			continue;
+		size_t i;
+		json_t *e;
+		json_array_foreach(c->config->networks, i, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name) ||
+			    ip_of(e) != a)
+				continue;
+			snprintf(name, cap, "%s", c->config->name ? c->config->name : c->id);
+			for (char *p = name; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void pl_scope_dns_start(pl_network_t *n, pl_scope_t *s)
+{
+	if (s->external || s->dns)
+		return;
+	s->net = n;
+	pl_error_t *e = NULL;
+	struct in_addr listen = {.s_addr = htonl(s->gateway)};
+	/* an internal scope answers its own names only: nothing is forwarded out */
+	s->dns = pl_dns_start(n->loop, listen, 53, s->internal ? NULL : "/etc/resolv.conf",
+			      dns_lookup, s, &e);
+	if (!s->dns) {
+		pl_log_warn("network %s: name server on %s:53: %s", s->name,
+			    pl_ipam_format(s->gateway, (char[16]){0}), e->msg);
+		pl_error_free(e);
+		return;
+	}
+	pl_dns_set_reverse(s->dns, dns_reverse, s);
+}
+
+void pl_scope_dns_stop(pl_scope_t *s)
+{
+	s->dns = pl_dns_stop(s->dns);
+}

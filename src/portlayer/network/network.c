@@ -1,0 +1,968 @@
+/* Scopes, their persistence and allocators, and the network side of a container: its
+ * config fields, the endpoints the mechanism plumbs and tether's "network" object. */
+#include "portlayer/network/scope.h"
+#include "portlayer/internal.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "mechanism/netdev.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_SCOPE  "bridge"
+#define DEFAULT_BRIDGE "pl0"
+#define DEFAULT_MTU    1500
+#define MAX_NETWORKS   8
+#define RANDOM_PORT_LO 49153
+#define RANDOM_PORT_HI 60999
+
+static struct {
+	uint32_t nets[64];
+	unsigned lens[64];
+	size_t n;
+	int netns_pool;
+} opts;
+
+int pl_network_set_options(const char *pool, int netns_pool, pl_error_t **err)
+{
+	opts.n = 0;
+	opts.netns_pool = netns_pool;
+	if (!pool) {
+		for (unsigned b = 17; b <= 31; b++) {
+			opts.nets[opts.n] = (172u << 24) | (b << 16);
+			opts.lens[opts.n++] = 16;
+		}
+		for (unsigned c = 0; c < 256; c += 16) {
+			opts.nets[opts.n] = (192u << 24) | (168u << 16) | (c << 8);
+			opts.lens[opts.n++] = 20;
+		}
+		return 0;
+	}
+	_cleanup_free_ char *copy = pl_xstrdup(pool);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (opts.n == PL_ARRAY_SIZE(opts.nets))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "address pool: too many subnets");
+		if (pl_ipam_parse_cidr(t, &opts.nets[opts.n], &opts.lens[opts.n], err) < 0)
+			return pl_error_wrap(err, "address pool");
+		opts.n++;
+	}
+	if (!opts.n)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "address pool is empty");
+	return 0;
+}
+
+static uint32_t mask_of(unsigned len)
+{
+	return len == 0 ? 0 : ~0u << (32 - len);
+}
+
+static bool overlaps(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
+{
+	unsigned l = alen < blen ? alen : blen;
+	return (a & mask_of(l)) == (b & mask_of(l));
+}
+
+static pl_scope_t *find_scope(pl_network_t *n, const char *name)
+{
+	for (pl_scope_t *s = n->scopes; s; s = s->next)
+		if (strcmp(s->name, name) == 0 ||
+		    (strlen(name) >= 12 && !strncmp(s->id, name, strlen(name))))
+			return s;
+	return NULL;
+}
+
+static pl_scope_t *scope_free(pl_scope_t *s)
+{
+	if (!s)
+		return NULL;
+	free(s->name);
+	free(s->parent);
+	pl_ipam_free(s->ipam);
+	free(s);
+	return NULL;
+}
+
+static void scope_freep(pl_scope_t **s)
+{
+	scope_free(*s);
+}
+
+static const char *fmt(uint32_t a, char b[16])
+{
+	return pl_ipam_format(a, b);
+}
+
+static json_t *scope_json(const pl_scope_t *s)
+{
+	char sub[24], gw[16], r[24];
+	snprintf(sub, sizeof(sub), "%s/%u", fmt(s->subnet, gw), s->len);
+	fmt(s->gateway, gw);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:i}", "name", s->name, "id", s->id,
+		      "driver", s->external ? "external" : "bridge", "subnet", sub, "gateway", gw,
+		      "internal", s->internal, "masquerade", s->masquerade, "mtu", s->mtu);
+	if (s->range_len) {
+		char a[16];
+		snprintf(r, sizeof(r), "%s/%u", fmt(s->range, a), s->range_len);
+		json_object_set_new(j, "ip_range", json_string(r));
+	}
+	if (s->external)
+		json_object_set_new(j, "parent", json_string(s->parent));
+	else
+		json_object_set_new(j, "device", json_string(s->device));
+	char when[48];
+	pl_time_format(s->created_ns, when, sizeof(when));
+	json_object_set_new(j, "created", json_string(when));
+	json_object_set_new(j, "created_ns", json_integer(s->created_ns));
+	return j;
+}
+
+/* Parses a create body (or a stored scope) into a record; addresses from the pool when the
+ * caller gave no subnet. */
+static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl_error_t **err)
+{
+	static const char *const keys[] = {
+	    "name",   "driver", "subnet", "gateway", "ip_range", "internal",   "masquerade",
+	    "parent", "mtu",	"id",	  "device",  "created",	 "created_ns", NULL};
+	static const char *const api_keys[] = {"name",	   "driver",   "subnet",     "gateway",
+					       "ip_range", "internal", "masquerade", "parent",
+					       "mtu",	   NULL};
+	if (pl_json_check_keys(b, "network", stored ? keys : api_keys, err) < 0)
+		return NULL;
+	const char *name = NULL, *driver = NULL, *subnet = NULL, *gw = NULL, *range = NULL,
+		   *parent = NULL, *id = NULL, *device = NULL;
+	if (pl_json_get_string(b, "name", &name, err) < 0 ||
+	    pl_json_get_string(b, "driver", &driver, err) < 0 ||
+	    pl_json_get_string(b, "subnet", &subnet, err) < 0 ||
+	    pl_json_get_string(b, "gateway", &gw, err) < 0 ||
+	    pl_json_get_string(b, "ip_range", &range, err) < 0 ||
+	    pl_json_get_string(b, "parent", &parent, err) < 0 ||
+	    pl_json_get_string(b, "id", &id, err) < 0 ||
+	    pl_json_get_string(b, "device", &device, err) < 0)
+		return NULL;
+	if (!name || !pl_name_valid(name)) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "name \"%s\" must match [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}",
+			     name ? name : "");
+		return NULL;
+	}
+	json_t *internal = json_object_get(b, "internal"), *masq = json_object_get(b, "masquerade"),
+	       *mtu = json_object_get(b, "mtu");
+	if ((internal && !json_is_boolean(internal)) || (masq && !json_is_boolean(masq))) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "internal and masquerade are booleans");
+		return NULL;
+	}
+	if (mtu && (!json_is_integer(mtu) || json_integer_value(mtu) < 68 ||
+		    json_integer_value(mtu) > 65535)) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "mtu must be an integer in [68, 65535]");
+		return NULL;
+	}
+	bool external = driver && strcmp(driver, "external") == 0;
+	if (driver && !external && strcmp(driver, "bridge") != 0) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "driver \"%s\" must be bridge or external",
+			     driver);
+		return NULL;
+	}
+	if (external && (!parent || !*parent || strlen(parent) >= 16 || strchr(parent, '/'))) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "parent: the external driver needs the host interface to attach to");
+		return NULL;
+	}
+	if (!external && parent) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "parent applies to the external driver only");
+		return NULL;
+	}
+	if (external && !subnet) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "subnet: the external driver needs one");
+		return NULL;
+	}
+	_cleanup_(scope_freep) pl_scope_t *s = pl_xcalloc(1, sizeof(*s));
+	s->name = pl_xstrdup(name);
+	s->external = external;
+	s->parent = parent ? pl_xstrdup(parent) : NULL;
+	s->internal = json_is_true(internal);
+	s->masquerade = masq ? json_is_true(masq) : !s->internal;
+	s->mtu = mtu ? (int)json_integer_value(mtu) : DEFAULT_MTU;
+	s->created_ns = json_integer_value(json_object_get(b, "created_ns"));
+	if (subnet) {
+		if (pl_ipam_parse_cidr(subnet, &s->subnet, &s->len, err) < 0) {
+			pl_error_wrap(err, "subnet");
+			return NULL;
+		}
+	} else if (gw || range) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "gateway and ip_range need a subnet");
+		return NULL;
+	} else {
+		/* the first candidate no scope and no host address overlaps */
+		struct ifaddrs *ifa = NULL;
+		getifaddrs(&ifa);
+		bool found = false;
+		for (size_t i = 0; i < opts.n && !found; i++) {
+			bool used = false;
+			for (pl_scope_t *o = n->scopes; o && !used; o = o->next)
+				used = overlaps(o->subnet, o->len, opts.nets[i], opts.lens[i]);
+			for (struct ifaddrs *a = ifa; a && !used; a = a->ifa_next) {
+				if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET)
+					continue;
+				uint32_t ad =
+				    ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
+				used = (ad & mask_of(opts.lens[i])) == opts.nets[i];
+			}
+			if (!used) {
+				s->subnet = opts.nets[i];
+				s->len = opts.lens[i];
+				found = true;
+			}
+		}
+		if (ifa)
+			freeifaddrs(ifa);
+		if (!found) {
+			pl_error_set(err, PL_ERR_CONFLICT, 0,
+				     "no free subnet left in the address pool: give one");
+			return NULL;
+		}
+	}
+	if (gw) {
+		if (pl_ipam_parse_addr(gw, &s->gateway) < 0) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "gateway \"%s\" is not an IPv4 address", gw);
+			return NULL;
+		}
+	} else {
+		s->gateway = s->subnet + 1;
+	}
+	if (range && pl_ipam_parse_cidr(range, &s->range, &s->range_len, err) < 0) {
+		pl_error_wrap(err, "ip_range");
+		return NULL;
+	}
+	s->ipam = pl_ipam_new(s->subnet, s->len, s->range, s->range_len, s->gateway, err);
+	if (!s->ipam)
+		return NULL;
+	if (id && strlen(id) == PL_ID_LEN)
+		snprintf(s->id, sizeof(s->id), "%s", id);
+	else if (pl_id_generate(s->id, err) < 0)
+		return NULL;
+	if (!external) {
+		if (device && strlen(device) < sizeof(s->device))
+			snprintf(s->device, sizeof(s->device), "%s", device);
+		else if (strcmp(name, DEFAULT_SCOPE) == 0)
+			snprintf(s->device, sizeof(s->device), DEFAULT_BRIDGE);
+		else
+			snprintf(s->device, sizeof(s->device), "pl-%.10s", s->id);
+	}
+	return TAKE_PTR(s);
+}
+
+static int scope_save(pl_network_t *n, const pl_scope_t *s, pl_error_t **err)
+{
+	_cleanup_json_ json_t *j = scope_json(s);
+	json_object_del(j, "created");
+	_cleanup_free_ char *txt = pl_json_dump(j);
+	_cleanup_free_ char *file = pl_xasprintf("%s.json", s->name);
+	return pl_atomic_write(n->dirfd, file, txt, strlen(txt), err);
+}
+
+/* Brings up what the kernel side of a scope needs (after a reboot the bridge is gone). */
+static int scope_plumb(pl_scope_t *s, pl_error_t **err)
+{
+	if (s->external) {
+		if (!pl_netdev_exists(s->parent))
+			return pl_error_set(err, PL_ERR_INVALID, ENODEV, "parent interface %s",
+					    s->parent);
+		return 0;
+	}
+	return pl_netdev_bridge_ensure(s->device, s->gateway, s->len, err);
+}
+
+static void link_scope(pl_network_t *n, pl_scope_t *s)
+{
+	/* in creation order, whatever order the directory lists them in */
+	pl_scope_t **at = &n->scopes;
+	while (*at && (*at)->created_ns <= s->created_ns)
+		at = &(*at)->next;
+	s->next = *at;
+	*at = s;
+}
+
+/* --- the network side of a container's config --- */
+
+static bool is_ipv4(const char *s)
+{
+	uint32_t a;
+	return pl_ipam_parse_addr(s, &a) == 0;
+}
+
+int pl_network_config_parse(pl_config_t *c, const json_t *body, pl_error_t **err)
+{
+	c->networks = json_array();
+	c->ports = json_array();
+	const char *mode = NULL;
+	if (pl_json_get_string(body, "network_mode", &mode, err) < 0)
+		return -EINVAL;
+	json_t *nets = json_object_get(body, "networks"), *ports = json_object_get(body, "ports");
+	if (nets && !json_is_null(nets) && !json_is_array(nets))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "networks must be an array");
+	if (ports && !json_is_null(ports) && !json_is_array(ports))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "ports must be an array");
+	if (!mode)
+		mode = json_array_size(nets) ? "bridge" : "none";
+	if (strcmp(mode, "none") && strcmp(mode, "bridge") && strcmp(mode, "host"))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "network_mode \"%s\" must be none, bridge or host", mode);
+	bool bridge = strcmp(mode, "bridge") == 0;
+	if (!bridge && json_array_size(nets))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "networks: network_mode %s joins no scope", mode);
+	if (bridge && !json_array_size(nets))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "networks: network_mode bridge needs at least one scope");
+	if (!bridge && json_array_size(ports))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "ports: publishing needs network_mode bridge");
+	if (json_array_size(nets) > MAX_NETWORKS)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "networks: at most %d scopes",
+				    MAX_NETWORKS);
+	c->network_mode = pl_xstrdup(mode);
+	size_t i;
+	json_t *e;
+	json_array_foreach(nets, i, e)
+	{
+		static const char *const keys[] = {"scope", "ip", "aliases", NULL};
+		if (pl_json_check_keys(e, "networks[]", keys, err) < 0)
+			return -EINVAL;
+		const char *scope = NULL, *ip = NULL;
+		const json_t *aliases = NULL;
+		if (pl_json_get_string(e, "scope", &scope, err) < 0 ||
+		    pl_json_get_string(e, "ip", &ip, err) < 0 ||
+		    pl_json_get_string_array(e, "aliases", &aliases, err) < 0)
+			return pl_error_wrap(err, "networks[%zu]", i);
+		if (!scope || !pl_name_valid(scope))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "networks[%zu].scope must name a network", i);
+		if (ip && *ip && !is_ipv4(ip))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "networks[%zu].ip \"%s\" is not an IPv4 address", i,
+					    ip);
+		size_t k;
+		json_t *a;
+		json_array_foreach(aliases, k, a)
+		{
+			if (!pl_name_valid(json_string_value(a)))
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "networks[%zu].aliases[%zu] \"%s\" is not a "
+						    "valid name",
+						    i, k, json_string_value(a));
+		}
+		for (size_t p = 0; p < i; p++)
+			if (!strcmp(json_string_value(
+					json_object_get(json_array_get(nets, p), "scope")),
+				    scope))
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "networks: scope %s appears twice", scope);
+		json_t *canon = json_pack("{s:s, s:o}", "scope", scope, "aliases",
+					  aliases ? json_deep_copy(aliases) : json_array());
+		if (ip && *ip)
+			json_object_set_new(canon, "ip", json_string(ip));
+		json_array_append_new(c->networks, canon);
+	}
+	json_array_foreach(ports, i, e)
+	{
+		static const char *const keys[] = {"host_ip", "host_port", "container_port",
+						   "protocol", NULL};
+		if (pl_json_check_keys(e, "ports[]", keys, err) < 0)
+			return -EINVAL;
+		const char *hip = NULL, *proto = NULL;
+		if (pl_json_get_string(e, "host_ip", &hip, err) < 0 ||
+		    pl_json_get_string(e, "protocol", &proto, err) < 0)
+			return pl_error_wrap(err, "ports[%zu]", i);
+		json_t *cp = json_object_get(e, "container_port"),
+		       *hp = json_object_get(e, "host_port");
+		if (!json_is_integer(cp) || json_integer_value(cp) < 1 ||
+		    json_integer_value(cp) > 65535)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "ports[%zu].container_port must be an integer in "
+					    "[1, 65535]",
+					    i);
+		if (hp && (!json_is_integer(hp) || json_integer_value(hp) < 0 ||
+			   json_integer_value(hp) > 65535))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "ports[%zu].host_port must be an integer in [0, 65535]",
+					    i);
+		if (proto && strcmp(proto, "tcp") && strcmp(proto, "udp"))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "ports[%zu].protocol \"%s\" must be tcp or udp", i,
+					    proto);
+		if (hip && *hip && !is_ipv4(hip))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "ports[%zu].host_ip \"%s\" is not an IPv4 address", i,
+					    hip);
+		json_array_append_new(
+		    c->ports, json_pack("{s:I, s:s, s:s, s:I}", "container_port",
+					json_integer_value(cp), "protocol", proto ? proto : "tcp",
+					"host_ip", hip && strcmp(hip, "0.0.0.0") ? hip : "",
+					"host_port", hp ? json_integer_value(hp) : (json_int_t)0));
+	}
+	return 0;
+}
+
+void pl_network_config_to_json(const pl_config_t *c, json_t *j)
+{
+	json_object_set_new(j, "network_mode",
+			    json_string(c->network_mode ? c->network_mode : "none"));
+	json_object_set_new(j, "networks",
+			    c->networks ? json_deep_copy(c->networks) : json_array());
+	json_object_set_new(j, "ports", c->ports ? json_deep_copy(c->ports) : json_array());
+}
+
+void pl_network_config_clear(pl_config_t *c)
+{
+	free(c->network_mode);
+	if (c->networks)
+		json_decref(c->networks);
+	if (c->ports)
+		json_decref(c->ports);
+	c->network_mode = NULL;
+	c->networks = c->ports = NULL;
+}
+
+/* --- allocation --- */
+
+static uint32_t ip_of(const json_t *e)
+{
+	uint32_t a = 0;
+	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
+	return a;
+}
+
+/* Takes cfg's recorded addresses in the allocators (a rebuild: conflicts are logged). */
+static void take_recorded(pl_network_t *n, const pl_config_t *cfg, const char *who)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(cfg->networks, i, e)
+	{
+		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		uint32_t a = ip_of(e);
+		pl_error_t *er = NULL;
+		if (s && a && pl_ipam_reserve(s->ipam, a, &er) < 0) {
+			pl_log_warn("container %.12s: %s: %s", who, s->name, er->msg);
+			pl_error_free(er);
+		}
+	}
+}
+
+static void rebuild_except(pl_network_t *n, const pl_container_t *self)
+{
+	for (pl_scope_t *s = n->scopes; s; s = s->next)
+		pl_ipam_reset(s->ipam);
+	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c))
+		if (c != self)
+			take_recorded(n, c->config, c->id);
+}
+
+void pl_network_rebuild(pl_network_t *n)
+{
+	if (!n)
+		return;
+	rebuild_except(n, NULL);
+}
+
+static bool port_clash(const json_t *a, const json_t *b)
+{
+	if (json_integer_value(json_object_get(a, "host_port")) !=
+		json_integer_value(json_object_get(b, "host_port")) ||
+	    strcmp(json_string_value(json_object_get(a, "protocol")),
+		   json_string_value(json_object_get(b, "protocol"))))
+		return false;
+	const char *ha = json_string_value(json_object_get(a, "host_ip"));
+	const char *hb = json_string_value(json_object_get(b, "host_ip"));
+	return !*ha || !*hb || !strcmp(ha, hb);
+}
+
+/* Whether port p (with its host port set) clashes with another container's or with an
+ * earlier entry of cfg. */
+static const char *port_taken(pl_network_t *n, const pl_config_t *cfg, size_t upto, const json_t *p,
+			      const pl_container_t *self)
+{
+	for (size_t k = 0; k < upto; k++)
+		if (port_clash(json_array_get(cfg->ports, k), p))
+			return "this container";
+	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c)) {
+		if (c == self)
+			continue;
+		size_t i;
+		json_t *q;
+		json_array_foreach(c->config->ports, i, q) if (port_clash(q, p)) return c->id;
+	}
+	return NULL;
+}
+
+int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const pl_container_t *self,
+		      pl_error_t **err)
+{
+	rebuild_except(n, self);
+	size_t i;
+	json_t *e;
+	json_array_foreach(cfg->networks, i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "scope"));
+		pl_scope_t *s = find_scope(n, name);
+		if (!s) {
+			pl_error_set(err, PL_ERR_NOTFOUND, 0, "networks[%zu]: no such network: %s",
+				     i, name);
+			goto fail;
+		}
+		/* a reference by id prefix is recorded by name */
+		json_object_set_new(e, "scope", json_string(s->name));
+		uint32_t a = ip_of(e);
+		if ((a ? pl_ipam_reserve(s->ipam, a, err) : pl_ipam_alloc(s->ipam, &a, err)) < 0) {
+			pl_error_wrap(err, "networks[%zu] (%s)", i, s->name);
+			goto fail;
+		}
+		char b[16];
+		json_object_set_new(e, "ip", json_string(fmt(a, b)));
+	}
+	json_array_foreach(cfg->ports, i, e)
+	{
+		json_t *hp = json_object_get(e, "host_port");
+		if (json_integer_value(hp) == 0) {
+			unsigned span = RANDOM_PORT_HI - RANDOM_PORT_LO + 1;
+			unsigned start = (unsigned)(pl_now_ns() / 1000) % span;
+			bool got = false;
+			for (unsigned k = 0; k < span && !got; k++) {
+				json_integer_set(hp, RANDOM_PORT_LO + (start + k) % span);
+				got = !port_taken(n, cfg, i, e, self);
+			}
+			if (!got) {
+				json_integer_set(hp, 0);
+				pl_error_set(err, PL_ERR_CONFLICT, 0,
+					     "ports[%zu]: no free host port", i);
+				goto fail;
+			}
+			continue;
+		}
+		const char *who = port_taken(n, cfg, i, e, self);
+		if (who) {
+			pl_error_set(err, PL_ERR_CONFLICT, 0,
+				     "ports[%zu]: host port %s/%lld is already published by %.12s",
+				     i, json_string_value(json_object_get(e, "protocol")),
+				     (long long)json_integer_value(hp), who);
+			goto fail;
+		}
+	}
+	/* the allocators now hold cfg's addresses instead of self's old ones: a caller whose
+	 * commit fails after this rebuilds */
+	return 0;
+fail:
+	pl_network_rebuild(n);
+	return -1;
+}
+
+/* --- what a container's domain gets --- */
+
+static bool mode_is(const pl_config_t *c, const char *m)
+{
+	return c->network_mode && strcmp(c->network_mode, m) == 0;
+}
+
+static void mac_of(uint32_t a, char out[18])
+{
+	snprintf(out, 18, "02:42:%02x:%02x:%02x:%02x", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+		 a & 255);
+}
+
+json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
+{
+	json_t *out = json_array();
+	if (!n || !mode_is(c->config, "bridge"))
+		return out;
+	size_t i;
+	json_t *e;
+	json_array_foreach(c->config->networks, i, e)
+	{
+		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		if (!s)
+			continue;
+		char mac[18], ifname[24], host[32];
+		mac_of(ip_of(e), mac);
+		snprintf(ifname, sizeof(ifname), "eth%zu", i);
+		json_t *ep =
+		    json_pack("{s:s, s:s, s:i}", "ifname", ifname, "mac", mac, "mtu", s->mtu);
+		if (s->external) {
+			json_object_set_new(ep, "kind", json_string("macvlan"));
+			json_object_set_new(ep, "parent", json_string(s->parent));
+		} else {
+			snprintf(host, sizeof(host), "pv%.10s%x", c->id, (unsigned)i & 0xf);
+			json_object_set_new(ep, "kind", json_string("veth"));
+			json_object_set_new(ep, "bridge", json_string(s->device));
+			json_object_set_new(ep, "host_ifname", json_string(host));
+		}
+		json_array_append_new(out, ep);
+	}
+	return out;
+}
+
+/* The host's nameservers, for scopes without a responder. */
+static json_t *host_nameservers(void)
+{
+	json_t *out = json_array();
+	_cleanup_free_ char *txt = NULL;
+	if (pl_read_file_at(AT_FDCWD, "/etc/resolv.conf", &txt, NULL, 1 << 16, NULL) < 0)
+		return out;
+	char *save = NULL;
+	for (char *l = strtok_r(txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		char ns[64];
+		if (sscanf(l, " nameserver %63s", ns) == 1 && is_ipv4(ns) &&
+		    strncmp(ns, "127.", 4) != 0)
+			json_array_append_new(out, json_string(ns));
+	}
+	return out;
+}
+
+/* Without a name server on the scope, the containers running on it when c starts are
+ * written to c's /etc/hosts (later ones are not seen: the responder is the real answer). */
+static void add_peers(pl_network_t *n, const pl_container_t *c, const pl_scope_t *s, json_t *hosts)
+{
+	for (pl_container_t *o = pl_container_first(n->pl); o; o = pl_container_next(o)) {
+		if (o == c || !pl_container_is_running(o))
+			continue;
+		size_t i;
+		json_t *e;
+		json_array_foreach(o->config->networks, i, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
+				continue;
+			char sid[13];
+			snprintf(sid, sizeof(sid), "%.12s", o->id);
+			json_t *h = json_pack("[O,s]", json_object_get(e, "ip"), sid);
+			if (o->config->name)
+				json_array_append_new(h, json_string(o->config->name));
+			json_array_extend(h, json_object_get(e, "aliases"));
+			json_array_append_new(hosts, h);
+		}
+	}
+}
+
+json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
+{
+	if (!n || !mode_is(c->config, "bridge"))
+		return NULL;
+	json_t *ifs = json_array(), *routes = json_array(), *servers = json_array();
+	json_t *hosts = json_pack("[[s,s],[s,s,s,s]]", "127.0.0.1", "localhost", "::1", "localhost",
+				  "ip6-localhost", "ip6-loopback");
+	bool have_default = false;
+	char hb[13];
+	const char *hostname = c->config->hostname;
+	if (!hostname) {
+		snprintf(hb, sizeof(hb), "%.12s", c->id);
+		hostname = hb;
+	}
+	size_t i;
+	json_t *e;
+	json_array_foreach(c->config->networks, i, e)
+	{
+		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		if (!s)
+			continue;
+		uint32_t a = ip_of(e);
+		char mac[18], ifname[24], addr[24], ip[16], gw[16], sid[13];
+		mac_of(a, mac);
+		snprintf(ifname, sizeof(ifname), "eth%zu", i);
+		snprintf(addr, sizeof(addr), "%s/%u", fmt(a, ip), s->len);
+		json_array_append_new(ifs, json_pack("{s:s, s:s, s:[s], s:i}", "name", ifname,
+						     "mac", mac, "addresses", addr, "mtu", s->mtu));
+		fmt(s->gateway, gw);
+		if (!s->internal && !have_default) {
+			json_array_append_new(
+			    routes, json_pack("{s:s, s:s}", "dst", "0.0.0.0/0", "gateway", gw));
+			have_default = true;
+		}
+		if (s->dns && !s->external)
+			json_array_append_new(servers, json_string(gw));
+		json_t *h = json_pack("[s,s]", ip, hostname);
+		snprintf(sid, sizeof(sid), "%.12s", c->id);
+		if (c->config->name && strcmp(c->config->name, hostname))
+			json_array_append_new(h, json_string(c->config->name));
+		if (strcmp(sid, hostname))
+			json_array_append_new(h, json_string(sid));
+		json_array_extend(h, json_object_get(e, "aliases"));
+		json_array_append_new(hosts, h);
+		if (!s->dns)
+			add_peers(n, c, s, hosts);
+	}
+	if (!json_array_size(servers)) {
+		json_decref(servers);
+		servers = host_nameservers();
+	}
+	return json_pack("{s:o, s:o, s:o, s:{s:o, s:[], s:[]}}", "interfaces", ifs, "routes",
+			 routes, "hosts", hosts, "dns", "servers", servers, "search", "options");
+}
+
+json_t *pl_network_ports_json(const pl_container_t *c)
+{
+	return json_deep_copy(c->config->ports);
+}
+
+json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
+{
+	json_t *eps = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(c->config->networks, i, e)
+	{
+		pl_scope_t *s =
+		    n ? find_scope(n, json_string_value(json_object_get(e, "scope"))) : NULL;
+		char mac[18], gw[16], ifname[24];
+		mac_of(ip_of(e), mac);
+		snprintf(ifname, sizeof(ifname), "eth%zu", i);
+		json_t *ep = json_pack("{s:s, s:O, s:s, s:s, s:O}", "scope",
+				       json_string_value(json_object_get(e, "scope")), "ip",
+				       json_object_get(e, "ip"), "mac", mac, "ifname", ifname,
+				       "aliases", json_object_get(e, "aliases"));
+		if (s) {
+			json_object_set_new(ep, "prefix_len", json_integer(s->len));
+			json_object_set_new(ep, "gateway", json_string(fmt(s->gateway, gw)));
+		}
+		json_array_append_new(eps, ep);
+	}
+	return json_pack("{s:s, s:o, s:o}", "mode",
+			 c->config->network_mode ? c->config->network_mode : "none", "endpoints",
+			 eps, "ports", pl_network_ports_json(c));
+}
+
+void pl_network_container_changed(pl_network_t *n, const pl_container_t *c)
+{
+	if (n && json_array_size(c->config->ports))
+		pl_nft_write(n, false);
+}
+
+bool pl_network_rules_pending(const pl_network_t *n)
+{
+	return pl_nft_pending(n->nft);
+}
+
+/* --- scopes API --- */
+
+static json_t *endpoints_of(pl_network_t *n, const pl_scope_t *s)
+{
+	json_t *out = json_array();
+	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c)) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(c->config->networks, i, e)
+		{
+			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
+				continue;
+			char mac[18];
+			mac_of(ip_of(e), mac);
+			json_array_append_new(
+			    out,
+			    json_pack("{s:s, s:s, s:O, s:s, s:O, s:b}", "container", c->id, "name",
+				      pl_container_name(c), "ip", json_object_get(e, "ip"), "mac",
+				      mac, "aliases", json_object_get(e, "aliases"), "running",
+				      pl_container_is_running(c)));
+		}
+	}
+	return out;
+}
+
+json_t *pl_network_list(pl_network_t *n)
+{
+	json_t *out = json_array();
+	for (pl_scope_t *s = n->scopes; s; s = s->next)
+		json_array_append_new(out, scope_json(s));
+	return out;
+}
+
+json_t *pl_network_inspect(pl_network_t *n, const char *name, pl_error_t **err)
+{
+	pl_scope_t *s = find_scope(n, name);
+	if (!s) {
+		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such network: %s", name);
+		return NULL;
+	}
+	json_t *j = scope_json(s);
+	json_object_set_new(j, "endpoints", endpoints_of(n, s));
+	return j;
+}
+
+json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
+{
+	_cleanup_(scope_freep) pl_scope_t *s = scope_parse(n, body, false, err);
+	if (!s)
+		return NULL;
+	for (pl_scope_t *o = n->scopes; o; o = o->next) {
+		if (!strcmp(o->name, s->name)) {
+			pl_error_set(err, PL_ERR_CONFLICT, 0, "network %s already exists", s->name);
+			return NULL;
+		}
+		if (overlaps(o->subnet, o->len, s->subnet, s->len)) {
+			char b[16];
+			pl_error_set(err, PL_ERR_CONFLICT, 0, "subnet %s/%u overlaps network %s's",
+				     fmt(s->subnet, b), s->len, o->name);
+			return NULL;
+		}
+	}
+	s->created_ns = pl_now_ns();
+	if (scope_plumb(s, err) < 0 || scope_save(n, s, err) < 0) {
+		if (!s->external)
+			pl_netdev_delete(s->device, NULL);
+		pl_error_wrap(err, "create network %s", s->name);
+		return NULL;
+	}
+	pl_scope_t *added = TAKE_PTR(s);
+	link_scope(n, added);
+	pl_scope_dns_start(n, added);
+	pl_nft_write(n, false);
+	return pl_network_inspect(n, added->name, err);
+}
+
+int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
+{
+	pl_scope_t *s = find_scope(n, name);
+	if (!s)
+		return pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such network: %s", name);
+	if (!strcmp(s->name, DEFAULT_SCOPE))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0,
+				    "the default network %s cannot be removed", s->name);
+	_cleanup_json_ json_t *eps = endpoints_of(n, s);
+	if (json_array_size(eps))
+		return pl_error_set(
+		    err, PL_ERR_CONFLICT, 0,
+		    "network %s has %zu endpoint(s) (container %.12s): "
+		    "remove or disconnect them first",
+		    s->name, json_array_size(eps),
+		    json_string_value(json_object_get(json_array_get(eps, 0), "container")));
+	_cleanup_free_ char *file = pl_xasprintf("%s.json", s->name);
+	if (unlinkat(n->dirfd, file, 0) < 0 && errno != ENOENT)
+		return pl_error_errno(err, "remove network %s", s->name);
+	fsync(n->dirfd);
+	pl_scope_dns_stop(s);
+	if (!s->external && pl_netdev_delete(s->device, err) < 0)
+		pl_log_warn("network %s: %s", s->name, (*err)->msg);
+	if (err && *err)
+		*err = pl_error_free(*err);
+	for (pl_scope_t **at = &n->scopes; *at; at = &(*at)->next) {
+		if (*at == s) {
+			*at = s->next;
+			break;
+		}
+	}
+	scope_free(s);
+	pl_nft_write(n, false);
+	return 0;
+}
+
+/* --- open / close --- */
+
+static int load_scopes(pl_network_t *n, pl_error_t **err)
+{
+	int fd = dup(n->dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return pl_error_errno(err, "read network directory");
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json") || de->d_name[0] == '.')
+			continue;
+		_cleanup_free_ char *txt = NULL;
+		pl_error_t *e = NULL;
+		_cleanup_json_ json_t *j = NULL;
+		pl_scope_t *s = NULL;
+		if (pl_read_file_at(n->dirfd, de->d_name, &txt, NULL, 1 << 20, &e) == 0 &&
+		    (j = pl_json_parse(txt, strlen(txt), de->d_name, &e)))
+			s = scope_parse(n, j, true, &e);
+		if (!s) {
+			pl_log_warn("network %s: %s (skipped)", de->d_name, e ? e->msg : "?");
+			pl_error_free(e);
+			continue;
+		}
+		link_scope(n, s);
+	}
+	closedir(d);
+	return 0;
+}
+
+pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *loop,
+			      pl_error_t **err)
+{
+	if (!opts.n && pl_network_set_options(NULL, 0, err) < 0)
+		return NULL;
+	_cleanup_free_ char *dir = pl_xasprintf("%s/network", root);
+	if (pl_mkdir_p(dir, 0700, err) < 0)
+		return NULL;
+	pl_network_t *n = pl_xcalloc(1, sizeof(*n));
+	n->pl = pl;
+	n->loop = loop;
+	n->nft = pl_nft_new(loop);
+	n->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (n->dirfd < 0) {
+		pl_error_errno(err, "open %s", dir);
+		return pl_network_free(n);
+	}
+	if (load_scopes(n, err) < 0)
+		return pl_network_free(n);
+	if (!find_scope(n, DEFAULT_SCOPE)) {
+		/* without it the daemon still serves (none and host, other scopes): the
+		 * operator sees why in the log and can free a subnet or give --address-pool */
+		pl_error_t *e = NULL;
+		json_t *b = json_pack("{s:s}", "name", DEFAULT_SCOPE);
+		pl_scope_t *s = scope_parse(n, b, false, &e);
+		json_decref(b);
+		if (s)
+			s->created_ns = pl_now_ns();
+		if (s && scope_save(n, s, &e) < 0)
+			s = scope_free(s);
+		if (s)
+			link_scope(n, s);
+		else
+			pl_log_error("network %s: %s", DEFAULT_SCOPE, e ? e->msg : "?");
+		pl_error_free(e);
+	}
+	for (pl_scope_t *s = n->scopes; s; s = s->next) {
+		pl_error_t *e = NULL;
+		if (scope_plumb(s, &e) < 0) {
+			pl_log_warn("network %s: %s", s->name, e->msg);
+			pl_error_free(e);
+			continue;
+		}
+		pl_scope_dns_start(n, s);
+	}
+	pl_network_rebuild(n);
+	pl_nft_write(n, true);
+	pl_netns_pool_init(n, opts.netns_pool);
+	return n;
+}
+
+pl_network_t *pl_network_free(pl_network_t *n)
+{
+	if (!n)
+		return NULL;
+	while (n->scopes) {
+		pl_scope_t *s = n->scopes;
+		n->scopes = s->next;
+		pl_scope_dns_stop(s);
+		scope_free(s);
+	}
+	n->nft = pl_nft_free(n->nft);
+	pl_netns_pool_free(n);
+	if (n->dirfd >= 0)
+		close(n->dirfd);
+	free(n);
+	return NULL;
+}

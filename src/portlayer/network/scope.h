@@ -1,0 +1,59 @@
+/* Private to the network unit: a scope's record, shared by network.c (scopes, endpoints),
+ * ports.c (the nftables table) and dns wiring. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "common/loop.h"
+#include "portlayer/network/ipam.h"
+#include "portlayer/network/network.h"
+
+typedef struct pl_scope {
+	char *name;
+	char id[65];
+	bool external;	 /* macvlan on parent; otherwise a bridge scope */
+	char device[16]; /* the bridge (bridge scopes) */
+	char *parent;	 /* the host interface (external scopes) */
+	uint32_t subnet, gateway, range;
+	unsigned len, range_len;
+	bool internal, masquerade;
+	int mtu;
+	int64_t created_ns;
+	pl_ipam_t *ipam;
+	struct pl_dns *dns;	/* the scope's DNS responder, when one runs */
+	struct pl_network *net; /* for the responder's lookups */
+	struct pl_scope *next;
+} pl_scope_t;
+
+typedef struct pl_nft pl_nft_t;
+
+struct pl_network {
+	struct pl_portlayer *pl;
+	pl_loop_t *loop;
+	int dirfd; /* ROOT/network */
+	pl_scope_t *scopes;
+	pl_nft_t *nft;
+	int *pool_fds; /* the netns pool */
+	size_t pool_n;
+	int pool_size;
+	pl_timer_t *pool_timer;
+};
+
+/* ports.c: the project's nftables table, a function of the scopes and the running
+ * containers' published ports. Writes run `nft -f -` in a child watched by the loop; a
+ * change while one runs queues exactly one more write. sync waits for it (start-up). */
+pl_nft_t *pl_nft_new(pl_loop_t *loop);
+pl_nft_t *pl_nft_free(pl_nft_t *t);
+void pl_nft_write(pl_network_t *n, bool sync);
+bool pl_nft_pending(const pl_nft_t *t);
+/* Deletes the table (no scope left). */
+char *pl_nft_ruleset(pl_network_t *n);
+
+/* names.c: the scope's DNS responder (bridge scopes; idempotent). */
+void pl_scope_dns_start(pl_network_t *n, pl_scope_t *s);
+void pl_scope_dns_stop(pl_scope_t *s);
+
+/* pool.c */
+void pl_netns_pool_init(pl_network_t *n, int size);
+void pl_netns_pool_free(pl_network_t *n);

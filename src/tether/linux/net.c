@@ -1,0 +1,324 @@
+/* The inside of a domain's network, from CONFIG's "network" object: interfaces up with
+ * their MTU and address, routes, /etc/hosts and /etc/resolv.conf. The host side (the
+ * interfaces' existence, their MACs) was done by the port layer before tether started.
+ * Plain ioctls: tether is static and needs no netlink library for this. */
+#include "tether/os.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char msg[256];
+
+__attribute__((format(printf, 1, 2))) static const char *fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return msg;
+}
+
+/* "a.b.c.d/len" → address and netmask (network order). */
+static bool parse_cidr(const char *s, struct in_addr *addr, struct in_addr *mask)
+{
+	char buf[32];
+	const char *slash = s ? strchr(s, '/') : NULL;
+	if (!slash || (size_t)(slash - s) >= sizeof(buf))
+		return false;
+	memcpy(buf, s, (size_t)(slash - s));
+	buf[slash - s] = '\0';
+	char *end;
+	long len = strtol(slash + 1, &end, 10);
+	if (*end || end == slash + 1 || len < 0 || len > 32 || inet_pton(AF_INET, buf, addr) != 1)
+		return false;
+	mask->s_addr = htonl(len == 0 ? 0 : ~0u << (32 - len));
+	return true;
+}
+
+static void set_sin(struct sockaddr *sa, struct in_addr a)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr = a};
+	memcpy(sa, &sin, sizeof(sin));
+}
+
+static const char *setup_interface(int sk, json_t *ifc)
+{
+	const char *name = json_string_value(json_object_get(ifc, "name"));
+	json_t *addrs = json_object_get(ifc, "addresses"), *mtu = json_object_get(ifc, "mtu");
+	if (!name || !*name || strlen(name) >= IFNAMSIZ)
+		return fail("network: interfaces[].name must be an interface name");
+	if (addrs && (!json_is_array(addrs) || json_array_size(addrs) > 1))
+		return fail("network: interface %s: at most one IPv4 address", name);
+	if (mtu && (!json_is_integer(mtu) || json_integer_value(mtu) < 68 ||
+		    json_integer_value(mtu) > 65535))
+		return fail("network: interface %s: mtu must be in [68, 65535]", name);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (mtu) {
+		ifr.ifr_mtu = (int)json_integer_value(mtu);
+		if (ioctl(sk, SIOCSIFMTU, &ifr) < 0)
+			return fail("network: set mtu of %s: %s", name, strerror(errno));
+	}
+	if (json_array_size(addrs)) {
+		struct in_addr a, m;
+		const char *cidr = json_string_value(json_array_get(addrs, 0));
+		if (!parse_cidr(cidr, &a, &m))
+			return fail("network: interface %s: \"%s\" is not a.b.c.d/len", name,
+				    cidr ? cidr : "");
+		set_sin(&ifr.ifr_addr, a);
+		if (ioctl(sk, SIOCSIFADDR, &ifr) < 0)
+			return fail("network: address of %s: %s", name, strerror(errno));
+		set_sin(&ifr.ifr_netmask, m);
+		if (ioctl(sk, SIOCSIFNETMASK, &ifr) < 0)
+			return fail("network: netmask of %s: %s", name, strerror(errno));
+	}
+	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
+		return fail("network: interface %s: %s", name, strerror(errno));
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
+		return fail("network: bring %s up: %s", name, strerror(errno));
+	return NULL;
+}
+
+static const char *add_route(int sk, json_t *r)
+{
+	const char *dst = json_string_value(json_object_get(r, "dst"));
+	const char *gw = json_string_value(json_object_get(r, "gateway"));
+	struct in_addr d, m, g;
+	if (!parse_cidr(dst, &d, &m))
+		return fail("network: routes[].dst must be a.b.c.d/len");
+	if (!gw || inet_pton(AF_INET, gw, &g) != 1)
+		return fail("network: routes[].gateway must be an IPv4 address");
+	struct rtentry rt = {0};
+	set_sin(&rt.rt_dst, d);
+	set_sin(&rt.rt_genmask, m);
+	set_sin(&rt.rt_gateway, g);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	if (ioctl(sk, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+		return fail("network: route to %s via %s: %s", dst, gw, strerror(errno));
+	return NULL;
+}
+
+/* A read-only root: the content goes into a file on a small detached tmpfs, bound over
+ * the existing file (as writable as Docker's bind-mounted copies). A missing file has no
+ * mount point on a read-only root and is left out. */
+static const char *bind_content(const char *path, const char *text)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return NULL;
+	const char *step = "tmpfs";
+	int fs = fsopen("tmpfs", FSOPEN_CLOEXEC), mnt = -1, f = -1, tree = -1;
+	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "256k", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+	    (mnt = fsmount(fs, FSMOUNT_CLOEXEC, 0)) < 0)
+		goto fail;
+	step = "write";
+	f = openat(mnt, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (f < 0 || write(f, text, strlen(text)) != (ssize_t)strlen(text))
+		goto fail;
+	step = "bind";
+	tree = open_tree(mnt, "f", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (tree < 0 || move_mount(tree, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		goto fail;
+	close(tree);
+	close(f);
+	close(mnt);
+	close(fs);
+	return NULL;
+fail:;
+	int e = errno;
+	for (int *fd = (int[]){fs, mnt, f, tree}, i = 0; i < 4; i++)
+		if (fd[i] >= 0)
+			close(fd[i]);
+	return fail("network: %s on a read-only root: %s: %s", path, step, strerror(e));
+}
+
+/* Replaces path (a symlink there is replaced, not followed). */
+static const char *write_file(const char *path, const char *text)
+{
+	mkdir("/etc", 0755);
+	if (unlink(path) < 0 && errno == EROFS)
+		return bind_content(path, text);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 && errno == EROFS)
+		return bind_content(path, text);
+	if (fd < 0)
+		return fail("network: create %s: %s", path, strerror(errno));
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n <= 0) {
+			close(fd);
+			return fail("network: write %s: %s", path, strerror(errno));
+		}
+		off += (size_t)n;
+	}
+	close(fd);
+	return NULL;
+}
+
+static bool word_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == '#' || (unsigned char)*s >= 127)
+			return false;
+	return true;
+}
+
+/* Appends the strings of arr, each after sep, to buf; false when one is not a word. */
+static bool append_words(char **buf, size_t *len, json_t *arr, const char *sep)
+{
+	size_t i;
+	json_t *w;
+	json_array_foreach(arr, i, w)
+	{
+		const char *s = json_string_value(w);
+		if (!word_ok(s))
+			return false;
+		size_t n = strlen(sep) + strlen(s);
+		*buf = realloc(*buf, *len + n + 1);
+		if (!*buf)
+			abort();
+		sprintf(*buf + *len, "%s%s", sep, s);
+		*len += n;
+	}
+	return true;
+}
+
+static bool append(char **buf, size_t *len, const char *s)
+{
+	size_t n = strlen(s);
+	*buf = realloc(*buf, *len + n + 1);
+	if (!*buf)
+		abort();
+	memcpy(*buf + *len, s, n + 1);
+	*len += n;
+	return true;
+}
+
+static const char *write_hosts(json_t *hosts)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	append(&buf, &len, "");
+	size_t i;
+	json_t *h;
+	json_array_foreach(hosts, i, h)
+	{
+		if (!json_is_array(h) || json_array_size(h) < 2) {
+			free(buf);
+			return fail("network: hosts[%zu] must be [address, name, ...]", i);
+		}
+		json_t *first = json_array_get(h, 0);
+		json_t *names = json_array();
+		for (size_t k = 1; k < json_array_size(h); k++)
+			json_array_append(names, json_array_get(h, k));
+		bool ok = word_ok(json_string_value(first)) &&
+			  append(&buf, &len, json_string_value(first)) &&
+			  append_words(&buf, &len, names, "\t");
+		json_decref(names);
+		if (!ok) {
+			free(buf);
+			return fail("network: hosts[%zu] holds a bad address or name", i);
+		}
+		append(&buf, &len, "\n");
+	}
+	const char *e = write_file("/etc/hosts", buf);
+	free(buf);
+	return e;
+}
+
+static const char *write_resolv(json_t *dns)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	append(&buf, &len, "");
+	json_t *servers = json_object_get(dns, "servers"), *search = json_object_get(dns, "search"),
+	       *options = json_object_get(dns, "options");
+	if ((servers && !json_is_array(servers)) || (search && !json_is_array(search)) ||
+	    (options && !json_is_array(options))) {
+		free(buf);
+		return fail("network: dns servers, search and options are arrays");
+	}
+	bool ok = append_words(&buf, &len, servers, "nameserver ");
+	/* one "nameserver X" per line */
+	for (char *p = buf; ok && (p = strstr(p + 1, "nameserver "));)
+		p[-1] = '\n';
+	if (ok && json_array_size(servers))
+		append(&buf, &len, "\n");
+	if (ok && json_array_size(search)) {
+		ok = append(&buf, &len, "search") && append_words(&buf, &len, search, " ");
+		append(&buf, &len, "\n");
+	}
+	if (ok && json_array_size(options)) {
+		ok = append(&buf, &len, "options") && append_words(&buf, &len, options, " ");
+		append(&buf, &len, "\n");
+	}
+	if (!ok) {
+		free(buf);
+		return fail("network: dns holds a bad server, search domain or option");
+	}
+	const char *e = write_file("/etc/resolv.conf", buf);
+	free(buf);
+	return e;
+}
+
+const char *pl_os_net_setup(json_t *net)
+{
+	static const char *const keys[] = {"interfaces", "routes", "hosts", "dns", NULL};
+	if (!json_is_object(net))
+		return fail("network must be an object");
+	for (void *it = json_object_iter(net); it; it = json_object_iter_next(net, it)) {
+		bool ok = false;
+		for (const char *const *k = keys; *k && !ok; k++)
+			ok = strcmp(*k, json_object_iter_key(it)) == 0;
+		if (!ok)
+			return fail("network: unknown field \"%.64s\"", json_object_iter_key(it));
+	}
+	json_t *ifs = json_object_get(net, "interfaces"), *routes = json_object_get(net, "routes"),
+	       *hosts = json_object_get(net, "hosts"), *dns = json_object_get(net, "dns");
+	if ((ifs && !json_is_array(ifs)) || (routes && !json_is_array(routes)) ||
+	    (hosts && !json_is_array(hosts)) || (dns && !json_is_object(dns)))
+		return fail("network: interfaces, routes and hosts are arrays, dns an object");
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (sk < 0)
+		return fail("network: socket: %s", strerror(errno));
+	const char *e = NULL;
+	size_t i;
+	json_t *x;
+	json_array_foreach(ifs, i, x)
+	{
+		if (!e)
+			e = json_is_object(x)
+				? setup_interface(sk, x)
+				: fail("network: interfaces[%zu] is not an object", i);
+	}
+	json_array_foreach(routes, i, x)
+	{
+		if (!e)
+			e = json_is_object(x) ? add_route(sk, x)
+					      : fail("network: routes[%zu] is not an object", i);
+	}
+	close(sk);
+	if (!e && hosts)
+		e = write_hosts(hosts);
+	if (!e && dns)
+		e = write_resolv(dns);
+	return e;
+}

@@ -1,0 +1,548 @@
+"""Networking: scopes, endpoints, IPAM, name resolution, published ports.
+
+The daemon runs in a network namespace this module creates (`ip netns add`), so that a
+daemon killed with SIGKILL can be restarted into the same namespace: its bridges, veths and
+nftables table live there. Clients on the host side run in that namespace too (nsenter);
+no packet leaves it.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import (DEADLINE, PORTLAYERD, TETHER, Daemon, finish_daemon, wait_until)
+
+
+class NetnsDaemon(Daemon):
+    """A daemon inside a named network namespace that outlives it. Its domains take their
+    network namespaces from a pool of 4 (other modules' daemons run without one)."""
+
+    def __init__(self, tmpdir, netns, extra=("--netns-pool", "4")):
+        super().__init__(tmpdir)
+        self.netns = netns
+        self.extra = list(extra)
+
+    def start(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        logf = open(self.log_path, "ab")
+        cmd = ["nsenter", f"--net=/run/netns/{self.netns}", "--", str(PORTLAYERD),
+               "--root", str(self.root), "--run-dir", str(self.run_dir),
+               "--socket", str(self.socket), "--log-level", "debug",
+               "--tether", str(TETHER), *self.extra]
+        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        logf.close()
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"portlayerd exited:\n{self.log_tail()}")
+            try:
+                return self.api.get("/_ping", timeout=2).status == 200
+            except OSError:
+                return False
+        wait_until(up, 10, what="portlayerd ready")
+        return self
+
+
+@pytest.fixture(scope="module")
+def daemon(binaries):
+    netns = f"pltest-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    tmp = tempfile.mkdtemp(prefix="pl-it-net-")
+    d = NetnsDaemon(tmp, netns)
+    try:
+        d.start()
+    except RuntimeError as e:
+        subprocess.run(["ip", "netns", "del", netns])
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.fail(str(e), pytrace=False)
+    yield d
+    problems = finish_daemon(d)
+    subprocess.run(["ip", "netns", "del", netns])
+    if problems:
+        pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def api(daemon):
+    return daemon.api
+
+
+def host(daemon, *cmd, timeout=DEADLINE, check=False):
+    """Runs cmd on the daemon's side: in its network namespace."""
+    return subprocess.run(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", "--", *cmd],
+                          capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def links(daemon):
+    return host(daemon, "ip", "-o", "link", "show", check=True).stdout
+
+
+def table(daemon):
+    return host(daemon, "nft", "list", "table", "ip", "portlayer", check=True).stdout
+
+
+_subnets = iter(range(60, 250))
+
+
+def make_scope(api, name, **kw):
+    body = {"name": name, **kw}
+    if "subnet" not in kw:
+        body["subnet"] = f"10.{next(_subnets)}.0.0/24"
+    r = api.post("/networks", body)
+    assert r.status == 201, f"create network {name}: {r.status} {r.body!r}"
+    return r.json
+
+
+def create(api, rootfs, args, name=None, **net):
+    body = api.create_body(rootfs, args, name=name)
+    body.update(net)
+    r = api.create_raw(body)
+    assert r.status == 201, f"create: {r.status} {r.body!r}"
+    return r.json["id"]
+
+
+HTTPD = "mkdir -p /www && echo content-of-{n} > /www/index.html && exec httpd -f -p 80 -h /www"
+
+
+def web(api, rootfs, name, scope, **kw):
+    cid = create(api, rootfs, ["sh", "-c", HTTPD.format(n=name)], name=name,
+                 networks=[{"scope": scope, **kw.pop("ep", {})}], **kw)
+    api.start(cid)
+    return cid
+
+
+def ip_of(api, cid, i=0):
+    return api.inspect(cid)["network"]["endpoints"][i]["ip"]
+
+
+def run_in(api, rootfs, script, scope=None, name=None, **kw):
+    net = {"networks": [{"scope": scope}]} if scope else {}
+    net.update(kw)
+    cid = create(api, rootfs, ["sh", "-c", script], name=name, **net)
+    api.start(cid)
+    w = api.wait(cid)
+    out, err = api.output(cid)
+    return w.get("exit_code"), out, err
+
+
+def http_ok(api, rootfs, scope, url, text):
+    """A client container fetches url (retrying until the server listens)."""
+    code, out, err = run_in(api, rootfs,
+                            f"for i in $(seq 100); do timeout 3 wget -q -O- {url} && exit 0; "
+                            f"sleep 0.1; done; exit 1", scope=scope)
+    return code == 0 and text in out
+
+
+def test_default_bridge_scope(api, daemon):
+    nets = {n["name"]: n for n in api.get("/networks").json}
+    b = nets["bridge"]
+    assert b["driver"] == "bridge" and b["device"] == "pl0"
+    assert b["subnet"] == "172.17.0.0/16" and b["gateway"] == "172.17.0.1"
+    assert "pl0" in links(daemon)
+    assert "inet 172.17.0.1/16" in host(daemon, "ip", "-4", "addr", "show", "pl0").stdout
+
+
+def test_none_is_loopback_only(api, rootfs):
+    code, out, _ = run_in(api, rootfs, "ip -o link")
+    assert code == 0
+    assert re.findall(r"^\d+: (\w+)", out, re.M) == ["lo"]
+
+
+def test_inside_configuration(api, rootfs, uniq):
+    s = make_scope(api, f"in-{uniq}")
+    code, out, _ = run_in(api, rootfs,
+                          "ip -o -4 addr show eth0; ip route; cat /etc/hosts /etc/resolv.conf; "
+                          "cat /sys/class/net/eth0/mtu /sys/class/net/eth0/address",
+                          scope=s["name"], name=f"c-{uniq}")
+    assert code == 0, out
+    net = s["subnet"].rsplit(".", 1)[0]
+    assert f"inet {net}.2/24" in out
+    assert f"default via {net}.1 dev eth0" in out
+    assert re.search(rf"^{re.escape(net)}\.2\s.*\bc-{re.escape(uniq)}\b", out, re.M)
+    assert "127.0.0.1\tlocalhost" in out
+    assert "nameserver" in out
+    assert "1500" in out and "02:42:0a:" in out
+
+
+def test_two_containers_talk_by_name(api, rootfs, uniq):
+    s = make_scope(api, f"talk-{uniq}")["name"]
+    srv = web(api, rootfs, f"srv-{uniq}", s, ep={"aliases": [f"alias-{uniq}"]})
+    for name in (f"srv-{uniq}", srv[:12], f"alias-{uniq}"):
+        assert http_ok(api, rootfs, s, f"http://{name}/index.html", f"content-of-srv-{uniq}"), name
+    # nc against the same server, by name
+    code, out, _ = run_in(api, rootfs,
+                          f"for i in $(seq 50); do printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' "
+                          f"| nc srv-{uniq} 80 && exit 0; sleep 0.1; done; exit 1", scope=s)
+    assert code == 0 and f"content-of-srv-{uniq}" in out
+
+
+def test_other_scope_cannot_reach(api, rootfs, uniq):
+    a = make_scope(api, f"a-{uniq}")["name"]
+    b = make_scope(api, f"b-{uniq}")["name"]
+    srv = web(api, rootfs, f"srv-{uniq}", a)
+    ip = ip_of(api, srv)
+    assert http_ok(api, rootfs, a, f"http://{ip}/index.html", "content-of")  # it serves
+    code, out, err = run_in(api, rootfs, f"timeout 3 wget -q -O- http://{ip}/index.html", scope=b)
+    assert code != 0 and "content-of" not in out
+    code, out, err = run_in(api, rootfs, f"timeout 3 wget -q -O- http://srv-{uniq}/index.html",
+                            scope=b)
+    assert code != 0 and "content-of" not in out
+
+
+def test_internal_has_no_outbound_route(api, rootfs, uniq, daemon):
+    s = make_scope(api, f"int-{uniq}", internal=True)
+    other = make_scope(api, f"out-{uniq}")["name"]
+    srv = web(api, rootfs, f"srv-{uniq}", other)
+    ip = ip_of(api, srv)
+    code, out, _ = run_in(api, rootfs, f"ip route; timeout 3 wget -q -O- http://{ip}/index.html",
+                          scope=s["name"])
+    assert "default" not in out
+    assert code != 0 and "content-of" not in out
+    # its gateway (the name server's address) is still reachable
+    code, out, _ = run_in(api, rootfs, f"ping -c1 -W2 {s['gateway']}", scope=s["name"])
+    assert code == 0, out
+    assert f'iifname "{s["device"]}" drop' in table(daemon)
+    # inside the internal scope containers still talk, by name
+    web(api, rootfs, f"isrv-{uniq}", s["name"])
+    assert http_ok(api, rootfs, s["name"], f"http://isrv-{uniq}/index.html",
+                   f"content-of-isrv-{uniq}")
+
+
+def test_published_port(api, rootfs, uniq, daemon):
+    s = make_scope(api, f"pub-{uniq}")
+    cid = web(api, rootfs, f"srv-{uniq}", s["name"],
+              ports=[{"container_port": 80, "host_port": 18080},
+                     {"container_port": 80, "host_port": 0}])
+    ports = api.get(f"/containers/{cid}/ports").json
+    assert ports[0]["host_port"] == 18080 and ports[0]["protocol"] == "tcp"
+    rnd = ports[1]["host_port"]
+    assert 1024 < rnd < 65536
+    for url in (f"http://127.0.0.1:18080/index.html", f"http://127.0.0.1:{rnd}/index.html",
+                f"http://172.17.0.1:18080/index.html"):
+        def fetch():
+            r = host(daemon, "curl", "-s", "-m", "2", url)
+            return r.returncode == 0 and f"content-of-srv-{uniq}" in r.stdout
+        wait_until(fetch, what=url)
+    # from another scope, and from its own, through a host address
+    other = make_scope(api, f"pubo-{uniq}")["name"]
+    assert http_ok(api, rootfs, other, f"http://172.17.0.1:18080/index.html", "content-of")
+    assert http_ok(api, rootfs, s["name"], f"http://{s['gateway']}:18080/index.html",
+                   "content-of")
+    # the same host port again: refused, nothing created
+    body = api.create_body(rootfs, ["true"])
+    body.update(networks=[{"scope": s["name"]}], ports=[{"container_port": 81,
+                                                         "host_port": 18080}])
+    r = api.create_raw(body)
+    assert r.status == 409, r.body
+    # stopping removes the rule
+    api.stop(cid, timeout=1)
+    wait_until(lambda: "18080" not in table(daemon), what="rule removed")
+    r = host(daemon, "curl", "-s", "-m", "2", "http://127.0.0.1:18080/index.html")
+    assert r.returncode != 0
+
+
+def test_static_ip(api, rootfs, uniq):
+    s = make_scope(api, f"st-{uniq}", subnet="10.251.0.0/16", ip_range="10.251.7.0/24")
+    name = s["name"]
+    code, out, _ = run_in(api, rootfs, "ip -o -4 addr show eth0", scope=None,
+                          networks=[{"scope": name, "ip": "10.251.0.50"}])
+    assert code == 0 and "inet 10.251.0.50/16" in out
+    held = create(api, rootfs, ["true"], networks=[{"scope": name, "ip": "10.251.0.60"}])
+    body = api.create_body(rootfs, ["true"])
+    body["networks"] = [{"scope": name, "ip": "10.251.0.60"}]
+    r = api.create_raw(body)
+    assert r.status == 409 and "10.251.0.60" in r.json["message"]
+    body["networks"] = [{"scope": name, "ip": "10.99.0.60"}]
+    r = api.create_raw(body)
+    assert r.status == 400 and "outside" in r.json["message"]
+    # automatic addresses come from the range
+    auto = create(api, rootfs, ["true"], networks=[{"scope": name}])
+    assert ip_of(api, auto).startswith("10.251.7.")
+    # removal gives the address back
+    api.remove(held)
+    body["networks"] = [{"scope": name, "ip": "10.251.0.60"}]
+    r = api.create_raw(body)
+    assert r.status == 201
+
+
+def test_connect_with_a_handle(api, rootfs, uniq):
+    a = make_scope(api, f"ha-{uniq}")
+    b = make_scope(api, f"hb-{uniq}")
+    cid = create(api, rootfs, ["sh", "-c", "ip -o -4 addr"], networks=[{"scope": a["name"]}])
+    h = api.get(f"/containers/{cid}/handle").json["handle"]
+    r = api.post(f"/handles/{h}/network", {"action": "connect", "scope": b["name"],
+                                            "aliases": ["second"]})
+    assert r.status in (200, 201), r.body
+    h2 = r.json["handle"]
+    r = api.post(f"/handles/{h2}/commit")
+    assert r.status in (200, 204), r.body
+    eps = api.inspect(cid)["network"]["endpoints"]
+    assert [e["scope"] for e in eps] == [a["name"], b["name"]]
+    api.start(cid)
+    api.wait(cid)
+    out, _ = api.output(cid)
+    assert eps[0]["ip"] in out and eps[1]["ip"] in out and "eth1" in out
+    # the addresses survive a restart of the container
+    api.start(cid)
+    api.wait(cid)
+    assert api.inspect(cid)["network"]["endpoints"] == eps
+    out, _ = api.output(cid)
+    assert out.count(f"inet {eps[1]['ip']}/") == 2
+    # a bad mutation is refused when staged
+    h = api.get(f"/containers/{cid}/handle").json["handle"]
+    r = api.post(f"/handles/{h}/network", {"action": "join", "scope": b["name"]})
+    assert r.status == 400
+    # disconnecting gives the address back
+    r = api.post(f"/handles/{h}/network", {"action": "disconnect", "scope": b["name"]})
+    assert r.status in (200, 201), r.body
+    assert api.post(f"/handles/{r.json['handle']}/commit").status in (200, 204)
+    assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == [a["name"]]
+    assert api.get(f"/networks/{b['name']}").json["endpoints"] == []
+    other = create(api, rootfs, ["true"], networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
+    assert ip_of(api, other) == eps[1]["ip"]
+
+
+def test_host_mode(api, rootfs):
+    code, out, _ = run_in(api, rootfs, "ip -o link", network_mode="host")
+    assert code == 0 and "pl0" in out
+
+
+def test_cleanup_after_removal(api, rootfs, uniq, daemon):
+    s = make_scope(api, f"gone-{uniq}")
+    cid = web(api, rootfs, f"srv-{uniq}", s["name"],
+              ports=[{"container_port": 80, "host_port": 18181}])
+    wait_until(lambda: "18181" in table(daemon), what="rule")
+    assert s["device"] in links(daemon)
+    assert f"pv{cid[:10]}" in links(daemon)
+    r = api.delete(f"/networks/{s['name']}")
+    assert r.status == 409
+    api.remove(cid, force=True)
+    r = api.delete(f"/networks/{s['name']}")
+    assert r.status == 204, r.body
+    assert api.get(f"/networks/{s['name']}").status == 404
+    l = links(daemon)
+    assert s["device"] not in l and f"pv{cid[:10]}" not in l
+    wait_until(lambda: s["device"] not in table(daemon) and "18181" not in table(daemon),
+               what="rules removed")
+
+
+def test_invalid_fields(api, rootfs, uniq):
+    base = api.create_body(rootfs, ["true"])
+    bad = [
+        {"network_mode": "bogus"},
+        {"networks": {"scope": "bridge"}},
+        {"networks": [{"scope": "bridge", "ip": "300.1.1.1"}]},
+        {"networks": [{"scope": "bridge", "mac": "x"}]},
+        {"networks": [{"scope": "bridge"}, {"scope": "bridge"}]},
+        {"networks": [{"scope": "bridge", "aliases": ["bad name"]}]},
+        {"network_mode": "none", "networks": [{"scope": "bridge"}]},
+        {"network_mode": "bridge"},
+        {"ports": [{"container_port": 80}]},
+        {"networks": [{"scope": "bridge"}], "ports": [{"container_port": 0}]},
+        {"networks": [{"scope": "bridge"}], "ports": [{"container_port": 80,
+                                                        "protocol": "sctp"}]},
+        {"networks": [{"scope": "bridge"}], "ports": [{"container_port": 80,
+                                                        "host_port": 70000}]},
+        {"networks": [{"scope": "bridge"}], "ports": [{"container_port": 80,
+                                                        "host_ip": "nowhere"}]},
+    ]
+    before = len(api.containers())
+    for extra in bad:
+        r = api.create_raw({**base, **extra})
+        assert r.status == 400, (extra, r.status, r.body)
+    r = api.create_raw({**base, "networks": [{"scope": f"nosuch-{uniq}"}]})
+    assert r.status == 404
+    assert len(api.containers()) == before
+    badnets = [
+        {"name": "bad name"},
+        {"name": f"n-{uniq}", "subnet": "10.1.2.3/24"},
+        {"name": f"n-{uniq}", "subnet": "10.77.0.0/24", "gateway": "10.78.0.1"},
+        {"name": f"n-{uniq}", "subnet": "10.77.0.0/24", "ip_range": "10.78.0.0/25"},
+        {"name": f"n-{uniq}", "driver": "overlay"},
+        {"name": f"n-{uniq}", "driver": "external"},
+        {"name": f"n-{uniq}", "gateway": "10.77.0.1"},
+        {"name": f"n-{uniq}", "internal": "yes"},
+        {"name": f"n-{uniq}", "color": "red"},
+    ]
+    for body in badnets:
+        r = api.post("/networks", body)
+        assert r.status == 400, (body, r.status, r.body)
+    assert not any(n["name"] == f"n-{uniq}" for n in api.get("/networks").json)
+    assert api.post("/networks", {"name": "bridge"}).status == 409
+    assert api.post("/networks", {"name": f"o-{uniq}", "subnet": "172.17.5.0/24"}).status == 409
+    assert api.delete("/networks/bridge").status == 409
+    assert api.delete(f"/networks/nosuch-{uniq}").status == 404
+
+
+def test_survives_daemon_kill(api, rootfs, uniq, daemon):
+    s = make_scope(api, f"keep-{uniq}")
+    cid = web(api, rootfs, f"srv-{uniq}", s["name"],
+              ports=[{"container_port": 80, "host_port": 18282}])
+    ip = ip_of(api, cid)
+
+    def fetch():
+        r = host(daemon, "curl", "-s", "-m", "2", "http://127.0.0.1:18282/index.html")
+        return r.returncode == 0 and f"content-of-srv-{uniq}" in r.stdout
+    wait_until(fetch, what="published port")
+    rules = table(daemon)
+    daemon.kill()
+    daemon.start()
+    assert api.state(cid)["status"] == "running"
+    assert any(n["name"] == s["name"] for n in api.get("/networks").json)
+    assert table(daemon) == rules
+    wait_until(fetch, what="published port after restart")
+    # the allocator was rebuilt: a new container does not get the held address
+    other = create(api, rootfs, ["true"], networks=[{"scope": s["name"]}])
+    assert ip_of(api, other) != ip
+    body = api.create_body(rootfs, ["true"])
+    body["networks"] = [{"scope": s["name"], "ip": ip}]
+    assert api.create_raw(body).status == 409
+
+
+def test_read_only_root_gets_hosts(api, rootfs, uniq):
+    s = make_scope(api, f"ro-{uniq}")
+    code, out, err = run_in(api, rootfs, "cat /etc/hosts /etc/resolv.conf; touch /x",
+                            scope=s["name"], name=f"ro-{uniq}",
+                            security={"read_only_rootfs": True})
+    net = s["subnet"].rsplit(".", 1)[0]
+    assert f"{net}.2\t" in out and f"ro-{uniq}" in out and "nameserver" in out
+    assert code != 0 and "Read-only file system" in err
+
+
+def test_names_resolve_for_late_joiners(api, rootfs, uniq):
+    """The scope's name server knows containers that started after the asking one."""
+    s = make_scope(api, f"late-{uniq}")
+    client = create(api, rootfs, ["sh", "-c",
+                                  f"cat /etc/resolv.conf; for i in $(seq 300); do "
+                                  f"timeout 3 wget -q -O- http://late-{uniq}/index.html "
+                                  f"&& exit 0; sleep 0.1; done; exit 1"],
+                    networks=[{"scope": s["name"]}])
+    api.start(client)
+    api.wait_for_output(client, "nameserver")
+    out, _ = api.output(client)
+    assert f"nameserver {s['gateway']}" in out
+    web(api, rootfs, f"late-{uniq}", s["name"])
+    assert api.wait(client).get("exit_code") == 0
+    assert f"content-of-late-{uniq}" in api.output(client)[0]
+    # the responder answers on the gateway, for this scope only
+    code, out, _ = run_in(api, rootfs, f"nslookup late-{uniq} {s['gateway']}", scope=s["name"])
+    assert code == 0 and ip_of(api, api.inspect(f"late-{uniq}")["id"]) in out
+
+
+def test_external_scope_macvlan(api, rootfs, uniq, daemon):
+    # a veth end as the "existing host interface" (no dummy module on these machines)
+    parent = f"up{os.getpid() % 100000}"
+    host(daemon, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p",
+         check=True)
+    host(daemon, "ip", "link", "set", parent, "up", check=True)
+    host(daemon, "ip", "link", "set", parent + "p", "up", check=True)
+    try:
+        r = api.post("/networks", {"name": f"ext-{uniq}", "driver": "external",
+                                   "parent": "nosuchif0", "subnet": "10.201.0.0/24"})
+        assert r.status == 400, r.body
+        s = make_scope(api, f"ext-{uniq}", driver="external", parent=parent,
+                       subnet="10.200.0.0/24")
+        assert s["driver"] == "external" and s["parent"] == parent
+        srv = web(api, rootfs, f"mv-{uniq}", s["name"])
+        ip = ip_of(api, srv)
+        code, out, _ = run_in(api, rootfs,
+                              f"ip -d link show eth0; ip route; for i in $(seq 50); do "
+                              f"timeout 3 wget -q -O- http://{ip}/index.html && exit 0; "
+                              f"sleep 0.1; done; exit 1", scope=s["name"])
+        assert code == 0, out
+        assert "macvlan" in out and "default via 10.200.0.1" in out
+        assert f"content-of-mv-{uniq}" in out
+        for ep in api.get(f"/networks/{s['name']}").json["endpoints"]:
+            api.remove(ep["container"], force=True)
+        assert api.delete(f"/networks/{s['name']}").status == 204
+        assert parent in links(daemon)  # the parent is not ours: it stays
+    finally:
+        host(daemon, "ip", "link", "del", parent)
+
+
+def test_plctl_network(plctl, api, rootfs, uniq, daemon):
+    name = f"pn-{uniq}"
+    plctl("network", "create", "--subnet", "10.202.0.0/24", "--ip-range", "10.202.0.128/25",
+          "--no-masquerade", name, check=0)
+    assert name in plctl("network", "ls", check=0).stdout
+    assert name in plctl("network", "ls", "-q", check=0).stdout.split()
+    info = json.loads(plctl("network", "inspect", name, check=0).stdout)[0]
+    assert info["subnet"] == "10.202.0.0/24" and info["masquerade"] is False
+    assert "10.202.0.0/24 oifname" not in table(daemon)  # no masquerade for it
+    # plctl run joins the default bridge scope unless told otherwise
+    p = plctl("run", "--rm", rootfs, "--", "ip", "-o", "-4", "addr", "show", "eth0", check=0)
+    assert "inet 172.17." in p.stdout
+    p = plctl("run", "--rm", "--net", "none", rootfs, "--", "ip", "-o", "link", check=0)
+    assert "eth0" not in p.stdout
+    p = plctl("run", "--rm", "--network", name, "--ip", "10.202.0.9", "--network-alias",
+              f"al-{uniq}", rootfs, "--", "sh", "-c", "ip -o -4 addr show eth0; cat /etc/hosts",
+              check=0)
+    assert "inet 10.202.0.9/24" in p.stdout and f"al-{uniq}" in p.stdout
+    cid = plctl("run", "-d", "--network", name, "-p", "127.0.0.1:18383:80", "-p", "53/udp",
+                rootfs, "--", "sh", "-c", HTTPD.format(n="plctl"), check=0).stdout.strip()
+    lines = plctl("port", cid, check=0).stdout.splitlines()
+    assert lines[0] == "80/tcp -> 127.0.0.1:18383"
+    assert re.fullmatch(r"53/udp -> 0\.0\.0\.0:\d+", lines[1])
+
+    def fetch():
+        r = host(daemon, "curl", "-s", "-m", "2", "http://127.0.0.1:18383/index.html")
+        return "content-of-plctl" in r.stdout
+    wait_until(fetch, what="port published through plctl")
+    assert plctl("network", "rm", name).returncode != 0  # in use
+    plctl("rm", "-f", cid, check=0)
+    plctl("network", "rm", name, check=0)
+    p = plctl("run", "--rm", "-p", "99999", rootfs, "--", "true")
+    assert p.returncode != 0 and "-p 99999" in p.stderr
+
+
+def test_address_pool_flag(binaries):
+    """--address-pool gives the default scope its subnet; a bad pool is refused at start."""
+    netns = f"pltest-pool-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    tmp = tempfile.mkdtemp(prefix="pl-it-net-pool-")
+    try:
+        bad = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", str(PORTLAYERD),
+                              "--root", f"{tmp}/bad", "--run-dir", f"{tmp}/badrun",
+                              "--address-pool", "10.1.2.3/24"],
+                             capture_output=True, text=True, timeout=DEADLINE)
+        assert bad.returncode != 0 and "address pool" in bad.stdout + bad.stderr
+        d = NetnsDaemon(tmp, netns, extra=["--address-pool", "10.123.0.0/24,10.124.0.0/24"])
+        d.start()
+        try:
+            nets = {n["name"]: n for n in d.api.get("/networks").json}
+            assert nets["bridge"]["subnet"] == "10.123.0.0/24"
+            r = d.api.post("/networks", {"name": "second"})
+            assert r.status == 201 and r.json["subnet"] == "10.124.0.0/24"
+            r = d.api.post("/networks", {"name": "third"})
+            assert r.status == 409 and "pool" in r.json["message"]
+        finally:
+            problems = finish_daemon(d)
+            assert not problems, problems
+    finally:
+        subprocess.run(["ip", "netns", "del", netns])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_remapped_container_on_a_scope(api, rootfs, uniq):
+    """A domain with its own user namespace gets a network namespace owned by it (never a
+    pooled one): tether, root only inside, still configures eth0, and names resolve."""
+    s = make_scope(api, f"ur-{uniq}")["name"]
+    web(api, rootfs, f"usrv-{uniq}", s)
+    code, out, _ = run_in(api, rootfs,
+                          "ip -o -4 addr show eth0 && cat /proc/self/uid_map && "
+                          f"for i in $(seq 100); do timeout 3 wget -q -O- http://usrv-{uniq}/ "
+                          "&& exit 0; sleep 0.1; done; exit 1",
+                          scope=s, security={"userns": {"mode": "remap"}})
+    assert code == 0, out
+    assert "inet 10." in out and f"content-of-usrv-{uniq}" in out
+    assert not re.search(r"^\s*0\s+0\s", out, re.M)  # root inside is not host root
