@@ -29,6 +29,7 @@
 typedef struct opts {
 	const char *root, *run_dir, *socket, *tether, *group;
 	const char *tls_listen, *tls_cert, *tls_key, *tls_ca;
+	const char *vm_accel, *vm_kernel;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -53,6 +54,9 @@ static void usage(FILE *f)
 	    "  --tls-cert FILE    server certificate (PEM)\n"
 	    "  --tls-key FILE     server private key (PEM)\n"
 	    "  --tls-ca FILE      CA that signs client certificates (PEM)\n"
+	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
+	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
+	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -73,6 +77,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"tls-key", required_argument, NULL, 'K'},
 	    {"tls-ca", required_argument, NULL, 'A'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"vm-accel", required_argument, NULL, 'a'},
+	    {"vm-kernel", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -104,6 +110,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 'A':
 			o->tls_ca = optarg;
+			break;
+		case 'a':
+			o->vm_accel = optarg;
+			break;
+		case 'k':
+			o->vm_kernel = optarg;
 			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
@@ -268,7 +280,8 @@ int main(int argc, char **argv)
 
 	if (pl_mkdir_p(o.root, 0700, &err) < 0 || pl_mkdir_p(o.run_dir, 0700, &err) < 0)
 		goto fail;
-	if (pl_mechanisms_init(tether, &err) < 0)
+	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
+	    pl_mechanisms_init(tether, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);
 	if (!app.loop)

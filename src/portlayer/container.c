@@ -492,7 +492,16 @@ static void domain_ended(pl_container_t *c)
 	if (!c->reported_exit && !pl_store_read_exit(c)) {
 		c->has_exit = true;
 		c->signal = 0;
-		if (reaped && si.si_code == CLD_EXITED) {
+		if (c->mech->unreported_end) {
+			/* the process is not tether (a VM's QEMU): the mechanism reads its end */
+			bool killed =
+			    reaped && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED);
+			const char *why = c->mech->unreported_end(
+			    c->mech, reaped, reaped && !killed ? si.si_status : 0,
+			    killed ? si.si_status : 0, c->killed_by_us, &c->exit_code, &c->signal);
+			if (why && !c->error)
+				record_error(c, why);
+		} else if (reaped && si.si_code == CLD_EXITED) {
 			c->exit_code = si.si_status;
 		} else if (!reaped && c->killed_by_us) {
 			/* not our child (reattached): the kernel will not say, but we know */
