@@ -71,6 +71,9 @@ typedef struct pl_mechanism {
 	 * container's (linux: the process is tether). */
 	const char *(*unreported_end)(const struct pl_mechanism *m, bool reaped, int code,
 				      int signo, bool killed_by_us, int *exit_code, int *signal);
+	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
+	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
+	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);
 	void *priv;
 } pl_mechanism_t;
 

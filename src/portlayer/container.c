@@ -1035,10 +1035,20 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "created",
-			 time_json(c->created_ns), "mechanism", c->mech->name, "config",
-			 pl_config_to_json(c->config), "state", state);
+	json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o}", "id", c->id, "name",
+			      c->config->name ? c->config->name : "", "created",
+			      time_json(c->created_ns), "mechanism", c->mech->name, "config",
+			      pl_config_to_json(c->config), "state", state);
+	/* why this mechanism: the isolation criterion it satisfies */
+	json_t *dom = c->mech->describe ? c->mech->describe(c->mech, c->dirfd) : NULL;
+	if (!dom)
+		dom = json_object();
+	json_object_set_new(dom, "reason",
+			    json_string(c->config->kernel == PL_KERNEL_DEDICATED
+					    ? "isolation.kernel: dedicated requested"
+					    : "isolation.kernel: shared (the default)"));
+	json_object_set_new(j, "domain", dom);
+	return j;
 }
 
 json_t *pl_container_summary_json(const pl_container_t *c)

@@ -50,6 +50,7 @@ typedef struct vm_dom {
 	int run_dirfd;
 	pid_t pid;
 	bool paused; /* only we pause a VM (QMP stop) */
+	int64_t memory_mib;
 	struct vm_dom *next;
 } vm_dom_t;
 static vm_dom_t *doms;
@@ -273,6 +274,18 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .cpus = cpus_of(&spec->config->resources),
 	    .memory_mib = memory_mib_of(&spec->config->resources),
 	};
+	/* what this domain booted with, for inspect: the record belongs to the domain */
+	json_t *rec = json_pack("{s:s, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
+				b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus,
+				"memory_mib", (json_int_t)b.memory_mib);
+	char *rs = json_dumps(rec, JSON_COMPACT);
+	json_decref(rec);
+	int dirfd = open(spec->domain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rs && dirfd >= 0)
+		pl_atomic_write(dirfd, "vm.json", rs, strlen(rs), NULL);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(rs);
 	char **argv = pl_vm_qemu_argv(&b);
 	_cleanup_free_ char *log = pl_xasprintf("%s/vm-qemu.log", spec->domain_dir);
 	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0640);
@@ -333,6 +346,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	if (pid == 0)
 		launcher_main(spec, ctl_listen, qmp_listen);
 	dom_add(spec->id, spec->run_dirfd, pid);
+	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->ctl_fd = TAKE_FD(ctl);
@@ -452,6 +466,12 @@ static bool vm_is_paused(const pl_mechanism_t *m, const char *id)
 	return d && d->paused;
 }
 
+static int64_t memory_mib_of_id(const char *id)
+{
+	vm_dom_t *d = dom_find(id);
+	return d ? d->memory_mib : 0;
+}
+
 /* What the VM costs the host: QEMU's CPU time and resident memory. */
 static json_t *vm_stats(const pl_mechanism_t *m, const char *id, const pl_domain_t *dom)
 {
@@ -474,12 +494,18 @@ static json_t *vm_stats(const pl_mechanism_t *m, const char *id, const pl_domain
 		if (p)
 			rss_kb = strtoll(p + 6, NULL, 10);
 	}
-	return json_pack("{s:{s:I, s:I, s:I}, s:{s:I}, s:{}, s:{}, s:{}, s:s}", "cpu", "usage_ns",
-			 (json_int_t)((ut + stt) * (1000000000ULL / (unsigned long long)hz)),
-			 "user_ns", (json_int_t)(ut * (1000000000ULL / (unsigned long long)hz)),
-			 "system_ns", (json_int_t)(stt * (1000000000ULL / (unsigned long long)hz)),
-			 "memory", "usage", (json_int_t)(rss_kb * 1024), "pids", "blkio",
-			 "networks", "source", "host: the VM's QEMU process");
+	/* the shape of the linux mechanism's; what the guest's own processes use needs tether
+	 * to report from inside (not yet): pids and blkio are unknown (-1) */
+	unsigned long long ns_per_tick = 1000000000ULL / (unsigned long long)hz;
+	return json_pack(
+	    "{s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{}, "
+	    "s:s}",
+	    "cpu", "usage_ns", (json_int_t)((ut + stt) * ns_per_tick), "user_ns",
+	    (json_int_t)(ut * ns_per_tick), "system_ns", (json_int_t)(stt * ns_per_tick), "memory",
+	    "usage", (json_int_t)(rss_kb * 1024), "limit", (json_int_t)(memory_mib_of_id(id) << 20),
+	    "pids", "current", (json_int_t)-1, "limit", (json_int_t)-1, "blkio", "read_bytes",
+	    (json_int_t)-1, "write_bytes", (json_int_t)-1, "networks", "source",
+	    "host: the VM's QEMU process");
 }
 
 static const char *vm_unreported_end(const pl_mechanism_t *m, bool reaped, int code, int signo,
@@ -506,6 +532,15 @@ static const char *vm_unreported_end(const pl_mechanism_t *m, bool reaped, int c
 	return msg;
 }
 
+static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
+{
+	_cleanup_free_ char *s = NULL;
+	if (pl_read_file_at(domain_dirfd, "vm.json", &s, NULL, 4096, NULL) < 0)
+		return json_pack("{s:s}", "kernel", V.kernel.version ? V.kernel.version : "");
+	json_t *j = json_loads(s, 0, NULL);
+	return json_is_object(j) ? j : json_object();
+}
+
 pl_mechanism_t pl_mechanism_vm = {
     .name = "vm",
     .kernel = PL_KERNEL_DEDICATED,
@@ -521,4 +556,5 @@ pl_mechanism_t pl_mechanism_vm = {
     .stats = vm_stats,
     .destroy = vm_destroy,
     .unreported_end = vm_unreported_end,
+    .describe = vm_describe,
 };
