@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -231,6 +234,20 @@ static int switch_root(void)
 	return 0;
 }
 
+/* The guest has no network yet but loopback, which comes up down. */
+static void loopback_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
 int pl_os_boot(void)
 {
 	if (getpid() != 1 || !getenv("pl_vm"))
@@ -268,6 +285,7 @@ int pl_os_boot(void)
 	const char *host = getenv("pl_hostname");
 	if (host)
 		sethostname(host, strlen(host));
+	loopback_up();
 	say("pl-tether: boot: init at %.3fs, modules loaded at %.3fs, ready at %.3fs (uptime)\n",
 	    t_init, t_modules, uptime());
 	return 0;
