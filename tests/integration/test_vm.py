@@ -5,6 +5,7 @@ an echo VM (exit code, logs), a long-lived box (own kernel, exec, tty, inspect, 
 daemon kill -9 + reattach, exit while the daemon is down), and one container started three
 times (stop, kill, QEMU killed from outside)."""
 
+import json
 import os
 import signal
 import time
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEADLINE, Daemon, finish_daemon, wait_until
+from conftest import DEADLINE, Daemon, Plctl, finish_daemon, wait_until
 from test_interactive import exec_run, upgrade, exec_create, exec_wait
+from test_storage import built, oci  # noqa: F401 (fixtures: two umoci images)
 
 DEDICATED = {"kernel": "dedicated"}
 BOOT = 90  # seconds a boot may take on a loaded 2-core machine under TCG
@@ -43,6 +45,11 @@ def daemon(binaries, tmp_path_factory):
 @pytest.fixture(scope="module")
 def api(daemon):
     return daemon.api
+
+
+@pytest.fixture(scope="module")
+def plctl(daemon):
+    return Plctl(daemon.socket)
 
 
 def create_vm(api, rootfs, args, name, **extra):
@@ -87,6 +94,33 @@ def test_echo_exit_code_and_logs(api, rootfs, uniq):
     assert st["status"] == "stopped" and st["exit_code"] == 3 and st["error"] == ""
     dom = api.inspect(cid)["domain"]
     assert "dedicated" in dom["reason"] and dom["kernel"] and dom["accel"] in ("kvm", "tcg")
+
+
+def test_image_root_disk_with_whiteout(api, oci, uniq):
+    """An image's layers become the VM's disk as their merged view: image "two" deletes
+    /etc/victim (a whiteout over layer one) and adds /etc/added."""
+    body = {"image": "two", "name": uniq, "isolation": DEDICATED,
+            "process": {"args": ["sh", "-c", "test -e /etc/victim || echo gone; "
+                                 "cat /etc/added /data/keep; echo $FOO"]}}
+    r = api.create_raw(body)
+    assert r.status == 201, r
+    cid = r.json["id"]
+    api.start(cid)
+    assert api.wait(cid, timeout=BOOT)["exit_code"] == 0
+    out, _ = api.output(cid)
+    assert out == "gone\nlayer two\nkeep\nbar\n"
+
+
+def test_plctl_run_dedicated(plctl, rootfs, uniq):
+    p = plctl("run", "--name", uniq, "--kernel=dedicated", "--cpus", "2", "--memory", "160m",
+              rootfs, "sh", "-c", "nproc; grep MemTotal /proc/meminfo; exit 4", timeout=BOOT + 30)
+    assert p.returncode == 4, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[0] == "2" and 100 * 1024 < int(lines[1].split()[1]) <= 160 * 1024, p.stdout
+    p = plctl("inspect", uniq, check=0)
+    j = json.loads(p.stdout)[0]
+    assert j["mechanism"] == "vm" and j["domain"]["cpus"] == 2, j["domain"]
+    assert j["domain"]["memory_mib"] == 160 and "dedicated" in j["domain"]["reason"]
 
 
 def test_mounts_refused(api, rootfs, uniq, tmp_path):
