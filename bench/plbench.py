@@ -95,6 +95,7 @@ class Daemon:
         self.root, self.run = self.tmp / "pl-root", self.tmp / "pl-run"
         self.sock = self.run / "portlayer.sock"
         self.proc = None
+        self.extra = []  # more portlayerd flags (bench/vm: --vm-accel)
 
     def start(self, deadline=60):
         self.root.mkdir(exist_ok=True)
@@ -104,7 +105,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             ["unshare", "--net", "--", str(BUILD / "portlayerd"), "--root", str(self.root),
              "--run-dir", str(self.run), "--socket", str(self.sock), "--log-level", "warn",
-             "--tether", str(BUILD / "pl-tether")],
+             "--tether", str(BUILD / "pl-tether"), *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()

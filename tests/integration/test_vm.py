@@ -245,3 +245,19 @@ def test_qemu_killed_from_outside(api, sleeper):
     st = api.state(sleeper)
     assert st["status"] == "stopped", st
     assert "VM was killed" in st["error"], st
+
+
+def test_without_a_guest_kernel_501(binaries, rootfs, tmp_path):
+    """No guest kernel: the mechanism says why it is unavailable, and a dedicated kernel is
+    501 naming that reason (nothing created)."""
+    d = Daemon(tmp_path / "d")
+    d.extra_args = ["--vm-kernel", str(tmp_path / "no-kernel")]
+    d.start()
+    try:
+        vm = [m for m in d.api.get("/info").json["mechanisms"] if m["name"] == "vm"][0]
+        assert vm["available"] is False
+        r = d.api.create_raw(d.api.create_body(rootfs, ["true"], isolation=DEDICATED))
+        assert r.status == 501 and ("guest kernel" in r.message or "not installed" in r.message), r
+        assert d.api.containers() == []
+    finally:
+        assert finish_daemon(d) == []
