@@ -185,13 +185,15 @@ pl_vm_accel_t pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir,
 		return wanted;
 	if (access("/dev/kvm", R_OK | W_OK) != 0)
 		return PL_VM_ACCEL_TCG;
-	_cleanup_free_ char *path = pl_xasprintf("%s/accel-%s", cache_dir, k->version);
+	_cleanup_free_ char *name = pl_xasprintf("accel-%s", k->version);
 	_cleanup_free_ char *verdict = NULL;
-	if (pl_read_file_at(AT_FDCWD, path, &verdict, NULL, 64, NULL) == 0)
+	_cleanup_close_ int dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pl_read_file_at(dirfd, name, &verdict, NULL, 64, NULL) == 0)
 		return strncmp(verdict, "kvm", 3) == 0 ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
 	bool kvm = probe_kvm(k, initramfs);
 	const char *v = kvm ? "kvm\n" : "tcg\n";
-	pl_atomic_write(AT_FDCWD, path, v, strlen(v), NULL);
+	if (dirfd >= 0)
+		pl_atomic_write(dirfd, name, v, strlen(v), NULL);
 	return kvm ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
 }
 
