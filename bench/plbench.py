@@ -95,7 +95,7 @@ class Daemon:
         self.root, self.run = self.tmp / "pl-root", self.tmp / "pl-run"
         self.sock = self.run / "portlayer.sock"
         self.proc = None
-        self.extra_args = []  # more portlayerd flags (bench/network: --netns-pool)
+        self.extra_args = []  # more portlayerd flags (bench/network: --netns-pool, bench/vm: --vm-accel)
 
     def start(self, deadline=60):
         self.root.mkdir(exist_ok=True)

@@ -34,6 +34,7 @@ typedef struct opts {
 	const char *userns_range;
 	const char *address_pool;
 	int netns_pool;
+	const char *vm_accel, *vm_kernel;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -64,6 +65,9 @@ static void usage(FILE *f)
 	    "  --address-pool CIDR[,CIDR...]  subnets for networks created without one\n"
 	    "                     (default 172.17-31.0.0/16, then 192.168.N.0/20)\n"
 	    "  --netns-pool N     network namespaces kept ready for new domains (default 0)\n"
+	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
+	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
+	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -87,6 +91,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"userns-range", required_argument, NULL, 'U'},
 	    {"address-pool", required_argument, NULL, 'P'},
 	    {"netns-pool", required_argument, NULL, 'N'},
+	    {"vm-accel", required_argument, NULL, 'a'},
+	    {"vm-kernel", required_argument, NULL, 'k'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -134,6 +140,12 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			o->netns_pool = (int)v;
 			break;
 		}
+		case 'a':
+			o->vm_accel = optarg;
+			break;
+		case 'k':
+			o->vm_kernel = optarg;
+			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
 				fprintf(stderr, "portlayerd: invalid log level \"%s\"\n", optarg);
@@ -303,7 +315,8 @@ int main(int argc, char **argv)
 			goto fail;
 		pl_userns_set_range(start, count);
 	}
-	if (pl_mechanisms_init(tether, &err) < 0)
+	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
+	    pl_mechanisms_init(tether, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);
 	if (!app.loop)

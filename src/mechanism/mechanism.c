@@ -3,11 +3,13 @@
 #include <stddef.h>
 #include <string.h>
 
-static const pl_mechanism_t *const all[] = {&pl_mechanism_linux, NULL};
+static const pl_mechanism_t *const all[] = {&pl_mechanism_linux, &pl_mechanism_vm, NULL};
 
 int pl_mechanisms_init(const char *tether_path, pl_error_t **err)
 {
-	return pl_linux_init(&pl_mechanism_linux, tether_path, err);
+	if (pl_linux_init(&pl_mechanism_linux, tether_path, err) < 0)
+		return -1;
+	return pl_vm_init(&pl_mechanism_vm, tether_path, err);
 }
 
 const pl_mechanism_t *const *pl_mechanisms_all(void)

@@ -73,6 +73,15 @@ typedef struct pl_mechanism {
 	/* Releases what the domain held on the host after tether is gone (cgroups, ...).
 	 * Kills anything still left in it first. Idempotent. */
 	int (*destroy)(const struct pl_mechanism *m, const char *id, pl_error_t **err);
+	/* Optional. The domain's process ended and tether left no exit record: judges the exit
+	 * code and signal from the process's wait status (reaped false: not our child, no
+	 * status) and returns the reason to record, or NULL. Without it the status is the
+	 * container's (linux: the process is tether). */
+	const char *(*unreported_end)(const struct pl_mechanism *m, bool reaped, int code,
+				      int signo, bool killed_by_us, int *exit_code, int *signal);
+	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
+	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
+	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);
 	void *priv;
 } pl_mechanism_t;
 
@@ -87,3 +96,16 @@ const pl_mechanism_t *const *pl_mechanisms_all(void);
 extern pl_mechanism_t pl_mechanism_linux;
 int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
 const char *pl_linux_cgroup_layout(void);
+
+/* Where scripts/deps.sh unpacks the guest kernel package. */
+#define PL_VM_DEFAULT_KERNEL_DIR "/usr/local/lib/portlayer/kernel"
+extern pl_mechanism_t pl_mechanism_vm;
+/* Settings before pl_mechanisms_init: accel "auto" (probe KVM once, else TCG), "kvm" or
+ * "tcg"; kernel_dir an unpacked linux-image package (NULL: the default); caches go under
+ * state_root/vm. NULL arguments keep the defaults. */
+int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
+		    pl_error_t **err);
+int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
+/* The guest kernel's version (NULL when none was found) and the accelerator setting. */
+const char *pl_vm_kernel_version(void);
+const char *pl_vm_accel_name(void);

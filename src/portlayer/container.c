@@ -532,7 +532,16 @@ static void domain_ended(pl_container_t *c)
 	if (!c->reported_exit && !pl_store_read_exit(c)) {
 		c->has_exit = true;
 		c->signal = 0;
-		if (reaped && si.si_code == CLD_EXITED) {
+		if (c->mech->unreported_end) {
+			/* the process is not tether (a VM's QEMU): the mechanism reads its end */
+			bool killed =
+			    reaped && (si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED);
+			const char *why = c->mech->unreported_end(
+			    c->mech, reaped, reaped && !killed ? si.si_status : 0,
+			    killed ? si.si_status : 0, c->killed_by_us, &c->exit_code, &c->signal);
+			if (why && !c->error)
+				record_error(c, why);
+		} else if (reaped && si.si_code == CLD_EXITED) {
 			c->exit_code = si.si_status;
 		} else if (!reaped && c->killed_by_us) {
 			/* not our child (reattached): the kernel will not say, but we know */
@@ -1085,11 +1094,21 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
-	return json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "created",
-			 time_json(c->created_ns), "mechanism", c->mech->name, "config",
-			 pl_config_to_json(c->config), "state", state, "network",
-			 pl_network_container_json(c->pl->net, c));
+	json_t *j =
+	    json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
+		      c->config->name ? c->config->name : "", "created", time_json(c->created_ns),
+		      "mechanism", c->mech->name, "config", pl_config_to_json(c->config), "state",
+		      state, "network", pl_network_container_json(c->pl->net, c));
+	/* why this mechanism: the isolation criterion it satisfies */
+	json_t *dom = c->mech->describe ? c->mech->describe(c->mech, c->dirfd) : NULL;
+	if (!dom)
+		dom = json_object();
+	json_object_set_new(dom, "reason",
+			    json_string(c->config->kernel == PL_KERNEL_DEDICATED
+					    ? "isolation.kernel: dedicated requested"
+					    : "isolation.kernel: shared (the default)"));
+	json_object_set_new(j, "domain", dom);
+	return j;
 }
 
 json_t *pl_container_summary_json(const pl_container_t *c)

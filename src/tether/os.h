@@ -8,6 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Brings the domain up when tether is the first process of a dedicated kernel (the vm
+ * mechanism): mounts, modules, clock, root disk, and the channels placed on fds 3-5; from then
+ * on tether's exit powers the machine off. Does nothing in a domain that shares the host's
+ * kernel. 0, or -1 when the guest cannot come up (said on its console). */
+int pl_os_boot(void);
+/* The control channel is a port a daemon leaves and rejoins on the same fd (a VM's
+ * virtio-serial port), rather than a socket tether accepts connections on. */
+bool pl_os_ctl_reconnects(void);
+/* Such a port has a daemon connected on the other side now. */
+bool pl_os_ctl_connected(int fd);
+
 /* The "os" field of tether's HELLO. */
 const char *pl_os_name(void);
 

@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +31,7 @@
 /* A daemon that stops reading must not freeze the container's output handling forever. */
 #define SEND_TIMEOUT_S 10
 #define POLL_MAX       (3 + 3 * 65)
+#define REJOIN_POLL_MS 200
 
 typedef enum phase {
 	AWAIT_HELLO,
@@ -47,6 +49,7 @@ static struct tether {
 	bool ctl_eof;	      /* nothing more to read; frames already read still count */
 	int ctl;	      /* the current daemon connection (FD_CONTROL at first) */
 	bool listening;	      /* FD_LISTEN was passed */
+	bool reconnects;      /* the control channel is a port a daemon rejoins (a VM's) */
 	int sig_fd;
 	pl_frame_reader_t rd;
 	int pid;
@@ -60,6 +63,13 @@ static int write_all(int fd, const void *buf, size_t len)
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EAGAIN) {
+			/* a non-blocking port (a VM's): wait as a socket's send timeout would */
+			struct pollfd w = {.fd = fd, .events = POLLOUT};
+			if (poll(&w, 1, SEND_TIMEOUT_S * 1000) == 1 && !(w.revents & POLLHUP))
+				continue;
+			return -EAGAIN;
+		}
 		if (n < 0)
 			return -errno;
 		p += n;
@@ -84,7 +94,11 @@ bool pl_ctl_ready(void)
  * nobody is listening, and the exit record on fd 5 remains the source of truth. */
 void pl_ctl_send(uint16_t type, const void *payload, size_t len)
 {
-	if (T.ctl_out && pl_frame_send(T.ctl, type, 0, payload, len) < 0)
+	if (!T.ctl_out)
+		return;
+	size_t n = 0;
+	_cleanup_free_ uint8_t *frame = pl_frame_encode(type, 0, payload, len, &n);
+	if (!frame || write_all(T.ctl, frame, n) < 0)
 		ctl_lost();
 }
 
@@ -131,6 +145,8 @@ static _Noreturn void finish(int code, int sig, const char *error)
 		if (pwrite(FD_EXIT, s, len, 0) == (ssize_t)len &&
 		    ftruncate(FD_EXIT, (off_t)len) == 0)
 			fsync(FD_EXIT);
+		else if (errno == ESPIPE) /* a stream (a VM's port): the host keeps the file */
+			write_all(FD_EXIT, s, len);
 		pl_ctl_send(PL_MSG_EXITED, s, len);
 	}
 	exit(code & 255);
@@ -297,6 +313,18 @@ static void on_control(void)
 
 /* A daemon (re)connects: the newest connection replaces any older one. Nothing is attached
  * on it until the daemon says so. */
+static void ctl_fresh(void)
+{
+	pl_frame_reader_free(&T.rd);
+	pl_frame_reader_init(&T.rd);
+	T.ctl_in = T.ctl_out = true;
+	T.ready = T.lost = T.ctl_eof = false;
+	pl_sessions_detach_all();
+	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION,
+						 "agent", "pl-tether/" PL_VERSION, "os",
+						 pl_os_name(), "resumed", T.phase == RUNNING));
+}
+
 static void on_accept(void)
 {
 	int fd = accept4(FD_LISTEN, NULL, NULL, SOCK_CLOEXEC);
@@ -307,14 +335,7 @@ static void on_accept(void)
 	T.ctl = fd;
 	struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	pl_frame_reader_free(&T.rd);
-	pl_frame_reader_init(&T.rd);
-	T.ctl_in = T.ctl_out = true;
-	T.ready = T.lost = T.ctl_eof = false;
-	pl_sessions_detach_all();
-	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION,
-						 "agent", "pl-tether/" PL_VERSION, "os",
-						 pl_os_name(), "resumed", T.phase == RUNNING));
+	ctl_fresh();
 }
 
 static _Noreturn void primary_exited(const pl_os_status_t *st);
@@ -358,8 +379,14 @@ static bool loop_once(int timeout_ms)
 	int session_ms = pl_sessions_timeout_ms();
 	if (session_ms >= 0 && (timeout_ms < 0 || session_ms < timeout_ms))
 		timeout_ms = session_ms;
+	/* a port reports nothing when a daemon rejoins it: look now and then */
+	bool await_rejoin = T.reconnects && !T.ctl_in && T.phase == RUNNING;
+	if (await_rejoin && (timeout_ms < 0 || timeout_ms > REJOIN_POLL_MS))
+		timeout_ms = REJOIN_POLL_MS;
 	if (poll(p, base + n, timeout_ms) < 0)
 		return errno == EINTR;
+	if (await_rejoin && pl_os_ctl_connected(T.ctl))
+		ctl_fresh();
 	/* Output first: when SIGCHLD and the last bytes arrive together, order them. */
 	pl_sessions_io(p + base, n);
 	if (p[1].revents)
@@ -397,6 +424,9 @@ static _Noreturn void primary_exited(const pl_os_status_t *st)
 
 int main(void)
 {
+	if (pl_os_boot() < 0)
+		return 1;
+	T.reconnects = pl_os_ctl_reconnects();
 	/* fds 3-5 came across tether's own exec; they must not cross the next one. */
 	for (int fd = FD_CONTROL; fd <= FD_EXIT; fd++)
 		fcntl(fd, F_SETFD, FD_CLOEXEC);

@@ -444,6 +444,7 @@ class Daemon:
         self.proc = None
         self.log_offset = 0
         self.api = Api(self.socket)
+        self.extra_args = []  # more portlayerd flags (test_vm: --vm-accel)
 
     def start(self):
         self.root.mkdir(parents=True, exist_ok=True)
@@ -452,7 +453,7 @@ class Daemon:
         cmd = ["unshare", "--net", "--", str(PORTLAYERD),
                "--root", str(self.root), "--run-dir", str(self.run_dir),
                "--socket", str(self.socket), "--log-level", "debug",
-               "--tether", str(TETHER)]
+               "--tether", str(TETHER), *self.extra_args]
         self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         logf.close()

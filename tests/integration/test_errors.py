@@ -249,7 +249,7 @@ def test_rejected_input_leaves_no_domain_dir(api, daemon, rootfs):
     before = sorted(os.listdir(daemon.root / "containers")) \
         if (daemon.root / "containers").exists() else []
     api.create_raw(_body(rootfs, process={"args": []}))
-    api.create_raw(_body(rootfs, isolation={"kernel": "dedicated"}))
+    api.create_raw(_body(rootfs, isolation={"kernel": "bogus"}))
     after = sorted(os.listdir(daemon.root / "containers")) \
         if (daemon.root / "containers").exists() else []
     assert after == before

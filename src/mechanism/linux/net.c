@@ -225,6 +225,11 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t
 		mnl_attr_nest_end(nlh, data);
 		mnl_attr_nest_end(nlh, li);
 		r = talk(nlh);
+		/* the name is this domain's own: one left is its previous run's, whose
+		 * namespace the kernel has not finished tearing down (that happens
+		 * asynchronously): it is dead, so take the name back */
+		if (r == -EEXIST && pl_netdev_delete(host, NULL) == 0)
+			r = talk(nlh);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create veth %s on %s", host,
 					    bridge);

@@ -1,0 +1,569 @@
+/* The vm mechanism: a domain is a QEMU microVM with its own kernel; tether is the guest's
+ * PID 1 (/init of the initramfs, then the root disk). The daemon makes two listening
+ * sockets in the container's run dir (tether's control channel and QMP), connects to the
+ * first itself, and clones a launcher process that becomes the domain: it builds what is not
+ * cached yet (initramfs, base disk, the container's overlay disk, the accelerator verdict),
+ * then execs QEMU with both sockets inherited. The domain's pidfd is the launcher's, so QEMU's
+ * exit (tether powered the guest off, or someone killed it) ends the domain; a failure before
+ * QEMU runs reaches the daemon as the protocol's ERROR frame, as in the linux mechanism. */
+#include "mechanism/mechanism.h"
+#include "mechanism/vm/vm.h"
+#include "mechanism/linux/seccomp.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CTL_SOCKET	   "tether.sock"
+#define QMP_SOCKET	   "qmp.sock"
+#define DEFAULT_MEMORY_MIB 256
+#define MIN_MEMORY_MIB	   64
+
+static struct {
+	pl_vm_accel_t accel;
+	char *kernel_dir;
+	char *cache_dir;
+	char *tether_path;
+	pl_vm_kernel_t kernel;
+	const char *unavailable; /* why not, or NULL */
+	char reason[512];
+} V = {.unavailable = "not initialised"};
+
+/* Live domains: what ops that get only the id need (the QMP socket, QEMU's pid). */
+typedef struct vm_dom {
+	char id[65];
+	int run_dirfd;
+	pid_t pid;
+	bool paused; /* only we pause a VM (QMP stop) */
+	int64_t memory_mib;
+	struct vm_dom *next;
+} vm_dom_t;
+static vm_dom_t *doms;
+
+static vm_dom_t *dom_find(const char *id)
+{
+	for (vm_dom_t *d = doms; d; d = d->next)
+		if (strcmp(d->id, id) == 0)
+			return d;
+	return NULL;
+}
+
+static void dom_add(const char *id, int run_dirfd, pid_t pid)
+{
+	vm_dom_t *d = dom_find(id);
+	if (!d) {
+		d = pl_xcalloc(1, sizeof(*d));
+		snprintf(d->id, sizeof(d->id), "%s", id);
+		d->next = doms;
+		doms = d;
+	} else {
+		close(d->run_dirfd);
+	}
+	d->run_dirfd = fcntl(run_dirfd, F_DUPFD_CLOEXEC, 3);
+	d->pid = pid;
+}
+
+static void dom_remove(const char *id)
+{
+	for (vm_dom_t **p = &doms; *p; p = &(*p)->next) {
+		if (strcmp((*p)->id, id) == 0) {
+			vm_dom_t *d = *p;
+			*p = d->next;
+			close(d->run_dirfd);
+			free(d);
+			return;
+		}
+	}
+}
+
+int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
+		    pl_error_t **err)
+{
+	if (!accel || strcmp(accel, "auto") == 0)
+		V.accel = PL_VM_ACCEL_AUTO;
+	else if (strcmp(accel, "kvm") == 0)
+		V.accel = PL_VM_ACCEL_KVM;
+	else if (strcmp(accel, "tcg") == 0)
+		V.accel = PL_VM_ACCEL_TCG;
+	else
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--vm-accel \"%s\": want auto, kvm or tcg", accel);
+	free(V.kernel_dir);
+	V.kernel_dir = pl_xstrdup(kernel_dir ? kernel_dir : PL_VM_DEFAULT_KERNEL_DIR);
+	free(V.cache_dir);
+	V.cache_dir = state_root ? pl_xasprintf("%s/vm", state_root) : NULL;
+	return 0;
+}
+
+const char *pl_vm_accel_name(void)
+{
+	switch (V.accel) {
+	case PL_VM_ACCEL_KVM:
+		return "kvm";
+	case PL_VM_ACCEL_TCG:
+		return "tcg";
+	case PL_VM_ACCEL_AUTO:
+	default:
+		return "auto";
+	}
+}
+
+const char *pl_vm_kernel_version(void)
+{
+	return V.kernel.version;
+}
+
+int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
+{
+	if (!V.kernel_dir)
+		pl_vm_configure(NULL, NULL, NULL, NULL);
+	free(V.tether_path);
+	V.tether_path = pl_xstrdup(tether_path);
+	pl_vm_kernel_clear(&V.kernel);
+	V.unavailable = NULL;
+	if (!V.cache_dir) {
+		V.unavailable = "no state directory configured";
+		return 0;
+	}
+	if (access(pl_vm_qemu_binary(), X_OK) != 0) {
+		snprintf(V.reason, sizeof(V.reason), "%s is not installed (scripts/deps.sh)",
+			 pl_vm_qemu_binary());
+		V.unavailable = V.reason;
+		return 0;
+	}
+	pl_error_t *e = NULL;
+	if (pl_vm_kernel_find(V.kernel_dir, &V.kernel, &e) < 0) {
+		snprintf(V.reason, sizeof(V.reason), "%s", e->msg);
+		pl_error_free(e);
+		V.unavailable = V.reason;
+		return 0;
+	}
+	/* absence only makes the mechanism unavailable; a failure to make the cache is real */
+	if (pl_mkdir_p(V.cache_dir, 0700, err) < 0)
+		return pl_error_wrap(err, "vm cache");
+	return 0;
+}
+
+static bool vm_available(const pl_mechanism_t *m, const char **reason)
+{
+	if (V.unavailable) {
+		*reason = V.unavailable;
+		return false;
+	}
+	return true;
+}
+
+/* ---- spawn */
+
+static void fd_path(struct sockaddr_un *sa, int dirfd, const char *name)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+}
+
+static int listen_at(int run_dirfd, const char *name, pl_error_t **err)
+{
+	struct sockaddr_un sa;
+	fd_path(&sa, run_dirfd, name);
+	unlinkat(run_dirfd, name, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+		return pl_error_errno(err, "vm socket %s", name);
+	return TAKE_FD(fd);
+}
+
+static int connect_at(int run_dirfd, const char *name)
+{
+	struct sockaddr_un sa;
+	fd_path(&sa, run_dirfd, name);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int cpus_of(const pl_resources_t *r)
+{
+	if (r->cpu_quota > 0 && r->cpu_period > 0)
+		return (int)((r->cpu_quota + r->cpu_period - 1) / r->cpu_period);
+	return 1;
+}
+
+static int64_t memory_mib_of(const pl_resources_t *r)
+{
+	if (r->memory > 0)
+		return r->memory >> 20;
+	return DEFAULT_MEMORY_MIB;
+}
+
+/* In the launcher: tells the daemon why the VM will not run (ERROR on the control
+ * socket, as the linux mechanism's set-up child does), then dies. */
+static _Noreturn void launch_fail(int listen_fd, pl_error_t *e)
+{
+	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	json_t *j = json_pack("{s:s, s:i}", "message", e && e->msg ? e->msg : "vm launch failed",
+			      "kind", e ? (int)e->kind : (int)PL_ERR_INTERNAL);
+	char *s = json_dumps(j, JSON_COMPACT);
+	if (fd >= 0 && s)
+		pl_frame_send(fd, PL_MSG_ERROR, 0, s, strlen(s));
+	_exit(1);
+}
+
+static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen, int qmp_listen)
+{
+	pl_error_t *e = NULL;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	/* QEMU outlives the daemon: its own session, no terminal, no daemon fds but ours */
+	setsid();
+	int fds[2] = {ctl_listen, qmp_listen};
+	for (int i = 0; i < 2; i++) {
+		int hi = fcntl(fds[i], F_DUPFD, 64);
+		if (hi < 0 || dup2(hi, 3 + i) < 0)
+			_exit(1);
+	}
+	ctl_listen = 3;
+	qmp_listen = 4;
+	close_range(5, ~0U, 0);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+	}
+	_cleanup_free_ char *initramfs = pl_vm_initramfs(V.cache_dir, V.tether_path, &V.kernel, &e);
+	if (!initramfs)
+		launch_fail(ctl_listen, e);
+	_cleanup_free_ char *base = pl_vm_base_disk(V.cache_dir, spec->lowerdir, &e);
+	if (!base)
+		launch_fail(ctl_listen, e);
+	_cleanup_free_ char *disk = pl_xasprintf("%s/disk.qcow2", spec->domain_dir);
+	if (pl_vm_overlay_disk(disk, base, &e) < 0)
+		launch_fail(ctl_listen, e);
+	pl_vm_boot_t b = {
+	    .accel = pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs),
+	    .kernel = &V.kernel,
+	    .initramfs = initramfs,
+	    .disk = disk,
+	    .domain_dir = spec->domain_dir,
+	    .ctl_fd = ctl_listen,
+	    .qmp_fd = qmp_listen,
+	    .hostname = spec->hostname,
+	    .read_only = spec->config->security.read_only_rootfs,
+	    .cpus = cpus_of(&spec->config->resources),
+	    .memory_mib = memory_mib_of(&spec->config->resources),
+	};
+	/* what this domain booted with, for inspect: the record belongs to the domain */
+	json_t *rec = json_pack("{s:s, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
+				b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus,
+				"memory_mib", (json_int_t)b.memory_mib);
+	char *rs = json_dumps(rec, JSON_COMPACT);
+	json_decref(rec);
+	int dirfd = open(spec->domain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rs && dirfd >= 0)
+		pl_atomic_write(dirfd, "vm.json", rs, strlen(rs), NULL);
+	if (dirfd >= 0)
+		close(dirfd);
+	free(rs);
+	char **argv = pl_vm_qemu_argv(&b);
+	_cleanup_free_ char *log = pl_xasprintf("%s/vm-qemu.log", spec->domain_dir);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	if (lfd >= 0) {
+		dup2(lfd, 2);
+		close(lfd);
+	}
+	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+	execve(argv[0], argv, envp);
+	pl_error_errno(&e, "exec %s", argv[0]);
+	launch_fail(ctl_listen, e);
+}
+
+static unsigned long long proc_start_time(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	_cleanup_free_ char *buf = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 8192, NULL) < 0)
+		return 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	unsigned long long v = 0;
+	int field = 2;
+	char *save = NULL;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (++field == 22) {
+			v = strtoull(tok, NULL, 10);
+			break;
+		}
+	}
+	return v;
+}
+
+static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
+		    pl_error_t **err)
+{
+	_cleanup_close_ int ctl_listen = listen_at(spec->run_dirfd, CTL_SOCKET, err);
+	if (ctl_listen < 0)
+		return -1;
+	_cleanup_close_ int qmp_listen = listen_at(spec->run_dirfd, QMP_SOCKET, err);
+	if (qmp_listen < 0)
+		return -1;
+	/* queued in the backlog until QEMU (or the launcher, to report a failure) accepts */
+	_cleanup_close_ int ctl = connect_at(spec->run_dirfd, CTL_SOCKET);
+	if (ctl < 0)
+		return pl_error_errno(err, "connect to the vm control socket");
+	int pidfd = -1;
+	struct clone_args args = {
+	    .flags = CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)&pidfd,
+	    .exit_signal = SIGCHLD,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		return pl_error_errno(err, "clone3 vm launcher");
+	if (pid == 0)
+		launcher_main(spec, ctl_listen, qmp_listen);
+	dom_add(spec->id, spec->run_dirfd, pid);
+	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->ctl_fd = TAKE_FD(ctl);
+	out->start_time = proc_start_time(pid);
+	return 0;
+}
+
+static int vm_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, pid_t pid,
+		       unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
+{
+	if (pid <= 0)
+		return 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return errno == ESRCH ? 0 : pl_error_errno(err, "pidfd_open %d", pid);
+	if (start_time == 0 || proc_start_time(pid) != start_time) {
+		close(pidfd);
+		return 0;
+	}
+	dom_add(id, run_dirfd, pid);
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->start_time = start_time;
+	/* QEMU serves the port's socket again once the old connection is gone; tether notices
+	 * the port reconnect and greets with a resumed HELLO */
+	out->ctl_fd = connect_at(run_dirfd, CTL_SOCKET);
+	return 1;
+}
+
+static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
+{
+	vm_dom_t *d = dom_find(id);
+	if (!d)
+		return 0;
+	/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now */
+	int pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
+	if (pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		close(pidfd);
+	}
+	unlinkat(d->run_dirfd, CTL_SOCKET, 0);
+	unlinkat(d->run_dirfd, QMP_SOCKET, 0);
+	dom_remove(id);
+	return 0;
+}
+
+static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
+{
+	if (json_array_size(cfg->mounts) > 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "mounts: volumes and bind mounts are not supported with a "
+				    "dedicated kernel yet");
+	if (cfg->network_mode && strcmp(cfg->network_mode, "none") != 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "network_mode: a dedicated kernel has loopback only for now "
+				    "(\"none\"), not \"%s\"",
+				    cfg->network_mode);
+	if (cfg->security.userns.remap)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "security.userns: a dedicated kernel is isolated by its own "
+				    "kernel; \"remap\" applies to shared-kernel domains only");
+	if (cfg->resources.memory > 0 && (cfg->resources.memory >> 20) < MIN_MEMORY_MIB)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "resources.memory: a dedicated kernel needs at least %d MiB",
+				    MIN_MEMORY_MIB);
+	size_t len;
+	if (!pl_seccomp_program(&cfg->security, &len, err) && err && *err)
+		return -1;
+	return 0;
+}
+
+static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, json_t *msg,
+			    pl_error_t **err)
+{
+	/* the guest kernel has the same system call ABI: the same filter applies */
+	size_t len;
+	const uint8_t *bpf = pl_seccomp_program(&cfg->security, &len, err);
+	if (!bpf)
+		return err && *err ? -1 : 0;
+	char *b64 = pl_base64_encode(bpf, len);
+	json_object_set_new(msg, "seccomp_bpf", json_string(b64));
+	free(b64);
+	return 0;
+}
+
+static int vm_update(const pl_mechanism_t *m, const char *id, const pl_resources_t *r,
+		     pl_error_t **err)
+{
+	return pl_error_set(
+	    err, PL_ERR_UNSUPPORTED, 0,
+	    "resources of a running VM cannot change; they apply at the next start");
+}
+
+static long vm_oom_kills(const pl_mechanism_t *m, const char *id)
+{
+	return 0;
+}
+
+static json_t *qmp(const char *id, const char *cmd, pl_error_t **err)
+{
+	vm_dom_t *d = dom_find(id);
+	if (!d) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0, "VM of %.12s is not running", id);
+		return NULL;
+	}
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d/" QMP_SOCKET, d->run_dirfd);
+	return pl_vm_qmp(path, cmd, err);
+}
+
+static int vm_pause(const pl_mechanism_t *m, const char *id, bool paused, pl_error_t **err)
+{
+	json_t *r = qmp(id, paused ? "stop" : "cont", err);
+	json_decref(r);
+	if (!r)
+		return -1;
+	vm_dom_t *d = dom_find(id);
+	if (d)
+		d->paused = paused;
+	return 0;
+}
+
+static bool vm_is_paused(const pl_mechanism_t *m, const char *id)
+{
+	vm_dom_t *d = dom_find(id);
+	return d && d->paused;
+}
+
+static int64_t memory_mib_of_id(const char *id)
+{
+	vm_dom_t *d = dom_find(id);
+	return d ? d->memory_mib : 0;
+}
+
+/* What the VM costs the host: QEMU's CPU time and resident memory. */
+static json_t *vm_stats(const pl_mechanism_t *m, const char *id, const pl_domain_t *dom)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", dom->pid);
+	_cleanup_free_ char *stat = NULL;
+	unsigned long long ut = 0, stt = 0;
+	if (pl_read_file_at(AT_FDCWD, path, &stat, NULL, 8192, NULL) == 0) {
+		char *p = strrchr(stat, ')');
+		if (p)
+			sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			       &stt);
+	}
+	long hz = sysconf(_SC_CLK_TCK);
+	snprintf(path, sizeof(path), "/proc/%d/status", dom->pid);
+	_cleanup_free_ char *status = NULL;
+	long long rss_kb = 0;
+	if (pl_read_file_at(AT_FDCWD, path, &status, NULL, 65536, NULL) == 0) {
+		char *p = strstr(status, "VmRSS:");
+		if (p)
+			rss_kb = strtoll(p + 6, NULL, 10);
+	}
+	/* the shape of the linux mechanism's; what the guest's own processes use needs tether
+	 * to report from inside (not yet): pids and blkio are unknown (-1) */
+	unsigned long long ns_per_tick = 1000000000ULL / (unsigned long long)hz;
+	return json_pack(
+	    "{s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{}, "
+	    "s:s}",
+	    "cpu", "usage_ns", (json_int_t)((ut + stt) * ns_per_tick), "user_ns",
+	    (json_int_t)(ut * ns_per_tick), "system_ns", (json_int_t)(stt * ns_per_tick), "memory",
+	    "usage", (json_int_t)(rss_kb * 1024), "limit", (json_int_t)(memory_mib_of_id(id) << 20),
+	    "pids", "current", (json_int_t)-1, "limit", (json_int_t)-1, "blkio", "read_bytes",
+	    (json_int_t)-1, "write_bytes", (json_int_t)-1, "networks", "source",
+	    "host: the VM's QEMU process");
+}
+
+static const char *vm_unreported_end(const pl_mechanism_t *m, bool reaped, int code, int signo,
+				     bool killed_by_us, int *exit_code, int *out_signal)
+{
+	if (killed_by_us) {
+		*out_signal = SIGKILL;
+		*exit_code = 128 + SIGKILL;
+		return NULL;
+	}
+	*out_signal = 0;
+	*exit_code = 255;
+	static char msg[160];
+	if (reaped && signo)
+		snprintf(msg, sizeof(msg), "the VM was killed: QEMU ended by signal %d (%s)", signo,
+			 pl_signal_name(signo));
+	else if (reaped)
+		snprintf(msg, sizeof(msg),
+			 "the VM ended without an exit record: QEMU exited with status %d "
+			 "(see vm-console.log and vm-qemu.log in the domain directory)",
+			 code);
+	else
+		snprintf(msg, sizeof(msg), "the VM ended without an exit record (QEMU is gone)");
+	return msg;
+}
+
+static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
+{
+	_cleanup_free_ char *s = NULL;
+	if (pl_read_file_at(domain_dirfd, "vm.json", &s, NULL, 4096, NULL) < 0)
+		return json_pack("{s:s}", "kernel", V.kernel.version ? V.kernel.version : "");
+	json_t *j = json_loads(s, 0, NULL);
+	return json_is_object(j) ? j : json_object();
+}
+
+pl_mechanism_t pl_mechanism_vm = {
+    .name = "vm",
+    .kernel = PL_KERNEL_DEDICATED,
+    .available = vm_available,
+    .spawn = vm_spawn,
+    .reattach = vm_reattach,
+    .validate = vm_validate,
+    .tether_config = vm_tether_config,
+    .update = vm_update,
+    .oom_kills = vm_oom_kills,
+    .pause = vm_pause,
+    .is_paused = vm_is_paused,
+    .stats = vm_stats,
+    .destroy = vm_destroy,
+    .unreported_end = vm_unreported_end,
+    .describe = vm_describe,
+};

@@ -1,0 +1,71 @@
+/* The vm mechanism's internal interface between its files: guest.c owns the guest kernel
+ * (finding it) and the initramfs (building and caching it), disk.c the root disks (per-image
+ * base, per-container overlay), qemu.c QEMU's command line, the accelerator verdict and the
+ * QMP client; vm.c holds the pl_mechanism_t operations. Only vm.c is seen from outside. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "common/error.h"
+
+typedef struct pl_vm_kernel {
+	char *dir;     /* an unpacked linux-image package: boot/vmlinuz-V, lib/modules/V */
+	char *version; /* V */
+	char *vmlinuz;
+	char *moddir;
+} pl_vm_kernel_t;
+
+/* ---- guest.c */
+
+/* The newest kernel with modules under dir. */
+int pl_vm_kernel_find(const char *dir, pl_vm_kernel_t *k, pl_error_t **err);
+void pl_vm_kernel_clear(pl_vm_kernel_t *k);
+/* The initramfs for this tether and kernel under cache_dir (tether as /init, the virtio
+ * modules in load order), built when missing; keyed by their hashes. Returns its path. */
+char *pl_vm_initramfs(const char *cache_dir, const char *tether_path, const pl_vm_kernel_t *k,
+		      pl_error_t **err);
+
+/* ---- disk.c */
+
+/* The read-only base disk (raw ext4) holding the merged view of lowerdir (a rootfs directory
+ * or overlay layers top first, ':'-separated), built once under cache_dir. Returns its path.
+ * Runs external tools and may unshare the mount namespace: call it in a child process. */
+char *pl_vm_base_disk(const char *cache_dir, const char *lowerdir, pl_error_t **err);
+/* The container's copy-on-write disk (qcow2 over base) at path, created when missing. */
+int pl_vm_overlay_disk(const char *path, const char *base, pl_error_t **err);
+/* Runs argv (a path in argv[0]) to completion with stdout and stderr to /dev/null, except
+ * that the last lines of stderr end up in the error. */
+int pl_vm_run(char *const argv[], pl_error_t **err);
+
+/* ---- qemu.c */
+
+typedef enum pl_vm_accel {
+	PL_VM_ACCEL_AUTO = 0,
+	PL_VM_ACCEL_KVM,
+	PL_VM_ACCEL_TCG,
+} pl_vm_accel_t;
+
+const char *pl_vm_qemu_binary(void);
+/* The accelerator to use: forced, or the cached verdict of a boot probe under KVM. */
+pl_vm_accel_t pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir,
+				  const pl_vm_kernel_t *k, const char *initramfs);
+
+typedef struct pl_vm_boot {
+	pl_vm_accel_t accel;
+	const pl_vm_kernel_t *kernel;
+	const char *initramfs;
+	const char *disk;	/* qcow2 */
+	const char *domain_dir; /* logs, exit record, console */
+	int ctl_fd, qmp_fd;	/* listening sockets QEMU serves */
+	const char *hostname;
+	bool read_only;
+	int cpus;
+	int64_t memory_mib;
+} pl_vm_boot_t;
+
+/* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */
+char **pl_vm_qemu_argv(const pl_vm_boot_t *b);
+void pl_vm_argv_free(char **argv);
+/* One QMP command on the monitor socket at path; the "return" value (new reference). */
+json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err);

@@ -1,0 +1,292 @@
+/* tether as the first process of a dedicated Linux kernel (the vm mechanism): brings the
+ * guest up from the initramfs the port layer built (proc, sys, dev; the virtio modules in
+ * the order listed in /modules/order; the clock and hostname from the kernel command line;
+ * the root disk mounted and switched into), finds the virtio-serial ports by name and puts
+ * them where tether.c expects its channels (fds 3-5), and powers the guest off when tether
+ * exits. Nothing here talks the protocol; in a linux-mechanism domain none of it runs. */
+#include "tether/os.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PORTS_DEADLINE_MS 10000
+#define ROOT_DEV	  "/dev/vda"
+#define NEWROOT		  "/newroot"
+
+static bool in_vm;
+
+bool pl_os_ctl_reconnects(void)
+{
+	return in_vm;
+}
+
+bool pl_os_ctl_connected(int fd)
+{
+	/* a virtio-serial port reports HUP while nothing is connected on the host side */
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	return poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Boot diagnostics go to the console (the domain's vm-console.log): nobody else can hear
+ * a guest that fails before its ports exist. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		(void)!write(STDOUT_FILENO, buf,
+			     (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+static double uptime(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void power_off(void)
+{
+	if (getpid() != 1)
+		return;
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+static int read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, size - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = 0;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return (int)n;
+}
+
+/* "NAME.key=value" words of the kernel command line become the module's parameters, as
+ * modprobe would pass them (microvm describes its virtio-mmio devices that way). */
+static void module_params(const char *cmdline, const char *name, char *out, size_t size)
+{
+	char want[96];
+	snprintf(want, sizeof(want), "%s.", name);
+	for (char *p = want; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	size_t wl = strlen(want), used = 0;
+	out[0] = 0;
+	for (const char *w = cmdline; *w;) {
+		while (*w == ' ')
+			w++;
+		size_t len = strcspn(w, " ");
+		if (len > wl && strncmp(w, want, wl) == 0 && used + len - wl + 2 < size) {
+			used += (size_t)snprintf(out + used, size - used, "%s%.*s", used ? " " : "",
+						 (int)(len - wl), w + wl);
+		}
+		w += len;
+	}
+}
+
+static int load_modules(void)
+{
+	static char order[4096], cmdline[4096];
+	if (read_small("/modules/order", order, sizeof(order)) < 0)
+		return 0; /* everything is built in */
+	read_small("/proc/cmdline", cmdline, sizeof(cmdline));
+	for (char *save = NULL, *name = strtok_r(order, "\n", &save); name;
+	     name = strtok_r(NULL, "\n", &save)) {
+		char path[160], params[1024];
+		snprintf(path, sizeof(path), "/modules/%s.ko", name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			say("pl-tether: module %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		module_params(cmdline, name, params, sizeof(params));
+		long r = syscall(SYS_finit_module, fd, params, 0);
+		int e = errno;
+		close(fd);
+		if (r < 0 && e != EEXIST) {
+			say("pl-tether: load module %s: %s\n", name, strerror(e));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The port named name ("pl.ctl", ...): /sys/class/virtio-ports/vportNpM/name. */
+static int open_port(const char *want, int flags)
+{
+	DIR *d = opendir("/sys/class/virtio-ports");
+	if (!d)
+		return -ENOENT;
+	int fd = -ENOENT;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[300], name[64];
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
+		if (read_small(path, name, sizeof(name)) <= 0 || strcmp(name, want) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		fd = open(path, flags | O_CLOEXEC);
+		if (fd < 0)
+			fd = -errno;
+		break;
+	}
+	closedir(d);
+	return fd;
+}
+
+static int wait_for(const char *what, int (*probe)(const char *, int), const char *arg, int flags)
+{
+	for (int waited = 0;; waited += 10) {
+		int fd = probe(arg, flags);
+		if (fd >= 0 || waited >= PORTS_DEADLINE_MS) {
+			if (fd < 0)
+				say("pl-tether: %s %s: %s\n", what, arg, strerror(-fd));
+			return fd;
+		}
+		usleep(10000);
+	}
+}
+
+static int open_dev(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static int place(int fd, int want)
+{
+	if (fd < 0)
+		return -1;
+	if (fd != want && (dup2(fd, want) < 0 || close(fd) < 0))
+		return -1;
+	return 0;
+}
+
+static void set_clock(void)
+{
+	const char *s = getenv("pl_clock");
+	if (!s)
+		return;
+	char *end;
+	long long ns = strtoll(s, &end, 10);
+	if (*end || ns <= 0)
+		return;
+	/* the value was taken when QEMU started; the guest has been up since */
+	ns += (long long)(uptime() * 1e9);
+	struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+	clock_settime(CLOCK_REALTIME, &ts);
+}
+
+/* Moves the initramfs' mounts under the new root, then makes it the root. */
+static int switch_root(void)
+{
+	static const char *const moved[] = {"/dev", "/proc", "/sys"};
+	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
+		char target[64];
+		snprintf(target, sizeof(target), NEWROOT "%s", moved[i]);
+		mkdir(target, 0755);
+		if (mount(moved[i], target, NULL, MS_MOVE, NULL) < 0) {
+			say("pl-tether: move %s: %s\n", moved[i], strerror(errno));
+			return -1;
+		}
+	}
+	if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+	    chdir("/") < 0) {
+		say("pl-tether: switch root: %s\n", strerror(errno));
+		return -1;
+	}
+	/* what a container expects beneath /dev */
+	mkdir("/dev/pts", 0755);
+	mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+	      "newinstance,ptmxmode=0666,mode=0620");
+	mkdir("/dev/shm", 01777);
+	mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	return 0;
+}
+
+/* The guest has no network yet but loopback, which comes up down. */
+static void loopback_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+int pl_os_boot(void)
+{
+	if (getpid() != 1 || !getenv("pl_vm"))
+		return 0;
+	in_vm = true;
+	atexit(power_off);
+	if (getenv("pl_probe")) /* the accelerator probe: reaching init is the answer */
+		exit(0);
+	double t_init = uptime();
+	mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	set_clock();
+	if (load_modules() < 0)
+		return -1;
+	double t_modules = uptime();
+	int ctl = wait_for("port", open_port, "pl.ctl", O_RDWR | O_NONBLOCK);
+	int log = wait_for("port", open_port, "pl.log", O_WRONLY);
+	int ex = wait_for("port", open_port, "pl.exit", O_WRONLY);
+	if (place(ctl, 3) < 0 || place(log, 4) < 0 || place(ex, 5) < 0)
+		return -1;
+	int disk = wait_for("disk", open_dev, ROOT_DEV, O_RDONLY);
+	if (disk < 0)
+		return -1;
+	close(disk);
+	mkdir(NEWROOT, 0755);
+	const char *ro = getenv("pl_ro");
+	if (mount(ROOT_DEV, NEWROOT, "ext4", ro && strcmp(ro, "1") == 0 ? MS_RDONLY : 0, NULL) <
+	    0) {
+		say("pl-tether: mount root disk: %s\n", strerror(errno));
+		return -1;
+	}
+	if (switch_root() < 0)
+		return -1;
+	const char *host = getenv("pl_hostname");
+	if (host)
+		sethostname(host, strlen(host));
+	loopback_up();
+	say("pl-tether: boot: init at %.3fs, modules loaded at %.3fs, ready at %.3fs (uptime)\n",
+	    t_init, t_modules, uptime());
+	return 0;
+}
