@@ -551,8 +551,8 @@ static void on_tcp_reply(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	fixture_t *f = data;
 	ssize_t n = recv(fd, f->tbuf + f->tlen, sizeof(f->tbuf) - f->tlen, MSG_DONTWAIT);
 	if (n <= 0) {
-		f->tw = pl_loop_unwatch(loop, f->tw); /* closed: what arrived is all */
-		f->tcp_closed = n == 0;
+		f->tw = pl_loop_unwatch(loop, f->tw);	       /* closed: what arrived is all */
+		f->tcp_closed = n == 0 || errno == ECONNRESET; /* reset: it had unread data */
 		pl_loop_quit(loop);
 		return;
 	}
@@ -1008,6 +1008,49 @@ static void test_server_tcp_forward(void **state)
 	assert_int_equal(got[0].s_addr, htonl(0xc0000208));
 }
 
+static void test_server_client_subnet(void **state)
+{
+	fixture_t *f = *state;
+	/* Only 127.0.0.1/32 is the scope: a client on 127.0.0.4 is refused, even for a name the
+	 * scope knows, and nothing of its query is forwarded. */
+	struct in_addr net = {htonl(0x7f000001)};
+	pl_dns_set_client_subnet(f->dns, net, 32);
+	struct sockaddr_in ignored;
+	int other = udp_socket("127.0.0.4", 0, &ignored);
+	assert_int_equal(connect(other, (struct sockaddr *)&f->server, sizeof(f->server)), 0);
+	pl_watch_t *w = pl_loop_watch(f->loop, other, EPOLLIN, on_reply, f, NULL);
+	uint8_t b[512];
+	size_t n = query(b, sizeof(b), 41, "web", PL_DNS_TYPE_A);
+	assert_int_equal(send(other, b, n, 0), (ssize_t)n);
+	n = query(b, sizeof(b), 42, "example.org", PL_DNS_TYPE_A);
+	assert_int_equal(send(other, b, n, 0), (ssize_t)n);
+	send_query(f, 43, "web", PL_DNS_TYPE_A);
+	collect(f, 3);
+	for (int i = 0; i < 3; i++) {
+		pl_dns_msg_t m = reply(f, i);
+		if (m.id == 43) {
+			assert_int_equal(m.ancount, 2);
+		} else {
+			assert_int_equal(m.flags & PL_DNS_F_RCODE, PL_DNS_RC_REFUSED);
+			assert_int_equal(m.ancount, 0);
+		}
+	}
+	assert_int_equal(f->up[0].seen + f->up[1].seen, 0);
+	pl_loop_unwatch(f->loop, w);
+	close(other);
+}
+
+static void test_server_tcp_client_subnet(void **state)
+{
+	fixture_t *f = *state;
+	struct in_addr net = {htonl(0x0a000000)};
+	pl_dns_set_client_subnet(f->dns, net, 8);
+	send_tcp(f, (uint16_t[]){44}, (const char *const[]){"web"}, (uint16_t[]){PL_DNS_TYPE_A}, 1);
+	collect(f, 1);
+	assert_true(f->tcp_closed);
+	assert_int_equal(f->got, 0);
+}
+
 static void test_start_errors(void **state)
 {
 	pl_loop_t *loop = pl_loop_new(NULL);
@@ -1057,6 +1100,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_server_stop_with_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_tcp_full_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_tcp_forward, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_client_subnet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_tcp_client_subnet, setup, teardown),
 	    cmocka_unit_test(test_start_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,11 @@ uint16_t pl_dns_port(const pl_dns_t *d);
 
 /* Enables PTR answers for in-addr.arpa names whose address the scope knows. */
 void pl_dns_set_reverse(pl_dns_t *d, pl_dns_reverse_fn reverse, void *ctx);
+/* Serves only sources inside net/prefix (the scope's subnet): others get REFUSED over UDP and
+ * a closed connection over TCP. The listener sits on a host address, and a responder that
+ * forwards for anyone who can route to it would be an open resolver. Default: every source
+ * (prefix 0). */
+void pl_dns_set_client_subnet(pl_dns_t *d, struct in_addr net, int prefix);
 /* For tests only: resolv.conf has no port syntax, so a fake upstream on another loopback port
  * is reached by overriding the upstream port (53 otherwise). */
 void pl_dns_set_upstream_port(pl_dns_t *d, uint16_t port);
