@@ -197,15 +197,16 @@ static void arm_timer(pl_dns_t *d)
 
 /* ---- TCP client connections ---- */
 
+/* Also called on a connection not in the list yet (neighbours NULL, not the head). */
 static void conn_unlink(pl_dns_t *d, conn_t *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
-	else
+	else if (d->chead == c)
 		d->chead = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	else
+	else if (d->ctail == c)
 		d->ctail = c->prev;
 	c->prev = c->next = NULL;
 }
