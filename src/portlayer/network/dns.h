@@ -1,11 +1,13 @@
-/* The DNS responder of one network scope: a UDP (and TCP) listener on the daemon's loop that
- * answers A queries for names the scope knows (through a lookup callback the scope owns) and
- * forwards every other query, unchanged but for its id, to the host's nameservers. Owns its
- * sockets, its timer and the table of pending forwards; the names are the caller's.
+/* The DNS responder of one network scope: UDP and TCP listeners on the daemon's loop that
+ * answer A (and PTR) queries for names the scope knows, through callbacks the scope owns, and
+ * forward every other query, unchanged but for its id, to the host's nameservers. Owns its
+ * sockets, its timer, its client connections and the table of pending forwards (dns.c); the
+ * names stay the caller's. The callbacks run on the loop, once per query: they must not
+ * block, and name/out are only valid during the call.
  *
- * The message functions underneath (pl_dns_parse*, pl_dns_build*) are pure: no sockets, no
- * allocation, bounds-checked against the buffer they are given, so they are unit-tested and
- * fuzzed directly. */
+ * The message functions underneath (pl_dns_parse*, pl_dns_build*, pl_dns_respond; dns_msg.c)
+ * are pure: no sockets, no allocation, bounds-checked against the buffer they are given, so
+ * they are unit-tested and fuzzed directly. */
 #pragma once
 
 #include <netinet/in.h>
