@@ -915,6 +915,11 @@ pl_dns_t *pl_dns_start(pl_loop_t *loop, struct in_addr listen, uint16_t port,
 		if (!d->up_watch)
 			goto fail;
 	}
+	char ups[PL_DNS_MAX_UPSTREAMS * (INET_ADDRSTRLEN + 1) + 8] = "none";
+	for (int i = 0, off = 0; i < d->nupstreams; i++)
+		off += snprintf(ups + off, sizeof(ups) - (size_t)off, "%s%s", i ? " " : "",
+				ipstr(d->upstreams[i]).s);
+	pl_log_debug("dns %s:%u: listening, upstreams: %s", ipstr(listen).s, d->port, ups);
 	return d;
 fail:
 	pl_error_wrap(err, "dns responder on %s:%u", ipstr(listen).s, port);
