@@ -546,3 +546,17 @@ def test_remapped_container_on_a_scope(api, rootfs, uniq):
     assert code == 0, out
     assert "inet 10." in out and f"content-of-usrv-{uniq}" in out
     assert not re.search(r"^\s*0\s+0\s", out, re.M)  # root inside is not host root
+
+
+def test_a_scopes_name_server_answers_only_its_own(api, rootfs, uniq):
+    """The responder listens on a host address: a container of another scope reaches that
+    address but gets no answer (REFUSED), so scopes cannot read each other's names."""
+    a = make_scope(api, f"dna-{uniq}")
+    b = make_scope(api, f"dnb-{uniq}")["name"]
+    web(api, rootfs, f"dsrv-{uniq}", a["name"])
+    gw = a["gateway"]
+    code, out, _ = run_in(api, rootfs, f"nslookup dsrv-{uniq} {gw}; echo rc=$?",
+                          scope=a["name"])
+    assert "rc=0" in out and "Address" in out.split("Name:")[-1], out
+    code, out, _ = run_in(api, rootfs, f"nslookup dsrv-{uniq} {gw}; echo rc=$?", scope=b)
+    assert "rc=0" not in out, out

@@ -369,8 +369,8 @@ typedef struct upstream {
 	int lfd;
 	pl_watch_t *lw;
 	int tcp_seen, ntcp;
-	int tcp_fd[8];
-	pl_watch_t *tcp_w[8];
+	int tcp_fd[64];
+	pl_watch_t *tcp_w[64];
 } upstream_t;
 
 typedef struct fixture {
@@ -523,7 +523,10 @@ static void on_upstream_tcp_accept(pl_loop_t *loop, int fd, uint32_t events, voi
 	int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	if (c < 0)
 		return;
-	assert_true(u->ntcp < (int)PL_ARRAY_SIZE(u->tcp_fd));
+	if (u->ntcp == (int)PL_ARRAY_SIZE(u->tcp_fd)) { /* only the garbage test gets here */
+		close(c);
+		return;
+	}
 	u->tcp_fd[u->ntcp] = c;
 	u->tcp_w[u->ntcp] = pl_loop_watch(loop, c, EPOLLIN, on_upstream_tcp_query, u, NULL);
 	u->ntcp++;
@@ -551,8 +554,8 @@ static void on_tcp_reply(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	fixture_t *f = data;
 	ssize_t n = recv(fd, f->tbuf + f->tlen, sizeof(f->tbuf) - f->tlen, MSG_DONTWAIT);
 	if (n <= 0) {
-		f->tw = pl_loop_unwatch(loop, f->tw); /* closed: what arrived is all */
-		f->tcp_closed = n == 0;
+		f->tw = pl_loop_unwatch(loop, f->tw);	       /* closed: what arrived is all */
+		f->tcp_closed = n == 0 || errno == ECONNRESET; /* reset: it had unread data */
 		pl_loop_quit(loop);
 		return;
 	}
@@ -1008,6 +1011,139 @@ static void test_server_tcp_forward(void **state)
 	assert_int_equal(got[0].s_addr, htonl(0xc0000208));
 }
 
+static void test_server_client_subnet(void **state)
+{
+	fixture_t *f = *state;
+	/* Only 127.0.0.1/32 is the scope: a client on 127.0.0.4 is refused, even for a name the
+	 * scope knows, and nothing of its query is forwarded. */
+	struct in_addr net = {htonl(0x7f000001)};
+	pl_dns_set_client_subnet(f->dns, net, 32);
+	struct sockaddr_in ignored;
+	int other = udp_socket("127.0.0.4", 0, &ignored);
+	assert_int_equal(connect(other, (struct sockaddr *)&f->server, sizeof(f->server)), 0);
+	pl_watch_t *w = pl_loop_watch(f->loop, other, EPOLLIN, on_reply, f, NULL);
+	uint8_t b[512];
+	size_t n = query(b, sizeof(b), 41, "web", PL_DNS_TYPE_A);
+	assert_int_equal(send(other, b, n, 0), (ssize_t)n);
+	n = query(b, sizeof(b), 42, "example.org", PL_DNS_TYPE_A);
+	assert_int_equal(send(other, b, n, 0), (ssize_t)n);
+	send_query(f, 43, "web", PL_DNS_TYPE_A);
+	collect(f, 3);
+	for (int i = 0; i < 3; i++) {
+		pl_dns_msg_t m = reply(f, i);
+		if (m.id == 43) {
+			assert_int_equal(m.ancount, 2);
+		} else {
+			assert_int_equal(m.flags & PL_DNS_F_RCODE, PL_DNS_RC_REFUSED);
+			assert_int_equal(m.ancount, 0);
+		}
+	}
+	assert_int_equal(f->up[0].seen + f->up[1].seen, 0);
+	pl_loop_unwatch(f->loop, w);
+	close(other);
+}
+
+static void test_server_tcp_client_subnet(void **state)
+{
+	fixture_t *f = *state;
+	struct in_addr net = {htonl(0x0a000000)};
+	pl_dns_set_client_subnet(f->dns, net, 8);
+	send_tcp(f, (uint16_t[]){44}, (const char *const[]){"web"}, (uint16_t[]){PL_DNS_TYPE_A}, 1);
+	collect(f, 1);
+	assert_true(f->tcp_closed);
+	assert_int_equal(f->got, 0);
+}
+
+/* Hostile traffic on the live server (the fuzz target covers the parsers; this covers the
+ * sockets, the pending table and the connections): mutated queries over UDP, random streams
+ * over TCP, interleaved with the loop running. Then a plain query must still be answered. */
+typedef struct garbage {
+	fixture_t *f;
+	int rounds;
+	int tcp[8];
+	int probe;
+	pl_watch_t *pw;
+	bool answered;
+} garbage_t;
+
+static void mutate(uint8_t *b, size_t *n, size_t cap)
+{
+	static const char *const names[] = {"web", "many", "example.org", "2.0.88.10.in-addr.arpa",
+					    "x.y.z"};
+	*n = query(b, cap, (uint16_t)rng(), names[rng() % 5], (uint16_t)(rng() % 4 ? 1 : rng()));
+	for (int k = (int)(rng() % 5); k > 0; k--)
+		b[rng() % *n] = (uint8_t)rng();
+	if (rng() % 4 == 0)
+		*n = (size_t)(rng() % (*n + 1));
+}
+
+static void on_probe(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	garbage_t *g = data;
+	uint8_t b[512];
+	ssize_t n = recv(fd, b, sizeof(b), 0);
+	pl_dns_msg_t m;
+	if (n > 0 && pl_dns_parse(b, (size_t)n, &m) == 0 && m.id == 0x5eed && m.ancount == 2) {
+		g->answered = true;
+		pl_loop_quit(loop);
+	}
+}
+
+static void on_garbage_round(pl_loop_t *loop, void *data)
+{
+	garbage_t *g = data;
+	fixture_t *f = g->f;
+	uint8_t b[600];
+	size_t n;
+	if (g->rounds-- == 0) {
+		send(g->probe, b, query(b, sizeof(b), 0x5eed, "web", PL_DNS_TYPE_A), 0);
+		return;
+	}
+	for (int i = 0; i < 40; i++) {
+		mutate(b, &n, sizeof(b));
+		send(f->client, b, n, MSG_DONTWAIT);
+	}
+	for (int i = 0; i < 8; i++) {
+		if (g->tcp[i] < 0 || rng() % 8 == 0) {
+			if (g->tcp[i] >= 0)
+				close(g->tcp[i]);
+			g->tcp[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			connect(g->tcp[i], (struct sockaddr *)&f->server, sizeof(f->server));
+		}
+		mutate(b + 2, &n, sizeof(b) - 2);
+		/* Usually a right length prefix, sometimes a lie. */
+		uint16_t len = rng() % 4 ? (uint16_t)n : (uint16_t)rng();
+		b[0] = (uint8_t)(len >> 8);
+		b[1] = (uint8_t)len;
+		send(g->tcp[i], b, n + 2, MSG_DONTWAIT | MSG_NOSIGNAL);
+		char sink[4096];
+		while (recv(g->tcp[i], sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+	}
+	assert_non_null(pl_loop_timer(loop, 1, on_garbage_round, g, NULL));
+}
+
+static void test_server_garbage(void **state)
+{
+	fixture_t *f = *state;
+	garbage_t g = {.f = f, .rounds = 150};
+	for (int i = 0; i < 8; i++)
+		g.tcp[i] = -1;
+	struct sockaddr_in ignored;
+	g.probe = udp_socket("127.0.0.1", 0, &ignored);
+	assert_int_equal(connect(g.probe, (struct sockaddr *)&f->server, sizeof(f->server)), 0);
+	g.pw = pl_loop_watch(f->loop, g.probe, EPOLLIN, on_probe, &g, NULL);
+	assert_non_null(pl_loop_timer(f->loop, 0, on_garbage_round, &g, NULL));
+	/* Replies to the garbage land on f->client; never enough to end the run. */
+	collect(f, 1 << 30);
+	assert_true(g.answered);
+	pl_loop_unwatch(f->loop, g.pw);
+	close(g.probe);
+	for (int i = 0; i < 8; i++)
+		if (g.tcp[i] >= 0)
+			close(g.tcp[i]);
+}
+
 static void test_start_errors(void **state)
 {
 	pl_loop_t *loop = pl_loop_new(NULL);
@@ -1057,6 +1193,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_server_stop_with_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_tcp_full_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_tcp_forward, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_client_subnet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_tcp_client_subnet, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_server_garbage, setup, teardown),
 	    cmocka_unit_test(test_start_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

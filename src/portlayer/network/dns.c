@@ -91,6 +91,9 @@ struct pl_dns {
 
 	conn_t *chead, *ctail;
 	int nconns;
+	uint64_t accept_paused_until; /* out of fds: accepting resumes then (0: not paused) */
+
+	struct in_addr client_net, client_mask; /* mask 0: every source is a client */
 
 	pl_timer_t *timer;
 	uint64_t timer_deadline_ms;
@@ -169,6 +172,8 @@ static uint64_t earliest(const pl_dns_t *d)
 		t = d->head->deadline_ms;
 	if (d->chead && d->chead->deadline_ms < t)
 		t = d->chead->deadline_ms;
+	if (d->accept_paused_until && d->accept_paused_until < t)
+		t = d->accept_paused_until;
 	return t;
 }
 
@@ -192,15 +197,16 @@ static void arm_timer(pl_dns_t *d)
 
 /* ---- TCP client connections ---- */
 
+/* Also called on a connection not in the list yet (neighbours NULL, not the head). */
 static void conn_unlink(pl_dns_t *d, conn_t *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
-	else
+	else if (d->chead == c)
 		d->chead = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	else
+	else if (d->ctail == c)
 		d->ctail = c->prev;
 	c->prev = c->next = NULL;
 }
@@ -258,16 +264,16 @@ static void conn_send(pl_dns_t *d, conn_t *c, const uint8_t *msg, size_t len)
 {
 	if (c->broken)
 		return;
+	if (c->out_off > 0) { /* compact before growing */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+	}
 	if (c->out_len + 2 + len > TCP_MAX_OUT) {
 		pl_log_debug("dns %s:%u: tcp client does not read its answers, closing",
 			     ipstr(d->listen).s, d->port);
 		c->broken = true;
 		return;
-	}
-	if (c->out_off > 0) { /* compact before growing */
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
-		c->out_off = 0;
 	}
 	c->out = pl_xrealloc(c->out, c->out_len + 2 + len);
 	put16(c->out + c->out_len, (uint16_t)len);
@@ -562,6 +568,10 @@ static void on_timer(pl_loop_t *loop, void *data)
 		}
 		conn_close(d, c);
 	}
+	if (d->accept_paused_until && d->accept_paused_until <= now) {
+		d->accept_paused_until = 0;
+		pl_loop_watch_modify(d->loop, d->tcp_watch, EPOLLIN);
+	}
 	reap_conns(d);
 	arm_timer(d);
 }
@@ -610,11 +620,22 @@ static void forward(pl_dns_t *d, conn_t *c, const struct sockaddr_in *client, co
 	arm_timer(d);
 }
 
+static bool is_client(const pl_dns_t *d, struct in_addr a)
+{
+	return (a.s_addr & d->client_mask.s_addr) == d->client_net.s_addr;
+}
+
 /* One query from a client: answered from the scope's names, or forwarded. */
 static void handle_query(pl_dns_t *d, conn_t *c, const struct sockaddr_in *client,
 			 const uint8_t *msg, size_t len)
 {
 	pl_dns_msg_t q;
+	if (!c && !is_client(d, client->sin_addr)) {
+		/* Not on the scope: not a resolver for it either (no open forwarding). */
+		if (pl_dns_parse_query(msg, len, &q) >= 0)
+			reply_rcode(d, NULL, client, &q, PL_DNS_RC_REFUSED);
+		return;
+	}
 	/* Over UDP the plain DNS limit applies (TC tells the client to come back over TCP). */
 	size_t cap = c ? sizeof(d->reply) : PL_DNS_UDP_MAX;
 	ssize_t n =
@@ -740,10 +761,24 @@ static void on_accept(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_dns_t *d = data;
 	for (int i = 0; i < BATCH; i++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (cfd < 0)
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		int cfd = accept4(fd, (struct sockaddr *)&from, &fl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The pending connection stays queued and the listener readable:
+				 * pause rather than spin, and try again in a second. */
+				pl_log_warn("dns %s:%u: accept: %s", ipstr(d->listen).s, d->port,
+					    strerror(errno));
+				pl_loop_watch_modify(loop, d->tcp_watch, 0);
+				d->accept_paused_until = now_ms() + 1000;
+				arm_timer(d);
+			}
 			break;
-		if (d->nconns >= TCP_MAX_CONNS) {
+		}
+		if (d->nconns >= TCP_MAX_CONNS || fl != sizeof(from) ||
+		    !is_client(d, from.sin_addr)) {
 			close(cfd);
 			continue;
 		}
@@ -880,6 +915,11 @@ pl_dns_t *pl_dns_start(pl_loop_t *loop, struct in_addr listen, uint16_t port,
 		if (!d->up_watch)
 			goto fail;
 	}
+	char ups[PL_DNS_MAX_UPSTREAMS * (INET_ADDRSTRLEN + 1) + 8] = "none";
+	for (int i = 0, off = 0; i < d->nupstreams; i++)
+		off += snprintf(ups + off, sizeof(ups) - (size_t)off, "%s%s", i ? " " : "",
+				ipstr(d->upstreams[i]).s);
+	pl_log_debug("dns %s:%u: listening, upstreams: %s", ipstr(listen).s, d->port, ups);
 	return d;
 fail:
 	pl_error_wrap(err, "dns responder on %s:%u", ipstr(listen).s, port);
@@ -914,6 +954,13 @@ void pl_dns_set_reverse(pl_dns_t *d, pl_dns_reverse_fn reverse, void *ctx)
 {
 	d->reverse = reverse;
 	d->rctx = ctx;
+}
+
+void pl_dns_set_client_subnet(pl_dns_t *d, struct in_addr net, int prefix)
+{
+	uint32_t mask = prefix <= 0 ? 0 : prefix >= 32 ? 0xffffffffu : ~(0xffffffffu >> prefix);
+	d->client_mask.s_addr = htonl(mask);
+	d->client_net.s_addr = net.s_addr & d->client_mask.s_addr;
 }
 
 void pl_dns_set_upstream_port(pl_dns_t *d, uint16_t port)

@@ -1,11 +1,13 @@
-/* The DNS responder of one network scope: a UDP (and TCP) listener on the daemon's loop that
- * answers A queries for names the scope knows (through a lookup callback the scope owns) and
- * forwards every other query, unchanged but for its id, to the host's nameservers. Owns its
- * sockets, its timer and the table of pending forwards; the names are the caller's.
+/* The DNS responder of one network scope: UDP and TCP listeners on the daemon's loop that
+ * answer A (and PTR) queries for names the scope knows, through callbacks the scope owns, and
+ * forward every other query, unchanged but for its id, to the host's nameservers. Owns its
+ * sockets, its timer, its client connections and the table of pending forwards (dns.c); the
+ * names stay the caller's. The callbacks run on the loop, once per query: they must not
+ * block, and name/out are only valid during the call.
  *
- * The message functions underneath (pl_dns_parse*, pl_dns_build*) are pure: no sockets, no
- * allocation, bounds-checked against the buffer they are given, so they are unit-tested and
- * fuzzed directly. */
+ * The message functions underneath (pl_dns_parse*, pl_dns_build*, pl_dns_respond; dns_msg.c)
+ * are pure: no sockets, no allocation, bounds-checked against the buffer they are given, so
+ * they are unit-tested and fuzzed directly. */
 #pragma once
 
 #include <netinet/in.h>
@@ -42,6 +44,11 @@ uint16_t pl_dns_port(const pl_dns_t *d);
 
 /* Enables PTR answers for in-addr.arpa names whose address the scope knows. */
 void pl_dns_set_reverse(pl_dns_t *d, pl_dns_reverse_fn reverse, void *ctx);
+/* Serves only sources inside net/prefix (the scope's subnet): others get REFUSED over UDP and
+ * a closed connection over TCP. The listener sits on a host address, and a responder that
+ * forwards for anyone who can route to it would be an open resolver. Default: every source
+ * (prefix 0). */
+void pl_dns_set_client_subnet(pl_dns_t *d, struct in_addr net, int prefix);
 /* For tests only: resolv.conf has no port syntax, so a fake upstream on another loopback port
  * is reached by overriding the upstream port (53 otherwise). */
 void pl_dns_set_upstream_port(pl_dns_t *d, uint16_t port);

@@ -96,6 +96,9 @@ void pl_scope_dns_start(pl_network_t *n, pl_scope_t *s)
 		return;
 	}
 	pl_dns_set_reverse(s->dns, dns_reverse, s);
+	/* it listens on a host address: only the scope's own containers get answers (not an
+	 * open resolver for other scopes or whatever else reaches the host) */
+	pl_dns_set_client_subnet(s->dns, (struct in_addr){.s_addr = htonl(s->subnet)}, (int)s->len);
 }
 
 void pl_scope_dns_stop(pl_scope_t *s)
