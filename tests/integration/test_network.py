@@ -560,3 +560,23 @@ def test_a_scopes_name_server_answers_only_its_own(api, rootfs, uniq):
     assert "rc=0" in out and "Address" in out.split("Name:")[-1], out
     code, out, _ = run_in(api, rootfs, f"nslookup dsrv-{uniq} {gw}; echo rc=$?", scope=b)
     assert "rc=0" not in out, out
+
+
+def test_chosen_scope_holds_the_default_route(api, rootfs, uniq):
+    a = make_scope(api, f"ra-{uniq}")
+    b = make_scope(api, f"rb-{uniq}")
+    code, out, _ = run_in(api, rootfs, "ip route", networks=[
+        {"scope": a["name"]}, {"scope": b["name"], "default_route": True}])
+    assert code == 0 and f"default via {b['gateway']} dev eth1" in out, out
+    assert f"default via {a['gateway']}" not in out
+    internal = make_scope(api, f"ri-{uniq}", internal=True)
+    for nets, what in (
+        ([{"scope": a["name"], "default_route": True},
+          {"scope": b["name"], "default_route": True}], "only one"),
+        ([{"scope": internal["name"], "default_route": True}], "internal"),
+        ([{"scope": a["name"], "default_route": "yes"}], "boolean"),
+    ):
+        body = api.create_body(rootfs, ["true"])
+        body["networks"] = nets
+        r = api.create_raw(body)
+        assert r.status == 400 and what in r.json["message"], r.body

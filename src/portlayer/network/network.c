@@ -336,11 +336,21 @@ int pl_network_config_parse(pl_config_t *c, const json_t *body, pl_error_t **err
 	c->network_mode = pl_xstrdup(mode);
 	size_t i;
 	json_t *e;
+	int n_default_route = 0;
 	json_array_foreach(nets, i, e)
 	{
-		static const char *const keys[] = {"scope", "ip", "aliases", NULL};
+		static const char *const keys[] = {"scope", "ip", "aliases", "default_route", NULL};
 		if (pl_json_check_keys(e, "networks[]", keys, err) < 0)
 			return -EINVAL;
+		const json_t *dr = json_object_get(e, "default_route");
+		if (dr && !json_is_boolean(dr))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "networks[%zu].default_route must be a boolean", i);
+		if (json_is_true(dr) && (n_default_route++ > 0))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "networks[%zu].default_route: only one scope can hold "
+					    "the default route",
+					    i);
 		const char *scope = NULL, *ip = NULL;
 		const json_t *aliases = NULL;
 		if (pl_json_get_string(e, "scope", &scope, err) < 0 ||
@@ -374,6 +384,8 @@ int pl_network_config_parse(pl_config_t *c, const json_t *body, pl_error_t **err
 					  aliases ? json_deep_copy(aliases) : json_array());
 		if (ip && *ip)
 			json_object_set_new(canon, "ip", json_string(ip));
+		if (json_is_true(dr))
+			json_object_set_new(canon, "default_route", json_true());
 		json_array_append_new(c->networks, canon);
 	}
 	json_array_foreach(ports, i, e)
@@ -523,6 +535,14 @@ int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const pl_container_t *s
 				     i, name);
 			goto fail;
 		}
+		if (json_is_true(json_object_get(e, "default_route")) &&
+		    (s->internal || s->external)) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "networks[%zu].default_route: %s is %s", i, s->name,
+				     s->internal ? "internal (it has no outbound route)"
+						 : "external (its gateway is not ours to promise)");
+			goto fail;
+		}
 		/* a reference by id prefix is recorded by name */
 		json_object_set_new(e, "scope", json_string(s->name));
 		uint32_t a = ip_of(e);
@@ -654,6 +674,18 @@ static void add_peers(pl_network_t *n, const pl_container_t *c, const pl_scope_t
 	}
 }
 
+static bool default_route_asked(const json_t *nets)
+{
+	size_t i;
+	json_t *e;
+	json_array_foreach(nets, i, e)
+	{
+		if (json_is_true(json_object_get(e, "default_route")))
+			return true;
+	}
+	return false;
+}
+
 json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 {
 	if (!n || !mode_is(c->config, "bridge"))
@@ -661,7 +693,8 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 	json_t *ifs = json_array(), *routes = json_array(), *servers = json_array();
 	json_t *hosts = json_pack("[[s,s],[s,s,s,s]]", "127.0.0.1", "localhost", "::1", "localhost",
 				  "ip6-localhost", "ip6-loopback");
-	bool have_default = false;
+	/* the default route: the scope asked for, else the first that is not internal */
+	bool have_default = default_route_asked(c->config->networks);
 	char hb[13];
 	const char *hostname = c->config->hostname;
 	if (!hostname) {
@@ -683,7 +716,8 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 		json_array_append_new(ifs, json_pack("{s:s, s:s, s:[s], s:i}", "name", ifname,
 						     "mac", mac, "addresses", addr, "mtu", s->mtu));
 		fmt(s->gateway, gw);
-		if (!s->internal && !have_default) {
+		if (json_is_true(json_object_get(e, "default_route")) ||
+		    (!s->internal && !have_default)) {
 			json_array_append_new(
 			    routes, json_pack("{s:s, s:s}", "dst", "0.0.0.0/0", "gateway", gw));
 			have_default = true;
