@@ -45,6 +45,7 @@ struct pl_req {
 	struct MHD_Response *pending;
 	unsigned pending_status;
 	stream_t *stream;
+	json_t *headers; /* extra response headers (name → value), or NULL */
 	void *wait_data;
 	void (*wait_free)(void *);
 	pl_req_t *pprev, *pnext;
@@ -92,6 +93,10 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 		return;
 	}
 	MHD_add_response_header(resp, "Server", "portlayerd/" PL_VERSION);
+	const char *k;
+	json_t *v;
+	json_object_foreach(r->headers, k, v)
+	    MHD_add_response_header(resp, k, json_string_value(v));
 	r->pending = resp;
 	r->pending_status = status;
 	unpark(r);
@@ -110,6 +115,13 @@ void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
 	    MHD_create_response_from_buffer(n + 1, s, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	set_response(r, status, resp);
+}
+
+void pl_req_add_header(pl_req_t *r, const char *name, const char *value)
+{
+	if (!r->headers)
+		r->headers = json_object();
+	json_object_set_new(r->headers, name, json_string(value));
 }
 
 void pl_reply_empty(pl_req_t *r, unsigned status)
@@ -141,8 +153,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n = s->fn(s->req, buf, max, s->data);
 	if (n > 0)
 		return n;
-	if (n < 0)
+	if (n == -1)
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n < 0) /* the producer failed midway: the client must not take it as complete */
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	/* nothing yet: park until the producer has more */
 	pl_req_t *r = s->req;
 	add_parked(r);
@@ -499,6 +513,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->stream->req = NULL;
 	if (r->pending)
 		MHD_destroy_response(r->pending);
+	if (r->headers)
+		json_decref(r->headers);
 	if (r->wait_free)
 		r->wait_free(r->wait_data);
 	free(r->param[0]);

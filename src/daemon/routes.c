@@ -16,6 +16,7 @@
 #include "common/worker.h"
 #include "portlayer/session.h"
 #include "daemon/attach.h"
+#include "daemon/archive_routes.h"
 
 #include <errno.h>
 #include <math.h>
@@ -1380,6 +1381,12 @@ static const pl_route_t routes[] = {
     {"POST", "/containers/{id}/pause", h_pause},
     {"POST", "/containers/{id}/unpause", h_unpause},
     {"POST", "/containers/{id}/update", h_update},
+    {"GET", "/containers/{id}/export", pl_h_container_export},
+    {"GET", "/containers/{id}/changes", pl_h_container_changes},
+    {"GET", "/containers/{id}/archive", pl_h_archive_get},
+    {"HEAD", "/containers/{id}/archive", pl_h_archive_head},
+    {"PUT", "/containers/{id}/archive", pl_h_archive_put, true},
+    {"POST", "/commit", pl_h_commit_container},
     {"GET", "/handles/{handle}", h_handle_inspect},
     {"DELETE", "/handles/{handle}", h_handle_drop},
     {"POST", "/handles/{handle}/commit", h_commit},

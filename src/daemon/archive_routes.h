@@ -1,0 +1,13 @@
+/* Routes for a container's filesystem as archives: export, changes, copy in and out, stat,
+ * and commit. The work runs in worker processes (src/portlayer/storage/archive.c); tars
+ * stream back to the client through a pipe as the worker writes them. */
+#pragma once
+
+#include "daemon/http.h"
+
+void pl_h_container_export(pl_req_t *r, void *app);
+void pl_h_container_changes(pl_req_t *r, void *app);
+void pl_h_archive_get(pl_req_t *r, void *app);
+void pl_h_archive_head(pl_req_t *r, void *app);
+void pl_h_archive_put(pl_req_t *r, void *app);
+void pl_h_commit_container(pl_req_t *r, void *app);
