@@ -39,13 +39,39 @@ typedef struct ajob {
 	char *buf;
 	size_t blen, boff;
 	pl_commit_opts_t commit;
+	bool writing; /* counted in writers below */
+	struct ajob *next_writer;
 } ajob_t;
+
+/* copies into stopped containers in flight (the daemon is single-threaded) */
+static ajob_t *writers;
+
+bool pl_archive_writing(const char *id)
+{
+	for (ajob_t *j = writers; j; j = j->next_writer)
+		if (!strcmp(j->id, id))
+			return true;
+	return false;
+}
+
+static void writer_done(ajob_t *j)
+{
+	if (!j->writing)
+		return;
+	j->writing = false;
+	for (ajob_t **p = &writers; *p; p = &(*p)->next_writer)
+		if (*p == j) {
+			*p = j->next_writer;
+			break;
+		}
+}
 
 static void ajob_unref(void *data)
 {
 	ajob_t *j = data;
 	if (--j->refs > 0)
 		return;
+	writer_done(j);
 	j->watch = pl_loop_unwatch(j->app->loop, j->watch);
 	if (j->rfd >= 0)
 		close(j->rfd);
@@ -271,6 +297,7 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 {
 	ajob_t *j = data;
 	j->done = true;
+	writer_done(j);
 	if (err)
 		pl_error_set(&j->err, err->kind, 0, "%s", err->msg);
 	if (j->kind == A_EXPORT || j->kind == A_GET) {
@@ -397,6 +424,11 @@ static void submit(pl_req_t *r, ajob_t *j)
 			pl_images_job(pl_portlayer_images(j->app->pl), false);
 		ajob_unref(j);
 		return fail(r, e);
+	}
+	if (j->kind == A_PUT && j->pidfd < 0) {
+		j->writing = true;
+		j->next_writer = writers;
+		writers = j;
 	}
 	if (stream) {
 		/* the preface phase holds a reference, which the stream then takes over */

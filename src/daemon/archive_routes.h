@@ -11,3 +11,6 @@ void pl_h_archive_get(pl_req_t *r, void *app);
 void pl_h_archive_head(pl_req_t *r, void *app);
 void pl_h_archive_put(pl_req_t *r, void *app);
 void pl_h_commit_container(pl_req_t *r, void *app);
+/* Whether a copy into the (stopped) container is mounting its overlay right now: starting
+ * it then would mount the same upper directory twice. */
+bool pl_archive_writing(const char *id);

@@ -286,6 +286,14 @@ static void change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_
 			pl_reply_empty(r, 204);
 		return;
 	}
+	if (want == PL_WANT_RUNNING && pl_archive_writing(pl_container_id(c))) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0,
+			     "container %.12s: an archive is being copied into it; try again",
+			     pl_container_id(c));
+		if (reply)
+			json_decref(reply);
+		return fail(r, e);
+	}
 	if (want == PL_WANT_RUNNING) {
 		waiter_t *w = waiter_new(app, r, W_START, pl_container_id(c));
 		w->reply = reply;
