@@ -2,6 +2,7 @@
  * the log stream framing live in the client library. Exit codes follow docker: 125 when run
  * or create fails before the container runs, the container's own code after it ran, 1 for
  * other daemon errors, 2 for usage errors. */
+#include "cli/plctl_archive.h"
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
@@ -2938,6 +2939,27 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  --ulimit TYPE=SOFT[:HARD]   set a resource limit, e.g. nofile=1024:2048 (repeatable)\n" \
 	"  --oom-score-adj N           OOM killer preference, -1000 to 1000\n"
 
+/* filesystem commands live in plctl_archive.c */
+static int cmd_export(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_export(c, argc, argv);
+}
+
+static int cmd_diff(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_diff(c, argc, argv);
+}
+
+static int cmd_cp(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_cp(c, argc, argv);
+}
+
+static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_commit(c, argc, argv);
+}
+
 static const command_t commands[] = {
     {"run", cmd_run, EXIT_RUN_ERROR,
      "Create and start a container, print its output and exit with its status",
@@ -3009,6 +3031,13 @@ static const command_t commands[] = {
      "  -f, --filter KEY=VAL   type=, container= (id, prefix or name) or event=\n"
      "                         (create, start, die, ...); repeatable\n"
      "  --format json          print each event as its JSON line\n"},
+    {"cp", cmd_cp, 1, "Copy files between a container and the host",
+     "cp CONTAINER:PATH HOSTPATH|-\n       plctl cp HOSTPATH|- CONTAINER:PATH\n"},
+    {"diff", cmd_diff, 1, "List a container's changes against its image", "diff CONTAINER"},
+    {"export", cmd_export, 1, "Write a container's filesystem as a tar",
+     "export [-o FILE] CONTAINER"},
+    {"commit", cmd_commit, 1, "Make an image of a container's changes",
+     "commit [-m MSG] [-a AUTHOR] [-c KEY=VALUE]... CONTAINER [REPO[:TAG]]"},
     {"image", cmd_image, 1, "Manage images: import, ls, inspect, tag, rm",
      "image COMMAND\n\n"
      "  import [-q] FILE|-   import an OCI image layout or a docker-archive (a tar, as\n"

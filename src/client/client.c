@@ -139,6 +139,10 @@ static void prepare(pl_client_t *c, const char *method, const char *path, const 
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		return;
 	}
+	if (strcmp(method, "HEAD") == 0) { /* an answer without a body: do not wait for one */
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		return;
+	}
 	if (strcmp(method, "POST") == 0 || body) {
 		/* Always give POST a (possibly empty) body: without POSTFIELDS curl would read
 		 * the body from stdin. */

@@ -410,3 +410,55 @@ def test_commit_errors(api, changed, params, body, status, word):
     assert r.status == status, r.body
     assert word in r.message, r.message
     assert api.get("/images").json == before
+
+
+# --------------------------------------------------------------------------
+# plctl
+
+
+def test_plctl_diff_and_export(plctl, changed, tmp_path):
+    p = plctl("diff", changed, check=0)
+    lines = set(p.stdout.splitlines())
+    assert {"A /new.txt", "C /etc/victim", "D /data/keep", "A /made/sub/f"} <= lines, p.stdout
+    out = tmp_path / "export.tar"
+    plctl("export", "-o", out, changed, check=0)
+    m = tar_members(out.read_bytes())
+    assert m["new.txt"][1] == b"new\n" and "data/keep" not in m
+    assert plctl("diff", "nosuchcontainer").returncode == 1
+
+
+def test_plctl_cp_out_and_in(plctl, api, image, changed, tmp_path):
+    # out: a file under a new name, a directory into an existing directory
+    plctl("cp", f"{changed}:/etc/victim", tmp_path / "v.txt", check=0)
+    assert (tmp_path / "v.txt").read_text() == "changed\n"
+    (tmp_path / "into").mkdir()
+    plctl("cp", f"{changed}:/made", tmp_path / "into", check=0)
+    assert (tmp_path / "into/made/sub/f").read_text() == "f\n"
+    # a symlink out of the root comes out as the link, not the host's file
+    plctl("cp", f"{changed}:/abslink", tmp_path / "link", check=0)
+    assert os.readlink(tmp_path / "link") == f"{SECRET_DIR}/victim"
+    # in: a file into a directory, a tree under a new name, a file replacing a file
+    cid = make(api, image, "true")
+    (tmp_path / "hello.txt").write_text("hi\n")
+    (tmp_path / "tree/sub").mkdir(parents=True)
+    (tmp_path / "tree/sub/x").write_text("x\n")
+    plctl("cp", tmp_path / "hello.txt", f"{cid}:/data", check=0)
+    plctl("cp", tmp_path / "tree", f"{cid}:/data/renamed", check=0)
+    plctl("cp", tmp_path / "hello.txt", f"{cid}:/etc/victim", check=0)
+    m = tar_members(archive_get(api, cid, "/data").body)
+    assert m["data/hello.txt"][1] == b"hi\n"
+    assert m["data/renamed/sub/x"][1] == b"x\n"
+    assert tar_members(archive_get(api, cid, "/etc/victim").body)["victim"][1] == b"hi\n"
+    p = plctl("cp", tmp_path / "hello.txt", tmp_path / "other")
+    assert p.returncode == 2 and "CONTAINER:PATH" in p.stderr
+
+
+def test_plctl_commit(plctl, api, image):
+    cid = make(api, image, "echo committed-by-plctl > /m")
+    p = plctl("commit", "-m", "via plctl", "-c", 'Cmd=["cat","/m"]', cid,
+              f"plctl-commit-{TOKEN}:v2", check=0)
+    assert p.stdout.startswith("sha256:")
+    cid2, code, (out, _) = run(api, {"image": f"plctl-commit-{TOKEN}:v2"})
+    assert (code, out) == (0, "committed-by-plctl\n")
+    p = plctl("commit", "-c", "Bogus=1", cid)
+    assert p.returncode == 1 and "Bogus" in p.stderr
