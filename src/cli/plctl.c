@@ -2678,8 +2678,9 @@ static int dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n
 }
 
 static const subcommand_t image_commands[] = {
-    {"import", image_import},	{"load", image_import}, {"ls", image_ls}, {"list", image_ls},
-    {"inspect", image_inspect}, {"tag", image_tag},	{"rm", image_rm}, {"remove", image_rm},
+    {"import", image_import}, {"load", image_import},	  {"ls", image_ls},
+    {"list", image_ls},	      {"inspect", image_inspect}, {"tag", image_tag},
+    {"rm", image_rm},	      {"remove", image_rm},	  {"push", pl_cli_image_push},
 };
 
 static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -3047,7 +3048,9 @@ static const command_t commands[] = {
      "  inspect REF...       show images' config, layers and names as JSON\n"
      "  tag REF NAME[:TAG]   give an image another name\n"
      "  rm REF...            remove a name; the last name (or an id) removes the image\n"
-     "                       and the layers no other image uses\n\n"
+     "                       and the layers no other image uses\n"
+     "  push [--insecure] [-u USER --password-stdin] HOST/REPO[:TAG]\n"
+     "                       push an image to the registry its name names\n\n"
      "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix.\n"},
     {"volume", cmd_volume, 1, "Manage volumes: create, ls, inspect, rm",
      "volume COMMAND\n\n"

@@ -445,3 +445,63 @@ int pl_cli_commit(pl_client_t *c, int argc, char **argv)
 	json_decref(resp);
 	return 0;
 }
+
+/* image push [--insecure] [-u USER --password-stdin] NAME[:TAG] */
+int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u =
+	    "image push [--insecure] [-u USER [--password-stdin]] HOST[:PORT]/REPO[:TAG]\n\n"
+	    "Push the image to the registry its name names; prints the manifest digest.\n\n"
+	    "  --insecure          unverified TLS, plain http when https fails\n"
+	    "  -u, --username U    log in as U (the password from stdin with --password-stdin)";
+	static const struct option opts[] = {{"insecure", no_argument, NULL, 'k'},
+					     {"username", required_argument, NULL, 'u'},
+					     {"password-stdin", no_argument, NULL, 'p'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	bool insecure = false, pw_stdin = false;
+	const char *user = NULL;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":u:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return usage("image push", u, false);
+		case 'k':
+			insecure = true;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'p':
+			pw_stdin = true;
+			break;
+		default:
+			return usage("image push", u, true);
+		}
+	}
+	if (optind != argc - 1)
+		return usage("image push", u, true);
+	_cleanup_json_ json_t *body = NULL;
+	if (user) {
+		char pw[1024] = "";
+		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+			pw[0] = '\0';
+		pw[strcspn(pw, "\r\n")] = '\0';
+		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	/* the path keeps the name's slashes: only the characters a path cannot carry are
+	 * escaped (a name has none of them) */
+	_cleanup_free_ char *path = pl_xasprintf("/images/%s/push", argv[optind]);
+	if (insecure)
+		query(c, &path, "insecure", "1");
+	pl_error_t *e = NULL;
+	json_t *resp = NULL;
+	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
+		return fail(e, 1);
+	printf("%s\n", json_string_value(json_object_get(resp, "digest")));
+	json_decref(resp);
+	return 0;
+}

@@ -336,6 +336,12 @@ static bool match(const char *pattern, const char *path, char *param[2])
 			const char *ue = strchr(u, '/');
 			if (!ue || (pe && pe[-1] == '*'))
 				ue = u + strlen(u);
+			if (pe && pe[-1] == '*' && pe[1]) { /* "{ref*}/push": up to the suffix */
+				size_t sl = strlen(pe + 1), ul = strlen(u);
+				if (ul <= sl || strcmp(u + ul - sl, pe + 1) != 0)
+					break;
+				ue = u + ul - sl;
+			}
 			if (ue == u || !pe || n == 2)
 				break;
 			param[n++] = strndup(u, (size_t)(ue - u));
@@ -394,13 +400,37 @@ static bool literal_route(const pl_route_t *routes, const char *url)
 	return false;
 }
 
+/* Likewise a path a "{ref*}/suffix" route matches ("/images/x/push") is never a "{ref*}"
+ * of a route without the suffix. */
+static bool suffix_route(const pl_route_t *routes, const char *url)
+{
+	for (const pl_route_t *rt = routes; rt->method; rt++) {
+		const char *star = strstr(rt->pattern, "*}/");
+		char *param[2] = {NULL, NULL};
+		if (star && match(rt->pattern, url, param)) {
+			free(param[0]);
+			free(param[1]);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool ends_with_star(const char *pattern)
+{
+	size_t n = strlen(pattern);
+	return n >= 2 && !strcmp(pattern + n - 2, "*}");
+}
+
 static void dispatch(pl_req_t *r, const char *url, const char *method)
 {
 	bool path_known = false;
 	bool literal = literal_route(r->h->routes, url);
+	bool suffixed = suffix_route(r->h->routes, url);
 	for (const pl_route_t *rt = r->h->routes; rt->method; rt++) {
 		char *param[2] = {NULL, NULL};
-		if ((literal && strchr(rt->pattern, '{')) || !match(rt->pattern, url, param))
+		if ((literal && strchr(rt->pattern, '{')) ||
+		    (suffixed && ends_with_star(rt->pattern)) || !match(rt->pattern, url, param))
 			continue;
 		path_known = true;
 		if (strcmp(rt->method, method) != 0) {

@@ -19,7 +19,8 @@ typedef struct pl_route {
 	const char *method;
 	const char *pattern; /* "/containers/{id}/start": up to two {param} segments;
 			      * routes are tried in order, so specific ones go first;
-			      * "{ref*}" takes the rest of the path, slashes included */
+			      * "{ref*}" takes the rest of the path, slashes included,
+			      * or up to a literal suffix ("{ref*}/push") */
 	pl_handler_fn fn;
 	bool spool; /* the body is streamed to a temporary file (layers, imports) */
 } pl_route_t;

@@ -283,7 +283,7 @@ static int add_whiteout(wr_t *w, const char *arc, const struct stat *st, pl_erro
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0);
 	archive_entry_set_size(e, 0);
-	archive_entry_set_mtime(e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	archive_entry_set_mtime(e, 0, 0); /* the store keeps no time for a whiteout */
 	int rc = write_entry(w, e, -1, name, err);
 	archive_entry_free(e);
 	return rc;
@@ -321,6 +321,11 @@ static int add_tree(wr_t *w, int dirfd, const char *name, const char *arc, bool 
 	    S_ISDIR(st.st_mode) ? pl_xasprintf("%s/", arc) : pl_xstrdup(arc);
 	archive_entry_set_pathname(e, entry_name);
 	archive_entry_copy_stat(e, &st);
+	/* the same tree gives the same bytes: a layer written again from the store has the
+	 * digest it was committed with */
+	archive_entry_unset_atime(e);
+	archive_entry_unset_ctime(e);
+	archive_entry_unset_birthtime(e);
 	if (S_ISLNK(st.st_mode)) {
 		char target[PATH_MAX];
 		ssize_t k = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -348,7 +353,7 @@ static int add_tree(wr_t *w, int dirfd, const char *name, const char *arc, bool 
 		archive_entry_set_filetype(oe, AE_IFREG);
 		archive_entry_set_perm(oe, 0);
 		archive_entry_set_size(oe, 0);
-		archive_entry_set_mtime(oe, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+		archive_entry_set_mtime(oe, 0, 0);
 		rc = write_entry(w, oe, -1, o, err);
 		archive_entry_free(oe);
 		if (rc < 0)

@@ -142,43 +142,9 @@ int pl_registry_ref_parse(const char *ref, pl_registry_ref_t *out, pl_error_t **
 	return 0;
 }
 
-/* --- transfers --- */
+#include "portlayer/storage/registry_xfer.h"
 
-typedef struct pull {
-	pl_images_t *im;
-	const pl_pull_opts_t *o;
-	pl_registry_ref_t ref;
-	char os[32], arch[32], variant[32];
-	CURLM *multi;
-	const char *scheme; /* "https", or "http" once https failed on an insecure pull */
-	bool scheme_known;  /* a registry answered over it */
-	char *authz;	    /* "Authorization: Bearer ..." */
-	bool basic;	    /* send the credentials as Basic to the registry */
-} pull_t;
-
-typedef struct xfer {
-	pull_t *p;
-	CURL *h;
-	char *path; /* below /v2/<repo>/ on the registry; NULL for url (a token realm) */
-	char *url;
-	bool accept_manifests;
-	size_t max; /* bound on a 2xx body */
-	int fd;	    /* a 2xx body goes here when >= 0, else to body */
-	bool done, authed, too_big;
-	int werr;
-	CURLcode rc;
-	/* the last response (reset at every status line: redirects, retries) */
-	long status;
-	char *ctype, *challenge, *dcd;
-	char *body; /* a 2xx body in memory, or the first ERRBODY_MAX of another */
-	size_t len, cap;
-	uint64_t got;
-	gnutls_hash_hd_t hash; /* of the 2xx body */
-	struct curl_slist *hdrs;
-	char errbuf[CURL_ERROR_SIZE];
-} xfer_t;
-
-static void xfer_init(xfer_t *x, pull_t *p, char *path, char *url, size_t max, int fd)
+void pl_xfer_init(xfer_t *x, pull_t *p, char *path, char *url, size_t max, int fd)
 {
 	memset(x, 0, sizeof(*x));
 	x->p = p;
@@ -186,6 +152,7 @@ static void xfer_init(xfer_t *x, pull_t *p, char *path, char *url, size_t max, i
 	x->url = url;
 	x->max = max;
 	x->fd = fd;
+	x->up_fd = -1;
 }
 
 static void reset_response(xfer_t *x)
@@ -193,7 +160,8 @@ static void reset_response(xfer_t *x)
 	free(x->ctype);
 	free(x->challenge);
 	free(x->dcd);
-	x->ctype = x->challenge = x->dcd = NULL;
+	free(x->location);
+	x->ctype = x->challenge = x->dcd = x->location = NULL;
 	x->len = 0;
 	x->got = 0;
 	x->status = 0;
@@ -202,7 +170,7 @@ static void reset_response(xfer_t *x)
 	x->hash = NULL;
 }
 
-static void xfer_clear(xfer_t *x)
+void pl_xfer_clear(xfer_t *x)
 {
 	reset_response(x);
 	if (x->h)
@@ -257,6 +225,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *data)
 		slot = &x->challenge;
 	else if (nl == 21 && strncasecmp(buf, "docker-content-digest", nl) == 0)
 		slot = &x->dcd;
+	else if (nl == 8 && strncasecmp(buf, "location", nl) == 0)
+		slot = &x->location;
 	if (slot) {
 		free(*slot);
 		*slot = dup_value(v, vl);
@@ -307,6 +277,19 @@ static size_t on_body(char *buf, size_t size, size_t n, void *data)
 	return len;
 }
 
+static size_t on_upload(char *buf, size_t size, size_t n, void *data)
+{
+	xfer_t *x = data;
+	ssize_t r;
+	do
+		r = pread(x->up_fd, buf, size * n, (off_t)x->up_off);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return CURL_READFUNC_ABORT;
+	x->up_off += (uint64_t)r;
+	return (size_t)r;
+}
+
 static void xfer_setup(xfer_t *x)
 {
 	pull_t *p = x->p;
@@ -325,12 +308,14 @@ static void xfer_setup(xfer_t *x)
 	x->hdrs = NULL;
 	if (x->accept_manifests)
 		x->hdrs = curl_slist_append(x->hdrs, ACCEPT);
-	if (x->path && p->authz)
+	if (x->ctype_out)
+		x->hdrs = curl_slist_append(x->hdrs, x->ctype_out);
+	if ((x->path || x->reg) && p->authz)
 		x->hdrs = curl_slist_append(x->hdrs, p->authz);
 	/* the credentials: Basic to the registry when it asked, always to a token realm;
 	 * libcurl sends neither them nor our Authorization header across a redirect to
 	 * another host (blob storage) */
-	if (p->o->username && (!x->path || p->basic)) {
+	if (p->o->username && (!(x->path || x->reg) || p->basic)) {
 		curl_easy_setopt(x->h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
 		curl_easy_setopt(x->h, CURLOPT_USERNAME, p->o->username);
 		curl_easy_setopt(x->h, CURLOPT_PASSWORD, p->o->password ? p->o->password : "");
@@ -355,6 +340,20 @@ static void xfer_setup(xfer_t *x)
 	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+	if (x->method && !strcmp(x->method, "HEAD")) {
+		curl_easy_setopt(x->h, CURLOPT_NOBODY, 1L);
+	} else if (x->method && x->up_fd >= 0) { /* a blob, from its start on every try */
+		x->up_off = 0;
+		curl_easy_setopt(x->h, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(x->h, CURLOPT_READFUNCTION, on_upload);
+		curl_easy_setopt(x->h, CURLOPT_READDATA, x);
+		curl_easy_setopt(x->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->up_size);
+		curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, x->method);
+	} else if (x->method) {
+		curl_easy_setopt(x->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->up_len);
+		curl_easy_setopt(x->h, CURLOPT_POSTFIELDS, x->up_buf ? x->up_buf : "");
+		curl_easy_setopt(x->h, CURLOPT_CUSTOMREQUEST, x->method);
+	}
 	x->errbuf[0] = '\0';
 	x->too_big = false;
 	x->werr = 0;
@@ -367,7 +366,7 @@ static int authenticate(pull_t *p, const xfer_t *x, pl_error_t **err);
 /* Runs the transfers not done yet, in parallel, to their final answer: falls back to http
  * once on an insecure pull whose https failed, answers a 401's challenge once. The caller
  * judges each status. */
-static int run(pull_t *p, xfer_t **xs, size_t n, pl_error_t **err)
+int pl_xfer_run(pull_t *p, xfer_t **xs, size_t n, pl_error_t **err)
 {
 	for (;;) {
 		size_t pending = 0;
@@ -420,19 +419,20 @@ static int run(pull_t *p, xfer_t **xs, size_t n, pl_error_t **err)
 				return pl_error_set(err, PL_ERR_INTERNAL, x->werr,
 						    "%s: write to the store's tmp", x->url);
 			if (x->rc != CURLE_OK) {
-				if (x->path && !p->scheme_known && p->o->insecure &&
+				if ((x->path || x->reg) && !p->scheme_known && p->o->insecure &&
 				    !strcmp(p->scheme, "https")) {
 					x->done = false;
 					fallback = true;
 					continue;
 				}
-				return pl_error_set(err, PL_ERR_INTERNAL, 0, "GET %s: %s", x->url,
+				return pl_error_set(err, PL_ERR_INTERNAL, 0, "%s %s: %s",
+						    x->method ? x->method : "GET", x->url,
 						    x->errbuf[0] ? x->errbuf
 								 : curl_easy_strerror(x->rc));
 			}
-			if (x->path)
+			if (x->path || x->reg)
 				p->scheme_known = true;
-			if (x->status == 401 && x->path && !x->authed) {
+			if (x->status == 401 && (x->path || x->reg) && !x->authed) {
 				challenged = x;
 				x->done = false;
 			}
@@ -453,7 +453,7 @@ static int run(pull_t *p, xfer_t **xs, size_t n, pl_error_t **err)
 }
 
 /* The registry's own words: {"errors":[{"code","message"}]} */
-static int status_error(const xfer_t *x, const char *what, pl_error_t **err)
+int pl_xfer_status_error(const xfer_t *x, const char *what, pl_error_t **err)
 {
 	_cleanup_json_ json_t *j = x->len ? json_loadb(x->body, x->len, 0, NULL) : NULL;
 	json_t *e0 = json_array_get(json_object_get(j, "errors"), 0);
@@ -472,7 +472,7 @@ static int status_error(const xfer_t *x, const char *what, pl_error_t **err)
 			    hint);
 }
 
-static void digest_of(xfer_t *x, char out[PL_DIGEST_LEN + 1])
+void pl_xfer_digest(xfer_t *x, char out[PL_DIGEST_LEN + 1])
 {
 	unsigned char d[32];
 	if (!x->hash)
@@ -551,7 +551,8 @@ static int bearer_token(pull_t *p, const challenge_t *c, pl_error_t **err)
 				    "credentials go to the token realm %s over plain http only "
 				    "on an insecure pull",
 				    c->realm);
-	_cleanup_free_ char *scope_default = pl_xasprintf("repository:%s:pull", p->ref.repo);
+	_cleanup_free_ char *scope_default =
+	    pl_xasprintf("repository:%s:%s", p->ref.repo, p->push ? "pull,push" : "pull");
 	const char *scope = c->scope ? c->scope : scope_default;
 	char *esc_scope = curl_easy_escape(NULL, scope, 0);
 	char *esc_service = c->service ? curl_easy_escape(NULL, c->service, 0) : NULL;
@@ -561,11 +562,11 @@ static int bearer_token(pull_t *p, const challenge_t *c, pl_error_t **err)
 	curl_free(esc_scope);
 	curl_free(esc_service);
 	xfer_t t;
-	xfer_init(&t, p, NULL, url, TOKEN_MAX, -1);
+	pl_xfer_init(&t, p, NULL, url, TOKEN_MAX, -1);
 	xfer_t *list[] = {&t};
-	int r = run(p, list, 1, err);
+	int r = pl_xfer_run(p, list, 1, err);
 	if (r == 0 && t.status != 200)
-		r = status_error(&t, "token", err);
+		r = pl_xfer_status_error(&t, "token", err);
 	_cleanup_json_ json_t *j = NULL;
 	if (r == 0) {
 		j = pl_json_parse(t.body ? t.body : "", t.len, "token answer", err);
@@ -580,14 +581,14 @@ static int bearer_token(pull_t *p, const challenge_t *c, pl_error_t **err)
 		free(p->authz);
 		p->authz = pl_xasprintf("Authorization: Bearer %s", tok);
 	}
-	xfer_clear(&t);
+	pl_xfer_clear(&t);
 	return r < 0 ? pl_error_wrap(err, "get a token from %s", c->realm) : 0;
 }
 
 static int authenticate(pull_t *p, const xfer_t *x, pl_error_t **err)
 {
 	if (!x->challenge)
-		return status_error(x, "the registry refused without a challenge", err);
+		return pl_xfer_status_error(x, "the registry refused without a challenge", err);
 	challenge_t c;
 	parse_challenge(x->challenge, &c);
 	int r;
@@ -629,19 +630,19 @@ static json_t *fetch_manifest(pull_t *p, const char *ref, const char *want, char
 			      pl_error_t **err)
 {
 	xfer_t x;
-	xfer_init(&x, p, pl_xasprintf("manifests/%s", ref), NULL, MANIFEST_MAX, -1);
+	pl_xfer_init(&x, p, pl_xasprintf("manifests/%s", ref), NULL, MANIFEST_MAX, -1);
 	x.accept_manifests = true;
 	xfer_t *list[] = {&x};
 	json_t *man = NULL;
 	char got[PL_DIGEST_LEN + 1];
-	if (run(p, list, 1, err) < 0)
+	if (pl_xfer_run(p, list, 1, err) < 0)
 		goto out;
 	if (x.status != 200) {
 		_cleanup_free_ char *what = pl_xasprintf("manifest %s", ref);
-		status_error(&x, what, err);
+		pl_xfer_status_error(&x, what, err);
 		goto out;
 	}
-	digest_of(&x, got);
+	pl_xfer_digest(&x, got);
 	if (want && strcmp(want, got)) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "manifest %s: digest mismatch (got %s)", want,
 			     got);
@@ -675,7 +676,7 @@ static json_t *fetch_manifest(pull_t *p, const char *ref, const char *want, char
 		*mt = NULL;
 	}
 out:
-	xfer_clear(&x);
+	pl_xfer_clear(&x);
 	return man;
 }
 
@@ -790,8 +791,8 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 
 	/* the config: its digest is the image id */
 	xfer_t cx;
-	xfer_init(&cx, p, pl_xasprintf("blobs/%s", cd), NULL, csize ? (size_t)csize : CONFIG_MAX,
-		  -1);
+	pl_xfer_init(&cx, p, pl_xasprintf("blobs/%s", cd), NULL, csize ? (size_t)csize : CONFIG_MAX,
+		     -1);
 	xfer_t *clist[] = {&cx};
 	json_t *result = NULL, *cfg = NULL, *names = NULL;
 	layer_t *ls = pl_xcalloc(nl ? nl : 1, sizeof(*ls));
@@ -801,13 +802,13 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 	char got[PL_DIGEST_LEN + 1];
 	for (size_t i = 0; i < nl; i++)
 		ls[i].x.fd = -1;
-	if (run(p, clist, 1, err) < 0)
+	if (pl_xfer_run(p, clist, 1, err) < 0)
 		goto out;
 	if (cx.status != 200) {
-		status_error(&cx, "config blob", err);
+		pl_xfer_status_error(&cx, "config blob", err);
 		goto out;
 	}
-	digest_of(&cx, got);
+	pl_xfer_digest(&cx, got);
 	if (strcmp(got, cd)) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "config blob %s: digest mismatch (got %s)", cd,
 			     got);
@@ -854,22 +855,22 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 		if (fd < 0)
 			goto out;
 		/* a descriptor without a size (not valid OCI) is bounded by the extractor */
-		xfer_init(&l->x, p, pl_xasprintf("blobs/%s", l->digest), NULL,
-			  lsize ? (size_t)lsize : SIZE_MAX, fd);
+		pl_xfer_init(&l->x, p, pl_xasprintf("blobs/%s", l->digest), NULL,
+			     lsize ? (size_t)lsize : SIZE_MAX, fd);
 		l->fetch = true;
 		fetch[nf++] = &l->x;
 	}
-	if (run(p, fetch, nf, err) < 0)
+	if (pl_xfer_run(p, fetch, nf, err) < 0)
 		goto out;
 	for (size_t i = 0; i < nl; i++) {
 		layer_t *l = &ls[i];
 		if (!l->fetch)
 			continue;
 		if (l->x.status != 200) {
-			status_error(&l->x, "layer blob", err);
+			pl_xfer_status_error(&l->x, "layer blob", err);
 			goto out;
 		}
-		digest_of(&l->x, got);
+		pl_xfer_digest(&l->x, got);
 		if (strcmp(got, l->digest)) {
 			pl_error_set(err, PL_ERR_INVALID, 0,
 				     "layer blob %s: digest mismatch (got %s)", l->digest, got);
@@ -910,10 +911,10 @@ out:
 			if (ls[i].created)
 				pl_images_layer_drop(p->im, ls[i].diff_id);
 	for (size_t i = 0; i < nl; i++)
-		xfer_clear(&ls[i].x);
+		pl_xfer_clear(&ls[i].x);
 	free(ls);
 	free(fetch);
-	xfer_clear(&cx);
+	pl_xfer_clear(&cx);
 	if (cfg)
 		json_decref(cfg);
 	if (names)
