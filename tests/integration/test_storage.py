@@ -278,6 +278,27 @@ def test_tag_and_untag(api, oci):
     assert api.get(f"/images/{bare}:latest").status == 404
 
 
+def test_docker_hub_names_are_one_name(api, oci):
+    """docker.io/library/x, index.docker.io/library/x, library/x and x name the same image,
+    shown in Docker's familiar form; other registries' names stay apart."""
+    iid = oci["one"]
+    tok = uuid.uuid4().hex[:8]
+    r = api.post("/images/tag", params={"ref": "one", "name": f"docker.io/library/hub-{tok}"})
+    assert r.status == 201, r.body
+    for ref in (f"hub-{tok}", f"hub-{tok}:latest", f"library/hub-{tok}",
+                f"index.docker.io/library/hub-{tok}:latest", f"docker.io/library/hub-{tok}"):
+        assert inspect(api, ref)["id"] == iid, ref
+    tags = inspect(api, iid)["tags"]
+    assert f"hub-{tok}:latest" in tags and not [t for t in tags if "docker.io" in t], tags
+    assert api.post("/images/tag", params={"ref": "one", "name": f"docker.io/team{tok}/app"}
+                    ).status == 201
+    assert f"team{tok}/app:latest" in inspect(api, iid)["tags"]
+    assert api.get(f"/images/registry.example/library/hub-{tok}").status == 404
+    assert api.delete(f"/images/docker.io/library/hub-{tok}:latest").status == 204
+    assert api.get(f"/images/hub-{tok}").status == 404
+    assert api.delete(f"/images/team{tok}/app").status == 204
+
+
 def test_tag_errors(api, oci):
     assert api.post("/images/tag", params={"ref": "no-such", "name": "x:1"}).status == 404
     for bad in ("", "-leading-dash", "has space", "UPPER|pipe", "x" * 300):

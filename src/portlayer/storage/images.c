@@ -123,9 +123,28 @@ static int save_tags(pl_images_t *im, pl_error_t **err)
 
 /* --- references --- */
 
-/* "busybox" → "busybox:latest"; "reg:5000/x" keeps its port; digests stay as they are. */
-static char *normalize_ref(const char *ref)
+/* Docker Hub names in their familiar form, as Docker shows them: "docker.io/library/x",
+ * "index.docker.io/library/x" and "library/x" are all "x"; "docker.io/user/x" is
+ * "user/x". Other registries' names stay as they are. */
+static const char *familiar(const char *ref)
 {
+	static const char *const hub[] = {"docker.io/", "index.docker.io/", "registry-1.docker.io/"};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(hub); i++)
+		if (!strncmp(ref, hub[i], strlen(hub[i]))) {
+			ref += strlen(hub[i]);
+			break;
+		}
+	const char *rest = ref + strlen("library/");
+	if (!strncmp(ref, "library/", strlen("library/")) && *rest && !strchr(rest, '/'))
+		ref = rest;
+	return ref;
+}
+
+/* "busybox" → "busybox:latest"; "reg:5000/x" keeps its port; digests stay as they are;
+ * Docker Hub names in their familiar form. */
+static char *normalize_ref(const char *full)
+{
+	const char *ref = familiar(full);
 	const char *slash = strrchr(ref, '/');
 	const char *colon = strrchr(slash ? slash : ref, ':');
 	if (strchr(ref, '@') || colon)
