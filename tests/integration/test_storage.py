@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import proc_read
-from test_extract_hostile import (entry, import_image, oci_layout_tar, sha256, store_snapshot,
-                                  tar_bytes)
+from test_extract_hostile import (docker_archive_tar, entry, import_image, oci_layout_tar, sha256,
+                                  store_snapshot, tar_bytes)
 
 IMAGE_CMD = "echo image-cmd; pwd; echo FOO=$FOO BAR=$BAR"
 
@@ -238,6 +238,79 @@ def test_layout_with_mismatched_diff_id_refused(api, daemon):
     new_layers = sorted({k.split("/")[0] for k in after[1]["layers"]} -
                         {k.split("/")[0] for k in before[1]["layers"]})
     assert new_layers == [], f"a refused import left layers in the store: {new_layers}"
+
+
+def _retar(data, change):
+    """The same tar with change(name, bytes) → bytes applied to every regular file."""
+    src = tarfile.open(fileobj=io.BytesIO(data))
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for m in src.getmembers():
+            if m.isreg():
+                b = change(m.name, src.extractfile(m).read())
+                m.size = len(b)
+                t.addfile(m, io.BytesIO(b))
+            else:
+                t.addfile(m)
+    return out.getvalue()
+
+
+def _assert_import_refused_cleanly(api, daemon, data, word, ref):
+    before = (api.get("/images").json, store_snapshot(daemon))
+    r = import_image(api, data)
+    assert r.status == 400, r.body
+    assert word in r.message and "does not match" in r.message, r.message
+    assert api.get(f"/images/{ref}").status == 404
+    after = (api.get("/images").json, store_snapshot(daemon))
+    assert after[0] == before[0]
+    assert after[1] == before[1], "a refused import changed the store"
+
+
+@pytest.mark.parametrize("what", ["config", "manifest"])
+def test_layout_blob_not_matching_its_digest_refused(api, daemon, what):
+    """A blob of an OCI layout whose content is not what its digest says (a swapped config
+    or manifest) is refused, naming the blob, and nothing is kept."""
+    token = uuid.uuid4().hex
+    layer = tar_bytes(entry(f"blobcheck-{token}", data=b"b"))
+    ref = f"pl-blobcheck-{what}-{token[:8]}"
+    data = oci_layout_tar([layer], {"Cmd": ["true"]}, ref=ref)
+
+    def change(name, b):
+        if not name.startswith("blobs/sha256/"):
+            return b
+        j = json.loads(b) if b.startswith(b"{") else None
+        if what == "config" and j and "rootfs" in j:
+            j["config"]["Cmd"] = ["sh", "-c", "swapped"]
+            return json.dumps(j).encode()
+        if what == "manifest" and j and "layers" in j:
+            return b + b" "
+        return b
+    tampered = _retar(data, change)
+    assert tampered != data
+    _assert_import_refused_cleanly(api, daemon, tampered, "blobs/sha256/", ref)
+
+
+@pytest.mark.parametrize("what", ["config", "layer"])
+def test_docker_archive_blob_not_matching_its_digest_refused(api, daemon, what):
+    token = uuid.uuid4().hex
+    layer = tar_bytes(entry(f"dablob-{token}", data=b"d"))
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+                      "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+    lname = "blobs/sha256/" + (hashlib.sha256(layer).hexdigest() if what == "config"
+                               else hashlib.sha256(b"other").hexdigest())
+    cname = "blobs/sha256/" + (hashlib.sha256(cfg).hexdigest() if what == "layer"
+                               else hashlib.sha256(b"other").hexdigest())
+    ref = f"pl-dablob-{what}-{token[:8]}:1"
+    data = docker_archive_tar([{"Config": cname, "RepoTags": [ref], "Layers": [lname]}],
+                              {cname: cfg, lname: layer},
+                              extra=[entry("blobs", "dir"), entry("blobs/sha256", "dir")])
+    if what == "layer":
+        before = (api.get("/images").json, store_snapshot(daemon))
+        r = import_image(api, data)
+        assert r.status == 400 and lname.split("/")[-1] in r.message, r.body
+        assert (api.get("/images").json, store_snapshot(daemon)) == before
+    else:
+        _assert_import_refused_cleanly(api, daemon, data, cname, ref)
 
 
 def test_gzip_layers_in_layout(api, daemon, base_layer):
