@@ -463,6 +463,46 @@ def test_image_user_entrypoint_and_caller_user(api, base_layer):
     assert (code, out) == (0, "0\n")
 
 
+def test_user_names_resolve_in_the_container(api, base_layer):
+    """User names (the image's User or process.user) are resolved by tether against the
+    container's own /etc/passwd and /etc/group; an unknown name fails the start like Docker
+    (exit 126, the name in the error)."""
+    own = tar_bytes(entry("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"
+                          b"app:x:4321:8765:app:/home/app:/bin/sh\n"),
+                    entry("etc/group", data=b"root:x:0:\nstaff:x:50:\nappgrp:x:8765:\n"))
+    name, _ = unique_image(api, base_layer, {"User": "app", "Cmd": [
+        "sh", "-c", "echo $(id -u):$(id -g) $HOME"]})
+    # the layer goes on top of the shared base: a second image layer
+    imgs = imported(api, oci_layout_tar([base_layer, own], {"User": "app", "Cmd": [
+        "sh", "-c", "echo $(id -u):$(id -g) $HOME"]}, ref=f"{name}-users"))
+    ref = f"{name}-users"
+    _, code, out, err = run_image(api, {"image": ref})
+    assert (code, out) == (0, "4321:8765 /home/app\n"), err
+    _, code, out, _ = run_image(api, {"image": ref, "process": {
+        "user": "app:staff", "args": ["sh", "-c", "echo $(id -u):$(id -g)"]}})
+    assert (code, out) == (0, "4321:50\n")
+    _, code, out, _ = run_image(api, {"image": ref, "process": {
+        "user": "1000:appgrp", "args": ["sh", "-c", "echo $(id -u):$(id -g)"]}})
+    assert (code, out) == (0, "1000:8765\n")
+    # the host's users mean nothing: a name only the host has is unknown
+    r = api.create_raw({"image": ref, "process": {"user": "nobody", "args": ["true"]}})
+    cid = r.json["id"]
+    r = api.post(f"/containers/{cid}/start")
+    assert r.status == 400 and "unable to find user nobody" in r.message, r.body
+    assert api.inspect(cid)["state"]["exit_code"] == 126
+    r = api.create_raw({"image": ref, "process": {"user": "app:nogrp", "args": ["true"]}})
+    r = api.post(f"/containers/{r.json['id']}/start")
+    assert r.status == 400 and "unable to find group nogrp" in r.message, r.body
+    # exec sessions resolve too
+    r = api.create_raw({"image": ref, "process": {"args": ["sleep", "30"]}})
+    cid = r.json["id"]
+    api.start(cid)
+    r = api.post(f"/containers/{cid}/exec", {"args": ["sh", "-c", "id -u"], "user": "app"})
+    assert r.status == 201, r.body
+    api.kill(cid)
+    api.wait(cid)
+
+
 def test_create_from_image_errors(api, base_layer):
     r = api.create_raw({"image": "pl-no-such-image:1"})
     assert r.status == 404, r.body

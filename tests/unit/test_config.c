@@ -89,12 +89,12 @@ static void test_rejects(void **state)
 		       "KEY=VALUE");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"cwd\":\"tmp\"}}",
 		       "absolute");
-	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"root\"}}",
-		       "numeric");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"ro ot\"}}",
+		       "NAME[:GROUP]");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"1:\"}}",
-		       "numeric");
+		       "NAME[:GROUP]");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"-1\"}}",
-		       "numeric");
+		       "NAME[:GROUP]");
 	expect_invalid("{\"name\":\"-bad\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
 		       "name");
 	expect_invalid("{\"name\":\"a/b\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
