@@ -9,6 +9,7 @@
 #include "portlayer/storage/archive.h"
 #include "portlayer/storage/commit.h"
 #include "portlayer/storage/images.h"
+#include "portlayer/storage/registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +18,15 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-typedef enum ajob_kind { A_EXPORT, A_GET, A_STAT, A_PUT, A_CHANGES, A_COMMIT } ajob_kind_t;
+typedef enum ajob_kind {
+	A_EXPORT,
+	A_GET,
+	A_STAT,
+	A_PUT,
+	A_CHANGES,
+	A_COMMIT,
+	A_PULL, /* a registry pull with its progress streamed */
+} ajob_kind_t;
 
 /* One archive job. Streaming kinds (export, get) hand the tar over a pipe: the worker first
  * writes one line of JSON (the stat of what follows, or {}), then the tar. Nothing on the pipe
@@ -39,6 +48,11 @@ typedef struct ajob {
 	char *buf;
 	size_t blen, boff;
 	pl_commit_opts_t commit;
+	/* A_PULL */
+	char *ref, *platform, *username, *password;
+	bool insecure;
+	char *tail; /* the last line, once the pull ended */
+	size_t tail_off;
 	bool writing; /* counted in writers below */
 	struct ajob *next_writer;
 } ajob_t;
@@ -81,6 +95,14 @@ static void ajob_unref(void *data)
 	free(j->pre);
 	free(j->buf);
 	pl_commit_opts_clear(&j->commit);
+	free(j->ref);
+	free(j->platform);
+	free(j->username);
+	if (j->password) {
+		explicit_bzero(j->password, strlen(j->password));
+		free(j->password);
+	}
+	free(j->tail);
 	pl_error_free(j->err);
 	free(j);
 }
@@ -122,6 +144,15 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 		close(j->rfd);
 	if (j->kind == A_COMMIT)
 		return pl_commit_job(pl_portlayer_images(j->app->pl), &j->commit, err);
+	if (j->kind == A_PULL) {
+		pl_pull_opts_t o = {.ref = j->ref,
+				    .platform = j->platform,
+				    .username = j->username,
+				    .password = j->password,
+				    .insecure = j->insecure,
+				    .progress_fd = j->wfd};
+		return pl_registry_pull(pl_portlayer_images(j->app->pl), &o, err);
+	}
 	pl_archive_target_t t = {.dir = j->dir, .lowers = j->lowers, .pidfd = j->pidfd};
 	if (j->kind == A_CHANGES) {
 		_cleanup_free_ char *up = pl_xasprintf("%s/upper", j->dir);
@@ -169,6 +200,7 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 	}
 	case A_CHANGES:
 	case A_COMMIT:
+	case A_PULL:
 	default:
 		break;
 	}
@@ -223,6 +255,13 @@ static ssize_t produce(pl_req_t *r, char *buf, size_t max, void *data)
 	/* the pipe ended: complete only when the worker says it succeeded */
 	if (!j->done)
 		return 0; /* woken by the completion */
+	if (j->tail) {	  /* a pull's outcome, as the stream's last line */
+		size_t left = strlen(j->tail) - j->tail_off;
+		size_t n = left < max ? left : max;
+		memcpy(buf, j->tail + j->tail_off, n);
+		j->tail_off += n;
+		return n ? (ssize_t)n : -1;
+	}
 	return j->err ? -2 : -1;
 }
 
@@ -300,6 +339,39 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 	writer_done(j);
 	if (err)
 		pl_error_set(&j->err, err->kind, 0, "%s", err->msg);
+	if (j->kind == A_PULL) {
+		pl_images_t *im = pl_portlayer_images(j->app->pl);
+		pl_images_reload(im, NULL);
+		pl_error_t *e = NULL;
+		if (!err && pl_images_apply_names(im, result, &e) < 0)
+			err = e;
+		pl_images_job(im, false);
+		json_t *line;
+		if (err) {
+			line = json_pack("{s:s, s:{s:s, s:i}}", "error", err->msg, "errorDetail",
+					 "message", err->msg, "status",
+					 pl_error_http_status(err->kind));
+		} else {
+			size_t i;
+			json_t *img;
+			json_array_foreach(json_object_get(result, "images"), i, img)
+			    pl_events_emit(
+				pl_portlayer_events(j->app->pl), "image", "pull",
+				json_string_value(json_object_get(img, "id")), NULL,
+				json_pack("{s:O}", "tags", json_object_get(img, "tags")));
+			line = json_pack("{s:s, s:O}", "status", "Pulled", "images",
+					 json_object_get(result, "images"));
+		}
+		char *t = pl_json_dump(line);
+		json_decref(line);
+		j->tail = pl_xasprintf("%s\n", t);
+		free(t);
+		pl_error_free(e);
+		if (j->req)
+			pl_req_wake(j->req);
+		ajob_unref(j);
+		return;
+	}
 	if (j->kind == A_EXPORT || j->kind == A_GET) {
 		if (j->started && j->req)
 			pl_req_wake(j->req);
@@ -414,16 +486,33 @@ static void submit(pl_req_t *r, ajob_t *j)
 		j->wfd = p[1];
 		fcntl(j->rfd, F_SETFL, O_NONBLOCK);
 	}
-	if (j->kind == A_COMMIT)
+	if (j->kind == A_PULL) {
+		int p[2];
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			pl_error_errno(&e, "pipe");
+			ajob_unref(j);
+			return fail(r, e);
+		}
+		j->rfd = p[0];
+		j->wfd = p[1];
+		fcntl(j->rfd, F_SETFL, O_NONBLOCK);
+	}
+	if (j->kind == A_COMMIT || j->kind == A_PULL)
 		pl_images_job(pl_portlayer_images(j->app->pl), true);
 	int rc = pl_work_submit(j->app->workers, ajob_work, ajob_done, j, &e);
 	if (j->wfd >= 0) /* the worker has its copy; ours must go so EOF can be seen */
 		j->wfd = pl_close(j->wfd);
 	if (rc < 0) {
-		if (j->kind == A_COMMIT)
+		if (j->kind == A_COMMIT || j->kind == A_PULL)
 			pl_images_job(pl_portlayer_images(j->app->pl), false);
 		ajob_unref(j);
 		return fail(r, e);
+	}
+	if (j->kind == A_PULL) { /* the stream starts now: errors come as its last line */
+		j->started = true;
+		j->refs++;
+		pl_reply_stream(r, 200, "application/x-ndjson", produce, j, stream_gone);
+		return;
 	}
 	if (j->kind == A_PUT && j->pidfd < 0) {
 		j->writing = true;
@@ -544,5 +633,23 @@ void pl_h_commit_container(pl_req_t *r, void *data)
 	o->author = author ? pl_xstrdup(author) : NULL;
 	if (repo && *repo)
 		o->name = tag && *tag ? pl_xasprintf("%s:%s", repo, tag) : pl_xstrdup(repo);
+	submit(r, j);
+}
+
+void pl_pull_stream(pl_req_t *r, void *data, const char *ref, const char *platform,
+		    const char *username, const char *password, bool insecure)
+{
+	pl_app_t *app = data;
+	ajob_t *j = pl_xcalloc(1, sizeof(*j));
+	j->refs = 1;
+	j->app = app;
+	j->req = r;
+	j->kind = A_PULL;
+	j->pidfd = j->in_fd = j->rfd = j->wfd = -1;
+	j->ref = pl_xstrdup(ref);
+	j->platform = platform && *platform ? pl_xstrdup(platform) : NULL;
+	j->username = username && *username ? pl_xstrdup(username) : NULL;
+	j->password = password ? pl_xstrdup(password) : NULL;
+	j->insecure = insecure;
 	submit(r, j);
 }

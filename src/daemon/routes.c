@@ -832,6 +832,12 @@ static void h_image_pull(pl_req_t *r, void *data)
 		    pl_json_get_string(body, "password", &pass, &e) < 0)
 			return fail(r, e);
 	}
+	bool progress;
+	if (pl_req_query_bool(r, "progress", false, &progress, &e) < 0)
+		return fail(r, e);
+	if (progress)
+		return pl_pull_stream(r, app, ref, pl_req_query(r, "platform"), user, pass,
+				      insecure);
 	store_job_t *j = store_job_new(r, app, STORE_PULL);
 	j->ref = pl_xstrdup(ref);
 	const char *platform = pl_req_query(r, "platform");

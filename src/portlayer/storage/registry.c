@@ -260,6 +260,11 @@ static size_t on_body(char *buf, size_t size, size_t n, void *data)
 	}
 	x->got += len;
 	gnutls_hash(x->hash, buf, len);
+	if (x->progress_id && x->got - x->reported >= (1u << 20)) {
+		x->reported = x->got;
+		pl_pull_progress(x->p, x->progress_id, "Downloading", x->got,
+				 x->max == SIZE_MAX ? 0 : x->max);
+	}
 	if (x->fd < 0) {
 		append(x, buf, len);
 		return len;
@@ -275,6 +280,31 @@ static size_t on_body(char *buf, size_t size, size_t n, void *data)
 		off += (size_t)w;
 	}
 	return len;
+}
+
+void pl_pull_progress(pull_t *p, const char *id, const char *status, uint64_t current,
+		      uint64_t total)
+{
+	if (!p->o || p->o->progress_fd <= 0)
+		return;
+	json_t *j = json_pack("{s:s}", "status", status);
+	if (id)
+		json_object_set_new(j, "id", json_string(id));
+	if (current || total)
+		json_object_set_new(j, "progressDetail",
+				    json_pack("{s:I, s:I}", "current", (json_int_t)current, "total",
+					      (json_int_t)total));
+	char *s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		return;
+	size_t n = strlen(s);
+	s[n] = '\n'; /* one write per line: lines never interleave */
+	ssize_t w;
+	do
+		w = write(p->o->progress_fd, s, n + 1);
+	while (w < 0 && errno == EINTR);
+	free(s);
 }
 
 static size_t on_upload(char *buf, size_t size, size_t n, void *data)
@@ -723,6 +753,7 @@ static int parse_platform(pull_t *p, const char *s, pl_error_t **err)
 typedef struct layer {
 	const char *digest, *diff_id;
 	bool fetch, created;
+	char short_id[13]; /* the blob's, for progress */
 	xfer_t x;
 } layer_t;
 
@@ -789,6 +820,10 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 		return NULL;
 	}
 
+	{
+		_cleanup_free_ char *from = pl_xasprintf("Pulling from %s", p->ref.repo);
+		pl_pull_progress(p, ref->digest ? ref->digest : ref->tag, from, 0, 0);
+	}
 	/* the config: its digest is the image id */
 	xfer_t cx;
 	pl_xfer_init(&cx, p, pl_xasprintf("blobs/%s", cd), NULL, csize ? (size_t)csize : CONFIG_MAX,
@@ -842,6 +877,7 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 				     json_string_value(json_object_get(desc, "mediaType")));
 			goto out;
 		}
+		snprintf(l->short_id, sizeof(l->short_id), "%.12s", l->digest + 7);
 		bool dup = false;
 		for (size_t k = 0; k < i; k++)
 			dup |= !strcmp(ls[k].diff_id, l->diff_id);
@@ -849,8 +885,10 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 			continue;
 		if (pl_images_has_layer(p->im, l->diff_id)) {
 			size += pl_images_layer_size(p->im, l->diff_id);
+			pl_pull_progress(p, l->short_id, "Already exists", 0, 0);
 			continue;
 		}
+		pl_pull_progress(p, l->short_id, "Pulling fs layer", 0, 0);
 		int fd = pl_images_tmpfile(p->im, err);
 		if (fd < 0)
 			goto out;
@@ -858,6 +896,7 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 		pl_xfer_init(&l->x, p, pl_xasprintf("blobs/%s", l->digest), NULL,
 			     lsize ? (size_t)lsize : SIZE_MAX, fd);
 		l->fetch = true;
+		l->x.progress_id = l->short_id;
 		fetch[nf++] = &l->x;
 	}
 	if (pl_xfer_run(p, fetch, nf, err) < 0)
@@ -882,6 +921,8 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 				     (unsigned long long)l->x.got, l->x.max);
 			goto out;
 		}
+		pl_pull_progress(p, l->short_id, "Verifying Checksum", 0, 0);
+		pl_pull_progress(p, l->short_id, "Download complete", l->x.got, l->x.got);
 	}
 
 	/* every byte is verified: now into the store, one layer after the other */
@@ -894,17 +935,24 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 			pl_error_errno(err, "rewind layer blob");
 			goto out;
 		}
+		pl_pull_progress(p, l->short_id, "Extracting", 0, 0);
 		if (pl_images_layer_add(p->im, l->x.fd, l->diff_id, &res, &l->created, err) < 0) {
 			pl_error_wrap(err, "layer %s", l->digest);
 			goto out;
 		}
+		pl_pull_progress(p, l->short_id, "Pull complete", 0, 0);
 		size += res.bytes;
 		l->x.fd = pl_close(l->x.fd);
 	}
 	names = json_pack("[s]", p->o->ref);
 	json_t *one = pl_images_record(p->im, cx.body, cx.len, size, names, err);
-	if (one)
+	if (one) {
 		result = json_pack("{s:[o]}", "images", one);
+		_cleanup_free_ char *st = pl_xasprintf(nf ? "Status: Downloaded newer image for %s"
+							  : "Status: Image is up to date for %s",
+						       p->o->ref);
+		pl_pull_progress(p, NULL, st, 0, 0);
+	}
 out:
 	if (!result)
 		for (size_t i = 0; i < nl; i++)

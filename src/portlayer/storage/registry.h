@@ -29,6 +29,7 @@ typedef struct pl_pull_opts {
 	const char *platform;		 /* "os/arch[/variant]"; NULL: linux/amd64 */
 	const char *username, *password; /* NULL: anonymous */
 	bool insecure;			 /* plain http (after https failed) and unverified TLS */
+	int progress_fd; /* > 0: progress as newline-delimited JSON (Docker's pull stream) */
 } pl_pull_opts_t;
 
 /* Pulls one image into the store and names it by o->ref → {"images":[{"id","tags"}]}.

@@ -52,6 +52,8 @@ typedef struct xfer {
 	uint64_t up_size, up_off;
 	const char *up_buf; /* ... or from memory (borrowed) */
 	size_t up_len;
+	const char *progress_id; /* a layer download reported as it goes */
+	uint64_t reported;
 } xfer_t;
 
 void pl_xfer_init(xfer_t *x, pull_t *p, char *path, char *url, size_t max, int fd);
@@ -61,3 +63,6 @@ int pl_xfer_run(pull_t *p, xfer_t **xs, size_t n, pl_error_t **err);
 /* The registry's own words for a failed transfer. */
 int pl_xfer_status_error(const xfer_t *x, const char *what, pl_error_t **err);
 void pl_xfer_digest(xfer_t *x, char out[PL_DIGEST_LEN + 1]);
+/* One progress line {"status","id","progressDetail"} when the pull has a progress fd. */
+void pl_pull_progress(pull_t *p, const char *id, const char *status, uint64_t current,
+		      uint64_t total);
