@@ -2678,9 +2678,16 @@ static int dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n
 }
 
 static const subcommand_t image_commands[] = {
-    {"import", image_import}, {"load", image_import},	  {"ls", image_ls},
-    {"list", image_ls},	      {"inspect", image_inspect}, {"tag", image_tag},
-    {"rm", image_rm},	      {"remove", image_rm},	  {"push", pl_cli_image_push},
+    {"import", image_import},
+    {"load", image_import},
+    {"ls", image_ls},
+    {"list", image_ls},
+    {"inspect", image_inspect},
+    {"tag", image_tag},
+    {"rm", image_rm},
+    {"remove", image_rm},
+    {"push", pl_cli_image_push},
+    {"pull", pl_cli_image_pull},
 };
 
 static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -3039,7 +3046,7 @@ static const command_t commands[] = {
      "export [-o FILE] CONTAINER"},
     {"commit", cmd_commit, 1, "Make an image of a container's changes",
      "commit [-m MSG] [-a AUTHOR] [-c KEY=VALUE]... CONTAINER [REPO[:TAG]]"},
-    {"image", cmd_image, 1, "Manage images: import, ls, inspect, tag, rm",
+    {"image", cmd_image, 1, "Manage images: pull, push, import, ls, inspect, tag, rm",
      "image COMMAND\n\n"
      "  import [-q] FILE|-   import an OCI image layout or a docker-archive (a tar, as\n"
      "                       made by `tar -C LAYOUT -cf FILE .` or `docker save`); prints\n"
@@ -3049,6 +3056,8 @@ static const command_t commands[] = {
      "  tag REF NAME[:TAG]   give an image another name\n"
      "  rm REF...            remove a name; the last name (or an id) removes the image\n"
      "                       and the layers no other image uses\n"
+     "  pull [-q] [--insecure] [--platform P] [-u USER --password-stdin] REF\n"
+     "                       pull from a registry, with per-layer progress\n"
      "  push [--insecure] [-u USER --password-stdin] HOST/REPO[:TAG]\n"
      "                       push an image to the registry its name names\n\n"
      "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix.\n"},

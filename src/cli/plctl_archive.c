@@ -505,3 +505,123 @@ int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
 	json_decref(resp);
 	return 0;
 }
+
+typedef struct pull_view {
+	bool quiet;
+	json_t *last; /* the last line: the outcome */
+} pull_view_t;
+
+static int pull_line(json_t *v, const char *line, size_t len, void *data)
+{
+	pull_view_t *pv = data;
+	if (!v)
+		return 0;
+	if (pv->last)
+		json_decref(pv->last);
+	pv->last = json_incref(v);
+	const char *status = json_string_value(json_object_get(v, "status"));
+	const char *id = json_string_value(json_object_get(v, "id"));
+	json_t *pd = json_object_get(v, "progressDetail");
+	if (pv->quiet || !status || json_object_get(v, "images"))
+		return 0;
+	if (pd)
+		fprintf(stderr, "%s: %s %lld/%lld\n", id ? id : "", status,
+			(long long)json_integer_value(json_object_get(pd, "current")),
+			(long long)json_integer_value(json_object_get(pd, "total")));
+	else if (id)
+		fprintf(stderr, "%s: %s\n", id, status);
+	else
+		fprintf(stderr, "%s\n", status);
+	return 0;
+}
+
+/* image pull [-q] [--insecure] [--platform P] [-u USER --password-stdin] REF */
+int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u =
+	    "image pull [-q] [--insecure] [--platform OS/ARCH] [-u USER [--password-stdin]] REF\n\n"
+	    "Pull an image from a registry, showing each layer's progress on stderr; prints the\n"
+	    "image id.\n\n"
+	    "  -q, --quiet         no progress\n"
+	    "  --insecure          unverified TLS, plain http when https fails\n"
+	    "  --platform P        the platform to pick from an image index (linux/amd64)\n"
+	    "  -u, --username U    log in as U (the password from stdin with --password-stdin)";
+	static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
+					     {"insecure", no_argument, NULL, 'k'},
+					     {"platform", required_argument, NULL, 'P'},
+					     {"username", required_argument, NULL, 'u'},
+					     {"password-stdin", no_argument, NULL, 'p'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	bool insecure = false, pw_stdin = false;
+	pull_view_t pv = {0};
+	const char *user = NULL, *platform = NULL;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":qu:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return usage("image pull", u, false);
+		case 'q':
+			pv.quiet = true;
+			break;
+		case 'k':
+			insecure = true;
+			break;
+		case 'P':
+			platform = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'p':
+			pw_stdin = true;
+			break;
+		default:
+			return usage("image pull", u, true);
+		}
+	}
+	if (optind != argc - 1)
+		return usage("image pull", u, true);
+	_cleanup_json_ json_t *body = NULL;
+	if (user) {
+		char pw[1024] = "";
+		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+			pw[0] = '\0';
+		pw[strcspn(pw, "\r\n")] = '\0';
+		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
+	query(c, &path, "ref", argv[optind]);
+	if (insecure)
+		query(c, &path, "insecure", "1");
+	if (platform)
+		query(c, &path, "platform", platform);
+	pl_ndjson_t nd;
+	pl_ndjson_init(&nd, pull_line, &pv);
+	pl_error_t *e = NULL;
+	int r = pl_client_stream_body(c, "POST", path, body, pl_ndjson_feed_cb, &nd, &e);
+	pl_ndjson_done(&nd);
+	if (r < 0) {
+		if (pv.last)
+			json_decref(pv.last);
+		return fail(e, 1);
+	}
+	int rc = 0;
+	const char *msg = json_string_value(json_object_get(pv.last, "error"));
+	json_t *img = json_array_get(json_object_get(pv.last, "images"), 0);
+	if (msg) {
+		fprintf(stderr, "plctl: %s\n", msg);
+		rc = 1;
+	} else if (img) {
+		puts(json_string_value(json_object_get(img, "id")));
+	} else {
+		fprintf(stderr, "plctl: the pull stream ended without an outcome\n");
+		rc = 1;
+	}
+	if (pv.last)
+		json_decref(pv.last);
+	return rc;
+}

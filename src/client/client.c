@@ -366,7 +366,14 @@ static size_t stream_write(char *data, size_t size, size_t nmemb, void *userdata
 int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
 		     pl_error_t **err)
 {
-	prepare(c, "GET", path, NULL, 0);
+	return pl_client_stream_body(c, "GET", path, NULL, fn, userdata, err);
+}
+
+int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, json_t *body,
+			  pl_client_data_fn fn, void *userdata, pl_error_t **err)
+{
+	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	prepare(c, method, path, text, text ? strlen(text) : 0);
 	_cleanup_(stream_ctx_done) stream_ctx_t s = {.c = c, .fn = fn, .userdata = userdata};
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);

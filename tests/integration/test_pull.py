@@ -594,3 +594,13 @@ def test_pull_bearer_token(api, daemon, registry, work, cert):
             reg.stop()
         srv.terminate()
         srv.wait(10)
+
+
+def test_plctl_image_pull(api, plctl, registry):
+    ref = f"{registry.host}/busybox:t1"
+    p = plctl("image", "pull", "--insecure", ref, check=0)
+    assert p.stdout.strip() == api.get(f"/images/{ref}").json["id"]
+    assert "Pulling from busybox" in p.stderr and ("Pull complete" in p.stderr or
+                                                  "Already exists" in p.stderr), p.stderr
+    p = plctl("image", "pull", "-q", "--insecure", f"{registry.host}/busybox:nope")
+    assert p.returncode == 1 and "nope" in p.stderr and p.stdout == "", p.stderr
