@@ -8,9 +8,13 @@
 #include <errno.h>
 #include <gnutls/crypto.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include "common/fs.h"
 
 #define MANIFEST_MAX (4u << 20)
 #define CONFIG_MAX   (16u << 20)
@@ -764,6 +768,106 @@ static bool layer_type_ok(const char *mt)
 	return !mt || strstr(mt, ".tar") || strstr(mt, "+tar") || strstr(mt, "layer.v1.tar");
 }
 
+/* One layer into the store, in a child process: reports {"created","bytes"} or
+ * {"error","kind"} on fd. */
+static _Noreturn void extract_child(pull_t *p, layer_t *l, int fd)
+{
+	pl_error_t *e = NULL;
+	pl_extract_result_t res;
+	bool created = false;
+	json_t *rep;
+	pl_pull_progress(p, l->short_id, "Extracting", 0, 0);
+	if (lseek(l->x.fd, 0, SEEK_SET) < 0)
+		pl_error_errno(&e, "rewind layer blob");
+	if (!e && pl_images_layer_add(p->im, l->x.fd, l->diff_id, &res, &created, &e) == 0) {
+		rep = json_pack("{s:b, s:I}", "created", created, "bytes", (json_int_t)res.bytes);
+		pl_pull_progress(p, l->short_id, "Pull complete", 0, 0);
+	} else {
+		rep = json_pack("{s:s, s:i}", "error", e ? e->msg : "extraction failed", "kind",
+				e ? (int)e->kind : (int)PL_ERR_INTERNAL);
+	}
+	char *s = json_dumps(rep, JSON_COMPACT);
+	if (s) {
+		ssize_t w = write(fd, s, strlen(s));
+		(void)w;
+	}
+	_exit(0);
+}
+
+/* Extracts the fetched layers, EXTRACT_PARALLEL at a time, each in a child of this worker
+ * (extraction is CPU and disk bound; the store's temp-dir-and-rename writes are safe
+ * side by side). Every child is waited for, so the caller knows which layers it added. */
+static int extract_layers(pull_t *p, layer_t *ls, size_t nl, uint64_t *size, pl_error_t **err)
+{
+	/* half the CPUs, at most 4: on a 2-core host one at a time measured faster (bench/storage:
+	 * 4 layers of 16 MiB, 805 ms one at a time vs 906 ms two at a time, the registry and
+	 * the daemon competing for the same cores). PL_PULL_EXTRACT_PARALLEL (1..4) overrides. */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN) / 2;
+	const char *knob = getenv("PL_PULL_EXTRACT_PARALLEL");
+	if (knob && atoi(knob) >= 1)
+		ncpu = atoi(knob);
+	size_t par = ncpu > 1 ? (size_t)(ncpu < 4 ? ncpu : 4) : 1;
+	int rc = 0;
+	for (size_t i = 0; i < nl;) {
+		pid_t pids[4];
+		int fds[4];
+		size_t idx[4], n = 0;
+		for (; i < nl && n < par; i++) {
+			if (!ls[i].fetch)
+				continue;
+			int pp[2];
+			if (pipe2(pp, O_CLOEXEC) < 0) {
+				rc = pl_error_errno(err, "pipe");
+				break;
+			}
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(pp[0]);
+				extract_child(p, &ls[i], pp[1]);
+			}
+			close(pp[1]);
+			if (pid < 0) {
+				close(pp[0]);
+				rc = pl_error_errno(err, "fork an extraction");
+				break;
+			}
+			pids[n] = pid;
+			fds[n] = pp[0];
+			idx[n++] = i;
+		}
+		for (size_t k = 0; k < n; k++) {
+			_cleanup_free_ char *buf = NULL;
+			size_t len = 0;
+			pl_error_t *e = NULL;
+			pl_read_fd(fds[k], "extraction report", &buf, &len, 1 << 20, &e);
+			pl_error_free(e);
+			close(fds[k]);
+			waitpid(pids[k], NULL, 0);
+			layer_t *l = &ls[idx[k]];
+			_cleanup_json_ json_t *rep = buf ? json_loadb(buf, len, 0, NULL) : NULL;
+			const char *msg = json_string_value(json_object_get(rep, "error"));
+			if (!rep || msg) {
+				if (rc == 0) {
+					pl_error_set(err,
+						     rep ? (pl_errkind_t)json_integer_value(
+							       json_object_get(rep, "kind"))
+							 : PL_ERR_INTERNAL,
+						     0, "layer %s: %s", l->digest,
+						     msg ? msg : "the extraction process died");
+					rc = -1;
+				}
+				continue;
+			}
+			l->created = json_is_true(json_object_get(rep, "created"));
+			*size += (uint64_t)json_integer_value(json_object_get(rep, "bytes"));
+			l->x.fd = pl_close(l->x.fd);
+		}
+		if (rc < 0)
+			return rc;
+	}
+	return rc;
+}
+
 static json_t *do_pull(pull_t *p, pl_error_t **err)
 {
 	const pl_registry_ref_t *ref = &p->ref;
@@ -925,25 +1029,9 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 		pl_pull_progress(p, l->short_id, "Download complete", l->x.got, l->x.got);
 	}
 
-	/* every byte is verified: now into the store, one layer after the other */
-	for (size_t i = 0; i < nl; i++) {
-		layer_t *l = &ls[i];
-		if (!l->fetch)
-			continue;
-		pl_extract_result_t res;
-		if (lseek(l->x.fd, 0, SEEK_SET) < 0) {
-			pl_error_errno(err, "rewind layer blob");
-			goto out;
-		}
-		pl_pull_progress(p, l->short_id, "Extracting", 0, 0);
-		if (pl_images_layer_add(p->im, l->x.fd, l->diff_id, &res, &l->created, err) < 0) {
-			pl_error_wrap(err, "layer %s", l->digest);
-			goto out;
-		}
-		pl_pull_progress(p, l->short_id, "Pull complete", 0, 0);
-		size += res.bytes;
-		l->x.fd = pl_close(l->x.fd);
-	}
+	/* every byte is verified: now into the store, several layers at once */
+	if (extract_layers(p, ls, nl, &size, err) < 0)
+		goto out;
 	names = json_pack("[s]", p->o->ref);
 	json_t *one = pl_images_record(p->im, cx.body, cx.len, size, names, err);
 	if (one) {
