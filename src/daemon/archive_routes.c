@@ -445,6 +445,16 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 		fail(r, e);
 		return NULL;
 	}
+	if ((kind == A_GET || kind == A_STAT || kind == A_PUT) && pl_container_is_running(c) &&
+	    pl_container_ns_pidfd(c) < 0) {
+		/* its files live where only its own mechanism reaches (a VM guest) */
+		pl_error_set(&e, PL_ERR_UNSUPPORTED, 0,
+			     "container %.12s: copying files of a running domain of this "
+			     "mechanism is not supported; stop it first",
+			     pl_container_id(c));
+		fail(r, e);
+		return NULL;
+	}
 	_cleanup_free_ char *lowers = pl_container_lowerdir(c, &e);
 	if (!lowers) {
 		fail(r, e);

@@ -462,3 +462,19 @@ def test_plctl_commit(plctl, api, image):
     assert (code, out) == (0, "committed-by-plctl\n")
     p = plctl("commit", "-c", "Bogus=1", cid)
     assert p.returncode == 1 and "Bogus" in p.stderr
+
+
+def test_rootfs_container_changes_and_copies(api, rootfs, tmp_path):
+    """A container on a rootfs directory (one lower): changes, copy in and out, export."""
+    cid = api.create(rootfs, ["sh", "-c", "echo hi > /tmp/made; rm /etc/hostname"])
+    api.start(cid)
+    assert api.wait(cid)["exit_code"] == 0
+    ch = {(c["Path"], c["Kind"]) for c in api.get(f"/containers/{cid}/changes").json}
+    assert {("/tmp", 0), ("/tmp/made", 1), ("/etc", 0), ("/etc/hostname", 2)} <= ch, ch
+    r = archive_put(api, cid, "/tmp", tar_bytes(entry("in.txt", data=b"in\n")))
+    assert r.status == 200, r.body
+    m = tar_members(archive_get(api, cid, "/tmp").body)
+    assert m["tmp/in.txt"][1] == b"in\n" and m["tmp/made"][1] == b"hi\n"
+    assert not os.path.exists(os.path.join(rootfs, "tmp/in.txt")), "the rootfs changed"
+    m = tar_members(api.get(f"/containers/{cid}/export").body)
+    assert "etc/hostname" not in m and m["tmp/in.txt"][1] == b"in\n"
