@@ -275,20 +275,23 @@ static void stream_gone(void *data)
 	ajob_unref(j);
 }
 
+/* Docker's path stat: base64 of the JSON, in a header */
+static void add_stat_header(pl_req_t *r, const json_t *st)
+{
+	_cleanup_free_ char *s = pl_json_dump(st);
+	gnutls_datum_t in = {.data = (unsigned char *)s, .size = (unsigned)strlen(s)}, out;
+	if (gnutls_base64_encode2(&in, &out) == 0) {
+		pl_req_add_header(r, "X-Docker-Container-Path-Stat", (char *)out.data);
+		gnutls_free(out.data);
+	}
+}
+
 static void start_stream(ajob_t *j)
 {
 	_cleanup_json_ json_t *pre = pl_json_parse(j->pre, j->pre_len, "preface", NULL);
 	json_t *st = json_object_get(pre, "stat");
-	if (st) {
-		_cleanup_free_ char *s = pl_json_dump(st);
-		size_t n = strlen(s);
-		_cleanup_free_ char *b64 = pl_xmalloc(4 * ((n + 2) / 3) + 1);
-		gnutls_datum_t in = {.data = (unsigned char *)s, .size = (unsigned)n}, out;
-		if (gnutls_base64_encode2(&in, &out) == 0) {
-			pl_req_add_header(j->req, "X-Docker-Container-Path-Stat", (char *)out.data);
-			gnutls_free(out.data);
-		}
-	}
+	if (st)
+		add_stat_header(j->req, st);
 	j->started = true;
 	pl_reply_stream(j->req, 200, "application/x-tar", produce, j, stream_gone);
 }
@@ -373,6 +376,10 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 		return;
 	}
 	if (j->kind == A_EXPORT || j->kind == A_GET) {
+		if (!err) /* Docker's names for these */
+			pl_events_emit(pl_portlayer_events(j->app->pl), "container",
+				       j->kind == A_EXPORT ? "export" : "archive-path", j->id, NULL,
+				       j->path ? json_pack("{s:s}", "path", j->path) : NULL);
 		if (j->started && j->req)
 			pl_req_wake(j->req);
 		else if (!j->started && j->eof)
@@ -384,15 +391,7 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 		if (err) {
 			pl_reply_error(j->req, err);
 		} else if (j->kind == A_STAT) {
-			_cleanup_free_ char *s = pl_json_dump(json_object_get(result, "stat"));
-			gnutls_datum_t in = {.data = (unsigned char *)s,
-					     .size = (unsigned)strlen(s)},
-				       out;
-			if (gnutls_base64_encode2(&in, &out) == 0) {
-				pl_req_add_header(j->req, "X-Docker-Container-Path-Stat",
-						  (char *)out.data);
-				gnutls_free(out.data);
-			}
+			add_stat_header(j->req, json_object_get(result, "stat"));
 			pl_reply_empty(j->req, 200);
 		} else if (j->kind == A_CHANGES) {
 			pl_reply_json(j->req, 200, json_incref(json_object_get(result, "changes")));

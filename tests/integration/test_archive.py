@@ -478,3 +478,19 @@ def test_rootfs_container_changes_and_copies(api, rootfs, tmp_path):
     assert not os.path.exists(os.path.join(rootfs, "tmp/in.txt")), "the rootfs changed"
     m = tar_members(api.get(f"/containers/{cid}/export").body)
     assert "etc/hostname" not in m and m["tmp/in.txt"][1] == b"in\n"
+
+
+def test_archive_events(api, daemon, image):
+    import time
+    from pl_extra import read_events
+    cid = make(api, image, "true")
+    since = time.time()
+    assert archive_get(api, cid, "/etc/victim").status == 200
+    assert archive_put(api, cid, "/data", tar_bytes(entry("ev", data=b"e"))).status == 200
+    assert api.get(f"/containers/{cid}/export").status == 200
+    r = api.post("/commit", params={"container": cid, "repo": f"events-{TOKEN}"})
+    assert r.status == 201
+    status, evs = read_events(daemon.socket, since=f"{since:.6f}", until=f"{time.time():.6f}")
+    got = [(e["type"], e["action"]) for e in evs if e.get("id") in (cid, r.json["id"])]
+    assert got == [("container", "archive-path"), ("container", "extract-to-dir"),
+                   ("container", "export"), ("image", "commit")], evs
