@@ -638,8 +638,13 @@ void pl_h_commit_container(pl_req_t *r, void *data)
 		      json_object_get(proc, "env"), "cwd", json_object_get(proc, "cwd"), "labels",
 		      json_object_get(cfg, "labels"));
 	o->changes = changes ? json_deep_copy(changes) : NULL;
-	o->comment = comment ? pl_xstrdup(comment) : NULL;
-	o->author = author ? pl_xstrdup(author) : NULL;
+	/* Docker's shape carries them as query parameters */
+	if (!comment)
+		comment = pl_req_query(r, "comment");
+	if (!author)
+		author = pl_req_query(r, "author");
+	o->comment = comment && *comment ? pl_xstrdup(comment) : NULL;
+	o->author = author && *author ? pl_xstrdup(author) : NULL;
 	if (repo && *repo)
 		o->name = tag && *tag ? pl_xasprintf("%s:%s", repo, tag) : pl_xstrdup(repo);
 	submit(r, j);

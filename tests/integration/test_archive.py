@@ -375,6 +375,11 @@ def test_commit_with_changes_sets_the_config(api, image):
     assert r.status == 201, r.body
     img = api.get(f"/images/withcfg-{TOKEN}").json
     assert img["config"]["config"]["Labels"]["k"] == "v"
+    r = api.post("/commit", params={"container": cid, "repo": f"withq-{TOKEN}",
+                                    "comment": "from the query", "author": "someone"})
+    img = api.get(f"/images/withq-{TOKEN}").json
+    assert img["config"]["author"] == "someone"
+    assert img["config"]["history"][-1]["comment"] == "from the query"
     cid2, code, (out, _) = run(api, {"image": f"withcfg-{TOKEN}"})
     assert (code, out) == (0, "from-commit\nyes\n")
 
