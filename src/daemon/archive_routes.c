@@ -38,6 +38,7 @@ typedef struct ajob {
 	ajob_kind_t kind;
 	char id[PL_ID_LEN + 1];
 	char *dir, *lowers, *path;
+	json_t *mounts; /* a stopped container's volumes and binds */
 	int pidfd, in_fd;
 	int rfd, wfd; /* the data pipe */
 	pl_watch_t *watch;
@@ -92,6 +93,8 @@ static void ajob_unref(void *data)
 	free(j->dir);
 	free(j->lowers);
 	free(j->path);
+	if (j->mounts)
+		json_decref(j->mounts);
 	free(j->pre);
 	free(j->buf);
 	pl_commit_opts_clear(&j->commit);
@@ -153,7 +156,8 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 				    .progress_fd = j->wfd};
 		return pl_registry_pull(pl_portlayer_images(j->app->pl), &o, err);
 	}
-	pl_archive_target_t t = {.dir = j->dir, .lowers = j->lowers, .pidfd = j->pidfd};
+	pl_archive_target_t t = {
+	    .dir = j->dir, .lowers = j->lowers, .pidfd = j->pidfd, .mounts = j->mounts};
 	if (j->kind == A_CHANGES) {
 		_cleanup_free_ char *up = pl_xasprintf("%s/upper", j->dir);
 		_cleanup_close_ int upper = open(up, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -469,6 +473,8 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 	j->lowers = TAKE_PTR(lowers);
 	j->path = path ? pl_xstrdup(path) : NULL;
 	j->pidfd = pl_container_ns_pidfd(c);
+	if (j->pidfd < 0 && (kind == A_GET || kind == A_STAT || kind == A_PUT))
+		j->mounts = pl_container_mounts(c);
 	j->in_fd = j->rfd = j->wfd = -1;
 	if (out)
 		*out = c;

@@ -499,3 +499,29 @@ def test_archive_events(api, daemon, image):
     got = [(e["type"], e["action"]) for e in evs if e.get("id") in (cid, r.json["id"])]
     assert got == [("container", "archive-path"), ("container", "extract-to-dir"),
                    ("container", "export"), ("image", "commit")], evs
+
+
+def test_copies_reach_volumes_and_binds(api, daemon, rootfs, tmp_path):
+    """Stopped or running, a copy into a volume's path lands in the volume (not in the
+    writable layer), reads come from it, and a read-only bind refuses writes."""
+    from test_volumes import bind, run_with, vol
+    name = f"archvol-{TOKEN}"
+    hostdir = tmp_path / "bound"
+    hostdir.mkdir()
+    (hostdir / "host.txt").write_text("bound\n")
+    cid, code, _, err = run_with(api, rootfs, ["sh", "-c", "echo a > /vol/a"],
+                                 [vol(name, "/vol"), bind(hostdir, "/ro", readonly=True)])
+    assert code == 0, err
+    r = archive_put(api, cid, "/vol", tar_bytes(entry("b", data=b"b\n")))
+    assert r.status == 200, r.body
+    data = daemon.root / "volumes" / name / "_data"
+    assert (data / "b").read_text() == "b\n"
+    assert not (daemon.root / "containers" / cid / "upper/vol/b").exists()
+    m = tar_members(archive_get(api, cid, "/vol").body)
+    assert m["vol/a"][1] == b"a\n" and m["vol/b"][1] == b"b\n"
+    assert tar_members(archive_get(api, cid, "/ro/host.txt").body)["host.txt"][1] == b"bound\n"
+    r = archive_put(api, cid, "/ro", tar_bytes(entry("nope", data=b"x")))
+    assert r.status == 400 and "nope" in r.message, r.body
+    assert sorted(os.listdir(hostdir)) == ["host.txt"]
+    # export leaves volumes out, as Docker's does
+    assert "vol/a" not in tar_members(api.get(f"/containers/{cid}/export").body)

@@ -35,6 +35,40 @@ static int open_in_root_follow(int root, const char *path, int flags)
 	return fd < 0 ? -errno : (int)fd;
 }
 
+/* A stopped container's volumes and binds over its overlay, so copies reach them as they
+ * would in the running container. Targets are resolved beneath the root without following
+ * any symbolic link; a target the overlay lacks is skipped (creating it would change the
+ * container), and a read-only mount stays read-only. */
+static int mount_volumes(int root, const json_t *mounts, bool write, pl_error_t **err)
+{
+	size_t i;
+	json_t *m;
+	json_array_foreach(mounts, i, m)
+	{
+		const char *src = json_string_value(json_object_get(m, "source"));
+		const char *dst = json_string_value(json_object_get(m, "target"));
+		if (!src || !dst || dst[0] != '/')
+			continue;
+		_cleanup_close_ int sfd = open(src, O_PATH | O_CLOEXEC);
+		_cleanup_close_ int tfd = pl_open_in_root(root, dst + 1, O_PATH);
+		if (sfd < 0 || tfd < 0)
+			continue;
+		char s[64], t[64];
+		snprintf(s, sizeof(s), "/proc/self/fd/%d", sfd);
+		snprintf(t, sizeof(t), "/proc/self/fd/%d", tfd);
+		if (mount(s, t, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return pl_error_errno(err, "bind %s on %s", src, dst);
+		if (json_is_true(json_object_get(m, "readonly")) || !write) {
+			_cleanup_close_ int top = pl_open_in_root(root, dst + 1, O_PATH);
+			snprintf(t, sizeof(t), "/proc/self/fd/%d", top);
+			if (top < 0 ||
+			    mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+				return pl_error_errno(err, "read-only %s", dst);
+		}
+	}
+	return 0;
+}
+
 static int mount_overlay(const char *dir, const char *opts, unsigned long flags, pl_error_t **err)
 {
 	if (unshare(CLONE_NEWNS) < 0)
@@ -82,7 +116,11 @@ int pl_archive_open_view(const pl_archive_target_t *t, pl_archive_view_t view, p
 		opts = pl_xasprintf("lowerdir=%s/upper:%s", t->dir, t->lowers);
 		break;
 	}
-	return mount_overlay(t->dir, opts, flags, err);
+	int root = mount_overlay(t->dir, opts, flags, err);
+	if (root >= 0 && t->mounts && (view == PL_VIEW_READ || view == PL_VIEW_WRITE) &&
+	    mount_volumes(root, t->mounts, view == PL_VIEW_WRITE, err) < 0)
+		root = pl_close(root);
+	return root;
 }
 
 int pl_archive_resolve(int root, const char *path, char **leaf, pl_error_t **err)

@@ -12,14 +12,16 @@
 #include "portlayer/storage/extract.h"
 
 typedef struct pl_archive_target {
-	const char *dir;    /* the domain directory: upper/, work/, merged/ */
-	const char *lowers; /* the overlay's lowerdir: top first, ':'-separated */
-	int pidfd;	    /* >= 0: a running linux domain's tether (its mount namespace) */
+	const char *dir;      /* the domain directory: upper/, work/, merged/ */
+	const char *lowers;   /* the overlay's lowerdir: top first, ':'-separated */
+	int pidfd;	      /* >= 0: a running linux domain's tether (its mount namespace) */
+	const json_t *mounts; /* a stopped one's volumes and binds (host sources), or NULL */
 } pl_archive_target_t;
 
 typedef enum pl_archive_view {
 	/* what the container's processes see (volumes included) when running; the
-	 * overlay of its layers otherwise. Read-only. */
+	 * overlay of its layers with its volumes and binds (those whose target exists)
+	 * otherwise. Read-only. */
 	PL_VIEW_READ,
 	/* the same, writable: a stopped container's overlay is mounted read-write, so the
 	 * kernel applies overlay semantics (a replaced lower file is hidden, a removed one

@@ -532,7 +532,7 @@ out:
 	if (rc < 0 && err && *err && (*err)->kind == PL_ERR_INTERNAL &&
 	    ((*err)->errnum == ENAMETOOLONG || (*err)->errnum == ENOTDIR ||
 	     (*err)->errnum == EISDIR || (*err)->errnum == EEXIST || (*err)->errnum == ELOOP ||
-	     (*err)->errnum == EINVAL || (*err)->errnum == ENOTEMPTY))
+	     (*err)->errnum == EINVAL || (*err)->errnum == ENOTEMPTY || (*err)->errnum == EROFS))
 		(*err)->kind = PL_ERR_INVALID;
 	archive_read_free(in);
 	archive_read_free(outer);
