@@ -470,12 +470,9 @@ def test_user_names_resolve_in_the_container(api, base_layer):
     own = tar_bytes(entry("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"
                           b"app:x:4321:8765:app:/home/app:/bin/sh\n"),
                     entry("etc/group", data=b"root:x:0:\nstaff:x:50:\nappgrp:x:8765:\n"))
-    name, _ = unique_image(api, base_layer, {"User": "app", "Cmd": [
-        "sh", "-c", "echo $(id -u):$(id -g) $HOME"]})
-    # the layer goes on top of the shared base: a second image layer
-    imgs = imported(api, oci_layout_tar([base_layer, own], {"User": "app", "Cmd": [
-        "sh", "-c", "echo $(id -u):$(id -g) $HOME"]}, ref=f"{name}-users"))
-    ref = f"{name}-users"
+    ref = f"pl-users-{uuid.uuid4().hex[:12]}:t"
+    imported(api, oci_layout_tar([base_layer, own], {"User": "app", "Cmd": [
+        "sh", "-c", "echo $(id -u):$(id -g) $HOME"]}, ref=ref))
     _, code, out, err = run_image(api, {"image": ref})
     assert (code, out) == (0, "4321:8765 /home/app\n"), err
     _, code, out, _ = run_image(api, {"image": ref, "process": {
