@@ -494,8 +494,17 @@ def test_user_names_resolve_in_the_container(api, base_layer):
     r = api.create_raw({"image": ref, "process": {"args": ["sleep", "30"]}})
     cid = r.json["id"]
     api.start(cid)
-    r = api.post(f"/containers/{cid}/exec", {"args": ["sh", "-c", "id -u"], "user": "app"})
+    r = api.post(f"/containers/{cid}/exec", {"args": ["sh", "-c", "test $(id -u) = 4321"],
+                                              "user": "app"})
     assert r.status == 201, r.body
+    eid = r.json["id"]
+    assert api.post(f"/exec/{eid}/start", params={"detach": 1}).status == 204
+    assert api.post(f"/exec/{eid}/wait").json["exit_code"] == 0
+    r = api.post(f"/containers/{cid}/exec", {"args": ["true"], "user": "ghost"})
+    eid = r.json["id"]
+    r = api.post(f"/exec/{eid}/start", params={"detach": 1})
+    assert r.status == 400 and "unable to find user ghost" in r.message, r.body
+    assert api.get(f"/exec/{eid}/json").json["exit_code"] == 126
     api.kill(cid)
     api.wait(cid)
 
