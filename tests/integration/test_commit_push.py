@@ -169,3 +169,30 @@ def test_plctl_commit_and_image_push(api, plctl, second, registry, rootfs):
     assert (code, out) == (0, "via-plctl\n")
     p = plctl("image", "push", "--insecure", f"{registry.host}/nope-{TOKEN}:v3")
     assert p.returncode == 1 and "nope" in p.stderr
+
+
+def test_push_with_basic_auth(api, daemon, registry, rootfs, tmp_path):
+    from test_pull import bcrypt_htpasswd
+    line = bcrypt_htpasswd("pusher", "s3cret")
+    if not line:
+        pytest.skip("no bcrypt htpasswd tooling (htpasswd or crypt)")
+    pw = tmp_path / "htpasswd"
+    pw.write_text(line + "\n")
+    reg = Registry(daemon, tmp_path, tmp_path / "authed",
+                   {"auth": {"htpasswd": {"realm": "pl-test", "path": str(pw)}}})
+    try:
+        cid = api.create(rootfs, ["true"])
+        name = f"{reg.host}/authed-{TOKEN}"
+        commit(api, cid, name, "v1")
+        r = push(api, name, "v1")
+        assert r.status == 400 and "credentials" in r.message, r.body
+        r = api.post(f"/images/{name}/push", params={"tag": "v1", "insecure": 1},
+                     body={"username": "pusher", "password": "wrong"}, timeout=120)
+        assert r.status == 400 and "denied" in r.message, r.body
+        r = api.post(f"/images/{name}/push", params={"tag": "v1", "insecure": 1},
+                     body={"username": "pusher", "password": "s3cret"}, timeout=120)
+        assert r.status == 200, r.body
+        assert f"/v2/authed-{TOKEN}/manifests/v1" in reg.log()
+        assert "s3cret" not in daemon.log_text()
+    finally:
+        reg.stop()
