@@ -799,9 +799,10 @@ static _Noreturn void extract_child(pull_t *p, layer_t *l, int fd)
  * side by side). Every child is waited for, so the caller knows which layers it added. */
 static int extract_layers(pull_t *p, layer_t *ls, size_t nl, uint64_t *size, pl_error_t **err)
 {
-	/* half the CPUs, at most 4: on a 2-core host one at a time measured faster (bench/storage:
-	 * 4 layers of 16 MiB, 805 ms one at a time vs 906 ms two at a time, the registry and
-	 * the daemon competing for the same cores). PL_PULL_EXTRACT_PARALLEL (1..4) overrides. */
+	/* half the CPUs, at most 4: on a 2-core host two at a time showed no consistent gain
+	 * (bench/storage, 4 layers of 16 MiB, pairs of runs: 906/805, 865/766, 571/620 ms for
+	 * two/one at a time; the registry and the daemon compete for the same cores), so one
+	 * at a time there. PL_PULL_EXTRACT_PARALLEL (1..4) overrides. */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 	const char *knob = getenv("PL_PULL_EXTRACT_PARALLEL");
 	if (knob && atoi(knob) >= 1)
