@@ -2,6 +2,7 @@
  * the log stream framing live in the client library. Exit codes follow docker: 125 when run
  * or create fails before the container runs, the container's own code after it ran, 1 for
  * other daemon errors, 2 for usage errors. */
+#include "cli/plctl_archive.h"
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
@@ -2826,8 +2827,16 @@ static int dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n
 }
 
 static const subcommand_t image_commands[] = {
-    {"import", image_import},	{"load", image_import}, {"ls", image_ls}, {"list", image_ls},
-    {"inspect", image_inspect}, {"tag", image_tag},	{"rm", image_rm}, {"remove", image_rm},
+    {"import", image_import},
+    {"load", image_import},
+    {"ls", image_ls},
+    {"list", image_ls},
+    {"inspect", image_inspect},
+    {"tag", image_tag},
+    {"rm", image_rm},
+    {"remove", image_rm},
+    {"push", pl_cli_image_push},
+    {"pull", pl_cli_image_pull},
 };
 
 static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -3266,6 +3275,27 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  --oom-score-adj N           OOM killer preference, -1000 to 1000\n"                     \
 	"  --userns remap|host         remap: root inside is an unprivileged host uid\n"
 
+/* filesystem commands live in plctl_archive.c */
+static int cmd_export(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_export(c, argc, argv);
+}
+
+static int cmd_diff(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_diff(c, argc, argv);
+}
+
+static int cmd_cp(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_cp(c, argc, argv);
+}
+
+static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_commit(c, argc, argv);
+}
+
 static const command_t commands[] = {
     {"run", cmd_run, EXIT_RUN_ERROR,
      "Create and start a container, print its output and exit with its status",
@@ -3337,7 +3367,14 @@ static const command_t commands[] = {
      "  -f, --filter KEY=VAL   type=, container= (id, prefix or name) or event=\n"
      "                         (create, start, die, ...); repeatable\n"
      "  --format json          print each event as its JSON line\n"},
-    {"image", cmd_image, 1, "Manage images: import, ls, inspect, tag, rm",
+    {"cp", cmd_cp, 1, "Copy files between a container and the host",
+     "cp CONTAINER:PATH HOSTPATH|-\n       plctl cp HOSTPATH|- CONTAINER:PATH\n"},
+    {"diff", cmd_diff, 1, "List a container's changes against its image", "diff CONTAINER"},
+    {"export", cmd_export, 1, "Write a container's filesystem as a tar",
+     "export [-o FILE] CONTAINER"},
+    {"commit", cmd_commit, 1, "Make an image of a container's changes",
+     "commit [-m MSG] [-a AUTHOR] [-c KEY=VALUE]... CONTAINER [REPO[:TAG]]"},
+    {"image", cmd_image, 1, "Manage images: pull, push, import, ls, inspect, tag, rm",
      "image COMMAND\n\n"
      "  import [-q] FILE|-   import an OCI image layout or a docker-archive (a tar, as\n"
      "                       made by `tar -C LAYOUT -cf FILE .` or `docker save`); prints\n"
@@ -3346,7 +3383,11 @@ static const command_t commands[] = {
      "  inspect REF...       show images' config, layers and names as JSON\n"
      "  tag REF NAME[:TAG]   give an image another name\n"
      "  rm REF...            remove a name; the last name (or an id) removes the image\n"
-     "                       and the layers no other image uses\n\n"
+     "                       and the layers no other image uses\n"
+     "  pull [-q] [--insecure] [--platform P] [-u USER --password-stdin] REF\n"
+     "                       pull from a registry, with per-layer progress\n"
+     "  push [--insecure] [-u USER --password-stdin] HOST/REPO[:TAG]\n"
+     "                       push an image to the registry its name names\n\n"
      "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix.\n"},
     {"volume", cmd_volume, 1, "Manage volumes: create, ls, inspect, rm",
      "volume COMMAND\n\n"

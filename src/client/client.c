@@ -139,6 +139,10 @@ static void prepare(pl_client_t *c, const char *method, const char *path, const 
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 		return;
 	}
+	if (strcmp(method, "HEAD") == 0) { /* an answer without a body: do not wait for one */
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		return;
+	}
 	if (strcmp(method, "POST") == 0 || body) {
 		/* Always give POST a (possibly empty) body: without POSTFIELDS curl would read
 		 * the body from stdin. */
@@ -362,7 +366,14 @@ static size_t stream_write(char *data, size_t size, size_t nmemb, void *userdata
 int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
 		     pl_error_t **err)
 {
-	prepare(c, "GET", path, NULL, 0);
+	return pl_client_stream_body(c, "GET", path, NULL, fn, userdata, err);
+}
+
+int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, json_t *body,
+			  pl_client_data_fn fn, void *userdata, pl_error_t **err)
+{
+	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	prepare(c, method, path, text, text ? strlen(text) : 0);
 	_cleanup_(stream_ctx_done) stream_ctx_t s = {.c = c, .fn = fn, .userdata = userdata};
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);

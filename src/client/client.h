@@ -74,6 +74,9 @@ typedef int (*pl_client_data_fn)(const char *data, size_t len, void *userdata);
  * whose errnum is -that value. */
 int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
 		     pl_error_t **err);
+/* The same for any method, with an optional JSON body (POST /images/pull?progress=1). */
+int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, json_t *body,
+			  pl_client_data_fn fn, void *userdata, pl_error_t **err);
 
 /* An upgraded connection (attach, exec start): the HTTP exchange is done here, on a
  * connection of its own (not the client's keep-alive one), because libcurl cannot hand over

@@ -45,6 +45,7 @@ struct pl_req {
 	struct MHD_Response *pending;
 	unsigned pending_status;
 	stream_t *stream;
+	json_t *headers; /* extra response headers (name → value), or NULL */
 	void *wait_data;
 	void (*wait_free)(void *);
 	pl_req_t *pprev, *pnext;
@@ -92,6 +93,10 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 		return;
 	}
 	MHD_add_response_header(resp, "Server", "portlayerd/" PL_VERSION);
+	const char *k;
+	json_t *v;
+	json_object_foreach(r->headers, k, v)
+	    MHD_add_response_header(resp, k, json_string_value(v));
 	r->pending = resp;
 	r->pending_status = status;
 	unpark(r);
@@ -110,6 +115,13 @@ void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
 	    MHD_create_response_from_buffer(n + 1, s, MHD_RESPMEM_MUST_FREE);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	set_response(r, status, resp);
+}
+
+void pl_req_add_header(pl_req_t *r, const char *name, const char *value)
+{
+	if (!r->headers)
+		r->headers = json_object();
+	json_object_set_new(r->headers, name, json_string(value));
 }
 
 void pl_reply_empty(pl_req_t *r, unsigned status)
@@ -141,8 +153,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 	ssize_t n = s->fn(s->req, buf, max, s->data);
 	if (n > 0)
 		return n;
-	if (n < 0)
+	if (n == -1)
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (n < 0) /* the producer failed midway: the client must not take it as complete */
+		return MHD_CONTENT_READER_END_WITH_ERROR;
 	/* nothing yet: park until the producer has more */
 	pl_req_t *r = s->req;
 	add_parked(r);
@@ -322,6 +336,12 @@ static bool match(const char *pattern, const char *path, char *param[2])
 			const char *ue = strchr(u, '/');
 			if (!ue || (pe && pe[-1] == '*'))
 				ue = u + strlen(u);
+			if (pe && pe[-1] == '*' && pe[1]) { /* "{ref*}/push": up to the suffix */
+				size_t sl = strlen(pe + 1), ul = strlen(u);
+				if (ul <= sl || strcmp(u + ul - sl, pe + 1) != 0)
+					break;
+				ue = u + ul - sl;
+			}
 			if (ue == u || !pe || n == 2)
 				break;
 			param[n++] = strndup(u, (size_t)(ue - u));
@@ -380,13 +400,37 @@ static bool literal_route(const pl_route_t *routes, const char *url)
 	return false;
 }
 
+/* Likewise a path a "{ref*}/suffix" route matches ("/images/x/push") is never a "{ref*}"
+ * of a route without the suffix. */
+static bool suffix_route(const pl_route_t *routes, const char *url)
+{
+	for (const pl_route_t *rt = routes; rt->method; rt++) {
+		const char *star = strstr(rt->pattern, "*}/");
+		char *param[2] = {NULL, NULL};
+		if (star && match(rt->pattern, url, param)) {
+			free(param[0]);
+			free(param[1]);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool ends_with_star(const char *pattern)
+{
+	size_t n = strlen(pattern);
+	return n >= 2 && !strcmp(pattern + n - 2, "*}");
+}
+
 static void dispatch(pl_req_t *r, const char *url, const char *method)
 {
 	bool path_known = false;
 	bool literal = literal_route(r->h->routes, url);
+	bool suffixed = suffix_route(r->h->routes, url);
 	for (const pl_route_t *rt = r->h->routes; rt->method; rt++) {
 		char *param[2] = {NULL, NULL};
-		if ((literal && strchr(rt->pattern, '{')) || !match(rt->pattern, url, param))
+		if ((literal && strchr(rt->pattern, '{')) ||
+		    (suffixed && ends_with_star(rt->pattern)) || !match(rt->pattern, url, param))
 			continue;
 		path_known = true;
 		if (strcmp(rt->method, method) != 0) {
@@ -499,6 +543,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		r->stream->req = NULL;
 	if (r->pending)
 		MHD_destroy_response(r->pending);
+	if (r->headers)
+		json_decref(r->headers);
 	if (r->wait_free)
 		r->wait_free(r->wait_data);
 	free(r->param[0]);
@@ -542,7 +588,7 @@ static int64_t mhd_timeout(void *data)
 	return best;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[512];
 	vsnprintf(buf, sizeof(buf), fmt, ap);

@@ -19,13 +19,15 @@ typedef struct pl_route {
 	const char *method;
 	const char *pattern; /* "/containers/{id}/start": up to two {param} segments;
 			      * routes are tried in order, so specific ones go first;
-			      * "{ref*}" takes the rest of the path, slashes included */
+			      * "{ref*}" takes the rest of the path, slashes included,
+			      * or up to a literal suffix ("{ref*}/push") */
 	pl_handler_fn fn;
 	bool spool; /* the body is streamed to a temporary file (layers, imports) */
 } pl_route_t;
 
 /* A streaming body producer: fills buf, returns bytes, 0 when it must wait (the request is
- * then parked until pl_req_wake), -1 at the end. */
+ * then parked until pl_req_wake), -1 at the end, -2 when it failed midway (the connection
+ * is closed without the end marker, so the client sees a truncated body). */
 typedef ssize_t (*pl_stream_fn)(pl_req_t *req, char *buf, size_t max, void *data);
 typedef void (*pl_stream_free_fn)(void *data);
 
@@ -59,6 +61,8 @@ bool pl_req_has_body(const pl_req_t *r);
 /* Replies (exactly one per request; after parking, from any later callback) */
 void pl_reply_json(pl_req_t *r, unsigned status, json_t *body); /* steals body */
 void pl_reply_empty(pl_req_t *r, unsigned status);
+/* An extra header on the reply still to come (before any pl_reply_*). */
+void pl_req_add_header(pl_req_t *r, const char *name, const char *value);
 void pl_reply_text(pl_req_t *r, unsigned status, const char *text);
 void pl_reply_error(pl_req_t *r, const pl_error_t *e);
 void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_stream_fn fn,

@@ -18,6 +18,7 @@
 #include "portlayer/userns.h"
 #include "daemon/attach.h"
 #include "daemon/routes_network.h"
+#include "daemon/routes_archive.h"
 
 #include <errno.h>
 #include <math.h>
@@ -291,6 +292,14 @@ static void change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_
 		else
 			pl_reply_empty(r, 204);
 		return;
+	}
+	if (want == PL_WANT_RUNNING && pl_archive_writing(pl_container_id(c))) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0,
+			     "container %.12s: an archive is being copied into it; try again",
+			     pl_container_id(c));
+		if (reply)
+			json_decref(reply);
+		return fail(r, e);
 	}
 	if (want == PL_WANT_RUNNING) {
 		waiter_t *w = waiter_new(app, r, W_START, pl_container_id(c));
@@ -671,7 +680,7 @@ static void h_stats(pl_req_t *r, void *data)
 
 /* --- storage: layers and images (writes run in worker processes) --- */
 
-typedef enum store_kind { STORE_LAYER, STORE_IMPORT, STORE_PULL } store_kind_t;
+typedef enum store_kind { STORE_LAYER, STORE_IMPORT, STORE_PULL, STORE_PUSH } store_kind_t;
 
 typedef struct store_job {
 	pl_app_t *app;
@@ -682,11 +691,13 @@ typedef struct store_job {
 	/* STORE_PULL */
 	char *ref, *platform, *username, *password;
 	bool insecure;
+	char *image; /* STORE_PUSH: the store's image (id) */
 } store_job_t;
 
 static void store_job_free(store_job_t *j)
 {
 	free(j->ref);
+	free(j->image);
 	free(j->platform);
 	free(j->username);
 	if (j->password) {
@@ -702,13 +713,14 @@ static json_t *store_work(void *data, pl_error_t **err)
 	pl_images_t *im = pl_portlayer_images(j->app->pl);
 	if (j->kind == STORE_IMPORT)
 		return pl_images_import_job(im, j->fd, err);
-	if (j->kind == STORE_PULL) {
+	if (j->kind == STORE_PULL || j->kind == STORE_PUSH) {
 		pl_pull_opts_t o = {.ref = j->ref,
 				    .platform = j->platform,
 				    .username = j->username,
 				    .password = j->password,
 				    .insecure = j->insecure};
-		return pl_registry_pull(im, &o, err);
+		return j->kind == STORE_PUSH ? pl_registry_push(im, j->image, &o, err)
+					     : pl_registry_pull(im, &o, err);
 	}
 	return pl_images_layer_write_job(im, j->fd, j->expected[0] ? j->expected : NULL, err);
 }
@@ -724,6 +736,11 @@ static void store_done(void *data, const json_t *result, const pl_error_t *err)
 	pl_images_job(im, false);
 	if (err) {
 		pl_reply_error(j->req, err);
+	} else if (j->kind == STORE_PUSH) {
+		pl_events_emit(pl_portlayer_events(j->app->pl), "image", "push", j->image, NULL,
+			       json_pack("{s:s, s:O}", "ref", j->ref, "digest",
+					 json_object_get(result, "digest")));
+		pl_reply_json(j->req, 200, json_deep_copy(result));
 	} else {
 		const char *action = j->kind == STORE_IMPORT ? "import"
 				     : j->kind == STORE_PULL ? "pull"
@@ -822,10 +839,54 @@ static void h_image_pull(pl_req_t *r, void *data)
 		    pl_json_get_string(body, "password", &pass, &e) < 0)
 			return fail(r, e);
 	}
+	bool progress;
+	if (pl_req_query_bool(r, "progress", false, &progress, &e) < 0)
+		return fail(r, e);
+	if (progress)
+		return pl_pull_stream(r, app, ref, pl_req_query(r, "platform"), user, pass,
+				      insecure);
 	store_job_t *j = store_job_new(r, app, STORE_PULL);
 	j->ref = pl_xstrdup(ref);
 	const char *platform = pl_req_query(r, "platform");
 	j->platform = platform && *platform ? pl_xstrdup(platform) : NULL;
+	j->username = user && *user ? pl_xstrdup(user) : NULL;
+	j->password = pass ? pl_xstrdup(pass) : NULL;
+	j->insecure = insecure;
+	submit_store_job(r, j);
+}
+
+/* POST /images/{name}/push[?tag=T][&insecure=1], body {"username","password"}: the image
+ * named NAME[:T] goes to the registry its name names, as docker push does. */
+static void h_image_push(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	const char *tag = pl_req_query(r, "tag");
+	_cleanup_free_ char *ref =
+	    tag && *tag ? pl_xasprintf("%s:%s", pl_req_param(r), tag) : pl_xstrdup(pl_req_param(r));
+	const json_t *img = pl_image_find(pl_portlayer_images(app->pl), ref, &e);
+	if (!img)
+		return fail(r, e);
+	pl_registry_ref_t parsed;
+	if (pl_registry_ref_parse(ref, &parsed, &e) < 0)
+		return fail(r, e);
+	pl_registry_ref_clear(&parsed);
+	bool insecure;
+	if (pl_req_query_bool(r, "insecure", false, &insecure, &e) < 0)
+		return fail(r, e);
+	const char *user = NULL, *pass = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	if (pl_req_has_body(r)) {
+		static const char *const keys[] = {"username", "password", NULL};
+		body = pl_req_json(r, &e);
+		if (!body || pl_json_check_keys(body, "push", keys, &e) < 0 ||
+		    pl_json_get_string(body, "username", &user, &e) < 0 ||
+		    pl_json_get_string(body, "password", &pass, &e) < 0)
+			return fail(r, e);
+	}
+	store_job_t *j = store_job_new(r, app, STORE_PUSH);
+	j->ref = TAKE_PTR(ref);
+	j->image = pl_xstrdup(pl_image_id(img));
 	j->username = user && *user ? pl_xstrdup(user) : NULL;
 	j->password = pass ? pl_xstrdup(pass) : NULL;
 	j->insecure = insecure;
@@ -1387,6 +1448,12 @@ static const pl_route_t routes[] = {
     {"POST", "/containers/{id}/pause", h_pause},
     {"POST", "/containers/{id}/unpause", h_unpause},
     {"POST", "/containers/{id}/update", h_update},
+    {"GET", "/containers/{id}/export", pl_h_container_export},
+    {"GET", "/containers/{id}/changes", pl_h_container_changes},
+    {"GET", "/containers/{id}/archive", pl_h_archive_get},
+    {"HEAD", "/containers/{id}/archive", pl_h_archive_head},
+    {"PUT", "/containers/{id}/archive", pl_h_archive_put, true},
+    {"POST", "/commit", pl_h_commit_container},
     {"GET", "/handles/{handle}", h_handle_inspect},
     {"DELETE", "/handles/{handle}", h_handle_drop},
     {"POST", "/handles/{handle}/commit", h_commit},
@@ -1406,6 +1473,7 @@ static const pl_route_t routes[] = {
     {"GET", "/networks/{name}", pl_h_network_inspect},
     {"DELETE", "/networks/{name}", pl_h_network_remove},
     {"GET", "/containers/{id}/ports", pl_h_container_ports},
+    {"POST", "/images/{ref*}/push", h_image_push},
     {"GET", "/images/{ref*}", h_image_inspect},
     {"DELETE", "/images/{ref*}", h_image_remove},
     {NULL, NULL, NULL},

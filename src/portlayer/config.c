@@ -50,6 +50,7 @@ pl_config_t *pl_config_free(pl_config_t *c)
 	strv_free(c->args);
 	strv_free(c->env);
 	free(c->cwd);
+	free(c->user_name);
 	free(c->hostname);
 	if (c->labels)
 		json_decref(c->labels);
@@ -94,6 +95,17 @@ int pl_user_parse(const char *s, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+bool pl_user_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > 255 || s[0] == ':' || s[n - 1] == ':' || strchr(s, ':') != strrchr(s, ':'))
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("._-:$", *p))
+			return false;
+	return s[0] != '-';
+}
+
 const char *pl_kernel_name(pl_kernel_t k)
 {
 	return k == PL_KERNEL_DEDICATED ? "dedicated" : "shared";
@@ -133,9 +145,15 @@ static int parse_process(pl_config_t *c, const json_t *proc, bool image, pl_erro
 	if (cwd && (cwd[0] != '/' || strlen(cwd) >= PATH_MAX))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "process.cwd \"%s\" must be an absolute path", cwd);
-	if (user && pl_user_parse(user, &c->uid, &c->gid) < 0)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "process.user \"%s\" must be UID or UID:GID (numeric)", user);
+	if (user && pl_user_parse(user, &c->uid, &c->gid) < 0) {
+		/* a name: resolved by tether against the container's own /etc/passwd */
+		if (!pl_user_name_valid(user))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "process.user \"%s\" must be NAME[:GROUP] or "
+					    "UID[:GID]",
+					    user);
+		c->user_name = pl_xstrdup(user);
+	}
 	c->args = args ? strv_from_json(args) : NULL; /* NULL: the image's command */
 	c->env = strv_from_json(env);
 	c->cwd = cwd ? pl_xstrdup(cwd) : image ? NULL : pl_xstrdup("/");
@@ -428,7 +446,8 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	char user[32];
 	snprintf(user, sizeof(user), "%u:%u", c->uid, c->gid);
 	json_t *proc = json_pack("{s:o, s:o, s:s, s:s}", "args", strv_to_json(c->args), "env",
-				 strv_to_json(c->env), "cwd", c->cwd, "user", user);
+				 strv_to_json(c->env), "cwd", c->cwd, "user",
+				 c->user_name ? c->user_name : user);
 	json_object_set_new(proc, "tty", json_boolean(c->tty));
 	json_object_set_new(proc, "stdin", json_boolean(c->open_stdin));
 	json_t *j = json_pack("{s:o, s:{s:s}}", "process", proc, "isolation", "kernel",
@@ -518,11 +537,15 @@ int pl_config_apply_image(pl_config_t *c, const char *image_id, const json_t *ic
 		c->cwd = pl_xstrdup(wd && wd[0] == '/' ? wd : "/");
 	}
 	const char *user = json_string_value(json_object_get(ic, "User"));
-	if (!c->user_set && user && *user && pl_user_parse(user, &c->uid, &c->gid) < 0)
-		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
-				    "the image's user \"%s\" is not numeric; user names are not "
-				    "resolved yet: give process.user",
-				    user);
+	if (!c->user_set && user && *user && pl_user_parse(user, &c->uid, &c->gid) < 0) {
+		if (!pl_user_name_valid(user))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "the image's user \"%s\" is not NAME[:GROUP] or "
+					    "UID[:GID]",
+					    user);
+		free(c->user_name);
+		c->user_name = pl_xstrdup(user);
+	}
 	return 0;
 }
 
@@ -533,7 +556,8 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 		json_array_append_new(env, json_string("PATH=" DEFAULT_PATH));
 	if (hostname && !env_has(c->env, "HOSTNAME"))
 		json_array_append_new(env, json_sprintf("HOSTNAME=%s", hostname));
-	if (!env_has(c->env, "HOME"))
+	/* a named user's HOME comes from the container's passwd (tether) */
+	if (!env_has(c->env, "HOME") && !c->user_name)
 		json_array_append_new(env, json_string(c->uid == 0 ? "HOME=/root" : "HOME=/"));
 	json_t *caps = json_array();
 	for (int i = 0; i < PL_LINUX_CAP_COUNT; i++)
@@ -545,6 +569,8 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 		      "capabilities", caps, "no_new_privileges", c->security.no_new_privs);
 	if (c->security.rlimits)
 		json_object_set(j, "rlimits", c->security.rlimits);
+	if (c->user_name)
+		json_object_set_new(j, "user", json_string(c->user_name));
 	/* sent only when set: a tether without sessions refuses keys it does not know */
 	if (c->tty)
 		json_object_set_new(j, "tty", json_true());
@@ -585,6 +611,9 @@ json_t *pl_config_tether_exec_json(const pl_config_t *c, const json_t *spec)
 	if (user && pl_user_parse(user, &u, &g) == 0) {
 		json_object_set_new(j, "uid", json_integer(u));
 		json_object_set_new(j, "gid", json_integer(g));
+		json_object_del(j, "user");
+	} else if (user) {
+		json_object_set_new(j, "user", json_string(user));
 	}
 	json_object_set_new(j, "tty", json_boolean(json_is_true(json_object_get(spec, "tty"))));
 	json_object_set_new(j, "stdin", json_boolean(json_is_true(json_object_get(spec, "stdin"))));

@@ -38,7 +38,8 @@ typedef struct pl_config {
 	bool open_stdin; /* the primary's stdin is fed by attach clients */
 	uid_t uid;
 	gid_t gid;
-	char *hostname; /* may be NULL: derived from the id */
+	char *user_name; /* "name[:group]" tether resolves in the container, or NULL (numeric) */
+	char *hostname;	 /* may be NULL: derived from the id */
 	pl_kernel_t kernel;
 	json_t *labels;	     /* object of strings, never NULL */
 	json_t *annotations; /* object of strings, never NULL */
@@ -89,4 +90,7 @@ const char *pl_restart_name(pl_restart_t r);
 
 bool pl_name_valid(const char *name);
 int pl_user_parse(const char *s, uid_t *uid, gid_t *gid);
+/* "name[:group]" (or uid:group, name:gid) that tether may resolve: portable user and group
+ * name characters, at most 255 bytes. */
+bool pl_user_name_valid(const char *s);
 const char *pl_kernel_name(pl_kernel_t k);

@@ -804,6 +804,21 @@ static char *lowerdir_of(pl_container_t *c, pl_error_t **err)
 	return out;
 }
 
+char *pl_container_lowerdir(pl_container_t *c, pl_error_t **err)
+{
+	return lowerdir_of(c, err);
+}
+
+json_t *pl_container_mounts(pl_container_t *c)
+{
+	return mounts_spec(c);
+}
+
+int pl_container_ns_pidfd(const pl_container_t *c)
+{
+	return pl_container_is_running(c) && !strcmp(c->mech->name, "linux") ? c->dom.pidfd : -1;
+}
+
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
 		       pl_error_t **err)
 {

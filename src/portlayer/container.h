@@ -85,6 +85,14 @@ json_t *pl_container_summary_json(const pl_container_t *c);
 int pl_container_dirfd(const pl_container_t *c);
 const char *pl_container_dir(const pl_container_t *c);
 const char *pl_status_name(pl_status_t s);
+/* The overlay lowerdir of the container's rootfs (top first, ':'-separated); caller frees. */
+char *pl_container_lowerdir(pl_container_t *c, pl_error_t **err);
+/* The container's volumes and bind mounts with host sources ([{"source","target",
+ * "readonly",...}]); caller decrefs. */
+json_t *pl_container_mounts(pl_container_t *c);
+/* A running linux domain's tether pidfd (setns into it reaches the container's mount
+ * namespace), else -1. Borrowed. */
+int pl_container_ns_pidfd(const pl_container_t *c);
 /* Usage of a running container (CONFLICT otherwise). */
 json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */

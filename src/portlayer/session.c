@@ -327,9 +327,9 @@ static bool spec_ok(const json_t *body, pl_error_t **err)
 		pl_error_set(err, PL_ERR_INVALID, 0, "exec.cwd \"%s\" must be absolute", cwd);
 		return false;
 	}
-	if (user && pl_user_parse(user, &u, &g) < 0) {
-		pl_error_set(err, PL_ERR_INVALID, 0, "exec.user \"%s\" must be UID or UID:GID",
-			     user);
+	if (user && pl_user_parse(user, &u, &g) < 0 && !pl_user_name_valid(user)) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "exec.user \"%s\" must be NAME[:GROUP] or UID[:GID]", user);
 		return false;
 	}
 	json_t *tty = json_object_get(body, "tty"), *in = json_object_get(body, "stdin");

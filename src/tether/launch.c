@@ -167,6 +167,7 @@ static const char *unknown_key(json_t *o, bool exec)
 					     "no_new_privileges",
 					     "seccomp_bpf",
 					     "rlimits",
+					     "user",
 					     NULL};
 	for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
 		const char *key = json_object_iter_key(it);
@@ -219,6 +220,11 @@ const char *pl_launch_parse(launch_t *l, json_t *o, bool exec)
 		return "\"cwd\" must be an absolute path";
 	if (!id_field(o, "uid", &spec->uid) || !id_field(o, "gid", &spec->gid))
 		return "\"uid\" and \"gid\" must be integers in [0, 4294967294]";
+	json_t *user = json_object_get(o, "user");
+	if (user &&
+	    (!json_is_string(user) || !json_string_length(user) || json_string_length(user) > 255))
+		return "\"user\" must be a string \"name[:group]\"";
+	l->user = json_string_value(user);
 	if (!bool_field(o, "tty", &spec->tty) || !bool_field(o, "stdin", &spec->open_stdin) ||
 	    (!exec && !bool_field(o, "wait_attach", &l->wait_attach)))
 		return "\"tty\", \"stdin\" and \"wait_attach\" must be booleans";
@@ -237,7 +243,35 @@ void pl_launch_free(launch_t *l)
 	free(l->caps);
 	free(l->seccomp);
 	free(l->rlimits);
+	free(l->home_env);
 	*l = (launch_t){0};
+}
+
+int pl_launch_resolve_user(launch_t *l, char *msg, size_t size)
+{
+	if (!l->user)
+		return 0;
+	char home[PATH_MAX];
+	if (pl_user_resolve(l->user, &l->spec.uid, &l->spec.gid, home, sizeof(home), msg, size) < 0)
+		return 126;
+	char *const *envp = l->spec.envp;
+	size_t n = 0;
+	for (; envp[n]; n++)
+		if (strncmp(envp[n], "HOME=", 5) == 0)
+			return 0;
+	/* the user's home, as a login would give it */
+	if (asprintf(&l->home_env, "HOME=%s", home) < 0)
+		return 0;
+	char **env = realloc(l->env, (n + 2) * sizeof(*env));
+	if (!env)
+		return 0;
+	if (!l->env)
+		memcpy(env, envp, n * sizeof(*env));
+	env[n] = l->home_env;
+	env[n + 1] = NULL;
+	l->env = env;
+	l->spec.envp = env;
+	return 0;
 }
 
 /* Docker-compatible wording and codes: 127 not found, 126 found but not runnable, 128 when

@@ -575,6 +575,12 @@ static void on_exec(json_t *o)
 		exited_early(id, EXIT_CONFIG, "too many sessions (at most 64 exec sessions)");
 		return;
 	}
+	char umsg[512];
+	int ucode = pl_launch_resolve_user(&l, umsg, sizeof(umsg));
+	if (ucode) {
+		exited_early(id, ucode, umsg);
+		return;
+	}
 	pl_os_proc_t proc;
 	pl_os_stage_t stage;
 	int rc = pl_os_spawn(&l.spec, &proc, &stage);

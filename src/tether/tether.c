@@ -171,6 +171,10 @@ static void on_hello(const uint8_t *payload, size_t len)
 void pl_tether_launch_primary(void)
 {
 	pl_os_stage_t stage;
+	char umsg[512];
+	int ucode = pl_launch_resolve_user(&T.launch, umsg, sizeof(umsg));
+	if (ucode)
+		finish(ucode, 0, umsg);
 	int rc = pl_session_primary_start(&T.launch.spec, &stage, &T.pid);
 	if (rc < 0) {
 		char msg[PATH_MAX + 128];

@@ -52,12 +52,24 @@ typedef struct launch {
 	pl_os_rlimit_t *rlimits;
 	pl_os_spawn_spec_t spec;
 	bool wait_attach; /* CONFIG only */
+	const char *user; /* a user to resolve in the container ("name[:group]"), or NULL */
+	char *home_env;	  /* "HOME=..." from its passwd entry, when env has no HOME */
 } launch_t;
 
 /* Parses a CONFIG (exec false) or EXEC payload into *l (which keeps a reference to o).
  * Strict: an unknown key is an error. Returns NULL or what is wrong. */
 const char *pl_launch_parse(launch_t *l, json_t *o, bool exec);
 void pl_launch_free(launch_t *l);
+/* Resolves l->user (if any) against the container's /etc/passwd and /etc/group: sets the
+ * spec's uid/gid (and HOME when env has none). Returns 0, or the exit code (126) with msg. */
+int pl_launch_resolve_user(launch_t *l, char *msg, size_t size);
+
+/* ---- user.c */
+
+/* "name", "name:group", "uid", "uid:group" → ids (and the passwd home); -1 with Docker's
+ * message when a name is not in the files. */
+int pl_user_resolve(const char *spec, uint32_t *uid, uint32_t *gid, char *home, size_t homelen,
+		    char *msg, size_t msglen);
 /* A failed launch as Docker reports it: returns the exit code (127 not found, 126 not
  * runnable, 128 set-up) and writes the message. */
 int pl_launch_failure(const pl_os_spawn_spec_t *s, pl_os_stage_t stage, int err, char *msg,

@@ -88,6 +88,8 @@ def test_unknown_container_is_not_unknown_route(api):
             assert r.status == 404, f"{m} {path}: {r.status}"
             # /exec/{id} names an exec session, /containers/{id} a container
             what = "exec session" if path.startswith("/exec/") else "container"
+            if m == "HEAD":  # no body to carry a message
+                continue
             assert f"no such {what}" in r.message.lower(), f"{m} {path}: {r.message!r}"
 
 

@@ -290,6 +290,53 @@ def test_pull_by_tag_runs(api, daemon, registry):
     assert os.listdir(daemon.root / "storage/tmp") == []
 
 
+def pull_progress(api, ref, **params):
+    r = api.post("/images/pull", params={"ref": ref, "insecure": 1, "progress": 1, **params},
+                 timeout=120)
+    assert r.status == 200, r.body
+    assert r.headers.get("Content-Type") == "application/x-ndjson"
+    return [json.loads(line) for line in r.body.decode().splitlines()]
+
+
+def test_pull_progress_stream(api, daemon, registry, work, rootfs):
+    """?progress=1: Docker's pull stream, one JSON object per line, per layer; the last
+    line carries the outcome (the images, or the error with its HTTP status)."""
+    layout = new_layout(work)
+    files = unique_files("progress")
+    big = os.urandom(3 << 20)  # several MiB: "Downloading" with progress on the way
+    add_image(layout, [files, {"big.bin": big}], ref="p1")
+    dg = registry.push(layout, "p1", "progress", "p1")
+    ref = f"{registry.host}/progress:p1"
+    since = time.time()
+    lines = pull_progress(api, ref)
+    assert lines[0]["status"] == "Pulling from progress" and lines[0]["id"] == "p1", lines
+    last = lines[-1]
+    assert last["status"] == "Pulled" and last["images"][0]["tags"] == [ref], last
+    man = json.loads(registry.blob_file(dg).read_text())
+    for l in man["layers"]:
+        short = l["digest"][7:19]
+        statuses = [x["status"] for x in lines if x.get("id") == short]
+        assert statuses[0] == "Pulling fs layer" and statuses[-1] == "Pull complete", statuses
+        assert "Verifying Checksum" in statuses and "Extracting" in statuses
+    big_short = man["layers"][1]["digest"][7:19]
+    downloading = [x for x in lines if x.get("id") == big_short
+                   and x["status"] == "Downloading"]
+    assert downloading and downloading[-1]["progressDetail"]["total"] == \
+        man["layers"][1]["size"]
+    assert any("Downloaded newer image" in x["status"] for x in lines)
+    status, evs = read_events(daemon.socket, since=f"{since:.6f}", until=f"{time.time():.6f}")
+    assert [e["id"] for e in evs if e.get("action") == "pull"] == [last["images"][0]["id"]]
+    # again: every layer already exists
+    lines = pull_progress(api, ref)
+    assert {x["status"] for x in lines if x.get("id") in
+            {l["digest"][7:19] for l in man["layers"]}} == {"Already exists"}
+    assert lines[-1]["status"] == "Pulled"
+    # a failure is the stream's last line, with the status a plain pull would answer
+    lines = pull_progress(api, f"{registry.host}/progress:no-such-tag")
+    assert lines[-1]["errorDetail"]["status"] == 404 and "error" in lines[-1], lines
+    assert os.listdir(daemon.root / "storage/tmp") == []
+
+
 def test_pull_by_digest_reuses_layers(api, daemon, registry):
     ref = f"{registry.host}/busybox:t1"
     assert pull(api, ref).status == 201
@@ -547,3 +594,13 @@ def test_pull_bearer_token(api, daemon, registry, work, cert):
             reg.stop()
         srv.terminate()
         srv.wait(10)
+
+
+def test_plctl_image_pull(api, plctl, registry):
+    ref = f"{registry.host}/busybox:t1"
+    p = plctl("image", "pull", "--insecure", ref, check=0)
+    assert p.stdout.strip() == api.get(f"/images/{ref}").json["id"]
+    assert "Pulling from busybox" in p.stderr and ("Pull complete" in p.stderr or
+                                                  "Already exists" in p.stderr), p.stderr
+    p = plctl("image", "pull", "-q", "--insecure", f"{registry.host}/busybox:nope")
+    assert p.returncode == 1 and "nope" in p.stderr and p.stdout == "", p.stderr

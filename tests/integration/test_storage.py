@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from conftest import proc_read
-from test_extract_hostile import (entry, import_image, oci_layout_tar, sha256, store_snapshot,
-                                  tar_bytes)
+from test_extract_hostile import (docker_archive_tar, entry, import_image, oci_layout_tar, sha256,
+                                  store_snapshot, tar_bytes)
 
 IMAGE_CMD = "echo image-cmd; pwd; echo FOO=$FOO BAR=$BAR"
 
@@ -240,6 +240,79 @@ def test_layout_with_mismatched_diff_id_refused(api, daemon):
     assert new_layers == [], f"a refused import left layers in the store: {new_layers}"
 
 
+def _retar(data, change):
+    """The same tar with change(name, bytes) → bytes applied to every regular file."""
+    src = tarfile.open(fileobj=io.BytesIO(data))
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for m in src.getmembers():
+            if m.isreg():
+                b = change(m.name, src.extractfile(m).read())
+                m.size = len(b)
+                t.addfile(m, io.BytesIO(b))
+            else:
+                t.addfile(m)
+    return out.getvalue()
+
+
+def _assert_import_refused_cleanly(api, daemon, data, word, ref):
+    before = (api.get("/images").json, store_snapshot(daemon))
+    r = import_image(api, data)
+    assert r.status == 400, r.body
+    assert word in r.message and "does not match" in r.message, r.message
+    assert api.get(f"/images/{ref}").status == 404
+    after = (api.get("/images").json, store_snapshot(daemon))
+    assert after[0] == before[0]
+    assert after[1] == before[1], "a refused import changed the store"
+
+
+@pytest.mark.parametrize("what", ["config", "manifest"])
+def test_layout_blob_not_matching_its_digest_refused(api, daemon, what):
+    """A blob of an OCI layout whose content is not what its digest says (a swapped config
+    or manifest) is refused, naming the blob, and nothing is kept."""
+    token = uuid.uuid4().hex
+    layer = tar_bytes(entry(f"blobcheck-{token}", data=b"b"))
+    ref = f"pl-blobcheck-{what}-{token[:8]}"
+    data = oci_layout_tar([layer], {"Cmd": ["true"]}, ref=ref)
+
+    def change(name, b):
+        if not name.startswith("blobs/sha256/"):
+            return b
+        j = json.loads(b) if b.startswith(b"{") else None
+        if what == "config" and j and "rootfs" in j:
+            j["config"]["Cmd"] = ["sh", "-c", "swapped"]
+            return json.dumps(j).encode()
+        if what == "manifest" and j and "layers" in j:
+            return b + b" "
+        return b
+    tampered = _retar(data, change)
+    assert tampered != data
+    _assert_import_refused_cleanly(api, daemon, tampered, "blobs/sha256/", ref)
+
+
+@pytest.mark.parametrize("what", ["config", "layer"])
+def test_docker_archive_blob_not_matching_its_digest_refused(api, daemon, what):
+    token = uuid.uuid4().hex
+    layer = tar_bytes(entry(f"dablob-{token}", data=b"d"))
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["true"]},
+                      "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+    lname = "blobs/sha256/" + (hashlib.sha256(layer).hexdigest() if what == "config"
+                               else hashlib.sha256(b"other").hexdigest())
+    cname = "blobs/sha256/" + (hashlib.sha256(cfg).hexdigest() if what == "layer"
+                               else hashlib.sha256(b"other").hexdigest())
+    ref = f"pl-dablob-{what}-{token[:8]}:1"
+    data = docker_archive_tar([{"Config": cname, "RepoTags": [ref], "Layers": [lname]}],
+                              {cname: cfg, lname: layer},
+                              extra=[entry("blobs", "dir"), entry("blobs/sha256", "dir")])
+    if what == "layer":
+        before = (api.get("/images").json, store_snapshot(daemon))
+        r = import_image(api, data)
+        assert r.status == 400 and lname.split("/")[-1] in r.message, r.body
+        assert (api.get("/images").json, store_snapshot(daemon)) == before
+    else:
+        _assert_import_refused_cleanly(api, daemon, data, cname, ref)
+
+
 def test_gzip_layers_in_layout(api, daemon, base_layer):
     token = uuid.uuid4().hex
     top = tar_bytes(entry(f"gz-{token}", data=b"gz"))
@@ -276,6 +349,27 @@ def test_tag_and_untag(api, oci):
     assert inspect(api, f"{bare}:latest")["id"] == iid
     assert api.delete(f"/images/{bare}").status == 204
     assert api.get(f"/images/{bare}:latest").status == 404
+
+
+def test_docker_hub_names_are_one_name(api, oci):
+    """docker.io/library/x, index.docker.io/library/x, library/x and x name the same image,
+    shown in Docker's familiar form; other registries' names stay apart."""
+    iid = oci["one"]
+    tok = uuid.uuid4().hex[:8]
+    r = api.post("/images/tag", params={"ref": "one", "name": f"docker.io/library/hub-{tok}"})
+    assert r.status == 201, r.body
+    for ref in (f"hub-{tok}", f"hub-{tok}:latest", f"library/hub-{tok}",
+                f"index.docker.io/library/hub-{tok}:latest", f"docker.io/library/hub-{tok}"):
+        assert inspect(api, ref)["id"] == iid, ref
+    tags = inspect(api, iid)["tags"]
+    assert f"hub-{tok}:latest" in tags and not [t for t in tags if "docker.io" in t], tags
+    assert api.post("/images/tag", params={"ref": "one", "name": f"docker.io/team{tok}/app"}
+                    ).status == 201
+    assert f"team{tok}/app:latest" in inspect(api, iid)["tags"]
+    assert api.get(f"/images/registry.example/library/hub-{tok}").status == 404
+    assert api.delete(f"/images/docker.io/library/hub-{tok}:latest").status == 204
+    assert api.get(f"/images/hub-{tok}").status == 404
+    assert api.delete(f"/images/team{tok}/app").status == 204
 
 
 def test_tag_errors(api, oci):
@@ -367,6 +461,52 @@ def test_image_user_entrypoint_and_caller_user(api, base_layer):
     _, code, out, _ = run_image(api, {"image": name, "process": {"user": "0:0", "args": [
         "sh", "-c", "echo $(id -u)"]}})
     assert (code, out) == (0, "0\n")
+
+
+def test_user_names_resolve_in_the_container(api, base_layer):
+    """User names (the image's User or process.user) are resolved by tether against the
+    container's own /etc/passwd and /etc/group; an unknown name fails the start like Docker
+    (exit 126, the name in the error)."""
+    own = tar_bytes(entry("etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\n"
+                          b"app:x:4321:8765:app:/home/app:/bin/sh\n"),
+                    entry("etc/group", data=b"root:x:0:\nstaff:x:50:\nappgrp:x:8765:\n"))
+    ref = f"pl-users-{uuid.uuid4().hex[:12]}:t"
+    imported(api, oci_layout_tar([base_layer, own], {"User": "app", "Cmd": [
+        "sh", "-c", "echo $(id -u):$(id -g) $HOME"]}, ref=ref))
+    _, code, out, err = run_image(api, {"image": ref})
+    assert (code, out) == (0, "4321:8765 /home/app\n"), err
+    _, code, out, _ = run_image(api, {"image": ref, "process": {
+        "user": "app:staff", "args": ["sh", "-c", "echo $(id -u):$(id -g)"]}})
+    assert (code, out) == (0, "4321:50\n")
+    _, code, out, _ = run_image(api, {"image": ref, "process": {
+        "user": "1000:appgrp", "args": ["sh", "-c", "echo $(id -u):$(id -g)"]}})
+    assert (code, out) == (0, "1000:8765\n")
+    # the host's users mean nothing: a name only the host has is unknown
+    r = api.create_raw({"image": ref, "process": {"user": "nobody", "args": ["true"]}})
+    cid = r.json["id"]
+    r = api.post(f"/containers/{cid}/start")
+    assert r.status == 400 and "unable to find user nobody" in r.message, r.body
+    assert api.inspect(cid)["state"]["exit_code"] == 126
+    r = api.create_raw({"image": ref, "process": {"user": "app:nogrp", "args": ["true"]}})
+    r = api.post(f"/containers/{r.json['id']}/start")
+    assert r.status == 400 and "unable to find group nogrp" in r.message, r.body
+    # exec sessions resolve too
+    r = api.create_raw({"image": ref, "process": {"args": ["sleep", "30"]}})
+    cid = r.json["id"]
+    api.start(cid)
+    r = api.post(f"/containers/{cid}/exec", {"args": ["sh", "-c", "test $(id -u) = 4321"],
+                                              "user": "app"})
+    assert r.status == 201, r.body
+    eid = r.json["id"]
+    assert api.post(f"/exec/{eid}/start", params={"detach": 1}).status == 204
+    assert api.post(f"/exec/{eid}/wait").json["exit_code"] == 0
+    r = api.post(f"/containers/{cid}/exec", {"args": ["true"], "user": "ghost"})
+    eid = r.json["id"]
+    r = api.post(f"/exec/{eid}/start", params={"detach": 1})
+    assert r.status == 400 and "unable to find user ghost" in r.message, r.body
+    assert api.get(f"/exec/{eid}/json").json["exit_code"] == 126
+    api.kill(cid)
+    api.wait(cid)
 
 
 def test_create_from_image_errors(api, base_layer):

@@ -89,12 +89,12 @@ static void test_rejects(void **state)
 		       "KEY=VALUE");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"cwd\":\"tmp\"}}",
 		       "absolute");
-	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"root\"}}",
-		       "numeric");
+	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"ro ot\"}}",
+		       "NAME[:GROUP]");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"1:\"}}",
-		       "numeric");
+		       "NAME[:GROUP]");
 	expect_invalid("{\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"],\"user\":\"-1\"}}",
-		       "numeric");
+		       "NAME[:GROUP]");
 	expect_invalid("{\"name\":\"-bad\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
 		       "name");
 	expect_invalid("{\"name\":\"a/b\",\"rootfs\":\"/\",\"process\":{\"args\":[\"x\"]}}",
@@ -131,13 +131,46 @@ static void test_tether_json_defaults(void **state)
 	pl_config_free(c);
 }
 
+/* User names go to tether as given (it resolves them in the container); no HOME is made
+ * up for them here. */
+static void test_user_names(void **state)
+{
+	assert_true(pl_user_name_valid("app"));
+	assert_true(pl_user_name_valid("app:staff"));
+	assert_true(pl_user_name_valid("1000:staff"));
+	assert_true(pl_user_name_valid("svc_1.x-y$"));
+	assert_false(pl_user_name_valid(""));
+	assert_false(pl_user_name_valid(":staff"));
+	assert_false(pl_user_name_valid("app:"));
+	assert_false(pl_user_name_valid("a:b:c"));
+	assert_false(pl_user_name_valid("-app"));
+	assert_false(pl_user_name_valid("a b"));
+	assert_false(pl_user_name_valid("a/b"));
+	pl_error_t *err = NULL;
+	pl_config_t *c = parse(
+	    "{\"rootfs\":\"/\",\"process\":{\"args\":[\"id\"],\"user\":\"app:staff\"}}", &err);
+	assert_non_null(c);
+	assert_string_equal(c->user_name, "app:staff");
+	json_t *j = pl_config_tether_json(c, "box");
+	assert_string_equal(json_string_value(json_object_get(j, "user")), "app:staff");
+	json_t *env = json_object_get(j, "env");
+	for (size_t i = 0; i < json_array_size(env); i++)
+		assert_true(strncmp(json_string_value(json_array_get(env, i)), "HOME=", 5) != 0);
+	json_decref(j);
+	json_t *back = pl_config_to_json(c);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_object_get(back, "process"), "user")),
+	    "app:staff");
+	json_decref(back);
+	pl_config_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_minimal),
-	    cmocka_unit_test(test_full),
-	    cmocka_unit_test(test_rejects),
-	    cmocka_unit_test(test_tether_json_defaults),
+	    cmocka_unit_test(test_minimal),    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_rejects),    cmocka_unit_test(test_tether_json_defaults),
+	    cmocka_unit_test(test_user_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,6 +123,7 @@ typedef struct ctx {
 	int root;
 	const pl_extract_policy_t *pol;
 	void *seen;	       /* tsearch tree of cleaned names */
+	void *nondirs, *regs;  /* dry run: entries that are not directories, regular files */
 	struct archive *outer; /* decompressor, format raw */
 	gnutls_hash_hd_t diff_hash;
 	gnutls_hash_hd_t blob_hash;
@@ -187,16 +188,23 @@ static int apply_meta(ctx_t *x, int dirfd, const char *leaf, struct archive_entr
 		if (fchmodat(dirfd, leaf, mode, 0) < 0)
 			return pl_error_errno(err, "entry \"%s\": chmod", name);
 	}
-	/* xattrs through an O_PATH fd's /proc link would follow symlinks: set them by path
-	 * on the parent fd, never on links */
+	/* xattrs on a real fd (never on links, never through /proc: in a container's mount
+	 * namespace /proc is the container's) */
 	if (!is_link && archive_entry_xattr_reset(e) > 0) {
 		const char *k;
 		const void *v;
 		size_t vlen;
-		char fdpath[64];
-		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d/%s", dirfd, leaf);
+		mode_t t = archive_entry_filetype(e);
+		if (t == AE_IFCHR || t == AE_IFBLK)
+			return pl_error_set(
+			    err, PL_ERR_INVALID, 0,
+			    "entry \"%s\": xattrs on device nodes are not supported", name);
+		_cleanup_close_ int fd =
+		    openat(dirfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			return pl_error_errno(err, "entry \"%s\": open for xattrs", name);
 		while (archive_entry_xattr_next(e, &k, &v, &vlen) == ARCHIVE_OK) {
-			if (lsetxattr(fdpath, k, v, vlen, 0) < 0 && errno != ENOTSUP)
+			if (fsetxattr(fd, k, v, vlen, 0) < 0 && errno != ENOTSUP)
 				return pl_error_errno(err, "entry \"%s\": xattr %s", name, k);
 		}
 	}
@@ -237,6 +245,103 @@ static void free_node(void *p)
 	free(p);
 }
 
+static void remember(void **tree, const char *name)
+{
+	char *dup = pl_xstrdup(name);
+	if (*(char **)tsearch(dup, tree, cmp_str) != dup)
+		free(dup);
+}
+
+static bool known(void *const *tree, const char *name)
+{
+	return tfind(name, tree, cmp_str) != NULL;
+}
+
+/* The type of name beneath root, not following anything: 0 when absent. */
+static mode_t type_in_root(int root, const char *name)
+{
+	_cleanup_close_ int fd = pl_open_in_root(root, name, O_PATH | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return fd == -ENOENT ? 0 : S_IFLNK; /* unreachable counts as a link */
+	return st.st_mode & S_IFMT;
+}
+
+/* What extract_entry would refuse, decided without writing (dry run). */
+static int check_entry(ctx_t *x, struct archive_entry *e, const char *name, const char *raw,
+		       pl_error_t **err)
+{
+	_cleanup_free_ char *p = pl_xstrdup(name);
+	bool on_disk = true;
+	for (char *c = p;; c++) {
+		char *slash = strchr(c, '/');
+		size_t len = slash ? (size_t)(slash - c) : strlen(c);
+		if (len > NAME_MAX)
+			return pl_error_set(err, PL_ERR_INVALID, ENAMETOOLONG, "entry \"%s\"", raw);
+		if (!slash)
+			break;
+		*slash = '\0';
+		mode_t t = on_disk ? type_in_root(x->root, p) : 0;
+		if (known(&x->nondirs, p) || (t && t != S_IFDIR))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "entry \"%s\": its directory cannot be reached without "
+					    "leaving the root or following a symbolic link",
+					    raw);
+		on_disk = on_disk && t;
+		*slash = '/';
+		c = slash;
+	}
+	const char *hard = archive_entry_hardlink(e);
+	mode_t type = hard ? AE_IFREG : archive_entry_filetype(e);
+	if (hard) {
+		_cleanup_free_ char *target = pl_extract_clean_path(hard, err);
+		if (!target)
+			return pl_error_wrap(err, "hard link \"%s\"", raw);
+		if (!known(&x->regs, target) &&
+		    (known(&x->nondirs, target) || type_in_root(x->root, target) != S_IFREG))
+			return pl_error_set(
+			    err, PL_ERR_INVALID, 0,
+			    "entry \"%s\": hard link target \"%s\" is not a regular "
+			    "file extracted before it",
+			    raw, hard);
+	}
+	switch (type) {
+	case AE_IFREG:
+		if (!hard) {
+			const uint64_t max =
+			    x->pol->max_bytes ? x->pol->max_bytes : DEFAULT_MAX_BYTES;
+			if (archive_entry_size(e) < 0 ||
+			    (x->bytes += (uint64_t)archive_entry_size(e)) > max)
+				return pl_error_set(err, PL_ERR_INVALID, EFBIG,
+						    "entry \"%s\": the archive exceeds %llu bytes",
+						    raw, (unsigned long long)max);
+		}
+		break;
+	case AE_IFCHR:
+	case AE_IFBLK:
+		if (!x->pol->allow_devices)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "entry \"%s\": device nodes are not allowed", raw);
+		break;
+	case AE_IFDIR:
+	case AE_IFLNK:
+	case AE_IFIFO:
+		break;
+	default:
+		return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": unsupported type 0%o",
+				    raw, (unsigned)type);
+	}
+	if (type != AE_IFDIR && on_disk && type_in_root(x->root, name) == S_IFDIR)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "entry \"%s\": would replace a directory with a non-directory",
+				    raw);
+	if (type != AE_IFDIR)
+		remember(&x->nondirs, name);
+	if (type == AE_IFREG)
+		remember(&x->regs, name);
+	return 0;
+}
+
 static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, pl_error_t **err)
 {
 	const char *raw = archive_entry_pathname(e);
@@ -251,6 +356,8 @@ static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, 
 		free(dup);
 		return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": duplicate entry", raw);
 	}
+	if (x->pol->dry_run)
+		return check_entry(x, e, name, raw, err);
 	const char *leaf;
 	_cleanup_close_ int dfd = open_parent(x->root, name, &leaf, err);
 	if (dfd < 0)
@@ -411,11 +518,10 @@ int pl_extract_tar(int in_fd, int root_fd, const pl_extract_policy_t *pol, pl_ex
 		;
 	/* innermost first, so a parent's time is set after its children's */
 	for (size_t i = x.n_dirs; i-- > 0;) {
-		_cleanup_close_ int dfd = pl_open_in_root(root_fd, x.dirs[i].path, O_PATH);
-		char self[64];
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", dfd);
+		_cleanup_close_ int dfd =
+		    pl_open_in_root(root_fd, x.dirs[i].path, O_RDONLY | O_DIRECTORY);
 		if (dfd >= 0)
-			utimensat(AT_FDCWD, self, x.dirs[i].ts, 0);
+			futimens(dfd, x.dirs[i].ts);
 	}
 	rc = 0;
 out:
@@ -426,11 +532,13 @@ out:
 	if (rc < 0 && err && *err && (*err)->kind == PL_ERR_INTERNAL &&
 	    ((*err)->errnum == ENAMETOOLONG || (*err)->errnum == ENOTDIR ||
 	     (*err)->errnum == EISDIR || (*err)->errnum == EEXIST || (*err)->errnum == ELOOP ||
-	     (*err)->errnum == EINVAL || (*err)->errnum == ENOTEMPTY))
+	     (*err)->errnum == EINVAL || (*err)->errnum == ENOTEMPTY || (*err)->errnum == EROFS))
 		(*err)->kind = PL_ERR_INVALID;
 	archive_read_free(in);
 	archive_read_free(outer);
 	tdestroy(x.seen, free_node);
+	tdestroy(x.nondirs, free_node);
+	tdestroy(x.regs, free_node);
 	if (res) {
 		res->entries = x.entries;
 		res->bytes = x.bytes;

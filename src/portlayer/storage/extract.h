@@ -20,6 +20,10 @@ typedef struct pl_extract_policy {
 	bool allow_devices;   /* character/block device nodes */
 	bool strip_setid;     /* clear setuid/setgid bits */
 	bool whiteouts;	      /* OCI whiteouts → overlayfs form (image layers) */
+	/* check every entry against the rules and the directory as it is, writing nothing:
+	 * run first where a refusal must leave the target untouched (copies into containers),
+	 * then extract for real from the start of the stream */
+	bool dry_run;
 } pl_extract_policy_t;
 
 typedef struct pl_extract_result {

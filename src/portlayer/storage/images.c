@@ -123,9 +123,30 @@ static int save_tags(pl_images_t *im, pl_error_t **err)
 
 /* --- references --- */
 
-/* "busybox" → "busybox:latest"; "reg:5000/x" keeps its port; digests stay as they are. */
-static char *normalize_ref(const char *ref)
+/* Docker Hub names in their familiar form, as Docker shows them: "docker.io/library/x",
+ * "index.docker.io/library/x" and "library/x" are all "x"; "docker.io/user/x" is
+ * "user/x". Other registries' names stay as they are. */
+__attribute__((noinline)) /* inlined, gcc's overread analysis trips on string literals */
+static const char *
+familiar(const char *ref)
 {
+	static const char *const hub[] = {"docker.io/", "index.docker.io/",
+					  "registry-1.docker.io/"};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(hub); i++)
+		if (!strncmp(ref, hub[i], strlen(hub[i]))) {
+			ref += strlen(hub[i]);
+			break;
+		}
+	if (strncmp(ref, "library/", 8) == 0 && ref[8] && !strchr(ref + 8, '/'))
+		ref += 8;
+	return ref;
+}
+
+/* "busybox" → "busybox:latest"; "reg:5000/x" keeps its port; digests stay as they are;
+ * Docker Hub names in their familiar form. */
+static char *normalize_ref(const char *full)
+{
+	const char *ref = familiar(full);
 	const char *slash = strrchr(ref, '/');
 	const char *colon = strrchr(slash ? slash : ref, ':');
 	if (strchr(ref, '@') || colon)
@@ -512,6 +533,48 @@ static json_t *read_json_at(int dirfd, const char *rel, pl_error_t **err)
 	return pl_json_parse(buf, len, clean, err);
 }
 
+/* Fails (INVALID) unless buf's sha256 is digest: a blob is what its name says. */
+static int check_digest(const char *buf, size_t len, const char *digest, const char *what,
+			pl_error_t **err)
+{
+	unsigned char d[32];
+	char hex[65];
+	gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, d);
+	for (int k = 0; k < 32; k++)
+		snprintf(hex + 2 * k, 3, "%02x", d[k]);
+	if (strcmp(hex, hex_of(digest)) != 0)
+		return pl_error_set(
+		    err, PL_ERR_INVALID, 0,
+		    "%s: its content does not match its digest %s (it is sha256:%s)", what, digest,
+		    hex);
+	return 0;
+}
+
+/* blobs/sha256/<hex> of an OCI layout, checked against its digest, as JSON. */
+static json_t *read_json_blob(int dirfd, const char *digest, pl_error_t **err)
+{
+	_cleanup_free_ char *rel = pl_xasprintf("blobs/sha256/%s", hex_of(digest));
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+	if (read_in_root(dirfd, rel, &buf, &len, err) < 0 ||
+	    check_digest(buf, len, digest, rel, err) < 0)
+		return NULL;
+	return pl_json_parse(buf, len, rel, err);
+}
+
+/* The digest a docker-archive path names ("blobs/sha256/<hex>", "<hex>.json"), or NULL
+ * (older archives name layers by v1 ids, which are no digests). */
+static char *digest_in_path(const char *rel)
+{
+	const char *b = strrchr(rel, '/');
+	b = b ? b + 1 : rel;
+	size_t n = strspn(b, "0123456789abcdef");
+	bool blob = !strncmp(rel, "blobs/sha256/", 13) && strlen(rel) == 13 + 64;
+	if (n != 64 || (!blob && strcmp(b + 64, ".json") != 0))
+		return NULL;
+	return pl_xasprintf("sha256:%.64s", b);
+}
+
 static int open_blob(int dirfd, const char *rel, pl_error_t **err)
 {
 	_cleanup_free_ char *clean = pl_extract_clean_path(rel, err);
@@ -597,13 +660,16 @@ json_t *pl_images_record(pl_images_t *im, const char *config, size_t len, uint64
 }
 
 /* Extracts an image's layer files, verifying every diff id, then writes its record. */
-static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel, json_t *layer_rels,
-			    json_t *layer_digests, json_t *names, pl_error_t **err)
+static json_t *commit_image(pl_images_t *im, int dirfd, const char *config_rel,
+			    const char *config_digest, json_t *layer_rels, json_t *layer_digests,
+			    json_t *names, pl_error_t **err)
 {
 	_cleanup_free_ char *cfg_text = NULL;
 	size_t cfg_len = 0;
 	_cleanup_free_ char *clean = pl_extract_clean_path(config_rel, err);
 	if (!clean || read_in_root(dirfd, clean, &cfg_text, &cfg_len, err) < 0)
+		return NULL;
+	if (config_digest && check_digest(cfg_text, cfg_len, config_digest, clean, err) < 0)
 		return NULL;
 	_cleanup_json_ json_t *cfg = pl_json_parse(cfg_text, cfg_len, clean, err);
 	if (!cfg)
@@ -656,8 +722,7 @@ static int import_oci(pl_images_t *im, int dirfd, json_t *out, pl_error_t **err)
 		const char *dg = json_string_value(json_object_get(desc, "digest"));
 		if (!digest_ok(dg))
 			return pl_error_set(err, PL_ERR_INVALID, 0, "index.json: bad digest");
-		_cleanup_free_ char *rel = pl_xasprintf("blobs/sha256/%s", hex_of(dg));
-		_cleanup_json_ json_t *man = read_json_at(dirfd, rel, err);
+		_cleanup_json_ json_t *man = read_json_blob(dirfd, dg, err);
 		if (!man)
 			return -1;
 		const char *mt = json_string_value(json_object_get(man, "mediaType"));
@@ -678,9 +743,8 @@ static int import_oci(pl_images_t *im, int dirfd, json_t *out, pl_error_t **err)
 			if (!digest_ok(sd))
 				return pl_error_set(err, PL_ERR_INVALID, 0,
 						    "image index has no linux/amd64 manifest");
-			_cleanup_free_ char *srel = pl_xasprintf("blobs/sha256/%s", hex_of(sd));
 			json_decref(man);
-			man = read_json_at(dirfd, srel, err);
+			man = read_json_blob(dirfd, sd, err);
 			if (!man)
 				return -1;
 		}
@@ -708,7 +772,7 @@ static int import_oci(pl_images_t *im, int dirfd, json_t *out, pl_error_t **err)
 		    json_object_get(desc, "annotations"), "org.opencontainers.image.ref.name"));
 		if (ref && name_ok(ref))
 			json_array_append_new(names, json_string(ref));
-		json_t *one = commit_image(im, dirfd, crel, rels, digests, names, err);
+		json_t *one = commit_image(im, dirfd, crel, cd, rels, digests, names, err);
 		json_decref(rels);
 		json_decref(digests);
 		json_decref(names);
@@ -739,7 +803,17 @@ static int import_docker(pl_images_t *im, int dirfd, json_t *out, pl_error_t **e
 		json_array_foreach(tags, k,
 				   t) if (json_is_string(t) && name_ok(json_string_value(t)))
 		    json_array_append(names, t);
-		json_t *one = commit_image(im, dirfd, cfg, layers, NULL, names, err);
+		/* newer archives name config and layers by digest: hold them to it */
+		_cleanup_free_ char *cfg_digest = digest_in_path(cfg);
+		json_t *digests = json_array(), *l;
+		json_array_foreach(layers, k, l)
+		{
+			char *d = json_is_string(l) ? digest_in_path(json_string_value(l)) : NULL;
+			json_array_append_new(digests, d ? json_string(d) : json_null());
+			free(d);
+		}
+		json_t *one = commit_image(im, dirfd, cfg, cfg_digest, layers, digests, names, err);
+		json_decref(digests);
 		json_decref(names);
 		if (!one)
 			return -1;

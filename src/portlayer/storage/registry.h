@@ -29,6 +29,7 @@ typedef struct pl_pull_opts {
 	const char *platform;		 /* "os/arch[/variant]"; NULL: linux/amd64 */
 	const char *username, *password; /* NULL: anonymous */
 	bool insecure;			 /* plain http (after https failed) and unverified TLS */
+	int progress_fd; /* > 0: progress as newline-delimited JSON (Docker's pull stream) */
 } pl_pull_opts_t;
 
 /* Pulls one image into the store and names it by o->ref → {"images":[{"id","tags"}]}.
@@ -37,3 +38,10 @@ typedef struct pl_pull_opts {
  * what is not a container image; INTERNAL for network and registry faults. A failed pull
  * leaves no layer of its own behind. */
 json_t *pl_registry_pull(pl_images_t *im, const pl_pull_opts_t *o, pl_error_t **err);
+
+/* Pushes the store's image (a reference or id) to o->ref (HOST[:PORT]/REPO:TAG; platform
+ * unused) with the same credentials and TLS options as a pull → {"image","digest" (of the
+ * manifest),"config","uploaded","skipped","rewritten"}. Blobs the registry has are not sent.
+ * Implemented in push.c. */
+json_t *pl_registry_push(pl_images_t *im, const char *image, const pl_pull_opts_t *o,
+			 pl_error_t **err);

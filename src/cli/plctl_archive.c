@@ -1,0 +1,627 @@
+/* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit.
+ * Host-side tars are read and written with libarchive; the container side is the daemon's
+ * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
+#include "cli/plctl_archive.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fail(pl_error_t *e, int code)
+{
+	fprintf(stderr, "plctl: %s\n", e && e->msg ? e->msg : "unknown error");
+	pl_error_free(e);
+	return code;
+}
+
+static int usage(const char *cmd, const char *text, bool err)
+{
+	fprintf(err ? stderr : stdout, "Usage: plctl %s\n", text);
+	(void)cmd;
+	return err ? 2 : 0;
+}
+
+static char *cpath(pl_client_t *c, const char *id, const char *suffix)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, id);
+	return pl_xasprintf("/containers/%s%s", esc, suffix);
+}
+
+static void query(pl_client_t *c, char **path, const char *key, const char *value)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, value);
+	char *next = pl_xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, esc);
+	free(*path);
+	*path = next;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return true;
+	return false;
+}
+
+static int write_fd_cb(const char *data, size_t len, void *userdata)
+{
+	int fd = *(int *)userdata;
+	while (len) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* export [-o FILE] CONTAINER */
+int pl_cli_export(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u = "export [-o FILE] CONTAINER\n\n"
+			       "Write the container's filesystem as a tar to FILE or stdout.";
+	if (wants_help(argc, argv))
+		return usage("export", u, false);
+	const char *out = NULL;
+	int i = 1;
+	if (i + 1 < argc && (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))) {
+		out = argv[i + 1];
+		i += 2;
+	}
+	if (i != argc - 1)
+		return usage("export", u, true);
+	_cleanup_close_ int fd = -1;
+	if (out) {
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "plctl export: %s: %s\n", out, strerror(errno));
+			return 1;
+		}
+	} else if (isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "plctl export: refusing to write a tar to a terminal (use -o)\n");
+		return 1;
+	}
+	int wfd = out ? fd : STDOUT_FILENO;
+	_cleanup_free_ char *path = cpath(c, argv[i], "/export");
+	pl_error_t *e = NULL;
+	if (pl_client_stream(c, path, write_fd_cb, &wfd, &e) < 0)
+		return fail(e, 1);
+	return 0;
+}
+
+/* diff CONTAINER */
+int pl_cli_diff(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u = "diff CONTAINER\n\n"
+			       "List what the container changed against its image: A added, C "
+			       "changed, D deleted.";
+	if (wants_help(argc, argv))
+		return usage("diff", u, false);
+	if (argc != 2)
+		return usage("diff", u, true);
+	_cleanup_free_ char *path = cpath(c, argv[1], "/changes");
+	pl_error_t *e = NULL;
+	json_t *resp = NULL;
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &e) < 0)
+		return fail(e, 1);
+	size_t k;
+	json_t *ch;
+	json_array_foreach(resp, k, ch)
+	{
+		json_int_t kind = json_integer_value(json_object_get(ch, "Kind"));
+		printf("%c %s\n",
+		       kind == 0   ? 'C'
+		       : kind == 1 ? 'A'
+				   : 'D',
+		       json_string_value(json_object_get(ch, "Path")));
+	}
+	json_decref(resp);
+	return 0;
+}
+
+/* "CONTAINER:PATH" → container and path (malloc'd); false for a host path. Like docker, a
+ * host path with a ':' must start with '/' or '.'. */
+static bool split_container(const char *arg, char **ctr, char **path)
+{
+	const char *colon = strchr(arg, ':');
+	if (!colon || arg[0] == '/' || arg[0] == '.' || colon == arg)
+		return false;
+	*ctr = strndup(arg, (size_t)(colon - arg));
+	*path = pl_xstrdup(colon + 1);
+	return true;
+}
+
+/* Replaces the archive's top component (base) with name: "base/x" → "name/x". */
+static void rename_top(struct archive_entry *e, const char *base, const char *name)
+{
+	const char *p = archive_entry_pathname(e);
+	size_t n = strlen(base);
+	if (!p || strncmp(p, base, n) != 0 || (p[n] && p[n] != '/'))
+		return;
+	_cleanup_free_ char *np = pl_xasprintf("%s%s", name, p + n);
+	archive_entry_copy_pathname(e, np);
+	const char *h = archive_entry_hardlink(e);
+	if (h && !strncmp(h, base, n) && (!h[n] || h[n] == '/')) {
+		_cleanup_free_ char *nh = pl_xasprintf("%s%s", name, h + n);
+		archive_entry_copy_hardlink(e, nh);
+	}
+}
+
+static int tmpfile_fd(void)
+{
+	const char *dir = getenv("TMPDIR");
+	return open(dir && *dir ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+/* cp CONTAINER:PATH HOSTPATH|- */
+static int cp_out(pl_client_t *c, const char *ctr, const char *src, const char *dst)
+{
+	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
+	query(c, &path, "path", src);
+	pl_error_t *e = NULL;
+	if (!strcmp(dst, "-")) {
+		int fd = STDOUT_FILENO;
+		return pl_client_stream(c, path, write_fd_cb, &fd, &e) < 0 ? fail(e, 1) : 0;
+	}
+	_cleanup_close_ int tmp = tmpfile_fd();
+	if (tmp < 0) {
+		fprintf(stderr, "plctl cp: temporary file: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pl_client_stream(c, path, write_fd_cb, &tmp, &e) < 0)
+		return fail(e, 1);
+	lseek(tmp, 0, SEEK_SET);
+	/* into an existing directory as is; otherwise under the destination's name */
+	struct stat st;
+	bool into = stat(dst, &st) == 0 && S_ISDIR(st.st_mode);
+	_cleanup_free_ char *d1 = pl_xstrdup(dst), *d2 = pl_xstrdup(dst);
+	const char *dir = into ? dst : dirname(d1);
+	const char *newname = into ? NULL : basename(d2);
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fchdir(dfd) < 0) {
+		fprintf(stderr, "plctl cp: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+	archive_read_support_format_tar(in);
+	archive_write_disk_set_options(
+	    out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+		     ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+		     (geteuid() == 0 ? ARCHIVE_EXTRACT_OWNER : 0));
+	int rc = 0;
+	if (archive_read_open_fd(in, tmp, 65536) != ARCHIVE_OK) {
+		fprintf(stderr, "plctl cp: %s\n", archive_error_string(in));
+		rc = 1;
+	}
+	struct archive_entry *ent;
+	char *base = NULL;
+	while (!rc && archive_read_next_header(in, &ent) == ARCHIVE_OK) {
+		if (!base) { /* the first entry is the copied path itself */
+			const char *p = archive_entry_pathname(ent);
+			base = strndup(p, strcspn(p, "/"));
+		}
+		if (newname && strcmp(base, ".") != 0)
+			rename_top(ent, base, newname);
+		else if (newname) { /* "dir/." into a new directory: create it */
+			_cleanup_free_ char *np =
+			    pl_xasprintf("%s%s", newname, archive_entry_pathname(ent) + 1);
+			archive_entry_copy_pathname(ent, np);
+		}
+		if (archive_write_header(out, ent) != ARCHIVE_OK) {
+			fprintf(stderr, "plctl cp: %s: %s\n", archive_entry_pathname(ent),
+				archive_error_string(out));
+			rc = 1;
+			break;
+		}
+		const void *buf;
+		size_t len;
+		la_int64_t off;
+		int r;
+		while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK)
+			if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK) {
+				r = ARCHIVE_FATAL;
+				break;
+			}
+		if (r != ARCHIVE_EOF) {
+			fprintf(stderr, "plctl cp: %s: %s\n", archive_entry_pathname(ent),
+				archive_error_string(out));
+			rc = 1;
+		}
+	}
+	free(base);
+	if (archive_write_close(out) != ARCHIVE_OK && !rc) {
+		fprintf(stderr, "plctl cp: %s\n", archive_error_string(out));
+		rc = 1;
+	}
+	archive_write_free(out);
+	archive_read_free(in);
+	return rc;
+}
+
+/* Writes a tar of the host path src (its top entry named name) to fd. */
+static int host_tar(const char *src, const char *name, int fd)
+{
+	struct archive *disk = archive_read_disk_new(), *out = archive_write_new();
+	archive_read_disk_set_symlink_physical(disk);
+	archive_read_disk_set_standard_lookup(disk);
+	archive_write_set_format_pax_restricted(out);
+	int rc = 0;
+	if (archive_write_open_fd(out, fd) != ARCHIVE_OK ||
+	    archive_read_disk_open(disk, src) != ARCHIVE_OK) {
+		fprintf(stderr, "plctl cp: %s: %s\n", src, archive_error_string(disk));
+		rc = 1;
+	}
+	struct archive_entry *e = archive_entry_new();
+	size_t n = strlen(src);
+	for (;;) {
+		if (rc)
+			break;
+		archive_entry_clear(e);
+		int r = archive_read_next_header2(disk, e);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r != ARCHIVE_OK) {
+			fprintf(stderr, "plctl cp: %s\n", archive_error_string(disk));
+			rc = 1;
+			break;
+		}
+		archive_read_disk_descend(disk);
+		const char *p = archive_entry_pathname(e);
+		_cleanup_free_ char *np = pl_xasprintf("%s%s", name, p + (strlen(p) >= n ? n : 0));
+		archive_entry_copy_pathname(e, np);
+		if (archive_write_header(out, e) != ARCHIVE_OK) {
+			fprintf(stderr, "plctl cp: %s\n", archive_error_string(out));
+			rc = 1;
+			break;
+		}
+		if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0) {
+			_cleanup_close_ int f =
+			    open(archive_entry_sourcepath(e), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			char buf[65536];
+			ssize_t k;
+			while (f >= 0 && (k = read(f, buf, sizeof(buf))) > 0)
+				archive_write_data(out, buf, (size_t)k);
+		}
+	}
+	archive_entry_free(e);
+	if (archive_write_close(out) != ARCHIVE_OK && !rc)
+		rc = 1;
+	archive_write_free(out);
+	archive_read_free(disk);
+	return rc;
+}
+
+/* cp HOSTPATH|- CONTAINER:PATH */
+static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *dst)
+{
+	_cleanup_close_ int tmp = -1;
+	const char *target = dst;
+	_cleanup_free_ char *parent = NULL;
+	int fd = STDIN_FILENO;
+	if (strcmp(src, "-") != 0) {
+		/* into an existing directory under the source's name; otherwise (nothing
+		 * there, or a file to replace) into dst's directory under dst's name */
+		_cleanup_free_ char *probe = pl_xasprintf("%s/.", dst);
+		_cleanup_free_ char *spath = cpath(c, ctr, "/archive");
+		query(c, &spath, "path", probe);
+		long status = 0;
+		pl_error_t *e = NULL;
+		int r = pl_client_request(c, "HEAD", spath, NULL, &status, NULL, &e);
+		pl_error_free(e);
+		_cleanup_free_ char *s1 = pl_xstrdup(src);
+		_cleanup_free_ char *name = NULL;
+		if (r < 0 && (status == 404 || status == 400)) {
+			_cleanup_free_ char *d1 = pl_xstrdup(dst), *d2 = pl_xstrdup(dst);
+			parent = pl_xstrdup(dirname(d1));
+			name = pl_xstrdup(basename(d2));
+			target = parent;
+		} else {
+			name = pl_xstrdup(basename(s1));
+		}
+		tmp = tmpfile_fd();
+		if (tmp < 0 || host_tar(src, name, tmp) != 0)
+			return 1;
+		lseek(tmp, 0, SEEK_SET);
+		fd = tmp;
+	}
+	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
+	query(c, &path, "path", target);
+	struct stat st;
+	int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+	pl_error_t *e = NULL;
+	if (pl_client_upload(c, "PUT", path, fd, size, "application/x-tar", NULL, NULL, &e) < 0)
+		return fail(e, 1);
+	return 0;
+}
+
+int pl_cli_cp(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u =
+	    "cp CONTAINER:PATH HOSTPATH|-\n       plctl cp HOSTPATH|- CONTAINER:PATH\n\n"
+	    "Copy files out of or into a container (running or stopped). Paths in the container\n"
+	    "resolve inside its root. Into an existing directory the copy keeps its name;\n"
+	    "otherwise it takes the destination's. '-' is a tar on stdout or stdin.";
+	if (wants_help(argc, argv))
+		return usage("cp", u, false);
+	if (argc != 3)
+		return usage("cp", u, true);
+	_cleanup_free_ char *c1 = NULL, *p1 = NULL, *c2 = NULL, *p2 = NULL;
+	bool from = split_container(argv[1], &c1, &p1);
+	bool to = split_container(argv[2], &c2, &p2);
+	if (from == to) {
+		fprintf(stderr, "plctl cp: exactly one of the two paths must be CONTAINER:PATH\n");
+		return 2;
+	}
+	if (from)
+		return cp_out(c, c1, p1, argv[2]);
+	return cp_in(c, argv[1], c2, p2);
+}
+
+/* commit [-m MSG] [-a AUTHOR] [-c KEY=VALUE]... CONTAINER [REPO[:TAG]] */
+int pl_cli_commit(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u =
+	    "commit [OPTIONS] CONTAINER [REPO[:TAG]]\n\n"
+	    "Make an image of the container's changes (a new layer over its image).\n\n"
+	    "  -m, --message TEXT     a comment in the image's history\n"
+	    "  -a, --author TEXT      the image's author\n"
+	    "  -c, --change KEY=VAL   set an image config field: Cmd, Entrypoint, Env (JSON\n"
+	    "                         arrays), WorkingDir, User, StopSignal (strings), Labels,\n"
+	    "                         ExposedPorts, Volumes (JSON objects); repeatable";
+	static const struct option opts[] = {{"message", required_argument, NULL, 'm'},
+					     {"author", required_argument, NULL, 'a'},
+					     {"change", required_argument, NULL, 'c'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	_cleanup_json_ json_t *body = json_object();
+	json_t *changes = json_object();
+	json_object_set_new(body, "changes", changes);
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":m:a:c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return usage("commit", u, false);
+		case 'm':
+			json_object_set_new(body, "comment", json_string(optarg));
+			break;
+		case 'a':
+			json_object_set_new(body, "author", json_string(optarg));
+			break;
+		case 'c': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg) {
+				fprintf(stderr,
+					"plctl commit: --change wants KEY=VALUE, not \"%s\"\n",
+					optarg);
+				return 2;
+			}
+			_cleanup_free_ char *key = strndup(optarg, (size_t)(eq - optarg));
+			json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
+			json_object_set_new(changes, key, v ? v : json_string(eq + 1));
+			break;
+		}
+		default:
+			fprintf(stderr, "plctl commit: bad flag\n");
+			return usage("commit", u, true);
+		}
+	}
+	if (optind >= argc || argc - optind > 2)
+		return usage("commit", u, true);
+	if (!json_object_size(changes))
+		json_object_del(body, "changes");
+	_cleanup_free_ char *path = pl_xstrdup("/commit");
+	query(c, &path, "container", argv[optind]);
+	if (optind + 1 < argc) {
+		_cleanup_free_ char *ref = pl_xstrdup(argv[optind + 1]);
+		char *slash = strrchr(ref, '/');
+		char *colon = strrchr(slash ? slash : ref, ':');
+		if (colon) {
+			*colon = '\0';
+			query(c, &path, "tag", colon + 1);
+		}
+		query(c, &path, "repo", ref);
+	}
+	pl_error_t *e = NULL;
+	json_t *resp = NULL;
+	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
+		return fail(e, 1);
+	puts(json_string_value(json_object_get(resp, "id")));
+	json_decref(resp);
+	return 0;
+}
+
+/* image push [--insecure] [-u USER --password-stdin] NAME[:TAG] */
+int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u =
+	    "image push [--insecure] [-u USER [--password-stdin]] HOST[:PORT]/REPO[:TAG]\n\n"
+	    "Push the image to the registry its name names; prints the manifest digest.\n\n"
+	    "  --insecure          unverified TLS, plain http when https fails\n"
+	    "  -u, --username U    log in as U (the password from stdin with --password-stdin)";
+	static const struct option opts[] = {{"insecure", no_argument, NULL, 'k'},
+					     {"username", required_argument, NULL, 'u'},
+					     {"password-stdin", no_argument, NULL, 'p'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	bool insecure = false, pw_stdin = false;
+	const char *user = NULL;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":u:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return usage("image push", u, false);
+		case 'k':
+			insecure = true;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'p':
+			pw_stdin = true;
+			break;
+		default:
+			return usage("image push", u, true);
+		}
+	}
+	if (optind != argc - 1)
+		return usage("image push", u, true);
+	_cleanup_json_ json_t *body = NULL;
+	if (user) {
+		char pw[1024] = "";
+		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+			pw[0] = '\0';
+		pw[strcspn(pw, "\r\n")] = '\0';
+		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	/* the path keeps the name's slashes: only the characters a path cannot carry are
+	 * escaped (a name has none of them) */
+	_cleanup_free_ char *path = pl_xasprintf("/images/%s/push", argv[optind]);
+	if (insecure)
+		query(c, &path, "insecure", "1");
+	pl_error_t *e = NULL;
+	json_t *resp = NULL;
+	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
+		return fail(e, 1);
+	printf("%s\n", json_string_value(json_object_get(resp, "digest")));
+	json_decref(resp);
+	return 0;
+}
+
+typedef struct pull_view {
+	bool quiet;
+	json_t *last; /* the last line: the outcome */
+} pull_view_t;
+
+static int pull_line(json_t *v, const char *line, size_t len, void *data)
+{
+	pull_view_t *pv = data;
+	if (!v)
+		return 0;
+	if (pv->last)
+		json_decref(pv->last);
+	pv->last = json_incref(v);
+	const char *status = json_string_value(json_object_get(v, "status"));
+	const char *id = json_string_value(json_object_get(v, "id"));
+	json_t *pd = json_object_get(v, "progressDetail");
+	if (pv->quiet || !status || json_object_get(v, "images"))
+		return 0;
+	if (pd)
+		fprintf(stderr, "%s: %s %lld/%lld\n", id ? id : "", status,
+			(long long)json_integer_value(json_object_get(pd, "current")),
+			(long long)json_integer_value(json_object_get(pd, "total")));
+	else if (id)
+		fprintf(stderr, "%s: %s\n", id, status);
+	else
+		fprintf(stderr, "%s\n", status);
+	return 0;
+}
+
+/* image pull [-q] [--insecure] [--platform P] [-u USER --password-stdin] REF */
+int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u =
+	    "image pull [-q] [--insecure] [--platform OS/ARCH] [-u USER [--password-stdin]] REF\n\n"
+	    "Pull an image from a registry, showing each layer's progress on stderr; prints the\n"
+	    "image id.\n\n"
+	    "  -q, --quiet         no progress\n"
+	    "  --insecure          unverified TLS, plain http when https fails\n"
+	    "  --platform P        the platform to pick from an image index (linux/amd64)\n"
+	    "  -u, --username U    log in as U (the password from stdin with --password-stdin)";
+	static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
+					     {"insecure", no_argument, NULL, 'k'},
+					     {"platform", required_argument, NULL, 'P'},
+					     {"username", required_argument, NULL, 'u'},
+					     {"password-stdin", no_argument, NULL, 'p'},
+					     {"help", no_argument, NULL, 'h'},
+					     {0}};
+	bool insecure = false, pw_stdin = false;
+	pull_view_t pv = {0};
+	const char *user = NULL, *platform = NULL;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":qu:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			return usage("image pull", u, false);
+		case 'q':
+			pv.quiet = true;
+			break;
+		case 'k':
+			insecure = true;
+			break;
+		case 'P':
+			platform = optarg;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		case 'p':
+			pw_stdin = true;
+			break;
+		default:
+			return usage("image pull", u, true);
+		}
+	}
+	if (optind != argc - 1)
+		return usage("image pull", u, true);
+	_cleanup_json_ json_t *body = NULL;
+	if (user) {
+		char pw[1024] = "";
+		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+			pw[0] = '\0';
+		pw[strcspn(pw, "\r\n")] = '\0';
+		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+		explicit_bzero(pw, sizeof(pw));
+	}
+	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
+	query(c, &path, "ref", argv[optind]);
+	if (insecure)
+		query(c, &path, "insecure", "1");
+	if (platform)
+		query(c, &path, "platform", platform);
+	pl_ndjson_t nd;
+	pl_ndjson_init(&nd, pull_line, &pv);
+	pl_error_t *e = NULL;
+	int r = pl_client_stream_body(c, "POST", path, body, pl_ndjson_feed_cb, &nd, &e);
+	pl_ndjson_done(&nd);
+	if (r < 0) {
+		if (pv.last)
+			json_decref(pv.last);
+		return fail(e, 1);
+	}
+	int rc = 0;
+	const char *msg = json_string_value(json_object_get(pv.last, "error"));
+	json_t *img = json_array_get(json_object_get(pv.last, "images"), 0);
+	if (msg) {
+		fprintf(stderr, "plctl: %s\n", msg);
+		rc = 1;
+	} else if (img) {
+		puts(json_string_value(json_object_get(img, "id")));
+	} else {
+		fprintf(stderr, "plctl: the pull stream ended without an outcome\n");
+		rc = 1;
+	}
+	if (pv.last)
+		json_decref(pv.last);
+	return rc;
+}

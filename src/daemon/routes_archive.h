@@ -1,0 +1,21 @@
+/* Routes for a container's filesystem as archives: export, changes, copy in and out, stat,
+ * and commit; and a registry pull whose progress streams back. The work runs in worker processes
+ * (src/portlayer/storage/archive.c); tars stream back to the client through a pipe as the worker
+ * writes them. */
+#pragma once
+
+#include "daemon/http.h"
+
+void pl_h_container_export(pl_req_t *r, void *app);
+void pl_h_container_changes(pl_req_t *r, void *app);
+void pl_h_archive_get(pl_req_t *r, void *app);
+void pl_h_archive_head(pl_req_t *r, void *app);
+void pl_h_archive_put(pl_req_t *r, void *app);
+void pl_h_commit_container(pl_req_t *r, void *app);
+/* Whether a copy into the (stopped) container is mounting its overlay right now: starting
+ * it then would mount the same upper directory twice. */
+bool pl_archive_writing(const char *id);
+/* A pull answered with Docker's progress stream (newline-delimited JSON, one object per
+ * step and layer; the last line says "Pulled" with the images, or carries the error). */
+void pl_pull_stream(pl_req_t *r, void *app, const char *ref, const char *platform,
+		    const char *username, const char *password, bool insecure);
