@@ -49,6 +49,7 @@ typedef struct ajob {
 	char *buf;
 	size_t blen, boff;
 	pl_commit_opts_t commit;
+	pl_userns_t ids; /* the container's maps (owners in and out of a remapped one) */
 	/* A_PULL */
 	char *ref, *platform, *username, *password;
 	bool insecure;
@@ -182,7 +183,7 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 	case A_EXPORT:
 		rc = preface(j, json_object(), err);
 		if (rc >= 0)
-			rc = pl_archive_export(root, j->wfd, err);
+			rc = pl_archive_export(root, j->wfd, &j->ids, err);
 		break;
 	case A_GET: {
 		json_t *st = pl_archive_stat(root, j->path, err);
@@ -190,7 +191,7 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 			return NULL;
 		rc = preface(j, json_pack("{s:o}", "stat", st), err);
 		if (rc >= 0)
-			rc = pl_archive_get(root, j->path, j->wfd, err);
+			rc = pl_archive_get(root, j->path, j->wfd, &j->ids, err);
 		break;
 	}
 	case A_STAT: {
@@ -198,7 +199,7 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 		return st ? json_pack("{s:o}", "stat", st) : NULL;
 	}
 	case A_PUT: {
-		pl_extract_policy_t pol = {.whiteouts = false};
+		pl_extract_policy_t pol = {.whiteouts = false, .ids = &j->ids};
 		rc = pl_archive_put(root, j->path, j->in_fd, &pol, err);
 		break;
 	}
@@ -448,12 +449,21 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 		fail(r, e);
 		return NULL;
 	}
-	if ((kind == A_GET || kind == A_STAT || kind == A_PUT) && pl_container_is_running(c) &&
-	    pl_container_ns_pidfd(c) < 0) {
-		/* its files live where only its own mechanism reaches (a VM guest) */
+	if (kind != A_PULL && !pl_container_files_on_host(c)) {
+		/* its files live where only its own mechanism reaches (a VM's disk) */
 		pl_error_set(&e, PL_ERR_UNSUPPORTED, 0,
-			     "container %.12s: copying files of a running domain of this "
-			     "mechanism is not supported; stop it first",
+			     "container %.12s: the files of a domain of this mechanism are not "
+			     "reachable from the host (archives and commit need a shared kernel)",
+			     pl_container_id(c));
+		fail(r, e);
+		return NULL;
+	}
+	if (kind == A_PUT && !pl_container_is_running(c) && pl_container_userns(c)->remap) {
+		/* a copy-up through a plain overlay would give the container's directories host
+		 * root's ids; its own overlay (idmapped layers) exists only while it runs */
+		pl_error_set(&e, PL_ERR_CONFLICT, 0,
+			     "container %.12s has its own user namespace: copy into it while it "
+			     "runs",
 			     pl_container_id(c));
 		fail(r, e);
 		return NULL;
@@ -473,6 +483,7 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 	j->lowers = TAKE_PTR(lowers);
 	j->path = path ? pl_xstrdup(path) : NULL;
 	j->pidfd = pl_container_ns_pidfd(c);
+	j->ids = *pl_container_userns(c);
 	if (j->pidfd < 0 && (kind == A_GET || kind == A_STAT || kind == A_PUT))
 		j->mounts = pl_container_mounts(c);
 	j->in_fd = j->rfd = j->wfd = -1;
@@ -627,6 +638,7 @@ void pl_h_commit_container(pl_req_t *r, void *data)
 	json_t *proc = json_object_get(cfg, "process");
 	pl_commit_opts_t *o = &j->commit;
 	o->dir = pl_xstrdup(j->dir);
+	o->ids = j->ids;
 	const char *image = json_string_value(json_object_get(cfg, "image"));
 	if (image) {
 		const json_t *img = pl_image_find(pl_portlayer_images(app->pl), image, &e);

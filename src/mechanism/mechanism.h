@@ -43,6 +43,9 @@ typedef struct pl_domain {
 typedef struct pl_mechanism {
 	const char *name;
 	pl_kernel_t kernel; /* which isolation criterion it satisfies */
+	/* the domain's files are its overlay in the domain directory (layers + upper/), so
+	 * archives and commit can work on them; false when they live elsewhere (a VM's disk) */
+	bool files_on_host;
 	/* Probes the host once; false with a reason when this mechanism cannot run here. */
 	bool (*available)(const struct pl_mechanism *m, const char **reason);
 	/* Creates the domain and starts tether in it. On success the domain waits for the

@@ -814,6 +814,16 @@ json_t *pl_container_mounts(pl_container_t *c)
 	return mounts_spec(c);
 }
 
+const pl_userns_t *pl_container_userns(const pl_container_t *c)
+{
+	return &c->config->security.userns;
+}
+
+bool pl_container_files_on_host(const pl_container_t *c)
+{
+	return c->mech->files_on_host;
+}
+
 int pl_container_ns_pidfd(const pl_container_t *c)
 {
 	return pl_container_is_running(c) && !strcmp(c->mech->name, "linux") ? c->dom.pidfd : -1;

@@ -93,6 +93,10 @@ json_t *pl_container_mounts(pl_container_t *c);
 /* A running linux domain's tether pidfd (setns into it reaches the container's mount
  * namespace), else -1. Borrowed. */
 int pl_container_ns_pidfd(const pl_container_t *c);
+/* The container's user-namespace maps (remap false: the host's ids). */
+const pl_userns_t *pl_container_userns(const pl_container_t *c);
+/* Whether the container's files are its overlay in the domain directory (mechanism.h). */
+bool pl_container_files_on_host(const pl_container_t *c);
 /* Usage of a running container (CONFLICT otherwise). */
 json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */

@@ -203,6 +203,14 @@ int64_t pl_userns_host_id(const pl_idmap_t *map, size_t n, uint32_t id)
 	return -1;
 }
 
+int64_t pl_userns_container_id(const pl_idmap_t *map, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= map[i].host_id && id - map[i].host_id < map[i].size)
+			return (int64_t)map[i].container_id + (id - map[i].host_id);
+	return -1;
+}
+
 /* The other container (index) whose host range of the same kind overlaps [start, +len). */
 static ssize_t taken_by(uint64_t start, uint64_t len, bool gids, const pl_userns_t *const *others,
 			size_t n_others)

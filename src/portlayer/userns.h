@@ -49,3 +49,5 @@ int pl_userns_allocate(pl_userns_t *u, const pl_userns_t *const *others, size_t 
 		       pl_error_t **err);
 /* The host id container id `id` maps to, or -1 when unmapped. */
 int64_t pl_userns_host_id(const pl_idmap_t *map, size_t n, uint32_t id);
+/* The container id host id `id` is, or -1 when the map does not cover it. */
+int64_t pl_userns_container_id(const pl_idmap_t *map, size_t n, uint32_t id);

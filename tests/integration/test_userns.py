@@ -605,3 +605,72 @@ def test_no_mount_fd_reaches_tether(api, rootfs, secret_dir, uniq):
         assert secret_dir not in target and uniq not in target and rootfs not in target, \
             remapped
         assert not target.endswith("/merged"), remapped
+
+
+# --------------------------------------------------------------------------
+# archives of a remapped container: owners are the container's own ids both ways
+
+
+def _tar(*members):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, uid, gid in members:
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.uid, ti.gid, ti.mode = 2, uid, gid, 0o644
+            t.addfile(ti, io.BytesIO(b"x\n"))
+    return buf.getvalue()
+
+
+def _put(api, cid, path, data):
+    return api.request("PUT", f"/containers/{cid}/archive", body=data, params={"path": path},
+                       headers={"Content-Type": "application/x-tar"})
+
+
+def test_copy_in_and_out_use_the_containers_own_ids(api, daemon, rootfs):
+    import io
+    import tarfile
+    cid = started(api, rootfs)
+    r = _put(api, cid, "/tmp", _tar(("root-file", 0, 0), ("user-file", 1000, 1000)))
+    assert r.status == 200, r.body
+    out, _, _ = exec_run(api, cid, ["stat", "-c", "%n %u %g", "/tmp/root-file", "/tmp/user-file"])
+    assert "/tmp/root-file 0 0" in out and "/tmp/user-file 1000 1000" in out, out
+    base = host_root_of(api, cid)
+    st = os.lstat(upper_dir(daemon, cid) / "tmp" / "user-file")
+    assert (st.st_uid, st.st_gid) == (base + 1000, base + 1000)
+    # out again: what the container wrote (host ids base+n) and the image's files (0)
+    exec_run(api, cid, ["sh", "-c", "echo y > /tmp/made-inside"])
+    for path in ("/tmp/made-inside", "/tmp/user-file", "/bin/busybox"):
+        r = api.get(f"/containers/{cid}/archive", params={"path": path})
+        assert r.status == 200, r.body
+        (m,) = tarfile.open(fileobj=io.BytesIO(r.body)).getmembers()
+        want = 1000 if path == "/tmp/user-file" else 0
+        assert (m.uid, m.gid) == (want, want), (path, m.uid, m.gid)
+    # an owner the container does not map is refused, naming the entry, nothing written
+    r = _put(api, cid, "/tmp", _tar(("ok-file", 0, 0), ("far-file", 70000, 0)))
+    assert r.status == 400 and "far-file" in r.json["message"], r.body
+    assert not (upper_dir(daemon, cid) / "tmp" / "ok-file").exists()
+
+
+def test_copy_into_a_stopped_remapped_container_is_409(api, rootfs):
+    cid = create_remapped(api, rootfs, ["true"])
+    r = _put(api, cid, "/tmp", _tar(("f", 0, 0)))
+    assert r.status == 409 and "user namespace" in r.json["message"], r.body
+
+
+def test_commit_of_a_remapped_container_has_its_own_ids(api, daemon, rootfs, uniq):
+    import io
+    import tarfile
+    cid = create_remapped(api, rootfs, ["sh", "-c", "echo c > /made && chown 33:33 /made"])
+    api.start(cid)
+    assert api.wait(cid)["exit_code"] == 0
+    r = api.post("/commit", params={"container": cid, "repo": f"userns-{uniq}"})
+    assert r.status in (200, 201), r.body
+    img = f"userns-{uniq}:latest"
+    # a host-mode container of the new image sees the file as 33:33, as the remapped one did
+    h = api.create_raw({"image": img, "process": {"args": ["stat", "-c", "%u %g", "/made"]}})
+    assert h.status == 201, h.body
+    api.start(h.json["id"])
+    api.wait(h.json["id"])
+    assert api.output(h.json["id"])[0] == "33 33\n"

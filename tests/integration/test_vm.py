@@ -144,6 +144,21 @@ def test_what_a_vm_lacks_is_refused_not_ignored(api, rootfs, uniq, field, extra)
     assert api.get(f"/containers/{uniq}/json").status == 404
 
 
+def test_archives_of_a_vm_are_refused(api, rootfs, uniq):
+    """A vm's files are on its disk, not in the overlay on the host: export, changes,
+    copies and commit answer 501 rather than showing (or changing) the wrong tree."""
+    r = api.create_raw(api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED))
+    assert r.status == 201, r
+    cid = r.json["id"]
+    for method, path, params in (("GET", f"/containers/{cid}/export", None),
+                                 ("GET", f"/containers/{cid}/changes", None),
+                                 ("GET", f"/containers/{cid}/archive", {"path": "/"}),
+                                 ("PUT", f"/containers/{cid}/archive", {"path": "/"}),
+                                 ("POST", "/commit", {"container": cid})):
+        r = api.request(method, path, params=params, body=b"" if method == "PUT" else None)
+        assert r.status == 501, (method, path, r.status, r.body)
+
+
 @pytest.fixture(scope="module")
 def box(api, rootfs):
     """A VM whose primary exits 42 once /tmp/go exists."""

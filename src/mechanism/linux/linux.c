@@ -469,6 +469,7 @@ static bool linux_is_paused(const pl_mechanism_t *m, const char *id)
 pl_mechanism_t pl_mechanism_linux = {
     .name = "linux",
     .kernel = PL_KERNEL_SHARED,
+    .files_on_host = true,
     .available = linux_available,
     .spawn = linux_spawn,
     .reattach = linux_reattach,

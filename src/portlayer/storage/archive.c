@@ -210,10 +210,26 @@ json_t *pl_archive_stat(int root, const char *path, pl_error_t **err)
 typedef struct wr {
 	struct archive *a;
 	struct archive_entry_linkresolver *lr;
-	bool whiteouts;	  /* overlay whiteouts → OCI (layers) */
-	bool skip_kernfs; /* do not descend into /proc or /sys mounts */
+	bool whiteouts;		/* overlay whiteouts → OCI (layers) */
+	bool skip_kernfs;	/* do not descend into /proc or /sys mounts */
+	const pl_userns_t *ids; /* a remapped container's: host owners are shown as its own */
 	char buf[65536];
 } wr_t;
+
+/* A remapped container's files carry host ids (START + id) where it wrote them, and its
+ * own ids in the image's layers: the first are mapped back, the rest (outside its slice)
+ * are already its own. */
+static void own_ids(const wr_t *w, struct archive_entry *e, const struct stat *st)
+{
+	if (!w->ids || !w->ids->remap)
+		return;
+	int64_t u = pl_userns_container_id(w->ids->uid_map, w->ids->n_uid, st->st_uid),
+		g = pl_userns_container_id(w->ids->gid_map, w->ids->n_gid, st->st_gid);
+	if (u >= 0)
+		archive_entry_set_uid(e, u);
+	if (g >= 0)
+		archive_entry_set_gid(e, g);
+}
 
 static int write_entry(wr_t *w, struct archive_entry *e, int fd, const char *arc, pl_error_t **err)
 {
@@ -359,6 +375,7 @@ static int add_tree(wr_t *w, int dirfd, const char *name, const char *arc, bool 
 	    S_ISDIR(st.st_mode) ? pl_xasprintf("%s/", arc) : pl_xstrdup(arc);
 	archive_entry_set_pathname(e, entry_name);
 	archive_entry_copy_stat(e, &st);
+	own_ids(w, e, &st);
 	/* the same tree gives the same bytes: a layer written again from the store has the
 	 * digest it was committed with */
 	archive_entry_unset_atime(e);
@@ -414,9 +431,10 @@ static int add_tree(wr_t *w, int dirfd, const char *name, const char *arc, bool 
 }
 
 static int write_tar(int dirfd, const char *name, const char *arc, int out_fd, bool whiteouts,
-		     bool top_children, pl_error_t **err)
+		     bool top_children, const pl_userns_t *ids, pl_error_t **err)
 {
 	wr_t *w = pl_xcalloc(1, sizeof(*w));
+	w->ids = ids;
 	w->a = archive_write_new();
 	w->lr = archive_entry_linkresolver_new();
 	w->whiteouts = whiteouts;
@@ -464,7 +482,7 @@ out:
 	return rc;
 }
 
-int pl_archive_get(int root, const char *path, int out_fd, pl_error_t **err)
+int pl_archive_get(int root, const char *path, int out_fd, const pl_userns_t *ids, pl_error_t **err)
 {
 	_cleanup_free_ char *leaf = NULL;
 	_cleanup_close_ int dfd = pl_archive_resolve(root, path, &leaf, err);
@@ -486,17 +504,17 @@ int pl_archive_get(int root, const char *path, int out_fd, pl_error_t **err)
 			   : (n >= 2 && !strcmp(path + n - 2, "/.")) || !clean || !*clean ? "."
 			   : strrchr(clean, '/') ? strrchr(clean, '/') + 1
 						 : clean;
-	return write_tar(dir, leaf, base, out_fd, false, false, err);
+	return write_tar(dir, leaf, base, out_fd, false, false, ids, err);
 }
 
-int pl_archive_export(int root, int out_fd, pl_error_t **err)
+int pl_archive_export(int root, int out_fd, const pl_userns_t *ids, pl_error_t **err)
 {
-	return write_tar(root, ".", ".", out_fd, false, true, err);
+	return write_tar(root, ".", ".", out_fd, false, true, ids, err);
 }
 
-int pl_archive_layer(int dir, int out_fd, pl_error_t **err)
+int pl_archive_layer(int dir, int out_fd, const pl_userns_t *ids, pl_error_t **err)
 {
-	return write_tar(dir, ".", ".", out_fd, true, true, err);
+	return write_tar(dir, ".", ".", out_fd, true, true, ids, err);
 }
 
 int pl_archive_put(int root, const char *path, int in_fd, const pl_extract_policy_t *pol,

@@ -49,10 +49,11 @@ json_t *pl_archive_stat(int root, const char *path, pl_error_t **err);
 
 /* Writes a tar of path (a file, or a tree) to out_fd; entries are named from path's last
  * component, as `docker cp` does. NOTFOUND when path does not exist. */
-int pl_archive_get(int root, const char *path, int out_fd, pl_error_t **err);
+int pl_archive_get(int root, const char *path, int out_fd, const pl_userns_t *ids,
+		   pl_error_t **err);
 
 /* Writes a tar of the whole tree below root (export): names relative, no whiteouts. */
-int pl_archive_export(int root, int out_fd, pl_error_t **err);
+int pl_archive_export(int root, int out_fd, const pl_userns_t *ids, pl_error_t **err);
 
 /* Extracts the tar from in_fd into path (an existing directory; symbolic links in path
  * followed inside the root) under the layer extraction rules of pol. */
@@ -65,4 +66,4 @@ json_t *pl_archive_changes(int upper, int lower, pl_error_t **err);
 
 /* Writes an upper directory as an OCI layer tar: overlay whiteouts become ".wh.NAME",
  * opaque directories get ".wh..wh..opq". A plain directory (a rootfs) gives a base layer. */
-int pl_archive_layer(int dir, int out_fd, pl_error_t **err);
+int pl_archive_layer(int dir, int out_fd, const pl_userns_t *ids, pl_error_t **err);

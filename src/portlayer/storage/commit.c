@@ -66,13 +66,13 @@ int pl_commit_check_changes(const json_t *ch, pl_error_t **err)
 }
 
 /* Writes dir as a layer tar into a temporary file and adds it to the store. */
-static int add_layer(pl_images_t *im, int dir, json_t *diff_ids, json_t *added, uint64_t *size,
-		     pl_error_t **err)
+static int add_layer(pl_images_t *im, int dir, const pl_userns_t *ids, json_t *diff_ids,
+		     json_t *added, uint64_t *size, pl_error_t **err)
 {
 	_cleanup_close_ int fd = pl_images_tmpfile(im, err);
 	if (fd < 0)
 		return -1;
-	if (pl_archive_layer(dir, fd, err) < 0)
+	if (pl_archive_layer(dir, fd, ids, err) < 0)
 		return pl_error_wrap(err, "write the layer");
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return pl_error_errno(err, "rewind the layer");
@@ -152,7 +152,7 @@ static json_t *commit(pl_images_t *im, const pl_commit_opts_t *o, json_t *added,
 			pl_error_errno(err, "open rootfs %s", o->rootfs);
 			return NULL;
 		}
-		if (add_layer(im, rd, diff_ids, added, &size, err) < 0)
+		if (add_layer(im, rd, NULL, diff_ids, added, &size, err) < 0)
 			return NULL;
 	}
 	_cleanup_free_ char *up = pl_xasprintf("%s/upper", o->dir);
@@ -161,7 +161,7 @@ static json_t *commit(pl_images_t *im, const pl_commit_opts_t *o, json_t *added,
 		pl_error_errno(err, "open the container's upper directory");
 		return NULL;
 	}
-	if (add_layer(im, ud, diff_ids, added, &size, err) < 0)
+	if (add_layer(im, ud, &o->ids, diff_ids, added, &size, err) < 0)
 		return NULL;
 	char when[48];
 	pl_time_format(pl_now_ns(), when, sizeof(when));

@@ -16,6 +16,7 @@ typedef struct pl_commit_opts {
 	json_t *changes;   /* OCI config fields that override (validated), or NULL */
 	char *name;	   /* "repo[:tag]" or NULL: an unnamed image */
 	char *comment, *author;
+	pl_userns_t ids; /* the container's maps: its upper holds host ids when remapped */
 } pl_commit_opts_t;
 
 void pl_commit_opts_clear(pl_commit_opts_t *o);

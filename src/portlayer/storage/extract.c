@@ -174,12 +174,38 @@ static la_ssize_t read_tar(struct archive *a, void *data, const void **buf)
 	return (la_ssize_t)size;
 }
 
+/* The entry's owner on disk: as in the tar, or through a remapped container's maps. */
+static int owner_of(const ctx_t *x, struct archive_entry *e, const char *name, uid_t *uid,
+		    gid_t *gid, pl_error_t **err)
+{
+	const pl_userns_t *u = x->pol->ids;
+	int64_t a = archive_entry_uid(e), b = archive_entry_gid(e);
+	if (u && u->remap) {
+		a = a < 0 || a > UINT32_MAX ? -1
+					    : pl_userns_host_id(u->uid_map, u->n_uid, (uint32_t)a);
+		b = b < 0 || b > UINT32_MAX ? -1
+					    : pl_userns_host_id(u->gid_map, u->n_gid, (uint32_t)b);
+		if (a < 0 || b < 0)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "entry \"%s\": owner %lld:%lld is not mapped in the "
+					    "container's user namespace",
+					    name, (long long)archive_entry_uid(e),
+					    (long long)archive_entry_gid(e));
+	}
+	*uid = (uid_t)a;
+	*gid = (gid_t)b;
+	return 0;
+}
+
 static int apply_meta(ctx_t *x, int dirfd, const char *leaf, struct archive_entry *e, bool is_link,
 		      const char *name, pl_error_t **err)
 {
 	int flags = AT_SYMLINK_NOFOLLOW;
-	if (fchownat(dirfd, leaf, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e), flags) <
-	    0)
+	uid_t uid;
+	gid_t gid;
+	if (owner_of(x, e, name, &uid, &gid, err) < 0)
+		return -1;
+	if (fchownat(dirfd, leaf, uid, gid, flags) < 0)
 		return pl_error_errno(err, "entry \"%s\": chown", name);
 	if (!is_link) {
 		mode_t mode = archive_entry_perm(e);
@@ -356,8 +382,13 @@ static int extract_entry(ctx_t *x, struct archive *in, struct archive_entry *e, 
 		free(dup);
 		return pl_error_set(err, PL_ERR_INVALID, 0, "entry \"%s\": duplicate entry", raw);
 	}
-	if (x->pol->dry_run)
+	if (x->pol->dry_run) {
+		uid_t uid;
+		gid_t gid;
+		if (owner_of(x, e, raw, &uid, &gid, err) < 0)
+			return -1;
 		return check_entry(x, e, name, raw, err);
+	}
 	const char *leaf;
 	_cleanup_close_ int dfd = open_parent(x->root, name, &leaf, err);
 	if (dfd < 0)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "common/error.h"
+#include "portlayer/userns.h"
 
 #define PL_DIGEST_LEN 71 /* "sha256:" + 64 hex */
 
@@ -24,6 +25,9 @@ typedef struct pl_extract_policy {
 	 * run first where a refusal must leave the target untouched (copies into containers),
 	 * then extract for real from the start of the stream */
 	bool dry_run;
+	/* a remapped container's maps: owners in the tar are its ids and are written as the
+	 * host ids they map to (an owner it does not map is refused); NULL keeps them as is */
+	const pl_userns_t *ids;
 } pl_extract_policy_t;
 
 typedef struct pl_extract_result {

@@ -180,7 +180,7 @@ static json_t *do_push(pull_t *p, const char *image, pl_error_t **err)
 			goto out;
 		}
 		blobs[i].fd = pl_images_tmpfile(im, err);
-		if (blobs[i].fd < 0 || pl_archive_layer(dir, blobs[i].fd, err) < 0 ||
+		if (blobs[i].fd < 0 || pl_archive_layer(dir, blobs[i].fd, NULL, err) < 0 ||
 		    hash_fd(blobs[i].fd, blobs[i].digest, &blobs[i].size, err) < 0)
 			goto out;
 		const char *want = json_string_value(json_array_get(diff_ids, i));
