@@ -18,6 +18,12 @@ struct pl_ipam {
 	uint8_t *bits; /* one per subnet address */
 };
 
+bool pl_ipam_is_addr(const char *s)
+{
+	uint32_t a;
+	return pl_ipam_parse_addr(s, &a) == 0;
+}
+
 int pl_ipam_parse_addr(const char *s, uint32_t *addr)
 {
 	struct in_addr a;

@@ -14,6 +14,8 @@ typedef struct pl_ipam pl_ipam_t;
 int pl_ipam_parse_cidr(const char *s, uint32_t *net, unsigned *len, pl_error_t **err);
 /* Parses a dotted IPv4 address into host order; -EINVAL when it is not one. */
 int pl_ipam_parse_addr(const char *s, uint32_t *addr);
+/* Whether s is a dotted IPv4 address. */
+bool pl_ipam_is_addr(const char *s);
 /* "a.b.c.d" of a host-order address into buf (16 bytes). */
 const char *pl_ipam_format(uint32_t addr, char buf[16]);
 

@@ -12,6 +12,8 @@
 #include "common/loop.h"
 #include "portlayer/config.h"
 
+#define PL_NETWORK_MAX_SCOPES 8 /* scopes one container may join */
+
 typedef struct pl_network pl_network_t;
 struct pl_portlayer;
 struct pl_container;
