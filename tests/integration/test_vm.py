@@ -8,6 +8,7 @@ times (stop, kill, QEMU killed from outside)."""
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -123,11 +124,108 @@ def test_plctl_run_dedicated(plctl, rootfs, uniq):
     assert j["domain"]["memory_mib"] == 160 and "dedicated" in j["domain"]["reason"]
 
 
-def test_mounts_refused(api, rootfs, uniq, tmp_path):
-    body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
-    body["mounts"] = [{"type": "bind", "source": str(tmp_path), "target": "/mnt"}]
+def run_linux(api, rootfs, args, mounts):
+    """A shared-kernel container with these mounts: (exit code, stdout, stderr)."""
+    body = api.create_body(rootfs, args)
+    body["mounts"] = mounts
     r = api.create_raw(body)
-    assert r.status == 400 and "mounts" in r.message, r
+    assert r.status == 201, f"create: {r.status} {r.body!r}"
+    cid = r.json["id"]
+    api.start(cid)
+    w = api.wait(cid)
+    out, err = api.output(cid)
+    assert api.remove(cid).status == 204
+    return w.get("exit_code"), out, err
+
+
+@pytest.fixture(scope="module")
+def image_with_data(rootfs, tmp_path_factory):
+    """A copy of the busybox rootfs with /data/seed: what a fresh volume at /data takes."""
+    d = tmp_path_factory.mktemp("vmdata") / "rootfs"
+    subprocess.run(["cp", "-a", rootfs, str(d)], check=True)
+    os.makedirs(d / "data")
+    (d / "data" / "seed").write_text("from-image\n")
+    os.chmod(d / "data" / "seed", 0o640)
+    os.chown(d / "data" / "seed", 123, 456)
+    return str(d)
+
+
+def test_volumes_and_bind_mounts(daemon, api, rootfs, image_with_data, uniq, tmp_path):
+    """One VM with a read-write bind, a read-only bind, a file bind, a fresh volume over
+    image content and a volume a linux container wrote first; then a linux container reads
+    what the guest wrote, and a symlink the guest planted in the volume cannot steer a later
+    linux container's mount out of its root."""
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    (rw / "hello").write_text("host\n")
+    (ro / "keep").write_text("kept\n")
+    hostfile = tmp_path / "file"
+    hostfile.write_text("a file\n")
+    fresh, shared = f"{uniq}-fresh", f"{uniq}-shared"
+    code, _, err = run_linux(api, rootfs, ["sh", "-c", "echo from-linux > /v/fromlinux"],
+                             [{"type": "volume", "source": shared, "target": "/v"}])
+    assert code == 0, err
+    script = ("cat /mnt/rw/hello; echo guest > /mnt/rw/fromguest; "
+              "if echo x > /mnt/ro/x; then echo ro-writable; else echo ro-refused; fi; "
+              "cat /mnt/ro/keep /etc/pl-file; "
+              "ls -ln /data/seed | awk '{print $1, $3, $4}'; cat /data/seed; "
+              "echo from-vm > /data/fromvm; ln -s / /data/escape; "
+              "cat /v/fromlinux; grep -c ' /data ' /proc/mounts")
+    cid = create_vm(api, image_with_data, ["sh", "-c", script], uniq, mounts=[
+        {"type": "bind", "source": str(rw), "target": "/mnt/rw"},
+        {"type": "bind", "source": str(ro), "target": "/mnt/ro", "readonly": True},
+        {"type": "bind", "source": str(hostfile), "target": "/etc/pl-file"},
+        {"type": "volume", "source": fresh, "target": "/data"},
+        {"type": "volume", "source": shared, "target": "/v"},
+    ])
+    api.start(cid)
+    w = api.wait(cid, timeout=BOOT)
+    out, err = api.output(cid)
+    assert w["exit_code"] == 0, (out, err)
+    assert out.splitlines() == ["host", "ro-refused", "kept", "a file", "-rw-r----- 123 456",
+                                "from-image", "from-linux", "1"], (out, err)
+    assert (rw / "fromguest").read_text() == "guest\n"
+    assert sorted(os.listdir(ro)) == ["keep"]
+    data = daemon.root / "volumes" / fresh / "_data"
+    assert (data / "fromvm").read_text() == "from-vm\n"
+    assert (data / "seed").read_text() == "from-image\n"
+    st = os.stat(data / "seed")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (123, 456, 0o640)
+    assert os.readlink(data / "escape") == "/"
+    assert api.remove(cid).status == 204
+    # the data outlives the vm container; a linux container reads it
+    code, out, err = run_linux(api, rootfs, ["cat", "/v/fromvm", "/v/seed"],
+                               [{"type": "volume", "source": fresh, "target": "/v"}])
+    assert (code, out) == (0, "from-vm\nfrom-image\n"), err
+    # the guest's /data/escape -> / must not take a later mount target out of the root
+    escape = f"/tmp/pl-vm-escape-{uniq}"
+    body = api.create_body(rootfs, ["true"])
+    body["mounts"] = [{"type": "volume", "source": fresh, "target": "/v"},
+                      {"type": "bind", "source": str(rw), "target": f"/v/escape{escape}"}]
+    r = api.create_raw(body)
+    if r.status == 201:
+        s = api.post(f"/containers/{r.json['id']}/start")
+        assert s.status >= 400 and "/v/escape" in s.message, s
+        assert api.remove(r.json["id"], force=True).status == 204
+    else:
+        assert r.status == 400, r
+    assert not os.path.exists(escape)
+    assert sorted(os.listdir(rw)) == ["fromguest", "hello"]
+
+
+@pytest.mark.parametrize("mount,field", [
+    ({"type": "bind", "source": "/tmp", "target": "/mnt", "propagation": "rshared"},
+     "mounts[0].propagation"),
+    ({"type": "bind", "source": "/tmp", "target": "mnt"}, "mounts[0].target"),
+    ({"type": "bind", "source": "/nonexistent-pl-vm", "target": "/mnt"}, "mounts[0].source"),
+])
+def test_invalid_mounts_400(api, rootfs, uniq, mount, field):
+    body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
+    body["mounts"] = [mount]
+    r = api.create_raw(body)
+    assert r.status == 400 and field in r.message, r
+    assert api.get(f"/containers/{uniq}/json").status == 404
 
 
 @pytest.mark.parametrize("field,extra", [
