@@ -147,6 +147,7 @@ def image_with_data(rootfs, tmp_path_factory):
     (d / "data" / "seed").write_text("from-image\n")
     os.chmod(d / "data" / "seed", 0o640)
     os.chown(d / "data" / "seed", 123, 456)
+    os.symlink("/tmp", d / "evil")
     return str(d)
 
 
@@ -171,20 +172,21 @@ def test_volumes_and_bind_mounts(daemon, api, rootfs, image_with_data, uniq, tmp
               "cat /mnt/ro/keep /etc/pl-file; "
               "ls -ln /data/seed | awk '{print $1, $3, $4}'; cat /data/seed; "
               "echo from-vm > /data/fromvm; ln -s / /data/escape; "
-              "cat /v/fromlinux; grep -c ' /data ' /proc/mounts")
+              "cat /v/fromlinux; grep -c ' /data ' /proc/mounts; "
+              "if touch /rootfile; then echo root-writable; else echo root-ro; fi")
     cid = create_vm(api, image_with_data, ["sh", "-c", script], uniq, mounts=[
         {"type": "bind", "source": str(rw), "target": "/mnt/rw"},
         {"type": "bind", "source": str(ro), "target": "/mnt/ro", "readonly": True},
         {"type": "bind", "source": str(hostfile), "target": "/etc/pl-file"},
         {"type": "volume", "source": fresh, "target": "/data"},
         {"type": "volume", "source": shared, "target": "/v"},
-    ])
+    ], security={"read_only_rootfs": True})
     api.start(cid)
     w = api.wait(cid, timeout=BOOT)
     out, err = api.output(cid)
     assert w["exit_code"] == 0, (out, err)
     assert out.splitlines() == ["host", "ro-refused", "kept", "a file", "-rw-r----- 123 456",
-                                "from-image", "from-linux", "1"], (out, err)
+                                "from-image", "from-linux", "1", "root-ro"], (out, err)
     assert (rw / "fromguest").read_text() == "guest\n"
     assert sorted(os.listdir(ro)) == ["keep"]
     data = daemon.root / "volumes" / fresh / "_data"
@@ -212,6 +214,21 @@ def test_volumes_and_bind_mounts(daemon, api, rootfs, image_with_data, uniq, tmp
         assert r.status == 400, r
     assert not os.path.exists(escape)
     assert sorted(os.listdir(rw)) == ["fromguest", "hello"]
+
+
+def test_target_through_image_symlink_refused(api, image_with_data, uniq, tmp_path):
+    """/evil -> /tmp in the image: the guest refuses to place a mount through it, and the
+    start fails saying so (the guest's ERROR reaches the daemon before HELLO)."""
+    cid = create_vm(api, image_with_data, ["true"], uniq, mounts=[
+        {"type": "bind", "source": str(tmp_path), "target": "/evil/x"}])
+    r = api.post(f"/containers/{cid}/start")
+    if r.status == 204:  # the failure may arrive after the start was answered
+        wait_until(lambda: api.state(cid)["status"] != "running", timeout=BOOT)
+        msg = api.state(cid)["error"]
+    else:
+        msg = r.message
+    assert 'target /evil/x (component "evil")' in msg, (r.status, msg)
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("mount,field", [
