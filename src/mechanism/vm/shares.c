@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
@@ -144,6 +145,8 @@ static _Noreturn void virtiofsd_main(const char *domain_dir, const json_t *mount
 		dup2(lfd, 2);
 	if (dup2(listen_fd, 3) < 0)
 		child_fail(pipe_fd, "virtio-fs: dup: %s", strerror(errno));
+	/* nothing else of the launcher's (the QMP socket, ...) crosses into virtiofsd */
+	close_range(4, ~0U, CLOSE_RANGE_CLOEXEC);
 	_cleanup_free_ char *source = pl_xasprintf("source=%s", staging);
 	char *const argv[] = {
 	    VIRTIOFSD, "--fd=3", "-o", source,
