@@ -2,8 +2,10 @@
 tether as the guest's init. Real QEMU, real guest kernel (TCG here: MACHINE.md). Boots are
 slow on these machines, so the module shares one daemon and a few VMs, serially:
 an echo VM (exit code, logs), a long-lived box (own kernel, exec, tty, inspect, memory size,
-daemon kill -9 + reattach, exit while the daemon is down), and one container started three
-times (stop, kill, QEMU killed from outside)."""
+daemon kill -9 + reattach, exit while the daemon is down), one container started three
+times (stop, kill, QEMU killed from outside), and one VM with five mounts (binds, a
+read-only bind, a file bind, a fresh and a shared volume) checked against linux containers
+on the same volumes."""
 
 import json
 import os
