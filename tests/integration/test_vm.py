@@ -233,6 +233,23 @@ def test_target_through_image_symlink_refused(api, image_with_data, uniq, tmp_pa
     assert os.listdir(tmp_path) == []
 
 
+def test_bind_source_gone_before_start(api, rootfs, uniq, tmp_path):
+    """The source vanished after create: virtiofsd's set-up fails before QEMU runs, and the
+    start fails naming the source (the launcher's ERROR)."""
+    src = tmp_path / "gone"
+    src.mkdir()
+    cid = create_vm(api, rootfs, ["true"], uniq,
+                    mounts=[{"type": "bind", "source": str(src), "target": "/mnt"}])
+    src.rmdir()
+    r = api.post(f"/containers/{cid}/start")
+    if r.status == 204:
+        wait_until(lambda: api.state(cid)["status"] != "running", timeout=BOOT)
+        msg = api.state(cid)["error"]
+    else:
+        msg = r.message
+    assert f"mount source {src}" in msg, (r.status, msg)
+
+
 @pytest.mark.parametrize("mount,field", [
     ({"type": "bind", "source": "/tmp", "target": "/mnt", "propagation": "rshared"},
      "mounts[0].propagation"),
