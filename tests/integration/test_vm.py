@@ -2,12 +2,15 @@
 tether as the guest's init. Real QEMU, real guest kernel (TCG here: MACHINE.md). Boots are
 slow on these machines, so the module shares one daemon and a few VMs, serially:
 an echo VM (exit code, logs), a long-lived box (own kernel, exec, tty, inspect, memory size,
-daemon kill -9 + reattach, exit while the daemon is down), and one container started three
-times (stop, kill, QEMU killed from outside)."""
+daemon kill -9 + reattach, exit while the daemon is down), one container started three
+times (stop, kill, QEMU killed from outside), and one VM with five mounts (binds, a
+read-only bind, a file bind, a fresh and a shared volume) checked against linux containers
+on the same volumes."""
 
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -123,11 +126,142 @@ def test_plctl_run_dedicated(plctl, rootfs, uniq):
     assert j["domain"]["memory_mib"] == 160 and "dedicated" in j["domain"]["reason"]
 
 
-def test_mounts_refused(api, rootfs, uniq, tmp_path):
-    body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
-    body["mounts"] = [{"type": "bind", "source": str(tmp_path), "target": "/mnt"}]
+def run_linux(api, rootfs, args, mounts):
+    """A shared-kernel container with these mounts: (exit code, stdout, stderr)."""
+    body = api.create_body(rootfs, args)
+    body["mounts"] = mounts
     r = api.create_raw(body)
-    assert r.status == 400 and "mounts" in r.message, r
+    assert r.status == 201, f"create: {r.status} {r.body!r}"
+    cid = r.json["id"]
+    api.start(cid)
+    w = api.wait(cid)
+    out, err = api.output(cid)
+    assert api.remove(cid).status == 204
+    return w.get("exit_code"), out, err
+
+
+@pytest.fixture(scope="module")
+def image_with_data(rootfs, tmp_path_factory):
+    """A copy of the busybox rootfs with /data/seed: what a fresh volume at /data takes."""
+    d = tmp_path_factory.mktemp("vmdata") / "rootfs"
+    subprocess.run(["cp", "-a", rootfs, str(d)], check=True)
+    os.makedirs(d / "data")
+    (d / "data" / "seed").write_text("from-image\n")
+    os.chmod(d / "data" / "seed", 0o640)
+    os.chown(d / "data" / "seed", 123, 456)
+    os.symlink("/tmp", d / "evil")
+    return str(d)
+
+
+def test_volumes_and_bind_mounts(daemon, api, rootfs, image_with_data, uniq, tmp_path):
+    """One VM with a read-write bind, a read-only bind, a file bind, a fresh volume over
+    image content and a volume a linux container wrote first; then a linux container reads
+    what the guest wrote, and a symlink the guest planted in the volume cannot steer a later
+    linux container's mount out of its root."""
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    (rw / "hello").write_text("host\n")
+    (ro / "keep").write_text("kept\n")
+    hostfile = tmp_path / "file"
+    hostfile.write_text("a file\n")
+    fresh, shared = f"{uniq}-fresh", f"{uniq}-shared"
+    code, _, err = run_linux(api, rootfs, ["sh", "-c", "echo from-linux > /v/fromlinux"],
+                             [{"type": "volume", "source": shared, "target": "/v"}])
+    assert code == 0, err
+    script = ("cat /mnt/rw/hello; echo guest > /mnt/rw/fromguest; "
+              "if echo x > /mnt/ro/x; then echo ro-writable; else echo ro-refused; fi; "
+              "cat /mnt/ro/keep /etc/pl-file; "
+              "ls -ln /data/seed | awk '{print $1, $3, $4}'; cat /data/seed; "
+              "echo from-vm > /data/fromvm; ln -s / /data/escape; "
+              "cat /v/fromlinux; grep -c ' /data ' /proc/mounts; "
+              "if touch /rootfile; then echo root-writable; else echo root-ro; fi")
+    cid = create_vm(api, image_with_data, ["sh", "-c", script], uniq, mounts=[
+        {"type": "bind", "source": str(rw), "target": "/mnt/rw"},
+        {"type": "bind", "source": str(ro), "target": "/mnt/ro", "readonly": True},
+        {"type": "bind", "source": str(hostfile), "target": "/etc/pl-file"},
+        {"type": "volume", "source": fresh, "target": "/data"},
+        {"type": "volume", "source": shared, "target": "/v"},
+    ], security={"read_only_rootfs": True})
+    api.start(cid)
+    w = api.wait(cid, timeout=BOOT)
+    out, err = api.output(cid)
+    assert w["exit_code"] == 0, (out, err)
+    assert out.splitlines() == ["host", "ro-refused", "kept", "a file", "-rw-r----- 123 456",
+                                "from-image", "from-linux", "1", "root-ro"], (out, err)
+    assert (rw / "fromguest").read_text() == "guest\n"
+    assert sorted(os.listdir(ro)) == ["keep"]
+    data = daemon.root / "volumes" / fresh / "_data"
+    assert (data / "fromvm").read_text() == "from-vm\n"
+    assert (data / "seed").read_text() == "from-image\n"
+    st = os.stat(data / "seed")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (123, 456, 0o640)
+    assert os.readlink(data / "escape") == "/"
+    assert api.remove(cid).status == 204
+    # the data outlives the vm container; a linux container reads it
+    code, out, err = run_linux(api, rootfs, ["cat", "/v/fromvm", "/v/seed"],
+                               [{"type": "volume", "source": fresh, "target": "/v"}])
+    assert (code, out) == (0, "from-vm\nfrom-image\n"), err
+    # the guest's /data/escape -> / must not take a later mount target out of the root
+    escape = f"/tmp/pl-vm-escape-{uniq}"
+    body = api.create_body(rootfs, ["true"])
+    body["mounts"] = [{"type": "volume", "source": fresh, "target": "/v"},
+                      {"type": "bind", "source": str(rw), "target": f"/v/escape{escape}"}]
+    r = api.create_raw(body)
+    if r.status == 201:
+        s = api.post(f"/containers/{r.json['id']}/start")
+        assert s.status >= 400 and "/v/escape" in s.message, s
+        assert api.remove(r.json["id"], force=True).status == 204
+    else:
+        assert r.status == 400, r
+    assert not os.path.exists(escape)
+    assert sorted(os.listdir(rw)) == ["fromguest", "hello"]
+
+
+def test_target_through_image_symlink_refused(api, image_with_data, uniq, tmp_path):
+    """/evil -> /tmp in the image: the guest refuses to place a mount through it, and the
+    start fails saying so (the guest's ERROR reaches the daemon before HELLO)."""
+    cid = create_vm(api, image_with_data, ["true"], uniq, mounts=[
+        {"type": "bind", "source": str(tmp_path), "target": "/evil/x"}])
+    r = api.post(f"/containers/{cid}/start")
+    if r.status == 204:  # the failure may arrive after the start was answered
+        wait_until(lambda: api.state(cid)["status"] != "running", timeout=BOOT)
+        msg = api.state(cid)["error"]
+    else:
+        msg = r.message
+    assert 'target /evil/x (component "evil")' in msg, (r.status, msg)
+    assert os.listdir(tmp_path) == []
+
+
+def test_bind_source_gone_before_start(api, rootfs, uniq, tmp_path):
+    """The source vanished after create: virtiofsd's set-up fails before QEMU runs, and the
+    start fails naming the source (the launcher's ERROR)."""
+    src = tmp_path / "gone"
+    src.mkdir()
+    cid = create_vm(api, rootfs, ["true"], uniq,
+                    mounts=[{"type": "bind", "source": str(src), "target": "/mnt"}])
+    src.rmdir()
+    r = api.post(f"/containers/{cid}/start")
+    if r.status == 204:
+        wait_until(lambda: api.state(cid)["status"] != "running", timeout=BOOT)
+        msg = api.state(cid)["error"]
+    else:
+        msg = r.message
+    assert f"mount source {src}" in msg, (r.status, msg)
+
+
+@pytest.mark.parametrize("mount,field", [
+    ({"type": "bind", "source": "/tmp", "target": "/mnt", "propagation": "rshared"},
+     "mounts[0].propagation"),
+    ({"type": "bind", "source": "/tmp", "target": "mnt"}, "mounts[0].target"),
+    ({"type": "bind", "source": "/nonexistent-pl-vm", "target": "/mnt"}, "mounts[0].source"),
+])
+def test_invalid_mounts_400(api, rootfs, uniq, mount, field):
+    body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
+    body["mounts"] = [mount]
+    r = api.create_raw(body)
+    assert r.status == 400 and field in r.message, r
+    assert api.get(f"/containers/{uniq}/json").status == 404
 
 
 @pytest.mark.parametrize("field,extra", [

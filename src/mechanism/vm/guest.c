@@ -20,6 +20,9 @@
 
 /* what tether needs: the virtio-mmio transport, the serial ports, the root disk */
 static const char *const wanted_modules[] = {"virtio_mmio", "virtio_console", "virtio_blk"};
+/* loaded by tether only when the VM has a virtio-fs device (volumes, bind mounts): listed in
+ * /modules/shares, after what /modules/order loads */
+static const char *const share_modules[] = {"virtiofs"};
 
 void pl_vm_kernel_clear(pl_vm_kernel_t *k)
 {
@@ -78,6 +81,7 @@ typedef struct modset {
 	size_t n;
 	char **order; /* paths in load order */
 	size_t n_order;
+	size_t n_base; /* order[0..n_base) is /modules/order, the rest /modules/shares */
 } modset_t;
 
 static void modset_clear(modset_t *s)
@@ -170,6 +174,12 @@ static int load_modset(const pl_vm_kernel_t *k, modset_t *s, pl_error_t **err)
 		if (m && place_mod(s, m, 0, err) < 0)
 			return -1;
 	}
+	s->n_base = s->n_order;
+	for (size_t i = 0; i < sizeof(share_modules) / sizeof(share_modules[0]); i++) {
+		mod_t *m = mod_by_name(s, share_modules[i]);
+		if (m && place_mod(s, m, 0, err) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -234,18 +244,23 @@ static int write_initramfs(const char *tmp, const char *tether_path, const pl_vm
 	/* the kernel opens the console for init before anything is mounted */
 	cpio_entry(&c, "dev/console", S_IFCHR | 0600, 5, 1, NULL, 0);
 	int r = cpio_file(&c, "init", tether_path, 0755, err);
-	size_t olen = 0;
+	size_t olen = 0, slen = 0;
 	_cleanup_free_ char *order = pl_xstrdup("");
+	_cleanup_free_ char *shares = pl_xstrdup("");
 	for (size_t i = 0; r == 0 && i < s->n_order; i++) {
 		_cleanup_free_ char *name = mod_name(s->order[i]);
 		_cleanup_free_ char *src = pl_xasprintf("%s/%s", k->moddir, s->order[i]);
 		_cleanup_free_ char *dst = pl_xasprintf("modules/%s.ko", name);
 		r = cpio_file(&c, dst, src, 0644, err);
-		order = pl_xrealloc(order, olen + strlen(name) + 2);
-		olen += (size_t)sprintf(order + olen, "%s\n", name);
+		char **list = i < s->n_base ? &order : &shares;
+		size_t *len = i < s->n_base ? &olen : &slen;
+		*list = pl_xrealloc(*list, *len + strlen(name) + 2);
+		*len += (size_t)sprintf(*list + *len, "%s\n", name);
 	}
 	if (r == 0)
 		cpio_entry(&c, "modules/order", S_IFREG | 0644, 0, 0, order, olen);
+	if (r == 0)
+		cpio_entry(&c, "modules/shares", S_IFREG | 0644, 0, 0, shares, slen);
 	cpio_entry(&c, "TRAILER!!!", 0, 0, 0, NULL, 0);
 	if (r == 0 && (fflush(c.f) != 0 || ferror(c.f)))
 		r = pl_error_errno(err, "write %s", tmp);

@@ -96,6 +96,26 @@ static long host_tsc_khz(void)
 	return p ? (long)(strtod(p + 1, NULL) * 1000) : 0;
 }
 
+/* The volumes and bind mounts (shares.c): a vhost-user-fs device on virtiofsd's connection,
+ * last so the other devices keep their places. vhost-user needs the guest's memory shared
+ * with virtiofsd (a memfd backend) and a virtio 1.0 transport (microvm's virtio-mmio is
+ * legacy by default, which virtiofsd refuses). */
+static void shares_args(argv_b_t *a, const pl_vm_boot_t *b)
+{
+	if (b->shares_fd <= 0)
+		return;
+	add(a, "-global");
+	add(a, "virtio-mmio.force-legacy=false");
+	add(a, "-object");
+	add(a, "memory-backend-memfd,id=mem,size=%lldM,share=on", (long long)b->memory_mib);
+	add(a, "-machine");
+	add(a, "memory-backend=mem");
+	add(a, "-chardev");
+	add(a, "socket,id=fs,fd=%d", b->shares_fd);
+	add(a, "-device");
+	add(a, "vhost-user-fs-device,chardev=fs,tag=pl.shares");
+}
+
 char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 {
 	argv_b_t a = {0};
@@ -138,6 +158,7 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", b->qmp_fd);
 	add(&a, "-mon");
 	add(&a, "chardev=qmp,mode=control");
+	shares_args(&a, b);
 	return a.v;
 }
 

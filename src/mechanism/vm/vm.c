@@ -261,6 +261,10 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	_cleanup_free_ char *disk = pl_xasprintf("%s/disk.qcow2", spec->domain_dir);
 	if (pl_vm_overlay_disk(disk, base, &e) < 0)
 		launch_fail(ctl_listen, e);
+	int shares_fd = 0;
+	if (json_array_size(spec->mounts) > 0 &&
+	    (shares_fd = pl_vm_shares_start(spec->domain_dir, spec->mounts, &e)) < 0)
+		launch_fail(ctl_listen, e);
 	pl_vm_boot_t b = {
 	    .accel = pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs),
 	    .kernel = &V.kernel,
@@ -273,6 +277,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .read_only = spec->config->security.read_only_rootfs,
 	    .cpus = cpus_of(&spec->config->resources),
 	    .memory_mib = memory_mib_of(&spec->config->resources),
+	    .shares_fd = shares_fd,
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
 	json_t *rec = json_pack("{s:s, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
@@ -395,10 +400,8 @@ static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 
 static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
 {
-	if (json_array_size(cfg->mounts) > 0)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "mounts: volumes and bind mounts are not supported with a "
-				    "dedicated kernel yet");
+	if (pl_vm_shares_check(cfg->mounts, err) < 0)
+		return -1;
 	if (cfg->network_mode && strcmp(cfg->network_mode, "none") != 0)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "network_mode: a dedicated kernel has loopback only for now "

@@ -62,6 +62,7 @@ typedef struct pl_vm_boot {
 	bool read_only;
 	int cpus;
 	int64_t memory_mib;
+	int shares_fd; /* > 0: QEMU's end of the virtio-fs connection (shares.c) */
 } pl_vm_boot_t;
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */
@@ -69,3 +70,15 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b);
 void pl_vm_argv_free(char **argv);
 /* One QMP command on the monitor socket at path; the "return" value (new reference). */
 json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err);
+
+/* ---- shares.c */
+
+const char *pl_vm_virtiofsd_binary(void);
+/* What a dedicated kernel cannot do with the config's mounts (propagation), or virtiofsd
+ * missing. */
+int pl_vm_shares_check(const json_t *mounts, pl_error_t **err);
+/* In the launcher, for a non-empty mounts spec (pl_domain_spec_t's): starts the VM's
+ * virtiofsd (our child, dying with us) serving the mounts' sources, marks the fresh volumes
+ * the guest is to populate, and returns QEMU's end of the vhost-user connection (inheritable),
+ * or -1. */
+int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t **err);

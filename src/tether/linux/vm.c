@@ -5,6 +5,7 @@
  * them where tether.c expects its channels (fds 3-5), and powers the guest off when tether
  * exits. Nothing here talks the protocol; in a linux-mechanism domain none of it runs. */
 #include "tether/os.h"
+#include "tether/linux/vmshares.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -275,9 +276,16 @@ int pl_os_boot(void)
 	close(disk);
 	mkdir(NEWROOT, 0755);
 	const char *ro = getenv("pl_ro");
-	if (mount(ROOT_DEV, NEWROOT, "ext4", ro && strcmp(ro, "1") == 0 ? MS_RDONLY : 0, NULL) <
-	    0) {
+	/* with volumes or bind mounts, a read-only root turns so after their mount points */
+	bool shares = pl_vm_shares_present();
+	bool ro_root = ro && strcmp(ro, "1") == 0;
+	if (mount(ROOT_DEV, NEWROOT, "ext4", ro_root && !shares ? MS_RDONLY : 0, NULL) < 0) {
 		say("pl-tether: mount root disk: %s\n", strerror(errno));
+		return -1;
+	}
+	const char *share_err = shares ? pl_vm_shares_mount(NEWROOT, ro_root) : NULL;
+	if (share_err) {
+		pl_vm_boot_error(share_err);
 		return -1;
 	}
 	if (switch_root() < 0)
