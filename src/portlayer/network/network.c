@@ -553,6 +553,20 @@ int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const pl_container_t *s
 		char b[16];
 		json_object_set_new(e, "ip", json_string(fmt(a, b)));
 	}
+	const pl_scope_t *first =
+	    json_array_size(cfg->ports)
+		? find_scope(n, json_string_value(
+				    json_object_get(json_array_get(cfg->networks, 0), "scope")))
+		: NULL;
+	if (first && first->internal) {
+		/* published ports lead to the first scope's address: that would open the
+		 * scope the caller asked to isolate */
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "ports: published ports lead to the first network, and %s is "
+			     "internal: put a network that is not internal first",
+			     first->name);
+		goto fail;
+	}
 	json_array_foreach(cfg->ports, i, e)
 	{
 		json_t *hp = json_object_get(e, "host_port");

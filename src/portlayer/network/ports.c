@@ -57,8 +57,16 @@ __attribute__((format(printf, 2, 3))) static void put(buf_t *b, const char *fmt,
 char *pl_nft_ruleset(pl_network_t *n)
 {
 	buf_t b = {0};
-	char a[16], g[16];
+	char a[16];
 	put(&b, "table ip portlayer {}\ndelete table ip portlayer\ntable ip portlayer {\n");
+	/* loopback addresses arrive from loopback only: bridges have route_localnet (published
+	 * ports DNAT 127.0.0.1 onto them), so a frame a container or a neighbour aims at the
+	 * host's MAC with destination 127.0.0.1 would otherwise reach the host's loopback
+	 * services, or a port published on 127.0.0.1 (CVE-2020-8558). At raw priority: before
+	 * conntrack and NAT, so the answers of host -> 127.0.0.1:PORT -> container (which come
+	 * back to the bridge's address and are un-NATed to 127.0.0.1 later) pass. */
+	put(&b, "  chain raw_prerouting {\n    type filter hook prerouting priority raw; policy "
+		"accept;\n    iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n  }\n");
 	put(&b,
 	    "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
 	    "    fib daddr type local jump ports\n  }\n");
@@ -117,8 +125,13 @@ char *pl_nft_ruleset(pl_network_t *n)
 			if (o != s && !o->external)
 				put(&b, "    iifname \"%s\" oifname \"%s\" drop\n", s->device,
 				    o->device);
+		/* into the scope: answers only (published ports were accepted above), so a
+		 * neighbour routing the subnet through the host reaches no unpublished port */
+		put(&b,
+		    "    oifname \"%s\" ct state established,related accept\n"
+		    "    oifname \"%s\" drop\n",
+		    s->device, s->device);
 	}
-	(void)g;
 	put(&b, "  }\n}\n");
 	return b.p;
 }

@@ -256,12 +256,16 @@ static const char *write_resolv(json_t *dns)
 		free(buf);
 		return fail("network: dns servers, search and options are arrays");
 	}
-	bool ok = append_words(&buf, &len, servers, "nameserver ");
-	/* one "nameserver X" per line */
-	for (char *p = buf; ok && (p = strstr(p + 1, "nameserver "));)
-		p[-1] = '\n';
-	if (ok && json_array_size(servers))
-		append(&buf, &len, "\n");
+	/* one "nameserver X" line per server */
+	bool ok = true;
+	size_t i;
+	json_t *srv;
+	json_array_foreach(servers, i, srv)
+	{
+		json_t *one = json_pack("[O]", srv);
+		ok = ok && append_words(&buf, &len, one, "nameserver ") && append(&buf, &len, "\n");
+		json_decref(one);
+	}
 	if (ok && json_array_size(search)) {
 		ok = append(&buf, &len, "search") && append_words(&buf, &len, search, " ");
 		append(&buf, &len, "\n");
