@@ -784,3 +784,61 @@ def test_network_change_refused_while_running(api, rootfs, uniq):
         assert r.status == 409 and "running" in r.json["message"], r.body
     assert api.inspect(cid)["network"] == before
     api.remove(cid, force=True)
+
+
+FAKE_NFT = """#!/bin/sh
+if [ -e {flag} ]; then echo "injected nft failure" >&2; exit 1; fi
+exec {real} "$@"
+"""
+
+
+def test_rule_writes_fail_closed(binaries, rootfs, monkeypatch):
+    """nft failing (here: a wrapper in PATH that fails while a flag file exists): fatal at
+    daemon start; a network create fails and creates nothing; a container start is refused
+    while the table is stale; the error shows on the networks; a retry lands once nft
+    works again."""
+    netns = f"pltest-nft-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    tmp = tempfile.mkdtemp(prefix="pl-it-net-nft-")
+    try:
+        bindir, flag = os.path.join(tmp, "bin"), os.path.join(tmp, "nft-fails")
+        os.mkdir(bindir)
+        with open(os.path.join(bindir, "nft"), "w") as f:
+            f.write(FAKE_NFT.format(flag=flag, real=shutil.which("nft")))
+        os.chmod(os.path.join(bindir, "nft"), 0o755)
+        monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+        open(flag, "w").close()
+        bad = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", str(PORTLAYERD),
+                              "--root", f"{tmp}/bad", "--run-dir", f"{tmp}/badrun",
+                              "--socket", f"{tmp}/bad.sock"],
+                             capture_output=True, text=True, timeout=DEADLINE)
+        assert bad.returncode != 0, bad.stdout + bad.stderr
+        assert "injected nft failure" in bad.stdout + bad.stderr
+        os.unlink(flag)
+        d = NetnsDaemon(tmp, netns).start()
+        try:
+            api = d.api
+            cid = create(api, rootfs, ["true"], networks=[{"scope": "bridge"}])
+            open(flag, "w").close()
+            r = api.post("/networks", {"name": "isol", "internal": True,
+                                       "subnet": "10.77.0.0/24"})
+            assert r.status == 500 and "injected nft failure" in r.json["message"], r.body
+            assert api.get("/networks/isol").status == 404
+            assert "injected nft failure" in api.get("/networks/bridge").json["rules_error"]
+            r = api.post(f"/containers/{cid}/start")
+            assert r.status == 500 and "injected nft failure" in r.json["message"], r.body
+            assert api.state(cid)["status"] != "running"
+            os.unlink(flag)
+            wait_until(lambda: "rules_error" not in api.get("/networks/bridge").json,
+                       what="the retried write lands")
+            api.start(cid)
+            assert api.wait(cid).get("exit_code") == 0
+            r = api.post("/networks", {"name": "isol", "internal": True,
+                                       "subnet": "10.77.0.0/24"})
+            assert r.status == 201, r.body
+        finally:
+            problems = finish_daemon(d)
+            assert not problems, problems
+    finally:
+        subprocess.run(["ip", "netns", "del", netns])
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -792,7 +792,15 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 void pl_network_container_changed(pl_network_t *n, const pl_container_t *c)
 {
 	if (n && json_array_size(c->config->ports))
-		pl_nft_write(n, false);
+		pl_nft_write(n, false, NULL);
+}
+
+int pl_network_prepare(pl_network_t *n, const pl_container_t *c, pl_error_t **err)
+{
+	if (!n || !mode_is(c->config, "bridge"))
+		return 0;
+	/* its scopes' isolation must be in place before it runs */
+	return pl_nft_settle(n, err);
 }
 
 bool pl_network_rules_pending(const pl_network_t *n)
@@ -825,11 +833,20 @@ static json_t *endpoints_of(pl_network_t *n, const pl_scope_t *s)
 	return out;
 }
 
+/* The table is one for every scope: its last failure shows on each. */
+static json_t *with_rules_error(pl_network_t *n, json_t *j)
+{
+	const char *e = pl_nft_error(n->nft);
+	if (e)
+		json_object_set_new(j, "rules_error", json_string(e));
+	return j;
+}
+
 json_t *pl_network_list(pl_network_t *n)
 {
 	json_t *out = json_array();
 	for (pl_scope_t *s = n->scopes; s; s = s->next)
-		json_array_append_new(out, scope_json(s));
+		json_array_append_new(out, with_rules_error(n, scope_json(s)));
 	return out;
 }
 
@@ -840,9 +857,32 @@ json_t *pl_network_inspect(pl_network_t *n, const char *name, pl_error_t **err)
 		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such network: %s", name);
 		return NULL;
 	}
-	json_t *j = scope_json(s);
+	json_t *j = with_rules_error(n, scope_json(s));
 	json_object_set_new(j, "endpoints", endpoints_of(n, s));
 	return j;
+}
+
+/* Removes s's file, responder, bridge and record: -1 with errno when the file stays. */
+static int forget_scope(pl_network_t *n, pl_scope_t *s)
+{
+	_cleanup_free_ char *file = pl_xasprintf("%s.json", s->name);
+	if (unlinkat(n->dirfd, file, 0) < 0 && errno != ENOENT)
+		return -1;
+	fsync(n->dirfd);
+	pl_scope_dns_stop(s);
+	pl_error_t *e = NULL;
+	if (!s->external && pl_netdev_delete(s->device, &e) < 0) {
+		pl_log_warn("network %s: %s", s->name, e->msg);
+		pl_error_free(e);
+	}
+	for (pl_scope_t **at = &n->scopes; *at; at = &(*at)->next) {
+		if (*at == s) {
+			*at = s->next;
+			break;
+		}
+	}
+	scope_free(s);
+	return 0;
 }
 
 json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
@@ -872,7 +912,14 @@ json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
 	pl_scope_t *added = TAKE_PTR(s);
 	link_scope(n, added);
 	pl_scope_dns_start(n, added);
-	pl_nft_write(n, false);
+	/* its rules (an internal scope's isolation) are in place before anyone can use it;
+	 * when they cannot be written the scope is not created */
+	if (pl_nft_write(n, true, err) < 0) {
+		_cleanup_free_ char *name = pl_xstrdup(added->name);
+		forget_scope(n, added);
+		pl_error_wrap(err, "create network %s", name);
+		return NULL;
+	}
 	return pl_network_inspect(n, added->name, err);
 }
 
@@ -892,23 +939,9 @@ int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
 		    "remove or disconnect them first",
 		    s->name, json_array_size(eps),
 		    json_string_value(json_object_get(json_array_get(eps, 0), "container")));
-	_cleanup_free_ char *file = pl_xasprintf("%s.json", s->name);
-	if (unlinkat(n->dirfd, file, 0) < 0 && errno != ENOENT)
-		return pl_error_errno(err, "remove network %s", s->name);
-	fsync(n->dirfd);
-	pl_scope_dns_stop(s);
-	if (!s->external && pl_netdev_delete(s->device, err) < 0)
-		pl_log_warn("network %s: %s", s->name, (*err)->msg);
-	if (err && *err)
-		*err = pl_error_free(*err);
-	for (pl_scope_t **at = &n->scopes; *at; at = &(*at)->next) {
-		if (*at == s) {
-			*at = s->next;
-			break;
-		}
-	}
-	scope_free(s);
-	pl_nft_write(n, false);
+	if (forget_scope(n, s) < 0)
+		return pl_error_errno(err, "remove network %s", name);
+	pl_nft_write(n, false, NULL);
 	return 0;
 }
 
@@ -992,7 +1025,11 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 		pl_scope_dns_start(n, s);
 	}
 	pl_network_rebuild(n);
-	pl_nft_write(n, true);
+	/* without its table the daemon would run containers unisolated: fatal */
+	if (pl_nft_write(n, true, err) < 0) {
+		pl_error_wrap(err, "networking");
+		return pl_network_free(n);
+	}
 	pl_netns_pool_init(n, opts.netns_pool);
 	return n;
 }

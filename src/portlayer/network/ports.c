@@ -2,32 +2,30 @@
  * for internal scopes and between scopes, and DNAT for the running containers' published
  * ports in prerouting (from outside) and output (from the host itself, loopback included).
  * The whole table is rewritten in one `nft -f -` transaction that touches no other table.
- * nft runs in a child watched through a pidfd, so the loop never waits for it. */
+ * nft runs in a child (mechanism/netfilter.h) the loop watches; a failed write is retried
+ * with backoff and reported; callers that need the rules in place (network create, a
+ * container's start) write synchronously. */
 #include "portlayer/network/scope.h"
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
+#include "mechanism/netfilter.h"
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 struct pl_nft {
 	pl_loop_t *loop;
-	pid_t pid;
-	int pidfd, errfd;
+	pl_netfilter_run_t *run; /* the write in flight */
 	pl_watch_t *watch;
-	bool again; /* a change arrived while nft ran */
+	bool again;	   /* a change arrived while nft ran */
+	char *error;	   /* the last write's failure, until one lands */
+	unsigned failures; /* in a row */
+	pl_timer_t *retry;
 	pl_network_t *net;
 };
 
@@ -140,100 +138,100 @@ pl_nft_t *pl_nft_new(pl_loop_t *loop)
 {
 	pl_nft_t *t = pl_xcalloc(1, sizeof(*t));
 	t->loop = loop;
-	t->pidfd = t->errfd = -1;
 	return t;
 }
 
 bool pl_nft_pending(const pl_nft_t *t)
 {
-	return t->pid > 0 || t->again;
+	return t->run || t->again || t->error;
 }
 
-static int spawn_nft(pl_nft_t *t, const char *rules)
+const char *pl_nft_error(const pl_nft_t *t)
 {
-	_cleanup_close_ int in = memfd_create("pl-nft-rules", MFD_CLOEXEC);
-	int errfd = memfd_create("pl-nft-err", MFD_CLOEXEC);
-	if (in < 0 || errfd < 0 || write(in, rules, strlen(rules)) != (ssize_t)strlen(rules) ||
-	    lseek(in, 0, SEEK_SET) < 0) {
-		pl_close(errfd);
-		return -errno;
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in, 0);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	char *argv[] = {"nft", "-f", "-", NULL};
-	pid_t pid;
-	int r = posix_spawnp(&pid, "nft", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0) {
-		pl_close(errfd);
-		return -r;
-	}
-	t->pid = pid;
-	t->errfd = errfd;
-	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	return 0;
+	return t->error;
 }
 
-/* Reaps nft; logs its complaint when it failed. */
-static void finish(pl_nft_t *t, bool block)
+static void on_retry(pl_loop_t *loop, void *data)
 {
-	int status = 0;
-	if (waitpid(t->pid, &status, block ? 0 : WNOHANG) == 0)
-		return;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char msg[1024] = "";
-		ssize_t k = pread(t->errfd, msg, sizeof(msg) - 1, 0);
-		msg[k > 0 ? k : 0] = '\0';
-		pl_log_error("nft: writing the portlayer table failed: %s", msg);
+	pl_nft_t *t = data;
+	t->retry = NULL;
+	pl_nft_write(t->net, false, NULL);
+}
+
+/* Records how the write went; a failed one is retried with backoff (100 ms doubling to
+ * 30 s) until one lands, and stays visible (pl_nft_error) meanwhile. */
+static int settle(pl_nft_t *t, pl_error_t *e, pl_error_t **err)
+{
+	free(t->error);
+	t->error = NULL;
+	if (!e) {
+		t->failures = 0;
+		t->retry = pl_loop_timer_cancel(t->loop, t->retry);
+		return 0;
 	}
+	t->error = pl_xasprintf("writing the nftables table ip portlayer failed: %s", e->msg);
+	pl_error_free(e);
+	unsigned shift = t->failures < 9 ? t->failures : 9;
+	uint64_t ms = 100ull << shift;
+	t->failures++;
+	pl_log_error("%s (attempt %u; next in %llu ms)", t->error, t->failures,
+		     (unsigned long long)(ms < 30000 ? ms : 30000));
+	if (!t->retry)
+		t->retry = pl_loop_timer(t->loop, ms < 30000 ? ms : 30000, on_retry, t, NULL);
+	return pl_error_set(err, PL_ERR_INTERNAL, 0, "%s", t->error);
+}
+
+static int finish(pl_nft_t *t, pl_error_t **err)
+{
 	t->watch = pl_loop_unwatch(t->loop, t->watch);
-	t->pid = 0;
-	t->pidfd = pl_close(t->pidfd);
-	t->errfd = pl_close(t->errfd);
+	pl_error_t *e = NULL;
+	pl_netfilter_finish(TAKE_PTR(t->run), &e);
+	return settle(t, e, err);
 }
 
 static void on_exit_nft(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_nft_t *t = data;
-	finish(t, true);
-	if (t->again) {
-		t->again = false;
-		pl_nft_write(t->net, false);
-	}
+	finish(t, NULL);
+	if (t->again)
+		pl_nft_write(t->net, false, NULL);
 }
 
-void pl_nft_write(pl_network_t *n, bool sync)
+int pl_nft_write(pl_network_t *n, bool sync, pl_error_t **err)
 {
 	pl_nft_t *t = n->nft;
 	t->net = n;
-	if (t->pid > 0 && !sync) {
+	if (t->run && !sync) {
 		t->again = true;
-		return;
+		return 0;
 	}
-	if (t->pid > 0)
-		finish(t, true);
+	if (t->run) /* superseded by this write */
+		finish(t, NULL);
+	t->again = false;
 	_cleanup_free_ char *rules = pl_nft_ruleset(n);
-	int r = spawn_nft(t, rules);
-	if (r < 0) {
-		pl_log_error("nft: %s", strerror(-r));
-		return;
-	}
-	if (sync || t->pidfd < 0) {
-		finish(t, true);
-		return;
-	}
-	t->watch = pl_loop_watch(t->loop, t->pidfd, EPOLLIN, on_exit_nft, t, NULL);
+	pl_error_t *e = NULL;
+	t->run = pl_netfilter_start(rules, &e);
+	if (!t->run)
+		return settle(t, e, err);
+	if (sync || pl_netfilter_fd(t->run) < 0)
+		return finish(t, err);
+	t->watch = pl_loop_watch(t->loop, pl_netfilter_fd(t->run), EPOLLIN, on_exit_nft, t, NULL);
+	return 0;
+}
+
+int pl_nft_settle(pl_network_t *n, pl_error_t **err)
+{
+	return pl_nft_pending(n->nft) ? pl_nft_write(n, true, err) : 0;
 }
 
 pl_nft_t *pl_nft_free(pl_nft_t *t)
 {
 	if (!t)
 		return NULL;
-	if (t->pid > 0)
-		finish(t, true); /* the last write must land: it is the truth after restart */
+	if (t->run) /* the last write must land: it is the truth after restart */
+		finish(t, NULL);
+	t->retry = pl_loop_timer_cancel(t->loop, t->retry);
+	free(t->error);
 	free(t);
 	return NULL;
 }
