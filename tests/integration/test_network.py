@@ -842,3 +842,12 @@ def test_rule_writes_fail_closed(binaries, rootfs, monkeypatch):
     finally:
         subprocess.run(["ip", "netns", "del", netns])
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_name_wins_over_id_prefix(api, uniq):
+    a = make_scope(api, f"idp-{uniq}")
+    name = a["id"][:12]
+    b = make_scope(api, name)
+    assert b["name"] == name
+    assert api.get(f"/networks/{name}").json["name"] == name
+    assert api.get(f"/networks/{a['id'][:13]}").json["name"] == a["name"]

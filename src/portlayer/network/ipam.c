@@ -188,7 +188,7 @@ void pl_ipam_reset(pl_ipam_t *p)
 {
 	memset(p->bits, 0, ((size_t)1 << (32 - p->len)) / 8 + 1);
 	p->used = 0;
-	p->next = p->first;
+	/* the cursor stays: a rebuild must not make a just released address the next one */
 }
 
 unsigned pl_ipam_used(const pl_ipam_t *p)

@@ -73,11 +73,14 @@ static bool overlaps(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
 	return (a & mask_of(l)) == (b & mask_of(l));
 }
 
+/* By exact name first: a name that looks like another scope's id prefix is still its own */
 static pl_scope_t *find_scope(pl_network_t *n, const char *name)
 {
 	for (pl_scope_t *s = n->scopes; s; s = s->next)
-		if (strcmp(s->name, name) == 0 ||
-		    (strlen(name) >= 12 && !strncmp(s->id, name, strlen(name))))
+		if (strcmp(s->name, name) == 0)
+			return s;
+	for (pl_scope_t *s = n->scopes; s; s = s->next)
+		if (strlen(name) >= 12 && !strncmp(s->id, name, strlen(name)))
 			return s;
 	return NULL;
 }
