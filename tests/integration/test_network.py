@@ -851,3 +851,46 @@ def test_name_wins_over_id_prefix(api, uniq):
     assert b["name"] == name
     assert api.get(f"/networks/{name}").json["name"] == name
     assert api.get(f"/networks/{a['id'][:13]}").json["name"] == a["name"]
+
+
+def test_symlinked_etc_on_a_read_only_root(api, rootfs, uniq, tmp_path):
+    """An image whose /etc is a symlink (resolving inside the root) starts, and a symlinked
+    /etc/hosts is replaced with the container's, on a read-only root."""
+    s = make_scope(api, f"sl-{uniq}")["name"]
+    root = tmp_path / "root"
+    shutil.copytree(rootfs, root, symlinks=True)
+    os.makedirs(root / "private")
+    os.rename(root / "etc", root / "private" / "etc")
+    os.symlink("/private/etc", root / "etc")
+    with open(root / "private" / "etc" / "hosts.image", "w") as f:
+        f.write("10.9.9.9 from-the-image\n")
+    os.symlink("hosts.image", root / "private" / "etc" / "hosts")
+    body = api.create_body(str(root), ["sh", "-c", "cat /etc/hosts /etc/resolv.conf"],
+                           name=f"sl-{uniq}")
+    body.update(networks=[{"scope": s}], security={"read_only_rootfs": True})
+    r = api.create_raw(body)
+    assert r.status == 201, r.body
+    cid = r.json["id"]
+    api.start(cid)
+    assert api.wait(cid).get("exit_code") == 0
+    out, _ = api.output(cid)
+    assert f"sl-{uniq}" in out and "from-the-image" not in out and "nameserver" in out, out
+
+
+def test_user_bind_mount_on_resolv_conf_wins(api, rootfs, uniq, tmp_path):
+    s = make_scope(api, f"bm-{uniq}")["name"]
+    mine = tmp_path / "resolv.conf"
+    mine.write_text("nameserver 10.1.2.3\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.4.5.6 mine\n")
+    for ro in (False, True):
+        body = api.create_body(rootfs, ["cat", "/etc/resolv.conf", "/etc/hosts"])
+        body.update(networks=[{"scope": s}], security={"read_only_rootfs": ro},
+                    mounts=[{"type": "bind", "source": str(mine), "target": "/etc/resolv.conf"},
+                            {"type": "bind", "source": str(hosts), "target": "/etc/hosts"}])
+        r = api.create_raw(body)
+        assert r.status == 201, r.body
+        api.start(r.json["id"])
+        assert api.wait(r.json["id"]).get("exit_code") == 0, api.output(r.json["id"])
+        out, _ = api.output(r.json["id"])
+        assert out == "nameserver 10.1.2.3\n10.4.5.6 mine\n", out
