@@ -1,6 +1,7 @@
 /* Scopes, their persistence and allocators, and the network side of a container: its
  * config fields, the endpoints the mechanism plumbs and tether's "network" object. */
 #include "portlayer/network/scope.h"
+#include "portlayer/network/dns.h"
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -62,15 +63,10 @@ int pl_network_set_options(const char *pool, int netns_pool, pl_error_t **err)
 	return 0;
 }
 
-static uint32_t mask_of(unsigned len)
-{
-	return len == 0 ? 0 : ~0u << (32 - len);
-}
-
 static bool overlaps(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
 {
 	unsigned l = alen < blen ? alen : blen;
-	return (a & mask_of(l)) == (b & mask_of(l));
+	return (a & pl_ipam_mask(l)) == (b & pl_ipam_mask(l));
 }
 
 /* By exact name first: a name that looks like another scope's id prefix is still its own */
@@ -220,7 +216,7 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 					continue;
 				uint32_t ad =
 				    ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
-				used = (ad & mask_of(opts.lens[i])) == opts.nets[i];
+				used = (ad & pl_ipam_mask(opts.lens[i])) == opts.nets[i];
 			}
 			if (!used) {
 				s->subnet = opts.nets[i];
@@ -453,13 +449,6 @@ void pl_network_config_clear(pl_config_t *c)
 
 /* --- allocation --- */
 
-static uint32_t ip_of(const json_t *e)
-{
-	uint32_t a = 0;
-	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
-	return a;
-}
-
 /* Takes cfg's recorded addresses in the allocators (a rebuild: conflicts are logged). */
 static void take_recorded(pl_network_t *n, const pl_config_t *cfg, const char *who)
 {
@@ -468,7 +457,7 @@ static void take_recorded(pl_network_t *n, const pl_config_t *cfg, const char *w
 	json_array_foreach(cfg->networks, i, e)
 	{
 		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
-		uint32_t a = ip_of(e);
+		uint32_t a = pl_endpoint_ip(e);
 		pl_error_t *er = NULL;
 		if (s && a && pl_ipam_reserve(s->ipam, a, &er) < 0) {
 			pl_log_warn("container %.12s: %s: %s", who, s->name, er->msg);
@@ -548,7 +537,7 @@ int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const pl_container_t *s
 		}
 		/* a reference by id prefix is recorded by name */
 		json_object_set_new(e, "scope", json_string(s->name));
-		uint32_t a = ip_of(e);
+		uint32_t a = pl_endpoint_ip(e);
 		if ((a ? pl_ipam_reserve(s->ipam, a, err) : pl_ipam_alloc(s->ipam, &a, err)) < 0) {
 			pl_error_wrap(err, "networks[%zu] (%s)", i, s->name);
 			goto fail;
@@ -632,7 +621,7 @@ json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 		if (!s)
 			continue;
 		char mac[18], ifname[24], host[32];
-		mac_of(ip_of(e), mac);
+		mac_of(pl_endpoint_ip(e), mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
 		json_t *ep =
 		    json_pack("{s:s, s:s, s:i}", "ifname", ifname, "mac", mac, "mtu", s->mtu);
@@ -650,19 +639,21 @@ json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 	return out;
 }
 
-/* The host's nameservers, for scopes without a responder. */
+/* The host's nameservers, for scopes without a responder (loopback ones cannot serve a
+ * container). */
 static json_t *host_nameservers(void)
 {
 	json_t *out = json_array();
 	_cleanup_free_ char *txt = NULL;
 	if (pl_read_file_at(AT_FDCWD, "/etc/resolv.conf", &txt, NULL, 1 << 16, NULL) < 0)
 		return out;
-	char *save = NULL;
-	for (char *l = strtok_r(txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char ns[64];
-		if (sscanf(l, " nameserver %63s", ns) == 1 && is_ipv4(ns) &&
-		    strncmp(ns, "127.", 4) != 0)
-			json_array_append_new(out, json_string(ns));
+	struct in_addr ns[16];
+	int k = pl_dns_parse_resolv_conf(txt, ns, (int)PL_ARRAY_SIZE(ns));
+	for (int i = 0; i < k; i++) {
+		char b[16];
+		uint32_t a = ntohl(ns[i].s_addr);
+		if (a >> 24 != 127)
+			json_array_append_new(out, json_string(pl_ipam_format(a, b)));
 	}
 	return out;
 }
@@ -725,7 +716,7 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
 		if (!s)
 			continue;
-		uint32_t a = ip_of(e);
+		uint32_t a = pl_endpoint_ip(e);
 		char mac[18], ifname[24], addr[24], ip[16], gw[16], sid[13];
 		mac_of(a, mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
@@ -775,7 +766,7 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 		pl_scope_t *s =
 		    n ? find_scope(n, json_string_value(json_object_get(e, "scope"))) : NULL;
 		char mac[18], gw[16], ifname[24];
-		mac_of(ip_of(e), mac);
+		mac_of(pl_endpoint_ip(e), mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
 		json_t *ep = json_pack("{s:s, s:O, s:s, s:s, s:O}", "scope",
 				       json_string_value(json_object_get(e, "scope")), "ip",
@@ -824,7 +815,7 @@ static json_t *endpoints_of(pl_network_t *n, const pl_scope_t *s)
 			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
 				continue;
 			char mac[18];
-			mac_of(ip_of(e), mac);
+			mac_of(pl_endpoint_ip(e), mac);
 			json_array_append_new(
 			    out,
 			    json_pack("{s:s, s:s, s:O, s:s, s:O, s:b}", "container", c->id, "name",
@@ -952,7 +943,7 @@ int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
 
 static int load_scopes(pl_network_t *n, pl_error_t **err)
 {
-	int fd = dup(n->dirfd);
+	int fd = fcntl(n->dirfd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)

@@ -26,6 +26,14 @@ typedef struct pl_scope {
 	struct pl_scope *next;
 } pl_scope_t;
 
+/* The address recorded in a container's networks[] entry (0 when none). */
+static inline uint32_t pl_endpoint_ip(const json_t *e)
+{
+	uint32_t a = 0;
+	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
+	return a;
+}
+
 typedef struct pl_nft pl_nft_t;
 
 struct pl_network {
