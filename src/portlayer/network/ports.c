@@ -1,6 +1,8 @@
-/* The project's nftables table (`ip portlayer`): masquerade per scope, forwarding dropped
- * for internal scopes and between scopes, and DNAT for the running containers' published
- * ports in prerouting (from outside) and output (from the host itself, loopback included).
+/* The project's nftables table (`ip portlayer`): 127/8 accepted from loopback only,
+ * masquerade per scope, forwarding dropped for internal scopes and between scopes and into
+ * a scope unless it answers or is a published port, and DNAT for the running containers'
+ * published ports in prerouting (from outside) and output (from the host itself, loopback
+ * included).
  * The whole table is rewritten in one `nft -f -` transaction that touches no other table.
  * nft runs in a child (mechanism/netfilter.h) the loop watches; a failed write is retried
  * with backoff and reported; callers that need the rules in place (network create, a
@@ -10,7 +12,6 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
-
 #include "mechanism/netfilter.h"
 
 #include <stdarg.h>
