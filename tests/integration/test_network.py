@@ -814,6 +814,14 @@ def test_rule_writes_fail_closed(binaries, rootfs, monkeypatch):
                              capture_output=True, text=True, timeout=DEADLINE)
         assert bad.returncode != 0, bad.stdout + bad.stderr
         assert "injected nft failure" in bad.stdout + bad.stderr
+        # no nft at all: fatal too, and said so
+        bad = subprocess.run([shutil.which("nsenter"), f"--net=/run/netns/{netns}", "--",
+                              str(PORTLAYERD), "--root", f"{tmp}/bad2",
+                              "--run-dir", f"{tmp}/bad2run", "--socket", f"{tmp}/bad2.sock"],
+                             capture_output=True, text=True, timeout=DEADLINE,
+                             env={**os.environ, "PATH": os.path.join(tmp, "empty")})
+        assert bad.returncode != 0, bad.stdout + bad.stderr
+        assert "nft: not found in PATH" in bad.stdout + bad.stderr
         os.unlink(flag)
         d = NetnsDaemon(tmp, netns).start()
         try:
@@ -894,3 +902,20 @@ def test_user_bind_mount_on_resolv_conf_wins(api, rootfs, uniq, tmp_path):
         assert api.wait(r.json["id"]).get("exit_code") == 0, api.output(r.json["id"])
         out, _ = api.output(r.json["id"])
         assert out == "nameserver 10.1.2.3\n10.4.5.6 mine\n", out
+
+
+def test_handle_connect_is_validated_by_the_mechanism(api, rootfs, uniq):
+    """A vm container refuses scopes at create; a handle's connect is refused at commit the
+    same way, not at the next start (nothing boots here)."""
+    body = api.create_body(rootfs, ["true"], isolation={"kernel": "dedicated"})
+    r = api.create_raw(body)
+    if r.status != 201:
+        pytest.skip(f"vm mechanism unavailable here: {r.body!r}")
+    cid = r.json["id"]
+    h = api.get(f"/containers/{cid}/handle").json["handle"]
+    r = api.post(f"/handles/{h}/network", {"action": "connect", "scope": "bridge"})
+    assert r.status in (200, 201), r.body
+    r = api.post(f"/handles/{r.json['handle']}/commit")
+    assert r.status == 400 and "network_mode" in r.json["message"], r.body
+    assert api.inspect(cid)["network"]["endpoints"] == []
+    api.remove(cid)
