@@ -222,7 +222,11 @@ int pl_nft_write(pl_network_t *n, bool sync, pl_error_t **err)
 
 int pl_nft_settle(pl_network_t *n, pl_error_t **err)
 {
-	return pl_nft_pending(n->nft) ? pl_nft_write(n, true, err) : 0;
+	pl_nft_t *t = n->nft;
+	/* the write in flight already holds the current state: waiting for it is enough */
+	if (t->run && !t->again)
+		return finish(t, err);
+	return pl_nft_pending(t) ? pl_nft_write(n, true, err) : 0;
 }
 
 pl_nft_t *pl_nft_free(pl_nft_t *t)
