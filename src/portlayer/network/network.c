@@ -793,8 +793,17 @@ int pl_network_prepare(pl_network_t *n, const pl_container_t *c, pl_error_t **er
 {
 	if (!n || !mode_is(c->config, "bridge"))
 		return 0;
-	/* its scopes' isolation must be in place before it runs */
-	return pl_nft_settle(n, err);
+	/* its scopes' isolation must be in place before it runs (scopes are written when
+	 * created: what can still be pending is a failed write, or a stale DNAT to one of
+	 * its addresses) */
+	_cleanup_json_ json_t *ips = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(c->config->networks, i, e)
+	{
+		json_array_append(ips, json_object_get(e, "ip"));
+	}
+	return pl_nft_settle(n, ips, err);
 }
 
 bool pl_network_rules_pending(const pl_network_t *n)

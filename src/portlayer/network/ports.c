@@ -25,6 +25,8 @@ struct pl_nft {
 	pl_watch_t *watch;
 	bool again;	   /* a change arrived while nft ran */
 	char *error;	   /* the last write's failure, until one lands */
+	char *landed;	   /* the text of the last write that landed */
+	char *inflight;	   /* the text of the write in flight */
 	unsigned failures; /* in a row */
 	pl_timer_t *retry;
 	pl_network_t *net;
@@ -186,7 +188,12 @@ static int finish(pl_nft_t *t, pl_error_t **err)
 {
 	t->watch = pl_loop_unwatch(t->loop, t->watch);
 	pl_error_t *e = NULL;
-	pl_netfilter_finish(TAKE_PTR(t->run), &e);
+	if (pl_netfilter_finish(TAKE_PTR(t->run), &e) == 0) {
+		free(t->landed);
+		t->landed = TAKE_PTR(t->inflight);
+	}
+	free(t->inflight);
+	t->inflight = NULL;
 	return settle(t, e, err);
 }
 
@@ -209,24 +216,48 @@ int pl_nft_write(pl_network_t *n, bool sync, pl_error_t **err)
 	if (t->run) /* superseded by this write */
 		finish(t, NULL);
 	t->again = false;
-	_cleanup_free_ char *rules = pl_nft_ruleset(n);
+	char *rules = pl_nft_ruleset(n);
 	pl_error_t *e = NULL;
 	t->run = pl_netfilter_start(rules, &e);
-	if (!t->run)
+	if (!t->run) {
+		free(rules);
 		return settle(t, e, err);
+	}
+	t->inflight = rules;
 	if (sync || pl_netfilter_fd(t->run) < 0)
 		return finish(t, err);
 	t->watch = pl_loop_watch(t->loop, pl_netfilter_fd(t->run), EPOLLIN, on_exit_nft, t, NULL);
 	return 0;
 }
 
-int pl_nft_settle(pl_network_t *n, pl_error_t **err)
+static bool sends_to(const char *text, const char *ip)
+{
+	_cleanup_free_ char *pat = pl_xasprintf("dnat to %s:", ip);
+	return text && strstr(text, pat);
+}
+
+int pl_nft_settle(pl_network_t *n, const json_t *ips, pl_error_t **err)
 {
 	pl_nft_t *t = n->nft;
+	if (!pl_nft_pending(t))
+		return 0;
+	/* a failed write always; otherwise a pending one only changes published ports, which
+	 * matter here when the table in the kernel (or on its way) still sends some to one
+	 * of these addresses: a stale DNAT of the address's previous holder */
+	bool wait = t->error != NULL;
+	size_t i;
+	json_t *ip;
+	json_array_foreach(ips, i, ip)
+	{
+		wait = wait || sends_to(t->landed, json_string_value(ip)) ||
+		       sends_to(t->inflight, json_string_value(ip));
+	}
+	if (!wait)
+		return 0;
 	/* the write in flight already holds the current state: waiting for it is enough */
 	if (t->run && !t->again)
 		return finish(t, err);
-	return pl_nft_pending(t) ? pl_nft_write(n, true, err) : 0;
+	return pl_nft_write(n, true, err);
 }
 
 pl_nft_t *pl_nft_free(pl_nft_t *t)
@@ -237,6 +268,8 @@ pl_nft_t *pl_nft_free(pl_nft_t *t)
 		finish(t, NULL);
 	t->retry = pl_loop_timer_cancel(t->loop, t->retry);
 	free(t->error);
+	free(t->landed);
+	free(t->inflight);
 	free(t);
 	return NULL;
 }

@@ -57,8 +57,10 @@ pl_nft_t *pl_nft_free(pl_nft_t *t);
 int pl_nft_write(pl_network_t *n, bool sync, pl_error_t **err);
 /* Whether the table may not match the state: a write running, queued or failed. */
 bool pl_nft_pending(const pl_nft_t *t);
-/* Makes the table match the state now (a synchronous write when one is pending). */
-int pl_nft_settle(pl_network_t *n, pl_error_t **err);
+/* Before a container with addresses ips (JSON strings) starts: when the last write failed,
+ * or a pending one would remove a DNAT to one of ips, makes the table match the state now
+ * (waits for the write in flight, or writes synchronously); -1 when it cannot. */
+int pl_nft_settle(pl_network_t *n, const json_t *ips, pl_error_t **err);
 /* The last write's failure while no write has landed since, else NULL. */
 const char *pl_nft_error(const pl_nft_t *t);
 /* The table's text: the whole `ip portlayer` table, deleted and rebuilt in one transaction
