@@ -838,7 +838,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
 	char hb[13];
-	if (pl_store_open_run_dir(pl, c, err) < 0)
+	if (pl_network_prepare(pl->net, c, err) < 0 || pl_store_open_run_dir(pl, c, err) < 0)
 		return pl_error_wrap(err, "start container %.12s", c->id);
 	_cleanup_free_ char *lower = lowerdir_of(c, err);
 	if (!lower)

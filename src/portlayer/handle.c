@@ -276,6 +276,12 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	if (cfg->network_mode && !strcmp(cfg->network_mode, "host"))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "container %.12s uses the host's network", c->id);
+	/* endpoints, addresses and published ports are bound when the domain starts */
+	if (pl_container_is_running(c))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0,
+				    "container %.12s is running: stop it to connect or "
+				    "disconnect a network",
+				    c->id);
 	size_t i, at = SIZE_MAX;
 	json_t *e;
 	json_array_foreach(cfg->networks, i, e)
@@ -310,7 +316,11 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 			cfg->network_mode = pl_xstrdup("none");
 		}
 	}
-	return pl_network_attach(pl_portlayer_network(pl), cfg, c, err);
+	if (pl_network_attach(pl_portlayer_network(pl), cfg, c, err) < 0)
+		return -1;
+	/* what create checks (a vm refuses scopes): refused now, not at the next start */
+	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
+	return mech && mech->validate(mech, cfg, err) >= 0 ? 0 : -1;
 }
 
 static const mutator_t mutators[] = {

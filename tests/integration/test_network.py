@@ -580,3 +580,342 @@ def test_chosen_scope_holds_the_default_route(api, rootfs, uniq):
         body["networks"] = nets
         r = api.create_raw(body)
         assert r.status == 400 and what in r.json["message"], r.body
+
+
+# --- hostile packets: hand-built frames from a container or from a neighbour ---
+
+# Sends one UDP datagram in a hand-built Ethernet frame (AF_PACKET, as any process with
+# CAP_NET_RAW can): argv dev dst-mac src-ip dst-ip dst-port payload.
+RAW_SEND = r"""
+import socket, struct, sys
+dev, mac, src, dst, port, payload = sys.argv[1:7]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((dev, 0))
+def csum(b):
+    t = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    t = (t >> 16) + (t & 0xffff)
+    return ~(t + (t >> 16)) & 0xffff
+data = payload.encode()
+udp = struct.pack('!HHHH', 40000, int(port), 8 + len(data), 0) + data
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                 socket.inet_aton(src), socket.inet_aton(dst))
+ip = ip[:10] + struct.pack('!H', csum(ip)) + ip[12:]
+s.send(bytes.fromhex(mac.replace(':', '')) + s.getsockname()[4] + b'\x08\x00' + ip + udp)
+"""
+
+# Prints every datagram received on the given ip:port sockets for argv[1] seconds.
+UDP_LISTEN = r"""
+import select, socket, sys, time
+socks = []
+for a in sys.argv[2:]:
+    ip, port = a.rsplit(':', 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((ip, int(port)))
+    socks.append(s)
+print('ready', flush=True)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    r, _, _ = select.select(socks, [], [], 0.1)
+    for s in r:
+        print(s.recv(512).decode(errors='replace'), flush=True)
+"""
+
+
+def in_netns(nspath, *cmd, **kw):
+    return ["nsenter", f"--net={nspath}", "--", *cmd]
+
+
+class Listener:
+    """A UDP listener in a network namespace (for `seconds`), started and ready."""
+
+    def __init__(self, nspath, seconds, *addrs):
+        self.p = subprocess.Popen(in_netns(nspath, "python3", "-c", UDP_LISTEN, str(seconds),
+                                           *addrs), stdout=subprocess.PIPE, text=True)
+        assert self.p.stdout.readline().strip() == "ready"
+
+    def received(self):
+        out, _ = self.p.communicate(timeout=DEADLINE)
+        return out
+
+
+def raw_send(nspath, dev, mac, src, dst, port, payload):
+    subprocess.run(in_netns(nspath, "python3", "-c", RAW_SEND, dev, mac, src, dst, str(port),
+                            payload), check=True, timeout=DEADLINE)
+
+
+def mac_in(nspath, dev):
+    out = subprocess.run(in_netns(nspath, "ip", "-o", "link", "show", "dev", dev),
+                         capture_output=True, text=True, check=True).stdout
+    return re.search(r"link/ether ([0-9a-f:]{17})", out).group(1)
+
+
+_neigh = iter(range(1, 200))
+
+
+@pytest.fixture
+def neighbour(daemon, uniq):
+    """A network namespace next to the daemon's, joined to it by a veth (a machine on the
+    host's LAN): yields (netns path, its address, its interface, the daemon side's address,
+    the daemon side's MAC)."""
+    k = next(_neigh)
+    name = f"plnb-{os.getpid()}-{k}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    ns = f"/run/netns/{name}"
+    try:
+        dev = f"nb{k}"
+        host(daemon, "ip", "link", "add", dev, "type", "veth", "peer", "name", "lan0",
+             "netns", name, check=True)
+        host(daemon, "ip", "addr", "add", f"10.199.{k}.1/24", "dev", dev, check=True)
+        host(daemon, "ip", "link", "set", dev, "up", check=True)
+        for c in (["ip", "link", "set", "lo", "up"],
+                  ["ip", "addr", "add", f"10.199.{k}.2/24", "dev", "lan0"],
+                  ["ip", "link", "set", "lan0", "up"]):
+            subprocess.run(in_netns(ns, *c), check=True)
+        yield ns, f"10.199.{k}.2", "lan0", f"10.199.{k}.1", mac_in(
+            f"/proc/{daemon.pid}/ns/net", dev)
+    finally:
+        subprocess.run(["ip", "netns", "del", name])
+
+
+def test_container_cannot_reach_host_loopback(api, rootfs, uniq, daemon):
+    """A frame to the gateway's MAC with destination 127.0.0.1 (a container has CAP_NET_RAW)
+    must not reach the host's loopback services; the same frame to the gateway's own
+    address does (so the test can fail)."""
+    s = make_scope(api, f"rl-{uniq}")
+    cid = create(api, rootfs, ["sleep", "60"], networks=[{"scope": s["name"]}])
+    api.start(cid)
+    cns = f"/proc/{api.state(cid)['pid']}/ns/net"
+    hns = f"/proc/{daemon.pid}/ns/net"
+    gwmac = mac_in(hns, s["device"])
+    l = Listener(hns, 2, "127.0.0.1:19999", f"{s['gateway']}:19999")
+    raw_send(cns, "eth0", gwmac, ip_of(api, cid), "127.0.0.1", 19999, "to-loopback")
+    raw_send(cns, "eth0", gwmac, ip_of(api, cid), s["gateway"], 19999, "to-gateway")
+    got = l.received()
+    api.remove(cid, force=True)
+    assert "to-gateway" in got
+    assert "to-loopback" not in got
+
+
+def test_port_published_on_loopback_is_not_reachable_from_outside(api, rootfs, uniq, daemon,
+                                                                   neighbour):
+    """A port published on 127.0.0.1 is the host's only (CVE-2020-8558): a neighbour that
+    sends to 127.0.0.1 through the host's MAC does not reach the container."""
+    ns, nip, ndev, hip, hmac = neighbour
+    s = make_scope(api, f"lp-{uniq}")
+    cid = create(api, rootfs, ["sleep", "60"], networks=[{"scope": s["name"]}],
+                 ports=[{"container_port": 8080, "protocol": "udp", "host_ip": "127.0.0.1",
+                         "host_port": 18558}])
+    api.start(cid)
+    wait_until(lambda: "18558" in table(daemon), what="rule")
+    l = Listener(f"/proc/{api.state(cid)['pid']}/ns/net", 2, "0.0.0.0:8080")
+    raw_send(ns, ndev, hmac, nip, "127.0.0.1", 18558, "from-lan")
+    host(daemon, "python3", "-c", "import socket; socket.socket(socket.AF_INET, "
+         "socket.SOCK_DGRAM).sendto(b'from-host', ('127.0.0.1', 18558))", check=True)
+    got = l.received()
+    api.remove(cid, force=True)
+    assert "from-host" in got
+    assert "from-lan" not in got
+
+
+def test_unpublished_ports_are_not_routable(api, rootfs, uniq, daemon, neighbour):
+    """A neighbour that routes a scope's subnet through the host reaches a published port
+    (through the host's address) but not the container's unpublished one."""
+    ns, nip, ndev, hip, hmac = neighbour
+    s = make_scope(api, f"rt-{uniq}")
+    subprocess.run(in_netns(ns, "ip", "route", "add", s["subnet"], "via", hip), check=True)
+    cid = web(api, rootfs, f"rsrv-{uniq}", s["name"],
+              ports=[{"container_port": 80, "host_port": 18082}])
+
+    def published():
+        r = subprocess.run(in_netns(ns, "curl", "-s", "-m", "2",
+                                    f"http://{hip}:18082/index.html"),
+                           capture_output=True, text=True)
+        return f"content-of-rsrv-{uniq}" in r.stdout
+    wait_until(published, what="published port from the neighbour")
+    r = subprocess.run(in_netns(ns, "curl", "-s", "-m", "2",
+                                f"http://{ip_of(api, cid)}:80/index.html"),
+                       capture_output=True, text=True)
+    api.remove(cid, force=True)
+    assert r.returncode != 0 and "content-of" not in r.stdout, r.stdout
+
+
+def test_internal_first_scope_cannot_publish(api, rootfs, uniq):
+    internal = make_scope(api, f"ip-{uniq}", internal=True)["name"]
+    other = make_scope(api, f"ipo-{uniq}")["name"]
+    for nets in ([{"scope": internal}], [{"scope": internal}, {"scope": other}]):
+        body = api.create_body(rootfs, ["true"])
+        body.update(networks=nets, ports=[{"container_port": 80, "host_port": 18083}])
+        r = api.create_raw(body)
+        assert r.status == 400 and "internal" in r.json["message"], r.body
+    # nor can a handle make the internal scope the first one of a publishing container
+    cid = create(api, rootfs, ["true"], networks=[{"scope": other}, {"scope": internal}],
+                 ports=[{"container_port": 80, "host_port": 18083}])
+    h = api.get(f"/containers/{cid}/handle").json["handle"]
+    r = api.post(f"/handles/{h}/network", {"action": "disconnect", "scope": other})
+    if r.status in (200, 201):
+        r = api.post(f"/handles/{r.json['handle']}/commit")
+    assert r.status == 400 and "internal" in r.json["message"], r.body
+    assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == [other, internal]
+    api.remove(cid)
+
+
+def test_two_scopes_two_nameservers(api, rootfs, uniq):
+    a = make_scope(api, f"ns1-{uniq}")
+    b = make_scope(api, f"ns2-{uniq}")
+    code, out, _ = run_in(api, rootfs, "cat /etc/resolv.conf",
+                          networks=[{"scope": a["name"]}, {"scope": b["name"]}])
+    assert code == 0
+    lines = [l for l in out.splitlines() if l.startswith("nameserver")]
+    assert lines == [f"nameserver {a['gateway']}", f"nameserver {b['gateway']}"], out
+
+
+def test_network_change_refused_while_running(api, rootfs, uniq):
+    a = make_scope(api, f"hr-{uniq}")
+    b = make_scope(api, f"hr2-{uniq}")
+    cid = create(api, rootfs, ["sleep", "60"], networks=[{"scope": a["name"]}])
+    api.start(cid)
+    before = api.inspect(cid)["network"]
+    for arg in ({"action": "connect", "scope": b["name"]},
+                {"action": "disconnect", "scope": a["name"]}):
+        h = api.get(f"/containers/{cid}/handle").json["handle"]
+        r = api.post(f"/handles/{h}/network", arg)
+        if r.status in (200, 201):
+            r = api.post(f"/handles/{r.json['handle']}/commit")
+        assert r.status == 409 and "running" in r.json["message"], r.body
+    assert api.inspect(cid)["network"] == before
+    api.remove(cid, force=True)
+
+
+FAKE_NFT = """#!/bin/sh
+if [ -e {flag} ]; then echo "injected nft failure" >&2; exit 1; fi
+exec {real} "$@"
+"""
+
+
+def test_rule_writes_fail_closed(binaries, rootfs, monkeypatch):
+    """nft failing (here: a wrapper in PATH that fails while a flag file exists): fatal at
+    daemon start; a network create fails and creates nothing; a container start is refused
+    while the table is stale; the error shows on the networks; a retry lands once nft
+    works again."""
+    netns = f"pltest-nft-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    tmp = tempfile.mkdtemp(prefix="pl-it-net-nft-")
+    try:
+        bindir, flag = os.path.join(tmp, "bin"), os.path.join(tmp, "nft-fails")
+        os.mkdir(bindir)
+        with open(os.path.join(bindir, "nft"), "w") as f:
+            f.write(FAKE_NFT.format(flag=flag, real=shutil.which("nft")))
+        os.chmod(os.path.join(bindir, "nft"), 0o755)
+        monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+        open(flag, "w").close()
+        bad = subprocess.run(["nsenter", f"--net=/run/netns/{netns}", "--", str(PORTLAYERD),
+                              "--root", f"{tmp}/bad", "--run-dir", f"{tmp}/badrun",
+                              "--socket", f"{tmp}/bad.sock"],
+                             capture_output=True, text=True, timeout=DEADLINE)
+        assert bad.returncode != 0, bad.stdout + bad.stderr
+        assert "injected nft failure" in bad.stdout + bad.stderr
+        # no nft at all: fatal too, and said so
+        bad = subprocess.run([shutil.which("nsenter"), f"--net=/run/netns/{netns}", "--",
+                              str(PORTLAYERD), "--root", f"{tmp}/bad2",
+                              "--run-dir", f"{tmp}/bad2run", "--socket", f"{tmp}/bad2.sock"],
+                             capture_output=True, text=True, timeout=DEADLINE,
+                             env={**os.environ, "PATH": os.path.join(tmp, "empty")})
+        assert bad.returncode != 0, bad.stdout + bad.stderr
+        assert "nft: not found in PATH" in bad.stdout + bad.stderr
+        os.unlink(flag)
+        d = NetnsDaemon(tmp, netns).start()
+        try:
+            api = d.api
+            cid = create(api, rootfs, ["true"], networks=[{"scope": "bridge"}])
+            open(flag, "w").close()
+            r = api.post("/networks", {"name": "isol", "internal": True,
+                                       "subnet": "10.77.0.0/24"})
+            assert r.status == 500 and "injected nft failure" in r.json["message"], r.body
+            assert api.get("/networks/isol").status == 404
+            assert "injected nft failure" in api.get("/networks/bridge").json["rules_error"]
+            r = api.post(f"/containers/{cid}/start")
+            assert r.status == 500 and "injected nft failure" in r.json["message"], r.body
+            assert api.state(cid)["status"] != "running"
+            os.unlink(flag)
+            wait_until(lambda: "rules_error" not in api.get("/networks/bridge").json,
+                       what="the retried write lands")
+            api.start(cid)
+            assert api.wait(cid).get("exit_code") == 0
+            r = api.post("/networks", {"name": "isol", "internal": True,
+                                       "subnet": "10.77.0.0/24"})
+            assert r.status == 201, r.body
+        finally:
+            problems = finish_daemon(d)
+            assert not problems, problems
+    finally:
+        subprocess.run(["ip", "netns", "del", netns])
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_name_wins_over_id_prefix(api, uniq):
+    a = make_scope(api, f"idp-{uniq}")
+    name = a["id"][:12]
+    b = make_scope(api, name)
+    assert b["name"] == name
+    assert api.get(f"/networks/{name}").json["name"] == name
+    assert api.get(f"/networks/{a['id'][:13]}").json["name"] == a["name"]
+
+
+def test_symlinked_etc_on_a_read_only_root(api, rootfs, uniq, tmp_path):
+    """An image whose /etc is a symlink (resolving inside the root) starts, and a symlinked
+    /etc/hosts is replaced with the container's, on a read-only root."""
+    s = make_scope(api, f"sl-{uniq}")["name"]
+    root = tmp_path / "root"
+    shutil.copytree(rootfs, root, symlinks=True)
+    os.makedirs(root / "private")
+    os.rename(root / "etc", root / "private" / "etc")
+    os.symlink("/private/etc", root / "etc")
+    with open(root / "private" / "etc" / "hosts.image", "w") as f:
+        f.write("10.9.9.9 from-the-image\n")
+    os.symlink("hosts.image", root / "private" / "etc" / "hosts")
+    body = api.create_body(str(root), ["sh", "-c", "cat /etc/hosts /etc/resolv.conf"],
+                           name=f"sl-{uniq}")
+    body.update(networks=[{"scope": s}], security={"read_only_rootfs": True})
+    r = api.create_raw(body)
+    assert r.status == 201, r.body
+    cid = r.json["id"]
+    api.start(cid)
+    assert api.wait(cid).get("exit_code") == 0
+    out, _ = api.output(cid)
+    assert f"sl-{uniq}" in out and "from-the-image" not in out and "nameserver" in out, out
+
+
+def test_user_bind_mount_on_resolv_conf_wins(api, rootfs, uniq, tmp_path):
+    s = make_scope(api, f"bm-{uniq}")["name"]
+    mine = tmp_path / "resolv.conf"
+    mine.write_text("nameserver 10.1.2.3\n")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("10.4.5.6 mine\n")
+    for ro in (False, True):
+        body = api.create_body(rootfs, ["cat", "/etc/resolv.conf", "/etc/hosts"])
+        body.update(networks=[{"scope": s}], security={"read_only_rootfs": ro},
+                    mounts=[{"type": "bind", "source": str(mine), "target": "/etc/resolv.conf"},
+                            {"type": "bind", "source": str(hosts), "target": "/etc/hosts"}])
+        r = api.create_raw(body)
+        assert r.status == 201, r.body
+        api.start(r.json["id"])
+        assert api.wait(r.json["id"]).get("exit_code") == 0, api.output(r.json["id"])
+        out, _ = api.output(r.json["id"])
+        assert out == "nameserver 10.1.2.3\n10.4.5.6 mine\n", out
+
+
+def test_handle_connect_is_validated_by_the_mechanism(api, rootfs, uniq):
+    """A vm container refuses scopes at create; a handle's connect is refused at commit the
+    same way, not at the next start (nothing boots here)."""
+    body = api.create_body(rootfs, ["true"], isolation={"kernel": "dedicated"})
+    r = api.create_raw(body)
+    if r.status != 201:
+        pytest.skip(f"vm mechanism unavailable here: {r.body!r}")
+    cid = r.json["id"]
+    h = api.get(f"/containers/{cid}/handle").json["handle"]
+    r = api.post(f"/handles/{h}/network", {"action": "connect", "scope": "bridge"})
+    assert r.status in (200, 201), r.body
+    r = api.post(f"/handles/{r.json['handle']}/commit")
+    assert r.status == 400 and "network_mode" in r.json["message"], r.body
+    assert api.inspect(cid)["network"]["endpoints"] == []
+    api.remove(cid)

@@ -160,13 +160,29 @@ static void test_rebuild(void **state)
 	pl_ipam_free(p);
 }
 
+static void test_reset_keeps_cursor(void **state)
+{
+	/* a rebuild (reset, then the remaining containers' addresses reserved) after b's
+	 * container went: the next address is a fresh one, not b's */
+	pl_ipam_t *p = make("10.9.0.0/28", NULL, "10.9.0.1");
+	uint32_t a, b, c;
+	assert_int_equal(pl_ipam_alloc(p, &a, NULL), 0);
+	assert_int_equal(pl_ipam_alloc(p, &b, NULL), 0);
+	pl_ipam_reset(p);
+	assert_int_equal(pl_ipam_reserve(p, a, NULL), 0);
+	assert_int_equal(pl_ipam_alloc(p, &c, NULL), 0);
+	assert_int_not_equal(c, b);
+	assert_int_equal(c, b + 1);
+	pl_ipam_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),   cmocka_unit_test(test_next_free_and_exhaustion),
 	    cmocka_unit_test(test_release), cmocka_unit_test(test_round_robin),
 	    cmocka_unit_test(test_static),  cmocka_unit_test(test_bad_new),
-	    cmocka_unit_test(test_rebuild),
+	    cmocka_unit_test(test_rebuild), cmocka_unit_test(test_reset_keeps_cursor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -274,14 +274,28 @@ static int mount_tmpfs_list(int root_fd, const json_t *tmpfs, pl_error_t **err)
  * stops accepting new ones: tether then binds its content over them. */
 static int network_files(int root_fd, pl_error_t **err)
 {
-	_cleanup_close_ int etc = open_dir_beneath(root_fd, "etc", err);
+	/* /etc may be a symlink: resolved as if root were /, so never out of it */
+	struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	_cleanup_close_ int etc = (int)syscall(SYS_openat2, root_fd, "etc", &how, sizeof(how));
+	if (etc < 0 && errno == ENOENT)
+		etc = open_dir_beneath(root_fd, "etc", err);
+	else if (etc < 0)
+		return pl_error_errno(err, "open /etc");
 	if (etc < 0)
 		return -1;
 	static const char *const names[] = {"hosts", "resolv.conf"};
 	for (size_t i = 0; i < 2; i++) {
-		int fd = openat(etc, names[i], O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-		if (fd >= 0)
-			close(fd);
+		/* a symlink would leave tether nothing to mount over: a file replaces it (in
+		 * the container's own layer) */
+		struct stat st;
+		if (fstatat(etc, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode) &&
+		    unlinkat(etc, names[i], 0) < 0)
+			return pl_error_errno(err, "replace the symlink /etc/%s", names[i]);
+		_cleanup_close_ int fd =
+		    openat(etc, names[i], O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0 && errno != EISDIR)
+			return pl_error_errno(err, "create /etc/%s", names[i]);
 	}
 	return 0;
 }
@@ -440,8 +454,9 @@ static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *u
 							: fcntl(root, F_DUPFD_CLOEXEC, 3);
 			if (dfd < 0)
 				return -1;
+			/* read-only: an existing target on a read-only root is not refused */
 			_cleanup_close_ int f =
-			    openat(dfd, leaf, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+			    openat(dfd, leaf, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 			if (f < 0)
 				return pl_error_errno(err, "mount target %s", dst);
 			tfd = openat2_beneath(dfd, leaf, O_PATH);

@@ -105,12 +105,6 @@ struct pl_dns {
 	uint8_t reply[PL_DNS_MSG_MAX];
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* inet_ntoa's static buffer cannot serve two addresses in one message. */
 typedef struct {
 	char s[INET_ADDRSTRLEN];
@@ -276,7 +270,7 @@ static void conn_send(pl_dns_t *d, conn_t *c, const uint8_t *msg, size_t len)
 		return;
 	}
 	c->out = pl_xrealloc(c->out, c->out_len + 2 + len);
-	put16(c->out + c->out_len, (uint16_t)len);
+	pl_dns_put16(c->out + c->out_len, (uint16_t)len);
 	memcpy(c->out + c->out_len + 2, msg, len);
 	c->out_len += 2 + len;
 	conn_flush(d, c);
@@ -416,7 +410,7 @@ static bool answer_matches(const pending_t *p, const uint8_t *msg, size_t len, p
 /* The upstream's answer, id restored, goes to the client; the forward ends. */
 static void finish(pl_dns_t *d, pending_t *p, uint8_t *msg, size_t len)
 {
-	put16(msg, p->orig_id);
+	pl_dns_put16(msg, p->orig_id);
 	conn_t *c = p->conn;
 	struct sockaddr_in to = p->client;
 	pending_free(d, p);
@@ -603,9 +597,9 @@ static void forward(pl_dns_t *d, conn_t *c, const struct sockaddr_in *client, co
 	p->conn = c;
 	p->q = *q;
 	p->len = len;
-	put16(p->query, (uint16_t)len);
+	pl_dns_put16(p->query, (uint16_t)len);
 	memcpy(p->query + 2, msg, len);
-	put16(p->query + 2, p->up_id);
+	pl_dns_put16(p->query + 2, p->up_id);
 	d->npending++;
 	if (c) {
 		d->ntcp_forwards++;

@@ -173,3 +173,10 @@ int pl_dns_parse_reverse(const char *name, struct in_addr *addr);
 /* Reads the IPv4 `nameserver` lines of resolv.conf text (IPv6 and malformed ones skipped),
  * at most max. Returns the count. */
 int pl_dns_parse_resolv_conf(const char *text, struct in_addr *out, int max);
+
+/* A 16-bit field in network order (dns.c and dns_msg.c). */
+static inline void pl_dns_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}

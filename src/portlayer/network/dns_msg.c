@@ -17,26 +17,20 @@ static uint16_t get16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
+	pl_dns_put16(p, (uint16_t)(v >> 16));
+	pl_dns_put16(p + 2, (uint16_t)v);
 }
 
 /* Its name a pointer to the question's (offset 12). */
 static void put_rr_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
 {
-	put16(p, 0xc000 | PL_DNS_HDR_LEN);
-	put16(p + 2, type);
-	put16(p + 4, PL_DNS_CLASS_IN);
+	pl_dns_put16(p, 0xc000 | PL_DNS_HDR_LEN);
+	pl_dns_put16(p + 2, type);
+	pl_dns_put16(p + 4, PL_DNS_CLASS_IN);
 	put32(p + 6, ttl);
-	put16(p + 10, rdlen);
+	pl_dns_put16(p + 10, rdlen);
 }
 
 /* Reads the name starting at off into m's qname fields; *end is the offset just past the name
@@ -179,14 +173,14 @@ static ssize_t put_head(const pl_dns_msg_t *q, int rcode, bool aa, uint8_t *out,
 		return -1;
 	uint16_t flags = PL_DNS_F_QR | (q->flags & (PL_DNS_F_OPCODE | PL_DNS_F_RD)) | PL_DNS_F_RA |
 			 (aa ? PL_DNS_F_AA : 0) | (uint16_t)(rcode & PL_DNS_F_RCODE);
-	put16(out, q->id);
-	put16(out + 2, flags);
-	put16(out + 4, q->has_question ? 1 : 0);
+	pl_dns_put16(out, q->id);
+	pl_dns_put16(out + 2, flags);
+	pl_dns_put16(out + 4, q->has_question ? 1 : 0);
 	memset(out + 6, 0, 6);
 	if (q->has_question) {
 		memcpy(out + PL_DNS_HDR_LEN, q->qname_wire, q->qname_wire_len);
-		put16(out + PL_DNS_HDR_LEN + q->qname_wire_len, q->qtype);
-		put16(out + PL_DNS_HDR_LEN + q->qname_wire_len + 2, q->qclass);
+		pl_dns_put16(out + PL_DNS_HDR_LEN + q->qname_wire_len, q->qtype);
+		pl_dns_put16(out + PL_DNS_HDR_LEN + q->qname_wire_len + 2, q->qclass);
 	}
 	return (ssize_t)(PL_DNS_HDR_LEN + qlen);
 }
@@ -212,7 +206,7 @@ ssize_t pl_dns_build_reply(const pl_dns_msg_t *q, int rcode, bool authoritative,
 		pos += RR_HEAD_LEN + 4;
 		an++;
 	}
-	put16(out + 6, an);
+	pl_dns_put16(out + 6, an);
 	return (ssize_t)pos;
 }
 
@@ -233,7 +227,7 @@ ssize_t pl_dns_build_ptr_reply(const pl_dns_msg_t *q, const char *name, uint32_t
 	}
 	put_rr_head(out + pos, PL_DNS_TYPE_PTR, ttl, (uint16_t)wlen);
 	memcpy(out + pos + RR_HEAD_LEN, wire, (size_t)wlen);
-	put16(out + 6, 1);
+	pl_dns_put16(out + 6, 1);
 	return (ssize_t)(pos + RR_HEAD_LEN + (size_t)wlen);
 }
 
@@ -272,13 +266,13 @@ ssize_t pl_dns_build_query(uint16_t id, const char *name, uint16_t qtype, uint8_
 	ssize_t w = pl_dns_encode_name(name, out + PL_DNS_HDR_LEN, cap - PL_DNS_HDR_LEN);
 	if (w < 0 || cap - PL_DNS_HDR_LEN - (size_t)w < 4)
 		return -1;
-	put16(out, id);
-	put16(out + 2, PL_DNS_F_RD);
-	put16(out + 4, 1);
+	pl_dns_put16(out, id);
+	pl_dns_put16(out + 2, PL_DNS_F_RD);
+	pl_dns_put16(out + 4, 1);
 	memset(out + 6, 0, 6);
 	size_t pos = PL_DNS_HDR_LEN + (size_t)w;
-	put16(out + pos, qtype);
-	put16(out + pos + 2, PL_DNS_CLASS_IN);
+	pl_dns_put16(out + pos, qtype);
+	pl_dns_put16(out + pos + 2, PL_DNS_CLASS_IN);
 	return (ssize_t)(pos + 4);
 }
 

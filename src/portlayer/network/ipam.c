@@ -40,11 +40,6 @@ const char *pl_ipam_format(uint32_t addr, char buf[16])
 	return buf;
 }
 
-static uint32_t mask_of(unsigned len)
-{
-	return len == 0 ? 0 : ~0u << (32 - len);
-}
-
 int pl_ipam_parse_cidr(const char *s, uint32_t *net, unsigned *len, pl_error_t **err)
 {
 	char buf[32];
@@ -60,13 +55,13 @@ int pl_ipam_parse_cidr(const char *s, uint32_t *net, unsigned *len, pl_error_t *
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "\"%s\" is not an IPv4 CIDR with a prefix length of 8 to 30",
 				    s);
-	if (a & ~mask_of((unsigned)l))
+	if (a & ~pl_ipam_mask((unsigned)l))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "\"%s\" has host bits set (the network is %u.%u.%u.%u/%u)", s,
-				    (a & mask_of((unsigned)l)) >> 24,
-				    ((a & mask_of((unsigned)l)) >> 16) & 255,
-				    ((a & mask_of((unsigned)l)) >> 8) & 255,
-				    a & mask_of((unsigned)l) & 255, (unsigned)l);
+				    (a & pl_ipam_mask((unsigned)l)) >> 24,
+				    ((a & pl_ipam_mask((unsigned)l)) >> 16) & 255,
+				    ((a & pl_ipam_mask((unsigned)l)) >> 8) & 255,
+				    a & pl_ipam_mask((unsigned)l) & 255, (unsigned)l);
 	*net = a;
 	*len = (unsigned)l;
 	return 0;
@@ -89,7 +84,7 @@ static void set_bit(pl_ipam_t *p, uint32_t addr, bool on)
 
 static uint32_t broadcast_of(const pl_ipam_t *p)
 {
-	return p->net | ~mask_of(p->len);
+	return p->net | ~pl_ipam_mask(p->len);
 }
 
 static bool reserved(const pl_ipam_t *p, uint32_t addr)
@@ -100,7 +95,7 @@ static bool reserved(const pl_ipam_t *p, uint32_t addr)
 pl_ipam_t *pl_ipam_new(uint32_t net, unsigned len, uint32_t range, unsigned range_len,
 		       uint32_t gateway, pl_error_t **err)
 {
-	if (len < 8 || len > 30 || (net & ~mask_of(len))) {
+	if (len < 8 || len > 30 || (net & ~pl_ipam_mask(len))) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "subnet must be a /8 to /30 network");
 		return NULL;
 	}
@@ -120,14 +115,15 @@ pl_ipam_t *pl_ipam_new(uint32_t net, unsigned len, uint32_t range, unsigned rang
 		range = net;
 		range_len = len;
 	}
-	if (range_len < len || (range & mask_of(len)) != net || (range & ~mask_of(range_len))) {
+	if (range_len < len || (range & pl_ipam_mask(len)) != net ||
+	    (range & ~pl_ipam_mask(range_len))) {
 		pl_error_set(err, PL_ERR_INVALID, 0,
 			     "ip range must be a network inside the subnet");
 		free(p);
 		return NULL;
 	}
 	p->first = range;
-	p->last = range | ~mask_of(range_len);
+	p->last = range | ~pl_ipam_mask(range_len);
 	p->next = p->first;
 	p->bits = pl_xcalloc(((size_t)1 << (32 - len)) / 8 + 1, 1);
 	return p;
@@ -144,7 +140,7 @@ pl_ipam_t *pl_ipam_free(pl_ipam_t *p)
 
 bool pl_ipam_contains(const pl_ipam_t *p, uint32_t addr)
 {
-	return (addr & mask_of(p->len)) == p->net;
+	return (addr & pl_ipam_mask(p->len)) == p->net;
 }
 
 int pl_ipam_alloc(pl_ipam_t *p, uint32_t *out, pl_error_t **err)
@@ -194,7 +190,7 @@ void pl_ipam_reset(pl_ipam_t *p)
 {
 	memset(p->bits, 0, ((size_t)1 << (32 - p->len)) / 8 + 1);
 	p->used = 0;
-	p->next = p->first;
+	/* the cursor stays: a rebuild must not make a just released address the next one */
 }
 
 unsigned pl_ipam_used(const pl_ipam_t *p)

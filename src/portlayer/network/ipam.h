@@ -10,6 +10,12 @@
 
 typedef struct pl_ipam pl_ipam_t;
 
+/* The netmask of a prefix length, host order. */
+static inline uint32_t pl_ipam_mask(unsigned len)
+{
+	return len == 0 ? 0 : ~0u << (32 - len);
+}
+
 /* Parses "a.b.c.d/len" (len 8..30, host bits zero) into host order. */
 int pl_ipam_parse_cidr(const char *s, uint32_t *net, unsigned *len, pl_error_t **err);
 /* Parses a dotted IPv4 address into host order; -EINVAL when it is not one. */

@@ -13,13 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-static uint32_t ip_of(const json_t *e)
-{
-	uint32_t a = 0;
-	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
-	return a;
-}
-
 /* The running containers on s answer to their name, 12-character short id, full id and
  * aliases (names arrive lowercased); others are forwarded upstream. */
 static bool answers_to(const pl_container_t *c, const json_t *ep, const char *name)
@@ -50,7 +43,7 @@ static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
 		{
 			if (!strcmp(json_string_value(json_object_get(e, "scope")), s->name) &&
 			    answers_to(c, e, name) && n < max)
-				out[n++].s_addr = htonl(ip_of(e));
+				out[n++].s_addr = htonl(pl_endpoint_ip(e));
 		}
 	}
 	return n;
@@ -68,7 +61,7 @@ static int dns_reverse(void *ctx, struct in_addr addr, char *name, size_t cap)
 		json_array_foreach(c->config->networks, i, e)
 		{
 			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name) ||
-			    ip_of(e) != a)
+			    pl_endpoint_ip(e) != a)
 				continue;
 			snprintf(name, cap, "%s", c->config->name ? c->config->name : c->id);
 			for (char *p = name; *p; p++)

@@ -1,6 +1,7 @@
 /* Scopes, their persistence and allocators, and the network side of a container: its
  * config fields, the endpoints the mechanism plumbs and tether's "network" object. */
 #include "portlayer/network/scope.h"
+#include "portlayer/network/dns.h"
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -62,22 +63,20 @@ int pl_network_set_options(const char *pool, int netns_pool, pl_error_t **err)
 	return 0;
 }
 
-static uint32_t mask_of(unsigned len)
-{
-	return len == 0 ? 0 : ~0u << (32 - len);
-}
-
 static bool overlaps(uint32_t a, unsigned alen, uint32_t b, unsigned blen)
 {
 	unsigned l = alen < blen ? alen : blen;
-	return (a & mask_of(l)) == (b & mask_of(l));
+	return (a & pl_ipam_mask(l)) == (b & pl_ipam_mask(l));
 }
 
+/* By exact name first: a name that looks like another scope's id prefix is still its own */
 static pl_scope_t *find_scope(pl_network_t *n, const char *name)
 {
 	for (pl_scope_t *s = n->scopes; s; s = s->next)
-		if (strcmp(s->name, name) == 0 ||
-		    (strlen(name) >= 12 && !strncmp(s->id, name, strlen(name))))
+		if (strcmp(s->name, name) == 0)
+			return s;
+	for (pl_scope_t *s = n->scopes; s; s = s->next)
+		if (strlen(name) >= 12 && !strncmp(s->id, name, strlen(name)))
 			return s;
 	return NULL;
 }
@@ -217,7 +216,7 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 					continue;
 				uint32_t ad =
 				    ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
-				used = (ad & mask_of(opts.lens[i])) == opts.nets[i];
+				used = (ad & pl_ipam_mask(opts.lens[i])) == opts.nets[i];
 			}
 			if (!used) {
 				s->subnet = opts.nets[i];
@@ -297,13 +296,6 @@ static void link_scope(pl_network_t *n, pl_scope_t *s)
 
 /* --- allocation --- */
 
-static uint32_t ip_of(const json_t *e)
-{
-	uint32_t a = 0;
-	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
-	return a;
-}
-
 /* Takes cfg's recorded addresses in the allocators (a rebuild: conflicts are logged). */
 static void take_recorded(pl_network_t *n, const pl_config_t *cfg, const char *who)
 {
@@ -312,7 +304,7 @@ static void take_recorded(pl_network_t *n, const pl_config_t *cfg, const char *w
 	json_array_foreach(cfg->networks, i, e)
 	{
 		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
-		uint32_t a = ip_of(e);
+		uint32_t a = pl_endpoint_ip(e);
 		pl_error_t *er = NULL;
 		if (s && a && pl_ipam_reserve(s->ipam, a, &er) < 0) {
 			pl_log_warn("container %.12s: %s: %s", who, s->name, er->msg);
@@ -392,13 +384,27 @@ int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const pl_container_t *s
 		}
 		/* a reference by id prefix is recorded by name */
 		json_object_set_new(e, "scope", json_string(s->name));
-		uint32_t a = ip_of(e);
+		uint32_t a = pl_endpoint_ip(e);
 		if ((a ? pl_ipam_reserve(s->ipam, a, err) : pl_ipam_alloc(s->ipam, &a, err)) < 0) {
 			pl_error_wrap(err, "networks[%zu] (%s)", i, s->name);
 			goto fail;
 		}
 		char b[16];
 		json_object_set_new(e, "ip", json_string(fmt(a, b)));
+	}
+	const pl_scope_t *first =
+	    json_array_size(cfg->ports)
+		? find_scope(n, json_string_value(
+				    json_object_get(json_array_get(cfg->networks, 0), "scope")))
+		: NULL;
+	if (first && first->internal) {
+		/* published ports lead to the first scope's address: that would open the
+		 * scope the caller asked to isolate */
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "ports: published ports lead to the first network, and %s is "
+			     "internal: put a network that is not internal first",
+			     first->name);
+		goto fail;
 	}
 	json_array_foreach(cfg->ports, i, e)
 	{
@@ -462,7 +468,7 @@ json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 		if (!s)
 			continue;
 		char mac[18], ifname[24], host[32];
-		mac_of(ip_of(e), mac);
+		mac_of(pl_endpoint_ip(e), mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
 		json_t *ep =
 		    json_pack("{s:s, s:s, s:i}", "ifname", ifname, "mac", mac, "mtu", s->mtu);
@@ -480,19 +486,21 @@ json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 	return out;
 }
 
-/* The host's nameservers, for scopes without a responder. */
+/* The host's nameservers, for scopes without a responder (loopback ones cannot serve a
+ * container). */
 static json_t *host_nameservers(void)
 {
 	json_t *out = json_array();
 	_cleanup_free_ char *txt = NULL;
 	if (pl_read_file_at(AT_FDCWD, "/etc/resolv.conf", &txt, NULL, 1 << 16, NULL) < 0)
 		return out;
-	char *save = NULL;
-	for (char *l = strtok_r(txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char ns[64];
-		if (sscanf(l, " nameserver %63s", ns) == 1 && pl_ipam_is_addr(ns) &&
-		    strncmp(ns, "127.", 4) != 0)
-			json_array_append_new(out, json_string(ns));
+	struct in_addr ns[16];
+	int k = pl_dns_parse_resolv_conf(txt, ns, (int)PL_ARRAY_SIZE(ns));
+	for (int i = 0; i < k; i++) {
+		char b[16];
+		uint32_t a = ntohl(ns[i].s_addr);
+		if (a >> 24 != 127)
+			json_array_append_new(out, json_string(pl_ipam_format(a, b)));
 	}
 	return out;
 }
@@ -555,7 +563,7 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
 		if (!s)
 			continue;
-		uint32_t a = ip_of(e);
+		uint32_t a = pl_endpoint_ip(e);
 		char mac[18], ifname[24], addr[24], ip[16], gw[16], sid[13];
 		mac_of(a, mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
@@ -605,7 +613,7 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 		pl_scope_t *s =
 		    n ? find_scope(n, json_string_value(json_object_get(e, "scope"))) : NULL;
 		char mac[18], gw[16], ifname[24];
-		mac_of(ip_of(e), mac);
+		mac_of(pl_endpoint_ip(e), mac);
 		snprintf(ifname, sizeof(ifname), "eth%zu", i);
 		json_t *ep = json_pack("{s:s, s:O, s:s, s:s, s:O}", "scope",
 				       json_string_value(json_object_get(e, "scope")), "ip",
@@ -625,7 +633,24 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 void pl_network_container_changed(pl_network_t *n, const pl_container_t *c)
 {
 	if (n && json_array_size(c->config->ports))
-		pl_nft_write(n, false);
+		pl_nft_write(n, false, NULL);
+}
+
+int pl_network_prepare(pl_network_t *n, const pl_container_t *c, pl_error_t **err)
+{
+	if (!n || !mode_is(c->config, "bridge"))
+		return 0;
+	/* its scopes' isolation must be in place before it runs (scopes are written when
+	 * created: what can still be pending is a failed write, or a stale DNAT to one of
+	 * its addresses) */
+	_cleanup_json_ json_t *ips = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(c->config->networks, i, e)
+	{
+		json_array_append(ips, json_object_get(e, "ip"));
+	}
+	return pl_nft_settle(n, ips, err);
 }
 
 bool pl_network_rules_pending(const pl_network_t *n)
@@ -646,7 +671,7 @@ static json_t *endpoints_of(pl_network_t *n, const pl_scope_t *s)
 			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
 				continue;
 			char mac[18];
-			mac_of(ip_of(e), mac);
+			mac_of(pl_endpoint_ip(e), mac);
 			json_array_append_new(
 			    out,
 			    json_pack("{s:s, s:s, s:O, s:s, s:O, s:b}", "container", c->id, "name",
@@ -658,11 +683,20 @@ static json_t *endpoints_of(pl_network_t *n, const pl_scope_t *s)
 	return out;
 }
 
+/* The table is one for every scope: its last failure shows on each. */
+static json_t *with_rules_error(pl_network_t *n, json_t *j)
+{
+	const char *e = pl_nft_error(n->nft);
+	if (e)
+		json_object_set_new(j, "rules_error", json_string(e));
+	return j;
+}
+
 json_t *pl_network_list(pl_network_t *n)
 {
 	json_t *out = json_array();
 	for (pl_scope_t *s = n->scopes; s; s = s->next)
-		json_array_append_new(out, scope_json(s));
+		json_array_append_new(out, with_rules_error(n, scope_json(s)));
 	return out;
 }
 
@@ -673,9 +707,32 @@ json_t *pl_network_inspect(pl_network_t *n, const char *name, pl_error_t **err)
 		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such network: %s", name);
 		return NULL;
 	}
-	json_t *j = scope_json(s);
+	json_t *j = with_rules_error(n, scope_json(s));
 	json_object_set_new(j, "endpoints", endpoints_of(n, s));
 	return j;
+}
+
+/* Removes s's file, responder, bridge and record: -1 with errno when the file stays. */
+static int forget_scope(pl_network_t *n, pl_scope_t *s)
+{
+	_cleanup_free_ char *file = pl_xasprintf("%s.json", s->name);
+	if (unlinkat(n->dirfd, file, 0) < 0 && errno != ENOENT)
+		return -1;
+	fsync(n->dirfd);
+	pl_scope_dns_stop(s);
+	pl_error_t *e = NULL;
+	if (!s->external && pl_netdev_delete(s->device, &e) < 0) {
+		pl_log_warn("network %s: %s", s->name, e->msg);
+		pl_error_free(e);
+	}
+	for (pl_scope_t **at = &n->scopes; *at; at = &(*at)->next) {
+		if (*at == s) {
+			*at = s->next;
+			break;
+		}
+	}
+	scope_free(s);
+	return 0;
 }
 
 json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
@@ -705,7 +762,14 @@ json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
 	pl_scope_t *added = TAKE_PTR(s);
 	link_scope(n, added);
 	pl_scope_dns_start(n, added);
-	pl_nft_write(n, false);
+	/* its rules (an internal scope's isolation) are in place before anyone can use it;
+	 * when they cannot be written the scope is not created */
+	if (pl_nft_write(n, true, err) < 0) {
+		_cleanup_free_ char *name = pl_xstrdup(added->name);
+		forget_scope(n, added);
+		pl_error_wrap(err, "create network %s", name);
+		return NULL;
+	}
 	return pl_network_inspect(n, added->name, err);
 }
 
@@ -725,23 +789,9 @@ int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
 		    "remove or disconnect them first",
 		    s->name, json_array_size(eps),
 		    json_string_value(json_object_get(json_array_get(eps, 0), "container")));
-	_cleanup_free_ char *file = pl_xasprintf("%s.json", s->name);
-	if (unlinkat(n->dirfd, file, 0) < 0 && errno != ENOENT)
-		return pl_error_errno(err, "remove network %s", s->name);
-	fsync(n->dirfd);
-	pl_scope_dns_stop(s);
-	if (!s->external && pl_netdev_delete(s->device, err) < 0)
-		pl_log_warn("network %s: %s", s->name, (*err)->msg);
-	if (err && *err)
-		*err = pl_error_free(*err);
-	for (pl_scope_t **at = &n->scopes; *at; at = &(*at)->next) {
-		if (*at == s) {
-			*at = s->next;
-			break;
-		}
-	}
-	scope_free(s);
-	pl_nft_write(n, false);
+	if (forget_scope(n, s) < 0)
+		return pl_error_errno(err, "remove network %s", name);
+	pl_nft_write(n, false, NULL);
 	return 0;
 }
 
@@ -749,7 +799,7 @@ int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
 
 static int load_scopes(pl_network_t *n, pl_error_t **err)
 {
-	int fd = dup(n->dirfd);
+	int fd = fcntl(n->dirfd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
@@ -825,7 +875,11 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 		pl_scope_dns_start(n, s);
 	}
 	pl_network_rebuild(n);
-	pl_nft_write(n, true);
+	/* without its table the daemon would run containers unisolated: fatal */
+	if (pl_nft_write(n, true, err) < 0) {
+		pl_error_wrap(err, "networking");
+		return pl_network_free(n);
+	}
 	pl_netns_pool_init(n, opts.netns_pool);
 	return n;
 }

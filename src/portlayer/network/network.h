@@ -59,6 +59,10 @@ void pl_network_rebuild(pl_network_t *n);
 json_t *pl_network_endpoints(pl_network_t *n, const struct pl_container *c);
 /* tether's CONFIG "network" object for c, NULL when c has no network of its own. */
 json_t *pl_network_tether_json(pl_network_t *n, const struct pl_container *c);
+/* Before c's domain starts: the nftables table matches the state (a pending or failed
+ * write is done now, synchronously); -1 when it cannot be written (c must not run
+ * unisolated). */
+int pl_network_prepare(pl_network_t *n, const struct pl_container *c, pl_error_t **err);
 /* c started or stopped: published ports follow (the table is rewritten only when c
  * publishes any). */
 void pl_network_container_changed(pl_network_t *n, const struct pl_container *c);
@@ -66,7 +70,7 @@ void pl_network_container_changed(pl_network_t *n, const struct pl_container *c)
 json_t *pl_network_ports_json(const struct pl_container *c);
 /* inspect's "network" object: mode, endpoints with addresses, ports. */
 json_t *pl_network_container_json(pl_network_t *n, const struct pl_container *c);
-/* Whether a ruleset write is still running (tests and the bench wait on ports). */
+/* Whether the table may not match the state yet: a write running, queued or failed. */
 bool pl_network_rules_pending(const pl_network_t *n);
 /* The netns pool: an fd of a fresh network namespace, or -1 (pool off or empty). The
  * caller owns the fd. Refilled off the hot path. */

@@ -1,33 +1,34 @@
-/* The project's nftables table (`ip portlayer`): masquerade per scope, forwarding dropped
- * for internal scopes and between scopes, and DNAT for the running containers' published
- * ports in prerouting (from outside) and output (from the host itself, loopback included).
+/* The project's nftables table (`ip portlayer`): 127/8 accepted from loopback only,
+ * masquerade per scope, forwarding dropped for internal scopes and between scopes and into
+ * a scope unless it answers or is a published port, and DNAT for the running containers'
+ * published ports in prerouting (from outside) and output (from the host itself, loopback
+ * included).
  * The whole table is rewritten in one `nft -f -` transaction that touches no other table.
- * nft runs in a child watched through a pidfd, so the loop never waits for it. */
+ * nft runs in a child (mechanism/netfilter.h) the loop watches; a failed write is retried
+ * with backoff and reported; callers that need the rules in place (network create, a
+ * container's start) write synchronously. */
 #include "portlayer/network/scope.h"
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "mechanism/netfilter.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 struct pl_nft {
 	pl_loop_t *loop;
-	pid_t pid;
-	int pidfd, errfd;
+	pl_netfilter_run_t *run; /* the write in flight */
 	pl_watch_t *watch;
-	bool again; /* a change arrived while nft ran */
+	bool again;	   /* a change arrived while nft ran */
+	char *error;	   /* the last write's failure, until one lands */
+	char *landed;	   /* the text of the last write that landed */
+	char *inflight;	   /* the text of the write in flight */
+	unsigned failures; /* in a row */
+	pl_timer_t *retry;
 	pl_network_t *net;
 };
 
@@ -57,8 +58,16 @@ __attribute__((format(printf, 2, 3))) static void put(buf_t *b, const char *fmt,
 char *pl_nft_ruleset(pl_network_t *n)
 {
 	buf_t b = {0};
-	char a[16], g[16];
+	char a[16];
 	put(&b, "table ip portlayer {}\ndelete table ip portlayer\ntable ip portlayer {\n");
+	/* loopback addresses arrive from loopback only: bridges have route_localnet (published
+	 * ports DNAT 127.0.0.1 onto them), so a frame a container or a neighbour aims at the
+	 * host's MAC with destination 127.0.0.1 would otherwise reach the host's loopback
+	 * services, or a port published on 127.0.0.1 (CVE-2020-8558). At raw priority: before
+	 * conntrack and NAT, so the answers of host -> 127.0.0.1:PORT -> container (which come
+	 * back to the bridge's address and are un-NATed to 127.0.0.1 later) pass. */
+	put(&b, "  chain raw_prerouting {\n    type filter hook prerouting priority raw; policy "
+		"accept;\n    iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n  }\n");
 	put(&b,
 	    "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
 	    "    fib daddr type local jump ports\n  }\n");
@@ -117,8 +126,13 @@ char *pl_nft_ruleset(pl_network_t *n)
 			if (o != s && !o->external)
 				put(&b, "    iifname \"%s\" oifname \"%s\" drop\n", s->device,
 				    o->device);
+		/* into the scope: answers only (published ports were accepted above), so a
+		 * neighbour routing the subnet through the host reaches no unpublished port */
+		put(&b,
+		    "    oifname \"%s\" ct state established,related accept\n"
+		    "    oifname \"%s\" drop\n",
+		    s->device, s->device);
 	}
-	(void)g;
 	put(&b, "  }\n}\n");
 	return b.p;
 }
@@ -127,100 +141,135 @@ pl_nft_t *pl_nft_new(pl_loop_t *loop)
 {
 	pl_nft_t *t = pl_xcalloc(1, sizeof(*t));
 	t->loop = loop;
-	t->pidfd = t->errfd = -1;
 	return t;
 }
 
 bool pl_nft_pending(const pl_nft_t *t)
 {
-	return t->pid > 0 || t->again;
+	return t->run || t->again || t->error;
 }
 
-static int spawn_nft(pl_nft_t *t, const char *rules)
+const char *pl_nft_error(const pl_nft_t *t)
 {
-	_cleanup_close_ int in = memfd_create("pl-nft-rules", MFD_CLOEXEC);
-	int errfd = memfd_create("pl-nft-err", MFD_CLOEXEC);
-	if (in < 0 || errfd < 0 || write(in, rules, strlen(rules)) != (ssize_t)strlen(rules) ||
-	    lseek(in, 0, SEEK_SET) < 0) {
-		pl_close(errfd);
-		return -errno;
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in, 0);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	char *argv[] = {"nft", "-f", "-", NULL};
-	pid_t pid;
-	int r = posix_spawnp(&pid, "nft", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0) {
-		pl_close(errfd);
-		return -r;
-	}
-	t->pid = pid;
-	t->errfd = errfd;
-	t->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	return 0;
+	return t->error;
 }
 
-/* Reaps nft; logs its complaint when it failed. */
-static void finish(pl_nft_t *t, bool block)
+static void on_retry(pl_loop_t *loop, void *data)
 {
-	int status = 0;
-	if (waitpid(t->pid, &status, block ? 0 : WNOHANG) == 0)
-		return;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char msg[1024] = "";
-		ssize_t k = pread(t->errfd, msg, sizeof(msg) - 1, 0);
-		msg[k > 0 ? k : 0] = '\0';
-		pl_log_error("nft: writing the portlayer table failed: %s", msg);
+	pl_nft_t *t = data;
+	t->retry = NULL;
+	pl_nft_write(t->net, false, NULL);
+}
+
+/* Records how the write went; a failed one is retried with backoff (100 ms doubling to
+ * 30 s) until one lands, and stays visible (pl_nft_error) meanwhile. */
+static int settle(pl_nft_t *t, pl_error_t *e, pl_error_t **err)
+{
+	free(t->error);
+	t->error = NULL;
+	if (!e) {
+		t->failures = 0;
+		t->retry = pl_loop_timer_cancel(t->loop, t->retry);
+		return 0;
 	}
+	t->error = pl_xasprintf("writing the nftables table ip portlayer failed: %s", e->msg);
+	pl_error_free(e);
+	unsigned shift = t->failures < 9 ? t->failures : 9;
+	uint64_t ms = 100ull << shift;
+	t->failures++;
+	pl_log_error("%s (attempt %u; next in %llu ms)", t->error, t->failures,
+		     (unsigned long long)(ms < 30000 ? ms : 30000));
+	if (!t->retry)
+		t->retry = pl_loop_timer(t->loop, ms < 30000 ? ms : 30000, on_retry, t, NULL);
+	return pl_error_set(err, PL_ERR_INTERNAL, 0, "%s", t->error);
+}
+
+static int finish(pl_nft_t *t, pl_error_t **err)
+{
 	t->watch = pl_loop_unwatch(t->loop, t->watch);
-	t->pid = 0;
-	t->pidfd = pl_close(t->pidfd);
-	t->errfd = pl_close(t->errfd);
+	pl_error_t *e = NULL;
+	if (pl_netfilter_finish(TAKE_PTR(t->run), &e) == 0) {
+		free(t->landed);
+		t->landed = TAKE_PTR(t->inflight);
+	}
+	free(t->inflight);
+	t->inflight = NULL;
+	return settle(t, e, err);
 }
 
 static void on_exit_nft(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_nft_t *t = data;
-	finish(t, true);
-	if (t->again) {
-		t->again = false;
-		pl_nft_write(t->net, false);
-	}
+	finish(t, NULL);
+	if (t->again)
+		pl_nft_write(t->net, false, NULL);
 }
 
-void pl_nft_write(pl_network_t *n, bool sync)
+int pl_nft_write(pl_network_t *n, bool sync, pl_error_t **err)
 {
 	pl_nft_t *t = n->nft;
 	t->net = n;
-	if (t->pid > 0 && !sync) {
+	if (t->run && !sync) {
 		t->again = true;
-		return;
+		return 0;
 	}
-	if (t->pid > 0)
-		finish(t, true);
-	_cleanup_free_ char *rules = pl_nft_ruleset(n);
-	int r = spawn_nft(t, rules);
-	if (r < 0) {
-		pl_log_error("nft: %s", strerror(-r));
-		return;
+	if (t->run) /* superseded by this write */
+		finish(t, NULL);
+	t->again = false;
+	char *rules = pl_nft_ruleset(n);
+	pl_error_t *e = NULL;
+	t->run = pl_netfilter_start(rules, &e);
+	if (!t->run) {
+		free(rules);
+		return settle(t, e, err);
 	}
-	if (sync || t->pidfd < 0) {
-		finish(t, true);
-		return;
+	t->inflight = rules;
+	if (sync || pl_netfilter_fd(t->run) < 0)
+		return finish(t, err);
+	t->watch = pl_loop_watch(t->loop, pl_netfilter_fd(t->run), EPOLLIN, on_exit_nft, t, NULL);
+	return 0;
+}
+
+static bool sends_to(const char *text, const char *ip)
+{
+	_cleanup_free_ char *pat = pl_xasprintf("dnat to %s:", ip);
+	return text && strstr(text, pat);
+}
+
+int pl_nft_settle(pl_network_t *n, const json_t *ips, pl_error_t **err)
+{
+	pl_nft_t *t = n->nft;
+	if (!pl_nft_pending(t))
+		return 0;
+	/* a failed write always; otherwise a pending one only changes published ports, which
+	 * matter here when the table in the kernel (or on its way) still sends some to one
+	 * of these addresses: a stale DNAT of the address's previous holder */
+	bool wait = t->error != NULL;
+	size_t i;
+	json_t *ip;
+	json_array_foreach(ips, i, ip)
+	{
+		wait = wait || sends_to(t->landed, json_string_value(ip)) ||
+		       sends_to(t->inflight, json_string_value(ip));
 	}
-	t->watch = pl_loop_watch(t->loop, t->pidfd, EPOLLIN, on_exit_nft, t, NULL);
+	if (!wait)
+		return 0;
+	/* the write in flight already holds the current state: waiting for it is enough */
+	if (t->run && !t->again)
+		return finish(t, err);
+	return pl_nft_write(n, true, err);
 }
 
 pl_nft_t *pl_nft_free(pl_nft_t *t)
 {
 	if (!t)
 		return NULL;
-	if (t->pid > 0)
-		finish(t, true); /* the last write must land: it is the truth after restart */
+	if (t->run) /* the last write must land: it is the truth after restart */
+		finish(t, NULL);
+	t->retry = pl_loop_timer_cancel(t->loop, t->retry);
+	free(t->error);
+	free(t->landed);
+	free(t->inflight);
 	free(t);
 	return NULL;
 }

@@ -26,6 +26,14 @@ typedef struct pl_scope {
 	struct pl_scope *next;
 } pl_scope_t;
 
+/* The address recorded in a container's networks[] entry (0 when none). */
+static inline uint32_t pl_endpoint_ip(const json_t *e)
+{
+	uint32_t a = 0;
+	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
+	return a;
+}
+
 typedef struct pl_nft pl_nft_t;
 
 struct pl_network {
@@ -41,13 +49,22 @@ struct pl_network {
 };
 
 /* ports.c: the project's nftables table, a function of the scopes and the running
- * containers' published ports. Writes run `nft -f -` in a child watched by the loop; a
- * change while one runs queues exactly one more write. sync waits for it (start-up). */
+ * containers' published ports. An async write (sync false) runs `nft -f -` in a child the
+ * loop watches; a change while one runs queues exactly one more write; a failed write is
+ * retried with backoff. sync waits for it and returns its error. */
 pl_nft_t *pl_nft_new(pl_loop_t *loop);
 pl_nft_t *pl_nft_free(pl_nft_t *t);
-void pl_nft_write(pl_network_t *n, bool sync);
+int pl_nft_write(pl_network_t *n, bool sync, pl_error_t **err);
+/* Whether the table may not match the state: a write running, queued or failed. */
 bool pl_nft_pending(const pl_nft_t *t);
-/* Deletes the table (no scope left). */
+/* Before a container with addresses ips (JSON strings) starts: when the last write failed,
+ * or a pending one would remove a DNAT to one of ips, makes the table match the state now
+ * (waits for the write in flight, or writes synchronously); -1 when it cannot. */
+int pl_nft_settle(pl_network_t *n, const json_t *ips, pl_error_t **err);
+/* The last write's failure while no write has landed since, else NULL. */
+const char *pl_nft_error(const pl_nft_t *t);
+/* The table's text: the whole `ip portlayer` table, deleted and rebuilt in one transaction
+ * (with no scope left it is still written, empty of scope rules). */
 char *pl_nft_ruleset(pl_network_t *n);
 
 /* names.c: the scope's DNS responder (bridge scopes; idempotent). */

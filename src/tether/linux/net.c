@@ -20,6 +20,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
 static char msg[256];
 
 __attribute__((format(printf, 1, 2))) static const char *fail(const char *fmt, ...)
@@ -118,8 +122,10 @@ static const char *add_route(int sk, json_t *r)
 static const char *bind_content(const char *path, const char *text)
 {
 	struct stat st;
-	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return NULL;
+	if (lstat(path, &st) < 0)
+		return fail("network: %s on a read-only root: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return fail("network: %s on a read-only root is not a regular file", path);
 	const char *step = "tmpfs";
 	int fs = fsopen("tmpfs", FSOPEN_CLOEXEC), mnt = -1, f = -1, tree = -1;
 	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "256k", 0) < 0 ||
@@ -147,10 +153,21 @@ fail:;
 	return fail("network: %s on a read-only root: %s: %s", path, step, strerror(e));
 }
 
-/* Replaces path (a symlink there is replaced, not followed). */
+/* Whether path is the root of a mount: the caller's own bind mount there wins. */
+static bool mount_point(const char *path)
+{
+	struct statx stx;
+	return statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, 0, &stx) == 0 &&
+	       (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* Replaces path (a symlink there is replaced, not followed); a mount there is left alone. */
 static const char *write_file(const char *path, const char *text)
 {
 	mkdir("/etc", 0755);
+	if (mount_point(path))
+		return NULL;
 	if (unlink(path) < 0 && errno == EROFS)
 		return bind_content(path, text);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -256,12 +273,16 @@ static const char *write_resolv(json_t *dns)
 		free(buf);
 		return fail("network: dns servers, search and options are arrays");
 	}
-	bool ok = append_words(&buf, &len, servers, "nameserver ");
-	/* one "nameserver X" per line */
-	for (char *p = buf; ok && (p = strstr(p + 1, "nameserver "));)
-		p[-1] = '\n';
-	if (ok && json_array_size(servers))
-		append(&buf, &len, "\n");
+	/* one "nameserver X" line per server */
+	bool ok = true;
+	size_t i;
+	json_t *srv;
+	json_array_foreach(servers, i, srv)
+	{
+		json_t *one = json_pack("[O]", srv);
+		ok = ok && append_words(&buf, &len, one, "nameserver ") && append(&buf, &len, "\n");
+		json_decref(one);
+	}
 	if (ok && json_array_size(search)) {
 		ok = append(&buf, &len, "search") && append_words(&buf, &len, search, " ");
 		append(&buf, &len, "\n");
