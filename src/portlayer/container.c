@@ -169,6 +169,8 @@ static void release_domain(pl_container_t *c)
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
 	link_drop_queue(c);
+	json_decref(c->guest_stats); /* a past run's figures are no one's now */
+	c->guest_stats = NULL;
 }
 
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
@@ -385,6 +387,16 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
 	if (!mech || mech->validate(mech, cfg, err) < 0)
 		return NULL;
+	/* a VM's NICs are taps on a scope's bridge: no macvlan (docs/design-decisions.md) */
+	const char *ext =
+	    cfg->kernel == PL_KERNEL_DEDICATED ? pl_network_external_scope(pl->net, cfg) : NULL;
+	if (ext) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "networks: scope \"%s\" is on an external interface; a dedicated "
+			     "kernel joins bridge scopes only",
+			     ext);
+		return NULL;
+	}
 	if (allocate_userns(pl, cfg, err) < 0)
 		return NULL;
 	if (cfg->name) {
@@ -703,6 +715,14 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_DATA:
 		pl_sessions_on_data(c, h, payload);
 		break;
+	case PL_MSG_STATS:
+		if (!json_is_object(j))
+			break;
+		json_decref(c->guest_stats);
+		c->guest_stats = json_incref(j);
+		c->guest_stats_seq++;
+		changed(c);
+		break;
 	case PL_MSG_PONG:
 	case PL_MSG_CONFIG:
 	case PL_MSG_SIGNAL:
@@ -714,6 +734,8 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_DETACH:
 	case PL_MSG_CREDIT:
 		pl_sessions_on_stdin_credit(c, j);
+		break;
+	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
@@ -1057,12 +1079,35 @@ json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
 		return NULL;
 	}
 	json_t *j = c->mech->stats(c->mech, c->id, &c->dom);
+	if (c->mech->guest_stats && c->guest_stats) {
+		/* the guest's own figures, with what the domain costs the host beside them */
+		json_t *host = j;
+		j = json_deep_copy(c->guest_stats);
+		for (const char **k = (const char *[]){"source", "pids", "blkio", "networks", NULL};
+		     *k; k++)
+			json_object_del(host, *k);
+		json_object_set_new(j, "host", host);
+		json_object_set_new(j, "source", json_string("guest"));
+	}
 	char when[48];
 	pl_time_format(pl_now_ns(), when, sizeof(when));
 	json_object_set_new(j, "read", json_string(when));
 	json_object_set_new(j, "id", json_string(c->id));
 	json_object_set_new(j, "name", json_string(pl_container_name(c)));
 	return j;
+}
+
+uint64_t pl_container_stats_request(pl_container_t *c)
+{
+	if (!pl_container_is_running(c) || !c->mech->guest_stats || c->dom.ctl_fd < 0 ||
+	    send_json(c, PL_MSG_STATS_REQUEST, json_object()) < 0)
+		return 0;
+	return c->guest_stats_seq + 1;
+}
+
+uint64_t pl_container_stats_seq(const pl_container_t *c)
+{
+	return c->guest_stats_seq;
 }
 
 const char *pl_container_status_name(const pl_container_t *c)

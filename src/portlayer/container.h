@@ -87,6 +87,12 @@ const char *pl_container_dir(const pl_container_t *c);
 const char *pl_status_name(pl_status_t s);
 /* Usage of a running container (CONFLICT otherwise). */
 json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err);
+/* For a mechanism whose figures come from inside the domain (a VM): asks tether for them.
+ * Returns the stats sequence number that answers (pl_container_stats_seq reaches it and a
+ * change notification follows), or 0 when there is nothing to wait for (the figures are
+ * the host's, or tether cannot be asked: pl_container_stats_json answers from the host). */
+uint64_t pl_container_stats_request(pl_container_t *c);
+uint64_t pl_container_stats_seq(const pl_container_t *c);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */
 const char *pl_container_status_name(const pl_container_t *c);
 /* Freezes or thaws every process of a running container. */

@@ -62,6 +62,9 @@ typedef struct pl_vm_boot {
 	bool read_only;
 	int cpus;
 	int64_t memory_mib;
+	/* bridge endpoints (mechanism.h) and their taps' fds, inherited by QEMU */
+	const json_t *endpoints;
+	const int *tap_fds;
 } pl_vm_boot_t;
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */
@@ -69,3 +72,12 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b);
 void pl_vm_argv_free(char **argv);
 /* One QMP command on the monitor socket at path; the "return" value (new reference). */
 json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err);
+
+/* ---- net.c */
+
+/* Most networks a VM joins (one virtio-net device each). */
+#define PL_VM_MAX_NICS 8
+/* A tap per endpoint (bridge endpoints only: external scopes are refused), on its bridge and
+ * up, into fds (close-on-exec; at most max). Returns how many, or -1 with nothing left. */
+int pl_vm_net_open(const json_t *endpoints, int *fds, size_t max, pl_error_t **err);
+void pl_vm_net_close(int *fds, size_t n);
