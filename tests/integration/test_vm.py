@@ -274,9 +274,11 @@ def test_vm_taps_gone_after_stop_and_kill9(api, daemon, netvm):
 
 
 def test_vm_refuses_an_external_scope(api, rootfs, uniq, daemon):
-    host(daemon, "ip", "link", "add", f"d{uniq[-8:]}", "type", "dummy", check=True)
+    parent = f"vx{os.getpid() % 100000}"
+    host(daemon, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p",
+         check=True)
     r = api.post("/networks", {"name": f"ext-{uniq}", "driver": "external",
-                               "parent": f"d{uniq[-8:]}", "subnet": "10.78.0.0/24"})
+                               "parent": parent, "subnet": "10.78.0.0/24"})
     assert r.status == 201, r
     body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
     body["networks"] = [{"scope": f"ext-{uniq}"}]
