@@ -677,6 +677,9 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		if (c->status != PL_STATUS_STARTING)
 			break; /* a resumed tether confirming what we know */
 		c->status = PL_STATUS_RUNNING;
+		/* a daemon that dies from here on must know the domain ran (a VM killed while
+		 * it is down leaves no exit record: that ended a run, it did not cancel a start) */
+		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
 		changed(c);

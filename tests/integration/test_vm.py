@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -285,6 +286,60 @@ def test_vm_refuses_an_external_scope(api, rootfs, uniq, daemon):
     r = api.create_raw(body)
     assert r.status == 400 and "networks" in r.message and "external" in r.message, r
     assert api.get(f"/containers/{uniq}/json").status == 404
+
+
+def test_vm_network_across_daemon_restarts(binaries, rootfs):
+    """A daemon in a named network namespace (so a restarted one finds its bridges): the
+    published port survives a daemon kill -9; a VM that dies while the daemon is down leaves
+    no tap, and starts again with the same one."""
+    from test_network import NetnsDaemon
+    netns = f"plvm-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    d = NetnsDaemon(tempfile.mkdtemp(prefix="pl-it-vmnet-"), netns,
+                    extra=("--vm-accel", os.environ.get("PL_VM_ACCEL", "tcg")))
+    problems = []
+    try:
+        d.start()
+        api = d.api
+        cid = create_vm(api, rootfs, ["sh", "-c", HTTPD.format(n="restarts")], "vm-restarts",
+                        networks=[{"scope": "bridge"}],
+                        ports=[{"container_port": 80, "host_port": VM_PORT}])
+        tap = tap_of(cid)
+
+        def fetch():
+            r = subprocess.run(["ip", "netns", "exec", netns, "curl", "-s", "-m", "2",
+                                f"http://127.0.0.1:{VM_PORT}/"], capture_output=True, text=True)
+            return r.returncode == 0 and "content-of-restarts" in r.stdout
+
+        def tap_there():
+            return subprocess.run(["ip", "-n", netns, "link", "show", tap],
+                                  capture_output=True).returncode == 0
+
+        api.start(cid)
+        wait_until(fetch, BOOT, interval=0.2, what="the published port")
+        qpid = qemu_pid(api, cid)
+        d.kill()
+        d.proc = None
+        d.start()
+        wait_until(fetch, 30, interval=0.2, what="the published port after a daemon restart")
+        d.kill()
+        os.kill(qpid, signal.SIGKILL)
+        wait_until(lambda: pid_gone(qpid), 10, what="QEMU gone")
+        wait_until(lambda: not tap_there(), 10, what="the tap gone with QEMU")
+        d.proc = None
+        d.start()
+        st = api.state(cid)
+        assert st["status"] == "stopped" and st["exit_code"] == 255, st
+        api.start(cid)
+        wait_until(fetch, BOOT, interval=0.2, what="the published port after a new start")
+        assert tap_there()
+        assert api.remove(cid, force=True).status == 204
+        wait_until(lambda: not tap_there(), 10, what="the tap gone after removal")
+    finally:
+        problems = finish_daemon(d)
+        subprocess.run(["ip", "netns", "del", netns])
+    assert not problems, problems
 
 
 @pytest.fixture(scope="module")
