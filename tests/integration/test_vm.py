@@ -202,11 +202,11 @@ def guest_sh(api, cid, script):
 
 def test_vm_bridge_address_route_and_mac(api, daemon, netvm):
     cid = netvm["id"]
-    ep = api.inspect(cid)["network"]["endpoints"][0]
+    eps = api.inspect(cid)["network"]["endpoints"]
     out = guest_sh(api, cid, "ip -o -4 addr show eth0; ip route; cat /sys/class/net/eth0/address")
-    assert f"inet {ep['ip']}/24" in out, out
+    assert f"inet {eps[0]['ip']}/24" in out, out
     assert "default via 10.77.0.1 dev eth0" in out, out
-    assert out.splitlines()[-1] == ep["mac"], out
+    assert out.splitlines()[-1] == eps[0]["mac"], out
     # the host side: a tap on the scope's bridge, up
     link = host(daemon, "ip", "-d", "link", "show", tap_of(cid), check=True).stdout
     assert "tun type tap" in link and "master" in link and "UP" in link, link
@@ -270,8 +270,9 @@ def test_vm_taps_gone_after_stop_and_kill9(api, daemon, netvm):
     os.kill(qpid, signal.SIGKILL)
     api.wait(cid, timeout=BOOT)
     wait_until(lambda: not has_link(daemon, tap), 10, what="tap removed after kill -9")
-    assert not [l for l in host(daemon, "ip", "-o", "link", "show", check=True).stdout.splitlines()
-                if f"pv{cid[:10]}" in l]
+    assert not [line for line in host(daemon, "ip", "-o", "link", "show",
+                                       check=True).stdout.splitlines()
+                if f"pv{cid[:10]}" in line]  # neither tap
 
 
 def test_vm_refuses_an_external_scope(api, rootfs, uniq, daemon):
@@ -289,9 +290,11 @@ def test_vm_refuses_an_external_scope(api, rootfs, uniq, daemon):
 
 
 def test_vm_network_across_daemon_restarts(binaries, rootfs):
-    """A daemon in a named network namespace (so a restarted one finds its bridges): the
-    published port survives a daemon kill -9; a VM that dies while the daemon is down leaves
-    no tap, and starts again with the same one."""
+    """A daemon in a named network namespace (so a restarted one finds its bridges), a VM
+    on two scopes (eth0, eth1: a tap each): the published port survives a daemon kill -9; a
+    VM that dies while the daemon is down leaves no tap, and starts again with the same
+    ones. (Names are not looked up here: with two scopes the guest has both responders,
+    each knowing only its own scope.)"""
     from test_network import NetnsDaemon
     netns = f"plvm-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
@@ -302,22 +305,34 @@ def test_vm_network_across_daemon_restarts(binaries, rootfs):
     try:
         d.start()
         api = d.api
+        r = api.post("/networks", {"name": "second", "subnet": "10.79.0.0/24"})
+        assert r.status == 201, r
         cid = create_vm(api, rootfs, ["sh", "-c", HTTPD.format(n="restarts")], "vm-restarts",
-                        networks=[{"scope": "bridge"}],
+                        networks=[{"scope": "bridge"}, {"scope": "second"}],
                         ports=[{"container_port": 80, "host_port": VM_PORT}])
         tap = tap_of(cid)
+        tap2 = tap[:-1] + "1"
 
         def fetch():
             r = subprocess.run(["ip", "netns", "exec", netns, "curl", "-s", "-m", "2",
                                 f"http://127.0.0.1:{VM_PORT}/"], capture_output=True, text=True)
             return r.returncode == 0 and "content-of-restarts" in r.stdout
 
-        def tap_there():
-            return subprocess.run(["ip", "-n", netns, "link", "show", tap],
+        def tap_there(name=tap):
+            return subprocess.run(["ip", "-n", netns, "link", "show", name],
                                   capture_output=True).returncode == 0
 
         api.start(cid)
         wait_until(fetch, BOOT, interval=0.2, what="the published port")
+        eps = api.inspect(cid)["network"]["endpoints"]
+        out = guest_sh(api, cid, "ip -o -4 addr; cat /sys/class/net/eth0/address "
+                       "/sys/class/net/eth1/address")
+        assert f"eth0    inet {eps[0]['ip']}/16" in out, out
+        assert f"eth1    inet {eps[1]['ip']}/24" in out, out
+        assert out.splitlines()[-2:] == [eps[0]["mac"], eps[1]["mac"]], out
+        link = subprocess.run(["ip", "-n", netns, "link", "show", tap2], capture_output=True,
+                              text=True, check=True).stdout
+        assert "master pl-" in link, link
         qpid = qemu_pid(api, cid)
         d.kill()
         d.proc = None
@@ -326,7 +341,8 @@ def test_vm_network_across_daemon_restarts(binaries, rootfs):
         d.kill()
         os.kill(qpid, signal.SIGKILL)
         wait_until(lambda: pid_gone(qpid), 10, what="QEMU gone")
-        wait_until(lambda: not tap_there(), 10, what="the tap gone with QEMU")
+        wait_until(lambda: not tap_there() and not tap_there(tap2), 10,
+                   what="the taps gone with QEMU")
         d.proc = None
         d.start()
         st = api.state(cid)
@@ -335,7 +351,8 @@ def test_vm_network_across_daemon_restarts(binaries, rootfs):
         wait_until(fetch, BOOT, interval=0.2, what="the published port after a new start")
         assert tap_there()
         assert api.remove(cid, force=True).status == 204
-        wait_until(lambda: not tap_there(), 10, what="the tap gone after removal")
+        wait_until(lambda: not tap_there() and not tap_there(tap2), 10,
+                   what="the taps gone after removal")
     finally:
         problems = finish_daemon(d)
         subprocess.run(["ip", "netns", "del", netns])
