@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEADLINE, Daemon, Plctl, finish_daemon, wait_until
+from conftest import DEADLINE, Daemon, Plctl, UnixHTTPConnection, finish_daemon, wait_until
 from test_interactive import exec_run, upgrade, exec_create, exec_wait
 from test_storage import built, oci  # noqa: F401 (fixtures: two umoci images)
 
@@ -257,6 +257,18 @@ def test_vm_stats_from_inside_the_guest(api, daemon, netvm):
     after = stats(api, cid)["networks"]["eth0"]
     assert after["rx_bytes"] > before["rx_bytes"] and after["tx_bytes"] > before["tx_bytes"]
     assert after["rx_packets"] >= before["rx_packets"] + 5
+    # a stream: every sample from inside, the first one included, about a second apart
+    conn = UnixHTTPConnection(api.socket_path, timeout=DEADLINE)
+    try:
+        conn.request("GET", f"/containers/{cid}/stats")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        t0 = time.monotonic()
+        lines = [json.loads(resp.readline()) for _ in range(3)]
+        assert all(x["source"] == "guest" and x["pids"]["current"] >= 2 for x in lines), lines
+        assert 1.5 < time.monotonic() - t0 < 10
+    finally:
+        conn.close()
 
 
 def test_vm_taps_gone_after_stop_and_kill9(api, daemon, netvm):
