@@ -860,7 +860,9 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	/* a pre-created network namespace when the pool has one */
 	/* a pooled namespace belongs to the host's user namespace: a remapped domain makes its
 	 * own, owned by its user namespace, so its root can configure it */
-	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap
+	/* nor does a VM take one: its network is the guest kernel's */
+	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap ||
+					    c->mech->kernel == PL_KERNEL_DEDICATED
 					? -1
 					: pl_network_netns_take(pl->net);
 	spec.netns_pooled = netns >= 0;
