@@ -593,10 +593,6 @@ static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
 		json_object_set_new(body, "network_mode", json_string(o->net_mode));
 		return 0;
 	}
-	/* a dedicated kernel has loopback only for now: no default scope for it */
-	if (o->kernel && !strcmp(o->kernel, "dedicated") && !json_array_size(o->networks) &&
-	    !o->ip && !json_array_size(o->aliases) && !json_array_size(o->ports))
-		return 0;
 	json_t *nets = json_array();
 	json_object_set_new(body, "networks", nets);
 	size_t i;

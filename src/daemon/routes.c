@@ -35,6 +35,7 @@ typedef enum wait_kind {
 	W_EVENTS,
 	W_EXEC, /* an exec session's wait: settled when it exited */
 	W_STATS,
+	W_GUEST_STATS, /* one stats answer from inside a VM: settled when target arrives */
 } wait_kind_t;
 
 typedef struct waiter {
@@ -613,11 +614,42 @@ static ssize_t stats_produce(pl_req_t *r, char *buf, size_t max, void *data)
 
 static void stats_sample(waiter_t *w);
 
+#define GUEST_STATS_TIMEOUT_MS	   3000
+#define GUEST_STATS_STREAM_WAIT_MS 1000
+
+/* A stream's sample whose figures tether was asked for did not come in time: the last
+ * known ones (or the host's) go out instead. */
+static void on_stats_late(pl_loop_t *loop, void *data)
+{
+	waiter_t *w = data;
+	w->timer = NULL;
+	w->target = 0;
+	stats_sample(w);
+	pl_req_wake(w->req);
+}
+
+/* The next sample of a stream: now, or, where the figures come from inside the domain (a
+ * VM), once tether's answer arrives (on_change) or GUEST_STATS_STREAM_WAIT_MS passed. */
+static void stats_next(waiter_t *w)
+{
+	pl_container_t *c = pl_container_find(w->app->pl, w->id, NULL);
+	uint64_t target = c ? pl_container_stats_request(c) : 0;
+	if (target) {
+		w->target = target;
+		w->timer =
+		    pl_loop_timer(w->app->loop, GUEST_STATS_STREAM_WAIT_MS, on_stats_late, w, NULL);
+		if (w->timer)
+			return;
+		w->target = 0;
+	}
+	stats_sample(w);
+}
+
 static void on_stats_tick(pl_loop_t *loop, void *data)
 {
 	waiter_t *w = data;
 	w->timer = NULL;
-	stats_sample(w);
+	stats_next(w);
 	pl_req_wake(w->req);
 }
 
@@ -656,6 +688,24 @@ static void stats_free(void *data)
 	waiter_free(w);
 }
 
+/* Answers a parked W_GUEST_STATS: the guest's figures when they came, the host's if not. */
+static void settle_guest_stats(waiter_t *w)
+{
+	pl_error_t *e = NULL;
+	pl_container_t *c = pl_container_find(w->app->pl, w->id, &e);
+	json_t *j = c ? pl_container_stats_json(c, &e) : NULL;
+	if (!j)
+		return fail(w->req, e);
+	pl_reply_json(w->req, 200, j);
+}
+
+static void on_guest_stats_timeout(pl_loop_t *loop, void *data)
+{
+	waiter_t *w = data;
+	w->timer = NULL;
+	settle_guest_stats(w);
+}
+
 static void h_stats(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
@@ -666,6 +716,22 @@ static void h_stats(pl_req_t *r, void *data)
 	bool stream;
 	if (pl_req_query_bool(r, "stream", true, &stream, &e) < 0)
 		return fail(r, e);
+	if (!stream) {
+		/* figures from inside the domain: answered when tether's arrive, or from the
+		 * host after GUEST_STATS_TIMEOUT_MS (an unresponsive guest) */
+		uint64_t target = pl_container_stats_request(c);
+		if (target) {
+			waiter_t *w = waiter_new(app, r, W_GUEST_STATS, pl_container_id(c));
+			w->target = target;
+			w->timer = pl_loop_timer(app->loop, GUEST_STATS_TIMEOUT_MS,
+						 on_guest_stats_timeout, w, &e);
+			if (!w->timer) {
+				waiter_free(w);
+				return fail(r, e);
+			}
+			return park(w);
+		}
+	}
 	json_t *first = pl_container_stats_json(c, &e);
 	if (!first)
 		return fail(r, e);
@@ -674,7 +740,8 @@ static void h_stats(pl_req_t *r, void *data)
 	json_decref(first);
 	waiter_t *w = waiter_new(app, r, W_STATS, pl_container_id(c));
 	w->follow = true;
-	stats_sample(w);
+	pl_req_park(r, w); /* found by on_change when tether's figures arrive */
+	stats_next(w);
 	pl_reply_stream(r, 200, "application/x-ndjson", stats_produce, w, stats_free);
 }
 
@@ -1230,6 +1297,17 @@ static void on_change(pl_portlayer_t *pl, pl_container_t *c, void *data)
 				pl_reply_empty(r, 404);
 			else if (!pl_exec_running(ex))
 				pl_reply_json(r, 200, pl_exec_inspect_json(ex));
+		} else if (w->kind == W_STATS) {
+			if (w->target && (pl_container_stats_seq(c) >= w->target ||
+					  !pl_container_is_running(c))) {
+				w->timer = pl_loop_timer_cancel(app->loop, w->timer);
+				w->target = 0;
+				stats_sample(w);
+				pl_req_wake(r);
+			}
+		} else if (w->kind == W_GUEST_STATS) {
+			if (pl_container_stats_seq(c) >= w->target || !pl_container_is_running(c))
+				settle_guest_stats(w);
 		} else if (w->kind == W_EXIT) {
 			if (pl_container_exits(c) >= w->target) {
 				settle_exit(w, c);

@@ -85,6 +85,9 @@ typedef struct pl_mechanism {
 	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
 	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
 	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);
+	/* stats come from inside the domain (tether's STATS): stats() is what the domain costs
+	 * the host, shown beside them and instead of them until tether has answered */
+	bool guest_stats;
 	void *priv;
 } pl_mechanism_t;
 

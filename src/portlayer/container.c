@@ -169,6 +169,8 @@ static void release_domain(pl_container_t *c)
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
 	link_drop_queue(c);
+	json_decref(c->guest_stats); /* a past run's figures are no one's now */
+	c->guest_stats = NULL;
 }
 
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
@@ -382,8 +384,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	}
 	if (resolve_volumes(pl, cfg, err) < 0 || pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
-	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
-	if (!mech || mech->validate(mech, cfg, err) < 0)
+	if (pl_container_check_mechanism(pl, cfg, err) < 0)
 		return NULL;
 	if (allocate_userns(pl, cfg, err) < 0)
 		return NULL;
@@ -403,7 +404,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
 	c->config = TAKE_PTR(cfg);
-	c->mech = mech;
+	c->mech = pl_mechanism_for(c->config->kernel, NULL);
 	c->created_ns = pl_now_ns();
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
@@ -665,6 +666,9 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		if (c->status != PL_STATUS_STARTING)
 			break; /* a resumed tether confirming what we know */
 		c->status = PL_STATUS_RUNNING;
+		/* a daemon that dies from here on must know the domain ran (a VM killed while
+		 * it is down leaves no exit record: that ended a run, it did not cancel a start) */
+		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
 		changed(c);
@@ -703,6 +707,14 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_DATA:
 		pl_sessions_on_data(c, h, payload);
 		break;
+	case PL_MSG_STATS:
+		if (!json_is_object(j))
+			break;
+		json_decref(c->guest_stats);
+		c->guest_stats = json_incref(j);
+		c->guest_stats_seq++;
+		changed(c);
+		break;
 	case PL_MSG_PONG:
 	case PL_MSG_CONFIG:
 	case PL_MSG_SIGNAL:
@@ -714,6 +726,8 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_DETACH:
 	case PL_MSG_CREDIT:
 		pl_sessions_on_stdin_credit(c, j);
+		break;
+	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
@@ -814,6 +828,22 @@ json_t *pl_container_mounts(pl_container_t *c)
 	return mounts_spec(c);
 }
 
+int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_config_t *cfg, pl_error_t **err)
+{
+	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
+	if (!mech || mech->validate(mech, cfg, err) < 0)
+		return -1;
+	/* a VM's NICs are taps on a scope's bridge: no macvlan (docs/design-decisions.md) */
+	const char *ext =
+	    cfg->kernel == PL_KERNEL_DEDICATED ? pl_network_external_scope(pl->net, cfg) : NULL;
+	if (ext)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "networks: scope \"%s\" is on an external interface; a "
+				    "dedicated kernel joins bridge scopes only",
+				    ext);
+	return 0;
+}
+
 const pl_userns_t *pl_container_userns(const pl_container_t *c)
 {
 	return &c->config->security.userns;
@@ -860,7 +890,9 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	/* a pre-created network namespace when the pool has one */
 	/* a pooled namespace belongs to the host's user namespace: a remapped domain makes its
 	 * own, owned by its user namespace, so its root can configure it */
-	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap
+	/* nor does a VM take one: its network is the guest kernel's */
+	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap ||
+					    c->mech->kernel == PL_KERNEL_DEDICATED
 					? -1
 					: pl_network_netns_take(pl->net);
 	spec.netns_pooled = netns >= 0;
@@ -1082,12 +1114,35 @@ json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
 		return NULL;
 	}
 	json_t *j = c->mech->stats(c->mech, c->id, &c->dom);
+	if (c->mech->guest_stats && c->guest_stats) {
+		/* the guest's own figures, with what the domain costs the host beside them */
+		json_t *host = j;
+		j = json_deep_copy(c->guest_stats);
+		for (const char **k = (const char *[]){"source", "pids", "blkio", "networks", NULL};
+		     *k; k++)
+			json_object_del(host, *k);
+		json_object_set_new(j, "host", host);
+		json_object_set_new(j, "source", json_string("guest"));
+	}
 	char when[48];
 	pl_time_format(pl_now_ns(), when, sizeof(when));
 	json_object_set_new(j, "read", json_string(when));
 	json_object_set_new(j, "id", json_string(c->id));
 	json_object_set_new(j, "name", json_string(pl_container_name(c)));
 	return j;
+}
+
+uint64_t pl_container_stats_request(pl_container_t *c)
+{
+	if (!pl_container_is_running(c) || !c->mech->guest_stats || c->dom.ctl_fd < 0 ||
+	    send_json(c, PL_MSG_STATS_REQUEST, json_object()) < 0)
+		return 0;
+	return c->guest_stats_seq + 1;
+}
+
+uint64_t pl_container_stats_seq(const pl_container_t *c)
+{
+	return c->guest_stats_seq;
 }
 
 const char *pl_container_status_name(const pl_container_t *c)

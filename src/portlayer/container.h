@@ -94,11 +94,19 @@ json_t *pl_container_mounts(pl_container_t *c);
  * namespace), else -1. Borrowed. */
 int pl_container_ns_pidfd(const pl_container_t *c);
 /* The container's user-namespace maps (remap false: the host's ids). */
+/* What only the chosen mechanism can judge of a config (create and handle commits). */
+int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_config_t *cfg, pl_error_t **err);
 const pl_userns_t *pl_container_userns(const pl_container_t *c);
 /* Whether the container's files are its overlay in the domain directory (mechanism.h). */
 bool pl_container_files_on_host(const pl_container_t *c);
 /* Usage of a running container (CONFLICT otherwise). */
 json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err);
+/* For a mechanism whose figures come from inside the domain (a VM): asks tether for them.
+ * Returns the stats sequence number that answers (pl_container_stats_seq reaches it and a
+ * change notification follows), or 0 when there is nothing to wait for (the figures are
+ * the host's, or tether cannot be asked: pl_container_stats_json answers from the host). */
+uint64_t pl_container_stats_request(pl_container_t *c);
+uint64_t pl_container_stats_seq(const pl_container_t *c);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */
 const char *pl_container_status_name(const pl_container_t *c);
 /* Freezes or thaws every process of a running container. */

@@ -83,6 +83,11 @@ struct pl_container {
 	pl_start_fn start_cb;
 	void *start_data;
 
+	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
+	 * how many have arrived, for requests waiting on the next one */
+	json_t *guest_stats;
+	uint64_t guest_stats_seq;
+
 	pl_session_t *sessions; /* those with sinks or output state */
 	pl_exec_t *execs;
 	uint32_t next_session;

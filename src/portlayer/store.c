@@ -55,6 +55,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 		close(c->run_dirfd);
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
+	json_decref(c->guest_stats);
 	free(c);
 	return NULL;
 }

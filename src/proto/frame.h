@@ -29,7 +29,9 @@ typedef enum pl_msg_type {
 	PL_MSG_DETACH = 14,	 /* port layer -> tether: {"session"} */
 	PL_MSG_CREDIT = 15,	 /* port layer -> tether: {"session","bytes"} */
 	PL_MSG_DATA = 16, /* stdio bytes: chan = session, flags = stream (0 in, 1 out, 2 err) */
-	PL_MSG_TYPE_MAX = 16,
+	PL_MSG_STATS_REQUEST = 17, /* port layer -> tether: {} */
+	PL_MSG_STATS = 18, /* tether -> port layer: {"cpu","memory","pids","blkio","networks"} */
+	PL_MSG_TYPE_MAX = 18,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {

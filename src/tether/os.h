@@ -107,6 +107,11 @@ int pl_os_reap_one(pl_os_status_t *st);
  * what failed. */
 struct json_t;
 const char *pl_os_net_setup(struct json_t *network);
+/* The domain's usage seen from inside it (STATS, docs/tether-protocol.md), the shape of the
+ * port layer's stats: {"cpu":{"usage_ns","user_ns","system_ns"},"memory":{"usage","limit"},
+ * "pids":{"current","limit"},"blkio":{"read_bytes","write_bytes"},"networks":{ifname:{...}}};
+ * what cannot be read is -1. Meant for a dedicated kernel, where all of it is the domain's. */
+struct json_t *pl_os_stats(void);
 /* Signals the process, or its whole process group. Returns 0 or -errno. */
 int pl_os_kill(int pid, int sig, bool group);
 /* After the primary process exited: SIGKILLs everything left in the container so no

@@ -268,6 +268,11 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			break;
 		pl_session_message(h->type, payload, h->len);
 		return;
+	case PL_MSG_STATS_REQUEST: /* what the domain uses, seen from inside it */
+		if (T.phase == AWAIT_HELLO)
+			break;
+		pl_ctl_send_json(PL_MSG_STATS, pl_os_stats());
+		return;
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
 		return;

@@ -904,18 +904,32 @@ def test_user_bind_mount_on_resolv_conf_wins(api, rootfs, uniq, tmp_path):
         assert out == "nameserver 10.1.2.3\n10.4.5.6 mine\n", out
 
 
-def test_handle_connect_is_validated_by_the_mechanism(api, rootfs, uniq):
-    """A vm container refuses scopes at create; a handle's connect is refused at commit the
-    same way, not at the next start (nothing boots here)."""
+def test_handle_connect_is_validated_by_the_mechanism(api, rootfs, uniq, daemon):
+    """A vm container refuses external scopes at create; a handle's connect is refused at
+    commit the same way, not at the next start (nothing boots here). A bridge scope is fine."""
     body = api.create_body(rootfs, ["true"], isolation={"kernel": "dedicated"})
     r = api.create_raw(body)
     if r.status != 201:
         pytest.skip(f"vm mechanism unavailable here: {r.body!r}")
     cid = r.json["id"]
-    h = api.get(f"/containers/{cid}/handle").json["handle"]
-    r = api.post(f"/handles/{h}/network", {"action": "connect", "scope": "bridge"})
-    assert r.status in (200, 201), r.body
-    r = api.post(f"/handles/{r.json['handle']}/commit")
-    assert r.status == 400 and "network_mode" in r.json["message"], r.body
-    assert api.inspect(cid)["network"]["endpoints"] == []
-    api.remove(cid)
+    parent = f"hv{os.getpid() % 100000}"
+    host(daemon, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p",
+         check=True)
+    try:
+        ext = make_scope(api, f"hx-{uniq}", driver="external", parent=parent,
+                         subnet="10.202.0.0/24")
+        h = api.get(f"/containers/{cid}/handle").json["handle"]
+        r = api.post(f"/handles/{h}/network", {"action": "connect", "scope": ext["name"]})
+        assert r.status in (200, 201), r.body
+        r = api.post(f"/handles/{r.json['handle']}/commit")
+        assert r.status == 400 and "external" in r.json["message"], r.body
+        assert api.inspect(cid)["network"]["endpoints"] == []
+        h = api.get(f"/containers/{cid}/handle").json["handle"]
+        r = api.post(f"/handles/{h}/network", {"action": "connect", "scope": "bridge"})
+        r = api.post(f"/handles/{r.json['handle']}/commit")
+        assert r.status in (200, 204), r.body
+        assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == ["bridge"]
+        api.remove(cid)
+        api.delete(f"/networks/{ext['name']}")
+    finally:
+        host(daemon, "ip", "link", "del", parent)

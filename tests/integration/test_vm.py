@@ -11,12 +11,13 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import DEADLINE, Daemon, Plctl, finish_daemon, wait_until
+from conftest import DEADLINE, Daemon, Plctl, UnixHTTPConnection, finish_daemon, wait_until
 from test_interactive import exec_run, upgrade, exec_create, exec_wait
 from test_storage import built, oci  # noqa: F401 (fixtures: two umoci images)
 
@@ -116,10 +117,13 @@ def test_image_root_disk_with_whiteout(api, oci, uniq):
 
 def test_plctl_run_dedicated(plctl, rootfs, uniq):
     p = plctl("run", "--name", uniq, "--kernel=dedicated", "--cpus", "2", "--memory", "160m",
-              rootfs, "sh", "-c", "nproc; grep MemTotal /proc/meminfo; exit 4", timeout=BOOT + 30)
+              rootfs, "sh", "-c", "nproc; grep MemTotal /proc/meminfo; "
+              "ip -o -4 addr show eth0; exit 4", timeout=BOOT + 30)
     assert p.returncode == 4, p.stderr
     lines = p.stdout.splitlines()
     assert lines[0] == "2" and 100 * 1024 < int(lines[1].split()[1]) <= 160 * 1024, p.stdout
+    # the default bridge scope, as for any container
+    assert "inet 172.17." in lines[2], p.stdout
     p = plctl("inspect", uniq, check=0)
     j = json.loads(p.stdout)[0]
     assert j["mechanism"] == "vm" and j["domain"]["cpus"] == 2, j["domain"]
@@ -265,12 +269,12 @@ def test_invalid_mounts_400(api, rootfs, uniq, mount, field):
 
 
 @pytest.mark.parametrize("field,extra", [
-    ("network_mode", {"networks": [{"scope": "bridge"}]}),
+    ("network_mode", {"network_mode": "host"}),
     ("security.userns", {"security": {"userns": {"mode": "remap"}}}),
 ])
 def test_what_a_vm_lacks_is_refused_not_ignored(api, rootfs, uniq, field, extra):
-    """A scope or a remapped user namespace would silently mean nothing in a guest: 400,
-    and nothing is created."""
+    """The host's network namespace or a remapped user namespace would silently mean
+    nothing in a guest: 400, and nothing is created."""
     body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
     body.update(extra)
     r = api.create_raw(body)
@@ -291,6 +295,228 @@ def test_archives_of_a_vm_are_refused(api, rootfs, uniq):
                                  ("POST", "/commit", {"container": cid})):
         r = api.request(method, path, params=params, body=b"" if method == "PUT" else None)
         assert r.status == 501, (method, path, r.status, r.body)
+
+
+# ---- networking: a tap per endpoint on the scope's bridge, virtio-net in the guest
+
+def host(daemon, *cmd, check=False):
+    """Runs cmd in the daemon's network namespace (its bridges, taps and nftables)."""
+    return subprocess.run(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", "--", *cmd],
+                          capture_output=True, text=True, timeout=DEADLINE, check=check)
+
+
+def tap_of(cid):
+    return f"pv{cid[:10]}0"  # the endpoint's host_ifname (network.c)
+
+
+def has_link(daemon, name):
+    return host(daemon, "ip", "link", "show", name).returncode == 0
+
+
+HTTPD = "mkdir -p /www && echo content-of-{n} > /www/index.html && exec httpd -f -p 80 -h /www"
+VM_PORT = 18091
+
+
+@pytest.fixture(scope="module")
+def netvm(api, rootfs, daemon):
+    """A VM serving HTTP on its own scope, port 80 published on VM_PORT, and a linux
+    container serving on the same scope."""
+    uniq = f"n{os.getpid()}"
+    scope = f"vmnet-{uniq}"
+    host(daemon, "ip", "link", "set", "lo", "up", check=True)  # published ports on 127.0.0.1
+    r = api.post("/networks", {"name": scope, "subnet": "10.77.0.0/24"})
+    assert r.status == 201, r
+    lin = f"lin-{uniq}"
+    r = api.create_raw({**api.create_body(rootfs, ["sh", "-c", HTTPD.format(n=lin)], name=lin),
+                        "networks": [{"scope": scope}]})
+    assert r.status == 201, r
+    api.start(r.json["id"])
+    name = f"vmweb-{uniq}"
+    cid = create_vm(api, rootfs, ["sh", "-c", HTTPD.format(n=name)], name,
+                    networks=[{"scope": scope}], resources={"memory": 192 << 20},
+                    ports=[{"container_port": 80, "host_port": VM_PORT}])
+    t0 = time.monotonic()
+    api.start(cid)
+    wait_until(lambda: api.state(cid)["status"] == "running", BOOT, interval=0.1,
+               what="running")
+    return {"id": cid, "name": name, "scope": scope, "linux": lin, "t0": t0}
+
+
+def guest_sh(api, cid, script):
+    out, err, j = exec_run(api, cid, ["sh", "-c", script])
+    assert j["exit_code"] == 0, (script, out, err)
+    return out
+
+
+def test_vm_bridge_address_route_and_mac(api, daemon, netvm):
+    cid = netvm["id"]
+    eps = api.inspect(cid)["network"]["endpoints"]
+    out = guest_sh(api, cid, "ip -o -4 addr show eth0; ip route; cat /sys/class/net/eth0/address")
+    assert f"inet {eps[0]['ip']}/24" in out, out
+    assert "default via 10.77.0.1 dev eth0" in out, out
+    assert out.splitlines()[-1] == eps[0]["mac"], out
+    # the host side: a tap on the scope's bridge, up
+    link = host(daemon, "ip", "-d", "link", "show", tap_of(cid), check=True).stdout
+    assert "tun type tap" in link and "master" in link and "UP" in link, link
+
+
+def test_vm_and_linux_container_talk_by_name(api, rootfs, netvm):
+    cid, lin = netvm["id"], netvm["linux"]
+    out = guest_sh(api, cid, f"for i in $(seq 100); do timeout 3 wget -q -O- http://{lin}/ "
+                   "&& exit 0; sleep 0.1; done; exit 1")
+    assert f"content-of-{lin}" in out
+    body = api.create_body(rootfs, ["sh", "-c", f"for i in $(seq 100); do timeout 3 wget -q -O- "
+                                    f"http://{netvm['name']}/ && exit 0; sleep 0.2; done; exit 1"])
+    body["networks"] = [{"scope": netvm["scope"]}]
+    r = api.create_raw(body)
+    assert r.status == 201, r
+    api.start(r.json["id"])
+    assert api.wait(r.json["id"], timeout=60)["exit_code"] == 0, api.output(r.json["id"])
+    assert f"content-of-{netvm['name']}" in api.output(r.json["id"])[0]
+
+
+def test_vm_published_port(api, daemon, netvm):
+    def fetch():
+        r = host(daemon, "curl", "-s", "-m", "2", f"http://127.0.0.1:{VM_PORT}/")
+        return r.returncode == 0 and f"content-of-{netvm['name']}" in r.stdout
+    wait_until(fetch, BOOT, interval=0.2, what="the VM's published port")
+
+
+def stats(api, cid):
+    r = api.get(f"/containers/{cid}/stats", params={"stream": 0})
+    assert r.status == 200, r
+    return r.json
+
+
+def test_vm_stats_from_inside_the_guest(api, daemon, netvm):
+    cid = netvm["id"]
+    s = stats(api, cid)
+    assert set(s) >= {"cpu", "memory", "pids", "networks", "blkio"}, s
+    assert s["source"] == "guest", s
+    # MemTotal: the VM's memory less what the guest kernel keeps
+    assert 120 << 20 < s["memory"]["limit"] <= 192 << 20, s["memory"]
+    assert 0 < s["memory"]["usage"] < s["memory"]["limit"], s["memory"]
+    assert s["pids"]["current"] >= 2, s["pids"]  # tether and httpd, no kernel threads
+    assert s["cpu"]["usage_ns"] > 0
+    assert s["host"]["memory"]["usage"] > 0  # QEMU's RSS beside the guest's own figures
+    before = s["networks"]["eth0"]
+    for _ in range(5):
+        host(daemon, "curl", "-s", "-m", "2", f"http://127.0.0.1:{VM_PORT}/", check=True)
+    after = stats(api, cid)["networks"]["eth0"]
+    assert after["rx_bytes"] > before["rx_bytes"] and after["tx_bytes"] > before["tx_bytes"]
+    assert after["rx_packets"] >= before["rx_packets"] + 5
+    # a stream: every sample from inside, the first one included, about a second apart
+    conn = UnixHTTPConnection(api.socket_path, timeout=DEADLINE)
+    try:
+        conn.request("GET", f"/containers/{cid}/stats")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        t0 = time.monotonic()
+        lines = [json.loads(resp.readline()) for _ in range(3)]
+        assert all(x["source"] == "guest" and x["pids"]["current"] >= 2 for x in lines), lines
+        assert 1.5 < time.monotonic() - t0 < 10
+    finally:
+        conn.close()
+
+
+def test_vm_taps_gone_after_stop_and_kill9(api, daemon, netvm):
+    cid = netvm["id"]
+    tap = tap_of(cid)
+    assert has_link(daemon, tap)
+    api.stop(cid, timeout=10)
+    wait_until(lambda: not has_link(daemon, tap), 10, what="tap removed after stop")
+    qpid = boot(api, cid)
+    assert has_link(daemon, tap)
+    os.kill(qpid, signal.SIGKILL)
+    api.wait(cid, timeout=BOOT)
+    wait_until(lambda: not has_link(daemon, tap), 10, what="tap removed after kill -9")
+    assert not [line for line in host(daemon, "ip", "-o", "link", "show",
+                                       check=True).stdout.splitlines()
+                if f"pv{cid[:10]}" in line]  # neither tap
+
+
+def test_vm_refuses_an_external_scope(api, rootfs, uniq, daemon):
+    parent = f"vx{os.getpid() % 100000}"
+    host(daemon, "ip", "link", "add", parent, "type", "veth", "peer", "name", parent + "p",
+         check=True)
+    r = api.post("/networks", {"name": f"ext-{uniq}", "driver": "external",
+                               "parent": parent, "subnet": "10.78.0.0/24"})
+    assert r.status == 201, r
+    body = api.create_body(rootfs, ["true"], name=uniq, isolation=DEDICATED)
+    body["networks"] = [{"scope": f"ext-{uniq}"}]
+    r = api.create_raw(body)
+    assert r.status == 400 and "networks" in r.message and "external" in r.message, r
+    assert api.get(f"/containers/{uniq}/json").status == 404
+
+
+def test_vm_network_across_daemon_restarts(binaries, rootfs):
+    """A daemon in a named network namespace (so a restarted one finds its bridges), a VM
+    on two scopes (eth0, eth1: a tap each): the published port survives a daemon kill -9; a
+    VM that dies while the daemon is down leaves no tap, and starts again with the same
+    ones. (Names are not looked up here: with two scopes the guest has both responders,
+    each knowing only its own scope.)"""
+    from test_network import NetnsDaemon
+    netns = f"plvm-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+    d = NetnsDaemon(tempfile.mkdtemp(prefix="pl-it-vmnet-"), netns,
+                    extra=("--vm-accel", os.environ.get("PL_VM_ACCEL", "tcg")))
+    problems = []
+    try:
+        d.start()
+        api = d.api
+        r = api.post("/networks", {"name": "second", "subnet": "10.79.0.0/24"})
+        assert r.status == 201, r
+        cid = create_vm(api, rootfs, ["sh", "-c", HTTPD.format(n="restarts")], "vm-restarts",
+                        networks=[{"scope": "bridge"}, {"scope": "second"}],
+                        ports=[{"container_port": 80, "host_port": VM_PORT}])
+        tap = tap_of(cid)
+        tap2 = tap[:-1] + "1"
+
+        def fetch():
+            r = subprocess.run(["ip", "netns", "exec", netns, "curl", "-s", "-m", "2",
+                                f"http://127.0.0.1:{VM_PORT}/"], capture_output=True, text=True)
+            return r.returncode == 0 and "content-of-restarts" in r.stdout
+
+        def tap_there(name=tap):
+            return subprocess.run(["ip", "-n", netns, "link", "show", name],
+                                  capture_output=True).returncode == 0
+
+        api.start(cid)
+        wait_until(fetch, BOOT, interval=0.2, what="the published port")
+        eps = api.inspect(cid)["network"]["endpoints"]
+        out = guest_sh(api, cid, "ip -o -4 addr; cat /sys/class/net/eth0/address "
+                       "/sys/class/net/eth1/address")
+        assert f"eth0    inet {eps[0]['ip']}/16" in out, out
+        assert f"eth1    inet {eps[1]['ip']}/24" in out, out
+        assert out.splitlines()[-2:] == [eps[0]["mac"], eps[1]["mac"]], out
+        link = subprocess.run(["ip", "-n", netns, "link", "show", tap2], capture_output=True,
+                              text=True, check=True).stdout
+        assert "master pl-" in link, link
+        qpid = qemu_pid(api, cid)
+        d.kill()
+        d.proc = None
+        d.start()
+        wait_until(fetch, 30, interval=0.2, what="the published port after a daemon restart")
+        d.kill()
+        os.kill(qpid, signal.SIGKILL)
+        wait_until(lambda: pid_gone(qpid), 10, what="QEMU gone")
+        wait_until(lambda: not tap_there() and not tap_there(tap2), 10,
+                   what="the taps gone with QEMU")
+        d.proc = None
+        d.start()
+        st = api.state(cid)
+        assert st["status"] == "stopped" and st["exit_code"] == 255, st
+        api.start(cid)
+        wait_until(fetch, BOOT, interval=0.2, what="the published port after a new start")
+        assert tap_there()
+        assert api.remove(cid, force=True).status == 204
+        wait_until(lambda: not tap_there() and not tap_there(tap2), 10,
+                   what="the taps gone after removal")
+    finally:
+        problems = finish_daemon(d)
+        subprocess.run(["ip", "netns", "del", netns])
+    assert not problems, problems
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-/* what tether needs: the virtio-mmio transport, the serial ports, the root disk */
-static const char *const wanted_modules[] = {"virtio_mmio", "virtio_console", "virtio_blk"};
+/* what tether needs: the virtio-mmio transport, the serial ports, the root disk, the NICs of
+ * bridge endpoints (virtio_net pulls in net_failover and failover through modules.dep) */
+static const char *const wanted_modules[] = {"virtio_mmio", "virtio_console", "virtio_blk",
+					     "virtio_net"};
 /* loaded by tether only when the VM has a virtio-fs device (volumes, bind mounts): listed in
  * /modules/shares, after what /modules/order loads */
 static const char *const share_modules[] = {"virtiofs"};

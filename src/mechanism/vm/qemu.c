@@ -154,6 +154,15 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	add(&a, "file,id=exit,path=%s/exit.json", b->domain_dir);
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=exit,name=pl.exit");
+	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c) */
+	for (size_t i = 0; b->tap_fds && i < json_array_size(b->endpoints); i++) {
+		const json_t *ep = json_array_get(b->endpoints, i);
+		add(&a, "-netdev");
+		add(&a, "tap,id=n%zu,fd=%d", i, b->tap_fds[i]);
+		add(&a, "-device");
+		add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i,
+		    json_string_value(json_object_get(ep, "mac")));
+	}
 	add(&a, "-chardev");
 	add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", b->qmp_fd);
 	add(&a, "-mon");

@@ -227,7 +227,8 @@ static _Noreturn void launch_fail(int listen_fd, pl_error_t *e)
 	_exit(1);
 }
 
-static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen, int qmp_listen)
+static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen, int qmp_listen,
+				    const int *taps, size_t n_taps)
 {
 	pl_error_t *e = NULL;
 	sigset_t none;
@@ -237,6 +238,11 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		signal(s, SIG_DFL);
 	/* QEMU outlives the daemon: its own session, no terminal, no daemon fds but ours */
 	setsid();
+	/* the taps go to 5 on: first out of the way of every dup2 below */
+	int tap_fds[PL_VM_MAX_NICS];
+	for (size_t i = 0; i < n_taps; i++)
+		if ((tap_fds[i] = fcntl(taps[i], F_DUPFD_CLOEXEC, 64 + PL_VM_MAX_NICS)) < 0)
+			_exit(1);
 	int fds[2] = {ctl_listen, qmp_listen};
 	for (int i = 0; i < 2; i++) {
 		int hi = fcntl(fds[i], F_DUPFD, 64);
@@ -245,7 +251,12 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	}
 	ctl_listen = 3;
 	qmp_listen = 4;
-	close_range(5, ~0U, 0);
+	for (size_t i = 0; i < n_taps; i++) {
+		if (dup2(tap_fds[i], 5 + (int)i) < 0)
+			_exit(1);
+		tap_fds[i] = 5 + (int)i;
+	}
+	close_range(5 + (unsigned)n_taps, ~0U, 0);
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, 0);
@@ -278,6 +289,8 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .cpus = cpus_of(&spec->config->resources),
 	    .memory_mib = memory_mib_of(&spec->config->resources),
 	    .shares_fd = shares_fd,
+	    .endpoints = spec->endpoints,
+	    .tap_fds = tap_fds,
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
 	json_t *rec = json_pack("{s:s, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
@@ -339,6 +352,12 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	_cleanup_close_ int ctl = connect_at(spec->run_dirfd, CTL_SOCKET);
 	if (ctl < 0)
 		return pl_error_errno(err, "connect to the vm control socket");
+	/* the taps, before QEMU exists: created here, where a failure is the caller's answer;
+	 * only QEMU holds them from the clone on, so they end with it */
+	int taps[PL_VM_MAX_NICS];
+	int n_taps = pl_vm_net_open(spec->endpoints, taps, PL_VM_MAX_NICS, err);
+	if (n_taps < 0)
+		return -1;
 	int pidfd = -1;
 	struct clone_args args = {
 	    .flags = CLONE_PIDFD,
@@ -346,10 +365,14 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	    .exit_signal = SIGCHLD,
 	};
 	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0)
-		return pl_error_errno(err, "clone3 vm launcher");
 	if (pid == 0)
-		launcher_main(spec, ctl_listen, qmp_listen);
+		launcher_main(spec, ctl_listen, qmp_listen, taps, (size_t)n_taps);
+	int clone_errno = errno;
+	pl_vm_net_close(taps, (size_t)n_taps);
+	if (pid < 0) {
+		errno = clone_errno;
+		return pl_error_errno(err, "clone3 vm launcher");
+	}
 	dom_add(spec->id, spec->run_dirfd, pid);
 	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
 	out->pid = pid;
@@ -402,11 +425,10 @@ static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error
 {
 	if (pl_vm_shares_check(cfg->mounts, err) < 0)
 		return -1;
-	if (cfg->network_mode && strcmp(cfg->network_mode, "none") != 0)
+	if (cfg->network_mode && strcmp(cfg->network_mode, "host") == 0)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "network_mode: a dedicated kernel has loopback only for now "
-				    "(\"none\"), not \"%s\"",
-				    cfg->network_mode);
+				    "network_mode: a dedicated kernel cannot share the host's "
+				    "network namespace (\"host\"); use a bridge scope or \"none\"");
 	if (cfg->security.userns.remap)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "security.userns: a dedicated kernel is isolated by its own "
@@ -569,4 +591,5 @@ pl_mechanism_t pl_mechanism_vm = {
     .destroy = vm_destroy,
     .unreported_end = vm_unreported_end,
     .describe = vm_describe,
+    .guest_stats = true,
 };

@@ -63,6 +63,9 @@ typedef struct pl_vm_boot {
 	int cpus;
 	int64_t memory_mib;
 	int shares_fd; /* > 0: QEMU's end of the virtio-fs connection (shares.c) */
+	/* bridge endpoints (mechanism.h) and their taps' fds, inherited by QEMU */
+	const json_t *endpoints;
+	const int *tap_fds;
 } pl_vm_boot_t;
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */
@@ -82,3 +85,12 @@ int pl_vm_shares_check(const json_t *mounts, pl_error_t **err);
  * the guest is to populate, and returns QEMU's end of the vhost-user connection (inheritable),
  * or -1. */
 int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t **err);
+
+/* ---- net.c */
+
+/* Most networks a VM joins (one virtio-net device each). */
+#define PL_VM_MAX_NICS 8
+/* A tap per endpoint (bridge endpoints only: external scopes are refused), on its bridge and
+ * up, into fds (close-on-exec; at most max). Returns how many, or -1 with nothing left. */
+int pl_vm_net_open(const json_t *endpoints, int *fds, size_t max, pl_error_t **err);
+void pl_vm_net_close(int *fds, size_t n);

@@ -455,6 +455,21 @@ static void mac_of(uint32_t a, char out[18])
 		 a & 255);
 }
 
+const char *pl_network_external_scope(pl_network_t *n, const pl_config_t *cfg)
+{
+	if (!n || !mode_is(cfg, "bridge"))
+		return NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach(cfg->networks, i, e)
+	{
+		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		if (s && s->external)
+			return s->name;
+	}
+	return NULL;
+}
+
 json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 {
 	json_t *out = json_array();

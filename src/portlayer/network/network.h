@@ -57,6 +57,8 @@ void pl_network_rebuild(pl_network_t *n);
 /* What the mechanism plumbs on the host for c: [{"kind","bridge"|"parent","host_ifname",
  * "ifname","mac","mtu"}] */
 json_t *pl_network_endpoints(pl_network_t *n, const struct pl_container *c);
+/* The first scope of cfg's networks that sits on an external interface, or NULL. */
+const char *pl_network_external_scope(pl_network_t *n, const pl_config_t *cfg);
 /* tether's CONFIG "network" object for c, NULL when c has no network of its own. */
 json_t *pl_network_tether_json(pl_network_t *n, const struct pl_container *c);
 /* Before c's domain starts: the nftables table matches the state (a pending or failed

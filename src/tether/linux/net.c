@@ -58,6 +58,66 @@ static void set_sin(struct sockaddr *sa, struct in_addr a)
 	memcpy(sa, &sin, sizeof(sin));
 }
 
+static bool parse_mac(const char *s, unsigned char mac[6])
+{
+	unsigned v[6];
+	char tail;
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+			 &tail) != 6)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (unsigned char)v[i];
+	return true;
+}
+
+static bool has_mac(int sk, const char *name, const unsigned char mac[6])
+{
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	return ioctl(sk, SIOCGIFHWADDR, &ifr) == 0 && memcmp(ifr.ifr_hwaddr.sa_data, mac, 6) == 0;
+}
+
+/* The device with this MAC gets the name the port layer chose. In a shared-kernel domain it
+ * already has it (the port layer created it so); in a VM the guest kernel named its NICs
+ * in probe order (eth0, eth1, ...), and a NIC may still be probing when CONFIG arrives. */
+static const char *claim_by_mac(int sk, const char *name, const char *mac_s)
+{
+	unsigned char mac[6];
+	if (!parse_mac(mac_s, mac))
+		return fail("network: interface %s: mac \"%s\" is not xx:xx:xx:xx:xx:xx", name,
+			    mac_s);
+	for (int tries = 0; tries < 200; tries++) { /* up to 2 s */
+		if (has_mac(sk, name, mac))
+			return NULL;
+		struct if_nameindex *all = if_nameindex(), *found = NULL;
+		for (struct if_nameindex *i = all; i && i->if_index; i++)
+			if (has_mac(sk, i->if_name, mac))
+				found = i;
+		if (found) {
+			if (if_nametoindex(name)) {
+				if_freenameindex(all);
+				return fail("network: the name %s is taken by another interface",
+					    name);
+			}
+			struct ifreq ifr = {0};
+			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", found->if_name);
+			snprintf(ifr.ifr_newname, sizeof(ifr.ifr_newname), "%s", name);
+			int r = ioctl(sk, SIOCSIFNAME, &ifr);
+			int e = errno;
+			if_freenameindex(all);
+			if (r < 0)
+				return fail("network: rename the interface with mac %s to %s: %s",
+					    mac_s, name, strerror(e));
+			return NULL;
+		}
+		if_freenameindex(all);
+		if (if_nametoindex(name)) /* there, with another MAC: leave it as it is */
+			return NULL;
+		usleep(10000);
+	}
+	return fail("network: no interface %s or with mac %s", name, mac_s);
+}
+
 static const char *setup_interface(int sk, json_t *ifc)
 {
 	const char *name = json_string_value(json_object_get(ifc, "name"));
@@ -69,6 +129,14 @@ static const char *setup_interface(int sk, json_t *ifc)
 	if (mtu && (!json_is_integer(mtu) || json_integer_value(mtu) < 68 ||
 		    json_integer_value(mtu) > 65535))
 		return fail("network: interface %s: mtu must be in [68, 65535]", name);
+	json_t *mac = json_object_get(ifc, "mac");
+	if (mac) {
+		const char *e = json_is_string(mac)
+				    ? claim_by_mac(sk, name, json_string_value(mac))
+				    : fail("network: interface %s: mac must be a string", name);
+		if (e)
+			return e;
+	}
 	struct ifreq ifr = {0};
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (mtu) {
