@@ -53,6 +53,7 @@ struct conn {
 	struct conn *prev, *next; /* ordered by idle deadline */
 	pl_dns_t *d;
 	int fd;
+	struct in_addr peer;
 	pl_watch_t *w;
 	uint32_t events;
 	uint8_t *in;
@@ -72,6 +73,7 @@ struct pl_dns {
 	void *ctx;
 	pl_dns_reverse_fn reverse;
 	void *rctx;
+	struct in_addr asker; /* the source of the query being answered (pl_dns_asker) */
 
 	int udp_fd, tcp_fd;
 	pl_watch_t *udp_watch, *tcp_watch;
@@ -632,6 +634,7 @@ static void handle_query(pl_dns_t *d, conn_t *c, const struct sockaddr_in *clien
 	}
 	/* Over UDP the plain DNS limit applies (TC tells the client to come back over TCP). */
 	size_t cap = c ? sizeof(d->reply) : PL_DNS_UDP_MAX;
+	d->asker = c ? c->peer : client->sin_addr;
 	ssize_t n =
 	    pl_dns_respond(msg, len, d->lookup, d->ctx, d->reverse, d->rctx, &q, d->reply, cap);
 	if (n > 0)
@@ -779,6 +782,7 @@ static void on_accept(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		conn_t *c = pl_xcalloc(1, sizeof(*c));
 		c->d = d;
 		c->fd = cfd;
+		c->peer = from.sin_addr;
 		c->events = EPOLLIN;
 		c->w = pl_loop_watch(loop, cfd, EPOLLIN, on_conn, c, NULL);
 		if (!c->w) {
@@ -937,6 +941,11 @@ pl_dns_t *pl_dns_stop(pl_dns_t *d)
 	pl_close(d->up_fd);
 	free(d);
 	return NULL;
+}
+
+struct in_addr pl_dns_asker(const pl_dns_t *d)
+{
+	return d->asker;
 }
 
 uint16_t pl_dns_port(const pl_dns_t *d)

@@ -39,6 +39,9 @@ pl_dns_t *pl_dns_start(pl_loop_t *loop, struct in_addr listen, uint16_t port,
 /* Closes everything, cancels pending forwards (their clients get nothing); returns NULL. */
 pl_dns_t *pl_dns_stop(pl_dns_t *d);
 
+/* During a lookup or reverse callback: the address the query came from (so a scope can
+ * answer with what that client may see, e.g. names on its other scopes too). */
+struct in_addr pl_dns_asker(const pl_dns_t *d);
 /* The port actually listened on (the kernel's pick when port 0 was asked for). */
 uint16_t pl_dns_port(const pl_dns_t *d);
 

@@ -29,9 +29,48 @@ static bool answers_to(const pl_container_t *c, const json_t *ep, const char *na
 	return false;
 }
 
+/* The running container whose endpoint on s has address a, or NULL. */
+static const pl_container_t *endpoint_owner(const pl_scope_t *s, uint32_t a)
+{
+	for (pl_container_t *c = pl_container_first(s->net->pl); c; c = pl_container_next(c)) {
+		if (!pl_container_is_running(c))
+			continue;
+		size_t i;
+		json_t *e;
+		json_array_foreach(c->config->networks, i, e)
+		{
+			if (!strcmp(json_string_value(json_object_get(e, "scope")), s->name) &&
+			    pl_endpoint_ip(e) == a)
+				return c;
+		}
+	}
+	return NULL;
+}
+
+/* Whether the asker (a container, or NULL: only s) can see scope name. */
+static bool visible(const pl_scope_t *s, const pl_container_t *asker, const char *scope)
+{
+	if (!strcmp(scope, s->name))
+		return true;
+	if (!asker)
+		return false;
+	size_t i;
+	json_t *e;
+	json_array_foreach(asker->config->networks, i, e)
+	{
+		if (!strcmp(json_string_value(json_object_get(e, "scope")), scope))
+			return true;
+	}
+	return false;
+}
+
+/* As Docker's embedded server: a container resolves the containers of every scope it is on,
+ * whichever of its scopes' responders it asks (its resolv.conf lists them all, and a resolver
+ * takes the first answer); the address given is the one on the shared scope. */
 static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
 {
 	pl_scope_t *s = ctx;
+	const pl_container_t *asker = endpoint_owner(s, ntohl(pl_dns_asker(s->dns).s_addr));
 	int n = 0;
 	for (pl_container_t *c = pl_container_first(s->net->pl); c && n < max;
 	     c = pl_container_next(c)) {
@@ -41,7 +80,7 @@ static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
 		json_t *e;
 		json_array_foreach(c->config->networks, i, e)
 		{
-			if (!strcmp(json_string_value(json_object_get(e, "scope")), s->name) &&
+			if (visible(s, asker, json_string_value(json_object_get(e, "scope"))) &&
 			    answers_to(c, e, name) && n < max)
 				out[n++].s_addr = htonl(pl_endpoint_ip(e));
 		}
