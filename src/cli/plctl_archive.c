@@ -38,14 +38,6 @@ static char *cpath(pl_client_t *c, const char *id, const char *suffix)
 	return pl_xasprintf("/containers/%s%s", esc, suffix);
 }
 
-static void query(pl_client_t *c, char **path, const char *key, const char *value)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, value);
-	char *next = pl_xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, esc);
-	free(*path);
-	*path = next;
-}
-
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -171,7 +163,7 @@ static int tmpfile_fd(void)
 static int cp_out(pl_client_t *c, const char *ctr, const char *src, const char *dst)
 {
 	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
-	query(c, &path, "path", src);
+	pl_client_add_query(c, &path, "path", src);
 	pl_error_t *e = NULL;
 	if (!strcmp(dst, "-")) {
 		int fd = STDOUT_FILENO;
@@ -317,7 +309,7 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 		 * there, or a file to replace) into dst's directory under dst's name */
 		_cleanup_free_ char *probe = pl_xasprintf("%s/.", dst);
 		_cleanup_free_ char *spath = cpath(c, ctr, "/archive");
-		query(c, &spath, "path", probe);
+		pl_client_add_query(c, &spath, "path", probe);
 		long status = 0;
 		pl_error_t *e = NULL;
 		int r = pl_client_request(c, "HEAD", spath, NULL, &status, NULL, &e);
@@ -339,7 +331,7 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 		fd = tmp;
 	}
 	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
-	query(c, &path, "path", target);
+	pl_client_add_query(c, &path, "path", target);
 	struct stat st;
 	int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
 	pl_error_t *e = NULL;
@@ -426,16 +418,16 @@ int pl_cli_commit(pl_client_t *c, int argc, char **argv)
 	if (!json_object_size(changes))
 		json_object_del(body, "changes");
 	_cleanup_free_ char *path = pl_xstrdup("/commit");
-	query(c, &path, "container", argv[optind]);
+	pl_client_add_query(c, &path, "container", argv[optind]);
 	if (optind + 1 < argc) {
 		_cleanup_free_ char *ref = pl_xstrdup(argv[optind + 1]);
 		char *slash = strrchr(ref, '/');
 		char *colon = strrchr(slash ? slash : ref, ':');
 		if (colon) {
 			*colon = '\0';
-			query(c, &path, "tag", colon + 1);
+			pl_client_add_query(c, &path, "tag", colon + 1);
 		}
-		query(c, &path, "repo", ref);
+		pl_client_add_query(c, &path, "repo", ref);
 	}
 	pl_error_t *e = NULL;
 	json_t *resp = NULL;
@@ -496,7 +488,7 @@ int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
 	 * escaped (a name has none of them) */
 	_cleanup_free_ char *path = pl_xasprintf("/images/%s/push", argv[optind]);
 	if (insecure)
-		query(c, &path, "insecure", "1");
+		pl_client_add_query(c, &path, "insecure", "1");
 	pl_error_t *e = NULL;
 	json_t *resp = NULL;
 	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
@@ -594,11 +586,11 @@ int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
 		explicit_bzero(pw, sizeof(pw));
 	}
 	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
-	query(c, &path, "ref", argv[optind]);
+	pl_client_add_query(c, &path, "ref", argv[optind]);
 	if (insecure)
-		query(c, &path, "insecure", "1");
+		pl_client_add_query(c, &path, "insecure", "1");
 	if (platform)
-		query(c, &path, "platform", platform);
+		pl_client_add_query(c, &path, "platform", platform);
 	pl_ndjson_t nd;
 	pl_ndjson_init(&nd, pull_line, &pv);
 	pl_error_t *e = NULL;
