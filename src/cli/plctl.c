@@ -2727,7 +2727,8 @@ static int image_ls(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-/* GETs each named object and prints them as one JSON array (image and volume inspect). */
+/* GETs each named object and prints them as one JSON array (image, volume and network
+ * inspect). */
 static int inspect_each(pl_client_t *c, int argc, char **argv,
 			char *(*path_of)(pl_client_t *, const char *))
 {
@@ -2744,6 +2745,26 @@ static int inspect_each(pl_client_t *c, int argc, char **argv,
 		json_array_append_new(all, one ? one : json_null());
 	}
 	print_json(all);
+	return rc;
+}
+
+/* DELETEs each named object (with ?force=1 when force) and prints the names removed (image,
+ * volume and network rm). */
+static int delete_each(pl_client_t *c, int argc, char **argv,
+		       char *(*path_of)(pl_client_t *, const char *), bool force)
+{
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = path_of(c, argv[i]);
+		if (force)
+			pl_client_add_query(c, &path, "force", "1");
+		_cleanup_error_ pl_error_t *err = NULL;
+		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		puts(argv[i]);
+	}
 	return rc;
 }
 
@@ -2780,17 +2801,7 @@ static int image_rm(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("image rm", "requires at least one image");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = image_path(c, argv[i]);
-		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		puts(argv[i]);
-	}
-	return rc;
+	return delete_each(c, argc, argv, image_path, false);
 }
 
 /* A command group's subcommands ("image ls", "volume rm"). */
@@ -2977,19 +2988,7 @@ static int volume_rm(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("volume rm", "requires at least one volume");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = volume_path(c, argv[i]);
-		if (force)
-			pl_client_add_query(c, &path, "force", "1");
-		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		puts(argv[i]);
-	}
-	return rc;
+	return delete_each(c, argc, argv, volume_path, force);
 }
 
 static const subcommand_t volume_commands[] = {
@@ -3124,17 +3123,7 @@ static int network_rm(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("network rm", "requires at least one network");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = network_path(c, argv[i]);
-		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		puts(argv[i]);
-	}
-	return rc;
+	return delete_each(c, argc, argv, network_path, false);
 }
 
 static const subcommand_t network_commands[] = {
