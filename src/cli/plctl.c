@@ -6,6 +6,7 @@
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -1022,24 +1023,9 @@ static void remove_container(pl_client_t *c, const char *id)
 		report(err, 0);
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int write_frame(int stream, const char *data, size_t len, void *userdata)
 {
-	return write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+	return pl_write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
 }
 
 /* Streams a logs URL to our stdout/stderr. */

@@ -3,6 +3,7 @@
  * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
 #include "cli/plctl_archive.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 
 #include <archive.h>
@@ -48,17 +49,7 @@ static bool wants_help(int argc, char **argv)
 
 static int write_fd_cb(const char *data, size_t len, void *userdata)
 {
-	int fd = *(int *)userdata;
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return pl_write_all(*(int *)userdata, data, len);
 }
 
 /* export [-o FILE] CONTAINER */
