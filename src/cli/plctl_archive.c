@@ -429,6 +429,21 @@ int pl_cli_commit(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
+/* The registry login of push and pull: {"username","password"} with the password read from
+ * stdin's first line when pw_stdin (else empty), or NULL when no user was given. */
+static json_t *credentials(const char *user, bool pw_stdin)
+{
+	if (!user)
+		return NULL;
+	char pw[1024] = "";
+	if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+		pw[0] = '\0';
+	pw[strcspn(pw, "\r\n")] = '\0';
+	json_t *body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+	explicit_bzero(pw, sizeof(pw));
+	return body;
+}
+
 /* image push [--insecure] [-u USER --password-stdin] NAME[:TAG] */
 int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
 {
@@ -466,15 +481,7 @@ int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage("image push", u, true);
-	_cleanup_json_ json_t *body = NULL;
-	if (user) {
-		char pw[1024] = "";
-		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
-			pw[0] = '\0';
-		pw[strcspn(pw, "\r\n")] = '\0';
-		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
-		explicit_bzero(pw, sizeof(pw));
-	}
+	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
 	/* the path keeps the name's slashes: only the characters a path cannot carry are
 	 * escaped (a name has none of them) */
 	_cleanup_free_ char *path = pl_xasprintf("/images/%s/push", argv[optind]);
@@ -567,15 +574,7 @@ int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage("image pull", u, true);
-	_cleanup_json_ json_t *body = NULL;
-	if (user) {
-		char pw[1024] = "";
-		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
-			pw[0] = '\0';
-		pw[strcspn(pw, "\r\n")] = '\0';
-		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
-		explicit_bzero(pw, sizeof(pw));
-	}
+	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
 	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
 	pl_client_add_query(c, &path, "ref", argv[optind]);
 	if (insecure)
