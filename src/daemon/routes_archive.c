@@ -553,32 +553,33 @@ static void submit(pl_req_t *r, ajob_t *j)
 	pl_req_park(r, NULL);
 }
 
-void pl_h_container_export(pl_req_t *r, void *app)
+/* The export, changes, GET and HEAD handlers: a job of the kind, submitted (a bad request
+ * is answered by ajob_new). */
+static void start_job(pl_req_t *r, void *app, ajob_kind_t kind, bool need_path)
 {
-	ajob_t *j = ajob_new(r, app, A_EXPORT, false);
+	ajob_t *j = ajob_new(r, app, kind, need_path);
 	if (j)
 		submit(r, j);
+}
+
+void pl_h_container_export(pl_req_t *r, void *app)
+{
+	start_job(r, app, A_EXPORT, false);
 }
 
 void pl_h_container_changes(pl_req_t *r, void *app)
 {
-	ajob_t *j = ajob_new(r, app, A_CHANGES, false);
-	if (j)
-		submit(r, j);
+	start_job(r, app, A_CHANGES, false);
 }
 
 void pl_h_archive_get(pl_req_t *r, void *app)
 {
-	ajob_t *j = ajob_new(r, app, A_GET, true);
-	if (j)
-		submit(r, j);
+	start_job(r, app, A_GET, true);
 }
 
 void pl_h_archive_head(pl_req_t *r, void *app)
 {
-	ajob_t *j = ajob_new(r, app, A_STAT, true);
-	if (j)
-		submit(r, j);
+	start_job(r, app, A_STAT, true);
 }
 
 void pl_h_archive_put(pl_req_t *r, void *app)
