@@ -700,10 +700,7 @@ static void store_job_free(store_job_t *j)
 	free(j->image);
 	free(j->platform);
 	free(j->username);
-	if (j->password) {
-		explicit_bzero(j->password, strlen(j->password));
-		free(j->password);
-	}
+	pl_free_secret(j->password);
 	free(j);
 }
 

@@ -102,10 +102,7 @@ static void ajob_unref(void *data)
 	free(j->ref);
 	free(j->platform);
 	free(j->username);
-	if (j->password) {
-		explicit_bzero(j->password, strlen(j->password));
-		free(j->password);
-	}
+	pl_free_secret(j->password);
 	free(j->tail);
 	pl_error_free(j->err);
 	free(j);
