@@ -553,6 +553,17 @@ def start_daemon(tmpdir=None):
     return Daemon(tmp).start()
 
 
+def run_body(api, body):
+    """Creates a container from a raw create body, starts it and waits for it: (id, exit
+    code, (stdout, stderr))."""
+    r = api.create_raw(body)
+    assert r.status == 201, f"create: {r.status} {r.body!r}"
+    cid = r.json["id"]
+    api.start(cid)
+    w = api.wait(cid)
+    return cid, w["exit_code"], api.output(cid)
+
+
 def start_or_fail(d, tmp=None):
     """d.start() for a fixture: a daemon that does not come up fails the test (removing tmp,
     its directory, when given)."""
