@@ -498,18 +498,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 {
 	pl_error_t *e = NULL;
 	bool stream = j->kind == A_EXPORT || j->kind == A_GET;
-	if (stream) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			pl_error_errno(&e, "pipe");
-			ajob_unref(j);
-			return fail(r, e);
-		}
-		j->rfd = p[0];
-		j->wfd = p[1];
-		fcntl(j->rfd, F_SETFL, O_NONBLOCK);
-	}
-	if (j->kind == A_PULL) {
+	if (stream || j->kind == A_PULL) { /* a tar, or pull's progress lines */
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			pl_error_errno(&e, "pipe");
