@@ -6,6 +6,7 @@
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/util.h"
 
 #include <ctype.h>
@@ -87,15 +88,6 @@ static char *container_path(pl_client_t *c, const char *id, const char *suffix)
 {
 	_cleanup_free_ char *esc = pl_client_escape(c, id);
 	return pl_xasprintf("/containers/%s%s", esc, suffix ? suffix : "");
-}
-
-/* Appends "?key=value" or "&key=value" (value escaped) to *path. */
-static void add_query(pl_client_t *c, char **path, const char *key, const char *value)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, value);
-	char *next = pl_xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, esc);
-	free(*path);
-	*path = next;
 }
 
 static int print_json(json_t *j)
@@ -1027,24 +1019,9 @@ static void remove_container(pl_client_t *c, const char *id)
 		report(err, 0);
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int write_frame(int stream, const char *data, size_t len, void *userdata)
 {
-	return write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+	return pl_write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
 }
 
 /* Streams a logs URL to our stdout/stderr. */
@@ -1082,7 +1059,7 @@ static void *forward_signals(void *arg)
 		const char *name = pl_signal_name(sig);
 		_cleanup_free_ char *num = pl_xasprintf("%d", sig);
 		_cleanup_free_ char *path = container_path(f->client, f->id, "/kill");
-		add_query(f->client, &path, "signal", name ? name : num);
+		pl_client_add_query(f->client, &path, "signal", name ? name : num);
 		_cleanup_error_ pl_error_t *err = NULL;
 		/* 409 means it already stopped: nothing to forward to. */
 		if (pl_client_request(f->client, "POST", path, NULL, NULL, NULL, &err) < 0 &&
@@ -1137,7 +1114,7 @@ static int wait_container(pl_client_t *c, const char *id, const char *timeout, p
 {
 	_cleanup_free_ char *path = container_path(c, id, "/wait");
 	if (timeout)
-		add_query(c, &path, "timeout", timeout);
+		pl_client_add_query(c, &path, "timeout", timeout);
 	_cleanup_(json_decrefp) json_t *resp = NULL;
 	if (pl_client_request(c, "POST", path, NULL, NULL, &resp, err) < 0)
 		return -1;
@@ -1190,7 +1167,7 @@ static char *stream_query(pl_client_t *c, const char *base, bool in, bool out,
 			  const char *detach_keys)
 {
 	char *path = pl_xasprintf("%s?stream=1&stdin=%d&stdout=%d&stderr=%d", base, in, out, out);
-	add_query(c, &path, "detachKeys", detach_keys);
+	pl_client_add_query(c, &path, "detachKeys", detach_keys);
 	return path;
 }
 
@@ -1511,7 +1488,7 @@ static int cmd_stop(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		if (pl_parse_int64(o.timeout, 0, INT_MAX, &t) < 0)
 			return usage_error("stop", "invalid timeout '%s' (whole seconds)",
 					   o.timeout);
-		add_query(c, &suffix, "timeout", o.timeout);
+		pl_client_add_query(c, &suffix, "timeout", o.timeout);
 	}
 	return for_each_id(c, argc, argv, "POST", suffix, false);
 }
@@ -1529,7 +1506,7 @@ static int cmd_kill(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 			return usage_error("kill", "invalid signal '%s'", o.signal);
 		const char *name = pl_signal_name(signo);
 		_cleanup_free_ char *num = pl_xasprintf("%d", signo);
-		add_query(c, &suffix, "signal", name ? name : num);
+		pl_client_add_query(c, &suffix, "signal", name ? name : num);
 	}
 	return for_each_id(c, argc, argv, "POST", suffix, false);
 }
@@ -2412,19 +2389,19 @@ static int cmd_logs(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 	_cleanup_free_ char *path = container_path(c, argv[optind], "/logs");
 	if (follow)
-		add_query(c, &path, "follow", "1");
+		pl_client_add_query(c, &path, "follow", "1");
 	if (tail)
-		add_query(c, &path, "tail", tail);
+		pl_client_add_query(c, &path, "tail", tail);
 	if (since) {
 		_cleanup_free_ char *v = since_value(since);
-		add_query(c, &path, "since", v);
+		pl_client_add_query(c, &path, "since", v);
 	}
 	if (until) {
 		_cleanup_free_ char *v = since_value(until);
-		add_query(c, &path, "until", v);
+		pl_client_add_query(c, &path, "until", v);
 	}
 	if (timestamps)
-		add_query(c, &path, "timestamps", "1");
+		pl_client_add_query(c, &path, "timestamps", "1");
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (stream_logs(c, path, &err) < 0)
 		return report(err, 1);
@@ -2548,15 +2525,15 @@ static int cmd_events(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	_cleanup_free_ char *path = pl_xstrdup("/events");
 	if (since) {
 		_cleanup_free_ char *v = since_value(since);
-		add_query(c, &path, "since", v);
+		pl_client_add_query(c, &path, "since", v);
 	}
 	if (until) {
 		_cleanup_free_ char *v = since_value(until);
-		add_query(c, &path, "until", v);
+		pl_client_add_query(c, &path, "until", v);
 	}
 	if (json_object_size(filters) > 0) {
 		_cleanup_free_ char *v = json_dumps(filters, JSON_COMPACT);
-		add_query(c, &path, "filters", v);
+		pl_client_add_query(c, &path, "filters", v);
 	}
 	_cleanup_(pl_ndjson_done) pl_ndjson_t lines;
 	pl_ndjson_init(&lines, print_event, &out);
@@ -2732,7 +2709,8 @@ static int image_ls(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-/* GETs each named object and prints them as one JSON array (image and volume inspect). */
+/* GETs each named object and prints them as one JSON array (image, volume and network
+ * inspect). */
 static int inspect_each(pl_client_t *c, int argc, char **argv,
 			char *(*path_of)(pl_client_t *, const char *))
 {
@@ -2749,6 +2727,26 @@ static int inspect_each(pl_client_t *c, int argc, char **argv,
 		json_array_append_new(all, one ? one : json_null());
 	}
 	print_json(all);
+	return rc;
+}
+
+/* DELETEs each named object (with ?force=1 when force) and prints the names removed (image,
+ * volume and network rm). */
+static int delete_each(pl_client_t *c, int argc, char **argv,
+		       char *(*path_of)(pl_client_t *, const char *), bool force)
+{
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = path_of(c, argv[i]);
+		if (force)
+			pl_client_add_query(c, &path, "force", "1");
+		_cleanup_error_ pl_error_t *err = NULL;
+		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+			rc = report(err, 1);
+			continue;
+		}
+		puts(argv[i]);
+	}
 	return rc;
 }
 
@@ -2770,8 +2768,8 @@ static int image_tag(pl_client_t *c, int argc, char **argv)
 	if (argc - optind != 2)
 		return usage_error("image tag", "want an image and a new name (REF NAME[:TAG])");
 	_cleanup_free_ char *path = pl_xstrdup("/images/tag");
-	add_query(c, &path, "ref", argv[optind]);
-	add_query(c, &path, "name", argv[optind + 1]);
+	pl_client_add_query(c, &path, "ref", argv[optind]);
+	pl_client_add_query(c, &path, "name", argv[optind + 1]);
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_client_request(c, "POST", path, NULL, NULL, NULL, &err) < 0)
 		return report(err, 1);
@@ -2785,17 +2783,7 @@ static int image_rm(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("image rm", "requires at least one image");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = image_path(c, argv[i]);
-		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		puts(argv[i]);
-	}
-	return rc;
+	return delete_each(c, argc, argv, image_path, false);
 }
 
 /* A command group's subcommands ("image ls", "volume rm"). */
@@ -2982,19 +2970,7 @@ static int volume_rm(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("volume rm", "requires at least one volume");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = volume_path(c, argv[i]);
-		if (force)
-			add_query(c, &path, "force", "1");
-		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		puts(argv[i]);
-	}
-	return rc;
+	return delete_each(c, argc, argv, volume_path, force);
 }
 
 static const subcommand_t volume_commands[] = {
@@ -3129,17 +3105,7 @@ static int network_rm(pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
 		return usage_error("network rm", "requires at least one network");
-	int rc = 0;
-	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = network_path(c, argv[i]);
-		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
-			rc = report(err, 1);
-			continue;
-		}
-		puts(argv[i]);
-	}
-	return rc;
+	return delete_each(c, argc, argv, network_path, false);
 }
 
 static const subcommand_t network_commands[] = {

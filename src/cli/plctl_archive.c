@@ -3,6 +3,7 @@
  * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
 #include "cli/plctl_archive.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 
 #include <archive.h>
@@ -38,14 +39,6 @@ static char *cpath(pl_client_t *c, const char *id, const char *suffix)
 	return pl_xasprintf("/containers/%s%s", esc, suffix);
 }
 
-static void query(pl_client_t *c, char **path, const char *key, const char *value)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, value);
-	char *next = pl_xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, esc);
-	free(*path);
-	*path = next;
-}
-
 static bool wants_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -56,17 +49,7 @@ static bool wants_help(int argc, char **argv)
 
 static int write_fd_cb(const char *data, size_t len, void *userdata)
 {
-	int fd = *(int *)userdata;
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return pl_write_all(*(int *)userdata, data, len);
 }
 
 /* export [-o FILE] CONTAINER */
@@ -171,7 +154,7 @@ static int tmpfile_fd(void)
 static int cp_out(pl_client_t *c, const char *ctr, const char *src, const char *dst)
 {
 	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
-	query(c, &path, "path", src);
+	pl_client_add_query(c, &path, "path", src);
 	pl_error_t *e = NULL;
 	if (!strcmp(dst, "-")) {
 		int fd = STDOUT_FILENO;
@@ -317,7 +300,7 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 		 * there, or a file to replace) into dst's directory under dst's name */
 		_cleanup_free_ char *probe = pl_xasprintf("%s/.", dst);
 		_cleanup_free_ char *spath = cpath(c, ctr, "/archive");
-		query(c, &spath, "path", probe);
+		pl_client_add_query(c, &spath, "path", probe);
 		long status = 0;
 		pl_error_t *e = NULL;
 		int r = pl_client_request(c, "HEAD", spath, NULL, &status, NULL, &e);
@@ -339,7 +322,7 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 		fd = tmp;
 	}
 	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
-	query(c, &path, "path", target);
+	pl_client_add_query(c, &path, "path", target);
 	struct stat st;
 	int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
 	pl_error_t *e = NULL;
@@ -426,16 +409,16 @@ int pl_cli_commit(pl_client_t *c, int argc, char **argv)
 	if (!json_object_size(changes))
 		json_object_del(body, "changes");
 	_cleanup_free_ char *path = pl_xstrdup("/commit");
-	query(c, &path, "container", argv[optind]);
+	pl_client_add_query(c, &path, "container", argv[optind]);
 	if (optind + 1 < argc) {
 		_cleanup_free_ char *ref = pl_xstrdup(argv[optind + 1]);
 		char *slash = strrchr(ref, '/');
 		char *colon = strrchr(slash ? slash : ref, ':');
 		if (colon) {
 			*colon = '\0';
-			query(c, &path, "tag", colon + 1);
+			pl_client_add_query(c, &path, "tag", colon + 1);
 		}
-		query(c, &path, "repo", ref);
+		pl_client_add_query(c, &path, "repo", ref);
 	}
 	pl_error_t *e = NULL;
 	json_t *resp = NULL;
@@ -444,6 +427,21 @@ int pl_cli_commit(pl_client_t *c, int argc, char **argv)
 	puts(json_string_value(json_object_get(resp, "id")));
 	json_decref(resp);
 	return 0;
+}
+
+/* The registry login of push and pull: {"username","password"} with the password read from
+ * stdin's first line when pw_stdin (else empty), or NULL when no user was given. */
+static json_t *credentials(const char *user, bool pw_stdin)
+{
+	if (!user)
+		return NULL;
+	char pw[1024] = "";
+	if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+		pw[0] = '\0';
+	pw[strcspn(pw, "\r\n")] = '\0';
+	json_t *body = json_pack("{s:s, s:s}", "username", user, "password", pw);
+	explicit_bzero(pw, sizeof(pw));
+	return body;
 }
 
 /* image push [--insecure] [-u USER --password-stdin] NAME[:TAG] */
@@ -483,20 +481,12 @@ int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage("image push", u, true);
-	_cleanup_json_ json_t *body = NULL;
-	if (user) {
-		char pw[1024] = "";
-		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
-			pw[0] = '\0';
-		pw[strcspn(pw, "\r\n")] = '\0';
-		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
-		explicit_bzero(pw, sizeof(pw));
-	}
+	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
 	/* the path keeps the name's slashes: only the characters a path cannot carry are
 	 * escaped (a name has none of them) */
 	_cleanup_free_ char *path = pl_xasprintf("/images/%s/push", argv[optind]);
 	if (insecure)
-		query(c, &path, "insecure", "1");
+		pl_client_add_query(c, &path, "insecure", "1");
 	pl_error_t *e = NULL;
 	json_t *resp = NULL;
 	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
@@ -584,21 +574,13 @@ int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return usage("image pull", u, true);
-	_cleanup_json_ json_t *body = NULL;
-	if (user) {
-		char pw[1024] = "";
-		if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
-			pw[0] = '\0';
-		pw[strcspn(pw, "\r\n")] = '\0';
-		body = json_pack("{s:s, s:s}", "username", user, "password", pw);
-		explicit_bzero(pw, sizeof(pw));
-	}
+	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
 	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
-	query(c, &path, "ref", argv[optind]);
+	pl_client_add_query(c, &path, "ref", argv[optind]);
 	if (insecure)
-		query(c, &path, "insecure", "1");
+		pl_client_add_query(c, &path, "insecure", "1");
 	if (platform)
-		query(c, &path, "platform", platform);
+		pl_client_add_query(c, &path, "platform", platform);
 	pl_ndjson_t nd;
 	pl_ndjson_init(&nd, pull_line, &pv);
 	pl_error_t *e = NULL;

@@ -1,6 +1,7 @@
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -132,24 +133,9 @@ bool pl_detach_watch_feed(pl_detach_watch_t *w, const uint8_t *buf, size_t n)
 	return false;
 }
 
-static int write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int write_frame(int stream, const char *data, size_t len, void *userdata)
 {
-	return write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+	return pl_write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
 }
 
 int pl_pump_run(pl_pump_t *p, pl_error_t **err)
@@ -221,7 +207,7 @@ int pl_pump_run(pl_pump_t *p, pl_error_t **err)
 				continue;
 			if (n <= 0) /* the end of the stream (a reset is one too) */
 				return 0;
-			int r = p->raw ? write_all(STDOUT_FILENO, out_buf, (size_t)n)
+			int r = p->raw ? pl_write_all(STDOUT_FILENO, out_buf, (size_t)n)
 				       : pl_demux_feed(&demux, (const char *)out_buf, (size_t)n);
 			if (r < 0)
 				return pl_error_set(err, PL_ERR_INTERNAL, -r, "write output");

@@ -121,6 +121,14 @@ char *pl_client_escape(pl_client_t *c, const char *s)
 	return r;
 }
 
+void pl_client_add_query(pl_client_t *c, char **path, const char *key, const char *value)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, value);
+	char *next = pl_xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, esc);
+	free(*path);
+	*path = next;
+}
+
 /* Resets the handle (keeping its connection) and points it at path on the socket. */
 static void prepare(pl_client_t *c, const char *method, const char *path, const char *body,
 		    size_t body_len)

@@ -47,6 +47,9 @@ const char *pl_client_host(const pl_client_t *c);
  * Returns a malloc'd string. */
 char *pl_client_escape(pl_client_t *c, const char *s);
 
+/* Appends "?key=value" or "&key=value" (value escaped) to the malloc'd *path, replacing it. */
+void pl_client_add_query(pl_client_t *c, char **path, const char *key, const char *value);
+
 /* One JSON request. method is "GET", "POST", "DELETE", ...; path includes the query
  * ("/containers/web/stop?timeout=5"). body may be NULL (no request body). On any HTTP
  * response *status (if non-NULL) is set. On a 2xx/3xx answer returns 0 and, if response is

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static void *check(void *p)
 {
@@ -40,4 +41,12 @@ char *pl_xasprintf(const char *fmt, ...)
 	if (r < 0)
 		abort();
 	return s;
+}
+
+void pl_free_secret(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
 }

@@ -58,3 +58,5 @@ void *pl_xcalloc(size_t n, size_t m);
 void *pl_xrealloc(void *p, size_t n);
 char *pl_xstrdup(const char *s);
 char *pl_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Zeroes a NUL-terminated secret (a registry password) and frees it; NULL is fine. */
+void pl_free_secret(char *s);

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int write_all(int fd, const void *data, size_t len)
+int pl_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 	while (len > 0) {
@@ -30,7 +30,7 @@ int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, p
 	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return pl_error_errno(err, "create %s", tmp);
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (pl_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		int r = pl_error_errno(err, "write %s", tmp);
 		unlinkat(dirfd, tmp, 0);
 		return r;

@@ -1,10 +1,12 @@
-/* File-system helpers shared by the daemon and the library: atomic replace, whole-file read,
- * recursive removal that never follows symlinks, mkdir -p. */
+/* File-system helpers shared by the daemon, the library and plctl: write-all, atomic replace,
+ * whole-file read, recursive removal that never follows symlinks, mkdir -p. */
 #pragma once
 
 #include <stddef.h>
 #include "common/error.h"
 
+/* Writes all of data to fd, retrying on EINTR and short writes. Returns 0 or -errno. */
+int pl_write_all(int fd, const void *data, size_t len);
 /* Writes data to dir/name via a temp file: write, fsync, rename, fsync(dir). */
 int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, pl_error_t **err);
 /* Reads a whole (small) file; *out is NUL-terminated. Fails with NOTFOUND on ENOENT. */

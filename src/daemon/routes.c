@@ -767,10 +767,7 @@ static void store_job_free(store_job_t *j)
 	free(j->image);
 	free(j->platform);
 	free(j->username);
-	if (j->password) {
-		explicit_bzero(j->password, strlen(j->password));
-		free(j->password);
-	}
+	pl_free_secret(j->password);
 	free(j);
 }
 
@@ -877,6 +874,22 @@ static void h_image_import(pl_req_t *r, void *data)
 	submit_body_job(r, data, STORE_IMPORT);
 }
 
+/* The optional body {"username","password"} of a pull or push (what names it in errors):
+ * *body holds the strings *user and *pass point into (both NULL without a body). */
+static int req_login(pl_req_t *r, const char *what, json_t **body, const char **user,
+		     const char **pass, pl_error_t **e)
+{
+	static const char *const keys[] = {"username", "password", NULL};
+	if (!pl_req_has_body(r))
+		return 0;
+	*body = pl_req_json(r, e);
+	if (!*body || pl_json_check_keys(*body, what, keys, e) < 0 ||
+	    pl_json_get_string(*body, "username", user, e) < 0 ||
+	    pl_json_get_string(*body, "password", pass, e) < 0)
+		return -1;
+	return 0;
+}
+
 /* ?ref=HOST[:PORT]/REPO[:TAG|@sha256:HEX][&insecure=1][&platform=os/arch[/variant]], with an
  * optional body {"username","password"}: the registry's credentials. */
 static void h_image_pull(pl_req_t *r, void *data)
@@ -898,14 +911,8 @@ static void h_image_pull(pl_req_t *r, void *data)
 		return fail(r, e);
 	const char *user = NULL, *pass = NULL;
 	_cleanup_json_ json_t *body = NULL;
-	if (pl_req_has_body(r)) {
-		static const char *const keys[] = {"username", "password", NULL};
-		body = pl_req_json(r, &e);
-		if (!body || pl_json_check_keys(body, "pull", keys, &e) < 0 ||
-		    pl_json_get_string(body, "username", &user, &e) < 0 ||
-		    pl_json_get_string(body, "password", &pass, &e) < 0)
-			return fail(r, e);
-	}
+	if (req_login(r, "pull", &body, &user, &pass, &e) < 0)
+		return fail(r, e);
 	bool progress;
 	if (pl_req_query_bool(r, "progress", false, &progress, &e) < 0)
 		return fail(r, e);
@@ -943,14 +950,8 @@ static void h_image_push(pl_req_t *r, void *data)
 		return fail(r, e);
 	const char *user = NULL, *pass = NULL;
 	_cleanup_json_ json_t *body = NULL;
-	if (pl_req_has_body(r)) {
-		static const char *const keys[] = {"username", "password", NULL};
-		body = pl_req_json(r, &e);
-		if (!body || pl_json_check_keys(body, "push", keys, &e) < 0 ||
-		    pl_json_get_string(body, "username", &user, &e) < 0 ||
-		    pl_json_get_string(body, "password", &pass, &e) < 0)
-			return fail(r, e);
-	}
+	if (req_login(r, "push", &body, &user, &pass, &e) < 0)
+		return fail(r, e);
 	store_job_t *j = store_job_new(r, app, STORE_PUSH);
 	j->ref = TAKE_PTR(ref);
 	j->image = pl_xstrdup(pl_image_id(img));

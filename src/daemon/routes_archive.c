@@ -102,10 +102,7 @@ static void ajob_unref(void *data)
 	free(j->ref);
 	free(j->platform);
 	free(j->username);
-	if (j->password) {
-		explicit_bzero(j->password, strlen(j->password));
-		free(j->password);
-	}
+	pl_free_secret(j->password);
 	free(j->tail);
 	pl_error_free(j->err);
 	free(j);
@@ -501,18 +498,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 {
 	pl_error_t *e = NULL;
 	bool stream = j->kind == A_EXPORT || j->kind == A_GET;
-	if (stream) {
-		int p[2];
-		if (pipe2(p, O_CLOEXEC) < 0) {
-			pl_error_errno(&e, "pipe");
-			ajob_unref(j);
-			return fail(r, e);
-		}
-		j->rfd = p[0];
-		j->wfd = p[1];
-		fcntl(j->rfd, F_SETFL, O_NONBLOCK);
-	}
-	if (j->kind == A_PULL) {
+	if (stream || j->kind == A_PULL) { /* a tar, or pull's progress lines */
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			pl_error_errno(&e, "pipe");
@@ -553,32 +539,33 @@ static void submit(pl_req_t *r, ajob_t *j)
 	pl_req_park(r, NULL);
 }
 
-void pl_h_container_export(pl_req_t *r, void *app)
+/* The export, changes, GET and HEAD handlers: a job of the kind, submitted (a bad request
+ * is answered by ajob_new). */
+static void start_job(pl_req_t *r, void *app, ajob_kind_t kind, bool need_path)
 {
-	ajob_t *j = ajob_new(r, app, A_EXPORT, false);
+	ajob_t *j = ajob_new(r, app, kind, need_path);
 	if (j)
 		submit(r, j);
+}
+
+void pl_h_container_export(pl_req_t *r, void *app)
+{
+	start_job(r, app, A_EXPORT, false);
 }
 
 void pl_h_container_changes(pl_req_t *r, void *app)
 {
-	ajob_t *j = ajob_new(r, app, A_CHANGES, false);
-	if (j)
-		submit(r, j);
+	start_job(r, app, A_CHANGES, false);
 }
 
 void pl_h_archive_get(pl_req_t *r, void *app)
 {
-	ajob_t *j = ajob_new(r, app, A_GET, true);
-	if (j)
-		submit(r, j);
+	start_job(r, app, A_GET, true);
 }
 
 void pl_h_archive_head(pl_req_t *r, void *app)
 {
-	ajob_t *j = ajob_new(r, app, A_STAT, true);
-	if (j)
-		submit(r, j);
+	start_job(r, app, A_STAT, true);
 }
 
 void pl_h_archive_put(pl_req_t *r, void *app)

@@ -445,12 +445,13 @@ class Daemon:
         self.log_offset = 0
         self.api = Api(self.socket)
         self.extra_args = []  # more portlayerd flags (test_vm: --vm-accel)
+        self.launcher = ["unshare", "--net", "--"]  # what runs portlayerd: its own netns
 
     def start(self):
         self.root.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         logf = open(self.log_path, "ab")
-        cmd = ["unshare", "--net", "--", str(PORTLAYERD),
+        cmd = [*self.launcher, str(PORTLAYERD),
                "--root", str(self.root), "--run-dir", str(self.run_dir),
                "--socket", str(self.socket), "--log-level", "debug",
                "--tether", str(TETHER), *self.extra_args]
@@ -552,6 +553,41 @@ def start_daemon(tmpdir=None):
     return Daemon(tmp).start()
 
 
+def run_body(api, body):
+    """Creates a container from a raw create body, starts it and waits for it: (id, exit
+    code, (stdout, stderr))."""
+    r = api.create_raw(body)
+    assert r.status == 201, f"create: {r.status} {r.body!r}"
+    cid = r.json["id"]
+    api.start(cid)
+    w = api.wait(cid)
+    return cid, w["exit_code"], api.output(cid)
+
+
+def start_or_fail(d, tmp=None):
+    """d.start() for a fixture: a daemon that does not come up fails the test (removing tmp,
+    its directory, when given)."""
+    try:
+        return d.start()
+    except RuntimeError as e:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+        pytest.fail(str(e), pytrace=False)
+
+
+def finish_or_fail(d, restart=False):
+    """finish_daemon for a fixture's teardown: any problem fails the test. restart: a daemon
+    a test left dead (killed on purpose) is started again first, to clean up after itself."""
+    if restart and not d.alive():
+        try:
+            d.start()
+        except RuntimeError:
+            pass
+    problems = finish_daemon(d)
+    if problems:
+        pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
+
+
 # --------------------------------------------------------------------------
 # fixtures
 
@@ -608,15 +644,9 @@ def finish_daemon(d):
 @pytest.fixture(scope="module")
 def daemon(binaries):
     tmp = tempfile.mkdtemp(prefix="pl-it-")
-    try:
-        d = Daemon(tmp).start()
-    except RuntimeError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.fail(str(e), pytrace=False)
+    d = start_or_fail(Daemon(tmp), tmp)
     yield d
-    problems = finish_daemon(d)
-    if problems:
-        pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
+    finish_or_fail(d)
 
 
 @pytest.fixture(scope="module")

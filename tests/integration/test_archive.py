@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_body
 from test_extract_hostile import entry, escape, tar_bytes  # noqa: F401 (fixture)
 from test_storage import base_layer, imported, oci_layout_tar  # noqa: F401 (fixture)
 
@@ -56,17 +57,9 @@ def image(api, base_layer, host_secret):
     return name
 
 
-def run(api, body):
-    r = api.create_raw(body)
-    assert r.status == 201, f"create: {r.status} {r.body!r}"
-    cid = r.json["id"]
-    api.start(cid)
-    w = api.wait(cid)
-    return cid, w["exit_code"], api.output(cid)
-
-
 def make(api, image, script):
-    cid, code, (out, err) = run(api, {"image": image, "process": {"args": ["sh", "-c", script]}})
+    body = {"image": image, "process": {"args": ["sh", "-c", script]}}
+    cid, code, (out, err) = run_body(api, body)
     assert code == 0, f"{script}: {code} {out} {err}"
     return cid
 
@@ -259,7 +252,7 @@ def test_put_into_stopped_container(api, daemon, image):
     # the container itself sees it
     api.start(cid)
     api.wait(cid)
-    cid2, code, (out, _) = run(api, {"image": image, "process": {
+    cid2, code, (out, _) = run_body(api, {"image": image, "process": {
         "args": ["cat", "/data/dir/inner"]}})
     assert out == "lower inner\n", "another container of the image must see the layer"
 
@@ -359,7 +352,7 @@ def test_commit_then_run_sees_the_changes(api, changed):
     assert f"committed-{TOKEN}:v1" in r.json["tags"]
     img = api.get(f"/images/committed-{TOKEN}:v1").json
     assert img["config"]["history"][-1]["comment"] == "test commit"
-    cid, code, (out, err) = run(api, {"image": f"committed-{TOKEN}:v1", "process": {"args": [
+    cid, code, (out, err) = run_body(api, {"image": f"committed-{TOKEN}:v1", "process": {"args": [
         "sh", "-c", "cat /new.txt /etc/victim /made/sub/f; ls /opq; "
         "test -e /data/keep && echo KEEP; cat /data/dir/inner"]}})
     assert code == 0, err
@@ -380,7 +373,7 @@ def test_commit_with_changes_sets_the_config(api, image):
     img = api.get(f"/images/withq-{TOKEN}").json
     assert img["config"]["author"] == "someone"
     assert img["config"]["history"][-1]["comment"] == "from the query"
-    cid2, code, (out, _) = run(api, {"image": f"withcfg-{TOKEN}"})
+    cid2, code, (out, _) = run_body(api, {"image": f"withcfg-{TOKEN}"})
     assert (code, out) == (0, "from-commit\nyes\n")
 
 
@@ -392,7 +385,7 @@ def test_commit_of_a_rootfs_container(api, rootfs):
     assert r.status == 201, r.body
     img = api.get(f"/images/fromdir-{TOKEN}").json
     assert len(img["layers"]) == 2, "the rootfs is the base layer, the changes the second"
-    cid2, code, (out, _) = run(api, {"image": f"fromdir-{TOKEN}", "process": {"args": [
+    cid2, code, (out, _) = run_body(api, {"image": f"fromdir-{TOKEN}", "process": {"args": [
         "cat", "/made-here"]}})
     assert (code, out) == (0, "rootfs-made\n")
 
@@ -463,7 +456,7 @@ def test_plctl_commit(plctl, api, image):
     p = plctl("commit", "-m", "via plctl", "-c", 'Cmd=["cat","/m"]', cid,
               f"plctl-commit-{TOKEN}:v2", check=0)
     assert p.stdout.startswith("sha256:")
-    cid2, code, (out, _) = run(api, {"image": f"plctl-commit-{TOKEN}:v2"})
+    cid2, code, (out, _) = run_body(api, {"image": f"plctl-commit-{TOKEN}:v2"})
     assert (code, out) == (0, "committed-by-plctl\n")
     p = plctl("commit", "-c", "Bogus=1", cid)
     assert p.returncode == 1 and "Bogus" in p.stderr

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 import conftest
-from conftest import finish_daemon
+from conftest import finish_daemon, run_body
 from test_pull import Registry, in_ns
 from test_storage import base_layer, imported, oci_layout_tar  # noqa: F401 (fixture)
 
@@ -63,15 +63,6 @@ def second(daemon, registry):
     assert not problems, problems
 
 
-def run(api, body):
-    r = api.create_raw(body)
-    assert r.status == 201, f"create: {r.status} {r.body!r}"
-    cid = r.json["id"]
-    api.start(cid)
-    w = api.wait(cid)
-    return cid, w["exit_code"], api.output(cid)[0]
-
-
 def commit(api, cid, repo, tag, body=None):
     r = api.post("/commit", params={"container": cid, "repo": repo, "tag": tag}, body=body)
     assert r.status == 201, r.body
@@ -95,11 +86,11 @@ SCRIPT = "echo pushed > /pushed.txt && rm /etc/victim && mkdir -p /deep/er && ec
 def test_commit_push_pull_round_trip(api, daemon, second, registry, base_layer):
     own = oci_layout_tar([base_layer], {"Cmd": ["true"]}, ref=f"pushbase-{TOKEN}:t")
     imported(api, own)
-    cid, code, _ = run(api, {"image": f"pushbase-{TOKEN}:t", "process": {"args": [
+    cid, code, _ = run_body(api, {"image": f"pushbase-{TOKEN}:t", "process": {"args": [
         "sh", "-c", "echo victim > /etc/victim"]}})
     assert code == 0
     mid = commit(api, cid, f"pushmid-{TOKEN}", "t")
-    cid, code, _ = run(api, {"image": f"pushmid-{TOKEN}:t", "process": {"args": [
+    cid, code, _ = run_body(api, {"image": f"pushmid-{TOKEN}:t", "process": {"args": [
         "sh", "-c", SCRIPT]}})
     assert code == 0
     name = f"{registry.host}/round-{TOKEN}"
@@ -118,7 +109,7 @@ def test_commit_push_pull_round_trip(api, daemon, second, registry, base_layer):
 
     r = pull(second.api, f"{name}:v1")
     assert r.status == 201, r.body
-    cid2, code, out = run(second.api, {"image": f"{name}:v1"})
+    cid2, code, (out, _) = run_body(second.api, {"image": f"{name}:v1"})
     assert (code, out) == (0, "pushed\nd\ngone\n")
     mine = api.get(f"/images/{name}:v1").json
     theirs = second.api.get(f"/images/{name}:v1").json
@@ -139,7 +130,7 @@ def test_image_made_by_commits_keeps_its_id(api, second, registry, rootfs):
     r = pull(second.api, f"{name}:v1")
     assert r.status == 201, r.body
     assert r.json["images"][0]["id"] == img_id, "the same config bytes: the same image id"
-    _, code, out = run(second.api, {"image": f"{name}:v1"})
+    _, code, (out, _) = run_body(second.api, {"image": f"{name}:v1"})
     assert (code, out) == (0, "from-rootfs\n")
 
 
@@ -165,7 +156,7 @@ def test_plctl_commit_and_image_push(api, plctl, second, registry, rootfs):
     assert p.stdout.strip().startswith("sha256:")
     r = pull(second.api, name)
     assert r.status == 201, r.body
-    _, code, out = run(second.api, {"image": name})
+    _, code, (out, _) = run_body(second.api, {"image": name})
     assert (code, out) == (0, "via-plctl\n")
     p = plctl("image", "push", "--insecure", f"{registry.host}/nope-{TOKEN}:v3")
     assert p.returncode == 1 and "nope" in p.stderr

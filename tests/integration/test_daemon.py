@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from conftest import Daemon, finish_daemon, pid_alive, pids_with_cmdline, wait_until
+from conftest import Daemon, finish_or_fail, pid_alive, pids_with_cmdline, wait_until
 
 TICKER = ["/bin/sh", "-c", 'i=0; while :; do echo "tick $i"; i=$((i+1)); usleep 20000; done']
 
@@ -17,14 +17,7 @@ TICKER = ["/bin/sh", "-c", 'i=0; while :; do echo "tick $i"; i=$((i+1)); usleep 
 def own_daemon(binaries):
     d = Daemon(tempfile.mkdtemp(prefix="pl-it-")).start()
     yield d
-    if not d.alive():
-        try:
-            d.start()
-        except RuntimeError:
-            pass
-    problems = finish_daemon(d)
-    if problems:
-        pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
+    finish_or_fail(d, restart=True)
 
 
 def ticks(api, cid):

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import (DEADLINE, PORTLAYERD, TETHER, Daemon, finish_daemon, wait_until)
+from conftest import (DEADLINE, PORTLAYERD, Daemon, finish_daemon, wait_until)
 
 
 class NetnsDaemon(Daemon):
@@ -27,29 +27,8 @@ class NetnsDaemon(Daemon):
     def __init__(self, tmpdir, netns, extra=("--netns-pool", "4")):
         super().__init__(tmpdir)
         self.netns = netns
-        self.extra = list(extra)
-
-    def start(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        logf = open(self.log_path, "ab")
-        cmd = ["nsenter", f"--net=/run/netns/{self.netns}", "--", str(PORTLAYERD),
-               "--root", str(self.root), "--run-dir", str(self.run_dir),
-               "--socket", str(self.socket), "--log-level", "debug",
-               "--tether", str(TETHER), *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        logf.close()
-
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"portlayerd exited:\n{self.log_tail()}")
-            try:
-                return self.api.get("/_ping", timeout=2).status == 200
-            except OSError:
-                return False
-        wait_until(up, 10, what="portlayerd ready")
-        return self
+        self.launcher = ["nsenter", f"--net=/run/netns/{netns}", "--"]
+        self.extra_args = list(extra)
 
 
 @pytest.fixture(scope="module")

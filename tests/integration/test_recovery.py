@@ -5,7 +5,6 @@ create/start/remove the kill interrupted."""
 import json
 import os
 import random
-import shutil
 import struct
 import tempfile
 import threading
@@ -14,8 +13,8 @@ import time
 import pytest
 
 from conftest import (DEADLINE, PORTLAYERD, Daemon, UnixHTTPConnection, cgroup_dirs_for,
-                      finish_daemon, mounts_matching, pid_alive, pids_in_cgroups_matching,
-                      proc_read, wait_until)
+                      finish_or_fail, mounts_matching, pid_alive, pids_in_cgroups_matching,
+                      proc_read, start_or_fail, wait_until)
 from pl_extra import read_events
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 
@@ -26,20 +25,9 @@ SLEEP = ["/bin/sleep", "1000"]
 @pytest.fixture(scope="module")
 def daemon(binaries):  # noqa: F811 - this module's own daemon: its tests kill -9 it
     tmp = tempfile.mkdtemp(prefix="pl-it-rec-")
-    try:
-        d = Daemon(tmp).start()
-    except RuntimeError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        pytest.fail(str(e), pytrace=False)
+    d = start_or_fail(Daemon(tmp), tmp)
     yield d
-    if not d.alive():  # a test failed between kill and restart
-        try:
-            d.start()
-        except RuntimeError:
-            pass
-    problems = finish_daemon(d)
-    if problems:
-        pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
+    finish_or_fail(d, restart=True)  # restart: a test failed between kill and restart
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from conftest import DEADLINE, PORTLAYERD, TETHER, Daemon, finish_daemon, proc_read, wait_until
+from conftest import DEADLINE, PORTLAYERD, Daemon, finish_daemon, proc_read
 from test_interactive import PROMPT, exec_run, pty_plctl  # noqa: F401 - fixture
 from test_security import create_body, run, sh
 
@@ -488,7 +488,7 @@ def test_userns_range_flag(binaries, rootfs):
     try:
         # a daemon whose range holds exactly two slices
         d.extra_args = ["--userns-range", f"{300000}:{2 * SLICE}"]
-        start_custom(d)
+        d.start()
         api = d.api
         assert api.get("/info").json["userns_range"] == {"start": 300000, "count": 2 * SLICE}
         a = create_remapped(api, rootfs, ["true"])
@@ -499,28 +499,6 @@ def test_userns_range_flag(binaries, rootfs):
     finally:
         problems = finish_daemon(d)
     assert not problems, problems
-
-
-def start_custom(d):
-    """Daemon.start with extra flags (conftest's has none)."""
-    d.root.mkdir(parents=True, exist_ok=True)
-    d.run_dir.mkdir(parents=True, exist_ok=True)
-    logf = open(d.log_path, "ab")
-    cmd = ["unshare", "--net", "--", str(PORTLAYERD),
-           "--root", str(d.root), "--run-dir", str(d.run_dir),
-           "--socket", str(d.socket), "--log-level", "debug",
-           "--tether", str(TETHER), *d.extra_args]
-    d.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
-    logf.close()
-
-    def up():
-        assert d.proc.poll() is None, d.log_tail()
-        try:
-            return d.api.get("/_ping", timeout=2).status == 200
-        except OSError:
-            return False
-    wait_until(up, 10, what="portlayerd to answer /_ping")
 
 
 def test_upper_of_host_mode_untouched(api, daemon, rootfs):

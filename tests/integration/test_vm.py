@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEADLINE, Daemon, Plctl, UnixHTTPConnection, finish_daemon, wait_until
+from conftest import (DEADLINE, Daemon, Plctl, UnixHTTPConnection, finish_daemon,
+                      finish_or_fail, start_or_fail, wait_until)
 from test_interactive import exec_run, upgrade, exec_create, exec_wait
 from test_storage import built, oci  # noqa: F401 (fixtures: two umoci images)
 
@@ -30,10 +31,7 @@ def daemon(binaries, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pl-vm")
     d = Daemon(tmp)
     d.extra_args = ["--vm-accel", os.environ.get("PL_VM_ACCEL", "tcg")]
-    try:
-        d.start()
-    except RuntimeError as e:
-        pytest.fail(str(e), pytrace=False)
+    start_or_fail(d)
     info = d.api.get("/info").json
     vm = [m for m in info["mechanisms"] if m["name"] == "vm"]
     if not vm or not vm[0]["available"]:
@@ -41,9 +39,7 @@ def daemon(binaries, tmp_path_factory):
         pytest.skip("vm mechanism unavailable (qemu or the guest kernel is not installed: "
                     f"scripts/deps.sh): {vm[0].get('reason') if vm else 'not built'}")
     yield d
-    problems = finish_daemon(d)
-    if problems:
-        pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
+    finish_or_fail(d)
 
 
 @pytest.fixture(scope="module")

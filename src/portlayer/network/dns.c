@@ -643,22 +643,31 @@ static void handle_query(pl_dns_t *d, conn_t *c, const struct sockaddr_in *clien
 		forward(d, c, client, &q, msg, len);
 }
 
+/* One IPv4 datagram from fd into d->buf: its length; -EAGAIN when none is queued; another
+ * negative errno for one to pass over (a queued ICMP error, a sender that is not IPv4). */
+static ssize_t recv_v4(pl_dns_t *d, int fd, struct sockaddr_in *from)
+{
+	socklen_t fl = sizeof(*from);
+	ssize_t n =
+	    recvfrom(fd, d->buf, sizeof(d->buf), MSG_DONTWAIT, (struct sockaddr *)from, &fl);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (fl != sizeof(*from) || from->sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	return n;
+}
+
 static void on_udp(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_dns_t *d = data;
 	/* Bounded so one busy scope cannot starve the rest of the loop. */
 	for (int i = 0; i < BATCH; i++) {
 		struct sockaddr_in from;
-		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fd, d->buf, sizeof(d->buf), MSG_DONTWAIT,
-				     (struct sockaddr *)&from, &fl);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
+		ssize_t n = recv_v4(d, fd, &from);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
 			continue; /* an ICMP error queued for an earlier reply */
-		}
-		if (fl != sizeof(from) || from.sin_family != AF_INET)
-			continue;
 		handle_query(d, NULL, &from, d->buf, (size_t)n);
 	}
 }
@@ -689,16 +698,11 @@ static void on_upstream(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	pl_dns_t *d = data;
 	for (int i = 0; i < BATCH; i++) {
 		struct sockaddr_in from;
-		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fd, d->buf, sizeof(d->buf), MSG_DONTWAIT,
-				     (struct sockaddr *)&from, &fl);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
+		ssize_t n = recv_v4(d, fd, &from);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0)
 			continue; /* ICMP errors (ECONNREFUSED...): the timeout moves on */
-		}
-		if (fl != sizeof(from) || from.sin_family != AF_INET)
-			continue;
 		pl_dns_msg_t r;
 		if (pl_dns_parse(d->buf, (size_t)n, &r) != 0)
 			continue;

@@ -470,6 +470,19 @@ const char *pl_network_external_scope(pl_network_t *n, const pl_config_t *cfg)
 	return NULL;
 }
 
+/* The scope of a container's i-th endpoint e (NULL when the scope is gone) and the
+ * interface's name and MAC, on which the mechanism's link and the tether's addressing agree. */
+static pl_scope_t *endpoint_iface(pl_network_t *n, json_t *e, size_t i, char mac[18],
+				  char ifname[24])
+{
+	pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+	if (!s)
+		return NULL;
+	mac_of(pl_endpoint_ip(e), mac);
+	snprintf(ifname, 24, "eth%zu", i);
+	return s;
+}
+
 json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 {
 	json_t *out = json_array();
@@ -479,12 +492,10 @@ json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 	json_t *e;
 	json_array_foreach(c->config->networks, i, e)
 	{
-		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		char mac[18], ifname[24], host[32];
+		pl_scope_t *s = endpoint_iface(n, e, i, mac, ifname);
 		if (!s)
 			continue;
-		char mac[18], ifname[24], host[32];
-		mac_of(pl_endpoint_ip(e), mac);
-		snprintf(ifname, sizeof(ifname), "eth%zu", i);
 		json_t *ep =
 		    json_pack("{s:s, s:s, s:i}", "ifname", ifname, "mac", mac, "mtu", s->mtu);
 		if (s->external) {
@@ -575,13 +586,11 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 	json_t *e;
 	json_array_foreach(c->config->networks, i, e)
 	{
-		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		char mac[18], ifname[24], addr[24], ip[16], gw[16], sid[13];
+		pl_scope_t *s = endpoint_iface(n, e, i, mac, ifname);
 		if (!s)
 			continue;
 		uint32_t a = pl_endpoint_ip(e);
-		char mac[18], ifname[24], addr[24], ip[16], gw[16], sid[13];
-		mac_of(a, mac);
-		snprintf(ifname, sizeof(ifname), "eth%zu", i);
 		snprintf(addr, sizeof(addr), "%s/%u", fmt(a, ip), s->len);
 		json_array_append_new(ifs, json_pack("{s:s, s:s, s:[s], s:i}", "name", ifname,
 						     "mac", mac, "addresses", addr, "mtu", s->mtu));

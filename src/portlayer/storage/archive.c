@@ -123,21 +123,33 @@ int pl_archive_open_view(const pl_archive_target_t *t, pl_archive_view_t view, p
 	return root;
 }
 
+/* A request's container path, which must be absolute and free of "..", cleaned
+ * (pl_extract_clean_path); NULL with INVALID naming the path otherwise. */
+static char *clean_abs_path(const char *path, pl_error_t **err)
+{
+	if (!path || path[0] != '/') {
+		pl_error_set(err, PL_ERR_INVALID, 0, "path \"%s\" must be absolute",
+			     path ? path : "");
+		return NULL;
+	}
+	pl_error_t *e = NULL;
+	char *clean = pl_extract_clean_path(path, &e);
+	if (!clean) {
+		pl_error_free(e);
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "path \"%s\": \"..\" components are not allowed", path);
+	}
+	return clean;
+}
+
 int pl_archive_resolve(int root, const char *path, char **leaf, pl_error_t **err)
 {
 	*leaf = NULL;
-	if (!path || path[0] != '/')
-		return pl_error_set(err, PL_ERR_INVALID, 0, "path \"%s\" must be absolute",
-				    path ? path : "");
+	_cleanup_free_ char *clean = clean_abs_path(path, err);
+	if (!clean)
+		return -EINVAL;
 	size_t n = strlen(path);
 	bool follow = path[n - 1] == '/' || (n >= 2 && !strcmp(path + n - 2, "/."));
-	pl_error_t *e = NULL;
-	_cleanup_free_ char *clean = pl_extract_clean_path(path, &e);
-	if (!clean) {
-		pl_error_free(e);
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "path \"%s\": \"..\" components are not allowed", path);
-	}
 	if (!*clean)
 		follow = true;
 	char *slash = follow ? NULL : strrchr(clean, '/');
@@ -520,16 +532,9 @@ int pl_archive_layer(int dir, int out_fd, const pl_userns_t *ids, pl_error_t **e
 int pl_archive_put(int root, const char *path, int in_fd, const pl_extract_policy_t *pol,
 		   pl_error_t **err)
 {
-	if (!path || path[0] != '/')
-		return pl_error_set(err, PL_ERR_INVALID, 0, "path \"%s\" must be absolute",
-				    path ? path : "");
-	pl_error_t *e = NULL;
-	_cleanup_free_ char *clean = pl_extract_clean_path(path, &e);
-	if (!clean) {
-		pl_error_free(e);
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "path \"%s\": \"..\" components are not allowed", path);
-	}
+	_cleanup_free_ char *clean = clean_abs_path(path, err);
+	if (!clean)
+		return -EINVAL;
 	/* the destination follows symbolic links (inside the root), as docker cp does */
 	_cleanup_close_ int dir = open_in_root_follow(root, clean, O_RDONLY | O_DIRECTORY);
 	if (dir < 0)

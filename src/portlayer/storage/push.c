@@ -224,13 +224,8 @@ json_t *pl_registry_push(pl_images_t *im, const char *image, const pl_pull_opts_
 		pl_error_set(err, PL_ERR_INVALID, 0, "ref: a push needs a tag, not a digest");
 		goto done;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "libcurl initialisation failed");
+	if (pl_xfer_open(&p, err) < 0)
 		goto done;
-	}
-	p.multi = curl_multi_init();
-	if (!p.multi)
-		abort(); /* out of memory */
 	out = do_push(&p, image, err);
 	curl_multi_cleanup(p.multi);
 done:

@@ -148,6 +148,17 @@ int pl_registry_ref_parse(const char *ref, pl_registry_ref_t *out, pl_error_t **
 
 #include "portlayer/storage/registry_xfer.h"
 
+int pl_xfer_open(pull_t *p, pl_error_t **err)
+{
+	/* a worker process of its own: nothing else in it uses libcurl */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "libcurl initialisation failed");
+	p->multi = curl_multi_init();
+	if (!p->multi)
+		abort(); /* out of memory */
+	return 0;
+}
+
 void pl_xfer_init(xfer_t *x, pull_t *p, char *path, char *url, size_t max, int fd)
 {
 	memset(x, 0, sizeof(*x));
@@ -1066,14 +1077,8 @@ json_t *pl_registry_pull(pl_images_t *im, const pl_pull_opts_t *o, pl_error_t **
 	if (pl_registry_ref_parse(o->ref, &p.ref, err) < 0 ||
 	    parse_platform(&p, o->platform, err) < 0)
 		goto done;
-	/* a worker process of its own: nothing else in it uses libcurl */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "libcurl initialisation failed");
+	if (pl_xfer_open(&p, err) < 0)
 		goto done;
-	}
-	p.multi = curl_multi_init();
-	if (!p.multi)
-		abort(); /* out of memory */
 	curl_multi_setopt(p.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)PARALLEL);
 	out = do_pull(&p, err);
 	curl_multi_cleanup(p.multi);

@@ -56,6 +56,8 @@ typedef struct xfer {
 	uint64_t reported;
 } xfer_t;
 
+/* libcurl's global set-up and p->multi (the caller cleans the multi up). */
+int pl_xfer_open(pull_t *p, pl_error_t **err);
 void pl_xfer_init(xfer_t *x, pull_t *p, char *path, char *url, size_t max, int fd);
 void pl_xfer_clear(xfer_t *x);
 /* Runs the transfers not done yet to their final answer; the caller judges each status. */
