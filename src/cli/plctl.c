@@ -2838,7 +2838,7 @@ static char *volume_path(pl_client_t *c, const char *name)
 
 /* Parses --help, -q (when quiet), -f (when force) and --label (when labels). Leaves optind at
  * the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
-static int parse_volume_opts(const char *name, int argc, char **argv, const char *usage,
+static int parse_group_opts(const char *name, int argc, char **argv, const char *usage,
 			     bool *quiet, bool *force, json_t *labels)
 {
 	enum { OPT_LABEL = 256 };
@@ -2855,7 +2855,7 @@ static int parse_volume_opts(const char *name, int argc, char **argv, const char
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case 'h':
-			printf("Usage: plctl volume %s\n", usage);
+			printf("Usage: plctl %.*s %s\n", (int)strcspn(name, " "), name, usage);
 			return HELP_SHOWN;
 		case 'q':
 			if (!quiet)
@@ -2883,7 +2883,7 @@ static int parse_volume_opts(const char *name, int argc, char **argv, const char
 static int volume_create(pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(json_decrefp) json_t *body = json_object();
-	int r = parse_volume_opts("volume create", argc, argv, "create [--label K=V] [NAME]", NULL,
+	int r = parse_group_opts("volume create", argc, argv, "create [--label K=V] [NAME]", NULL,
 				  NULL, body);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
@@ -2916,7 +2916,7 @@ static int compare_volumes(const void *a, const void *b)
 static int volume_ls(pl_client_t *c, int argc, char **argv)
 {
 	bool quiet = false;
-	int r = parse_volume_opts("volume ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
+	int r = parse_group_opts("volume ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind < argc)
@@ -2954,7 +2954,7 @@ static int volume_ls(pl_client_t *c, int argc, char **argv)
 static int volume_inspect(pl_client_t *c, int argc, char **argv)
 {
 	int r =
-	    parse_volume_opts("volume inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	    parse_group_opts("volume inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -2965,7 +2965,7 @@ static int volume_inspect(pl_client_t *c, int argc, char **argv)
 static int volume_rm(pl_client_t *c, int argc, char **argv)
 {
 	bool force = false;
-	int r = parse_volume_opts("volume rm", argc, argv, "rm [-f] NAME...", NULL, &force, NULL);
+	int r = parse_group_opts("volume rm", argc, argv, "rm [-f] NAME...", NULL, &force, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -3049,7 +3049,7 @@ static int network_create(pl_client_t *c, int argc, char **argv)
 static int network_ls(pl_client_t *c, int argc, char **argv)
 {
 	bool quiet = false;
-	int r = parse_volume_opts("network ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
+	int r = parse_group_opts("network ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind < argc)
@@ -3090,7 +3090,7 @@ static int network_ls(pl_client_t *c, int argc, char **argv)
 static int network_inspect(pl_client_t *c, int argc, char **argv)
 {
 	int r =
-	    parse_volume_opts("network inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	    parse_group_opts("network inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -3100,7 +3100,7 @@ static int network_inspect(pl_client_t *c, int argc, char **argv)
 
 static int network_rm(pl_client_t *c, int argc, char **argv)
 {
-	int r = parse_volume_opts("network rm", argc, argv, "rm NAME...", NULL, NULL, NULL);
+	int r = parse_group_opts("network rm", argc, argv, "rm NAME...", NULL, NULL, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)

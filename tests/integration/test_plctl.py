@@ -454,6 +454,10 @@ def test_image_import_refused_and_usage(plctl, tmp_path):
     assert plctl("image", "rm").returncode == 2
     assert plctl("image", "import").returncode == 2
     assert plctl("image", "ls", "--help", check=0).stdout.startswith("Usage:")
+    for group in ("volume", "network"):  # each group's help names its own group
+        for sub in ("ls", "inspect", "rm"):
+            out = plctl(group, sub, "--help", check=0).stdout
+            assert out.startswith(f"Usage: plctl {group} {sub}"), out
 
 
 def test_run_image(api, plctl, rootfs, tmp_path, uniq):
