@@ -2838,8 +2838,8 @@ static char *volume_path(pl_client_t *c, const char *name)
 
 /* Parses --help, -q (when quiet), -f (when force) and --label (when labels). Leaves optind at
  * the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
-static int parse_group_opts(const char *name, int argc, char **argv, const char *usage,
-			     bool *quiet, bool *force, json_t *labels)
+static int parse_group_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet,
+			    bool *force, json_t *labels)
 {
 	enum { OPT_LABEL = 256 };
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
@@ -2884,7 +2884,7 @@ static int volume_create(pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(json_decrefp) json_t *body = json_object();
 	int r = parse_group_opts("volume create", argc, argv, "create [--label K=V] [NAME]", NULL,
-				  NULL, body);
+				 NULL, body);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (argc - optind > 1)
@@ -2953,8 +2953,7 @@ static int volume_ls(pl_client_t *c, int argc, char **argv)
 
 static int volume_inspect(pl_client_t *c, int argc, char **argv)
 {
-	int r =
-	    parse_group_opts("volume inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	int r = parse_group_opts("volume inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
