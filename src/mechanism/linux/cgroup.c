@@ -410,11 +410,34 @@ long pl_cgroup_oom_kills(const char *id)
 	return read_counter(p, "oom_kill");
 }
 
+/* Whether every task of the cgroup is frozen (not merely being frozen). */
+static bool fully_frozen(const char *id)
+{
+	if (layout == PL_CG_V2) {
+		_cleanup_free_ char *p = knob(id, "cgroup.events", "freezer", NULL);
+		return read_counter(p, "frozen") == 1;
+	}
+	_cleanup_free_ char *p = knob(id, NULL, "freezer", "freezer.state");
+	_cleanup_free_ char *buf = NULL;
+	return p && pl_read_file_at(AT_FDCWD, p, &buf, NULL, 64, NULL) >= 0 &&
+	       strncmp(buf, "FROZEN", 6) == 0;
+}
+
 int pl_cgroup_freeze(const char *id, bool frozen, pl_error_t **err)
 {
-	if (layout == PL_CG_V2)
-		return set_knob(id, "cgroup.freeze", "freezer", NULL, frozen ? "1" : "0", err);
-	return set_knob(id, NULL, "freezer", "freezer.state", frozen ? "FROZEN" : "THAWED", err);
+	const char *v2 = frozen ? "1" : "0", *v1 = frozen ? "FROZEN" : "THAWED";
+	int r = set_knob(id, layout == PL_CG_V2 ? "cgroup.freeze" : NULL, "freezer",
+			 layout == PL_CG_V2 ? NULL : "freezer.state", layout == PL_CG_V2 ? v2 : v1,
+			 err);
+	/* the kernel freezes task by task (v1 reads FREEZING meanwhile, and a task in some
+	 * states needs the write repeated, as runc does): answer once all are frozen, or give
+	 * up after ~100 ms and let is_paused tell the truth */
+	for (int i = 0; r == 0 && frozen && i < 100 && !fully_frozen(id); i++) {
+		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+		if (layout != PL_CG_V2)
+			set_knob(id, NULL, "freezer", "freezer.state", v1, NULL);
+	}
+	return r;
 }
 
 bool pl_cgroup_is_frozen(const char *id)
