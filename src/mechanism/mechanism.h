@@ -82,6 +82,9 @@ typedef struct pl_mechanism {
 	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
 	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
 	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);
+	/* SIGKILL ends a paused domain as it is (a VM: QEMU stopped by QMP still dies), so the
+	 * core does not resume it first. False: it is resumed before (a v1-frozen task). */
+	bool kills_paused;
 	void *priv;
 } pl_mechanism_t;
 

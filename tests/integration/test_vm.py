@@ -16,9 +16,11 @@ import pytest
 from conftest import DEADLINE, Daemon, Plctl, finish_daemon, wait_until
 from test_interactive import exec_run, upgrade, exec_create, exec_wait
 from test_storage import built, oci  # noqa: F401 (fixtures: two umoci images)
+from pl_extra import read_events
 
 DEDICATED = {"kernel": "dedicated"}
 BOOT = 90  # seconds a boot may take on a loaded 2-core machine under TCG
+ECHO = {}  # the echo VM's id, for the relaunch test
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +96,24 @@ def test_echo_exit_code_and_logs(api, rootfs, uniq):
     assert st["status"] == "stopped" and st["exit_code"] == 3 and st["error"] == ""
     dom = api.inspect(cid)["domain"]
     assert "dedicated" in dom["reason"] and dom["kernel"] and dom["accel"] in ("kvm", "tcg")
+    assert dom["file_size_limit"] > 1 << 30
+    ECHO["id"] = cid
+
+
+def test_failed_relaunch_is_not_the_previous_exit(daemon, api):
+    """The echo VM exited 3. A relaunch whose launcher fails before QEMU runs (its disk
+    cannot be made) must not report that old exit record as this run's."""
+    cid = ECHO["id"]
+    ddir = daemon.root / "containers" / cid
+    assert (ddir / "exit.json").exists()
+    (ddir / "disk.qcow2").unlink()
+    (ddir / "disk.qcow2.tmp").mkdir()  # qemu-img cannot create the overlay there
+    api.post(f"/containers/{cid}/start")  # fails now or while booting: either way
+    wait_until(lambda: api.state(cid)["status"] == "stopped", BOOT, interval=0.1,
+               what="the launch to fail")
+    st = api.state(cid)
+    assert st["exit_code"] != 3 and "container disk" in st["error"], st
+    (ddir / "disk.qcow2.tmp").rmdir()
 
 
 def test_image_root_disk_with_whiteout(api, oci, uniq):
@@ -162,8 +182,19 @@ def test_own_kernel(api, box):
     assert out.strip() == api.inspect(box)["domain"]["kernel"]
     out, _, _ = exec_run(api, box, ["cat", "/proc/1/cmdline"])
     assert out.split("\0")[0] == "/init"  # tether, the guest's init
-    # the container's processes are not on the host: QEMU is
-    qemu_pid(api, box)
+    # the container's processes are not on the host: QEMU is, in its seccomp sandbox and
+    # with its file sizes bounded
+    pid = qemu_pid(api, box)
+    status = Path(f"/proc/{pid}/status").read_text()
+    assert "\nSeccomp:\t2\n" in status, status
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    fsize = [ln for ln in limits.splitlines() if ln.startswith("Max file size")][0]
+    assert fsize.split()[3] == str(api.inspect(box)["domain"]["file_size_limit"]), fsize
+    # the container's /dev is the linux domains' minimal one, not the guest's devtmpfs
+    out, _, _ = exec_run(api, box, ["ls", "/dev"])
+    names = set(out.split())
+    assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm"} <= names, out
+    assert not names & {"vda", "ttyS0", "console", "kmsg", "mem", "vport0p1"}, out
 
 
 def test_memory_sizes_the_vm(api, box):
@@ -194,12 +225,18 @@ def test_interactive_tty(api, box):
 
 
 def test_daemon_kill_reattach(daemon, api, box):
+    """Reattach keeps what QEMU knows: paused stays paused, the memory size stays known."""
     qpid = qemu_pid(api, box)
+    assert api.post(f"/containers/{box}/pause").status == 204
     daemon.kill()
     assert not pid_gone(qpid), "QEMU died with the daemon"
     restart(daemon)
     st = api.state(box)
-    assert st["status"] == "running" and st["pid"] == qpid
+    assert st["status"] == "paused" and st["pid"] == qpid, st
+    s = api.get(f"/containers/{box}/stats", params={"stream": 0}).json
+    assert s["memory"]["limit"] == 200 << 20, s["memory"]
+    assert api.post(f"/containers/{box}/unpause").status == 204
+    assert api.state(box)["status"] == "running"
     out, _, j = exec_run(api, box, ["echo", "again"])
     assert (out, j["exit_code"]) == ("again\n", 0)
 
@@ -241,14 +278,22 @@ def test_stop(api, sleeper):
     assert pid_gone(pid)
 
 
-def test_kill(api, sleeper):
+def test_kill(daemon, api, sleeper):
+    """SIGKILL of a paused VM kills the stopped QEMU as it is: no resume first."""
     pid = boot(api, sleeper)
     exec_run(api, sleeper, ["true"])
+    assert api.post(f"/containers/{sleeper}/pause").status == 204
+    since = time.time_ns()
     assert api.kill(sleeper, "SIGKILL").status == 204
     api.wait(sleeper, timeout=BOOT)
     st = api.state(sleeper)
     assert st["status"] == "stopped" and st["exit_code"] == 137, st
     wait_until(lambda: pid_gone(pid), 10, what="QEMU gone")
+    status, evs = read_events(daemon.socket, since=f"{since // 10**9}.{since % 10**9:09d}",
+                              until=f"{time.time():.9f}")
+    assert status == 200, evs
+    actions = [e["action"] for e in evs if e["id"] == sleeper]
+    assert "kill" in actions and "unpause" not in actions, actions
 
 
 def test_qemu_killed_from_outside(api, sleeper):

@@ -17,11 +17,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -33,6 +35,10 @@
 #define QMP_SOCKET	   "qmp.sock"
 #define DEFAULT_MEMORY_MIB 256
 #define MIN_MEMORY_MIB	   64
+/* every file QEMU writes (logs, console, exit record, the disk overlay) stops growing at the
+ * root disk's size + 1/8 + this: the overlay needs the disk's size and its metadata; the
+ * logs a guest can write past tether (its log port is a device in the guest) need a bound */
+#define FILE_SLACK (1LL << 30)
 
 static struct {
 	pl_vm_accel_t accel;
@@ -49,7 +55,8 @@ typedef struct vm_dom {
 	char id[65];
 	int run_dirfd;
 	pid_t pid;
-	bool paused; /* only we pause a VM (QMP stop) */
+	int pidfd;   /* our own copy: signals reach this process, never a reused pid */
+	bool paused; /* what we asked for last; QMP query-status is the truth */
 	int64_t memory_mib;
 	struct vm_dom *next;
 } vm_dom_t;
@@ -63,7 +70,7 @@ static vm_dom_t *dom_find(const char *id)
 	return NULL;
 }
 
-static void dom_add(const char *id, int run_dirfd, pid_t pid)
+static void dom_add(const char *id, int run_dirfd, pid_t pid, int pidfd)
 {
 	vm_dom_t *d = dom_find(id);
 	if (!d) {
@@ -73,9 +80,12 @@ static void dom_add(const char *id, int run_dirfd, pid_t pid)
 		doms = d;
 	} else {
 		close(d->run_dirfd);
+		close(d->pidfd);
 	}
 	d->run_dirfd = fcntl(run_dirfd, F_DUPFD_CLOEXEC, 3);
+	d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
 	d->pid = pid;
+	d->paused = false;
 }
 
 static void dom_remove(const char *id)
@@ -85,6 +95,7 @@ static void dom_remove(const char *id)
 			vm_dom_t *d = *p;
 			*p = d->next;
 			close(d->run_dirfd);
+			close(d->pidfd);
 			free(d);
 			return;
 		}
@@ -156,6 +167,7 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
 	/* absence only makes the mechanism unavailable; a failure to make the cache is real */
 	if (pl_mkdir_p(V.cache_dir, 0700, err) < 0)
 		return pl_error_wrap(err, "vm cache");
+	pl_vm_cache_clean(V.cache_dir);
 	return 0;
 }
 
@@ -261,8 +273,18 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	_cleanup_free_ char *disk = pl_xasprintf("%s/disk.qcow2", spec->domain_dir);
 	if (pl_vm_overlay_disk(disk, base, &e) < 0)
 		launch_fail(ctl_listen, e);
+	pl_vm_accel_t accel;
+	if (pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs, &accel, &e) < 0)
+		launch_fail(ctl_listen, e);
+	struct stat bst;
+	if (stat(base, &bst) < 0) {
+		pl_error_errno(&e, "root disk %s", base);
+		launch_fail(ctl_listen, e);
+	}
+	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 + FILE_SLACK;
 	pl_vm_boot_t b = {
-	    .accel = pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs),
+	    .accel = accel,
+	    .tsc_khz = accel == PL_VM_ACCEL_TCG ? pl_vm_host_tsc_khz() : 0,
 	    .kernel = &V.kernel,
 	    .initramfs = initramfs,
 	    .disk = disk,
@@ -275,9 +297,10 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .memory_mib = memory_mib_of(&spec->config->resources),
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
-	json_t *rec = json_pack("{s:s, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
-				b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus,
-				"memory_mib", (json_int_t)b.memory_mib);
+	json_t *rec =
+	    json_pack("{s:s, s:s, s:i, s:I, s:I}", "kernel", V.kernel.version, "accel",
+		      b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus, "memory_mib",
+		      (json_int_t)b.memory_mib, "file_size_limit", (json_int_t)file_max);
 	char *rs = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
 	int dirfd = open(spec->domain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -288,15 +311,52 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	free(rs);
 	char **argv = pl_vm_qemu_argv(&b);
 	_cleanup_free_ char *log = pl_xasprintf("%s/vm-qemu.log", spec->domain_dir);
-	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (lfd >= 0) {
 		dup2(lfd, 2);
 		close(lfd);
+	}
+	/* a write past the limit fails with EFBIG instead of killing QEMU */
+	struct rlimit fsize = {.rlim_cur = (rlim_t)file_max, .rlim_max = (rlim_t)file_max};
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &fsize) < 0) {
+		pl_error_errno(&e, "limit QEMU's file sizes");
+		launch_fail(ctl_listen, e);
 	}
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);
 	pl_error_errno(&e, "exec %s", argv[0]);
 	launch_fail(ctl_listen, e);
+}
+
+/* The guest memory (MiB) of a running QEMU, from its command line ("-m NM"); 0 unknown. */
+static int64_t qemu_memory_mib(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (pl_read_file_at(AT_FDCWD, path, &buf, &len, 1 << 16, NULL) < 0)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		size_t n = strnlen(buf + i, len - i);
+		if (strcmp(buf + i, "-m") == 0 && i + n + 1 < len)
+			return strtoll(buf + i + n + 1, NULL, 10);
+		i += n + 1;
+	}
+	return 0;
+}
+
+/* Whether the launcher has become QEMU yet (before, nothing serves QMP). */
+static bool is_qemu(pid_t pid)
+{
+	char path[64], exe[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = 0;
+	return strcmp(exe, pl_vm_qemu_binary()) == 0;
 }
 
 static unsigned long long proc_start_time(pid_t pid)
@@ -330,6 +390,10 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	_cleanup_close_ int qmp_listen = listen_at(spec->run_dirfd, QMP_SOCKET, err);
 	if (qmp_listen < 0)
 		return -1;
+	/* only QEMU truncates it, at boot: a launch that fails before must not leave the
+	 * previous run's record to be read as this one's */
+	if (unlinkat(spec->domain_dirfd, "exit.json", 0) < 0 && errno != ENOENT)
+		return pl_error_errno(err, "remove the previous exit record");
 	/* queued in the backlog until QEMU (or the launcher, to report a failure) accepts */
 	_cleanup_close_ int ctl = connect_at(spec->run_dirfd, CTL_SOCKET);
 	if (ctl < 0)
@@ -345,7 +409,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		return pl_error_errno(err, "clone3 vm launcher");
 	if (pid == 0)
 		launcher_main(spec, ctl_listen, qmp_listen);
-	dom_add(spec->id, spec->run_dirfd, pid);
+	dom_add(spec->id, spec->run_dirfd, pid, pidfd);
 	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
 	out->pid = pid;
 	out->pidfd = pidfd;
@@ -366,7 +430,8 @@ static int vm_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, p
 		close(pidfd);
 		return 0;
 	}
-	dom_add(id, run_dirfd, pid);
+	dom_add(id, run_dirfd, pid, pidfd);
+	dom_find(id)->memory_mib = qemu_memory_mib(pid);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->start_time = start_time;
@@ -381,12 +446,9 @@ static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 	vm_dom_t *d = dom_find(id);
 	if (!d)
 		return 0;
-	/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now */
-	int pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-	if (pidfd >= 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		close(pidfd);
-	}
+	/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now. Through
+	 * our pidfd: once reaped, the pid may be someone else's; the pidfd then says ESRCH */
+	syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
 	unlinkat(d->run_dirfd, CTL_SOCKET, 0);
 	unlinkat(d->run_dirfd, QMP_SOCKET, 0);
 	dom_remove(id);
@@ -452,6 +514,11 @@ static json_t *qmp(const char *id, const char *cmd, pl_error_t **err)
 		pl_error_set(err, PL_ERR_CONFLICT, 0, "VM of %.12s is not running", id);
 		return NULL;
 	}
+	if (!is_qemu(d->pid)) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0,
+			     "VM of %.12s is still being prepared (QEMU is not running yet)", id);
+		return NULL;
+	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/" QMP_SOCKET, d->run_dirfd);
 	return pl_vm_qmp(path, cmd, err);
@@ -472,7 +539,19 @@ static int vm_pause(const pl_mechanism_t *m, const char *id, bool paused, pl_err
 static bool vm_is_paused(const pl_mechanism_t *m, const char *id)
 {
 	vm_dom_t *d = dom_find(id);
-	return d && d->paused;
+	if (!d)
+		return false;
+	/* QEMU knows (it survives daemon restarts; a reattached domain starts unknown) */
+	pl_error_t *e = NULL;
+	json_t *r = qmp(id, "query-status", &e);
+	if (!r) {
+		pl_error_free(e);
+		return d->paused;
+	}
+	const char *status = json_string_value(json_object_get(r, "status"));
+	d->paused = status && strcmp(status, "paused") == 0;
+	json_decref(r);
+	return d->paused;
 }
 
 static int64_t memory_mib_of_id(const char *id)
@@ -547,7 +626,10 @@ static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
 	if (pl_read_file_at(domain_dirfd, "vm.json", &s, NULL, 4096, NULL) < 0)
 		return json_pack("{s:s}", "kernel", V.kernel.version ? V.kernel.version : "");
 	json_t *j = json_loads(s, 0, NULL);
-	return json_is_object(j) ? j : json_object();
+	if (json_is_object(j))
+		return j;
+	json_decref(j);
+	return json_object();
 }
 
 pl_mechanism_t pl_mechanism_vm = {
@@ -566,4 +648,5 @@ pl_mechanism_t pl_mechanism_vm = {
     .destroy = vm_destroy,
     .unreported_end = vm_unreported_end,
     .describe = vm_describe,
+    .kills_paused = true,
 };
