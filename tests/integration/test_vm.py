@@ -190,6 +190,9 @@ def test_own_kernel(api, box):
     limits = Path(f"/proc/{pid}/limits").read_text()
     fsize = [ln for ln in limits.splitlines() if ln.startswith("Max file size")][0]
     assert fsize.split()[3] == str(api.inspect(box)["domain"]["file_size_limit"]), fsize
+    # in the container's own cgroup, as a linux domain is, not the daemon's
+    cg = Path(f"/proc/{pid}/cgroup").read_text()
+    assert f"/portlayer/{box}\n" in cg, cg
     # the container's /dev is the linux domains' minimal one, not the guest's devtmpfs
     out, _, _ = exec_run(api, box, ["ls", "/dev"])
     names = set(out.split())

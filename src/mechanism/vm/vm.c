@@ -3,12 +3,15 @@
  * sockets in the container's run dir (tether's control channel and QMP), connects to the
  * first itself, and clones a launcher process that becomes the domain: it builds what is not
  * cached yet (initramfs, base disk, the container's overlay disk, the accelerator verdict),
- * then execs QEMU with both sockets inherited. The domain's pidfd is the launcher's, so QEMU's
+ * then execs QEMU with both sockets inherited; it runs in the container's own cgroup (the
+ * linux mechanism's helpers), destroyed as one. The domain's pidfd is the launcher's, so QEMU's
  * exit (tether powered the guest off, or someone killed it) ends the domain; a failure before
  * QEMU runs reaches the daemon as the protocol's ERROR frame, as in the linux mechanism. */
 #include "mechanism/mechanism.h"
 #include "mechanism/vm/vm.h"
+#include "mechanism/linux/cgroup.h"
 #include "mechanism/linux/seccomp.h"
+#include "mechanism/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -182,36 +185,6 @@ static bool vm_available(const pl_mechanism_t *m, const char **reason)
 
 /* ---- spawn */
 
-static void fd_path(struct sockaddr_un *sa, int dirfd, const char *name)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
-}
-
-static int listen_at(int run_dirfd, const char *name, pl_error_t **err)
-{
-	struct sockaddr_un sa;
-	fd_path(&sa, run_dirfd, name);
-	unlinkat(run_dirfd, name, 0);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-		return pl_error_errno(err, "vm socket %s", name);
-	return TAKE_FD(fd);
-}
-
-static int connect_at(int run_dirfd, const char *name)
-{
-	struct sockaddr_un sa;
-	fd_path(&sa, run_dirfd, name);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 static int cpus_of(const pl_resources_t *r)
 {
 	if (r->cpu_quota > 0 && r->cpu_period > 0)
@@ -230,13 +203,7 @@ static int64_t memory_mib_of(const pl_resources_t *r)
  * socket, as the linux mechanism's set-up child does), then dies. */
 static _Noreturn void launch_fail(int listen_fd, pl_error_t *e)
 {
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	json_t *j = json_pack("{s:s, s:i}", "message", e && e->msg ? e->msg : "vm launch failed",
-			      "kind", e ? (int)e->kind : (int)PL_ERR_INTERNAL);
-	char *s = json_dumps(j, JSON_COMPACT);
-	if (fd >= 0 && s)
-		pl_frame_send(fd, PL_MSG_ERROR, 0, s, strlen(s));
-	_exit(1);
+	pl_domain_fail(accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), e, "vm launch failed");
 }
 
 static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen, int qmp_listen)
@@ -359,35 +326,24 @@ static bool is_qemu(pid_t pid)
 	return strcmp(exe, pl_vm_qemu_binary()) == 0;
 }
 
-static unsigned long long proc_start_time(pid_t pid)
+/* Moves pid into the cgroup2 directory dirfd (when it could not be cloned into it). */
+static int attach_v2(int dirfd, pid_t pid, pl_error_t **err)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	_cleanup_free_ char *buf = NULL;
-	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 8192, NULL) < 0)
-		return 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	unsigned long long v = 0;
-	int field = 2;
-	char *save = NULL;
-	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (++field == 22) {
-			v = strtoull(tok, NULL, 10);
-			break;
-		}
-	}
-	return v;
+	char val[32];
+	int n = snprintf(val, sizeof(val), "%d", pid);
+	_cleanup_close_ int fd = openat(dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		return pl_error_errno(err, "cgroup.procs");
+	return 0;
 }
 
 static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		    pl_error_t **err)
 {
-	_cleanup_close_ int ctl_listen = listen_at(spec->run_dirfd, CTL_SOCKET, err);
+	_cleanup_close_ int ctl_listen = pl_unix_listen_at(spec->run_dirfd, CTL_SOCKET, err);
 	if (ctl_listen < 0)
 		return -1;
-	_cleanup_close_ int qmp_listen = listen_at(spec->run_dirfd, QMP_SOCKET, err);
+	_cleanup_close_ int qmp_listen = pl_unix_listen_at(spec->run_dirfd, QMP_SOCKET, err);
 	if (qmp_listen < 0)
 		return -1;
 	/* only QEMU truncates it, at boot: a launch that fails before must not leave the
@@ -395,64 +351,72 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	if (unlinkat(spec->domain_dirfd, "exit.json", 0) < 0 && errno != ENOENT)
 		return pl_error_errno(err, "remove the previous exit record");
 	/* queued in the backlog until QEMU (or the launcher, to report a failure) accepts */
-	_cleanup_close_ int ctl = connect_at(spec->run_dirfd, CTL_SOCKET);
+	_cleanup_close_ int ctl = pl_unix_connect_at(spec->run_dirfd, CTL_SOCKET);
 	if (ctl < 0)
 		return pl_error_errno(err, "connect to the vm control socket");
+	/* the launcher, its helpers and QEMU live in the container's own cgroup (as a linux
+	 * domain does): out of the daemon's (a service manager restarting the daemon does not
+	 * take the VMs along), accounted, and destroyed as one */
+	bool cgfd_late = false;
+	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
+	if (cgfd < 0 && err && *err)
+		return pl_error_wrap(err, "create cgroup");
 	int pidfd = -1;
-	struct clone_args args = {
-	    .flags = CLONE_PIDFD,
-	    .pidfd = (uint64_t)(uintptr_t)&pidfd,
-	    .exit_signal = SIGCHLD,
-	};
-	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0)
-		return pl_error_errno(err, "clone3 vm launcher");
+	pid_t pid = pl_clone_pidfd(0, cgfd, &pidfd);
+	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+		pid = pl_clone_pidfd(0, -1, &pidfd); /* kernels before 5.7: moved after */
+		cgfd_late = pid > 0;
+	}
+	if (pid < 0) {
+		int r = pl_error_errno(err, "clone3 vm launcher");
+		pl_cgroup_destroy(spec->id, NULL);
+		return r;
+	}
 	if (pid == 0)
 		launcher_main(spec, ctl_listen, qmp_listen);
+	if (pl_cgroup_attach_v1(spec->id, pid, err) < 0 ||
+	    (cgfd_late && attach_v2(cgfd, pid, err) < 0)) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		waitpid(pid, NULL, 0);
+		close(pidfd);
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "place the vm launcher in its cgroup");
+	}
 	dom_add(spec->id, spec->run_dirfd, pid, pidfd);
 	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->ctl_fd = TAKE_FD(ctl);
-	out->start_time = proc_start_time(pid);
+	out->start_time = pl_proc_start_time(pid);
 	return 0;
 }
 
 static int vm_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, pid_t pid,
 		       unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
 {
-	if (pid <= 0)
-		return 0;
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return errno == ESRCH ? 0 : pl_error_errno(err, "pidfd_open %d", pid);
-	if (start_time == 0 || proc_start_time(pid) != start_time) {
-		close(pidfd);
-		return 0;
-	}
-	dom_add(id, run_dirfd, pid, pidfd);
-	dom_find(id)->memory_mib = qemu_memory_mib(pid);
-	out->pid = pid;
-	out->pidfd = pidfd;
-	out->start_time = start_time;
 	/* QEMU serves the port's socket again once the old connection is gone; tether notices
 	 * the port reconnect and greets with a resumed HELLO */
-	out->ctl_fd = connect_at(run_dirfd, CTL_SOCKET);
-	return 1;
+	int r = pl_domain_reattach(pid, start_time, run_dirfd, CTL_SOCKET, out, err);
+	if (r == 1) {
+		dom_add(id, run_dirfd, pid, out->pidfd);
+		dom_find(id)->memory_mib = qemu_memory_mib(pid);
+	}
+	return r;
 }
 
 static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 {
 	vm_dom_t *d = dom_find(id);
-	if (!d)
-		return 0;
-	/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now. Through
-	 * our pidfd: once reaped, the pid may be someone else's; the pidfd then says ESRCH */
-	syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
-	unlinkat(d->run_dirfd, CTL_SOCKET, 0);
-	unlinkat(d->run_dirfd, QMP_SOCKET, 0);
-	dom_remove(id);
-	return 0;
+	if (d) {
+		/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now.
+		 * Through our pidfd: once reaped, the pid may be someone else's (ESRCH then) */
+		syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
+		unlinkat(d->run_dirfd, CTL_SOCKET, 0);
+		unlinkat(d->run_dirfd, QMP_SOCKET, 0);
+		dom_remove(id);
+	}
+	/* and whatever else is in its cgroup (a helper of a launcher killed mid-build) */
+	return pl_cgroup_destroy(id, err);
 }
 
 static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
