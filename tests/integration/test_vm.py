@@ -8,6 +8,7 @@ times (stop, kill, QEMU killed from outside)."""
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -162,6 +163,72 @@ def test_what_a_vm_lacks_is_refused_not_ignored(api, rootfs, uniq, field, extra)
     r = api.create_raw(body)
     assert r.status == 400 and field in r.message, r
     assert api.get(f"/containers/{uniq}/json").status == 404
+
+
+def children(pid, comm):
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            st = (d / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        if ppid == pid and name == comm:
+            out.append(int(d.name))
+    return out
+
+
+def dead(pid):
+    """Gone, or a zombie nobody reaps (an orphan's new parent may be slow to)."""
+    try:
+        st = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return st[st.rindex(")") + 2] == "Z"
+
+
+def test_launcher_killed_mid_build(daemon, api, uniq, tmp_path):
+    """A first start builds the base disk (mkfs.ext4 copying 768 MiB: ~2 s here). Meanwhile
+    pause answers 409 at once (nothing serves QMP yet). The launcher SIGKILLed mid-build
+    (the daemon down) takes mkfs with it, and what it left in the cache goes at the next
+    daemon start. No boot."""
+    tree = tmp_path / "big"
+    tree.mkdir()
+    with open(tree / "data", "wb") as f:  # real blocks: mkfs copies them (seconds)
+        for _ in range(768):
+            f.write(b"x" * (1 << 20))
+    cid = create_vm(api, tree, ["true"], uniq)
+
+    def start():
+        try:
+            api.post(f"/containers/{cid}/start")
+        except OSError:
+            pass  # the daemon is killed while it waits
+    threading.Thread(target=start, daemon=True).start()
+    holder = {}
+    cache = daemon.root / "vm"
+
+    def building():
+        pid = api.state(cid).get("pid", 0)
+        if pid > 0 and children(pid, "mkfs.ext4") and list(cache.glob("*.tmp")):
+            holder["launcher"], holder["mkfs"] = pid, children(pid, "mkfs.ext4")[0]
+            return True
+        return False
+    wait_until(building, 60, interval=0.02, what="mkfs.ext4 under the launcher")
+    t0 = time.monotonic()
+    r = api.post(f"/containers/{cid}/pause")
+    assert r.status == 409 and "prepared" in r.message, r
+    assert time.monotonic() - t0 < 0.9
+    # with the daemon down nobody kills the VM's cgroup: only the launcher's death can
+    daemon.kill()
+    os.kill(holder["launcher"], signal.SIGKILL)
+    # at once: left alone it would run on for seconds
+    wait_until(lambda: dead(holder["mkfs"]), 0.5, interval=0.02, what="mkfs killed")
+    assert list(cache.glob("*.tmp")), "mkfs left no partial disk: the test proves nothing"
+    restart(daemon)
+    assert list(cache.glob("*.tmp")) == [] and list(cache.glob("merge.*")) == []
+    assert api.remove(cid, force=True).status == 204
 
 
 @pytest.fixture(scope="module")

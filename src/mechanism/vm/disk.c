@@ -234,6 +234,23 @@ int pl_vm_overlay_disk(const char *path, const char *base, pl_error_t **err)
 	return 0;
 }
 
+/* Whether pid runs (a zombie does not: it writes nothing, and its pid is not reused until
+ * someone reaps it). */
+static bool pid_runs(long pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && p[2] == 'Z');
+}
+
 void pl_vm_cache_clean(const char *cache_dir)
 {
 	_cleanup_close_ int dfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -261,7 +278,7 @@ void pl_vm_cache_clean(const char *cache_dir)
 			continue;
 		char *end;
 		long pid = strtol(dot, &end, 10);
-		if (end == dot || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+		if (end == dot || pid <= 0 || pid_runs(pid))
 			continue;
 		unlinkat(dfd, n, dir ? AT_REMOVEDIR : 0);
 	}
