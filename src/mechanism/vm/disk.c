@@ -254,7 +254,7 @@ static bool pid_runs(long pid)
 void pl_vm_cache_clean(const char *cache_dir)
 {
 	_cleanup_close_ int dfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = dfd >= 0 ? fdopendir(dup(dfd)) : NULL;
+	DIR *d = dfd >= 0 ? fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3)) : NULL;
 	if (!d)
 		return;
 	struct dirent *de;
