@@ -165,6 +165,17 @@ def test_what_a_vm_lacks_is_refused_not_ignored(api, rootfs, uniq, field, extra)
     assert api.get(f"/containers/{uniq}/json").status == 404
 
 
+def cpu_quota_us(cid):
+    v2 = Path(f"/sys/fs/cgroup/portlayer/{cid}/cpu.max")
+    if v2.exists():
+        return int(v2.read_text().split()[0])
+    for c in ("cpu", "cpu,cpuacct"):
+        v1 = Path(f"/sys/fs/cgroup/{c}/portlayer/{cid}/cpu.cfs_quota_us")
+        if v1.exists():
+            return int(v1.read_text())
+    raise AssertionError(f"no cpu cgroup for {cid}")
+
+
 def children(pid, comm):
     out = []
     for d in Path("/proc").iterdir():
@@ -260,6 +271,8 @@ def test_own_kernel(api, box):
     # in the container's own cgroup, as a linux domain is, not the daemon's
     cg = Path(f"/proc/{pid}/cgroup").read_text()
     assert f"/portlayer/{box}\n" in cg, cg
+    # bounded to its one vCPU plus one CPU for QEMU's own threads
+    assert cpu_quota_us(box) == 200000
     # the container's /dev is the linux domains' minimal one, not the guest's devtmpfs
     out, _, _ = exec_run(api, box, ["ls", "/dev"])
     names = set(out.split())

@@ -326,6 +326,22 @@ static bool is_qemu(pid_t pid)
 	return strcmp(exe, pl_vm_qemu_binary()) == 0;
 }
 
+/* What of the container's resources holds on the host side, for QEMU as a whole: its CPU
+ * weight, host CPU set and I/O weight as asked, and at most one CPU beyond its vCPUs (TCG
+ * runs a vCPU on a whole host CPU; the rest is QEMU's own threads). Memory is not limited
+ * here: -m sizes the guest, and QEMU's own overhead on top of it is not measured yet. */
+static int host_limits(const char *id, const pl_resources_t *r, pl_error_t **err)
+{
+	pl_resources_t host = {
+	    .cpu_shares = r->cpu_shares,
+	    .cpu_period = 100000,
+	    .cpu_quota = (int64_t)(cpus_of(r) + 1) * 100000,
+	    .cpuset_cpus = r->cpuset_cpus,
+	    .blkio_weight = r->blkio_weight,
+	};
+	return pl_cgroup_apply(id, &host, err);
+}
+
 /* Moves pid into the cgroup2 directory dirfd (when it could not be cloned into it). */
 static int attach_v2(int dirfd, pid_t pid, pl_error_t **err)
 {
@@ -361,6 +377,10 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
+	if (host_limits(spec->id, &spec->config->resources, err) < 0) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "resource limits");
+	}
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(0, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
