@@ -265,6 +265,13 @@ def test_own_kernel(api, box):
     pid = qemu_pid(api, box)
     status = Path(f"/proc/{pid}/status").read_text()
     assert "\nSeccomp:\t2\n" in status, status
+    # as a uid of its own (unique among running VMs: 0x7f000000 + its pid), without
+    # capabilities, in an empty root
+    uid = 0x7F000000 + pid
+    assert f"\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n" in status, status
+    assert "\nCapEff:\t0000000000000000\n" in status, status
+    root = os.readlink(f"/proc/{pid}/root")
+    assert root.endswith("/vm/empty") and os.listdir(root) == [], root
     limits = Path(f"/proc/{pid}/limits").read_text()
     fsize = [ln for ln in limits.splitlines() if ln.startswith("Max file size")][0]
     assert fsize.split()[3] == str(api.inspect(box)["domain"]["file_size_limit"]), fsize

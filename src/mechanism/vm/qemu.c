@@ -34,9 +34,18 @@
 #define QMP_DEADLINE_MS	  1000
 /* what tether prints on the console when it runs as init in probe mode (tether/linux/vm.c) */
 #define PROBE_TOKEN "pl-tether: probe: init ran"
-/* QEMU's own seccomp filter: no obsolete system calls, no set*id/capability changes, no
- * fork/exec, no scheduler or affinity changes */
-#define SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+/* QEMU's own seccomp filter: no obsolete system calls, no fork/exec, no scheduler or
+ * affinity changes. set*id stays allowed: -runas needs it to drop root (QEMU 7.2 dies of
+ * SIGSYS otherwise), and once dropped there is nothing left to elevate to. */
+#define SANDBOX "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny"
+
+static char *jail; /* the empty directory QEMU chroots into, or NULL: stays root */
+
+void pl_vm_qemu_jail(const char *dir)
+{
+	free(jail);
+	jail = dir ? pl_xstrdup(dir) : NULL;
+}
 
 const char *pl_vm_qemu_binary(void)
 {
@@ -86,6 +95,16 @@ static void common_args(argv_b_t *a, pl_vm_accel_t accel, const pl_vm_kernel_t *
 	add(a, "-no-reboot");
 	add(a, "-sandbox");
 	add(a, "%s", SANDBOX);
+	if (jail) {
+		/* once everything is open (disks, chardev files, inherited sockets and taps), QEMU
+		 * drops to a uid of its own (unique among running VMs: the launcher's pid, which
+		 * becomes QEMU's) and an empty root */
+		unsigned id = PL_VM_UID_BASE + (unsigned)getpid();
+		add(a, "-runas");
+		add(a, "%u:%u", id, id);
+		add(a, "-chroot");
+		add(a, "%s", jail);
+	}
 	add(a, "-display");
 	add(a, "none");
 	add(a, "-nic");

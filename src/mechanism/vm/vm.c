@@ -171,6 +171,11 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
 	if (pl_mkdir_p(V.cache_dir, 0700, err) < 0)
 		return pl_error_wrap(err, "vm cache");
 	pl_vm_cache_clean(V.cache_dir);
+	/* QEMU's root after it dropped its privileges: empty, and nobody may write there */
+	_cleanup_free_ char *jail = pl_xasprintf("%s/empty", V.cache_dir);
+	if (mkdir(jail, 0555) < 0 && errno != EEXIST)
+		return pl_error_errno(err, "mkdir %s", jail);
+	pl_vm_qemu_jail(jail);
 	return 0;
 }
 
