@@ -5,6 +5,7 @@
  * QEMU binary; TCG otherwise), the host's TSC rate, and a small QMP client for power state
  * with one short deadline per exchange (the daemon's loop waits for it). */
 #include "mechanism/vm/vm.h"
+#include "mechanism/mechanism.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -99,7 +100,7 @@ static void common_args(argv_b_t *a, pl_vm_accel_t accel, const pl_vm_kernel_t *
 		/* once everything is open (disks, chardev files, inherited sockets and taps), QEMU
 		 * drops to a uid of its own (unique among running VMs: the launcher's pid, which
 		 * becomes QEMU's) and an empty root */
-		unsigned id = PL_VM_UID_BASE + (unsigned)getpid();
+		unsigned id = PL_VM_IDS_START + (unsigned)getpid();
 		add(a, "-runas");
 		add(a, "%u:%u", id, id);
 		add(a, "-chroot");

@@ -53,9 +53,8 @@ typedef enum pl_vm_accel {
 } pl_vm_accel_t;
 
 const char *pl_vm_qemu_binary(void);
-/* QEMU runs as uid/gid PL_VM_UID_BASE + its pid (pid_max is at most 2^22), chrooted into dir
+/* QEMU runs as uid/gid PL_VM_IDS_START + its pid (mechanism.h), chrooted into dir
  * (an empty directory); NULL: as root, unconfined but for its seccomp sandbox. */
-#define PL_VM_UID_BASE 0x7f000000u
 void pl_vm_qemu_jail(const char *dir);
 /* The accelerator to use (*out): forced, or the cached verdict of a boot probe under KVM
  * (keyed by the guest kernel and the QEMU binary; a probe that timed out is not cached).
