@@ -39,7 +39,8 @@
 #define DEFAULT_MEMORY_MIB 256
 #define MIN_MEMORY_MIB	   64
 /* every file QEMU writes (logs, console, exit record, the disk overlay) stops growing at the
- * root disk's size + 1/8 + this: the overlay needs the disk's size and its metadata; the
+ * root disk's size + 1/8 + the guest's memory + this: the overlay needs the disk's size and
+ * its metadata, a memfd holding the guest's RAM (shared with virtiofsd) is a file too; the
  * logs a guest can write past tether (its log port is a device in the guest) need a bound */
 #define FILE_SLACK (1LL << 30)
 
@@ -253,7 +254,9 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		pl_error_errno(&e, "root disk %s", base);
 		launch_fail(ctl_listen, e);
 	}
-	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 + FILE_SLACK;
+	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 +
+			     ((long long)memory_mib_of(&spec->config->resources) << 20) +
+			     FILE_SLACK;
 	pl_vm_boot_t b = {
 	    .accel = accel,
 	    .tsc_khz = accel == PL_VM_ACCEL_TCG ? pl_vm_host_tsc_khz() : 0,
