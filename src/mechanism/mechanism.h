@@ -88,6 +88,9 @@ typedef struct pl_mechanism {
 	/* stats come from inside the domain (tether's STATS): stats() is what the domain costs
 	 * the host, shown beside them and instead of them until tether has answered */
 	bool guest_stats;
+	/* SIGKILL ends a paused domain as it is (a VM: QEMU stopped by QMP still dies), so the
+	 * core does not resume it first. False: it is resumed before (a v1-frozen task). */
+	bool kills_paused;
 	void *priv;
 } pl_mechanism_t;
 
@@ -105,6 +108,10 @@ const char *pl_linux_cgroup_layout(void);
 
 /* Where scripts/deps.sh unpacks the guest kernel package. */
 #define PL_VM_DEFAULT_KERNEL_DIR "/usr/local/lib/portlayer/kernel"
+/* The host ids a VM's QEMU runs as (PL_VM_IDS_START + its pid; pid_max is at most 2^22):
+ * --userns-range may not hand them to containers. */
+#define PL_VM_IDS_START 0x7f000000u
+#define PL_VM_IDS_COUNT (1u << 22)
 extern pl_mechanism_t pl_mechanism_vm;
 /* Settings before pl_mechanisms_init: accel "auto" (probe KVM once, else TCG), "kvm" or
  * "tcg"; kernel_dir an unpacked linux-image package (NULL: the default); caches go under

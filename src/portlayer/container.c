@@ -96,7 +96,7 @@ pl_container_t *pl_container_next(pl_container_t *c)
 static int kill_tether(pl_container_t *c)
 {
 	/* a frozen (v1) task ignores even SIGKILL until thawed */
-	if (c->mech->is_paused(c->mech, c->id))
+	if (!c->mech->kills_paused && c->mech->is_paused(c->mech, c->id))
 		c->mech->pause(c->mech, c->id, false, NULL);
 	c->killed_by_us = true;
 	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
@@ -930,7 +930,8 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 static int signal_domain(pl_container_t *c, int signo)
 {
 	/* frozen tasks take no signal (v1 freezer: not even SIGKILL) until thawed */
-	if (c->mech->is_paused(c->mech, c->id) && c->mech->pause(c->mech, c->id, false, NULL) == 0)
+	if (!(signo == SIGKILL && c->mech->kills_paused) && c->mech->is_paused(c->mech, c->id) &&
+	    c->mech->pause(c->mech, c->id, false, NULL) == 0)
 		pl_container_emit(c, "unpause", NULL);
 	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
 		int r = send_json(c, PL_MSG_SIGNAL,

@@ -8,6 +8,11 @@
 #include <unistd.h>
 
 #define CHUNK 65536
+/* The longest record a reader takes: tether writes at most 64 bytes of prefix and
+ * LOG_LINE_MAX (16 KiB, src/tether/session.c) of content per record. Anything longer was
+ * not written by tether (a VM's guest can write its log port directly) and is skipped, so
+ * a newline-free flood costs the reader a bounded buffer, not the daemon's memory. */
+#define RECORD_MAX (64 + 16 * 1024)
 
 struct pl_log_cursor {
 	int fd;
@@ -15,7 +20,8 @@ struct pl_log_cursor {
 	pl_log_opts_t opts;
 	char *in; /* bytes read but not yet a whole record */
 	size_t in_len, in_cap;
-	char *out; /* framed bytes not yet handed out */
+	bool skipping; /* inside an overlong record: drop bytes up to its newline */
+	char *out;     /* framed bytes not yet handed out */
 	size_t out_len, out_off, out_cap;
 };
 
@@ -78,7 +84,8 @@ static void emit(pl_log_cursor_t *cur, const char *line, size_t len)
 	bool partial;
 	const char *content;
 	size_t clen;
-	if (pl_log_parse_record(line, len, &ts, &stream, &partial, &content, &clen) < 0 ||
+	if (len > RECORD_MAX ||
+	    pl_log_parse_record(line, len, &ts, &stream, &partial, &content, &clen) < 0 ||
 	    !wanted(&cur->opts, ts, stream))
 		return;
 	char tbuf[48] = "";
@@ -119,11 +126,18 @@ static ssize_t pump(pl_log_cursor_t *cur)
 		char *nl = memchr(cur->in + start, '\n', cur->in_len - start);
 		if (!nl)
 			break;
-		emit(cur, cur->in + start, (size_t)(nl - (cur->in + start)));
+		if (cur->skipping)
+			cur->skipping = false;
+		else
+			emit(cur, cur->in + start, (size_t)(nl - (cur->in + start)));
 		start = (size_t)(nl - cur->in) + 1;
 	}
 	memmove(cur->in, cur->in + start, cur->in_len - start);
 	cur->in_len -= start;
+	if (cur->in_len > RECORD_MAX) { /* no record is this long: drop it up to its end */
+		cur->in_len = 0;
+		cur->skipping = true;
+	}
 	return n;
 }
 
@@ -151,6 +165,10 @@ static off_t tail_offset(pl_log_cursor_t *cur, long tail)
 				continue;
 			/* a record spans (at, rec_end) */
 			size_t len = (size_t)(rec_end - at - 1);
+			if (len > RECORD_MAX + 1) { /* overlong: skipped, never read */
+				rec_end = at + 1;
+				continue;
+			}
 			reserve(&line, &line_cap, len + 1);
 			if (pread(cur->fd, line, len, at + 1) == (ssize_t)len && len > 0) {
 				int64_t ts;

@@ -1,5 +1,6 @@
 /* security.userns: validation of the id maps and allocation of host ranges (userns.h). */
 #include "portlayer/userns.h"
+#include "mechanism/mechanism.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -49,6 +50,12 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 				    "--userns-range %s: START must be at least %u (host ids "
 				    "0..%u are never handed to containers)",
 				    s, HOST_IDS_RESERVED, HOST_IDS_RESERVED - 1);
+	if (a < (uint64_t)PL_VM_IDS_START + PL_VM_IDS_COUNT && PL_VM_IDS_START < a + b)
+		return pl_error_set(
+		    err, PL_ERR_INVALID, 0,
+		    "--userns-range %s: overlaps %u..%u, the ids VMs' QEMU processes "
+		    "run as",
+		    s, PL_VM_IDS_START, PL_VM_IDS_START + PL_VM_IDS_COUNT - 1);
 	if (b < PL_USERNS_SLICE || b % PL_USERNS_SLICE)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "--userns-range %s: COUNT must be a non-zero multiple of %u "

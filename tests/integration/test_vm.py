@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from conftest import (DEADLINE, Daemon, Plctl, UnixHTTPConnection, finish_daemon
                       finish_or_fail, start_or_fail, wait_until)
 from test_interactive import exec_run, upgrade, exec_create, exec_wait
 from test_storage import built, oci  # noqa: F401 (fixtures: two umoci images)
+from pl_extra import read_events
 
 DEDICATED = {"kernel": "dedicated"}
 BOOT = 90  # seconds a boot may take on a loaded 2-core machine under TCG
+ECHO = {}  # the echo VM's id, for the relaunch test
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +97,24 @@ def test_echo_exit_code_and_logs(api, rootfs, uniq):
     assert st["status"] == "stopped" and st["exit_code"] == 3 and st["error"] == ""
     dom = api.inspect(cid)["domain"]
     assert "dedicated" in dom["reason"] and dom["kernel"] and dom["accel"] in ("kvm", "tcg")
+    assert dom["file_size_limit"] > 1 << 30
+    ECHO["id"] = cid
+
+
+def test_failed_relaunch_is_not_the_previous_exit(daemon, api):
+    """The echo VM exited 3. A relaunch whose launcher fails before QEMU runs (its disk
+    cannot be made) must not report that old exit record as this run's."""
+    cid = ECHO["id"]
+    ddir = daemon.root / "containers" / cid
+    assert (ddir / "exit.json").exists()
+    (ddir / "disk.qcow2").unlink()
+    (ddir / "disk.qcow2.tmp").mkdir()  # qemu-img cannot create the overlay there
+    api.post(f"/containers/{cid}/start")  # fails now or while booting: either way
+    wait_until(lambda: api.state(cid)["status"] == "stopped", BOOT, interval=0.1,
+               what="the launch to fail")
+    st = api.state(cid)
+    assert st["exit_code"] != 3 and "container disk" in st["error"], st
+    (ddir / "disk.qcow2.tmp").rmdir()
 
 
 def test_image_root_disk_with_whiteout(api, oci, uniq):
@@ -513,6 +534,81 @@ def test_vm_network_across_daemon_restarts(binaries, rootfs):
         problems = finish_daemon(d)
         subprocess.run(["ip", "netns", "del", netns])
     assert not problems, problems
+def cpu_quota_us(cid):
+    v2 = Path(f"/sys/fs/cgroup/portlayer/{cid}/cpu.max")
+    if v2.exists():
+        return int(v2.read_text().split()[0])
+    for c in ("cpu", "cpu,cpuacct"):
+        v1 = Path(f"/sys/fs/cgroup/{c}/portlayer/{cid}/cpu.cfs_quota_us")
+        if v1.exists():
+            return int(v1.read_text())
+    raise AssertionError(f"no cpu cgroup for {cid}")
+
+
+def children(pid, comm):
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            st = (d / "stat").read_text()
+        except (OSError, ValueError):
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        if ppid == pid and name == comm:
+            out.append(int(d.name))
+    return out
+
+
+def dead(pid):
+    """Gone, or a zombie nobody reaps (an orphan's new parent may be slow to)."""
+    try:
+        st = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return st[st.rindex(")") + 2] == "Z"
+
+
+def test_launcher_killed_mid_build(daemon, api, uniq, tmp_path):
+    """A first start builds the base disk (mkfs.ext4 copying 768 MiB: ~2 s here). Meanwhile
+    pause answers 409 at once (nothing serves QMP yet). The launcher SIGKILLed mid-build
+    (the daemon down) takes mkfs with it, and what it left in the cache goes at the next
+    daemon start. No boot."""
+    tree = tmp_path / "big"
+    tree.mkdir()
+    with open(tree / "data", "wb") as f:  # real blocks: mkfs copies them (seconds)
+        for _ in range(768):
+            f.write(b"x" * (1 << 20))
+    cid = create_vm(api, tree, ["true"], uniq)
+
+    def start():
+        try:
+            api.post(f"/containers/{cid}/start")
+        except OSError:
+            pass  # the daemon is killed while it waits
+    threading.Thread(target=start, daemon=True).start()
+    holder = {}
+    cache = daemon.root / "vm"
+
+    def building():
+        pid = api.state(cid).get("pid", 0)
+        if pid > 0 and children(pid, "mkfs.ext4") and list(cache.glob("*.tmp")):
+            holder["launcher"], holder["mkfs"] = pid, children(pid, "mkfs.ext4")[0]
+            return True
+        return False
+    wait_until(building, 60, interval=0.02, what="mkfs.ext4 under the launcher")
+    t0 = time.monotonic()
+    r = api.post(f"/containers/{cid}/pause")
+    assert r.status == 409 and "prepared" in r.message, r
+    assert time.monotonic() - t0 < 0.9
+    # with the daemon down nobody kills the VM's cgroup: only the launcher's death can
+    daemon.kill()
+    os.kill(holder["launcher"], signal.SIGKILL)
+    # at once: left alone it would run on for seconds
+    wait_until(lambda: dead(holder["mkfs"]), 0.5, interval=0.02, what="mkfs killed")
+    assert list(cache.glob("*.tmp")), "mkfs left no partial disk: the test proves nothing"
+    restart(daemon)
+    assert list(cache.glob("*.tmp")) == [] and list(cache.glob("merge.*")) == []
+    assert api.remove(cid, force=True).status == 204
 
 
 @pytest.fixture(scope="module")
@@ -533,8 +629,31 @@ def test_own_kernel(api, box):
     assert out.strip() == api.inspect(box)["domain"]["kernel"]
     out, _, _ = exec_run(api, box, ["cat", "/proc/1/cmdline"])
     assert out.split("\0")[0] == "/init"  # tether, the guest's init
-    # the container's processes are not on the host: QEMU is
-    qemu_pid(api, box)
+    # the container's processes are not on the host: QEMU is, in its seccomp sandbox and
+    # with its file sizes bounded
+    pid = qemu_pid(api, box)
+    status = Path(f"/proc/{pid}/status").read_text()
+    assert "\nSeccomp:\t2\n" in status, status
+    # as a uid of its own (unique among running VMs: 0x7f000000 + its pid), without
+    # capabilities, in an empty root
+    uid = 0x7F000000 + pid
+    assert f"\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n" in status, status
+    assert "\nCapEff:\t0000000000000000\n" in status, status
+    root = os.readlink(f"/proc/{pid}/root")
+    assert root.endswith("/vm/empty") and os.listdir(root) == [], root
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    fsize = [ln for ln in limits.splitlines() if ln.startswith("Max file size")][0]
+    assert fsize.split()[3] == str(api.inspect(box)["domain"]["file_size_limit"]), fsize
+    # in the container's own cgroup, as a linux domain is, not the daemon's
+    cg = Path(f"/proc/{pid}/cgroup").read_text()
+    assert f"/portlayer/{box}\n" in cg, cg
+    # bounded to its one vCPU plus one CPU for QEMU's own threads
+    assert cpu_quota_us(box) == 200000
+    # the container's /dev is the linux domains' minimal one, not the guest's devtmpfs
+    out, _, _ = exec_run(api, box, ["ls", "/dev"])
+    names = set(out.split())
+    assert {"null", "zero", "full", "random", "urandom", "tty", "pts", "shm"} <= names, out
+    assert not names & {"vda", "ttyS0", "console", "kmsg", "mem", "vport0p1"}, out
 
 
 def test_memory_sizes_the_vm(api, box):
@@ -565,12 +684,18 @@ def test_interactive_tty(api, box):
 
 
 def test_daemon_kill_reattach(daemon, api, box):
+    """Reattach keeps what QEMU knows: paused stays paused, the memory size stays known."""
     qpid = qemu_pid(api, box)
+    assert api.post(f"/containers/{box}/pause").status == 204
     daemon.kill()
     assert not pid_gone(qpid), "QEMU died with the daemon"
     restart(daemon)
     st = api.state(box)
-    assert st["status"] == "running" and st["pid"] == qpid
+    assert st["status"] == "paused" and st["pid"] == qpid, st
+    s = api.get(f"/containers/{box}/stats", params={"stream": 0}).json
+    assert s["memory"]["limit"] == 200 << 20, s["memory"]
+    assert api.post(f"/containers/{box}/unpause").status == 204
+    assert api.state(box)["status"] == "running"
     out, _, j = exec_run(api, box, ["echo", "again"])
     assert (out, j["exit_code"]) == ("again\n", 0)
 
@@ -612,14 +737,22 @@ def test_stop(api, sleeper):
     assert pid_gone(pid)
 
 
-def test_kill(api, sleeper):
+def test_kill(daemon, api, sleeper):
+    """SIGKILL of a paused VM kills the stopped QEMU as it is: no resume first."""
     pid = boot(api, sleeper)
     exec_run(api, sleeper, ["true"])
+    assert api.post(f"/containers/{sleeper}/pause").status == 204
+    since = time.time_ns()
     assert api.kill(sleeper, "SIGKILL").status == 204
     api.wait(sleeper, timeout=BOOT)
     st = api.state(sleeper)
     assert st["status"] == "stopped" and st["exit_code"] == 137, st
     wait_until(lambda: pid_gone(pid), 10, what="QEMU gone")
+    status, evs = read_events(daemon.socket, since=f"{since // 10**9}.{since % 10**9:09d}",
+                              until=f"{time.time():.9f}")
+    assert status == 200, evs
+    actions = [e["action"] for e in evs if e["id"] == sleeper]
+    assert "kill" in actions and "unpause" not in actions, actions
 
 
 def test_qemu_killed_from_outside(api, sleeper):

@@ -35,13 +35,14 @@ static char *drain(int dirfd, pl_log_opts_t o)
 {
 	pl_log_cursor_t *cur = pl_log_open(dirfd, &o, NULL);
 	assert_non_null(cur);
-	char raw[8192];
-	size_t n = 0;
+	size_t cap = 4 << 20, n = 0;
+	char *raw = malloc(cap);
 	ssize_t r;
-	while ((r = pl_log_read(cur, raw + n, 7)) > 0) /* small reads: frames span calls */
+	/* small reads: frames span calls */
+	while (n + 7 <= cap && (r = pl_log_read(cur, raw + n, 7)) > 0)
 		n += (size_t)r;
 	pl_log_close(cur);
-	char *out = calloc(1, 8192);
+	char *out = calloc(1, n + 64);
 	size_t o_len = 0;
 	for (size_t i = 0; i + 8 <= n;) {
 		size_t len = (size_t)raw[i + 4] << 24 | (size_t)raw[i + 5] << 16 |
@@ -49,6 +50,7 @@ static char *drain(int dirfd, pl_log_opts_t o)
 		o_len += (size_t)sprintf(out + o_len, "%d:%.*s|", raw[i], (int)len, raw + i + 8);
 		i += 8 + len;
 	}
+	free(raw);
 	return out;
 }
 
@@ -118,6 +120,40 @@ static void test_parse_record(void **state)
 						&n) < 0);
 }
 
+/* A record longer than tether ever writes (a guest writing its log port directly) is
+ * skipped whole, by the forward reader and by tail, and what follows it still reads. */
+static void test_overlong_record_skipped(void **state)
+{
+	char tmpl[] = "/tmp/pl-logs-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	int d = open(tmpl, O_RDONLY | O_DIRECTORY);
+	FILE *f = fdopen(openat(d, "container.log", O_WRONLY | O_CREAT, 0600), "w");
+	assert_non_null(f);
+	fputs("2026-01-01T00:00:01.000000000Z stdout F one\n", f);
+	fputs("2026-01-01T00:00:02.000000000Z stdout F ", f);
+	for (int i = 0; i < (1 << 20); i++) /* 1 MiB without a newline */
+		fputc('x', f);
+	fputs("\n2026-01-01T00:00:03.000000000Z stdout F ", f);
+	for (int i = 0; i < 16 * 1024; i++) /* the longest line tether writes: kept */
+		fputc('y', f);
+	fputs("\n2026-01-01T00:00:04.000000000Z stdout F four\n", f);
+	fclose(f);
+	char want[17 * 1024];
+	snprintf(want, sizeof(want), "1:one\n|1:%0*d\n|1:four\n|", 16 * 1024, 0);
+	for (char *p = want + 9; *p == '0'; p++)
+		*p = 'y';
+	char *s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = -1});
+	assert_string_equal(s, want);
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 3});
+	assert_string_equal(s, want);
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 1});
+	assert_string_equal(s, "1:four\n|");
+	free(s);
+	close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -125,6 +161,7 @@ int main(void)
 	    cmocka_unit_test(test_tail),
 	    cmocka_unit_test(test_since_until_timestamps),
 	    cmocka_unit_test(test_parse_record),
+	    cmocka_unit_test(test_overlong_record_skipped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

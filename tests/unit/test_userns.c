@@ -42,6 +42,8 @@ static void test_range_flag(void **state)
 	assert_int_equal(c, 131072);
 	const char *bad[] = {"", "1:65536", "65536", "65536:", ":65536", "65536:1000", "65536:0",
 			     "-65536:65536", "65536:-65536", "65536:65536x", "4294901760:65536",
+			     /* the ids of VMs' QEMU processes, at either end */
+			     "2134835200:65536", "2130640896:131072",
 			     /* wraps to START 0 in 64 bits: must not pass the START check */
 			     "18446744069414584320:4295032832", NULL};
 	for (const char **b = bad; *b; b++) {

@@ -5,6 +5,7 @@
 #include "mechanism/mechanism.h"
 #include "mechanism/netdev.h"
 #include "mechanism/linux/cgroup.h"
+#include "mechanism/proc.h"
 #include "mechanism/linux/rootfs.h"
 #include "mechanism/linux/seccomp.h"
 #include "mechanism/linux/userns.h"
@@ -94,14 +95,7 @@ static bool linux_available(const pl_mechanism_t *m, const char **reason)
 /* Reports a set-up failure to the port layer as the protocol's ERROR frame, then dies. */
 static _Noreturn void child_fail(int ctl, pl_error_t *e)
 {
-	/* the kind travels too: a mount target through a symlink is the caller's fault */
-	json_t *j =
-	    json_pack("{s:s, s:i}", "message", e && e->msg ? e->msg : "domain set-up failed",
-		      "kind", e ? (int)e->kind : (int)PL_ERR_INTERNAL);
-	char *s = json_dumps(j, JSON_COMPACT);
-	if (s)
-		pl_frame_send(ctl, PL_MSG_ERROR, 0, s, strlen(s));
-	_exit(1);
+	pl_domain_fail(ctl, e, "domain set-up failed");
 }
 
 /* Waits for the port layer's GO: it has placed us in every cgroup hierarchy. */
@@ -202,61 +196,6 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	child_fail(TETHER_FD_CTL, e);
 }
 
-static unsigned long long proc_start_time(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	_cleanup_free_ char *buf = NULL;
-	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 8192, NULL) < 0)
-		return 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	/* field 22 (starttime); p points at the end of field 2 */
-	unsigned long long v = 0;
-	int field = 2;
-	for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
-		if (++field == 22) {
-			v = strtoull(tok, NULL, 10);
-			break;
-		}
-	}
-	return v;
-}
-
-/* path of name inside dirfd, short enough for sun_path whatever the directory's length */
-static void fd_path(struct sockaddr_un *sa, int dirfd, const char *name)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
-}
-
-static int listen_tether_socket(int run_dirfd, pl_error_t **err)
-{
-	struct sockaddr_un sa;
-	fd_path(&sa, run_dirfd, TETHER_SOCKET);
-	unlinkat(run_dirfd, TETHER_SOCKET, 0);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-		return pl_error_errno(err, "tether reconnect socket");
-	return TAKE_FD(fd);
-}
-
-static pid_t do_clone(uint64_t flags, int cgfd, int *pidfd)
-{
-	struct clone_args args = {
-	    .flags = flags | CLONE_PIDFD,
-	    .pidfd = (uint64_t)(uintptr_t)pidfd,
-	    .exit_signal = SIGCHLD,
-	};
-	if (cgfd >= 0) {
-		args.flags |= CLONE_INTO_CGROUP;
-		args.cgroup = (uint64_t)cgfd;
-	}
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-}
-
 static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		       pl_error_t **err)
 {
@@ -272,9 +211,9 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	    openat(spec->domain_dirfd, "exit.json", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (exitfd < 0)
 		return pl_error_errno(err, "open exit record");
-	_cleanup_close_ int listenfd = listen_tether_socket(spec->run_dirfd, err);
+	_cleanup_close_ int listenfd = pl_unix_listen_at(spec->run_dirfd, TETHER_SOCKET, err);
 	if (listenfd < 0)
-		return -1;
+		return pl_error_wrap(err, "tether reconnect socket");
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
@@ -289,9 +228,9 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (!spec->host_network && !spec->netns_pooled)
 		ns |= CLONE_NEWNET;
 	int pidfd = -1;
-	pid_t pid = do_clone(ns, cgfd, &pidfd);
+	pid_t pid = pl_clone_pidfd(ns, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
-		pid = do_clone(ns, -1, &pidfd); /* kernels before 5.7: place it afterwards */
+		pid = pl_clone_pidfd(ns, -1, &pidfd); /* kernels before 5.7: place it afterwards */
 	if (pid < 0) {
 		int r = pl_error_errno(err, "clone3");
 		pl_cgroup_destroy(spec->id, NULL);
@@ -330,35 +269,14 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	out->pid = pid;
 	out->pidfd = TAKE_FD(pfd);
 	out->ctl_fd = TAKE_FD(ours);
-	out->start_time = proc_start_time(pid);
+	out->start_time = pl_proc_start_time(pid);
 	return 0;
 }
 
 static int linux_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, pid_t pid,
 			  unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
 {
-	if (pid <= 0)
-		return 0;
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return errno == ESRCH ? 0 : pl_error_errno(err, "pidfd_open %d", pid);
-	/* the pid may have been reused by an unrelated process since */
-	if (start_time == 0 || proc_start_time(pid) != start_time) {
-		close(pidfd);
-		return 0;
-	}
-	out->pid = pid;
-	out->pidfd = pidfd;
-	out->ctl_fd = -1;
-	out->start_time = start_time;
-	struct sockaddr_un sa;
-	fd_path(&sa, run_dirfd, TETHER_SOCKET);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		out->ctl_fd = fd;
-	else if (fd >= 0)
-		close(fd);
-	return 1;
+	return pl_domain_reattach(pid, start_time, run_dirfd, TETHER_SOCKET, out, err);
 }
 
 static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)

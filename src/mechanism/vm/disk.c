@@ -9,15 +9,18 @@
 #include "mechanism/vm/vm.h"
 #include "common/cleanup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <gnutls/crypto.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@ static int run_with(char *const argv[], pre_exec_fn pre, void *data, pl_error_t 
 	int ep[2];
 	if (pipe2(ep, O_CLOEXEC) < 0)
 		return pl_error_errno(err, "pipe");
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(ep[0]);
@@ -39,10 +43,15 @@ static int run_with(char *const argv[], pre_exec_fn pre, void *data, pl_error_t 
 		return pl_error_errno(err, "fork %s", argv[0]);
 	}
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
+		/* a killed launcher takes its tools along (no half-built disk being written on) */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(ep[1], 2);
+		close_range(3, ~0U, 0); /* the launcher's listening sockets are QEMU's only */
 		if (pre && pre(data) < 0) {
 			dprintf(2, "%s", strerror(errno));
 			_exit(126);
@@ -83,13 +92,22 @@ int pl_vm_run(char *const argv[], pl_error_t **err)
 	return run_with(argv, NULL, NULL, err);
 }
 
-static long long tree_bytes;
+static long long tree_bytes, tree_entries;
 
 static int count(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
 	/* a block of slack per entry stands for its inode and directory record */
 	tree_bytes += (long long)st->st_blocks * 512 + 4096;
+	tree_entries++;
 	return 0;
+}
+
+void pl_vm_disk_geometry(long long bytes, long long entries, long long *size_k, long long *inodes)
+{
+	*size_k = (bytes + bytes / 4 + DISK_HEADROOM) / 1024;
+	/* mkfs' default (one inode per 16 KiB) runs out on trees of many small files; a
+	 * quarter more than the tree holds, plus room for what the container creates */
+	*inodes = entries + entries / 4 + 16384;
 }
 
 typedef struct merged {
@@ -142,7 +160,7 @@ char *pl_vm_base_disk(const char *cache_dir, const char *lowerdir, pl_error_t **
 	char *out = pl_xasprintf("%s/base-%s.ext4", cache_dir, key);
 	if (access(out, R_OK) == 0)
 		return out;
-	tree_bytes = 0;
+	tree_bytes = tree_entries = 0;
 	_cleanup_free_ char *dirs = pl_xstrdup(lowerdir);
 	char *save = NULL;
 	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
@@ -152,9 +170,11 @@ char *pl_vm_base_disk(const char *cache_dir, const char *lowerdir, pl_error_t **
 			return NULL;
 		}
 	}
-	long long size_k = (tree_bytes + tree_bytes / 4 + DISK_HEADROOM) / 1024;
-	char size[32];
+	long long size_k, inodes;
+	pl_vm_disk_geometry(tree_bytes, tree_entries, &size_k, &inodes);
+	char size[32], ninodes[32];
 	snprintf(size, sizeof(size), "%lldk", size_k);
+	snprintf(ninodes, sizeof(ninodes), "%lld", inodes);
 	_cleanup_free_ char *tmp = pl_xasprintf("%s.%d.tmp", out, (int)getpid());
 	_cleanup_free_ char *mnt = NULL;
 	merged_t m = {.lowerdir = lowerdir};
@@ -177,6 +197,8 @@ char *pl_vm_base_disk(const char *cache_dir, const char *lowerdir, pl_error_t **
 			      "pl-root",
 			      "-E",
 			      "lazy_itable_init=0,lazy_journal_init=0",
+			      "-N",
+			      ninodes,
 			      "-d",
 			      (char *)src,
 			      tmp,
@@ -210,4 +232,55 @@ int pl_vm_overlay_disk(const char *path, const char *base, pl_error_t **err)
 		return pl_error_wrap(err, "container disk");
 	}
 	return 0;
+}
+
+/* Whether pid runs (a zombie does not: it writes nothing, and its pid is not reused until
+ * someone reaps it). */
+static bool pid_runs(long pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno != ENOENT;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return true;
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && p[2] == 'Z');
+}
+
+void pl_vm_cache_clean(const char *cache_dir)
+{
+	_cleanup_close_ int dfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(fcntl(dfd, F_DUPFD_CLOEXEC, 3)) : NULL;
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		/* NAME.PID.tmp files, merge.PID and probe.PID.console of a launcher that is gone */
+		const char *n = de->d_name, *dot = NULL;
+		bool dir = false;
+		size_t len = strlen(n);
+		if (len > 4 && strcmp(n + len - 4, ".tmp") == 0) {
+			const char *p = n + len - 5;
+			while (p > n && *p >= '0' && *p <= '9')
+				p--;
+			dot = *p == '.' ? p + 1 : NULL;
+		} else if (strncmp(n, "merge.", 6) == 0) {
+			dot = n + 6;
+			dir = true;
+		} else if (strncmp(n, "probe.", 6) == 0) {
+			dot = n + 6;
+		}
+		if (!dot)
+			continue;
+		char *end;
+		long pid = strtol(dot, &end, 10);
+		if (end == dot || pid <= 0 || pid_runs(pid))
+			continue;
+		unlinkat(dfd, n, dir ? AT_REMOVEDIR : 0);
+	}
+	closedir(d);
 }

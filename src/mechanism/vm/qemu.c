@@ -1,9 +1,11 @@
 /* QEMU for the vm mechanism: the microvm command line (virtio-mmio devices: the root disk
  * and three virtio-serial ports, tether's control socket and the container's log and exit
- * record written by QEMU itself into the domain directory), the accelerator verdict (a boot
- * probe under KVM with a deadline, cached per guest kernel; TCG otherwise) and a small
- * synchronous QMP client for power state. */
+ * record written by QEMU itself into the domain directory) under QEMU's seccomp sandbox, the
+ * accelerator verdict (a boot probe under KVM with a deadline, cached per guest kernel and
+ * QEMU binary; TCG otherwise), the host's TSC rate, and a small QMP client for power state
+ * with one short deadline per exchange (the daemon's loop waits for it). */
 #include "mechanism/vm/vm.h"
+#include "mechanism/mechanism.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -20,12 +22,31 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #define QEMU_BINARY	  "/usr/bin/qemu-system-x86_64"
 #define PROBE_DEADLINE_MS 8000
-#define QMP_TIMEOUT_S	  3
+#define QMP_DEADLINE_MS	  1000
+/* what tether prints on the console when it runs as init in probe mode (tether/linux/vm.c) */
+#define PROBE_TOKEN "pl-tether: probe: init ran"
+/* QEMU's own seccomp filter: no obsolete system calls, no fork/exec, no scheduler or
+ * affinity changes. set*id stays allowed: -runas needs it to drop root (QEMU 7.2 dies of
+ * SIGSYS otherwise), and once dropped there is nothing left to elevate to. */
+#define SANDBOX "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny"
+
+static char *jail; /* the empty directory QEMU chroots into, or NULL: stays root */
+
+void pl_vm_qemu_jail(const char *dir)
+{
+	free(jail);
+	jail = dir ? pl_xstrdup(dir) : NULL;
+}
 
 const char *pl_vm_qemu_binary(void)
 {
@@ -73,6 +94,18 @@ static void common_args(argv_b_t *a, pl_vm_accel_t accel, const pl_vm_kernel_t *
 	add(a, "-nodefaults");
 	add(a, "-no-user-config");
 	add(a, "-no-reboot");
+	add(a, "-sandbox");
+	add(a, "%s", SANDBOX);
+	if (jail) {
+		/* once everything is open (disks, chardev files, inherited sockets and taps), QEMU
+		 * drops to a uid of its own (unique among running VMs: the launcher's pid, which
+		 * becomes QEMU's) and an empty root */
+		unsigned id = PL_VM_IDS_START + (unsigned)getpid();
+		add(a, "-runas");
+		add(a, "%u:%u", id, id);
+		add(a, "-chroot");
+		add(a, "%s", jail);
+	}
 	add(a, "-display");
 	add(a, "none");
 	add(a, "-nic");
@@ -85,15 +118,43 @@ static void common_args(argv_b_t *a, pl_vm_accel_t accel, const pl_vm_kernel_t *
 
 /* Under TCG the guest's TSC runs at the host's rate. Told so, the kernel skips calibrating
  * it against the PIT, which an emulated CPU on a loaded host fails often enough to hang the
- * boot ("tsc: Unable to calibrate against PIT"). */
-static long host_tsc_khz(void)
+ * boot ("tsc: Unable to calibrate against PIT"). The rate is measured (the TSC against
+ * CLOCK_MONOTONIC over ~20 ms): /proc/cpuinfo's "cpu MHz" is the current core clock, which
+ * frequency scaling moves away from the (invariant) TSC's. */
+long pl_vm_host_tsc_khz(void)
 {
-	_cleanup_free_ char *info = NULL;
-	if (pl_read_file_at(AT_FDCWD, "/proc/cpuinfo", &info, NULL, 1 << 22, NULL) < 0)
+#if defined(__x86_64__) || defined(__i386__)
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	unsigned long long t0 = __rdtsc();
+	struct timespec nap = {.tv_nsec = 20 * 1000 * 1000};
+	while (nanosleep(&nap, &nap) < 0 && errno == EINTR)
+		;
+	unsigned long long t1 = __rdtsc();
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	long long ns = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
+	if (ns <= 0 || t1 <= t0)
 		return 0;
-	char *p = strstr(info, "cpu MHz");
-	p = p ? strchr(p, ':') : NULL;
-	return p ? (long)(strtod(p + 1, NULL) * 1000) : 0;
+	return (long)((double)(t1 - t0) * 1e6 / (double)ns);
+#else
+	return 0;
+#endif
+}
+
+/* A path inside a QEMU option string: ',' is the separator there and is written ",,". */
+static char *qpath(const char *path)
+{
+	size_t n = strlen(path), commas = 0;
+	for (const char *p = path; *p; p++)
+		commas += *p == ',';
+	char *out = pl_xmalloc(n + commas + 1), *o = out;
+	for (const char *p = path; *p; p++) {
+		*o++ = *p;
+		if (*p == ',')
+			*o++ = ',';
+	}
+	*o = 0;
+	return out;
 }
 
 /* The volumes and bind mounts (shares.c): a vhost-user-fs device on virtiofsd's connection,
@@ -119,6 +180,8 @@ static void shares_args(argv_b_t *a, const pl_vm_boot_t *b)
 char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 {
 	argv_b_t a = {0};
+	_cleanup_free_ char *dir = qpath(b->domain_dir);
+	_cleanup_free_ char *disk = qpath(b->disk);
 	common_args(&a, b->accel, b->kernel, b->initramfs);
 	add(&a, "-m");
 	add(&a, "%lldM", (long long)b->memory_mib);
@@ -127,15 +190,15 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	add(&a, "-append");
 	/* unknown name=value words reach init's environment: that is how tether learns them */
 	char tsc[48] = "";
-	long khz = b->accel == PL_VM_ACCEL_TCG ? host_tsc_khz() : 0;
+	long khz = b->accel == PL_VM_ACCEL_TCG ? b->tsc_khz : 0;
 	if (khz > 0)
 		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%ld", khz);
 	add(&a, "console=ttyS0 quiet panic=-1%s pl_vm=1 pl_clock=%lld pl_hostname=%s pl_ro=%d", tsc,
 	    (long long)pl_now_ns(), b->hostname, b->read_only ? 1 : 0);
 	add(&a, "-serial");
-	add(&a, "file:%s/vm-console.log", b->domain_dir);
+	add(&a, "file:%s/vm-console.log", dir);
 	add(&a, "-drive");
-	add(&a, "id=root,file=%s,format=qcow2,if=none,discard=unmap", b->disk);
+	add(&a, "id=root,file=%s,format=qcow2,if=none,discard=unmap", disk);
 	add(&a, "-device");
 	add(&a, "virtio-blk-device,drive=root");
 	add(&a, "-device");
@@ -146,12 +209,12 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	add(&a, "virtserialport,chardev=ctl,name=pl.ctl");
 	/* the log appends across restarts, as the linux mechanism's does */
 	add(&a, "-chardev");
-	add(&a, "file,id=log,path=%s/container.log,append=on", b->domain_dir);
+	add(&a, "file,id=log,path=%s/container.log,append=on", dir);
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=log,name=pl.log");
 	/* truncated at every boot: a record there is this run's */
 	add(&a, "-chardev");
-	add(&a, "file,id=exit,path=%s/exit.json", b->domain_dir);
+	add(&a, "file,id=exit,path=%s/exit.json", dir);
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=exit,name=pl.exit");
 	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c) */
@@ -173,63 +236,112 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 
 /* ---- accelerator */
 
-static int probe_kvm(const pl_vm_kernel_t *k, const char *initramfs)
+enum { PROBE_NO = 0, PROBE_KVM = 1, PROBE_TIMEOUT = 2 };
+
+/* Boots the guest under KVM with tether in probe mode: only a console saying init ran, and
+ * QEMU exiting 0 after it, count (-no-reboot makes a triple fault or a panic exit 0 too). */
+static int probe_kvm(const char *cache_dir, const pl_vm_kernel_t *k, const char *initramfs,
+		     pl_error_t **err)
 {
+	_cleanup_free_ char *console =
+	    pl_xasprintf("%s/probe.%d.console", cache_dir, (int)getpid());
+	_cleanup_free_ char *qc = qpath(console);
+	unlink(console);
 	argv_b_t a = {0};
 	common_args(&a, PL_VM_ACCEL_KVM, k, initramfs);
 	add(&a, "-m");
 	add(&a, "128M");
 	add(&a, "-serial");
-	add(&a, "none");
+	add(&a, "file:%s", qc);
 	add(&a, "-append");
 	add(&a, "console=ttyS0 quiet panic=-1 pl_vm=1 pl_probe=1");
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
+		/* dies with the launcher: nothing else would ever reap or stop it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
+		close_range(3, ~0U, 0);
 		execv(a.v[0], a.v);
 		_exit(127);
 	}
 	pl_vm_argv_free(a.v);
 	if (pid < 0)
-		return 0;
-	int st = 0;
+		return pl_error_errno(err, "fork the KVM probe");
+	int st = 0, verdict = PROBE_TIMEOUT;
 	for (int waited = 0; waited < PROBE_DEADLINE_MS; waited += 20) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			/* init ran and powered off: the whole boot works under KVM */
-			return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			verdict = PROBE_NO;
+			break;
+		}
 		usleep(20000);
 	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	return 0;
+	if (verdict == PROBE_TIMEOUT) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+	} else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		_cleanup_free_ char *out = NULL;
+		if (pl_read_file_at(AT_FDCWD, console, &out, NULL, 1 << 20, NULL) == 0 &&
+		    strstr(out, PROBE_TOKEN))
+			verdict = PROBE_KVM;
+	}
+	unlink(console);
+	return verdict;
 }
 
-pl_vm_accel_t pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir,
-				  const pl_vm_kernel_t *k, const char *initramfs)
+int pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
+			const char *initramfs, pl_vm_accel_t *out, pl_error_t **err)
 {
-	if (wanted != PL_VM_ACCEL_AUTO)
-		return wanted;
-	if (access("/dev/kvm", R_OK | W_OK) != 0)
-		return PL_VM_ACCEL_TCG;
-	_cleanup_free_ char *name = pl_xasprintf("accel-%s", k->version);
+	*out = wanted == PL_VM_ACCEL_KVM ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
+	bool kvm_usable = access("/dev/kvm", R_OK | W_OK) == 0;
+	if (wanted == PL_VM_ACCEL_KVM && !kvm_usable)
+		return pl_error_errno(err, "--vm-accel kvm: /dev/kvm");
+	if (wanted != PL_VM_ACCEL_AUTO || !kvm_usable)
+		return 0;
+	/* the verdict holds for this guest kernel and this QEMU binary */
+	struct stat st;
+	if (stat(QEMU_BINARY, &st) < 0)
+		return pl_error_errno(err, "%s", QEMU_BINARY);
+	_cleanup_free_ char *name =
+	    pl_xasprintf("accel-%s-%llx-%llx-%llx", k->version, (unsigned long long)st.st_ino,
+			 (unsigned long long)st.st_size, (unsigned long long)st.st_mtim.tv_sec);
 	_cleanup_free_ char *verdict = NULL;
 	_cleanup_close_ int dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pl_read_file_at(dirfd, name, &verdict, NULL, 64, NULL) == 0)
-		return strncmp(verdict, "kvm", 3) == 0 ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
-	bool kvm = probe_kvm(k, initramfs);
-	const char *v = kvm ? "kvm\n" : "tcg\n";
-	if (dirfd >= 0)
-		pl_atomic_write(dirfd, name, v, strlen(v), NULL);
-	return kvm ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
+	if (dirfd < 0)
+		return pl_error_errno(err, "vm cache %s", cache_dir);
+	if (pl_read_file_at(dirfd, name, &verdict, NULL, 64, NULL) == 0) {
+		*out = strncmp(verdict, "kvm", 3) == 0 ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
+		return 0;
+	}
+	int r = probe_kvm(cache_dir, k, initramfs, err);
+	if (r < 0)
+		return pl_error_wrap(err, "accelerator probe");
+	*out = r == PROBE_KVM ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
+	if (r == PROBE_TIMEOUT) /* says nothing for certain (a loaded host): probe next time */
+		return 0;
+	const char *v = r == PROBE_KVM ? "kvm\n" : "tcg\n";
+	if (pl_atomic_write(dirfd, name, v, strlen(v), err) < 0)
+		return pl_error_wrap(err, "accelerator verdict %s", name);
+	return 0;
 }
 
 /* ---- QMP */
 
-static int qmp_read(int fd, char *buf, size_t size, size_t *used, json_t **out, pl_error_t **err)
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One reply line, waiting no later than deadline (CLOCK_MONOTONIC, ms). */
+static int qmp_read(int fd, char *buf, size_t size, size_t *used, json_t **out, int64_t deadline,
+		    pl_error_t **err)
 {
 	for (;;) {
 		char *nl = memchr(buf, '\n', *used);
@@ -247,8 +359,16 @@ static int qmp_read(int fd, char *buf, size_t size, size_t *used, json_t **out, 
 		}
 		if (*used == size - 1)
 			return pl_error_set(err, PL_ERR_INTERNAL, 0, "QMP: reply too long");
+		int64_t left = deadline - mono_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, ETIMEDOUT,
+					    "QMP: no answer within %d ms", QMP_DEADLINE_MS);
 		ssize_t n = read(fd, buf + *used, size - 1 - *used);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE,
@@ -259,17 +379,18 @@ static int qmp_read(int fd, char *buf, size_t size, size_t *used, json_t **out, 
 
 /* Sends one command and returns its reply, skipping asynchronous events. */
 static json_t *qmp_cmd(int fd, const char *cmd, char *buf, size_t size, size_t *used,
-		       pl_error_t **err)
+		       int64_t deadline, pl_error_t **err)
 {
 	char line[128];
 	int len = snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\n", cmd);
+	/* a few bytes into an empty socket buffer: a non-blocking write takes them whole */
 	if (write(fd, line, (size_t)len) != len) {
 		pl_error_errno(err, "QMP: send %s", cmd);
 		return NULL;
 	}
 	for (;;) {
 		json_t *r = NULL;
-		if (qmp_read(fd, buf, size, used, &r, err) < 0)
+		if (qmp_read(fd, buf, size, used, &r, deadline, err) < 0)
 			return NULL;
 		if (json_object_get(r, "event")) {
 			json_decref(r);
@@ -290,29 +411,28 @@ static json_t *qmp_cmd(int fd, const char *cmd, char *buf, size_t size, size_t *
 
 json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err)
 {
+	/* the daemon's loop waits for this: one deadline for the whole exchange */
+	int64_t deadline = mono_ms() + QMP_DEADLINE_MS;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		pl_error_set(err, PL_ERR_INTERNAL, ENAMETOOLONG, "QMP socket %s", path);
 		return NULL;
 	}
 	strcpy(sa.sun_path, path);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct timeval tv = {.tv_sec = QMP_TIMEOUT_S};
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		pl_error_errno(err, "QMP: connect");
 		return NULL;
 	}
 	char buf[16384];
 	size_t used = 0;
 	json_t *greeting = NULL;
-	if (qmp_read(fd, buf, sizeof(buf), &used, &greeting, err) < 0)
+	if (qmp_read(fd, buf, sizeof(buf), &used, &greeting, deadline, err) < 0)
 		return NULL;
 	json_decref(greeting);
-	json_t *caps = qmp_cmd(fd, "qmp_capabilities", buf, sizeof(buf), &used, err);
+	json_t *caps = qmp_cmd(fd, "qmp_capabilities", buf, sizeof(buf), &used, deadline, err);
 	if (!caps)
 		return NULL;
 	json_decref(caps);
-	return qmp_cmd(fd, command, buf, sizeof(buf), &used, err);
+	return qmp_cmd(fd, command, buf, sizeof(buf), &used, deadline, err);
 }

@@ -3,12 +3,15 @@
  * sockets in the container's run dir (tether's control channel and QMP), connects to the
  * first itself, and clones a launcher process that becomes the domain: it builds what is not
  * cached yet (initramfs, base disk, the container's overlay disk, the accelerator verdict),
- * then execs QEMU with both sockets inherited. The domain's pidfd is the launcher's, so QEMU's
+ * then execs QEMU with both sockets inherited; it runs in the container's own cgroup (the
+ * linux mechanism's helpers), destroyed as one. The domain's pidfd is the launcher's, so QEMU's
  * exit (tether powered the guest off, or someone killed it) ends the domain; a failure before
  * QEMU runs reaches the daemon as the protocol's ERROR frame, as in the linux mechanism. */
 #include "mechanism/mechanism.h"
 #include "mechanism/vm/vm.h"
+#include "mechanism/linux/cgroup.h"
 #include "mechanism/linux/seccomp.h"
+#include "mechanism/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -17,11 +20,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -33,6 +38,11 @@
 #define QMP_SOCKET	   "qmp.sock"
 #define DEFAULT_MEMORY_MIB 256
 #define MIN_MEMORY_MIB	   64
+/* every file QEMU writes (logs, console, exit record, the disk overlay) stops growing at the
+ * root disk's size + 1/8 + the guest's memory + this: the overlay needs the disk's size and
+ * its metadata, a memfd holding the guest's RAM (shared with virtiofsd) is a file too; the
+ * logs a guest can write past tether (its log port is a device in the guest) need a bound */
+#define FILE_SLACK (1LL << 30)
 
 static struct {
 	pl_vm_accel_t accel;
@@ -49,7 +59,8 @@ typedef struct vm_dom {
 	char id[65];
 	int run_dirfd;
 	pid_t pid;
-	bool paused; /* only we pause a VM (QMP stop) */
+	int pidfd;   /* our own copy: signals reach this process, never a reused pid */
+	bool paused; /* what we asked for last; QMP query-status is the truth */
 	int64_t memory_mib;
 	struct vm_dom *next;
 } vm_dom_t;
@@ -63,7 +74,7 @@ static vm_dom_t *dom_find(const char *id)
 	return NULL;
 }
 
-static void dom_add(const char *id, int run_dirfd, pid_t pid)
+static void dom_add(const char *id, int run_dirfd, pid_t pid, int pidfd)
 {
 	vm_dom_t *d = dom_find(id);
 	if (!d) {
@@ -73,9 +84,12 @@ static void dom_add(const char *id, int run_dirfd, pid_t pid)
 		doms = d;
 	} else {
 		close(d->run_dirfd);
+		close(d->pidfd);
 	}
 	d->run_dirfd = fcntl(run_dirfd, F_DUPFD_CLOEXEC, 3);
+	d->pidfd = fcntl(pidfd, F_DUPFD_CLOEXEC, 3);
 	d->pid = pid;
+	d->paused = false;
 }
 
 static void dom_remove(const char *id)
@@ -85,6 +99,7 @@ static void dom_remove(const char *id)
 			vm_dom_t *d = *p;
 			*p = d->next;
 			close(d->run_dirfd);
+			close(d->pidfd);
 			free(d);
 			return;
 		}
@@ -156,6 +171,12 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
 	/* absence only makes the mechanism unavailable; a failure to make the cache is real */
 	if (pl_mkdir_p(V.cache_dir, 0700, err) < 0)
 		return pl_error_wrap(err, "vm cache");
+	pl_vm_cache_clean(V.cache_dir);
+	/* QEMU's root after it dropped its privileges: empty, and nobody may write there */
+	_cleanup_free_ char *jail = pl_xasprintf("%s/empty", V.cache_dir);
+	if (mkdir(jail, 0555) < 0 && errno != EEXIST)
+		return pl_error_errno(err, "mkdir %s", jail);
+	pl_vm_qemu_jail(jail);
 	return 0;
 }
 
@@ -169,36 +190,6 @@ static bool vm_available(const pl_mechanism_t *m, const char **reason)
 }
 
 /* ---- spawn */
-
-static void fd_path(struct sockaddr_un *sa, int dirfd, const char *name)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
-}
-
-static int listen_at(int run_dirfd, const char *name, pl_error_t **err)
-{
-	struct sockaddr_un sa;
-	fd_path(&sa, run_dirfd, name);
-	unlinkat(run_dirfd, name, 0);
-	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
-		return pl_error_errno(err, "vm socket %s", name);
-	return TAKE_FD(fd);
-}
-
-static int connect_at(int run_dirfd, const char *name)
-{
-	struct sockaddr_un sa;
-	fd_path(&sa, run_dirfd, name);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
 
 static int cpus_of(const pl_resources_t *r)
 {
@@ -218,13 +209,7 @@ static int64_t memory_mib_of(const pl_resources_t *r)
  * socket, as the linux mechanism's set-up child does), then dies. */
 static _Noreturn void launch_fail(int listen_fd, pl_error_t *e)
 {
-	int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	json_t *j = json_pack("{s:s, s:i}", "message", e && e->msg ? e->msg : "vm launch failed",
-			      "kind", e ? (int)e->kind : (int)PL_ERR_INTERNAL);
-	char *s = json_dumps(j, JSON_COMPACT);
-	if (fd >= 0 && s)
-		pl_frame_send(fd, PL_MSG_ERROR, 0, s, strlen(s));
-	_exit(1);
+	pl_domain_fail(accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), e, "vm launch failed");
 }
 
 static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen, int qmp_listen,
@@ -276,8 +261,20 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	if (json_array_size(spec->mounts) > 0 &&
 	    (shares_fd = pl_vm_shares_start(spec->domain_dir, spec->mounts, &e)) < 0)
 		launch_fail(ctl_listen, e);
+	pl_vm_accel_t accel;
+	if (pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs, &accel, &e) < 0)
+		launch_fail(ctl_listen, e);
+	struct stat bst;
+	if (stat(base, &bst) < 0) {
+		pl_error_errno(&e, "root disk %s", base);
+		launch_fail(ctl_listen, e);
+	}
+	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 +
+			     ((long long)memory_mib_of(&spec->config->resources) << 20) +
+			     FILE_SLACK;
 	pl_vm_boot_t b = {
-	    .accel = pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs),
+	    .accel = accel,
+	    .tsc_khz = accel == PL_VM_ACCEL_TCG ? pl_vm_host_tsc_khz() : 0,
 	    .kernel = &V.kernel,
 	    .initramfs = initramfs,
 	    .disk = disk,
@@ -293,9 +290,10 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .tap_fds = tap_fds,
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
-	json_t *rec = json_pack("{s:s, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
-				b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus,
-				"memory_mib", (json_int_t)b.memory_mib);
+	json_t *rec =
+	    json_pack("{s:s, s:s, s:i, s:I, s:I}", "kernel", V.kernel.version, "accel",
+		      b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus, "memory_mib",
+		      (json_int_t)b.memory_mib, "file_size_limit", (json_int_t)file_max);
 	char *rs = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
 	int dirfd = open(spec->domain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -306,10 +304,17 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	free(rs);
 	char **argv = pl_vm_qemu_argv(&b);
 	_cleanup_free_ char *log = pl_xasprintf("%s/vm-qemu.log", spec->domain_dir);
-	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	int lfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (lfd >= 0) {
 		dup2(lfd, 2);
 		close(lfd);
+	}
+	/* a write past the limit fails with EFBIG instead of killing QEMU */
+	struct rlimit fsize = {.rlim_cur = (rlim_t)file_max, .rlim_max = (rlim_t)file_max};
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &fsize) < 0) {
+		pl_error_errno(&e, "limit QEMU's file sizes");
+		launch_fail(ctl_listen, e);
 	}
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);
@@ -317,39 +322,78 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	launch_fail(ctl_listen, e);
 }
 
-static unsigned long long proc_start_time(pid_t pid)
+/* The guest memory (MiB) of a running QEMU, from its command line ("-m NM"); 0 unknown. */
+static int64_t qemu_memory_mib(pid_t pid)
 {
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
 	_cleanup_free_ char *buf = NULL;
-	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 8192, NULL) < 0)
+	size_t len = 0;
+	if (pl_read_file_at(AT_FDCWD, path, &buf, &len, 1 << 16, NULL) < 0)
 		return 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	unsigned long long v = 0;
-	int field = 2;
-	char *save = NULL;
-	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		if (++field == 22) {
-			v = strtoull(tok, NULL, 10);
-			break;
-		}
+	for (size_t i = 0; i < len;) {
+		size_t n = strnlen(buf + i, len - i);
+		if (strcmp(buf + i, "-m") == 0 && i + n + 1 < len)
+			return strtoll(buf + i + n + 1, NULL, 10);
+		i += n + 1;
 	}
-	return v;
+	return 0;
+}
+
+/* Whether the launcher has become QEMU yet (before, nothing serves QMP). */
+static bool is_qemu(pid_t pid)
+{
+	char path[64], exe[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = 0;
+	return strcmp(exe, pl_vm_qemu_binary()) == 0;
+}
+
+/* What of the container's resources holds on the host side, for QEMU as a whole: its CPU
+ * weight, host CPU set and I/O weight as asked, and at most one CPU beyond its vCPUs (TCG
+ * runs a vCPU on a whole host CPU; the rest is QEMU's own threads). Memory is not limited
+ * here: -m sizes the guest, and QEMU's own overhead on top of it is not measured yet. */
+static int host_limits(const char *id, const pl_resources_t *r, pl_error_t **err)
+{
+	pl_resources_t host = {
+	    .cpu_shares = r->cpu_shares,
+	    .cpu_period = 100000,
+	    .cpu_quota = (int64_t)(cpus_of(r) + 1) * 100000,
+	    .cpuset_cpus = r->cpuset_cpus,
+	    .blkio_weight = r->blkio_weight,
+	};
+	return pl_cgroup_apply(id, &host, err);
+}
+
+/* Moves pid into the cgroup2 directory dirfd (when it could not be cloned into it). */
+static int attach_v2(int dirfd, pid_t pid, pl_error_t **err)
+{
+	char val[32];
+	int n = snprintf(val, sizeof(val), "%d", pid);
+	_cleanup_close_ int fd = openat(dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		return pl_error_errno(err, "cgroup.procs");
+	return 0;
 }
 
 static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		    pl_error_t **err)
 {
-	_cleanup_close_ int ctl_listen = listen_at(spec->run_dirfd, CTL_SOCKET, err);
+	_cleanup_close_ int ctl_listen = pl_unix_listen_at(spec->run_dirfd, CTL_SOCKET, err);
 	if (ctl_listen < 0)
 		return -1;
-	_cleanup_close_ int qmp_listen = listen_at(spec->run_dirfd, QMP_SOCKET, err);
+	_cleanup_close_ int qmp_listen = pl_unix_listen_at(spec->run_dirfd, QMP_SOCKET, err);
 	if (qmp_listen < 0)
 		return -1;
+	/* only QEMU truncates it, at boot: a launch that fails before must not leave the
+	 * previous run's record to be read as this one's */
+	if (unlinkat(spec->domain_dirfd, "exit.json", 0) < 0 && errno != ENOENT)
+		return pl_error_errno(err, "remove the previous exit record");
 	/* queued in the backlog until QEMU (or the launcher, to report a failure) accepts */
-	_cleanup_close_ int ctl = connect_at(spec->run_dirfd, CTL_SOCKET);
+	_cleanup_close_ int ctl = pl_unix_connect_at(spec->run_dirfd, CTL_SOCKET);
 	if (ctl < 0)
 		return pl_error_errno(err, "connect to the vm control socket");
 	/* the taps, before QEMU exists: created here, where a failure is the caller's answer;
@@ -358,67 +402,79 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	int n_taps = pl_vm_net_open(spec->endpoints, taps, PL_VM_MAX_NICS, err);
 	if (n_taps < 0)
 		return -1;
+	/* the launcher, its helpers and QEMU live in the container's own cgroup (as a linux
+	 * domain does): out of the daemon's (a service manager restarting the daemon does not
+	 * take the VMs along), accounted, and destroyed as one */
+	bool cgfd_late = false;
+	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
+	if (cgfd < 0 && err && *err) {
+		pl_vm_net_close(taps, (size_t)n_taps);
+		return pl_error_wrap(err, "create cgroup");
+	}
+	if (host_limits(spec->id, &spec->config->resources, err) < 0) {
+		pl_vm_net_close(taps, (size_t)n_taps);
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "resource limits");
+	}
 	int pidfd = -1;
-	struct clone_args args = {
-	    .flags = CLONE_PIDFD,
-	    .pidfd = (uint64_t)(uintptr_t)&pidfd,
-	    .exit_signal = SIGCHLD,
-	};
-	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	pid_t pid = pl_clone_pidfd(0, cgfd, &pidfd);
+	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+		pid = pl_clone_pidfd(0, -1, &pidfd); /* kernels before 5.7: moved after */
+		cgfd_late = pid > 0;
+	}
 	if (pid == 0)
 		launcher_main(spec, ctl_listen, qmp_listen, taps, (size_t)n_taps);
 	int clone_errno = errno;
 	pl_vm_net_close(taps, (size_t)n_taps);
 	if (pid < 0) {
 		errno = clone_errno;
-		return pl_error_errno(err, "clone3 vm launcher");
+		int r = pl_error_errno(err, "clone3 vm launcher");
+		pl_cgroup_destroy(spec->id, NULL);
+		return r;
 	}
-	dom_add(spec->id, spec->run_dirfd, pid);
+	if (pl_cgroup_attach_v1(spec->id, pid, err) < 0 ||
+	    (cgfd_late && attach_v2(cgfd, pid, err) < 0)) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		waitpid(pid, NULL, 0);
+		close(pidfd);
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "place the vm launcher in its cgroup");
+	}
+	dom_add(spec->id, spec->run_dirfd, pid, pidfd);
 	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->ctl_fd = TAKE_FD(ctl);
-	out->start_time = proc_start_time(pid);
+	out->start_time = pl_proc_start_time(pid);
 	return 0;
 }
 
 static int vm_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, pid_t pid,
 		       unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
 {
-	if (pid <= 0)
-		return 0;
-	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return errno == ESRCH ? 0 : pl_error_errno(err, "pidfd_open %d", pid);
-	if (start_time == 0 || proc_start_time(pid) != start_time) {
-		close(pidfd);
-		return 0;
-	}
-	dom_add(id, run_dirfd, pid);
-	out->pid = pid;
-	out->pidfd = pidfd;
-	out->start_time = start_time;
 	/* QEMU serves the port's socket again once the old connection is gone; tether notices
 	 * the port reconnect and greets with a resumed HELLO */
-	out->ctl_fd = connect_at(run_dirfd, CTL_SOCKET);
-	return 1;
+	int r = pl_domain_reattach(pid, start_time, run_dirfd, CTL_SOCKET, out, err);
+	if (r == 1) {
+		dom_add(id, run_dirfd, pid, out->pidfd);
+		dom_find(id)->memory_mib = qemu_memory_mib(pid);
+	}
+	return r;
 }
 
 static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 {
 	vm_dom_t *d = dom_find(id);
-	if (!d)
-		return 0;
-	/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now */
-	int pidfd = (int)syscall(SYS_pidfd_open, d->pid, 0);
-	if (pidfd >= 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		close(pidfd);
+	if (d) {
+		/* QEMU is the launcher itself after exec: if it still runs, nothing needs it now.
+		 * Through our pidfd: once reaped, the pid may be someone else's (ESRCH then) */
+		syscall(SYS_pidfd_send_signal, d->pidfd, SIGKILL, NULL, 0);
+		unlinkat(d->run_dirfd, CTL_SOCKET, 0);
+		unlinkat(d->run_dirfd, QMP_SOCKET, 0);
+		dom_remove(id);
 	}
-	unlinkat(d->run_dirfd, CTL_SOCKET, 0);
-	unlinkat(d->run_dirfd, QMP_SOCKET, 0);
-	dom_remove(id);
-	return 0;
+	/* and whatever else is in its cgroup (a helper of a launcher killed mid-build) */
+	return pl_cgroup_destroy(id, err);
 }
 
 static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
@@ -477,6 +533,11 @@ static json_t *qmp(const char *id, const char *cmd, pl_error_t **err)
 		pl_error_set(err, PL_ERR_CONFLICT, 0, "VM of %.12s is not running", id);
 		return NULL;
 	}
+	if (!is_qemu(d->pid)) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0,
+			     "VM of %.12s is still being prepared (QEMU is not running yet)", id);
+		return NULL;
+	}
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d/" QMP_SOCKET, d->run_dirfd);
 	return pl_vm_qmp(path, cmd, err);
@@ -497,7 +558,19 @@ static int vm_pause(const pl_mechanism_t *m, const char *id, bool paused, pl_err
 static bool vm_is_paused(const pl_mechanism_t *m, const char *id)
 {
 	vm_dom_t *d = dom_find(id);
-	return d && d->paused;
+	if (!d)
+		return false;
+	/* QEMU knows (it survives daemon restarts; a reattached domain starts unknown) */
+	pl_error_t *e = NULL;
+	json_t *r = qmp(id, "query-status", &e);
+	if (!r) {
+		pl_error_free(e);
+		return d->paused;
+	}
+	const char *status = json_string_value(json_object_get(r, "status"));
+	d->paused = status && strcmp(status, "paused") == 0;
+	json_decref(r);
+	return d->paused;
 }
 
 static int64_t memory_mib_of_id(const char *id)
@@ -572,7 +645,10 @@ static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
 	if (pl_read_file_at(domain_dirfd, "vm.json", &s, NULL, 4096, NULL) < 0)
 		return json_pack("{s:s}", "kernel", V.kernel.version ? V.kernel.version : "");
 	json_t *j = json_loads(s, 0, NULL);
-	return json_is_object(j) ? j : json_object();
+	if (json_is_object(j))
+		return j;
+	json_decref(j);
+	return json_object();
 }
 
 pl_mechanism_t pl_mechanism_vm = {
@@ -592,4 +668,5 @@ pl_mechanism_t pl_mechanism_vm = {
     .unreported_end = vm_unreported_end,
     .describe = vm_describe,
     .guest_stats = true,
+    .kills_paused = true,
 };

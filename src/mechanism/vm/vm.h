@@ -34,6 +34,12 @@ char *pl_vm_initramfs(const char *cache_dir, const char *tether_path, const pl_v
 char *pl_vm_base_disk(const char *cache_dir, const char *lowerdir, pl_error_t **err);
 /* The container's copy-on-write disk (qcow2 over base) at path, created when missing. */
 int pl_vm_overlay_disk(const char *path, const char *base, pl_error_t **err);
+/* The base disk's size (KiB) and inode count for a tree of bytes (allocated, with a block
+ * of slack per entry) in entries files, directories and links. */
+void pl_vm_disk_geometry(long long bytes, long long entries, long long *size_k, long long *inodes);
+/* Removes what launchers that no longer run left in cache_dir (NAME.PID.tmp, merge.PID,
+ * probe.PID.console): a launcher killed mid-build never cleans up after itself. */
+void pl_vm_cache_clean(const char *cache_dir);
 /* Runs argv (a path in argv[0]) to completion with stdout and stderr to /dev/null, except
  * that the last lines of stderr end up in the error. */
 int pl_vm_run(char *const argv[], pl_error_t **err);
@@ -47,9 +53,16 @@ typedef enum pl_vm_accel {
 } pl_vm_accel_t;
 
 const char *pl_vm_qemu_binary(void);
-/* The accelerator to use: forced, or the cached verdict of a boot probe under KVM. */
-pl_vm_accel_t pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir,
-				  const pl_vm_kernel_t *k, const char *initramfs);
+/* QEMU runs as uid/gid PL_VM_IDS_START + its pid (mechanism.h), chrooted into dir
+ * (an empty directory); NULL: as root, unconfined but for its seccomp sandbox. */
+void pl_vm_qemu_jail(const char *dir);
+/* The accelerator to use (*out): forced, or the cached verdict of a boot probe under KVM
+ * (keyed by the guest kernel and the QEMU binary; a probe that timed out is not cached).
+ * Fails when kvm is forced without /dev/kvm or the cache cannot be used. */
+int pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
+			const char *initramfs, pl_vm_accel_t *out, pl_error_t **err);
+/* The host's TSC rate in kHz, measured against CLOCK_MONOTONIC (~20 ms); 0 when unknown. */
+long pl_vm_host_tsc_khz(void);
 
 typedef struct pl_vm_boot {
 	pl_vm_accel_t accel;
@@ -66,6 +79,7 @@ typedef struct pl_vm_boot {
 	/* bridge endpoints (mechanism.h) and their taps' fds, inherited by QEMU */
 	const json_t *endpoints;
 	const int *tap_fds;
+	long tsc_khz; /* the host's TSC rate, told to a TCG guest (0: not told) */
 } pl_vm_boot_t;
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */

@@ -1,6 +1,7 @@
 /* tether as the first process of a dedicated Linux kernel (the vm mechanism): brings the
  * guest up from the initramfs the port layer built (proc, sys, dev; the virtio modules in
  * the order listed in /modules/order; the clock and hostname from the kernel command line;
+ * a minimal /dev for the container, not the devtmpfs;
  * the root disk mounted and switched into), finds the virtio-serial ports by name and puts
  * them where tether.c expects its channels (fds 3-5), and powers the guest off when tether
  * exits. Nothing here talks the protocol; in a linux-mechanism domain none of it runs. */
@@ -21,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -208,10 +210,49 @@ static void set_clock(void)
 	clock_settime(CLOCK_REALTIME, &ts);
 }
 
+/* The container's /dev: what the linux mechanism gives a domain (rootfs.c), never the
+ * guest's devtmpfs, whose virtio ports, disk and serial console belong to tether and the
+ * host (a container's root could otherwise write the console or the log port past tether). */
+static int populate_dev(void)
+{
+	static const struct {
+		const char *name;
+		unsigned maj, min;
+	} nodes[] = {
+	    {"null", 1, 3},   {"zero", 1, 5},	 {"full", 1, 7},
+	    {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+	};
+	static const char *const links[][2] = {
+	    {"pts/ptmx", "/dev/ptmx"},		{"/proc/self/fd", "/dev/fd"},
+	    {"/proc/self/fd/0", "/dev/stdin"},	{"/proc/self/fd/1", "/dev/stdout"},
+	    {"/proc/self/fd/2", "/dev/stderr"},
+	};
+	mkdir("/dev", 0755);
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k") <
+	    0) {
+		say("pl-tether: mount /dev: %s\n", strerror(errno));
+		return -1;
+	}
+	mode_t old = umask(0);
+	for (size_t i = 0; i < sizeof(nodes) / sizeof(nodes[0]); i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "/dev/%s", nodes[i].name);
+		if (mknod(path, S_IFCHR | 0666, makedev(nodes[i].maj, nodes[i].min)) < 0) {
+			say("pl-tether: mknod %s: %s\n", path, strerror(errno));
+			umask(old);
+			return -1;
+		}
+	}
+	umask(old);
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		symlink(links[i][0], links[i][1]);
+	return 0;
+}
+
 /* Moves the initramfs' mounts under the new root, then makes it the root. */
 static int switch_root(void)
 {
-	static const char *const moved[] = {"/dev", "/proc", "/sys"};
+	static const char *const moved[] = {"/proc", "/sys"};
 	for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++) {
 		char target[64];
 		snprintf(target, sizeof(target), NEWROOT "%s", moved[i]);
@@ -221,17 +262,23 @@ static int switch_root(void)
 			return -1;
 		}
 	}
+	/* the ports and the disk are open (or mounted) already; the nodes go with the devtmpfs */
+	umount2("/dev", MNT_DETACH);
 	if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
 	    chdir("/") < 0) {
 		say("pl-tether: switch root: %s\n", strerror(errno));
 		return -1;
 	}
 	/* what a container expects beneath /dev */
+	if (populate_dev() < 0)
+		return -1;
 	mkdir("/dev/pts", 0755);
 	mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
 	      "newinstance,ptmxmode=0666,mode=0620");
 	mkdir("/dev/shm", 01777);
 	mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	mkdir("/dev/mqueue", 0755);
+	mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	return 0;
 }
 
@@ -249,14 +296,30 @@ static void loopback_up(void)
 		close(fd);
 }
 
+/* The accelerator probe's answer (PROBE_TOKEN in mechanism/vm/qemu.c), through the kernel's
+ * log: printk reaches the serial console synchronously, where a write to /dev/console may
+ * still sit in the tty's buffer when the power goes (and tcdrain there can wait forever). */
+static void probe_report(void)
+{
+	static const char msg[] = "<2>pl-tether: probe: init ran\n";
+	mknod("/dev/kmsg", S_IFCHR | 0600, makedev(1, 11));
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, msg, sizeof(msg) - 1) < 0)
+		say("%s", msg + 3);
+	if (fd >= 0)
+		close(fd);
+}
+
 int pl_os_boot(void)
 {
 	if (getpid() != 1 || !getenv("pl_vm"))
 		return 0;
 	in_vm = true;
 	atexit(power_off);
-	if (getenv("pl_probe")) /* the accelerator probe: reaching init is the answer */
+	if (getenv("pl_probe")) { /* the accelerator probe: reaching init is the answer */
+		probe_report();
 		exit(0);
+	}
 	double t_init = uptime();
 	mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);

@@ -1,0 +1,117 @@
+/* Process and socket plumbing shared by the mechanisms: see proc.h. */
+#include "mechanism/proc.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+pid_t pl_clone_pidfd(uint64_t flags, int cgfd, int *pidfd)
+{
+	struct clone_args args = {
+	    .flags = flags | CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	    .exit_signal = SIGCHLD,
+	};
+	if (cgfd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgfd;
+	}
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+unsigned long long pl_proc_start_time(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	_cleanup_free_ char *buf = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 8192, NULL) < 0)
+		return 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	/* field 22 (starttime); p points at the end of field 2 */
+	unsigned long long v = 0;
+	int field = 2;
+	char *save = NULL;
+	for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		if (++field == 22) {
+			v = strtoull(tok, NULL, 10);
+			break;
+		}
+	}
+	return v;
+}
+
+/* path of name inside dirfd, short enough for sun_path whatever the directory's length */
+static void fd_path(struct sockaddr_un *sa, int dirfd, const char *name)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+}
+
+int pl_unix_listen_at(int dirfd, const char *name, pl_error_t **err)
+{
+	struct sockaddr_un sa;
+	fd_path(&sa, dirfd, name);
+	unlinkat(dirfd, name, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0)
+		return pl_error_errno(err, "socket %s", name);
+	return TAKE_FD(fd);
+}
+
+int pl_unix_connect_at(int dirfd, const char *name)
+{
+	struct sockaddr_un sa;
+	fd_path(&sa, dirfd, name);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+_Noreturn void pl_domain_fail(int ctl, pl_error_t *e, const char *fallback)
+{
+	/* the kind travels too: a mount target through a symlink is the caller's fault */
+	json_t *j = json_pack("{s:s, s:i}", "message", e && e->msg ? e->msg : fallback, "kind",
+			      e ? (int)e->kind : (int)PL_ERR_INTERNAL);
+	char *s = json_dumps(j, JSON_COMPACT);
+	if (ctl >= 0 && s)
+		pl_frame_send(ctl, PL_MSG_ERROR, 0, s, strlen(s));
+	_exit(1);
+}
+
+int pl_domain_reattach(pid_t pid, unsigned long long start_time, int run_dirfd,
+		       const char *socket_name, pl_domain_t *out, pl_error_t **err)
+{
+	if (pid <= 0)
+		return 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return errno == ESRCH ? 0 : pl_error_errno(err, "pidfd_open %d", pid);
+	/* the pid may have been reused by an unrelated process since */
+	if (start_time == 0 || pl_proc_start_time(pid) != start_time) {
+		close(pidfd);
+		return 0;
+	}
+	out->pid = pid;
+	out->pidfd = pidfd;
+	out->start_time = start_time;
+	out->ctl_fd = pl_unix_connect_at(run_dirfd, socket_name);
+	return 1;
+}
