@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -29,6 +30,18 @@ pid_t pl_clone_pidfd(uint64_t flags, int cgfd, int *pidfd)
 		args.cgroup = (uint64_t)cgfd;
 	}
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+void pl_proc_helper_child(pid_t parent, int err_fd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(err_fd >= 0 ? err_fd : null, 2);
+	close_range(3, ~0U, 0);
 }
 
 unsigned long long pl_proc_start_time(pid_t pid)

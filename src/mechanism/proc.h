@@ -11,6 +11,10 @@
 
 /* clone3 with CLONE_PIDFD (and CLONE_INTO_CGROUP when cgfd >= 0); like fork otherwise. */
 pid_t pl_clone_pidfd(uint64_t flags, int cgfd, int *pidfd);
+/* In a helper process just forked from parent (a launcher's tool): dies with its parent
+ * (exits at once when the parent is already gone), stdin and stdout on /dev/null, stderr on
+ * err_fd (-1: /dev/null), and no other fd. */
+void pl_proc_helper_child(pid_t parent, int err_fd);
 /* Field 22 of /proc/PID/stat (clock ticks since boot), or 0 when it cannot be read. */
 unsigned long long pl_proc_start_time(pid_t pid);
 /* A listening unix socket at dirfd/name (any old one replaced), close-on-exec. */

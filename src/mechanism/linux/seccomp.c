@@ -1,6 +1,7 @@
 #include "mechanism/linux/seccomp.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/util.h"
 #include "proto/linux_caps.h"
 
 #include <errno.h>
@@ -313,4 +314,16 @@ const uint8_t *pl_seccomp_program(const pl_security_t *sec, size_t *len, pl_erro
 	cache = e;
 	cache_n++;
 	return bpf;
+}
+
+int pl_seccomp_tether_config(const pl_security_t *sec, json_t *msg, pl_error_t **err)
+{
+	size_t len;
+	const uint8_t *bpf = pl_seccomp_program(sec, &len, err);
+	if (!bpf)
+		return err && *err ? -1 : 0;
+	char *b64 = pl_base64_encode(bpf, len);
+	json_object_set_new(msg, "seccomp_bpf", json_string(b64));
+	free(b64);
+	return 0;
 }

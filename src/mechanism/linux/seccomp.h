@@ -12,3 +12,6 @@
 /* The BPF program (struct sock_filter array) for a container's security settings; NULL
  * with *len 0 when unconfined. The buffer is owned by the cache. */
 const uint8_t *pl_seccomp_program(const pl_security_t *sec, size_t *len, pl_error_t **err);
+/* Adds the compiled filter to tether's CONFIG as "seccomp_bpf" (base64); nothing when the
+ * policy is unconfined. 0 or -1. */
+int pl_seccomp_tether_config(const pl_security_t *sec, json_t *msg, pl_error_t **err);

@@ -7,6 +7,7 @@
  * it runs in the launcher process of a VM, never on the daemon's loop. */
 #define _XOPEN_SOURCE 700
 #include "mechanism/vm/vm.h"
+#include "mechanism/proc.h"
 #include "common/cleanup.h"
 
 #include <dirent.h>
@@ -43,15 +44,9 @@ static int run_with(char *const argv[], pre_exec_fn pre, void *data, pl_error_t 
 		return pl_error_errno(err, "fork %s", argv[0]);
 	}
 	if (pid == 0) {
-		/* a killed launcher takes its tools along (no half-built disk being written on) */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(ep[1], 2);
-		close_range(3, ~0U, 0); /* the launcher's listening sockets are QEMU's only */
+		/* a killed launcher takes its tools along (no half-built disk being written on);
+		 * the launcher's listening sockets are QEMU's only */
+		pl_proc_helper_child(parent, ep[1]);
 		if (pre && pre(data) < 0) {
 			dprintf(2, "%s", strerror(errno));
 			_exit(126);

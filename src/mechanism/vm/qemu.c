@@ -6,6 +6,7 @@
  * with one short deadline per exchange (the daemon's loop waits for it). */
 #include "mechanism/vm/vm.h"
 #include "mechanism/mechanism.h"
+#include "mechanism/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -259,14 +260,7 @@ static int probe_kvm(const char *cache_dir, const pl_vm_kernel_t *k, const char 
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* dies with the launcher: nothing else would ever reap or stop it */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		close_range(3, ~0U, 0);
+		pl_proc_helper_child(parent, -1);
 		execv(a.v[0], a.v);
 		_exit(127);
 	}

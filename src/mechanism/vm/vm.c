@@ -503,14 +503,7 @@ static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, jso
 			    pl_error_t **err)
 {
 	/* the guest kernel has the same system call ABI: the same filter applies */
-	size_t len;
-	const uint8_t *bpf = pl_seccomp_program(&cfg->security, &len, err);
-	if (!bpf)
-		return err && *err ? -1 : 0;
-	char *b64 = pl_base64_encode(bpf, len);
-	json_object_set_new(msg, "seccomp_bpf", json_string(b64));
-	free(b64);
-	return 0;
+	return pl_seccomp_tether_config(&cfg->security, msg, err);
 }
 
 static int vm_update(const pl_mechanism_t *m, const char *id, const pl_resources_t *r,

@@ -91,24 +91,13 @@ static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
 static int dns_reverse(void *ctx, struct in_addr addr, char *name, size_t cap)
 {
 	pl_scope_t *s = ctx;
-	uint32_t a = ntohl(addr.s_addr);
-	for (pl_container_t *c = pl_container_first(s->net->pl); c; c = pl_container_next(c)) {
-		if (!pl_container_is_running(c))
-			continue;
-		size_t i;
-		json_t *e;
-		json_array_foreach(c->config->networks, i, e)
-		{
-			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name) ||
-			    pl_endpoint_ip(e) != a)
-				continue;
-			snprintf(name, cap, "%s", c->config->name ? c->config->name : c->id);
-			for (char *p = name; *p; p++)
-				*p = (char)tolower((unsigned char)*p);
-			return 1;
-		}
-	}
-	return 0;
+	const pl_container_t *c = endpoint_owner(s, ntohl(addr.s_addr));
+	if (!c)
+		return 0;
+	snprintf(name, cap, "%s", c->config->name ? c->config->name : c->id);
+	for (char *p = name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return 1;
 }
 
 void pl_scope_dns_start(pl_network_t *n, pl_scope_t *s)
