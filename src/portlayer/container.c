@@ -561,7 +561,7 @@ static void domain_ended(pl_container_t *c)
 	pl_sessions_domain_ended(c);
 	release_domain(c);
 	/* read before the cgroup goes: the kernel's count is the only witness */
-	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0;
+	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0 || c->guest_oom_kills > 0;
 	if (c->oom_killed)
 		pl_container_emit(c, "oom", NULL);
 	pl_error_t *e = NULL;
@@ -685,6 +685,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		json_t *fin = json_object_get(j, "finished_at_ns");
 		if (json_is_integer(fin))
 			c->finished_ns = json_integer_value(fin);
+		c->guest_oom_kills = (long)json_integer_value(json_object_get(j, "oom_kills"));
 		const char *e = json_string_value(json_object_get(j, "error"));
 		if (e && *e)
 			record_error(c, e);
@@ -913,6 +914,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
 	c->has_exit = c->reported_exit = c->stop_requested = c->oom_killed = false;
+	c->guest_oom_kills = 0;
 	c->setup_error_kind = PL_ERR_INTERNAL;
 	c->killed_by_us = false;
 	c->exit_code = c->signal = 0;

@@ -64,6 +64,7 @@ struct pl_container {
 	uint32_t restart_count;	    /* policy restarts since the last run that lasted */
 	bool stopped_by_user;	    /* the last stop came from the API (unless-stopped) */
 	bool pending_restart_check; /* found stopped at load: policy decides after linking */
+	long guest_oom_kills;	    /* what a dedicated kernel reported with the exit */
 	bool oom_killed;	    /* the last run lost a process to the OOM killer */
 	int setup_error_kind;	    /* the domain failed to set up: whose fault (pl_errkind_t) */
 

@@ -168,6 +168,7 @@ int pl_store_read_exit(pl_container_t *c)
 	json_t *fin = json_object_get(j, "finished_at_ns");
 	if (json_is_integer(fin))
 		c->finished_ns = json_integer_value(fin);
+	c->guest_oom_kills = (long)json_integer_value(json_object_get(j, "oom_kills"));
 	return 1;
 }
 

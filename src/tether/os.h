@@ -112,6 +112,9 @@ const char *pl_os_net_setup(struct json_t *network);
  * "pids":{"current","limit"},"blkio":{"read_bytes","write_bytes"},"networks":{ifname:{...}}};
  * what cannot be read is -1. Meant for a dedicated kernel, where all of it is the domain's. */
 struct json_t *pl_os_stats(void);
+/* Processes the domain's own kernel killed for want of memory since it booted, or -1 when the
+ * kernel is shared (its counters are the host's, and the host's cgroups tell instead). */
+long pl_os_oom_kills(void);
 /* Signals the process, or its whole process group. Returns 0 or -errno. */
 int pl_os_kill(int pid, int sig, bool group);
 /* After the primary process exited: SIGKILLs everything left in the container so no

@@ -139,6 +139,9 @@ static _Noreturn void finish(int code, int sig, const char *error)
 			      (json_int_t)now_ns());
 	if (o && error)
 		json_object_set_new(o, "error", json_string(error));
+	long oom = pl_os_oom_kills(); /* a dedicated kernel is its own witness */
+	if (o && oom > 0)
+		json_object_set_new(o, "oom_kills", json_integer(oom));
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s) {
 		size_t len = strlen(s);

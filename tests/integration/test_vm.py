@@ -779,3 +779,18 @@ def test_without_a_guest_kernel_501(binaries, rootfs, tmp_path):
         assert d.api.containers() == []
     finally:
         assert finish_daemon(d) == []
+
+
+def test_oom_in_the_guest_is_reported(api, rootfs, uniq):
+    """The guest's own kernel kills the memory hog: tether reports the kill with the exit (the
+    host's cgroups never see it), so the container stops oom_killed with an oom event."""
+    cid = create_vm(api, rootfs, ["sh", "-c", "echo hog; a=x; while :; do a=\"$a$a\"; done"],
+                    uniq, resources={"memory": 96 << 20})
+    api.start(cid)
+    w = api.wait(cid, timeout=BOOT + 60)
+    st = api.state(cid)
+    assert st["oom_killed"] is True, (w, st)
+    assert w["exit_code"] == 137, w
+    r = api.get("/events", params={"since": 0, "until": int(time.time()) + 1,
+                                   "filters": json.dumps({"container": [cid]})})
+    assert b'"oom"' in r.body, r.body[-500:]

@@ -361,3 +361,20 @@ int pl_os_boot(void)
 	    t_init, t_modules, uptime());
 	return 0;
 }
+
+long pl_os_oom_kills(void)
+{
+	if (!in_vm)
+		return -1;
+	char buf[8192];
+	int fd = open("/proc/vmstat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *p = strstr(buf, "\noom_kill ");
+	return p ? strtol(p + 10, NULL, 10) : 0;
+}
