@@ -3,6 +3,7 @@
  * interfaces' existence, their MACs) was done by the port layer before tether started.
  * Plain ioctls: tether is static and needs no netlink library for this. */
 #include "tether/os.h"
+#include "tether/linux/osutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,17 +24,6 @@
 #ifndef STATX_ATTR_MOUNT_ROOT
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
-
-static char msg[256];
-
-__attribute__((format(printf, 1, 2))) static const char *fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return msg;
-}
 
 /* "a.b.c.d/len" → address and netmask (network order). */
 static bool parse_cidr(const char *s, struct in_addr *addr, struct in_addr *mask)
@@ -84,8 +74,8 @@ static const char *claim_by_mac(int sk, const char *name, const char *mac_s)
 {
 	unsigned char mac[6];
 	if (!parse_mac(mac_s, mac))
-		return fail("network: interface %s: mac \"%s\" is not xx:xx:xx:xx:xx:xx", name,
-			    mac_s);
+		return pl_os_failf("network: interface %s: mac \"%s\" is not xx:xx:xx:xx:xx:xx",
+				   name, mac_s);
 	for (int tries = 0; tries < 200; tries++) { /* up to 2 s */
 		if (has_mac(sk, name, mac))
 			return NULL;
@@ -96,8 +86,8 @@ static const char *claim_by_mac(int sk, const char *name, const char *mac_s)
 		if (found) {
 			if (if_nametoindex(name)) {
 				if_freenameindex(all);
-				return fail("network: the name %s is taken by another interface",
-					    name);
+				return pl_os_failf(
+				    "network: the name %s is taken by another interface", name);
 			}
 			struct ifreq ifr = {0};
 			snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", found->if_name);
@@ -106,8 +96,9 @@ static const char *claim_by_mac(int sk, const char *name, const char *mac_s)
 			int e = errno;
 			if_freenameindex(all);
 			if (r < 0)
-				return fail("network: rename the interface with mac %s to %s: %s",
-					    mac_s, name, strerror(e));
+				return pl_os_failf(
+				    "network: rename the interface with mac %s to %s: %s", mac_s,
+				    name, strerror(e));
 			return NULL;
 		}
 		if_freenameindex(all);
@@ -115,7 +106,7 @@ static const char *claim_by_mac(int sk, const char *name, const char *mac_s)
 			return NULL;
 		usleep(10000);
 	}
-	return fail("network: no interface %s or with mac %s", name, mac_s);
+	return pl_os_failf("network: no interface %s or with mac %s", name, mac_s);
 }
 
 static const char *setup_interface(int sk, json_t *ifc)
@@ -123,17 +114,18 @@ static const char *setup_interface(int sk, json_t *ifc)
 	const char *name = json_string_value(json_object_get(ifc, "name"));
 	json_t *addrs = json_object_get(ifc, "addresses"), *mtu = json_object_get(ifc, "mtu");
 	if (!name || !*name || strlen(name) >= IFNAMSIZ)
-		return fail("network: interfaces[].name must be an interface name");
+		return pl_os_failf("network: interfaces[].name must be an interface name");
 	if (addrs && (!json_is_array(addrs) || json_array_size(addrs) > 1))
-		return fail("network: interface %s: at most one IPv4 address", name);
+		return pl_os_failf("network: interface %s: at most one IPv4 address", name);
 	if (mtu && (!json_is_integer(mtu) || json_integer_value(mtu) < 68 ||
 		    json_integer_value(mtu) > 65535))
-		return fail("network: interface %s: mtu must be in [68, 65535]", name);
+		return pl_os_failf("network: interface %s: mtu must be in [68, 65535]", name);
 	json_t *mac = json_object_get(ifc, "mac");
 	if (mac) {
-		const char *e = json_is_string(mac)
-				    ? claim_by_mac(sk, name, json_string_value(mac))
-				    : fail("network: interface %s: mac must be a string", name);
+		const char *e =
+		    json_is_string(mac)
+			? claim_by_mac(sk, name, json_string_value(mac))
+			: pl_os_failf("network: interface %s: mac must be a string", name);
 		if (e)
 			return e;
 	}
@@ -142,26 +134,26 @@ static const char *setup_interface(int sk, json_t *ifc)
 	if (mtu) {
 		ifr.ifr_mtu = (int)json_integer_value(mtu);
 		if (ioctl(sk, SIOCSIFMTU, &ifr) < 0)
-			return fail("network: set mtu of %s: %s", name, strerror(errno));
+			return pl_os_failf("network: set mtu of %s: %s", name, strerror(errno));
 	}
 	if (json_array_size(addrs)) {
 		struct in_addr a, m;
 		const char *cidr = json_string_value(json_array_get(addrs, 0));
 		if (!parse_cidr(cidr, &a, &m))
-			return fail("network: interface %s: \"%s\" is not a.b.c.d/len", name,
-				    cidr ? cidr : "");
+			return pl_os_failf("network: interface %s: \"%s\" is not a.b.c.d/len", name,
+					   cidr ? cidr : "");
 		set_sin(&ifr.ifr_addr, a);
 		if (ioctl(sk, SIOCSIFADDR, &ifr) < 0)
-			return fail("network: address of %s: %s", name, strerror(errno));
+			return pl_os_failf("network: address of %s: %s", name, strerror(errno));
 		set_sin(&ifr.ifr_netmask, m);
 		if (ioctl(sk, SIOCSIFNETMASK, &ifr) < 0)
-			return fail("network: netmask of %s: %s", name, strerror(errno));
+			return pl_os_failf("network: netmask of %s: %s", name, strerror(errno));
 	}
 	if (ioctl(sk, SIOCGIFFLAGS, &ifr) < 0)
-		return fail("network: interface %s: %s", name, strerror(errno));
+		return pl_os_failf("network: interface %s: %s", name, strerror(errno));
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(sk, SIOCSIFFLAGS, &ifr) < 0)
-		return fail("network: bring %s up: %s", name, strerror(errno));
+		return pl_os_failf("network: bring %s up: %s", name, strerror(errno));
 	return NULL;
 }
 
@@ -171,16 +163,16 @@ static const char *add_route(int sk, json_t *r)
 	const char *gw = json_string_value(json_object_get(r, "gateway"));
 	struct in_addr d, m, g;
 	if (!parse_cidr(dst, &d, &m))
-		return fail("network: routes[].dst must be a.b.c.d/len");
+		return pl_os_failf("network: routes[].dst must be a.b.c.d/len");
 	if (!gw || inet_pton(AF_INET, gw, &g) != 1)
-		return fail("network: routes[].gateway must be an IPv4 address");
+		return pl_os_failf("network: routes[].gateway must be an IPv4 address");
 	struct rtentry rt = {0};
 	set_sin(&rt.rt_dst, d);
 	set_sin(&rt.rt_genmask, m);
 	set_sin(&rt.rt_gateway, g);
 	rt.rt_flags = RTF_UP | RTF_GATEWAY;
 	if (ioctl(sk, SIOCADDRT, &rt) < 0 && errno != EEXIST)
-		return fail("network: route to %s via %s: %s", dst, gw, strerror(errno));
+		return pl_os_failf("network: route to %s via %s: %s", dst, gw, strerror(errno));
 	return NULL;
 }
 
@@ -191,9 +183,9 @@ static const char *bind_content(const char *path, const char *text)
 {
 	struct stat st;
 	if (lstat(path, &st) < 0)
-		return fail("network: %s on a read-only root: %s", path, strerror(errno));
+		return pl_os_failf("network: %s on a read-only root: %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return fail("network: %s on a read-only root is not a regular file", path);
+		return pl_os_failf("network: %s on a read-only root is not a regular file", path);
 	const char *step = "tmpfs";
 	int fs = fsopen("tmpfs", FSOPEN_CLOEXEC), mnt = -1, f = -1, tree = -1;
 	if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "256k", 0) < 0 ||
@@ -218,7 +210,7 @@ fail:;
 	for (int *fd = (int[]){fs, mnt, f, tree}, i = 0; i < 4; i++)
 		if (fd[i] >= 0)
 			close(fd[i]);
-	return fail("network: %s on a read-only root: %s: %s", path, step, strerror(e));
+	return pl_os_failf("network: %s on a read-only root: %s: %s", path, step, strerror(e));
 }
 
 /* Whether path is the root of a mount: the caller's own bind mount there wins. */
@@ -242,13 +234,13 @@ static const char *write_file(const char *path, const char *text)
 	if (fd < 0 && errno == EROFS)
 		return bind_content(path, text);
 	if (fd < 0)
-		return fail("network: create %s: %s", path, strerror(errno));
+		return pl_os_failf("network: create %s: %s", path, strerror(errno));
 	size_t len = strlen(text), off = 0;
 	while (off < len) {
 		ssize_t n = write(fd, text + off, len - off);
 		if (n <= 0) {
 			close(fd);
-			return fail("network: write %s: %s", path, strerror(errno));
+			return pl_os_failf("network: write %s: %s", path, strerror(errno));
 		}
 		off += (size_t)n;
 	}
@@ -308,7 +300,7 @@ static const char *write_hosts(json_t *hosts)
 	{
 		if (!json_is_array(h) || json_array_size(h) < 2) {
 			free(buf);
-			return fail("network: hosts[%zu] must be [address, name, ...]", i);
+			return pl_os_failf("network: hosts[%zu] must be [address, name, ...]", i);
 		}
 		json_t *first = json_array_get(h, 0);
 		json_t *names = json_array();
@@ -320,7 +312,7 @@ static const char *write_hosts(json_t *hosts)
 		json_decref(names);
 		if (!ok) {
 			free(buf);
-			return fail("network: hosts[%zu] holds a bad address or name", i);
+			return pl_os_failf("network: hosts[%zu] holds a bad address or name", i);
 		}
 		append(&buf, &len, "\n");
 	}
@@ -339,7 +331,7 @@ static const char *write_resolv(json_t *dns)
 	if ((servers && !json_is_array(servers)) || (search && !json_is_array(search)) ||
 	    (options && !json_is_array(options))) {
 		free(buf);
-		return fail("network: dns servers, search and options are arrays");
+		return pl_os_failf("network: dns servers, search and options are arrays");
 	}
 	/* one "nameserver X" line per server */
 	bool ok = true;
@@ -361,7 +353,7 @@ static const char *write_resolv(json_t *dns)
 	}
 	if (!ok) {
 		free(buf);
-		return fail("network: dns holds a bad server, search domain or option");
+		return pl_os_failf("network: dns holds a bad server, search domain or option");
 	}
 	const char *e = write_file("/etc/resolv.conf", buf);
 	free(buf);
@@ -372,22 +364,24 @@ const char *pl_os_net_setup(json_t *net)
 {
 	static const char *const keys[] = {"interfaces", "routes", "hosts", "dns", NULL};
 	if (!json_is_object(net))
-		return fail("network must be an object");
+		return pl_os_failf("network must be an object");
 	for (void *it = json_object_iter(net); it; it = json_object_iter_next(net, it)) {
 		bool ok = false;
 		for (const char *const *k = keys; *k && !ok; k++)
 			ok = strcmp(*k, json_object_iter_key(it)) == 0;
 		if (!ok)
-			return fail("network: unknown field \"%.64s\"", json_object_iter_key(it));
+			return pl_os_failf("network: unknown field \"%.64s\"",
+					   json_object_iter_key(it));
 	}
 	json_t *ifs = json_object_get(net, "interfaces"), *routes = json_object_get(net, "routes"),
 	       *hosts = json_object_get(net, "hosts"), *dns = json_object_get(net, "dns");
 	if ((ifs && !json_is_array(ifs)) || (routes && !json_is_array(routes)) ||
 	    (hosts && !json_is_array(hosts)) || (dns && !json_is_object(dns)))
-		return fail("network: interfaces, routes and hosts are arrays, dns an object");
+		return pl_os_failf(
+		    "network: interfaces, routes and hosts are arrays, dns an object");
 	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (sk < 0)
-		return fail("network: socket: %s", strerror(errno));
+		return pl_os_failf("network: socket: %s", strerror(errno));
 	const char *e = NULL;
 	size_t i;
 	json_t *x;
@@ -396,13 +390,14 @@ const char *pl_os_net_setup(json_t *net)
 		if (!e)
 			e = json_is_object(x)
 				? setup_interface(sk, x)
-				: fail("network: interfaces[%zu] is not an object", i);
+				: pl_os_failf("network: interfaces[%zu] is not an object", i);
 	}
 	json_array_foreach(routes, i, x)
 	{
 		if (!e)
-			e = json_is_object(x) ? add_route(sk, x)
-					      : fail("network: routes[%zu] is not an object", i);
+			e = json_is_object(x)
+				? add_route(sk, x)
+				: pl_os_failf("network: routes[%zu] is not an object", i);
 	}
 	close(sk);
 	if (!e && hosts)

@@ -2,9 +2,11 @@
  * devpts pseudo-terminal for stdio, close_range, waitpid reaping. Nothing here talks the
  * protocol. */
 #include "tether/os.h"
+#include "tether/linux/osutil.h"
 #include "proto/linux_caps.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -440,4 +442,20 @@ void pl_os_kill_all(int pid)
 		kill(-1, SIGKILL);
 	else
 		kill(-pid, SIGKILL);
+}
+
+static char fail_msg[512];
+
+const char *pl_os_lastfail(void)
+{
+	return fail_msg;
+}
+
+const char *pl_os_failf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+	va_end(ap);
+	return fail_msg;
 }

@@ -5,6 +5,7 @@
  * time with openat2's RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, as the linux mechanism does on
  * the host: a symlink in the root disk or in an earlier share cannot redirect a mount. */
 #include "tether/linux/vmshares.h"
+#include "tether/linux/osutil.h"
 #include "common/error.h"
 #include "proto/frame.h"
 
@@ -26,17 +27,6 @@
 #define SHARES_TAG   "pl.shares"
 #define SHARES_DIR   "/shares"
 #define VIRTIO_ID_FS "0x001a"
-
-static char msg[512];
-
-__attribute__((format(printf, 1, 2))) static const char *fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return msg;
-}
 
 void pl_vm_boot_error(const char *m)
 {
@@ -93,12 +83,12 @@ static const char *load_share_modules(void)
 		snprintf(path, sizeof(path), "/modules/%s.ko", name);
 		int mfd = open(path, O_RDONLY | O_CLOEXEC);
 		if (mfd < 0)
-			return fail("virtio-fs module %s: %s", path, strerror(errno));
+			return pl_os_failf("virtio-fs module %s: %s", path, strerror(errno));
 		long r = syscall(SYS_finit_module, mfd, "", 0);
 		int e = errno;
 		close(mfd);
 		if (r < 0 && e != EEXIST)
-			return fail("load module %s: %s", name, strerror(e));
+			return pl_os_failf("load module %s: %s", name, strerror(e));
 	}
 	return NULL;
 }
@@ -122,15 +112,16 @@ static int dir_beneath(int root, const char *rel, const char *target)
 	char *save = NULL;
 	for (char *c = strtok_r(path, "/", &save); c && cur >= 0; c = strtok_r(NULL, "/", &save)) {
 		if (mkdirat(cur, c, 0755) < 0 && errno != EEXIST) {
-			fail("mounts: target %s: mkdir \"%s\": %s", target, c, strerror(errno));
+			pl_os_failf("mounts: target %s: mkdir \"%s\": %s", target, c,
+				    strerror(errno));
 			close(cur);
 			return -1;
 		}
 		int next = beneath(cur, c, O_PATH | O_DIRECTORY);
 		close(cur);
 		if (next < 0) {
-			fail("mounts: target %s (component \"%s\"): %s", target, c,
-			     strerror(-next));
+			pl_os_failf("mounts: target %s (component \"%s\"): %s", target, c,
+				    strerror(-next));
 			return -1;
 		}
 		cur = next;
@@ -158,7 +149,7 @@ static int target_fd(int root, const char *target, bool file)
 		close(f);
 	close(dfd);
 	if (fd < 0)
-		fail("mounts: target %s: %s", target, strerror(-fd));
+		pl_os_failf("mounts: target %s: %s", target, strerror(-fd));
 	return fd < 0 ? -1 : fd;
 }
 
@@ -209,7 +200,7 @@ static const char *copy_tree(int src, int dst, const char *target)
 	int sfd = fcntl(src, F_DUPFD_CLOEXEC, 3);
 	DIR *d = sfd >= 0 ? fdopendir(sfd) : NULL;
 	if (!d)
-		return fail("populate volume at %s: %s", target, strerror(errno));
+		return pl_os_failf("populate volume at %s: %s", target, strerror(errno));
 	const char *bad = NULL;
 	for (struct dirent *de; !bad && (de = readdir(d));) {
 		const char *n = de->d_name;
@@ -220,8 +211,8 @@ static const char *copy_tree(int src, int dst, const char *target)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			if (mkdirat(dst, n, st.st_mode & 07777) < 0 && errno != EEXIST) {
-				bad = fail("populate volume at %s: mkdir %s: %s", target, n,
-					   strerror(errno));
+				bad = pl_os_failf("populate volume at %s: mkdir %s: %s", target, n,
+						  strerror(errno));
 				break;
 			}
 			int s2 = openat(src, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -245,8 +236,8 @@ static const char *copy_tree(int src, int dst, const char *target)
 			    openat(dst, n, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 				   st.st_mode & 07777);
 			if (in < 0 || out < 0 || copy_file(in, out) < 0)
-				bad = fail("populate volume at %s: copy %s: %s", target, n,
-					   strerror(errno));
+				bad = pl_os_failf("populate volume at %s: copy %s: %s", target, n,
+						  strerror(errno));
 			if (in >= 0)
 				close(in);
 			if (out >= 0)
@@ -268,20 +259,20 @@ static const char *place_share(int root, size_t i, json_t *e)
 {
 	const char *target = json_string_value(json_object_get(e, "target"));
 	if (!target || target[0] != '/')
-		return fail("shares list: entry %zu has no absolute target", i);
+		return pl_os_failf("shares list: entry %zu has no absolute target", i);
 	bool file = json_is_true(json_object_get(e, "file"));
 	char src[64];
 	snprintf(src, sizeof(src), SHARES_DIR "/%zu", i);
 	int tfd = target_fd(root, target, file);
 	if (tfd < 0)
-		return msg;
+		return pl_os_lastfail();
 	const char *bad = NULL;
 	if (json_is_true(json_object_get(e, "populate"))) {
 		/* only an empty volume is filled: data is never replaced */
 		int from = reopen_dir(tfd);
 		int to = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (from < 0 || to < 0)
-			bad = fail("populate volume at %s: %s", target, strerror(errno));
+			bad = pl_os_failf("populate volume at %s: %s", target, strerror(errno));
 		else if (dir_empty(to))
 			bad = copy_tree(from, to, target);
 		if (from >= 0)
@@ -292,17 +283,17 @@ static const char *place_share(int root, size_t i, json_t *e)
 	char t[64];
 	snprintf(t, sizeof(t), "/proc/self/fd/%d", tfd);
 	if (!bad && mount(src, t, NULL, MS_BIND | MS_REC, NULL) < 0)
-		bad = fail("mounts: bind the share for %s: %s", target, strerror(errno));
+		bad = pl_os_failf("mounts: bind the share for %s: %s", target, strerror(errno));
 	close(tfd);
 	if (bad || !json_is_true(json_object_get(e, "readonly")))
 		return bad;
 	/* the host serves it read-only already; the guest's mount says so too */
 	int top = beneath(root, target + 1, O_PATH);
 	if (top < 0)
-		return fail("mounts: %s: %s", target, strerror(-top));
+		return pl_os_failf("mounts: %s: %s", target, strerror(-top));
 	snprintf(t, sizeof(t), "/proc/self/fd/%d", top);
 	if (mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-		bad = fail("mounts: read-only %s: %s", target, strerror(errno));
+		bad = pl_os_failf("mounts: read-only %s: %s", target, strerror(errno));
 	close(top);
 	return bad;
 }
@@ -321,14 +312,14 @@ const char *pl_vm_shares_mount(const char *root, bool ro_root)
 		usleep(10000); /* the device is still being probed */
 	}
 	if (r < 0)
-		return fail("mount the virtio-fs shares: %s", strerror(errno));
+		return pl_os_failf("mount the virtio-fs shares: %s", strerror(errno));
 	json_error_t je;
 	json_t *list = json_load_file(SHARES_DIR "/list", 0, &je);
 	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (!json_is_array(list))
-		bad = fail("shares list: %s", je.text);
+		bad = pl_os_failf("shares list: %s", je.text);
 	else if (rootfd < 0)
-		bad = fail("open %s: %s", root, strerror(errno));
+		bad = pl_os_failf("open %s: %s", root, strerror(errno));
 	size_t i;
 	json_t *e;
 	json_array_foreach(list, i, e)
@@ -343,6 +334,6 @@ const char *pl_vm_shares_mount(const char *root, bool ro_root)
 	/* the binds stay; the tag's own mount (and the list) leave the guest's view */
 	umount2(SHARES_DIR, MNT_DETACH);
 	if (!bad && ro_root && mount(NULL, root, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-		bad = fail("read-only root: %s", strerror(errno));
+		bad = pl_os_failf("read-only root: %s", strerror(errno));
 	return bad;
 }
