@@ -24,6 +24,8 @@ struct pl_http {
 	bool resumed; /* a parked request was resumed: MHD must run again before we sleep */
 	char *spool_dir;
 	pl_req_t *parked;
+	pl_path_fn path_fn;
+	char *server;
 };
 
 typedef struct stream {
@@ -92,7 +94,8 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 		MHD_destroy_response(resp);
 		return;
 	}
-	MHD_add_response_header(resp, "Server", "portlayerd/" PL_VERSION);
+	MHD_add_response_header(resp, "Server",
+				r->h->server ? r->h->server : "portlayerd/" PL_VERSION);
 	const char *k;
 	json_t *v;
 	json_object_foreach(r->headers, k, v)
@@ -238,6 +241,43 @@ const char *pl_req_param(const pl_req_t *r)
 const char *pl_req_param2(const pl_req_t *r)
 {
 	return r->param[1];
+}
+
+const char *pl_req_header(const pl_req_t *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+typedef struct each {
+	void (*fn)(const char *key, const char *value, void *data);
+	void *data;
+} each_t;
+
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	each_t *e = cls;
+	e->fn(key, value ? value : "", e->data);
+	return MHD_YES;
+}
+
+void pl_req_each(const pl_req_t *r, bool headers,
+		 void (*fn)(const char *key, const char *value, void *data), void *data)
+{
+	each_t e = {fn, data};
+	MHD_get_connection_values(r->conn, headers ? MHD_HEADER_KIND : MHD_GET_ARGUMENT_KIND,
+				  each_value, &e);
+}
+
+void pl_http_set_path_hook(pl_http_t *h, pl_path_fn fn)
+{
+	h->path_fn = fn;
+}
+
+void pl_http_set_server(pl_http_t *h, const char *server)
+{
+	free(h->server);
+	h->server = pl_xstrdup(server);
 }
 
 const char *pl_req_query(const pl_req_t *r, const char *key)
@@ -484,6 +524,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	pl_http_t *h = cls;
 	pl_req_t *r = *con_cls;
+	if (h->path_fn)
+		url = h->path_fn(url);
 	if (!r && !client_verified(conn))
 		return MHD_NO; /* closes the connection: no valid client certificate */
 	if (!r) {
@@ -661,6 +703,7 @@ pl_http_t *pl_http_free(pl_http_t *h)
 		MHD_stop_daemon(h->lis[k].mhd);
 	}
 	free(h->spool_dir);
+	free(h->server);
 	free(h);
 	return NULL;
 }

@@ -42,7 +42,19 @@ pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app);
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err);
 pl_http_t *pl_http_free(pl_http_t *h);
 
+/* Maps a request path before routing (pl-dockerd strips Docker's "/v1.43" prefix):
+ * returns a pointer into url (a suffix of it) or url itself. */
+typedef const char *(*pl_path_fn)(const char *url);
+void pl_http_set_path_hook(pl_http_t *h, pl_path_fn fn);
+/* The value the server names itself with ("portlayerd/VERSION" by default; copied). */
+void pl_http_set_server(pl_http_t *h, const char *server);
+
 /* Request accessors */
+/* Calls fn for every query argument (headers=false) or request header (headers=true). */
+void pl_req_each(const pl_req_t *r, bool headers,
+		 void (*fn)(const char *key, const char *value, void *data), void *data);
+/* A request header's value, or NULL. */
+const char *pl_req_header(const pl_req_t *r, const char *name);
 const char *pl_req_param(const pl_req_t *r);  /* the first {param} segment */
 const char *pl_req_param2(const pl_req_t *r); /* the second, or NULL */
 const char *pl_req_query(const pl_req_t *r, const char *key);
