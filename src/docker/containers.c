@@ -1098,6 +1098,12 @@ void dk_containers_top(dk_job_t *j)
 				    "CMD", "Processes", rows));
 }
 
+/* Docker's counters are unsigned: the port layer's -1 (unknown, unlimited) becomes 0 */
+static json_int_t nonneg(json_int_t v)
+{
+	return v < 0 ? 0 : v;
+}
+
 static uint64_t system_cpu_ns(void)
 {
 	FILE *f = fopen("/proc/stat", "re");
@@ -1160,13 +1166,14 @@ void dk_containers_stats(dk_job_t *j)
 		    "read", json_object_get(s, "read") ?: json_string(""), "preread",
 		    "0001-01-01T00:00:00Z", "pids_stats", "current",
 		    jint(json_object_get(s, "pids"), "current"), "limit",
-		    jint(json_object_get(s, "pids"), "limit"), "blkio_stats",
+		    nonneg(jint(json_object_get(s, "pids"), "limit")), "blkio_stats",
 		    "io_service_bytes_recursive", "num_procs", 0, "storage_stats", "cpu_stats", cpu,
 		    "precpu_stats",
 		    prev ? prev
 			 : json_pack("{s:{s:i},s:i}", "cpu_usage", "total_usage", 0,
 				     "system_cpu_usage", 0),
-		    "memory_stats", "usage", jint(json_object_get(s, "memory"), "usage"), "limit",
+		    "memory_stats", "usage", nonneg(jint(json_object_get(s, "memory"), "usage")),
+		    "limit",
 		    mlim > 0 ? mlim : (json_int_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE),
 		    "stats", "name", name, "id", ci->id, "networks", networks);
 		if (prev)

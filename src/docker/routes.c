@@ -11,6 +11,12 @@
 
 void dk_reply_pl_error(dk_job_t *j, const pl_error_t *e)
 {
+	if (e->kind == PL_ERR_NOTFOUND && !strncmp(e->msg, "no such route: ", 15)) {
+		/* a primitive the port layer does not have yet (see TEAM.md, issue 17) */
+		dk_job_reply_message(j, 501, "not supported by this port layer yet (%s)",
+				     e->msg + 15);
+		return;
+	}
 	unsigned status = (unsigned)pl_error_http_status(e->kind);
 	if (status == 408)
 		status = 500;
