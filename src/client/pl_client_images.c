@@ -93,9 +93,10 @@ int pl_image_import(pl_client_t *c, int fd, int64_t size, json_t **images, pl_er
 
 int pl_image_tag(pl_client_t *c, const char *source, const char *target, pl_error_t **err)
 {
-	_cleanup_json_ json_t *body = json_pack("{s:s,s:s}", "source", source, "target", target);
-	_cleanup_json_ json_t *resp = NULL;
-	return pl_client_request(c, "POST", "/images/tag", body, NULL, &resp, err);
+	char *path = pl_xstrdup("/images/tag");
+	pl_client_add_query(c, &path, "ref", source);
+	pl_client_add_query(c, &path, "name", target);
+	return pl_cj_call(c, "POST", path, err);
 }
 
 int pl_image_remove(pl_client_t *c, const char *ref, bool force, json_t **removed, pl_error_t **err)

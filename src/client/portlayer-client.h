@@ -231,7 +231,7 @@ int pl_image_pull(pl_client_t *c, const char *ref, pl_client_data_fn fn, void *u
 /* POST /images/import: a docker-archive or OCI layout tar read from fd (size < 0: to EOF).
  * *images (may be NULL) gets the answer's "images" array (new reference). */
 int pl_image_import(pl_client_t *c, int fd, int64_t size, json_t **images, pl_error_t **err);
-/* POST /images/tag {source, target} */
+/* POST /images/tag?ref=SOURCE&name=TARGET */
 int pl_image_tag(pl_client_t *c, const char *source, const char *target, pl_error_t **err);
 /* DELETE /images/{ref}[?force=1]: *removed (may be NULL) gets the answer (new reference). */
 int pl_image_remove(pl_client_t *c, const char *ref, bool force, json_t **removed,

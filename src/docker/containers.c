@@ -810,7 +810,8 @@ static int on_wait_event(const pl_event_t *ev, void *data)
 			return -ECANCELED;
 		}
 	}
-	if (w->want_destroy && ev->action && !strcmp(ev->action, "destroy")) {
+	if (w->want_destroy && ev->action &&
+	    (!strcmp(ev->action, "destroy") || !strcmp(ev->action, "remove"))) {
 		w->done = true;
 		return -ECANCELED;
 	}
@@ -945,7 +946,8 @@ static int on_start_event(const pl_event_t *ev, void *data)
 		return 0;
 	if (ev->action && !strcmp(ev->action, "start"))
 		s->started = true;
-	else if (ev->action && (!strcmp(ev->action, "die") || !strcmp(ev->action, "destroy")))
+	else if (ev->action && (!strcmp(ev->action, "die") || !strcmp(ev->action, "destroy") ||
+				!strcmp(ev->action, "remove")))
 		s->died = true;
 	else
 		return 0;

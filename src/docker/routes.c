@@ -110,6 +110,9 @@ static void info_job(dk_job_t *j)
 	    "https://index.docker.io/v1/", "SecurityOptions", "name=seccomp,profile=builtin",
 	    "RegistryConfig", "InsecureRegistryCIDRs", "IndexConfigs", "Mirrors", "Warnings",
 	    "ExperimentalBuild", 0, "Isolation", "");
+	json_object_set_new(v, "Swarm",
+			    json_pack("{s:s,s:s,s:s,s:b}", "NodeID", "", "NodeAddr", "",
+				      "LocalNodeState", "inactive", "ControlAvailable", 0));
 	pl_system_info_free(pi);
 	dk_job_reply_json(j, 200, v);
 }
@@ -578,8 +581,11 @@ static int on_event(const pl_event_t *ev, void *userdata)
 {
 	ev_ctx_t *x = userdata;
 	const char *name = json_string_value(json_object_get(ev->attributes, "name"));
+	const char *action = ev->action ? ev->action : "";
+	if (!strcmp(action, "remove")) /* Docker's name for it */
+		action = "destroy";
 	if (!filter_ok(x->filters, "type", ev->type, NULL) ||
-	    !filter_ok(x->filters, "event", ev->action, NULL) ||
+	    !filter_ok(x->filters, "event", action, NULL) ||
 	    !filter_ok(x->filters, "container", ev->id, name))
 		return 0;
 	json_t *attrs = json_object();
@@ -595,7 +601,7 @@ static int on_event(const pl_event_t *ev, void *userdata)
 			json_object_set_new(attrs, "exitCode", json_string(code));
 		}
 	}
-	const char *action = ev->action ? ev->action : "";
+
 	const char *type = ev->type ? ev->type : "";
 	json_t *out =
 	    json_pack("{s:s,s:s,s:{s:s,s:o},s:s,s:I,s:I}", "Type", type, "Action", action, "Actor",
