@@ -872,16 +872,41 @@ void dk_containers_wait(dk_job_t *j)
 
 /* ---- logs ---- */
 
+typedef struct fd_out {
+	int fd;
+} fd_out_t;
+
+static int write_fd(const char *data, size_t len, void *userdata)
+{
+	fd_out_t *o = userdata;
+	while (len) {
+		ssize_t n = write(o->fd, data, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -EPIPE;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 typedef struct logs_ctx {
-	dk_job_t *job;
-	bool raw; /* a tty container: Docker sends its log unframed */
+	dk_job_t *job; /* the streamed answer, or */
+	fd_out_t *fd;  /* a hijacked connection */
+	bool raw;      /* a tty container: Docker sends its log unframed */
 	pl_demux_t demux;
 } logs_ctx_t;
 
+static int logs_write(logs_ctx_t *l, const char *data, size_t len)
+{
+	return l->fd ? write_fd(data, len, l->fd) : dk_job_write(l->job, data, len);
+}
+
 static int logs_raw_out(int stream, const char *data, size_t len, void *userdata)
 {
-	logs_ctx_t *l = userdata;
-	return dk_job_write(l->job, data, len);
+	return logs_write(userdata, data, len);
 }
 
 static int logs_out(const char *data, size_t len, void *userdata)
@@ -889,7 +914,7 @@ static int logs_out(const char *data, size_t len, void *userdata)
 	logs_ctx_t *l = userdata;
 	if (l->raw)
 		return pl_demux_feed(&l->demux, data, len);
-	return dk_job_write(l->job, data, len);
+	return logs_write(l, data, len);
 }
 
 void dk_containers_logs(dk_job_t *j)
@@ -954,26 +979,6 @@ static int on_start_event(const pl_event_t *ev, void *data)
 	return -ECANCELED;
 }
 
-typedef struct fd_out {
-	int fd;
-} fd_out_t;
-
-static int write_fd(const char *data, size_t len, void *userdata)
-{
-	fd_out_t *o = userdata;
-	while (len) {
-		ssize_t n = write(o->fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -EPIPE;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 void dk_containers_attach(dk_job_t *j)
 {
 	pl_client_t *c = dk_job_client(j);
@@ -1021,18 +1026,21 @@ void dk_containers_attach(dk_job_t *j)
 		return;
 	}
 	if (r < 0) {
-		/* The port layer cannot attach before start yet: wait for the start, then
-		 * attach with the log so far, so nothing from the first byte is lost. */
+		/* The port layer cannot attach before start yet: wait for the start. Output
+		 * only: follow the log from its first line, which ends when the container
+		 * stops. With stdin: attach with the log so far once it runs. */
 		pl_error_free(err);
 		err = NULL;
 		start_ctx_t s = {.id = ci->id};
 		pl_events_stream(c, since, NULL, NULL, on_start_event, &s, NULL);
 		o.logs = true;
-		if (!s.started || pl_container_attach(c, ci->id, &o, &up, NULL) < 0) {
-			/* it ended before we could attach: its log is the whole output */
-			pl_logs_opts_t lo = {.no_stdout = !o.stdout_, .no_stderr = !o.stderr_};
+		if (!o.stdin_ || !s.started || pl_container_attach(c, ci->id, &o, &up, NULL) < 0) {
+			pl_logs_opts_t lo = {
+			    .follow = true, .no_stdout = !o.stdout_, .no_stderr = !o.stderr_};
 			fd_out_t out = {fd};
-			pl_container_logs(c, ci->id, &lo, write_fd, &out, NULL);
+			logs_ctx_t l = {.raw = tty, .fd = &out};
+			pl_demux_init(&l.demux, logs_raw_out, &l);
+			pl_container_logs(c, ci->id, &lo, logs_out, &l, NULL);
 			shutdown(fd, SHUT_WR);
 			attach_release(ci->id);
 			pl_container_info_free(ci);

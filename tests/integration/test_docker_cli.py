@@ -1,0 +1,301 @@
+"""The real docker CLI (28.x) against pl-dockerd + portlayerd: every test checks what a
+docker user sees (output, exit codes, inspect fields), not only that a command succeeded."""
+
+import json
+import os
+import pty
+import select
+import subprocess
+import time
+
+import pytest
+
+from conftest import DEADLINE, wait_until
+from docker_fixture import DOCKER, docker  # noqa: F401  (the fixture)
+
+
+def names(d, *extra):
+    return d.out("ps", "--format", "{{.Names}}", *extra).split()
+
+
+# ---- daemon, versions, errors -------------------------------------------------------
+
+
+def test_ping_headers_and_versioned_paths(docker):
+    status, headers, body = docker.request("GET", "/_ping")
+    assert status == 200 and body == b"OK"
+    assert headers["api-version"] == "1.43"
+    assert headers["ostype"] == "linux"
+    assert headers["docker-experimental"] == "false"
+    assert "server" in headers
+    status, headers, body = docker.request("HEAD", "/_ping")
+    assert status == 200 and body == b"" and headers["api-version"] == "1.43"
+    for v in ("v1.24", "v1.43", "v1.50"):
+        status, _, body = docker.request("GET", f"/{v}/version")
+        assert status == 200, (v, body)
+        assert json.loads(body)["ApiVersion"] == "1.43"
+    assert docker.out("version", "--format", "{{.Server.APIVersion}}").strip() == "1.43"
+
+
+def test_errors_have_docker_shape(docker):
+    status, headers, body = docker.request("GET", "/v1.43/containers/nosuch/json")
+    assert status == 404
+    assert json.loads(body) == {"message": "No such container: nosuch"}
+    status, _, body = docker.request("GET", "/v1.43/no/such/route")
+    assert status == 404 and "message" in json.loads(body)
+    p = docker.run("rm", "nosuch-container", check=False)
+    assert p.returncode != 0 and "No such container: nosuch-container" in p.stderr
+    p = docker.run("run", "--rm", "no-such-image-here", "true", check=False)
+    assert p.returncode == 125
+    assert "Unable to find image 'no-such-image-here:latest' locally" in p.stderr
+
+
+def test_info(docker):
+    info = json.loads(docker.out("info", "--format", "{{json .}}"))
+    assert info["OSType"] == "linux"
+    assert info["Images"] >= 1
+    assert "runc" in info["Runtimes"]
+
+
+# ---- images ---------------------------------------------------------------------------
+
+
+def test_images_tag_inspect_rmi(docker):
+    lines = docker.out("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").splitlines()
+    assert any(l.startswith("busybox:latest ") for l in lines), lines
+    docker.run("tag", "busybox", "pltest/box:v1")
+    assert "pltest/box:v1" in docker.out("images", "--format", "{{.Repository}}:{{.Tag}}")
+    cfg = json.loads(docker.out("image", "inspect", "--format", "{{json .Config}}",
+                                "pltest/box:v1"))
+    assert cfg["Cmd"] == ["sh"]
+    out = docker.out("rmi", "pltest/box:v1")
+    assert "Untagged: pltest/box:v1" in out
+    assert "pltest/box" not in docker.out("images", "--format", "{{.Repository}}")
+    # busybox itself is still there
+    assert "busybox" in docker.out("images", "--format", "{{.Repository}}")
+
+
+# ---- run ------------------------------------------------------------------------------
+
+
+def test_run_rm_prints_output_and_leaves_nothing(docker, uniq):
+    p = docker.run("run", "--rm", "--name", uniq, "busybox", "echo", "hi")
+    assert p.stdout == "hi\n"
+    # --rm: the container is gone once run returns (Docker waits for the removal)
+    assert uniq not in names(docker, "-a")
+
+
+def test_run_exit_code_and_stderr(docker):
+    p = docker.run("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 7",
+                   check=False)
+    assert p.returncode == 7
+    assert p.stdout == "out\n"
+    assert "err\n" in p.stderr
+
+
+def test_run_env_workdir_user_entrypoint(docker):
+    out = docker.out("run", "--rm", "-e", "FOO=bar", "-w", "/tmp", "-u", "1234:5678",
+                     "busybox", "sh", "-c", 'echo "$FOO $(pwd) $(id -u):$(id -g)"')
+    assert out == "bar /tmp 1234:5678\n"
+    out = docker.out("run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint")
+    assert out == "via entrypoint\n"
+
+
+def test_run_stdin_piped(docker):
+    p = docker.run("run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z",
+                   input="piped input\n")
+    assert p.stdout == "PIPED INPUT\n"
+
+
+def test_run_interactive_tty(docker):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(docker.env())
+        os.execv(DOCKER, [DOCKER, "run", "--rm", "-it", "busybox", "sh"])
+    out = b""
+
+    def read_until(token):
+        nonlocal out
+        end = time.monotonic() + DEADLINE
+        while token not in out and time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+        return token in out
+
+    try:
+        assert read_until(b"# "), out
+        # the terminal echoes the input: wait for what only the shell's output holds
+        os.write(fd, b"echo tty-$((6*7)); [ -t 0 ] && echo is-a-$((0))tty\n")
+        assert read_until(b"is-a-0tty"), out
+        assert b"tty-42" in out
+        os.write(fd, b"exit 5\n")
+        _, st = os.waitpid(pid, 0)
+        pid = 0
+        assert os.waitstatus_to_exitcode(st) == 5
+    finally:
+        if pid:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+# ---- detached containers --------------------------------------------------------------
+
+
+def test_detached_ps_logs_exec_inspect_rm(docker, uniq):
+    cid = docker.out("run", "-d", "--name", uniq, "--label", "team=pl", "busybox", "sh",
+                     "-c", "echo started; while :; do sleep 1; done").strip()
+    assert len(cid) == 64
+    line = docker.out("ps", "--filter", f"name={uniq}", "--format",
+                      "{{.ID}} {{.Names}} {{.Image}} {{.Status}}")
+    assert line.startswith(f"{cid[:12]} {uniq} busybox Up"), line
+    wait_until(lambda: "started" in docker.out("logs", uniq), what="log line")
+    assert docker.out("exec", uniq, "echo", "from-exec") == "from-exec\n"
+    p = docker.run("exec", uniq, "sh", "-c", "exit 3", check=False)
+    assert p.returncode == 3
+    info = json.loads(docker.out("inspect", uniq))[0]
+    assert info["Id"] == cid
+    assert info["Name"] == f"/{uniq}"
+    assert info["State"]["Running"] is True and info["State"]["Status"] == "running"
+    assert info["Config"]["Image"] == "busybox"
+    assert info["Config"]["Labels"]["team"] == "pl"
+    assert info["Config"]["Cmd"][0] == "sh"
+    assert info["HostConfig"]["NetworkMode"] in ("default", "bridge")
+    assert info["NetworkSettings"]["IPAddress"]
+    assert docker.out("inspect", "-f", "{{.State.Pid}}", uniq).strip() != "0"
+    # filters and -q
+    assert docker.out("ps", "-q", "--filter", "label=team=pl").split() == [cid[:12]]
+    assert docker.out("ps", "-q", "--filter", "label=team=other").split() == []
+    docker.run("rm", "-f", uniq)
+    assert uniq not in names(docker, "-a")
+
+
+def test_stop_start_restart_kill_wait(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sleep", "1000")
+    docker.run("stop", "-t", "1", uniq)
+    st = json.loads(docker.out("inspect", "-f", "{{json .State}}", uniq))
+    assert st["Status"] == "exited" and st["Running"] is False
+    assert uniq in names(docker, "-a", "--filter", "status=exited")
+    assert uniq not in names(docker)
+    docker.run("start", uniq)
+    assert docker.out("inspect", "-f", "{{.State.Status}}", uniq).strip() == "running"
+    docker.run("restart", "-t", "1", uniq)
+    assert docker.out("inspect", "-f", "{{.State.Status}}", uniq).strip() == "running"
+    docker.run("kill", uniq)
+    assert docker.out("wait", uniq).strip() == "137"
+    assert docker.out("inspect", "-f", "{{.State.ExitCode}}", uniq).strip() == "137"
+    docker.run("rm", uniq)
+
+
+def test_wait_blocks_until_exit(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sh", "-c",
+               "trap 'exit 9' USR1; while :; do sleep 0.05; done")
+    waiter = subprocess.Popen([DOCKER, "wait", uniq], env=docker.env(), text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    docker.run("kill", "-s", "USR1", uniq)
+    out, err = waiter.communicate(timeout=DEADLINE)
+    assert out.strip() == "9", err
+    # Docker's wait on a container that is not running answers at once
+    assert docker.out("wait", uniq).strip() == "9"
+    docker.run("rm", uniq)
+
+
+def test_pause_unpause_rename(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sleep", "1000")
+    docker.run("pause", uniq)
+    assert docker.out("inspect", "-f", "{{.State.Status}}", uniq).strip() == "paused"
+    assert "(Paused)" in docker.out("ps", "--filter", f"name={uniq}", "--format",
+                                    "{{.Status}}")
+    docker.run("unpause", uniq)
+    assert docker.out("inspect", "-f", "{{.State.Status}}", uniq).strip() == "running"
+    docker.run("rename", uniq, uniq + "-new")
+    assert uniq + "-new" in names(docker)
+    docker.run("rm", "-f", uniq + "-new")
+
+
+def test_logs_tail_timestamps_and_tty_raw(docker, uniq):
+    docker.run("run", "--name", uniq, "busybox", "sh", "-c", "echo one; echo two; echo three")
+    assert docker.out("logs", uniq) == "one\ntwo\nthree\n"
+    assert docker.out("logs", "--tail", "1", uniq) == "three\n"
+    stamped = docker.out("logs", "-t", uniq).splitlines()
+    assert len(stamped) == 3 and stamped[0].endswith(" one") and stamped[0][:4].isdigit()
+    docker.run("rm", uniq)
+    # a tty container's log is raw: no multiplexing headers
+    docker.run("run", "-d", "-t", "--name", uniq + "t", "busybox", "echo", "tty-line")
+    assert docker.out("wait", uniq + "t").strip() == "0"
+    assert docker.out("logs", uniq + "t").rstrip("\r\n") == "tty-line"
+    docker.run("rm", uniq + "t")
+
+
+def test_stats_no_stream(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sleep", "1000")
+    out = docker.out("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+                     uniq)
+    name, pids, mem = out.split(" ", 2)
+    assert name == uniq and int(pids) >= 1 and "B" in mem
+    docker.run("rm", "-f", uniq)
+
+
+# ---- ports, volumes, networks, events ---------------------------------------------
+
+
+def test_published_port(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "-p", "18080:80", "busybox", "sleep", "1000")
+    assert docker.out("port", uniq).strip() == "80/tcp -> 0.0.0.0:18080"
+    ports = json.loads(docker.out("inspect", "-f", "{{json .NetworkSettings.Ports}}", uniq))
+    assert ports["80/tcp"][0]["HostPort"] == "18080"
+    docker.run("rm", "-f", uniq)
+
+
+def test_volumes(docker, uniq):
+    vol = uniq + "-vol"
+    docker.run("volume", "create", vol)
+    assert vol in docker.out("volume", "ls", "-q").split()
+    docker.run("run", "--rm", "-v", f"{vol}:/data", "busybox", "sh", "-c",
+               "echo kept > /data/f")
+    assert docker.out("run", "--rm", "-v", f"{vol}:/data", "busybox", "cat",
+                      "/data/f") == "kept\n"
+    assert json.loads(docker.out("volume", "inspect", vol))[0]["Name"] == vol
+    docker.run("volume", "rm", vol)
+    assert vol not in docker.out("volume", "ls", "-q").split()
+
+
+def test_networks(docker, uniq):
+    net = uniq[-20:] + "-net"
+    docker.run("network", "create", "--subnet", "10.123.0.0/24", net)
+    assert net in docker.out("network", "ls", "--format", "{{.Name}}").split()
+    info = json.loads(docker.out("network", "inspect", net))[0]
+    assert info["IPAM"]["Config"][0]["Subnet"] == "10.123.0.0/24"
+    out = docker.out("run", "--rm", "--network", net, "busybox", "ip", "-4", "addr", "show",
+                     "eth0")
+    assert "inet 10.123.0." in out
+    docker.run("network", "rm", net)
+    assert net not in docker.out("network", "ls", "--format", "{{.Name}}").split()
+
+
+def test_events(docker, uniq):
+    since = str(time.time() - 1)
+    docker.run("run", "--rm", "--name", uniq, "busybox", "true")
+    until = str(time.time() + 1)
+    out = docker.out("events", "--since", since, "--until", until, "--filter",
+                     f"container={uniq}", "--format", "{{.Action}}")
+    actions = out.split()
+    for a in ("create", "start", "die", "destroy"):
+        assert a in actions, actions
+    assert actions.index("create") < actions.index("start") < actions.index("die")
+
+
+def test_personality_restart_loses_nothing(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sleep", "1000")
+    docker.stop()
+    docker.start()
+    assert uniq in names(docker)
+    assert docker.out("inspect", "-f", "{{.Config.Image}}", uniq).strip() == "busybox"
+    docker.run("rm", "-f", uniq)
