@@ -1047,7 +1047,7 @@ void dk_containers_attach(dk_job_t *j)
 			return;
 		}
 	}
-	dk_pump(fd, extra, extra_len, up.fd);
+	dk_pump(fd, extra, extra_len, up.fd, tty, o.detach_keys);
 	close(up.fd);
 	attach_release(ci->id);
 	pl_container_info_free(ci);
@@ -1281,7 +1281,7 @@ void dk_exec_start(dk_job_t *j)
 					: "application/vnd.docker.multiplexed-stream",
 				&extra, &extra_len);
 	if (fd >= 0) {
-		dk_pump(fd, extra, extra_len, up.fd);
+		dk_pump(fd, extra, extra_len, up.fd, ei->tty, NULL);
 		/* the exit code must be there when the CLI inspects next */
 		_cleanup_free_ char *path = pl_xasprintf("/exec/%s/wait", dk_job_param(j));
 		_cleanup_json_ json_t *resp = NULL;

@@ -66,5 +66,8 @@ const char *dk_annotation(const pl_container_info_t *ci, const char *key);
 const char *dk_state_name(const char *pl_status);
 
 /* Pumps a hijacked client connection and a port layer upgraded stream into each other
- * until the port layer side ends (stream.c). extra: bytes the client already sent. */
-void dk_pump(int client_fd, const char *extra, size_t extra_len, int pl_fd);
+ * until the port layer side ends (stream.c). extra: bytes the client already sent. The
+ * client's half-close closes the process's stdin, except on a terminal (tty), where the
+ * client leaving ends the pumping and leaves the process alone, as Docker does. */
+void dk_pump(int client_fd, const char *extra, size_t extra_len, int pl_fd, bool tty,
+	     const char *detach_keys);

@@ -1,4 +1,5 @@
 #include "docker/docker.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -20,8 +21,11 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-void dk_pump(int client_fd, const char *extra, size_t extra_len, int pl_fd)
+void dk_pump(int client_fd, const char *extra, size_t extra_len, int pl_fd, bool tty,
+	     const char *detach_keys)
 {
+	uint8_t keys[16];
+	int nkeys = pl_detach_keys_parse(detach_keys ? detach_keys : "ctrl-p,ctrl-q", keys);
 	if (extra_len)
 		write_all(pl_fd, extra, extra_len);
 	bool client_open = true;
@@ -43,7 +47,16 @@ void dk_pump(int client_fd, const char *extra, size_t extra_len, int pl_fd)
 		}
 		if (client_open && p[1].revents) {
 			ssize_t n = read(client_fd, buf, sizeof(buf));
-			if (n <= 0) {
+			if (n <= 0 && tty) {
+				/* As Docker: a terminal's client going away (the CLI spots the
+				 * detach keys itself and just leaves) leaves the process and its
+				 * stdin alone. The port layer detaches on the same keys. */
+				if (nkeys > 0 &&
+				    write_all(pl_fd, (const char *)keys, (size_t)nkeys) == 0)
+					while (read(pl_fd, buf, sizeof(buf)) > 0)
+						;
+				break;
+			} else if (n <= 0) {
 				/* the client half-closed: the process's stdin ends */
 				client_open = false;
 				shutdown(pl_fd, SHUT_WR);

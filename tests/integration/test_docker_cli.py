@@ -107,43 +107,105 @@ def test_run_stdin_piped(docker):
     assert p.stdout == "PIPED INPUT\n"
 
 
-def test_run_interactive_tty(docker):
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.environ.update(docker.env())
-        os.execv(DOCKER, [DOCKER, "run", "--rm", "-it", "busybox", "sh"])
-    out = b""
+class Pty:
+    """The docker CLI on a pseudo-terminal of its own, as a user's shell would run it."""
 
-    def read_until(token):
-        nonlocal out
+    def __init__(self, docker, *args):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.environ.update(docker.env())
+            os.execv(DOCKER, [DOCKER, *args])
+        self.out = b""
+
+    def read_until(self, token):
         end = time.monotonic() + DEADLINE
-        while token not in out and time.monotonic() < end:
-            r, _, _ = select.select([fd], [], [], 0.2)
+        while token not in self.out and time.monotonic() < end:
+            r, _, _ = select.select([self.fd], [], [], 0.2)
             if r:
                 try:
-                    data = os.read(fd, 4096)
+                    data = os.read(self.fd, 4096)
                 except OSError:
                     break
                 if not data:
                     break
-                out += data
-        return token in out
+                self.out += data
+        return token in self.out
 
+    def send(self, data):
+        os.write(self.fd, data)
+
+    def exit_code(self):
+        _, st = os.waitpid(self.pid, 0)
+        self.pid = 0
+        return os.waitstatus_to_exitcode(st)
+
+    def close(self):
+        if self.pid:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+
+def test_run_interactive_tty(docker):
+    t = Pty(docker, "run", "--rm", "-it", "busybox", "sh")
     try:
-        assert read_until(b"# "), out
+        assert t.read_until(b"# "), t.out
         # the terminal echoes the input: wait for what only the shell's output holds
-        os.write(fd, b"echo tty-$((6*7)); [ -t 0 ] && echo is-a-$((0))tty\n")
-        assert read_until(b"is-a-0tty"), out
-        assert b"tty-42" in out
-        os.write(fd, b"exit 5\n")
-        _, st = os.waitpid(pid, 0)
-        pid = 0
-        assert os.waitstatus_to_exitcode(st) == 5
+        t.send(b"echo tty-$((6*7)); [ -t 0 ] && echo is-a-$((0))tty\n")
+        assert t.read_until(b"is-a-0tty"), t.out
+        assert b"tty-42" in t.out
+        t.send(b"exit 5\n")
+        assert t.exit_code() == 5
     finally:
-        if pid:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        os.close(fd)
+        t.close()
+
+
+def test_exec_interactive_tty_and_detach_keys(docker, uniq):
+    t = Pty(docker, "run", "-it", "--name", uniq, "busybox", "sh")
+    try:
+        assert t.read_until(b"# "), t.out
+        t.send(b"\x10\x11")  # ctrl-p ctrl-q: detach, the container keeps running
+        assert t.exit_code() == 0
+    finally:
+        t.close()
+    assert docker.out("inspect", "-f", "{{.State.Status}}", uniq).strip() == "running"
+    t = Pty(docker, "exec", "-it", uniq, "sh")
+    try:
+        assert t.read_until(b"# "), t.out
+        t.send(b"echo exec-$((2+3)); exit 4\n")
+        assert t.read_until(b"exec-5"), t.out
+        assert t.exit_code() == 4
+    finally:
+        t.close()
+    docker.run("rm", "-f", uniq)
+
+
+def test_create_start_attach_and_logs_follow(docker, uniq):
+    docker.run("create", "--name", uniq, "busybox", "sh", "-c",
+               "echo first; echo second >&2; exit 2")
+    assert docker.out("inspect", "-f", "{{.State.Status}}", uniq).strip() == "created"
+    p = docker.run("start", "-a", uniq, check=False)
+    assert p.returncode == 2
+    assert p.stdout == "first\n" and "second\n" in p.stderr
+    docker.run("rm", uniq)
+    # logs -f ends when the container does, with every line
+    docker.run("run", "-d", "--name", uniq + "f", "busybox", "sh", "-c",
+               "for i in 1 2 3; do echo l$i; sleep 0.1; done")
+    assert docker.out("logs", "-f", uniq + "f") == "l1\nl2\nl3\n"
+    docker.run("rm", uniq + "f")
+
+
+def test_attach_to_running(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sh", "-c",
+               "while :; do echo tick; sleep 0.05; done")
+    p = subprocess.Popen([DOCKER, "attach", "--no-stdin", uniq], env=docker.env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert p.stdout.readline() == b"tick\n"
+    finally:
+        p.kill()
+        p.wait()
+    docker.run("rm", "-f", uniq)
 
 
 # ---- detached containers --------------------------------------------------------------
