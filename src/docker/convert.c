@@ -188,6 +188,13 @@ static json_t *network_settings(const json_t *raw)
 		const json_t *v = first ? json_object_get(first, keys[k]) : NULL;
 		json_object_set_new(ns, keys[k], v ? json_incref((json_t *)v) : json_string(""));
 	}
+	json_object_set_new(ns, "EndpointID", json_string(""));
+	json_object_set_new(ns, "GlobalIPv6Address", json_string(""));
+	json_object_set_new(ns, "GlobalIPv6PrefixLen", json_integer(0));
+	json_object_set_new(ns, "IPv6Gateway", json_string(""));
+	json_object_set_new(ns, "LinkLocalIPv6PrefixLen", json_integer(0));
+	json_object_set_new(ns, "SecondaryIPAddresses", json_null());
+	json_object_set_new(ns, "SecondaryIPv6Addresses", json_null());
 	json_object_set_new(
 	    ns, "IPPrefixLen",
 	    json_integer(first ? json_integer_value(json_object_get(first, "IPPrefixLen")) : 0));
@@ -315,6 +322,8 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	json_t *pids = json_object_get(res, "pids_limit");
 	json_object_set_new(hc, "PidsLimit",
 			    pids ? json_integer(json_integer_value(pids)) : json_null());
+	if (!json_object_get(hc, "Runtime"))
+		json_object_set_new(hc, "Runtime", json_string("runc"));
 	if (!json_object_get(hc, "LogConfig"))
 		json_object_set_new(hc, "LogConfig",
 				    json_pack("{s:s,s:{}}", "Type", "json-file", "Config"));

@@ -199,6 +199,7 @@ static void image_inspect_job(dk_job_t *j)
 	    "RootFS", "Type", "layers", "Layers",
 	    json_object_get(rootfs, "diff_ids") ?: json_array(), "Metadata", "LastTagTime",
 	    "0001-01-01T00:00:00Z");
+	json_object_set_new(out, "Container", json_string(""));
 	json_decref(s);
 	pl_image_info_free(im);
 	dk_job_reply_json(j, 200, out);

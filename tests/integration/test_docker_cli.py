@@ -361,3 +361,56 @@ def test_personality_restart_loses_nothing(docker, uniq):
     assert uniq in names(docker)
     assert docker.out("inspect", "-f", "{{.Config.Image}}", uniq).strip() == "busybox"
     docker.run("rm", "-f", uniq)
+
+
+# ---- fidelity: Docker's own answers, recorded from dockerd 20.10 (fixtures/docker) ----
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "docker")
+# maps whose keys are data (labels, ports, env...), not part of the shape
+DATA_KEYS = {"Labels", "Env", "Networks", "Ports", "PortBindings", "ExposedPorts", "Data",
+             "Options", "Config", "Volumes", "Ulimits"}
+
+
+def shape(obj, prefix=""):
+    keys = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            keys.add(prefix + k)
+            if k not in DATA_KEYS:
+                keys |= shape(v, prefix + k + ".")
+    elif isinstance(obj, list) and obj and isinstance(obj[0], dict):
+        keys |= shape(obj[0], prefix + "[].")
+    return keys
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return json.load(f)
+
+
+def test_shapes_match_docker(docker, uniq):
+    # the fixtures' container: docker run -d --name fx -p 18081:80 --label a=b busybox sleep 1000
+    docker.run("run", "-d", "--name", uniq, "-p", "18081:80", "--label", "a=b", "busybox",
+               "sleep", "1000")
+    ours = json.loads(docker.request("GET", f"/v1.43/containers/{uniq}/json")[2])
+    missing = shape(fixture("container_inspect.json")) - shape(ours)
+    # kernel memory is gone from newer Docker APIs
+    missing -= {"HostConfig.KernelMemory", "HostConfig.KernelMemoryTCP"}
+    assert not missing, sorted(missing)
+    listing = json.loads(docker.request("GET", "/v1.43/containers/json")[2])
+    mine = [c for c in listing if c["Names"] == [f"/{uniq}"]]
+    assert len(mine) == 1
+    assert not shape(fixture("container_list.json")[0]) - shape(mine[0])
+    image = json.loads(docker.request("GET", "/v1.43/images/busybox/json")[2])
+    # compose 1.29 reads ContainerConfig; its sub-keys are the build container's
+    missing = {k for k in shape(fixture("image_inspect.json")) - shape(image)
+               if not k.startswith("ContainerConfig.")}
+    assert not missing, sorted(missing)
+    err = fixture("error_no_such_container.json")
+    status, _, body = docker.request("GET", "/v1.43/containers/nosuch/json")
+    assert (status, json.loads(body)) == (err["status"], err["body"])
+    ping = fixture("ping_headers.json")
+    status, headers, body = docker.request("GET", "/_ping")
+    assert (status, body.decode()) == (ping["status"], ping["body"])
+    assert {h.lower() for h in ping["headers"]} <= set(headers)
+    docker.run("rm", "-f", uniq)
