@@ -335,14 +335,12 @@ void dk_containers_create(dk_job_t *j)
 	/* what Docker's inspect shows and the port layer does not keep */
 	_cleanup_free_ char *ann_image = pl_xasprintf(DK_ANN_IMAGE "=%s", image);
 	sv_add(&cx.annotations, ann_image);
-	_cleanup_free_ char *e_json =
-	    entry && !json_is_null(entry) ? pl_json_dump(entry) : pl_xstrdup("null");
-	_cleanup_free_ char *e_ann = pl_xasprintf(
-	    DK_ANN_ENTRYPOINT "=%s", !is_null_or_empty(entry)
-					 ? e_json
-					 : (json_object_get(icfg, "Entrypoint")
-						? pl_json_dump(json_object_get(icfg, "Entrypoint"))
-						: "null"));
+	const json_t *shown_entry =
+	    !is_null_or_empty(entry) ? entry : json_object_get(icfg, "Entrypoint");
+	_cleanup_free_ char *e_json = shown_entry && !json_is_null(shown_entry)
+					  ? pl_json_dump(shown_entry)
+					  : pl_xstrdup("null");
+	_cleanup_free_ char *e_ann = pl_xasprintf(DK_ANN_ENTRYPOINT "=%s", e_json);
 	sv_add(&cx.annotations, e_ann);
 	const json_t *shown_cmd =
 	    is_null_or_empty(entry) && is_null_or_empty(cmd) ? json_object_get(icfg, "Cmd") : cmd;
@@ -1268,26 +1266,37 @@ void dk_exec_start(dk_job_t *j)
 			dk_reply_pl_error(j, err);
 		return;
 	}
-	pl_upgraded_t up = {.fd = -1};
-	if (pl_exec_start_attached(c, ei->id ? ei->id : dk_job_param(j), NULL, &up, &err) < 0) {
+	if (ei->state && strcmp(ei->state, "created") != 0) {
+		dk_job_reply_message(j, 409, "exec %s has already started", dk_job_param(j));
 		pl_exec_info_free(ei);
-		dk_reply_pl_error(j, err);
 		return;
 	}
+	/* The 101 goes out before the process starts (as Docker does): output the process
+	 * writes at once then never shares a read with the answer's head, which clients that
+	 * read the head through a buffered HTTP parser (docker-py) would lose. */
 	_cleanup_free_ char *extra = NULL;
 	size_t extra_len = 0;
 	int fd = dk_job_upgrade(j,
 				ei->tty ? "application/vnd.docker.raw-stream"
 					: "application/vnd.docker.multiplexed-stream",
 				&extra, &extra_len);
-	if (fd >= 0) {
+	pl_upgraded_t up = {.fd = -1};
+	if (fd >= 0 &&
+	    pl_exec_start_attached(c, ei->id ? ei->id : dk_job_param(j), NULL, &up, &err) < 0) {
+		/* the head is out: Docker writes such an error into the stream */
+		_cleanup_free_ char *msg = pl_xasprintf("Error: %s\r\n", err->msg);
+		fd_out_t out = {fd};
+		write_fd(msg, strlen(msg), &out);
+		shutdown(fd, SHUT_WR);
+	} else if (fd >= 0) {
 		dk_pump(fd, extra, extra_len, up.fd, ei->tty, NULL);
 		/* the exit code must be there when the CLI inspects next */
 		_cleanup_free_ char *path = pl_xasprintf("/exec/%s/wait", dk_job_param(j));
 		_cleanup_json_ json_t *resp = NULL;
 		pl_client_request(c, "POST", path, NULL, NULL, &resp, NULL);
 	}
-	close(up.fd);
+	if (up.fd >= 0)
+		close(up.fd);
 	pl_exec_info_free(ei);
 }
 

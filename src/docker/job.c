@@ -11,7 +11,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef enum msg_kind {
@@ -189,6 +192,8 @@ static void handle_msg(dk_server_t *s, msg_t *m)
 			}
 			pl_reply_stream(j->req, m->status, m->content_type, stream_produce, j,
 					NULL);
+		} else {
+			j->pipe_r = pl_close(j->pipe_r); /* the writer gets EPIPE */
 		}
 		break;
 	case MSG_UPGRADE:
@@ -527,7 +532,19 @@ int dk_job_upgrade(dk_job_t *j, const char *content_type, char **extra, size_t *
 		*extra_len = j->up_extra_len;
 	}
 	pthread_mutex_unlock(&j->srv->lock);
-	if (fd >= 0)
-		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	/* Wait (bounded) until the client has read the 101 head: clients that parse it
+	 * through a buffered reader and then switch to the raw socket (docker-py) lose
+	 * whatever stream bytes shared a read with the head. On a unix socket SIOCOUTQ is
+	 * what the peer has not read yet. */
+	for (int i = 0; i < 2000; i++) {
+		int queued = 0;
+		if (ioctl(fd, SIOCOUTQ, &queued) < 0 || queued == 0)
+			break;
+		struct timespec ts = {0, 500 * 1000};
+		nanosleep(&ts, NULL);
+	}
 	return fd;
 }

@@ -76,6 +76,10 @@ static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	pl_loop_quit(loop);
 }
 
+/* Kept in statics: request threads may still use them when main returns. */
+static pl_loop_t *loop;
+static pl_http_t *http;
+
 int main(int argc, char **argv)
 {
 	const char *host = DEFAULT_HOST, *portlayer = NULL;
@@ -137,7 +141,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL); /* threads inherit it */
 	int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
-	pl_loop_t *loop = pl_loop_new(&err);
+	loop = pl_loop_new(&err);
 	if (!loop) {
 		fprintf(stderr, "pl-dockerd: %s\n", err->msg);
 		return 1;
@@ -148,7 +152,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pl-dockerd: %s\n", err->msg);
 		return 1;
 	}
-	pl_http_t *http = pl_http_new(loop, dk_routes, NULL);
+	http = pl_http_new(loop, dk_routes, NULL);
 	pl_http_set_path_hook(http, strip_version);
 	pl_http_set_server(http, "Docker/" PL_VERSION " (linux; portlayer)");
 	char spool[] = "/tmp";

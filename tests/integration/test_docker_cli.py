@@ -258,7 +258,8 @@ def test_stop_start_restart_kill_wait(docker, uniq):
 
 def test_wait_blocks_until_exit(docker, uniq):
     docker.run("run", "-d", "--name", uniq, "busybox", "sh", "-c",
-               "trap 'exit 9' USR1; while :; do sleep 0.05; done")
+               "trap 'exit 9' USR1; echo ready; while :; do sleep 0.05; done")
+    wait_until(lambda: "ready" in docker.out("logs", uniq), what="the trap in place")
     waiter = subprocess.Popen([DOCKER, "wait", uniq], env=docker.env(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     docker.run("kill", "-s", "USR1", uniq)
