@@ -1170,14 +1170,16 @@ void dk_containers_stats(dk_job_t *j)
 				      "tx_dropped", 0));
 		}
 		json_t *out = json_pack(
-		    "{s:O,s:s,s:{s:I,s:I},s:{s:[]},s:i,s:{},s:o,s:O,s:{s:I,s:I,s:{}},s:s,s:s,s:o}",
-		    "read", json_object_get(s, "read") ?: json_string(""), "preread",
-		    "0001-01-01T00:00:00Z", "pids_stats", "current",
+		    "{s:o,s:s,s:{s:I,s:I},s:{s:[]},s:i,s:{},s:o,s:o,s:{s:I,s:I,s:{}},s:s,s:s,s:o}",
+		    "read",
+		    json_object_get(s, "read") ? json_incref(json_object_get(s, "read"))
+					       : json_string(""),
+		    "preread", "0001-01-01T00:00:00Z", "pids_stats", "current",
 		    jint(json_object_get(s, "pids"), "current"), "limit",
 		    nonneg(jint(json_object_get(s, "pids"), "limit")), "blkio_stats",
 		    "io_service_bytes_recursive", "num_procs", 0, "storage_stats", "cpu_stats", cpu,
 		    "precpu_stats",
-		    prev ? prev
+		    prev ? json_incref(prev)
 			 : json_pack("{s:{s:i},s:i}", "cpu_usage", "total_usage", 0,
 				     "system_cpu_usage", 0),
 		    "memory_stats", "usage", nonneg(jint(json_object_get(s, "memory"), "usage")),

@@ -245,7 +245,7 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	json_t *entry = json_from_annotation(ci, DK_ANN_ENTRYPOINT);
 	json_t *cmd = json_from_annotation(ci, DK_ANN_CMD);
 	if (!entry && !cmd) /* made without Docker: the whole argv is the command */
-		cmd = json_incref(args ? args : json_array());
+		cmd = args ? json_incref(args) : json_array();
 	const char *image = dk_annotation(ci, DK_ANN_IMAGE);
 	const char *user = json_string_value(json_object_get(proc, "user"));
 	const char *cwd = json_string_value(json_object_get(proc, "cwd"));
@@ -271,7 +271,7 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 		json_object_set_new(exposed, key, json_object());
 	}
 	json_t *config = json_pack(
-	    "{s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:b,s:b,s:b,s:O,s:o,s:s,s:n,s:s,s:o,s:n,s:o,s:s}",
+	    "{s:s,s:s,s:s,s:b,s:b,s:b,s:o,s:b,s:b,s:b,s:o,s:o,s:s,s:n,s:s,s:o,s:n,s:o,s:s}",
 	    "Hostname",
 	    hostname ? hostname
 	    : ci->id ? ci->id
@@ -279,8 +279,8 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	    "Domainname", "", "User", user && strcmp(user, "0:0") ? user : "", "AttachStdin",
 	    open_stdin, "AttachStdout", !open_stdin || 1, "AttachStderr", 1, "ExposedPorts",
 	    exposed, "Tty", tty, "OpenStdin", open_stdin, "StdinOnce", open_stdin, "Env",
-	    json_object_get(proc, "env") ? json_object_get(proc, "env") : json_array(), "Cmd",
-	    cmd ? cmd : json_null(), "Image", image ? image : (ci->image ? ci->image : ""),
+	    json_object_get(proc, "env") ? json_incref(json_object_get(proc, "env")) : json_array(),
+	    "Cmd", cmd ? cmd : json_null(), "Image", image ? image : (ci->image ? ci->image : ""),
 	    "Volumes", "WorkingDir", cwd && strcmp(cwd, "/") ? cwd : "", "Entrypoint",
 	    entry ? entry : json_null(), "OnBuild", "Labels",
 	    kv_array(json_object_get(cfg, "labels")), "StopSignal", sig);

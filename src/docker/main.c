@@ -79,6 +79,7 @@ static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 /* Kept in statics: request threads may still use them when main returns. */
 static pl_loop_t *loop;
 static pl_http_t *http;
+static pl_watch_t *sig_watch;
 
 int main(int argc, char **argv)
 {
@@ -146,7 +147,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pl-dockerd: %s\n", err->msg);
 		return 1;
 	}
-	pl_loop_watch(loop, sfd, EPOLLIN, on_signal, NULL, NULL);
+	sig_watch = pl_loop_watch(loop, sfd, EPOLLIN, on_signal, NULL, NULL);
 	dk_server = dk_server_new(loop, portlayer, &err);
 	if (!dk_server) {
 		fprintf(stderr, "pl-dockerd: %s\n", err->msg);
@@ -169,6 +170,7 @@ int main(int argc, char **argv)
 	pl_log_info("pl-dockerd %s serving the Docker API %s on %s (port layer %s)", PL_VERSION,
 		    DK_API_VERSION, host, portlayer);
 	int r = pl_loop_run(loop, &err);
+	sig_watch = pl_loop_unwatch(loop, sig_watch);
 	unlink(path);
 	/* request threads may still block on the port layer: exit without joining them */
 	return r < 0 ? 1 : 0;

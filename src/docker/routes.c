@@ -187,7 +187,7 @@ static void image_inspect_job(dk_job_t *j)
 			json_object_set_new(config, k[i], json_string(""));
 	const json_t *rootfs = json_object_get(cfg, "rootfs");
 	json_t *out = json_pack(
-	    "{s:O,s:O,s:O,s:s,s:s,s:s,s:s,s:s,s:o,s:O,s:s,s:s,s:I,s:I,s:{s:s,s:{}},s:{s:s,s:O},"
+	    "{s:O,s:O,s:O,s:s,s:s,s:s,s:s,s:s,s:o,s:O,s:s,s:s,s:I,s:I,s:{s:s,s:{}},s:{s:s,s:o},"
 	    "s:{s:s}}",
 	    "Id", json_object_get(s, "Id"), "RepoTags", json_object_get(s, "RepoTags"),
 	    "RepoDigests", json_object_get(s, "RepoDigests"), "Parent", "", "Comment", "",
@@ -197,8 +197,9 @@ static void image_inspect_job(dk_job_t *j)
 	    json_string_value(json_object_get(cfg, "os")) ?: "linux", "Size", (json_int_t)im->size,
 	    "VirtualSize", (json_int_t)im->size, "GraphDriver", "Name", "overlay2", "Data",
 	    "RootFS", "Type", "layers", "Layers",
-	    json_object_get(rootfs, "diff_ids") ?: json_array(), "Metadata", "LastTagTime",
-	    "0001-01-01T00:00:00Z");
+	    json_object_get(rootfs, "diff_ids") ? json_incref(json_object_get(rootfs, "diff_ids"))
+						: json_array(),
+	    "Metadata", "LastTagTime", "0001-01-01T00:00:00Z");
 	json_object_set_new(out, "Container", json_string(""));
 	json_decref(s);
 	pl_image_info_free(im);
@@ -338,10 +339,11 @@ static void image_delete_job(dk_job_t *j)
 
 static json_t *volume_json(const pl_volume_info_t *v)
 {
-	return json_pack("{s:s,s:s,s:s,s:s,s:O,s:s,s:n}", "Name", v->name ? v->name : "", "Driver",
+	return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n}", "Name", v->name ? v->name : "", "Driver",
 			 "local", "Mountpoint", v->mountpoint ? v->mountpoint : "", "CreatedAt",
 			 v->created ? v->created : "", "Labels",
-			 v->labels ? v->labels : json_object(), "Scope", "local", "Options");
+			 v->labels ? json_incref(v->labels) : json_object(), "Scope", "local",
+			 "Options");
 }
 
 static void volumes_list_job(dk_job_t *j)
@@ -431,13 +433,13 @@ static json_t *network_json(const pl_network_info_t *n)
 		json_array_append_new(cfg, json_pack("{s:s,s:s}", "Subnet", n->subnet, "Gateway",
 						     n->gateway ? n->gateway : ""));
 	const json_t *labels = json_object_get(n->raw, "labels");
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{},s:{},s:O}",
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{},s:{},s:o}",
 			 "Name", n->name ? n->name : "", "Id", n->id ? n->id : n->name, "Created",
 			 n->created ? n->created : "", "Scope", "local", "Driver",
 			 n->driver ? n->driver : "bridge", "EnableIPv6", 0, "IPAM", "Driver",
 			 "default", "Options", "Config", cfg, "Internal", n->internal, "Attachable",
 			 0, "Ingress", 0, "Containers", "Options", "Labels",
-			 labels ? labels : json_object());
+			 labels ? json_incref((json_t *)labels) : json_object());
 }
 
 static void networks_list_job(dk_job_t *j)

@@ -126,6 +126,7 @@ def docker(daemon, rootfs):
     log = d.log_tail(10000)
     shutil.rmtree(tmp, ignore_errors=True)
     if rc not in (0, None):
-        pytest.fail(f"pl-dockerd exited with {rc} after SIGTERM", pytrace=False)
+        pytest.fail(f"pl-dockerd exited with {rc} after SIGTERM:\n{log[-4000:]}",
+                    pytrace=False)
     if SANITIZER_PATTERNS.search(log):
         pytest.fail("sanitizer report in the pl-dockerd log:\n" + log[-4000:], pytrace=False)
