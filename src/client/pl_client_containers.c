@@ -40,6 +40,8 @@ json_t *pl_container_spec_json(const pl_container_spec_t *s)
 	set_str(b, "rootfs", s->rootfs);
 	set_str(b, "hostname", s->hostname);
 	set_str(b, "domainname", s->domainname);
+	if (s->kernel && *s->kernel)
+		json_object_set_new(b, "isolation", json_pack("{s:s}", "kernel", s->kernel));
 	if (s->args || s->env || s->cwd || s->user || s->tty || s->open_stdin) {
 		json_t *p = json_object();
 		set_new(p, "args", pl_cj_strv(s->args));

@@ -56,6 +56,7 @@ typedef struct pl_healthcheck_spec {
 
 typedef struct pl_container_spec {
 	const char *name, *image, *rootfs, *hostname, *domainname;
+	const char *kernel; /* isolation.kernel: NULL | "shared" | "dedicated" */
 	/* process; args NULL takes the image's entrypoint + cmd */
 	const char *const *args, *const *env;
 	const char *cwd, *user;

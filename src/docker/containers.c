@@ -441,6 +441,19 @@ void dk_containers_create(dk_job_t *j)
 	}
 	s.tmpfs = sv(&cx.tmpfs);
 
+	/* isolation: people pick a VM runtime by name (--runtime=kata) or Windows' word */
+	const char *runtime = json_string_value(json_object_get(hc, "Runtime"));
+	const char *isolation = json_string_value(json_object_get(hc, "Isolation"));
+	if ((runtime && (!strcmp(runtime, "kata") || !strcmp(runtime, "portlayer-vm"))) ||
+	    (isolation && !strcmp(isolation, "hyperv")))
+		s.kernel = "dedicated";
+	else if (runtime && *runtime && strcmp(runtime, "runc")) {
+		pl_image_info_free(img);
+		create_ctx_free(&cx);
+		dk_job_reply_message(j, 400, "unknown or invalid runtime name: %s", runtime);
+		return;
+	}
+
 	/* security and resources */
 	s.privileged = json_is_true(json_object_get(hc, "Privileged"));
 	s.read_only = json_is_true(json_object_get(hc, "ReadonlyRootfs"));
@@ -610,6 +623,10 @@ void dk_containers_list(dk_job_t *j)
 	json_t *out = json_array();
 	/* newest first, like Docker */
 	for (size_t i = n; i-- > 0;) {
+		const char *sum = list[i]->state.status;
+		if (!all && !status_filter && sum && strcmp(sum, "running") &&
+		    strcmp(sum, "paused") && strcmp(sum, "starting") && strcmp(sum, "stopping"))
+			continue; /* not shown: no need to look closer */
 		/* the summary lacks labels, image and ports: inspect each */
 		pl_container_info_t *ci = pl_container_inspect(c, list[i]->id, NULL);
 		if (!ci)

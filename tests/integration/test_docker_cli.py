@@ -415,3 +415,20 @@ def test_shapes_match_docker(docker, uniq):
     assert (status, body.decode()) == (ping["status"], ping["body"])
     assert {h.lower() for h in ping["headers"]} <= set(headers)
     docker.run("rm", "-f", uniq)
+
+
+def test_runtime_selects_dedicated_kernel(docker, uniq):
+    p = docker.run("create", "--runtime", "no-such-runtime", "busybox", "true", check=False)
+    assert p.returncode != 0 and "unknown or invalid runtime name" in p.stderr
+    info = docker.daemon.api.get("/info").json
+    vm = [m for m in info["mechanisms"] if m["name"] == "vm"][0]
+    p = docker.run("create", "--name", uniq, "--runtime", "kata", "busybox", "true",
+                   check=False)
+    if not vm["available"]:
+        assert p.returncode != 0 and "dedicated" in p.stderr
+        return
+    assert p.returncode == 0, p.stderr
+    pl = docker.daemon.api.inspect(uniq)
+    assert pl["mechanism"] == "vm"
+    assert pl["config"]["isolation"]["kernel"] == "dedicated"
+    docker.run("rm", uniq)
