@@ -271,6 +271,11 @@ bool pl_req_has_body(const pl_req_t *r)
 	return r->body_len > 0;
 }
 
+const char *pl_req_header(const pl_req_t *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 json_t *pl_req_json(pl_req_t *r, pl_error_t **err)
 {
 	if (!r->body_len) {

@@ -19,6 +19,8 @@
 #include "daemon/attach.h"
 #include "daemon/routes_network.h"
 #include "daemon/routes_archive.h"
+#include "daemon/routes_kv.h"
+#include "portlayer/health.h"
 
 #include <errno.h>
 #include <math.h>
@@ -36,6 +38,9 @@ typedef enum wait_kind {
 	W_EXEC, /* an exec session's wait: settled when it exited */
 	W_STATS,
 	W_GUEST_STATS, /* one stats answer from inside a VM: settled when target arrives */
+	W_TOP,	       /* tether's process list: settled when answer target arrives */
+	W_HEALTHY,     /* wait?condition=healthy */
+	W_REMOVED,     /* wait?condition=removed: settled when the container is gone */
 } wait_kind_t;
 
 typedef struct waiter {
@@ -214,6 +219,13 @@ static void on_wait_timeout(pl_loop_t *loop, void *data)
 	pl_error_t *e = NULL;
 	if (w->kind == W_EXEC)
 		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "exec %.12s is still running", w->exec_id);
+	else if (w->kind == W_TOP)
+		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s: tether did not answer",
+			     w->id);
+	else if (w->kind == W_HEALTHY)
+		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s is not healthy yet", w->id);
+	else if (w->kind == W_REMOVED)
+		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s still exists", w->id);
 	else
 		pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s is still running", w->id);
 	fail(w->req, e);
@@ -253,6 +265,43 @@ static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status
 	park_until(w, timeout);
 }
 
+/* Settles a W_HEALTHY waiter if it can be: true when answered. */
+static bool settle_healthy(waiter_t *w, pl_container_t *c, bool gone)
+{
+	const char *st = gone ? NULL : pl_health_status(c);
+	if (st && !strcmp(st, "healthy")) {
+		pl_reply_json(w->req, 200, pl_health_json(c));
+		return true;
+	}
+	if (gone || !pl_container_is_running(c)) {
+		pl_error_t *e = NULL;
+		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s %s before it was healthy",
+			     w->id, gone ? "was removed" : "stopped");
+		fail(w->req, e);
+		return true;
+	}
+	return false;
+}
+
+static void wait_removed_or_healthy(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool healthy,
+				    double timeout)
+{
+	_cleanup_json_ json_t *health = healthy ? pl_health_json(c) : NULL;
+	if (healthy && !health) {
+		pl_error_t *e = NULL;
+		pl_error_set(&e, PL_ERR_INVALID, 0, "container %.12s has no health check",
+			     pl_container_id(c));
+		return fail(r, e);
+	}
+	waiter_t *w = waiter_new(app, r, healthy ? W_HEALTHY : W_REMOVED, pl_container_id(c));
+	w->reply_status = true;
+	if (healthy && settle_healthy(w, c, false)) {
+		waiter_free(w);
+		return;
+	}
+	park_until(w, timeout);
+}
+
 static void h_wait(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
@@ -265,9 +314,13 @@ static void h_wait(pl_req_t *r, void *data)
 		return fail(r, e);
 	const char *cond = pl_req_query(r, "condition");
 	bool next_exit = cond && strcmp(cond, "next-exit") == 0;
+	if (cond && (!strcmp(cond, "removed") || !strcmp(cond, "healthy")))
+		return wait_removed_or_healthy(app, r, c, !strcmp(cond, "healthy"), timeout);
 	if (cond && !next_exit && strcmp(cond, "not-running") != 0) {
 		pl_error_set(&e, PL_ERR_INVALID, 0,
-			     "condition \"%s\" must be \"not-running\" or \"next-exit\"", cond);
+			     "condition \"%s\" must be \"not-running\", \"next-exit\", "
+			     "\"removed\" or \"healthy\"",
+			     cond);
 		return fail(r, e);
 	}
 	if (!next_exit && !pl_container_is_running(c))
@@ -396,6 +449,34 @@ static void h_update(pl_req_t *r, void *data)
 	    json_pack("{s:s, s:I}", "id", pl_container_id(c), "version", (json_int_t)res.version));
 }
 
+static void h_top(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = lookup(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	uint64_t target = pl_container_top_request(c, &e);
+	if (!target)
+		return fail(r, e);
+	waiter_t *w = waiter_new(app, r, W_TOP, pl_container_id(c));
+	w->target = target;
+	park_until(w, 10);
+}
+
+static void settle_top(waiter_t *w, pl_container_t *c)
+{
+	json_t *top = pl_container_top_json(c);
+	const char *err = json_string_value(json_object_get(top, "error"));
+	if (err) {
+		pl_error_t *e = NULL;
+		pl_error_set(&e, PL_ERR_INTERNAL, 0, "container %.12s: top: %s", w->id, err);
+		json_decref(top);
+		return fail(w->req, e);
+	}
+	pl_reply_json(w->req, 200, top);
+}
+
 /* --- interaction: attach, exec, resize --- */
 
 static int attach_opts(pl_req_t *r, pl_attach_opts_t *o, bool def_in, pl_error_t **e)
@@ -425,8 +506,10 @@ static void h_attach(pl_req_t *r, void *data)
 	pl_attach_opts_t o = {0};
 	if (attach_opts(r, &o, false, &e) < 0)
 		return fail(r, e);
-	if (!pl_container_is_running(c)) {
-		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is not running",
+	/* a created (or stopped) container may be attached before its start: the stream
+	 * carries its output from the first byte */
+	if (pl_container_status(c) == PL_STATUS_REMOVING) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 			     pl_container_id(c));
 		return fail(r, e);
 	}
@@ -1309,6 +1392,19 @@ static void on_change(pl_portlayer_t *pl, pl_container_t *c, void *data)
 		} else if (w->kind == W_GUEST_STATS) {
 			if (pl_container_stats_seq(c) >= w->target || !pl_container_is_running(c))
 				settle_guest_stats(w);
+		} else if (w->kind == W_TOP) {
+			if (pl_container_top_seq(c) >= w->target) {
+				settle_top(w, c);
+			} else if (gone || !pl_container_is_running(c)) {
+				pl_error_t *e = NULL;
+				pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s stopped", id);
+				fail(r, e);
+			}
+		} else if (w->kind == W_HEALTHY) {
+			settle_healthy(w, c, gone);
+		} else if (w->kind == W_REMOVED) {
+			if (gone)
+				settle_exit(w, c);
 		} else if (w->kind == W_EXIT) {
 			if (pl_container_exits(c) >= w->target) {
 				settle_exit(w, c);
@@ -1517,6 +1613,7 @@ static const pl_route_t routes[] = {
     {"GET", "/containers/{id}/handle", h_take_handle},
     {"POST", "/containers/{id}/attach", h_attach},
     {"GET", "/containers/{id}/stats", h_stats},
+    {"GET", "/containers/{id}/top", h_top},
     {"POST", "/containers/{id}/resize", h_resize},
     {"POST", "/containers/{id}/exec", h_exec_create},
     {"POST", "/exec/{id}/start", h_exec_start},
@@ -1555,6 +1652,10 @@ static const pl_route_t routes[] = {
     {"POST", "/images/{ref*}/push", h_image_push},
     {"GET", "/images/{ref*}", h_image_inspect},
     {"DELETE", "/images/{ref*}", h_image_remove},
+    {"GET", "/kv", pl_h_kv_list},
+    {"GET", "/kv/{key*}", pl_h_kv_get},
+    {"PUT", "/kv/{key*}", pl_h_kv_put, true},
+    {"DELETE", "/kv/{key*}", pl_h_kv_delete},
     {NULL, NULL, NULL},
 };
 
