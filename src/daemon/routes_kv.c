@@ -1,7 +1,6 @@
 /* /kv: GET /kv?prefix=P, GET|PUT|DELETE /kv/{key}. If-Match: REV makes a write conditional
  * (409 when stale; 0 means the key must not exist). A PUT body is spooled, so a value past
  * the limit gets a clear 413 rather than a body-size 400. */
-#include "daemon/routes_kv.h"
 #include "daemon/routes.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -17,12 +16,6 @@
 /* A JSON-escaped value may take up to 6 bytes per byte; more than that is past the limit
  * whatever it holds. */
 #define BODY_MAX (6u * PL_KV_VALUE_MAX + 4096)
-
-static void fail(pl_req_t *r, pl_error_t *e)
-{
-	pl_reply_error(r, e);
-	pl_error_free(e);
-}
 
 static void too_large(pl_req_t *r)
 {
@@ -62,26 +55,26 @@ static struct pl_kv *kv_of(void *data)
 	return pl_portlayer_kv(app->pl);
 }
 
-void pl_h_kv_list(pl_req_t *r, void *data)
+static void h_kv_list(pl_req_t *r, void *data)
 {
 	pl_reply_json(r, 200, pl_kv_list(kv_of(data), pl_req_query(r, "prefix")));
 }
 
-void pl_h_kv_get(pl_req_t *r, void *data)
+static void h_kv_get(pl_req_t *r, void *data)
 {
 	pl_error_t *e = NULL;
 	json_t *j = pl_kv_get(kv_of(data), pl_req_param(r), &e);
 	if (!j)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_json(r, 200, j);
 }
 
-void pl_h_kv_put(pl_req_t *r, void *data)
+static void h_kv_put(pl_req_t *r, void *data)
 {
 	pl_error_t *e = NULL;
 	int64_t expect;
 	if (if_match(r, &expect, &e) < 0)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	int fd = pl_req_body_fd(r);
@@ -91,7 +84,7 @@ void pl_h_kv_put(pl_req_t *r, void *data)
 				pl_error_free(e);
 				return too_large(r);
 			}
-			return fail(r, e);
+			return pl_route_fail(r, e);
 		}
 	}
 	_cleanup_json_ json_t *body =
@@ -99,7 +92,7 @@ void pl_h_kv_put(pl_req_t *r, void *data)
 	if (!body && !e)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "the body must be {\"value\": \"...\"}");
 	if (!body)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	static const char *const keys[] = {"value", NULL};
 	json_t *v = json_object_get(body, "value");
 	if (!json_is_object(body) || pl_json_check_keys(body, "body", keys, &e) < 0 ||
@@ -107,23 +100,31 @@ void pl_h_kv_put(pl_req_t *r, void *data)
 		if (!e)
 			pl_error_set(&e, PL_ERR_INVALID, 0,
 				     "the body must be {\"value\": \"...\"} (a string)");
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	if (json_string_length(v) > PL_KV_VALUE_MAX)
 		return too_large(r);
 	json_t *res = pl_kv_put(kv_of(data), pl_req_param(r), json_string_value(v),
 				json_string_length(v), expect, &e);
 	if (!res)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_json(r, 200, res);
 }
 
-void pl_h_kv_delete(pl_req_t *r, void *data)
+static void h_kv_delete(pl_req_t *r, void *data)
 {
 	pl_error_t *e = NULL;
 	int64_t expect;
 	if (if_match(r, &expect, &e) < 0 ||
 	    pl_kv_delete(kv_of(data), pl_req_param(r), expect, &e) < 0)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_empty(r, 204);
 }
+
+const pl_route_t pl_routes_kv[] = {
+    {"GET", "/kv", h_kv_list},
+    {"GET", "/kv/{key*}", h_kv_get},
+    {"PUT", "/kv/{key*}", h_kv_put, true},
+    {"DELETE", "/kv/{key*}", h_kv_delete},
+    {NULL, NULL, NULL},
+};
