@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import DEADLINE, Daemon, UnixHTTPConnection, finish_or_fail, start_or_fail
+from conftest import DEADLINE, Daemon, Plctl, finish_or_fail, start_or_fail
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 
 MIB = 1 << 20
@@ -211,3 +211,22 @@ def test_kill9_mid_write_leaves_old_or_new(daemon, api, uniq):
         assert g.json["value"] in written[k], (k, g.json["value"][:40], len(g.json["value"]))
     # and the store goes on working
     assert put(api, keys[0], "after").status == 200
+
+
+def test_plctl_kv(daemon, uniq):
+    plctl = Plctl(daemon.socket)
+    rev = int(plctl("kv", "put", f"{uniq}/p/a", "alpha", check=0).stdout)
+    assert plctl("kv", "get", f"{uniq}/p/a", check=0).stdout == "alpha"
+    # compare-and-set from the command line: a stale revision fails, the right one works
+    assert plctl("kv", "put", "--if-match", str(rev + 1000), f"{uniq}/p/a", "x").returncode == 1
+    rev2 = int(plctl("kv", "put", "--if-match", str(rev), f"{uniq}/p/a", "-",
+                     input="from stdin\n", check=0).stdout)
+    assert rev2 > rev
+    assert plctl("kv", "get", f"{uniq}/p/a", check=0).stdout == "from stdin\n"
+    assert plctl("kv", "put", "--if-match", "0", f"{uniq}/p/b", "new", check=0)
+    lines = plctl("kv", "ls", f"{uniq}/p/", check=0).stdout.splitlines()
+    assert [ln.split()[1] for ln in lines] == [f"{uniq}/p/a", f"{uniq}/p/b"], lines
+    assert plctl("kv", "rm", "--if-match", str(rev), f"{uniq}/p/a").returncode == 1
+    plctl("kv", "rm", f"{uniq}/p/a", check=0)
+    p = plctl("kv", "get", f"{uniq}/p/a")
+    assert p.returncode == 1 and "no such key" in p.stderr, p

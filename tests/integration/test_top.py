@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from conftest import (DEADLINE, Daemon, finish_daemon, finish_or_fail,
+from conftest import (DEADLINE, Daemon, Plctl, finish_daemon, finish_or_fail,
                       pids_in_cgroups_matching, proc_read, start_or_fail, wait_until)
 
 BOOT = 90  # seconds a VM boot may take under TCG (test_vm.py)
@@ -110,3 +110,27 @@ def test_top_in_a_vm(vm_daemon, rootfs, uniq):
     assert 1 not in [p["pid"] for p in procs]
     assert all(p["user"] == "root" for p in procs), procs
     api.stop(cid, timeout=0)
+
+
+def test_plctl_top_and_health_flags(daemon, rootfs, uniq):
+    plctl = Plctl(daemon.socket)
+    cid = plctl("run", "-d", "--name", uniq, "--health-cmd", "true", "--health-interval",
+                "200ms", "--health-retries", "2", rootfs, "--", "sleep", "1005",
+                check=0).stdout.strip()
+    hc = daemon.api.inspect(cid)["config"]["healthcheck"]
+    assert hc == {"test": ["CMD-SHELL", "true"], "interval": 0.2, "timeout": 30,
+                  "retries": 2, "start_period": 0}, hc
+    out = plctl("top", uniq, check=0).stdout.splitlines()
+    assert out[0].split()[:2] == ["PID", "USER"], out
+    assert any(line.rstrip().endswith("sleep 1005") for line in out[1:]), out
+    plctl("stop", "-t", "0", uniq, check=0)
+
+
+def test_plctl_run_detached_rm_is_auto_remove(daemon, rootfs, uniq):
+    plctl = Plctl(daemon.socket)
+    cid = plctl("run", "-d", "--rm", "--name", uniq, rootfs, "--", "sh", "-c",
+                "exit 0", check=0).stdout.strip()
+    wait_until(lambda: daemon.api.get(f"/containers/{cid}").status == 404, DEADLINE,
+               what="the port layer removing it")
+    cid = plctl("create", "--rm", "--name", uniq, rootfs, "--", "true", check=0).stdout.strip()
+    assert daemon.api.inspect(cid)["config"]["auto_remove"] is True
