@@ -33,6 +33,8 @@ typedef struct pl_health {
 	int64_t started_ns; /* the run this record belongs to */
 	pl_timer_t *timer;  /* the next check */
 	check_t *check;	    /* the one running */
+	/* a check a previous daemon left running: its exec record goes once it ended */
+	char orphan[PL_ID_LEN + 1];
 } pl_health_t;
 
 struct check {
@@ -93,6 +95,10 @@ static void save(pl_health_t *h)
 	_cleanup_json_ json_t *doc =
 	    json_pack("{s:I, s:s, s:i, s:O}", "started_ns", (json_int_t)h->started_ns, "status",
 		      h->status, "failing_streak", h->streak, "log", h->log);
+	/* the running check's exec, so a daemon that dies meanwhile can clear it up */
+	const char *running = h->check && h->check->exec_id[0] ? h->check->exec_id : h->orphan;
+	if (*running)
+		json_object_set_new(doc, "check_exec", json_string(running));
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	/* like state.json: renamed into place (a torn record is never read), not fsync'd: the
 	 * next check recomputes it */
@@ -103,16 +109,43 @@ static void save(pl_health_t *h)
 		pl_log_warn("container %.12s: cannot record health: %m", c->id);
 }
 
-static void load(pl_health_t *h)
+/* health.json if it is the record of the container's current (or last) run, else NULL. */
+static json_t *read_record(const pl_container_t *c)
 {
 	_cleanup_free_ char *buf = NULL;
 	size_t len;
-	if (pl_read_file_at(h->c->dirfd, HEALTH_FILE, &buf, &len, 1 << 20, NULL) < 0)
-		return;
-	_cleanup_json_ json_t *j = json_loadb(buf, len, 0, NULL);
+	if (pl_read_file_at(c->dirfd, HEALTH_FILE, &buf, &len, 1 << 20, NULL) < 0)
+		return NULL;
+	json_t *j = json_loadb(buf, len, 0, NULL);
 	/* a record of an earlier run says nothing about this one */
-	if (!j || json_integer_value(json_object_get(j, "started_ns")) != h->c->started_ns)
+	if (j && json_integer_value(json_object_get(j, "started_ns")) != c->started_ns) {
+		json_decref(j);
+		j = NULL;
+	}
+	return j;
+}
+
+/* Removes the exec record of a check an earlier daemon left running, once it ended. */
+static void drop_orphan(pl_health_t *h)
+{
+	if (!h->orphan[0])
 		return;
+	pl_exec_t *ex = pl_exec_find(h->c->pl, h->orphan, NULL);
+	if (ex && pl_exec_running(ex))
+		return;
+	if (ex)
+		pl_exec_remove(h->c->pl, ex, NULL);
+	h->orphan[0] = 0;
+}
+
+static void load(pl_health_t *h)
+{
+	_cleanup_json_ json_t *j = read_record(h->c);
+	if (!j)
+		return;
+	const char *orphan = json_string_value(json_object_get(j, "check_exec"));
+	if (orphan && pl_id_is_full(orphan))
+		snprintf(h->orphan, sizeof(h->orphan), "%s", orphan);
 	h->status = status_static(json_string_value(json_object_get(j, "status")));
 	h->streak = (int)json_integer_value(json_object_get(j, "failing_streak"));
 	json_t *log = json_object_get(j, "log");
@@ -192,6 +225,7 @@ static void on_done(pl_loop_t *loop, void *data)
 	while (json_array_size(h->log) > LOG_ENTRIES)
 		json_array_remove(h->log, 0);
 	check_free(ck);
+	drop_orphan(h);
 	if (exit_code == 0) {
 		h->streak = 0;
 		set_status(h, "healthy");
@@ -281,6 +315,7 @@ static void run_check(pl_loop_t *loop, void *data)
 	}
 	ck->attached = true;
 	ck->deadline = pl_loop_timer(c->pl->loop, hc_ms(c, "timeout"), on_deadline, ck, NULL);
+	save(h); /* with the check's exec, for a daemon that has to clear it up */
 }
 
 static void schedule(pl_health_t *h, uint64_t ms)
@@ -309,6 +344,7 @@ void pl_health_start(pl_container_t *c, bool resumed)
 		else
 			save(h);
 	}
+	drop_orphan(h);
 	schedule(h, hc_ms(c, "interval"));
 }
 
@@ -345,9 +381,15 @@ json_t *pl_health_json(const pl_container_t *c)
 	if (!c->config->healthcheck || !has_check(c->config))
 		return NULL;
 	const pl_health_t *h = c->health;
-	if (!h)
-		return json_pack("{s:s, s:i, s:[]}", "status", "starting", "failing_streak", 0,
-				 "log");
+	if (!h) { /* not run by this daemon (a stopped container): the record on disk */
+		_cleanup_json_ json_t *j = read_record(c);
+		json_t *log = json_object_get(j, "log");
+		return json_pack("{s:s, s:i, s:o}", "status",
+				 status_static(json_string_value(json_object_get(j, "status"))),
+				 "failing_streak",
+				 (int)json_integer_value(json_object_get(j, "failing_streak")),
+				 "log", json_is_array(log) ? json_incref(log) : json_array());
+	}
 	return json_pack("{s:s, s:i, s:O}", "status", h->status, "failing_streak", h->streak, "log",
 			 h->log);
 }

@@ -3,13 +3,16 @@ unhealthy with its failing streak and last results in inspect, health_status eve
 wait?condition=healthy, timeouts, and a record that survives a daemon kill -9 (the status is
 carried on, not reset, and checks go on)."""
 
+import os
+import signal
 import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import DEADLINE, Daemon, finish_or_fail, start_or_fail, wait_until
+from conftest import (DEADLINE, Daemon, finish_or_fail, pids_in_cgroups_matching, proc_read,
+                      start_or_fail, wait_until)
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 from pl_extra import read_events
 from test_interactive import exec_run
@@ -162,4 +165,33 @@ def test_survives_daemon_kill9(daemon, api, rootfs, uniq):
     wait_until(lambda: health(api, cid)["status"] == "unhealthy", DEADLINE,
                what="unhealthy after the restart")
     assert health_events(daemon, cid, t0) == ["healthy", "unhealthy"]
+    # a check the killed daemon left running is cleared up too: only our exec's record stays
+    execs = lambda: list((daemon.root / "containers" / cid).glob("exec-*.json"))  # noqa: E731
+    wait_until(lambda: len(execs()) == 1, DEADLINE, what="only one exec record")
+    api.stop(cid, timeout=0)
+    # the record outlives the run and the daemon: a stopped container shows its last health
+    daemon.kill()
+    start_or_fail(daemon)
+    assert health(api, cid)["status"] == "unhealthy"
+
+
+def test_check_in_flight_at_kill9_is_cleared_up(daemon, api, rootfs, uniq):
+    # the first check hangs; the daemon is killed while it runs
+    cid = create(api, rootfs, ["sleep", "1000"], uniq,
+                 {"test": ["CMD-SHELL", "[ -e /tmp/first ] && exit 0; touch /tmp/first; "
+                           "exec sleep 1007"], "interval": 0.1, "timeout": 3600})
+    api.start(cid)
+    wait_until(lambda: any(p["args"] == ["sleep", "1007"]
+                           for p in api.get(f"/containers/{cid}/top").json["processes"]),
+               DEADLINE, what="the hanging check")
+    execs = lambda: list((daemon.root / "containers" / cid).glob("exec-*.json"))  # noqa: E731
+    assert len(execs()) == 1
+    daemon.kill()
+    start_or_fail(daemon)
+    wait_healthy(api, cid)  # the new daemon's checks pass
+    hung = [p for p in pids_in_cgroups_matching(cid)
+            if proc_read(p, "cmdline").split("\0")[:2] == ["sleep", "1007"]]
+    assert hung
+    os.kill(hung[0], signal.SIGKILL)
+    wait_until(lambda: not execs(), DEADLINE, what="the old check's exec record removed")
     api.stop(cid, timeout=0)
