@@ -1,7 +1,8 @@
 """GET /containers/{id}/top: the container's processes as tether sees them inside the
 domain (its own pids), with user, state, CPU time, resident memory and the command line.
 Tether gathers them (TOP_REQUEST/TOP), so the same call works in a VM; that case boots one
-VM and is skipped where the vm mechanism is unavailable."""
+VM (attached before its start, which it checks as well) and is skipped where the vm
+mechanism is unavailable."""
 
 import os
 import tempfile
@@ -10,6 +11,7 @@ import pytest
 
 from conftest import (DEADLINE, Daemon, Plctl, finish_daemon, finish_or_fail,
                       pids_in_cgroups_matching, proc_read, start_or_fail, wait_until)
+from test_interactive import Demuxer, attach
 
 BOOT = 90  # seconds a VM boot may take under TCG (test_vm.py)
 
@@ -92,13 +94,24 @@ def vm_daemon(binaries):
 @pytest.mark.slow
 def test_top_in_a_vm(vm_daemon, rootfs, uniq):
     api = vm_daemon.api
-    body = api.create_body(rootfs, ["/bin/sh", "-c", "sleep 1003 & exec sleep 1004"],
+    body = api.create_body(rootfs, ["/bin/sh", "-c",
+                                    "echo first; sleep 1003 & exec sleep 1004"],
                            name=uniq, isolation={"kernel": "dedicated"})
     r = api.create_raw(body)
     assert r.status == 201, r
     cid = r.json["id"]
+    # attached before the start (docker run's order), in a VM too: the first line arrives
+    up = attach(api, cid)
     api.start(cid)
     wait_until(lambda: api.state(cid)["status"] == "running", BOOT, interval=0.2)
+    d = Demuxer()
+    up.sock.settimeout(BOOT)
+    while b"\n" not in d.out:
+        data = up.recv()
+        assert data, f"the stream ended before the first line: {bytes(d.out)!r}"
+        d.feed(data)
+    up.close()
+    assert d.out == b"first\n", bytes(d.out)
 
     def listed():
         procs = top(api, cid)
