@@ -19,6 +19,7 @@
 #include "daemon/attach.h"
 #include "daemon/routes_network.h"
 #include "daemon/routes_archive.h"
+#include "daemon/routes_metrics.h"
 
 #include <errno.h>
 #include <math.h>
@@ -137,6 +138,7 @@ static void h_info(pl_req_t *r, void *data)
 		      "api_version", PL_API_VERSION, "host", host, "cgroup_layout",
 		      pl_linux_cgroup_layout(), "mechanisms", mechs, "containers", "total", n.total,
 		      "created", n.created, "running", n.running, "stopped", n.stopped);
+	json_object_set_new(info, "min_api_version", json_string(PL_API_MIN_VERSION));
 	uint32_t us, uc;
 	pl_userns_get_range(&us, &uc);
 	json_object_set_new(
@@ -1505,6 +1507,7 @@ static void h_events(pl_req_t *r, void *data)
 static const pl_route_t routes[] = {
     {"GET", "/_ping", h_ping},
     {"GET", "/info", h_info},
+    {"GET", "/metrics", pl_h_metrics},
     {"GET", "/containers", h_list},
     {"POST", "/containers", h_create},
     {"GET", "/containers/{id}", h_inspect},
@@ -1568,6 +1571,9 @@ int pl_routes_init(pl_app_t *app, pl_error_t **err)
 	if (!app->inotify_watch)
 		return -1;
 	app->http = pl_http_new(app->loop, routes, app);
+	pl_http_set_api_versions(app->http, (unsigned)atoi(PL_API_MIN_VERSION),
+				 (unsigned)atoi(PL_API_VERSION));
+	pl_metrics_routes_init(app);
 	app->handles = pl_handles_new();
 	app->workers = pl_workers_new(app->loop);
 	pl_events_subscribe(pl_portlayer_events(app->pl), on_event, app);
@@ -1598,6 +1604,7 @@ void pl_routes_shutdown(pl_app_t *app)
 	}
 	pl_attach_close_all(app);
 	app->http = pl_http_free(app->http);
+	pl_metrics_routes_free(app);
 	app->handles = pl_handles_free(app->handles);
 	app->workers = pl_workers_free(app->workers);
 	app->inotify_watch = pl_loop_unwatch(app->loop, app->inotify_watch);

@@ -6,7 +6,11 @@
 #include "portlayer/container.h"
 #include "portlayer/handle.h"
 
-#define PL_API_VERSION "0.1"
+/* The API is served under /v<PL_API_VERSION>/ and, for older clients, every version down to
+ * /v<PL_API_MIN_VERSION>/; unprefixed paths are the newest. A breaking change to a route's
+ * request or answer needs a new version (docs in CONTRIBUTING.md). */
+#define PL_API_VERSION	   "1"
+#define PL_API_MIN_VERSION "1"
 
 typedef struct pl_app {
 	pl_loop_t *loop;
@@ -18,6 +22,7 @@ typedef struct pl_app {
 	struct attach *attaches;   /* upgraded attach streams */
 	int inotify_fd;
 	pl_watch_t *inotify_watch;
+	struct pl_api_metrics *api_metrics; /* request counts and latencies (routes_metrics.c) */
 } pl_app_t;
 
 /* Creates the HTTP front; listeners are added with pl_http_listen(app->http, ...). */
