@@ -233,7 +233,7 @@ static void render(FILE *f, pl_app_t *app)
 	}
 }
 
-void pl_h_metrics(pl_req_t *r, void *data)
+static void h_metrics(pl_req_t *r, void *data)
 {
 	_cleanup_free_ char *text = NULL;
 	size_t len = 0;
@@ -249,3 +249,8 @@ void pl_h_metrics(pl_req_t *r, void *data)
 	fclose(f);
 	pl_reply_text(r, 200, text);
 }
+
+const pl_route_t pl_routes_metrics[] = {
+    {"GET", "/metrics", h_metrics},
+    {NULL, NULL, NULL},
+};
