@@ -74,6 +74,9 @@ check test -f /usr/share/portlayer/portlayer.yaml
 check sh -c 'pkg-config --modversion portlayer-client'
 check sh -c "cc -o '$work/example' /usr/share/doc/libportlayer-client-dev/examples/example.c \$(pkg-config --cflags --libs portlayer-client)"
 check sh -c "ldd '$work/example' | grep -q 'libportlayer-client.so.0 => /.*/libportlayer-client.so.0'"
+if dpkg -L pl-dockerd | grep -q 'bin/pl-dockerd$'; then
+  check test -x "$(dpkg -L pl-dockerd | grep 'bin/pl-dockerd$')"
+fi
 if [ -d /run/systemd/system ]; then
   check systemctl is-active portlayerd.service
 fi
