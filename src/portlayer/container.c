@@ -598,7 +598,7 @@ static void domain_ended(pl_container_t *c)
 	if (by_user)
 		pl_container_emit(c, "stop", NULL);
 	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
-	if (c->start_cb) {
+	if (c->start_cb || c->start_t0_ns) { /* ended before it started: a failed start */
 		/* tether could not run what the caller asked for (not found, not executable,
 		 * no such working directory): the caller's input, not our fault */
 		bool input = c->reported_exit && c->error &&
