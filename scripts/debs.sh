@@ -60,7 +60,7 @@ done
 export DEBIAN_FRONTEND=noninteractive
 debs=()
 for p in "${pkgs[@]}"; do debs+=("$out/${p}_"*.deb); done
-apt-get install -y -q --no-install-recommends "${debs[@]}"
+apt-get install -y -q -o DPkg::Lock::Timeout=600 --no-install-recommends "${debs[@]}"
 fail=0
 check() { if "$@"; then echo "ok: $*"; else echo "FAILED: $*" >&2; fail=1; fi; }
 check test "$(portlayerd --version)" = "portlayerd $(dpkg-query -W -f='${Version}' portlayer)"
@@ -81,7 +81,7 @@ if [ -d /run/systemd/system ]; then
   check systemctl is-active portlayerd.service
 fi
 
-apt-get purge -y -q "${pkgs[@]}"
+apt-get purge -y -q -o DPkg::Lock::Timeout=600 "${pkgs[@]}"
 for p in "${pkgs[@]}"; do
   check sh -c "! dpkg -l '$p' 2>/dev/null | grep -q '^[a-z][a-z] '"
 done
