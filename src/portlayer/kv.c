@@ -167,7 +167,8 @@ json_t *pl_kv_put(pl_kv_t *kv, const char *key, const char *value, size_t len, i
 	/* NUL would not survive the record's JSON as read back at the next start */
 	json_t *v = memchr(value, 0, len) ? NULL : json_stringn(value, len);
 	if (!v) {
-		pl_error_set(err, PL_ERR_INVALID, 0, "key %s: the value must be UTF-8 text without NUL", key);
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "key %s: the value must be UTF-8 text without NUL", key);
 		return NULL;
 	}
 	if (check_expect(json_object_get(kv->keys, key), key, expect, err) < 0) {
