@@ -3343,7 +3343,9 @@ static const command_t commands[] = {
      "  --detach-keys KEYS          the keys that detach (with -t the default is\n"
      "                              ctrl-p,ctrl-q, without it none; \"\" for none)\n" RUN_FLAGS},
     {"create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
-     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n" RUN_FLAGS},
+     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n"
+     "  --rm                        the port layer removes it when it stops "
+     "(auto_remove)\n" RUN_FLAGS},
     {"start", cmd_start, 1, "Start containers", "start ID..."},
     {"exec", cmd_exec, 1, "Run a command in a running container",
      "exec [OPTIONS] CONTAINER [--] CMD [ARGS...]\n\n"
