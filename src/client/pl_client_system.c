@@ -4,6 +4,7 @@
 #include "common/json.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 pl_system_info_t *pl_system_info_free(pl_system_info_t *i)
@@ -88,13 +89,13 @@ int pl_events_stream(pl_client_t *c, const char *since, const char *until, const
 int pl_kv_put(pl_client_t *c, const char *key, const char *value, int64_t if_match,
 	      int64_t *revision, pl_error_t **err)
 {
-	if (if_match >= 0) /* the transport has no per-request headers yet */
-		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
-				    "kv compare-and-set needs per-request headers");
 	_cleanup_free_ char *path = pl_xasprintf("/kv/%s", key);
 	_cleanup_json_ json_t *body = json_pack("{s:s}", "value", value);
 	_cleanup_json_ json_t *resp = NULL;
-	if (pl_client_request(c, "PUT", path, body, NULL, &resp, err) < 0)
+	char rev[24];
+	snprintf(rev, sizeof(rev), "%lld", (long long)if_match);
+	if (pl_client_request_if_match(c, "PUT", path, body, if_match >= 0 ? rev : NULL, &resp,
+				       err) < 0)
 		return -1;
 	if (revision)
 		*revision = pl_cj_int(resp, "revision", 0);

@@ -305,7 +305,8 @@ typedef int (*pl_event_fn)(const pl_event_t *ev, void *userdata);
 int pl_events_stream(pl_client_t *c, const char *since, const char *until, const char *filters,
 		     pl_event_fn fn, void *userdata, pl_error_t **err);
 
-/* PUT /kv/{key}: if_match < 0 means unconditional; *revision (may be NULL) gets the new one */
+/* PUT /kv/{key}: if_match >= 0 sends If-Match (0: must not exist yet; 409 when stale),
+ * < 0 is unconditional; *revision (may be NULL) gets the new one */
 int pl_kv_put(pl_client_t *c, const char *key, const char *value, int64_t if_match,
 	      int64_t *revision, pl_error_t **err);
 /* GET /kv/{key}: *value malloc'd */

@@ -432,3 +432,35 @@ def test_runtime_selects_dedicated_kernel(docker, uniq):
     assert pl["mechanism"] == "vm"
     assert pl["config"]["isolation"]["kernel"] == "dedicated"
     docker.run("rm", uniq)
+
+
+# ---- the engine primitives (issue 17) through Docker --------------------------------
+
+
+def test_top(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "busybox", "sleep", "1000")
+    lines = docker.out("top", uniq).splitlines()
+    assert lines[0].split()[:2] == ["UID", "PID"]
+    assert any(l.endswith("sleep 1000") for l in lines[1:]), lines
+    docker.run("rm", "-f", uniq)
+
+
+def test_run_detached_rm_removes_after_exit(docker, uniq):
+    docker.run("run", "-d", "--rm", "--name", uniq, "busybox", "sh", "-c", "exit 3")
+    wait_until(lambda: uniq not in names(docker, "-a"), what="the --rm container gone")
+    assert docker.daemon.api.get(f"/containers/{uniq}").status == 404
+
+
+def test_healthcheck(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "--health-cmd", "test -e /tmp/ok",
+               "--health-interval", "200ms", "--health-retries", "1", "busybox", "sleep",
+               "1000")
+    status = lambda: docker.out("inspect", "-f", "{{.State.Health.Status}}", uniq).strip()
+    wait_until(lambda: status() == "unhealthy", what="unhealthy")
+    docker.run("exec", uniq, "touch", "/tmp/ok")
+    wait_until(lambda: status() == "healthy", what="healthy")
+    assert "(healthy)" in docker.out("ps", "--filter", f"name={uniq}", "--format",
+                                     "{{.Status}}")
+    log = json.loads(docker.out("inspect", "-f", "{{json .State.Health.Log}}", uniq))
+    assert log and log[-1]["ExitCode"] == 0
+    docker.run("rm", "-f", uniq)
