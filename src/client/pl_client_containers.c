@@ -465,6 +465,61 @@ void pl_process_infos_free(pl_process_info_t *v, size_t n)
 	free(v);
 }
 
+int pl_container_update(pl_client_t *c, const char *id, const pl_resources_spec_t *r,
+			pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_cj_path(c, "/containers", id, "/update");
+	json_t *res = json_object();
+	const struct {
+		const char *key;
+		int64_t v;
+	} ints[] = {{"memory", r->memory},	   {"memory_swap", r->memory_swap},
+		    {"pids_limit", r->pids_limit}, {"cpu_shares", r->cpu_shares},
+		    {"cpu_quota", r->cpu_quota},   {"cpu_period", r->cpu_period}};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(ints); i++)
+		if (ints[i].v)
+			json_object_set_new(res, ints[i].key, json_integer(ints[i].v));
+	if (r->cpus > 0)
+		json_object_set_new(res, "cpus", json_real(r->cpus));
+	set_str(res, "cpuset_cpus", r->cpuset_cpus);
+	_cleanup_json_ json_t *body = json_pack("{s:o}", "resources", res);
+	_cleanup_json_ json_t *resp = NULL;
+	return pl_client_request(c, "POST", path, body, NULL, &resp, err);
+}
+
+int pl_container_changes(pl_client_t *c, const char *id, pl_change_t **out, size_t *n,
+			 pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_cj_path(c, "/containers", id, "/changes");
+	_cleanup_json_ json_t *resp = NULL;
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, err) < 0)
+		return -1;
+	size_t count = json_array_size(resp);
+	pl_change_t *v = pl_xcalloc(count + 1, sizeof(*v));
+	for (size_t i = 0; i < count; i++) {
+		const json_t *e = json_array_get(resp, i);
+		v[i].path = pl_cj_str(e, "Path");
+		v[i].kind = (int)pl_cj_int(e, "Kind", 0);
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+void pl_changes_free(pl_change_t *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].path);
+	free(v);
+}
+
+int pl_container_export(pl_client_t *c, const char *id, pl_client_data_fn fn, void *userdata,
+			pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_cj_path(c, "/containers", id, "/export");
+	return pl_client_stream(c, path, fn, userdata, err);
+}
+
 /* ---- exec ---- */
 
 int pl_exec_create(pl_client_t *c, const char *container, const pl_exec_spec_t *s, char **exec_id,

@@ -177,6 +177,27 @@ int pl_container_top(pl_client_t *c, const char *id, pl_process_info_t **out, si
 		     pl_error_t **err);
 void pl_process_infos_free(pl_process_info_t *v, size_t n);
 
+typedef struct pl_resources_spec {
+	int64_t memory, memory_swap, pids_limit, cpu_shares, cpu_quota, cpu_period; /* 0: keep */
+	double cpus;
+	const char *cpuset_cpus;
+} pl_resources_spec_t;
+/* POST /containers/{id}/update {resources}: live limits, recorded in the config */
+int pl_container_update(pl_client_t *c, const char *id, const pl_resources_spec_t *r,
+			pl_error_t **err);
+
+typedef struct pl_change {
+	char *path;
+	int kind; /* 0 changed, 1 added, 2 deleted */
+} pl_change_t;
+/* GET /containers/{id}/changes */
+int pl_container_changes(pl_client_t *c, const char *id, pl_change_t **out, size_t *n,
+			 pl_error_t **err);
+void pl_changes_free(pl_change_t *v, size_t n);
+/* GET /containers/{id}/export: the filesystem as a tar, fed to fn as it comes */
+int pl_container_export(pl_client_t *c, const char *id, pl_client_data_fn fn, void *userdata,
+			pl_error_t **err);
+
 /* ---- exec ---- */
 
 typedef struct pl_exec_spec {

@@ -316,9 +316,15 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 			    json_boolean(json_is_true(json_object_get(sec, "read_only_rootfs"))));
 	json_object_set_new(hc, "Memory",
 			    json_integer(json_integer_value(json_object_get(res, "memory"))));
-	json_object_set_new(
-	    hc, "NanoCpus",
-	    json_integer((json_int_t)(json_number_value(json_object_get(res, "cpus")) * 1e9)));
+	/* the port layer keeps --cpus as quota over period */
+	double cpus = json_number_value(json_object_get(res, "cpus"));
+	json_int_t quota = json_integer_value(json_object_get(res, "cpu_quota"));
+	json_int_t period = json_integer_value(json_object_get(res, "cpu_period"));
+	if (cpus <= 0 && quota > 0 && period > 0)
+		cpus = (double)quota / (double)period;
+	json_object_set_new(hc, "NanoCpus", json_integer((json_int_t)(cpus * 1e9 + 0.5)));
+	json_object_set_new(hc, "CpuQuota", json_integer(quota));
+	json_object_set_new(hc, "CpuPeriod", json_integer(period));
 	json_t *pids = json_object_get(res, "pids_limit");
 	json_object_set_new(hc, "PidsLimit",
 			    pids ? json_integer(json_integer_value(pids)) : json_null());

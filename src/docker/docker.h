@@ -46,6 +46,11 @@ void dk_containers_unpause(dk_job_t *j);
 void dk_containers_rename(dk_job_t *j);
 void dk_containers_top(dk_job_t *j);
 void dk_containers_stats(dk_job_t *j);
+/* containers_extra.c */
+void dk_containers_changes(dk_job_t *j);
+void dk_containers_export(dk_job_t *j);
+void dk_containers_update(dk_job_t *j);
+void dk_containers_prune(dk_job_t *j);
 void dk_exec_create(dk_job_t *j);
 void dk_exec_start(dk_job_t *j);
 void dk_exec_inspect(dk_job_t *j);

@@ -206,6 +206,40 @@ static void image_inspect_job(dk_job_t *j)
 	dk_job_reply_json(j, 200, out);
 }
 
+static void image_history_job(dk_job_t *j)
+{
+	_cleanup_error_ pl_error_t *err = NULL;
+	pl_image_info_t *im = pl_image_inspect(dk_job_client(j), dk_job_param(j), &err);
+	if (!im) {
+		if (err->kind == PL_ERR_NOTFOUND)
+			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
+		else
+			dk_reply_pl_error(j, err);
+		return;
+	}
+	/* newest first; the top entry carries the image's id and tags */
+	const json_t *hist = json_object_get(im->config, "history");
+	json_t *out = json_array();
+	for (size_t i = json_array_size(hist); i-- > 0;) {
+		const json_t *h = json_array_get(hist, i);
+		const char *by = json_string_value(json_object_get(h, "created_by"));
+		const char *comment = json_string_value(json_object_get(h, "comment"));
+		bool top = json_array_size(out) == 0;
+		json_t *tags = json_array();
+		for (char **t = im->tags; top && t && *t; t++)
+			json_array_append_new(tags, json_string(*t));
+		json_array_append_new(
+		    out,
+		    json_pack(
+			"{s:s,s:I,s:s,s:o,s:I,s:s}", "Id", top ? im->id : "<missing>", "Created",
+			(json_int_t)dk_unix_time(json_string_value(json_object_get(h, "created"))),
+			"CreatedBy", by ? by : "", "Tags", tags, "Size",
+			(json_int_t)(top ? im->size : 0), "Comment", comment ? comment : ""));
+	}
+	pl_image_info_free(im);
+	dk_job_reply_json(j, 200, out);
+}
+
 static int pull_out(const char *data, size_t len, void *userdata)
 {
 	return dk_job_write(userdata, data, len);
@@ -674,6 +708,11 @@ JOB(h_c_unpause, dk_containers_unpause)
 JOB(h_c_rename, dk_containers_rename)
 JOB(h_c_top, dk_containers_top)
 JOB(h_c_stats, dk_containers_stats)
+JOB(h_c_changes, dk_containers_changes)
+JOB(h_c_export, dk_containers_export)
+JOB(h_c_update, dk_containers_update)
+JOB(h_c_prune, dk_containers_prune)
+JOB(h_image_history, image_history_job)
 JOB(h_exec_create, dk_exec_create)
 JOB(h_exec_start, dk_exec_start)
 JOB(h_exec_inspect, dk_exec_inspect)
@@ -700,10 +739,15 @@ const pl_route_t dk_routes[] = {
     {"POST", "/images/create", h_image_create},
     {"POST", "/images/load", h_image_load, true},
     {"GET", "/images/{ref*}/json", h_image_inspect},
+    {"GET", "/images/{ref*}/history", h_image_history},
     {"POST", "/images/{ref*}/tag", h_image_tag},
     {"DELETE", "/images/{ref*}", h_image_delete},
     {"POST", "/containers/create", h_c_create},
     {"GET", "/containers/json", h_c_list},
+    {"POST", "/containers/prune", h_c_prune},
+    {"GET", "/containers/{id}/changes", h_c_changes},
+    {"GET", "/containers/{id}/export", h_c_export},
+    {"POST", "/containers/{id}/update", h_c_update},
     {"GET", "/containers/{id}/json", h_c_inspect},
     {"POST", "/containers/{id}/start", h_c_start},
     {"POST", "/containers/{id}/stop", h_c_stop},

@@ -464,3 +464,26 @@ def test_healthcheck(docker, uniq):
     log = json.loads(docker.out("inspect", "-f", "{{json .State.Health.Log}}", uniq))
     assert log and log[-1]["ExitCode"] == 0
     docker.run("rm", "-f", uniq)
+
+
+def test_diff_export_history_update_prune(docker, uniq):
+    docker.run("run", "--name", uniq, "busybox", "sh", "-c", "echo x > /new; rm /etc/passwd")
+    diff = docker.out("diff", uniq).splitlines()
+    assert "A /new" in diff and "D /etc/passwd" in diff
+    tar = subprocess.run([DOCKER, "export", uniq], env=docker.env(), capture_output=True,
+                         check=True).stdout
+    import io
+    import tarfile
+    names_in = tarfile.open(fileobj=io.BytesIO(tar)).getnames()
+    assert any(n.lstrip("./") == "new" for n in names_in)
+    assert not any(n.lstrip("./") == "etc/passwd" for n in names_in)
+    assert "docker-archive.py" in docker.out("history", "--no-trunc", "busybox")
+    docker.run("run", "-d", "--name", uniq + "u", "busybox", "sleep", "1000")
+    docker.run("update", "--memory", "64m", "--cpus", "0.5", uniq + "u")
+    assert docker.out("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+                      uniq + "u").split() == ["67108864", "500000000"]
+    out = docker.out("container", "prune", "-f")
+    cid = docker.out("inspect", "-f", "{{.Id}}", uniq + "u").strip()
+    assert cid not in out  # running: kept
+    assert uniq not in names(docker, "-a")  # stopped: pruned
+    docker.run("rm", "-f", uniq + "u")
