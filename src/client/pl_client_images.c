@@ -69,12 +69,14 @@ pl_image_info_t *pl_image_inspect(pl_client_t *c, const char *ref, pl_error_t **
 	return image_from_json(resp);
 }
 
-int pl_image_pull(pl_client_t *c, const char *ref, pl_client_data_fn fn, void *userdata,
-		  pl_error_t **err)
+int pl_image_pull(pl_client_t *c, const char *ref, bool insecure, pl_client_data_fn fn,
+		  void *userdata, pl_error_t **err)
 {
 	_cleanup_free_ char *path = pl_xstrdup("/images/pull");
 	pl_client_add_query(c, &path, "ref", ref);
 	pl_client_add_query(c, &path, "progress", "1");
+	if (insecure)
+		pl_client_add_query(c, &path, "insecure", "1");
 	return pl_client_stream_body(c, "POST", path, NULL, fn, userdata, err);
 }
 

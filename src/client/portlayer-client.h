@@ -247,9 +247,10 @@ void pl_image_infos_free(pl_image_info_t **v, size_t n);
 int pl_image_list(pl_client_t *c, const char *filters, pl_image_info_t ***out, size_t *n,
 		  pl_error_t **err);
 pl_image_info_t *pl_image_inspect(pl_client_t *c, const char *ref, pl_error_t **err);
-/* POST /images/pull?ref=&progress=1: fn gets Docker's JSON progress lines as they come. */
-int pl_image_pull(pl_client_t *c, const char *ref, pl_client_data_fn fn, void *userdata,
-		  pl_error_t **err);
+/* POST /images/pull?ref=&progress=1[&insecure=1]: fn gets Docker's JSON progress lines as
+ * they come. insecure: plain http (or unverified https) to the registry. */
+int pl_image_pull(pl_client_t *c, const char *ref, bool insecure, pl_client_data_fn fn,
+		  void *userdata, pl_error_t **err);
 /* POST /images/import: a docker-archive or OCI layout tar read from fd (size < 0: to EOF).
  * *images (may be NULL) gets the answer's "images" array (new reference). */
 int pl_image_import(pl_client_t *c, int fd, int64_t size, json_t **images, pl_error_t **err);

@@ -240,6 +240,18 @@ static void image_history_job(dk_job_t *j)
 	dk_job_reply_json(j, 200, out);
 }
 
+/* As Docker: registries on localhost and 127.0.0.0/8 are insecure by default. */
+static bool insecure_registry(const char *ref)
+{
+	const char *slash = strchr(ref, '/');
+	if (!slash)
+		return false;
+	size_t n = (size_t)(slash - ref);
+	if (!memchr(ref, '.', n) && !memchr(ref, ':', n) && strncmp(ref, "localhost", n))
+		return false; /* "library/busybox": no registry host */
+	return !strncmp(ref, "localhost", 9) || !strncmp(ref, "127.", 4);
+}
+
 static int pull_out(const char *data, size_t len, void *userdata)
 {
 	return dk_job_write(userdata, data, len);
@@ -262,7 +274,7 @@ static void image_create_job(dk_job_t *j)
 		ref = pl_xstrdup(from);
 	dk_job_stream(j, 200, "application/json");
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_image_pull(dk_job_client(j), ref, pull_out, j, &err) < 0) {
+	if (pl_image_pull(dk_job_client(j), ref, insecure_registry(ref), pull_out, j, &err) < 0) {
 		/* the head is out: Docker reports a failed pull as an error line */
 		_cleanup_json_ json_t *line = json_pack("{s:s,s:{s:s}}", "error", err->msg,
 							"errorDetail", "message", err->msg);
