@@ -319,24 +319,58 @@ int pl_container_remove(pl_client_t *c, const char *id, bool force, pl_error_t *
 	return pl_cj_call(c, "DELETE", path, err);
 }
 
-int pl_container_rename(pl_client_t *c, const char *id, const char *name, pl_error_t **err)
+/* GET the container's handle, stage the changes in order, commit them as one. */
+static int handle_changes(pl_client_t *c, const char *id, const char *const *ops,
+			  json_t *const *args, size_t n, pl_error_t **err)
 {
 	_cleanup_free_ char *path = pl_cj_path(c, "/containers", id, "/handle");
 	_cleanup_json_ json_t *h = NULL;
 	if (pl_client_request(c, "GET", path, NULL, NULL, &h, err) < 0)
 		return -1;
-	const char *token = json_string_value(json_object_get(h, "handle"));
-	if (!token)
+	const char *t = json_string_value(json_object_get(h, "handle"));
+	if (!t)
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "handle answer without a handle");
-	_cleanup_free_ char *op = pl_cj_path(c, "/handles", token, "/rename");
-	_cleanup_json_ json_t *arg = json_pack("{s:s}", "name", name);
-	_cleanup_json_ json_t *staged = NULL;
-	if (pl_client_request(c, "POST", op, arg, NULL, &staged, err) < 0)
-		return -1;
-	const char *t2 = json_string_value(json_object_get(staged, "handle"));
-	_cleanup_free_ char *commit = pl_cj_path(c, "/handles", t2 ? t2 : token, "/commit");
+	_cleanup_free_ char *token = pl_xstrdup(t);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *suffix = pl_xasprintf("/%s", ops[i]);
+		_cleanup_free_ char *op_path = pl_cj_path(c, "/handles", token, suffix);
+		_cleanup_json_ json_t *staged = NULL;
+		if (pl_client_request(c, "POST", op_path, args[i], NULL, &staged, err) < 0)
+			return -1;
+		const char *t2 = json_string_value(json_object_get(staged, "handle"));
+		if (t2) {
+			free(token);
+			token = pl_xstrdup(t2);
+		}
+	}
+	_cleanup_free_ char *commit = pl_cj_path(c, "/handles", token, "/commit");
 	_cleanup_json_ json_t *done = NULL;
 	return pl_client_request(c, "POST", commit, NULL, NULL, &done, err);
+}
+
+int pl_container_rename(pl_client_t *c, const char *id, const char *name, pl_error_t **err)
+{
+	_cleanup_json_ json_t *arg = json_pack("{s:s}", "name", name);
+	const char *op = "rename";
+	return handle_changes(c, id, &op, &arg, 1, err);
+}
+
+int pl_container_network_change(pl_client_t *c, const char *id, bool connect, const char *network,
+				const char *ip, const char *const *aliases, pl_error_t **err)
+{
+	_cleanup_json_ json_t *off =
+	    json_pack("{s:s,s:s}", "action", "disconnect", "scope", network);
+	if (!connect) {
+		const char *op = "network";
+		return handle_changes(c, id, &op, &off, 1, err);
+	}
+	_cleanup_json_ json_t *on = json_pack("{s:s,s:s}", "action", "connect", "scope", network);
+	if (ip && *ip)
+		json_object_set_new(on, "ip", json_string(ip));
+	if (aliases && *aliases)
+		json_object_set_new(on, "aliases", pl_cj_strv(aliases));
+	const char *op = "network";
+	return handle_changes(c, id, &op, &on, 1, err);
 }
 
 void pl_exit_status_clear(pl_exit_status_t *s)

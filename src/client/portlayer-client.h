@@ -131,6 +131,10 @@ int pl_container_unpause(pl_client_t *c, const char *id, pl_error_t **err);
 int pl_container_remove(pl_client_t *c, const char *id, bool force, pl_error_t **err);
 /* Renames through a handle (GET handle, stage "rename", commit). */
 int pl_container_rename(pl_client_t *c, const char *id, const char *name, pl_error_t **err);
+/* Connects to or disconnects from a network scope through a handle (the "network" change:
+ * a container that is not running). */
+int pl_container_network_change(pl_client_t *c, const char *id, bool connect, const char *network,
+				const char *ip, const char *const *aliases, pl_error_t **err);
 
 typedef struct pl_exit_status {
 	int exit_code;

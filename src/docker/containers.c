@@ -431,7 +431,15 @@ void dk_containers_create(dk_job_t *j)
 	const char *k;
 	json_t *ov;
 	json_object_foreach((json_t *)json_object_get(body, "Volumes"), k, ov)
-	    add_mount(&cx, &s, "volume", NULL, k, false);
+	{
+		/* an image or config volume a bind or named volume already covers */
+		bool covered = false;
+		for (size_t m = 0; m < s.n_mounts; m++)
+			if (!strcmp(cx.mounts[m].target, k))
+				covered = true;
+		if (!covered)
+			add_mount(&cx, &s, "volume", NULL, k, false);
+	}
 	s.mounts = cx.mounts;
 	json_object_foreach((json_t *)json_object_get(hc, "Tmpfs"), k, ov)
 	{
@@ -636,9 +644,17 @@ void dk_containers_list(dk_job_t *j)
 						    !strcmp(ci->state.status, "starting") ||
 						    !strcmp(ci->state.status, "stopping"));
 		bool keep = all || running || status_filter;
-		for (size_t k = 0; keep && k < PL_ARRAY_SIZE(f); k++)
-			if (f[k].on && !any_match(&f[k].want, f[k].fn, ci))
+		for (size_t k = 0; keep && k < PL_ARRAY_SIZE(f); k++) {
+			if (!f[k].on)
+				continue;
+			if (f[k].fn == m_label) { /* Docker ANDs label filters, ORs the rest */
+				for (size_t l = 0; l < f[k].want.n; l++)
+					if (!m_label(ci, f[k].want.v[l]))
+						keep = false;
+			} else if (!any_match(&f[k].want, f[k].fn, ci)) {
 				keep = false;
+			}
+		}
 		if (keep && (limit < 0 || (int)json_array_size(out) < limit))
 			json_array_append_new(out, dk_container_summary(ci));
 		pl_container_info_free(ci);

@@ -1,6 +1,7 @@
 #include "docker/docker.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/log.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -562,20 +563,61 @@ static void network_delete_job(dk_job_t *j)
 	dk_job_reply_empty(j, 204);
 }
 
+static bool no_such_route(const pl_error_t *e)
+{
+	return e && e->kind == PL_ERR_NOTFOUND && !strncmp(e->msg, "no such route: ", 15);
+}
+
+static bool on_network(pl_client_t *c, const char *ctr, const char *network)
+{
+	pl_container_info_t *ci = pl_container_inspect(c, ctr, NULL);
+	bool joined = false;
+	size_t i;
+	const json_t *n;
+	json_array_foreach(
+	    json_object_get(json_object_get(ci ? ci->raw : NULL, "config"), "networks"), i, n)
+	{
+		const char *scope = json_string_value(json_object_get(n, "scope"));
+		if (scope && !strcmp(scope, network))
+			joined = true;
+	}
+	pl_container_info_free(ci);
+	return joined;
+}
+
 static void network_connect_job(dk_job_t *j)
 {
 	json_t *body = dk_job_body(j);
 	const char *ctr = json_string_value(json_object_get(body, "Container"));
+	if (!ctr) {
+		dk_job_reply_message(j, 400, "Container is required");
+		return;
+	}
 	const json_t *ep = json_object_get(body, "EndpointConfig");
 	const char *ip =
 	    json_string_value(json_object_get(json_object_get(ep, "IPAMConfig"), "IPv4Address"));
+	const json_t *al = json_object_get(ep, "Aliases");
+	const char *aliases[17] = {NULL};
+	for (size_t i = 0; i < json_array_size(al) && i < 16; i++)
+		aliases[i] = json_string_value(json_array_get(al, i));
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (!ctr ||
-	    pl_network_connect(dk_job_client(j), dk_job_param(j), ctr, ip, NULL, &err) < 0) {
-		if (err)
-			dk_reply_pl_error(j, err);
-		else
-			dk_job_reply_message(j, 400, "Container is required");
+	pl_client_t *c = dk_job_client(j);
+	int r = pl_network_connect(c, dk_job_param(j), ctr, ip, aliases, &err);
+	if (r < 0 && no_such_route(err)) {
+		/* no live connect in the port layer yet: a container that is not running
+		 * changes networks through its handle */
+		pl_error_free(err);
+		err = NULL;
+		if (on_network(c, ctr, dk_job_param(j))) {
+			/* compose's disconnect-then-connect of a new container: the disconnect
+			 * was kept (its last network), so it is connected already */
+			dk_job_reply_empty(j, 200);
+			return;
+		}
+		r = pl_container_network_change(c, ctr, true, dk_job_param(j), ip, aliases, &err);
+	}
+	if (r < 0) {
+		dk_reply_pl_error(j, err);
 		return;
 	}
 	dk_job_reply_empty(j, 200);
@@ -585,13 +627,27 @@ static void network_disconnect_job(dk_job_t *j)
 {
 	json_t *body = dk_job_body(j);
 	const char *ctr = json_string_value(json_object_get(body, "Container"));
+	if (!ctr) {
+		dk_job_reply_message(j, 400, "Container is required");
+		return;
+	}
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (!ctr || pl_network_disconnect(dk_job_client(j), dk_job_param(j), ctr,
-					  json_is_true(json_object_get(body, "Force")), &err) < 0) {
-		if (err)
-			dk_reply_pl_error(j, err);
-		else
-			dk_job_reply_message(j, 400, "Container is required");
+	pl_client_t *c = dk_job_client(j);
+	int r = pl_network_disconnect(c, dk_job_param(j), ctr,
+				      json_is_true(json_object_get(body, "Force")), &err);
+	if (r < 0 && no_such_route(err)) {
+		pl_error_free(err);
+		err = NULL;
+		r = pl_container_network_change(c, ctr, false, dk_job_param(j), NULL, NULL, &err);
+		if (r < 0 && err->kind == PL_ERR_CONFLICT && strstr(err->msg, "last network")) {
+			/* compose disconnects a new container to connect it again with its
+			 * aliases: the connect replaces the endpoint, so let this one be */
+			pl_log_info("dockerd: %s: kept until the next connect", err->msg);
+			r = 0;
+		}
+	}
+	if (r < 0) {
+		dk_reply_pl_error(j, err);
 		return;
 	}
 	dk_job_reply_empty(j, 200);
