@@ -30,7 +30,16 @@ typedef struct pl_domain_spec {
 	const json_t *endpoints;
 	bool netns_pooled; /* enter netns_fd (a pre-created namespace) instead of a new one */
 	int netns_fd;
+	/* namespaces shared instead of made (pods, see portlayer/pods.c); NULL: all own.
+	 * A joined network namespace comes as netns_pooled with netns_fd. */
+	const struct pl_ns_join *join;
 } pl_domain_spec_t;
+
+typedef struct pl_ns_join {
+	int ipc_fd, pid_fd;		   /* another domain's namespace to enter, or -1 */
+	bool host_ipc, host_pid, host_uts; /* the host's own */
+	char *shm_dir;			   /* a /dev/shm to share (the ipc owner's), or NULL */
+} pl_ns_join_t;
 
 /* A live domain as the core sees it: tether's process and its protocol channel. */
 typedef struct pl_domain {

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include "common/error.h"
 #include "portlayer/policy.h"
+#include "portlayer/hostcfg.h"
 
 #define PL_CONFIG_SCHEMA 1
 #define PL_NAME_MAX	 128
@@ -54,6 +55,7 @@ typedef struct pl_config {
 	char *network_mode; /* "none" (loopback only), "bridge" (the scopes below), "host" */
 	json_t *networks;   /* [{"scope","ip","aliases":[]}]; ip recorded once assigned */
 	json_t *ports;	    /* [{"container_port","protocol","host_ip","host_port"}] */
+	pl_hostcfg_t host;  /* shared namespaces, names, cgroup parent, devices (hostcfg.c) */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

@@ -276,6 +276,10 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	if (cfg->network_mode && !strcmp(cfg->network_mode, "host"))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "container %.12s uses the host's network", c->id);
+	if (pl_hostcfg_target(cfg->network_mode))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0,
+				    "container %.12s uses another container's network (%s)", c->id,
+				    cfg->network_mode);
 	/* endpoints, addresses and published ports are bound when the domain starts */
 	if (pl_container_is_running(c))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
