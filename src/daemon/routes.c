@@ -18,6 +18,7 @@
 #include "portlayer/userns.h"
 #include "daemon/attach.h"
 #include "daemon/routes_network.h"
+#include "daemon/routes_list.h"
 #include "daemon/routes_archive.h"
 
 #include <errno.h>
@@ -146,15 +147,6 @@ static void h_info(pl_req_t *r, void *data)
 }
 
 /* --- containers --- */
-
-static void h_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	json_t *arr = json_array();
-	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c))
-		json_array_append_new(arr, pl_container_summary_json(c));
-	pl_reply_json(r, 200, arr);
-}
 
 static void h_create(pl_req_t *r, void *data)
 {
@@ -961,12 +953,6 @@ static void h_image_push(pl_req_t *r, void *data)
 	submit_store_job(r, j);
 }
 
-static void h_images(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_images_list_json(pl_portlayer_images(app->pl)));
-}
-
 static const json_t *lookup_image(pl_req_t *r, pl_app_t *app, const char *ref)
 {
 	pl_error_t *e = NULL;
@@ -1032,12 +1018,6 @@ static void h_volume_create(pl_req_t *r, void *data)
 	pl_events_emit(pl_portlayer_events(app->pl), "volume", "create",
 		       json_string_value(json_object_get(vol, "name")), NULL, NULL);
 	pl_reply_json(r, 201, vol);
-}
-
-static void h_volumes(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_volumes_list(pl_portlayer_volumes(app->pl)));
 }
 
 static void h_volume_inspect(pl_req_t *r, void *data)
@@ -1505,7 +1485,7 @@ static void h_events(pl_req_t *r, void *data)
 static const pl_route_t routes[] = {
     {"GET", "/_ping", h_ping},
     {"GET", "/info", h_info},
-    {"GET", "/containers", h_list},
+    {"GET", "/containers", pl_h_containers_list},
     {"POST", "/containers", h_create},
     {"GET", "/containers/{id}", h_inspect},
     {"DELETE", "/containers/{id}", h_remove},
@@ -1542,13 +1522,13 @@ static const pl_route_t routes[] = {
     {"POST", "/images/import", h_image_import, true},
     {"POST", "/images/pull", h_image_pull},
     {"POST", "/images/tag", h_image_tag},
-    {"GET", "/images", h_images},
+    {"GET", "/images", pl_h_images_list},
     {"POST", "/volumes", h_volume_create},
-    {"GET", "/volumes", h_volumes},
+    {"GET", "/volumes", pl_h_volumes_list},
     {"GET", "/volumes/{name}", h_volume_inspect},
     {"DELETE", "/volumes/{name}", h_volume_remove},
     {"POST", "/networks", pl_h_network_create},
-    {"GET", "/networks", pl_h_networks},
+    {"GET", "/networks", pl_h_networks_list},
     {"GET", "/networks/{name}", pl_h_network_inspect},
     {"DELETE", "/networks/{name}", pl_h_network_remove},
     {"GET", "/containers/{id}/ports", pl_h_container_ports},

@@ -25,12 +25,6 @@ void pl_h_network_create(pl_req_t *r, void *data)
 	pl_reply_json(r, 201, net);
 }
 
-void pl_h_networks(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_network_list(pl_portlayer_network(app->pl)));
-}
-
 void pl_h_network_inspect(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;

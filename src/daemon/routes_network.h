@@ -5,7 +5,6 @@
 #include "daemon/http.h"
 
 void pl_h_network_create(pl_req_t *r, void *data);
-void pl_h_networks(pl_req_t *r, void *data);
 void pl_h_network_inspect(pl_req_t *r, void *data);
 void pl_h_network_remove(pl_req_t *r, void *data);
 void pl_h_container_ports(pl_req_t *r, void *data);
