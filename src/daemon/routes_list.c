@@ -16,7 +16,7 @@ static json_t *filters_of(pl_req_t *r, const char *const *allowed, pl_error_t **
 
 void pl_h_containers_list(pl_req_t *r, void *data)
 {
-	static const char *const keys[] = {"label",    "name",	  "id",	    "status", "ancestor",
+	static const char *const keys[] = {"label",   "name",	"id",	  "status", "ancestor",
 					   "network", "volume", "exited", NULL};
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
@@ -58,7 +58,7 @@ void pl_h_volumes_list(pl_req_t *r, void *data)
 
 void pl_h_networks_list(pl_req_t *r, void *data)
 {
-	static const char *const keys[] = {"name",   "id",   "label", "driver",
+	static const char *const keys[] = {"name",     "id",   "label", "driver",
 					   "dangling", "type", NULL};
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;

@@ -201,9 +201,8 @@ static int64_t tree_size(int dirfd, int depth)
 		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			_cleanup_close_ int sub = openat(dirfd, de->d_name,
-							 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-							     O_CLOEXEC);
+			_cleanup_close_ int sub = openat(
+			    dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0)
 				total += tree_size(sub, depth + 1);
 		} else if (S_ISREG(st.st_mode) && st.st_nlink <= 1) {
@@ -249,7 +248,7 @@ static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size)
 	json_object_set_new(j, "image_id", json_string(cfg->image ? cfg->image : ""));
 	json_object_set_new(j, "labels", json_deep_copy(cfg->labels));
 	json_object_set_new(j, "ports", pl_network_ports_json(c));
-	json_object_set_new(j, "state", json_string(docker_state(c)));
+	/* "state" stays the port layer's word (stopped, not Docker's exited): status says it */
 	json_object_set_new(j, "status", human_status(c));
 	json_object_set_new(j, "mechanism", json_string(c->mech->name));
 	json_object_set_new(j, "network_mode",
@@ -314,8 +313,8 @@ static bool m_id(const char *v, void *p)
 static bool m_status(const char *v, void *p)
 {
 	cctx_t *x = p;
-	const char *s = docker_state(x->c);
-	return !strcmp(v, s) || (!strcmp(v, "stopped") && !strcmp(s, "exited"));
+	/* Docker's words and ours (stopped, starting, stopping) */
+	return !strcmp(v, docker_state(x->c)) || !strcmp(v, pl_container_status_name(x->c));
 }
 
 static bool m_ancestor(const char *v, void *p)
@@ -365,8 +364,8 @@ static bool m_exited(const char *v, void *p)
 	       atoi(v) == x->c->exit_code;
 }
 
-static const char *const states[] = {"created", "restarting", "running", "removing",
-				     "paused",	"exited",     "dead",	 "stopped"};
+static const char *const states[] = {"created", "restarting", "running", "removing", "paused",
+				     "exited",	"dead",	      "stopped", "starting", "stopping"};
 
 json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bool size,
 			   pl_error_t **err)
@@ -420,7 +419,8 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 		bool labels_ok = true;
 		json_array_foreach(json_object_get(filters, "label"), i, v)
 		{
-			labels_ok = labels_ok && label_match(json_string_value(v), c->config->labels);
+			labels_ok =
+			    labels_ok && label_match(json_string_value(v), c->config->labels);
 		}
 		if (!labels_ok || !any_of(filters, "name", m_name, &x) ||
 		    !any_of(filters, "id", m_id, &x) || !any_of(filters, "status", m_status, &x) ||
@@ -500,10 +500,9 @@ json_t *pl_images_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_er
 	{
 		const char *id = json_string_value(json_object_get(e, "id"));
 		const json_t *img = pl_image_find(pl->images, id, NULL);
-		const json_t *labels =
-		    img ? json_object_get(pl_image_config(img), "Labels") : NULL;
-		json_object_set_new(e, "labels",
-				    json_is_object(labels) ? json_deep_copy(labels) : json_object());
+		const json_t *labels = img ? json_object_get(pl_image_config(img), "Labels") : NULL;
+		json_object_set_new(
+		    e, "labels", json_is_object(labels) ? json_deep_copy(labels) : json_object());
 		const json_t *tags = json_object_get(e, "tags");
 		if ((dangling >= 0 && (json_array_size(tags) == 0) != (bool)dangling) ||
 		    !all_labels(filters, json_object_get(e, "labels")) ||
@@ -594,8 +593,7 @@ json_t *pl_networks_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_
 		const json_t *labels = json_object_get(e, "labels");
 		/* a builtin network is never dangling (Docker's rule: it cannot be removed) */
 		bool dangles = !scope_used(pl, name) && strcmp(type, "builtin");
-		if ((dangling >= 0 && dangles != (bool)dangling) ||
-		    !all_labels(filters, labels) ||
+		if ((dangling >= 0 && dangles != (bool)dangling) || !all_labels(filters, labels) ||
 		    !any_of(filters, "name", m_substr, (void *)name) ||
 		    !any_of(filters, "id", m_prefix, (void *)id) ||
 		    !any_of(filters, "driver", m_equal, (void *)driver) ||

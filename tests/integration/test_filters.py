@@ -59,6 +59,7 @@ def test_container_filters(api, fleet):
     assert names(ls(api, "/containers", {"label": ["app=web", "tier=front"]})) == [f"{t}-run"]
     assert names(ls(api, "/containers", {"label": ["tier"]})) == [f"{t}-run"]
     assert names(ls(api, "/containers", {"status": ["exited"]})) == [f"{t}-exit3"]
+    assert names(ls(api, "/containers", {"status": ["stopped"]})) == [f"{t}-exit3"]
     assert names(ls(api, "/containers", {"status": ["created", "running"],
                                          "name": [f"^{t}-"]})) == [f"{t}-new", f"{t}-run"]
     assert names(ls(api, "/containers", {"exited": ["3"]})) == [f"{t}-exit3"]
@@ -79,7 +80,7 @@ def test_container_summaries(api, fleet):
     by = {c["name"]: c for c in ls(api, "/containers", {"name": [f"^{t}-"]}, size=1)}
     run, ex, new = by[f"{t}-run"], by[f"{t}-exit3"], by[f"{t}-new"]
     assert run["state"] == "running" and re.fullmatch(r"Up .+", run["status"]), run
-    assert ex["state"] == "exited" and re.fullmatch(r"Exited \(3\) .+ ago", ex["status"]), ex
+    assert ex["state"] == "stopped" and re.fullmatch(r"Exited \(3\) .+ ago", ex["status"]), ex
     assert new["state"] == "created" and new["status"] == "Created"
     assert run["labels"] == {"app": "web", "tier": "front"}
     assert run["ports"] == [] and run["image"] and run["created"]

@@ -138,9 +138,8 @@ static json_t *scope_json(const pl_scope_t *s)
 static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl_error_t **err)
 {
 	static const char *const keys[] = {
-	    "name",   "driver", "subnet", "gateway", "ip_range", "internal",   "masquerade",
-	    "parent", "mtu",	"id",	  "device",  "created",	 "created_ns", "labels",
-	    "options", NULL};
+	    "name", "driver", "subnet", "gateway", "ip_range",	 "internal", "masquerade", "parent",
+	    "mtu",  "id",     "device", "created", "created_ns", "labels",   "options",	   NULL};
 	static const char *const api_keys[] = {"name",	   "driver",   "subnet",     "gateway",
 					       "ip_range", "internal", "masquerade", "parent",
 					       "mtu",	   "labels",   "options",    NULL};
@@ -174,7 +173,8 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 		pl_error_set(err, PL_ERR_INVALID, 0, "mtu must be an integer in [68, 65535]");
 		return NULL;
 	}
-	const json_t *labels = json_object_get(b, "labels"), *options = json_object_get(b, "options");
+	const json_t *labels = json_object_get(b, "labels"),
+		     *options = json_object_get(b, "options");
 	if ((labels && pl_config_parse_string_map(labels, "labels", err) < 0) ||
 	    (options && pl_config_parse_string_map(options, "options", err) < 0))
 		return NULL;

@@ -79,8 +79,8 @@ static json_t *read_meta(pl_volumes_t *v, const char *name)
 	return m;
 }
 
-static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels,
-		    const json_t *options, pl_error_t **err)
+static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels, const json_t *options,
+		    pl_error_t **err)
 {
 	_cleanup_free_ char *tmp = pl_xasprintf(".tmp-%s", name);
 	pl_remove_tree_at(v->dirfd, tmp, NULL);
