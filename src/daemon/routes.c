@@ -19,6 +19,7 @@
 #include "daemon/attach.h"
 #include "daemon/routes_network.h"
 #include "daemon/routes_list.h"
+#include "daemon/routes_netlive.h"
 #include "daemon/routes_archive.h"
 
 #include <errno.h>
@@ -1531,6 +1532,8 @@ static const pl_route_t routes[] = {
     {"GET", "/networks", pl_h_networks_list},
     {"GET", "/networks/{name}", pl_h_network_inspect},
     {"DELETE", "/networks/{name}", pl_h_network_remove},
+    {"POST", "/networks/{name}/connect", pl_h_network_connect},
+    {"POST", "/networks/{name}/disconnect", pl_h_network_disconnect},
     {"GET", "/containers/{id}/ports", pl_h_container_ports},
     {"POST", "/images/{ref*}/push", h_image_push},
     {"GET", "/images/{ref*}", h_image_inspect},

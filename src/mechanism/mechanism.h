@@ -91,6 +91,14 @@ typedef struct pl_mechanism {
 	 * container's (linux: the process is tether). */
 	const char *(*unreported_end)(const struct pl_mechanism *m, bool reaped, int code,
 				      int signo, bool killed_by_us, int *exit_code, int *signal);
+	/* Optional (NULL: a running domain's network cannot change, no hot-plug). Plumbs one
+	 * more endpoint into the running domain and configures its inside end: ep as in
+	 * pl_domain_spec_t.endpoints plus "address" ("A.B.C.D/len") and "gateway" when it is to
+	 * hold the default route. net_disconnect takes it away again. */
+	int (*net_connect)(const struct pl_mechanism *m, const pl_domain_t *dom, const json_t *ep,
+			   pl_error_t **err);
+	int (*net_disconnect)(const struct pl_mechanism *m, const pl_domain_t *dom,
+			      const json_t *ep, pl_error_t **err);
 	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
 	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
 	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);
