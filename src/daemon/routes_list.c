@@ -3,12 +3,6 @@
 #include "common/json.h"
 #include "portlayer/listing.h"
 
-static void fail(pl_req_t *r, pl_error_t *e)
-{
-	pl_reply_error(r, e);
-	pl_error_free(e);
-}
-
 static json_t *filters_of(pl_req_t *r, const char *const *allowed, pl_error_t **err)
 {
 	return pl_filters_parse(pl_req_query(r, "filters"), allowed, err);
@@ -24,11 +18,11 @@ void pl_h_containers_list(pl_req_t *r, void *data)
 	/* all defaults to true: this API always listed every container */
 	if (pl_req_query_bool(r, "all", true, &all, &e) < 0 ||
 	    pl_req_query_bool(r, "size", false, &size, &e) < 0)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	_cleanup_json_ json_t *f = filters_of(r, keys, &e);
 	json_t *list = f ? pl_containers_list(app->pl, f, all, size, &e) : NULL;
 	if (!list)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_json(r, 200, list);
 }
 
@@ -40,7 +34,7 @@ void pl_h_images_list(pl_req_t *r, void *data)
 	_cleanup_json_ json_t *f = filters_of(r, keys, &e);
 	json_t *list = f ? pl_images_list_filtered(app->pl, f, &e) : NULL;
 	if (!list)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_json(r, 200, list);
 }
 
@@ -52,7 +46,7 @@ void pl_h_volumes_list(pl_req_t *r, void *data)
 	_cleanup_json_ json_t *f = filters_of(r, keys, &e);
 	json_t *list = f ? pl_volumes_list_filtered(app->pl, f, &e) : NULL;
 	if (!list)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_json(r, 200, list);
 }
 
@@ -65,6 +59,6 @@ void pl_h_networks_list(pl_req_t *r, void *data)
 	_cleanup_json_ json_t *f = filters_of(r, keys, &e);
 	json_t *list = f ? pl_networks_list_filtered(app->pl, f, &e) : NULL;
 	if (!list)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_reply_json(r, 200, list);
 }

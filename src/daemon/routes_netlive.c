@@ -6,12 +6,6 @@
 
 #include <string.h>
 
-static void fail(pl_req_t *r, pl_error_t *e)
-{
-	pl_reply_error(r, e);
-	pl_error_free(e);
-}
-
 /* One handle, one change, one commit. */
 static int change(pl_app_t *app, pl_container_t *c, const json_t *arg, pl_error_t **err)
 {
@@ -37,21 +31,21 @@ static void connect_or_disconnect(pl_req_t *r, pl_app_t *app, bool connect)
 	_cleanup_json_ json_t *body = pl_req_json(r, &e);
 	if (!body || pl_json_check_keys(body, connect ? "connect" : "disconnect",
 					connect ? ckeys : dkeys, &e) < 0)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	const char *id = NULL;
 	if (pl_json_get_string(body, "container", &id, &e) < 0)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	json_t *force = json_object_get(body, "force");
 	if (!id || (force && !json_is_boolean(force))) {
 		pl_error_set(&e, PL_ERR_INVALID, 0,
 			     "container (an id or name) is required; force is a boolean");
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	pl_container_t *c = pl_container_find(app->pl, id, &e);
 	_cleanup_json_ json_t *net =
 	    c ? pl_network_inspect(pl_portlayer_network(app->pl), pl_req_param(r), &e) : NULL;
 	if (!net)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	json_t *arg = json_pack("{s:s, s:O}", "action", connect ? "connect" : "disconnect", "scope",
 				json_object_get(net, "name"));
 	if (connect) {
@@ -68,7 +62,7 @@ static void connect_or_disconnect(pl_req_t *r, pl_app_t *app, bool connect)
 		rc = 0;
 	}
 	if (rc < 0)
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	pl_events_emit(pl_portlayer_events(app->pl), "network", connect ? "connect" : "disconnect",
 		       json_string_value(json_object_get(net, "id")),
 		       json_string_value(json_object_get(net, "name")),
