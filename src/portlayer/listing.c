@@ -504,7 +504,9 @@ json_t *pl_images_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_er
 		json_object_set_new(
 		    e, "labels", json_is_object(labels) ? json_deep_copy(labels) : json_object());
 		const json_t *tags = json_object_get(e, "tags");
-		if ((dangling >= 0 && (json_array_size(tags) == 0) != (bool)dangling) ||
+		bool nameless = json_array_size(tags) == 0 &&
+				json_array_size(json_object_get(e, "repo_digests")) == 0;
+		if ((dangling >= 0 && nameless != (bool)dangling) ||
 		    !all_labels(filters, json_object_get(e, "labels")) ||
 		    !any_of(filters, "reference", m_reference, (void *)tags))
 			continue;

@@ -207,23 +207,31 @@ const json_t *pl_image_config(const json_t *img)
 	return json_object_get(json_object_get(img, "config"), "config");
 }
 
-static json_t *tags_of(pl_images_t *im, const char *id)
+/* An image's names: its tags (digests false), or its "repo@sha256:..." names (the manifest
+ * digests registries hold it under, which pull and create by digest find). */
+static json_t *names_of(pl_images_t *im, const char *id, bool digests)
 {
 	json_t *t = json_array();
 	const char *k;
 	json_t *v;
 	json_object_foreach(im->tags, k, v)
 	{
-		if (strcmp(json_string_value(v), id) == 0)
+		if (strcmp(json_string_value(v), id) == 0 && (strchr(k, '@') != NULL) == digests)
 			json_array_append_new(t, json_string(k));
 	}
 	return t;
+}
+
+static json_t *tags_of(pl_images_t *im, const char *id)
+{
+	return names_of(im, id, false);
 }
 
 json_t *pl_image_inspect_json(pl_images_t *im, const json_t *img)
 {
 	json_t *j = json_deep_copy(img);
 	json_object_set_new(j, "tags", tags_of(im, pl_image_id(img)));
+	json_object_set_new(j, "repo_digests", names_of(im, pl_image_id(img), true));
 	return j;
 }
 
@@ -236,7 +244,8 @@ json_t *pl_images_list_json(pl_images_t *im)
 	{
 		json_array_append_new(
 		    arr,
-		    json_pack("{s:s, s:o, s:o, s:o}", "id", k, "tags", tags_of(im, k), "size",
+		    json_pack("{s:s, s:o, s:o, s:o, s:o}", "id", k, "tags", tags_of(im, k),
+			      "repo_digests", names_of(im, k, true), "size",
 			      json_incref(json_object_get(v, "size")) ?: json_integer(0), "created",
 			      json_incref(json_object_get(v, "created")) ?: json_string("")));
 	}
@@ -305,6 +314,13 @@ int pl_images_apply_names(pl_images_t *im, const json_t *result, pl_error_t **er
 		{
 			_cleanup_free_ char *n = normalize_ref(json_string_value(t));
 			json_object_set_new(im->tags, n, json_string(id));
+		}
+		json_array_foreach(json_object_get(img, "repo_digests"), k, t)
+		{
+			if (name_ok(json_string_value(t)) && strchr(json_string_value(t), '@')) {
+				_cleanup_free_ char *n = normalize_ref(json_string_value(t));
+				json_object_set_new(im->tags, n, json_string(id));
+			}
 		}
 	}
 	return save_tags(im, err);
