@@ -2873,6 +2873,7 @@ static const subcommand_t image_commands[] = {
     {"rm", image_rm},
     {"remove", image_rm},
     {"push", pl_cli_image_push},
+    {"save", pl_cli_image_save},
     {"pull", pl_cli_image_pull},
 };
 
