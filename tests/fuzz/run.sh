@@ -16,8 +16,12 @@ clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$o
 rc=0
 for t in fuzz_frame fuzz_config fuzz_dns; do
   mkdir -p "$out/corpus-$t"
+  # checked-in seeds (the create body's newer fields) and a dictionary, where there are any
+  extra=()
+  [ -d "tests/fuzz/seeds/$t" ] && extra+=("tests/fuzz/seeds/$t")
+  [ "$t" = fuzz_config ] && extra=(-dict=tests/fuzz/config.dict "${extra[@]}")
   if "$out/$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=0 \
-       "$out/corpus-$t" >"$out/$t.log" 2>&1; then
+       "${extra[@]:0:1}" "$out/corpus-$t" "${extra[@]:1}" >"$out/$t.log" 2>&1; then
     echo "fuzz $t: ok ($(grep -oE '#[0-9]+' "$out/$t.log" | tail -n1 | tr -d '#') runs)"
   else
     echo "fuzz $t: FAILED"; tail -n 40 "$out/$t.log"; rc=1
