@@ -632,27 +632,53 @@ void pl_cgroup_adopt(const char *id, pid_t pid)
 int pl_cgroup_devices(const char *id, const pl_cgroup_device_t *devs, size_t n, bool all,
 		      pl_error_t **err)
 {
-	/* cgroup v2 controls devices through a BPF program (not done yet): v1 here */
-	_cleanup_free_ char *dir = layout == PL_CG_V2 ? NULL : v1_dir(id, "devices");
-	if (!dir)
-		return 0;
-	_cleanup_free_ char *deny = pl_xasprintf("%s/devices.deny", dir);
-	_cleanup_free_ char *allow = pl_xasprintf("%s/devices.allow", dir);
-	if (all)
-		return write_file(allow, "a") < 0 ? pl_error_errno(err, "allow all devices") : 0;
 	/* Docker's default set: mknod of anything, the standard character devices, ptys, tun */
 	static const char *const defaults[] = {
 	    "c *:* m",	 "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
 	    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 	};
-	int r = write_file(deny, "a");
-	for (size_t i = 0; r == 0 && i < PL_ARRAY_SIZE(defaults); i++)
-		r = write_file(allow, defaults[i]);
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		char rule[64];
-		snprintf(rule, sizeof(rule), "%c %u:%u %s", devs[i].type, devs[i].major,
-			 devs[i].minor, devs[i].perms);
-		r = write_file(allow, rule);
+	size_t nr = all ? 1 : PL_ARRAY_SIZE(defaults) + n;
+	_cleanup_free_ char **rules = pl_xcalloc(nr + 1, sizeof(char *));
+	_cleanup_free_ char *own = pl_xcalloc(n + 1, 64);
+	if (all) {
+		rules[0] = (char *)"a";
+	} else {
+		for (size_t i = 0; i < PL_ARRAY_SIZE(defaults); i++)
+			rules[i] = (char *)defaults[i];
+		for (size_t i = 0; i < n; i++) {
+			char *r = own + i * 64;
+			snprintf(r, 64, "%c %u:%u %s", devs[i].type, devs[i].major, devs[i].minor,
+				 devs[i].perms);
+			rules[PL_ARRAY_SIZE(defaults) + i] = r;
+		}
 	}
-	return r < 0 ? pl_error_set(err, PL_ERR_INTERNAL, -r, "device rules in %s", dir) : 0;
+	/* v1: the devices controller's lists */
+	_cleanup_free_ char *dir = layout == PL_CG_V2 ? NULL : v1_dir(id, "devices");
+	if (dir) {
+		_cleanup_free_ char *deny = pl_xasprintf("%s/devices.deny", dir);
+		_cleanup_free_ char *allow = pl_xasprintf("%s/devices.allow", dir);
+		int r = all ? 0 : write_file(deny, "a");
+		for (size_t i = 0; r == 0 && i < nr; i++)
+			r = write_file(allow, rules[i]);
+		if (r < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "device rules in %s", dir);
+	}
+	/* v2 (and the cgroup2 side of a hybrid host): a BPF device filter; on a hybrid host
+	 * the v1 lists above already hold, so a kernel without it is no failure there */
+	_cleanup_free_ char *d2 = v2_dir(id);
+	_cleanup_close_ int fd = d2 ? open(d2, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd >= 0 && !all) {
+		pl_error_t *e = NULL;
+		if (pl_devbpf_attach(fd, (const char *const *)rules, nr, &e) < 0) {
+			if (layout == PL_CG_V2) {
+				if (err)
+					*err = e;
+				else
+					pl_error_free(e);
+				return -1;
+			}
+			pl_error_free(e);
+		}
+	}
+	return 0;
 }

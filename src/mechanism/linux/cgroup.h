@@ -49,3 +49,6 @@ typedef struct pl_cgroup_device {
 } pl_cgroup_device_t;
 int pl_cgroup_devices(const char *id, const pl_cgroup_device_t *devs, size_t n, bool all,
 		      pl_error_t **err);
+/* devbpf.c: attaches a cgroup v2 device filter allowing exactly these rules ("c 1:3 rwm",
+ * "b *:* m", "a") to the cgroup2 directory fd. */
+int pl_devbpf_attach(int cgroup_fd, const char *const *rules, size_t n, pl_error_t **err);
