@@ -222,29 +222,32 @@ static json_t *time_json(int64_t ns)
 	return json_string(b);
 }
 
-static json_t *first_tag(pl_images_t *im, const char *id)
+/* image id -> its first tag, once per listing */
+static json_t *first_tags(pl_images_t *im)
 {
 	_cleanup_json_ json_t *all = pl_images_list_json(im);
+	json_t *out = json_object();
 	size_t i;
 	json_t *e;
 	json_array_foreach(all, i, e)
 	{
-		if (!strcmp(json_string_value(json_object_get(e, "id")), id)) {
-			json_t *t = json_array_get(json_object_get(e, "tags"), 0);
-			if (t)
-				return json_incref(t);
-		}
+		json_t *t = json_array_get(json_object_get(e, "tags"), 0);
+		if (t)
+			json_object_set(out, json_string_value(json_object_get(e, "id")), t);
 	}
-	return json_string(id);
+	return out;
 }
 
-static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size)
+static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size, json_t *tags)
 {
 	json_t *j = pl_container_summary_json(c);
 	const pl_config_t *cfg = c->config;
 	json_object_set_new(j, "image",
-			    cfg->image ? first_tag(pl->images, cfg->image)
-				       : json_string(cfg->rootfs ? cfg->rootfs : ""));
+			    cfg->image && json_object_get(tags, cfg->image)
+				? json_incref(json_object_get(tags, cfg->image))
+				: json_string(cfg->image    ? cfg->image
+					      : cfg->rootfs ? cfg->rootfs
+							    : ""));
 	json_object_set_new(j, "image_id", json_string(cfg->image ? cfg->image : ""));
 	json_object_set_new(j, "labels", json_deep_copy(cfg->labels));
 	json_object_set_new(j, "ports", pl_network_ports_json(c));
@@ -399,6 +402,7 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 	size_t n_res = json_array_size(names);
 	regex_t *res = pl_xcalloc(n_res + 1, sizeof(regex_t));
 	json_t *out = NULL;
+	_cleanup_json_ json_t *tags = NULL;
 	size_t compiled = 0;
 	for (; compiled < n_res; compiled++) {
 		if (regcomp(&res[compiled], json_string_value(json_array_get(names, compiled)),
@@ -410,6 +414,7 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 		}
 	}
 	out = json_array();
+	tags = first_tags(pl->images);
 	for (pl_container_t *c = pl->head; c; c = c->next) {
 		cctx_t x = {pl, c, res, n_res};
 		bool status_given = json_object_get(filters, "status") != NULL;
@@ -429,7 +434,7 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 		    !any_of(filters, "volume", m_volume, &x) ||
 		    !any_of(filters, "exited", m_exited, &x))
 			continue;
-		json_array_append_new(out, summary(pl, c, size));
+		json_array_append_new(out, summary(pl, c, size, tags));
 	}
 done:
 	for (size_t k = 0; k < compiled; k++)
