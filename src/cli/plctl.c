@@ -3161,9 +3161,42 @@ static int network_rm(pl_client_t *c, int argc, char **argv)
 	return delete_each(c, argc, argv, network_path, false);
 }
 
+/* network connect [--ip A] [--alias N]... NETWORK CONTAINER | disconnect [-f] NETWORK CONTAINER
+ * (a running container too: the port layer plumbs it live) */
+static int network_connect(pl_client_t *c, int argc, char **argv)
+{
+	bool connect = !strcmp(argv[0], "connect");
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	int i = 1;
+	for (; i + 1 < argc && argv[i][0] == '-'; i++) {
+		if (connect && !strcmp(argv[i], "--ip"))
+			json_object_set_new(body, "ip", json_string(argv[++i]));
+		else if (connect && !strcmp(argv[i], "--alias"))
+			json_array_append_new(member(body, "aliases", true),
+					      json_string(argv[++i]));
+		else if (!connect && (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")))
+			json_object_set_new(body, "force", json_true());
+		else
+			break;
+	}
+	if (argc - i != 2)
+		return usage_error(connect ? "network connect" : "network disconnect",
+				   "want NETWORK CONTAINER (connect: [--ip A] [--alias N]; "
+				   "disconnect: [-f])");
+	json_object_set_new(body, "container", json_string(argv[i + 1]));
+	_cleanup_free_ char *base = network_path(c, argv[i]);
+	_cleanup_free_ char *path = pl_xasprintf("%s/%s", base, argv[0]);
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "POST", path, body, NULL, NULL, &err) < 0)
+		return report(err, 1);
+	return 0;
+}
+
 static const subcommand_t network_commands[] = {
-    {"create", network_create},	  {"ls", network_ls}, {"list", network_ls},
-    {"inspect", network_inspect}, {"rm", network_rm}, {"remove", network_rm},
+    {"create", network_create},	  {"ls", network_ls},
+    {"list", network_ls},	  {"inspect", network_inspect},
+    {"rm", network_rm},		  {"remove", network_rm},
+    {"connect", network_connect}, {"disconnect", network_connect},
 };
 
 static int cmd_network(const command_t *cmd, pl_client_t *c, int argc, char **argv)

@@ -122,3 +122,18 @@ def test_vm_refuses_live_changes(api, rootfs):
     assert r.status == 409 and "vm" in r.message and "stop it first" in r.message, r.body
     assert api.inspect(c)["network"]["endpoints"] == []
     api.remove(c, force=True)
+
+
+def test_plctl_network_connect_disconnect(api, plctl, rootfs):
+    c = start(api, rootfs, "exec sleep 1000")
+    plctl("network", "connect", "--alias", "via-plctl", "bridge", c, check=0)
+    ep = api.inspect(c)["network"]["endpoints"]
+    assert [e["scope"] for e in ep] == ["bridge"] and ep[0]["aliases"] == ["via-plctl"]
+    out, err, j = exec_run(api, c, ["ip", "-4", "addr", "show", "eth0"])
+    assert ep[0]["ip"] in out
+    plctl("network", "disconnect", "bridge", c, check=0)
+    assert api.inspect(c)["network"]["endpoints"] == []
+    p = plctl("network", "disconnect", "bridge", c)
+    assert p.returncode != 0 and "not on network" in p.stderr, p.stderr
+    plctl("network", "disconnect", "-f", "bridge", c, check=0)
+    api.remove(c, force=True)
