@@ -186,3 +186,38 @@ def test_log_path(api, rootfs):
     with open(path) as f:
         text = f.read()
     assert " stdout F to-the-log" in text  # CRI format, what a kubelet reads
+
+
+def test_cgroup_parent_survives_a_daemon_restart(binaries, rootfs):
+    """A restarted daemon finds a container under its cgroup_parent (from the process) and
+    still releases that cgroup when the container stops."""
+    import tempfile
+    from conftest import Daemon, finish_daemon
+    tmp = tempfile.mkdtemp(prefix="pl-it-cgp-")
+    d = Daemon(tmp).start()
+    parent = f"pltest-{os.getpid()}-restart"
+    try:
+        b = d.api.create_body(rootfs, ["sleep", "1000"])
+        b["cgroup_parent"] = parent
+        r = d.api.create_raw(b)
+        assert r.status == 201, r.body
+        cid = r.json["id"]
+        d.api.start(cid)
+        pid = d.api.wait_status(cid, "running")["pid"]
+        paths = [p for p in cgroup_paths_of(pid) if p.endswith(f"/{parent}/{cid}")]
+        assert paths
+        d.kill()
+        d.start()
+        assert d.api.state(cid)["status"] == "running"
+        d.api.stop(cid, timeout=0)
+        d.api.wait_status(cid, ("stopped", "exited"))
+        assert not any(os.path.exists(p) for p in paths), paths
+    finally:
+        problems = finish_daemon(d)
+        for root in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", x)
+                                          for x in os.listdir("/sys/fs/cgroup")]:
+            try:
+                os.rmdir(os.path.join(root, parent))
+            except OSError:
+                pass
+    assert not problems, problems
