@@ -221,3 +221,29 @@ def test_cgroup_parent_survives_a_daemon_restart(binaries, rootfs):
             except OSError:
                 pass
     assert not problems, problems
+
+
+def test_cgroup_parent_systemd_slice(api, rootfs):
+    """A kubelet with the systemd cgroup driver names a slice: it is the slice's path."""
+    top = f"plt{os.getpid()}"
+    b = api.create_body(rootfs, ["sleep", "1000"])
+    b["cgroup_parent"] = f"{top}-pod9.slice"
+    r = api.create_raw(b)
+    assert r.status == 201, r.body
+    cid = r.json["id"]
+    want = f"/{top}.slice/{top}-pod9.slice/{cid}"
+    try:
+        api.start(cid)
+        pid = api.wait_status(cid, "running")["pid"]
+        with open(f"/proc/{pid}/cgroup") as f:
+            lines = [l for l in f.read().splitlines() if ":memory:" in l or l.startswith("0::")]
+        assert lines and all(l.endswith(want) for l in lines), lines
+    finally:
+        api.remove(cid, force=True)
+        for root in ["/sys/fs/cgroup"] + [os.path.join("/sys/fs/cgroup", x)
+                                          for x in os.listdir("/sys/fs/cgroup")]:
+            for p in (f"{top}.slice/{top}-pod9.slice", f"{top}.slice"):
+                try:
+                    os.rmdir(os.path.join(root, p))
+                except OSError:
+                    pass

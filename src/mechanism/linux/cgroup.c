@@ -588,8 +588,34 @@ static int make_path(const char *root, const char *relpath, bool v2, pl_error_t 
 	return 0;
 }
 
-int pl_cgroup_place(const char *id, const char *parent, pl_error_t **err)
+/* systemd's slice names as a path, as Docker's systemd driver reads a kubelet's parent:
+ * "kubepods-burstable-pod1.slice" lives at
+ * "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice". Anything else
+ * is a path already. */
+static char *slice_path(const char *parent)
 {
+	size_t n = strlen(parent);
+	if (strchr(parent, '/') || n <= 6 || strcmp(parent + n - 6, ".slice"))
+		return pl_xstrdup(parent);
+	if (!strcmp(parent, "-.slice"))
+		return pl_xstrdup("");
+	_cleanup_free_ char *stem = pl_xasprintf("%.*s", (int)(n - 6), parent);
+	char *out = pl_xstrdup("");
+	for (char *dash = stem;; dash++) {
+		dash = strchr(dash, '-');
+		_cleanup_free_ char *prefix =
+		    dash ? pl_xasprintf("%.*s", (int)(dash - stem), stem) : pl_xstrdup(stem);
+		char *next = pl_xasprintf("%s%s%s.slice", out, *out ? "/" : "", prefix);
+		free(out);
+		out = next;
+		if (!dash)
+			return out;
+	}
+}
+
+int pl_cgroup_place(const char *id, const char *parent_in, pl_error_t **err)
+{
+	_cleanup_free_ char *parent = parent_in ? slice_path(parent_in) : NULL;
 	if (!parent || !*parent) {
 		_cleanup_free_ char *def = pl_xasprintf(PARENT "/%s", id);
 		if (strcmp(rel(id), def))
