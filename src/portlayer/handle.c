@@ -517,8 +517,10 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 		pl_container_emit(c, "update",
 				  json_pack("{s:I}", "version", (json_int_t)c->version));
 	}
-	if (live_net > 0)
+	if (live_net > 0) {
 		pl_network_container_changed(pl_portlayer_network(pl), c);
+		pl_netlive_refresh_names(pl, c);
+	}
 	res->version = c->version;
 	return 0;
 }

@@ -1,9 +1,12 @@
 #include "portlayer/netlive.h"
 #include "portlayer/internal.h"
 #include "portlayer/network/network.h"
+#include "portlayer/pods.h"
+#include "proto/frame.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static bool on_scope(const json_t *nets, const char *scope)
@@ -95,4 +98,25 @@ int pl_netlive_apply(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg, pl
 			return pl_error_wrap(err, "connect %s", scope);
 	}
 	return 1;
+}
+
+void pl_netlive_refresh_names(pl_portlayer_t *pl, pl_container_t *c)
+{
+	for (pl_container_t *o = pl->head; o; o = o->next) {
+		const char *t = pl_hostcfg_target(o->config->network_mode);
+		if ((o != c && !(t && !strcmp(t, c->id))) || !pl_container_is_running(o) ||
+		    o->dom.ctl_fd < 0)
+			continue;
+		char hb[13];
+		snprintf(hb, sizeof(hb), "%.12s", o->id);
+		json_t *net =
+		    pl_pods_tether_network(pl, o, o->config->hostname ? o->config->hostname : hb);
+		if (!net) /* no network left: loopback names only */
+			net = json_pack("{s:[[s,s,s],[s,s,s,s]]}", "hosts", "127.0.0.1",
+					"localhost", o->config->hostname ? o->config->hostname : hb,
+					"::1", "localhost", "ip6-localhost", "ip6-loopback");
+		json_object_del(net, "interfaces");
+		json_object_del(net, "routes");
+		pl_container_send(o, PL_MSG_NETWORK, net);
+	}
 }

@@ -16,3 +16,6 @@ int pl_netlive_check(const pl_container_t *c, const pl_config_t *cfg, const char
  * (nothing when c is not running or its networks did not change). Returns 1 when it
  * changed the domain (the caller then lets published ports follow), 0, or -1. */
 int pl_netlive_apply(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg, pl_error_t **err);
+/* After the config records the change: c (and the containers in its network namespace)
+ * get /etc/hosts and /etc/resolv.conf written again by tether (NETWORK). */
+void pl_netlive_refresh_names(pl_portlayer_t *pl, pl_container_t *c);

@@ -31,7 +31,10 @@ typedef enum pl_msg_type {
 	PL_MSG_DATA = 16, /* stdio bytes: chan = session, flags = stream (0 in, 1 out, 2 err) */
 	PL_MSG_STATS_REQUEST = 17, /* port layer -> tether: {} */
 	PL_MSG_STATS = 18, /* tether -> port layer: {"cpu","memory","pids","blkio","networks"} */
-	PL_MSG_TYPE_MAX = 18,
+	/* port layer -> tether: {"hosts","dns"} rewritten after a live network change (numbered
+	 * apart from the others being added at the same time) */
+	PL_MSG_NETWORK = 24,
+	PL_MSG_TYPE_MAX = 24,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {

@@ -50,6 +50,11 @@ def test_connect_and_disconnect_a_running_container(api, rootfs, uniq):
     assert [e["scope"] for e in ep] == [scope] and ep[0]["aliases"] == ["late"]
     out, err, j = exec_run(api, cli, ["ip", "-4", "addr", "show", "eth0"])
     assert ep[0]["ip"] in out, out
+    # its names files follow: its address and alias in /etc/hosts, the scope's resolver
+    out, err, j = exec_run(api, cli, ["cat", "/etc/hosts", "/etc/resolv.conf"])
+    line = [l for l in out.splitlines() if l.startswith(ep[0]["ip"])]
+    assert line and "late" in line[0].split(), out
+    assert "nameserver" in out, out
     # the server reaches the client's new address too
     out, err, j = exec_run(api, srv, ["ping", "-c", "1", "-W", "2", ep[0]["ip"]])
     assert j["exit_code"] == 0, out + err
@@ -61,6 +66,8 @@ def test_connect_and_disconnect_a_running_container(api, rootfs, uniq):
     assert r.status == 204, r.body
     out, err, j = exec_run(api, cli, ["ip", "-o", "link"])
     assert "eth0" not in out, out
+    out, err, j = exec_run(api, cli, ["cat", "/etc/hosts"])
+    assert ep[0]["ip"] not in out and "localhost" in out, out
     assert api.inspect(cli)["network"]["endpoints"] == []
     assert api.inspect(cli)["config"]["network_mode"] == "none"
     # force: not being on it is fine
@@ -117,7 +124,12 @@ def test_vm_refuses_live_changes(api, rootfs):
     vm = [m for m in api.get("/info").json["mechanisms"] if m["name"] == "vm"]
     if not vm or not vm[0]["available"]:
         pytest.skip("vm mechanism unavailable here")
-    c = start(api, rootfs, "exec sleep 1000", isolation={"kernel": "dedicated"})
+    b = api.create_body(rootfs, ["sleep", "1000"], isolation={"kernel": "dedicated"})
+    c = api.create_raw(b).json["id"]
+    # a guest boots under emulation on a loaded machine: a generous deadline
+    r = api.post(f"/containers/{c}/start", timeout=240)
+    assert r.status == 204, r.body
+    api.wait_status(c, "running", timeout=240)
     r = api.post("/networks/bridge/connect", {"container": c})
     assert r.status == 409 and "vm" in r.message and "stop it first" in r.message, r.body
     assert api.inspect(c)["network"]["endpoints"] == []
