@@ -31,10 +31,10 @@ typedef enum pl_msg_type {
 	PL_MSG_DATA = 16, /* stdio bytes: chan = session, flags = stream (0 in, 1 out, 2 err) */
 	PL_MSG_STATS_REQUEST = 17, /* port layer -> tether: {} */
 	PL_MSG_STATS = 18, /* tether -> port layer: {"cpu","memory","pids","blkio","networks"} */
-	/* port layer -> tether: {"hosts","dns"} rewritten after a live network change (numbered
-	 * apart from the others being added at the same time) */
-	PL_MSG_NETWORK = 24,
-	PL_MSG_TYPE_MAX = 24,
+	PL_MSG_TOP_REQUEST = 19, /* port layer -> tether: {} */
+	PL_MSG_TOP = 20,	 /* tether -> port layer: {"processes":[...]} */
+	PL_MSG_NETWORK = 21, /* port layer -> tether: {"hosts","dns"} after a live network change */
+	PL_MSG_TYPE_MAX = 21,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {
