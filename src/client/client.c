@@ -394,7 +394,7 @@ static size_t stream_write(char *data, size_t size, size_t nmemb, void *userdata
 			buf_append(&s->error_body, data, n);
 		return n;
 	}
-	int r = s->fn(data, n, s->userdata);
+	int r = s->fn ? s->fn(data, n, s->userdata) : 0;
 	if (r < 0) {
 		s->fn_ret = r;
 		return 0; /* anything but n aborts the transfer */
@@ -426,6 +426,58 @@ int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, 
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
 	if (code < 200 || code >= 300)
 		return status_error(code, &s.error_body, err);
+	return 0;
+}
+
+typedef struct header_ctx {
+	const char *name;
+	char *value;
+} header_ctx_t;
+
+static size_t header_line(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	header_ctx_t *h = userdata;
+	size_t n = size * nmemb, nl = strlen(h->name);
+	if (n > nl + 1 && !strncasecmp(data, h->name, nl) && data[nl] == ':') {
+		const char *v = data + nl + 1;
+		size_t vl = n - nl - 1;
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		free(h->value);
+		h->value = strndup(v, vl);
+	}
+	return n;
+}
+
+int pl_client_stream_header(pl_client_t *c, const char *method, const char *path,
+			    const char *header, char **value, pl_client_data_fn fn, void *userdata,
+			    pl_error_t **err)
+{
+	prepare(c, method, path, NULL, 0);
+	_cleanup_(stream_ctx_done) stream_ctx_t s = {.c = c, .fn = fn, .userdata = userdata};
+	header_ctx_t h = {.name = header};
+	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, header_line);
+	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &h);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
+	CURLcode rc = curl_easy_perform(c->curl);
+	if (value)
+		*value = h.value;
+	else
+		free(h.value);
+	if (s.fn_ret < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -s.fn_ret, "write stream");
+	if (rc != CURLE_OK)
+		return transport_error(c, rc, err);
+	long code = 0;
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+	if (code < 200 || code >= 300) {
+		if (code == 404 && !s.error_body.len)
+			return pl_error_set(err, PL_ERR_NOTFOUND, 0, "not found");
+		return status_error(code, &s.error_body, err);
+	}
 	return 0;
 }
 

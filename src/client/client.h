@@ -90,6 +90,12 @@ int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, voi
 int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, json_t *body,
 			  pl_client_data_fn fn, void *userdata, pl_error_t **err);
 
+/* pl_client_stream for GET or HEAD that also hands back one response header's value
+ * (*value malloc'd, or NULL when absent; set on errors too). fn may be NULL for HEAD. */
+int pl_client_stream_header(pl_client_t *c, const char *method, const char *path,
+			    const char *header, char **value, pl_client_data_fn fn, void *userdata,
+			    pl_error_t **err);
+
 /* An upgraded connection (attach, exec start): the HTTP exchange is done here, on a
  * connection of its own (not the client's keep-alive one), because libcurl cannot hand over
  * a socket after "101 Switching Protocols". From then on the fd carries the raw

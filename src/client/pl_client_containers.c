@@ -250,12 +250,31 @@ pl_container_info_t *pl_container_inspect(pl_client_t *c, const char *id, pl_err
 	return info_from_json(resp);
 }
 
+int pl_container_summaries(pl_client_t *c, bool all, bool size, const char *filters,
+			   json_t **out, pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_xstrdup("/containers");
+	pl_client_add_query(c, &path, "all", all ? "1" : "0");
+	if (size)
+		pl_client_add_query(c, &path, "size", "1");
+	if (filters && *filters)
+		pl_client_add_query(c, &path, "filters", filters);
+	json_t *resp = NULL;
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, err) < 0)
+		return -1;
+	if (!json_is_array(resp)) {
+		json_decref(resp);
+		resp = json_array();
+	}
+	*out = resp;
+	return 0;
+}
+
 int pl_container_list(pl_client_t *c, bool all, const char *filters, pl_container_info_t ***out,
 		      size_t *n, pl_error_t **err)
 {
 	_cleanup_free_ char *path = pl_xstrdup("/containers");
-	if (all)
-		pl_client_add_query(c, &path, "all", "1");
+	pl_client_add_query(c, &path, "all", all ? "1" : "0");
 	if (filters && *filters)
 		pl_client_add_query(c, &path, "filters", filters);
 	_cleanup_json_ json_t *resp = NULL;

@@ -119,6 +119,11 @@ pl_container_info_t *pl_container_inspect(pl_client_t *c, const char *id, pl_err
 /* GET /containers[?all=&filters=]: filters is Docker's filter JSON text or NULL. */
 int pl_container_list(pl_client_t *c, bool all, const char *filters, pl_container_info_t ***out,
 		      size_t *n, pl_error_t **err);
+/* GET /containers?all=&size=&filters= (Docker's filter JSON): *out gets the summaries
+ * (id, name, image, image_id, labels, ports, state, status, created, args, network_mode,
+ * networks, mounts, size_rw/size_root_fs), a new reference. */
+int pl_container_summaries(pl_client_t *c, bool all, bool size, const char *filters,
+			   json_t **out, pl_error_t **err);
 /* POST /containers/{id}/start; *already (may be NULL) set when it was running (304). */
 int pl_container_start(pl_client_t *c, const char *id, bool *already, pl_error_t **err);
 /* POST /containers/{id}/stop[?timeout=]; timeout < 0: the container's own */
@@ -338,6 +343,29 @@ int pl_kv_put(pl_client_t *c, const char *key, const char *value, int64_t if_mat
 /* GET /kv/{key}: *value malloc'd */
 int pl_kv_get(pl_client_t *c, const char *key, char **value, int64_t *revision, pl_error_t **err);
 int pl_kv_delete(pl_client_t *c, const char *key, pl_error_t **err);
+
+/* ---- archives, commit, save, push (pl_client_extra.c) ---- */
+
+/* GET /containers/{id}/archive?path=: the tar to fn; *stat (may be NULL) gets the
+ * X-Docker-Container-Path-Stat header (base64 JSON, malloc'd). */
+int pl_archive_get(pl_client_t *c, const char *id, const char *path, char **stat,
+		   pl_client_data_fn fn, void *userdata, pl_error_t **err);
+/* HEAD /containers/{id}/archive?path= */
+int pl_archive_stat(pl_client_t *c, const char *id, const char *path, char **stat,
+		    pl_error_t **err);
+/* PUT /containers/{id}/archive?path=: the tar read from fd (size < 0: to EOF). */
+int pl_archive_put(pl_client_t *c, const char *id, const char *path, int fd, int64_t size,
+		   pl_error_t **err);
+/* POST /commit?container=&repo=&tag= {comment, author, changes}: *image gets {id, tags}. */
+int pl_container_commit(pl_client_t *c, const char *id, const char *repo, const char *tag,
+			const char *comment, const char *author, json_t *changes,
+			json_t **image, pl_error_t **err);
+/* GET /images/get?names=a,b[&format=oci]: the tar to fn. */
+int pl_image_save(pl_client_t *c, const char *names, bool oci, pl_client_data_fn fn,
+		  void *userdata, pl_error_t **err);
+/* POST /images/{ref}/push[?tag=&insecure=1] {username, password}: *result the answer. */
+int pl_image_push(pl_client_t *c, const char *ref, const char *tag, bool insecure,
+		  const char *username, const char *password, json_t **result, pl_error_t **err);
 
 /* NULL-terminated string vector helpers for the result structs. */
 char **pl_strv_from_json(const json_t *array);

@@ -230,6 +230,8 @@ static bool drop_unknown_field(pl_container_spec_t *s, const char *msg)
 		s->extra_hosts = NULL;
 	else if (!strcmp(f, "domainname") && s->domainname)
 		s->domainname = NULL;
+	else if (s->extra && json_object_get(s->extra, f))
+		json_object_del(s->extra, f);
 	else
 		return false;
 	return true;
@@ -510,6 +512,16 @@ void dk_containers_create(dk_job_t *j)
 		s.healthcheck.retries = (int)json_integer_value(json_object_get(health, "Retries"));
 	}
 
+	/* namespaces and host resources (engine-b's primitives) */
+	_cleanup_json_ json_t *extra = json_object();
+	if (dk_host_fields(c, hc, extra, &err) < 0) {
+		pl_image_info_free(img);
+		create_ctx_free(&cx);
+		dk_reply_pl_error(j, err);
+		return;
+	}
+	s.extra = extra;
+
 	_cleanup_free_ char *id = NULL;
 	int r;
 	for (int tries = 0; tries < 8; tries++) {
@@ -546,60 +558,25 @@ static bool filter_values(const json_t *filters, const char *key, strv_t *out)
 	return true;
 }
 
-static bool any_match(const strv_t *want, bool (*fn)(const pl_container_info_t *, const char *),
-		      const pl_container_info_t *ci)
-{
-	for (size_t i = 0; i < want->n; i++)
-		if (fn(ci, want->v[i]))
-			return true;
-	return false;
-}
+/* The port layer's list filters (TEAM.md, issue 17); health is matched here. */
+static const char *const pl_filter_keys[] = {"label",	 "name",    "id",     "status",
+					     "ancestor", "network", "volume", "exited"};
 
-static bool m_name(const pl_container_info_t *ci, const char *v)
+static bool health_match(const char *status, const char *want)
 {
-	if (*v == '/')
-		v++;
-	return ci->name && strstr(ci->name, v);
-}
-
-static bool m_id(const pl_container_info_t *ci, const char *v)
-{
-	return ci->id && !strncmp(ci->id, v, strlen(v));
-}
-
-static bool m_status(const pl_container_info_t *ci, const char *v)
-{
-	return !strcmp(dk_state_name(ci->state.status), v);
-}
-
-static bool m_label(const pl_container_info_t *ci, const char *v)
-{
-	const json_t *labels = json_object_get(json_object_get(ci->raw, "config"), "labels");
-	const char *eq = strchr(v, '=');
-	_cleanup_free_ char *k = eq ? strndup(v, (size_t)(eq - v)) : pl_xstrdup(v);
-	const char *have = json_string_value(json_object_get(labels, k));
-	return have && (!eq || !strcmp(have, eq + 1));
-}
-
-static bool m_ancestor(const pl_container_info_t *ci, const char *v)
-{
-	const char *img = dk_annotation(ci, DK_ANN_IMAGE);
-	if (img && (!strcmp(img, v) || (strchr(v, ':') == NULL && !strncmp(img, v, strlen(v)) &&
-					(img[strlen(v)] == ':' || img[strlen(v)] == '\0'))))
-		return true;
-	return ci->image && (!strcmp(ci->image, v) || !strncmp(ci->image + 7, v, strlen(v)));
-}
-
-static bool m_exited(const pl_container_info_t *ci, const char *v)
-{
-	return ci->state.status && !strcmp(ci->state.status, "stopped") &&
-	       ci->state.exit_code == atoi(v);
+	if (!strcmp(want, "none"))
+		return !strstr(status, "(health") && !strstr(status, "healthy)");
+	if (!strcmp(want, "starting"))
+		return strstr(status, "(health: starting)") != NULL;
+	_cleanup_free_ char *w = pl_xasprintf("(%s)", want);
+	return strstr(status, w) != NULL;
 }
 
 void dk_containers_list(dk_job_t *j)
 {
 	pl_client_t *c = dk_job_client(j);
 	bool all = dk_job_query_bool(j, "all", false);
+	bool size = dk_job_query_bool(j, "size", false);
 	const char *ftext = dk_job_query(j, "filters");
 	_cleanup_json_ json_t *filters = ftext && *ftext ? json_loads(ftext, 0, NULL) : NULL;
 	if (ftext && *ftext && !json_is_object(filters)) {
@@ -608,60 +585,65 @@ void dk_containers_list(dk_job_t *j)
 	}
 	const char *limit_s = dk_job_query(j, "limit");
 	int limit = limit_s ? atoi(limit_s) : -1;
+	if (limit == 0)
+		limit = -1;
+	_cleanup_json_ json_t *pl_filters = json_object();
+	strv_t health = {0};
+	bool health_on = false;
+	const char *k;
+	json_t *fv;
+	json_object_foreach(filters, k, fv)
+	{
+		bool known = false;
+		for (size_t i = 0; i < PL_ARRAY_SIZE(pl_filter_keys); i++)
+			known |= !strcmp(k, pl_filter_keys[i]);
+		if (known) {
+			strv_t vals = {0};
+			filter_values(filters, k, &vals);
+			json_t *arr = json_array();
+			for (size_t i = 0; i < vals.n; i++)
+				json_array_append_new(arr, json_string(vals.v[i]));
+			json_object_set_new(pl_filters, k, arr);
+			sv_free(&vals);
+		} else if (!strcmp(k, "health")) {
+			health_on = filter_values(filters, k, &health);
+		} else {
+			sv_free(&health);
+			dk_job_reply_message(j, 400, "invalid filter '%s'", k);
+			return;
+		}
+	}
+	/* Docker: a status filter or a limit (-n, -l) shows every state */
+	if (json_object_get(pl_filters, "status") || limit > 0)
+		all = true;
+	_cleanup_free_ char *pf = json_object_size(pl_filters) ? pl_json_dump(pl_filters) : NULL;
 	_cleanup_error_ pl_error_t *err = NULL;
-	pl_container_info_t **list = NULL;
-	size_t n = 0;
-	if (pl_container_list(c, true, NULL, &list, &n, &err) < 0) {
-		dk_reply_pl_error(j, err);
+	_cleanup_json_ json_t *list = NULL;
+	if (pl_container_summaries(c, all, size, pf, &list, &err) < 0) {
+		sv_free(&health);
+		if (err->kind == PL_ERR_INVALID)
+			dk_job_reply_message(j, 400, "%s", err->msg);
+		else
+			dk_reply_pl_error(j, err);
 		return;
 	}
-	struct {
-		const char *key;
-		bool (*fn)(const pl_container_info_t *, const char *);
-		strv_t want;
-		bool on;
-	} f[] = {{"name", m_name},	   {"id", m_id},
-		 {"status", m_status},	   {"label", m_label},
-		 {"ancestor", m_ancestor}, {"exited", m_exited}};
-	for (size_t k = 0; k < PL_ARRAY_SIZE(f); k++) {
-		f[k].want = (strv_t){0};
-		f[k].on = filter_values(filters, f[k].key, &f[k].want);
-	}
-	bool status_filter = f[2].on;
 	json_t *out = json_array();
 	/* newest first, like Docker */
-	for (size_t i = n; i-- > 0;) {
-		const char *sum = list[i]->state.status;
-		if (!all && !status_filter && sum && strcmp(sum, "running") &&
-		    strcmp(sum, "paused") && strcmp(sum, "starting") && strcmp(sum, "stopping"))
-			continue; /* not shown: no need to look closer */
-		/* the summary lacks labels, image and ports: inspect each */
-		pl_container_info_t *ci = pl_container_inspect(c, list[i]->id, NULL);
-		if (!ci)
-			continue; /* removed meanwhile */
-		bool running = ci->state.status && (!strcmp(ci->state.status, "running") ||
-						    !strcmp(ci->state.status, "paused") ||
-						    !strcmp(ci->state.status, "starting") ||
-						    !strcmp(ci->state.status, "stopping"));
-		bool keep = all || running || status_filter;
-		for (size_t k = 0; keep && k < PL_ARRAY_SIZE(f); k++) {
-			if (!f[k].on)
+	for (size_t i = json_array_size(list); i-- > 0;) {
+		const json_t *sum = json_array_get(list, i);
+		if (health_on) {
+			const char *st = json_string_value(json_object_get(sum, "status")) ?: "";
+			bool m = false;
+			for (size_t h = 0; h < health.n; h++)
+				m |= health_match(st, health.v[h]);
+			if (!m)
 				continue;
-			if (f[k].fn == m_label) { /* Docker ANDs label filters, ORs the rest */
-				for (size_t l = 0; l < f[k].want.n; l++)
-					if (!m_label(ci, f[k].want.v[l]))
-						keep = false;
-			} else if (!any_match(&f[k].want, f[k].fn, ci)) {
-				keep = false;
-			}
 		}
-		if (keep && (limit < 0 || (int)json_array_size(out) < limit))
-			json_array_append_new(out, dk_container_summary(ci));
-		pl_container_info_free(ci);
+		if (limit > 0 && (int)json_array_size(out) >= limit)
+			break;
+		json_array_append_new(out, dk_summary_from_pl(sum));
 	}
-	for (size_t k = 0; k < PL_ARRAY_SIZE(f); k++)
-		sv_free(&f[k].want);
-	pl_container_infos_free(list, n);
+	sv_free(&health);
 	dk_job_reply_json(j, 200, out);
 }
 

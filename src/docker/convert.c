@@ -328,6 +328,14 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	json_t *pids = json_object_get(res, "pids_limit");
 	json_object_set_new(hc, "PidsLimit",
 			    pids ? json_integer(json_integer_value(pids)) : json_null());
+	/* the namespace modes as the port layer recorded them (container:<full id>) */
+	const char *modes[][2] = {{"IpcMode", "ipc_mode"}, {"PidMode", "pid_mode"},
+				  {"UTSMode", "uts_mode"}};
+	for (size_t m = 0; m < PL_ARRAY_SIZE(modes); m++) {
+		const char *v = json_string_value(json_object_get(cfg, modes[m][1]));
+		if (v && (strcmp(v, "private") || m == 0))
+			json_object_set_new(hc, modes[m][0], json_string(v));
+	}
 	if (!json_object_get(hc, "Runtime"))
 		json_object_set_new(hc, "Runtime", json_string("runc"));
 	if (!json_object_get(hc, "LogConfig"))
@@ -348,8 +356,11 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	    network_settings(ci->raw));
 	_cleanup_free_ char *name = pl_xasprintf("/%s", ci->name ? ci->name : "");
 	json_object_set_new(out, "Name", json_string(name));
-	if (json_object_get(cfg, "log_path"))
-		json_object_set(out, "LogPath", json_object_get(cfg, "log_path"));
+	const json_t *lp = json_object_get(ci->raw, "log_path");
+	if (!lp)
+		lp = json_object_get(cfg, "log_path");
+	if (lp)
+		json_object_set(out, "LogPath", (json_t *)lp);
 	return out;
 }
 
@@ -401,5 +412,77 @@ json_t *dk_container_summary(const pl_container_info_t *ci)
 	    "Networks", json_object_get(ns, "Networks"), "Mounts",
 	    docker_mounts(json_object_get(cfg, "mounts")));
 	json_decref(ns);
+	return out;
+}
+
+/* Docker's /containers/json entry from a port layer list summary (no inspect). */
+json_t *dk_summary_from_pl(const json_t *sum)
+{
+	const char *id = json_string_value(json_object_get(sum, "id"));
+	const char *name = json_string_value(json_object_get(sum, "name"));
+	_cleanup_free_ char *slash_name = pl_xasprintf("/%s", name ? name : "");
+	size_t len = 0, i;
+	const json_t *a;
+	const json_t *args = json_object_get(sum, "args");
+	json_array_foreach(args, i, a) len += strlen(json_string_value(a) ?: "") + 1;
+	_cleanup_free_ char *command = pl_xcalloc(len + 1, 1);
+	json_array_foreach(args, i, a)
+	{
+		if (i)
+			strcat(command, " ");
+		strcat(command, json_string_value(a) ?: "");
+	}
+	/* the image's first tag; Docker shows "busybox" for busybox:latest */
+	const char *image = json_string_value(json_object_get(sum, "image"));
+	_cleanup_free_ char *shown = pl_xstrdup(image ? image : "");
+	size_t sl = strlen(shown);
+	if (sl > 7 && !strcmp(shown + sl - 7, ":latest") && !strchr(shown, '@'))
+		shown[sl - 7] = '\0';
+	json_t *ports = json_array();
+	const json_t *p;
+	json_array_foreach(json_object_get(sum, "ports"), i, p)
+	{
+		const char *proto = json_string_value(json_object_get(p, "protocol"));
+		const char *hip = json_string_value(json_object_get(p, "host_ip"));
+		json_t *o = json_pack("{s:I,s:s}", "PrivatePort",
+				      json_integer_value(json_object_get(p, "container_port")),
+				      "Type", proto ? proto : "tcp");
+		json_int_t hp = json_integer_value(json_object_get(p, "host_port"));
+		if (hp) {
+			json_object_set_new(o, "PublicPort", json_integer(hp));
+			json_object_set_new(o, "IP", json_string(hip && *hip ? hip : "0.0.0.0"));
+		}
+		json_array_append_new(ports, o);
+	}
+	json_t *networks = json_object();
+	const char *k;
+	const json_t *n;
+	json_object_foreach((json_t *)json_object_get(sum, "networks"), k, n)
+	{
+		const char *ip = json_string_value(json_object_get(n, "ip"));
+		const json_t *al = json_object_get(n, "aliases");
+		json_object_set_new(networks, k,
+				    json_pack("{s:s,s:s,s:O,s:s,s:s}", "NetworkID", k,
+					      "IPAddress", ip ? ip : "", "Aliases",
+					      al ? al : json_null(), "Gateway", "", "MacAddress",
+					      ""));
+	}
+	const char *nm = json_string_value(json_object_get(sum, "network_mode"));
+	const char *state = json_string_value(json_object_get(sum, "state"));
+	const char *status = json_string_value(json_object_get(sum, "status"));
+	const char *img_id = json_string_value(json_object_get(sum, "image_id"));
+	const char *created = json_string_value(json_object_get(sum, "created"));
+	json_t *out = json_pack(
+	    "{s:s,s:[s],s:s,s:s,s:s,s:I,s:o,s:o,s:s,s:s,s:{s:s},s:{s:o},s:o}", "Id", id ? id : "",
+	    "Names", slash_name, "Image", shown, "ImageID", img_id ? img_id : "", "Command",
+	    command, "Created", (json_int_t)dk_unix_time(created), "Ports", ports, "Labels",
+	    kv_array(json_object_get(sum, "labels")), "State", dk_state_name(state), "Status",
+	    status ? status : "", "HostConfig", "NetworkMode",
+	    nm && !strcmp(nm, "bridge") ? "default" : (nm ? nm : "none"), "NetworkSettings",
+	    "Networks", networks, "Mounts", docker_mounts(json_object_get(sum, "mounts")));
+	if (json_object_get(sum, "size_rw"))
+		json_object_set(out, "SizeRw", json_object_get(sum, "size_rw"));
+	if (json_object_get(sum, "size_root_fs"))
+		json_object_set(out, "SizeRootFs", json_object_get(sum, "size_root_fs"));
 	return out;
 }

@@ -56,10 +56,31 @@ void dk_exec_start(dk_job_t *j);
 void dk_exec_inspect(dk_job_t *j);
 void dk_exec_resize(dk_job_t *j);
 
+/* more.c: docker cp, commit, save, push, login, system df, prunes */
+void dk_archive_get(dk_job_t *j);
+void dk_archive_head(dk_job_t *j);
+void dk_archive_put(dk_job_t *j);
+void dk_commit(dk_job_t *j);
+void dk_image_save(dk_job_t *j);
+void dk_image_push(dk_job_t *j);
+void dk_auth(dk_job_t *j);
+void dk_system_df(dk_job_t *j);
+void dk_images_prune(dk_job_t *j);
+void dk_volumes_prune(dk_job_t *j);
+void dk_networks_prune(dk_job_t *j);
+/* The X-Registry-Auth header's {username, password, serveraddress}, or NULL. */
+json_t *dk_registry_auth(dk_job_t *j);
+
+/* hostfields.c: HostConfig's IpcMode, PidMode, UTSMode, CgroupParent, ShmSize, GroupAdd and
+ * Devices as port layer create fields, set in out (container:NAME resolved to the id). */
+int dk_host_fields(pl_client_t *c, const json_t *hc, json_t *out, pl_error_t **err);
+
 /* Docker's shapes (convert.c) */
 /* Docker's inspect object for a port layer container. */
 json_t *dk_container_json(const pl_container_info_t *ci);
-/* Docker's /containers/json entry. */
+/* Docker's /containers/json entry from a port layer list summary. */
+json_t *dk_summary_from_pl(const json_t *sum);
+/* Docker's /containers/json entry from an inspect. */
 json_t *dk_container_summary(const pl_container_info_t *ci);
 /* "Up 5 seconds", "Exited (0) 3 minutes ago", "Created" */
 char *dk_human_status(const pl_container_info_t *ci);

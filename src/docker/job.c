@@ -48,7 +48,7 @@ struct dk_job {
 	int refs;      /* the thread's and the request's; under srv->lock */
 	pl_req_t *req; /* loop side; NULL once the request ended */
 	char *param, *arg;
-	json_t *query, *headers, *body, *extra_headers;
+	json_t *query, *query_all, *headers, *body, *extra_headers;
 	int body_fd;
 	pl_client_t *client;
 	bool answered;
@@ -75,6 +75,8 @@ static void job_unref(dk_job_t *j)
 	free(j->arg);
 	if (j->query)
 		json_decref(j->query);
+	if (j->query_all)
+		json_decref(j->query_all);
 	if (j->headers)
 		json_decref(j->headers);
 	if (j->body)
@@ -324,6 +326,17 @@ static void collect(const char *key, const char *value, void *data)
 	json_object_set_new(data, key, json_string(value));
 }
 
+/* every value of a repeated query key (names=a&names=b), in order */
+static void collect_all(const char *key, const char *value, void *data)
+{
+	json_t *a = json_object_get(data, key);
+	if (!a) {
+		a = json_array();
+		json_object_set_new(data, key, a);
+	}
+	json_array_append_new(a, json_string(value ? value : ""));
+}
+
 void dk_job_spawn(dk_server_t *s, pl_req_t *req, dk_job_fn fn)
 {
 	dk_job_t *j = job_new(s, fn);
@@ -332,6 +345,8 @@ void dk_job_spawn(dk_server_t *s, pl_req_t *req, dk_job_fn fn)
 	j->param = pl_req_param(req) ? pl_xstrdup(pl_req_param(req)) : NULL;
 	j->query = json_object();
 	pl_req_each(req, false, collect, j->query);
+	j->query_all = json_object();
+	pl_req_each(req, false, collect_all, j->query_all);
 	j->headers = json_object();
 	pl_req_each(req, true, collect, j->headers);
 	if (pl_req_has_body(req)) {
@@ -373,6 +388,11 @@ const char *dk_job_arg(const dk_job_t *j)
 const char *dk_job_query(const dk_job_t *j, const char *key)
 {
 	return json_string_value(json_object_get(j->query, key));
+}
+
+const json_t *dk_job_query_all(const dk_job_t *j, const char *key)
+{
+	return json_object_get(j->query_all, key);
 }
 
 bool dk_job_query_bool(const dk_job_t *j, const char *key, bool def)

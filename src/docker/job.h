@@ -35,6 +35,8 @@ void dk_job_background(dk_server_t *s, dk_job_fn fn, char *arg_owned);
 /* Thread side. The request's parameters, copied when the job was made. */
 const char *dk_job_param(const dk_job_t *j);
 const char *dk_job_query(const dk_job_t *j, const char *key);
+/* Every value of a repeated query key, as a JSON array of strings (borrowed), or NULL. */
+const json_t *dk_job_query_all(const dk_job_t *j, const char *key);
 bool dk_job_query_bool(const dk_job_t *j, const char *key, bool def);
 const char *dk_job_header(const dk_job_t *j, const char *name);
 /* The JSON body, or NULL when there is none or it does not parse (borrowed). */

@@ -539,8 +539,25 @@ static void network_create_job(dk_job_t *j)
 	    .ip_range = json_string_value(json_object_get(ipam0, "IPRange")),
 	    .internal = json_is_true(json_object_get(body, "Internal")),
 	};
+	const char *lv[65];
+	char *owned[64];
+	size_t nl = 0;
+	const char *lk;
+	json_t *lvv;
+	json_object_foreach(json_object_get(body, "Labels"), lk, lvv)
+	{
+		if (nl >= 64)
+			break;
+		owned[nl] = pl_xasprintf("%s=%s", lk, json_string_value(lvv) ?: "");
+		lv[nl] = owned[nl];
+		nl++;
+	}
+	lv[nl] = NULL;
+	s.labels = nl ? lv : NULL;
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_network_info_t *n = pl_network_create(dk_job_client(j), &s, &err);
+	for (size_t i = 0; i < nl; i++)
+		free(owned[i]);
 	if (!n) {
 		dk_reply_pl_error(j, err);
 		return;
@@ -796,6 +813,17 @@ JOB(h_network_delete, network_delete_job)
 JOB(h_network_connect, network_connect_job)
 JOB(h_network_disconnect, network_disconnect_job)
 JOB(h_events, events_job)
+JOB(h_archive_get, dk_archive_get)
+JOB(h_archive_head, dk_archive_head)
+JOB(h_archive_put, dk_archive_put)
+JOB(h_commit, dk_commit)
+JOB(h_image_save, dk_image_save)
+JOB(h_image_push, dk_image_push)
+JOB(h_auth, dk_auth)
+JOB(h_system_df, dk_system_df)
+JOB(h_images_prune, dk_images_prune)
+JOB(h_volumes_prune, dk_volumes_prune)
+JOB(h_networks_prune, dk_networks_prune)
 
 const pl_route_t dk_routes[] = {
     {"GET", "/_ping", h_ping},
@@ -804,6 +832,18 @@ const pl_route_t dk_routes[] = {
     {"GET", "/info", h_info},
     {"GET", "/events", h_events},
     {"GET", "/images/json", h_images},
+    {"GET", "/images/get", h_image_save},
+    {"POST", "/images/prune", h_images_prune},
+    {"GET", "/images/{ref*}/get", h_image_save},
+    {"POST", "/images/{ref*}/push", h_image_push},
+    {"POST", "/auth", h_auth},
+    {"POST", "/commit", h_commit},
+    {"GET", "/system/df", h_system_df},
+    {"POST", "/volumes/prune", h_volumes_prune},
+    {"POST", "/networks/prune", h_networks_prune},
+    {"GET", "/containers/{id}/archive", h_archive_get},
+    {"HEAD", "/containers/{id}/archive", h_archive_head},
+    {"PUT", "/containers/{id}/archive", h_archive_put, true},
     {"POST", "/images/create", h_image_create},
     {"POST", "/images/load", h_image_load, true},
     {"GET", "/images/{ref*}/json", h_image_inspect},

@@ -1,5 +1,6 @@
 #include "portlayer/listing.h"
 #include "portlayer/internal.h"
+#include "portlayer/health.h"
 #include "portlayer/network/network.h"
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/volumes.h"
@@ -169,7 +170,14 @@ static json_t *human_status(const pl_container_t *c)
 		return json_string("Removal In Progress");
 	if (!strcmp(state, "running") || !strcmp(state, "paused")) {
 		pl_human_duration(now - c->started_ns, d, sizeof(d));
-		return json_sprintf("Up %s%s", d, !strcmp(state, "paused") ? " (Paused)" : "");
+		/* Docker's words: "Up 5 seconds (healthy)", "(health: starting)" */
+		const char *h = strcmp(state, "paused") ? pl_health_status(c) : NULL;
+		char hs[40] = "";
+		if (h)
+			snprintf(hs, sizeof(hs), !strcmp(h, "starting") ? " (health: %s)" : " (%s)",
+				 h);
+		return json_sprintf("Up %s%s%s", d, hs,
+				    !strcmp(state, "paused") ? " (Paused)" : "");
 	}
 	if (!strcmp(state, "restarting")) {
 		pl_human_duration(now - c->finished_ns, d, sizeof(d));
