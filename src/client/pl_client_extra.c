@@ -96,3 +96,20 @@ int pl_image_push(pl_client_t *c, const char *ref, const char *tag, bool insecur
 		json_decref(resp);
 	return 0;
 }
+
+int pl_image_pull_auth(pl_client_t *c, const char *ref, bool insecure, const char *username,
+		       const char *password, pl_client_data_fn fn, void *userdata,
+		       pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_xstrdup("/images/pull");
+	pl_client_add_query(c, &path, "ref", ref);
+	pl_client_add_query(c, &path, "progress", "1");
+	if (insecure)
+		pl_client_add_query(c, &path, "insecure", "1");
+	_cleanup_json_ json_t *body = NULL;
+	if (username && *username) {
+		body = json_pack("{s:s,s:s}", "username", username, "password",
+				 password ? password : "");
+	}
+	return pl_client_stream_body(c, "POST", path, body, fn, userdata, err);
+}

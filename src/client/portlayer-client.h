@@ -363,6 +363,10 @@ int pl_container_commit(pl_client_t *c, const char *id, const char *repo, const 
 /* GET /images/get?names=a,b[&format=oci]: the tar to fn. */
 int pl_image_save(pl_client_t *c, const char *names, bool oci, pl_client_data_fn fn,
 		  void *userdata, pl_error_t **err);
+/* pl_image_pull with registry credentials (username NULL: none). */
+int pl_image_pull_auth(pl_client_t *c, const char *ref, bool insecure, const char *username,
+		       const char *password, pl_client_data_fn fn, void *userdata,
+		       pl_error_t **err);
 /* POST /images/{ref}/push[?tag=&insecure=1] {username, password}: *result the answer. */
 int pl_image_push(pl_client_t *c, const char *ref, const char *tag, bool insecure,
 		  const char *username, const char *password, json_t **result, pl_error_t **err);

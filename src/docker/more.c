@@ -429,7 +429,7 @@ void dk_image_push(dk_job_t *j)
 	_cleanup_free_ char *done =
 	    pl_xasprintf("%s: digest: %s size: 0", tag && *tag ? tag : "latest", digest);
 	write_line(j, json_pack("{s:s}", "status", done));
-	write_line(j, json_pack("{s:s,s:{s:s,s:s,s:i}}", "progressDetail", "", "aux", "Tag",
+	write_line(j, json_pack("{s:{},s:{s:s,s:s,s:i}}", "progressDetail", "aux", "Tag",
 				tag && *tag ? tag : "latest", "Digest", digest, "Size", 0));
 }
 

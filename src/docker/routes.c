@@ -275,7 +275,11 @@ static void image_create_job(dk_job_t *j)
 		ref = pl_xstrdup(from);
 	dk_job_stream(j, 200, "application/json");
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_image_pull(dk_job_client(j), ref, insecure_registry(ref), pull_out, j, &err) < 0) {
+	_cleanup_json_ json_t *auth = dk_registry_auth(j);
+	if (pl_image_pull_auth(dk_job_client(j), ref, insecure_registry(ref),
+			       json_string_value(json_object_get(auth, "username")),
+			       json_string_value(json_object_get(auth, "password")), pull_out, j,
+			       &err) < 0) {
 		/* the head is out: Docker reports a failed pull as an error line */
 		_cleanup_json_ json_t *line = json_pack("{s:s,s:{s:s}}", "error", err->msg,
 							"errorDetail", "message", err->msg);
@@ -619,18 +623,18 @@ static void network_connect_job(dk_job_t *j)
 		aliases[i] = json_string_value(json_array_get(al, i));
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_client_t *c = dk_job_client(j);
+	if (on_network(c, ctr, dk_job_param(j))) {
+		/* compose's disconnect-then-connect of a new container: the disconnect was
+		 * kept (the last network of a container publishing ports), so it is connected
+		 * already, with the aliases its create gave */
+		dk_job_reply_empty(j, 200);
+		return;
+	}
 	int r = pl_network_connect(c, dk_job_param(j), ctr, ip, aliases, &err);
 	if (r < 0 && no_such_route(err)) {
-		/* no live connect in the port layer yet: a container that is not running
-		 * changes networks through its handle */
+		/* a port layer without live connect: through the handle (not running) */
 		pl_error_free(err);
 		err = NULL;
-		if (on_network(c, ctr, dk_job_param(j))) {
-			/* compose's disconnect-then-connect of a new container: the disconnect
-			 * was kept (its last network), so it is connected already */
-			dk_job_reply_empty(j, 200);
-			return;
-		}
 		r = pl_container_network_change(c, ctr, true, dk_job_param(j), ip, aliases, &err);
 	}
 	if (r < 0) {
@@ -656,12 +660,13 @@ static void network_disconnect_job(dk_job_t *j)
 		pl_error_free(err);
 		err = NULL;
 		r = pl_container_network_change(c, ctr, false, dk_job_param(j), NULL, NULL, &err);
-		if (r < 0 && err->kind == PL_ERR_CONFLICT && strstr(err->msg, "last network")) {
-			/* compose disconnects a new container to connect it again with its
-			 * aliases: the connect replaces the endpoint, so let this one be */
-			pl_log_info("dockerd: %s: kept until the next connect", err->msg);
-			r = 0;
-		}
+	}
+	if (r < 0 && err->kind == PL_ERR_CONFLICT && strstr(err->msg, "last network")) {
+		/* the port layer keeps a container that publishes ports on a network; compose
+		 * disconnects a new container only to connect it again with its aliases, so
+		 * this one is let be (the connect finds it there) */
+		pl_log_info("dockerd: %s: kept until the next connect", err->msg);
+		r = 0;
 	}
 	if (r < 0) {
 		dk_reply_pl_error(j, err);
