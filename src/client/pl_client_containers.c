@@ -250,8 +250,8 @@ pl_container_info_t *pl_container_inspect(pl_client_t *c, const char *id, pl_err
 	return info_from_json(resp);
 }
 
-int pl_container_summaries(pl_client_t *c, bool all, bool size, const char *filters,
-			   json_t **out, pl_error_t **err)
+int pl_container_summaries(pl_client_t *c, bool all, bool size, const char *filters, json_t **out,
+			   pl_error_t **err)
 {
 	_cleanup_free_ char *path = pl_xstrdup("/containers");
 	pl_client_add_query(c, &path, "all", all ? "1" : "0");

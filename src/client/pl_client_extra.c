@@ -98,8 +98,7 @@ int pl_image_push(pl_client_t *c, const char *ref, const char *tag, bool insecur
 }
 
 int pl_image_pull_auth(pl_client_t *c, const char *ref, bool insecure, const char *username,
-		       const char *password, pl_client_data_fn fn, void *userdata,
-		       pl_error_t **err)
+		       const char *password, pl_client_data_fn fn, void *userdata, pl_error_t **err)
 {
 	_cleanup_free_ char *path = pl_xstrdup("/images/pull");
 	pl_client_add_query(c, &path, "ref", ref);

@@ -122,8 +122,8 @@ int pl_container_list(pl_client_t *c, bool all, const char *filters, pl_containe
 /* GET /containers?all=&size=&filters= (Docker's filter JSON): *out gets the summaries
  * (id, name, image, image_id, labels, ports, state, status, created, args, network_mode,
  * networks, mounts, size_rw/size_root_fs), a new reference. */
-int pl_container_summaries(pl_client_t *c, bool all, bool size, const char *filters,
-			   json_t **out, pl_error_t **err);
+int pl_container_summaries(pl_client_t *c, bool all, bool size, const char *filters, json_t **out,
+			   pl_error_t **err);
 /* POST /containers/{id}/start; *already (may be NULL) set when it was running (304). */
 int pl_container_start(pl_client_t *c, const char *id, bool *already, pl_error_t **err);
 /* POST /containers/{id}/stop[?timeout=]; timeout < 0: the container's own */
@@ -358,11 +358,11 @@ int pl_archive_put(pl_client_t *c, const char *id, const char *path, int fd, int
 		   pl_error_t **err);
 /* POST /commit?container=&repo=&tag= {comment, author, changes}: *image gets {id, tags}. */
 int pl_container_commit(pl_client_t *c, const char *id, const char *repo, const char *tag,
-			const char *comment, const char *author, json_t *changes,
-			json_t **image, pl_error_t **err);
+			const char *comment, const char *author, json_t *changes, json_t **image,
+			pl_error_t **err);
 /* GET /images/get?names=a,b[&format=oci]: the tar to fn. */
-int pl_image_save(pl_client_t *c, const char *names, bool oci, pl_client_data_fn fn,
-		  void *userdata, pl_error_t **err);
+int pl_image_save(pl_client_t *c, const char *names, bool oci, pl_client_data_fn fn, void *userdata,
+		  pl_error_t **err);
 /* pl_image_pull with registry credentials (username NULL: none). */
 int pl_image_pull_auth(pl_client_t *c, const char *ref, bool insecure, const char *username,
 		       const char *password, pl_client_data_fn fn, void *userdata,

@@ -329,8 +329,8 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	json_object_set_new(hc, "PidsLimit",
 			    pids ? json_integer(json_integer_value(pids)) : json_null());
 	/* the namespace modes as the port layer recorded them (container:<full id>) */
-	const char *modes[][2] = {{"IpcMode", "ipc_mode"}, {"PidMode", "pid_mode"},
-				  {"UTSMode", "uts_mode"}};
+	const char *modes[][2] = {
+	    {"IpcMode", "ipc_mode"}, {"PidMode", "pid_mode"}, {"UTSMode", "uts_mode"}};
 	for (size_t m = 0; m < PL_ARRAY_SIZE(modes); m++) {
 		const char *v = json_string_value(json_object_get(cfg, modes[m][1]));
 		if (v && (strcmp(v, "private") || m == 0))
@@ -462,10 +462,9 @@ json_t *dk_summary_from_pl(const json_t *sum)
 		const char *ip = json_string_value(json_object_get(n, "ip"));
 		const json_t *al = json_object_get(n, "aliases");
 		json_object_set_new(networks, k,
-				    json_pack("{s:s,s:s,s:O,s:s,s:s}", "NetworkID", k,
-					      "IPAddress", ip ? ip : "", "Aliases",
-					      al ? al : json_null(), "Gateway", "", "MacAddress",
-					      ""));
+				    json_pack("{s:s,s:s,s:O,s:s,s:s}", "NetworkID", k, "IPAddress",
+					      ip ? ip : "", "Aliases", al ? al : json_null(),
+					      "Gateway", "", "MacAddress", ""));
 	}
 	const char *nm = json_string_value(json_object_get(sum, "network_mode"));
 	const char *state = json_string_value(json_object_get(sum, "state"));

@@ -680,7 +680,49 @@ static void network_disconnect_job(dk_job_t *j)
 typedef struct ev_ctx {
 	dk_job_t *job;
 	json_t *filters;
+	pl_client_t *look; /* a second connection: the job's carries the event stream */
+	json_t *seen;	   /* container id -> the image as typed, looked up once per stream */
+	json_t *image_ids; /* {"image": [ids of the image filter's references]} */
 } ev_ctx_t;
+
+/* The image as the container's creator typed it (its annotation), looked up once per
+ * container and stream; "" when the container is gone. */
+static const char *ev_image_name(ev_ctx_t *x, const char *id)
+{
+	json_t *e = json_object_get(x->seen, id);
+	if (e)
+		return json_string_value(e);
+	pl_container_info_t *ci = x->look ? pl_container_inspect(x->look, id, NULL) : NULL;
+	const char *img = ci ? dk_annotation(ci, DK_ANN_IMAGE) : NULL;
+	e = json_string(img ? img : "");
+	pl_container_info_free(ci);
+	json_object_set_new(x->seen, id, e);
+	return json_string_value(e);
+}
+
+/* label=k or label=k=v (every one must hold) */
+static bool labels_ok(const json_t *filters, const json_t *labels)
+{
+	const json_t *f = json_object_get(filters, "label");
+	const char *k;
+	json_t *v;
+	size_t i;
+	_cleanup_json_ json_t *want = json_array();
+	if (json_is_array(f))
+		json_array_extend(want, (json_t *)f);
+	else
+		json_object_foreach((json_t *)f, k, v) json_array_append_new(want, json_string(k));
+	json_array_foreach(want, i, v)
+	{
+		const char *w = json_string_value(v);
+		const char *eq = strchr(w, '=');
+		_cleanup_free_ char *key = eq ? strndup(w, (size_t)(eq - w)) : pl_xstrdup(w);
+		const char *have = json_string_value(json_object_get(labels, key));
+		if (!have || (eq && strcmp(have, eq + 1)))
+			return false;
+	}
+	return true;
+}
 
 static bool filter_ok(const json_t *filters, const char *key, const char *value, const char *alt)
 {
@@ -713,13 +755,46 @@ static int on_event(const pl_event_t *ev, void *userdata)
 		action = "destroy";
 	if (!filter_ok(x->filters, "type", ev->type, NULL) ||
 	    !filter_ok(x->filters, "event", action, NULL) ||
-	    !filter_ok(x->filters, "container", ev->id, name))
+	    !filter_ok(x->filters, "container", ev->id, name) ||
+	    !filter_ok(x->filters, "scope", "local", NULL))
+		return 0;
+	const char *type = ev->type ? ev->type : "";
+	bool is_ctr = !strcmp(type, "container");
+	if (!filter_ok(x->filters, "volume", !strcmp(type, "volume") ? ev->id : NULL, NULL) ||
+	    !filter_ok(x->filters, "network", !strcmp(type, "network") ? ev->id : NULL,
+		       json_string_value(json_object_get(ev->attributes, "network"))))
+		return 0;
+	/* the port layer's container events carry the image id and the labels */
+	const char *image_id = json_string_value(json_object_get(ev->attributes, "image"));
+	const json_t *labels = json_object_get(ev->attributes, "labels");
+	const char *image_name = is_ctr && ev->id && *ev->id ? ev_image_name(x, ev->id) : "";
+	if (json_object_get(x->filters, "image")) {
+		_cleanup_free_ char *bare = pl_xstrdup(image_name);
+		char *colon = strrchr(bare, ':');
+		if (colon && !strchr(colon, '/'))
+			*colon = '\0';
+		/* Docker matches the name as typed; a container gone since is matched by
+		 * the id its event recorded */
+		if (!is_ctr || (*image_name ? !filter_ok(x->filters, "image", image_name, bare)
+					    : !filter_ok(x->image_ids, "image", image_id, NULL)))
+			return 0;
+	}
+	if (json_object_get(x->filters, "label") && (!is_ctr || !labels_ok(x->filters, labels)))
 		return 0;
 	json_t *attrs = json_object();
+	if (is_ctr) {
+		const char *lk;
+		json_t *lv;
+		json_object_foreach((json_t *)labels, lk, lv) json_object_set(attrs, lk, lv);
+		json_object_set_new(attrs, "image",
+				    json_string(*image_name ? image_name : (image_id ?: "")));
+	}
 	const char *k;
 	json_t *v;
 	json_object_foreach((json_t *)ev->attributes, k, v)
 	{
+		if (is_ctr && !strcmp(k, "image"))
+			continue; /* Docker's is the name, set above */
 		if (json_is_string(v))
 			json_object_set(attrs, k, v);
 		else if (!strcmp(k, "exit_code") && json_is_integer(v)) {
@@ -729,7 +804,6 @@ static int on_event(const pl_event_t *ev, void *userdata)
 		}
 	}
 
-	const char *type = ev->type ? ev->type : "";
 	json_t *out =
 	    json_pack("{s:s,s:s,s:{s:s,s:o},s:s,s:I,s:I}", "Type", type, "Action", action, "Actor",
 		      "ID", ev->id ? ev->id : "", "Attributes", attrs, "scope", "local", "time",
@@ -748,7 +822,31 @@ static int on_event(const pl_event_t *ev, void *userdata)
 static void events_job(dk_job_t *j)
 {
 	const char *ftext = dk_job_query(j, "filters");
-	ev_ctx_t x = {.job = j, .filters = ftext && *ftext ? json_loads(ftext, 0, NULL) : NULL};
+	ev_ctx_t x = {.job = j,
+		      .filters = ftext && *ftext ? json_loads(ftext, 0, NULL) : NULL,
+		      .seen = json_object(),
+		      .image_ids = json_pack("{s:[]}", "image"),
+		      .look = pl_client_new(dk_server_portlayer(dk_server), NULL)};
+	/* an image filter matches the image by id too: containers outlive their names */
+	_cleanup_json_ json_t *want = json_array();
+	const json_t *fi = json_object_get(x.filters, "image");
+	const char *fk;
+	json_t *fv;
+	size_t fn;
+	if (json_is_array(fi))
+		json_array_extend(want, (json_t *)fi);
+	else
+		json_object_foreach((json_t *)fi, fk, fv)
+		    json_array_append_new(want, json_string(fk));
+	json_array_foreach(want, fn, fv)
+	{
+		pl_image_info_t *im =
+		    pl_image_inspect(dk_job_client(j), json_string_value(fv) ?: "", NULL);
+		if (im && im->id)
+			json_array_append_new(json_object_get(x.image_ids, "image"),
+					      json_string(im->id));
+		pl_image_info_free(im);
+	}
 	const char *since = dk_job_query(j, "since");
 	const char *until = dk_job_query(j, "until");
 	char now[48];
@@ -761,6 +859,9 @@ static void events_job(dk_job_t *j)
 			 &x, NULL);
 	if (x.filters)
 		json_decref(x.filters);
+	json_decref(x.seen);
+	json_decref(x.image_ids);
+	pl_client_free(x.look);
 }
 
 /* ---- the table ---- */

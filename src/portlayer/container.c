@@ -245,6 +245,13 @@ pl_events_t *pl_portlayer_events(pl_portlayer_t *pl)
 
 void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs)
 {
+	/* what the container was made from, at the time (Docker's events carry both) */
+	if (!attrs)
+		attrs = json_object();
+	if (c->config->image && !json_object_get(attrs, "image"))
+		json_object_set_new(attrs, "image", json_string(c->config->image));
+	if (json_object_size(c->config->labels) && !json_object_get(attrs, "labels"))
+		json_object_set_new(attrs, "labels", json_deep_copy(c->config->labels));
 	pl_events_emit(c->pl->events, "container", action, c->id, c->config->name, attrs);
 }
 

@@ -221,3 +221,44 @@ def test_system_df_and_prunes(docker, uniq):
     # image prune -a keeps busybox while... nothing uses it: tag a copy and prune dangling
     docker.out("image", "prune", "-f")
     assert "busybox" in docker.out("images", "--format", "{{.Repository}}").split()
+
+
+def test_events_filter_label_image_volume(docker, uniq, tmp_path):
+    import time
+    vol = uniq + "-ev"
+    since = str(time.time() - 1)
+    docker.run("tag", "busybox", "evimg:x")
+    # kept until the query: Docker's image filter matches the name as typed, which
+    # pl-dockerd reads from the container (a removed one is matched by image id)
+    docker.run("run", "--name", uniq + "-l", "--label", "evt=yes", "busybox", "true")
+    docker.run("run", "--name", uniq + "-i", "evimg:x", "true")
+    # an anonymous volume goes with its --rm container: a volume event
+    docker.run("run", "--rm", "--name", uniq + "-v", "-v", "/anon", "busybox", "true")
+    until = str(time.time() + 1)
+
+    def events(*f):
+        args = ["events", "--since", since, "--until", until, "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]
+        for x in f:
+            args += ["--filter", x]
+        return docker.out(*args).splitlines()
+    by_label = events("label=evt=yes")
+    assert by_label and all(line.endswith(uniq + "-l") for line in by_label), by_label
+    assert "container start " + uniq + "-l" in by_label
+    by_image = events("image=evimg:x", "event=start")
+    # (the removed -v container is matched by image id: busybox's is evimg:x's)
+    assert [e for e in by_image if not e.endswith("-v")] == ["container start " + uniq + "-i"]
+    vols = docker.out("events", "--since", since, "--until", until, "--filter", "type=volume",
+                      "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}").splitlines()
+    assert vols and vols[0].startswith("volume destroy "), vols
+    anon = vols[0].split()[2]
+    assert docker.out("events", "--since", since, "--until", until, "--filter",
+                      f"volume={anon}", "--format", "{{.Actor.ID}}").split() == [anon]
+    assert docker.out("events", "--since", since, "--until", until, "--filter",
+                      f"volume={vol}", "--format", "{{.Actor.ID}}").split() == []
+    attrs = docker.out("events", "--since", since, "--until", until, "--filter",
+                       "label=evt", "--filter", "event=create", "--format",
+                       "{{json .Actor.Attributes}}")
+    assert json.loads(attrs)["image"] == "busybox" and json.loads(attrs)["evt"] == "yes"
+    docker.run("rm", uniq + "-l", uniq + "-i")
+    docker.run("rmi", "evimg:x")
