@@ -1,10 +1,15 @@
 /* pl-dockerd: flags, the Docker API socket, and the one event loop. */
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/loop.h"
+#include "common/util.h"
 #include "docker/docker.h"
+#include "docker/tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +34,12 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -H, --host unix:///PATH    the Docker API socket (default " DEFAULT_HOST
 		", mode 0660)\n"
+		"  -H, --host tcp://ADDR:PORT also serve over TCP, mutual TLS only: needs\n"
+		"                             --tls-cert, --tls-key and --tls-ca (-H may repeat)\n"
+		"  --tls-cert FILE            server certificate (PEM; also --tlscert)\n"
+		"  --tls-key FILE             server private key (PEM; also --tlskey)\n"
+		"  --tls-ca FILE              CA that signs client certificates (PEM; also\n"
+		"                             --tlscacert); --tlsverify is accepted and implied\n"
 		"  --portlayer unix:///PATH   portlayerd's socket (default " PL_CLIENT_DEFAULT_HOST
 		")\n"
 		"  --log-level LEVEL          error, warn, info (default) or debug\n"
@@ -68,6 +79,50 @@ static int listen_unix(const char *path, pl_error_t **err)
 	return fd;
 }
 
+static int listen_tcp(const char *addr, pl_error_t **err)
+{
+	_cleanup_free_ char *host = pl_xstrdup(addr);
+	char *colon = strrchr(host, ':');
+	if (!colon)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "-H tcp://%s: want ADDR:PORT", addr);
+	*colon = '\0';
+	const char *h = host;
+	if (*h == '[') { /* [::1]:2376 */
+		h++;
+		host[strlen(host) - 1] = '\0';
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
+	if (rc != 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "-H tcp://%s: %s", addr,
+				    gai_strerror(rc));
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		rc = pl_error_errno(err, "listen on %s", addr);
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static char *read_pem(const char *path, pl_error_t **err)
+{
+	char *out = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &out, NULL, 1 << 20, err) < 0) {
+		pl_error_wrap(err, "read %s", path);
+		return NULL;
+	}
+	return out;
+}
+
 static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	struct signalfd_siginfo si;
@@ -83,12 +138,22 @@ static pl_watch_t *sig_watch;
 
 int main(int argc, char **argv)
 {
-	const char *host = DEFAULT_HOST, *portlayer = NULL;
+	const char *host = NULL, *portlayer = NULL;
+	const char *tcp[8];
+	size_t ntcp = 0;
+	const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
 	pl_loglevel_t level = PL_LOG_INFO;
 	static const struct option lopts[] = {
 	    {"host", required_argument, NULL, 'H'},
 	    {"portlayer", required_argument, NULL, 'p'},
 	    {"log-level", required_argument, NULL, 'l'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tlscert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
+	    {"tlskey", required_argument, NULL, 'K'},
+	    {"tls-ca", required_argument, NULL, 'A'},
+	    {"tlscacert", required_argument, NULL, 'A'},
+	    {"tlsverify", no_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -97,7 +162,29 @@ int main(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "H:", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
-			host = optarg;
+			if (!strncmp(optarg, "tcp://", 6)) {
+				if (ntcp == PL_ARRAY_SIZE(tcp)) {
+					fprintf(stderr, "pl-dockerd: too many -H tcp://\n");
+					return 2;
+				}
+				tcp[ntcp++] = optarg + 6;
+			} else if (host) {
+				fprintf(stderr, "pl-dockerd: one unix socket only\n");
+				return 2;
+			} else {
+				host = optarg;
+			}
+			break;
+		case 'C':
+			tls_cert = optarg;
+			break;
+		case 'K':
+			tls_key = optarg;
+			break;
+		case 'A':
+			tls_ca = optarg;
+			break;
+		case 'T':
 			break;
 		case 'p':
 			portlayer = optarg;
@@ -120,8 +207,16 @@ int main(int argc, char **argv)
 		}
 	}
 	pl_log_set_level(level);
-	if (strncmp(host, "unix://", 7) != 0) {
-		fprintf(stderr, "pl-dockerd: -H %s: only unix:///PATH is served\n", host);
+	if (!host && !ntcp)
+		host = DEFAULT_HOST;
+	if (host && strncmp(host, "unix://", 7) != 0) {
+		fprintf(stderr, "pl-dockerd: -H %s: unix:///PATH or tcp://ADDR:PORT\n", host);
+		return 2;
+	}
+	if (ntcp && !(tls_cert && tls_key && tls_ca)) {
+		/* the Docker API is root on the host: never without client certificates */
+		fprintf(stderr, "pl-dockerd: -H tcp:// needs --tls-cert, --tls-key and --tls-ca "
+				"(mutual TLS only)\n");
 		return 2;
 	}
 	if (!portlayer)
@@ -158,20 +253,57 @@ int main(int argc, char **argv)
 	pl_http_set_server(http, "Docker/" PL_VERSION " (linux; portlayer)");
 	char spool[] = "/tmp";
 	pl_http_set_spool_dir(http, spool);
-	const char *path = host + 7;
-	int lfd = listen_unix(path, &err);
-	if (lfd < 0 || pl_http_listen(http, lfd, NULL, &err) < 0) {
-		fprintf(stderr, "pl-dockerd: %s\n", err->msg);
-		return 1;
+	const char *path = host ? host + 7 : NULL;
+	if (path) {
+		int lfd = listen_unix(path, &err);
+		if (lfd < 0 || pl_http_listen(http, lfd, NULL, &err) < 0) {
+			fprintf(stderr, "pl-dockerd: %s\n", err->msg);
+			return 1;
+		}
+	}
+	/* TCP: mutual TLS terminated by a relay to a private unix socket of the front */
+	char tls_dir[] = "/tmp/pl-dockerd-tls-XXXXXX";
+	_cleanup_free_ char *backend = NULL;
+	if (ntcp) {
+		_cleanup_free_ char *cert = read_pem(tls_cert, &err);
+		_cleanup_free_ char *key = cert ? read_pem(tls_key, &err) : NULL;
+		_cleanup_free_ char *ca = key ? read_pem(tls_ca, &err) : NULL;
+		if (!ca) {
+			fprintf(stderr, "pl-dockerd: %s\n", err->msg);
+			return 1;
+		}
+		if (!mkdtemp(tls_dir)) {
+			fprintf(stderr, "pl-dockerd: mkdtemp: %s\n", strerror(errno));
+			return 1;
+		}
+		backend = pl_xasprintf("%s/relay.sock", tls_dir);
+		int bfd = listen_unix(backend, &err);
+		if (bfd < 0 || pl_http_listen(http, bfd, NULL, &err) < 0) {
+			fprintf(stderr, "pl-dockerd: %s\n", err->msg);
+			return 1;
+		}
+		for (size_t i = 0; i < ntcp; i++) {
+			int tfd = listen_tcp(tcp[i], &err);
+			if (tfd < 0 || !dk_tls_front_start(tfd, cert, key, ca, backend, &err)) {
+				fprintf(stderr, "pl-dockerd: %s\n", err->msg);
+				return 1;
+			}
+			pl_log_info("serving the Docker API on tcp://%s (mutual TLS)", tcp[i]);
+		}
 	}
 	if (pl_client_ping(probe, NULL) < 0)
 		pl_log_warn("portlayerd does not answer on %s yet", portlayer);
 	pl_client_free(probe);
 	pl_log_info("pl-dockerd %s serving the Docker API %s on %s (port layer %s)", PL_VERSION,
-		    DK_API_VERSION, host, portlayer);
+		    DK_API_VERSION, host ? host : "tcp only", portlayer);
 	int r = pl_loop_run(loop, &err);
 	sig_watch = pl_loop_unwatch(loop, sig_watch);
-	unlink(path);
+	if (path)
+		unlink(path);
+	if (backend) {
+		unlink(backend);
+		rmdir(tls_dir);
+	}
 	/* request threads may still block on the port layer: exit without joining them */
 	return r < 0 ? 1 : 0;
 }
