@@ -112,3 +112,16 @@ int pl_image_pull_auth(pl_client_t *c, const char *ref, bool insecure, const cha
 	}
 	return pl_client_stream_body(c, "POST", path, body, fn, userdata, err);
 }
+
+int pl_layer_write(pl_client_t *c, int fd, int64_t size, json_t **out, pl_error_t **err)
+{
+	json_t *resp = NULL;
+	if (pl_client_upload(c, "POST", "/layers", fd, size, "application/x-tar", NULL, &resp,
+			     err) < 0)
+		return -1;
+	if (out)
+		*out = resp;
+	else
+		json_decref(resp);
+	return 0;
+}

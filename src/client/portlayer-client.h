@@ -367,6 +367,8 @@ int pl_image_save(pl_client_t *c, const char *names, bool oci, pl_client_data_fn
 int pl_image_pull_auth(pl_client_t *c, const char *ref, bool insecure, const char *username,
 		       const char *password, pl_client_data_fn fn, void *userdata,
 		       pl_error_t **err);
+/* POST /layers: a layer from the tar read from fd; *out gets {diff_id, blob_digest, size}. */
+int pl_layer_write(pl_client_t *c, int fd, int64_t size, json_t **out, pl_error_t **err);
 /* POST /images/{ref}/push[?tag=&insecure=1] {username, password}: *result the answer. */
 int pl_image_push(pl_client_t *c, const char *ref, const char *tag, bool insecure,
 		  const char *username, const char *password, json_t **result, pl_error_t **err);

@@ -63,6 +63,7 @@ void dk_archive_put(dk_job_t *j);
 void dk_commit(dk_job_t *j);
 void dk_image_save(dk_job_t *j);
 void dk_image_push(dk_job_t *j);
+void dk_image_import(dk_job_t *j);
 void dk_auth(dk_job_t *j);
 void dk_system_df(dk_job_t *j);
 void dk_images_prune(dk_job_t *j);

@@ -2,11 +2,16 @@
  * system df, image/volume/network prune. */
 #include "docker/docker.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -719,4 +724,146 @@ void dk_networks_prune(dk_job_t *j)
 	}
 	pl_network_infos_free(v, n);
 	dk_job_reply_json(j, 200, json_pack("{s:o}", "NetworksDeleted", deleted));
+}
+
+/* ---- docker import ---- */
+
+static int tar_header(int fd, const char *name, uint64_t size)
+{
+	char h[512] = {0};
+	snprintf(h, 100, "%s", name);
+	snprintf(h + 100, 8, "%07o", 0644);
+	snprintf(h + 108, 8, "%07o", 0);
+	snprintf(h + 116, 8, "%07o", 0);
+	if (size >= 077777777777ULL)
+		return -1; /* ustar's 8 GiB */
+	char num[32];
+	snprintf(num, sizeof(num), "%011llo", (unsigned long long)size);
+	memcpy(h + 124, num, 11);
+	snprintf(num, sizeof(num), "%011llo", (unsigned long long)time(NULL) & 077777777777ULL);
+	memcpy(h + 136, num, 11);
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < sizeof(h); i++)
+		sum += (unsigned char)h[i];
+	snprintf(h + 148, 8, "%06o", sum);
+	return pl_write_all(fd, h, sizeof(h));
+}
+
+static int tar_pad(int fd, uint64_t size)
+{
+	static const char zero[512];
+	size_t pad = (size_t)((512 - size % 512) % 512);
+	return pad ? pl_write_all(fd, zero, pad) : 0;
+}
+
+static int tar_file(int fd, const char *name, const char *data, size_t len)
+{
+	if (tar_header(fd, name, len) < 0 || pl_write_all(fd, data, len) < 0)
+		return -1;
+	return tar_pad(fd, len);
+}
+
+static int tar_copy(int fd, const char *name, int src, uint64_t size)
+{
+	if (tar_header(fd, name, size) < 0 || lseek(src, 0, SEEK_SET) < 0)
+		return -1;
+	char buf[64 * 1024];
+	uint64_t left = size;
+	while (left) {
+		ssize_t n = read(src, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || pl_write_all(fd, buf, (size_t)n) < 0)
+			return -1;
+		left -= (uint64_t)n;
+	}
+	return tar_pad(fd, size);
+}
+
+/* POST /images/create?fromSrc=-: the body, a root file system tar, becomes a one-layer
+ * image: the layer goes to the store (POST /layers gives its diff id), then a
+ * docker-archive around it is imported, so the image is recorded as any loaded one. */
+void dk_image_import(dk_job_t *j)
+{
+	pl_client_t *c = dk_job_client(j);
+	const char *src = dk_job_query(j, "fromSrc");
+	int body = dk_job_body_fd(j);
+	if (!src || strcmp(src, "-") || body < 0) {
+		dk_job_reply_message(j, 400, "import takes the tar in the request (fromSrc=-)");
+		return;
+	}
+	off_t size = lseek(body, 0, SEEK_END);
+	if (size <= 0) {
+		dk_job_reply_message(j, 400, "import: an empty archive");
+		return;
+	}
+	lseek(body, 0, SEEK_SET);
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_json_ json_t *layer = NULL;
+	if (pl_layer_write(c, body, size, &layer, &err) < 0) {
+		dk_reply_pl_error(j, err);
+		return;
+	}
+	const char *diff_id = json_string_value(json_object_get(layer, "diff_id"));
+	_cleanup_json_ json_t *changes = json_object();
+	char *bad = NULL;
+	if (parse_changes(dk_job_query_all(j, "changes"), NULL, changes, &bad) < 0) {
+		dk_job_reply_message(j, 400, "%s is not a valid change command", bad);
+		free(bad);
+		return;
+	}
+	char when[48];
+	pl_time_format(pl_now_ns(), when, sizeof(when));
+	const char *msg = dk_job_query(j, "message");
+	_cleanup_json_ json_t *config =
+	    json_pack("{s:s,s:s,s:s,s:O,s:{s:s,s:[s]},s:[{s:s,s:s,s:s}]}", "architecture", "amd64",
+		      "os", "linux", "created", when, "config", changes, "rootfs", "type", "layers",
+		      "diff_ids", diff_id ? diff_id : "", "history", "created", when, "created_by",
+		      "", "comment", msg && *msg ? msg : "Imported from -");
+	const char *repo = dk_job_query(j, "repo");
+	const char *tag = dk_job_query(j, "tag");
+	_cleanup_json_ json_t *tags = json_array();
+	if (repo && *repo) {
+		_cleanup_free_ char *t =
+		    strchr(repo, ':') && !strchr(strrchr(repo, ':'), '/')
+			? pl_xstrdup(repo)
+			: pl_xasprintf("%s:%s", repo, tag && *tag ? tag : "latest");
+		json_array_append_new(tags, json_string(t));
+	}
+	_cleanup_json_ json_t *manifest = json_pack("[{s:s,s:O,s:[s]}]", "Config", "config.json",
+						    "RepoTags", tags, "Layers", "layer.tar");
+	_cleanup_free_ char *cfg_text = pl_json_dump(config);
+	_cleanup_free_ char *man_text = pl_json_dump(manifest);
+	char path[] = "/tmp/pl-dockerd-import-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		dk_job_reply_message(j, 500, "import: %s", strerror(errno));
+		return;
+	}
+	unlink(path);
+	static const char zero[1024];
+	if (tar_file(fd, "manifest.json", man_text, strlen(man_text)) < 0 ||
+	    tar_file(fd, "config.json", cfg_text, strlen(cfg_text)) < 0 ||
+	    tar_copy(fd, "layer.tar", body, (uint64_t)size) < 0 ||
+	    pl_write_all(fd, zero, sizeof(zero)) < 0) {
+		close(fd);
+		dk_job_reply_message(j, 500, "import: writing the archive failed");
+		return;
+	}
+	off_t total = lseek(fd, 0, SEEK_CUR);
+	lseek(fd, 0, SEEK_SET);
+	_cleanup_json_ json_t *images = NULL;
+	int r = pl_image_import(c, fd, total, &images, &err);
+	close(fd);
+	if (r < 0) {
+		dk_reply_pl_error(j, err);
+		return;
+	}
+	const char *id = json_string_value(json_object_get(json_array_get(images, 0), "id"));
+	dk_job_stream(j, 200, "application/json");
+	write_line(j, json_pack("{s:s}", "status", id ? id : ""));
 }

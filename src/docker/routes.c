@@ -262,6 +262,10 @@ static void image_create_job(dk_job_t *j)
 {
 	const char *from = dk_job_query(j, "fromImage");
 	const char *tag = dk_job_query(j, "tag");
+	if ((!from || !*from) && dk_job_query(j, "fromSrc")) {
+		dk_image_import(j);
+		return;
+	}
 	if (!from || !*from) {
 		dk_job_reply_message(j, 400,
 				     "fromImage is required (import from a tarball is not "
@@ -950,7 +954,7 @@ const pl_route_t dk_routes[] = {
     {"GET", "/containers/{id}/archive", h_archive_get},
     {"HEAD", "/containers/{id}/archive", h_archive_head},
     {"PUT", "/containers/{id}/archive", h_archive_put, true},
-    {"POST", "/images/create", h_image_create},
+    {"POST", "/images/create", h_image_create, true},
     {"POST", "/images/load", h_image_load, true},
     {"GET", "/images/{ref*}/json", h_image_inspect},
     {"GET", "/images/{ref*}/history", h_image_history},

@@ -14,7 +14,7 @@ import tarfile
 import pytest
 
 from conftest import DEADLINE, wait_until
-from docker_fixture import docker  # noqa: F401  (the fixture)
+from docker_fixture import DOCKER, docker  # noqa: F401  (the fixture)
 
 
 def short(uniq):
@@ -262,3 +262,26 @@ def test_events_filter_label_image_volume(docker, uniq, tmp_path):
     assert json.loads(attrs)["image"] == "busybox" and json.loads(attrs)["evt"] == "yes"
     docker.run("rm", uniq + "-l", uniq + "-i")
     docker.run("rmi", "evimg:x")
+
+
+def test_import_with_changes(docker, uniq, tmp_path):
+    image = f"imported-{uniq.split('-', 1)[1]}:v1"
+    # a root file system: busybox's own, exported from a container, plus a file
+    docker.run("create", "--name", uniq, "busybox", "true")
+    rootfs = tmp_path / "rootfs.tar"
+    with open(rootfs, "wb") as f:
+        subprocess.run([DOCKER, "export", uniq], stdout=f, env=docker.env(), check=True,
+                       timeout=DEADLINE)
+    docker.run("rm", uniq)
+    with tarfile.open(rootfs, "a") as t:
+        data = b"imported\n"
+        info = tarfile.TarInfo("hello.txt")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    p = docker.run("import", "--change", 'CMD ["cat", "/hello.txt"]', "--message", "mine",
+                   str(rootfs), image)
+    assert p.stdout.strip().startswith("sha256:")
+    assert docker.out("run", "--rm", image) == "imported\n"
+    hist = docker.out("history", "--format", "{{.Comment}}", image)
+    assert "mine" in hist
+    docker.run("rmi", image)
