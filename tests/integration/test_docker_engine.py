@@ -252,8 +252,8 @@ def test_events_filter_label_image_volume(docker, uniq, tmp_path):
         ["container start " + uniq + "-i"]
     vols = docker.out("events", "--since", since, "--until", until, "--filter", "type=volume",
                       "--format", "{{.Type}} {{.Action}} {{.Actor.ID}}").splitlines()
-    assert vols and vols[0].startswith("volume destroy "), vols
-    anon = vols[0].split()[2]
+    assert vols and vols[-1].startswith("volume destroy "), vols
+    anon = vols[-1].split()[2]
     assert docker.out("events", "--since", since, "--until", until, "--filter",
                       f"volume={anon}", "--format", "{{.Actor.ID}}").split() == [anon]
     assert docker.out("events", "--since", since, "--until", until, "--filter",
