@@ -172,8 +172,17 @@ pl_volume_info_t *pl_volume_create(pl_client_t *c, const char *name, const char 
 
 int pl_volume_list(pl_client_t *c, pl_volume_info_t ***out, size_t *n, pl_error_t **err)
 {
+	return pl_volume_list_filtered(c, NULL, out, n, err);
+}
+
+int pl_volume_list_filtered(pl_client_t *c, const char *filters, pl_volume_info_t ***out, size_t *n,
+			    pl_error_t **err)
+{
 	_cleanup_json_ json_t *resp = NULL;
-	if (pl_client_request(c, "GET", "/volumes", NULL, NULL, &resp, err) < 0)
+	_cleanup_free_ char *path = pl_xstrdup("/volumes");
+	if (filters && *filters)
+		pl_client_add_query(c, &path, "filters", filters);
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, err) < 0)
 		return -1;
 	size_t count = json_array_size(resp);
 	pl_volume_info_t **v = pl_xcalloc(count + 1, sizeof(*v));
@@ -266,8 +275,17 @@ pl_network_info_t *pl_network_create(pl_client_t *c, const pl_network_spec_t *s,
 
 int pl_network_list(pl_client_t *c, pl_network_info_t ***out, size_t *n, pl_error_t **err)
 {
+	return pl_network_list_filtered(c, NULL, out, n, err);
+}
+
+int pl_network_list_filtered(pl_client_t *c, const char *filters, pl_network_info_t ***out,
+			     size_t *n, pl_error_t **err)
+{
 	_cleanup_json_ json_t *resp = NULL;
-	if (pl_client_request(c, "GET", "/networks", NULL, NULL, &resp, err) < 0)
+	_cleanup_free_ char *path = pl_xstrdup("/networks");
+	if (filters && *filters)
+		pl_client_add_query(c, &path, "filters", filters);
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, err) < 0)
 		return -1;
 	size_t count = json_array_size(resp);
 	pl_network_info_t **v = pl_xcalloc(count + 1, sizeof(*v));

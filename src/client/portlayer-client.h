@@ -283,6 +283,9 @@ void pl_volume_infos_free(pl_volume_info_t **v, size_t n);
 pl_volume_info_t *pl_volume_create(pl_client_t *c, const char *name, const char *const *labels,
 				   pl_error_t **err);
 int pl_volume_list(pl_client_t *c, pl_volume_info_t ***out, size_t *n, pl_error_t **err);
+/* GET /volumes?filters= (Docker's filter JSON: name, label, driver, dangling) */
+int pl_volume_list_filtered(pl_client_t *c, const char *filters, pl_volume_info_t ***out, size_t *n,
+			    pl_error_t **err);
 pl_volume_info_t *pl_volume_inspect(pl_client_t *c, const char *name, pl_error_t **err);
 int pl_volume_remove(pl_client_t *c, const char *name, bool force, pl_error_t **err);
 
@@ -303,6 +306,9 @@ void pl_network_infos_free(pl_network_info_t **v, size_t n);
 pl_network_info_t *pl_network_create(pl_client_t *c, const pl_network_spec_t *spec,
 				     pl_error_t **err);
 int pl_network_list(pl_client_t *c, pl_network_info_t ***out, size_t *n, pl_error_t **err);
+/* GET /networks?filters= (Docker's filter JSON: name, id, label, driver, type, dangling) */
+int pl_network_list_filtered(pl_client_t *c, const char *filters, pl_network_info_t ***out,
+			     size_t *n, pl_error_t **err);
 pl_network_info_t *pl_network_inspect(pl_client_t *c, const char *name, pl_error_t **err);
 int pl_network_remove(pl_client_t *c, const char *name, pl_error_t **err);
 /* POST /networks/{name}/connect {container, ip?, aliases?} */

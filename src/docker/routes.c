@@ -5,6 +5,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -140,27 +141,50 @@ static void images_list_job(dk_job_t *j)
 	pl_image_info_t **imgs = NULL;
 	size_t n = 0;
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_image_list(dk_job_client(j), NULL, &imgs, &n, &err) < 0) {
-		dk_reply_pl_error(j, err);
+	/* Docker's filters (reference, label, dangling) are the port layer's */
+	if (pl_image_list(dk_job_client(j), dk_job_query(j, "filters"), &imgs, &n, &err) < 0) {
+		if (err->kind == PL_ERR_INVALID)
+			dk_job_reply_message(j, 400, "%s", err->msg);
+		else
+			dk_reply_pl_error(j, err);
 		return;
 	}
+	/* with a reference filter Docker shows only the names that match */
 	const char *ftext = dk_job_query(j, "filters");
 	_cleanup_json_ json_t *filters = ftext && *ftext ? json_loads(ftext, 0, NULL) : NULL;
-	const json_t *ref = json_object_get(filters, "reference");
+	_cleanup_json_ json_t *refs = json_array();
+	const json_t *rf = json_object_get(filters, "reference");
+	const char *rk;
+	json_t *rv;
+	if (json_is_array(rf))
+		json_array_extend(refs, (json_t *)rf);
+	else
+		json_object_foreach((json_t *)rf, rk, rv)
+		    json_array_append_new(refs, json_string(rk));
 	json_t *out = json_array();
 	for (size_t i = 0; i < n; i++) {
-		bool keep = !ref;
-		const char *want;
-		json_t *jv;
-		json_object_foreach((json_t *)ref, want, jv)
-		{
-			for (char **t = imgs[i]->tags; t && *t; t++)
-				if (!strcmp(*t, want) ||
-				    (!strncmp(*t, want, strlen(want)) && (*t)[strlen(want)] == ':'))
-					keep = true;
+		json_t *sum = image_summary(imgs[i]);
+		if (json_array_size(refs)) {
+			json_t *tags = json_array();
+			for (char **t = imgs[i]->tags; t && *t; t++) {
+				_cleanup_free_ char *name = pl_xstrdup(*t);
+				char *colon = strrchr(name, ':');
+				if (colon && !strchr(colon, '/'))
+					*colon = '\0';
+				size_t k;
+				json_t *w;
+				json_array_foreach(refs, k, w)
+				{
+					const char *pat = json_string_value(w) ?: "";
+					if (!fnmatch(pat, *t, 0) || !fnmatch(pat, name, 0)) {
+						json_array_append_new(tags, json_string(*t));
+						break;
+					}
+				}
+			}
+			json_object_set_new(sum, "RepoTags", tags);
 		}
-		if (keep)
-			json_array_append_new(out, image_summary(imgs[i]));
+		json_array_append_new(out, sum);
 	}
 	pl_image_infos_free(imgs, n);
 	dk_job_reply_json(j, 200, out);
@@ -406,8 +430,12 @@ static void volumes_list_job(dk_job_t *j)
 	pl_volume_info_t **v = NULL;
 	size_t n = 0;
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_volume_list(dk_job_client(j), &v, &n, &err) < 0) {
-		dk_reply_pl_error(j, err);
+	if (pl_volume_list_filtered(dk_job_client(j), dk_job_query(j, "filters"), &v, &n, &err) <
+	    0) {
+		if (err->kind == PL_ERR_INVALID)
+			dk_job_reply_message(j, 400, "%s", err->msg);
+		else
+			dk_reply_pl_error(j, err);
 		return;
 	}
 	json_t *arr = json_array();
@@ -502,8 +530,12 @@ static void networks_list_job(dk_job_t *j)
 	pl_network_info_t **v = NULL;
 	size_t n = 0;
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_network_list(dk_job_client(j), &v, &n, &err) < 0) {
-		dk_reply_pl_error(j, err);
+	if (pl_network_list_filtered(dk_job_client(j), dk_job_query(j, "filters"), &v, &n, &err) <
+	    0) {
+		if (err->kind == PL_ERR_INVALID)
+			dk_job_reply_message(j, 400, "%s", err->msg);
+		else
+			dk_reply_pl_error(j, err);
 		return;
 	}
 	json_t *arr = json_array();

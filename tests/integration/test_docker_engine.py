@@ -287,3 +287,22 @@ def test_import_with_changes(docker, uniq, tmp_path):
     hist = docker.out("history", "--format", "{{.Comment}}", image)
     assert "mine" in hist
     docker.run("rmi", image)
+
+
+def test_ls_filters_images_volumes_networks(docker, uniq):
+    tag = f"lsf-{uniq.split('-', 1)[1]}:v1"
+    vol, net = uniq + "-fv", short(uniq) + "-fn"
+    docker.run("tag", "busybox", tag)
+    docker.run("volume", "create", "--label", "pick=me", vol)
+    docker.run("volume", "create", vol + "x")
+    docker.run("network", "create", "--label", "pick=me", net)
+    assert docker.out("images", "--format", "{{.Repository}}:{{.Tag}}",
+                      tag.split(":")[0]).split() == [tag]
+    assert docker.out("volume", "ls", "-q", "--filter", "label=pick=me").split() == [vol]
+    assert sorted(docker.out("volume", "ls", "-q", "--filter", f"name={vol}").split()) == \
+        sorted([vol, vol + "x"])
+    assert docker.out("network", "ls", "--format", "{{.Name}}", "--filter",
+                      "label=pick=me").split() == [net]
+    docker.run("volume", "rm", vol, vol + "x")
+    docker.run("network", "rm", net)
+    docker.run("rmi", tag)
