@@ -35,6 +35,7 @@ typedef struct opts {
 	const char *address_pool;
 	int netns_pool;
 	const char *vm_accel, *vm_kernel;
+	const char *vm_templates, *vm_template_dir, *vm_template_prebuild;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -68,6 +69,11 @@ static void usage(FILE *f)
 	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
 	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
 	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
+	    "  --vm-templates on|off  start dedicated-kernel containers as clones of a saved,\n"
+	    "                     booted guest (default on; off: every VM boots cold)\n"
+	    "  --vm-template-dir DIR  where templates live (default ROOT/vm/templates)\n"
+	    "  --vm-template-prebuild CPUSxMIB[,...]  templates built at start-up, e.g. 1x256\n"
+	    "                     (others are built in the background at their first use)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -93,6 +99,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"netns-pool", required_argument, NULL, 'N'},
 	    {"vm-accel", required_argument, NULL, 'a'},
 	    {"vm-kernel", required_argument, NULL, 'k'},
+	    {"vm-templates", required_argument, NULL, 'T'},
+	    {"vm-template-dir", required_argument, NULL, 'D'},
+	    {"vm-template-prebuild", required_argument, NULL, 'B'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -145,6 +154,19 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 'k':
 			o->vm_kernel = optarg;
+			break;
+		case 'T':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				fprintf(stderr, "portlayerd: --vm-templates wants on or off\n");
+				return 2;
+			}
+			o->vm_templates = optarg;
+			break;
+		case 'D':
+			o->vm_template_dir = optarg;
+			break;
+		case 'B':
+			o->vm_template_prebuild = optarg;
 			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
@@ -316,6 +338,8 @@ int main(int argc, char **argv)
 		pl_userns_set_range(start, count);
 	}
 	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
+	    pl_vm_configure_templates(!o.vm_templates || strcmp(o.vm_templates, "on") == 0,
+				      o.vm_template_dir, o.vm_template_prebuild, &err) < 0 ||
 	    pl_mechanisms_init(tether, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);

@@ -910,6 +910,11 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		pl_store_save_state(c, NULL);
 		return pl_error_wrap(err, "start container %.12s", c->id);
 	}
+	if (dom.warning) {
+		pl_log_warn("container %.12s: %s", c->id, dom.warning);
+		pl_container_emit(c, "warning", json_pack("{s:s}", "message", dom.warning));
+		dom.warning = NULL;
+	}
 	c->dom = dom;
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;

@@ -201,6 +201,12 @@ static void on_config(const uint8_t *payload, size_t len)
 		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
 		finish(EXIT_CONFIG, 0, msg);
 	}
+	/* a dedicated kernel restored from a template gets its disk and identity only now */
+	const char *oserr = pl_os_domain_setup(o);
+	if (oserr) {
+		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", oserr);
+		finish(EXIT_CONFIG, 0, oserr);
+	}
 	/* the domain's network before anything runs in it */
 	json_t *net = json_object_get(o, "network");
 	const char *neterr = net ? pl_os_net_setup(net) : NULL;
