@@ -776,6 +776,9 @@ static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, jso
 	 * the host's clock at this moment, its hostname and read-only root, and bytes from the
 	 * host's generator, which the control channel (a socket only the daemon holds) keeps
 	 * to the guest */
+	/* an EXEC (it has a session) only takes the seccomp filter */
+	if (json_object_get(msg, "session"))
+		return pl_seccomp_tether_config(&cfg->security, msg, err);
 	const char *host = cfg->hostname;
 	size_t i;
 	json_t *v;
