@@ -363,7 +363,8 @@ static int probe_kvm(const char *cache_dir, const pl_vm_kernel_t *k, const char 
 static char *verdict_name(const pl_vm_kernel_t *k, const struct stat *st)
 {
 	return pl_xasprintf("accel-%s-%llx-%llx-%llx", k->version, (unsigned long long)st->st_ino,
-			    (unsigned long long)st->st_size, (unsigned long long)st->st_mtim.tv_sec);
+			    (unsigned long long)st->st_size,
+			    (unsigned long long)st->st_mtim.tv_sec);
 }
 
 int pl_vm_accel_known(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
@@ -549,8 +550,8 @@ int pl_vm_qmp_open(pl_vm_qmp_t *q, int fd, int timeout_ms, pl_error_t **err)
 	return caps ? 0 : -1;
 }
 
-json_t *pl_vm_qmp_call(pl_vm_qmp_t *q, const char *cmd, json_t *args, int pass_fd,
-		       int timeout_ms, pl_error_t **err)
+json_t *pl_vm_qmp_call(pl_vm_qmp_t *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
+		       pl_error_t **err)
 {
 	return qmp_cmd_args(q->fd, cmd, args, pass_fd, q->buf, sizeof(q->buf), &q->used,
 			    mono_ms() + timeout_ms, err);

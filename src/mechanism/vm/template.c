@@ -32,12 +32,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FORMAT		  1
-#define READY_TOKEN	  "pl-tether: template: ready" /* tether/linux/vm.c */
-#define BOOT_DEADLINE_MS  180000 /* a loaded 2-core host under TCG */
-#define SAVE_DEADLINE_MS  60000
-#define FAILURE_HOLD_S	  600
-#define STATE_MAX	  (64 << 20)
+#define FORMAT		 1
+#define READY_TOKEN	 "pl-tether: template: ready" /* tether/linux/vm.c */
+#define BOOT_DEADLINE_MS 180000			      /* a loaded 2-core host under TCG */
+#define SAVE_DEADLINE_MS 60000
+#define FAILURE_HOLD_S	 600
+#define STATE_MAX	 (64 << 20)
 
 static int64_t mono_ms(void)
 {
@@ -275,8 +275,8 @@ static int save(int qmp_fd, int state_fd, pl_error_t **err)
 		if (status && strcmp(status, "completed") == 0)
 			break;
 		if (status && (strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0)) {
-			pl_error_set(err, PL_ERR_INTERNAL, 0, "saving the template: migration %s: %s",
-				     status,
+			pl_error_set(err, PL_ERR_INTERNAL, 0,
+				     "saving the template: migration %s: %s", status,
 				     json_string_value(json_object_get(r, "error-desc")) ?: "");
 			goto out;
 		}
@@ -392,11 +392,11 @@ int pl_vm_template_build(const pl_vm_tmpl_spec_t *t, pl_error_t **err)
 		pl_error_set(err, PL_ERR_INTERNAL, 0, "template: no device state was saved");
 		goto out;
 	}
-	json_t *meta = json_pack("{s:i, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "format", FORMAT,
-				 "key", key, "state_sha256", sum, "state_size", (json_int_t)size,
-				 "append", append, "boot_ms", (json_int_t)(t_ready - t_boot),
-				 "build_ms", (json_int_t)(mono_ms() - t0), "built_ns",
-				 (json_int_t)pl_now_ns());
+	json_t *meta =
+	    json_pack("{s:i, s:s, s:s, s:I, s:s, s:I, s:I, s:I}", "format", FORMAT, "key", key,
+		      "state_sha256", sum, "state_size", (json_int_t)size, "append", append,
+		      "boot_ms", (json_int_t)(t_ready - t_boot), "build_ms",
+		      (json_int_t)(mono_ms() - t0), "built_ns", (json_int_t)pl_now_ns());
 	char *ms = json_dumps(meta, JSON_COMPACT);
 	json_decref(meta);
 	tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -116,8 +116,7 @@ static void dom_remove(const char *id)
 	}
 }
 
-int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild,
-			      pl_error_t **err)
+int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild, pl_error_t **err)
 {
 	V.templates_off = !enabled;
 	free(V.template_dir);
@@ -215,8 +214,7 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
 	return 0;
 }
 
-static pl_vm_tmpl_spec_t tmpl_spec(pl_vm_accel_t accel, int cpus, int64_t memory_mib,
-				   size_t n_nics)
+static pl_vm_tmpl_spec_t tmpl_spec(pl_vm_accel_t accel, int cpus, int64_t memory_mib, size_t n_nics)
 {
 	return (pl_vm_tmpl_spec_t){.dir = V.template_dir,
 				   .base = V.template_base,
@@ -354,8 +352,9 @@ static void restore_helper(int qmp_fd, int state_fd)
 				 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
 					   "x-ignore-shared", "state", 1),
 				 -1, 10000, &e)) ||
-	    (json_decref(r), !(r = pl_vm_qmp_call(q, "migrate-incoming",
-						  json_pack("{s:s}", "uri", uri), -1, 10000, &e)))) {
+	    (json_decref(r),
+	     !(r = pl_vm_qmp_call(q, "migrate-incoming", json_pack("{s:s}", "uri", uri), -1, 10000,
+				  &e)))) {
 		dprintf(2, "portlayer: restore from the vm template: %s\n", e ? e->msg : "?");
 		kill(qemu, SIGKILL);
 		_exit(1);
@@ -368,8 +367,9 @@ static void restore_helper(int qmp_fd, int state_fd)
 		const char *st = json_string_value(json_object_get(r, "status"));
 		bool done = !r || (st && strcmp(st, "active") != 0 && strcmp(st, "setup") != 0);
 		if (done) {
-			dprintf(2, "portlayer: clone: QEMU ready for the restore after %lld ms, "
-				   "restore %s after %lld ms more (host clock %lld)\n",
+			dprintf(2,
+				"portlayer: clone: QEMU ready for the restore after %lld ms, "
+				"restore %s after %lld ms more (host clock %lld)\n",
 				(long long)(t_qmp - t_start) / 1000000, st ? st : "?",
 				(long long)(pl_now_ns() - t_qmp) / 1000000, (long long)pl_now_ns());
 			json_decref(r);
@@ -499,12 +499,12 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .tap_fds = tap_fds,
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
-	json_t *rec = json_pack(
-	    "{s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:I}", "kernel", V.kernel.version, "accel",
-	    b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus, "memory_mib",
-	    (json_int_t)b.memory_mib, "file_size_limit", (json_int_t)file_max, "boot",
-	    clone ? "clone" : "cold", "qemu_pid", (int)getpid(), "qemu_start",
-	    (json_int_t)pl_proc_start_time(getpid()));
+	json_t *rec =
+	    json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:I}", "kernel", V.kernel.version,
+		      "accel", b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus,
+		      "memory_mib", (json_int_t)b.memory_mib, "file_size_limit",
+		      (json_int_t)file_max, "boot", clone ? "clone" : "cold", "qemu_pid",
+		      (int)getpid(), "qemu_start", (json_int_t)pl_proc_start_time(getpid()));
 	if (clone)
 		json_object_set_new(rec, "template", json_string(plan->key));
 	else if (plan->cold_reason)
@@ -907,15 +907,15 @@ static json_t *vm_stats(const pl_mechanism_t *m, const char *id, const pl_domain
 	/* the shape of the linux mechanism's; what the guest's own processes use needs tether
 	 * to report from inside (not yet): pids and blkio are unknown (-1) */
 	unsigned long long ns_per_tick = 1000000000ULL / (unsigned long long)hz;
-	json_t *j = json_pack(
-	    "{s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{}, "
-	    "s:s}",
-	    "cpu", "usage_ns", (json_int_t)((ut + stt) * ns_per_tick), "user_ns",
-	    (json_int_t)(ut * ns_per_tick), "system_ns", (json_int_t)(stt * ns_per_tick), "memory",
-	    "usage", (json_int_t)(rss_kb * 1024), "limit", (json_int_t)(memory_mib_of_id(id) << 20),
-	    "pids", "current", (json_int_t)-1, "limit", (json_int_t)-1, "blkio", "read_bytes",
-	    (json_int_t)-1, "write_bytes", (json_int_t)-1, "networks", "source",
-	    "host: the VM's QEMU process");
+	json_t *j =
+	    json_pack("{s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{}, "
+		      "s:s}",
+		      "cpu", "usage_ns", (json_int_t)((ut + stt) * ns_per_tick), "user_ns",
+		      (json_int_t)(ut * ns_per_tick), "system_ns", (json_int_t)(stt * ns_per_tick),
+		      "memory", "usage", (json_int_t)(rss_kb * 1024), "limit",
+		      (json_int_t)(memory_mib_of_id(id) << 20), "pids", "current", (json_int_t)-1,
+		      "limit", (json_int_t)-1, "blkio", "read_bytes", (json_int_t)-1, "write_bytes",
+		      (json_int_t)-1, "networks", "source", "host: the VM's QEMU process");
 	if (j)
 		json_object_set_new(json_object_get(j, "memory"), "pss",
 				    json_integer(pss_of(dom->pid)));

@@ -118,8 +118,8 @@ typedef struct pl_vm_qmp {
 	char buf[16384];
 } pl_vm_qmp_t;
 int pl_vm_qmp_open(pl_vm_qmp_t *q, int fd, int timeout_ms, pl_error_t **err);
-json_t *pl_vm_qmp_call(pl_vm_qmp_t *q, const char *cmd, json_t *args, int pass_fd,
-		       int timeout_ms, pl_error_t **err);
+json_t *pl_vm_qmp_call(pl_vm_qmp_t *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
+		       pl_error_t **err);
 /* One QMP command on the monitor socket at path; the "return" value (new reference). */
 json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err);
 

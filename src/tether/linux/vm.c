@@ -525,7 +525,8 @@ const char *pl_os_domain_setup(json_t *config)
 	/* the host's clock: bench/vm lines this up with the start */
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	say("pl-tether: clone: connected at %.3fs, config after %.0f ms, drivers loaded in %.0f ms, "
+	say("pl-tether: clone: connected at %.3fs, config after %.0f ms, drivers loaded in %.0f "
+	    "ms, "
 	    "root disk and identity in %.0f ms (uptime); ready at %lld.%09ld\n",
 	    t_resumed, (t0 - t_resumed) * 1e3, (t_mod - t0) * 1e3, (uptime() - t_mod) * 1e3,
 	    (long long)now.tv_sec, now.tv_nsec);
