@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -445,7 +446,7 @@ static bool failed_lately(const char *dir, const char *key)
 	return stat(p, &st) == 0 && time(NULL) - st.st_mtime < FAILURE_HOLD_S;
 }
 
-void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t)
+void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background)
 {
 	_cleanup_free_ char *key = pl_vm_template_key(t);
 	if (failed_lately(t->dir, key))
@@ -477,6 +478,10 @@ void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	/* a build on first use runs beside the cold boots it is to spare: it must not slow them
+	 * down on a small host (its QEMU inherits the priority) */
+	if (background)
+		setpriority(PRIO_PROCESS, 0, 19);
 	_cleanup_free_ char *lock = pl_xasprintf("%s/%s.lock", t->dir, key);
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0)

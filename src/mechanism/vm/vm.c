@@ -264,7 +264,7 @@ static void templates_init(void)
 		_cleanup_free_ char *append = NULL;
 		char why[256];
 		if (pl_vm_template_check(t.dir, key, mib, &append, why, sizeof(why)) != 1)
-			pl_vm_template_build_async(&t);
+			pl_vm_template_build_async(&t, false);
 	}
 }
 
@@ -632,7 +632,7 @@ static const char *plan_clone(const pl_domain_spec_t *spec, size_t n_nics, clone
 	}
 	if (c < 0)
 		pl_vm_template_remove(t.dir, key);
-	pl_vm_template_build_async(&t);
+	pl_vm_template_build_async(&t, true);
 	if (c == 0)
 		snprintf(warning, sizeof(warning),
 			 "no vm template %s yet: cold boot (it is being built in the background)",

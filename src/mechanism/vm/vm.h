@@ -169,8 +169,9 @@ int pl_vm_template_check(const char *dir, const char *key, int64_t memory_mib, c
 /* Builds it in this process: boots, waits for tether, saves (a minute or more under TCG). */
 int pl_vm_template_build(const pl_vm_tmpl_spec_t *t, pl_error_t **err);
 /* Starts a builder detached from the caller, unless one builds it already or a build failed
- * within the last minutes. Never waits for it. */
-void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t);
+ * within the last minutes. Never waits for it. background: at the lowest CPU priority (a
+ * build on first use, beside running VMs), not for builds asked for at start-up. */
+void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background);
 /* Removes dir/key (running clones keep their mappings). */
 void pl_vm_template_remove(const char *dir, const char *key);
 /* Removes templates of another base and what builders that no longer run left behind. */
