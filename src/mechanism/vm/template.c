@@ -480,8 +480,16 @@ void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background)
 		signal(s, SIG_DFL);
 	/* a build on first use runs beside the cold boots it is to spare: it must not slow them
 	 * down on a small host (its QEMU inherits the priority) */
-	if (background)
+	if (background) {
 		setpriority(PRIO_PROCESS, 0, 19);
+		/* setsid made this a scheduler autogroup of its own, competing as a whole with
+		 * every other session whatever its tasks' nice values: lower the group's too */
+		int ag = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+		if (ag >= 0) {
+			(void)!write(ag, "19", 2);
+			close(ag);
+		}
+	}
 	_cleanup_free_ char *lock = pl_xasprintf("%s/%s.lock", t->dir, key);
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) < 0)
