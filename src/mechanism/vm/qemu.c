@@ -34,7 +34,6 @@
 #define QEMU_BINARY	  "/usr/bin/qemu-system-x86_64"
 #define PROBE_DEADLINE_MS 8000
 #define QMP_DEADLINE_MS	  1000
-#define CLONE_TB_MIB	  8
 /* what tether prints on the console when it runs as init in probe mode (tether/linux/vm.c) */
 #define PROBE_TOKEN "pl-tether: probe: init ran"
 /* QEMU's own seccomp filter: no obsolete system calls, no fork/exec, no scheduler or
@@ -204,15 +203,6 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	_cleanup_free_ char *dir = qpath(b->domain_dir);
 	_cleanup_free_ char *disk = b->disk ? qpath(b->disk) : NULL;
 	common_args(&a, b->accel, b->kernel, b->initramfs);
-	if (b->mode == PL_VM_BOOT_CLONE && b->accel == PL_VM_ACCEL_TCG) {
-		/* TCG's translation buffer is private to each QEMU and was the largest part of an
-		 * idle clone's PSS (~24 MiB of the 1 GiB default touched): capped, it is reused */
-		for (size_t i = 0; i + 1 < a.n; i++)
-			if (strcmp(a.v[i], "-accel") == 0) {
-				free(a.v[i + 1]);
-				a.v[i + 1] = pl_xasprintf("tcg,tb-size=%d", CLONE_TB_MIB);
-			}
-	}
 	add(&a, "-m");
 	add(&a, "%lldM", (long long)b->memory_mib);
 	add(&a, "-smp");
