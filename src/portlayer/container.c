@@ -6,6 +6,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/phase.h"
 #include "portlayer/network/network.h"
 
 #include <errno.h>
@@ -373,6 +374,7 @@ static int allocate_userns(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **er
 
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
+	int64_t pt = pl_phase_now();
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
 	if (!cfg)
 		return NULL;
@@ -408,12 +410,15 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	c->created_ns = pl_now_ns();
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
+	pl_phase_step("create.parse_check", &pt);
 	if (pl_store_create_domain(pl, c, err) < 0) {
 		pl_network_rebuild(pl->net); /* its addresses are free again */
 		return NULL;
 	}
+	pl_phase_step("create.store", &pt);
 	pl_container_link(pl, c);
 	pl_container_emit(c, "create", NULL);
+	pl_phase_step("create.emit", &pt);
 	return TAKE_PTR(c);
 }
 
@@ -537,6 +542,11 @@ static void record_error(pl_container_t *c, const char *msg)
 /* tether is gone: settle the exit status and release the domain. */
 static void domain_ended(pl_container_t *c)
 {
+	int64_t pt = pl_phase_now();
+	if (c->phase_t) /* tether's EXITED until its process was gone */
+		pl_phase_add("exit.exited_to_end", pt - c->phase_t);
+	c->phase_t = 0;
+	pl_phase_page_collect(c->dom.pid); /* a domain that never said HELLO */
 	siginfo_t si = {0};
 	bool reaped = waitid((idtype_t)P_PIDFD, (id_t)c->dom.pidfd, &si, WEXITED | WNOHANG) == 0 &&
 		      si.si_pid != 0;
@@ -570,6 +580,7 @@ static void domain_ended(pl_container_t *c)
 	}
 	pl_sessions_domain_ended(c);
 	release_domain(c);
+	pl_phase_step("exit.settle_release", &pt);
 	/* read before the cgroup goes: the kernel's count is the only witness */
 	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0 || c->guest_oom_kills > 0;
 	if (c->oom_killed) {
@@ -581,6 +592,7 @@ static void domain_ended(pl_container_t *c)
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
+	pl_phase_step("exit.oom_destroy", &pt);
 	c->status = PL_STATUS_STOPPED;
 	pl_network_container_changed(c->pl->net, c);
 	c->exits++;
@@ -594,6 +606,7 @@ static void domain_ended(pl_container_t *c)
 	if (c->finished_ns - c->started_ns > 10 * 1000000000LL)
 		c->restart_count = 0;
 	pl_store_save_state(c, NULL);
+	pl_phase_step("exit.state_write", &pt);
 	pl_container_emit(c, "die", pl_container_exit_json(c));
 	if (by_user)
 		pl_container_emit(c, "stop", NULL);
@@ -610,7 +623,8 @@ static void domain_ended(pl_container_t *c)
 		finish_start(c, se);
 		pl_error_free(se);
 	}
-	changed(c);
+	changed(c); /* answers waits */
+	pl_phase_step("exit.emit_notify", &pt);
 	if (!by_user && c->status == PL_STATUS_STOPPED)
 		pl_container_consider_restart(c);
 }
@@ -629,6 +643,8 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		pl_sessions_resume(c);
 		return r;
 	}
+	pl_phase_page_collect(c->dom.pid);
+	int64_t pt = pl_phase_now();
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
 	json_t *net = pl_network_tether_json(c->pl->net, c);
 	if (net)
@@ -646,6 +662,8 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	}
 	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
+	pl_phase_step("tether.config_build_send", &pt);
+	c->phase_t = pt;
 	if (c->config->tty && c->config->open_stdin && c->status == PL_STATUS_STARTING) {
 		/* tether holds the process until the first attach (run -it): the domain is up,
 		 * so the start is done; STARTED follows the attach */
@@ -679,12 +697,17 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		if (c->status != PL_STATUS_STARTING)
 			break; /* a resumed tether confirming what we know */
 		c->status = PL_STATUS_RUNNING;
+		if (c->phase_t) /* tether: CONFIG parsed, process forked, seccomp, exec */
+			pl_phase_step("tether.config_to_started", &c->phase_t);
 		/* a daemon that dies from here on must know the domain ran (a VM killed while
 		 * it is down leaves no exit record: that ended a run, it did not cancel a start) */
 		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
 		changed(c);
+		if (c->phase_t)
+			pl_phase_step("start.started_state_notify", &c->phase_t);
+		c->phase_t = 0;
 		break;
 	case PL_MSG_EXITED: {
 		if (session_of(j) != PL_SESSION_PRIMARY) {
@@ -692,6 +715,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			break;
 		}
 		c->reported_exit = true;
+		c->phase_t = pl_phase_now();
 		c->has_exit = true;
 		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
 		c->signal = (int)json_integer_value(json_object_get(j, "signal"));
@@ -889,6 +913,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
 	int64_t t0 = pl_metrics_now_ns();
+	int64_t pt = pl_phase_now();
 	char hb[13];
 	if (pl_network_prepare(pl->net, c, err) < 0 || pl_store_open_run_dir(pl, c, err) < 0)
 		return start_failed(c, err);
@@ -926,11 +951,18 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_status_t before = c->status;
 	c->status = PL_STATUS_STARTING;
 	c->dom.pid = 0;
-	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
+	pl_phase_step("start.prepare", &pt);
+	if (pl_store_save_state(c, err) < 0) {
+		c->status = before;
+		return start_failed(c, err);
+	}
+	pl_phase_step("start.state_write", &pt);
+	if (c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
 		c->status = before;
 		pl_store_save_state(c, NULL);
 		return start_failed(c, err);
 	}
+	pl_phase_step("start.spawn", &pt);
 	c->dom = dom;
 	c->start_t0_ns = t0;
 	c->started_ns = pl_now_ns();
@@ -948,6 +980,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	/* persisted before anything else can happen so a restarted daemon finds the domain */
 	pl_store_save_state(c, NULL);
 	pl_network_container_changed(pl->net, c); /* its published ports */
+	pl_phase_step("start.state_write", &pt);
 	return 0;
 }
 
@@ -1039,6 +1072,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 					    c->id);
 		kill_now(c);
 	}
+	int64_t pt = pl_phase_now();
 	c->status = PL_STATUS_REMOVING;
 	pl_error_t *e = NULL;
 	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
@@ -1046,13 +1080,16 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		pl_error_free(e);
 	}
 	changed(c);
+	pl_phase_step("remove.destroy_notify", &pt);
 	if (pl_store_remove_domain(pl, c, err) < 0) {
 		c->status = PL_STATUS_STOPPED;
 		return -1;
 	}
+	pl_phase_step("remove.store", &pt);
 	pl_container_emit(c, "remove", NULL);
 	pl_container_free_record(c);
 	pl_network_rebuild(pl->net); /* its addresses are free again */
+	pl_phase_step("remove.emit_network", &pt);
 	return 0;
 }
 

@@ -85,6 +85,7 @@ struct pl_container {
 	pl_start_fn start_cb;
 	void *start_data;
 	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
+	int64_t phase_t;     /* common/phase.h: when the current step of start/exit began */
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */

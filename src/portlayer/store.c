@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/phase.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -93,6 +94,7 @@ int pl_store_save_config(pl_container_t *c, pl_error_t **err)
 
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
 {
+	int64_t pt = pl_phase_now();
 	_cleanup_free_ char *tmp = pl_xasprintf(TMP_PREFIX "%s", c->id);
 	if (mkdirat(pl->containers_fd, tmp, 0700) < 0)
 		return pl_error_errno(err, "create domain directory");
@@ -104,16 +106,20 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
 		return r;
 	}
+	pl_phase_step("create.store_mkdirs", &pt);
 	if (write_json(dfd, "config.json", config_doc(c), err) < 0 ||
-	    pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd}, err) <
-		0 ||
-	    renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0 ||
+	    (pl_phase_step("create.store_config", &pt),
+	     pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd},
+				 err) < 0) ||
+	    (pl_phase_step("create.store_state", &pt),
+	     renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0) ||
 	    fsync(pl->containers_fd) < 0) {
 		if (err && !*err)
 			pl_error_errno(err, "commit domain directory");
 		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
 		return -1;
 	}
+	pl_phase_step("create.store_rename_fsync", &pt);
 	c->dir = pl_xasprintf("%s/containers/%s", pl->root, c->id);
 	c->dirfd = TAKE_FD(dfd);
 	return 0;
@@ -346,8 +352,12 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	if (renameat(pl->containers_fd, c->id, pl->containers_fd, del) < 0)
 		return pl_error_errno(err, "remove domain directory");
 	unlink_record(pl, c);
+	int64_t pt = pl_phase_now();
 	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
-	if (pl_remove_tree_at(pl->containers_fd, del, err) < 0)
+	pl_phase_step("remove.run_dir", &pt);
+	int r = pl_remove_tree_at(pl->containers_fd, del, err);
+	pl_phase_step("remove.domain_tree", &pt);
+	if (r < 0)
 		pl_log_warn("container %s: leftover %s will be removed at next start", c->id, del);
 	pl_error_free(err ? *err : NULL);
 	if (err)
