@@ -4,7 +4,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define MAX_PHASES 64
+#define MAX_PHASES 128
 #define MAX_PAGES  64
 
 static struct {

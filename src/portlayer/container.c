@@ -7,6 +7,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/phase.h"
+#include "portlayer/janitor.h"
 #include "portlayer/network/network.h"
 
 #include <errno.h>
@@ -131,6 +132,7 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 		pl_error_errno(err, "open %s", rdir);
 		return pl_portlayer_free(pl);
 	}
+	pl->janitor = pl_janitor_new(loop, pl->containers_fd);
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
 	pl->events = pl_events_open(root, host, err);
@@ -190,6 +192,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	pl->images = pl_images_free(pl->images);
 	pl->volumes = pl_volumes_free(pl->volumes);
 	pl->net = pl_network_free(pl->net);
+	pl->janitor = pl_janitor_free(pl->janitor);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
 	if (pl->run_containers_fd >= 0)
@@ -373,6 +376,21 @@ static int allocate_userns(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **er
 }
 
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
+{
+	pl_container_t *c = pl_container_create_lazy(pl, body, err);
+	if (c && pl_container_make_durable(c, err) < 0) {
+		pl_container_remove(pl, c, true, NULL);
+		return NULL;
+	}
+	return c;
+}
+
+int pl_container_make_durable(pl_container_t *c, pl_error_t **err)
+{
+	return pl_store_sync_domain(c->pl, c, err);
+}
+
+pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
 	int64_t pt = pl_phase_now();
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
@@ -1087,9 +1105,11 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	}
 	pl_phase_step("remove.store", &pt);
 	pl_container_emit(c, "remove", NULL);
+	pl_phase_step("remove.emit", &pt);
 	pl_container_free_record(c);
+	pl_phase_step("remove.free_record", &pt);
 	pl_network_rebuild(pl->net); /* its addresses are free again */
-	pl_phase_step("remove.emit_network", &pt);
+	pl_phase_step("remove.network_rebuild", &pt);
 	return 0;
 }
 

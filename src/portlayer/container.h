@@ -57,6 +57,11 @@ pl_container_t *pl_container_first(pl_portlayer_t *pl);
 pl_container_t *pl_container_next(pl_container_t *c);
 
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
+/* pl_container_create without the fsyncs: config.json is not durable until
+ * pl_container_make_durable, which the caller runs before it answers (create+start runs
+ * it while the domain sets itself up). */
+pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
+int pl_container_make_durable(pl_container_t *c, pl_error_t **err);
 /* Starts the primary process; cb runs when tether reports it started or it failed.
  * Returns 1 when already running (cb not called), 0 when started asynchronously. */
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,

@@ -112,10 +112,14 @@ struct pl_portlayer {
 	pl_change_fn on_change;
 	void *on_change_data;
 	pl_metrics_t metrics;
+	struct pl_janitor *janitor; /* deletes removed domains' trees off the request path */
 };
 
 /* store.c */
+/* Makes the domain directory (config.json, state.json); not yet durable: */
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+/* fsyncs what pl_store_create_domain wrote: from here a host crash keeps the container. */
+int pl_store_sync_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Writes config.json for c's current config and version (durable). */
 int pl_store_save_config(pl_container_t *c, pl_error_t **err);
 int pl_store_save_state(pl_container_t *c, pl_error_t **err);

@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "portlayer/janitor.h"
 #include "common/phase.h"
 
 #include <dirent.h>
@@ -107,21 +108,35 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 		return r;
 	}
 	pl_phase_step("create.store_mkdirs", &pt);
-	if (write_json(dfd, "config.json", config_doc(c), err) < 0 ||
+	/* written in place: the directory they are in is renamed into place whole, and made
+	 * durable by pl_store_sync_domain */
+	_cleanup_free_ char *conf = pl_json_dump(config_doc(c));
+	_cleanup_close_ int cfd =
+	    openat(dfd, "config.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (cfd < 0 || pl_write_all(cfd, conf, strlen(conf)) < 0 ||
 	    (pl_phase_step("create.store_config", &pt),
 	     pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd},
 				 err) < 0) ||
 	    (pl_phase_step("create.store_state", &pt),
-	     renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0) ||
-	    fsync(pl->containers_fd) < 0) {
+	     renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0)) {
 		if (err && !*err)
 			pl_error_errno(err, "commit domain directory");
 		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
 		return -1;
 	}
-	pl_phase_step("create.store_rename_fsync", &pt);
+	pl_phase_step("create.store_rename", &pt);
 	c->dir = pl_xasprintf("%s/containers/%s", pl->root, c->id);
 	c->dirfd = TAKE_FD(dfd);
+	return 0;
+}
+
+int pl_store_sync_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
+{
+	int64_t pt = pl_phase_now();
+	_cleanup_close_ int fd = openat(c->dirfd, "config.json", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0 || fsync(c->dirfd) < 0 || fsync(pl->containers_fd) < 0)
+		return pl_error_errno(err, "make domain directory durable");
+	pl_phase_step("create.fsync", &pt);
 	return 0;
 }
 
@@ -355,12 +370,12 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	int64_t pt = pl_phase_now();
 	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
 	pl_phase_step("remove.run_dir", &pt);
-	int r = pl_remove_tree_at(pl->containers_fd, del, err);
+	/* the tree (an overlay's upper and work dirs, the log) can take tens of ms to delete:
+	 * the janitor does it, a crash before it has leaves it to the next start */
+	if (pl->janitor)
+		pl_janitor_remove(pl->janitor, del);
+	else
+		pl_remove_tree_at(pl->containers_fd, del, NULL);
 	pl_phase_step("remove.domain_tree", &pt);
-	if (r < 0)
-		pl_log_warn("container %s: leftover %s will be removed at next start", c->id, del);
-	pl_error_free(err ? *err : NULL);
-	if (err)
-		*err = NULL;
 	return 0;
 }

@@ -154,8 +154,8 @@ const char *pl_cgroup_layout_name(void)
 /* phase names per hierarchy: "cgroup.mkdir.memory", ... (kept for the daemon's life) */
 static const char *phase_name(const char *what, size_t i)
 {
-	static char *names[2][PL_ARRAY_SIZE(v1_dirs) + 1];
-	size_t w = strcmp(what, "mkdir") == 0 ? 0 : 1;
+	static char *names[3][PL_ARRAY_SIZE(v1_dirs) + 1];
+	size_t w = strcmp(what, "mkdir") == 0 ? 0 : strcmp(what, "rmdir") == 0 ? 1 : 2;
 	if (!names[w][i]) {
 		const char *dir = i < n_v1 ? v1_dirs[i] : "unified";
 		const char *b = strrchr(dir, '/');
@@ -191,12 +191,14 @@ int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err)
 {
 	char val[32];
 	snprintf(val, sizeof(val), "%d", pid);
+	int64_t t = pl_phase_now();
 	for (size_t i = 0; i < n_v1; i++) {
 		_cleanup_free_ char *p =
 		    pl_xasprintf("%s/" PARENT "/%s/cgroup.procs", v1_dirs[i], id);
 		int r = write_file(p, val);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "write %s", p);
+		pl_phase_step(phase_name("attach", i), &t);
 	}
 	return 0;
 }
