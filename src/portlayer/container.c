@@ -100,6 +100,7 @@ static int kill_tether(pl_container_t *c)
 	/* a frozen (v1) task ignores even SIGKILL until thawed */
 	if (!c->mech->kills_paused && c->mech->is_paused(c->mech, c->id))
 		c->mech->pause(c->mech, c->id, false, NULL);
+	c->paused = false;
 	c->killed_by_us = true;
 	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
 }
@@ -989,6 +990,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->guest_oom_kills = 0;
 	c->setup_error_kind = PL_ERR_INTERNAL;
 	c->killed_by_us = false;
+	c->paused = false;
 	c->exit_code = c->signal = 0;
 	free(c->error);
 	c->error = NULL;
@@ -1006,8 +1008,10 @@ static int signal_domain(pl_container_t *c, int signo)
 {
 	/* frozen tasks take no signal (v1 freezer: not even SIGKILL) until thawed */
 	if (!(signo == SIGKILL && c->mech->kills_paused) && c->mech->is_paused(c->mech, c->id) &&
-	    c->mech->pause(c->mech, c->id, false, NULL) == 0)
+	    c->mech->pause(c->mech, c->id, false, NULL) == 0) {
+		c->paused = false;
 		pl_container_emit(c, "unpause", NULL);
+	}
 	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
 		int r = send_json(c, PL_MSG_SIGNAL,
 				  json_pack("{s:i, s:b}", "signal", signo, "group", 0));
@@ -1184,6 +1188,7 @@ int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_err
 				    pause ? "already paused" : "not paused");
 	if (c->mech->pause(c->mech, c->id, pause, err) < 0)
 		return pl_error_wrap(err, "%s container %.12s", pause ? "pause" : "unpause", c->id);
+	c->paused = pause;
 	pl_container_emit(c, pause ? "pause" : "unpause", NULL);
 	changed(c);
 	return 0;
@@ -1235,6 +1240,12 @@ const char *pl_container_status_name(const pl_container_t *c)
 	return pl_status_name(c->status);
 }
 
+/* For lists: the freezer as last seen, no file read per container. */
+static const char *status_cached(const pl_container_t *c)
+{
+	return c->status == PL_STATUS_RUNNING && c->paused ? "paused" : pl_status_name(c->status);
+}
+
 int pl_container_update_resources(pl_portlayer_t *pl, pl_container_t *c, const pl_resources_t *r,
 				  pl_error_t **err)
 {
@@ -1279,8 +1290,8 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 	for (char **a = c->config->args; *a; a++)
 		json_array_append_new(args, json_string(*a));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "state",
-			 pl_container_status_name(c), "exit_code",
+			 c->config->name ? c->config->name : "", "state", status_cached(c),
+			 "exit_code",
 			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
 			 time_json(c->created_ns), "args", args);
 }

@@ -86,6 +86,9 @@ struct pl_container {
 	void *start_data;
 	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
 	int64_t phase_t;     /* common/phase.h: when the current step of start/exit began */
+	/* the freezer as last seen (pause/unpause, inspect, a reattach): lists and counts use
+	 * it, so they never read a file per container */
+	bool paused;
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */

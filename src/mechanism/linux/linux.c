@@ -14,6 +14,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/phase.h"
+#include "common/nofile.h"
 #include "proto/frame.h"
 
 #include <errno.h>
@@ -151,6 +152,7 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	pl_nofile_restore(); /* the container's limit is the one the daemon was given */
 	/* before the fds are closed: a pooled network namespace instead of a fresh one
 	 * (clone left CLONE_NEWNET out) */
 	if (spec->netns_pooled && setns(spec->netns_fd, CLONE_NEWNET) < 0) {
