@@ -1291,7 +1291,6 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 		json_array_append_new(args, json_string(*a));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
 			 c->config->name ? c->config->name : "", "state", status_cached(c),
-			 "exit_code",
-			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
-			 time_json(c->created_ns), "args", args);
+			 "exit_code", c->has_exit ? json_integer(c->exit_code) : json_null(),
+			 "created", time_json(c->created_ns), "args", args);
 }
