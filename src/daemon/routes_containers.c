@@ -240,8 +240,9 @@ void pl_route_change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_wan
 }
 
 /* create with "start": true, one round trip for a run: the fsyncs that make the new
- * container durable run while its domain sets itself up, and the answer (201, as for a
- * create) comes once its process runs. A failed start removes the container again. */
+ * container durable run in a child while its domain sets itself up, and the answer (201,
+ * as for a create) comes once its process runs and the fsyncs are done. A failed start
+ * removes the container again. */
 static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
 {
 	pl_error_t *e = NULL;
@@ -255,15 +256,16 @@ static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
 			     (json_int_t)pl_container_version(c));
 	s->status = 201;
 	s->created = true;
+	pl_error_t *se = NULL;
+	if (pl_container_make_durable_async(c, &se) < 0) {
+		pl_waiter_free(&s->w);
+		pl_container_remove(app->pl, c, true, NULL);
+		return pl_route_fail(r, pl_error_wrap(&se, "create container") ? se : se);
+	}
 	if (pl_container_start(app->pl, c, on_started, s, &e) < 0) {
 		pl_waiter_free(&s->w);
 		pl_container_remove(app->pl, c, true, NULL);
 		return pl_route_fail(r, e);
-	}
-	pl_error_t *se = NULL;
-	if (pl_container_make_durable(c, &se) < 0) {
-		pl_log_warn("container %.12s: %s", pl_container_id(c), se->msg);
-		pl_error_free(se);
 	}
 	return pl_waiter_park(&s->w);
 }

@@ -200,6 +200,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		pl_container_t *c = pl->head;
 		pl->head = c->next;
 		release_domain(c);
+		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
 	}
@@ -406,6 +407,61 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	return c;
 }
 
+static void finish_start(pl_container_t *c, const pl_error_t *e);
+
+/* The fsync child is done (or must be waited for now: block is true); a start that
+ * waited for it is reported. */
+static void sync_settle(pl_container_t *c, bool block)
+{
+	if (c->sync_pidfd < 0)
+		return;
+	siginfo_t si = {0};
+	if (waitid((idtype_t)P_PIDFD, (id_t)c->sync_pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) ==
+		0 &&
+	    si.si_pid == 0)
+		return; /* not yet */
+	if (si.si_code != CLD_EXITED || si.si_status != 0)
+		pl_log_warn("container %.12s: config.json could not be made durable", c->id);
+	c->sync_watch = pl_loop_unwatch(c->pl->loop, c->sync_watch);
+	c->sync_pidfd = pl_close(c->sync_pidfd);
+	if (c->start_waits_sync) {
+		c->start_waits_sync = false;
+		finish_start(c, NULL);
+	}
+}
+
+static void on_synced(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	sync_settle(data, false);
+}
+
+int pl_container_make_durable_async(pl_container_t *c, pl_error_t **err)
+{
+	if (c->config->auto_remove || c->sync_pidfd >= 0)
+		return 0;
+	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
+	if (pid == 0) {
+		/* nothing of the daemon's but the two directories (a tether must see its
+		 * daemon's socket close when the daemon dies, not when this child does) */
+		if (dup2(c->dirfd, 3) < 0 || dup2(c->pl->containers_fd, 4) < 0)
+			_exit(1);
+		close_range(5, ~0U, 0);
+		int fd = openat(3, "config.json", O_RDONLY | O_CLOEXEC);
+		_exit(fd < 0 || fsync(fd) < 0 || fsync(3) < 0 || fsync(4) < 0 ? 1 : 0);
+	}
+	int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (pfd < 0) {
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return pl_container_make_durable(c, err);
+	}
+	c->sync_pidfd = pfd;
+	c->sync_watch = pl_loop_watch(c->pl->loop, pfd, EPOLLIN, on_synced, c, NULL);
+	if (!c->sync_watch)
+		sync_settle(c, true);
+	return 0;
+}
+
 int pl_container_make_durable(pl_container_t *c, pl_error_t **err)
 {
 	/* an auto_remove container is removed when it stops, and a host crash stops it: a
@@ -444,7 +500,7 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 		}
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
@@ -560,6 +616,10 @@ static const char *hostname_of(const pl_container_t *c, char buf[13])
 
 static void finish_start(pl_container_t *c, const pl_error_t *e)
 {
+	if (!e && c->sync_watch) { /* a success is reported once the container is durable */
+		c->start_waits_sync = true;
+		return;
+	}
 	if (c->start_t0_ns) {
 		pl_metrics_t *m = &c->pl->metrics;
 		if (e)
@@ -590,6 +650,9 @@ static void domain_ended(pl_container_t *c)
 		pl_phase_add("exit.exited_to_end", pt - c->phase_t);
 	c->phase_t = 0;
 	pl_phase_page_collect(c->dom.pid); /* a domain that never said HELLO */
+	/* a start that ran and waits for the fsyncs is a success: report it before the end */
+	if (c->start_waits_sync)
+		sync_settle(c, true);
 	siginfo_t si = {0};
 	bool reaped = waitid((idtype_t)P_PIDFD, (id_t)c->dom.pidfd, &si, WEXITED | WNOHANG) == 0 &&
 		      si.si_pid != 0;
@@ -1144,6 +1207,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 					    c->id);
 		kill_now(c);
 	}
+	sync_settle(c, true);
 	int64_t pt = pl_phase_now();
 	c->status = PL_STATUS_REMOVING;
 	pl_error_t *e = NULL;

@@ -63,6 +63,9 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
  * it while the domain sets itself up). */
 pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
 int pl_container_make_durable(pl_container_t *c, pl_error_t **err);
+/* The same in a forked child while the loop goes on; a successful start of c is reported
+ * (its callback called) only once the child is done. */
+int pl_container_make_durable_async(pl_container_t *c, pl_error_t **err);
 /* Starts the primary process; cb runs when tether reports it started or it failed.
  * Returns 1 when already running (cb not called), 0 when started asynchronously. */
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,

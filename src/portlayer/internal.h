@@ -90,6 +90,11 @@ struct pl_container {
 	/* the freezer as last seen (pause/unpause, inspect, a reattach): lists and counts use
 	 * it, so they never read a file per container */
 	bool paused;
+	/* create+start: the child fsyncing config.json meanwhile (-1 when none), and whether
+	 * the start's success waits for it */
+	int sync_pidfd;
+	pl_watch_t *sync_watch;
+	bool start_waits_sync;
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */

@@ -57,6 +57,8 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 		close(c->dirfd);
 	if (c->run_dirfd >= 0)
 		close(c->run_dirfd);
+	if (c->sync_pidfd >= 0)
+		close(c->sync_pidfd);
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
 	json_decref(c->guest_stats);
@@ -268,7 +270,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 		return NULL;
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
 	c->pl = pl;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	snprintf(c->id, sizeof(c->id), "%.64s", id);
