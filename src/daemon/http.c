@@ -152,6 +152,14 @@ void pl_reply_empty(pl_req_t *r, unsigned status)
 	set_response(r, status, MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT));
 }
 
+void pl_reply_json_text(pl_req_t *r, unsigned status, char *text)
+{
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	set_response(r, status, resp);
+}
+
 void pl_reply_text(pl_req_t *r, unsigned status, const char *text)
 {
 	struct MHD_Response *resp =

@@ -81,6 +81,8 @@ void pl_reply_empty(pl_req_t *r, unsigned status);
 /* An extra header on the reply still to come (before any pl_reply_*). */
 void pl_req_add_header(pl_req_t *r, const char *name, const char *value);
 void pl_reply_text(pl_req_t *r, unsigned status, const char *text);
+/* JSON already serialised (malloc'd, stolen): lists built from cached fragments. */
+void pl_reply_json_text(pl_req_t *r, unsigned status, char *text);
 void pl_reply_error(pl_req_t *r, const pl_error_t *e);
 void pl_reply_stream(pl_req_t *r, unsigned status, const char *content_type, pl_stream_fn fn,
 		     void *data, pl_stream_free_fn free_fn);

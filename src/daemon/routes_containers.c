@@ -127,10 +127,21 @@ static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body);
 static void h_container_list(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
-	json_t *arr = json_array();
-	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c))
-		json_array_append_new(arr, pl_container_summary_json(c));
-	pl_reply_json(r, 200, arr);
+	/* each entry's text is cached in its record: no JSON is built per container */
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		abort();
+	fputc('[', f);
+	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c)) {
+		if (c != pl_container_first(app->pl))
+			fputc(',', f);
+		fputs(pl_container_summary_text(c), f);
+	}
+	fputs("]\n", f);
+	fclose(f);
+	pl_reply_json_text(r, 200, text);
 }
 
 static void h_container_create(pl_req_t *r, void *data)

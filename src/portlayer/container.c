@@ -1461,6 +1461,27 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	return j;
 }
 
+const char *pl_container_summary_text(pl_container_t *c)
+{
+	bool same = c->summary_text && c->summary_of.config == c->config &&
+		    c->summary_of.version == c->version && c->summary_of.status == (int)c->status &&
+		    c->summary_of.paused == c->paused && c->summary_of.has_exit == c->has_exit &&
+		    c->summary_of.exit_code == c->exit_code;
+	if (!same) {
+		free(c->summary_text);
+		json_t *j = pl_container_summary_json(c);
+		c->summary_text = pl_json_dump(j);
+		json_decref(j);
+		c->summary_of.config = c->config;
+		c->summary_of.version = c->version;
+		c->summary_of.status = (int)c->status;
+		c->summary_of.paused = c->paused;
+		c->summary_of.has_exit = c->has_exit;
+		c->summary_of.exit_code = c->exit_code;
+	}
+	return c->summary_text;
+}
+
 json_t *pl_container_summary_json(const pl_container_t *c)
 {
 	json_t *args = json_array();
