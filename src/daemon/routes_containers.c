@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/routes_archive.h"
+#include "daemon/routes_list.h"
 #include "portlayer/handle.h"
 
 #include <math.h>
@@ -123,26 +124,6 @@ static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status
 /* --- handlers --- */
 
 static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body);
-
-static void h_container_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	/* each entry's text is cached in its record: no JSON is built per container */
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		abort();
-	fputc('[', f);
-	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c)) {
-		if (c != pl_container_first(app->pl))
-			fputc(',', f);
-		fputs(pl_container_summary_text(c), f);
-	}
-	fputs("]\n", f);
-	fclose(f);
-	pl_reply_json_text(r, 200, text);
-}
 
 static void h_container_create(pl_req_t *r, void *data)
 {
@@ -401,7 +382,7 @@ static void h_container_remove(pl_req_t *r, void *data)
 }
 
 const pl_route_t pl_routes_containers[] = {
-    {"GET", "/containers", h_container_list},
+    {"GET", "/containers", pl_h_containers_list},
     {"POST", "/containers", h_container_create},
     {"GET", "/containers/{id}", h_container_inspect},
     {"DELETE", "/containers/{id}", h_container_remove},

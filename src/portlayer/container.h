@@ -90,8 +90,6 @@ uint64_t pl_container_exits(const pl_container_t *c);
 json_t *pl_container_exit_json(const pl_container_t *c);
 json_t *pl_container_inspect_json(const pl_container_t *c);
 json_t *pl_container_summary_json(const pl_container_t *c);
-/* The same serialised, cached in the record until something it shows changes. */
-const char *pl_container_summary_text(pl_container_t *c);
 /* The domain directory fd (for the log reader). */
 int pl_container_dirfd(const pl_container_t *c);
 const char *pl_container_dir(const pl_container_t *c);

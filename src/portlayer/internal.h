@@ -95,16 +95,6 @@ struct pl_container {
 	int sync_pidfd;
 	pl_watch_t *sync_watch;
 	bool start_waits_sync;
-	/* the list entry as last serialised, and what it was made from: rebuilt only when
-	 * one of these changed, so a list of 1000 costs copies, not 1000 JSON builds */
-	char *summary_text;
-	struct {
-		const pl_config_t *config;
-		uint64_t version;
-		int status;
-		bool paused, has_exit;
-		int exit_code;
-	} summary_of;
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */

@@ -59,7 +59,6 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 		close(c->run_dirfd);
 	if (c->sync_pidfd >= 0)
 		close(c->sync_pidfd);
-	free(c->summary_text);
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
 	json_decref(c->guest_stats);
