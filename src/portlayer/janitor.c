@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -44,8 +45,12 @@ static void on_child(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	start_batch(j);
 }
 
-static _Noreturn void child(int dirfd, char **names, size_t n)
+static _Noreturn void child(pid_t daemon, int dirfd, char **names, size_t n)
 {
+	/* dies with the daemon: the next daemon deletes what is left, alone */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != daemon)
+		_exit(0);
 	/* nothing of the daemon's but the directory: a tether must see its daemon's socket
 	 * close when the daemon dies, not when this child does */
 	if (dup2(dirfd, 3) < 0)
@@ -60,9 +65,10 @@ static void start_batch(pl_janitor_t *j)
 {
 	if (j->pid || j->n == 0)
 		return;
+	pid_t self = getpid();
 	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
 	if (pid == 0)
-		child(j->dirfd, j->queue, j->n);
+		child(self, j->dirfd, j->queue, j->n);
 	int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
 	if (pid > 0 && pidfd >= 0)
 		j->watch = pl_loop_watch(j->loop, pidfd, EPOLLIN, on_child, j, NULL);
@@ -110,7 +116,7 @@ pl_janitor_t *pl_janitor_free(pl_janitor_t *j)
 		return NULL;
 	j->watch = pl_loop_unwatch(j->loop, j->watch);
 	if (j->pidfd >= 0)
-		close(j->pidfd); /* the child runs on; nobody else reaps it: init will */
+		close(j->pidfd); /* the child dies with the daemon (PDEATHSIG) */
 	for (size_t i = 0; i < j->n; i++)
 		free(j->queue[i]);
 	free(j->queue);
