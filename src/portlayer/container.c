@@ -1431,8 +1431,7 @@ const char *pl_container_status_name(const pl_container_t *c)
 	return pl_status_name(c->status);
 }
 
-/* For lists: the freezer as last seen, no file read per container. */
-static const char *status_cached(const pl_container_t *c)
+const char *pl_container_status_listed(const pl_container_t *c)
 {
 	return c->status == PL_STATUS_RUNNING && c->paused ? "paused" : pl_status_name(c->status);
 }
@@ -1486,7 +1485,8 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 	for (char **a = c->config->args; *a; a++)
 		json_array_append_new(args, json_string(*a));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "state", status_cached(c),
-			 "exit_code", c->has_exit ? json_integer(c->exit_code) : json_null(),
-			 "created", time_json(c->created_ns), "args", args);
+			 c->config->name ? c->config->name : "", "state",
+			 pl_container_status_listed(c), "exit_code",
+			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
+			 time_json(c->created_ns), "args", args);
 }

@@ -118,6 +118,9 @@ uint64_t pl_container_stats_request(pl_container_t *c);
 uint64_t pl_container_stats_seq(const pl_container_t *c);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */
 const char *pl_container_status_name(const pl_container_t *c);
+/* The same for lists: "paused" as the freezer was last seen (pause, unpause, reattach), so
+ * a list reads no file per container. */
+const char *pl_container_status_listed(const pl_container_t *c);
 /* Freezes or thaws every process of a running container. */
 int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_error_t **err);
 /* Applies resource limits to a running container (a no-op for others). */

@@ -87,8 +87,8 @@ struct pl_container {
 	void *start_data;
 	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
 	int64_t phase_t;     /* common/phase.h: when the current step of start/exit began */
-	/* the freezer as last seen (pause/unpause, inspect, a reattach): lists and counts use
-	 * it, so they never read a file per container */
+	/* the freezer as last seen (pause/unpause, a thaw before a signal, a reattach): lists and
+	 * counts use it, so they never read a file per container */
 	bool paused;
 	/* create+start: the child fsyncing config.json meanwhile (-1 when none), and whether
 	 * the start's success waits for it */
