@@ -607,6 +607,9 @@ void dk_containers_list(dk_job_t *j)
 			sv_free(&vals);
 		} else if (!strcmp(k, "health")) {
 			health_on = filter_values(filters, k, &health);
+		} else if (!strcmp(k, "before") || !strcmp(k, "since") || !strcmp(k, "publish") ||
+			   !strcmp(k, "expose") || !strcmp(k, "is-task")) {
+			/* matched here on the list */
 		} else {
 			sv_free(&health);
 			dk_job_reply_message(j, 400, "invalid filter '%s'", k);
@@ -627,10 +630,64 @@ void dk_containers_list(dk_job_t *j)
 			dk_reply_pl_error(j, err);
 		return;
 	}
+	/* before=/since=: the list is in creation order; the named container bounds it */
+	strv_t before = {0}, since = {0}, publish = {0}, expose = {0}, is_task = {0};
+	filter_values(filters, "before", &before);
+	filter_values(filters, "since", &since);
+	filter_values(filters, "publish", &publish);
+	filter_values(filters, "expose", &expose);
+	filter_values(filters, "is-task", &is_task);
+	size_t lo = 0, hi = json_array_size(list);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const json_t *sum = json_array_get(list, i);
+		const char *id = json_string_value(json_object_get(sum, "id")) ?: "";
+		const char *nm = json_string_value(json_object_get(sum, "name")) ?: "";
+		for (size_t b = 0; b < before.n; b++)
+			if (!strcmp(nm, before.v[b]) ||
+			    !strncmp(id, before.v[b], strlen(before.v[b])))
+				hi = i < hi ? i : hi;
+		for (size_t b = 0; b < since.n; b++)
+			if (!strcmp(nm, since.v[b]) || !strncmp(id, since.v[b], strlen(since.v[b])))
+				lo = i + 1 > lo ? i + 1 : lo;
+	}
+	bool tasks_only = is_task.n && !strcmp(is_task.v[0], "true");
 	json_t *out = json_array();
 	/* newest first, like Docker */
 	for (size_t i = json_array_size(list); i-- > 0;) {
 		const json_t *sum = json_array_get(list, i);
+		if (i < lo || i >= hi || tasks_only) /* no swarm tasks here */
+			continue;
+		if (publish.n || expose.n) {
+			bool pm = !publish.n, em = !expose.n;
+			size_t pi;
+			const json_t *p;
+			json_array_foreach(json_object_get(sum, "ports"), pi, p)
+			{
+				const char *proto =
+				    json_string_value(json_object_get(p, "protocol"));
+				char hp[48], cp[48];
+				snprintf(
+				    hp, sizeof(hp), "%lld/%s",
+				    (long long)json_integer_value(json_object_get(p, "host_port")),
+				    proto ? proto : "tcp");
+				snprintf(cp, sizeof(cp), "%lld/%s",
+					 (long long)json_integer_value(
+					     json_object_get(p, "container_port")),
+					 proto ? proto : "tcp");
+				for (size_t f = 0; f < publish.n; f++)
+					pm |= !strcmp(publish.v[f], hp) ||
+					      (!strchr(publish.v[f], '/') &&
+					       !strncmp(hp, publish.v[f], strlen(publish.v[f])) &&
+					       hp[strlen(publish.v[f])] == '/');
+				for (size_t f = 0; f < expose.n; f++)
+					em |= !strcmp(expose.v[f], cp) ||
+					      (!strchr(expose.v[f], '/') &&
+					       !strncmp(cp, expose.v[f], strlen(expose.v[f])) &&
+					       cp[strlen(expose.v[f])] == '/');
+			}
+			if (!pm || !em)
+				continue;
+		}
 		if (health_on) {
 			const char *st = json_string_value(json_object_get(sum, "status")) ?: "";
 			bool m = false;
@@ -644,6 +701,11 @@ void dk_containers_list(dk_job_t *j)
 		json_array_append_new(out, dk_summary_from_pl(sum));
 	}
 	sv_free(&health);
+	sv_free(&before);
+	sv_free(&since);
+	sv_free(&publish);
+	sv_free(&expose);
+	sv_free(&is_task);
 	dk_job_reply_json(j, 200, out);
 }
 

@@ -62,6 +62,8 @@ def test_ps_filters_and_summaries(docker, uniq):
     assert "tier=web" in labels
     # newest first, and -n/-l count every state
     assert docker.out("ps", "-l", "--format", "{{.Names}}").split() == [c]
+    assert ps("-a", "--filter", f"before={c}") == [b, a]
+    assert ps("-a", "--filter", f"since={a}") == [c, b]
     # an unknown filter is Docker's error
     p = docker.run("ps", "--filter", "bogus=1", check=False)
     assert p.returncode != 0 and "invalid filter" in p.stderr
@@ -306,3 +308,21 @@ def test_ls_filters_images_volumes_networks(docker, uniq):
     docker.run("volume", "rm", vol, vol + "x")
     docker.run("network", "rm", net)
     docker.run("rmi", tag)
+
+
+def test_ps_publish_expose_and_size(docker, uniq):
+    docker.run("run", "-d", "--name", uniq, "-p", "18093:80", "busybox", "sh", "-c",
+               "echo x > /grown; exec sleep 1000")
+
+    def names(*f):
+        return docker.out("ps", "--format", "{{.Names}}", "--filter", f"name={uniq}",
+                          *f).split()
+    assert names("--filter", "publish=18093") == [uniq]
+    assert names("--filter", "publish=18093/tcp") == [uniq]
+    assert names("--filter", "publish=18094") == []
+    assert names("--filter", "expose=80") == [uniq]
+    assert names("--filter", "expose=81") == []
+    wait_until(lambda: docker.run("exec", uniq, "test", "-f", "/grown", check=False).returncode == 0)
+    size = docker.out("ps", "-s", "--filter", f"name={uniq}", "--format", "{{.Size}}")
+    assert size.strip().endswith(")") and "virtual" in size, size
+    docker.run("rm", "-f", uniq)
