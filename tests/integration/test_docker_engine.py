@@ -326,3 +326,17 @@ def test_ps_publish_expose_and_size(docker, uniq):
     size = docker.out("ps", "-s", "--filter", f"name={uniq}", "--format", "{{.Size}}")
     assert size.strip().endswith(")") and "virtual" in size, size
     docker.run("rm", "-f", uniq)
+
+
+def test_live_connect_with_alias(docker, uniq):
+    net = short(uniq) + "-sp"
+    name = uniq + "-al"
+    docker.run("network", "create", net)
+    docker.run("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    docker.run("network", "connect", "--alias", "svc-alias", net, name)
+    out = docker.out("run", "--rm", "--network", net, "busybox", "nslookup", "svc-alias")
+    nets = json.loads(docker.out("inspect", "-f", "{{json .NetworkSettings.Networks}}", name))
+    ip = nets[net]["IPAddress"]
+    assert ip and ip in out, out
+    docker.run("rm", "-f", name)
+    docker.run("network", "rm", net)
