@@ -96,6 +96,11 @@ void pl_ctl_send(uint16_t type, const void *payload, size_t len)
 {
 	if (!T.ctl_out)
 		return;
+	if (len > PL_FRAME_MAX_PAYLOAD) {
+		/* an answer too large for one frame is refused, the link stays */
+		pl_ctl_error(type, 0, "a message of %zu bytes is past the frame limit", len);
+		return;
+	}
 	size_t n = 0;
 	_cleanup_free_ uint8_t *frame = pl_frame_encode(type, 0, payload, len, &n);
 	if (!frame || write_all(T.ctl, frame, n) < 0)
@@ -114,6 +119,52 @@ void pl_ctl_send_json(uint16_t type, json_t *obj)
 	_cleanup_free_ char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s)
 		pl_ctl_send(type, s, strlen(s));
+}
+
+/* Cuts s to at most max bytes on a UTF-8 character boundary. */
+static json_t *utf8_cut(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return json_string(s);
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return json_stringn(s, max);
+}
+
+/* TOP's answer in one frame: the processes' command lines are what a container controls
+ * (up to a page each, JSON-escaped up to six times over), so they are shortened until the
+ * list fits; a list that cannot is refused as TOP_REQUEST's error. */
+static void send_top(json_t *top)
+{
+	static const size_t arg_max[] = {0, 256, 32, 0};
+	static const size_t args_max[] = {0, 32, 4, 0};
+	for (size_t round = 0; round < PL_ARRAY_SIZE(arg_max); round++) {
+		json_t *procs = json_object_get(top, "processes");
+		size_t i;
+		json_t *p;
+		json_array_foreach(procs, i, p)
+		{
+			json_t *args = json_object_get(p, "args");
+			if (round == 0 || !json_is_array(args))
+				continue;
+			json_t *cut = json_array();
+			for (size_t k = 0; k < json_array_size(args) && k < args_max[round]; k++) {
+				json_t *a = utf8_cut(json_string_value(json_array_get(args, k)),
+						     arg_max[round]);
+				json_array_append_new(cut, a ? a : json_string("?"));
+			}
+			json_object_set_new(p, "args", cut);
+		}
+		_cleanup_free_ char *s = json_dumps(top, JSON_COMPACT);
+		if (s && strlen(s) <= PL_FRAME_MAX_PAYLOAD) {
+			pl_ctl_send(PL_MSG_TOP, s, strlen(s));
+			json_decref(top);
+			return;
+		}
+	}
+	json_decref(top);
+	pl_ctl_error(PL_MSG_TOP_REQUEST, 0, "too many processes to list in one message");
 }
 
 void pl_ctl_error(int type, uint32_t session, const char *fmt, ...)
@@ -298,7 +349,7 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 	case PL_MSG_TOP_REQUEST: /* the domain's processes, with its own pids */
 		if (T.phase == AWAIT_HELLO)
 			break;
-		pl_ctl_send_json(PL_MSG_TOP, pl_os_top());
+		send_top(pl_os_top());
 		return;
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
