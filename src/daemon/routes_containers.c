@@ -6,39 +6,12 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/routes_archive.h"
+#include "portlayer/api.h"
 #include "portlayer/handle.h"
 
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
-
-/* --- waiting for a start --- */
-
-typedef struct start_wait {
-	pl_waiter_t w;
-	json_t *reply; /* the body to answer with (NULL: 204) */
-} start_wait_t;
-
-static void start_wait_clear(pl_waiter_t *w)
-{
-	start_wait_t *s = (start_wait_t *)w;
-	if (s->reply)
-		json_decref(s->reply);
-}
-
-static const pl_waiter_type_t start_wait_type = {.clear = start_wait_clear};
-
-static void on_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
-{
-	start_wait_t *s = data;
-	if (err)
-		pl_reply_error(s->w.req, err);
-	else if (s->reply)
-		pl_reply_json(s->w.req, 200, json_incref(s->reply));
-	else
-		pl_reply_empty(s->w.req, 204);
-}
 
 /* --- waiting for an exit (wait, stop) --- */
 
@@ -85,14 +58,83 @@ static void on_exit_timeout(pl_loop_t *loop, void *data)
 	pl_route_fail(w->req, e);
 }
 
-static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status, double timeout,
-		      json_t *reply)
+/* Parks r until the container's exits reach target. */
+static void park_exit(pl_app_t *app, pl_req_t *r, const char *id, uint64_t target, bool status,
+		      double timeout, json_t *reply)
 {
-	exit_wait_t *x = pl_waiter_new(sizeof(*x), &exit_wait_type, app, r, pl_container_id(c));
-	x->target = pl_container_exits(c) + 1;
+	exit_wait_t *x = pl_waiter_new(sizeof(*x), &exit_wait_type, app, r, id);
+	x->target = target;
 	x->reply_status = status;
 	x->reply = reply;
 	pl_waiter_park_until(&x->w, timeout, on_exit_timeout);
+}
+
+/* --- waiting for a run-state change (start, stop, handle commit) --- */
+
+struct pl_route_state {
+	pl_waiter_t w;
+	uint64_t exits; /* the container's exits before the change */
+	json_t *reply;	/* the body to answer with (NULL: 204) */
+};
+
+static void state_wait_clear(pl_waiter_t *w)
+{
+	pl_route_state_t *s = (pl_route_state_t *)w;
+	if (s->reply)
+		json_decref(s->reply);
+}
+
+static const pl_waiter_type_t state_wait_type = {.clear = state_wait_clear};
+
+pl_route_state_t *pl_route_state_begin(pl_app_t *app, pl_req_t *r, pl_container_t *c)
+{
+	pl_route_state_t *s =
+	    pl_waiter_new(sizeof(*s), &state_wait_type, app, r, pl_container_id(c));
+	s->exits = pl_container_exits(c);
+	return s;
+}
+
+void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
+{
+	pl_route_state_t *s = data;
+	if (err)
+		pl_reply_error(s->w.req, err);
+	else if (s->reply)
+		pl_reply_json(s->w.req, 200, json_incref(s->reply));
+	else
+		pl_reply_empty(s->w.req, 204);
+}
+
+void pl_route_state_cancel(pl_route_state_t *s)
+{
+	pl_waiter_free(&s->w);
+}
+
+void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t *reply,
+			bool not_modified)
+{
+	pl_req_t *r = s->w.req;
+	if (progress == PL_STATE_STARTING) {
+		s->reply = reply;
+		return pl_waiter_park(&s->w);
+	}
+	pl_app_t *app = s->w.app;
+	_cleanup_free_ char *id = pl_xstrdup(s->w.id);
+	uint64_t target = s->exits + 1;
+	pl_waiter_free(&s->w);
+	if (progress < 0) {
+		if (reply)
+			json_decref(reply);
+		return pl_route_fail(r, e);
+	}
+	if (progress == PL_STATE_STOPPING)
+		return park_exit(app, r, id, target, false, -1, reply);
+	if (not_modified)
+		pl_reply_empty(r, 304);
+	else if (reply)
+		pl_reply_json(r, 200, reply);
+	else
+		pl_reply_empty(r, 204);
 }
 
 /* --- handlers --- */
@@ -149,57 +191,25 @@ static void h_container_wait(pl_req_t *r, void *data)
 	}
 	if (!next_exit && !pl_container_is_running(c))
 		return pl_reply_json(r, 200, pl_container_exit_json(c));
-	park_exit(app, r, c, true, timeout, NULL);
+	park_exit(app, r, pl_container_id(c), pl_container_exits(c) + 1, true, timeout, NULL);
 }
 
-void pl_route_change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_state_t want,
-			   int64_t stop_timeout, json_t *reply, bool not_modified)
+/* Start and stop: one library call, answered once the change happened. */
+static void set_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_state_t want,
+		      int64_t stop_timeout)
 {
 	pl_error_t *e = NULL;
-	bool running = pl_container_is_running(c);
-	if (want == PL_WANT_STOPPED && !running)
-		pl_container_stop(app->pl, c, stop_timeout, NULL); /* cancels a pending restart */
-	if ((want == PL_WANT_RUNNING && running) || (want == PL_WANT_STOPPED && !running) ||
-	    want == PL_WANT_UNCHANGED) {
-		if (not_modified && want == PL_WANT_RUNNING)
-			pl_reply_empty(r, 304);
-		else if (reply)
-			pl_reply_json(r, 200, reply);
-		else
-			pl_reply_empty(r, 204);
-		return;
-	}
-	if (want == PL_WANT_RUNNING && pl_archive_writing(pl_container_id(c))) {
-		pl_error_set(&e, PL_ERR_CONFLICT, 0,
-			     "container %.12s: an archive is being copied into it; try again",
-			     pl_container_id(c));
-		if (reply)
-			json_decref(reply);
-		return pl_route_fail(r, e);
-	}
-	if (want == PL_WANT_RUNNING) {
-		start_wait_t *s =
-		    pl_waiter_new(sizeof(*s), &start_wait_type, app, r, pl_container_id(c));
-		s->reply = reply;
-		if (pl_container_start(app->pl, c, on_started, s, &e) < 0) {
-			pl_waiter_free(&s->w);
-			return pl_route_fail(r, e);
-		}
-		return pl_waiter_park(&s->w);
-	}
-	if (pl_container_stop(app->pl, c, stop_timeout, &e) < 0) {
-		if (reply)
-			json_decref(reply);
-		return pl_route_fail(r, e);
-	}
-	park_exit(app, r, c, false, -1, reply);
+	pl_route_state_t *s = pl_route_state_begin(app, r, c);
+	int progress =
+	    pl_container_set_state(app->pl, c, want, stop_timeout, pl_route_state_started, s, &e);
+	pl_route_state_end(s, progress, e, NULL, want == PL_WANT_RUNNING);
 }
 
 static void h_container_start(pl_req_t *r, void *data)
 {
 	pl_container_t *c = pl_route_container(r, data);
 	if (c)
-		pl_route_change_state(data, r, c, PL_WANT_RUNNING, -1, NULL, true);
+		set_state(data, r, c, PL_WANT_RUNNING, -1);
 }
 
 static void h_container_stop(pl_req_t *r, void *data)
@@ -212,8 +222,7 @@ static void h_container_stop(pl_req_t *r, void *data)
 	double timeout;
 	if (pl_route_query_seconds(r, "timeout", -1, &timeout, &e) < 0)
 		return pl_route_fail(r, e);
-	pl_route_change_state(app, r, c, PL_WANT_STOPPED, timeout < 0 ? -1 : (int64_t)ceil(timeout),
-			      NULL, false);
+	set_state(app, r, c, PL_WANT_STOPPED, timeout < 0 ? -1 : (int64_t)ceil(timeout));
 }
 
 static void pause_or_unpause(pl_req_t *r, pl_app_t *app, bool pause)

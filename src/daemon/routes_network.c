@@ -1,7 +1,7 @@
 /* /networks and /containers/{id}/ports: HTTP over portlayer/network. */
 #include "daemon/routes.h"
 #include "common/json.h"
-#include "portlayer/events.h"
+#include "portlayer/api.h"
 #include "portlayer/network/network.h"
 
 static void h_network_create(pl_req_t *r, void *data)
@@ -9,12 +9,9 @@ static void h_network_create(pl_req_t *r, void *data)
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
 	_cleanup_json_ json_t *body = pl_req_json(r, &e);
-	json_t *net = body ? pl_network_create(pl_portlayer_network(app->pl), body, &e) : NULL;
+	json_t *net = body ? pl_portlayer_network_create(app->pl, body, &e) : NULL;
 	if (!net)
 		return pl_route_fail(r, e);
-	pl_events_emit(pl_portlayer_events(app->pl), "network", "create",
-		       json_string_value(json_object_get(net, "id")),
-		       json_string_value(json_object_get(net, "name")), NULL);
 	pl_reply_json(r, 201, net);
 }
 
@@ -38,13 +35,8 @@ static void h_network_remove(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
-	_cleanup_json_ json_t *net =
-	    pl_network_inspect(pl_portlayer_network(app->pl), pl_req_param(r), &e);
-	if (!net || pl_network_remove(pl_portlayer_network(app->pl), pl_req_param(r), &e) < 0)
+	if (pl_portlayer_network_remove(app->pl, pl_req_param(r), &e) < 0)
 		return pl_route_fail(r, e);
-	pl_events_emit(pl_portlayer_events(app->pl), "network", "destroy",
-		       json_string_value(json_object_get(net, "id")),
-		       json_string_value(json_object_get(net, "name")), NULL);
 	pl_reply_empty(r, 204);
 }
 

@@ -1,0 +1,133 @@
+/* One library call per API operation, rules and events included (api.h). */
+#include "portlayer/api.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "portlayer/events.h"
+#include "portlayer/jobs.h"
+#include "portlayer/network/network.h"
+#include "portlayer/storage/images.h"
+#include "portlayer/storage/volumes.h"
+
+/* --- containers --- */
+
+int pl_container_set_state(pl_portlayer_t *pl, pl_container_t *c, pl_want_state_t want,
+			   int64_t stop_timeout, pl_start_fn cb, void *data, pl_error_t **err)
+{
+	bool running = pl_container_is_running(c);
+	switch (want) {
+	case PL_WANT_UNCHANGED:
+		return PL_STATE_REACHED;
+	case PL_WANT_RUNNING:
+		if (running)
+			return PL_STATE_REACHED;
+		if (pl_portlayer_copy_in_active(pl, pl_container_id(c)))
+			return pl_error_set(
+			    err, PL_ERR_CONFLICT, 0,
+			    "container %.12s: an archive is being copied into it; try again",
+			    pl_container_id(c));
+		if (pl_container_start(pl, c, cb, data, err) < 0)
+			return -1;
+		return PL_STATE_STARTING;
+	case PL_WANT_STOPPED:
+		if (!running) {
+			pl_container_stop(pl, c, stop_timeout,
+					  NULL); /* cancels a pending restart */
+			return PL_STATE_REACHED;
+		}
+		if (pl_container_stop(pl, c, stop_timeout, err) < 0)
+			return -1;
+		return PL_STATE_STOPPING;
+	default:
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown run state %d", (int)want);
+	}
+}
+
+int pl_handle_commit_apply(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res,
+			   pl_start_fn cb, void *data, pl_error_t **err)
+{
+	*res = (pl_commit_result_t){0};
+	if (pl_handle_commit(pl, h, res, err) < 0)
+		return -1;
+	pl_container_t *c = pl_container_find(pl, pl_handle_container_id(h), err);
+	if (!c)
+		return -1;
+	return pl_container_set_state(pl, c, res->state, res->stop_timeout, cb, data, err);
+}
+
+/* --- images --- */
+
+int pl_portlayer_image_tag(pl_portlayer_t *pl, const char *ref, const char *name, pl_error_t **err)
+{
+	pl_images_t *im = pl_portlayer_images(pl);
+	const json_t *img = pl_image_find(im, ref ? ref : "", err);
+	if (!img)
+		return -1;
+	if (!name)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "tag needs ?ref=IMAGE&name=NAME[:TAG]");
+	if (pl_image_tag(im, img, name, err) < 0)
+		return -1;
+	pl_events_emit(pl_portlayer_events(pl), "image", "tag", pl_image_id(img), NULL,
+		       json_pack("{s:s}", "name", name));
+	return 0;
+}
+
+int pl_portlayer_image_remove(pl_portlayer_t *pl, const char *ref, pl_error_t **err)
+{
+	pl_images_t *im = pl_portlayer_images(pl);
+	const json_t *img = pl_image_find(im, ref, err);
+	if (!img)
+		return -1;
+	_cleanup_free_ char *id = pl_xstrdup(pl_image_id(img));
+	if (pl_image_remove(im, ref, pl_portlayer_image_in_use(pl, id), err) < 0)
+		return -1;
+	pl_events_emit(pl_portlayer_events(pl), "image", "untag", id, NULL,
+		       json_pack("{s:s}", "name", ref));
+	return 0;
+}
+
+/* --- volumes --- */
+
+json_t *pl_portlayer_volume_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
+{
+	json_t *vol = pl_volume_create(pl_portlayer_volumes(pl), body, err);
+	if (vol)
+		pl_events_emit(pl_portlayer_events(pl), "volume", "create",
+			       json_string_value(json_object_get(vol, "name")), NULL, NULL);
+	return vol;
+}
+
+int pl_portlayer_volume_remove(pl_portlayer_t *pl, const char *name, bool force, pl_error_t **err)
+{
+	if (pl_portlayer_volume_in_use(pl, name, force))
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "volume %s is in use by a %scontainer",
+				    name, force ? "running " : "");
+	if (pl_volume_remove(pl_portlayer_volumes(pl), name, err) < 0)
+		return -1;
+	pl_events_emit(pl_portlayer_events(pl), "volume", "remove", name, NULL, NULL);
+	return 0;
+}
+
+/* --- networks --- */
+
+json_t *pl_portlayer_network_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
+{
+	json_t *net = pl_network_create(pl_portlayer_network(pl), body, err);
+	if (net)
+		pl_events_emit(pl_portlayer_events(pl), "network", "create",
+			       json_string_value(json_object_get(net, "id")),
+			       json_string_value(json_object_get(net, "name")), NULL);
+	return net;
+}
+
+int pl_portlayer_network_remove(pl_portlayer_t *pl, const char *ref, pl_error_t **err)
+{
+	pl_network_t *n = pl_portlayer_network(pl);
+	_cleanup_json_ json_t *net = pl_network_inspect(n, ref, err);
+	if (!net || pl_network_remove(n, ref, err) < 0)
+		return -1;
+	pl_events_emit(pl_portlayer_events(pl), "network", "destroy",
+		       json_string_value(json_object_get(net, "id")),
+		       json_string_value(json_object_get(net, "name")), NULL);
+	return 0;
+}

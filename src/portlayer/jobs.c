@@ -1,0 +1,169 @@
+/* Worker jobs with their rules and events (jobs.h). */
+#include "portlayer/jobs.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "portlayer/events.h"
+#include "portlayer/storage/images.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct job {
+	pl_portlayer_t *pl;
+	pl_job_kind_t kind;
+	char *subject, *ref, *path;
+	bool copy_in;
+	pl_work_fn work;
+	pl_done_fn done;
+	void *data;
+	struct job *next_copy_in;
+} job_t;
+
+/* Copies into stopped containers in flight. The daemon is single-threaded, and container
+ * ids are never reused, so the list needs no more than the id and the library. */
+static job_t *copy_ins;
+
+bool pl_portlayer_copy_in_active(pl_portlayer_t *pl, const char *id)
+{
+	for (job_t *j = copy_ins; j; j = j->next_copy_in)
+		if (j->pl == pl && strcmp(j->subject, id) == 0)
+			return true;
+	return false;
+}
+
+static void copy_in_end(job_t *j)
+{
+	for (job_t **p = &copy_ins; *p; p = &(*p)->next_copy_in)
+		if (*p == j) {
+			*p = j->next_copy_in;
+			return;
+		}
+}
+
+static bool writes_images(pl_job_kind_t k)
+{
+	switch (k) {
+	case PL_JOB_LAYER:
+	case PL_JOB_IMPORT:
+	case PL_JOB_PULL:
+	case PL_JOB_PUSH:
+	case PL_JOB_COMMIT:
+		return true;
+	case PL_JOB_READ:
+	case PL_JOB_EXPORT:
+	case PL_JOB_ARCHIVE_GET:
+	case PL_JOB_ARCHIVE_PUT:
+	default:
+		return false;
+	}
+}
+
+static void job_free(job_t *j)
+{
+	free(j->subject);
+	free(j->ref);
+	free(j->path);
+	free(j);
+}
+
+static json_t *job_work(void *data, pl_error_t **err)
+{
+	job_t *j = data;
+	return j->work(j->data, err);
+}
+
+static json_t *path_attrs(const job_t *j)
+{
+	return j->path ? json_pack("{s:s}", "path", j->path) : NULL;
+}
+
+/* The events a job's success means (Docker's names for them). */
+static void emit_done(job_t *j, const json_t *result)
+{
+	pl_events_t *ev = pl_portlayer_events(j->pl);
+	size_t i;
+	json_t *img;
+	switch (j->kind) {
+	case PL_JOB_IMPORT:
+	case PL_JOB_PULL:
+		json_array_foreach(json_object_get(result, "images"), i, img)
+		    pl_events_emit(ev, "image", j->kind == PL_JOB_PULL ? "pull" : "import",
+				   json_string_value(json_object_get(img, "id")), NULL,
+				   json_pack("{s:O}", "tags", json_object_get(img, "tags")));
+		break;
+	case PL_JOB_PUSH:
+		pl_events_emit(ev, "image", "push", j->subject, NULL,
+			       json_pack("{s:s, s:O}", "ref", j->ref ? j->ref : "", "digest",
+					 json_object_get(result, "digest")));
+		break;
+	case PL_JOB_COMMIT:
+		img = json_array_get(json_object_get(result, "images"), 0);
+		pl_events_emit(ev, "image", "commit", json_string_value(json_object_get(img, "id")),
+			       NULL, json_pack("{s:s}", "container", j->subject));
+		break;
+	case PL_JOB_EXPORT:
+		pl_events_emit(ev, "container", "export", j->subject, NULL, path_attrs(j));
+		break;
+	case PL_JOB_ARCHIVE_GET:
+		pl_events_emit(ev, "container", "archive-path", j->subject, NULL, path_attrs(j));
+		break;
+	case PL_JOB_ARCHIVE_PUT:
+		pl_events_emit(ev, "container", "extract-to-dir", j->subject, NULL, path_attrs(j));
+		break;
+	case PL_JOB_READ:
+	case PL_JOB_LAYER:
+	default:
+		break;
+	}
+}
+
+static void job_done(void *data, const json_t *result, const pl_error_t *err)
+{
+	job_t *j = data;
+	pl_error_t *e = NULL;
+	if (j->copy_in)
+		copy_in_end(j);
+	if (writes_images(j->kind)) {
+		/* the worker wrote the store behind our back: reload, then record the names it
+		 * reported (jobs never write names) */
+		pl_images_t *im = pl_portlayer_images(j->pl);
+		pl_images_reload(im, NULL);
+		if (!err && pl_images_apply_names(im, result, &e) < 0)
+			err = e;
+		pl_images_job(im, false);
+	}
+	if (!err)
+		emit_done(j, result);
+	j->done(j->data, err ? NULL : result, err);
+	pl_error_free(e);
+	job_free(j);
+}
+
+int pl_portlayer_job(pl_portlayer_t *pl, pl_workers_t *workers, const pl_job_t *job,
+		     pl_error_t **err)
+{
+	job_t *j = pl_xcalloc(1, sizeof(*j));
+	j->pl = pl;
+	j->kind = job->kind;
+	j->subject = job->subject ? pl_xstrdup(job->subject) : pl_xstrdup("");
+	j->ref = job->ref ? pl_xstrdup(job->ref) : NULL;
+	j->path = job->path ? pl_xstrdup(job->path) : NULL;
+	j->copy_in = job->copy_in;
+	j->work = job->work;
+	j->done = job->done;
+	j->data = job->data;
+	if (writes_images(j->kind))
+		pl_images_job(pl_portlayer_images(pl), true);
+	if (pl_work_submit(workers, job_work, job_done, j, err) < 0) {
+		if (writes_images(j->kind))
+			pl_images_job(pl_portlayer_images(pl), false);
+		job_free(j);
+		return -1;
+	}
+	if (j->copy_in) {
+		j->next_copy_in = copy_ins;
+		copy_ins = j;
+	}
+	return 0;
+}
