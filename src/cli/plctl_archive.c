@@ -2,6 +2,7 @@
  * Host-side tars are read and written with libarchive; the container side is the daemon's
  * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
 #include "cli/plctl_archive.h"
+#include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -607,3 +608,40 @@ int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
 		json_decref(pv.last);
 	return rc;
 }
+
+/* ---- the commands */
+
+static int cmd_export(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_export(c, argc, argv);
+}
+
+static int cmd_diff(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_diff(c, argc, argv);
+}
+
+static int cmd_cp(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_cp(c, argc, argv);
+}
+
+static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_commit(c, argc, argv);
+}
+
+const command_t pl_cli_cmd_cp = {
+    "cp", cmd_cp, 1, "Copy files between a container and the host",
+    "cp CONTAINER:PATH HOSTPATH|-\n       plctl cp HOSTPATH|- CONTAINER:PATH\n"};
+
+const command_t pl_cli_cmd_diff = {
+    "diff", cmd_diff, 1, "List a container's changes against its image", "diff CONTAINER"};
+
+const command_t pl_cli_cmd_export = {"export", cmd_export, 1,
+				     "Write a container's filesystem as a tar",
+				     "export [-o FILE] CONTAINER"};
+
+const command_t pl_cli_cmd_commit = {
+    "commit", cmd_commit, 1, "Make an image of a container's changes",
+    "commit [-m MSG] [-a AUTHOR] [-c KEY=VALUE]... CONTAINER [REPO[:TAG]]"};

@@ -1,0 +1,267 @@
+/* plctl: what the command groups share (cli.h). */
+#include "cli/cli.h"
+#include "cli/plctl_archive.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Prints "plctl: <msg>" for a failed call and returns code. */
+int pl_cli_report(pl_error_t *e, int code)
+{
+	fprintf(stderr, "plctl: %s\n", e && e->msg ? e->msg : "unknown error");
+	return code;
+}
+
+int pl_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "plctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nSee 'plctl %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+	return EXIT_USAGE;
+}
+
+/* getopt_long (with opterr = 0 and a leading ':') returned '?' or ':'. */
+int pl_cli_bad_flag(const char *cmd, int opt, char **argv)
+{
+	char shortflag[3] = {'-', (char)optopt, '\0'};
+	const char *flag = argv[optind - 1];
+	if (optopt && strncmp(flag, "--", 2) != 0)
+		flag = shortflag;
+	if (opt == ':')
+		return pl_cli_usage_error(cmd, "flag '%s' needs an argument", flag);
+	return pl_cli_usage_error(cmd, "unknown flag '%s'", flag);
+}
+
+void pl_cli_print_usage(FILE *f, const command_t *cmd)
+{
+	size_t n = strlen(cmd->usage);
+	while (n > 0 && cmd->usage[n - 1] == '\n')
+		n--;
+	fprintf(f, "Usage: plctl %.*s\n", (int)n, cmd->usage);
+}
+
+/* "/containers/<escaped id><suffix>", malloc'd. */
+char *pl_cli_container_path(pl_client_t *c, const char *id, const char *suffix)
+{
+	_cleanup_free_ char *esc = pl_client_escape(c, id);
+	return pl_xasprintf("/containers/%s%s", esc, suffix ? suffix : "");
+}
+
+int pl_cli_print_json(json_t *j)
+{
+	_cleanup_free_ char *text = json_dumps(j, JSON_INDENT(4) | JSON_ENCODE_ANY);
+	if (!text)
+		return -ENOMEM;
+	puts(text);
+	return 0;
+}
+
+/* Sets obj[key] (or appends to an array when key is NULL) to s; JSON strings must be
+ * UTF-8, so anything else is bad input rather than a silently dropped field. */
+int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **err)
+{
+	json_t *v = json_string(s);
+	if (!v)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "'%s' is not valid UTF-8", s);
+	if (key)
+		return json_object_set_new(to, key, v) < 0 ? -ENOMEM : 0;
+	return json_array_append_new(to, v) < 0 ? -ENOMEM : 0;
+}
+
+/* Appends -e's KEY=VALUE to env; docker's "-e NAME" takes the value from our environment
+ * (and adds nothing when we have none). */
+int pl_cli_add_env(json_t *env, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *kv = NULL;
+	if (!strchr(arg, '=')) {
+		const char *val = getenv(arg);
+		if (!val)
+			return 0;
+		kv = pl_xasprintf("%s=%s", arg, val);
+	}
+	return pl_cli_add_string(env, NULL, kv ? kv : arg, err);
+}
+
+/* "5 seconds ago" from an RFC 3339 time; the raw string if it does not parse. */
+char *pl_cli_ago(const char *when)
+{
+	int64_t ns;
+	if (!when || pl_time_parse(when, &ns) < 0)
+		return pl_xstrdup(when ? when : "");
+	int64_t s = (pl_now_ns() - ns) / 1000000000LL;
+	if (s < 0)
+		s = 0;
+	static const struct {
+		int64_t secs;
+		const char *unit;
+	} units[] = {{86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(units); i++)
+		if (s >= units[i].secs || units[i].secs == 1) {
+			int64_t n = s / units[i].secs;
+			return pl_xasprintf("%lld %s%s ago", (long long)n, units[i].unit,
+					    n == 1 ? "" : "s");
+		}
+	return pl_xstrdup(when);
+}
+
+/* Prints rows of cols cells, every column as wide as its widest cell. */
+void pl_cli_print_table(char **cells, size_t rows, size_t cols)
+{
+	size_t *width = pl_xcalloc(cols, sizeof(*width));
+	for (size_t r = 0; r < rows; r++)
+		for (size_t col = 0; col < cols; col++)
+			if (strlen(cells[r * cols + col]) > width[col])
+				width[col] = strlen(cells[r * cols + col]);
+	for (size_t r = 0; r < rows; r++) {
+		for (size_t col = 0; col < cols; col++) {
+			const char *cell = cells[r * cols + col];
+			if (col + 1 < cols)
+				printf("%-*s   ", (int)width[col], cell);
+			else
+				printf("%s\n", cell);
+		}
+	}
+	free(width);
+}
+
+/* docker's sizes: 4 significant digits in binary units for memory (go-units BytesSize), 3 in
+ * decimal units for I/O (HumanSize). */
+char *pl_cli_human_size(double n, bool binary)
+{
+	static const char *const bin[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+	static const char *const dec[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+	double base = binary ? 1024 : 1000;
+	size_t i = 0;
+	while (n >= base && i + 1 < PL_ARRAY_SIZE(bin)) {
+		n /= base;
+		i++;
+	}
+	return binary ? pl_xasprintf("%.4g%s", n, bin[i]) : pl_xasprintf("%.3g%s", n, dec[i]);
+}
+
+/* GETs each named object and prints them as one JSON array (image, volume and network
+ * inspect). */
+int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
+			char *(*path_of)(pl_client_t *, const char *))
+{
+	_cleanup_(json_decrefp) json_t *all = json_array();
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = path_of(c, argv[i]);
+		_cleanup_error_ pl_error_t *err = NULL;
+		json_t *one = NULL;
+		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
+			rc = pl_cli_report(err, 1);
+			continue;
+		}
+		json_array_append_new(all, one ? one : json_null());
+	}
+	pl_cli_print_json(all);
+	return rc;
+}
+
+/* DELETEs each named object (with ?force=1 when force) and prints the names removed (image,
+ * volume and network rm). */
+int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
+		       char *(*path_of)(pl_client_t *, const char *), bool force)
+{
+	int rc = 0;
+	for (int i = optind; i < argc; i++) {
+		_cleanup_free_ char *path = path_of(c, argv[i]);
+		if (force)
+			pl_client_add_query(c, &path, "force", "1");
+		_cleanup_error_ pl_error_t *err = NULL;
+		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+			rc = pl_cli_report(err, 1);
+			continue;
+		}
+		puts(argv[i]);
+	}
+	return rc;
+}
+
+int pl_cli_dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n, pl_client_t *c,
+			int argc, char **argv)
+{
+	if (argc < 2) {
+		pl_cli_print_usage(stderr, cmd);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		pl_cli_print_usage(stdout, cmd);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], subs[i].name) == 0)
+			return subs[i].fn(c, argc - 1, argv + 1);
+	return pl_cli_usage_error(cmd->name, "unknown command '%s'", argv[1]);
+}
+
+/* Parses --help, -q (when quiet), -f (when force) and --label (when labels). Leaves optind at
+ * the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
+int pl_cli_group_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet,
+		      bool *force, json_t *labels)
+{
+	enum { OPT_LABEL = 256 };
+	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+						 {"quiet", no_argument, NULL, 'q'},
+						 {"force", no_argument, NULL, 'f'},
+						 {"label", required_argument, NULL, OPT_LABEL},
+						 {0}};
+	static const flag_t label_flag = {"label", 0, true, "labels", pl_cli_set_label};
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hqf", longopts, NULL)) != -1) {
+		_cleanup_error_ pl_error_t *err = NULL;
+		switch (opt) {
+		case 'h':
+			printf("Usage: plctl %.*s %s\n", (int)strcspn(name, " "), name, usage);
+			return HELP_SHOWN;
+		case 'q':
+			if (!quiet)
+				return pl_cli_bad_flag(name, '?', argv);
+			*quiet = true;
+			break;
+		case 'f':
+			if (!force)
+				return pl_cli_bad_flag(name, '?', argv);
+			*force = true;
+			break;
+		case OPT_LABEL:
+			if (!labels)
+				return pl_cli_bad_flag(name, '?', argv);
+			if (pl_cli_set_label(labels, &label_flag, optarg, &err) < 0)
+				return pl_cli_report(err, EXIT_USAGE);
+			break;
+		default:
+			return pl_cli_bad_flag(name, opt, argv);
+		}
+	}
+	return 0;
+}
+
+const char *pl_cli_json_str(json_t *v, const char *key, const char *dflt)
+{
+	const char *s = json_string_value(json_object_get(v, key));
+	return s ? s : dflt;
+}
+
+/* By name. */

@@ -1,0 +1,227 @@
+/* What plctl's command groups share: the command descriptor, exit codes, error and usage
+ * reporting, tables and JSON helpers, the table-driven flags of run/create/update (flags.c)
+ * and the interactive stream plumbing (interact.c). Each group (containers.c, run.c,
+ * exec.c, monitor.c, images.c, volumes.c, networks.c, system.c, plctl_archive.c) defines its
+ * commands as pl_cli_cmd_<name>; plctl.c lists them. */
+#pragma once
+
+#include "cli/term.h"
+#include "client/client.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#ifndef PL_VERSION
+#define PL_VERSION "unknown"
+#endif
+
+#define EXIT_USAGE     2
+#define EXIT_RUN_ERROR 125
+/* What option parsers return after printing --help: the command is done, exit 0. */
+#define HELP_SHOWN	    -1
+#define DEFAULT_DETACH_KEYS "ctrl-p,ctrl-q"
+
+typedef struct command {
+	const char *name;
+	int (*fn)(const struct command *cmd, pl_client_t *c, int argc, char **argv);
+	int fail_code; /* exit code when the daemon cannot be reached at all */
+	const char *summary;
+	const char *usage;
+} command_t;
+
+typedef struct flag flag_t;
+
+/* Sets what flag f stands for in obj (the "resources" or "security" object, or the body
+ * itself) from its argument (NULL for a flag that takes none). */
+typedef int (*flag_set_fn)(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err);
+
+struct flag {
+	const char *name; /* the long option, without "--" */
+	char short_opt;	  /* its one-letter alias, or 0 */
+	bool takes_arg;
+	const char *key; /* the JSON field it sets */
+	flag_set_fn set;
+};
+
+/* A command group's subcommands ("image ls", "volume rm"). */
+typedef struct subcommand {
+	const char *name;
+	int (*fn)(pl_client_t *c, int argc, char **argv);
+} subcommand_t;
+
+/* Forwards SIGINT/SIGTERM to the container while run is attached (docker's --sig-proxy):
+ * the signals are blocked in every thread and a dedicated thread takes them with sigwait
+ * and sends one kill request per signal, on its own client. It is stopped by a flag and a
+ * signal aimed at it, not pthread_cancel: cancelling unwinds the stack under sanitizers'
+ * feet, and could abandon a request halfway. */
+typedef struct forwarder {
+	pl_client_t *client;
+	char *id;
+	sigset_t set;
+	pthread_t thread;
+	bool running;
+	atomic_bool stopping;
+} forwarder_t;
+
+/* Where a tty session's size goes: "/containers/<id>/resize" or "/exec/<id>/resize". */
+typedef struct resize_target {
+	pl_client_t *c;
+	const char *path;
+} resize_target_t;
+
+/* run -i without -t: our stdin goes to the container through an attach stream that carries
+ * nothing back, pumped by a thread, while the output comes the way it does for plain run
+ * (the log, followed from the start, so nothing printed before the attach is lost). */
+typedef struct stdin_feeder {
+	pl_pump_t pump;
+	int fd, stop[2];
+	pthread_t thread;
+	bool running;
+} stdin_feeder_t;
+
+/* ---- cli.c: reporting, usage, tables, JSON */
+char *pl_cli_human_size(double n, bool binary);
+int pl_cli_print_json(json_t *j);
+void pl_cli_print_usage(FILE *f, const command_t *cmd);
+int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
+			char *(*path_of)(pl_client_t *, const char *));
+int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
+		       char *(*path_of)(pl_client_t *, const char *), bool force);
+void pl_cli_print_table(char **cells, size_t rows, size_t cols);
+int pl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int pl_cli_bad_flag(const char *cmd, int opt, char **argv);
+char *pl_cli_container_path(pl_client_t *c, const char *id, const char *suffix);
+const char *pl_cli_json_str(json_t *v, const char *key, const char *dflt);
+int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **err);
+int pl_cli_report(pl_error_t *e, int code);
+char *pl_cli_ago(const char *when);
+int pl_cli_dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n, pl_client_t *c,
+			int argc, char **argv);
+int pl_cli_add_env(json_t *env, const char *arg, pl_error_t **err);
+int pl_cli_group_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet,
+		      bool *force, json_t *labels);
+
+/* ---- flags.c: the flags of run, create and update */
+extern const flag_t pl_cli_security_flags[];
+json_t *pl_cli_member(json_t *obj, const char *key, bool array);
+extern const flag_t pl_cli_resource_flags[];
+const flag_t *pl_cli_find_flag(const flag_t *const *tables, int opt, const flag_t **table);
+int pl_cli_set_label(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err);
+struct option *pl_cli_join_options(const struct option *own, const flag_t *const *tables);
+extern const flag_t pl_cli_config_flags[];
+
+/* help text of the flag tables */
+
+#define RESOURCE_FLAGS                                                                             \
+	"  -m, --memory SIZE           memory limit: bytes or 512k, 64m, 1g\n"                     \
+	"  --memory-reservation SIZE   soft memory limit\n"                                        \
+	"  --memory-swap SIZE          memory + swap limit; -1 for unlimited swap\n"               \
+	"  --cpus N.N                  number of CPUs (1.5)\n"                                     \
+	"  --cpu-shares N              relative CPU weight (1024 is the usual default)\n"          \
+	"  --cpuset-cpus LIST          CPUs it may run on (0-3, 0,1)\n"                            \
+	"  --pids-limit N              maximum number of processes; -1 for unlimited\n"            \
+	"  --blkio-weight N            relative block IO weight, 10 to 1000\n"
+
+#define RUN_FLAGS                                                                                  \
+	"  -i, --interactive           keep stdin open (run: and feed ours to it)\n"               \
+	"  -t, --tty                   give it a terminal\n"                                       \
+	"  --name NAME                 name the container\n"                                       \
+	"  -e, --env KEY=VALUE         set an environment variable (KEY alone: take ours)\n"       \
+	"  -w, --workdir DIR           working directory inside the container\n"                   \
+	"  -u, --user UID[:GID]        numeric user and group\n"                                   \
+	"  -h, --hostname NAME         container hostname\n"                                       \
+	"  --kernel shared|dedicated   isolation: share the host kernel or have its own\n"         \
+	"  -v, --volume [SRC:]DST[:ro] mount a host path (SRC starting with '/') or a volume;\n"   \
+	"                              DST alone: a new anonymous volume (repeatable)\n"           \
+	"  --mount type=bind|volume,source=SRC,target=DST[,readonly][,bind-propagation=P]\n"       \
+	"                              likewise, docker's long form (repeatable)\n"                \
+	"  --label KEY[=VALUE]         set a label (repeatable)\n"                                 \
+	"  --restart POLICY            no, on-failure[:MAX_RETRIES], always, unless-stopped\n"     \
+	"  --stop-signal SIGNAL        signal that stops it (default TERM)\n"                      \
+	"  --stop-timeout SECONDS      grace period before SIGKILL on stop (default 10)\n"         \
+	"  --network NAME[,NAME...]    join these network scopes (default: bridge), or\n"          \
+	"  --net host|none             share the host's network, or loopback only\n"               \
+	"  --ip ADDR                   a static address on the first network\n"                    \
+	"  --network-alias NAME        another name on the first network (repeatable)\n"           \
+	"  -p, --publish [HOSTIP:][HOSTPORT:]PORT[/udp]  publish a port (repeatable)\n"            \
+	"\nResources:\n" RESOURCE_FLAGS "\nSecurity:\n"                                            \
+	"  --cap-add CAP               add a capability, or ALL (repeatable)\n"                    \
+	"  --cap-drop CAP              drop a capability, or ALL (repeatable)\n"                   \
+	"  --privileged                every capability, no seccomp filter\n"                      \
+	"  --security-opt OPT          no-new-privileges[=true|false] (default true),\n"           \
+	"                              seccomp=PROFILE.json or seccomp=unconfined\n"               \
+	"  --read-only                 mount the root filesystem read-only\n"                      \
+	"  --tmpfs PATH[:OPTIONS]      mount a tmpfs (repeatable)\n"                               \
+	"  --sysctl KEY=VALUE          set a namespaced sysctl (repeatable)\n"                     \
+	"  --ulimit TYPE=SOFT[:HARD]   set a resource limit, e.g. nofile=1024:2048 (repeatable)\n" \
+	"  --oom-score-adj N           OOM killer preference, -1000 to 1000\n"                     \
+	"  --userns remap|host         remap: root inside is an unprivileged host uid\n"
+
+/* ---- interact.c: attach and exec streams, signal forwarding, waiting */
+int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err);
+void pl_cli_block_forwarded_signals(sigset_t *set);
+int pl_cli_interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
+		    const char *detach_keys, bool *detached, pl_error_t **err);
+int pl_cli_bad_detach_keys(const char *cmd, const char *spec);
+int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const char *detach_keys,
+			pl_error_t **err);
+void pl_cli_send_size(void *data);
+char *pl_cli_stream_query(pl_client_t *c, const char *base, bool in, bool out,
+			  const char *detach_keys);
+const char *pl_cli_session_detach_keys(const char *given, bool tty);
+void pl_cli_feeder_stop(stdin_feeder_t *f);
+bool pl_cli_valid_detach_keys(const char *spec);
+void pl_cli_forwarder_stop(forwarder_t *f);
+int pl_cli_stream_logs(pl_client_t *c, const char *path, pl_error_t **err);
+int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err);
+
+/* ---- run.c */
+extern const command_t pl_cli_cmd_run;
+extern const command_t pl_cli_cmd_create;
+
+/* ---- containers.c */
+extern const command_t pl_cli_cmd_start;
+extern const command_t pl_cli_cmd_stop;
+extern const command_t pl_cli_cmd_kill;
+extern const command_t pl_cli_cmd_wait;
+extern const command_t pl_cli_cmd_rm;
+extern const command_t pl_cli_cmd_ps;
+extern const command_t pl_cli_cmd_pause;
+extern const command_t pl_cli_cmd_unpause;
+extern const command_t pl_cli_cmd_update;
+extern const command_t pl_cli_cmd_rename;
+extern const command_t pl_cli_cmd_inspect;
+extern const command_t pl_cli_cmd_port;
+
+/* ---- exec.c */
+extern const command_t pl_cli_cmd_exec;
+extern const command_t pl_cli_cmd_attach;
+
+/* ---- monitor.c: stats, logs, events */
+extern const command_t pl_cli_cmd_stats;
+extern const command_t pl_cli_cmd_logs;
+extern const command_t pl_cli_cmd_events;
+
+/* ---- images.c */
+extern const command_t pl_cli_cmd_image;
+
+/* ---- volumes.c */
+extern const command_t pl_cli_cmd_volume;
+
+/* ---- networks.c */
+extern const command_t pl_cli_cmd_network;
+
+/* ---- plctl_archive.c: cp, diff, export, commit */
+extern const command_t pl_cli_cmd_cp;
+extern const command_t pl_cli_cmd_diff;
+extern const command_t pl_cli_cmd_export;
+extern const command_t pl_cli_cmd_commit;
+
+/* ---- system.c */
+extern const command_t pl_cli_cmd_info;
+extern const command_t pl_cli_cmd_version;
