@@ -48,12 +48,59 @@ int pl_cli_bad_flag(const char *cmd, int opt, char **argv)
 	return pl_cli_usage_error(cmd, "unknown flag '%s'", flag);
 }
 
+/* "  -m, --memory SIZE" */
+static int flag_left(char *buf, size_t size, const flag_t *f)
+{
+	const char *sp = f->arg ? " " : "", *arg = f->arg ? f->arg : "";
+	if (f->short_opt)
+		return snprintf(buf, size, "  -%c, --%s%s%s", f->short_opt, f->name, sp, arg);
+	return snprintf(buf, size, "  --%s%s%s", f->name, sp, arg);
+}
+
+/* The help column starts three spaces after the widest flag, at FLAG_COL_MAX at most; a
+ * flag as wide or wider has its help two spaces on. */
+#define FLAG_COL_MAX 30
+
 void pl_cli_print_usage(FILE *f, const command_t *cmd)
 {
 	size_t n = strlen(cmd->usage);
 	while (n > 0 && cmd->usage[n - 1] == '\n')
 		n--;
 	fprintf(f, "Usage: plctl %.*s\n", (int)n, cmd->usage);
+	int col = 0;
+	char left[256];
+	for (const flag_table_t *t = cmd->flags; t && t->flags; t++)
+		for (const flag_t *fl = t->flags; fl->name; fl++) {
+			int w = flag_left(left, sizeof(left), fl) + 3;
+			if (fl->help && w > col)
+				col = w < FLAG_COL_MAX ? w : FLAG_COL_MAX;
+		}
+	bool first = true;
+	for (const flag_table_t *t = cmd->flags; t && t->flags; t++) {
+		bool heading = t->heading != NULL;
+		for (const flag_t *fl = t->flags; fl->name; fl++) {
+			if (!fl->help)
+				continue;
+			if (first)
+				fputc('\n', f);
+			first = false;
+			if (heading)
+				fprintf(f, "\n%s:\n", t->heading);
+			heading = false;
+			int w = flag_left(left, sizeof(left), fl);
+			fputs(left, f);
+			const char *h = fl->help;
+			if (*h == '\n') {
+				fprintf(f, "\n%*s", col, "");
+				h++;
+			} else {
+				fprintf(f, "%*s", w >= col ? 2 : col - w, "");
+			}
+			for (const char *nl; (nl = strchr(h, '\n')); h = nl + 1)
+				fprintf(f, "%.*s\n%*s", (int)(nl - h), h, col, "");
+			fprintf(f, "%s\n", h);
+		}
+	}
 }
 
 /* "/containers/<escaped id><suffix>", malloc'd. */
@@ -225,7 +272,8 @@ int pl_cli_group_opts(const char *name, int argc, char **argv, const char *usage
 						 {"force", no_argument, NULL, 'f'},
 						 {"label", required_argument, NULL, OPT_LABEL},
 						 {0}};
-	static const flag_t label_flag = {"label", 0, true, "labels", pl_cli_set_label};
+	static const flag_t label_flag = {"label", 0,	     "KEY[=VALUE]",   NULL,
+					  0,	   "labels", pl_cli_set_label};
 	int opt;
 	optind = 0;
 	opterr = 0;

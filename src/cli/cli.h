@@ -26,27 +26,52 @@
 #define HELP_SHOWN	    -1
 #define DEFAULT_DETACH_KEYS "ctrl-p,ctrl-q"
 
+typedef struct flag flag_t;
+typedef struct flag_table flag_table_t;
+
 typedef struct command {
 	const char *name;
 	int (*fn)(const struct command *cmd, pl_client_t *c, int argc, char **argv);
 	int fail_code; /* exit code when the daemon cannot be reached at all */
 	const char *summary;
-	const char *usage;
+	const char *usage;	   /* the synopsis and what precedes the flags in the help */
+	const flag_table_t *flags; /* its flags, ended by {0}: both getopt's and the help's */
 } command_t;
-
-typedef struct flag flag_t;
 
 /* Sets what flag f stands for in obj (the "resources" or "security" object, or the body
  * itself) from its argument (NULL for a flag that takes none). */
 typedef int (*flag_set_fn)(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err);
 
+/* One flag: what getopt needs and its line in the help, in one place (a new flag is one
+ * edit). A command's own flags are handled by its parser's switch on the id getopt returns
+ * (short_opt, or id); table flags (key and set: run, create, update) set their JSON field. */
 struct flag {
 	const char *name; /* the long option, without "--" */
 	char short_opt;	  /* its one-letter alias, or 0 */
-	bool takes_arg;
-	const char *key; /* the JSON field it sets */
+	const char *arg;  /* its argument as the help names it ("SIZE"); NULL: it takes none */
+	const char *help; /* its help ("\n" continues below it; leading: on the next line);
+			   * NULL: not listed */
+	int id;		  /* an own flag without short_opt: what getopt returns (>= 256) */
+	const char *key;  /* a table flag: the JSON field it sets */
 	flag_set_fn set;
 };
+
+struct flag_table {
+	const char *heading; /* the help's section title for these flags, or NULL */
+	const flag_t *flags; /* ended by {0} */
+};
+
+/* getopt_long's option string and long options for a command's flags. */
+typedef struct pl_cli_opts {
+	struct option *longopts;
+	char optstring[128];
+} pl_cli_opts_t;
+
+/* prefix: what the option string starts with (":" or "+:"). */
+void pl_cli_opts_init(pl_cli_opts_t *o, const command_t *cmd, const char *prefix);
+void pl_cli_opts_clear(pl_cli_opts_t *o);
+/* The table flag getopt answered opt for (and the flags array holding it), or NULL. */
+const flag_t *pl_cli_table_flag(const command_t *cmd, int opt, const flag_t **table);
 
 /* A command group's subcommands ("image ls", "volume rm"). */
 typedef struct subcommand {
@@ -110,57 +135,8 @@ int pl_cli_group_opts(const char *name, int argc, char **argv, const char *usage
 extern const flag_t pl_cli_security_flags[];
 json_t *pl_cli_member(json_t *obj, const char *key, bool array);
 extern const flag_t pl_cli_resource_flags[];
-const flag_t *pl_cli_find_flag(const flag_t *const *tables, int opt, const flag_t **table);
 int pl_cli_set_label(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err);
-struct option *pl_cli_join_options(const struct option *own, const flag_t *const *tables);
 extern const flag_t pl_cli_config_flags[];
-
-/* help text of the flag tables */
-
-#define RESOURCE_FLAGS                                                                             \
-	"  -m, --memory SIZE           memory limit: bytes or 512k, 64m, 1g\n"                     \
-	"  --memory-reservation SIZE   soft memory limit\n"                                        \
-	"  --memory-swap SIZE          memory + swap limit; -1 for unlimited swap\n"               \
-	"  --cpus N.N                  number of CPUs (1.5)\n"                                     \
-	"  --cpu-shares N              relative CPU weight (1024 is the usual default)\n"          \
-	"  --cpuset-cpus LIST          CPUs it may run on (0-3, 0,1)\n"                            \
-	"  --pids-limit N              maximum number of processes; -1 for unlimited\n"            \
-	"  --blkio-weight N            relative block IO weight, 10 to 1000\n"
-
-#define RUN_FLAGS                                                                                  \
-	"  -i, --interactive           keep stdin open (run: and feed ours to it)\n"               \
-	"  -t, --tty                   give it a terminal\n"                                       \
-	"  --name NAME                 name the container\n"                                       \
-	"  -e, --env KEY=VALUE         set an environment variable (KEY alone: take ours)\n"       \
-	"  -w, --workdir DIR           working directory inside the container\n"                   \
-	"  -u, --user UID[:GID]        numeric user and group\n"                                   \
-	"  -h, --hostname NAME         container hostname\n"                                       \
-	"  --kernel shared|dedicated   isolation: share the host kernel or have its own\n"         \
-	"  -v, --volume [SRC:]DST[:ro] mount a host path (SRC starting with '/') or a volume;\n"   \
-	"                              DST alone: a new anonymous volume (repeatable)\n"           \
-	"  --mount type=bind|volume,source=SRC,target=DST[,readonly][,bind-propagation=P]\n"       \
-	"                              likewise, docker's long form (repeatable)\n"                \
-	"  --label KEY[=VALUE]         set a label (repeatable)\n"                                 \
-	"  --restart POLICY            no, on-failure[:MAX_RETRIES], always, unless-stopped\n"     \
-	"  --stop-signal SIGNAL        signal that stops it (default TERM)\n"                      \
-	"  --stop-timeout SECONDS      grace period before SIGKILL on stop (default 10)\n"         \
-	"  --network NAME[,NAME...]    join these network scopes (default: bridge), or\n"          \
-	"  --net host|none             share the host's network, or loopback only\n"               \
-	"  --ip ADDR                   a static address on the first network\n"                    \
-	"  --network-alias NAME        another name on the first network (repeatable)\n"           \
-	"  -p, --publish [HOSTIP:][HOSTPORT:]PORT[/udp]  publish a port (repeatable)\n"            \
-	"\nResources:\n" RESOURCE_FLAGS "\nSecurity:\n"                                            \
-	"  --cap-add CAP               add a capability, or ALL (repeatable)\n"                    \
-	"  --cap-drop CAP              drop a capability, or ALL (repeatable)\n"                   \
-	"  --privileged                every capability, no seccomp filter\n"                      \
-	"  --security-opt OPT          no-new-privileges[=true|false] (default true),\n"           \
-	"                              seccomp=PROFILE.json or seccomp=unconfined\n"               \
-	"  --read-only                 mount the root filesystem read-only\n"                      \
-	"  --tmpfs PATH[:OPTIONS]      mount a tmpfs (repeatable)\n"                               \
-	"  --sysctl KEY=VALUE          set a namespaced sysctl (repeatable)\n"                     \
-	"  --ulimit TYPE=SOFT[:HARD]   set a resource limit, e.g. nofile=1024:2048 (repeatable)\n" \
-	"  --oom-score-adj N           OOM killer preference, -1000 to 1000\n"                     \
-	"  --userns remap|host         remap: root inside is an unprivileged host uid\n"
 
 /* ---- interact.c: attach and exec streams, signal forwarding, waiting */
 int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err);

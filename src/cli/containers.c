@@ -27,52 +27,66 @@ typedef struct simple_opts {
 	bool force;	     /* rm -f */
 } simple_opts_t;
 
-/* Parses the flags of start/stop/kill/wait/rm/inspect; leaves optind at the first id.
+enum { OPT_TIMEOUT = 256 };
+
+static const flag_t help_flag[] = {{"help", 'h'}, {0}};
+static const flag_table_t help_only[] = {{NULL, help_flag}, {0}};
+
+static const flag_t stop_flags[] = {
+    {"time", 't', "SECONDS", "grace period before SIGKILL (daemon default 10)"},
+    {"timeout", 0, "SECONDS", NULL, OPT_TIMEOUT}, /* wait's name for it, taken too */
+    {"help", 'h'},
+    {0},
+};
+
+static const flag_t kill_flags[] = {
+    {"signal", 's', "SIGNAL", "name (TERM, SIGTERM) or number; default KILL"},
+    {"help", 'h'},
+    {0},
+};
+
+static const flag_t wait_flags[] = {
+    {"timeout", 0, "SECONDS", "fail for a container still running after SECONDS", OPT_TIMEOUT},
+    {"help", 'h'},
+    {0},
+};
+
+static const flag_t rm_flags[] = {
+    {"force", 'f', NULL, "kill a running container first; ignore unknown ones"},
+    {"help", 'h'},
+    {0},
+};
+
+/* Parses the flags of the commands over ids (cmd->flags); leaves optind at the first id.
  * Returns 0, HELP_SHOWN, or the exit code of a usage error. */
 static int parse_simple_opts(const command_t *cmd, int argc, char **argv, simple_opts_t *o)
 {
-	enum { OPT_TIMEOUT = 256 };
-	static const struct option longopts[] = {
-	    {"help", no_argument, NULL, 'h'},
-	    {"time", required_argument, NULL, 't'},
-	    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-	    {"signal", required_argument, NULL, 's'},
-	    {"force", no_argument, NULL, 'f'},
-	    {0},
-	};
-	const char *name = cmd->name;
-	bool is_stop = strcmp(name, "stop") == 0, is_wait = strcmp(name, "wait") == 0;
-	bool is_kill = strcmp(name, "kill") == 0, is_rm = strcmp(name, "rm") == 0;
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":ht:s:f", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
 			pl_cli_print_usage(stdout, cmd);
 			return HELP_SHOWN;
 		case 't':
 		case OPT_TIMEOUT:
-			if (!(is_stop || (is_wait && opt == OPT_TIMEOUT)))
-				return pl_cli_bad_flag(name, '?', argv);
 			o->timeout = optarg;
 			break;
 		case 's':
-			if (!is_kill)
-				return pl_cli_bad_flag(name, '?', argv);
 			o->signal = optarg;
 			break;
 		case 'f':
-			if (!is_rm)
-				return pl_cli_bad_flag(name, '?', argv);
 			o->force = true;
 			break;
 		default:
-			return pl_cli_bad_flag(name, opt, argv);
+			return pl_cli_bad_flag(cmd->name, opt, argv);
 		}
 	}
 	if (optind >= argc)
-		return pl_cli_usage_error(name, "requires at least one container");
+		return pl_cli_usage_error(cmd->name, "requires at least one container");
 	return 0;
 }
 
@@ -206,23 +220,22 @@ static int cmd_pause(const command_t *cmd, pl_client_t *c, int argc, char **argv
 
 static int cmd_update(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const struct option own[] = {{"help", no_argument, NULL, 'h'}, {0}};
-	static const flag_t *const tables[] = {pl_cli_resource_flags, NULL};
-	_cleanup_free_ struct option *longopts = pl_cli_join_options(own, tables);
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	_cleanup_(json_decrefp) json_t *body = json_object();
 	json_t *resources = pl_cli_member(body, "resources", false);
 	bool any = false;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":hm:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		const flag_t *table, *f;
 		if (opt == 'h') {
 			pl_cli_print_usage(stdout, cmd);
 			return 0;
 		}
-		if (!(f = pl_cli_find_flag(tables, opt, &table)))
+		if (!(f = pl_cli_table_flag(cmd, opt, &table)))
 			return pl_cli_bad_flag(cmd->name, opt, argv);
 		if (f->set(resources, f, optarg, &err) < 0)
 			return pl_cli_usage_error(cmd->name, "%s", err->msg);
@@ -376,13 +389,13 @@ enum { PS_COLS = 6 };
 
 static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	bool all = false;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":ah", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'a':
 			all = true;
@@ -463,45 +476,66 @@ static int cmd_port(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-const command_t pl_cli_cmd_start = {"start", cmd_start, 1, "Start containers", "start ID..."};
+static const flag_t ps_flags[] = {
+    {"all", 'a', NULL, "show every container, not only running ones"},
+    {"help", 'h'},
+    {0},
+};
 
-const command_t pl_cli_cmd_stop = {
-    "stop", cmd_stop, 1, "Stop containers (SIGTERM, then SIGKILL after a grace period)",
-    "stop [-t SECONDS] ID...\n\n  -t, --time SECONDS   grace period before SIGKILL "
-    "(daemon default 10)\n"};
+const command_t pl_cli_cmd_start = {"start",	   cmd_start, 1, "Start containers",
+				    "start ID...", help_only};
 
-const command_t pl_cli_cmd_kill = {
-    "kill", cmd_kill, 1, "Send a signal to containers",
-    "kill [-s SIGNAL] ID...\n\n  -s, --signal SIGNAL  name (TERM, SIGTERM) or number; "
-    "default KILL\n"};
+const command_t pl_cli_cmd_stop = {"stop",
+				   cmd_stop,
+				   1,
+				   "Stop containers (SIGTERM, then SIGKILL after a grace period)",
+				   "stop [-t SECONDS] ID...",
+				   (const flag_table_t[]){{NULL, stop_flags}, {0}}};
 
-const command_t pl_cli_cmd_wait = {"wait", cmd_wait, 1,
+const command_t pl_cli_cmd_kill = {"kill",
+				   cmd_kill,
+				   1,
+				   "Send a signal to containers",
+				   "kill [-s SIGNAL] ID...",
+				   (const flag_table_t[]){{NULL, kill_flags}, {0}}};
+
+const command_t pl_cli_cmd_wait = {"wait",
+				   cmd_wait,
+				   1,
 				   "Wait for containers to stop and print their exit codes",
-				   "wait [--timeout SECONDS] ID...\n"};
+				   "wait [--timeout SECONDS] ID...",
+				   (const flag_table_t[]){{NULL, wait_flags}, {0}}};
 
-const command_t pl_cli_cmd_rm = {
-    "rm", cmd_rm, 1, "Remove containers",
-    "rm [-f] ID...\n\n  -f, --force   kill a running container first; ignore unknown ones\n"};
+const command_t pl_cli_cmd_rm = {"rm",
+				 cmd_rm,
+				 1,
+				 "Remove containers",
+				 "rm [-f] ID...",
+				 (const flag_table_t[]){{NULL, rm_flags}, {0}}};
 
 const command_t pl_cli_cmd_ps = {
-    "ps", cmd_ps, 1, "List containers",
-    "ps [-a]\n\n  -a, --all   show every container, not only running ones\n"};
+    "ps", cmd_ps, 1, "List containers", "ps [-a]", (const flag_table_t[]){{NULL, ps_flags}, {0}}};
 
-const command_t pl_cli_cmd_pause = {"pause", cmd_pause, 1, "Freeze every process of containers",
-				    "pause ID..."};
+const command_t pl_cli_cmd_pause = {
+    "pause", cmd_pause, 1, "Freeze every process of containers", "pause ID...", help_only};
 
-const command_t pl_cli_cmd_unpause = {"unpause", cmd_pause, 1, "Thaw paused containers",
-				      "unpause ID..."};
+const command_t pl_cli_cmd_unpause = {"unpause",       cmd_pause, 1, "Thaw paused containers",
+				      "unpause ID...", help_only};
 
-const command_t pl_cli_cmd_update = {"update", cmd_update, 1,
-				     "Change the resource limits of containers, running or not",
-				     "update [OPTIONS] ID...\n\n" RESOURCE_FLAGS};
+const command_t pl_cli_cmd_update = {
+    "update",
+    cmd_update,
+    1,
+    "Change the resource limits of containers, running or not",
+    "update [OPTIONS] ID...",
+    (const flag_table_t[]){{NULL, help_flag}, {NULL, pl_cli_resource_flags}, {0}}};
 
-const command_t pl_cli_cmd_rename = {"rename", cmd_rename, 1, "Rename a container",
-				     "rename ID NEW_NAME"};
+const command_t pl_cli_cmd_rename = {
+    "rename", cmd_rename, 1, "Rename a container", "rename ID NEW_NAME", help_only};
 
-const command_t pl_cli_cmd_inspect = {"inspect", cmd_inspect, 1,
-				      "Show containers' config and state as JSON", "inspect ID..."};
+const command_t pl_cli_cmd_inspect = {
+    "inspect",	     cmd_inspect, 1, "Show containers' config and state as JSON",
+    "inspect ID...", help_only};
 
 const command_t pl_cli_cmd_port = {"port", cmd_port, 1, "List a container's published ports",
 				   "port CONTAINER"};

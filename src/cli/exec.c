@@ -64,26 +64,18 @@ static void exec_opts_done(exec_opts_t *o)
 	json_decref(o->env);
 }
 
+enum { OPT_DETACH_KEYS = 256, OPT_NO_STDIN };
+
 static int parse_exec_opts(const command_t *cmd, int argc, char **argv, exec_opts_t *o)
 {
-	enum { OPT_DETACH_KEYS = 256 };
-	static const struct option longopts[] = {
-	    {"interactive", no_argument, NULL, 'i'},
-	    {"tty", no_argument, NULL, 't'},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"env", required_argument, NULL, 'e'},
-	    {"workdir", required_argument, NULL, 'w'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, "+:");
+	/* '+': stop at CONTAINER so the command keeps its own flags. */
 	*o = (exec_opts_t){.env = json_array()};
 	int opt;
 	optind = 0;
 	opterr = 0;
-	/* '+': stop at CONTAINER so the command keeps its own flags. */
-	while ((opt = getopt_long(argc, argv, "+:itde:w:u:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case 'i':
@@ -209,19 +201,14 @@ static int cmd_exec(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	enum { OPT_NO_STDIN = 256, OPT_DETACH_KEYS };
-	static const struct option longopts[] = {
-	    {"no-stdin", no_argument, NULL, OPT_NO_STDIN},
-	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	bool no_stdin = false;
 	const char *detach_keys = NULL;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_NO_STDIN:
 			no_stdin = true;
@@ -282,22 +269,42 @@ static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return detached ? 0 : code;
 }
 
+static const flag_t exec_flags[] = {
+    {"interactive", 'i', NULL, "feed our stdin to it"},
+    {"tty", 't', NULL, "give it a terminal"},
+    {"detach", 'd', NULL, "start it and return"},
+    {"env", 'e', "KEY=VALUE", "set an environment variable (KEY alone: take ours)"},
+    {"workdir", 'w', "DIR", "working directory"},
+    {"user", 'u', "UID[:GID]", "numeric user and group"},
+    {"detach-keys", 0, "KEYS", "the keys that detach (default ctrl-p,ctrl-q with -t)",
+     OPT_DETACH_KEYS},
+    {"help", 'h'},
+    {0},
+};
+
 const command_t pl_cli_cmd_exec = {
-    "exec", cmd_exec, 1, "Run a command in a running container",
+    "exec",
+    cmd_exec,
+    1,
+    "Run a command in a running container",
     "exec [OPTIONS] CONTAINER [--] CMD [ARGS...]\n\n"
-    "Run CMD in the running CONTAINER, print its output and exit with its exit code.\n\n"
-    "  -i, --interactive     feed our stdin to it\n"
-    "  -t, --tty             give it a terminal\n"
-    "  -d, --detach          start it and return\n"
-    "  -e, --env KEY=VALUE   set an environment variable (KEY alone: take ours)\n"
-    "  -w, --workdir DIR     working directory\n"
-    "  -u, --user UID[:GID]  numeric user and group\n"
-    "  --detach-keys KEYS    the keys that detach (default ctrl-p,ctrl-q with -t)\n"};
+    "Run CMD in the running CONTAINER, print its output and exit with its exit code.",
+    (const flag_table_t[]){{NULL, exec_flags}, {0}}};
+
+static const flag_t attach_flags[] = {
+    {"no-stdin", 0, NULL, "do not feed our stdin to it", OPT_NO_STDIN},
+    {"detach-keys", 0, "KEYS", "the keys that detach (default ctrl-p,ctrl-q with a tty)",
+     OPT_DETACH_KEYS},
+    {"help", 'h'},
+    {0},
+};
 
 const command_t pl_cli_cmd_attach = {
-    "attach", cmd_attach, 1, "Attach our terminal to a running container",
+    "attach",
+    cmd_attach,
+    1,
+    "Attach our terminal to a running container",
     "attach [OPTIONS] CONTAINER\n\n"
     "Join our stdin, stdout and stderr to the container's process; exit with its exit\n"
-    "code when it ends, or 0 after the detach keys.\n\n"
-    "  --no-stdin          do not feed our stdin to it\n"
-    "  --detach-keys KEYS  the keys that detach (default ctrl-p,ctrl-q with a tty)\n"};
+    "code when it ends, or 0 after the detach keys.",
+    (const flag_table_t[]){{NULL, attach_flags}, {0}}};

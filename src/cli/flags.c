@@ -320,74 +320,101 @@ static int set_seconds(json_t *obj, const flag_t *f, const char *arg, pl_error_t
 
 /* Fields of "resources": run and create send them at creation, update to a live container. */
 const flag_t pl_cli_resource_flags[] = {
-    {"memory", 'm', true, "memory", set_bytes},
-    {"memory-reservation", 0, true, "memory_reservation", set_bytes},
-    {"memory-swap", 0, true, "memory_swap", set_swap},
-    {"cpus", 0, true, "cpus", set_cpus},
-    {"cpu-shares", 0, true, "cpu_shares", set_int},
-    {"cpuset-cpus", 0, true, "cpuset_cpus", set_string},
-    {"pids-limit", 0, true, "pids_limit", set_pids},
-    {"blkio-weight", 0, true, "blkio_weight", set_int},
+    {"memory", 'm', "SIZE", "memory limit: bytes or 512k, 64m, 1g", 0, "memory", set_bytes},
+    {"memory-reservation", 0, "SIZE", "soft memory limit", 0, "memory_reservation", set_bytes},
+    {"memory-swap", 0, "SIZE", "memory + swap limit; -1 for unlimited swap", 0, "memory_swap",
+     set_swap},
+    {"cpus", 0, "N.N", "number of CPUs (1.5)", 0, "cpus", set_cpus},
+    {"cpu-shares", 0, "N", "relative CPU weight (1024 is the usual default)", 0, "cpu_shares",
+     set_int},
+    {"cpuset-cpus", 0, "LIST", "CPUs it may run on (0-3, 0,1)", 0, "cpuset_cpus", set_string},
+    {"pids-limit", 0, "N", "maximum number of processes; -1 for unlimited", 0, "pids_limit",
+     set_pids},
+    {"blkio-weight", 0, "N", "relative block IO weight, 10 to 1000", 0, "blkio_weight", set_int},
     {0},
 };
 
 /* Fields of "security". */
 const flag_t pl_cli_security_flags[] = {
-    {"cap-add", 0, true, "cap_add", append_string},
-    {"cap-drop", 0, true, "cap_drop", append_string},
-    {"privileged", 0, false, "privileged", set_true},
-    {"security-opt", 0, true, NULL, set_security_opt},
-    {"read-only", 0, false, "read_only_rootfs", set_true},
-    {"tmpfs", 0, true, "tmpfs", set_tmpfs},
-    {"sysctl", 0, true, "sysctls", set_sysctl},
-    {"ulimit", 0, true, "rlimits", set_ulimit},
-    {"oom-score-adj", 0, true, "oom_score_adj", set_int},
-    {"userns", 0, true, "userns", set_userns},
+    {"cap-add", 0, "CAP", "add a capability, or ALL (repeatable)", 0, "cap_add", append_string},
+    {"cap-drop", 0, "CAP", "drop a capability, or ALL (repeatable)", 0, "cap_drop", append_string},
+    {"privileged", 0, NULL, "every capability, no seccomp filter", 0, "privileged", set_true},
+    {"security-opt", 0, "OPT",
+     "no-new-privileges[=true|false] (default true),\nseccomp=PROFILE.json or seccomp=unconfined",
+     0, NULL, set_security_opt},
+    {"read-only", 0, NULL, "mount the root filesystem read-only", 0, "read_only_rootfs", set_true},
+    {"tmpfs", 0, "PATH[:OPTIONS]", "mount a tmpfs (repeatable)", 0, "tmpfs", set_tmpfs},
+    {"sysctl", 0, "KEY=VALUE", "set a namespaced sysctl (repeatable)", 0, "sysctls", set_sysctl},
+    {"ulimit", 0, "TYPE=SOFT[:HARD]", "set a resource limit, e.g. nofile=1024:2048 (repeatable)", 0,
+     "rlimits", set_ulimit},
+    {"oom-score-adj", 0, "N", "OOM killer preference, -1000 to 1000", 0, "oom_score_adj", set_int},
+    {"userns", 0, "remap|host", "remap: root inside is an unprivileged host uid", 0, "userns",
+     set_userns},
     {0},
 };
 
 /* Top-level fields of the create body. */
 const flag_t pl_cli_config_flags[] = {
-    {"label", 0, true, "labels", pl_cli_set_label},
-    {"restart", 0, true, "restart_policy", set_restart},
-    {"stop-signal", 0, true, "stop_signal", set_signal},
-    {"stop-timeout", 0, true, "stop_timeout", set_seconds},
+    {"label", 0, "KEY[=VALUE]", "set a label (repeatable)", 0, "labels", pl_cli_set_label},
+    {"restart", 0, "POLICY", "no, on-failure[:MAX_RETRIES], always, unless-stopped", 0,
+     "restart_policy", set_restart},
+    {"stop-signal", 0, "SIGNAL", "signal that stops it (default TERM)", 0, "stop_signal",
+     set_signal},
+    {"stop-timeout", 0, "SECONDS", "grace period before SIGKILL on stop (default 10)", 0,
+     "stop_timeout", set_seconds},
     {0},
 };
 
+/* ---- getopt from a command's flag tables */
+
 /* getopt's value for a table flag without a short option is FLAG_BASE + its position across
- * the tables given to join_options; a command's own long options stay below. */
+ * the command's tables; own flags answer their short_opt or id (below FLAG_BASE). */
 #define FLAG_BASE 1024
 
-/* getopt_long's table: own (ending in {0}) followed by every flag of the NULL-terminated
- * tables. Returns a malloc'd array. */
-struct option *pl_cli_join_options(const struct option *own, const flag_t *const *tables)
+static int flag_opt(const flag_t *f, int index)
 {
-	size_t n_own = 0, n = 0;
-	while (own[n_own].name)
-		n_own++;
-	for (const flag_t *const *t = tables; *t; t++)
-		for (const flag_t *f = *t; f->name; f++)
-			n++;
-	struct option *all = pl_xcalloc(n_own + n + 1, sizeof(*all));
-	memcpy(all, own, n_own * sizeof(*all));
-	struct option *o = all + n_own;
-	for (const flag_t *const *t = tables; *t; t++)
-		for (const flag_t *f = *t; f->name; f++, o++)
-			*o = (struct option){
-			    f->name, f->takes_arg ? required_argument : no_argument, NULL,
-			    f->short_opt ? f->short_opt : FLAG_BASE + (int)(o - all - n_own)};
-	return all;
+	if (f->short_opt)
+		return f->short_opt;
+	return f->set ? FLAG_BASE + index : f->id;
 }
 
-/* The table flag getopt answered with opt (and the table holding it), or NULL. */
-const flag_t *pl_cli_find_flag(const flag_t *const *tables, int opt, const flag_t **table)
+void pl_cli_opts_init(pl_cli_opts_t *o, const command_t *cmd, const char *prefix)
+{
+	size_t n = 0, k = strlen(prefix);
+	for (const flag_table_t *t = cmd->flags; t && t->flags; t++)
+		for (const flag_t *f = t->flags; f->name; f++)
+			n++;
+	o->longopts = pl_xcalloc(n + 1, sizeof(*o->longopts));
+	memcpy(o->optstring, prefix, k);
+	int i = 0;
+	for (const flag_table_t *t = cmd->flags; t && t->flags; t++)
+		for (const flag_t *f = t->flags; f->name; f++, i++) {
+			o->longopts[i] =
+			    (struct option){f->name, f->arg ? required_argument : no_argument, NULL,
+					    flag_opt(f, i)};
+			if (f->short_opt && !memchr(o->optstring, f->short_opt, k) &&
+			    k + 3 < sizeof(o->optstring)) {
+				o->optstring[k++] = f->short_opt;
+				if (f->arg)
+					o->optstring[k++] = ':';
+			}
+		}
+	o->optstring[k] = 0;
+}
+
+void pl_cli_opts_clear(pl_cli_opts_t *o)
+{
+	free(o->longopts);
+	o->longopts = NULL;
+}
+
+const flag_t *pl_cli_table_flag(const command_t *cmd, int opt, const flag_t **table)
 {
 	int i = 0;
-	for (const flag_t *const *t = tables; *t; t++)
-		for (const flag_t *f = *t; f->name; f++, i++)
-			if (opt == (f->short_opt ? f->short_opt : FLAG_BASE + i)) {
-				*table = *t;
+	for (const flag_table_t *t = cmd->flags; t && t->flags; t++)
+		for (const flag_t *f = t->flags; f->name; f++, i++)
+			if (f->set && opt == flag_opt(f, i)) {
+				*table = t->flags;
 				return f;
 			}
 	return NULL;

@@ -125,19 +125,17 @@ static void sleep_ms(long ms)
 		;
 }
 
+enum { OPT_NO_STREAM = 256, OPT_TAIL, OPT_SINCE, OPT_UNTIL, OPT_FORMAT };
+
 static int cmd_stats(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	enum { OPT_NO_STREAM = 256 };
-	static const struct option longopts[] = {
-	    {"no-stream", no_argument, NULL, OPT_NO_STREAM},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	bool stream = true;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_NO_STREAM:
 			stream = false;
@@ -233,22 +231,14 @@ static char *since_value(const char *s)
 
 static int cmd_logs(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	enum { OPT_TAIL = 256, OPT_SINCE, OPT_UNTIL };
-	static const struct option longopts[] = {
-	    {"follow", no_argument, NULL, 'f'},
-	    {"tail", required_argument, NULL, OPT_TAIL},
-	    {"since", required_argument, NULL, OPT_SINCE},
-	    {"until", required_argument, NULL, OPT_UNTIL},
-	    {"timestamps", no_argument, NULL, 't'},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	bool follow = false, timestamps = false;
 	const char *tail = NULL, *since = NULL, *until = NULL;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":fth", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
 			follow = true;
@@ -353,22 +343,15 @@ static int print_event(json_t *ev, const char *line, size_t len, void *userdata)
 
 static int cmd_events(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	enum { OPT_SINCE = 256, OPT_UNTIL, OPT_FORMAT };
-	static const struct option longopts[] = {
-	    {"since", required_argument, NULL, OPT_SINCE},
-	    {"until", required_argument, NULL, OPT_UNTIL},
-	    {"filter", required_argument, NULL, 'f'},
-	    {"format", required_argument, NULL, OPT_FORMAT},
-	    {"help", no_argument, NULL, 'h'},
-	    {0},
-	};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	const char *since = NULL, *until = NULL;
 	events_out_t out = {0};
 	_cleanup_(json_decrefp) json_t *filters = json_object();
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":f:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_SINCE:
 			since = optarg;
@@ -436,28 +419,54 @@ static int cmd_events(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return 0;
 }
 
+static const flag_t stats_flags[] = {
+    {"no-stream", 0, NULL, "print one table and exit", OPT_NO_STREAM},
+    {"help", 'h'},
+    {0},
+};
+
 const command_t pl_cli_cmd_stats = {
-    "stats", cmd_stats, 1, "Show containers' resource usage",
+    "stats",
+    cmd_stats,
+    1,
+    "Show containers' resource usage",
     "stats [--no-stream] [CONTAINER...]\n\n"
     "A table of CPU, memory, network, block I/O and process counts, refreshed every\n"
-    "second; every running container when none is named.\n\n"
-    "  --no-stream   print one table and exit\n"};
+    "second; every running container when none is named.",
+    (const flag_table_t[]){{NULL, stats_flags}, {0}}};
 
-const command_t pl_cli_cmd_logs = {
-    "logs", cmd_logs, 1, "Show a container's output",
-    "logs [OPTIONS] ID\n\n"
-    "  -f, --follow       keep streaming until the container stops\n"
-    "  --tail N           only the last N lines (or 'all')\n"
-    "  --since TIME       RFC 3339, unix seconds or a duration ago (10m, 2h)\n"
-    "  --until TIME       likewise\n"
-    "  -t, --timestamps   prefix each line with its time\n"};
+static const flag_t logs_flags[] = {
+    {"follow", 'f', NULL, "keep streaming until the container stops"},
+    {"tail", 0, "N", "only the last N lines (or 'all')", OPT_TAIL},
+    {"since", 0, "TIME", "RFC 3339, unix seconds or a duration ago (10m, 2h)", OPT_SINCE},
+    {"until", 0, "TIME", "likewise", OPT_UNTIL},
+    {"timestamps", 't', NULL, "prefix each line with its time"},
+    {"help", 'h'},
+    {0},
+};
 
-const command_t pl_cli_cmd_events = {
-    "events", cmd_events, 1, "Stream container events as they happen",
-    "events [OPTIONS]\n\n"
-    "  --since TIME           replay events from TIME first (RFC 3339, unix seconds or\n"
-    "                         a duration ago: 10m, 2h)\n"
-    "  --until TIME           stop at TIME (likewise); without it, stream until ^C\n"
-    "  -f, --filter KEY=VAL   type=, container= (id, prefix or name) or event=\n"
-    "                         (create, start, die, ...); repeatable\n"
-    "  --format json          print each event as its JSON line\n"};
+const command_t pl_cli_cmd_logs = {"logs",
+				   cmd_logs,
+				   1,
+				   "Show a container's output",
+				   "logs [OPTIONS] ID",
+				   (const flag_table_t[]){{NULL, logs_flags}, {0}}};
+
+static const flag_t events_flags[] = {
+    {"since", 0, "TIME",
+     "replay events from TIME first (RFC 3339, unix seconds or\na duration ago: 10m, 2h)",
+     OPT_SINCE},
+    {"until", 0, "TIME", "stop at TIME (likewise); without it, stream until ^C", OPT_UNTIL},
+    {"filter", 'f', "KEY=VAL",
+     "type=, container= (id, prefix or name) or event=\n(create, start, die, ...); repeatable"},
+    {"format", 0, "json", "print each event as its JSON line", OPT_FORMAT},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_events = {"events",
+				     cmd_events,
+				     1,
+				     "Stream container events as they happen",
+				     "events [OPTIONS]",
+				     (const flag_table_t[]){{NULL, events_flags}, {0}}};

@@ -143,9 +143,6 @@ static int add_networks(run_opts_t *o, const char *arg, pl_error_t **err)
 	return 0;
 }
 
-static const flag_t *const run_flag_tables[] = {pl_cli_resource_flags, pl_cli_security_flags,
-						pl_cli_config_flags, NULL};
-
 /* One mount: a source starting with '/' is a host path (bind), anything else a volume name;
  * no source at all is an anonymous volume. */
 static int add_mount(json_t *mounts, const char *src, const char *dst, bool readonly,
@@ -256,43 +253,74 @@ static bool names_an_image(const char *arg)
 /* Parses [flags] ROOTFS|IMAGE [--] [CMD [ARGS...]] (CMD required with a ROOTFS). Returns 0,
  * HELP_SHOWN, or an exit code: 2 for a usage error, 125 for a flag value that cannot be
  * right. */
+enum {
+	OPT_RM = 256,
+	OPT_NAME,
+	OPT_KERNEL,
+	OPT_HELP,
+	OPT_DETACH_KEYS,
+	OPT_MOUNT,
+	OPT_NETWORK,
+	OPT_IP,
+	OPT_ALIAS
+};
+
+/* run's own flags, before those create shares */
+static const flag_t run_only_flags[] = {
+    {"rm", 0, NULL, "remove the container when it exits", OPT_RM},
+    {"detach", 'd', NULL, "print the id and return once it started"},
+    {"detach-keys", 0, "KEYS",
+     "the keys that detach (with -t the default is\nctrl-p,ctrl-q, without it none; \"\" for none)",
+     OPT_DETACH_KEYS},
+    {0},
+};
+
+/* The flags of run and create beside the resources, security and config tables. */
+static const flag_t create_flags[] = {
+    {"interactive", 'i', NULL, "keep stdin open (run: and feed ours to it)"},
+    {"tty", 't', NULL, "give it a terminal"},
+    {"name", 0, "NAME", "name the container", OPT_NAME},
+    {"env", 'e', "KEY=VALUE", "set an environment variable (KEY alone: take ours)"},
+    {"workdir", 'w', "DIR", "working directory inside the container"},
+    {"user", 'u', "UID[:GID]", "numeric user and group"},
+    {"hostname", 'h', "NAME", "container hostname"},
+    {"kernel", 0, "shared|dedicated", "isolation: share the host kernel or have its own",
+     OPT_KERNEL},
+    {"volume", 'v', "[SRC:]DST[:ro]",
+     "mount a host path (SRC starting with '/') or a volume;\nDST alone: a new anonymous volume "
+     "(repeatable)"},
+    {"mount", 0, "type=bind|volume,source=SRC,target=DST[,readonly][,bind-propagation=P]",
+     "\nlikewise, docker's long form (repeatable)", OPT_MOUNT},
+    {0},
+};
+
+/* ... and after the config table, the network's */
+static const flag_t net_flags[] = {
+    {"network", 0, "NAME[,NAME...]", "join these network scopes (default: bridge), or",
+     OPT_NETWORK},
+    {"net", 0, "host|none", "share the host's network, or loopback only", OPT_NETWORK},
+    {"ip", 0, "ADDR", "a static address on the first network", OPT_IP},
+    {"network-alias", 0, "NAME", "another name on the first network (repeatable)", OPT_ALIAS},
+    {"publish", 'p', "[HOSTIP:][HOSTPORT:]PORT[/udp]", "publish a port (repeatable)"},
+    {"help", 0, NULL, NULL, OPT_HELP},
+    {0},
+};
+
+static const flag_table_t run_flags[] = {
+    {NULL, run_only_flags},
+    {NULL, create_flags},
+    {NULL, pl_cli_config_flags},
+    {NULL, net_flags},
+    {"Resources", pl_cli_resource_flags},
+    {"Security", pl_cli_security_flags},
+    {0},
+};
+
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
-	bool is_run = strcmp(cmd->name, "run") == 0;
-	enum {
-		OPT_RM = 256,
-		OPT_NAME,
-		OPT_KERNEL,
-		OPT_HELP,
-		OPT_DETACH_KEYS,
-		OPT_MOUNT,
-		OPT_NETWORK,
-		OPT_IP,
-		OPT_ALIAS
-	};
-	static const struct option own[] = {
-	    {"rm", no_argument, NULL, OPT_RM},
-	    {"detach", no_argument, NULL, 'd'},
-	    {"interactive", no_argument, NULL, 'i'},
-	    {"tty", no_argument, NULL, 't'},
-	    {"detach-keys", required_argument, NULL, OPT_DETACH_KEYS},
-	    {"name", required_argument, NULL, OPT_NAME},
-	    {"env", required_argument, NULL, 'e'},
-	    {"workdir", required_argument, NULL, 'w'},
-	    {"user", required_argument, NULL, 'u'},
-	    {"hostname", required_argument, NULL, 'h'},
-	    {"kernel", required_argument, NULL, OPT_KERNEL},
-	    {"volume", required_argument, NULL, 'v'},
-	    {"mount", required_argument, NULL, OPT_MOUNT},
-	    {"network", required_argument, NULL, OPT_NETWORK},
-	    {"net", required_argument, NULL, OPT_NETWORK},
-	    {"ip", required_argument, NULL, OPT_IP},
-	    {"network-alias", required_argument, NULL, OPT_ALIAS},
-	    {"publish", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, OPT_HELP},
-	    {0},
-	};
-	_cleanup_free_ struct option *longopts = pl_cli_join_options(own, run_flag_tables);
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	/* '+': stop at ROOTFS so the container's command keeps its own flags. */
+	pl_cli_opts_init(&g, cmd, "+:");
 	*o = (run_opts_t){.env = json_array(),
 			  .resources = json_object(),
 			  .security = json_object(),
@@ -304,14 +332,11 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	int opt;
 	optind = 0;
 	opterr = 0;
-	/* '+': stop at ROOTFS so the container's command keeps its own flags. */
-	while ((opt = getopt_long(argc, argv, "+:dite:w:u:h:m:v:p:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case OPT_RM:
 		case 'd':
-			if (!is_run)
-				return pl_cli_bad_flag(cmd->name, '?', argv);
 			if (opt == 'd')
 				o->detach = true;
 			else
@@ -324,8 +349,6 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			o->tty = true;
 			break;
 		case OPT_DETACH_KEYS:
-			if (!is_run)
-				return pl_cli_bad_flag(cmd->name, '?', argv);
 			if (!pl_cli_valid_detach_keys(optarg))
 				return pl_cli_bad_detach_keys(cmd->name, optarg);
 			o->detach_keys = optarg;
@@ -374,7 +397,7 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			pl_cli_print_usage(stdout, cmd);
 			return HELP_SHOWN;
 		default: {
-			const flag_t *table, *f = pl_cli_find_flag(run_flag_tables, opt, &table);
+			const flag_t *table, *f = pl_cli_table_flag(cmd, opt, &table);
 			if (!f)
 				return pl_cli_bad_flag(cmd->name, opt, argv);
 			json_t *into = table == pl_cli_resource_flags	? o->resources
@@ -627,7 +650,9 @@ static int cmd_create(const command_t *cmd, pl_client_t *c, int argc, char **arg
 }
 
 const command_t pl_cli_cmd_run = {
-    "run", cmd_run, EXIT_RUN_ERROR,
+    "run",
+    cmd_run,
+    EXIT_RUN_ERROR,
     "Create and start a container, print its output and exit with its status",
     "run [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n"
     "Create and start a container on ROOTFS (a host directory) or IMAGE (an image\n"
@@ -635,12 +660,12 @@ const command_t pl_cli_cmd_run = {
     "CMD the image's entrypoint and command run), follow its output, wait\n"
     "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it, except\n"
     "with -it: then our terminal is its terminal (raw mode, resized along), and the\n"
-    "detach keys leave it running.\n\n"
-    "  --rm                        remove the container when it exits\n"
-    "  -d, --detach                print the id and return once it started\n"
-    "  --detach-keys KEYS          the keys that detach (with -t the default is\n"
-    "                              ctrl-p,ctrl-q, without it none; \"\" for none)\n" RUN_FLAGS};
+    "detach keys leave it running.",
+    run_flags};
 
-const command_t pl_cli_cmd_create = {
-    "create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
-    "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n" RUN_FLAGS};
+const command_t pl_cli_cmd_create = {"create",
+				     cmd_create,
+				     EXIT_RUN_ERROR,
+				     "Create a container and print its id",
+				     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]",
+				     run_flags + 1 /* without run_only_flags */};
