@@ -1,6 +1,5 @@
 /* plctl: what the command groups share (cli.h). */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -57,9 +56,42 @@ static int flag_left(char *buf, size_t size, const flag_t *f)
 	return snprintf(buf, size, "  --%s%s%s", f->name, sp, arg);
 }
 
-/* The help column starts three spaces after the widest flag, at FLAG_COL_MAX at most; a
- * flag as wide or wider has its help two spaces on. */
+/* The help column starts three spaces after the widest item, at FLAG_COL_MAX at most; an
+ * item as wide or wider has its help two spaces on (or, with wide_below, on the next line). */
 #define FLAG_COL_MAX 30
+#define SUB_COL_MAX  32
+
+/* One "left   help" item; help's "\n" continue in the help column, a leading one starts
+ * it on the next line. */
+static void print_item(FILE *f, const char *left, const char *help, int col, bool wide_below)
+{
+	const char *last = strrchr(left, '\n');
+	int w = (int)strlen(last ? last + 1 : left);
+	fputs(left, f);
+	if (*help == '\n' || (wide_below && w >= col)) {
+		fprintf(f, "\n%*s", col, "");
+		help += *help == '\n';
+	} else {
+		fprintf(f, "%*s", w >= col ? 2 : col - w, "");
+	}
+	for (const char *nl; (nl = strchr(help, '\n')); help = nl + 1)
+		fprintf(f, "%.*s\n%*s", (int)(nl - help), help, col, "");
+	fprintf(f, "%s\n", help);
+}
+
+static int column(int widest, int max)
+{
+	return widest + 3 < max ? widest + 3 : max;
+}
+
+/* "  ls [-q]": a subcommand's synopsis (its usage up to a blank line) without its group's
+ * name. */
+static int sub_left(char *buf, size_t size, const command_t *sub)
+{
+	const char *sp = strchr(sub->usage, ' '), *syn = sp ? sp + 1 : sub->usage;
+	const char *end = strstr(syn, "\n\n");
+	return snprintf(buf, size, "  %.*s", (int)(end ? end - syn : (ptrdiff_t)strlen(syn)), syn);
+}
 
 void pl_cli_print_usage(FILE *f, const command_t *cmd)
 {
@@ -67,14 +99,15 @@ void pl_cli_print_usage(FILE *f, const command_t *cmd)
 	while (n > 0 && cmd->usage[n - 1] == '\n')
 		n--;
 	fprintf(f, "Usage: plctl %.*s\n", (int)n, cmd->usage);
-	int col = 0;
+	int widest = 0;
 	char left[256];
 	for (const flag_table_t *t = cmd->flags; t && t->flags; t++)
 		for (const flag_t *fl = t->flags; fl->name; fl++) {
-			int w = flag_left(left, sizeof(left), fl) + 3;
-			if (fl->help && w > col)
-				col = w < FLAG_COL_MAX ? w : FLAG_COL_MAX;
+			int w = flag_left(left, sizeof(left), fl);
+			if (fl->help && w > widest)
+				widest = w;
 		}
+	int col = column(widest, FLAG_COL_MAX);
 	bool first = true;
 	for (const flag_table_t *t = cmd->flags; t && t->flags; t++) {
 		bool heading = t->heading != NULL;
@@ -87,20 +120,29 @@ void pl_cli_print_usage(FILE *f, const command_t *cmd)
 			if (heading)
 				fprintf(f, "\n%s:\n", t->heading);
 			heading = false;
-			int w = flag_left(left, sizeof(left), fl);
-			fputs(left, f);
-			const char *h = fl->help;
-			if (*h == '\n') {
-				fprintf(f, "\n%*s", col, "");
-				h++;
-			} else {
-				fprintf(f, "%*s", w >= col ? 2 : col - w, "");
-			}
-			for (const char *nl; (nl = strchr(h, '\n')); h = nl + 1)
-				fprintf(f, "%.*s\n%*s", (int)(nl - h), h, col, "");
-			fprintf(f, "%s\n", h);
+			flag_left(left, sizeof(left), fl);
+			print_item(f, left, fl->help, col, false);
 		}
 	}
+	widest = 0;
+	for (const command_t *const *sub = cmd->subs; sub && *sub; sub++) {
+		int w = sub_left(left, sizeof(left), *sub);
+		if ((*sub)->summary && !strchr(left, '\n') && w + 3 <= SUB_COL_MAX && w > widest)
+			widest = w;
+	}
+	col = column(widest, SUB_COL_MAX);
+	first = true;
+	for (const command_t *const *sub = cmd->subs; sub && *sub; sub++) {
+		if (!(*sub)->summary)
+			continue;
+		if (first)
+			fputc('\n', f);
+		first = false;
+		sub_left(left, sizeof(left), *sub);
+		print_item(f, left, (*sub)->summary, col, true);
+	}
+	if (cmd->notes)
+		fprintf(f, "\n%s\n", cmd->notes);
 }
 
 /* "/containers/<escaped id><suffix>", malloc'd. */
@@ -243,8 +285,7 @@ int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
 	return rc;
 }
 
-int pl_cli_dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n, pl_client_t *c,
-			int argc, char **argv)
+int pl_cli_dispatch_sub(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	if (argc < 2) {
 		pl_cli_print_usage(stderr, cmd);
@@ -255,52 +296,45 @@ int pl_cli_dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n
 		pl_cli_print_usage(stdout, cmd);
 		return 0;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(argv[1], subs[i].name) == 0)
-			return subs[i].fn(c, argc - 1, argv + 1);
+	for (const command_t *const *sub = cmd->subs; *sub; sub++)
+		if (strcmp(argv[1], (*sub)->name) == 0)
+			return (*sub)->fn(*sub, c, argc - 1, argv + 1);
 	return pl_cli_usage_error(cmd->name, "unknown command '%s'", argv[1]);
 }
 
-/* Parses --help, -q (when quiet), -f (when force) and --label (when labels). Leaves optind at
- * the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
-int pl_cli_group_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet,
-		      bool *force, json_t *labels)
+int pl_cli_sub_opts(const command_t *cmd, int argc, char **argv, pl_cli_sub_opts_t *o)
 {
-	enum { OPT_LABEL = 256 };
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-						 {"quiet", no_argument, NULL, 'q'},
-						 {"force", no_argument, NULL, 'f'},
-						 {"label", required_argument, NULL, OPT_LABEL},
-						 {0}};
 	static const flag_t label_flag = {"label", 0,	     "KEY[=VALUE]",   NULL,
 					  0,	   "labels", pl_cli_set_label};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":hqf", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		_cleanup_error_ pl_error_t *err = NULL;
 		switch (opt) {
 		case 'h':
-			printf("Usage: plctl %.*s %s\n", (int)strcspn(name, " "), name, usage);
+			pl_cli_print_usage(stdout, cmd);
 			return HELP_SHOWN;
 		case 'q':
-			if (!quiet)
-				return pl_cli_bad_flag(name, '?', argv);
-			*quiet = true;
+			o->quiet = true;
 			break;
 		case 'f':
-			if (!force)
-				return pl_cli_bad_flag(name, '?', argv);
-			*force = true;
+			o->force = true;
 			break;
-		case OPT_LABEL:
-			if (!labels)
-				return pl_cli_bad_flag(name, '?', argv);
-			if (pl_cli_set_label(labels, &label_flag, optarg, &err) < 0)
+		case PL_CLI_OPT_LABEL:
+			if (pl_cli_set_label(o->body, &label_flag, optarg, &err) < 0)
 				return pl_cli_report(err, EXIT_USAGE);
 			break;
-		default:
-			return pl_cli_bad_flag(name, opt, argv);
+		default: {
+			/* "image ls": the group's name and the subcommand's */
+			const char *sp = strchr(cmd->usage, ' ');
+			const char *end = sp ? strchr(sp + 1, ' ') : NULL;
+			_cleanup_free_ char *name =
+			    end ? strndup(cmd->usage, (size_t)(end - cmd->usage)) : NULL;
+			return pl_cli_bad_flag(name ? name : cmd->name, opt, argv);
+		}
 		}
 	}
 	return 0;

@@ -36,6 +36,10 @@ typedef struct command {
 	const char *summary;
 	const char *usage;	   /* the synopsis and what precedes the flags in the help */
 	const flag_table_t *flags; /* its flags, ended by {0}: both getopt's and the help's */
+	/* a command group ("image"): its subcommands, NULL-terminated (one without summary is
+	 * an alias, left out of the help), and what the help says after listing them */
+	const struct command *const *subs;
+	const char *notes;
 } command_t;
 
 /* Sets what flag f stands for in obj (the "resources" or "security" object, or the body
@@ -72,12 +76,6 @@ void pl_cli_opts_init(pl_cli_opts_t *o, const command_t *cmd, const char *prefix
 void pl_cli_opts_clear(pl_cli_opts_t *o);
 /* The table flag getopt answered opt for (and the flags array holding it), or NULL. */
 const flag_t *pl_cli_table_flag(const command_t *cmd, int opt, const flag_t **table);
-
-/* A command group's subcommands ("image ls", "volume rm"). */
-typedef struct subcommand {
-	const char *name;
-	int (*fn)(pl_client_t *c, int argc, char **argv);
-} subcommand_t;
 
 /* Forwards SIGINT/SIGTERM to the container while run is attached (docker's --sig-proxy):
  * the signals are blocked in every thread and a dedicated thread takes them with sigwait
@@ -125,11 +123,19 @@ const char *pl_cli_json_str(json_t *v, const char *key, const char *dflt);
 int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **err);
 int pl_cli_report(pl_error_t *e, int code);
 char *pl_cli_ago(const char *when);
-int pl_cli_dispatch_sub(const command_t *cmd, const subcommand_t *subs, size_t n, pl_client_t *c,
-			int argc, char **argv);
+/* Runs the subcommand argv[1] of a command group. */
+int pl_cli_dispatch_sub(const command_t *cmd, pl_client_t *c, int argc, char **argv);
+
+/* What the common flags of subcommands set: -q, -f, --label (PL_CLI_OPT_LABEL). */
+#define PL_CLI_OPT_LABEL 300
+typedef struct pl_cli_sub_opts {
+	bool quiet, force;
+	json_t *body; /* what --label adds its "labels" to, when the command takes it */
+} pl_cli_sub_opts_t;
+/* Parses a subcommand's flags (cmd->flags: --help, -q, -f, --label); leaves optind at the
+ * first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
+int pl_cli_sub_opts(const command_t *cmd, int argc, char **argv, pl_cli_sub_opts_t *o);
 int pl_cli_add_env(json_t *env, const char *arg, pl_error_t **err);
-int pl_cli_group_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet,
-		      bool *force, json_t *labels);
 
 /* ---- flags.c: the flags of run, create and update */
 extern const flag_t pl_cli_security_flags[];
@@ -192,7 +198,9 @@ extern const command_t pl_cli_cmd_volume;
 /* ---- networks.c */
 extern const command_t pl_cli_cmd_network;
 
-/* ---- plctl_archive.c: cp, diff, export, commit */
+/* ---- plctl_archive.c: cp, diff, export, commit, image pull and push */
+extern const command_t pl_cli_cmd_image_pull;
+extern const command_t pl_cli_cmd_image_push;
 extern const command_t pl_cli_cmd_cp;
 extern const command_t pl_cli_cmd_diff;
 extern const command_t pl_cli_cmd_export;

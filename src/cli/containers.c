@@ -1,7 +1,6 @@
 /* plctl's container commands over ids (start, stop, kill, rm, wait, inspect, pause),
  * update, rename, ps and port. */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

@@ -1,6 +1,5 @@
 /* plctl: the table-driven flags of run, create and update: resources, security, config. */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

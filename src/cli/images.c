@@ -1,6 +1,5 @@
 /* plctl image: import, ls, inspect, tag, rm (pull and push are in plctl_archive.c). */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -27,36 +26,11 @@ static char *image_path(pl_client_t *c, const char *ref)
 	return pl_xasprintf("/images/%s", esc);
 }
 
-/* Parses --help and, when quiet is non-NULL, -q/--quiet (else a usage error). Leaves optind
- * at the first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
-static int parse_image_opts(const char *name, int argc, char **argv, const char *usage, bool *quiet)
+static int image_import(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"help", no_argument, NULL, 'h'}, {"quiet", no_argument, NULL, 'q'}, {0}};
-	int opt;
-	optind = 0;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":hq", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			printf("Usage: plctl image %s\n", usage);
-			return HELP_SHOWN;
-		case 'q':
-			if (!quiet)
-				return pl_cli_bad_flag(name, '?', argv);
-			*quiet = true;
-			break;
-		default:
-			return pl_cli_bad_flag(name, opt, argv);
-		}
-	}
-	return 0;
-}
-
-static int image_import(pl_client_t *c, int argc, char **argv)
-{
-	bool quiet = false;
-	int r = parse_image_opts("image import", argc, argv, "import [-q] FILE|-", &quiet);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
+	bool quiet = o.quiet;
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (argc - optind != 1)
@@ -106,10 +80,11 @@ static int compare_image_rows(const void *a, const void *b)
 	return c ? c : strcmp(x->cells[1], y->cells[1]);
 }
 
-static int image_ls(pl_client_t *c, int argc, char **argv)
+static int image_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	bool quiet = false;
-	int r = parse_image_opts("image ls", argc, argv, "ls [-q]", &quiet);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
+	bool quiet = o.quiet;
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind < argc)
@@ -180,9 +155,10 @@ static int image_ls(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int image_inspect(pl_client_t *c, int argc, char **argv)
+static int image_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r = parse_image_opts("image inspect", argc, argv, "inspect REF...", NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -190,9 +166,10 @@ static int image_inspect(pl_client_t *c, int argc, char **argv)
 	return pl_cli_inspect_each(c, argc, argv, image_path);
 }
 
-static int image_tag(pl_client_t *c, int argc, char **argv)
+static int image_tag(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r = parse_image_opts("image tag", argc, argv, "tag REF NAME[:TAG]", NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (argc - optind != 2)
@@ -207,9 +184,10 @@ static int image_tag(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int image_rm(pl_client_t *c, int argc, char **argv)
+static int image_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r = parse_image_opts("image rm", argc, argv, "rm REF...", NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -217,38 +195,54 @@ static int image_rm(pl_client_t *c, int argc, char **argv)
 	return pl_cli_delete_each(c, argc, argv, image_path, false);
 }
 
-static const subcommand_t image_commands[] = {
-    {"import", image_import},
-    {"load", image_import},
-    {"ls", image_ls},
-    {"list", image_ls},
-    {"inspect", image_inspect},
-    {"tag", image_tag},
-    {"rm", image_rm},
-    {"remove", image_rm},
-    {"push", pl_cli_image_push},
-    {"pull", pl_cli_image_pull},
-};
+static const flag_t quiet_ids[] = {{"quiet", 'q', NULL, "only the ids"}, {"help", 'h'}, {0}};
+static const flag_t help_flag[] = {{"help", 'h'}, {0}};
+static const flag_table_t quiet_flags[] = {{NULL, quiet_ids}, {0}};
+static const flag_table_t help_only[] = {{NULL, help_flag}, {0}};
+
+#define IMPORT_USAGE                                                                               \
+	"import an OCI image layout or a docker-archive (a tar, as\n"                              \
+	"made by `tar -C LAYOUT -cf FILE .` or `docker save`); prints\n"                           \
+	"each image's id and names (-q: ids only)"
+
+static const command_t image_import_cmd = {
+    "import", image_import, 1, IMPORT_USAGE, "image import [-q] FILE|-", quiet_flags};
+static const command_t image_load_cmd = {
+    "load", image_import, 1, NULL, "image load [-q] FILE|-", quiet_flags};
+static const command_t image_ls_cmd = {
+    "ls", image_ls, 1, "list images (-q: ids only)", "image ls [-q]", quiet_flags};
+static const command_t image_list_cmd = {"list", image_ls, 1, NULL, "image list [-q]", quiet_flags};
+static const command_t image_inspect_cmd = {"inspect",
+					    image_inspect,
+					    1,
+					    "show images' config, layers and names as JSON",
+					    "image inspect REF...",
+					    help_only};
+static const command_t image_tag_cmd = {
+    "tag", image_tag, 1, "give an image another name", "image tag REF NAME[:TAG]", help_only};
+static const command_t image_rm_cmd = {"rm",
+				       image_rm,
+				       1,
+				       "remove a name; the last name (or an id) removes the image\n"
+				       "and the layers no other image uses",
+				       "image rm REF...",
+				       help_only};
+static const command_t image_remove_cmd = {"remove", image_rm, 1, NULL, "image remove REF...",
+					   help_only};
 
 static int cmd_image(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_dispatch_sub(cmd, image_commands, PL_ARRAY_SIZE(image_commands), c, argc,
-				   argv);
+	return pl_cli_dispatch_sub(cmd, c, argc, argv);
 }
 
 const command_t pl_cli_cmd_image = {
-    "image", cmd_image, 1, "Manage images: pull, push, import, ls, inspect, tag, rm",
-    "image COMMAND\n\n"
-    "  import [-q] FILE|-   import an OCI image layout or a docker-archive (a tar, as\n"
-    "                       made by `tar -C LAYOUT -cf FILE .` or `docker save`); prints\n"
-    "                       each image's id and names (-q: ids only)\n"
-    "  ls [-q]              list images (-q: ids only)\n"
-    "  inspect REF...       show images' config, layers and names as JSON\n"
-    "  tag REF NAME[:TAG]   give an image another name\n"
-    "  rm REF...            remove a name; the last name (or an id) removes the image\n"
-    "                       and the layers no other image uses\n"
-    "  pull [-q] [--insecure] [--platform P] [-u USER --password-stdin] REF\n"
-    "                       pull from a registry, with per-layer progress\n"
-    "  push [--insecure] [-u USER --password-stdin] HOST/REPO[:TAG]\n"
-    "                       push an image to the registry its name names\n\n"
-    "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix.\n"};
+    "image",
+    cmd_image,
+    1,
+    "Manage images: pull, push, import, ls, inspect, tag, rm",
+    "image COMMAND",
+    NULL,
+    (const command_t *const[]){&image_import_cmd, &image_load_cmd, &image_ls_cmd, &image_list_cmd,
+			       &image_inspect_cmd, &image_tag_cmd, &image_rm_cmd, &image_remove_cmd,
+			       &pl_cli_cmd_image_pull, &pl_cli_cmd_image_push, NULL},
+    "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix."};

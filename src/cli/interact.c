@@ -1,7 +1,6 @@
 /* plctl: interactive sessions (attach and exec streams, a tty of our own), signal
  * forwarding, and waiting for a container. */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

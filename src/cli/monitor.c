@@ -1,6 +1,5 @@
 /* plctl stats, logs and events. */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

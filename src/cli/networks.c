@@ -1,6 +1,5 @@
 /* plctl network: create, ls, inspect, rm. */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -26,30 +25,22 @@ static char *network_path(pl_client_t *c, const char *name)
 	return pl_xasprintf("/networks/%s", esc);
 }
 
-static int network_create(pl_client_t *c, int argc, char **argv)
+enum { O_SUBNET = 256, O_GATEWAY, O_RANGE, O_INTERNAL, O_DRIVER, O_PARENT, O_NOMASQ };
+
+static int network_create(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	enum { O_SUBNET = 256, O_GATEWAY, O_RANGE, O_INTERNAL, O_DRIVER, O_PARENT, O_NOMASQ };
-	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
-						 {"subnet", required_argument, NULL, O_SUBNET},
-						 {"gateway", required_argument, NULL, O_GATEWAY},
-						 {"ip-range", required_argument, NULL, O_RANGE},
-						 {"internal", no_argument, NULL, O_INTERNAL},
-						 {"driver", required_argument, NULL, O_DRIVER},
-						 {"parent", required_argument, NULL, O_PARENT},
-						 {"no-masquerade", no_argument, NULL, O_NOMASQ},
-						 {0}};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	static const char *const keys[] = {"", "subnet", "gateway", "ip_range",
 					   "", "driver", "parent"};
 	_cleanup_(json_decrefp) json_t *body = json_object();
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":hd:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
-			printf("Usage: plctl network create [--subnet CIDR] [--gateway IP] "
-			       "[--ip-range CIDR] [--internal] [--no-masquerade] "
-			       "[--driver bridge|external --parent IFACE] NAME\n");
+			pl_cli_print_usage(stdout, cmd);
 			return 0;
 		case O_INTERNAL:
 			json_object_set_new(body, "internal", json_true());
@@ -81,10 +72,11 @@ static int network_create(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int network_ls(pl_client_t *c, int argc, char **argv)
+static int network_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	bool quiet = false;
-	int r = pl_cli_group_opts("network ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
+	bool quiet = o.quiet;
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind < argc)
@@ -122,10 +114,10 @@ static int network_ls(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int network_inspect(pl_client_t *c, int argc, char **argv)
+static int network_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r =
-	    pl_cli_group_opts("network inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -133,9 +125,10 @@ static int network_inspect(pl_client_t *c, int argc, char **argv)
 	return pl_cli_inspect_each(c, argc, argv, network_path);
 }
 
-static int network_rm(pl_client_t *c, int argc, char **argv)
+static int network_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r = pl_cli_group_opts("network rm", argc, argv, "rm NAME...", NULL, NULL, NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -143,25 +136,69 @@ static int network_rm(pl_client_t *c, int argc, char **argv)
 	return pl_cli_delete_each(c, argc, argv, network_path, false);
 }
 
-static const subcommand_t network_commands[] = {
-    {"create", network_create},	  {"ls", network_ls}, {"list", network_ls},
-    {"inspect", network_inspect}, {"rm", network_rm}, {"remove", network_rm},
-};
-
 static int cmd_network(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_dispatch_sub(cmd, network_commands, PL_ARRAY_SIZE(network_commands), c, argc,
-				   argv);
+	return pl_cli_dispatch_sub(cmd, c, argc, argv);
 }
 
 /* plctl port CONTAINER: "80/tcp -> 0.0.0.0:8080", one line per published port */
 
+static const flag_t create_flags[] = {
+    {"subnet", 0, "CIDR", "the scope's subnet", O_SUBNET},
+    {"gateway", 0, "IP", "the bridge's address in it", O_GATEWAY},
+    {"ip-range", 0, "CIDR", "where automatic addresses come from", O_RANGE},
+    {"internal", 0, NULL, "forwarding into and out of the scope dropped", O_INTERNAL},
+    {"no-masquerade", 0, NULL, "no masquerade (source NAT) for traffic leaving it", O_NOMASQ},
+    {"driver", 'd', "bridge|external", "a bridge (default), or a macvlan on --parent", O_DRIVER},
+    {"parent", 0, "IFACE", "the host interface of an external scope", O_PARENT},
+    {"help", 'h'},
+    {0},
+};
+static const flag_t ls_flags[] = {{"quiet", 'q', NULL, "only the names"}, {"help", 'h'}, {0}};
+static const flag_t help_flag[] = {{"help", 'h'}, {0}};
+
+static const command_t network_create_cmd = {
+    "create",
+    network_create,
+    1,
+    "\ncreate a network scope; prints its id",
+    "network create [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
+    "       [--no-masquerade] [--driver bridge|external --parent IFACE] NAME",
+    (const flag_table_t[]){{NULL, create_flags}, {0}}};
+static const command_t network_ls_cmd = {"ls",
+					 network_ls,
+					 1,
+					 "list networks (-q: names only)",
+					 "network ls [-q]",
+					 (const flag_table_t[]){{NULL, ls_flags}, {0}}};
+static const command_t network_list_cmd = {
+    "list", network_ls,		 1,
+    NULL,   "network list [-q]", (const flag_table_t[]){{NULL, ls_flags}, {0}}};
+static const command_t network_inspect_cmd = {"inspect",
+					      network_inspect,
+					      1,
+					      "show networks and their endpoints as JSON",
+					      "network inspect NAME...",
+					      (const flag_table_t[]){{NULL, help_flag}, {0}}};
+static const command_t network_rm_cmd = {"rm",
+					 network_rm,
+					 1,
+					 "remove networks; refused while a container is on one",
+					 "network rm NAME...",
+					 (const flag_table_t[]){{NULL, help_flag}, {0}}};
+static const command_t network_remove_cmd = {"remove",
+					     network_rm,
+					     1,
+					     NULL,
+					     "network remove NAME...",
+					     (const flag_table_t[]){{NULL, help_flag}, {0}}};
+
 const command_t pl_cli_cmd_network = {
-    "network", cmd_network, 1, "Manage networks: create, ls, inspect, rm",
-    "network COMMAND\n\n"
-    "  create [--subnet CIDR] [--gateway IP] [--ip-range CIDR] [--internal]\n"
-    "         [--no-masquerade] [--driver bridge|external --parent IFACE] NAME\n"
-    "                           create a network scope; prints its id\n"
-    "  ls [-q]                  list networks (-q: names only)\n"
-    "  inspect NAME...          show networks and their endpoints as JSON\n"
-    "  rm NAME...               remove networks; refused while a container is on one\n"};
+    "network",
+    cmd_network,
+    1,
+    "Manage networks: create, ls, inspect, rm",
+    "network COMMAND",
+    NULL,
+    (const command_t *const[]){&network_create_cmd, &network_ls_cmd, &network_list_cmd,
+			       &network_inspect_cmd, &network_rm_cmd, &network_remove_cmd, NULL}};

@@ -1,6 +1,5 @@
 /* plctl volume: create, ls, inspect, rm. */
 #include "cli/cli.h"
-#include "cli/plctl_archive.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -24,11 +23,11 @@ static char *volume_path(pl_client_t *c, const char *name)
 	return pl_xasprintf("/volumes/%s", esc);
 }
 
-static int volume_create(pl_client_t *c, int argc, char **argv)
+static int volume_create(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(json_decrefp) json_t *body = json_object();
-	int r = pl_cli_group_opts("volume create", argc, argv, "create [--label K=V] [NAME]", NULL,
-				  NULL, body);
+	pl_cli_sub_opts_t o = {.body = body};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (argc - optind > 1)
@@ -49,10 +48,11 @@ static int compare_volumes(const void *a, const void *b)
 		      pl_cli_json_str(*(json_t *const *)b, "name", ""));
 }
 
-static int volume_ls(pl_client_t *c, int argc, char **argv)
+static int volume_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	bool quiet = false;
-	int r = pl_cli_group_opts("volume ls", argc, argv, "ls [-q]", &quiet, NULL, NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
+	bool quiet = o.quiet;
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind < argc)
@@ -87,10 +87,10 @@ static int volume_ls(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
-static int volume_inspect(pl_client_t *c, int argc, char **argv)
+static int volume_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	int r =
-	    pl_cli_group_opts("volume inspect", argc, argv, "inspect NAME...", NULL, NULL, NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -98,10 +98,11 @@ static int volume_inspect(pl_client_t *c, int argc, char **argv)
 	return pl_cli_inspect_each(c, argc, argv, volume_path);
 }
 
-static int volume_rm(pl_client_t *c, int argc, char **argv)
+static int volume_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	bool force = false;
-	int r = pl_cli_group_opts("volume rm", argc, argv, "rm [-f] NAME...", NULL, &force, NULL);
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
+	bool force = o.force;
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	if (optind >= argc)
@@ -109,23 +110,65 @@ static int volume_rm(pl_client_t *c, int argc, char **argv)
 	return pl_cli_delete_each(c, argc, argv, volume_path, force);
 }
 
-static const subcommand_t volume_commands[] = {
-    {"create", volume_create},	 {"ls", volume_ls}, {"list", volume_ls},
-    {"inspect", volume_inspect}, {"rm", volume_rm}, {"remove", volume_rm},
-};
-
 static int cmd_volume(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_dispatch_sub(cmd, volume_commands, PL_ARRAY_SIZE(volume_commands), c, argc,
-				   argv);
+	return pl_cli_dispatch_sub(cmd, c, argc, argv);
 }
 
+static const flag_t create_flags[] = {
+    {"label", 0, "KEY[=VALUE]", "set a label (repeatable)", PL_CLI_OPT_LABEL},
+    {"help", 'h'},
+    {0},
+};
+static const flag_t ls_flags[] = {{"quiet", 'q', NULL, "only the names"}, {"help", 'h'}, {0}};
+static const flag_t rm_flags[] = {
+    {"force", 'f', NULL, "refuse only while a running container uses it"},
+    {"help", 'h'},
+    {0},
+};
+static const flag_t help_flag[] = {{"help", 'h'}, {0}};
+
+static const command_t volume_create_cmd = {
+    "create",
+    volume_create,
+    1,
+    "create a volume (a generated name without NAME);\nprints its name",
+    "volume create [--label K=V] [NAME]",
+    (const flag_table_t[]){{NULL, create_flags}, {0}}};
+static const command_t volume_ls_cmd = {"ls",
+					volume_ls,
+					1,
+					"list volumes (-q: names only)",
+					"volume ls [-q]",
+					(const flag_table_t[]){{NULL, ls_flags}, {0}}};
+static const command_t volume_list_cmd = {
+    "list", volume_ls, 1, NULL, "volume list [-q]", (const flag_table_t[]){{NULL, ls_flags}, {0}}};
+static const command_t volume_inspect_cmd = {"inspect",
+					     volume_inspect,
+					     1,
+					     "show volumes as JSON",
+					     "volume inspect NAME...",
+					     (const flag_table_t[]){{NULL, help_flag}, {0}}};
+static const command_t volume_rm_cmd = {
+    "rm",
+    volume_rm,
+    1,
+    "remove volumes; refused while a container uses one\n(-f: only while a running one does)",
+    "volume rm [-f] NAME...",
+    (const flag_table_t[]){{NULL, rm_flags}, {0}}};
+static const command_t volume_remove_cmd = {"remove",
+					    volume_rm,
+					    1,
+					    NULL,
+					    "volume remove [-f] NAME...",
+					    (const flag_table_t[]){{NULL, rm_flags}, {0}}};
+
 const command_t pl_cli_cmd_volume = {
-    "volume", cmd_volume, 1, "Manage volumes: create, ls, inspect, rm",
-    "volume COMMAND\n\n"
-    "  create [--label K=V] [NAME]   create a volume (a generated name without NAME);\n"
-    "                                prints its name\n"
-    "  ls [-q]                       list volumes (-q: names only)\n"
-    "  inspect NAME...               show volumes as JSON\n"
-    "  rm [-f] NAME...               remove volumes; refused while a container uses one\n"
-    "                                (-f: only while a running one does)\n"};
+    "volume",
+    cmd_volume,
+    1,
+    "Manage volumes: create, ls, inspect, rm",
+    "volume COMMAND",
+    NULL,
+    (const command_t *const[]){&volume_create_cmd, &volume_ls_cmd, &volume_list_cmd,
+			       &volume_inspect_cmd, &volume_rm_cmd, &volume_remove_cmd, NULL}};
