@@ -96,7 +96,9 @@ pl_route_state_t *pl_route_state_begin(pl_app_t *app, pl_req_t *r, pl_container_
 
 void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
 {
-	pl_route_state_t *s = data;
+	pl_route_state_t *s = (pl_route_state_t *)pl_waiter_unlink(data);
+	if (!s) /* the client is gone */
+		return;
 	if (err)
 		pl_reply_error(s->w.req, err);
 	else if (s->reply)
@@ -105,8 +107,14 @@ void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t
 		pl_reply_empty(s->w.req, 204);
 }
 
+void *pl_route_state_link(pl_route_state_t *s)
+{
+	return pl_waiter_link(&s->w);
+}
+
 void pl_route_state_cancel(pl_route_state_t *s)
 {
+	pl_waiter_link_unused(&s->w);
 	pl_waiter_free(&s->w);
 }
 
@@ -121,7 +129,7 @@ void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t
 	pl_app_t *app = s->w.app;
 	_cleanup_free_ char *id = pl_xstrdup(s->w.id);
 	uint64_t target = s->exits + 1;
-	pl_waiter_free(&s->w);
+	pl_route_state_cancel(s); /* no callback comes */
 	if (progress < 0) {
 		if (reply)
 			json_decref(reply);
@@ -200,8 +208,8 @@ static void set_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_sta
 {
 	pl_error_t *e = NULL;
 	pl_route_state_t *s = pl_route_state_begin(app, r, c);
-	int progress =
-	    pl_container_set_state(app->pl, c, want, stop_timeout, pl_route_state_started, s, &e);
+	int progress = pl_container_set_state(app->pl, c, want, stop_timeout,
+					      pl_route_state_started, pl_route_state_link(s), &e);
 	pl_route_state_end(s, progress, e, NULL, want == PL_WANT_RUNNING);
 }
 

@@ -129,7 +129,9 @@ static const pl_waiter_type_t exec_start_wait_type = {0};
 
 static void on_exec_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
 {
-	pl_waiter_t *w = data;
+	pl_waiter_t *w = pl_waiter_unlink(data);
+	if (!w) /* the client is gone */
+		return;
 	if (err)
 		pl_reply_error(w->req, err);
 	else
@@ -154,7 +156,8 @@ static void h_exec_start(pl_req_t *r, void *data)
 	if (detach) {
 		pl_waiter_t *w = pl_waiter_new(sizeof(*w), &exec_start_wait_type, app, r,
 					       pl_container_id(pl_exec_container(ex)));
-		if (pl_exec_start(app->pl, ex, on_exec_started, w, &e) < 0) {
+		if (pl_exec_start(app->pl, ex, on_exec_started, pl_waiter_link(w), &e) < 0) {
+			pl_waiter_link_unused(w);
 			pl_waiter_free(w);
 			return pl_route_fail(r, e);
 		}

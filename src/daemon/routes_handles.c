@@ -73,7 +73,8 @@ static void h_handle_commit(pl_req_t *r, void *data)
 		return pl_route_fail(r, e);
 	pl_route_state_t *s = pl_route_state_begin(app, r, c);
 	pl_commit_result_t res;
-	int progress = pl_handle_commit_apply(app->pl, h, &res, pl_route_state_started, s, &e);
+	int progress = pl_handle_commit_apply(app->pl, h, &res, pl_route_state_started,
+					      pl_route_state_link(s), &e);
 	if (progress < 0 && !res.version && e->kind == PL_ERR_CONFLICT) {
 		/* a stale handle: the answer carries the current version */
 		pl_route_state_cancel(s);

@@ -26,9 +26,10 @@ int pl_container_set_state(pl_portlayer_t *pl, pl_container_t *c, pl_want_state_
 			    err, PL_ERR_CONFLICT, 0,
 			    "container %.12s: an archive is being copied into it; try again",
 			    pl_container_id(c));
-		if (pl_container_start(pl, c, cb, data, err) < 0)
+		int rc = pl_container_start(pl, c, cb, data, err);
+		if (rc < 0)
 			return -1;
-		return PL_STATE_STARTING;
+		return rc == 1 ? PL_STATE_REACHED : PL_STATE_STARTING; /* 1: running already */
 	case PL_WANT_STOPPED:
 		if (!running) {
 			pl_container_stop(pl, c, stop_timeout,
