@@ -373,29 +373,7 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 		pl_route_fail(r, e);
 		return NULL;
 	}
-	pl_status_t st = pl_container_status(c);
-	if (st == PL_STATUS_STARTING || st == PL_STATUS_STOPPING || st == PL_STATUS_REMOVING) {
-		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is %s; try again",
-			     pl_container_id(c), pl_status_name(st));
-		pl_route_fail(r, e);
-		return NULL;
-	}
-	if (kind != A_PULL && !pl_container_files_on_host(c)) {
-		/* its files live where only its own mechanism reaches (a VM's disk) */
-		pl_error_set(&e, PL_ERR_UNSUPPORTED, 0,
-			     "container %.12s: the files of a domain of this mechanism are not "
-			     "reachable from the host (archives and commit need a shared kernel)",
-			     pl_container_id(c));
-		pl_route_fail(r, e);
-		return NULL;
-	}
-	if (kind == A_PUT && !pl_container_is_running(c) && pl_container_userns(c)->remap) {
-		/* a copy-up through a plain overlay would give the container's directories host
-		 * root's ids; its own overlay (idmapped layers) exists only while it runs */
-		pl_error_set(&e, PL_ERR_CONFLICT, 0,
-			     "container %.12s has its own user namespace: copy into it while it "
-			     "runs",
-			     pl_container_id(c));
+	if (pl_container_archive_check(c, kind == A_PUT, &e) < 0) {
 		pl_route_fail(r, e);
 		return NULL;
 	}
@@ -556,28 +534,11 @@ static void h_container_commit(pl_req_t *r, void *data)
 	ajob_t *j = ajob_new_for(r, app, A_COMMIT, false, ref, &c);
 	if (!j)
 		return;
-	_cleanup_json_ json_t *insp = pl_container_inspect_json(c);
-	json_t *cfg = json_object_get(insp, "config");
-	json_t *proc = json_object_get(cfg, "process");
 	pl_commit_opts_t *o = &j->commit;
-	o->dir = pl_xstrdup(j->dir);
-	o->ids = j->ids;
-	const char *image = json_string_value(json_object_get(cfg, "image"));
-	if (image) {
-		const json_t *img = pl_image_find(pl_portlayer_images(app->pl), image, &e);
-		if (!img) {
-			ajob_unref(j);
-			pl_error_wrap(&e, "the container's image");
-			return pl_route_fail(r, e);
-		}
-		o->base = json_deep_copy(json_object_get(img, "config"));
-	} else {
-		o->rootfs = pl_xstrdup(json_string_value(json_object_get(cfg, "rootfs")));
+	if (pl_container_commit_opts(app->pl, c, o, &e) < 0) {
+		ajob_unref(j);
+		return pl_route_fail(r, e);
 	}
-	o->container =
-	    json_pack("{s:O, s:O, s:O, s:O}", "args", json_object_get(proc, "args"), "env",
-		      json_object_get(proc, "env"), "cwd", json_object_get(proc, "cwd"), "labels",
-		      json_object_get(cfg, "labels"));
 	o->changes = changes ? json_deep_copy(changes) : NULL;
 	/* Docker's shape carries them as query parameters */
 	if (!comment)

@@ -271,18 +271,8 @@ static void h_container_update(pl_req_t *r, void *data)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "update: \"resources\" is required");
 		return pl_route_fail(r, e);
 	}
-	pl_handle_t *h = pl_handle_get(app->handles, pl_handle_take(app->handles, c), &e);
-	const char *staged =
-	    h ? pl_handle_mutate(app->handles, app->pl, h, "resources", res_arg, &e) : NULL;
-	if (h)
-		pl_handle_drop(app->handles, h);
-	pl_handle_t *h2 = staged ? pl_handle_get(app->handles, staged, &e) : NULL;
-	if (!h2)
-		return pl_route_fail(r, e);
 	pl_commit_result_t res;
-	int rc = pl_handle_commit(app->pl, h2, &res, &e);
-	pl_handle_drop(app->handles, h2);
-	if (rc < 0)
+	if (pl_container_change(app->pl, app->handles, c, "resources", res_arg, &res, &e) < 0)
 		return pl_route_fail(r, e);
 	pl_reply_json(
 	    r, 200,
@@ -315,19 +305,9 @@ static void h_container_remove(pl_req_t *r, void *data)
 	if (pl_req_query_bool(r, "force", false, &force, &e) < 0)
 		return pl_route_fail(r, e);
 	const char *ref = pl_req_param(r);
-	pl_container_t *c = pl_container_find(app->pl, ref, &e);
-	if (!c) {
-		/* ids are never reused: a full id that is gone was removed already */
-		if (pl_id_is_full(ref) && e->kind == PL_ERR_NOTFOUND) {
-			pl_error_free(e);
-			return pl_reply_empty(r, 204);
-		}
+	if (pl_portlayer_container_remove(app->pl, ref, force, &e) < 0)
 		return pl_route_fail(r, e);
-	}
-	_cleanup_free_ char *id = pl_xstrdup(pl_container_id(c));
-	if (pl_container_remove(app->pl, c, force, &e) < 0)
-		return pl_route_fail(r, e);
-	pl_log_info("removed container %.12s", id);
+	pl_log_info("removed container %s", ref);
 	pl_reply_empty(r, 204);
 }
 

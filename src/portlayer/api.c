@@ -56,6 +56,36 @@ int pl_handle_commit_apply(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_
 	return pl_container_set_state(pl, c, res->state, res->stop_timeout, cb, data, err);
 }
 
+int pl_container_change(pl_portlayer_t *pl, pl_handles_t *hs, pl_container_t *c, const char *op,
+			const json_t *arg, pl_commit_result_t *res, pl_error_t **err)
+{
+	pl_handle_t *h = pl_handle_get(hs, pl_handle_take(hs, c), err);
+	const char *staged = h ? pl_handle_mutate(hs, pl, h, op, arg, err) : NULL;
+	if (h)
+		pl_handle_drop(hs, h);
+	pl_handle_t *h2 = staged ? pl_handle_get(hs, staged, err) : NULL;
+	if (!h2)
+		return -1;
+	int rc = pl_handle_commit(pl, h2, res, err);
+	pl_handle_drop(hs, h2);
+	return rc;
+}
+
+int pl_portlayer_container_remove(pl_portlayer_t *pl, const char *ref, bool force, pl_error_t **err)
+{
+	pl_error_t *e = NULL;
+	pl_container_t *c = pl_container_find(pl, ref, &e);
+	if (!c) {
+		if (pl_id_is_full(ref) && e->kind == PL_ERR_NOTFOUND) {
+			pl_error_free(e);
+			return 0;
+		}
+		*err = e;
+		return -1;
+	}
+	return pl_container_remove(pl, c, force, err);
+}
+
 /* --- images --- */
 
 int pl_portlayer_image_tag(pl_portlayer_t *pl, const char *ref, const char *name, pl_error_t **err)

@@ -34,6 +34,15 @@ int pl_container_set_state(pl_portlayer_t *pl, pl_container_t *c, pl_want_state_
 int pl_handle_commit_apply(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res,
 			   pl_start_fn cb, void *data, pl_error_t **err);
 
+/* One handle mutation committed at once (POST /containers/{id}/update is "resources"):
+ * a handle taken on the current version, the change staged and committed; res filled. */
+int pl_container_change(pl_portlayer_t *pl, pl_handles_t *hs, pl_container_t *c, const char *op,
+			const json_t *arg, pl_commit_result_t *res, pl_error_t **err);
+/* Removes the container ref names (a running one needs force); a full id that is gone was
+ * removed already (ids are never reused), which is no error. */
+int pl_portlayer_container_remove(pl_portlayer_t *pl, const char *ref, bool force,
+				  pl_error_t **err);
+
 /* --- images --- */
 
 /* Names the image `ref` finds `name` (event: image tag). */

@@ -4,6 +4,7 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "portlayer/events.h"
+#include "portlayer/storage/commit.h"
 #include "portlayer/storage/images.h"
 
 #include <stdlib.h>
@@ -30,6 +31,52 @@ bool pl_portlayer_copy_in_active(pl_portlayer_t *pl, const char *id)
 		if (j->pl == pl && strcmp(j->subject, id) == 0)
 			return true;
 	return false;
+}
+
+int pl_container_archive_check(pl_container_t *c, bool write, pl_error_t **err)
+{
+	pl_status_t st = pl_container_status(c);
+	if (st == PL_STATUS_STARTING || st == PL_STATUS_STOPPING || st == PL_STATUS_REMOVING)
+		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is %s; try again",
+				    pl_container_id(c), pl_status_name(st));
+	if (!pl_container_files_on_host(c))
+		return pl_error_set(
+		    err, PL_ERR_UNSUPPORTED, 0,
+		    "container %.12s: the files of a domain of this mechanism are not "
+		    "reachable from the host (archives and commit need a shared kernel)",
+		    pl_container_id(c));
+	if (write && !pl_container_is_running(c) && pl_container_userns(c)->remap)
+		/* a copy-up through a plain overlay would give the container's directories host
+		 * root's ids; its own overlay (idmapped layers) exists only while it runs */
+		return pl_error_set(err, PL_ERR_CONFLICT, 0,
+				    "container %.12s has its own user namespace: copy into it "
+				    "while it runs",
+				    pl_container_id(c));
+	return 0;
+}
+
+int pl_container_commit_opts(pl_portlayer_t *pl, pl_container_t *c, pl_commit_opts_t *o,
+			     pl_error_t **err)
+{
+	_cleanup_json_ json_t *insp = pl_container_inspect_json(c);
+	json_t *cfg = json_object_get(insp, "config");
+	json_t *proc = json_object_get(cfg, "process");
+	o->dir = pl_xstrdup(pl_container_dir(c));
+	o->ids = *pl_container_userns(c);
+	const char *image = json_string_value(json_object_get(cfg, "image"));
+	if (image) {
+		const json_t *img = pl_image_find(pl_portlayer_images(pl), image, err);
+		if (!img)
+			return pl_error_wrap(err, "the container's image");
+		o->base = json_deep_copy(json_object_get(img, "config"));
+	} else {
+		o->rootfs = pl_xstrdup(json_string_value(json_object_get(cfg, "rootfs")));
+	}
+	o->container =
+	    json_pack("{s:O, s:O, s:O, s:O}", "args", json_object_get(proc, "args"), "env",
+		      json_object_get(proc, "env"), "cwd", json_object_get(proc, "cwd"), "labels",
+		      json_object_get(cfg, "labels"));
+	return 0;
 }
 
 static void copy_in_end(job_t *j)

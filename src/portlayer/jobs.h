@@ -39,6 +39,16 @@ typedef struct pl_job {
  * not run. */
 int pl_portlayer_job(pl_portlayer_t *pl, pl_workers_t *workers, const pl_job_t *job,
 		     pl_error_t **err);
+/* Whether the container's files can be worked on by an archive job (export, copy, stat,
+ * changes, commit) now: CONFLICT while it starts, stops or goes; UNSUPPORTED where only its
+ * mechanism reaches them (a VM's disk); CONFLICT for a copy (write) into a stopped
+ * container with its own user namespace. */
+int pl_container_archive_check(pl_container_t *c, bool write, pl_error_t **err);
+/* The commit of a container: o's dir, ids, base (its image's config) or rootfs, and
+ * container (its process) filled in; the caller adds changes, name, comment, author. */
+struct pl_commit_opts;
+int pl_container_commit_opts(pl_portlayer_t *pl, pl_container_t *c, struct pl_commit_opts *o,
+			     pl_error_t **err);
 /* Whether an archive is being copied into the container right now (a start would mount
  * the same upper directory twice). */
 bool pl_portlayer_copy_in_active(pl_portlayer_t *pl, const char *id);
