@@ -108,21 +108,15 @@ typedef struct stdin_feeder {
 } stdin_feeder_t;
 
 /* ---- cli.c: reporting, usage, tables, JSON */
-char *pl_cli_human_size(double n, bool binary);
-int pl_cli_print_json(json_t *j);
-void pl_cli_print_usage(FILE *f, const command_t *cmd);
-int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
-			char *(*path_of)(pl_client_t *, const char *));
-int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
-		       char *(*path_of)(pl_client_t *, const char *), bool force);
-void pl_cli_print_table(char **cells, size_t rows, size_t cols);
-int pl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int pl_cli_bad_flag(const char *cmd, int opt, char **argv);
-char *pl_cli_container_path(pl_client_t *c, const char *id, const char *suffix);
-const char *pl_cli_json_str(json_t *v, const char *key, const char *dflt);
-int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **err);
+
+/* Prints "plctl: <msg>" for a failed call and returns code. */
 int pl_cli_report(pl_error_t *e, int code);
-char *pl_cli_ago(const char *when);
+/* "plctl CMD: <msg>" and where to look; returns EXIT_USAGE. */
+int pl_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long (opterr 0, a leading ':') answered '?' or ':'. */
+int pl_cli_bad_flag(const char *cmd, int opt, char **argv);
+/* "Usage: plctl <usage>", then the flags and subcommands of cmd with their help. */
+void pl_cli_print_usage(FILE *f, const command_t *cmd);
 /* Runs the subcommand argv[1] of a command group. */
 int pl_cli_dispatch_sub(const command_t *cmd, pl_client_t *c, int argc, char **argv);
 
@@ -135,32 +129,46 @@ typedef struct pl_cli_sub_opts {
 /* Parses a subcommand's flags (cmd->flags: --help, -q, -f, --label); leaves optind at the
  * first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
 int pl_cli_sub_opts(const command_t *cmd, int argc, char **argv, pl_cli_sub_opts_t *o);
+
+char *pl_cli_container_path(pl_client_t *c, const char *id, const char *suffix);
+/* GETs (or DELETEs) each named object: inspect prints them as one JSON array. */
+int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
+			char *(*path_of)(pl_client_t *, const char *));
+int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
+		       char *(*path_of)(pl_client_t *, const char *), bool force);
+int pl_cli_print_json(json_t *j);
+void pl_cli_print_table(char **cells, size_t rows, size_t cols);
+char *pl_cli_human_size(double n, bool binary);
+char *pl_cli_ago(const char *when);
+/* v[key] as a string, dflt when absent. */
+const char *pl_cli_json_str(json_t *v, const char *key, const char *dflt);
+int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **err);
 int pl_cli_add_env(json_t *env, const char *arg, pl_error_t **err);
 
-/* ---- flags.c: the flags of run, create and update */
-extern const flag_t pl_cli_security_flags[];
-json_t *pl_cli_member(json_t *obj, const char *key, bool array);
+/* ---- flags.c: the flag tables of run, create and update */
 extern const flag_t pl_cli_resource_flags[];
-int pl_cli_set_label(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err);
+extern const flag_t pl_cli_security_flags[];
 extern const flag_t pl_cli_config_flags[];
+int pl_cli_set_label(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err);
+json_t *pl_cli_member(json_t *obj, const char *key, bool array);
 
 /* ---- interact.c: attach and exec streams, signal forwarding, waiting */
-int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err);
-void pl_cli_block_forwarded_signals(sigset_t *set);
-int pl_cli_interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
-		    const char *detach_keys, bool *detached, pl_error_t **err);
+bool pl_cli_valid_detach_keys(const char *spec);
 int pl_cli_bad_detach_keys(const char *cmd, const char *spec);
-int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const char *detach_keys,
-			pl_error_t **err);
-void pl_cli_send_size(void *data);
+const char *pl_cli_session_detach_keys(const char *given, bool tty);
 char *pl_cli_stream_query(pl_client_t *c, const char *base, bool in, bool out,
 			  const char *detach_keys);
-const char *pl_cli_session_detach_keys(const char *given, bool tty);
+int pl_cli_interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
+		    const char *detach_keys, bool *detached, pl_error_t **err);
+void pl_cli_send_size(void *data);
+int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const char *detach_keys,
+			pl_error_t **err);
 void pl_cli_feeder_stop(stdin_feeder_t *f);
-bool pl_cli_valid_detach_keys(const char *spec);
+void pl_cli_block_forwarded_signals(sigset_t *set);
+int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err);
 void pl_cli_forwarder_stop(forwarder_t *f);
 int pl_cli_stream_logs(pl_client_t *c, const char *path, pl_error_t **err);
-int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err);
+int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err);
 
 /* ---- run.c */
 extern const command_t pl_cli_cmd_run;
