@@ -5,6 +5,7 @@
 #include "portlayer/container.h"
 #include "mechanism/mechanism.h"
 #include "portlayer/events.h"
+#include "portlayer/metrics.h"
 #include "portlayer/session.h"
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/volumes.h"
@@ -83,6 +84,7 @@ struct pl_container {
 	pl_timer_t *restart_timer;
 	pl_start_fn start_cb;
 	void *start_data;
+	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */
@@ -108,6 +110,7 @@ struct pl_portlayer {
 	struct pl_network *net;
 	pl_change_fn on_change;
 	void *on_change_data;
+	pl_metrics_t metrics;
 };
 
 /* store.c */
