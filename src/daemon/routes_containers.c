@@ -307,7 +307,7 @@ static void h_container_remove(pl_req_t *r, void *data)
 	const char *ref = pl_req_param(r);
 	if (pl_portlayer_container_remove(app->pl, ref, force, &e) < 0)
 		return pl_route_fail(r, e);
-	pl_log_info("removed container %s", ref);
+	pl_log_info("removed container %.*s", pl_id_is_full(ref) ? 12 : (int)strlen(ref), ref);
 	pl_reply_empty(r, 204);
 }
 
