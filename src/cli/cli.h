@@ -1,7 +1,7 @@
 /* What plctl's command groups share: the command descriptor, exit codes, error and usage
  * reporting, tables and JSON helpers, the table-driven flags of run/create/update (flags.c)
  * and the interactive stream plumbing (interact.c). Each group (containers.c, run.c,
- * exec.c, monitor.c, images.c, volumes.c, networks.c, system.c, plctl_archive.c) defines its
+ * exec.c, monitor.c, images.c, volumes.c, networks.c, system.c, archive.c) defines its
  * commands as pl_cli_cmd_<name>; plctl.c lists them. */
 #pragma once
 
@@ -206,7 +206,7 @@ extern const command_t pl_cli_cmd_volume;
 /* ---- networks.c */
 extern const command_t pl_cli_cmd_network;
 
-/* ---- plctl_archive.c: cp, diff, export, commit, image pull and push */
+/* ---- archive.c: cp, diff, export, commit, image pull and push */
 extern const command_t pl_cli_cmd_image_pull;
 extern const command_t pl_cli_cmd_image_push;
 extern const command_t pl_cli_cmd_cp;

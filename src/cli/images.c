@@ -1,4 +1,4 @@
-/* plctl image: import, ls, inspect, tag, rm (pull and push are in plctl_archive.c). */
+/* plctl image: import, ls, inspect, tag, rm (pull and push are in archive.c). */
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
