@@ -1,4 +1,5 @@
-/* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit.
+/* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit;
+ * and the registry transfers image pull and push.
  * Host-side tars are read and written with libarchive; the container side is the daemon's
  * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
 #include "cli/cli.h"
