@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "portlayer/container.h"
 #include "portlayer/handle.h"
+#include "portlayer/session.h"
 
 /* --- containers --- */
 
@@ -42,6 +43,12 @@ int pl_container_change(pl_portlayer_t *pl, pl_handles_t *hs, pl_container_t *c,
  * removed already (ids are never reused), which is no error. */
 int pl_portlayer_container_remove(pl_portlayer_t *pl, const char *ref, bool force,
 				  pl_error_t **err);
+
+/* Starts an exec session nobody attaches to (detached): its output is taken and dropped
+ * as it comes (as Docker discards it), so the process never blocks on a full pipe. cb as
+ * for pl_exec_start. */
+int pl_exec_start_detached(pl_portlayer_t *pl, pl_exec_t *ex, pl_start_fn cb, void *data,
+			   pl_error_t **err);
 
 /* --- images --- */
 
