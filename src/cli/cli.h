@@ -187,6 +187,7 @@ extern const command_t pl_cli_cmd_update;
 extern const command_t pl_cli_cmd_rename;
 extern const command_t pl_cli_cmd_inspect;
 extern const command_t pl_cli_cmd_port;
+extern const command_t pl_cli_cmd_top; /* plctl_engine.c's pl_cli_top */
 
 /* ---- exec.c */
 extern const command_t pl_cli_cmd_exec;
@@ -217,3 +218,4 @@ extern const command_t pl_cli_cmd_commit;
 /* ---- system.c */
 extern const command_t pl_cli_cmd_info;
 extern const command_t pl_cli_cmd_version;
+extern const command_t pl_cli_cmd_kv; /* plctl_engine.c's pl_cli_kv */

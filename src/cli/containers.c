@@ -1,6 +1,7 @@
 /* plctl's container commands over ids (start, stop, kill, rm, wait, inspect, pause),
  * update, rename, ps and port. */
 #include "cli/cli.h"
+#include "cli/plctl_engine.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -535,6 +536,15 @@ const command_t pl_cli_cmd_rename = {
 const command_t pl_cli_cmd_inspect = {
     "inspect",	     cmd_inspect, 1, "Show containers' config and state as JSON",
     "inspect ID...", help_only};
+
+/* top's parsing and help are plctl_engine.c's */
+static int cmd_top(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_top(c, argc, argv);
+}
+
+const command_t pl_cli_cmd_top = {
+    "top", cmd_top, 1, "List a container's processes (as seen inside it)", "top CONTAINER"};
 
 const command_t pl_cli_cmd_port = {"port", cmd_port, 1, "List a container's published ports",
 				   "port CONTAINER"};

@@ -239,6 +239,15 @@ static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	bool in = !no_stdin && json_is_true(json_object_get(process, "stdin"));
 	if (!id)
 		id = argv[optind];
+	/* the API attaches to a container that is not running yet (for run's create, attach,
+	 * start); a person attaching to a stopped one would wait for a start that never comes */
+	const char *status =
+	    json_string_value(json_object_get(json_object_get(info, "state"), "status"));
+	if (status && (!strcmp(status, "created") || !strcmp(status, "stopped"))) {
+		fprintf(stderr, "plctl: container %s is not running: start it first\n",
+			argv[optind]);
+		return 1;
+	}
 
 	/* Without a tty, ^C and kill reach the container rather than us (docker's sig-proxy);
 	 * with one, ^C is a byte on the stream. */

@@ -317,6 +317,41 @@ static int set_seconds(json_t *obj, const flag_t *f, const char *arg, pl_error_t
 	return 0;
 }
 
+/* docker's --health-* flags: fields of "healthcheck" (key: the field; test from --health-cmd
+ * or --no-healthcheck); durations take s/ms/m/h suffixes or plain seconds. */
+static int set_health(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
+{
+	json_t *hc = json_object_get(obj, "healthcheck");
+	if (!hc) {
+		hc = json_object();
+		json_object_set_new(obj, "healthcheck", hc);
+	}
+	if (!strcmp(f->key, "test")) {
+		json_object_set_new(hc, "test",
+				    arg ? json_pack("[s, s]", "CMD-SHELL", arg)
+					: json_pack("[s]", "NONE"));
+		return 0;
+	}
+	if (!strcmp(f->key, "retries")) {
+		int64_t n;
+		if (pl_parse_int64(arg, 0, INT_MAX, &n) < 0)
+			return bad_value(f, arg, "want a whole number", err);
+		json_object_set_new(hc, "retries", json_integer(n));
+		return 0;
+	}
+	char *end = NULL;
+	double v = strtod(arg, &end);
+	double unit = !strcmp(end, "ms")	   ? 0.001
+		      : !strcmp(end, "m")	   ? 60
+		      : !strcmp(end, "h")	   ? 3600
+		      : !*end || !strcmp(end, "s") ? 1
+						   : -1;
+	if (end == arg || unit < 0 || !(v >= 0))
+		return bad_value(f, arg, "want a duration (30s, 500ms, 1m) or seconds", err);
+	json_object_set_new(hc, f->key, json_real(v * unit));
+	return 0;
+}
+
 /* Fields of "resources": run and create send them at creation, update to a live container. */
 const flag_t pl_cli_resource_flags[] = {
     {"memory", 'm', "SIZE", "memory limit: bytes or 512k, 64m, 1g", 0, "memory", set_bytes},
@@ -361,6 +396,16 @@ const flag_t pl_cli_config_flags[] = {
      set_signal},
     {"stop-timeout", 0, "SECONDS", "grace period before SIGKILL on stop (default 10)", 0,
      "stop_timeout", set_seconds},
+    {"health-cmd", 0, "CMD", "health check run with /bin/sh -c in the container", 0, "test",
+     set_health},
+    {"health-interval", 0, "DURATION", "time between checks (30s, 500ms, 1m)", 0, "interval",
+     set_health},
+    {"health-timeout", 0, "DURATION", "time one check may take", 0, "timeout", set_health},
+    {"health-start-period", 0, "DURATION", "time after the start whose failures do not count", 0,
+     "start_period", set_health},
+    {"health-retries", 0, "N", "failures in a row that make it unhealthy (default 3)", 0, "retries",
+     set_health},
+    {"no-healthcheck", 0, NULL, "no health check", 0, "test", set_health},
     {0},
 };
 

@@ -15,13 +15,14 @@
 /* Every command, in the order of the help; each is defined with its flags and help in its
  * group's file. */
 static const command_t *const commands[] = {
-    &pl_cli_cmd_run,	 &pl_cli_cmd_create, &pl_cli_cmd_start, &pl_cli_cmd_exec,
-    &pl_cli_cmd_attach,	 &pl_cli_cmd_stop,   &pl_cli_cmd_kill,	&pl_cli_cmd_wait,
-    &pl_cli_cmd_rm,	 &pl_cli_cmd_ps,     &pl_cli_cmd_pause, &pl_cli_cmd_unpause,
-    &pl_cli_cmd_update,	 &pl_cli_cmd_rename, &pl_cli_cmd_stats, &pl_cli_cmd_inspect,
-    &pl_cli_cmd_logs,	 &pl_cli_cmd_events, &pl_cli_cmd_cp,	&pl_cli_cmd_diff,
-    &pl_cli_cmd_export,	 &pl_cli_cmd_commit, &pl_cli_cmd_image, &pl_cli_cmd_volume,
-    &pl_cli_cmd_network, &pl_cli_cmd_port,   &pl_cli_cmd_info,	&pl_cli_cmd_version,
+    &pl_cli_cmd_run,	&pl_cli_cmd_create,  &pl_cli_cmd_start,	  &pl_cli_cmd_exec,
+    &pl_cli_cmd_attach, &pl_cli_cmd_stop,    &pl_cli_cmd_kill,	  &pl_cli_cmd_wait,
+    &pl_cli_cmd_rm,	&pl_cli_cmd_ps,	     &pl_cli_cmd_pause,	  &pl_cli_cmd_unpause,
+    &pl_cli_cmd_update, &pl_cli_cmd_rename,  &pl_cli_cmd_stats,	  &pl_cli_cmd_inspect,
+    &pl_cli_cmd_top,	&pl_cli_cmd_kv,	     &pl_cli_cmd_logs,	  &pl_cli_cmd_events,
+    &pl_cli_cmd_cp,	&pl_cli_cmd_diff,    &pl_cli_cmd_export,  &pl_cli_cmd_commit,
+    &pl_cli_cmd_image,	&pl_cli_cmd_volume,  &pl_cli_cmd_network, &pl_cli_cmd_port,
+    &pl_cli_cmd_info,	&pl_cli_cmd_version,
 };
 
 static const command_t *find_command(const char *name)

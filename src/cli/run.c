@@ -21,7 +21,8 @@
 
 typedef struct run_opts {
 	bool rm, detach, interactive, tty;
-	bool image; /* rootfs names an image, not a host directory */
+	bool is_run; /* run, not create */
+	bool image;  /* rootfs names an image, not a host directory */
 	const char *name, *workdir, *user, *hostname, *kernel, *rootfs;
 	const char *detach_keys; /* NULL: session_detach_keys's default */
 	json_t *env;		 /* array of "K=V" */
@@ -266,7 +267,8 @@ enum {
 
 /* run's own flags, before those create shares */
 static const flag_t run_only_flags[] = {
-    {"rm", 0, NULL, "remove the container when it exits", OPT_RM},
+    {"rm", 0, NULL,
+     "remove the container when it exits (with -d: the\nport layer does, auto_remove)", OPT_RM},
     {"detach", 'd', NULL, "print the id and return once it started"},
     {"detach-keys", 0, "KEYS",
      "the keys that detach (with -t the default is\nctrl-p,ctrl-q, without it none; \"\" for none)",
@@ -315,6 +317,22 @@ static const flag_table_t run_flags[] = {
     {0},
 };
 
+/* create's --rm, before the flags it shares with run */
+static const flag_t create_only_flags[] = {
+    {"rm", 0, NULL, "the port layer removes it when it stops (auto_remove)", OPT_RM},
+    {0},
+};
+
+static const flag_table_t create_tables[] = {
+    {NULL, create_only_flags},
+    {NULL, create_flags},
+    {NULL, pl_cli_config_flags},
+    {NULL, net_flags},
+    {"Resources", pl_cli_resource_flags},
+    {"Security", pl_cli_security_flags},
+    {0},
+};
+
 static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
 {
 	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
@@ -327,7 +345,8 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			  .mounts = json_array(),
 			  .networks = json_array(),
 			  .aliases = json_array(),
-			  .ports = json_array()};
+			  .ports = json_array(),
+			  .is_run = strcmp(cmd->name, "run") == 0};
 	int opt;
 	optind = 0;
 	opterr = 0;
@@ -419,10 +438,6 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 					  "missing the command to run (ROOTFS -- CMD [ARGS...])");
 	o->args = argv + optind;
 	o->n_args = argc - optind;
-	if (o->rm && o->detach)
-		return pl_cli_usage_error(cmd->name,
-					  "--rm cannot be combined with -d: the port layer does "
-					  "not remove containers on exit by itself");
 	const char *restart = json_string_value(
 	    json_object_get(json_object_get(o->config, "restart_policy"), "name"));
 	if (o->rm && restart && strcmp(restart, "no") != 0)
@@ -488,6 +503,10 @@ static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 	if (json_array_size(o->mounts) > 0)
 		json_object_set(body, "mounts", o->mounts);
 	json_object_update(body, o->config);
+	/* create --rm and run -d --rm: the port layer removes it when it stops (a run in the
+	 * foreground removes it itself, after it has the exit code) */
+	if (o->rm && (o->detach || !o->is_run))
+		json_object_set_new(body, "auto_remove", json_true());
 	if (network_body(o, body, err) < 0)
 		return NULL;
 	return TAKE_PTR(body);
@@ -667,4 +686,4 @@ const command_t pl_cli_cmd_create = {"create",
 				     EXIT_RUN_ERROR,
 				     "Create a container and print its id",
 				     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]",
-				     run_flags + 1 /* without run_only_flags */};
+				     create_tables};

@@ -1,5 +1,6 @@
 /* plctl info and version. */
 #include "cli/cli.h"
+#include "cli/plctl_engine.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"
@@ -67,3 +68,14 @@ const command_t pl_cli_cmd_info = {"info", cmd_info, 1, "Show daemon information
 
 const command_t pl_cli_cmd_version = {"version", cmd_version, 1,
 				      "Show the client and daemon versions", "version"};
+
+/* kv's parsing and help are plctl_engine.c's */
+static int cmd_kv(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_kv(c, argc, argv);
+}
+
+const command_t pl_cli_cmd_kv = {
+    "kv", cmd_kv, 1, "Get, put, remove and list keys of the key-value store",
+    "kv get KEY | kv put [--if-match REV] KEY VALUE|- | kv rm [--if-match REV] KEY | "
+    "kv ls [PREFIX]"};
