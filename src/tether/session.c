@@ -291,6 +291,15 @@ static void session_release(session_t *s)
 	stdin_close(s);
 }
 
+/* Output waits in the session's pipes (or terminal). */
+static bool output_pending(const session_t *s)
+{
+	for (int k = 0; k < 2; k++)
+		if (s->out[k].fd >= 0 && pl_os_readable_bytes(s->out[k].fd) > 0)
+			return true;
+	return false;
+}
+
 /* An exec session whose process exited ends once its output is drained (or nobody is
  * attached to take it, or it went quiet), and is forgotten once a daemon was told. The ATTACH
  * the daemon sends right after EXEC may trail a quick process's exit: a session never
@@ -302,7 +311,10 @@ static void settle(session_t *s)
 	if (!s->done) {
 		int64_t now = now_ns();
 		bool open = s->out[0].fd >= 0 || s->out[1].fd >= 0;
-		bool quiet = can_forward(s) && now - s->idle_ns >= EXIT_IDLE_MS * 1000000LL;
+		/* quiet: nothing came for a while although the daemon would take it, and nothing
+		 * waits unread (tether itself may not have run for a while on a loaded machine) */
+		bool quiet = can_forward(s) && now - s->idle_ns >= EXIT_IDLE_MS * 1000000LL &&
+			     !output_pending(s);
 		bool early = s->may_attach && now - s->finished_ns < EXIT_IDLE_MS * 1000000LL;
 		if (open && (s->attached || early) && !quiet)
 			return;
