@@ -90,6 +90,59 @@ static int cmd_export(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return 0;
 }
 
+/* image save [-o FILE] [--format docker|oci] IMAGE... */
+enum { OPT_FORMAT = 256 };
+
+static int image_save(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
+	const char *out = NULL, *format = NULL;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
+		if (opt == 'h')
+			return usage(cmd, false);
+		if (opt == 'o')
+			out = optarg;
+		else if (opt == OPT_FORMAT)
+			format = optarg;
+		else
+			return usage(cmd, true);
+	}
+	int i = optind;
+	if (i >= argc)
+		return usage(cmd, true);
+	_cleanup_close_ int fd = -1;
+	if (out) {
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "plctl image save: %s: %s\n", out, strerror(errno));
+			return 1;
+		}
+	} else if (isatty(STDOUT_FILENO)) {
+		fprintf(stderr,
+			"plctl image save: refusing to write a tar to a terminal (use -o)\n");
+		return 1;
+	}
+	_cleanup_free_ char *names = pl_xstrdup(argv[i]);
+	for (int k = i + 1; k < argc; k++) {
+		char *more = pl_xasprintf("%s,%s", names, argv[k]);
+		free(names);
+		names = more;
+	}
+	_cleanup_free_ char *path = pl_xstrdup("/images/get");
+	pl_client_add_query(c, &path, "names", names);
+	if (format)
+		pl_client_add_query(c, &path, "format", format);
+	int wfd = out ? fd : STDOUT_FILENO;
+	pl_error_t *e = NULL;
+	if (pl_client_stream(c, path, write_fd_cb, &wfd, &e) < 0)
+		return fail(e, 1);
+	return 0;
+}
+
 /* diff CONTAINER */
 static int cmd_diff(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
@@ -628,6 +681,23 @@ const command_t pl_cli_cmd_commit = {
     "commit [OPTIONS] CONTAINER [REPO[:TAG]]\n\n"
     "Make an image of the container's changes (a new layer over its image).",
     (const flag_table_t[]){{NULL, commit_flags}, {0}}};
+
+static const flag_t save_flags[] = {
+    {"output", 'o', "FILE", "write the tar to FILE instead of stdout"},
+    {"format", 0, "docker|oci", "a docker-archive (default) or an OCI image layout", OPT_FORMAT},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_image_save = {
+    "save",
+    image_save,
+    1,
+    "write images as a tar that image import takes back",
+    "image save [-o FILE] [--format docker|oci] IMAGE...\n\n"
+    "Write the images as a docker-archive (or an OCI image layout) tar to FILE or stdout;\n"
+    "image import takes it back with the same ids.",
+    (const flag_table_t[]){{NULL, save_flags}, {0}}};
 
 static const flag_t push_flags[] = {
     {"insecure", 0, NULL, "unverified TLS, plain http when https fails", 'k'},

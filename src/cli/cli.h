@@ -210,6 +210,7 @@ extern const command_t pl_cli_cmd_network;
 /* ---- archive.c: cp, diff, export, commit, image pull and push */
 extern const command_t pl_cli_cmd_image_pull;
 extern const command_t pl_cli_cmd_image_push;
+extern const command_t pl_cli_cmd_image_save;
 extern const command_t pl_cli_cmd_cp;
 extern const command_t pl_cli_cmd_diff;
 extern const command_t pl_cli_cmd_export;

@@ -393,6 +393,7 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	pl_cli_opts_init(&g, cmd, ":");
 	bool all = false;
 	int opt;
+	_cleanup_(json_decrefp) json_t *filters = json_object();
 	optind = 0;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
@@ -400,6 +401,15 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		case 'a':
 			all = true;
 			break;
+		case 'f': { /* docker's KEY=VALUE, sent as the API's filter JSON */
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				return pl_cli_usage_error(
+				    "ps", "--filter wants KEY=VALUE, not '%s'", optarg);
+			_cleanup_free_ char *k = pl_xasprintf("%.*s", (int)(eq - optarg), optarg);
+			json_array_append_new(pl_cli_member(filters, k, true), json_string(eq + 1));
+			break;
+		}
 		case 'h':
 			pl_cli_print_usage(stdout, cmd);
 			return 0;
@@ -412,7 +422,12 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", "/containers", NULL, NULL, &list, &err) < 0)
+	_cleanup_free_ char *path = pl_xstrdup("/containers");
+	if (json_object_size(filters)) {
+		_cleanup_free_ char *f = json_dumps(filters, JSON_COMPACT);
+		pl_client_add_query(c, &path, "filters", f);
+	}
+	if (pl_client_request(c, "GET", path, NULL, NULL, &list, &err) < 0)
 		return pl_cli_report(err, 1);
 
 	/* Cells first, so every column can be as wide as its widest cell. */
@@ -478,6 +493,9 @@ static int cmd_port(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 static const flag_t ps_flags[] = {
     {"all", 'a', NULL, "show every container, not only running ones"},
+    {"filter", 'f', "KEY=VALUE",
+     "only those matching: label=K[=V], name=, id=, status=, ancestor=,\nnetwork=, volume=, "
+     "exited=CODE (repeatable)"},
     {"help", 'h'},
     {0},
 };
@@ -513,8 +531,12 @@ const command_t pl_cli_cmd_rm = {"rm",
 				 "rm [-f] ID...",
 				 (const flag_table_t[]){{NULL, rm_flags}, {0}}};
 
-const command_t pl_cli_cmd_ps = {
-    "ps", cmd_ps, 1, "List containers", "ps [-a]", (const flag_table_t[]){{NULL, ps_flags}, {0}}};
+const command_t pl_cli_cmd_ps = {"ps",
+				 cmd_ps,
+				 1,
+				 "List containers",
+				 "ps [-a] [-f KEY=VALUE]...",
+				 (const flag_table_t[]){{NULL, ps_flags}, {0}}};
 
 const command_t pl_cli_cmd_pause = {
     "pause", cmd_pause, 1, "Freeze every process of containers", "pause ID...", help_only};

@@ -317,6 +317,30 @@ static int set_seconds(json_t *obj, const flag_t *f, const char *arg, pl_error_t
 	return 0;
 }
 
+/* docker's --device HOST[:CONTAINER[:PERMISSIONS]] */
+static int set_device(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	char *in = strchr(copy, ':'), *perms = NULL;
+	if (in) {
+		*in++ = '\0';
+		perms = strchr(in, ':');
+		if (perms)
+			*perms++ = '\0';
+		else if (*in && in[0] != '/') /* HOST:PERMISSIONS */
+			perms = in, in = NULL;
+	}
+	json_t *d = json_pack("{s:s}", "path_on_host", copy);
+	if (!d)
+		return bad_value(f, arg, "not valid UTF-8", err);
+	if (in && *in)
+		json_object_set_new(d, "path_in_container", json_string(in));
+	if (perms && *perms)
+		json_object_set_new(d, "permissions", json_string(perms));
+	json_array_append_new(pl_cli_member(obj, f->key, true), d);
+	return 0;
+}
+
 /* docker's --health-* flags: fields of "healthcheck" (key: the field; test from --health-cmd
  * or --no-healthcheck); durations take s/ms/m/h suffixes or plain seconds. */
 static int set_health(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
@@ -396,6 +420,22 @@ const flag_t pl_cli_config_flags[] = {
      set_signal},
     {"stop-timeout", 0, "SECONDS", "grace period before SIGKILL on stop (default 10)", 0,
      "stop_timeout", set_seconds},
+    {"ipc", 0, "MODE", "private, shareable, container:ID or host", 0, "ipc_mode", set_string},
+    {"pid", 0, "MODE", "container:ID or host: whose processes it sees", 0, "pid_mode", set_string},
+    {"uts", 0, "host", "the host's hostname", 0, "uts_mode", set_string},
+    {"dns", 0, "IP", "a name server (repeatable)", 0, "dns", append_string},
+    {"dns-search", 0, "DOMAIN", "a search domain (repeatable)", 0, "dns_search", append_string},
+    {"dns-option", 0, "OPT", "a resolv.conf option (repeatable)", 0, "dns_options", append_string},
+    {"add-host", 0, "NAME:IP", "a line in /etc/hosts (repeatable)", 0, "extra_hosts",
+     append_string},
+    {"domainname", 0, "NAME", "the container's domain name", 0, "domainname", set_string},
+    {"cgroup-parent", 0, "PATH", "the cgroup (or systemd slice) to create it under", 0,
+     "cgroup_parent", set_string},
+    {"device", 0, "HOST[:CONTAINER[:rwm]]", "give it a host device (repeatable)", 0, "devices",
+     set_device},
+    {"shm-size", 0, "SIZE", "size of /dev/shm", 0, "shm_size", set_bytes},
+    {"group-add", 0, "GROUP", "another group for its process (repeatable)", 0, "group_add",
+     append_string},
     {"health-cmd", 0, "CMD", "health check run with /bin/sh -c in the container", 0, "test",
      set_health},
     {"health-interval", 0, "DURATION", "time between checks (30s, 500ms, 1m)", 0, "interval",

@@ -244,5 +244,6 @@ const command_t pl_cli_cmd_image = {
     NULL,
     (const command_t *const[]){&image_import_cmd, &image_load_cmd, &image_ls_cmd, &image_list_cmd,
 			       &image_inspect_cmd, &image_tag_cmd, &image_rm_cmd, &image_remove_cmd,
-			       &pl_cli_cmd_image_pull, &pl_cli_cmd_image_push, NULL},
+			       &pl_cli_cmd_image_pull, &pl_cli_cmd_image_push,
+			       &pl_cli_cmd_image_save, NULL},
     "REF: NAME[:TAG] (\":latest\" implied), an id (sha256:HEX) or a unique id prefix."};

@@ -25,7 +25,17 @@ static char *network_path(pl_client_t *c, const char *name)
 	return pl_xasprintf("/networks/%s", esc);
 }
 
-enum { O_SUBNET = 256, O_GATEWAY, O_RANGE, O_INTERNAL, O_DRIVER, O_PARENT, O_NOMASQ };
+enum {
+	O_SUBNET = 256,
+	O_GATEWAY,
+	O_RANGE,
+	O_INTERNAL,
+	O_DRIVER,
+	O_PARENT,
+	O_NOMASQ,
+	O_IP,
+	O_ALIAS
+};
 
 static int network_create(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
@@ -154,6 +164,60 @@ static const flag_t create_flags[] = {
     {"help", 'h'},
     {0},
 };
+/* network connect [--ip A] [--alias N]... NETWORK CONTAINER | disconnect [-f] NETWORK
+ * CONTAINER (a running container too: the port layer plumbs it live) */
+static int network_connect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	bool connect = !strcmp(cmd->name, "connect");
+	const char *name = connect ? "network connect" : "network disconnect";
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			pl_cli_print_usage(stdout, cmd);
+			return 0;
+		case O_IP:
+			json_object_set_new(body, "ip", json_string(optarg));
+			break;
+		case O_ALIAS:
+			json_array_append_new(pl_cli_member(body, "aliases", true),
+					      json_string(optarg));
+			break;
+		case 'f':
+			json_object_set_new(body, "force", json_true());
+			break;
+		default:
+			return pl_cli_bad_flag(name, opt, argv);
+		}
+	}
+	if (argc - optind != 2)
+		return pl_cli_usage_error(name, "want NETWORK CONTAINER");
+	json_object_set_new(body, "container", json_string(argv[optind + 1]));
+	_cleanup_free_ char *base = network_path(c, argv[optind]);
+	_cleanup_free_ char *path = pl_xasprintf("%s/%s", base, cmd->name);
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "POST", path, body, NULL, NULL, &err) < 0)
+		return pl_cli_report(err, 1);
+	return 0;
+}
+
+static const flag_t connect_flags[] = {
+    {"ip", 0, "A", "its address on the network", O_IP},
+    {"alias", 0, "N", "another name for it on the network (repeatable)", O_ALIAS},
+    {"help", 'h'},
+    {0},
+};
+static const flag_t disconnect_flags[] = {
+    {"force", 'f', NULL, "no error when it is not on the network"},
+    {"help", 'h'},
+    {0},
+};
+
 static const flag_t ls_flags[] = {{"quiet", 'q', NULL, "only the names"}, {"help", 'h'}, {0}};
 static const flag_t help_flag[] = {{"help", 'h'}, {0}};
 
@@ -186,6 +250,20 @@ static const command_t network_rm_cmd = {"rm",
 					 "remove networks; refused while a container is on one",
 					 "network rm NAME...",
 					 (const flag_table_t[]){{NULL, help_flag}, {0}}};
+static const command_t network_connect_cmd = {
+    "connect",
+    network_connect,
+    1,
+    "connect a container (a running one too: live)",
+    "network connect [--ip A] [--alias N]... NETWORK CONTAINER",
+    (const flag_table_t[]){{NULL, connect_flags}, {0}}};
+static const command_t network_disconnect_cmd = {
+    "disconnect",
+    network_connect,
+    1,
+    "disconnect a container",
+    "network disconnect [-f] NETWORK CONTAINER",
+    (const flag_table_t[]){{NULL, disconnect_flags}, {0}}};
 static const command_t network_remove_cmd = {"remove",
 					     network_rm,
 					     1,
@@ -197,8 +275,9 @@ const command_t pl_cli_cmd_network = {
     "network",
     cmd_network,
     1,
-    "Manage networks: create, ls, inspect, rm",
+    "Manage networks: create, ls, inspect, rm, connect, disconnect",
     "network COMMAND",
     NULL,
     (const command_t *const[]){&network_create_cmd, &network_ls_cmd, &network_list_cmd,
-			       &network_inspect_cmd, &network_rm_cmd, &network_remove_cmd, NULL}};
+			       &network_inspect_cmd, &network_rm_cmd, &network_remove_cmd,
+			       &network_connect_cmd, &network_disconnect_cmd, NULL}};

@@ -124,7 +124,7 @@ static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
 /* --network / --net: host, none, or scope names (comma-separated, repeatable). */
 static int add_networks(run_opts_t *o, const char *arg, pl_error_t **err)
 {
-	if (!strcmp(arg, "host") || !strcmp(arg, "none")) {
+	if (!strcmp(arg, "host") || !strcmp(arg, "none") || !strncmp(arg, "container:", 10)) {
 		if (json_array_size(o->networks) || (o->net_mode && strcmp(o->net_mode, arg)))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "--network %s cannot be combined with other networks",
@@ -299,7 +299,8 @@ static const flag_t create_flags[] = {
 static const flag_t net_flags[] = {
     {"network", 0, "NAME[,NAME...]", "join these network scopes (default: bridge), or",
      OPT_NETWORK},
-    {"net", 0, "host|none", "share the host's network, or loopback only", OPT_NETWORK},
+    {"net", 0, "host|none|container:ID",
+     "share the host's network, loopback only, or another container's", OPT_NETWORK},
     {"ip", 0, "ADDR", "a static address on the first network", OPT_IP},
     {"network-alias", 0, "NAME", "another name on the first network (repeatable)", OPT_ALIAS},
     {"publish", 'p', "[HOSTIP:][HOSTPORT:]PORT[/udp]", "publish a port (repeatable)"},

@@ -26,6 +26,7 @@ typedef enum ajob_kind {
 	A_CHANGES,
 	A_COMMIT,
 	A_PULL, /* a registry pull with its progress streamed */
+	A_SAVE, /* images as a docker-archive or OCI layout tar */
 } ajob_kind_t;
 
 /* One archive job. Streaming kinds (export, get) hand the tar over a pipe: the worker first
@@ -54,6 +55,9 @@ typedef struct ajob {
 	char *ref, *platform, *username, *password;
 	bool insecure;
 	char *tail; /* the last line, once the pull ended */
+	/* A_SAVE */
+	json_t *save; /* [{"id","names"}] */
+	bool oci;
 	size_t tail_off;
 } ajob_t;
 
@@ -78,6 +82,8 @@ static void ajob_unref(void *data)
 	free(j->username);
 	pl_free_secret(j->password);
 	free(j->tail);
+	if (j->save)
+		json_decref(j->save);
 	pl_error_free(j->err);
 	free(j);
 }
@@ -113,6 +119,14 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 		close(j->rfd);
 	if (j->kind == A_COMMIT)
 		return pl_commit_job(pl_portlayer_images(j->app->pl), &j->commit, err);
+	if (j->kind == A_SAVE) {
+		int rc = preface(j, json_object(), err);
+		if (rc >= 0)
+			rc = pl_images_save(pl_portlayer_images(j->app->pl), j->save, j->oci,
+					    j->wfd, err);
+		close(j->wfd);
+		return rc < 0 ? NULL : json_object();
+	}
 	if (j->kind == A_PULL) {
 		pl_pull_opts_t o = {.ref = j->ref,
 				    .platform = j->platform,
@@ -171,6 +185,7 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 	case A_CHANGES:
 	case A_COMMIT:
 	case A_PULL:
+	case A_SAVE:
 	default:
 		break;
 	}
@@ -330,7 +345,7 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 		ajob_unref(j);
 		return;
 	}
-	if (j->kind == A_EXPORT || j->kind == A_GET) {
+	if (j->kind == A_EXPORT || j->kind == A_GET || j->kind == A_SAVE) {
 		if (j->started && j->req)
 			pl_req_wake(j->req);
 		else if (!j->started && j->eof)
@@ -409,7 +424,7 @@ static ajob_t *ajob_new(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool need_
 static void submit(pl_req_t *r, ajob_t *j)
 {
 	pl_error_t *e = NULL;
-	bool stream = j->kind == A_EXPORT || j->kind == A_GET;
+	bool stream = j->kind == A_EXPORT || j->kind == A_GET || j->kind == A_SAVE;
 	if (stream || j->kind == A_PULL) { /* a tar, or pull's progress lines */
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
@@ -424,7 +439,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 	static const pl_job_kind_t kinds[] = {
 	    [A_EXPORT] = PL_JOB_EXPORT,	  [A_GET] = PL_JOB_ARCHIVE_GET, [A_STAT] = PL_JOB_READ,
 	    [A_PUT] = PL_JOB_ARCHIVE_PUT, [A_CHANGES] = PL_JOB_READ,	[A_COMMIT] = PL_JOB_COMMIT,
-	    [A_PULL] = PL_JOB_PULL};
+	    [A_PULL] = PL_JOB_PULL,	  [A_SAVE] = PL_JOB_SAVE};
 	pl_job_t job = {.kind = kinds[j->kind],
 			.subject = j->id,
 			.path = j->path,
@@ -567,6 +582,20 @@ void pl_pull_stream(pl_req_t *r, void *data, const char *ref, const char *platfo
 	j->username = username && *username ? pl_xstrdup(username) : NULL;
 	j->password = password ? pl_xstrdup(password) : NULL;
 	j->insecure = insecure;
+	submit(r, j);
+}
+
+void pl_save_stream(pl_req_t *r, void *data, json_t *images, bool oci)
+{
+	pl_app_t *app = data;
+	ajob_t *j = pl_xcalloc(1, sizeof(*j));
+	j->refs = 1;
+	j->app = app;
+	j->req = r;
+	j->kind = A_SAVE;
+	j->pidfd = j->in_fd = j->rfd = j->wfd = -1;
+	j->save = images;
+	j->oci = oci;
 	submit(r, j);
 }
 

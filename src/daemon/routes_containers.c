@@ -7,6 +7,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "daemon/routes_list.h"
 #include "portlayer/api.h"
 #include "portlayer/handle.h"
 
@@ -147,15 +148,6 @@ void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t
 }
 
 /* --- handlers --- */
-
-static void h_container_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	json_t *arr = json_array();
-	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c))
-		json_array_append_new(arr, pl_container_summary_json(c));
-	pl_reply_json(r, 200, arr);
-}
 
 static void h_container_create(pl_req_t *r, void *data)
 {
@@ -317,7 +309,7 @@ static void h_container_remove(pl_req_t *r, void *data)
 }
 
 const pl_route_t pl_routes_containers[] = {
-    {"GET", "/containers", h_container_list},
+    {"GET", "/containers", pl_h_containers_list},
     {"POST", "/containers", h_container_create},
     {"GET", "/containers/{id}", h_container_inspect},
     {"DELETE", "/containers/{id}", h_container_remove},

@@ -1,5 +1,6 @@
 /* /volumes: named volumes. */
 #include "daemon/routes.h"
+#include "daemon/routes_list.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "portlayer/api.h"
@@ -14,12 +15,6 @@ static void h_volume_create(pl_req_t *r, void *data)
 	if (!vol)
 		return pl_route_fail(r, e);
 	pl_reply_json(r, 201, vol);
-}
-
-static void h_volume_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_volumes_list(pl_portlayer_volumes(app->pl)));
 }
 
 static void h_volume_inspect(pl_req_t *r, void *data)
@@ -47,7 +42,7 @@ static void h_volume_remove(pl_req_t *r, void *data)
 
 const pl_route_t pl_routes_volumes[] = {
     {"POST", "/volumes", h_volume_create},
-    {"GET", "/volumes", h_volume_list},
+    {"GET", "/volumes", pl_h_volumes_list},
     {"GET", "/volumes/{name}", h_volume_inspect},
     {"DELETE", "/volumes/{name}", h_volume_remove},
     {NULL, NULL, NULL},

@@ -186,6 +186,39 @@ json_t *pl_portlayer_network_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	return net;
 }
 
+int pl_portlayer_network_connect(pl_portlayer_t *pl, pl_handles_t *hs, const char *network,
+				 const char *container, bool connect, const json_t *opts,
+				 bool force, pl_error_t **err)
+{
+	pl_container_t *c = pl_container_find(pl, container, err);
+	_cleanup_json_ json_t *net =
+	    c ? pl_network_inspect(pl_portlayer_network(pl), network, err) : NULL;
+	if (!net)
+		return -1;
+	_cleanup_json_ json_t *arg =
+	    json_pack("{s:s, s:O}", "action", connect ? "connect" : "disconnect", "scope",
+		      json_object_get(net, "name"));
+	if (connect && json_object_get(opts, "ip"))
+		json_object_set(arg, "ip", json_object_get(opts, "ip"));
+	if (connect && json_object_get(opts, "aliases"))
+		json_object_set(arg, "aliases", json_object_get(opts, "aliases"));
+	pl_commit_result_t res;
+	pl_error_t *e = NULL;
+	if (pl_container_change(pl, hs, c, "network", arg, &res, &e) < 0) {
+		/* force: not being on it is what was asked for */
+		if (connect || !force || e->kind != PL_ERR_NOTFOUND) {
+			*err = e;
+			return -1;
+		}
+		pl_error_free(e);
+	}
+	pl_events_emit(pl_portlayer_events(pl), "network", connect ? "connect" : "disconnect",
+		       json_string_value(json_object_get(net, "id")),
+		       json_string_value(json_object_get(net, "name")),
+		       json_pack("{s:s}", "container", pl_container_id(c)));
+	return 0;
+}
+
 int pl_portlayer_network_remove(pl_portlayer_t *pl, const char *ref, pl_error_t **err)
 {
 	pl_network_t *n = pl_portlayer_network(pl);

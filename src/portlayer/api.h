@@ -70,5 +70,12 @@ int pl_portlayer_volume_remove(pl_portlayer_t *pl, const char *name, bool force,
 
 /* Creates a scope (event: network create); returns its description. */
 json_t *pl_portlayer_network_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
+/* A container joins (connect) or leaves a scope in one step: a "network" handle change
+ * committed at once (a running linux container gets the endpoint live). connect takes
+ * opts "ip" and "aliases"; disconnect with force: not being on it is no error. Event:
+ * network connect or disconnect. */
+int pl_portlayer_network_connect(pl_portlayer_t *pl, pl_handles_t *hs, const char *network,
+				 const char *container, bool connect, const json_t *opts,
+				 bool force, pl_error_t **err);
 /* Removes a scope by name or id (event: network destroy). */
 int pl_portlayer_network_remove(pl_portlayer_t *pl, const char *ref, pl_error_t **err);

@@ -101,9 +101,16 @@ static bool writes_images(pl_job_kind_t k)
 	case PL_JOB_EXPORT:
 	case PL_JOB_ARCHIVE_GET:
 	case PL_JOB_ARCHIVE_PUT:
+	case PL_JOB_SAVE:
 	default:
 		return false;
 	}
+}
+
+/* The image store's bracket: no layer collection while the job reads or writes the store. */
+static bool uses_images(pl_job_kind_t k)
+{
+	return k == PL_JOB_SAVE || writes_images(k);
 }
 
 static void job_free(job_t *j)
@@ -160,6 +167,7 @@ static void emit_done(job_t *j, const json_t *result)
 		break;
 	case PL_JOB_READ:
 	case PL_JOB_LAYER:
+	case PL_JOB_SAVE:
 	default:
 		break;
 	}
@@ -178,8 +186,9 @@ static void job_done(void *data, const json_t *result, const pl_error_t *err)
 		pl_images_reload(im, NULL);
 		if (!err && pl_images_apply_names(im, result, &e) < 0)
 			err = e;
-		pl_images_job(im, false);
 	}
+	if (uses_images(j->kind))
+		pl_images_job(pl_portlayer_images(j->pl), false);
 	if (!err)
 		emit_done(j, result);
 	j->done(j->data, err ? NULL : result, err);
@@ -200,10 +209,10 @@ int pl_portlayer_job(pl_portlayer_t *pl, pl_workers_t *workers, const pl_job_t *
 	j->work = job->work;
 	j->done = job->done;
 	j->data = job->data;
-	if (writes_images(j->kind))
+	if (uses_images(j->kind))
 		pl_images_job(pl_portlayer_images(pl), true);
 	if (pl_work_submit(workers, job_work, job_done, j, err) < 0) {
-		if (writes_images(j->kind))
+		if (uses_images(j->kind))
 			pl_images_job(pl_portlayer_images(pl), false);
 		job_free(j);
 		return -1;

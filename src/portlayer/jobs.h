@@ -20,6 +20,7 @@ typedef enum pl_job_kind {
 	PL_JOB_EXPORT,	    /* container `subject`'s filesystem exported */
 	PL_JOB_ARCHIVE_GET, /* `path` read out of container `subject` */
 	PL_JOB_ARCHIVE_PUT, /* an archive extracted into container `subject` at `path` */
+	PL_JOB_SAVE,	    /* images written out as an archive: the store is read, not changed */
 } pl_job_kind_t;
 
 typedef struct pl_job {
