@@ -5,9 +5,9 @@
 #include "daemon/routes_wait.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "portlayer/listing.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/routes_list.h"
 #include "portlayer/api.h"
 #include "portlayer/handle.h"
 
@@ -308,8 +308,27 @@ static void h_container_remove(pl_req_t *r, void *data)
 	pl_reply_empty(r, 204);
 }
 
+/* ?filters= (Docker's JSON), the logic in portlayer/listing.c */
+static void h_container_list(pl_req_t *r, void *data)
+{
+	static const char *const keys[] = {"label",   "name",	"id",	  "status", "ancestor",
+					   "network", "volume", "exited", NULL};
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	bool all, size;
+	/* all defaults to true: this API always listed every container */
+	if (pl_req_query_bool(r, "all", true, &all, &e) < 0 ||
+	    pl_req_query_bool(r, "size", false, &size, &e) < 0)
+		return pl_route_fail(r, e);
+	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
+	json_t *list = f ? pl_containers_list(app->pl, f, all, size, &e) : NULL;
+	if (!list)
+		return pl_route_fail(r, e);
+	pl_reply_json(r, 200, list);
+}
+
 const pl_route_t pl_routes_containers[] = {
-    {"GET", "/containers", pl_h_containers_list},
+    {"GET", "/containers", h_container_list},
     {"POST", "/containers", h_container_create},
     {"GET", "/containers/{id}", h_container_inspect},
     {"DELETE", "/containers/{id}", h_container_remove},

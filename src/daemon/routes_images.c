@@ -1,9 +1,9 @@
 /* /layers and /images: layer writes, imports, pulls and pushes run as the library's worker
  * jobs (jobs.h); tags, inspect and removal are one library call each. */
 #include "daemon/routes.h"
-#include "daemon/routes_list.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "portlayer/listing.h"
 #include "common/util.h"
 #include "common/worker.h"
 #include "daemon/routes_archive.h"
@@ -293,10 +293,28 @@ static void h_image_remove(pl_req_t *r, void *data)
 	pl_reply_empty(r, 204);
 }
 
+/* ?filters= (Docker's JSON), the logic in portlayer/listing.c */
+static void h_image_list(pl_req_t *r, void *data)
+{
+	static const char *const keys[] = {"reference", "label", "dangling", NULL};
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
+	json_t *list = f ? pl_images_list_filtered(app->pl, f, &e) : NULL;
+	if (!list)
+		return pl_route_fail(r, e);
+	pl_reply_json(r, 200, list);
+}
+
 const pl_route_t pl_routes_images[] = {
-    {"POST", "/layers", h_layer_write, true},	   {"POST", "/images/import", h_image_import, true},
-    {"POST", "/images/pull", h_image_pull},	   {"POST", "/images/tag", h_image_tag},
-    {"GET", "/images", pl_h_images_list},	   {"GET", "/images/get", h_image_save},
-    {"POST", "/images/{ref*}/push", h_image_push}, {"GET", "/images/{ref*}", h_image_inspect},
-    {"DELETE", "/images/{ref*}", h_image_remove},  {NULL, NULL, NULL},
+    {"POST", "/layers", h_layer_write, true},
+    {"POST", "/images/import", h_image_import, true},
+    {"POST", "/images/pull", h_image_pull},
+    {"POST", "/images/tag", h_image_tag},
+    {"GET", "/images", h_image_list},
+    {"GET", "/images/get", h_image_save},
+    {"POST", "/images/{ref*}/push", h_image_push},
+    {"GET", "/images/{ref*}", h_image_inspect},
+    {"DELETE", "/images/{ref*}", h_image_remove},
+    {NULL, NULL, NULL},
 };

@@ -1,7 +1,7 @@
 /* /networks and /containers/{id}/ports: HTTP over portlayer/network. */
 #include "daemon/routes.h"
-#include "daemon/routes_list.h"
 #include "common/json.h"
+#include "portlayer/listing.h"
 #include "portlayer/api.h"
 #include "portlayer/network/network.h"
 
@@ -80,9 +80,23 @@ static void h_container_ports(pl_req_t *r, void *data)
 	pl_reply_json(r, 200, pl_network_ports_json(c));
 }
 
+/* ?filters= (Docker's JSON), the logic in portlayer/listing.c */
+static void h_network_list(pl_req_t *r, void *data)
+{
+	static const char *const keys[] = {"name",     "id",   "label", "driver",
+					   "dangling", "type", NULL};
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
+	json_t *list = f ? pl_networks_list_filtered(app->pl, f, &e) : NULL;
+	if (!list)
+		return pl_route_fail(r, e);
+	pl_reply_json(r, 200, list);
+}
+
 const pl_route_t pl_routes_networks[] = {
     {"POST", "/networks", h_network_create},
-    {"GET", "/networks", pl_h_networks_list},
+    {"GET", "/networks", h_network_list},
     {"POST", "/networks/{name}/connect", h_network_connect},
     {"POST", "/networks/{name}/disconnect", h_network_disconnect},
     {"GET", "/networks/{name}", h_network_inspect},

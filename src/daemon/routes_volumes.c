@@ -1,8 +1,8 @@
 /* /volumes: named volumes. */
 #include "daemon/routes.h"
-#include "daemon/routes_list.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "portlayer/listing.h"
 #include "portlayer/api.h"
 #include "portlayer/storage/volumes.h"
 
@@ -40,9 +40,22 @@ static void h_volume_remove(pl_req_t *r, void *data)
 	pl_reply_empty(r, 204);
 }
 
+/* ?filters= (Docker's JSON), the logic in portlayer/listing.c */
+static void h_volume_list(pl_req_t *r, void *data)
+{
+	static const char *const keys[] = {"name", "label", "dangling", "driver", NULL};
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
+	json_t *list = f ? pl_volumes_list_filtered(app->pl, f, &e) : NULL;
+	if (!list)
+		return pl_route_fail(r, e);
+	pl_reply_json(r, 200, list);
+}
+
 const pl_route_t pl_routes_volumes[] = {
     {"POST", "/volumes", h_volume_create},
-    {"GET", "/volumes", pl_h_volumes_list},
+    {"GET", "/volumes", h_volume_list},
     {"GET", "/volumes/{name}", h_volume_inspect},
     {"DELETE", "/volumes/{name}", h_volume_remove},
     {NULL, NULL, NULL},
