@@ -77,7 +77,23 @@ struct pl_route_state {
 	pl_waiter_t w;
 	uint64_t exits; /* the container's exits before the change */
 	json_t *reply;	/* the body to answer with (NULL: 204) */
+	int status;	/* of that answer: 200 unless set */
+	bool created;	/* create+start: a failed start removes what the request created */
 };
+
+typedef struct remove_later {
+	pl_portlayer_t *pl;
+	char id[PL_ID_LEN + 1];
+} remove_later_t;
+
+static void on_remove_later(pl_loop_t *loop, void *data)
+{
+	remove_later_t *rl = data;
+	pl_container_t *c = pl_container_find(rl->pl, rl->id, NULL);
+	if (c)
+		pl_container_remove(rl->pl, c, true, NULL);
+	free(rl);
+}
 
 static void state_wait_clear(pl_waiter_t *w)
 {
@@ -101,10 +117,18 @@ void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t
 	pl_route_state_t *s = (pl_route_state_t *)pl_waiter_unlink(data);
 	if (!s) /* the client is gone */
 		return;
+	if (err && s->created) {
+		/* not from inside the library's callback: the record is still in use there */
+		remove_later_t *rl = pl_xcalloc(1, sizeof(*rl));
+		rl->pl = pl;
+		snprintf(rl->id, sizeof(rl->id), "%s", id);
+		if (!pl_loop_timer(s->w.app->loop, 0, on_remove_later, rl, NULL))
+			free(rl);
+	}
 	if (err)
 		pl_reply_error(s->w.req, err);
 	else if (s->reply)
-		pl_reply_json(s->w.req, 200, json_incref(s->reply));
+		pl_reply_json(s->w.req, s->status ? s->status : 200, json_incref(s->reply));
 	else
 		pl_reply_empty(s->w.req, 204);
 }
@@ -131,6 +155,7 @@ void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t
 	pl_app_t *app = s->w.app;
 	_cleanup_free_ char *id = pl_xstrdup(s->w.id);
 	uint64_t target = s->exits + 1;
+	int status = s->status ? s->status : 200;
 	pl_route_state_cancel(s); /* no callback comes */
 	if (progress < 0) {
 		if (reply)
@@ -142,12 +167,41 @@ void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t
 	if (not_modified)
 		pl_reply_empty(r, 304);
 	else if (reply)
-		pl_reply_json(r, 200, reply);
+		pl_reply_json(r, status, reply);
 	else
 		pl_reply_empty(r, 204);
 }
 
 /* --- handlers --- */
+
+/* create with "start": true, one round trip for a run: the fsyncs that make the new
+ * container durable run in a child while its domain sets itself up, and the answer (201,
+ * as for a create) comes once its process runs and the fsyncs are done. A failed start
+ * removes the container again. */
+static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
+{
+	pl_error_t *e = NULL;
+	pl_container_t *c = pl_container_create_lazy(app->pl, body, &e);
+	if (!c)
+		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
+	pl_log_info("created container %.12s (starting)", pl_container_id(c));
+	pl_route_state_t *s = pl_route_state_begin(app, r, c);
+	s->status = 201;
+	s->created = true;
+	json_t *reply = json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+				  pl_handle_take(app->handles, c), "version",
+				  (json_int_t)pl_container_version(c));
+	int progress = -1;
+	if (pl_container_make_durable_async(c, &e) < 0)
+		pl_error_wrap(&e, "create container");
+	else
+		progress =
+		    pl_container_set_state(app->pl, c, PL_WANT_RUNNING, -1, pl_route_state_started,
+					   pl_route_state_link(s), &e);
+	if (progress < 0)
+		pl_container_remove(app->pl, c, true, NULL);
+	pl_route_state_end(s, progress, e, reply, false);
+}
 
 static void h_container_create(pl_req_t *r, void *data)
 {
@@ -156,6 +210,19 @@ static void h_container_create(pl_req_t *r, void *data)
 	_cleanup_json_ json_t *body = pl_req_json(r, &e);
 	if (!body)
 		return pl_route_fail(r, e);
+	json_t *start = json_object_get(body, "start");
+	if (start && !json_is_boolean(start)) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "start must be a boolean");
+		return pl_route_fail(r, e);
+	}
+	if (start) {
+		_cleanup_json_ json_t *copy = json_copy(body);
+		json_object_del(copy, "start");
+		if (json_is_true(start))
+			return create_started(app, r, copy);
+		json_decref(body);
+		body = json_incref(copy);
+	}
 	pl_container_t *c = pl_container_create(app->pl, body, &e);
 	if (!c)
 		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
