@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/nofile.h"
 #include "common/loop.h"
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
@@ -314,6 +315,9 @@ int main(int argc, char **argv)
 		return rc;
 	pl_log_set_level(o.level);
 	signal(SIGPIPE, SIG_IGN);
+	/* the ceiling is the hard limit the daemon was started with (systemd's default:
+	 * 524288; a shell's often 1024..1048576): containers need a few fds each */
+	rlim_t nofile = pl_nofile_raise();
 
 	pl_error_t *err = NULL;
 	_cleanup_free_ char *sock =
@@ -376,8 +380,10 @@ int main(int argc, char **argv)
 		pl_log_info("serving the API on %s (mutual TLS)", o.tls_listen);
 	}
 	pl_counts_t n = pl_portlayer_counts(app.pl);
-	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running)",
-		    PL_VERSION, sock, o.root, pl_linux_cgroup_layout(), n.total, n.running);
+	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running, "
+		    "%llu fds allowed)",
+		    PL_VERSION, sock, o.root, pl_linux_cgroup_layout(), n.total, n.running,
+		    (unsigned long long)nofile);
 	if (pl_loop_run(app.loop, &err) < 0)
 		goto fail;
 	pl_routes_shutdown(&app);
