@@ -34,6 +34,7 @@ typedef struct opts {
 	const char *userns_range;
 	const char *address_pool;
 	int netns_pool;
+	unsigned max_connections, idle_timeout;
 	const char *vm_accel, *vm_kernel;
 	pl_loglevel_t level;
 } opts_t;
@@ -68,6 +69,11 @@ static void usage(FILE *f)
 	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
 	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
 	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
+	    "  --max-connections N  API connections served at once per listener; more wait\n"
+	    "                     in the listen backlog until one closes (default 512)\n"
+	    "  --idle-timeout S   close an API connection idle for S seconds mid-request or\n"
+	    "                     between requests (default 60; 0: never). Waiting requests\n"
+	    "                     (wait, logs -f, events) and attach streams are not idle\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -93,6 +99,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"netns-pool", required_argument, NULL, 'N'},
 	    {"vm-accel", required_argument, NULL, 'a'},
 	    {"vm-kernel", required_argument, NULL, 'k'},
+	    {"max-connections", required_argument, NULL, 'M'},
+	    {"idle-timeout", required_argument, NULL, 'I'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -138,6 +146,19 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 				return 2;
 			}
 			o->netns_pool = (int)v;
+			break;
+		}
+		case 'M':
+		case 'I': {
+			int64_t v;
+			bool max = ch == 'M';
+			if (pl_parse_int64(optarg, max ? 1 : 0, max ? 65536 : 86400, &v) < 0) {
+				fprintf(stderr, "portlayerd: --%s wants %s\n",
+					max ? "max-connections" : "idle-timeout",
+					max ? "1..65536" : "0..86400 seconds");
+				return 2;
+			}
+			*(max ? &o->max_connections : &o->idle_timeout) = (unsigned)v;
 			break;
 		}
 		case 'a':
@@ -285,8 +306,10 @@ static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 
 int main(int argc, char **argv)
 {
-	opts_t o = {
-	    .root = "/var/lib/portlayer", .run_dir = "/run/portlayer", .level = PL_LOG_INFO};
+	opts_t o = {.root = "/var/lib/portlayer",
+		    .run_dir = "/run/portlayer",
+		    .level = PL_LOG_INFO,
+		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -336,7 +359,10 @@ int main(int argc, char **argv)
 	}
 	lfd = listen_unix(sock, &err);
 	if (lfd < 0 || (o.group && socket_group(sock, o.group, &err) < 0) ||
-	    pl_routes_init(&app, &err) < 0 || pl_http_listen(app.http, lfd, NULL, &err) < 0)
+	    pl_routes_init(&app, &err) < 0)
+		goto fail;
+	pl_http_set_limits(app.http, o.max_connections, o.idle_timeout);
+	if (pl_http_listen(app.http, lfd, NULL, &err) < 0)
 		goto fail;
 	spool = pl_xasprintf("%s/storage/tmp", o.root);
 	pl_http_set_spool_dir(app.http, spool);
