@@ -298,6 +298,20 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 	return 0;
 }
 
+/* Like runc: nothing is mounted in /proc or /sys (a fresh volume there was "populated" from
+ * the live procfs/sysfs), nor over /dev itself. Below /dev, binds such as /dev/log are
+ * common and our /dev is a private tmpfs, so they stay allowed. */
+bool pl_mount_target_reserved(const char *dst)
+{
+	static const char *const under[] = {"/proc", "/sys", NULL};
+	for (const char *const *u = under; *u; u++) {
+		size_t n = strlen(*u);
+		if (strncmp(dst, *u, n) == 0 && (dst[n] == '\0' || dst[n] == '/'))
+			return true;
+	}
+	return strcmp(dst, "/dev") == 0 || strcmp(dst, "/") == 0;
+}
+
 /* Bind mounts of host paths and named volumes; each target once. Volume names are checked
  * (and volumes created) by the container core. */
 static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_error_t **err)
@@ -329,6 +343,11 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 		if (!dst || !pl_path_is_clean_abs(dst))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "mounts[%zu].target must be a clean absolute path", i);
+		if (pl_mount_target_reserved(dst))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].target %s: /proc, /sys and /dev are the "
+					    "kernel's and the runtime's, not a mount target",
+					    i, dst);
 		if (ro && !json_is_boolean(ro))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "mounts[%zu].readonly is a boolean", i);
@@ -445,9 +464,13 @@ json_t *pl_config_to_json(const pl_config_t *c)
 {
 	char user[32];
 	snprintf(user, sizeof(user), "%u:%u", c->uid, c->gid);
-	json_t *proc = json_pack("{s:o, s:o, s:s, s:s}", "args", strv_to_json(c->args), "env",
-				 strv_to_json(c->env), "cwd", c->cwd, "user",
+	/* before pl_config_apply_image an image's config has no args or cwd yet */
+	json_t *proc = json_pack("{s:o, s:s}", "env", strv_to_json(c->env), "user",
 				 c->user_name ? c->user_name : user);
+	if (c->args)
+		json_object_set_new(proc, "args", strv_to_json(c->args));
+	if (c->cwd)
+		json_object_set_new(proc, "cwd", json_string(c->cwd));
 	json_object_set_new(proc, "tty", json_boolean(c->tty));
 	json_object_set_new(proc, "stdin", json_boolean(c->open_stdin));
 	json_t *j = json_pack("{s:o, s:{s:s}}", "process", proc, "isolation", "kernel",

@@ -94,3 +94,6 @@ int pl_user_parse(const char *s, uid_t *uid, gid_t *gid);
  * name characters, at most 255 bytes. */
 bool pl_user_name_valid(const char *s);
 const char *pl_kernel_name(pl_kernel_t k);
+
+/* Whether a mount target is refused: /proc or /sys or below, /dev itself, or "/". */
+bool pl_mount_target_reserved(const char *target);

@@ -204,10 +204,11 @@ int pl_security_parse(const json_t *v, pl_security_t *s, pl_error_t **err)
 	    "privileged", "cap_add", "cap_drop", "no_new_privileges", "seccomp", "read_only_rootfs",
 	    "sysctls",	  "rlimits", "tmpfs",	 "oom_score_adj",     "userns",	 NULL};
 	pl_security_init(s);
-	if (!v || json_is_null(v)) {
-		s->canonical = json_object();
-		return 0;
-	}
+	/* no security at all is the defaults spelt out, so that the canonical form parses
+	 * back to itself (normalisation is idempotent) */
+	_cleanup_json_ json_t *none = NULL;
+	if (!v || json_is_null(v))
+		v = none = json_object();
 	if (pl_json_check_keys(v, "security", keys, err) < 0)
 		return -EINVAL;
 	json_t *canon = json_object();

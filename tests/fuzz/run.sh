@@ -14,11 +14,14 @@ clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlaye
   src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
 clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
 rc=0
-for t in fuzz_frame fuzz_config fuzz_dns; do
+for t in ${PL_FUZZ_TARGETS:-fuzz_frame fuzz_config fuzz_dns}; do
   mkdir -p "$out/corpus-$t"
+  # the checked-in seeds (tests/fuzz/corpus/T, made by make-seeds.py) are read, the
+  # working corpus in $out grows
   if "$out/$t" -max_total_time="$secs" -max_len=65536 -print_final_stats=0 \
-       "$out/corpus-$t" >"$out/$t.log" 2>&1; then
-    echo "fuzz $t: ok ($(grep -oE '#[0-9]+' "$out/$t.log" | tail -n1 | tr -d '#') runs)"
+       "$out/corpus-$t" "tests/fuzz/corpus/$t" >"$out/$t.log" 2>&1; then
+    cov=$(grep -oE 'cov: [0-9]+' "$out/$t.log" | tail -n1 | tr -dc '0-9')
+    echo "fuzz $t: ok ($(grep -oE '#[0-9]+' "$out/$t.log" | tail -n1 | tr -d '#') runs, ${secs}s, cov ${cov:-?})"
   else
     echo "fuzz $t: FAILED"; tail -n 40 "$out/$t.log"; rc=1
   fi
