@@ -190,7 +190,8 @@ static void test_idempotent(void **state)
 			fail_msg("%s: canonical form refused: %s", bodies[i], err->msg);
 		json_t *canon2 = pl_config_to_json(again);
 		if (!json_equal(canon, canon2)) {
-			char *a = json_dumps(canon, JSON_SORT_KEYS), *b = json_dumps(canon2, JSON_SORT_KEYS);
+			char *a = json_dumps(canon, JSON_SORT_KEYS),
+			     *b = json_dumps(canon2, JSON_SORT_KEYS);
 			fail_msg("not idempotent:\n%s\n%s", a, b);
 		}
 		json_decref(canon);
