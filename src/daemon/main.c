@@ -35,6 +35,7 @@ typedef struct opts {
 	const char *address_pool;
 	int netns_pool;
 	unsigned max_connections, idle_timeout;
+	int64_t default_pids_limit;
 	const char *vm_accel, *vm_kernel;
 	pl_loglevel_t level;
 } opts_t;
@@ -74,6 +75,8 @@ static void usage(FILE *f)
 	    "  --idle-timeout S   close an API connection idle for S seconds mid-request or\n"
 	    "                     between requests (default 60; 0: never). Waiting requests\n"
 	    "                     (wait, logs -f, events) and attach streams are not idle\n"
+	    "  --default-pids-limit N  pids.max of containers created without a pids_limit\n"
+	    "                     (default 32768; 0: none, as Docker)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -101,6 +104,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"vm-kernel", required_argument, NULL, 'k'},
 	    {"max-connections", required_argument, NULL, 'M'},
 	    {"idle-timeout", required_argument, NULL, 'I'},
+	    {"default-pids-limit", required_argument, NULL, 'D'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -161,6 +165,13 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			*(max ? &o->max_connections : &o->idle_timeout) = (unsigned)v;
 			break;
 		}
+		case 'D':
+			if (pl_parse_int64(optarg, 0, 4194304, &o->default_pids_limit) < 0) {
+				fprintf(stderr,
+					"portlayerd: --default-pids-limit wants 0..4194304\n");
+				return 2;
+			}
+			break;
 		case 'a':
 			o->vm_accel = optarg;
 			break;
@@ -309,7 +320,8 @@ int main(int argc, char **argv)
 	opts_t o = {.root = "/var/lib/portlayer",
 		    .run_dir = "/run/portlayer",
 		    .level = PL_LOG_INFO,
-		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT};
+		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT,
+		    .default_pids_limit = PL_DEFAULT_PIDS_LIMIT};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -338,6 +350,7 @@ int main(int argc, char **argv)
 			goto fail;
 		pl_userns_set_range(start, count);
 	}
+	pl_linux_set_default_pids_limit(o.default_pids_limit);
 	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
 	    pl_mechanisms_init(tether, &err) < 0)
 		goto fail;
