@@ -13,8 +13,14 @@ clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlaye
   src/portlayer/userns.c src/portlayer/network/netconfig.c src/portlayer/network/ipam.c \
   src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
 clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
+clang "${flags[@]}" tests/fuzz/fuzz_extract.c src/portlayer/storage/extract.c src/common/fs.c \
+  src/common/alloc.c src/common/error.c src/common/util.c src/portlayer/userns.c src/common/json.c \
+  -larchive -lgnutls -ljansson -o "$out/fuzz_extract"
+clang "${flags[@]}" -I/usr/include/p11-kit-1 tests/fuzz/fuzz_http.c src/daemon/http.c \
+  src/common/loop.c src/common/log.c src/common/json.c src/common/alloc.c src/common/error.c \
+  src/common/util.c -lmicrohttpd -lgnutls -ljansson -o "$out/fuzz_http"
 rc=0
-for t in ${PL_FUZZ_TARGETS:-fuzz_frame fuzz_config fuzz_dns}; do
+for t in ${PL_FUZZ_TARGETS:-fuzz_frame fuzz_config fuzz_dns fuzz_extract fuzz_http}; do
   mkdir -p "$out/corpus-$t"
   # the checked-in seeds (tests/fuzz/corpus/T, made by make-seeds.py) are read, the
   # working corpus in $out grows
