@@ -146,8 +146,36 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 	resume(r);
 }
 
+/* A message for {"message": ...}: client bytes in it (a path, a name) need not be UTF-8,
+ * which JSON strings must be; such bytes become '?'. */
+static json_t *message_json(const char *msg)
+{
+	json_t *s = json_string(msg);
+	if (s)
+		return s;
+	char *copy = pl_xstrdup(msg);
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	s = json_string(copy);
+	free(copy);
+	return s;
+}
+
+static json_t *message_body(const char *msg)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "message", message_json(msg));
+	return o;
+}
+
 void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
 {
+	if (!body) { /* a handler's json_pack failed (e.g. on bytes that are not UTF-8) */
+		pl_log_warn("http: a reply could not be encoded");
+		status = 500;
+		body = message_body("internal error: the reply could not be encoded");
+	}
 	char *s = pl_json_dump(body);
 	json_decref(body);
 	size_t n = strlen(s);
@@ -185,7 +213,7 @@ void pl_reply_error(pl_req_t *r, const pl_error_t *e)
 	unsigned status = (unsigned)pl_error_http_status(e->kind);
 	if (status == 500)
 		pl_log_warn("%s", e->msg);
-	pl_reply_json(r, status, json_pack("{s:s}", "message", e->msg));
+	pl_reply_json(r, status, message_body(e->msg));
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
@@ -499,7 +527,7 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "method %s not allowed on %s", method, url);
 	else
 		pl_error_set(&e, PL_ERR_NOTFOUND, 0, "no such route: %s %s", method, url);
-	pl_reply_json(r, path_known ? 405 : 404, json_pack("{s:s}", "message", e->msg));
+	pl_reply_json(r, path_known ? 405 : 404, message_body(e->msg));
 	pl_error_free(e);
 }
 

@@ -1,4 +1,5 @@
 #include "portlayer/config.h"
+#include "portlayer/logs.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -385,12 +386,11 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
-	static const char *const keys[] = {"name",	   "rootfs",	     "process",
-					   "hostname",	   "isolation",	     "labels",
-					   "annotations",  "restart_policy", "stop_signal",
-					   "stop_timeout", "security",	     "resources",
-					   "image",	   "mounts",	     "network_mode",
-					   "networks",	   "ports",	     NULL};
+	static const char *const keys[] = {
+	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
+	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
+	    "security", "resources",   "image",		 "mounts",	"network_mode",
+	    "networks", "ports",       "log_config",	 NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -445,7 +445,9 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	if (parse_mounts(c, json_object_get(body, "mounts"), check_host, err) < 0 ||
 	    pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
 	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0 ||
-	    pl_network_config_parse(c, body, err) < 0)
+	    pl_network_config_parse(c, body, err) < 0 ||
+	    pl_log_config_parse(json_object_get(body, "log_config"), &c->log_max_size,
+				&c->log_max_files, err) < 0)
 		return NULL;
 	c->labels = labels ? json_deep_copy(labels) : json_object();
 	c->annotations = ann ? json_deep_copy(ann) : json_object();
@@ -494,6 +496,9 @@ json_t *pl_config_to_json(const pl_config_t *c)
 			    sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
 	json_object_set_new(j, "stop_timeout", json_integer(c->stop_timeout));
 	json_object_set_new(j, "mounts", json_deep_copy(c->mounts));
+	json_object_set_new(j, "log_config",
+			    json_pack("{s:I, s:i}", "max_size", (json_int_t)c->log_max_size,
+				      "max_files", (int)c->log_max_files));
 	json_object_set_new(j, "security", pl_security_to_json(&c->security));
 	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
 	pl_network_config_to_json(c, j);
@@ -602,6 +607,9 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 	/* run -it: the first prompt must wait for the first attach, or it is lost */
 	if (c->tty && c->open_stdin)
 		json_object_set_new(j, "wait_attach", json_true());
+	/* a VM's log is its serial port, written by QEMU: not rotated (yet) */
+	if (c->log_max_size && c->kernel != PL_KERNEL_DEDICATED)
+		json_object_set_new(j, "log_max_size", json_integer((json_int_t)c->log_max_size));
 	return j;
 }
 
@@ -609,6 +617,7 @@ json_t *pl_config_tether_exec_json(const pl_config_t *c, const json_t *spec)
 {
 	json_t *j = pl_config_tether_json(c, NULL);
 	json_object_del(j, "wait_attach");
+	json_object_del(j, "log_max_size");
 	json_object_set(j, "args", json_object_get(spec, "args"));
 	/* the exec's variables override the container's of the same name */
 	json_t *env = json_object_get(j, "env");

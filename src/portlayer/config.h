@@ -51,9 +51,11 @@ typedef struct pl_config {
 	pl_security_t security;
 	pl_resources_t resources;
 	/* network (portlayer/network/network.c parses these) */
-	char *network_mode; /* "none" (loopback only), "bridge" (the scopes below), "host" */
-	json_t *networks;   /* [{"scope","ip","aliases":[]}]; ip recorded once assigned */
-	json_t *ports;	    /* [{"container_port","protocol","host_ip","host_port"}] */
+	char *network_mode;	/* "none" (loopback only), "bridge" (the scopes below), "host" */
+	json_t *networks;	/* [{"scope","ip","aliases":[]}]; ip recorded once assigned */
+	json_t *ports;		/* [{"container_port","protocol","host_ip","host_port"}] */
+	uint64_t log_max_size;	/* bytes before container.log rotates; 0: never (logs.h) */
+	unsigned log_max_files; /* container.log and the rotated ones kept, >= 1 */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

@@ -2,6 +2,7 @@
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */
 #include "portlayer/internal.h"
+#include "portlayer/logs.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -729,6 +730,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		pl_sessions_on_stdin_credit(c, j);
 		break;
 	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
+	case PL_MSG_LOG_ROTATED:
+		break;
+	case PL_MSG_LOG_ROTATE:
+		pl_logs_rotate(c);
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);

@@ -2,6 +2,9 @@
 #include "common/cleanup.h"
 #include "common/util.h"
 
+#include <jansson.h>
+#include <stdlib.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -228,4 +231,83 @@ ssize_t pl_log_read(pl_log_cursor_t *cur, char *buf, size_t max)
 	memcpy(buf, cur->out + cur->out_off, n);
 	cur->out_off += n;
 	return (ssize_t)n;
+}
+
+static uint64_t default_size = PL_LOG_DEFAULT_MAX_SIZE;
+static unsigned default_files = PL_LOG_DEFAULT_MAX_FILES;
+
+void pl_logs_set_defaults(uint64_t max_size, unsigned max_files)
+{
+	default_size = max_size;
+	default_files = max_files ? max_files : 1;
+}
+
+int pl_log_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end | 0x20) {
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if ((*end && !((*end | 0x20) == 'b' && !end[1])) || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int pl_log_config_parse(const json_t *v, uint64_t *max_size, unsigned *max_files, pl_error_t **err)
+{
+	*max_size = default_size;
+	*max_files = default_files;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "log_config must be an object");
+	const char *key;
+	json_t *x;
+	json_object_foreach((json_t *)v, key, x)
+	{
+		if (!strcmp(key, "max_size")) {
+			uint64_t n = 0;
+			if (json_is_integer(x) && json_integer_value(x) >= 0)
+				n = (uint64_t)json_integer_value(x);
+			else if (!json_is_string(x) ||
+				 pl_log_parse_size(json_string_value(x), &n) < 0)
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "log_config.max_size: bytes, or a size like "
+						    "\"10m\"");
+			if (n && n < 1024)
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "log_config.max_size: 0 (no limit) or at least "
+						    "1024 bytes");
+			*max_size = n;
+		} else if (!strcmp(key, "max_files")) {
+			if (!json_is_integer(x) || json_integer_value(x) < 1 ||
+			    json_integer_value(x) > 100)
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "log_config.max_files: an integer in 1..100");
+			*max_files = (unsigned)json_integer_value(x);
+		} else {
+			return pl_error_set(err, PL_ERR_INVALID, 0, "log_config.%s: unknown field",
+					    key);
+		}
+	}
+	return 0;
 }

@@ -280,6 +280,9 @@ static void log_record(const char *stream, char tag, const char *data, size_t le
 	n += (size_t)snprintf(rec + n, sizeof(rec) - n, ".%09ldZ %s %c ", ts.tv_nsec, stream, tag);
 	memcpy(rec + n, data, len);
 	rec[n + len] = '\n';
+	if (!pl_logrot_may_write(n + len + 1))
+		return;
+	pl_logrot_wrote(n + len + 1);
 	/* a full disk loses log lines, not the container */
 	for (size_t done = 0; done < n + len + 1;) {
 		ssize_t w = write(FD_LOG, rec + done, n + len + 1 - done);

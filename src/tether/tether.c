@@ -208,6 +208,10 @@ static void on_config(const uint8_t *payload, size_t len)
 		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
 		finish(EXIT_CONFIG, 0, neterr);
 	}
+	json_t *lms = json_object_get(o, "log_max_size");
+	pl_logrot_configure(json_is_integer(lms) && json_integer_value(lms) > 0
+				? (uint64_t)json_integer_value(lms)
+				: 0);
 	pl_session_primary_init(&T.launch.spec);
 	if (T.launch.wait_attach)
 		T.phase = AWAIT_ATTACH;
@@ -244,6 +248,7 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			on_hello(payload, h->len);
 			pl_ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
 			pl_sessions_resume();
+			pl_logrot_reconnected();
 			return;
 		}
 		if (T.phase != AWAIT_HELLO)
@@ -276,9 +281,13 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			break;
 		pl_ctl_send_json(PL_MSG_STATS, pl_os_stats());
 		return;
+	case PL_MSG_LOG_ROTATED:
+		pl_logrot_on_rotated();
+		return;
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
 		return;
+	case PL_MSG_LOG_ROTATE:
 	case PL_MSG_STARTED:
 	case PL_MSG_EXITED:
 	case PL_MSG_GO:
@@ -315,7 +324,7 @@ static void process_frames(void)
 
 static void on_control(void)
 {
-	long n = pl_frame_reader_fill(&T.rd, T.ctl);
+	long n = pl_logrot_fill(&T.rd, T.ctl); /* LOG_ROTATED brings a file descriptor */
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0)

@@ -43,6 +43,15 @@ __attribute__((format(printf, 3, 4))) void pl_ctl_error(int type, uint32_t sessi
 /* The first ATTACH of a primary configured with wait_attach: start it now. */
 void pl_tether_launch_primary(void);
 
+/* ---- logrotate.c: the log's size, LOG_ROTATE to the daemon, the new file it sends */
+
+void pl_logrot_configure(uint64_t max_size); /* 0: never rotate */
+bool pl_logrot_may_write(size_t n);	     /* false: the record is dropped (log full) */
+void pl_logrot_wrote(size_t n);
+void pl_logrot_reconnected(void);
+void pl_logrot_on_rotated(void);
+long pl_logrot_fill(pl_frame_reader_t *r, int fd);
+
 /* ---- launch.c */
 
 typedef struct launch {

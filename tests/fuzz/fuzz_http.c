@@ -108,8 +108,8 @@ static void setup(void)
 	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	addr.sun_family = AF_UNIX;
 	snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "pl-fuzz-http-%d", getpid());
-	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
-				    strlen(addr.sun_path + 1));
+	socklen_t len =
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(addr.sun_path + 1));
 	if (!loop || !http || lfd < 0 || bind(lfd, (struct sockaddr *)&addr, len) < 0 ||
 	    listen(lfd, 16) < 0 || pl_http_listen(http, lfd, NULL, NULL) < 0)
 		abort();

@@ -193,3 +193,15 @@ def test_nul_in_path_is_refused(wd, rootfs):
     finally:
         api.remove(victim, force=True)
         api.remove(other, force=True)
+
+
+@pytest.mark.parametrize("path", ["/contain%F3", "/containers/%F3abc", "/containers/x%FF/start",
+                                  "/images/%C3%28/push"])
+def test_path_that_is_not_utf8_is_answered(wd, path):
+    # found by fuzz_http: the 404/405 message quoted the path, JSON refused the bytes
+    # and the daemon aborted
+    s = send_request(wd, f"GET {path} HTTP/1.1", b"Connection: close\r\n")
+    head = read_head(s)
+    s.close()
+    assert head.startswith(b"HTTP/1.1 4"), head
+    assert wd.alive() and ping(wd)

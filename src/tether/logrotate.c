@@ -1,0 +1,115 @@
+/* tether's half of log rotation. tether never holds a directory of the host (a container
+ * with SYS_PTRACE could reach it through /proc/1/fd), so it cannot rename files: when its
+ * log reaches log_max_size it asks the daemon (LOG_ROTATE); the daemon renames
+ * container.log to container.log.1 (and so on, dropping the oldest), opens a fresh
+ * container.log and sends it back on the control socket (LOG_ROTATED with the fd as
+ * SCM_RIGHTS). Records keep going to the old file until then, so nothing is lost and the
+ * files stay in order. While no daemon answers (it is down), the log may grow to twice the
+ * limit; past that records are dropped (counted) rather than filling the disk. */
+#include "tether/tether.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_QUEUED 4
+
+static struct {
+	uint64_t max;  /* 0: no rotation */
+	uint64_t size; /* of the file FD_LOG is */
+	bool asked;    /* a LOG_ROTATE is outstanding */
+	int fds[MAX_QUEUED];
+	int nfds;
+	uint64_t dropped;
+} R;
+
+void pl_logrot_configure(uint64_t max_size)
+{
+	R.max = max_size;
+	struct stat st;
+	R.size = fstat(FD_LOG, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+bool pl_logrot_may_write(size_t n)
+{
+	if (!R.max || R.size + n <= 2 * R.max)
+		return true;
+	R.dropped++;
+	return false;
+}
+
+void pl_logrot_wrote(size_t n)
+{
+	R.size += n;
+	if (R.max && R.size >= R.max && !R.asked && pl_ctl_ready()) {
+		R.asked = true;
+		pl_ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
+	}
+}
+
+void pl_logrot_reconnected(void)
+{
+	while (R.nfds > 0)
+		close(R.fds[--R.nfds]);
+	R.asked = false;
+	pl_logrot_wrote(0); /* asks again if the log is (still) full */
+}
+
+void pl_logrot_on_rotated(void)
+{
+	if (R.nfds == 0) {
+		pl_ctl_error(PL_MSG_LOG_ROTATED, 0, "LOG_ROTATED without a file descriptor");
+		return;
+	}
+	int fd = R.fds[0];
+	memmove(R.fds, R.fds + 1, (size_t)--R.nfds * sizeof(int));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || dup2(fd, FD_LOG) < 0) {
+		close(fd);
+		pl_ctl_error(PL_MSG_LOG_ROTATED, 0, "LOG_ROTATED: not a usable log file");
+		return;
+	}
+	close(fd);
+	R.size = (uint64_t)st.st_size;
+	R.asked = false;
+	pl_logrot_wrote(0);
+}
+
+/* pl_frame_reader_fill, with file descriptors that come along (SCM_RIGHTS) queued for
+ * LOG_ROTATED; any others are closed. */
+long pl_logrot_fill(pl_frame_reader_t *r, int fd)
+{
+	uint8_t buf[65536];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * MAX_QUEUED)];
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = ctl.b,
+			   .msg_controllen = sizeof(ctl.b)};
+	ssize_t n;
+	do
+		n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		int *fds = (int *)CMSG_DATA(c);
+		for (size_t i = 0; i < k; i++) {
+			if (R.nfds < MAX_QUEUED)
+				R.fds[R.nfds++] = fds[i];
+			else
+				close(fds[i]);
+		}
+	}
+	if (n > 0 && pl_frame_reader_feed(r, buf, (size_t)n) < 0)
+		return -ENOMEM;
+	return (long)n;
+}
