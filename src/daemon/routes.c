@@ -1266,8 +1266,9 @@ static void h_logs(pl_req_t *r, void *data)
 		return fail(r, e);
 	}
 	if (follow) {
-		_cleanup_free_ char *path = pl_xasprintf("%s/container.log", pl_container_dir(c));
-		if (inotify_add_watch(app->inotify_fd, path, IN_MODIFY) < 0)
+		/* the directory, not the file: a rotated log is a new container.log */
+		const char *path = pl_container_dir(c);
+		if (inotify_add_watch(app->inotify_fd, path, IN_MODIFY | IN_CREATE) < 0)
 			pl_log_warn("inotify %s: %m", path);
 	}
 	w->req = r;

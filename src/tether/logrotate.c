@@ -4,8 +4,9 @@
  * container.log to container.log.1 (and so on, dropping the oldest), opens a fresh
  * container.log and sends it back on the control socket (LOG_ROTATED with the fd as
  * SCM_RIGHTS). Records keep going to the old file until then, so nothing is lost and the
- * files stay in order. While no daemon answers (it is down), the log may grow to twice the
- * limit; past that records are dropped (counted) rather than filling the disk. */
+ * files stay in order (a file may exceed the limit by what came meanwhile). While no
+ * daemon answers (it is down), the log may grow to twice the limit and 1 MiB; past that
+ * records are dropped (counted) rather than filling the disk. */
 #include "tether/tether.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #define MAX_QUEUED 4
+#define OVERSHOOT  (1u << 20)
 
 static struct {
 	uint64_t max;  /* 0: no rotation */
@@ -34,7 +36,9 @@ void pl_logrot_configure(uint64_t max_size)
 
 bool pl_logrot_may_write(size_t n)
 {
-	if (!R.max || R.size + n <= 2 * R.max)
+	/* a pipe read can hold 64 KiB of output, all logged before the daemon's answer is
+	 * read: the cap leaves room for a few of those */
+	if (!R.max || R.size + n <= 2 * R.max + OVERSHOOT)
 		return true;
 	R.dropped++;
 	return false;
