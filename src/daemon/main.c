@@ -6,6 +6,7 @@
 #include "common/loop.h"
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
+#include "portlayer/logs.h"
 #include "portlayer/userns.h"
 
 #include <errno.h>
@@ -36,6 +37,8 @@ typedef struct opts {
 	int netns_pool;
 	unsigned max_connections, idle_timeout;
 	int64_t default_pids_limit;
+	uint64_t log_max_size;
+	unsigned log_max_files;
 	const char *vm_accel, *vm_kernel;
 	pl_loglevel_t level;
 } opts_t;
@@ -75,6 +78,10 @@ static void usage(FILE *f)
 	    "  --idle-timeout S   close an API connection idle for S seconds mid-request or\n"
 	    "                     between requests (default 60; 0: never). Waiting requests\n"
 	    "                     (wait, logs -f, events) and attach streams are not idle\n"
+	    "  --log-max-size SIZE  rotate a container's log at this size unless its\n"
+	    "                     log_config says otherwise (default 100m; 0: never)\n"
+	    "  --log-max-files N  log files kept per container, rotated ones included\n"
+	    "                     (default 5)\n"
 	    "  --default-pids-limit N  pids.max of containers created without a pids_limit\n"
 	    "                     (default 32768; 0: none, as Docker)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
@@ -105,6 +112,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"max-connections", required_argument, NULL, 'M'},
 	    {"idle-timeout", required_argument, NULL, 'I'},
 	    {"default-pids-limit", required_argument, NULL, 'D'},
+	    {"log-max-size", required_argument, NULL, 'S'},
+	    {"log-max-files", required_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -163,6 +172,23 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 				return 2;
 			}
 			*(max ? &o->max_connections : &o->idle_timeout) = (unsigned)v;
+			break;
+		}
+		case 'S':
+			if (pl_log_parse_size(optarg, &o->log_max_size) < 0 ||
+			    (o->log_max_size && o->log_max_size < 1024)) {
+				fprintf(stderr, "portlayerd: --log-max-size wants 0 or a size of "
+						"at least 1k (like 10m)\n");
+				return 2;
+			}
+			break;
+		case 'F': {
+			int64_t v;
+			if (pl_parse_int64(optarg, 1, 100, &v) < 0) {
+				fprintf(stderr, "portlayerd: --log-max-files wants 1..100\n");
+				return 2;
+			}
+			o->log_max_files = (unsigned)v;
 			break;
 		}
 		case 'D':
@@ -321,7 +347,9 @@ int main(int argc, char **argv)
 		    .run_dir = "/run/portlayer",
 		    .level = PL_LOG_INFO,
 		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT,
-		    .default_pids_limit = PL_DEFAULT_PIDS_LIMIT};
+		    .default_pids_limit = PL_DEFAULT_PIDS_LIMIT,
+		    .log_max_size = PL_LOG_DEFAULT_MAX_SIZE,
+		    .log_max_files = PL_LOG_DEFAULT_MAX_FILES};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -351,6 +379,7 @@ int main(int argc, char **argv)
 		pl_userns_set_range(start, count);
 	}
 	pl_linux_set_default_pids_limit(o.default_pids_limit);
+	pl_logs_set_defaults(o.log_max_size, o.log_max_files);
 	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
 	    pl_mechanisms_init(tether, &err) < 0)
 		goto fail;

@@ -205,3 +205,41 @@ def test_path_that_is_not_utf8_is_answered(wd, path):
     s.close()
     assert head.startswith(b"HTTP/1.1 4"), head
     assert wd.alive() and ping(wd)
+
+
+def exec_create(api, cid, args):
+    r = api.post(f"/containers/{cid}/exec", {"args": args})
+    assert r.status == 201, r
+    return r.json["id"]
+
+
+def test_exec_whose_client_went_away_does_not_block(wd, quiet):
+    # issue 13: the output of an exec nobody reads any more is dropped (as Docker does),
+    # so the process runs to its end instead of blocking on a full pipe
+    api = wd.api
+    script = ("i=0; while [ $i -lt 30000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxx; "
+              "i=$((i+1)); done")
+    ex = exec_create(api, quiet, ["/bin/sh", "-c", script])
+    s = send_request(wd, f"POST /exec/{ex}/start?stdout=1&stderr=1 HTTP/1.1",
+                     b"Connection: Upgrade\r\nUpgrade: tcp\r\n")
+    head = read_head(s)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    s.recv(1000)  # the first output arrived: the process runs
+    s.close()
+    info = wait_until(lambda: (lambda j: j if not j["running"] else None)(
+        api.get(f"/exec/{ex}/json").json), what="the orphaned exec to finish")
+    assert info["exit_code"] == 0, info
+
+
+def test_finished_exec_records_are_pruned(wd, quiet):
+    api = wd.api
+    first = None
+    for i in range(70):
+        ex = exec_create(api, quiet, ["true"])
+        first = first or ex
+        r = api.post(f"/exec/{ex}/start", {"detach": True}, params={"detach": 1})
+        assert r.status in (200, 204), r
+        wait_until(lambda: not api.get(f"/exec/{ex}/json").json["running"],
+                   what="the exec to finish")
+    assert api.get(f"/exec/{first}/json").status == 404  # beyond the 64 kept
+    assert api.get(f"/exec/{ex}/json").status == 200
