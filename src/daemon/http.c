@@ -750,6 +750,11 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 {
 	char buf[512];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* connections we add do not tell MHD they are unix sockets: it tries TCP options on
+	 * them, fails harmlessly, and says so for every connection */
+	if (strstr(buf, "TCP_NODELAY") || strstr(buf, "TCP_CORK") ||
+	    strstr(buf, "Failed to push the data"))
+		return;
 	pl_log_debug("http: %s", buf);
 }
 
