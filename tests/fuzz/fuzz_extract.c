@@ -19,6 +19,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int work = -1;
+static char work_path[64];
+
+static void cleanup(void)
+{
+	pl_error_t *err = NULL;
+	if (pl_remove_tree_at(AT_FDCWD, work_path, &err) < 0)
+		pl_error_free(err);
+}
 
 static size_t entries(int dirfd, const char *name)
 {
@@ -38,10 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (work < 0) {
-		char tmpl[] = "/tmp/pl-fuzz-extract-XXXXXX";
-		if (!mkdtemp(tmpl))
+		snprintf(work_path, sizeof(work_path), "/tmp/pl-fuzz-extract-XXXXXX");
+		if (!mkdtemp(work_path))
 			abort();
-		work = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		atexit(cleanup);
+		work = open(work_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (work < 0 || mkdirat(work, "outside", 0755) < 0)
 			abort();
 	}
