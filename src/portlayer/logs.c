@@ -147,32 +147,24 @@ static bool next_file(pl_log_cursor_t *cur)
 	struct stat st;
 	if (fstatat(cur->dirfd, "container.log", &st, 0) < 0 || st.st_ino == cur->ino)
 		return false;
-	/* where ours is now, and the one after it (k-1; 0 is container.log) */
-	int next = -1;
-	for (unsigned k = 1; k < MAX_FILES && next < 0; k++) {
-		int fd = open_nth(cur->dirfd, k);
-		if (fd < 0)
-			break;
+	/* where ours is now (container.log.k); K past the oldest when it was rotated away */
+	unsigned k = 1;
+	for (int fd; k < MAX_FILES && (fd = open_nth(cur->dirfd, k)) >= 0; k++) {
 		bool ours = ino_of(fd) == cur->ino;
 		close(fd);
 		if (ours)
-			next = open_nth(cur->dirfd, k - 1);
+			break;
 	}
-	if (next < 0) { /* ours was rotated away entirely: the oldest there is */
-		unsigned k = 1;
-		int fd;
-		while (k < MAX_FILES && (fd = open_nth(cur->dirfd, k)) >= 0) {
-			close(fd);
-			k++;
-		}
-		next = open_nth(cur->dirfd, k - 1);
-		if (next < 0)
-			return false;
+	/* the first file after it with bytes (an empty one may sit between: a rotation whose
+	 * new file never reached tether); none: tether may still write ours */
+	int next = -1;
+	while (k-- > 0 && next < 0) {
+		next = open_nth(cur->dirfd, k);
+		if (next >= 0 && (fstat(next, &st) < 0 || st.st_size == 0))
+			next = pl_close(next);
 	}
-	if (fstat(next, &st) < 0 || st.st_size == 0) {
-		close(next); /* not written yet: ours may still get bytes */
+	if (next < 0)
 		return false;
-	}
 	/* bytes there: ours is complete; whatever came to it since our last read first */
 	char probe;
 	if (pread(cur->fd, &probe, 1, cur->off) == 1) {
