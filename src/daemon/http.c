@@ -549,13 +549,22 @@ static bool client_verified(struct MHD_Connection *conn)
 	return true;
 }
 
-/* The raw request target, before MHD decodes it: a %00 in it is marked for on_request. */
-static char nul_marker;
-#define NUL_IN_URI ((pl_req_t *)&nul_marker)
+/* The raw request target, before MHD decodes it (in place). on_request's url is the same
+ * buffer, decoded; MHD also hands it as a C string, so "a%00b" or a raw NUL byte in the
+ * line would make it "a". What on_request needs to tell is passed as a tagged integer in
+ * the request context (odd, so never a pl_req_t; nothing to free if no call follows):
+ * bit 1 a %00, bits 2.. the raw target's length as a C string. With a raw NUL the HTTP
+ * version does not follow that length. */
+#define URI_TAG	      1u
+#define URI_PCT00     2u
+#define URI_TAGGED(p) (((uintptr_t)(p)&URI_TAG) != 0)
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	return strstr(uri, "%00") ? NUL_IN_URI : NULL;
+	if (!uri)
+		return NULL;
+	uintptr_t len = strlen(uri);
+	return (void *)((len << 2) | (strstr(uri, "%00") ? URI_PCT00 : 0) | URI_TAG);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -564,9 +573,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	pl_http_t *h = cls;
 	pl_req_t *r = *con_cls;
-	bool nul = r == NUL_IN_URI;
-	if (nul)
+	bool nul = false;
+	if (URI_TAGGED(r)) {
+		uintptr_t tag = (uintptr_t)r;
+		nul = (tag & URI_PCT00) || (version && *version && url + (tag >> 2) + 1 != version);
 		r = *con_cls = NULL;
+	}
 	if (!r && !client_verified(conn))
 		return MHD_NO; /* closes the connection: no valid client certificate */
 	if (!r) {
@@ -577,9 +589,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*con_cls = r;
 		if (nul) { /* MHD hands us the decoded URL as a C string: "a%00b" would be "a" */
 			r->dispatched = true;
-			pl_reply_json(
-			    r, 400,
-			    json_pack("{s:s}", "message", "the request target contains %00"));
+			pl_reply_json(r, 400,
+				      message_body("the request target contains a NUL byte (%00)"));
 			return MHD_YES;
 		}
 		if (wants_spool(h, url, method) && h->spool_dir)
@@ -632,7 +643,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	pl_req_t *r = *con_cls;
-	if (!r || r == NUL_IN_URI)
+	if (!r || URI_TAGGED(r))
 		return;
 	r->hup_watch = pl_loop_unwatch(r->h->loop, r->hup_watch);
 	unpark(r);

@@ -243,3 +243,19 @@ def test_finished_exec_records_are_pruned(wd, quiet):
                    what="the exec to finish")
     assert api.get(f"/exec/{first}/json").status == 404  # beyond the 64 kept
     assert api.get(f"/exec/{ex}/json").status == 200
+
+
+def test_raw_nul_in_request_line_is_refused(wd, rootfs):
+    api = wd.api
+    victim = api.create(rootfs, ["/bin/true"], name="rawnul")
+    try:
+        for line in [b"DELETE /containers/rawnul\x00/../x?force=1 HTTP/1.1",
+                     b"GET /_ping\x00tim HTTP/1.1", b"GET /containers/raw\x00nul HTTP/1.1"]:
+            s = connect(wd)
+            s.sendall(line + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+            head = read_head(s)
+            s.close()
+            assert head.startswith(b"HTTP/1.1 400"), (line, head)
+        assert api.inspect(victim)["id"] == victim
+    finally:
+        api.remove(victim, force=True)
