@@ -27,6 +27,10 @@
 #include "common/error.h"
 
 #define PL_CLIENT_DEFAULT_HOST "unix:///run/portlayer/portlayer.sock"
+/* Every path the client sends is under this prefix: the API version it was written against
+ * (a daemon that dropped it answers 404 "API version ... is not supported"). Paths passed
+ * to the functions below are unversioned ("/containers"). */
+#define PL_CLIENT_API_PREFIX "/v1"
 
 typedef struct pl_client pl_client_t;
 
@@ -57,6 +61,11 @@ void pl_client_add_query(pl_client_t *c, char **path, const char *key, const cha
  * status or a transport failure returns < 0, fills *err, and leaves *response NULL. */
 int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
 		      long *status, json_t **response, pl_error_t **err);
+
+/* pl_client_request with "If-Match: revision" (the KV store's compare-and-set); revision
+ * NULL sends none. */
+int pl_client_request_if_match(pl_client_t *c, const char *method, const char *path, json_t *body,
+			       const char *revision, json_t **response, pl_error_t **err);
 
 /* Like pl_client_request, but the request body is the bytes read from fd until its end,
  * sent as content_type (e.g. "application/x-tar") without being held in memory: with

@@ -32,6 +32,7 @@ static void h_info(pl_req_t *r, void *data)
 		      "api_version", PL_API_VERSION, "host", host, "cgroup_layout",
 		      pl_linux_cgroup_layout(), "mechanisms", mechs, "containers", "total", n.total,
 		      "created", n.created, "running", n.running, "stopped", n.stopped);
+	json_object_set_new(info, "min_api_version", json_string(PL_API_MIN_VERSION));
 	uint32_t us, uc;
 	pl_userns_get_range(&us, &uc);
 	json_object_set_new(

@@ -8,6 +8,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "portlayer/network/network.h"
+#include "portlayer/health.h"
+#include "portlayer/kv.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -142,11 +144,21 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	pl->volumes = pl_volumes_open(root, err);
 	if (!pl->volumes)
 		return pl_portlayer_free(pl);
+	pl->kv = pl_kv_open(root, err);
+	if (!pl->kv)
+		return pl_portlayer_free(pl);
 	if (pl_store_load_all(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	pl->net = pl_network_open(pl, root, loop, err);
 	if (!pl->net)
 		return pl_portlayer_free(pl);
+	/* auto_remove containers that stopped while the daemon was away (or whose removal it
+	 * did not finish) go now that every record is loaded and the network is known */
+	for (pl_container_t *c = pl->head, *next; c; c = next) {
+		next = c->next;
+		if (c->config->auto_remove && c->status == PL_STATUS_STOPPED)
+			pl_container_auto_remove(c);
+	}
 	return pl;
 }
 
@@ -170,6 +182,8 @@ static void release_domain(pl_container_t *c)
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
 	link_drop_queue(c);
+	c->greeted = false;
+	pl_health_stop(c);
 	json_decref(c->guest_stats); /* a past run's figures are no one's now */
 	c->guest_stats = NULL;
 }
@@ -189,6 +203,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	pl->events = pl_events_free(pl->events);
 	pl->images = pl_images_free(pl->images);
 	pl->volumes = pl_volumes_free(pl->volumes);
+	pl->kv = pl_kv_free(pl->kv);
 	pl->net = pl_network_free(pl->net);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
@@ -198,6 +213,11 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	free(pl->run_dir);
 	free(pl);
 	return NULL;
+}
+
+struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
+{
+	return pl->kv;
 }
 
 struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
@@ -513,6 +533,16 @@ static const char *hostname_of(const pl_container_t *c, char buf[13])
 
 static void finish_start(pl_container_t *c, const pl_error_t *e)
 {
+	if (c->start_t0_ns) {
+		pl_metrics_t *m = &c->pl->metrics;
+		if (e)
+			m->start_failures++;
+		else
+			m->starts++;
+		pl_histogram_observe(&m->start_latency,
+				     (double)(pl_metrics_now_ns() - c->start_t0_ns) / 1e9);
+		c->start_t0_ns = 0;
+	}
 	pl_start_fn cb = c->start_cb;
 	c->start_cb = NULL;
 	if (cb)
@@ -563,8 +593,10 @@ static void domain_ended(pl_container_t *c)
 	release_domain(c);
 	/* read before the cgroup goes: the kernel's count is the only witness */
 	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0 || c->guest_oom_kills > 0;
-	if (c->oom_killed)
+	if (c->oom_killed) {
+		c->pl->metrics.oom_kills++;
 		pl_container_emit(c, "oom", NULL);
+	}
 	pl_error_t *e = NULL;
 	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
@@ -573,6 +605,7 @@ static void domain_ended(pl_container_t *c)
 	c->status = PL_STATUS_STOPPED;
 	pl_network_container_changed(c->pl->net, c);
 	c->exits++;
+	c->pl->metrics.exits++;
 	if (!c->finished_ns || c->finished_ns < c->started_ns)
 		c->finished_ns = pl_now_ns();
 	bool by_user = c->stop_requested;
@@ -586,7 +619,7 @@ static void domain_ended(pl_container_t *c)
 	if (by_user)
 		pl_container_emit(c, "stop", NULL);
 	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
-	if (c->start_cb) {
+	if (c->start_cb || c->start_t0_ns) { /* ended before it started: a failed start */
 		/* tether could not run what the caller asked for (not found, not executable,
 		 * no such working directory): the caller's input, not our fault */
 		bool input = c->reported_exit && c->error &&
@@ -611,16 +644,21 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return -EPROTO;
 	}
 	char hb[13];
+	c->greeted = true;
 	if (json_is_true(json_object_get(j, "resumed"))) {
 		/* a reattached domain: the process runs already, tether reports its pid */
 		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
 		pl_sessions_resume(c);
+		pl_health_start(c, true);
 		return r;
 	}
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
 	json_t *net = pl_network_tether_json(c->pl->net, c);
 	if (net)
 		json_object_set_new(cfg, "network", net);
+	bool attached = pl_sessions_primary_attached(c);
+	if (attached) /* attached before the start: the process waits for the ATTACH below */
+		json_object_set_new(cfg, "wait_attach", json_true());
 	pl_error_t *e = NULL;
 	if (c->mech->tether_config(c->mech, c->config, cfg, &e) < 0) {
 		record_error(c, e->msg);
@@ -634,12 +672,15 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	}
 	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
+	if (attached)
+		pl_sessions_resume(c);
 	if (c->config->tty && c->config->open_stdin && c->status == PL_STATUS_STARTING) {
 		/* tether holds the process until the first attach (run -it): the domain is up,
 		 * so the start is done; STARTED follows the attach */
 		c->status = PL_STATUS_RUNNING;
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
+		pl_health_start(c, false);
 		changed(c);
 	}
 	return 0;
@@ -672,6 +713,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
+		pl_health_start(c, false);
 		changed(c);
 		break;
 	case PL_MSG_EXITED: {
@@ -701,6 +743,13 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		}
 		if (json_integer_value(json_object_get(j, "type")) == PL_MSG_EXEC)
 			pl_sessions_on_exec_refused(c, j);
+		if (json_integer_value(json_object_get(j, "type")) == PL_MSG_TOP_REQUEST) {
+			/* a tether that cannot list its processes: whoever waits is told */
+			json_decref(c->top);
+			c->top = json_pack("{s:s}", "error", m ? m : "tether refused TOP_REQUEST");
+			c->top_seq++;
+			changed(c);
+		}
 		break;
 	}
 	case PL_MSG_PING:
@@ -729,7 +778,15 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_CREDIT:
 		pl_sessions_on_stdin_credit(c, j);
 		break;
+	case PL_MSG_TOP:
+		json_decref(c->top);
+		c->top = json_is_object(j) ? json_incref(j)
+					   : json_pack("{s:s}", "error", "tether sent a bad TOP");
+		c->top_seq++;
+		changed(c);
+		break;
 	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
+	case PL_MSG_TOP_REQUEST:
 	case PL_MSG_LOG_ROTATED:
 		break;
 	case PL_MSG_LOG_ROTATE:
@@ -768,6 +825,8 @@ static void on_pidfd(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	}
 	process_frames(c);
 	domain_ended(c);
+	if (c->config->auto_remove && c->status == PL_STATUS_STOPPED)
+		pl_container_auto_remove(c); /* c is gone */
 }
 
 static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
@@ -865,6 +924,13 @@ int pl_container_ns_pidfd(const pl_container_t *c)
 	return pl_container_is_running(c) && !strcmp(c->mech->name, "linux") ? c->dom.pidfd : -1;
 }
 
+/* A start that failed before the domain existed. */
+static int start_failed(pl_container_t *c, pl_error_t **err)
+{
+	c->pl->metrics.start_failures++;
+	return pl_error_wrap(err, "start container %.12s", c->id);
+}
+
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
 		       pl_error_t **err)
 {
@@ -873,12 +939,13 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (c->status == PL_STATUS_REMOVING)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
+	int64_t t0 = pl_metrics_now_ns();
 	char hb[13];
 	if (pl_network_prepare(pl->net, c, err) < 0 || pl_store_open_run_dir(pl, c, err) < 0)
-		return pl_error_wrap(err, "start container %.12s", c->id);
+		return start_failed(c, err);
 	_cleanup_free_ char *lower = lowerdir_of(c, err);
 	if (!lower)
-		return pl_error_wrap(err, "start container %.12s", c->id);
+		return start_failed(c, err);
 	_cleanup_json_ json_t *mounts = mounts_spec(c);
 	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
 	const char *mode = c->config->network_mode;
@@ -913,9 +980,10 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
 		c->status = before;
 		pl_store_save_state(c, NULL);
-		return pl_error_wrap(err, "start container %.12s", c->id);
+		return start_failed(c, err);
 	}
 	c->dom = dom;
+	c->start_t0_ns = t0;
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
 	c->has_exit = c->reported_exit = c->stop_requested = c->oom_killed = false;
@@ -1034,9 +1102,44 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		return -1;
 	}
 	pl_container_emit(c, "remove", NULL);
+	pl_container_emit(c, "destroy", NULL); /* Docker's name for it */
 	pl_container_free_record(c);
 	pl_network_rebuild(pl->net); /* its addresses are free again */
 	return 0;
+}
+
+void pl_container_auto_remove(pl_container_t *c)
+{
+	pl_portlayer_t *pl = c->pl;
+	_cleanup_json_ json_t *anon = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->config->mounts, i, m)
+	{
+		if (json_is_true(json_object_get(m, "anonymous")))
+			json_array_append(anon, json_object_get(m, "source"));
+	}
+	_cleanup_free_ char *id = pl_xstrdup(c->id);
+	pl_error_t *e = NULL;
+	if (pl_container_remove(pl, c, false, &e) < 0) {
+		pl_log_warn("container %.12s: auto-remove: %s", id, e->msg);
+		pl_error_free(e);
+		return;
+	}
+	json_t *v;
+	json_array_foreach(anon, i, v)
+	{
+		const char *name = json_string_value(v);
+		if (pl_portlayer_volume_in_use(pl, name, false))
+			continue;
+		if (pl_volume_remove(pl->volumes, name, &e) < 0) {
+			pl_log_warn("volume %s: %s", name, e->msg);
+			pl_error_free(e);
+			e = NULL;
+			continue;
+		}
+		pl_events_emit(pl->events, "volume", "remove", name, NULL, NULL);
+	}
 }
 
 static void on_restart_timer(pl_loop_t *loop, void *data)
@@ -1148,6 +1251,31 @@ uint64_t pl_container_stats_request(pl_container_t *c)
 	return c->guest_stats_seq + 1;
 }
 
+uint64_t pl_container_top_request(pl_container_t *c, pl_error_t **err)
+{
+	if (!pl_container_is_running(c)) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running", c->id);
+		return 0;
+	}
+	if (c->dom.ctl_fd < 0 || !c->greeted ||
+	    send_json(c, PL_MSG_TOP_REQUEST, json_object()) < 0) {
+		pl_error_set(err, PL_ERR_CONFLICT, ENOTCONN, "container %.12s: no link to tether",
+			     c->id);
+		return 0;
+	}
+	return c->top_seq + 1;
+}
+
+uint64_t pl_container_top_seq(const pl_container_t *c)
+{
+	return c->top_seq;
+}
+
+json_t *pl_container_top_json(const pl_container_t *c)
+{
+	return c->top ? json_incref(c->top) : json_pack("{s:[]}", "processes");
+}
+
 uint64_t pl_container_stats_seq(const pl_container_t *c)
 {
 	return c->guest_stats_seq;
@@ -1182,6 +1310,9 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
+	json_t *health = pl_health_json(c);
+	if (health)
+		json_object_set_new(state, "health", health);
 	json_t *j =
 	    json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
 		      c->config->name ? c->config->name : "", "created", time_json(c->created_ns),

@@ -5,6 +5,7 @@
 #include "portlayer/container.h"
 #include "mechanism/mechanism.h"
 #include "portlayer/events.h"
+#include "portlayer/metrics.h"
 #include "portlayer/session.h"
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/volumes.h"
@@ -77,17 +78,24 @@ struct pl_container {
 	struct pl_qframe *wq, *wq_ctrl_tail;
 	size_t wq_bytes;
 	bool reported_exit; /* tether's EXITED arrived for this run */
+	bool greeted;	    /* tether said HELLO on this link: session messages may go */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;
 	pl_timer_t *restart_timer;
 	pl_start_fn start_cb;
 	void *start_data;
+	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */
 	json_t *guest_stats;
 	uint64_t guest_stats_seq;
+	/* the last process list tether sent (TOP) and how many have arrived */
+	json_t *top;
+	uint64_t top_seq;
+
+	struct pl_health *health; /* portlayer/health.c: the checks and their record */
 
 	pl_session_t *sessions; /* those with sinks or output state */
 	pl_exec_t *execs;
@@ -106,8 +114,10 @@ struct pl_portlayer {
 	pl_images_t *images;
 	pl_volumes_t *volumes;
 	struct pl_network *net;
+	struct pl_kv *kv;
 	pl_change_fn on_change;
 	void *on_change_data;
+	pl_metrics_t metrics;
 };
 
 /* store.c */
@@ -151,6 +161,8 @@ void pl_sessions_on_exec_refused(pl_container_t *c, const json_t *msg);
 void pl_sessions_domain_ended(pl_container_t *c);
 /* a (re)connected tether: re-attach sessions that have sinks, resuming after last_seq */
 void pl_sessions_resume(pl_container_t *c);
+/* an attach came before the start: the primary must wait for it (CONFIG's wait_attach) */
+bool pl_sessions_primary_attached(pl_container_t *c);
 /* CREDIT from tether: more stdin it accepts for a session */
 void pl_sessions_on_stdin_credit(pl_container_t *c, const json_t *msg);
 void pl_sessions_free(pl_container_t *c);
@@ -158,6 +170,9 @@ int pl_execs_load(pl_container_t *c);
 
 /* container.c: resumes watching a domain that outlived the daemon */
 void pl_container_watch_domain(pl_container_t *c);
+/* container.c: removes a stopped auto_remove container and its anonymous volumes (c is
+ * freed) */
+void pl_container_auto_remove(pl_container_t *c);
 /* container.c: applies the restart policy to a container that stopped by itself */
 void pl_container_consider_restart(pl_container_t *c);
 void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs);

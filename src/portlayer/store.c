@@ -4,6 +4,7 @@
  * A domain is created under a temporary name and renamed into place, and removed by
  * renaming it away first, so a crash never leaves one half made. */
 #include "portlayer/internal.h"
+#include "portlayer/health.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -47,6 +48,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	if (!c)
 		return NULL;
 	pl_sessions_free(c);
+	pl_health_free(c);
 	pl_config_free(c->config);
 	free(c->dir);
 	if (c->dirfd >= 0)
@@ -56,6 +58,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
 	json_decref(c->guest_stats);
+	json_decref(c->top);
 	free(c);
 	return NULL;
 }

@@ -31,8 +31,10 @@ typedef enum pl_msg_type {
 	PL_MSG_DATA = 16, /* stdio bytes: chan = session, flags = stream (0 in, 1 out, 2 err) */
 	PL_MSG_STATS_REQUEST = 17, /* port layer -> tether: {} */
 	PL_MSG_STATS = 18, /* tether -> port layer: {"cpu","memory","pids","blkio","networks"} */
-	PL_MSG_LOG_ROTATE = 19,	 /* tether -> port layer: the log reached its size (no payload) */
-	PL_MSG_LOG_ROTATED = 20, /* port layer -> tether: the fresh log file, as SCM_RIGHTS */
+	PL_MSG_TOP_REQUEST = 19, /* port layer -> tether: {} */
+	PL_MSG_TOP = 20,	 /* tether -> port layer: {"processes":[...]} */
+	PL_MSG_LOG_ROTATE = 21,	 /* tether -> port layer: the log reached its size (no payload) */
+	PL_MSG_LOG_ROTATED = 22, /* port layer -> tether: the fresh log file, as SCM_RIGHTS */
 	PL_MSG_TYPE_MAX = 20,
 } pl_msg_type_t;
 

@@ -10,6 +10,7 @@ flags=(-std=gnu17 -D_GNU_SOURCE -DPL_VERSION='"fuzz"' -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 clang "${flags[@]}" tests/fuzz/fuzz_frame.c src/proto/frame.c -o "$out/fuzz_frame"
 clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/policy.c src/common/json.c \
+  src/portlayer/health_config.c \
   src/portlayer/userns.c src/portlayer/network/netconfig.c src/portlayer/network/ipam.c \
   src/portlayer/logs.c src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
 clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
