@@ -401,7 +401,8 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
 	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
 	    "security", "resources",   "image",		 "mounts",	"network_mode",
-	    "networks", "ports",       "auto_remove",	 "healthcheck", "log_config", NULL};
+	    "networks", "ports",       "auto_remove",	 "healthcheck", "log_config",
+	    NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
