@@ -95,10 +95,17 @@ long pl_logrot_fill(pl_frame_reader_t *r, int fd)
 			   .msg_iovlen = 1,
 			   .msg_control = ctl.b,
 			   .msg_controllen = sizeof(ctl.b)};
+	static bool not_socket; /* a VM's control channel is a virtio-serial port */
+	if (not_socket)
+		return pl_frame_reader_fill(r, fd);
 	ssize_t n;
 	do
 		n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == ENOTSOCK) {
+		not_socket = true;
+		return pl_frame_reader_fill(r, fd);
+	}
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
