@@ -94,7 +94,7 @@ static void quit(pl_loop_t *l, void *data)
 
 static void spin(void)
 {
-	pl_loop_timer(loop, 1, quit, NULL, NULL);
+	pl_loop_timer(loop, 0, quit, NULL, NULL); /* one pass over what is ready */
 	if (pl_loop_run(loop, NULL) < 0)
 		abort();
 }
