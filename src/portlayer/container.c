@@ -3,6 +3,7 @@
  * reported (or, if it died silently, what the kernel reported about it). */
 #include "portlayer/internal.h"
 #include "portlayer/logs.h"
+#include "portlayer/pods.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -403,7 +404,8 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		    pl_config_apply_image(cfg, pl_image_id(img), pl_image_config(img), err) < 0)
 			return NULL;
 	}
-	if (resolve_volumes(pl, cfg, err) < 0 || pl_network_attach(pl->net, cfg, NULL, err) < 0)
+	if (pl_pods_resolve(pl, cfg, err) < 0 || resolve_volumes(pl, cfg, err) < 0 ||
+	    pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
 	if (pl_container_check_mechanism(pl, cfg, err) < 0)
 		return NULL;
@@ -602,6 +604,7 @@ static void domain_ended(pl_container_t *c)
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
+	pl_pods_domain_gone(c);
 	c->status = PL_STATUS_STOPPED;
 	pl_network_container_changed(c->pl->net, c);
 	c->exits++;
@@ -653,7 +656,7 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return r;
 	}
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
-	json_t *net = pl_network_tether_json(c->pl->net, c);
+	json_t *net = pl_pods_tether_network(c->pl, c, hostname_of(c, hb));
 	if (net)
 		json_object_set_new(cfg, "network", net);
 	bool attached = pl_sessions_primary_attached(c);
@@ -786,6 +789,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		changed(c);
 		break;
 	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
+	case PL_MSG_NETWORK:
 	case PL_MSG_TOP_REQUEST:
 	case PL_MSG_LOG_ROTATED:
 		break;
@@ -964,7 +968,15 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	/* a pooled namespace belongs to the host's user namespace: a remapped domain makes its
 	 * own, owned by its user namespace, so its root can configure it */
 	/* nor does a VM take one: its network is the guest kernel's */
-	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap ||
+	/* a pod: the namespaces of the containers it joins (a joined network namespace is
+	 * entered like a pooled one) */
+	_cleanup_(pl_pods_release) pl_ns_join_t join = {.ipc_fd = -1, .pid_fd = -1};
+	int joined_net = -1;
+	if (pl_pods_prepare(pl, c, &join, &joined_net, err) < 0)
+		return pl_error_wrap(err, "start container %.12s", c->id);
+	spec.join = &join;
+	_cleanup_close_ int netns = joined_net >= 0 ? joined_net
+				    : spec.host_network || c->config->security.userns.remap ||
 					    c->mech->kernel == PL_KERNEL_DEDICATED
 					? -1
 					: pl_network_netns_take(pl->net);
@@ -978,6 +990,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->status = PL_STATUS_STARTING;
 	c->dom.pid = 0;
 	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
+		pl_pods_domain_gone(c);
 		c->status = before;
 		pl_store_save_state(c, NULL);
 		return start_failed(c, err);
@@ -1082,6 +1095,8 @@ static void kill_now(pl_container_t *c)
 
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err)
 {
+	if (pl_pods_check_remove(pl, c, force, err) < 0)
+		return -1;
 	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	if (pl_container_is_running(c)) {
 		if (!force)
@@ -1091,6 +1106,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		kill_now(c);
 	}
 	c->status = PL_STATUS_REMOVING;
+	pl_pods_domain_gone(c);
 	pl_error_t *e = NULL;
 	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %.12s: %s", c->id, e->msg);
@@ -1327,6 +1343,8 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 					    ? "isolation.kernel: dedicated requested"
 					    : "isolation.kernel: shared (the default)"));
 	json_object_set_new(j, "domain", dom);
+	/* the CRI-format log tether (or QEMU) writes: what a kubelet follows */
+	json_object_set_new(j, "log_path", json_sprintf("%s/container.log", c->dir));
 	return j;
 }
 
