@@ -13,22 +13,21 @@ static char *archive_path(pl_client_t *c, const char *id, const char *path)
 	return p;
 }
 
-int pl_container_archive_put(pl_client_t *c, const char *id, const char *path, int fd,
-			     int64_t size, pl_error_t **err)
+int pl_container_archive_put(pl_client_t *c, const char *id, const char *path, int fd, int64_t size,
+			     pl_error_t **err)
 {
 	_cleanup_free_ char *p = archive_path(c, id, path);
 	return pl_client_upload(c, "PUT", p, fd, size, "application/x-tar", NULL, NULL, err);
 }
 
-int pl_container_archive_stat(pl_client_t *c, const char *id, const char *path,
-			      pl_error_t **err)
+int pl_container_archive_stat(pl_client_t *c, const char *id, const char *path, pl_error_t **err)
 {
 	_cleanup_free_ char *p = archive_path(c, id, path);
 	return pl_client_request(c, "HEAD", p, NULL, NULL, NULL, err);
 }
 
-int pl_container_archive_get(pl_client_t *c, const char *id, const char *path,
-			     pl_client_data_fn fn, void *userdata, pl_error_t **err)
+int pl_container_archive_get(pl_client_t *c, const char *id, const char *path, pl_client_data_fn fn,
+			     void *userdata, pl_error_t **err)
 {
 	_cleanup_free_ char *p = archive_path(c, id, path);
 	return pl_client_stream(c, p, fn, userdata, err);

@@ -268,14 +268,13 @@ int pl_image_remove(pl_client_t *c, const char *ref, bool force, json_t **remove
 
 /* PUT /containers/{id}/archive?path=: extracts the tar read from fd (size < 0: to EOF) into
  * the existing directory path. */
-int pl_container_archive_put(pl_client_t *c, const char *id, const char *path, int fd,
-			     int64_t size, pl_error_t **err);
+int pl_container_archive_put(pl_client_t *c, const char *id, const char *path, int fd, int64_t size,
+			     pl_error_t **err);
 /* HEAD /containers/{id}/archive?path=: 0 when the path exists, -1 (NOTFOUND) when not. */
-int pl_container_archive_stat(pl_client_t *c, const char *id, const char *path,
-			      pl_error_t **err);
+int pl_container_archive_stat(pl_client_t *c, const char *id, const char *path, pl_error_t **err);
 /* GET /containers/{id}/archive?path=: the tar fed to fn as it comes. */
-int pl_container_archive_get(pl_client_t *c, const char *id, const char *path,
-			     pl_client_data_fn fn, void *userdata, pl_error_t **err);
+int pl_container_archive_get(pl_client_t *c, const char *id, const char *path, pl_client_data_fn fn,
+			     void *userdata, pl_error_t **err);
 
 typedef struct pl_commit_spec {
 	const char *container;

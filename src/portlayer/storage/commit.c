@@ -45,10 +45,10 @@ static bool strings_only(const json_t *v, bool array)
 
 int pl_commit_check_changes(const json_t *ch, pl_error_t **err)
 {
-	static const char *const keys[] = {"Cmd",	 "Entrypoint", "Env",	       "WorkingDir",
-					   "User",	 "Labels",     "ExposedPorts", "Volumes",
-					   "StopSignal", "Healthcheck", "Shell",
-					   "OnBuild",	 NULL};
+	static const char *const keys[] = {
+	    "Cmd",    "Entrypoint",   "Env",	 "WorkingDir", "User",
+	    "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck",
+	    "Shell",  "OnBuild",      NULL};
 	if (pl_json_check_keys(ch, "changes", keys, err) < 0)
 		return -1;
 	const char *k;
@@ -60,7 +60,7 @@ int pl_commit_check_changes(const json_t *ch, pl_error_t **err)
 			  : !strcmp(k, "Entrypoint") || !strcmp(k, "OnBuild")
 			      ? json_is_null(v) || strings_only(v, true)
 			  : !strcmp(k, "Healthcheck") ? json_is_object(v)
-			  : !strcmp(k, "Labels")     ? strings_only(v, false)
+			  : !strcmp(k, "Labels")      ? strings_only(v, false)
 			  : !strcmp(k, "ExposedPorts") || !strcmp(k, "Volumes") ? json_is_object(v)
 										: json_is_string(v);
 		if (!ok)

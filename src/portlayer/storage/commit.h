@@ -18,7 +18,7 @@ typedef struct pl_commit_opts {
 	char *comment, *author;
 	char *created_by; /* the history entry's created_by, or NULL ("portlayer commit") */
 	bool empty_layer; /* config only: no layer, the history entry marked empty_layer */
-	pl_userns_t ids; /* the container's maps: its upper holds host ids when remapped */
+	pl_userns_t ids;  /* the container's maps: its upper holds host ids when remapped */
 } pl_commit_opts_t;
 
 void pl_commit_opts_clear(pl_commit_opts_t *o);
