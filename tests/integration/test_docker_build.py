@@ -2,12 +2,34 @@
 docker CLI: instructions, multi-stage COPY --from, .dockerignore, build args, --target, a
 failing RUN, the cache, and the built image run."""
 
+import io
 import json
 import os
+import shutil
+import subprocess
+import tarfile
 
+import pytest
+
+from conftest import DEADLINE
 from docker_fixture import docker  # noqa: F401  (the fixture)
 
-os.environ["DOCKER_BUILDKIT"] = "0"
+CONTEXT_MAX = 4 << 20  # pl-dockerd's context cap for this module (PL_DOCKERD_BUILD_CONTEXT_MAX)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _build_env():
+    """The legacy builder for the CLI, a small context cap for the pl-dockerd the docker
+    fixture starts after this (module-scoped fixtures: autouse ones come first)."""
+    saved = {k: os.environ.get(k) for k in ("DOCKER_BUILDKIT", "PL_DOCKERD_BUILD_CONTEXT_MAX")}
+    os.environ["DOCKER_BUILDKIT"] = "0"
+    os.environ["PL_DOCKERD_BUILD_CONTEXT_MAX"] = str(CONTEXT_MAX)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
 
 DOCKERFILE = r"""# escape=\
 ARG BASE=busybox
@@ -102,3 +124,135 @@ def test_hostile_context_and_remote_add(docker, tmp_path):
     (ctx / "Dockerfile").write_text("FROM busybox\nADD http://127.0.0.1:1/x /x\n")
     p = build(docker, ctx, check=False)
     assert p.returncode != 0 and "remote URLs are not supported" in p.stdout + p.stderr
+
+
+def test_entrypoint_shell_onbuild_add_tar_glob_chown(docker, tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "Dockerfile").write_text(
+        "FROM busybox\n"
+        "ONBUILD RUN echo triggered > /trigger\n"
+        "ENTRYPOINT [\"echo\", \"ep\"]\n"
+        "CMD [\"default\"]\n")
+    build(docker, base, "-t", "pltest/onbuild:1")
+    assert docker.out("run", "--rm", "pltest/onbuild:1") == "ep default\n"
+    assert docker.out("run", "--rm", "pltest/onbuild:1", "given") == "ep given\n"
+    cfg = json.loads(docker.out("image", "inspect", "--format", "{{json .Config}}",
+                                "pltest/onbuild:1"))
+    assert cfg["OnBuild"] == ["RUN echo triggered > /trigger"]
+
+    ctx = tmp_path / "child"
+    ctx.mkdir()
+    with tarfile.open(ctx / "bundle.tar.gz", "w:gz") as t:
+        data = b"from the tarball\n"
+        info = tarfile.TarInfo("pkg/inside.txt")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    (ctx / "one.conf").write_text("1\n")
+    (ctx / "two.conf").write_text("2\n")
+    (ctx / "other.txt").write_text("x\n")
+    (ctx / "Dockerfile").write_text(
+        "FROM pltest/onbuild:1\n"
+        "SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n"
+        "ARG WHO=world\n"
+        "RUN echo \"hello $WHO\" > /greeting\n"
+        "ADD bundle.tar.gz /opt/\n"
+        "COPY --chown=1234:5678 *.conf /etc/app/\n"
+        "ENTRYPOINT []\n"
+        "CMD cat /trigger /greeting /opt/pkg/inside.txt\n")
+    p = build(docker, ctx, "-t", "pltest/child:1", "--build-arg", "WHO=you",
+              "--label", "built.by=test")
+    assert "Executing 1 build trigger" in p.stdout, p.stdout
+    out = docker.out("run", "--rm", "pltest/child:1")
+    assert out == "triggered\nhello you\nfrom the tarball\n", out
+    owners = docker.out("run", "--rm", "pltest/child:1", "sh", "-c",
+                        "stat -c '%n %u:%g' /etc/app/*")
+    assert owners == "/etc/app/one.conf 1234:5678\n/etc/app/two.conf 1234:5678\n", owners
+    cfg = json.loads(docker.out("image", "inspect", "--format", "{{json .Config}}",
+                                "pltest/child:1"))
+    assert cfg["Shell"] == ["/bin/sh", "-e", "-c"]
+    assert cfg["Labels"]["built.by"] == "test"
+    # the build arg is in RUN's environment only, not the image's
+    assert not any(e.startswith("WHO=") for e in cfg["Env"] or [])
+    # history: one entry per instruction, metadata ones without a layer
+    hist = json.loads(docker.request("GET", "/images/pltest/child:1/history")[2])
+    created = [h["CreatedBy"] for h in hist]
+    assert any("SHELL" in c for c in created) and any("ADD" in c for c in created)
+
+
+def test_quiet_prints_only_the_id(docker, tmp_path):
+    ctx = tmp_path / "q"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nENV QUIET=1\n")
+    out = build(docker, ctx, "-q").stdout.strip()
+    assert out.startswith("sha256:") and "\n" not in out, out
+
+
+def raw_build(docker, tar_bytes, query=""):
+    status, _, body = docker.request("POST", "/build" + query, body=tar_bytes,
+                                     headers={"Content-Type": "application/x-tar"})
+    return status, body.decode(errors="replace")
+
+
+def tar_of(entries):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, kind, data in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "sym":
+                info.type = tarfile.SYMTYPE
+                info.linkname = data
+                t.addfile(info)
+            else:
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_hostile_context_tars_write_nothing_outside(docker, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    df = b"FROM busybox\nCOPY . /ctx/\n"
+    # a ".." entry
+    status, body = raw_build(docker, tar_of([("Dockerfile", "file", df),
+                                             ("../../../../" + str(victim)[1:] + "/dotdot",
+                                              "file", b"x")]))
+    assert "outside" in body, body
+    # an absolute symlink, then an entry written through it
+    status, body = raw_build(docker, tar_of([("Dockerfile", "file", df),
+                                             ("lnk", "sym", str(victim)),
+                                             ("lnk/through", "file", b"x")]))
+    assert "errorDetail" in body, body
+    # an absolute entry name
+    status, body = raw_build(docker, tar_of([("Dockerfile", "file", df),
+                                             (str(victim) + "/abs", "file", b"x")]))
+    assert "errorDetail" in body, body
+    assert list(victim.iterdir()) == []
+
+
+def test_giant_context_is_refused(docker, tmp_path):
+    ctx = tmp_path / "giant"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY big /big\n")
+    with open(ctx / "big", "wb") as f:
+        f.write(os.urandom(CONTEXT_MAX + 1024))
+    p = build(docker, ctx, check=False)
+    assert p.returncode != 0
+    assert "build context is too large" in p.stdout + p.stderr
+
+
+def test_compose_build(docker, tmp_path):
+    compose = shutil.which("docker-compose")
+    if not compose:
+        pytest.skip("docker-compose is not installed")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(
+        "FROM busybox\nARG MSG\nRUN echo \"$MSG\" > /msg\nCMD cat /msg\n")
+    (tmp_path / "docker-compose.yml").write_text(
+        'version: "3.7"\nservices:\n  app:\n    build:\n      context: ./app\n'
+        '      args: {MSG: composed}\n    image: pltest/composed:1\n')
+    env = dict(docker.env(), COMPOSE_DOCKER_CLI_BUILD="0", DOCKER_BUILDKIT="0")
+    p = subprocess.run([compose, "-p", "plb", "build"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=DEADLINE * 2)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert docker.out("run", "--rm", "pltest/composed:1") == "composed\n"
