@@ -278,3 +278,21 @@ def test_chown_by_name_and_dockerfile_on_stdin(docker, tmp_path):
     assert p.returncode == 0, p.stderr
     assert docker.out("run", "--rm", "pltest/stdin:1", "sh", "-c", "echo $FROM_STDIN") == \
         "yes\n"
+
+
+def test_rm_false_keeps_containers_and_buildkit_flags_refused(docker, tmp_path):
+    ctx = tmp_path / "keep"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nEXPOSE 7000-7002/udp\nRUN true\n")
+    before = set(docker.out("ps", "-aq").split())
+    p = build(docker, ctx, "--rm=false", "--no-cache", "-t", "pltest/keep:1")
+    assert "Removing intermediate container" not in p.stdout
+    kept = set(docker.out("ps", "-aq").split()) - before
+    assert len(kept) == 2, p.stdout
+    docker.run("rm", "-f", *kept)
+    ports = json.loads(docker.out("image", "inspect", "--format",
+                                  "{{json .Config.ExposedPorts}}", "pltest/keep:1"))
+    assert sorted(ports) == ["7000/udp", "7001/udp", "7002/udp"]
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --chmod=755 Dockerfile /x\n")
+    p = build(docker, ctx, check=False)
+    assert p.returncode != 0 and "--chmod option requires BuildKit" in p.stdout + p.stderr
