@@ -47,6 +47,9 @@ typedef struct pl_domain {
 	int pidfd;		       /* polls readable when tether (and so the domain) is gone */
 	int ctl_fd;		       /* the tether protocol stream; -1 when not connected */
 	unsigned long long start_time; /* tether's start time (clock ticks), guards pid reuse */
+	/* spawn: a warning about how the domain was made (a VM fell back to a cold boot), for
+	 * the daemon's log and a "warning" event; the mechanism's, valid until its next call */
+	const char *warning;
 } pl_domain_t;
 
 typedef struct pl_mechanism {
@@ -133,6 +136,11 @@ extern pl_mechanism_t pl_mechanism_vm;
 /* Settings before pl_mechanisms_init: accel "auto" (probe KVM once, else TCG), "kvm" or
  * "tcg"; kernel_dir an unpacked linux-image package (NULL: the default); caches go under
  * state_root/vm. NULL arguments keep the defaults. */
+/* VM templates (dedicated kernels start as clones of a booted, saved guest): enabled, their
+ * directory (NULL: state_root/vm/templates), and sizes built ahead at start-up
+ * ("CPUSxMIB,...", NULL: none; others are built at their first use). */
+int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild,
+			      pl_error_t **err);
 int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
 		    pl_error_t **err);
 int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);

@@ -5,6 +5,7 @@
  * CONFIG/EXEC parsing in launch.c, process and signal mechanics behind tether/os.h.
  * Single-threaded on purpose: fork without locks held, signals read synchronously. */
 #include "common/cleanup.h"
+#include "tether/session.h"
 #include "tether/tether.h"
 
 #include <errno.h>
@@ -85,14 +86,14 @@ static void ctl_lost(void)
 	T.lost = true;
 }
 
-bool pl_ctl_ready(void)
+static bool ctl_ready(void)
 {
 	return T.ctl_out && T.ready;
 }
 
 /* Control messages. Sending never fails the container: a daemon that went away only means
  * nobody is listening, and the exit record on fd 5 remains the source of truth. */
-void pl_ctl_send(uint16_t type, const void *payload, size_t len)
+static void ctl_send(uint16_t type, const void *payload, size_t len)
 {
 	if (!T.ctl_out)
 		return;
@@ -102,21 +103,22 @@ void pl_ctl_send(uint16_t type, const void *payload, size_t len)
 		ctl_lost();
 }
 
-void pl_ctl_send_frame(const uint8_t *frame, size_t len)
+static void ctl_send_frame(const uint8_t *frame, size_t len)
 {
 	if (T.ctl_out && write_all(T.ctl, frame, len) < 0)
 		ctl_lost();
 }
 
-void pl_ctl_send_json(uint16_t type, json_t *obj)
+static void ctl_send_json(uint16_t type, json_t *obj)
 {
 	json_auto_t *o = obj;
 	_cleanup_free_ char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s)
-		pl_ctl_send(type, s, strlen(s));
+		ctl_send(type, s, strlen(s));
 }
 
-void pl_ctl_error(int type, uint32_t session, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void ctl_error(int type, uint32_t session,
+							    const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -128,7 +130,7 @@ void pl_ctl_error(int type, uint32_t session, const char *fmt, ...)
 		json_object_set_new(o, "type", json_integer(type));
 	if (o && session > 0)
 		json_object_set_new(o, "session", json_integer(session));
-	pl_ctl_send_json(PL_MSG_ERROR, o);
+	ctl_send_json(PL_MSG_ERROR, o);
 }
 
 /* The one way out once tether has a status to report: exit record first (it survives the
@@ -145,12 +147,13 @@ static _Noreturn void finish(int code, int sig, const char *error)
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s) {
 		size_t len = strlen(s);
-		if (pwrite(FD_EXIT, s, len, 0) == (ssize_t)len &&
-		    ftruncate(FD_EXIT, (off_t)len) == 0)
-			fsync(FD_EXIT);
-		else if (errno == ESPIPE) /* a stream (a VM's port): the host keeps the file */
+		/* not fsync'd: the record must outlive the daemon (the page cache does), not the
+		 * host, whose crash ends the domain anyway (docs/design-decisions.md) */
+		bool written = pwrite(FD_EXIT, s, len, 0) == (ssize_t)len &&
+			       ftruncate(FD_EXIT, (off_t)len) == 0;
+		if (!written && errno == ESPIPE) /* a stream (a VM's port): the host keeps it */
 			write_all(FD_EXIT, s, len);
-		pl_ctl_send(PL_MSG_EXITED, s, len);
+		ctl_send(PL_MSG_EXITED, s, len);
 	}
 	exit(code & 255);
 }
@@ -160,18 +163,18 @@ static void on_hello(const uint8_t *payload, size_t len)
 	json_auto_t *o = json_loadb((const char *)payload, len, 0, NULL);
 	json_t *v = json_object_get(o, "version");
 	if (!json_is_integer(v)) {
-		pl_ctl_error(PL_MSG_HELLO, 0, "bad hello: \"version\" must be an integer");
+		ctl_error(PL_MSG_HELLO, 0, "bad hello: \"version\" must be an integer");
 		exit(1);
 	}
 	if (json_integer_value(v) != PL_PROTO_VERSION) {
-		pl_ctl_error(PL_MSG_HELLO, 0, "unsupported protocol version %lld",
-			     (long long)json_integer_value(v));
+		ctl_error(PL_MSG_HELLO, 0, "unsupported protocol version %lld",
+			  (long long)json_integer_value(v));
 		exit(1);
 	}
 	T.ready = true;
 }
 
-void pl_tether_launch_primary(void)
+static void launch_primary(void)
 {
 	pl_os_stage_t stage;
 	char umsg[512];
@@ -186,7 +189,7 @@ void pl_tether_launch_primary(void)
 	}
 	pl_launch_free(&T.launch);
 	T.phase = RUNNING;
-	pl_ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
+	ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
 	pl_sessions_grant(); /* its stdin window */
 }
 
@@ -198,51 +201,57 @@ static void on_config(const uint8_t *payload, size_t len)
 	if (bad) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "invalid config: %s", bad);
-		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
+		ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
 		finish(EXIT_CONFIG, 0, msg);
+	}
+	/* a dedicated kernel restored from a template gets its disk and identity only now */
+	const char *oserr = pl_os_domain_setup(o);
+	if (oserr) {
+		ctl_error(PL_MSG_CONFIG, 0, "%s", oserr);
+		finish(EXIT_CONFIG, 0, oserr);
 	}
 	/* the domain's network before anything runs in it */
 	json_t *net = json_object_get(o, "network");
 	const char *neterr = net ? pl_os_net_setup(net) : NULL;
 	if (neterr) {
-		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
+		ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
 		finish(EXIT_CONFIG, 0, neterr);
 	}
 	pl_session_primary_init(&T.launch.spec);
 	if (T.launch.wait_attach)
 		T.phase = AWAIT_ATTACH;
 	else
-		pl_tether_launch_primary();
+		launch_primary();
 }
 
 static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 {
 	if (h->type == PL_MSG_DATA) { /* stdin: chan = session, flags = stream 0 */
 		if (h->flags != 0)
-			pl_ctl_error(h->type, h->chan, "unsupported flags 0x%x for stdin",
-				     (unsigned)h->flags);
+			ctl_error(h->type, h->chan, "unsupported flags 0x%x for stdin",
+				  (unsigned)h->flags);
 		else if (T.phase == AWAIT_ATTACH || T.phase == RUNNING)
 			pl_session_stdin(h->chan, payload, h->len);
 		else if (T.phase != EXITING) /* exiting: the processes are gone */
-			pl_ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
+			ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
 		return;
 	}
 	if (h->chan != 0) {
-		pl_ctl_error(h->type, 0, "unknown channel %u", (unsigned)h->chan);
+		ctl_error(h->type, 0, "unknown channel %u", (unsigned)h->chan);
 		return;
 	}
 	if (h->flags != 0) {
-		pl_ctl_error(h->type, 0, "unsupported flags 0x%x", (unsigned)h->flags);
+		ctl_error(h->type, 0, "unsupported flags 0x%x", (unsigned)h->flags);
 		return;
 	}
 	switch (h->type) { /* an int: peers may send types this enum does not know yet */
 	case PL_MSG_PING:
-		pl_ctl_send(PL_MSG_PONG, payload, h->len);
+		ctl_send(PL_MSG_PONG, payload, h->len);
 		return;
 	case PL_MSG_HELLO:
 		if (T.phase == RUNNING) { /* a reconnected daemon: tell it where things stand */
 			on_hello(payload, h->len);
-			pl_ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
+			ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
 			pl_sessions_resume();
 			return;
 		}
@@ -280,19 +289,19 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 				    ? pl_os_net_setup(net)
 				    : "network: only hosts and dns can change";
 		if (e)
-			pl_ctl_error(h->type, 0, "%s", e);
+			ctl_error(h->type, 0, "%s", e);
 		json_decref(net);
 		return;
 	}
 	case PL_MSG_STATS_REQUEST: /* what the domain uses, seen from inside it */
 		if (T.phase == AWAIT_HELLO)
 			break;
-		pl_ctl_send_json(PL_MSG_STATS, pl_os_stats());
+		ctl_send_json(PL_MSG_STATS, pl_os_stats());
 		return;
 	case PL_MSG_TOP_REQUEST: /* the domain's processes, with its own pids */
 		if (T.phase == AWAIT_HELLO)
 			break;
-		pl_ctl_send_json(PL_MSG_TOP, pl_os_top());
+		ctl_send_json(PL_MSG_TOP, pl_os_top());
 		return;
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
@@ -302,10 +311,10 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 	case PL_MSG_GO:
 		break;
 	default:
-		pl_ctl_error(h->type, 0, "unknown message type %u", (unsigned)h->type);
+		ctl_error(h->type, 0, "unknown message type %u", (unsigned)h->type);
 		return;
 	}
-	pl_ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
+	ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
 }
 
 /* Handles the frames read so far. Never held back: stdin comes within the window tether
@@ -317,7 +326,7 @@ static void process_frames(void)
 		const uint8_t *payload;
 		int rc = pl_frame_reader_next(&T.rd, &h, &payload);
 		if (rc < 0) {
-			pl_ctl_error(0, 0, "corrupt stream: %s; no longer reading", strerror(-rc));
+			ctl_error(0, 0, "corrupt stream: %s; no longer reading", strerror(-rc));
 			ctl_lost();
 		} else if (rc == 0) {
 			/* The daemon went away (or will have to reconnect). The container outlives
@@ -350,9 +359,9 @@ static void ctl_fresh(void)
 	T.ctl_in = T.ctl_out = true;
 	T.ready = T.lost = T.ctl_eof = false;
 	pl_sessions_detach_all();
-	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION,
-						 "agent", "pl-tether/" PL_VERSION, "os",
-						 pl_os_name(), "resumed", T.phase == RUNNING));
+	ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION, "agent",
+					      "pl-tether/" PL_VERSION, "os", pl_os_name(),
+					      "resumed", T.phase == RUNNING));
 }
 
 static void on_accept(void)
@@ -398,7 +407,7 @@ static bool loop_once(int timeout_ms)
 	if (!T.ctl_in && T.phase < AWAIT_ATTACH)
 		finish(EXIT_CONFIG, 0, "control connection lost before the process started");
 	if (!T.ctl_in && T.phase == AWAIT_ATTACH)
-		pl_tether_launch_primary(); /* nobody is left to attach; the log still is */
+		launch_primary(); /* nobody is left to attach; the log still is */
 	bool reading = T.ctl_in && !T.ctl_eof;
 	struct pollfd p[POLL_MAX] = {
 	    {.fd = T.phase != EXITING ? T.sig_fd : -1, .events = POLLIN},
@@ -452,8 +461,42 @@ static _Noreturn void primary_exited(const pl_os_status_t *st)
 	finish(st->signal ? 128 + st->signal : st->code, st->signal, NULL);
 }
 
+/* ---- the sessions' port: the connection, the log, the waiting primary */
+
+static bool port_ready(void *ctx)
+{
+	return ctl_ready();
+}
+
+static void port_send_json(void *ctx, uint16_t type, json_t *obj)
+{
+	ctl_send_json(type, obj);
+}
+
+static void port_send_frame(void *ctx, const uint8_t *frame, size_t len)
+{
+	ctl_send_frame(frame, len);
+}
+
+static void port_error(void *ctx, int type, uint32_t session, const char *msg)
+{
+	ctl_error(type, session, "%s", msg);
+}
+
+static void port_launch_primary(void *ctx)
+{
+	launch_primary();
+}
+
 int main(void)
 {
+	static const pl_session_port_t port = {.ready = port_ready,
+					       .send_json = port_send_json,
+					       .send_frame = port_send_frame,
+					       .error = port_error,
+					       .launch_primary = port_launch_primary,
+					       .log_fd = FD_LOG};
+	pl_sessions_init(&port);
 	if (pl_os_boot() < 0)
 		return 1;
 	T.reconnects = pl_os_ctl_reconnects();
@@ -469,8 +512,8 @@ int main(void)
 	if (T.sig_fd < 0)
 		return 1;
 	pl_frame_reader_init(&T.rd);
-	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss}", "version", PL_PROTO_VERSION, "agent",
-						 "pl-tether/" PL_VERSION, "os", pl_os_name()));
+	ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss}", "version", PL_PROTO_VERSION, "agent",
+					      "pl-tether/" PL_VERSION, "os", pl_os_name()));
 	for (;;)
 		if (!loop_once(-1))
 			finish(EXIT_CONFIG, 0, "poll failed");
