@@ -296,3 +296,15 @@ def test_rm_false_keeps_containers_and_buildkit_flags_refused(docker, tmp_path):
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY --chmod=755 Dockerfile /x\n")
     p = build(docker, ctx, check=False)
     assert p.returncode != 0 and "--chmod option requires BuildKit" in p.stdout + p.stderr
+
+
+def test_network_none_custom_dockerfile_and_escape_refused(docker, tmp_path):
+    ctx = tmp_path / "net"
+    ctx.mkdir()
+    (ctx / "build.df").write_text("FROM busybox\nRUN ls /sys/class/net > /nets\n")
+    build(docker, ctx, "-f", str(ctx / "build.df"), "--network", "none", "-t", "pltest/net:1")
+    assert docker.out("run", "--rm", "pltest/net:1", "cat", "/nets") == "lo\n"
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY ../../etc/passwd /p\n")
+    p = build(docker, ctx, check=False)
+    assert p.returncode != 0
+    assert "outside the build context" in p.stdout + p.stderr
