@@ -494,6 +494,7 @@ static int run_step(bctx_t *b, const df_instr_t *in)
 	int rc = -1;
 	char **env = NULL;
 	char *ctr = NULL;
+	_cleanup_error_ pl_error_t *err = NULL;
 	if (hit) {
 		out(b, " ---> Using cache\n");
 		set_image(b, hit);
@@ -508,7 +509,6 @@ static int run_step(bctx_t *b, const df_instr_t *in)
 	if (!ctr)
 		goto done;
 	out(b, " ---> Running in %s\n", short_id(ctr));
-	_cleanup_error_ pl_error_t *err = NULL;
 	pl_attach_opts_t ao = {.stdout_ = true, .stderr_ = true, .stream = true};
 	pl_upgraded_t up = {.fd = -1};
 	bool attached = pl_container_attach(b->c, ctr, &ao, &up, NULL) == 0;
@@ -1408,6 +1408,7 @@ void dk_build(dk_job_t *j)
 	bctx_t bb = {.job = j, .c = dk_job_client(j)}, *b = &bb;
 	_cleanup_free_ char *ign = NULL, *itext = NULL, *dfrel = NULL, *dfpath = NULL, *text = NULL;
 	_cleanup_json_ json_t *labels = NULL, *unused = NULL;
+	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_json_ json_t *tags = take_tags(dk_job_body_fd(j));
 	if (!tags) {
 		tags = json_array();
@@ -1457,7 +1458,6 @@ void dk_build(dk_job_t *j)
 	const char *mx = getenv("PL_DOCKERD_BUILD_CONTEXT_MAX");
 	if (mx && *mx)
 		max = strtoll(mx, NULL, 10);
-	_cleanup_error_ pl_error_t *err = NULL;
 	unsigned char head[512];
 	ssize_t hn = pread(fd, head, sizeof(head), 0);
 	if (hn > 0 && !bx_looks_like_archive(head, (size_t)hn)) {

@@ -40,7 +40,9 @@ int bx_extract(int fd, const char *dir, int64_t max, pl_error_t **err)
 				     archive_error_string(in));
 			goto out;
 		}
-		const char *name = archive_entry_pathname(e);
+		/* a copy: the entry's own name is replaced below */
+		_cleanup_free_ char *name =
+		    archive_entry_pathname(e) ? pl_xstrdup(archive_entry_pathname(e)) : NULL;
 		if (!name || name[0] == '/' || !strcmp(name, "..") || !strncmp(name, "../", 3) ||
 		    strstr(name, "/../") ||
 		    (strlen(name) >= 3 && !strcmp(name + strlen(name) - 3, "/.."))) {
