@@ -4,6 +4,7 @@
  * bounded. Knows nothing of sessions or the daemon: unit-testable on a pipe. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define PL_LOG_LINE_MAX (16 * 1024)
@@ -13,6 +14,8 @@ typedef struct pl_logwriter {
 	const char *stream; /* "stdout" or "stderr" */
 	char *line;	    /* PL_LOG_LINE_MAX bytes: the partial line, then room for reads */
 	size_t len;	    /* bytes of the partial line */
+	/* optional: a record of n bytes may be written (false: it is dropped, the log is full) */
+	bool (*admit)(size_t n);
 } pl_logwriter_t;
 
 /* Where the next read goes (*room bytes free after the partial line). */
@@ -22,5 +25,5 @@ char *pl_logwriter_space(pl_logwriter_t *w, size_t *room);
 void pl_logwriter_commit(pl_logwriter_t *w, size_t n);
 /* The stream ended: logs the partial line (P), if any. */
 void pl_logwriter_flush(pl_logwriter_t *w);
-/* One record with one write(). */
-void pl_log_record(int fd, const char *stream, char tag, const char *data, size_t len);
+/* One record with one write(), if w->admit lets it. */
+void pl_log_record(const pl_logwriter_t *w, char tag, const char *data, size_t len);

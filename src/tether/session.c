@@ -370,6 +370,7 @@ void pl_session_primary_init(const pl_os_spawn_spec_t *spec)
 	for (int k = 0; k < 2; k++)
 		s->out[k] = (output_t){.fd = -1,
 				       .log = {.fd = port.log_fd,
+					       .admit = port.log_admit,
 					       .stream = k ? "stderr" : "stdout",
 					       .line = primary_lines[k]}};
 }

@@ -23,6 +23,8 @@ typedef struct pl_session_port {
 	/* the first ATTACH of a primary configured with wait_attach: start it now */
 	void (*launch_primary)(void *ctx);
 	int log_fd; /* session 1's output as CRI records */
+	/* a record of n bytes may go to the log (false: dropped, the log is full); NULL: all */
+	bool (*log_admit)(size_t n);
 } pl_session_port_t;
 
 /* Before any other call. */

@@ -217,6 +217,10 @@ static void on_config(const uint8_t *payload, size_t len)
 		ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
 		finish(EXIT_CONFIG, 0, neterr);
 	}
+	json_t *lms = json_object_get(o, "log_max_size");
+	pl_logrot_configure(json_is_integer(lms) && json_integer_value(lms) > 0
+				? (uint64_t)json_integer_value(lms)
+				: 0);
 	pl_session_primary_init(&T.launch.spec);
 	if (T.launch.wait_attach)
 		T.phase = AWAIT_ATTACH;
@@ -253,6 +257,8 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			on_hello(payload, h->len);
 			ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
 			pl_sessions_resume();
+			if (pl_logrot_reconnected(ctl_ready()))
+				ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
 			return;
 		}
 		if (T.phase != AWAIT_HELLO)
@@ -303,9 +309,19 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			break;
 		ctl_send_json(PL_MSG_TOP, pl_os_top());
 		return;
+	case PL_MSG_LOG_ROTATED: {
+		bool ask;
+		const char *bad = pl_logrot_on_rotated(ctl_ready(), &ask);
+		if (bad)
+			ctl_error(PL_MSG_LOG_ROTATED, 0, "%s", bad);
+		if (ask)
+			ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
+		return;
+	}
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
 		return;
+	case PL_MSG_LOG_ROTATE:
 	case PL_MSG_STARTED:
 	case PL_MSG_EXITED:
 	case PL_MSG_GO:
@@ -342,7 +358,7 @@ static void process_frames(void)
 
 static void on_control(void)
 {
-	long n = pl_frame_reader_fill(&T.rd, T.ctl);
+	long n = pl_logrot_fill(&T.rd, T.ctl); /* LOG_ROTATED brings a file descriptor */
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0)
@@ -483,6 +499,16 @@ static void port_error(void *ctx, int type, uint32_t session, const char *msg)
 	ctl_error(type, session, "%s", msg);
 }
 
+static bool port_log_admit(size_t n)
+{
+	bool ask;
+	if (!pl_logrot_admit(n, ctl_ready(), &ask))
+		return false;
+	if (ask)
+		ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
+	return true;
+}
+
 static void port_launch_primary(void *ctx)
 {
 	launch_primary();
@@ -495,7 +521,8 @@ int main(void)
 					       .send_frame = port_send_frame,
 					       .error = port_error,
 					       .launch_primary = port_launch_primary,
-					       .log_fd = FD_LOG};
+					       .log_fd = FD_LOG,
+					       .log_admit = port_log_admit};
 	pl_sessions_init(&port);
 	if (pl_os_boot() < 0)
 		return 1;

@@ -29,6 +29,20 @@ static inline int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- logrotate.c: the log's size, when to ask the daemon for a new file (LOG_ROTATE), the
+ * file it sends back (LOG_ROTATED). It sends nothing itself: tether.c owns the connection. */
+
+void pl_logrot_configure(uint64_t max_size); /* 0: never rotate */
+/* A record of n bytes is about to be written: false drops it (the log is full); true counts
+ * it, and sets *ask when a LOG_ROTATE should go to the daemon now (ready: one is connected). */
+bool pl_logrot_admit(size_t n, bool ready, bool *ask);
+/* A new connection: fds queued from the old one are dropped; true: ask (again) now. */
+bool pl_logrot_reconnected(bool ready);
+/* LOG_ROTATED arrived: NULL, or what is wrong with it; *ask as for pl_logrot_admit. */
+const char *pl_logrot_on_rotated(bool ready, bool *ask);
+/* pl_frame_reader_fill, keeping file descriptors that come along (SCM_RIGHTS) for LOG_ROTATED. */
+long pl_logrot_fill(pl_frame_reader_t *r, int fd);
+
 /* ---- launch.c */
 
 typedef struct launch {
