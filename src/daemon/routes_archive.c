@@ -532,13 +532,15 @@ static void h_container_commit(pl_req_t *r, void *data)
 		return pl_route_fail(r, e);
 	}
 	_cleanup_json_ json_t *body = NULL;
-	const char *comment = NULL, *author = NULL;
+	const char *comment = NULL, *author = NULL, *created_by = NULL;
 	json_t *changes = NULL;
 	if (pl_req_has_body(r)) {
-		static const char *const keys[] = {"changes", "comment", "author", NULL};
+		static const char *const keys[] = {"changes",	 "comment",	"author",
+						   "created_by", "empty_layer", NULL};
 		body = pl_req_json(r, &e);
 		if (!body || pl_json_check_keys(body, "commit", keys, &e) < 0 ||
 		    pl_json_get_string(body, "comment", &comment, &e) < 0 ||
+		    pl_json_get_string(body, "created_by", &created_by, &e) < 0 ||
 		    pl_json_get_string(body, "author", &author, &e) < 0)
 			return pl_route_fail(r, e);
 		changes = json_object_get(body, "changes");
@@ -562,6 +564,8 @@ static void h_container_commit(pl_req_t *r, void *data)
 		author = pl_req_query(r, "author");
 	o->comment = comment && *comment ? pl_xstrdup(comment) : NULL;
 	o->author = author && *author ? pl_xstrdup(author) : NULL;
+	o->created_by = created_by ? pl_xstrdup(created_by) : NULL;
+	o->empty_layer = json_is_true(json_object_get(body, "empty_layer"));
 	if (repo && *repo)
 		o->name = tag && *tag ? pl_xasprintf("%s:%s", repo, tag) : pl_xstrdup(repo);
 	submit(r, j);
