@@ -1,5 +1,5 @@
-/* The typed client for routes pl-dockerd's second half uses: the archive routes (docker cp),
- * commit, image save and push, container summaries. */
+/* The typed client for routes pl-dockerd's second half uses: the archive routes with the
+ * path stat header (docker cp), image save and push, pulls with credentials, layers. */
 #include "client/portlayer-client.h"
 #include "client/pl_client_util.h"
 #include "common/cleanup.h"
@@ -35,33 +35,6 @@ int pl_archive_put(pl_client_t *c, const char *id, const char *path, int fd, int
 {
 	_cleanup_free_ char *p = archive_path(c, id, path);
 	return pl_client_upload(c, "PUT", p, fd, size, "application/x-tar", NULL, NULL, err);
-}
-
-int pl_container_commit(pl_client_t *c, const char *id, const char *repo, const char *tag,
-			const char *comment, const char *author, json_t *changes, json_t **image,
-			pl_error_t **err)
-{
-	_cleanup_free_ char *p = pl_xstrdup("/commit");
-	pl_client_add_query(c, &p, "container", id);
-	if (repo && *repo)
-		pl_client_add_query(c, &p, "repo", repo);
-	if (tag && *tag)
-		pl_client_add_query(c, &p, "tag", tag);
-	_cleanup_json_ json_t *body = json_object();
-	if (comment && *comment)
-		json_object_set_new(body, "comment", json_string(comment));
-	if (author && *author)
-		json_object_set_new(body, "author", json_string(author));
-	if (changes && json_object_size(changes))
-		json_object_set(body, "changes", changes);
-	json_t *resp = NULL;
-	if (pl_client_request(c, "POST", p, body, NULL, &resp, err) < 0)
-		return -1;
-	if (image)
-		*image = resp;
-	else
-		json_decref(resp);
-	return 0;
 }
 
 int pl_image_save(pl_client_t *c, const char *names, bool oci, pl_client_data_fn fn, void *userdata,

@@ -285,16 +285,23 @@ void dk_commit(dk_job_t *j)
 		    !(json_is_object(v) && !json_object_size(v)))
 			json_object_set(changes, k[i], (json_t *)v);
 	}
-	_cleanup_json_ json_t *image = NULL;
-	int r = pl_container_commit(c, ci->id, dk_job_query(j, "repo"), dk_job_query(j, "tag"),
-				    dk_job_query(j, "comment"), dk_job_query(j, "author"), changes,
-				    &image, &err);
+	const char *comment = dk_job_query(j, "comment");
+	const char *author = dk_job_query(j, "author");
+	pl_commit_spec_t spec = {
+	    .container = ci->id,
+	    .repo = dk_job_query(j, "repo"),
+	    .tag = dk_job_query(j, "tag"),
+	    .comment = comment && *comment ? comment : NULL,
+	    .author = author && *author ? author : NULL,
+	    .changes = json_object_size(changes) ? changes : NULL,
+	};
+	_cleanup_free_ char *id = NULL;
+	int r = pl_container_commit(c, &spec, &id, &err);
 	pl_container_info_free(ci);
 	if (r < 0) {
 		dk_reply_pl_error(j, err);
 		return;
 	}
-	const char *id = json_string_value(json_object_get(image, "id"));
 	dk_job_reply_json(j, 201, json_pack("{s:s}", "Id", id ? id : ""));
 }
 

@@ -125,6 +125,9 @@ const pl_mechanism_t *const *pl_mechanisms_all(void);
 extern pl_mechanism_t pl_mechanism_linux;
 int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
 const char *pl_linux_cgroup_layout(void);
+/* pids.max of linux containers created without resources.pids_limit (0: none). */
+#define PL_DEFAULT_PIDS_LIMIT 32768
+void pl_linux_set_default_pids_limit(int64_t n);
 
 /* Where scripts/deps.sh unpacks the guest kernel package. */
 #define PL_VM_DEFAULT_KERNEL_DIR "/usr/local/lib/portlayer/kernel"
