@@ -94,6 +94,14 @@ typedef struct pl_mechanism {
 	void *priv;
 } pl_mechanism_t;
 
+/* Helpers every mechanism uses the same way (domain.c). In a domain's set-up process:
+ * reports e on ctl as the protocol's ERROR frame (with its kind), then exits 1. */
+_Noreturn void pl_domain_fail(int ctl, pl_error_t *e, const char *fallback);
+/* The common reattach: 1 and out filled (pidfd, a fresh connection to dirfd/socket_name or
+ * -1) when pid still runs with that start time, 0 when it is gone or the pid was reused. */
+int pl_domain_reattach(pid_t pid, unsigned long long start_time, int run_dirfd,
+		       const char *socket_name, pl_domain_t *out, pl_error_t **err);
+
 /* Initialises the mechanisms compiled in; tether_path is the agent binary to run. */
 int pl_mechanisms_init(const char *tether_path, pl_error_t **err);
 /* The mechanism for a criterion, or NULL with an UNSUPPORTED error naming why. */

@@ -1,4 +1,4 @@
-#include "mechanism/linux/cgroup.h"
+#include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "portlayer/policy.h"

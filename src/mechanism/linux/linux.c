@@ -3,11 +3,11 @@
  * tether runs as the domain's PID 1, exec'd from a sealed memfd so nothing inside the
  * container can write the binary through /proc/1/exe (CVE-2019-5736 class). */
 #include "mechanism/mechanism.h"
-#include "mechanism/netdev.h"
-#include "mechanism/linux/cgroup.h"
-#include "mechanism/proc.h"
+#include "host/linux/netdev.h"
+#include "host/linux/cgroup.h"
+#include "host/linux/proc.h"
 #include "mechanism/linux/rootfs.h"
-#include "mechanism/linux/seccomp.h"
+#include "host/linux/seccomp.h"
 #include "mechanism/linux/userns.h"
 #include "common/util.h"
 #include "common/cleanup.h"

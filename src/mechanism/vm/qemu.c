@@ -6,7 +6,7 @@
  * with one short deadline per exchange (the daemon's loop waits for it). */
 #include "mechanism/vm/vm.h"
 #include "mechanism/mechanism.h"
-#include "mechanism/proc.h"
+#include "host/linux/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

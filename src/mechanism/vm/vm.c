@@ -9,9 +9,9 @@
  * QEMU runs reaches the daemon as the protocol's ERROR frame, as in the linux mechanism. */
 #include "mechanism/mechanism.h"
 #include "mechanism/vm/vm.h"
-#include "mechanism/linux/cgroup.h"
-#include "mechanism/linux/seccomp.h"
-#include "mechanism/proc.h"
+#include "host/linux/cgroup.h"
+#include "host/linux/seccomp.h"
+#include "host/linux/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"

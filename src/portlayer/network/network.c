@@ -8,7 +8,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "mechanism/netdev.h"
+#include "host/linux/netdev.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>

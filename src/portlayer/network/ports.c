@@ -12,7 +12,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "mechanism/netfilter.h"
+#include "host/linux/netfilter.h"
 
 #include <stdarg.h>
 #include <stdio.h>
