@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "mechanism/mechanism.h"
+#include "mechanism/linux.h"
 #include "portlayer/events.h"
 #include "portlayer/handle.h"
 #include "portlayer/logs.h"
@@ -121,11 +122,13 @@ static void h_info(pl_req_t *r, void *data)
 	pl_app_t *app = data;
 	pl_counts_t n = pl_portlayer_counts(app->pl);
 	json_t *mechs = json_array();
-	for (const pl_mechanism_t *const *m = pl_mechanisms_all(); *m; m++) {
+	for (const pl_mechanism_t *const *m = pl_portlayer_mechanisms(app->pl); *m; m++) {
 		const char *reason = NULL;
 		bool ok = (*m)->available(*m, &reason);
-		json_t *j = json_pack("{s:s, s:s, s:b}", "name", (*m)->name, "kernel",
-				      pl_kernel_name((*m)->kernel), "available", ok);
+		json_t *j =
+		    json_pack("{s:s, s:s, s:b}", "name", (*m)->name, "kernel",
+			      pl_mech_has(*m, PL_MECH_DEDICATED_KERNEL) ? "dedicated" : "shared",
+			      "available", ok);
 		if (!ok && reason)
 			json_object_set_new(j, "reason", json_string(reason));
 		json_array_append_new(mechs, j);

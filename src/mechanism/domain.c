@@ -39,3 +39,19 @@ int pl_domain_reattach(pid_t pid, unsigned long long start_time, int run_dirfd,
 	out->ctl_fd = pl_unix_connect_at(run_dirfd, socket_name);
 	return 1;
 }
+
+int64_t pl_userns_host_id(const pl_idmap_t *map, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= map[i].container_id && id - map[i].container_id < map[i].size)
+			return (int64_t)map[i].host_id + (id - map[i].container_id);
+	return -1;
+}
+
+int64_t pl_userns_container_id(const pl_idmap_t *map, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (id >= map[i].host_id && id - map[i].host_id < map[i].size)
+			return (int64_t)map[i].container_id + (id - map[i].host_id);
+	return -1;
+}

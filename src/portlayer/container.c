@@ -7,6 +7,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "portlayer/network/network.h"
+#include "portlayer/placement.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -96,7 +97,7 @@ pl_container_t *pl_container_next(pl_container_t *c)
 static int kill_tether(pl_container_t *c)
 {
 	/* a frozen (v1) task ignores even SIGKILL until thawed */
-	if (!c->mech->kills_paused && c->mech->is_paused(c->mech, c->id))
+	if (!pl_mech_has(c->mech, PL_MECH_KILLS_PAUSED) && c->mech->is_paused(c->mech, c->id))
 		c->mech->pause(c->mech, c->id, false, NULL);
 	c->killed_by_us = true;
 	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
@@ -108,9 +109,24 @@ static void changed(pl_container_t *c)
 		c->pl->on_change(c->pl, c, c->pl->on_change_data);
 }
 
-pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop_t *loop,
-				  pl_error_t **err)
+pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **err)
 {
+	const char *root = o->root, *run_dir = o->run_dir;
+	pl_loop_t *loop = o->loop;
+	if (!o->mechanisms || !o->mechanisms[0]) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "no mechanisms to place domains on");
+		return NULL;
+	}
+	if (o->userns_count) {
+		for (const pl_mechanism_t *const *m = o->mechanisms; *m; m++)
+			if (pl_userns_check_reserved(o->userns_start, o->userns_count,
+						     (*m)->reserved_ids_start,
+						     (*m)->reserved_ids_count, (*m)->name, err) < 0)
+				return NULL;
+		pl_userns_set_range(o->userns_start, o->userns_count);
+	}
+	if (pl_network_set_options(o->address_pool, o->netns_pool, err) < 0)
+		return NULL;
 	_cleanup_free_ char *cdir = pl_xasprintf("%s/containers", root);
 	_cleanup_free_ char *rdir = pl_xasprintf("%s/containers", run_dir);
 	if (pl_mkdir_p(cdir, 0700, err) < 0 || pl_mkdir_p(rdir, 0700, err) < 0)
@@ -120,6 +136,7 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	pl->root = pl_xstrdup(root);
 	pl->run_dir = pl_xstrdup(run_dir);
 	pl->loop = loop;
+	pl->mechs = o->mechanisms;
 	pl->containers_fd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pl->containers_fd < 0) {
 		pl_error_errno(err, "open %s", cdir);
@@ -197,6 +214,11 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	free(pl->run_dir);
 	free(pl);
 	return NULL;
+}
+
+const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
+{
+	return pl->mechs;
 }
 
 struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
@@ -384,7 +406,8 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	}
 	if (resolve_volumes(pl, cfg, err) < 0 || pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
-	if (pl_container_check_mechanism(pl, cfg, err) < 0)
+	const pl_mechanism_t *mech = pl_placement_select(pl->mechs, pl->net, cfg, NULL, err);
+	if (!mech)
 		return NULL;
 	if (allocate_userns(pl, cfg, err) < 0)
 		return NULL;
@@ -404,7 +427,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
 	c->config = TAKE_PTR(cfg);
-	c->mech = pl_mechanism_for(c->config->kernel, NULL);
+	c->mech = mech;
 	c->created_ns = pl_now_ns();
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
@@ -621,7 +644,9 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	if (net)
 		json_object_set_new(cfg, "network", net);
 	pl_error_t *e = NULL;
-	if (c->mech->tether_config(c->mech, c->config, cfg, &e) < 0) {
+	pl_domain_spec_t desc;
+	pl_placement_describe(c->config, &desc);
+	if (c->mech->tether_config(c->mech, &desc, cfg, &e) < 0) {
 		record_error(c, e->msg);
 		pl_error_free(e);
 		json_decref(cfg);
@@ -829,20 +854,10 @@ json_t *pl_container_mounts(pl_container_t *c)
 	return mounts_spec(c);
 }
 
-int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_config_t *cfg, pl_error_t **err)
+int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_container_t *c,
+				 const pl_config_t *cfg, pl_error_t **err)
 {
-	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
-	if (!mech || mech->validate(mech, cfg, err) < 0)
-		return -1;
-	/* a VM's NICs are taps on a scope's bridge: no macvlan (docs/design-decisions.md) */
-	const char *ext =
-	    cfg->kernel == PL_KERNEL_DEDICATED ? pl_network_external_scope(pl->net, cfg) : NULL;
-	if (ext)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "networks: scope \"%s\" is on an external interface; a "
-				    "dedicated kernel joins bridge scopes only",
-				    ext);
-	return 0;
+	return pl_placement_select(pl->mechs, pl->net, cfg, c ? c->mech : NULL, err) ? 0 : -1;
 }
 
 const pl_userns_t *pl_container_userns(const pl_container_t *c)
@@ -852,12 +867,14 @@ const pl_userns_t *pl_container_userns(const pl_container_t *c)
 
 bool pl_container_files_on_host(const pl_container_t *c)
 {
-	return c->mech->files_on_host;
+	return pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST);
 }
 
 int pl_container_ns_pidfd(const pl_container_t *c)
 {
-	return pl_container_is_running(c) && !strcmp(c->mech->name, "linux") ? c->dom.pidfd : -1;
+	return pl_container_is_running(c) && pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS)
+		   ? c->dom.pidfd
+		   : -1;
 }
 
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
@@ -876,26 +893,19 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		return pl_error_wrap(err, "start container %.12s", c->id);
 	_cleanup_json_ json_t *mounts = mounts_spec(c);
 	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
-	const char *mode = c->config->network_mode;
-	pl_domain_spec_t spec = {.id = c->id,
-				 .host_network = mode && strcmp(mode, "host") == 0,
-				 .endpoints = endpoints,
-				 .netns_fd = -1,
-				 .domain_dirfd = c->dirfd,
-				 .run_dirfd = c->run_dirfd,
-				 .domain_dir = c->dir,
-				 .config = c->config,
-				 .hostname = hostname_of(c, hb),
-				 .lowerdir = lower,
-				 .mounts = mounts};
-	/* a pre-created network namespace when the pool has one */
-	/* a pooled namespace belongs to the host's user namespace: a remapped domain makes its
-	 * own, owned by its user namespace, so its root can configure it */
-	/* nor does a VM take one: its network is the guest kernel's */
-	_cleanup_close_ int netns = spec.host_network || c->config->security.userns.remap ||
-					    c->mech->kernel == PL_KERNEL_DEDICATED
-					? -1
-					: pl_network_netns_take(pl->net);
+	pl_domain_spec_t spec;
+	pl_placement_describe(c->config, &spec);
+	spec.id = c->id;
+	spec.endpoints = endpoints;
+	spec.domain_dirfd = c->dirfd;
+	spec.run_dirfd = c->run_dirfd;
+	spec.domain_dir = c->dir;
+	spec.hostname = hostname_of(c, hb);
+	spec.lowerdir = lower;
+	spec.mounts = mounts;
+	/* a pre-created network namespace when the mechanism takes one and the pool has one */
+	_cleanup_close_ int netns =
+	    pl_placement_pools_netns(c->mech, c->config) ? pl_network_netns_take(pl->net) : -1;
 	spec.netns_pooled = netns >= 0;
 	spec.netns_fd = netns;
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
@@ -932,8 +942,8 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 static int signal_domain(pl_container_t *c, int signo)
 {
 	/* frozen tasks take no signal (v1 freezer: not even SIGKILL) until thawed */
-	if (!(signo == SIGKILL && c->mech->kills_paused) && c->mech->is_paused(c->mech, c->id) &&
-	    c->mech->pause(c->mech, c->id, false, NULL) == 0)
+	if (!(signo == SIGKILL && pl_mech_has(c->mech, PL_MECH_KILLS_PAUSED)) &&
+	    c->mech->is_paused(c->mech, c->id) && c->mech->pause(c->mech, c->id, false, NULL) == 0)
 		pl_container_emit(c, "unpause", NULL);
 	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
 		int r = send_json(c, PL_MSG_SIGNAL,
@@ -1100,6 +1110,10 @@ int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_err
 	if (!pl_container_is_running(c))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running",
 				    c->id);
+	if (!pl_mech_has(c->mech, PL_MECH_PAUSE))
+		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
+				    "container %.12s: its mechanism (%s) cannot pause", c->id,
+				    c->mech->name);
 	if (c->mech->is_paused(c->mech, c->id) == pause)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is %s", c->id,
 				    pause ? "already paused" : "not paused");
@@ -1117,7 +1131,7 @@ json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
 		return NULL;
 	}
 	json_t *j = c->mech->stats(c->mech, c->id, &c->dom);
-	if (c->mech->guest_stats && c->guest_stats) {
+	if (pl_mech_has(c->mech, PL_MECH_GUEST_STATS) && c->guest_stats) {
 		/* the guest's own figures, with what the domain costs the host beside them */
 		json_t *host = j;
 		j = json_deep_copy(c->guest_stats);
@@ -1137,8 +1151,8 @@ json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
 
 uint64_t pl_container_stats_request(pl_container_t *c)
 {
-	if (!pl_container_is_running(c) || !c->mech->guest_stats || c->dom.ctl_fd < 0 ||
-	    send_json(c, PL_MSG_STATS_REQUEST, json_object()) < 0)
+	if (!pl_container_is_running(c) || !pl_mech_has(c->mech, PL_MECH_GUEST_STATS) ||
+	    c->dom.ctl_fd < 0 || send_json(c, PL_MSG_STATS_REQUEST, json_object()) < 0)
 		return 0;
 	return c->guest_stats_seq + 1;
 }

@@ -34,10 +34,28 @@ typedef struct pl_counts {
 	unsigned total, created, running, stopped;
 } pl_counts_t;
 
+struct pl_mechanism;
+
+/* Everything the core is opened with: no settings reach it any other way. */
+typedef struct pl_portlayer_options {
+	const char *root, *run_dir;
+	pl_loop_t *loop;
+	/* what domains are placed on, NULL-terminated, initialised (the daemon passes
+	 * pl_mechanisms_builtin(); unit tests a fake); the core decides by their capabilities */
+	const struct pl_mechanism *const *mechanisms;
+	/* user namespace remapping's host id range; count 0 keeps the default */
+	uint32_t userns_start, userns_count;
+	/* network: candidate subnets for new scopes (NULL: the default pool) and how many
+	 * network namespaces to keep made ahead (0: none) */
+	const char *address_pool;
+	int netns_pool;
+} pl_portlayer_options_t;
+
 /* Opens (creating) ROOT and RUN_DIR, loads every domain directory and reattaches to
  * domains whose tether is still alive. */
-pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop_t *loop,
-				  pl_error_t **err);
+pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **err);
+/* The mechanisms it was opened with (NULL-terminated). */
+const struct pl_mechanism *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl);
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
 struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
@@ -95,7 +113,8 @@ json_t *pl_container_mounts(pl_container_t *c);
 int pl_container_ns_pidfd(const pl_container_t *c);
 /* The container's user-namespace maps (remap false: the host's ids). */
 /* What only the chosen mechanism can judge of a config (create and handle commits). */
-int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_config_t *cfg, pl_error_t **err);
+int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_container_t *c,
+				 const pl_config_t *cfg, pl_error_t **err);
 const pl_userns_t *pl_container_userns(const pl_container_t *c);
 /* Whether the container's files are its overlay in the domain directory (mechanism.h). */
 bool pl_container_files_on_host(const pl_container_t *c);

@@ -318,8 +318,9 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	}
 	if (pl_network_attach(pl_portlayer_network(pl), cfg, c, err) < 0)
 		return -1;
-	/* what create checks (a vm refuses external scopes): refused now, not at the next start */
-	return pl_container_check_mechanism(pl, cfg, err);
+	/* what create checks (a mechanism without macvlan refuses external scopes): refused now,
+	 * not at the next start */
+	return pl_container_check_mechanism(pl, c, cfg, err);
 }
 
 static const mutator_t mutators[] = {

@@ -4,6 +4,7 @@
  * A domain is created under a temporary name and renamed into place, and removed by
  * renaming it away first, so a crash never leaves one half made. */
 #include "portlayer/internal.h"
+#include "portlayer/placement.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -252,9 +253,10 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	if (c->version == 0)
 		c->version = 1;
 	const char *mech = json_string_value(json_object_get(doc, "mechanism"));
-	c->mech = pl_mechanism_by_name(mech ? mech : "linux");
+	c->mech = pl_placement_recorded(pl->mechs, mech, c->config);
 	if (!c->mech) {
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown mechanism \"%s\"", mech);
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown mechanism \"%s\"",
+			     mech ? mech : "(none recorded)");
 		return NULL;
 	}
 	c->dir = pl_xasprintf("%s/containers/%s", pl->root, id);

@@ -1,6 +1,5 @@
 /* security.userns: validation of the id maps and allocation of host ranges (userns.h). */
 #include "portlayer/userns.h"
-#include "mechanism/mechanism.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -50,12 +49,6 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 				    "--userns-range %s: START must be at least %u (host ids "
 				    "0..%u are never handed to containers)",
 				    s, HOST_IDS_RESERVED, HOST_IDS_RESERVED - 1);
-	if (a < (uint64_t)PL_VM_IDS_START + PL_VM_IDS_COUNT && PL_VM_IDS_START < a + b)
-		return pl_error_set(
-		    err, PL_ERR_INVALID, 0,
-		    "--userns-range %s: overlaps %u..%u, the ids VMs' QEMU processes "
-		    "run as",
-		    s, PL_VM_IDS_START, PL_VM_IDS_START + PL_VM_IDS_COUNT - 1);
 	if (b < PL_USERNS_SLICE || b % PL_USERNS_SLICE)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "--userns-range %s: COUNT must be a non-zero multiple of %u "
@@ -69,6 +62,18 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
+}
+
+int pl_userns_check_reserved(uint32_t start, uint32_t count, uint32_t rstart, uint32_t rcount,
+			     const char *who, pl_error_t **err)
+{
+	if (rcount && overlaps(start, count, rstart, rcount))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--userns-range %u:%u: overlaps %u..%u, the ids %s's own "
+				    "processes run as",
+				    start, count, rstart, (uint32_t)((uint64_t)rstart + rcount - 1),
+				    who);
+	return 0;
 }
 
 static int parse_map(const json_t *v, const char *field, bool allow_host_ids, pl_idmap_t *out,
@@ -200,22 +205,6 @@ json_t *pl_userns_to_json(const pl_userns_t *u)
 	if (u->allow_host_ids)
 		json_object_set_new(j, "allow_host_ids", json_true());
 	return j;
-}
-
-int64_t pl_userns_host_id(const pl_idmap_t *map, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= map[i].container_id && id - map[i].container_id < map[i].size)
-			return (int64_t)map[i].host_id + (id - map[i].container_id);
-	return -1;
-}
-
-int64_t pl_userns_container_id(const pl_idmap_t *map, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= map[i].host_id && id - map[i].host_id < map[i].size)
-			return (int64_t)map[i].container_id + (id - map[i].host_id);
-	return -1;
 }
 
 /* The other container (index) whose host range of the same kind overlaps [start, +len). */

@@ -1,7 +1,7 @@
 #include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "portlayer/policy.h"
+#include "mechanism/domain.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -519,13 +519,13 @@ static int attach_overlay(const pl_userns_fds_t *userns, pl_error_t **err)
  * leave it out, and the kernel refuses an unmapped gid. */
 static bool devpts_gid_mapped(const pl_domain_spec_t *spec)
 {
-	const pl_userns_t *u = &spec->config->security.userns;
+	const pl_userns_t *u = &spec->security->userns;
 	return !u->remap || pl_userns_host_id(u->gid_map, u->n_gid, 5) >= 0;
 }
 
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, pl_error_t **err)
 {
-	const pl_security_t *sec = &spec->config->security;
+	const pl_security_t *sec = spec->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return pl_error_errno(err, "make / private");
 	_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);

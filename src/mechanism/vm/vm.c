@@ -8,6 +8,7 @@
  * exit (tether powered the guest off, or someone killed it) ends the domain; a failure before
  * QEMU runs reaches the daemon as the protocol's ERROR frame, as in the linux mechanism. */
 #include "mechanism/mechanism.h"
+#include "mechanism/vm.h"
 #include "mechanism/vm/vm.h"
 #include "host/linux/cgroup.h"
 #include "host/linux/seccomp.h"
@@ -270,8 +271,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		launch_fail(ctl_listen, e);
 	}
 	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 +
-			     ((long long)memory_mib_of(&spec->config->resources) << 20) +
-			     FILE_SLACK;
+			     ((long long)memory_mib_of(spec->resources) << 20) + FILE_SLACK;
 	pl_vm_boot_t b = {
 	    .accel = accel,
 	    .tsc_khz = accel == PL_VM_ACCEL_TCG ? pl_vm_host_tsc_khz() : 0,
@@ -282,9 +282,9 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .ctl_fd = ctl_listen,
 	    .qmp_fd = qmp_listen,
 	    .hostname = spec->hostname,
-	    .read_only = spec->config->security.read_only_rootfs,
-	    .cpus = cpus_of(&spec->config->resources),
-	    .memory_mib = memory_mib_of(&spec->config->resources),
+	    .read_only = spec->security->read_only_rootfs,
+	    .cpus = cpus_of(spec->resources),
+	    .memory_mib = memory_mib_of(spec->resources),
 	    .shares_fd = shares_fd,
 	    .endpoints = spec->endpoints,
 	    .tap_fds = tap_fds,
@@ -411,7 +411,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		pl_vm_net_close(taps, (size_t)n_taps);
 		return pl_error_wrap(err, "create cgroup");
 	}
-	if (host_limits(spec->id, &spec->config->resources, err) < 0) {
+	if (host_limits(spec->id, spec->resources, err) < 0) {
 		pl_vm_net_close(taps, (size_t)n_taps);
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");
@@ -441,7 +441,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		return pl_error_wrap(err, "place the vm launcher in its cgroup");
 	}
 	dom_add(spec->id, spec->run_dirfd, pid, pidfd);
-	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
+	dom_find(spec->id)->memory_mib = memory_mib_of(spec->resources);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->ctl_fd = TAKE_FD(ctl);
@@ -477,33 +477,30 @@ static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 	return pl_cgroup_destroy(id, err);
 }
 
-static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
+static int vm_validate(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_error_t **err)
 {
-	if (pl_vm_shares_check(cfg->mounts, err) < 0)
+	if (pl_vm_shares_check(spec->mounts, err) < 0)
 		return -1;
-	if (cfg->network_mode && strcmp(cfg->network_mode, "host") == 0)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "network_mode: a dedicated kernel cannot share the host's "
-				    "network namespace (\"host\"); use a bridge scope or \"none\"");
-	if (cfg->security.userns.remap)
+	/* network_mode "host": the core never picks a mechanism without PL_MECH_SHARES_HOST_NS */
+	if (spec->security->userns.remap)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "security.userns: a dedicated kernel is isolated by its own "
 				    "kernel; \"remap\" applies to shared-kernel domains only");
-	if (cfg->resources.memory > 0 && (cfg->resources.memory >> 20) < MIN_MEMORY_MIB)
+	if (spec->resources->memory > 0 && (spec->resources->memory >> 20) < MIN_MEMORY_MIB)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "resources.memory: a dedicated kernel needs at least %d MiB",
 				    MIN_MEMORY_MIB);
 	size_t len;
-	if (!pl_seccomp_program(&cfg->security, &len, err) && err && *err)
+	if (!pl_seccomp_program(spec->security, &len, err) && err && *err)
 		return -1;
 	return 0;
 }
 
-static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, json_t *msg,
+static int vm_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *spec, json_t *msg,
 			    pl_error_t **err)
 {
 	/* the guest kernel has the same system call ABI: the same filter applies */
-	return pl_seccomp_tether_config(&cfg->security, msg, err);
+	return pl_seccomp_tether_config(spec->security, msg, err);
 }
 
 static int vm_update(const pl_mechanism_t *m, const char *id, const pl_resources_t *r,
@@ -646,7 +643,9 @@ static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
 
 pl_mechanism_t pl_mechanism_vm = {
     .name = "vm",
-    .kernel = PL_KERNEL_DEDICATED,
+    .caps = PL_MECH_DEDICATED_KERNEL | PL_MECH_PAUSE | PL_MECH_GUEST_STATS | PL_MECH_KILLS_PAUSED,
+    .reserved_ids_start = PL_VM_IDS_START,
+    .reserved_ids_count = PL_VM_IDS_COUNT,
     .available = vm_available,
     .spawn = vm_spawn,
     .reattach = vm_reattach,
@@ -660,6 +659,4 @@ pl_mechanism_t pl_mechanism_vm = {
     .destroy = vm_destroy,
     .unreported_end = vm_unreported_end,
     .describe = vm_describe,
-    .guest_stats = true,
-    .kills_paused = true,
 };
