@@ -158,7 +158,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	pl->volumes = pl_volumes_open(root, err);
 	if (!pl->volumes)
 		return pl_portlayer_free(pl);
-	if (pl_store_load_all(pl, err) < 0)
+	if (pl_recovery_run(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	pl->net = pl_network_open(pl, root, loop, err);
 	if (!pl->net)
@@ -1038,6 +1038,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		c->status = PL_STATUS_STOPPED;
 		return -1;
 	}
+	pl_container_unlink(pl, c);
 	pl_container_emit(c, "remove", NULL);
 	pl_container_free_record(c);
 	pl_network_rebuild(pl->net); /* its addresses are free again */

@@ -116,13 +116,19 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 /* Writes config.json for c's current config and version (durable). */
 int pl_store_save_config(pl_container_t *c, pl_error_t **err);
 int pl_store_save_state(pl_container_t *c, pl_error_t **err);
-int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err);
+/* Reads every domain directory into unlinked records (creation order; *out malloc'd):
+ * config, the saved state, the saved run's pid and start time in c->dom. Touches no domain. */
+int pl_store_load_all(pl_portlayer_t *pl, pl_container_t ***out, size_t *count, pl_error_t **err);
 int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Opens (creating) the container's run directory into c->run_dirfd. */
 int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Reads tether's exit record for the last run; 0 when absent or empty. */
 int pl_store_read_exit(pl_container_t *c);
+/* recovery.c: loads every domain and settles it against the host (pl_portlayer_open) */
+int pl_recovery_run(pl_portlayer_t *pl, pl_error_t **err);
+/* records.c */
 void pl_container_link(pl_portlayer_t *pl, pl_container_t *c);
+void pl_container_unlink(pl_portlayer_t *pl, pl_container_t *c);
 pl_container_t *pl_container_free_record(pl_container_t *c);
 static inline void pl_container_free_recordp(pl_container_t **c)
 {

@@ -1,0 +1,48 @@
+/* The container records the core keeps: the list (creation order) and freeing one. */
+#include "portlayer/internal.h"
+#include "common/cleanup.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+void pl_container_link(pl_portlayer_t *pl, pl_container_t *c)
+{
+	c->pl = pl;
+	c->prev = pl->tail;
+	if (pl->tail)
+		pl->tail->next = c;
+	else
+		pl->head = c;
+	pl->tail = c;
+}
+
+void pl_container_unlink(pl_portlayer_t *pl, pl_container_t *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		pl->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		pl->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+pl_container_t *pl_container_free_record(pl_container_t *c)
+{
+	if (!c)
+		return NULL;
+	pl_sessions_free(c);
+	pl_config_free(c->config);
+	free(c->dir);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	if (c->run_dirfd >= 0)
+		close(c->run_dirfd);
+	free(c->error);
+	pl_frame_reader_free(&c->reader);
+	json_decref(c->guest_stats);
+	free(c);
+	return NULL;
+}
