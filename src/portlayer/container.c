@@ -27,6 +27,11 @@ const char *pl_status_name(pl_status_t s)
 	return (unsigned)s < PL_ARRAY_SIZE(status_names) ? status_names[s] : "unknown";
 }
 
+const pl_config_t *pl_container_config(const pl_container_t *c)
+{
+	return c->config;
+}
+
 const char *pl_container_id(const pl_container_t *c)
 {
 	return c->id;
@@ -432,7 +437,8 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
 	if (pl_store_create_domain(pl, c, err) < 0) {
-		pl_network_rebuild(pl->net); /* its addresses are free again */
+		c->pl = pl;
+		pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
 		return NULL;
 	}
 	pl_container_link(pl, c);
@@ -593,7 +599,7 @@ static void domain_ended(pl_container_t *c)
 		pl_error_free(e);
 	}
 	c->status = PL_STATUS_STOPPED;
-	pl_network_container_changed(c->pl->net, c);
+	pl_container_lifecycle(c, PL_LIFECYCLE_STOPPED);
 	c->exits++;
 	if (!c->finished_ns || c->finished_ns < c->started_ns)
 		c->finished_ns = pl_now_ns();
@@ -935,7 +941,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_container_watch_domain(c);
 	/* persisted before anything else can happen so a restarted daemon finds the domain */
 	pl_store_save_state(c, NULL);
-	pl_network_container_changed(pl->net, c); /* its published ports */
+	pl_container_lifecycle(c, PL_LIFECYCLE_STARTED); /* its published ports */
 	return 0;
 }
 
@@ -1040,8 +1046,8 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	}
 	pl_container_unlink(pl, c);
 	pl_container_emit(c, "remove", NULL);
+	pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
 	pl_container_free_record(c);
-	pl_network_rebuild(pl->net); /* its addresses are free again */
 	return 0;
 }
 

@@ -25,6 +25,19 @@ typedef enum pl_status {
 typedef struct pl_portlayer pl_portlayer_t;
 typedef struct pl_container pl_container_t;
 
+/* What happened to a container, for the components that follow containers (network). */
+typedef enum pl_lifecycle {
+	PL_LIFECYCLE_STARTED, /* its domain runs */
+	PL_LIFECYCLE_STOPPED, /* its domain ended */
+	PL_LIFECYCLE_GONE,    /* removed, or a create that failed: what it held is free again */
+} pl_lifecycle_t;
+typedef void (*pl_lifecycle_fn)(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecycle_t what,
+				void *data);
+/* Called with every lifecycle change of every container, in subscription order; c stays
+ * valid for the call only. At most PL_LIFECYCLE_SUBSCRIBERS. */
+#define PL_LIFECYCLE_SUBSCRIBERS 8
+void pl_portlayer_subscribe(pl_portlayer_t *pl, pl_lifecycle_fn fn, void *data);
+
 /* Called after every state change a caller might wait for (started, stopped, removed). */
 typedef void (*pl_change_fn)(pl_portlayer_t *pl, pl_container_t *c, void *data);
 /* Completion of an asynchronous start: err is NULL on success (borrowed, do not free). */
@@ -89,6 +102,8 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, 
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err);
 
 const char *pl_container_id(const pl_container_t *c);
+/* The container's current config (read-only; changes go through a handle). */
+const pl_config_t *pl_container_config(const pl_container_t *c);
 const char *pl_container_name(const pl_container_t *c); /* "" when unnamed */
 uint64_t pl_container_version(const pl_container_t *c);
 pl_status_t pl_container_status(const pl_container_t *c);

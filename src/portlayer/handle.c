@@ -82,10 +82,11 @@ static int apply_rename(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t
 {
 	const char *n = json_string_value(json_object_get(arg, "name"));
 	for (pl_container_t *o = pl_container_first(pl); o; o = pl_container_next(o)) {
-		if (o != c && o->config->name && strcmp(o->config->name, n) == 0)
+		if (o != c && pl_container_config(o)->name &&
+		    strcmp(pl_container_config(o)->name, n) == 0)
 			return pl_error_set(err, PL_ERR_CONFLICT, 0,
 					    "name \"%s\" is already in use by container %.12s", n,
-					    o->id);
+					    pl_container_id(o));
 	}
 	free(cfg->name);
 	cfg->name = pl_xstrdup(n);
@@ -275,13 +276,13 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	const char *scope = json_string_value(json_object_get(arg, "scope"));
 	if (cfg->network_mode && !strcmp(cfg->network_mode, "host"))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
-				    "container %.12s uses the host's network", c->id);
+				    "container %.12s uses the host's network", pl_container_id(c));
 	/* endpoints, addresses and published ports are bound when the domain starts */
 	if (pl_container_is_running(c))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "container %.12s is running: stop it to connect or "
 				    "disconnect a network",
-				    c->id);
+				    pl_container_id(c));
 	size_t i, at = SIZE_MAX;
 	json_t *e;
 	json_array_foreach(cfg->networks, i, e)
@@ -292,8 +293,8 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	if (!strcmp(action, "connect")) {
 		if (at != SIZE_MAX)
 			return pl_error_set(err, PL_ERR_CONFLICT, 0,
-					    "container %.12s is already on network %s", c->id,
-					    scope);
+					    "container %.12s is already on network %s",
+					    pl_container_id(c), scope);
 		json_t *ep = json_deep_copy(arg);
 		json_object_del(ep, "action");
 		if (!json_object_get(ep, "aliases"))
@@ -304,14 +305,15 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	} else {
 		if (at == SIZE_MAX)
 			return pl_error_set(err, PL_ERR_NOTFOUND, 0,
-					    "container %.12s is not on network %s", c->id, scope);
+					    "container %.12s is not on network %s",
+					    pl_container_id(c), scope);
 		json_array_remove(cfg->networks, at);
 		if (!json_array_size(cfg->networks)) {
 			if (json_array_size(cfg->ports))
 				return pl_error_set(err, PL_ERR_CONFLICT, 0,
 						    "container %.12s publishes ports: its last "
 						    "network cannot go",
-						    c->id);
+						    pl_container_id(c));
 			free(cfg->network_mode);
 			cfg->network_mode = pl_xstrdup("none");
 		}
@@ -421,7 +423,7 @@ static pl_handle_t *add(pl_handles_t *hs, const char *id, uint64_t version, json
 
 const char *pl_handle_take(pl_handles_t *hs, const pl_container_t *c)
 {
-	return add(hs, c->id, c->version, json_array())->token;
+	return add(hs, pl_container_id(c), pl_container_version(c), json_array())->token;
 }
 
 pl_handle_t *pl_handle_get(pl_handles_t *hs, const char *token, pl_error_t **err)
@@ -476,13 +478,13 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 	pl_container_t *c = pl_container_find(pl, h->id, err);
 	if (!c)
 		return -ENOENT;
-	if (c->version != h->version)
+	if (pl_container_version(c) != h->version)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "handle is bound to version %llu but container %.12s is at "
 				    "version %llu: take a new handle and replay",
-				    (unsigned long long)h->version, c->id,
-				    (unsigned long long)c->version);
-	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_dup(c->config);
+				    (unsigned long long)h->version, pl_container_id(c),
+				    (unsigned long long)pl_container_version(c));
+	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_dup(pl_container_config(c));
 	bool config_changed = false;
 	size_t i;
 	json_t *ch;
@@ -509,10 +511,11 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 			return -1;
 		if (renamed)
 			pl_container_emit(c, "rename", json_pack("{s:s}", "old_name", old));
-		pl_container_emit(c, "update",
-				  json_pack("{s:I}", "version", (json_int_t)c->version));
+		pl_container_emit(
+		    c, "update",
+		    json_pack("{s:I}", "version", (json_int_t)pl_container_version(c)));
 	}
-	res->version = c->version;
+	res->version = pl_container_version(c);
 	return 0;
 }
 

@@ -1,5 +1,9 @@
-/* Private to libportlayer's container core: the container record and the persistence
- * functions store.c provides to container.c. */
+/* Private to libportlayer's container core: the container record, the persistence functions
+ * store.c provides, and what the core's units call of each other. Included by exactly these:
+ * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
+ * (domain directories), recovery.c (settling domains after a restart), session.c (attach and
+ * exec sessions) and handle.c (committing a config). Everything else (network, storage, the
+ * daemon) uses portlayer/container.h's accessors and lifecycle subscription. */
 #pragma once
 
 #include "portlayer/container.h"
@@ -109,6 +113,11 @@ struct pl_portlayer {
 	struct pl_network *net;
 	pl_change_fn on_change;
 	void *on_change_data;
+	struct {
+		pl_lifecycle_fn fn;
+		void *data;
+	} subscribers[PL_LIFECYCLE_SUBSCRIBERS];
+	size_t n_subscribers;
 };
 
 /* store.c */
@@ -146,6 +155,8 @@ int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, ui
 /* Bytes queued for tether and not yet written (stdin backpressure). */
 size_t pl_container_link_backlog(const pl_container_t *c);
 void pl_container_changed(pl_container_t *c);
+/* Tells the lifecycle subscribers. */
+void pl_container_lifecycle(pl_container_t *c, pl_lifecycle_t what);
 
 /* session.c, driven by container.c */
 void pl_sessions_on_data(pl_container_t *c, const pl_frame_hdr_t *h, const uint8_t *payload);

@@ -46,3 +46,18 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	free(c);
 	return NULL;
 }
+
+void pl_portlayer_subscribe(pl_portlayer_t *pl, pl_lifecycle_fn fn, void *data)
+{
+	if (pl->n_subscribers == PL_LIFECYCLE_SUBSCRIBERS)
+		abort(); /* a fixed set of components subscribes at open */
+	pl->subscribers[pl->n_subscribers].fn = fn;
+	pl->subscribers[pl->n_subscribers++].data = data;
+}
+
+void pl_container_lifecycle(pl_container_t *c, pl_lifecycle_t what)
+{
+	pl_portlayer_t *pl = c->pl;
+	for (size_t i = 0; i < pl->n_subscribers; i++)
+		pl->subscribers[i].fn(pl, c, what, pl->subscribers[i].data);
+}
