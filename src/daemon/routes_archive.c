@@ -108,12 +108,6 @@ static void ajob_unref(void *data)
 	free(j);
 }
 
-static void fail(pl_req_t *r, pl_error_t *e)
-{
-	pl_reply_error(r, e);
-	pl_error_free(e);
-}
-
 static int write_all(int fd, const char *s, size_t n)
 {
 	while (n) {
@@ -218,7 +212,7 @@ static void reply_failure(ajob_t *j)
 	pl_error_t *e = NULL;
 	pl_error_set(&e, j->err ? j->err->kind : PL_ERR_INTERNAL, 0, "%s",
 		     j->err ? j->err->msg : "the archive worker ended without output");
-	fail(j->req, e);
+	pl_route_fail(j->req, e);
 	j->req = NULL;
 }
 
@@ -402,7 +396,7 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 			pl_error_t *e = NULL;
 			pl_images_reload(im, NULL);
 			if (pl_images_apply_names(im, result, &e) < 0) {
-				fail(j->req, e);
+				pl_route_fail(j->req, e);
 			} else {
 				json_t *img = json_array_get(json_object_get(result, "images"), 0);
 				pl_events_emit(pl_portlayer_events(j->app->pl), "image", "commit",
@@ -428,7 +422,7 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 	pl_error_t *e = NULL;
 	pl_container_t *c = pl_container_find(app->pl, ref ? ref : "", &e);
 	if (!c) {
-		fail(r, e);
+		pl_route_fail(r, e);
 		return NULL;
 	}
 	const char *path = pl_req_query(r, "path");
@@ -436,14 +430,14 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 		pl_error_set(&e, PL_ERR_INVALID, 0,
 			     "path: an absolute path in the container is "
 			     "required (?path=/...)");
-		fail(r, e);
+		pl_route_fail(r, e);
 		return NULL;
 	}
 	pl_status_t st = pl_container_status(c);
 	if (st == PL_STATUS_STARTING || st == PL_STATUS_STOPPING || st == PL_STATUS_REMOVING) {
 		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is %s; try again",
 			     pl_container_id(c), pl_status_name(st));
-		fail(r, e);
+		pl_route_fail(r, e);
 		return NULL;
 	}
 	if (kind != A_PULL && !pl_container_files_on_host(c)) {
@@ -452,7 +446,7 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 			     "container %.12s: the files of a domain of this mechanism are not "
 			     "reachable from the host (archives and commit need a shared kernel)",
 			     pl_container_id(c));
-		fail(r, e);
+		pl_route_fail(r, e);
 		return NULL;
 	}
 	if (kind == A_PUT && !pl_container_is_running(c) && pl_container_userns(c)->remap) {
@@ -462,12 +456,12 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 			     "container %.12s has its own user namespace: copy into it while it "
 			     "runs",
 			     pl_container_id(c));
-		fail(r, e);
+		pl_route_fail(r, e);
 		return NULL;
 	}
 	_cleanup_free_ char *lowers = pl_container_lowerdir(c, &e);
 	if (!lowers) {
-		fail(r, e);
+		pl_route_fail(r, e);
 		return NULL;
 	}
 	ajob_t *j = pl_xcalloc(1, sizeof(*j));
@@ -503,7 +497,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			pl_error_errno(&e, "pipe");
 			ajob_unref(j);
-			return fail(r, e);
+			return pl_route_fail(r, e);
 		}
 		j->rfd = p[0];
 		j->wfd = p[1];
@@ -518,7 +512,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 		if (j->kind == A_COMMIT || j->kind == A_PULL)
 			pl_images_job(pl_portlayer_images(j->app->pl), false);
 		ajob_unref(j);
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	if (j->kind == A_PULL) { /* the stream starts now: errors come as its last line */
 		j->started = true;
@@ -548,33 +542,33 @@ static void start_job(pl_req_t *r, void *app, ajob_kind_t kind, bool need_path)
 		submit(r, j);
 }
 
-void pl_h_container_export(pl_req_t *r, void *app)
+static void h_container_export(pl_req_t *r, void *app)
 {
 	start_job(r, app, A_EXPORT, false);
 }
 
-void pl_h_container_changes(pl_req_t *r, void *app)
+static void h_container_changes(pl_req_t *r, void *app)
 {
 	start_job(r, app, A_CHANGES, false);
 }
 
-void pl_h_archive_get(pl_req_t *r, void *app)
+static void h_archive_get(pl_req_t *r, void *app)
 {
 	start_job(r, app, A_GET, true);
 }
 
-void pl_h_archive_head(pl_req_t *r, void *app)
+static void h_archive_head(pl_req_t *r, void *app)
 {
 	start_job(r, app, A_STAT, true);
 }
 
-void pl_h_archive_put(pl_req_t *r, void *app)
+static void h_archive_put(pl_req_t *r, void *app)
 {
 	int fd = pl_req_body_fd(r);
 	if (fd < 0) {
 		pl_error_t *e = NULL;
 		pl_error_set(&e, PL_ERR_INVALID, 0, "a tar body is required");
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	ajob_t *j = ajob_new(r, app, A_PUT, true);
 	if (!j)
@@ -584,23 +578,23 @@ void pl_h_archive_put(pl_req_t *r, void *app)
 }
 
 /* POST /commit?container=ID[&repo=NAME[&tag=TAG]], body {"changes","comment","author"}. */
-void pl_h_commit_container(pl_req_t *r, void *data)
+static void h_container_commit(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
 	const char *ref = pl_req_query(r, "container");
 	if (!ref || !*ref) {
 		pl_error_set(&e, PL_ERR_INVALID, 0, "container: ?container=ID or name is required");
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	const char *repo = pl_req_query(r, "repo"), *tag = pl_req_query(r, "tag");
 	if (tag && *tag && !(repo && *repo)) {
 		pl_error_set(&e, PL_ERR_INVALID, 0, "tag: a tag needs a repo");
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	if (tag && *tag && (strchr(tag, ':') || strchr(tag, '/') || strchr(tag, '@'))) {
 		pl_error_set(&e, PL_ERR_INVALID, 0, "tag \"%s\" is not a valid tag", tag);
-		return fail(r, e);
+		return pl_route_fail(r, e);
 	}
 	_cleanup_json_ json_t *body = NULL;
 	const char *comment = NULL, *author = NULL;
@@ -611,10 +605,10 @@ void pl_h_commit_container(pl_req_t *r, void *data)
 		if (!body || pl_json_check_keys(body, "commit", keys, &e) < 0 ||
 		    pl_json_get_string(body, "comment", &comment, &e) < 0 ||
 		    pl_json_get_string(body, "author", &author, &e) < 0)
-			return fail(r, e);
+			return pl_route_fail(r, e);
 		changes = json_object_get(body, "changes");
 		if (changes && pl_commit_check_changes(changes, &e) < 0)
-			return fail(r, e);
+			return pl_route_fail(r, e);
 	}
 	pl_container_t *c = NULL;
 	ajob_t *j = ajob_new_for(r, app, A_COMMIT, false, ref, &c);
@@ -632,7 +626,7 @@ void pl_h_commit_container(pl_req_t *r, void *data)
 		if (!img) {
 			ajob_unref(j);
 			pl_error_wrap(&e, "the container's image");
-			return fail(r, e);
+			return pl_route_fail(r, e);
 		}
 		o->base = json_deep_copy(json_object_get(img, "config"));
 	} else {
@@ -672,3 +666,13 @@ void pl_pull_stream(pl_req_t *r, void *data, const char *ref, const char *platfo
 	j->insecure = insecure;
 	submit(r, j);
 }
+
+const pl_route_t pl_routes_archive[] = {
+    {"GET", "/containers/{id}/export", h_container_export},
+    {"GET", "/containers/{id}/changes", h_container_changes},
+    {"GET", "/containers/{id}/archive", h_archive_get},
+    {"HEAD", "/containers/{id}/archive", h_archive_head},
+    {"PUT", "/containers/{id}/archive", h_archive_put, true},
+    {"POST", "/commit", h_container_commit},
+    {NULL, NULL, NULL},
+};

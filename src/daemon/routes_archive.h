@@ -6,12 +6,8 @@
 
 #include "daemon/http.h"
 
-void pl_h_container_export(pl_req_t *r, void *app);
-void pl_h_container_changes(pl_req_t *r, void *app);
-void pl_h_archive_get(pl_req_t *r, void *app);
-void pl_h_archive_head(pl_req_t *r, void *app);
-void pl_h_archive_put(pl_req_t *r, void *app);
-void pl_h_commit_container(pl_req_t *r, void *app);
+/* The handlers are in pl_routes_archive (routes.h). */
+
 /* Whether a copy into the (stopped) container is mounting its overlay right now: starting
  * it then would mount the same upper directory twice. */
 bool pl_archive_writing(const char *id);

@@ -1,0 +1,330 @@
+/* /containers: create, list, inspect, remove, and the state changes (start, stop, kill,
+ * wait, pause, update). A start waits for the library's answer; a stop or wait waits for the
+ * container's next exit. */
+#include "daemon/routes_containers.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "daemon/routes_archive.h"
+#include "portlayer/handle.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+
+/* --- waiting for a start --- */
+
+typedef struct start_wait {
+	pl_waiter_t w;
+	json_t *reply; /* the body to answer with (NULL: 204) */
+} start_wait_t;
+
+static void start_wait_clear(pl_waiter_t *w)
+{
+	start_wait_t *s = (start_wait_t *)w;
+	if (s->reply)
+		json_decref(s->reply);
+}
+
+static const pl_waiter_type_t start_wait_type = {.clear = start_wait_clear};
+
+static void on_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
+{
+	start_wait_t *s = data;
+	if (err)
+		pl_reply_error(s->w.req, err);
+	else if (s->reply)
+		pl_reply_json(s->w.req, 200, json_incref(s->reply));
+	else
+		pl_reply_empty(s->w.req, 204);
+}
+
+/* --- waiting for an exit (wait, stop) --- */
+
+typedef struct exit_wait {
+	pl_waiter_t w;
+	uint64_t target;   /* settled once the container's exits reach it */
+	bool reply_status; /* answer with the exit status (wait), or `reply` / 204 (stop) */
+	json_t *reply;
+} exit_wait_t;
+
+static void exit_wait_changed(pl_waiter_t *w, pl_container_t *c)
+{
+	exit_wait_t *x = (exit_wait_t *)w;
+	if (pl_container_exits(c) >= x->target) {
+		if (x->reply_status)
+			pl_reply_json(w->req, 200, pl_container_exit_json(c));
+		else if (x->reply)
+			pl_reply_json(w->req, 200, json_incref(x->reply));
+		else
+			pl_reply_empty(w->req, 204);
+	} else if (pl_container_status(c) == PL_STATUS_REMOVING) {
+		pl_error_t *e = NULL;
+		pl_error_set(&e, PL_ERR_NOTFOUND, 0, "container %.12s was removed", w->id);
+		pl_route_fail(w->req, e);
+	}
+}
+
+static void exit_wait_clear(pl_waiter_t *w)
+{
+	exit_wait_t *x = (exit_wait_t *)w;
+	if (x->reply)
+		json_decref(x->reply);
+}
+
+static const pl_waiter_type_t exit_wait_type = {.changed = exit_wait_changed,
+						.clear = exit_wait_clear};
+
+static void on_exit_timeout(pl_loop_t *loop, void *data)
+{
+	pl_waiter_t *w = data;
+	w->timer = NULL;
+	pl_error_t *e = NULL;
+	pl_error_set(&e, PL_ERR_TIMEOUT, 0, "container %.12s is still running", w->id);
+	pl_route_fail(w->req, e);
+}
+
+static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status, double timeout,
+		      json_t *reply)
+{
+	exit_wait_t *x = pl_waiter_new(sizeof(*x), &exit_wait_type, app, r, pl_container_id(c));
+	x->target = pl_container_exits(c) + 1;
+	x->reply_status = status;
+	x->reply = reply;
+	pl_waiter_park_until(&x->w, timeout, on_exit_timeout);
+}
+
+/* --- handlers --- */
+
+static void h_container_list(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	json_t *arr = json_array();
+	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c))
+		json_array_append_new(arr, pl_container_summary_json(c));
+	pl_reply_json(r, 200, arr);
+}
+
+static void h_container_create(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *body = pl_req_json(r, &e);
+	if (!body)
+		return pl_route_fail(r, e);
+	pl_container_t *c = pl_container_create(app->pl, body, &e);
+	if (!c)
+		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
+	pl_log_info("created container %.12s", pl_container_id(c));
+	pl_reply_json(r, 201,
+		      json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+				pl_handle_take(app->handles, c), "version",
+				(json_int_t)pl_container_version(c)));
+}
+
+static void h_container_inspect(pl_req_t *r, void *data)
+{
+	pl_container_t *c = pl_route_container(r, data);
+	if (c)
+		pl_reply_json(r, 200, pl_container_inspect_json(c));
+}
+
+static void h_container_wait(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = pl_route_container(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	double timeout;
+	if (pl_route_query_seconds(r, "timeout", -1, &timeout, &e) < 0)
+		return pl_route_fail(r, e);
+	const char *cond = pl_req_query(r, "condition");
+	bool next_exit = cond && strcmp(cond, "next-exit") == 0;
+	if (cond && !next_exit && strcmp(cond, "not-running") != 0) {
+		pl_error_set(&e, PL_ERR_INVALID, 0,
+			     "condition \"%s\" must be \"not-running\" or \"next-exit\"", cond);
+		return pl_route_fail(r, e);
+	}
+	if (!next_exit && !pl_container_is_running(c))
+		return pl_reply_json(r, 200, pl_container_exit_json(c));
+	park_exit(app, r, c, true, timeout, NULL);
+}
+
+void pl_route_change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_state_t want,
+			   int64_t stop_timeout, json_t *reply, bool not_modified)
+{
+	pl_error_t *e = NULL;
+	bool running = pl_container_is_running(c);
+	if (want == PL_WANT_STOPPED && !running)
+		pl_container_stop(app->pl, c, stop_timeout, NULL); /* cancels a pending restart */
+	if ((want == PL_WANT_RUNNING && running) || (want == PL_WANT_STOPPED && !running) ||
+	    want == PL_WANT_UNCHANGED) {
+		if (not_modified && want == PL_WANT_RUNNING)
+			pl_reply_empty(r, 304);
+		else if (reply)
+			pl_reply_json(r, 200, reply);
+		else
+			pl_reply_empty(r, 204);
+		return;
+	}
+	if (want == PL_WANT_RUNNING && pl_archive_writing(pl_container_id(c))) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0,
+			     "container %.12s: an archive is being copied into it; try again",
+			     pl_container_id(c));
+		if (reply)
+			json_decref(reply);
+		return pl_route_fail(r, e);
+	}
+	if (want == PL_WANT_RUNNING) {
+		start_wait_t *s =
+		    pl_waiter_new(sizeof(*s), &start_wait_type, app, r, pl_container_id(c));
+		s->reply = reply;
+		if (pl_container_start(app->pl, c, on_started, s, &e) < 0) {
+			pl_waiter_free(&s->w);
+			return pl_route_fail(r, e);
+		}
+		return pl_waiter_park(&s->w);
+	}
+	if (pl_container_stop(app->pl, c, stop_timeout, &e) < 0) {
+		if (reply)
+			json_decref(reply);
+		return pl_route_fail(r, e);
+	}
+	park_exit(app, r, c, false, -1, reply);
+}
+
+static void h_container_start(pl_req_t *r, void *data)
+{
+	pl_container_t *c = pl_route_container(r, data);
+	if (c)
+		pl_route_change_state(data, r, c, PL_WANT_RUNNING, -1, NULL, true);
+}
+
+static void h_container_stop(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = pl_route_container(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	double timeout;
+	if (pl_route_query_seconds(r, "timeout", -1, &timeout, &e) < 0)
+		return pl_route_fail(r, e);
+	pl_route_change_state(app, r, c, PL_WANT_STOPPED, timeout < 0 ? -1 : (int64_t)ceil(timeout),
+			      NULL, false);
+}
+
+static void pause_or_unpause(pl_req_t *r, pl_app_t *app, bool pause)
+{
+	pl_container_t *c = pl_route_container(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	if (pl_container_pause(app->pl, c, pause, &e) < 0)
+		return pl_route_fail(r, e);
+	pl_reply_empty(r, 204);
+}
+
+static void h_container_pause(pl_req_t *r, void *data)
+{
+	pause_or_unpause(r, data, true);
+}
+
+static void h_container_unpause(pl_req_t *r, void *data)
+{
+	pause_or_unpause(r, data, false);
+}
+
+/* A convenience over the handle model: one commit of one resources change. */
+static void h_container_update(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = pl_route_container(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *body = pl_req_json(r, &e);
+	static const char *const keys[] = {"resources", NULL};
+	if (!body || pl_json_check_keys(body, "update", keys, &e) < 0)
+		return pl_route_fail(r, e);
+	json_t *res_arg = json_object_get(body, "resources");
+	if (!res_arg) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "update: \"resources\" is required");
+		return pl_route_fail(r, e);
+	}
+	pl_handle_t *h = pl_handle_get(app->handles, pl_handle_take(app->handles, c), &e);
+	const char *staged =
+	    h ? pl_handle_mutate(app->handles, app->pl, h, "resources", res_arg, &e) : NULL;
+	if (h)
+		pl_handle_drop(app->handles, h);
+	pl_handle_t *h2 = staged ? pl_handle_get(app->handles, staged, &e) : NULL;
+	if (!h2)
+		return pl_route_fail(r, e);
+	pl_commit_result_t res;
+	int rc = pl_handle_commit(app->pl, h2, &res, &e);
+	pl_handle_drop(app->handles, h2);
+	if (rc < 0)
+		return pl_route_fail(r, e);
+	pl_reply_json(
+	    r, 200,
+	    json_pack("{s:s, s:I}", "id", pl_container_id(c), "version", (json_int_t)res.version));
+}
+
+static void h_container_kill(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_container_t *c = pl_route_container(r, app);
+	if (!c)
+		return;
+	pl_error_t *e = NULL;
+	const char *name = pl_req_query(r, "signal");
+	int signo = SIGKILL;
+	if (name && pl_signal_parse(name, &signo) < 0) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "invalid signal \"%s\"", name);
+		return pl_route_fail(r, e);
+	}
+	if (pl_container_kill(app->pl, c, signo, &e) < 0)
+		return pl_route_fail(r, e);
+	pl_reply_empty(r, 204);
+}
+
+static void h_container_remove(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	bool force;
+	if (pl_req_query_bool(r, "force", false, &force, &e) < 0)
+		return pl_route_fail(r, e);
+	const char *ref = pl_req_param(r);
+	pl_container_t *c = pl_container_find(app->pl, ref, &e);
+	if (!c) {
+		/* ids are never reused: a full id that is gone was removed already */
+		if (pl_id_is_full(ref) && e->kind == PL_ERR_NOTFOUND) {
+			pl_error_free(e);
+			return pl_reply_empty(r, 204);
+		}
+		return pl_route_fail(r, e);
+	}
+	_cleanup_free_ char *id = pl_xstrdup(pl_container_id(c));
+	if (pl_container_remove(app->pl, c, force, &e) < 0)
+		return pl_route_fail(r, e);
+	pl_log_info("removed container %.12s", id);
+	pl_reply_empty(r, 204);
+}
+
+const pl_route_t pl_routes_containers[] = {
+    {"GET", "/containers", h_container_list},
+    {"POST", "/containers", h_container_create},
+    {"GET", "/containers/{id}", h_container_inspect},
+    {"DELETE", "/containers/{id}", h_container_remove},
+    {"POST", "/containers/{id}/start", h_container_start},
+    {"POST", "/containers/{id}/stop", h_container_stop},
+    {"POST", "/containers/{id}/kill", h_container_kill},
+    {"POST", "/containers/{id}/wait", h_container_wait},
+    {"POST", "/containers/{id}/pause", h_container_pause},
+    {"POST", "/containers/{id}/unpause", h_container_unpause},
+    {"POST", "/containers/{id}/update", h_container_update},
+    {NULL, NULL, NULL},
+};

@@ -1,0 +1,297 @@
+/* /layers and /images: layer writes, imports, pulls and pushes run in worker processes
+ * (the store's job bracket around each), tags, inspect and removal here. */
+#include "daemon/routes.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/util.h"
+#include "common/worker.h"
+#include "daemon/routes_archive.h"
+#include "portlayer/events.h"
+#include "portlayer/storage/images.h"
+#include "portlayer/storage/registry.h"
+
+#include <stdio.h>
+
+typedef enum store_kind { STORE_LAYER, STORE_IMPORT, STORE_PULL, STORE_PUSH } store_kind_t;
+
+typedef struct store_job {
+	pl_app_t *app;
+	pl_req_t *req;
+	store_kind_t kind;
+	int fd;
+	char expected[PL_DIGEST_LEN + 1];
+	/* STORE_PULL */
+	char *ref, *platform, *username, *password;
+	bool insecure;
+	char *image; /* STORE_PUSH: the store's image (id) */
+} store_job_t;
+
+static void store_job_free(store_job_t *j)
+{
+	free(j->ref);
+	free(j->image);
+	free(j->platform);
+	free(j->username);
+	pl_free_secret(j->password);
+	free(j);
+}
+
+static json_t *store_work(void *data, pl_error_t **err)
+{
+	store_job_t *j = data;
+	pl_images_t *im = pl_portlayer_images(j->app->pl);
+	if (j->kind == STORE_IMPORT)
+		return pl_images_import_job(im, j->fd, err);
+	if (j->kind == STORE_PULL || j->kind == STORE_PUSH) {
+		pl_pull_opts_t o = {.ref = j->ref,
+				    .platform = j->platform,
+				    .username = j->username,
+				    .password = j->password,
+				    .insecure = j->insecure};
+		return j->kind == STORE_PUSH ? pl_registry_push(im, j->image, &o, err)
+					     : pl_registry_pull(im, &o, err);
+	}
+	return pl_images_layer_write_job(im, j->fd, j->expected[0] ? j->expected : NULL, err);
+}
+
+static void store_done(void *data, const json_t *result, const pl_error_t *err)
+{
+	store_job_t *j = data;
+	pl_images_t *im = pl_portlayer_images(j->app->pl);
+	pl_images_reload(im, NULL);
+	pl_error_t *e = NULL;
+	if (!err && pl_images_apply_names(im, result, &e) < 0)
+		err = e;
+	pl_images_job(im, false);
+	if (err) {
+		pl_reply_error(j->req, err);
+	} else if (j->kind == STORE_PUSH) {
+		pl_events_emit(pl_portlayer_events(j->app->pl), "image", "push", j->image, NULL,
+			       json_pack("{s:s, s:O}", "ref", j->ref, "digest",
+					 json_object_get(result, "digest")));
+		pl_reply_json(j->req, 200, json_deep_copy(result));
+	} else {
+		const char *action = j->kind == STORE_IMPORT ? "import"
+				     : j->kind == STORE_PULL ? "pull"
+							     : NULL;
+		size_t i;
+		json_t *img;
+		json_array_foreach(action ? json_object_get(result, "images") : NULL, i, img)
+		    pl_events_emit(pl_portlayer_events(j->app->pl), "image", action,
+				   json_string_value(json_object_get(img, "id")), NULL,
+				   json_pack("{s:O}", "tags", json_object_get(img, "tags")));
+		pl_reply_json(j->req, 201, json_deep_copy(result));
+	}
+	store_job_free(j);
+	pl_error_free(e);
+}
+
+static void submit_store_job(pl_req_t *r, store_job_t *j)
+{
+	pl_error_t *e = NULL;
+	pl_images_t *im = pl_portlayer_images(j->app->pl);
+	pl_images_job(im, true);
+	if (pl_work_submit(j->app->workers, store_work, store_done, j, &e) < 0) {
+		pl_images_job(im, false);
+		store_job_free(j);
+		return pl_route_fail(r, e);
+	}
+	pl_req_park(r, NULL);
+}
+
+static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, store_kind_t kind)
+{
+	store_job_t *j = pl_xcalloc(1, sizeof(*j));
+	j->app = app;
+	j->req = r;
+	j->kind = kind;
+	j->fd = -1;
+	return j;
+}
+
+static void submit_body_job(pl_req_t *r, pl_app_t *app, store_kind_t kind)
+{
+	pl_error_t *e = NULL;
+	int fd = pl_req_body_fd(r);
+	if (fd < 0) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "a tar body is required");
+		return pl_route_fail(r, e);
+	}
+	const char *dg = pl_req_query(r, "digest");
+	if (dg && strlen(dg) != PL_DIGEST_LEN) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "digest \"%s\" is not sha256:<64 hex>", dg);
+		return pl_route_fail(r, e);
+	}
+	store_job_t *j = store_job_new(r, app, kind);
+	j->fd = fd;
+	if (dg)
+		snprintf(j->expected, sizeof(j->expected), "%s", dg);
+	submit_store_job(r, j);
+}
+
+static void h_layer_write(pl_req_t *r, void *data)
+{
+	submit_body_job(r, data, STORE_LAYER);
+}
+
+static void h_image_import(pl_req_t *r, void *data)
+{
+	submit_body_job(r, data, STORE_IMPORT);
+}
+
+/* The optional body {"username","password"} of a pull or push (what names it in errors):
+ * *body holds the strings *user and *pass point into (both NULL without a body). */
+static int req_login(pl_req_t *r, const char *what, json_t **body, const char **user,
+		     const char **pass, pl_error_t **e)
+{
+	static const char *const keys[] = {"username", "password", NULL};
+	if (!pl_req_has_body(r))
+		return 0;
+	*body = pl_req_json(r, e);
+	if (!*body || pl_json_check_keys(*body, what, keys, e) < 0 ||
+	    pl_json_get_string(*body, "username", user, e) < 0 ||
+	    pl_json_get_string(*body, "password", pass, e) < 0)
+		return -1;
+	return 0;
+}
+
+/* ?ref=HOST[:PORT]/REPO[:TAG|@sha256:HEX][&insecure=1][&platform=os/arch[/variant]], with an
+ * optional body {"username","password"}: the registry's credentials. */
+static void h_image_pull(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	const char *ref = pl_req_query(r, "ref");
+	bool insecure;
+	if (!ref || !*ref) {
+		pl_error_set(&e, PL_ERR_INVALID, 0,
+			     "pull needs ?ref=HOST[:PORT]/REPO[:TAG|@sha256:DIGEST]");
+		return pl_route_fail(r, e);
+	}
+	pl_registry_ref_t parsed;
+	if (pl_registry_ref_parse(ref, &parsed, &e) < 0)
+		return pl_route_fail(r, e);
+	pl_registry_ref_clear(&parsed);
+	if (pl_req_query_bool(r, "insecure", false, &insecure, &e) < 0)
+		return pl_route_fail(r, e);
+	const char *user = NULL, *pass = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	if (req_login(r, "pull", &body, &user, &pass, &e) < 0)
+		return pl_route_fail(r, e);
+	bool progress;
+	if (pl_req_query_bool(r, "progress", false, &progress, &e) < 0)
+		return pl_route_fail(r, e);
+	if (progress)
+		return pl_pull_stream(r, app, ref, pl_req_query(r, "platform"), user, pass,
+				      insecure);
+	store_job_t *j = store_job_new(r, app, STORE_PULL);
+	j->ref = pl_xstrdup(ref);
+	const char *platform = pl_req_query(r, "platform");
+	j->platform = platform && *platform ? pl_xstrdup(platform) : NULL;
+	j->username = user && *user ? pl_xstrdup(user) : NULL;
+	j->password = pass ? pl_xstrdup(pass) : NULL;
+	j->insecure = insecure;
+	submit_store_job(r, j);
+}
+
+/* POST /images/{name}/push[?tag=T][&insecure=1], body {"username","password"}: the image
+ * named NAME[:T] goes to the registry its name names, as docker push does. */
+static void h_image_push(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	const char *tag = pl_req_query(r, "tag");
+	_cleanup_free_ char *ref =
+	    tag && *tag ? pl_xasprintf("%s:%s", pl_req_param(r), tag) : pl_xstrdup(pl_req_param(r));
+	const json_t *img = pl_image_find(pl_portlayer_images(app->pl), ref, &e);
+	if (!img)
+		return pl_route_fail(r, e);
+	pl_registry_ref_t parsed;
+	if (pl_registry_ref_parse(ref, &parsed, &e) < 0)
+		return pl_route_fail(r, e);
+	pl_registry_ref_clear(&parsed);
+	bool insecure;
+	if (pl_req_query_bool(r, "insecure", false, &insecure, &e) < 0)
+		return pl_route_fail(r, e);
+	const char *user = NULL, *pass = NULL;
+	_cleanup_json_ json_t *body = NULL;
+	if (req_login(r, "push", &body, &user, &pass, &e) < 0)
+		return pl_route_fail(r, e);
+	store_job_t *j = store_job_new(r, app, STORE_PUSH);
+	j->ref = TAKE_PTR(ref);
+	j->image = pl_xstrdup(pl_image_id(img));
+	j->username = user && *user ? pl_xstrdup(user) : NULL;
+	j->password = pass ? pl_xstrdup(pass) : NULL;
+	j->insecure = insecure;
+	submit_store_job(r, j);
+}
+
+static void h_image_list(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	pl_reply_json(r, 200, pl_images_list_json(pl_portlayer_images(app->pl)));
+}
+
+static const json_t *lookup_image(pl_req_t *r, pl_app_t *app, const char *ref)
+{
+	pl_error_t *e = NULL;
+	const json_t *img = pl_image_find(pl_portlayer_images(app->pl), ref ? ref : "", &e);
+	if (!img)
+		pl_route_fail(r, e);
+	return img;
+}
+
+static void h_image_inspect(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	const json_t *img = lookup_image(r, app, pl_req_param(r));
+	if (img)
+		pl_reply_json(r, 200, pl_image_inspect_json(pl_portlayer_images(app->pl), img));
+}
+
+static void h_image_tag(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	const json_t *img = lookup_image(r, app, pl_req_query(r, "ref"));
+	if (!img)
+		return;
+	pl_error_t *e = NULL;
+	const char *name = pl_req_query(r, "name");
+	if (!name || pl_image_tag(pl_portlayer_images(app->pl), img, name, &e) < 0) {
+		if (!e)
+			pl_error_set(&e, PL_ERR_INVALID, 0, "tag needs ?ref=IMAGE&name=NAME[:TAG]");
+		return pl_route_fail(r, e);
+	}
+	pl_events_emit(pl_portlayer_events(app->pl), "image", "tag", pl_image_id(img), NULL,
+		       json_pack("{s:s}", "name", name));
+	pl_reply_empty(r, 201);
+}
+
+static void h_image_remove(pl_req_t *r, void *data)
+{
+	pl_app_t *app = data;
+	const char *ref = pl_req_param(r);
+	const json_t *img = lookup_image(r, app, ref);
+	if (!img)
+		return;
+	_cleanup_free_ char *id = pl_xstrdup(pl_image_id(img));
+	pl_error_t *e = NULL;
+	if (pl_image_remove(pl_portlayer_images(app->pl), ref,
+			    pl_portlayer_image_in_use(app->pl, id), &e) < 0)
+		return pl_route_fail(r, e);
+	pl_events_emit(pl_portlayer_events(app->pl), "image", "untag", id, NULL,
+		       json_pack("{s:s}", "name", ref));
+	pl_reply_empty(r, 204);
+}
+
+const pl_route_t pl_routes_images[] = {
+    {"POST", "/layers", h_layer_write, true},
+    {"POST", "/images/import", h_image_import, true},
+    {"POST", "/images/pull", h_image_pull},
+    {"POST", "/images/tag", h_image_tag},
+    {"GET", "/images", h_image_list},
+    {"POST", "/images/{ref*}/push", h_image_push},
+    {"GET", "/images/{ref*}", h_image_inspect},
+    {"DELETE", "/images/{ref*}", h_image_remove},
+    {NULL, NULL, NULL},
+};
