@@ -35,8 +35,8 @@ static void h_info(pl_req_t *r, void *data)
 		      "api_version", PL_API_VERSION, "host", host, "cgroup_layout",
 		      pl_linux_cgroup_layout(), "mechanisms", mechs, "containers", "total", n.total,
 		      "created", n.created, "running", n.running, "stopped", n.stopped);
-	uint32_t us, uc;
-	pl_userns_get_range(&us, &uc);
+	pl_userns_range_t range = pl_portlayer_userns_range(app->pl);
+	uint32_t us = range.start, uc = range.count;
 	json_object_set_new(
 	    info, "userns_range",
 	    json_pack("{s:I, s:I}", "start", (json_int_t)us, "count", (json_int_t)uc));

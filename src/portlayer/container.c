@@ -122,16 +122,15 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 		pl_error_set(err, PL_ERR_INVALID, 0, "no mechanisms to place domains on");
 		return NULL;
 	}
+	pl_userns_range_t range = {PL_USERNS_DEFAULT_START, PL_USERNS_DEFAULT_COUNT};
 	if (o->userns_count) {
+		range = (pl_userns_range_t){o->userns_start, o->userns_count};
 		for (const pl_mechanism_t *const *m = o->mechanisms; *m; m++)
-			if (pl_userns_check_reserved(o->userns_start, o->userns_count,
+			if (pl_userns_check_reserved(range.start, range.count,
 						     (*m)->reserved_ids_start,
 						     (*m)->reserved_ids_count, (*m)->name, err) < 0)
 				return NULL;
-		pl_userns_set_range(o->userns_start, o->userns_count);
 	}
-	if (pl_network_set_options(o->address_pool, o->netns_pool, err) < 0)
-		return NULL;
 	_cleanup_free_ char *cdir = pl_xasprintf("%s/containers", root);
 	_cleanup_free_ char *rdir = pl_xasprintf("%s/containers", run_dir);
 	if (pl_mkdir_p(cdir, 0700, err) < 0 || pl_mkdir_p(rdir, 0700, err) < 0)
@@ -142,6 +141,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	pl->run_dir = pl_xstrdup(run_dir);
 	pl->loop = loop;
 	pl->mechs = o->mechanisms;
+	pl->userns_range = range;
 	pl->containers_fd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pl->containers_fd < 0) {
 		pl_error_errno(err, "open %s", cdir);
@@ -165,7 +165,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 		return pl_portlayer_free(pl);
 	if (pl_recovery_run(pl, err) < 0)
 		return pl_portlayer_free(pl);
-	pl->net = pl_network_open(pl, root, loop, err);
+	pl->net = pl_network_open(pl, root, loop, o->address_pool, o->netns_pool, err);
 	if (!pl->net)
 		return pl_portlayer_free(pl);
 	return pl;
@@ -224,6 +224,11 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
 {
 	return pl->mechs;
+}
+
+pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl)
+{
+	return pl->userns_range;
 }
 
 struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
@@ -387,7 +392,7 @@ static int allocate_userns(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **er
 	for (pl_container_t *o = pl->head; o; o = o->next)
 		if (o->config->security.userns.remap)
 			others[n++] = &o->config->security.userns;
-	if (pl_userns_allocate(u, others, n, err) < 0)
+	if (pl_userns_allocate(u, others, n, &pl->userns_range, err) < 0)
 		return -1;
 	if (pl_userns_host_id(u->uid_map, u->n_uid, cfg->uid) < 0 ||
 	    pl_userns_host_id(u->gid_map, u->n_gid, cfg->gid) < 0)

@@ -67,6 +67,8 @@ typedef struct pl_portlayer_options {
 /* Opens (creating) ROOT and RUN_DIR, loads every domain directory and reattaches to
  * domains whose tether is still alive. */
 pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **err);
+/* The host id range remapped containers get slices of. */
+pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl);
 /* The mechanisms it was opened with (NULL-terminated). */
 const struct pl_mechanism *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl);
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);

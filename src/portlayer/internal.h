@@ -104,6 +104,7 @@ struct pl_container {
 struct pl_portlayer {
 	char *root, *run_dir;
 	const pl_mechanism_t *const *mechs; /* what domains are placed on (options) */
+	pl_userns_range_t userns_range;	    /* remapped containers' host ids (options) */
 	int containers_fd, run_containers_fd;
 	pl_loop_t *loop;
 	pl_container_t *head, *tail;

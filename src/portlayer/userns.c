@@ -12,20 +12,6 @@
 #define HOST_IDS_RESERVED 65536u	/* the host's own users and groups: 0..65535 */
 #define ID_LIMIT	  4294967295ull /* (uid_t)-1 is not an id */
 
-static uint32_t range_start = PL_USERNS_DEFAULT_START, range_count = PL_USERNS_DEFAULT_COUNT;
-
-void pl_userns_set_range(uint32_t start, uint32_t count)
-{
-	range_start = start;
-	range_count = count;
-}
-
-void pl_userns_get_range(uint32_t *start, uint32_t *count)
-{
-	*start = range_start;
-	*count = range_count;
-}
-
 int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_error_t **err)
 {
 	char *end;
@@ -222,9 +208,11 @@ static ssize_t taken_by(uint64_t start, uint64_t len, bool gids, const pl_userns
 }
 
 static int check_explicit(const pl_idmap_t *m, size_t n, bool gids, bool allow_host_ids,
-			  const pl_userns_t *const *others, size_t n_others, pl_error_t **err)
+			  const pl_userns_t *const *others, size_t n_others,
+			  const pl_userns_range_t *range, pl_error_t **err)
 {
 	const char *field = gids ? "gid_map" : "uid_map";
+	uint32_t range_start = range->start, range_count = range->count;
 	for (size_t i = 0; i < n; i++) {
 		if (!allow_host_ids &&
 		    (m[i].host_id < range_start ||
@@ -245,15 +233,16 @@ static int check_explicit(const pl_idmap_t *m, size_t n, bool gids, bool allow_h
 }
 
 int pl_userns_allocate(pl_userns_t *u, const pl_userns_t *const *others, size_t n_others,
-		       pl_error_t **err)
+		       const pl_userns_range_t *range, pl_error_t **err)
 {
+	uint32_t range_start = range->start, range_count = range->count;
 	if (!u->remap)
 		return 0;
 	if (u->n_uid) {
 		if (check_explicit(u->uid_map, u->n_uid, false, u->allow_host_ids, others, n_others,
-				   err) < 0 ||
+				   range, err) < 0 ||
 		    check_explicit(u->gid_map, u->n_gid, true, u->allow_host_ids, others, n_others,
-				   err) < 0)
+				   range, err) < 0)
 			return -1;
 		return 0;
 	}

@@ -30,12 +30,13 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 /* Fails when [start, +count) overlaps the host ids a mechanism (who) reserves for itself. */
 int pl_userns_check_reserved(uint32_t start, uint32_t count, uint32_t rstart, uint32_t rcount,
 			     const char *who, pl_error_t **err);
-/* The daemon's range for the process (set once at start-up; the default otherwise). */
-void pl_userns_set_range(uint32_t start, uint32_t count);
-void pl_userns_get_range(uint32_t *start, uint32_t *count);
+/* The host ids remapped containers are given slices of (pl_portlayer_options_t). */
+typedef struct pl_userns_range {
+	uint32_t start, count;
+} pl_userns_range_t;
 
 /* At create: explicit maps are checked against the daemon's range (unless allow_host_ids)
  * and must not overlap another container's (409); without maps a free slice is taken (409
  * when the range is full). others are the remapped containers that exist. */
 int pl_userns_allocate(pl_userns_t *u, const pl_userns_t *const *others, size_t n_others,
-		       pl_error_t **err);
+		       const pl_userns_range_t *range, pl_error_t **err);

@@ -26,39 +26,33 @@
 #define RANDOM_PORT_LO 49153
 #define RANDOM_PORT_HI 60999
 
-static struct {
-	uint32_t nets[64];
-	unsigned lens[64];
-	size_t n;
-	int netns_pool;
-} opts;
-
-int pl_network_set_options(const char *pool, int netns_pool, pl_error_t **err)
+static int parse_options(struct pl_network_opts *o, const char *pool, int netns_pool,
+			 pl_error_t **err)
 {
-	opts.n = 0;
-	opts.netns_pool = netns_pool;
+	o->n = 0;
+	o->netns_pool = netns_pool;
 	if (!pool) {
 		for (unsigned b = 17; b <= 31; b++) {
-			opts.nets[opts.n] = (172u << 24) | (b << 16);
-			opts.lens[opts.n++] = 16;
+			o->nets[o->n] = (172u << 24) | (b << 16);
+			o->lens[o->n++] = 16;
 		}
 		for (unsigned c = 0; c < 256; c += 16) {
-			opts.nets[opts.n] = (192u << 24) | (168u << 16) | (c << 8);
-			opts.lens[opts.n++] = 20;
+			o->nets[o->n] = (192u << 24) | (168u << 16) | (c << 8);
+			o->lens[o->n++] = 20;
 		}
 		return 0;
 	}
 	_cleanup_free_ char *copy = pl_xstrdup(pool);
 	char *save = NULL;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (opts.n == PL_ARRAY_SIZE(opts.nets))
+		if (o->n == PL_ARRAY_SIZE(o->nets))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "address pool: too many subnets");
-		if (pl_ipam_parse_cidr(t, &opts.nets[opts.n], &opts.lens[opts.n], err) < 0)
+		if (pl_ipam_parse_cidr(t, &o->nets[o->n], &o->lens[o->n], err) < 0)
 			return pl_error_wrap(err, "address pool");
-		opts.n++;
+		o->n++;
 	}
-	if (!opts.n)
+	if (!o->n)
 		return pl_error_set(err, PL_ERR_INVALID, 0, "address pool is empty");
 	return 0;
 }
@@ -207,20 +201,21 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 		struct ifaddrs *ifa = NULL;
 		getifaddrs(&ifa);
 		bool found = false;
-		for (size_t i = 0; i < opts.n && !found; i++) {
+		for (size_t i = 0; i < n->opts.n && !found; i++) {
 			bool used = false;
 			for (pl_scope_t *o = n->scopes; o && !used; o = o->next)
-				used = overlaps(o->subnet, o->len, opts.nets[i], opts.lens[i]);
+				used =
+				    overlaps(o->subnet, o->len, n->opts.nets[i], n->opts.lens[i]);
 			for (struct ifaddrs *a = ifa; a && !used; a = a->ifa_next) {
 				if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET)
 					continue;
 				uint32_t ad =
 				    ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
-				used = (ad & pl_ipam_mask(opts.lens[i])) == opts.nets[i];
+				used = (ad & pl_ipam_mask(n->opts.lens[i])) == n->opts.nets[i];
 			}
 			if (!used) {
-				s->subnet = opts.nets[i];
-				s->len = opts.lens[i];
+				s->subnet = n->opts.nets[i];
+				s->len = n->opts.lens[i];
 				found = true;
 			}
 		}
@@ -875,15 +870,17 @@ static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecyc
 }
 
 pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *loop,
-			      pl_error_t **err)
+			      const char *address_pool, int netns_pool, pl_error_t **err)
 {
-	if (!opts.n && pl_network_set_options(NULL, 0, err) < 0)
+	struct pl_network_opts opts = {0};
+	if (parse_options(&opts, address_pool, netns_pool, err) < 0)
 		return NULL;
 	_cleanup_free_ char *dir = pl_xasprintf("%s/network", root);
 	if (pl_mkdir_p(dir, 0700, err) < 0)
 		return NULL;
 	pl_network_t *n = pl_xcalloc(1, sizeof(*n));
 	n->pl = pl;
+	n->opts = opts;
 	n->loop = loop;
 	n->nft = pl_nft_new(loop);
 	n->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -925,7 +922,7 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 		pl_error_wrap(err, "networking");
 		return pl_network_free(n);
 	}
-	pl_netns_pool_init(n, opts.netns_pool);
+	pl_netns_pool_init(n, n->opts.netns_pool);
 	pl_portlayer_subscribe(pl, on_lifecycle, n);
 	return n;
 }
