@@ -41,7 +41,10 @@ typedef enum pl_mech_caps {
 
 /* What the caller asks of a domain, resolved to host paths. At validate time only the
  * description is filled (security, resources, mounts as requested, host_network); the
- * paths, fds and endpoints are -1/NULL. */
+ * paths, fds and endpoints are -1/NULL. Something new a domain can be asked for (devices,
+ * a cgroup parent, namespaces to join) is a field here or in domain.h, filled from the
+ * config by portlayer/placement.c (pl_placement_describe) and, when only some mechanisms
+ * can do it, a capability the core requires in pl_placement_criteria. */
 typedef struct pl_domain_spec {
 	const char *id;
 	int domain_dirfd;	/* the container's domain directory (logs, exit record, layers) */
