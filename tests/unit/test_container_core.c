@@ -488,8 +488,11 @@ static void test_exec_session(void **state)
 	body = json_pack("{s:[s]}", "args", "x");
 	pl_exec_t *late = pl_exec_create(e->pl, pl_container_find(e->pl, id, NULL), body, NULL);
 	json_decref(body);
-	if (late)
+	if (late) {
+		err = NULL;
 		assert_true(pl_exec_start(e->pl, late, NULL, NULL, &err) < 0);
+		pl_error_free(err);
+	}
 }
 
 int main(void)
