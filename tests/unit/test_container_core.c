@@ -495,6 +495,77 @@ static void test_exec_session(void **state)
 	}
 }
 
+/* A sink that reads nothing until told: tether may send a window, no more. */
+typedef struct counting_sink {
+	pl_sink_t sink;
+	size_t received;
+	bool ended;
+} counting_sink_t;
+
+static void count_data(pl_sink_t *s, int stream, const uint8_t *buf, size_t len)
+{
+	counting_sink_t *cs = (counting_sink_t *)s;
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(buf[i], 'x');
+	cs->received += len;
+}
+
+static void count_ended(pl_sink_t *s)
+{
+	((counting_sink_t *)s)->ended = true;
+}
+
+typedef struct want_bytes {
+	counting_sink_t cs;
+	size_t want;
+} want_bytes_t;
+
+static bool received_at_least(env_t *e, void *arg)
+{
+	want_bytes_t *w = arg;
+	return w->cs.received >= w->want;
+}
+
+/* An exec round trip: the stand-in answers it after sending all the output its credit
+ * allowed, so once it is back, what the sink got is all it will get without new credit. */
+static void barrier(env_t *e, const char *id)
+{
+	json_t *body = json_pack("{s:[s]}", "args", "true");
+	pl_exec_t *ex = pl_exec_create(e->pl, pl_container_find(e->pl, id, NULL), body, NULL);
+	json_decref(body);
+	assert_non_null(ex);
+	assert_int_equal(pl_exec_start(e->pl, ex, NULL, NULL, NULL), 0);
+	run_until(e, exec_exited, ex, "the barrier exec");
+}
+
+static void test_output_flow_control(void **state)
+{
+	env_t *e = *state;
+	pl_container_t *c = create(e, "[\"flood\"]", NULL);
+	_cleanup_free_ char *id = id_of(c);
+	start(e, c);
+	wait_status(e, id, "running");
+	want_bytes_t w = {.cs = {.sink = {.data = count_data, .ended = count_ended}},
+			  .want = PL_SESSION_WINDOW};
+	c = pl_container_find(e->pl, id, NULL);
+	assert_int_equal(pl_session_attach(c, PL_SESSION_PRIMARY, &w.cs.sink, NULL), 0);
+	run_until(e, received_at_least, &w, "a window of output");
+	barrier(e, id);
+	/* the sink consumed nothing: exactly one window arrived, nothing buffers beyond it */
+	assert_int_equal(w.cs.received, PL_SESSION_WINDOW);
+	/* consuming gives credit back, and output flows again */
+	pl_session_consumed(c, PL_SESSION_PRIMARY, &w.cs.sink, PL_SESSION_WINDOW);
+	w.want = 2 * PL_SESSION_WINDOW;
+	run_until(e, received_at_least, &w, "a second window");
+	barrier(e, id);
+	assert_int_equal(w.cs.received, 2 * PL_SESSION_WINDOW);
+	/* the container ends: the sink is told */
+	assert_int_equal(
+	    pl_container_kill(e->pl, pl_container_find(e->pl, id, NULL), SIGTERM, NULL), 0);
+	wait_status(e, id, "stopped");
+	assert_true(w.cs.ended);
+}
+
 int main(void)
 {
 	if (geteuid() != 0) {
@@ -520,6 +591,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_recovery_no_record_is_255, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_versions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_session, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_output_flow_control, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

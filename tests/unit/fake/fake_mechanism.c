@@ -66,6 +66,61 @@ static void on_usr1(int signo)
 	_exit(0);
 }
 
+/* Session 1 writes without end: output goes out while it is attached and has credit (never
+ * more than granted, as tether), frames of at most 32 KiB; an EXEC is answered at once, so a
+ * test can use one as a barrier: whatever credit allowed before it was sent first. */
+static _Noreturn void flood(int ctl, pl_frame_reader_t *r)
+{
+	static uint8_t buf[8 + 32768];
+	memset(buf + 8, 'x', sizeof(buf) - 8);
+	uint64_t credit = 0, seq = 0;
+	bool attached = false;
+	for (;;) {
+		while (attached && credit > 0) {
+			size_t n = credit < sizeof(buf) - 8 ? (size_t)credit : sizeof(buf) - 8;
+			seq++;
+			for (int i = 0; i < 8; i++)
+				buf[i] = (uint8_t)(seq >> (56 - 8 * i));
+			size_t len = 0;
+			uint8_t *f = pl_frame_encode_flags(PL_MSG_DATA, 1, 1, buf, 8 + n, &len);
+			for (size_t off = 0; f && off < len;) {
+				ssize_t w = write(ctl, f + off, len - off);
+				if (w <= 0)
+					_exit(1);
+				off += (size_t)w;
+			}
+			free(f);
+			credit -= n;
+		}
+		uint16_t type;
+		json_t *j = next_frame(ctl, r, &type);
+		if (!j)
+			for (;;)
+				pause();
+		json_int_t session = json_integer_value(json_object_get(j, "session"));
+		if (type == PL_MSG_ATTACH && session <= 1)
+			attached = true;
+		else if (type == PL_MSG_DETACH && session <= 1)
+			attached = false;
+		else if (type == PL_MSG_CREDIT && session <= 1)
+			credit += (uint64_t)json_integer_value(json_object_get(j, "bytes"));
+		else if (type == PL_MSG_EXEC) {
+			send_json(ctl, PL_MSG_STARTED,
+				  json_pack("{s:I, s:i}", "session", session, "pid", 2));
+			send_json(ctl, PL_MSG_EXITED,
+				  json_pack("{s:I, s:i, s:i}", "session", session, "exit_code", 0,
+					    "signal", 0));
+		} else if (type == PL_MSG_SIGNAL) {
+			int signo = (int)json_integer_value(json_object_get(j, "signal"));
+			send_json(
+			    ctl, PL_MSG_EXITED,
+			    json_pack("{s:i, s:i}", "exit_code", 128 + signo, "signal", signo));
+			_exit(0);
+		}
+		json_decref(j);
+	}
+}
+
 static _Noreturn void stand_in(int ctl)
 {
 	signal(SIGUSR1, on_usr1);
@@ -96,6 +151,8 @@ static _Noreturn void stand_in(int ctl)
 	}
 	if (what && !strcmp(what, "vanish"))
 		_exit(atoi(arg));
+	if (what && !strcmp(what, "flood"))
+		flood(ctl, &r);
 	bool ignore_term = arg && !strcmp(arg, "ignore-term");
 	json_t *j;
 	while ((j = next_frame(ctl, &r, &type))) {

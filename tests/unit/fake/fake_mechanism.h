@@ -7,6 +7,7 @@
  *   "echo"     starts; an exec session (EXEC) reports exit code = its args' count
  *   "vanish N" starts and ends with status N without reporting (tether died)
  *   "refuse"   answers CONFIG with a set-up ERROR (kind INVALID) and ends
+ *   "flood"    session 1 writes without end, within the output credit it was granted
  * A stand-in keeps running when the core's end of the link closes (a daemon that went
  * away), and on SIGUSR1 writes exit.json {"exit_code": 42} into the domain directory and
  * ends, as a tether whose container ended while the daemon was down. */
