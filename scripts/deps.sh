@@ -12,6 +12,8 @@ PACKAGES=(
   libarchive-dev libseccomp-dev umoci skopeo docker-registry
   libmnl-dev nftables
   qemu-system-x86 qemu-utils e2fsprogs kmod
+  # packaging (scripts/debs.sh, man pages) and the API schema check (test_schema.py)
+  debhelper lintian help2man python3-jsonschema
 )
 
 missing=()

@@ -3176,7 +3176,8 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	int r = no_args(cmd, argc, argv);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
-	printf("Client:\n Version:      %s\n", PL_VERSION);
+	printf("Client:\n Version:      %s\n API version:  %s\n", PL_VERSION,
+	       PL_CLIENT_API_PREFIX + 2);
 	fflush(stdout);
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_(json_decrefp) json_t *info = NULL;
@@ -3184,8 +3185,9 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 		return report(err, 1);
 	const char *v = json_string_value(json_object_get(info, "version"));
 	const char *api = json_string_value(json_object_get(info, "api_version"));
-	printf("\nServer:\n Version:      %s\n API version:  %s\n", v ? v : "unknown",
-	       api ? api : "unknown");
+	const char *min = json_string_value(json_object_get(info, "min_api_version"));
+	printf("\nServer:\n Version:      %s\n API version:  %s (minimum %s)\n", v ? v : "unknown",
+	       api ? api : "unknown", min ? min : "unknown");
 	return 0;
 }
 

@@ -135,7 +135,7 @@ static void prepare(pl_client_t *c, const char *method, const char *path, const 
 {
 	CURL *h = c->curl;
 	curl_easy_reset(h);
-	_cleanup_free_ char *url = pl_xasprintf("http://localhost%s", path);
+	_cleanup_free_ char *url = pl_xasprintf("http://localhost" PL_CLIENT_API_PREFIX "%s", path);
 	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
 	curl_easy_setopt(h, CURLOPT_URL, url); /* curl copies it */
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -503,8 +503,8 @@ int pl_client_upgrade(pl_client_t *c, const char *method, const char *path, json
 	if (fd < 0)
 		return -1;
 	_cleanup_free_ char *req =
-	    pl_xasprintf("%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\n"
-			 "Upgrade: tcp\r\n%sContent-Length: %zu\r\n\r\n%s",
+	    pl_xasprintf("%s " PL_CLIENT_API_PREFIX "%s HTTP/1.1\r\nHost: localhost\r\n"
+			 "Connection: Upgrade\r\nUpgrade: tcp\r\n%sContent-Length: %zu\r\n\r\n%s",
 			 method, path, text ? "Content-Type: application/json\r\n" : "",
 			 text ? strlen(text) : 0, text ? text : "");
 	int r = send_all(fd, req, strlen(req));

@@ -27,6 +27,10 @@
 #include "common/error.h"
 
 #define PL_CLIENT_DEFAULT_HOST "unix:///run/portlayer/portlayer.sock"
+/* Every path the client sends is under this prefix: the API version it was written against
+ * (a daemon that dropped it answers 404 "API version ... is not supported"). Paths passed
+ * to the functions below are unversioned ("/containers"). */
+#define PL_CLIENT_API_PREFIX "/v1"
 
 typedef struct pl_client pl_client_t;
 

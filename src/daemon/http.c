@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #define MAX_BODY  (1u << 20)
 #define MAX_SPOOL (64ull << 30)
@@ -24,6 +25,9 @@ struct pl_http {
 	bool resumed; /* a parked request was resumed: MHD must run again before we sleep */
 	char *spool_dir;
 	pl_req_t *parked;
+	unsigned api_min, api_max; /* "/vN/..." served for min <= N <= max; 0: no prefixes */
+	pl_http_observe_fn observe;
+	void *observe_data;
 };
 
 typedef struct stream {
@@ -49,7 +53,19 @@ struct pl_req {
 	void *wait_data;
 	void (*wait_free)(void *);
 	pl_req_t *pprev, *pnext;
+	const pl_route_t *route; /* the route dispatched to, NULL when none matched */
+	const char *path;	 /* the URL with any "/vN" prefix removed (points into it) */
+	unsigned api_version;	 /* N of a "/vN" prefix, 0 without one */
+	int64_t t0_ns;		 /* when the request's head arrived */
+	bool observed;
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void unpark(pl_req_t *r)
 {
@@ -93,6 +109,13 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 		return;
 	}
 	MHD_add_response_header(resp, "Server", "portlayerd/" PL_VERSION);
+	if (r->h->api_max) {
+		char v[16];
+		snprintf(v, sizeof(v), "%u", r->h->api_max);
+		MHD_add_response_header(resp, "API-Version", v);
+		snprintf(v, sizeof(v), "%u", r->h->api_min);
+		MHD_add_response_header(resp, "Min-API-Version", v);
+	}
 	const char *k;
 	json_t *v;
 	json_object_foreach(r->headers, k, v)
@@ -440,6 +463,7 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 		}
 		r->param[0] = param[0];
 		r->param[1] = param[1];
+		r->route = rt;
 		if (r->body_too_big) {
 			pl_error_t *e = NULL;
 			pl_error_set(&e, PL_ERR_INVALID, 0, "request body exceeds %u bytes",
@@ -458,6 +482,48 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 		pl_error_set(&e, PL_ERR_NOTFOUND, 0, "no such route: %s %s", method, url);
 	pl_reply_json(r, path_known ? 405 : 404, json_pack("{s:s}", "message", e->msg));
 	pl_error_free(e);
+}
+
+/* "/v1/containers" → "/containers" with *version 1; a path without a version prefix is served
+ * as the newest version (*version 0). NULL for a prefix outside [api_min, api_max]. */
+static const char *strip_version(const pl_http_t *h, const char *url, unsigned *version)
+{
+	*version = 0;
+	if (!h->api_max || url[0] != '/' || url[1] != 'v' || url[2] < '0' || url[2] > '9')
+		return url;
+	char *end;
+	unsigned long n = strtoul(url + 2, &end, 10);
+	if (*end != '/' && *end != '\0')
+		return url; /* "/volumes", "/v1x": not a prefix */
+	if (n < h->api_min || n > h->api_max)
+		return NULL;
+	*version = (unsigned)n;
+	return *end ? end : "/";
+}
+
+static void unsupported_version(pl_req_t *r, const char *url)
+{
+	_cleanup_free_ char *msg =
+	    pl_xasprintf("API version in %s is not supported: this daemon serves v%u to v%u", url,
+			 r->h->api_min, r->h->api_max);
+	pl_reply_json(r, 404, json_pack("{s:s}", "message", msg));
+}
+
+void pl_http_set_api_versions(pl_http_t *h, unsigned min, unsigned max)
+{
+	h->api_min = min;
+	h->api_max = max;
+}
+
+unsigned pl_req_api_version(const pl_req_t *r)
+{
+	return r->api_version ? r->api_version : r->h->api_max;
+}
+
+void pl_http_set_observer(pl_http_t *h, pl_http_observe_fn fn, void *data)
+{
+	h->observe = fn;
+	h->observe_data = data;
 }
 
 /* On a TLS listener, true only when the client presented a certificate that verifies
@@ -491,8 +557,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->h = h;
 		r->conn = conn;
 		r->body_fd = -1;
+		r->t0_ns = mono_ns();
+		r->path = strip_version(h, url, &r->api_version);
 		*con_cls = r;
-		if (wants_spool(h, url, method) && h->spool_dir)
+		if (r->path && wants_spool(h, r->path, method) && h->spool_dir)
 			r->body_fd = open(h->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		return MHD_YES;
 	}
@@ -518,9 +586,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (!r->dispatched) {
 		r->dispatched = true;
-		dispatch(r, url, method);
+		if (r->path)
+			dispatch(r, r->path, method);
+		else
+			unsupported_version(r, url);
 	}
 	if (r->pending) {
+		if (h->observe && !r->observed) {
+			r->observed = true;
+			h->observe(r->route, method, r->pending_status, mono_ns() - r->t0_ns,
+				   h->observe_data);
+		}
 		struct MHD_Response *resp = TAKE_PTR(r->pending);
 		enum MHD_Result rc = MHD_queue_response(conn, r->pending_status, resp);
 		MHD_destroy_response(resp);

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
 #include "common/loop.h"
@@ -41,6 +42,20 @@ pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app);
 /* Serves the routes on a listening socket; with tls, only to verified clients. */
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err);
 pl_http_t *pl_http_free(pl_http_t *h);
+
+/* The versioned API: "/vN/rest" is served as "/rest" for min <= N <= max, other "/vN/"
+ * prefixes are a 404, and a path without a prefix is an alias of the newest version. Every
+ * answer carries "API-Version: max" and "Min-API-Version: min" headers. Without this call
+ * no prefix is recognised. */
+void pl_http_set_api_versions(pl_http_t *h, unsigned min, unsigned max);
+/* The version a request asked for (its prefix, or the newest when it had none). */
+unsigned pl_req_api_version(const pl_req_t *r);
+
+/* Called once per request when its answer's head is queued: the route it was dispatched to
+ * (NULL when none matched), the method, the status, and the time since its head arrived. */
+typedef void (*pl_http_observe_fn)(const pl_route_t *route, const char *method, unsigned status,
+				   int64_t elapsed_ns, void *data);
+void pl_http_set_observer(pl_http_t *h, pl_http_observe_fn fn, void *data);
 
 /* Request accessors */
 const char *pl_req_param(const pl_req_t *r);  /* the first {param} segment */

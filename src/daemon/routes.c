@@ -10,6 +10,7 @@
 #include "daemon/attach.h"
 #include "daemon/routes_events.h"
 #include "daemon/routes_logs.h"
+#include "daemon/routes_metrics.h"
 #include "portlayer/handle.h"
 
 #include <errno.h>
@@ -21,7 +22,7 @@
 static const pl_route_t *const tables[] = {
     pl_routes_system, pl_routes_containers, pl_routes_logs,	pl_routes_stats,
     pl_routes_exec,   pl_routes_archive,    pl_routes_handles,	pl_routes_events,
-    pl_routes_images, pl_routes_volumes,    pl_routes_networks,
+    pl_routes_images, pl_routes_volumes,    pl_routes_networks, pl_routes_metrics,
 };
 
 static pl_route_t *join_tables(void)
@@ -160,6 +161,9 @@ int pl_routes_init(pl_app_t *app, pl_error_t **err)
 		return -1;
 	app->routes = join_tables();
 	app->http = pl_http_new(app->loop, app->routes, app);
+	pl_http_set_api_versions(app->http, (unsigned)atoi(PL_API_MIN_VERSION),
+				 (unsigned)atoi(PL_API_VERSION));
+	pl_metrics_routes_init(app);
 	app->handles = pl_handles_new();
 	app->workers = pl_workers_new(app->loop);
 	pl_routes_events_init(app);
@@ -185,6 +189,7 @@ void pl_routes_shutdown(pl_app_t *app)
 	pl_routes_events_shutdown(app);
 	pl_attach_close_all(app);
 	app->http = pl_http_free(app->http);
+	pl_metrics_routes_free(app);
 	free(app->routes);
 	app->routes = NULL;
 	app->handles = pl_handles_free(app->handles);

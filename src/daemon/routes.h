@@ -11,7 +11,11 @@
 #include "portlayer/container.h"
 #include "portlayer/handle.h"
 
-#define PL_API_VERSION "0.1"
+/* The API is served under /v<PL_API_VERSION>/ and, for older clients, every version down to
+ * /v<PL_API_MIN_VERSION>/; unprefixed paths are the newest. A breaking change to a route's
+ * request or answer needs a new version (CONTRIBUTING.md). */
+#define PL_API_VERSION	   "1"
+#define PL_API_MIN_VERSION "1"
 
 typedef struct pl_app {
 	pl_loop_t *loop;
@@ -23,7 +27,8 @@ typedef struct pl_app {
 	struct attach *attaches;       /* upgraded attach streams */
 	int inotify_fd;
 	pl_watch_t *inotify_watch;
-	pl_route_t *routes; /* the joined tables */
+	pl_route_t *routes;		    /* the joined tables */
+	struct pl_api_metrics *api_metrics; /* request counts and latencies (routes_metrics.c) */
 } pl_app_t;
 
 /* Creates the HTTP front; listeners are added with pl_http_listen(app->http, ...). */
@@ -42,6 +47,7 @@ extern const pl_route_t pl_routes_events[];
 extern const pl_route_t pl_routes_images[];
 extern const pl_route_t pl_routes_volumes[];
 extern const pl_route_t pl_routes_networks[];
+extern const pl_route_t pl_routes_metrics[];
 
 /* --- shared by the route files --- */
 

@@ -35,6 +35,7 @@ static void h_info(pl_req_t *r, void *data)
 		      "api_version", PL_API_VERSION, "host", host, "cgroup_layout",
 		      pl_linux_cgroup_layout(), "mechanisms", mechs, "containers", "total", n.total,
 		      "created", n.created, "running", n.running, "stopped", n.stopped);
+	json_object_set_new(info, "min_api_version", json_string(PL_API_MIN_VERSION));
 	pl_userns_range_t range = pl_portlayer_userns_range(app->pl);
 	uint32_t us = range.start, uc = range.count;
 	json_object_set_new(

@@ -546,6 +546,16 @@ static const char *hostname_of(const pl_container_t *c, char buf[13])
 
 static void finish_start(pl_container_t *c, const pl_error_t *e)
 {
+	if (c->start_t0_ns) {
+		pl_metrics_t *m = &c->pl->metrics;
+		if (e)
+			m->start_failures++;
+		else
+			m->starts++;
+		pl_histogram_observe(&m->start_latency,
+				     (double)(pl_metrics_now_ns() - c->start_t0_ns) / 1e9);
+		c->start_t0_ns = 0;
+	}
 	pl_start_fn cb = c->start_cb;
 	c->start_cb = NULL;
 	if (cb)
@@ -596,8 +606,10 @@ static void domain_ended(pl_container_t *c)
 	release_domain(c);
 	/* read before the cgroup goes: the kernel's count is the only witness */
 	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0 || c->guest_oom_kills > 0;
-	if (c->oom_killed)
+	if (c->oom_killed) {
+		c->pl->metrics.oom_kills++;
 		pl_container_emit(c, "oom", NULL);
+	}
 	pl_error_t *e = NULL;
 	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
@@ -606,6 +618,7 @@ static void domain_ended(pl_container_t *c)
 	c->status = PL_STATUS_STOPPED;
 	pl_container_lifecycle(c, PL_LIFECYCLE_STOPPED);
 	c->exits++;
+	c->pl->metrics.exits++;
 	if (!c->finished_ns || c->finished_ns < c->started_ns)
 		c->finished_ns = pl_now_ns();
 	bool by_user = c->stop_requested;
@@ -619,7 +632,7 @@ static void domain_ended(pl_container_t *c)
 	if (by_user)
 		pl_container_emit(c, "stop", NULL);
 	pl_log_debug("container %.12s stopped: exit %d", c->id, c->exit_code);
-	if (c->start_cb) {
+	if (c->start_cb || c->start_t0_ns) { /* ended before it started: a failed start */
 		/* tether could not run what the caller asked for (not found, not executable,
 		 * no such working directory): the caller's input, not our fault */
 		bool input = c->reported_exit && c->error &&
@@ -888,6 +901,13 @@ int pl_container_ns_pidfd(const pl_container_t *c)
 		   : -1;
 }
 
+/* A start that failed before the domain existed. */
+static int start_failed(pl_container_t *c, pl_error_t **err)
+{
+	c->pl->metrics.start_failures++;
+	return pl_error_wrap(err, "start container %.12s", c->id);
+}
+
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
 		       pl_error_t **err)
 {
@@ -896,12 +916,13 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (c->status == PL_STATUS_REMOVING)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
+	int64_t t0 = pl_metrics_now_ns();
 	char hb[13];
 	if (pl_network_prepare(pl->net, c, err) < 0 || pl_store_open_run_dir(pl, c, err) < 0)
-		return pl_error_wrap(err, "start container %.12s", c->id);
+		return start_failed(c, err);
 	_cleanup_free_ char *lower = lowerdir_of(c, err);
 	if (!lower)
-		return pl_error_wrap(err, "start container %.12s", c->id);
+		return start_failed(c, err);
 	_cleanup_json_ json_t *mounts = mounts_spec(c);
 	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
 	pl_domain_spec_t spec;
@@ -929,9 +950,10 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
 		c->status = before;
 		pl_store_save_state(c, NULL);
-		return pl_error_wrap(err, "start container %.12s", c->id);
+		return start_failed(c, err);
 	}
 	c->dom = dom;
+	c->start_t0_ns = t0;
 	c->started_ns = pl_now_ns();
 	c->finished_ns = 0;
 	c->has_exit = c->reported_exit = c->stop_requested = c->oom_killed = false;

@@ -2,13 +2,15 @@
  * store.c provides, and what the core's units call of each other. Included by exactly these:
  * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
  * (domain directories), recovery.c (settling domains after a restart), session.c (attach and
- * exec sessions) and handle.c (committing a config). Everything else (network, storage, the
- * daemon) uses portlayer/container.h's accessors and lifecycle subscription. */
+ * exec sessions), handle.c (committing a config) and metrics.c (counting containers).
+ * Everything else (network, storage, the daemon) uses portlayer/container.h's accessors and
+ * lifecycle subscription. */
 #pragma once
 
 #include "portlayer/container.h"
 #include "mechanism/mechanism.h"
 #include "portlayer/events.h"
+#include "portlayer/metrics.h"
 #include "portlayer/session.h"
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/volumes.h"
@@ -87,6 +89,7 @@ struct pl_container {
 	pl_timer_t *restart_timer;
 	pl_start_fn start_cb;
 	void *start_data;
+	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */
@@ -119,6 +122,7 @@ struct pl_portlayer {
 		void *data;
 	} subscribers[PL_LIFECYCLE_SUBSCRIBERS];
 	size_t n_subscribers;
+	pl_metrics_t metrics;
 };
 
 /* store.c */

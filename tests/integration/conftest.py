@@ -269,6 +269,18 @@ def _qs(params):
     return "?" + urllib.parse.urlencode(clean) if clean else ""
 
 
+# Every answer Api.request got during the session, for tests/integration/test_schema.py
+# (which runs last) to validate against api/portlayer.yaml: (method, path without the
+# query, status, Content-Type, the body when it is JSON (None otherwise). Bounded.
+RESPONSES = []
+RESPONSES_MAX = 50000
+
+
+def pytest_collection_modifyitems(session, config, items):
+    # test_schema.py validates what every other module recorded, so it runs after them
+    items.sort(key=lambda item: item.fspath.basename == "test_schema.py")
+
+
 class Api:
     def __init__(self, socket_path):
         self.socket_path = str(socket_path)
@@ -294,10 +306,13 @@ class Api:
                 hdrs.setdefault("Content-Type", "application/json")
             conn.request(method, path + _qs(params), body=data, headers=hdrs)
             resp = conn.getresponse()
-            if stream and resp.getheader("Content-Length") is None:
-                payload = b""
-            else:
-                payload = resp.read()
+            unread = stream and resp.getheader("Content-Length") is None
+            payload = b"" if unread else resp.read()
+            if len(RESPONSES) < RESPONSES_MAX:
+                ctype = resp.getheader("Content-Type", "")
+                keep = not unread and "json" in ctype and len(payload) <= 4 << 20
+                RESPONSES.append((method, path.split("?", 1)[0], resp.status, ctype,
+                                  payload if keep else None))
             return Response(resp.status, payload, dict(resp.getheaders()))
         finally:
             conn.close()

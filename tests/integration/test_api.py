@@ -96,7 +96,7 @@ def test_unknown_container_is_not_unknown_route(api):
 @pytest.mark.parametrize("method,path", [
     ("GET", "/nope"), ("GET", "/"), ("POST", "/containers/x/bogus"),
     ("GET", "/containers/x/bogus"), ("GET", "/containers/x/start/more"),
-    ("GET", "/_pingx"), ("GET", "/Containers"), ("POST", "/v1/containers"),
+    ("GET", "/_pingx"), ("GET", "/Containers"), ("POST", "/v1x/containers"),
 ])
 def test_unspecified_paths_are_no_such_route(api, method, path):
     r = api.request(method, path)
@@ -140,7 +140,8 @@ def test_info(api, rootfs):
     assert r.status == 200
     info = r.json
     assert info["version"]
-    assert info["api_version"] == "0.1"
+    assert info["api_version"] == "1"
+    assert info["min_api_version"] == "1"
     assert info["cgroup_layout"] == _host_cgroup_layout()
     mechs = {m["name"]: m for m in info["mechanisms"]}
     assert mechs["linux"]["kernel"] == "shared"
