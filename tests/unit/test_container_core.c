@@ -414,6 +414,48 @@ static void test_recovery_no_record_is_255(void **state)
 	assert_true(saw(e, "die"));
 }
 
+static void test_recovery_interrupted_start_never_ran(void **state)
+{
+	env_t *e = *state;
+	pl_container_t *c = create(e, "[\"hang\"]", NULL);
+	_cleanup_free_ char *id = id_of(c);
+	start(e, c);
+	assert_string_equal(pl_status_name(pl_container_status(c)), "starting");
+	pid_t pid = fake_stats.last_pid;
+	pl_portlayer_free(e->pl);
+	e->pl = NULL;
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	json_array_clear(e->events);
+	open_core(e);
+	/* the core died before the domain was released to run: it never ran */
+	c = pl_container_find(e->pl, id, NULL);
+	assert_string_equal(pl_status_name(pl_container_status(c)), "created");
+	assert_int_equal(pl_container_exits(c), 0);
+	assert_false(saw(e, "die"));
+}
+
+static void test_recovery_applies_the_restart_policy(void **state)
+{
+	env_t *e = *state;
+	pl_container_t *c = create(e, "[\"run\"]", ", \"restart_policy\": {\"name\": \"always\"}");
+	_cleanup_free_ char *id = id_of(c);
+	start(e, c);
+	wait_status(e, id, "running");
+	pid_t pid = fake_stats.last_pid;
+	pl_portlayer_free(e->pl);
+	e->pl = NULL;
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	json_array_clear(e->events);
+	open_core(e);
+	assert_true(saw(e, "die"));
+	/* it stopped by itself while the core was away: "always" brings it back */
+	wait_status(e, id, "running");
+	assert_int_equal(fake_stats.spawned, 2);
+	assert_true(saw(e, "restart"));
+}
+
 /* --- handles and sessions */
 
 static void test_handle_versions(void **state)
@@ -589,6 +631,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_exit_record, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery_no_record_is_255, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_interrupted_start_never_ran, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_recovery_applies_the_restart_policy, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_handle_versions, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_exec_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_output_flow_control, setup, teardown),

@@ -143,6 +143,9 @@ static _Noreturn void stand_in(int ctl)
 		    json_pack("{s:s, s:i}", "message", "fake: refused", "kind", PL_ERR_INVALID));
 		_exit(1);
 	}
+	if (what && !strcmp(what, "hang"))
+		for (;;)
+			pause();
 	send_json(ctl, PL_MSG_STARTED, json_pack("{s:i}", "pid", 1));
 	if (what && !strcmp(what, "exit")) {
 		send_json(ctl, PL_MSG_EXITED,

@@ -8,6 +8,7 @@
  *   "vanish N" starts and ends with status N without reporting (tether died)
  *   "refuse"   answers CONFIG with a set-up ERROR (kind INVALID) and ends
  *   "flood"    session 1 writes without end, within the output credit it was granted
+ *   "hang"     takes CONFIG and never starts the process (a domain stuck in set-up)
  * A stand-in keeps running when the core's end of the link closes (a daemon that went
  * away), and on SIGUSR1 writes exit.json {"exit_code": 42} into the domain directory and
  * ends, as a tether whose container ended while the daemon was down. */
