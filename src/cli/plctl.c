@@ -3,6 +3,7 @@
  * or create fails before the container runs, the container's own code after it ran, 1 for
  * other daemon errors, 2 for usage errors. */
 #include "cli/plctl_archive.h"
+#include "cli/plctl_engine.h"
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"
@@ -454,11 +455,52 @@ static const flag_t security_flags[] = {
 };
 
 /* Top-level fields of the create body. */
+/* docker's --health-* flags: fields of "healthcheck" (key: the field; test from --health-cmd
+ * or --no-healthcheck); durations take s/ms/m/h suffixes or plain seconds. */
+static int set_health(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
+{
+	json_t *hc = json_object_get(obj, "healthcheck");
+	if (!hc) {
+		hc = json_object();
+		json_object_set_new(obj, "healthcheck", hc);
+	}
+	if (!strcmp(f->key, "test")) {
+		json_object_set_new(hc, "test",
+				    arg ? json_pack("[s, s]", "CMD-SHELL", arg)
+					: json_pack("[s]", "NONE"));
+		return 0;
+	}
+	if (!strcmp(f->key, "retries")) {
+		int64_t n;
+		if (pl_parse_int64(arg, 0, INT_MAX, &n) < 0)
+			return bad_value(f, arg, "want a whole number", err);
+		json_object_set_new(hc, "retries", json_integer(n));
+		return 0;
+	}
+	char *end = NULL;
+	double v = strtod(arg, &end);
+	double unit = !strcmp(end, "ms")	   ? 0.001
+		      : !strcmp(end, "m")	   ? 60
+		      : !strcmp(end, "h")	   ? 3600
+		      : !*end || !strcmp(end, "s") ? 1
+						   : -1;
+	if (end == arg || unit < 0 || !(v >= 0))
+		return bad_value(f, arg, "want a duration (30s, 500ms, 1m) or seconds", err);
+	json_object_set_new(hc, f->key, json_real(v * unit));
+	return 0;
+}
+
 static const flag_t config_flags[] = {
     {"label", 0, true, "labels", set_label},
     {"restart", 0, true, "restart_policy", set_restart},
     {"stop-signal", 0, true, "stop_signal", set_signal},
     {"stop-timeout", 0, true, "stop_timeout", set_seconds},
+    {"health-cmd", 0, true, "test", set_health},
+    {"health-interval", 0, true, "interval", set_health},
+    {"health-timeout", 0, true, "timeout", set_health},
+    {"health-retries", 0, true, "retries", set_health},
+    {"health-start-period", 0, true, "start_period", set_health},
+    {"no-healthcheck", 0, false, "test", set_health},
     {0},
 };
 
@@ -504,7 +546,8 @@ static const flag_t *find_flag(const flag_t *const *tables, int opt, const flag_
 
 typedef struct run_opts {
 	bool rm, detach, interactive, tty;
-	bool image; /* rootfs names an image, not a host directory */
+	bool is_run; /* run, not create */
+	bool image;  /* rootfs names an image, not a host directory */
 	const char *name, *workdir, *user, *hostname, *kernel, *rootfs;
 	const char *detach_keys; /* NULL: session_detach_keys's default */
 	json_t *env;		 /* array of "K=V" */
@@ -809,7 +852,8 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 			  .mounts = json_array(),
 			  .networks = json_array(),
 			  .aliases = json_array(),
-			  .ports = json_array()};
+			  .ports = json_array(),
+			  .is_run = is_run};
 	int opt;
 	optind = 0;
 	opterr = 0;
@@ -819,7 +863,7 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 		switch (opt) {
 		case OPT_RM:
 		case 'd':
-			if (!is_run)
+			if (!is_run && opt == 'd')
 				return bad_flag(cmd->name, '?', argv);
 			if (opt == 'd')
 				o->detach = true;
@@ -906,10 +950,6 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 				   "missing the command to run (ROOTFS -- CMD [ARGS...])");
 	o->args = argv + optind;
 	o->n_args = argc - optind;
-	if (o->rm && o->detach)
-		return usage_error(cmd->name,
-				   "--rm cannot be combined with -d: the port layer does "
-				   "not remove containers on exit by itself");
 	const char *restart = json_string_value(
 	    json_object_get(json_object_get(o->config, "restart_policy"), "name"));
 	if (o->rm && restart && strcmp(restart, "no") != 0)
@@ -974,6 +1014,10 @@ static json_t *create_body(const run_opts_t *o, pl_error_t **err)
 	if (json_array_size(o->mounts) > 0)
 		json_object_set(body, "mounts", o->mounts);
 	json_object_update(body, o->config);
+	/* create --rm and run -d --rm: the port layer removes it when it stops (a run in the
+	 * foreground removes it itself, after it has the exit code) */
+	if (o->rm && (o->detach || !o->is_run))
+		json_object_set_new(body, "auto_remove", json_true());
 	if (network_body(o, body, err) < 0)
 		return NULL;
 	return TAKE_PTR(body);
@@ -2086,6 +2130,15 @@ static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	bool in = !no_stdin && json_is_true(json_object_get(process, "stdin"));
 	if (!id)
 		id = argv[optind];
+	/* the API attaches to a container that is not running yet (for run's create, attach,
+	 * start); a person attaching to a stopped one would wait for a start that never comes */
+	const char *status =
+	    json_string_value(json_object_get(json_object_get(info, "state"), "status"));
+	if (status && (!strcmp(status, "created") || !strcmp(status, "stopped"))) {
+		fprintf(stderr, "plctl: container %s is not running: start it first\n",
+			argv[optind]);
+		return 1;
+	}
 
 	/* Without a tty, ^C and kill reach the container rather than us (docker's sig-proxy);
 	 * with one, ^C is a byte on the stream. */
@@ -3220,6 +3273,10 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	"  --restart POLICY            no, on-failure[:MAX_RETRIES], always, unless-stopped\n"     \
 	"  --stop-signal SIGNAL        signal that stops it (default TERM)\n"                      \
 	"  --stop-timeout SECONDS      grace period before SIGKILL on stop (default 10)\n"         \
+	"  --health-cmd CMD            health check run with /bin/sh -c in the container\n"        \
+	"  --health-interval/--health-timeout/--health-start-period DURATION  (30s, 500ms)\n"      \
+	"  --health-retries N          failures in a row that make it unhealthy (default 3)\n"     \
+	"  --no-healthcheck            no health check\n"                                          \
 	"  --network NAME[,NAME...]    join these network scopes (default: bridge), or\n"          \
 	"  --net host|none             share the host's network, or loopback only\n"               \
 	"  --ip ADDR                   a static address on the first network\n"                    \
@@ -3259,6 +3316,17 @@ static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return pl_cli_commit(c, argc, argv);
 }
 
+/* top and kv live in plctl_engine.c */
+static int cmd_top(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_top(c, argc, argv);
+}
+
+static int cmd_kv(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	return pl_cli_kv(c, argc, argv);
+}
+
 static const command_t commands[] = {
     {"run", cmd_run, EXIT_RUN_ERROR,
      "Create and start a container, print its output and exit with its status",
@@ -3269,12 +3337,15 @@ static const command_t commands[] = {
      "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it, except\n"
      "with -it: then our terminal is its terminal (raw mode, resized along), and the\n"
      "detach keys leave it running.\n\n"
-     "  --rm                        remove the container when it exits\n"
+     "  --rm                        remove the container when it exits (with -d: the\n"
+     "                              port layer does, auto_remove)\n"
      "  -d, --detach                print the id and return once it started\n"
      "  --detach-keys KEYS          the keys that detach (with -t the default is\n"
      "                              ctrl-p,ctrl-q, without it none; \"\" for none)\n" RUN_FLAGS},
     {"create", cmd_create, EXIT_RUN_ERROR, "Create a container and print its id",
-     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n" RUN_FLAGS},
+     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n"
+     "  --rm                        the port layer removes it when it stops "
+     "(auto_remove)\n" RUN_FLAGS},
     {"start", cmd_start, 1, "Start containers", "start ID..."},
     {"exec", cmd_exec, 1, "Run a command in a running container",
      "exec [OPTIONS] CONTAINER [--] CMD [ARGS...]\n\n"
@@ -3315,6 +3386,10 @@ static const command_t commands[] = {
      "second; every running container when none is named.\n\n"
      "  --no-stream   print one table and exit\n"},
     {"inspect", cmd_inspect, 1, "Show containers' config and state as JSON", "inspect ID..."},
+    {"top", cmd_top, 1, "List a container's processes (as seen inside it)", "top CONTAINER"},
+    {"kv", cmd_kv, 1, "Get, put, remove and list keys of the key-value store",
+     "kv get KEY | kv put [--if-match REV] KEY VALUE|- | kv rm [--if-match REV] KEY | "
+     "kv ls [PREFIX]"},
     {"logs", cmd_logs, 1, "Show a container's output",
      "logs [OPTIONS] ID\n\n"
      "  -f, --follow       keep streaming until the container stops\n"

@@ -267,6 +267,37 @@ int pl_client_request(pl_client_t *c, const char *method, const char *path, json
 	return finish_request(c, rc, &out, method, path, status, response, err);
 }
 
+int pl_client_request_if_match(pl_client_t *c, const char *method, const char *path, json_t *body,
+			       const char *revision, json_t **response, pl_error_t **err)
+{
+	if (!revision)
+		return pl_client_request(c, method, path, body, NULL, response, err);
+	if (response)
+		*response = NULL;
+	_cleanup_free_ char *text = NULL;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text)
+			return pl_error_set(err, PL_ERR_INVALID, 0, "cannot encode request body");
+	}
+	prepare(c, method, path, text, text ? strlen(text) : 0);
+	/* the client's usual headers plus If-Match, for this request only */
+	struct curl_slist *hdrs = NULL;
+	for (struct curl_slist *h = body ? c->json_headers : c->bare_headers; h; h = h->next)
+		hdrs = curl_slist_append(hdrs, h->data);
+	_cleanup_free_ char *line = pl_xasprintf("If-Match: %s", revision);
+	hdrs = curl_slist_append(hdrs, line);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+	_cleanup_(buf_done) buf_t out = {0};
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &out);
+	CURLcode rc = curl_easy_perform(c->curl);
+	int r = finish_request(c, rc, &out, method, path, NULL, response, err);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	return r;
+}
+
 typedef struct upload_src {
 	int fd;
 	int read_errno; /* set when reading fd failed */

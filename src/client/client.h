@@ -62,6 +62,11 @@ void pl_client_add_query(pl_client_t *c, char **path, const char *key, const cha
 int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
 		      long *status, json_t **response, pl_error_t **err);
 
+/* pl_client_request with "If-Match: revision" (the KV store's compare-and-set); revision
+ * NULL sends none. */
+int pl_client_request_if_match(pl_client_t *c, const char *method, const char *path, json_t *body,
+			       const char *revision, json_t **response, pl_error_t **err);
+
 /* Like pl_client_request, but the request body is the bytes read from fd until its end,
  * sent as content_type (e.g. "application/x-tar") without being held in memory: with
  * Content-Length when size >= 0, chunked when size < 0 (a pipe). fd stays the caller's. A

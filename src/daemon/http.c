@@ -294,6 +294,11 @@ bool pl_req_has_body(const pl_req_t *r)
 	return r->body_len > 0;
 }
 
+const char *pl_req_header(const pl_req_t *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
 json_t *pl_req_json(pl_req_t *r, pl_error_t **err)
 {
 	if (!r->body_len) {
@@ -671,6 +676,16 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 	pl_log_debug("http: %s", buf);
 }
 
+/* MHD's own unescaping, except that "%00" is left as it is: a NUL in the middle of a path
+ * would cut it short, and "/kv/a%00b" or "/containers/web%00x" would silently name "a" or
+ * "web". Kept undecoded, it is a character no id, name or key may hold: a clear 400/404. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	if (strstr(s, "%00"))
+		return strlen(s);
+	return MHD_http_unescape(s);
+}
+
 pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app)
 {
 	pl_http_t *h = pl_xcalloc(1, sizeof(*h));
@@ -698,13 +713,15 @@ int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t 
 		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
 		    MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY, tls->key,
-		    MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_END);
+		    MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_UNESCAPE_CALLBACK,
+		    unescape, NULL, MHD_OPTION_END);
 	} else {
 		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
 				     listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				     MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER,
 				     mhd_log, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				     (size_t)256 * 1024, MHD_OPTION_END);
+				     (size_t)256 * 1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+				     NULL, MHD_OPTION_END);
 	}
 	if (!d)
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "start %s HTTP server",

@@ -61,6 +61,8 @@ void pl_http_set_observer(pl_http_t *h, pl_http_observe_fn fn, void *data);
 const char *pl_req_param(const pl_req_t *r);  /* the first {param} segment */
 const char *pl_req_param2(const pl_req_t *r); /* the second, or NULL */
 const char *pl_req_query(const pl_req_t *r, const char *key);
+/* A request header (case-insensitive name), or NULL. */
+const char *pl_req_header(const pl_req_t *r, const char *name);
 /* Query boolean: 1/true/yes → true, 0/false/no/"" → false; others are an INVALID error. */
 int pl_req_query_bool(const pl_req_t *r, const char *key, bool def, bool *out, pl_error_t **err);
 /* Spooled bodies: an fd positioned at the start (owned by the request), -1 otherwise. */

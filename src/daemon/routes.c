@@ -20,9 +20,9 @@
 
 /* Every resource's table; a new resource is one line here. */
 static const pl_route_t *const tables[] = {
-    pl_routes_system, pl_routes_containers, pl_routes_logs,	pl_routes_stats,
-    pl_routes_exec,   pl_routes_archive,    pl_routes_handles,	pl_routes_events,
-    pl_routes_images, pl_routes_volumes,    pl_routes_networks, pl_routes_metrics,
+    pl_routes_system,	pl_routes_containers, pl_routes_logs,	pl_routes_stats,  pl_routes_exec,
+    pl_routes_archive,	pl_routes_handles,    pl_routes_events, pl_routes_images, pl_routes_volumes,
+    pl_routes_networks, pl_routes_metrics,    pl_routes_kv,	pl_routes_top,
 };
 
 static pl_route_t *join_tables(void)

@@ -48,6 +48,8 @@ extern const pl_route_t pl_routes_images[];
 extern const pl_route_t pl_routes_volumes[];
 extern const pl_route_t pl_routes_networks[];
 extern const pl_route_t pl_routes_metrics[];
+extern const pl_route_t pl_routes_kv[];
+extern const pl_route_t pl_routes_top[];
 
 /* --- shared by the route files --- */
 

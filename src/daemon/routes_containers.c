@@ -2,6 +2,7 @@
  * wait, pause, update). A start waits for the library's answer; a stop or wait waits for the
  * container's next exit. */
 #include "daemon/routes_containers.h"
+#include "daemon/routes_wait.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -142,9 +143,13 @@ static void h_container_wait(pl_req_t *r, void *data)
 		return pl_route_fail(r, e);
 	const char *cond = pl_req_query(r, "condition");
 	bool next_exit = cond && strcmp(cond, "next-exit") == 0;
+	if (cond && (!strcmp(cond, "removed") || !strcmp(cond, "healthy")))
+		return pl_route_wait_condition(app, r, c, cond, timeout);
 	if (cond && !next_exit && strcmp(cond, "not-running") != 0) {
 		pl_error_set(&e, PL_ERR_INVALID, 0,
-			     "condition \"%s\" must be \"not-running\" or \"next-exit\"", cond);
+			     "condition \"%s\" must be \"not-running\", \"next-exit\", "
+			     "\"removed\" or \"healthy\"",
+			     cond);
 		return pl_route_fail(r, e);
 	}
 	if (!next_exit && !pl_container_is_running(c))

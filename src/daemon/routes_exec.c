@@ -36,8 +36,10 @@ static void h_container_attach(pl_req_t *r, void *data)
 	pl_attach_opts_t o = {0};
 	if (attach_opts(r, &o, false, &e) < 0)
 		return pl_route_fail(r, e);
-	if (!pl_container_is_running(c)) {
-		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is not running",
+	/* a created (or stopped) container may be attached before its start: the stream
+	 * carries its output from the first byte */
+	if (pl_container_status(c) == PL_STATUS_REMOVING) {
+		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 			     pl_container_id(c));
 		return pl_route_fail(r, e);
 	}

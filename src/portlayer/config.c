@@ -4,6 +4,7 @@
 #include "common/util.h"
 #include "proto/linux_caps.h"
 #include "portlayer/network/network.h"
+#include "portlayer/health.h"
 
 #include <ctype.h>
 #include <signal.h>
@@ -61,6 +62,8 @@ pl_config_t *pl_config_free(pl_config_t *c)
 	pl_security_clear(&c->security);
 	pl_resources_clear(&c->resources);
 	pl_network_config_clear(c);
+	if (c->healthcheck)
+		json_decref(c->healthcheck);
 	free(c);
 	return NULL;
 }
@@ -311,8 +314,8 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 	json_t *m;
 	json_array_foreach(v, i, m)
 	{
-		static const char *const keys[] = {"type",     "source",      "target",
-						   "readonly", "propagation", NULL};
+		static const char *const keys[] = {"type",	  "source",    "target", "readonly",
+						   "propagation", "anonymous", NULL};
 		if (pl_json_check_keys(m, "mounts[]", keys, err) < 0)
 			return -EINVAL;
 		const char *type = NULL, *src = NULL, *dst = NULL, *prop = NULL;
@@ -359,6 +362,14 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 			      json_is_true(ro), "propagation", prop ? prop : "rprivate");
 		if (src)
 			json_object_set_new(canon, "source", json_string(src));
+		/* a volume the port layer named itself (no source given): removed with an
+		 * auto_remove container */
+		json_t *anon = json_object_get(m, "anonymous");
+		if (anon && (!json_is_boolean(anon) || (json_is_true(anon) && bind)))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].anonymous is a boolean, for volumes", i);
+		if (json_is_true(anon) || (!bind && !src))
+			json_object_set_new(canon, "anonymous", json_true());
 		json_array_append_new(c->mounts, canon);
 	}
 	return 0;
@@ -366,12 +377,11 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
-	static const char *const keys[] = {"name",	   "rootfs",	     "process",
-					   "hostname",	   "isolation",	     "labels",
-					   "annotations",  "restart_policy", "stop_signal",
-					   "stop_timeout", "security",	     "resources",
-					   "image",	   "mounts",	     "network_mode",
-					   "networks",	   "ports",	     NULL};
+	static const char *const keys[] = {
+	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
+	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
+	    "security", "resources",   "image",		 "mounts",	"network_mode",
+	    "networks", "ports",       "auto_remove",	 "healthcheck", NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -426,8 +436,20 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	if (parse_mounts(c, json_object_get(body, "mounts"), check_host, err) < 0 ||
 	    pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
 	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0 ||
-	    pl_network_config_parse(c, body, err) < 0)
+	    pl_network_config_parse(c, body, err) < 0 || pl_health_config_parse(c, body, err) < 0)
 		return NULL;
+	json_t *ar = json_object_get(body, "auto_remove");
+	if (ar && !json_is_boolean(ar)) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "auto_remove must be a boolean");
+		return NULL;
+	}
+	c->auto_remove = json_is_true(ar);
+	if (c->auto_remove && c->restart != PL_RESTART_NO) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "auto_remove and restart_policy \"%s\" cannot go together",
+			     pl_restart_name(c->restart));
+		return NULL;
+	}
 	c->labels = labels ? json_deep_copy(labels) : json_object();
 	c->annotations = ann ? json_deep_copy(ann) : json_object();
 	c->name = name ? pl_xstrdup(name) : NULL;
@@ -474,6 +496,9 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	json_object_set_new(j, "security", pl_security_to_json(&c->security));
 	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
 	pl_network_config_to_json(c, j);
+	if (c->auto_remove)
+		json_object_set_new(j, "auto_remove", json_true());
+	pl_health_config_to_json(c, j);
 	return j;
 }
 

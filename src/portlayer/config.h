@@ -51,9 +51,12 @@ typedef struct pl_config {
 	pl_security_t security;
 	pl_resources_t resources;
 	/* network (portlayer/network/network.c parses these) */
-	char *network_mode; /* "none" (loopback only), "bridge" (the scopes below), "host" */
-	json_t *networks;   /* [{"scope","ip","aliases":[]}]; ip recorded once assigned */
-	json_t *ports;	    /* [{"container_port","protocol","host_ip","host_port"}] */
+	char *network_mode;  /* "none" (loopback only), "bridge" (the scopes below), "host" */
+	json_t *networks;    /* [{"scope","ip","aliases":[]}]; ip recorded once assigned */
+	json_t *ports;	     /* [{"container_port","protocol","host_ip","host_port"}] */
+	bool auto_remove;    /* removed as soon as it stops (portlayer/health.c parses the rest) */
+	json_t *healthcheck; /* canonical {"test","interval","timeout","retries","start_period"} or
+				NULL */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

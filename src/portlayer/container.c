@@ -8,6 +8,8 @@
 #include "common/log.h"
 #include "portlayer/network/network.h"
 #include "portlayer/placement.h"
+#include "portlayer/health.h"
+#include "portlayer/kv.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -163,11 +165,21 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	pl->volumes = pl_volumes_open(root, err);
 	if (!pl->volumes)
 		return pl_portlayer_free(pl);
+	pl->kv = pl_kv_open(root, err);
+	if (!pl->kv)
+		return pl_portlayer_free(pl);
 	if (pl_recovery_run(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	pl->net = pl_network_open(pl, root, loop, o->address_pool, o->netns_pool, err);
 	if (!pl->net)
 		return pl_portlayer_free(pl);
+	/* auto_remove containers that stopped while the daemon was away (or whose removal it
+	 * did not finish) go now that every record is loaded and the network is known */
+	for (pl_container_t *c = pl->head, *next; c; c = next) {
+		next = c->next;
+		if (c->config->auto_remove && c->status == PL_STATUS_STOPPED)
+			pl_container_auto_remove(c);
+	}
 	return pl;
 }
 
@@ -191,6 +203,8 @@ static void release_domain(pl_container_t *c)
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
 	link_drop_queue(c);
+	c->greeted = false;
+	pl_health_stop(c);
 	json_decref(c->guest_stats); /* a past run's figures are no one's now */
 	c->guest_stats = NULL;
 }
@@ -210,6 +224,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	pl->events = pl_events_free(pl->events);
 	pl->images = pl_images_free(pl->images);
 	pl->volumes = pl_volumes_free(pl->volumes);
+	pl->kv = pl_kv_free(pl->kv);
 	pl->net = pl_network_free(pl->net);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
@@ -229,6 +244,11 @@ const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
 pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl)
 {
 	return pl->userns_range;
+}
+
+struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
+{
+	return pl->kv;
 }
 
 struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
@@ -657,16 +677,21 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return -EPROTO;
 	}
 	char hb[13];
+	c->greeted = true;
 	if (json_is_true(json_object_get(j, "resumed"))) {
 		/* a reattached domain: the process runs already, tether reports its pid */
 		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
 		pl_sessions_resume(c);
+		pl_health_start(c, true);
 		return r;
 	}
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
 	json_t *net = pl_network_tether_json(c->pl->net, c);
 	if (net)
 		json_object_set_new(cfg, "network", net);
+	bool attached = pl_sessions_primary_attached(c);
+	if (attached) /* attached before the start: the process waits for the ATTACH below */
+		json_object_set_new(cfg, "wait_attach", json_true());
 	pl_error_t *e = NULL;
 	pl_domain_spec_t desc;
 	pl_placement_describe(c->config, &desc);
@@ -682,12 +707,15 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	}
 	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
+	if (attached)
+		pl_sessions_resume(c);
 	if (c->config->tty && c->config->open_stdin && c->status == PL_STATUS_STARTING) {
 		/* tether holds the process until the first attach (run -it): the domain is up,
 		 * so the start is done; STARTED follows the attach */
 		c->status = PL_STATUS_RUNNING;
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
+		pl_health_start(c, false);
 		changed(c);
 	}
 	return 0;
@@ -720,6 +748,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
+		pl_health_start(c, false);
 		changed(c);
 		break;
 	case PL_MSG_EXITED: {
@@ -749,6 +778,13 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		}
 		if (json_integer_value(json_object_get(j, "type")) == PL_MSG_EXEC)
 			pl_sessions_on_exec_refused(c, j);
+		if (json_integer_value(json_object_get(j, "type")) == PL_MSG_TOP_REQUEST) {
+			/* a tether that cannot list its processes: whoever waits is told */
+			json_decref(c->top);
+			c->top = json_pack("{s:s}", "error", m ? m : "tether refused TOP_REQUEST");
+			c->top_seq++;
+			changed(c);
+		}
 		break;
 	}
 	case PL_MSG_PING:
@@ -777,7 +813,15 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_CREDIT:
 		pl_sessions_on_stdin_credit(c, j);
 		break;
+	case PL_MSG_TOP:
+		json_decref(c->top);
+		c->top = json_is_object(j) ? json_incref(j)
+					   : json_pack("{s:s}", "error", "tether sent a bad TOP");
+		c->top_seq++;
+		changed(c);
+		break;
 	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
+	case PL_MSG_TOP_REQUEST:
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
@@ -812,6 +856,8 @@ static void on_pidfd(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	}
 	process_frames(c);
 	domain_ended(c);
+	if (c->config->auto_remove && c->status == PL_STATUS_STOPPED)
+		pl_container_auto_remove(c); /* c is gone */
 }
 
 static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
@@ -1073,9 +1119,44 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	}
 	pl_container_unlink(pl, c);
 	pl_container_emit(c, "remove", NULL);
+	pl_container_emit(c, "destroy", NULL);	      /* Docker's name for it */
 	pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
 	pl_container_free_record(c);
 	return 0;
+}
+
+void pl_container_auto_remove(pl_container_t *c)
+{
+	pl_portlayer_t *pl = c->pl;
+	_cleanup_json_ json_t *anon = json_array();
+	size_t i;
+	json_t *m;
+	json_array_foreach(c->config->mounts, i, m)
+	{
+		if (json_is_true(json_object_get(m, "anonymous")))
+			json_array_append(anon, json_object_get(m, "source"));
+	}
+	_cleanup_free_ char *id = pl_xstrdup(c->id);
+	pl_error_t *e = NULL;
+	if (pl_container_remove(pl, c, false, &e) < 0) {
+		pl_log_warn("container %.12s: auto-remove: %s", id, e->msg);
+		pl_error_free(e);
+		return;
+	}
+	json_t *v;
+	json_array_foreach(anon, i, v)
+	{
+		const char *name = json_string_value(v);
+		if (pl_portlayer_volume_in_use(pl, name, false))
+			continue;
+		if (pl_volume_remove(pl->volumes, name, &e) < 0) {
+			pl_log_warn("volume %s: %s", name, e->msg);
+			pl_error_free(e);
+			e = NULL;
+			continue;
+		}
+		pl_events_emit(pl->events, "volume", "remove", name, NULL, NULL);
+	}
 }
 
 static void on_restart_timer(pl_loop_t *loop, void *data)
@@ -1191,6 +1272,31 @@ uint64_t pl_container_stats_request(pl_container_t *c)
 	return c->guest_stats_seq + 1;
 }
 
+uint64_t pl_container_top_request(pl_container_t *c, pl_error_t **err)
+{
+	if (!pl_container_is_running(c)) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running", c->id);
+		return 0;
+	}
+	if (c->dom.ctl_fd < 0 || !c->greeted ||
+	    send_json(c, PL_MSG_TOP_REQUEST, json_object()) < 0) {
+		pl_error_set(err, PL_ERR_CONFLICT, ENOTCONN, "container %.12s: no link to tether",
+			     c->id);
+		return 0;
+	}
+	return c->top_seq + 1;
+}
+
+uint64_t pl_container_top_seq(const pl_container_t *c)
+{
+	return c->top_seq;
+}
+
+json_t *pl_container_top_json(const pl_container_t *c)
+{
+	return c->top ? json_incref(c->top) : json_pack("{s:[]}", "processes");
+}
+
 uint64_t pl_container_stats_seq(const pl_container_t *c)
 {
 	return c->guest_stats_seq;
@@ -1225,6 +1331,9 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
+	json_t *health = pl_health_json(c);
+	if (health)
+		json_object_set_new(state, "health", health);
 	json_t *j =
 	    json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
 		      c->config->name ? c->config->name : "", "created", time_json(c->created_ns),

@@ -78,6 +78,7 @@ pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);
 struct pl_images *pl_portlayer_images(pl_portlayer_t *pl);
 struct pl_volumes *pl_portlayer_volumes(pl_portlayer_t *pl);
 struct pl_network *pl_portlayer_network(pl_portlayer_t *pl);
+struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl);
 /* Whether a container (a running one, with running_only) mounts the named volume. */
 bool pl_portlayer_volume_in_use(pl_portlayer_t *pl, const char *name, bool running_only);
 /* Whether any container uses the image (by id). */
@@ -150,3 +151,11 @@ int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_err
 /* Applies resource limits to a running container (a no-op for others). */
 int pl_container_update_resources(pl_portlayer_t *pl, pl_container_t *c, const pl_resources_t *r,
 				  pl_error_t **err);
+/* The process list, gathered by tether inside the domain (any mechanism): asks for it and
+ * returns the sequence number that answers (pl_container_top_seq reaches it, a change
+ * notification follows); CONFLICT when not running or tether cannot be asked. */
+uint64_t pl_container_top_request(pl_container_t *c, pl_error_t **err);
+uint64_t pl_container_top_seq(const pl_container_t *c);
+/* The last answer: {"processes":[{"pid","user","state","cpu_time_ms","rss_kib","args"}]}, or
+ * {"error": "..."} when tether could not answer. Caller decrefs. */
+json_t *pl_container_top_json(const pl_container_t *c);

@@ -205,7 +205,13 @@ static int check_restart(const json_t *arg, pl_error_t **err)
 static int apply_restart(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t *cfg,
 			 const json_t *arg, pl_commit_result_t *res, pl_error_t **err)
 {
-	return pl_config_parse_restart(arg, &cfg->restart, &cfg->restart_max, err);
+	if (pl_config_parse_restart(arg, &cfg->restart, &cfg->restart_max, err) < 0)
+		return -1;
+	if (cfg->auto_remove && cfg->restart != PL_RESTART_NO)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "restart_policy: the container is removed when it stops "
+				    "(auto_remove)");
+	return 0;
 }
 
 static int check_stop(const json_t *arg, pl_error_t **err)

@@ -2,9 +2,9 @@
  * store.c provides, and what the core's units call of each other. Included by exactly these:
  * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
  * (domain directories), recovery.c (settling domains after a restart), session.c (attach and
- * exec sessions), handle.c (committing a config) and metrics.c (counting containers).
- * Everything else (network, storage, the daemon) uses portlayer/container.h's accessors and
- * lifecycle subscription. */
+ * exec sessions), handle.c (committing a config), metrics.c (counting containers) and
+ * health.c (health checks: their state is in the record). Everything else (network,
+ * storage, the daemon) uses portlayer/container.h's accessors and lifecycle subscription. */
 #pragma once
 
 #include "portlayer/container.h"
@@ -83,6 +83,7 @@ struct pl_container {
 	struct pl_qframe *wq, *wq_ctrl_tail;
 	size_t wq_bytes;
 	bool reported_exit; /* tether's EXITED arrived for this run */
+	bool greeted;	    /* tether said HELLO on this link: session messages may go */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;
@@ -95,6 +96,11 @@ struct pl_container {
 	 * how many have arrived, for requests waiting on the next one */
 	json_t *guest_stats;
 	uint64_t guest_stats_seq;
+	/* the last process list tether sent (TOP) and how many have arrived */
+	json_t *top;
+	uint64_t top_seq;
+
+	struct pl_health *health; /* portlayer/health.c: the checks and their record */
 
 	pl_session_t *sessions; /* those with sinks or output state */
 	pl_exec_t *execs;
@@ -115,6 +121,7 @@ struct pl_portlayer {
 	pl_images_t *images;
 	pl_volumes_t *volumes;
 	struct pl_network *net;
+	struct pl_kv *kv;
 	pl_change_fn on_change;
 	void *on_change_data;
 	struct {
@@ -174,6 +181,8 @@ void pl_sessions_on_exec_refused(pl_container_t *c, const json_t *msg);
 void pl_sessions_domain_ended(pl_container_t *c);
 /* a (re)connected tether: re-attach sessions that have sinks, resuming after last_seq */
 void pl_sessions_resume(pl_container_t *c);
+/* an attach came before the start: the primary must wait for it (CONFIG's wait_attach) */
+bool pl_sessions_primary_attached(pl_container_t *c);
 /* CREDIT from tether: more stdin it accepts for a session */
 void pl_sessions_on_stdin_credit(pl_container_t *c, const json_t *msg);
 void pl_sessions_free(pl_container_t *c);
@@ -181,6 +190,9 @@ int pl_execs_load(pl_container_t *c);
 
 /* container.c: resumes watching a domain that outlived the daemon */
 void pl_container_watch_domain(pl_container_t *c);
+/* container.c: removes a stopped auto_remove container and its anonymous volumes (c is
+ * freed) */
+void pl_container_auto_remove(pl_container_t *c);
 /* container.c: applies the restart policy to a container that stopped by itself */
 void pl_container_consider_restart(pl_container_t *c);
 void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs);

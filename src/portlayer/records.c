@@ -1,5 +1,6 @@
 /* The container records the core keeps: the list (creation order) and freeing one. */
 #include "portlayer/internal.h"
+#include "portlayer/health.h"
 #include "common/cleanup.h"
 
 #include <stdlib.h>
@@ -34,6 +35,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	if (!c)
 		return NULL;
 	pl_sessions_free(c);
+	pl_health_free(c);
 	pl_config_free(c->config);
 	free(c->dir);
 	if (c->dirfd >= 0)
@@ -43,6 +45,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
 	json_decref(c->guest_stats);
+	json_decref(c->top);
 	free(c);
 	return NULL;
 }

@@ -66,7 +66,11 @@ static int send_attach(pl_container_t *c, pl_session_t *s)
 
 int pl_session_attach(pl_container_t *c, uint32_t session, pl_sink_t *sink, pl_error_t **err)
 {
-	if (!pl_container_is_running(c))
+	/* the primary may be attached before it starts (create, attach, start): the sink waits
+	 * and the start makes tether hold the process for it, so no byte goes unseen */
+	bool early = session == PL_SESSION_PRIMARY && c->status != PL_STATUS_REMOVING &&
+		     (!pl_container_is_running(c) || !c->greeted);
+	if (!pl_container_is_running(c) && !early)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running",
 				    c->id);
 	pl_session_t *s = session_get(c, session, true);
@@ -75,6 +79,8 @@ int pl_session_attach(pl_container_t *c, uint32_t session, pl_sink_t *sink, pl_e
 	sink->consumed = 0;
 	sink->next = s->sinks;
 	s->sinks = sink;
+	if (early)
+		return 0; /* ATTACH goes with the CONFIG (or the resumed HELLO) */
 	if (first && send_attach(c, s) < 0) {
 		s->sinks = sink->next;
 		return pl_error_set(err, PL_ERR_CONFLICT, ENOTCONN,
@@ -138,9 +144,17 @@ static void stdin_flush(pl_container_t *c, pl_session_t *s)
 		pl_container_changed(c); /* writers held back may go on */
 }
 
+/* Attached before tether took the session (a created container, or one starting): stdin and
+ * its EOF wait for the window tether grants once the process runs. */
+static bool before_start(const pl_container_t *c, uint32_t session)
+{
+	return session == PL_SESSION_PRIMARY && c->status != PL_STATUS_REMOVING &&
+	       (!pl_container_is_running(c) || !c->greeted);
+}
+
 int pl_session_write(pl_container_t *c, uint32_t session, const void *buf, size_t len)
 {
-	if (c->dom.ctl_fd < 0)
+	if (c->dom.ctl_fd < 0 && !before_start(c, session))
 		return -ENOTCONN;
 	pl_session_t *s = session_get(c, session, true);
 	if (s->stdin_len + len > s->stdin_cap) {
@@ -172,8 +186,9 @@ void pl_sessions_on_stdin_credit(pl_container_t *c, const json_t *msg)
 
 int pl_session_close_stdin(pl_container_t *c, uint32_t session)
 {
-	pl_session_t *s = session_get(c, session, false);
-	if (s && s->stdin_len > 0) { /* EOF comes after the bytes still waiting */
+	pl_session_t *s = session_get(c, session, before_start(c, session));
+	if (s && (s->stdin_len > 0 || before_start(c, session))) {
+		/* EOF comes after the bytes still waiting */
 		s->close_pending = true;
 		return 0;
 	}
@@ -487,6 +502,12 @@ void pl_sessions_domain_ended(pl_container_t *c)
 		free(s->stdin_buf);
 		free(s);
 	}
+}
+
+bool pl_sessions_primary_attached(pl_container_t *c)
+{
+	pl_session_t *s = session_get(c, PL_SESSION_PRIMARY, false);
+	return s && s->sinks;
 }
 
 void pl_sessions_resume(pl_container_t *c)

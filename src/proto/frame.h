@@ -31,7 +31,9 @@ typedef enum pl_msg_type {
 	PL_MSG_DATA = 16, /* stdio bytes: chan = session, flags = stream (0 in, 1 out, 2 err) */
 	PL_MSG_STATS_REQUEST = 17, /* port layer -> tether: {} */
 	PL_MSG_STATS = 18, /* tether -> port layer: {"cpu","memory","pids","blkio","networks"} */
-	PL_MSG_TYPE_MAX = 18,
+	PL_MSG_TOP_REQUEST = 19, /* port layer -> tether: {} */
+	PL_MSG_TOP = 20,	 /* tether -> port layer: {"processes":[...]} */
+	PL_MSG_TYPE_MAX = 20,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {

@@ -112,6 +112,10 @@ const char *pl_os_net_setup(struct json_t *network);
  * "pids":{"current","limit"},"blkio":{"read_bytes","write_bytes"},"networks":{ifname:{...}}};
  * what cannot be read is -1. Meant for a dedicated kernel, where all of it is the domain's. */
 struct json_t *pl_os_stats(void);
+/* The domain's processes (TOP, docs/tether-protocol.md): {"processes":[{"pid","user","state",
+ * "cpu_time_ms","rss_kib","args"}]} with the domain's pids, tether and kernel threads left
+ * out; {"error"} when they cannot be read. */
+struct json_t *pl_os_top(void);
 /* Processes the domain's own kernel killed for want of memory since it booted, or -1 when the
  * kernel is shared (its counters are the host's, and the host's cgroups tell instead). */
 long pl_os_oom_kills(void);

@@ -276,6 +276,11 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			break;
 		pl_ctl_send_json(PL_MSG_STATS, pl_os_stats());
 		return;
+	case PL_MSG_TOP_REQUEST: /* the domain's processes, with its own pids */
+		if (T.phase == AWAIT_HELLO)
+			break;
+		pl_ctl_send_json(PL_MSG_TOP, pl_os_top());
+		return;
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
 		return;

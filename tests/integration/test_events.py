@@ -115,12 +115,12 @@ def test_event_actions_and_attributes(api, daemon, rootfs, uniq):
         api.start(cid)
         api.stop(cid, timeout=5)
         assert api.remove(cid).status == 204
-        s.wait_for(lambda evs: "remove" in actions(evs, cid), what="remove event")
+        s.wait_for(lambda evs: "destroy" in actions(evs, cid), what="destroy event")
         evs = for_container(s.snapshot(), cid)
     finally:
         s.close()
     assert actions(evs) == ["create", "start", "rename", "update", "kill", "die",
-                            "start", "die", "stop", "remove"], evs
+                            "start", "die", "stop", "remove", "destroy"], evs
     by = lambda action: [e for e in evs if e["action"] == action]  # noqa: E731
     assert by("create")[0]["attributes"]["name"] == f"{uniq}-a"
     ren = by("rename")[0]["attributes"]

@@ -53,7 +53,7 @@ class Spec:
             for part in re.split(r"(\{[^}]+\})", path):
                 if part.startswith("{"):
                     # the daemon's {ref} of images spans slashes ("host/repo:tag")
-                    rx += "(.+)" if part in ("{ref}",) else "([^/]+)"
+                    rx += "(.+)" if part in ("{ref}", "{key}") else "([^/]+)"
                 else:
                     rx += re.escape(part)
             rx = re.compile(rx + "$")
@@ -170,6 +170,7 @@ def _replay(api, rootfs, uniq):
     api.get(f"/containers/{cid}/logs", params={"stdout": 1, "stderr": 1})
     api.get(f"/containers/{cid}/stats", params={"stream": 0})
     api.get(f"/containers/{cid}/ports")
+    api.get(f"/containers/{cid}/top")
     api.post(f"/containers/{cid}/update", {"resources": {"pids_limit": 200}})
     api.post(f"/containers/{cid}/pause")
     api.post(f"/containers/{cid}/unpause")
@@ -206,6 +207,10 @@ def _replay(api, rootfs, uniq):
     layer = _tar({"etc/hello": b"hello\n"})
     api.post("/layers", layer, headers={"Content-Type": "application/x-tar"})
     api.get("/events", params={"until": "1"}, timeout=10)
+    api.request("PUT", f"/kv/{uniq}/k", body={"value": "v"})
+    api.get(f"/kv/{uniq}/k")
+    api.get("/kv", params={"prefix": f"{uniq}/"})
+    api.delete(f"/kv/{uniq}/k")
     api.delete(f"/images/{uniq}-img2:u")
     api.delete(f"/images/{uniq}-img:t")
     api.delete(f"/volumes/{uniq}-vol")
