@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config clang clang-format
   libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
   libcap-dev libseccomp-dev
-  python3 python3-pytest python3-yaml
+  python3 python3-pytest python3-yaml python3-docker docker-compose
   busybox-static crun runc iproute2 util-linux procps openssl libgnutls28-dev
   libarchive-dev libseccomp-dev umoci skopeo docker-registry
   libmnl-dev nftables

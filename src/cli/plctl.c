@@ -454,6 +454,30 @@ static const flag_t security_flags[] = {
     {0},
 };
 
+/* docker's --device HOST[:CONTAINER[:PERMISSIONS]] */
+static int set_device(json_t *obj, const flag_t *f, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	char *in = strchr(copy, ':'), *perms = NULL;
+	if (in) {
+		*in++ = '\0';
+		perms = strchr(in, ':');
+		if (perms)
+			*perms++ = '\0';
+		else if (*in && in[0] != '/') /* HOST:PERMISSIONS */
+			perms = in, in = NULL;
+	}
+	json_t *d = json_pack("{s:s}", "path_on_host", copy);
+	if (!d)
+		return bad_value(f, arg, "not valid UTF-8", err);
+	if (in && *in)
+		json_object_set_new(d, "path_in_container", json_string(in));
+	if (perms && *perms)
+		json_object_set_new(d, "permissions", json_string(perms));
+	json_array_append_new(member(obj, f->key, true), d);
+	return 0;
+}
+
 /* Top-level fields of the create body. */
 /* docker's --health-* flags: fields of "healthcheck" (key: the field; test from --health-cmd
  * or --no-healthcheck); durations take s/ms/m/h suffixes or plain seconds. */
@@ -495,6 +519,18 @@ static const flag_t config_flags[] = {
     {"restart", 0, true, "restart_policy", set_restart},
     {"stop-signal", 0, true, "stop_signal", set_signal},
     {"stop-timeout", 0, true, "stop_timeout", set_seconds},
+    {"ipc", 0, true, "ipc_mode", set_string},
+    {"pid", 0, true, "pid_mode", set_string},
+    {"uts", 0, true, "uts_mode", set_string},
+    {"dns", 0, true, "dns", append_string},
+    {"dns-search", 0, true, "dns_search", append_string},
+    {"dns-option", 0, true, "dns_options", append_string},
+    {"add-host", 0, true, "extra_hosts", append_string},
+    {"domainname", 0, true, "domainname", set_string},
+    {"cgroup-parent", 0, true, "cgroup_parent", set_string},
+    {"device", 0, true, "devices", set_device},
+    {"shm-size", 0, true, "shm_size", set_bytes},
+    {"group-add", 0, true, "group_add", append_string},
     {"health-cmd", 0, true, "test", set_health},
     {"health-interval", 0, true, "interval", set_health},
     {"health-timeout", 0, true, "timeout", set_health},
@@ -649,7 +685,7 @@ static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
 /* --network / --net: host, none, or scope names (comma-separated, repeatable). */
 static int add_networks(run_opts_t *o, const char *arg, pl_error_t **err)
 {
-	if (!strcmp(arg, "host") || !strcmp(arg, "none")) {
+	if (!strcmp(arg, "host") || !strcmp(arg, "none") || !strncmp(arg, "container:", 10)) {
 		if (json_array_size(o->networks) || (o->net_mode && strcmp(o->net_mode, arg)))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "--network %s cannot be combined with other networks",
@@ -1835,17 +1871,29 @@ enum { PS_COLS = 6 };
 
 static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, 'h'}, {0}};
+	static const struct option longopts[] = {{"all", no_argument, NULL, 'a'},
+						 {"filter", required_argument, NULL, 'f'},
+						 {"help", no_argument, NULL, 'h'},
+						 {0}};
 	bool all = false;
 	int opt;
+	_cleanup_(json_decrefp) json_t *filters = json_object();
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":ah", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":af:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'a':
 			all = true;
 			break;
+		case 'f': { /* docker's KEY=VALUE, sent as the API's filter JSON */
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				return usage_error("ps", "--filter wants KEY=VALUE, not '%s'",
+						   optarg);
+			_cleanup_free_ char *k = pl_xasprintf("%.*s", (int)(eq - optarg), optarg);
+			json_array_append_new(member(filters, k, true), json_string(eq + 1));
+			break;
+		}
 		case 'h':
 			print_usage(stdout, cmd);
 			return 0;
@@ -1858,7 +1906,12 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", "/containers", NULL, NULL, &list, &err) < 0)
+	_cleanup_free_ char *path = pl_xstrdup("/containers");
+	if (json_object_size(filters)) {
+		_cleanup_free_ char *f = json_dumps(filters, JSON_COMPACT);
+		pl_client_add_query(c, &path, "filters", f);
+	}
+	if (pl_client_request(c, "GET", path, NULL, NULL, &list, &err) < 0)
 		return report(err, 1);
 
 	/* Cells first, so every column can be as wide as its widest cell. */
@@ -2873,6 +2926,7 @@ static const subcommand_t image_commands[] = {
     {"rm", image_rm},
     {"remove", image_rm},
     {"push", pl_cli_image_push},
+    {"save", pl_cli_image_save},
     {"pull", pl_cli_image_pull},
 };
 
@@ -3160,9 +3214,42 @@ static int network_rm(pl_client_t *c, int argc, char **argv)
 	return delete_each(c, argc, argv, network_path, false);
 }
 
+/* network connect [--ip A] [--alias N]... NETWORK CONTAINER | disconnect [-f] NETWORK CONTAINER
+ * (a running container too: the port layer plumbs it live) */
+static int network_connect(pl_client_t *c, int argc, char **argv)
+{
+	bool connect = !strcmp(argv[0], "connect");
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	int i = 1;
+	for (; i + 1 < argc && argv[i][0] == '-'; i++) {
+		if (connect && !strcmp(argv[i], "--ip"))
+			json_object_set_new(body, "ip", json_string(argv[++i]));
+		else if (connect && !strcmp(argv[i], "--alias"))
+			json_array_append_new(member(body, "aliases", true),
+					      json_string(argv[++i]));
+		else if (!connect && (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--force")))
+			json_object_set_new(body, "force", json_true());
+		else
+			break;
+	}
+	if (argc - i != 2)
+		return usage_error(connect ? "network connect" : "network disconnect",
+				   "want NETWORK CONTAINER (connect: [--ip A] [--alias N]; "
+				   "disconnect: [-f])");
+	json_object_set_new(body, "container", json_string(argv[i + 1]));
+	_cleanup_free_ char *base = network_path(c, argv[i]);
+	_cleanup_free_ char *path = pl_xasprintf("%s/%s", base, argv[0]);
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "POST", path, body, NULL, NULL, &err) < 0)
+		return report(err, 1);
+	return 0;
+}
+
 static const subcommand_t network_commands[] = {
-    {"create", network_create},	  {"ls", network_ls}, {"list", network_ls},
-    {"inspect", network_inspect}, {"rm", network_rm}, {"remove", network_rm},
+    {"create", network_create},	  {"ls", network_ls},
+    {"list", network_ls},	  {"inspect", network_inspect},
+    {"rm", network_rm},		  {"remove", network_rm},
+    {"connect", network_connect}, {"disconnect", network_connect},
 };
 
 static int cmd_network(const command_t *cmd, pl_client_t *c, int argc, char **argv)

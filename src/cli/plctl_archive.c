@@ -86,6 +86,56 @@ int pl_cli_export(pl_client_t *c, int argc, char **argv)
 	return 0;
 }
 
+/* image save [-o FILE] [--format docker|oci] IMAGE... */
+int pl_cli_image_save(pl_client_t *c, int argc, char **argv)
+{
+	static const char *u = "image save [-o FILE] [--format docker|oci] IMAGE...\n\n"
+			       "Write the images as a docker-archive (or an OCI image layout) tar "
+			       "to FILE or stdout; image import takes it back with the same ids.";
+	if (wants_help(argc, argv))
+		return usage("image save", u, false);
+	const char *out = NULL, *format = NULL;
+	int i = 1;
+	while (i + 1 < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))
+			out = argv[i + 1];
+		else if (!strcmp(argv[i], "--format"))
+			format = argv[i + 1];
+		else
+			return usage("image save", u, true);
+		i += 2;
+	}
+	if (i >= argc)
+		return usage("image save", u, true);
+	_cleanup_close_ int fd = -1;
+	if (out) {
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			fprintf(stderr, "plctl image save: %s: %s\n", out, strerror(errno));
+			return 1;
+		}
+	} else if (isatty(STDOUT_FILENO)) {
+		fprintf(stderr,
+			"plctl image save: refusing to write a tar to a terminal (use -o)\n");
+		return 1;
+	}
+	_cleanup_free_ char *names = pl_xstrdup(argv[i]);
+	for (int k = i + 1; k < argc; k++) {
+		char *more = pl_xasprintf("%s,%s", names, argv[k]);
+		free(names);
+		names = more;
+	}
+	_cleanup_free_ char *path = pl_xstrdup("/images/get");
+	pl_client_add_query(c, &path, "names", names);
+	if (format)
+		pl_client_add_query(c, &path, "format", format);
+	int wfd = out ? fd : STDOUT_FILENO;
+	pl_error_t *e = NULL;
+	if (pl_client_stream(c, path, write_fd_cb, &wfd, &e) < 0)
+		return fail(e, 1);
+	return 0;
+}
+
 /* diff CONTAINER */
 int pl_cli_diff(pl_client_t *c, int argc, char **argv)
 {

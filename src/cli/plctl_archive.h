@@ -10,3 +10,4 @@ int pl_cli_cp(pl_client_t *c, int argc, char **argv);
 int pl_cli_commit(pl_client_t *c, int argc, char **argv);
 int pl_cli_image_push(pl_client_t *c, int argc, char **argv);
 int pl_cli_image_pull(pl_client_t *c, int argc, char **argv);
+int pl_cli_image_save(pl_client_t *c, int argc, char **argv);

@@ -25,6 +25,8 @@ struct pl_http {
 	bool resumed; /* a parked request was resumed: MHD must run again before we sleep */
 	char *spool_dir;
 	pl_req_t *parked;
+	pl_path_fn path_fn;
+	char *server;
 	unsigned api_min, api_max; /* "/vN/..." served for min <= N <= max; 0: no prefixes */
 	pl_http_observe_fn observe;
 	void *observe_data;
@@ -108,7 +110,8 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 		MHD_destroy_response(resp);
 		return;
 	}
-	MHD_add_response_header(resp, "Server", "portlayerd/" PL_VERSION);
+	MHD_add_response_header(resp, "Server",
+				r->h->server ? r->h->server : "portlayerd/" PL_VERSION);
 	if (r->h->api_max) {
 		char v[16];
 		snprintf(v, sizeof(v), "%u", r->h->api_max);
@@ -261,6 +264,38 @@ const char *pl_req_param(const pl_req_t *r)
 const char *pl_req_param2(const pl_req_t *r)
 {
 	return r->param[1];
+}
+
+typedef struct each {
+	void (*fn)(const char *key, const char *value, void *data);
+	void *data;
+} each_t;
+
+static enum MHD_Result each_value(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	each_t *e = cls;
+	e->fn(key, value ? value : "", e->data);
+	return MHD_YES;
+}
+
+void pl_req_each(const pl_req_t *r, bool headers,
+		 void (*fn)(const char *key, const char *value, void *data), void *data)
+{
+	each_t e = {fn, data};
+	MHD_get_connection_values(r->conn, headers ? MHD_HEADER_KIND : MHD_GET_ARGUMENT_KIND,
+				  each_value, &e);
+}
+
+void pl_http_set_path_hook(pl_http_t *h, pl_path_fn fn)
+{
+	h->path_fn = fn;
+}
+
+void pl_http_set_server(pl_http_t *h, const char *server)
+{
+	free(h->server);
+	h->server = pl_xstrdup(server);
 }
 
 const char *pl_req_query(const pl_req_t *r, const char *key)
@@ -555,6 +590,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	pl_http_t *h = cls;
 	pl_req_t *r = *con_cls;
+	if (h->path_fn)
+		url = h->path_fn(url);
 	if (!r && !client_verified(conn))
 		return MHD_NO; /* closes the connection: no valid client certificate */
 	if (!r) {
@@ -754,6 +791,7 @@ pl_http_t *pl_http_free(pl_http_t *h)
 		MHD_stop_daemon(h->lis[k].mhd);
 	}
 	free(h->spool_dir);
+	free(h->server);
 	free(h);
 	return NULL;
 }

@@ -43,6 +43,12 @@ pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app);
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err);
 pl_http_t *pl_http_free(pl_http_t *h);
 
+/* Maps a request path before routing (pl-dockerd strips Docker's "/v1.43" prefix):
+ * returns a pointer into url (a suffix of it) or url itself. */
+typedef const char *(*pl_path_fn)(const char *url);
+void pl_http_set_path_hook(pl_http_t *h, pl_path_fn fn);
+/* The value the server names itself with ("portlayerd/VERSION" by default; copied). */
+void pl_http_set_server(pl_http_t *h, const char *server);
 /* The versioned API: "/vN/rest" is served as "/rest" for min <= N <= max, other "/vN/"
  * prefixes are a 404, and a path without a prefix is an alias of the newest version. Every
  * answer carries "API-Version: max" and "Min-API-Version: min" headers. Without this call
@@ -58,6 +64,9 @@ typedef void (*pl_http_observe_fn)(const pl_route_t *route, const char *method, 
 void pl_http_set_observer(pl_http_t *h, pl_http_observe_fn fn, void *data);
 
 /* Request accessors */
+/* Calls fn for every query argument (headers=false) or request header (headers=true). */
+void pl_req_each(const pl_req_t *r, bool headers,
+		 void (*fn)(const char *key, const char *value, void *data), void *data);
 const char *pl_req_param(const pl_req_t *r);  /* the first {param} segment */
 const char *pl_req_param2(const pl_req_t *r); /* the second, or NULL */
 const char *pl_req_query(const pl_req_t *r, const char *key);

@@ -26,6 +26,7 @@ typedef enum ajob_kind {
 	A_CHANGES,
 	A_COMMIT,
 	A_PULL, /* a registry pull with its progress streamed */
+	A_SAVE, /* images as a docker-archive or OCI layout tar */
 } ajob_kind_t;
 
 /* One archive job. Streaming kinds (export, get) hand the tar over a pipe: the worker first
@@ -54,6 +55,9 @@ typedef struct ajob {
 	char *ref, *platform, *username, *password;
 	bool insecure;
 	char *tail; /* the last line, once the pull ended */
+	/* A_SAVE */
+	json_t *save; /* [{"id","names"}] */
+	bool oci;
 	size_t tail_off;
 	bool writing; /* counted in writers below */
 	struct ajob *next_writer;
@@ -104,6 +108,8 @@ static void ajob_unref(void *data)
 	free(j->username);
 	pl_free_secret(j->password);
 	free(j->tail);
+	if (j->save)
+		json_decref(j->save);
 	pl_error_free(j->err);
 	free(j);
 }
@@ -139,6 +145,14 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 		close(j->rfd);
 	if (j->kind == A_COMMIT)
 		return pl_commit_job(pl_portlayer_images(j->app->pl), &j->commit, err);
+	if (j->kind == A_SAVE) {
+		int rc = preface(j, json_object(), err);
+		if (rc >= 0)
+			rc = pl_images_save(pl_portlayer_images(j->app->pl), j->save, j->oci,
+					    j->wfd, err);
+		close(j->wfd);
+		return rc < 0 ? NULL : json_object();
+	}
 	if (j->kind == A_PULL) {
 		pl_pull_opts_t o = {.ref = j->ref,
 				    .platform = j->platform,
@@ -197,6 +211,7 @@ static json_t *ajob_work(void *data, pl_error_t **err)
 	case A_CHANGES:
 	case A_COMMIT:
 	case A_PULL:
+	case A_SAVE:
 	default:
 		break;
 	}
@@ -371,8 +386,10 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 		ajob_unref(j);
 		return;
 	}
-	if (j->kind == A_EXPORT || j->kind == A_GET) {
-		if (!err) /* Docker's names for these */
+	if (j->kind == A_SAVE)
+		pl_images_job(pl_portlayer_images(j->app->pl), false);
+	if (j->kind == A_EXPORT || j->kind == A_GET || j->kind == A_SAVE) {
+		if (!err && j->kind != A_SAVE) /* Docker's names for these */
 			pl_events_emit(pl_portlayer_events(j->app->pl), "container",
 				       j->kind == A_EXPORT ? "export" : "archive-path", j->id, NULL,
 				       j->path ? json_pack("{s:s}", "path", j->path) : NULL);
@@ -491,7 +508,7 @@ static ajob_t *ajob_new(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool need_
 static void submit(pl_req_t *r, ajob_t *j)
 {
 	pl_error_t *e = NULL;
-	bool stream = j->kind == A_EXPORT || j->kind == A_GET;
+	bool stream = j->kind == A_EXPORT || j->kind == A_GET || j->kind == A_SAVE;
 	if (stream || j->kind == A_PULL) { /* a tar, or pull's progress lines */
 		int p[2];
 		if (pipe2(p, O_CLOEXEC) < 0) {
@@ -503,13 +520,13 @@ static void submit(pl_req_t *r, ajob_t *j)
 		j->wfd = p[1];
 		fcntl(j->rfd, F_SETFL, O_NONBLOCK);
 	}
-	if (j->kind == A_COMMIT || j->kind == A_PULL)
+	if (j->kind == A_COMMIT || j->kind == A_PULL || j->kind == A_SAVE)
 		pl_images_job(pl_portlayer_images(j->app->pl), true);
 	int rc = pl_work_submit(j->app->workers, ajob_work, ajob_done, j, &e);
 	if (j->wfd >= 0) /* the worker has its copy; ours must go so EOF can be seen */
 		j->wfd = pl_close(j->wfd);
 	if (rc < 0) {
-		if (j->kind == A_COMMIT || j->kind == A_PULL)
+		if (j->kind == A_COMMIT || j->kind == A_PULL || j->kind == A_SAVE)
 			pl_images_job(pl_portlayer_images(j->app->pl), false);
 		ajob_unref(j);
 		return pl_route_fail(r, e);
@@ -664,6 +681,20 @@ void pl_pull_stream(pl_req_t *r, void *data, const char *ref, const char *platfo
 	j->username = username && *username ? pl_xstrdup(username) : NULL;
 	j->password = password ? pl_xstrdup(password) : NULL;
 	j->insecure = insecure;
+	submit(r, j);
+}
+
+void pl_save_stream(pl_req_t *r, void *data, json_t *images, bool oci)
+{
+	pl_app_t *app = data;
+	ajob_t *j = pl_xcalloc(1, sizeof(*j));
+	j->refs = 1;
+	j->app = app;
+	j->req = r;
+	j->kind = A_SAVE;
+	j->pidfd = j->in_fd = j->rfd = j->wfd = -1;
+	j->save = images;
+	j->oci = oci;
 	submit(r, j);
 }
 

@@ -13,5 +13,7 @@
 bool pl_archive_writing(const char *id);
 /* A pull answered with Docker's progress stream (newline-delimited JSON, one object per
  * step and layer; the last line says "Pulled" with the images, or carries the error). */
+/* GET /images/get: the images ([{"id","names"}], taken) as a tar from a worker. */
+void pl_save_stream(pl_req_t *r, void *app, json_t *images, bool oci);
 void pl_pull_stream(pl_req_t *r, void *app, const char *ref, const char *platform,
 		    const char *username, const char *password, bool insecure);

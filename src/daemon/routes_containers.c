@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "daemon/routes_archive.h"
+#include "daemon/routes_list.h"
 #include "portlayer/handle.h"
 
 #include <math.h>
@@ -97,15 +98,6 @@ static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status
 }
 
 /* --- handlers --- */
-
-static void h_container_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	json_t *arr = json_array();
-	for (pl_container_t *c = pl_container_first(app->pl); c; c = pl_container_next(c))
-		json_array_append_new(arr, pl_container_summary_json(c));
-	pl_reply_json(r, 200, arr);
-}
 
 static void h_container_create(pl_req_t *r, void *data)
 {
@@ -320,7 +312,7 @@ static void h_container_remove(pl_req_t *r, void *data)
 }
 
 const pl_route_t pl_routes_containers[] = {
-    {"GET", "/containers", h_container_list},
+    {"GET", "/containers", pl_h_containers_list},
     {"POST", "/containers", h_container_create},
     {"GET", "/containers/{id}", h_container_inspect},
     {"DELETE", "/containers/{id}", h_container_remove},

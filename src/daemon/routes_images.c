@@ -1,6 +1,7 @@
 /* /layers and /images: layer writes, imports, pulls and pushes run in worker processes
  * (the store's job bracket around each), tags, inspect and removal here. */
 #include "daemon/routes.h"
+#include "daemon/routes_list.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -226,10 +227,53 @@ static void h_image_push(pl_req_t *r, void *data)
 	submit_store_job(r, j);
 }
 
-static void h_image_list(pl_req_t *r, void *data)
+/* GET /images/get?names=a,b[&format=oci|docker]: docker save. A name that is a tag of its
+ * image is kept (RepoTags, or the OCI ref.name); an id saves the image without names. */
+static void h_image_save(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_images_list_json(pl_portlayer_images(app->pl)));
+	pl_error_t *e = NULL;
+	const char *names = pl_req_query(r, "names"), *format = pl_req_query(r, "format");
+	if (!names || !*names || (format && strcmp(format, "oci") && strcmp(format, "docker"))) {
+		pl_error_set(&e, PL_ERR_INVALID, 0,
+			     "save needs ?names=IMAGE[,IMAGE...] (and format=docker or oci)");
+		return pl_route_fail(r, e);
+	}
+	pl_images_t *im = pl_portlayer_images(app->pl);
+	json_t *images = json_array();
+	_cleanup_free_ char *copy = pl_xstrdup(names);
+	char *save = NULL;
+	for (char *n = strtok_r(copy, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+		const json_t *img = pl_image_find(im, n, &e);
+		if (!img) {
+			json_decref(images);
+			return pl_route_fail(r, e);
+		}
+		_cleanup_json_ json_t *insp = pl_image_inspect_json(im, img);
+		_cleanup_free_ char *latest = pl_xasprintf("%s:latest", n);
+		const char *tag = NULL;
+		size_t i;
+		json_t *t;
+		json_array_foreach(json_object_get(insp, "tags"), i, t)
+		{
+			const char *s = json_string_value(t);
+			if (!strcmp(s, n) || !strcmp(s, latest))
+				tag = s;
+		}
+		json_t *entry = NULL;
+		json_array_foreach(images, i, t)
+		{
+			if (!strcmp(json_string_value(json_object_get(t, "id")), pl_image_id(img)))
+				entry = t;
+		}
+		if (!entry) {
+			entry = json_pack("{s:s, s:[]}", "id", pl_image_id(img), "names");
+			json_array_append_new(images, entry);
+		}
+		if (tag)
+			json_array_append_new(json_object_get(entry, "names"), json_string(tag));
+	}
+	pl_save_stream(r, app, images, format && !strcmp(format, "oci"));
 }
 
 static const json_t *lookup_image(pl_req_t *r, pl_app_t *app, const char *ref)
@@ -285,13 +329,9 @@ static void h_image_remove(pl_req_t *r, void *data)
 }
 
 const pl_route_t pl_routes_images[] = {
-    {"POST", "/layers", h_layer_write, true},
-    {"POST", "/images/import", h_image_import, true},
-    {"POST", "/images/pull", h_image_pull},
-    {"POST", "/images/tag", h_image_tag},
-    {"GET", "/images", h_image_list},
-    {"POST", "/images/{ref*}/push", h_image_push},
-    {"GET", "/images/{ref*}", h_image_inspect},
-    {"DELETE", "/images/{ref*}", h_image_remove},
-    {NULL, NULL, NULL},
+    {"POST", "/layers", h_layer_write, true},	   {"POST", "/images/import", h_image_import, true},
+    {"POST", "/images/pull", h_image_pull},	   {"POST", "/images/tag", h_image_tag},
+    {"GET", "/images", pl_h_images_list},	   {"GET", "/images/get", h_image_save},
+    {"POST", "/images/{ref*}/push", h_image_push}, {"GET", "/images/{ref*}", h_image_inspect},
+    {"DELETE", "/images/{ref*}", h_image_remove},  {NULL, NULL, NULL},
 };

@@ -1,5 +1,7 @@
 /* /networks and /containers/{id}/ports: HTTP over portlayer/network. */
 #include "daemon/routes.h"
+#include "daemon/routes_list.h"
+#include "daemon/routes_netlive.h"
 #include "common/json.h"
 #include "portlayer/events.h"
 #include "portlayer/network/network.h"
@@ -16,12 +18,6 @@ static void h_network_create(pl_req_t *r, void *data)
 		       json_string_value(json_object_get(net, "id")),
 		       json_string_value(json_object_get(net, "name")), NULL);
 	pl_reply_json(r, 201, net);
-}
-
-static void h_network_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_network_list(pl_portlayer_network(app->pl)));
 }
 
 static void h_network_inspect(pl_req_t *r, void *data)
@@ -60,7 +56,9 @@ static void h_container_ports(pl_req_t *r, void *data)
 
 const pl_route_t pl_routes_networks[] = {
     {"POST", "/networks", h_network_create},
-    {"GET", "/networks", h_network_list},
+    {"GET", "/networks", pl_h_networks_list},
+    {"POST", "/networks/{name}/connect", pl_h_network_connect},
+    {"POST", "/networks/{name}/disconnect", pl_h_network_disconnect},
     {"GET", "/networks/{name}", h_network_inspect},
     {"DELETE", "/networks/{name}", h_network_remove},
     {"GET", "/containers/{id}/ports", h_container_ports},

@@ -1,5 +1,6 @@
 /* /volumes: named volumes. */
 #include "daemon/routes.h"
+#include "daemon/routes_list.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "portlayer/events.h"
@@ -16,12 +17,6 @@ static void h_volume_create(pl_req_t *r, void *data)
 	pl_events_emit(pl_portlayer_events(app->pl), "volume", "create",
 		       json_string_value(json_object_get(vol, "name")), NULL, NULL);
 	pl_reply_json(r, 201, vol);
-}
-
-static void h_volume_list(pl_req_t *r, void *data)
-{
-	pl_app_t *app = data;
-	pl_reply_json(r, 200, pl_volumes_list(pl_portlayer_volumes(app->pl)));
 }
 
 static void h_volume_inspect(pl_req_t *r, void *data)
@@ -56,7 +51,7 @@ static void h_volume_remove(pl_req_t *r, void *data)
 
 const pl_route_t pl_routes_volumes[] = {
     {"POST", "/volumes", h_volume_create},
-    {"GET", "/volumes", h_volume_list},
+    {"GET", "/volumes", pl_h_volumes_list},
     {"GET", "/volumes/{name}", h_volume_inspect},
     {"DELETE", "/volumes/{name}", h_volume_remove},
     {NULL, NULL, NULL},

@@ -60,3 +60,12 @@ typedef struct pl_resources {
 	int64_t blkio_weight; /* 10..1000 */
 	bool has_memory_swap, has_pids_limit;
 } pl_resources_t;
+
+/* How a domain sits in its host beyond its own isolation (the part of the create fields a
+ * mechanism enforces; the core parses them: portlayer/hostcfg.c). Borrowed. */
+typedef struct pl_domain_host {
+	const char *cgroup_parent; /* relative to each hierarchy's root; NULL: the mechanism's */
+	const json_t *devices;	   /* [{"path_on_host","path_in_container","permissions"}] */
+	int64_t shm_size;	   /* bytes of /dev/shm */
+	const char *domainname;	   /* NULL: none */
+} pl_domain_host_t;

@@ -24,7 +24,8 @@ typedef enum pl_mech_caps {
 	PL_MECH_NETNS_POOL = 1u << 2,
 	/* plumbs macvlan endpoints (scopes on an external interface) */
 	PL_MECH_MACVLAN = 1u << 3,
-	/* network endpoints can be added to and removed from a running domain */
+	/* network endpoints can be added to and removed from a running domain (net_connect and
+	 * net_disconnect are set) */
 	PL_MECH_HOTPLUG_NIC = 1u << 4,
 	/* pause/is_paused freeze and thaw the domain */
 	PL_MECH_PAUSE = 1u << 5,
@@ -52,20 +53,30 @@ typedef struct pl_domain_spec {
 	int run_dirfd;		/* the container's volatile dir (tether's reconnect socket) */
 	const pl_security_t *security;
 	const pl_resources_t *resources;
+	pl_domain_host_t host;
 	const char *hostname;
 	const char *lowerdir; /* overlayfs lower layers, top first, ':'-separated */
 	/* [{"source": host path, "target", "readonly", "propagation", "populate": marker path
 	 * (a fresh volume: copy the image's content at target first, then create the marker)}] */
 	const json_t *mounts;
 	/* network: share the daemon's namespace (host mode), or a fresh one with these
-	 * endpoints plumbed on the host side before GO, see mechanism/netdev.h:
+	 * endpoints plumbed on the host side before GO, see host/linux/netdev.h:
 	 * [{"kind":"veth","bridge","host_ifname","ifname","mac","mtu"} |
 	 *  {"kind":"macvlan","parent","ifname","mac","mtu"}]; tether configures the inside */
 	bool host_network;
 	const json_t *endpoints;
 	bool netns_pooled; /* enter netns_fd (a pre-created namespace) instead of a new one */
 	int netns_fd;
+	/* namespaces shared instead of made (pods, see portlayer/pods.c); NULL: all own.
+	 * A joined network namespace comes as netns_pooled with netns_fd. */
+	const struct pl_ns_join *join;
 } pl_domain_spec_t;
+
+typedef struct pl_ns_join {
+	int ipc_fd, pid_fd;		   /* another domain's namespace to enter, or -1 */
+	bool host_ipc, host_pid, host_uts; /* the host's own */
+	char *shm_dir;			   /* a /dev/shm to share (the ipc owner's), or NULL */
+} pl_ns_join_t;
 
 /* A live domain as the core sees it: tether's process and its protocol channel. */
 typedef struct pl_domain {
@@ -118,6 +129,14 @@ typedef struct pl_mechanism {
 	 * container's (linux: the process is tether). */
 	const char *(*unreported_end)(const struct pl_mechanism *m, bool reaped, int code,
 				      int signo, bool killed_by_us, int *exit_code, int *signal);
+	/* Optional (NULL: a running domain's network cannot change, no hot-plug). Plumbs one
+	 * more endpoint into the running domain and configures its inside end: ep as in
+	 * pl_domain_spec_t.endpoints plus "address" ("A.B.C.D/len") and "gateway" when it is to
+	 * hold the default route. net_disconnect takes it away again. */
+	int (*net_connect)(const struct pl_mechanism *m, const pl_domain_t *dom, const json_t *ep,
+			   pl_error_t **err);
+	int (*net_disconnect)(const struct pl_mechanism *m, const pl_domain_t *dom,
+			      const json_t *ep, pl_error_t **err);
 	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
 	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
 	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);

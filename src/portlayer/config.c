@@ -62,6 +62,7 @@ pl_config_t *pl_config_free(pl_config_t *c)
 	pl_security_clear(&c->security);
 	pl_resources_clear(&c->resources);
 	pl_network_config_clear(c);
+	pl_hostcfg_clear(&c->host);
 	if (c->healthcheck)
 		json_decref(c->healthcheck);
 	free(c);
@@ -378,10 +379,14 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **err)
 {
 	static const char *const keys[] = {
-	    "name",	"rootfs",      "process",	 "hostname",	"isolation",
-	    "labels",	"annotations", "restart_policy", "stop_signal", "stop_timeout",
-	    "security", "resources",   "image",		 "mounts",	"network_mode",
-	    "networks", "ports",       "auto_remove",	 "healthcheck", NULL};
+	    "name",	   "rootfs",	   "process",	   "hostname",
+	    "isolation",   "labels",	   "annotations",  "restart_policy",
+	    "stop_signal", "stop_timeout", "security",	   "resources",
+	    "image",	   "mounts",	   "network_mode", "networks",
+	    "ports",	   "auto_remove",  "healthcheck",  "ipc_mode",
+	    "pid_mode",	   "uts_mode",	   "dns",	   "dns_search",
+	    "dns_options", "extra_hosts",  "domainname",   "cgroup_parent",
+	    "devices",	   "shm_size",	   "group_add",	   NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -438,6 +443,9 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0 ||
 	    pl_network_config_parse(c, body, err) < 0 || pl_health_config_parse(c, body, err) < 0)
 		return NULL;
+	c->hostname = hostname ? pl_xstrdup(hostname) : NULL;
+	if (pl_hostcfg_parse(c, body, check_host, err) < 0)
+		return NULL;
 	json_t *ar = json_object_get(body, "auto_remove");
 	if (ar && !json_is_boolean(ar)) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "auto_remove must be a boolean");
@@ -459,7 +467,6 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 		pl_error_set(err, PL_ERR_INTERNAL, 0, "stored config without a command");
 		return NULL;
 	}
-	c->hostname = hostname ? pl_xstrdup(hostname) : NULL;
 	return TAKE_PTR(c);
 }
 
@@ -496,6 +503,7 @@ json_t *pl_config_to_json(const pl_config_t *c)
 	json_object_set_new(j, "security", pl_security_to_json(&c->security));
 	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
 	pl_network_config_to_json(c, j);
+	pl_hostcfg_to_json(&c->host, j);
 	if (c->auto_remove)
 		json_object_set_new(j, "auto_remove", json_true());
 	pl_health_config_to_json(c, j);
@@ -596,6 +604,8 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 		json_object_set(j, "rlimits", c->security.rlimits);
 	if (c->user_name)
 		json_object_set_new(j, "user", json_string(c->user_name));
+	if (json_array_size(c->host.group_add))
+		json_object_set(j, "groups", c->host.group_add);
 	/* sent only when set: a tether without sessions refuses keys it does not know */
 	if (c->tty)
 		json_object_set_new(j, "tty", json_true());

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 #include "common/error.h"
 #include "portlayer/policy.h"
+#include "portlayer/hostcfg.h"
 
 #define PL_CONFIG_SCHEMA 1
 #define PL_NAME_MAX	 128
@@ -57,6 +58,7 @@ typedef struct pl_config {
 	bool auto_remove;    /* removed as soon as it stops (portlayer/health.c parses the rest) */
 	json_t *healthcheck; /* canonical {"test","interval","timeout","retries","start_period"} or
 				NULL */
+	pl_hostcfg_t host;   /* shared namespaces, names, cgroup parent, devices (hostcfg.c) */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With

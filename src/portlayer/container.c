@@ -2,6 +2,7 @@
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */
 #include "portlayer/internal.h"
+#include "portlayer/pods.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -434,7 +435,8 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		    pl_config_apply_image(cfg, pl_image_id(img), pl_image_config(img), err) < 0)
 			return NULL;
 	}
-	if (resolve_volumes(pl, cfg, err) < 0 || pl_network_attach(pl->net, cfg, NULL, err) < 0)
+	if (pl_pods_resolve(pl, cfg, err) < 0 || resolve_volumes(pl, cfg, err) < 0 ||
+	    pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
 	const pl_mechanism_t *mech = pl_placement_select(pl->mechs, pl->net, cfg, NULL, err);
 	if (!mech)
@@ -635,6 +637,7 @@ static void domain_ended(pl_container_t *c)
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
+	pl_pods_domain_gone(c);
 	c->status = PL_STATUS_STOPPED;
 	pl_container_lifecycle(c, PL_LIFECYCLE_STOPPED);
 	c->exits++;
@@ -686,7 +689,7 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		return r;
 	}
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
-	json_t *net = pl_network_tether_json(c->pl->net, c);
+	json_t *net = pl_pods_tether_network(c->pl, c, hostname_of(c, hb));
 	if (net)
 		json_object_set_new(cfg, "network", net);
 	bool attached = pl_sessions_primary_attached(c);
@@ -821,6 +824,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		changed(c);
 		break;
 	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
+	case PL_MSG_NETWORK:
 	case PL_MSG_TOP_REQUEST:
 		break;
 	default:
@@ -981,9 +985,19 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	spec.hostname = hostname_of(c, hb);
 	spec.lowerdir = lower;
 	spec.mounts = mounts;
-	/* a pre-created network namespace when the mechanism takes one and the pool has one */
-	_cleanup_close_ int netns =
-	    pl_placement_pools_netns(c->mech, c->config) ? pl_network_netns_take(pl->net) : -1;
+	/* a pod: the namespaces of the containers it joins (a joined network namespace is
+	 * entered like a pooled one) */
+	_cleanup_(pl_pods_release) pl_ns_join_t join = {.ipc_fd = -1, .pid_fd = -1};
+	int joined_net = -1;
+	if (pl_pods_prepare(pl, c, &join, &joined_net, err) < 0)
+		return pl_error_wrap(err, "start container %.12s", c->id);
+	spec.join = &join;
+	/* else a pre-created network namespace when the mechanism takes one and the pool has
+	 * one */
+	_cleanup_close_ int netns = joined_net >= 0 ? joined_net
+				    : pl_placement_pools_netns(c->mech, c->config)
+					? pl_network_netns_take(pl->net)
+					: -1;
 	spec.netns_pooled = netns >= 0;
 	spec.netns_fd = netns;
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
@@ -994,6 +1008,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->status = PL_STATUS_STARTING;
 	c->dom.pid = 0;
 	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
+		pl_pods_domain_gone(c);
 		c->status = before;
 		pl_store_save_state(c, NULL);
 		return start_failed(c, err);
@@ -1098,6 +1113,8 @@ static void kill_now(pl_container_t *c)
 
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err)
 {
+	if (pl_pods_check_remove(pl, c, force, err) < 0)
+		return -1;
 	c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 	if (pl_container_is_running(c)) {
 		if (!force)
@@ -1107,6 +1124,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		kill_now(c);
 	}
 	c->status = PL_STATUS_REMOVING;
+	pl_pods_domain_gone(c);
 	pl_error_t *e = NULL;
 	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %.12s: %s", c->id, e->msg);
@@ -1348,6 +1366,8 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 					    ? "isolation.kernel: dedicated requested"
 					    : "isolation.kernel: shared (the default)"));
 	json_object_set_new(j, "domain", dom);
+	/* the CRI-format log tether (or QEMU) writes: what a kubelet follows */
+	json_object_set_new(j, "log_path", json_sprintf("%s/container.log", c->dir));
 	return j;
 }
 

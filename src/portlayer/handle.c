@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "portlayer/network/network.h"
+#include "portlayer/netlive.h"
 
 #include <errno.h>
 #include <string.h>
@@ -282,13 +283,14 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	const char *scope = json_string_value(json_object_get(arg, "scope"));
 	if (cfg->network_mode && !strcmp(cfg->network_mode, "host"))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
-				    "container %.12s uses the host's network", pl_container_id(c));
-	/* endpoints, addresses and published ports are bound when the domain starts */
-	if (pl_container_is_running(c))
+				    "container %.12s uses the host's network", c->id);
+	if (pl_hostcfg_target(cfg->network_mode))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
-				    "container %.12s is running: stop it to connect or "
-				    "disconnect a network",
-				    pl_container_id(c));
+				    "container %.12s uses another container's network (%s)", c->id,
+				    cfg->network_mode);
+	/* a running domain gets (or loses) the endpoint now, at commit (netlive.c) */
+	if (pl_netlive_check(c, cfg, action, scope, err) < 0)
+		return -1;
 	size_t i, at = SIZE_MAX;
 	json_t *e;
 	json_array_foreach(cfg->networks, i, e)
@@ -510,6 +512,10 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 	if (res->resources_changed &&
 	    pl_container_update_resources(pl, c, &cfg->resources, err) < 0)
 		return -1;
+	/* so does a network change: the domain first, then the record */
+	int live_net = pl_netlive_apply(pl, c, cfg, err);
+	if (live_net < 0)
+		return -1;
 	if (config_changed) {
 		_cleanup_free_ char *old = pl_xstrdup(pl_container_name(c));
 		bool renamed = strcmp(old, cfg->name ? cfg->name : "") != 0;
@@ -521,7 +527,11 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 		    c, "update",
 		    json_pack("{s:I}", "version", (json_int_t)pl_container_version(c)));
 	}
-	res->version = pl_container_version(c);
+	if (live_net > 0) {
+		pl_network_container_changed(pl_portlayer_network(pl), c);
+		pl_netlive_refresh_names(pl, c);
+	}
+	res->version = c->version;
 	return 0;
 }
 

@@ -2,9 +2,10 @@
  * store.c provides, and what the core's units call of each other. Included by exactly these:
  * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
  * (domain directories), recovery.c (settling domains after a restart), session.c (attach and
- * exec sessions), handle.c (committing a config), metrics.c (counting containers) and
- * health.c (health checks: their state is in the record). Everything else (network,
- * storage, the daemon) uses portlayer/container.h's accessors and lifecycle subscription. */
+ * exec sessions), handle.c (committing a config), metrics.c (counting containers), health.c
+ * (health checks), pods.c (shared namespaces), netlive.c (network changes of a running
+ * domain) and listing.c (filtered lists). Everything else (network, storage, the daemon)
+ * uses portlayer/container.h's accessors and lifecycle subscription. */
 #pragma once
 
 #include "portlayer/container.h"

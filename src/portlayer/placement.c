@@ -8,6 +8,29 @@ static bool host_network(const pl_config_t *cfg)
 	return cfg->network_mode && strcmp(cfg->network_mode, "host") == 0;
 }
 
+static bool is_host(const char *mode)
+{
+	return mode && strcmp(mode, "host") == 0;
+}
+
+/* The field that shares a namespace with the host or another domain, or passes a host
+ * device through: only a domain on the host's kernel can. NULL when none does. */
+static const char *shares_host(const pl_config_t *cfg)
+{
+	const pl_hostcfg_t *h = &cfg->host;
+	if (pl_hostcfg_target(cfg->network_mode))
+		return "network_mode";
+	if (pl_hostcfg_target(h->ipc_mode) || is_host(h->ipc_mode))
+		return "ipc_mode";
+	if (pl_hostcfg_target(h->pid_mode) || is_host(h->pid_mode))
+		return "pid_mode";
+	if (is_host(h->uts_mode))
+		return "uts_mode";
+	if (json_array_size(h->devices))
+		return "devices";
+	return NULL;
+}
+
 void pl_placement_describe(const pl_config_t *cfg, pl_domain_spec_t *spec)
 {
 	*spec = (pl_domain_spec_t){.domain_dirfd = -1,
@@ -16,13 +39,17 @@ void pl_placement_describe(const pl_config_t *cfg, pl_domain_spec_t *spec)
 				   .security = &cfg->security,
 				   .resources = &cfg->resources,
 				   .mounts = cfg->mounts,
-				   .host_network = host_network(cfg)};
+				   .host_network = host_network(cfg),
+				   .host = {.cgroup_parent = cfg->host.cgroup_parent,
+					    .devices = cfg->host.devices,
+					    .shm_size = cfg->host.shm_size,
+					    .domainname = cfg->host.domainname}};
 }
 
 pl_mech_criteria_t pl_placement_criteria(struct pl_network *net, const pl_config_t *cfg)
 {
 	pl_mech_criteria_t crit = {.dedicated_kernel = cfg->kernel == PL_KERNEL_DEDICATED};
-	if (host_network(cfg))
+	if (host_network(cfg) || shares_host(cfg))
 		crit.need |= PL_MECH_SHARES_HOST_NS;
 	if (net && pl_network_external_scope(net, cfg))
 		crit.need |= PL_MECH_MACVLAN;
@@ -34,7 +61,8 @@ static void blame(struct pl_network *net, const pl_config_t *cfg, unsigned missi
 		  pl_error_t **err)
 {
 	if (missing & PL_MECH_SHARES_HOST_NS)
-		pl_error_wrap(err, "network_mode \"host\"");
+		pl_error_wrap(err, "%s",
+			      host_network(cfg) ? "network_mode \"host\"" : shares_host(cfg));
 	else if (missing & PL_MECH_MACVLAN)
 		pl_error_wrap(err, "networks: scope \"%s\" is on an external interface",
 			      pl_network_external_scope(net, cfg));

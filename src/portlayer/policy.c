@@ -204,7 +204,8 @@ int pl_security_parse(const json_t *v, pl_security_t *s, pl_error_t **err)
 	    "privileged", "cap_add", "cap_drop", "no_new_privileges", "seccomp", "read_only_rootfs",
 	    "sysctls",	  "rlimits", "tmpfs",	 "oom_score_adj",     "userns",	 NULL};
 	pl_security_init(s);
-	if (!v || json_is_null(v)) {
+	/* {} is the defaults, as absent is: the same canonical form (a round trip is stable) */
+	if (!v || json_is_null(v) || (json_is_object(v) && json_object_size(v) == 0)) {
 		s->canonical = json_object();
 		return 0;
 	}

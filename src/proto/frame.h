@@ -33,7 +33,8 @@ typedef enum pl_msg_type {
 	PL_MSG_STATS = 18, /* tether -> port layer: {"cpu","memory","pids","blkio","networks"} */
 	PL_MSG_TOP_REQUEST = 19, /* port layer -> tether: {} */
 	PL_MSG_TOP = 20,	 /* tether -> port layer: {"processes":[...]} */
-	PL_MSG_TYPE_MAX = 20,
+	PL_MSG_NETWORK = 21, /* port layer -> tether: {"hosts","dns"} after a live network change */
+	PL_MSG_TYPE_MAX = 21,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {

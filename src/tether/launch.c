@@ -168,6 +168,7 @@ static const char *unknown_key(json_t *o, bool exec)
 					     "seccomp_bpf",
 					     "rlimits",
 					     "user",
+					     "groups",
 					     NULL};
 	for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
 		const char *key = json_object_iter_key(it);
@@ -225,6 +226,12 @@ const char *pl_launch_parse(launch_t *l, json_t *o, bool exec)
 	    (!json_is_string(user) || !json_string_length(user) || json_string_length(user) > 255))
 		return "\"user\" must be a string \"name[:group]\"";
 	l->user = json_string_value(user);
+	json_t *groups = json_object_get(o, "groups");
+	if (groups && (!json_is_array(groups) || json_array_size(groups) > 64))
+		return "\"groups\" must be an array of at most 64 group ids or names";
+	for (size_t i = 0; i < json_array_size(groups); i++)
+		if (!json_is_string(json_array_get(groups, i)))
+			return "\"groups\" must be an array of at most 64 group ids or names";
 	if (!bool_field(o, "tty", &spec->tty) || !bool_field(o, "stdin", &spec->open_stdin) ||
 	    (!exec && !bool_field(o, "wait_attach", &l->wait_attach)))
 		return "\"tty\", \"stdin\" and \"wait_attach\" must be booleans";
@@ -243,12 +250,35 @@ void pl_launch_free(launch_t *l)
 	free(l->caps);
 	free(l->seccomp);
 	free(l->rlimits);
+	free(l->groups);
 	free(l->home_env);
 	*l = (launch_t){0};
 }
 
+/* group_add: ids or names of the container's /etc/group (resolved after pivot) */
+static int resolve_groups(launch_t *l, char *msg, size_t size)
+{
+	json_t *groups = json_object_get(l->json, "groups");
+	size_t n = json_array_size(groups);
+	if (!n)
+		return 0;
+	free(l->groups);
+	l->groups = calloc(n, sizeof(*l->groups));
+	if (!l->groups)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		if (pl_group_resolve(json_string_value(json_array_get(groups, i)), &l->groups[i],
+				     msg, size) < 0)
+			return 126;
+	l->spec.groups = l->groups;
+	l->spec.n_groups = n;
+	return 0;
+}
+
 int pl_launch_resolve_user(launch_t *l, char *msg, size_t size)
 {
+	if (resolve_groups(l, msg, size))
+		return 126;
 	if (!l->user)
 		return 0;
 	char home[PATH_MAX];

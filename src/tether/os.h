@@ -49,6 +49,8 @@ typedef struct pl_os_spawn_spec {
 	size_t seccomp_len;
 	const pl_os_rlimit_t *rlimits;
 	size_t n_rlimits;
+	const uint32_t *groups; /* supplementary groups (group_add) */
+	size_t n_groups;
 	/* stdio: a new pseudo-terminal as controlling terminal and fds 0-2, or pipes */
 	bool tty;
 	bool open_stdin;     /* a stdin tether writes to; otherwise the domain's /dev/null */

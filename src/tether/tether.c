@@ -271,6 +271,19 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 			break;
 		pl_session_message(h->type, payload, h->len);
 		return;
+	case PL_MSG_NETWORK: { /* the names files again, after a live network change */
+		if (T.phase < AWAIT_ATTACH)
+			break;
+		json_t *net = json_loadb((const char *)payload, h->len, 0, NULL);
+		const char *e = net && json_is_object(net) && !json_object_get(net, "interfaces") &&
+					!json_object_get(net, "routes")
+				    ? pl_os_net_setup(net)
+				    : "network: only hosts and dns can change";
+		if (e)
+			pl_ctl_error(h->type, 0, "%s", e);
+		json_decref(net);
+		return;
+	}
 	case PL_MSG_STATS_REQUEST: /* what the domain uses, seen from inside it */
 		if (T.phase == AWAIT_HELLO)
 			break;

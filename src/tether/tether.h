@@ -50,6 +50,7 @@ typedef struct launch {
 	char **argv, **env, **caps;
 	uint8_t *seccomp;
 	pl_os_rlimit_t *rlimits;
+	uint32_t *groups;
 	pl_os_spawn_spec_t spec;
 	bool wait_attach; /* CONFIG only */
 	const char *user; /* a user to resolve in the container ("name[:group]"), or NULL */
@@ -70,6 +71,8 @@ int pl_launch_resolve_user(launch_t *l, char *msg, size_t size);
  * message when a name is not in the files. */
 int pl_user_resolve(const char *spec, uint32_t *uid, uint32_t *gid, char *home, size_t homelen,
 		    char *msg, size_t msglen);
+/* A group id or a name in the container's /etc/group; -1 with Docker's message. */
+int pl_group_resolve(const char *name, uint32_t *gid, char *msg, size_t msglen);
 /* A failed launch as Docker reports it: returns the exit code (127 not found, 126 not
  * runnable, 128 set-up) and writes the message. */
 int pl_launch_failure(const pl_os_spawn_spec_t *s, pl_os_stage_t stage, int err, char *msg,

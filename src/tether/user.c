@@ -55,6 +55,19 @@ static int lookup(const char *file, const char *name, long long by_id, long long
 	return found;
 }
 
+int pl_group_resolve(const char *name, uint32_t *gid, char *msg, size_t msglen)
+{
+	long long g = numeric(name);
+	int r = g >= 0 ? 1 : lookup("/etc/group", name, -1, &g, NULL, NULL, 0);
+	if (r <= 0) {
+		snprintf(msg, msglen, "unable to find group %s: no matching entries in group file",
+			 name);
+		return -1;
+	}
+	*gid = (uint32_t)g;
+	return 0;
+}
+
 int pl_user_resolve(const char *spec, uint32_t *uid, uint32_t *gid, char *home, size_t homelen,
 		    char *msg, size_t msglen)
 {

@@ -171,6 +171,8 @@ def _replay(api, rootfs, uniq):
     api.get(f"/containers/{cid}/stats", params={"stream": 0})
     api.get(f"/containers/{cid}/ports")
     api.get(f"/containers/{cid}/top")
+    api.post(f"/networks/{uniq}-net/connect", {"container": cid, "aliases": ["a1"]})
+    api.post(f"/networks/{uniq}-net/disconnect", {"container": cid})
     api.post(f"/containers/{cid}/update", {"resources": {"pids_limit": 200}})
     api.post(f"/containers/{cid}/pause")
     api.post(f"/containers/{cid}/unpause")
@@ -201,6 +203,7 @@ def _replay(api, rootfs, uniq):
     assert commit.status == 201, commit
     api.get("/images")
     api.get(f"/images/{uniq}-img:t")
+    api.get("/images/get", params={"names": f"{uniq}-img:t"})
     api.post("/images/tag", params={"ref": f"{uniq}-img:t", "name": f"{uniq}-img2:u"})
     api.post(f"/containers/{cid}/stop")
     api.delete(f"/containers/{cid}")

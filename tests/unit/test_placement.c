@@ -87,6 +87,17 @@ static void test_capability_needed(void **state)
 	assert_int_equal(err->kind, PL_ERR_INVALID);
 	assert_non_null(strstr(err->msg, "network_mode"));
 	pl_error_free(err);
+	/* sharing the host's ipc namespace asks for the same capability */
+	pl_config_t *ipc =
+	    config(", \"isolation\": {\"kernel\": \"dedicated\"}, \"ipc_mode\": \"host\"");
+	err = NULL;
+	assert_null(pl_placement_select(list, NULL, ipc, NULL, &err));
+	assert_non_null(strstr(err->msg, "ipc_mode"));
+	pl_error_free(err);
+	pl_config_free(ipc);
+	ipc = config(", \"ipc_mode\": \"host\"");
+	assert_ptr_equal(pl_placement_select(list, NULL, ipc, NULL, NULL), &shared);
+	pl_config_free(ipc);
 	/* and for a change to an existing container: its own mechanism must have it */
 	err = NULL;
 	assert_null(pl_placement_select(list, NULL, cfg, &vm_on, &err));

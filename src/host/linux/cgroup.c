@@ -4,6 +4,7 @@
 #include "mechanism/domain.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -21,6 +22,47 @@ static const char *const v1_controllers[] = {"memory", "pids",	  "cpu",     "cpu
 					     "blkio",  "freezer", "devices", NULL};
 
 static pl_cg_layout_t layout;
+/* Containers placed under a cgroup_parent of their own (kubepods/...): id -> path relative to
+ * each hierarchy's root. The rest live under PARENT. */
+#define MAX_PLACED 4096
+static struct {
+	char id[65];
+	char *rel;
+} placed[MAX_PLACED];
+static size_t n_placed;
+
+static pthread_mutex_t placed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The container's cgroup relative to a hierarchy's root. Entries are never freed (a
+ * re-placement leaks the old string): callers may hold the pointer. */
+static const char *rel(const char *id)
+{
+	static __thread char buf[128];
+	const char *r = NULL;
+	pthread_mutex_lock(&placed_lock);
+	for (size_t i = 0; i < n_placed && !r; i++)
+		if (strcmp(placed[i].id, id) == 0)
+			r = placed[i].rel;
+	pthread_mutex_unlock(&placed_lock);
+	if (r)
+		return r;
+	snprintf(buf, sizeof(buf), PARENT "/%s", id);
+	return buf;
+}
+
+static void set_rel(const char *id, const char *r)
+{
+	pthread_mutex_lock(&placed_lock);
+	size_t i = 0;
+	while (i < n_placed && strcmp(placed[i].id, id))
+		i++;
+	if (i == n_placed && n_placed < MAX_PLACED)
+		snprintf(placed[n_placed++].id, sizeof(placed[0].id), "%s", id);
+	if (i < n_placed)
+		placed[i].rel = pl_xstrdup(r);
+	pthread_mutex_unlock(&placed_lock);
+}
+
 static char *base;	  /* usually /sys/fs/cgroup */
 static char *unified;	  /* cgroup2 mount or NULL */
 static char *v1_dirs[16]; /* distinct v1 hierarchy roots in use */
@@ -153,7 +195,7 @@ const char *pl_cgroup_layout_name(void)
 int pl_cgroup_create(const char *id, pl_error_t **err)
 {
 	for (size_t i = 0; i < n_v1; i++) {
-		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
 			return pl_error_errno(err, "mkdir %s", p);
 		if (is_cpuset(p))
@@ -161,7 +203,7 @@ int pl_cgroup_create(const char *id, pl_error_t **err)
 	}
 	if (!unified)
 		return -1;
-	_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", unified, id);
+	_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel(id));
 	if (mkdir(p, 0755) < 0 && errno != EEXIST)
 		return pl_error_errno(err, "mkdir %s", p);
 	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -175,8 +217,7 @@ int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err)
 	char val[32];
 	snprintf(val, sizeof(val), "%d", pid);
 	for (size_t i = 0; i < n_v1; i++) {
-		_cleanup_free_ char *p =
-		    pl_xasprintf("%s/" PARENT "/%s/cgroup.procs", v1_dirs[i], id);
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s/cgroup.procs", v1_dirs[i], rel(id));
 		int r = write_file(p, val);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "write %s", p);
@@ -219,7 +260,7 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 {
 	int rc = 0;
 	if (unified) {
-		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", unified, id);
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel(id));
 		_cleanup_free_ char *k = pl_xasprintf("%s/cgroup.kill", p);
 		if (write_file(k, "1") < 0)
 			kill_procs(p);
@@ -227,7 +268,7 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 			rc = -1;
 	}
 	for (size_t i = 0; i < n_v1; i++) {
-		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
 		kill_procs(p);
 		if (remove_dir(p, err) < 0)
 			rc = -1;
@@ -248,14 +289,14 @@ static char *v1_dir(const char *id, const char *controller)
 		char *save = NULL;
 		for (char *t = strtok_r(names, ",", &save); t; t = strtok_r(NULL, ",", &save))
 			if (strcmp(t, controller) == 0)
-				return pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+				return pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
 	}
 	return NULL;
 }
 
 static char *v2_dir(const char *id)
 {
-	return unified ? pl_xasprintf("%s/" PARENT "/%s", unified, id) : NULL;
+	return unified ? pl_xasprintf("%s/%s", unified, rel(id)) : NULL;
 }
 
 /* The file for a setting: the v2 name on a v2 host, the v1 controller's otherwise. */
@@ -512,4 +553,158 @@ json_t *pl_cgroup_stats(const char *id)
 			 (json_int_t)limit, "pids", "current", (json_int_t)read_ll(pids), "limit",
 			 (json_int_t)read_ll(pmax), "blkio", "read_bytes", (json_int_t)rd,
 			 "write_bytes", (json_int_t)wr);
+}
+
+/* --- placement under a caller's parent, device rules --- */
+
+/* mkdir -p of rel below a hierarchy root; on v2 each level delegates the controllers its
+ * parent has, on v1 cpuset levels inherit cpus and mems. */
+static int make_path(const char *root, const char *relpath, bool v2, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(relpath);
+	_cleanup_free_ char *cur = pl_xstrdup(root);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (v2) {
+			_cleanup_free_ char *ctrls = NULL;
+			_cleanup_free_ char *avail = pl_xasprintf("%s/cgroup.controllers", cur);
+			_cleanup_free_ char *sub = pl_xasprintf("%s/cgroup.subtree_control", cur);
+			char *s2 = NULL;
+			if (pl_read_file_at(AT_FDCWD, avail, &ctrls, NULL, 65536, NULL) == 0)
+				for (char *c = strtok_r(ctrls, " \n", &s2); c;
+				     c = strtok_r(NULL, " \n", &s2)) {
+					_cleanup_free_ char *v = pl_xasprintf("+%s", c);
+					write_file(sub, v);
+				}
+		}
+		char *next = pl_xasprintf("%s/%s", cur, t);
+		free(cur);
+		cur = next;
+		if (mkdir(cur, 0755) < 0 && errno != EEXIST)
+			return pl_error_errno(err, "mkdir %s", cur);
+		if (!v2 && is_cpuset(cur))
+			init_cpuset(cur);
+	}
+	return 0;
+}
+
+/* systemd's slice names as a path, as Docker's systemd driver reads a kubelet's parent:
+ * "kubepods-burstable-pod1.slice" lives at
+ * "kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice". Anything else
+ * is a path already. */
+static char *slice_path(const char *parent)
+{
+	size_t n = strlen(parent);
+	if (strchr(parent, '/') || n <= 6 || strcmp(parent + n - 6, ".slice"))
+		return pl_xstrdup(parent);
+	if (!strcmp(parent, "-.slice"))
+		return pl_xstrdup("");
+	_cleanup_free_ char *stem = pl_xasprintf("%.*s", (int)(n - 6), parent);
+	char *out = pl_xstrdup("");
+	for (char *dash = stem;; dash++) {
+		dash = strchr(dash, '-');
+		_cleanup_free_ char *prefix =
+		    dash ? pl_xasprintf("%.*s", (int)(dash - stem), stem) : pl_xstrdup(stem);
+		char *next = pl_xasprintf("%s%s%s.slice", out, *out ? "/" : "", prefix);
+		free(out);
+		out = next;
+		if (!dash)
+			return out;
+	}
+}
+
+int pl_cgroup_place(const char *id, const char *parent_in, pl_error_t **err)
+{
+	_cleanup_free_ char *parent = parent_in ? slice_path(parent_in) : NULL;
+	if (!parent || !*parent) {
+		_cleanup_free_ char *def = pl_xasprintf(PARENT "/%s", id);
+		if (strcmp(rel(id), def))
+			set_rel(id, def);
+		return 0;
+	}
+	for (size_t i = 0; i < n_v1; i++)
+		if (make_path(v1_dirs[i], parent, false, err) < 0)
+			return -1;
+	if (unified && make_path(unified, parent, layout == PL_CG_V2, err) < 0)
+		return -1;
+	_cleanup_free_ char *r = pl_xasprintf("%s/%s", parent, id);
+	set_rel(id, r);
+	return 0;
+}
+
+void pl_cgroup_adopt(const char *id, pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", pid);
+	_cleanup_free_ char *buf = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 1 << 16, NULL) < 0)
+		return;
+	char *save = NULL;
+	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		/* "N:controllers:/path": any hierarchy we use tells the same place */
+		char *p = strchr(line, ':');
+		p = p ? strchr(p + 1, ':') : NULL;
+		if (!p || p[1] != '/')
+			continue;
+		const char *r = p + 2;
+		size_t n = strlen(r), k = strlen(id);
+		if (n > k && r[n - k - 1] == '/' && strcmp(r + n - k, id) == 0) {
+			set_rel(id, r);
+			return;
+		}
+	}
+}
+
+int pl_cgroup_devices(const char *id, const pl_cgroup_device_t *devs, size_t n, bool all,
+		      pl_error_t **err)
+{
+	/* Docker's default set: mknod of anything, the standard character devices, ptys, tun */
+	static const char *const defaults[] = {
+	    "c *:* m",	 "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
+	    "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+	};
+	size_t nr = all ? 1 : PL_ARRAY_SIZE(defaults) + n;
+	_cleanup_free_ char **rules = pl_xcalloc(nr + 1, sizeof(char *));
+	_cleanup_free_ char *own = pl_xcalloc(n + 1, 64);
+	if (all) {
+		rules[0] = (char *)"a";
+	} else {
+		for (size_t i = 0; i < PL_ARRAY_SIZE(defaults); i++)
+			rules[i] = (char *)defaults[i];
+		for (size_t i = 0; i < n; i++) {
+			char *r = own + i * 64;
+			snprintf(r, 64, "%c %u:%u %s", devs[i].type, devs[i].major, devs[i].minor,
+				 devs[i].perms);
+			rules[PL_ARRAY_SIZE(defaults) + i] = r;
+		}
+	}
+	/* v1: the devices controller's lists */
+	_cleanup_free_ char *dir = layout == PL_CG_V2 ? NULL : v1_dir(id, "devices");
+	if (dir) {
+		_cleanup_free_ char *deny = pl_xasprintf("%s/devices.deny", dir);
+		_cleanup_free_ char *allow = pl_xasprintf("%s/devices.allow", dir);
+		int r = all ? 0 : write_file(deny, "a");
+		for (size_t i = 0; r == 0 && i < nr; i++)
+			r = write_file(allow, rules[i]);
+		if (r < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "device rules in %s", dir);
+	}
+	/* v2 (and the cgroup2 side of a hybrid host): a BPF device filter; on a hybrid host
+	 * the v1 lists above already hold, so a kernel without it is no failure there */
+	_cleanup_free_ char *d2 = v2_dir(id);
+	_cleanup_close_ int fd = d2 ? open(d2, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (fd >= 0 && !all) {
+		pl_error_t *e = NULL;
+		if (pl_devbpf_attach(fd, (const char *const *)rules, nr, &e) < 0) {
+			if (layout == PL_CG_V2) {
+				if (err)
+					*err = e;
+				else
+					pl_error_free(e);
+				return -1;
+			}
+			pl_error_free(e);
+		}
+	}
+	return 0;
 }

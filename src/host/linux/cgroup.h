@@ -35,3 +35,20 @@ bool pl_cgroup_is_frozen(const char *id);
 json_t *pl_cgroup_stats(const char *id);
 /* Kills whatever is left in the container's cgroups and removes them. Idempotent. */
 int pl_cgroup_destroy(const char *id, pl_error_t **err);
+
+/* Places the container's cgroups under parent (a path relative to each hierarchy's root,
+ * made as needed) instead of our own; NULL or "" puts it back under ours. Before create. */
+int pl_cgroup_place(const char *id, const char *parent, pl_error_t **err);
+/* Learns where a live domain's cgroups are from its process (after a daemon restart). */
+void pl_cgroup_adopt(const char *id, pid_t pid);
+/* The container's device rules: all (privileged), or Docker's default set plus these. */
+typedef struct pl_cgroup_device {
+	char type; /* 'c' or 'b' */
+	unsigned major, minor;
+	char perms[4]; /* letters of "rwm" */
+} pl_cgroup_device_t;
+int pl_cgroup_devices(const char *id, const pl_cgroup_device_t *devs, size_t n, bool all,
+		      pl_error_t **err);
+/* devbpf.c: attaches a cgroup v2 device filter allowing exactly these rules ("c 1:3 rwm",
+ * "b *:* m", "a") to the cgroup2 directory fd. */
+int pl_devbpf_attach(int cgroup_fd, const char *const *rules, size_t n, pl_error_t **err);

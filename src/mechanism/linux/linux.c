@@ -9,6 +9,7 @@
 #include "host/linux/proc.h"
 #include "mechanism/linux/rootfs.h"
 #include "host/linux/seccomp.h"
+#include "mechanism/linux/shared.h"
 #include "mechanism/linux/userns.h"
 #include "common/util.h"
 #include "common/cleanup.h"
@@ -156,6 +157,11 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 		pl_error_errno(&e, "enter pooled network namespace");
 		child_fail(ctl, e);
 	}
+	/* a pod: another domain's IPC namespace (its pid namespace came with clone) */
+	if (spec->join && spec->join->ipc_fd >= 0 && setns(spec->join->ipc_fd, CLONE_NEWIPC) < 0) {
+		pl_error_errno(&e, "join IPC namespace");
+		child_fail(ctl, e);
+	}
 	/* First of all, drop every daemon fd the clone copied (its end of our socket among
 	 * them: holding it, we would never see EOF if the daemon died before GO). */
 	int fds[N_TETHER_FDS] = {ctl, logfd, exitfd, listenfd, tether_memfd};
@@ -215,6 +221,8 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	_cleanup_close_ int listenfd = pl_unix_listen_at(spec->run_dirfd, TETHER_SOCKET, err);
 	if (listenfd < 0)
 		return pl_error_wrap(err, "tether reconnect socket");
+	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
+		return pl_error_wrap(err, "cgroup_parent");
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
@@ -222,16 +230,31 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");
 	}
+	if (pl_linux_devices_apply(spec, err) < 0) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return -1;
+	}
 
 	const bool userns = pl_userns_wanted(spec);
 	uint64_t ns =
 	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (userns ? CLONE_NEWUSER : 0);
 	if (!spec->host_network && !spec->netns_pooled)
 		ns |= CLONE_NEWNET;
+	ns &= ~pl_linux_shared_ns(spec);
+	/* joining a pid namespace is for children only: ours, for the clone */
+	_cleanup_close_ int own_pidns = -1;
+	if (spec->join && spec->join->pid_fd >= 0 &&
+	    ((own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0 ||
+	     setns(spec->join->pid_fd, CLONE_NEWPID) < 0)) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_errno(err, "join pid namespace");
+	}
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(ns, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
 		pid = pl_clone_pidfd(ns, -1, &pidfd); /* kernels before 5.7: place it afterwards */
+	if (pid != 0 && own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0)
+		abort(); /* the daemon's later children would land in a container */
 	if (pid < 0) {
 		int r = pl_error_errno(err, "clone3");
 		pl_cgroup_destroy(spec->id, NULL);
@@ -277,7 +300,10 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 static int linux_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, pid_t pid,
 			  unsigned long long start_time, pl_domain_t *out, pl_error_t **err)
 {
-	return pl_domain_reattach(pid, start_time, run_dirfd, TETHER_SOCKET, out, err);
+	int r = pl_domain_reattach(pid, start_time, run_dirfd, TETHER_SOCKET, out, err);
+	if (r == 1)
+		pl_cgroup_adopt(id, pid); /* under a cgroup_parent: found where it is */
+	return r;
 }
 
 static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
@@ -393,4 +419,6 @@ pl_mechanism_t pl_mechanism_linux = {
     .is_paused = linux_is_paused,
     .stats = linux_stats,
     .destroy = linux_destroy,
+    .net_connect = pl_linux_net_connect,
+    .net_disconnect = pl_linux_net_disconnect,
 };

@@ -505,6 +505,78 @@ static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *u
 	return 0;
 }
 
+/* /dev/shm: a tmpfs of shm_size, or the IPC owner's (a pod shares POSIX shared memory with
+ * its IPC namespace, as Docker does). */
+static int shm_mount(int root, const pl_domain_spec_t *spec, pl_error_t **err)
+{
+	const char *shared = spec->join ? spec->join->shm_dir : NULL;
+	if (!shared) {
+		char opts[64];
+		snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)spec->host.shm_size);
+		return mount_at(root, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				opts, err);
+	}
+	_cleanup_close_ int src = open(shared, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (src < 0)
+		return pl_error_errno(err, "shared /dev/shm %s", shared);
+	_cleanup_close_ int dst = open_dir_beneath(root, "dev/shm", err);
+	if (dst < 0)
+		return -1;
+	char s[64], t[64];
+	snprintf(s, sizeof(s), "/proc/self/fd/%d", src);
+	snprintf(t, sizeof(t), "/proc/self/fd/%d", dst);
+	if (mount(s, t, NULL, MS_BIND, NULL) < 0)
+		return pl_error_errno(err, "bind shared /dev/shm");
+	return 0;
+}
+
+/* Host devices passed through: a node of the same type, numbers and mode (a bind of the
+ * host's in a user namespace, where mknod is refused). Access is the cgroup's to allow. */
+static int host_devices(int root, const pl_domain_spec_t *spec, bool userns, pl_error_t **err)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(spec->host.devices, i, d)
+	{
+		const char *host = json_string_value(json_object_get(d, "path_on_host"));
+		const char *in = json_string_value(json_object_get(d, "path_in_container"));
+		struct stat st;
+		if (stat(host, &st) < 0 || !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+			return pl_error_set(err, PL_ERR_INVALID, errno, "device %s", host);
+		_cleanup_free_ char *dir = pl_xstrdup(in + 1);
+		char *slash = strrchr(dir, '/');
+		*slash = '\0';
+		_cleanup_close_ int dfd0 = open_dir_beneath(root, dir, err);
+		if (dfd0 < 0)
+			return -1;
+		char p[64];
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", dfd0);
+		_cleanup_close_ int dfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			return pl_error_errno(err, "open %s", dir);
+		const char *leaf = slash + 1;
+		unlinkat(dfd, leaf, 0); /* a default node of the same name gives way */
+		mode_t old = umask(0);
+		int r =
+		    userns ? -1 : mknodat(dfd, leaf, (st.st_mode & (S_IFMT | 07777)), st.st_rdev);
+		umask(old);
+		if (userns) {
+			_cleanup_close_ int f =
+			    openat(dfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			_cleanup_close_ int src = open(host, O_PATH | O_CLOEXEC);
+			char a[64], b[64];
+			snprintf(a, sizeof(a), "/proc/self/fd/%d", src);
+			snprintf(b, sizeof(b), "/proc/self/fd/%d", f);
+			r = f < 0 || src < 0 ? -1 : mount(a, b, NULL, MS_BIND, NULL);
+		}
+		if (r < 0)
+			return pl_error_errno(err, "device %s at %s", host, in);
+		if (!userns)
+			fchownat(dfd, leaf, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+	}
+	return 0;
+}
+
 /* The overlay the daemon made (userns.c), attached at the domain's merged directory. */
 static int attach_overlay(const pl_userns_fds_t *userns, pl_error_t **err)
 {
@@ -559,8 +631,9 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		     devpts_gid_mapped(spec) ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
 					     : "newinstance,ptmxmode=0666,mode=0620",
 		     err) < 0 ||
-	    mount_at(root, "dev/shm", "shm", "tmpfs", nse, "mode=1777,size=65536k", err) < 0 ||
-	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0)
+	    shm_mount(root, spec, err) < 0 ||
+	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0 ||
+	    host_devices(root, spec, userns != NULL, err) < 0)
 		return -1;
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
 		return -1;
@@ -574,8 +647,12 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		return -1;
 	if (!sec->privileged && (mask_paths(root, err) < 0 || readonly_paths_apply(root, err) < 0))
 		return -1;
-	if (sethostname(spec->hostname, strlen(spec->hostname)) < 0)
+	const pl_ns_join_t *join = spec->join;
+	const char *dn = spec->host.domainname;
+	if (!(join && join->host_uts) && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		return pl_error_errno(err, "sethostname");
+	if (!(join && join->host_uts) && dn && setdomainname(dn, strlen(dn)) < 0)
+		return pl_error_errno(err, "setdomainname");
 	if (loopback_up(err) < 0)
 		return -1;
 	return TAKE_FD(root);

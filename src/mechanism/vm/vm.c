@@ -406,6 +406,8 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	 * domain does): out of the daemon's (a service manager restarting the daemon does not
 	 * take the VMs along), accounted, and destroyed as one */
 	bool cgfd_late = false;
+	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
+		return pl_error_wrap(err, "cgroup_parent");
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err) {
 		pl_vm_net_close(taps, (size_t)n_taps);
@@ -455,6 +457,8 @@ static int vm_reattach(const pl_mechanism_t *m, const char *id, int run_dirfd, p
 	/* QEMU serves the port's socket again once the old connection is gone; tether notices
 	 * the port reconnect and greets with a resumed HELLO */
 	int r = pl_domain_reattach(pid, start_time, run_dirfd, CTL_SOCKET, out, err);
+	if (r == 1)
+		pl_cgroup_adopt(id, pid);
 	if (r == 1) {
 		dom_add(id, run_dirfd, pid, out->pidfd);
 		dom_find(id)->memory_mib = qemu_memory_mib(pid);

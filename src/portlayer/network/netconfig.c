@@ -23,9 +23,13 @@ int pl_network_config_parse(pl_config_t *c, const json_t *body, pl_error_t **err
 		return pl_error_set(err, PL_ERR_INVALID, 0, "ports must be an array");
 	if (!mode)
 		mode = json_array_size(nets) ? "bridge" : "none";
-	if (strcmp(mode, "none") && strcmp(mode, "bridge") && strcmp(mode, "host"))
+	const char *target = pl_hostcfg_target(mode); /* a pod: another container's network */
+	if (strcmp(mode, "none") && strcmp(mode, "bridge") && strcmp(mode, "host") &&
+	    !(target && pl_name_valid(target)))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "network_mode \"%s\" must be none, bridge or host", mode);
+				    "network_mode \"%s\" must be none, bridge, host or "
+				    "container:<id>",
+				    mode);
 	bool bridge = strcmp(mode, "bridge") == 0;
 	if (!bridge && json_array_size(nets))
 		return pl_error_set(err, PL_ERR_INVALID, 0,

@@ -81,6 +81,10 @@ static pl_scope_t *scope_free(pl_scope_t *s)
 		return NULL;
 	free(s->name);
 	free(s->parent);
+	if (s->labels)
+		json_decref(s->labels);
+	if (s->options)
+		json_decref(s->options);
 	pl_ipam_free(s->ipam);
 	free(s);
 	return NULL;
@@ -118,6 +122,8 @@ static json_t *scope_json(const pl_scope_t *s)
 	pl_time_format(s->created_ns, when, sizeof(when));
 	json_object_set_new(j, "created", json_string(when));
 	json_object_set_new(j, "created_ns", json_integer(s->created_ns));
+	json_object_set_new(j, "labels", s->labels ? json_deep_copy(s->labels) : json_object());
+	json_object_set_new(j, "options", s->options ? json_deep_copy(s->options) : json_object());
 	return j;
 }
 
@@ -126,11 +132,11 @@ static json_t *scope_json(const pl_scope_t *s)
 static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl_error_t **err)
 {
 	static const char *const keys[] = {
-	    "name",   "driver", "subnet", "gateway", "ip_range", "internal",   "masquerade",
-	    "parent", "mtu",	"id",	  "device",  "created",	 "created_ns", NULL};
+	    "name", "driver", "subnet", "gateway", "ip_range",	 "internal", "masquerade", "parent",
+	    "mtu",  "id",     "device", "created", "created_ns", "labels",   "options",	   NULL};
 	static const char *const api_keys[] = {"name",	   "driver",   "subnet",     "gateway",
 					       "ip_range", "internal", "masquerade", "parent",
-					       "mtu",	   NULL};
+					       "mtu",	   "labels",   "options",    NULL};
 	if (pl_json_check_keys(b, "network", stored ? keys : api_keys, err) < 0)
 		return NULL;
 	const char *name = NULL, *driver = NULL, *subnet = NULL, *gw = NULL, *range = NULL,
@@ -161,6 +167,11 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 		pl_error_set(err, PL_ERR_INVALID, 0, "mtu must be an integer in [68, 65535]");
 		return NULL;
 	}
+	const json_t *labels = json_object_get(b, "labels"),
+		     *options = json_object_get(b, "options");
+	if ((labels && pl_config_parse_string_map(labels, "labels", err) < 0) ||
+	    (options && pl_config_parse_string_map(options, "options", err) < 0))
+		return NULL;
 	bool external = driver && strcmp(driver, "external") == 0;
 	if (driver && !external && strcmp(driver, "bridge") != 0) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "driver \"%s\" must be bridge or external",
@@ -183,6 +194,8 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 	_cleanup_(scope_freep) pl_scope_t *s = pl_xcalloc(1, sizeof(*s));
 	s->name = pl_xstrdup(name);
 	s->external = external;
+	s->labels = labels ? json_deep_copy(labels) : json_object();
+	s->options = options ? json_deep_copy(options) : json_object();
 	s->parent = parent ? pl_xstrdup(parent) : NULL;
 	s->internal = json_is_true(internal);
 	s->masquerade = masq ? json_is_true(masq) : !s->internal;

@@ -20,6 +20,7 @@ typedef struct pl_scope {
 	bool internal, masquerade;
 	int mtu;
 	int64_t created_ns;
+	json_t *labels, *options; /* the caller's labels and driver options (kept, shown) */
 	pl_ipam_t *ipam;
 	struct pl_dns *dns;	/* the scope's DNS responder, when one runs */
 	struct pl_network *net; /* for the responder's lookups */

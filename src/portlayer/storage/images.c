@@ -207,23 +207,31 @@ const json_t *pl_image_config(const json_t *img)
 	return json_object_get(json_object_get(img, "config"), "config");
 }
 
-static json_t *tags_of(pl_images_t *im, const char *id)
+/* An image's names: its tags (digests false), or its "repo@sha256:..." names (the manifest
+ * digests registries hold it under, which pull and create by digest find). */
+static json_t *names_of(pl_images_t *im, const char *id, bool digests)
 {
 	json_t *t = json_array();
 	const char *k;
 	json_t *v;
 	json_object_foreach(im->tags, k, v)
 	{
-		if (strcmp(json_string_value(v), id) == 0)
+		if (strcmp(json_string_value(v), id) == 0 && (strchr(k, '@') != NULL) == digests)
 			json_array_append_new(t, json_string(k));
 	}
 	return t;
+}
+
+static json_t *tags_of(pl_images_t *im, const char *id)
+{
+	return names_of(im, id, false);
 }
 
 json_t *pl_image_inspect_json(pl_images_t *im, const json_t *img)
 {
 	json_t *j = json_deep_copy(img);
 	json_object_set_new(j, "tags", tags_of(im, pl_image_id(img)));
+	json_object_set_new(j, "repo_digests", names_of(im, pl_image_id(img), true));
 	return j;
 }
 
@@ -236,7 +244,8 @@ json_t *pl_images_list_json(pl_images_t *im)
 	{
 		json_array_append_new(
 		    arr,
-		    json_pack("{s:s, s:o, s:o, s:o}", "id", k, "tags", tags_of(im, k), "size",
+		    json_pack("{s:s, s:o, s:o, s:o, s:o}", "id", k, "tags", tags_of(im, k),
+			      "repo_digests", names_of(im, k, true), "size",
 			      json_incref(json_object_get(v, "size")) ?: json_integer(0), "created",
 			      json_incref(json_object_get(v, "created")) ?: json_string("")));
 	}
@@ -306,6 +315,13 @@ int pl_images_apply_names(pl_images_t *im, const json_t *result, pl_error_t **er
 			_cleanup_free_ char *n = normalize_ref(json_string_value(t));
 			json_object_set_new(im->tags, n, json_string(id));
 		}
+		json_array_foreach(json_object_get(img, "repo_digests"), k, t)
+		{
+			if (name_ok(json_string_value(t)) && strchr(json_string_value(t), '@')) {
+				_cleanup_free_ char *n = normalize_ref(json_string_value(t));
+				json_object_set_new(im->tags, n, json_string(id));
+			}
+		}
 	}
 	return save_tags(im, err);
 }
@@ -351,7 +367,9 @@ int pl_image_remove(pl_images_t *im, const char *ref, bool in_use, pl_error_t **
 			json_object_del(im->tags, k);
 	}
 	_cleanup_free_ char *file = pl_xasprintf("images/%s.json", hex_of(id));
+	_cleanup_free_ char *cfile = pl_xasprintf("images/%s.config", hex_of(id));
 	unlinkat(im->dirfd, file, 0);
+	unlinkat(im->dirfd, cfile, 0);
 	json_object_del(im->images, id);
 	/* a worker may be writing layers no image names yet: collect once it is done */
 	if (im->jobs > 0)
@@ -380,6 +398,32 @@ static char *tmp_dir(pl_images_t *im, int *fd, pl_error_t **err)
 
 /* Extracts one layer from fd into the store; checks the expected digest (of the tar or of
  * the blob) when given. Fills res (the diff id); *created says whether this call added it. */
+static void keep_blob(int fd, off_t start, int dirfd)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= start)
+		return;
+	_cleanup_close_ int out =
+	    openat(dirfd, "blob.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		return;
+	off_t in_off = start;
+	while (in_off < st.st_size) {
+		ssize_t n =
+		    copy_file_range(fd, &in_off, out, NULL, (size_t)(st.st_size - in_off), 0);
+		if (n <= 0) {
+			char buf[65536];
+			n = pread(fd, buf, sizeof(buf), in_off);
+			if (n <= 0 || write(out, buf, (size_t)n) != n) {
+				unlinkat(dirfd, "blob.tmp", 0);
+				return;
+			}
+			in_off += n;
+		}
+	}
+	renameat(dirfd, "blob.tmp", dirfd, "blob");
+}
+
 static int write_layer(pl_images_t *im, int fd, const char *expected, pl_extract_result_t *res,
 		       bool *created, pl_error_t **err)
 {
@@ -394,7 +438,12 @@ static int write_layer(pl_images_t *im, int fd, const char *expected, pl_extract
 		return pl_error_errno(err, "mkdir diff");
 	_cleanup_close_ int diff = openat(tmpfd, "diff", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	pl_extract_policy_t pol = {.whiteouts = true};
+	off_t start = lseek(fd, 0, SEEK_CUR);
 	int r = pl_extract_tar(fd, diff, &pol, res, err);
+	/* the layer's bytes as they came (a file: pulls, imports, layer writes), so a save
+	 * gives back exactly what its digests name; extracted files alone cannot */
+	if (r == 0 && start >= 0)
+		keep_blob(fd, start, tmpfd);
 	if (r == 0 && expected && strcmp(expected, res->diff_id) != 0 &&
 	    strcmp(expected, res->blob_digest) != 0)
 		r = pl_error_set(err, PL_ERR_INVALID, 0,
@@ -467,6 +516,25 @@ static uint64_t tree_bytes(int fd)
 	}
 	closedir(d);
 	return sum;
+}
+
+int pl_images_open_blob(pl_images_t *im, const char *diff_id)
+{
+	if (!digest_ok(diff_id))
+		return -1;
+	_cleanup_free_ char *rel = pl_xasprintf("layers/%s/blob", hex_of(diff_id));
+	return openat(im->dirfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+char *pl_images_config_text(pl_images_t *im, const char *id, size_t *len)
+{
+	if (!digest_ok(id))
+		return NULL;
+	_cleanup_free_ char *rel = pl_xasprintf("images/%s.config", hex_of(id));
+	char *buf = NULL;
+	if (pl_read_file_at(im->dirfd, rel, &buf, len, 16 << 20, NULL) < 0)
+		return NULL;
+	return buf;
 }
 
 uint64_t pl_images_layer_size(pl_images_t *im, const char *diff_id)
@@ -630,7 +698,10 @@ static json_t *write_record(pl_images_t *im, const char *text, size_t len, uint6
 	_cleanup_free_ char *file = pl_xasprintf("%s.json", hex_of(id));
 	json_decref(rec);
 	_cleanup_close_ int idir = openat(im->dirfd, "images", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pl_atomic_write(idir, file, s, strlen(s), err) < 0)
+	/* the config's exact bytes (its digest is the id): what a save writes back */
+	_cleanup_free_ char *cfile = pl_xasprintf("%s.config", hex_of(id));
+	if (pl_atomic_write(idir, cfile, text, len, err) < 0 ||
+	    pl_atomic_write(idir, file, s, strlen(s), err) < 0)
 		return NULL;
 	json_t *n;
 	json_array_foreach(names, i, n)

@@ -41,6 +41,17 @@ int pl_images_layer_add(pl_images_t *im, int fd, const char *expected, pl_extrac
 			bool *created, pl_error_t **err);
 void pl_images_layer_drop(pl_images_t *im, const char *diff_id);
 uint64_t pl_images_layer_size(pl_images_t *im, const char *diff_id);
+/* The layer's bytes as they arrived (compressed or not), kept when it came as a file; -1
+ * when there are none (an older store). config_text: an image config's exact bytes (its
+ * digest is the id), or NULL for a record older than them; caller frees. */
+int pl_images_open_blob(pl_images_t *im, const char *diff_id);
+char *pl_images_config_text(pl_images_t *im, const char *id, size_t *len);
+/* Writes a tar of the images to out_fd: a docker-archive (manifest.json, <config>.json,
+ * <layer>/layer.tar), or with oci an OCI image layout (oci-layout, index.json, blobs/).
+ * images: [{"id","names":[...]}]. Digests are kept: configs and layers are the bytes they
+ * name (a layer with no kept bytes is written again from its files; when that changes its
+ * digest, the config names the new one and the image gets a new id). A worker job. */
+int pl_images_save(pl_images_t *im, const json_t *images, bool oci, int out_fd, pl_error_t **err);
 json_t *pl_images_record(pl_images_t *im, const char *config, size_t len, uint64_t size,
 			 const json_t *names, pl_error_t **err);
 

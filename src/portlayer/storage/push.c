@@ -148,9 +148,18 @@ static json_t *send_all(pull_t *p, blob_t *blobs, size_t n, const char *id, bool
 	size_t skipped = 0;
 	for (size_t i = 0; i <= n; i++)
 		skipped += blobs[i].skipped;
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "image", id, "digest", mdigest, "config",
-			 cb->digest, "uploaded", (json_int_t)(n + 1 - skipped), "skipped",
-			 (json_int_t)skipped, "rewritten", rewritten);
+	json_t *out = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "image", id, "digest", mdigest,
+				"config", cb->digest, "uploaded", (json_int_t)(n + 1 - skipped),
+				"skipped", (json_int_t)skipped, "rewritten", rewritten);
+	/* the registry now holds this image under repo@digest: inspect lists it (the daemon
+	 * records it as it records names); not when the pushed config is another image's */
+	if (!strcmp(cb->digest, id)) {
+		_cleanup_free_ char *rd = pl_registry_repo_digest(p->o->ref, mdigest);
+		json_object_set_new(
+		    out, "images",
+		    json_pack("[{s:s, s:[], s:[s]}]", "id", id, "tags", "repo_digests", rd));
+	}
+	return out;
 }
 
 static json_t *do_push(pull_t *p, const char *image, pl_error_t **err)

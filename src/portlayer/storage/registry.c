@@ -688,6 +688,8 @@ static json_t *fetch_manifest(pull_t *p, const char *ref, const char *want, char
 		goto out;
 	}
 	pl_xfer_digest(&x, got);
+	if (!p->top_digest[0])
+		snprintf(p->top_digest, sizeof(p->top_digest), "%s", got);
 	if (want && strcmp(want, got)) {
 		pl_error_set(err, PL_ERR_INVALID, 0, "manifest %s: digest mismatch (got %s)", want,
 			     got);
@@ -1046,6 +1048,10 @@ static json_t *do_pull(pull_t *p, pl_error_t **err)
 		goto out;
 	names = json_pack("[s]", p->o->ref);
 	json_t *one = pl_images_record(p->im, cx.body, cx.len, size, names, err);
+	if (one && p->top_digest[0]) { /* the daemon records it with the names */
+		_cleanup_free_ char *rd = pl_registry_repo_digest(p->o->ref, p->top_digest);
+		json_object_set_new(one, "repo_digests", json_pack("[s]", rd));
+	}
 	if (one) {
 		result = json_pack("{s:[o]}", "images", one);
 		_cleanup_free_ char *st = pl_xasprintf(nf ? "Status: Downloaded newer image for %s"
@@ -1068,6 +1074,19 @@ out:
 	if (names)
 		json_decref(names);
 	return result;
+}
+
+char *pl_registry_repo_digest(const char *ref, const char *digest)
+{
+	_cleanup_free_ char *repo = pl_xstrdup(ref);
+	char *at = strchr(repo, '@');
+	if (at)
+		*at = '\0';
+	char *slash = strrchr(repo, '/');
+	char *colon = strrchr(slash ? slash : repo, ':');
+	if (colon)
+		*colon = '\0';
+	return pl_xasprintf("%s@%s", repo, digest);
 }
 
 json_t *pl_registry_pull(pl_images_t *im, const pl_pull_opts_t *o, pl_error_t **err)

@@ -11,17 +11,21 @@
 
 #define ERRBODY_MAX_PUSH (1u << 20) /* bound on the small answers a push gets */
 
+/* "repo@digest" for a reference "repo[:tag|@digest]": what inspect lists as repo_digests. */
+char *pl_registry_repo_digest(const char *ref, const char *digest);
+
 typedef struct pull {
 	pl_images_t *im;
 	const pl_pull_opts_t *o;
 	pl_registry_ref_t ref;
 	char os[32], arch[32], variant[32];
 	CURLM *multi;
-	const char *scheme; /* "https", or "http" once https failed on an insecure pull */
-	bool scheme_known;  /* a registry answered over it */
-	char *authz;	    /* "Authorization: Bearer ..." */
-	bool basic;	    /* send the credentials as Basic to the registry */
-	bool push;	    /* tokens are asked for pull and push */
+	const char *scheme;  /* "https", or "http" once https failed on an insecure pull */
+	bool scheme_known;   /* a registry answered over it */
+	char *authz;	     /* "Authorization: Bearer ..." */
+	bool basic;	     /* send the credentials as Basic to the registry */
+	bool push;	     /* tokens are asked for pull and push */
+	char top_digest[72]; /* the digest of the first manifest fetched (what ref names) */
 } pull_t;
 
 typedef struct xfer {

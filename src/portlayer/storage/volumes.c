@@ -79,7 +79,8 @@ static json_t *read_meta(pl_volumes_t *v, const char *name)
 	return m;
 }
 
-static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels, pl_error_t **err)
+static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels, const json_t *options,
+		    pl_error_t **err)
 {
 	_cleanup_free_ char *tmp = pl_xasprintf(".tmp-%s", name);
 	pl_remove_tree_at(v->dirfd, tmp, NULL);
@@ -92,6 +93,8 @@ static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels, pl_
 	pl_time_format(pl_now_ns(), when, sizeof(when));
 	json_t *meta = json_pack("{s:s, s:s, s:s, s:o}", "name", name, "driver", "local", "created",
 				 when, "labels", labels ? json_deep_copy(labels) : json_object());
+	/* the local driver keeps its options as the volume's record (nothing to mount) */
+	json_object_set_new(meta, "options", options ? json_deep_copy(options) : json_object());
 	_cleanup_free_ char *s = pl_json_dump(meta);
 	json_decref(meta);
 	if (d < 0 || mkdirat(d, "_data", 0755) < 0 ||
@@ -107,7 +110,7 @@ static json_t *make(pl_volumes_t *v, const char *name, const json_t *labels, pl_
 
 json_t *pl_volume_create(pl_volumes_t *v, const json_t *body, pl_error_t **err)
 {
-	static const char *const keys[] = {"name", "driver", "labels", NULL};
+	static const char *const keys[] = {"name", "driver", "labels", "options", NULL};
 	if (pl_json_check_keys(body, "volume", keys, err) < 0)
 		return NULL;
 	const char *name = NULL, *driver = NULL;
@@ -121,6 +124,9 @@ json_t *pl_volume_create(pl_volumes_t *v, const json_t *body, pl_error_t **err)
 	}
 	const json_t *labels = json_object_get(body, "labels");
 	if (labels && pl_config_parse_string_map(labels, "volume.labels", err) < 0)
+		return NULL;
+	const json_t *options = json_object_get(body, "options");
+	if (options && pl_config_parse_string_map(options, "volume.options", err) < 0)
 		return NULL;
 	char gen[PL_ID_LEN + 1];
 	if (!name) {
@@ -139,7 +145,7 @@ json_t *pl_volume_create(pl_volumes_t *v, const json_t *body, pl_error_t **err)
 		pl_error_set(err, PL_ERR_CONFLICT, 0, "volume \"%s\" exists", name);
 		return NULL;
 	}
-	return make(v, name, labels, err);
+	return make(v, name, labels, options, err);
 }
 
 json_t *pl_volume_get(pl_volumes_t *v, const char *name, bool create, pl_error_t **err)
@@ -154,7 +160,7 @@ json_t *pl_volume_get(pl_volumes_t *v, const char *name, bool create, pl_error_t
 			pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such volume: %s", name);
 		return m;
 	}
-	return make(v, name, NULL, err);
+	return make(v, name, NULL, NULL, err);
 }
 
 json_t *pl_volumes_list(pl_volumes_t *v)

@@ -247,7 +247,7 @@ static _Noreturn void child(const pl_os_spawn_spec_t *s, const child_stdio_t *io
 	if (s->caps && limit_bounding(cap_mask(s->caps)) < 0)
 		goto fail;
 	f.stage = PL_OS_STAGE_SETGROUPS;
-	if (setgroups(0, NULL) < 0)
+	if (setgroups(s->n_groups, (const gid_t *)s->groups) < 0)
 		goto fail;
 	f.stage = PL_OS_STAGE_SETGID;
 	if (setgid(s->gid) < 0)

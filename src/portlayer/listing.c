@@ -1,0 +1,613 @@
+#include "portlayer/listing.h"
+#include "portlayer/internal.h"
+#include "portlayer/network/network.h"
+#include "portlayer/storage/images.h"
+#include "portlayer/storage/volumes.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+json_t *pl_filters_parse(const char *text, const char *const *allowed, pl_error_t **err)
+{
+	if (!text || !*text)
+		return json_object();
+	_cleanup_json_ json_t *j = pl_json_parse(text, strlen(text), "filters", err);
+	if (!j)
+		return NULL;
+	if (!json_is_object(j)) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "filters must be a JSON object {\"key\": [\"value\", ...]}");
+		return NULL;
+	}
+	json_t *out = json_object();
+	const char *k;
+	json_t *v;
+	json_object_foreach(j, k, v)
+	{
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, k) == 0;
+		if (!ok) {
+			pl_error_set(err, PL_ERR_INVALID, 0, "filters: unknown filter \"%s\"", k);
+			json_decref(out);
+			return NULL;
+		}
+		json_t *vals = json_array();
+		json_object_set_new(out, k, vals);
+		size_t i;
+		json_t *e;
+		const char *key;
+		if (json_is_array(v)) {
+			json_array_foreach(v, i, e)
+			{
+				if (!json_is_string(e))
+					goto bad;
+				json_array_append(vals, e);
+			}
+		} else if (json_is_object(v)) { /* {"value": true}, Docker's older form */
+			json_object_foreach(v, key, e)
+			{
+				if (json_is_true(e))
+					json_array_append_new(vals, json_string(key));
+			}
+		} else if (json_is_string(v)) {
+			json_array_append(vals, v);
+		} else {
+			goto bad;
+		}
+		continue;
+	bad:
+		pl_error_set(err, PL_ERR_INVALID, 0, "filters[\"%s\"] must be an array of strings",
+			     k);
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* Each value of the key is tried; the key matches when one does (or it is absent). */
+typedef bool (*match_fn)(const char *value, void *ctx);
+
+static bool any_of(const json_t *filters, const char *key, match_fn fn, void *ctx)
+{
+	const json_t *vals = json_object_get(filters, key);
+	if (!vals)
+		return true;
+	size_t i;
+	json_t *v;
+	json_array_foreach(vals, i, v)
+	{
+		if (fn(json_string_value(v), ctx))
+			return true;
+	}
+	return false;
+}
+
+/* "key" (present) or "key=value" against a labels object */
+static bool label_match(const char *f, void *ctx)
+{
+	const json_t *labels = ctx;
+	const char *eq = strchr(f, '=');
+	if (!eq)
+		return json_object_get(labels, f) != NULL;
+	_cleanup_free_ char *k = strndup(f, (size_t)(eq - f));
+	const char *have = json_string_value(json_object_get(labels, k));
+	return have && strcmp(have, eq + 1) == 0;
+}
+
+static bool bool_value(const char *v, bool *out)
+{
+	if (!strcmp(v, "true") || !strcmp(v, "1")) {
+		*out = true;
+		return true;
+	}
+	if (!strcmp(v, "false") || !strcmp(v, "0")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+void pl_human_duration(int64_t ns, char *buf, size_t len)
+{
+	int64_t s = ns / 1000000000;
+	int64_t h = s / 3600;
+	if (s < 1)
+		snprintf(buf, len, "Less than a second");
+	else if (s == 1)
+		snprintf(buf, len, "1 second");
+	else if (s < 60)
+		snprintf(buf, len, "%lld seconds", (long long)s);
+	else if (s / 60 == 1)
+		snprintf(buf, len, "About a minute");
+	else if (s / 60 < 60)
+		snprintf(buf, len, "%lld minutes", (long long)(s / 60));
+	else if (h == 1)
+		snprintf(buf, len, "About an hour");
+	else if (h < 48)
+		snprintf(buf, len, "%lld hours", (long long)h);
+	else if (h < 24 * 7 * 2)
+		snprintf(buf, len, "%lld days", (long long)(h / 24));
+	else if (h < 24 * 30 * 2)
+		snprintf(buf, len, "%lld weeks", (long long)(h / 24 / 7));
+	else if (h < 24 * 365 * 2)
+		snprintf(buf, len, "%lld months", (long long)(h / 24 / 30));
+	else
+		snprintf(buf, len, "%lld years", (long long)(h / 24 / 365));
+}
+
+/* --- containers --- */
+
+/* Docker's state names: created, running, paused, restarting, removing, exited, dead */
+static const char *docker_state(const pl_container_t *c)
+{
+	const char *s = pl_container_status_name(c);
+	if (!strcmp(s, "starting") || !strcmp(s, "stopping"))
+		return "running";
+	if (!strcmp(s, "stopped"))
+		return c->restart_timer ? "restarting" : "exited";
+	return s;
+}
+
+static json_t *human_status(const pl_container_t *c)
+{
+	char d[64];
+	int64_t now = pl_now_ns();
+	const char *state = docker_state(c);
+	if (!strcmp(state, "created"))
+		return json_string("Created");
+	if (!strcmp(state, "removing"))
+		return json_string("Removal In Progress");
+	if (!strcmp(state, "running") || !strcmp(state, "paused")) {
+		pl_human_duration(now - c->started_ns, d, sizeof(d));
+		return json_sprintf("Up %s%s", d, !strcmp(state, "paused") ? " (Paused)" : "");
+	}
+	if (!strcmp(state, "restarting")) {
+		pl_human_duration(now - c->finished_ns, d, sizeof(d));
+		return json_sprintf("Restarting (%d) %s ago", c->exit_code, d);
+	}
+	if (!c->finished_ns)
+		return json_sprintf("Exited (%d)", c->exit_code);
+	pl_human_duration(now - c->finished_ns, d, sizeof(d));
+	return json_sprintf("Exited (%d) %s ago", c->exit_code, d);
+}
+
+/* Apparent size of the regular files below dirfd (hard links once): a writable layer. */
+static int64_t tree_size(int dirfd, int depth)
+{
+	if (depth > 64)
+		return 0;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	int64_t total = 0;
+	for (struct dirent *de; (de = readdir(d));) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISDIR(st.st_mode)) {
+			_cleanup_close_ int sub = openat(
+			    dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0)
+				total += tree_size(sub, depth + 1);
+		} else if (S_ISREG(st.st_mode) && st.st_nlink <= 1) {
+			total += st.st_size;
+		} else if (S_ISREG(st.st_mode)) {
+			total += st.st_size / (int64_t)st.st_nlink; /* shared: counted once */
+		}
+	}
+	closedir(d);
+	return total;
+}
+
+static json_t *time_json(int64_t ns)
+{
+	char b[48];
+	pl_time_format(ns, b, sizeof(b));
+	return json_string(b);
+}
+
+/* image id -> its first tag, once per listing */
+static json_t *first_tags(pl_images_t *im)
+{
+	_cleanup_json_ json_t *all = pl_images_list_json(im);
+	json_t *out = json_object();
+	size_t i;
+	json_t *e;
+	json_array_foreach(all, i, e)
+	{
+		json_t *t = json_array_get(json_object_get(e, "tags"), 0);
+		if (t)
+			json_object_set(out, json_string_value(json_object_get(e, "id")), t);
+	}
+	return out;
+}
+
+static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size, json_t *tags)
+{
+	json_t *j = pl_container_summary_json(c);
+	const pl_config_t *cfg = c->config;
+	json_object_set_new(j, "image",
+			    cfg->image && json_object_get(tags, cfg->image)
+				? json_incref(json_object_get(tags, cfg->image))
+				: json_string(cfg->image    ? cfg->image
+					      : cfg->rootfs ? cfg->rootfs
+							    : ""));
+	json_object_set_new(j, "image_id", json_string(cfg->image ? cfg->image : ""));
+	json_object_set_new(j, "labels", json_deep_copy(cfg->labels));
+	json_object_set_new(j, "ports", pl_network_ports_json(c));
+	/* "state" stays the port layer's word (stopped, not Docker's exited): status says it */
+	json_object_set_new(j, "status", human_status(c));
+	json_object_set_new(j, "mechanism", json_string(c->mech->name));
+	json_object_set_new(j, "network_mode",
+			    json_string(cfg->network_mode ? cfg->network_mode : "none"));
+	json_t *nets = json_object();
+	size_t i;
+	json_t *e;
+	json_array_foreach(cfg->networks, i, e)
+	{
+		json_object_set_new(nets, json_string_value(json_object_get(e, "scope")),
+				    json_pack("{s:O, s:O}", "ip", json_object_get(e, "ip"),
+					      "aliases", json_object_get(e, "aliases")));
+	}
+	json_object_set_new(j, "networks", nets);
+	json_object_set_new(j, "mounts", json_deep_copy(cfg->mounts));
+	if (c->started_ns)
+		json_object_set_new(j, "started_at", time_json(c->started_ns));
+	if (size) {
+		int64_t rw = 0, img = 0;
+		if (pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST)) {
+			_cleanup_close_ int up =
+			    openat(c->dirfd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (up >= 0)
+				rw = tree_size(up, 0);
+		}
+		const json_t *im = cfg->image ? pl_image_find(pl->images, cfg->image, NULL) : NULL;
+		if (im)
+			img = json_integer_value(json_object_get(im, "size"));
+		json_object_set_new(j, "size_rw", json_integer(rw));
+		json_object_set_new(j, "size_root_fs", json_integer(rw + img));
+	}
+	return j;
+}
+
+typedef struct {
+	pl_portlayer_t *pl;
+	pl_container_t *c;
+	regex_t *res;
+	size_t n_res;
+} cctx_t;
+
+static bool m_name(const char *v, void *p)
+{
+	cctx_t *x = p;
+	const char *name = x->c->config->name;
+	if (!name)
+		return false;
+	_cleanup_free_ char *slashed = pl_xasprintf("/%s", name);
+	for (size_t i = 0; i < x->n_res; i++)
+		if (regexec(&x->res[i], name, 0, NULL, 0) == 0 ||
+		    regexec(&x->res[i], slashed, 0, NULL, 0) == 0)
+			return true;
+	return false;
+}
+
+static bool m_id(const char *v, void *p)
+{
+	cctx_t *x = p;
+	return *v && strncmp(x->c->id, v, strlen(v)) == 0;
+}
+
+static bool m_status(const char *v, void *p)
+{
+	cctx_t *x = p;
+	/* Docker's words and ours (stopped, starting, stopping) */
+	return !strcmp(v, docker_state(x->c)) || !strcmp(v, pl_container_status_name(x->c));
+}
+
+static bool m_ancestor(const char *v, void *p)
+{
+	cctx_t *x = p;
+	const json_t *img = pl_image_find(x->pl->images, v, NULL);
+	return img && x->c->config->image && !strcmp(pl_image_id(img), x->c->config->image);
+}
+
+static bool m_network(const char *v, void *p)
+{
+	cctx_t *x = p;
+	const pl_config_t *cfg = x->c->config;
+	if (cfg->network_mode && !strcmp(cfg->network_mode, v))
+		return true;
+	_cleanup_json_ json_t *s = pl_network_inspect(x->pl->net, v, NULL);
+	const char *name = s ? json_string_value(json_object_get(s, "name")) : v;
+	size_t i;
+	json_t *e;
+	json_array_foreach(cfg->networks, i, e)
+	{
+		if (!strcmp(json_string_value(json_object_get(e, "scope")), name))
+			return true;
+	}
+	return false;
+}
+
+static bool m_volume(const char *v, void *p)
+{
+	cctx_t *x = p;
+	size_t i;
+	json_t *m;
+	json_array_foreach(x->c->config->mounts, i, m)
+	{
+		const char *src = json_string_value(json_object_get(m, "source"));
+		const char *dst = json_string_value(json_object_get(m, "target"));
+		if ((src && !strcmp(src, v)) || (dst && !strcmp(dst, v)))
+			return true;
+	}
+	return false;
+}
+
+static bool m_exited(const char *v, void *p)
+{
+	cctx_t *x = p;
+	return !strcmp(docker_state(x->c), "exited") && x->c->has_exit &&
+	       atoi(v) == x->c->exit_code;
+}
+
+static const char *const states[] = {"created", "restarting", "running", "removing", "paused",
+				     "exited",	"dead",	      "stopped", "starting", "stopping"};
+
+json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bool size,
+			   pl_error_t **err)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(filters, "status"), i, v)
+	{
+		bool ok = false;
+		for (size_t k = 0; k < PL_ARRAY_SIZE(states) && !ok; k++)
+			ok = !strcmp(states[k], json_string_value(v));
+		if (!ok) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "filters: status \"%s\" must be created, restarting, "
+				     "running, removing, paused, exited or dead",
+				     json_string_value(v));
+			return NULL;
+		}
+	}
+	json_array_foreach(json_object_get(filters, "exited"), i, v)
+	{
+		int64_t code;
+		if (pl_parse_int64(json_string_value(v), -1, 255, &code) < 0) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "filters: exited \"%s\" must be an exit code",
+				     json_string_value(v));
+			return NULL;
+		}
+	}
+	const json_t *names = json_object_get(filters, "name");
+	size_t n_res = json_array_size(names);
+	regex_t *res = pl_xcalloc(n_res + 1, sizeof(regex_t));
+	json_t *out = NULL;
+	_cleanup_json_ json_t *tags = NULL;
+	size_t compiled = 0;
+	for (; compiled < n_res; compiled++) {
+		if (regcomp(&res[compiled], json_string_value(json_array_get(names, compiled)),
+			    REG_EXTENDED | REG_NOSUB) != 0) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "filters: name \"%s\" is not a regular expression",
+				     json_string_value(json_array_get(names, compiled)));
+			goto done;
+		}
+	}
+	out = json_array();
+	tags = first_tags(pl->images);
+	for (pl_container_t *c = pl->head; c; c = c->next) {
+		cctx_t x = {pl, c, res, n_res};
+		bool status_given = json_object_get(filters, "status") != NULL;
+		if (!all && !status_given && !pl_container_is_running(c))
+			continue;
+		/* every label filter must hold (Docker ANDs labels) */
+		bool labels_ok = true;
+		json_array_foreach(json_object_get(filters, "label"), i, v)
+		{
+			labels_ok =
+			    labels_ok && label_match(json_string_value(v), c->config->labels);
+		}
+		if (!labels_ok || !any_of(filters, "name", m_name, &x) ||
+		    !any_of(filters, "id", m_id, &x) || !any_of(filters, "status", m_status, &x) ||
+		    !any_of(filters, "ancestor", m_ancestor, &x) ||
+		    !any_of(filters, "network", m_network, &x) ||
+		    !any_of(filters, "volume", m_volume, &x) ||
+		    !any_of(filters, "exited", m_exited, &x))
+			continue;
+		json_array_append_new(out, summary(pl, c, size, tags));
+	}
+done:
+	for (size_t k = 0; k < compiled; k++)
+		regfree(&res[k]);
+	free(res);
+	return out;
+}
+
+/* --- images, volumes, networks --- */
+
+static bool all_labels(const json_t *filters, const json_t *labels)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(filters, "label"), i, v)
+	{
+		if (!label_match(json_string_value(v), (void *)labels))
+			return false;
+	}
+	return true;
+}
+
+/* "dangling" values parse as booleans; the last one given applies */
+static int dangling_of(const json_t *filters, int *out, pl_error_t **err)
+{
+	*out = -1;
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(filters, "dangling"), i, v)
+	{
+		bool b;
+		if (!bool_value(json_string_value(v), &b))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "filters: dangling \"%s\" must be true or false",
+					    json_string_value(v));
+		*out = b;
+	}
+	return 0;
+}
+
+static bool m_reference(const char *pat, void *p)
+{
+	const json_t *tags = p;
+	size_t i;
+	json_t *t;
+	json_array_foreach(tags, i, t)
+	{
+		const char *tag = json_string_value(t);
+		_cleanup_free_ char *repo = pl_xstrdup(tag);
+		char *slash = strrchr(repo, '/'), *colon = strrchr(slash ? slash : repo, ':');
+		if (colon)
+			*colon = '\0';
+		if (fnmatch(pat, tag, 0) == 0 || fnmatch(pat, repo, 0) == 0)
+			return true;
+	}
+	return false;
+}
+
+json_t *pl_images_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_error_t **err)
+{
+	int dangling;
+	if (dangling_of(filters, &dangling, err) < 0)
+		return NULL;
+	json_t *all = pl_images_list_json(pl->images), *out = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(all, i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const json_t *img = pl_image_find(pl->images, id, NULL);
+		const json_t *labels = img ? json_object_get(pl_image_config(img), "Labels") : NULL;
+		json_object_set_new(
+		    e, "labels", json_is_object(labels) ? json_deep_copy(labels) : json_object());
+		const json_t *tags = json_object_get(e, "tags");
+		bool nameless = json_array_size(tags) == 0 &&
+				json_array_size(json_object_get(e, "repo_digests")) == 0;
+		if ((dangling >= 0 && nameless != (bool)dangling) ||
+		    !all_labels(filters, json_object_get(e, "labels")) ||
+		    !any_of(filters, "reference", m_reference, (void *)tags))
+			continue;
+		json_array_append(out, e);
+	}
+	json_decref(all);
+	return out;
+}
+
+static bool m_substr(const char *v, void *p)
+{
+	return strstr((const char *)p, v) != NULL;
+}
+
+static bool m_equal(const char *v, void *p)
+{
+	return strcmp((const char *)p, v) == 0;
+}
+
+static bool m_prefix(const char *v, void *p)
+{
+	return *v && strncmp((const char *)p, v, strlen(v)) == 0;
+}
+
+json_t *pl_volumes_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_error_t **err)
+{
+	int dangling;
+	if (dangling_of(filters, &dangling, err) < 0)
+		return NULL;
+	json_t *all = pl_volumes_list(pl->volumes), *out = json_array();
+	size_t i;
+	json_t *e;
+	json_array_foreach(all, i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *driver = json_string_value(json_object_get(e, "driver"));
+		bool used = pl_portlayer_volume_in_use(pl, name, false);
+		if ((dangling >= 0 && used == (bool)dangling) ||
+		    !all_labels(filters, json_object_get(e, "labels")) ||
+		    !any_of(filters, "name", m_substr, (void *)name) ||
+		    !any_of(filters, "driver", m_equal, (void *)(driver ? driver : "local")))
+			continue;
+		json_array_append(out, e);
+	}
+	json_decref(all);
+	return out;
+}
+
+static bool scope_used(pl_portlayer_t *pl, const char *name)
+{
+	for (pl_container_t *c = pl->head; c; c = c->next) {
+		size_t i;
+		json_t *e;
+		json_array_foreach(c->config->networks, i, e)
+		{
+			if (!strcmp(json_string_value(json_object_get(e, "scope")), name))
+				return true;
+		}
+	}
+	return false;
+}
+
+json_t *pl_networks_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_error_t **err)
+{
+	int dangling;
+	if (dangling_of(filters, &dangling, err) < 0)
+		return NULL;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(filters, "type"), i, e)
+	{
+		const char *t = json_string_value(e);
+		if (strcmp(t, "custom") && strcmp(t, "builtin")) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "filters: type \"%s\" must be custom or builtin", t);
+			return NULL;
+		}
+	}
+	json_t *all = pl_network_list(pl->net), *out = json_array();
+	json_array_foreach(all, i, e)
+	{
+		const char *name = json_string_value(json_object_get(e, "name"));
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *driver = json_string_value(json_object_get(e, "driver"));
+		const char *type = !strcmp(name, "bridge") ? "builtin" : "custom";
+		const json_t *labels = json_object_get(e, "labels");
+		/* a builtin network is never dangling (Docker's rule: it cannot be removed) */
+		bool dangles = !scope_used(pl, name) && strcmp(type, "builtin");
+		if ((dangling >= 0 && dangles != (bool)dangling) || !all_labels(filters, labels) ||
+		    !any_of(filters, "name", m_substr, (void *)name) ||
+		    !any_of(filters, "id", m_prefix, (void *)id) ||
+		    !any_of(filters, "driver", m_equal, (void *)driver) ||
+		    !any_of(filters, "type", m_equal, (void *)type))
+			continue;
+		json_array_append(out, e);
+	}
+	json_decref(all);
+	return out;
+}
