@@ -3,6 +3,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/nofile.h"
 #include "common/loop.h"
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
@@ -37,6 +38,7 @@ typedef struct opts {
 	const char *address_pool;
 	int netns_pool;
 	const char *vm_accel, *vm_kernel;
+	const char *vm_templates, *vm_template_dir, *vm_template_prebuild;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -70,6 +72,11 @@ static void usage(FILE *f)
 	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
 	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
 	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
+	    "  --vm-templates on|off  start dedicated-kernel containers as clones of a saved,\n"
+	    "                     booted guest (default on; off: every VM boots cold)\n"
+	    "  --vm-template-dir DIR  where templates live (default ROOT/vm/templates)\n"
+	    "  --vm-template-prebuild CPUSxMIB[,...]  templates built at start-up, e.g. 1x256\n"
+	    "                     (others are built in the background at their first use)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -95,6 +102,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"netns-pool", required_argument, NULL, 'N'},
 	    {"vm-accel", required_argument, NULL, 'a'},
 	    {"vm-kernel", required_argument, NULL, 'k'},
+	    {"vm-templates", required_argument, NULL, 'T'},
+	    {"vm-template-dir", required_argument, NULL, 'D'},
+	    {"vm-template-prebuild", required_argument, NULL, 'B'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -147,6 +157,19 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 'k':
 			o->vm_kernel = optarg;
+			break;
+		case 'T':
+			if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+				fprintf(stderr, "portlayerd: --vm-templates wants on or off\n");
+				return 2;
+			}
+			o->vm_templates = optarg;
+			break;
+		case 'D':
+			o->vm_template_dir = optarg;
+			break;
+		case 'B':
+			o->vm_template_prebuild = optarg;
 			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
@@ -294,6 +317,9 @@ int main(int argc, char **argv)
 		return rc;
 	pl_log_set_level(o.level);
 	signal(SIGPIPE, SIG_IGN);
+	/* the ceiling is the hard limit the daemon was started with (systemd's default:
+	 * 524288; a shell's often 1024..1048576): containers need a few fds each */
+	rlim_t nofile = pl_nofile_raise();
 
 	pl_error_t *err = NULL;
 	_cleanup_free_ char *sock =
@@ -320,6 +346,8 @@ int main(int argc, char **argv)
 	    pl_userns_parse_range(o.userns_range, &po.userns_start, &po.userns_count, &err) < 0)
 		goto fail;
 	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
+	    pl_vm_configure_templates(!o.vm_templates || strcmp(o.vm_templates, "on") == 0,
+				      o.vm_template_dir, o.vm_template_prebuild, &err) < 0 ||
 	    pl_mechanisms_init(tether, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);
@@ -355,8 +383,10 @@ int main(int argc, char **argv)
 		pl_log_info("serving the API on %s (mutual TLS)", o.tls_listen);
 	}
 	pl_counts_t n = pl_portlayer_counts(app.pl);
-	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running)",
-		    PL_VERSION, sock, o.root, pl_linux_cgroup_layout(), n.total, n.running);
+	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running, "
+		    "%llu fds allowed)",
+		    PL_VERSION, sock, o.root, pl_linux_cgroup_layout(), n.total, n.running,
+		    (unsigned long long)nofile);
 	if (pl_loop_run(app.loop, &err) < 0)
 		goto fail;
 	pl_routes_shutdown(&app);

@@ -20,6 +20,8 @@
 typedef struct start_wait {
 	pl_waiter_t w;
 	json_t *reply; /* the body to answer with (NULL: 204) */
+	int status;    /* of that answer: 200 unless set */
+	bool created;  /* create+start: a failed start removes what the request created */
 } start_wait_t;
 
 static void start_wait_clear(pl_waiter_t *w)
@@ -31,13 +33,35 @@ static void start_wait_clear(pl_waiter_t *w)
 
 static const pl_waiter_type_t start_wait_type = {.clear = start_wait_clear};
 
+typedef struct remove_later {
+	pl_portlayer_t *pl;
+	char id[65];
+} remove_later_t;
+
+static void on_remove_later(pl_loop_t *loop, void *data)
+{
+	remove_later_t *rl = data;
+	pl_container_t *c = pl_container_find(rl->pl, rl->id, NULL);
+	if (c)
+		pl_container_remove(rl->pl, c, true, NULL);
+	free(rl);
+}
+
 static void on_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
 {
 	start_wait_t *s = data;
+	if (err && s->created) {
+		/* not from inside the library's callback: the record is still in use there */
+		remove_later_t *rl = pl_xcalloc(1, sizeof(*rl));
+		rl->pl = pl;
+		snprintf(rl->id, sizeof(rl->id), "%s", id);
+		if (!pl_loop_timer(s->w.app->loop, 0, on_remove_later, rl, NULL))
+			free(rl);
+	}
 	if (err)
 		pl_reply_error(s->w.req, err);
 	else if (s->reply)
-		pl_reply_json(s->w.req, 200, json_incref(s->reply));
+		pl_reply_json(s->w.req, s->status ? s->status : 200, json_incref(s->reply));
 	else
 		pl_reply_empty(s->w.req, 204);
 }
@@ -99,6 +123,8 @@ static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status
 
 /* --- handlers --- */
 
+static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body);
+
 static void h_container_create(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
@@ -106,6 +132,19 @@ static void h_container_create(pl_req_t *r, void *data)
 	_cleanup_json_ json_t *body = pl_req_json(r, &e);
 	if (!body)
 		return pl_route_fail(r, e);
+	json_t *start = json_object_get(body, "start");
+	if (start && !json_is_boolean(start)) {
+		pl_error_set(&e, PL_ERR_INVALID, 0, "start must be a boolean");
+		return pl_route_fail(r, e);
+	}
+	if (start) {
+		_cleanup_json_ json_t *copy = json_copy(body);
+		json_object_del(copy, "start");
+		if (json_is_true(start))
+			return create_started(app, r, copy);
+		json_decref(body);
+		body = json_incref(copy);
+	}
 	pl_container_t *c = pl_container_create(app->pl, body, &e);
 	if (!c)
 		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
@@ -190,6 +229,37 @@ void pl_route_change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_wan
 		return pl_route_fail(r, e);
 	}
 	park_exit(app, r, c, false, -1, reply);
+}
+
+/* create with "start": true, one round trip for a run: the fsyncs that make the new
+ * container durable run in a child while its domain sets itself up, and the answer (201,
+ * as for a create) comes once its process runs and the fsyncs are done. A failed start
+ * removes the container again. */
+static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
+{
+	pl_error_t *e = NULL;
+	pl_container_t *c = pl_container_create_lazy(app->pl, body, &e);
+	if (!c)
+		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
+	pl_log_info("created container %.12s (starting)", pl_container_id(c));
+	start_wait_t *s = pl_waiter_new(sizeof(*s), &start_wait_type, app, r, pl_container_id(c));
+	s->reply = json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+			     pl_handle_take(app->handles, c), "version",
+			     (json_int_t)pl_container_version(c));
+	s->status = 201;
+	s->created = true;
+	pl_error_t *se = NULL;
+	if (pl_container_make_durable_async(c, &se) < 0) {
+		pl_waiter_free(&s->w);
+		pl_container_remove(app->pl, c, true, NULL);
+		return pl_route_fail(r, pl_error_wrap(&se, "create container") ? se : se);
+	}
+	if (pl_container_start(app->pl, c, on_started, s, &e) < 0) {
+		pl_waiter_free(&s->w);
+		pl_container_remove(app->pl, c, true, NULL);
+		return pl_route_fail(r, e);
+	}
+	return pl_waiter_park(&s->w);
 }
 
 static void h_container_start(pl_req_t *r, void *data)

@@ -1,6 +1,7 @@
 #include "daemon/routes_metrics.h"
 #include "common/cleanup.h"
 #include "common/util.h"
+#include "common/phase.h"
 #include "portlayer/events.h"
 #include "portlayer/metrics.h"
 
@@ -231,6 +232,7 @@ static void render(FILE *f, pl_app_t *app)
 		head(f, "portlayer_max_fds", "gauge", "portlayerd's file descriptor limit.");
 		fprintf(f, "portlayer_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
 	}
+	pl_phase_render(f);
 }
 
 static void h_metrics(pl_req_t *r, void *data)

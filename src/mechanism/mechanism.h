@@ -40,9 +40,10 @@ typedef enum pl_mech_caps {
 	PL_MECH_KILLS_PAUSED = 1u << 8,
 } pl_mech_caps_t;
 
-/* What the caller asks of a domain, resolved to host paths. At validate time only the
- * description is filled (security, resources, mounts as requested, host_network); the
- * paths, fds and endpoints are -1/NULL. Something new a domain can be asked for (devices,
+/* What the caller asks of a domain, resolved to host paths. At validate and tether_config
+ * time only the description is filled (security, resources, host, mounts as requested,
+ * host_network, hostname as configured: NULL when not given); the paths, fds and endpoints
+ * are -1/NULL. Something new a domain can be asked for (devices,
  * a cgroup parent, namespaces to join) is a field here or in domain.h, filled from the
  * config by portlayer/placement.c (pl_placement_describe) and, when only some mechanisms
  * can do it, a capability the core requires in pl_placement_criteria. */
@@ -84,6 +85,9 @@ typedef struct pl_domain {
 	int pidfd;		       /* polls readable when tether (and so the domain) is gone */
 	int ctl_fd;		       /* the tether protocol stream; -1 when not connected */
 	unsigned long long start_time; /* tether's start time (clock ticks), guards pid reuse */
+	/* spawn: a warning about how the domain was made (a VM fell back to a cold boot), for
+	 * the daemon's log and a "warning" event; the mechanism's, valid until its next call */
+	const char *warning;
 } pl_domain_t;
 
 typedef struct pl_mechanism {

@@ -18,6 +18,11 @@ extern pl_mechanism_t pl_mechanism_vm;
  * state_root/vm. NULL arguments keep the defaults. */
 int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
 		    pl_error_t **err);
+/* VM templates (dedicated kernels start as clones of a booted, saved guest): enabled, their
+ * directory (NULL: state_root/vm/templates), and sizes built ahead at start-up
+ * ("CPUSxMIB,...", NULL: none; others are built at their first use). */
+int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild,
+			      pl_error_t **err);
 int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
 /* The guest kernel's version (NULL when none was found) and the accelerator setting. */
 const char *pl_vm_kernel_version(void);

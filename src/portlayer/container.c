@@ -7,6 +7,8 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/phase.h"
+#include "portlayer/janitor.h"
 #include "portlayer/network/network.h"
 #include "portlayer/placement.h"
 #include "portlayer/health.h"
@@ -107,6 +109,7 @@ static int kill_tether(pl_container_t *c)
 	/* a frozen (v1) task ignores even SIGKILL until thawed */
 	if (!pl_mech_has(c->mech, PL_MECH_KILLS_PAUSED) && c->mech->is_paused(c->mech, c->id))
 		c->mech->pause(c->mech, c->id, false, NULL);
+	c->paused = false;
 	c->killed_by_us = true;
 	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
 }
@@ -155,6 +158,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 		pl_error_errno(err, "open %s", rdir);
 		return pl_portlayer_free(pl);
 	}
+	pl->janitor = pl_janitor_new(loop, pl->containers_fd);
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
 	pl->events = pl_events_open(root, host, err);
@@ -219,6 +223,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		pl_container_t *c = pl->head;
 		pl->head = c->next;
 		release_domain(c);
+		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
 	}
@@ -227,6 +232,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	pl->volumes = pl_volumes_free(pl->volumes);
 	pl->kv = pl_kv_free(pl->kv);
 	pl->net = pl_network_free(pl->net);
+	pl->janitor = pl_janitor_free(pl->janitor);
 	if (pl->containers_fd >= 0)
 		close(pl->containers_fd);
 	if (pl->run_containers_fd >= 0)
@@ -426,6 +432,81 @@ static int allocate_userns(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **er
 
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
+	pl_container_t *c = pl_container_create_lazy(pl, body, err);
+	if (c && pl_container_make_durable(c, err) < 0) {
+		pl_container_remove(pl, c, true, NULL);
+		return NULL;
+	}
+	return c;
+}
+
+static void finish_start(pl_container_t *c, const pl_error_t *e);
+
+/* The fsync child is done (or must be waited for now: block is true); a start that
+ * waited for it is reported. */
+static void sync_settle(pl_container_t *c, bool block)
+{
+	if (c->sync_pidfd < 0)
+		return;
+	siginfo_t si = {0};
+	if (waitid((idtype_t)P_PIDFD, (id_t)c->sync_pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) ==
+		0 &&
+	    si.si_pid == 0)
+		return; /* not yet */
+	if (si.si_code != CLD_EXITED || si.si_status != 0)
+		pl_log_warn("container %.12s: config.json could not be made durable", c->id);
+	c->sync_watch = pl_loop_unwatch(c->pl->loop, c->sync_watch);
+	c->sync_pidfd = pl_close(c->sync_pidfd);
+	if (c->start_waits_sync) {
+		c->start_waits_sync = false;
+		finish_start(c, NULL);
+	}
+}
+
+static void on_synced(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	sync_settle(data, false);
+}
+
+int pl_container_make_durable_async(pl_container_t *c, pl_error_t **err)
+{
+	if (c->config->auto_remove || c->sync_pidfd >= 0)
+		return 0;
+	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
+	if (pid == 0) {
+		/* nothing of the daemon's but the two directories (a tether must see its
+		 * daemon's socket close when the daemon dies, not when this child does) */
+		if (dup2(c->dirfd, 3) < 0 || dup2(c->pl->containers_fd, 4) < 0)
+			_exit(1);
+		close_range(5, ~0U, 0);
+		int fd = openat(3, "config.json", O_RDONLY | O_CLOEXEC);
+		_exit(fd < 0 || fsync(fd) < 0 || fsync(3) < 0 || fsync(4) < 0 ? 1 : 0);
+	}
+	int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (pfd < 0) {
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+		return pl_container_make_durable(c, err);
+	}
+	c->sync_pidfd = pfd;
+	c->sync_watch = pl_loop_watch(c->pl->loop, pfd, EPOLLIN, on_synced, c, NULL);
+	if (!c->sync_watch)
+		sync_settle(c, true);
+	return 0;
+}
+
+int pl_container_make_durable(pl_container_t *c, pl_error_t **err)
+{
+	/* an auto_remove container is removed when it stops, and a host crash stops it: a
+	 * crash cannot lose one anybody would get back */
+	if (c->config->auto_remove)
+		return 0;
+	return pl_store_sync_domain(c->pl, c, err);
+}
+
+pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
+{
+	int64_t pt = pl_phase_now();
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
 	if (!cfg)
 		return NULL;
@@ -454,7 +535,7 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 		}
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
@@ -463,13 +544,16 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	c->created_ns = pl_now_ns();
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
+	pl_phase_step("create.parse_check", &pt);
 	if (pl_store_create_domain(pl, c, err) < 0) {
 		c->pl = pl;
 		pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
 		return NULL;
 	}
+	pl_phase_step("create.store", &pt);
 	pl_container_link(pl, c);
 	pl_container_emit(c, "create", NULL);
+	pl_phase_step("create.emit", &pt);
 	return TAKE_PTR(c);
 }
 
@@ -568,6 +652,10 @@ static const char *hostname_of(const pl_container_t *c, char buf[13])
 
 static void finish_start(pl_container_t *c, const pl_error_t *e)
 {
+	if (!e && c->sync_watch) { /* a success is reported once the container is durable */
+		c->start_waits_sync = true;
+		return;
+	}
 	if (c->start_t0_ns) {
 		pl_metrics_t *m = &c->pl->metrics;
 		if (e)
@@ -593,6 +681,14 @@ static void record_error(pl_container_t *c, const char *msg)
 /* tether is gone: settle the exit status and release the domain. */
 static void domain_ended(pl_container_t *c)
 {
+	int64_t pt = pl_phase_now();
+	if (c->phase_t) /* tether's EXITED until its process was gone */
+		pl_phase_add("exit.exited_to_end", pt - c->phase_t);
+	c->phase_t = 0;
+	pl_phase_page_collect(c->dom.pid); /* a domain that never said HELLO */
+	/* a start that ran and waits for the fsyncs is a success: report it before the end */
+	if (c->start_waits_sync)
+		sync_settle(c, true);
 	siginfo_t si = {0};
 	bool reaped = waitid((idtype_t)P_PIDFD, (id_t)c->dom.pidfd, &si, WEXITED | WNOHANG) == 0 &&
 		      si.si_pid != 0;
@@ -626,6 +722,7 @@ static void domain_ended(pl_container_t *c)
 	}
 	pl_sessions_domain_ended(c);
 	release_domain(c);
+	pl_phase_step("exit.settle_release", &pt);
 	/* read before the cgroup goes: the kernel's count is the only witness */
 	c->oom_killed = c->mech->oom_kills(c->mech, c->id) > 0 || c->guest_oom_kills > 0;
 	if (c->oom_killed) {
@@ -637,6 +734,7 @@ static void domain_ended(pl_container_t *c)
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
+	pl_phase_step("exit.oom_destroy", &pt);
 	pl_pods_domain_gone(c);
 	c->status = PL_STATUS_STOPPED;
 	pl_container_lifecycle(c, PL_LIFECYCLE_STOPPED);
@@ -651,6 +749,7 @@ static void domain_ended(pl_container_t *c)
 	if (c->finished_ns - c->started_ns > 10 * 1000000000LL)
 		c->restart_count = 0;
 	pl_store_save_state(c, NULL);
+	pl_phase_step("exit.state_write", &pt);
 	pl_container_emit(c, "die", pl_container_exit_json(c));
 	if (by_user)
 		pl_container_emit(c, "stop", NULL);
@@ -667,7 +766,8 @@ static void domain_ended(pl_container_t *c)
 		finish_start(c, se);
 		pl_error_free(se);
 	}
-	changed(c);
+	changed(c); /* answers waits */
+	pl_phase_step("exit.emit_notify", &pt);
 	if (!by_user && c->status == PL_STATUS_STOPPED)
 		pl_container_consider_restart(c);
 }
@@ -688,6 +788,8 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		pl_health_start(c, true);
 		return r;
 	}
+	pl_phase_page_collect(c->dom.pid);
+	int64_t pt = pl_phase_now();
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
 	json_t *net = pl_pods_tether_network(c->pl, c, hostname_of(c, hb));
 	if (net)
@@ -710,6 +812,8 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	}
 	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
+	pl_phase_step("tether.config_build_send", &pt);
+	c->phase_t = pt;
 	if (attached)
 		pl_sessions_resume(c);
 	if (c->config->tty && c->config->open_stdin && c->status == PL_STATUS_STARTING) {
@@ -746,6 +850,8 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		if (c->status != PL_STATUS_STARTING)
 			break; /* a resumed tether confirming what we know */
 		c->status = PL_STATUS_RUNNING;
+		if (c->phase_t) /* tether: CONFIG parsed, process forked, seccomp, exec */
+			pl_phase_step("tether.config_to_started", &c->phase_t);
 		/* a daemon that dies from here on must know the domain ran (a VM killed while
 		 * it is down leaves no exit record: that ended a run, it did not cancel a start) */
 		pl_store_save_state(c, NULL);
@@ -753,6 +859,9 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		finish_start(c, NULL);
 		pl_health_start(c, false);
 		changed(c);
+		if (c->phase_t)
+			pl_phase_step("start.started_state_notify", &c->phase_t);
+		c->phase_t = 0;
 		break;
 	case PL_MSG_EXITED: {
 		if (session_of(j) != PL_SESSION_PRIMARY) {
@@ -760,6 +869,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			break;
 		}
 		c->reported_exit = true;
+		c->phase_t = pl_phase_now();
 		c->has_exit = true;
 		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
 		c->signal = (int)json_integer_value(json_object_get(j, "signal"));
@@ -967,6 +1077,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
 	int64_t t0 = pl_metrics_now_ns();
+	int64_t pt = pl_phase_now();
 	char hb[13];
 	if (pl_network_prepare(pl->net, c, err) < 0 || pl_store_open_run_dir(pl, c, err) < 0)
 		return start_failed(c, err);
@@ -1007,11 +1118,24 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_status_t before = c->status;
 	c->status = PL_STATUS_STARTING;
 	c->dom.pid = 0;
-	if (pl_store_save_state(c, err) < 0 || c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
+	pl_phase_step("start.prepare", &pt);
+	if (pl_store_save_state(c, err) < 0) {
+		pl_pods_domain_gone(c);
+		c->status = before;
+		return start_failed(c, err);
+	}
+	pl_phase_step("start.state_write", &pt);
+	if (c->mech->spawn(c->mech, &spec, &dom, err) < 0) {
 		pl_pods_domain_gone(c);
 		c->status = before;
 		pl_store_save_state(c, NULL);
 		return start_failed(c, err);
+	}
+	pl_phase_step("start.spawn", &pt);
+	if (dom.warning) {
+		pl_log_warn("container %.12s: %s", c->id, dom.warning);
+		pl_container_emit(c, "warning", json_pack("{s:s}", "message", dom.warning));
+		dom.warning = NULL;
 	}
 	c->dom = dom;
 	c->start_t0_ns = t0;
@@ -1021,6 +1145,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->guest_oom_kills = 0;
 	c->setup_error_kind = PL_ERR_INTERNAL;
 	c->killed_by_us = false;
+	c->paused = false;
 	c->exit_code = c->signal = 0;
 	free(c->error);
 	c->error = NULL;
@@ -1030,6 +1155,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	/* persisted before anything else can happen so a restarted daemon finds the domain */
 	pl_store_save_state(c, NULL);
 	pl_container_lifecycle(c, PL_LIFECYCLE_STARTED); /* its published ports */
+	pl_phase_step("start.state_write", &pt);
 	return 0;
 }
 
@@ -1037,8 +1163,11 @@ static int signal_domain(pl_container_t *c, int signo)
 {
 	/* frozen tasks take no signal (v1 freezer: not even SIGKILL) until thawed */
 	if (!(signo == SIGKILL && pl_mech_has(c->mech, PL_MECH_KILLS_PAUSED)) &&
-	    c->mech->is_paused(c->mech, c->id) && c->mech->pause(c->mech, c->id, false, NULL) == 0)
+	    c->mech->is_paused(c->mech, c->id) &&
+	    c->mech->pause(c->mech, c->id, false, NULL) == 0) {
+		c->paused = false;
 		pl_container_emit(c, "unpause", NULL);
+	}
 	if (c->dom.ctl_fd >= 0 && signo != SIGKILL) {
 		int r = send_json(c, PL_MSG_SIGNAL,
 				  json_pack("{s:i, s:b}", "signal", signo, "group", 0));
@@ -1123,6 +1252,8 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 					    c->id);
 		kill_now(c);
 	}
+	sync_settle(c, true);
+	int64_t pt = pl_phase_now();
 	c->status = PL_STATUS_REMOVING;
 	pl_pods_domain_gone(c);
 	pl_error_t *e = NULL;
@@ -1131,15 +1262,20 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		pl_error_free(e);
 	}
 	changed(c);
+	pl_phase_step("remove.destroy_notify", &pt);
 	if (pl_store_remove_domain(pl, c, err) < 0) {
 		c->status = PL_STATUS_STOPPED;
 		return -1;
 	}
 	pl_container_unlink(pl, c);
+	pl_phase_step("remove.store", &pt);
 	pl_container_emit(c, "remove", NULL);
-	pl_container_emit(c, "destroy", NULL);	      /* Docker's name for it */
+	pl_container_emit(c, "destroy", NULL); /* Docker's name for it */
+	pl_phase_step("remove.emit", &pt);
 	pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
+	pl_phase_step("remove.network_rebuild", &pt);
 	pl_container_free_record(c);
+	pl_phase_step("remove.free_record", &pt);
 	return 0;
 }
 
@@ -1252,6 +1388,7 @@ int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_err
 				    pause ? "already paused" : "not paused");
 	if (c->mech->pause(c->mech, c->id, pause, err) < 0)
 		return pl_error_wrap(err, "%s container %.12s", pause ? "pause" : "unpause", c->id);
+	c->paused = pause;
 	pl_container_emit(c, pause ? "pause" : "unpause", NULL);
 	changed(c);
 	return 0;
@@ -1328,6 +1465,11 @@ const char *pl_container_status_name(const pl_container_t *c)
 	return pl_status_name(c->status);
 }
 
+const char *pl_container_status_listed(const pl_container_t *c)
+{
+	return c->status == PL_STATUS_RUNNING && c->paused ? "paused" : pl_status_name(c->status);
+}
+
 int pl_container_update_resources(pl_portlayer_t *pl, pl_container_t *c, const pl_resources_t *r,
 				  pl_error_t **err)
 {
@@ -1378,7 +1520,7 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 		json_array_append_new(args, json_string(*a));
 	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
 			 c->config->name ? c->config->name : "", "state",
-			 pl_container_status_name(c), "exit_code",
+			 pl_container_status_listed(c), "exit_code",
 			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
 			 time_json(c->created_ns), "args", args);
 }

@@ -91,6 +91,14 @@ pl_container_t *pl_container_first(pl_portlayer_t *pl);
 pl_container_t *pl_container_next(pl_container_t *c);
 
 pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
+/* pl_container_create without the fsyncs: config.json is not durable until
+ * pl_container_make_durable, which the caller runs before it answers (create+start runs
+ * it while the domain sets itself up). */
+pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body, pl_error_t **err);
+int pl_container_make_durable(pl_container_t *c, pl_error_t **err);
+/* The same in a forked child while the loop goes on; a successful start of c is reported
+ * (its callback called) only once the child is done. */
+int pl_container_make_durable_async(pl_container_t *c, pl_error_t **err);
 /* Starts the primary process; cb runs when tether reports it started or it failed.
  * Returns 1 when already running (cb not called), 0 when started asynchronously. */
 int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, void *data,
@@ -146,6 +154,9 @@ uint64_t pl_container_stats_request(pl_container_t *c);
 uint64_t pl_container_stats_seq(const pl_container_t *c);
 /* The status callers see: the mechanism's truth overrides the record ("paused"). */
 const char *pl_container_status_name(const pl_container_t *c);
+/* The same for lists: "paused" as the freezer was last seen (pause, unpause, reattach), so
+ * a list reads no file per container. */
+const char *pl_container_status_listed(const pl_container_t *c);
 /* Freezes or thaws every process of a running container. */
 int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_error_t **err);
 /* Applies resource limits to a running container (a no-op for others). */

@@ -92,6 +92,15 @@ struct pl_container {
 	pl_start_fn start_cb;
 	void *start_data;
 	int64_t start_t0_ns; /* when the pending start began (monotonic), 0 when none */
+	int64_t phase_t;     /* common/phase.h: when the current step of start/exit began */
+	/* the freezer as last seen (pause/unpause, a thaw before a signal, a reattach): lists and
+	 * counts use it, so they never read a file per container */
+	bool paused;
+	/* create+start: the child fsyncing config.json meanwhile (-1 when none), and whether
+	 * the start's success waits for it */
+	int sync_pidfd;
+	pl_watch_t *sync_watch;
+	bool start_waits_sync;
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */
@@ -131,10 +140,14 @@ struct pl_portlayer {
 	} subscribers[PL_LIFECYCLE_SUBSCRIBERS];
 	size_t n_subscribers;
 	pl_metrics_t metrics;
+	struct pl_janitor *janitor; /* deletes removed domains' trees off the request path */
 };
 
 /* store.c */
+/* Makes the domain directory (config.json, state.json); not yet durable: */
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+/* fsyncs what pl_store_create_domain wrote: from here a host crash keeps the container. */
+int pl_store_sync_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Writes config.json for c's current config and version (durable). */
 int pl_store_save_config(pl_container_t *c, pl_error_t **err);
 int pl_store_save_state(pl_container_t *c, pl_error_t **err);

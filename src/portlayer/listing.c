@@ -150,7 +150,7 @@ void pl_human_duration(int64_t ns, char *buf, size_t len)
 /* Docker's state names: created, running, paused, restarting, removing, exited, dead */
 static const char *docker_state(const pl_container_t *c)
 {
-	const char *s = pl_container_status_name(c);
+	const char *s = pl_container_status_listed(c); /* no freezer read per container */
 	if (!strcmp(s, "starting") || !strcmp(s, "stopping"))
 		return "running";
 	if (!strcmp(s, "stopped"))
@@ -317,7 +317,7 @@ static bool m_status(const char *v, void *p)
 {
 	cctx_t *x = p;
 	/* Docker's words and ours (stopped, starting, stopping) */
-	return !strcmp(v, docker_state(x->c)) || !strcmp(v, pl_container_status_name(x->c));
+	return !strcmp(v, docker_state(x->c)) || !strcmp(v, pl_container_status_listed(x->c));
 }
 
 static bool m_ancestor(const char *v, void *p)

@@ -54,7 +54,7 @@ pl_metrics_snapshot_t pl_metrics_snapshot(pl_portlayer_t *pl)
 			s.starting++;
 			break;
 		case PL_STATUS_RUNNING:
-			if (c->mech->is_paused(c->mech, c->id))
+			if (c->paused) /* no freezer read per container */
 				s.paused++;
 			else
 				s.running++;

@@ -40,6 +40,7 @@ void pl_placement_describe(const pl_config_t *cfg, pl_domain_spec_t *spec)
 				   .resources = &cfg->resources,
 				   .mounts = cfg->mounts,
 				   .host_network = host_network(cfg),
+				   .hostname = cfg->hostname,
 				   .host = {.cgroup_parent = cfg->host.cgroup_parent,
 					    .devices = cfg->host.devices,
 					    .shm_size = cfg->host.shm_size,

@@ -21,6 +21,7 @@ static void settle(pl_container_t *c)
 	if (pl_store_open_run_dir(c->pl, c, NULL) == 0 &&
 	    c->mech->reattach(c->mech, c->id, c->run_dirfd, pid, stt, &c->dom, NULL) == 1) {
 		c->status = PL_STATUS_RUNNING;
+		c->paused = c->mech->is_paused(c->mech, c->id);
 		return;
 	}
 	c->dom = (pl_domain_t){.pidfd = -1, .ctl_fd = -1};

@@ -11,6 +11,8 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "portlayer/janitor.h"
+#include "common/phase.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +56,7 @@ int pl_store_save_config(pl_container_t *c, pl_error_t **err)
 
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
 {
+	int64_t pt = pl_phase_now();
 	_cleanup_free_ char *tmp = pl_xasprintf(TMP_PREFIX "%s", c->id);
 	if (mkdirat(pl->containers_fd, tmp, 0700) < 0)
 		return pl_error_errno(err, "create domain directory");
@@ -65,18 +68,36 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
 		return r;
 	}
-	if (write_json(dfd, "config.json", config_doc(c), err) < 0 ||
-	    pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd}, err) <
-		0 ||
-	    renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0 ||
-	    fsync(pl->containers_fd) < 0) {
+	pl_phase_step("create.store_mkdirs", &pt);
+	/* written in place: the directory they are in is renamed into place whole, and made
+	 * durable by pl_store_sync_domain */
+	_cleanup_free_ char *conf = pl_json_dump(config_doc(c));
+	_cleanup_close_ int cfd =
+	    openat(dfd, "config.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (cfd < 0 || pl_write_all(cfd, conf, strlen(conf)) < 0 ||
+	    (pl_phase_step("create.store_config", &pt),
+	     pl_store_save_state(&(pl_container_t){.status = PL_STATUS_CREATED, .dirfd = dfd},
+				 err) < 0) ||
+	    (pl_phase_step("create.store_state", &pt),
+	     renameat(pl->containers_fd, tmp, pl->containers_fd, c->id) < 0)) {
 		if (err && !*err)
 			pl_error_errno(err, "commit domain directory");
 		pl_remove_tree_at(pl->containers_fd, tmp, NULL);
 		return -1;
 	}
+	pl_phase_step("create.store_rename", &pt);
 	c->dir = pl_xasprintf("%s/containers/%s", pl->root, c->id);
 	c->dirfd = TAKE_FD(dfd);
+	return 0;
+}
+
+int pl_store_sync_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err)
+{
+	int64_t pt = pl_phase_now();
+	_cleanup_close_ int fd = openat(c->dirfd, "config.json", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0 || fsync(c->dirfd) < 0 || fsync(pl->containers_fd) < 0)
+		return pl_error_errno(err, "make domain directory durable");
+	pl_phase_step("create.fsync", &pt);
 	return 0;
 }
 
@@ -88,7 +109,11 @@ static json_t *opt_int(bool present, json_int_t v)
 int pl_store_save_state(pl_container_t *c, pl_error_t **err)
 {
 	/* Not fsync'd: runtime state means nothing after a host reboot, and an fsync per
-	 * start would dominate start latency. Still renamed into place, never torn. */
+	 * start would dominate start latency. Written in place (no rename over the old record:
+	 * ext4 starts writeback of a file renamed over another, ms per write on a busy disk).
+	 * A daemon killed at any point finds one whole record (a record is one write), maybe
+	 * followed by the tail of a longer one (killed before the truncate): the loader reads
+	 * the first JSON value only. Only a host crash can leave it torn. */
 	json_t *doc = json_pack(
 	    "{s:s, s:i, s:I, s:I, s:I, s:o, s:i, s:s, s:I, s:i, s:b}", "status",
 	    pl_status_name(c->status), "pid", (int)c->dom.pid, "start_time",
@@ -99,13 +124,12 @@ int pl_store_save_state(pl_container_t *c, pl_error_t **err)
 	json_object_set_new(doc, "oom_killed", json_boolean(c->oom_killed));
 	_cleanup_free_ char *s = pl_json_dump(doc);
 	json_decref(doc);
-	_cleanup_free_ char *tmp = pl_xstrdup(".state.json.tmp");
 	_cleanup_close_ int fd =
-	    openat(c->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	    openat(c->dirfd, "state.json", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return pl_error_errno(err, "write state");
 	size_t n = strlen(s);
-	if (write(fd, s, n) != (ssize_t)n || renameat(c->dirfd, tmp, c->dirfd, "state.json") < 0)
+	if (pwrite(fd, s, n, 0) != (ssize_t)n || ftruncate(fd, (off_t)n) < 0)
 		return pl_error_errno(err, "write state");
 	return 0;
 }
@@ -165,7 +189,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 		return NULL;
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
 	c->pl = pl;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	snprintf(c->id, sizeof(c->id), "%.64s", id);
@@ -190,7 +214,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	buf = NULL;
 	_cleanup_json_ json_t *st = NULL;
 	if (pl_read_file_at(c->dirfd, "state.json", &buf, &len, 1 << 20, NULL) == 0)
-		st = json_loadb(buf, len, 0, NULL);
+		st = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
 	c->status = status_parse(json_string_value(json_object_get(st, "status")));
 	c->dom.pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
 	c->dom.start_time =
@@ -260,11 +284,15 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	_cleanup_free_ char *del = pl_xasprintf(DEL_PREFIX "%s", c->id);
 	if (renameat(pl->containers_fd, c->id, pl->containers_fd, del) < 0)
 		return pl_error_errno(err, "remove domain directory");
+	int64_t pt = pl_phase_now();
 	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
-	if (pl_remove_tree_at(pl->containers_fd, del, err) < 0)
-		pl_log_warn("container %s: leftover %s will be removed at next start", c->id, del);
-	pl_error_free(err ? *err : NULL);
-	if (err)
-		*err = NULL;
+	pl_phase_step("remove.run_dir", &pt);
+	/* the tree (an overlay's upper and work dirs, the log) can take tens of ms to delete:
+	 * the janitor does it, a crash before it has leaves it to the next start */
+	if (pl->janitor)
+		pl_janitor_remove(pl->janitor, del);
+	else
+		pl_remove_tree_at(pl->containers_fd, del, NULL);
+	pl_phase_step("remove.domain_tree", &pt);
 	return 0;
 }

@@ -13,6 +13,11 @@
  * on tether's exit powers the machine off. Does nothing in a domain that shares the host's
  * kernel. 0, or -1 when the guest cannot come up (said on its console). */
 int pl_os_boot(void);
+/* At CONFIG, before the network: what a dedicated kernel's guest learns only then (CONFIG's
+ * "vm" object): entropy from the host, and for a guest restored from a template its clock,
+ * root disk, hostname and its NICs' MACs. NULL, or why the domain cannot come up. */
+struct json_t;
+const char *pl_os_domain_setup(struct json_t *config);
 /* The control channel is a port a daemon leaves and rejoins on the same fd (a VM's
  * virtio-serial port), rather than a socket tether accepts connections on. */
 bool pl_os_ctl_reconnects(void);

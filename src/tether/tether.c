@@ -145,10 +145,11 @@ static _Noreturn void finish(int code, int sig, const char *error)
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s) {
 		size_t len = strlen(s);
-		if (pwrite(FD_EXIT, s, len, 0) == (ssize_t)len &&
-		    ftruncate(FD_EXIT, (off_t)len) == 0)
-			fsync(FD_EXIT);
-		else if (errno == ESPIPE) /* a stream (a VM's port): the host keeps the file */
+		/* not fsync'd: the record must outlive the daemon (the page cache does), not the
+		 * host, whose crash ends the domain anyway (docs/design-decisions.md) */
+		bool written = pwrite(FD_EXIT, s, len, 0) == (ssize_t)len &&
+			       ftruncate(FD_EXIT, (off_t)len) == 0;
+		if (!written && errno == ESPIPE) /* a stream (a VM's port): the host keeps it */
 			write_all(FD_EXIT, s, len);
 		pl_ctl_send(PL_MSG_EXITED, s, len);
 	}
@@ -200,6 +201,12 @@ static void on_config(const uint8_t *payload, size_t len)
 		snprintf(msg, sizeof(msg), "invalid config: %s", bad);
 		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
 		finish(EXIT_CONFIG, 0, msg);
+	}
+	/* a dedicated kernel restored from a template gets its disk and identity only now */
+	const char *oserr = pl_os_domain_setup(o);
+	if (oserr) {
+		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", oserr);
+		finish(EXIT_CONFIG, 0, oserr);
 	}
 	/* the domain's network before anything runs in it */
 	json_t *net = json_object_get(o, "network");

@@ -1,6 +1,7 @@
 #include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/phase.h"
 #include "mechanism/domain.h"
 
 #include <dirent.h>
@@ -192,20 +193,36 @@ const char *pl_cgroup_layout_name(void)
 	}
 }
 
+/* phase names per hierarchy: "cgroup.mkdir.memory", ... (kept for the daemon's life) */
+static const char *phase_name(const char *what, size_t i)
+{
+	static char *names[3][PL_ARRAY_SIZE(v1_dirs) + 1];
+	size_t w = strcmp(what, "mkdir") == 0 ? 0 : strcmp(what, "rmdir") == 0 ? 1 : 2;
+	if (!names[w][i]) {
+		const char *dir = i < n_v1 ? v1_dirs[i] : "unified";
+		const char *b = strrchr(dir, '/');
+		names[w][i] = pl_xasprintf("cgroup.%s.%s", what, b ? b + 1 : dir);
+	}
+	return names[w][i];
+}
+
 int pl_cgroup_create(const char *id, pl_error_t **err)
 {
+	int64_t t = pl_phase_now();
 	for (size_t i = 0; i < n_v1; i++) {
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
 			return pl_error_errno(err, "mkdir %s", p);
 		if (is_cpuset(p))
 			init_cpuset(p);
+		pl_phase_step(phase_name("mkdir", i), &t);
 	}
 	if (!unified)
 		return -1;
 	_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel(id));
 	if (mkdir(p, 0755) < 0 && errno != EEXIST)
 		return pl_error_errno(err, "mkdir %s", p);
+	pl_phase_step(phase_name("mkdir", PL_ARRAY_SIZE(v1_dirs)), &t);
 	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return pl_error_errno(err, "open %s", p);
@@ -216,11 +233,13 @@ int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err)
 {
 	char val[32];
 	snprintf(val, sizeof(val), "%d", pid);
+	int64_t t = pl_phase_now();
 	for (size_t i = 0; i < n_v1; i++) {
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s/cgroup.procs", v1_dirs[i], rel(id));
 		int r = write_file(p, val);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "write %s", p);
+		pl_phase_step(phase_name("attach", i), &t);
 	}
 	return 0;
 }
@@ -259,6 +278,7 @@ static int remove_dir(const char *dir, pl_error_t **err)
 int pl_cgroup_destroy(const char *id, pl_error_t **err)
 {
 	int rc = 0;
+	int64_t t = pl_phase_now();
 	if (unified) {
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel(id));
 		_cleanup_free_ char *k = pl_xasprintf("%s/cgroup.kill", p);
@@ -266,12 +286,14 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 			kill_procs(p);
 		if (remove_dir(p, err) < 0)
 			rc = -1;
+		pl_phase_step(phase_name("rmdir", PL_ARRAY_SIZE(v1_dirs)), &t);
 	}
 	for (size_t i = 0; i < n_v1; i++) {
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
 		kill_procs(p);
 		if (remove_dir(p, err) < 0)
 			rc = -1;
+		pl_phase_step(phase_name("rmdir", i), &t);
 	}
 	return rc;
 }

@@ -15,6 +15,8 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/phase.h"
+#include "common/nofile.h"
 #include "proto/frame.h"
 
 #include <errno.h>
@@ -145,12 +147,14 @@ static int arrange_fds(int fds[N_TETHER_FDS])
 static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd,
 				 int listenfd)
 {
+	pl_phase_child_mark("dom.clone3");
 	pl_error_t *e = NULL;
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	pl_nofile_restore(); /* the container's limit is the one the daemon was given */
 	/* before the fds are closed: a pooled network namespace instead of a fresh one
 	 * (clone left CLONE_NEWNET out) */
 	if (spec->netns_pooled && setns(spec->netns_fd, CLONE_NEWNET) < 0) {
@@ -183,12 +187,15 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 		child_fail(ctl, e);
 	if (!userns && wait_go(ctl, &e) < 0)
 		child_fail(ctl, e);
+	pl_phase_child_mark("dom.wait_go");
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		pl_error_errno(&e, "unshare cgroup namespace");
 		child_fail(ctl, e);
 	}
+	pl_phase_child_mark("dom.cgroupns");
 	if (pl_rootfs_enter(root, &e) < 0)
 		child_fail(ctl, e);
+	pl_phase_child_mark("dom.pivot_root");
 	/* a keyring of its own: the daemon's session keys are not the container's */
 	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
 		pl_error_errno(&e, "join a new session keyring");
@@ -196,6 +203,7 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 	}
 	/* whatever set-up received after arrange_fds (mount trees with GO) ends here too */
 	close_range(3 + N_TETHER_FDS, ~0U, 0);
+	pl_phase_child_mark("dom.keyring_fds");
 	char *const argv[] = {"pl-tether", NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, TETHER_FD_EXE, "", argv, envp, AT_EMPTY_PATH);
@@ -206,6 +214,7 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		       pl_error_t **err)
 {
+	int64_t pt = pl_phase_now();
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return pl_error_errno(err, "socketpair");
@@ -221,11 +230,13 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	_cleanup_close_ int listenfd = pl_unix_listen_at(spec->run_dirfd, TETHER_SOCKET, err);
 	if (listenfd < 0)
 		return pl_error_wrap(err, "tether reconnect socket");
+	pl_phase_step("spawn.files_sockets", &pt);
 	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
 		return pl_error_wrap(err, "cgroup_parent");
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
+	pt = pl_phase_now();
 	if (pl_cgroup_apply(spec->id, spec->resources, err) < 0) {
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");
@@ -234,6 +245,7 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		pl_cgroup_destroy(spec->id, NULL);
 		return -1;
 	}
+	pl_phase_step("spawn.cgroup_limits", &pt);
 
 	const bool userns = pl_userns_wanted(spec);
 	uint64_t ns =
@@ -250,21 +262,26 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		return pl_error_errno(err, "join pid namespace");
 	}
 	int pidfd = -1;
+	pl_phase_page_t *page = pl_phase_child_page = pl_phase_page_new();
 	pid_t pid = pl_clone_pidfd(ns, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL))
 		pid = pl_clone_pidfd(ns, -1, &pidfd); /* kernels before 5.7: place it afterwards */
 	if (pid != 0 && own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0)
 		abort(); /* the daemon's later children would land in a container */
+	if (pid == 0)
+		child_main(spec, theirs, logfd, exitfd, listenfd);
+	pl_phase_child_page = NULL;
 	if (pid < 0) {
 		int r = pl_error_errno(err, "clone3");
+		pl_phase_page_free(page);
 		pl_cgroup_destroy(spec->id, NULL);
 		return r;
 	}
-	if (pid == 0)
-		child_main(spec, theirs, logfd, exitfd, listenfd);
-
+	pl_phase_page_attach(pid, page);
+	pt = pl_phase_now();
 	_cleanup_close_ int pfd = pidfd;
 	int r = pl_cgroup_attach_v1(spec->id, pid, err);
+	pl_phase_step("spawn.cgroup_attach_v1", &pt);
 	if (r == 0 && cgfd < 0 && pl_cgroup_layout() == PL_CG_V2)
 		r = -1; /* unreachable in practice: v2 always yields a cgroup fd */
 	pl_userns_fds_t ufds;
@@ -278,6 +295,8 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		if (r < 0)
 			pl_error_wrap(err, "network endpoint %zu", i);
 	}
+	if (json_array_size(spec->endpoints))
+		pl_phase_step("spawn.netns_endpoints", &pt);
 	if (r == 0)
 		r = userns ? pl_userns_send_go(ours, &ufds)
 			   : pl_frame_send(ours, PL_MSG_GO, 0, NULL, 0);
@@ -285,6 +304,7 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (r < 0) {
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		waitpid(pid, NULL, 0);
+		pl_phase_page_collect(pid);
 		pl_cgroup_destroy(spec->id, NULL);
 		if (err && !*err)
 			pl_error_set(err, PL_ERR_INTERNAL, -r, "start domain");

@@ -1,5 +1,6 @@
 #include "mechanism/linux/rootfs.h"
 #include "common/cleanup.h"
+#include "common/phase.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -600,6 +601,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	const pl_security_t *sec = spec->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return pl_error_errno(err, "make / private");
+	pl_phase_child_mark("dom.mount_private");
 	_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
 	_cleanup_free_ char *opts =
 	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->lowerdir,
@@ -619,15 +621,22 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		close(root);
 		root = ro;
 	}
+	pl_phase_child_mark("dom.mount_overlay");
 
 	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	const unsigned long sys_flags = nse | (sec->privileged ? 0 : MS_RDONLY);
-	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0 ||
-	    mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0 ||
-	    mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_proc");
+	if (mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_sys");
+	if (mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
 		     "mode=755,size=65536k", err) < 0 ||
-	    populate_dev(root, userns != NULL, err) < 0 ||
-	    mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+	    populate_dev(root, userns != NULL, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_dev");
+	if (mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
 		     devpts_gid_mapped(spec) ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
 					     : "newinstance,ptmxmode=0666,mode=0620",
 		     err) < 0 ||
@@ -635,6 +644,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0 ||
 	    host_devices(root, spec, userns != NULL, err) < 0)
 		return -1;
+	pl_phase_child_mark("dom.mount_pts_shm_mqueue");
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
 		return -1;
 	if (spec->mounts && apply_mounts(root, spec->mounts, userns, err) < 0)
@@ -645,8 +655,13 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	 * CAP_SYS_RESOURCE */
 	if (!userns && sec->has_oom_score_adj && write_oom_score_adj(sec->oom_score_adj, err) < 0)
 		return -1;
-	if (!sec->privileged && (mask_paths(root, err) < 0 || readonly_paths_apply(root, err) < 0))
+	pl_phase_child_mark("dom.mount_user_sysctls");
+	if (!sec->privileged && mask_paths(root, err) < 0)
 		return -1;
+	pl_phase_child_mark("dom.mask_paths");
+	if (!sec->privileged && readonly_paths_apply(root, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.readonly_paths");
 	const pl_ns_join_t *join = spec->join;
 	const char *dn = spec->host.domainname;
 	if (!(join && join->host_uts) && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
@@ -655,6 +670,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		return pl_error_errno(err, "setdomainname");
 	if (loopback_up(err) < 0)
 		return -1;
+	pl_phase_child_mark("dom.hostname_loopback");
 	return TAKE_FD(root);
 }
 

@@ -178,28 +178,71 @@ static void shares_args(argv_b_t *a, const pl_vm_boot_t *b)
 	add(a, "vhost-user-fs-device,chardev=fs,tag=pl.shares");
 }
 
-char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
+char *pl_vm_append(const pl_vm_boot_t *b)
 {
-	argv_b_t a = {0};
-	_cleanup_free_ char *dir = qpath(b->domain_dir);
-	_cleanup_free_ char *disk = qpath(b->disk);
-	common_args(&a, b->accel, b->kernel, b->initramfs);
-	add(&a, "-m");
-	add(&a, "%lldM", (long long)b->memory_mib);
-	add(&a, "-smp");
-	add(&a, "%d", b->cpus);
-	add(&a, "-append");
 	/* unknown name=value words reach init's environment: that is how tether learns them */
 	char tsc[48] = "";
 	long khz = b->accel == PL_VM_ACCEL_TCG ? b->tsc_khz : 0;
 	if (khz > 0)
 		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%ld", khz);
-	add(&a, "console=ttyS0 quiet panic=-1%s pl_vm=1 pl_clock=%lld pl_hostname=%s pl_ro=%d", tsc,
-	    (long long)pl_now_ns(), b->hostname, b->read_only ? 1 : 0);
+	if (b->mode == PL_VM_BOOT_TEMPLATE) /* hostname, read-only root: with each clone's CONFIG */
+		return pl_xasprintf("console=ttyS0 quiet panic=-1%s pl_vm=1 pl_template=1 "
+				    "pl_clock=%lld",
+				    tsc, (long long)pl_now_ns());
+	return pl_xasprintf("console=ttyS0 quiet panic=-1%s pl_vm=1 pl_clock=%lld pl_hostname=%s "
+			    "pl_ro=%d",
+			    tsc, (long long)pl_now_ns(), b->hostname, b->read_only ? 1 : 0);
+}
+
+/* A template's and its clones' command lines differ only in backends: the devices, their
+ * order and the memory layout are the same, or the restore is refused (or worse, wrong). */
+char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
+{
+	argv_b_t a = {0};
+	bool tmpl = b->mode == PL_VM_BOOT_TEMPLATE;
+	_cleanup_free_ char *dir = qpath(b->domain_dir);
+	_cleanup_free_ char *disk = b->disk ? qpath(b->disk) : NULL;
+	common_args(&a, b->accel, b->kernel, b->initramfs);
+	add(&a, "-m");
+	add(&a, "%lldM", (long long)b->memory_mib);
+	add(&a, "-smp");
+	add(&a, "%d", b->cpus);
+	if (b->mode != PL_VM_BOOT_COLD) {
+		_cleanup_free_ char *mem = qpath(b->mem_path);
+		add(&a, "-object");
+		add(&a, "memory-backend-file,id=mem,size=%lldM,mem-path=%s,share=%s",
+		    (long long)b->memory_mib, mem, tmpl ? "on" : "off");
+		add(&a, "-machine");
+		add(&a, "memory-backend=mem");
+	}
+	add(&a, "-append");
+	if (b->mode == PL_VM_BOOT_CLONE && b->append) {
+		add(&a, "%s", b->append);
+	} else {
+		char *ap = pl_vm_append(b);
+		add(&a, "%s", ap);
+		free(ap);
+	}
 	add(&a, "-serial");
 	add(&a, "file:%s/vm-console.log", dir);
-	add(&a, "-drive");
-	add(&a, "id=root,file=%s,format=qcow2,if=none,discard=unmap", disk);
+	/* a template's disk is nothing (its guest never binds the driver): no file QEMU would
+	 * have to reopen, after dropping its privileges, to save the state */
+	if (tmpl) {
+		add(&a, "-drive");
+		add(&a, "id=root,driver=null-co,read-zeroes=on,if=none,discard=unmap");
+	} else if (b->disk_fds[0] > 0) {
+		/* a clone's disk is reopened read-write after the restore, when QEMU is in its
+		 * empty root already: from the fd set (one fd per access mode), not by name */
+		for (int i = 0; i < 2; i++) {
+			add(&a, "-add-fd");
+			add(&a, "fd=%d,set=1", b->disk_fds[i]);
+		}
+		add(&a, "-drive");
+		add(&a, "id=root,file=/dev/fdset/1,format=qcow2,if=none,discard=unmap");
+	} else {
+		add(&a, "-drive");
+		add(&a, "id=root,file=%s,format=qcow2,if=none,discard=unmap", disk);
+	}
 	add(&a, "-device");
 	add(&a, "virtio-blk-device,drive=root");
 	add(&a, "-device");
@@ -210,27 +253,56 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	add(&a, "virtserialport,chardev=ctl,name=pl.ctl");
 	/* the log appends across restarts, as the linux mechanism's does */
 	add(&a, "-chardev");
-	add(&a, "file,id=log,path=%s/container.log,append=on", dir);
+	if (tmpl)
+		add(&a, "null,id=log");
+	else
+		add(&a, "file,id=log,path=%s/container.log,append=on", dir);
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=log,name=pl.log");
 	/* truncated at every boot: a record there is this run's */
 	add(&a, "-chardev");
-	add(&a, "file,id=exit,path=%s/exit.json", dir);
+	if (tmpl)
+		add(&a, "null,id=exit");
+	else
+		add(&a, "file,id=exit,path=%s/exit.json", dir);
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=exit,name=pl.exit");
-	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c) */
-	for (size_t i = 0; b->tap_fds && i < json_array_size(b->endpoints); i++) {
-		const json_t *ep = json_array_get(b->endpoints, i);
+	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c); a
+	 * template's are hub ports to nowhere (the guest never binds them: tether loads the
+	 * driver in the clone, where the clone's MAC is set before use) */
+	size_t n_nics = tmpl ? b->n_nics : b->tap_fds ? json_array_size(b->endpoints) : 0;
+	for (size_t i = 0; i < n_nics; i++) {
+		const json_t *ep = tmpl ? NULL : json_array_get(b->endpoints, i);
 		add(&a, "-netdev");
-		add(&a, "tap,id=n%zu,fd=%d", i, b->tap_fds[i]);
+		if (tmpl)
+			add(&a, "hubport,id=n%zu,hubid=%zu", i, i);
+		else
+			add(&a, "tap,id=n%zu,fd=%d", i, b->tap_fds[i]);
 		add(&a, "-device");
-		add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i,
-		    json_string_value(json_object_get(ep, "mac")));
+		if (tmpl) /* the clone's tether knows them by these (tether/linux/vm.c) */
+			add(&a, "virtio-net-device,netdev=n%zu,mac=02:00:00:00:00:%02zx", i, i);
+		else
+			add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i,
+			    json_string_value(json_object_get(ep, "mac")));
 	}
 	add(&a, "-chardev");
-	add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", b->qmp_fd);
+	/* a template's monitor is a connected socket its builder holds */
+	if (tmpl)
+		add(&a, "socket,id=qmp,fd=%d", b->qmp_fd);
+	else
+		add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", b->qmp_fd);
 	add(&a, "-mon");
 	add(&a, "chardev=qmp,mode=control");
+	if (b->mode == PL_VM_BOOT_CLONE) {
+		/* QEMU 7.2 takes x-ignore-shared through QMP only: a second monitor on a
+		 * connected socket, for the launcher's helper that starts the restore */
+		add(&a, "-chardev");
+		add(&a, "socket,id=restore,fd=%d", b->restore_qmp_fd);
+		add(&a, "-mon");
+		add(&a, "chardev=restore,mode=control");
+		add(&a, "-incoming");
+		add(&a, "defer");
+	}
 	shares_args(&a, b);
 	return a.v;
 }
@@ -288,6 +360,33 @@ static int probe_kvm(const char *cache_dir, const pl_vm_kernel_t *k, const char 
 	return verdict;
 }
 
+static char *verdict_name(const pl_vm_kernel_t *k, const struct stat *st)
+{
+	return pl_xasprintf("accel-%s-%llx-%llx-%llx", k->version, (unsigned long long)st->st_ino,
+			    (unsigned long long)st->st_size,
+			    (unsigned long long)st->st_mtim.tv_sec);
+}
+
+int pl_vm_accel_known(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
+		      pl_vm_accel_t *out)
+{
+	bool kvm_usable = access("/dev/kvm", R_OK | W_OK) == 0;
+	if (wanted != PL_VM_ACCEL_AUTO || !kvm_usable) {
+		*out = wanted == PL_VM_ACCEL_KVM ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
+		return 1;
+	}
+	struct stat st;
+	if (stat(QEMU_BINARY, &st) < 0)
+		return 0;
+	_cleanup_free_ char *name = verdict_name(k, &st);
+	_cleanup_free_ char *path = pl_xasprintf("%s/%s", cache_dir, name);
+	_cleanup_free_ char *verdict = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &verdict, NULL, 64, NULL) < 0)
+		return 0;
+	*out = strncmp(verdict, "kvm", 3) == 0 ? PL_VM_ACCEL_KVM : PL_VM_ACCEL_TCG;
+	return 1;
+}
+
 int pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
 			const char *initramfs, pl_vm_accel_t *out, pl_error_t **err)
 {
@@ -301,9 +400,7 @@ int pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm
 	struct stat st;
 	if (stat(QEMU_BINARY, &st) < 0)
 		return pl_error_errno(err, "%s", QEMU_BINARY);
-	_cleanup_free_ char *name =
-	    pl_xasprintf("accel-%s-%llx-%llx-%llx", k->version, (unsigned long long)st.st_ino,
-			 (unsigned long long)st.st_size, (unsigned long long)st.st_mtim.tv_sec);
+	_cleanup_free_ char *name = verdict_name(k, &st);
 	_cleanup_free_ char *verdict = NULL;
 	_cleanup_close_ int dirfd = open(cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
@@ -360,7 +457,7 @@ static int qmp_read(int fd, char *buf, size_t size, size_t *used, json_t **out, 
 			continue;
 		if (pr == 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, ETIMEDOUT,
-					    "QMP: no answer within %d ms", QMP_DEADLINE_MS);
+					    "QMP: no answer in time");
 		ssize_t n = read(fd, buf + *used, size - 1 - *used);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
@@ -371,14 +468,43 @@ static int qmp_read(int fd, char *buf, size_t size, size_t *used, json_t **out, 
 	}
 }
 
-/* Sends one command and returns its reply, skipping asynchronous events. */
-static json_t *qmp_cmd(int fd, const char *cmd, char *buf, size_t size, size_t *used,
-		       int64_t deadline, pl_error_t **err)
+/* Sends one command (with arguments, stolen, and an fd passed along for getfd) and returns
+ * its reply, skipping asynchronous events. */
+static json_t *qmp_cmd_args(int fd, const char *cmd, json_t *args, int pass_fd, char *buf,
+			    size_t size, size_t *used, int64_t deadline, pl_error_t **err)
 {
-	char line[128];
-	int len = snprintf(line, sizeof(line), "{\"execute\":\"%s\"}\n", cmd);
-	/* a few bytes into an empty socket buffer: a non-blocking write takes them whole */
-	if (write(fd, line, (size_t)len) != len) {
+	json_t *msg = json_pack("{s:s}", "execute", cmd);
+	if (args)
+		json_object_set_new(msg, "arguments", args);
+	char *line = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (!line) {
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "QMP: encode %s", cmd);
+		return NULL;
+	}
+	size_t len = strlen(line);
+	line = pl_xrealloc(line, len + 2);
+	line[len++] = '\n';
+	struct iovec iov = {.iov_base = line, .iov_len = len};
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (pass_fd >= 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+	}
+	/* a short line into an empty socket buffer: a non-blocking send takes it whole */
+	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	free(line);
+	if (n != (ssize_t)len) {
 		pl_error_errno(err, "QMP: send %s", cmd);
 		return NULL;
 	}
@@ -401,6 +527,34 @@ static json_t *qmp_cmd(int fd, const char *cmd, char *buf, size_t size, size_t *
 		json_decref(r);
 		return ret ? ret : json_object();
 	}
+}
+
+static json_t *qmp_cmd(int fd, const char *cmd, char *buf, size_t size, size_t *used,
+		       int64_t deadline, pl_error_t **err)
+{
+	return qmp_cmd_args(fd, cmd, NULL, -1, buf, size, used, deadline, err);
+}
+
+int pl_vm_qmp_open(pl_vm_qmp_t *q, int fd, int timeout_ms, pl_error_t **err)
+{
+	q->fd = fd;
+	q->used = 0;
+	int64_t deadline = mono_ms() + timeout_ms;
+	json_t *greeting = NULL;
+	if (qmp_read(fd, q->buf, sizeof(q->buf), &q->used, &greeting, deadline, err) < 0)
+		return -1;
+	json_decref(greeting);
+	json_t *caps =
+	    qmp_cmd(fd, "qmp_capabilities", q->buf, sizeof(q->buf), &q->used, deadline, err);
+	json_decref(caps);
+	return caps ? 0 : -1;
+}
+
+json_t *pl_vm_qmp_call(pl_vm_qmp_t *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
+		       pl_error_t **err)
+{
+	return qmp_cmd_args(q->fd, cmd, args, pass_fd, q->buf, sizeof(q->buf), &q->used,
+			    mono_ms() + timeout_ms, err);
 }
 
 json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err)

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +54,13 @@ static struct {
 	pl_vm_kernel_t kernel;
 	const char *unavailable; /* why not, or NULL */
 	char reason[512];
+	/* templates (template.c): off, or where, and the base of their names */
+	bool templates_off;
+	char *template_dir; /* NULL: cache_dir/templates */
+	char *prebuild;	    /* "CPUSxMIB,..." */
+	char *initramfs;    /* known at init when templates are on */
+	char *template_base;
+	char template_off_reason[256]; /* templates wanted but impossible here: why */
 } V = {.unavailable = "not initialised"};
 
 /* Live domains: what ops that get only the id need (the QMP socket, QEMU's pid). */
@@ -93,6 +101,8 @@ static void dom_add(const char *id, int run_dirfd, pid_t pid, int pidfd)
 	d->paused = false;
 }
 
+static void templates_init(void);
+
 static void dom_remove(const char *id)
 {
 	for (vm_dom_t **p = &doms; *p; p = &(*p)->next) {
@@ -105,6 +115,29 @@ static void dom_remove(const char *id)
 			return;
 		}
 	}
+}
+
+int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild, pl_error_t **err)
+{
+	V.templates_off = !enabled;
+	free(V.template_dir);
+	V.template_dir = dir ? pl_xstrdup(dir) : NULL;
+	free(V.prebuild);
+	V.prebuild = NULL;
+	for (const char *p = prebuild; p && *p;) {
+		int cpus;
+		long long mib;
+		int used = 0;
+		if (sscanf(p, "%dx%lld%n", &cpus, &mib, &used) != 2 || cpus < 1 || cpus > 64 ||
+		    mib < MIN_MEMORY_MIB || mib > (1LL << 20) || (p[used] && p[used] != ','))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--vm-template-prebuild \"%s\": want CPUSxMIB[,...] "
+					    "(e.g. 1x256), at least %d MiB",
+					    prebuild, MIN_MEMORY_MIB);
+		p += used + (p[used] == ',');
+	}
+	V.prebuild = prebuild ? pl_xstrdup(prebuild) : NULL;
+	return 0;
 }
 
 int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
@@ -178,7 +211,62 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
 	if (mkdir(jail, 0555) < 0 && errno != EEXIST)
 		return pl_error_errno(err, "mkdir %s", jail);
 	pl_vm_qemu_jail(jail);
+	templates_init();
 	return 0;
+}
+
+static pl_vm_tmpl_spec_t tmpl_spec(pl_vm_accel_t accel, int cpus, int64_t memory_mib, size_t n_nics)
+{
+	return (pl_vm_tmpl_spec_t){.dir = V.template_dir,
+				   .base = V.template_base,
+				   .kernel = &V.kernel,
+				   .initramfs = V.initramfs,
+				   .accel = accel,
+				   .cpus = cpus,
+				   .memory_mib = memory_mib,
+				   .n_nics = n_nics};
+}
+
+/* Templates need the initramfs at hand (their names carry its hash): made now, once. A
+ * failure only turns templates off; the cold path reports it at the first start. */
+static void templates_init(void)
+{
+	V.template_off_reason[0] = 0;
+	free(V.initramfs);
+	free(V.template_base);
+	V.initramfs = V.template_base = NULL;
+	if (V.templates_off)
+		return;
+	if (!V.template_dir)
+		V.template_dir = pl_xasprintf("%s/templates", V.cache_dir);
+	pl_error_t *e = NULL;
+	if (pl_mkdir_p(V.template_dir, 0700, &e) < 0 ||
+	    !(V.initramfs = pl_vm_initramfs(V.cache_dir, V.tether_path, &V.kernel, &e)) ||
+	    !(V.template_base = pl_vm_template_base(&V.kernel, V.initramfs))) {
+		snprintf(V.template_off_reason, sizeof(V.template_off_reason),
+			 "vm templates are off: %s", e ? e->msg : "sha256");
+		pl_error_free(e);
+		free(V.initramfs);
+		V.initramfs = NULL;
+		return;
+	}
+	pl_vm_templates_clean(V.template_dir, V.template_base);
+	pl_vm_accel_t accel;
+	if (!V.prebuild || !pl_vm_accel_known(V.accel, V.cache_dir, &V.kernel, &accel))
+		return; /* an accelerator still to probe: the first start builds them */
+	for (const char *p = V.prebuild; *p;) {
+		int cpus = 1, used = 0;
+		long long mib = DEFAULT_MEMORY_MIB;
+		if (sscanf(p, "%dx%lld%n", &cpus, &mib, &used) != 2)
+			break;
+		p += used + (p[used] == ',');
+		pl_vm_tmpl_spec_t t = tmpl_spec(accel, cpus, mib, 0);
+		_cleanup_free_ char *key = pl_vm_template_key(&t);
+		_cleanup_free_ char *append = NULL;
+		char why[256];
+		if (pl_vm_template_check(t.dir, key, mib, &append, why, sizeof(why)) != 1)
+			pl_vm_template_build_async(&t, false);
+	}
 }
 
 static bool vm_available(const pl_mechanism_t *m, const char **reason)
@@ -213,8 +301,89 @@ static _Noreturn void launch_fail(int listen_fd, pl_error_t *e)
 	pl_domain_fail(accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), e, "vm launch failed");
 }
 
+/* A start from a template, decided by the daemon (vm_spawn): NULL dir for a cold boot. */
+typedef struct clone_plan {
+	char *dir; /* the template's directory */
+	char *key;
+	char *append;
+	pl_vm_accel_t accel;
+	const char *cold_reason; /* why not, for inspect (NULL: templates are off) */
+} clone_plan_t;
+
+static void plan_clear(clone_plan_t *p)
+{
+	free(p->dir);
+	free(p->key);
+	free(p->append);
+	*p = (clone_plan_t){0};
+}
+
+/* In the launcher, just before it becomes QEMU: a process (detached: not QEMU's child) that
+ * starts the clone's restore on QEMU's second monitor (x-ignore-shared, then the stream on
+ * state_fd, QEMU's own fd) and leaves. A restore it cannot start ends QEMU: the domain ends
+ * without an exit record, its reason in vm-qemu.log (our stderr). */
+static void restore_helper(int qmp_fd, int state_fd)
+{
+	pid_t qemu = getpid();
+	int64_t t_start = pl_now_ns();
+	pid_t p = fork();
+	if (p < 0)
+		return; /* QEMU waits; nobody starts it: the daemon's deadline ends it */
+	if (p > 0) {
+		close(qmp_fd);
+		while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
+			;
+		return;
+	}
+	if (fork() != 0)
+		_exit(0);
+	int fd = fcntl(qmp_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0 || dup2(fd, 3) < 0)
+		_exit(1);
+	close_range(4, ~0U, 0);
+	fcntl(3, F_SETFL, O_NONBLOCK);
+	pl_vm_qmp_t *q = pl_xcalloc(1, sizeof(*q));
+	pl_error_t *e = NULL;
+	json_t *r = NULL;
+	char uri[32];
+	snprintf(uri, sizeof(uri), "fd:%d", state_fd);
+	/* QEMU's start-up under TCG on a loaded host: seconds at worst */
+	if (pl_vm_qmp_open(q, 3, 30000, &e) < 0 ||
+	    !(r = pl_vm_qmp_call(q, "migrate-set-capabilities",
+				 json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
+					   "x-ignore-shared", "state", 1),
+				 -1, 10000, &e)) ||
+	    (json_decref(r),
+	     !(r = pl_vm_qmp_call(q, "migrate-incoming", json_pack("{s:s}", "uri", uri), -1, 10000,
+				  &e)))) {
+		dprintf(2, "portlayer: restore from the vm template: %s\n", e ? e->msg : "?");
+		kill(qemu, SIGKILL);
+		_exit(1);
+	}
+	json_decref(r);
+	/* where a clone's start goes, for bench/vm: QEMU's start-up, then the restore */
+	int64_t t_qmp = pl_now_ns();
+	for (int i = 0; i < 2000; i++) {
+		r = pl_vm_qmp_call(q, "query-migrate", NULL, -1, 5000, NULL);
+		const char *st = json_string_value(json_object_get(r, "status"));
+		bool done = !r || (st && strcmp(st, "active") != 0 && strcmp(st, "setup") != 0);
+		if (done) {
+			dprintf(2,
+				"portlayer: clone: QEMU ready for the restore after %lld ms, "
+				"restore %s after %lld ms more (host clock %lld)\n",
+				(long long)(t_qmp - t_start) / 1000000, st ? st : "?",
+				(long long)(pl_now_ns() - t_qmp) / 1000000, (long long)pl_now_ns());
+			json_decref(r);
+			break;
+		}
+		json_decref(r);
+		usleep(2000);
+	}
+	_exit(0);
+}
+
 static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen, int qmp_listen,
-				    const int *taps, size_t n_taps)
+				    const int *taps, size_t n_taps, const clone_plan_t *plan)
 {
 	pl_error_t *e = NULL;
 	sigset_t none;
@@ -243,13 +412,36 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		tap_fds[i] = 5 + (int)i;
 	}
 	close_range(5 + (unsigned)n_taps, ~0U, 0);
+	/* a clone's device state: the template's stream, read by QEMU from this fd, and the
+	 * monitor its restore is started on (the helper's end close-on-exec) */
+	int state_fd = -1, restore[2] = {-1, -1};
+	if (plan->dir) {
+		_cleanup_free_ char *sp = pl_xasprintf("%s/state", plan->dir);
+		int fd = open(sp, O_RDONLY | O_CLOEXEC);
+		int sp2[2];
+		if (fd >= 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp2) == 0) {
+			state_fd = fcntl(fd, F_DUPFD, 5 + (int)n_taps);
+			restore[0] = fcntl(sp2[0], F_DUPFD_CLOEXEC, 5 + (int)n_taps);
+			restore[1] = fcntl(sp2[1], F_DUPFD, 5 + (int)n_taps);
+			close(sp2[0]);
+			close(sp2[1]);
+			if (state_fd < 0 || restore[0] < 0 || restore[1] < 0)
+				_exit(1);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (null >= 0) {
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
 	}
-	_cleanup_free_ char *initramfs = pl_vm_initramfs(V.cache_dir, V.tether_path, &V.kernel, &e);
+	bool clone = plan->dir && state_fd >= 0;
+	/* a clone's is its template's: known to be there (the daemon made it at start-up) */
+	_cleanup_free_ char *initramfs =
+	    clone ? pl_xstrdup(V.initramfs)
+		  : pl_vm_initramfs(V.cache_dir, V.tether_path, &V.kernel, &e);
 	if (!initramfs)
 		launch_fail(ctl_listen, e);
 	_cleanup_free_ char *base = pl_vm_base_disk(V.cache_dir, spec->lowerdir, &e);
@@ -262,9 +454,19 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	if (json_array_size(spec->mounts) > 0 &&
 	    (shares_fd = pl_vm_shares_start(spec->domain_dir, spec->mounts, &e)) < 0)
 		launch_fail(ctl_listen, e);
-	pl_vm_accel_t accel;
-	if (pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs, &accel, &e) < 0)
+	pl_vm_accel_t accel = plan->accel;
+	if (!clone &&
+	    pl_vm_accel_resolve(V.accel, V.cache_dir, &V.kernel, initramfs, &accel, &e) < 0)
 		launch_fail(ctl_listen, e);
+	int disk_fds[2] = {-1, -1};
+	for (int i = 0; clone && i < 2; i++) {
+		int fd = open(disk, (i ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0 || (disk_fds[i] = fcntl(fd, F_DUPFD, 5 + (int)n_taps)) < 0) {
+			pl_error_errno(&e, "open %s", disk);
+			launch_fail(ctl_listen, e);
+		}
+		close(fd);
+	}
 	struct stat bst;
 	if (stat(base, &bst) < 0) {
 		pl_error_errno(&e, "root disk %s", base);
@@ -272,9 +474,16 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	}
 	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 +
 			     ((long long)memory_mib_of(spec->resources) << 20) + FILE_SLACK;
+	_cleanup_free_ char *mem = clone ? pl_xasprintf("%s/mem", plan->dir) : NULL;
 	pl_vm_boot_t b = {
+	    .mode = clone ? PL_VM_BOOT_CLONE : PL_VM_BOOT_COLD,
+	    .mem_path = mem,
+	    .state_fd = state_fd,
+	    .restore_qmp_fd = restore[1],
+	    .disk_fds = {disk_fds[0], disk_fds[1]},
+	    .append = clone ? plan->append : NULL,
 	    .accel = accel,
-	    .tsc_khz = accel == PL_VM_ACCEL_TCG ? pl_vm_host_tsc_khz() : 0,
+	    .tsc_khz = accel == PL_VM_ACCEL_TCG && !clone ? pl_vm_host_tsc_khz() : 0,
 	    .kernel = &V.kernel,
 	    .initramfs = initramfs,
 	    .disk = disk,
@@ -291,9 +500,15 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
 	json_t *rec =
-	    json_pack("{s:s, s:s, s:i, s:I, s:I}", "kernel", V.kernel.version, "accel",
-		      b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus, "memory_mib",
-		      (json_int_t)b.memory_mib, "file_size_limit", (json_int_t)file_max);
+	    json_pack("{s:s, s:s, s:i, s:I, s:I, s:s, s:i, s:I}", "kernel", V.kernel.version,
+		      "accel", b.accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg", "cpus", b.cpus,
+		      "memory_mib", (json_int_t)b.memory_mib, "file_size_limit",
+		      (json_int_t)file_max, "boot", clone ? "clone" : "cold", "qemu_pid",
+		      (int)getpid(), "qemu_start", (json_int_t)pl_proc_start_time(getpid()));
+	if (clone)
+		json_object_set_new(rec, "template", json_string(plan->key));
+	else if (plan->cold_reason)
+		json_object_set_new(rec, "cold_boot_reason", json_string(plan->cold_reason));
 	char *rs = json_dumps(rec, JSON_COMPACT);
 	json_decref(rec);
 	int dirfd = open(spec->domain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -316,6 +531,8 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		pl_error_errno(&e, "limit QEMU's file sizes");
 		launch_fail(ctl_listen, e);
 	}
+	if (clone)
+		restore_helper(restore[0], state_fd);
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);
 	pl_error_errno(&e, "exec %s", argv[0]);
@@ -379,6 +596,56 @@ static int attach_v2(int dirfd, pid_t pid, pl_error_t **err)
 	return 0;
 }
 
+/* Whether this start restores a template (plan filled) or boots cold; the warning a cold
+ * boot deserves (a template missing, being built, damaged), or NULL. Quick: a few stats and
+ * the state file's checksum (tens of KB); building happens in a detached process. */
+static const char *plan_clone(const pl_domain_spec_t *spec, size_t n_nics, clone_plan_t *plan)
+{
+	static char warning[512];
+	*plan = (clone_plan_t){0};
+	if (V.templates_off)
+		return NULL;
+	if (!V.initramfs)
+		return plan->cold_reason = V.template_off_reason;
+	if (json_array_size(spec->mounts) > 0) {
+		/* virtio-fs maps the guest's memory in virtiofsd: it must be shared, where a
+		 * clone's is private (docs/design-decisions.md) */
+		plan->cold_reason = "volumes and bind mounts (virtio-fs) need the guest's memory "
+				    "shared with virtiofsd: such VMs boot cold";
+		return NULL;
+	}
+	pl_vm_accel_t accel;
+	if (!pl_vm_accel_known(V.accel, V.cache_dir, &V.kernel, &accel)) {
+		plan->cold_reason = "the accelerator is still to be probed";
+		return "no vm template yet: the accelerator is still to be probed (cold boot)";
+	}
+	const pl_resources_t *r = spec->resources;
+	pl_vm_tmpl_spec_t t = tmpl_spec(accel, cpus_of(r), memory_mib_of(r), n_nics);
+	char *key = pl_vm_template_key(&t);
+	char why[256];
+	int c = pl_vm_template_check(t.dir, key, t.memory_mib, &plan->append, why, sizeof(why));
+	if (c == 1) {
+		plan->dir = pl_xasprintf("%s/%s", t.dir, key);
+		plan->key = key;
+		plan->accel = accel;
+		return NULL;
+	}
+	if (c < 0)
+		pl_vm_template_remove(t.dir, key);
+	pl_vm_template_build_async(&t, true);
+	if (c == 0)
+		snprintf(warning, sizeof(warning),
+			 "no vm template %s yet: cold boot (it is being built in the background)",
+			 key);
+	else
+		snprintf(warning, sizeof(warning),
+			 "vm template %s is unusable (%s): cold boot; removed, being rebuilt", key,
+			 why);
+	free(key);
+	plan->cold_reason = warning;
+	return warning;
+}
+
 static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		    pl_error_t **err)
 {
@@ -418,6 +685,8 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");
 	}
+	clone_plan_t plan = {0};
+	out->warning = plan_clone(spec, (size_t)n_taps, &plan);
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(0, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
@@ -425,8 +694,9 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		cgfd_late = pid > 0;
 	}
 	if (pid == 0)
-		launcher_main(spec, ctl_listen, qmp_listen, taps, (size_t)n_taps);
+		launcher_main(spec, ctl_listen, qmp_listen, taps, (size_t)n_taps, &plan);
 	int clone_errno = errno;
+	plan_clear(&plan);
 	pl_vm_net_close(taps, (size_t)n_taps);
 	if (pid < 0) {
 		errno = clone_errno;
@@ -503,6 +773,33 @@ static int vm_validate(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 static int vm_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *spec, json_t *msg,
 			    pl_error_t **err)
 {
+	/* what a guest restored from a template learns only now (and every guest's entropy):
+	 * the host's clock at this moment, its hostname and read-only root, and bytes from the
+	 * host's generator, which the control channel (a socket only the daemon holds) keeps
+	 * to the guest */
+	/* an EXEC (it has a session) only takes the seccomp filter */
+	if (json_object_get(msg, "session"))
+		return pl_seccomp_tether_config(spec->security, msg, err);
+	const char *host = spec->hostname;
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(msg, "env"), i, v)
+	{
+		const char *e = json_string_value(v);
+		if (!host && e && strncmp(e, "HOSTNAME=", 9) == 0)
+			host = e + 9;
+	}
+	uint8_t seed[32];
+	char hex[2 * sizeof(seed) + 1];
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return pl_error_errno(err, "getrandom");
+	for (size_t k = 0; k < sizeof(seed); k++)
+		sprintf(hex + 2 * k, "%02x", seed[k]);
+	json_t *vm = json_pack("{s:I, s:b, s:s}", "clock_ns", (json_int_t)pl_now_ns(), "read_only",
+			       spec->security->read_only_rootfs, "seed", hex);
+	if (host)
+		json_object_set_new(vm, "hostname", json_string(host));
+	json_object_set_new(msg, "vm", vm);
 	/* the guest kernel has the same system call ABI: the same filter applies */
 	return pl_seccomp_tether_config(spec->security, msg, err);
 }
@@ -573,6 +870,19 @@ static int64_t memory_mib_of_id(const char *id)
 	return d ? d->memory_mib : 0;
 }
 
+/* QEMU's proportional set size (bytes; -1 unknown): a clone's RAM pages still shared with
+ * its template (and its siblings) count divided among them. */
+static long long pss_of(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	_cleanup_free_ char *s = NULL;
+	if (pl_read_file_at(AT_FDCWD, path, &s, NULL, 65536, NULL) < 0)
+		return -1;
+	char *p = strstr(s, "\nPss:");
+	return p ? strtoll(p + 5, NULL, 10) * 1024 : -1;
+}
+
 /* What the VM costs the host: QEMU's CPU time and resident memory. */
 static json_t *vm_stats(const pl_mechanism_t *m, const char *id, const pl_domain_t *dom)
 {
@@ -598,15 +908,19 @@ static json_t *vm_stats(const pl_mechanism_t *m, const char *id, const pl_domain
 	/* the shape of the linux mechanism's; what the guest's own processes use needs tether
 	 * to report from inside (not yet): pids and blkio are unknown (-1) */
 	unsigned long long ns_per_tick = 1000000000ULL / (unsigned long long)hz;
-	return json_pack(
-	    "{s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{}, "
-	    "s:s}",
-	    "cpu", "usage_ns", (json_int_t)((ut + stt) * ns_per_tick), "user_ns",
-	    (json_int_t)(ut * ns_per_tick), "system_ns", (json_int_t)(stt * ns_per_tick), "memory",
-	    "usage", (json_int_t)(rss_kb * 1024), "limit", (json_int_t)(memory_mib_of_id(id) << 20),
-	    "pids", "current", (json_int_t)-1, "limit", (json_int_t)-1, "blkio", "read_bytes",
-	    (json_int_t)-1, "write_bytes", (json_int_t)-1, "networks", "source",
-	    "host: the VM's QEMU process");
+	json_t *j =
+	    json_pack("{s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{s:I, s:I}, s:{}, "
+		      "s:s}",
+		      "cpu", "usage_ns", (json_int_t)((ut + stt) * ns_per_tick), "user_ns",
+		      (json_int_t)(ut * ns_per_tick), "system_ns", (json_int_t)(stt * ns_per_tick),
+		      "memory", "usage", (json_int_t)(rss_kb * 1024), "limit",
+		      (json_int_t)(memory_mib_of_id(id) << 20), "pids", "current", (json_int_t)-1,
+		      "limit", (json_int_t)-1, "blkio", "read_bytes", (json_int_t)-1, "write_bytes",
+		      (json_int_t)-1, "networks", "source", "host: the VM's QEMU process");
+	if (j)
+		json_object_set_new(json_object_get(j, "memory"), "pss",
+				    json_integer(pss_of(dom->pid)));
+	return j;
 }
 
 static const char *vm_unreported_end(const pl_mechanism_t *m, bool reaped, int code, int signo,
@@ -639,8 +953,16 @@ static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
 	if (pl_read_file_at(domain_dirfd, "vm.json", &s, NULL, 4096, NULL) < 0)
 		return json_pack("{s:s}", "kernel", V.kernel.version ? V.kernel.version : "");
 	json_t *j = json_loads(s, 0, NULL);
-	if (json_is_object(j))
+	if (json_is_object(j)) {
+		/* while that QEMU runs: what it costs the host now */
+		pid_t pid = (pid_t)json_integer_value(json_object_get(j, "qemu_pid"));
+		json_int_t start = json_integer_value(json_object_get(j, "qemu_start"));
+		if (pid > 0 && start > 0 && pl_proc_start_time(pid) == (unsigned long long)start &&
+		    is_qemu(pid))
+			json_object_set_new(j, "pss_bytes", json_integer(pss_of(pid)));
+		json_object_del(j, "qemu_start");
 		return j;
+	}
 	json_decref(j);
 	return json_object();
 }

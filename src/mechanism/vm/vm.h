@@ -64,7 +64,25 @@ int pl_vm_accel_resolve(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm
 /* The host's TSC rate in kHz, measured against CLOCK_MONOTONIC (~20 ms); 0 when unknown. */
 long pl_vm_host_tsc_khz(void);
 
+typedef enum pl_vm_boot_mode {
+	PL_VM_BOOT_COLD = 0,
+	/* boots to tether's wait for a clone (pl_template) with its RAM in mem_path, shared:
+	 * the file is the guest's memory; no container's disk, log or NICs (placeholders of
+	 * the same layout: n_nics hub ports) */
+	PL_VM_BOOT_TEMPLATE,
+	/* restores the template's device state from state_fd (-incoming), its RAM mem_path
+	 * mapped privately (copy-on-write; x-ignore-shared: the stream carries none of it) */
+	PL_VM_BOOT_CLONE,
+} pl_vm_boot_mode_t;
+
 typedef struct pl_vm_boot {
+	pl_vm_boot_mode_t mode;
+	const char *mem_path; /* template, clone */
+	int state_fd;	      /* clone */
+	int restore_qmp_fd;   /* clone: a connected socket, a monitor to start the restore on */
+	int disk_fds[2];      /* clone: the disk opened read-only and read-write */
+	const char *append;   /* clone: the template's kernel command line (NULL: built) */
+	size_t n_nics;	      /* template */
 	pl_vm_accel_t accel;
 	const pl_vm_kernel_t *kernel;
 	const char *initramfs;
@@ -84,7 +102,24 @@ typedef struct pl_vm_boot {
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */
 char **pl_vm_qemu_argv(const pl_vm_boot_t *b);
+/* The kernel command line a boot gets (cold and template; a clone keeps its template's). */
+char *pl_vm_append(const pl_vm_boot_t *b);
+/* The accelerator when it is known without a probe (forced, no usable /dev/kvm, or the
+ * cached verdict): 1 and *out, else 0. */
+int pl_vm_accel_known(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
+		      pl_vm_accel_t *out);
 void pl_vm_argv_free(char **argv);
+/* A QMP session its caller keeps (a template's builder) on a connected, non-blocking
+ * socket: greeted and capabilities negotiated by open; each call with its own deadline,
+ * arguments stolen, pass_fd (>= 0) sent along for "getfd". */
+typedef struct pl_vm_qmp {
+	int fd;
+	size_t used;
+	char buf[16384];
+} pl_vm_qmp_t;
+int pl_vm_qmp_open(pl_vm_qmp_t *q, int fd, int timeout_ms, pl_error_t **err);
+json_t *pl_vm_qmp_call(pl_vm_qmp_t *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
+		       pl_error_t **err);
 /* One QMP command on the monitor socket at path; the "return" value (new reference). */
 json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err);
 
@@ -108,3 +143,36 @@ int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t 
  * up, into fds (close-on-exec; at most max). Returns how many, or -1 with nothing left. */
 int pl_vm_net_open(const json_t *endpoints, int *fds, size_t max, pl_error_t **err);
 void pl_vm_net_close(int *fds, size_t n);
+
+/* ---- template.c */
+
+typedef struct pl_vm_tmpl_spec {
+	const char *dir;  /* where templates live */
+	const char *base; /* pl_vm_template_base's */
+	const pl_vm_kernel_t *kernel;
+	const char *initramfs;
+	pl_vm_accel_t accel;
+	int cpus;
+	int64_t memory_mib;
+	size_t n_nics;
+} pl_vm_tmpl_spec_t;
+
+/* What every template from this kernel, initramfs and QEMU binary shares in its name (a hash
+ * of their identities); NULL on failure. */
+char *pl_vm_template_base(const pl_vm_kernel_t *k, const char *initramfs);
+/* The template's name (a directory under dir): base, accelerator, vCPUs, memory, NICs. */
+char *pl_vm_template_key(const pl_vm_tmpl_spec_t *t);
+/* 1: dir/key is a complete template for memory_mib (*append: its kernel command line), 0: there
+ * is none, -1: it is unusable (damaged, incomplete); why says what. */
+int pl_vm_template_check(const char *dir, const char *key, int64_t memory_mib, char **append,
+			 char *why, size_t why_size);
+/* Builds it in this process: boots, waits for tether, saves (a minute or more under TCG). */
+int pl_vm_template_build(const pl_vm_tmpl_spec_t *t, pl_error_t **err);
+/* Starts a builder detached from the caller, unless one builds it already or a build failed
+ * within the last minutes. Never waits for it. background: at the lowest CPU priority (a
+ * build on first use, beside running VMs), not for builds asked for at start-up. */
+void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background);
+/* Removes dir/key (running clones keep their mappings). */
+void pl_vm_template_remove(const char *dir, const char *key);
+/* Removes templates of another base and what builders that no longer run left behind. */
+void pl_vm_templates_clean(const char *dir, const char *base);

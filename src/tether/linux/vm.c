@@ -8,6 +8,9 @@
 #include "tether/os.h"
 #include "tether/linux/vmshares.h"
 
+#include <jansson.h>
+#include <linux/random.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/random.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -30,8 +34,15 @@
 #define PORTS_DEADLINE_MS 10000
 #define ROOT_DEV	  "/dev/vda"
 #define NEWROOT		  "/newroot"
+/* what the host waits for on the console before it saves a template (mechanism/vm) */
+#define PL_TEMPLATE_READY "pl-tether: template: ready"
 
 static bool in_vm;
+/* booted as a template (pl_template on the command line): the guest stops short of the root
+ * disk and waits, paused and saved by the host; each clone restored from it gets its disk,
+ * NICs and identity with CONFIG (pl_os_domain_setup) */
+static bool deferred;
+static double t_resumed; /* a clone: when its daemon was there (uptime) */
 
 bool pl_os_ctl_reconnects(void)
 {
@@ -115,7 +126,21 @@ static void module_params(const char *cmdline, const char *name, char *out, size
 	}
 }
 
-static int load_modules(void)
+/* The drivers of the devices a clone brings its own backends for (its root disk, its NICs):
+ * a template never binds them, so no guest state (a partition scan, a cached capacity, a
+ * MAC read at probe) can outlive the restore. Loaded when the clone's CONFIG comes. */
+static bool late_module(const char *name)
+{
+	static const char *const late[] = {"virtio_blk", "virtio_net", "net_failover", "failover"};
+	for (size_t i = 0; i < sizeof(late) / sizeof(late[0]); i++)
+		if (strcmp(name, late[i]) == 0)
+			return true;
+	return false;
+}
+
+enum { MODS_ALL, MODS_EARLY, MODS_LATE, MODS_LATE_DISK };
+
+static int load_modules(int which)
 {
 	static char order[4096], cmdline[4096];
 	if (read_small("/modules/order", order, sizeof(order)) < 0)
@@ -123,6 +148,10 @@ static int load_modules(void)
 	read_small("/proc/cmdline", cmdline, sizeof(cmdline));
 	for (char *save = NULL, *name = strtok_r(order, "\n", &save); name;
 	     name = strtok_r(NULL, "\n", &save)) {
+		if ((which == MODS_EARLY && late_module(name)) ||
+		    (which == MODS_LATE && !late_module(name)) ||
+		    (which == MODS_LATE_DISK && strcmp(name, "virtio_blk") != 0))
+			continue;
 		char path[160], params[1024];
 		snprintf(path, sizeof(path), "/modules/%s.ko", name);
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -296,52 +325,30 @@ static void loopback_up(void)
 		close(fd);
 }
 
-/* The accelerator probe's answer (PROBE_TOKEN in mechanism/vm/qemu.c), through the kernel's
- * log: printk reaches the serial console synchronously, where a write to /dev/console may
- * still sit in the tty's buffer when the power goes (and tcdrain there can wait forever). */
-static void probe_report(void)
+/* A line for the host, through the kernel's log: printk reaches the serial console
+ * synchronously, where a write to /dev/console may still sit in the tty's buffer when the
+ * power goes or the VM is paused (and tcdrain there can wait forever). msg starts "<2>". */
+static void kmsg(const char *msg)
 {
-	static const char msg[] = "<2>pl-tether: probe: init ran\n";
 	mknod("/dev/kmsg", S_IFCHR | 0600, makedev(1, 11));
 	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || write(fd, msg, sizeof(msg) - 1) < 0)
+	if (fd < 0 || write(fd, msg, strlen(msg)) < 0)
 		say("%s", msg + 3);
 	if (fd >= 0)
 		close(fd);
 }
 
-int pl_os_boot(void)
+/* The root disk mounted (with the shares, when QEMU gave the guest any) and switched into,
+ * then the hostname and loopback: the domain as the container sees it. */
+static int root_up(bool ro_root, const char *host)
 {
-	if (getpid() != 1 || !getenv("pl_vm"))
-		return 0;
-	in_vm = true;
-	atexit(power_off);
-	if (getenv("pl_probe")) { /* the accelerator probe: reaching init is the answer */
-		probe_report();
-		exit(0);
-	}
-	double t_init = uptime();
-	mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
-	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-	set_clock();
-	if (load_modules() < 0)
-		return -1;
-	double t_modules = uptime();
-	int ctl = wait_for("port", open_port, "pl.ctl", O_RDWR | O_NONBLOCK);
-	int log = wait_for("port", open_port, "pl.log", O_WRONLY);
-	int ex = wait_for("port", open_port, "pl.exit", O_WRONLY);
-	if (place(ctl, 3) < 0 || place(log, 4) < 0 || place(ex, 5) < 0)
-		return -1;
 	int disk = wait_for("disk", open_dev, ROOT_DEV, O_RDONLY);
 	if (disk < 0)
 		return -1;
 	close(disk);
 	mkdir(NEWROOT, 0755);
-	const char *ro = getenv("pl_ro");
 	/* with volumes or bind mounts, a read-only root turns so after their mount points */
 	bool shares = pl_vm_shares_present();
-	bool ro_root = ro && strcmp(ro, "1") == 0;
 	if (mount(ROOT_DEV, NEWROOT, "ext4", ro_root && !shares ? MS_RDONLY : 0, NULL) < 0) {
 		say("pl-tether: mount root disk: %s\n", strerror(errno));
 		return -1;
@@ -353,13 +360,177 @@ int pl_os_boot(void)
 	}
 	if (switch_root() < 0)
 		return -1;
-	const char *host = getenv("pl_hostname");
 	if (host)
 		sethostname(host, strlen(host));
 	loopback_up();
+	return 0;
+}
+
+/* A template is saved while it waits here: nothing of a container is in it yet. A clone
+ * goes on once the host is connected to its control port (its daemon, queued on the socket
+ * QEMU serves, reaches the restored port at once). The port reports HUP without a waking
+ * event while nobody is connected, so this looks every millisecond; the template's QEMU is
+ * stopped within moments of the ready line. */
+static void template_wait(void)
+{
+	/* the kernel's generator initialised now, once per template: under TCG (no RDRAND, few
+	 * interrupts) it is not yet, and the first read (jansson's hash seed, at the first
+	 * JSON object) would make every clone wait for the jitter entropy; each clone is
+	 * reseeded from the host at its CONFIG (pl_os_domain_setup) */
+	uint8_t b[16];
+	(void)!getrandom(b, sizeof(b), 0);
+	kmsg("<2>" PL_TEMPLATE_READY "\n");
+	struct timespec ms = {.tv_nsec = 1000 * 1000};
+	while (!pl_os_ctl_connected(3))
+		nanosleep(&ms, NULL);
+	t_resumed = uptime();
+}
+
+int pl_os_boot(void)
+{
+	if (getpid() != 1 || !getenv("pl_vm"))
+		return 0;
+	in_vm = true;
+	atexit(power_off);
+	if (getenv("pl_probe")) { /* the accelerator probe: reaching init is the answer */
+		kmsg("<2>pl-tether: probe: init ran\n");
+		exit(0);
+	}
+	double t_init = uptime();
+	mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+	set_clock();
+	deferred = getenv("pl_template") != NULL;
+	if (load_modules(deferred ? MODS_EARLY : MODS_ALL) < 0)
+		return -1;
+	double t_modules = uptime();
+	int ctl = wait_for("port", open_port, "pl.ctl", O_RDWR | O_NONBLOCK);
+	int log = wait_for("port", open_port, "pl.log", O_WRONLY);
+	int ex = wait_for("port", open_port, "pl.exit", O_WRONLY);
+	if (place(ctl, 3) < 0 || place(log, 4) < 0 || place(ex, 5) < 0)
+		return -1;
+	if (deferred) {
+		say("pl-tether: template: init at %.3fs, modules loaded at %.3fs, ready at %.3fs "
+		    "(uptime)\n",
+		    t_init, t_modules, uptime());
+		template_wait();
+		return 0;
+	}
+	const char *ro = getenv("pl_ro");
+	if (root_up(ro && strcmp(ro, "1") == 0, getenv("pl_hostname")) < 0)
+		return -1;
 	say("pl-tether: boot: init at %.3fs, modules loaded at %.3fs, ready at %.3fs (uptime)\n",
 	    t_init, t_modules, uptime());
 	return 0;
+}
+
+/* Mixes the host's bytes (hex) into the guest's pool, credited, and reseeds the kernel's
+ * generator from it at once: every clone of a template starts from the same pool, and this
+ * is what makes their random streams (and boot_id, made at its first read) their own. */
+static void reseed(const char *hex)
+{
+	uint32_t words[2 + 16] = {0};
+	struct rand_pool_info *info = (struct rand_pool_info *)words;
+	uint8_t *buf = (uint8_t *)&words[2];
+	size_t n = 0;
+	for (; n < 64 && hex[2 * n] && hex[2 * n + 1]; n++) {
+		unsigned v;
+		if (sscanf(hex + 2 * n, "%2x", &v) != 1)
+			break;
+		buf[n] = (uint8_t)v;
+	}
+	info->entropy_count = (int)n * 8;
+	info->buf_size = (int)n;
+	int fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (n > 0 && ioctl(fd, RNDADDENTROPY, info) < 0)
+		say("pl-tether: add the host's entropy: %s\n", strerror(errno));
+	else if (ioctl(fd, RNDRESEEDCRNG) < 0)
+		say("pl-tether: reseed: %s\n", strerror(errno));
+	close(fd);
+}
+
+static void drop_caches(void)
+{
+	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)!write(fd, "3", 1);
+		close(fd);
+	}
+}
+
+/* A template's NIC i has MAC 02:00:00:00:00:i (mechanism/vm/qemu.c), restored as it was:
+ * the clone's NIC i becomes its endpoint i's (CONFIG's interfaces, in the same order). */
+static void clone_macs(json_t *network)
+{
+	json_t *ifs = json_object_get(network, "interfaces");
+	struct if_nameindex *ni = if_nameindex();
+	int sk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	for (struct if_nameindex *i = ni; sk >= 0 && i && i->if_index; i++) {
+		struct ifreq r = {0};
+		snprintf(r.ifr_name, sizeof(r.ifr_name), "%s", i->if_name);
+		if (ioctl(sk, SIOCGIFHWADDR, &r) < 0)
+			continue;
+		const unsigned char *m = (const unsigned char *)r.ifr_hwaddr.sa_data;
+		static const unsigned char tmpl[5] = {2, 0, 0, 0, 0};
+		const char *want =
+		    memcmp(m, tmpl, 5) == 0
+			? json_string_value(json_object_get(json_array_get(ifs, m[5]), "mac"))
+			: NULL;
+		unsigned v[6];
+		if (!want || sscanf(want, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4],
+				    &v[5]) != 6)
+			continue;
+		for (int k = 0; k < 6; k++)
+			r.ifr_hwaddr.sa_data[k] = (char)v[k];
+		if (ioctl(sk, SIOCSIFHWADDR, &r) < 0)
+			say("pl-tether: set the mac of %s: %s\n", i->if_name, strerror(errno));
+	}
+	if (ni)
+		if_freenameindex(ni);
+	if (sk >= 0)
+		close(sk);
+}
+
+const char *pl_os_domain_setup(json_t *config)
+{
+	if (!in_vm)
+		return NULL;
+	json_t *vm = json_object_get(config, "vm");
+	double t0 = uptime();
+	const char *seed = json_string_value(json_object_get(vm, "seed"));
+	if (seed)
+		reseed(seed);
+	if (!deferred)
+		return NULL;
+	deferred = false;
+	/* the template's clock stopped when it was saved: the host's, taken for this CONFIG */
+	json_int_t ns = json_integer_value(json_object_get(vm, "clock_ns"));
+	if (ns > 0) {
+		struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+		clock_settime(CLOCK_REALTIME, &ts);
+	}
+	json_t *ifs = json_object_get(json_object_get(config, "network"), "interfaces");
+	if (load_modules(json_array_size(ifs) > 0 ? MODS_LATE : MODS_LATE_DISK) < 0)
+		return "the guest could not load its disk and network drivers (vm-console.log)";
+	double t_mod = uptime();
+	clone_macs(json_object_get(config, "network"));
+	/* nothing of a disk was ever read in the template; nothing cached may survive anyway */
+	drop_caches();
+	if (root_up(json_is_true(json_object_get(vm, "read_only")),
+		    json_string_value(json_object_get(vm, "hostname"))) < 0)
+		return "the guest could not mount its root disk (vm-console.log)";
+	/* the host's clock: bench/vm lines this up with the start */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	say("pl-tether: clone: connected at %.3fs, config after %.0f ms, drivers loaded in %.0f "
+	    "ms, "
+	    "root disk and identity in %.0f ms (uptime); ready at %lld.%09ld\n",
+	    t_resumed, (t0 - t_resumed) * 1e3, (t_mod - t0) * 1e3, (uptime() - t_mod) * 1e3,
+	    (long long)now.tv_sec, now.tv_nsec);
+	return NULL;
 }
 
 long pl_os_oom_kills(void)
