@@ -264,6 +264,30 @@ int pl_image_tag(pl_client_t *c, const char *source, const char *target, pl_erro
 int pl_image_remove(pl_client_t *c, const char *ref, bool force, json_t **removed,
 		    pl_error_t **err);
 
+/* ---- archive and commit (docker build) ---- */
+
+/* PUT /containers/{id}/archive?path=: extracts the tar read from fd (size < 0: to EOF) into
+ * the existing directory path. */
+int pl_container_archive_put(pl_client_t *c, const char *id, const char *path, int fd, int64_t size,
+			     pl_error_t **err);
+/* HEAD /containers/{id}/archive?path=: 0 when the path exists, -1 (NOTFOUND) when not. */
+int pl_container_archive_stat(pl_client_t *c, const char *id, const char *path, pl_error_t **err);
+/* GET /containers/{id}/archive?path=: the tar fed to fn as it comes. */
+int pl_container_archive_get(pl_client_t *c, const char *id, const char *path, pl_client_data_fn fn,
+			     void *userdata, pl_error_t **err);
+
+typedef struct pl_commit_spec {
+	const char *container;
+	const char *repo, *tag; /* NULL: an unnamed image */
+	const char *comment, *author;
+	const char *created_by; /* the history entry's; NULL: the daemon's */
+	bool empty_layer;	/* config only: no new layer */
+	const json_t *changes;	/* borrowed: Docker config fields that replace the container's */
+} pl_commit_spec_t;
+/* POST /commit: *image_id (may be NULL) gets the new image's id (malloc'd). */
+int pl_container_commit(pl_client_t *c, const pl_commit_spec_t *spec, char **image_id,
+			pl_error_t **err);
+
 /* ---- volumes and networks ---- */
 
 typedef struct pl_volume_info {

@@ -184,5 +184,6 @@ int pl_loop_run(pl_loop_t *l, pl_error_t **err)
 			l->idle(l, l->idle_data);
 		reap_dead(l);
 	}
+	l->quit = false; /* it may be run again (the HTTP fuzzer runs it a step at a time) */
 	return 0;
 }

@@ -163,6 +163,12 @@ static void on_client(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		attach_free(a);
 		return;
 	}
+	if (events & (EPOLLHUP | EPOLLERR) && !a->reading) {
+		/* the client is gone for good (a half-close is only EPOLLRDHUP): nothing
+		 * would notice before the next output, which a quiet container never makes */
+		attach_free(a);
+		return;
+	}
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || !a->reading)
 		return;
 	pl_container_t *c = container_of_attach(a);

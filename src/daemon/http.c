@@ -5,20 +5,32 @@
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #define MAX_BODY  (1u << 20)
 #define MAX_SPOOL (64ull << 30)
 
+typedef struct listener {
+	struct MHD_Daemon *mhd;
+	pl_watch_t *watch;  /* MHD's epoll fd */
+	int fd;		    /* the listening socket: we accept, MHD serves */
+	pl_watch_t *lwatch; /* on fd; its events are 0 while the connection limit is reached */
+	bool armed;
+	pl_timer_t *retry; /* after EMFILE/ENFILE: accept again a little later */
+	pl_http_t *h;
+} listener_t;
+
 struct pl_http {
-	struct {
-		struct MHD_Daemon *mhd;
-		pl_watch_t *watch;
-	} lis[2]; /* the unix socket, and optionally TCP with mutual TLS */
+	listener_t lis[2]; /* the unix socket, and optionally TCP with mutual TLS */
 	size_t n;
+	unsigned max_conns;    /* per listener */
+	unsigned idle_timeout; /* seconds; 0: none */
 	pl_loop_t *loop;
 	const pl_route_t *routes;
 	void *app;
@@ -48,6 +60,8 @@ struct pl_req {
 	int body_fd; /* spooled body, or -1 */
 	uint64_t spooled;
 	bool body_too_big, dispatched, suspended, parked;
+	bool gone;	       /* the client hung up while the request was parked */
+	pl_watch_t *hup_watch; /* on the connection's fd while it may sit parked */
 	struct MHD_Response *pending;
 	unsigned pending_status;
 	stream_t *stream;
@@ -69,6 +83,34 @@ static int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static void resume(pl_req_t *r);
+
+/* A parked request is invisible to MHD (a suspended connection is not polled), so a client
+ * that hangs up on logs -f, events or wait would only be noticed at the next write. We
+ * watch the connection for the peer's hang-up ourselves, from the first park until the
+ * request completes, and then let MHD close it. */
+static void on_hup(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	pl_req_t *r = data;
+	r->hup_watch = pl_loop_unwatch(loop, r->hup_watch);
+	r->gone = true;
+	pl_log_debug("http: client of a parked request hung up");
+	resume(r); /* MHD calls us again: on_request or stream_reader close the connection */
+}
+
+static void watch_hup(pl_req_t *r)
+{
+	if (r->hup_watch || r->gone)
+		return;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || ci->connect_fd < 0)
+		return;
+	pl_error_t *e = NULL;
+	r->hup_watch = pl_loop_watch(r->h->loop, ci->connect_fd, EPOLLRDHUP, on_hup, r, &e);
+	pl_error_free(e);
+}
+
 static void unpark(pl_req_t *r)
 {
 	if (!r->parked)
@@ -85,6 +127,7 @@ static void unpark(pl_req_t *r)
 
 static void add_parked(pl_req_t *r)
 {
+	watch_hup(r);
 	if (r->parked)
 		return;
 	r->parked = true;
@@ -129,8 +172,36 @@ static void set_response(pl_req_t *r, unsigned status, struct MHD_Response *resp
 	resume(r);
 }
 
+/* A message for {"message": ...}: client bytes in it (a path, a name) need not be UTF-8,
+ * which JSON strings must be; such bytes become '?'. */
+static json_t *message_json(const char *msg)
+{
+	json_t *s = json_string(msg);
+	if (s)
+		return s;
+	char *copy = pl_xstrdup(msg);
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			*p = '?';
+	s = json_string(copy);
+	free(copy);
+	return s;
+}
+
+static json_t *message_body(const char *msg)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "message", message_json(msg));
+	return o;
+}
+
 void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
 {
+	if (!body) { /* a handler's json_pack failed (e.g. on bytes that are not UTF-8) */
+		pl_log_warn("http: a reply could not be encoded");
+		status = 500;
+		body = message_body("internal error: the reply could not be encoded");
+	}
 	char *s = pl_json_dump(body);
 	json_decref(body);
 	size_t n = strlen(s);
@@ -168,13 +239,13 @@ void pl_reply_error(pl_req_t *r, const pl_error_t *e)
 	unsigned status = (unsigned)pl_error_http_status(e->kind);
 	if (status == 500)
 		pl_log_warn("%s", e->msg);
-	pl_reply_json(r, status, json_pack("{s:s}", "message", e->msg));
+	pl_reply_json(r, status, message_body(e->msg));
 }
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	stream_t *s = cls;
-	if (!s->req)
+	if (!s->req || s->req->gone)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	ssize_t n = s->fn(s->req, buf, max, s->data);
 	if (n > 0)
@@ -520,7 +591,7 @@ static void dispatch(pl_req_t *r, const char *url, const char *method)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "method %s not allowed on %s", method, url);
 	else
 		pl_error_set(&e, PL_ERR_NOTFOUND, 0, "no such route: %s %s", method, url);
-	pl_reply_json(r, path_known ? 405 : 404, json_pack("{s:s}", "message", e->msg));
+	pl_reply_json(r, path_known ? 405 : 404, message_body(e->msg));
 	pl_error_free(e);
 }
 
@@ -546,7 +617,7 @@ static void unsupported_version(pl_req_t *r, const char *url)
 	_cleanup_free_ char *msg =
 	    pl_xasprintf("API version in %s is not supported: this daemon serves v%u to v%u", url,
 			 r->h->api_min, r->h->api_max);
-	pl_reply_json(r, 404, json_pack("{s:s}", "message", msg));
+	pl_reply_json(r, 404, message_body(msg));
 }
 
 void pl_http_set_api_versions(pl_http_t *h, unsigned min, unsigned max)
@@ -584,12 +655,36 @@ static bool client_verified(struct MHD_Connection *conn)
 	return true;
 }
 
+/* The raw request target, before MHD decodes it (in place). on_request's url is the same
+ * buffer, decoded; MHD also hands it as a C string, so "a%00b" or a raw NUL byte in the
+ * line would make it "a". What on_request needs to tell is passed as a tagged integer in
+ * the request context (odd, so never a pl_req_t; nothing to free if no call follows):
+ * bit 1 a %00, bits 2.. the raw target's length as a C string. With a raw NUL the HTTP
+ * version does not follow that length. */
+#define URI_TAG	      1u
+#define URI_PCT00     2u
+#define URI_TAGGED(p) (((uintptr_t)(p)&URI_TAG) != 0)
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	if (!uri)
+		return NULL;
+	uintptr_t len = strlen(uri);
+	return (void *)((len << 2) | (strstr(uri, "%00") ? URI_PCT00 : 0) | URI_TAG);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	pl_http_t *h = cls;
 	pl_req_t *r = *con_cls;
+	bool nul = false;
+	if (URI_TAGGED(r)) {
+		uintptr_t tag = (uintptr_t)r;
+		nul = (tag & URI_PCT00) || (version && *version && url + (tag >> 2) + 1 != version);
+		r = *con_cls = NULL;
+	}
 	if (h->path_fn)
 		url = h->path_fn(url);
 	if (!r && !client_verified(conn))
@@ -602,8 +697,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->t0_ns = mono_ns();
 		r->path = strip_version(h, url, &r->api_version);
 		*con_cls = r;
+		if (nul) { /* MHD hands us the decoded URL as a C string: "a%00b" would be "a" */
+			r->dispatched = true;
+			pl_reply_json(r, 400,
+				      message_body("the request target contains a NUL byte (%00)"));
+			return MHD_YES;
+		}
 		if (r->path && wants_spool(h, r->path, method) && h->spool_dir)
 			r->body_fd = open(h->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		return MHD_YES;
+	}
+	if (r->gone)
+		return MHD_NO; /* the client hung up while parked: close */
+	if (r->dispatched && r->body_fd < 0 && *upload_size) {
+		*upload_size = 0; /* a body after an early reply (%00) is read and dropped */
 		return MHD_YES;
 	}
 	if (*upload_size && r->body_fd >= 0) {
@@ -654,8 +761,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	pl_req_t *r = *con_cls;
-	if (!r)
+	if (!r || URI_TAGGED(r))
 		return;
+	r->hup_watch = pl_loop_unwatch(r->h->loop, r->hup_watch);
 	unpark(r);
 	if (r->stream)
 		r->stream->req = NULL;
@@ -679,6 +787,62 @@ static void on_mhd(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	/* the work happens in the idle hook, once per loop iteration */
 }
 
+static unsigned conn_count(listener_t *l)
+{
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info ? info->num_connections : 0;
+}
+
+static void arm(listener_t *l, bool on)
+{
+	if (l->armed == on || !l->lwatch)
+		return;
+	if (pl_loop_watch_modify(l->h->loop, l->lwatch, on ? EPOLLIN : 0) == 0)
+		l->armed = on;
+}
+
+static void on_retry(pl_loop_t *loop, void *data)
+{
+	listener_t *l = data;
+	l->retry = NULL;
+	arm(l, true);
+}
+
+/* We accept, not MHD: at the connection limit the listening socket is left unwatched (new
+ * clients wait in the backlog) and run_mhd watches it again as soon as a connection is
+ * gone, whatever the loop was doing meanwhile. */
+static void on_listen(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	listener_t *l = data;
+	for (int i = 0; i < 64; i++) {
+		if (conn_count(l) >= l->h->max_conns) {
+			arm(l, false);
+			return;
+		}
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				pl_log_warn("http: accept: %s; pausing new connections",
+					    strerror(errno));
+				arm(l, false);
+				if (!l->retry)
+					l->retry = pl_loop_timer(loop, 100, on_retry, l, NULL);
+			}
+			return;
+		}
+		if (ss.ss_family == AF_UNIX)
+			len = sizeof(sa_family_t); /* unnamed peer */
+		if (MHD_add_connection(l->mhd, c, (struct sockaddr *)&ss, len) != MHD_YES)
+			pl_log_debug("http: a new connection was refused"); /* MHD closed it */
+	}
+}
+
 static void run_mhd(pl_loop_t *loop, void *data)
 {
 	pl_http_t *h = data;
@@ -688,6 +852,11 @@ static void run_mhd(pl_loop_t *loop, void *data)
 			MHD_run(h->lis[k].mhd);
 		if (!h->resumed)
 			break;
+	}
+	for (size_t k = 0; k < h->n; k++) {
+		listener_t *l = &h->lis[k];
+		if (!l->armed && !l->retry && conn_count(l) < h->max_conns)
+			arm(l, true);
 	}
 }
 
@@ -710,6 +879,11 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 {
 	char buf[512];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	/* connections we add do not tell MHD they are unix sockets: it tries TCP options on
+	 * them, fails harmlessly, and says so for every connection */
+	if (strstr(buf, "TCP_NODELAY") || strstr(buf, "TCP_CORK") ||
+	    strstr(buf, "Failed to push the data"))
+		return;
 	pl_log_debug("http: %s", buf);
 }
 
@@ -729,9 +903,17 @@ pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app)
 	h->loop = loop;
 	h->routes = routes;
 	h->app = app;
+	h->max_conns = PL_HTTP_DEFAULT_MAX_CONNECTIONS;
+	h->idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT;
 	pl_loop_set_idle(loop, run_mhd, h);
 	pl_loop_set_timeout_hook(loop, mhd_timeout, h);
 	return h;
+}
+
+void pl_http_set_limits(pl_http_t *h, unsigned max_connections, unsigned idle_timeout)
+{
+	h->max_conns = max_connections ? max_connections : PL_HTTP_DEFAULT_MAX_CONNECTIONS;
+	h->idle_timeout = idle_timeout;
 }
 
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err)
@@ -739,38 +921,46 @@ int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t 
 	if (h->n == PL_ARRAY_SIZE(h->lis))
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "too many listeners");
 	const unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
-			       (tls ? 0 : MHD_ALLOW_UPGRADE);
+			       MHD_USE_NO_LISTEN_SOCKET | (tls ? 0 : MHD_ALLOW_UPGRADE);
+	/* the limit MHD enforces is a backstop; on_listen stops accepting at it first */
+	const unsigned limit = h->max_conns + 1;
 	struct MHD_Daemon *d;
 	if (tls) {
 		/* GnuTLS through libmicrohttpd; the client CA makes it ask for a certificate,
 		 * and on_request refuses connections whose certificate does not verify */
 		d = MHD_start_daemon(
-		    flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
-		    listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-		    MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		    flags | MHD_USE_TLS, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER,
+		    mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT, limit,
+		    MHD_OPTION_CONNECTION_TIMEOUT, h->idle_timeout ? h->idle_timeout : 60u,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
 		    MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY, tls->key,
 		    MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_UNESCAPE_CALLBACK,
 		    unescape, NULL, MHD_OPTION_END);
 	} else {
-		d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
-				     listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				     MHD_OPTION_CONNECTION_TIMEOUT, 0u, MHD_OPTION_EXTERNAL_LOGGER,
-				     mhd_log, h, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-				     (size_t)256 * 1024, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-				     NULL, MHD_OPTION_END);
+		d = MHD_start_daemon(
+		    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK,
+		    on_uri, h, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+		    h->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	}
 	if (!d)
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "start %s HTTP server",
 				    tls ? "TLS" : "plain");
+	listener_t *l = &h->lis[h->n];
+	*l = (listener_t){.mhd = d, .fd = listen_fd, .h = h};
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
-	pl_watch_t *w = pl_loop_watch(h->loop, info->epoll_fd, EPOLLIN, on_mhd, h, err);
-	if (!w) {
+	l->watch = pl_loop_watch(h->loop, info->epoll_fd, EPOLLIN, on_mhd, h, err);
+	if (l->watch)
+		l->lwatch = pl_loop_watch(h->loop, listen_fd, EPOLLIN, on_listen, l, err);
+	if (!l->lwatch) {
+		l->watch = pl_loop_unwatch(h->loop, l->watch);
 		MHD_stop_daemon(d);
+		*l = (listener_t){.fd = -1};
 		return -1;
 	}
-	h->lis[h->n].mhd = d;
-	h->lis[h->n].watch = w;
+	l->armed = true;
 	h->n++;
 	return 0;
 }
@@ -786,9 +976,12 @@ pl_http_t *pl_http_free(pl_http_t *h)
 			MHD_resume_connection(r->conn);
 		}
 	for (size_t k = 0; k < h->n; k++) {
-		MHD_run(h->lis[k].mhd);
-		pl_loop_unwatch(h->loop, h->lis[k].watch);
-		MHD_stop_daemon(h->lis[k].mhd);
+		listener_t *l = &h->lis[k];
+		MHD_run(l->mhd);
+		pl_loop_unwatch(h->loop, l->watch);
+		pl_loop_unwatch(h->loop, l->lwatch);
+		pl_loop_timer_cancel(h->loop, l->retry);
+		MHD_stop_daemon(l->mhd);
 	}
 	free(h->spool_dir);
 	free(h->server);

@@ -39,6 +39,12 @@ typedef struct pl_tls {
 } pl_tls_t;
 
 pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app);
+/* Connections served at once per listener (more wait in the listen backlog), and seconds a
+ * connection may sit idle mid-request or between requests (0: forever); parked requests
+ * (wait, logs -f, events) and attach streams are not idle. Call before pl_http_listen. */
+#define PL_HTTP_DEFAULT_MAX_CONNECTIONS 512u
+#define PL_HTTP_DEFAULT_IDLE_TIMEOUT	60u
+void pl_http_set_limits(pl_http_t *h, unsigned max_connections, unsigned idle_timeout);
 /* Serves the routes on a listening socket; with tls, only to verified clients. */
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err);
 pl_http_t *pl_http_free(pl_http_t *h);

@@ -9,6 +9,7 @@
 #include "mechanism/mechanism.h"
 #include "mechanism/linux.h"
 #include "mechanism/vm.h"
+#include "portlayer/logs.h"
 #include "portlayer/userns.h"
 
 #include <errno.h>
@@ -37,6 +38,10 @@ typedef struct opts {
 	const char *userns_range;
 	const char *address_pool;
 	int netns_pool;
+	unsigned max_connections, idle_timeout;
+	int64_t default_pids_limit;
+	uint64_t log_max_size;
+	unsigned log_max_files;
 	const char *vm_accel, *vm_kernel;
 	const char *vm_templates, *vm_template_dir, *vm_template_prebuild;
 	pl_loglevel_t level;
@@ -77,6 +82,17 @@ static void usage(FILE *f)
 	    "  --vm-template-dir DIR  where templates live (default ROOT/vm/templates)\n"
 	    "  --vm-template-prebuild CPUSxMIB[,...]  templates built at start-up, e.g. 1x256\n"
 	    "                     (others are built in the background at their first use)\n"
+	    "  --max-connections N  API connections served at once per listener; more wait\n"
+	    "                     in the listen backlog until one closes (default 512)\n"
+	    "  --idle-timeout S   close an API connection idle for S seconds mid-request or\n"
+	    "                     between requests (default 60; 0: never). Waiting requests\n"
+	    "                     (wait, logs -f, events) and attach streams are not idle\n"
+	    "  --log-max-size SIZE  rotate a container's log at this size unless its\n"
+	    "                     log_config says otherwise (default 100m; 0: never)\n"
+	    "  --log-max-files N  log files kept per container, rotated ones included\n"
+	    "                     (default 5)\n"
+	    "  --default-pids-limit N  pids.max of containers created without a pids_limit\n"
+	    "                     (default 32768; 0: none, as Docker)\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
 	    "  --help             this text\n"
 	    "  --version          print the version\n");
@@ -105,6 +121,11 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"vm-templates", required_argument, NULL, 'T'},
 	    {"vm-template-dir", required_argument, NULL, 'D'},
 	    {"vm-template-prebuild", required_argument, NULL, 'B'},
+	    {"max-connections", required_argument, NULL, 'M'},
+	    {"idle-timeout", required_argument, NULL, 'I'},
+	    {"default-pids-limit", required_argument, NULL, 'Q'},
+	    {"log-max-size", required_argument, NULL, 'S'},
+	    {"log-max-files", required_argument, NULL, 'F'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -152,6 +173,43 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			o->netns_pool = (int)v;
 			break;
 		}
+		case 'M':
+		case 'I': {
+			int64_t v;
+			bool max = ch == 'M';
+			if (pl_parse_int64(optarg, max ? 1 : 0, max ? 65536 : 86400, &v) < 0) {
+				fprintf(stderr, "portlayerd: --%s wants %s\n",
+					max ? "max-connections" : "idle-timeout",
+					max ? "1..65536" : "0..86400 seconds");
+				return 2;
+			}
+			*(max ? &o->max_connections : &o->idle_timeout) = (unsigned)v;
+			break;
+		}
+		case 'S':
+			if (pl_log_parse_size(optarg, &o->log_max_size) < 0 ||
+			    (o->log_max_size && o->log_max_size < 1024)) {
+				fprintf(stderr, "portlayerd: --log-max-size wants 0 or a size of "
+						"at least 1k (like 10m)\n");
+				return 2;
+			}
+			break;
+		case 'F': {
+			int64_t v;
+			if (pl_parse_int64(optarg, 1, 100, &v) < 0) {
+				fprintf(stderr, "portlayerd: --log-max-files wants 1..100\n");
+				return 2;
+			}
+			o->log_max_files = (unsigned)v;
+			break;
+		}
+		case 'Q':
+			if (pl_parse_int64(optarg, 0, 4194304, &o->default_pids_limit) < 0) {
+				fprintf(stderr,
+					"portlayerd: --default-pids-limit wants 0..4194304\n");
+				return 2;
+			}
+			break;
 		case 'a':
 			o->vm_accel = optarg;
 			break;
@@ -310,8 +368,13 @@ static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 
 int main(int argc, char **argv)
 {
-	opts_t o = {
-	    .root = "/var/lib/portlayer", .run_dir = "/run/portlayer", .level = PL_LOG_INFO};
+	opts_t o = {.root = "/var/lib/portlayer",
+		    .run_dir = "/run/portlayer",
+		    .level = PL_LOG_INFO,
+		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT,
+		    .default_pids_limit = PL_DEFAULT_PIDS_LIMIT,
+		    .log_max_size = PL_LOG_DEFAULT_MAX_SIZE,
+		    .log_max_files = PL_LOG_DEFAULT_MAX_FILES};
 	int rc = parse_opts(argc, argv, &o);
 	if (rc >= 0)
 		return rc;
@@ -345,6 +408,8 @@ int main(int argc, char **argv)
 	if (o.userns_range &&
 	    pl_userns_parse_range(o.userns_range, &po.userns_start, &po.userns_count, &err) < 0)
 		goto fail;
+	pl_linux_set_default_pids_limit(o.default_pids_limit);
+	pl_logs_set_defaults(o.log_max_size, o.log_max_files);
 	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
 	    pl_vm_configure_templates(!o.vm_templates || strcmp(o.vm_templates, "on") == 0,
 				      o.vm_template_dir, o.vm_template_prebuild, &err) < 0 ||
@@ -367,7 +432,10 @@ int main(int argc, char **argv)
 	}
 	lfd = listen_unix(sock, &err);
 	if (lfd < 0 || (o.group && socket_group(sock, o.group, &err) < 0) ||
-	    pl_routes_init(&app, &err) < 0 || pl_http_listen(app.http, lfd, NULL, &err) < 0)
+	    pl_routes_init(&app, &err) < 0)
+		goto fail;
+	pl_http_set_limits(app.http, o.max_connections, o.idle_timeout);
+	if (pl_http_listen(app.http, lfd, NULL, &err) < 0)
 		goto fail;
 	spool = pl_xasprintf("%s/storage/tmp", o.root);
 	pl_http_set_spool_dir(app.http, spool);

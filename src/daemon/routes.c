@@ -97,10 +97,41 @@ void *pl_waiter_new(size_t size, const pl_waiter_type_t *type, pl_app_t *app, pl
 	return w;
 }
 
+struct waiter_link {
+	pl_waiter_t *w;
+};
+
+void *pl_waiter_link(pl_waiter_t *w)
+{
+	if (!w->link) {
+		w->link = pl_xcalloc(1, sizeof(*w->link));
+		w->link->w = w;
+	}
+	return w->link;
+}
+
+pl_waiter_t *pl_waiter_unlink(void *link)
+{
+	struct waiter_link *l = link;
+	pl_waiter_t *w = l->w;
+	if (w)
+		w->link = NULL;
+	free(l);
+	return w;
+}
+
+void pl_waiter_link_unused(pl_waiter_t *w)
+{
+	if (w->link)
+		pl_waiter_unlink(w->link);
+}
+
 void pl_waiter_free(pl_waiter_t *w)
 {
 	if (!w)
 		return;
+	if (w->link) /* the callback comes to nothing */
+		w->link->w = NULL;
 	w->timer = pl_loop_timer_cancel(w->app->loop, w->timer);
 	if (w->type->clear)
 		w->type->clear(w);

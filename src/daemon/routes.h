@@ -81,8 +81,9 @@ struct pl_waiter {
 	const pl_waiter_type_t *type;
 	pl_app_t *app;
 	pl_req_t *req;
-	char id[PL_ID_LEN + 1]; /* the container waited on, "" for none */
-	pl_timer_t *timer;	/* cancelled when the waiter goes */
+	char id[PL_ID_LEN + 1];	  /* the container waited on, "" for none */
+	pl_timer_t *timer;	  /* cancelled when the waiter goes */
+	struct waiter_link *link; /* held by a library callback, cut when the waiter goes */
 };
 
 /* A zeroed waiter of `size` bytes (the type's struct, pl_waiter_t first). */
@@ -93,5 +94,12 @@ void pl_waiter_free(pl_waiter_t *w);
 void pl_waiter_park(pl_waiter_t *w);
 /* Likewise, answered by on_timeout after timeout seconds (never, when negative). */
 void pl_waiter_park_until(pl_waiter_t *w, double timeout, pl_timer_fn on_timeout);
+/* For a library callback that may come after the request ended (the client hung up): give
+ * pl_waiter_link(w) as its data, and get w back in the callback with pl_waiter_unlink (NULL
+ * when w is gone). One callback per link. */
+void *pl_waiter_link(pl_waiter_t *w);
+pl_waiter_t *pl_waiter_unlink(void *link);
+/* The library did not take the callback after all (it failed, or had nothing to do). */
+void pl_waiter_link_unused(pl_waiter_t *w);
 /* Parks a streaming reply's request with w, freed with the stream. */
 void pl_waiter_stream(pl_waiter_t *w, const char *content_type, pl_stream_fn fn);

@@ -5,7 +5,7 @@
 #include "common/util.h"
 #include "common/worker.h"
 #include "daemon/routes.h"
-#include "portlayer/events.h"
+#include "portlayer/jobs.h"
 #include "portlayer/storage/archive.h"
 #include "portlayer/storage/commit.h"
 #include "portlayer/storage/images.h"
@@ -59,39 +59,13 @@ typedef struct ajob {
 	json_t *save; /* [{"id","names"}] */
 	bool oci;
 	size_t tail_off;
-	bool writing; /* counted in writers below */
-	struct ajob *next_writer;
 } ajob_t;
-
-/* copies into stopped containers in flight (the daemon is single-threaded) */
-static ajob_t *writers;
-
-bool pl_archive_writing(const char *id)
-{
-	for (ajob_t *j = writers; j; j = j->next_writer)
-		if (!strcmp(j->id, id))
-			return true;
-	return false;
-}
-
-static void writer_done(ajob_t *j)
-{
-	if (!j->writing)
-		return;
-	j->writing = false;
-	for (ajob_t **p = &writers; *p; p = &(*p)->next_writer)
-		if (*p == j) {
-			*p = j->next_writer;
-			break;
-		}
-}
 
 static void ajob_unref(void *data)
 {
 	ajob_t *j = data;
 	if (--j->refs > 0)
 		return;
-	writer_done(j);
 	j->watch = pl_loop_unwatch(j->app->loop, j->watch);
 	if (j->rfd >= 0)
 		close(j->rfd);
@@ -350,29 +324,15 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 {
 	ajob_t *j = data;
 	j->done = true;
-	writer_done(j);
 	if (err)
 		pl_error_set(&j->err, err->kind, 0, "%s", err->msg);
 	if (j->kind == A_PULL) {
-		pl_images_t *im = pl_portlayer_images(j->app->pl);
-		pl_images_reload(im, NULL);
-		pl_error_t *e = NULL;
-		if (!err && pl_images_apply_names(im, result, &e) < 0)
-			err = e;
-		pl_images_job(im, false);
 		json_t *line;
 		if (err) {
 			line = json_pack("{s:s, s:{s:s, s:i}}", "error", err->msg, "errorDetail",
 					 "message", err->msg, "status",
 					 pl_error_http_status(err->kind));
 		} else {
-			size_t i;
-			json_t *img;
-			json_array_foreach(json_object_get(result, "images"), i, img)
-			    pl_events_emit(
-				pl_portlayer_events(j->app->pl), "image", "pull",
-				json_string_value(json_object_get(img, "id")), NULL,
-				json_pack("{s:O}", "tags", json_object_get(img, "tags")));
 			line = json_pack("{s:s, s:O}", "status", "Pulled", "images",
 					 json_object_get(result, "images"));
 		}
@@ -380,19 +340,12 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 		json_decref(line);
 		j->tail = pl_xasprintf("%s\n", t);
 		free(t);
-		pl_error_free(e);
 		if (j->req)
 			pl_req_wake(j->req);
 		ajob_unref(j);
 		return;
 	}
-	if (j->kind == A_SAVE)
-		pl_images_job(pl_portlayer_images(j->app->pl), false);
 	if (j->kind == A_EXPORT || j->kind == A_GET || j->kind == A_SAVE) {
-		if (!err && j->kind != A_SAVE) /* Docker's names for these */
-			pl_events_emit(pl_portlayer_events(j->app->pl), "container",
-				       j->kind == A_EXPORT ? "export" : "archive-path", j->id, NULL,
-				       j->path ? json_pack("{s:s}", "path", j->path) : NULL);
 		if (j->started && j->req)
 			pl_req_wake(j->req);
 		else if (!j->started && j->eof)
@@ -409,27 +362,12 @@ static void ajob_done(void *data, const json_t *result, const pl_error_t *err)
 		} else if (j->kind == A_CHANGES) {
 			pl_reply_json(j->req, 200, json_incref(json_object_get(result, "changes")));
 		} else if (j->kind == A_COMMIT) {
-			pl_images_t *im = pl_portlayer_images(j->app->pl);
-			pl_error_t *e = NULL;
-			pl_images_reload(im, NULL);
-			if (pl_images_apply_names(im, result, &e) < 0) {
-				pl_route_fail(j->req, e);
-			} else {
-				json_t *img = json_array_get(json_object_get(result, "images"), 0);
-				pl_events_emit(pl_portlayer_events(j->app->pl), "image", "commit",
-					       json_string_value(json_object_get(img, "id")), NULL,
-					       json_pack("{s:s}", "container", j->id));
-				pl_reply_json(j->req, 201, json_deep_copy(img));
-			}
+			json_t *img = json_array_get(json_object_get(result, "images"), 0);
+			pl_reply_json(j->req, 201, json_deep_copy(img));
 		} else {
-			pl_events_emit(pl_portlayer_events(j->app->pl), "container",
-				       "extract-to-dir", j->id, NULL,
-				       json_pack("{s:s}", "path", j->path));
 			pl_reply_empty(j->req, 200);
 		}
 	}
-	if (j->kind == A_COMMIT)
-		pl_images_job(pl_portlayer_images(j->app->pl), false);
 	ajob_unref(j);
 }
 
@@ -450,29 +388,7 @@ static ajob_t *ajob_new_for(pl_req_t *r, pl_app_t *app, ajob_kind_t kind, bool n
 		pl_route_fail(r, e);
 		return NULL;
 	}
-	pl_status_t st = pl_container_status(c);
-	if (st == PL_STATUS_STARTING || st == PL_STATUS_STOPPING || st == PL_STATUS_REMOVING) {
-		pl_error_set(&e, PL_ERR_CONFLICT, 0, "container %.12s is %s; try again",
-			     pl_container_id(c), pl_status_name(st));
-		pl_route_fail(r, e);
-		return NULL;
-	}
-	if (kind != A_PULL && !pl_container_files_on_host(c)) {
-		/* its files live where only its own mechanism reaches (a VM's disk) */
-		pl_error_set(&e, PL_ERR_UNSUPPORTED, 0,
-			     "container %.12s: the files of a domain of this mechanism are not "
-			     "reachable from the host (archives and commit need a shared kernel)",
-			     pl_container_id(c));
-		pl_route_fail(r, e);
-		return NULL;
-	}
-	if (kind == A_PUT && !pl_container_is_running(c) && pl_container_userns(c)->remap) {
-		/* a copy-up through a plain overlay would give the container's directories host
-		 * root's ids; its own overlay (idmapped layers) exists only while it runs */
-		pl_error_set(&e, PL_ERR_CONFLICT, 0,
-			     "container %.12s has its own user namespace: copy into it while it "
-			     "runs",
-			     pl_container_id(c));
+	if (pl_container_archive_check(c, kind == A_PUT, &e) < 0) {
 		pl_route_fail(r, e);
 		return NULL;
 	}
@@ -520,14 +436,21 @@ static void submit(pl_req_t *r, ajob_t *j)
 		j->wfd = p[1];
 		fcntl(j->rfd, F_SETFL, O_NONBLOCK);
 	}
-	if (j->kind == A_COMMIT || j->kind == A_PULL || j->kind == A_SAVE)
-		pl_images_job(pl_portlayer_images(j->app->pl), true);
-	int rc = pl_work_submit(j->app->workers, ajob_work, ajob_done, j, &e);
+	static const pl_job_kind_t kinds[] = {
+	    [A_EXPORT] = PL_JOB_EXPORT,	  [A_GET] = PL_JOB_ARCHIVE_GET, [A_STAT] = PL_JOB_READ,
+	    [A_PUT] = PL_JOB_ARCHIVE_PUT, [A_CHANGES] = PL_JOB_READ,	[A_COMMIT] = PL_JOB_COMMIT,
+	    [A_PULL] = PL_JOB_PULL,	  [A_SAVE] = PL_JOB_SAVE};
+	pl_job_t job = {.kind = kinds[j->kind],
+			.subject = j->id,
+			.path = j->path,
+			.copy_in = j->kind == A_PUT && j->pidfd < 0,
+			.work = ajob_work,
+			.done = ajob_done,
+			.data = j};
+	int rc = pl_portlayer_job(j->app->pl, j->app->workers, &job, &e);
 	if (j->wfd >= 0) /* the worker has its copy; ours must go so EOF can be seen */
 		j->wfd = pl_close(j->wfd);
 	if (rc < 0) {
-		if (j->kind == A_COMMIT || j->kind == A_PULL || j->kind == A_SAVE)
-			pl_images_job(pl_portlayer_images(j->app->pl), false);
 		ajob_unref(j);
 		return pl_route_fail(r, e);
 	}
@@ -536,11 +459,6 @@ static void submit(pl_req_t *r, ajob_t *j)
 		j->refs++;
 		pl_reply_stream(r, 200, "application/x-ndjson", produce, j, stream_gone);
 		return;
-	}
-	if (j->kind == A_PUT && j->pidfd < 0) {
-		j->writing = true;
-		j->next_writer = writers;
-		writers = j;
 	}
 	if (stream) {
 		/* the preface phase holds a reference, which the stream then takes over */
@@ -614,13 +532,15 @@ static void h_container_commit(pl_req_t *r, void *data)
 		return pl_route_fail(r, e);
 	}
 	_cleanup_json_ json_t *body = NULL;
-	const char *comment = NULL, *author = NULL;
+	const char *comment = NULL, *author = NULL, *created_by = NULL;
 	json_t *changes = NULL;
 	if (pl_req_has_body(r)) {
-		static const char *const keys[] = {"changes", "comment", "author", NULL};
+		static const char *const keys[] = {"changes",	 "comment",	"author",
+						   "created_by", "empty_layer", NULL};
 		body = pl_req_json(r, &e);
 		if (!body || pl_json_check_keys(body, "commit", keys, &e) < 0 ||
 		    pl_json_get_string(body, "comment", &comment, &e) < 0 ||
+		    pl_json_get_string(body, "created_by", &created_by, &e) < 0 ||
 		    pl_json_get_string(body, "author", &author, &e) < 0)
 			return pl_route_fail(r, e);
 		changes = json_object_get(body, "changes");
@@ -631,28 +551,11 @@ static void h_container_commit(pl_req_t *r, void *data)
 	ajob_t *j = ajob_new_for(r, app, A_COMMIT, false, ref, &c);
 	if (!j)
 		return;
-	_cleanup_json_ json_t *insp = pl_container_inspect_json(c);
-	json_t *cfg = json_object_get(insp, "config");
-	json_t *proc = json_object_get(cfg, "process");
 	pl_commit_opts_t *o = &j->commit;
-	o->dir = pl_xstrdup(j->dir);
-	o->ids = j->ids;
-	const char *image = json_string_value(json_object_get(cfg, "image"));
-	if (image) {
-		const json_t *img = pl_image_find(pl_portlayer_images(app->pl), image, &e);
-		if (!img) {
-			ajob_unref(j);
-			pl_error_wrap(&e, "the container's image");
-			return pl_route_fail(r, e);
-		}
-		o->base = json_deep_copy(json_object_get(img, "config"));
-	} else {
-		o->rootfs = pl_xstrdup(json_string_value(json_object_get(cfg, "rootfs")));
+	if (pl_container_commit_opts(app->pl, c, o, &e) < 0) {
+		ajob_unref(j);
+		return pl_route_fail(r, e);
 	}
-	o->container =
-	    json_pack("{s:O, s:O, s:O, s:O}", "args", json_object_get(proc, "args"), "env",
-		      json_object_get(proc, "env"), "cwd", json_object_get(proc, "cwd"), "labels",
-		      json_object_get(cfg, "labels"));
 	o->changes = changes ? json_deep_copy(changes) : NULL;
 	/* Docker's shape carries them as query parameters */
 	if (!comment)
@@ -661,6 +564,8 @@ static void h_container_commit(pl_req_t *r, void *data)
 		author = pl_req_query(r, "author");
 	o->comment = comment && *comment ? pl_xstrdup(comment) : NULL;
 	o->author = author && *author ? pl_xstrdup(author) : NULL;
+	o->created_by = created_by ? pl_xstrdup(created_by) : NULL;
+	o->empty_layer = json_is_true(json_object_get(body, "empty_layer"));
 	if (repo && *repo)
 		o->name = tag && *tag ? pl_xasprintf("%s:%s", repo, tag) : pl_xstrdup(repo);
 	submit(r, j);

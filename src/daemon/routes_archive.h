@@ -8,9 +8,6 @@
 
 /* The handlers are in pl_routes_archive (routes.h). */
 
-/* Whether a copy into the (stopped) container is mounting its overlay right now: starting
- * it then would mount the same upper directory twice. */
-bool pl_archive_writing(const char *id);
 /* A pull answered with Docker's progress stream (newline-delimited JSON, one object per
  * step and layer; the last line says "Pulled" with the images, or carries the error). */
 /* GET /images/get: the images ([{"id","names"}], taken) as a tar from a worker. */

@@ -5,66 +5,15 @@
 #include "daemon/routes_wait.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "portlayer/listing.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "daemon/routes_archive.h"
-#include "daemon/routes_list.h"
+#include "portlayer/api.h"
 #include "portlayer/handle.h"
 
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
-
-/* --- waiting for a start --- */
-
-typedef struct start_wait {
-	pl_waiter_t w;
-	json_t *reply; /* the body to answer with (NULL: 204) */
-	int status;    /* of that answer: 200 unless set */
-	bool created;  /* create+start: a failed start removes what the request created */
-} start_wait_t;
-
-static void start_wait_clear(pl_waiter_t *w)
-{
-	start_wait_t *s = (start_wait_t *)w;
-	if (s->reply)
-		json_decref(s->reply);
-}
-
-static const pl_waiter_type_t start_wait_type = {.clear = start_wait_clear};
-
-typedef struct remove_later {
-	pl_portlayer_t *pl;
-	char id[65];
-} remove_later_t;
-
-static void on_remove_later(pl_loop_t *loop, void *data)
-{
-	remove_later_t *rl = data;
-	pl_container_t *c = pl_container_find(rl->pl, rl->id, NULL);
-	if (c)
-		pl_container_remove(rl->pl, c, true, NULL);
-	free(rl);
-}
-
-static void on_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
-{
-	start_wait_t *s = data;
-	if (err && s->created) {
-		/* not from inside the library's callback: the record is still in use there */
-		remove_later_t *rl = pl_xcalloc(1, sizeof(*rl));
-		rl->pl = pl;
-		snprintf(rl->id, sizeof(rl->id), "%s", id);
-		if (!pl_loop_timer(s->w.app->loop, 0, on_remove_later, rl, NULL))
-			free(rl);
-	}
-	if (err)
-		pl_reply_error(s->w.req, err);
-	else if (s->reply)
-		pl_reply_json(s->w.req, s->status ? s->status : 200, json_incref(s->reply));
-	else
-		pl_reply_empty(s->w.req, 204);
-}
 
 /* --- waiting for an exit (wait, stop) --- */
 
@@ -111,19 +60,148 @@ static void on_exit_timeout(pl_loop_t *loop, void *data)
 	pl_route_fail(w->req, e);
 }
 
-static void park_exit(pl_app_t *app, pl_req_t *r, pl_container_t *c, bool status, double timeout,
-		      json_t *reply)
+/* Parks r until the container's exits reach target. */
+static void park_exit(pl_app_t *app, pl_req_t *r, const char *id, uint64_t target, bool status,
+		      double timeout, json_t *reply)
 {
-	exit_wait_t *x = pl_waiter_new(sizeof(*x), &exit_wait_type, app, r, pl_container_id(c));
-	x->target = pl_container_exits(c) + 1;
+	exit_wait_t *x = pl_waiter_new(sizeof(*x), &exit_wait_type, app, r, id);
+	x->target = target;
 	x->reply_status = status;
 	x->reply = reply;
 	pl_waiter_park_until(&x->w, timeout, on_exit_timeout);
 }
 
+/* --- waiting for a run-state change (start, stop, handle commit) --- */
+
+struct pl_route_state {
+	pl_waiter_t w;
+	uint64_t exits; /* the container's exits before the change */
+	json_t *reply;	/* the body to answer with (NULL: 204) */
+	int status;	/* of that answer: 200 unless set */
+	bool created;	/* create+start: a failed start removes what the request created */
+};
+
+typedef struct remove_later {
+	pl_portlayer_t *pl;
+	char id[PL_ID_LEN + 1];
+} remove_later_t;
+
+static void on_remove_later(pl_loop_t *loop, void *data)
+{
+	remove_later_t *rl = data;
+	pl_container_t *c = pl_container_find(rl->pl, rl->id, NULL);
+	if (c)
+		pl_container_remove(rl->pl, c, true, NULL);
+	free(rl);
+}
+
+static void state_wait_clear(pl_waiter_t *w)
+{
+	pl_route_state_t *s = (pl_route_state_t *)w;
+	if (s->reply)
+		json_decref(s->reply);
+}
+
+static const pl_waiter_type_t state_wait_type = {.clear = state_wait_clear};
+
+pl_route_state_t *pl_route_state_begin(pl_app_t *app, pl_req_t *r, pl_container_t *c)
+{
+	pl_route_state_t *s =
+	    pl_waiter_new(sizeof(*s), &state_wait_type, app, r, pl_container_id(c));
+	s->exits = pl_container_exits(c);
+	return s;
+}
+
+void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
+{
+	pl_route_state_t *s = (pl_route_state_t *)pl_waiter_unlink(data);
+	if (!s) /* the client is gone */
+		return;
+	if (err && s->created) {
+		/* not from inside the library's callback: the record is still in use there */
+		remove_later_t *rl = pl_xcalloc(1, sizeof(*rl));
+		rl->pl = pl;
+		snprintf(rl->id, sizeof(rl->id), "%s", id);
+		if (!pl_loop_timer(s->w.app->loop, 0, on_remove_later, rl, NULL))
+			free(rl);
+	}
+	if (err)
+		pl_reply_error(s->w.req, err);
+	else if (s->reply)
+		pl_reply_json(s->w.req, s->status ? s->status : 200, json_incref(s->reply));
+	else
+		pl_reply_empty(s->w.req, 204);
+}
+
+void *pl_route_state_link(pl_route_state_t *s)
+{
+	return pl_waiter_link(&s->w);
+}
+
+void pl_route_state_cancel(pl_route_state_t *s)
+{
+	pl_waiter_link_unused(&s->w);
+	pl_waiter_free(&s->w);
+}
+
+void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t *reply,
+			bool not_modified)
+{
+	pl_req_t *r = s->w.req;
+	if (progress == PL_STATE_STARTING) {
+		s->reply = reply;
+		return pl_waiter_park(&s->w);
+	}
+	pl_app_t *app = s->w.app;
+	_cleanup_free_ char *id = pl_xstrdup(s->w.id);
+	uint64_t target = s->exits + 1;
+	int status = s->status ? s->status : 200;
+	pl_route_state_cancel(s); /* no callback comes */
+	if (progress < 0) {
+		if (reply)
+			json_decref(reply);
+		return pl_route_fail(r, e);
+	}
+	if (progress == PL_STATE_STOPPING)
+		return park_exit(app, r, id, target, false, -1, reply);
+	if (not_modified)
+		pl_reply_empty(r, 304);
+	else if (reply)
+		pl_reply_json(r, status, reply);
+	else
+		pl_reply_empty(r, 204);
+}
+
 /* --- handlers --- */
 
-static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body);
+/* create with "start": true, one round trip for a run: the fsyncs that make the new
+ * container durable run in a child while its domain sets itself up, and the answer (201,
+ * as for a create) comes once its process runs and the fsyncs are done. A failed start
+ * removes the container again. */
+static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
+{
+	pl_error_t *e = NULL;
+	pl_container_t *c = pl_container_create_lazy(app->pl, body, &e);
+	if (!c)
+		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
+	pl_log_info("created container %.12s (starting)", pl_container_id(c));
+	pl_route_state_t *s = pl_route_state_begin(app, r, c);
+	s->status = 201;
+	s->created = true;
+	json_t *reply = json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+				  pl_handle_take(app->handles, c), "version",
+				  (json_int_t)pl_container_version(c));
+	int progress = -1;
+	if (pl_container_make_durable_async(c, &e) < 0)
+		pl_error_wrap(&e, "create container");
+	else
+		progress =
+		    pl_container_set_state(app->pl, c, PL_WANT_RUNNING, -1, pl_route_state_started,
+					   pl_route_state_link(s), &e);
+	if (progress < 0)
+		pl_container_remove(app->pl, c, true, NULL);
+	pl_route_state_end(s, progress, e, reply, false);
+}
 
 static void h_container_create(pl_req_t *r, void *data)
 {
@@ -185,88 +263,25 @@ static void h_container_wait(pl_req_t *r, void *data)
 	}
 	if (!next_exit && !pl_container_is_running(c))
 		return pl_reply_json(r, 200, pl_container_exit_json(c));
-	park_exit(app, r, c, true, timeout, NULL);
+	park_exit(app, r, pl_container_id(c), pl_container_exits(c) + 1, true, timeout, NULL);
 }
 
-void pl_route_change_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_state_t want,
-			   int64_t stop_timeout, json_t *reply, bool not_modified)
+/* Start and stop: one library call, answered once the change happened. */
+static void set_state(pl_app_t *app, pl_req_t *r, pl_container_t *c, pl_want_state_t want,
+		      int64_t stop_timeout)
 {
 	pl_error_t *e = NULL;
-	bool running = pl_container_is_running(c);
-	if (want == PL_WANT_STOPPED && !running)
-		pl_container_stop(app->pl, c, stop_timeout, NULL); /* cancels a pending restart */
-	if ((want == PL_WANT_RUNNING && running) || (want == PL_WANT_STOPPED && !running) ||
-	    want == PL_WANT_UNCHANGED) {
-		if (not_modified && want == PL_WANT_RUNNING)
-			pl_reply_empty(r, 304);
-		else if (reply)
-			pl_reply_json(r, 200, reply);
-		else
-			pl_reply_empty(r, 204);
-		return;
-	}
-	if (want == PL_WANT_RUNNING && pl_archive_writing(pl_container_id(c))) {
-		pl_error_set(&e, PL_ERR_CONFLICT, 0,
-			     "container %.12s: an archive is being copied into it; try again",
-			     pl_container_id(c));
-		if (reply)
-			json_decref(reply);
-		return pl_route_fail(r, e);
-	}
-	if (want == PL_WANT_RUNNING) {
-		start_wait_t *s =
-		    pl_waiter_new(sizeof(*s), &start_wait_type, app, r, pl_container_id(c));
-		s->reply = reply;
-		if (pl_container_start(app->pl, c, on_started, s, &e) < 0) {
-			pl_waiter_free(&s->w);
-			return pl_route_fail(r, e);
-		}
-		return pl_waiter_park(&s->w);
-	}
-	if (pl_container_stop(app->pl, c, stop_timeout, &e) < 0) {
-		if (reply)
-			json_decref(reply);
-		return pl_route_fail(r, e);
-	}
-	park_exit(app, r, c, false, -1, reply);
-}
-
-/* create with "start": true, one round trip for a run: the fsyncs that make the new
- * container durable run in a child while its domain sets itself up, and the answer (201,
- * as for a create) comes once its process runs and the fsyncs are done. A failed start
- * removes the container again. */
-static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
-{
-	pl_error_t *e = NULL;
-	pl_container_t *c = pl_container_create_lazy(app->pl, body, &e);
-	if (!c)
-		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
-	pl_log_info("created container %.12s (starting)", pl_container_id(c));
-	start_wait_t *s = pl_waiter_new(sizeof(*s), &start_wait_type, app, r, pl_container_id(c));
-	s->reply = json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
-			     pl_handle_take(app->handles, c), "version",
-			     (json_int_t)pl_container_version(c));
-	s->status = 201;
-	s->created = true;
-	pl_error_t *se = NULL;
-	if (pl_container_make_durable_async(c, &se) < 0) {
-		pl_waiter_free(&s->w);
-		pl_container_remove(app->pl, c, true, NULL);
-		return pl_route_fail(r, pl_error_wrap(&se, "create container") ? se : se);
-	}
-	if (pl_container_start(app->pl, c, on_started, s, &e) < 0) {
-		pl_waiter_free(&s->w);
-		pl_container_remove(app->pl, c, true, NULL);
-		return pl_route_fail(r, e);
-	}
-	return pl_waiter_park(&s->w);
+	pl_route_state_t *s = pl_route_state_begin(app, r, c);
+	int progress = pl_container_set_state(app->pl, c, want, stop_timeout,
+					      pl_route_state_started, pl_route_state_link(s), &e);
+	pl_route_state_end(s, progress, e, NULL, want == PL_WANT_RUNNING);
 }
 
 static void h_container_start(pl_req_t *r, void *data)
 {
 	pl_container_t *c = pl_route_container(r, data);
 	if (c)
-		pl_route_change_state(data, r, c, PL_WANT_RUNNING, -1, NULL, true);
+		set_state(data, r, c, PL_WANT_RUNNING, -1);
 }
 
 static void h_container_stop(pl_req_t *r, void *data)
@@ -279,8 +294,7 @@ static void h_container_stop(pl_req_t *r, void *data)
 	double timeout;
 	if (pl_route_query_seconds(r, "timeout", -1, &timeout, &e) < 0)
 		return pl_route_fail(r, e);
-	pl_route_change_state(app, r, c, PL_WANT_STOPPED, timeout < 0 ? -1 : (int64_t)ceil(timeout),
-			      NULL, false);
+	set_state(app, r, c, PL_WANT_STOPPED, timeout < 0 ? -1 : (int64_t)ceil(timeout));
 }
 
 static void pause_or_unpause(pl_req_t *r, pl_app_t *app, bool pause)
@@ -321,18 +335,8 @@ static void h_container_update(pl_req_t *r, void *data)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "update: \"resources\" is required");
 		return pl_route_fail(r, e);
 	}
-	pl_handle_t *h = pl_handle_get(app->handles, pl_handle_take(app->handles, c), &e);
-	const char *staged =
-	    h ? pl_handle_mutate(app->handles, app->pl, h, "resources", res_arg, &e) : NULL;
-	if (h)
-		pl_handle_drop(app->handles, h);
-	pl_handle_t *h2 = staged ? pl_handle_get(app->handles, staged, &e) : NULL;
-	if (!h2)
-		return pl_route_fail(r, e);
 	pl_commit_result_t res;
-	int rc = pl_handle_commit(app->pl, h2, &res, &e);
-	pl_handle_drop(app->handles, h2);
-	if (rc < 0)
+	if (pl_container_change(app->pl, app->handles, c, "resources", res_arg, &res, &e) < 0)
 		return pl_route_fail(r, e);
 	pl_reply_json(
 	    r, 200,
@@ -365,24 +369,33 @@ static void h_container_remove(pl_req_t *r, void *data)
 	if (pl_req_query_bool(r, "force", false, &force, &e) < 0)
 		return pl_route_fail(r, e);
 	const char *ref = pl_req_param(r);
-	pl_container_t *c = pl_container_find(app->pl, ref, &e);
-	if (!c) {
-		/* ids are never reused: a full id that is gone was removed already */
-		if (pl_id_is_full(ref) && e->kind == PL_ERR_NOTFOUND) {
-			pl_error_free(e);
-			return pl_reply_empty(r, 204);
-		}
+	if (pl_portlayer_container_remove(app->pl, ref, force, &e) < 0)
 		return pl_route_fail(r, e);
-	}
-	_cleanup_free_ char *id = pl_xstrdup(pl_container_id(c));
-	if (pl_container_remove(app->pl, c, force, &e) < 0)
-		return pl_route_fail(r, e);
-	pl_log_info("removed container %.12s", id);
+	pl_log_info("removed container %.*s", pl_id_is_full(ref) ? 12 : (int)strlen(ref), ref);
 	pl_reply_empty(r, 204);
 }
 
+/* ?filters= (Docker's JSON), the logic in portlayer/listing.c */
+static void h_container_list(pl_req_t *r, void *data)
+{
+	static const char *const keys[] = {"label",   "name",	"id",	  "status", "ancestor",
+					   "network", "volume", "exited", NULL};
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	bool all, size;
+	/* all defaults to true: this API always listed every container */
+	if (pl_req_query_bool(r, "all", true, &all, &e) < 0 ||
+	    pl_req_query_bool(r, "size", false, &size, &e) < 0)
+		return pl_route_fail(r, e);
+	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
+	json_t *list = f ? pl_containers_list(app->pl, f, all, size, &e) : NULL;
+	if (!list)
+		return pl_route_fail(r, e);
+	pl_reply_json(r, 200, list);
+}
+
 const pl_route_t pl_routes_containers[] = {
-    {"GET", "/containers", pl_h_containers_list},
+    {"GET", "/containers", h_container_list},
     {"POST", "/containers", h_container_create},
     {"GET", "/containers/{id}", h_container_inspect},
     {"DELETE", "/containers/{id}", h_container_remove},

@@ -5,6 +5,7 @@
 #include "common/json.h"
 #include "common/util.h"
 #include "daemon/attach.h"
+#include "portlayer/api.h"
 #include "portlayer/session.h"
 
 #include <stdio.h>
@@ -96,42 +97,14 @@ static pl_exec_t *lookup_exec(pl_req_t *r, pl_app_t *app)
 	return ex;
 }
 
-/* A detached exec's output has no reader: a sink that takes it at once keeps credit flowing
- * (as Docker, which discards it), so the process never blocks on a full pipe. */
-typedef struct discard {
-	pl_sink_t sink;
-	pl_container_t *c; /* valid while the sink is attached: the session ends first */
-	uint32_t session;
-} discard_t;
-
-static void discard_data(pl_sink_t *s, int stream, const uint8_t *buf, size_t len)
-{
-	discard_t *d = (discard_t *)s;
-	pl_session_consumed(d->c, d->session, s, len);
-}
-
-static void discard_ended(pl_sink_t *s)
-{
-	free(s);
-}
-
-static void discard_output(pl_container_t *c, uint32_t session)
-{
-	discard_t *d = pl_xcalloc(1, sizeof(*d));
-	d->sink.data = discard_data;
-	d->sink.ended = discard_ended;
-	d->c = c;
-	d->session = session;
-	if (pl_session_attach(c, session, &d->sink, NULL) < 0)
-		free(d);
-}
-
 /* A detached start waits for the library to say the process runs. */
 static const pl_waiter_type_t exec_start_wait_type = {0};
 
 static void on_exec_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
 {
-	pl_waiter_t *w = data;
+	pl_waiter_t *w = pl_waiter_unlink(data);
+	if (!w) /* the client is gone */
+		return;
 	if (err)
 		pl_reply_error(w->req, err);
 	else
@@ -156,11 +129,12 @@ static void h_exec_start(pl_req_t *r, void *data)
 	if (detach) {
 		pl_waiter_t *w = pl_waiter_new(sizeof(*w), &exec_start_wait_type, app, r,
 					       pl_container_id(pl_exec_container(ex)));
-		if (pl_exec_start(app->pl, ex, on_exec_started, w, &e) < 0) {
+		if (pl_exec_start_detached(app->pl, ex, on_exec_started, pl_waiter_link(w), &e) <
+		    0) {
+			pl_waiter_link_unused(w);
 			pl_waiter_free(w);
 			return pl_route_fail(r, e);
 		}
-		discard_output(pl_exec_container(ex), pl_exec_session(ex));
 		return pl_waiter_park(w);
 	}
 	pl_attach_opts_t o = {0};

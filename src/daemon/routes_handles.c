@@ -4,6 +4,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "daemon/routes_containers.h"
+#include "portlayer/api.h"
 #include "portlayer/handle.h"
 
 static void h_handle_take(pl_req_t *r, void *data)
@@ -67,24 +68,28 @@ static void h_handle_commit(pl_req_t *r, void *data)
 	if (!h)
 		return;
 	pl_error_t *e = NULL;
-	pl_commit_result_t res;
-	if (pl_handle_commit(app->pl, h, &res, &e) < 0) {
-		if (e && e->kind == PL_ERR_CONFLICT) {
-			pl_container_t *c =
-			    pl_container_find(app->pl, pl_handle_container_id(h), NULL);
-			pl_reply_json(r, 409,
-				      json_pack("{s:s, s:I}", "message", e->msg, "version",
-						(json_int_t)(c ? pl_container_version(c) : 0)));
-			pl_error_free(e);
-			return;
-		}
+	pl_container_t *c = pl_container_find(app->pl, pl_handle_container_id(h), &e);
+	if (!c)
 		return pl_route_fail(r, e);
+	pl_route_state_t *s = pl_route_state_begin(app, r, c);
+	pl_commit_result_t res;
+	int progress = pl_handle_commit_apply(app->pl, h, &res, pl_route_state_started,
+					      pl_route_state_link(s), &e);
+	if (progress < 0 && !res.version && e->kind == PL_ERR_CONFLICT) {
+		/* a stale handle: the answer carries the current version */
+		pl_route_state_cancel(s);
+		pl_reply_json(r, 409,
+			      json_pack("{s:s, s:I}", "message", e->msg, "version",
+					(json_int_t)pl_container_version(c)));
+		pl_error_free(e);
+		return;
 	}
-	pl_container_t *c = pl_container_find(app->pl, pl_handle_container_id(h), NULL);
-	json_t *reply =
-	    json_pack("{s:s, s:I}", "id", pl_container_id(c), "version", (json_int_t)res.version);
-	pl_handle_drop(app->handles, h); /* spent: its version is gone */
-	pl_route_change_state(app, r, c, res.state, res.stop_timeout, reply, false);
+	json_t *reply = res.version ? json_pack("{s:s, s:I}", "id", pl_container_id(c), "version",
+						(json_int_t)res.version)
+				    : NULL;
+	if (res.version)
+		pl_handle_drop(app->handles, h); /* spent: its version is gone */
+	pl_route_state_end(s, progress, e, reply, false);
 }
 
 const pl_route_t pl_routes_handles[] = {

@@ -1,30 +1,30 @@
-/* /layers and /images: layer writes, imports, pulls and pushes run in worker processes
- * (the store's job bracket around each), tags, inspect and removal here. */
+/* /layers and /images: layer writes, imports, pulls and pushes run as the library's worker
+ * jobs (jobs.h); tags, inspect and removal are one library call each. */
 #include "daemon/routes.h"
-#include "daemon/routes_list.h"
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "portlayer/listing.h"
 #include "common/util.h"
 #include "common/worker.h"
 #include "daemon/routes_archive.h"
-#include "portlayer/events.h"
+#include "portlayer/api.h"
+#include "portlayer/jobs.h"
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/registry.h"
 
 #include <stdio.h>
 
-typedef enum store_kind { STORE_LAYER, STORE_IMPORT, STORE_PULL, STORE_PUSH } store_kind_t;
-
+/* A store job's request and what its work needs. */
 typedef struct store_job {
 	pl_app_t *app;
 	pl_req_t *req;
-	store_kind_t kind;
+	pl_job_kind_t kind; /* PL_JOB_LAYER, _IMPORT, _PULL or _PUSH */
 	int fd;
 	char expected[PL_DIGEST_LEN + 1];
-	/* STORE_PULL */
+	/* PL_JOB_PULL, PL_JOB_PUSH */
 	char *ref, *platform, *username, *password;
 	bool insecure;
-	char *image; /* STORE_PUSH: the store's image (id) */
+	char *image; /* PL_JOB_PUSH: the store's image (id) */
 } store_job_t;
 
 static void store_job_free(store_job_t *j)
@@ -41,16 +41,16 @@ static json_t *store_work(void *data, pl_error_t **err)
 {
 	store_job_t *j = data;
 	pl_images_t *im = pl_portlayer_images(j->app->pl);
-	if (j->kind == STORE_IMPORT)
+	if (j->kind == PL_JOB_IMPORT)
 		return pl_images_import_job(im, j->fd, err);
-	if (j->kind == STORE_PULL || j->kind == STORE_PUSH) {
+	if (j->kind == PL_JOB_PULL || j->kind == PL_JOB_PUSH) {
 		pl_pull_opts_t o = {.ref = j->ref,
 				    .platform = j->platform,
 				    .username = j->username,
 				    .password = j->password,
 				    .insecure = j->insecure};
-		return j->kind == STORE_PUSH ? pl_registry_push(im, j->image, &o, err)
-					     : pl_registry_pull(im, &o, err);
+		return j->kind == PL_JOB_PUSH ? pl_registry_push(im, j->image, &o, err)
+					      : pl_registry_pull(im, &o, err);
 	}
 	return pl_images_layer_write_job(im, j->fd, j->expected[0] ? j->expected : NULL, err);
 }
@@ -58,49 +58,30 @@ static json_t *store_work(void *data, pl_error_t **err)
 static void store_done(void *data, const json_t *result, const pl_error_t *err)
 {
 	store_job_t *j = data;
-	pl_images_t *im = pl_portlayer_images(j->app->pl);
-	pl_images_reload(im, NULL);
-	pl_error_t *e = NULL;
-	if (!err && pl_images_apply_names(im, result, &e) < 0)
-		err = e;
-	pl_images_job(im, false);
-	if (err) {
+	if (err)
 		pl_reply_error(j->req, err);
-	} else if (j->kind == STORE_PUSH) {
-		pl_events_emit(pl_portlayer_events(j->app->pl), "image", "push", j->image, NULL,
-			       json_pack("{s:s, s:O}", "ref", j->ref, "digest",
-					 json_object_get(result, "digest")));
-		pl_reply_json(j->req, 200, json_deep_copy(result));
-	} else {
-		const char *action = j->kind == STORE_IMPORT ? "import"
-				     : j->kind == STORE_PULL ? "pull"
-							     : NULL;
-		size_t i;
-		json_t *img;
-		json_array_foreach(action ? json_object_get(result, "images") : NULL, i, img)
-		    pl_events_emit(pl_portlayer_events(j->app->pl), "image", action,
-				   json_string_value(json_object_get(img, "id")), NULL,
-				   json_pack("{s:O}", "tags", json_object_get(img, "tags")));
-		pl_reply_json(j->req, 201, json_deep_copy(result));
-	}
+	else
+		pl_reply_json(j->req, j->kind == PL_JOB_PUSH ? 200 : 201, json_deep_copy(result));
 	store_job_free(j);
-	pl_error_free(e);
 }
 
 static void submit_store_job(pl_req_t *r, store_job_t *j)
 {
 	pl_error_t *e = NULL;
-	pl_images_t *im = pl_portlayer_images(j->app->pl);
-	pl_images_job(im, true);
-	if (pl_work_submit(j->app->workers, store_work, store_done, j, &e) < 0) {
-		pl_images_job(im, false);
+	pl_job_t job = {.kind = j->kind,
+			.subject = j->image,
+			.ref = j->ref,
+			.work = store_work,
+			.done = store_done,
+			.data = j};
+	if (pl_portlayer_job(j->app->pl, j->app->workers, &job, &e) < 0) {
 		store_job_free(j);
 		return pl_route_fail(r, e);
 	}
 	pl_req_park(r, NULL);
 }
 
-static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, store_kind_t kind)
+static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, pl_job_kind_t kind)
 {
 	store_job_t *j = pl_xcalloc(1, sizeof(*j));
 	j->app = app;
@@ -110,7 +91,7 @@ static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, store_kind_t kind)
 	return j;
 }
 
-static void submit_body_job(pl_req_t *r, pl_app_t *app, store_kind_t kind)
+static void submit_body_job(pl_req_t *r, pl_app_t *app, pl_job_kind_t kind)
 {
 	pl_error_t *e = NULL;
 	int fd = pl_req_body_fd(r);
@@ -132,12 +113,12 @@ static void submit_body_job(pl_req_t *r, pl_app_t *app, store_kind_t kind)
 
 static void h_layer_write(pl_req_t *r, void *data)
 {
-	submit_body_job(r, data, STORE_LAYER);
+	submit_body_job(r, data, PL_JOB_LAYER);
 }
 
 static void h_image_import(pl_req_t *r, void *data)
 {
-	submit_body_job(r, data, STORE_IMPORT);
+	submit_body_job(r, data, PL_JOB_IMPORT);
 }
 
 /* The optional body {"username","password"} of a pull or push (what names it in errors):
@@ -185,7 +166,7 @@ static void h_image_pull(pl_req_t *r, void *data)
 	if (progress)
 		return pl_pull_stream(r, app, ref, pl_req_query(r, "platform"), user, pass,
 				      insecure);
-	store_job_t *j = store_job_new(r, app, STORE_PULL);
+	store_job_t *j = store_job_new(r, app, PL_JOB_PULL);
 	j->ref = pl_xstrdup(ref);
 	const char *platform = pl_req_query(r, "platform");
 	j->platform = platform && *platform ? pl_xstrdup(platform) : NULL;
@@ -218,7 +199,7 @@ static void h_image_push(pl_req_t *r, void *data)
 	_cleanup_json_ json_t *body = NULL;
 	if (req_login(r, "push", &body, &user, &pass, &e) < 0)
 		return pl_route_fail(r, e);
-	store_job_t *j = store_job_new(r, app, STORE_PUSH);
+	store_job_t *j = store_job_new(r, app, PL_JOB_PUSH);
 	j->ref = TAKE_PTR(ref);
 	j->image = pl_xstrdup(pl_image_id(img));
 	j->username = user && *user ? pl_xstrdup(user) : NULL;
@@ -296,42 +277,44 @@ static void h_image_inspect(pl_req_t *r, void *data)
 static void h_image_tag(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
-	const json_t *img = lookup_image(r, app, pl_req_query(r, "ref"));
-	if (!img)
-		return;
 	pl_error_t *e = NULL;
-	const char *name = pl_req_query(r, "name");
-	if (!name || pl_image_tag(pl_portlayer_images(app->pl), img, name, &e) < 0) {
-		if (!e)
-			pl_error_set(&e, PL_ERR_INVALID, 0, "tag needs ?ref=IMAGE&name=NAME[:TAG]");
+	if (pl_portlayer_image_tag(app->pl, pl_req_query(r, "ref"), pl_req_query(r, "name"), &e) <
+	    0)
 		return pl_route_fail(r, e);
-	}
-	pl_events_emit(pl_portlayer_events(app->pl), "image", "tag", pl_image_id(img), NULL,
-		       json_pack("{s:s}", "name", name));
 	pl_reply_empty(r, 201);
 }
 
 static void h_image_remove(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
-	const char *ref = pl_req_param(r);
-	const json_t *img = lookup_image(r, app, ref);
-	if (!img)
-		return;
-	_cleanup_free_ char *id = pl_xstrdup(pl_image_id(img));
 	pl_error_t *e = NULL;
-	if (pl_image_remove(pl_portlayer_images(app->pl), ref,
-			    pl_portlayer_image_in_use(app->pl, id), &e) < 0)
+	if (pl_portlayer_image_remove(app->pl, pl_req_param(r), &e) < 0)
 		return pl_route_fail(r, e);
-	pl_events_emit(pl_portlayer_events(app->pl), "image", "untag", id, NULL,
-		       json_pack("{s:s}", "name", ref));
 	pl_reply_empty(r, 204);
 }
 
+/* ?filters= (Docker's JSON), the logic in portlayer/listing.c */
+static void h_image_list(pl_req_t *r, void *data)
+{
+	static const char *const keys[] = {"reference", "label", "dangling", NULL};
+	pl_app_t *app = data;
+	pl_error_t *e = NULL;
+	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
+	json_t *list = f ? pl_images_list_filtered(app->pl, f, &e) : NULL;
+	if (!list)
+		return pl_route_fail(r, e);
+	pl_reply_json(r, 200, list);
+}
+
 const pl_route_t pl_routes_images[] = {
-    {"POST", "/layers", h_layer_write, true},	   {"POST", "/images/import", h_image_import, true},
-    {"POST", "/images/pull", h_image_pull},	   {"POST", "/images/tag", h_image_tag},
-    {"GET", "/images", pl_h_images_list},	   {"GET", "/images/get", h_image_save},
-    {"POST", "/images/{ref*}/push", h_image_push}, {"GET", "/images/{ref*}", h_image_inspect},
-    {"DELETE", "/images/{ref*}", h_image_remove},  {NULL, NULL, NULL},
+    {"POST", "/layers", h_layer_write, true},
+    {"POST", "/images/import", h_image_import, true},
+    {"POST", "/images/pull", h_image_pull},
+    {"POST", "/images/tag", h_image_tag},
+    {"GET", "/images", h_image_list},
+    {"GET", "/images/get", h_image_save},
+    {"POST", "/images/{ref*}/push", h_image_push},
+    {"GET", "/images/{ref*}", h_image_inspect},
+    {"DELETE", "/images/{ref*}", h_image_remove},
+    {NULL, NULL, NULL},
 };

@@ -89,8 +89,9 @@ static void h_container_logs(pl_req_t *r, void *data)
 	l->follow = follow;
 	l->cursor = cursor;
 	if (follow) {
-		_cleanup_free_ char *path = pl_xasprintf("%s/container.log", pl_container_dir(c));
-		if (inotify_add_watch(app->inotify_fd, path, IN_MODIFY) < 0)
+		/* the directory, not the file: a rotated log is a new container.log */
+		const char *path = pl_container_dir(c);
+		if (inotify_add_watch(app->inotify_fd, path, IN_MODIFY | IN_CREATE) < 0)
 			pl_log_warn("inotify %s: %m", path);
 	}
 	pl_waiter_stream(&l->w, "application/vnd.docker.multiplexed-stream", logs_produce);

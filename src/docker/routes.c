@@ -1,4 +1,5 @@
 #include "docker/docker.h"
+#include "docker/build/build.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -799,6 +800,7 @@ JOB(h_events, events_job)
 
 const pl_route_t dk_routes[] = {
     {"GET", "/_ping", h_ping},
+    {"POST", "/build", dk_build_route, true},
     {"HEAD", "/_ping", h_ping_head},
     {"GET", "/version", h_version},
     {"GET", "/info", h_info},

@@ -1,4 +1,5 @@
 #include "portlayer/config.h"
+#include "portlayer/logs.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -302,6 +303,20 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
 	return 0;
 }
 
+/* Like runc: nothing is mounted in /proc or /sys (a fresh volume there was "populated" from
+ * the live procfs/sysfs), nor over /dev itself. Below /dev, binds such as /dev/log are
+ * common and our /dev is a private tmpfs, so they stay allowed. */
+bool pl_mount_target_reserved(const char *dst)
+{
+	static const char *const under[] = {"/proc", "/sys", NULL};
+	for (const char *const *u = under; *u; u++) {
+		size_t n = strlen(*u);
+		if (strncmp(dst, *u, n) == 0 && (dst[n] == '\0' || dst[n] == '/'))
+			return true;
+	}
+	return strcmp(dst, "/dev") == 0 || strcmp(dst, "/") == 0;
+}
+
 /* Bind mounts of host paths and named volumes; each target once. Volume names are checked
  * (and volumes created) by the container core. */
 static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_error_t **err)
@@ -333,6 +348,11 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 		if (!dst || !pl_path_is_clean_abs(dst))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "mounts[%zu].target must be a clean absolute path", i);
+		if (pl_mount_target_reserved(dst))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "mounts[%zu].target %s: /proc, /sys and /dev are the "
+					    "kernel's and the runtime's, not a mount target",
+					    i, dst);
 		if (ro && !json_is_boolean(ro))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "mounts[%zu].readonly is a boolean", i);
@@ -386,7 +406,8 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	    "ports",	   "auto_remove",  "healthcheck",  "ipc_mode",
 	    "pid_mode",	   "uts_mode",	   "dns",	   "dns_search",
 	    "dns_options", "extra_hosts",  "domainname",   "cgroup_parent",
-	    "devices",	   "shm_size",	   "group_add",	   NULL};
+	    "devices",	   "shm_size",	   "group_add",	   "log_config",
+	    NULL};
 	if (pl_json_check_keys(body, "request", keys, err) < 0)
 		return NULL;
 	_cleanup_(pl_config_freep) pl_config_t *c = pl_xcalloc(1, sizeof(*c));
@@ -441,7 +462,9 @@ pl_config_t *pl_config_parse(const json_t *body, bool check_host, pl_error_t **e
 	if (parse_mounts(c, json_object_get(body, "mounts"), check_host, err) < 0 ||
 	    pl_security_parse(json_object_get(body, "security"), &c->security, err) < 0 ||
 	    pl_resources_parse(json_object_get(body, "resources"), &c->resources, err) < 0 ||
-	    pl_network_config_parse(c, body, err) < 0 || pl_health_config_parse(c, body, err) < 0)
+	    pl_network_config_parse(c, body, err) < 0 || pl_health_config_parse(c, body, err) < 0 ||
+	    pl_log_config_parse(json_object_get(body, "log_config"), &c->log_max_size,
+				&c->log_max_files, err) < 0)
 		return NULL;
 	c->hostname = hostname ? pl_xstrdup(hostname) : NULL;
 	if (pl_hostcfg_parse(c, body, check_host, err) < 0)
@@ -474,9 +497,13 @@ json_t *pl_config_to_json(const pl_config_t *c)
 {
 	char user[32];
 	snprintf(user, sizeof(user), "%u:%u", c->uid, c->gid);
-	json_t *proc = json_pack("{s:o, s:o, s:s, s:s}", "args", strv_to_json(c->args), "env",
-				 strv_to_json(c->env), "cwd", c->cwd, "user",
+	/* before pl_config_apply_image an image's config has no args or cwd yet */
+	json_t *proc = json_pack("{s:o, s:s}", "env", strv_to_json(c->env), "user",
 				 c->user_name ? c->user_name : user);
+	if (c->args)
+		json_object_set_new(proc, "args", strv_to_json(c->args));
+	if (c->cwd)
+		json_object_set_new(proc, "cwd", json_string(c->cwd));
 	json_object_set_new(proc, "tty", json_boolean(c->tty));
 	json_object_set_new(proc, "stdin", json_boolean(c->open_stdin));
 	json_t *j = json_pack("{s:o, s:{s:s}}", "process", proc, "isolation", "kernel",
@@ -500,6 +527,9 @@ json_t *pl_config_to_json(const pl_config_t *c)
 			    sn ? json_string(sn) : json_sprintf("%d", c->stop_signal));
 	json_object_set_new(j, "stop_timeout", json_integer(c->stop_timeout));
 	json_object_set_new(j, "mounts", json_deep_copy(c->mounts));
+	json_object_set_new(j, "log_config",
+			    json_pack("{s:I, s:i}", "max_size", (json_int_t)c->log_max_size,
+				      "max_files", (int)c->log_max_files));
 	json_object_set_new(j, "security", pl_security_to_json(&c->security));
 	json_object_set_new(j, "resources", pl_resources_to_json(&c->resources));
 	pl_network_config_to_json(c, j);
@@ -614,6 +644,9 @@ json_t *pl_config_tether_json(const pl_config_t *c, const char *hostname)
 	/* run -it: the first prompt must wait for the first attach, or it is lost */
 	if (c->tty && c->open_stdin)
 		json_object_set_new(j, "wait_attach", json_true());
+	/* a VM's log is its serial port, written by QEMU: not rotated (yet) */
+	if (c->log_max_size && c->kernel != PL_KERNEL_DEDICATED)
+		json_object_set_new(j, "log_max_size", json_integer((json_int_t)c->log_max_size));
 	return j;
 }
 
@@ -621,6 +654,7 @@ json_t *pl_config_tether_exec_json(const pl_config_t *c, const json_t *spec)
 {
 	json_t *j = pl_config_tether_json(c, NULL);
 	json_object_del(j, "wait_attach");
+	json_object_del(j, "log_max_size");
 	json_object_set(j, "args", json_object_get(spec, "args"));
 	/* the exec's variables override the container's of the same name */
 	json_t *env = json_object_get(j, "env");

@@ -59,6 +59,8 @@ typedef struct pl_config {
 	json_t *healthcheck; /* canonical {"test","interval","timeout","retries","start_period"} or
 				NULL */
 	pl_hostcfg_t host;   /* shared namespaces, names, cgroup parent, devices (hostcfg.c) */
+	uint64_t log_max_size;	/* bytes before container.log rotates; 0: never (logs.h) */
+	unsigned log_max_files; /* container.log and the rotated ones kept, >= 1 */
 } pl_config_t;
 
 /* Parses and validates the create body (or a stored config's "config" object). With
@@ -99,3 +101,6 @@ int pl_user_parse(const char *s, uid_t *uid, gid_t *gid);
  * name characters, at most 255 bytes. */
 bool pl_user_name_valid(const char *s);
 const char *pl_kernel_name(pl_kernel_t k);
+
+/* Whether a mount target is refused: /proc or /sys or below, /dev itself, or "/". */
+bool pl_mount_target_reserved(const char *target);

@@ -2,6 +2,7 @@
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */
 #include "portlayer/internal.h"
+#include "portlayer/logs.h"
 #include "portlayer/pods.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -936,6 +937,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_STATS_REQUEST: /* ours to send, never tether's */
 	case PL_MSG_NETWORK:
 	case PL_MSG_TOP_REQUEST:
+	case PL_MSG_LOG_ROTATED:
+		break;
+	case PL_MSG_LOG_ROTATE:
+		pl_logs_rotate(c);
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);

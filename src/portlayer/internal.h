@@ -1,11 +1,12 @@
 /* Private to libportlayer's container core: the container record, the persistence functions
  * store.c provides, and what the core's units call of each other. Included by exactly these:
  * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
- * (domain directories), recovery.c (settling domains after a restart), session.c (attach and
- * exec sessions), handle.c (committing a config), metrics.c (counting containers), health.c
- * (health checks), pods.c (shared namespaces), netlive.c (network changes of a running
- * domain) and listing.c (filtered lists). Everything else (network, storage, the daemon)
- * uses portlayer/container.h's accessors and lifecycle subscription. */
+ * (domain directories), recovery.c (settling domains after a restart), session.c and
+ * exec_orphan.c (attach and exec sessions), handle.c (committing a config), metrics.c
+ * (counting containers), health.c (health checks), pods.c (shared namespaces), netlive.c
+ * (network changes of a running domain), listing.c (filtered lists) and logrotate.c (the
+ * daemon's half of log rotation). Everything else (network, storage, the daemon) uses
+ * portlayer/container.h's accessors and lifecycle subscription. */
 #pragma once
 
 #include "portlayer/container.h"
@@ -210,3 +211,10 @@ void pl_container_auto_remove(pl_container_t *c);
 /* container.c: applies the restart policy to a container that stopped by itself */
 void pl_container_consider_restart(pl_container_t *c);
 void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs);
+
+/* exec_orphan.c: an exec session nobody reads has its output dropped; a container keeps
+ * at most PL_EXEC_KEEP_FINISHED finished exec records (the oldest go). */
+#define PL_EXEC_KEEP_FINISHED 64u
+void pl_session_discard(pl_container_t *c, uint32_t session);
+bool pl_session_is_running_exec(pl_container_t *c, uint32_t session);
+void pl_execs_prune(pl_container_t *c);

@@ -27,3 +27,19 @@ ssize_t pl_log_read(pl_log_cursor_t *cur, char *buf, size_t max);
 /* Parses one record (without its newline). Returns 0 or -EINVAL. Exposed for tests. */
 int pl_log_parse_record(const char *line, size_t len, int64_t *ts, int *stream, bool *partial,
 			const char **content, size_t *content_len);
+
+/* Rotation (logrotate.c): container.log, then container.log.1 (older) ... .N-1 (oldest).
+ * The daemon's defaults for containers created without log_config (--log-max-size,
+ * --log-max-files); max_size 0: never rotate. */
+#define PL_LOG_DEFAULT_MAX_SIZE	 (100ull << 20)
+#define PL_LOG_DEFAULT_MAX_FILES 5u
+void pl_logs_set_defaults(uint64_t max_size, unsigned max_files);
+/* A create body's "log_config": {"max_size": bytes or "10m", "max_files": 1..100}; what is
+ * left out takes the daemon's default. */
+typedef struct json_t json_t;
+int pl_log_config_parse(const json_t *v, uint64_t *max_size, unsigned *max_files, pl_error_t **err);
+/* "100", "10k", "10m", "1g" (binary units, an optional trailing "b"). */
+int pl_log_parse_size(const char *s, uint64_t *out);
+struct pl_container;
+/* tether said the log is full (LOG_ROTATE): rename, reopen, send it the new file. */
+void pl_logs_rotate(struct pl_container *c);

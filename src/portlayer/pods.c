@@ -32,6 +32,13 @@ static int resolve_one(pl_portlayer_t *pl, char **mode, const char *field, pl_er
 				    "%s: container %.12s has a dedicated kernel; its namespaces "
 				    "cannot be shared",
 				    field, t->id);
+	/* the namespaces of a remapped domain belong to its user namespace, whose root holds
+	 * every capability over them: a joiner that is root on the host must not share them */
+	if (t->config->security.userns.remap)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "%s: container %.12s runs in a user namespace (security.userns "
+				    "remap); its namespaces cannot be shared",
+				    field, t->id);
 	char *full = pl_xasprintf(PL_CONTAINER_PREFIX "%s", t->id);
 	free(*mode);
 	*mode = full;

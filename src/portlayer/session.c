@@ -102,7 +102,9 @@ void pl_session_detach(pl_container_t *c, uint32_t session, pl_sink_t *sink)
 			break;
 		}
 	}
-	if (!s->sinks)
+	if (!s->sinks && session != PL_SESSION_PRIMARY && pl_session_is_running_exec(c, session))
+		pl_session_discard(c, session); /* its client went away: exec_orphan.c */
+	else if (!s->sinks)
 		pl_container_send(c, PL_MSG_DETACH, json_pack("{s:i}", "session", (int)session));
 	else
 		grant(c, s); /* the slowest may have been the one that left */
@@ -379,6 +381,7 @@ pl_exec_t *pl_exec_create(pl_portlayer_t *pl, pl_container_t *c, const json_t *b
 	ex->next = c->execs;
 	c->execs = ex;
 	exec_save(ex);
+	pl_execs_prune(c);
 	return ex;
 }
 

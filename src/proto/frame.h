@@ -34,7 +34,10 @@ typedef enum pl_msg_type {
 	PL_MSG_TOP_REQUEST = 19, /* port layer -> tether: {} */
 	PL_MSG_TOP = 20,	 /* tether -> port layer: {"processes":[...]} */
 	PL_MSG_NETWORK = 21, /* port layer -> tether: {"hosts","dns"} after a live network change */
-	PL_MSG_TYPE_MAX = 21,
+
+	PL_MSG_LOG_ROTATE = 22,	 /* tether -> port layer: the log reached its size (no payload) */
+	PL_MSG_LOG_ROTATED = 23, /* port layer -> tether: the fresh log file, as SCM_RIGHTS */
+	PL_MSG_TYPE_MAX = 23,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {

@@ -173,7 +173,8 @@ static const char *unknown_key(json_t *o, bool exec)
 	for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
 		const char *key = json_object_iter_key(it);
 		bool ok = strcmp(key, exec ? "session" : "wait_attach") == 0 ||
-			  (!exec && (strcmp(key, "network") == 0 || strcmp(key, "vm") == 0));
+			  (!exec && (strcmp(key, "network") == 0 || strcmp(key, "vm") == 0 ||
+				     strcmp(key, "log_max_size") == 0));
 		for (const char *const *k = common; *k && !ok; k++)
 			ok = strcmp(key, *k) == 0;
 		if (!ok) {

@@ -4,28 +4,26 @@
  * credit. Exec sessions (2 and up) are not logged and have no ring: without credit their
  * output is simply not read, so the process blocks on a full pipe and memory stays bounded.
  * Stdin comes in as DATA frames within a window tether grants (CREDIT to the daemon) and is
- * written without ever blocking tether. */
+ * written without ever blocking tether. Everything leaves through the port given at init
+ * (session.h); the log records are logwriter.c's, the ring replay.c's, the credit arithmetic
+ * flow.h's. */
+#include "tether/session.h"
 #include "common/cleanup.h"
+#include "tether/flow.h"
+#include "tether/logwriter.h"
+#include "tether/replay.h"
 #include "tether/tether.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define MAX_EXEC 64
-/* A line longer than this is logged in P(artial) pieces so memory stays bounded. */
-#define LOG_LINE_MAX (16 * 1024)
-#define FRAME_MAX    (32 * 1024)  /* output bytes in one DATA frame */
-#define RING_MAX     (256 * 1024) /* session 1's replay ring, record headers included */
-/* The stdin window: what the daemon may have in flight plus what the process has not taken
- * yet never exceeds STDIN_WINDOW, so that is all tether ever buffers. Bytes the process took
- * are granted back in batches of STDIN_BATCH (or at once when nothing is left waiting). */
-#define STDIN_WINDOW (1024 * 1024)
-#define STDIN_BATCH  (64 * 1024)
 /* Session 1 attached: while more output than this waits for the daemon's credit, its stdin
  * is neither written nor granted, so the process slows down instead of its output falling
  * out of the ring before the reader saw it. */
@@ -33,16 +31,13 @@
 /* An exec process has exited but something (a background child) keeps its output open: give
  * up after this long without output while the daemon was ready to take it. */
 #define EXIT_IDLE_MS 2000
-#define CREDIT_MAX   ((uint64_t)1 << 62)
 
 enum { ROLE_OUT = 0, ROLE_ERR = 1, ROLE_IN = 2 }; /* out[] index = stream - 1 */
 
 typedef struct output {
-	int fd; /* -1 once at EOF */
-	const char *name;
-	size_t len; /* session 1: the partial line awaiting the log */
-	char *line; /* session 1: LOG_LINE_MAX bytes */
-	bool hup;   /* exec: every writer is gone but output waits for credit */
+	int fd;		    /* -1 once at EOF */
+	pl_logwriter_t log; /* session 1: its records in the log */
+	bool hup;	    /* exec: every writer is gone but output waits for credit */
 } output_t;
 
 typedef struct session {
@@ -70,11 +65,41 @@ typedef struct session {
 } session_t;
 
 static session_t sessions[1 + MAX_EXEC]; /* [0] is session 1 */
-static char primary_lines[2][LOG_LINE_MAX];
+static char primary_lines[2][PL_LOG_LINE_MAX];
+static pl_replay_t ring; /* session 1's */
+static pl_session_port_t port;
+
+void pl_sessions_init(const pl_session_port_t *p)
+{
+	port = *p;
+}
+
+/* ---- the port */
+
+static bool ctl_ready(void)
+{
+	return port.ready(port.ctx);
+}
+
+static void ctl_send_json(uint16_t type, json_t *obj)
+{
+	port.send_json(port.ctx, type, obj);
+}
+
+__attribute__((format(printf, 3, 4))) static void ctl_error(int type, uint32_t session,
+							    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	port.error(port.ctx, type, session, msg);
+}
 
 static bool can_forward(const session_t *s)
 {
-	return s->attached && s->credit > 0 && pl_ctl_ready();
+	return s->attached && s->credit > 0 && ctl_ready();
 }
 
 static session_t *find(uint32_t id)
@@ -85,9 +110,11 @@ static session_t *find(uint32_t id)
 	return NULL;
 }
 
-static void send_data(const session_t *s, unsigned stream, uint64_t seq, const void *data, size_t n)
+/* One DATA frame of session s (ctx); returns whether the connection still takes frames. */
+static bool send_data(void *ctx, unsigned stream, uint64_t seq, const void *data, size_t n)
 {
-	static uint8_t frame[PL_FRAME_HDR_LEN + 8 + FRAME_MAX];
+	const session_t *s = ctx;
+	static uint8_t frame[PL_FRAME_HDR_LEN + 8 + PL_FRAME_DATA_MAX];
 	pl_frame_hdr_t h = {.len = (uint32_t)(8 + n),
 			    .type = PL_MSG_DATA,
 			    .flags = (uint16_t)stream,
@@ -96,240 +123,45 @@ static void send_data(const session_t *s, unsigned stream, uint64_t seq, const v
 	for (int i = 0; i < 8; i++)
 		frame[PL_FRAME_HDR_LEN + i] = (uint8_t)(seq >> (56 - 8 * i));
 	memcpy(frame + PL_FRAME_HDR_LEN + 8, data, n);
-	pl_ctl_send_frame(frame, PL_FRAME_HDR_LEN + 8 + n);
+	port.send_frame(port.ctx, frame, PL_FRAME_HDR_LEN + 8 + n);
+	return ctl_ready();
 }
 
-/* ---- session 1's replay ring. Frames already sent keep their sequence number and bytes in
- * `sent`, so a daemon that lost them can have them again; output not yet sent waits in
- * `unsent` (consecutive reads of one stream coalesce) and gets its sequence number when it
- * is cut into a frame, as large as the credit allows. Both together hold at most RING_MAX
- * bytes; the oldest output goes first (it stays in the log). */
-
-typedef struct rec {
-	uint64_t seq;
-	uint32_t len;
-	uint32_t stream;
-} rec_t;
-
-/* Records back to back in one buffer; compacted when the tail reaches the end, which the
- * slack (twice the bound) makes rare. */
-typedef struct fifo {
-	uint8_t *buf;
-	size_t head, tail, last; /* last: the newest record, when not empty */
-	size_t cost;		 /* headers + payloads held */
-} fifo_t;
-
-#define FIFO_CAP (2 * RING_MAX + FRAME_MAX + sizeof(rec_t))
-
-static struct ring {
-	fifo_t sent, unsent;
-	uint64_t resend_from; /* the next sent frame to send again */
-} ring;
-
-static bool fifo_empty(const fifo_t *f)
-{
-	return f->head == f->tail;
-}
-
-static rec_t rec_at(const fifo_t *f, size_t off)
-{
-	rec_t r;
-	memcpy(&r, f->buf + off, sizeof(r));
-	return r;
-}
-
-static void fifo_pop(fifo_t *f)
-{
-	rec_t r = rec_at(f, f->head);
-	f->head += sizeof(r) + r.len;
-	f->cost -= sizeof(r) + r.len;
-	if (f->head == f->tail)
-		f->head = f->tail = f->last = 0;
-}
-
-static bool fifo_push(fifo_t *f, rec_t r, const void *data)
-{
-	size_t need = sizeof(r) + r.len;
-	if (!f->buf && !(f->buf = malloc(FIFO_CAP)))
-		return false;
-	if (f->tail + need > FIFO_CAP) {
-		memmove(f->buf, f->buf + f->head, f->tail - f->head);
-		f->tail -= f->head;
-		f->last -= f->head;
-		f->head = 0;
-	}
-	f->last = f->tail;
-	memcpy(f->buf + f->tail, &r, sizeof(r));
-	memcpy(f->buf + f->tail + sizeof(r), data, r.len);
-	f->tail += need;
-	f->cost += need;
-	return true;
-}
-
-/* Grows the newest record when it is of the same stream and stays within a frame. */
-static bool fifo_extend(fifo_t *f, uint32_t stream, const void *data, size_t n)
-{
-	if (fifo_empty(f))
-		return false;
-	rec_t r = rec_at(f, f->last);
-	if (r.stream != stream || r.len + n > FRAME_MAX || f->tail + n > FIFO_CAP)
-		return false;
-	memcpy(f->buf + f->tail, data, n);
-	r.len += (uint32_t)n;
-	memcpy(f->buf + f->last, &r, sizeof(r));
-	f->tail += n;
-	f->cost += n;
-	return true;
-}
-
-/* Drops the first n bytes of the oldest record: its header moves forward over them. */
-static void fifo_trim_front(fifo_t *f, size_t n)
-{
-	rec_t r = rec_at(f, f->head);
-	if (n >= r.len) {
-		fifo_pop(f);
-		return;
-	}
-	bool newest = f->last == f->head;
-	r.len -= (uint32_t)n;
-	f->head += n;
-	f->cost -= n;
-	memcpy(f->buf + f->head, &r, sizeof(r));
-	if (newest)
-		f->last = f->head;
-}
-
-static void ring_append(unsigned stream, const void *data, size_t n)
-{
-	while (ring.sent.cost + ring.unsent.cost + sizeof(rec_t) + n > RING_MAX) {
-		if (!fifo_empty(&ring.sent))
-			fifo_pop(&ring.sent);
-		else if (!fifo_empty(&ring.unsent))
-			fifo_pop(&ring.unsent);
-		else
-			break;
-	}
-	if (!fifo_extend(&ring.unsent, stream, data, n))
-		fifo_push(&ring.unsent, (rec_t){.len = (uint32_t)n, .stream = stream}, data);
-}
-
-/* Sends what the ring owes the daemon, as far as the credit goes: first sent frames after
- * ATTACH's since_seq (each one whole, as it was), then unsent output. */
+/* Sends what session 1's ring owes the daemon, as far as the credit goes. */
 static void ring_flush(session_t *s)
 {
-	size_t off = ring.sent.head;
-	while (can_forward(s)) {
-		if (ring.resend_from <= s->seq) {
-			while (off < ring.sent.tail &&
-			       rec_at(&ring.sent, off).seq < ring.resend_from)
-				off += sizeof(rec_t) + rec_at(&ring.sent, off).len;
-			if (off >= ring.sent.tail) { /* nothing older is left */
-				ring.resend_from = s->seq + 1;
-				continue;
-			}
-			rec_t r = rec_at(&ring.sent, off);
-			if (r.len > s->credit)
-				return;
-			send_data(s, r.stream, r.seq, ring.sent.buf + off + sizeof(r), r.len);
-			s->credit -= r.len;
-			ring.resend_from = r.seq + 1;
-			continue;
-		}
-		if (fifo_empty(&ring.unsent))
-			return;
-		rec_t r = rec_at(&ring.unsent, ring.unsent.head);
-		const uint8_t *data = ring.unsent.buf + ring.unsent.head + sizeof(r);
-		size_t k = r.len < s->credit ? r.len : (size_t)s->credit;
-		if (k > FRAME_MAX)
-			k = FRAME_MAX;
-		send_data(s, r.stream, ++s->seq, data, k);
-		s->credit -= k;
-		ring.resend_from = s->seq + 1;
-		fifo_push(&ring.sent,
-			  (rec_t){.seq = s->seq, .len = (uint32_t)k, .stream = r.stream}, data);
-		fifo_trim_front(&ring.unsent, k);
-		while (ring.sent.cost + ring.unsent.cost > RING_MAX && !fifo_empty(&ring.sent))
-			fifo_pop(&ring.sent);
-		off = ring.sent.head;
-	}
-}
-
-static void ring_attach(session_t *s, uint64_t since)
-{
-	if (since == 0) { /* only new output */
-		while (!fifo_empty(&ring.unsent))
-			fifo_pop(&ring.unsent);
-		ring.resend_from = s->seq + 1;
-	} else {
-		ring.resend_from = since + 1;
-	}
+	if (s->attached && ctl_ready())
+		pl_replay_flush(&ring, &s->credit, &s->seq, send_data, s);
 }
 
 /* ---- output */
-
-/* One CRI log record, one write(): "<RFC3339Nano> <stream> <F|P> <content>\n". The
- * fraction is always nine digits (valid RFC 3339, and records sort as text). */
-static void log_record(const char *stream, char tag, const char *data, size_t len)
-{
-	static char rec[64 + LOG_LINE_MAX];
-	struct timespec ts;
-	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	size_t n = strftime(rec, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(rec + n, sizeof(rec) - n, ".%09ldZ %s %c ", ts.tv_nsec, stream, tag);
-	memcpy(rec + n, data, len);
-	rec[n + len] = '\n';
-	/* a full disk loses log lines, not the container */
-	for (size_t done = 0; done < n + len + 1;) {
-		ssize_t w = write(FD_LOG, rec + done, n + len + 1 - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		done += (size_t)w;
-	}
-}
 
 /* Session 1: whatever the pipe (or terminal) holds goes to the log and the ring, then to the
  * daemon as far as the credit goes. Never throttled: logging must not stop. */
 static void pump_primary(session_t *s, output_t *o, unsigned stream)
 {
-	ssize_t n = read(o->fd, o->line + o->len, LOG_LINE_MAX - o->len);
+	size_t room;
+	char *space = pl_logwriter_space(&o->log, &room);
+	ssize_t n = read(o->fd, space, room);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) { /* EOF; EIO on a terminal whose every slave fd is closed */
-		if (o->len > 0)
-			log_record(o->name, 'P', o->line, o->len);
-		o->len = 0;
+		pl_logwriter_flush(&o->log);
 		o->fd = pl_close(o->fd);
 		return;
 	}
-	ring_append(stream, o->line + o->len, (size_t)n);
-	size_t start = 0, scanned = o->len;
-	o->len += (size_t)n;
-	char *nl;
-	while ((nl = memchr(o->line + scanned, '\n', o->len - scanned))) {
-		size_t end = (size_t)(nl - o->line);
-		log_record(o->name, 'F', o->line + start, end - start);
-		start = scanned = end + 1;
-	}
-	o->len -= start;
-	memmove(o->line, o->line + start, o->len);
-	if (o->len == LOG_LINE_MAX) {
-		log_record(o->name, 'P', o->line, o->len);
-		o->len = 0;
-	}
+	pl_replay_append(&ring, stream, space, (size_t)n);
+	pl_logwriter_commit(&o->log, (size_t)n);
 	ring_flush(s);
 }
 
 /* Exec sessions: read only what the credit allows and send it at once. */
 static void pump_exec(session_t *s, output_t *o, unsigned stream)
 {
-	static uint8_t buf[FRAME_MAX];
+	static uint8_t buf[PL_FRAME_DATA_MAX];
 	if (!can_forward(s))
 		return;
-	size_t want = s->credit < FRAME_MAX ? (size_t)s->credit : FRAME_MAX;
+	size_t want = s->credit < PL_FRAME_DATA_MAX ? (size_t)s->credit : PL_FRAME_DATA_MAX;
 	ssize_t n = read(o->fd, buf, want);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -356,7 +188,7 @@ static void stdin_close(session_t *s)
  * detached: then output only goes to the log, which never waits. */
 static bool stdin_held(const session_t *s)
 {
-	return s->id == PRIMARY && s->attached && ring.unsent.cost > BACKLOG_MAX;
+	return s->id == PRIMARY && s->attached && pl_replay_unsent(&ring) > BACKLOG_MAX;
 }
 
 /* Writes what the process takes without blocking; the rest waits for POLLOUT. */
@@ -390,15 +222,14 @@ static void stdin_flush(session_t *s)
 static void stdin_grant(session_t *s)
 {
 	if (!s->id || !s->has_stdin || s->stdin_closing || s->pid == 0 || s->in_fd < 0 ||
-	    s->exited || stdin_held(s) || !pl_ctl_ready())
+	    s->exited || stdin_held(s) || !ctl_ready())
 		return;
-	uint64_t pending = s->in_len - s->in_off, used = pending + s->in_window;
-	uint64_t free_bytes = used >= STDIN_WINDOW ? 0 : STDIN_WINDOW - used;
-	if (free_bytes == 0 || (free_bytes < STDIN_BATCH && pending > 0))
+	uint64_t free_bytes = pl_stdin_grant(s->in_len - s->in_off, s->in_window);
+	if (free_bytes == 0)
 		return;
 	s->in_window += free_bytes;
-	pl_ctl_send_json(PL_MSG_CREDIT, json_pack("{sI sI}", "session", (json_int_t)s->id, "bytes",
-						  (json_int_t)free_bytes));
+	ctl_send_json(PL_MSG_CREDIT, json_pack("{sI sI}", "session", (json_int_t)s->id, "bytes",
+					       (json_int_t)free_bytes));
 }
 
 void pl_sessions_grant(void)
@@ -428,22 +259,22 @@ void pl_session_stdin(uint32_t id, const uint8_t *payload, size_t len)
 {
 	session_t *s = find(id);
 	if (!s || s->done) {
-		pl_ctl_error(PL_MSG_DATA, id, "unknown session %u", (unsigned)id);
+		ctl_error(PL_MSG_DATA, id, "unknown session %u", (unsigned)id);
 		return;
 	}
 	if (!s->has_stdin || s->stdin_closing || (s->pid > 0 && s->in_fd < 0)) {
 		if (!s->stdin_complained)
-			pl_ctl_error(PL_MSG_DATA, id, "stdin of session %u is closed; ignoring it",
-				     (unsigned)id);
+			ctl_error(PL_MSG_DATA, id, "stdin of session %u is closed; ignoring it",
+				  (unsigned)id);
 		s->stdin_complained = true;
 		return;
 	}
 	if (len > s->in_window) { /* a safety cap: a daemon that keeps the rules never gets it */
-		pl_ctl_error(PL_MSG_DATA, id, "stdin beyond the granted window");
+		ctl_error(PL_MSG_DATA, id, "stdin beyond the granted window");
 		return;
 	}
 	if (!stdin_append(s, payload, len)) {
-		pl_ctl_error(PL_MSG_DATA, id, "stdin: out of memory");
+		ctl_error(PL_MSG_DATA, id, "stdin: out of memory");
 		return;
 	}
 	s->in_window -= len;
@@ -460,6 +291,15 @@ static void session_release(session_t *s)
 	stdin_close(s);
 }
 
+/* Output waits in the session's pipes (or terminal). */
+static bool output_pending(const session_t *s)
+{
+	for (int k = 0; k < 2; k++)
+		if (s->out[k].fd >= 0 && pl_os_readable_bytes(s->out[k].fd) > 0)
+			return true;
+	return false;
+}
+
 /* An exec session whose process exited ends once its output is drained (or nobody is
  * attached to take it, or it went quiet), and is forgotten once a daemon was told. The ATTACH
  * the daemon sends right after EXEC may trail a quick process's exit: a session never
@@ -471,29 +311,32 @@ static void settle(session_t *s)
 	if (!s->done) {
 		int64_t now = now_ns();
 		bool open = s->out[0].fd >= 0 || s->out[1].fd >= 0;
-		bool quiet = can_forward(s) && now - s->idle_ns >= EXIT_IDLE_MS * 1000000LL;
+		/* quiet: nothing came for a while although the daemon would take it, and nothing
+		 * waits unread (tether itself may not have run for a while on a loaded machine) */
+		bool quiet = can_forward(s) && now - s->idle_ns >= EXIT_IDLE_MS * 1000000LL &&
+			     !output_pending(s);
 		bool early = s->may_attach && now - s->finished_ns < EXIT_IDLE_MS * 1000000LL;
 		if (open && (s->attached || early) && !quiet)
 			return;
 		session_release(s);
 		s->done = true;
 	}
-	if (!pl_ctl_ready())
+	if (!ctl_ready())
 		return;
-	pl_ctl_send_json(PL_MSG_EXITED,
-			 json_pack("{sI si si sI}", "session", (json_int_t)s->id, "exit_code",
-				   s->status.signal ? 128 + s->status.signal : s->status.code,
-				   "signal", s->status.signal, "finished_at_ns",
-				   (json_int_t)s->finished_ns));
-	if (pl_ctl_ready())
+	ctl_send_json(PL_MSG_EXITED,
+		      json_pack("{sI si si sI}", "session", (json_int_t)s->id, "exit_code",
+				s->status.signal ? 128 + s->status.signal : s->status.code,
+				"signal", s->status.signal, "finished_at_ns",
+				(json_int_t)s->finished_ns));
+	if (ctl_ready())
 		*s = (session_t){0};
 }
 
 static void exited_early(uint32_t id, int code, const char *msg)
 {
-	pl_ctl_send_json(PL_MSG_EXITED, json_pack("{sI si si sI ss}", "session", (json_int_t)id,
-						  "exit_code", code, "signal", 0, "finished_at_ns",
-						  (json_int_t)now_ns(), "error", msg));
+	ctl_send_json(PL_MSG_EXITED,
+		      json_pack("{sI si si sI ss}", "session", (json_int_t)id, "exit_code", code,
+				"signal", 0, "finished_at_ns", (json_int_t)now_ns(), "error", msg));
 }
 
 static void session_started(session_t *s, const pl_os_proc_t *proc, bool tty)
@@ -525,8 +368,11 @@ void pl_session_primary_init(const pl_os_spawn_spec_t *spec)
 	*s = (session_t){
 	    .id = PRIMARY, .tty = spec->tty, .has_stdin = spec->open_stdin, .in_fd = -1};
 	for (int k = 0; k < 2; k++)
-		s->out[k] =
-		    (output_t){.fd = -1, .name = k ? "stderr" : "stdout", .line = primary_lines[k]};
+		s->out[k] = (output_t){.fd = -1,
+				       .log = {.fd = port.log_fd,
+					       .admit = port.log_admit,
+					       .stream = k ? "stderr" : "stdout",
+					       .line = primary_lines[k]}};
 }
 
 int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stage, int *pid)
@@ -552,11 +398,11 @@ static void on_exec(json_t *o)
 	uint32_t id;
 	if (!json_is_object(o) || !session_field(o, &id) || id <= PRIMARY ||
 	    !json_object_get(o, "session")) {
-		pl_ctl_error(PL_MSG_EXEC, 0, "invalid exec: \"session\" must be an integer >= 2");
+		ctl_error(PL_MSG_EXEC, 0, "invalid exec: \"session\" must be an integer >= 2");
 		return;
 	}
 	if (find(id)) {
-		pl_ctl_error(PL_MSG_EXEC, id, "session %u exists", (unsigned)id);
+		ctl_error(PL_MSG_EXEC, id, "session %u exists", (unsigned)id);
 		return;
 	}
 	_cleanup_(pl_launch_free) launch_t l = {0};
@@ -592,8 +438,8 @@ static void on_exec(json_t *o)
 	}
 	*s = (session_t){.id = id, .has_stdin = l.spec.open_stdin, .may_attach = true};
 	session_started(s, &proc, l.spec.tty);
-	pl_ctl_send_json(PL_MSG_STARTED,
-			 json_pack("{sI si}", "session", (json_int_t)id, "pid", proc.pid));
+	ctl_send_json(PL_MSG_STARTED,
+		      json_pack("{sI si}", "session", (json_int_t)id, "pid", proc.pid));
 	stdin_grant(s);
 }
 
@@ -602,21 +448,21 @@ static void on_signal(session_t *s, json_t *o)
 	json_t *sig = json_object_get(o, "signal"), *group = json_object_get(o, "group");
 	if (!json_is_integer(sig) || json_integer_value(sig) < 1 ||
 	    json_integer_value(sig) >= NSIG || (group && !json_is_boolean(group))) {
-		pl_ctl_error(PL_MSG_SIGNAL, s->id,
-			     "bad signal: want {\"signal\":1..%d,\"group\":bool}", NSIG - 1);
+		ctl_error(PL_MSG_SIGNAL, s->id,
+			  "bad signal: want {\"signal\":1..%d,\"group\":bool}", NSIG - 1);
 		return;
 	}
 	if (s->pid == 0) {
-		pl_ctl_error(PL_MSG_SIGNAL, s->id, "unexpected message type %u", PL_MSG_SIGNAL);
+		ctl_error(PL_MSG_SIGNAL, s->id, "unexpected message type %u", PL_MSG_SIGNAL);
 		return;
 	}
 	if (s->exited) { /* its pid may be someone else's by now */
-		pl_ctl_error(PL_MSG_SIGNAL, s->id, "session %u has exited", (unsigned)s->id);
+		ctl_error(PL_MSG_SIGNAL, s->id, "session %u has exited", (unsigned)s->id);
 		return;
 	}
 	int rc = pl_os_kill(s->pid, (int)json_integer_value(sig), json_is_true(group));
 	if (rc < 0)
-		pl_ctl_error(PL_MSG_SIGNAL, s->id, "kill: %s", strerror(-rc));
+		ctl_error(PL_MSG_SIGNAL, s->id, "kill: %s", strerror(-rc));
 }
 
 static void on_close_stdin(session_t *s)
@@ -626,7 +472,7 @@ static void on_close_stdin(session_t *s)
 	if (s->tty) { /* a terminal has no write side to close: type its EOF character */
 		uint8_t eof = s->in_fd >= 0 ? pl_os_tty_eof_char(s->in_fd) : 4;
 		if (!stdin_append(s, &eof, 1))
-			pl_ctl_error(PL_MSG_CLOSE_STDIN, s->id, "stdin: out of memory");
+			ctl_error(PL_MSG_CLOSE_STDIN, s->id, "stdin: out of memory");
 	}
 	s->stdin_closing = true;
 	stdin_flush(s);
@@ -638,12 +484,12 @@ static void on_resize(session_t *s, json_t *o)
 	if (!json_is_integer(r) || !json_is_integer(c) || json_integer_value(r) < 0 ||
 	    json_integer_value(r) > UINT16_MAX || json_integer_value(c) < 0 ||
 	    json_integer_value(c) > UINT16_MAX) {
-		pl_ctl_error(PL_MSG_RESIZE, s->id, "bad resize: want {\"rows\":N,\"cols\":N}");
+		ctl_error(PL_MSG_RESIZE, s->id, "bad resize: want {\"rows\":N,\"cols\":N}");
 		return;
 	}
 	uint16_t rows = (uint16_t)json_integer_value(r), cols = (uint16_t)json_integer_value(c);
 	if (!s->tty) {
-		pl_ctl_error(PL_MSG_RESIZE, s->id, "session %u has no terminal", (unsigned)s->id);
+		ctl_error(PL_MSG_RESIZE, s->id, "session %u has no terminal", (unsigned)s->id);
 		return;
 	}
 	if (s->pid == 0) { /* applied when it starts */
@@ -654,14 +500,14 @@ static void on_resize(session_t *s, json_t *o)
 	int fd = s->out[0].fd >= 0 ? s->out[0].fd : s->in_fd;
 	int rc = fd >= 0 ? pl_os_tty_resize(fd, rows, cols) : -EBADF;
 	if (rc < 0)
-		pl_ctl_error(PL_MSG_RESIZE, s->id, "resize: %s", strerror(-rc));
+		ctl_error(PL_MSG_RESIZE, s->id, "resize: %s", strerror(-rc));
 }
 
 static void on_attach(session_t *s, json_t *o)
 {
 	json_t *since = json_object_get(o, "since_seq");
 	if (since && (!json_is_integer(since) || json_integer_value(since) < 0)) {
-		pl_ctl_error(PL_MSG_ATTACH, s->id, "bad attach: \"since_seq\" must be >= 0");
+		ctl_error(PL_MSG_ATTACH, s->id, "bad attach: \"since_seq\" must be >= 0");
 		return;
 	}
 	s->attached = true;
@@ -669,9 +515,9 @@ static void on_attach(session_t *s, json_t *o)
 	s->idle_ns = now_ns();
 	if (s->id != PRIMARY)
 		return; /* no ring: unread output is still in the pipe */
-	ring_attach(s, (uint64_t)json_integer_value(since));
+	pl_replay_attach(&ring, (uint64_t)json_integer_value(since), s->seq);
 	if (s->pid == 0)
-		pl_tether_launch_primary();
+		port.launch_primary(port.ctx);
 	ring_flush(s);
 }
 
@@ -679,13 +525,13 @@ static void on_credit(session_t *s, json_t *o)
 {
 	json_t *b = json_object_get(o, "bytes");
 	if (!json_is_integer(b) || json_integer_value(b) < 0) {
-		pl_ctl_error(PL_MSG_CREDIT, s->id, "bad credit: \"bytes\" must be >= 0");
+		ctl_error(PL_MSG_CREDIT, s->id, "bad credit: \"bytes\" must be >= 0");
 		return;
 	}
 	uint64_t add = (uint64_t)json_integer_value(b);
 	if (s->credit == 0)
 		s->idle_ns = now_ns();
-	s->credit = add > CREDIT_MAX - s->credit ? CREDIT_MAX : s->credit + add;
+	s->credit = pl_credit_add(s->credit, add);
 	if (s->id == PRIMARY)
 		ring_flush(s);
 }
@@ -699,12 +545,12 @@ void pl_session_message(uint16_t type, const uint8_t *payload, size_t len)
 	}
 	uint32_t id;
 	if (!json_is_object(o) || !session_field(o, &id)) {
-		pl_ctl_error(type, 0, "bad payload: want a JSON object, \"session\" >= 1");
+		ctl_error(type, 0, "bad payload: want a JSON object, \"session\" >= 1");
 		return;
 	}
 	session_t *s = find(id);
 	if (!s || s->done) {
-		pl_ctl_error(type, id, "unknown session %u", (unsigned)id);
+		ctl_error(type, id, "unknown session %u", (unsigned)id);
 		return;
 	}
 	switch (type) {
@@ -730,7 +576,7 @@ void pl_session_message(uint16_t type, const uint8_t *payload, size_t len)
 		on_credit(s, o);
 		break;
 	default:
-		pl_ctl_error(type, id, "unexpected message type %u", (unsigned)type);
+		ctl_error(type, id, "unexpected message type %u", (unsigned)type);
 		break;
 	}
 	/* Session 1's backlog may have shrunk (CREDIT) or no longer count (DETACH). */
@@ -865,9 +711,8 @@ void pl_sessions_resume(void)
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++) {
 		session_t *s = &sessions[i];
 		if (s->id && !s->exited)
-			pl_ctl_send_json(
-			    PL_MSG_STARTED,
-			    json_pack("{sI si}", "session", (json_int_t)s->id, "pid", s->pid));
+			ctl_send_json(PL_MSG_STARTED, json_pack("{sI si}", "session",
+								(json_int_t)s->id, "pid", s->pid));
 	}
 	pl_sessions_grant(); /* the free space of each open stdin: the new daemon has none */
 	for (size_t i = 1; i < PL_ARRAY_SIZE(sessions); i++)
@@ -894,9 +739,7 @@ void pl_session_primary_cut(void)
 {
 	for (int k = 0; k < 2; k++) {
 		output_t *o = &sessions[0].out[k];
-		if (o->len > 0)
-			log_record(o->name, 'P', o->line, o->len);
-		o->len = 0;
+		pl_logwriter_flush(&o->log);
 		o->fd = pl_close(o->fd);
 	}
 }
@@ -904,6 +747,5 @@ void pl_session_primary_cut(void)
 bool pl_session_primary_unsent(void)
 {
 	const session_t *s = &sessions[0];
-	return s->attached && pl_ctl_ready() &&
-	       (!fifo_empty(&ring.unsent) || ring.resend_from <= s->seq);
+	return s->attached && ctl_ready() && pl_replay_owes(&ring, s->seq);
 }

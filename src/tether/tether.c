@@ -5,6 +5,7 @@
  * CONFIG/EXEC parsing in launch.c, process and signal mechanics behind tether/os.h.
  * Single-threaded on purpose: fork without locks held, signals read synchronously. */
 #include "common/cleanup.h"
+#include "tether/session.h"
 #include "tether/tether.h"
 
 #include <errno.h>
@@ -85,38 +86,93 @@ static void ctl_lost(void)
 	T.lost = true;
 }
 
-bool pl_ctl_ready(void)
+static bool ctl_ready(void)
 {
 	return T.ctl_out && T.ready;
 }
 
+__attribute__((format(printf, 3, 4))) static void ctl_error(int type, uint32_t session,
+							    const char *fmt, ...);
+
 /* Control messages. Sending never fails the container: a daemon that went away only means
  * nobody is listening, and the exit record on fd 5 remains the source of truth. */
-void pl_ctl_send(uint16_t type, const void *payload, size_t len)
+static void ctl_send(uint16_t type, const void *payload, size_t len)
 {
 	if (!T.ctl_out)
 		return;
+	if (len > PL_FRAME_MAX_PAYLOAD) {
+		/* an answer too large for one frame is refused, the link stays */
+		ctl_error(type, 0, "a message of %zu bytes is past the frame limit", len);
+		return;
+	}
 	size_t n = 0;
 	_cleanup_free_ uint8_t *frame = pl_frame_encode(type, 0, payload, len, &n);
 	if (!frame || write_all(T.ctl, frame, n) < 0)
 		ctl_lost();
 }
 
-void pl_ctl_send_frame(const uint8_t *frame, size_t len)
+static void ctl_send_frame(const uint8_t *frame, size_t len)
 {
 	if (T.ctl_out && write_all(T.ctl, frame, len) < 0)
 		ctl_lost();
 }
 
-void pl_ctl_send_json(uint16_t type, json_t *obj)
+static void ctl_send_json(uint16_t type, json_t *obj)
 {
 	json_auto_t *o = obj;
 	_cleanup_free_ char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s)
-		pl_ctl_send(type, s, strlen(s));
+		ctl_send(type, s, strlen(s));
 }
 
-void pl_ctl_error(int type, uint32_t session, const char *fmt, ...)
+/* Cuts s to at most max bytes on a UTF-8 character boundary. */
+static json_t *utf8_cut(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return json_string(s);
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return json_stringn(s, max);
+}
+
+/* TOP's answer in one frame: the processes' command lines are what a container controls
+ * (up to a page each, JSON-escaped up to six times over), so they are shortened until the
+ * list fits; a list that cannot is refused as TOP_REQUEST's error. */
+static void send_top(json_t *top)
+{
+	static const size_t arg_max[] = {0, 256, 32, 0};
+	static const size_t args_max[] = {0, 32, 4, 0};
+	for (size_t round = 0; round < PL_ARRAY_SIZE(arg_max); round++) {
+		json_t *procs = json_object_get(top, "processes");
+		size_t i;
+		json_t *p;
+		json_array_foreach(procs, i, p)
+		{
+			json_t *args = json_object_get(p, "args");
+			if (round == 0 || !json_is_array(args))
+				continue;
+			json_t *cut = json_array();
+			for (size_t k = 0; k < json_array_size(args) && k < args_max[round]; k++) {
+				json_t *a = utf8_cut(json_string_value(json_array_get(args, k)),
+						     arg_max[round]);
+				json_array_append_new(cut, a ? a : json_string("?"));
+			}
+			json_object_set_new(p, "args", cut);
+		}
+		_cleanup_free_ char *s = json_dumps(top, JSON_COMPACT);
+		if (s && strlen(s) <= PL_FRAME_MAX_PAYLOAD) {
+			ctl_send(PL_MSG_TOP, s, strlen(s));
+			json_decref(top);
+			return;
+		}
+	}
+	json_decref(top);
+	ctl_error(PL_MSG_TOP_REQUEST, 0, "too many processes to list in one message");
+}
+
+__attribute__((format(printf, 3, 4))) static void ctl_error(int type, uint32_t session,
+							    const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -128,7 +184,7 @@ void pl_ctl_error(int type, uint32_t session, const char *fmt, ...)
 		json_object_set_new(o, "type", json_integer(type));
 	if (o && session > 0)
 		json_object_set_new(o, "session", json_integer(session));
-	pl_ctl_send_json(PL_MSG_ERROR, o);
+	ctl_send_json(PL_MSG_ERROR, o);
 }
 
 /* The one way out once tether has a status to report: exit record first (it survives the
@@ -151,7 +207,7 @@ static _Noreturn void finish(int code, int sig, const char *error)
 			       ftruncate(FD_EXIT, (off_t)len) == 0;
 		if (!written && errno == ESPIPE) /* a stream (a VM's port): the host keeps it */
 			write_all(FD_EXIT, s, len);
-		pl_ctl_send(PL_MSG_EXITED, s, len);
+		ctl_send(PL_MSG_EXITED, s, len);
 	}
 	exit(code & 255);
 }
@@ -161,18 +217,18 @@ static void on_hello(const uint8_t *payload, size_t len)
 	json_auto_t *o = json_loadb((const char *)payload, len, 0, NULL);
 	json_t *v = json_object_get(o, "version");
 	if (!json_is_integer(v)) {
-		pl_ctl_error(PL_MSG_HELLO, 0, "bad hello: \"version\" must be an integer");
+		ctl_error(PL_MSG_HELLO, 0, "bad hello: \"version\" must be an integer");
 		exit(1);
 	}
 	if (json_integer_value(v) != PL_PROTO_VERSION) {
-		pl_ctl_error(PL_MSG_HELLO, 0, "unsupported protocol version %lld",
-			     (long long)json_integer_value(v));
+		ctl_error(PL_MSG_HELLO, 0, "unsupported protocol version %lld",
+			  (long long)json_integer_value(v));
 		exit(1);
 	}
 	T.ready = true;
 }
 
-void pl_tether_launch_primary(void)
+static void launch_primary(void)
 {
 	pl_os_stage_t stage;
 	char umsg[512];
@@ -187,7 +243,7 @@ void pl_tether_launch_primary(void)
 	}
 	pl_launch_free(&T.launch);
 	T.phase = RUNNING;
-	pl_ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
+	ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
 	pl_sessions_grant(); /* its stdin window */
 }
 
@@ -199,58 +255,64 @@ static void on_config(const uint8_t *payload, size_t len)
 	if (bad) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "invalid config: %s", bad);
-		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
+		ctl_error(PL_MSG_CONFIG, 0, "%s", msg);
 		finish(EXIT_CONFIG, 0, msg);
 	}
 	/* a dedicated kernel restored from a template gets its disk and identity only now */
 	const char *oserr = pl_os_domain_setup(o);
 	if (oserr) {
-		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", oserr);
+		ctl_error(PL_MSG_CONFIG, 0, "%s", oserr);
 		finish(EXIT_CONFIG, 0, oserr);
 	}
 	/* the domain's network before anything runs in it */
 	json_t *net = json_object_get(o, "network");
 	const char *neterr = net ? pl_os_net_setup(net) : NULL;
 	if (neterr) {
-		pl_ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
+		ctl_error(PL_MSG_CONFIG, 0, "%s", neterr);
 		finish(EXIT_CONFIG, 0, neterr);
 	}
+	json_t *lms = json_object_get(o, "log_max_size");
+	pl_logrot_configure(json_is_integer(lms) && json_integer_value(lms) > 0
+				? (uint64_t)json_integer_value(lms)
+				: 0);
 	pl_session_primary_init(&T.launch.spec);
 	if (T.launch.wait_attach)
 		T.phase = AWAIT_ATTACH;
 	else
-		pl_tether_launch_primary();
+		launch_primary();
 }
 
 static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 {
 	if (h->type == PL_MSG_DATA) { /* stdin: chan = session, flags = stream 0 */
 		if (h->flags != 0)
-			pl_ctl_error(h->type, h->chan, "unsupported flags 0x%x for stdin",
-				     (unsigned)h->flags);
+			ctl_error(h->type, h->chan, "unsupported flags 0x%x for stdin",
+				  (unsigned)h->flags);
 		else if (T.phase == AWAIT_ATTACH || T.phase == RUNNING)
 			pl_session_stdin(h->chan, payload, h->len);
 		else if (T.phase != EXITING) /* exiting: the processes are gone */
-			pl_ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
+			ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
 		return;
 	}
 	if (h->chan != 0) {
-		pl_ctl_error(h->type, 0, "unknown channel %u", (unsigned)h->chan);
+		ctl_error(h->type, 0, "unknown channel %u", (unsigned)h->chan);
 		return;
 	}
 	if (h->flags != 0) {
-		pl_ctl_error(h->type, 0, "unsupported flags 0x%x", (unsigned)h->flags);
+		ctl_error(h->type, 0, "unsupported flags 0x%x", (unsigned)h->flags);
 		return;
 	}
 	switch (h->type) { /* an int: peers may send types this enum does not know yet */
 	case PL_MSG_PING:
-		pl_ctl_send(PL_MSG_PONG, payload, h->len);
+		ctl_send(PL_MSG_PONG, payload, h->len);
 		return;
 	case PL_MSG_HELLO:
 		if (T.phase == RUNNING) { /* a reconnected daemon: tell it where things stand */
 			on_hello(payload, h->len);
-			pl_ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
+			ctl_send_json(PL_MSG_STARTED, json_pack("{si}", "pid", T.pid));
 			pl_sessions_resume();
+			if (pl_logrot_reconnected(ctl_ready()))
+				ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
 			return;
 		}
 		if (T.phase != AWAIT_HELLO)
@@ -287,32 +349,42 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 				    ? pl_os_net_setup(net)
 				    : "network: only hosts and dns can change";
 		if (e)
-			pl_ctl_error(h->type, 0, "%s", e);
+			ctl_error(h->type, 0, "%s", e);
 		json_decref(net);
 		return;
 	}
 	case PL_MSG_STATS_REQUEST: /* what the domain uses, seen from inside it */
 		if (T.phase == AWAIT_HELLO)
 			break;
-		pl_ctl_send_json(PL_MSG_STATS, pl_os_stats());
+		ctl_send_json(PL_MSG_STATS, pl_os_stats());
 		return;
 	case PL_MSG_TOP_REQUEST: /* the domain's processes, with its own pids */
 		if (T.phase == AWAIT_HELLO)
 			break;
-		pl_ctl_send_json(PL_MSG_TOP, pl_os_top());
+		send_top(pl_os_top());
 		return;
+	case PL_MSG_LOG_ROTATED: {
+		bool ask;
+		const char *bad = pl_logrot_on_rotated(ctl_ready(), &ask);
+		if (bad)
+			ctl_error(PL_MSG_LOG_ROTATED, 0, "%s", bad);
+		if (ask)
+			ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
+		return;
+	}
 	case PL_MSG_ERROR: /* never answered: two peers must not trade errors forever */
 	case PL_MSG_PONG:
 		return;
+	case PL_MSG_LOG_ROTATE:
 	case PL_MSG_STARTED:
 	case PL_MSG_EXITED:
 	case PL_MSG_GO:
 		break;
 	default:
-		pl_ctl_error(h->type, 0, "unknown message type %u", (unsigned)h->type);
+		ctl_error(h->type, 0, "unknown message type %u", (unsigned)h->type);
 		return;
 	}
-	pl_ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
+	ctl_error(h->type, 0, "unexpected message type %u", (unsigned)h->type);
 }
 
 /* Handles the frames read so far. Never held back: stdin comes within the window tether
@@ -324,7 +396,7 @@ static void process_frames(void)
 		const uint8_t *payload;
 		int rc = pl_frame_reader_next(&T.rd, &h, &payload);
 		if (rc < 0) {
-			pl_ctl_error(0, 0, "corrupt stream: %s; no longer reading", strerror(-rc));
+			ctl_error(0, 0, "corrupt stream: %s; no longer reading", strerror(-rc));
 			ctl_lost();
 		} else if (rc == 0) {
 			/* The daemon went away (or will have to reconnect). The container outlives
@@ -340,7 +412,7 @@ static void process_frames(void)
 
 static void on_control(void)
 {
-	long n = pl_frame_reader_fill(&T.rd, T.ctl);
+	long n = pl_logrot_fill(&T.rd, T.ctl); /* LOG_ROTATED brings a file descriptor */
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0)
@@ -357,9 +429,9 @@ static void ctl_fresh(void)
 	T.ctl_in = T.ctl_out = true;
 	T.ready = T.lost = T.ctl_eof = false;
 	pl_sessions_detach_all();
-	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION,
-						 "agent", "pl-tether/" PL_VERSION, "os",
-						 pl_os_name(), "resumed", T.phase == RUNNING));
+	ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss sb}", "version", PL_PROTO_VERSION, "agent",
+					      "pl-tether/" PL_VERSION, "os", pl_os_name(),
+					      "resumed", T.phase == RUNNING));
 }
 
 static void on_accept(void)
@@ -405,7 +477,7 @@ static bool loop_once(int timeout_ms)
 	if (!T.ctl_in && T.phase < AWAIT_ATTACH)
 		finish(EXIT_CONFIG, 0, "control connection lost before the process started");
 	if (!T.ctl_in && T.phase == AWAIT_ATTACH)
-		pl_tether_launch_primary(); /* nobody is left to attach; the log still is */
+		launch_primary(); /* nobody is left to attach; the log still is */
 	bool reading = T.ctl_in && !T.ctl_eof;
 	struct pollfd p[POLL_MAX] = {
 	    {.fd = T.phase != EXITING ? T.sig_fd : -1, .events = POLLIN},
@@ -459,8 +531,53 @@ static _Noreturn void primary_exited(const pl_os_status_t *st)
 	finish(st->signal ? 128 + st->signal : st->code, st->signal, NULL);
 }
 
+/* ---- the sessions' port: the connection, the log, the waiting primary */
+
+static bool port_ready(void *ctx)
+{
+	return ctl_ready();
+}
+
+static void port_send_json(void *ctx, uint16_t type, json_t *obj)
+{
+	ctl_send_json(type, obj);
+}
+
+static void port_send_frame(void *ctx, const uint8_t *frame, size_t len)
+{
+	ctl_send_frame(frame, len);
+}
+
+static void port_error(void *ctx, int type, uint32_t session, const char *msg)
+{
+	ctl_error(type, session, "%s", msg);
+}
+
+static bool port_log_admit(size_t n)
+{
+	bool ask;
+	if (!pl_logrot_admit(n, ctl_ready(), &ask))
+		return false;
+	if (ask)
+		ctl_send(PL_MSG_LOG_ROTATE, NULL, 0);
+	return true;
+}
+
+static void port_launch_primary(void *ctx)
+{
+	launch_primary();
+}
+
 int main(void)
 {
+	static const pl_session_port_t port = {.ready = port_ready,
+					       .send_json = port_send_json,
+					       .send_frame = port_send_frame,
+					       .error = port_error,
+					       .launch_primary = port_launch_primary,
+					       .log_fd = FD_LOG,
+					       .log_admit = port_log_admit};
+	pl_sessions_init(&port);
 	if (pl_os_boot() < 0)
 		return 1;
 	T.reconnects = pl_os_ctl_reconnects();
@@ -476,8 +593,8 @@ int main(void)
 	if (T.sig_fd < 0)
 		return 1;
 	pl_frame_reader_init(&T.rd);
-	pl_ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss}", "version", PL_PROTO_VERSION, "agent",
-						 "pl-tether/" PL_VERSION, "os", pl_os_name()));
+	ctl_send_json(PL_MSG_HELLO, json_pack("{si ss ss}", "version", PL_PROTO_VERSION, "agent",
+					      "pl-tether/" PL_VERSION, "os", pl_os_name()));
 	for (;;)
 		if (!loop_once(-1))
 			finish(EXIT_CONFIG, 0, "poll failed");

@@ -1,7 +1,9 @@
 /* Tether's internal interface between its portable parts: tether.c owns the control stream,
- * the phases (hello, config, running, exiting) and the main loop; session.c owns every process
- * tether runs and its stdio (the log, the replay ring, credits, stdin); launch.c owns the
- * CONFIG/EXEC payloads and the Docker-compatible wording of launch failures. */
+ * the phases (hello, config, running, exiting) and the main loop; session.c (session.h) owns
+ * every process tether runs and its stdio, and reaches the connection and the log only
+ * through the port tether.c gives it; logwriter.c, replay.c and flow.h are the log records,
+ * the replay ring and the flow-control arithmetic; launch.c owns the CONFIG/EXEC payloads
+ * and the Docker-compatible wording of launch failures. */
 #pragma once
 
 #include "proto/frame.h"
@@ -27,21 +29,19 @@ static inline int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- tether.c: the daemon connection. Sending never fails the container: a daemon that
- * went away only means nobody is listening. */
+/* ---- logrotate.c: the log's size, when to ask the daemon for a new file (LOG_ROTATE), the
+ * file it sends back (LOG_ROTATED). It sends nothing itself: tether.c owns the connection. */
 
-/* A daemon is connected and has said HELLO on this connection. */
-bool pl_ctl_ready(void);
-void pl_ctl_send(uint16_t type, const void *payload, size_t len);
-/* Takes the reference to obj (NULL is ignored). */
-void pl_ctl_send_json(uint16_t type, json_t *obj);
-/* An already encoded frame (DATA, whose flags carry the stream). */
-void pl_ctl_send_frame(const uint8_t *frame, size_t len);
-/* ERROR {"message","type","session"}; type 0 and session 0 are left out. */
-__attribute__((format(printf, 3, 4))) void pl_ctl_error(int type, uint32_t session, const char *fmt,
-							...);
-/* The first ATTACH of a primary configured with wait_attach: start it now. */
-void pl_tether_launch_primary(void);
+void pl_logrot_configure(uint64_t max_size); /* 0: never rotate */
+/* A record of n bytes is about to be written: false drops it (the log is full); true counts
+ * it, and sets *ask when a LOG_ROTATE should go to the daemon now (ready: one is connected). */
+bool pl_logrot_admit(size_t n, bool ready, bool *ask);
+/* A new connection: fds queued from the old one are dropped; true: ask (again) now. */
+bool pl_logrot_reconnected(bool ready);
+/* LOG_ROTATED arrived: NULL, or what is wrong with it; *ask as for pl_logrot_admit. */
+const char *pl_logrot_on_rotated(bool ready, bool *ask);
+/* pl_frame_reader_fill, keeping file descriptors that come along (SCM_RIGHTS) for LOG_ROTATED. */
+long pl_logrot_fill(pl_frame_reader_t *r, int fd);
 
 /* ---- launch.c */
 
@@ -77,39 +77,3 @@ int pl_group_resolve(const char *name, uint32_t *gid, char *msg, size_t msglen);
  * runnable, 128 set-up) and writes the message. */
 int pl_launch_failure(const pl_os_spawn_spec_t *s, pl_os_stage_t stage, int err, char *msg,
 		      size_t size);
-
-/* ---- session.c */
-
-/* CONFIG accepted: session 1 exists (stdin may be buffered) before its process starts. */
-void pl_session_primary_init(const pl_os_spawn_spec_t *spec);
-/* Starts session 1's process; 0, or -errno with *stage set. */
-int pl_session_primary_start(const pl_os_spawn_spec_t *spec, pl_os_stage_t *stage, int *pid);
-
-/* EXEC, SIGNAL, CLOSE_STDIN, RESIZE, ATTACH, DETACH, CREDIT (channel 0), and DATA. */
-void pl_session_message(uint16_t type, const uint8_t *payload, size_t len);
-void pl_session_stdin(uint32_t session, const uint8_t *payload, size_t len);
-
-/* Grants each running session with an open stdin the free space of its window (CREDIT),
- * when that is worth a frame. */
-void pl_sessions_grant(void);
-/* The poll set: appends the fds sessions wait on; pl_sessions_io handles their events. */
-size_t pl_sessions_poll(struct pollfd *p, size_t max);
-void pl_sessions_io(const struct pollfd *p, size_t n);
-/* Milliseconds until a session deadline (an exited exec session's idle output), or -1. */
-int pl_sessions_timeout_ms(void);
-/* Reaps exited children; returns true (and *st) when the primary was among them. */
-bool pl_sessions_reap(pl_os_status_t *st);
-/* The connection is gone or replaced: nothing is attached, no credit is left. */
-void pl_sessions_detach_all(void);
-/* A daemon said HELLO on a new connection: STARTED for each live exec session, a stdin grant
- * for each open stdin, EXITED for exec sessions that ended while nobody was told. */
-void pl_sessions_resume(void);
-
-/* The primary exited: exec sessions die with the domain, their fds close now. */
-void pl_sessions_end(void);
-/* Session 1's output pipes are still open. */
-bool pl_session_primary_draining(void);
-/* Gives up on the pipes (a writer that cannot die): logs the partial lines, closes them. */
-void pl_session_primary_cut(void);
-/* Session 1 is attached and holds output not yet sent. */
-bool pl_session_primary_unsent(void);

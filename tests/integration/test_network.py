@@ -934,3 +934,27 @@ def test_names_of_every_scope_a_container_is_on(api, rootfs, uniq):
     code, out, _ = run_in(api, rootfs, f"nslookup onb-{uniq} {sa['gateway']}; echo rc=$?",
                           scope=a)
     assert ip not in out, out
+
+
+def test_subnets_checked_against_reserved_ranges_and_host(api, daemon, uniq):
+    # issue 13 bug 5: reserved ranges and subnets the host already reaches are refused
+    for subnet in ["127.0.0.0/8", "127.5.0.0/16", "0.0.0.0/8", "169.254.0.0/16",
+                   "240.0.0.0/4", "100.64.0.0/10", "100.100.0.0/24", "224.0.0.0/24"]:
+        r = api.post("/networks", {"name": f"rsv-{uniq}", "subnet": subnet})
+        assert r.status == 400, (subnet, r.status, r.body)
+    dev = f"hd{os.getpid() % 100000}"
+    host(daemon, "ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "p",
+         check=True)
+    try:
+        host(daemon, "ip", "addr", "add", "10.252.1.1/24", "dev", dev, check=True)
+        host(daemon, "ip", "link", "set", dev, "up", check=True)
+        host(daemon, "ip", "route", "add", "10.253.0.0/16", "dev", dev, check=True)
+        for subnet in ["10.252.1.0/24", "10.252.0.0/16", "10.253.4.0/24"]:
+            r = api.post("/networks", {"name": f"hn-{uniq}", "subnet": subnet})
+            assert r.status == 409, (subnet, r.status, r.body)
+            assert dev in r.message
+        # a neighbouring subnet is fine
+        s = make_scope(api, f"ok-{uniq}", subnet="10.254.9.0/24")
+        assert api.delete(f"/networks/{s['name']}").status == 204
+    finally:
+        host(daemon, "ip", "link", "del", dev)

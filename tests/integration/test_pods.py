@@ -151,6 +151,18 @@ def test_dedicated_kernel_refuses_sharing(api, rootfs, uniq):
         assert field in r.message
 
 
+def test_remapped_target_refuses_sharing(api, rootfs, uniq):
+    """A remapped domain's namespaces are owned by its user namespace, whose root has every
+    capability over them: a joiner running as the host's root may not enter them."""
+    b = body(api, rootfs, "sleep 1000", name=f"rmp-{uniq}")
+    b["security"] = {"userns": {"mode": "remap"}}
+    sb = create(api, b)
+    for field in ("network_mode", "pid_mode"):
+        r = api.create_raw(body(api, rootfs, "true", **{field: f"container:{sb}"}))
+        assert r.status == 400, (field, r.status, r.body)
+        assert field in r.message and "user namespace" in r.message, r.message
+
+
 def test_invalid_modes(api, rootfs):
     for bad in ({"ipc_mode": "shared"}, {"pid_mode": "shareable"}, {"uts_mode": "container:x"},
                 {"network_mode": "container:"}, {"ipc_mode": "container:bad name"},

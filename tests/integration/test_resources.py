@@ -429,3 +429,11 @@ def test_force_remove_paused_container(api, rootfs, thaw_on_failure):
     assert r.status == 204, (r.status, r.body)
     assert pids_in_cgroups_matching(cid) == []
     assert api.get(f"/containers/{cid}").status == 404
+
+
+def test_default_pids_limit(api, rootfs):
+    # issue 13: without a pids_limit a container could fork until the host's pid_max; the
+    # daemon's --default-pids-limit (32768 unless given) caps it
+    cid = started(api, rootfs, ["/bin/sleep", "1000"], {})
+    assert cg(cid, "pids", "pids.max") == "32768"
+    api.remove(cid, force=True)

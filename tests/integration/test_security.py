@@ -555,3 +555,78 @@ def test_symlinked_tmpfs_target_does_not_escape(api, daemon, private_rootfs, tmp
         assert r.status == 400, (r.status, r.body)
     assert new_mounts(mounts_before, host_mounts(), daemon) == [], "mounted on the host"
     assert list(hostdir.iterdir()) == [], "the container wrote through the symlink to the host"
+
+
+# --------------------------------------------------------------------------
+# the default seccomp profile is Docker's, rule by rule (issue 13 bug 6)
+
+PROBE_C = r"""
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* prints NAME=0 or NAME=<errno name>; the syscalls go straight to the kernel */
+static void report(const char *name, long rc)
+{
+    printf("%s=%s\n", name, rc < 0 ? strerror(errno) : "0");
+}
+
+int main(void)
+{
+    report("vsock", syscall(SYS_socket, 40 /* AF_VSOCK */, SOCK_STREAM, 0));
+    report("inet", syscall(SYS_socket, AF_INET, SOCK_STREAM, 0));
+    report("unix", syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
+    report("persona_query", syscall(SYS_personality, 0xffffffffUL));
+    report("persona_linux32", syscall(SYS_personality, 0x8UL));
+    report("persona_linux", syscall(SYS_personality, 0x0UL));
+    report("persona_read_implies_exec", syscall(SYS_personality, 0x0400000UL));
+    report("persona_addr_no_randomize", syscall(SYS_personality, 0x0040000UL));
+    report("syslog", syscall(SYS_syslog, 10 /* SIZE_BUFFER */, NULL, 0));
+    report("uselib", syscall(SYS_uselib, "/nonexistent"));
+    report("io_uring_setup", syscall(SYS_io_uring_setup, 1, NULL));
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory):
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler for the seccomp probe")
+    d = tmp_path_factory.mktemp("probe")
+    (d / "probe.c").write_text(PROBE_C)
+    subprocess.run([cc, "-static", "-O1", "-o", str(d / "probe"), str(d / "probe.c")],
+                   check=True)
+    return d / "probe"
+
+
+def probe_results(api, rootfs, probe, security=None):
+    r = run(api, rootfs, ["/probe"], security=security,
+            mounts=[{"type": "bind", "source": str(probe), "target": "/probe",
+                     "readonly": True}])
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    return dict(line.split("=", 1) for line in r.stdout.splitlines())
+
+
+def test_default_seccomp_is_dockers(api, rootfs, probe):
+    got = probe_results(api, rootfs, probe)
+    eperm = "Operation not permitted"
+    want = {"vsock": eperm, "inet": "0", "unix": "0", "persona_query": "0",
+            "persona_linux32": "0", "persona_linux": "0",
+            "persona_read_implies_exec": eperm, "persona_addr_no_randomize": eperm,
+            "syslog": eperm, "uselib": eperm, "io_uring_setup": eperm}
+    assert got == want
+
+
+def test_seccomp_capabilities_unlock_their_syscalls(api, rootfs, probe):
+    got = probe_results(api, rootfs, probe, security={"cap_add": ["SYSLOG"]})
+    assert got["syslog"] == "0", got
+    assert got["vsock"] == "Operation not permitted", got  # no capability unlocks it
+    got = probe_results(api, rootfs, probe, security={"seccomp": "unconfined"})
+    assert got["persona_read_implies_exec"] == "0", got  # the filter refused it, not the kernel

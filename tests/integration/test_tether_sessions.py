@@ -517,7 +517,9 @@ def test_primary_round_trip_with_a_slow_reader_loses_nothing(tether):
                 pass  # tether sent the last frames and exited: they are still to be read
             granted = got + 64 * 1024
             if len(rss) < got >> 16:
-                rss.append(tether.vmrss_kib())
+                kib = tether.vmrss_kib()  # None once tether has exited
+                if kib is not None:
+                    rss.append(kib)
         c.pump(0.05)
         assert len(c.output(1)) <= granted, "tether sent more than the credit"
     sender.join(DEADLINE)
@@ -526,6 +528,7 @@ def test_primary_round_trip_with_a_slow_reader_loses_nothing(tether):
     assert out == blob, f"the first difference at " \
         f"{next((i for i, (a, b) in enumerate(zip(out, blob)) if a != b), None)}"
     assert_seqs_from_1(c, 1)
+    assert rss, "tether's memory was never sampled while it ran"
     assert max(rss) < 8 * 1024, f"VmRSS grew to {max(rss)} KiB"
     assert tether.log.stat().st_size > len(blob), "the log has it all too"
     assert not c.errors(), c.errors()

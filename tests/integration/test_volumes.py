@@ -290,3 +290,25 @@ def test_bind_target_through_rootfs_symlink(api, seeded_rootfs, tmp_path):
         after = f.read()
     assert [ln.split()[4] for ln in after.splitlines()].count("/tmp") == \
         [ln.split()[4] for ln in before.splitlines()].count("/tmp")
+
+
+def test_kernel_filesystem_targets_refused(api, rootfs, tmp_path, uniq):
+    # issue 13 bug 4: a volume at /sys was "populated" from the live sysfs (thousands of
+    # files copied as host root) before the start failed with a 500
+    name = f"v-{uniq}"
+    r = api.post("/volumes", {"name": name})
+    assert r.status == 201, r
+    mountpoint = r.json["mountpoint"]
+    for target in ["/proc", "/proc/sys", "/proc/1/root", "/sys", "/sys/kernel", "/dev"]:
+        for m in (vol(name, target), bind(tmp_path, target)):
+            r = api.create_raw(mount_body(rootfs, ["true"], [m]))
+            assert r.status == 400, (target, m["type"], r.status, r.body)
+            assert target in r.message
+    assert os.listdir(mountpoint) == [], "a refused volume was written to"
+    # below /dev a bind (e.g. a log socket) is still fine
+    (tmp_path / "log").write_text("x")
+    cid, code, out, _ = run_with(api, rootfs, ["cat", "/dev/mylog"],
+                                 [bind(tmp_path / "log", "/dev/mylog")])
+    assert (code, out) == (0, "x")
+    api.remove(cid, force=True)
+    assert api.delete(f"/volumes/{name}").status == 204

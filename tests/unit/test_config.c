@@ -165,12 +165,49 @@ static void test_user_names(void **state)
 	pl_config_free(c);
 }
 
+/* The canonical form of a config parses back to itself, from the first normalisation on
+ * (issue 13 bug 7: a missing "security" became {} and only a second pass the defaults). */
+static void test_idempotent(void **state)
+{
+	static const char *const bodies[] = {
+	    "{\"rootfs\":\"/r\",\"process\":{\"args\":[\"x\"]}}",
+	    "{\"rootfs\":\"/r\",\"process\":{\"args\":[\"x\"]},\"security\":null}",
+	    "{\"rootfs\":\"/r\",\"process\":{\"args\":[\"x\"]},\"security\":{}}",
+	    "{\"rootfs\":\"/r\",\"process\":{\"args\":[\"x\"]},\"resources\":{}}",
+	    "{\"rootfs\":\"/r\",\"process\":{\"args\":[\"x\"]},\"security\":{\"privileged\":"
+	    "true}}",
+	    "{\"image\":\"busybox:latest\",\"process\":{\"args\":[\"true\"]}}",
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		json_t *j = json_loads(bodies[i], 0, NULL);
+		assert_non_null(j);
+		pl_error_t *err = NULL;
+		pl_config_t *c = pl_config_parse(j, false, &err);
+		assert_non_null(c);
+		json_t *canon = pl_config_to_json(c);
+		pl_config_t *again = pl_config_parse(canon, false, &err);
+		if (!again)
+			fail_msg("%s: canonical form refused: %s", bodies[i], err->msg);
+		json_t *canon2 = pl_config_to_json(again);
+		if (!json_equal(canon, canon2)) {
+			char *a = json_dumps(canon, JSON_SORT_KEYS),
+			     *b = json_dumps(canon2, JSON_SORT_KEYS);
+			fail_msg("not idempotent:\n%s\n%s", a, b);
+		}
+		json_decref(canon);
+		json_decref(canon2);
+		pl_config_free(again);
+		pl_config_free(c);
+		json_decref(j);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_minimal),    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_rejects),    cmocka_unit_test(test_tether_json_defaults),
-	    cmocka_unit_test(test_user_names),
+	    cmocka_unit_test(test_user_names), cmocka_unit_test(test_idempotent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -154,6 +154,66 @@ static void test_overlong_record_skipped(void **state)
 	close(d);
 }
 
+static void put(int d, const char *name, const char *text, bool append)
+{
+	int f = openat(d, name, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0600);
+	assert_true(f >= 0);
+	assert_int_equal(write(f, text, strlen(text)), (ssize_t)strlen(text));
+	close(f);
+}
+
+static char *rec(int i)
+{
+	static char buf[8][96];
+	char *b = buf[i % 8];
+	snprintf(b, 96, "2026-01-01T00:00:%02d.000000000Z stdout F r%d\n", i, i);
+	return b;
+}
+
+/* Rotated files (issue 13): container.log.2 (oldest), .1, container.log are one log. */
+static void test_rotated_files(void **state)
+{
+	char tmpl[] = "/tmp/pl-logs-XXXXXX";
+	assert_non_null(mkdtemp(tmpl));
+	int d = open(tmpl, O_RDONLY | O_DIRECTORY);
+	put(d, "container.log.2", rec(1), false);
+	put(d, "container.log.2", rec(2), true);
+	put(d, "container.log.1", rec(3), false);
+	put(d, "container.log.1", rec(4), true);
+	put(d, "container.log", rec(5), false);
+	char *s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = -1});
+	assert_string_equal(s, "1:r1\n|1:r2\n|1:r3\n|1:r4\n|1:r5\n|");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 3});
+	assert_string_equal(s, "1:r3\n|1:r4\n|1:r5\n|");
+	free(s);
+	s = drain(d, (pl_log_opts_t){.out = true, .err = true, .tail = 1});
+	assert_string_equal(s, "1:r5\n|");
+	free(s);
+
+	/* a follower at the end of container.log while it is rotated: what the writer still
+	 * put in the old file comes first, then the new file once it has bytes */
+	pl_log_opts_t o = {.out = true, .err = true, .tail = 0};
+	pl_log_cursor_t *cur = pl_log_open(d, &o, NULL);
+	char buf[256];
+	assert_int_equal(pl_log_read(cur, buf, sizeof(buf)), 0);
+	assert_int_equal(renameat(d, "container.log.1", d, "container.log.2"), 0);
+	assert_int_equal(renameat(d, "container.log", d, "container.log.1"), 0);
+	put(d, "container.log", "", false);
+	assert_int_equal(pl_log_read(cur, buf, sizeof(buf)), 0); /* the new one is empty */
+	put(d, "container.log.1", rec(6), true);		 /* the writer has not switched */
+	put(d, "container.log", rec(7), true);			 /* now it has */
+	size_t n = 0;
+	ssize_t r;
+	while ((r = pl_log_read(cur, buf + n, sizeof(buf) - n)) > 0)
+		n += (size_t)r;
+	assert_int_equal(n, 2 * (8 + 3));
+	assert_memory_equal(buf + 8, "r6\n", 3);
+	assert_memory_equal(buf + 11 + 8, "r7\n", 3);
+	pl_log_close(cur);
+	close(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -162,6 +222,7 @@ int main(void)
 	    cmocka_unit_test(test_since_until_timestamps),
 	    cmocka_unit_test(test_parse_record),
 	    cmocka_unit_test(test_overlong_record_skipped),
+	    cmocka_unit_test(test_rotated_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,16 +1,20 @@
 #include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/phase.h"
+#include "common/util.h"
 #include "mechanism/domain.h"
 
 #include <dirent.h>
 #include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -34,24 +38,26 @@ static size_t n_placed;
 
 static pthread_mutex_t placed_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The container's cgroup relative to a hierarchy's root. Entries are never freed (a
- * re-placement leaks the old string): callers may hold the pointer. */
+/* The container's cgroup relative to a hierarchy's root, in a buffer of the calling
+ * thread's (valid until its next call): an entry may go meanwhile. */
 static const char *rel(const char *id)
 {
-	static __thread char buf[128];
-	const char *r = NULL;
+	static __thread char buf[PATH_MAX];
+	bool found = false;
 	pthread_mutex_lock(&placed_lock);
-	for (size_t i = 0; i < n_placed && !r; i++)
-		if (strcmp(placed[i].id, id) == 0)
-			r = placed[i].rel;
+	for (size_t i = 0; i < n_placed && !found; i++)
+		if (strcmp(placed[i].id, id) == 0) {
+			snprintf(buf, sizeof(buf), "%s", placed[i].rel);
+			found = true;
+		}
 	pthread_mutex_unlock(&placed_lock);
-	if (r)
-		return r;
-	snprintf(buf, sizeof(buf), PARENT "/%s", id);
+	if (!found)
+		snprintf(buf, sizeof(buf), PARENT "/%s", id);
 	return buf;
 }
 
-static void set_rel(const char *id, const char *r)
+/* -1 when the table is full: a container must not land silently outside its parent. */
+static int set_rel(const char *id, const char *r)
 {
 	pthread_mutex_lock(&placed_lock);
 	size_t i = 0;
@@ -59,9 +65,31 @@ static void set_rel(const char *id, const char *r)
 		i++;
 	if (i == n_placed && n_placed < MAX_PLACED)
 		snprintf(placed[n_placed++].id, sizeof(placed[0].id), "%s", id);
-	if (i < n_placed)
+	if (i < n_placed) {
+		free(placed[i].rel);
 		placed[i].rel = pl_xstrdup(r);
+	}
 	pthread_mutex_unlock(&placed_lock);
+	return i < n_placed ? 0 : -1;
+}
+
+/* The container is back under PARENT (or gone): its entry makes room. */
+static void forget(const char *id)
+{
+	pthread_mutex_lock(&placed_lock);
+	for (size_t i = 0; i < n_placed; i++)
+		if (strcmp(placed[i].id, id) == 0) {
+			free(placed[i].rel);
+			placed[i] = placed[--n_placed];
+			placed[n_placed].rel = NULL;
+			break;
+		}
+	pthread_mutex_unlock(&placed_lock);
+}
+
+char *pl_cgroup_path(const char *id)
+{
+	return pl_xstrdup(rel(id));
 }
 
 static char *base;	  /* usually /sys/fs/cgroup */
@@ -295,6 +323,8 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 			rc = -1;
 		pl_phase_step(phase_name("rmdir", i), &t);
 	}
+	if (rc == 0)
+		forget(id);
 	return rc;
 }
 
@@ -639,18 +669,22 @@ int pl_cgroup_place(const char *id, const char *parent_in, pl_error_t **err)
 {
 	_cleanup_free_ char *parent = parent_in ? slice_path(parent_in) : NULL;
 	if (!parent || !*parent) {
-		_cleanup_free_ char *def = pl_xasprintf(PARENT "/%s", id);
-		if (strcmp(rel(id), def))
-			set_rel(id, def);
+		forget(id);
 		return 0;
 	}
+	if (strlen(parent) + PL_ID_LEN + 2 > PATH_MAX)
+		return pl_error_set(err, PL_ERR_INVALID, ENAMETOOLONG,
+				    "cgroup_parent %s: the path is too long", parent_in);
 	for (size_t i = 0; i < n_v1; i++)
 		if (make_path(v1_dirs[i], parent, false, err) < 0)
 			return -1;
 	if (unified && make_path(unified, parent, layout == PL_CG_V2, err) < 0)
 		return -1;
 	_cleanup_free_ char *r = pl_xasprintf("%s/%s", parent, id);
-	set_rel(id, r);
+	if (set_rel(id, r) < 0)
+		return pl_error_set(
+		    err, PL_ERR_CONFLICT, ENOSPC,
+		    "cgroup_parent: %d containers under parents of their own already", MAX_PLACED);
 	return 0;
 }
 
@@ -671,7 +705,9 @@ void pl_cgroup_adopt(const char *id, pid_t pid)
 		const char *r = p + 2;
 		size_t n = strlen(r), k = strlen(id);
 		if (n > k && r[n - k - 1] == '/' && strcmp(r + n - k, id) == 0) {
-			set_rel(id, r);
+			if (set_rel(id, r) < 0)
+				pl_log_warn("container %.12s: its cgroup %s is not remembered", id,
+					    r);
 			return;
 		}
 	}

@@ -39,6 +39,8 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err);
 /* Places the container's cgroups under parent (a path relative to each hierarchy's root,
  * made as needed) instead of our own; NULL or "" puts it back under ours. Before create. */
 int pl_cgroup_place(const char *id, const char *parent, pl_error_t **err);
+/* The container's cgroup relative to each hierarchy's root (malloc'd). */
+char *pl_cgroup_path(const char *id);
 /* Learns where a live domain's cgroups are from its process (after a daemon restart). */
 void pl_cgroup_adopt(const char *id, pid_t pid);
 /* The container's device rules: all (privileged), or Docker's default set plus these. */

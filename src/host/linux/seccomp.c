@@ -11,73 +11,395 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Syscalls the default profile refuses (EPERM) unless the container holds the capability
- * that makes them legitimate, as Docker's default profile does. */
-static const struct {
-	const char *name;
-	int unlocked_by; /* capability number, -1 for never */
-} denied[] = {
-    {"acct", 20 /* SYS_PACCT */},
-    {"add_key", -1},
-    {"request_key", -1},
-    {"keyctl", -1},
-    {"bpf", 39 /* BPF */},
-    {"perf_event_open", 38 /* PERFMON */},
-    {"clock_adjtime", 25 /* SYS_TIME */},
-    {"clock_settime", 25},
-    {"settimeofday", 25},
-    {"stime", 25},
-    {"adjtimex", 25},
-    {"create_module", 16 /* SYS_MODULE */},
-    {"init_module", 16},
-    {"finit_module", 16},
-    {"delete_module", 16},
-    {"get_kernel_syms", 16},
-    {"query_module", 16},
-    {"kexec_load", 22 /* SYS_BOOT */},
-    {"kexec_file_load", 22},
-    {"reboot", 22},
-    {"ioperm", 17 /* SYS_RAWIO */},
-    {"iopl", 17},
-    {"kcmp", 19 /* SYS_PTRACE */},
-    {"ptrace", 19},
-    {"process_vm_readv", 19},
-    {"process_vm_writev", 19},
-    {"lookup_dcookie", 21 /* SYS_ADMIN */},
-    {"mount", 21},
-    {"umount", 21},
-    {"umount2", 21},
-    {"pivot_root", 21},
-    {"move_mount", 21},
-    {"open_tree", 21},
-    {"fsopen", 21},
-    {"fsconfig", 21},
-    {"fsmount", 21},
-    {"fspick", 21},
-    {"mount_setattr", 21},
-    {"name_to_handle_at", 21},
-    {"open_by_handle_at", 2 /* DAC_READ_SEARCH */},
-    {"quotactl", 21},
-    {"setns", 21},
-    {"unshare", 21},
-    {"swapon", 21},
-    {"swapoff", 21},
-    {"sysfs", -1},
-    {"_sysctl", -1},
-    {"nfsservctl", -1},
-    {"uselib", -1},
-    {"ustat", -1},
-    {"userfaultfd", -1},
-    {"vm86", -1},
-    {"vm86old", -1},
-    {"get_mempolicy", 23 /* SYS_NICE */},
-    {"set_mempolicy", 23},
-    {"mbind", 23},
-    {"move_pages", 23},
-    {"io_uring_setup", -1},
-    {"io_uring_enter", -1},
-    {"io_uring_register", -1},
+/* The default profile is Docker's (moby profiles/seccomp/default.json), rule by rule: an
+ * allowlist with EPERM for everything else, groups unlocked by a capability, socket() but
+ * not AF_VSOCK, personality() only with the values Docker allows, clone() without namespace
+ * flags unless SYS_ADMIN, clone3() ENOSYS (its flags are in memory seccomp cannot read, so
+ * libc falls back to clone). Stricter than Docker on purpose: io_uring (removed from
+ * Docker's list since) and ptrace/process_vm_* only with SYS_PTRACE. */
+static const char *const allowed[] = {
+    "accept",
+    "accept4",
+    "access",
+    "adjtimex",
+    "alarm",
+    "bind",
+    "brk",
+    "capget",
+    "capset",
+    "chdir",
+    "chmod",
+    "chown",
+    "chown32",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "clock_getres",
+    "clock_getres_time64",
+    "clock_gettime",
+    "clock_gettime64",
+    "clock_nanosleep",
+    "clock_nanosleep_time64",
+    "close",
+    "close_range",
+    "connect",
+    "copy_file_range",
+    "creat",
+    "dup",
+    "dup2",
+    "dup3",
+    "epoll_create",
+    "epoll_create1",
+    "epoll_ctl",
+    "epoll_ctl_old",
+    "epoll_pwait",
+    "epoll_pwait2",
+    "epoll_wait",
+    "epoll_wait_old",
+    "eventfd",
+    "eventfd2",
+    "execve",
+    "execveat",
+    "exit",
+    "exit_group",
+    "faccessat",
+    "faccessat2",
+    "fadvise64",
+    "fadvise64_64",
+    "fallocate",
+    "fanotify_mark",
+    "fchdir",
+    "fchmod",
+    "fchmodat",
+    "fchmodat2",
+    "fchown",
+    "fchown32",
+    "fchownat",
+    "fcntl",
+    "fcntl64",
+    "fdatasync",
+    "fgetxattr",
+    "flistxattr",
+    "flock",
+    "fork",
+    "fremovexattr",
+    "fsetxattr",
+    "fstat",
+    "fstat64",
+    "fstatat64",
+    "fstatfs",
+    "fstatfs64",
+    "fsync",
+    "ftruncate",
+    "ftruncate64",
+    "futex",
+    "futex_time64",
+    "futex_waitv",
+    "futimesat",
+    "getcpu",
+    "getcwd",
+    "getdents",
+    "getdents64",
+    "getegid",
+    "getegid32",
+    "geteuid",
+    "geteuid32",
+    "getgid",
+    "getgid32",
+    "getgroups",
+    "getgroups32",
+    "getitimer",
+    "getpeername",
+    "getpgid",
+    "getpgrp",
+    "getpid",
+    "getppid",
+    "getpriority",
+    "getrandom",
+    "getresgid",
+    "getresgid32",
+    "getresuid",
+    "getresuid32",
+    "getrlimit",
+    "get_robust_list",
+    "getrusage",
+    "getsid",
+    "getsockname",
+    "getsockopt",
+    "get_thread_area",
+    "gettid",
+    "gettimeofday",
+    "getuid",
+    "getuid32",
+    "getxattr",
+    "inotify_add_watch",
+    "inotify_init",
+    "inotify_init1",
+    "inotify_rm_watch",
+    "io_cancel",
+    "ioctl",
+    "io_destroy",
+    "io_getevents",
+    "io_pgetevents",
+    "io_pgetevents_time64",
+    "ioprio_get",
+    "ioprio_set",
+    "io_setup",
+    "io_submit",
+    "ipc",
+    "kill",
+    "landlock_add_rule",
+    "landlock_create_ruleset",
+    "landlock_restrict_self",
+    "lchown",
+    "lchown32",
+    "lgetxattr",
+    "link",
+    "linkat",
+    "listen",
+    "listxattr",
+    "llistxattr",
+    "_llseek",
+    "lremovexattr",
+    "lseek",
+    "lsetxattr",
+    "lstat",
+    "lstat64",
+    "madvise",
+    "membarrier",
+    "memfd_create",
+    "memfd_secret",
+    "mincore",
+    "mkdir",
+    "mkdirat",
+    "mknod",
+    "mknodat",
+    "mlock",
+    "mlock2",
+    "mlockall",
+    "mmap",
+    "mmap2",
+    "mprotect",
+    "mq_getsetattr",
+    "mq_notify",
+    "mq_open",
+    "mq_timedreceive",
+    "mq_timedreceive_time64",
+    "mq_timedsend",
+    "mq_timedsend_time64",
+    "mq_unlink",
+    "mremap",
+    "msgctl",
+    "msgget",
+    "msgrcv",
+    "msgsnd",
+    "msync",
+    "munlock",
+    "munlockall",
+    "munmap",
+    "name_to_handle_at",
+    "nanosleep",
+    "newfstatat",
+    "_newselect",
+    "open",
+    "openat",
+    "openat2",
+    "pause",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pipe",
+    "pipe2",
+    "pkey_alloc",
+    "pkey_free",
+    "pkey_mprotect",
+    "poll",
+    "ppoll",
+    "ppoll_time64",
+    "prctl",
+    "pread64",
+    "preadv",
+    "preadv2",
+    "prlimit64",
+    "process_mrelease",
+    "pselect6",
+    "pselect6_time64",
+    "pwrite64",
+    "pwritev",
+    "pwritev2",
+    "read",
+    "readahead",
+    "readlink",
+    "readlinkat",
+    "readv",
+    "recv",
+    "recvfrom",
+    "recvmmsg",
+    "recvmmsg_time64",
+    "recvmsg",
+    "remap_file_pages",
+    "removexattr",
+    "rename",
+    "renameat",
+    "renameat2",
+    "restart_syscall",
+    "rmdir",
+    "rseq",
+    "rt_sigaction",
+    "rt_sigpending",
+    "rt_sigprocmask",
+    "rt_sigqueueinfo",
+    "rt_sigreturn",
+    "rt_sigsuspend",
+    "rt_sigtimedwait",
+    "rt_sigtimedwait_time64",
+    "rt_tgsigqueueinfo",
+    "sched_getaffinity",
+    "sched_getattr",
+    "sched_getparam",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
+    "sched_getscheduler",
+    "sched_rr_get_interval",
+    "sched_rr_get_interval_time64",
+    "sched_setaffinity",
+    "sched_setattr",
+    "sched_setparam",
+    "sched_setscheduler",
+    "sched_yield",
+    "seccomp",
+    "select",
+    "semctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semtimedop_time64",
+    "send",
+    "sendfile",
+    "sendfile64",
+    "sendmmsg",
+    "sendmsg",
+    "sendto",
+    "setfsgid",
+    "setfsgid32",
+    "setfsuid",
+    "setfsuid32",
+    "setgid",
+    "setgid32",
+    "setgroups",
+    "setgroups32",
+    "setitimer",
+    "setpgid",
+    "setpriority",
+    "setregid",
+    "setregid32",
+    "setresgid",
+    "setresgid32",
+    "setresuid",
+    "setresuid32",
+    "setreuid",
+    "setreuid32",
+    "setrlimit",
+    "set_robust_list",
+    "setsid",
+    "setsockopt",
+    "set_thread_area",
+    "set_tid_address",
+    "setuid",
+    "setuid32",
+    "setxattr",
+    "shmat",
+    "shmctl",
+    "shmdt",
+    "shmget",
+    "shutdown",
+    "sigaltstack",
+    "signalfd",
+    "signalfd4",
+    "sigprocmask",
+    "sigreturn",
+    "socketcall",
+    "socketpair",
+    "splice",
+    "stat",
+    "stat64",
+    "statfs",
+    "statfs64",
+    "statx",
+    "symlink",
+    "symlinkat",
+    "sync",
+    "sync_file_range",
+    "syncfs",
+    "sysinfo",
+    "tee",
+    "tgkill",
+    "time",
+    "timer_create",
+    "timer_delete",
+    "timer_getoverrun",
+    "timer_gettime",
+    "timer_gettime64",
+    "timer_settime",
+    "timer_settime64",
+    "timerfd_create",
+    "timerfd_gettime",
+    "timerfd_gettime64",
+    "timerfd_settime",
+    "timerfd_settime64",
+    "times",
+    "tkill",
+    "truncate",
+    "truncate64",
+    "ugetrlimit",
+    "umask",
+    "uname",
+    "unlink",
+    "unlinkat",
+    "utime",
+    "utimensat",
+    "utimensat_time64",
+    "utimes",
+    "vfork",
+    "vmsplice",
+    "wait4",
+    "waitid",
+    "waitpid",
+    "write",
+    "writev",
+    /* x86 only (resolve to nothing elsewhere) */
+    "arch_prctl",
+    "modify_ldt",
 };
+
+/* Allowed only to a container holding the capability (Docker's "includes": {"caps"}). */
+static const struct {
+	int cap;
+	const char *names[24];
+} cap_allowed[] = {
+    {2 /* DAC_READ_SEARCH */, {"open_by_handle_at"}},
+    {21 /* SYS_ADMIN */,
+     {"bpf",	       "clone",		"clone3",      "fanotify_init",	  "fsconfig",
+      "fsmount",       "fsopen",	"fspick",      "lookup_dcookie",  "mount",
+      "mount_setattr", "move_mount",	"open_tree",   "perf_event_open", "quotactl",
+      "quotactl_fd",   "setdomainname", "sethostname", "setns",		  "syslog",
+      "umount",	       "umount2",	"unshare"}},
+    {22 /* SYS_BOOT */, {"reboot"}},
+    {18 /* SYS_CHROOT */, {"chroot"}},
+    {16 /* SYS_MODULE */, {"delete_module", "init_module", "finit_module"}},
+    {20 /* SYS_PACCT */, {"acct"}},
+    {19 /* SYS_PTRACE */,
+     {"kcmp", "pidfd_getfd", "process_madvise", "process_vm_readv", "process_vm_writev", "ptrace"}},
+    {17 /* SYS_RAWIO */, {"iopl", "ioperm"}},
+    {25 /* SYS_TIME */, {"settimeofday", "stime", "clock_settime", "clock_settime64"}},
+    {26 /* SYS_TTY_CONFIG */, {"vhangup"}},
+    {23 /* SYS_NICE */, {"get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"}},
+    {34 /* SYSLOG */, {"syslog"}},
+    {39 /* BPF */, {"bpf"}},
+    {38 /* PERFMON */, {"perf_event_open"}},
+};
+
+#define AF_VSOCK_NR	  40
+#define CLONE_NS_FLAGS	  0x7E020000ull /* Docker's mask: every CLONE_NEW* flag */
+#define PERSONALITY_QUERY 0xffffffffull
 
 static bool has_cap(uint64_t caps, int cap)
 {
@@ -94,29 +416,42 @@ static int add_arches(scmp_filter_ctx ctx)
 	return r == -EEXIST ? 0 : r;
 }
 
+static int allow(scmp_filter_ctx ctx, const char *name, unsigned n, const struct scmp_arg_cmp *a)
+{
+	int nr = seccomp_syscall_resolve_name(name);
+	if (nr == __NR_SCMP_ERROR)
+		return 0; /* not a syscall of this architecture */
+	int r = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, n, a);
+	return r == -EEXIST || r == -EDOM ? 0 : r;
+}
+
 static int build_default(scmp_filter_ctx ctx, uint64_t caps)
 {
 	int r = add_arches(ctx);
-	for (size_t i = 0; r >= 0 && i < PL_ARRAY_SIZE(denied); i++) {
-		if (has_cap(caps, denied[i].unlocked_by))
+	for (size_t i = 0; r >= 0 && i < PL_ARRAY_SIZE(allowed); i++)
+		r = allow(ctx, allowed[i], 0, NULL);
+	bool sys_admin = has_cap(caps, 21);
+	for (size_t i = 0; r >= 0 && i < PL_ARRAY_SIZE(cap_allowed); i++) {
+		if (!has_cap(caps, cap_allowed[i].cap))
 			continue;
-		int nr = seccomp_syscall_resolve_name(denied[i].name);
-		if (nr == __NR_SCMP_ERROR)
-			continue;
-		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
-		if (r == -EEXIST)
-			r = 0;
+		for (size_t k = 0;
+		     r >= 0 && k < PL_ARRAY_SIZE(cap_allowed[i].names) && cap_allowed[i].names[k];
+		     k++)
+			r = allow(ctx, cap_allowed[i].names[k], 0, NULL);
 	}
-	if (r >= 0 && !has_cap(caps, 21)) {
-		/* new namespaces through clone need SYS_ADMIN: one rule per flag (rules on one
-		 * syscall are OR'ed). clone3 hides its flags in memory seccomp cannot read, so
-		 * it reports ENOSYS and libc falls back to clone. */
-		static const uint64_t ns[] = {CLONE_NEWNS,    CLONE_NEWUTS, CLONE_NEWIPC,
-					      CLONE_NEWUSER,  CLONE_NEWPID, CLONE_NEWNET,
-					      CLONE_NEWCGROUP};
-		for (size_t i = 0; r >= 0 && i < PL_ARRAY_SIZE(ns); i++)
-			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-					     SCMP_A0(SCMP_CMP_MASKED_EQ, ns[i], ns[i]));
+	/* every socket family but AF_VSOCK (moby#44562: a way out to the host) */
+	struct scmp_arg_cmp not_vsock = SCMP_A0(SCMP_CMP_NE, AF_VSOCK_NR);
+	if (r >= 0)
+		r = allow(ctx, "socket", 1, &not_vsock);
+	/* personality: Linux, 32-bit, UNAME26 and the query; not READ_IMPLIES_EXEC & co */
+	static const uint64_t persona[] = {0x0, 0x8, 0x20000, 0x20008, PERSONALITY_QUERY};
+	for (size_t i = 0; r >= 0 && i < PL_ARRAY_SIZE(persona); i++) {
+		struct scmp_arg_cmp eq = SCMP_A0(SCMP_CMP_EQ, persona[i]);
+		r = allow(ctx, "personality", 1, &eq);
+	}
+	if (r >= 0 && !sys_admin) {
+		struct scmp_arg_cmp no_ns = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_NS_FLAGS, 0);
+		r = allow(ctx, "clone", 1, &no_ns);
 		if (r >= 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	}
@@ -273,7 +608,7 @@ const uint8_t *pl_seccomp_program(const pl_security_t *sec, size_t *len, pl_erro
 		return NULL;
 	_cleanup_free_ char *key = NULL;
 	if (sec->seccomp == PL_SECCOMP_DEFAULT)
-		key = pl_xasprintf("default:%llx", (unsigned long long)sec->caps);
+		key = pl_xasprintf("docker:%llx", (unsigned long long)sec->caps);
 	else
 		key = json_dumps(sec->seccomp_profile, JSON_COMPACT | JSON_SORT_KEYS);
 	for (entry_t *e = cache; e; e = e->next)
@@ -284,7 +619,7 @@ const uint8_t *pl_seccomp_program(const pl_security_t *sec, size_t *len, pl_erro
 	scmp_filter_ctx ctx = NULL;
 	int r;
 	if (sec->seccomp == PL_SECCOMP_DEFAULT) {
-		ctx = seccomp_init(SCMP_ACT_ALLOW);
+		ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
 		r = ctx ? build_default(ctx, sec->caps) : -ENOMEM;
 		if (r < 0)
 			pl_error_set(err, PL_ERR_INTERNAL, -r, "build default seccomp profile");

@@ -47,6 +47,13 @@ enum {
 };
 #define TETHER_SOCKET "tether.sock"
 
+static int64_t default_pids_limit = PL_DEFAULT_PIDS_LIMIT;
+
+void pl_linux_set_default_pids_limit(int64_t n)
+{
+	default_pids_limit = n;
+}
+
 static int tether_memfd = -1;
 
 static int seal_tether(const char *path, pl_error_t **err)
@@ -237,7 +244,13 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
 	pt = pl_phase_now();
-	if (pl_cgroup_apply(spec->id, spec->resources, err) < 0) {
+	pl_resources_t res = *spec->resources;
+	if (!res.has_pids_limit && default_pids_limit > 0) {
+		/* the daemon's --default-pids-limit: a fork bomb stops short of pid_max */
+		res.has_pids_limit = true;
+		res.pids_limit = default_pids_limit;
+	}
+	if (pl_cgroup_apply(spec->id, &res, err) < 0) {
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");
 	}

@@ -1,5 +1,6 @@
 #include "mechanism/linux/rootfs.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/phase.h"
 
 #include <dirent.h>
@@ -422,6 +423,24 @@ static int copy_tree(int src, int dst, pl_error_t **err)
 	return rc;
 }
 
+static void empty_dir(int fd)
+{
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		pl_close(dfd);
+		return;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			pl_error_t *e = NULL;
+			pl_remove_tree_at(fd, de->d_name, &e);
+			pl_error_free(e);
+		}
+	}
+	closedir(d);
+}
+
 /* Bind mounts and volumes: the source (a trusted host path) opened O_PATH, the target
  * created beneath the root without following symlinks, mounted fd to fd. */
 static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *userns,
@@ -475,9 +494,13 @@ static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *u
 			_cleanup_close_ int fd_to = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			/* only an empty volume is filled (as Docker does): data is never replaced
 			 */
-			if (fd_from < 0 || fd_to < 0 ||
-			    (dir_empty(fd_to) && copy_tree(fd_from, fd_to, err) < 0))
+			if (fd_from < 0 || fd_to < 0)
+				return pl_error_errno(err, "volume at %s", dst);
+			if (dir_empty(fd_to) && copy_tree(fd_from, fd_to, err) < 0) {
+				/* a failed populate leaves the volume as it was: empty */
+				empty_dir(fd_to);
 				return pl_error_wrap(err, "volume at %s", dst);
+			}
 			close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 		}
 		char s[64], t[64];

@@ -3,6 +3,7 @@
 #include "portlayer/network/scope.h"
 #include "portlayer/network/dns.h"
 #include "portlayer/container.h"
+#include "portlayer/network/hostnets.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -226,6 +227,10 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 				    ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
 				used = (ad & pl_ipam_mask(n->opts.lens[i])) == n->opts.nets[i];
 			}
+			char why[96];
+			used = used || pl_subnet_reserved(n->opts.nets[i], n->opts.lens[i]) ||
+			       pl_subnet_host_conflict(n->opts.nets[i], n->opts.lens[i], why,
+						       sizeof(why));
 			if (!used) {
 				s->subnet = n->opts.nets[i];
 				s->len = n->opts.lens[i];
@@ -775,13 +780,25 @@ json_t *pl_network_create(pl_network_t *n, const json_t *body, pl_error_t **err)
 	_cleanup_(scope_freep) pl_scope_t *s = scope_parse(n, body, false, err);
 	if (!s)
 		return NULL;
+	char b[16], why[96];
+	const char *rsv = pl_subnet_reserved(s->subnet, s->len);
+	if (rsv) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "subnet %s/%u overlaps %s", fmt(s->subnet, b),
+			     s->len, rsv);
+		return NULL;
+	}
+	/* an external scope's subnet is its parent's LAN: the host reaching it is the point */
+	if (!s->external && pl_subnet_host_conflict(s->subnet, s->len, why, sizeof(why))) {
+		pl_error_set(err, PL_ERR_CONFLICT, 0, "subnet %s/%u overlaps %s on the host",
+			     fmt(s->subnet, b), s->len, why);
+		return NULL;
+	}
 	for (pl_scope_t *o = n->scopes; o; o = o->next) {
 		if (!strcmp(o->name, s->name)) {
 			pl_error_set(err, PL_ERR_CONFLICT, 0, "network %s already exists", s->name);
 			return NULL;
 		}
 		if (overlaps(o->subnet, o->len, s->subnet, s->len)) {
-			char b[16];
 			pl_error_set(err, PL_ERR_CONFLICT, 0, "subnet %s/%u overlaps network %s's",
 				     fmt(s->subnet, b), s->len, o->name);
 			return NULL;

@@ -529,6 +529,20 @@ int pl_archive_layer(int dir, int out_fd, const pl_userns_t *ids, pl_error_t **e
 	return write_tar(dir, ".", ".", out_fd, true, true, ids, err);
 }
 
+/* A running container changes its own tree while we copy in (a directory swapped for a
+ * symlink, a file removed): what the kernel then refuses is the caller's conflict with the
+ * container's content, a 409, not our failure. Only errors of the machine itself (I/O,
+ * space, memory, fds) stay internal. */
+static int raced(pl_error_t **err, const char *path)
+{
+	pl_error_t *e = err ? *err : NULL;
+	if (e && e->kind == PL_ERR_INTERNAL && e->errnum != 0 && e->errnum != EIO &&
+	    e->errnum != ENOSPC && e->errnum != EDQUOT && e->errnum != ENOMEM &&
+	    e->errnum != EMFILE && e->errnum != ENFILE)
+		e->kind = PL_ERR_CONFLICT;
+	return pl_error_wrap(err, "copy into %s", path);
+}
+
 int pl_archive_put(int root, const char *path, int in_fd, const pl_extract_policy_t *pol,
 		   pl_error_t **err)
 {
@@ -546,12 +560,12 @@ int pl_archive_put(int root, const char *path, int in_fd, const pl_extract_polic
 	pl_extract_policy_t p = *pol;
 	p.dry_run = true;
 	if (pl_extract_tar(in_fd, dir, &p, NULL, err) < 0)
-		return pl_error_wrap(err, "copy into %s", path);
+		return raced(err, path);
 	if (lseek(in_fd, 0, SEEK_SET) < 0)
 		return pl_error_errno(err, "rewind the archive");
 	p.dry_run = false;
 	if (pl_extract_tar(in_fd, dir, &p, NULL, err) < 0)
-		return pl_error_wrap(err, "copy into %s", path);
+		return raced(err, path);
 	return 0;
 }
 

@@ -16,6 +16,7 @@ void pl_commit_opts_clear(pl_commit_opts_t *o)
 	free(o->name);
 	free(o->comment);
 	free(o->author);
+	free(o->created_by);
 	if (o->base)
 		json_decref(o->base);
 	if (o->container)
@@ -44,18 +45,22 @@ static bool strings_only(const json_t *v, bool array)
 
 int pl_commit_check_changes(const json_t *ch, pl_error_t **err)
 {
-	static const char *const keys[] = {"Cmd",	 "Entrypoint", "Env",	       "WorkingDir",
-					   "User",	 "Labels",     "ExposedPorts", "Volumes",
-					   "StopSignal", NULL};
+	static const char *const keys[] = {
+	    "Cmd",    "Entrypoint",   "Env",	 "WorkingDir", "User",
+	    "Labels", "ExposedPorts", "Volumes", "StopSignal", "Healthcheck",
+	    "Shell",  "OnBuild",      NULL};
 	if (pl_json_check_keys(ch, "changes", keys, err) < 0)
 		return -1;
 	const char *k;
 	json_t *v;
 	json_object_foreach((json_t *)ch, k, v)
 	{
-		bool ok = !strcmp(k, "Cmd") || !strcmp(k, "Env") ? strings_only(v, true)
-			  : !strcmp(k, "Entrypoint") ? json_is_null(v) || strings_only(v, true)
-			  : !strcmp(k, "Labels")     ? strings_only(v, false)
+		bool ok = !strcmp(k, "Cmd") || !strcmp(k, "Env") || !strcmp(k, "Shell")
+			      ? strings_only(v, true)
+			  : !strcmp(k, "Entrypoint") || !strcmp(k, "OnBuild")
+			      ? json_is_null(v) || strings_only(v, true)
+			  : !strcmp(k, "Healthcheck") ? json_is_object(v)
+			  : !strcmp(k, "Labels")      ? strings_only(v, false)
 			  : !strcmp(k, "ExposedPorts") || !strcmp(k, "Volumes") ? json_is_object(v)
 										: json_is_string(v);
 		if (!ok)
@@ -130,7 +135,10 @@ static json_t *build_config(const pl_commit_opts_t *o, json_t *diff_ids, const c
 		hist = json_array();
 		json_object_set_new(cfg, "history", hist);
 	}
-	json_t *h = json_pack("{s:s, s:s}", "created", when, "created_by", "portlayer commit");
+	json_t *h = json_pack("{s:s, s:s}", "created", when, "created_by",
+			      o->created_by ? o->created_by : "portlayer commit");
+	if (o->empty_layer)
+		json_object_set_new(h, "empty_layer", json_true());
 	if (o->comment)
 		json_object_set_new(h, "comment", json_string(o->comment));
 	json_array_append_new(hist, h);
@@ -146,7 +154,7 @@ static json_t *commit(pl_images_t *im, const pl_commit_opts_t *o, json_t *added,
 	uint64_t size = 0;
 	for (size_t i = 0; i < json_array_size(diff_ids); i++)
 		size += pl_images_layer_size(im, json_string_value(json_array_get(diff_ids, i)));
-	if (o->rootfs) {
+	if (o->rootfs && !o->empty_layer) {
 		_cleanup_close_ int rd = open(o->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (rd < 0) {
 			pl_error_errno(err, "open rootfs %s", o->rootfs);
@@ -161,7 +169,7 @@ static json_t *commit(pl_images_t *im, const pl_commit_opts_t *o, json_t *added,
 		pl_error_errno(err, "open the container's upper directory");
 		return NULL;
 	}
-	if (add_layer(im, ud, &o->ids, diff_ids, added, &size, err) < 0)
+	if (!o->empty_layer && add_layer(im, ud, &o->ids, diff_ids, added, &size, err) < 0)
 		return NULL;
 	char when[48];
 	pl_time_format(pl_now_ns(), when, sizeof(when));

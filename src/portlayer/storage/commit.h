@@ -16,12 +16,15 @@ typedef struct pl_commit_opts {
 	json_t *changes;   /* OCI config fields that override (validated), or NULL */
 	char *name;	   /* "repo[:tag]" or NULL: an unnamed image */
 	char *comment, *author;
-	pl_userns_t ids; /* the container's maps: its upper holds host ids when remapped */
+	char *created_by; /* the history entry's created_by, or NULL ("portlayer commit") */
+	bool empty_layer; /* config only: no layer, the history entry marked empty_layer */
+	pl_userns_t ids;  /* the container's maps: its upper holds host ids when remapped */
 } pl_commit_opts_t;
 
 void pl_commit_opts_clear(pl_commit_opts_t *o);
 /* Checks a changes object: only Cmd, Entrypoint, Env, WorkingDir, User, Labels,
- * ExposedPorts, Volumes, StopSignal, each of its OCI type. */
+ * ExposedPorts, Volumes, StopSignal, Healthcheck, Shell, OnBuild, each of its OCI (Docker)
+ * type. */
 int pl_commit_check_changes(const json_t *changes, pl_error_t **err);
 /* → {"images":[{"id","tags"}]} */
 json_t *pl_commit_job(pl_images_t *im, const pl_commit_opts_t *o, pl_error_t **err);

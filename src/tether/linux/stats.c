@@ -5,6 +5,7 @@
  * the port layer maps them onto the same keys as a cgroup's. Plain reads, no allocation
  * beyond jansson's. */
 #include "tether/os.h"
+#include "tether/linux/osutil.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -15,8 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Reads a small file into buf (NUL-terminated); bytes read or -1. */
-static long slurp(const char *path, char *buf, size_t size)
+long pl_os_slurp(const char *path, char *buf, size_t size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -38,7 +38,7 @@ static json_t *cpu_stats(void)
 	char buf[1024];
 	unsigned long long v[8] = {0};
 	long hz = sysconf(_SC_CLK_TCK);
-	if (hz <= 0 || slurp("/proc/stat", buf, sizeof(buf)) < 0 ||
+	if (hz <= 0 || pl_os_slurp("/proc/stat", buf, sizeof(buf)) < 0 ||
 	    sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
 		   &v[4], &v[5], &v[6], &v[7]) != 8)
 		return json_pack("{s:I, s:I, s:I}", "usage_ns", (json_int_t)-1, "user_ns",
@@ -61,7 +61,7 @@ static json_t *memory_stats(void)
 {
 	char buf[4096];
 	long long total = -1, avail = -1;
-	if (slurp("/proc/meminfo", buf, sizeof(buf)) >= 0) {
+	if (pl_os_slurp("/proc/meminfo", buf, sizeof(buf)) >= 0) {
 		total = meminfo_kb(buf, "MemTotal:");
 		avail = meminfo_kb(buf, "MemAvailable:");
 	}
@@ -83,7 +83,7 @@ static json_t *pids_stats(void)
 			continue;
 		char path[300], buf[512];
 		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		if (slurp(path, buf, sizeof(buf)) < 0)
+		if (pl_os_slurp(path, buf, sizeof(buf)) < 0)
 			continue;
 		const char *p = strrchr(buf, ')');
 		int ppid = -1;
@@ -100,7 +100,7 @@ static json_t *blkio_stats(void)
 {
 	char buf[8192];
 	long long rd = 0, wr = 0;
-	if (slurp("/proc/diskstats", buf, sizeof(buf)) < 0)
+	if (pl_os_slurp("/proc/diskstats", buf, sizeof(buf)) < 0)
 		return json_pack("{s:I, s:I}", "read_bytes", (json_int_t)-1, "write_bytes",
 				 (json_int_t)-1);
 	char *save = NULL;
@@ -121,7 +121,7 @@ static json_int_t counter(const char *ifname, const char *name)
 {
 	char path[320], buf[64];
 	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, name);
-	return slurp(path, buf, sizeof(buf)) > 0 ? (json_int_t)strtoll(buf, NULL, 10) : -1;
+	return pl_os_slurp(path, buf, sizeof(buf)) > 0 ? (json_int_t)strtoll(buf, NULL, 10) : -1;
 }
 
 static json_t *net_stats(void)

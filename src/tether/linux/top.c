@@ -4,6 +4,7 @@
  * the command line. Tether itself and kernel threads are left out: neither is the
  * container's. */
 #include "tether/os.h"
+#include "tether/linux/osutil.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -15,23 +16,6 @@
 #include <unistd.h>
 
 #define PF_KTHREAD_FLAG 0x00200000u
-
-static long slurp(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t off = 0;
-	while (off < size - 1) {
-		ssize_t n = read(fd, buf + off, size - 1 - off);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(fd);
-	buf[off] = 0;
-	return (long)off;
-}
 
 /* The name of uid in the domain's /etc/passwd, else the number. */
 static json_t *user_name(const char *passwd, unsigned long uid)
@@ -55,7 +39,7 @@ static json_t *one(int pid, const char *passwd, long hz, long page_kib)
 {
 	char path[64], buf[4096];
 	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (slurp(path, buf, sizeof(buf)) <= 0)
+	if (pl_os_slurp(path, buf, sizeof(buf)) <= 0)
 		return NULL;
 	char *open_p = strchr(buf, '('), *close_p = strrchr(buf, ')');
 	if (!open_p || !close_p || close_p < open_p)
@@ -76,14 +60,14 @@ static json_t *one(int pid, const char *passwd, long hz, long page_kib)
 		return NULL;
 	unsigned long euid = 0;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if (slurp(path, buf, sizeof(buf)) > 0) {
+	if (pl_os_slurp(path, buf, sizeof(buf)) > 0) {
 		const char *u = strstr(buf, "\nUid:");
 		if (u)
 			sscanf(u + 5, "%*u %lu", &euid);
 	}
 	json_t *args = json_array();
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	long n = slurp(path, buf, sizeof(buf));
+	long n = pl_os_slurp(path, buf, sizeof(buf));
 	for (long i = 0; i < n;) {
 		size_t len = strnlen(buf + i, (size_t)(n - i));
 		json_t *a = json_stringn(buf + i, len);
@@ -114,7 +98,7 @@ json_t *pl_os_top(void)
 	if (page_kib <= 0)
 		page_kib = 4;
 	static char passwd[65536];
-	if (slurp("/etc/passwd", passwd, sizeof(passwd)) < 0)
+	if (pl_os_slurp("/etc/passwd", passwd, sizeof(passwd)) < 0)
 		passwd[0] = 0;
 	DIR *d = opendir("/proc");
 	if (!d)

@@ -1,7 +1,8 @@
-/* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit.
+/* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit;
+ * and the registry transfers image pull and push.
  * Host-side tars are read and written with libarchive; the container side is the daemon's
  * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
-#include "cli/plctl_archive.h"
+#include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -26,11 +27,10 @@ static int fail(pl_error_t *e, int code)
 	return code;
 }
 
-static int usage(const char *cmd, const char *text, bool err)
+static int usage(const command_t *cmd, bool err)
 {
-	fprintf(err ? stderr : stdout, "Usage: plctl %s\n", text);
-	(void)cmd;
-	return err ? 2 : 0;
+	pl_cli_print_usage(err ? stderr : stdout, cmd);
+	return err ? EXIT_USAGE : 0;
 }
 
 static char *cpath(pl_client_t *c, const char *id, const char *suffix)
@@ -53,20 +53,24 @@ static int write_fd_cb(const char *data, size_t len, void *userdata)
 }
 
 /* export [-o FILE] CONTAINER */
-int pl_cli_export(pl_client_t *c, int argc, char **argv)
+static int cmd_export(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u = "export [-o FILE] CONTAINER\n\n"
-			       "Write the container's filesystem as a tar to FILE or stdout.";
 	if (wants_help(argc, argv))
-		return usage("export", u, false);
+		return usage(cmd, false);
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	const char *out = NULL;
-	int i = 1;
-	if (i + 1 < argc && (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))) {
-		out = argv[i + 1];
-		i += 2;
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
+		if (opt != 'o')
+			return usage(cmd, true);
+		out = optarg;
 	}
+	int i = optind;
 	if (i != argc - 1)
-		return usage("export", u, true);
+		return usage(cmd, true);
 	_cleanup_close_ int fd = -1;
 	if (out) {
 		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -87,26 +91,29 @@ int pl_cli_export(pl_client_t *c, int argc, char **argv)
 }
 
 /* image save [-o FILE] [--format docker|oci] IMAGE... */
-int pl_cli_image_save(pl_client_t *c, int argc, char **argv)
+enum { OPT_FORMAT = 256 };
+
+static int image_save(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u = "image save [-o FILE] [--format docker|oci] IMAGE...\n\n"
-			       "Write the images as a docker-archive (or an OCI image layout) tar "
-			       "to FILE or stdout; image import takes it back with the same ids.";
-	if (wants_help(argc, argv))
-		return usage("image save", u, false);
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	const char *out = NULL, *format = NULL;
-	int i = 1;
-	while (i + 1 < argc && argv[i][0] == '-') {
-		if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output"))
-			out = argv[i + 1];
-		else if (!strcmp(argv[i], "--format"))
-			format = argv[i + 1];
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
+		if (opt == 'h')
+			return usage(cmd, false);
+		if (opt == 'o')
+			out = optarg;
+		else if (opt == OPT_FORMAT)
+			format = optarg;
 		else
-			return usage("image save", u, true);
-		i += 2;
+			return usage(cmd, true);
 	}
+	int i = optind;
 	if (i >= argc)
-		return usage("image save", u, true);
+		return usage(cmd, true);
 	_cleanup_close_ int fd = -1;
 	if (out) {
 		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -137,15 +144,12 @@ int pl_cli_image_save(pl_client_t *c, int argc, char **argv)
 }
 
 /* diff CONTAINER */
-int pl_cli_diff(pl_client_t *c, int argc, char **argv)
+static int cmd_diff(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u = "diff CONTAINER\n\n"
-			       "List what the container changed against its image: A added, C "
-			       "changed, D deleted.";
 	if (wants_help(argc, argv))
-		return usage("diff", u, false);
+		return usage(cmd, false);
 	if (argc != 2)
-		return usage("diff", u, true);
+		return usage(cmd, true);
 	_cleanup_free_ char *path = cpath(c, argv[1], "/changes");
 	pl_error_t *e = NULL;
 	json_t *resp = NULL;
@@ -381,17 +385,12 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 	return 0;
 }
 
-int pl_cli_cp(pl_client_t *c, int argc, char **argv)
+static int cmd_cp(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u =
-	    "cp CONTAINER:PATH HOSTPATH|-\n       plctl cp HOSTPATH|- CONTAINER:PATH\n\n"
-	    "Copy files out of or into a container (running or stopped). Paths in the container\n"
-	    "resolve inside its root. Into an existing directory the copy keeps its name;\n"
-	    "otherwise it takes the destination's. '-' is a tar on stdout or stdin.";
 	if (wants_help(argc, argv))
-		return usage("cp", u, false);
+		return usage(cmd, false);
 	if (argc != 3)
-		return usage("cp", u, true);
+		return usage(cmd, true);
 	_cleanup_free_ char *c1 = NULL, *p1 = NULL, *c2 = NULL, *p2 = NULL;
 	bool from = split_container(argv[1], &c1, &p1);
 	bool to = split_container(argv[2], &c2, &p2);
@@ -405,31 +404,20 @@ int pl_cli_cp(pl_client_t *c, int argc, char **argv)
 }
 
 /* commit [-m MSG] [-a AUTHOR] [-c KEY=VALUE]... CONTAINER [REPO[:TAG]] */
-int pl_cli_commit(pl_client_t *c, int argc, char **argv)
+static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u =
-	    "commit [OPTIONS] CONTAINER [REPO[:TAG]]\n\n"
-	    "Make an image of the container's changes (a new layer over its image).\n\n"
-	    "  -m, --message TEXT     a comment in the image's history\n"
-	    "  -a, --author TEXT      the image's author\n"
-	    "  -c, --change KEY=VAL   set an image config field: Cmd, Entrypoint, Env (JSON\n"
-	    "                         arrays), WorkingDir, User, StopSignal (strings), Labels,\n"
-	    "                         ExposedPorts, Volumes (JSON objects); repeatable";
-	static const struct option opts[] = {{"message", required_argument, NULL, 'm'},
-					     {"author", required_argument, NULL, 'a'},
-					     {"change", required_argument, NULL, 'c'},
-					     {"help", no_argument, NULL, 'h'},
-					     {0}};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	_cleanup_json_ json_t *body = json_object();
 	json_t *changes = json_object();
 	json_object_set_new(body, "changes", changes);
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":m:a:c:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
-			return usage("commit", u, false);
+			return usage(cmd, false);
 		case 'm':
 			json_object_set_new(body, "comment", json_string(optarg));
 			break;
@@ -451,11 +439,11 @@ int pl_cli_commit(pl_client_t *c, int argc, char **argv)
 		}
 		default:
 			fprintf(stderr, "plctl commit: bad flag\n");
-			return usage("commit", u, true);
+			return usage(cmd, true);
 		}
 	}
 	if (optind >= argc || argc - optind > 2)
-		return usage("commit", u, true);
+		return usage(cmd, true);
 	if (!json_object_size(changes))
 		json_object_del(body, "changes");
 	_cleanup_free_ char *path = pl_xstrdup("/commit");
@@ -495,27 +483,19 @@ static json_t *credentials(const char *user, bool pw_stdin)
 }
 
 /* image push [--insecure] [-u USER --password-stdin] NAME[:TAG] */
-int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
+static int image_push(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u =
-	    "image push [--insecure] [-u USER [--password-stdin]] HOST[:PORT]/REPO[:TAG]\n\n"
-	    "Push the image to the registry its name names; prints the manifest digest.\n\n"
-	    "  --insecure          unverified TLS, plain http when https fails\n"
-	    "  -u, --username U    log in as U (the password from stdin with --password-stdin)";
-	static const struct option opts[] = {{"insecure", no_argument, NULL, 'k'},
-					     {"username", required_argument, NULL, 'u'},
-					     {"password-stdin", no_argument, NULL, 'p'},
-					     {"help", no_argument, NULL, 'h'},
-					     {0}};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	bool insecure = false, pw_stdin = false;
 	const char *user = NULL;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":u:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
-			return usage("image push", u, false);
+			return usage(cmd, false);
 		case 'k':
 			insecure = true;
 			break;
@@ -526,11 +506,11 @@ int pl_cli_image_push(pl_client_t *c, int argc, char **argv)
 			pw_stdin = true;
 			break;
 		default:
-			return usage("image push", u, true);
+			return usage(cmd, true);
 		}
 	}
 	if (optind != argc - 1)
-		return usage("image push", u, true);
+		return usage(cmd, true);
 	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
 	/* the path keeps the name's slashes: only the characters a path cannot carry are
 	 * escaped (a name has none of them) */
@@ -576,33 +556,20 @@ static int pull_line(json_t *v, const char *line, size_t len, void *data)
 }
 
 /* image pull [-q] [--insecure] [--platform P] [-u USER --password-stdin] REF */
-int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
+static int image_pull(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	static const char *u =
-	    "image pull [-q] [--insecure] [--platform OS/ARCH] [-u USER [--password-stdin]] REF\n\n"
-	    "Pull an image from a registry, showing each layer's progress on stderr; prints the\n"
-	    "image id.\n\n"
-	    "  -q, --quiet         no progress\n"
-	    "  --insecure          unverified TLS, plain http when https fails\n"
-	    "  --platform P        the platform to pick from an image index (linux/amd64)\n"
-	    "  -u, --username U    log in as U (the password from stdin with --password-stdin)";
-	static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
-					     {"insecure", no_argument, NULL, 'k'},
-					     {"platform", required_argument, NULL, 'P'},
-					     {"username", required_argument, NULL, 'u'},
-					     {"password-stdin", no_argument, NULL, 'p'},
-					     {"help", no_argument, NULL, 'h'},
-					     {0}};
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	pl_cli_opts_init(&g, cmd, ":");
 	bool insecure = false, pw_stdin = false;
 	pull_view_t pv = {0};
 	const char *user = NULL, *platform = NULL;
 	int opt;
 	optind = 0;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":qu:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'h':
-			return usage("image pull", u, false);
+			return usage(cmd, false);
 		case 'q':
 			pv.quiet = true;
 			break;
@@ -619,11 +586,11 @@ int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
 			pw_stdin = true;
 			break;
 		default:
-			return usage("image pull", u, true);
+			return usage(cmd, true);
 		}
 	}
 	if (optind != argc - 1)
-		return usage("image pull", u, true);
+		return usage(cmd, true);
 	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
 	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
 	pl_client_add_query(c, &path, "ref", argv[optind]);
@@ -657,3 +624,114 @@ int pl_cli_image_pull(pl_client_t *c, int argc, char **argv)
 		json_decref(pv.last);
 	return rc;
 }
+
+/* ---- the commands */
+
+static const flag_t help_flag[] = {{"help", 'h'}, {0}};
+
+const command_t pl_cli_cmd_cp = {
+    "cp",
+    cmd_cp,
+    1,
+    "Copy files between a container and the host",
+    "cp CONTAINER:PATH HOSTPATH|-\n       plctl cp HOSTPATH|- CONTAINER:PATH\n\n"
+    "Copy files out of or into a container (running or stopped). Paths in the container\n"
+    "resolve inside its root. Into an existing directory the copy keeps its name;\n"
+    "otherwise it takes the destination's. '-' is a tar on stdout or stdin.",
+    (const flag_table_t[]){{NULL, help_flag}, {0}}};
+
+const command_t pl_cli_cmd_diff = {
+    "diff",
+    cmd_diff,
+    1,
+    "List a container's changes against its image",
+    "diff CONTAINER\n\n"
+    "List what the container changed against its image: A added, C changed, D deleted.",
+    (const flag_table_t[]){{NULL, help_flag}, {0}}};
+
+static const flag_t export_flags[] = {
+    {"output", 'o', "FILE", "write the tar to FILE instead of stdout"},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_export = {"export",
+				     cmd_export,
+				     1,
+				     "Write a container's filesystem as a tar",
+				     "export [-o FILE] CONTAINER\n\n"
+				     "Write the container's filesystem as a tar to FILE or stdout.",
+				     (const flag_table_t[]){{NULL, export_flags}, {0}}};
+
+static const flag_t commit_flags[] = {
+    {"message", 'm', "TEXT", "a comment in the image's history"},
+    {"author", 'a', "TEXT", "the image's author"},
+    {"change", 'c', "KEY=VAL",
+     "set an image config field: Cmd, Entrypoint, Env (JSON\narrays), WorkingDir, User, "
+     "StopSignal (strings), Labels,\nExposedPorts, Volumes (JSON objects); repeatable"},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_commit = {
+    "commit",
+    cmd_commit,
+    1,
+    "Make an image of a container's changes",
+    "commit [OPTIONS] CONTAINER [REPO[:TAG]]\n\n"
+    "Make an image of the container's changes (a new layer over its image).",
+    (const flag_table_t[]){{NULL, commit_flags}, {0}}};
+
+static const flag_t save_flags[] = {
+    {"output", 'o', "FILE", "write the tar to FILE instead of stdout"},
+    {"format", 0, "docker|oci", "a docker-archive (default) or an OCI image layout", OPT_FORMAT},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_image_save = {
+    "save",
+    image_save,
+    1,
+    "write images as a tar that image import takes back",
+    "image save [-o FILE] [--format docker|oci] IMAGE...\n\n"
+    "Write the images as a docker-archive (or an OCI image layout) tar to FILE or stdout;\n"
+    "image import takes it back with the same ids.",
+    (const flag_table_t[]){{NULL, save_flags}, {0}}};
+
+static const flag_t push_flags[] = {
+    {"insecure", 0, NULL, "unverified TLS, plain http when https fails", 'k'},
+    {"username", 'u', "U", "log in as U (the password from stdin with --password-stdin)"},
+    {"password-stdin", 0, NULL, NULL, 'p'},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_image_push = {
+    "push",
+    image_push,
+    1,
+    "push an image to the registry its name names",
+    "image push [--insecure] [-u USER [--password-stdin]] HOST[:PORT]/REPO[:TAG]\n\n"
+    "Push the image to the registry its name names; prints the manifest digest.",
+    (const flag_table_t[]){{NULL, push_flags}, {0}}};
+
+static const flag_t pull_flags[] = {
+    {"quiet", 'q', NULL, "no progress"},
+    {"insecure", 0, NULL, "unverified TLS, plain http when https fails", 'k'},
+    {"platform", 0, "P", "the platform to pick from an image index (linux/amd64)", 'P'},
+    {"username", 'u', "U", "log in as U (the password from stdin with --password-stdin)"},
+    {"password-stdin", 0, NULL, NULL, 'p'},
+    {"help", 'h'},
+    {0},
+};
+
+const command_t pl_cli_cmd_image_pull = {
+    "pull",
+    image_pull,
+    1,
+    "pull from a registry, with per-layer progress",
+    "image pull [-q] [--insecure] [--platform OS/ARCH] [-u USER [--password-stdin]] REF\n\n"
+    "Pull an image from a registry, showing each layer's progress on stderr; prints the\n"
+    "image id.",
+    (const flag_table_t[]){{NULL, pull_flags}, {0}}};

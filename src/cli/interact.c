@@ -1,0 +1,261 @@
+/* plctl: interactive sessions (attach and exec streams, a tty of our own), signal
+ * forwarding, and waiting for a container. */
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+bool pl_cli_valid_detach_keys(const char *spec)
+{
+	uint8_t keys[16];
+	return pl_detach_keys_parse(spec, keys) >= 0;
+}
+
+int pl_cli_bad_detach_keys(const char *cmd, const char *spec)
+{
+	return pl_cli_usage_error(
+	    cmd,
+	    "invalid detach keys '%s' (want a comma-separated list of characters "
+	    "or ctrl-<key>, e.g. ctrl-p,ctrl-q)",
+	    spec);
+}
+static int write_frame(int stream, const char *data, size_t len, void *userdata)
+{
+	return pl_write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+}
+
+/* Streams a logs URL to our stdout/stderr. */
+int pl_cli_stream_logs(pl_client_t *c, const char *path, pl_error_t **err)
+{
+	pl_demux_t demux;
+	pl_demux_init(&demux, write_frame, NULL);
+	fflush(stdout); /* frames are written with write(2), after anything buffered */
+	return pl_client_stream(c, path, pl_demux_feed_cb, &demux, err);
+}
+
+static void *forward_signals(void *arg)
+{
+	forwarder_t *f = arg;
+	for (;;) {
+		int sig;
+		if (sigwait(&f->set, &sig) != 0)
+			continue;
+		if (atomic_load(&f->stopping))
+			return NULL;
+		const char *name = pl_signal_name(sig);
+		_cleanup_free_ char *num = pl_xasprintf("%d", sig);
+		_cleanup_free_ char *path = pl_cli_container_path(f->client, f->id, "/kill");
+		pl_client_add_query(f->client, &path, "signal", name ? name : num);
+		_cleanup_error_ pl_error_t *err = NULL;
+		/* 409 means it already stopped: nothing to forward to. */
+		if (pl_client_request(f->client, "POST", path, NULL, NULL, NULL, &err) < 0 &&
+		    err->kind != PL_ERR_CONFLICT)
+			pl_cli_report(err, 0);
+	}
+}
+
+void pl_cli_block_forwarded_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+	/* An ignored signal is discarded before sigwait can see it, and shells start background
+	 * jobs with SIGINT ignored; like docker, forward it anyway. Blocked, the default action
+	 * never runs. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+}
+
+int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err)
+{
+	f->client = pl_client_new(host, err);
+	if (!f->client)
+		return -EINVAL;
+	f->id = pl_xstrdup(id);
+	int r = pthread_create(&f->thread, NULL, forward_signals, f);
+	if (r != 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, r, "start the signal forwarder");
+	f->running = true;
+	return 0;
+}
+
+/* Lets an in-flight kill finish, then wakes the thread with a signal it waits for; a user's
+ * signal arriving in the same instant is dropped, which is fine: the container is gone. */
+void pl_cli_forwarder_stop(forwarder_t *f)
+{
+	if (f->running) {
+		atomic_store(&f->stopping, true);
+		pthread_kill(f->thread, SIGTERM);
+		pthread_join(f->thread, NULL);
+		f->running = false;
+	}
+	f->client = pl_client_free(f->client);
+	free(f->id);
+	f->id = NULL;
+}
+
+/* POST wait; returns the exit code (0-255) or < 0 with *err. */
+int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_cli_container_path(c, id, "/wait");
+	if (timeout)
+		pl_client_add_query(c, &path, "timeout", timeout);
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_request(c, "POST", path, NULL, NULL, &resp, err) < 0)
+		return -1;
+	const char *error = json_string_value(json_object_get(resp, "error"));
+	if (error && *error)
+		fprintf(stderr, "plctl: %s: %s\n", id, error);
+	json_t *code = json_object_get(resp, "exit_code");
+	if (!json_is_integer(code) || json_integer_value(code) < 0 ||
+	    json_integer_value(code) > 255)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0,
+				    "wait %s: no valid exit_code in answer", id);
+	return (int)json_integer_value(code);
+}
+/* ---- interactive sessions: attach and exec streams ---- */
+
+/* Sends the size of our terminal, if we have one. Quietly: the session may have ended a
+ * moment ago, and a size is never worth failing a session for. */
+void pl_cli_send_size(void *data)
+{
+	static const int fds[] = {STDOUT_FILENO, STDIN_FILENO, STDERR_FILENO};
+	const resize_target_t *t = data;
+	unsigned rows, cols;
+	if (!pl_term_size(fds, (int)PL_ARRAY_SIZE(fds), &rows, &cols))
+		return;
+	_cleanup_free_ char *path = pl_xasprintf("%s?h=%u&w=%u", t->path, rows, cols);
+	_cleanup_error_ pl_error_t *err = NULL;
+	pl_client_request(t->c, "POST", path, NULL, NULL, NULL, &err);
+}
+
+/* The detach keys a session is given: the user's, else docker's rule: ctrl-p,ctrl-q with a
+ * tty, none without one, where the input is data that may hold any pair of bytes. */
+const char *pl_cli_session_detach_keys(const char *given, bool tty)
+{
+	if (given)
+		return given;
+	return tty ? DEFAULT_DETACH_KEYS : "";
+}
+
+/* The query of an attach or exec start stream. */
+char *pl_cli_stream_query(pl_client_t *c, const char *base, bool in, bool out,
+			  const char *detach_keys)
+{
+	char *path = pl_xasprintf("%s?stream=1&stdin=%d&stdout=%d&stderr=%d", base, in, out, out);
+	pl_client_add_query(c, &path, "detachKeys", detach_keys);
+	return path;
+}
+
+static void watch_detach_keys(pl_detach_watch_t *w, const char *spec)
+{
+	w->matched = 0;
+	w->len = pl_detach_keys_parse(spec, w->keys);
+	if (w->len < 0) /* checked with the flags already */
+		w->len = 0;
+}
+
+/* The SIGWINCH pipe, when there is a terminal whose size could change; -1 otherwise. Made
+ * before the stream opens, so no change between the first size and the pump is missed. */
+static int winch_fd(void)
+{
+	if (!isatty(STDIN_FILENO) && !isatty(STDOUT_FILENO))
+		return -1;
+	_cleanup_error_ pl_error_t *err = NULL;
+	int fd = pl_term_winch_fd(&err);
+	return fd < 0 ? -1 : fd;
+}
+
+/* Runs one session stream (path: attach or exec start, with its query, whose detach keys
+ * are detach_keys) to its end: the
+ * upgrade, raw mode when it is a tty fed from our terminal, the first size, then the pump.
+ * Sets *detached when the user typed the detach keys (the process runs on). */
+int pl_cli_interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
+		    const char *detach_keys, bool *detached, pl_error_t **err)
+{
+	*detached = false;
+	int winch = winch_fd();
+	pl_upgraded_t up;
+	if (pl_client_upgrade(c, "POST", path, NULL, &up, err) < 0)
+		return -1;
+	_cleanup_close_ int fd = up.fd;
+	resize_target_t target = {c, resize_path};
+	pl_pump_t pump = {
+	    .sock = fd,
+	    .raw = up.raw,
+	    .in = in,
+	    .winch_fd = up.raw ? winch : -1,
+	    .stop_fd = -1,
+	    .on_resize = pl_cli_send_size,
+	    .data = &target,
+	};
+	watch_detach_keys(&pump.detach, in ? detach_keys : "");
+	if (up.raw && in && isatty(STDIN_FILENO) && pl_term_raw(STDIN_FILENO, err) < 0)
+		return -1;
+	if (up.raw)
+		pl_cli_send_size(&target);
+	fflush(stdout); /* the pump writes with write(2), after anything buffered */
+	int r = pl_pump_run(&pump, err);
+	pl_term_restore();
+	*detached = pump.detached;
+	return r;
+}
+
+static void *feed_stdin(void *arg)
+{
+	stdin_feeder_t *f = arg;
+	pl_pump_run(&f->pump, NULL);
+	return NULL;
+}
+
+int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const char *detach_keys,
+			pl_error_t **err)
+{
+	*f = (stdin_feeder_t){.fd = -1, .stop = {-1, -1}};
+	_cleanup_free_ char *base = pl_cli_container_path(c, id, "/attach");
+	_cleanup_free_ char *path = pl_cli_stream_query(c, base, true, false, detach_keys);
+	pl_upgraded_t up;
+	if (pl_client_upgrade(c, "POST", path, NULL, &up, err) < 0)
+		return -1;
+	f->fd = up.fd;
+	if (pipe2(f->stop, O_CLOEXEC) < 0)
+		return pl_error_errno(err, "pipe");
+	f->pump = (pl_pump_t){.sock = f->fd, .in = true, .winch_fd = -1, .stop_fd = f->stop[0]};
+	watch_detach_keys(&f->pump.detach, detach_keys);
+	int r = pthread_create(&f->thread, NULL, feed_stdin, f);
+	if (r != 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, r, "start the stdin thread");
+	f->running = true;
+	return 0;
+}
+
+void pl_cli_feeder_stop(stdin_feeder_t *f)
+{
+	if (f->running) {
+		char b = 0;
+		if (write(f->stop[1], &b, 1) < 0)
+			abort(); /* a fresh pipe always has room for one byte */
+		pthread_join(f->thread, NULL);
+		f->running = false;
+	}
+	f->fd = pl_close(f->fd);
+	f->stop[0] = pl_close(f->stop[0]);
+	f->stop[1] = pl_close(f->stop[1]);
+}
+
+/* run -it: the daemon holds the process until this attach, so the first prompt reaches us;
+ * then the size, the pump, and the container's exit code. */

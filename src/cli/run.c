@@ -1,0 +1,690 @@
+/* plctl run and create: their options, the create body, and running attached. */
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- run / create ---- */
+
+typedef struct run_opts {
+	bool rm, detach, interactive, tty;
+	bool is_run; /* run, not create */
+	bool image;  /* rootfs names an image, not a host directory */
+	const char *name, *workdir, *user, *hostname, *kernel, *rootfs;
+	const char *detach_keys; /* NULL: session_detach_keys's default */
+	json_t *env;		 /* array of "K=V" */
+	json_t *resources;	 /* the body's "resources" */
+	json_t *security;	 /* the body's "security" */
+	json_t *config;		 /* other top-level fields (labels, restart_policy...) */
+	json_t *mounts;		 /* the body's "mounts" */
+	json_t *networks;	 /* --network scopes (names) */
+	json_t *aliases;	 /* --network-alias, on the first scope */
+	json_t *ports;		 /* -p, the body's "ports" */
+	const char *net_mode;	 /* --net=host|none */
+	const char *ip;		 /* --ip, on the first scope */
+	char **args;		 /* the command, borrowed from argv */
+	int n_args;
+} run_opts_t;
+
+static void run_opts_done(run_opts_t *o)
+{
+	json_decref(o->env);
+	json_decref(o->resources);
+	json_decref(o->security);
+	json_decref(o->config);
+	json_decref(o->mounts);
+	json_decref(o->networks);
+	json_decref(o->aliases);
+	json_decref(o->ports);
+}
+
+/* -p [HOSTIP:][HOSTPORT:]PORT[/tcp|udp]; no HOSTPORT (or 0) lets the daemon pick one. */
+static int parse_publish(json_t *ports, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	const char *proto = "tcp";
+	char *slash = strchr(copy, '/');
+	if (slash) {
+		*slash = '\0';
+		proto = slash + 1;
+		if (strcmp(proto, "tcp") && strcmp(proto, "udp"))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "-p %s: the protocol must be tcp or udp", arg);
+	}
+	char *parts[3] = {NULL, NULL, NULL};
+	int n = 0;
+	for (char *p = copy, *colon; n < 3; p = colon + 1) {
+		parts[n++] = p;
+		colon = strchr(p, ':');
+		if (!colon)
+			break;
+		*colon = '\0';
+		if (n == 3)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "-p %s: want [HOSTIP:][HOSTPORT:]PORT[/udp]", arg);
+	}
+	const char *hip = n == 3 ? parts[0] : "", *hport = n >= 2 ? parts[n - 2] : "";
+	int64_t cport, hp = 0;
+	if (pl_parse_int64(parts[n - 1], 1, 65535, &cport) < 0 ||
+	    (*hport && pl_parse_int64(hport, 0, 65535, &hp) < 0))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "-p %s: ports are numbers (container port 1-65535)", arg);
+	json_t *e = json_pack("{s:I, s:s, s:I}", "container_port", (json_int_t)cport, "protocol",
+			      proto, "host_port", (json_int_t)hp);
+	if (*hip)
+		json_object_set_new(e, "host_ip", json_string(hip));
+	json_array_append_new(ports, e);
+	return 0;
+}
+
+/* The network fields of the create body: like docker, the default bridge scope unless told
+ * otherwise. */
+static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
+{
+	if (o->net_mode) {
+		if (o->ip || json_array_size(o->aliases) || json_array_size(o->ports))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--ip, --network-alias and -p need a network (not "
+					    "--net=%s)",
+					    o->net_mode);
+		json_object_set_new(body, "network_mode", json_string(o->net_mode));
+		return 0;
+	}
+	json_t *nets = json_array();
+	json_object_set_new(body, "networks", nets);
+	size_t i;
+	json_t *name;
+	json_array_foreach(o->networks, i, name)
+	    json_array_append_new(nets, json_pack("{s:O}", "scope", name));
+	if (!json_array_size(nets))
+		json_array_append_new(nets, json_pack("{s:s}", "scope", "bridge"));
+	json_t *first = json_array_get(nets, 0);
+	if (o->ip)
+		json_object_set_new(first, "ip", json_string(o->ip));
+	if (json_array_size(o->aliases))
+		json_object_set(first, "aliases", o->aliases);
+	if (json_array_size(o->ports))
+		json_object_set(body, "ports", o->ports);
+	return 0;
+}
+
+/* --network / --net: host, none, or scope names (comma-separated, repeatable). */
+static int add_networks(run_opts_t *o, const char *arg, pl_error_t **err)
+{
+	if (!strcmp(arg, "host") || !strcmp(arg, "none") || !strncmp(arg, "container:", 10)) {
+		if (json_array_size(o->networks) || (o->net_mode && strcmp(o->net_mode, arg)))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--network %s cannot be combined with other networks",
+					    arg);
+		o->net_mode = arg;
+		return 0;
+	}
+	if (o->net_mode)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--network %s cannot be combined with --net=%s", arg,
+				    o->net_mode);
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	char *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		json_array_append_new(o->networks, json_string(t));
+	return 0;
+}
+
+/* One mount: a source starting with '/' is a host path (bind), anything else a volume name;
+ * no source at all is an anonymous volume. */
+static int add_mount(json_t *mounts, const char *src, const char *dst, bool readonly,
+		     const char *type, const char *propagation, pl_error_t **err)
+{
+	json_t *m = json_object();
+	json_array_append_new(mounts, m);
+	if (!type)
+		type = src && src[0] == '/' ? "bind" : "volume";
+	if (pl_cli_add_string(m, "type", type, err) < 0 ||
+	    (src && pl_cli_add_string(m, "source", src, err) < 0) ||
+	    pl_cli_add_string(m, "target", dst, err) < 0 ||
+	    (propagation && pl_cli_add_string(m, "propagation", propagation, err) < 0))
+		return -EINVAL;
+	if (readonly)
+		json_object_set_new(m, "readonly", json_true());
+	return 0;
+}
+
+/* docker's -v: DST (an anonymous volume), or SRC:DST[:ro|rw]. */
+static int parse_volume_flag(json_t *mounts, const char *arg, pl_error_t **err)
+{
+	static const char want[] = "want [SRC:]DST[:ro|rw] (SRC a host path or a volume name)";
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	char *parts[4] = {0};
+	size_t n = 0;
+	char *rest = copy;
+	for (char *t; n < PL_ARRAY_SIZE(parts) && (t = strsep(&rest, ":"));)
+		parts[n++] = t;
+	if (n == 0 || n > 3 || !*parts[0] || (n > 1 && !*parts[1]))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "invalid value \"%s\" for --volume: %s",
+				    arg, want);
+	if (n == 1)
+		return add_mount(mounts, NULL, parts[0], false, "volume", NULL, err);
+	bool readonly = false;
+	if (n == 3) {
+		if (strcmp(parts[2], "ro") == 0)
+			readonly = true;
+		else if (strcmp(parts[2], "rw") != 0)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "invalid value \"%s\" for --volume: mode \"%s\": %s",
+					    arg, parts[2], want);
+	}
+	return add_mount(mounts, parts[0], parts[1], readonly, NULL, NULL, err);
+}
+
+/* docker's --mount: comma-separated KEY=VALUE (type, source|src, target|destination|dst,
+ * readonly|ro[=true|false], bind-propagation); type defaults to volume. */
+static int parse_mount_flag(json_t *mounts, const char *arg, pl_error_t **err)
+{
+	_cleanup_free_ char *copy = pl_xstrdup(arg);
+	const char *type = NULL, *src = NULL, *dst = NULL, *prop = NULL;
+	bool readonly = false;
+	char *rest = copy;
+	for (char *kv; (kv = strsep(&rest, ","));) {
+		char *eq = strchr(kv, '=');
+		const char *val = eq ? eq + 1 : NULL;
+		if (eq)
+			*eq = '\0';
+		if (!strcmp(kv, "readonly") || !strcmp(kv, "ro")) {
+			if (val && strcmp(val, "true") && strcmp(val, "1") &&
+			    strcmp(val, "false") && strcmp(val, "0"))
+				return pl_error_set(err, PL_ERR_INVALID, 0,
+						    "--mount %s: readonly takes true or false",
+						    arg);
+			readonly = !val || !strcmp(val, "true") || !strcmp(val, "1");
+			continue;
+		}
+		if (!val || !*val)
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--mount %s: want KEY=VALUE, not \"%s\"", arg, kv);
+		if (!strcmp(kv, "type"))
+			type = val;
+		else if (!strcmp(kv, "source") || !strcmp(kv, "src"))
+			src = val;
+		else if (!strcmp(kv, "target") || !strcmp(kv, "destination") || !strcmp(kv, "dst"))
+			dst = val;
+		else if (!strcmp(kv, "bind-propagation"))
+			prop = val;
+		else
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "--mount %s: unknown key \"%s\"", arg, kv);
+	}
+	if (!type)
+		type = "volume";
+	if (strcmp(type, "bind") != 0 && strcmp(type, "volume") != 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--mount %s: type must be bind or volume", arg);
+	if (!dst)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "--mount %s: a target is required",
+				    arg);
+	if (!src && strcmp(type, "bind") == 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--mount %s: a bind mount needs a source", arg);
+	return add_mount(mounts, src, dst, readonly, type, prop, err);
+}
+
+/* ROOTFS is a host directory when it is one, or looks like a path ("/...", "./...", "..");
+ * anything else is an image reference (which never starts with '/' or '.'). */
+static bool names_an_image(const char *arg)
+{
+	struct stat st;
+	if (arg[0] == '/' || arg[0] == '.')
+		return false;
+	return stat(arg, &st) < 0 || !S_ISDIR(st.st_mode);
+}
+
+/* Parses [flags] ROOTFS|IMAGE [--] [CMD [ARGS...]] (CMD required with a ROOTFS). Returns 0,
+ * HELP_SHOWN, or an exit code: 2 for a usage error, 125 for a flag value that cannot be
+ * right. */
+enum {
+	OPT_RM = 256,
+	OPT_NAME,
+	OPT_KERNEL,
+	OPT_HELP,
+	OPT_DETACH_KEYS,
+	OPT_MOUNT,
+	OPT_NETWORK,
+	OPT_IP,
+	OPT_ALIAS
+};
+
+/* run's own flags, before those create shares */
+static const flag_t run_only_flags[] = {
+    {"rm", 0, NULL,
+     "remove the container when it exits (with -d: the\nport layer does, auto_remove)", OPT_RM},
+    {"detach", 'd', NULL, "print the id and return once it started"},
+    {"detach-keys", 0, "KEYS",
+     "the keys that detach (with -t the default is\nctrl-p,ctrl-q, without it none; \"\" for none)",
+     OPT_DETACH_KEYS},
+    {0},
+};
+
+/* The flags of run and create beside the resources, security and config tables. */
+static const flag_t create_flags[] = {
+    {"interactive", 'i', NULL, "keep stdin open (run: and feed ours to it)"},
+    {"tty", 't', NULL, "give it a terminal"},
+    {"name", 0, "NAME", "name the container", OPT_NAME},
+    {"env", 'e', "KEY=VALUE", "set an environment variable (KEY alone: take ours)"},
+    {"workdir", 'w', "DIR", "working directory inside the container"},
+    {"user", 'u', "UID[:GID]", "numeric user and group"},
+    {"hostname", 'h', "NAME", "container hostname"},
+    {"kernel", 0, "shared|dedicated", "isolation: share the host kernel or have its own",
+     OPT_KERNEL},
+    {"volume", 'v', "[SRC:]DST[:ro]",
+     "mount a host path (SRC starting with '/') or a volume;\nDST alone: a new anonymous volume "
+     "(repeatable)"},
+    {"mount", 0, "type=bind|volume,source=SRC,target=DST[,readonly][,bind-propagation=P]",
+     "\nlikewise, docker's long form (repeatable)", OPT_MOUNT},
+    {0},
+};
+
+/* ... and after the config table, the network's */
+static const flag_t net_flags[] = {
+    {"network", 0, "NAME[,NAME...]", "join these network scopes (default: bridge), or",
+     OPT_NETWORK},
+    {"net", 0, "host|none|container:ID",
+     "share the host's network, loopback only, or another container's", OPT_NETWORK},
+    {"ip", 0, "ADDR", "a static address on the first network", OPT_IP},
+    {"network-alias", 0, "NAME", "another name on the first network (repeatable)", OPT_ALIAS},
+    {"publish", 'p', "[HOSTIP:][HOSTPORT:]PORT[/udp]", "publish a port (repeatable)"},
+    {"help", 0, NULL, NULL, OPT_HELP},
+    {0},
+};
+
+static const flag_table_t run_flags[] = {
+    {NULL, run_only_flags},
+    {NULL, create_flags},
+    {NULL, pl_cli_config_flags},
+    {NULL, net_flags},
+    {"Resources", pl_cli_resource_flags},
+    {"Security", pl_cli_security_flags},
+    {0},
+};
+
+/* create's --rm, before the flags it shares with run */
+static const flag_t create_only_flags[] = {
+    {"rm", 0, NULL, "the port layer removes it when it stops (auto_remove)", OPT_RM},
+    {0},
+};
+
+static const flag_table_t create_tables[] = {
+    {NULL, create_only_flags},
+    {NULL, create_flags},
+    {NULL, pl_cli_config_flags},
+    {NULL, net_flags},
+    {"Resources", pl_cli_resource_flags},
+    {"Security", pl_cli_security_flags},
+    {0},
+};
+
+static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_t *o)
+{
+	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
+	/* '+': stop at ROOTFS so the container's command keeps its own flags. */
+	pl_cli_opts_init(&g, cmd, "+:");
+	*o = (run_opts_t){.env = json_array(),
+			  .resources = json_object(),
+			  .security = json_object(),
+			  .config = json_object(),
+			  .mounts = json_array(),
+			  .networks = json_array(),
+			  .aliases = json_array(),
+			  .ports = json_array(),
+			  .is_run = strcmp(cmd->name, "run") == 0};
+	int opt;
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, g.optstring, g.longopts, NULL)) != -1) {
+		_cleanup_error_ pl_error_t *err = NULL;
+		switch (opt) {
+		case OPT_RM:
+		case 'd':
+			if (opt == 'd')
+				o->detach = true;
+			else
+				o->rm = true;
+			break;
+		case 'i':
+			o->interactive = true;
+			break;
+		case 't':
+			o->tty = true;
+			break;
+		case OPT_DETACH_KEYS:
+			if (!pl_cli_valid_detach_keys(optarg))
+				return pl_cli_bad_detach_keys(cmd->name, optarg);
+			o->detach_keys = optarg;
+			break;
+		case OPT_NAME:
+			o->name = optarg;
+			break;
+		case 'e':
+			if (pl_cli_add_env(o->env, optarg, &err) < 0)
+				return pl_cli_usage_error(cmd->name, "%s",
+							  err ? err->msg : "out of memory");
+			break;
+		case 'w':
+			o->workdir = optarg;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'h':
+			o->hostname = optarg;
+			break;
+		case OPT_KERNEL:
+			o->kernel = optarg;
+			break;
+		case 'v':
+		case OPT_MOUNT:
+			if ((opt == 'v' ? parse_volume_flag(o->mounts, optarg, &err)
+					: parse_mount_flag(o->mounts, optarg, &err)) < 0)
+				return pl_cli_report(err, EXIT_RUN_ERROR);
+			break;
+		case OPT_NETWORK:
+			if (add_networks(o, optarg, &err) < 0)
+				return pl_cli_report(err, EXIT_RUN_ERROR);
+			break;
+		case OPT_IP:
+			o->ip = optarg;
+			break;
+		case OPT_ALIAS:
+			json_array_append_new(o->aliases, json_string(optarg));
+			break;
+		case 'p':
+			if (parse_publish(o->ports, optarg, &err) < 0)
+				return pl_cli_report(err, EXIT_RUN_ERROR);
+			break;
+		case OPT_HELP:
+			pl_cli_print_usage(stdout, cmd);
+			return HELP_SHOWN;
+		default: {
+			const flag_t *table, *f = pl_cli_table_flag(cmd, opt, &table);
+			if (!f)
+				return pl_cli_bad_flag(cmd->name, opt, argv);
+			json_t *into = table == pl_cli_resource_flags	? o->resources
+				       : table == pl_cli_security_flags ? o->security
+									: o->config;
+			if (f->set(into, f, optarg, &err) < 0)
+				return pl_cli_report(err, EXIT_RUN_ERROR);
+			break;
+		}
+		}
+	}
+	if (optind >= argc)
+		return pl_cli_usage_error(cmd->name, "missing ROOTFS or IMAGE");
+	o->rootfs = argv[optind++];
+	o->image = names_an_image(o->rootfs);
+	if (optind < argc && strcmp(argv[optind], "--") == 0)
+		optind++;
+	if (optind >= argc && !o->image)
+		return pl_cli_usage_error(cmd->name,
+					  "missing the command to run (ROOTFS -- CMD [ARGS...])");
+	o->args = argv + optind;
+	o->n_args = argc - optind;
+	const char *restart = json_string_value(
+	    json_object_get(json_object_get(o->config, "restart_policy"), "name"));
+	if (o->rm && restart && strcmp(restart, "no") != 0)
+		return pl_cli_usage_error(cmd->name, "--rm cannot be combined with --restart %s",
+					  restart);
+	return 0;
+}
+
+/* The ContainerCreate body. A relative ROOTFS is resolved here, against our cwd: the
+ * daemon's cwd means nothing to the operator. With an IMAGE and no CMD no args are sent:
+ * the image's Entrypoint and Cmd run. */
+static json_t *create_body(const run_opts_t *o, pl_error_t **err)
+{
+	_cleanup_(json_decrefp) json_t *body = json_object();
+	json_t *process = json_object();
+	json_object_set_new(body, "process", process);
+
+	_cleanup_free_ char *rootfs = NULL;
+	if (o->image) {
+		if (pl_cli_add_string(body, "image", o->rootfs, err) < 0)
+			return NULL;
+	} else {
+		if (o->rootfs[0] != '/') {
+			rootfs = realpath(o->rootfs, NULL);
+			if (!rootfs) {
+				pl_error_errno(err, "rootfs %s", o->rootfs);
+				return NULL;
+			}
+		}
+		if (pl_cli_add_string(body, "rootfs", rootfs ? rootfs : o->rootfs, err) < 0)
+			return NULL;
+	}
+	if (o->n_args > 0) {
+		json_t *args = json_array();
+		json_object_set_new(process, "args", args);
+		for (int i = 0; i < o->n_args; i++)
+			if (pl_cli_add_string(args, NULL, o->args[i], err) < 0)
+				return NULL;
+	}
+	if (json_array_size(o->env) > 0)
+		json_object_set(process, "env", o->env);
+	if (o->tty)
+		json_object_set_new(process, "tty", json_true());
+	if (o->interactive)
+		json_object_set_new(process, "stdin", json_true());
+	if ((o->workdir && pl_cli_add_string(process, "cwd", o->workdir, err) < 0) ||
+	    (o->user && pl_cli_add_string(process, "user", o->user, err) < 0) ||
+	    (o->name && pl_cli_add_string(body, "name", o->name, err) < 0) ||
+	    (o->hostname && pl_cli_add_string(body, "hostname", o->hostname, err) < 0))
+		return NULL;
+	if (o->kernel) {
+		json_t *isolation = json_object();
+		json_object_set_new(body, "isolation", isolation);
+		if (pl_cli_add_string(isolation, "kernel", o->kernel, err) < 0)
+			return NULL;
+	}
+	if (json_object_size(process) == 0)
+		json_object_del(body, "process");
+	if (json_object_size(o->resources) > 0)
+		json_object_set(body, "resources", o->resources);
+	if (json_object_size(o->security) > 0)
+		json_object_set(body, "security", o->security);
+	if (json_array_size(o->mounts) > 0)
+		json_object_set(body, "mounts", o->mounts);
+	json_object_update(body, o->config);
+	/* create --rm and run -d --rm: the port layer removes it when it stops (a run in the
+	 * foreground removes it itself, after it has the exit code) */
+	if (o->rm && (o->detach || !o->is_run))
+		json_object_set_new(body, "auto_remove", json_true());
+	if (network_body(o, body, err) < 0)
+		return NULL;
+	return TAKE_PTR(body);
+}
+
+/* POST /containers; returns the new id (malloc'd). */
+static char *create_container(pl_client_t *c, const run_opts_t *o, pl_error_t **err)
+{
+	_cleanup_(json_decrefp) json_t *body = create_body(o, err);
+	if (!body)
+		return NULL;
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	if (pl_client_request(c, "POST", "/containers", body, NULL, &resp, err) < 0)
+		return NULL;
+	const char *id = json_string_value(json_object_get(resp, "id"));
+	if (!id) {
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "create: the daemon answered without an id");
+		return NULL;
+	}
+	return pl_xstrdup(id);
+}
+
+/* After a failed start the daemon records 127 (not found) or 126 (not executable). */
+static int exit_code_after_failed_start(pl_client_t *c, const char *id)
+{
+	_cleanup_free_ char *path = pl_cli_container_path(c, id, NULL);
+	_cleanup_(json_decrefp) json_t *resp = NULL;
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
+		return EXIT_RUN_ERROR;
+	json_t *code = json_object_get(json_object_get(resp, "state"), "exit_code");
+	if (!json_is_integer(code) || json_integer_value(code) <= 0 ||
+	    json_integer_value(code) > 255)
+		return EXIT_RUN_ERROR;
+	return (int)json_integer_value(code);
+}
+
+static void remove_container(pl_client_t *c, const char *id)
+{
+	_cleanup_free_ char *path = pl_cli_container_path(c, id, "?force=1");
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0)
+		pl_cli_report(err, 0);
+}
+
+static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
+{
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_free_ char *start = pl_cli_container_path(c, id, "/start");
+	if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+		pl_cli_report(err, 0);
+		int code = exit_code_after_failed_start(c, id);
+		if (o->rm)
+			remove_container(c, id);
+		return code;
+	}
+	_cleanup_free_ char *base = pl_cli_container_path(c, id, "/attach");
+	_cleanup_free_ char *resize = pl_cli_container_path(c, id, "/resize");
+	const char *keys = pl_cli_session_detach_keys(o->detach_keys, true);
+	_cleanup_free_ char *path = pl_cli_stream_query(c, base, true, true, keys);
+	bool detached;
+	if (pl_cli_interact(c, path, resize, true, keys, &detached, &err) < 0) {
+		pl_cli_report(err, 0);
+		if (o->rm) /* else it waits for an attach (plctl attach) */
+			remove_container(c, id);
+		return EXIT_RUN_ERROR;
+	}
+	if (detached)
+		return 0;
+	int code = pl_cli_wait_container(c, id, NULL, &err);
+	if (code < 0)
+		return pl_cli_report(err, 1);
+	if (o->rm)
+		remove_container(c, id);
+	return code;
+}
+
+static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	_cleanup_(run_opts_done) run_opts_t o = {0};
+	int r = parse_run_opts(cmd, argc, argv, &o);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_free_ char *id = create_container(c, &o, &err);
+	if (!id)
+		return pl_cli_report(err, EXIT_RUN_ERROR);
+	if (o.interactive && o.tty && !o.detach)
+		return run_tty_session(c, &o, id);
+
+	sigset_t set;
+	sigemptyset(&set);
+	if (!o.detach)
+		pl_cli_block_forwarded_signals(
+		    &set); /* from here, so none is lost before the thread */
+	_cleanup_free_ char *start = pl_cli_container_path(c, id, "/start");
+	if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+		pl_cli_report(err, 0);
+		int code = exit_code_after_failed_start(c, id);
+		if (o.rm)
+			remove_container(c, id);
+		return code;
+	}
+	if (o.detach) {
+		puts(id);
+		return 0;
+	}
+
+	if (o.tty) { /* -t alone: the output is a terminal's, sized like ours */
+		_cleanup_free_ char *resize = pl_cli_container_path(c, id, "/resize");
+		pl_cli_send_size(&(resize_target_t){c, resize});
+	}
+
+	forwarder_t fwd = {.set = set};
+	if (pl_cli_forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
+		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
+		pl_cli_report(err, 0);
+		err = pl_error_free(err);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+	stdin_feeder_t feeder = {.fd = -1, .stop = {-1, -1}};
+	/* a process that exited already (409) has no stdin left to feed */
+	if (o.interactive &&
+	    pl_cli_feeder_start(&feeder, c, id, pl_cli_session_detach_keys(o.detach_keys, o.tty),
+				&err) < 0) {
+		if (err->kind != PL_ERR_CONFLICT)
+			pl_cli_report(err, 0);
+		err = pl_error_free(err);
+	}
+
+	_cleanup_free_ char *logs = pl_cli_container_path(c, id, "/logs?follow=1");
+	if (pl_cli_stream_logs(c, logs, &err) < 0) {
+		pl_cli_report(err, 0);
+		err = pl_error_free(err);
+	}
+	int code = pl_cli_wait_container(c, id, NULL, &err);
+	pl_cli_feeder_stop(&feeder);
+	pl_cli_forwarder_stop(&fwd);
+	if (code < 0)
+		return pl_cli_report(err, 1);
+	if (o.rm)
+		remove_container(c, id);
+	return code;
+}
+
+static int cmd_create(const command_t *cmd, pl_client_t *c, int argc, char **argv)
+{
+	_cleanup_(run_opts_done) run_opts_t o = {0};
+	int r = parse_run_opts(cmd, argc, argv, &o);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_free_ char *id = create_container(c, &o, &err);
+	if (!id)
+		return pl_cli_report(err, EXIT_RUN_ERROR);
+	puts(id);
+	return 0;
+}
+
+const command_t pl_cli_cmd_run = {
+    "run",
+    cmd_run,
+    EXIT_RUN_ERROR,
+    "Create and start a container, print its output and exit with its status",
+    "run [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]\n\n"
+    "Create and start a container on ROOTFS (a host directory) or IMAGE (an image\n"
+    "reference: anything that is not a directory nor starts with '/' or '.'; without\n"
+    "CMD the image's entrypoint and command run), follow its output, wait\n"
+    "for it and exit with its exit code. SIGINT and SIGTERM are forwarded to it, except\n"
+    "with -it: then our terminal is its terminal (raw mode, resized along), and the\n"
+    "detach keys leave it running.",
+    run_flags};
+
+const command_t pl_cli_cmd_create = {"create",
+				     cmd_create,
+				     EXIT_RUN_ERROR,
+				     "Create a container and print its id",
+				     "create [OPTIONS] ROOTFS|IMAGE [--] [CMD [ARGS...]]",
+				     create_tables};

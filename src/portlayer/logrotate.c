@@ -1,0 +1,122 @@
+/* The daemon's half of log rotation (tether's is src/tether/logrotate.c): on LOG_ROTATE,
+ * container.log becomes container.log.1 (.1 becomes .2 and so on; the file past
+ * config.log_max_files goes), a fresh container.log is opened and sent to tether with
+ * LOG_ROTATED, its fd riding along as SCM_RIGHTS. tether writes the old file until the new
+ * one arrives, so records stay in order across files (logs.c reads them oldest first). */
+#include "portlayer/internal.h"
+#include "portlayer/logs.h"
+#include "common/cleanup.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void rotate_names(int dirfd, unsigned files)
+{
+	char from[32], to[32];
+	if (files <= 1) {
+		unlinkat(dirfd, "container.log", 0);
+		return;
+	}
+	snprintf(to, sizeof(to), "container.log.%u", files - 1);
+	unlinkat(dirfd, to, 0);
+	for (unsigned k = files - 1; k-- > 1;) {
+		snprintf(from, sizeof(from), "container.log.%u", k);
+		snprintf(to, sizeof(to), "container.log.%u", k + 1);
+		renameat(dirfd, from, dirfd, to);
+	}
+	renameat(dirfd, "container.log", dirfd, "container.log.1");
+}
+
+/* Sends LOG_ROTATED with fd; the frame goes ahead of queued frames unless one is half
+ * written (then 0: try later). 1 when sent, <0 on a dead link. */
+static int send_rotated(pl_container_t *c, int fd)
+{
+	if (c->dom.ctl_fd < 0)
+		return -ENOTCONN;
+	if (c->wq && c->wq->off > 0)
+		return 0;
+	uint8_t hdr[PL_FRAME_HDR_LEN];
+	pl_frame_hdr_encode(&(pl_frame_hdr_t){.len = 0, .type = PL_MSG_LOG_ROTATED}, hdr);
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl = {0};
+	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
+	struct msghdr m = {.msg_iov = &iov,
+			   .msg_iovlen = 1,
+			   .msg_control = ctl.b,
+			   .msg_controllen = sizeof(ctl.b)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(c->dom.ctl_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if ((size_t)n < sizeof(hdr)) {
+		/* the rest of the header goes first, as a frame half written */
+		size_t rest = sizeof(hdr) - (size_t)n;
+		pl_qframe_t *f = pl_xmalloc(sizeof(*f) + sizeof(hdr));
+		memcpy(f->data, hdr, sizeof(hdr));
+		f->len = sizeof(hdr);
+		f->off = (size_t)n;
+		f->control = true;
+		f->next = c->wq;
+		c->wq = f;
+		c->wq_bytes += rest;
+		pl_container_send_frame(c, PL_MSG_PING, 0, 0, NULL, 0); /* arms EPOLLOUT */
+	}
+	return 1;
+}
+
+typedef struct retry {
+	pl_portlayer_t *pl;
+	char id[PL_ID_LEN + 1];
+} retry_t;
+
+static void on_retry(pl_loop_t *loop, void *data)
+{
+	retry_t *r = data;
+	pl_container_t *c = pl_container_find(r->pl, r->id, NULL);
+	free(r);
+	if (c)
+		pl_logs_rotate(c);
+}
+
+void pl_logs_rotate(pl_container_t *c)
+{
+	unsigned files = c->config->log_max_files ? c->config->log_max_files : 1;
+	int dirfd = pl_container_dirfd(c);
+	if (c->dom.ctl_fd < 0 || dirfd < 0)
+		return;		       /* tether asks again when a daemon is back */
+	if (c->wq && c->wq->off > 0) { /* a frame half written: shortly */
+		retry_t *r = pl_xcalloc(1, sizeof(*r));
+		r->pl = c->pl;
+		snprintf(r->id, sizeof(r->id), "%s", c->id);
+		if (!pl_loop_timer(c->pl->loop, 20, on_retry, r, NULL))
+			free(r);
+		return;
+	}
+	rotate_names(dirfd, files);
+	_cleanup_close_ int fd =
+	    openat(dirfd, "container.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		pl_log_warn("container %.12s: rotate log: %s", c->id, strerror(errno));
+		return;
+	}
+	int r = send_rotated(c, fd);
+	if (r <= 0)
+		pl_log_warn("container %.12s: rotate log: %s", c->id,
+			    r == 0 ? "the link is busy" : strerror(-r));
+	else
+		pl_log_debug("container %.12s: log rotated", c->id);
+}
