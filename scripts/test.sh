@@ -110,6 +110,9 @@ fi
 if step "build (build)" bash scripts/build.sh build; then :; fi
 unit_tests "unit (build)" build
 integration_tests "integration (build)" build
+# The same suite against the vm mechanism: only the tests marked `mechanisms` (each a VM boot).
+integration_tests "integration vm subset (build)" build PL_MECHANISM=vm \
+  "PL_TEST_DEADLINE=${PL_TEST_DEADLINE:-120}"
 
 if [ "${PL_SKIP_ASAN:-0}" != 1 ]; then
   step "build (build-asan)" bash scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false || true

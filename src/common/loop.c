@@ -155,6 +155,8 @@ void pl_loop_quit(pl_loop_t *l)
 int pl_loop_run(pl_loop_t *l, pl_error_t **err)
 {
 	struct epoll_event evs[64];
+	/* a loop may be run again after a quit (tests drive it until a condition holds) */
+	l->quit = false;
 	while (!l->quit) {
 		int64_t timeout = l->timeout ? l->timeout(l->timeout_data) : -1;
 		int n = epoll_wait(l->epfd, evs, (int)PL_ARRAY_SIZE(evs),

@@ -7,6 +7,8 @@
 #include "common/loop.h"
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
+#include "mechanism/linux.h"
+#include "mechanism/vm.h"
 #include "portlayer/logs.h"
 #include "portlayer/userns.h"
 
@@ -398,12 +400,14 @@ int main(int argc, char **argv)
 
 	if (pl_mkdir_p(o.root, 0700, &err) < 0 || pl_mkdir_p(o.run_dir, 0700, &err) < 0)
 		goto fail;
-	if (o.userns_range) {
-		uint32_t start, count;
-		if (pl_userns_parse_range(o.userns_range, &start, &count, &err) < 0)
-			goto fail;
-		pl_userns_set_range(start, count);
-	}
+	pl_portlayer_options_t po = {.root = o.root,
+				     .run_dir = o.run_dir,
+				     .mechanisms = pl_mechanisms_builtin(),
+				     .address_pool = o.address_pool,
+				     .netns_pool = o.netns_pool};
+	if (o.userns_range &&
+	    pl_userns_parse_range(o.userns_range, &po.userns_start, &po.userns_count, &err) < 0)
+		goto fail;
 	pl_linux_set_default_pids_limit(o.default_pids_limit);
 	pl_logs_set_defaults(o.log_max_size, o.log_max_files);
 	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
@@ -414,9 +418,8 @@ int main(int argc, char **argv)
 	app.loop = pl_loop_new(&err);
 	if (!app.loop)
 		goto fail;
-	if (pl_network_set_options(o.address_pool, o.netns_pool, &err) < 0)
-		goto fail;
-	app.pl = pl_portlayer_open(o.root, o.run_dir, app.loop, &err);
+	po.loop = app.loop;
+	app.pl = pl_portlayer_open(&po, &err);
 	if (!app.pl)
 		goto fail;
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);

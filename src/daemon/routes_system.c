@@ -2,6 +2,7 @@
 #include "daemon/routes.h"
 #include "common/json.h"
 #include "mechanism/mechanism.h"
+#include "mechanism/linux.h"
 #include "portlayer/userns.h"
 
 #include <unistd.h>
@@ -16,11 +17,13 @@ static void h_info(pl_req_t *r, void *data)
 	pl_app_t *app = data;
 	pl_counts_t n = pl_portlayer_counts(app->pl);
 	json_t *mechs = json_array();
-	for (const pl_mechanism_t *const *m = pl_mechanisms_all(); *m; m++) {
+	for (const pl_mechanism_t *const *m = pl_portlayer_mechanisms(app->pl); *m; m++) {
 		const char *reason = NULL;
 		bool ok = (*m)->available(*m, &reason);
-		json_t *j = json_pack("{s:s, s:s, s:b}", "name", (*m)->name, "kernel",
-				      pl_kernel_name((*m)->kernel), "available", ok);
+		json_t *j =
+		    json_pack("{s:s, s:s, s:b}", "name", (*m)->name, "kernel",
+			      pl_mech_has(*m, PL_MECH_DEDICATED_KERNEL) ? "dedicated" : "shared",
+			      "available", ok);
 		if (!ok && reason)
 			json_object_set_new(j, "reason", json_string(reason));
 		json_array_append_new(mechs, j);
@@ -33,8 +36,8 @@ static void h_info(pl_req_t *r, void *data)
 		      pl_linux_cgroup_layout(), "mechanisms", mechs, "containers", "total", n.total,
 		      "created", n.created, "running", n.running, "stopped", n.stopped);
 	json_object_set_new(info, "min_api_version", json_string(PL_API_MIN_VERSION));
-	uint32_t us, uc;
-	pl_userns_get_range(&us, &uc);
+	pl_userns_range_t range = pl_portlayer_userns_range(app->pl);
+	uint32_t us = range.start, uc = range.count;
 	json_object_set_new(
 	    info, "userns_range",
 	    json_pack("{s:I, s:I}", "start", (json_int_t)us, "count", (json_int_t)uc));

@@ -1,29 +1,67 @@
 /* The mechanism interface: how an isolation domain is made, placed, signalled and torn
  * down. The portable core (src/portlayer) picks a mechanism from the isolation criteria and
- * talks only to this interface and to tether over the protocol; everything kernel- or
- * hypervisor-specific lives behind it (src/mechanism/linux, later src/mechanism/vm).
- * This header owns the descriptions passed across; implementations own their state. */
+ * the capabilities each mechanism declares (never from its name), and talks only to this
+ * interface and to tether over the protocol; everything kernel- or hypervisor-specific lives
+ * behind it (src/mechanism/linux, src/mechanism/vm, using the host layer src/host/linux).
+ * Nothing here includes the core: the domain is described by mechanism/domain.h's plain
+ * types. This header owns the descriptions passed across; implementations own their state,
+ * and each one's own settings are in its public header (mechanism/linux.h, mechanism/vm.h). */
 #pragma once
 
 #include <stdbool.h>
 #include <sys/types.h>
 #include "common/error.h"
-#include "portlayer/config.h"
+#include "mechanism/domain.h"
 
-/* What the caller asks of a domain, resolved to host paths. */
+/* What a mechanism can do beyond the minimum; the core decides from these. */
+typedef enum pl_mech_caps {
+	/* the domain runs its own kernel (criterion "dedicated"); without it, the host's */
+	PL_MECH_DEDICATED_KERNEL = 1u << 0,
+	/* the domain's namespaces are the host kernel's: it can share the host's (network_mode
+	 * "host"), and tether's pidfd reaches its namespaces from the host (setns) */
+	PL_MECH_SHARES_HOST_NS = 1u << 1,
+	/* enters a pre-created network namespace (spec.netns_fd) instead of making one */
+	PL_MECH_NETNS_POOL = 1u << 2,
+	/* plumbs macvlan endpoints (scopes on an external interface) */
+	PL_MECH_MACVLAN = 1u << 3,
+	/* network endpoints can be added to and removed from a running domain (net_connect and
+	 * net_disconnect are set) */
+	PL_MECH_HOTPLUG_NIC = 1u << 4,
+	/* pause/is_paused freeze and thaw the domain */
+	PL_MECH_PAUSE = 1u << 5,
+	/* the domain's files are its overlay in the domain directory (layers + upper/), so
+	 * archives and commit can work on them; not so when they live elsewhere (a VM's disk) */
+	PL_MECH_FILES_ON_HOST = 1u << 6,
+	/* stats come from inside the domain (tether's STATS): stats() is what the domain costs
+	 * the host, shown beside them and instead of them until tether has answered */
+	PL_MECH_GUEST_STATS = 1u << 7,
+	/* SIGKILL ends a paused domain as it is (a VM: QEMU stopped by QMP still dies), so the
+	 * core does not resume it first. Without it: resumed before (a v1-frozen task). */
+	PL_MECH_KILLS_PAUSED = 1u << 8,
+} pl_mech_caps_t;
+
+/* What the caller asks of a domain, resolved to host paths. At validate and tether_config
+ * time only the description is filled (security, resources, host, mounts as requested,
+ * host_network, hostname as configured: NULL when not given); the paths, fds and endpoints
+ * are -1/NULL. Something new a domain can be asked for (devices,
+ * a cgroup parent, namespaces to join) is a field here or in domain.h, filled from the
+ * config by portlayer/placement.c (pl_placement_describe) and, when only some mechanisms
+ * can do it, a capability the core requires in pl_placement_criteria. */
 typedef struct pl_domain_spec {
 	const char *id;
 	int domain_dirfd;	/* the container's domain directory (logs, exit record, layers) */
 	const char *domain_dir; /* its path, for mount options */
 	int run_dirfd;		/* the container's volatile dir (tether's reconnect socket) */
-	const pl_config_t *config;
+	const pl_security_t *security;
+	const pl_resources_t *resources;
+	pl_domain_host_t host;
 	const char *hostname;
 	const char *lowerdir; /* overlayfs lower layers, top first, ':'-separated */
 	/* [{"source": host path, "target", "readonly", "propagation", "populate": marker path
 	 * (a fresh volume: copy the image's content at target first, then create the marker)}] */
 	const json_t *mounts;
 	/* network: share the daemon's namespace (host mode), or a fresh one with these
-	 * endpoints plumbed on the host side before GO, see mechanism/netdev.h:
+	 * endpoints plumbed on the host side before GO, see host/linux/netdev.h:
 	 * [{"kind":"veth","bridge","host_ifname","ifname","mac","mtu"} |
 	 *  {"kind":"macvlan","parent","ifname","mac","mtu"}]; tether configures the inside */
 	bool host_network;
@@ -53,11 +91,11 @@ typedef struct pl_domain {
 } pl_domain_t;
 
 typedef struct pl_mechanism {
-	const char *name;
-	pl_kernel_t kernel; /* which isolation criterion it satisfies */
-	/* the domain's files are its overlay in the domain directory (layers + upper/), so
-	 * archives and commit can work on them; false when they live elsewhere (a VM's disk) */
-	bool files_on_host;
+	const char *name; /* for inspect and the domain record; the core never branches on it */
+	unsigned caps;	  /* pl_mech_caps_t */
+	/* host ids the mechanism's own processes run as (count 0: none), which user namespace
+	 * remapping must not hand to containers */
+	uint32_t reserved_ids_start, reserved_ids_count;
 	/* Probes the host once; false with a reason when this mechanism cannot run here. */
 	bool (*available)(const struct pl_mechanism *m, const char **reason);
 	/* Creates the domain and starts tether in it. On success the domain waits for the
@@ -71,10 +109,11 @@ typedef struct pl_mechanism {
 	int (*reattach)(const struct pl_mechanism *m, const char *id, int run_dirfd, pid_t pid,
 			unsigned long long start_time, pl_domain_t *out, pl_error_t **err);
 	/* Checks what only this mechanism can judge (a seccomp profile compiles, ...). */
-	int (*validate)(const struct pl_mechanism *m, const pl_config_t *cfg, pl_error_t **err);
+	int (*validate)(const struct pl_mechanism *m, const pl_domain_spec_t *spec,
+			pl_error_t **err);
 	/* Adds mechanism-specific settings to tether's CONFIG message. */
-	int (*tether_config)(const struct pl_mechanism *m, const pl_config_t *cfg, json_t *msg,
-			     pl_error_t **err);
+	int (*tether_config)(const struct pl_mechanism *m, const pl_domain_spec_t *spec,
+			     json_t *msg, pl_error_t **err);
 	/* Changes the resource limits of a live domain. */
 	int (*update)(const struct pl_mechanism *m, const char *id, const pl_resources_t *r,
 		      pl_error_t **err);
@@ -105,48 +144,39 @@ typedef struct pl_mechanism {
 	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
 	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
 	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);
-	/* stats come from inside the domain (tether's STATS): stats() is what the domain costs
-	 * the host, shown beside them and instead of them until tether has answered */
-	bool guest_stats;
-	/* SIGKILL ends a paused domain as it is (a VM: QEMU stopped by QMP still dies), so the
-	 * core does not resume it first. False: it is resumed before (a v1-frozen task). */
-	bool kills_paused;
 	void *priv;
 } pl_mechanism_t;
 
-/* Initialises the mechanisms compiled in; tether_path is the agent binary to run. */
+/* Helpers every mechanism uses the same way (domain.c). In a domain's set-up process:
+ * reports e on ctl as the protocol's ERROR frame (with its kind), then exits 1. */
+_Noreturn void pl_domain_fail(int ctl, pl_error_t *e, const char *fallback);
+/* The common reattach: 1 and out filled (pidfd, a fresh connection to dirfd/socket_name or
+ * -1) when pid still runs with that start time, 0 when it is gone or the pid was reused. */
+int pl_domain_reattach(pid_t pid, unsigned long long start_time, int run_dirfd,
+		       const char *socket_name, pl_domain_t *out, pl_error_t **err);
+
+static inline bool pl_mech_has(const pl_mechanism_t *m, unsigned caps)
+{
+	return (m->caps & caps) == caps;
+}
+
+/* What a domain needs of its mechanism. */
+typedef struct pl_mech_criteria {
+	bool dedicated_kernel;
+	unsigned need; /* pl_mech_caps_t every candidate must have */
+} pl_mech_criteria_t;
+
+/* The first mechanism of list (NULL-terminated) that is available and meets crit. NULL with
+ * an error: UNSUPPORTED when no mechanism of that kernel is available here, INVALID naming
+ * the capabilities none of them has (and *missing set to those, when not NULL). */
+const pl_mechanism_t *pl_mechanism_select(const pl_mechanism_t *const *list,
+					  const pl_mech_criteria_t *crit, unsigned *missing,
+					  pl_error_t **err);
+const pl_mechanism_t *pl_mechanism_by_name(const pl_mechanism_t *const *list, const char *name);
+/* What a capability flag means, for messages ("shares the host's namespaces"). */
+const char *pl_mech_cap_describe(unsigned cap);
+
+/* The mechanisms compiled in (available or not), NULL-terminated, once initialised;
+ * tether_path is the agent binary to run. Each one's settings (mechanism/vm.h) go first. */
 int pl_mechanisms_init(const char *tether_path, pl_error_t **err);
-/* The mechanism for a criterion, or NULL with an UNSUPPORTED error naming why. */
-const pl_mechanism_t *pl_mechanism_for(pl_kernel_t kernel, pl_error_t **err);
-const pl_mechanism_t *pl_mechanism_by_name(const char *name);
-/* All mechanisms known (available or not), NULL-terminated. */
-const pl_mechanism_t *const *pl_mechanisms_all(void);
-
-extern pl_mechanism_t pl_mechanism_linux;
-int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
-const char *pl_linux_cgroup_layout(void);
-/* pids.max of linux containers created without resources.pids_limit (0: none). */
-#define PL_DEFAULT_PIDS_LIMIT 32768
-void pl_linux_set_default_pids_limit(int64_t n);
-
-/* Where scripts/deps.sh unpacks the guest kernel package. */
-#define PL_VM_DEFAULT_KERNEL_DIR "/usr/local/lib/portlayer/kernel"
-/* The host ids a VM's QEMU runs as (PL_VM_IDS_START + its pid; pid_max is at most 2^22):
- * --userns-range may not hand them to containers. */
-#define PL_VM_IDS_START 0x7f000000u
-#define PL_VM_IDS_COUNT (1u << 22)
-extern pl_mechanism_t pl_mechanism_vm;
-/* Settings before pl_mechanisms_init: accel "auto" (probe KVM once, else TCG), "kvm" or
- * "tcg"; kernel_dir an unpacked linux-image package (NULL: the default); caches go under
- * state_root/vm. NULL arguments keep the defaults. */
-/* VM templates (dedicated kernels start as clones of a booted, saved guest): enabled, their
- * directory (NULL: state_root/vm/templates), and sizes built ahead at start-up
- * ("CPUSxMIB,...", NULL: none; others are built at their first use). */
-int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild,
-			      pl_error_t **err);
-int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
-		    pl_error_t **err);
-int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
-/* The guest kernel's version (NULL when none was found) and the accelerator setting. */
-const char *pl_vm_kernel_version(void);
-const char *pl_vm_accel_name(void);
+const pl_mechanism_t *const *pl_mechanisms_builtin(void);

@@ -11,6 +11,7 @@
 #include "common/phase.h"
 #include "portlayer/janitor.h"
 #include "portlayer/network/network.h"
+#include "portlayer/placement.h"
 #include "portlayer/health.h"
 #include "portlayer/kv.h"
 
@@ -30,6 +31,11 @@ static const char *const status_names[] = {"created",  "starting", "running",
 const char *pl_status_name(pl_status_t s)
 {
 	return (unsigned)s < PL_ARRAY_SIZE(status_names) ? status_names[s] : "unknown";
+}
+
+const pl_config_t *pl_container_config(const pl_container_t *c)
+{
+	return c->config;
 }
 
 const char *pl_container_id(const pl_container_t *c)
@@ -102,7 +108,7 @@ pl_container_t *pl_container_next(pl_container_t *c)
 static int kill_tether(pl_container_t *c)
 {
 	/* a frozen (v1) task ignores even SIGKILL until thawed */
-	if (!c->mech->kills_paused && c->mech->is_paused(c->mech, c->id))
+	if (!pl_mech_has(c->mech, PL_MECH_KILLS_PAUSED) && c->mech->is_paused(c->mech, c->id))
 		c->mech->pause(c->mech, c->id, false, NULL);
 	c->paused = false;
 	c->killed_by_us = true;
@@ -115,9 +121,23 @@ static void changed(pl_container_t *c)
 		c->pl->on_change(c->pl, c, c->pl->on_change_data);
 }
 
-pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop_t *loop,
-				  pl_error_t **err)
+pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **err)
 {
+	const char *root = o->root, *run_dir = o->run_dir;
+	pl_loop_t *loop = o->loop;
+	if (!o->mechanisms || !o->mechanisms[0]) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "no mechanisms to place domains on");
+		return NULL;
+	}
+	pl_userns_range_t range = {PL_USERNS_DEFAULT_START, PL_USERNS_DEFAULT_COUNT};
+	if (o->userns_count) {
+		range = (pl_userns_range_t){o->userns_start, o->userns_count};
+		for (const pl_mechanism_t *const *m = o->mechanisms; *m; m++)
+			if (pl_userns_check_reserved(range.start, range.count,
+						     (*m)->reserved_ids_start,
+						     (*m)->reserved_ids_count, (*m)->name, err) < 0)
+				return NULL;
+	}
 	_cleanup_free_ char *cdir = pl_xasprintf("%s/containers", root);
 	_cleanup_free_ char *rdir = pl_xasprintf("%s/containers", run_dir);
 	if (pl_mkdir_p(cdir, 0700, err) < 0 || pl_mkdir_p(rdir, 0700, err) < 0)
@@ -127,6 +147,8 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	pl->root = pl_xstrdup(root);
 	pl->run_dir = pl_xstrdup(run_dir);
 	pl->loop = loop;
+	pl->mechs = o->mechanisms;
+	pl->userns_range = range;
 	pl->containers_fd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pl->containers_fd < 0) {
 		pl_error_errno(err, "open %s", cdir);
@@ -152,9 +174,9 @@ pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop
 	pl->kv = pl_kv_open(root, err);
 	if (!pl->kv)
 		return pl_portlayer_free(pl);
-	if (pl_store_load_all(pl, err) < 0)
+	if (pl_recovery_run(pl, err) < 0)
 		return pl_portlayer_free(pl);
-	pl->net = pl_network_open(pl, root, loop, err);
+	pl->net = pl_network_open(pl, root, loop, o->address_pool, o->netns_pool, err);
 	if (!pl->net)
 		return pl_portlayer_free(pl);
 	/* auto_remove containers that stopped while the daemon was away (or whose removal it
@@ -220,6 +242,16 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	free(pl->run_dir);
 	free(pl);
 	return NULL;
+}
+
+const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
+{
+	return pl->mechs;
+}
+
+pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl)
+{
+	return pl->userns_range;
 }
 
 struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
@@ -395,7 +427,7 @@ static int allocate_userns(pl_portlayer_t *pl, pl_config_t *cfg, pl_error_t **er
 	for (pl_container_t *o = pl->head; o; o = o->next)
 		if (o->config->security.userns.remap)
 			others[n++] = &o->config->security.userns;
-	if (pl_userns_allocate(u, others, n, err) < 0)
+	if (pl_userns_allocate(u, others, n, &pl->userns_range, err) < 0)
 		return -1;
 	if (pl_userns_host_id(u->uid_map, u->n_uid, cfg->uid) < 0 ||
 	    pl_userns_host_id(u->gid_map, u->n_gid, cfg->gid) < 0)
@@ -495,7 +527,8 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 	if (pl_pods_resolve(pl, cfg, err) < 0 || resolve_volumes(pl, cfg, err) < 0 ||
 	    pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
-	if (pl_container_check_mechanism(pl, cfg, err) < 0)
+	const pl_mechanism_t *mech = pl_placement_select(pl->mechs, pl->net, cfg, NULL, err);
+	if (!mech)
 		return NULL;
 	if (allocate_userns(pl, cfg, err) < 0)
 		return NULL;
@@ -515,13 +548,14 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
 	c->config = TAKE_PTR(cfg);
-	c->mech = pl_mechanism_for(c->config->kernel, NULL);
+	c->mech = mech;
 	c->created_ns = pl_now_ns();
 	c->version = 1;
 	c->status = PL_STATUS_CREATED;
 	pl_phase_step("create.parse_check", &pt);
 	if (pl_store_create_domain(pl, c, err) < 0) {
-		pl_network_rebuild(pl->net); /* its addresses are free again */
+		c->pl = pl;
+		pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
 		return NULL;
 	}
 	pl_phase_step("create.store", &pt);
@@ -711,7 +745,7 @@ static void domain_ended(pl_container_t *c)
 	pl_phase_step("exit.oom_destroy", &pt);
 	pl_pods_domain_gone(c);
 	c->status = PL_STATUS_STOPPED;
-	pl_network_container_changed(c->pl->net, c);
+	pl_container_lifecycle(c, PL_LIFECYCLE_STOPPED);
 	c->exits++;
 	c->pl->metrics.exits++;
 	if (!c->finished_ns || c->finished_ns < c->started_ns)
@@ -772,7 +806,9 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	if (attached) /* attached before the start: the process waits for the ATTACH below */
 		json_object_set_new(cfg, "wait_attach", json_true());
 	pl_error_t *e = NULL;
-	if (c->mech->tether_config(c->mech, c->config, cfg, &e) < 0) {
+	pl_domain_spec_t desc;
+	pl_placement_describe(c->config, &desc);
+	if (c->mech->tether_config(c->mech, &desc, cfg, &e) < 0) {
 		record_error(c, e->msg);
 		pl_error_free(e);
 		json_decref(cfg);
@@ -1014,20 +1050,10 @@ json_t *pl_container_mounts(pl_container_t *c)
 	return mounts_spec(c);
 }
 
-int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_config_t *cfg, pl_error_t **err)
+int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_container_t *c,
+				 const pl_config_t *cfg, pl_error_t **err)
 {
-	const pl_mechanism_t *mech = pl_mechanism_for(cfg->kernel, err);
-	if (!mech || mech->validate(mech, cfg, err) < 0)
-		return -1;
-	/* a VM's NICs are taps on a scope's bridge: no macvlan (docs/design-decisions.md) */
-	const char *ext =
-	    cfg->kernel == PL_KERNEL_DEDICATED ? pl_network_external_scope(pl->net, cfg) : NULL;
-	if (ext)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "networks: scope \"%s\" is on an external interface; a "
-				    "dedicated kernel joins bridge scopes only",
-				    ext);
-	return 0;
+	return pl_placement_select(pl->mechs, pl->net, cfg, c ? c->mech : NULL, err) ? 0 : -1;
 }
 
 const pl_userns_t *pl_container_userns(const pl_container_t *c)
@@ -1037,12 +1063,14 @@ const pl_userns_t *pl_container_userns(const pl_container_t *c)
 
 bool pl_container_files_on_host(const pl_container_t *c)
 {
-	return c->mech->files_on_host;
+	return pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST);
 }
 
 int pl_container_ns_pidfd(const pl_container_t *c)
 {
-	return pl_container_is_running(c) && !strcmp(c->mech->name, "linux") ? c->dom.pidfd : -1;
+	return pl_container_is_running(c) && pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS)
+		   ? c->dom.pidfd
+		   : -1;
 }
 
 /* A start that failed before the domain existed. */
@@ -1070,22 +1098,16 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 		return start_failed(c, err);
 	_cleanup_json_ json_t *mounts = mounts_spec(c);
 	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
-	const char *mode = c->config->network_mode;
-	pl_domain_spec_t spec = {.id = c->id,
-				 .host_network = mode && strcmp(mode, "host") == 0,
-				 .endpoints = endpoints,
-				 .netns_fd = -1,
-				 .domain_dirfd = c->dirfd,
-				 .run_dirfd = c->run_dirfd,
-				 .domain_dir = c->dir,
-				 .config = c->config,
-				 .hostname = hostname_of(c, hb),
-				 .lowerdir = lower,
-				 .mounts = mounts};
-	/* a pre-created network namespace when the pool has one */
-	/* a pooled namespace belongs to the host's user namespace: a remapped domain makes its
-	 * own, owned by its user namespace, so its root can configure it */
-	/* nor does a VM take one: its network is the guest kernel's */
+	pl_domain_spec_t spec;
+	pl_placement_describe(c->config, &spec);
+	spec.id = c->id;
+	spec.endpoints = endpoints;
+	spec.domain_dirfd = c->dirfd;
+	spec.run_dirfd = c->run_dirfd;
+	spec.domain_dir = c->dir;
+	spec.hostname = hostname_of(c, hb);
+	spec.lowerdir = lower;
+	spec.mounts = mounts;
 	/* a pod: the namespaces of the containers it joins (a joined network namespace is
 	 * entered like a pooled one) */
 	_cleanup_(pl_pods_release) pl_ns_join_t join = {.ipc_fd = -1, .pid_fd = -1};
@@ -1093,11 +1115,12 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (pl_pods_prepare(pl, c, &join, &joined_net, err) < 0)
 		return pl_error_wrap(err, "start container %.12s", c->id);
 	spec.join = &join;
+	/* else a pre-created network namespace when the mechanism takes one and the pool has
+	 * one */
 	_cleanup_close_ int netns = joined_net >= 0 ? joined_net
-				    : spec.host_network || c->config->security.userns.remap ||
-					    c->mech->kernel == PL_KERNEL_DEDICATED
-					? -1
-					: pl_network_netns_take(pl->net);
+				    : pl_placement_pools_netns(c->mech, c->config)
+					? pl_network_netns_take(pl->net)
+					: -1;
 	spec.netns_pooled = netns >= 0;
 	spec.netns_fd = netns;
 	pl_domain_t dom = {.pidfd = -1, .ctl_fd = -1};
@@ -1143,7 +1166,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_container_watch_domain(c);
 	/* persisted before anything else can happen so a restarted daemon finds the domain */
 	pl_store_save_state(c, NULL);
-	pl_network_container_changed(pl->net, c); /* its published ports */
+	pl_container_lifecycle(c, PL_LIFECYCLE_STARTED); /* its published ports */
 	pl_phase_step("start.state_write", &pt);
 	return 0;
 }
@@ -1151,7 +1174,8 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 static int signal_domain(pl_container_t *c, int signo)
 {
 	/* frozen tasks take no signal (v1 freezer: not even SIGKILL) until thawed */
-	if (!(signo == SIGKILL && c->mech->kills_paused) && c->mech->is_paused(c->mech, c->id) &&
+	if (!(signo == SIGKILL && pl_mech_has(c->mech, PL_MECH_KILLS_PAUSED)) &&
+	    c->mech->is_paused(c->mech, c->id) &&
 	    c->mech->pause(c->mech, c->id, false, NULL) == 0) {
 		c->paused = false;
 		pl_container_emit(c, "unpause", NULL);
@@ -1255,14 +1279,15 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 		c->status = PL_STATUS_STOPPED;
 		return -1;
 	}
+	pl_container_unlink(pl, c);
 	pl_phase_step("remove.store", &pt);
 	pl_container_emit(c, "remove", NULL);
 	pl_container_emit(c, "destroy", NULL); /* Docker's name for it */
 	pl_phase_step("remove.emit", &pt);
+	pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
+	pl_phase_step("remove.network_rebuild", &pt);
 	pl_container_free_record(c);
 	pl_phase_step("remove.free_record", &pt);
-	pl_network_rebuild(pl->net); /* its addresses are free again */
-	pl_phase_step("remove.network_rebuild", &pt);
 	return 0;
 }
 
@@ -1366,6 +1391,10 @@ int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_err
 	if (!pl_container_is_running(c))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is not running",
 				    c->id);
+	if (!pl_mech_has(c->mech, PL_MECH_PAUSE))
+		return pl_error_set(err, PL_ERR_UNSUPPORTED, 0,
+				    "container %.12s: its mechanism (%s) cannot pause", c->id,
+				    c->mech->name);
 	if (c->mech->is_paused(c->mech, c->id) == pause)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is %s", c->id,
 				    pause ? "already paused" : "not paused");
@@ -1384,7 +1413,7 @@ json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
 		return NULL;
 	}
 	json_t *j = c->mech->stats(c->mech, c->id, &c->dom);
-	if (c->mech->guest_stats && c->guest_stats) {
+	if (pl_mech_has(c->mech, PL_MECH_GUEST_STATS) && c->guest_stats) {
 		/* the guest's own figures, with what the domain costs the host beside them */
 		json_t *host = j;
 		j = json_deep_copy(c->guest_stats);
@@ -1404,8 +1433,8 @@ json_t *pl_container_stats_json(pl_container_t *c, pl_error_t **err)
 
 uint64_t pl_container_stats_request(pl_container_t *c)
 {
-	if (!pl_container_is_running(c) || !c->mech->guest_stats || c->dom.ctl_fd < 0 ||
-	    send_json(c, PL_MSG_STATS_REQUEST, json_object()) < 0)
+	if (!pl_container_is_running(c) || !pl_mech_has(c->mech, PL_MECH_GUEST_STATS) ||
+	    c->dom.ctl_fd < 0 || send_json(c, PL_MSG_STATS_REQUEST, json_object()) < 0)
 		return 0;
 	return c->guest_stats_seq + 1;
 }

@@ -25,6 +25,19 @@ typedef enum pl_status {
 typedef struct pl_portlayer pl_portlayer_t;
 typedef struct pl_container pl_container_t;
 
+/* What happened to a container, for the components that follow containers (network). */
+typedef enum pl_lifecycle {
+	PL_LIFECYCLE_STARTED, /* its domain runs */
+	PL_LIFECYCLE_STOPPED, /* its domain ended */
+	PL_LIFECYCLE_GONE,    /* removed, or a create that failed: what it held is free again */
+} pl_lifecycle_t;
+typedef void (*pl_lifecycle_fn)(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecycle_t what,
+				void *data);
+/* Called with every lifecycle change of every container, in subscription order; c stays
+ * valid for the call only. At most PL_LIFECYCLE_SUBSCRIBERS. */
+#define PL_LIFECYCLE_SUBSCRIBERS 8
+void pl_portlayer_subscribe(pl_portlayer_t *pl, pl_lifecycle_fn fn, void *data);
+
 /* Called after every state change a caller might wait for (started, stopped, removed). */
 typedef void (*pl_change_fn)(pl_portlayer_t *pl, pl_container_t *c, void *data);
 /* Completion of an asynchronous start: err is NULL on success (borrowed, do not free). */
@@ -34,10 +47,30 @@ typedef struct pl_counts {
 	unsigned total, created, running, stopped;
 } pl_counts_t;
 
+struct pl_mechanism;
+
+/* Everything the core is opened with: no settings reach it any other way. */
+typedef struct pl_portlayer_options {
+	const char *root, *run_dir;
+	pl_loop_t *loop;
+	/* what domains are placed on, NULL-terminated, initialised (the daemon passes
+	 * pl_mechanisms_builtin(); unit tests a fake); the core decides by their capabilities */
+	const struct pl_mechanism *const *mechanisms;
+	/* user namespace remapping's host id range; count 0 keeps the default */
+	uint32_t userns_start, userns_count;
+	/* network: candidate subnets for new scopes (NULL: the default pool) and how many
+	 * network namespaces to keep made ahead (0: none) */
+	const char *address_pool;
+	int netns_pool;
+} pl_portlayer_options_t;
+
 /* Opens (creating) ROOT and RUN_DIR, loads every domain directory and reattaches to
  * domains whose tether is still alive. */
-pl_portlayer_t *pl_portlayer_open(const char *root, const char *run_dir, pl_loop_t *loop,
-				  pl_error_t **err);
+pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **err);
+/* The host id range remapped containers get slices of. */
+pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl);
+/* The mechanisms it was opened with (NULL-terminated). */
+const struct pl_mechanism *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl);
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
 struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
@@ -80,6 +113,8 @@ int pl_container_stop(pl_portlayer_t *pl, pl_container_t *c, int64_t timeout_s, 
 int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_error_t **err);
 
 const char *pl_container_id(const pl_container_t *c);
+/* The container's current config (read-only; changes go through a handle). */
+const pl_config_t *pl_container_config(const pl_container_t *c);
 const char *pl_container_name(const pl_container_t *c); /* "" when unnamed */
 uint64_t pl_container_version(const pl_container_t *c);
 pl_status_t pl_container_status(const pl_container_t *c);
@@ -104,7 +139,8 @@ json_t *pl_container_mounts(pl_container_t *c);
 int pl_container_ns_pidfd(const pl_container_t *c);
 /* The container's user-namespace maps (remap false: the host's ids). */
 /* What only the chosen mechanism can judge of a config (create and handle commits). */
-int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_config_t *cfg, pl_error_t **err);
+int pl_container_check_mechanism(pl_portlayer_t *pl, const pl_container_t *c,
+				 const pl_config_t *cfg, pl_error_t **err);
 const pl_userns_t *pl_container_userns(const pl_container_t *c);
 /* Whether the container's files are its overlay in the domain directory (mechanism.h). */
 bool pl_container_files_on_host(const pl_container_t *c);

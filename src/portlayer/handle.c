@@ -83,10 +83,11 @@ static int apply_rename(pl_portlayer_t *pl, const pl_container_t *c, pl_config_t
 {
 	const char *n = json_string_value(json_object_get(arg, "name"));
 	for (pl_container_t *o = pl_container_first(pl); o; o = pl_container_next(o)) {
-		if (o != c && o->config->name && strcmp(o->config->name, n) == 0)
+		if (o != c && pl_container_config(o)->name &&
+		    strcmp(pl_container_config(o)->name, n) == 0)
 			return pl_error_set(err, PL_ERR_CONFLICT, 0,
 					    "name \"%s\" is already in use by container %.12s", n,
-					    o->id);
+					    pl_container_id(o));
 	}
 	free(cfg->name);
 	cfg->name = pl_xstrdup(n);
@@ -300,8 +301,8 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	if (!strcmp(action, "connect")) {
 		if (at != SIZE_MAX)
 			return pl_error_set(err, PL_ERR_CONFLICT, 0,
-					    "container %.12s is already on network %s", c->id,
-					    scope);
+					    "container %.12s is already on network %s",
+					    pl_container_id(c), scope);
 		json_t *ep = json_deep_copy(arg);
 		json_object_del(ep, "action");
 		if (!json_object_get(ep, "aliases"))
@@ -312,22 +313,24 @@ static int apply_network(pl_portlayer_t *pl, const pl_container_t *c, pl_config_
 	} else {
 		if (at == SIZE_MAX)
 			return pl_error_set(err, PL_ERR_NOTFOUND, 0,
-					    "container %.12s is not on network %s", c->id, scope);
+					    "container %.12s is not on network %s",
+					    pl_container_id(c), scope);
 		json_array_remove(cfg->networks, at);
 		if (!json_array_size(cfg->networks)) {
 			if (json_array_size(cfg->ports))
 				return pl_error_set(err, PL_ERR_CONFLICT, 0,
 						    "container %.12s publishes ports: its last "
 						    "network cannot go",
-						    c->id);
+						    pl_container_id(c));
 			free(cfg->network_mode);
 			cfg->network_mode = pl_xstrdup("none");
 		}
 	}
 	if (pl_network_attach(pl_portlayer_network(pl), cfg, c, err) < 0)
 		return -1;
-	/* what create checks (a vm refuses external scopes): refused now, not at the next start */
-	return pl_container_check_mechanism(pl, cfg, err);
+	/* what create checks (a mechanism without macvlan refuses external scopes): refused now,
+	 * not at the next start */
+	return pl_container_check_mechanism(pl, c, cfg, err);
 }
 
 static const mutator_t mutators[] = {
@@ -428,7 +431,7 @@ static pl_handle_t *add(pl_handles_t *hs, const char *id, uint64_t version, json
 
 const char *pl_handle_take(pl_handles_t *hs, const pl_container_t *c)
 {
-	return add(hs, c->id, c->version, json_array())->token;
+	return add(hs, pl_container_id(c), pl_container_version(c), json_array())->token;
 }
 
 pl_handle_t *pl_handle_get(pl_handles_t *hs, const char *token, pl_error_t **err)
@@ -483,13 +486,13 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 	pl_container_t *c = pl_container_find(pl, h->id, err);
 	if (!c)
 		return -ENOENT;
-	if (c->version != h->version)
+	if (pl_container_version(c) != h->version)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "handle is bound to version %llu but container %.12s is at "
 				    "version %llu: take a new handle and replay",
-				    (unsigned long long)h->version, c->id,
-				    (unsigned long long)c->version);
-	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_dup(c->config);
+				    (unsigned long long)h->version, pl_container_id(c),
+				    (unsigned long long)pl_container_version(c));
+	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_dup(pl_container_config(c));
 	bool config_changed = false;
 	size_t i;
 	json_t *ch;
@@ -520,8 +523,9 @@ static int commit_changes(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t
 			return -1;
 		if (renamed)
 			pl_container_emit(c, "rename", json_pack("{s:s}", "old_name", old));
-		pl_container_emit(c, "update",
-				  json_pack("{s:I}", "version", (json_int_t)c->version));
+		pl_container_emit(
+		    c, "update",
+		    json_pack("{s:I}", "version", (json_int_t)pl_container_version(c)));
 	}
 	if (live_net > 0) {
 		pl_network_container_changed(pl_portlayer_network(pl), c);

@@ -1,5 +1,12 @@
-/* Private to libportlayer's container core: the container record and the persistence
- * functions store.c provides to container.c. */
+/* Private to libportlayer's container core: the container record, the persistence functions
+ * store.c provides, and what the core's units call of each other. Included by exactly these:
+ * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
+ * (domain directories), recovery.c (settling domains after a restart), session.c and
+ * exec_orphan.c (attach and exec sessions), handle.c (committing a config), metrics.c
+ * (counting containers), health.c (health checks), pods.c (shared namespaces), netlive.c
+ * (network changes of a running domain), listing.c (filtered lists) and logrotate.c (the
+ * daemon's half of log rotation). Everything else (network, storage, the daemon) uses
+ * portlayer/container.h's accessors and lifecycle subscription. */
 #pragma once
 
 #include "portlayer/container.h"
@@ -116,6 +123,8 @@ struct pl_container {
 
 struct pl_portlayer {
 	char *root, *run_dir;
+	const pl_mechanism_t *const *mechs; /* what domains are placed on (options) */
+	pl_userns_range_t userns_range;	    /* remapped containers' host ids (options) */
 	int containers_fd, run_containers_fd;
 	pl_loop_t *loop;
 	pl_container_t *head, *tail;
@@ -126,6 +135,11 @@ struct pl_portlayer {
 	struct pl_kv *kv;
 	pl_change_fn on_change;
 	void *on_change_data;
+	struct {
+		pl_lifecycle_fn fn;
+		void *data;
+	} subscribers[PL_LIFECYCLE_SUBSCRIBERS];
+	size_t n_subscribers;
 	pl_metrics_t metrics;
 	struct pl_janitor *janitor; /* deletes removed domains' trees off the request path */
 };
@@ -138,13 +152,19 @@ int pl_store_sync_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err
 /* Writes config.json for c's current config and version (durable). */
 int pl_store_save_config(pl_container_t *c, pl_error_t **err);
 int pl_store_save_state(pl_container_t *c, pl_error_t **err);
-int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err);
+/* Reads every domain directory into unlinked records (creation order; *out malloc'd):
+ * config, the saved state, the saved run's pid and start time in c->dom. Touches no domain. */
+int pl_store_load_all(pl_portlayer_t *pl, pl_container_t ***out, size_t *count, pl_error_t **err);
 int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Opens (creating) the container's run directory into c->run_dirfd. */
 int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Reads tether's exit record for the last run; 0 when absent or empty. */
 int pl_store_read_exit(pl_container_t *c);
+/* recovery.c: loads every domain and settles it against the host (pl_portlayer_open) */
+int pl_recovery_run(pl_portlayer_t *pl, pl_error_t **err);
+/* records.c */
 void pl_container_link(pl_portlayer_t *pl, pl_container_t *c);
+void pl_container_unlink(pl_portlayer_t *pl, pl_container_t *c);
 pl_container_t *pl_container_free_record(pl_container_t *c);
 static inline void pl_container_free_recordp(pl_container_t **c)
 {
@@ -162,6 +182,8 @@ int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, ui
 /* Bytes queued for tether and not yet written (stdin backpressure). */
 size_t pl_container_link_backlog(const pl_container_t *c);
 void pl_container_changed(pl_container_t *c);
+/* Tells the lifecycle subscribers. */
+void pl_container_lifecycle(pl_container_t *c, pl_lifecycle_t what);
 
 /* session.c, driven by container.c */
 void pl_sessions_on_data(pl_container_t *c, const pl_frame_hdr_t *h, const uint8_t *payload);

@@ -279,7 +279,7 @@ static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size, json_t 
 		json_object_set_new(j, "started_at", time_json(c->started_ns));
 	if (size) {
 		int64_t rw = 0, img = 0;
-		if (c->mech->files_on_host) {
+		if (pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST)) {
 			_cleanup_close_ int up =
 			    openat(c->dirfd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (up >= 0)

@@ -58,7 +58,7 @@ pl_metrics_snapshot_t pl_metrics_snapshot(pl_portlayer_t *pl)
 				s.paused++;
 			else
 				s.running++;
-			if (c->mech->kernel == PL_KERNEL_DEDICATED)
+			if (pl_mech_has(c->mech, PL_MECH_DEDICATED_KERNEL))
 				s.vm_running++;
 			else
 				s.linux_running++;

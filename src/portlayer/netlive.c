@@ -26,7 +26,7 @@ int pl_netlive_check(const pl_container_t *c, const pl_config_t *cfg, const char
 {
 	if (!pl_container_is_running(c))
 		return 0;
-	if (!c->mech->net_connect)
+	if (!pl_mech_has(c->mech, PL_MECH_HOTPLUG_NIC))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "container %.12s runs on the %s mechanism, which cannot add or "
 				    "remove network interfaces while it runs: stop it first",
@@ -50,7 +50,7 @@ int pl_netlive_apply(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg, pl
 {
 	if (!pl_container_is_running(c) || json_equal(c->config->networks, cfg->networks))
 		return 0;
-	if (!c->mech->net_connect)
+	if (!pl_mech_has(c->mech, PL_MECH_HOTPLUG_NIC))
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "container %.12s cannot change networks while it runs", c->id);
 	pl_network_t *n = pl->net;

@@ -27,7 +27,7 @@ static int resolve_one(pl_portlayer_t *pl, char **mode, const char *field, pl_er
 	pl_container_t *t = pl_container_find(pl, ref, err);
 	if (!t)
 		return pl_error_wrap(err, "%s", field);
-	if (t->config->kernel == PL_KERNEL_DEDICATED)
+	if (!pl_mech_has(t->mech, PL_MECH_SHARES_HOST_NS))
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "%s: container %.12s has a dedicated kernel; its namespaces "
 				    "cannot be shared",
@@ -145,7 +145,7 @@ int pl_pods_prepare(pl_portlayer_t *pl, pl_container_t *c, pl_ns_join_t *join, i
 					    "%s: container %.12s no longer exists", fields[i],
 					    targets[i]);
 		if (!pl_container_is_running(t) || t->dom.pid <= 0 ||
-		    strcmp(t->mech->name, "linux"))
+		    !pl_mech_has(t->mech, PL_MECH_SHARES_HOST_NS))
 			return pl_error_set(err, PL_ERR_CONFLICT, 0,
 					    "%s: container %.12s%s%s is not running", fields[i],
 					    t->id, t->config->name ? " " : "",

@@ -1,4 +1,5 @@
 #include "portlayer/internal.h"
+#include "portlayer/placement.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -408,7 +409,9 @@ int pl_exec_start(pl_portlayer_t *pl, pl_exec_t *ex, pl_start_fn cb, void *data,
 	json_t *msg = pl_config_tether_exec_json(c->config, ex->spec);
 	json_object_set_new(msg, "session", json_integer(ex->session));
 	pl_error_t *e = NULL;
-	if (c->mech->tether_config(c->mech, c->config, msg, &e) < 0) {
+	pl_domain_spec_t desc;
+	pl_placement_describe(c->config, &desc);
+	if (c->mech->tether_config(c->mech, &desc, msg, &e) < 0) {
 		json_decref(msg);
 		return pl_error_wrap(&e, "exec") ? (*err = e, -1) : -1;
 	}

@@ -2,9 +2,11 @@
  * schema-versioned), state.json (the daemon's record of the current run), exit.json (the
  * exit record tether writes itself), container.log, and the overlay's upper/work/merged.
  * A domain is created under a temporary name and renamed into place, and removed by
- * renaming it away first, so a crash never leaves one half made. */
+ * renaming it away first, so a crash never leaves one half made. Pure reads and writes:
+ * nothing here touches a live domain, emits an event or decides a container's fate
+ * (recovery.c does that with what pl_store_load_all read). */
 #include "portlayer/internal.h"
-#include "portlayer/health.h"
+#include "portlayer/placement.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -20,52 +22,6 @@
 
 #define TMP_PREFIX ".tmp-"
 #define DEL_PREFIX ".removing-"
-
-void pl_container_link(pl_portlayer_t *pl, pl_container_t *c)
-{
-	c->pl = pl;
-	c->prev = pl->tail;
-	if (pl->tail)
-		pl->tail->next = c;
-	else
-		pl->head = c;
-	pl->tail = c;
-}
-
-static void unlink_record(pl_portlayer_t *pl, pl_container_t *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		pl->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		pl->tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-pl_container_t *pl_container_free_record(pl_container_t *c)
-{
-	if (!c)
-		return NULL;
-	pl_sessions_free(c);
-	pl_health_free(c);
-	pl_config_free(c->config);
-	free(c->dir);
-	if (c->dirfd >= 0)
-		close(c->dirfd);
-	if (c->run_dirfd >= 0)
-		close(c->run_dirfd);
-	if (c->sync_pidfd >= 0)
-		close(c->sync_pidfd);
-	free(c->error);
-	pl_frame_reader_free(&c->reader);
-	json_decref(c->guest_stats);
-	json_decref(c->top);
-	free(c);
-	return NULL;
-}
 
 static json_t *config_doc(const pl_container_t *c)
 {
@@ -209,45 +165,8 @@ static pl_status_t status_parse(const char *s)
 	return PL_STATUS_STOPPED;
 }
 
-/* A domain recorded as running when the daemon went away: alive, or what became of it. */
-static void settle_loaded(pl_container_t *c, const json_t *st)
-{
-	pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
-	unsigned long long stt =
-	    (unsigned long long)json_integer_value(json_object_get(st, "start_time"));
-	bool starting = c->status == PL_STATUS_STARTING;
-	if (pl_store_open_run_dir(c->pl, c, NULL) == 0 &&
-	    c->mech->reattach(c->mech, c->id, c->run_dirfd, pid, stt, &c->dom, NULL) == 1) {
-		c->status = PL_STATUS_RUNNING;
-		c->paused = c->mech->is_paused(c->mech, c->id);
-		return;
-	}
-	c->dom = (pl_domain_t){.pidfd = -1, .ctl_fd = -1};
-	c->mech->destroy(c->mech, c->id, NULL);
-	pl_sessions_domain_ended(c);
-	if (pl_store_read_exit(c)) {
-		c->status = PL_STATUS_STOPPED;
-		c->exits++;
-	} else if (starting) {
-		/* the daemon died before the domain was released to run: it never ran */
-		c->status = c->exits ? PL_STATUS_STOPPED : PL_STATUS_CREATED;
-		c->started_ns = 0;
-	} else {
-		c->status = PL_STATUS_STOPPED;
-		c->exits++;
-		c->has_exit = true;
-		c->exit_code = 255;
-		c->signal = 0;
-		free(c->error);
-		c->error = pl_xstrdup("the domain ended while the daemon was down and left no "
-				      "exit record");
-		c->finished_ns = pl_now_ns();
-	}
-	pl_store_save_state(c, NULL);
-	c->pending_restart_check = c->status == PL_STATUS_STOPPED;
-}
-
-/* Rebuilds a record from its directory; the domain itself is reattached by the caller. */
+/* Rebuilds a record from its directory as it was written: the saved run (pid, start time)
+ * is in c->dom, the domain itself untouched (recovery.c settles it). */
 static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t **err)
 {
 	_cleanup_close_ int dfd = openat(pl->containers_fd, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -282,9 +201,10 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	if (c->version == 0)
 		c->version = 1;
 	const char *mech = json_string_value(json_object_get(doc, "mechanism"));
-	c->mech = pl_mechanism_by_name(mech ? mech : "linux");
+	c->mech = pl_placement_recorded(pl->mechs, mech, c->config);
 	if (!c->mech) {
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown mechanism \"%s\"", mech);
+		pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown mechanism \"%s\"",
+			     mech ? mech : "(none recorded)");
 		return NULL;
 	}
 	c->dir = pl_xasprintf("%s/containers/%s", pl->root, id);
@@ -296,6 +216,9 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	if (pl_read_file_at(c->dirfd, "state.json", &buf, &len, 1 << 20, NULL) == 0)
 		st = json_loadb(buf, len, JSON_DISABLE_EOF_CHECK, NULL);
 	c->status = status_parse(json_string_value(json_object_get(st, "status")));
+	c->dom.pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+	c->dom.start_time =
+	    (unsigned long long)json_integer_value(json_object_get(st, "start_time"));
 	c->started_ns = json_integer_value(json_object_get(st, "started_ns"));
 	c->finished_ns = json_integer_value(json_object_get(st, "finished_ns"));
 	c->exits = (uint64_t)json_integer_value(json_object_get(st, "exits"));
@@ -310,10 +233,6 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	}
 	const char *e = json_string_value(json_object_get(st, "error"));
 	c->error = e && *e ? pl_xstrdup(e) : NULL;
-	pl_execs_load(c);
-	if (c->status == PL_STATUS_RUNNING || c->status == PL_STATUS_STARTING ||
-	    c->status == PL_STATUS_STOPPING)
-		settle_loaded(c, st);
 	return TAKE_PTR(c);
 }
 
@@ -323,7 +242,7 @@ static int cmp_created(const void *a, const void *b)
 	return x->created_ns < y->created_ns ? -1 : x->created_ns > y->created_ns;
 }
 
-int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err)
+int pl_store_load_all(pl_portlayer_t *pl, pl_container_t ***out, size_t *count, pl_error_t **err)
 {
 	int fd = fcntl(pl->containers_fd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -355,18 +274,8 @@ int pl_store_load_all(pl_portlayer_t *pl, pl_error_t **err)
 	}
 	closedir(d);
 	qsort(all, n, sizeof(*all), cmp_created);
-	for (size_t i = 0; i < n; i++) {
-		pl_container_link(pl, all[i]);
-		if (all[i]->status == PL_STATUS_RUNNING)
-			pl_container_watch_domain(all[i]);
-		if (all[i]->pending_restart_check) {
-			/* it stopped by itself while the daemon was away */
-			all[i]->pending_restart_check = false;
-			pl_container_emit(all[i], "die", pl_container_exit_json(all[i]));
-			pl_container_consider_restart(all[i]);
-		}
-	}
-	free(all);
+	*out = all;
+	*count = n;
 	return 0;
 }
 
@@ -375,7 +284,6 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	_cleanup_free_ char *del = pl_xasprintf(DEL_PREFIX "%s", c->id);
 	if (renameat(pl->containers_fd, c->id, pl->containers_fd, del) < 0)
 		return pl_error_errno(err, "remove domain directory");
-	unlink_record(pl, c);
 	int64_t pt = pl_phase_now();
 	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
 	pl_phase_step("remove.run_dir", &pt);

@@ -1,6 +1,5 @@
 /* security.userns: validation of the id maps and allocation of host ranges (userns.h). */
 #include "portlayer/userns.h"
-#include "mechanism/mechanism.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"
@@ -12,20 +11,6 @@
 
 #define HOST_IDS_RESERVED 65536u	/* the host's own users and groups: 0..65535 */
 #define ID_LIMIT	  4294967295ull /* (uid_t)-1 is not an id */
-
-static uint32_t range_start = PL_USERNS_DEFAULT_START, range_count = PL_USERNS_DEFAULT_COUNT;
-
-void pl_userns_set_range(uint32_t start, uint32_t count)
-{
-	range_start = start;
-	range_count = count;
-}
-
-void pl_userns_get_range(uint32_t *start, uint32_t *count)
-{
-	*start = range_start;
-	*count = range_count;
-}
 
 int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_error_t **err)
 {
@@ -50,12 +35,6 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 				    "--userns-range %s: START must be at least %u (host ids "
 				    "0..%u are never handed to containers)",
 				    s, HOST_IDS_RESERVED, HOST_IDS_RESERVED - 1);
-	if (a < (uint64_t)PL_VM_IDS_START + PL_VM_IDS_COUNT && PL_VM_IDS_START < a + b)
-		return pl_error_set(
-		    err, PL_ERR_INVALID, 0,
-		    "--userns-range %s: overlaps %u..%u, the ids VMs' QEMU processes "
-		    "run as",
-		    s, PL_VM_IDS_START, PL_VM_IDS_START + PL_VM_IDS_COUNT - 1);
 	if (b < PL_USERNS_SLICE || b % PL_USERNS_SLICE)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "--userns-range %s: COUNT must be a non-zero multiple of %u "
@@ -69,6 +48,18 @@ int pl_userns_parse_range(const char *s, uint32_t *start, uint32_t *count, pl_er
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return a < b + blen && b < a + alen;
+}
+
+int pl_userns_check_reserved(uint32_t start, uint32_t count, uint32_t rstart, uint32_t rcount,
+			     const char *who, pl_error_t **err)
+{
+	if (rcount && overlaps(start, count, rstart, rcount))
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "--userns-range %u:%u: overlaps %u..%u, the ids %s's own "
+				    "processes run as",
+				    start, count, rstart, (uint32_t)((uint64_t)rstart + rcount - 1),
+				    who);
+	return 0;
 }
 
 static int parse_map(const json_t *v, const char *field, bool allow_host_ids, pl_idmap_t *out,
@@ -202,22 +193,6 @@ json_t *pl_userns_to_json(const pl_userns_t *u)
 	return j;
 }
 
-int64_t pl_userns_host_id(const pl_idmap_t *map, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= map[i].container_id && id - map[i].container_id < map[i].size)
-			return (int64_t)map[i].host_id + (id - map[i].container_id);
-	return -1;
-}
-
-int64_t pl_userns_container_id(const pl_idmap_t *map, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (id >= map[i].host_id && id - map[i].host_id < map[i].size)
-			return (int64_t)map[i].container_id + (id - map[i].host_id);
-	return -1;
-}
-
 /* The other container (index) whose host range of the same kind overlaps [start, +len). */
 static ssize_t taken_by(uint64_t start, uint64_t len, bool gids, const pl_userns_t *const *others,
 			size_t n_others)
@@ -233,9 +208,11 @@ static ssize_t taken_by(uint64_t start, uint64_t len, bool gids, const pl_userns
 }
 
 static int check_explicit(const pl_idmap_t *m, size_t n, bool gids, bool allow_host_ids,
-			  const pl_userns_t *const *others, size_t n_others, pl_error_t **err)
+			  const pl_userns_t *const *others, size_t n_others,
+			  const pl_userns_range_t *range, pl_error_t **err)
 {
 	const char *field = gids ? "gid_map" : "uid_map";
+	uint32_t range_start = range->start, range_count = range->count;
 	for (size_t i = 0; i < n; i++) {
 		if (!allow_host_ids &&
 		    (m[i].host_id < range_start ||
@@ -256,15 +233,16 @@ static int check_explicit(const pl_idmap_t *m, size_t n, bool gids, bool allow_h
 }
 
 int pl_userns_allocate(pl_userns_t *u, const pl_userns_t *const *others, size_t n_others,
-		       pl_error_t **err)
+		       const pl_userns_range_t *range, pl_error_t **err)
 {
+	uint32_t range_start = range->start, range_count = range->count;
 	if (!u->remap)
 		return 0;
 	if (u->n_uid) {
 		if (check_explicit(u->uid_map, u->n_uid, false, u->allow_host_ids, others, n_others,
-				   err) < 0 ||
+				   range, err) < 0 ||
 		    check_explicit(u->gid_map, u->n_gid, true, u->allow_host_ids, others, n_others,
-				   err) < 0)
+				   range, err) < 0)
 			return -1;
 		return 0;
 	}

@@ -37,6 +37,11 @@ SPEC = REPO / "api" / "portlayer.yaml"
 
 # Generous bound for anything that should take milliseconds: a deadline, not a pace.
 DEADLINE = float(os.environ.get("PL_TEST_DEADLINE", "30"))
+# The mechanism the suite runs against: "linux" (default) or "vm" (containers created without
+# an explicit isolation ask for a dedicated kernel). With vm only the tests marked
+# `mechanisms` run: the conformance subset every mechanism must pass, kept small enough for
+# CI (each is a VM boot). docs/architecture.md, "Tests per layer".
+MECHANISM = os.environ.get("PL_MECHANISM", "linux")
 
 SANITIZER_PATTERNS = re.compile(
     r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
@@ -338,6 +343,8 @@ class Api:
             body["name"] = name
         if hostname is not None:
             body["hostname"] = hostname
+        if isolation is None and MECHANISM == "vm":
+            isolation = {"kernel": "dedicated"}
         if isolation is not None:
             body["isolation"] = isolation
         return body
@@ -460,6 +467,8 @@ class Daemon:
         self.log_offset = 0
         self.api = Api(self.socket)
         self.extra_args = []  # more portlayerd flags (test_vm: --vm-accel)
+        if MECHANISM == "vm":
+            self.extra_args = ["--vm-accel", os.environ.get("PL_VM_ACCEL", "tcg")]
         self.launcher = ["unshare", "--net", "--"]  # what runs portlayerd: its own netns
 
     def start(self):
@@ -699,6 +708,15 @@ def _daemon_health(request):
         start = max(0, m.start() - 200)
         pytest.fail("sanitizer report from portlayerd during the test:\n"
                     + text[start:start + 4000], pytrace=False)
+
+
+def pytest_collection_modifyitems(config, items):
+    if MECHANISM == "linux":
+        return
+    skip = pytest.mark.skip(reason=f"PL_MECHANISM={MECHANISM}: not in the `mechanisms` subset")
+    for item in items:
+        if "mechanisms" not in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(hookwrapper=True)

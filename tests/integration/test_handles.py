@@ -178,6 +178,7 @@ def test_stale_handle_gets_409_with_current_version(api, rootfs, uniq):
     assert r.status == 200 and r.json["version"] == v0 + 2, r
 
 
+@pytest.mark.mechanisms
 def test_commit_state_running_then_stopped(api, rootfs, uniq):
     cid = api.create(rootfs, ["/bin/sh", "-c",
                               'trap "" TERM; echo "hello $GREETING"; while :; do usleep 50000; done'],

@@ -10,6 +10,7 @@ from conftest import pid_alive, wait_until
 SLEEP = ["/bin/sleep", "1000"]
 
 
+@pytest.mark.mechanisms
 def test_created_then_running_then_stopped(api, rootfs):
     cid = api.create(rootfs, SLEEP)
     st = api.state(cid)
@@ -28,6 +29,7 @@ def test_created_then_running_then_stopped(api, rootfs):
 
 
 @pytest.mark.slow
+@pytest.mark.mechanisms
 def test_stop_graceful(api, rootfs):
     cid = api.create(rootfs, ["/bin/sh", "-c",
                               'trap "echo got-term; exit 0" TERM; echo ready; '
@@ -131,8 +133,10 @@ def test_wait_next_exit_on_created(api, rootfs):
     assert result["r"].json["exit_code"] == 6
 
 
-@pytest.mark.parametrize("sig,code", [("TERM", 143), ("SIGTERM", 143), ("15", 143),
-                                      ("KILL", 137), ("9", 137), (None, 137)])
+@pytest.mark.parametrize("sig,code", [pytest.param("TERM", 143, marks=pytest.mark.mechanisms),
+                                      ("SIGTERM", 143), ("15", 143),
+                                      pytest.param("KILL", 137, marks=pytest.mark.mechanisms),
+                                      ("9", 137), (None, 137)])
 def test_kill_signal(api, rootfs, sig, code):
     cid = api.create(rootfs, SLEEP)
     api.start(cid)
@@ -143,6 +147,7 @@ def test_kill_signal(api, rootfs, sig, code):
     assert w.get("signal") == code - 128
 
 
+@pytest.mark.mechanisms
 def test_kill_delivers_catchable_signal(api, rootfs):
     cid = api.create(rootfs, ["/bin/sh", "-c",
                               'trap "echo got-usr1; exit 9" USR1; echo ready; '
@@ -154,6 +159,7 @@ def test_kill_delivers_catchable_signal(api, rootfs):
     assert "got-usr1\n" in api.output(cid)[0]
 
 
+@pytest.mark.mechanisms
 def test_restart_keeps_writable_layer(api, rootfs):
     cid = api.create(rootfs, ["/bin/sh", "-c",
                               "echo run >> /counter; cat /counter | wc -l"])

@@ -8,6 +8,7 @@ import pytest
 from conftest import demux, parse_time, split_streams
 
 
+@pytest.mark.mechanisms
 def test_echo_hello(api, rootfs):
     r = api.run(rootfs, ["/bin/echo", "hello"])
     assert r.exit_code == 0
@@ -24,7 +25,7 @@ def test_program_found_on_default_path(api, rootfs):
     assert (r.exit_code, r.stdout) == (0, "hello\n"), r.state
 
 
-@pytest.mark.parametrize("code", [0, 3, 255])
+@pytest.mark.parametrize("code", [0, pytest.param(3, marks=pytest.mark.mechanisms), 255])
 def test_exit_code(api, rootfs, code):
     r = api.run(rootfs, ["/bin/sh", "-c", f"exit {code}"])
     assert r.exit_code == code
@@ -33,6 +34,7 @@ def test_exit_code(api, rootfs, code):
     assert r.state.get("signal") in (None, 0)
 
 
+@pytest.mark.mechanisms
 def test_killed_by_signal(api, rootfs):
     r = api.run(rootfs, ["/bin/sh", "-c", "kill -9 $$"])
     assert r.exit_code == 137
@@ -41,6 +43,7 @@ def test_killed_by_signal(api, rootfs):
     assert r.state["signal"] == 9
 
 
+@pytest.mark.mechanisms
 def test_env(api, rootfs):
     r = api.run(rootfs, ["/bin/sh", "-c", 'echo "$FOO|$EMPTY|$WITH_EQ"; env'],
                 env=["FOO=bar", "EMPTY=", "WITH_EQ=a=b"])
@@ -76,6 +79,7 @@ def test_hostname(api, rootfs):
     assert (r.exit_code, r.stdout) == (0, "pl-test-host\n")
 
 
+@pytest.mark.mechanisms
 def test_stdout_stderr_separated(api, rootfs):
     r = api.run(rootfs, ["/bin/sh", "-c", "echo out1; echo err1 >&2; echo out2; echo err2 >&2"])
     assert r.stdout == "out1\nout2\n"

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mechanism/linux/cgroup.h"
+#include "host/linux/cgroup.h"
 
 static void make_id(unsigned n, char out[65])
 {

@@ -42,8 +42,6 @@ static void test_range_flag(void **state)
 	assert_int_equal(c, 131072);
 	const char *bad[] = {"", "1:65536", "65536", "65536:", ":65536", "65536:1000", "65536:0",
 			     "-65536:65536", "65536:-65536", "65536:65536x", "4294901760:65536",
-			     /* the ids of VMs' QEMU processes, at either end */
-			     "2134835200:65536", "2130640896:131072",
 			     /* wraps to START 0 in 64 bits: must not pass the START check */
 			     "18446744069414584320:4295032832", NULL};
 	for (const char **b = bad; *b; b++) {
@@ -53,6 +51,18 @@ static void test_range_flag(void **state)
 		assert_non_null(strstr(err->msg, "--userns-range"));
 		pl_error_free(err);
 	}
+	/* ids a mechanism reserves (the vm's QEMU processes), at either end */
+	const uint32_t rs = 0x7f000000u, rc = 1u << 22;
+	const uint32_t clash[][2] = {{2134835200u, 65536}, {2130640896u, 131072}};
+	for (size_t i = 0; i < 2; i++) {
+		pl_error_t *err = NULL;
+		assert_true(pl_userns_check_reserved(clash[i][0], clash[i][1], rs, rc, "vm", &err) <
+			    0);
+		assert_non_null(strstr(err->msg, "--userns-range"));
+		pl_error_free(err);
+	}
+	assert_int_equal(pl_userns_check_reserved(100000000u, 131072, rs, rc, "vm", NULL), 0);
+	assert_int_equal(pl_userns_check_reserved(rs, 65536, 0, 0, "linux", NULL), 0);
 }
 
 static void test_parse(void **state)
@@ -90,27 +100,27 @@ static void test_parse(void **state)
 
 static void test_allocate(void **state)
 {
-	pl_userns_set_range(200000, 3 * PL_USERNS_SLICE);
+	const pl_userns_range_t rg = {200000, 3 * PL_USERNS_SLICE};
 	pl_userns_t a, b, c, d;
 	parse_ok("{\"mode\":\"remap\"}", &a);
 	parse_ok("{\"mode\":\"remap\"}", &b);
 	parse_ok("{\"mode\":\"remap\"}", &c);
 	parse_ok("{\"mode\":\"remap\"}", &d);
-	assert_int_equal(pl_userns_allocate(&a, NULL, 0, NULL), 0);
+	assert_int_equal(pl_userns_allocate(&a, NULL, 0, &rg, NULL), 0);
 	assert_int_equal(a.uid_map[0].host_id, 200000);
 	const pl_userns_t *others[3] = {&a};
-	assert_int_equal(pl_userns_allocate(&b, others, 1, NULL), 0);
+	assert_int_equal(pl_userns_allocate(&b, others, 1, &rg, NULL), 0);
 	assert_int_equal(b.uid_map[0].host_id, 200000 + PL_USERNS_SLICE);
 	others[1] = &b;
-	assert_int_equal(pl_userns_allocate(&c, others, 2, NULL), 0);
+	assert_int_equal(pl_userns_allocate(&c, others, 2, &rg, NULL), 0);
 	others[2] = &c;
 	pl_error_t *err = NULL;
-	assert_true(pl_userns_allocate(&d, others, 3, &err) < 0);
+	assert_true(pl_userns_allocate(&d, others, 3, &rg, &err) < 0);
 	assert_int_equal(err->kind, PL_ERR_CONFLICT);
 	err = pl_error_free(err);
 	/* a freed slice (a gone) is found again, even behind others */
 	others[0] = &c;
-	assert_int_equal(pl_userns_allocate(&d, others, 2, NULL), 0);
+	assert_int_equal(pl_userns_allocate(&d, others, 2, &rg, NULL), 0);
 	assert_int_equal(d.uid_map[0].host_id, 200000);
 
 	/* explicit: inside the range and clear of others, or refused */
@@ -119,22 +129,21 @@ static void test_allocate(void **state)
 		 "\"size\":10}]}",
 		 &e);
 	const pl_userns_t *holder[] = {&d};
-	assert_true(pl_userns_allocate(&e, holder, 1, &err) < 0);
+	assert_true(pl_userns_allocate(&e, holder, 1, &rg, &err) < 0);
 	assert_int_equal(err->kind, PL_ERR_CONFLICT);
 	err = pl_error_free(err);
-	assert_int_equal(pl_userns_allocate(&e, others, 2, NULL), 0);
+	assert_int_equal(pl_userns_allocate(&e, others, 2, &rg, NULL), 0);
 	parse_ok("{\"mode\":\"remap\",\"uid_map\":[{\"container_id\":0,\"host_id\":100000,"
 		 "\"size\":10}]}",
 		 &e);
-	assert_true(pl_userns_allocate(&e, NULL, 0, &err) < 0);
+	assert_true(pl_userns_allocate(&e, NULL, 0, &rg, &err) < 0);
 	assert_int_equal(err->kind, PL_ERR_INVALID);
 	assert_non_null(strstr(err->msg, "outside the daemon's range"));
 	err = pl_error_free(err);
 	parse_ok("{\"mode\":\"remap\",\"allow_host_ids\":true,\"uid_map\":[{\"container_id\":0,"
 		 "\"host_id\":100000,\"size\":10}]}",
 		 &e);
-	assert_int_equal(pl_userns_allocate(&e, NULL, 0, NULL), 0);
-	pl_userns_set_range(PL_USERNS_DEFAULT_START, PL_USERNS_DEFAULT_COUNT);
+	assert_int_equal(pl_userns_allocate(&e, NULL, 0, &rg, NULL), 0);
 }
 
 int main(void)

@@ -3,11 +3,12 @@
  * tether runs as the domain's PID 1, exec'd from a sealed memfd so nothing inside the
  * container can write the binary through /proc/1/exe (CVE-2019-5736 class). */
 #include "mechanism/mechanism.h"
-#include "mechanism/netdev.h"
-#include "mechanism/linux/cgroup.h"
-#include "mechanism/proc.h"
+#include "mechanism/linux.h"
+#include "host/linux/netdev.h"
+#include "host/linux/cgroup.h"
+#include "host/linux/proc.h"
 #include "mechanism/linux/rootfs.h"
-#include "mechanism/linux/seccomp.h"
+#include "host/linux/seccomp.h"
 #include "mechanism/linux/shared.h"
 #include "mechanism/linux/userns.h"
 #include "common/util.h"
@@ -237,13 +238,13 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (listenfd < 0)
 		return pl_error_wrap(err, "tether reconnect socket");
 	pl_phase_step("spawn.files_sockets", &pt);
-	if (pl_cgroup_place(spec->id, spec->config->host.cgroup_parent, err) < 0)
+	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
 		return pl_error_wrap(err, "cgroup_parent");
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err)
 		return pl_error_wrap(err, "create cgroup");
 	pt = pl_phase_now();
-	pl_resources_t res = spec->config->resources;
+	pl_resources_t res = *spec->resources;
 	if (!res.has_pids_limit && default_pids_limit > 0) {
 		/* the daemon's --default-pids-limit: a fork bomb stops short of pid_max */
 		res.has_pids_limit = true;
@@ -346,12 +347,12 @@ static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **e
 	return pl_cgroup_destroy(id, err);
 }
 
-static int linux_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
+static int linux_validate(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_error_t **err)
 {
 	size_t len;
-	if (!pl_seccomp_program(&cfg->security, &len, err) && err && *err)
+	if (!pl_seccomp_program(spec->security, &len, err) && err && *err)
 		return -1;
-	return pl_userns_validate(cfg, err);
+	return pl_userns_validate(spec, err);
 }
 
 /* Capabilities no process started by us can hold: those outside our own bounding set
@@ -366,11 +367,11 @@ static void clamp_capabilities(json_t *msg)
 	}
 }
 
-static int linux_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, json_t *msg,
+static int linux_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *spec, json_t *msg,
 			       pl_error_t **err)
 {
 	clamp_capabilities(msg);
-	return pl_seccomp_tether_config(&cfg->security, msg, err);
+	return pl_seccomp_tether_config(spec->security, msg, err);
 }
 
 static int linux_update(const pl_mechanism_t *m, const char *id, const pl_resources_t *r,
@@ -438,8 +439,8 @@ static bool linux_is_paused(const pl_mechanism_t *m, const char *id)
 
 pl_mechanism_t pl_mechanism_linux = {
     .name = "linux",
-    .kernel = PL_KERNEL_SHARED,
-    .files_on_host = true,
+    .caps = PL_MECH_SHARES_HOST_NS | PL_MECH_NETNS_POOL | PL_MECH_MACVLAN | PL_MECH_HOTPLUG_NIC |
+	    PL_MECH_PAUSE | PL_MECH_FILES_ON_HOST,
     .available = linux_available,
     .spawn = linux_spawn,
     .reattach = linux_reattach,

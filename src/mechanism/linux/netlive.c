@@ -1,10 +1,9 @@
 /* Network changes of a running linux domain: the host side of a new endpoint as at start
- * (mechanism/linux/net.c), the inside end configured from a short-lived thread that enters
+ * (host/linux/netdev.c), the inside end configured from a short-lived thread that enters
  * the domain's network namespace (setns affects that thread only), with the classic
  * interface ioctls. */
 #include "mechanism/linux/shared.h"
-#include "mechanism/netdev.h"
-#include "portlayer/network/ipam.h"
+#include "host/linux/netdev.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 
@@ -30,6 +29,20 @@ typedef struct {
 	int err;
 	const char *step;
 } inside_t;
+
+static int parse_addr(const char *s, uint32_t *addr)
+{
+	struct in_addr a;
+	if (!s || inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*addr = ntohl(a.s_addr);
+	return 0;
+}
+
+static uint32_t mask_of(unsigned prefix)
+{
+	return prefix ? ~0u << (32 - prefix) : 0;
+}
 
 static void set_sin(struct sockaddr *sa, uint32_t a)
 {
@@ -59,7 +72,7 @@ static void *configure_inside(void *data)
 	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
 		goto fail;
 	x->step = "set the netmask";
-	set_sin(&ifr.ifr_netmask, pl_ipam_mask(x->prefix));
+	set_sin(&ifr.ifr_netmask, mask_of(x->prefix));
 	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
 		goto fail;
 	x->step = "bring the interface up";
@@ -96,9 +109,8 @@ int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom, const 
 	const char *slash = address ? strchr(address, '/') : NULL;
 	_cleanup_free_ char *a = slash ? strndup(address, (size_t)(slash - address)) : NULL;
 	int64_t prefix;
-	if (!ifname || !a || pl_ipam_parse_addr(a, &x.addr) < 0 ||
-	    pl_parse_int64(slash + 1, 1, 32, &prefix) < 0 ||
-	    (gw && pl_ipam_parse_addr(gw, &x.gateway) < 0))
+	if (!ifname || !a || parse_addr(a, &x.addr) < 0 ||
+	    pl_parse_int64(slash + 1, 1, 32, &prefix) < 0 || (gw && parse_addr(gw, &x.gateway) < 0))
 		return pl_error_set(err, PL_ERR_INTERNAL, EINVAL, "endpoint address %s",
 				    address ? address : "(none)");
 	x.prefix = (unsigned)prefix;

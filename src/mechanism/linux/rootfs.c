@@ -536,8 +536,7 @@ static int shm_mount(int root, const pl_domain_spec_t *spec, pl_error_t **err)
 	const char *shared = spec->join ? spec->join->shm_dir : NULL;
 	if (!shared) {
 		char opts[64];
-		snprintf(opts, sizeof(opts), "mode=1777,size=%lld",
-			 (long long)spec->config->host.shm_size);
+		snprintf(opts, sizeof(opts), "mode=1777,size=%lld", (long long)spec->host.shm_size);
 		return mount_at(root, "dev/shm", "shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 				opts, err);
 	}
@@ -561,7 +560,7 @@ static int host_devices(int root, const pl_domain_spec_t *spec, bool userns, pl_
 {
 	size_t i;
 	json_t *d;
-	json_array_foreach(spec->config->host.devices, i, d)
+	json_array_foreach(spec->host.devices, i, d)
 	{
 		const char *host = json_string_value(json_object_get(d, "path_on_host"));
 		const char *in = json_string_value(json_object_get(d, "path_in_container"));
@@ -616,13 +615,13 @@ static int attach_overlay(const pl_userns_fds_t *userns, pl_error_t **err)
  * leave it out, and the kernel refuses an unmapped gid. */
 static bool devpts_gid_mapped(const pl_domain_spec_t *spec)
 {
-	const pl_userns_t *u = &spec->config->security.userns;
+	const pl_userns_t *u = &spec->security->userns;
 	return !u->remap || pl_userns_host_id(u->gid_map, u->n_gid, 5) >= 0;
 }
 
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, pl_error_t **err)
 {
-	const pl_security_t *sec = &spec->config->security;
+	const pl_security_t *sec = spec->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return pl_error_errno(err, "make / private");
 	pl_phase_child_mark("dom.mount_private");
@@ -687,7 +686,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		return -1;
 	pl_phase_child_mark("dom.readonly_paths");
 	const pl_ns_join_t *join = spec->join;
-	const char *dn = spec->config->host.domainname;
+	const char *dn = spec->host.domainname;
 	if (!(join && join->host_uts) && sethostname(spec->hostname, strlen(spec->hostname)) < 0)
 		return pl_error_errno(err, "sethostname");
 	if (!(join && join->host_uts) && dn && setdomainname(dn, strlen(dn)) < 0)

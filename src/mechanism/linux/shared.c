@@ -1,5 +1,5 @@
 #include "mechanism/linux/shared.h"
-#include "mechanism/linux/cgroup.h"
+#include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 
 #include <errno.h>
@@ -25,7 +25,7 @@ uint64_t pl_linux_shared_ns(const pl_domain_spec_t *spec)
 
 int pl_linux_devices_apply(const pl_domain_spec_t *spec, pl_error_t **err)
 {
-	const json_t *devs = spec->config->host.devices;
+	const json_t *devs = spec->host.devices;
 	size_t n = json_array_size(devs);
 	_cleanup_free_ pl_cgroup_device_t *rules = pl_xcalloc(n + 1, sizeof(*rules));
 	for (size_t i = 0; i < n; i++) {
@@ -43,7 +43,7 @@ int pl_linux_devices_apply(const pl_domain_spec_t *spec, pl_error_t **err)
 		rules[i].minor = minor(st.st_rdev);
 		snprintf(rules[i].perms, sizeof(rules[i].perms), "%s", perms);
 	}
-	if (pl_cgroup_devices(spec->id, rules, n, spec->config->security.privileged, err) < 0)
+	if (pl_cgroup_devices(spec->id, rules, n, spec->security->privileged, err) < 0)
 		return pl_error_wrap(err, "devices");
 	return 0;
 }

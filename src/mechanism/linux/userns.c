@@ -17,12 +17,12 @@
 
 bool pl_userns_wanted(const pl_domain_spec_t *spec)
 {
-	return spec->config->security.userns.remap;
+	return spec->security->userns.remap;
 }
 
-int pl_userns_validate(const pl_config_t *cfg, pl_error_t **err)
+int pl_userns_validate(const pl_domain_spec_t *spec, pl_error_t **err)
 {
-	if (cfg->security.userns.remap && json_array_size(cfg->mounts) > PL_USERNS_MAX_MOUNTS)
+	if (spec->security->userns.remap && json_array_size(spec->mounts) > PL_USERNS_MAX_MOUNTS)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "mounts: at most %d with security.userns mode \"remap\"",
 				    PL_USERNS_MAX_MOUNTS);
@@ -146,12 +146,12 @@ static int make_overlay(const pl_domain_spec_t *spec, int userns_fd, pl_error_t 
 
 int pl_userns_setup(const pl_domain_spec_t *spec, pid_t pid, pl_userns_fds_t *fds, pl_error_t **err)
 {
-	const pl_userns_t *u = &spec->config->security.userns;
+	const pl_userns_t *u = &spec->security->userns;
 	if (write_map(pid, "uid_map", u->uid_map, u->n_uid, err) < 0 ||
 	    write_map(pid, "gid_map", u->gid_map, u->n_gid, err) < 0)
 		return pl_error_wrap(err, "user namespace");
 	char path[64];
-	const pl_security_t *sec = &spec->config->security;
+	const pl_security_t *sec = spec->security;
 	if (sec->has_oom_score_adj) {
 		/* inherited by tether and all it starts; lowering it is the host's privilege */
 		char v[16];

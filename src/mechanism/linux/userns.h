@@ -28,7 +28,7 @@ typedef struct pl_userns_fds {
 /* Does this domain get its own user namespace? */
 bool pl_userns_wanted(const pl_domain_spec_t *spec);
 /* Validation at create for what only the mechanism knows (mount count). */
-int pl_userns_validate(const pl_config_t *cfg, pl_error_t **err);
+int pl_userns_validate(const pl_domain_spec_t *spec, pl_error_t **err);
 
 /* Daemon side, after the clone and before GO: writes pid's uid_map and gid_map, gives the
  * upper directory to the container's root and builds the mounts into fds. */

@@ -7,7 +7,7 @@
  * it runs in the launcher process of a VM, never on the daemon's loop. */
 #define _XOPEN_SOURCE 700
 #include "mechanism/vm/vm.h"
-#include "mechanism/proc.h"
+#include "host/linux/proc.h"
 #include "common/cleanup.h"
 
 #include <dirent.h>

@@ -6,7 +6,7 @@
  * a virtio-net device with the endpoint's MAC, configured by tether like a veth's inside end.
  * Endpoints on external scopes (macvlan) are refused: a VM gets bridge scopes only. */
 #include "mechanism/vm/vm.h"
-#include "mechanism/netdev.h"
+#include "host/linux/netdev.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 

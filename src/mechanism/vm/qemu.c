@@ -5,8 +5,8 @@
  * QEMU binary; TCG otherwise), the host's TSC rate, and a small QMP client for power state
  * with one short deadline per exchange (the daemon's loop waits for it). */
 #include "mechanism/vm/vm.h"
-#include "mechanism/mechanism.h"
-#include "mechanism/proc.h"
+#include "mechanism/vm.h"
+#include "host/linux/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

@@ -9,7 +9,7 @@
  * one per template at a time (a lock beside it), and leave a failure marker that holds
  * further attempts back for a while. */
 #include "mechanism/vm/vm.h"
-#include "mechanism/proc.h"
+#include "host/linux/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/util.h"

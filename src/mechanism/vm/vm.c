@@ -8,10 +8,11 @@
  * exit (tether powered the guest off, or someone killed it) ends the domain; a failure before
  * QEMU runs reaches the daemon as the protocol's ERROR frame, as in the linux mechanism. */
 #include "mechanism/mechanism.h"
+#include "mechanism/vm.h"
 #include "mechanism/vm/vm.h"
-#include "mechanism/linux/cgroup.h"
-#include "mechanism/linux/seccomp.h"
-#include "mechanism/proc.h"
+#include "host/linux/cgroup.h"
+#include "host/linux/seccomp.h"
+#include "host/linux/proc.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -472,8 +473,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		launch_fail(ctl_listen, e);
 	}
 	long long file_max = (long long)bst.st_size + (long long)bst.st_size / 8 +
-			     ((long long)memory_mib_of(&spec->config->resources) << 20) +
-			     FILE_SLACK;
+			     ((long long)memory_mib_of(spec->resources) << 20) + FILE_SLACK;
 	_cleanup_free_ char *mem = clone ? pl_xasprintf("%s/mem", plan->dir) : NULL;
 	pl_vm_boot_t b = {
 	    .mode = clone ? PL_VM_BOOT_CLONE : PL_VM_BOOT_COLD,
@@ -491,9 +491,9 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .ctl_fd = ctl_listen,
 	    .qmp_fd = qmp_listen,
 	    .hostname = spec->hostname,
-	    .read_only = spec->config->security.read_only_rootfs,
-	    .cpus = cpus_of(&spec->config->resources),
-	    .memory_mib = memory_mib_of(&spec->config->resources),
+	    .read_only = spec->security->read_only_rootfs,
+	    .cpus = cpus_of(spec->resources),
+	    .memory_mib = memory_mib_of(spec->resources),
 	    .shares_fd = shares_fd,
 	    .endpoints = spec->endpoints,
 	    .tap_fds = tap_fds,
@@ -619,7 +619,7 @@ static const char *plan_clone(const pl_domain_spec_t *spec, size_t n_nics, clone
 		plan->cold_reason = "the accelerator is still to be probed";
 		return "no vm template yet: the accelerator is still to be probed (cold boot)";
 	}
-	const pl_resources_t *r = &spec->config->resources;
+	const pl_resources_t *r = spec->resources;
 	pl_vm_tmpl_spec_t t = tmpl_spec(accel, cpus_of(r), memory_mib_of(r), n_nics);
 	char *key = pl_vm_template_key(&t);
 	char why[256];
@@ -673,14 +673,14 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	 * domain does): out of the daemon's (a service manager restarting the daemon does not
 	 * take the VMs along), accounted, and destroyed as one */
 	bool cgfd_late = false;
-	if (pl_cgroup_place(spec->id, spec->config->host.cgroup_parent, err) < 0)
+	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
 		return pl_error_wrap(err, "cgroup_parent");
 	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
 	if (cgfd < 0 && err && *err) {
 		pl_vm_net_close(taps, (size_t)n_taps);
 		return pl_error_wrap(err, "create cgroup");
 	}
-	if (host_limits(spec->id, &spec->config->resources, err) < 0) {
+	if (host_limits(spec->id, spec->resources, err) < 0) {
 		pl_vm_net_close(taps, (size_t)n_taps);
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");
@@ -713,7 +713,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		return pl_error_wrap(err, "place the vm launcher in its cgroup");
 	}
 	dom_add(spec->id, spec->run_dirfd, pid, pidfd);
-	dom_find(spec->id)->memory_mib = memory_mib_of(&spec->config->resources);
+	dom_find(spec->id)->memory_mib = memory_mib_of(spec->resources);
 	out->pid = pid;
 	out->pidfd = pidfd;
 	out->ctl_fd = TAKE_FD(ctl);
@@ -751,29 +751,26 @@ static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 	return pl_cgroup_destroy(id, err);
 }
 
-static int vm_validate(const pl_mechanism_t *m, const pl_config_t *cfg, pl_error_t **err)
+static int vm_validate(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_error_t **err)
 {
-	if (pl_vm_shares_check(cfg->mounts, err) < 0)
+	if (pl_vm_shares_check(spec->mounts, err) < 0)
 		return -1;
-	if (cfg->network_mode && strcmp(cfg->network_mode, "host") == 0)
-		return pl_error_set(err, PL_ERR_INVALID, 0,
-				    "network_mode: a dedicated kernel cannot share the host's "
-				    "network namespace (\"host\"); use a bridge scope or \"none\"");
-	if (cfg->security.userns.remap)
+	/* network_mode "host": the core never picks a mechanism without PL_MECH_SHARES_HOST_NS */
+	if (spec->security->userns.remap)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "security.userns: a dedicated kernel is isolated by its own "
 				    "kernel; \"remap\" applies to shared-kernel domains only");
-	if (cfg->resources.memory > 0 && (cfg->resources.memory >> 20) < MIN_MEMORY_MIB)
+	if (spec->resources->memory > 0 && (spec->resources->memory >> 20) < MIN_MEMORY_MIB)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "resources.memory: a dedicated kernel needs at least %d MiB",
 				    MIN_MEMORY_MIB);
 	size_t len;
-	if (!pl_seccomp_program(&cfg->security, &len, err) && err && *err)
+	if (!pl_seccomp_program(spec->security, &len, err) && err && *err)
 		return -1;
 	return 0;
 }
 
-static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, json_t *msg,
+static int vm_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *spec, json_t *msg,
 			    pl_error_t **err)
 {
 	/* what a guest restored from a template learns only now (and every guest's entropy):
@@ -782,8 +779,8 @@ static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, jso
 	 * to the guest */
 	/* an EXEC (it has a session) only takes the seccomp filter */
 	if (json_object_get(msg, "session"))
-		return pl_seccomp_tether_config(&cfg->security, msg, err);
-	const char *host = cfg->hostname;
+		return pl_seccomp_tether_config(spec->security, msg, err);
+	const char *host = spec->hostname;
 	size_t i;
 	json_t *v;
 	json_array_foreach(json_object_get(msg, "env"), i, v)
@@ -799,12 +796,12 @@ static int vm_tether_config(const pl_mechanism_t *m, const pl_config_t *cfg, jso
 	for (size_t k = 0; k < sizeof(seed); k++)
 		sprintf(hex + 2 * k, "%02x", seed[k]);
 	json_t *vm = json_pack("{s:I, s:b, s:s}", "clock_ns", (json_int_t)pl_now_ns(), "read_only",
-			       cfg->security.read_only_rootfs, "seed", hex);
+			       spec->security->read_only_rootfs, "seed", hex);
 	if (host)
 		json_object_set_new(vm, "hostname", json_string(host));
 	json_object_set_new(msg, "vm", vm);
 	/* the guest kernel has the same system call ABI: the same filter applies */
-	return pl_seccomp_tether_config(&cfg->security, msg, err);
+	return pl_seccomp_tether_config(spec->security, msg, err);
 }
 
 static int vm_update(const pl_mechanism_t *m, const char *id, const pl_resources_t *r,
@@ -972,7 +969,9 @@ static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
 
 pl_mechanism_t pl_mechanism_vm = {
     .name = "vm",
-    .kernel = PL_KERNEL_DEDICATED,
+    .caps = PL_MECH_DEDICATED_KERNEL | PL_MECH_PAUSE | PL_MECH_GUEST_STATS | PL_MECH_KILLS_PAUSED,
+    .reserved_ids_start = PL_VM_IDS_START,
+    .reserved_ids_count = PL_VM_IDS_COUNT,
     .available = vm_available,
     .spawn = vm_spawn,
     .reattach = vm_reattach,
@@ -986,6 +985,4 @@ pl_mechanism_t pl_mechanism_vm = {
     .destroy = vm_destroy,
     .unreported_end = vm_unreported_end,
     .describe = vm_describe,
-    .guest_stats = true,
-    .kills_paused = true,
 };

@@ -53,7 +53,7 @@ typedef enum pl_vm_accel {
 } pl_vm_accel_t;
 
 const char *pl_vm_qemu_binary(void);
-/* QEMU runs as uid/gid PL_VM_IDS_START + its pid (mechanism.h), chrooted into dir
+/* QEMU runs as uid/gid PL_VM_IDS_START + its pid (mechanism/vm.h), chrooted into dir
  * (an empty directory); NULL: as root, unconfined but for its seccomp sandbox. */
 void pl_vm_qemu_jail(const char *dir);
 /* The accelerator to use (*out): forced, or the cached verdict of a boot probe under KVM

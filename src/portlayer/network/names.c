@@ -4,7 +4,7 @@
  * to the host's resolvers (an internal scope forwards nothing). */
 #include "portlayer/network/scope.h"
 #include "portlayer/network/dns.h"
-#include "portlayer/internal.h"
+#include "portlayer/container.h"
 #include "common/log.h"
 
 #include <arpa/inet.h>
@@ -17,10 +17,10 @@
  * aliases (names arrive lowercased); others are forwarded upstream. */
 static bool answers_to(const pl_container_t *c, const json_t *ep, const char *name)
 {
-	if (!strncmp(c->id, name, strlen(name)) &&
+	if (!strncmp(pl_container_id(c), name, strlen(name)) &&
 	    (strlen(name) == 12 || strlen(name) == PL_ID_LEN))
 		return true;
-	if (c->config->name && !strcasecmp(c->config->name, name))
+	if (pl_container_config(c)->name && !strcasecmp(pl_container_config(c)->name, name))
 		return true;
 	size_t i;
 	json_t *a;
@@ -37,7 +37,7 @@ static const pl_container_t *endpoint_owner(const pl_scope_t *s, uint32_t a)
 			continue;
 		size_t i;
 		json_t *e;
-		json_array_foreach(c->config->networks, i, e)
+		json_array_foreach(pl_container_config(c)->networks, i, e)
 		{
 			if (!strcmp(json_string_value(json_object_get(e, "scope")), s->name) &&
 			    pl_endpoint_ip(e) == a)
@@ -56,7 +56,7 @@ static bool visible(const pl_scope_t *s, const pl_container_t *asker, const char
 		return false;
 	size_t i;
 	json_t *e;
-	json_array_foreach(asker->config->networks, i, e)
+	json_array_foreach(pl_container_config(asker)->networks, i, e)
 	{
 		if (!strcmp(json_string_value(json_object_get(e, "scope")), scope))
 			return true;
@@ -78,7 +78,7 @@ static int dns_lookup(void *ctx, const char *name, struct in_addr *out, int max)
 			continue;
 		size_t i;
 		json_t *e;
-		json_array_foreach(c->config->networks, i, e)
+		json_array_foreach(pl_container_config(c)->networks, i, e)
 		{
 			if (visible(s, asker, json_string_value(json_object_get(e, "scope"))) &&
 			    answers_to(c, e, name) && n < max)
@@ -94,7 +94,8 @@ static int dns_reverse(void *ctx, struct in_addr addr, char *name, size_t cap)
 	const pl_container_t *c = endpoint_owner(s, ntohl(addr.s_addr));
 	if (!c)
 		return 0;
-	snprintf(name, cap, "%s", c->config->name ? c->config->name : c->id);
+	snprintf(name, cap, "%s",
+		 pl_container_config(c)->name ? pl_container_config(c)->name : pl_container_id(c));
 	for (char *p = name; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	return 1;

@@ -2,14 +2,14 @@
  * config fields, the endpoints the mechanism plumbs and tether's "network" object. */
 #include "portlayer/network/scope.h"
 #include "portlayer/network/dns.h"
+#include "portlayer/container.h"
 #include "portlayer/network/hostnets.h"
-#include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "mechanism/netdev.h"
+#include "host/linux/netdev.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -27,39 +27,33 @@
 #define RANDOM_PORT_LO 49153
 #define RANDOM_PORT_HI 60999
 
-static struct {
-	uint32_t nets[64];
-	unsigned lens[64];
-	size_t n;
-	int netns_pool;
-} opts;
-
-int pl_network_set_options(const char *pool, int netns_pool, pl_error_t **err)
+static int parse_options(struct pl_network_opts *o, const char *pool, int netns_pool,
+			 pl_error_t **err)
 {
-	opts.n = 0;
-	opts.netns_pool = netns_pool;
+	o->n = 0;
+	o->netns_pool = netns_pool;
 	if (!pool) {
 		for (unsigned b = 17; b <= 31; b++) {
-			opts.nets[opts.n] = (172u << 24) | (b << 16);
-			opts.lens[opts.n++] = 16;
+			o->nets[o->n] = (172u << 24) | (b << 16);
+			o->lens[o->n++] = 16;
 		}
 		for (unsigned c = 0; c < 256; c += 16) {
-			opts.nets[opts.n] = (192u << 24) | (168u << 16) | (c << 8);
-			opts.lens[opts.n++] = 20;
+			o->nets[o->n] = (192u << 24) | (168u << 16) | (c << 8);
+			o->lens[o->n++] = 20;
 		}
 		return 0;
 	}
 	_cleanup_free_ char *copy = pl_xstrdup(pool);
 	char *save = NULL;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		if (opts.n == PL_ARRAY_SIZE(opts.nets))
+		if (o->n == PL_ARRAY_SIZE(o->nets))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "address pool: too many subnets");
-		if (pl_ipam_parse_cidr(t, &opts.nets[opts.n], &opts.lens[opts.n], err) < 0)
+		if (pl_ipam_parse_cidr(t, &o->nets[o->n], &o->lens[o->n], err) < 0)
 			return pl_error_wrap(err, "address pool");
-		opts.n++;
+		o->n++;
 	}
-	if (!opts.n)
+	if (!o->n)
 		return pl_error_set(err, PL_ERR_INVALID, 0, "address pool is empty");
 	return 0;
 }
@@ -221,24 +215,25 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 		struct ifaddrs *ifa = NULL;
 		getifaddrs(&ifa);
 		bool found = false;
-		for (size_t i = 0; i < opts.n && !found; i++) {
+		for (size_t i = 0; i < n->opts.n && !found; i++) {
 			bool used = false;
 			for (pl_scope_t *o = n->scopes; o && !used; o = o->next)
-				used = overlaps(o->subnet, o->len, opts.nets[i], opts.lens[i]);
+				used =
+				    overlaps(o->subnet, o->len, n->opts.nets[i], n->opts.lens[i]);
 			for (struct ifaddrs *a = ifa; a && !used; a = a->ifa_next) {
 				if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET)
 					continue;
 				uint32_t ad =
 				    ntohl(((struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr);
-				used = (ad & pl_ipam_mask(opts.lens[i])) == opts.nets[i];
+				used = (ad & pl_ipam_mask(n->opts.lens[i])) == n->opts.nets[i];
 			}
 			char why[96];
-			used =
-			    used || pl_subnet_reserved(opts.nets[i], opts.lens[i]) ||
-			    pl_subnet_host_conflict(opts.nets[i], opts.lens[i], why, sizeof(why));
+			used = used || pl_subnet_reserved(n->opts.nets[i], n->opts.lens[i]) ||
+			       pl_subnet_host_conflict(n->opts.nets[i], n->opts.lens[i], why,
+						       sizeof(why));
 			if (!used) {
-				s->subnet = opts.nets[i];
-				s->len = opts.lens[i];
+				s->subnet = n->opts.nets[i];
+				s->len = n->opts.lens[i];
 				found = true;
 			}
 		}
@@ -337,7 +332,7 @@ static void rebuild_except(pl_network_t *n, const pl_container_t *self)
 		pl_ipam_reset(s->ipam);
 	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c))
 		if (c != self)
-			take_recorded(n, c->config, c->id);
+			take_recorded(n, pl_container_config(c), pl_container_id(c));
 }
 
 void pl_network_rebuild(pl_network_t *n)
@@ -372,7 +367,8 @@ static const char *port_taken(pl_network_t *n, const pl_config_t *cfg, size_t up
 			continue;
 		size_t i;
 		json_t *q;
-		json_array_foreach(c->config->ports, i, q) if (port_clash(q, p)) return c->id;
+		json_array_foreach(pl_container_config(c)->ports, i,
+				   q) if (port_clash(q, p)) return pl_container_id(c);
 	}
 	return NULL;
 }
@@ -504,11 +500,11 @@ static pl_scope_t *endpoint_iface(pl_network_t *n, json_t *e, size_t i, char mac
 json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 {
 	json_t *out = json_array();
-	if (!n || !mode_is(c->config, "bridge"))
+	if (!n || !mode_is(pl_container_config(c), "bridge"))
 		return out;
 	size_t i;
 	json_t *e;
-	json_array_foreach(c->config->networks, i, e)
+	json_array_foreach(pl_container_config(c)->networks, i, e)
 	{
 		char mac[18], ifname[24], host[32];
 		pl_scope_t *s = endpoint_iface(n, e, i, mac, ifname);
@@ -520,7 +516,8 @@ json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
 			json_object_set_new(ep, "kind", json_string("macvlan"));
 			json_object_set_new(ep, "parent", json_string(s->parent));
 		} else {
-			snprintf(host, sizeof(host), "pv%.10s%x", c->id, (unsigned)i & 0xf);
+			snprintf(host, sizeof(host), "pv%.10s%x", pl_container_id(c),
+				 (unsigned)i & 0xf);
 			json_object_set_new(ep, "kind", json_string("veth"));
 			json_object_set_new(ep, "bridge", json_string(s->device));
 			json_object_set_new(ep, "host_ifname", json_string(host));
@@ -558,15 +555,15 @@ static void add_peers(pl_network_t *n, const pl_container_t *c, const pl_scope_t
 			continue;
 		size_t i;
 		json_t *e;
-		json_array_foreach(o->config->networks, i, e)
+		json_array_foreach(pl_container_config(o)->networks, i, e)
 		{
 			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
 				continue;
 			char sid[13];
-			snprintf(sid, sizeof(sid), "%.12s", o->id);
+			snprintf(sid, sizeof(sid), "%.12s", pl_container_id(o));
 			json_t *h = json_pack("[O,s]", json_object_get(e, "ip"), sid);
-			if (o->config->name)
-				json_array_append_new(h, json_string(o->config->name));
+			if (pl_container_config(o)->name)
+				json_array_append_new(h, json_string(pl_container_config(o)->name));
 			json_array_extend(h, json_object_get(e, "aliases"));
 			json_array_append_new(hosts, h);
 		}
@@ -587,22 +584,22 @@ static bool default_route_asked(const json_t *nets)
 
 json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 {
-	if (!n || !mode_is(c->config, "bridge"))
+	if (!n || !mode_is(pl_container_config(c), "bridge"))
 		return NULL;
 	json_t *ifs = json_array(), *routes = json_array(), *servers = json_array();
 	json_t *hosts = json_pack("[[s,s],[s,s,s,s]]", "127.0.0.1", "localhost", "::1", "localhost",
 				  "ip6-localhost", "ip6-loopback");
 	/* the default route: the scope asked for, else the first that is not internal */
-	bool have_default = default_route_asked(c->config->networks);
+	bool have_default = default_route_asked(pl_container_config(c)->networks);
 	char hb[13];
-	const char *hostname = c->config->hostname;
+	const char *hostname = pl_container_config(c)->hostname;
 	if (!hostname) {
-		snprintf(hb, sizeof(hb), "%.12s", c->id);
+		snprintf(hb, sizeof(hb), "%.12s", pl_container_id(c));
 		hostname = hb;
 	}
 	size_t i;
 	json_t *e;
-	json_array_foreach(c->config->networks, i, e)
+	json_array_foreach(pl_container_config(c)->networks, i, e)
 	{
 		char mac[18], ifname[24], addr[24], ip[16], gw[16], sid[13];
 		pl_scope_t *s = endpoint_iface(n, e, i, mac, ifname);
@@ -622,9 +619,9 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 		if (s->dns && !s->external)
 			json_array_append_new(servers, json_string(gw));
 		json_t *h = json_pack("[s,s]", ip, hostname);
-		snprintf(sid, sizeof(sid), "%.12s", c->id);
-		if (c->config->name && strcmp(c->config->name, hostname))
-			json_array_append_new(h, json_string(c->config->name));
+		snprintf(sid, sizeof(sid), "%.12s", pl_container_id(c));
+		if (pl_container_config(c)->name && strcmp(pl_container_config(c)->name, hostname))
+			json_array_append_new(h, json_string(pl_container_config(c)->name));
 		if (strcmp(sid, hostname))
 			json_array_append_new(h, json_string(sid));
 		json_array_extend(h, json_object_get(e, "aliases"));
@@ -642,7 +639,7 @@ json_t *pl_network_tether_json(pl_network_t *n, const pl_container_t *c)
 
 json_t *pl_network_ports_json(const pl_container_t *c)
 {
-	return json_deep_copy(c->config->ports);
+	return json_deep_copy(pl_container_config(c)->ports);
 }
 
 json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
@@ -650,7 +647,7 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 	json_t *eps = json_array();
 	size_t i;
 	json_t *e;
-	json_array_foreach(c->config->networks, i, e)
+	json_array_foreach(pl_container_config(c)->networks, i, e)
 	{
 		pl_scope_t *s =
 		    n ? find_scope(n, json_string_value(json_object_get(e, "scope"))) : NULL;
@@ -668,19 +665,20 @@ json_t *pl_network_container_json(pl_network_t *n, const pl_container_t *c)
 		json_array_append_new(eps, ep);
 	}
 	return json_pack("{s:s, s:o, s:o}", "mode",
-			 c->config->network_mode ? c->config->network_mode : "none", "endpoints",
-			 eps, "ports", pl_network_ports_json(c));
+			 pl_container_config(c)->network_mode ? pl_container_config(c)->network_mode
+							      : "none",
+			 "endpoints", eps, "ports", pl_network_ports_json(c));
 }
 
 void pl_network_container_changed(pl_network_t *n, const pl_container_t *c)
 {
-	if (n && json_array_size(c->config->ports))
+	if (n && json_array_size(pl_container_config(c)->ports))
 		pl_nft_write(n, false, NULL);
 }
 
 int pl_network_prepare(pl_network_t *n, const pl_container_t *c, pl_error_t **err)
 {
-	if (!n || !mode_is(c->config, "bridge"))
+	if (!n || !mode_is(pl_container_config(c), "bridge"))
 		return 0;
 	/* its scopes' isolation must be in place before it runs (scopes are written when
 	 * created: what can still be pending is a failed write, or a stale DNAT to one of
@@ -688,7 +686,7 @@ int pl_network_prepare(pl_network_t *n, const pl_container_t *c, pl_error_t **er
 	_cleanup_json_ json_t *ips = json_array();
 	size_t i;
 	json_t *e;
-	json_array_foreach(c->config->networks, i, e)
+	json_array_foreach(pl_container_config(c)->networks, i, e)
 	{
 		json_array_append(ips, json_object_get(e, "ip"));
 	}
@@ -708,18 +706,18 @@ static json_t *endpoints_of(pl_network_t *n, const pl_scope_t *s)
 	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c)) {
 		size_t i;
 		json_t *e;
-		json_array_foreach(c->config->networks, i, e)
+		json_array_foreach(pl_container_config(c)->networks, i, e)
 		{
 			if (strcmp(json_string_value(json_object_get(e, "scope")), s->name))
 				continue;
 			char mac[18];
 			mac_of(pl_endpoint_ip(e), mac);
 			json_array_append_new(
-			    out,
-			    json_pack("{s:s, s:s, s:O, s:s, s:O, s:b}", "container", c->id, "name",
-				      pl_container_name(c), "ip", json_object_get(e, "ip"), "mac",
-				      mac, "aliases", json_object_get(e, "aliases"), "running",
-				      pl_container_is_running(c)));
+			    out, json_pack("{s:s, s:s, s:O, s:s, s:O, s:b}", "container",
+					   pl_container_id(c), "name", pl_container_name(c), "ip",
+					   json_object_get(e, "ip"), "mac", mac, "aliases",
+					   json_object_get(e, "aliases"), "running",
+					   pl_container_is_running(c)));
 		}
 	}
 	return out;
@@ -883,16 +881,36 @@ static int load_scopes(pl_network_t *n, pl_error_t **err)
 	return 0;
 }
 
-pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *loop,
-			      pl_error_t **err)
+/* The network follows containers: ports when they start and stop, addresses when they go. */
+static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecycle_t what,
+			 void *data)
 {
-	if (!opts.n && pl_network_set_options(NULL, 0, err) < 0)
+	pl_network_t *n = data;
+	switch (what) {
+	case PL_LIFECYCLE_STARTED:
+	case PL_LIFECYCLE_STOPPED:
+		pl_network_container_changed(n, c);
+		break;
+	case PL_LIFECYCLE_GONE:
+		pl_network_rebuild(n);
+		break;
+	default:
+		break;
+	}
+}
+
+pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *loop,
+			      const char *address_pool, int netns_pool, pl_error_t **err)
+{
+	struct pl_network_opts opts = {0};
+	if (parse_options(&opts, address_pool, netns_pool, err) < 0)
 		return NULL;
 	_cleanup_free_ char *dir = pl_xasprintf("%s/network", root);
 	if (pl_mkdir_p(dir, 0700, err) < 0)
 		return NULL;
 	pl_network_t *n = pl_xcalloc(1, sizeof(*n));
 	n->pl = pl;
+	n->opts = opts;
 	n->loop = loop;
 	n->nft = pl_nft_new(loop);
 	n->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -934,7 +952,8 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 		pl_error_wrap(err, "networking");
 		return pl_network_free(n);
 	}
-	pl_netns_pool_init(n, opts.netns_pool);
+	pl_netns_pool_init(n, n->opts.netns_pool);
+	pl_portlayer_subscribe(pl, on_lifecycle, n);
 	return n;
 }
 

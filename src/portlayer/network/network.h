@@ -18,15 +18,13 @@ typedef struct pl_network pl_network_t;
 struct pl_portlayer;
 struct pl_container;
 
-/* Daemon options, before pl_portlayer_open: the candidate subnets for scopes created
- * without one ("CIDR,CIDR,..."; NULL: 172.17-31.0.0/16 then 192.168.N.0/20) and the size
- * of the network namespace pool (0 disables it). */
-int pl_network_set_options(const char *pool, int netns_pool, pl_error_t **err);
-
 /* Loads the scopes, makes sure the default bridge scope exists, recreates missing bridges,
- * rebuilds the allocators from the containers and writes the nftables table once. */
+ * rebuilds the allocators from the containers and writes the nftables table once.
+ * address_pool: the candidate subnets for scopes created without one ("CIDR,CIDR,...";
+ * NULL: 172.17-31.0.0/16 then 192.168.N.0/20); netns_pool: the size of the network
+ * namespace pool (0 disables it). */
 pl_network_t *pl_network_open(struct pl_portlayer *pl, const char *root, pl_loop_t *loop,
-			      pl_error_t **err);
+			      const char *address_pool, int netns_pool, pl_error_t **err);
 /* Drops the daemon's view; bridges and rules stay (containers outlive the daemon). */
 pl_network_t *pl_network_free(pl_network_t *n);
 

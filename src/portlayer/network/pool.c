@@ -4,7 +4,7 @@
 #include "portlayer/network/scope.h"
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "mechanism/netdev.h"
+#include "host/linux/netdev.h"
 
 #include <string.h>
 #include <unistd.h>

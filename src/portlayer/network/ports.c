@@ -8,11 +8,11 @@
  * with backoff and reported; callers that need the rules in place (network create, a
  * container's start) write synchronously. */
 #include "portlayer/network/scope.h"
-#include "portlayer/internal.h"
+#include "portlayer/container.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "mechanism/netfilter.h"
+#include "host/linux/netfilter.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -75,15 +75,16 @@ char *pl_nft_ruleset(pl_network_t *n)
 		"    fib daddr type local jump ports\n  }\n");
 	put(&b, "  chain ports {\n");
 	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c)) {
-		if (!pl_container_is_running(c) || !json_array_size(c->config->ports) ||
-		    !json_array_size(c->config->networks))
+		if (!pl_container_is_running(c) ||
+		    !json_array_size(pl_container_config(c)->ports) ||
+		    !json_array_size(pl_container_config(c)->networks))
 			continue;
 		/* published on the container's first scope's address */
 		const char *ip = json_string_value(
-		    json_object_get(json_array_get(c->config->networks, 0), "ip"));
+		    json_object_get(json_array_get(pl_container_config(c)->networks, 0), "ip"));
 		size_t i;
 		json_t *p;
-		json_array_foreach(c->config->ports, i, p)
+		json_array_foreach(pl_container_config(c)->ports, i, p)
 		{
 			const char *proto = json_string_value(json_object_get(p, "protocol"));
 			const char *hip = json_string_value(json_object_get(p, "host_ip"));
@@ -91,7 +92,7 @@ char *pl_nft_ruleset(pl_network_t *n)
 			    *hip ? "ip daddr " : "", hip, *hip ? "" : "", proto,
 			    (long long)json_integer_value(json_object_get(p, "host_port")), ip,
 			    (long long)json_integer_value(json_object_get(p, "container_port")),
-			    c->id);
+			    pl_container_id(c));
 		}
 	}
 	put(&b, "  }\n");

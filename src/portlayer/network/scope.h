@@ -37,8 +37,17 @@ static inline uint32_t pl_endpoint_ip(const json_t *e)
 
 typedef struct pl_nft pl_nft_t;
 
+/* The candidate subnets for scopes created without one, and the netns pool's size. */
+struct pl_network_opts {
+	uint32_t nets[64];
+	unsigned lens[64];
+	size_t n;
+	int netns_pool;
+};
+
 struct pl_network {
 	struct pl_portlayer *pl;
+	struct pl_network_opts opts;
 	pl_loop_t *loop;
 	int dirfd; /* ROOT/network */
 	pl_scope_t *scopes;

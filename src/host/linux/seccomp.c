@@ -1,4 +1,4 @@
-#include "mechanism/linux/seccomp.h"
+#include "host/linux/seccomp.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/util.h"

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "common/error.h"
-#include "portlayer/policy.h"
+#include "mechanism/domain.h"
 
 /* The BPF program (struct sock_filter array) for a container's security settings; NULL
  * with *len 0 when unconfined. The buffer is owned by the cache. */

@@ -1,13 +1,12 @@
-/* Process and socket plumbing shared by the mechanisms (linux, vm): cloning a domain's
- * first process with a pidfd (optionally straight into a cgroup), the pid-reuse guard
- * (a process's start time), the unix sockets a domain listens on in its run directory,
- * the set-up child's ERROR report, and the common part of reattaching after a restart. */
+/* Process and socket plumbing of the Linux host, shared by the mechanisms (linux, vm):
+ * cloning a domain's first process with a pidfd (optionally straight into a cgroup), the
+ * pid-reuse guard (a process's start time), the unix sockets a domain listens on in its run
+ * directory, and a launcher's helper children. */
 #pragma once
 
 #include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
-#include "mechanism/mechanism.h"
 
 /* clone3 with CLONE_PIDFD (and CLONE_INTO_CGROUP when cgfd >= 0); like fork otherwise. */
 pid_t pl_clone_pidfd(uint64_t flags, int cgfd, int *pidfd);
@@ -21,10 +20,3 @@ unsigned long long pl_proc_start_time(pid_t pid);
 int pl_unix_listen_at(int dirfd, const char *name, pl_error_t **err);
 /* A connection to the unix socket at dirfd/name, or -1. */
 int pl_unix_connect_at(int dirfd, const char *name);
-/* In a domain's set-up process: reports e on ctl as the protocol's ERROR frame (with its
- * kind), then exits 1. */
-_Noreturn void pl_domain_fail(int ctl, pl_error_t *e, const char *fallback);
-/* The common reattach: 1 and out filled (pidfd, a fresh connection to dirfd/socket_name or
- * -1) when pid still runs with that start time, 0 when it is gone or the pid was reused. */
-int pl_domain_reattach(pid_t pid, unsigned long long start_time, int run_dirfd,
-		       const char *socket_name, pl_domain_t *out, pl_error_t **err);

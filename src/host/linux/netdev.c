@@ -1,7 +1,7 @@
 /* The host side of networking over rtnetlink (libmnl): bridges for scopes, veth pairs and
  * macvlans for endpoints. One NETLINK_ROUTE socket, opened on first use, serves every
  * request; each request waits for the kernel's ack, so errors name the failing step. */
-#include "mechanism/netdev.h"
+#include "host/linux/netdev.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 

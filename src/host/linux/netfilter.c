@@ -2,7 +2,7 @@
  * another memfd (nft's complaint), a pidfd to watch. The child starts with an empty signal
  * mask and default dispositions: the daemon blocks the signals its loop reads through a
  * signalfd, and a blocked mask survives exec. */
-#include "mechanism/netfilter.h"
+#include "host/linux/netfilter.h"
 #include "common/cleanup.h"
 #include "common/util.h"
 

@@ -2,7 +2,7 @@
  * container's cgroup2 directory, made from the same rules the v1 controller takes. Each rule
  * is one block that jumps to the next on a mismatch (type, requested access not a subset of
  * the allowed, major, minor) and returns 1 (allow) when all match; the end returns 0. */
-#include "mechanism/linux/cgroup.h"
+#include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 
 #include <errno.h>

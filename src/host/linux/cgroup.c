@@ -1,10 +1,10 @@
-#include "mechanism/linux/cgroup.h"
+#include "host/linux/cgroup.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/phase.h"
 #include "common/util.h"
-#include "portlayer/policy.h"
+#include "mechanism/domain.h"
 
 #include <dirent.h>
 #include <pthread.h>

@@ -1,0 +1,16 @@
+/* The linux mechanism (namespaces + cgroups + seccomp on the host's kernel), as the
+ * daemon sees it: its descriptor and its initialisation. Its internals are under
+ * src/mechanism/linux/. */
+#pragma once
+
+#include <stdint.h>
+#include "common/error.h"
+#include "mechanism/mechanism.h"
+
+extern pl_mechanism_t pl_mechanism_linux;
+int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
+/* The host's cgroup layout the mechanism found ("v2", "v1", "hybrid"). */
+const char *pl_linux_cgroup_layout(void);
+/* pids.max of linux containers created without resources.pids_limit (0: none). */
+#define PL_DEFAULT_PIDS_LIMIT 32768
+void pl_linux_set_default_pids_limit(int64_t n);

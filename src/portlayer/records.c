@@ -1,0 +1,68 @@
+/* The container records the core keeps: the list (creation order) and freeing one. */
+#include "portlayer/internal.h"
+#include "portlayer/health.h"
+#include "common/cleanup.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+void pl_container_link(pl_portlayer_t *pl, pl_container_t *c)
+{
+	c->pl = pl;
+	c->prev = pl->tail;
+	if (pl->tail)
+		pl->tail->next = c;
+	else
+		pl->head = c;
+	pl->tail = c;
+}
+
+void pl_container_unlink(pl_portlayer_t *pl, pl_container_t *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		pl->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		pl->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+pl_container_t *pl_container_free_record(pl_container_t *c)
+{
+	if (!c)
+		return NULL;
+	pl_sessions_free(c);
+	pl_health_free(c);
+	pl_config_free(c->config);
+	free(c->dir);
+	if (c->dirfd >= 0)
+		close(c->dirfd);
+	if (c->run_dirfd >= 0)
+		close(c->run_dirfd);
+	if (c->sync_pidfd >= 0)
+		close(c->sync_pidfd);
+	free(c->error);
+	pl_frame_reader_free(&c->reader);
+	json_decref(c->guest_stats);
+	json_decref(c->top);
+	free(c);
+	return NULL;
+}
+
+void pl_portlayer_subscribe(pl_portlayer_t *pl, pl_lifecycle_fn fn, void *data)
+{
+	if (pl->n_subscribers == PL_LIFECYCLE_SUBSCRIBERS)
+		abort(); /* a fixed set of components subscribes at open */
+	pl->subscribers[pl->n_subscribers].fn = fn;
+	pl->subscribers[pl->n_subscribers++].data = data;
+}
+
+void pl_container_lifecycle(pl_container_t *c, pl_lifecycle_t what)
+{
+	pl_portlayer_t *pl = c->pl;
+	for (size_t i = 0; i < pl->n_subscribers; i++)
+		pl->subscribers[i].fn(pl, c, what, pl->subscribers[i].data);
+}
