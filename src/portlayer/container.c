@@ -947,7 +947,12 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_LOG_ROTATED:
 		break;
 	case PL_MSG_LOG_ROTATE:
-		pl_logs_rotate(c);
+		/* only asked for by a tether that writes the host file and has a limit: anything
+		 * else (a VM guest) would only get its own log renamed away */
+		if (pl_mech_has(c->mech, PL_MECH_LOG_ROTATE) && c->config->log_max_size)
+			pl_logs_rotate(c);
+		else
+			pl_log_debug("container %.12s: ignoring an unasked LOG_ROTATE", c->id);
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);
