@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The typed port layer client: one function per route of api/portlayer.yaml, C structs in
  * and out, so callers (pl-dockerd, plctl) never build or pick apart request JSON by hand.
  * It sits on the transport in client/client.h (one pl_client_t = one connection).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "mechanism/mechanism.h"
 #include "mechanism/linux.h"
 #include "mechanism/vm.h"

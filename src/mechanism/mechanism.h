@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The mechanism interface: how an isolation domain is made, placed, signalled and torn
  * down. The portable core (src/portlayer) picks a mechanism from the isolation criteria and
  * the capabilities each mechanism declares (never from its name), and talks only to this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Container lifecycle over the mechanism interface and the tether protocol. State is
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */

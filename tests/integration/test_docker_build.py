@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docker build (the classic builder, DOCKER_BUILDKIT=0) through pl-dockerd with the real
 docker CLI: instructions, multi-stage COPY --from, .dockerignore, build args, --target, a
 failing RUN, the cache, and the built image run."""

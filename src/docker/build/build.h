@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docker build (POST /build), the classic builder, out of port layer primitives: a
  * container per step made from the previous step's image, files copied in through
  * PUT /containers/{id}/archive, RUN as start + wait, each step's image made by POST /commit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The linux mechanism: a domain is a set of fresh namespaces (pid, mount, uts, ipc, net,
  * cgroup) plus one cgroup per container, entered with clone3 straight into the cgroup.
  * tether runs as the domain's PID 1, exec'd from a sealed memfd so nothing inside the
