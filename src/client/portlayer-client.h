@@ -374,6 +374,8 @@ int pl_kv_put(pl_client_t *c, const char *key, const char *value, int64_t if_mat
 /* GET /kv/{key}: *value malloc'd */
 int pl_kv_get(pl_client_t *c, const char *key, char **value, int64_t *revision, pl_error_t **err);
 int pl_kv_delete(pl_client_t *c, const char *key, pl_error_t **err);
+/* GET /kv?prefix=: the keys under prefix, a NULL-terminated array (pl_strv_free), or NULL */
+char **pl_kv_keys(pl_client_t *c, const char *prefix, pl_error_t **err);
 
 /* ---- archives, commit, save, push (pl_client_extra.c) ---- */
 
