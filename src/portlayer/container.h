@@ -63,6 +63,11 @@ typedef struct pl_portlayer_options {
 	 * network namespaces to keep made ahead (0: none) */
 	const char *address_pool;
 	int netns_pool;
+	/* log rotation of containers created without log_config's max_size/max_files
+	 * (logs.h; the daemon passes --log-max-size/--log-max-files): size 0 never rotates,
+	 * files 0 counts as 1 */
+	uint64_t log_max_size;
+	unsigned log_max_files;
 } pl_portlayer_options_t;
 
 /* Opens (creating) ROOT and RUN_DIR, loads every domain directory and reattaches to
