@@ -267,6 +267,11 @@ struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
 	return pl->net;
 }
 
+pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl)
+{
+	return pl->loop;
+}
+
 pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
 {
 	return pl->images;

@@ -78,6 +78,8 @@ pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl);
 /* The mechanisms it was opened with (NULL-terminated). */
 const struct pl_mechanism *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl);
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
+/* The loop it was opened with. */
+pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl);
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
 struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);
