@@ -624,10 +624,7 @@ void dk_containers_list(dk_job_t *j)
 	_cleanup_json_ json_t *list = NULL;
 	if (pl_container_summaries(c, all, size, pf, &list, &err) < 0) {
 		sv_free(&health);
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	/* before=/since=: the list is in creation order; the named container bounds it */

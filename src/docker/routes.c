@@ -28,6 +28,14 @@ void dk_reply_pl_error(dk_job_t *j, const pl_error_t *e)
 	dk_job_reply_json(j, status, json_pack("{s:s}", "message", e->msg));
 }
 
+void dk_reply_list_error(dk_job_t *j, const pl_error_t *e)
+{
+	if (e->kind == PL_ERR_INVALID)
+		dk_job_reply_message(j, 400, "%s", e->msg);
+	else
+		dk_reply_pl_error(j, e);
+}
+
 /* ---- system ---- */
 
 static void add_docker_headers(pl_req_t *req)
@@ -144,10 +152,7 @@ static void images_list_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	/* Docker's filters (reference, label, dangling) are the port layer's */
 	if (pl_image_list(dk_job_client(j), dk_job_query(j, "filters"), &imgs, &n, &err) < 0) {
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	/* with a reference filter Docker shows only the names that match */
@@ -433,10 +438,7 @@ static void volumes_list_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_volume_list_filtered(dk_job_client(j), dk_job_query(j, "filters"), &v, &n, &err) <
 	    0) {
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	json_t *arr = json_array();
@@ -533,10 +535,7 @@ static void networks_list_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_network_list_filtered(dk_job_client(j), dk_job_query(j, "filters"), &v, &n, &err) <
 	    0) {
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	json_t *arr = json_array();
