@@ -1336,10 +1336,7 @@ void dk_exec_start(dk_job_t *j)
 	}
 	pl_exec_info_t *ei = pl_exec_inspect(c, dk_job_param(j), &err);
 	if (!ei) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such exec instance: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such exec instance: %s", dk_job_param(j));
 		return;
 	}
 	if (ei->state && strcmp(ei->state, "created") != 0) {
@@ -1381,10 +1378,7 @@ void dk_exec_inspect(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_exec_info_t *e = pl_exec_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!e) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such exec instance: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such exec instance: %s", dk_job_param(j));
 		return;
 	}
 	bool running = e->state && !strcmp(e->state, "running");

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -34,6 +35,22 @@ void dk_reply_list_error(dk_job_t *j, const pl_error_t *e)
 		dk_job_reply_message(j, 400, "%s", e->msg);
 	else
 		dk_reply_pl_error(j, e);
+}
+
+void dk_reply_missing(dk_job_t *j, const pl_error_t *e, const char *fmt, ...)
+{
+	if (e->kind != PL_ERR_NOTFOUND) {
+		dk_reply_pl_error(j, e);
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	dk_job_reply_message(j, 404, "%s", msg);
+	free(msg);
 }
 
 /* ---- system ---- */
@@ -201,10 +218,7 @@ static void image_inspect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_image_info_t *im = pl_image_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!im) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	json_t *s = image_summary(im);
@@ -242,10 +256,7 @@ static void image_history_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_image_info_t *im = pl_image_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!im) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	/* newest first; the top entry carries the image's id and tags */
@@ -375,10 +386,7 @@ static void image_tag_job(dk_job_t *j)
 	_cleanup_free_ char *target = pl_xasprintf("%s:%s", repo, tag && *tag ? tag : "latest");
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_image_tag(dk_job_client(j), dk_job_param(j), target, &err) < 0) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_empty(j, 201);
@@ -390,10 +398,7 @@ static void image_delete_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_image_info_t *before = pl_image_inspect(c, dk_job_param(j), &err);
 	if (!before) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	_cleanup_json_ json_t *removed = NULL;
@@ -488,10 +493,7 @@ static void volume_inspect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_volume_info_t *v = pl_volume_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!v) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "get %s: no such volume", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "get %s: no such volume", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_json(j, 200, volume_json(v));
@@ -503,10 +505,7 @@ static void volume_delete_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_volume_remove(dk_job_client(j), dk_job_param(j),
 			     dk_job_query_bool(j, "force", false), &err) < 0) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "get %s: no such volume", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "get %s: no such volume", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_empty(j, 204);
@@ -550,10 +549,7 @@ static void network_inspect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_network_info_t *n = pl_network_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!n) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "network %s not found", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "network %s not found", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_json(j, 200, network_json(n));
@@ -611,10 +607,7 @@ static void network_delete_job(dk_job_t *j)
 {
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_network_remove(dk_job_client(j), dk_job_param(j), &err) < 0) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "network %s not found", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "network %s not found", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_empty(j, 204);
