@@ -45,12 +45,8 @@ void dk_reply_missing(dk_job_t *j, const pl_error_t *e, const char *fmt, ...)
 	}
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	dk_job_reply_vmessage(j, 404, fmt, ap);
 	va_end(ap);
-	dk_job_reply_message(j, 404, "%s", msg);
-	free(msg);
 }
 
 /* ---- system ---- */
