@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared pieces of the benchmarks: a keep-alive API client over the unix socket, a
 portlayerd started in its own network namespace, a busybox rootfs, and statistics."""
 

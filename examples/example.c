@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A complete integration with libportlayer-client: create a container, start it, wait for
  * it to exit, print its logs, remove it. Build it against the installed library with
  *

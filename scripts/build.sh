@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Usage: scripts/build.sh [BUILDDIR] [meson options...]
 # Configures BUILDDIR (default: build) with meson -- or reconfigures it when the
 # options changed -- and builds it with ninja.

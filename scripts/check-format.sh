@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fails when any C source differs from what .clang-format asks for.
 set -euo pipefail
 cd "$(dirname "$0")/.."

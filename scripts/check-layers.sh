@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Fails when an include crosses a layer boundary docs/architecture.md forbids, when the core
 # branches on a mechanism's name, or when internal.h leaks past the files it names.
 set -uo pipefail

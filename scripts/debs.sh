@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Usage: scripts/debs.sh [--install-test] [OUTDIR]
 # Builds the Debian packages (dpkg-buildpackage -us -uc -b) from a copy of the working tree
 # in a scratch directory, so nothing lands beside the repository, and puts the .debs in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs everything Port Layer needs to build, test and benchmark on Debian 12.
 # Idempotent: when every package is already installed nothing is fetched.
 set -euo pipefail

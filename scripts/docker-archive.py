@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Makes a docker-archive (the format of `docker save`, which `docker load` reads) holding
 one single-layer image from a root filesystem directory, without any registry or engine.
 

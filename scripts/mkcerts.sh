@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Makes a throw-away PKI for mutual TLS in DIR (default ./certs): ca.pem/ca-key.pem,
 # server.pem/server-key.pem (for 127.0.0.1, ::1 and localhost) and client.pem/client-key.pem
 # signed by the CA, plus other-ca.pem/other-client.pem/other-client-key.pem from an

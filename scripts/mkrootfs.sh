@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Usage: scripts/mkrootfs.sh DIR
 # Makes (or refreshes) a one-file busybox userland in DIR from busybox-static:
 # bin/ with busybox and a symlink per applet, a minimal /etc, and empty mount

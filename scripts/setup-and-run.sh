@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs the dependencies, builds Port Layer, makes a busybox root filesystem and image,
 # and runs portlayerd with its default paths plus pl-dockerd (the Docker API) beside it.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit;
  * and the registry transfers image pull and push.
  * Host-side tars are read and written with libarchive; the container side is the daemon's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl: what the command groups share (cli.h). */
 #include "cli/cli.h"
 #include "common/cleanup.h"

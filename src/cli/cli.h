@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What plctl's command groups share: the command descriptor, exit codes, error and usage
  * reporting, tables and JSON helpers, the table-driven flags of run/create/update (flags.c)
  * and the interactive stream plumbing (interact.c). Each group (containers.c, run.c,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl's container commands over ids (start, stop, kill, rm, wait, inspect, pause),
  * update, rename, ps and port. */
 #include "cli/cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl exec and attach. */
 #include "cli/cli.h"
 #include "common/cleanup.h"

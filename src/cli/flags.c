@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl: the table-driven flags of run, create and update: resources, security, config. */
 #include "cli/cli.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl image: import, ls, inspect, tag, rm (pull and push are in archive.c). */
 #include "cli/cli.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl: interactive sessions (attach and exec streams, a tty of our own), signal
  * forwarding, and waiting for a container. */
 #include "cli/cli.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl stats, logs and events. */
 #include "cli/cli.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl network: create, ls, inspect, rm. */
 #include "cli/cli.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl: the operator CLI over the port layer API. CLI logic only; HTTP, JSON transport and
  * the log stream framing live in the client library. Exit codes follow docker: 125 when run
  * or create fails before the container runs, the container's own code after it ran, 1 for

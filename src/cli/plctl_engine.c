@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl top CONTAINER: the process list tether gathers inside the domain, as a table.
  * plctl kv get|put|rm|ls: the key-value store; put and rm take --if-match REV
  * (compare-and-set: 0 means the key must not exist yet). */

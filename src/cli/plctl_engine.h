@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl commands over the engine primitives: top (a container's processes) and kv (the
  * key-value store). Each takes the command's argv (argv[0] is the command name) and returns
  * plctl's exit code. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl run and create: their options, the create body, and running attached. */
 #include "cli/cli.h"
 #include "common/cleanup.h"

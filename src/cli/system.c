@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl info and version. */
 #include "cli/cli.h"
 #include "cli/plctl_engine.h"

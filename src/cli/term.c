@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "cli/term.h"
 #include "client/client.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The interactive side of plctl (run -i/-t, exec, attach): raw mode that is undone on every
  * way out, the window size, SIGWINCH as something poll can wait on, the detach key sequence
  * as the daemon reads it, and the pump that joins our stdin/stdout/stderr to an upgraded

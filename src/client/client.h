@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Client for the port layer REST API (api/portlayer.yaml): HTTP/1.1 + JSON over the
  * daemon's unix socket, through libcurl's easy interface.
  *

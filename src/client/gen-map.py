@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes libportlayer-client's linker version script: every function the public headers
 declare (not static inline ones) is exported under the PORTLAYER_CLIENT_0 node, everything
 else linked into the library (allocation, JSON and fs helpers, the typed client's internal

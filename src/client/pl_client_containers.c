@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "client/portlayer-client.h"
 #include "client/pl_client_util.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The typed client for routes pl-dockerd's second half uses: the archive routes with the
  * path stat header (docker cp), image save and push, pulls with credentials, layers. */
 #include "client/portlayer-client.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "client/portlayer-client.h"
 #include "client/pl_client_util.h"
 #include "common/cleanup.h"
@@ -119,4 +120,22 @@ int pl_kv_get(pl_client_t *c, const char *key, char **value, int64_t *revision, 
 int pl_kv_delete(pl_client_t *c, const char *key, pl_error_t **err)
 {
 	return pl_cj_call(c, "DELETE", pl_xasprintf("/kv/%s", key), err);
+}
+
+char **pl_kv_keys(pl_client_t *c, const char *prefix, pl_error_t **err)
+{
+	_cleanup_free_ char *path = pl_xstrdup("/kv");
+	pl_client_add_query(c, &path, "prefix", prefix);
+	_cleanup_json_ json_t *resp = NULL, *keys = json_array();
+	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, err) < 0)
+		return NULL;
+	size_t i;
+	json_t *item;
+	json_array_foreach(resp, i, item)
+	{
+		json_t *k = json_object_get(item, "key");
+		if (json_is_string(k))
+			json_array_append(keys, k);
+	}
+	return pl_strv_from_json(keys);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Helpers shared by the typed client's files (not installed): JSON to struct field copies
  * and escaped path building. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The typed port layer client: one function per route of api/portlayer.yaml, C structs in
  * and out, so callers (pl-dockerd, plctl) never build or pick apart request JSON by hand.
  * It sits on the transport in client/client.h (one pl_client_t = one connection).
@@ -373,6 +374,8 @@ int pl_kv_put(pl_client_t *c, const char *key, const char *value, int64_t if_mat
 /* GET /kv/{key}: *value malloc'd */
 int pl_kv_get(pl_client_t *c, const char *key, char **value, int64_t *revision, pl_error_t **err);
 int pl_kv_delete(pl_client_t *c, const char *key, pl_error_t **err);
+/* GET /kv?prefix=: the keys under prefix, a NULL-terminated array (pl_strv_free), or NULL */
+char **pl_kv_keys(pl_client_t *c, const char *prefix, pl_error_t **err);
 
 /* ---- archives, commit, save, push (pl_client_extra.c) ---- */
 

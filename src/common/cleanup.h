@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Ownership vocabulary: scope-bound cleanup of locals and explicit hand-over.
  * Owns nothing itself; every destructor here accepts NULL / -1. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The one error object threaded through every fallible call.
  * A failing function fills *err (if err is non-NULL and *err is still empty) with a kind,
  * the errno and a message; callers prefix context with pl_error_wrap so the API can answer

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* File-system helpers shared by the daemon, the library and plctl: write-all, atomic replace,
  * whole-file read, recursive removal that never follows symlinks, mkdir -p. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Strict JSON field access over jansson: every getter names the offending field in its
  * error, and pl_json_check_keys rejects unknown fields, so bad input gets a clear 400. */
 #pragma once

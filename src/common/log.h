@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Daemon-side logging to stderr. Library code never logs on its own behalf except through
  * this, at debug level; decisions about what matters are the daemon's. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The single-threaded event loop every long-lived fd lives on: epoll for I/O, one timerfd
  * per timer. Callbacks may add or remove watches (including their own) while dispatching.
  * Owns the watches and timers it hands out; the fds stay the caller's. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's open-file limit: one daemon holds a few fds per container (pidfd, tether
  * socket, directory fds), so the soft limit is raised to the hard limit at start-up. The
  * processes it starts get the limit the daemon was started with, not the raised one. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Where the time of a container's start and end goes: a sum and a count per named phase,
  * always on (a clock read and an add per phase), shown on /metrics as
  * portlayer_phase_seconds_total{phase} and portlayer_phase_total{phase} and printed by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Small pure helpers: ids, timestamps, signal names, number parsing. No I/O beyond
  * reading the random source for ids. */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Blocking work off the event loop (layer extraction, imports): each job runs in a forked
  * child process, so the daemon itself stays single-threaded (clone3 of a domain must never
  * race a thread holding a libc lock). The job's result travels back as JSON through a

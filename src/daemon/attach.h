@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Attach streams: an upgraded HTTP connection joined to one session of a container (the
  * primary, or an exec session). Client bytes go to the session's stdin (watching for the
  * detach key sequence); session output comes back raw for a tty, or in the Docker

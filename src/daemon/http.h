@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The HTTP front of portlayerd: libmicrohttpd in external-epoll mode on the daemon's loop,
  * a route table, JSON replies, and parking of requests that wait on a container (start,
  * stop, wait, logs -f) without blocking the loop. Owns the MHD daemon and every request

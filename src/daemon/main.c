@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* portlayerd: flags, the listening socket, signals, and the one event loop. */
 #include "portlayer/network/network.h"
 #include "common/cleanup.h"

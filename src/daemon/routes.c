@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The route tables joined, and what the route files share: error replies, query parsing,
  * and the walk over parked requests that hands the library's change notifications to each
  * waiter's type. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* portlayerd's application state, the route tables of its resources, and what the route
  * files share: error replies, common query parsing, and parked requests (waiters).
  *

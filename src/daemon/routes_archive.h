@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Routes for a container's filesystem as archives: export, changes, copy in and out, stat,
  * and commit; and a registry pull whose progress streams back. The work runs in worker processes
  * (src/portlayer/storage/archive.c); tars stream back to the client through a pipe as the worker

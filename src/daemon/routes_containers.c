@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /containers: create, list, inspect, remove, and the state changes (start, stop, kill,
  * wait, pause, update). A start waits for the library's answer; a stop or wait waits for the
  * container's next exit. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Route helpers of the containers group that the handles group shares. */
 #pragma once
 

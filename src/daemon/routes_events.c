@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /events: each open stream is a subscriber with its own buffer and filters; events from
  * the past (since/until) are replayed from the library's journal first. */
 #include "daemon/routes_events.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /events: the library's events as a newline-delimited JSON stream. */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Interaction with a container's processes: attach to its primary session, exec sessions
  * (create, start attached or detached, wait, remove), and terminal resizes. */
 #include "daemon/routes.h"

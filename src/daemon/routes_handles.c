@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /handles: the handle model. A handle is a versioned, staged change of one container;
  * mutations return a new handle, a commit applies it and carries out the state it asks. */
 #include "daemon/routes.h"

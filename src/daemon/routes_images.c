@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /layers and /images: layer writes, imports, pulls and pushes run as the library's worker
  * jobs (jobs.h); tags, inspect and removal are one library call each. */
 #include "daemon/routes.h"

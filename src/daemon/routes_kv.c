@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /kv: GET /kv?prefix=P, GET|PUT|DELETE /kv/{key}. If-Match: REV makes a write conditional
  * (409 when stale; 0 means the key must not exist). A PUT body is spooled, so a value past
  * the limit gets a clear 413 rather than a body-size 400. */

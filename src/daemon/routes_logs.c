@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A container's log as a stream: what is there, and with follow=1 what comes while the
  * container runs (woken by inotify on the log file and by the container's changes). */
 #include "daemon/routes_logs.h"

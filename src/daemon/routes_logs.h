@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /containers/{id}/logs, following the log file by inotify. */
 #pragma once
 

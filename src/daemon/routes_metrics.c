@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "daemon/routes_metrics.h"
 #include "common/cleanup.h"
 #include "common/util.h"

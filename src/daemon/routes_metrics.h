@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /metrics (table pl_routes_metrics): the daemon's and the library's counters in the
  * Prometheus text format (version 0.0.4), and the per-route request counts and latencies
  * the HTTP front reports through its observer. The library's counters live in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /networks and /containers/{id}/ports: HTTP over portlayer/network. */
 #include "daemon/routes.h"
 #include "common/json.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /containers/{id}/stats: one sample, or a stream of one a second. Where the figures
  * come from inside the domain (a VM), each sample waits for tether's answer (the container
  * changes when it arrives), with a deadline after which the host's figures go out. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /_ping and /info: the daemon and the host it runs on. */
 #include "daemon/routes.h"
 #include "common/json.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* GET /containers/{id}/top: the process list tether gathers inside the domain. The request
  * waits for tether's TOP (the library's change notification says when it arrived), at most
  * 10 s. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* /volumes: named volumes. */
 #include "daemon/routes.h"
 #include "common/cleanup.h"

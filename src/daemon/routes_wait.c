@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* wait?condition=removed answers with the exit status once the container is gone (the change
  * notification of its removal still has it); wait?condition=healthy answers with
  * state.health once a check passed, 409 when the container stops or goes first. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The wait conditions of the engine primitives: removed (auto_remove) and healthy (health
  * checks). POST /containers/{id}/wait (routes_containers.c) hands them over. */
 #pragma once

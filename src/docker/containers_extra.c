@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Docker routes over a container's filesystem and resources: diff, export, update, and
  * container prune. */
 #include "docker/docker.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-dockerd: the Docker Engine API personality. Every handler runs as a job (job.h) and
  * speaks to portlayerd only through the typed client (client/portlayer-client.h). Docker's
  * own metadata lives in the port layer's container annotations ("docker.*"), so pl-dockerd

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Docker's HostConfig namespace and host-resource fields in the port layer's create words
  * (TEAM.md, issue 17: shared namespaces, cgroup_parent, devices, shm_size, group_add). */
 #include "docker/docker.h"

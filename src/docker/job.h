@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-dockerd's bridge between the single-threaded HTTP front (daemon/http.h on the event
  * loop) and the blocking typed port layer client: each Docker request runs as a job on a
  * thread of its own with a port layer connection of its own; what it answers (a JSON reply,

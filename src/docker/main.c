@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-dockerd: flags, the Docker API socket, and the one event loop. */
 #include "common/cleanup.h"
 #include "common/fs.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-dockerd's second half: docker cp (archive routes), commit, save, push and login,
  * system df, image/volume/network prune. */
 #include "docker/docker.h"

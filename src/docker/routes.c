@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "docker/docker.h"
 #include "docker/build/build.h"
 #include "common/cleanup.h"
@@ -955,10 +956,12 @@ JOB(h_system_df, dk_system_df)
 JOB(h_images_prune, dk_images_prune)
 JOB(h_volumes_prune, dk_volumes_prune)
 JOB(h_networks_prune, dk_networks_prune)
+JOB(h_build_prune, dk_build_prune)
 
 const pl_route_t dk_routes[] = {
     {"GET", "/_ping", h_ping},
     {"POST", "/build", dk_build_route, true},
+    {"POST", "/build/prune", h_build_prune},
     {"HEAD", "/_ping", h_ping_head},
     {"GET", "/version", h_version},
     {"GET", "/info", h_info},

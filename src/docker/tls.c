@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-dockerd's TCP listeners: mutual TLS terminated here (GnuTLS), each connection a thread
  * relaying to the plain HTTP front on a private unix socket. The relay, rather than the
  * HTTP library's own TLS, carries hijacked streams (attach, exec) in full, a client's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Mutual-TLS TCP listeners for pl-dockerd, relaying to the plain HTTP front (tls.c). */
 #pragma once
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What every mechanism does the same way with a domain's first process: see domain.h. */
 #include "mechanism/mechanism.h"
 #include "host/linux/proc.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The description of an isolation domain, as the core hands it to a mechanism: what to
  * isolate and how (privileges, user namespace), how much it may use (resources), and the id
  * maps. Plain data with no core types in it, so a mechanism (and the host layer enforcing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The linux mechanism (namespaces + cgroups + seccomp on the host's kernel), as the
  * daemon sees it: its descriptor and its initialisation. Its internals are under
  * src/mechanism/linux/. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "mechanism/mechanism.h"
 #include "mechanism/linux.h"
 #include "mechanism/vm.h"
@@ -48,6 +49,8 @@ const char *pl_mech_cap_describe(unsigned cap)
 		return "reports usage from inside the domain";
 	case PL_MECH_KILLS_PAUSED:
 		return "kills a paused domain";
+	case PL_MECH_LOG_ROTATE:
+		return "rotates the log tether writes on the host";
 	default:
 		return "an unknown capability";
 	}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The mechanism interface: how an isolation domain is made, placed, signalled and torn
  * down. The portable core (src/portlayer) picks a mechanism from the isolation criteria and
  * the capabilities each mechanism declares (never from its name), and talks only to this
@@ -38,6 +39,10 @@ typedef enum pl_mech_caps {
 	/* SIGKILL ends a paused domain as it is (a VM: QEMU stopped by QMP still dies), so the
 	 * core does not resume it first. Without it: resumed before (a v1-frozen task). */
 	PL_MECH_KILLS_PAUSED = 1u << 8,
+	/* tether writes container.log through a host file it holds, so the core can rotate the
+	 * log by handing it a fresh one (LOG_ROTATED); without it the log is written elsewhere
+	 * (a VM's QEMU) and a LOG_ROTATE from the domain is ignored */
+	PL_MECH_LOG_ROTATE = 1u << 9,
 } pl_mech_caps_t;
 
 /* What the caller asks of a domain, resolved to host paths. At validate and tether_config

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The vm mechanism (a dedicated kernel in a QEMU microVM), as the daemon sees it: its
  * descriptor, its settings and what it reports about itself. Its internals are under
  * src/mechanism/vm/ (vm/vm.h is private to them). */

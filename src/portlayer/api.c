@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One library call per API operation, rules and events included (api.h). */
 #include "portlayer/api.h"
 #include "common/cleanup.h"

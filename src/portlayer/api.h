@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The operations an API surface calls: one library call per request, with the rules and
  * the events that belong to it (as containerd's services under its gRPC adapters). The
  * HTTP routes parse, call one of these, and render; a second API surface (a Docker

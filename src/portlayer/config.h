@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A container's configuration: parsed and validated from the API's create body, stored in
  * the domain directory as config.json, and turned into tether's CONFIG message. This unit
  * owns validation; nothing downstream re-checks what it accepted. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Container lifecycle over the mechanism interface and the tether protocol. State is
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */
@@ -947,7 +948,12 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_LOG_ROTATED:
 		break;
 	case PL_MSG_LOG_ROTATE:
-		pl_logs_rotate(c);
+		/* only asked for by a tether that writes the host file and has a limit: anything
+		 * else (a VM guest) would only get its own log renamed away */
+		if (pl_mech_has(c->mech, PL_MECH_LOG_ROTATE) && c->config->log_max_size)
+			pl_logs_rotate(c);
+		else
+			pl_log_debug("container %.12s: ignoring an unasked LOG_ROTATE", c->id);
 		break;
 	default:
 		pl_log_debug("container %.12s: ignoring frame type %u", c->id, h->type);

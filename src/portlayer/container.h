@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libportlayer's container core: the set of isolation domains on this host, their
  * lifecycle, and the state derived from the mechanism and tether. Nothing here speaks
  * HTTP. The core owns every pl_container_t; callers must not keep pointers across loop

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The event stream: every state change a caller could care about (create, start, die,
  * oom, stop, kill, rename, remove, restart, ...), caused by the API or by the mechanism
  * alike. Events get a sequence number and a timestamp, go to one subscriber (the daemon

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What happens to an exec session nobody reads any more (its attach client went away, or
  * it was started detached): a sink that takes the output at once and drops it, so credit
  * keeps flowing and the process never blocks on a full pipe (Docker drops it as well);

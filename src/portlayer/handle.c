@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/handle.h"
 #include "portlayer/internal.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Handles: transactional change sets on a container (DESIGN.md principle 3). A handle is
  * an opaque token naming (container id, config version, staged changes). Mutators never
  * modify a handle: each returns a new one with one more change. Nothing is applied until

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Health checks run as exec sessions (the healthcheck field itself: health_config.c): a timer per
  * running container starts the check's command through the same path as POST /containers/{id}/exec,
  * a sink collects the first 4 KiB of its output, a second timer kills it when it overruns its

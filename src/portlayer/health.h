@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Health checks: the create body's "healthcheck" field, and the checks themselves, which the
  * port layer runs as exec sessions in a running container (a check is an exec like any other,
  * so it works on every mechanism tether runs on). This unit owns each container's health

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The create body's "healthcheck" field: validation and its canonical form (defaults filled
  * in: interval 30 s, timeout 30 s, retries 3, start_period 0). Kept apart from the checks
  * themselves (health.c) so the config parser and its fuzzer need nothing of the runtime. */

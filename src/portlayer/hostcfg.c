@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/hostcfg.h"
 #include "portlayer/config.h"
 #include "common/cleanup.h"

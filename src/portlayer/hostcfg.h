@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* How a container sits in its host beyond its own isolation domain: which namespaces it
  * shares (with the host or with another container: pods), what its resolver and /etc/hosts
  * say, where its cgroup goes, which host devices it gets, the size of /dev/shm and its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Private to libportlayer's container core: the container record, the persistence functions
  * store.c provides, and what the core's units call of each other. Included by exactly these:
  * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c

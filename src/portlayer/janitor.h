@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Deleting the trees of removed domains off the request path. A removal renames the
  * domain directory away (".removing-<id>") before it answers: from then on the domain is
  * gone for every reader, and a daemon that dies before the tree is deleted finds the

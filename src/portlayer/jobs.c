@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Worker jobs with their rules and events (jobs.h). */
 #include "portlayer/jobs.h"
 #include "common/cleanup.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Worker jobs of the library (image store writes, registry transfers, a container's
  * filesystem as archives) with the rules around them: the image store's job bracket (no
  * layer collection while one runs), the names a job reported recorded, a start refused

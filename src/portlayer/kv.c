@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* One file per key, named by the sha256 of the key (keys may hold '/' and be longer than a
  * file name), holding {"key","value","revision"}. A write is pl_atomic_write: temp file,
  * fsync, rename, fsync of the directory; a reader only ever sees whole files. The revision

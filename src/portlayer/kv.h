@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The key-value store: small persistent state for the layers above the port layer (a
  * personality's own records, say), under ROOT/kv/. This unit owns the keys, their values and
  * their revisions. Every write is atomic and durable before it is acknowledged (one file per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Lists with filters and summaries, so an engine never needs one inspect per object:
  * containers (label, name, id, status, ancestor, network, volume, exited), images
  * (reference, label, dangling), volumes (name, label, dangling, driver) and networks (name,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon's half of log rotation (tether's is src/tether/logrotate.c): on LOG_ROTATE,
  * container.log becomes container.log.1 (.1 becomes .2 and so on; the file past
  * config.log_max_files goes), a fresh container.log is opened and sent to tether with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Reading a container's log. tether writes it (CRI format: "<RFC3339Nano> <stream> <F|P>
  * <content>\n", one record per write); this unit turns records into the Docker API's
  * multiplexed frames (8-byte header: stream, 0, 0, 0, big-endian length), applying the

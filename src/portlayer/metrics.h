@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Counters for operators (GET /metrics). The container core counts what happens as it runs
  * (starts, failed starts, exits, OOM kills, start latency) into the pl_metrics_t its
  * pl_portlayer_t owns; pl_metrics_snapshot reads what it holds right now (containers by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Network changes of a running container (docker network connect/disconnect): a committed
  * "network" change reaches the live domain through the mechanism's net_connect and
  * net_disconnect before the config records it. A mechanism without them (a VM: no NIC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/placement.h"
 #include "portlayer/network/network.h"
 

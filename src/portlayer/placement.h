@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Placement: the core's side of the mechanism boundary. Which mechanism a container's
  * domain goes to, chosen from its isolation criteria and the capabilities the mechanisms
  * declare (never from their names), and the self-contained description (mechanism/domain.h)

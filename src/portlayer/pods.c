@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/pods.h"
 #include "portlayer/internal.h"
 #include "portlayer/network/network.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Pods: containers that share another container's namespaces ("container:<id>" network,
  * ipc and pid modes) or the host's (host ipc, pid, uts). The container core asks this unit
  * at create (references resolved to full ids; what the mechanism cannot share refused,

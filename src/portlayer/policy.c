@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/policy.h"
 #include "common/cleanup.h"
 #include "common/json.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The privilege and resource parts of the isolation criteria: what a container may do
  * (capabilities, no_new_privs, seccomp, read-only root, sysctls, rlimits, tmpfs mounts,
  * oom_score_adj) and how much it may use (memory, CPU, pids, block IO). This unit owns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The container records the core keeps: the list (creation order) and freeing one. */
 #include "portlayer/internal.h"
 #include "portlayer/health.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Recovery after a daemon (re)start: what store.c read of every domain directory is
  * settled against the host. A domain recorded as running is reattached when its tether
  * still lives; otherwise the mechanism releases what it held, and the container stopped:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/internal.h"
 #include "portlayer/placement.h"
 #include "common/cleanup.h"

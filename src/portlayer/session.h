@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions: the processes tether runs with their own stdio — session 1 is the primary,
  * exec sessions (tasks) are 2 and up — and the sinks that consume their output (attach
  * clients). This unit owns exec records (persisted next to the container as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Persistence of domain directories: ROOT/containers/<id>/ holds config.json (durable,
  * schema-versioned), state.json (the daemon's record of the current run), exit.json (the
  * exit record tether writes itself), container.log, and the overlay's upper/work/merged.

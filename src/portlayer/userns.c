@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* security.userns: validation of the id maps and allocation of host ranges (userns.h). */
 #include "portlayer/userns.h"
 #include "common/cleanup.h"

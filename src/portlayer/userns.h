@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* User namespace remapping (security.userns): the API shape and its validation, and the
  * allocation of host id ranges out of the daemon's subordinate range. The ranges a container
  * holds are recorded in its config.json (as explicit uid_map/gid_map); the allocator derives

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Tether protocol framing, shared by the port layer and every tether.
  * A frame is a 12-byte header (big-endian: u32 payload length, u16 type, u16 flags,
  * u32 channel) followed by the payload. Control messages carry one JSON object; data

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Linux capability names, indexed by capability number. Part of the protocol's vocabulary
  * for Linux domains: the port layer validates and sends names, tether's Linux layer turns
  * them into numbers. Header-only so the static tether and the daemon share one table. */

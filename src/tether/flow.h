@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Flow control between tether and the daemon, as pure arithmetic (docs/tether-protocol.md):
  * output credit the daemon grants (CREDIT), and the stdin window tether grants. */
 #pragma once

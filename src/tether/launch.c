@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* CONFIG and EXEC payloads: what to run and with which stdio and privileges, parsed strictly
  * into a pl_os_spawn_spec_t; and the Docker-compatible codes and wording of a launch that
  * failed. No I/O. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tether's half of log rotation. tether never holds a directory of the host (a container
  * with SYS_PTRACE could reach it through /proc/1/fd), so it cannot rename files: when its
  * log reaches log_max_size it asks the daemon (LOG_ROTATE); the daemon renames

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* CRI log records (logwriter.h). */
 #include "tether/logwriter.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The container log writer: one stream's output (stdout or stderr of session 1) cut into CRI
  * records, "<RFC3339Nano> <stream> <F|P> <content>\n", each written with one write() to the
  * log fd. A line longer than PL_LOG_LINE_MAX is logged in P(artial) pieces, so memory stays

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The OS mechanics tether needs: signal intake, launching processes (with pipes or a
  * pseudo-terminal for their stdio), terminal control, reaping and killing. tether.c,
  * session.c and launch.c hold the protocol and event logic and stay portable; each guest OS

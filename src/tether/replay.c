@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Session 1's replay ring (replay.h). */
 #include "tether/replay.h"
 #include "tether/flow.h"

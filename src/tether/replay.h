@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Session 1's replay ring: its recent output, so that a daemon that lost frames (a restart,
  * a reconnect) can have them again. Frames already sent keep their sequence number and bytes
  * in `sent`; output not yet sent waits in `unsent` (consecutive appends of one stream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions: every process tether runs and its stdio (docs/tether-protocol.md, "Sessions").
  * Session 1 is the primary process: its output always goes to the log (CRI records) and into
  * a bounded replay ring, and reaches the daemon as DATA frames while it is attached and has

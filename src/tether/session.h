@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Sessions: every process tether runs and its stdio (session.c). The session code is given
  * its output port at init and calls nothing else of tether's: the connection to the daemon,
  * the log fd and the start of a waiting primary are the port's. */

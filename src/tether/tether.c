@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-tether: PID 1 of a container. Speaks the tether protocol (docs/tether-protocol.md) on
  * fd 3, runs the primary process and exec sessions, writes the primary's output to the log on
  * fd 4 in CRI format, reaps orphans, and leaves the exit record in fd 5. This file owns the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Tether's internal interface between its portable parts: tether.c owns the control stream,
  * the phases (hello, config, running, exiting) and the main loop; session.c (session.h) owns
  * every process tether runs and its stdio, and reaches the connection and the log only

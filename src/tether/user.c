@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* User names in the container's own terms: "name", "name:group", "uid:group", resolved
  * against the /etc/passwd and /etc/group of the root tether runs in (after pivot, so they
  * are the container's files, never the host's). Plain file parsing: tether is static, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the create-request parser and validator (the API's largest input).
  * Whatever the bytes, parsing either yields a config whose canonical form parses again to
  * the same thing, or an error with a message. */

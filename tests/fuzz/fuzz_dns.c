@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the DNS responder's message handling, the part of the daemon anyone on a
  * scope can send bytes to. Whatever a datagram holds, pl_dns_respond must drop it, forward it
  * with one well-formed question, or produce a reply that fits its buffer and parses back with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: layer and copy-in extraction (pl_extract_tar), the one place untrusted
  * archives touch the disk. Whatever the bytes and the policy, extraction either succeeds or
  * fails with a message, and nothing appears outside the root: a sibling directory stays

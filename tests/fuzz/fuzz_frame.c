@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the tether protocol decoder. Any byte stream, fed in arbitrary chunks,
  * must yield whole frames or a clean error, never a crash or unbounded buffering. */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* libFuzzer target: the HTTP request path as the daemon runs it: libmicrohttpd in external
  * epoll mode on our loop, our accept, the %00 check, route matching ({param}, {ref*},
  * suffixes, 404/405), query and header lookups, JSON bodies and a streamed reply. The

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Writes the seed corpora of the fuzzers into tests/fuzz/corpus/<target>/ (checked in;
 rerun after changing this file). Seeds are realistic inputs: create requests as clients
 send them, tether protocol conversations, DNS queries, layer tars, HTTP requests."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets with clang and runs each for a bounded time (default 30 s
 # each; PL_FUZZ_SECONDS overrides). Prints "fuzz <target>: ok" or fails with the crash.
 set -euo pipefail

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Fixtures for the Port Layer integration suite.
 
 The suite drives a real portlayerd over its real unix socket. Nothing is built

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pl-dockerd for the integration suite: started beside the module's portlayerd (in that
 daemon's network namespace, talking to it over its unix socket only), with a busybox image
 loaded through `docker load` from a docker-archive made locally. The real docker CLI drives

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers shared by test_handles.py, test_events.py and test_recovery.py.
 
 Kept out of conftest.py (owned elsewhere). Import what you need:

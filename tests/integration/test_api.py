@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The daemon serves exactly the routes api/portlayer.yaml specifies."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The API is versioned: /v1/... serves the same routes as the unversioned paths (aliases of
 the newest version), unknown versions are refused, and /_ping and /info say which versions
 the daemon serves."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A container's filesystem as archives: export, changes (diff against the image), copy in
 (PUT /containers/{id}/archive) for stopped and running containers, copy out and stat
 (GET/HEAD), and commit of a container into a new image that runs with its changes.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Attach before start: the order every `docker run` uses (create, attach, wait, start).
 Attaching to a created container succeeds, and the stream carries the process's output from
 its very first byte, even for a program that prints at once and exits; stdin sent (and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """auto_remove: the port layer removes a container (and its anonymous volumes) as soon as
 it stops, including a stop that happened while the daemon was down (found at recovery).
 wait?condition=removed answers with the exit code once it is gone; the events are die, then

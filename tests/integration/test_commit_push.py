@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Commit + push + pull round trip: a container's changes committed into an image, pushed
 (POST /images/{name}/push) to a real distribution registry (Debian's docker-registry on
 loopback, inside the daemon's network namespace), and pulled by a second daemon sharing

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Many containers at once."""
 
 import threading

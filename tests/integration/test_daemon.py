@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Containers outlive the daemon: stopping or killing portlayerd stops no
 container and loses no output; a restarted daemon reattaches."""
 

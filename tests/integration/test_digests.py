@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Registry digests: a pulled image records the manifest digest its registry holds it under
 (repo_digests in inspect and the list), runs by that digest, and a push reports the digest
 and records it the same way."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docker build (the classic builder, DOCKER_BUILDKIT=0) through pl-dockerd with the real
 docker CLI: instructions, multi-stage COPY --from, .dockerignore, build args, --target, a
 failing RUN, the cache, and the built image run."""
@@ -308,3 +309,19 @@ def test_network_none_custom_dockerfile_and_escape_refused(docker, tmp_path):
     p = build(docker, ctx, check=False)
     assert p.returncode != 0
     assert "outside the build context" in p.stdout + p.stderr
+
+
+def test_builder_prune_forgets_the_cache(docker, tmp_path):
+    ctx = tmp_path / "pctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo pruned > /p\nCMD cat /p\n")
+    build(docker, ctx, "-t", "pltest/prune:1")
+    again = build(docker, ctx, "-t", "pltest/prune:1")
+    assert "Using cache" in again.stdout, again.stdout
+    p = docker.run("builder", "prune", "-f")
+    assert "Total reclaimed space" in p.stdout, p.stdout
+    after = build(docker, ctx, "-t", "pltest/prune:1")
+    assert "Using cache" not in after.stdout and "Running in" in after.stdout, after.stdout
+    # docker system prune reaches /build/prune too
+    docker.run("system", "prune", "-f")
+    assert docker.out("run", "--rm", "pltest/prune:1") == "pruned\n"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The real docker CLI (28.x) against pl-dockerd + portlayerd: every test checks what a
 docker user sees (output, exit codes, inspect fields), not only that a command succeeded."""
 

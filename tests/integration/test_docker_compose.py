@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docker-compose 1.29 (Debian's) against pl-dockerd + portlayerd: a project with two
 services, a named volume, a published port, a health-gated depends_on and its network."""
 

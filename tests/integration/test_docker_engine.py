@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pl-dockerd on the port layer's engine primitives (issue 17): names (--dns, --add-host,
 --domainname), ps through the port layer's filters and summaries, shared namespaces
 (--network/--ipc/--pid container:, --uts host), host resources (--cgroup-parent, --device,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docker pull (and docker run's own pull) through pl-dockerd from a distribution registry on
 the loopback of the daemon's network namespace (Docker treats 127.0.0.0/8 as insecure)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docker login, push and pull with credentials through pl-dockerd, against a
 docker-registry with htpasswd (bcrypt) basic auth on the loopback of the daemon's network
 namespace (plain http, as Docker does for 127.0.0.0/8)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The Docker SDK for Python (Debian's python3-docker) against pl-dockerd + portlayerd."""
 
 import pytest

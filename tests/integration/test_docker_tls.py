@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pl-dockerd over TCP with mutual TLS (-H tcp://ADDR:PORT --tls-cert --tls-key --tls-ca):
 the docker CLI with --tlsverify and a client certificate signed by the CA gets in (run,
 exec with a hijacked stream, ps); without a certificate, with a stranger's, or with plain

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Bad input and wrong states get the contract's status codes and change nothing."""
 
 import os

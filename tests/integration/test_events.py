@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The event stream (live, replayed from the journal, filtered, across daemon restarts)
 and the restart policies it reports on."""
 

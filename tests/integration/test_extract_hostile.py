@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Layer extraction (POST /layers) against hostile archives, and what a good layer keeps.
 
 Every refused archive must be answered 400 with a message naming the offending entry,

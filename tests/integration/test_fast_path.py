@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The fast run path (issue 16): create with "start": true, removal whose tree is deleted
 after the answer, the state record written in place, the raised fd limit (and the
 container's unraised one), lists that take the freezer state from memory, and the phase

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """List filters and summaries: containers, images, volumes and networks answer Docker's
 filter JSON with exactly the objects that match, and container summaries carry what an
 engine shows (image, labels, ports, state, a human status, sizes on request)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Handles: staged, immutable change sets bound to a config version, committed all or
 none; stale handles get 409 with the current version; the handle table is bounded."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Health checks run by the port layer as exec sessions: status starting -> healthy ->
 unhealthy with its failing streak and last results in inspect, health_status events,
 wait?condition=healthy, timeouts, and a record that survives a daemon kill -9 (the status is

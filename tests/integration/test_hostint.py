@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Names inside a container (dns, dns_search, dns_options, extra_hosts, domainname, its own
 name and aliases in /etc/hosts) and host integration (cgroup_parent, devices with their
 cgroup rules, shm_size, group_add, the log file's host path)."""

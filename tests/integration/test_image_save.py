@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Image save (GET /images/get, plctl image save): a docker-archive or an OCI image layout
 of one or more images that import takes back with the same ids and layer digests, and the
 image runs again after export -> rm -> import."""

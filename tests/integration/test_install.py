@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`meson install --destdir` lays out everything an installed system needs, and an
 integrator's program builds against the installed library with one cc line (its pkg-config
 file) and runs a container against a daemon."""

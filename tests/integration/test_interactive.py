@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Interaction with running containers: exec sessions, attach streams (raw tty and the
 multiplexed framing), terminals through plctl in a real pseudo-terminal, flow control
 towards a slow client, and stats.

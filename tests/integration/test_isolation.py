@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """What the container can see and touch, and what it leaves behind on the host."""
 
 import hashlib

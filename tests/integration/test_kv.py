@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The KV store: GET/PUT/DELETE /kv/{key}, GET /kv?prefix=, a revision on every value from
 one counter that only increases, compare-and-set with If-Match (409 when stale, 0 = must
 not exist), 413 past 1 MiB, and atomic durable writes: a daemon killed with -9 in the middle

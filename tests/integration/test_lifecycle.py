@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Container lifecycle: create, start, stop, kill, wait, restart, addressing."""
 
 import threading

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Per-container log limits (issue 13): log_config {max_size, max_files} rotates
 container.log into container.log.1 ... like Docker's max-size/max-file; logs, tail and
 follow read across the rotated files; the daemon's defaults apply to containers created

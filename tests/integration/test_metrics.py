@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """GET /metrics: Prometheus text format with the container, API, tether and fd numbers an
 operator scrapes (README, api/portlayer.yaml)."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Live network changes: a running linux container connects to a scope (a new interface
 with its address, reachable by the scope's other containers) and disconnects again,
 through POST /networks/{name}/connect|disconnect and the handle's network change. A

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Networking: scopes, endpoints, IPAM, name resolution, published ports.
 
 The daemon runs in a network namespace this module creates (`ip netns add`), so that a

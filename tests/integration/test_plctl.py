@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """plctl end to end against the daemon."""
 
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Pods: containers sharing another container's network, IPC and pid namespaces (or the
 host's), as a Kubernetes sandbox and its containers do through cri-dockerd."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Registry pull (POST /images/pull): a real distribution registry (Debian's docker-registry)
 serving on loopback inside the daemon's own network namespace, images pushed there by skopeo;
 the daemon pulls them through the OCI distribution API, verifies every blob against its

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Recovery: containers outlive a SIGKILLed daemon; a restarted daemon reattaches to
 the live ones, settles the ones that ended meanwhile, and finishes or undoes whatever
 create/start/remove the kill interrupted."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Resource limits (memory and OOM, pids, cpu), live update, pause/unpause.
 
 Cgroup files are read straight from the host's v1 hierarchies:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Running a process: output, exit status, environment, identity."""
 
 import re

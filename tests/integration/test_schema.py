@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Real answers of the daemon match the schemas of api/portlayer.yaml.
 
 Every answer the suite's Api helper got (conftest.RESPONSES: this module runs last, after

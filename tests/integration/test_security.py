@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The container's security profile: capabilities, no_new_privs, seccomp, masked and
 read-only paths, read-only rootfs, tmpfs, sysctls, rlimits, oom_score_adj, and the
 classic escape routes (overwriting the runtime binary, inherited host fds, a symlink

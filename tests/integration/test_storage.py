@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Images: import (OCI image layout made with umoci, docker-archive made with skopeo), list,
 inspect, tag, untag, remove with layer collection, and containers run from images: the
 image's defaults, an overlay of shared read-only layers with a private upper, whiteouts

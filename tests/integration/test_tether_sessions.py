@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tether sessions: exec, tty, stdin, credits, attach and the replay ring, reconnect.
 
 These drive the real static build/pl-tether directly, without the daemon: the test is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """API access: the unix socket's mode and group, and TCP served only with mutual TLS."""
 
 import grp

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """GET /containers/{id}/top: the container's processes as tether sees them inside the
 domain (its own pids), with user, state, CPU time, resident memory and the command line.
 Tether gathers them (TOP_REQUEST/TOP), so the same call works in a VM; that case boots one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """User namespaces (security.userns mode "remap"): the container's root is an unprivileged
 host uid from a 65536-id slice the daemon hands out; the rootfs still looks root-owned
 inside (idmapped lower layers), files it writes land on the host with the mapped ids, and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The vm mechanism: containers that ask for a dedicated kernel run in a QEMU microVM with
 tether as the guest's init. Real QEMU, real guest kernel (TCG here: MACHINE.md). Boots are
 slow on these machines, so the module shares one daemon and a few VMs, serially:

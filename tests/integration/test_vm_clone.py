@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """VM templates and clones: a dedicated-kernel container starts by restoring a guest booted
 once and saved (its RAM file mapped copy-on-write) instead of booting. Real QEMU under TCG,
 so serial and few: one daemon that builds its 256 MiB template at start-up, then clones

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Named volumes and bind mounts: the volume API, data lifetime, seeding from the rootfs,
 read-only mounts, bind sources and hostile bind targets."""
 

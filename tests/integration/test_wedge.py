@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The API cannot be wedged by its clients (issue 13, bugs 1-3 and 8): hung-up clients of
 long-lived requests are freed, the listening socket comes back after the connection limit
 was reached, idle and garbage connections are not held, and %00 never truncates a name.

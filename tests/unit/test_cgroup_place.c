@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Containers under a cgroup_parent of their own: where their cgroups are, as containers come
  * and go for longer than the table of placements holds (a kubelet's churn), and what happens
  * when it is full. Runs on an empty directory: no hierarchy is touched. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* plctl's flag tables (src/cli/flags.c, cli.c): getopt's option string and long options
  * come from a command's tables, table flags set their JSON fields, and the help lists
  * every flag with its text (headings, continuation lines, hidden flags, subcommands). */

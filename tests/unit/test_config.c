@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Config parsing and validation: what the create API accepts and how it refuses. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The container core driven through a fake mechanism (tests/unit/fake): the state machine,
  * recovery after a restart of the core, handles and exec sessions, with a real event loop
  * and real stand-in processes but no namespaces, cgroups or tether. Runs as root in a

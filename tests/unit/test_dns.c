@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The per-scope DNS responder: the message parser and builders on hand-made and hostile
  * bytes, then the server over real UDP sockets on loopback, driven by the real loop, with
  * fake upstream nameservers the test runs on other loopback addresses. */

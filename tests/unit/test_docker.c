@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* pl-dockerd's pure pieces: the typed client's create body, Docker's status words and
  * human statuses, and Docker's inspect shape from a port layer container. */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docker build's Dockerfile parser (directives, continuations, comments, flags, exec vs
  * shell form, heredocs refused) and word expansion as Docker does it. */
 #include <setjmp.h>

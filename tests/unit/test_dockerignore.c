@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* .dockerignore with Docker's pattern rules: '*' within a component, '**' across them,
  * parents, '!' exceptions, cleaning, comments. */
 #include <setjmp.h>

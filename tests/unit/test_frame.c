@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Tether protocol framing: the wire layout both sides depend on, and a reader that survives
  * whatever a broken or hostile peer sends. */
 #include <stdarg.h>

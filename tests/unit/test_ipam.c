@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The IPv4 allocator: next free, exhaustion, release, static conflicts, rebuilt state. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The KV store and the engine fields of a create body: keys, revisions, compare-and-set,
  * reopening (revisions never reused, a torn write's temp file ignored), and the healthcheck /
  * auto_remove validation. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The log reader: CRI records in, Docker-framed lines out, with tail/stream/time filters. */
 #include <setjmp.h>
 #include <stdarg.h>

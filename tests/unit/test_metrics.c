@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The latency histogram behind /metrics: bucket boundaries, the overflow bucket, sums. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The network fields of a create body: modes, scopes, static addresses, aliases and
  * published ports, their canonical form, and how bad ones are refused (naming the field). */
 #include <setjmp.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* common/phase: sums per named phase, a child's stamps folded in once, the text /metrics
  * shows. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Placement by criteria and capabilities, with fake mechanisms: the core picks what a
  * domain needs from what mechanisms declare, never by name, and a second mechanism of the
  * same kernel can be chosen when the first cannot serve. */

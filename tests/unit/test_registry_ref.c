@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Registry references: what pull accepts and how it splits them. */
 #include <setjmp.h>
 #include <stdarg.h>

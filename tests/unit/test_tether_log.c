@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tether's log writer (src/tether/logwriter.c) on a pipe: CRI records, complete lines as F,
  * a line longer than the buffer in P pieces, the partial line at the end as P, and each
  * record's time as RFC 3339 with nine fraction digits. */

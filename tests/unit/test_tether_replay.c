@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tether's replay ring (src/tether/replay.c) and flow-control arithmetic (flow.h), without a
  * daemon or a socket: frames go to a recording callback. Output is cut into frames as the
  * credit allows, coalesced per stream, bounded in memory (the oldest goes), and frames after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tether's STATS answer (src/tether/linux/stats.c), read from this machine's /proc and /sys:
  * the port layer's stats keys, every figure present, and plausible values (the memory limit
  * is MemTotal, this process counts, the loopback interface is listed). */

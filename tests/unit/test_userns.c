@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* security.userns: the daemon's range flag, map validation, and slice allocation. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Signal names, number and time parsing, ids. */
 #include <setjmp.h>
 #include <stdarg.h>

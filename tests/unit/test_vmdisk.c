@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The vm mechanism's base disk: sized for the tree's bytes and its number of entries (a
  * tree of many small files used to run out of inodes), built by the real mkfs.ext4. */
 #include <setjmp.h>

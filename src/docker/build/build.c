@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "docker/build/build.h"
 #include "common/cleanup.h"
 #include "common/json.h"
@@ -1401,6 +1402,27 @@ static char *read_small(const char *path, size_t max, size_t *len)
 	buf[n] = '\0';
 	*len = n;
 	return buf;
+}
+
+void dk_build_prune(dk_job_t *j)
+{
+	pl_client_t *c = dk_job_client(j);
+	_cleanup_error_ pl_error_t *err = NULL;
+	char **keys = pl_kv_keys(c, CACHE_PREFIX, &err);
+	if (!keys) {
+		dk_job_reply_error(j, err);
+		return;
+	}
+	json_t *deleted = json_array();
+	for (char **k = keys; *k; k++) {
+		pl_error_t *e = NULL;
+		if (pl_kv_delete(c, *k, &e) == 0)
+			json_array_append_new(deleted, json_string(*k + strlen(CACHE_PREFIX)));
+		pl_error_free(e);
+	}
+	pl_strv_free(keys);
+	dk_job_reply_json(j, 200,
+			  json_pack("{s:o,s:i}", "CachesDeleted", deleted, "SpaceReclaimed", 0));
 }
 
 void dk_build(dk_job_t *j)

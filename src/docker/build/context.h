@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docker build's files on the pl-dockerd side: the context tar unpacked into a private
  * directory (no entry may land outside it, a size cap), and the tars that carry COPY/ADD
  * sources into a build container (PUT /containers/{id}/archive at "/"), with the content

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The Dockerfile language as the classic builder reads it: parser directives (# escape,
  * # syntax), comments, line continuations, the instruction/flags/arguments split, exec
  * (JSON) versus shell form, and the shell-like word expansion ($VAR, ${VAR:-d}, ${VAR:+x},

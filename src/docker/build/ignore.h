@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* .dockerignore: Docker's pattern rules (moby/patternmatcher). One pattern a line; blank
  * lines and lines starting with '#' skipped; a leading '!' re-includes; patterns are
  * cleaned like paths (leading '/' dropped, "a/./b" -> "a/b"); '*' and '?' never match '/',

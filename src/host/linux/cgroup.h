@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* cgroups for the linux mechanism: detects the host's layout once (v2, v1, or hybrid =
  * v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified) and keeps one cgroup per
  * container under a "portlayer" parent in every hierarchy it uses. Never remounts. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Device rules on cgroup v2: a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the
  * container's cgroup2 directory, made from the same rules the v1 controller takes. Each rule
  * is one block that jumps to the next on a mismatch (type, requested access not a subset of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The host side of networking over rtnetlink (libmnl): bridges for scopes, veth pairs and
  * macvlans for endpoints. One NETLINK_ROUTE socket, opened on first use, serves every
  * request; each request waits for the kernel's ack, so errors name the failing step. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Host network devices for the port layer's scopes and the domains' endpoints: bridges
  * (one per bridge scope, the gateway address on it) and the host side of an endpoint
  * (a veth pair whose inside end is created directly in the domain's network namespace, or

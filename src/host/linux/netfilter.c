@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Runs `nft -f -` for the port layer: the rules on a memfd as stdin, stdout and stderr on
  * another memfd (nft's complaint), a pidfd to watch. The child starts with an empty signal
  * mask and default dispositions: the daemon blocks the signals its loop reads through a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Process and socket plumbing of the Linux host: see proc.h. */
 #include "host/linux/proc.h"
 #include "common/cleanup.h"

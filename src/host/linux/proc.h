@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Process and socket plumbing of the Linux host, shared by the mechanisms (linux, vm):
  * cloning a domain's first process with a pidfd (optionally straight into a cgroup), the
  * pid-reuse guard (a process's start time), the unix sockets a domain listens on in its run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* seccomp filters for the linux mechanism, built with libseccomp in the daemon and handed
  * to tether as a BPF program (tether stays free of libseccomp). The default profile blocks
  * what Docker's blocks for a container with the same capabilities; a custom profile uses

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The linux mechanism: a domain is a set of fresh namespaces (pid, mount, uts, ipc, net,
  * cgroup) plus one cgroup per container, entered with clone3 straight into the cgroup.
  * tether runs as the domain's PID 1, exec'd from a sealed memfd so nothing inside the
@@ -440,7 +441,7 @@ static bool linux_is_paused(const pl_mechanism_t *m, const char *id)
 pl_mechanism_t pl_mechanism_linux = {
     .name = "linux",
     .caps = PL_MECH_SHARES_HOST_NS | PL_MECH_NETNS_POOL | PL_MECH_MACVLAN | PL_MECH_HOTPLUG_NIC |
-	    PL_MECH_PAUSE | PL_MECH_FILES_ON_HOST,
+	    PL_MECH_LOG_ROTATE | PL_MECH_PAUSE | PL_MECH_FILES_ON_HOST,
     .available = linux_available,
     .spawn = linux_spawn,
     .reattach = linux_reattach,

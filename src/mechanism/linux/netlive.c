@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Network changes of a running linux domain: the host side of a new endpoint as at start
  * (host/linux/netdev.c), the inside end configured from a short-lived thread that enters
  * the domain's network namespace (setns affects that thread only), with the classic

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "mechanism/linux/rootfs.h"
 #include "common/cleanup.h"
 #include "common/fs.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The domain's root file system and device set-up, run inside the freshly cloned child
  * (new mount, pid, uts, ipc, net namespaces) before tether is exec'd. Every mount target is
  * opened beneath the new root without following symlinks and mounted through its fd, so a

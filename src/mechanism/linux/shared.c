@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 #include "mechanism/linux/shared.h"
 #include "host/linux/cgroup.h"
 #include "common/cleanup.h"

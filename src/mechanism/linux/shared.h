@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* What a linux domain takes from outside itself: namespaces shared with the host or with
  * another domain (pods) and host devices passed through with their cgroup rules. */
 #pragma once

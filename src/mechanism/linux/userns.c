@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* User namespaces for the linux mechanism: maps, idmapped mounts, and the GO hand-over
  * (userns.h; why idmapped mounts: docs/design-decisions.md). */
 #include "mechanism/linux/userns.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* User namespaces for the linux mechanism (security.userns mode "remap"). The setup child
  * is cloned with CLONE_NEWUSER besides its other namespaces, so its mount, network, ipc,
  * uts, pid and cgroup namespaces all belong to the container's user namespace and its root

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The guest's root disks. A rootfs directory or an image's layers become one raw ext4 base
  * disk (mkfs.ext4 -d over the merged view: the directory itself, or the layers mounted as a
  * read-only overlay in a private mount namespace of a helper process), built once and cached

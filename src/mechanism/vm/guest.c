@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The guest's kernel and initramfs. The kernel is an unpacked Debian linux-image package
  * (scripts/deps.sh puts the cloud flavour there); its virtio drivers are modules, so the
  * initramfs carries them beside the static tether (/init) with /modules/order listing them in

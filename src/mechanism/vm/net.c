@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A VM's network endpoints on the host: one tap device per bridge endpoint, enslaved to the
  * scope's bridge and up, handed to QEMU as an inherited fd (-netdev tap,fd=N). The taps are
  * not persistent: the kernel deletes one when its last fd closes, so a tap lives exactly as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* QEMU for the vm mechanism: the microvm command line (virtio-mmio devices: the root disk
  * and three virtio-serial ports, tether's control socket and the container's log and exit
  * record written by QEMU itself into the domain directory) under QEMU's seccomp sandbox, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Volumes and bind mounts of a vm domain, served to the guest over virtio-fs. In the launcher,
  * before QEMU runs: one virtiofsd per VM (QEMU's own, /usr/lib/qemu/virtiofsd) in a private
  * mount namespace whose shared directory is a small tmpfs holding each mount's host source

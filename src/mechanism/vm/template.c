@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* VM templates: a guest booted once to where tether waits for its first CONFIG, stopped and
  * saved, so that a container's VM restores it instead of booting (docs/design-decisions.md,
  * "VM templates and clones"). One template per guest kernel, initramfs (tether), QEMU binary,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The vm mechanism: a domain is a QEMU microVM with its own kernel; tether is the guest's
  * PID 1 (/init of the initramfs, then the root disk). The daemon makes two listening
  * sockets in the container's run dir (tether's control channel and QMP), connects to the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The vm mechanism's internal interface between its files: guest.c owns the guest kernel
  * (finding it) and the initramfs (building and caching it), disk.c the root disks (per-image
  * base, per-container overlay), qemu.c QEMU's command line, the accelerator verdict and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The per-scope DNS responder's server (see dns.h): UDP and TCP listeners on the loop, the
  * table of forwards waiting for an upstream, and the TCP connections of clients. Each query
  * goes through pl_dns_respond (dns_msg.c); what it does not answer is forwarded over the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The DNS responder of one network scope: UDP and TCP listeners on the daemon's loop that
  * answer A (and PTR) queries for names the scope knows, through callbacks the scope owns, and
  * forward every other query, unchanged but for its id, to the host's nameservers. Owns its

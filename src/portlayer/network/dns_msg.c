@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The DNS responder's pure message functions (see dns.h): parsing, building, the per-query
  * decision. No sockets, no allocation. Every read of a message goes through a length check
  * against the buffer it came in; nothing here trusts a count or an offset found inside a

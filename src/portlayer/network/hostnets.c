@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Which IPv4 subnets a scope may take: never a reserved range (loopback, "this network",
  * link-local, shared address space, multicast, class E), and never one the host already
  * reaches through an interface address or a route (a bridge there would shadow it). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Subnet checks against reserved ranges and the host's own addresses and routes (in the
  * daemon's network namespace). Owns nothing. */
 #pragma once

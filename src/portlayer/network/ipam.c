@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The IPv4 allocator: one bit per address of the subnet. */
 #include "portlayer/network/ipam.h"
 #include "common/cleanup.h"

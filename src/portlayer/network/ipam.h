@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* IPv4 address management for one subnet: a pure allocator (no I/O) over the subnet or an
  * address range inside it. The network, broadcast and gateway addresses are never handed
  * out. Addresses are host-order uint32_t; the allocator keeps no record of who holds an

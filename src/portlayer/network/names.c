@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The name service of bridge scopes: one DNS responder (dns.c) per scope on its gateway,
  * port 53, while the scope exists. It answers for the containers running on that scope (by
  * name, 12-character short id, full id and aliases, and the reverse) and forwards the rest

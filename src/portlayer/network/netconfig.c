@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The network side of a container's config: network_mode, networks and ports parsed and
  * validated from a create body, and their canonical JSON. Pure (no scopes, no kernel), so
  * the create-request fuzzer links it alone; binding to scopes is network.c's. */

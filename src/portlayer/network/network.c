@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Scopes, their persistence and allocators, and the network side of a container: its
  * config fields, the endpoints the mechanism plumbs and tether's "network" object. */
 #include "portlayer/network/scope.h"

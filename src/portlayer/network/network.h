@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Network scopes and endpoints: bridge scopes (a Linux bridge with a subnet, a gateway and
  * IPAM, NAT and published ports through nftables), external scopes (macvlan on an existing
  * interface), and what a container on them needs: the endpoints the mechanism plumbs before

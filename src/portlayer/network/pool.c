@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The network namespace pool: namespaces created ahead of time (the kernel's set-up of one
  * is slow) and held as fds; a domain's set-up child enters one instead of unsharing. Refilled
  * one namespace per loop turn after each take, so a burst of starts never waits on it. */

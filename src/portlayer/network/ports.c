@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The project's nftables table (`ip portlayer`): 127/8 accepted from loopback only,
  * masquerade per scope, forwarding dropped for internal scopes and between scopes and into
  * a scope unless it answers or is a published port, and DNAT for the running containers'

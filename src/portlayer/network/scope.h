@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Private to the network unit: a scope's record, shared by network.c (scopes, endpoints),
  * ports.c (the nftables table) and dns wiring. */
 #pragma once

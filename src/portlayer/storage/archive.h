@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Archives of a container's filesystem: export, diff against its image, copy in and out,
  * stat, and the layer a commit makes of its upper directory. Everything here runs in a
  * worker process, because getting a view of the container's files means entering its mount

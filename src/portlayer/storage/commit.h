@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Commit: a container's writable layer (its overlay upper directory) becomes a new layer in
  * the store, and a new image is recorded whose config is the container's over its image's.
  * A container made from a rootfs directory gets that directory as the base layer. Runs in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Safe tar extraction: the one place untrusted archives (image layers, copies into
  * containers) touch the disk. Every entry is created relative to a root directory fd with
  * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS) on its parent, never

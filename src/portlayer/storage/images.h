@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The image store: content-addressed layers (ROOT/storage/layers/<diff-id hex>/diff, in
  * overlayfs form, shared by every container of every image that has them) and images
  * (ROOT/storage/images/<id hex>.json: OCI image config + layer chain) with their names

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Registry push: an image of the store to a registry (OCI distribution API v2). Layers are
  * stored extracted, so each is written again as a tar (pl_archive_layer: sorted, overlay
  * whiteouts as OCI ones); a layer committed here gives back its very bytes, so its diff id

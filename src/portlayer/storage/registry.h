@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Registry pull: the client side of the OCI distribution API (v2) over libcurl. Owns the
  * transfers of one pull (manifest, index → platform manifest, config and layer blobs), the
  * registry's authentication dance (Bearer tokens from the challenge's realm, or Basic) and

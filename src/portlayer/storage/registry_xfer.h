@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Internal to the registry client (registry.c, push.c): one registry conversation (pull_t:
  * the reference, the scheme that works, the credentials earned) and its transfers (xfer_t),
  * run in parallel with libcurl multi, answering authentication challenges on the way. */

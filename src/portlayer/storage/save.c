@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Image save (docker save, and an OCI image layout): the store's images as a tar that an
  * import (ours or Docker's) takes back with the same ids and layer digests. Configs come as
  * their exact bytes; layers as the bytes they arrived as (kept beside the extracted files),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Named volumes (driver "local"): directories under ROOT/volumes/<name>/_data that outlive the
  * containers using them. A fresh volume is filled from the image's content at its mount
  * target on first use (marked by ROOT/volumes/<name>/populated). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The inside of a domain's network, from CONFIG's "network" object: interfaces up with
  * their MTU and address, routes, /etc/hosts and /etc/resolv.conf. The host side (the
  * interfaces' existence, their MACs) was done by the port layer before tether started.

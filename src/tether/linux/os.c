@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Linux implementation of tether/os.h: signalfd, fork+exec with an errno pipe, pipes or a
  * devpts pseudo-terminal for stdio, close_range, waitpid reaping. Nothing here talks the
  * protocol. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Small helpers shared by the linux OS layer's units (os.c, net.c, vmshares.c, stats.c,
  * top.c). */
 #pragma once

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The domain's usage read from inside it (the answer to STATS_REQUEST): CPU time from
  * /proc/stat, memory from /proc/meminfo, processes from /proc (kernel threads left out),
  * disk bytes from /proc/diskstats, interface counters from /sys/class/net. In a dedicated

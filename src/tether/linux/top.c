@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The domain's process list (the answer to TOP_REQUEST), read from the domain's own /proc, so
  * the pids are the domain's and it works the same in a VM's guest kernel: pid, user (the
  * effective uid's name in the domain's /etc/passwd), state, CPU time, resident memory and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tether as the first process of a dedicated Linux kernel (the vm mechanism): brings the
  * guest up from the initramfs the port layer built (proc, sys, dev; the virtio modules in
  * the order listed in /modules/order; the clock and hostname from the kernel command line;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A vm domain's volumes and bind mounts, inside the guest (see vmshares.h). Runs in the
  * initramfs before the switch into the root disk: the shares file system is mounted at
  * /shares, each share is bound onto its target beneath the new root, then /shares is

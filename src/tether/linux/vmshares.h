@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The guest side of a vm domain's volumes and bind mounts (vmshares.c), used by vm.c's
  * boot: the host serves them as one virtio-fs file system (tag "pl.shares") holding each
  * share at "0", "1", ... and "list" saying where they go. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* A fake mechanism for unit tests of the container core (state machine, recovery, handles,
  * sessions): it isolates nothing. spawn forks a real stand-in process that speaks tether's
  * protocol over a socketpair and plays a script chosen by the container's args[0]:
