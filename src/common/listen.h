@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Listening sockets shared by the daemons (portlayerd --tls-listen, pl-dockerd -H tcp://). */
 #pragma once
 
