@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The mechanisms compiled in, as the daemon opens them: each one's settings are passed to
  * its init here, never set beforehand (mechanism/linux.h, mechanism/vm.h). */
 #pragma once
