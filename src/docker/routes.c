@@ -518,13 +518,15 @@ static json_t *network_json(const pl_network_info_t *n)
 		json_array_append_new(cfg, json_pack("{s:s,s:s}", "Subnet", n->subnet, "Gateway",
 						     n->gateway ? n->gateway : ""));
 	const json_t *labels = json_object_get(n->raw, "labels");
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{},s:{},s:o}",
+	const json_t *opts = json_object_get(n->raw, "options"); /* as given to create (-o) */
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{},s:o,s:o}",
 			 "Name", n->name ? n->name : "", "Id", n->id ? n->id : n->name, "Created",
 			 n->created ? n->created : "", "Scope", "local", "Driver",
 			 n->driver ? n->driver : "bridge", "EnableIPv6", 0, "IPAM", "Driver",
 			 "default", "Options", "Config", cfg, "Internal", n->internal, "Attachable",
-			 0, "Ingress", 0, "Containers", "Options", "Labels",
-			 labels ? json_incref((json_t *)labels) : json_object());
+			 0, "Ingress", 0, "Containers", "Options",
+			 json_is_object(opts) ? json_incref((json_t *)opts) : json_object(),
+			 "Labels", labels ? json_incref((json_t *)labels) : json_object());
 }
 
 static void networks_list_job(dk_job_t *j)
@@ -570,6 +572,8 @@ static void network_create_job(dk_job_t *j)
 		dk_job_reply_message(j, 400, "network name is required");
 		return;
 	}
+	if (json_object_size(json_object_get(body, "Options"))) /* -o: netopts.c */
+		return dk_network_create_with_options(j);
 	const json_t *ipam0 =
 	    json_array_get(json_object_get(json_object_get(body, "IPAM"), "Config"), 0);
 	const char *driver = json_string_value(json_object_get(body, "Driver"));

@@ -35,3 +35,44 @@ def test_volume_size_in_system_df(docker, api, uniq):
     local = [json.loads(x) for x in df.splitlines() if json.loads(x)["Type"] == "Local Volumes"]
     assert local and local[0]["Size"] != "0B", df
     docker.run("volume", "rm", vol, empty)
+
+
+def short(uniq):
+    """A name Docker accepts for networks: "n" + the unique tail of the test's name."""
+    return "n" + uniq.split("-", 1)[1]
+
+
+def test_network_create_driver_options(docker, api, uniq):
+    net = short(uniq) + "-o"
+    br = "plt" + uniq.rsplit("-", 2)[1][-5:] + uniq.rsplit("-", 1)[1]
+    docker.run("network", "create", "-o", f"com.docker.network.bridge.name={br}",
+               "-o", "com.docker.network.driver.mtu=1400",
+               "-o", "com.docker.network.bridge.enable_ip_masquerade=false",
+               "-o", "com.docker.network.bridge.enable_icc=true", net)
+    # the port layer made that bridge, with that MTU and no NAT
+    pl = api.get(f"/networks/{net}").json
+    assert pl["device"] == br and pl["mtu"] == 1400 and pl["masquerade"] is False, pl
+    opts = json.loads(docker.out("network", "inspect", "-f", "{{json .Options}}", net))
+    assert opts["com.docker.network.bridge.name"] == br
+    assert opts["com.docker.network.driver.mtu"] == "1400"
+    # the container's interface has the MTU
+    assert docker.out("run", "--rm", "--network", net, "busybox", "cat",
+                      "/sys/class/net/eth0/mtu").strip() == "1400"
+    # the same bridge name again: refused, nothing made
+    p = docker.run("network", "create", "-o", f"com.docker.network.bridge.name={br}",
+                   net + "2", check=False)
+    assert p.returncode != 0 and "already exists" in p.stderr, p.stderr
+    # bad values and options the port layer does not have: Docker's 400, nothing made
+    for opt, says in [("com.docker.network.driver.mtu=abc", "invalid MTU"),
+                      ("com.docker.network.driver.mtu=20", "invalid MTU"),
+                      ("com.docker.network.bridge.enable_ip_masquerade=maybe", "boolean"),
+                      ("com.docker.network.bridge.enable_icc=false", "not supported"),
+                      ("com.docker.network.bridge.host_binding_ipv4=1.2.3.4",
+                       "not supported"),
+                      (f"com.docker.network.bridge.name={'x' * 16}", "bridge")]:
+        p = docker.run("network", "create", "-o", opt, net + "3", check=False)
+        assert p.returncode != 0 and says in p.stderr, (opt, p.stderr)
+    names = docker.out("network", "ls", "--format", "{{.Name}}").split()
+    assert net in names and net + "2" not in names and net + "3" not in names
+    docker.run("network", "rm", net)
+    assert api.get(f"/networks/{net}").status == 404
