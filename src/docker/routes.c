@@ -804,7 +804,8 @@ static int on_event(const pl_event_t *ev, void *userdata)
 	bool is_ctr = !strcmp(type, "container");
 	if (!filter_ok(x->filters, "volume", !strcmp(type, "volume") ? ev->id : NULL, NULL) ||
 	    !filter_ok(x->filters, "network", !strcmp(type, "network") ? ev->id : NULL,
-		       json_string_value(json_object_get(ev->attributes, "network"))))
+		       json_string_value(json_object_get(
+			   ev->attributes, !strcmp(type, "network") ? "name" : "network"))))
 		return 0;
 	/* the port layer's container events carry the image id and the labels */
 	const char *image_id = json_string_value(json_object_get(ev->attributes, "image"));
@@ -837,7 +838,12 @@ static int on_event(const pl_event_t *ev, void *userdata)
 	{
 		if (is_ctr && !strcmp(k, "image"))
 			continue; /* Docker's is the name, set above */
-		if (json_is_string(v))
+		if (!strcmp(type, "network") && !strcmp(k, "driver")) /* Docker's "type" */
+			json_object_set_new(attrs, "type",
+					    json_string(!strcmp(json_string_value(v) ?: "", "external")
+							    ? "macvlan"
+							    : json_string_value(v) ?: "bridge"));
+		else if (json_is_string(v))
 			json_object_set(attrs, k, v);
 		else if (!strcmp(k, "exit_code") && json_is_integer(v)) {
 			char code[24];

@@ -76,3 +76,37 @@ def test_network_create_driver_options(docker, api, uniq):
     assert net in names and net + "2" not in names and net + "3" not in names
     docker.run("network", "rm", net)
     assert api.get(f"/networks/{net}").status == 404
+
+
+def test_volume_and_network_events(docker, uniq):
+    vol, net, ctr = uniq + "-evv", short(uniq) + "-evn", uniq + "-evc"
+    since = str(time.time() - 1)
+    docker.run("volume", "create", vol)
+    docker.run("network", "create", net)
+    docker.run("run", "-d", "--name", ctr, "busybox", "sleep", "1000")
+    cid = docker.out("inspect", "-f", "{{.Id}}", ctr).strip()
+    nid = docker.out("network", "inspect", "-f", "{{.Id}}", net).strip()
+    docker.run("network", "connect", net, ctr)
+    docker.run("network", "disconnect", net, ctr)
+    docker.run("network", "rm", net)
+    docker.run("volume", "rm", vol)
+    until = str(time.time() + 1)
+
+    def events(*f, fmt="{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}"):
+        args = ["events", "--since", since, "--until", until, "--format", fmt]
+        for x in f:
+            args += ["--filter", x]
+        return docker.out(*args).splitlines()
+    assert events("type=volume", f"volume={vol}") == [
+        f"volume create {vol} <no value>", f"volume destroy {vol} <no value>"]
+    assert events("type=volume", f"volume={vol}", fmt="{{.Actor.Attributes.driver}}") == \
+        ["local", "local"]
+    assert events("type=network", f"network={nid}") == [
+        f"network create {nid} {net}", f"network connect {nid} {net}",
+        f"network disconnect {nid} {net}", f"network destroy {nid} {net}"]
+    # by name too, and connect/disconnect name the container
+    assert events("type=network", f"network={net}", "event=connect", "event=disconnect",
+                  fmt="{{.Action}} {{.Actor.Attributes.container}} "
+                      "{{.Actor.Attributes.type}}") == [
+        f"connect {cid} bridge", f"disconnect {cid} bridge"]
+    docker.run("rm", "-f", ctr)
