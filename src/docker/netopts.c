@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* docker network create -o: Docker's bridge driver options mapped onto the port layer's
  * network fields (POST /networks); an option the port layer cannot honour is a 400. */
 #include "docker/docker.h"

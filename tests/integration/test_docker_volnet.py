@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pl-dockerd: volume sizes in docker system df (the port layer's GET /volumes?size=1),
 docker network create -o driver options, and volume/network events in docker events.
 Each test checks what the docker CLI shows."""

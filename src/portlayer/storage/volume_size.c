@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* The bytes a volume's data uses, computed on request (GET /volumes?size=1). */
 #include "portlayer/storage/volumes.h"
 #include "common/cleanup.h"
