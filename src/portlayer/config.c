@@ -379,17 +379,17 @@ static int parse_mounts(pl_config_t *c, const json_t *v, bool check_host, pl_err
 				    dst))
 				return pl_error_set(err, PL_ERR_INVALID, 0,
 						    "mounts: target %s appears twice", dst);
-		json_t *canon =
-		    json_pack("{s:s, s:s, s:b, s:s}", "type", type, "target", dst, "readonly",
-			      json_is_true(ro), "propagation", prop ? prop : "rprivate");
-		if (src)
-			json_object_set_new(canon, "source", json_string(src));
 		/* a volume the port layer named itself (no source given): removed with an
 		 * auto_remove container */
 		json_t *anon = json_object_get(m, "anonymous");
 		if (anon && (!json_is_boolean(anon) || (json_is_true(anon) && bind)))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "mounts[%zu].anonymous is a boolean, for volumes", i);
+		json_t *canon =
+		    json_pack("{s:s, s:s, s:b, s:s}", "type", type, "target", dst, "readonly",
+			      json_is_true(ro), "propagation", prop ? prop : "rprivate");
+		if (src)
+			json_object_set_new(canon, "source", json_string(src));
 		if (json_is_true(anon) || (!bind && !src))
 			json_object_set_new(canon, "anonymous", json_true());
 		json_array_append_new(c->mounts, canon);
