@@ -1450,12 +1450,38 @@ static int set_isolation(bctx_t *b, const char *iso)
 		dk_job_reply_message(b->job, 500, "isolation=hyperv: %s", err->msg);
 		return -1;
 	}
-	bool vm = si->vm_available;
-	pl_system_info_free(si);
+	/* a dedicated-kernel mechanism that is up, and whose domains' files the port layer
+	 * can commit (the vm mechanism keeps them inside the guest for now) */
+	bool vm = false, commits = false;
+	const char *reason = NULL;
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(si->raw, "mechanisms"), i, m)
+	{
+		if (strcmp(json_string_value(json_object_get(m, "kernel")) ?: "", "dedicated"))
+			continue;
+		if (!json_is_true(json_object_get(m, "available"))) {
+			reason = reason ?: json_string_value(json_object_get(m, "reason"));
+			continue;
+		}
+		vm = true;
+		commits = commits || json_is_true(json_object_get(m, "files_on_host"));
+	}
 	if (!vm) {
 		dk_job_reply_message(b->job, 400,
 				     "isolation=hyperv needs a dedicated kernel for every RUN, "
-				     "but the vm mechanism is unavailable on this daemon");
+				     "but the vm mechanism is unavailable on this daemon%s%s",
+				     reason ? ": " : "", reason ? reason : "");
+		pl_system_info_free(si);
+		return -1;
+	}
+	pl_system_info_free(si);
+	if (!commits) {
+		dk_job_reply_message(
+		    b->job, 501,
+		    "isolation=hyperv: a RUN step in a dedicated kernel cannot be "
+		    "committed yet (the vm mechanism keeps a domain's files inside "
+		    "the guest; commit needs a shared kernel)");
 		return -1;
 	}
 	b->kernel = "dedicated";
