@@ -230,6 +230,14 @@ void pl_cli_print_table(char **cells, size_t rows, size_t cols)
 	free(width);
 }
 
+void pl_cli_print_table_free(char **cells, size_t rows, size_t cols)
+{
+	pl_cli_print_table(cells, rows, cols);
+	for (size_t k = 0; k < rows * cols; k++)
+		free(cells[k]);
+	free(cells);
+}
+
 /* docker's sizes: 4 significant digits in binary units for memory (go-units BytesSize), 3 in
  * decimal units for I/O (HumanSize). */
 char *pl_cli_human_size(double n, bool binary)
@@ -284,6 +292,20 @@ int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
 		puts(argv[i]);
 	}
 	return rc;
+}
+
+int pl_cli_each_named(const command_t *cmd, pl_client_t *c, int argc, char **argv, const char *name,
+		      const char *what, char *(*path_of)(pl_client_t *, const char *), bool remove)
+{
+	pl_cli_sub_opts_t o = {0};
+	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
+	if (r != 0)
+		return r == HELP_SHOWN ? 0 : r;
+	if (optind >= argc)
+		return pl_cli_usage_error(name, "requires at least one %s", what);
+	if (remove)
+		return pl_cli_delete_each(c, argc, argv, path_of, o.force);
+	return pl_cli_inspect_each(c, argc, argv, path_of);
 }
 
 int pl_cli_dispatch_sub(const command_t *cmd, pl_client_t *c, int argc, char **argv)

@@ -137,8 +137,15 @@ int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
 			char *(*path_of)(pl_client_t *, const char *));
 int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
 		       char *(*path_of)(pl_client_t *, const char *), bool force);
+/* The inspect and rm subcommands of the image, volume and network groups: parses the
+ * subcommand's flags, wants at least one operand (a usage error of NAME, "requires at least
+ * one WHAT", without), then inspects each or removes each (?force=1 on -f). */
+int pl_cli_each_named(const command_t *cmd, pl_client_t *c, int argc, char **argv, const char *name,
+		      const char *what, char *(*path_of)(pl_client_t *, const char *), bool remove);
 int pl_cli_print_json(json_t *j);
 void pl_cli_print_table(char **cells, size_t rows, size_t cols);
+/* pl_cli_print_table, then frees the cells and the array. */
+void pl_cli_print_table_free(char **cells, size_t rows, size_t cols);
 char *pl_cli_human_size(double n, bool binary);
 char *pl_cli_ago(const char *when);
 /* v[key] as a string, dflt when absent. */

@@ -458,10 +458,7 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		row[4] = pl_cli_ago(json_string_value(json_object_get(ct, "created")));
 		row[5] = command_column(json_object_get(ct, "args"));
 	}
-	pl_cli_print_table(cells, rows, PS_COLS);
-	for (size_t k = 0; k < rows * PS_COLS; k++)
-		free(cells[k]);
-	free(cells);
+	pl_cli_print_table_free(cells, rows, PS_COLS);
 	return 0;
 }
 

@@ -148,23 +148,14 @@ static int image_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	for (size_t k = 0; k < r_n; k++)
 		for (size_t col = 0; col < COLS; col++)
 			cells[(k + 1) * COLS + col] = rows[k].cells[col];
-	pl_cli_print_table(cells, r_n + 1, COLS);
-	for (size_t k = 0; k < (r_n + 1) * COLS; k++)
-		free(cells[k]);
-	free(cells);
+	pl_cli_print_table_free(cells, r_n + 1, COLS);
 	free(rows);
 	return 0;
 }
 
 static int image_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	pl_cli_sub_opts_t o = {0};
-	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return pl_cli_usage_error("image inspect", "requires at least one image");
-	return pl_cli_inspect_each(c, argc, argv, image_path);
+	return pl_cli_each_named(cmd, c, argc, argv, "image inspect", "image", image_path, false);
 }
 
 static int image_tag(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -187,13 +178,7 @@ static int image_tag(const command_t *cmd, pl_client_t *c, int argc, char **argv
 
 static int image_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	pl_cli_sub_opts_t o = {0};
-	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return pl_cli_usage_error("image rm", "requires at least one image");
-	return pl_cli_delete_each(c, argc, argv, image_path, false);
+	return pl_cli_each_named(cmd, c, argc, argv, "image rm", "image", image_path, true);
 }
 
 static const flag_t quiet_ids[] = {{"quiet", 'q', NULL, "only the ids"}, {"help", 'h'}, {0}};

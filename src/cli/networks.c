@@ -118,33 +118,19 @@ static int network_ls(const command_t *cmd, pl_client_t *c, int argc, char **arg
 		row[3] = pl_xstrdup(pl_cli_json_str(v, "subnet", ""));
 		row[4] = pl_xstrdup(pl_cli_json_str(v, "gateway", ""));
 	}
-	pl_cli_print_table(cells, n + 1, cols);
-	for (i = 0; i < (n + 1) * cols; i++)
-		free(cells[i]);
-	free(cells);
+	pl_cli_print_table_free(cells, n + 1, cols);
 	return 0;
 }
 
 static int network_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	pl_cli_sub_opts_t o = {0};
-	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return pl_cli_usage_error("network inspect", "requires at least one network");
-	return pl_cli_inspect_each(c, argc, argv, network_path);
+	return pl_cli_each_named(cmd, c, argc, argv, "network inspect", "network", network_path,
+				 false);
 }
 
 static int network_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	pl_cli_sub_opts_t o = {0};
-	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return pl_cli_usage_error("network rm", "requires at least one network");
-	return pl_cli_delete_each(c, argc, argv, network_path, false);
+	return pl_cli_each_named(cmd, c, argc, argv, "network rm", "network", network_path, true);
 }
 
 static int cmd_network(const command_t *cmd, pl_client_t *c, int argc, char **argv)

@@ -80,35 +80,20 @@ static int volume_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv
 		cells[(i + 1) * 2] = pl_xstrdup(pl_cli_json_str(rows[i], "driver", "local"));
 		cells[(i + 1) * 2 + 1] = pl_xstrdup(pl_cli_json_str(rows[i], "name", "?"));
 	}
-	pl_cli_print_table(cells, n + 1, 2);
-	for (i = 0; i < (n + 1) * 2; i++)
-		free(cells[i]);
-	free(cells);
+	pl_cli_print_table_free(cells, n + 1, 2);
 	free(rows);
 	return 0;
 }
 
 static int volume_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	pl_cli_sub_opts_t o = {0};
-	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return pl_cli_usage_error("volume inspect", "requires at least one volume");
-	return pl_cli_inspect_each(c, argc, argv, volume_path);
+	return pl_cli_each_named(cmd, c, argc, argv, "volume inspect", "volume", volume_path,
+				 false);
 }
 
 static int volume_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	pl_cli_sub_opts_t o = {0};
-	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
-	bool force = o.force;
-	if (r != 0)
-		return r == HELP_SHOWN ? 0 : r;
-	if (optind >= argc)
-		return pl_cli_usage_error("volume rm", "requires at least one volume");
-	return pl_cli_delete_each(c, argc, argv, volume_path, force);
+	return pl_cli_each_named(cmd, c, argc, argv, "volume rm", "volume", volume_path, true);
 }
 
 static int cmd_volume(const command_t *cmd, pl_client_t *c, int argc, char **argv)

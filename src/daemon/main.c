@@ -3,6 +3,7 @@
 #include "portlayer/network/network.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/nofile.h"
 #include "common/loop.h"
@@ -314,40 +315,6 @@ static int socket_group(const char *path, const char *group, pl_error_t **err)
 	return 0;
 }
 
-static int listen_tcp(const char *addr, pl_error_t **err)
-{
-	_cleanup_free_ char *host = pl_xstrdup(addr);
-	char *colon = strrchr(host, ':');
-	if (!colon)
-		return pl_error_set(err, PL_ERR_INVALID, 0, "--tls-listen %s: want ADDR:PORT",
-				    addr);
-	*colon = '\0';
-	const char *h = host;
-	if (*h == '[') { /* [::1]:2376 */
-		h++;
-		host[strlen(host) - 1] = '\0';
-	}
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-	struct addrinfo *res = NULL;
-	int rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
-	if (rc != 0)
-		return pl_error_set(err, PL_ERR_INVALID, 0, "--tls-listen %s: %s", addr,
-				    gai_strerror(rc));
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		rc = pl_error_errno(err, "listen on %s", addr);
-		freeaddrinfo(res);
-		pl_close(fd);
-		return rc;
-	}
-	freeaddrinfo(res);
-	return fd;
-}
-
 static int read_pem(const char *path, char **out, pl_error_t **err)
 {
 	if (pl_read_file_at(AT_FDCWD, path, out, NULL, 1 << 20, err) < 0)
@@ -445,7 +412,7 @@ int main(int argc, char **argv)
 		if (read_pem(o.tls_cert, &cert, &err) < 0 || read_pem(o.tls_key, &key, &err) < 0 ||
 		    read_pem(o.tls_ca, &ca, &err) < 0)
 			goto fail;
-		tfd = listen_tcp(o.tls_listen, &err);
+		tfd = pl_listen_tcp("--tls-listen ", o.tls_listen, &err);
 		pl_tls_t tls = {.cert = cert, .key = key, .client_ca = ca};
 		if (tfd < 0 || pl_http_listen(app.http, tfd, &tls, &err) < 0)
 			goto fail;

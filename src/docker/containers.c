@@ -625,10 +625,7 @@ void dk_containers_list(dk_job_t *j)
 	_cleanup_json_ json_t *list = NULL;
 	if (pl_container_summaries(c, all, size, pf, &list, &err) < 0) {
 		sv_free(&health);
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	/* before=/since=: the list is in creation order; the named container bounds it */
@@ -1340,10 +1337,7 @@ void dk_exec_start(dk_job_t *j)
 	}
 	pl_exec_info_t *ei = pl_exec_inspect(c, dk_job_param(j), &err);
 	if (!ei) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such exec instance: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such exec instance: %s", dk_job_param(j));
 		return;
 	}
 	if (ei->state && strcmp(ei->state, "created") != 0) {
@@ -1385,10 +1379,7 @@ void dk_exec_inspect(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_exec_info_t *e = pl_exec_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!e) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such exec instance: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such exec instance: %s", dk_job_param(j));
 		return;
 	}
 	bool running = e->state && !strcmp(e->state, "running");

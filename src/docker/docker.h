@@ -28,6 +28,13 @@ extern const pl_route_t dk_routes[];
 
 /* Maps port layer errors to Docker's status codes and messages. */
 void dk_reply_pl_error(dk_job_t *j, const pl_error_t *e);
+/* A list's answer to an error: a bad filter (PL_ERR_INVALID) is 400 with the port layer's
+ * message, the rest as dk_reply_pl_error. */
+void dk_reply_list_error(dk_job_t *j, const pl_error_t *e);
+/* A missing object (PL_ERR_NOTFOUND) is 404 with Docker's message FMT; the rest as
+ * dk_reply_pl_error. */
+void dk_reply_missing(dk_job_t *j, const pl_error_t *e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* containers.c */
 void dk_containers_create(dk_job_t *j);

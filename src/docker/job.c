@@ -486,16 +486,21 @@ void dk_job_reply_error(dk_job_t *j, const pl_error_t *e)
 	dk_job_reply_json(j, status, json_pack("{s:s}", "message", e ? e->msg : "error"));
 }
 
+void dk_job_reply_vmessage(dk_job_t *j, unsigned status, const char *fmt, va_list ap)
+{
+	char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	dk_job_reply_json(j, status, json_pack("{s:s}", "message", msg));
+	free(msg);
+}
+
 void dk_job_reply_message(dk_job_t *j, unsigned status, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
+	dk_job_reply_vmessage(j, status, fmt, ap);
 	va_end(ap);
-	dk_job_reply_json(j, status, json_pack("{s:s}", "message", msg));
-	free(msg);
 }
 
 void dk_job_stream(dk_job_t *j, unsigned status, const char *content_type)

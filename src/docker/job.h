@@ -10,6 +10,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -56,6 +57,8 @@ void dk_job_reply_empty(dk_job_t *j, unsigned status);
 void dk_job_reply_error(dk_job_t *j, const pl_error_t *e);
 void dk_job_reply_message(dk_job_t *j, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void dk_job_reply_vmessage(dk_job_t *j, unsigned status, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* Starts a streamed answer: the status line and headers go out now, the body is what
  * dk_job_write sends until the job ends. */

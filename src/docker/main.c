@@ -2,6 +2,7 @@
 /* pl-dockerd: flags, the Docker API socket, and the one event loop. */
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/util.h"
@@ -77,40 +78,6 @@ static int listen_unix(const char *path, pl_error_t **err)
 		close(fd);
 		return -1;
 	}
-	return fd;
-}
-
-static int listen_tcp(const char *addr, pl_error_t **err)
-{
-	_cleanup_free_ char *host = pl_xstrdup(addr);
-	char *colon = strrchr(host, ':');
-	if (!colon)
-		return pl_error_set(err, PL_ERR_INVALID, 0, "-H tcp://%s: want ADDR:PORT", addr);
-	*colon = '\0';
-	const char *h = host;
-	if (*h == '[') { /* [::1]:2376 */
-		h++;
-		host[strlen(host) - 1] = '\0';
-	}
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-	struct addrinfo *res = NULL;
-	int rc = getaddrinfo(*h ? h : NULL, colon + 1, &hints, &res);
-	if (rc != 0)
-		return pl_error_set(err, PL_ERR_INVALID, 0, "-H tcp://%s: %s", addr,
-				    gai_strerror(rc));
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	int one = 1;
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		rc = pl_error_errno(err, "listen on %s", addr);
-		freeaddrinfo(res);
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	freeaddrinfo(res);
 	return fd;
 }
 
@@ -284,7 +251,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (size_t i = 0; i < ntcp; i++) {
-			int tfd = listen_tcp(tcp[i], &err);
+			int tfd = pl_listen_tcp("-H tcp://", tcp[i], &err);
 			if (tfd < 0 || !dk_tls_front_start(tfd, cert, key, ca, backend, &err)) {
 				fprintf(stderr, "pl-dockerd: %s\n", err->msg);
 				return 1;

@@ -248,10 +248,7 @@ void dk_commit(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_container_info_t *ci = pl_container_inspect(c, ctr, &err);
 	if (!ci) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such container: %s", ctr);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such container: %s", ctr);
 		return;
 	}
 	_cleanup_json_ json_t *changes = json_object();
@@ -337,10 +334,7 @@ void dk_image_save(dk_job_t *j)
 		_cleanup_error_ pl_error_t *err = NULL;
 		pl_image_info_t *im = pl_image_inspect(c, n, &err);
 		if (!im) {
-			if (err->kind == PL_ERR_NOTFOUND)
-				dk_job_reply_message(j, 404, "No such image: %s", n);
-			else
-				dk_reply_pl_error(j, err);
+			dk_reply_missing(j, err, "No such image: %s", n);
 			return;
 		}
 		pl_image_info_free(im);
@@ -420,11 +414,7 @@ void dk_image_push(dk_job_t *j)
 	    tag && *tag ? pl_xasprintf("%s:%s", name, tag) : pl_xstrdup(name);
 	pl_image_info_t *im = pl_image_inspect(dk_job_client(j), full, &err);
 	if (!im) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(
-			    j, 404, "An image does not exist locally with the tag: %s", name);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "An image does not exist locally with the tag: %s", name);
 		return;
 	}
 	pl_image_info_free(im);

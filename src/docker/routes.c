@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -27,6 +28,26 @@ void dk_reply_pl_error(dk_job_t *j, const pl_error_t *e)
 	if (status == 501)
 		status = 400;
 	dk_job_reply_json(j, status, json_pack("{s:s}", "message", e->msg));
+}
+
+void dk_reply_list_error(dk_job_t *j, const pl_error_t *e)
+{
+	if (e->kind == PL_ERR_INVALID)
+		dk_job_reply_message(j, 400, "%s", e->msg);
+	else
+		dk_reply_pl_error(j, e);
+}
+
+void dk_reply_missing(dk_job_t *j, const pl_error_t *e, const char *fmt, ...)
+{
+	if (e->kind != PL_ERR_NOTFOUND) {
+		dk_reply_pl_error(j, e);
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	dk_job_reply_vmessage(j, 404, fmt, ap);
+	va_end(ap);
 }
 
 /* ---- system ---- */
@@ -145,10 +166,7 @@ static void images_list_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	/* Docker's filters (reference, label, dangling) are the port layer's */
 	if (pl_image_list(dk_job_client(j), dk_job_query(j, "filters"), &imgs, &n, &err) < 0) {
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	/* with a reference filter Docker shows only the names that match */
@@ -197,10 +215,7 @@ static void image_inspect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_image_info_t *im = pl_image_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!im) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	json_t *s = image_summary(im);
@@ -238,10 +253,7 @@ static void image_history_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_image_info_t *im = pl_image_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!im) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	/* newest first; the top entry carries the image's id and tags */
@@ -371,10 +383,7 @@ static void image_tag_job(dk_job_t *j)
 	_cleanup_free_ char *target = pl_xasprintf("%s:%s", repo, tag && *tag ? tag : "latest");
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_image_tag(dk_job_client(j), dk_job_param(j), target, &err) < 0) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_empty(j, 201);
@@ -386,10 +395,7 @@ static void image_delete_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_image_info_t *before = pl_image_inspect(c, dk_job_param(j), &err);
 	if (!before) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "No such image: %s", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "No such image: %s", dk_job_param(j));
 		return;
 	}
 	_cleanup_json_ json_t *removed = NULL;
@@ -434,10 +440,7 @@ static void volumes_list_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_volume_list_filtered(dk_job_client(j), dk_job_query(j, "filters"), &v, &n, &err) <
 	    0) {
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	json_t *arr = json_array();
@@ -487,10 +490,7 @@ static void volume_inspect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_volume_info_t *v = pl_volume_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!v) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "get %s: no such volume", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "get %s: no such volume", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_json(j, 200, volume_json(v));
@@ -502,10 +502,7 @@ static void volume_delete_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_volume_remove(dk_job_client(j), dk_job_param(j),
 			     dk_job_query_bool(j, "force", false), &err) < 0) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "get %s: no such volume", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "get %s: no such volume", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_empty(j, 204);
@@ -534,10 +531,7 @@ static void networks_list_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_network_list_filtered(dk_job_client(j), dk_job_query(j, "filters"), &v, &n, &err) <
 	    0) {
-		if (err->kind == PL_ERR_INVALID)
-			dk_job_reply_message(j, 400, "%s", err->msg);
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_list_error(j, err);
 		return;
 	}
 	json_t *arr = json_array();
@@ -552,10 +546,7 @@ static void network_inspect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_network_info_t *n = pl_network_inspect(dk_job_client(j), dk_job_param(j), &err);
 	if (!n) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "network %s not found", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "network %s not found", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_json(j, 200, network_json(n));
@@ -613,10 +604,7 @@ static void network_delete_job(dk_job_t *j)
 {
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_network_remove(dk_job_client(j), dk_job_param(j), &err) < 0) {
-		if (err->kind == PL_ERR_NOTFOUND)
-			dk_job_reply_message(j, 404, "network %s not found", dk_job_param(j));
-		else
-			dk_reply_pl_error(j, err);
+		dk_reply_missing(j, err, "network %s not found", dk_job_param(j));
 		return;
 	}
 	dk_job_reply_empty(j, 204);
