@@ -18,13 +18,28 @@ static void h_volume_create(pl_req_t *r, void *data)
 	pl_reply_json(r, 201, vol);
 }
 
+/* ?size=1: "size", the bytes used under the volume's directory, computed now */
+static void add_size(pl_app_t *app, json_t *vol)
+{
+	const char *name = json_string_value(json_object_get(vol, "name"));
+	if (name)
+		json_object_set_new(
+		    vol, "size",
+		    json_integer((json_int_t)pl_volume_size(pl_portlayer_volumes(app->pl), name)));
+}
+
 static void h_volume_inspect(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
+	bool size;
+	if (pl_req_query_bool(r, "size", false, &size, &e) < 0)
+		return pl_route_fail(r, e);
 	json_t *vol = pl_volume_get(pl_portlayer_volumes(app->pl), pl_req_param(r), false, &e);
 	if (!vol)
 		return pl_route_fail(r, e);
+	if (size)
+		add_size(app, vol);
 	pl_reply_json(r, 200, vol);
 }
 
@@ -47,10 +62,17 @@ static void h_volume_list(pl_req_t *r, void *data)
 	static const char *const keys[] = {"name", "label", "dangling", "driver", NULL};
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
+	bool size;
+	if (pl_req_query_bool(r, "size", false, &size, &e) < 0)
+		return pl_route_fail(r, e);
 	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
 	json_t *list = f ? pl_volumes_list_filtered(app->pl, f, &e) : NULL;
 	if (!list)
 		return pl_route_fail(r, e);
+	size_t i;
+	json_t *vol;
+	if (size)
+		json_array_foreach(list, i, vol) add_size(app, vol);
 	pl_reply_json(r, 200, list);
 }
 

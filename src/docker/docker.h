@@ -64,6 +64,9 @@ void dk_exec_start(dk_job_t *j);
 void dk_exec_inspect(dk_job_t *j);
 void dk_exec_resize(dk_job_t *j);
 
+/* netopts.c: network create with Options (-o) */
+void dk_network_create_with_options(dk_job_t *j);
+
 /* more.c: docker cp, commit, save, push, login, system df, prunes */
 void dk_archive_get(dk_job_t *j);
 void dk_archive_head(dk_job_t *j);

@@ -547,6 +547,18 @@ void dk_system_df(dk_job_t *j)
 	json_array_foreach(sums, k, s) json_array_append_new(containers, dk_summary_from_pl(s));
 	pl_volume_info_t **vols = NULL;
 	size_t nv = 0;
+	/* the port layer computes the bytes under each volume on request */
+	_cleanup_json_ json_t *sized = NULL, *sizes = json_object();
+	if (pl_client_request(c, "GET", "/volumes?size=1", NULL, NULL, &sized, NULL) == 0) {
+		const json_t *sv;
+		json_array_foreach(sized, k, sv)
+		{
+			const char *n = json_string_value(json_object_get(sv, "name"));
+			json_t *sz = json_object_get(sv, "size");
+			if (n && json_is_integer(sz))
+				json_object_set(sizes, n, sz);
+		}
+	}
 	if (pl_volume_list(c, &vols, &nv, NULL) == 0) {
 		for (size_t i = 0; i < nv; i++) {
 			json_int_t refs = 0;
@@ -562,6 +574,8 @@ void dk_system_df(dk_job_t *j)
 						refs++;
 				}
 			}
+			json_t *szv = json_object_get(sizes, vols[i]->name ? vols[i]->name : "");
+			json_int_t vol_size = szv ? json_integer_value(szv) : -1;
 			json_array_append_new(
 			    volumes,
 			    json_pack(
@@ -570,8 +584,7 @@ void dk_system_df(dk_job_t *j)
 				vols[i]->mountpoint ? vols[i]->mountpoint : "", "CreatedAt",
 				vols[i]->created ? vols[i]->created : "", "Labels",
 				vols[i]->labels ? json_incref(vols[i]->labels) : json_object(),
-				"Scope", "local", "UsageData", "Size", (json_int_t)-1, "RefCount",
-				refs));
+				"Scope", "local", "UsageData", "Size", vol_size, "RefCount", refs));
 		}
 		pl_volume_infos_free(vols, nv);
 	}

@@ -515,13 +515,15 @@ static json_t *network_json(const pl_network_info_t *n)
 		json_array_append_new(cfg, json_pack("{s:s,s:s}", "Subnet", n->subnet, "Gateway",
 						     n->gateway ? n->gateway : ""));
 	const json_t *labels = json_object_get(n->raw, "labels");
-	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{},s:{},s:o}",
+	const json_t *opts = json_object_get(n->raw, "options"); /* as given to create (-o) */
+	return json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:{s:s,s:n,s:o},s:b,s:b,s:b,s:{},s:o,s:o}",
 			 "Name", n->name ? n->name : "", "Id", n->id ? n->id : n->name, "Created",
 			 n->created ? n->created : "", "Scope", "local", "Driver",
 			 n->driver ? n->driver : "bridge", "EnableIPv6", 0, "IPAM", "Driver",
 			 "default", "Options", "Config", cfg, "Internal", n->internal, "Attachable",
-			 0, "Ingress", 0, "Containers", "Options", "Labels",
-			 labels ? json_incref((json_t *)labels) : json_object());
+			 0, "Ingress", 0, "Containers", "Options",
+			 json_is_object(opts) ? json_incref((json_t *)opts) : json_object(),
+			 "Labels", labels ? json_incref((json_t *)labels) : json_object());
 }
 
 static void networks_list_job(dk_job_t *j)
@@ -561,6 +563,8 @@ static void network_create_job(dk_job_t *j)
 		dk_job_reply_message(j, 400, "network name is required");
 		return;
 	}
+	if (json_object_size(json_object_get(body, "Options"))) /* -o: netopts.c */
+		return dk_network_create_with_options(j);
 	const json_t *ipam0 =
 	    json_array_get(json_object_get(json_object_get(body, "IPAM"), "Config"), 0);
 	const char *driver = json_string_value(json_object_get(body, "Driver"));
@@ -788,7 +792,8 @@ static int on_event(const pl_event_t *ev, void *userdata)
 	bool is_ctr = !strcmp(type, "container");
 	if (!filter_ok(x->filters, "volume", !strcmp(type, "volume") ? ev->id : NULL, NULL) ||
 	    !filter_ok(x->filters, "network", !strcmp(type, "network") ? ev->id : NULL,
-		       json_string_value(json_object_get(ev->attributes, "network"))))
+		       json_string_value(json_object_get(
+			   ev->attributes, !strcmp(type, "network") ? "name" : "network"))))
 		return 0;
 	/* the port layer's container events carry the image id and the labels */
 	const char *image_id = json_string_value(json_object_get(ev->attributes, "image"));
@@ -821,7 +826,12 @@ static int on_event(const pl_event_t *ev, void *userdata)
 	{
 		if (is_ctr && !strcmp(k, "image"))
 			continue; /* Docker's is the name, set above */
-		if (json_is_string(v))
+		if (!strcmp(type, "network") && !strcmp(k, "driver")) /* Docker's "type" */
+			json_object_set_new(attrs, "type",
+					    json_string(!strcmp(json_string_value(v) ?: "", "external")
+							    ? "macvlan"
+							    : json_string_value(v) ?: "bridge"));
+		else if (json_is_string(v))
 			json_object_set(attrs, k, v);
 		else if (!strcmp(k, "exit_code") && json_is_integer(v)) {
 			char code[24];

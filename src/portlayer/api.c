@@ -160,7 +160,8 @@ json_t *pl_portlayer_volume_create(pl_portlayer_t *pl, const json_t *body, pl_er
 	json_t *vol = pl_volume_create(pl_portlayer_volumes(pl), body, err);
 	if (vol)
 		pl_events_emit(pl_portlayer_events(pl), "volume", "create",
-			       json_string_value(json_object_get(vol, "name")), NULL, NULL);
+			       json_string_value(json_object_get(vol, "name")), NULL,
+			       json_pack("{s:s}", "driver", "local"));
 	return vol;
 }
 
@@ -171,11 +172,24 @@ int pl_portlayer_volume_remove(pl_portlayer_t *pl, const char *name, bool force,
 				    name, force ? "running " : "");
 	if (pl_volume_remove(pl_portlayer_volumes(pl), name, err) < 0)
 		return -1;
-	pl_events_emit(pl_portlayer_events(pl), "volume", "remove", name, NULL, NULL);
+	pl_events_emit(pl_portlayer_events(pl), "volume", "remove", name, NULL,
+		       json_pack("{s:s}", "driver", "local"));
 	return 0;
 }
 
 /* --- networks --- */
+
+/* network events carry the driver ("bridge" or "external") */
+static const char *net_driver(const json_t *net)
+{
+	const char *d = json_string_value(json_object_get(net, "driver"));
+	return d ? d : "bridge";
+}
+
+static json_t *net_attrs(const json_t *net)
+{
+	return json_pack("{s:s}", "driver", net_driver(net));
+}
 
 json_t *pl_portlayer_network_create(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
@@ -183,7 +197,7 @@ json_t *pl_portlayer_network_create(pl_portlayer_t *pl, const json_t *body, pl_e
 	if (net)
 		pl_events_emit(pl_portlayer_events(pl), "network", "create",
 			       json_string_value(json_object_get(net, "id")),
-			       json_string_value(json_object_get(net, "name")), NULL);
+			       json_string_value(json_object_get(net, "name")), net_attrs(net));
 	return net;
 }
 
@@ -213,10 +227,11 @@ int pl_portlayer_network_connect(pl_portlayer_t *pl, pl_handles_t *hs, const cha
 		}
 		pl_error_free(e);
 	}
-	pl_events_emit(pl_portlayer_events(pl), "network", connect ? "connect" : "disconnect",
-		       json_string_value(json_object_get(net, "id")),
-		       json_string_value(json_object_get(net, "name")),
-		       json_pack("{s:s}", "container", pl_container_id(c)));
+	pl_events_emit(
+	    pl_portlayer_events(pl), "network", connect ? "connect" : "disconnect",
+	    json_string_value(json_object_get(net, "id")),
+	    json_string_value(json_object_get(net, "name")),
+	    json_pack("{s:s, s:s}", "container", pl_container_id(c), "driver", net_driver(net)));
 	return 0;
 }
 
@@ -228,6 +243,6 @@ int pl_portlayer_network_remove(pl_portlayer_t *pl, const char *ref, pl_error_t 
 		return -1;
 	pl_events_emit(pl_portlayer_events(pl), "network", "destroy",
 		       json_string_value(json_object_get(net, "id")),
-		       json_string_value(json_object_get(net, "name")), NULL);
+		       json_string_value(json_object_get(net, "name")), net_attrs(net));
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "host/linux/netdev.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -136,9 +137,9 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 	static const char *const keys[] = {
 	    "name", "driver", "subnet", "gateway", "ip_range",	 "internal", "masquerade", "parent",
 	    "mtu",  "id",     "device", "created", "created_ns", "labels",   "options",	   NULL};
-	static const char *const api_keys[] = {"name",	   "driver",   "subnet",     "gateway",
-					       "ip_range", "internal", "masquerade", "parent",
-					       "mtu",	   "labels",   "options",    NULL};
+	static const char *const api_keys[] = {
+	    "name",   "driver", "subnet", "gateway", "ip_range", "internal", "masquerade",
+	    "parent", "mtu",	"labels", "options", "bridge",	 NULL};
 	if (pl_json_check_keys(b, "network", stored ? keys : api_keys, err) < 0)
 		return NULL;
 	const char *name = NULL, *driver = NULL, *subnet = NULL, *gw = NULL, *range = NULL,
@@ -152,6 +153,30 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 	    pl_json_get_string(b, "id", &id, err) < 0 ||
 	    pl_json_get_string(b, "device", &device, err) < 0)
 		return NULL;
+	/* the API's "bridge": the name of the bridge device to make (stored as "device") */
+	const char *bridge = NULL;
+	if (!stored && pl_json_get_string(b, "bridge", &bridge, err) < 0)
+		return NULL;
+	if (bridge) {
+		bool ok = *bridge && strlen(bridge) < 16 && strcmp(bridge, ".") &&
+			  strcmp(bridge, "..") && !(driver && !strcmp(driver, "external"));
+		for (const char *p = bridge; ok && *p; p++)
+			ok = isalnum((unsigned char)*p) || strchr("_.-", *p);
+		if (!ok) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "bridge \"%s\": a bridge scope's device name, "
+				     "[a-zA-Z0-9_.-]{1,15}",
+				     bridge);
+			return NULL;
+		}
+		/* made, not adopted: removing the scope deletes it */
+		if (pl_netdev_exists(bridge)) {
+			pl_error_set(err, PL_ERR_CONFLICT, 0,
+				     "bridge %s already exists on the host", bridge);
+			return NULL;
+		}
+		device = bridge;
+	}
 	if (!name || !pl_name_valid(name)) {
 		pl_error_set(err, PL_ERR_INVALID, 0,
 			     "name \"%s\" must match [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}",

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include "common/error.h"
 
 typedef struct pl_volumes pl_volumes_t;
@@ -22,3 +23,6 @@ int pl_volume_remove(pl_volumes_t *v, const char *name, pl_error_t **err);
 char *pl_volume_data_path(pl_volumes_t *v, const char *name);
 char *pl_volume_marker_path(pl_volumes_t *v, const char *name);
 bool pl_volume_name_valid(const char *name);
+/* Bytes used under the volume's data directory (files' apparent sizes, hard links once,
+ * not crossing mounts), walked now; -1 when the directory cannot be read. */
+int64_t pl_volume_size(pl_volumes_t *v, const char *name);
