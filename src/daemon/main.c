@@ -9,8 +9,7 @@
 #include "common/loop.h"
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
-#include "mechanism/linux.h"
-#include "mechanism/vm.h"
+#include "mechanism/builtin.h"
 #include "portlayer/logs.h"
 #include "portlayer/userns.h"
 
@@ -372,16 +371,22 @@ int main(int argc, char **argv)
 				     .run_dir = o.run_dir,
 				     .mechanisms = pl_mechanisms_builtin(),
 				     .address_pool = o.address_pool,
-				     .netns_pool = o.netns_pool};
+				     .netns_pool = o.netns_pool,
+				     .log_max_size = o.log_max_size,
+				     .log_max_files = o.log_max_files};
 	if (o.userns_range &&
 	    pl_userns_parse_range(o.userns_range, &po.userns_start, &po.userns_count, &err) < 0)
 		goto fail;
-	pl_linux_set_default_pids_limit(o.default_pids_limit);
-	pl_logs_set_defaults(o.log_max_size, o.log_max_files);
-	if (pl_vm_configure(o.vm_accel, o.vm_kernel, o.root, &err) < 0 ||
-	    pl_vm_configure_templates(!o.vm_templates || strcmp(o.vm_templates, "on") == 0,
-				      o.vm_template_dir, o.vm_template_prebuild, &err) < 0 ||
-	    pl_mechanisms_init(tether, &err) < 0)
+	pl_mechanisms_options_t mo = {
+	    .tether_path = tether,
+	    .linux_mech = {.default_pids_limit = o.default_pids_limit},
+	    .vm = {.accel = o.vm_accel,
+		   .kernel_dir = o.vm_kernel,
+		   .state_root = o.root,
+		   .templates_off = o.vm_templates && strcmp(o.vm_templates, "on") != 0,
+		   .template_dir = o.vm_template_dir,
+		   .template_prebuild = o.vm_template_prebuild}};
+	if (pl_mechanisms_init(&mo, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);
 	if (!app.loop)

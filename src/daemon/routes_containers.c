@@ -79,22 +79,7 @@ struct pl_route_state {
 	uint64_t exits; /* the container's exits before the change */
 	json_t *reply;	/* the body to answer with (NULL: 204) */
 	int status;	/* of that answer: 200 unless set */
-	bool created;	/* create+start: a failed start removes what the request created */
 };
-
-typedef struct remove_later {
-	pl_portlayer_t *pl;
-	char id[PL_ID_LEN + 1];
-} remove_later_t;
-
-static void on_remove_later(pl_loop_t *loop, void *data)
-{
-	remove_later_t *rl = data;
-	pl_container_t *c = pl_container_find(rl->pl, rl->id, NULL);
-	if (c)
-		pl_container_remove(rl->pl, c, true, NULL);
-	free(rl);
-}
 
 static void state_wait_clear(pl_waiter_t *w)
 {
@@ -108,8 +93,8 @@ static const pl_waiter_type_t state_wait_type = {.clear = state_wait_clear};
 pl_route_state_t *pl_route_state_begin(pl_app_t *app, pl_req_t *r, pl_container_t *c)
 {
 	pl_route_state_t *s =
-	    pl_waiter_new(sizeof(*s), &state_wait_type, app, r, pl_container_id(c));
-	s->exits = pl_container_exits(c);
+	    pl_waiter_new(sizeof(*s), &state_wait_type, app, r, c ? pl_container_id(c) : NULL);
+	s->exits = c ? pl_container_exits(c) : 0;
 	return s;
 }
 
@@ -118,14 +103,6 @@ void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t
 	pl_route_state_t *s = (pl_route_state_t *)pl_waiter_unlink(data);
 	if (!s) /* the client is gone */
 		return;
-	if (err && s->created) {
-		/* not from inside the library's callback: the record is still in use there */
-		remove_later_t *rl = pl_xcalloc(1, sizeof(*rl));
-		rl->pl = pl;
-		snprintf(rl->id, sizeof(rl->id), "%s", id);
-		if (!pl_loop_timer(s->w.app->loop, 0, on_remove_later, rl, NULL))
-			free(rl);
-	}
 	if (err)
 		pl_reply_error(s->w.req, err);
 	else if (s->reply)
@@ -175,32 +152,24 @@ void pl_route_state_end(pl_route_state_t *s, int progress, pl_error_t *e, json_t
 
 /* --- handlers --- */
 
-/* create with "start": true, one round trip for a run: the fsyncs that make the new
- * container durable run in a child while its domain sets itself up, and the answer (201,
- * as for a create) comes once its process runs and the fsyncs are done. A failed start
- * removes the container again. */
+/* create with "start": true, one round trip for a run (pl_container_run): the answer
+ * (201, as for a create) comes once its process runs and the fsyncs are done. A failed
+ * start removes the container again. */
 static void create_started(pl_app_t *app, pl_req_t *r, const json_t *body)
 {
 	pl_error_t *e = NULL;
-	pl_container_t *c = pl_container_create_lazy(app->pl, body, &e);
-	if (!c)
-		return pl_route_fail(r, pl_error_wrap(&e, "create container") ? e : e);
-	pl_log_info("created container %.12s (starting)", pl_container_id(c));
-	pl_route_state_t *s = pl_route_state_begin(app, r, c);
+	pl_route_state_t *s = pl_route_state_begin(app, r, NULL); /* a new container: no exits */
 	s->status = 201;
-	s->created = true;
-	json_t *reply = json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
+	int progress;
+	pl_container_t *c = pl_container_run(app->pl, body, &progress, pl_route_state_started,
+					     pl_route_state_link(s), &e);
+	json_t *reply = NULL;
+	if (c) {
+		pl_log_info("created container %.12s (starting)", pl_container_id(c));
+		reply = json_pack("{s:s, s:s, s:I}", "id", pl_container_id(c), "handle",
 				  pl_handle_take(app->handles, c), "version",
 				  (json_int_t)pl_container_version(c));
-	int progress = -1;
-	if (pl_container_make_durable_async(c, &e) < 0)
-		pl_error_wrap(&e, "create container");
-	else
-		progress =
-		    pl_container_set_state(app->pl, c, PL_WANT_RUNNING, -1, pl_route_state_started,
-					   pl_route_state_link(s), &e);
-	if (progress < 0)
-		pl_container_remove(app->pl, c, true, NULL);
+	}
 	pl_route_state_end(s, progress, e, reply, false);
 }
 

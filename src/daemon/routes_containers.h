@@ -8,7 +8,8 @@
  * begin before the library call, give it pl_route_state_started with pl_route_state_link
  * as its callback (the library may call it after the client hung up), and end with the
  * call's result (a pl_state_progress_t, or -1 with e, which is taken). reply (stolen)
- * answers the change (NULL: 204); not_modified answers 304 when there was nothing to do. */
+ * answers the change (NULL: 204); not_modified answers 304 when there was nothing to do.
+ * c NULL: a container the call creates (no exits yet). */
 typedef struct pl_route_state pl_route_state_t;
 pl_route_state_t *pl_route_state_begin(pl_app_t *app, pl_req_t *r, pl_container_t *c);
 void pl_route_state_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data);

@@ -183,16 +183,10 @@ static void h_image_push(pl_req_t *r, void *data)
 {
 	pl_app_t *app = data;
 	pl_error_t *e = NULL;
-	const char *tag = pl_req_query(r, "tag");
-	_cleanup_free_ char *ref =
-	    tag && *tag ? pl_xasprintf("%s:%s", pl_req_param(r), tag) : pl_xstrdup(pl_req_param(r));
-	const json_t *img = pl_image_find(pl_portlayer_images(app->pl), ref, &e);
-	if (!img)
+	_cleanup_free_ char *ref = NULL, *image = NULL;
+	if (pl_image_push_target(app->pl, pl_req_param(r), pl_req_query(r, "tag"), &ref, &image,
+				 &e) < 0)
 		return pl_route_fail(r, e);
-	pl_registry_ref_t parsed;
-	if (pl_registry_ref_parse(ref, &parsed, &e) < 0)
-		return pl_route_fail(r, e);
-	pl_registry_ref_clear(&parsed);
 	bool insecure;
 	if (pl_req_query_bool(r, "insecure", false, &insecure, &e) < 0)
 		return pl_route_fail(r, e);
@@ -202,7 +196,7 @@ static void h_image_push(pl_req_t *r, void *data)
 		return pl_route_fail(r, e);
 	store_job_t *j = store_job_new(r, app, PL_JOB_PUSH);
 	j->ref = TAKE_PTR(ref);
-	j->image = pl_xstrdup(pl_image_id(img));
+	j->image = TAKE_PTR(image);
 	j->username = user && *user ? pl_xstrdup(user) : NULL;
 	j->password = pass ? pl_xstrdup(pass) : NULL;
 	j->insecure = insecure;

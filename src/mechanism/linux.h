@@ -9,9 +9,13 @@
 #include "mechanism/mechanism.h"
 
 extern pl_mechanism_t pl_mechanism_linux;
-int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
-/* The host's cgroup layout the mechanism found ("v2", "v1", "hybrid"). */
-const char *pl_linux_cgroup_layout(void);
 /* pids.max of linux containers created without resources.pids_limit (0: none). */
 #define PL_DEFAULT_PIDS_LIMIT 32768
-void pl_linux_set_default_pids_limit(int64_t n);
+/* Its settings, given at init (the daemon's flags). */
+typedef struct pl_linux_options {
+	int64_t default_pids_limit; /* --default-pids-limit (0: none) */
+} pl_linux_options_t;
+int pl_linux_init(pl_mechanism_t *m, const char *tether_path, const pl_linux_options_t *o,
+		  pl_error_t **err);
+/* The host's cgroup layout the mechanism found ("v2", "v1", "hybrid"). */
+const char *pl_linux_cgroup_layout(void);

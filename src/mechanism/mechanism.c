@@ -1,18 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "mechanism/mechanism.h"
-#include "mechanism/linux.h"
-#include "mechanism/vm.h"
+#include "mechanism/builtin.h"
 
 #include <stddef.h>
 #include <string.h>
 
 static const pl_mechanism_t *const builtin[] = {&pl_mechanism_linux, &pl_mechanism_vm, NULL};
 
-int pl_mechanisms_init(const char *tether_path, pl_error_t **err)
+int pl_mechanisms_init(const pl_mechanisms_options_t *o, pl_error_t **err)
 {
-	if (pl_linux_init(&pl_mechanism_linux, tether_path, err) < 0)
+	if (pl_linux_init(&pl_mechanism_linux, o->tether_path, &o->linux_mech, err) < 0)
 		return -1;
-	return pl_vm_init(&pl_mechanism_vm, tether_path, err);
+	return pl_vm_init(&pl_mechanism_vm, o->tether_path, &o->vm, err);
 }
 
 const pl_mechanism_t *const *pl_mechanisms_builtin(void)

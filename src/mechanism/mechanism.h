@@ -181,7 +181,4 @@ const pl_mechanism_t *pl_mechanism_by_name(const pl_mechanism_t *const *list, co
 /* What a capability flag means, for messages ("shares the host's namespaces"). */
 const char *pl_mech_cap_describe(unsigned cap);
 
-/* The mechanisms compiled in (available or not), NULL-terminated, once initialised;
- * tether_path is the agent binary to run. Each one's settings (mechanism/vm.h) go first. */
-int pl_mechanisms_init(const char *tether_path, pl_error_t **err);
-const pl_mechanism_t *const *pl_mechanisms_builtin(void);
+/* The compiled-in set and its initialisation with each one's settings: mechanism/builtin.h. */

@@ -14,17 +14,20 @@
 #define PL_VM_IDS_START 0x7f000000u
 #define PL_VM_IDS_COUNT (1u << 22)
 extern pl_mechanism_t pl_mechanism_vm;
-/* Settings before pl_mechanisms_init: accel "auto" (probe KVM once, else TCG), "kvm" or
- * "tcg"; kernel_dir an unpacked linux-image package (NULL: the default); caches go under
- * state_root/vm. NULL arguments keep the defaults. */
-int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
-		    pl_error_t **err);
-/* VM templates (dedicated kernels start as clones of a booted, saved guest): enabled, their
- * directory (NULL: state_root/vm/templates), and sizes built ahead at start-up
- * ("CPUSxMIB,...", NULL: none; others are built at their first use). */
-int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild,
-			      pl_error_t **err);
-int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err);
+/* Its settings, given at init (the daemon's --vm-* flags). accel "auto" (probe KVM once,
+ * else TCG), "kvm" or "tcg"; kernel_dir an unpacked linux-image package; caches go under
+ * state_root/vm (NULL: the mechanism is unavailable). VM templates (dedicated kernels start
+ * as clones of a booted, saved guest): templates_off, their directory (NULL:
+ * state_root/vm/templates), and sizes built ahead at start-up ("CPUSxMIB,...", NULL: none;
+ * others are built at their first use). NULL and zero fields keep the defaults. */
+typedef struct pl_vm_options {
+	const char *accel, *kernel_dir, *state_root;
+	bool templates_off;
+	const char *template_dir, *template_prebuild;
+} pl_vm_options_t;
+/* Checks the options (INVALID naming the flag) before it looks at the host. */
+int pl_vm_init(pl_mechanism_t *m, const char *tether_path, const pl_vm_options_t *o,
+	       pl_error_t **err);
 /* The guest kernel's version (NULL when none was found) and the accelerator setting. */
 const char *pl_vm_kernel_version(void);
 const char *pl_vm_accel_name(void);

@@ -8,8 +8,10 @@
 #include "portlayer/jobs.h"
 #include "portlayer/network/network.h"
 #include "portlayer/storage/images.h"
+#include "portlayer/storage/registry.h"
 #include "portlayer/storage/volumes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 /* --- containers --- */
@@ -45,6 +47,63 @@ int pl_container_set_state(pl_portlayer_t *pl, pl_container_t *c, pl_want_state_
 	default:
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown run state %d", (int)want);
 	}
+}
+
+/* A run's start under way: the caller's callback, then the container removed on failure. */
+typedef struct run {
+	pl_start_fn cb;
+	void *data;
+	pl_portlayer_t *pl;
+	char id[PL_ID_LEN + 1];
+} run_t;
+
+static void run_remove(pl_loop_t *loop, void *data)
+{
+	run_t *run = data;
+	pl_container_t *c = pl_container_find(run->pl, run->id, NULL);
+	if (c)
+		pl_container_remove(run->pl, c, true, NULL);
+	free(run);
+}
+
+static void run_started(pl_portlayer_t *pl, const char *id, const pl_error_t *err, void *data)
+{
+	run_t *run = data;
+	if (run->cb)
+		run->cb(pl, id, err, run->data);
+	/* not from inside the start's callback: the record is still in use there */
+	if (!err || !pl_loop_timer(pl_portlayer_loop(pl), 0, run_remove, run, NULL))
+		free(run);
+}
+
+pl_container_t *pl_container_run(pl_portlayer_t *pl, const json_t *body, int *progress,
+				 pl_start_fn cb, void *data, pl_error_t **err)
+{
+	*progress = -1;
+	pl_container_t *c = pl_container_create_lazy(pl, body, err);
+	if (!c) {
+		pl_error_wrap(err, "create container");
+		return NULL;
+	}
+	if (pl_container_make_durable_async(c, err) < 0) {
+		pl_error_wrap(err, "create container");
+		pl_container_remove(pl, c, true, NULL);
+		return NULL;
+	}
+	run_t *run = pl_xcalloc(1, sizeof(*run));
+	run->cb = cb;
+	run->data = data;
+	run->pl = pl;
+	snprintf(run->id, sizeof(run->id), "%s", pl_container_id(c));
+	int rc = pl_container_set_state(pl, c, PL_WANT_RUNNING, -1, run_started, run, err);
+	if (rc != PL_STATE_STARTING) /* run_started will not be called */
+		free(run);
+	if (rc < 0) {
+		pl_container_remove(pl, c, true, NULL);
+		return NULL;
+	}
+	*progress = rc;
+	return c;
 }
 
 int pl_handle_commit_apply(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_t *res,
@@ -150,6 +209,22 @@ int pl_portlayer_image_remove(pl_portlayer_t *pl, const char *ref, pl_error_t **
 		return -1;
 	pl_events_emit(pl_portlayer_events(pl), "image", "untag", id, NULL,
 		       json_pack("{s:s}", "name", ref));
+	return 0;
+}
+
+int pl_image_push_target(pl_portlayer_t *pl, const char *name, const char *tag, char **ref,
+			 char **image_id, pl_error_t **err)
+{
+	_cleanup_free_ char *r = tag && *tag ? pl_xasprintf("%s:%s", name, tag) : pl_xstrdup(name);
+	const json_t *img = pl_image_find(pl_portlayer_images(pl), r, err);
+	if (!img)
+		return -1;
+	pl_registry_ref_t parsed;
+	if (pl_registry_ref_parse(r, &parsed, err) < 0)
+		return -1;
+	pl_registry_ref_clear(&parsed);
+	*image_id = pl_xstrdup(pl_image_id(img));
+	*ref = TAKE_PTR(r);
 	return 0;
 }
 

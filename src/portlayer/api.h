@@ -40,6 +40,13 @@ int pl_handle_commit_apply(pl_portlayer_t *pl, pl_handle_t *h, pl_commit_result_
  * a handle taken on the current version, the change staged and committed; res filled. */
 int pl_container_change(pl_portlayer_t *pl, pl_handles_t *hs, pl_container_t *c, const char *op,
 			const json_t *arg, pl_commit_result_t *res, pl_error_t **err);
+/* Create and start in one round trip (a create body's "start": true): the fsyncs that make
+ * the new container durable run in a child while its domain sets itself up. Returns the
+ * container with *progress as pl_container_set_state's (PL_STATE_STARTING: cb runs once it
+ * started or failed), or NULL with err ("create container: ..." when the create itself
+ * failed). A start that fails, now or later, removes the container again (after cb). */
+pl_container_t *pl_container_run(pl_portlayer_t *pl, const json_t *body, int *progress,
+				 pl_start_fn cb, void *data, pl_error_t **err);
 /* Removes the container ref names (a running one needs force); a full id that is gone was
  * removed already (ids are never reused), which is no error. */
 int pl_portlayer_container_remove(pl_portlayer_t *pl, const char *ref, bool force,
@@ -58,6 +65,11 @@ int pl_portlayer_image_tag(pl_portlayer_t *pl, const char *ref, const char *name
 /* Removes the name `ref`, or the image when ref is an id (CONFLICT while a container uses
  * it; event: image untag). */
 int pl_portlayer_image_remove(pl_portlayer_t *pl, const char *ref, pl_error_t **err);
+/* What docker push NAME[:TAG] sends (tag NULL or "": NAME as it is): *ref the registry
+ * reference, *image_id the store's image it names (both the caller's to free). NOT_FOUND
+ * without such an image, INVALID when the name is not a registry reference. */
+int pl_image_push_target(pl_portlayer_t *pl, const char *name, const char *tag, char **ref,
+			 char **image_id, pl_error_t **err);
 
 /* --- volumes --- */
 

@@ -150,6 +150,8 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	pl->loop = loop;
 	pl->mechs = o->mechanisms;
 	pl->userns_range = range;
+	pl->log_max_size = o->log_max_size;
+	pl->log_max_files = o->log_max_files ? o->log_max_files : 1;
 	pl->containers_fd = open(cdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pl->containers_fd < 0) {
 		pl_error_errno(err, "open %s", cdir);
@@ -263,6 +265,11 @@ struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
 struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
 {
 	return pl->net;
+}
+
+pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl)
+{
+	return pl->loop;
 }
 
 pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
@@ -519,6 +526,8 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
 	if (!cfg)
 		return NULL;
+	pl_log_config_defaults(json_object_get(body, "log_config"), pl->log_max_size,
+			       pl->log_max_files, &cfg->log_max_size, &cfg->log_max_files);
 	if (cfg->image) {
 		const json_t *img = pl_image_find(pl->images, cfg->image, err);
 		if (!img ||

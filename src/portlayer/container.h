@@ -63,6 +63,11 @@ typedef struct pl_portlayer_options {
 	 * network namespaces to keep made ahead (0: none) */
 	const char *address_pool;
 	int netns_pool;
+	/* log rotation of containers created without log_config's max_size/max_files
+	 * (logs.h; the daemon passes --log-max-size/--log-max-files): size 0 never rotates,
+	 * files 0 counts as 1 */
+	uint64_t log_max_size;
+	unsigned log_max_files;
 } pl_portlayer_options_t;
 
 /* Opens (creating) ROOT and RUN_DIR, loads every domain directory and reattaches to
@@ -73,6 +78,8 @@ pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl);
 /* The mechanisms it was opened with (NULL-terminated). */
 const struct pl_mechanism *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl);
 pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl);
+/* The loop it was opened with. */
+pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl);
 void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data);
 struct pl_events *pl_portlayer_events(pl_portlayer_t *pl);
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl);

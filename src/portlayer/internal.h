@@ -126,6 +126,8 @@ struct pl_portlayer {
 	char *root, *run_dir;
 	const pl_mechanism_t *const *mechs; /* what domains are placed on (options) */
 	pl_userns_range_t userns_range;	    /* remapped containers' host ids (options) */
+	uint64_t log_max_size;		    /* log_config defaults (options) */
+	unsigned log_max_files;
 	int containers_fd, run_containers_fd;
 	pl_loop_t *loop;
 	pl_container_t *head, *tail;

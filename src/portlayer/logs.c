@@ -349,13 +349,14 @@ ssize_t pl_log_read(pl_log_cursor_t *cur, char *buf, size_t max)
 	return (ssize_t)n;
 }
 
-static uint64_t default_size = PL_LOG_DEFAULT_MAX_SIZE;
-static unsigned default_files = PL_LOG_DEFAULT_MAX_FILES;
-
-void pl_logs_set_defaults(uint64_t max_size, unsigned max_files)
+void pl_log_config_defaults(const json_t *v, uint64_t def_size, unsigned def_files,
+			    uint64_t *max_size, unsigned *max_files)
 {
-	default_size = max_size;
-	default_files = max_files ? max_files : 1;
+	bool obj = json_is_object(v);
+	if (!obj || !json_object_get(v, "max_size"))
+		*max_size = def_size;
+	if (!obj || !json_object_get(v, "max_files"))
+		*max_files = def_files ? def_files : 1;
 }
 
 int pl_log_parse_size(const char *s, uint64_t *out)
@@ -390,8 +391,8 @@ int pl_log_parse_size(const char *s, uint64_t *out)
 
 int pl_log_config_parse(const json_t *v, uint64_t *max_size, unsigned *max_files, pl_error_t **err)
 {
-	*max_size = default_size;
-	*max_files = default_files;
+	*max_size = PL_LOG_DEFAULT_MAX_SIZE;
+	*max_files = PL_LOG_DEFAULT_MAX_FILES;
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_object(v))

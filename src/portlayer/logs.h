@@ -34,11 +34,14 @@ int pl_log_parse_record(const char *line, size_t len, int64_t *ts, int *stream, 
  * --log-max-files); max_size 0: never rotate. */
 #define PL_LOG_DEFAULT_MAX_SIZE	 (100ull << 20)
 #define PL_LOG_DEFAULT_MAX_FILES 5u
-void pl_logs_set_defaults(uint64_t max_size, unsigned max_files);
 /* A create body's "log_config": {"max_size": bytes or "10m", "max_files": 1..100}; what is
- * left out takes the daemon's default. */
+ * left out takes PL_LOG_DEFAULT_* here (pl_log_config_defaults puts the daemon's in). */
 typedef struct json_t json_t;
 int pl_log_config_parse(const json_t *v, uint64_t *max_size, unsigned *max_files, pl_error_t **err);
+/* The fields log_config V leaves out take these defaults (pl_portlayer_options_t's
+ * log_max_size/log_max_files; max_files 0 counts as 1). */
+void pl_log_config_defaults(const json_t *v, uint64_t def_size, unsigned def_files,
+			    uint64_t *max_size, unsigned *max_files);
 /* "100", "10k", "10m", "1g" (binary units, an optional trailing "b"). */
 int pl_log_parse_size(const char *s, uint64_t *out);
 struct pl_container;

@@ -7,6 +7,7 @@
  * nothing here touches a live domain, emits an event or decides a container's fate
  * (recovery.c does that with what pl_store_load_all read). */
 #include "portlayer/internal.h"
+#include "portlayer/logs.h"
 #include "portlayer/placement.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -197,6 +198,10 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 	c->config = pl_config_parse(json_object_get(doc, "config"), false, err);
 	if (!c->config)
 		return NULL;
+	/* records written before log_config was stored take the daemon's defaults */
+	pl_log_config_defaults(json_object_get(json_object_get(doc, "config"), "log_config"),
+			       pl->log_max_size, pl->log_max_files, &c->config->log_max_size,
+			       &c->config->log_max_files);
 	c->created_ns = json_integer_value(json_object_get(doc, "created_ns"));
 	c->version = (uint64_t)json_integer_value(json_object_get(doc, "version"));
 	if (c->version == 0)

@@ -48,12 +48,7 @@ enum {
 };
 #define TETHER_SOCKET "tether.sock"
 
-static int64_t default_pids_limit = PL_DEFAULT_PIDS_LIMIT;
-
-void pl_linux_set_default_pids_limit(int64_t n)
-{
-	default_pids_limit = n;
-}
+static int64_t default_pids_limit = PL_DEFAULT_PIDS_LIMIT; /* pl_linux_options_t */
 
 static int tether_memfd = -1;
 
@@ -80,8 +75,10 @@ static int seal_tether(const char *path, pl_error_t **err)
 	return TAKE_FD(mfd);
 }
 
-int pl_linux_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
+int pl_linux_init(pl_mechanism_t *m, const char *tether_path, const pl_linux_options_t *o,
+		  pl_error_t **err)
 {
+	default_pids_limit = o ? o->default_pids_limit : PL_DEFAULT_PIDS_LIMIT;
 	if (pl_cgroup_init(NULL, err) < 0)
 		return pl_error_wrap(err, "cgroups");
 	tether_memfd = seal_tether(tether_path, err);

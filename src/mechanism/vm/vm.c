@@ -118,7 +118,8 @@ static void dom_remove(const char *id)
 	}
 }
 
-int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuild, pl_error_t **err)
+static int configure_templates(bool enabled, const char *dir, const char *prebuild,
+			       pl_error_t **err)
 {
 	V.templates_off = !enabled;
 	free(V.template_dir);
@@ -141,8 +142,8 @@ int pl_vm_configure_templates(bool enabled, const char *dir, const char *prebuil
 	return 0;
 }
 
-int pl_vm_configure(const char *accel, const char *kernel_dir, const char *state_root,
-		    pl_error_t **err)
+static int configure(const char *accel, const char *kernel_dir, const char *state_root,
+		     pl_error_t **err)
 {
 	if (!accel || strcmp(accel, "auto") == 0)
 		V.accel = PL_VM_ACCEL_AUTO;
@@ -178,10 +179,15 @@ const char *pl_vm_kernel_version(void)
 	return V.kernel.version;
 }
 
-int pl_vm_init(pl_mechanism_t *m, const char *tether_path, pl_error_t **err)
+int pl_vm_init(pl_mechanism_t *m, const char *tether_path, const pl_vm_options_t *o,
+	       pl_error_t **err)
 {
-	if (!V.kernel_dir)
-		pl_vm_configure(NULL, NULL, NULL, NULL);
+	static const pl_vm_options_t none;
+	if (!o)
+		o = &none;
+	if (configure(o->accel, o->kernel_dir, o->state_root, err) < 0 ||
+	    configure_templates(!o->templates_off, o->template_dir, o->template_prebuild, err) < 0)
+		return -1;
 	free(V.tether_path);
 	V.tether_path = pl_xstrdup(tether_path);
 	pl_vm_kernel_clear(&V.kernel);
