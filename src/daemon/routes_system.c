@@ -25,6 +25,8 @@ static void h_info(pl_req_t *r, void *data)
 		    json_pack("{s:s, s:s, s:b}", "name", (*m)->name, "kernel",
 			      pl_mech_has(*m, PL_MECH_DEDICATED_KERNEL) ? "dedicated" : "shared",
 			      "available", ok);
+		json_object_set_new(j, "files_on_host",
+				    json_boolean(pl_mech_has(*m, PL_MECH_FILES_ON_HOST)));
 		if (!ok && reason)
 			json_object_set_new(j, "reason", json_string(reason));
 		json_array_append_new(mechs, j);

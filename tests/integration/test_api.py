@@ -147,6 +147,9 @@ def test_info(api, rootfs):
     mechs = {m["name"]: m for m in info["mechanisms"]}
     assert mechs["linux"]["kernel"] == "shared"
     assert mechs["linux"]["available"] is True
+    assert mechs["linux"]["files_on_host"] is True  # commit and archives work on it
+    if "vm" in mechs:
+        assert mechs["vm"]["files_on_host"] is False
     for m in info["mechanisms"]:
         if not m["available"]:
             assert m.get("reason"), f"unavailable mechanism {m['name']} gives no reason"

@@ -325,3 +325,107 @@ def test_builder_prune_forgets_the_cache(docker, tmp_path):
     # docker system prune reaches /build/prune too
     docker.run("system", "prune", "-f")
     assert docker.out("run", "--rm", "pltest/prune:1") == "pruned\n"
+
+
+# ---- X-Registry-Config and --isolation ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def authed_registry(docker, tmp_path_factory):
+    """docker-registry with htpasswd basic auth on the loopback of the daemon's netns."""
+    for tool in ("docker-registry", "nsenter"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not installed")
+    from test_pull import Registry, bcrypt_htpasswd, in_ns
+    line = bcrypt_htpasswd("builder", "s3cret")
+    if not line:
+        pytest.skip("no bcrypt htpasswd tooling (htpasswd or crypt)")
+    in_ns(docker.daemon, "ip", "link", "set", "lo", "up")
+    work = tmp_path_factory.mktemp("docker-build-registry")
+    pw = work / "htpasswd"
+    pw.write_text(line + "\n")
+    reg = Registry(docker.daemon, work, work / "storage",
+                   {"auth": {"htpasswd": {"realm": "pl-test", "path": str(pw)}}})
+    yield reg
+    reg.stop()
+
+
+def test_from_a_private_registry_uses_x_registry_config(docker, authed_registry, tmp_path,
+                                                        uniq):
+    host = authed_registry.host
+    base = f"{host}/pl/base-{uniq.rsplit('-', 2)[-2]}-{uniq.rsplit('-', 1)[-1]}:v1"
+    tag = f"pl-build-private-{uniq.rsplit('-', 1)[-1]}"
+    docker.run("run", "--name", uniq, "busybox", "sh", "-c", "echo private > /mark")
+    docker.run("commit", uniq, base)
+    docker.run("rm", uniq)
+    login = ("login", "-u", "builder", "--password-stdin", host)
+    assert "Login Succeeded" in docker.out(*login, input="s3cret\n")
+    docker.run("push", base)
+    docker.run("rmi", base)
+    docker.run("logout", host)
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nRUN cat /mark > /copy\n")
+    # no credentials: the pull of the FROM image is refused, nothing is tagged
+    p = build(docker, ctx, "-t", tag, check=False)
+    assert p.returncode != 0 and "pull access denied" in p.stdout + p.stderr, p
+    assert docker.run("image", "inspect", tag, check=False).returncode != 0
+
+    assert "Login Succeeded" in docker.out(*login, input="s3cret\n")
+    p = build(docker, ctx, "-t", tag)
+    assert "Pulling " + base in p.stdout, p.stdout
+    assert docker.out("run", "--rm", tag, "cat", "/copy") == "private\n"
+    # pull=1 pulls again with the credentials though the image is here now
+    assert "Pulling " + base in build(docker, ctx, "--pull", "-t", tag).stdout
+    docker.run("logout", host)
+    docker.run("rmi", tag, base)
+
+    # the header is parsed strictly, as X-Registry-Auth is
+    df = b"FROM busybox\n"
+    ctx_tar = tar_of([("Dockerfile", "file", df)])
+    for bad in ("!!not base64!!", "bm90IGpzb24=", "WzEsMl0="):  # "not json", "[1,2]"
+        status, _, body = docker.request(
+            "POST", "/build", body=ctx_tar,
+            headers={"Content-Type": "application/x-tar", "X-Registry-Config": bad})
+        assert status == 400, (bad, status, body)
+        assert "invalid X-Registry-Config header" in body.decode(), body
+    # what the CLI sends without logins: JSON null or {} (base64url)
+    for ok in ("bnVsbA==", "e30="):
+        status, _, body = docker.request(
+            "POST", "/build", body=ctx_tar,
+            headers={"Content-Type": "application/x-tar", "X-Registry-Config": ok})
+        assert status == 200 and b'"aux"' in body, (ok, status, body)
+
+
+def test_isolation_hyperv_runs_each_run_with_a_dedicated_kernel(docker, tmp_path, uniq):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(f"FROM busybox\nRUN echo {uniq} > /vm-built\n")
+    p = build(docker, ctx, "--isolation", "bogus", check=False)
+    assert p.returncode != 0 and 'Unsupported isolation: "bogus"' in p.stderr, p
+    info = docker.daemon.api.get("/info").json
+    vm = [m for m in info["mechanisms"] if m["name"] == "vm"]
+    if not vm or not vm[0]["available"]:
+        p = build(docker, ctx, "--isolation", "hyperv", check=False)
+        assert p.returncode != 0 and "vm mechanism is unavailable" in p.stderr, p
+        pytest.skip("vm mechanism unavailable (the refusal was checked): "
+                    f"{vm[0].get('reason') if vm else 'not built'}")
+    tag = f"pl-build-hyperv-{uniq.rsplit('-', 1)[-1]}"
+    before = set(docker.out("ps", "-aq", "--no-trunc").split())
+    if not vm[0].get("files_on_host"):
+        # the vm mechanism cannot commit a domain's files yet: refused before any VM boots
+        p = build(docker, ctx, "--isolation", "hyperv", "-t", tag, check=False)
+        assert p.returncode != 0 and "cannot be committed yet" in p.stderr, p
+        assert set(docker.out("ps", "-aq", "--no-trunc").split()) == before
+        assert docker.run("image", "inspect", tag, check=False).returncode != 0
+        pytest.skip("the vm mechanism cannot commit (the refusal was checked)")
+    build(docker, ctx, "--isolation", "hyperv", "--rm=false", "--no-cache", "-t", tag)
+    kept = set(docker.out("ps", "-aq", "--no-trunc").split()) - before
+    assert len(kept) == 1, kept
+    ctr = kept.pop()
+    pl = docker.daemon.api.inspect(ctr)
+    assert pl["mechanism"] == "vm" and pl["config"]["isolation"]["kernel"] == "dedicated", pl
+    assert docker.out("run", "--rm", tag, "cat", "/vm-built") == uniq + "\n"
+    docker.run("rm", ctr)
+    docker.run("rmi", tag)

@@ -6,6 +6,7 @@
 #include "docker/build/context.h"
 #include "docker/build/dockerfile.h"
 #include "docker/build/ignore.h"
+#include "docker/build/regconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,8 +95,10 @@ typedef struct bctx {
 	json_t *buildargs, *used, *global_args, *args;
 	bool nocache, quiet, rm, forcerm, pull, failed, cmd_set;
 	const char *network;
-	char *image; /* the current image */
-	json_t *cfg; /* the current Docker config */
+	const char *kernel; /* isolation.kernel of RUN containers: NULL or "dedicated" */
+	json_t *auths;	    /* X-Registry-Config: registry -> {username, password, ...} */
+	char *image;	    /* the current image */
+	json_t *cfg;	    /* the current Docker config */
 	stage_t *stages;
 	size_t nstages;
 	int step, nsteps;
@@ -321,6 +324,7 @@ static char *make_container(bctx_t *b, const char *const *args, const char *cons
 	    .user = json_string_length(user) ? json_string_value(user) : NULL,
 	    .network_mode = net && *net && strcmp(net, "default") ? net : NULL,
 	    .stop_timeout = -1,
+	    .kernel = b->kernel,
 	};
 	char *id = NULL;
 	_cleanup_error_ pl_error_t *err = NULL;
@@ -1094,9 +1098,13 @@ static int from_step(bctx_t *b, const df_instr_t *in, const char *target, bool *
 		pl_image_info_t *im = b->pull ? NULL : pl_image_inspect(b->c, ref, NULL);
 		if (!im) {
 			out(b, "Pulling %s\n", ref);
-			if (pl_image_pull(b->c, ref, loopback_registry(ref), NULL, NULL, &err) <
-				0 ||
-			    !(im = pl_image_inspect(b->c, ref, &err))) {
+			char *user = NULL, *pass = NULL;
+			rc_credentials(b->auths, ref, &user, &pass);
+			int pr = pl_image_pull_auth(b->c, ref, loopback_registry(ref), user, pass,
+						    NULL, NULL, &err);
+			free(user);
+			pl_free_secret(pass);
+			if (pr < 0 || !(im = pl_image_inspect(b->c, ref, &err))) {
 				failf(b, 0, "pull access denied for %s: %s", ref,
 				      err ? err->msg : "not found");
 				goto done;
@@ -1425,6 +1433,61 @@ void dk_build_prune(dk_job_t *j)
 			  json_pack("{s:o,s:i}", "CachesDeleted", deleted, "SpaceReclaimed", 0));
 }
 
+/* isolation= as Docker words it: "" / "default" / "process" share the host kernel,
+ * "hyperv" gives every RUN container a dedicated kernel (the vm mechanism), refused up
+ * front when portlayerd has no vm mechanism. Replies 400 and returns -1 on refusal. */
+static int set_isolation(bctx_t *b, const char *iso)
+{
+	if (!iso || !*iso || !strcmp(iso, "default") || !strcmp(iso, "process"))
+		return 0;
+	if (strcmp(iso, "hyperv")) {
+		dk_job_reply_message(b->job, 400, "Unsupported isolation: \"%s\"", iso);
+		return -1;
+	}
+	_cleanup_error_ pl_error_t *err = NULL;
+	pl_system_info_t *si = pl_system_info(b->c, &err);
+	if (!si) {
+		dk_job_reply_message(b->job, 500, "isolation=hyperv: %s", err->msg);
+		return -1;
+	}
+	/* a dedicated-kernel mechanism that is up, and whose domains' files the port layer
+	 * can commit (the vm mechanism keeps them inside the guest for now) */
+	bool vm = false, commits = false;
+	const char *reason = NULL;
+	size_t i;
+	json_t *m;
+	json_array_foreach(json_object_get(si->raw, "mechanisms"), i, m)
+	{
+		if (strcmp(json_string_value(json_object_get(m, "kernel")) ?: "", "dedicated"))
+			continue;
+		if (!json_is_true(json_object_get(m, "available"))) {
+			reason = reason ?: json_string_value(json_object_get(m, "reason"));
+			continue;
+		}
+		vm = true;
+		commits = commits || json_is_true(json_object_get(m, "files_on_host"));
+	}
+	if (!vm) {
+		dk_job_reply_message(b->job, 400,
+				     "isolation=hyperv needs a dedicated kernel for every RUN, "
+				     "but the vm mechanism is unavailable on this daemon%s%s",
+				     reason ? ": " : "", reason ? reason : "");
+		pl_system_info_free(si);
+		return -1;
+	}
+	pl_system_info_free(si);
+	if (!commits) {
+		dk_job_reply_message(
+		    b->job, 501,
+		    "isolation=hyperv: a RUN step in a dedicated kernel cannot be "
+		    "committed yet (the vm mechanism keeps a domain's files inside "
+		    "the guest; commit needs a shared kernel)");
+		return -1;
+	}
+	b->kernel = "dedicated";
+	return 0;
+}
+
 void dk_build(dk_job_t *j)
 {
 	bctx_t bb = {.job = j, .c = dk_job_client(j)}, *b = &bb;
@@ -1455,6 +1518,15 @@ void dk_build(dk_job_t *j)
 	b->forcerm = dk_job_query_bool(j, "forcerm", false);
 	b->pull = dk_job_query_bool(j, "pull", false);
 	b->network = dk_job_query(j, "networkmode");
+	b->auths = rc_parse(dk_job_header(j, "X-Registry-Config"), &err);
+	if (!b->auths) {
+		dk_job_reply_message(j, 400, "%s", err->msg);
+		return;
+	}
+	if (set_isolation(b, dk_job_query(j, "isolation")) < 0) {
+		json_decref(b->auths);
+		return;
+	}
 	const char *ba = dk_job_query(j, "buildargs");
 	b->buildargs = ba && *ba ? json_loads(ba, 0, NULL) : NULL;
 	if (!b->buildargs)
@@ -1654,4 +1726,5 @@ out:
 	json_decref(b->global_args);
 	json_decref(b->args);
 	json_decref(b->cfg);
+	json_decref(b->auths);
 }

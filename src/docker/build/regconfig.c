@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "docker/build/regconfig.h"
+#include "common/cleanup.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+static int b64val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+' || ch == '-')
+		return 62;
+	if (ch == '/' || ch == '_')
+		return 63;
+	return -1;
+}
+
+/* Strict base64: only alphabet characters, then at most two '=' that complete the last
+ * quantum; a lone trailing character (6 bits) is invalid. *len gets the decoded size. */
+static char *b64_strict(const char *in, size_t *len)
+{
+	size_t n = strlen(in);
+	while (n && (in[n - 1] == '\n' || in[n - 1] == '\r'))
+		n--;
+	size_t pad = 0;
+	while (n && in[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (n % 4 == 1 || (pad && (n + pad) % 4))
+		return NULL;
+	char *out = pl_xcalloc(n + 1, 1);
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val((unsigned char)in[i]);
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	*len = o;
+	return out;
+}
+
+json_t *rc_parse(const char *header, pl_error_t **err)
+{
+	if (!header || !*header)
+		return json_object();
+	size_t len = 0;
+	char *text = b64_strict(header, &len);
+	if (!text) {
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "invalid X-Registry-Config header: illegal base64 data");
+		return NULL;
+	}
+	json_error_t je;
+	json_t *v = json_loadb(text, len, JSON_DECODE_ANY, &je);
+	pl_free_secret(text); /* it holds passwords */
+	if (!v) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "invalid X-Registry-Config header: %s",
+			     je.text);
+		return NULL;
+	}
+	if (json_is_null(v)) {
+		json_decref(v);
+		return json_object();
+	}
+	const char *k;
+	json_t *e;
+	bool ok = json_is_object(v);
+	if (ok)
+		json_object_foreach(v, k, e)
+		{
+			if (!json_is_object(e) && !json_is_null(e))
+				ok = false;
+		}
+	if (!ok) {
+		json_decref(v);
+		pl_error_set(err, PL_ERR_INVALID, 0,
+			     "invalid X-Registry-Config header: json: cannot unmarshal into "
+			     "a map of registry to auth config");
+		return NULL;
+	}
+	return v;
+}
+
+char *rc_registry_of(const char *ref)
+{
+	const char *slash = strchr(ref, '/');
+	if (slash) {
+		size_t n = (size_t)(slash - ref);
+		if (memchr(ref, '.', n) || memchr(ref, ':', n) ||
+		    (n == 9 && !strncmp(ref, "localhost", 9)))
+			return pl_xasprintf("%.*s", (int)n, ref);
+	}
+	return pl_xstrdup("docker.io");
+}
+
+/* A server address as a host: scheme and path dropped, Docker Hub's names folded. */
+static char *normalise(const char *key)
+{
+	if (!strncmp(key, "http://", 7))
+		key += 7;
+	else if (!strncmp(key, "https://", 8))
+		key += 8;
+	const char *slash = strchr(key, '/');
+	char *h = slash ? pl_xasprintf("%.*s", (int)(slash - key), key) : pl_xstrdup(key);
+	if (!strcmp(h, "index.docker.io") || !strcmp(h, "registry-1.docker.io")) {
+		free(h);
+		h = pl_xstrdup("docker.io");
+	}
+	return h;
+}
+
+void rc_credentials(const json_t *cfg, const char *ref, char **user, char **pass)
+{
+	*user = *pass = NULL;
+	_cleanup_free_ char *reg = rc_registry_of(ref);
+	const char *k;
+	json_t *e;
+	json_object_foreach((json_t *)cfg, k, e)
+	{
+		_cleanup_free_ char *h = normalise(k);
+		if (strcmp(h, reg) || !json_is_object(e))
+			continue;
+		const char *u = json_string_value(json_object_get(e, "username"));
+		const char *p = json_string_value(json_object_get(e, "password"));
+		if (u && *u) {
+			*user = pl_xstrdup(u);
+			*pass = pl_xstrdup(p ? p : "");
+			return;
+		}
+		const char *a = json_string_value(json_object_get(e, "auth"));
+		size_t len = 0;
+		char *up = a && *a ? b64_strict(a, &len) : NULL;
+		char *colon = up ? strchr(up, ':') : NULL;
+		if (colon) {
+			*colon = '\0';
+			*user = pl_xstrdup(up);
+			*pass = pl_xstrdup(colon + 1);
+			*colon = ':';
+		}
+		pl_free_secret(up);
+		if (*user)
+			return;
+	}
+}
