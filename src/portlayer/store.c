@@ -73,7 +73,8 @@ int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	pl_phase_step("create.store_mkdirs", &pt);
 	/* written in place: the directory they are in is renamed into place whole, and made
 	 * durable by pl_store_sync_domain */
-	_cleanup_free_ char *conf = pl_json_dump(config_doc(c));
+	_cleanup_json_ json_t *doc = config_doc(c);
+	_cleanup_free_ char *conf = pl_json_dump(doc);
 	_cleanup_close_ int cfd =
 	    openat(dfd, "config.json", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (cfd < 0 || pl_write_all(cfd, conf, strlen(conf)) < 0 ||
