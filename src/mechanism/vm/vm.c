@@ -329,7 +329,7 @@ static void plan_clear(clone_plan_t *p)
  * starts the clone's restore on QEMU's second monitor (x-ignore-shared, then the stream on
  * state_fd, QEMU's own fd) and leaves. A restore it cannot start ends QEMU: the domain ends
  * without an exit record, its reason in vm-qemu.log (our stderr). */
-static void restore_helper(int qmp_fd, int state_fd)
+static void restore_helper(int qmp_fd, int state_fd, long long disk_size)
 {
 	pid_t qemu = getpid();
 	int64_t t_start = pl_now_ns();
@@ -374,6 +374,21 @@ static void restore_helper(int qmp_fd, int state_fd)
 		r = pl_vm_qmp_call(q, "query-migrate", NULL, -1, 5000, NULL);
 		const char *st = json_string_value(json_object_get(r, "status"));
 		bool done = !r || (st && strcmp(st, "active") != 0 && strcmp(st, "setup") != 0);
+		if (done && disk_size > 0) {
+			/* the template's disk had size 0; the guest's driver learns this one's
+			 * from the capacity change this announces (tether waits for it) */
+			json_t *rr = pl_vm_qmp_call(q, "block_resize",
+						    json_pack("{s:s, s:I}", "device", "root",
+							      "size", (json_int_t)disk_size),
+						    -1, 10000, &e);
+			if (!rr) {
+				dprintf(2, "portlayer: announce the clone's disk: %s\n",
+					e ? e->msg : "?");
+				kill(qemu, SIGKILL);
+				_exit(1);
+			}
+			json_decref(rr);
+		}
 		if (done) {
 			dprintf(2,
 				"portlayer: clone: QEMU ready for the restore after %lld ms, "
@@ -539,7 +554,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		launch_fail(ctl_listen, e);
 	}
 	if (clone)
-		restore_helper(restore[0], state_fd);
+		restore_helper(restore[0], state_fd, pl_vm_disk_size(disk));
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);
 	pl_error_errno(&e, "exec %s", argv[0]);

@@ -38,6 +38,8 @@ int pl_vm_overlay_disk(const char *path, const char *base, pl_error_t **err);
 /* The base disk's size (KiB) and inode count for a tree of bytes (allocated, with a block
  * of slack per entry) in entries files, directories and links. */
 void pl_vm_disk_geometry(long long bytes, long long entries, long long *size_k, long long *inodes);
+/* A qcow2 image's virtual size (bytes), from its header; -1 when it is not one. */
+long long pl_vm_disk_size(const char *qcow2);
 /* Removes what launchers that no longer run left in cache_dir (NAME.PID.tmp, merge.PID,
  * probe.PID.console): a launcher killed mid-build never cleans up after itself. */
 void pl_vm_cache_clean(const char *cache_dir);
@@ -74,6 +76,11 @@ typedef enum pl_vm_boot_mode {
 	/* restores the template's device state from state_fd (-incoming), its RAM mem_path
 	 * mapped privately (copy-on-write; x-ignore-shared: the stream carries none of it) */
 	PL_VM_BOOT_CLONE,
+	/* a clone started ahead for a pool (pool.c): as a clone, but no container's backends
+	 * yet: its disk a zero-sized placeholder under a raw node a take swaps, its files in
+	 * domain_dir (the pool slot's), a port (pool_port_fd) and a monitor (pool_mon_fd) the
+	 * daemon holds */
+	PL_VM_BOOT_POOL,
 } pl_vm_boot_mode_t;
 
 typedef struct pl_vm_boot {
@@ -98,7 +105,8 @@ typedef struct pl_vm_boot {
 	/* bridge endpoints (mechanism.h) and their taps' fds, inherited by QEMU */
 	const json_t *endpoints;
 	const int *tap_fds;
-	long tsc_khz; /* the host's TSC rate, told to a TCG guest (0: not told) */
+	long tsc_khz;		       /* the host's TSC rate, told to a TCG guest (0: not told) */
+	int pool_port_fd, pool_mon_fd; /* pool: connected sockets */
 } pl_vm_boot_t;
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/random.h>
@@ -29,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +46,8 @@ static bool in_vm;
  * NICs and identity with CONFIG (pl_os_domain_setup) */
 static bool deferred;
 static double t_resumed; /* a clone: when its daemon was there (uptime) */
+static int pool_fd = -1; /* restored guests: the pool's port (pl.pool) */
+static bool pooled;	 /* this clone was started ahead by a pool, then taken */
 
 bool pl_os_ctl_reconnects(void)
 {
@@ -127,19 +131,21 @@ static void module_params(const char *cmdline, const char *name, char *out, size
 	}
 }
 
-/* The drivers of the devices a clone brings its own backends for (its root disk, its NICs):
- * a template never binds them, so no guest state (a partition scan, a cached capacity, a
- * MAC read at probe) can outlive the restore. Loaded when the clone's CONFIG comes. */
+/* The drivers of the NICs a clone brings its own backends for: a template never binds them,
+ * so no guest state (a MAC read at probe) can outlive the restore. Loaded when the clone's
+ * CONFIG comes. virtio_blk is bound in the template, to a disk of size 0 (nothing read,
+ * nothing cached): a clone's disk arrives with a capacity change (block_resize on the host)
+ * instead of a module load, which costs some 200 ms under TCG. */
 static bool late_module(const char *name)
 {
-	static const char *const late[] = {"virtio_blk", "virtio_net", "net_failover", "failover"};
+	static const char *const late[] = {"virtio_net", "net_failover", "failover"};
 	for (size_t i = 0; i < sizeof(late) / sizeof(late[0]); i++)
 		if (strcmp(name, late[i]) == 0)
 			return true;
 	return false;
 }
 
-enum { MODS_ALL, MODS_EARLY, MODS_LATE, MODS_LATE_DISK };
+enum { MODS_ALL, MODS_EARLY, MODS_LATE };
 
 static int load_modules(int which)
 {
@@ -150,8 +156,7 @@ static int load_modules(int which)
 	for (char *save = NULL, *name = strtok_r(order, "\n", &save); name;
 	     name = strtok_r(NULL, "\n", &save)) {
 		if ((which == MODS_EARLY && late_module(name)) ||
-		    (which == MODS_LATE && !late_module(name)) ||
-		    (which == MODS_LATE_DISK && strcmp(name, "virtio_blk") != 0))
+		    (which == MODS_LATE && !late_module(name)))
 			continue;
 		char path[160], params[1024];
 		snprintf(path, sizeof(path), "/modules/%s.ko", name);
@@ -367,11 +372,63 @@ static int root_up(bool ro_root, const char *host)
 	return 0;
 }
 
+/* A pooled clone's warm-up, before any container is known: under TCG every code path a
+ * guest runs is translated at its first use in each QEMU, so a fresh clone pays for the
+ * kernel's fork, exec, ELF loading, page faults, exit and wait, and the mounts of a
+ * switch root, on its container's critical path. Here they run once ahead: tether forks and
+ * execs itself (pl_warm: it exits at once), and mounts and unmounts the file systems a
+ * container's /dev gets. Nothing of it stays: the children are reaped, the mounts gone, and
+ * no container has ever been in this guest (a pool never reuses one). */
+static void warm_up(void)
+{
+	double t0 = uptime();
+	for (int i = 0; i < 3; i++) {
+		pid_t p = fork();
+		if (p == 0) {
+			char *const argv[] = {"/init", NULL};
+			char *const envp[] = {"pl_warm=1", NULL};
+			execve("/init", argv, envp);
+			_exit(127);
+		}
+		int st;
+		while (p > 0 && waitpid(p, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	static const char *const fs[][3] = {
+	    {"tmpfs", "tmpfs", "mode=755,size=65536k"},
+	    {"devpts", "devpts", "newinstance,ptmxmode=0666,mode=0620"},
+	    {"shm", "tmpfs", "mode=1777"},
+	    {"mqueue", "mqueue", NULL},
+	};
+	mkdir("/warm", 0700);
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
+		if (mount(fs[i][0], "/warm", fs[i][1], MS_NOSUID | MS_NODEV, fs[i][2]) < 0)
+			continue;
+		if (i == 0)
+			mknod("/warm/null", S_IFCHR | 0666, makedev(1, 3));
+		umount2("/warm", MNT_DETACH);
+	}
+	rmdir("/warm");
+	char line[96];
+	snprintf(line, sizeof(line), "<2>pl-tether: pool: warm at %.3fs (%.0f ms)\n", uptime(),
+		 (uptime() - t0) * 1e3);
+	kmsg(line);
+}
+
+/* Whether the port has a host side connected (a virtio port says HUP while it has none). */
+static bool port_connected(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	return fd >= 0 && poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 /* A template is saved while it waits here: nothing of a container is in it yet. A clone
  * goes on once the host is connected to its control port (its daemon, queued on the socket
  * QEMU serves, reaches the restored port at once). The port reports HUP without a waking
  * event while nobody is connected, so this looks every millisecond; the template's QEMU is
- * stopped within moments of the ready line. */
+ * stopped within moments of the ready line. A pooled clone (its pool port connected)
+ * warms up, says so on that port, and sleeps on it until its take (a byte) or its daemon's
+ * end (closed without one: it powers off, so a pool never outlives its daemon). */
 static void template_wait(void)
 {
 	/* the kernel's generator initialised now, once per template: under TCG (no RDRAND, few
@@ -382,13 +439,37 @@ static void template_wait(void)
 	(void)!getrandom(b, sizeof(b), 0);
 	kmsg("<2>" PL_TEMPLATE_READY "\n");
 	struct timespec ms = {.tv_nsec = 1000 * 1000};
-	while (!pl_os_ctl_connected(3))
+	bool warmed = false;
+	while (!pl_os_ctl_connected(3)) {
+		if (!pooled && port_connected(pool_fd)) {
+			if (!warmed) {
+				warm_up();
+				warmed = true;
+				(void)!write(pool_fd, "w", 1);
+			}
+			struct pollfd p = {.fd = pool_fd, .events = POLLIN};
+			if (poll(&p, 1, 60000) <= 0 || !(p.revents & POLLIN))
+				continue;
+			char c = 0;
+			if (read(pool_fd, &c, 1) == 1 && c == 'g') {
+				pooled = true; /* taken: the daemon connects its control port */
+				continue;
+			}
+			if (!port_connected(pool_fd)) /* closed without a take: nobody wants us */
+				power_off();
+			continue;
+		}
+		if (warmed && !pooled) /* the pool's daemon went away before any take */
+			power_off();
 		nanosleep(&ms, NULL);
+	}
 	t_resumed = uptime();
 }
 
 int pl_os_boot(void)
 {
+	if (getenv("pl_warm")) /* a pooled clone's warm-up exec (warm_up): done */
+		_exit(0);
 	if (getpid() != 1 || !getenv("pl_vm"))
 		return 0;
 	in_vm = true;
@@ -412,6 +493,12 @@ int pl_os_boot(void)
 	if (place(ctl, 3) < 0 || place(log, 4) < 0 || place(ex, 5) < 0)
 		return -1;
 	if (deferred) {
+		/* restored guests' pool port: no waiting (a template has it from the start) */
+		int pf = open_port("pl.pool", O_RDWR | O_NONBLOCK);
+		if (pf >= 0) { /* out of tether's numbered fds (FD_LISTEN...), close-on-exec */
+			pool_fd = fcntl(pf, F_DUPFD_CLOEXEC, 64);
+			close(pf);
+		}
 		say("pl-tether: template: init at %.3fs, modules loaded at %.3fs, ready at %.3fs "
 		    "(uptime)\n",
 		    t_init, t_modules, uptime());
@@ -460,6 +547,30 @@ static void drop_caches(void)
 		(void)!write(fd, "3", 1);
 		close(fd);
 	}
+}
+
+/* A clone's disk replaces the template's empty one: the host announces its capacity (a
+ * virtio config change, handled by the driver in a work item), so it is there once the size
+ * is not 0. The block device's cache is dropped too (the template read nothing; nothing
+ * may survive anyway). */
+static int disk_arrived(void)
+{
+	char size[32] = "";
+	for (int waited = 0; waited < PORTS_DEADLINE_MS * 10; waited++) {
+		if (read_small("/sys/block/vda/size", size, sizeof(size)) > 0 &&
+		    strtoll(size, NULL, 10) > 0) {
+			int fd = open(ROOT_DEV, O_RDONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				ioctl(fd, BLKFLSBUF, 0);
+				close(fd);
+			}
+			return 0;
+		}
+		struct timespec t = {.tv_nsec = 100 * 1000};
+		nanosleep(&t, NULL);
+	}
+	say("pl-tether: the root disk's capacity is still 0 (%s)\n", size);
+	return -1;
 }
 
 /* A template's NIC i has MAC 02:00:00:00:00:i (mechanism/vm/qemu.c), restored as it was:
@@ -513,9 +624,15 @@ const char *pl_os_domain_setup(json_t *config)
 		struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
 		clock_settime(CLOCK_REALTIME, &ts);
 	}
+	if (pool_fd >= 0) {
+		close(pool_fd);
+		pool_fd = -1;
+	}
 	json_t *ifs = json_object_get(json_object_get(config, "network"), "interfaces");
-	if (load_modules(json_array_size(ifs) > 0 ? MODS_LATE : MODS_LATE_DISK) < 0)
-		return "the guest could not load its disk and network drivers (vm-console.log)";
+	if (json_array_size(ifs) > 0 && load_modules(MODS_LATE) < 0)
+		return "the guest could not load its network drivers (vm-console.log)";
+	if (disk_arrived() < 0)
+		return "the guest's root disk did not arrive (vm-console.log)";
 	double t_mod = uptime();
 	clone_macs(json_object_get(config, "network"));
 	/* nothing of a disk was ever read in the template; nothing cached may survive anyway */
