@@ -281,6 +281,18 @@ void pl_vm_cache_clean(const char *cache_dir)
 	closedir(d);
 }
 
+char *pl_vm_base_disk_cached(const char *cache_dir, const char *lowerdir)
+{
+	_cleanup_free_ char *key = disk_key(lowerdir);
+	if (!key)
+		return NULL;
+	char *out = pl_xasprintf("%s/base-%s.ext4", cache_dir, key);
+	if (access(out, R_OK) == 0)
+		return out;
+	free(out);
+	return NULL;
+}
+
 long long pl_vm_disk_size(const char *qcow2)
 {
 	/* QCowHeader: magic "QFI\xfb", version, backing file offset and size, cluster bits,
