@@ -10,13 +10,16 @@
 #include "tether/linux/vmshares.h"
 
 #include <jansson.h>
+#include <linux/filter.h>
 #include <linux/random.h>
+#include <linux/seccomp.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <linux/fs.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/reboot.h>
@@ -382,14 +386,35 @@ static int root_up(bool ro_root, const char *host)
 static void warm_up(void)
 {
 	double t0 = uptime();
+	/* a child set up as a container's process is (tether/linux/os.c): its own session,
+	 * stdio on pipes, a seccomp filter (an allow-all one), ids and capabilities set, then
+	 * exec; the parent reads its output to the end and reaps it */
+	static struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+	struct sock_fprog prog = {.len = 1, .filter = allow};
 	for (int i = 0; i < 3; i++) {
+		int out[2];
+		if (pipe2(out, O_CLOEXEC) < 0)
+			break;
 		pid_t p = fork();
 		if (p == 0) {
 			char *const argv[] = {"/init", NULL};
 			char *const envp[] = {"pl_warm=1", NULL};
+			setsid();
+			dup2(out[1], 1);
+			dup2(out[1], 2);
+			gid_t none[1];
+			if (setgroups(0, none) < 0 || setgid(0) < 0 || setuid(0) < 0 ||
+			    chdir("/") < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+			    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+				_exit(1);
 			execve("/init", argv, envp);
 			_exit(127);
 		}
+		close(out[1]);
+		char buf[64];
+		while (p > 0 && read(out[0], buf, sizeof(buf)) > 0)
+			;
+		close(out[0]);
 		int st;
 		while (p > 0 && waitpid(p, &st, 0) < 0 && errno == EINTR)
 			;
@@ -409,6 +434,8 @@ static void warm_up(void)
 		umount2("/warm", MNT_DETACH);
 	}
 	rmdir("/warm");
+	/* the pool's daemon first (it takes only warm slots), then the console */
+	(void)!write(pool_fd, "w", 1);
 	char line[96];
 	snprintf(line, sizeof(line), "<2>pl-tether: pool: warm at %.3fs (%.0f ms)\n", uptime(),
 		 (uptime() - t0) * 1e3);
@@ -445,7 +472,6 @@ static void template_wait(void)
 			if (!warmed) {
 				warm_up();
 				warmed = true;
-				(void)!write(pool_fd, "w", 1);
 			}
 			struct pollfd p = {.fd = pool_fd, .events = POLLIN};
 			if (poll(&p, 1, 60000) <= 0 || !(p.revents & POLLIN))
