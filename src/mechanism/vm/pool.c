@@ -40,6 +40,7 @@
 #define CTL_SOCKET  "tether.sock"
 #define QMP_SOCKET  "qmp.sock"
 #define TAKE_QMP_MS 10000
+#define WARM_FORMAT 1
 
 typedef struct slot {
 	char key[160]; /* its template's */
@@ -56,6 +57,7 @@ static struct {
 	char *run_dir; /* run_root/vm-pool: a slot's sockets */
 	slot_t *slots;
 	int next_n;
+	char *warm; /* the warm-up disk, or NULL */
 } P;
 
 static int rm_rf_at(int dfd, const char *name)
@@ -114,6 +116,46 @@ static void clean_dir(const char *dir, bool kill_recorded)
 	closedir(d);
 }
 
+/* The disk a slot warms up on: a small ext4 of one file, made once (mkfs.ext4, well under
+ * a second) under state_dir; each slot gets its own copy (its guest could write it). */
+static void warm_disk_make(const char *state_dir)
+{
+	free(P.warm);
+	P.warm = pl_xasprintf("%s/warm-%d.ext4", state_dir, WARM_FORMAT);
+	if (access(P.warm, R_OK) == 0)
+		return;
+	_cleanup_free_ char *src = pl_xasprintf("%s/warm.%d.tmp.d", state_dir, (int)getpid());
+	_cleanup_free_ char *tmp = pl_xasprintf("%s.%d.tmp", P.warm, (int)getpid());
+	_cleanup_free_ char *file = pl_xasprintf("%s/f", src);
+	mkdir(src, 0700);
+	int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char block[4096];
+	memset(block, 'w', sizeof(block));
+	for (int i = 0; fd >= 0 && i < 16; i++)
+		(void)!write(fd, block, sizeof(block));
+	if (fd >= 0)
+		close(fd);
+	char *const argv[] = {"/usr/sbin/mkfs.ext4",
+			      "-q",
+			      "-F",
+			      "-E",
+			      "lazy_itable_init=0,lazy_journal_init=0",
+			      "-d",
+			      src,
+			      tmp,
+			      "8M",
+			      NULL};
+	pl_error_t *e = NULL;
+	if (pl_vm_run(argv, &e) < 0 || rename(tmp, P.warm) < 0) {
+		pl_error_free(e);
+		unlink(tmp);
+		free(P.warm);
+		P.warm = NULL; /* slots warm up without a disk */
+	}
+	unlink(file);
+	rmdir(src);
+}
+
 void pl_vm_pool_init(const char *state_dir, const char *run_root)
 {
 	free(P.dir);
@@ -123,6 +165,13 @@ void pl_vm_pool_init(const char *state_dir, const char *run_root)
 	clean_dir(P.dir, true);
 	if (P.run_dir)
 		clean_dir(P.run_dir, false);
+}
+
+const char *pl_vm_pool_warm_disk(const char *state_dir)
+{
+	if (!P.warm)
+		warm_disk_make(state_dir);
+	return P.warm;
 }
 
 static void slot_free(slot_t *s, bool kill_it)
@@ -210,6 +259,26 @@ int pl_vm_pool_start(const pl_vm_pool_tmpl_t *t, pl_error_t **err)
 		return r;
 	}
 	_cleanup_free_ char *mem = pl_xasprintf("%s/mem", t->dir);
+	/* the slot's own copy of the warm-up disk (its guest mounts it read-only, but QEMU
+	 * needs it writable to announce its size) */
+	_cleanup_free_ char *warm = NULL;
+	if (t->warm_disk) {
+		warm = pl_xasprintf("%s/warm.ext4", dir);
+		_cleanup_close_ int in = open(t->warm_disk, O_RDONLY | O_CLOEXEC);
+		_cleanup_close_ int wo = open(warm, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		struct stat wst;
+		bool ok = in >= 0 && wo >= 0 && fstat(in, &wst) == 0;
+		for (off_t left = ok ? wst.st_size : 0; ok && left > 0;) {
+			ssize_t c = copy_file_range(in, NULL, wo, NULL, (size_t)left, 0);
+			ok = c > 0;
+			left -= c;
+		}
+		if (!ok) {
+			unlink(warm);
+			free(warm);
+			warm = NULL;
+		}
+	}
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(0, -1, &pidfd);
 	if (pid == 0) {
@@ -267,13 +336,17 @@ int pl_vm_pool_start(const pl_vm_pool_tmpl_t *t, pl_error_t **err)
 		    .memory_mib = t->memory_mib,
 		    .pool_port_fd = 5,
 		    .pool_mon_fd = 6,
+		    .disk = warm,
 		};
 		char **argv = pl_vm_qemu_argv(&b);
 		long long lim = pl_vm_pool_file_limit(t->memory_mib);
 		struct rlimit fsize = {.rlim_cur = (rlim_t)lim, .rlim_max = (rlim_t)lim};
 		signal(SIGXFSZ, SIG_IGN);
 		setrlimit(RLIMIT_FSIZE, &fsize);
-		pl_vm_restore_helper(9, 7, 0);
+		/* the restore done, the warm-up disk's size is announced (tether waits for it) */
+		struct stat wst;
+		pl_vm_restore_helper(9, 7,
+				     warm && stat(warm, &wst) == 0 ? (long long)wst.st_size : 0);
 		char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 		execve(argv[0], argv, envp);
 		_exit(127);

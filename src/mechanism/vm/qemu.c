@@ -235,10 +235,14 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "-drive");
 		add(&a, "id=root,driver=null-co,size=0,read-zeroes=on,if=none,discard=unmap");
 	} else if (pool) {
-		/* a pooled clone's is the same under a raw node, whose file a take replaces by
-		 * the container's disk (blockdev-reopen, pool.c) */
+		/* a pooled clone's is a small ext4 to warm up on (or the template's empty one)
+		 * under a raw node, whose file a take replaces by the container's disk
+		 * (blockdev-reopen, pool.c) */
 		add(&a, "-blockdev");
-		add(&a, "driver=null-co,node-name=ph,size=0,read-zeroes=on");
+		if (disk) /* the warm-up disk (pool.c), its size announced after the restore */
+			add(&a, "driver=file,node-name=ph,filename=%s,locking=off", disk);
+		else
+			add(&a, "driver=null-co,node-name=ph,size=0,read-zeroes=on");
 		add(&a, "-blockdev");
 		add(&a, "driver=raw,node-name=root,file=ph");
 	} else if (b->disk_fds[0] > 0) {

@@ -352,7 +352,8 @@ static void pool_fill(void)
 					.kernel = &V.kernel,
 					.initramfs = V.initramfs,
 					.cpus = cpus,
-					.memory_mib = mib};
+					.memory_mib = mib,
+					.warm_disk = pl_vm_pool_warm_disk(V.cache_dir)};
 		for (size_t have = pl_vm_pool_count(key); have < (size_t)n; have++) {
 			pl_error_t *e = NULL;
 			if (pl_vm_pool_start(&pt, &e) < 0) {
@@ -474,10 +475,12 @@ void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size)
 		bool done = !r || (st && strcmp(st, "active") != 0 && strcmp(st, "setup") != 0);
 		if (done && disk_size > 0) {
 			/* the template's disk had size 0; the guest's driver learns this one's
-			 * from the capacity change this announces (tether waits for it) */
+			 * from the capacity change this announces (tether waits for it). "root"
+			 * is a clone's drive, a pooled clone's raw node (its warm-up disk) */
 			json_t *rr = pl_vm_qmp_call(q, "block_resize",
-						    json_pack("{s:s, s:I}", "device", "root",
-							      "size", (json_int_t)disk_size),
+						    json_pack("{s:s, s:s, s:I}", "device", "root",
+							      "node-name", "root", "size",
+							      (json_int_t)disk_size),
 						    -1, 10000, &e);
 			if (!rr) {
 				dprintf(2, "portlayer: announce the clone's disk: %s\n",
@@ -1009,6 +1012,12 @@ static int vm_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *spe
 		sprintf(hex + 2 * k, "%02x", seed[k]);
 	json_t *vm = json_pack("{s:I, s:b, s:s}", "clock_ns", (json_int_t)pl_now_ns(), "read_only",
 			       spec->security->read_only_rootfs, "seed", hex);
+	/* a clone's disk is there when the guest sees this capacity (a pooled one had its
+	 * warm-up disk before) */
+	_cleanup_free_ char *disk = pl_xasprintf("%s/disk.qcow2", spec->domain_dir);
+	long long disk_bytes = pl_vm_disk_size(disk);
+	if (disk_bytes > 0)
+		json_object_set_new(vm, "disk_bytes", json_integer(disk_bytes));
 	if (host)
 		json_object_set_new(vm, "hostname", json_string(host));
 	json_object_set_new(msg, "vm", vm);

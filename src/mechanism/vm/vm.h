@@ -213,6 +213,7 @@ typedef struct pl_vm_pool_tmpl {
 	const char *initramfs;
 	int cpus;
 	int64_t memory_mib;
+	const char *warm_disk; /* pl_vm_pool_warm_disk's, or NULL */
 } pl_vm_pool_tmpl_t;
 
 /* What a take binds late: the container's disk (from lowerdir, in domain_dir) and record. */
@@ -234,6 +235,9 @@ typedef struct pl_vm_pool_taken {
 /* Removes what a previous daemon's pool left (killing its untaken QEMUs) and sets where
  * slots live: state_dir/pool (files), run_root/vm-pool (sockets). */
 void pl_vm_pool_init(const char *state_dir, const char *run_root);
+/* The small ext4 a slot's guest warms its disk paths up on (made once under state_dir), or
+ * NULL when it cannot be made. */
+const char *pl_vm_pool_warm_disk(const char *state_dir);
 /* Slots of the template key (warming or ready), dead ones dropped. */
 size_t pl_vm_pool_count(const char *key);
 /* The file size limit of a pooled QEMU of that memory (RLIMIT_FSIZE, vm.c's rule for a disk

@@ -376,6 +376,50 @@ static int root_up(bool ro_root, const char *host)
 	return 0;
 }
 
+static long long disk_sectors(void)
+{
+	char size[32];
+	return read_small("/sys/block/vda/size", size, sizeof(size)) > 0 ? strtoll(size, NULL, 10)
+									 : -1;
+}
+
+static void flush_disk(void)
+{
+	int fd = open(ROOT_DEV, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ioctl(fd, BLKFLSBUF, 0);
+		close(fd);
+	}
+}
+
+/* The pool's warm-up disk (a small ext4 of the slot's own, its size announced after the
+ * restore): mounted read-write, a file read and one written, unmounted, its buffers
+ * flushed, so the ext4 and block paths a container's root disk takes are translated. */
+static void warm_disk(void)
+{
+	for (int waited = 0; disk_sectors() <= 0; waited++) {
+		if (waited >= 3000)
+			return; /* no warm-up disk: the rest still warms up */
+		struct timespec t = {.tv_nsec = 1000 * 1000};
+		nanosleep(&t, NULL);
+	}
+	if (mount(ROOT_DEV, "/warm", "ext4", 0, NULL) < 0)
+		return;
+	char buf[4096];
+	int fd = open("/warm/f", O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+	fd = open("/warm/x", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		(void)!write(fd, buf, sizeof(buf));
+		close(fd);
+	}
+	umount2("/warm", 0);
+	flush_disk();
+}
+
 /* A pooled clone's warm-up, before any container is known: under TCG every code path a
  * guest runs is translated at its first use in each QEMU, so a fresh clone pays for the
  * kernel's fork, exec, ELF loading, page faults, exit and wait, and the mounts of a
@@ -426,6 +470,7 @@ static void warm_up(void)
 	    {"mqueue", "mqueue", NULL},
 	};
 	mkdir("/warm", 0700);
+	warm_disk();
 	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
 		if (mount(fs[i][0], "/warm", fs[i][1], MS_NOSUID | MS_NODEV, fs[i][2]) < 0)
 			continue;
@@ -575,27 +620,24 @@ static void drop_caches(void)
 	}
 }
 
-/* A clone's disk replaces the template's empty one: the host announces its capacity (a
- * virtio config change, handled by the driver in a work item), so it is there once the size
- * is not 0. The block device's cache is dropped too (the template read nothing; nothing
- * may survive anyway). */
-static int disk_arrived(void)
+/* A clone's disk replaces the template's empty one (or a pooled clone's warm-up disk): the
+ * host announces its capacity (a virtio config change, handled by the driver in a work
+ * item), so it is there once the size is the daemon's (or not 0 when the daemon did not
+ * say). The block device's buffers are dropped too (the template read nothing, the warm-up
+ * disk's are flushed already; nothing may survive anyway). */
+static int disk_arrived(long long want_bytes)
 {
-	char size[32] = "";
+	long long got = -1;
 	for (int waited = 0; waited < PORTS_DEADLINE_MS * 10; waited++) {
-		if (read_small("/sys/block/vda/size", size, sizeof(size)) > 0 &&
-		    strtoll(size, NULL, 10) > 0) {
-			int fd = open(ROOT_DEV, O_RDONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				ioctl(fd, BLKFLSBUF, 0);
-				close(fd);
-			}
+		got = disk_sectors();
+		if (want_bytes > 0 ? got * 512 == want_bytes : got > 0) {
+			flush_disk();
 			return 0;
 		}
 		struct timespec t = {.tv_nsec = 100 * 1000};
 		nanosleep(&t, NULL);
 	}
-	say("pl-tether: the root disk's capacity is still 0 (%s)\n", size);
+	say("pl-tether: the root disk has %lld sectors, not %lld bytes\n", got, want_bytes);
 	return -1;
 }
 
@@ -657,7 +699,7 @@ const char *pl_os_domain_setup(json_t *config)
 	json_t *ifs = json_object_get(json_object_get(config, "network"), "interfaces");
 	if (json_array_size(ifs) > 0 && load_modules(MODS_LATE) < 0)
 		return "the guest could not load its network drivers (vm-console.log)";
-	if (disk_arrived() < 0)
+	if (disk_arrived(json_integer_value(json_object_get(vm, "disk_bytes"))) < 0)
 		return "the guest's root disk did not arrive (vm-console.log)";
 	double t_mod = uptime();
 	clone_macs(json_object_get(config, "network"));
