@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit;
  * and the registry transfers image pull and push.
- * Host-side tars are read and written with libarchive; the container side is the daemon's
- * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
+ * Host-side tars are read and written with libarchive (loaded by cp: archive_dl.h); the container
+ * side is the daemon's business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST
+ * /commit). */
+#include "cli/archive_dl.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -399,6 +399,9 @@ static int cmd_cp(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		fprintf(stderr, "plctl cp: exactly one of the two paths must be CONTAINER:PATH\n");
 		return 2;
 	}
+	pl_error_t *e = NULL;
+	if (pl_cli_archive_load(&e) < 0)
+		return fail(e, 1);
 	if (from)
 		return cp_out(c, c1, p1, argv[2]);
 	return cp_in(c, argv[1], c2, p2);
