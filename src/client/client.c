@@ -355,13 +355,16 @@ static int send_request(pl_client_t *c, exchange_t *x)
 	_cleanup_free_ char *head = pl_xasprintf(
 	    "%s " PL_CLIENT_API_PREFIX "%s HTTP/1.1\r\nHost: localhost\r\n%s%s%s\r\n", x->method,
 	    x->path, type ? type : "", length ? length : "", match ? match : "");
+	if (x->body) { /* one write: the daemon reads the request in one go */
+		size_t hl = strlen(head);
+		_cleanup_free_ char *all = pl_xmalloc(hl + x->body_len);
+		memcpy(all, head, hl);
+		memcpy(all + hl, x->body, x->body_len);
+		return send_all(c->fd, all, hl + x->body_len);
+	}
 	int r = send_all(c->fd, head, strlen(head));
-	if (r < 0)
+	if (r < 0 || x->upload_fd < 0)
 		return r;
-	if (x->body)
-		return send_all(c->fd, x->body, x->body_len);
-	if (x->upload_fd < 0)
-		return 0;
 
 	char data[64 * 1024];
 	int64_t left = x->upload_size;
