@@ -148,11 +148,10 @@ static void test_keepalive_and_chunked(void **state)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_client_t *c = pl_client_new(s->path, &err);
 	assert_non_null(c);
-	json_t *resp = NULL;
+	json_t *resp = NULL, *body = json_pack("{s:s}", "k", "v");
 	long status = 0;
-	assert_int_equal(pl_client_request(c, "POST", "/things", json_pack("{s:s}", "k", "v"),
-					   &status, &resp, &err),
-			 0);
+	assert_int_equal(pl_client_request(c, "POST", "/things", body, &status, &resp, &err), 0);
+	json_decref(body); /* the caller's still */
 	assert_int_equal(status, 200);
 	assert_int_equal(json_integer_value(json_object_get(resp, "a")), 1);
 	json_decref(resp);
