@@ -7,6 +7,8 @@
 #include "common/cleanup.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +20,10 @@ struct pl_client {
 	char *host;   /* as given, for messages */
 	char *socket; /* filesystem path of the unix socket */
 	int fd;	      /* the keep-alive connection, or -1 until the next request makes one */
+	/* pl_client_interrupt's: fd changes and the flag under the lock, so that another
+	 * thread never shuts down a descriptor number that was closed and reused */
+	pthread_mutex_t lock;
+	bool interrupted;
 	/* bytes read from fd past the last response (none normally: answers are not
 	 * pipelined), and the read buffer */
 	char rbuf[16 * 1024];
@@ -68,13 +74,25 @@ pl_client_t *pl_client_new(const char *host, pl_error_t **err)
 	c->host = pl_xstrdup(host);
 	c->socket = pl_xstrdup(path);
 	c->fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
 	return c;
 }
 
 static void drop_connection(pl_client_t *c)
 {
+	pthread_mutex_lock(&c->lock);
 	c->fd = pl_close(c->fd);
+	pthread_mutex_unlock(&c->lock);
 	c->rpos = c->rlen = 0;
+}
+
+void pl_client_interrupt(pl_client_t *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->interrupted = true;
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&c->lock);
 }
 
 pl_client_t *pl_client_free(pl_client_t *c)
@@ -82,6 +100,7 @@ pl_client_t *pl_client_free(pl_client_t *c)
 	if (!c)
 		return NULL;
 	drop_connection(c);
+	pthread_mutex_destroy(&c->lock);
 	free(c->host);
 	free(c->socket);
 	free(c);
@@ -492,9 +511,16 @@ static int perform(pl_client_t *c, exchange_t *x, pl_error_t **err)
 	for (int attempt = 0;; attempt++) {
 		bool reused = c->fd >= 0;
 		if (!reused) {
-			c->fd = connect_socket(c, err);
-			if (c->fd < 0)
+			int fd = connect_socket(c, err);
+			if (fd < 0)
 				return -1;
+			pthread_mutex_lock(&c->lock);
+			bool interrupted = c->interrupted;
+			c->fd = interrupted ? pl_close(fd) : fd;
+			pthread_mutex_unlock(&c->lock);
+			if (interrupted)
+				return pl_error_set(err, PL_ERR_INTERNAL, ECANCELED,
+						    "the request was interrupted");
 			c->rpos = c->rlen = 0;
 		}
 		bool got_any = false;

@@ -43,6 +43,11 @@ static inline void pl_client_freep(pl_client_t **c)
 }
 #define _cleanup_client_ __attribute__((cleanup(pl_client_freep)))
 
+/* From another thread: ends the request blocked on c (an idle stream whose reader went
+ * away) by shutting its connection down; that call and every later one on c fail. Safe
+ * at any time until pl_client_free, which the caller must not run concurrently. */
+void pl_client_interrupt(pl_client_t *c);
+
 /* The host string the client was made with (owned by the client): pass it to pl_client_new
  * to get a second client for another thread. */
 const char *pl_client_host(const pl_client_t *c);
