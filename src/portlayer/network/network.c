@@ -368,7 +368,8 @@ static void rebuild_except(pl_network_t *n, const pl_container_t *self)
 void pl_network_rebuild(pl_network_t *n)
 {
 	if (n)
-		n->alloc_stale = true; /* derived at the next attach: one walk, not one per change */
+		n->alloc_stale =
+		    true; /* derived at the next attach: one walk, not one per change */
 }
 
 /* c is gone: its addresses go back, unless the allocators are to be derived anyway or two
