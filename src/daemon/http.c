@@ -215,6 +215,16 @@ void pl_reply_json(pl_req_t *r, unsigned status, json_t *body)
 	set_response(r, status, resp);
 }
 
+void pl_reply_json_text(pl_req_t *r, unsigned status, char *text, size_t len)
+{
+	text = pl_xrealloc(text, len + 1);
+	text[len] = '\n';
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len + 1, text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	set_response(r, status, resp);
+}
+
 void pl_req_add_header(pl_req_t *r, const char *name, const char *value)
 {
 	if (!r->headers)
