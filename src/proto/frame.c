@@ -62,13 +62,14 @@ void pl_frame_reader_free(pl_frame_reader_t *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* What a drained reader keeps of its buffer: a daemon holds one reader per container, most
- * of them idle between small control frames. */
+/* What a drained reader keeps of its buffer when small bytes come: a daemon holds one reader
+ * per container, most of them idle between small control frames (a stream of big reads
+ * keeps its buffer). */
 #define READER_KEEP 4096
 
 static int reserve(pl_frame_reader_t *r, size_t extra)
 {
-	if (r->off == r->len && r->cap > READER_KEEP) {
+	if (r->off == r->len && r->cap > READER_KEEP && extra < READER_KEEP) {
 		free(r->buf);
 		r->buf = NULL;
 		r->off = r->len = r->cap = 0;

@@ -394,7 +394,6 @@ static void test_idle_reader_is_small(void **state)
 			assert_true(pl_frame_reader_fill(&r, sv[0]) > 0);
 	}
 	assert_int_equal(buffered(&r), 0);
-	assert_true(r.cap >= big); /* the big frame was held whole */
 	/* a small frame after the drain: back to at most a page */
 	size_t sn = 0;
 	uint8_t *s3 = pl_frame_encode(PL_MSG_HELLO, 0, "{}", 2, &sn);
