@@ -816,9 +816,8 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	if (attached) /* attached before the start: the process waits for the ATTACH below */
 		json_object_set_new(cfg, "wait_attach", json_true());
 	pl_error_t *e = NULL;
-	pl_domain_spec_t desc;
-	pl_placement_describe(c->config, &desc);
-	if (c->mech->tether_config(c->mech, &desc, cfg, &e) < 0) {
+	_cleanup_(pl_placement_release) pl_placement_t desc = pl_placement_describe(c->config);
+	if (c->mech->tether_config(c->mech, &desc.spec, cfg, &e) < 0) {
 		record_error(c, e->msg);
 		pl_error_free(e);
 		json_decref(cfg);
@@ -1111,18 +1110,15 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	_cleanup_free_ char *lower = lowerdir_of(c, err);
 	if (!lower)
 		return start_failed(c, err);
-	_cleanup_json_ json_t *mounts = mounts_spec(c);
-	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
-	pl_domain_spec_t spec;
-	pl_placement_describe(c->config, &spec);
+	_cleanup_(pl_placement_release) pl_placement_t place = pl_placement_describe(c->config);
+	pl_placement_resolve(&place, pl->volumes, pl->net, c);
+	pl_domain_spec_t spec = place.spec;
 	spec.id = c->id;
-	spec.endpoints = endpoints;
 	spec.domain_dirfd = c->dirfd;
 	spec.run_dirfd = c->run_dirfd;
 	spec.domain_dir = c->dir;
 	spec.hostname = hostname_of(c, hb);
 	spec.lowerdir = lower;
-	spec.mounts = mounts;
 	/* a pod: the namespaces of the containers it joins (a joined network namespace is
 	 * entered like a pooled one) */
 	_cleanup_(pl_pods_release) pl_ns_join_t join = {.ipc_fd = -1, .pid_fd = -1};

@@ -410,9 +410,8 @@ int pl_exec_start(pl_portlayer_t *pl, pl_exec_t *ex, pl_start_fn cb, void *data,
 	json_t *msg = pl_config_tether_exec_json(c->config, ex->spec);
 	json_object_set_new(msg, "session", json_integer(ex->session));
 	pl_error_t *e = NULL;
-	pl_domain_spec_t desc;
-	pl_placement_describe(c->config, &desc);
-	if (c->mech->tether_config(c->mech, &desc, msg, &e) < 0) {
+	_cleanup_(pl_placement_release) pl_placement_t desc = pl_placement_describe(c->config);
+	if (c->mech->tether_config(c->mech, &desc.spec, msg, &e) < 0) {
 		json_decref(msg);
 		return pl_error_wrap(&e, "exec") ? (*err = e, -1) : -1;
 	}
