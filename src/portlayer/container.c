@@ -177,6 +177,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	pl->kv = pl_kv_open(root, err);
 	if (!pl->kv)
 		return pl_portlayer_free(pl);
+	pl_health_follow(pl);
 	if (pl_recovery_run(pl, err) < 0)
 		return pl_portlayer_free(pl);
 	pl->net = pl_network_open(pl, root, loop, o->address_pool, o->netns_pool, err);
@@ -213,7 +214,6 @@ static void release_domain(pl_container_t *c)
 	pl_frame_reader_free(&c->reader);
 	link_drop_queue(c);
 	c->greeted = false;
-	pl_health_stop(c);
 	json_decref(c->guest_stats); /* a past run's figures are no one's now */
 	c->guest_stats = NULL;
 }
@@ -226,6 +226,8 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	while (pl->head) {
 		pl_container_t *c = pl->head;
 		pl->head = c->next;
+		if (pl_container_is_running(c))
+			pl_container_lifecycle(c, PL_LIFECYCLE_RELEASED);
 		release_domain(c);
 		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
@@ -803,7 +805,7 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		/* a reattached domain: the process runs already, tether reports its pid */
 		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
 		pl_sessions_resume(c);
-		pl_health_start(c, true);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RESUMED);
 		return r;
 	}
 	pl_phase_page_collect(c->dom.pid);
@@ -839,7 +841,7 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		c->status = PL_STATUS_RUNNING;
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
-		pl_health_start(c, false);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RUNNING);
 		changed(c);
 	}
 	return 0;
@@ -874,7 +876,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
-		pl_health_start(c, false);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RUNNING);
 		changed(c);
 		if (c->phase_t)
 			pl_phase_step("start.started_state_notify", &c->phase_t);

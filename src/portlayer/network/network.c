@@ -911,8 +911,7 @@ static int load_scopes(pl_network_t *n, pl_error_t **err)
 }
 
 /* The network follows containers: ports when they start and stop, addresses when they go. */
-static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecycle_t what,
-			 void *data)
+static void on_lifecycle(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t what, void *data)
 {
 	pl_network_t *n = data;
 	switch (what) {
@@ -923,6 +922,9 @@ static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecyc
 	case PL_LIFECYCLE_GONE:
 		pl_network_rebuild(n);
 		break;
+	case PL_LIFECYCLE_RUNNING:
+	case PL_LIFECYCLE_RESUMED:
+	case PL_LIFECYCLE_RELEASED:
 	default:
 		break;
 	}
