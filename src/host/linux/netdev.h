@@ -2,7 +2,7 @@
 /* Host network devices for the port layer's scopes and the domains' endpoints: bridges
  * (one per bridge scope, the gateway address on it) and the host side of an endpoint
  * (a veth pair whose inside end is created directly in the domain's network namespace, or
- * a macvlan on an existing interface). The linux implementation (mechanism/linux/net.c)
+ * a macvlan on an existing interface). The linux implementation (host/linux/netdev.c)
  * speaks rtnetlink; nothing here configures the inside of a domain: tether does that.
  * Addresses are IPv4 in host byte order. */
 #pragma once
