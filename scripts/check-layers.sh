@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Fails when an include crosses a layer boundary docs/architecture.md forbids, when the core
-# branches on a mechanism's name, or when internal.h leaks past the files it names.
+# branches on a mechanism's name, when internal.h leaks past the files it names, or when the
+# core's units call each other in a circle.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bad=0
@@ -54,9 +55,12 @@ out="$(includes src/daemon 'mechanism/[a-z]+/|portlayer/internal\.h|host/|tether
 out="$(grep -rnE 'str(n|case)?cmp\([^;]*mech[^;]*name|mech[a-z_]*->name *[=!]=' src/portlayer || true)"
 [ -z "$out" ] || fail "src/portlayer branches on a mechanism's name:"$'\n'"$out"
 # internal.h: only the files it names
-allowed='src/portlayer/(container|records|store|recovery|session|handle|metrics|health|pods|netlive|listing|logrotate|exec_orphan)\.c'
+allowed='src/portlayer/(container|records|about|link|store|recovery|session|handle|metrics|health|pods|netlive|listing|logrotate)\.c'
 out="$(grep -rln '"portlayer/internal.h"' src | grep -vE "^($allowed)$" || true)"
 [ -z "$out" ] || fail "portlayer/internal.h included by a file it does not name: $out"
+
+# no circles between the core's units (who calls whom: scripts/check-cycles.py)
+python3 scripts/check-cycles.py . || bad=1
 
 [ "$bad" -eq 0 ] && echo "layers: clean"
 exit "$bad"

@@ -7,6 +7,7 @@
  * has been healthy). The exec record is removed once the result is taken. */
 #include "portlayer/health.h"
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"

@@ -5,6 +5,7 @@
  * LOG_ROTATED, its fd riding along as SCM_RIGHTS. tether writes the old file until the new
  * one arrives, so records stay in order across files (logs.c reads them oldest first). */
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "portlayer/logs.h"
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -31,52 +32,6 @@ static void rotate_names(int dirfd, unsigned files)
 		renameat(dirfd, from, dirfd, to);
 	}
 	renameat(dirfd, "container.log", dirfd, "container.log.1");
-}
-
-/* Sends LOG_ROTATED with fd; the frame goes ahead of queued frames unless one is half
- * written (then 0: try later). 1 when sent, <0 on a dead link. */
-static int send_rotated(pl_container_t *c, int fd)
-{
-	if (c->dom.ctl_fd < 0)
-		return -ENOTCONN;
-	if (c->wq && c->wq->off > 0)
-		return 0;
-	uint8_t hdr[PL_FRAME_HDR_LEN];
-	pl_frame_hdr_encode(&(pl_frame_hdr_t){.len = 0, .type = PL_MSG_LOG_ROTATED}, hdr);
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} ctl = {0};
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.b,
-			   .msg_controllen = sizeof(ctl.b)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(c->dom.ctl_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? 0 : -errno;
-	if ((size_t)n < sizeof(hdr)) {
-		/* the rest of the header goes first, as a frame half written */
-		size_t rest = sizeof(hdr) - (size_t)n;
-		pl_qframe_t *f = pl_xmalloc(sizeof(*f) + sizeof(hdr));
-		memcpy(f->data, hdr, sizeof(hdr));
-		f->len = sizeof(hdr);
-		f->off = (size_t)n;
-		f->control = true;
-		f->next = c->wq;
-		c->wq = f;
-		c->wq_bytes += rest;
-		pl_container_send_frame(c, PL_MSG_PING, 0, 0, NULL, 0); /* arms EPOLLOUT */
-	}
-	return 1;
 }
 
 typedef struct retry {
@@ -114,7 +69,7 @@ void pl_logs_rotate(pl_container_t *c)
 		pl_log_warn("container %.12s: rotate log: %s", c->id, strerror(errno));
 		return;
 	}
-	int r = send_rotated(c, fd);
+	int r = pl_link_send_fd(c, PL_MSG_LOG_ROTATED, fd);
 	if (r <= 0)
 		pl_log_warn("container %.12s: rotate log: %s", c->id,
 			    r == 0 ? "the link is busy" : strerror(-r));

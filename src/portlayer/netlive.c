@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/netlive.h"
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "portlayer/network/network.h"
 #include "portlayer/pods.h"
 #include "proto/frame.h"

@@ -10,7 +10,7 @@ mkdir -p "$out"
 flags=(-std=gnu17 -D_GNU_SOURCE -DPL_VERSION='"fuzz"' -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 clang "${flags[@]}" tests/fuzz/fuzz_frame.c src/proto/frame.c -o "$out/fuzz_frame"
-clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/policy.c src/common/json.c \
+clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/fields.c src/portlayer/policy.c src/common/json.c \
   src/portlayer/health_config.c \
   src/portlayer/userns.c src/portlayer/hostcfg.c src/portlayer/network/netconfig.c \
   src/portlayer/network/ipam.c \
