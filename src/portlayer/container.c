@@ -3,7 +3,6 @@
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */
 #include "portlayer/internal.h"
-#include "portlayer/link.h"
 #include "portlayer/logs.h"
 #include "portlayer/pods.h"
 #include "common/cleanup.h"
@@ -16,6 +15,7 @@
 #include "portlayer/placement.h"
 #include "portlayer/health.h"
 #include "portlayer/kv.h"
+#include "portlayer/link.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -149,6 +149,10 @@ struct pl_portlayer {
 	struct pl_janitor *janitor; /* deletes removed domains' trees off the request path */
 };
 
+/* recovery.c hands each settled record to the lifecycle (container.c), linked, in creation
+ * order: away means it stopped while the daemon was away. */
+typedef void (*pl_recovery_adopt_fn)(pl_container_t *c, bool away);
+
 /* store.c */
 /* Makes the domain directory (config.json, state.json); not yet durable: */
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
@@ -165,10 +169,7 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Reads tether's exit record for the last run; 0 when absent or empty. */
 int pl_store_read_exit(pl_container_t *c);
-/* recovery.c: loads every domain and settles it against the host (pl_portlayer_open), then
- * links each record and hands it to adopt, in creation order (away: it stopped while the
- * daemon was away) */
-typedef void (*pl_recovery_adopt_fn)(pl_container_t *c, bool away);
+/* recovery.c: loads every domain and settles it against the host (pl_portlayer_open) */
 int pl_recovery_run(pl_portlayer_t *pl, pl_recovery_adopt_fn adopt, pl_error_t **err);
 /* records.c */
 void pl_container_link(pl_portlayer_t *pl, pl_container_t *c);
