@@ -138,6 +138,7 @@ def test_none_is_loopback_only(api, rootfs):
     assert re.findall(r"^\d+: (\w+)", out, re.M) == ["lo"]
 
 
+@pytest.mark.mechanisms
 def test_inside_configuration(api, rootfs, uniq):
     s = make_scope(api, f"in-{uniq}")
     code, out, _ = run_in(api, rootfs,
