@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* What a container record says, for every unit of the core and the API: container.h's
- * accessors, the list walk and lookups by id, prefix or name, and what is told about a
+ * accessors (and the core's parts: its loop, events, images, volumes, network, kv), the
+ * list walk and lookups by id, prefix or name, and what is told about a
  * container (lifecycle subscribers, the change callback that answers waits, "container"
  * events). Reads the record
  * and tells; acts on nothing (the lifecycle is container.c's), so the units that hang state
@@ -207,4 +208,46 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 			 pl_container_status_listed(c), "exit_code",
 			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
 			 time_json(c->created_ns), "args", args);
+}
+
+/* --- the core's own parts */
+
+const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
+{
+	return pl->mechs;
+}
+
+pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl)
+{
+	return pl->userns_range;
+}
+
+struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
+{
+	return pl->kv;
+}
+
+struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
+{
+	return pl->net;
+}
+
+pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl)
+{
+	return pl->loop;
+}
+
+pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
+{
+	return pl->images;
+}
+
+pl_events_t *pl_portlayer_events(pl_portlayer_t *pl)
+{
+	return pl->events;
+}
+
+pl_volumes_t *pl_portlayer_volumes(pl_portlayer_t *pl)
+{
+	return pl->volumes;
 }

@@ -191,41 +191,6 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	return NULL;
 }
 
-const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
-{
-	return pl->mechs;
-}
-
-pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl)
-{
-	return pl->userns_range;
-}
-
-struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
-{
-	return pl->kv;
-}
-
-struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
-{
-	return pl->net;
-}
-
-pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl)
-{
-	return pl->loop;
-}
-
-pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
-{
-	return pl->images;
-}
-
-pl_events_t *pl_portlayer_events(pl_portlayer_t *pl)
-{
-	return pl->events;
-}
-
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl)
 {
 	pl_counts_t n = {0};
@@ -290,11 +255,6 @@ static json_t *mounts_spec(pl_container_t *c)
 		json_array_append_new(out, s);
 	}
 	return out;
-}
-
-pl_volumes_t *pl_portlayer_volumes(pl_portlayer_t *pl)
-{
-	return pl->volumes;
 }
 
 /* security.userns remap: a host id range no other container holds (portlayer/userns.h). The
@@ -751,7 +711,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		/* only asked for by a tether that writes the host file and has a limit: anything
 		 * else (a VM guest) would only get its own log renamed away */
 		if (pl_mech_has(c->mech, PL_MECH_LOG_ROTATE) && c->config->log_max_size)
-			pl_logs_rotate(c);
+			pl_logs_rotate(c->pl, c);
 		else
 			pl_log_debug("container %.12s: ignoring an unasked LOG_ROTATE", c->id);
 		break;

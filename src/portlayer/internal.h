@@ -6,10 +6,10 @@
  * link's write side), store.c (domain directories), recovery.c (settling domains after a
  * restart), session.c (attach and exec sessions), handle.c (committing a config), metrics.c
  * (counting containers), health.c (health checks), pods.c (shared namespaces), netlive.c
- * (network changes of a running domain), listing.c (filtered lists) and logrotate.c (the
- * daemon's half of log rotation). Everything else (network, storage, the daemon) uses
- * portlayer/container.h's accessors and lifecycle subscription. No circles between these
- * units: container.c calls the others, none calls back into it (scripts/check-cycles.py). */
+ * (network changes of a running domain) and listing.c (filtered lists). Everything else (network,
+ * storage, the daemon) uses portlayer/container.h's accessors and lifecycle subscription. No
+ * circles between these units: container.c calls the others, none calls back into it
+ * (scripts/check-cycles.py). */
 #pragma once
 
 #include "portlayer/container.h"

@@ -140,3 +140,13 @@ int pl_link_send_fd(pl_container_t *c, uint16_t type, int fd)
 	}
 	return 1;
 }
+
+bool pl_link_up(const pl_container_t *c)
+{
+	return c->dom.ctl_fd >= 0;
+}
+
+bool pl_link_mid_frame(const pl_container_t *c)
+{
+	return c->wq && c->wq->off > 0;
+}

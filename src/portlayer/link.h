@@ -8,6 +8,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,11 @@ size_t pl_container_link_backlog(const pl_container_t *c);
 /* A payload-less frame of type with fd passed along (SCM_RIGHTS), ahead of queued frames
  * unless one is half written (then 0: try later). 1 when sent, <0 on a dead link. */
 int pl_link_send_fd(pl_container_t *c, uint16_t type, int fd);
+/* Whether tether is connected. */
+bool pl_link_up(const pl_container_t *c);
+/* Whether a frame is half written: a frame with an fd goes ahead of the queue, which it
+ * cannot while one is (pl_link_send_fd answers 0: try again shortly). */
+bool pl_link_mid_frame(const pl_container_t *c);
 /* container.c: writes what the socket takes (on EPOLLOUT), drops the queue (link gone). */
 void pl_link_flush(pl_container_t *c);
 void pl_link_drop_queue(pl_container_t *c);

@@ -4,9 +4,10 @@
  * config.log_max_files goes), a fresh container.log is opened and sent to tether with
  * LOG_ROTATED, its fd riding along as SCM_RIGHTS. tether writes the old file until the new
  * one arrives, so records stay in order across files (logs.c reads them oldest first). */
-#include "portlayer/internal.h"
+#include "portlayer/container.h"
 #include "portlayer/link.h"
 #include "portlayer/logs.h"
+#include "proto/frame.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
@@ -42,23 +43,26 @@ typedef struct retry {
 static void on_retry(pl_loop_t *loop, void *data)
 {
 	retry_t *r = data;
-	pl_container_t *c = pl_container_find(r->pl, r->id, NULL);
+	pl_portlayer_t *pl = r->pl;
+	pl_container_t *c = pl_container_find(pl, r->id, NULL);
 	free(r);
 	if (c)
-		pl_logs_rotate(c);
+		pl_logs_rotate(pl, c);
 }
 
-void pl_logs_rotate(pl_container_t *c)
+void pl_logs_rotate(pl_portlayer_t *pl, pl_container_t *c)
 {
-	unsigned files = c->config->log_max_files ? c->config->log_max_files : 1;
+	const pl_config_t *cfg = pl_container_config(c);
+	const char *id = pl_container_id(c);
+	unsigned files = cfg->log_max_files ? cfg->log_max_files : 1;
 	int dirfd = pl_container_dirfd(c);
-	if (c->dom.ctl_fd < 0 || dirfd < 0)
-		return;		       /* tether asks again when a daemon is back */
-	if (c->wq && c->wq->off > 0) { /* a frame half written: shortly */
+	if (!pl_link_up(c) || dirfd < 0)
+		return;		    /* tether asks again when a daemon is back */
+	if (pl_link_mid_frame(c)) { /* a frame half written: shortly */
 		retry_t *r = pl_xcalloc(1, sizeof(*r));
-		r->pl = c->pl;
-		snprintf(r->id, sizeof(r->id), "%s", c->id);
-		if (!pl_loop_timer(c->pl->loop, 20, on_retry, r, NULL))
+		r->pl = pl;
+		snprintf(r->id, sizeof(r->id), "%s", id);
+		if (!pl_loop_timer(pl_portlayer_loop(pl), 20, on_retry, r, NULL))
 			free(r);
 		return;
 	}
@@ -66,13 +70,13 @@ void pl_logs_rotate(pl_container_t *c)
 	_cleanup_close_ int fd =
 	    openat(dirfd, "container.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		pl_log_warn("container %.12s: rotate log: %s", c->id, strerror(errno));
+		pl_log_warn("container %.12s: rotate log: %s", id, strerror(errno));
 		return;
 	}
 	int r = pl_link_send_fd(c, PL_MSG_LOG_ROTATED, fd);
 	if (r <= 0)
-		pl_log_warn("container %.12s: rotate log: %s", c->id,
+		pl_log_warn("container %.12s: rotate log: %s", id,
 			    r == 0 ? "the link is busy" : strerror(-r));
 	else
-		pl_log_debug("container %.12s: log rotated", c->id);
+		pl_log_debug("container %.12s: log rotated", id);
 }
