@@ -27,6 +27,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "portlayer/api.h"
+#include "portlayer/handle.h"
 #include "portlayer/health.h"
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/volumes.h"
@@ -151,6 +152,56 @@ static void test_run_removes_a_container_whose_start_fails_at_once(void **state)
 	pl_error_free(err);
 	assert_int_equal(fake_stats.spawned, 0);
 	assert_int_equal(domain_dirs(e), 0);
+}
+
+/* --- a handle's commit carries out the run state it asks (pl_handle_commit_apply) */
+
+static const char *stage(pl_handles_t *hs, env_t *e, const char *token, const char *op, json_t *arg)
+{
+	pl_error_t *err = NULL;
+	const char *t = pl_handle_mutate(hs, e->pl, pl_handle_get(hs, token, NULL), op, arg, &err);
+	json_decref(arg);
+	if (!t)
+		fail_msg("%s: %s", op, err->msg);
+	return t;
+}
+
+static void test_handle_commit_applies_the_state(void **state)
+{
+	env_t *e = *state;
+	pl_container_t *c = create(e, "[\"run\"]", NULL);
+	_cleanup_free_ char *id = id_of(c);
+	pl_handles_t *hs = pl_handles_new();
+	const char *t = pl_handle_take(hs, c);
+	t = stage(hs, e, t, "labels", json_pack("{s:{s:s}}", "set", "tier", "web"));
+	t = stage(hs, e, t, "state", json_pack("{s:s}", "state", "running"));
+	run_result_t res = {0};
+	pl_commit_result_t cr;
+	pl_error_t *err = NULL;
+	int rc =
+	    pl_handle_commit_apply(e->pl, pl_handle_get(hs, t, NULL), &cr, run_done, &res, &err);
+	if (rc < 0)
+		fail_msg("commit: %s", err->msg);
+	assert_int_equal(rc, PL_STATE_STARTING);
+	assert_int_equal(cr.version, 2);
+	run_until(e, called, &res, "the start's callback");
+	assert_false(res.failed);
+	wait_status(e, id, "running");
+	c = pl_container_find(e->pl, id, NULL);
+	assert_string_equal(
+	    json_string_value(json_object_get(pl_container_config(c)->labels, "tier")), "web");
+	/* and one that asks for stopped stops it; running again is nothing to do */
+	t = stage(hs, e, pl_handle_take(hs, c), "state", json_pack("{s:s}", "state", "stopped"));
+	rc = pl_handle_commit_apply(e->pl, pl_handle_get(hs, t, NULL), &cr, NULL, NULL, NULL);
+	assert_int_equal(rc, PL_STATE_STOPPING);
+	wait_status(e, id, "stopped");
+	assert_int_equal(exit_code(e, id), 128 + SIGTERM);
+	t = stage(hs, e, pl_handle_take(hs, pl_container_find(e->pl, id, NULL)), "state",
+		  json_pack("{s:s}", "state", "stopped"));
+	rc = pl_handle_commit_apply(e->pl, pl_handle_get(hs, t, NULL), &cr, NULL, NULL, NULL);
+	assert_int_equal(rc, PL_STATE_REACHED);
+	assert_int_equal(cr.version, 2); /* a run state is no config change */
+	pl_handles_free(hs);
 }
 
 /* --- pl_image_push_target */
@@ -417,6 +468,7 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_run_removes_a_container_whose_start_fails_at_once,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_handle_commit_applies_the_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_image_push_target, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_recovery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_lifecycle_subscribers, setup, teardown),
