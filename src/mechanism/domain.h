@@ -108,3 +108,14 @@ typedef struct pl_domain_endpoint {
 	 * route ("" otherwise) */
 	char address[20], gateway[16];
 } pl_domain_endpoint_t;
+
+/* A description's mounts and endpoints as JSON and back, for a mechanism that hands one to
+ * another process of its own (domain_json.c). Not the boundary: the core never sees these.
+ * mounts: [{"source","target","volume","readonly","propagation","populate"}] (absent fields:
+ * NULL/false); endpoints: [{"kind": "veth"|"macvlan","ifname","mac","mtu","bridge",
+ * "host_ifname","parent","address","gateway"}]. A parsed mount borrows its strings from j,
+ * which must outlive it; free() the array. -1 when j (NULL: none) has another shape. */
+json_t *pl_domain_mounts_json(const pl_domain_mount_t *v, size_t n);
+int pl_domain_mounts_parse(const json_t *j, pl_domain_mount_t **v, size_t *n);
+json_t *pl_domain_endpoints_json(const pl_domain_endpoint_t *v, size_t n);
+int pl_domain_endpoints_parse(const json_t *j, pl_domain_endpoint_t **v, size_t *n);
