@@ -339,5 +339,14 @@ def test_live_connect_with_alias(docker, uniq):
     nets = json.loads(docker.out("inspect", "-f", "{{json .NetworkSettings.Networks}}", name))
     ip = nets[net]["IPAddress"]
     assert ip and ip in out, out
+    # Docker's Aliases on a user network start with the short id (compose 1.29 reads it), and
+    # the name resolves on the network
+    cid = docker.out("inspect", "-f", "{{.Id}}", name).strip()
+    assert nets[net]["Aliases"][0] == cid[:12] and "svc-alias" in nets[net]["Aliases"], nets
+    out = docker.out("run", "--rm", "--network", net, "busybox", "nslookup", cid[:12])
+    assert ip in out, out
+    # a second connect is Docker's 403, not a silent success
+    p = docker.run("network", "connect", net, name, check=False)
+    assert p.returncode != 0 and "already exists in network" in p.stderr, p
     docker.run("rm", "-f", name)
     docker.run("network", "rm", net)
