@@ -779,8 +779,8 @@ static int pool_spawn(const pl_domain_spec_t *spec, const clone_plan_t *plan, pl
 		      pl_error_t **err)
 {
 	const pl_resources_t *r = spec->resources;
-	if (!plan->dir || json_array_size(spec->endpoints) > 0 ||
-	    json_array_size(spec->mounts) > 0 || !pool_has(cpus_of(r), memory_mib_of(r)) ||
+	if (!plan->dir || spec->n_endpoints > 0 || spec->n_mounts > 0 ||
+	    !pool_has(cpus_of(r), memory_mib_of(r)) ||
 	    faccessat(spec->domain_dirfd, "container.log", F_OK, 0) == 0)
 		return 0; /* a restart appends to its log: files are moved, not reopened */
 	/* the disk is bound late, but its base must be there (building it is a launcher's job),
@@ -840,7 +840,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	/* a clone started ahead, when one of this size is ready; the pool topped up after */
 	clone_plan_t plan = {0};
 	bool planned = false;
-	if (V.pool && json_array_size(spec->endpoints) == 0 && json_array_size(spec->mounts) == 0) {
+	if (V.pool && spec->n_endpoints == 0 && spec->n_mounts == 0) {
 		out->warning = plan_clone(spec, 0, &plan);
 		planned = true;
 		if (unlinkat(spec->domain_dirfd, "exit.json", 0) < 0 && errno != ENOENT) {
