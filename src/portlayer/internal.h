@@ -222,6 +222,5 @@ void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs);
 /* session.c: an exec session nobody reads has its output dropped; a container keeps
  * at most PL_EXEC_KEEP_FINISHED finished exec records (the oldest go). */
 #define PL_EXEC_KEEP_FINISHED 64u
-void pl_session_discard(pl_container_t *c, uint32_t session);
 bool pl_session_is_running_exec(pl_container_t *c, uint32_t session);
 void pl_execs_prune(pl_container_t *c);
