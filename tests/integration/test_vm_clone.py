@@ -333,3 +333,16 @@ def test_daemon_kill9_with_a_pool_waiting(pool_daemon, rootfs, uniq):
     assert len(now) == POOL and not set(p for p, _ in now.values()) & set(old.values()), now
     run = pool_daemon.run_dir / "vm-pool"
     assert len(list(run.glob("*"))) == POOL
+
+
+def test_daemon_stop_ends_its_pool(pool_daemon):
+    """SIGTERM: the daemon ends its untaken slots as it exits; the next one fills anew."""
+    wait_warm(pool_daemon)
+    old = [pid for pid, _ in pool_slots(pool_daemon).values() if pid]
+    assert old and all(qemu_running(p) for p in old), old
+    assert pool_daemon.stop() == 0
+    pool_daemon.proc = None
+    wait_until(lambda: not any(qemu_running(p) for p in old), 10, interval=0.05,
+               what="the slots' QEMUs gone with their daemon")
+    pool_daemon.start()
+    wait_warm(pool_daemon, POOL)

@@ -156,8 +156,28 @@ static void warm_disk_make(const char *state_dir)
 	rmdir(src);
 }
 
+static void slot_free(slot_t *s, bool kill_it);
+
+/* At the daemon's exit (not a child's: forks inherit the handler): untaken slots go with it
+ * at once rather than when their tethers notice the closed port. */
+static pid_t owner;
+
+static void kill_slots(void)
+{
+	if (getpid() != owner)
+		return;
+	while (P.slots) {
+		slot_t *s = P.slots;
+		P.slots = s->next;
+		slot_free(s, true);
+	}
+}
+
 void pl_vm_pool_init(const char *state_dir, const char *run_root)
 {
+	if (!owner)
+		atexit(kill_slots);
+	owner = getpid();
 	free(P.dir);
 	free(P.run_dir);
 	P.dir = pl_xasprintf("%s/pool", state_dir);
@@ -345,8 +365,8 @@ int pl_vm_pool_start(const pl_vm_pool_tmpl_t *t, pl_error_t **err)
 		setrlimit(RLIMIT_FSIZE, &fsize);
 		/* the restore done, the warm-up disk's size is announced (tether waits for it) */
 		struct stat wst;
-		pl_vm_restore_helper(9, 7,
-				     warm && stat(warm, &wst) == 0 ? (long long)wst.st_size : 0);
+		pl_vm_restore_helper(
+		    9, 7, warm && stat(warm, &wst) == 0 ? (long long)wst.st_size : 0, true);
 		char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 		execve(argv[0], argv, envp);
 		_exit(127);

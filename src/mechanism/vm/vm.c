@@ -428,7 +428,27 @@ static void plan_clear(clone_plan_t *p)
  * starts the clone's restore on QEMU's second monitor (x-ignore-shared, then the stream on
  * state_fd, QEMU's own fd) and leaves. A restore it cannot start ends QEMU: the domain ends
  * without an exit record, its reason in vm-qemu.log (our stderr). */
-void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size)
+/* Whether a slot's pool port is closed already (QEMU names a disconnected socket chardev
+ * "disconnected:..."): its daemon died before the guest ran, and its tether, seeing no pool,
+ * would wait for a control connection that never comes. */
+static bool pool_orphaned(pl_vm_qmp_t *q)
+{
+	json_t *r = pl_vm_qmp_call(q, "query-chardev", NULL, -1, 5000, NULL);
+	size_t i;
+	json_t *c;
+	bool gone = false;
+	json_array_foreach(r, i, c)
+	{
+		const char *label = json_string_value(json_object_get(c, "label"));
+		const char *file = json_string_value(json_object_get(c, "filename"));
+		if (label && file && strcmp(label, "pool") == 0)
+			gone = strncmp(file, "disconnected", 12) == 0;
+	}
+	json_decref(r);
+	return gone;
+}
+
+void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size, bool pooled)
 {
 	pid_t qemu = getpid();
 	int64_t t_start = pl_now_ns();
@@ -489,6 +509,12 @@ void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size)
 				_exit(1);
 			}
 			json_decref(rr);
+		}
+		if (done && pooled && pool_orphaned(q)) {
+			dprintf(2, "portlayer: vm pool: the daemon is gone before the slot ran\n");
+			json_decref(pl_vm_qmp_call(q, "quit", NULL, -1, 2000, NULL));
+			kill(qemu, SIGKILL);
+			_exit(0);
 		}
 		if (done) {
 			dprintf(2,
@@ -656,7 +682,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		launch_fail(ctl_listen, e);
 	}
 	if (clone)
-		pl_vm_restore_helper(restore[0], state_fd, pl_vm_disk_size(disk));
+		pl_vm_restore_helper(restore[0], state_fd, pl_vm_disk_size(disk), false);
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);
 	pl_error_errno(&e, "exec %s", argv[0]);

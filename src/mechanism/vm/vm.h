@@ -204,8 +204,9 @@ void pl_vm_templates_clean(const char *dir, const char *base);
 #define PL_VM_POOL_DISK_MAX (8LL << 30)
 /* In a launcher about to exec QEMU (this pid): a detached process that starts the restore
  * of the template's state (state_fd, QEMU's) on QEMU's monitor qmp_fd, and, for a clone's own
- * disk (disk_size > 0), announces its capacity after it. */
-void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size);
+ * disk (disk_size > 0), announces its capacity after it. A pool's slot (pooled) whose daemon
+ * is gone by then (its pool port closed before tether could see it open) is ended. */
+void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size, bool pooled);
 
 /* ---- pool.c */
 
