@@ -112,6 +112,12 @@ static void common_args(argv_b_t *a, pl_vm_accel_t accel, const pl_vm_kernel_t *
 	add(a, "none");
 	add(a, "-nic");
 	add(a, "none");
+	/* QEMU keeps a copy of the kernel image (and of the initramfs) in its heap for the
+	 * guest's firmware to load, for as long as it runs: 16 MiB nothing reads again once the
+	 * guest booted. A clone restores a booted guest: it is given neither (its RAM blocks
+	 * are the same without them). */
+	if (!k)
+		return;
 	add(a, "-kernel");
 	add(a, "%s", k->vmlinuz);
 	add(a, "-initrd");
@@ -203,7 +209,8 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	bool tmpl = b->mode == PL_VM_BOOT_TEMPLATE;
 	_cleanup_free_ char *dir = qpath(b->domain_dir);
 	_cleanup_free_ char *disk = b->disk ? qpath(b->disk) : NULL;
-	common_args(&a, b->accel, b->kernel, b->initramfs);
+	bool clone = b->mode == PL_VM_BOOT_CLONE;
+	common_args(&a, b->accel, clone ? NULL : b->kernel, b->initramfs);
 	add(&a, "-m");
 	add(&a, "%lldM", (long long)b->memory_mib);
 	add(&a, "-smp");
@@ -216,11 +223,9 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "-machine");
 		add(&a, "memory-backend=mem");
 	}
-	add(&a, "-append");
-	if (b->mode == PL_VM_BOOT_CLONE && b->append) {
-		add(&a, "%s", b->append);
-	} else {
+	if (!clone) { /* a clone's kernel booted with its template's */
 		char *ap = pl_vm_append(b);
+		add(&a, "-append");
 		add(&a, "%s", ap);
 		free(ap);
 	}
