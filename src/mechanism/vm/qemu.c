@@ -313,14 +313,15 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	return a.v;
 }
 
-void pl_vm_qemu_exec(char **argv)
+void pl_vm_qemu_exec(const pl_vm_boot_t *b, char **argv)
 {
-	/* No transparent huge pages: QEMU asks for them (MADV_HUGEPAGE) for its TCG
-	 * translation buffer and its RAM blocks, so an idle clone held a 2 MiB page for 4 KiB
-	 * of ACPI tables and its translated code rounded up to 2 MiB: 3.3 MiB of its PSS.
-	 * Guest RAM is a file mapping (templates) or memfd (shares): not affected. The flag
-	 * survives execve. */
-	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	/* A clone's QEMU without transparent huge pages: QEMU asks for them (MADV_HUGEPAGE) for
+	 * its TCG translation buffer and its RAM blocks, so an idle clone held a 2 MiB page for
+	 * 4 KiB of ACPI tables and its translated code rounded up to 2 MiB: 3.3 MiB of its PSS.
+	 * Its guest RAM, a private file mapping, gets none either way. A cold VM keeps them: its
+	 * guest RAM is anonymous, where huge pages make KVM faster. The flag survives execve. */
+	if (b->mode == PL_VM_BOOT_CLONE)
+		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);
 }
