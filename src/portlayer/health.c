@@ -7,6 +7,7 @@
  * has been healthy). The exec record is removed once the result is taken. */
 #include "portlayer/health.h"
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -328,7 +329,7 @@ static void schedule(pl_health_t *h, uint64_t ms)
 
 /* --- hooks --- */
 
-void pl_health_start(pl_container_t *c, bool resumed)
+static void health_start(pl_container_t *c, bool resumed)
 {
 	if (!c->config->healthcheck || !has_check(c->config))
 		return;
@@ -349,7 +350,7 @@ void pl_health_start(pl_container_t *c, bool resumed)
 	schedule(h, hc_ms(c, "interval"));
 }
 
-void pl_health_stop(pl_container_t *c)
+static void health_stop(pl_container_t *c)
 {
 	pl_health_t *h = c->health;
 	if (!h)
@@ -357,6 +358,31 @@ void pl_health_stop(pl_container_t *c)
 	h->timer = pl_loop_timer_cancel(c->pl->loop, h->timer);
 	if (h->check)
 		check_free(h->check);
+}
+
+static void on_lifecycle(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t what, void *data)
+{
+	switch (what) {
+	case PL_LIFECYCLE_RUNNING:
+		health_start(c, false);
+		break;
+	case PL_LIFECYCLE_RESUMED:
+		health_start(c, true);
+		break;
+	case PL_LIFECYCLE_STOPPED:
+	case PL_LIFECYCLE_RELEASED:
+	case PL_LIFECYCLE_GONE:
+		health_stop(c);
+		break;
+	case PL_LIFECYCLE_STARTED: /* the domain runs, its process not yet */
+	default:
+		break;
+	}
+}
+
+void pl_health_follow(pl_portlayer_t *pl)
+{
+	pl_portlayer_subscribe(pl, on_lifecycle, NULL);
 }
 
 void pl_health_free(pl_container_t *c)

@@ -276,9 +276,9 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c); a
 	 * template's are hub ports to nowhere (the guest never binds them: tether loads the
 	 * driver in the clone, where the clone's MAC is set before use) */
-	size_t n_nics = tmpl ? b->n_nics : b->tap_fds ? json_array_size(b->endpoints) : 0;
+	size_t n_nics = tmpl ? b->n_nics : b->tap_fds ? b->n_endpoints : 0;
 	for (size_t i = 0; i < n_nics; i++) {
-		const json_t *ep = tmpl ? NULL : json_array_get(b->endpoints, i);
+		const pl_domain_endpoint_t *ep = tmpl ? NULL : &b->endpoints[i];
 		add(&a, "-netdev");
 		if (tmpl)
 			add(&a, "hubport,id=n%zu,hubid=%zu", i, i);
@@ -288,8 +288,7 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		if (tmpl) /* the clone's tether knows them by these (tether/linux/vm.c) */
 			add(&a, "virtio-net-device,netdev=n%zu,mac=02:00:00:00:00:%02zx", i, i);
 		else
-			add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i,
-			    json_string_value(json_object_get(ep, "mac")));
+			add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i, ep->mac);
 	}
 	add(&a, "-chardev");
 	/* a template's monitor is a connected socket its builder holds */
