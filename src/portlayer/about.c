@@ -9,6 +9,7 @@
  * without depending on the lifecycle. */
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/util.h"
 #include "portlayer/events.h"
 
@@ -189,15 +190,6 @@ const char *pl_container_status_listed(const pl_container_t *c)
 	return c->status == PL_STATUS_RUNNING && c->paused ? "paused" : pl_status_name(c->status);
 }
 
-static json_t *time_json(int64_t ns)
-{
-	if (ns <= 0)
-		return json_string("");
-	char buf[48];
-	pl_time_format(ns, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 json_t *pl_container_summary_json(const pl_container_t *c)
 {
 	json_t *args = json_array();
@@ -207,7 +199,7 @@ json_t *pl_container_summary_json(const pl_container_t *c)
 			 c->config->name ? c->config->name : "", "state",
 			 pl_container_status_listed(c), "exit_code",
 			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
-			 time_json(c->created_ns), "args", args);
+			 pl_json_time(c->created_ns), "args", args);
 }
 
 /* --- the core's own parts */

@@ -1139,15 +1139,6 @@ void pl_container_consider_restart(pl_container_t *c)
 	c->restart_timer = pl_loop_timer(c->pl->loop, delay, on_restart_timer, c, NULL);
 }
 
-static json_t *time_json(int64_t ns)
-{
-	if (ns <= 0)
-		return json_string("");
-	char buf[48];
-	pl_time_format(ns, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_error_t **err)
 {
 	if (!pl_container_is_running(c))
@@ -1248,18 +1239,18 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "oom_killed", json_boolean(c->oom_killed));
 	json_object_set_new(state, "pid",
 			    json_integer(pl_container_is_running(c) ? c->dom.pid : 0));
-	json_object_set_new(state, "started_at", time_json(c->started_ns));
-	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
+	json_object_set_new(state, "started_at", pl_json_time(c->started_ns));
+	json_object_set_new(state, "finished_at", pl_json_time(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
 	json_t *health = pl_health_json(c);
 	if (health)
 		json_object_set_new(state, "health", health);
-	json_t *j =
-	    json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-		      c->config->name ? c->config->name : "", "created", time_json(c->created_ns),
-		      "mechanism", c->mech->name, "config", pl_config_to_json(c->config), "state",
-		      state, "network", pl_network_container_json(c->pl->net, c));
+	json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
+			      c->config->name ? c->config->name : "", "created",
+			      pl_json_time(c->created_ns), "mechanism", c->mech->name, "config",
+			      pl_config_to_json(c->config), "state", state, "network",
+			      pl_network_container_json(c->pl->net, c));
 	/* why this mechanism: the isolation criterion it satisfies */
 	json_t *dom = c->mech->describe ? c->mech->describe(c->mech, c->dirfd) : NULL;
 	if (!dom)

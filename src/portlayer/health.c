@@ -157,13 +157,6 @@ static void load(pl_health_t *h)
 	}
 }
 
-static json_t *time_json(int64_t ns)
-{
-	char buf[48];
-	pl_time_format(ns, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 static void schedule(pl_health_t *h, uint64_t ms);
 
 static void check_free(check_t *ck)
@@ -221,8 +214,9 @@ static void on_done(pl_loop_t *loop, void *data)
 		if (!out)
 			out = json_string("");
 	}
-	json_t *entry = json_pack("{s:o, s:o, s:i, s:o}", "start", time_json(ck->start_ns), "end",
-				  time_json(pl_now_ns()), "exit_code", exit_code, "output", out);
+	json_t *entry =
+	    json_pack("{s:o, s:o, s:i, s:o}", "start", pl_json_time(ck->start_ns), "end",
+		      pl_json_time(pl_now_ns()), "exit_code", exit_code, "output", out);
 	json_array_append_new(h->log, entry);
 	while (json_array_size(h->log) > LOG_ENTRIES)
 		json_array_remove(h->log, 0);
