@@ -367,8 +367,7 @@ int pl_vm_pool_start(const pl_vm_pool_tmpl_t *t, pl_error_t **err)
 		struct stat wst;
 		pl_vm_restore_helper(
 		    9, 7, warm && stat(warm, &wst) == 0 ? (long long)wst.st_size : 0, true);
-		char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-		execve(argv[0], argv, envp);
+		pl_vm_qemu_exec(&b, argv);
 		_exit(127);
 	}
 	close(port[1]);

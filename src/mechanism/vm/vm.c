@@ -683,8 +683,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	}
 	if (clone)
 		pl_vm_restore_helper(restore[0], state_fd, pl_vm_disk_size(disk), false);
-	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	execve(argv[0], argv, envp);
+	pl_vm_qemu_exec(&b, argv);
 	pl_error_errno(&e, "exec %s", argv[0]);
 	launch_fail(ctl_listen, e);
 }

@@ -123,6 +123,9 @@ char *pl_vm_append(const pl_vm_boot_t *b);
 int pl_vm_accel_known(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
 		      pl_vm_accel_t *out);
 void pl_vm_argv_free(char **argv);
+/* Execs QEMU (argv from pl_vm_qemu_argv) in the process state and environment it runs
+ * with; returns only on failure (errno set). */
+void pl_vm_qemu_exec(const pl_vm_boot_t *b, char **argv);
 /* A QMP session its caller keeps (a template's builder) on a connected, non-blocking
  * socket: greeted and capabilities negotiated by open; each call with its own deadline,
  * arguments stolen, pass_fd (>= 0) sent along for "getfd". */

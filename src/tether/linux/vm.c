@@ -355,6 +355,14 @@ static int root_up(bool ro_root, const char *host)
 	int disk = wait_for("disk", open_dev, ROOT_DEV, O_RDONLY);
 	if (disk < 0)
 		return -1;
+	/* Nothing of a disk was ever read in a clone's template (its guest bound the driver
+	 * to a disk of size 0; a pooled clone's warm-up disk was unmounted and flushed), and
+	 * nothing cached of this device may survive anyway: its own cache is dropped, nothing
+	 * else. Not vm.drop_caches: that walks every cached inode and dentry
+	 * of the guest, locking each, so a clone wrote (and got its own copy of) some 7 MiB of
+	 * the template's slab pages (docs/design-decisions.md). */
+	if (ioctl(disk, BLKFLSBUF, 0) < 0)
+		say("pl-tether: flush the root disk's cache: %s\n", strerror(errno));
 	close(disk);
 	mkdir(NEWROOT, 0755);
 	/* with volumes or bind mounts, a read-only root turns so after their mount points */
@@ -611,15 +619,6 @@ static void reseed(const char *hex)
 	close(fd);
 }
 
-static void drop_caches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)!write(fd, "3", 1);
-		close(fd);
-	}
-}
-
 /* A clone's disk replaces the template's empty one (or a pooled clone's warm-up disk): the
  * host announces its capacity (a virtio config change, handled by the driver in a work
  * item), so it is there once the size is the daemon's (or not 0 when the daemon did not
@@ -703,8 +702,6 @@ const char *pl_os_domain_setup(json_t *config)
 		return "the guest's root disk did not arrive (vm-console.log)";
 	double t_mod = uptime();
 	clone_macs(json_object_get(config, "network"));
-	/* nothing of a disk was ever read in the template; nothing cached may survive anyway */
-	drop_caches();
 	if (root_up(json_is_true(json_object_get(vm, "read_only")),
 		    json_string_value(json_object_get(vm, "hostname"))) < 0)
 		return "the guest could not mount its root disk (vm-console.log)";
