@@ -303,20 +303,15 @@ int pl_vm_pool_start(const pl_vm_pool_tmpl_t *t, pl_error_t **err)
 	pid_t pid = pl_clone_pidfd(0, -1, &pidfd);
 	if (pid == 0) {
 		/* the slot's QEMU-to-be: its own session (a taken one outlives the daemon), the
-		 * lowest CPU priority until its take (a refill must not slow the start it follows;
-		 * its threads are set back to 0 then) */
+		 * background CPU priority until its take (a refill must not slow the start it
+		 * follows; its threads are set back to 0 then) */
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (int s = 1; s < NSIG; s++)
 			signal(s, SIG_DFL);
 		setsid();
-		setpriority(PRIO_PROCESS, 0, 19);
-		int ag = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
-		if (ag >= 0) {
-			(void)!write(ag, "19", 2);
-			close(ag);
-		}
+		pl_vm_background_priority();
 		/* 3 ctl, 4 qmp, 5 pool port, 6 pool monitor, 7 state, 8 restore monitor */
 		int want[] = {ctl, qmp, port[1], mon[1], state, rst[1]};
 		int hi[6];
@@ -405,10 +400,16 @@ long long pl_vm_pool_file_limit(int64_t memory_mib)
 	       PL_VM_FILE_SLACK;
 }
 
-/* QEMU's threads back to the default priority (nice is per thread). */
+/* QEMU's threads (nice is per thread) and its autogroup back to the default priority. */
 static void renice(pid_t pid)
 {
 	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/autogroup", pid);
+	int ag = open(path, O_WRONLY | O_CLOEXEC);
+	if (ag >= 0) {
+		(void)!write(ag, "0", 1);
+		close(ag);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	DIR *d = opendir(path);
 	if (!d)

@@ -482,14 +482,7 @@ void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background)
 	/* a build on first use runs beside the cold boots it is to spare: it must not slow them
 	 * down on a small host (its QEMU inherits the priority) */
 	if (background) {
-		setpriority(PRIO_PROCESS, 0, 19);
-		/* setsid made this a scheduler autogroup of its own, competing as a whole with
-		 * every other session whatever its tasks' nice values: lower the group's too */
-		int ag = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
-		if (ag >= 0) {
-			(void)!write(ag, "19", 2);
-			close(ag);
-		}
+		pl_vm_background_priority();
 	}
 	_cleanup_free_ char *lock = pl_xasprintf("%s/%s.lock", t->dir, key);
 	int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -510,4 +503,16 @@ void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background)
 		_exit(1);
 	}
 	_exit(0);
+}
+
+void pl_vm_background_priority(void)
+{
+	setpriority(PRIO_PROCESS, 0, PL_VM_BACKGROUND_NICE);
+	/* setsid made this a scheduler autogroup of its own, competing as a whole with every
+	 * other session whatever its tasks' nice values: lower the group's too */
+	int ag = open("/proc/self/autogroup", O_WRONLY | O_CLOEXEC);
+	if (ag >= 0) {
+		dprintf(ag, "%d", PL_VM_BACKGROUND_NICE);
+		close(ag);
+	}
 }

@@ -198,6 +198,14 @@ void pl_vm_templates_clean(const char *dir, const char *base);
 
 /* ---- vm.c, for pool.c */
 
+/* The CPU priority of background VM work (template builds, pool refills) and of its
+ * process's autogroup: below starts, but not so low that a busy host never finishes a
+ * template (at 19 two nice-0 CPU hogs on two cores left a build no CPU for minutes, and
+ * every start then paid a cold boot instead). */
+#define PL_VM_BACKGROUND_NICE 10
+/* Lowers the calling process (and its autogroup) to PL_VM_BACKGROUND_NICE. */
+void pl_vm_background_priority(void);
+
 /* every file QEMU writes (logs, console, exit record, the disk overlay) stops growing at the
  * root disk's size + 1/8 + the guest's memory + this (docs/design-decisions.md) */
 #define PL_VM_FILE_SLACK (1LL << 30)
