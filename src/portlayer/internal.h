@@ -86,7 +86,9 @@ struct pl_container {
 	struct pl_qframe *wq, *wq_ctrl_tail;
 	size_t wq_bytes;
 	bool reported_exit; /* tether's EXITED arrived for this run */
-	bool greeted;	    /* tether said HELLO on this link: session messages may go */
+	bool exit_pending;  /* ... and the container is to be settled once its frames are read */
+	struct pl_remains *remains; /* the ended domain still tearing down (remains.h) */
+	bool greeted;		    /* tether said HELLO on this link: session messages may go */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;

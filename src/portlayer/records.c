@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The container records the core keeps: the list (creation order) and freeing one. */
 #include "portlayer/internal.h"
+#include "portlayer/remains.h"
 #include "portlayer/health.h"
 #include "common/cleanup.h"
 
@@ -35,6 +36,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 {
 	if (!c)
 		return NULL;
+	pl_remains_detach(c);
 	pl_sessions_free(c);
 	pl_health_free(c);
 	pl_config_free(c->config);

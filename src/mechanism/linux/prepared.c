@@ -37,11 +37,13 @@ typedef struct prepared {
 	pid_t pid;
 	int pidfd, ctl;
 	char name[64];
+	pl_phase_page_t *page; /* shared with it before it was cloned: its set-up steps */
 } prepared_t;
 
 /* What the maker sends per domain (with SCM_RIGHTS: pidfd, control socket). */
 typedef struct made_msg {
-	int32_t pid; /* < 0: -errno, the domain could not be made */
+	int32_t pid;   /* < 0: -errno, the domain could not be made */
+	int32_t index; /* of the maker's batch (its phase page) */
 	char name[64];
 	char error[160];
 } made_msg_t;
@@ -55,6 +57,7 @@ static struct {
 	unsigned seq;
 	pid_t maker_pid;
 	int maker_pidfd, maker_sock;
+	pl_phase_page_t *pages[MAX_POOL]; /* one per domain of the maker's batch */
 	pl_watch_t *maker_watch;
 	pl_timer_t *refill;
 	int failures; /* in a row: a host that cannot make them stops trying */
@@ -77,6 +80,8 @@ static void discard(prepared_t *p)
 	}
 	p->pidfd = pl_close(p->pidfd);
 	p->ctl = pl_close(p->ctl);
+	pl_phase_page_free(p->page);
+	p->page = NULL;
 	pl_error_t *e = NULL;
 	if (p->name[0] && pl_cgroup_destroy(p->name, &e) < 0) {
 		pl_log_warn("prepared domain %s: %s", p->name, e->msg);
@@ -148,6 +153,7 @@ static _Noreturn void prepared_child(int ctl)
 	json_t *j = receive_spec(ctl, fds, &nfds);
 	if (!j || nfds < 3)
 		_exit(0);
+	pl_phase_child_mark("dom.prepared_receive");
 	/* a container's process must outlive the daemon, as in the ordinary path */
 	prctl(PR_SET_PDEATHSIG, 0);
 	pl_security_t sec = {0};
@@ -200,7 +206,7 @@ static pid_t clone_parent(uint64_t flags, int cgfd, int *pidfd)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-static int make_one(int sock, const char *name, pl_error_t **err)
+static int make_one(int sock, int index, const char *name, pl_error_t **err)
 {
 	int cgfd = pl_cgroup_create(name, err);
 	if (cgfd < 0 && err && *err)
@@ -242,7 +248,7 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 		close(sv[0]);
 		return -1;
 	}
-	made_msg_t m = {.pid = pid};
+	made_msg_t m = {.pid = pid, .index = index};
 	snprintf(m.name, sizeof(m.name), "%s", name);
 	int fds[2] = {pidfd, sv[0]};
 	char cbuf[CMSG_SPACE(sizeof(fds))] = {0};
@@ -270,7 +276,8 @@ static _Noreturn void maker_main(pid_t daemon, int sock, unsigned first, int cou
 		char name[64];
 		snprintf(name, sizeof(name), "%s%d-%u", pool.prefix, (int)daemon, first + i);
 		pl_error_t *e = NULL;
-		if (make_one(sock, name, &e) < 0) {
+		pl_phase_child_page = pool.pages[i];
+		if (make_one(sock, i, name, &e) < 0) {
 			made_msg_t m = {.pid = -(e && e->errnum ? e->errnum : EIO)};
 			snprintf(m.name, sizeof(m.name), "%s", name);
 			snprintf(m.error, sizeof(m.error), "%s", e ? e->msg : "failed");
@@ -294,6 +301,10 @@ static void maker_done(void)
 	}
 	pool.maker_pidfd = pl_close(pool.maker_pidfd);
 	pool.maker_pid = 0;
+	for (int i = 0; i < MAX_POOL; i++) {
+		pl_phase_page_free(pool.pages[i]);
+		pool.pages[i] = NULL;
+	}
 	if (pool.failures < 3)
 		refill();
 }
@@ -331,6 +342,10 @@ static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		}
 		pool.failures = 0;
 		prepared_t p = {.pid = m.pid, .pidfd = fds[0], .ctl = fds[1]};
+		if (m.index >= 0 && m.index < MAX_POOL) {
+			p.page = pool.pages[m.index];
+			pool.pages[m.index] = NULL;
+		}
 		snprintf(p.name, sizeof(p.name), "%s", m.name);
 		if (pool.n_ready >= pool.size || !pool.started) {
 			discard(&p);
@@ -352,6 +367,8 @@ static void refill(void)
 	unsigned first = pool.seq;
 	pool.seq += (unsigned)count;
 	pid_t daemon = getpid();
+	for (int i = 0; i < count; i++)
+		pool.pages[i] = pl_phase_page_new();
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(0, -1, &pidfd);
 	if (pid == 0) {
@@ -362,6 +379,10 @@ static void refill(void)
 	if (pid < 0) {
 		close(sv[0]);
 		pool.failures++;
+		for (int i = 0; i < count; i++) {
+			pl_phase_page_free(pool.pages[i]);
+			pool.pages[i] = NULL;
+		}
 		return;
 	}
 	pool.maker_pid = pid;
@@ -489,6 +510,10 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 	/* from here on the cgroups are the container's: its id removes them */
 	snprintf(p.name, sizeof(p.name), "%s", spec->id);
 	pl_phase_step("spawn.prepared_take", &pt);
+	if (p.page) { /* its steps count from the take (it has been waiting until now) */
+		p.page->t0 = pt;
+		pl_phase_page_attach(p.pid, TAKE_PTR(p.page));
+	}
 	if (pl_cgroup_apply(spec->id, res, err) < 0) {
 		discard(&p);
 		return pl_error_wrap(err, "resource limits");
