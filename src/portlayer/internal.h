@@ -89,6 +89,7 @@ struct pl_container {
 	bool exit_pending;  /* ... and the container is to be settled once its frames are read */
 	struct pl_remains *remains; /* the ended domain still tearing down (remains.h) */
 	bool greeted;		    /* tether said HELLO on this link: session messages may go */
+	bool config_sent; /* HELLO and CONFIG went with the start, before tether's HELLO */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;
