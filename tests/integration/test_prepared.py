@@ -10,6 +10,7 @@ The daemon's /metrics phase counters say whether a start took a prepared domain
 import os
 import re
 import signal
+import subprocess
 import tempfile
 
 import pytest
@@ -222,5 +223,34 @@ def test_pool_off_still_starts(binaries, rootfs):
         assert r.exit_code == 0
         assert phase_count(d.api, "spawn.prepared_take") == 0
         assert not pool_dirs(instance_tag(d.root))
+    finally:
+        finish_or_fail(d)
+
+
+def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
+    """A prepared domain was cloned before the mount existed; with the daemon's mount
+    namespace private (no propagation), only a fresh copy at the take shows it."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = Daemon(tmp)
+    d.launcher = ["unshare", "--net", "--mount", "--propagation", "private", "--"]
+    start_or_fail(d, tmp)
+    try:
+        wait_prepared(d.api, 2)
+        src = os.path.join(tmp, "later")
+        os.mkdir(src)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("under the mount\n")
+        # mounted in the daemon's namespace only, after its domains were prepared
+        subprocess.run(["nsenter", "-t", str(d.pid), "-m", "--", "sh", "-c",
+                        f"mount -t tmpfs tmpfs {src} && echo 'on the mount' > {src}/f"],
+                       check=True)
+        before = phase_count(d.api, "spawn.prepared_take")
+        b = {"rootfs": str(rootfs), "process": {"args": ["/bin/cat", "/data/f"]},
+             "mounts": [{"type": "bind", "source": src, "target": "/data"}]}
+        cid = create(d.api, b)
+        d.api.start(cid)
+        assert d.api.wait(cid)["exit_code"] == 0
+        assert d.api.output(cid)[0] == "on the mount\n"
+        assert phase_count(d.api, "spawn.prepared_take") == before + 1
     finally:
         finish_or_fail(d)

@@ -32,6 +32,7 @@
 
 #define MAX_POOL 64
 #define SPEC_MAX (1 << 20)
+#define SPEC_FDS 5 /* log, exit record, reconnect socket, mount ns, [network ns] */
 
 typedef struct prepared {
 	pid_t pid;
@@ -57,12 +58,13 @@ static struct {
 	unsigned seq;
 	pid_t maker_pid;
 	int maker_pidfd, maker_sock;
+	int mntns; /* the daemon's mount namespace, copied by each domain at its take */
 	pl_phase_page_t *pages[MAX_POOL]; /* one per domain of the maker's batch */
 	pl_watch_t *maker_watch;
 	pl_timer_t *refill;
 	int failures; /* in a row: a host that cannot make them stops trying */
 	bool started;
-} pool = {.maker_pidfd = -1, .maker_sock = -1};
+} pool = {.maker_pidfd = -1, .maker_sock = -1, .mntns = -1};
 
 void pl_prepared_configure(int size, const char *tag)
 {
@@ -103,10 +105,10 @@ static void close_all_but(int a, int b)
 }
 
 /* Reads the container's description and the fds that come with it. */
-static json_t *receive_spec(int ctl, int fds[4], int *nfds)
+static json_t *receive_spec(int ctl, int fds[SPEC_FDS], int *nfds)
 {
 	uint32_t len = 0;
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	char cbuf[CMSG_SPACE(sizeof(int) * SPEC_FDS)];
 	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
 	struct msghdr mh = {
 	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
@@ -120,8 +122,8 @@ static json_t *receive_spec(int ctl, int fds[4], int *nfds)
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			if (*nfds > 4)
-				*nfds = 4;
+			if (*nfds > SPEC_FDS)
+				*nfds = SPEC_FDS;
 			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)*nfds);
 		}
 	_cleanup_free_ char *buf = pl_xmalloc(len + 1);
@@ -149,9 +151,9 @@ static _Noreturn void prepared_child(int ctl)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pl_nofile_restore();
 	close_all_but(ctl, pl_linux_tether_memfd());
-	int fds[4] = {-1, -1, -1, -1}, nfds = 0;
+	int fds[SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = receive_spec(ctl, fds, &nfds);
-	if (!j || nfds < 3)
+	if (!j || nfds < 4)
 		_exit(0);
 	pl_phase_child_mark("dom.prepared_receive");
 	/* a container's process must outlive the daemon, as in the ordinary path */
@@ -179,14 +181,22 @@ static _Noreturn void prepared_child(int ctl)
 	};
 	if (!spec.domain_dir || !spec.hostname || !spec.lowerdir)
 		_exit(1);
+	pl_error_t *e = NULL;
+	/* the host's mounts as they are now, not as they were when we were made (a mount
+	 * made since in a daemon with private propagation would be missing, and a bind of
+	 * its path would bind what it covers): a fresh copy of the daemon's namespace */
+	if (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) {
+		pl_error_errno(&e, "copy the daemon's mount namespace");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	close(fds[3]);
 	/* a pooled (or a pod's) network namespace instead of the one made for us */
-	if (nfds > 3 && setns(fds[3], CLONE_NEWNET) < 0) {
-		pl_error_t *e = NULL;
+	if (nfds > 4 && setns(fds[4], CLONE_NEWNET) < 0) {
 		pl_error_errno(&e, "enter pooled network namespace");
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	}
-	if (nfds > 3)
-		close(fds[3]);
+	if (nfds > 4)
+		close(fds[4]);
 	pl_linux_child_run(&spec, ctl, fds[0], fds[1], fds[2]);
 }
 
@@ -407,6 +417,11 @@ int pl_prepared_start(pl_loop_t *loop, pl_error_t **err)
 	pl_cgroup_sweep(pool.prefix);
 	if (pool.size == 0)
 		return 0;
+	pool.mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (pool.mntns < 0) {
+		pl_log_warn("prepared domains off: open mount namespace: %s", strerror(errno));
+		return 0;
+	}
 	pool.started = true;
 	refill();
 	return 0;
@@ -427,6 +442,7 @@ void pl_prepared_stop(void)
 	pool.n_ready = 0;
 	/* domains the killed maker had made but not handed over */
 	pl_cgroup_sweep(pool.prefix);
+	pool.mntns = pl_close(pool.mntns);
 }
 
 bool pl_prepared_usable(const pl_domain_spec_t *spec)
@@ -465,7 +481,7 @@ static int send_spec(int ctl, const pl_domain_spec_t *spec, const int *fds, int 
 	_cleanup_json_ json_t *j = spec_json(spec);
 	_cleanup_free_ char *s = pl_json_dump(j);
 	uint32_t len = (uint32_t)strlen(s);
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)] = {0};
+	char cbuf[CMSG_SPACE(sizeof(int) * SPEC_FDS)] = {0};
 	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
 	struct msghdr mh = {.msg_iov = &iov,
 			    .msg_iovlen = 1,
@@ -519,8 +535,8 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 		return pl_error_wrap(err, "resource limits");
 	}
 	pl_phase_step("spawn.cgroup_limits", &pt);
-	int fds[4] = {logfd, exitfd, listenfd, spec->netns_fd};
-	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 4 : 3);
+	int fds[SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
+	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 5 : 4);
 	pl_phase_step("spawn.prepared_send", &pt);
 	for (size_t i = 0; r == 0 && i < json_array_size(spec->endpoints); i++) {
 		r = pl_netdev_endpoint_add(p.pid, spec->netns_pooled ? spec->netns_fd : -1,
@@ -536,6 +552,7 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 		if (err && !*err)
 			pl_error_set(err, PL_ERR_INTERNAL, -r, "start prepared domain");
 		discard(&p);
+		pl_phase_page_collect(p.pid);
 		return -1;
 	}
 	out->pid = p.pid;
