@@ -206,6 +206,60 @@ char *pl_base64_encode(const void *data, size_t len)
 	return out;
 }
 
+static int b64val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+' || ch == '-')
+		return 62;
+	if (ch == '/' || ch == '_')
+		return 63;
+	return -1;
+}
+
+char *pl_base64_decode(const char *in, bool strict, size_t *len)
+{
+	size_t n = strlen(in);
+	if (strict) {
+		while (n && (in[n - 1] == '\n' || in[n - 1] == '\r'))
+			n--;
+		size_t pad = 0;
+		while (n && in[n - 1] == '=' && pad < 2) {
+			n--;
+			pad++;
+		}
+		if (n % 4 == 1 || (pad && (n + pad) % 4))
+			return NULL;
+	}
+	char *out = pl_xcalloc(n + 1, 1);
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val((unsigned char)in[i]);
+		if (v < 0) {
+			if (!strict)
+				continue;
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	if (len)
+		*len = o;
+	return out;
+}
+
 int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 {
 	if (!s || !*s)

@@ -34,6 +34,12 @@ int pl_detach_keys_parse(const char *spec, uint8_t out[16]);
 
 /* Standard base64 (RFC 4648, padded); caller frees. */
 char *pl_base64_encode(const void *data, size_t len);
+/* Standard or URL-safe base64 (both alphabets, as Docker's headers come in either). strict:
+ * only alphabet characters (trailing newlines allowed), then at most two '=' completing the
+ * last quantum; otherwise characters outside the alphabet are skipped. Returns a
+ * NUL-terminated malloc'd buffer and its decoded size in *len (may be NULL), or NULL when
+ * strict and the input is not base64. */
+char *pl_base64_decode(const char *in, bool strict, size_t *len);
 
 /* Strict decimal parse: whole string, no sign unless allow_negative, within [min, max]. */
 int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);

@@ -365,25 +365,10 @@ json_t *dk_container_json(const pl_container_info_t *ci)
 	return out;
 }
 
-json_t *dk_container_summary(const pl_container_info_t *ci)
+/* The port layer's published ports as the Ports of a /containers/json entry. */
+static json_t *ps_ports(const json_t *plist)
 {
-	const json_t *cfg = json_object_get(ci->raw, "config");
-	_cleanup_free_ char *name = pl_xasprintf("/%s", ci->name ? ci->name : "");
-	_cleanup_free_ char *status = dk_human_status(ci);
-	/* the command as Docker shows it: the argv joined by spaces */
-	size_t len = 0;
-	for (char **a = ci->args; a && *a; a++)
-		len += strlen(*a) + 1;
-	_cleanup_free_ char *command = pl_xcalloc(len + 1, 1);
-	for (char **a = ci->args; a && *a; a++) {
-		if (a != ci->args)
-			strcat(command, " ");
-		strcat(command, *a);
-	}
-	const char *image = dk_annotation(ci, DK_ANN_IMAGE);
 	json_t *ports = json_array();
-	const json_t *net = json_object_get(ci->raw, "network");
-	const json_t *plist = net ? json_object_get(net, "ports") : json_object_get(cfg, "ports");
 	size_t i;
 	const json_t *p;
 	json_array_foreach(plist, i, p)
@@ -400,6 +385,28 @@ json_t *dk_container_summary(const pl_container_info_t *ci)
 		}
 		json_array_append_new(ports, o);
 	}
+	return ports;
+}
+
+json_t *dk_container_summary(const pl_container_info_t *ci)
+{
+	const json_t *cfg = json_object_get(ci->raw, "config");
+	_cleanup_free_ char *name = pl_xasprintf("/%s", ci->name ? ci->name : "");
+	_cleanup_free_ char *status = dk_human_status(ci);
+	/* the command as Docker shows it: the argv joined by spaces */
+	size_t len = 0;
+	for (char **a = ci->args; a && *a; a++)
+		len += strlen(*a) + 1;
+	_cleanup_free_ char *command = pl_xcalloc(len + 1, 1);
+	for (char **a = ci->args; a && *a; a++) {
+		if (a != ci->args)
+			strcat(command, " ");
+		strcat(command, *a);
+	}
+	const char *image = dk_annotation(ci, DK_ANN_IMAGE);
+	const json_t *net = json_object_get(ci->raw, "network");
+	json_t *ports =
+	    ps_ports(net ? json_object_get(net, "ports") : json_object_get(cfg, "ports"));
 	json_t *ns = network_settings(ci->raw);
 	const char *nm = json_string_value(json_object_get(cfg, "network_mode"));
 	json_t *out = json_pack(
@@ -439,22 +446,7 @@ json_t *dk_summary_from_pl(const json_t *sum)
 	size_t sl = strlen(shown);
 	if (sl > 7 && !strcmp(shown + sl - 7, ":latest") && !strchr(shown, '@'))
 		shown[sl - 7] = '\0';
-	json_t *ports = json_array();
-	const json_t *p;
-	json_array_foreach(json_object_get(sum, "ports"), i, p)
-	{
-		const char *proto = json_string_value(json_object_get(p, "protocol"));
-		const char *hip = json_string_value(json_object_get(p, "host_ip"));
-		json_t *o = json_pack("{s:I,s:s}", "PrivatePort",
-				      json_integer_value(json_object_get(p, "container_port")),
-				      "Type", proto ? proto : "tcp");
-		json_int_t hp = json_integer_value(json_object_get(p, "host_port"));
-		if (hp) {
-			json_object_set_new(o, "PublicPort", json_integer(hp));
-			json_object_set_new(o, "IP", json_string(hip && *hip ? hip : "0.0.0.0"));
-		}
-		json_array_append_new(ports, o);
-	}
+	json_t *ports = ps_ports(json_object_get(sum, "ports"));
 	json_t *networks = json_object();
 	const char *k;
 	const json_t *n;

@@ -345,51 +345,13 @@ void dk_image_save(dk_job_t *j)
 
 /* ---- registries: push, login, X-Registry-Auth ---- */
 
-static int b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+' || ch == '-')
-		return 62;
-	if (ch == '/' || ch == '_')
-		return 63;
-	return -1;
-}
-
-/* standard or URL-safe base64, padding optional */
-static char *b64_decode(const char *in)
-{
-	size_t n = strlen(in);
-	char *out = pl_xcalloc(n + 1, 1);
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* The X-Registry-Auth header's {username, password} (new reference), or NULL. */
 json_t *dk_registry_auth(dk_job_t *j)
 {
 	const char *h = dk_job_header(j, "X-Registry-Auth");
 	if (!h || !*h)
 		return NULL;
-	_cleanup_free_ char *text = b64_decode(h);
+	_cleanup_free_ char *text = pl_base64_decode(h, false, NULL);
 	json_t *a = json_loads(text, 0, NULL);
 	if (!json_is_object(a)) {
 		json_decref(a);

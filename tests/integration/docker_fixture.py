@@ -131,3 +131,21 @@ def docker(daemon, rootfs):
                     pytrace=False)
     if SANITIZER_PATTERNS.search(log):
         pytest.fail("sanitizer report in the pl-dockerd log:\n" + log[-4000:], pytrace=False)
+
+
+def start_authed_registry(docker, tmp_path_factory, user, password):
+    """docker-registry with htpasswd (bcrypt) basic auth for user on the loopback of the
+    daemon's network namespace; the caller stops it. Skips where the tools are missing."""
+    for tool in ("docker-registry", "nsenter"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not installed")
+    from test_pull import Registry, bcrypt_htpasswd, in_ns
+    line = bcrypt_htpasswd(user, password)
+    if not line:
+        pytest.skip("no bcrypt htpasswd tooling (htpasswd or crypt)")
+    in_ns(docker.daemon, "ip", "link", "set", "lo", "up")
+    work = tmp_path_factory.mktemp("authed-registry")
+    pw = work / "htpasswd"
+    pw.write_text(line + "\n")
+    return Registry(docker.daemon, work, work / "storage",
+                    {"auth": {"htpasswd": {"realm": "pl-test", "path": str(pw)}}})

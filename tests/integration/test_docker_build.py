@@ -13,7 +13,7 @@ import tarfile
 import pytest
 
 from conftest import DEADLINE
-from docker_fixture import docker  # noqa: F401  (the fixture)
+from docker_fixture import docker, start_authed_registry  # noqa: F401  (the fixture)
 
 CONTEXT_MAX = 4 << 20  # pl-dockerd's context cap for this module (PL_DOCKERD_BUILD_CONTEXT_MAX)
 
@@ -333,19 +333,7 @@ def test_builder_prune_forgets_the_cache(docker, tmp_path):
 @pytest.fixture(scope="module")
 def authed_registry(docker, tmp_path_factory):
     """docker-registry with htpasswd basic auth on the loopback of the daemon's netns."""
-    for tool in ("docker-registry", "nsenter"):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} not installed")
-    from test_pull import Registry, bcrypt_htpasswd, in_ns
-    line = bcrypt_htpasswd("builder", "s3cret")
-    if not line:
-        pytest.skip("no bcrypt htpasswd tooling (htpasswd or crypt)")
-    in_ns(docker.daemon, "ip", "link", "set", "lo", "up")
-    work = tmp_path_factory.mktemp("docker-build-registry")
-    pw = work / "htpasswd"
-    pw.write_text(line + "\n")
-    reg = Registry(docker.daemon, work, work / "storage",
-                   {"auth": {"htpasswd": {"realm": "pl-test", "path": str(pw)}}})
+    reg = start_authed_registry(docker, tmp_path_factory, "builder", "s3cret")
     yield reg
     reg.stop()
 

@@ -3,28 +3,14 @@
 docker-registry with htpasswd (bcrypt) basic auth on the loopback of the daemon's network
 namespace (plain http, as Docker does for 127.0.0.0/8)."""
 
-import shutil
-
 import pytest
 
-from docker_fixture import docker  # noqa: F401  (the fixture)
-from test_pull import Registry, bcrypt_htpasswd, in_ns
+from docker_fixture import docker, start_authed_registry  # noqa: F401  (the fixture)
 
 
 @pytest.fixture(scope="module")
 def authed_registry(docker, tmp_path_factory):
-    for tool in ("docker-registry", "nsenter"):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} not installed")
-    line = bcrypt_htpasswd("pusher", "s3cret")
-    if not line:
-        pytest.skip("no bcrypt htpasswd tooling (htpasswd or crypt)")
-    in_ns(docker.daemon, "ip", "link", "set", "lo", "up")
-    work = tmp_path_factory.mktemp("docker-push")
-    pw = work / "htpasswd"
-    pw.write_text(line + "\n")
-    reg = Registry(docker.daemon, work, work / "storage",
-                   {"auth": {"htpasswd": {"realm": "pl-test", "path": str(pw)}}})
+    reg = start_authed_registry(docker, tmp_path_factory, "pusher", "s3cret")
     yield reg
     reg.stop()
 

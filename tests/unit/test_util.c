@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -76,13 +77,43 @@ static void test_ids(void **state)
 	assert_false(pl_id_is_full(a));
 }
 
+static void test_base64(void **state)
+{
+	const char *samples[] = {"", "a", "ab", "abc", "user:p@ss\xff\x01"};
+	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+		char *enc = pl_base64_encode(samples[i], strlen(samples[i]));
+		size_t len = 99;
+		char *dec = pl_base64_decode(enc, true, &len);
+		assert_non_null(dec);
+		assert_int_equal(len, strlen(samples[i]));
+		assert_memory_equal(dec, samples[i], len);
+		free(dec);
+		free(enc);
+	}
+	size_t len = 0;
+	char *d = pl_base64_decode("eyJhIjoxfQ\n", true, &len); /* unpadded, URL-safe ok */
+	assert_non_null(d);
+	assert_string_equal(d, "{\"a\":1}");
+	free(d);
+	d = pl_base64_decode("_-8", true, &len); /* URL-safe alphabet */
+	assert_non_null(d);
+	assert_int_equal(len, 2);
+	assert_int_equal((unsigned char)d[0], 0xff);
+	free(d);
+	const char *bad[] = {"a", "ab$c", "abc==", "a===", "ab=c"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_null(pl_base64_decode(bad[i], true, &len));
+	d = pl_base64_decode("YW Jj\n", false, NULL); /* lenient: skips what is not base64 */
+	assert_string_equal(d, "abc");
+	free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_signals),
-	    cmocka_unit_test(test_int),
-	    cmocka_unit_test(test_time),
-	    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_signals), cmocka_unit_test(test_int),
+	    cmocka_unit_test(test_time),    cmocka_unit_test(test_ids),
+	    cmocka_unit_test(test_base64),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

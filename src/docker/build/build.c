@@ -395,22 +395,34 @@ static int commit(bctx_t *b, const char *ctr, const char *created_by, bool empty
 	return 0;
 }
 
-/* A metadata-only step: a config-only image (Docker too makes a container for it). */
-static int meta_step(bctx_t *b, const char *what)
+/* The start of a step that runs nothing (#(nop)): the cached image when there is one
+ * (*ctr stays NULL), or a new container for it in *ctr. *key gets the cache key. */
+static int nop_step_begin(bctx_t *b, const char *created_by, char **key, char **ctr)
 {
-	_cleanup_free_ char *created_by = pl_xasprintf("/bin/sh -c #(nop)  %s", what);
-	_cleanup_free_ char *key = cache_key(b, created_by, NULL);
-	_cleanup_free_ char *hit = cache_get(b, key);
+	*key = cache_key(b, created_by, NULL);
+	_cleanup_free_ char *hit = cache_get(b, *key);
 	if (hit) {
 		out(b, " ---> Using cache\n");
 		set_image(b, hit);
 		return 0;
 	}
 	static const char *const nop[] = {"/bin/sh", "-c", "#(nop)", NULL};
-	_cleanup_free_ char *ctr = make_container(b, nop, NULL, NULL);
-	if (!ctr)
+	*ctr = make_container(b, nop, NULL, NULL);
+	if (!*ctr)
 		return -1;
-	out(b, " ---> Running in %s\n", short_id(ctr));
+	out(b, " ---> Running in %s\n", short_id(*ctr));
+	return 0;
+}
+
+/* A metadata-only step: a config-only image (Docker too makes a container for it). */
+static int meta_step(bctx_t *b, const char *what)
+{
+	_cleanup_free_ char *created_by = pl_xasprintf("/bin/sh -c #(nop)  %s", what);
+	_cleanup_free_ char *key = NULL, *ctr = NULL;
+	if (nop_step_begin(b, created_by, &key, &ctr) < 0)
+		return -1;
+	if (!ctr)
+		return 0;
 	int r = commit(b, ctr, created_by, true, key);
 	end_container(b, ctr, r < 0);
 	return r;
@@ -617,18 +629,11 @@ static int put_tar(bctx_t *b, const char *ctr, const bx_copy_t *cp, char *const 
 static int workdir_step(bctx_t *b, const char *dir, const char *what)
 {
 	_cleanup_free_ char *created_by = pl_xasprintf("/bin/sh -c #(nop) %s", what);
-	_cleanup_free_ char *key = cache_key(b, created_by, NULL);
-	_cleanup_free_ char *hit = cache_get(b, key);
-	if (hit) {
-		out(b, " ---> Using cache\n");
-		set_image(b, hit);
-		return 0;
-	}
-	static const char *const nop[] = {"/bin/sh", "-c", "#(nop)", NULL};
-	_cleanup_free_ char *ctr = make_container(b, nop, NULL, NULL);
-	if (!ctr)
+	_cleanup_free_ char *key = NULL, *ctr = NULL;
+	if (nop_step_begin(b, created_by, &key, &ctr) < 0)
 		return -1;
-	out(b, " ---> Running in %s\n", short_id(ctr));
+	if (!ctr)
+		return 0;
 	char **dirs = missing_dirs(b, ctr, dir);
 	int r = 0;
 	bx_copy_t cp = {0};

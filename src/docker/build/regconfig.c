@@ -1,67 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "docker/build/regconfig.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 
 #include <stdbool.h>
 #include <string.h>
-
-static int b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '+' || ch == '-')
-		return 62;
-	if (ch == '/' || ch == '_')
-		return 63;
-	return -1;
-}
-
-/* Strict base64: only alphabet characters, then at most two '=' that complete the last
- * quantum; a lone trailing character (6 bits) is invalid. *len gets the decoded size. */
-static char *b64_strict(const char *in, size_t *len)
-{
-	size_t n = strlen(in);
-	while (n && (in[n - 1] == '\n' || in[n - 1] == '\r'))
-		n--;
-	size_t pad = 0;
-	while (n && in[n - 1] == '=' && pad < 2) {
-		n--;
-		pad++;
-	}
-	if (n % 4 == 1 || (pad && (n + pad) % 4))
-		return NULL;
-	char *out = pl_xcalloc(n + 1, 1);
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64val((unsigned char)in[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	*len = o;
-	return out;
-}
 
 json_t *rc_parse(const char *header, pl_error_t **err)
 {
 	if (!header || !*header)
 		return json_object();
 	size_t len = 0;
-	char *text = b64_strict(header, &len);
+	char *text = pl_base64_decode(header, true, &len);
 	if (!text) {
 		pl_error_set(err, PL_ERR_INVALID, 0,
 			     "invalid X-Registry-Config header: illegal base64 data");
@@ -146,7 +96,7 @@ void rc_credentials(const json_t *cfg, const char *ref, char **user, char **pass
 		}
 		const char *a = json_string_value(json_object_get(e, "auth"));
 		size_t len = 0;
-		char *up = a && *a ? b64_strict(a, &len) : NULL;
+		char *up = a && *a ? pl_base64_decode(a, true, &len) : NULL;
 		char *colon = up ? strchr(up, ':') : NULL;
 		if (colon) {
 			*colon = '\0';

@@ -12,9 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "common/error.h"
+#include "portlayer/storage/digest.h"
 #include "portlayer/userns.h"
-
-#define PL_DIGEST_LEN 71 /* "sha256:" + 64 hex */
 
 typedef struct pl_extract_policy {
 	uint64_t max_bytes;   /* sum of regular file sizes; 0 = default (16 GiB) */

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -606,16 +605,12 @@ static json_t *read_json_at(int dirfd, const char *rel, pl_error_t **err)
 static int check_digest(const char *buf, size_t len, const char *digest, const char *what,
 			pl_error_t **err)
 {
-	unsigned char d[32];
-	char hex[65];
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, len, d);
-	for (int k = 0; k < 32; k++)
-		snprintf(hex + 2 * k, 3, "%02x", d[k]);
-	if (strcmp(hex, hex_of(digest)) != 0)
-		return pl_error_set(
-		    err, PL_ERR_INVALID, 0,
-		    "%s: its content does not match its digest %s (it is sha256:%s)", what, digest,
-		    hex);
+	char got[PL_DIGEST_LEN + 1];
+	pl_digest_of(buf, len, got);
+	if (strcmp(hex_of(got), hex_of(digest)) != 0)
+		return pl_error_set(err, PL_ERR_INVALID, 0,
+				    "%s: its content does not match its digest %s (it is %s)", what,
+				    digest, got);
 	return 0;
 }
 
@@ -683,11 +678,8 @@ static json_t *write_record(pl_images_t *im, const char *text, size_t len, uint6
 			return NULL;
 		}
 	}
-	unsigned char d[32];
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, text, len, d);
-	char id[PL_DIGEST_LEN + 1] = "sha256:";
-	for (int k = 0; k < 32; k++)
-		snprintf(id + 7 + 2 * k, 3, "%02x", d[k]);
+	char id[PL_DIGEST_LEN + 1];
+	pl_digest_of(text, len, id);
 	char when[48];
 	pl_time_format(pl_now_ns(), when, sizeof(when));
 	json_t *rec = json_pack("{s:s, s:O, s:O, s:I, s:s}", "id", id, "config", cfg, "layers",

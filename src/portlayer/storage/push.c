@@ -9,6 +9,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "portlayer/storage/archive.h"
+#include "portlayer/storage/digest.h"
 #include "portlayer/storage/registry_xfer.h"
 
 #include <errno.h>
@@ -29,31 +30,6 @@ typedef struct blob {
 	const char *buf; /* the config, or NULL */
 	bool skipped;
 } blob_t;
-
-static int hash_fd(int fd, char out[PL_DIGEST_LEN + 1], uint64_t *size, pl_error_t **err)
-{
-	gnutls_hash_hd_t h;
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0, "sha256");
-	char buf[65536];
-	uint64_t total = 0;
-	ssize_t n;
-	off_t off = 0;
-	while ((n = pread(fd, buf, sizeof(buf), off)) > 0) {
-		gnutls_hash(h, buf, (size_t)n);
-		off += n;
-		total += (uint64_t)n;
-	}
-	unsigned char d[32];
-	gnutls_hash_deinit(h, d);
-	if (n < 0)
-		return pl_error_errno(err, "read a layer tar");
-	strcpy(out, "sha256:");
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
-	*size = total;
-	return 0;
-}
 
 static char *abs_location(pull_t *p, const char *loc)
 {
@@ -141,11 +117,8 @@ static json_t *send_all(pull_t *p, blob_t *blobs, size_t n, const char *id, bool
 	pl_xfer_clear(&x);
 	if (r < 0)
 		return NULL;
-	unsigned char d[32];
-	char mdigest[PL_DIGEST_LEN + 1] = "sha256:";
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, mtext, strlen(mtext), d);
-	for (int k = 0; k < 32; k++)
-		snprintf(mdigest + 7 + 2 * k, 3, "%02x", d[k]);
+	char mdigest[PL_DIGEST_LEN + 1];
+	pl_digest_of(mtext, strlen(mtext), mdigest);
 	size_t skipped = 0;
 	for (size_t i = 0; i <= n; i++)
 		skipped += blobs[i].skipped;
@@ -191,7 +164,7 @@ static json_t *do_push(pull_t *p, const char *image, pl_error_t **err)
 		}
 		blobs[i].fd = pl_images_tmpfile(im, err);
 		if (blobs[i].fd < 0 || pl_archive_layer(dir, blobs[i].fd, NULL, err) < 0 ||
-		    hash_fd(blobs[i].fd, blobs[i].digest, &blobs[i].size, err) < 0)
+		    pl_digest_fd(blobs[i].fd, blobs[i].digest, &blobs[i].size, err) < 0)
 			goto out;
 		const char *want = json_string_value(json_array_get(diff_ids, i));
 		if (strcmp(want, blobs[i].digest) != 0) {
@@ -204,13 +177,7 @@ static json_t *do_push(pull_t *p, const char *image, pl_error_t **err)
 	blob_t *cb = &blobs[n];
 	cb->buf = text;
 	cb->size = strlen(text);
-	{
-		unsigned char d[32];
-		gnutls_hash_fast(GNUTLS_DIG_SHA256, text, cb->size, d);
-		strcpy(cb->digest, "sha256:");
-		for (int k = 0; k < 32; k++)
-			snprintf(cb->digest + 7 + 2 * k, 3, "%02x", d[k]);
-	}
+	pl_digest_of(text, cb->size, cb->digest);
 	out = send_all(p, blobs, n, id, rewritten, err);
 out:
 	for (size_t i = 0; i <= n; i++)

@@ -5,6 +5,7 @@
  * decompressed for a docker-archive, as they are (compressed too) in an OCI layout. */
 #include "portlayer/storage/images.h"
 #include "portlayer/storage/archive.h"
+#include "portlayer/storage/digest.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 
@@ -12,7 +13,6 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -35,38 +35,6 @@ typedef struct layer {
 static const char *hex(const char *d)
 {
 	return strncmp(d, "sha256:", 7) == 0 ? d + 7 : d;
-}
-
-static int hash_fd(int fd, char out[PL_DIGEST_LEN + 1], uint64_t *size, pl_error_t **err)
-{
-	gnutls_hash_hd_t h;
-	if (gnutls_hash_init(&h, GNUTLS_DIG_SHA256) < 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0, "sha256");
-	char buf[65536];
-	uint64_t total = 0;
-	ssize_t n;
-	while ((n = pread(fd, buf, sizeof(buf), (off_t)total)) > 0) {
-		gnutls_hash(h, buf, (size_t)n);
-		total += (uint64_t)n;
-	}
-	unsigned char d[32];
-	gnutls_hash_deinit(h, d);
-	if (n < 0)
-		return pl_error_errno(err, "read a layer");
-	strcpy(out, "sha256:");
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
-	*size = total;
-	return 0;
-}
-
-static void digest_of(const void *data, size_t len, char out[PL_DIGEST_LEN + 1])
-{
-	unsigned char d[32];
-	gnutls_hash_fast(GNUTLS_DIG_SHA256, data, len, d);
-	strcpy(out, "sha256:");
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
 }
 
 static const char *media_of(int fd)
@@ -124,7 +92,7 @@ static int layer_open(pl_images_t *im, const char *diff_id, const char *dir, boo
 	l->blob = pl_images_open_blob(im, diff_id);
 	if (l->blob >= 0) {
 		l->media = media_of(l->blob);
-		if (hash_fd(l->blob, l->blob_digest, &l->blob_size, err) < 0)
+		if (pl_digest_fd(l->blob, l->blob_digest, &l->blob_size, err) < 0)
 			return -1;
 		if (!oci) {
 			bool plain = !strcmp(l->media, MT_LAYER);
@@ -145,7 +113,8 @@ static int layer_open(pl_images_t *im, const char *diff_id, const char *dir, boo
 	if (fd < 0)
 		return -1;
 	char got[PL_DIGEST_LEN + 1];
-	if (pl_archive_layer(d, fd, NULL, err) < 0 || hash_fd(fd, got, &l->tar_size, err) < 0) {
+	if (pl_archive_layer(d, fd, NULL, err) < 0 ||
+	    pl_digest_fd(fd, got, &l->tar_size, err) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -258,7 +227,7 @@ static int save_one(pl_images_t *im, struct archive *a, const json_t *want, bool
 		cfg_len = strlen(cfg_text);
 	}
 	char cfg_digest[PL_DIGEST_LEN + 1];
-	digest_of(cfg_text, cfg_len, cfg_digest);
+	pl_digest_of(cfg_text, cfg_len, cfg_digest);
 	json_t *layer_names = json_array(), *descs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const char *key = oci ? ls[i].blob_digest : ls[i].diff_id;
@@ -307,7 +276,7 @@ static int save_one(pl_images_t *im, struct archive *a, const json_t *want, bool
 	mtext = json_dumps(man, JSON_COMPACT);
 	json_decref(man);
 	char mdigest[PL_DIGEST_LEN + 1];
-	digest_of(mtext, strlen(mtext), mdigest);
+	pl_digest_of(mtext, strlen(mtext), mdigest);
 	mname = pl_xasprintf("blobs/sha256/%s", hex(mdigest));
 	if (!json_object_get(written, mname)) {
 		if (put_bytes(a, mname, mtext, strlen(mtext), err) < 0)
