@@ -5,9 +5,10 @@
  * (domain directories), recovery.c (settling domains after a restart), session.c and
  * exec_orphan.c (attach and exec sessions), handle.c (committing a config), metrics.c
  * (counting containers), health.c (health checks), pods.c (shared namespaces), netlive.c
- * (network changes of a running domain), listing.c (filtered lists) and logrotate.c (the
- * daemon's half of log rotation), remains.c (an ended domain's teardown). Everything else (network,
- * storage, the daemon) uses portlayer/container.h's accessors and lifecycle subscription. */
+ * (network changes of a running domain), listing.c (filtered lists), logrotate.c (the
+ * daemon's half of log rotation) and remains.c (an ended domain's teardown). Everything
+ * else (network, storage, the daemon) uses portlayer/container.h's accessors and lifecycle
+ * subscription. */
 #pragma once
 
 #include "portlayer/container.h"
