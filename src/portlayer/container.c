@@ -907,8 +907,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			break;
 		}
 		c->reported_exit = true;
-		/* the host's namespaces: the domain's teardown can finish after the answer */
-		c->exit_pending = pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS);
+		/* nothing of the container runs any more (tether has no child left) in the
+		 * host's namespaces: the domain's teardown can finish after the answer */
+		c->exit_pending = pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS) &&
+				  json_is_true(json_object_get(j, "alone"));
 		c->phase_t = pl_phase_now();
 		c->has_exit = true;
 		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));

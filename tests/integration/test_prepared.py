@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from conftest import Daemon, finish_or_fail, pid_alive, start_or_fail, wait_until
+from conftest import Daemon, finish_or_fail, pid_alive, proc_read, start_or_fail, wait_until
 
 MiB = 1 << 20
 CG = "/sys/fs/cgroup"
@@ -74,12 +74,21 @@ def ns_inode(pid, ns):
         return None
 
 
-def ns_holders(inode, ns):
-    """Live processes in the namespace with this inode."""
+def start_ticks(pid):
+    stat = proc_read(pid, "stat")
+    return int(stat[stat.rindex(")") + 2:].split()[19]) if stat else None
+
+
+def ns_holders(inode, ns, before):
+    """Live processes, started before `before` (clock ticks since boot), in the namespace
+    with this inode. A namespace's inode number is reused once it is freed: a process
+    started later in a new namespace with the old number is not a holder of the old one."""
     out = []
     for e in os.listdir("/proc"):
         if e.isdigit() and ns_inode(e, ns) == inode and pid_alive(int(e)):
-            out.append(int(e))
+            t = start_ticks(e)
+            if t is not None and t <= before:
+                out.append(int(e))
     return out
 
 
@@ -188,6 +197,8 @@ def test_kill9_with_prepared_domains_leaks_nothing(binaries, rootfs):
         netns = {ns_inode(p, "net") for p in pids}
         mntns = {ns_inode(p, "mnt") for p in pids}
         assert None not in netns and None not in mntns
+        with open("/proc/uptime") as f:
+            killed_at = int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
         os.kill(d.pid, signal.SIGKILL)
         d.proc.wait()
         # the waiting domains die with their control socket, before any restart
@@ -198,9 +209,11 @@ def test_kill9_with_prepared_domains_leaks_nothing(binaries, rootfs):
         left = [x for x in dirs if os.path.exists(x)]
         assert not left, f"cgroups of the killed daemon's prepared domains left: {left}"
         for ino in netns:
-            wait_until(lambda: not ns_holders(ino, "net"), what="old network namespace gone")
+            wait_until(lambda: not ns_holders(ino, "net", killed_at),
+                       what="old network namespace gone")
         for ino in mntns:
-            wait_until(lambda: not ns_holders(ino, "mnt"), what="old mount namespace gone")
+            wait_until(lambda: not ns_holders(ino, "mnt", killed_at),
+                       what="old mount namespace gone")
         with open("/proc/self/mountinfo") as f:
             assert not [m for m in f if str(d.tmp) in m and "/merged" in m]
         # the new daemon works and has prepared domains of its own
