@@ -273,3 +273,43 @@ def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
         assert phase_count(d.api, "spawn.prepared_take") == before + 1
     finally:
         finish_or_fail(d)
+
+
+def test_restarted_daemon_releases_a_prepared_cgroup_it_adopted(binaries, rootfs):
+    """A container from a prepared domain outlives a daemon restart; the new daemon finds
+    its cgroup2 directory (which kept its pool name) from the live process, keeps it out of
+    the sweep, applies updates there, and removes it once the container is gone."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        wait_prepared(d.api, 2)
+        before = phase_count(d.api, "spawn.prepared_take")
+        cid = create(d.api, body(rootfs, "echo ready; exec sleep 1000",
+                                 resources={"pids_limit": 40}))
+        d.api.start(cid)
+        d.api.wait_for_output(cid, "ready")
+        assert phase_count(d.api, "spawn.prepared_take") == before + 1
+        tether = d.api.state(cid)["pid"]
+        with open(f"/proc/{tether}/cgroup") as f:
+            v2 = [line.split(":", 2)[2].strip() for line in f if line.startswith("0::")]
+        pooled = [p for p in v2 if "/pool-" in p]
+        if not pooled:
+            pytest.skip("no cgroup2 hierarchy holds the container here")
+        v2dir = "/sys/fs/cgroup/unified" + pooled[0]
+        if not os.path.isdir(v2dir):
+            v2dir = "/sys/fs/cgroup" + pooled[0]
+        assert os.path.isdir(v2dir), v2dir
+        assert d.stop() == 0
+        d.start()
+        # adopted, not swept: still there, the container still running in it
+        assert os.path.isdir(v2dir) and pid_alive(tether)
+        with open(os.path.join(v2dir, "cgroup.procs")) as f:
+            assert str(tether) in f.read().split()
+        assert d.api.state(cid)["status"] == "running"
+        assert stats(d.api, cid)["pids"]["limit"] == 40
+        d.api.kill(cid, "KILL")
+        d.api.wait(cid)
+        assert d.api.remove(cid).status == 204
+        wait_until(lambda: not os.path.exists(v2dir), what=f"{v2dir} removed")
+    finally:
+        finish_or_fail(d)

@@ -853,6 +853,13 @@ static void sweep_dir(const char *root, const char *prefix, bool v2)
 		if (v2 && rel2_in_use(r))
 			continue;
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s", root, r);
+		/* a cgroup2 directory whose v1 twins were renamed was taken by a container: one
+		 * we do not know of (not adopted) is only removed once empty, never killed */
+		_cleanup_free_ char *twin = n_v1 ? pl_xasprintf("%s/%s", v1_dirs[0], r) : NULL;
+		if (v2 && twin && access(twin, F_OK) < 0) {
+			rmdir(p);
+			continue;
+		}
 		_cleanup_free_ char *k = pl_xasprintf("%s/cgroup.kill", p);
 		if (!v2 || write_file(k, "1") < 0)
 			kill_procs(p);

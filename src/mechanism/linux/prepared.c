@@ -519,9 +519,12 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 		pool.refill = pl_loop_timer(pool.loop, 1, on_refill, NULL, NULL);
 	if (p.pidfd < 0)
 		return 1;
-	if (pl_cgroup_take(p.name, spec->id, err) < 0) {
+	pl_error_t *e = NULL;
+	if (pl_cgroup_take(p.name, spec->id, &e) < 0) { /* the ordinary path can still start */
+		pl_log_warn("prepared domain %s: %s", p.name, e->msg);
+		pl_error_free(e);
 		discard(&p);
-		return pl_error_wrap(err, "prepared domain");
+		return 1;
 	}
 	/* from here on the cgroups are the container's: its id removes them */
 	snprintf(p.name, sizeof(p.name), "%s", spec->id);
