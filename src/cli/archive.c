@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* plctl's commands over a container's filesystem: export, diff, cp (both ways) and commit;
  * and the registry transfers image pull and push.
- * Host-side tars are read and written with libarchive; the container side is the daemon's
- * business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST /commit). */
+ * Host-side tars are read and written with libarchive (loaded by cp: archive_dl.h); the container
+ * side is the daemon's business (GET/PUT/HEAD /containers/{id}/archive, /export, /changes, POST
+ * /commit). */
+#include "cli/archive_dl.h"
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -32,12 +32,6 @@ static int usage(const command_t *cmd, bool err)
 {
 	pl_cli_print_usage(err ? stderr : stdout, cmd);
 	return err ? EXIT_USAGE : 0;
-}
-
-static char *cpath(pl_client_t *c, const char *id, const char *suffix)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, id);
-	return pl_xasprintf("/containers/%s%s", esc, suffix);
 }
 
 static bool wants_help(int argc, char **argv)
@@ -84,9 +78,8 @@ static int cmd_export(const command_t *cmd, pl_client_t *c, int argc, char **arg
 		return 1;
 	}
 	int wfd = out ? fd : STDOUT_FILENO;
-	_cleanup_free_ char *path = cpath(c, argv[i], "/export");
 	pl_error_t *e = NULL;
-	if (pl_client_stream(c, path, write_fd_cb, &wfd, &e) < 0)
+	if (pl_container_export(c, argv[i], write_fd_cb, &wfd, &e) < 0)
 		return fail(e, 1);
 	return 0;
 }
@@ -115,6 +108,10 @@ static int image_save(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	int i = optind;
 	if (i >= argc)
 		return usage(cmd, true);
+	if (format && strcmp(format, "oci") && strcmp(format, "docker")) {
+		fprintf(stderr, "plctl image save: --format is docker or oci, not '%s'\n", format);
+		return 2;
+	}
 	_cleanup_close_ int fd = -1;
 	if (out) {
 		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -133,13 +130,9 @@ static int image_save(const command_t *cmd, pl_client_t *c, int argc, char **arg
 		free(names);
 		names = more;
 	}
-	_cleanup_free_ char *path = pl_xstrdup("/images/get");
-	pl_client_add_query(c, &path, "names", names);
-	if (format)
-		pl_client_add_query(c, &path, "format", format);
 	int wfd = out ? fd : STDOUT_FILENO;
 	pl_error_t *e = NULL;
-	if (pl_client_stream(c, path, write_fd_cb, &wfd, &e) < 0)
+	if (pl_image_save(c, names, format && !strcmp(format, "oci"), write_fd_cb, &wfd, &e) < 0)
 		return fail(e, 1);
 	return 0;
 }
@@ -151,23 +144,18 @@ static int cmd_diff(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		return usage(cmd, false);
 	if (argc != 2)
 		return usage(cmd, true);
-	_cleanup_free_ char *path = cpath(c, argv[1], "/changes");
 	pl_error_t *e = NULL;
-	json_t *resp = NULL;
-	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &e) < 0)
+	pl_change_t *changes = NULL;
+	size_t n = 0;
+	if (pl_container_changes(c, argv[1], &changes, &n, &e) < 0)
 		return fail(e, 1);
-	size_t k;
-	json_t *ch;
-	json_array_foreach(resp, k, ch)
-	{
-		json_int_t kind = json_integer_value(json_object_get(ch, "Kind"));
+	for (size_t k = 0; k < n; k++)
 		printf("%c %s\n",
-		       kind == 0   ? 'C'
-		       : kind == 1 ? 'A'
-				   : 'D',
-		       json_string_value(json_object_get(ch, "Path")));
-	}
-	json_decref(resp);
+		       changes[k].kind == 0   ? 'C'
+		       : changes[k].kind == 1 ? 'A'
+					      : 'D',
+		       changes[k].path ? changes[k].path : "(null)");
+	pl_changes_free(changes, n);
 	return 0;
 }
 
@@ -208,19 +196,17 @@ static int tmpfile_fd(void)
 /* cp CONTAINER:PATH HOSTPATH|- */
 static int cp_out(pl_client_t *c, const char *ctr, const char *src, const char *dst)
 {
-	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
-	pl_client_add_query(c, &path, "path", src);
 	pl_error_t *e = NULL;
 	if (!strcmp(dst, "-")) {
 		int fd = STDOUT_FILENO;
-		return pl_client_stream(c, path, write_fd_cb, &fd, &e) < 0 ? fail(e, 1) : 0;
+		return pl_archive_get(c, ctr, src, NULL, write_fd_cb, &fd, &e) < 0 ? fail(e, 1) : 0;
 	}
 	_cleanup_close_ int tmp = tmpfile_fd();
 	if (tmp < 0) {
 		fprintf(stderr, "plctl cp: temporary file: %s\n", strerror(errno));
 		return 1;
 	}
-	if (pl_client_stream(c, path, write_fd_cb, &tmp, &e) < 0)
+	if (pl_archive_get(c, ctr, src, NULL, write_fd_cb, &tmp, &e) < 0)
 		return fail(e, 1);
 	lseek(tmp, 0, SEEK_SET);
 	/* into an existing directory as is; otherwise under the destination's name */
@@ -354,15 +340,13 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 		/* into an existing directory under the source's name; otherwise (nothing
 		 * there, or a file to replace) into dst's directory under dst's name */
 		_cleanup_free_ char *probe = pl_xasprintf("%s/.", dst);
-		_cleanup_free_ char *spath = cpath(c, ctr, "/archive");
-		pl_client_add_query(c, &spath, "path", probe);
-		long status = 0;
 		pl_error_t *e = NULL;
-		int r = pl_client_request(c, "HEAD", spath, NULL, &status, NULL, &e);
+		int r = pl_archive_stat(c, ctr, probe, NULL, &e);
+		bool absent = r < 0 && (e->kind == PL_ERR_NOTFOUND || e->kind == PL_ERR_INVALID);
 		pl_error_free(e);
 		_cleanup_free_ char *s1 = pl_xstrdup(src);
 		_cleanup_free_ char *name = NULL;
-		if (r < 0 && (status == 404 || status == 400)) {
+		if (absent) {
 			_cleanup_free_ char *d1 = pl_xstrdup(dst), *d2 = pl_xstrdup(dst);
 			parent = pl_xstrdup(dirname(d1));
 			name = pl_xstrdup(basename(d2));
@@ -376,12 +360,10 @@ static int cp_in(pl_client_t *c, const char *src, const char *ctr, const char *d
 		lseek(tmp, 0, SEEK_SET);
 		fd = tmp;
 	}
-	_cleanup_free_ char *path = cpath(c, ctr, "/archive");
-	pl_client_add_query(c, &path, "path", target);
 	struct stat st;
 	int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
 	pl_error_t *e = NULL;
-	if (pl_client_upload(c, "PUT", path, fd, size, "application/x-tar", NULL, NULL, &e) < 0)
+	if (pl_archive_put(c, ctr, target, fd, size, &e) < 0)
 		return fail(e, 1);
 	return 0;
 }
@@ -399,6 +381,9 @@ static int cmd_cp(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		fprintf(stderr, "plctl cp: exactly one of the two paths must be CONTAINER:PATH\n");
 		return 2;
 	}
+	pl_error_t *e = NULL;
+	if (pl_cli_archive_load(&e) < 0)
+		return fail(e, 1);
 	if (from)
 		return cp_out(c, c1, p1, argv[2]);
 	return cp_in(c, argv[1], c2, p2);
@@ -409,9 +394,8 @@ static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **arg
 {
 	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
 	pl_cli_opts_init(&g, cmd, ":");
-	_cleanup_json_ json_t *body = json_object();
-	json_t *changes = json_object();
-	json_object_set_new(body, "changes", changes);
+	_cleanup_json_ json_t *changes = json_object();
+	pl_commit_spec_t spec = {0};
 	int opt;
 	optind = 0;
 	opterr = 0;
@@ -420,10 +404,10 @@ static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **arg
 		case 'h':
 			return usage(cmd, false);
 		case 'm':
-			json_object_set_new(body, "comment", json_string(optarg));
+			spec.comment = optarg;
 			break;
 		case 'a':
-			json_object_set_new(body, "author", json_string(optarg));
+			spec.author = optarg;
 			break;
 		case 'c': {
 			char *eq = strchr(optarg, '=');
@@ -445,42 +429,34 @@ static int cmd_commit(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	}
 	if (optind >= argc || argc - optind > 2)
 		return usage(cmd, true);
-	if (!json_object_size(changes))
-		json_object_del(body, "changes");
-	_cleanup_free_ char *path = pl_xstrdup("/commit");
-	pl_client_add_query(c, &path, "container", argv[optind]);
-	if (optind + 1 < argc) {
-		_cleanup_free_ char *ref = pl_xstrdup(argv[optind + 1]);
+	spec.container = argv[optind];
+	spec.changes = json_object_size(changes) ? changes : NULL;
+	_cleanup_free_ char *ref = optind + 1 < argc ? pl_xstrdup(argv[optind + 1]) : NULL;
+	if (ref) {
 		char *slash = strrchr(ref, '/');
 		char *colon = strrchr(slash ? slash : ref, ':');
 		if (colon) {
 			*colon = '\0';
-			pl_client_add_query(c, &path, "tag", colon + 1);
+			spec.tag = colon + 1;
 		}
-		pl_client_add_query(c, &path, "repo", ref);
+		spec.repo = ref;
 	}
 	pl_error_t *e = NULL;
-	json_t *resp = NULL;
-	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
+	_cleanup_free_ char *id = NULL;
+	if (pl_container_commit(c, &spec, &id, &e) < 0)
 		return fail(e, 1);
-	puts(json_string_value(json_object_get(resp, "id")));
-	json_decref(resp);
+	puts(id ? id : "(null)");
 	return 0;
 }
 
-/* The registry login of push and pull: {"username","password"} with the password read from
- * stdin's first line when pw_stdin (else empty), or NULL when no user was given. */
-static json_t *credentials(const char *user, bool pw_stdin)
+/* The registry password of push and pull: stdin's first line when pw_stdin (else empty),
+ * when a user was given. */
+static void read_password(char *pw, size_t size, const char *user, bool pw_stdin)
 {
-	if (!user)
-		return NULL;
-	char pw[1024] = "";
-	if (pw_stdin && !fgets(pw, sizeof(pw), stdin))
+	pw[0] = '\0';
+	if (user && pw_stdin && !fgets(pw, (int)size, stdin))
 		pw[0] = '\0';
 	pw[strcspn(pw, "\r\n")] = '\0';
-	json_t *body = json_pack("{s:s, s:s}", "username", user, "password", pw);
-	explicit_bzero(pw, sizeof(pw));
-	return body;
 }
 
 /* image push [--insecure] [-u USER --password-stdin] NAME[:TAG] */
@@ -512,15 +488,13 @@ static int image_push(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	}
 	if (optind != argc - 1)
 		return usage(cmd, true);
-	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
-	/* the path keeps the name's slashes: only the characters a path cannot carry are
-	 * escaped (a name has none of them) */
-	_cleanup_free_ char *path = pl_xasprintf("/images/%s/push", argv[optind]);
-	if (insecure)
-		pl_client_add_query(c, &path, "insecure", "1");
+	char pw[1024];
+	read_password(pw, sizeof(pw), user, pw_stdin);
 	pl_error_t *e = NULL;
 	json_t *resp = NULL;
-	if (pl_client_request(c, "POST", path, body, NULL, &resp, &e) < 0)
+	int r = pl_image_push(c, argv[optind], NULL, insecure, user, pw, &resp, &e);
+	explicit_bzero(pw, sizeof(pw));
+	if (r < 0)
 		return fail(e, 1);
 	printf("%s\n", json_string_value(json_object_get(resp, "digest")));
 	json_decref(resp);
@@ -592,17 +566,18 @@ static int image_pull(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	}
 	if (optind != argc - 1)
 		return usage(cmd, true);
-	_cleanup_json_ json_t *body = credentials(user, pw_stdin);
-	_cleanup_free_ char *path = pl_xstrdup("/images/pull?progress=1");
-	pl_client_add_query(c, &path, "ref", argv[optind]);
-	if (insecure)
-		pl_client_add_query(c, &path, "insecure", "1");
-	if (platform)
-		pl_client_add_query(c, &path, "platform", platform);
+	char pw[1024];
+	read_password(pw, sizeof(pw), user, pw_stdin);
+	pl_pull_spec_t spec = {.ref = argv[optind],
+			       .insecure = insecure,
+			       .username = user,
+			       .password = pw,
+			       .platform = platform};
 	pl_ndjson_t nd;
 	pl_ndjson_init(&nd, pull_line, &pv);
 	pl_error_t *e = NULL;
-	int r = pl_client_stream_body(c, "POST", path, body, pl_ndjson_feed_cb, &nd, &e);
+	int r = pl_image_pull_from(c, &spec, pl_ndjson_feed_cb, &nd, &e);
+	explicit_bzero(pw, sizeof(pw));
 	pl_ndjson_done(&nd);
 	if (r < 0) {
 		if (pv.last)

@@ -146,13 +146,6 @@ void pl_cli_print_usage(FILE *f, const command_t *cmd)
 		fprintf(f, "\n%s\n", cmd->notes);
 }
 
-/* "/containers/<escaped id><suffix>", malloc'd. */
-char *pl_cli_container_path(pl_client_t *c, const char *id, const char *suffix)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, id);
-	return pl_xasprintf("/containers/%s%s", esc, suffix ? suffix : "");
-}
-
 int pl_cli_print_json(json_t *j)
 {
 	_cleanup_free_ char *text = json_dumps(j, JSON_INDENT(4) | JSON_ENCODE_ANY);
@@ -172,6 +165,26 @@ int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **e
 	if (key)
 		return json_object_set_new(to, key, v) < 0 ? -ENOMEM : 0;
 	return json_array_append_new(to, v) < 0 ? -ENOMEM : 0;
+}
+
+int pl_cli_check_utf8(const char *s, pl_error_t **err)
+{
+	json_t *v = json_string(s);
+	if (!v)
+		return pl_error_set(err, PL_ERR_INVALID, 0, "'%s' is not valid UTF-8", s);
+	json_decref(v);
+	return 0;
+}
+
+const char **pl_cli_strv(json_t *array)
+{
+	size_t n = json_array_size(array);
+	if (n == 0)
+		return NULL;
+	const char **v = pl_xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_string_value(json_array_get(array, i));
+	return v;
 }
 
 /* Appends -e's KEY=VALUE to env; docker's "-e NAME" takes the value from our environment
@@ -255,20 +268,18 @@ char *pl_cli_human_size(double n, bool binary)
 
 /* GETs each named object and prints them as one JSON array (image, volume and network
  * inspect). */
-int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
-			char *(*path_of)(pl_client_t *, const char *))
+int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv, const pl_cli_named_ops_t *ops)
 {
 	_cleanup_(json_decrefp) json_t *all = json_array();
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = path_of(c, argv[i]);
 		_cleanup_error_ pl_error_t *err = NULL;
-		json_t *one = NULL;
-		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
+		json_t *one = ops->inspect(c, argv[i], &err);
+		if (!one) {
 			rc = pl_cli_report(err, 1);
 			continue;
 		}
-		json_array_append_new(all, one ? one : json_null());
+		json_array_append_new(all, one);
 	}
 	pl_cli_print_json(all);
 	return rc;
@@ -276,16 +287,13 @@ int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
 
 /* DELETEs each named object (with ?force=1 when force) and prints the names removed (image,
  * volume and network rm). */
-int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
-		       char *(*path_of)(pl_client_t *, const char *), bool force)
+int pl_cli_delete_each(pl_client_t *c, int argc, char **argv, const pl_cli_named_ops_t *ops,
+		       bool force)
 {
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = path_of(c, argv[i]);
-		if (force)
-			pl_client_add_query(c, &path, "force", "1");
 		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0) {
+		if (ops->remove(c, argv[i], force, &err) < 0) {
 			rc = pl_cli_report(err, 1);
 			continue;
 		}
@@ -295,7 +303,7 @@ int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
 }
 
 int pl_cli_each_named(const command_t *cmd, pl_client_t *c, int argc, char **argv, const char *name,
-		      const char *what, char *(*path_of)(pl_client_t *, const char *), bool remove)
+		      const char *what, const pl_cli_named_ops_t *ops, bool remove)
 {
 	pl_cli_sub_opts_t o = {0};
 	int r = pl_cli_sub_opts(cmd, argc, argv, &o);
@@ -304,8 +312,8 @@ int pl_cli_each_named(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	if (optind >= argc)
 		return pl_cli_usage_error(name, "requires at least one %s", what);
 	if (remove)
-		return pl_cli_delete_each(c, argc, argv, path_of, o.force);
-	return pl_cli_inspect_each(c, argc, argv, path_of);
+		return pl_cli_delete_each(c, argc, argv, ops, o.force);
+	return pl_cli_inspect_each(c, argc, argv, ops);
 }
 
 int pl_cli_dispatch_sub(const command_t *cmd, pl_client_t *c, int argc, char **argv)

@@ -7,7 +7,7 @@
 #pragma once
 
 #include "cli/term.h"
-#include "client/client.h"
+#include "client/portlayer-client.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -92,10 +92,12 @@ typedef struct forwarder {
 	atomic_bool stopping;
 } forwarder_t;
 
-/* Where a tty session's size goes: "/containers/<id>/resize" or "/exec/<id>/resize". */
+/* A session's stream and where its tty's size goes: a container (attach, resize) or an exec
+ * (start, resize). */
 typedef struct resize_target {
 	pl_client_t *c;
-	const char *path;
+	const char *id;
+	bool exec;
 } resize_target_t;
 
 /* run -i without -t: our stdin goes to the container through an attach stream that carries
@@ -131,17 +133,21 @@ typedef struct pl_cli_sub_opts {
  * first operand. Returns 0, HELP_SHOWN or the exit code of a usage error. */
 int pl_cli_sub_opts(const command_t *cmd, int argc, char **argv, pl_cli_sub_opts_t *o);
 
-char *pl_cli_container_path(pl_client_t *c, const char *id, const char *suffix);
-/* GETs (or DELETEs) each named object: inspect prints them as one JSON array. */
-int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv,
-			char *(*path_of)(pl_client_t *, const char *));
-int pl_cli_delete_each(pl_client_t *c, int argc, char **argv,
-		       char *(*path_of)(pl_client_t *, const char *), bool force);
+/* How the image, volume and network groups inspect (the daemon's object, a new reference)
+ * and remove one object by name, through the typed client. */
+typedef struct pl_cli_named_ops {
+	json_t *(*inspect)(pl_client_t *c, const char *name, pl_error_t **err);
+	int (*remove)(pl_client_t *c, const char *name, bool force, pl_error_t **err);
+} pl_cli_named_ops_t;
+/* Inspects (or removes) each named object: inspect prints them as one JSON array. */
+int pl_cli_inspect_each(pl_client_t *c, int argc, char **argv, const pl_cli_named_ops_t *ops);
+int pl_cli_delete_each(pl_client_t *c, int argc, char **argv, const pl_cli_named_ops_t *ops,
+		       bool force);
 /* The inspect and rm subcommands of the image, volume and network groups: parses the
  * subcommand's flags, wants at least one operand (a usage error of NAME, "requires at least
  * one WHAT", without), then inspects each or removes each (?force=1 on -f). */
 int pl_cli_each_named(const command_t *cmd, pl_client_t *c, int argc, char **argv, const char *name,
-		      const char *what, char *(*path_of)(pl_client_t *, const char *), bool remove);
+		      const char *what, const pl_cli_named_ops_t *ops, bool remove);
 int pl_cli_print_json(json_t *j);
 void pl_cli_print_table(char **cells, size_t rows, size_t cols);
 /* pl_cli_print_table, then frees the cells and the array. */
@@ -152,6 +158,11 @@ char *pl_cli_ago(const char *when);
 const char *pl_cli_json_str(json_t *v, const char *key, const char *dflt);
 int pl_cli_add_string(json_t *to, const char *key, const char *s, pl_error_t **err);
 int pl_cli_add_env(json_t *env, const char *arg, pl_error_t **err);
+/* Fails for a string that is not UTF-8 (the API's JSON could not carry it). */
+int pl_cli_check_utf8(const char *s, pl_error_t **err);
+/* The strings of a JSON array as a NULL-terminated vector for the client's specs (the array
+ * malloc'd, the strings borrowed from it); NULL for an empty one. */
+const char **pl_cli_strv(json_t *array);
 
 /* ---- flags.c: the flag tables of run, create and update */
 extern const flag_t pl_cli_resource_flags[];
@@ -164,10 +175,8 @@ json_t *pl_cli_member(json_t *obj, const char *key, bool array);
 bool pl_cli_valid_detach_keys(const char *spec);
 int pl_cli_bad_detach_keys(const char *cmd, const char *spec);
 const char *pl_cli_session_detach_keys(const char *given, bool tty);
-char *pl_cli_stream_query(pl_client_t *c, const char *base, bool in, bool out,
-			  const char *detach_keys);
-int pl_cli_interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
-		    const char *detach_keys, bool *detached, pl_error_t **err);
+int pl_cli_interact(pl_client_t *c, const resize_target_t *t, bool in, const char *detach_keys,
+		    bool *detached, pl_error_t **err);
 void pl_cli_send_size(void *data);
 int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const char *detach_keys,
 			pl_error_t **err);
@@ -175,7 +184,7 @@ void pl_cli_feeder_stop(stdin_feeder_t *f);
 void pl_cli_block_forwarded_signals(sigset_t *set);
 int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err);
 void pl_cli_forwarder_stop(forwarder_t *f);
-int pl_cli_stream_logs(pl_client_t *c, const char *path, pl_error_t **err);
+int pl_cli_stream_logs(pl_client_t *c, const char *id, const pl_logs_opts_t *o, pl_error_t **err);
 int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err);
 
 /* ---- run.c */

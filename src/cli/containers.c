@@ -91,15 +91,42 @@ static int parse_simple_opts(const command_t *cmd, int argc, char **argv, simple
 	return 0;
 }
 
-/* Sends `method path-suffix` for every id, printing each id that succeeded. */
-static int for_each_id(pl_client_t *c, int argc, char **argv, const char *method,
-		       const char *suffix, bool ignore_notfound)
+/* What for_each_id does to each container. */
+typedef struct id_op {
+	enum { OP_START, OP_STOP, OP_KILL, OP_REMOVE, OP_PAUSE, OP_UNPAUSE } kind;
+	int timeout;	    /* stop: seconds, < 0 the container's own */
+	const char *signal; /* kill */
+	bool force;	    /* rm */
+} id_op_t;
+
+static int apply(pl_client_t *c, const char *id, const id_op_t *op, pl_error_t **err)
+{
+	switch (op->kind) {
+	case OP_START:
+		return pl_container_start(c, id, NULL, err);
+	case OP_STOP:
+		return pl_container_stop(c, id, op->timeout, err);
+	case OP_KILL:
+		return pl_container_kill(c, id, op->signal, err);
+	case OP_REMOVE:
+		return pl_container_remove(c, id, op->force, err);
+	case OP_PAUSE:
+		return pl_container_pause(c, id, err);
+	case OP_UNPAUSE:
+		return pl_container_unpause(c, id, err);
+	default:
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "unknown operation");
+	}
+}
+
+/* Applies op to every id, printing each id that succeeded. */
+static int for_each_id(pl_client_t *c, int argc, char **argv, const id_op_t *op,
+		       bool ignore_notfound)
 {
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = pl_cli_container_path(c, argv[i], suffix);
 		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, method, path, NULL, NULL, NULL, &err) < 0) {
+		if (apply(c, argv[i], op, &err) < 0) {
 			if (!(ignore_notfound && err->kind == PL_ERR_NOTFOUND))
 				rc = pl_cli_report(err, 1);
 			continue;
@@ -115,7 +142,7 @@ static int cmd_start(const command_t *cmd, pl_client_t *c, int argc, char **argv
 	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
-	return for_each_id(c, argc, argv, "POST", "/start", false);
+	return for_each_id(c, argc, argv, &(id_op_t){.kind = OP_START}, false);
 }
 
 static int cmd_stop(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -124,15 +151,11 @@ static int cmd_stop(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
-	_cleanup_free_ char *suffix = pl_xstrdup("/stop");
-	if (o.timeout) {
-		int64_t t;
-		if (pl_parse_int64(o.timeout, 0, INT_MAX, &t) < 0)
-			return pl_cli_usage_error("stop", "invalid timeout '%s' (whole seconds)",
-						  o.timeout);
-		pl_client_add_query(c, &suffix, "timeout", o.timeout);
-	}
-	return for_each_id(c, argc, argv, "POST", suffix, false);
+	int64_t t = -1;
+	if (o.timeout && pl_parse_int64(o.timeout, 0, INT_MAX, &t) < 0)
+		return pl_cli_usage_error("stop", "invalid timeout '%s' (whole seconds)",
+					  o.timeout);
+	return for_each_id(c, argc, argv, &(id_op_t){.kind = OP_STOP, .timeout = (int)t}, false);
 }
 
 static int cmd_kill(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -141,16 +164,16 @@ static int cmd_kill(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
-	_cleanup_free_ char *suffix = pl_xstrdup("/kill");
+	_cleanup_free_ char *num = NULL;
+	const char *signal = NULL;
 	if (o.signal) {
 		int signo;
 		if (pl_signal_parse(o.signal, &signo) < 0)
 			return pl_cli_usage_error("kill", "invalid signal '%s'", o.signal);
-		const char *name = pl_signal_name(signo);
-		_cleanup_free_ char *num = pl_xasprintf("%d", signo);
-		pl_client_add_query(c, &suffix, "signal", name ? name : num);
+		num = pl_xasprintf("%d", signo);
+		signal = pl_signal_name(signo) ? pl_signal_name(signo) : num;
 	}
-	return for_each_id(c, argc, argv, "POST", suffix, false);
+	return for_each_id(c, argc, argv, &(id_op_t){.kind = OP_KILL, .signal = signal}, false);
 }
 
 static int cmd_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -160,7 +183,7 @@ static int cmd_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	/* Like docker rm -f, a container that is already gone is not an error. */
-	return for_each_id(c, argc, argv, "DELETE", o.force ? "?force=1" : "", o.force);
+	return for_each_id(c, argc, argv, &(id_op_t){.kind = OP_REMOVE, .force = o.force}, o.force);
 }
 
 static int cmd_wait(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -194,14 +217,14 @@ static int cmd_inspect(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	_cleanup_(json_decrefp) json_t *all = json_array();
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = pl_cli_container_path(c, argv[i], NULL);
 		_cleanup_error_ pl_error_t *err = NULL;
-		json_t *one = NULL;
-		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0) {
+		_cleanup_(pl_container_info_freep) pl_container_info_t *one =
+		    pl_container_inspect(c, argv[i], &err);
+		if (!one) {
 			rc = pl_cli_report(err, 1);
 			continue;
 		}
-		json_array_append_new(all, one ? one : json_null());
+		json_array_append(all, one->raw ? one->raw : json_null());
 	}
 	pl_cli_print_json(all);
 	return rc;
@@ -213,8 +236,8 @@ static int cmd_pause(const command_t *cmd, pl_client_t *c, int argc, char **argv
 	int r = parse_simple_opts(cmd, argc, argv, &o);
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
-	return for_each_id(c, argc, argv, "POST",
-			   strcmp(cmd->name, "pause") == 0 ? "/pause" : "/unpause", false);
+	id_op_t op = {.kind = strcmp(cmd->name, "pause") == 0 ? OP_PAUSE : OP_UNPAUSE};
+	return for_each_id(c, argc, argv, &op, false);
 }
 
 /* ---- update, rename ---- */
@@ -248,9 +271,8 @@ static int cmd_update(const command_t *cmd, pl_client_t *c, int argc, char **arg
 		return pl_cli_usage_error(cmd->name, "requires at least one container");
 	int rc = 0;
 	for (int i = optind; i < argc; i++) {
-		_cleanup_free_ char *path = pl_cli_container_path(c, argv[i], "/update");
 		_cleanup_error_ pl_error_t *err = NULL;
-		if (pl_client_request(c, "POST", path, body, NULL, NULL, &err) < 0) {
+		if (pl_container_update_resources(c, argv[i], resources, &err) < 0) {
 			rc = pl_cli_report(err, 1);
 			continue;
 		}
@@ -259,70 +281,25 @@ static int cmd_update(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	return rc;
 }
 
-/* A handle: a token bound to one config version of a container. */
-typedef struct handle {
-	char *token, *id;
-	json_int_t version;
-} handle_t;
-
-static void handle_done(handle_t *h)
+/* Stages a rename on the handle token and commits the staged handle. */
+static int commit_rename(pl_client_t *c, const char *token, const char *name, pl_error_t **err)
 {
-	free(h->token);
-	free(h->id);
-}
-
-static int take_handle(pl_client_t *c, const char *container, handle_t *h, pl_error_t **err)
-{
-	_cleanup_free_ char *path = pl_cli_container_path(c, container, "/handle");
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, err) < 0)
+	_cleanup_free_ char *staged = NULL;
+	if (pl_handle_rename(c, token, name, &staged, err) < 0)
 		return -1;
-	const char *token = json_string_value(json_object_get(resp, "handle"));
-	const char *id = json_string_value(json_object_get(resp, "id"));
-	json_t *version = json_object_get(resp, "version");
-	if (!token || !id || !json_is_integer(version))
-		return pl_error_set(err, PL_ERR_INTERNAL, 0,
-				    "take a handle on %s: the daemon answered without "
-				    "handle, id and version",
-				    container);
-	*h = (handle_t){pl_xstrdup(token), pl_xstrdup(id), json_integer_value(version)};
-	return 0;
+	int r = pl_handle_commit(c, staged, err);
+	if (r < 0) { /* only a successful commit spends it; a failed drop is not worth a word:
+		      * handles expire on their own */
+		_cleanup_error_ pl_error_t *ignored = NULL;
+		pl_handle_release(c, staged, &ignored);
+	}
+	return r;
 }
 
-/* "/handles/<escaped token><suffix>", malloc'd. */
-static char *handle_path(pl_client_t *c, const char *token, const char *suffix)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, token);
-	return pl_xasprintf("/handles/%s%s", esc, suffix);
-}
-
-/* Handles expire on their own; dropping the ones we are done with just keeps the daemon
- * tidy, so a failure here is not worth reporting. */
 static void drop_handle(pl_client_t *c, const char *token)
 {
-	_cleanup_free_ char *path = handle_path(c, token, "");
-	_cleanup_error_ pl_error_t *err = NULL;
-	pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err);
-}
-
-/* Stages one change (POST /handles/{h}/{op}) and commits the staged handle. */
-static int commit_change(pl_client_t *c, const char *token, const char *op, json_t *arg,
-			 pl_error_t **err)
-{
-	_cleanup_free_ char *suffix = pl_xasprintf("/%s", op);
-	_cleanup_free_ char *path = handle_path(c, token, suffix);
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", path, arg, NULL, &resp, err) < 0)
-		return -1;
-	const char *staged = json_string_value(json_object_get(resp, "handle"));
-	if (!staged)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0,
-				    "%s: the daemon answered without a handle", op);
-	_cleanup_free_ char *commit = handle_path(c, staged, "/commit");
-	int r = pl_client_request(c, "POST", commit, NULL, NULL, NULL, err);
-	if (r < 0)
-		drop_handle(c, staged); /* only a successful commit spends it */
-	return r;
+	_cleanup_error_ pl_error_t *ignored = NULL;
+	pl_handle_release(c, token, &ignored);
 }
 
 /* Takes a handle, stages the rename, commits. A commit refused because someone else
@@ -337,23 +314,23 @@ static int cmd_rename(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	if (argc - optind != 2)
 		return pl_cli_usage_error(cmd->name,
 					  "requires exactly a container and its new name");
-	_cleanup_(json_decrefp) json_t *arg = json_object();
+	const char *name = argv[optind + 1];
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_cli_add_string(arg, "name", argv[optind + 1], &err) < 0)
+	if (pl_cli_check_utf8(name, &err) < 0)
 		return pl_cli_usage_error(cmd->name, "%s", err->msg);
 
-	_cleanup_(handle_done) handle_t h = {0}, fresh = {0};
-	if (take_handle(c, argv[optind], &h, &err) < 0)
+	_cleanup_(pl_handle_clear) pl_handle_t h = {0}, fresh = {0};
+	if (pl_handle_get(c, argv[optind], &h, &err) < 0)
 		return pl_cli_report(err, 1);
-	r = commit_change(c, h.token, "rename", arg, &err);
+	r = commit_rename(c, h.token, name, &err);
 	drop_handle(c, h.token);
 	if (r < 0 && err->kind == PL_ERR_CONFLICT) {
 		_cleanup_error_ pl_error_t *again = NULL;
-		if (take_handle(c, h.id, &fresh, &again) < 0)
+		if (pl_handle_get(c, h.id, &fresh, &again) < 0)
 			return pl_cli_report(again, 1);
 		if (fresh.version != h.version) {
 			err = pl_error_free(err);
-			r = commit_change(c, fresh.token, "rename", arg, &err);
+			r = commit_rename(c, fresh.token, name, &err);
 		}
 		drop_handle(c, fresh.token);
 	}
@@ -423,12 +400,10 @@ static int cmd_ps(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_(json_decrefp) json_t *list = NULL;
-	_cleanup_free_ char *path = pl_xstrdup("/containers");
-	if (json_object_size(filters)) {
-		_cleanup_free_ char *f = json_dumps(filters, JSON_COMPACT);
-		pl_client_add_query(c, &path, "filters", f);
-	}
-	if (pl_client_request(c, "GET", path, NULL, NULL, &list, &err) < 0)
+	_cleanup_free_ char *f =
+	    json_object_size(filters) ? json_dumps(filters, JSON_COMPACT) : NULL;
+	/* every container: which are live is decided here, as docker ps does */
+	if (pl_container_summaries(c, true, false, f, &list, &err) < 0)
 		return pl_cli_report(err, 1);
 
 	/* Cells first, so every column can be as wide as its widest cell. */
@@ -470,11 +445,9 @@ static int cmd_port(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	}
 	if (argc != 2)
 		return pl_cli_usage_error(cmd->name, "want exactly one CONTAINER");
-	_cleanup_free_ char *esc = pl_client_escape(c, argv[1]);
-	_cleanup_free_ char *path = pl_xasprintf("/containers/%s/ports", esc);
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", path, NULL, NULL, &list, &err) < 0)
+	_cleanup_(json_decrefp) json_t *list = pl_container_ports(c, argv[1], &err);
+	if (!list)
 		return pl_cli_report(err, 1);
 	size_t i;
 	json_t *p;

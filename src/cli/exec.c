@@ -20,35 +20,16 @@
 
 /* ---- exec, attach ---- */
 
-/* "/exec/<escaped id><suffix>", malloc'd. */
-static char *exec_path(pl_client_t *c, const char *id, const char *suffix)
-{
-	_cleanup_free_ char *esc = pl_client_escape(c, id);
-	return pl_xasprintf("/exec/%s%s", esc, suffix ? suffix : "");
-}
-
-/* An exec's exit code from its record (json or wait answer): its "error" is printed, a
- * code outside 0-255 (none yet) is an error. */
-static int exec_exit_code(const char *id, json_t *resp, pl_error_t **err)
-{
-	const char *error = json_string_value(json_object_get(resp, "error"));
-	if (error && *error)
-		fprintf(stderr, "plctl: exec %.12s: %s\n", id, error);
-	json_t *code = json_object_get(resp, "exit_code");
-	if (!json_is_integer(code) || json_integer_value(code) < 0 ||
-	    json_integer_value(code) > 255)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0, "exec %.12s: no exit code", id);
-	return (int)json_integer_value(code);
-}
-
-/* POST /exec/{id}/wait without a timeout; returns the exit code or < 0 with *err. */
+/* POST /exec/{id}/wait without a timeout; returns the exit code or < 0 with *err. An
+ * "error" the exec recorded is printed. */
 static int wait_exec(pl_client_t *c, const char *id, pl_error_t **err)
 {
-	_cleanup_free_ char *path = exec_path(c, id, "/wait");
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", path, NULL, NULL, &resp, err) < 0)
-		return -1;
-	return exec_exit_code(id, resp, err);
+	pl_exit_status_t st;
+	int r = pl_exec_wait(c, id, &st, err);
+	if (st.error && *st.error)
+		fprintf(stderr, "plctl: exec %.12s: %s\n", id, st.error);
+	pl_exit_status_clear(&st);
+	return r < 0 ? r : st.exit_code;
 }
 
 typedef struct exec_opts {
@@ -123,37 +104,15 @@ static int parse_exec_opts(const command_t *cmd, int argc, char **argv, exec_opt
 	return 0;
 }
 
-static json_t *exec_body(const exec_opts_t *o, pl_error_t **err)
-{
-	_cleanup_(json_decrefp) json_t *body = json_object();
-	json_t *args = json_array();
-	json_object_set_new(body, "args", args);
-	for (int i = 0; i < o->n_args; i++)
-		if (pl_cli_add_string(args, NULL, o->args[i], err) < 0)
-			return NULL;
-	if (json_array_size(o->env) > 0)
-		json_object_set(body, "env", o->env);
-	if ((o->workdir && pl_cli_add_string(body, "cwd", o->workdir, err) < 0) ||
-	    (o->user && pl_cli_add_string(body, "user", o->user, err) < 0))
-		return NULL;
-	json_object_set_new(body, "tty", json_boolean(o->tty));
-	json_object_set_new(body, "stdin", json_boolean(o->interactive));
-	return TAKE_PTR(body);
-}
-
 /* After a refused start the exec's record says 127 (not found) or 126 (not executable). */
 static int exit_code_after_failed_exec(pl_client_t *c, const char *id)
 {
-	_cleanup_free_ char *path = exec_path(c, id, "/json");
-	_cleanup_(json_decrefp) json_t *resp = NULL;
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
-		return 1;
-	json_t *code = json_object_get(resp, "exit_code");
-	if (!json_is_integer(code) || json_integer_value(code) <= 0 ||
-	    json_integer_value(code) > 255)
-		return 1;
-	return (int)json_integer_value(code);
+	pl_exec_info_t *e = pl_exec_inspect(c, id, &err);
+	int code =
+	    e && e->has_exit_code && e->exit_code > 0 && e->exit_code <= 255 ? e->exit_code : 1;
+	pl_exec_info_free(e);
+	return code;
 }
 
 static int cmd_exec(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -163,33 +122,37 @@ static int cmd_exec(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *body = exec_body(&o, &err);
-	if (!body)
-		return pl_cli_usage_error(cmd->name, "%s", err ? err->msg : "out of memory");
-	_cleanup_free_ char *create = pl_cli_container_path(c, o.container, "/exec");
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", create, body, NULL, &resp, &err) < 0)
+	for (int i = 0; i < o.n_args; i++)
+		if (pl_cli_check_utf8(o.args[i], &err) < 0)
+			return pl_cli_usage_error(cmd->name, "%s", err->msg);
+	_cleanup_free_ const char **env = pl_cli_strv(o.env);
+	_cleanup_free_ const char **args = pl_xcalloc((size_t)o.n_args + 1, sizeof(*args));
+	for (int i = 0; i < o.n_args; i++)
+		args[i] = o.args[i];
+	pl_exec_spec_t spec = {.args = args,
+			       .env = env,
+			       .cwd = o.workdir,
+			       .user = o.user,
+			       .tty = o.tty,
+			       .open_stdin = o.interactive};
+	if ((o.workdir && pl_cli_check_utf8(o.workdir, &err) < 0) ||
+	    (o.user && pl_cli_check_utf8(o.user, &err) < 0))
+		return pl_cli_usage_error(cmd->name, "%s", err->msg);
+	_cleanup_free_ char *id = NULL;
+	if (pl_exec_create_from(c, o.container, &spec, NULL, &id, &err) < 0)
 		return pl_cli_report(err, 1);
-	const char *id = json_string_value(json_object_get(resp, "id"));
-	if (!id) {
-		fprintf(stderr, "plctl: exec: the daemon answered without an id\n");
-		return 1;
-	}
 
 	if (o.detach) {
-		_cleanup_free_ char *start = exec_path(c, id, "/start?detach=1");
-		if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+		if (pl_exec_start_detached(c, id, &err) < 0) {
 			pl_cli_report(err, 0);
 			return exit_code_after_failed_exec(c, id);
 		}
 		return 0;
 	}
-	_cleanup_free_ char *base = exec_path(c, id, "/start");
-	_cleanup_free_ char *resize = exec_path(c, id, "/resize");
 	const char *keys = pl_cli_session_detach_keys(o.detach_keys, o.tty);
-	_cleanup_free_ char *path = pl_cli_stream_query(c, base, o.interactive, true, keys);
 	bool detached;
-	if (pl_cli_interact(c, path, resize, o.interactive, keys, &detached, &err) < 0) {
+	resize_target_t t = {c, id, true};
+	if (pl_cli_interact(c, &t, o.interactive, keys, &detached, &err) < 0) {
 		pl_cli_report(err, 0);
 		return exit_code_after_failed_exec(c, id);
 	}
@@ -230,20 +193,16 @@ static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **arg
 
 	/* The id (a name could be reused before the wait below) and whether it has a stdin. */
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_free_ char *inspect = pl_cli_container_path(c, argv[optind], NULL);
-	_cleanup_(json_decrefp) json_t *info = NULL;
-	if (pl_client_request(c, "GET", inspect, NULL, NULL, &info, &err) < 0)
+	_cleanup_(pl_container_info_freep) pl_container_info_t *info =
+	    pl_container_inspect(c, argv[optind], &err);
+	if (!info)
 		return pl_cli_report(err, 1);
-	const char *id = json_string_value(json_object_get(info, "id"));
-	json_t *process = json_object_get(json_object_get(info, "config"), "process");
-	bool tty = json_is_true(json_object_get(process, "tty"));
-	bool in = !no_stdin && json_is_true(json_object_get(process, "stdin"));
-	if (!id)
-		id = argv[optind];
+	const char *id = info->id ? info->id : argv[optind];
+	bool tty = info->tty;
+	bool in = !no_stdin && info->open_stdin;
 	/* the API attaches to a container that is not running yet (for run's create, attach,
 	 * start); a person attaching to a stopped one would wait for a start that never comes */
-	const char *status =
-	    json_string_value(json_object_get(json_object_get(info, "state"), "status"));
+	const char *status = info->state.status;
 	if (status && (!strcmp(status, "created") || !strcmp(status, "stopped"))) {
 		fprintf(stderr, "plctl: container %s is not running: start it first\n",
 			argv[optind]);
@@ -264,12 +223,10 @@ static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **arg
 			pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 		}
 	}
-	_cleanup_free_ char *base = pl_cli_container_path(c, id, "/attach");
-	_cleanup_free_ char *resize = pl_cli_container_path(c, id, "/resize");
 	const char *keys = pl_cli_session_detach_keys(detach_keys, tty);
-	_cleanup_free_ char *path = pl_cli_stream_query(c, base, in, true, keys);
 	bool detached = false;
-	int code = pl_cli_interact(c, path, resize, in, keys, &detached, &err);
+	resize_target_t t = {c, id, false};
+	int code = pl_cli_interact(c, &t, in, keys, &detached, &err);
 	if (code >= 0 && !detached)
 		code = pl_cli_wait_container(c, id, NULL, &err);
 	pl_cli_forwarder_stop(&fwd);

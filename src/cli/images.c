@@ -20,12 +20,20 @@
 
 /* ---- images ---- */
 
-/* "/images/<escaped ref>", malloc'd. */
-static char *image_path(pl_client_t *c, const char *ref)
+static json_t *image_raw(pl_client_t *c, const char *ref, pl_error_t **err)
 {
-	_cleanup_free_ char *esc = pl_client_escape(c, ref);
-	return pl_xasprintf("/images/%s", esc);
+	pl_image_info_t *im = pl_image_inspect(c, ref, err);
+	json_t *raw = im ? json_incref(im->raw ? im->raw : json_null()) : NULL;
+	pl_image_info_free(im);
+	return raw;
 }
+
+static int image_remove(pl_client_t *c, const char *ref, bool force, pl_error_t **err)
+{
+	return pl_image_remove(c, ref, force, NULL, err);
+}
+
+static const pl_cli_named_ops_t image_ops = {image_raw, image_remove};
 
 static int image_import(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
@@ -46,13 +54,12 @@ static int image_import(const command_t *cmd, pl_client_t *c, int argc, char **a
 	}
 	struct stat st;
 	int64_t size = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_upload(c, "POST", "/images/import", fd, size, "application/x-tar", NULL,
-			     &resp, &err) < 0)
+	_cleanup_(json_decrefp) json_t *images = NULL;
+	if (pl_image_import(c, fd, size, &images, &err) < 0)
 		return pl_cli_report(err, 1);
 	size_t i;
 	json_t *img;
-	json_array_foreach(json_object_get(resp, "images"), i, img)
+	json_array_foreach(images, i, img)
 	{
 		const char *id = json_string_value(json_object_get(img, "id"));
 		fputs(id ? id : "?", stdout);
@@ -91,9 +98,15 @@ static int image_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (optind < argc)
 		return pl_cli_usage_error("image ls", "unexpected argument '%s'", argv[optind]);
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", "/images", NULL, NULL, &list, &err) < 0)
+	pl_image_info_t **infos = NULL;
+	size_t n_infos = 0;
+	if (pl_image_list(c, NULL, &infos, &n_infos, &err) < 0)
 		return pl_cli_report(err, 1);
+	/* the table reads the daemon's objects (tags, created, size as they came) */
+	_cleanup_(json_decrefp) json_t *list = json_array();
+	for (size_t k = 0; k < n_infos; k++)
+		json_array_append(list, infos[k]->raw ? infos[k]->raw : json_null());
+	pl_image_infos_free(infos, n_infos);
 	size_t i, n = 0;
 	json_t *img;
 	if (quiet) {
@@ -155,7 +168,7 @@ static int image_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 
 static int image_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_each_named(cmd, c, argc, argv, "image inspect", "image", image_path, false);
+	return pl_cli_each_named(cmd, c, argc, argv, "image inspect", "image", &image_ops, false);
 }
 
 static int image_tag(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -167,18 +180,15 @@ static int image_tag(const command_t *cmd, pl_client_t *c, int argc, char **argv
 	if (argc - optind != 2)
 		return pl_cli_usage_error("image tag",
 					  "want an image and a new name (REF NAME[:TAG])");
-	_cleanup_free_ char *path = pl_xstrdup("/images/tag");
-	pl_client_add_query(c, &path, "ref", argv[optind]);
-	pl_client_add_query(c, &path, "name", argv[optind + 1]);
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_client_request(c, "POST", path, NULL, NULL, NULL, &err) < 0)
+	if (pl_image_tag(c, argv[optind], argv[optind + 1], &err) < 0)
 		return pl_cli_report(err, 1);
 	return 0;
 }
 
 static int image_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_each_named(cmd, c, argc, argv, "image rm", "image", image_path, true);
+	return pl_cli_each_named(cmd, c, argc, argv, "image rm", "image", &image_ops, true);
 }
 
 static const flag_t quiet_ids[] = {{"quiet", 'q', NULL, "only the ids"}, {"help", 'h'}, {0}};

@@ -38,13 +38,13 @@ static int write_frame(int stream, const char *data, size_t len, void *userdata)
 	return pl_write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
 }
 
-/* Streams a logs URL to our stdout/stderr. */
-int pl_cli_stream_logs(pl_client_t *c, const char *path, pl_error_t **err)
+/* Streams a container's log (o) to our stdout/stderr. */
+int pl_cli_stream_logs(pl_client_t *c, const char *id, const pl_logs_opts_t *o, pl_error_t **err)
 {
 	pl_demux_t demux;
 	pl_demux_init(&demux, write_frame, NULL);
 	fflush(stdout); /* frames are written with write(2), after anything buffered */
-	return pl_client_stream(c, path, pl_demux_feed_cb, &demux, err);
+	return pl_container_logs(c, id, o, pl_demux_feed_cb, &demux, err);
 }
 
 static void *forward_signals(void *arg)
@@ -58,11 +58,9 @@ static void *forward_signals(void *arg)
 			return NULL;
 		const char *name = pl_signal_name(sig);
 		_cleanup_free_ char *num = pl_xasprintf("%d", sig);
-		_cleanup_free_ char *path = pl_cli_container_path(f->client, f->id, "/kill");
-		pl_client_add_query(f->client, &path, "signal", name ? name : num);
 		_cleanup_error_ pl_error_t *err = NULL;
 		/* 409 means it already stopped: nothing to forward to. */
-		if (pl_client_request(f->client, "POST", path, NULL, NULL, NULL, &err) < 0 &&
+		if (pl_container_kill(f->client, f->id, name ? name : num, &err) < 0 &&
 		    err->kind != PL_ERR_CONFLICT)
 			pl_cli_report(err, 0);
 	}
@@ -112,21 +110,21 @@ void pl_cli_forwarder_stop(forwarder_t *f)
 /* POST wait; returns the exit code (0-255) or < 0 with *err. */
 int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err)
 {
-	_cleanup_free_ char *path = pl_cli_container_path(c, id, "/wait");
-	if (timeout)
-		pl_client_add_query(c, &path, "timeout", timeout);
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", path, NULL, NULL, &resp, err) < 0)
-		return -1;
-	const char *error = json_string_value(json_object_get(resp, "error"));
-	if (error && *error)
-		fprintf(stderr, "plctl: %s: %s\n", id, error);
-	json_t *code = json_object_get(resp, "exit_code");
-	if (!json_is_integer(code) || json_integer_value(code) < 0 ||
-	    json_integer_value(code) > 255)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0,
-				    "wait %s: no valid exit_code in answer", id);
-	return (int)json_integer_value(code);
+	double t = -1;
+	if (timeout) {
+		char *end;
+		errno = 0;
+		t = strtod(timeout, &end);
+		if (errno || end == timeout || *end || !(t >= 0))
+			return pl_error_set(err, PL_ERR_INVALID, 0,
+					    "invalid timeout '%s' (seconds)", timeout);
+	}
+	pl_exit_status_t st;
+	int r = pl_container_wait_for(c, id, NULL, t, &st, err);
+	if (st.error && *st.error && r >= 0)
+		fprintf(stderr, "plctl: %s: %s\n", id, st.error);
+	pl_exit_status_clear(&st);
+	return r < 0 ? r : st.exit_code;
 }
 /* ---- interactive sessions: attach and exec streams ---- */
 
@@ -139,9 +137,11 @@ void pl_cli_send_size(void *data)
 	unsigned rows, cols;
 	if (!pl_term_size(fds, (int)PL_ARRAY_SIZE(fds), &rows, &cols))
 		return;
-	_cleanup_free_ char *path = pl_xasprintf("%s?h=%u&w=%u", t->path, rows, cols);
 	_cleanup_error_ pl_error_t *err = NULL;
-	pl_client_request(t->c, "POST", path, NULL, NULL, NULL, &err);
+	if (t->exec)
+		pl_exec_resize(t->c, t->id, (int)rows, (int)cols, &err);
+	else
+		pl_container_resize(t->c, t->id, (int)rows, (int)cols, &err);
 }
 
 /* The detach keys a session is given: the user's, else docker's rule: ctrl-p,ctrl-q with a
@@ -151,15 +151,6 @@ const char *pl_cli_session_detach_keys(const char *given, bool tty)
 	if (given)
 		return given;
 	return tty ? DEFAULT_DETACH_KEYS : "";
-}
-
-/* The query of an attach or exec start stream. */
-char *pl_cli_stream_query(pl_client_t *c, const char *base, bool in, bool out,
-			  const char *detach_keys)
-{
-	char *path = pl_xasprintf("%s?stream=1&stdin=%d&stdout=%d&stderr=%d", base, in, out, out);
-	pl_client_add_query(c, &path, "detachKeys", detach_keys);
-	return path;
 }
 
 static void watch_detach_keys(pl_detach_watch_t *w, const char *spec)
@@ -181,20 +172,26 @@ static int winch_fd(void)
 	return fd < 0 ? -1 : fd;
 }
 
-/* Runs one session stream (path: attach or exec start, with its query, whose detach keys
- * are detach_keys) to its end: the
- * upgrade, raw mode when it is a tty fed from our terminal, the first size, then the pump.
- * Sets *detached when the user typed the detach keys (the process runs on). */
-int pl_cli_interact(pl_client_t *c, const char *path, const char *resize_path, bool in,
-		    const char *detach_keys, bool *detached, pl_error_t **err)
+/* Runs one session stream (t: the container's attach, or the exec's start; stdin when in,
+ * with detach_keys) to its end: the upgrade, raw mode when it is a tty fed from our
+ * terminal, the first size, then the pump. Sets *detached when the user typed the detach
+ * keys (the process runs on). */
+int pl_cli_interact(pl_client_t *c, const resize_target_t *t, bool in, const char *detach_keys,
+		    bool *detached, pl_error_t **err)
 {
 	*detached = false;
 	int winch = winch_fd();
 	pl_upgraded_t up;
-	if (pl_client_upgrade(c, "POST", path, NULL, &up, err) < 0)
+	pl_attach_opts_t o = {.stdin_ = in,
+			      .stdout_ = true,
+			      .stderr_ = true,
+			      .stream = true,
+			      .detach_keys = detach_keys};
+	if ((t->exec ? pl_exec_start_stream(c, t->id, &o, &up, err)
+		     : pl_container_attach(c, t->id, &o, &up, err)) < 0)
 		return -1;
 	_cleanup_close_ int fd = up.fd;
-	resize_target_t target = {c, resize_path};
+	resize_target_t target = *t;
 	pl_pump_t pump = {
 	    .sock = fd,
 	    .raw = up.raw,
@@ -227,10 +224,9 @@ int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const
 			pl_error_t **err)
 {
 	*f = (stdin_feeder_t){.fd = -1, .stop = {-1, -1}};
-	_cleanup_free_ char *base = pl_cli_container_path(c, id, "/attach");
-	_cleanup_free_ char *path = pl_cli_stream_query(c, base, true, false, detach_keys);
 	pl_upgraded_t up;
-	if (pl_client_upgrade(c, "POST", path, NULL, &up, err) < 0)
+	pl_attach_opts_t o = {.stdin_ = true, .stream = true, .detach_keys = detach_keys};
+	if (pl_container_attach(c, id, &o, &up, err) < 0)
 		return -1;
 	f->fd = up.fd;
 	if (pipe2(f->stop, O_CLOEXEC) < 0)

@@ -81,7 +81,7 @@ static json_t *stats_targets(pl_client_t *c, int argc, char **argv, pl_error_t *
 		return TAKE_PTR(targets);
 	}
 	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", "/containers", NULL, NULL, &list, err) < 0)
+	if (pl_container_summaries(c, true, false, NULL, &list, err) < 0)
 		return NULL;
 	size_t i;
 	json_t *ct;
@@ -105,10 +105,9 @@ static json_t *stats_sample_all(pl_client_t *c, json_t *targets, bool named, int
 	json_array_foreach(targets, i, t)
 	{
 		const char *name = json_string_value(t);
-		_cleanup_free_ char *path = pl_cli_container_path(c, name, "/stats?stream=0");
 		_cleanup_error_ pl_error_t *err = NULL;
-		json_t *one = NULL;
-		if (pl_client_request(c, "GET", path, NULL, NULL, &one, &err) < 0 || !one) {
+		json_t *one = pl_container_stats(c, name, &err);
+		if (!one) {
 			if (named && err)
 				*rc = pl_cli_report(err, 1);
 			continue;
@@ -265,23 +264,15 @@ static int cmd_logs(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (argc - optind != 1)
 		return pl_cli_usage_error("logs", "requires exactly one container");
 
-	_cleanup_free_ char *path = pl_cli_container_path(c, argv[optind], "/logs");
-	if (follow)
-		pl_client_add_query(c, &path, "follow", "1");
-	if (tail)
-		pl_client_add_query(c, &path, "tail", tail);
-	if (since) {
-		_cleanup_free_ char *v = since_value(since);
-		pl_client_add_query(c, &path, "since", v);
-	}
-	if (until) {
-		_cleanup_free_ char *v = since_value(until);
-		pl_client_add_query(c, &path, "until", v);
-	}
-	if (timestamps)
-		pl_client_add_query(c, &path, "timestamps", "1");
+	_cleanup_free_ char *since_v = since ? since_value(since) : NULL;
+	_cleanup_free_ char *until_v = until ? since_value(until) : NULL;
+	pl_logs_opts_t o = {.follow = follow,
+			    .timestamps = timestamps,
+			    .tail = tail,
+			    .since = since_v,
+			    .until = until_v};
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_cli_stream_logs(c, path, &err) < 0)
+	if (pl_cli_stream_logs(c, argv[optind], &o, &err) < 0)
 		return pl_cli_report(err, 1);
 	return 0;
 }
@@ -328,13 +319,16 @@ static void print_event_line(json_t *ev)
 	free(keys);
 }
 
-static int print_event(json_t *ev, const char *line, size_t len, void *userdata)
+static int print_event(const pl_event_t *ev, void *userdata)
 {
 	const events_out_t *out = userdata;
-	if (out->json)
-		printf("%.*s\n", (int)len, line);
-	else
-		print_event_line(ev);
+	if (out->json) {
+		/* the daemon's line: it writes it compact too, in the same key order */
+		_cleanup_free_ char *line = json_dumps(ev->raw, JSON_COMPACT);
+		printf("%s\n", line ? line : "{}");
+	} else {
+		print_event_line((json_t *)ev->raw);
+	}
 	/* one line at a time, also into a pipe: events are watched as they happen */
 	if (fflush(stdout) != 0)
 		return -errno;
@@ -394,28 +388,13 @@ static int cmd_events(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	if (optind < argc)
 		return pl_cli_usage_error(cmd->name, "unexpected argument '%s'", argv[optind]);
 
-	_cleanup_free_ char *path = pl_xstrdup("/events");
-	if (since) {
-		_cleanup_free_ char *v = since_value(since);
-		pl_client_add_query(c, &path, "since", v);
-	}
-	if (until) {
-		_cleanup_free_ char *v = since_value(until);
-		pl_client_add_query(c, &path, "until", v);
-	}
-	if (json_object_size(filters) > 0) {
-		_cleanup_free_ char *v = json_dumps(filters, JSON_COMPACT);
-		pl_client_add_query(c, &path, "filters", v);
-	}
-	_cleanup_(pl_ndjson_done) pl_ndjson_t lines;
-	pl_ndjson_init(&lines, print_event, &out);
+	_cleanup_free_ char *since_v = since ? since_value(since) : NULL;
+	_cleanup_free_ char *until_v = until ? since_value(until) : NULL;
+	_cleanup_free_ char *filters_v =
+	    json_object_size(filters) > 0 ? json_dumps(filters, JSON_COMPACT) : NULL;
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_client_stream(c, path, pl_ndjson_feed_cb, &lines, &err) < 0)
+	if (pl_events_stream(c, since_v, until_v, filters_v, print_event, &out, &err) < 0)
 		return pl_cli_report(err, 1);
-	if (!pl_ndjson_at_boundary(&lines)) {
-		fprintf(stderr, "plctl: the event stream ended in the middle of a line\n");
-		return 1;
-	}
 	return 0;
 }
 

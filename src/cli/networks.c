@@ -20,11 +20,20 @@
 
 /* ---- networks ---- */
 
-static char *network_path(pl_client_t *c, const char *name)
+static json_t *network_raw(pl_client_t *c, const char *name, pl_error_t **err)
 {
-	_cleanup_free_ char *esc = pl_client_escape(c, name);
-	return pl_xasprintf("/networks/%s", esc);
+	pl_network_info_t *n = pl_network_inspect(c, name, err);
+	json_t *raw = n ? json_incref(n->raw ? n->raw : json_null()) : NULL;
+	pl_network_info_free(n);
+	return raw;
 }
+
+static int network_remove(pl_client_t *c, const char *name, bool force, pl_error_t **err)
+{
+	return pl_network_remove(c, name, err);
+}
+
+static const pl_cli_named_ops_t network_ops = {network_raw, network_remove};
 
 enum {
 	O_SUBNET = 256,
@@ -42,9 +51,8 @@ static int network_create(const command_t *cmd, pl_client_t *c, int argc, char *
 {
 	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
 	pl_cli_opts_init(&g, cmd, ":");
-	static const char *const keys[] = {"", "subnet", "gateway", "ip_range",
-					   "", "driver", "parent"};
-	_cleanup_(json_decrefp) json_t *body = json_object();
+	pl_network_spec_t spec = {0};
+	_cleanup_(json_decrefp) json_t *extra = json_object();
 	int opt;
 	optind = 0;
 	opterr = 0;
@@ -54,19 +62,26 @@ static int network_create(const command_t *cmd, pl_client_t *c, int argc, char *
 			pl_cli_print_usage(stdout, cmd);
 			return 0;
 		case O_INTERNAL:
-			json_object_set_new(body, "internal", json_true());
+			spec.internal = true;
 			break;
 		case O_NOMASQ:
-			json_object_set_new(body, "masquerade", json_false());
+			json_object_set_new(extra, "masquerade", json_false());
 			break;
 		case 'd':
-		case O_SUBNET:
-		case O_GATEWAY:
-		case O_RANGE:
 		case O_DRIVER:
+			spec.driver = optarg;
+			break;
+		case O_SUBNET:
+			spec.subnet = optarg;
+			break;
+		case O_GATEWAY:
+			spec.gateway = optarg;
+			break;
+		case O_RANGE:
+			spec.ip_range = optarg;
+			break;
 		case O_PARENT:
-			json_object_set_new(body, keys[(opt == 'd' ? O_DRIVER : opt) - 255],
-					    json_string(optarg));
+			spec.parent = optarg;
 			break;
 		default:
 			return pl_cli_bad_flag("network create", opt, argv);
@@ -74,12 +89,13 @@ static int network_create(const command_t *cmd, pl_client_t *c, int argc, char *
 	}
 	if (argc - optind != 1)
 		return pl_cli_usage_error("network create", "want exactly one NAME");
-	json_object_set_new(body, "name", json_string(argv[optind]));
+	spec.name = argv[optind];
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", "/networks", body, NULL, &resp, &err) < 0)
+	pl_network_info_t *n = pl_network_create_from(c, &spec, extra, &err);
+	if (!n)
 		return pl_cli_report(err, 1);
-	puts(pl_cli_json_str(resp, "id", "?"));
+	puts(n->id ? n->id : "?");
+	pl_network_info_free(n);
 	return 0;
 }
 
@@ -93,9 +109,14 @@ static int network_ls(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	if (optind < argc)
 		return pl_cli_usage_error("network ls", "unexpected argument '%s'", argv[optind]);
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", "/networks", NULL, NULL, &list, &err) < 0)
+	pl_network_info_t **infos = NULL;
+	size_t n_infos = 0;
+	if (pl_network_list(c, &infos, &n_infos, &err) < 0)
 		return pl_cli_report(err, 1);
+	_cleanup_(json_decrefp) json_t *list = json_array();
+	for (size_t k = 0; k < n_infos; k++)
+		json_array_append(list, infos[k]->raw ? infos[k]->raw : json_null());
+	pl_network_infos_free(infos, n_infos);
 	size_t n = json_array_size(list), i;
 	if (quiet) {
 		for (i = 0; i < n; i++)
@@ -124,13 +145,13 @@ static int network_ls(const command_t *cmd, pl_client_t *c, int argc, char **arg
 
 static int network_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_each_named(cmd, c, argc, argv, "network inspect", "network", network_path,
+	return pl_cli_each_named(cmd, c, argc, argv, "network inspect", "network", &network_ops,
 				 false);
 }
 
 static int network_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_each_named(cmd, c, argc, argv, "network rm", "network", network_path, true);
+	return pl_cli_each_named(cmd, c, argc, argv, "network rm", "network", &network_ops, true);
 }
 
 static int cmd_network(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -159,7 +180,9 @@ static int network_connect(const command_t *cmd, pl_client_t *c, int argc, char 
 	const char *name = connect ? "network connect" : "network disconnect";
 	_cleanup_(pl_cli_opts_clear) pl_cli_opts_t g = {0};
 	pl_cli_opts_init(&g, cmd, ":");
-	_cleanup_(json_decrefp) json_t *body = json_object();
+	const char *ip = NULL;
+	bool force = false;
+	_cleanup_(json_decrefp) json_t *aliases = json_array();
 	int opt;
 	optind = 0;
 	opterr = 0;
@@ -169,14 +192,13 @@ static int network_connect(const command_t *cmd, pl_client_t *c, int argc, char 
 			pl_cli_print_usage(stdout, cmd);
 			return 0;
 		case O_IP:
-			json_object_set_new(body, "ip", json_string(optarg));
+			ip = optarg;
 			break;
 		case O_ALIAS:
-			json_array_append_new(pl_cli_member(body, "aliases", true),
-					      json_string(optarg));
+			json_array_append_new(aliases, json_string(optarg));
 			break;
 		case 'f':
-			json_object_set_new(body, "force", json_true());
+			force = true;
 			break;
 		default:
 			return pl_cli_bad_flag(name, opt, argv);
@@ -184,11 +206,11 @@ static int network_connect(const command_t *cmd, pl_client_t *c, int argc, char 
 	}
 	if (argc - optind != 2)
 		return pl_cli_usage_error(name, "want NETWORK CONTAINER");
-	json_object_set_new(body, "container", json_string(argv[optind + 1]));
-	_cleanup_free_ char *base = network_path(c, argv[optind]);
-	_cleanup_free_ char *path = pl_xasprintf("%s/%s", base, cmd->name);
+	const char *network = argv[optind], *container = argv[optind + 1];
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_client_request(c, "POST", path, body, NULL, NULL, &err) < 0)
+	_cleanup_free_ const char **alias_v = pl_cli_strv(aliases);
+	if ((connect ? pl_network_connect(c, network, container, ip, alias_v, &err)
+		     : pl_network_disconnect(c, network, container, force, &err)) < 0)
 		return pl_cli_report(err, 1);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,30 +43,22 @@ int pl_cli_top(pl_client_t *c, int argc, char **argv)
 		return usage(TOP_USAGE, false);
 	if (argc != 2)
 		return usage(TOP_USAGE, true);
-	_cleanup_free_ char *esc = pl_client_escape(c, argv[1]);
-	_cleanup_free_ char *path = pl_xasprintf("/containers/%s/top", esc);
-	_cleanup_(json_decrefp) json_t *resp = NULL;
 	pl_error_t *err = NULL;
-	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
+	pl_process_info_t *procs = NULL;
+	size_t n = 0;
+	if (pl_container_top(c, argv[1], &procs, &n, &err) < 0)
 		return fail(err, 1);
 	printf("%-8s %-10s %-2s %10s %10s  %s\n", "PID", "USER", "S", "TIME(ms)", "RSS(KiB)",
 	       "COMMAND");
-	size_t i;
-	json_t *p;
-	json_array_foreach(json_object_get(resp, "processes"), i, p)
-	{
-		printf("%-8lld %-10s %-2s %10lld %10lld ",
-		       (long long)json_integer_value(json_object_get(p, "pid")),
-		       json_string_value(json_object_get(p, "user")) ?: "?",
-		       json_string_value(json_object_get(p, "state")) ?: "?",
-		       (long long)json_integer_value(json_object_get(p, "cpu_time_ms")),
-		       (long long)json_integer_value(json_object_get(p, "rss_kib")));
-		size_t k;
-		json_t *a;
-		json_array_foreach(json_object_get(p, "args"), k, a)
-		    printf(" %s", json_string_value(a) ?: "");
+	for (size_t i = 0; i < n; i++) {
+		const pl_process_info_t *p = &procs[i];
+		printf("%-8d %-10s %-2s %10lld %10lld ", p->pid, p->user ?: "?", p->state ?: "?",
+		       (long long)p->cpu_time_ms, (long long)p->rss_kib);
+		for (char **a = p->args; a && *a; a++)
+			printf(" %s", *a);
 		putchar('\n');
 	}
+	pl_process_infos_free(procs, n);
 	return 0;
 }
 
@@ -75,23 +68,6 @@ int pl_cli_top(pl_client_t *c, int argc, char **argv)
 	"The key-value store. get prints the value; put (VALUE - reads stdin) prints the new\n"    \
 	"revision; ls prints REVISION KEY lines. --if-match REV writes only if the key is at\n"    \
 	"revision REV (0: only if it does not exist); otherwise exit 1 with a conflict.\n"
-
-static char *kv_path(pl_client_t *c, const char *key)
-{
-	/* a key's '/' are part of it: escape each segment, keep the slashes */
-	size_t n = strlen(key);
-	char *out = pl_xstrdup("/kv/");
-	for (size_t i = 0; i <= n;) {
-		size_t len = strcspn(key + i, "/");
-		_cleanup_free_ char *seg = pl_xasprintf("%.*s", (int)len, key + i);
-		_cleanup_free_ char *esc = pl_client_escape(c, seg);
-		char *next = pl_xasprintf("%s%s%s", out, esc, i + len < n ? "/" : "");
-		free(out);
-		out = next;
-		i += len + 1;
-	}
-	return out;
-}
 
 int pl_cli_kv(pl_client_t *c, int argc, char **argv)
 {
@@ -109,32 +85,32 @@ int pl_cli_kv(pl_client_t *c, int argc, char **argv)
 	if (if_match && strcmp(sub, "put") && strcmp(sub, "rm"))
 		return usage(KV_USAGE, true);
 	pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *resp = NULL;
+	int64_t rev = -1;
+	if (if_match && pl_parse_int64(if_match, 0, INT64_MAX, &rev) < 0) {
+		pl_error_set(&err, PL_ERR_INVALID, 0, "--if-match %s: want a revision number",
+			     if_match);
+		return fail(err, 1);
+	}
 	if (!strcmp(sub, "ls")) {
 		if (argc > 3)
 			return usage(KV_USAGE, true);
-		_cleanup_free_ char *path = pl_xstrdup("/kv");
-		if (argc == 3)
-			pl_client_add_query(c, &path, "prefix", argv[2]);
-		if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
+		pl_kv_entry_t *v = NULL;
+		size_t n = 0;
+		if (pl_kv_list(c, argc == 3 ? argv[2] : NULL, &v, &n, &err) < 0)
 			return fail(err, 1);
-		size_t k;
-		json_t *e;
-		json_array_foreach(resp, k, e) printf(
-		    "%lld %s\n", (long long)json_integer_value(json_object_get(e, "revision")),
-		    json_string_value(json_object_get(e, "key")));
+		for (size_t k = 0; k < n; k++)
+			printf("%lld %s\n", (long long)v[k].revision, v[k].key ? v[k].key : "");
+		pl_kv_entries_free(v, n);
 		return 0;
 	}
 	if (!strcmp(sub, "get") && argc == 3) {
-		_cleanup_free_ char *path = kv_path(c, argv[2]);
-		if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
+		_cleanup_(pl_kv_entry_clear) pl_kv_entry_t e = {0};
+		if (pl_kv_read(c, argv[2], &e, &err) < 0)
 			return fail(err, 1);
-		const char *v = json_string_value(json_object_get(resp, "value"));
-		fputs(v ? v : "", stdout);
+		fwrite(e.value, 1, e.len, stdout);
 		return 0;
 	}
 	if (!strcmp(sub, "put") && argc == i + 2) {
-		_cleanup_free_ char *path = kv_path(c, argv[i]);
 		_cleanup_free_ char *data = NULL;
 		size_t len = 0;
 		if (!strcmp(argv[i + 1], "-")) {
@@ -144,20 +120,14 @@ int pl_cli_kv(pl_client_t *c, int argc, char **argv)
 			data = pl_xstrdup(argv[i + 1]);
 			len = strlen(data);
 		}
-		json_t *v = json_stringn(data, len);
-		if (!v) {
-			pl_error_set(&err, PL_ERR_INVALID, 0, "the value must be UTF-8 text");
+		int64_t revision = 0;
+		if (pl_kv_set(c, argv[i], data, len, rev, &revision, &err) < 0)
 			return fail(err, 1);
-		}
-		_cleanup_(json_decrefp) json_t *body = json_pack("{s:o}", "value", v);
-		if (pl_client_request_if_match(c, "PUT", path, body, if_match, &resp, &err) < 0)
-			return fail(err, 1);
-		printf("%lld\n", (long long)json_integer_value(json_object_get(resp, "revision")));
+		printf("%lld\n", (long long)revision);
 		return 0;
 	}
 	if (!strcmp(sub, "rm") && argc == i + 1) {
-		_cleanup_free_ char *path = kv_path(c, argv[i]);
-		if (pl_client_request_if_match(c, "DELETE", path, NULL, if_match, NULL, &err) < 0)
+		if (pl_kv_delete_if(c, argv[i], rev, &err) < 0)
 			return fail(err, 1);
 		return 0;
 	}

@@ -4,7 +4,7 @@
  * plctl's exit code. */
 #pragma once
 
-#include "client/client.h"
+#include "client/portlayer-client.h"
 
 int pl_cli_top(pl_client_t *c, int argc, char **argv);
 int pl_cli_kv(pl_client_t *c, int argc, char **argv);

@@ -93,7 +93,10 @@ static int parse_publish(json_t *ports, const char *arg, pl_error_t **err)
 
 /* The network fields of the create body: like docker, the default bridge scope unless told
  * otherwise. */
-static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
+/* The network part of the create: a mode, or scopes (the first gets --ip and the aliases)
+ * and the published ports (into extra). nets has room for every scope (or the default). */
+static int network_spec(const run_opts_t *o, pl_container_spec_t *spec, pl_net_spec_t *nets,
+			const char **aliases, json_t *extra, pl_error_t **err)
 {
 	if (o->net_mode) {
 		if (o->ip || json_array_size(o->aliases) || json_array_size(o->ports))
@@ -101,24 +104,20 @@ static int network_body(const run_opts_t *o, json_t *body, pl_error_t **err)
 					    "--ip, --network-alias and -p need a network (not "
 					    "--net=%s)",
 					    o->net_mode);
-		json_object_set_new(body, "network_mode", json_string(o->net_mode));
+		spec->network_mode = o->net_mode;
 		return 0;
 	}
-	json_t *nets = json_array();
-	json_object_set_new(body, "networks", nets);
 	size_t i;
 	json_t *name;
-	json_array_foreach(o->networks, i, name)
-	    json_array_append_new(nets, json_pack("{s:O}", "scope", name));
-	if (!json_array_size(nets))
-		json_array_append_new(nets, json_pack("{s:s}", "scope", "bridge"));
-	json_t *first = json_array_get(nets, 0);
-	if (o->ip)
-		json_object_set_new(first, "ip", json_string(o->ip));
-	if (json_array_size(o->aliases))
-		json_object_set(first, "aliases", o->aliases);
+	json_array_foreach(o->networks, i, name) nets[spec->n_networks++] =
+	    (pl_net_spec_t){.scope = json_string_value(name)};
+	if (!spec->n_networks)
+		nets[spec->n_networks++] = (pl_net_spec_t){.scope = "bridge"};
+	nets[0].ip = o->ip;
+	nets[0].aliases = aliases;
+	spec->networks = nets;
 	if (json_array_size(o->ports))
-		json_object_set(body, "ports", o->ports);
+		json_object_set(extra, "ports", o->ports);
 	return 0;
 }
 
@@ -448,129 +447,142 @@ static int parse_run_opts(const command_t *cmd, int argc, char **argv, run_opts_
 	return 0;
 }
 
-/* The ContainerCreate body. A relative ROOTFS is resolved here, against our cwd: the
- * daemon's cwd means nothing to the operator. With an IMAGE and no CMD no args are sent:
- * the image's Entrypoint and Cmd run. */
-static json_t *create_body(const run_opts_t *o, pl_error_t **err)
-{
-	_cleanup_(json_decrefp) json_t *body = json_object();
-	json_t *process = json_object();
-	json_object_set_new(body, "process", process);
+/* What the create sends: the typed spec (borrowing from o) and, in its extra, what the flag
+ * tables built (resources, security, mounts, ports and the config flags). A relative ROOTFS
+ * is resolved here, against our cwd: the daemon's cwd means nothing to the operator. With
+ * an IMAGE and no CMD no args are sent: the image's Entrypoint and Cmd run. */
+typedef struct create_req {
+	pl_container_spec_t spec;
+	char *rootfs;
+	const char **env, **aliases;
+	pl_net_spec_t *nets;
+	json_t *extra;
+} create_req_t;
 
-	_cleanup_free_ char *rootfs = NULL;
-	if (o->image) {
-		if (pl_cli_add_string(body, "image", o->rootfs, err) < 0)
-			return NULL;
-	} else {
-		if (o->rootfs[0] != '/') {
-			rootfs = realpath(o->rootfs, NULL);
-			if (!rootfs) {
-				pl_error_errno(err, "rootfs %s", o->rootfs);
-				return NULL;
-			}
-		}
-		if (pl_cli_add_string(body, "rootfs", rootfs ? rootfs : o->rootfs, err) < 0)
-			return NULL;
-	}
-	if (o->n_args > 0) {
-		json_t *args = json_array();
-		json_object_set_new(process, "args", args);
-		for (int i = 0; i < o->n_args; i++)
-			if (pl_cli_add_string(args, NULL, o->args[i], err) < 0)
-				return NULL;
-	}
-	if (json_array_size(o->env) > 0)
-		json_object_set(process, "env", o->env);
-	if (o->tty)
-		json_object_set_new(process, "tty", json_true());
-	if (o->interactive)
-		json_object_set_new(process, "stdin", json_true());
-	if ((o->workdir && pl_cli_add_string(process, "cwd", o->workdir, err) < 0) ||
-	    (o->user && pl_cli_add_string(process, "user", o->user, err) < 0) ||
-	    (o->name && pl_cli_add_string(body, "name", o->name, err) < 0) ||
-	    (o->hostname && pl_cli_add_string(body, "hostname", o->hostname, err) < 0))
-		return NULL;
-	if (o->kernel) {
-		json_t *isolation = json_object();
-		json_object_set_new(body, "isolation", isolation);
-		if (pl_cli_add_string(isolation, "kernel", o->kernel, err) < 0)
-			return NULL;
-	}
-	if (json_object_size(process) == 0)
-		json_object_del(body, "process");
-	if (json_object_size(o->resources) > 0)
-		json_object_set(body, "resources", o->resources);
-	if (json_object_size(o->security) > 0)
-		json_object_set(body, "security", o->security);
-	if (json_array_size(o->mounts) > 0)
-		json_object_set(body, "mounts", o->mounts);
-	json_object_update(body, o->config);
-	/* create --rm and run -d --rm: the port layer removes it when it stops (a run in the
-	 * foreground removes it itself, after it has the exit code) */
-	if (o->rm && (o->detach || !o->is_run))
-		json_object_set_new(body, "auto_remove", json_true());
-	if (network_body(o, body, err) < 0)
-		return NULL;
-	return TAKE_PTR(body);
+static void create_req_done(create_req_t *q)
+{
+	free(q->rootfs);
+	free(q->env);
+	free(q->aliases);
+	free(q->nets);
+	json_decref(q->extra);
 }
 
-/* POST /containers; returns the new id (malloc'd). */
-static char *create_container(pl_client_t *c, const run_opts_t *o, pl_error_t **err)
+static int create_req(const run_opts_t *o, create_req_t *q, pl_error_t **err)
 {
-	_cleanup_(json_decrefp) json_t *body = create_body(o, err);
-	if (!body)
-		return NULL;
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", "/containers", body, NULL, &resp, err) < 0)
-		return NULL;
-	const char *id = json_string_value(json_object_get(resp, "id"));
-	if (!id) {
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "create: the daemon answered without an id");
-		return NULL;
+	pl_container_spec_t *s = &q->spec;
+	*s = (pl_container_spec_t){.stop_timeout = -1};
+	q->extra = json_object();
+	if (o->image) {
+		s->image = o->rootfs;
+	} else if (o->rootfs[0] != '/') {
+		q->rootfs = realpath(o->rootfs, NULL);
+		if (!q->rootfs)
+			return pl_error_errno(err, "rootfs %s", o->rootfs);
+		s->rootfs = q->rootfs;
+	} else {
+		s->rootfs = o->rootfs;
 	}
-	return pl_xstrdup(id);
+	const char *strings[] = {o->rootfs, o->workdir, o->user, o->name, o->hostname, o->kernel};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(strings); i++)
+		if (strings[i] && pl_cli_check_utf8(strings[i], err) < 0)
+			return -1;
+	for (int i = 0; i < o->n_args; i++)
+		if (pl_cli_check_utf8(o->args[i], err) < 0)
+			return -1;
+	if (o->n_args > 0) /* argv's own NULL ends them */
+		s->args = (const char *const *)o->args;
+	q->env = pl_cli_strv(o->env);
+	s->env = q->env;
+	s->tty = o->tty;
+	s->open_stdin = o->interactive;
+	s->cwd = o->workdir;
+	s->user = o->user;
+	s->name = o->name;
+	s->hostname = o->hostname;
+	s->kernel = o->kernel;
+	if (json_object_size(o->resources) > 0)
+		json_object_set(q->extra, "resources", o->resources);
+	if (json_object_size(o->security) > 0)
+		json_object_set(q->extra, "security", o->security);
+	if (json_array_size(o->mounts) > 0)
+		json_object_set(q->extra, "mounts", o->mounts);
+	json_object_update(q->extra, o->config);
+	/* create --rm and run -d --rm: the port layer removes it when it stops (a run in the
+	 * foreground removes it itself, after it has the exit code) */
+	s->auto_remove = o->rm && (o->detach || !o->is_run);
+	q->aliases = pl_cli_strv(o->aliases);
+	q->nets = pl_xcalloc(json_array_size(o->networks) + 1, sizeof(*q->nets));
+	if (network_spec(o, s, q->nets, q->aliases, q->extra, err) < 0)
+		return -1;
+	s->extra = q->extra;
+	return 0;
+}
+
+/* POST /containers (with start: created and started in one request); returns the new id
+ * (malloc'd). */
+static char *create_container(pl_client_t *c, const run_opts_t *o, bool start, pl_error_t **err)
+{
+	_cleanup_(create_req_done) create_req_t q = {0};
+	if (create_req(o, &q, err) < 0)
+		return NULL;
+	char *id = NULL;
+	if ((start ? pl_container_create_started(c, &q.spec, &id, err)
+		   : pl_container_create(c, &q.spec, &id, err)) < 0)
+		return NULL;
+	return id;
 }
 
 /* After a failed start the daemon records 127 (not found) or 126 (not executable). */
 static int exit_code_after_failed_start(pl_client_t *c, const char *id)
 {
-	_cleanup_free_ char *path = pl_cli_container_path(c, id, NULL);
-	_cleanup_(json_decrefp) json_t *resp = NULL;
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_client_request(c, "GET", path, NULL, NULL, &resp, &err) < 0)
+	_cleanup_(pl_container_info_freep) pl_container_info_t *info =
+	    pl_container_inspect(c, id, &err);
+	if (!info || !info->state.has_exit_code || info->state.exit_code <= 0 ||
+	    info->state.exit_code > 255)
 		return EXIT_RUN_ERROR;
-	json_t *code = json_object_get(json_object_get(resp, "state"), "exit_code");
-	if (!json_is_integer(code) || json_integer_value(code) <= 0 ||
-	    json_integer_value(code) > 255)
+	return info->state.exit_code;
+}
+
+/* A create-and-start whose start failed leaves no container to ask: its code comes from the
+ * start's error, as the docker CLI makes it (127 for a program not found, 126 for one that
+ * cannot run; tether words them like runc). A create that failed is 125. */
+static int exit_code_of_failed_run(const pl_error_t *e)
+{
+	const char *m = e && e->msg ? e->msg : "";
+	if (!strstr(m, "start container "))
 		return EXIT_RUN_ERROR;
-	return (int)json_integer_value(code);
+	if (strstr(m, "executable file not found") || strstr(m, "no such file or directory") ||
+	    strstr(m, "No such file or directory"))
+		return 127;
+	if (strstr(m, "permission denied") || strstr(m, "Permission denied") ||
+	    strstr(m, "is a directory"))
+		return 126;
+	return EXIT_RUN_ERROR;
 }
 
 static void remove_container(pl_client_t *c, const char *id)
 {
-	_cleanup_free_ char *path = pl_cli_container_path(c, id, "?force=1");
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_client_request(c, "DELETE", path, NULL, NULL, NULL, &err) < 0)
+	if (pl_container_remove(c, id, true, &err) < 0)
 		pl_cli_report(err, 0);
 }
 
 static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
 {
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_free_ char *start = pl_cli_container_path(c, id, "/start");
-	if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+	if (pl_container_start(c, id, NULL, &err) < 0) {
 		pl_cli_report(err, 0);
 		int code = exit_code_after_failed_start(c, id);
 		if (o->rm)
 			remove_container(c, id);
 		return code;
 	}
-	_cleanup_free_ char *base = pl_cli_container_path(c, id, "/attach");
-	_cleanup_free_ char *resize = pl_cli_container_path(c, id, "/resize");
 	const char *keys = pl_cli_session_detach_keys(o->detach_keys, true);
-	_cleanup_free_ char *path = pl_cli_stream_query(c, base, true, true, keys);
 	bool detached;
-	if (pl_cli_interact(c, path, resize, true, keys, &detached, &err) < 0) {
+	resize_target_t t = {c, id, false};
+	if (pl_cli_interact(c, &t, true, keys, &detached, &err) < 0) {
 		pl_cli_report(err, 0);
 		if (o->rm) /* else it waits for an attach (plctl attach) */
 			remove_container(c, id);
@@ -586,6 +598,12 @@ static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
 	return code;
 }
 
+/* run: without -it, the fewest round trips on the one connection. With --rm the create
+ * starts it too (a failed start leaves nothing behind to keep: the daemon removes it); then
+ * the log is followed from its first byte, the exit code fetched and the container removed
+ * (or, with -d, the port layer removes it itself: auto_remove). Without --rm it is created
+ * and started apart, so a start that fails leaves the container to inspect, as docker
+ * does. */
 static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(run_opts_done) run_opts_t o = {0};
@@ -594,19 +612,21 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		return r == HELP_SHOWN ? 0 : r;
 
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_free_ char *id = create_container(c, &o, &err);
-	if (!id)
-		return pl_cli_report(err, EXIT_RUN_ERROR);
-	if (o.interactive && o.tty && !o.detach)
-		return run_tty_session(c, &o, id);
-
+	bool tty_session = o.interactive && o.tty && !o.detach;
+	bool one_request = o.rm && !tty_session;
 	sigset_t set;
 	sigemptyset(&set);
-	if (!o.detach)
+	if (!o.detach && !tty_session)
 		pl_cli_block_forwarded_signals(
 		    &set); /* from here, so none is lost before the thread */
-	_cleanup_free_ char *start = pl_cli_container_path(c, id, "/start");
-	if (pl_client_request(c, "POST", start, NULL, NULL, NULL, &err) < 0) {
+	_cleanup_free_ char *id = create_container(c, &o, one_request, &err);
+	if (!id)
+		return pl_cli_report(err,
+				     one_request ? exit_code_of_failed_run(err) : EXIT_RUN_ERROR);
+	if (tty_session)
+		return run_tty_session(c, &o, id);
+
+	if (!one_request && pl_container_start(c, id, NULL, &err) < 0) {
 		pl_cli_report(err, 0);
 		int code = exit_code_after_failed_start(c, id);
 		if (o.rm)
@@ -618,10 +638,8 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		return 0;
 	}
 
-	if (o.tty) { /* -t alone: the output is a terminal's, sized like ours */
-		_cleanup_free_ char *resize = pl_cli_container_path(c, id, "/resize");
-		pl_cli_send_size(&(resize_target_t){c, resize});
-	}
+	if (o.tty) /* -t alone: the output is a terminal's, sized like ours */
+		pl_cli_send_size(&(resize_target_t){c, id, false});
 
 	forwarder_t fwd = {.set = set};
 	if (pl_cli_forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
@@ -640,8 +658,7 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		err = pl_error_free(err);
 	}
 
-	_cleanup_free_ char *logs = pl_cli_container_path(c, id, "/logs?follow=1");
-	if (pl_cli_stream_logs(c, logs, &err) < 0) {
+	if (pl_cli_stream_logs(c, id, &(pl_logs_opts_t){.follow = true}, &err) < 0) {
 		pl_cli_report(err, 0);
 		err = pl_error_free(err);
 	}
@@ -662,7 +679,7 @@ static int cmd_create(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_free_ char *id = create_container(c, &o, &err);
+	_cleanup_free_ char *id = create_container(c, &o, false, &err);
 	if (!id)
 		return pl_cli_report(err, EXIT_RUN_ERROR);
 	puts(id);

@@ -38,10 +38,11 @@ static int cmd_info(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (r != 0)
 		return r == HELP_SHOWN ? 0 : r;
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *info = NULL;
-	if (pl_client_request(c, "GET", "/info", NULL, NULL, &info, &err) < 0)
+	pl_system_info_t *info = pl_system_info(c, &err);
+	if (!info)
 		return pl_cli_report(err, 1);
-	pl_cli_print_json(info);
+	pl_cli_print_json(info->raw);
+	pl_system_info_free(info);
 	return 0;
 }
 
@@ -54,14 +55,14 @@ static int cmd_version(const command_t *cmd, pl_client_t *c, int argc, char **ar
 	       PL_CLIENT_API_PREFIX + 2);
 	fflush(stdout);
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *info = NULL;
-	if (pl_client_request(c, "GET", "/info", NULL, NULL, &info, &err) < 0)
+	pl_system_info_t *info = pl_system_info(c, &err);
+	if (!info)
 		return pl_cli_report(err, 1);
-	const char *v = json_string_value(json_object_get(info, "version"));
-	const char *api = json_string_value(json_object_get(info, "api_version"));
-	const char *min = json_string_value(json_object_get(info, "min_api_version"));
-	printf("\nServer:\n Version:      %s\n API version:  %s (minimum %s)\n", v ? v : "unknown",
-	       api ? api : "unknown", min ? min : "unknown");
+	const char *min = json_string_value(json_object_get(info->raw, "min_api_version"));
+	printf("\nServer:\n Version:      %s\n API version:  %s (minimum %s)\n",
+	       info->version ? info->version : "unknown",
+	       info->api_version ? info->api_version : "unknown", min ? min : "unknown");
+	pl_system_info_free(info);
 	return 0;
 }
 

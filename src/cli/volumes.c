@@ -18,10 +18,26 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *volume_path(pl_client_t *c, const char *name)
+static json_t *volume_raw(pl_client_t *c, const char *name, pl_error_t **err)
 {
-	_cleanup_free_ char *esc = pl_client_escape(c, name);
-	return pl_xasprintf("/volumes/%s", esc);
+	pl_volume_info_t *v = pl_volume_inspect(c, name, err);
+	json_t *raw = v ? json_incref(v->raw ? v->raw : json_null()) : NULL;
+	pl_volume_info_free(v);
+	return raw;
+}
+
+static const pl_cli_named_ops_t volume_ops = {volume_raw, pl_volume_remove};
+
+/* --label's object as the client's "key=value" strings (malloc'd, NULL-terminated). */
+static char **label_strings(json_t *labels)
+{
+	char **v = pl_xcalloc(json_object_size(labels) + 1, sizeof(*v));
+	size_t n = 0;
+	const char *k;
+	json_t *val;
+	json_object_foreach(labels, k, val) v[n++] =
+	    pl_xasprintf("%s=%s", k, json_string_value(val) ? json_string_value(val) : "");
+	return v;
 }
 
 static int volume_create(const command_t *cmd, pl_client_t *c, int argc, char **argv)
@@ -34,13 +50,16 @@ static int volume_create(const command_t *cmd, pl_client_t *c, int argc, char **
 	if (argc - optind > 1)
 		return pl_cli_usage_error("volume create", "want at most one NAME");
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (optind < argc && pl_cli_add_string(body, "name", argv[optind], &err) < 0)
+	const char *name = optind < argc ? argv[optind] : NULL;
+	if (name && pl_cli_check_utf8(name, &err) < 0)
 		return pl_cli_report(err, EXIT_USAGE);
-	_cleanup_(json_decrefp) json_t *resp = NULL;
-	if (pl_client_request(c, "POST", "/volumes", body, NULL, &resp, &err) < 0)
+	char **labels = label_strings(json_object_get(body, "labels"));
+	pl_volume_info_t *v = pl_volume_create(c, name, (const char *const *)labels, &err);
+	pl_strv_free(labels);
+	if (!v)
 		return pl_cli_report(err, 1);
-	const char *name = json_string_value(json_object_get(resp, "name"));
-	puts(name ? name : "?");
+	puts(v->name ? v->name : "?");
+	pl_volume_info_free(v);
 	return 0;
 }
 static int compare_volumes(const void *a, const void *b)
@@ -59,9 +78,14 @@ static int volume_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv
 	if (optind < argc)
 		return pl_cli_usage_error("volume ls", "unexpected argument '%s'", argv[optind]);
 	_cleanup_error_ pl_error_t *err = NULL;
-	_cleanup_(json_decrefp) json_t *list = NULL;
-	if (pl_client_request(c, "GET", "/volumes", NULL, NULL, &list, &err) < 0)
+	pl_volume_info_t **infos = NULL;
+	size_t n_infos = 0;
+	if (pl_volume_list(c, &infos, &n_infos, &err) < 0)
 		return pl_cli_report(err, 1);
+	_cleanup_(json_decrefp) json_t *list = json_array();
+	for (size_t k = 0; k < n_infos; k++)
+		json_array_append(list, infos[k]->raw ? infos[k]->raw : json_null());
+	pl_volume_infos_free(infos, n_infos);
 	size_t n = json_array_size(list), i;
 	json_t **rows = pl_xcalloc(n ? n : 1, sizeof(*rows));
 	for (i = 0; i < n; i++)
@@ -87,13 +111,13 @@ static int volume_ls(const command_t *cmd, pl_client_t *c, int argc, char **argv
 
 static int volume_inspect(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_each_named(cmd, c, argc, argv, "volume inspect", "volume", volume_path,
+	return pl_cli_each_named(cmd, c, argc, argv, "volume inspect", "volume", &volume_ops,
 				 false);
 }
 
 static int volume_rm(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
-	return pl_cli_each_named(cmd, c, argc, argv, "volume rm", "volume", volume_path, true);
+	return pl_cli_each_named(cmd, c, argc, argv, "volume rm", "volume", &volume_ops, true);
 }
 
 static int cmd_volume(const command_t *cmd, pl_client_t *c, int argc, char **argv)

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+/* The transport: HTTP/1.1 over the daemon's unix socket, spoken directly. The port layer's
+ * API needs nothing more than one keep-alive connection, Content-Length or chunked bodies
+ * and an upgrade; a general HTTP library (and the TLS, Kerberos, LDAP and IDN stacks it
+ * loads) would cost every plctl run more in dynamic linking than the request itself. */
 #include "client/client.h"
 #include "common/cleanup.h"
 
-#include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -12,12 +17,17 @@
 #include <unistd.h>
 
 struct pl_client {
-	CURL *curl;
-	char *host;			 /* as given, for messages */
-	char *socket;			 /* filesystem path of the unix socket */
-	struct curl_slist *json_headers; /* for requests with a JSON body */
-	struct curl_slist *bare_headers; /* for the rest */
-	char errbuf[CURL_ERROR_SIZE];
+	char *host;   /* as given, for messages */
+	char *socket; /* filesystem path of the unix socket */
+	int fd;	      /* the keep-alive connection, or -1 until the next request makes one */
+	/* pl_client_interrupt's: fd changes and the flag under the lock, so that another
+	 * thread never shuts down a descriptor number that was closed and reused */
+	pthread_mutex_t lock;
+	bool interrupted;
+	/* bytes read from fd past the last response (none normally: answers are not
+	 * pipelined), and the read buffer */
+	char rbuf[16 * 1024];
+	size_t rpos, rlen;
 };
 
 /* A growable byte buffer for response bodies. */
@@ -45,8 +55,6 @@ static void buf_done(buf_t *b)
 	free(b->data);
 }
 
-static bool curl_ready;
-
 pl_client_t *pl_client_new(const char *host, pl_error_t **err)
 {
 	if (!host || !*host)
@@ -62,45 +70,37 @@ pl_client_t *pl_client_new(const char *host, pl_error_t **err)
 			     "unsupported host '%s' (want unix:///path/to.sock)", host);
 		return NULL;
 	}
-
-	if (!curl_ready) {
-		CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-		if (rc != CURLE_OK) {
-			pl_error_set(err, PL_ERR_INTERNAL, 0, "initialise libcurl: %s",
-				     curl_easy_strerror(rc));
-			return NULL;
-		}
-		curl_ready = true;
-	}
-
 	pl_client_t *c = pl_xcalloc(1, sizeof(*c));
 	c->host = pl_xstrdup(host);
 	c->socket = pl_xstrdup(path);
-	c->curl = curl_easy_init();
-	if (!c->curl) {
-		pl_client_free(c);
-		pl_error_set(err, PL_ERR_INTERNAL, 0, "initialise libcurl handle");
-		return NULL;
-	}
-	/* Expect: 100-continue only adds a round trip on a local socket; a bodiless POST would
-	 * otherwise claim to carry a form (curl's default Content-Type). */
-	c->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
-	c->json_headers = curl_slist_append(c->json_headers, "Expect:");
-	c->bare_headers = curl_slist_append(NULL, "Content-Type:");
-	c->bare_headers = curl_slist_append(c->bare_headers, "Expect:");
-	if (!c->json_headers || !c->bare_headers)
-		abort();
+	c->fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
 	return c;
+}
+
+static void drop_connection(pl_client_t *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fd = pl_close(c->fd);
+	pthread_mutex_unlock(&c->lock);
+	c->rpos = c->rlen = 0;
+}
+
+void pl_client_interrupt(pl_client_t *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->interrupted = true;
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	pthread_mutex_unlock(&c->lock);
 }
 
 pl_client_t *pl_client_free(pl_client_t *c)
 {
 	if (!c)
 		return NULL;
-	if (c->curl)
-		curl_easy_cleanup(c->curl);
-	curl_slist_free_all(c->json_headers);
-	curl_slist_free_all(c->bare_headers);
+	drop_connection(c);
+	pthread_mutex_destroy(&c->lock);
 	free(c->host);
 	free(c->socket);
 	free(c);
@@ -112,14 +112,25 @@ const char *pl_client_host(const pl_client_t *c)
 	return c->host;
 }
 
+/* RFC 3986: unreserved characters stay, every other byte is %XX (as curl_easy_escape). */
 char *pl_client_escape(pl_client_t *c, const char *s)
 {
-	char *e = curl_easy_escape(c->curl, s, 0);
-	if (!e)
-		abort();
-	char *r = pl_xstrdup(e);
-	curl_free(e);
-	return r;
+	(void)c;
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = strlen(s);
+	char *out = pl_xmalloc(3 * n + 1), *o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	return out;
 }
 
 void pl_client_add_query(pl_client_t *c, char **path, const char *key, const char *value)
@@ -128,38 +139,6 @@ void pl_client_add_query(pl_client_t *c, char **path, const char *key, const cha
 	char *next = pl_xasprintf("%s%c%s=%s", *path, strchr(*path, '?') ? '&' : '?', key, esc);
 	free(*path);
 	*path = next;
-}
-
-/* Resets the handle (keeping its connection) and points it at path on the socket. */
-static void prepare(pl_client_t *c, const char *method, const char *path, const char *body,
-		    size_t body_len)
-{
-	CURL *h = c->curl;
-	curl_easy_reset(h);
-	_cleanup_free_ char *url = pl_xasprintf("http://localhost" PL_CLIENT_API_PREFIX "%s", path);
-	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->socket);
-	curl_easy_setopt(h, CURLOPT_URL, url); /* curl copies it */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, body ? c->json_headers : c->bare_headers);
-	c->errbuf[0] = '\0';
-
-	if (strcmp(method, "GET") == 0 && !body) {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-		return;
-	}
-	if (strcmp(method, "HEAD") == 0) { /* an answer without a body: do not wait for one */
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-		return;
-	}
-	if (strcmp(method, "POST") == 0 || body) {
-		/* Always give POST a (possibly empty) body: without POSTFIELDS curl would read
-		 * the body from stdin. */
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-	}
-	if (strcmp(method, "POST") != 0)
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 }
 
 static pl_errkind_t kind_of_status(long status)
@@ -204,286 +183,6 @@ static int status_error(long status, const buf_t *body, pl_error_t **err)
 	return pl_error_set(err, kind, 0, "HTTP %ld", status);
 }
 
-static int transport_error(pl_client_t *c, CURLcode rc, pl_error_t **err)
-{
-	long os_errno = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
-	if (rc == CURLE_COULDNT_CONNECT && os_errno > 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, (int)os_errno,
-				    "cannot connect to the port layer at %s", c->host);
-	return pl_error_set(err, PL_ERR_INTERNAL, 0, "talk to the port layer at %s: %s", c->host,
-			    c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
-}
-
-static size_t collect(char *data, size_t size, size_t nmemb, void *userdata)
-{
-	buf_append(userdata, data, size * nmemb);
-	return size * nmemb;
-}
-
-/* The common end of a request: transport error, status, the JSON answer. */
-static int finish_request(pl_client_t *c, CURLcode rc, const buf_t *out, const char *method,
-			  const char *path, long *status, json_t **response, pl_error_t **err)
-{
-	if (rc != CURLE_OK)
-		return transport_error(c, rc, err);
-	long code = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-	if (status)
-		*status = code;
-	if (code < 200 || code >= 400)
-		return status_error(code, out, err);
-	if (response && out->len > 0) {
-		json_error_t jerr;
-		json_t *j = json_loadb(out->data, out->len, 0, &jerr);
-		if (!j)
-			return pl_error_set(err, PL_ERR_INTERNAL, 0,
-					    "%s %s: invalid JSON in response: %s", method, path,
-					    jerr.text);
-		*response = j;
-	}
-	return 0;
-}
-
-int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
-		      long *status, json_t **response, pl_error_t **err)
-{
-	if (response)
-		*response = NULL;
-	if (status)
-		*status = 0;
-
-	_cleanup_free_ char *text = NULL;
-	if (body) {
-		text = json_dumps(body, JSON_COMPACT);
-		if (!text)
-			return pl_error_set(err, PL_ERR_INVALID, 0, "cannot encode request body");
-	}
-	prepare(c, method, path, text, text ? strlen(text) : 0);
-
-	_cleanup_(buf_done) buf_t out = {0};
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &out);
-	CURLcode rc = curl_easy_perform(c->curl);
-	return finish_request(c, rc, &out, method, path, status, response, err);
-}
-
-int pl_client_request_if_match(pl_client_t *c, const char *method, const char *path, json_t *body,
-			       const char *revision, json_t **response, pl_error_t **err)
-{
-	if (!revision)
-		return pl_client_request(c, method, path, body, NULL, response, err);
-	if (response)
-		*response = NULL;
-	_cleanup_free_ char *text = NULL;
-	if (body) {
-		text = json_dumps(body, JSON_COMPACT);
-		if (!text)
-			return pl_error_set(err, PL_ERR_INVALID, 0, "cannot encode request body");
-	}
-	prepare(c, method, path, text, text ? strlen(text) : 0);
-	/* the client's usual headers plus If-Match, for this request only */
-	struct curl_slist *hdrs = NULL;
-	for (struct curl_slist *h = body ? c->json_headers : c->bare_headers; h; h = h->next)
-		hdrs = curl_slist_append(hdrs, h->data);
-	_cleanup_free_ char *line = pl_xasprintf("If-Match: %s", revision);
-	hdrs = curl_slist_append(hdrs, line);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
-	_cleanup_(buf_done) buf_t out = {0};
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &out);
-	CURLcode rc = curl_easy_perform(c->curl);
-	int r = finish_request(c, rc, &out, method, path, NULL, response, err);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
-	return r;
-}
-
-typedef struct upload_src {
-	int fd;
-	int read_errno; /* set when reading fd failed */
-} upload_src_t;
-
-static size_t upload_read(char *buffer, size_t size, size_t nitems, void *userdata)
-{
-	upload_src_t *src = userdata;
-	for (;;) {
-		ssize_t n = read(src->fd, buffer, size * nitems);
-		if (n >= 0)
-			return (size_t)n;
-		if (errno == EINTR)
-			continue;
-		src->read_errno = errno;
-		return CURL_READFUNC_ABORT;
-	}
-}
-
-int pl_client_upload(pl_client_t *c, const char *method, const char *path, int fd, int64_t size,
-		     const char *content_type, long *status, json_t **response, pl_error_t **err)
-{
-	if (response)
-		*response = NULL;
-	if (status)
-		*status = 0;
-	prepare(c, method, path, NULL, 0);
-	CURL *h = c->curl;
-	upload_src_t src = {.fd = fd};
-	_cleanup_free_ char *ct = pl_xasprintf("Content-Type: %s", content_type);
-	struct curl_slist *headers = curl_slist_append(NULL, ct);
-	headers = curl_slist_append(headers, "Expect:");
-	if (size < 0)
-		headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
-	if (!headers)
-		abort();
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	/* prepare() gave POST an empty in-memory body: the body comes from the callback */
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	curl_easy_setopt(h, CURLOPT_POST, 1L);
-	curl_easy_setopt(h, CURLOPT_READFUNCTION, upload_read);
-	curl_easy_setopt(h, CURLOPT_READDATA, &src);
-	/* -1: unknown, chunked (prepare() had set 0 for its empty body) */
-	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(size >= 0 ? size : -1));
-	if (strcmp(method, "POST") != 0)
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-
-	_cleanup_(buf_done) buf_t out = {0};
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out);
-	CURLcode rc = curl_easy_perform(h);
-	/* the list must outlive the transfer; the next prepare() resets the handle */
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(headers);
-	if (src.read_errno)
-		return pl_error_set(err, PL_ERR_INTERNAL, src.read_errno, "read the request body");
-	return finish_request(c, rc, &out, method, path, status, response, err);
-}
-
-int pl_client_ping(pl_client_t *c, pl_error_t **err)
-{
-	long status = 0;
-	int r = pl_client_request(c, "GET", "/_ping", NULL, &status, NULL, err);
-	if (r < 0)
-		return r;
-	if (status != 200)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0, "ping: HTTP %ld", status);
-	return 0;
-}
-
-typedef struct stream_ctx {
-	pl_client_t *c;
-	pl_client_data_fn fn;
-	void *userdata;
-	long status; /* 0 until the first body bytes */
-	buf_t error_body;
-	int fn_ret;
-} stream_ctx_t;
-
-static void stream_ctx_done(stream_ctx_t *s)
-{
-	buf_done(&s->error_body);
-}
-
-static size_t stream_write(char *data, size_t size, size_t nmemb, void *userdata)
-{
-	stream_ctx_t *s = userdata;
-	size_t n = size * nmemb;
-	if (s->status == 0)
-		curl_easy_getinfo(s->c->curl, CURLINFO_RESPONSE_CODE, &s->status);
-	if (s->status < 200 || s->status >= 300) {
-		/* An error body is small JSON; keep it for the message. */
-		if (s->error_body.len < 64 * 1024)
-			buf_append(&s->error_body, data, n);
-		return n;
-	}
-	int r = s->fn ? s->fn(data, n, s->userdata) : 0;
-	if (r < 0) {
-		s->fn_ret = r;
-		return 0; /* anything but n aborts the transfer */
-	}
-	return n;
-}
-
-int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
-		     pl_error_t **err)
-{
-	return pl_client_stream_body(c, "GET", path, NULL, fn, userdata, err);
-}
-
-int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, json_t *body,
-			  pl_client_data_fn fn, void *userdata, pl_error_t **err)
-{
-	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	prepare(c, method, path, text, text ? strlen(text) : 0);
-	_cleanup_(stream_ctx_done) stream_ctx_t s = {.c = c, .fn = fn, .userdata = userdata};
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-	CURLcode rc = curl_easy_perform(c->curl);
-
-	if (s.fn_ret < 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, -s.fn_ret, "write stream");
-	if (rc != CURLE_OK)
-		return transport_error(c, rc, err);
-	long code = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-	if (code < 200 || code >= 300)
-		return status_error(code, &s.error_body, err);
-	return 0;
-}
-
-typedef struct header_ctx {
-	const char *name;
-	char *value;
-} header_ctx_t;
-
-static size_t header_line(char *data, size_t size, size_t nmemb, void *userdata)
-{
-	header_ctx_t *h = userdata;
-	size_t n = size * nmemb, nl = strlen(h->name);
-	if (n > nl + 1 && !strncasecmp(data, h->name, nl) && data[nl] == ':') {
-		const char *v = data + nl + 1;
-		size_t vl = n - nl - 1;
-		while (vl && (*v == ' ' || *v == '\t'))
-			v++, vl--;
-		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
-			vl--;
-		free(h->value);
-		h->value = strndup(v, vl);
-	}
-	return n;
-}
-
-int pl_client_stream_header(pl_client_t *c, const char *method, const char *path,
-			    const char *header, char **value, pl_client_data_fn fn, void *userdata,
-			    pl_error_t **err)
-{
-	prepare(c, method, path, NULL, 0);
-	_cleanup_(stream_ctx_done) stream_ctx_t s = {.c = c, .fn = fn, .userdata = userdata};
-	header_ctx_t h = {.name = header};
-	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, header_line);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, &h);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, stream_write);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &s);
-	CURLcode rc = curl_easy_perform(c->curl);
-	if (value)
-		*value = h.value;
-	else
-		free(h.value);
-	if (s.fn_ret < 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, -s.fn_ret, "write stream");
-	if (rc != CURLE_OK)
-		return transport_error(c, rc, err);
-	long code = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-	if (code < 200 || code >= 300) {
-		if (code == 404 && !s.error_body.len)
-			return pl_error_set(err, PL_ERR_NOTFOUND, 0, "not found");
-		return status_error(code, &s.error_body, err);
-	}
-	return 0;
-}
-
-/* ---- upgraded connections ---- */
-
 static int connect_socket(const pl_client_t *c, pl_error_t **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -512,6 +211,482 @@ static int send_all(int fd, const char *data, size_t len)
 	}
 	return 0;
 }
+
+/* ---- one exchange on the keep-alive connection ---- */
+
+/* What a request sends and where its answer goes. */
+typedef struct exchange {
+	const char *method, *path;
+	const char *content_type; /* of body or of the upload; NULL: none */
+	const char *body;	  /* in memory, or NULL */
+	size_t body_len;
+	int upload_fd; /* >= 0: the body is read from it (upload_size bytes, < 0: to EOF) */
+	int64_t upload_size;
+	const char *if_match;	 /* If-Match value, or NULL */
+	const char *header_name; /* a response header wanted back, or NULL */
+	/* 2xx bodies go to fn when set (streams), else into out; error bodies into out */
+	pl_client_data_fn fn;
+	void *userdata;
+	/* results */
+	long status;
+	char *header_value;
+	buf_t out;
+	int fn_ret;	  /* fn's negative return when it stopped the transfer */
+	int upload_errno; /* reading upload_fd failed */
+} exchange_t;
+
+static void exchange_done(exchange_t *x)
+{
+	free(x->header_value);
+	buf_done(&x->out);
+}
+
+/* Reads more bytes into the client's buffer: > 0 bytes, 0 at EOF, -errno. */
+static ssize_t fill(pl_client_t *c)
+{
+	if (c->rpos == c->rlen)
+		c->rpos = c->rlen = 0;
+	for (;;) {
+		ssize_t n = recv(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		c->rlen += (size_t)n;
+		return n;
+	}
+}
+
+/* One line (CRLF or LF ended, without it) into line; -EMSGSIZE past max. */
+static int read_line(pl_client_t *c, buf_t *line, size_t max)
+{
+	line->len = 0;
+	buf_append(line, "", 0);
+	for (;;) {
+		char *nl = memchr(c->rbuf + c->rpos, '\n', c->rlen - c->rpos);
+		size_t take = nl ? (size_t)(nl - (c->rbuf + c->rpos)) : c->rlen - c->rpos;
+		if (line->len + take > max)
+			return -EMSGSIZE;
+		buf_append(line, c->rbuf + c->rpos, take);
+		c->rpos += take;
+		if (nl) {
+			c->rpos++;
+			if (line->len > 0 && line->data[line->len - 1] == '\r')
+				line->data[--line->len] = '\0';
+			return 0;
+		}
+		if (c->rpos == c->rlen) {
+			/* keep the buffer compact: the partial line is in `line` already */
+			ssize_t n = fill(c);
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
+				return -ECONNRESET;
+		}
+	}
+}
+
+/* Hands body bytes on: to fn for a 2xx stream, else into out (an error body capped). */
+static int deliver(exchange_t *x, const char *data, size_t len)
+{
+	bool ok = x->status >= 200 && x->status < 300;
+	if (ok && x->fn) {
+		int r = x->fn(data, len, x->userdata);
+		if (r < 0)
+			x->fn_ret = r;
+		return r < 0 ? r : 0;
+	}
+	if (!ok && x->out.len >= 64 * 1024)
+		return 0;
+	buf_append(&x->out, data, len);
+	return 0;
+}
+
+/* Exactly n body bytes (n < 0: to EOF) from the connection. */
+static int read_body_bytes(pl_client_t *c, exchange_t *x, int64_t n)
+{
+	while (n != 0) {
+		if (c->rpos == c->rlen) {
+			ssize_t got = fill(c);
+			if (got < 0)
+				return (int)got;
+			if (got == 0)
+				return n < 0 ? 0 : -ECONNRESET;
+		}
+		size_t avail = c->rlen - c->rpos;
+		size_t take = n >= 0 && (uint64_t)n < avail ? (size_t)n : avail;
+		int r = deliver(x, c->rbuf + c->rpos, take);
+		c->rpos += take;
+		if (r < 0)
+			return r;
+		if (n > 0)
+			n -= (int64_t)take;
+	}
+	return 0;
+}
+
+static int read_chunked(pl_client_t *c, exchange_t *x)
+{
+	_cleanup_(buf_done) buf_t line = {0};
+	for (;;) {
+		int r = read_line(c, &line, 1024);
+		if (r < 0)
+			return r;
+		char *end;
+		errno = 0;
+		unsigned long long size = strtoull(line.data, &end, 16);
+		if (end == line.data || errno)
+			return -EBADMSG;
+		if (size == 0)
+			break;
+		if ((r = read_body_bytes(c, x, (int64_t)size)) < 0)
+			return r;
+		if ((r = read_line(c, &line, 1024)) < 0) /* the CRLF after the data */
+			return r;
+	}
+	for (;;) { /* trailers, up to the empty line */
+		int r = read_line(c, &line, 16 * 1024);
+		if (r < 0)
+			return r;
+		if (line.len == 0)
+			return 0;
+	}
+}
+
+/* Sends the request: the head, then the body from memory or from upload_fd (chunked when
+ * its size is unknown). */
+static int send_request(pl_client_t *c, exchange_t *x)
+{
+	bool has_body = x->body || x->upload_fd >= 0;
+	bool chunked = x->upload_fd >= 0 && x->upload_size < 0;
+	_cleanup_free_ char *length = NULL;
+	if (chunked)
+		length = pl_xstrdup("Transfer-Encoding: chunked\r\n");
+	else if (x->upload_fd >= 0)
+		length = pl_xasprintf("Content-Length: %lld\r\n", (long long)x->upload_size);
+	else if (has_body || (strcmp(x->method, "GET") != 0 && strcmp(x->method, "HEAD") != 0))
+		length = pl_xasprintf("Content-Length: %zu\r\n", x->body_len);
+	_cleanup_free_ char *type = has_body && x->content_type
+					? pl_xasprintf("Content-Type: %s\r\n", x->content_type)
+					: NULL;
+	_cleanup_free_ char *match =
+	    x->if_match ? pl_xasprintf("If-Match: %s\r\n", x->if_match) : NULL;
+	_cleanup_free_ char *head = pl_xasprintf(
+	    "%s " PL_CLIENT_API_PREFIX "%s HTTP/1.1\r\nHost: localhost\r\n%s%s%s\r\n", x->method,
+	    x->path, type ? type : "", length ? length : "", match ? match : "");
+	if (x->body) { /* one write: the daemon reads the request in one go */
+		size_t hl = strlen(head);
+		_cleanup_free_ char *all = pl_xmalloc(hl + x->body_len);
+		memcpy(all, head, hl);
+		memcpy(all + hl, x->body, x->body_len);
+		return send_all(c->fd, all, hl + x->body_len);
+	}
+	int r = send_all(c->fd, head, strlen(head));
+	if (r < 0 || x->upload_fd < 0)
+		return r;
+
+	char data[64 * 1024];
+	int64_t left = x->upload_size;
+	for (;;) {
+		size_t want = sizeof(data);
+		if (!chunked && (uint64_t)left < want)
+			want = (size_t)left;
+		if (want == 0)
+			break;
+		ssize_t n = read(x->upload_fd, data, want);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			x->upload_errno = errno;
+			return -errno;
+		}
+		if (n == 0) {
+			if (!chunked) { /* shorter than announced */
+				x->upload_errno = EPIPE;
+				return -EPIPE;
+			}
+			break;
+		}
+		if (chunked) {
+			char size[32];
+			snprintf(size, sizeof(size), "%zx\r\n", (size_t)n);
+			if ((r = send_all(c->fd, size, strlen(size))) < 0)
+				return r;
+		}
+		if ((r = send_all(c->fd, data, (size_t)n)) < 0)
+			return r;
+		if (chunked && (r = send_all(c->fd, "\r\n", 2)) < 0)
+			return r;
+		if (!chunked)
+			left -= n;
+	}
+	return chunked ? send_all(c->fd, "0\r\n\r\n", 5) : 0;
+}
+
+/* Reads the answer's head and body. *got_any: whether any byte of it came (a reused
+ * connection the daemon closed while idle answers none, and the request may be resent). */
+static int read_response(pl_client_t *c, exchange_t *x, bool *got_any)
+{
+	_cleanup_(buf_done) buf_t line = {0};
+	*got_any = false;
+	if (c->rpos == c->rlen) {
+		ssize_t n = fill(c);
+		if (n <= 0)
+			return n < 0 ? (int)n : -ECONNRESET;
+	}
+	*got_any = true;
+	for (;;) { /* skip 1xx answers */
+		int r = read_line(c, &line, 16 * 1024);
+		if (r < 0)
+			return r;
+		int status = 0;
+		if (sscanf(line.data, "HTTP/1.%*d %d", &status) != 1)
+			return -EBADMSG;
+		x->status = status;
+		int64_t length = -1;
+		bool chunked = false, close_after = false;
+		for (;;) {
+			if ((r = read_line(c, &line, 16 * 1024)) < 0)
+				return r;
+			if (line.len == 0)
+				break;
+			char *colon = strchr(line.data, ':');
+			if (!colon)
+				continue;
+			*colon = '\0';
+			char *v = colon + 1;
+			v += strspn(v, " \t");
+			size_t vl = strlen(v);
+			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+				v[--vl] = '\0';
+			if (!strcasecmp(line.data, "Content-Length"))
+				length = strtoll(v, NULL, 10);
+			else if (!strcasecmp(line.data, "Transfer-Encoding"))
+				chunked = strcasestr(v, "chunked") != NULL;
+			else if (!strcasecmp(line.data, "Connection"))
+				close_after = strcasestr(v, "close") != NULL;
+			if (x->header_name && !strcasecmp(line.data, x->header_name)) {
+				free(x->header_value);
+				x->header_value = pl_xstrdup(v);
+			}
+		}
+		if (status >= 100 && status < 200)
+			continue;
+		if (!strcmp(x->method, "HEAD") || status == 204 || status == 304)
+			r = 0;
+		else if (chunked)
+			r = read_chunked(c, x);
+		else if (length >= 0)
+			r = read_body_bytes(c, x, length);
+		else { /* delimited by the end of the connection */
+			r = read_body_bytes(c, x, -1);
+			close_after = true;
+		}
+		if (r < 0)
+			return r;
+		if (close_after)
+			drop_connection(c);
+		return 0;
+	}
+}
+
+static int transport_error(pl_client_t *c, int r, const exchange_t *x, pl_error_t **err)
+{
+	if (r == -EBADMSG)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0,
+				    "talk to the port layer at %s: %s %s: malformed answer",
+				    c->host, x->method, x->path);
+	return pl_error_set(err, PL_ERR_INTERNAL, -r, "talk to the port layer at %s", c->host);
+}
+
+/* One request and its answer, on the keep-alive connection (made when there is none). A
+ * connection that was reused and answered nothing at all was closed by the daemon while
+ * idle: the request is sent again once on a new one (not an upload, which cannot be read
+ * twice: it always gets a fresh connection). On return x->status is the answer's status; a
+ * transport failure (< 0) has filled *err. */
+static int perform(pl_client_t *c, exchange_t *x, pl_error_t **err)
+{
+	if (x->upload_fd >= 0)
+		drop_connection(c);
+	for (int attempt = 0;; attempt++) {
+		bool reused = c->fd >= 0;
+		if (!reused) {
+			int fd = connect_socket(c, err);
+			if (fd < 0)
+				return -1;
+			pthread_mutex_lock(&c->lock);
+			bool interrupted = c->interrupted;
+			c->fd = interrupted ? pl_close(fd) : fd;
+			pthread_mutex_unlock(&c->lock);
+			if (interrupted)
+				return pl_error_set(err, PL_ERR_INTERNAL, ECANCELED,
+						    "the request was interrupted");
+			c->rpos = c->rlen = 0;
+		}
+		bool got_any = false;
+		int r = send_request(c, x);
+		if (r >= 0 || r == -EPIPE || r == -ECONNRESET)
+			if (x->upload_errno == 0)
+				r = read_response(c, x, &got_any);
+		if (r >= 0)
+			return 0;
+		drop_connection(c);
+		if (x->upload_errno)
+			return pl_error_set(err, PL_ERR_INTERNAL, x->upload_errno,
+					    "read the request body");
+		if (x->fn_ret < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -x->fn_ret, "write stream");
+		if (reused && !got_any && attempt == 0 && x->upload_fd < 0)
+			continue;
+		return transport_error(c, r, x, err);
+	}
+}
+
+/* The common end of a request: status, the JSON answer. */
+static int finish_request(exchange_t *x, long *status, json_t **response, pl_error_t **err)
+{
+	if (status)
+		*status = x->status;
+	if (x->status < 200 || x->status >= 400)
+		return status_error(x->status, &x->out, err);
+	if (response && x->out.len > 0) {
+		json_error_t jerr;
+		json_t *j = json_loadb(x->out.data, x->out.len, 0, &jerr);
+		if (!j)
+			return pl_error_set(err, PL_ERR_INTERNAL, 0,
+					    "%s %s: invalid JSON in response: %s", x->method,
+					    x->path, jerr.text);
+		*response = j;
+	}
+	return 0;
+}
+
+static int json_request(pl_client_t *c, const char *method, const char *path, json_t *body,
+			const char *if_match, long *status, json_t **response, pl_error_t **err)
+{
+	if (response)
+		*response = NULL;
+	if (status)
+		*status = 0;
+	_cleanup_free_ char *text = NULL;
+	if (body) {
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text)
+			return pl_error_set(err, PL_ERR_INVALID, 0, "cannot encode request body");
+	}
+	_cleanup_(exchange_done) exchange_t x = {
+	    .method = method,
+	    .path = path,
+	    .content_type = "application/json",
+	    .body = text,
+	    .body_len = text ? strlen(text) : 0,
+	    .upload_fd = -1,
+	    .if_match = if_match,
+	};
+	if (perform(c, &x, err) < 0)
+		return -1;
+	return finish_request(&x, status, response, err);
+}
+
+int pl_client_request(pl_client_t *c, const char *method, const char *path, json_t *body,
+		      long *status, json_t **response, pl_error_t **err)
+{
+	return json_request(c, method, path, body, NULL, status, response, err);
+}
+
+int pl_client_request_if_match(pl_client_t *c, const char *method, const char *path, json_t *body,
+			       const char *revision, json_t **response, pl_error_t **err)
+{
+	return json_request(c, method, path, body, revision, NULL, response, err);
+}
+
+int pl_client_upload(pl_client_t *c, const char *method, const char *path, int fd, int64_t size,
+		     const char *content_type, long *status, json_t **response, pl_error_t **err)
+{
+	if (response)
+		*response = NULL;
+	if (status)
+		*status = 0;
+	_cleanup_(exchange_done) exchange_t x = {
+	    .method = method,
+	    .path = path,
+	    .content_type = content_type,
+	    .upload_fd = fd,
+	    .upload_size = size,
+	};
+	if (perform(c, &x, err) < 0)
+		return -1;
+	return finish_request(&x, status, response, err);
+}
+
+int pl_client_ping(pl_client_t *c, pl_error_t **err)
+{
+	long status = 0;
+	int r = pl_client_request(c, "GET", "/_ping", NULL, &status, NULL, err);
+	if (r < 0)
+		return r;
+	if (status != 200)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0, "ping: HTTP %ld", status);
+	return 0;
+}
+
+int pl_client_stream(pl_client_t *c, const char *path, pl_client_data_fn fn, void *userdata,
+		     pl_error_t **err)
+{
+	return pl_client_stream_body(c, "GET", path, NULL, fn, userdata, err);
+}
+
+/* A streamed answer: 2xx bodies to fn, an error status into *err. */
+static int finish_stream(exchange_t *x, pl_error_t **err)
+{
+	if (x->status < 200 || x->status >= 300) {
+		if (x->status == 404 && !x->out.len)
+			return pl_error_set(err, PL_ERR_NOTFOUND, 0, "not found");
+		return status_error(x->status, &x->out, err);
+	}
+	return 0;
+}
+
+int pl_client_stream_body(pl_client_t *c, const char *method, const char *path, json_t *body,
+			  pl_client_data_fn fn, void *userdata, pl_error_t **err)
+{
+	_cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	_cleanup_(exchange_done) exchange_t x = {
+	    .method = method,
+	    .path = path,
+	    .content_type = "application/json",
+	    .body = text,
+	    .body_len = text ? strlen(text) : 0,
+	    .upload_fd = -1,
+	    .fn = fn,
+	    .userdata = userdata,
+	};
+	if (perform(c, &x, err) < 0)
+		return -1;
+	return finish_stream(&x, err);
+}
+
+int pl_client_stream_header(pl_client_t *c, const char *method, const char *path,
+			    const char *header, char **value, pl_client_data_fn fn, void *userdata,
+			    pl_error_t **err)
+{
+	_cleanup_(exchange_done) exchange_t x = {
+	    .method = method,
+	    .path = path,
+	    .upload_fd = -1,
+	    .header_name = header,
+	    .fn = fn,
+	    .userdata = userdata,
+	};
+	int r = perform(c, &x, err);
+	if (value)
+		*value = TAKE_PTR(x.header_value);
+	if (r < 0)
+		return -1;
+	return finish_stream(&x, err);
+}
+
+/* ---- upgraded connections ---- */
 
 /* Reads the response head up to and including the blank line, one byte at a time so that
  * not a byte of the stream behind it is consumed. */

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Client for the port layer REST API (api/portlayer.yaml): HTTP/1.1 + JSON over the
- * daemon's unix socket, through libcurl's easy interface.
+ * daemon's unix socket, spoken directly (no HTTP library: see client.c).
  *
  * Ownership:
- * - A pl_client_t owns one curl easy handle (and so one keep-alive connection) and a copy of
- *   the socket path. It is not thread-safe: a thread that talks to the daemon concurrently
- *   needs its own client. Create every client before starting threads (the first
- *   pl_client_new initialises libcurl globally).
+ * - A pl_client_t owns one keep-alive connection (made by its first request, remade when the
+ *   daemon closed it) and a copy of the socket path. It is not thread-safe: a thread that
+ *   talks to the daemon concurrently needs its own client. pl_client_new does no I/O.
  * - Strings and JSON the caller passes in stay the caller's; JSON handed back through
  *   `json_t **` is a new reference the caller json_decref()s; strings handed back are
  *   malloc'd and the caller free()s them.
@@ -44,6 +43,11 @@ static inline void pl_client_freep(pl_client_t **c)
 }
 #define _cleanup_client_ __attribute__((cleanup(pl_client_freep)))
 
+/* From another thread: ends the request blocked on c (an idle stream whose reader went
+ * away) by shutting its connection down; that call and every later one on c fail. Safe
+ * at any time until pl_client_free, which the caller must not run concurrently. */
+void pl_client_interrupt(pl_client_t *c);
+
 /* The host string the client was made with (owned by the client): pass it to pl_client_new
  * to get a second client for another thread. */
 const char *pl_client_host(const pl_client_t *c);
@@ -78,7 +82,7 @@ int pl_client_upload(pl_client_t *c, const char *method, const char *path, int f
 /* GET /_ping: 0 when the daemon answers 200. */
 int pl_client_ping(pl_client_t *c, pl_error_t **err);
 
-/* Receives each piece of a streamed body as curl hands it over; pieces follow the transport,
+/* Receives each piece of a streamed body as it is read; pieces follow the transport,
  * not any framing. Return < 0 (a negative errno) to abort the transfer. */
 typedef int (*pl_client_data_fn)(const char *data, size_t len, void *userdata);
 
@@ -98,9 +102,8 @@ int pl_client_stream_header(pl_client_t *c, const char *method, const char *path
 			    pl_error_t **err);
 
 /* An upgraded connection (attach, exec start): the HTTP exchange is done here, on a
- * connection of its own (not the client's keep-alive one), because libcurl cannot hand over
- * a socket after "101 Switching Protocols". From then on the fd carries the raw
- * bidirectional stream; the caller owns it and closes it. */
+ * connection of its own (not the client's keep-alive one), which the caller then owns. From then on
+ * the fd carries the raw bidirectional stream; the caller owns it and closes it. */
 typedef struct pl_upgraded {
 	int fd;	  /* blocking, close-on-exec; no byte of the stream has been read from it */
 	bool raw; /* raw bytes (a tty session), else the multiplexed framing below */

@@ -197,8 +197,10 @@ static pl_container_info_t *info_from_json(json_t *j)
 	const json_t *st = json_object_get(j, "state");
 	if (cfg) {
 		ci->image = pl_cj_str(cfg, "image");
-		ci->args =
-		    pl_strv_from_json(json_object_get(json_object_get(cfg, "process"), "args"));
+		const json_t *process = json_object_get(cfg, "process");
+		ci->args = pl_strv_from_json(json_object_get(process, "args"));
+		ci->tty = json_is_true(json_object_get(process, "tty"));
+		ci->open_stdin = json_is_true(json_object_get(process, "stdin"));
 	} else {
 		ci->image = pl_cj_str(j, "image");
 		ci->args = pl_strv_from_json(json_object_get(j, "args"));

@@ -252,7 +252,18 @@ void pl_network_infos_free(pl_network_info_t **v, size_t n)
 
 pl_network_info_t *pl_network_create(pl_client_t *c, const pl_network_spec_t *s, pl_error_t **err)
 {
-	_cleanup_json_ json_t *body = json_pack("{s:s}", "name", s->name);
+	return pl_network_create_from(c, s, NULL, err);
+}
+
+pl_network_info_t *pl_network_create_from(pl_client_t *c, const pl_network_spec_t *s,
+					  const json_t *extra, pl_error_t **err)
+{
+	json_t *name = json_string(s->name ? s->name : "");
+	if (!name) {
+		pl_error_set(err, PL_ERR_INVALID, 0, "'%s' is not valid UTF-8", s->name);
+		return NULL;
+	}
+	_cleanup_json_ json_t *body = json_pack("{s:o}", "name", name);
 	const char *fields[][2] = {{"driver", s->driver},
 				   {"subnet", s->subnet},
 				   {"gateway", s->gateway},
@@ -268,6 +279,8 @@ pl_network_info_t *pl_network_create(pl_client_t *c, const pl_network_spec_t *s,
 		json_object_set_new(body, "labels", l);
 	else if (l)
 		json_decref(l);
+	if (extra)
+		json_object_update(body, (json_t *)extra);
 	_cleanup_json_ json_t *resp = NULL;
 	if (pl_client_request(c, "POST", "/networks", body, NULL, &resp, err) < 0)
 		return NULL;

@@ -83,7 +83,11 @@ int pl_events_stream(pl_client_t *c, const char *since, const char *until, const
 	pl_ndjson_t nd;
 	pl_ndjson_init(&nd, on_event_line, &ctx);
 	int r = pl_client_stream(c, path, pl_ndjson_feed_cb, &nd, err);
+	bool cut = r >= 0 && !pl_ndjson_at_boundary(&nd);
 	pl_ndjson_done(&nd);
+	if (cut)
+		return pl_error_set(err, PL_ERR_INTERNAL, 0,
+				    "the event stream ended in the middle of a line");
 	return r;
 }
 

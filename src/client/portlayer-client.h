@@ -107,9 +107,16 @@ typedef struct pl_container_info {
 	char **args; /* NULL-terminated; from the config (or the summary) */
 	pl_container_state_t state;
 	json_t *raw; /* the daemon's whole object (inspect or list summary) */
+	/* config.process.tty and .stdin (inspect only). Later fields are appended here: the
+	 * library allocates this struct, so growing it keeps the ABI. */
+	bool tty, open_stdin;
 } pl_container_info_t;
 
 pl_container_info_t *pl_container_info_free(pl_container_info_t *ci);
+static inline void pl_container_info_freep(pl_container_info_t **ci)
+{
+	pl_container_info_free(*ci);
+}
 void pl_container_infos_free(pl_container_info_t **v, size_t n);
 
 /* POST /containers: *id_out gets the new id (malloc'd). */
@@ -401,6 +408,86 @@ int pl_layer_write(pl_client_t *c, int fd, int64_t size, json_t **out, pl_error_
 /* POST /images/{ref}/push[?tag=&insecure=1] {username, password}: *result the answer. */
 int pl_image_push(pl_client_t *c, const char *ref, const char *tag, bool insecure,
 		  const char *username, const char *password, json_t **result, pl_error_t **err);
+
+/* ---- added for plctl (pl_client_cli.c) ---- */
+
+/* A pull: ref, plain http (or unverified https) to the registry when insecure, the registry
+ * login (username NULL: none), the platform ("linux/arm64"; NULL: the host's). Borrowed. */
+typedef struct pl_pull_spec {
+	const char *ref;
+	bool insecure;
+	const char *username, *password;
+	const char *platform;
+} pl_pull_spec_t;
+/* POST /images/pull?progress=1: fn gets Docker's JSON progress lines as they come. */
+int pl_image_pull_from(pl_client_t *c, const pl_pull_spec_t *spec, pl_client_data_fn fn,
+		       void *userdata, pl_error_t **err);
+
+/* pl_network_create with extra (borrowed, may be NULL): fields pl_network_spec_t does not type
+ * ("masquerade": false, "options"), merged into the body last. */
+pl_network_info_t *pl_network_create_from(pl_client_t *c, const pl_network_spec_t *spec,
+					  const json_t *extra, pl_error_t **err);
+
+/* POST /containers with "start": true: created and started in one round trip, answered once
+ * the process runs. A start that fails removes the container again and fails the call with
+ * the start's error (the process's own wording: "exec: \"x\": executable file not found in
+ * $PATH", "...: permission denied"). */
+int pl_container_create_started(pl_client_t *c, const pl_container_spec_t *spec, char **id_out,
+				pl_error_t **err);
+/* POST /containers/{id}/wait[?condition=][&timeout=] (timeout < 0: none; 408 past it). Fails
+ * when the answer has no exit code in 0-255. */
+int pl_container_wait_for(pl_client_t *c, const char *id, const char *condition, double timeout,
+			  pl_exit_status_t *out, pl_error_t **err);
+/* POST /containers/{id}/update {resources} with the resources object as given (borrowed):
+ * the fields pl_resources_spec_t does not type (plctl's flag tables fill it). */
+int pl_container_update_resources(pl_client_t *c, const char *id, const json_t *resources,
+				  pl_error_t **err);
+/* POST /containers/{id}/exec; extra (borrowed, may be NULL) is merged into the body last. */
+int pl_exec_create_from(pl_client_t *c, const char *container, const pl_exec_spec_t *spec,
+			const json_t *extra, char **exec_id, pl_error_t **err);
+/* POST /exec/{id}/start, upgraded, choosing the streams (stdin_, stdout_, stderr_, stream,
+ * detach_keys of o; logs is ignored). */
+int pl_exec_start_stream(pl_client_t *c, const char *exec_id, const pl_attach_opts_t *o,
+			 pl_upgraded_t *up, pl_error_t **err);
+/* POST /exec/{id}/wait. */
+int pl_exec_wait(pl_client_t *c, const char *exec_id, pl_exit_status_t *out, pl_error_t **err);
+
+/* A handle: a token bound to one config version of a container (GET /containers/{id}/handle);
+ * changes are staged on it and committed as one. Strings malloc'd; pl_handle_clear frees. */
+typedef struct pl_handle {
+	char *token, *id;
+	int64_t version;
+} pl_handle_t;
+void pl_handle_clear(pl_handle_t *h);
+int pl_handle_get(pl_client_t *c, const char *container, pl_handle_t *h, pl_error_t **err);
+/* POST /handles/{token}/rename {name}: *staged gets the staged handle's token (malloc'd). */
+int pl_handle_rename(pl_client_t *c, const char *token, const char *name, char **staged,
+		     pl_error_t **err);
+/* POST /handles/{token}/commit (409 when the container moved past the handle's version) */
+int pl_handle_commit(pl_client_t *c, const char *token, pl_error_t **err);
+/* DELETE /handles/{token}: drops a handle not committed */
+int pl_handle_release(pl_client_t *c, const char *token, pl_error_t **err);
+
+/* The KV store with values as byte counts (they may hold any UTF-8, NUL included) and keys
+ * escaped segment by segment. if_match >= 0 sends If-Match (0: must not exist; 409 when
+ * stale). */
+typedef struct pl_kv_entry {
+	char *key, *value; /* malloc'd; value NUL-terminated after len bytes */
+	size_t len;
+	int64_t revision;
+} pl_kv_entry_t;
+void pl_kv_entry_clear(pl_kv_entry_t *e);
+void pl_kv_entries_free(pl_kv_entry_t *v, size_t n);
+/* PUT /kv/{key} */
+int pl_kv_set(pl_client_t *c, const char *key, const char *value, size_t len, int64_t if_match,
+	      int64_t *revision, pl_error_t **err);
+/* GET /kv/{key} */
+int pl_kv_read(pl_client_t *c, const char *key, pl_kv_entry_t *out, pl_error_t **err);
+/* DELETE /kv/{key} */
+int pl_kv_delete_if(pl_client_t *c, const char *key, int64_t if_match, pl_error_t **err);
+/* GET /kv[?prefix=]: every entry under prefix (NULL: all) */
+int pl_kv_list(pl_client_t *c, const char *prefix, pl_kv_entry_t **out, size_t *n,
+	       pl_error_t **err);
 
 /* NULL-terminated string vector helpers for the result structs. */
 char **pl_strv_from_json(const json_t *array);

@@ -93,6 +93,8 @@ bool pl_req_has_body(const pl_req_t *r);
 
 /* Replies (exactly one per request; after parking, from any later callback) */
 void pl_reply_json(pl_req_t *r, unsigned status, json_t *body); /* steals body */
+/* A body already rendered as JSON (malloc'd, len bytes; stolen). */
+void pl_reply_json_text(pl_req_t *r, unsigned status, char *text, size_t len);
 void pl_reply_empty(pl_req_t *r, unsigned status);
 /* An extra header on the reply still to come (before any pl_reply_*). */
 void pl_req_add_header(pl_req_t *r, const char *name, const char *value);

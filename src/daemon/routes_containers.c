@@ -358,10 +358,11 @@ static void h_container_list(pl_req_t *r, void *data)
 	    pl_req_query_bool(r, "size", false, &size, &e) < 0)
 		return pl_route_fail(r, e);
 	_cleanup_json_ json_t *f = pl_filters_parse(pl_req_query(r, "filters"), keys, &e);
-	json_t *list = f ? pl_containers_list(app->pl, f, all, size, &e) : NULL;
+	size_t len = 0;
+	char *list = f ? pl_containers_list(app->pl, f, all, size, &len, &e) : NULL;
 	if (!list)
 		return pl_route_fail(r, e);
-	pl_reply_json(r, 200, list);
+	pl_reply_json_text(r, 200, list, len);
 }
 
 const pl_route_t pl_routes_containers[] = {

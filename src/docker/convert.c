@@ -154,6 +154,29 @@ static json_t *kv_array(const json_t *obj)
 	return obj ? json_deep_copy(obj) : json_object();
 }
 
+/* An endpoint's Aliases as Docker shows them (API < 1.44): on a network other than the
+ * default bridge the container's short id comes first (the port layer's DNS answers to it on
+ * every scope). compose 1.29 reads it to tell a container it has connected already
+ * (short_id_alias_exists) from one it must disconnect and connect again with its aliases. */
+static json_t *endpoint_aliases(const json_t *raw, const char *scope, const json_t *aliases)
+{
+	const char *id = json_string_value(json_object_get(raw, "id"));
+	if (!id || strlen(id) < 12 || !scope || !strcmp(scope, "bridge"))
+		return aliases ? json_incref((json_t *)aliases) : json_null();
+	char short_id[13];
+	snprintf(short_id, sizeof(short_id), "%s", id);
+	json_t *out = json_pack("[s]", short_id);
+	size_t i;
+	const json_t *a;
+	json_array_foreach(aliases, i, a)
+	{
+		if (!json_is_string(a) || !strcmp(json_string_value(a), short_id))
+			continue;
+		json_array_append(out, (json_t *)a);
+	}
+	return out;
+}
+
 static json_t *network_settings(const json_t *raw)
 {
 	const json_t *net = json_object_get(raw, "network");
@@ -168,14 +191,14 @@ static json_t *network_settings(const json_t *raw)
 		const char *ip = json_string_value(json_object_get(ep, "ip"));
 		const char *gw = json_string_value(json_object_get(ep, "gateway"));
 		const char *mac = json_string_value(json_object_get(ep, "mac"));
-		json_t *aliases = json_object_get(ep, "aliases");
+		json_t *aliases = endpoint_aliases(raw, scope, json_object_get(ep, "aliases"));
 		json_t *o = json_pack(
-		    "{s:n,s:n,s:O,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s,s:s,s:n}", "IPAMConfig", "Links",
-		    "Aliases", aliases ? aliases : json_null(), "NetworkID", scope ? scope : "",
-		    "EndpointID", "", "Gateway", gw ? gw : "", "IPAddress", ip ? ip : "",
-		    "IPPrefixLen", (int)json_integer_value(json_object_get(ep, "prefix_len")),
-		    "IPv6Gateway", "", "GlobalIPv6PrefixLen", 0, "GlobalIPv6Address", "",
-		    "MacAddress", mac ? mac : "", "DriverOpts");
+		    "{s:n,s:n,s:o,s:s,s:s,s:s,s:s,s:i,s:s,s:i,s:s,s:s,s:n}", "IPAMConfig", "Links",
+		    "Aliases", aliases, "NetworkID", scope ? scope : "", "EndpointID", "",
+		    "Gateway", gw ? gw : "", "IPAddress", ip ? ip : "", "IPPrefixLen",
+		    (int)json_integer_value(json_object_get(ep, "prefix_len")), "IPv6Gateway", "",
+		    "GlobalIPv6PrefixLen", 0, "GlobalIPv6Address", "", "MacAddress", mac ? mac : "",
+		    "DriverOpts");
 		json_object_set_new(networks, scope ? scope : "bridge", o);
 		if (!first)
 			first = o;

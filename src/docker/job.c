@@ -54,6 +54,7 @@ struct dk_job {
 	pl_client_t *client;
 	bool answered;
 	/* streaming */
+	bool streaming; /* dk_job_stream was called; under srv->lock */
 	int pipe_r, pipe_w;
 	pl_watch_t *pipe_watch;
 	/* upgrade */
@@ -119,6 +120,10 @@ static void on_req_gone(void *data)
 		j->up_failed = true;
 		pthread_cond_broadcast(&j->cond);
 	}
+	/* a thread still waiting on the port layer for the next byte of a stream nobody
+	 * reads any more (an idle logs -f, events) ends now instead of at that byte */
+	if (j->streaming && j->client)
+		pl_client_interrupt(j->client);
 	pthread_mutex_unlock(&j->srv->lock);
 	if (j->pipe_watch)
 		j->pipe_watch = pl_loop_unwatch(j->srv->loop, j->pipe_watch);
@@ -289,8 +294,10 @@ static void *job_thread(void *data)
 	j->fn(j);
 	if (j->pipe_w >= 0)
 		j->pipe_w = pl_close(j->pipe_w); /* the end of a streamed body */
-	if (j->client)
-		j->client = pl_client_free(j->client);
+	pthread_mutex_lock(&j->srv->lock);
+	pl_client_t *c = TAKE_PTR(j->client); /* on_req_gone may be interrupting it */
+	pthread_mutex_unlock(&j->srv->lock);
+	pl_client_free(c);
 	msg_t *m = pl_xcalloc(1, sizeof(*m));
 	m->kind = MSG_DONE;
 	post(j, m);
@@ -432,11 +439,14 @@ pl_client_t *dk_job_client(dk_job_t *j)
 {
 	if (!j->client) {
 		pl_error_t *e = NULL;
-		j->client = pl_client_new(j->srv->portlayer, &e);
-		if (!j->client) { /* only a malformed host fails here, and main checked it */
+		pl_client_t *c = pl_client_new(j->srv->portlayer, &e);
+		if (!c) { /* only a malformed host fails here, and main checked it */
 			pl_log_error("dockerd: %s", e->msg);
 			abort();
 		}
+		pthread_mutex_lock(&j->srv->lock);
+		j->client = c;
+		pthread_mutex_unlock(&j->srv->lock);
 	}
 	return j->client;
 }
@@ -520,6 +530,11 @@ void dk_job_stream(dk_job_t *j, unsigned status, const char *content_type)
 	m->kind = MSG_STREAM;
 	m->status = status;
 	m->content_type = pl_xstrdup(content_type);
+	pthread_mutex_lock(&j->srv->lock);
+	j->streaming = true;
+	if (!j->req && j->client) /* gone already: the stream would wait for nobody */
+		pl_client_interrupt(j->client);
+	pthread_mutex_unlock(&j->srv->lock);
 	post(j, m);
 }
 

@@ -9,6 +9,7 @@
 #include "docker/docker.h"
 #include "docker/tls.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -191,7 +192,8 @@ int main(int argc, char **argv)
 		portlayer = PL_CLIENT_DEFAULT_HOST;
 
 	_cleanup_error_ pl_error_t *err = NULL;
-	/* the first client initialises libcurl for every thread's client */
+	/* libcurl (registry logins) is initialised before any thread uses it */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
 	pl_client_t *probe = pl_client_new(portlayer, &err);
 	if (!probe) {
 		fprintf(stderr, "pl-dockerd: --portlayer: %s\n", err->msg);

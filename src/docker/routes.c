@@ -654,10 +654,10 @@ static void network_connect_job(dk_job_t *j)
 	_cleanup_error_ pl_error_t *err = NULL;
 	pl_client_t *c = dk_job_client(j);
 	if (on_network(c, ctr, dk_job_param(j))) {
-		/* compose's disconnect-then-connect of a new container: the disconnect was
-		 * kept (the last network of a container publishing ports), so it is connected
-		 * already, with the aliases its create gave */
-		dk_job_reply_empty(j, 200);
+		/* Docker's answer (compose no longer reconnects: it finds the short id among
+		 * the endpoint's aliases) */
+		dk_job_reply_message(j, 403, "endpoint with name %s already exists in network %s",
+				     ctr, dk_job_param(j));
 		return;
 	}
 	int r = pl_network_connect(c, dk_job_param(j), ctr, ip, aliases, &err);
@@ -690,13 +690,6 @@ static void network_disconnect_job(dk_job_t *j)
 		pl_error_free(err);
 		err = NULL;
 		r = pl_container_network_change(c, ctr, false, dk_job_param(j), NULL, NULL, &err);
-	}
-	if (r < 0 && err->kind == PL_ERR_CONFLICT && strstr(err->msg, "last network")) {
-		/* the port layer keeps a container that publishes ports on a network; compose
-		 * disconnects a new container only to connect it again with its aliases, so
-		 * this one is let be (the connect finds it there) */
-		pl_log_info("dockerd: %s: kept until the next connect", err->msg);
-		r = 0;
 	}
 	if (r < 0) {
 		dk_reply_pl_error(j, err);

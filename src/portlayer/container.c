@@ -522,9 +522,16 @@ int pl_container_make_durable(pl_container_t *c, pl_error_t **err)
 	return pl_store_sync_domain(c->pl, c, err);
 }
 
+/* A create that fails after its addresses were assigned gives them back. */
+static void unattach(pl_network_t **n)
+{
+	pl_network_rebuild(*n);
+}
+
 pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body, pl_error_t **err)
 {
 	int64_t pt = pl_phase_now();
+	_cleanup_(unattach) pl_network_t *attached = NULL;
 	_cleanup_(pl_config_freep) pl_config_t *cfg = pl_config_parse(body, true, err);
 	if (!cfg)
 		return NULL;
@@ -539,6 +546,7 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 	if (pl_pods_resolve(pl, cfg, err) < 0 || resolve_volumes(pl, cfg, err) < 0 ||
 	    pl_network_attach(pl->net, cfg, NULL, err) < 0)
 		return NULL;
+	attached = pl->net;
 	const pl_mechanism_t *mech = pl_placement_select(pl->mechs, pl->net, cfg, NULL, err);
 	if (!mech)
 		return NULL;
@@ -572,6 +580,7 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 	}
 	pl_phase_step("create.store", &pt);
 	pl_container_link(pl, c);
+	attached = NULL;
 	pl_container_emit(c, "create", NULL);
 	pl_phase_step("create.emit", &pt);
 	return TAKE_PTR(c);

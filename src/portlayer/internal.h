@@ -116,7 +116,8 @@ struct pl_container {
 	json_t *top;
 	uint64_t top_seq;
 
-	struct pl_health *health; /* portlayer/health.c: the checks and their record */
+	struct pl_health *health;	  /* portlayer/health.c: the checks and their record */
+	struct pl_summary_cache *summary; /* listing.c: the list's summary, derived, cached */
 
 	pl_session_t *sessions; /* those with sinks or output state */
 	pl_exec_t *execs;
@@ -167,6 +168,8 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Reads tether's exit record for the last run; 0 when absent or empty. */
 int pl_store_read_exit(pl_container_t *c);
+/* listing.c */
+void pl_summary_cache_free(struct pl_summary_cache *sc);
 /* recovery.c: loads every domain and settles it against the host (pl_portlayer_open) */
 int pl_recovery_run(pl_portlayer_t *pl, pl_error_t **err);
 /* records.c */

@@ -160,16 +160,16 @@ static const char *docker_state(const pl_container_t *c)
 	return s;
 }
 
-static json_t *human_status(const pl_container_t *c)
+/* Docker's human status ("Up 5 seconds (healthy)", "Exited (0) 3 minutes ago"), at now. */
+static void human_status(const pl_container_t *c, int64_t now, char *buf, size_t len)
 {
 	char d[64];
-	int64_t now = pl_now_ns();
 	const char *state = docker_state(c);
-	if (!strcmp(state, "created"))
-		return json_string("Created");
-	if (!strcmp(state, "removing"))
-		return json_string("Removal In Progress");
-	if (!strcmp(state, "running") || !strcmp(state, "paused")) {
+	if (!strcmp(state, "created")) {
+		snprintf(buf, len, "Created");
+	} else if (!strcmp(state, "removing")) {
+		snprintf(buf, len, "Removal In Progress");
+	} else if (!strcmp(state, "running") || !strcmp(state, "paused")) {
 		pl_human_duration(now - c->started_ns, d, sizeof(d));
 		/* Docker's words: "Up 5 seconds (healthy)", "(health: starting)" */
 		const char *h = strcmp(state, "paused") ? pl_health_status(c) : NULL;
@@ -177,17 +177,16 @@ static json_t *human_status(const pl_container_t *c)
 		if (h)
 			snprintf(hs, sizeof(hs), !strcmp(h, "starting") ? " (health: %s)" : " (%s)",
 				 h);
-		return json_sprintf("Up %s%s%s", d, hs,
-				    !strcmp(state, "paused") ? " (Paused)" : "");
-	}
-	if (!strcmp(state, "restarting")) {
+		snprintf(buf, len, "Up %s%s%s", d, hs, !strcmp(state, "paused") ? " (Paused)" : "");
+	} else if (!strcmp(state, "restarting")) {
 		pl_human_duration(now - c->finished_ns, d, sizeof(d));
-		return json_sprintf("Restarting (%d) %s ago", c->exit_code, d);
+		snprintf(buf, len, "Restarting (%d) %s ago", c->exit_code, d);
+	} else if (!c->finished_ns) {
+		snprintf(buf, len, "Exited (%d)", c->exit_code);
+	} else {
+		pl_human_duration(now - c->finished_ns, d, sizeof(d));
+		snprintf(buf, len, "Exited (%d) %s ago", c->exit_code, d);
 	}
-	if (!c->finished_ns)
-		return json_sprintf("Exited (%d)", c->exit_code);
-	pl_human_duration(now - c->finished_ns, d, sizeof(d));
-	return json_sprintf("Exited (%d) %s ago", c->exit_code, d);
 }
 
 /* Apparent size of the regular files below dirfd (hard links once): a writable layer. */
@@ -247,21 +246,43 @@ static json_t *first_tags(pl_images_t *im)
 	return out;
 }
 
-static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size, json_t *tags)
+/* A container's summary less what changes with time (status) or with other objects (the
+ * image's tag), as JSON members without braces, made again when the record fields it was made
+ * from differ: a function of the record in memory, never a second source of truth. A config
+ * change replaces the config and advances its version; state changes are in the key. */
+struct pl_summary_cache {
+	const pl_config_t *config;
+	uint64_t version;
+	const pl_mechanism_t *mech;
+	pl_status_t status;
+	bool paused, has_exit;
+	int exit_code;
+	int64_t started_ns;
+	char *text;
+	size_t len;
+};
+
+void pl_summary_cache_free(struct pl_summary_cache *sc)
+{
+	if (sc)
+		free(sc->text);
+	free(sc);
+}
+
+static bool cache_fresh(const struct pl_summary_cache *sc, const pl_container_t *c)
+{
+	return sc && sc->config == c->config && sc->version == c->version && sc->mech == c->mech &&
+	       sc->status == c->status && sc->paused == c->paused && sc->has_exit == c->has_exit &&
+	       sc->exit_code == c->exit_code && sc->started_ns == c->started_ns;
+}
+
+static json_t *summary_fixed(pl_container_t *c)
 {
 	json_t *j = pl_container_summary_json(c);
 	const pl_config_t *cfg = c->config;
-	json_object_set_new(j, "image",
-			    cfg->image && json_object_get(tags, cfg->image)
-				? json_incref(json_object_get(tags, cfg->image))
-				: json_string(cfg->image    ? cfg->image
-					      : cfg->rootfs ? cfg->rootfs
-							    : ""));
 	json_object_set_new(j, "image_id", json_string(cfg->image ? cfg->image : ""));
 	json_object_set_new(j, "labels", json_deep_copy(cfg->labels));
 	json_object_set_new(j, "ports", pl_network_ports_json(c));
-	/* "state" stays the port layer's word (stopped, not Docker's exited): status says it */
-	json_object_set_new(j, "status", human_status(c));
 	json_object_set_new(j, "mechanism", json_string(c->mech->name));
 	json_object_set_new(j, "network_mode",
 			    json_string(cfg->network_mode ? cfg->network_mode : "none"));
@@ -278,6 +299,90 @@ static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size, json_t 
 	json_object_set_new(j, "mounts", json_deep_copy(cfg->mounts));
 	if (c->started_ns)
 		json_object_set_new(j, "started_at", time_json(c->started_ns));
+	return j;
+}
+
+static const struct pl_summary_cache *summary_cached(pl_container_t *c)
+{
+	if (cache_fresh(c->summary, c))
+		return c->summary;
+	pl_summary_cache_free(c->summary);
+	struct pl_summary_cache *sc = pl_xcalloc(1, sizeof(*sc));
+	*sc = (struct pl_summary_cache){c->config, c->version,	c->mech,      c->status,
+					c->paused, c->has_exit, c->exit_code, c->started_ns};
+	_cleanup_json_ json_t *j = summary_fixed(c);
+	char *t = pl_json_dump(j); /* "{...}": keep what is between the braces */
+	size_t n = strlen(t);
+	memmove(t, t + 1, n - 2);
+	t[n - 2] = '\0';
+	sc->text = t;
+	sc->len = n - 2;
+	return c->summary = sc;
+}
+
+typedef struct {
+	char *p;
+	size_t len, cap;
+} sbuf_t;
+
+static void sb_add(sbuf_t *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = b->cap ? b->cap : 4096;
+		while (b->len + n + 1 > b->cap)
+			b->cap *= 2;
+		b->p = pl_xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf_t *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* A JSON string of s (valid UTF-8: it came from JSON or from us). */
+static void sb_json_string(sbuf_t *b, const char *s)
+{
+	sb_add(b, "\"", 1);
+	const char *run = s;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch >= 0x20 && ch != '"' && ch != '\\')
+			continue;
+		sb_add(b, run, (size_t)(s - run));
+		char esc[8];
+		if (ch == '"' || ch == '\\')
+			snprintf(esc, sizeof(esc), "\\%c", ch);
+		else
+			snprintf(esc, sizeof(esc), "\\u%04x", ch);
+		sb_str(b, esc);
+		run = s + 1;
+	}
+	sb_add(b, run, (size_t)(s - run));
+	sb_add(b, "\"", 1);
+}
+
+static void summary(sbuf_t *b, pl_portlayer_t *pl, pl_container_t *c, bool size, json_t *tags,
+		    int64_t now)
+{
+	const pl_config_t *cfg = c->config;
+	const struct pl_summary_cache *sc = summary_cached(c);
+	sb_add(b, "{", 1);
+	sb_add(b, sc->text, sc->len);
+	sb_str(b, ",\"image\":");
+	const json_t *tag = cfg->image ? json_object_get(tags, cfg->image) : NULL;
+	sb_json_string(b, tag		? json_string_value(tag)
+			  : cfg->image	? cfg->image
+			  : cfg->rootfs ? cfg->rootfs
+					: "");
+	/* "state" stays the port layer's word (stopped, not Docker's exited): status says it */
+	char st[160];
+	human_status(c, now, st, sizeof(st));
+	sb_str(b, ",\"status\":");
+	sb_json_string(b, st);
 	if (size) {
 		int64_t rw = 0, img = 0;
 		if (pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST)) {
@@ -289,10 +394,12 @@ static json_t *summary(pl_portlayer_t *pl, pl_container_t *c, bool size, json_t 
 		const json_t *im = cfg->image ? pl_image_find(pl->images, cfg->image, NULL) : NULL;
 		if (im)
 			img = json_integer_value(json_object_get(im, "size"));
-		json_object_set_new(j, "size_rw", json_integer(rw));
-		json_object_set_new(j, "size_root_fs", json_integer(rw + img));
+		char sz[96];
+		snprintf(sz, sizeof(sz), ",\"size_rw\":%lld,\"size_root_fs\":%lld", (long long)rw,
+			 (long long)(rw + img));
+		sb_str(b, sz);
 	}
-	return j;
+	sb_add(b, "}", 1);
 }
 
 typedef struct {
@@ -379,8 +486,8 @@ static bool m_exited(const char *v, void *p)
 static const char *const states[] = {"created", "restarting", "running", "removing", "paused",
 				     "exited",	"dead",	      "stopped", "starting", "stopping"};
 
-json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bool size,
-			   pl_error_t **err)
+char *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bool size,
+			 size_t *len, pl_error_t **err)
 {
 	size_t i;
 	json_t *v;
@@ -410,7 +517,8 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 	const json_t *names = json_object_get(filters, "name");
 	size_t n_res = json_array_size(names);
 	regex_t *res = pl_xcalloc(n_res + 1, sizeof(regex_t));
-	json_t *out = NULL;
+	char *out = NULL;
+	sbuf_t b = {0};
 	_cleanup_json_ json_t *tags = NULL;
 	size_t compiled = 0;
 	for (; compiled < n_res; compiled++) {
@@ -422,8 +530,9 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 			goto done;
 		}
 	}
-	out = json_array();
 	tags = first_tags(pl->images);
+	int64_t now = pl_now_ns();
+	sb_add(&b, "[", 1);
 	for (pl_container_t *c = pl->head; c; c = c->next) {
 		cctx_t x = {pl, c, res, n_res};
 		bool status_given = json_object_get(filters, "status") != NULL;
@@ -443,8 +552,13 @@ json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, 
 		    !any_of(filters, "volume", m_volume, &x) ||
 		    !any_of(filters, "exited", m_exited, &x))
 			continue;
-		json_array_append_new(out, summary(pl, c, size, tags));
+		if (b.len > 1)
+			sb_add(&b, ",", 1);
+		summary(&b, pl, c, size, tags, now);
 	}
+	sb_add(&b, "]", 1);
+	out = b.p;
+	*len = b.len;
 done:
 	for (size_t k = 0; k < compiled; k++)
 		regfree(&res[k]);

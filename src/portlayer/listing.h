@@ -17,9 +17,11 @@ json_t *pl_filters_parse(const char *text, const char *const *allowed, pl_error_
 
 /* Container summaries: {"id","name","image","image_id","args","labels","ports","state",
  * "status" (human: "Up 5 seconds"),"created","exit_code","mechanism","networks"} plus
- * "size_rw" and "size_root_fs" with size. all false: running (and paused) ones only. */
-json_t *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bool size,
-			   pl_error_t **err);
+ * "size_rw" and "size_root_fs" with size. all false: running (and paused) ones only. The
+ * JSON array as text (malloc'd, *len bytes): a list of 1000 is built from each container's
+ * cached summary, not from objects made and dumped per request. */
+char *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bool size,
+			 size_t *len, pl_error_t **err);
 /* The image list ({"id","tags","size","created"} + "labels", "digests") filtered. */
 json_t *pl_images_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_error_t **err);
 json_t *pl_volumes_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_error_t **err);

@@ -39,6 +39,7 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	pl_remains_detach(c);
 	pl_sessions_free(c);
 	pl_health_free(c);
+	pl_summary_cache_free(c->summary);
 	pl_config_free(c->config);
 	free(c->dir);
 	if (c->dirfd >= 0)

@@ -339,5 +339,41 @@ def test_live_connect_with_alias(docker, uniq):
     nets = json.loads(docker.out("inspect", "-f", "{{json .NetworkSettings.Networks}}", name))
     ip = nets[net]["IPAddress"]
     assert ip and ip in out, out
+    # Docker's Aliases on a user network start with the short id (compose 1.29 reads it), and
+    # the name resolves on the network
+    cid = docker.out("inspect", "-f", "{{.Id}}", name).strip()
+    assert nets[net]["Aliases"][0] == cid[:12] and "svc-alias" in nets[net]["Aliases"], nets
+    out = docker.out("run", "--rm", "--network", net, "busybox", "nslookup", cid[:12])
+    assert ip in out, out
+    # a second connect is Docker's 403, not a silent success
+    p = docker.run("network", "connect", net, name, check=False)
+    assert p.returncode != 0 and "already exists in network" in p.stderr, p
     docker.run("rm", "-f", name)
     docker.run("network", "rm", net)
+
+
+def test_abandoned_idle_streams_end_at_once(docker, uniq):
+    """A client that goes away from an idle stream (`logs -f` of a quiet container,
+    `events`) frees the thread and port layer connection pl-dockerd held for it then, not
+    at the stream's next byte."""
+    from conftest import UnixHTTPConnection
+    docker.run("run", "-d", "--name", uniq, "busybox", "sleep", "1000")
+    tasks = f"/proc/{docker.proc.pid}/task"
+
+    def threads():
+        return len(os.listdir(tasks))
+    base = threads()
+    streams = []
+    for path in (f"/containers/{uniq}/logs?follow=1&stdout=1&stderr=1", "/events"):
+        for _ in range(3):
+            conn = UnixHTTPConnection(str(docker.socket), timeout=DEADLINE)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            assert resp.status == 200, resp.read()
+            streams.append((conn, resp))
+    wait_until(lambda: threads() >= base + 6, DEADLINE, what="a thread per stream")
+    for conn, resp in streams:
+        resp.close()
+        conn.close()
+    wait_until(lambda: threads() <= base, DEADLINE, what="the idle streams' threads to end")
+    docker.run("rm", "-f", uniq)

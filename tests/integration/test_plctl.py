@@ -2,6 +2,7 @@
 """plctl end to end against the daemon."""
 
 import re
+import subprocess
 
 
 def ids(api):
@@ -36,10 +37,27 @@ def test_run_options(api, plctl, rootfs, uniq):
     assert c["config"]["process"]["env"] == ["FOO=bar"] or "FOO=bar" in c["config"]["process"]["env"]
 
 
-def test_run_missing_program_fails(plctl, rootfs):
-    p = plctl("run", "--rm", rootfs, "--", "/bin/does-not-exist")
-    assert p.returncode != 0
-    assert "does-not-exist" in p.stderr
+def test_run_missing_program_fails(api, plctl, rootfs):
+    before = ids(api)
+    # docker's codes, with --rm (created and started in one request, nothing left to ask)
+    # and without (the failed container stays, its record has the code)
+    for rm in (["--rm"], []):
+        p = plctl("run", *rm, rootfs, "--", "/bin/does-not-exist")
+        assert p.returncode == 127 and "does-not-exist" in p.stderr, (rm, p)
+        p = plctl("run", *rm, rootfs, "--", "/")  # a directory: found, not runnable
+        assert p.returncode == 126, (rm, p)
+    assert len(ids(api) - before) == 2, "run without --rm keeps the failed container"
+
+
+def test_plctl_links_no_http_or_archive_library():
+    """plctl is on the critical path of every `plctl run`: it maps libc and jansson at
+    start, libarchive only when cp needs it (dlopen), and the client speaks HTTP itself."""
+    from conftest import BUILD, PLCTL
+    for binary in (PLCTL, BUILD / "src" / "client" / "libportlayer-client.so"):
+        needed = subprocess.run(["readelf", "-d", str(binary)], capture_output=True,
+                                text=True, check=True).stdout
+        libs = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", needed)
+        assert libs and not [l for l in libs if "curl" in l or "archive" in l], (binary, libs)
 
 
 def test_run_detached_ps_logs_stop_rm(api, plctl, rootfs, uniq):

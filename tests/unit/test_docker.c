@@ -159,12 +159,37 @@ static void test_inspect_shape(void **state)
 	json_decref(raw);
 }
 
+/* compose 1.29 skips its disconnect-and-connect when the endpoint's Aliases hold the short
+ * id: shown first on user networks (once), never on the default bridge. */
+static void test_endpoint_aliases(void **state)
+{
+	json_t *raw = json_loads(
+	    "{\"id\":\"0123456789abcdef0123\",\"name\":\"web\",\"config\":{},"
+	    "\"state\":{\"status\":\"running\"},\"network\":{\"endpoints\":["
+	    "{\"scope\":\"bridge\",\"ip\":\"172.17.0.2\"},"
+	    "{\"scope\":\"app\",\"ip\":\"10.1.0.2\",\"aliases\":[\"db\",\"0123456789ab\"]}]}}",
+	    0, NULL);
+	assert_non_null(raw);
+	pl_container_info_t ci = {.id = "0123456789abcdef0123", .name = "web", .raw = raw};
+	ci.state.status = "running";
+	json_t *d = dk_container_json(&ci);
+	json_t *nets = json_object_get(json_object_get(d, "NetworkSettings"), "Networks");
+	json_t *app = json_object_get(json_object_get(nets, "app"), "Aliases");
+	assert_int_equal(json_array_size(app), 2);
+	assert_string_equal(json_string_value(json_array_get(app, 0)), "0123456789ab");
+	assert_string_equal(json_string_value(json_array_get(app, 1)), "db");
+	assert_true(json_is_null(json_object_get(json_object_get(nets, "bridge"), "Aliases")));
+	json_decref(d);
+	json_decref(raw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_spec_json),
 	    cmocka_unit_test(test_status),
 	    cmocka_unit_test(test_inspect_shape),
+	    cmocka_unit_test(test_endpoint_aliases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -355,6 +355,66 @@ static void test_send_over_socketpair(void **state)
 	free(big);
 }
 
+/* A daemon holds a reader per container: once a big frame is taken, the next small one must
+ * not leave the reader holding the big buffer (1000 idle containers held 128 MiB). */
+static void test_idle_reader_is_small(void **state)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	pl_frame_reader_t r;
+	pl_frame_reader_init(&r);
+	size_t big = 200000, n = 0;
+	uint8_t *payload = calloc(1, big);
+	uint8_t *frame = pl_frame_encode(PL_MSG_DATA, 0, payload, big, &n);
+	assert_non_null(frame);
+	pid_t pid = fork();
+	if (pid == 0) {
+		ssize_t w = 0;
+		for (size_t off = 0; off < n && w >= 0; off += (size_t)w)
+			w = write(sv[1], frame + off, n - off);
+		const char *small = "{}";
+		size_t sn = 0;
+		uint8_t *s2 = pl_frame_encode(PL_MSG_HELLO, 0, small, 2, &sn);
+		_exit(write(sv[1], s2, sn) == (ssize_t)sn ? 0 : 1);
+	}
+	close(sv[1]);
+	pl_frame_hdr_t h;
+	const uint8_t *p;
+	int got = 0;
+	while (got < 2) {
+		int rc;
+		while ((rc = pl_frame_reader_next(&r, &h, &p)) == 1) {
+			if (got++ == 0)
+				assert_int_equal(h.len, big);
+			else
+				assert_int_equal(h.type, PL_MSG_HELLO);
+		}
+		assert_int_equal(rc, 0);
+		if (got < 2)
+			assert_true(pl_frame_reader_fill(&r, sv[0]) > 0);
+	}
+	assert_int_equal(buffered(&r), 0);
+	/* a small frame after the drain: back to at most a page */
+	size_t sn = 0;
+	uint8_t *s3 = pl_frame_encode(PL_MSG_HELLO, 0, "{}", 2, &sn);
+	int pp[2];
+	assert_int_equal(pipe(pp), 0);
+	assert_int_equal(write(pp[1], s3, sn), (ssize_t)sn);
+	assert_true(pl_frame_reader_fill(&r, pp[0]) > 0);
+	assert_true(r.cap <= 4096);
+	assert_int_equal(pl_frame_reader_next(&r, &h, &p), 1);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(pp[0]);
+	close(pp[1]);
+	close(sv[0]);
+	free(s3);
+	free(frame);
+	free(payload);
+	pl_frame_reader_free(&r);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -366,6 +426,7 @@ int main(void)
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_many_in_one_feed),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_idle_reader_is_small),
 		cmocka_unit_test(test_send_over_socketpair),
 	};
 	/* clang-format on */

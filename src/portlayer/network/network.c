@@ -348,24 +348,47 @@ static void take_recorded(pl_network_t *n, const pl_config_t *cfg, const char *w
 		if (s && a && pl_ipam_reserve(s->ipam, a, &er) < 0) {
 			pl_log_warn("container %.12s: %s: %s", who, s->name, er->msg);
 			pl_error_free(er);
+			n->alloc_conflicts = true;
 		}
 	}
 }
 
 static void rebuild_except(pl_network_t *n, const pl_container_t *self)
 {
+	n->alloc_conflicts = false;
 	for (pl_scope_t *s = n->scopes; s; s = s->next)
 		pl_ipam_reset(s->ipam);
 	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c))
 		if (c != self)
 			take_recorded(n, pl_container_config(c), pl_container_id(c));
+	/* with self left out the allocators hold what a commit may still refuse */
+	n->alloc_stale = self != NULL;
 }
 
 void pl_network_rebuild(pl_network_t *n)
 {
-	if (!n)
+	if (n)
+		n->alloc_stale =
+		    true; /* derived at the next attach: one walk, not one per change */
+}
+
+/* c is gone: its addresses go back, unless the allocators are to be derived anyway or two
+ * records claimed one address (then the other keeps it: derive again). */
+static void give_back(pl_network_t *n, const pl_container_t *c)
+{
+	if (n->alloc_stale || n->alloc_conflicts) {
+		n->alloc_stale = true;
 		return;
-	rebuild_except(n, NULL);
+	}
+	size_t i;
+	json_t *e;
+	json_array_foreach(pl_container_config(c)->networks, i, e)
+	{
+		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		uint32_t a = pl_endpoint_ip(e);
+		if (s && a)
+			pl_ipam_release(s->ipam, a);
+	}
 }
 
 static bool port_clash(const json_t *a, const json_t *b)
@@ -402,7 +425,11 @@ static const char *port_taken(pl_network_t *n, const pl_config_t *cfg, size_t up
 int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const pl_container_t *self,
 		      pl_error_t **err)
 {
-	rebuild_except(n, self);
+	/* a new container's addresses come from allocators that already hold every record's
+	 * (kept as containers come and go); a replaced config is checked against all but
+	 * its own */
+	if (self || n->alloc_stale)
+		rebuild_except(n, self);
 	size_t i;
 	json_t *e;
 	json_array_foreach(cfg->networks, i, e)
@@ -918,7 +945,7 @@ static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecyc
 		pl_network_container_changed(n, c);
 		break;
 	case PL_LIFECYCLE_GONE:
-		pl_network_rebuild(n);
+		give_back(n, c);
 		break;
 	default:
 		break;

@@ -49,8 +49,8 @@ void pl_network_config_clear(pl_config_t *c);
  * assignments are written into cfg. self: the container whose old config cfg replaces. */
 int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const struct pl_container *self,
 		      pl_error_t **err);
-/* Rebuilds the allocators from every container's config (after a removal or a failed
- * commit gave addresses back). */
+/* The allocators are to be derived again from every container's config, at the next attach
+ * (after a failed commit or create gave addresses back). */
 void pl_network_rebuild(pl_network_t *n);
 
 /* What the mechanism plumbs on the host for c: [{"kind","bridge"|"parent","host_ifname",

@@ -53,6 +53,11 @@ struct pl_network {
 	int dirfd; /* ROOT/network */
 	pl_scope_t *scopes;
 	pl_nft_t *nft;
+	/* the address allocators are derived from the containers' configs (no table of their
+	 * own): stale means "derive again before the next allocation" (after a commit that may
+	 * not hold, or conflicting records, where giving one container's addresses back could
+	 * free another's); otherwise create and removal keep them as the records are */
+	bool alloc_stale, alloc_conflicts;
 	int *pool_fds; /* the netns pool */
 	size_t pool_n;
 	int pool_size;
