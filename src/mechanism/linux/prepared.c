@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -41,10 +42,10 @@ typedef struct prepared {
 	pl_phase_page_t *page; /* shared with it before it was cloned: its set-up steps */
 } prepared_t;
 
-/* What the maker sends per domain (with SCM_RIGHTS: pidfd, control socket). */
+/* What the maker sends per domain (with SCM_RIGHTS: pidfd, control socket, and a memfd
+ * holding its phase page when one could be made). */
 typedef struct made_msg {
-	int32_t pid;   /* < 0: -errno, the domain could not be made */
-	int32_t index; /* of the maker's batch (its phase page) */
+	int32_t pid; /* < 0: -errno, the domain could not be made */
 	char name[64];
 	char error[160];
 } made_msg_t;
@@ -55,11 +56,10 @@ static struct {
 	pl_loop_t *loop;
 	prepared_t ready[MAX_POOL];
 	int n_ready;
-	unsigned seq;
 	pid_t maker_pid;
 	int maker_pidfd, maker_sock;
-	int mntns; /* the daemon's mount namespace, copied by each domain at its take */
-	pl_phase_page_t *pages[MAX_POOL]; /* one per domain of the maker's batch */
+	int mntns;     /* the daemon's mount namespace, copied by each domain at its take */
+	int in_flight; /* asked of the maker, not handed over yet */
 	pl_watch_t *maker_watch;
 	pl_timer_t *refill;
 	int failures; /* in a row: a host that cannot make them stops trying */
@@ -216,7 +216,23 @@ static pid_t clone_parent(uint64_t flags, int cgfd, int *pidfd)
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
 
-static int make_one(int sock, int index, const char *name, pl_error_t **err)
+/* A phase page shared through a memfd (the daemon maps it when the domain arrives). */
+static pl_phase_page_t *page_memfd(int *fd)
+{
+	*fd = memfd_create("pl-phase", MFD_CLOEXEC);
+	if (*fd < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate(*fd, sizeof(pl_phase_page_t)) == 0)
+		p = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (p == MAP_FAILED) {
+		*fd = pl_close(*fd);
+		return NULL;
+	}
+	return p;
+}
+
+static int make_one(int sock, const char *name, pl_error_t **err)
 {
 	int cgfd = pl_cgroup_create(name, err);
 	if (cgfd < 0 && err && *err)
@@ -234,7 +250,8 @@ static int make_one(int sock, int index, const char *name, pl_error_t **err)
 			close(cgfd);
 		return pl_error_errno(err, "socketpair");
 	}
-	int pidfd = -1;
+	int pidfd = -1, pagefd = -1;
+	pl_phase_child_page = page_memfd(&pagefd);
 	pid_t pid = clone_parent(
 	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, cgfd, &pidfd);
 	if (pid == 0) {
@@ -243,11 +260,15 @@ static int make_one(int sock, int index, const char *name, pl_error_t **err)
 		prepared_child(sv[1]);
 	}
 	int e = errno;
+	if (pl_phase_child_page)
+		munmap(pl_phase_child_page, sizeof(pl_phase_page_t));
+	pl_phase_child_page = NULL;
 	if (cgfd >= 0)
 		close(cgfd);
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
+		pl_close(pagefd);
 		errno = e;
 		return pl_error_errno(err, "clone3");
 	}
@@ -256,47 +277,61 @@ static int make_one(int sock, int index, const char *name, pl_error_t **err)
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		close(pidfd);
 		close(sv[0]);
+		pl_close(pagefd);
 		return -1;
 	}
-	made_msg_t m = {.pid = pid, .index = index};
+	made_msg_t m = {.pid = pid};
 	snprintf(m.name, sizeof(m.name), "%s", name);
-	int fds[2] = {pidfd, sv[0]};
+	int fds[3] = {pidfd, sv[0], pagefd};
+	int nfds = pagefd >= 0 ? 3 : 2;
 	char cbuf[CMSG_SPACE(sizeof(fds))] = {0};
 	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(fds));
-	memcpy(CMSG_DATA(c), fds, sizeof(fds));
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
 	close(pidfd);
 	close(sv[0]);
+	pl_close(pagefd);
 	return n == (ssize_t)sizeof(m) ? 0 : pl_error_errno(err, "hand over");
 }
 
-static _Noreturn void maker_main(pid_t daemon, int sock, unsigned first, int count)
+/* The maker lives as long as the pool: the daemon asks for domains (a uint32_t count per
+ * request) and forks nothing on its loop after the first time. */
+static _Noreturn void maker_main(pid_t daemon, int sock)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != daemon)
 		_exit(0);
 	close_all_but(sock, pl_linux_tether_memfd());
-	for (int i = 0; i < count; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s%d-%u", pool.prefix, (int)daemon, first + i);
-		pl_error_t *e = NULL;
-		pl_phase_child_page = pool.pages[i];
-		if (make_one(sock, i, name, &e) < 0) {
-			made_msg_t m = {.pid = -(e && e->errnum ? e->errnum : EIO)};
-			snprintf(m.name, sizeof(m.name), "%s", name);
-			snprintf(m.error, sizeof(m.error), "%s", e ? e->msg : "failed");
-			pl_cgroup_destroy(name, NULL);
-			send(sock, &m, sizeof(m), MSG_NOSIGNAL);
-			_exit(1);
+	unsigned seq = 0;
+	for (;;) {
+		uint32_t want;
+		ssize_t n = recv(sock, &want, sizeof(want), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(want))
+			_exit(0); /* the daemon is gone or stops the pool */
+		for (uint32_t i = 0; i < want && i < MAX_POOL; i++) {
+			char name[64];
+			snprintf(name, sizeof(name), "%s%d-%u", pool.prefix, (int)daemon, seq++);
+			pl_error_t *e = NULL;
+			if (make_one(sock, name, &e) < 0) {
+				made_msg_t m = {.pid = -(e && e->errnum ? e->errnum : EIO)};
+				snprintf(m.name, sizeof(m.name), "%s", name);
+				snprintf(m.error, sizeof(m.error), "%s", e ? e->msg : "failed");
+				pl_error_free(e);
+				pl_cgroup_destroy(name, NULL);
+				send(sock, &m, sizeof(m), MSG_NOSIGNAL);
+			}
 		}
 	}
-	_exit(0);
 }
 
 static void refill(void);
@@ -311,10 +346,9 @@ static void maker_done(void)
 	}
 	pool.maker_pidfd = pl_close(pool.maker_pidfd);
 	pool.maker_pid = 0;
-	for (int i = 0; i < MAX_POOL; i++) {
-		pl_phase_page_free(pool.pages[i]);
-		pool.pages[i] = NULL;
-	}
+	pool.in_flight = 0;
+	if (pool.started) /* it lives as long as the pool: an end is a failure */
+		pool.failures++;
 	if (pool.failures < 3)
 		refill();
 }
@@ -323,7 +357,7 @@ static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	for (;;) {
 		made_msg_t m;
-		int fds[2] = {-1, -1};
+		int fds[3] = {-1, -1, -1};
 		char cbuf[CMSG_SPACE(sizeof(fds))];
 		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
 		struct msghdr mh = {.msg_iov = &iov,
@@ -339,8 +373,10 @@ static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		}
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-			    c->cmsg_len == CMSG_LEN(sizeof(fds)))
-				memcpy(fds, CMSG_DATA(c), sizeof(fds));
+			    c->cmsg_len <= CMSG_LEN(sizeof(fds)))
+				memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
+		if (pool.in_flight > 0)
+			pool.in_flight--;
 		m.name[sizeof(m.name) - 1] = m.error[sizeof(m.error) - 1] = '\0';
 		if (n != (ssize_t)sizeof(m) || m.pid <= 0 || fds[0] < 0 || fds[1] < 0) {
 			pool.failures++;
@@ -348,13 +384,16 @@ static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
 				    n == (ssize_t)sizeof(m) ? m.error : "bad hand-over");
 			pl_close(fds[0]);
 			pl_close(fds[1]);
+			pl_close(fds[2]);
 			continue;
 		}
 		pool.failures = 0;
 		prepared_t p = {.pid = m.pid, .pidfd = fds[0], .ctl = fds[1]};
-		if (m.index >= 0 && m.index < MAX_POOL) {
-			p.page = pool.pages[m.index];
-			pool.pages[m.index] = NULL;
+		if (fds[2] >= 0) {
+			void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE,
+					MAP_SHARED, fds[2], 0);
+			p.page = pg == MAP_FAILED ? NULL : pg;
+			close(fds[2]);
 		}
 		snprintf(p.name, sizeof(p.name), "%s", m.name);
 		if (pool.n_ready >= pool.size || !pool.started) {
@@ -366,41 +405,50 @@ static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	}
 }
 
-static void refill(void)
+static void start_maker(void)
 {
-	if (!pool.started || pool.maker_pid || pool.n_ready >= pool.size)
-		return;
-	int count = pool.size - pool.n_ready;
 	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		pool.failures++;
 		return;
-	unsigned first = pool.seq;
-	pool.seq += (unsigned)count;
+	}
 	pid_t daemon = getpid();
-	for (int i = 0; i < count; i++)
-		pool.pages[i] = pl_phase_page_new();
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(0, -1, &pidfd);
 	if (pid == 0) {
 		close(sv[0]);
-		maker_main(daemon, sv[1], first, count);
+		maker_main(daemon, sv[1]);
 	}
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
 		pool.failures++;
-		for (int i = 0; i < count; i++) {
-			pl_phase_page_free(pool.pages[i]);
-			pool.pages[i] = NULL;
-		}
 		return;
 	}
 	pool.maker_pid = pid;
 	pool.maker_pidfd = pidfd;
 	pool.maker_sock = sv[0];
+	pool.in_flight = 0;
 	pool.maker_watch = pl_loop_watch(pool.loop, sv[0], EPOLLIN, on_maker, NULL, NULL);
-	if (!pool.maker_watch) /* cannot hear it: stop it */
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0), maker_done();
+	if (!pool.maker_watch) { /* cannot hear it: stop it */
+		pool.failures++;
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		maker_done();
+	}
+}
+
+static void refill(void)
+{
+	if (!pool.started || pool.n_ready + pool.in_flight >= pool.size)
+		return;
+	if (!pool.maker_pid)
+		start_maker();
+	if (!pool.maker_pid)
+		return;
+	uint32_t want = (uint32_t)(pool.size - pool.n_ready - pool.in_flight);
+	if (send(pool.maker_sock, &want, sizeof(want), MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	    (ssize_t)sizeof(want))
+		pool.in_flight += (int)want;
 }
 
 static void on_refill(pl_loop_t *loop, void *data)
