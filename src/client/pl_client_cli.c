@@ -73,14 +73,7 @@ int pl_exec_wait(pl_client_t *c, const char *exec_id, pl_exit_status_t *out, pl_
 int pl_exec_start_stream(pl_client_t *c, const char *exec_id, const pl_attach_opts_t *o,
 			 pl_upgraded_t *up, pl_error_t **err)
 {
-	_cleanup_free_ char *path = pl_cj_path(c, "/exec", exec_id, "/start");
-	pl_client_add_query(c, &path, "stream", o->stream ? "1" : "0");
-	pl_client_add_query(c, &path, "stdin", o->stdin_ ? "1" : "0");
-	pl_client_add_query(c, &path, "stdout", o->stdout_ ? "1" : "0");
-	pl_client_add_query(c, &path, "stderr", o->stderr_ ? "1" : "0");
-	if (o->detach_keys)
-		pl_client_add_query(c, &path, "detachKeys", o->detach_keys);
-	return pl_client_upgrade(c, "POST", path, NULL, up, err);
+	return pl_cj_upgrade_stream(c, pl_cj_path(c, "/exec", exec_id, "/start"), o, up, err);
 }
 
 int pl_exec_create_from(pl_client_t *c, const char *container, const pl_exec_spec_t *spec,

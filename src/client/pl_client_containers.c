@@ -457,16 +457,7 @@ int pl_container_logs(pl_client_t *c, const char *id, const pl_logs_opts_t *o, p
 int pl_container_attach(pl_client_t *c, const char *id, const pl_attach_opts_t *o,
 			pl_upgraded_t *up, pl_error_t **err)
 {
-	_cleanup_free_ char *path = pl_cj_path(c, "/containers", id, "/attach");
-	pl_client_add_query(c, &path, "stream", o->stream ? "1" : "0");
-	pl_client_add_query(c, &path, "stdin", o->stdin_ ? "1" : "0");
-	pl_client_add_query(c, &path, "stdout", o->stdout_ ? "1" : "0");
-	pl_client_add_query(c, &path, "stderr", o->stderr_ ? "1" : "0");
-	if (o->logs)
-		pl_client_add_query(c, &path, "logs", "1");
-	if (o->detach_keys)
-		pl_client_add_query(c, &path, "detachKeys", o->detach_keys);
-	return pl_client_upgrade(c, "POST", path, NULL, up, err);
+	return pl_cj_upgrade_stream(c, pl_cj_path(c, "/containers", id, "/attach"), o, up, err);
 }
 
 json_t *pl_container_stats(pl_client_t *c, const char *id, pl_error_t **err)

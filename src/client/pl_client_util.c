@@ -24,6 +24,21 @@ char *pl_cj_path(pl_client_t *c, const char *prefix, const char *id, const char 
 	return pl_xasprintf("%s/%s%s", prefix, esc, suffix ? suffix : "");
 }
 
+int pl_cj_upgrade_stream(pl_client_t *c, char *path_owned, const pl_attach_opts_t *o,
+			 pl_upgraded_t *up, pl_error_t **err)
+{
+	_cleanup_free_ char *path = path_owned;
+	pl_client_add_query(c, &path, "stream", o->stream ? "1" : "0");
+	pl_client_add_query(c, &path, "stdin", o->stdin_ ? "1" : "0");
+	pl_client_add_query(c, &path, "stdout", o->stdout_ ? "1" : "0");
+	pl_client_add_query(c, &path, "stderr", o->stderr_ ? "1" : "0");
+	if (o->logs)
+		pl_client_add_query(c, &path, "logs", "1");
+	if (o->detach_keys)
+		pl_client_add_query(c, &path, "detachKeys", o->detach_keys);
+	return pl_client_upgrade(c, "POST", path, NULL, up, err);
+}
+
 json_t *pl_cj_strv(const char *const *v)
 {
 	if (!v)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "common/json.h"
 #include "common/cleanup.h"
+#include "common/util.h"
 
 #include <string.h>
 
@@ -77,4 +78,13 @@ json_t *pl_json_parse(const char *buf, size_t len, const char *what, pl_error_t 
 		pl_error_set(err, PL_ERR_INVALID, 0, "%s: invalid JSON at line %d column %d: %s",
 			     what, je.line, je.column, je.text);
 	return j;
+}
+
+json_t *pl_json_time(int64_t ns)
+{
+	if (ns <= 0)
+		return json_string("");
+	char buf[48];
+	pl_time_format(ns, buf, sizeof(buf));
+	return json_string(buf);
 }

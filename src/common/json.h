@@ -23,6 +23,8 @@ int pl_json_get_string(const json_t *obj, const char *key, const char **out, pl_
 /* Optional array of strings; *out stays NULL when absent. */
 int pl_json_get_string_array(const json_t *obj, const char *key, const json_t **out,
 			     pl_error_t **err);
+/* A time in ns since the epoch as an RFC 3339 string (the API's form); "" for 0 (unset). */
+json_t *pl_json_time(int64_t ns);
 /* Serialises compactly; aborts on OOM. Caller frees. */
 char *pl_json_dump(const json_t *j);
 /* Parses a buffer; INVALID error with jansson's position on failure. */

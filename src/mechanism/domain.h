@@ -70,3 +70,52 @@ typedef struct pl_domain_host {
 	int64_t shm_size;	   /* bytes of /dev/shm */
 	const char *domainname;	   /* NULL: none */
 } pl_domain_host_t;
+
+/* A volume or bind mount of the domain. At spawn the source is a host path (a volume's data
+ * directory); at validate and tether_config time it is as configured (a volume's name, or
+ * NULL for an anonymous one not yet created). Borrowed from the core for the call. */
+typedef struct pl_domain_mount {
+	const char *source;
+	const char *target; /* a clean absolute path inside the domain */
+	bool volume;	    /* the port layer's (a volume), not a host path the caller named */
+	bool readonly;
+	const char *propagation; /* "rprivate" (the default), "private", "rshared", "shared",
+				  * "rslave", "slave" */
+	/* spawn only, a volume: copy the image's content at target first (when the volume is
+	 * empty), then create this marker file; NULL: never populate */
+	const char *populate;
+} pl_domain_mount_t;
+
+typedef enum pl_endpoint_kind {
+	PL_ENDPOINT_VETH,    /* a veth pair: its host end (host_ifname) on bridge */
+	PL_ENDPOINT_MACVLAN, /* a macvlan on the host interface parent (an external scope) */
+} pl_endpoint_kind_t;
+
+#define PL_IFNAME_SIZE 16 /* IFNAMSIZ */
+
+/* A network endpoint the mechanism plumbs on the host side before GO (see
+ * host/linux/netdev.h); tether configures the inside end from CONFIG's "network" object. The
+ * interface name and MAC are the ones tether's addressing uses. */
+typedef struct pl_domain_endpoint {
+	pl_endpoint_kind_t kind;
+	char ifname[PL_IFNAME_SIZE]; /* inside the domain: eth0, eth1, ... */
+	char mac[18];		     /* "02:42:ac:11:00:02" */
+	int mtu;
+	char bridge[PL_IFNAME_SIZE], host_ifname[PL_IFNAME_SIZE]; /* veth */
+	char parent[PL_IFNAME_SIZE];				  /* macvlan */
+	/* net_connect only (a live domain, which no tether CONFIG reaches): the inside end's
+	 * address "A.B.C.D/len", and the gateway when this endpoint is to hold the default
+	 * route ("" otherwise) */
+	char address[20], gateway[16];
+} pl_domain_endpoint_t;
+
+/* A description's mounts and endpoints as JSON and back, for a mechanism that hands one to
+ * another process of its own (domain_json.c). Not the boundary: the core never sees these.
+ * mounts: [{"source","target","volume","readonly","propagation","populate"}] (absent fields:
+ * NULL/false); endpoints: [{"kind": "veth"|"macvlan","ifname","mac","mtu","bridge",
+ * "host_ifname","parent","address","gateway"}]. A parsed mount borrows its strings from j,
+ * which must outlive it; free() the array. -1 when j (NULL: none) has another shape. */
+json_t *pl_domain_mounts_json(const pl_domain_mount_t *v, size_t n);
+int pl_domain_mounts_parse(const json_t *j, pl_domain_mount_t **v, size_t *n);
+json_t *pl_domain_endpoints_json(const pl_domain_endpoint_t *v, size_t n);
+int pl_domain_endpoints_parse(const json_t *j, pl_domain_endpoint_t **v, size_t *n);

@@ -62,15 +62,15 @@ typedef struct pl_domain_spec {
 	pl_domain_host_t host;
 	const char *hostname;
 	const char *lowerdir; /* overlayfs lower layers, top first, ':'-separated */
-	/* [{"source": host path, "target", "readonly", "propagation", "populate": marker path
-	 * (a fresh volume: copy the image's content at target first, then create the marker)}] */
-	const json_t *mounts;
+	/* volumes and bind mounts, in the config's order (domain.h) */
+	const pl_domain_mount_t *mounts;
+	size_t n_mounts;
 	/* network: share the daemon's namespace (host mode), or a fresh one with these
-	 * endpoints plumbed on the host side before GO, see host/linux/netdev.h:
-	 * [{"kind":"veth","bridge","host_ifname","ifname","mac","mtu"} |
-	 *  {"kind":"macvlan","parent","ifname","mac","mtu"}]; tether configures the inside */
+	 * endpoints plumbed on the host side before GO (domain.h); tether configures the
+	 * inside */
 	bool host_network;
-	const json_t *endpoints;
+	const pl_domain_endpoint_t *endpoints;
+	size_t n_endpoints;
 	bool netns_pooled; /* enter netns_fd (a pre-created namespace) instead of a new one */
 	int netns_fd;
 	/* namespaces shared instead of made (pods, see portlayer/pods.c); NULL: all own.
@@ -140,12 +140,12 @@ typedef struct pl_mechanism {
 				      int signo, bool killed_by_us, int *exit_code, int *signal);
 	/* Optional (NULL: a running domain's network cannot change, no hot-plug). Plumbs one
 	 * more endpoint into the running domain and configures its inside end: ep as in
-	 * pl_domain_spec_t.endpoints plus "address" ("A.B.C.D/len") and "gateway" when it is to
-	 * hold the default route. net_disconnect takes it away again. */
-	int (*net_connect)(const struct pl_mechanism *m, const pl_domain_t *dom, const json_t *ep,
-			   pl_error_t **err);
+	 * pl_domain_spec_t's endpoints with its address (and gateway when it is to hold the
+	 * default route) filled. net_disconnect takes it away again. */
+	int (*net_connect)(const struct pl_mechanism *m, const pl_domain_t *dom,
+			   const pl_domain_endpoint_t *ep, pl_error_t **err);
 	int (*net_disconnect)(const struct pl_mechanism *m, const pl_domain_t *dom,
-			      const json_t *ep, pl_error_t **err);
+			      const pl_domain_endpoint_t *ep, pl_error_t **err);
 	/* Optional. What inspect shows about a domain beyond the mechanism's name (a VM's
 	 * kernel version and accelerator), read from its domain directory; NULL for nothing. */
 	json_t *(*describe)(const struct pl_mechanism *m, int domain_dirfd);

@@ -148,36 +148,13 @@ int pl_portlayer_container_remove(pl_portlayer_t *pl, const char *ref, bool forc
 	return pl_container_remove(pl, c, force, err);
 }
 
-/* A detached exec's output has no reader: a sink that takes it at once keeps credit flowing. */
-typedef struct discard {
-	pl_sink_t sink;
-	pl_container_t *c; /* valid while the sink is attached: the session ends first */
-	uint32_t session;
-} discard_t;
-
-static void discard_data(pl_sink_t *s, int stream, const uint8_t *buf, size_t len)
-{
-	discard_t *d = (discard_t *)s;
-	pl_session_consumed(d->c, d->session, s, len);
-}
-
-static void discard_ended(pl_sink_t *s)
-{
-	free(s);
-}
-
 int pl_exec_start_detached(pl_portlayer_t *pl, pl_exec_t *ex, pl_start_fn cb, void *data,
 			   pl_error_t **err)
 {
 	if (pl_exec_start(pl, ex, cb, data, err) < 0)
 		return -1;
-	discard_t *d = pl_xcalloc(1, sizeof(*d));
-	d->sink.data = discard_data;
-	d->sink.ended = discard_ended;
-	d->c = pl_exec_container(ex);
-	d->session = pl_exec_session(ex);
-	if (pl_session_attach(d->c, d->session, &d->sink, NULL) < 0)
-		free(d);
+	/* a detached exec's output has no reader */
+	pl_session_discard(pl_exec_container(ex), pl_exec_session(ex));
 	return 0;
 }
 

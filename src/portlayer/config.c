@@ -71,19 +71,6 @@ pl_config_t *pl_config_free(pl_config_t *c)
 	return NULL;
 }
 
-bool pl_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0 || n > PL_NAME_MAX || !isalnum((unsigned char)name[0]))
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		unsigned char ch = (unsigned char)name[i];
-		if (!isalnum(ch) && ch != '_' && ch != '.' && ch != '-')
-			return false;
-	}
-	return true;
-}
-
 int pl_user_parse(const char *s, uid_t *uid, gid_t *gid)
 {
 	_cleanup_free_ char *copy = pl_xstrdup(s);
@@ -99,17 +86,6 @@ int pl_user_parse(const char *s, uid_t *uid, gid_t *gid)
 	*uid = (uid_t)u;
 	*gid = (gid_t)g;
 	return 0;
-}
-
-bool pl_user_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-	if (!n || n > 255 || s[0] == ':' || s[n - 1] == ':' || strchr(s, ':') != strrchr(s, ':'))
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("._-:$", *p))
-			return false;
-	return s[0] != '-';
 }
 
 const char *pl_kernel_name(pl_kernel_t k)
@@ -187,24 +163,6 @@ int pl_config_parse_env(const json_t *arr, const char *field, pl_error_t **err)
 		if (!kv || !eq || eq == kv || strlen(kv) != json_string_length(e))
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "%s[%zu] is not a \"KEY=VALUE\" string", field, i);
-	}
-	return 0;
-}
-
-int pl_config_parse_string_map(const json_t *v, const char *field, pl_error_t **err)
-{
-	if (!json_is_object(v))
-		return pl_error_set(err, PL_ERR_INVALID, 0, "%s must be an object of strings",
-				    field);
-	const char *k;
-	json_t *e;
-	json_object_foreach((json_t *)v, k, e)
-	{
-		if (!*k || !json_is_string(e) ||
-		    strlen(json_string_value(e)) != json_string_length(e))
-			return pl_error_set(err, PL_ERR_INVALID, 0,
-					    "%s[\"%s\"] must be a string (keys non-empty)", field,
-					    k);
 	}
 	return 0;
 }

@@ -90,17 +90,12 @@ pl_config_t *pl_config_dup(const pl_config_t *c);
 
 /* Field parsers shared by create and the handle mutators; each names the field in errors. */
 int pl_config_parse_restart(const json_t *v, pl_restart_t *policy, int *max, pl_error_t **err);
-int pl_config_parse_string_map(const json_t *v, const char *field, pl_error_t **err);
 int pl_config_parse_env(const json_t *arr, const char *field, pl_error_t **err);
 int pl_config_parse_stop(const json_t *sig, const json_t *timeout, int *signo, int *secs,
 			 pl_error_t **err);
 const char *pl_restart_name(pl_restart_t r);
 
-bool pl_name_valid(const char *name);
 int pl_user_parse(const char *s, uid_t *uid, gid_t *gid);
-/* "name[:group]" (or uid:group, name:gid) that tether may resolve: portable user and group
- * name characters, at most 255 bytes. */
-bool pl_user_name_valid(const char *s);
 const char *pl_kernel_name(pl_kernel_t k);
 
 /* Whether a mount target is refused: /proc or /sys or below, /dev itself, or "/". */

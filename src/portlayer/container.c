@@ -16,6 +16,7 @@
 #include "portlayer/placement.h"
 #include "portlayer/health.h"
 #include "portlayer/kv.h"
+#include "portlayer/link.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -26,45 +27,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-
-static const char *const status_names[] = {"created",  "starting", "running",
-					   "stopping", "stopped",  "removing"};
-
-const char *pl_status_name(pl_status_t s)
-{
-	return (unsigned)s < PL_ARRAY_SIZE(status_names) ? status_names[s] : "unknown";
-}
-
-const pl_config_t *pl_container_config(const pl_container_t *c)
-{
-	return c->config;
-}
-
-const char *pl_container_id(const pl_container_t *c)
-{
-	return c->id;
-}
-
-pl_status_t pl_container_status(const pl_container_t *c)
-{
-	return c->status;
-}
-
-bool pl_container_is_running(const pl_container_t *c)
-{
-	return c->status == PL_STATUS_STARTING || c->status == PL_STATUS_RUNNING ||
-	       c->status == PL_STATUS_STOPPING;
-}
-
-uint64_t pl_container_version(const pl_container_t *c)
-{
-	return c->version;
-}
-
-const char *pl_container_name(const pl_container_t *c)
-{
-	return c->config->name ? c->config->name : "";
-}
 
 int pl_container_replace_config(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg,
 				pl_error_t **err)
@@ -82,29 +44,14 @@ int pl_container_replace_config(pl_portlayer_t *pl, pl_container_t *c, pl_config
 	return 0;
 }
 
-uint64_t pl_container_exits(const pl_container_t *c)
+static void changed(pl_container_t *c)
 {
-	return c->exits;
+	pl_container_changed(c);
 }
 
-int pl_container_dirfd(const pl_container_t *c)
+static int send_json(pl_container_t *c, uint16_t type, json_t *j)
 {
-	return c->dirfd;
-}
-
-const char *pl_container_dir(const pl_container_t *c)
-{
-	return c->dir;
-}
-
-pl_container_t *pl_container_first(pl_portlayer_t *pl)
-{
-	return pl->head;
-}
-
-pl_container_t *pl_container_next(pl_container_t *c)
-{
-	return c->next;
+	return pl_container_send(c, type, j);
 }
 
 static int kill_tether(pl_container_t *c)
@@ -117,10 +64,16 @@ static int kill_tether(pl_container_t *c)
 	return syscall(SYS_pidfd_send_signal, c->dom.pidfd, SIGKILL, NULL, 0) < 0 ? -errno : 0;
 }
 
-static void changed(pl_container_t *c)
+/* A record recovery settled: a live domain is watched again; one that stopped by itself
+ * while the daemon was away says so (die) and meets its restart policy. */
+static void adopt(pl_container_t *c, bool away)
 {
-	if (c->pl->on_change)
-		c->pl->on_change(c->pl, c, c->pl->on_change_data);
+	if (c->status == PL_STATUS_RUNNING)
+		pl_container_watch_domain(c);
+	if (away) {
+		pl_container_emit(c, "die", pl_container_exit_json(c));
+		pl_container_consider_restart(c);
+	}
 }
 
 pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **err)
@@ -178,7 +131,8 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	pl->kv = pl_kv_open(root, err);
 	if (!pl->kv)
 		return pl_portlayer_free(pl);
-	if (pl_recovery_run(pl, err) < 0)
+	pl_health_follow(pl);
+	if (pl_recovery_run(pl, adopt, err) < 0)
 		return pl_portlayer_free(pl);
 	pl->net = pl_network_open(pl, root, loop, o->address_pool, o->netns_pool, err);
 	if (!pl->net)
@@ -193,17 +147,6 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 	return pl;
 }
 
-static void link_drop_queue(pl_container_t *c)
-{
-	while (c->wq) {
-		pl_qframe_t *f = c->wq;
-		c->wq = f->next;
-		free(f);
-	}
-	c->wq_ctrl_tail = NULL;
-	c->wq_bytes = 0;
-}
-
 static void release_domain(pl_container_t *c)
 {
 	c->ctl_watch = pl_loop_unwatch(c->pl->loop, c->ctl_watch);
@@ -212,9 +155,8 @@ static void release_domain(pl_container_t *c)
 	c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
 	c->dom.pidfd = pl_close(c->dom.pidfd);
 	pl_frame_reader_free(&c->reader);
-	link_drop_queue(c);
+	pl_link_drop_queue(c);
 	c->greeted = false;
-	pl_health_stop(c);
 	json_decref(c->guest_stats); /* a past run's figures are no one's now */
 	c->guest_stats = NULL;
 }
@@ -227,6 +169,8 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	while (pl->head) {
 		pl_container_t *c = pl->head;
 		pl->head = c->next;
+		if (pl_container_is_running(c))
+			pl_container_lifecycle(c, PL_LIFECYCLE_RELEASED);
 		release_domain(c);
 		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
@@ -249,67 +193,6 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 	return NULL;
 }
 
-const pl_mechanism_t *const *pl_portlayer_mechanisms(const pl_portlayer_t *pl)
-{
-	return pl->mechs;
-}
-
-pl_userns_range_t pl_portlayer_userns_range(const pl_portlayer_t *pl)
-{
-	return pl->userns_range;
-}
-
-struct pl_kv *pl_portlayer_kv(pl_portlayer_t *pl)
-{
-	return pl->kv;
-}
-
-struct pl_network *pl_portlayer_network(pl_portlayer_t *pl)
-{
-	return pl->net;
-}
-
-pl_loop_t *pl_portlayer_loop(pl_portlayer_t *pl)
-{
-	return pl->loop;
-}
-
-pl_images_t *pl_portlayer_images(pl_portlayer_t *pl)
-{
-	return pl->images;
-}
-
-bool pl_portlayer_image_in_use(pl_portlayer_t *pl, const char *image_id)
-{
-	for (pl_container_t *c = pl->head; c; c = c->next)
-		if (c->config->image && strcmp(c->config->image, image_id) == 0)
-			return true;
-	return false;
-}
-
-pl_events_t *pl_portlayer_events(pl_portlayer_t *pl)
-{
-	return pl->events;
-}
-
-void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs)
-{
-	/* what the container was made from, at the time (Docker's events carry both) */
-	if (!attrs)
-		attrs = json_object();
-	if (c->config->image && !json_object_get(attrs, "image"))
-		json_object_set_new(attrs, "image", json_string(c->config->image));
-	if (json_object_size(c->config->labels) && !json_object_get(attrs, "labels"))
-		json_object_set_new(attrs, "labels", json_deep_copy(c->config->labels));
-	pl_events_emit(c->pl->events, "container", action, c->id, c->config->name, attrs);
-}
-
-void pl_portlayer_on_change(pl_portlayer_t *pl, pl_change_fn fn, void *data)
-{
-	pl->on_change = fn;
-	pl->on_change_data = data;
-}
-
 pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl)
 {
 	pl_counts_t n = {0};
@@ -323,30 +206,6 @@ pl_counts_t pl_portlayer_counts(const pl_portlayer_t *pl)
 			n.stopped++;
 	}
 	return n;
-}
-
-pl_container_t *pl_container_find(pl_portlayer_t *pl, const char *ref, pl_error_t **err)
-{
-	size_t n = strlen(ref);
-	pl_container_t *by_prefix = NULL;
-	bool ambiguous = false;
-	for (pl_container_t *c = pl->head; c; c = c->next) {
-		if (strcmp(c->id, ref) == 0 ||
-		    (c->config->name && strcmp(c->config->name, ref) == 0))
-			return c;
-		if (n > 0 && n < PL_ID_LEN && strncmp(c->id, ref, n) == 0) {
-			ambiguous = by_prefix != NULL;
-			by_prefix = c;
-		}
-	}
-	if (by_prefix && !ambiguous)
-		return by_prefix;
-	if (ambiguous)
-		pl_error_set(err, PL_ERR_INVALID, 0, "container id prefix \"%s\" is ambiguous",
-			     ref);
-	else
-		pl_error_set(err, PL_ERR_NOTFOUND, 0, "no such container: %s", ref);
-	return NULL;
 }
 
 /* Named volumes exist before the container does (created on the fly, as Docker does; an
@@ -398,28 +257,6 @@ static json_t *mounts_spec(pl_container_t *c)
 		json_array_append_new(out, s);
 	}
 	return out;
-}
-
-bool pl_portlayer_volume_in_use(pl_portlayer_t *pl, const char *name, bool running_only)
-{
-	for (pl_container_t *c = pl->head; c; c = c->next) {
-		if (running_only && !pl_container_is_running(c))
-			continue;
-		size_t i;
-		json_t *m;
-		json_array_foreach(c->config->mounts, i, m)
-		{
-			if (!strcmp(json_string_value(json_object_get(m, "type")), "volume") &&
-			    !strcmp(json_string_value(json_object_get(m, "source")), name))
-				return true;
-		}
-	}
-	return false;
-}
-
-pl_volumes_t *pl_portlayer_volumes(pl_portlayer_t *pl)
-{
-	return pl->volumes;
 }
 
 /* security.userns remap: a host id range no other container holds (portlayer/userns.h). The
@@ -586,91 +423,6 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 	return TAKE_PTR(c);
 }
 
-#define LINK_HIGH_WATER (1u << 20)
-
-size_t pl_container_link_backlog(const pl_container_t *c)
-{
-	return c->wq_bytes;
-}
-
-/* Writes what the socket takes; watches for EPOLLOUT while anything is left. */
-static void link_flush(pl_container_t *c)
-{
-	size_t before = c->wq_bytes;
-	while (c->wq && c->dom.ctl_fd >= 0) {
-		pl_qframe_t *f = c->wq;
-		ssize_t n = write(c->dom.ctl_fd, f->data + f->off, f->len - f->off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		f->off += (size_t)n;
-		c->wq_bytes -= (size_t)n;
-		if (f->off < f->len)
-			break;
-		c->wq = f->next;
-		if (c->wq_ctrl_tail == f)
-			c->wq_ctrl_tail = NULL;
-		free(f);
-	}
-	if (c->ctl_watch)
-		pl_loop_watch_modify(c->pl->loop, c->ctl_watch, EPOLLIN | (c->wq ? EPOLLOUT : 0));
-	/* writers held back by the high-water mark may go on */
-	if (before >= LINK_HIGH_WATER && c->wq_bytes < LINK_HIGH_WATER)
-		changed(c);
-}
-
-int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, uint32_t chan,
-			    const void *payload, size_t len)
-{
-	if (c->dom.ctl_fd < 0)
-		return -ENOTCONN;
-	size_t n = 0;
-	_cleanup_free_ uint8_t *frame = pl_frame_encode_flags(type, flags, chan, payload, len, &n);
-	if (!frame)
-		return -EMSGSIZE;
-	pl_qframe_t *f = pl_xmalloc(sizeof(*f) + n);
-	f->next = NULL;
-	f->len = n;
-	f->off = 0;
-	f->control = type != PL_MSG_DATA;
-	memcpy(f->data, frame, n);
-	c->wq_bytes += n;
-	if (f->control) {
-		/* after the control frames already ahead, and after a frame half written */
-		pl_qframe_t **at = c->wq_ctrl_tail ? &c->wq_ctrl_tail->next : &c->wq;
-		if (!c->wq_ctrl_tail && c->wq && c->wq->off > 0)
-			at = &c->wq->next;
-		f->next = *at;
-		*at = f;
-		c->wq_ctrl_tail = f;
-	} else {
-		pl_qframe_t **at = &c->wq;
-		while (*at)
-			at = &(*at)->next;
-		*at = f;
-	}
-	link_flush(c);
-	return 0;
-}
-
-static int send_json(pl_container_t *c, uint16_t type, json_t *j)
-{
-	_cleanup_free_ char *s = pl_json_dump(j);
-	json_decref(j);
-	return pl_container_send_frame(c, type, 0, 0, s, strlen(s));
-}
-
-int pl_container_send(pl_container_t *c, uint16_t type, json_t *j)
-{
-	return send_json(c, type, j);
-}
-
-void pl_container_changed(pl_container_t *c)
-{
-	changed(c);
-}
-
 static const char *hostname_of(const pl_container_t *c, char buf[13])
 {
 	if (c->config->hostname)
@@ -817,9 +569,8 @@ static int send_config(pl_container_t *c, bool *attached)
 	if (*attached) /* attached before the start: the process waits for the ATTACH below */
 		json_object_set_new(cfg, "wait_attach", json_true());
 	pl_error_t *e = NULL;
-	pl_domain_spec_t desc;
-	pl_placement_describe(c->config, &desc);
-	if (c->mech->tether_config(c->mech, &desc, cfg, &e) < 0) {
+	_cleanup_(pl_placement_release) pl_placement_t desc = pl_placement_describe(c->config);
+	if (c->mech->tether_config(c->mech, &desc.spec, cfg, &e) < 0) {
 		record_error(c, e->msg);
 		pl_error_free(e);
 		json_decref(cfg);
@@ -847,7 +598,7 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		/* a reattached domain: the process runs already, tether reports its pid */
 		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
 		pl_sessions_resume(c);
-		pl_health_start(c, true);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RESUMED);
 		return r;
 	}
 	pl_phase_page_collect(c->dom.pid);
@@ -869,7 +620,7 @@ static int handle_hello(pl_container_t *c, json_t *j)
 		c->status = PL_STATUS_RUNNING;
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
-		pl_health_start(c, false);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RUNNING);
 		changed(c);
 	}
 	return 0;
@@ -904,7 +655,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		pl_store_save_state(c, NULL);
 		pl_container_emit(c, "start", NULL);
 		finish_start(c, NULL);
-		pl_health_start(c, false);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RUNNING);
 		changed(c);
 		if (c->phase_t)
 			pl_phase_step("start.started_state_notify", &c->phase_t);
@@ -993,7 +744,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		/* only asked for by a tether that writes the host file and has a limit: anything
 		 * else (a VM guest) would only get its own log renamed away */
 		if (pl_mech_has(c->mech, PL_MECH_LOG_ROTATE) && c->config->log_max_size)
-			pl_logs_rotate(c);
+			pl_logs_rotate(c->pl, c);
 		else
 			pl_log_debug("container %.12s: ignoring an unasked LOG_ROTATE", c->id);
 		break;
@@ -1050,7 +801,7 @@ static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_container_t *c = data;
 	if (events & EPOLLOUT)
-		link_flush(c);
+		pl_link_flush(c);
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	long n = pl_frame_reader_fill(&c->reader, fd);
@@ -1160,18 +911,15 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	_cleanup_free_ char *lower = lowerdir_of(c, err);
 	if (!lower)
 		return start_failed(c, err);
-	_cleanup_json_ json_t *mounts = mounts_spec(c);
-	_cleanup_json_ json_t *endpoints = pl_network_endpoints(pl->net, c);
-	pl_domain_spec_t spec;
-	pl_placement_describe(c->config, &spec);
+	_cleanup_(pl_placement_release) pl_placement_t place = pl_placement_describe(c->config);
+	pl_placement_resolve(&place, pl->volumes, pl->net, c);
+	pl_domain_spec_t spec = place.spec;
 	spec.id = c->id;
-	spec.endpoints = endpoints;
 	spec.domain_dirfd = c->dirfd;
 	spec.run_dirfd = c->run_dirfd;
 	spec.domain_dir = c->dir;
 	spec.hostname = hostname_of(c, hb);
 	spec.lowerdir = lower;
-	spec.mounts = mounts;
 	/* a pod: the namespaces of the containers it joins (a joined network namespace is
 	 * entered like a pooled one) */
 	_cleanup_(pl_pods_release) pl_ns_join_t join = {.ipc_fd = -1, .pid_fd = -1};
@@ -1439,25 +1187,6 @@ void pl_container_consider_restart(pl_container_t *c)
 	c->restart_timer = pl_loop_timer(c->pl->loop, delay, on_restart_timer, c, NULL);
 }
 
-json_t *pl_container_exit_json(const pl_container_t *c)
-{
-	json_t *j = json_pack("{s:o, s:o}", "exit_code",
-			      c->has_exit ? json_integer(c->exit_code) : json_null(), "signal",
-			      c->has_exit && c->signal ? json_integer(c->signal) : json_null());
-	if (c->error)
-		json_object_set_new(j, "error", json_string(c->error));
-	return j;
-}
-
-static json_t *time_json(int64_t ns)
-{
-	if (ns <= 0)
-		return json_string("");
-	char buf[48];
-	pl_time_format(ns, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 int pl_container_pause(pl_portlayer_t *pl, pl_container_t *c, bool pause, pl_error_t **err)
 {
 	if (!pl_container_is_running(c))
@@ -1541,19 +1270,6 @@ uint64_t pl_container_stats_seq(const pl_container_t *c)
 	return c->guest_stats_seq;
 }
 
-const char *pl_container_status_name(const pl_container_t *c)
-{
-	/* derived from the freezer, never remembered */
-	if (c->status == PL_STATUS_RUNNING && c->mech->is_paused(c->mech, c->id))
-		return "paused";
-	return pl_status_name(c->status);
-}
-
-const char *pl_container_status_listed(const pl_container_t *c)
-{
-	return c->status == PL_STATUS_RUNNING && c->paused ? "paused" : pl_status_name(c->status);
-}
-
 int pl_container_update_resources(pl_portlayer_t *pl, pl_container_t *c, const pl_resources_t *r,
 				  pl_error_t **err)
 {
@@ -1571,18 +1287,18 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	json_object_set_new(state, "oom_killed", json_boolean(c->oom_killed));
 	json_object_set_new(state, "pid",
 			    json_integer(pl_container_is_running(c) ? c->dom.pid : 0));
-	json_object_set_new(state, "started_at", time_json(c->started_ns));
-	json_object_set_new(state, "finished_at", time_json(c->finished_ns));
+	json_object_set_new(state, "started_at", pl_json_time(c->started_ns));
+	json_object_set_new(state, "finished_at", pl_json_time(c->finished_ns));
 	if (!json_object_get(state, "error"))
 		json_object_set_new(state, "error", json_string(""));
 	json_t *health = pl_health_json(c);
 	if (health)
 		json_object_set_new(state, "health", health);
-	json_t *j =
-	    json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-		      c->config->name ? c->config->name : "", "created", time_json(c->created_ns),
-		      "mechanism", c->mech->name, "config", pl_config_to_json(c->config), "state",
-		      state, "network", pl_network_container_json(c->pl->net, c));
+	json_t *j = json_pack("{s:s, s:s, s:o, s:s, s:o, s:o, s:o}", "id", c->id, "name",
+			      c->config->name ? c->config->name : "", "created",
+			      pl_json_time(c->created_ns), "mechanism", c->mech->name, "config",
+			      pl_config_to_json(c->config), "state", state, "network",
+			      pl_network_container_json(c->pl->net, c));
 	/* why this mechanism: the isolation criterion it satisfies */
 	json_t *dom = c->mech->describe ? c->mech->describe(c->mech, c->dirfd) : NULL;
 	if (!dom)
@@ -1595,16 +1311,4 @@ json_t *pl_container_inspect_json(const pl_container_t *c)
 	/* the CRI-format log tether (or QEMU) writes: what a kubelet follows */
 	json_object_set_new(j, "log_path", json_sprintf("%s/container.log", c->dir));
 	return j;
-}
-
-json_t *pl_container_summary_json(const pl_container_t *c)
-{
-	json_t *args = json_array();
-	for (char **a = c->config->args; *a; a++)
-		json_array_append_new(args, json_string(*a));
-	return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", c->id, "name",
-			 c->config->name ? c->config->name : "", "state",
-			 pl_container_status_listed(c), "exit_code",
-			 c->has_exit ? json_integer(c->exit_code) : json_null(), "created",
-			 time_json(c->created_ns), "args", args);
 }

@@ -26,13 +26,21 @@ typedef enum pl_status {
 typedef struct pl_portlayer pl_portlayer_t;
 typedef struct pl_container pl_container_t;
 
-/* What happened to a container, for the components that follow containers (network). */
+/* What happened to a container, for the components that follow containers (network, health
+ * checks). */
 typedef enum pl_lifecycle {
-	PL_LIFECYCLE_STARTED, /* its domain runs */
-	PL_LIFECYCLE_STOPPED, /* its domain ended */
-	PL_LIFECYCLE_GONE,    /* removed, or a create that failed: what it held is free again */
+	PL_LIFECYCLE_STARTED,  /* its domain runs */
+	PL_LIFECYCLE_RUNNING,  /* its process runs (the "start" event) */
+	PL_LIFECYCLE_RESUMED,  /* a domain that outlived a daemon restart is linked again: its
+				* process runs on */
+	PL_LIFECYCLE_STOPPED,  /* its domain ended */
+	PL_LIFECYCLE_RELEASED, /* the daemon lets go of a live domain (it shuts down): the
+				* domain runs on without it */
+	PL_LIFECYCLE_GONE,     /* removed, or a create that failed: what it held is free again */
 } pl_lifecycle_t;
-typedef void (*pl_lifecycle_fn)(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecycle_t what,
+/* c is the subscriber's to read; a core unit keeping per-container state in the record
+ * (health.c) may change that state. */
+typedef void (*pl_lifecycle_fn)(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t what,
 				void *data);
 /* Called with every lifecycle change of every container, in subscription order; c stays
  * valid for the call only. At most PL_LIFECYCLE_SUBSCRIBERS. */

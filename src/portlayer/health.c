@@ -7,6 +7,7 @@
  * has been healthy). The exec record is removed once the result is taken. */
 #include "portlayer/health.h"
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -156,13 +157,6 @@ static void load(pl_health_t *h)
 	}
 }
 
-static json_t *time_json(int64_t ns)
-{
-	char buf[48];
-	pl_time_format(ns, buf, sizeof(buf));
-	return json_string(buf);
-}
-
 static void schedule(pl_health_t *h, uint64_t ms);
 
 static void check_free(check_t *ck)
@@ -220,8 +214,9 @@ static void on_done(pl_loop_t *loop, void *data)
 		if (!out)
 			out = json_string("");
 	}
-	json_t *entry = json_pack("{s:o, s:o, s:i, s:o}", "start", time_json(ck->start_ns), "end",
-				  time_json(pl_now_ns()), "exit_code", exit_code, "output", out);
+	json_t *entry =
+	    json_pack("{s:o, s:o, s:i, s:o}", "start", pl_json_time(ck->start_ns), "end",
+		      pl_json_time(pl_now_ns()), "exit_code", exit_code, "output", out);
 	json_array_append_new(h->log, entry);
 	while (json_array_size(h->log) > LOG_ENTRIES)
 		json_array_remove(h->log, 0);
@@ -328,7 +323,7 @@ static void schedule(pl_health_t *h, uint64_t ms)
 
 /* --- hooks --- */
 
-void pl_health_start(pl_container_t *c, bool resumed)
+static void health_start(pl_container_t *c, bool resumed)
 {
 	if (!c->config->healthcheck || !has_check(c->config))
 		return;
@@ -349,7 +344,7 @@ void pl_health_start(pl_container_t *c, bool resumed)
 	schedule(h, hc_ms(c, "interval"));
 }
 
-void pl_health_stop(pl_container_t *c)
+static void health_stop(pl_container_t *c)
 {
 	pl_health_t *h = c->health;
 	if (!h)
@@ -357,6 +352,31 @@ void pl_health_stop(pl_container_t *c)
 	h->timer = pl_loop_timer_cancel(c->pl->loop, h->timer);
 	if (h->check)
 		check_free(h->check);
+}
+
+static void on_lifecycle(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t what, void *data)
+{
+	switch (what) {
+	case PL_LIFECYCLE_RUNNING:
+		health_start(c, false);
+		break;
+	case PL_LIFECYCLE_RESUMED:
+		health_start(c, true);
+		break;
+	case PL_LIFECYCLE_STOPPED:
+	case PL_LIFECYCLE_RELEASED:
+	case PL_LIFECYCLE_GONE:
+		health_stop(c);
+		break;
+	case PL_LIFECYCLE_STARTED: /* the domain runs, its process not yet */
+	default:
+		break;
+	}
+}
+
+void pl_health_follow(pl_portlayer_t *pl)
+{
+	pl_portlayer_subscribe(pl, on_lifecycle, NULL);
 }
 
 void pl_health_free(pl_container_t *c)

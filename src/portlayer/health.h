@@ -14,15 +14,17 @@
 #include "portlayer/config.h"
 
 typedef struct pl_container pl_container_t;
+typedef struct pl_portlayer pl_portlayer_t;
 
 /* Parses body.healthcheck into c->healthcheck (canonical form, defaults filled). */
 int pl_health_config_parse(pl_config_t *c, const json_t *body, pl_error_t **err);
 void pl_health_config_to_json(const pl_config_t *c, json_t *j);
 
-/* The container core's hooks: the primary runs (resumed: a reattached domain, whose record
- * is read back), and the domain is gone or the daemon lets go of it. */
-void pl_health_start(pl_container_t *c, bool resumed);
-void pl_health_stop(pl_container_t *c);
+/* Follows the containers' lifecycle (pl_portlayer_subscribe): checks start when the
+ * primary process runs (or a reattached domain is linked again: its record is read back)
+ * and stop when the domain ends or the daemon lets go of it. Called once by
+ * pl_portlayer_open. */
+void pl_health_follow(pl_portlayer_t *pl);
 /* The record goes with the container's (pl_container_free_record). */
 void pl_health_free(pl_container_t *c);
 /* {"status","failing_streak","log":[{"start","end","exit_code","output"}]}, or NULL when the

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Private to libportlayer's container core: the container record, the persistence functions
  * store.c provides, and what the core's units call of each other. Included by exactly these:
- * container.c (lifecycle), records.c (the record list, lifecycle subscribers), store.c
- * (domain directories), recovery.c (settling domains after a restart), session.c and
- * exec_orphan.c (attach and exec sessions), handle.c (committing a config), metrics.c
+ * container.c (lifecycle), records.c (the record list, freeing a record), about.c (what a
+ * record says: accessors, lookups, lifecycle subscribers, notifications), link.c (the
+ * link's write side), store.c (domain directories), recovery.c (settling domains after a
+ * restart), session.c (attach and exec sessions), handle.c (committing a config), metrics.c
  * (counting containers), health.c (health checks), pods.c (shared namespaces), netlive.c
- * (network changes of a running domain), listing.c (filtered lists), logrotate.c (the
- * daemon's half of log rotation) and remains.c (an ended domain's teardown). Everything
- * else (network, storage, the daemon) uses portlayer/container.h's accessors and lifecycle
- * subscription. */
+ * (network changes of a running domain), listing.c (filtered lists) and remains.c (an
+ * ended domain's teardown). Everything else (network, storage, the daemon) uses
+ * portlayer/container.h's accessors and lifecycle subscription. No circles between these
+ * units: container.c calls the others, none calls back into it (scripts/check-cycles.py). */
 #pragma once
 
 #include "portlayer/container.h"
@@ -152,6 +153,10 @@ struct pl_portlayer {
 	struct pl_janitor *janitor; /* deletes removed domains' trees off the request path */
 };
 
+/* recovery.c hands each settled record to the lifecycle (container.c), linked, in creation
+ * order: away means it stopped while the daemon was away. */
+typedef void (*pl_recovery_adopt_fn)(pl_container_t *c, bool away);
+
 /* store.c */
 /* Makes the domain directory (config.json, state.json); not yet durable: */
 int pl_store_create_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
@@ -171,7 +176,7 @@ int pl_store_read_exit(pl_container_t *c);
 /* listing.c */
 void pl_summary_cache_free(struct pl_summary_cache *sc);
 /* recovery.c: loads every domain and settles it against the host (pl_portlayer_open) */
-int pl_recovery_run(pl_portlayer_t *pl, pl_error_t **err);
+int pl_recovery_run(pl_portlayer_t *pl, pl_recovery_adopt_fn adopt, pl_error_t **err);
 /* records.c */
 void pl_container_link(pl_portlayer_t *pl, pl_container_t *c);
 void pl_container_unlink(pl_portlayer_t *pl, pl_container_t *c);
@@ -184,13 +189,7 @@ static inline void pl_container_free_recordp(pl_container_t **c)
 /* Makes cfg the container's config (durably, version + 1); takes cfg even on failure. */
 int pl_container_replace_config(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg,
 				pl_error_t **err);
-/* container.c: sends a control message to tether (steals j); -ENOTCONN when no link. */
-int pl_container_send(pl_container_t *c, uint16_t type, json_t *j);
-/* Queues one frame on the link (never blocks: a full socket queues, EPOLLOUT drains). */
-int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, uint32_t chan,
-			    const void *payload, size_t len);
-/* Bytes queued for tether and not yet written (stdin backpressure). */
-size_t pl_container_link_backlog(const pl_container_t *c);
+/* The link's write side (pl_container_send, ...): link.h. about.c: tells on_change. */
 void pl_container_changed(pl_container_t *c);
 /* Tells the lifecycle subscribers. */
 void pl_container_lifecycle(pl_container_t *c, pl_lifecycle_t what);
@@ -220,11 +219,11 @@ void pl_container_watch_domain(pl_container_t *c);
 void pl_container_auto_remove(pl_container_t *c);
 /* container.c: applies the restart policy to a container that stopped by itself */
 void pl_container_consider_restart(pl_container_t *c);
+/* records.c: a "container" event (image and labels added) */
 void pl_container_emit(pl_container_t *c, const char *action, json_t *attrs);
 
-/* exec_orphan.c: an exec session nobody reads has its output dropped; a container keeps
+/* session.c: an exec session nobody reads has its output dropped; a container keeps
  * at most PL_EXEC_KEEP_FINISHED finished exec records (the oldest go). */
 #define PL_EXEC_KEEP_FINISHED 64u
-void pl_session_discard(pl_container_t *c, uint32_t session);
 bool pl_session_is_running_exec(pl_container_t *c, uint32_t session);
 void pl_execs_prune(pl_container_t *c);

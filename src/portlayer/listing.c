@@ -223,13 +223,6 @@ static int64_t tree_size(int dirfd, int depth)
 	return total;
 }
 
-static json_t *time_json(int64_t ns)
-{
-	char b[48];
-	pl_time_format(ns, b, sizeof(b));
-	return json_string(b);
-}
-
 /* image id -> its first tag, once per listing */
 static json_t *first_tags(pl_images_t *im)
 {
@@ -298,7 +291,7 @@ static json_t *summary_fixed(pl_container_t *c)
 	json_object_set_new(j, "networks", nets);
 	json_object_set_new(j, "mounts", json_deep_copy(cfg->mounts));
 	if (c->started_ns)
-		json_object_set_new(j, "started_at", time_json(c->started_ns));
+		json_object_set_new(j, "started_at", pl_json_time(c->started_ns));
 	return j;
 }
 

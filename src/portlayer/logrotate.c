@@ -4,8 +4,10 @@
  * config.log_max_files goes), a fresh container.log is opened and sent to tether with
  * LOG_ROTATED, its fd riding along as SCM_RIGHTS. tether writes the old file until the new
  * one arrives, so records stay in order across files (logs.c reads them oldest first). */
-#include "portlayer/internal.h"
+#include "portlayer/container.h"
+#include "portlayer/link.h"
 #include "portlayer/logs.h"
+#include "proto/frame.h"
 #include "common/cleanup.h"
 #include "common/log.h"
 
@@ -33,52 +35,6 @@ static void rotate_names(int dirfd, unsigned files)
 	renameat(dirfd, "container.log", dirfd, "container.log.1");
 }
 
-/* Sends LOG_ROTATED with fd; the frame goes ahead of queued frames unless one is half
- * written (then 0: try later). 1 when sent, <0 on a dead link. */
-static int send_rotated(pl_container_t *c, int fd)
-{
-	if (c->dom.ctl_fd < 0)
-		return -ENOTCONN;
-	if (c->wq && c->wq->off > 0)
-		return 0;
-	uint8_t hdr[PL_FRAME_HDR_LEN];
-	pl_frame_hdr_encode(&(pl_frame_hdr_t){.len = 0, .type = PL_MSG_LOG_ROTATED}, hdr);
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} ctl = {0};
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.b,
-			   .msg_controllen = sizeof(ctl.b)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(c->dom.ctl_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? 0 : -errno;
-	if ((size_t)n < sizeof(hdr)) {
-		/* the rest of the header goes first, as a frame half written */
-		size_t rest = sizeof(hdr) - (size_t)n;
-		pl_qframe_t *f = pl_xmalloc(sizeof(*f) + sizeof(hdr));
-		memcpy(f->data, hdr, sizeof(hdr));
-		f->len = sizeof(hdr);
-		f->off = (size_t)n;
-		f->control = true;
-		f->next = c->wq;
-		c->wq = f;
-		c->wq_bytes += rest;
-		pl_container_send_frame(c, PL_MSG_PING, 0, 0, NULL, 0); /* arms EPOLLOUT */
-	}
-	return 1;
-}
-
 typedef struct retry {
 	pl_portlayer_t *pl;
 	char id[PL_ID_LEN + 1];
@@ -87,23 +43,26 @@ typedef struct retry {
 static void on_retry(pl_loop_t *loop, void *data)
 {
 	retry_t *r = data;
-	pl_container_t *c = pl_container_find(r->pl, r->id, NULL);
+	pl_portlayer_t *pl = r->pl;
+	pl_container_t *c = pl_container_find(pl, r->id, NULL);
 	free(r);
 	if (c)
-		pl_logs_rotate(c);
+		pl_logs_rotate(pl, c);
 }
 
-void pl_logs_rotate(pl_container_t *c)
+void pl_logs_rotate(pl_portlayer_t *pl, pl_container_t *c)
 {
-	unsigned files = c->config->log_max_files ? c->config->log_max_files : 1;
+	const pl_config_t *cfg = pl_container_config(c);
+	const char *id = pl_container_id(c);
+	unsigned files = cfg->log_max_files ? cfg->log_max_files : 1;
 	int dirfd = pl_container_dirfd(c);
-	if (c->dom.ctl_fd < 0 || dirfd < 0)
-		return;		       /* tether asks again when a daemon is back */
-	if (c->wq && c->wq->off > 0) { /* a frame half written: shortly */
+	if (!pl_link_up(c) || dirfd < 0)
+		return;		    /* tether asks again when a daemon is back */
+	if (pl_link_mid_frame(c)) { /* a frame half written: shortly */
 		retry_t *r = pl_xcalloc(1, sizeof(*r));
-		r->pl = c->pl;
-		snprintf(r->id, sizeof(r->id), "%s", c->id);
-		if (!pl_loop_timer(c->pl->loop, 20, on_retry, r, NULL))
+		r->pl = pl;
+		snprintf(r->id, sizeof(r->id), "%s", id);
+		if (!pl_loop_timer(pl_portlayer_loop(pl), 20, on_retry, r, NULL))
 			free(r);
 		return;
 	}
@@ -111,13 +70,13 @@ void pl_logs_rotate(pl_container_t *c)
 	_cleanup_close_ int fd =
 	    openat(dirfd, "container.log", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		pl_log_warn("container %.12s: rotate log: %s", c->id, strerror(errno));
+		pl_log_warn("container %.12s: rotate log: %s", id, strerror(errno));
 		return;
 	}
-	int r = send_rotated(c, fd);
+	int r = pl_link_send_fd(c, PL_MSG_LOG_ROTATED, fd);
 	if (r <= 0)
-		pl_log_warn("container %.12s: rotate log: %s", c->id,
+		pl_log_warn("container %.12s: rotate log: %s", id,
 			    r == 0 ? "the link is busy" : strerror(-r));
 	else
-		pl_log_debug("container %.12s: log rotated", c->id);
+		pl_log_debug("container %.12s: log rotated", id);
 }

@@ -45,5 +45,6 @@ void pl_log_config_defaults(const json_t *v, uint64_t def_size, unsigned def_fil
 /* "100", "10k", "10m", "1g" (binary units, an optional trailing "b"). */
 int pl_log_parse_size(const char *s, uint64_t *out);
 struct pl_container;
+struct pl_portlayer;
 /* tether said the log is full (LOG_ROTATE): rename, reopen, send it the new file. */
-void pl_logs_rotate(struct pl_container *c);
+void pl_logs_rotate(struct pl_portlayer *pl, struct pl_container *c);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/netlive.h"
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "portlayer/network/network.h"
 #include "portlayer/pods.h"
 #include "proto/frame.h"
@@ -56,7 +57,8 @@ int pl_netlive_apply(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg, pl
 				    "container %.12s cannot change networks while it runs", c->id);
 	pl_network_t *n = pl->net;
 	/* what leaves: the old endpoints, by position */
-	_cleanup_json_ json_t *old_eps = pl_network_endpoints(n, c);
+	_cleanup_free_ pl_domain_endpoint_t *old_eps = NULL;
+	size_t n_old = pl_network_endpoints(n, c, &old_eps);
 	size_t i;
 	json_t *e;
 	json_array_foreach(c->config->networks, i, e)
@@ -64,13 +66,16 @@ int pl_netlive_apply(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg, pl
 		const char *scope = json_string_value(json_object_get(e, "scope"));
 		if (on_scope(cfg->networks, scope))
 			continue;
-		if (c->mech->net_disconnect(c->mech, &c->dom, json_array_get(old_eps, i), err) < 0)
+		if (i >= n_old)
+			return pl_error_set(err, PL_ERR_INTERNAL, 0, "no endpoint for %s", scope);
+		if (c->mech->net_disconnect(c->mech, &c->dom, &old_eps[i], err) < 0)
 			return pl_error_wrap(err, "disconnect %s", scope);
 	}
 	/* what arrives: the new config's endpoints, seen through the container */
 	pl_config_t *old = c->config;
 	c->config = cfg;
-	_cleanup_json_ json_t *eps = pl_network_endpoints(n, c);
+	_cleanup_free_ pl_domain_endpoint_t *eps = NULL;
+	size_t n_eps = pl_network_endpoints(n, c, &eps);
 	_cleanup_json_ json_t *info = pl_network_container_json(n, c);
 	c->config = old;
 	bool had_route = json_array_size(old->networks) > 0;
@@ -79,23 +84,20 @@ int pl_netlive_apply(pl_portlayer_t *pl, pl_container_t *c, pl_config_t *cfg, pl
 		const char *scope = json_string_value(json_object_get(e, "scope"));
 		if (on_scope(old->networks, scope))
 			continue;
-		json_t *ep = json_array_get(eps, i);
 		json_t *about = json_array_get(json_object_get(info, "endpoints"), i);
-		if (!ep || !about)
+		const char *ip = json_string_value(json_object_get(about, "ip"));
+		if (i >= n_eps || !ip)
 			return pl_error_set(err, PL_ERR_INTERNAL, 0, "no endpoint for %s", scope);
-		_cleanup_json_ json_t *spec = json_deep_copy(ep);
-		json_object_set_new(
-		    spec, "address",
-		    json_sprintf(
-			"%s/%lld", json_string_value(json_object_get(about, "ip")),
-			(long long)json_integer_value(json_object_get(about, "prefix_len"))));
+		pl_domain_endpoint_t spec = eps[i];
+		snprintf(spec.address, sizeof(spec.address), "%s/%lld", ip,
+			 (long long)json_integer_value(json_object_get(about, "prefix_len")));
 		_cleanup_json_ json_t *scope_j = pl_network_inspect(n, scope, NULL);
-		if (!had_route && !json_is_true(json_object_get(scope_j, "internal")) &&
-		    json_object_get(about, "gateway")) {
-			json_object_set(spec, "gateway", json_object_get(about, "gateway"));
+		const char *gw = json_string_value(json_object_get(about, "gateway"));
+		if (!had_route && !json_is_true(json_object_get(scope_j, "internal")) && gw) {
+			snprintf(spec.gateway, sizeof(spec.gateway), "%s", gw);
 			had_route = true;
 		}
-		if (c->mech->net_connect(c->mech, &c->dom, spec, err) < 0)
+		if (c->mech->net_connect(c->mech, &c->dom, &spec, err) < 0)
 			return pl_error_wrap(err, "connect %s", scope);
 	}
 	return 1;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/placement.h"
 #include "portlayer/network/network.h"
+#include "portlayer/storage/volumes.h"
+#include "common/cleanup.h"
 
 #include <string.h>
 
@@ -32,20 +34,71 @@ static const char *shares_host(const pl_config_t *cfg)
 	return NULL;
 }
 
-void pl_placement_describe(const pl_config_t *cfg, pl_domain_spec_t *spec)
+pl_placement_t pl_placement_describe(const pl_config_t *cfg)
 {
-	*spec = (pl_domain_spec_t){.domain_dirfd = -1,
-				   .run_dirfd = -1,
-				   .netns_fd = -1,
-				   .security = &cfg->security,
-				   .resources = &cfg->resources,
-				   .mounts = cfg->mounts,
-				   .host_network = host_network(cfg),
-				   .hostname = cfg->hostname,
-				   .host = {.cgroup_parent = cfg->host.cgroup_parent,
-					    .devices = cfg->host.devices,
-					    .shm_size = cfg->host.shm_size,
-					    .domainname = cfg->host.domainname}};
+	pl_placement_t p = {0};
+	size_t n = json_array_size(cfg->mounts);
+	p.mounts = n ? pl_xcalloc(n, sizeof(*p.mounts)) : NULL;
+	size_t i;
+	json_t *m;
+	json_array_foreach(cfg->mounts, i, m)
+	{
+		const char *type = json_string_value(json_object_get(m, "type"));
+		p.mounts[i] = (pl_domain_mount_t){
+		    .source = json_string_value(json_object_get(m, "source")),
+		    .target = json_string_value(json_object_get(m, "target")),
+		    .volume = type && strcmp(type, "volume") == 0,
+		    .readonly = json_is_true(json_object_get(m, "readonly")),
+		    .propagation = json_string_value(json_object_get(m, "propagation"))};
+	}
+	p.spec = (pl_domain_spec_t){.domain_dirfd = -1,
+				    .run_dirfd = -1,
+				    .netns_fd = -1,
+				    .security = &cfg->security,
+				    .resources = &cfg->resources,
+				    .mounts = p.mounts,
+				    .n_mounts = n,
+				    .host_network = host_network(cfg),
+				    .hostname = cfg->hostname,
+				    .host = {.cgroup_parent = cfg->host.cgroup_parent,
+					     .devices = cfg->host.devices,
+					     .shm_size = cfg->host.shm_size,
+					     .domainname = cfg->host.domainname}};
+	return p;
+}
+
+static const char *keep(pl_placement_t *p, char *path)
+{
+	p->paths = pl_xrealloc(p->paths, (p->n_paths + 1) * sizeof(*p->paths));
+	return p->paths[p->n_paths++] = path;
+}
+
+void pl_placement_resolve(pl_placement_t *p, pl_volumes_t *vols, struct pl_network *net,
+			  const struct pl_container *c)
+{
+	for (size_t i = 0; i < p->spec.n_mounts; i++) {
+		pl_domain_mount_t *m = &p->mounts[i];
+		if (!m->volume || !m->source)
+			continue;
+		json_t *vol = pl_volume_get(vols, m->source, true, NULL);
+		if (vol)
+			json_decref(vol);
+		const char *name = m->source;
+		m->source = keep(p, pl_volume_data_path(vols, name));
+		m->populate = keep(p, pl_volume_marker_path(vols, name));
+	}
+	p->spec.n_endpoints = pl_network_endpoints(net, c, &p->endpoints);
+	p->spec.endpoints = p->endpoints;
+}
+
+void pl_placement_release(pl_placement_t *p)
+{
+	free(p->mounts);
+	free(p->endpoints);
+	for (size_t i = 0; i < p->n_paths; i++)
+		free(p->paths[i]);
+	free(p->paths);
+	*p = (pl_placement_t){0};
 }
 
 pl_mech_criteria_t pl_placement_criteria(struct pl_network *net, const pl_config_t *cfg)
@@ -93,9 +146,8 @@ const pl_mechanism_t *pl_placement_select(const pl_mechanism_t *const *list, str
 			return NULL;
 		}
 	}
-	pl_domain_spec_t spec;
-	pl_placement_describe(cfg, &spec);
-	if (m->validate(m, &spec, err) < 0)
+	_cleanup_(pl_placement_release) pl_placement_t p = pl_placement_describe(cfg);
+	if (m->validate(m, &p.spec, err) < 0)
 		return NULL;
 	return m;
 }

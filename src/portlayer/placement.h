@@ -10,10 +10,29 @@
 #include "portlayer/config.h"
 
 struct pl_network;
+struct pl_volumes;
+struct pl_container;
 
-/* Fills the description part of spec from cfg (security, resources, mounts as configured,
- * host_network); everything else -1/NULL. The pointers borrow cfg. */
-void pl_placement_describe(const pl_config_t *cfg, pl_domain_spec_t *spec);
+/* A description and what it holds beyond the config: the mounts and endpoints as
+ * mechanism/domain.h's plain structs (no JSON crosses the boundary). spec points into it
+ * and into the config it was made from; pl_placement_release frees it. */
+typedef struct pl_placement {
+	pl_domain_spec_t spec;
+	pl_domain_mount_t *mounts;
+	pl_domain_endpoint_t *endpoints;
+	char **paths; /* the resolved host paths the mounts point to */
+	size_t n_paths;
+} pl_placement_t;
+
+/* The description part of a spec from cfg (security, resources, host, mounts as configured,
+ * host_network, hostname); everything else -1/NULL. */
+pl_placement_t pl_placement_describe(const pl_config_t *cfg);
+/* For a spawn of c (whose config p describes): the mounts' volumes resolved to their data
+ * directories and populate markers (a volume removed meanwhile is made again, empty, as
+ * Docker does), and the endpoints net gives c. */
+void pl_placement_resolve(pl_placement_t *p, struct pl_volumes *vols, struct pl_network *net,
+			  const struct pl_container *c);
+void pl_placement_release(pl_placement_t *p);
 /* The criteria cfg sets: the kernel it asks for, the capabilities it needs. */
 pl_mech_criteria_t pl_placement_criteria(struct pl_network *net, const pl_config_t *cfg);
 /* The mechanism for cfg out of list, validated by it; with current (a container's

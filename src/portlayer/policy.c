@@ -161,22 +161,6 @@ bad:
 	return -EINVAL;
 }
 
-bool pl_path_is_clean_abs(const char *p)
-{
-	size_t n = strlen(p);
-	if (p[0] != '/' || n >= PATH_MAX || n == 1 || p[n - 1] == '/' || strstr(p, "//"))
-		return false;
-	for (const char *c = p; *c; c++)
-		if (*c == ',' || *c == ':')
-			return false;
-	_cleanup_free_ char *copy = pl_xstrdup(p);
-	char *save = NULL;
-	for (char *t = strtok_r(copy, "/", &save); t; t = strtok_r(NULL, "/", &save))
-		if (strcmp(t, "..") == 0 || strcmp(t, ".") == 0)
-			return false;
-	return true;
-}
-
 static int parse_tmpfs(const json_t *v, pl_security_t *s, pl_error_t **err)
 {
 	if (pl_config_parse_string_map(v, "security.tmpfs", err) < 0)

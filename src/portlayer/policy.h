@@ -11,10 +11,8 @@
 #include <stdint.h>
 #include "common/error.h"
 #include "mechanism/domain.h"
+#include "portlayer/fields.h"
 #include "portlayer/userns.h"
-
-/* An absolute path other than "/" with no "." or ".." components and no ',' or ':'. */
-bool pl_path_is_clean_abs(const char *p);
 
 /* Defaults: Docker's capability set, no_new_privs on, default seccomp. */
 void pl_security_init(pl_security_t *s);

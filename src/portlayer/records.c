@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The container records the core keeps: the list (creation order) and freeing one. */
+/* The container records the core keeps: the list (creation order) and freeing one. What a
+ * record says and what is told about it (accessors, lookups, lifecycle subscribers,
+ * notifications): about.c. */
 #include "portlayer/internal.h"
 #include "portlayer/remains.h"
 #include "portlayer/health.h"
@@ -54,19 +56,4 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 	json_decref(c->top);
 	free(c);
 	return NULL;
-}
-
-void pl_portlayer_subscribe(pl_portlayer_t *pl, pl_lifecycle_fn fn, void *data)
-{
-	if (pl->n_subscribers == PL_LIFECYCLE_SUBSCRIBERS)
-		abort(); /* a fixed set of components subscribes at open */
-	pl->subscribers[pl->n_subscribers].fn = fn;
-	pl->subscribers[pl->n_subscribers++].data = data;
-}
-
-void pl_container_lifecycle(pl_container_t *c, pl_lifecycle_t what)
-{
-	pl_portlayer_t *pl = c->pl;
-	for (size_t i = 0; i < pl->n_subscribers; i++)
-		pl->subscribers[i].fn(pl, c, what, pl->subscribers[i].data);
 }

@@ -3,9 +3,10 @@
  * settled against the host. A domain recorded as running is reattached when its tether
  * still lives; otherwise the mechanism releases what it held, and the container stopped:
  * with tether's exit record, or exit code 255 when the domain left none, or back to
- * created when it never ran. Then, in creation order, records are linked, live domains
- * watched, and those that stopped while the daemon was away emit die and meet their
- * restart policy. */
+ * created when it never ran. Then, in creation order, records are linked and handed to the
+ * container core (adopt), which watches live domains and, for those that stopped while the
+ * daemon was away, emits die and applies the restart policy: recovery decides what a record
+ * means, the lifecycle stays container.c's. */
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -50,7 +51,7 @@ static void settle(pl_container_t *c)
 	c->pending_restart_check = c->status == PL_STATUS_STOPPED;
 }
 
-int pl_recovery_run(pl_portlayer_t *pl, pl_error_t **err)
+int pl_recovery_run(pl_portlayer_t *pl, pl_recovery_adopt_fn adopt, pl_error_t **err)
 {
 	pl_container_t **all = NULL;
 	size_t n = 0;
@@ -71,14 +72,9 @@ int pl_recovery_run(pl_portlayer_t *pl, pl_error_t **err)
 	}
 	for (size_t i = 0; i < n; i++) {
 		pl_container_link(pl, all[i]);
-		if (all[i]->status == PL_STATUS_RUNNING)
-			pl_container_watch_domain(all[i]);
-		if (all[i]->pending_restart_check) {
-			/* it stopped by itself while the daemon was away */
-			all[i]->pending_restart_check = false;
-			pl_container_emit(all[i], "die", pl_container_exit_json(all[i]));
-			pl_container_consider_restart(all[i]);
-		}
+		bool away = all[i]->pending_restart_check;
+		all[i]->pending_restart_check = false;
+		adopt(all[i], away);
 	}
 	free(all);
 	return 0;

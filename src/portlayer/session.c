@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/internal.h"
+#include "portlayer/link.h"
 #include "portlayer/placement.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -104,7 +105,7 @@ void pl_session_detach(pl_container_t *c, uint32_t session, pl_sink_t *sink)
 		}
 	}
 	if (!s->sinks && session != PL_SESSION_PRIMARY && pl_session_is_running_exec(c, session))
-		pl_session_discard(c, session); /* its client went away: exec_orphan.c */
+		pl_session_discard(c, session); /* its client went away: below */
 	else if (!s->sinks)
 		pl_container_send(c, PL_MSG_DETACH, json_pack("{s:i}", "session", (int)session));
 	else
@@ -410,9 +411,8 @@ int pl_exec_start(pl_portlayer_t *pl, pl_exec_t *ex, pl_start_fn cb, void *data,
 	json_t *msg = pl_config_tether_exec_json(c->config, ex->spec);
 	json_object_set_new(msg, "session", json_integer(ex->session));
 	pl_error_t *e = NULL;
-	pl_domain_spec_t desc;
-	pl_placement_describe(c->config, &desc);
-	if (c->mech->tether_config(c->mech, &desc, msg, &e) < 0) {
+	_cleanup_(pl_placement_release) pl_placement_t desc = pl_placement_describe(c->config);
+	if (c->mech->tether_config(c->mech, &desc.spec, msg, &e) < 0) {
 		json_decref(msg);
 		return pl_error_wrap(&e, "exec") ? (*err = e, -1) : -1;
 	}
@@ -632,4 +632,57 @@ json_t *pl_exec_inspect_json(const pl_exec_t *ex)
 								      : json_null());
 	json_object_set_new(j, "error", json_string(ex->error ? ex->error : ""));
 	return j;
+}
+
+/* --- orphans and the bound on records. What happens to an exec session nobody reads any
+ * more (its attach client went away, or it was started detached): a sink that takes the
+ * output at once and drops it, so credit keeps flowing and the process never blocks on a
+ * full pipe (Docker drops it as well); and the bound on finished exec records a container
+ * keeps (docs/design-decisions.md). */
+
+typedef struct discard {
+	pl_sink_t sink;
+	pl_container_t *c; /* valid while the sink is attached: the session ends first */
+	uint32_t session;
+} discard_t;
+
+static void discard_data(pl_sink_t *s, int stream, const uint8_t *buf, size_t len)
+{
+	discard_t *d = (discard_t *)s;
+	pl_session_consumed(d->c, d->session, s, len);
+}
+
+static void discard_ended(pl_sink_t *s)
+{
+	free(s);
+}
+
+void pl_session_discard(pl_container_t *c, uint32_t session)
+{
+	discard_t *d = pl_xcalloc(1, sizeof(*d));
+	d->sink.data = discard_data;
+	d->sink.ended = discard_ended;
+	d->c = c;
+	d->session = session;
+	if (pl_session_attach(c, session, &d->sink, NULL) < 0)
+		free(d);
+}
+
+bool pl_session_is_running_exec(pl_container_t *c, uint32_t session)
+{
+	for (pl_exec_t *ex = c->execs; ex; ex = ex->next)
+		if (ex->session == session)
+			return ex->state == PL_EXEC_RUNNING;
+	return false;
+}
+
+void pl_execs_prune(pl_container_t *c)
+{
+	unsigned finished = 0;
+	pl_exec_t *next;
+	for (pl_exec_t *ex = c->execs; ex; ex = next) { /* newest first */
+		next = ex->next;
+		if (ex->state == PL_EXEC_EXITED && ++finished > PL_EXEC_KEEP_FINISHED)
+			pl_exec_remove(c->pl, ex, NULL);
+	}
 }

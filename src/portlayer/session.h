@@ -48,6 +48,9 @@ pl_container_t *pl_exec_container(const pl_exec_t *ex);
 /* Session I/O. attach registers a sink (the first one makes tether forward output);
  * consumed reports bytes a sink has written out, which may return credit to tether. */
 int pl_session_attach(pl_container_t *c, uint32_t session, pl_sink_t *sink, pl_error_t **err);
+/* Attaches a sink that drops what the session writes at once, so its credit keeps
+ * flowing (a detached exec, a session whose client went away). */
+void pl_session_discard(pl_container_t *c, uint32_t session);
 void pl_session_detach(pl_container_t *c, uint32_t session, pl_sink_t *sink);
 void pl_session_consumed(pl_container_t *c, uint32_t session, pl_sink_t *sink, size_t n);
 int pl_session_write(pl_container_t *c, uint32_t session, const void *buf, size_t len);

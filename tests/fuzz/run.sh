@@ -10,7 +10,7 @@ mkdir -p "$out"
 flags=(-std=gnu17 -D_GNU_SOURCE -DPL_VERSION='"fuzz"' -g -O1 -Isrc
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
 clang "${flags[@]}" tests/fuzz/fuzz_frame.c src/proto/frame.c -o "$out/fuzz_frame"
-clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/policy.c src/common/json.c \
+clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlayer/fields.c src/portlayer/policy.c src/common/json.c \
   src/portlayer/health_config.c \
   src/portlayer/userns.c src/portlayer/hostcfg.c src/portlayer/network/netconfig.c \
   src/portlayer/network/ipam.c \
@@ -18,7 +18,7 @@ clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlaye
 clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
 clang "${flags[@]}" tests/fuzz/fuzz_extract.c src/portlayer/storage/extract.c src/common/fs.c \
   src/common/alloc.c src/common/error.c src/common/util.c src/portlayer/userns.c src/common/json.c \
-  src/mechanism/domain.c src/proto/frame.c src/host/linux/proc.c \
+  src/mechanism/domain.c src/proto/frame.c src/host/linux/proc.c src/host/linux/resolve.c \
   -larchive -lgnutls -ljansson -o "$out/fuzz_extract"
 clang "${flags[@]}" -I/usr/include/p11-kit-1 tests/fuzz/fuzz_http.c src/daemon/http.c \
   src/common/loop.c src/common/log.c src/common/json.c src/common/alloc.c src/common/error.c \

@@ -131,6 +131,7 @@ def test_volume_remove_in_use_and_force(api, rootfs, uniq):
 # data
 
 
+@pytest.mark.mechanisms
 def test_volume_data_survives_container_removal(api, daemon, rootfs, uniq):
     name = f"v-{uniq}"
     cid, code, out, err = run_with(api, rootfs, ["sh", "-c", "echo kept > /data/f"],
@@ -208,6 +209,7 @@ def test_anonymous_volume_gets_a_generated_name(api, rootfs):
 # bind mounts
 
 
+@pytest.mark.mechanisms
 def test_bind_mount_directory(api, rootfs, tmp_path):
     (tmp_path / "in").write_text("from-host\n")
     cid, code, out, err = run_with(api, rootfs,

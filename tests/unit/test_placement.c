@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -138,6 +139,82 @@ static void test_recorded(void **state)
 	pl_config_free(cfg);
 }
 
+/* The mounts a config asks for cross as plain structs (a volume by name until a spawn
+ * resolves it), and a mechanism can carry them and endpoints to a process of its own. */
+static void test_description_structs(void **state)
+{
+	pl_config_t *cfg = config(
+	    ", \"mounts\": [{\"type\": \"volume\", \"source\": \"data\", \"target\": \"/data\"}, "
+	    "{\"type\": \"bind\", \"source\": \"/tmp\", \"target\": \"/mnt\", "
+	    "\"readonly\": true, \"propagation\": \"rslave\"}]");
+	pl_placement_t p = pl_placement_describe(cfg);
+	assert_int_equal(p.spec.n_mounts, 2);
+	assert_int_equal(p.spec.n_endpoints, 0);
+	const pl_domain_mount_t *m = p.spec.mounts;
+	assert_string_equal(m[0].source, "data");
+	assert_string_equal(m[0].target, "/data");
+	assert_true(m[0].volume);
+	assert_null(m[0].populate);
+	assert_string_equal(m[1].source, "/tmp");
+	assert_false(m[1].volume);
+	assert_true(m[1].readonly);
+	assert_string_equal(m[1].propagation, "rslave");
+
+	json_t *j = pl_domain_mounts_json(m, 2);
+	pl_domain_mount_t *back = NULL;
+	size_t n = 0;
+	assert_int_equal(pl_domain_mounts_parse(j, &back, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(back[1].target, "/mnt");
+	assert_string_equal(back[1].propagation, "rslave");
+	assert_true(back[1].readonly && !back[1].volume && back[0].volume);
+	assert_null(back[0].populate);
+	free(back);
+	json_decref(j);
+	pl_placement_release(&p);
+	pl_config_free(cfg);
+
+	pl_domain_endpoint_t eps[2] = {{.kind = PL_ENDPOINT_VETH,
+					.ifname = "eth0",
+					.mac = "02:42:0a:00:00:02",
+					.mtu = 1500,
+					.bridge = "plbr0",
+					.host_ifname = "pv0123456789a0",
+					.address = "10.0.0.2/24",
+					.gateway = "10.0.0.1"},
+				       {.kind = PL_ENDPOINT_MACVLAN,
+					.ifname = "eth1",
+					.mac = "02:42:0a:01:00:02",
+					.mtu = 9000,
+					.parent = "enp1s0"}};
+	j = pl_domain_endpoints_json(eps, 2);
+	pl_domain_endpoint_t *eb = NULL;
+	assert_int_equal(pl_domain_endpoints_parse(j, &eb, &n), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(eb[i].kind, eps[i].kind);
+		assert_int_equal(eb[i].mtu, eps[i].mtu);
+		assert_string_equal(eb[i].ifname, eps[i].ifname);
+		assert_string_equal(eb[i].mac, eps[i].mac);
+		assert_string_equal(eb[i].bridge, eps[i].bridge);
+		assert_string_equal(eb[i].host_ifname, eps[i].host_ifname);
+		assert_string_equal(eb[i].parent, eps[i].parent);
+		assert_string_equal(eb[i].address, eps[i].address);
+		assert_string_equal(eb[i].gateway, eps[i].gateway);
+	}
+	free(eb);
+	json_decref(j);
+	/* what does not fit a field, or is no endpoint, is refused */
+	j = json_pack("[{s:s, s:s}]", "kind", "veth", "ifname", "a-name-longer-than-ifnamsiz");
+	assert_int_equal(pl_domain_endpoints_parse(j, &eb, &n), -1);
+	json_decref(j);
+	j = json_pack("[{s:s}]", "kind", "tap");
+	assert_int_equal(pl_domain_endpoints_parse(j, &eb, &n), -1);
+	json_decref(j);
+	assert_int_equal(pl_domain_mounts_parse(NULL, &back, &n), 0);
+	assert_int_equal(n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +222,7 @@ int main(void)
 	    cmocka_unit_test(test_capability_needed),
 	    cmocka_unit_test(test_netns_pool_by_capability),
 	    cmocka_unit_test(test_recorded),
+	    cmocka_unit_test(test_description_structs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,13 +172,13 @@ static int parse_mac(const char *s, uint8_t mac[6])
 }
 
 /* The inside end's attributes: its name, MAC, MTU and namespace. */
-static void put_inside(struct nlmsghdr *nlh, const json_t *ep, pid_t pid, int netns_fd,
-		       const uint8_t mac[6], bool has_mac)
+static void put_inside(struct nlmsghdr *nlh, const pl_domain_endpoint_t *ep, pid_t pid,
+		       int netns_fd, const uint8_t mac[6], bool has_mac)
 {
-	mnl_attr_put_strz(nlh, IFLA_IFNAME, json_string_value(json_object_get(ep, "ifname")));
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, ep->ifname);
 	if (has_mac)
 		mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
-	json_int_t mtu = json_integer_value(json_object_get(ep, "mtu"));
+	int mtu = ep->mtu;
 	if (mtu > 0)
 		mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
 	if (netns_fd >= 0)
@@ -187,23 +187,23 @@ static void put_inside(struct nlmsghdr *nlh, const json_t *ep, pid_t pid, int ne
 		mnl_attr_put_u32(nlh, IFLA_NET_NS_PID, (uint32_t)pid);
 }
 
-int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t **err)
+int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *ep,
+			   pl_error_t **err)
 {
 	if (nl_open(err) < 0)
 		return -1;
-	const char *kind = json_string_value(json_object_get(ep, "kind"));
-	const char *ifname = json_string_value(json_object_get(ep, "ifname"));
+	const char *ifname = ep->ifname[0] ? ep->ifname : NULL;
 	uint8_t mac[6];
-	bool has_mac = parse_mac(json_string_value(json_object_get(ep, "mac")), mac) == 0;
-	json_int_t mtu = json_integer_value(json_object_get(ep, "mtu"));
+	bool has_mac = parse_mac(ep->mac, mac) == 0;
+	int mtu = ep->mtu;
 	char buf[NL_BUF];
 	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
 	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	int r;
-	if (kind && strcmp(kind, "veth") == 0) {
-		const char *bridge = json_string_value(json_object_get(ep, "bridge"));
-		const char *host = json_string_value(json_object_get(ep, "host_ifname"));
+	if (ep->kind == PL_ENDPOINT_VETH) {
+		const char *bridge = ep->bridge[0] ? ep->bridge : NULL;
+		const char *host = ep->host_ifname[0] ? ep->host_ifname : NULL;
 		unsigned master = bridge ? if_nametoindex(bridge) : 0;
 		if (!master || !host || !ifname)
 			return pl_error_set(err, PL_ERR_INTERNAL, master ? EINVAL : ENODEV,
@@ -236,8 +236,8 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t
 					    bridge);
 		return 0;
 	}
-	if (kind && strcmp(kind, "macvlan") == 0) {
-		const char *parent = json_string_value(json_object_get(ep, "parent"));
+	if (ep->kind == PL_ENDPOINT_MACVLAN) {
+		const char *parent = ep->parent[0] ? ep->parent : NULL;
 		unsigned link = parent ? if_nametoindex(parent) : 0;
 		if (!link)
 			return pl_error_set(err, PL_ERR_INVALID, ENODEV, "parent interface %s",
@@ -256,8 +256,8 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const json_t *ep, pl_error_t
 					    parent);
 		return 0;
 	}
-	return pl_error_set(err, PL_ERR_INTERNAL, EINVAL, "unknown endpoint kind %s",
-			    kind ? kind : "?");
+	return pl_error_set(err, PL_ERR_INTERNAL, EINVAL, "unknown endpoint kind %d",
+			    (int)ep->kind);
 }
 
 int pl_netdev_netns_new(void)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Applying an nftables ruleset on the host: `nft -f -` in a child, so the caller's loop can
  * watch it finish instead of waiting. The ruleset text is the port layer's (ports.c); this
- * only runs it. The linux implementation is mechanism/linux/netfilter.c. */
+ * only runs it. The linux implementation is host/linux/netfilter.c. */
 #pragma once
 
 #include "common/error.h"

@@ -197,7 +197,7 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 	pl_userns_fds_t ufds, *userns = NULL;
 	if (pl_userns_wanted(spec)) {
 		_cleanup_free_ char *merged = pl_xasprintf("%s/merged", spec->domain_dir);
-		if (pl_userns_wait_go(ctl, merged, json_array_size(spec->mounts), &ufds, &e) < 0)
+		if (pl_userns_wait_go(ctl, merged, spec->n_mounts, &ufds, &e) < 0)
 			child_fail(ctl, e);
 		userns = &ufds;
 	}
@@ -319,13 +319,13 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (r == 0 && userns)
 		r = pl_userns_setup(spec, pid, &ufds, err);
 	/* the host side of the endpoints, their inside ends born in the child's namespace */
-	for (size_t i = 0; r == 0 && i < json_array_size(spec->endpoints); i++) {
+	for (size_t i = 0; r == 0 && i < spec->n_endpoints; i++) {
 		r = pl_netdev_endpoint_add(pid, spec->netns_pooled ? spec->netns_fd : -1,
-					   json_array_get(spec->endpoints, i), err);
+					   &spec->endpoints[i], err);
 		if (r < 0)
 			pl_error_wrap(err, "network endpoint %zu", i);
 	}
-	if (json_array_size(spec->endpoints))
+	if (spec->n_endpoints)
 		pl_phase_step("spawn.netns_endpoints", &pt);
 	if (r == 0)
 		r = userns ? pl_userns_send_go(ours, &ufds)

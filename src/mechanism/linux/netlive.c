@@ -100,12 +100,12 @@ fail:
 	return NULL;
 }
 
-int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom, const json_t *ep,
-			 pl_error_t **err)
+int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom,
+			 const pl_domain_endpoint_t *ep, pl_error_t **err)
 {
-	const char *ifname = json_string_value(json_object_get(ep, "ifname"));
-	const char *address = json_string_value(json_object_get(ep, "address"));
-	const char *gw = json_string_value(json_object_get(ep, "gateway"));
+	const char *ifname = ep->ifname[0] ? ep->ifname : NULL;
+	const char *address = ep->address[0] ? ep->address : NULL;
+	const char *gw = ep->gateway[0] ? ep->gateway : NULL;
 	inside_t x = {.pid = dom->pid, .ifname = ifname};
 	const char *slash = address ? strchr(address, '/') : NULL;
 	_cleanup_free_ char *a = slash ? strndup(address, (size_t)(slash - address)) : NULL;
@@ -124,19 +124,19 @@ int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom, const 
 	else
 		x.err = r, x.step = "start a thread";
 	if (x.err) {
-		const char *host = json_string_value(json_object_get(ep, "host_ifname"));
-		if (host)
-			pl_netdev_delete(host, NULL);
+		if (ep->host_ifname[0])
+			pl_netdev_delete(ep->host_ifname, NULL);
 		return pl_error_set(err, PL_ERR_INTERNAL, x.err, "%s: %s", ifname, x.step);
 	}
 	return 0;
 }
 
-int pl_linux_net_disconnect(const pl_mechanism_t *m, const pl_domain_t *dom, const json_t *ep,
-			    pl_error_t **err)
+int pl_linux_net_disconnect(const pl_mechanism_t *m, const pl_domain_t *dom,
+			    const pl_domain_endpoint_t *ep, pl_error_t **err)
 {
 	/* deleting the host end takes the inside end with it */
-	const char *host = json_string_value(json_object_get(ep, "host_ifname"));
+	const char *host =
+	    ep->kind == PL_ENDPOINT_VETH && ep->host_ifname[0] ? ep->host_ifname : NULL;
 	if (!host)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0,
 				    "an endpoint on an external interface cannot be taken away "

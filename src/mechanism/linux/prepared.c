@@ -173,14 +173,19 @@ static _Noreturn void prepared_child(int ctl)
 	    .security = &sec,
 	    .hostname = json_string_value(json_object_get(j, "hostname")),
 	    .lowerdir = json_string_value(json_object_get(j, "lowerdir")),
-	    .mounts = json_object_get(j, "mounts"),
-	    .endpoints = json_object_get(j, "endpoints"),
 	    .netns_fd = -1,
 	    .host = {.shm_size = json_integer_value(json_object_get(j, "shm_size")),
 		     .domainname = json_string_value(json_object_get(j, "domainname"))},
 	};
-	if (!spec.domain_dir || !spec.hostname || !spec.lowerdir)
+	pl_domain_mount_t *mounts = NULL;
+	pl_domain_endpoint_t *endpoints = NULL;
+	if (!spec.domain_dir || !spec.hostname || !spec.lowerdir ||
+	    pl_domain_mounts_parse(json_object_get(j, "mounts"), &mounts, &spec.n_mounts) < 0 ||
+	    pl_domain_endpoints_parse(json_object_get(j, "endpoints"), &endpoints,
+				      &spec.n_endpoints) < 0)
 		_exit(1);
+	spec.mounts = mounts;
+	spec.endpoints = endpoints;
 	pl_error_t *e = NULL;
 	/* the host's mounts as they are now, not as they were when we were made (a mount
 	 * made since in a daemon with private propagation would be missing, and a bind of
@@ -508,10 +513,10 @@ static json_t *spec_json(const pl_domain_spec_t *spec)
 {
 	const pl_security_t *sec = spec->security;
 	json_t *j =
-	    json_pack("{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:b}", "id", spec->id, "domain_dir",
+	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b}", "id", spec->id, "domain_dir",
 		      spec->domain_dir, "hostname", spec->hostname, "lowerdir", spec->lowerdir,
-		      "mounts", spec->mounts ? spec->mounts : json_null(), "endpoints",
-		      spec->endpoints ? spec->endpoints : json_null(), "shm_size",
+		      "mounts", pl_domain_mounts_json(spec->mounts, spec->n_mounts), "endpoints",
+		      pl_domain_endpoints_json(spec->endpoints, spec->n_endpoints), "shm_size",
 		      (json_int_t)spec->host.shm_size, "read_only_rootfs", sec->read_only_rootfs);
 	if (spec->host.domainname)
 		json_object_set_new(j, "domainname", json_string(spec->host.domainname));
@@ -589,13 +594,13 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 	int fds[SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
 	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 5 : 4);
 	pl_phase_step("spawn.prepared_send", &pt);
-	for (size_t i = 0; r == 0 && i < json_array_size(spec->endpoints); i++) {
+	for (size_t i = 0; r == 0 && i < spec->n_endpoints; i++) {
 		r = pl_netdev_endpoint_add(p.pid, spec->netns_pooled ? spec->netns_fd : -1,
-					   json_array_get(spec->endpoints, i), err);
+					   &spec->endpoints[i], err);
 		if (r < 0)
 			pl_error_wrap(err, "network endpoint %zu", i);
 	}
-	if (json_array_size(spec->endpoints))
+	if (spec->n_endpoints)
 		pl_phase_step("spawn.netns_endpoints", &pt);
 	if (r == 0)
 		r = pl_frame_send(p.ctl, PL_MSG_GO, 0, NULL, 0);

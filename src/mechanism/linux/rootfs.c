@@ -444,17 +444,15 @@ static void empty_dir(int fd)
 
 /* Bind mounts and volumes: the source (a trusted host path) opened O_PATH, the target
  * created beneath the root without following symlinks, mounted fd to fd. */
-static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *userns,
-			pl_error_t **err)
+static int apply_mounts(int root, const pl_domain_mount_t *mounts, size_t n,
+			const pl_userns_fds_t *userns, pl_error_t **err)
 {
-	size_t i;
-	json_t *m;
-	json_array_foreach(mounts, i, m)
-	{
-		const char *src = json_string_value(json_object_get(m, "source"));
-		const char *dst = json_string_value(json_object_get(m, "target"));
-		const char *marker = json_string_value(json_object_get(m, "populate"));
-		const char *prop = json_string_value(json_object_get(m, "propagation"));
+	for (size_t i = 0; i < n; i++) {
+		const pl_domain_mount_t *m = &mounts[i];
+		const char *src = m->source;
+		const char *dst = m->target;
+		const char *marker = m->populate;
+		const char *prop = m->propagation ? m->propagation : "rprivate";
 		/* in a user namespace the daemon made it: a detached tree to attach */
 		_cleanup_close_ int sfd = userns ? fcntl(userns->mounts[i], F_DUPFD_CLOEXEC, 3)
 						 : open(src, O_PATH | O_CLOEXEC);
@@ -516,8 +514,7 @@ static int apply_mounts(int root, const json_t *mounts, const pl_userns_fds_t *u
 		if (top < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -top, "mount %s", dst);
 		snprintf(t, sizeof(t), "/proc/self/fd/%d", top);
-		if (json_is_true(json_object_get(m, "readonly")) &&
-		    mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+		if (m->readonly && mount(NULL, t, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
 			return pl_error_errno(err, "read-only %s", dst);
 		unsigned long pf = !strcmp(prop, "shared") || !strcmp(prop, "rshared") ? MS_SHARED
 				   : !strcmp(prop, "slave") || !strcmp(prop, "rslave") ? MS_SLAVE
@@ -637,7 +634,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	if (root < 0)
 		return userns ? -1 : pl_error_errno(err, "open rootfs");
 	if (sec->read_only_rootfs) {
-		if (json_array_size(spec->endpoints) && network_files(root, err) < 0)
+		if (spec->n_endpoints && network_files(root, err) < 0)
 			return -1;
 		int ro = read_only_root(userns ? NULL : merged, root, sec->tmpfs, err);
 		if (ro < 0)
@@ -671,7 +668,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	pl_phase_child_mark("dom.mount_pts_shm_mqueue");
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
 		return -1;
-	if (spec->mounts && apply_mounts(root, spec->mounts, userns, err) < 0)
+	if (spec->n_mounts && apply_mounts(root, spec->mounts, spec->n_mounts, userns, err) < 0)
 		return -1;
 	if (sec->sysctls && write_sysctls(root, sec->sysctls, err) < 0)
 		return -1;

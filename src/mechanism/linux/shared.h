@@ -13,7 +13,7 @@ uint64_t pl_linux_shared_ns(const pl_domain_spec_t *spec);
  * permissions; everything when privileged) into its cgroup. */
 int pl_linux_devices_apply(const pl_domain_spec_t *spec, pl_error_t **err);
 /* The mechanism's net_connect and net_disconnect (netlive.c). */
-int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom, const json_t *ep,
-			 pl_error_t **err);
-int pl_linux_net_disconnect(const pl_mechanism_t *m, const pl_domain_t *dom, const json_t *ep,
-			    pl_error_t **err);
+int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom,
+			 const pl_domain_endpoint_t *ep, pl_error_t **err);
+int pl_linux_net_disconnect(const pl_mechanism_t *m, const pl_domain_t *dom,
+			    const pl_domain_endpoint_t *ep, pl_error_t **err);

@@ -23,7 +23,7 @@ bool pl_userns_wanted(const pl_domain_spec_t *spec)
 
 int pl_userns_validate(const pl_domain_spec_t *spec, pl_error_t **err)
 {
-	if (spec->security->userns.remap && json_array_size(spec->mounts) > PL_USERNS_MAX_MOUNTS)
+	if (spec->security->userns.remap && spec->n_mounts > PL_USERNS_MAX_MOUNTS)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "mounts: at most %d with security.userns mode \"remap\"",
 				    PL_USERNS_MAX_MOUNTS);
@@ -175,22 +175,19 @@ int pl_userns_setup(const pl_domain_spec_t *spec, pid_t pid, pl_userns_fds_t *fd
 	fds->overlay = make_overlay(spec, userns_fd, err);
 	if (fds->overlay < 0)
 		return -1;
-	size_t i;
-	json_t *m;
-	json_array_foreach(spec->mounts, i, m)
-	{
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const pl_domain_mount_t *m = &spec->mounts[i];
 		if (i >= PL_USERNS_MAX_MOUNTS)
 			return pl_error_set(err, PL_ERR_INVALID, 0, "too many mounts");
-		const char *src = json_string_value(json_object_get(m, "source"));
+		const char *src = m->source;
 		/* volumes are the port layer's: stored with the container's own ids; a bind
 		 * mount is the host's and keeps the host's owners (root shows as nobody) */
-		bool volume = json_object_get(m, "populate") != NULL;
+		bool volume = m->volume;
 		/* a volume is shared with other containers, some perhaps not remapped: what a
 		 * remapped root writes there as "uid 0" must never be setuid root or a device
 		 * for them */
-		uint64_t attrs =
-		    (volume ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : 0) |
-		    (json_is_true(json_object_get(m, "readonly")) ? MOUNT_ATTR_RDONLY : 0);
+		uint64_t attrs = (volume ? MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV : 0) |
+				 (m->readonly ? MOUNT_ATTR_RDONLY : 0);
 		int fd = detached_tree(src, volume ? userns_fd : -1, !volume, attrs, err);
 		if (fd < 0)
 			return pl_error_wrap(err, "mount source %s", src);

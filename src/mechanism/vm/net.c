@@ -63,28 +63,27 @@ static int tap_open(const char *name, const char *bridge, int mtu, pl_error_t **
 	return TAKE_FD(fd);
 }
 
-int pl_vm_net_open(const json_t *endpoints, int *fds, size_t max, pl_error_t **err)
+int pl_vm_net_open(const pl_domain_endpoint_t *endpoints, size_t n, int *fds, size_t max,
+		   pl_error_t **err)
 {
-	size_t n = json_array_size(endpoints);
 	if (n > max)
 		return pl_error_set(err, PL_ERR_INVALID, 0,
 				    "networks: a VM takes at most %zu networks, not %zu", max, n);
 	for (size_t i = 0; i < n; i++)
 		fds[i] = -1;
 	for (size_t i = 0; i < n; i++) {
-		const json_t *ep = json_array_get(endpoints, i);
-		const char *kind = json_string_value(json_object_get(ep, "kind"));
-		const char *host = json_string_value(json_object_get(ep, "host_ifname"));
-		const char *bridge = json_string_value(json_object_get(ep, "bridge"));
-		int mtu = (int)json_integer_value(json_object_get(ep, "mtu"));
-		if (!kind || strcmp(kind, "veth") != 0) {
+		const pl_domain_endpoint_t *ep = &endpoints[i];
+		const char *host = ep->host_ifname;
+		const char *bridge = ep->bridge;
+		int mtu = ep->mtu;
+		if (ep->kind != PL_ENDPOINT_VETH) {
 			pl_error_set(err, PL_ERR_INVALID, 0,
 				     "networks[%zu]: a VM can join bridge scopes only, not a "
 				     "scope on an external interface (%s)",
-				     i, kind ? kind : "?");
+				     i, ep->kind == PL_ENDPOINT_MACVLAN ? "macvlan" : "?");
 			goto fail;
 		}
-		if (!host || !bridge || !json_string_value(json_object_get(ep, "mac"))) {
+		if (!host[0] || !bridge[0] || !ep->mac[0]) {
 			pl_error_set(err, PL_ERR_INTERNAL, EINVAL, "network endpoint %zu", i);
 			goto fail;
 		}

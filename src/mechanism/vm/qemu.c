@@ -112,6 +112,12 @@ static void common_args(argv_b_t *a, pl_vm_accel_t accel, const pl_vm_kernel_t *
 	add(a, "none");
 	add(a, "-nic");
 	add(a, "none");
+	/* QEMU keeps a copy of the kernel image (and of the initramfs) in its heap for the
+	 * guest's firmware to load, for as long as it runs: 16 MiB nothing reads again once the
+	 * guest booted. A clone restores a booted guest: it is given neither (its RAM blocks
+	 * are the same without them). */
+	if (!k)
+		return;
 	add(a, "-kernel");
 	add(a, "%s", k->vmlinuz);
 	add(a, "-initrd");
@@ -203,7 +209,8 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	bool tmpl = b->mode == PL_VM_BOOT_TEMPLATE;
 	_cleanup_free_ char *dir = qpath(b->domain_dir);
 	_cleanup_free_ char *disk = b->disk ? qpath(b->disk) : NULL;
-	common_args(&a, b->accel, b->kernel, b->initramfs);
+	bool clone = b->mode == PL_VM_BOOT_CLONE;
+	common_args(&a, b->accel, clone ? NULL : b->kernel, b->initramfs);
 	add(&a, "-m");
 	add(&a, "%lldM", (long long)b->memory_mib);
 	add(&a, "-smp");
@@ -216,11 +223,9 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "-machine");
 		add(&a, "memory-backend=mem");
 	}
-	add(&a, "-append");
-	if (b->mode == PL_VM_BOOT_CLONE && b->append) {
-		add(&a, "%s", b->append);
-	} else {
+	if (!clone) { /* a clone's kernel booted with its template's */
 		char *ap = pl_vm_append(b);
+		add(&a, "-append");
 		add(&a, "%s", ap);
 		free(ap);
 	}
@@ -271,9 +276,9 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c); a
 	 * template's are hub ports to nowhere (the guest never binds them: tether loads the
 	 * driver in the clone, where the clone's MAC is set before use) */
-	size_t n_nics = tmpl ? b->n_nics : b->tap_fds ? json_array_size(b->endpoints) : 0;
+	size_t n_nics = tmpl ? b->n_nics : b->tap_fds ? b->n_endpoints : 0;
 	for (size_t i = 0; i < n_nics; i++) {
-		const json_t *ep = tmpl ? NULL : json_array_get(b->endpoints, i);
+		const pl_domain_endpoint_t *ep = tmpl ? NULL : &b->endpoints[i];
 		add(&a, "-netdev");
 		if (tmpl)
 			add(&a, "hubport,id=n%zu,hubid=%zu", i, i);
@@ -283,8 +288,7 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		if (tmpl) /* the clone's tether knows them by these (tether/linux/vm.c) */
 			add(&a, "virtio-net-device,netdev=n%zu,mac=02:00:00:00:00:%02zx", i, i);
 		else
-			add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i,
-			    json_string_value(json_object_get(ep, "mac")));
+			add(&a, "virtio-net-device,netdev=n%zu,mac=%s", i, ep->mac);
 	}
 	add(&a, "-chardev");
 	/* a template's monitor is a connected socket its builder holds */
@@ -306,6 +310,19 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	}
 	shares_args(&a, b);
 	return a.v;
+}
+
+void pl_vm_qemu_exec(const pl_vm_boot_t *b, char **argv)
+{
+	/* A clone's QEMU without transparent huge pages: QEMU asks for them (MADV_HUGEPAGE) for
+	 * its TCG translation buffer and its RAM blocks, so an idle clone held a 2 MiB page for
+	 * 4 KiB of ACPI tables and its translated code rounded up to 2 MiB: 3.3 MiB of its PSS.
+	 * Its guest RAM, a private file mapping, gets none either way. A cold VM keeps them: its
+	 * guest RAM is anonymous, where huge pages make KVM faster. The flag survives execve. */
+	if (b->mode == PL_VM_BOOT_CLONE)
+		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+	execve(argv[0], argv, envp);
 }
 
 /* ---- accelerator */

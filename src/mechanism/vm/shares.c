@@ -41,21 +41,18 @@ const char *pl_vm_virtiofsd_binary(void)
 	return VIRTIOFSD;
 }
 
-int pl_vm_shares_check(const json_t *mounts, pl_error_t **err)
+int pl_vm_shares_check(const pl_domain_mount_t *mounts, size_t n, pl_error_t **err)
 {
-	size_t i;
-	json_t *m;
-	json_array_foreach(mounts, i, m)
-	{
+	for (size_t i = 0; i < n; i++) {
 		/* mount events cannot cross between the host's kernel and the guest's */
-		const char *prop = json_string_value(json_object_get(m, "propagation"));
+		const char *prop = mounts[i].propagation;
 		if (prop && strcmp(prop, "rprivate") != 0 && strcmp(prop, "private") != 0)
 			return pl_error_set(err, PL_ERR_INVALID, 0,
 					    "mounts[%zu].propagation \"%s\": a dedicated kernel "
 					    "shares no mount events with the host (private only)",
 					    i, prop);
 	}
-	if (json_array_size(mounts) > 0 && access(VIRTIOFSD, X_OK) != 0)
+	if (n > 0 && access(VIRTIOFSD, X_OK) != 0)
 		return pl_error_set(err, PL_ERR_UNSUPPORTED, errno,
 				    "mounts: a dedicated kernel reaches host directories through "
 				    "virtio-fs, and %s is missing (Debian: qemu-system-common)",
@@ -83,8 +80,8 @@ static void fd_path(char *buf, size_t size, int fd)
 }
 
 /* Builds the shared directory in a private mount namespace and execs virtiofsd on it. */
-static _Noreturn void virtiofsd_main(const char *domain_dir, const json_t *mounts, const char *list,
-				     int listen_fd, int pipe_fd)
+static _Noreturn void virtiofsd_main(const char *domain_dir, const pl_domain_mount_t *mounts,
+				     size_t n, const char *list, int listen_fd, int pipe_fd)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* it serves this VM only: it dies with QEMU */
 	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -98,12 +95,9 @@ static _Noreturn void virtiofsd_main(const char *domain_dir, const json_t *mount
 	int dirfd = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
 		child_fail(pipe_fd, "virtio-fs: open %s: %s", staging, strerror(errno));
-	size_t i;
-	json_t *m;
-	json_array_foreach(mounts, i, m)
-	{
-		const char *src = json_string_value(json_object_get(m, "source"));
-		const char *dst = json_string_value(json_object_get(m, "target"));
+	for (size_t i = 0; i < n; i++) {
+		const char *src = mounts[i].source;
+		const char *dst = mounts[i].target;
 		char name[24];
 		snprintf(name, sizeof(name), "%zu", i);
 		/* the source is a host path the caller named (or a volume's data directory) */
@@ -123,7 +117,7 @@ static _Noreturn void virtiofsd_main(const char *domain_dir, const json_t *mount
 		if (tfd < 0 || mount(s, t, NULL, MS_BIND | MS_REC, NULL) < 0)
 			child_fail(pipe_fd, "virtio-fs: bind %s for %s: %s", src, dst,
 				   strerror(errno));
-		if (json_is_true(json_object_get(m, "readonly"))) {
+		if (mounts[i].readonly) {
 			/* read-only on the host side: the guest's kernel cannot lift it */
 			_cleanup_close_ int top = openat(dirfd, name, O_PATH | O_CLOEXEC);
 			struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
@@ -164,16 +158,14 @@ static _Noreturn void virtiofsd_main(const char *domain_dir, const json_t *mount
 }
 
 /* The list tether reads; decides which fresh volumes the guest populates. */
-static char *share_list(const json_t *mounts)
+static char *share_list(const pl_domain_mount_t *mounts, size_t n)
 {
 	json_t *list = json_array();
-	size_t i;
-	json_t *m;
-	json_array_foreach(mounts, i, m)
-	{
-		const char *src = json_string_value(json_object_get(m, "source"));
-		const char *marker = json_string_value(json_object_get(m, "populate"));
-		bool ro = json_is_true(json_object_get(m, "readonly"));
+	for (size_t i = 0; i < n; i++) {
+		const pl_domain_mount_t *m = &mounts[i];
+		const char *src = m->source;
+		const char *marker = m->populate;
+		bool ro = m->readonly;
 		struct stat st;
 		bool dir = stat(src, &st) == 0 && S_ISDIR(st.st_mode);
 		/* a fresh volume takes the image's content at its target (only when empty:
@@ -182,17 +174,17 @@ static char *share_list(const json_t *mounts)
 		bool populate = marker && dir && !ro && access(marker, F_OK) != 0;
 		if (populate)
 			close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
-		json_array_append_new(
-		    list, json_pack("{s:s, s:b, s:b, s:b}", "target",
-				    json_string_value(json_object_get(m, "target")), "readonly", ro,
-				    "file", !dir, "populate", populate));
+		json_array_append_new(list, json_pack("{s:s, s:b, s:b, s:b}", "target", m->target,
+						      "readonly", ro, "file", !dir, "populate",
+						      populate));
 	}
 	char *s = json_dumps(list, JSON_COMPACT);
 	json_decref(list);
 	return s;
 }
 
-int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t **err)
+int pl_vm_shares_start(const char *domain_dir, const pl_domain_mount_t *mounts, size_t n_mounts,
+		       pl_error_t **err)
 {
 	_cleanup_close_ int dirfd = open(domain_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
@@ -210,7 +202,7 @@ int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t 
 	unlinkat(dirfd, FS_SOCKET, 0);
 	if (r < 0)
 		return pl_error_errno(err, "virtio-fs: connect");
-	_cleanup_free_ char *list = share_list(mounts);
+	_cleanup_free_ char *list = share_list(mounts, n_mounts);
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return pl_error_errno(err, "virtio-fs: pipe");
@@ -222,7 +214,7 @@ int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t 
 	}
 	if (pid == 0) {
 		close(p[0]);
-		virtiofsd_main(domain_dir, mounts, list, lfd, p[1]);
+		virtiofsd_main(domain_dir, mounts, n_mounts, list, lfd, p[1]);
 	}
 	close(p[1]);
 	/* nothing arrives once virtiofsd runs (the pipe closes at its exec) */

@@ -458,8 +458,8 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	if (pl_vm_overlay_disk(disk, base, &e) < 0)
 		launch_fail(ctl_listen, e);
 	int shares_fd = 0;
-	if (json_array_size(spec->mounts) > 0 &&
-	    (shares_fd = pl_vm_shares_start(spec->domain_dir, spec->mounts, &e)) < 0)
+	if (spec->n_mounts > 0 && (shares_fd = pl_vm_shares_start(spec->domain_dir, spec->mounts,
+								  spec->n_mounts, &e)) < 0)
 		launch_fail(ctl_listen, e);
 	pl_vm_accel_t accel = plan->accel;
 	if (!clone &&
@@ -503,6 +503,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	    .memory_mib = memory_mib_of(spec->resources),
 	    .shares_fd = shares_fd,
 	    .endpoints = spec->endpoints,
+	    .n_endpoints = spec->n_endpoints,
 	    .tap_fds = tap_fds,
 	};
 	/* what this domain booted with, for inspect: the record belongs to the domain */
@@ -540,8 +541,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 	}
 	if (clone)
 		restore_helper(restore[0], state_fd);
-	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
-	execve(argv[0], argv, envp);
+	pl_vm_qemu_exec(&b, argv);
 	pl_error_errno(&e, "exec %s", argv[0]);
 	launch_fail(ctl_listen, e);
 }
@@ -614,7 +614,7 @@ static const char *plan_clone(const pl_domain_spec_t *spec, size_t n_nics, clone
 		return NULL;
 	if (!V.initramfs)
 		return plan->cold_reason = V.template_off_reason;
-	if (json_array_size(spec->mounts) > 0) {
+	if (spec->n_mounts > 0) {
 		/* virtio-fs maps the guest's memory in virtiofsd: it must be shared, where a
 		 * clone's is private (docs/design-decisions.md) */
 		plan->cold_reason = "volumes and bind mounts (virtio-fs) need the guest's memory "
@@ -673,7 +673,7 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 	/* the taps, before QEMU exists: created here, where a failure is the caller's answer;
 	 * only QEMU holds them from the clone on, so they end with it */
 	int taps[PL_VM_MAX_NICS];
-	int n_taps = pl_vm_net_open(spec->endpoints, taps, PL_VM_MAX_NICS, err);
+	int n_taps = pl_vm_net_open(spec->endpoints, spec->n_endpoints, taps, PL_VM_MAX_NICS, err);
 	if (n_taps < 0)
 		return -1;
 	/* the launcher, its helpers and QEMU live in the container's own cgroup (as a linux
@@ -760,7 +760,7 @@ static int vm_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **err)
 
 static int vm_validate(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_error_t **err)
 {
-	if (pl_vm_shares_check(spec->mounts, err) < 0)
+	if (pl_vm_shares_check(spec->mounts, spec->n_mounts, err) < 0)
 		return -1;
 	/* network_mode "host": the core never picks a mechanism without PL_MECH_SHARES_HOST_NS */
 	if (spec->security->userns.remap)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "common/error.h"
+#include "mechanism/domain.h"
 
 typedef struct pl_vm_kernel {
 	char *dir;     /* an unpacked linux-image package: boot/vmlinuz-V, lib/modules/V */
@@ -95,8 +96,9 @@ typedef struct pl_vm_boot {
 	int cpus;
 	int64_t memory_mib;
 	int shares_fd; /* > 0: QEMU's end of the virtio-fs connection (shares.c) */
-	/* bridge endpoints (mechanism.h) and their taps' fds, inherited by QEMU */
-	const json_t *endpoints;
+	/* bridge endpoints (mechanism/domain.h) and their taps' fds, inherited by QEMU */
+	const pl_domain_endpoint_t *endpoints;
+	size_t n_endpoints;
 	const int *tap_fds;
 	long tsc_khz; /* the host's TSC rate, told to a TCG guest (0: not told) */
 } pl_vm_boot_t;
@@ -110,6 +112,9 @@ char *pl_vm_append(const pl_vm_boot_t *b);
 int pl_vm_accel_known(pl_vm_accel_t wanted, const char *cache_dir, const pl_vm_kernel_t *k,
 		      pl_vm_accel_t *out);
 void pl_vm_argv_free(char **argv);
+/* Execs QEMU (argv from pl_vm_qemu_argv) in the process state and environment it runs
+ * with; returns only on failure (errno set). */
+void pl_vm_qemu_exec(const pl_vm_boot_t *b, char **argv);
 /* A QMP session its caller keeps (a template's builder) on a connected, non-blocking
  * socket: greeted and capabilities negotiated by open; each call with its own deadline,
  * arguments stolen, pass_fd (>= 0) sent along for "getfd". */
@@ -129,12 +134,13 @@ json_t *pl_vm_qmp(const char *path, const char *command, pl_error_t **err);
 const char *pl_vm_virtiofsd_binary(void);
 /* What a dedicated kernel cannot do with the config's mounts (propagation), or virtiofsd
  * missing. */
-int pl_vm_shares_check(const json_t *mounts, pl_error_t **err);
+int pl_vm_shares_check(const pl_domain_mount_t *mounts, size_t n, pl_error_t **err);
 /* In the launcher, for a non-empty mounts spec (pl_domain_spec_t's): starts the VM's
  * virtiofsd (our child, dying with us) serving the mounts' sources, marks the fresh volumes
  * the guest is to populate, and returns QEMU's end of the vhost-user connection (inheritable),
  * or -1. */
-int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t **err);
+int pl_vm_shares_start(const char *domain_dir, const pl_domain_mount_t *mounts, size_t n,
+		       pl_error_t **err);
 
 /* ---- net.c */
 
@@ -142,7 +148,8 @@ int pl_vm_shares_start(const char *domain_dir, const json_t *mounts, pl_error_t 
 #define PL_VM_MAX_NICS 8
 /* A tap per endpoint (bridge endpoints only: external scopes are refused), on its bridge and
  * up, into fds (close-on-exec; at most max). Returns how many, or -1 with nothing left. */
-int pl_vm_net_open(const json_t *endpoints, int *fds, size_t max, pl_error_t **err);
+int pl_vm_net_open(const pl_domain_endpoint_t *endpoints, size_t n, int *fds, size_t max,
+		   pl_error_t **err);
 void pl_vm_net_close(int *fds, size_t n);
 
 /* ---- template.c */

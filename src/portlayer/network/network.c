@@ -550,34 +550,37 @@ static pl_scope_t *endpoint_iface(pl_network_t *n, json_t *e, size_t i, char mac
 	return s;
 }
 
-json_t *pl_network_endpoints(pl_network_t *n, const pl_container_t *c)
+size_t pl_network_endpoints(pl_network_t *n, const pl_container_t *c, pl_domain_endpoint_t **out)
 {
-	json_t *out = json_array();
+	*out = NULL;
 	if (!n || !mode_is(pl_container_config(c), "bridge"))
-		return out;
-	size_t i;
+		return 0;
+	const json_t *nets = pl_container_config(c)->networks;
+	pl_domain_endpoint_t *v = pl_xcalloc(json_array_size(nets) + 1, sizeof(*v));
+	size_t i, k = 0;
 	json_t *e;
-	json_array_foreach(pl_container_config(c)->networks, i, e)
+	json_array_foreach(nets, i, e)
 	{
-		char mac[18], ifname[24], host[32];
+		char mac[18], ifname[24];
 		pl_scope_t *s = endpoint_iface(n, e, i, mac, ifname);
 		if (!s)
 			continue;
-		json_t *ep =
-		    json_pack("{s:s, s:s, s:i}", "ifname", ifname, "mac", mac, "mtu", s->mtu);
+		pl_domain_endpoint_t *ep = &v[k++];
+		snprintf(ep->ifname, sizeof(ep->ifname), "%.15s", ifname);
+		snprintf(ep->mac, sizeof(ep->mac), "%s", mac);
+		ep->mtu = s->mtu;
 		if (s->external) {
-			json_object_set_new(ep, "kind", json_string("macvlan"));
-			json_object_set_new(ep, "parent", json_string(s->parent));
+			ep->kind = PL_ENDPOINT_MACVLAN;
+			snprintf(ep->parent, sizeof(ep->parent), "%s", s->parent);
 		} else {
-			snprintf(host, sizeof(host), "pv%.10s%x", pl_container_id(c),
-				 (unsigned)i & 0xf);
-			json_object_set_new(ep, "kind", json_string("veth"));
-			json_object_set_new(ep, "bridge", json_string(s->device));
-			json_object_set_new(ep, "host_ifname", json_string(host));
+			ep->kind = PL_ENDPOINT_VETH;
+			snprintf(ep->bridge, sizeof(ep->bridge), "%s", s->device);
+			snprintf(ep->host_ifname, sizeof(ep->host_ifname), "pv%.10s%x",
+				 pl_container_id(c), (unsigned)i & 0xf);
 		}
-		json_array_append_new(out, ep);
 	}
-	return out;
+	*out = v;
+	return k;
 }
 
 /* The host's nameservers, for scopes without a responder (loopback ones cannot serve a
@@ -935,8 +938,7 @@ static int load_scopes(pl_network_t *n, pl_error_t **err)
 }
 
 /* The network follows containers: ports when they start and stop, addresses when they go. */
-static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecycle_t what,
-			 void *data)
+static void on_lifecycle(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t what, void *data)
 {
 	pl_network_t *n = data;
 	switch (what) {
@@ -947,6 +949,9 @@ static void on_lifecycle(pl_portlayer_t *pl, const pl_container_t *c, pl_lifecyc
 	case PL_LIFECYCLE_GONE:
 		give_back(n, c);
 		break;
+	case PL_LIFECYCLE_RUNNING:
+	case PL_LIFECYCLE_RESUMED:
+	case PL_LIFECYCLE_RELEASED:
 	default:
 		break;
 	}

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include "common/error.h"
 #include "common/loop.h"
+#include "mechanism/domain.h"
 #include "portlayer/config.h"
 
 #define PL_NETWORK_MAX_SCOPES 8 /* scopes one container may join */
@@ -53,9 +54,10 @@ int pl_network_attach(pl_network_t *n, pl_config_t *cfg, const struct pl_contain
  * (after a failed commit or create gave addresses back). */
 void pl_network_rebuild(pl_network_t *n);
 
-/* What the mechanism plumbs on the host for c: [{"kind","bridge"|"parent","host_ifname",
- * "ifname","mac","mtu"}] */
-json_t *pl_network_endpoints(pl_network_t *n, const struct pl_container *c);
+/* What the mechanism plumbs on the host for c (mechanism/domain.h): how many, in *out
+ * (free()); one per network of c's config whose scope still exists, in the config's order. */
+size_t pl_network_endpoints(pl_network_t *n, const struct pl_container *c,
+			    pl_domain_endpoint_t **out);
 /* The first scope of cfg's networks that sits on an external interface, or NULL. */
 const char *pl_network_external_scope(pl_network_t *n, const pl_config_t *cfg);
 /* tether's CONFIG "network" object for c, NULL when c has no network of its own. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/storage/archive.h"
 #include "common/cleanup.h"
+#include "host/linux/resolve.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -8,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,18 +23,6 @@
 
 #define PROC_MAGIC  0x9fa0
 #define SYSFS_MAGIC 0x62656572
-
-/* Beneath root, symbolic links followed but never out of it (absolute ones and ".." stop at
- * root), no magic links. */
-static int open_in_root_follow(int root, const char *path, int flags)
-{
-	struct open_how how = {
-	    .flags = (unsigned long long)(flags | O_CLOEXEC),
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, root, *path ? path : ".", &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
-}
 
 /* A stopped container's volumes and binds over its overlay, so copies reach them as they
  * would in the running container. Targets are resolved beneath the root without following
@@ -157,7 +145,7 @@ int pl_archive_resolve(int root, const char *path, char **leaf, pl_error_t **err
 	const char *parent = follow ? clean : slash ? clean : "";
 	if (slash)
 		*slash = '\0';
-	int fd = open_in_root_follow(root, parent, O_PATH | O_DIRECTORY);
+	int fd = pl_open_in_root_follow(root, parent, O_PATH | O_DIRECTORY);
 	if (fd < 0)
 		return pl_error_set(err, fd == -ENOENT ? PL_ERR_NOTFOUND : PL_ERR_INVALID, -fd,
 				    "path \"%s\"", path);
@@ -551,7 +539,7 @@ int pl_archive_put(int root, const char *path, int in_fd, const pl_extract_polic
 	if (!clean)
 		return -EINVAL;
 	/* the destination follows symbolic links (inside the root), as docker cp does */
-	_cleanup_close_ int dir = open_in_root_follow(root, clean, O_RDONLY | O_DIRECTORY);
+	_cleanup_close_ int dir = pl_open_in_root_follow(root, clean, O_RDONLY | O_DIRECTORY);
 	if (dir < 0)
 		return pl_error_set(err, dir == -ENOENT ? PL_ERR_NOTFOUND : PL_ERR_INVALID, -dir,
 				    "path \"%s\"%s", path,

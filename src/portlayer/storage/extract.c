@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "portlayer/storage/extract.h"
 #include "common/cleanup.h"
+#include "host/linux/resolve.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -8,7 +9,6 @@
 #include <fcntl.h>
 #include <gnutls/crypto.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <search.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,16 +56,6 @@ char *pl_extract_clean_path(const char *name, pl_error_t **err)
 	}
 	out[o] = '\0';
 	return out;
-}
-
-int pl_open_in_root(int root, const char *path, int flags)
-{
-	struct open_how how = {
-	    .flags = (unsigned long long)(flags | O_CLOEXEC),
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	long fd = syscall(SYS_openat2, root, path, &how, sizeof(how));
-	return fd < 0 ? -errno : (int)fd;
 }
 
 /* Creates the directories of path below root one component at a time; returns the last. */

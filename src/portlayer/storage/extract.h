@@ -40,9 +40,7 @@ typedef struct pl_extract_result {
 int pl_extract_tar(int in_fd, int root_fd, const pl_extract_policy_t *pol, pl_extract_result_t *res,
 		   pl_error_t **err);
 
-/* Opens path beneath root: RESOLVE_IN_ROOT, no symbolic links, no magic links. Returns the
- * fd or -errno. */
-int pl_open_in_root(int root, const char *path, int flags);
+/* pl_open_in_root: host/linux/resolve.h */
 
 /* Normalises an entry name: strips leading "/" and "./", collapses "//" and "/./".
  * Returns NULL (INVALID) for ".." components, empty or overlong names. Caller frees. */

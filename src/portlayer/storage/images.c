@@ -4,6 +4,7 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
+#include "host/linux/resolve.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -346,6 +346,13 @@ static int root_up(bool ro_root, const char *host)
 	int disk = wait_for("disk", open_dev, ROOT_DEV, O_RDONLY);
 	if (disk < 0)
 		return -1;
+	/* Nothing of a disk was ever read in a clone's template (its guest never bound the
+	 * driver), and nothing cached of this device may survive anyway: its own cache is
+	 * dropped, nothing else. Not vm.drop_caches: that walks every cached inode and dentry
+	 * of the guest, locking each, so a clone wrote (and got its own copy of) some 7 MiB of
+	 * the template's slab pages (docs/design-decisions.md). */
+	if (ioctl(disk, BLKFLSBUF, 0) < 0)
+		say("pl-tether: flush the root disk's cache: %s\n", strerror(errno));
 	close(disk);
 	mkdir(NEWROOT, 0755);
 	/* with volumes or bind mounts, a read-only root turns so after their mount points */
@@ -453,15 +460,6 @@ static void reseed(const char *hex)
 	close(fd);
 }
 
-static void drop_caches(void)
-{
-	int fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)!write(fd, "3", 1);
-		close(fd);
-	}
-}
-
 /* A template's NIC i has MAC 02:00:00:00:00:i (mechanism/vm/qemu.c), restored as it was:
  * the clone's NIC i becomes its endpoint i's (CONFIG's interfaces, in the same order). */
 static void clone_macs(json_t *network)
@@ -518,8 +516,6 @@ const char *pl_os_domain_setup(json_t *config)
 		return "the guest could not load its disk and network drivers (vm-console.log)";
 	double t_mod = uptime();
 	clone_macs(json_object_get(config, "network"));
-	/* nothing of a disk was ever read in the template; nothing cached may survive anyway */
-	drop_caches();
 	if (root_up(json_is_true(json_object_get(vm, "read_only")),
 		    json_string_value(json_object_get(vm, "hostname"))) < 0)
 		return "the guest could not mount its root disk (vm-console.log)";

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -189,9 +190,30 @@ static bool fake_available(const pl_mechanism_t *m, const char **reason)
 	return true;
 }
 
+static void copy(char *dst, size_t size, const char *src)
+{
+	snprintf(dst, size, "%s", src ? src : "");
+}
+
 static int fake_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		      pl_error_t **err)
 {
+	if (fake_stats.fail_spawn)
+		return pl_error_set(err, PL_ERR_INTERNAL, EIO, "fake: spawn failed");
+	fake_stats.n_mounts = spec->n_mounts;
+	fake_stats.n_endpoints = spec->n_endpoints;
+	if (spec->n_mounts) {
+		const pl_domain_mount_t *mt = &spec->mounts[0];
+		copy(fake_stats.mount_source, sizeof(fake_stats.mount_source), mt->source);
+		copy(fake_stats.mount_target, sizeof(fake_stats.mount_target), mt->target);
+		copy(fake_stats.mount_populate, sizeof(fake_stats.mount_populate), mt->populate);
+		copy(fake_stats.mount_propagation, sizeof(fake_stats.mount_propagation),
+		     mt->propagation);
+		fake_stats.mount_volume = mt->volume;
+		fake_stats.mount_readonly = mt->readonly;
+	}
+	if (spec->n_endpoints)
+		fake_stats.endpoint = spec->endpoints[0];
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return pl_error_errno(err, "socketpair");

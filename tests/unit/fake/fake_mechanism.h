@@ -22,6 +22,12 @@ typedef struct fake_stats {
 	unsigned spawned, destroyed, reattached, validated;
 	bool paused;
 	pid_t last_pid;
+	bool fail_spawn; /* set by a test: spawns fail (a start that fails before a domain) */
+	/* what the last spawn was handed across the boundary: counts, and the first mount */
+	size_t n_mounts, n_endpoints;
+	char mount_source[256], mount_target[128], mount_populate[256], mount_propagation[16];
+	bool mount_volume, mount_readonly;
+	pl_domain_endpoint_t endpoint; /* the first endpoint */
 } fake_stats_t;
 
 extern pl_mechanism_t fake_mechanism;	      /* shared kernel, pauses */
