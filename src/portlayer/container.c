@@ -3,7 +3,6 @@
  * derived: RUNNING means tether's pidfd has not fired; STOPPED carries what tether
  * reported (or, if it died silently, what the kernel reported about it). */
 #include "portlayer/internal.h"
-#include "portlayer/remains.h"
 #include "portlayer/logs.h"
 #include "portlayer/pods.h"
 #include "common/cleanup.h"
@@ -176,7 +175,6 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
 	}
-	pl_remains_finish_all(); /* a stopped daemon leaves no ended domain's cgroups */
 	pl->events = pl_events_free(pl->events);
 	pl->images = pl_images_free(pl->images);
 	pl->volumes = pl_volumes_free(pl->volumes);
@@ -463,11 +461,9 @@ static void record_error(pl_container_t *c, const char *msg)
 static void domain_ended(pl_container_t *c)
 {
 	int64_t pt = pl_phase_now();
-	if (c->phase_t) /* tether's EXITED until its process was gone (or, with remains, until
-			 * its frames were read) */
+	if (c->phase_t) /* tether's EXITED until its process was gone */
 		pl_phase_add("exit.exited_to_end", pt - c->phase_t);
 	c->phase_t = 0;
-	c->exit_pending = false;
 	pl_phase_page_collect(c->dom.pid); /* a domain that never said HELLO */
 	/* a start that ran and waits for the fsyncs is a success: report it before the end */
 	if (c->start_waits_sync)
@@ -513,7 +509,7 @@ static void domain_ended(pl_container_t *c)
 		pl_container_emit(c, "oom", NULL);
 	}
 	pl_error_t *e = NULL;
-	if (!c->remains && c->mech->destroy(c->mech, c->id, &e) < 0) {
+	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
@@ -667,10 +663,6 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			break;
 		}
 		c->reported_exit = true;
-		/* nothing of the container runs any more (tether has no child left) in the
-		 * host's namespaces: the domain's teardown can finish after the answer */
-		c->exit_pending = pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS) &&
-				  json_is_true(json_object_get(j, "alone"));
 		c->phase_t = pl_phase_now();
 		c->has_exit = true;
 		c->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
@@ -785,18 +777,6 @@ static void on_pidfd(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		pl_container_auto_remove(c); /* c is gone */
 }
 
-/* tether reported the exit: the container is settled now (stopped, state written, waits
- * answered), its domain's teardown released when it is over (remains.h). */
-static void settle_exited(pl_container_t *c)
-{
-	c->exit_pending = false;
-	if (!pl_remains_take(c))
-		return; /* the pidfd settles it */
-	domain_ended(c);
-	if (c->config->auto_remove && c->status == PL_STATUS_STOPPED)
-		pl_container_auto_remove(c); /* c is gone */
-}
-
 static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
 {
 	pl_container_t *c = data;
@@ -809,8 +789,6 @@ static void on_ctl(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		return;
 	if (n > 0) {
 		process_frames(c);
-		if (c->exit_pending)
-			settle_exited(c); /* c may be gone */
 		return;
 	}
 	/* EOF or error: tether is going away; the pidfd settles the rest */
@@ -901,8 +879,6 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	if (c->status == PL_STATUS_REMOVING)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is being removed",
 				    c->id);
-	/* the last run's domain must be gone before a new one takes its cgroups' names */
-	pl_remains_finish(c);
 	int64_t t0 = pl_metrics_now_ns();
 	int64_t pt = pl_phase_now();
 	char hb[13];
@@ -1088,8 +1064,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	c->status = PL_STATUS_REMOVING;
 	pl_pods_domain_gone(c);
 	pl_error_t *e = NULL;
-	/* remains (a domain still tearing down) release themselves when it is over */
-	if (!c->remains && c->mech->destroy(c->mech, c->id, &e) < 0) {
+	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %.12s: %s", c->id, e->msg);
 		pl_error_free(e);
 	}

@@ -6,10 +6,10 @@
  * link's write side), store.c (domain directories), recovery.c (settling domains after a
  * restart), session.c (attach and exec sessions), handle.c (committing a config), metrics.c
  * (counting containers), health.c (health checks), pods.c (shared namespaces), netlive.c
- * (network changes of a running domain), listing.c (filtered lists) and remains.c (an
- * ended domain's teardown). Everything else (network, storage, the daemon) uses
- * portlayer/container.h's accessors and lifecycle subscription. No circles between these
- * units: container.c calls the others, none calls back into it (scripts/check-cycles.py). */
+ * (network changes of a running domain) and listing.c (filtered lists). Everything else (network,
+ * storage, the daemon) uses portlayer/container.h's accessors and lifecycle subscription. No
+ * circles between these units: container.c calls the others, none calls back into it
+ * (scripts/check-cycles.py). */
 #pragma once
 
 #include "portlayer/container.h"
@@ -88,10 +88,8 @@ struct pl_container {
 	struct pl_qframe *wq, *wq_ctrl_tail;
 	size_t wq_bytes;
 	bool reported_exit; /* tether's EXITED arrived for this run */
-	bool exit_pending;  /* ... and the container is to be settled once its frames are read */
-	struct pl_remains *remains; /* the ended domain still tearing down (remains.h) */
-	bool greeted;		    /* tether said HELLO on this link: session messages may go */
-	bool config_sent; /* HELLO and CONFIG went with the start, before tether's HELLO */
+	bool greeted;	    /* tether said HELLO on this link: session messages may go */
+	bool config_sent;   /* HELLO and CONFIG went with the start, before tether's HELLO */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;

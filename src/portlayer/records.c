@@ -3,7 +3,6 @@
  * record says and what is told about it (accessors, lookups, lifecycle subscribers,
  * notifications): about.c. */
 #include "portlayer/internal.h"
-#include "portlayer/remains.h"
 #include "portlayer/health.h"
 #include "common/cleanup.h"
 
@@ -38,7 +37,6 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 {
 	if (!c)
 		return NULL;
-	pl_remains_detach(c);
 	pl_sessions_free(c);
 	pl_health_free(c);
 	pl_summary_cache_free(c->summary);

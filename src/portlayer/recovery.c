@@ -65,10 +65,6 @@ int pl_recovery_run(pl_portlayer_t *pl, pl_recovery_adopt_fn adopt, pl_error_t *
 			settle(c);
 		else
 			c->dom = (pl_domain_t){.pidfd = -1, .ctl_fd = -1};
-		/* stopped: the domain was settled before its teardown ended (remains.h), so a
-		 * daemon that died meanwhile may have left its (empty) cgroups */
-		if (c->status == PL_STATUS_STOPPED && pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS))
-			c->mech->destroy(c->mech, c->id, NULL);
 	}
 	for (size_t i = 0; i < n; i++) {
 		pl_container_link(pl, all[i]);
