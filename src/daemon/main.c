@@ -46,7 +46,7 @@ typedef struct opts {
 	uint64_t log_max_size;
 	unsigned log_max_files;
 	const char *vm_accel, *vm_kernel;
-	const char *vm_templates, *vm_template_dir, *vm_template_prebuild;
+	const char *vm_templates, *vm_template_dir, *vm_template_prebuild, *vm_pool;
 	pl_loglevel_t level;
 } opts_t;
 
@@ -88,6 +88,8 @@ static void usage(FILE *f)
 	    "  --vm-template-dir DIR  where templates live (default ROOT/vm/templates)\n"
 	    "  --vm-template-prebuild CPUSxMIB[,...]  templates built at start-up, e.g. 1x256\n"
 	    "                     (others are built in the background at their first use)\n"
+	    "  --vm-pool CPUSxMIB[:N][,...]  clones of those sizes kept started and warm, each\n"
+	    "                     taken by one start (default none; needs templates)\n"
 	    "  --max-connections N  API connections served at once per listener; more wait\n"
 	    "                     in the listen backlog until one closes (default 512)\n"
 	    "  --idle-timeout S   close an API connection idle for S seconds mid-request or\n"
@@ -128,6 +130,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"vm-templates", required_argument, NULL, 'T'},
 	    {"vm-template-dir", required_argument, NULL, 'D'},
 	    {"vm-template-prebuild", required_argument, NULL, 'B'},
+	    {"vm-pool", required_argument, NULL, 'W'},
 	    {"max-connections", required_argument, NULL, 'M'},
 	    {"idle-timeout", required_argument, NULL, 'I'},
 	    {"default-pids-limit", required_argument, NULL, 'Q'},
@@ -244,6 +247,9 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			break;
 		case 'B':
 			o->vm_template_prebuild = optarg;
+			break;
+		case 'W':
+			o->vm_pool = optarg;
 			break;
 		case 'l':
 			if (pl_log_parse_level(optarg, &o->level) < 0) {
@@ -417,7 +423,9 @@ int main(int argc, char **argv)
 		   .state_root = o.root,
 		   .templates_off = o.vm_templates && strcmp(o.vm_templates, "on") != 0,
 		   .template_dir = o.vm_template_dir,
-		   .template_prebuild = o.vm_template_prebuild}};
+		   .template_prebuild = o.vm_template_prebuild,
+		   .pool = o.vm_pool,
+		   .run_root = o.run_dir}};
 	if (pl_mechanisms_init(&mo, &err) < 0)
 		goto fail;
 	app.loop = pl_loop_new(&err);

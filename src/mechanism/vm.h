@@ -19,11 +19,14 @@ extern pl_mechanism_t pl_mechanism_vm;
  * state_root/vm (NULL: the mechanism is unavailable). VM templates (dedicated kernels start
  * as clones of a booted, saved guest): templates_off, their directory (NULL:
  * state_root/vm/templates), and sizes built ahead at start-up ("CPUSxMIB,...", NULL: none;
- * others are built at their first use). NULL and zero fields keep the defaults. */
+ * others are built at their first use). pool: clones started ahead and taken by starts of
+ * their size ("CPUSxMIB[:N],...", NULL: none); their sockets live under run_root. NULL and
+ * zero fields keep the defaults. */
 typedef struct pl_vm_options {
 	const char *accel, *kernel_dir, *state_root;
 	bool templates_off;
 	const char *template_dir, *template_prebuild;
+	const char *pool, *run_root;
 } pl_vm_options_t;
 /* Checks the options (INVALID naming the flag) before it looks at the host. */
 int pl_vm_init(pl_mechanism_t *m, const char *tether_path, const pl_vm_options_t *o,

@@ -182,3 +182,167 @@ def test_templates_off_boots_cold(binaries, rootfs, tmp_path):
         assert "vm template" not in d.log_text()
     finally:
         assert finish_daemon(d) == []
+
+
+# ---- the pool: clones started ahead, warmed, each taken by one start
+
+POOL = 2
+
+
+def pool_slots(d):
+    """The pool's slots: {slot dir: (QEMU pid, warm)} (pid None once taken)."""
+    out = {}
+    for s in (d.root / "vm" / "pool").glob("*"):
+        try:
+            pid = int((s / "pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = None
+        try:
+            warm = "pool: warm" in (s / "vm-console.log").read_text(errors="replace")
+        except OSError:
+            warm = False
+        out[s] = (pid, warm)
+    return out
+
+
+def wait_warm(d, n=1):
+    wait_until(lambda: sum(1 for pid, warm in pool_slots(d).values() if pid and warm) >= n,
+               BUILD, interval=0.1, what=f"{n} warm pool slot(s)")
+
+
+def qemu_running(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe").endswith("qemu-system-x86_64")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def pool_daemon(binaries, tmp_path_factory):
+    """A daemon with a pool of two 1x256 clones (templates are per daemon: their names hash
+    its initramfs)."""
+    d = Daemon(tmp_path_factory.mktemp("pl-vmpool"))
+    d.extra_args = ["--vm-accel", os.environ.get("PL_VM_ACCEL", "tcg"),
+                    "--vm-template-prebuild", "1x256", "--vm-pool", f"1x256:{POOL}"]
+    start_or_fail(d)
+    wait_until(lambda: template_dirs(d), BUILD, interval=0.5, what="the 1x256 template")
+    yield d
+    finish_or_fail(d)
+
+
+def test_pool_off_clones_as_before(api, rootfs, uniq, daemon):
+    cid = create_vm(api, rootfs, ["echo", "hi"], uniq)
+    api.start(cid)
+    assert api.wait(cid, timeout=BOOT)["exit_code"] == 0
+    dom = api.inspect(cid)["domain"]
+    assert dom["boot"] == "clone" and "pooled" not in dom, dom
+    assert not list((daemon.root / "vm" / "pool").glob("*"))
+
+
+def test_pooled_clone_echo_exit_code_exec_stop_kill(pool_daemon, rootfs, uniq):
+    api = pool_daemon.api
+    # the first start of an image builds its base disk: a plain clone (and the pool fills)
+    cid = create_vm(api, rootfs, ["echo", "first"], uniq)
+    api.start(cid)
+    assert api.wait(cid, timeout=BOOT)["exit_code"] == 0
+    assert "pooled" not in api.inspect(cid)["domain"]
+    wait_warm(pool_daemon)
+    cid = create_vm(api, rootfs, ["sh", "-c", "echo out; echo err >&2; hostname; exit 3"],
+                    f"{uniq}-a", hostname="pooled-host")
+    api.start(cid)
+    assert api.wait(cid, timeout=BOOT)["exit_code"] == 3
+    assert api.output(cid) == ("out\npooled-host\n", "err\n")
+    dom = api.inspect(cid)["domain"]
+    assert dom["boot"] == "clone" and dom.get("pooled") is True, dom
+    assert (pool_daemon.root / "containers" / cid / "vm-console.log").exists()
+    # exec and stop in a pooled sleeper; kill another
+    for action in ("stop", "kill"):
+        wait_warm(pool_daemon)
+        cid = create_vm(api, rootfs, ["sleep", "100000"], f"{uniq}-{action}")
+        api.start(cid)
+        wait_until(lambda: api.state(cid)["status"] == "running", BOOT, interval=0.1,
+                   what="running")
+        assert api.inspect(cid)["domain"].get("pooled") is True
+        out, err, j = exec_run(api, cid, ["sh", "-c", "echo in; ls /"])
+        assert j["exit_code"] == 0 and out.startswith("in\n") and "bin" in out.split(), out
+        qpid = api.state(cid)["pid"]
+        if action == "stop":
+            r = api.post(f"/containers/{cid}/stop", params={"timeout": 1})
+        else:
+            r = api.kill(cid, "SIGKILL")
+        assert r.status == 204, r.body
+        st = api.wait(cid, timeout=BOOT)
+        assert st["exit_code"] in ((137, 143) if action == "stop" else (137,)), st
+        wait_until(lambda: not qemu_running(qpid), 30, interval=0.1, what="QEMU gone")
+
+
+def test_two_pooled_clones_at_once(pool_daemon, rootfs, uniq):
+    """Two slots taken at once: two machines with their own disks, boot ids and streams."""
+    api = pool_daemon.api
+    wait_warm(pool_daemon, POOL)
+    ids = [create_vm(api, rootfs, ["sleep", "100000"], f"{uniq}-{i}") for i in range(2)]
+    for cid in ids:
+        api.start(cid)
+    for cid in ids:
+        wait_until(lambda: api.state(cid)["status"] == "running", BOOT, interval=0.1,
+                   what="running")
+        assert api.inspect(cid)["domain"].get("pooled") is True
+    for i, cid in enumerate(ids):
+        out, err, j = exec_run(api, cid, ["sh", "-c", f"echo {i} > /mine-{i}; sync; ls /"])
+        assert j["exit_code"] == 0 and f"mine-{i}" in out.split(), (out, err, j)
+    facts = []
+    for i, cid in enumerate(ids):
+        out, _, j = exec_run(api, cid, ["sh", "-c", "ls /; cat /proc/sys/kernel/random/boot_id;"
+                                        " head -c 16 /dev/urandom | od -An -tx1"])
+        assert j["exit_code"] == 0 and f"mine-{1 - i}" not in out.split(), out
+        facts.append(out.split("\n")[-3:])
+    assert facts[0][0] != facts[1][0] and facts[0][1] != facts[1][1], facts
+    for cid in ids:
+        assert api.remove(cid, force=True).status == 204
+
+
+def test_daemon_kill9_with_a_pool_waiting(pool_daemon, rootfs, uniq):
+    """kill -9 of the daemon: the untaken slots' QEMUs end by themselves (their pool port
+    closed), a taken one runs on and is found again; the next daemon leaves nothing of the
+    old pool and fills a new one."""
+    api = pool_daemon.api
+    wait_warm(pool_daemon)
+    cid = create_vm(api, rootfs, ["sh", "-c", "echo up; while [ ! -e /tmp/go ]; do sleep 0.2; "
+                                  "done; exit 9"], uniq)
+    api.start(cid)
+    assert api.inspect(cid)["domain"].get("pooled") is True
+    qpid = api.state(cid)["pid"]
+    wait_warm(pool_daemon, POOL)
+    old = {s: pid for s, (pid, _) in pool_slots(pool_daemon).items() if pid}
+    assert len(old) == POOL and all(qemu_running(p) for p in old.values()), old
+    pool_daemon.kill()
+    pool_daemon.proc = None
+    wait_until(lambda: not any(qemu_running(p) for p in old.values()), BOOT, interval=0.1,
+               what="the untaken slots' QEMUs gone")
+    assert qemu_running(qpid)
+    pool_daemon.start()
+    wait_until(lambda: api.state(cid)["status"] == "running", BOOT, interval=0.1,
+               what="the pooled clone found again")
+    assert api.state(cid)["pid"] == qpid
+    out, _, j = exec_run(api, cid, ["sh", "-c", "touch /tmp/go; echo ok"])
+    assert (out, j["exit_code"]) == ("ok\n", 0)
+    assert api.wait(cid, timeout=BOOT)["exit_code"] == 9
+    assert api.output(cid)[0] == "up\n"
+    wait_warm(pool_daemon, POOL)
+    now = pool_slots(pool_daemon)
+    assert len(now) == POOL and not set(p for p, _ in now.values()) & set(old.values()), now
+    run = pool_daemon.run_dir / "vm-pool"
+    assert len(list(run.glob("*"))) == POOL
+
+
+def test_daemon_stop_ends_its_pool(pool_daemon):
+    """SIGTERM: the daemon ends its untaken slots as it exits; the next one fills anew."""
+    wait_warm(pool_daemon)
+    old = [pid for pid, _ in pool_slots(pool_daemon).values() if pid]
+    assert old and all(qemu_running(p) for p in old), old
+    assert pool_daemon.stop() == 0
+    pool_daemon.proc = None
+    wait_until(lambda: not any(qemu_running(p) for p in old), 10, interval=0.05,
+               what="the slots' QEMUs gone with their daemon")
+    pool_daemon.start()
+    wait_warm(pool_daemon, POOL)

@@ -280,3 +280,30 @@ void pl_vm_cache_clean(const char *cache_dir)
 	}
 	closedir(d);
 }
+
+char *pl_vm_base_disk_cached(const char *cache_dir, const char *lowerdir)
+{
+	_cleanup_free_ char *key = disk_key(lowerdir);
+	if (!key)
+		return NULL;
+	char *out = pl_xasprintf("%s/base-%s.ext4", cache_dir, key);
+	if (access(out, R_OK) == 0)
+		return out;
+	free(out);
+	return NULL;
+}
+
+long long pl_vm_disk_size(const char *qcow2)
+{
+	/* QCowHeader: magic "QFI\xfb", version, backing file offset and size, cluster bits,
+	 * then the virtual size (big-endian) at byte 24 */
+	uint8_t h[32];
+	_cleanup_close_ int fd = open(qcow2, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+	    memcmp(h, "QFI\xfb", 4) != 0)
+		return -1;
+	long long size = 0;
+	for (int i = 24; i < 32; i++)
+		size = (size << 8) | h[i];
+	return size;
+}

@@ -206,11 +206,12 @@ char *pl_vm_append(const pl_vm_boot_t *b)
 char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 {
 	argv_b_t a = {0};
-	bool tmpl = b->mode == PL_VM_BOOT_TEMPLATE;
+	bool tmpl = b->mode == PL_VM_BOOT_TEMPLATE, pool = b->mode == PL_VM_BOOT_POOL;
+	bool restored = b->mode == PL_VM_BOOT_CLONE || pool;
 	_cleanup_free_ char *dir = qpath(b->domain_dir);
 	_cleanup_free_ char *disk = b->disk ? qpath(b->disk) : NULL;
-	bool clone = b->mode == PL_VM_BOOT_CLONE;
-	common_args(&a, b->accel, clone ? NULL : b->kernel, b->initramfs);
+	/* a restored guest's kernel booted with its template's (clones, pool slots) */
+	common_args(&a, b->accel, restored ? NULL : b->kernel, b->initramfs);
 	add(&a, "-m");
 	add(&a, "%lldM", (long long)b->memory_mib);
 	add(&a, "-smp");
@@ -223,7 +224,7 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "-machine");
 		add(&a, "memory-backend=mem");
 	}
-	if (!clone) { /* a clone's kernel booted with its template's */
+	if (!restored) {
 		char *ap = pl_vm_append(b);
 		add(&a, "-append");
 		add(&a, "%s", ap);
@@ -231,11 +232,24 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 	}
 	add(&a, "-serial");
 	add(&a, "file:%s/vm-console.log", dir);
-	/* a template's disk is nothing (its guest never binds the driver): no file QEMU would
-	 * have to reopen, after dropping its privileges, to save the state */
+	/* a template's disk is an empty one (size 0: its guest binds the driver and reads
+	 * nothing, so nothing of a disk is cached; a clone announces its own disk's capacity
+	 * with block_resize after the restore), no file QEMU would have to reopen, after
+	 * dropping its privileges, to save the state */
 	if (tmpl) {
 		add(&a, "-drive");
-		add(&a, "id=root,driver=null-co,read-zeroes=on,if=none,discard=unmap");
+		add(&a, "id=root,driver=null-co,size=0,read-zeroes=on,if=none,discard=unmap");
+	} else if (pool) {
+		/* a pooled clone's is a small ext4 to warm up on (or the template's empty one)
+		 * under a raw node, whose file a take replaces by the container's disk
+		 * (blockdev-reopen, pool.c) */
+		add(&a, "-blockdev");
+		if (disk) /* the warm-up disk (pool.c), its size announced after the restore */
+			add(&a, "driver=file,node-name=ph,filename=%s,locking=off", disk);
+		else
+			add(&a, "driver=null-co,node-name=ph,size=0,read-zeroes=on");
+		add(&a, "-blockdev");
+		add(&a, "driver=raw,node-name=root,file=ph");
 	} else if (b->disk_fds[0] > 0) {
 		/* a clone's disk is reopened read-write after the restore, when QEMU is in its
 		 * empty root already: from the fd set (one fd per access mode), not by name */
@@ -249,10 +263,13 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "-drive");
 		add(&a, "id=root,file=%s,format=qcow2,if=none,discard=unmap", disk);
 	}
+	/* the write cache fixed: the guest's negotiated features must hold in every clone,
+	 * whatever the backend (-drive or -blockdev) */
 	add(&a, "-device");
-	add(&a, "virtio-blk-device,drive=root");
+	add(&a, "virtio-blk-device,drive=root,write-cache=on");
 	add(&a, "-device");
-	add(&a, "virtio-serial-device,max_ports=4");
+	/* ctl, log, exit and (restored guests) the pool's port; port 0 is the console's */
+	add(&a, "virtio-serial-device,max_ports=%d", b->mode == PL_VM_BOOT_COLD ? 4 : 5);
 	add(&a, "-chardev");
 	add(&a, "socket,id=ctl,fd=%d,server=on,wait=off", b->ctl_fd);
 	add(&a, "-device");
@@ -273,6 +290,18 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "file,id=exit,path=%s/exit.json", dir);
 	add(&a, "-device");
 	add(&a, "virtserialport,chardev=exit,name=pl.exit");
+	/* a pooled clone's tether hears from its pool here (tether/linux/vm.c): connected, it
+	 * warms up; a byte, it is taken; closed without one, the daemon is gone: it powers
+	 * off. Elsewhere nothing is connected (a template's, a plain clone's) */
+	if (b->mode != PL_VM_BOOT_COLD) {
+		add(&a, "-chardev");
+		if (pool)
+			add(&a, "socket,id=pool,fd=%d", b->pool_port_fd);
+		else
+			add(&a, "null,id=pool");
+		add(&a, "-device");
+		add(&a, "virtserialport,chardev=pool,name=pl.pool");
+	}
 	/* a virtio-net device per endpoint, its tap opened by the mechanism (vm/net.c); a
 	 * template's are hub ports to nowhere (the guest never binds them: tether loads the
 	 * driver in the clone, where the clone's MAC is set before use) */
@@ -298,7 +327,13 @@ char **pl_vm_qemu_argv(const pl_vm_boot_t *b)
 		add(&a, "socket,id=qmp,fd=%d,server=on,wait=off", b->qmp_fd);
 	add(&a, "-mon");
 	add(&a, "chardev=qmp,mode=control");
-	if (b->mode == PL_VM_BOOT_CLONE) {
+	if (pool) {
+		add(&a, "-chardev");
+		add(&a, "socket,id=poolmon,fd=%d", b->pool_mon_fd);
+		add(&a, "-mon");
+		add(&a, "chardev=poolmon,mode=control");
+	}
+	if (restored) {
 		/* QEMU 7.2 takes x-ignore-shared through QMP only: a second monitor on a
 		 * connected socket, for the launcher's helper that starts the restore */
 		add(&a, "-chardev");
@@ -319,7 +354,7 @@ void pl_vm_qemu_exec(const pl_vm_boot_t *b, char **argv)
 	 * 4 KiB of ACPI tables and its translated code rounded up to 2 MiB: 3.3 MiB of its PSS.
 	 * Its guest RAM, a private file mapping, gets none either way. A cold VM keeps them: its
 	 * guest RAM is anonymous, where huge pages make KVM faster. The flag survives execve. */
-	if (b->mode == PL_VM_BOOT_CLONE)
+	if (b->mode == PL_VM_BOOT_CLONE || b->mode == PL_VM_BOOT_POOL)
 		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
 	execve(argv[0], argv, envp);

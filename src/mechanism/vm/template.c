@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FORMAT		 1
+#define FORMAT		 2 /* 2: virtio_blk bound in the template (size 0), the pool port */
 #define READY_TOKEN	 "pl-tether: template: ready" /* tether/linux/vm.c */
 #define BOOT_DEADLINE_MS 180000			      /* a loaded 2-core host under TCG */
 #define SAVE_DEADLINE_MS 60000

@@ -45,7 +45,7 @@
  * root disk's size + 1/8 + the guest's memory + this: the overlay needs the disk's size and
  * its metadata, a memfd holding the guest's RAM (shared with virtiofsd) is a file too; the
  * logs a guest can write past tether (its log port is a device in the guest) need a bound */
-#define FILE_SLACK (1LL << 30)
+#define FILE_SLACK PL_VM_FILE_SLACK
 
 static struct {
 	pl_vm_accel_t accel;
@@ -62,6 +62,8 @@ static struct {
 	char *initramfs;    /* known at init when templates are on */
 	char *template_base;
 	char template_off_reason[256]; /* templates wanted but impossible here: why */
+	char *pool;		       /* "CPUSxMIB[:N],...": clones started ahead (pool.c) */
+	char *run_root;
 } V = {.unavailable = "not initialised"};
 
 /* Live domains: what ops that get only the id need (the QMP socket, QEMU's pid). */
@@ -103,6 +105,7 @@ static void dom_add(const char *id, int run_dirfd, pid_t pid, int pidfd)
 }
 
 static void templates_init(void);
+static void pool_fill(void);
 
 static void dom_remove(const char *id)
 {
@@ -116,6 +119,48 @@ static void dom_remove(const char *id)
 			return;
 		}
 	}
+}
+
+/* "CPUSxMIB[:N],...": each size and how many (1 when not said); 0 at the end. */
+static int pool_entry(const char **p, int *cpus, long long *mib, int *n)
+{
+	int used = 0;
+	*n = 1;
+	if (!**p || sscanf(*p, "%dx%lld%n", cpus, mib, &used) != 2)
+		return 0;
+	*p += used;
+	if (**p == ':') {
+		int u2 = 0;
+		if (sscanf(*p + 1, "%d%n", n, &u2) != 1)
+			return -1;
+		*p += 1 + u2;
+	}
+	if (**p && **p != ',')
+		return -1;
+	*p += **p == ',';
+	return 1;
+}
+
+static int configure_pool(const char *pool, pl_error_t **err)
+{
+	free(V.pool);
+	V.pool = NULL;
+	if (!pool || !*pool || strcmp(pool, "0") == 0 || strcmp(pool, "off") == 0)
+		return 0;
+	int cpus, n, r;
+	long long mib;
+	for (const char *p = pool; (r = pool_entry(&p, &cpus, &mib, &n)) != 0;)
+		if (r < 0 || cpus < 1 || cpus > 64 || mib < MIN_MEMORY_MIB || mib > (1LL << 20) ||
+		    n < 0 || n > 16)
+			return pl_error_set(
+			    err, PL_ERR_INVALID, 0,
+			    "--vm-pool \"%s\": want CPUSxMIB[:N][,...] (e.g. 1x256:2), "
+			    "at least %d MiB, at most 16 each",
+			    pool, MIN_MEMORY_MIB);
+	if (!pool_entry(&(const char *){pool}, &cpus, &mib, &n))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "--vm-pool \"%s\"", pool);
+	V.pool = pl_xstrdup(pool);
+	return 0;
 }
 
 static int configure_templates(bool enabled, const char *dir, const char *prebuild,
@@ -186,8 +231,12 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, const pl_vm_options_t
 	if (!o)
 		o = &none;
 	if (configure(o->accel, o->kernel_dir, o->state_root, err) < 0 ||
-	    configure_templates(!o->templates_off, o->template_dir, o->template_prebuild, err) < 0)
+	    configure_templates(!o->templates_off, o->template_dir, o->template_prebuild, err) <
+		0 ||
+	    configure_pool(o->pool, err) < 0)
 		return -1;
+	free(V.run_root);
+	V.run_root = o->run_root ? pl_xstrdup(o->run_root) : NULL;
 	free(V.tether_path);
 	V.tether_path = pl_xstrdup(tether_path);
 	pl_vm_kernel_clear(&V.kernel);
@@ -219,6 +268,9 @@ int pl_vm_init(pl_mechanism_t *m, const char *tether_path, const pl_vm_options_t
 		return pl_error_errno(err, "mkdir %s", jail);
 	pl_vm_qemu_jail(jail);
 	templates_init();
+	/* always: a previous daemon's slots go, pool or not now */
+	pl_vm_pool_init(V.cache_dir, V.run_root);
+	pool_fill();
 	return 0;
 }
 
@@ -276,6 +328,53 @@ static void templates_init(void)
 	}
 }
 
+/* Tops the pool up: slots of each configured size whose template is there and sound. */
+static void pool_fill(void)
+{
+	pl_vm_accel_t accel;
+	if (!V.pool || V.templates_off || !V.initramfs || !V.run_root ||
+	    !pl_vm_accel_known(V.accel, V.cache_dir, &V.kernel, &accel))
+		return;
+	int cpus, n;
+	long long mib;
+	for (const char *p = V.pool; pool_entry(&p, &cpus, &mib, &n) > 0;) {
+		pl_vm_tmpl_spec_t t = tmpl_spec(accel, cpus, mib, 0);
+		_cleanup_free_ char *key = pl_vm_template_key(&t);
+		_cleanup_free_ char *append = NULL;
+		char why[256];
+		if (pl_vm_template_check(t.dir, key, mib, &append, why, sizeof(why)) != 1)
+			continue;
+		_cleanup_free_ char *dir = pl_xasprintf("%s/%s", t.dir, key);
+		pl_vm_pool_tmpl_t pt = {.dir = dir,
+					.key = key,
+					.append = append,
+					.accel = accel,
+					.kernel = &V.kernel,
+					.initramfs = V.initramfs,
+					.cpus = cpus,
+					.memory_mib = mib,
+					.warm_disk = pl_vm_pool_warm_disk(V.cache_dir)};
+		for (size_t have = pl_vm_pool_count(key); have < (size_t)n; have++) {
+			pl_error_t *e = NULL;
+			if (pl_vm_pool_start(&pt, &e) < 0) {
+				pl_error_free(e);
+				break;
+			}
+		}
+	}
+}
+
+/* Whether the pool has this size: a start of it may take a slot. */
+static bool pool_has(int cpus, int64_t mib)
+{
+	int c, n;
+	long long m;
+	for (const char *p = V.pool; p && pool_entry(&p, &c, &m, &n) > 0;)
+		if (c == cpus && m == mib && n > 0)
+			return true;
+	return false;
+}
+
 static bool vm_available(const pl_mechanism_t *m, const char **reason)
 {
 	if (V.unavailable) {
@@ -329,7 +428,27 @@ static void plan_clear(clone_plan_t *p)
  * starts the clone's restore on QEMU's second monitor (x-ignore-shared, then the stream on
  * state_fd, QEMU's own fd) and leaves. A restore it cannot start ends QEMU: the domain ends
  * without an exit record, its reason in vm-qemu.log (our stderr). */
-static void restore_helper(int qmp_fd, int state_fd)
+/* Whether a slot's pool port is closed already (QEMU names a disconnected socket chardev
+ * "disconnected:..."): its daemon died before the guest ran, and its tether, seeing no pool,
+ * would wait for a control connection that never comes. */
+static bool pool_orphaned(pl_vm_qmp_t *q)
+{
+	json_t *r = pl_vm_qmp_call(q, "query-chardev", NULL, -1, 5000, NULL);
+	size_t i;
+	json_t *c;
+	bool gone = false;
+	json_array_foreach(r, i, c)
+	{
+		const char *label = json_string_value(json_object_get(c, "label"));
+		const char *file = json_string_value(json_object_get(c, "filename"));
+		if (label && file && strcmp(label, "pool") == 0)
+			gone = strncmp(file, "disconnected", 12) == 0;
+	}
+	json_decref(r);
+	return gone;
+}
+
+void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size, bool pooled)
 {
 	pid_t qemu = getpid();
 	int64_t t_start = pl_now_ns();
@@ -374,6 +493,29 @@ static void restore_helper(int qmp_fd, int state_fd)
 		r = pl_vm_qmp_call(q, "query-migrate", NULL, -1, 5000, NULL);
 		const char *st = json_string_value(json_object_get(r, "status"));
 		bool done = !r || (st && strcmp(st, "active") != 0 && strcmp(st, "setup") != 0);
+		if (done && disk_size > 0) {
+			/* the template's disk had size 0; the guest's driver learns this one's
+			 * from the capacity change this announces (tether waits for it). "root"
+			 * is a clone's drive, a pooled clone's raw node (its warm-up disk) */
+			json_t *rr = pl_vm_qmp_call(q, "block_resize",
+						    json_pack("{s:s, s:s, s:I}", "device", "root",
+							      "node-name", "root", "size",
+							      (json_int_t)disk_size),
+						    -1, 10000, &e);
+			if (!rr) {
+				dprintf(2, "portlayer: announce the clone's disk: %s\n",
+					e ? e->msg : "?");
+				kill(qemu, SIGKILL);
+				_exit(1);
+			}
+			json_decref(rr);
+		}
+		if (done && pooled && pool_orphaned(q)) {
+			dprintf(2, "portlayer: vm pool: the daemon is gone before the slot ran\n");
+			json_decref(pl_vm_qmp_call(q, "quit", NULL, -1, 2000, NULL));
+			kill(qemu, SIGKILL);
+			_exit(0);
+		}
 		if (done) {
 			dprintf(2,
 				"portlayer: clone: QEMU ready for the restore after %lld ms, "
@@ -540,7 +682,7 @@ static _Noreturn void launcher_main(const pl_domain_spec_t *spec, int ctl_listen
 		launch_fail(ctl_listen, e);
 	}
 	if (clone)
-		restore_helper(restore[0], state_fd);
+		pl_vm_restore_helper(restore[0], state_fd, pl_vm_disk_size(disk), false);
 	pl_vm_qemu_exec(&b, argv);
 	pl_error_errno(&e, "exec %s", argv[0]);
 	launch_fail(ctl_listen, e);
@@ -653,8 +795,97 @@ static const char *plan_clone(const pl_domain_spec_t *spec, size_t n_nics, clone
 	return warning;
 }
 
+static int spawn_launcher(const pl_domain_spec_t *spec, pl_domain_t *out, clone_plan_t *planned,
+			  pl_error_t **err);
+
+/* A start from the pool (pool.c): 1 taken, 0 none ready (or not poolable), -1 failed. The
+ * slot's QEMU joins the container's cgroup as a launcher would be cloned into it. */
+static int pool_spawn(const pl_domain_spec_t *spec, const clone_plan_t *plan, pl_domain_t *out,
+		      pl_error_t **err)
+{
+	const pl_resources_t *r = spec->resources;
+	if (!plan->dir || spec->n_endpoints > 0 || spec->n_mounts > 0 ||
+	    !pool_has(cpus_of(r), memory_mib_of(r)) ||
+	    faccessat(spec->domain_dirfd, "container.log", F_OK, 0) == 0)
+		return 0; /* a restart appends to its log: files are moved, not reopened */
+	/* the disk is bound late, but its base must be there (building it is a launcher's job),
+	 * and fit the limit the slot's QEMU was given ahead */
+	_cleanup_free_ char *base = pl_vm_base_disk_cached(V.cache_dir, spec->lowerdir);
+	struct stat bst;
+	if (!base || stat(base, &bst) < 0 || bst.st_size > PL_VM_POOL_DISK_MAX)
+		return 0;
+	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
+		return pl_error_wrap(err, "cgroup_parent");
+	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
+	if (cgfd < 0 && err && *err)
+		return pl_error_wrap(err, "create cgroup");
+	if (host_limits(spec->id, r, err) < 0) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "resource limits");
+	}
+	pl_vm_pool_take_t tk = {.key = plan->key,
+				.cache_dir = V.cache_dir,
+				.lowerdir = spec->lowerdir,
+				.domain_dir = spec->domain_dir,
+				.kernel_version = V.kernel.version,
+				.accel = plan->accel == PL_VM_ACCEL_KVM ? "kvm" : "tcg",
+				.cpus = cpus_of(r),
+				.memory_mib = memory_mib_of(r),
+				.file_size_limit = pl_vm_pool_file_limit(memory_mib_of(r))};
+	pl_vm_pool_taken_t t;
+	int k = pl_vm_pool_take(&tk, spec->run_dirfd, spec->domain_dirfd, &t, err);
+	if (k <= 0) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return k;
+	}
+	if ((cgfd >= 0 && attach_v2(cgfd, t.pid, err) < 0) ||
+	    pl_cgroup_attach_v1(spec->id, t.pid, err) < 0) {
+		syscall(SYS_pidfd_send_signal, t.pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)t.pidfd, &si, WEXITED);
+		close(t.pidfd);
+		close(t.ctl_fd);
+		pl_cgroup_destroy(spec->id, NULL);
+		return pl_error_wrap(err, "place the pooled VM in its cgroup");
+	}
+	dom_add(spec->id, spec->run_dirfd, t.pid, t.pidfd);
+	vm_dom_t *d = dom_find(spec->id);
+	if (d)
+		d->memory_mib = tk.memory_mib;
+	out->pid = t.pid;
+	out->pidfd = t.pidfd;
+	out->ctl_fd = t.ctl_fd;
+	out->start_time = pl_proc_start_time(t.pid);
+	return 1;
+}
+
 static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_domain_t *out,
 		    pl_error_t **err)
+{
+	/* a clone started ahead, when one of this size is ready; the pool topped up after */
+	clone_plan_t plan = {0};
+	bool planned = false;
+	if (V.pool && spec->n_endpoints == 0 && spec->n_mounts == 0) {
+		out->warning = plan_clone(spec, 0, &plan);
+		planned = true;
+		if (unlinkat(spec->domain_dirfd, "exit.json", 0) < 0 && errno != ENOENT) {
+			plan_clear(&plan);
+			return pl_error_errno(err, "remove the previous exit record");
+		}
+		int k = pool_spawn(spec, &plan, out, err);
+		if (k != 0) {
+			plan_clear(&plan);
+			pool_fill();
+			return k < 0 ? -1 : 0;
+		}
+	}
+	int r = spawn_launcher(spec, out, planned ? &plan : NULL, err);
+	pool_fill();
+	return r;
+}
+
+static int spawn_launcher(const pl_domain_spec_t *spec, pl_domain_t *out, clone_plan_t *planned,
+			  pl_error_t **err)
 {
 	_cleanup_close_ int ctl_listen = pl_unix_listen_at(spec->run_dirfd, CTL_SOCKET, err);
 	if (ctl_listen < 0)
@@ -693,7 +924,10 @@ static int vm_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_do
 		return pl_error_wrap(err, "resource limits");
 	}
 	clone_plan_t plan = {0};
-	out->warning = plan_clone(spec, (size_t)n_taps, &plan);
+	if (planned) /* by the pool's try: no taps then */
+		plan = *planned;
+	else
+		out->warning = plan_clone(spec, (size_t)n_taps, &plan);
 	int pidfd = -1;
 	pid_t pid = pl_clone_pidfd(0, cgfd, &pidfd);
 	if (pid < 0 && cgfd >= 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
@@ -804,6 +1038,12 @@ static int vm_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *spe
 		sprintf(hex + 2 * k, "%02x", seed[k]);
 	json_t *vm = json_pack("{s:I, s:b, s:s}", "clock_ns", (json_int_t)pl_now_ns(), "read_only",
 			       spec->security->read_only_rootfs, "seed", hex);
+	/* a clone's disk is there when the guest sees this capacity (a pooled one had its
+	 * warm-up disk before) */
+	_cleanup_free_ char *disk = pl_xasprintf("%s/disk.qcow2", spec->domain_dir);
+	long long disk_bytes = pl_vm_disk_size(disk);
+	if (disk_bytes > 0)
+		json_object_set_new(vm, "disk_bytes", json_integer(disk_bytes));
 	if (host)
 		json_object_set_new(vm, "hostname", json_string(host));
 	json_object_set_new(msg, "vm", vm);

@@ -39,6 +39,11 @@ int pl_vm_overlay_disk(const char *path, const char *base, pl_error_t **err);
 /* The base disk's size (KiB) and inode count for a tree of bytes (allocated, with a block
  * of slack per entry) in entries files, directories and links. */
 void pl_vm_disk_geometry(long long bytes, long long entries, long long *size_k, long long *inodes);
+/* The base disk for lowerdir when it is built already (a few stats: the daemon's loop may
+ * call it), else NULL. */
+char *pl_vm_base_disk_cached(const char *cache_dir, const char *lowerdir);
+/* A qcow2 image's virtual size (bytes), from its header; -1 when it is not one. */
+long long pl_vm_disk_size(const char *qcow2);
 /* Removes what launchers that no longer run left in cache_dir (NAME.PID.tmp, merge.PID,
  * probe.PID.console): a launcher killed mid-build never cleans up after itself. */
 void pl_vm_cache_clean(const char *cache_dir);
@@ -75,6 +80,11 @@ typedef enum pl_vm_boot_mode {
 	/* restores the template's device state from state_fd (-incoming), its RAM mem_path
 	 * mapped privately (copy-on-write; x-ignore-shared: the stream carries none of it) */
 	PL_VM_BOOT_CLONE,
+	/* a clone started ahead for a pool (pool.c): as a clone, but no container's backends
+	 * yet: its disk a zero-sized placeholder under a raw node a take swaps, its files in
+	 * domain_dir (the pool slot's), a port (pool_port_fd) and a monitor (pool_mon_fd) the
+	 * daemon holds */
+	PL_VM_BOOT_POOL,
 } pl_vm_boot_mode_t;
 
 typedef struct pl_vm_boot {
@@ -100,7 +110,8 @@ typedef struct pl_vm_boot {
 	const pl_domain_endpoint_t *endpoints;
 	size_t n_endpoints;
 	const int *tap_fds;
-	long tsc_khz; /* the host's TSC rate, told to a TCG guest (0: not told) */
+	long tsc_khz;		       /* the host's TSC rate, told to a TCG guest (0: not told) */
+	int pool_port_fd, pool_mon_fd; /* pool: connected sockets */
 } pl_vm_boot_t;
 
 /* QEMU's argv (NULL-terminated; free with pl_vm_argv_free). */
@@ -184,3 +195,66 @@ void pl_vm_template_build_async(const pl_vm_tmpl_spec_t *t, bool background);
 void pl_vm_template_remove(const char *dir, const char *key);
 /* Removes templates of another base and what builders that no longer run left behind. */
 void pl_vm_templates_clean(const char *dir, const char *base);
+
+/* ---- vm.c, for pool.c */
+
+/* every file QEMU writes (logs, console, exit record, the disk overlay) stops growing at the
+ * root disk's size + 1/8 + the guest's memory + this (docs/design-decisions.md) */
+#define PL_VM_FILE_SLACK (1LL << 30)
+/* A pooled QEMU's limit is set before its container is known (only a process itself may
+ * raise its own, and the daemon may lack CAP_SYS_RESOURCE): as for a root disk this big.
+ * Containers whose disk is bigger are not pooled. */
+#define PL_VM_POOL_DISK_MAX (8LL << 30)
+/* In a launcher about to exec QEMU (this pid): a detached process that starts the restore
+ * of the template's state (state_fd, QEMU's) on QEMU's monitor qmp_fd, and, for a clone's own
+ * disk (disk_size > 0), announces its capacity after it. A pool's slot (pooled) whose daemon
+ * is gone by then (its pool port closed before tether could see it open) is ended. */
+void pl_vm_restore_helper(int qmp_fd, int state_fd, long long disk_size, bool pooled);
+
+/* ---- pool.c */
+
+/* The template a pool's slots are clones of. */
+typedef struct pl_vm_pool_tmpl {
+	const char *dir, *key, *append;
+	pl_vm_accel_t accel;
+	const pl_vm_kernel_t *kernel;
+	const char *initramfs;
+	int cpus;
+	int64_t memory_mib;
+	const char *warm_disk; /* pl_vm_pool_warm_disk's, or NULL */
+} pl_vm_pool_tmpl_t;
+
+/* What a take binds late: the container's disk (from lowerdir, in domain_dir) and record. */
+typedef struct pl_vm_pool_take {
+	const char *key; /* the template's: slots of it only */
+	const char *cache_dir, *lowerdir, *domain_dir;
+	const char *kernel_version, *accel;
+	int cpus;
+	int64_t memory_mib;
+	long long file_size_limit; /* the slot's (PL_VM_POOL_DISK_MAX) */
+	pid_t pid;		   /* filled by the take: the slot's QEMU */
+} pl_vm_pool_take_t;
+
+typedef struct pl_vm_pool_taken {
+	pid_t pid;
+	int pidfd, ctl_fd;
+} pl_vm_pool_taken_t;
+
+/* Removes what a previous daemon's pool left (killing its untaken QEMUs) and sets where
+ * slots live: state_dir/pool (files), run_root/vm-pool (sockets). */
+void pl_vm_pool_init(const char *state_dir, const char *run_root);
+/* The small ext4 a slot's guest warms its disk paths up on (made once under state_dir), or
+ * NULL when it cannot be made. */
+const char *pl_vm_pool_warm_disk(const char *state_dir);
+/* Slots of the template key (warming or ready), dead ones dropped. */
+size_t pl_vm_pool_count(const char *key);
+/* The file size limit of a pooled QEMU of that memory (RLIMIT_FSIZE, vm.c's rule for a disk
+ * of PL_VM_POOL_DISK_MAX). */
+long long pl_vm_pool_file_limit(int64_t memory_mib);
+/* Starts one slot (a clone QEMU restoring t, at the lowest priority until taken). */
+int pl_vm_pool_start(const pl_vm_pool_tmpl_t *t, pl_error_t **err);
+/* Takes a ready slot of tk->key for a container: 1 and *out (QEMU's pid, a pidfd, the
+ * daemon's connection to its control port; its files and sockets moved into the domain's
+ * directories; the disk bound by a detached helper), 0 when none is ready, -1 on failure. */
+int pl_vm_pool_take(pl_vm_pool_take_t *tk, int run_dirfd, int domain_dirfd, pl_vm_pool_taken_t *out,
+		    pl_error_t **err);

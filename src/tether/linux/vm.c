@@ -10,25 +10,31 @@
 #include "tether/linux/vmshares.h"
 
 #include <jansson.h>
+#include <linux/filter.h>
 #include <linux/random.h>
+#include <linux/seccomp.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +50,8 @@ static bool in_vm;
  * NICs and identity with CONFIG (pl_os_domain_setup) */
 static bool deferred;
 static double t_resumed; /* a clone: when its daemon was there (uptime) */
+static int pool_fd = -1; /* restored guests: the pool's port (pl.pool) */
+static bool pooled;	 /* this clone was started ahead by a pool, then taken */
 
 bool pl_os_ctl_reconnects(void)
 {
@@ -127,19 +135,21 @@ static void module_params(const char *cmdline, const char *name, char *out, size
 	}
 }
 
-/* The drivers of the devices a clone brings its own backends for (its root disk, its NICs):
- * a template never binds them, so no guest state (a partition scan, a cached capacity, a
- * MAC read at probe) can outlive the restore. Loaded when the clone's CONFIG comes. */
+/* The drivers of the NICs a clone brings its own backends for: a template never binds them,
+ * so no guest state (a MAC read at probe) can outlive the restore. Loaded when the clone's
+ * CONFIG comes. virtio_blk is bound in the template, to a disk of size 0 (nothing read,
+ * nothing cached): a clone's disk arrives with a capacity change (block_resize on the host)
+ * instead of a module load, which costs some 200 ms under TCG. */
 static bool late_module(const char *name)
 {
-	static const char *const late[] = {"virtio_blk", "virtio_net", "net_failover", "failover"};
+	static const char *const late[] = {"virtio_net", "net_failover", "failover"};
 	for (size_t i = 0; i < sizeof(late) / sizeof(late[0]); i++)
 		if (strcmp(name, late[i]) == 0)
 			return true;
 	return false;
 }
 
-enum { MODS_ALL, MODS_EARLY, MODS_LATE, MODS_LATE_DISK };
+enum { MODS_ALL, MODS_EARLY, MODS_LATE };
 
 static int load_modules(int which)
 {
@@ -150,8 +160,7 @@ static int load_modules(int which)
 	for (char *save = NULL, *name = strtok_r(order, "\n", &save); name;
 	     name = strtok_r(NULL, "\n", &save)) {
 		if ((which == MODS_EARLY && late_module(name)) ||
-		    (which == MODS_LATE && !late_module(name)) ||
-		    (which == MODS_LATE_DISK && strcmp(name, "virtio_blk") != 0))
+		    (which == MODS_LATE && !late_module(name)))
 			continue;
 		char path[160], params[1024];
 		snprintf(path, sizeof(path), "/modules/%s.ko", name);
@@ -346,9 +355,10 @@ static int root_up(bool ro_root, const char *host)
 	int disk = wait_for("disk", open_dev, ROOT_DEV, O_RDONLY);
 	if (disk < 0)
 		return -1;
-	/* Nothing of a disk was ever read in a clone's template (its guest never bound the
-	 * driver), and nothing cached of this device may survive anyway: its own cache is
-	 * dropped, nothing else. Not vm.drop_caches: that walks every cached inode and dentry
+	/* Nothing of a disk was ever read in a clone's template (its guest bound the driver
+	 * to a disk of size 0; a pooled clone's warm-up disk was unmounted and flushed), and
+	 * nothing cached of this device may survive anyway: its own cache is dropped, nothing
+	 * else. Not vm.drop_caches: that walks every cached inode and dentry
 	 * of the guest, locking each, so a clone wrote (and got its own copy of) some 7 MiB of
 	 * the template's slab pages (docs/design-decisions.md). */
 	if (ioctl(disk, BLKFLSBUF, 0) < 0)
@@ -374,11 +384,131 @@ static int root_up(bool ro_root, const char *host)
 	return 0;
 }
 
+static long long disk_sectors(void)
+{
+	char size[32];
+	return read_small("/sys/block/vda/size", size, sizeof(size)) > 0 ? strtoll(size, NULL, 10)
+									 : -1;
+}
+
+static void flush_disk(void)
+{
+	int fd = open(ROOT_DEV, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ioctl(fd, BLKFLSBUF, 0);
+		close(fd);
+	}
+}
+
+/* The pool's warm-up disk (a small ext4 of the slot's own, its size announced after the
+ * restore): mounted read-write, a file read and one written, unmounted, its buffers
+ * flushed, so the ext4 and block paths a container's root disk takes are translated. */
+static void warm_disk(void)
+{
+	for (int waited = 0; disk_sectors() <= 0; waited++) {
+		if (waited >= 3000)
+			return; /* no warm-up disk: the rest still warms up */
+		struct timespec t = {.tv_nsec = 1000 * 1000};
+		nanosleep(&t, NULL);
+	}
+	if (mount(ROOT_DEV, "/warm", "ext4", 0, NULL) < 0)
+		return;
+	char buf[4096];
+	int fd = open("/warm/f", O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (fd >= 0)
+		close(fd);
+	fd = open("/warm/x", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		(void)!write(fd, buf, sizeof(buf));
+		close(fd);
+	}
+	umount2("/warm", 0);
+	flush_disk();
+}
+
+/* A pooled clone's warm-up, before any container is known: under TCG every code path a
+ * guest runs is translated at its first use in each QEMU, so a fresh clone pays for the
+ * kernel's fork, exec, ELF loading, page faults, exit and wait, and the mounts of a
+ * switch root, on its container's critical path. Here they run once ahead: tether forks and
+ * execs itself (pl_warm: it exits at once), and mounts and unmounts the file systems a
+ * container's /dev gets. Nothing of it stays: the children are reaped, the mounts gone, and
+ * no container has ever been in this guest (a pool never reuses one). */
+static void warm_up(void)
+{
+	double t0 = uptime();
+	/* a child set up as a container's process is (tether/linux/os.c): its own session,
+	 * stdio on pipes, a seccomp filter (an allow-all one), ids and capabilities set, then
+	 * exec; the parent reads its output to the end and reaps it */
+	static struct sock_filter allow[] = {BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)};
+	struct sock_fprog prog = {.len = 1, .filter = allow};
+	for (int i = 0; i < 3; i++) {
+		int out[2];
+		if (pipe2(out, O_CLOEXEC) < 0)
+			break;
+		pid_t p = fork();
+		if (p == 0) {
+			char *const argv[] = {"/init", NULL};
+			char *const envp[] = {"pl_warm=1", NULL};
+			setsid();
+			dup2(out[1], 1);
+			dup2(out[1], 2);
+			gid_t none[1];
+			if (setgroups(0, none) < 0 || setgid(0) < 0 || setuid(0) < 0 ||
+			    chdir("/") < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+			    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+				_exit(1);
+			execve("/init", argv, envp);
+			_exit(127);
+		}
+		close(out[1]);
+		char buf[64];
+		while (p > 0 && read(out[0], buf, sizeof(buf)) > 0)
+			;
+		close(out[0]);
+		int st;
+		while (p > 0 && waitpid(p, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	static const char *const fs[][3] = {
+	    {"tmpfs", "tmpfs", "mode=755,size=65536k"},
+	    {"devpts", "devpts", "newinstance,ptmxmode=0666,mode=0620"},
+	    {"shm", "tmpfs", "mode=1777"},
+	    {"mqueue", "mqueue", NULL},
+	};
+	mkdir("/warm", 0700);
+	warm_disk();
+	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
+		if (mount(fs[i][0], "/warm", fs[i][1], MS_NOSUID | MS_NODEV, fs[i][2]) < 0)
+			continue;
+		if (i == 0)
+			mknod("/warm/null", S_IFCHR | 0666, makedev(1, 3));
+		umount2("/warm", MNT_DETACH);
+	}
+	rmdir("/warm");
+	/* the pool's daemon first (it takes only warm slots), then the console */
+	(void)!write(pool_fd, "w", 1);
+	char line[96];
+	snprintf(line, sizeof(line), "<2>pl-tether: pool: warm at %.3fs (%.0f ms)\n", uptime(),
+		 (uptime() - t0) * 1e3);
+	kmsg(line);
+}
+
+/* Whether the port has a host side connected (a virtio port says HUP while it has none). */
+static bool port_connected(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLOUT};
+	return fd >= 0 && poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 /* A template is saved while it waits here: nothing of a container is in it yet. A clone
  * goes on once the host is connected to its control port (its daemon, queued on the socket
  * QEMU serves, reaches the restored port at once). The port reports HUP without a waking
  * event while nobody is connected, so this looks every millisecond; the template's QEMU is
- * stopped within moments of the ready line. */
+ * stopped within moments of the ready line. A pooled clone (its pool port connected)
+ * warms up, says so on that port, and sleeps on it until its take (a byte) or its daemon's
+ * end (closed without one: it powers off, so a pool never outlives its daemon). */
 static void template_wait(void)
 {
 	/* the kernel's generator initialised now, once per template: under TCG (no RDRAND, few
@@ -389,13 +519,36 @@ static void template_wait(void)
 	(void)!getrandom(b, sizeof(b), 0);
 	kmsg("<2>" PL_TEMPLATE_READY "\n");
 	struct timespec ms = {.tv_nsec = 1000 * 1000};
-	while (!pl_os_ctl_connected(3))
+	bool warmed = false;
+	while (!pl_os_ctl_connected(3)) {
+		if (!pooled && port_connected(pool_fd)) {
+			if (!warmed) {
+				warm_up();
+				warmed = true;
+			}
+			struct pollfd p = {.fd = pool_fd, .events = POLLIN};
+			if (poll(&p, 1, 60000) <= 0 || !(p.revents & POLLIN))
+				continue;
+			char c = 0;
+			if (read(pool_fd, &c, 1) == 1 && c == 'g') {
+				pooled = true; /* taken: the daemon connects its control port */
+				continue;
+			}
+			if (!port_connected(pool_fd)) /* closed without a take: nobody wants us */
+				power_off();
+			continue;
+		}
+		if (warmed && !pooled) /* the pool's daemon went away before any take */
+			power_off();
 		nanosleep(&ms, NULL);
+	}
 	t_resumed = uptime();
 }
 
 int pl_os_boot(void)
 {
+	if (getenv("pl_warm")) /* a pooled clone's warm-up exec (warm_up): done */
+		_exit(0);
 	if (getpid() != 1 || !getenv("pl_vm"))
 		return 0;
 	in_vm = true;
@@ -419,6 +572,12 @@ int pl_os_boot(void)
 	if (place(ctl, 3) < 0 || place(log, 4) < 0 || place(ex, 5) < 0)
 		return -1;
 	if (deferred) {
+		/* restored guests' pool port: no waiting (a template has it from the start) */
+		int pf = open_port("pl.pool", O_RDWR | O_NONBLOCK);
+		if (pf >= 0) { /* out of tether's numbered fds (FD_LISTEN...), close-on-exec */
+			pool_fd = fcntl(pf, F_DUPFD_CLOEXEC, 64);
+			close(pf);
+		}
 		say("pl-tether: template: init at %.3fs, modules loaded at %.3fs, ready at %.3fs "
 		    "(uptime)\n",
 		    t_init, t_modules, uptime());
@@ -458,6 +617,27 @@ static void reseed(const char *hex)
 	else if (ioctl(fd, RNDRESEEDCRNG) < 0)
 		say("pl-tether: reseed: %s\n", strerror(errno));
 	close(fd);
+}
+
+/* A clone's disk replaces the template's empty one (or a pooled clone's warm-up disk): the
+ * host announces its capacity (a virtio config change, handled by the driver in a work
+ * item), so it is there once the size is the daemon's (or not 0 when the daemon did not
+ * say). The block device's buffers are dropped too (the template read nothing, the warm-up
+ * disk's are flushed already; nothing may survive anyway). */
+static int disk_arrived(long long want_bytes)
+{
+	long long got = -1;
+	for (int waited = 0; waited < PORTS_DEADLINE_MS * 10; waited++) {
+		got = disk_sectors();
+		if (want_bytes > 0 ? got * 512 == want_bytes : got > 0) {
+			flush_disk();
+			return 0;
+		}
+		struct timespec t = {.tv_nsec = 100 * 1000};
+		nanosleep(&t, NULL);
+	}
+	say("pl-tether: the root disk has %lld sectors, not %lld bytes\n", got, want_bytes);
+	return -1;
 }
 
 /* A template's NIC i has MAC 02:00:00:00:00:i (mechanism/vm/qemu.c), restored as it was:
@@ -511,9 +691,15 @@ const char *pl_os_domain_setup(json_t *config)
 		struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
 		clock_settime(CLOCK_REALTIME, &ts);
 	}
+	if (pool_fd >= 0) {
+		close(pool_fd);
+		pool_fd = -1;
+	}
 	json_t *ifs = json_object_get(json_object_get(config, "network"), "interfaces");
-	if (load_modules(json_array_size(ifs) > 0 ? MODS_LATE : MODS_LATE_DISK) < 0)
-		return "the guest could not load its disk and network drivers (vm-console.log)";
+	if (json_array_size(ifs) > 0 && load_modules(MODS_LATE) < 0)
+		return "the guest could not load its network drivers (vm-console.log)";
+	if (disk_arrived(json_integer_value(json_object_get(vm, "disk_bytes"))) < 0)
+		return "the guest's root disk did not arrive (vm-console.log)";
 	double t_mod = uptime();
 	clone_macs(json_object_get(config, "network"));
 	if (root_up(json_is_true(json_object_get(vm, "read_only")),
