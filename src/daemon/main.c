@@ -124,7 +124,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"userns-range", required_argument, NULL, 'U'},
 	    {"address-pool", required_argument, NULL, 'P'},
 	    {"netns-pool", required_argument, NULL, 'N'},
-	    {"prepared-domains", required_argument, NULL, 'W'},
+	    {"prepared-domains", required_argument, NULL, 'X'},
 	    {"vm-accel", required_argument, NULL, 'a'},
 	    {"vm-kernel", required_argument, NULL, 'k'},
 	    {"vm-templates", required_argument, NULL, 'T'},
@@ -213,7 +213,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 			o->log_max_files = (unsigned)v;
 			break;
 		}
-		case 'W': {
+		case 'X': {
 			int64_t v;
 			if (pl_parse_int64(optarg, 0, 64, &v) < 0) {
 				fprintf(stderr, "portlayerd: --prepared-domains wants 0..64\n");
