@@ -97,6 +97,7 @@ class Daemon:
         self.sock = self.run / "portlayer.sock"
         self.proc = None
         self.extra_args = []  # more portlayerd flags (bench/network: --netns-pool, bench/vm: --vm-accel)
+        self.build = BUILD  # where portlayerd and pl-tether come from (bench/run-true: a "before")
 
     def start(self, deadline=60):
         self.root.mkdir(exist_ok=True)
@@ -104,9 +105,9 @@ class Daemon:
         log = open(self.tmp / "portlayerd.log", "ab")
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            ["unshare", "--net", "--", str(BUILD / "portlayerd"), "--root", str(self.root),
+            ["unshare", "--net", "--", str(self.build / "portlayerd"), "--root", str(self.root),
              "--run-dir", str(self.run), "--socket", str(self.sock), "--log-level", "warn",
-             "--tether", str(BUILD / "pl-tether"), *self.extra_args],
+             "--tether", str(self.build / "pl-tether"), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()

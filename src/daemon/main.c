@@ -10,6 +10,7 @@
 #include "daemon/routes.h"
 #include "mechanism/mechanism.h"
 #include "mechanism/builtin.h"
+#include "mechanism/linux.h"
 #include "portlayer/logs.h"
 #include "portlayer/userns.h"
 
@@ -39,6 +40,7 @@ typedef struct opts {
 	const char *userns_range;
 	const char *address_pool;
 	int netns_pool;
+	int prepared_domains;
 	unsigned max_connections, idle_timeout;
 	int64_t default_pids_limit;
 	uint64_t log_max_size;
@@ -75,6 +77,9 @@ static void usage(FILE *f)
 	    "  --address-pool CIDR[,CIDR...]  subnets for networks created without one\n"
 	    "                     (default 172.17-31.0.0/16, then 192.168.N.0/20)\n"
 	    "  --netns-pool N     network namespaces kept ready for new domains (default 0)\n"
+	    "  --prepared-domains N  linux domains (namespaces, cgroups, first process) made\n"
+	    "                     ahead for containers of the default profile (default 2;\n"
+	    "                     0: off)\n"
 	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
 	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
 	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
@@ -119,6 +124,7 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 	    {"userns-range", required_argument, NULL, 'U'},
 	    {"address-pool", required_argument, NULL, 'P'},
 	    {"netns-pool", required_argument, NULL, 'N'},
+	    {"prepared-domains", required_argument, NULL, 'X'},
 	    {"vm-accel", required_argument, NULL, 'a'},
 	    {"vm-kernel", required_argument, NULL, 'k'},
 	    {"vm-templates", required_argument, NULL, 'T'},
@@ -205,6 +211,15 @@ static int parse_opts(int argc, char **argv, opts_t *o)
 				return 2;
 			}
 			o->log_max_files = (unsigned)v;
+			break;
+		}
+		case 'X': {
+			int64_t v;
+			if (pl_parse_int64(optarg, 0, 64, &v) < 0) {
+				fprintf(stderr, "portlayerd: --prepared-domains wants 0..64\n");
+				return 2;
+			}
+			o->prepared_domains = (int)v;
 			break;
 		}
 		case 'Q':
@@ -339,6 +354,17 @@ static void on_signal(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	}
 }
 
+/* 8 hex digits of the state root's real path (FNV-1a). */
+static void instance_tag(const char *root, char *buf, size_t n)
+{
+	char real[PATH_MAX];
+	const char *p = realpath(root, real) ? real : root;
+	uint32_t h = 2166136261u;
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	snprintf(buf, n, "%08x", h);
+}
+
 int main(int argc, char **argv)
 {
 	opts_t o = {.root = "/var/lib/portlayer",
@@ -346,6 +372,7 @@ int main(int argc, char **argv)
 		    .level = PL_LOG_INFO,
 		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT,
 		    .default_pids_limit = PL_DEFAULT_PIDS_LIMIT,
+		    .prepared_domains = 2,
 		    .log_max_size = PL_LOG_DEFAULT_MAX_SIZE,
 		    .log_max_files = PL_LOG_DEFAULT_MAX_FILES};
 	int rc = parse_opts(argc, argv, &o);
@@ -373,6 +400,9 @@ int main(int argc, char **argv)
 
 	if (pl_mkdir_p(o.root, 0700, &err) < 0 || pl_mkdir_p(o.run_dir, 0700, &err) < 0)
 		goto fail;
+	/* names this daemon's host-wide objects (prepared cgroups) apart from other daemons' */
+	char tag[16];
+	instance_tag(o.root, tag, sizeof(tag));
 	pl_portlayer_options_t po = {.root = o.root,
 				     .run_dir = o.run_dir,
 				     .mechanisms = pl_mechanisms_builtin(),
@@ -385,7 +415,9 @@ int main(int argc, char **argv)
 		goto fail;
 	pl_mechanisms_options_t mo = {
 	    .tether_path = tether,
-	    .linux_mech = {.default_pids_limit = o.default_pids_limit},
+	    .linux_mech = {.default_pids_limit = o.default_pids_limit,
+			   .prepared_domains = o.prepared_domains,
+			   .instance_tag = tag},
 	    .vm = {.accel = o.vm_accel,
 		   .kernel_dir = o.vm_kernel,
 		   .state_root = o.root,
@@ -431,6 +463,8 @@ int main(int argc, char **argv)
 			goto fail;
 		pl_log_info("serving the API on %s (mutual TLS)", o.tls_listen);
 	}
+	if (pl_linux_prepared_start(app.loop, &err) < 0)
+		goto fail;
 	pl_counts_t n = pl_portlayer_counts(app.pl);
 	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running, "
 		    "%llu fds allowed)",
@@ -438,6 +472,7 @@ int main(int argc, char **argv)
 		    (unsigned long long)nofile);
 	if (pl_loop_run(app.loop, &err) < 0)
 		goto fail;
+	pl_linux_prepared_stop();
 	pl_routes_shutdown(&app);
 	pl_loop_unwatch(app.loop, sig_watch);
 	unlink(sock);

@@ -551,30 +551,18 @@ static void domain_ended(pl_container_t *c)
 		pl_container_consider_restart(c);
 }
 
-static int handle_hello(pl_container_t *c, json_t *j)
+/* HELLO and CONFIG for a new run's tether. *attached: the primary session was attached
+ * before, so tether holds the process for its ATTACH. */
+static int send_config(pl_container_t *c, bool *attached)
 {
-	json_int_t v = json_integer_value(json_object_get(j, "version"));
-	if (v != PL_PROTO_VERSION) {
-		record_error(c, "tether speaks an unsupported protocol version");
-		return -EPROTO;
-	}
 	char hb[13];
-	c->greeted = true;
-	if (json_is_true(json_object_get(j, "resumed"))) {
-		/* a reattached domain: the process runs already, tether reports its pid */
-		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
-		pl_sessions_resume(c);
-		pl_container_lifecycle(c, PL_LIFECYCLE_RESUMED);
-		return r;
-	}
-	pl_phase_page_collect(c->dom.pid);
 	int64_t pt = pl_phase_now();
 	json_t *cfg = pl_config_tether_json(c->config, hostname_of(c, hb));
 	json_t *net = pl_pods_tether_network(c->pl, c, hostname_of(c, hb));
 	if (net)
 		json_object_set_new(cfg, "network", net);
-	bool attached = pl_sessions_primary_attached(c);
-	if (attached) /* attached before the start: the process waits for the ATTACH below */
+	*attached = pl_sessions_primary_attached(c);
+	if (*attached) /* attached before the start: the process waits for the ATTACH below */
 		json_object_set_new(cfg, "wait_attach", json_true());
 	pl_error_t *e = NULL;
 	_cleanup_(pl_placement_release) pl_placement_t desc = pl_placement_describe(c->config);
@@ -591,7 +579,35 @@ static int handle_hello(pl_container_t *c, json_t *j)
 	if (send_json(c, PL_MSG_CONFIG, cfg) < 0)
 		return -EPIPE;
 	pl_phase_step("tether.config_build_send", &pt);
-	c->phase_t = pt;
+	return 0;
+}
+
+static int handle_hello(pl_container_t *c, json_t *j)
+{
+	json_int_t v = json_integer_value(json_object_get(j, "version"));
+	if (v != PL_PROTO_VERSION) {
+		record_error(c, "tether speaks an unsupported protocol version");
+		return -EPROTO;
+	}
+	c->greeted = true;
+	if (json_is_true(json_object_get(j, "resumed"))) {
+		/* a reattached domain: the process runs already, tether reports its pid */
+		int r = send_json(c, PL_MSG_HELLO, json_pack("{s:i}", "version", PL_PROTO_VERSION));
+		pl_sessions_resume(c);
+		pl_container_lifecycle(c, PL_LIFECYCLE_RESUMED);
+		return r;
+	}
+	pl_phase_page_collect(c->dom.pid);
+	bool attached;
+	if (c->config_sent) { /* sent at start, read by tether right after its HELLO */
+		c->config_sent = false;
+		attached = pl_sessions_primary_attached(c);
+	} else {
+		int r = send_config(c, &attached);
+		if (r < 0)
+			return r;
+	}
+	c->phase_t = pl_phase_now();
 	if (attached)
 		pl_sessions_resume(c);
 	if (c->config->tty && c->config->open_stdin && c->status == PL_STATUS_STARTING) {
@@ -940,6 +956,13 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_store_save_state(c, NULL);
 	pl_container_lifecycle(c, PL_LIFECYCLE_STARTED); /* its published ports */
 	pl_phase_step("start.state_write", &pt);
+	/* tether's HELLO and CONFIG wait in its socket while the domain sets itself up, so
+	 * tether starts the process without a round trip (a host-kernel domain: its control
+	 * socket is tether's own from the first byte) */
+	bool attached;
+	c->config_sent = false;
+	if (pl_mech_has(c->mech, PL_MECH_SHARES_HOST_NS))
+		c->config_sent = send_config(c, &attached) == 0;
 	return 0;
 }
 

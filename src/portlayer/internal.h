@@ -89,6 +89,7 @@ struct pl_container {
 	size_t wq_bytes;
 	bool reported_exit; /* tether's EXITED arrived for this run */
 	bool greeted;	    /* tether said HELLO on this link: session messages may go */
+	bool config_sent;   /* HELLO and CONFIG went with the start, before tether's HELLO */
 	bool stop_requested;
 	bool killed_by_us; /* we sent SIGKILL to tether: if it says nothing, that is why */
 	pl_timer_t *kill_timer;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -199,6 +200,15 @@ static _Noreturn void finish(int code, int sig, const char *error)
 	long oom = pl_os_oom_kills(); /* a dedicated kernel is its own witness */
 	if (o && oom > 0)
 		json_object_set_new(o, "oom_kills", json_integer(oom));
+	/* every process of the domain descends from us: with no child left, nothing of the
+	 * container runs any more, and the daemon may settle it before our own exit's teardown
+	 * (zombies are reaped here: we are leaving) */
+	int st;
+	pid_t r;
+	while ((r = waitpid(-1, &st, WNOHANG)) > 0 || (r < 0 && errno == EINTR))
+		;
+	if (o && r < 0 && errno == ECHILD)
+		json_object_set_new(o, "alone", json_true());
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (s) {
 		size_t len = strlen(s);

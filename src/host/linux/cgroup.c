@@ -33,7 +33,9 @@ static pl_cg_layout_t layout;
 #define MAX_PLACED 4096
 static struct {
 	char id[65];
-	char *rel;
+	char *rel;  /* NULL: PARENT/<id> */
+	char *rel2; /* the cgroup2 directory when it differs (a prepared domain's: cgroup2
+		     * directories cannot be renamed), else NULL */
 } placed[MAX_PLACED];
 static size_t n_placed;
 
@@ -41,15 +43,17 @@ static pthread_mutex_t placed_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The container's cgroup relative to a hierarchy's root, in a buffer of the calling
  * thread's (valid until its next call): an entry may go meanwhile. */
-static const char *rel(const char *id)
+static const char *rel_of(const char *id, bool v2)
 {
 	static __thread char buf[PATH_MAX];
 	bool found = false;
 	pthread_mutex_lock(&placed_lock);
 	for (size_t i = 0; i < n_placed && !found; i++)
 		if (strcmp(placed[i].id, id) == 0) {
-			snprintf(buf, sizeof(buf), "%s", placed[i].rel);
-			found = true;
+			const char *r = v2 && placed[i].rel2 ? placed[i].rel2 : placed[i].rel;
+			if (r)
+				snprintf(buf, sizeof(buf), "%s", r);
+			found = r != NULL;
 		}
 	pthread_mutex_unlock(&placed_lock);
 	if (!found)
@@ -57,8 +61,19 @@ static const char *rel(const char *id)
 	return buf;
 }
 
+static const char *rel(const char *id)
+{
+	return rel_of(id, false);
+}
+
+/* The cgroup2 hierarchy's directory (a prepared domain's keeps its pool name). */
+static const char *rel_unified(const char *id)
+{
+	return rel_of(id, true);
+}
+
 /* -1 when the table is full: a container must not land silently outside its parent. */
-static int set_rel(const char *id, const char *r)
+static int set_rel_which(const char *id, const char *r, bool v2)
 {
 	pthread_mutex_lock(&placed_lock);
 	size_t i = 0;
@@ -67,11 +82,17 @@ static int set_rel(const char *id, const char *r)
 	if (i == n_placed && n_placed < MAX_PLACED)
 		snprintf(placed[n_placed++].id, sizeof(placed[0].id), "%s", id);
 	if (i < n_placed) {
-		free(placed[i].rel);
-		placed[i].rel = pl_xstrdup(r);
+		char **slot = v2 ? &placed[i].rel2 : &placed[i].rel;
+		free(*slot);
+		*slot = pl_xstrdup(r);
 	}
 	pthread_mutex_unlock(&placed_lock);
 	return i < n_placed ? 0 : -1;
+}
+
+static int set_rel(const char *id, const char *r)
+{
+	return set_rel_which(id, r, false);
 }
 
 /* The container is back under PARENT (or gone): its entry makes room. */
@@ -81,8 +102,9 @@ static void forget(const char *id)
 	for (size_t i = 0; i < n_placed; i++)
 		if (strcmp(placed[i].id, id) == 0) {
 			free(placed[i].rel);
+			free(placed[i].rel2);
 			placed[i] = placed[--n_placed];
-			placed[n_placed].rel = NULL;
+			placed[n_placed].rel = placed[n_placed].rel2 = NULL;
 			break;
 		}
 	pthread_mutex_unlock(&placed_lock);
@@ -248,7 +270,7 @@ int pl_cgroup_create(const char *id, pl_error_t **err)
 	}
 	if (!unified)
 		return -1;
-	_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel(id));
+	_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel_unified(id));
 	if (mkdir(p, 0755) < 0 && errno != EEXIST)
 		return pl_error_errno(err, "mkdir %s", p);
 	pl_phase_step(phase_name("mkdir", PL_ARRAY_SIZE(v1_dirs)), &t);
@@ -309,7 +331,7 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 	int rc = 0;
 	int64_t t = pl_phase_now();
 	if (unified) {
-		_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel(id));
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s", unified, rel_unified(id));
 		_cleanup_free_ char *k = pl_xasprintf("%s/cgroup.kill", p);
 		if (write_file(k, "1") < 0)
 			kill_procs(p);
@@ -349,7 +371,7 @@ static char *v1_dir(const char *id, const char *controller)
 
 static char *v2_dir(const char *id)
 {
-	return unified ? pl_xasprintf("%s/%s", unified, rel(id)) : NULL;
+	return unified ? pl_xasprintf("%s/%s", unified, rel_unified(id)) : NULL;
 }
 
 /* The file for a setting: the v2 name on a v2 host, the v1 controller's otherwise. */
@@ -696,6 +718,14 @@ void pl_cgroup_adopt(const char *id, pid_t pid)
 	_cleanup_free_ char *buf = NULL;
 	if (pl_read_file_at(AT_FDCWD, path, &buf, NULL, 1 << 16, NULL) < 0)
 		return;
+	/* a prepared domain's cgroup2 directory kept its pool name ("0::/portlayer/pool-..") */
+	const char *v2line = strstr(buf, "0::/" PARENT "/" PL_CGROUP_POOL_PREFIX);
+	if (unified && v2line && (v2line == buf || v2line[-1] == '\n')) {
+		size_t n = strcspn(v2line + 4, "\n");
+		_cleanup_free_ char *r = pl_xasprintf("%.*s", (int)n, v2line + 4);
+		if (set_rel_which(id, r, true) < 0)
+			pl_log_warn("container %.12s: its cgroup %s is not remembered", id, r);
+	}
 	char *save = NULL;
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		/* "N:controllers:/path": any hierarchy we use tells the same place */
@@ -766,4 +796,86 @@ int pl_cgroup_devices(const char *id, const pl_cgroup_device_t *devs, size_t n, 
 		}
 	}
 	return 0;
+}
+
+/* --- prepared domains (mechanism/linux/prepared.c) --- */
+
+int pl_cgroup_take(const char *pool_name, const char *id, pl_error_t **err)
+{
+	for (size_t i = 0; i < n_v1; i++) {
+		_cleanup_free_ char *from = pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], pool_name);
+		_cleanup_free_ char *to = pl_xasprintf("%s/" PARENT "/%s", v1_dirs[i], id);
+		if (rename(from, to) < 0) {
+			int e = errno;
+			/* back to one name, so one destroy finds everything */
+			for (size_t j = 0; j < i; j++) {
+				_cleanup_free_ char *a =
+				    pl_xasprintf("%s/" PARENT "/%s", v1_dirs[j], id);
+				_cleanup_free_ char *b =
+				    pl_xasprintf("%s/" PARENT "/%s", v1_dirs[j], pool_name);
+				rename(a, b);
+			}
+			errno = e;
+			return pl_error_errno(err, "rename %s", from);
+		}
+	}
+	if (unified) {
+		_cleanup_free_ char *r = pl_xasprintf(PARENT "/%s", pool_name);
+		if (set_rel_which(id, r, true) < 0)
+			return pl_error_set(err, PL_ERR_CONFLICT, ENOSPC,
+					    "too many containers in prepared cgroups");
+	}
+	return 0;
+}
+
+/* Whether some container's cgroup2 directory is this one (kept, it is in use). */
+static bool rel2_in_use(const char *r)
+{
+	bool used = false;
+	pthread_mutex_lock(&placed_lock);
+	for (size_t i = 0; i < n_placed && !used; i++)
+		used = placed[i].rel2 && strcmp(placed[i].rel2, r) == 0;
+	pthread_mutex_unlock(&placed_lock);
+	return used;
+}
+
+static void sweep_dir(const char *root, const char *prefix, bool v2)
+{
+	_cleanup_free_ char *parent = pl_xasprintf("%s/" PARENT, root);
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		_cleanup_free_ char *r = pl_xasprintf(PARENT "/%s", de->d_name);
+		if (v2 && rel2_in_use(r))
+			continue;
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s", root, r);
+		/* a cgroup2 directory whose v1 twins were renamed was taken by a container: one
+		 * we do not know of (not adopted) is only removed once empty, never killed */
+		_cleanup_free_ char *twin = n_v1 ? pl_xasprintf("%s/%s", v1_dirs[0], r) : NULL;
+		if (v2 && twin && access(twin, F_OK) < 0) {
+			rmdir(p);
+			continue;
+		}
+		_cleanup_free_ char *k = pl_xasprintf("%s/cgroup.kill", p);
+		if (!v2 || write_file(k, "1") < 0)
+			kill_procs(p);
+		pl_error_t *e = NULL;
+		if (remove_dir(p, &e) < 0) {
+			pl_log_warn("prepared domains: %s", e->msg);
+			pl_error_free(e);
+		}
+	}
+	closedir(d);
+}
+
+void pl_cgroup_sweep(const char *prefix)
+{
+	if (unified)
+		sweep_dir(unified, prefix, true);
+	for (size_t i = 0; i < n_v1; i++)
+		sweep_dir(v1_dirs[i], prefix, false);
 }

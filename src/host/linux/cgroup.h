@@ -44,6 +44,16 @@ int pl_cgroup_place(const char *id, const char *parent, pl_error_t **err);
 char *pl_cgroup_path(const char *id);
 /* Learns where a live domain's cgroups are from its process (after a daemon restart). */
 void pl_cgroup_adopt(const char *id, pid_t pid);
+/* Prepared domains (mechanism/linux/prepared.c) are made in cgroups named
+ * PL_CGROUP_POOL_PREFIX<daemon tag>-<n> and given to a container at start: its v1
+ * directories are renamed to the container's id, its cgroup2 directory (which cannot be
+ * renamed) keeps the pool name and is remembered for the id (pl_cgroup_adopt finds it again
+ * after a restart). */
+#define PL_CGROUP_POOL_PREFIX "pool-"
+int pl_cgroup_take(const char *pool_name, const char *id, pl_error_t **err);
+/* Kills and removes every cgroup named prefix* that no container holds (prepared domains a
+ * killed daemon left, or ours at shutdown). */
+void pl_cgroup_sweep(const char *prefix);
 /* The container's device rules: all (privileged), or Docker's default set plus these. */
 typedef struct pl_cgroup_device {
 	char type; /* 'c' or 'b' */

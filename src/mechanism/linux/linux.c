@@ -12,6 +12,7 @@
 #include "host/linux/seccomp.h"
 #include "mechanism/linux/shared.h"
 #include "mechanism/linux/userns.h"
+#include "mechanism/linux/prepared.h"
 #include "common/util.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -79,6 +80,7 @@ int pl_linux_init(pl_mechanism_t *m, const char *tether_path, const pl_linux_opt
 		  pl_error_t **err)
 {
 	default_pids_limit = o ? o->default_pids_limit : PL_DEFAULT_PIDS_LIMIT;
+	pl_prepared_configure(o ? o->prepared_domains : 0, o ? o->instance_tag : NULL);
 	if (pl_cgroup_init(NULL, err) < 0)
 		return pl_error_wrap(err, "cgroups");
 	tether_memfd = seal_tether(tether_path, err);
@@ -171,6 +173,18 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
 		pl_error_errno(&e, "join IPC namespace");
 		child_fail(ctl, e);
 	}
+	pl_linux_child_run(spec, ctl, logfd, exitfd, listenfd);
+}
+
+int pl_linux_tether_memfd(void)
+{
+	return tether_memfd;
+}
+
+_Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd,
+				  int listenfd)
+{
+	pl_error_t *e = NULL;
 	/* First of all, drop every daemon fd the clone copied (its end of our socket among
 	 * them: holding it, we would never see EOF if the daemon died before GO). */
 	int fds[N_TETHER_FDS] = {ctl, logfd, exitfd, listenfd, tether_memfd};
@@ -236,18 +250,23 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (listenfd < 0)
 		return pl_error_wrap(err, "tether reconnect socket");
 	pl_phase_step("spawn.files_sockets", &pt);
-	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
-		return pl_error_wrap(err, "cgroup_parent");
-	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
-	if (cgfd < 0 && err && *err)
-		return pl_error_wrap(err, "create cgroup");
-	pt = pl_phase_now();
 	pl_resources_t res = *spec->resources;
 	if (!res.has_pids_limit && default_pids_limit > 0) {
 		/* the daemon's --default-pids-limit: a fork bomb stops short of pid_max */
 		res.has_pids_limit = true;
 		res.pids_limit = default_pids_limit;
 	}
+	if (pl_prepared_usable(spec)) {
+		int r = pl_prepared_take(spec, &res, logfd, exitfd, listenfd, out, err);
+		if (r <= 0)
+			return r;
+	}
+	if (pl_cgroup_place(spec->id, spec->host.cgroup_parent, err) < 0)
+		return pl_error_wrap(err, "cgroup_parent");
+	_cleanup_close_ int cgfd = pl_cgroup_create(spec->id, err);
+	if (cgfd < 0 && err && *err)
+		return pl_error_wrap(err, "create cgroup");
+	pt = pl_phase_now();
 	if (pl_cgroup_apply(spec->id, &res, err) < 0) {
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_wrap(err, "resource limits");

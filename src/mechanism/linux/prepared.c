@@ -1,0 +1,629 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Prepared domains (see prepared.h and docs/design-decisions.md, "Prepared domains"). */
+#include "mechanism/linux/prepared.h"
+#include "mechanism/linux.h"
+#include "mechanism/linux/userns.h"
+#include "host/linux/cgroup.h"
+#include "host/linux/netdev.h"
+#include "host/linux/proc.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "common/nofile.h"
+#include "common/phase.h"
+#include "common/util.h"
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_POOL 64
+#define SPEC_MAX (1 << 20)
+#define SPEC_FDS 5 /* log, exit record, reconnect socket, mount ns, [network ns] */
+
+typedef struct prepared {
+	pid_t pid;
+	int pidfd, ctl;
+	char name[64];
+	pl_phase_page_t *page; /* shared with it before it was cloned: its set-up steps */
+} prepared_t;
+
+/* What the maker sends per domain (with SCM_RIGHTS: pidfd, control socket, and a memfd
+ * holding its phase page when one could be made). */
+typedef struct made_msg {
+	int32_t pid; /* < 0: -errno, the domain could not be made */
+	char name[64];
+	char error[160];
+} made_msg_t;
+
+static struct {
+	int size;
+	char prefix[48]; /* "pool-<tag>-" */
+	pl_loop_t *loop;
+	prepared_t ready[MAX_POOL];
+	int n_ready;
+	pid_t maker_pid;
+	int maker_pidfd, maker_sock;
+	int mntns;     /* the daemon's mount namespace, copied by each domain at its take */
+	int in_flight; /* asked of the maker, not handed over yet */
+	pl_watch_t *maker_watch;
+	pl_timer_t *refill;
+	int failures; /* in a row: a host that cannot make them stops trying */
+	bool started;
+} pool = {.maker_pidfd = -1, .maker_sock = -1, .mntns = -1};
+
+void pl_prepared_configure(int size, const char *tag)
+{
+	pool.size = size < 0 ? 0 : size > MAX_POOL ? MAX_POOL : size;
+	snprintf(pool.prefix, sizeof(pool.prefix), PL_CGROUP_POOL_PREFIX "%.16s-",
+		 tag && *tag ? tag : "0");
+}
+
+static void discard(prepared_t *p)
+{
+	if (p->pidfd >= 0) {
+		syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED);
+	}
+	p->pidfd = pl_close(p->pidfd);
+	p->ctl = pl_close(p->ctl);
+	pl_phase_page_free(p->page);
+	p->page = NULL;
+	pl_error_t *e = NULL;
+	if (p->name[0] && pl_cgroup_destroy(p->name, &e) < 0) {
+		pl_log_warn("prepared domain %s: %s", p->name, e->msg);
+		pl_error_free(e);
+	}
+	p->name[0] = '\0';
+}
+
+/* ---- the domain's first process, while it waits ---- */
+
+static void close_all_but(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo > 3)
+		close_range(3, (unsigned)lo - 1, 0);
+	if (hi > lo + 1)
+		close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+	close_range((unsigned)hi + 1, ~0U, 0);
+}
+
+/* Reads the container's description and the fds that come with it. */
+static json_t *receive_spec(int ctl, int fds[SPEC_FDS], int *nfds)
+{
+	uint32_t len = 0;
+	char cbuf[CMSG_SPACE(sizeof(int) * SPEC_FDS)];
+	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n;
+	do
+		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(len) || len == 0 || len > SPEC_MAX)
+		return NULL; /* the daemon is gone (EOF): so are we */
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (*nfds > SPEC_FDS)
+				*nfds = SPEC_FDS;
+			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)*nfds);
+		}
+	_cleanup_free_ char *buf = pl_xmalloc(len + 1);
+	size_t got = 0;
+	while (got < len) {
+		n = read(ctl, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		got += (size_t)n;
+	}
+	return json_loadb(buf, len, 0, NULL);
+}
+
+static _Noreturn void prepared_child(int ctl)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	/* the daemon is our parent (CLONE_PARENT): waiting, we die with it; its end of ctl
+	 * closing says the same */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	pl_nofile_restore();
+	close_all_but(ctl, pl_linux_tether_memfd());
+	int fds[SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
+	json_t *j = receive_spec(ctl, fds, &nfds);
+	if (!j || nfds < 4)
+		_exit(0);
+	pl_phase_child_mark("dom.prepared_receive");
+	/* a container's process must outlive the daemon, as in the ordinary path */
+	prctl(PR_SET_PDEATHSIG, 0);
+	pl_security_t sec = {0};
+	sec.read_only_rootfs = json_is_true(json_object_get(j, "read_only_rootfs"));
+	sec.tmpfs = json_object_get(j, "tmpfs");
+	sec.sysctls = json_object_get(j, "sysctls");
+	json_t *oom = json_object_get(j, "oom_score_adj");
+	sec.has_oom_score_adj = json_is_integer(oom);
+	sec.oom_score_adj = (int)json_integer_value(oom);
+	pl_domain_spec_t spec = {
+	    .id = json_string_value(json_object_get(j, "id")),
+	    .domain_dirfd = -1,
+	    .domain_dir = json_string_value(json_object_get(j, "domain_dir")),
+	    .run_dirfd = -1,
+	    .security = &sec,
+	    .hostname = json_string_value(json_object_get(j, "hostname")),
+	    .lowerdir = json_string_value(json_object_get(j, "lowerdir")),
+	    .netns_fd = -1,
+	    .host = {.shm_size = json_integer_value(json_object_get(j, "shm_size")),
+		     .domainname = json_string_value(json_object_get(j, "domainname"))},
+	};
+	pl_domain_mount_t *mounts = NULL;
+	pl_domain_endpoint_t *endpoints = NULL;
+	if (!spec.domain_dir || !spec.hostname || !spec.lowerdir ||
+	    pl_domain_mounts_parse(json_object_get(j, "mounts"), &mounts, &spec.n_mounts) < 0 ||
+	    pl_domain_endpoints_parse(json_object_get(j, "endpoints"), &endpoints,
+				      &spec.n_endpoints) < 0)
+		_exit(1);
+	spec.mounts = mounts;
+	spec.endpoints = endpoints;
+	pl_error_t *e = NULL;
+	/* the host's mounts as they are now, not as they were when we were made (a mount
+	 * made since in a daemon with private propagation would be missing, and a bind of
+	 * its path would bind what it covers): a fresh copy of the daemon's namespace */
+	if (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) {
+		pl_error_errno(&e, "copy the daemon's mount namespace");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	close(fds[3]);
+	/* a pooled (or a pod's) network namespace instead of the one made for us */
+	if (nfds > 4 && setns(fds[4], CLONE_NEWNET) < 0) {
+		pl_error_errno(&e, "enter pooled network namespace");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	if (nfds > 4)
+		close(fds[4]);
+	pl_linux_child_run(&spec, ctl, fds[0], fds[1], fds[2]);
+}
+
+/* ---- the maker: a child of the daemon that makes them, off the event loop ---- */
+
+static pid_t clone_parent(uint64_t flags, int cgfd, int *pidfd)
+{
+	/* clone3 wants exit_signal 0 with CLONE_PARENT: the child gets ours (SIGCHLD) */
+	struct clone_args args = {
+	    .flags = flags | CLONE_PARENT | CLONE_PIDFD,
+	    .pidfd = (uint64_t)(uintptr_t)pidfd,
+	};
+	if (cgfd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)cgfd;
+	}
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* A phase page shared through a memfd (the daemon maps it when the domain arrives). */
+static pl_phase_page_t *page_memfd(int *fd)
+{
+	*fd = memfd_create("pl-phase", MFD_CLOEXEC);
+	if (*fd < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate(*fd, sizeof(pl_phase_page_t)) == 0)
+		p = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	if (p == MAP_FAILED) {
+		*fd = pl_close(*fd);
+		return NULL;
+	}
+	return p;
+}
+
+static int make_one(int sock, const char *name, pl_error_t **err)
+{
+	int cgfd = pl_cgroup_create(name, err);
+	if (cgfd < 0 && err && *err)
+		return -1;
+	/* the default device rules: a prepared domain serves only containers without devices
+	 * or privilege */
+	if (pl_cgroup_devices(name, NULL, 0, false, err) < 0) {
+		if (cgfd >= 0)
+			close(cgfd);
+		return -1;
+	}
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		if (cgfd >= 0)
+			close(cgfd);
+		return pl_error_errno(err, "socketpair");
+	}
+	int pidfd = -1, pagefd = -1;
+	pl_phase_child_page = page_memfd(&pagefd);
+	pid_t pid = clone_parent(
+	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, cgfd, &pidfd);
+	if (pid == 0) {
+		close(sv[0]);
+		close(sock);
+		prepared_child(sv[1]);
+	}
+	int e = errno;
+	if (pl_phase_child_page)
+		munmap(pl_phase_child_page, sizeof(pl_phase_page_t));
+	pl_phase_child_page = NULL;
+	if (cgfd >= 0)
+		close(cgfd);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		pl_close(pagefd);
+		errno = e;
+		return pl_error_errno(err, "clone3");
+	}
+	/* the first v1 cgroup.procs write waits for an RCU grace period: here, not at start */
+	if (pl_cgroup_attach_v1(name, pid, err) < 0) {
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		close(pidfd);
+		close(sv[0]);
+		pl_close(pagefd);
+		return -1;
+	}
+	made_msg_t m = {.pid = pid};
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	int fds[3] = {pidfd, sv[0], pagefd};
+	int nfds = pagefd >= 0 ? 3 : 2;
+	char cbuf[CMSG_SPACE(sizeof(fds))] = {0};
+	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	close(pidfd);
+	close(sv[0]);
+	pl_close(pagefd);
+	return n == (ssize_t)sizeof(m) ? 0 : pl_error_errno(err, "hand over");
+}
+
+/* The maker lives as long as the pool: the daemon asks for domains (a uint32_t count per
+ * request) and forks nothing on its loop after the first time. */
+static _Noreturn void maker_main(pid_t daemon, int sock)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != daemon)
+		_exit(0);
+	close_all_but(sock, pl_linux_tether_memfd());
+	unsigned seq = 0;
+	for (;;) {
+		uint32_t want;
+		ssize_t n = recv(sock, &want, sizeof(want), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(want))
+			_exit(0); /* the daemon is gone or stops the pool */
+		for (uint32_t i = 0; i < want && i < MAX_POOL; i++) {
+			char name[64];
+			snprintf(name, sizeof(name), "%s%d-%u", pool.prefix, (int)daemon, seq++);
+			pl_error_t *e = NULL;
+			if (make_one(sock, name, &e) < 0) {
+				made_msg_t m = {.pid = -(e && e->errnum ? e->errnum : EIO)};
+				snprintf(m.name, sizeof(m.name), "%s", name);
+				snprintf(m.error, sizeof(m.error), "%s", e ? e->msg : "failed");
+				pl_error_free(e);
+				pl_cgroup_destroy(name, NULL);
+				send(sock, &m, sizeof(m), MSG_NOSIGNAL);
+			}
+		}
+	}
+}
+
+static void refill(void);
+
+static void maker_done(void)
+{
+	pool.maker_watch = pl_loop_unwatch(pool.loop, pool.maker_watch);
+	pool.maker_sock = pl_close(pool.maker_sock);
+	if (pool.maker_pidfd >= 0) {
+		siginfo_t si;
+		waitid((idtype_t)P_PIDFD, (id_t)pool.maker_pidfd, &si, WEXITED);
+	}
+	pool.maker_pidfd = pl_close(pool.maker_pidfd);
+	pool.maker_pid = 0;
+	pool.in_flight = 0;
+	if (pool.started) /* it lives as long as the pool: an end is a failure */
+		pool.failures++;
+	if (pool.failures < 3)
+		refill();
+}
+
+static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	for (;;) {
+		made_msg_t m;
+		int fds[3] = {-1, -1, -1};
+		char cbuf[CMSG_SPACE(sizeof(fds))];
+		struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			maker_done();
+			return;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+			    c->cmsg_len <= CMSG_LEN(sizeof(fds)))
+				memcpy(fds, CMSG_DATA(c), c->cmsg_len - CMSG_LEN(0));
+		if (pool.in_flight > 0)
+			pool.in_flight--;
+		m.name[sizeof(m.name) - 1] = m.error[sizeof(m.error) - 1] = '\0';
+		if (n != (ssize_t)sizeof(m) || m.pid <= 0 || fds[0] < 0 || fds[1] < 0) {
+			pool.failures++;
+			pl_log_warn("prepared domain %s: %s", m.name,
+				    n == (ssize_t)sizeof(m) ? m.error : "bad hand-over");
+			pl_close(fds[0]);
+			pl_close(fds[1]);
+			pl_close(fds[2]);
+			continue;
+		}
+		pool.failures = 0;
+		prepared_t p = {.pid = m.pid, .pidfd = fds[0], .ctl = fds[1]};
+		if (fds[2] >= 0) {
+			void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE,
+					MAP_SHARED, fds[2], 0);
+			p.page = pg == MAP_FAILED ? NULL : pg;
+			close(fds[2]);
+		}
+		snprintf(p.name, sizeof(p.name), "%s", m.name);
+		if (pool.n_ready >= pool.size || !pool.started) {
+			discard(&p);
+			continue;
+		}
+		pool.ready[pool.n_ready++] = p;
+		pl_phase_add("prepared.made", 0);
+	}
+}
+
+static void start_maker(void)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		pool.failures++;
+		return;
+	}
+	pid_t daemon = getpid();
+	int pidfd = -1;
+	pid_t pid = pl_clone_pidfd(0, -1, &pidfd);
+	if (pid == 0) {
+		close(sv[0]);
+		maker_main(daemon, sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		pool.failures++;
+		return;
+	}
+	pool.maker_pid = pid;
+	pool.maker_pidfd = pidfd;
+	pool.maker_sock = sv[0];
+	pool.in_flight = 0;
+	pool.maker_watch = pl_loop_watch(pool.loop, sv[0], EPOLLIN, on_maker, NULL, NULL);
+	if (!pool.maker_watch) { /* cannot hear it: stop it */
+		pool.failures++;
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		maker_done();
+	}
+}
+
+static void refill(void)
+{
+	if (!pool.started || pool.n_ready + pool.in_flight >= pool.size)
+		return;
+	if (!pool.maker_pid)
+		start_maker();
+	if (!pool.maker_pid)
+		return;
+	uint32_t want = (uint32_t)(pool.size - pool.n_ready - pool.in_flight);
+	if (send(pool.maker_sock, &want, sizeof(want), MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	    (ssize_t)sizeof(want))
+		pool.in_flight += (int)want;
+}
+
+static void on_refill(pl_loop_t *loop, void *data)
+{
+	pool.refill = NULL;
+	refill();
+}
+
+int pl_prepared_start(pl_loop_t *loop, pl_error_t **err)
+{
+	pool.loop = loop;
+	/* whatever an earlier daemon of ours left (kill -9): its domains died with their
+	 * control sockets, their cgroups are still there */
+	pl_cgroup_sweep(pool.prefix);
+	if (pool.size == 0)
+		return 0;
+	pool.mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	if (pool.mntns < 0) {
+		pl_log_warn("prepared domains off: open mount namespace: %s", strerror(errno));
+		return 0;
+	}
+	pool.started = true;
+	refill();
+	return 0;
+}
+
+void pl_prepared_stop(void)
+{
+	if (!pool.loop)
+		return;
+	pool.started = false;
+	pool.refill = pl_loop_timer_cancel(pool.loop, pool.refill);
+	if (pool.maker_pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, pool.maker_pidfd, SIGKILL, NULL, 0);
+	if (pool.maker_pid)
+		maker_done();
+	for (int i = 0; i < pool.n_ready; i++)
+		discard(&pool.ready[i]);
+	pool.n_ready = 0;
+	/* domains the killed maker had made but not handed over */
+	pl_cgroup_sweep(pool.prefix);
+	pool.mntns = pl_close(pool.mntns);
+}
+
+bool pl_prepared_usable(const pl_domain_spec_t *spec)
+{
+	if (!pool.started || pool.n_ready == 0 || spec->host_network || pl_userns_wanted(spec) ||
+	    spec->security->privileged || json_array_size(spec->host.devices) ||
+	    (spec->host.cgroup_parent && *spec->host.cgroup_parent))
+		return false;
+	const pl_ns_join_t *j = spec->join;
+	return !j || (j->ipc_fd < 0 && j->pid_fd < 0 && !j->host_ipc && !j->host_pid &&
+		      !j->host_uts && !j->shm_dir);
+}
+
+static json_t *spec_json(const pl_domain_spec_t *spec)
+{
+	const pl_security_t *sec = spec->security;
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b}", "id", spec->id, "domain_dir",
+		      spec->domain_dir, "hostname", spec->hostname, "lowerdir", spec->lowerdir,
+		      "mounts", pl_domain_mounts_json(spec->mounts, spec->n_mounts), "endpoints",
+		      pl_domain_endpoints_json(spec->endpoints, spec->n_endpoints), "shm_size",
+		      (json_int_t)spec->host.shm_size, "read_only_rootfs", sec->read_only_rootfs);
+	if (spec->host.domainname)
+		json_object_set_new(j, "domainname", json_string(spec->host.domainname));
+	if (sec->tmpfs)
+		json_object_set(j, "tmpfs", sec->tmpfs);
+	if (sec->sysctls)
+		json_object_set(j, "sysctls", sec->sysctls);
+	if (sec->has_oom_score_adj)
+		json_object_set_new(j, "oom_score_adj", json_integer(sec->oom_score_adj));
+	return j;
+}
+
+static int send_spec(int ctl, const pl_domain_spec_t *spec, const int *fds, int nfds)
+{
+	_cleanup_json_ json_t *j = spec_json(spec);
+	_cleanup_free_ char *s = pl_json_dump(j);
+	uint32_t len = (uint32_t)strlen(s);
+	char cbuf[CMSG_SPACE(sizeof(int) * SPEC_FDS)] = {0};
+	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	if (sendmsg(ctl, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(len))
+		return errno ? -errno : -EIO;
+	return pl_write_all(ctl, s, len);
+}
+
+static bool alive(const prepared_t *p)
+{
+	struct pollfd pf = {.fd = p->pidfd, .events = POLLIN};
+	return poll(&pf, 1, 0) == 0;
+}
+
+int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, int logfd, int exitfd,
+		     int listenfd, pl_domain_t *out, pl_error_t **err)
+{
+	int64_t pt = pl_phase_now();
+	prepared_t p = {.pidfd = -1, .ctl = -1};
+	while (pool.n_ready > 0) {
+		p = pool.ready[--pool.n_ready];
+		if (alive(&p))
+			break;
+		pl_log_warn("prepared domain %s ended while it waited", p.name);
+		discard(&p);
+	}
+	if (!pool.refill)
+		pool.refill = pl_loop_timer(pool.loop, 1, on_refill, NULL, NULL);
+	if (p.pidfd < 0)
+		return 1;
+	pl_error_t *e = NULL;
+	if (pl_cgroup_take(p.name, spec->id, &e) < 0) { /* the ordinary path can still start */
+		pl_log_warn("prepared domain %s: %s", p.name, e->msg);
+		pl_error_free(e);
+		discard(&p);
+		return 1;
+	}
+	/* from here on the cgroups are the container's: its id removes them */
+	snprintf(p.name, sizeof(p.name), "%s", spec->id);
+	pl_phase_step("spawn.prepared_take", &pt);
+	if (p.page) { /* its steps count from the take (it has been waiting until now) */
+		p.page->t0 = pt;
+		pl_phase_page_attach(p.pid, TAKE_PTR(p.page));
+	}
+	if (pl_cgroup_apply(spec->id, res, err) < 0) {
+		discard(&p);
+		return pl_error_wrap(err, "resource limits");
+	}
+	pl_phase_step("spawn.cgroup_limits", &pt);
+	int fds[SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
+	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 5 : 4);
+	pl_phase_step("spawn.prepared_send", &pt);
+	for (size_t i = 0; r == 0 && i < spec->n_endpoints; i++) {
+		r = pl_netdev_endpoint_add(p.pid, spec->netns_pooled ? spec->netns_fd : -1,
+					   &spec->endpoints[i], err);
+		if (r < 0)
+			pl_error_wrap(err, "network endpoint %zu", i);
+	}
+	if (spec->n_endpoints)
+		pl_phase_step("spawn.netns_endpoints", &pt);
+	if (r == 0)
+		r = pl_frame_send(p.ctl, PL_MSG_GO, 0, NULL, 0);
+	if (r < 0) {
+		if (err && !*err)
+			pl_error_set(err, PL_ERR_INTERNAL, -r, "start prepared domain");
+		discard(&p);
+		pl_phase_page_collect(p.pid);
+		return -1;
+	}
+	out->pid = p.pid;
+	out->pidfd = p.pidfd;
+	out->ctl_fd = p.ctl;
+	out->start_time = pl_proc_start_time(p.pid);
+	return 0;
+}
+
+int pl_linux_prepared_start(pl_loop_t *loop, pl_error_t **err)
+{
+	return pl_prepared_start(loop, err);
+}
+
+void pl_linux_prepared_stop(void)
+{
+	pl_prepared_stop();
+}

@@ -1,0 +1,315 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Prepared domains (issue 16): linux domains the daemon makes ahead (namespaces, cgroups,
+a first process waiting for its container) keep every isolation property. A container in
+one sees nothing of an earlier or concurrent one, has its own limits, and a daemon killed
+with -9 while some wait leaves nothing behind once it has started again.
+
+The daemon's /metrics phase counters say whether a start took a prepared domain
+("spawn.prepared_take") and how many were made ("prepared.made")."""
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import Daemon, finish_or_fail, pid_alive, proc_read, start_or_fail, wait_until
+
+MiB = 1 << 20
+CG = "/sys/fs/cgroup"
+
+
+def phase_count(api, name):
+    r = api.get("/metrics")
+    assert r.status == 200, r
+    text = r.body.decode() if isinstance(r.body, bytes) else r.body
+    m = re.search(r'^portlayer_phase_total\{phase="%s"\} (\d+)' % re.escape(name), text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def wait_prepared(api, n):
+    """Waits until the daemon has made at least n prepared domains in all."""
+    return wait_until(lambda: phase_count(api, "prepared.made") >= n,
+                      what=f"{n} prepared domains made")
+
+
+def instance_tag(root):
+    """The daemon's tag for its host-wide names: FNV-1a of its state root's real path."""
+    h = 2166136261
+    for b in os.path.realpath(root).encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return f"{h:08x}"
+
+
+def pool_dirs(tag):
+    """Every cgroup directory of this daemon's prepared domains, in every hierarchy."""
+    found = []
+    for h in os.listdir(CG):
+        parent = os.path.join(CG, h, "portlayer")
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            continue
+        found += [os.path.join(parent, n) for n in names if n.startswith(f"pool-{tag}-")]
+    return sorted(found)
+
+
+def procs_in(dirs):
+    pids = set()
+    for d in dirs:
+        try:
+            with open(os.path.join(d, "cgroup.procs")) as f:
+                pids |= {int(x) for x in f.read().split()}
+        except OSError:
+            pass
+    return pids
+
+
+def ns_inode(pid, ns):
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+    except OSError:
+        return None
+
+
+def start_ticks(pid):
+    stat = proc_read(pid, "stat")
+    return int(stat[stat.rindex(")") + 2:].split()[19]) if stat else None
+
+
+def ns_holders(inode, ns, before):
+    """Live processes, started before `before` (clock ticks since boot), in the namespace
+    with this inode. A namespace's inode number is reused once it is freed: a process
+    started later in a new namespace with the old number is not a holder of the old one."""
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit() and ns_inode(e, ns) == inode and pid_alive(int(e)):
+            t = start_ticks(e)
+            if t is not None and t <= before:
+                out.append(int(e))
+    return out
+
+
+def body(rootfs, script, **kw):
+    b = {"rootfs": str(rootfs), "process": {"args": ["/bin/sh", "-c", script]}}
+    b.update(kw)
+    return b
+
+
+def create(api, b):
+    r = api.create_raw(b)
+    assert r.status == 201, (r.status, r.body)
+    return r.json["id"]
+
+
+def stats(api, cid):
+    r = api.get(f"/containers/{cid}/stats", params={"stream": "false"})
+    assert r.status == 200, (r.status, r.body)
+    return r.json
+
+
+def test_starts_take_prepared_domains(api, rootfs):
+    wait_prepared(api, 2)
+    before = phase_count(api, "spawn.prepared_take")
+    r = api.run(rootfs, ["/bin/sh", "-c", "echo hi; cat /proc/self/cgroup | head -3"])
+    assert r.exit_code == 0 and r.stdout.startswith("hi\n"), (r.stdout, r.stderr)
+    assert phase_count(api, "spawn.prepared_take") == before + 1, \
+        "the start did not take a prepared domain"
+    # in its cgroup namespace the container is at the root of its own cgroups
+    assert all(line.endswith(":/") for line in r.stdout.splitlines()[1:]), r.stdout
+    # the pool is refilled: more are made after the take
+    wait_prepared(api, 3)
+
+
+def test_nothing_seen_of_an_earlier_or_concurrent_container(api, rootfs):
+    wait_prepared(api, 2)
+    before = phase_count(api, "spawn.prepared_take")
+    # A: changes everything a later container could see, then stays running (its
+    # processes, its memory held in /dev/shm and its sysctls live on meanwhile)
+    a = create(api, body(
+        rootfs,
+        "echo a > /tmp/left-by-a; dd if=/dev/zero of=/dev/shm/a bs=1M count=24 2>/dev/null;"
+        "ipcmk -M 4096 >/dev/null 2>&1; sleep 1000 & sleep 1000 & echo ready; wait",
+        hostname="first-one",
+        security={"sysctls": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "123456789"}},
+        resources={"memory": 256 * MiB, "pids_limit": 100}))
+    api.start(a)
+    api.wait_for_output(a, "ready")
+    # B: a later container in a prepared domain of its own, with other limits
+    probe = ("hostname; cat /proc/sys/kernel/shmmax; ls -A /tmp /dev/shm; "
+             "ls /proc | grep -c '^[0-9]'; cat /proc/sys/net/ipv4/ip_forward; echo ready;"
+             "sleep 1000")
+    b = create(api, body(rootfs, probe, resources={"memory": 64 * MiB, "pids_limit": 30}))
+    api.start(b)
+    api.wait_for_output(b, "ready")
+    assert phase_count(api, "spawn.prepared_take") >= before + 2, \
+        "the containers did not both take prepared domains"
+    out, err = api.output(b)
+    lines = out.splitlines()
+    assert lines[0] == b[:12], f"B's hostname is {lines[0]!r}"
+    with open("/proc/sys/kernel/shmmax") as f:
+        assert lines[1] == f.read().strip(), f"B sees A's kernel.shmmax: {lines[1]}"
+    assert "left-by-a" not in out and "\na\n" not in out, out
+    # its processes: sh, ls/grep of the pipeline, sleep has not started yet; never A's 3
+    assert int(lines[-3]) <= 4, f"B sees {lines[-3]} processes: {out}"
+    sa, sb = stats(api, a), stats(api, b)
+    assert sa["memory"]["usage"] >= 20 * MiB, sa["memory"]
+    assert sb["memory"]["usage"] < 20 * MiB, f"B is charged for A's memory: {sb['memory']}"
+    assert sb["memory"]["limit"] == 64 * MiB and sa["memory"]["limit"] == 256 * MiB
+    assert sb["pids"]["limit"] == 30 and sa["pids"]["limit"] == 100
+    assert sb["pids"]["current"] <= 3, sb["pids"]
+    assert sa["pids"]["current"] >= 4, sa["pids"]
+    for c in (a, b):
+        api.kill(c, "KILL")
+        api.wait(c)
+    # C: after both ended, nothing of either is left to see either
+    r = api.run(rootfs, ["/bin/sh", "-c", probe.replace("sleep 1000", "true")])
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == r.id[:12] and int(lines[-3]) <= 4, r.stdout
+    assert "left-by-a" not in r.stdout and "\na\n" not in r.stdout
+
+
+def test_restart_of_a_container_gets_a_new_domain(api, rootfs):
+    """A stopped container started again never reuses its earlier domain: the loopback
+    counters of its network namespace start at zero again. (Namespace inode numbers
+    cannot tell: the kernel reuses a freed one.)"""
+    wait_prepared(api, 2)
+    lo = "/sys/class/net/lo/statistics/tx_packets"
+    cid = create(api, body(rootfs, f"cat {lo}; nc -w 1 127.0.0.1 1 </dev/null "
+                           f">/dev/null 2>&1; cat {lo}"))
+    before = phase_count(api, "spawn.prepared_take")
+    for _ in range(2):
+        api.start(cid)
+        api.wait(cid)
+    assert phase_count(api, "spawn.prepared_take") == before + 2
+    counts = [int(x) for x in api.output(cid)[0].split()]
+    assert len(counts) == 4, counts
+    assert counts[1] > 0, f"no loopback traffic in the first run: {counts}"
+    assert counts[2] == 0, f"the second run found the first run's counters: {counts}"
+
+
+def test_kill9_with_prepared_domains_leaks_nothing(binaries, rootfs):
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        wait_prepared(d.api, 2)
+        tag = instance_tag(d.root)
+        dirs = wait_until(lambda: pool_dirs(tag), what="prepared cgroups")
+        pids = wait_until(lambda: procs_in(dirs), what="prepared processes")
+        assert all(pid_alive(p) for p in pids)
+        netns = {ns_inode(p, "net") for p in pids}
+        mntns = {ns_inode(p, "mnt") for p in pids}
+        assert None not in netns and None not in mntns
+        with open("/proc/uptime") as f:
+            killed_at = int(float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK"))
+        os.kill(d.pid, signal.SIGKILL)
+        d.proc.wait()
+        # the waiting domains die with their control socket, before any restart
+        wait_until(lambda: not any(pid_alive(p) for p in pids),
+                   what="prepared processes of the killed daemon gone")
+        d.start()
+        # the new daemon swept the old cgroups before it answered
+        left = [x for x in dirs if os.path.exists(x)]
+        assert not left, f"cgroups of the killed daemon's prepared domains left: {left}"
+        for ino in netns:
+            wait_until(lambda: not ns_holders(ino, "net", killed_at),
+                       what="old network namespace gone")
+        for ino in mntns:
+            wait_until(lambda: not ns_holders(ino, "mnt", killed_at),
+                       what="old mount namespace gone")
+        with open("/proc/self/mountinfo") as f:
+            assert not [m for m in f if str(d.tmp) in m and "/merged" in m]
+        # the new daemon works and has prepared domains of its own
+        wait_prepared(d.api, 2)
+        r = d.api.run(rootfs, ["/bin/true"])
+        assert r.exit_code == 0
+    finally:
+        finish_or_fail(d, restart=True)
+    # a daemon stopped in order takes its waiting domains with it
+    assert not pool_dirs(tag), pool_dirs(tag)
+
+
+def test_pool_off_still_starts(binaries, rootfs):
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = Daemon(tmp)
+    d.extra_args = ["--prepared-domains", "0"]
+    start_or_fail(d, tmp)
+    try:
+        r = d.api.run(rootfs, ["/bin/true"])
+        assert r.exit_code == 0
+        assert phase_count(d.api, "spawn.prepared_take") == 0
+        assert not pool_dirs(instance_tag(d.root))
+    finally:
+        finish_or_fail(d)
+
+
+def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
+    """A prepared domain was cloned before the mount existed; with the daemon's mount
+    namespace private (no propagation), only a fresh copy at the take shows it."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = Daemon(tmp)
+    d.launcher = ["unshare", "--net", "--mount", "--propagation", "private", "--"]
+    start_or_fail(d, tmp)
+    try:
+        wait_prepared(d.api, 2)
+        src = os.path.join(tmp, "later")
+        os.mkdir(src)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("under the mount\n")
+        # mounted in the daemon's namespace only, after its domains were prepared
+        subprocess.run(["nsenter", "-t", str(d.pid), "-m", "--", "sh", "-c",
+                        f"mount -t tmpfs tmpfs {src} && echo 'on the mount' > {src}/f"],
+                       check=True)
+        before = phase_count(d.api, "spawn.prepared_take")
+        b = {"rootfs": str(rootfs), "process": {"args": ["/bin/cat", "/data/f"]},
+             "mounts": [{"type": "bind", "source": src, "target": "/data"}]}
+        cid = create(d.api, b)
+        d.api.start(cid)
+        assert d.api.wait(cid)["exit_code"] == 0
+        assert d.api.output(cid)[0] == "on the mount\n"
+        assert phase_count(d.api, "spawn.prepared_take") == before + 1
+    finally:
+        finish_or_fail(d)
+
+
+def test_restarted_daemon_releases_a_prepared_cgroup_it_adopted(binaries, rootfs):
+    """A container from a prepared domain outlives a daemon restart; the new daemon finds
+    its cgroup2 directory (which kept its pool name) from the live process, keeps it out of
+    the sweep, applies updates there, and removes it once the container is gone."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        wait_prepared(d.api, 2)
+        before = phase_count(d.api, "spawn.prepared_take")
+        cid = create(d.api, body(rootfs, "echo ready; exec sleep 1000",
+                                 resources={"pids_limit": 40}))
+        d.api.start(cid)
+        d.api.wait_for_output(cid, "ready")
+        assert phase_count(d.api, "spawn.prepared_take") == before + 1
+        tether = d.api.state(cid)["pid"]
+        with open(f"/proc/{tether}/cgroup") as f:
+            v2 = [line.split(":", 2)[2].strip() for line in f if line.startswith("0::")]
+        pooled = [p for p in v2 if "/pool-" in p]
+        if not pooled:
+            pytest.skip("no cgroup2 hierarchy holds the container here")
+        v2dir = "/sys/fs/cgroup/unified" + pooled[0]
+        if not os.path.isdir(v2dir):
+            v2dir = "/sys/fs/cgroup" + pooled[0]
+        assert os.path.isdir(v2dir), v2dir
+        assert d.stop() == 0
+        d.start()
+        # adopted, not swept: still there, the container still running in it
+        assert os.path.isdir(v2dir) and pid_alive(tether)
+        with open(os.path.join(v2dir, "cgroup.procs")) as f:
+            assert str(tether) in f.read().split()
+        assert d.api.state(cid)["status"] == "running"
+        assert stats(d.api, cid)["pids"]["limit"] == 40
+        d.api.kill(cid, "KILL")
+        d.api.wait(cid)
+        assert d.api.remove(cid).status == 204
+        wait_until(lambda: not os.path.exists(v2dir), what=f"{v2dir} removed")
+    finally:
+        finish_or_fail(d)
