@@ -465,6 +465,7 @@ int main(int argc, char **argv)
 	}
 	if (pl_linux_prepared_start(app.loop, &err) < 0)
 		goto fail;
+	pl_vm_pool_watch(app.loop);
 	pl_counts_t n = pl_portlayer_counts(app.pl);
 	pl_log_info("portlayerd %s ready on %s (root %s, cgroups %s, %u containers, %u running, "
 		    "%llu fds allowed)",
@@ -473,6 +474,7 @@ int main(int argc, char **argv)
 	if (pl_loop_run(app.loop, &err) < 0)
 		goto fail;
 	pl_linux_prepared_stop();
+	pl_vm_pool_unwatch();
 	pl_routes_shutdown(&app);
 	pl_loop_unwatch(app.loop, sig_watch);
 	unlink(sock);

@@ -31,6 +31,12 @@ typedef struct pl_vm_options {
 /* Checks the options (INVALID naming the flag) before it looks at the host. */
 int pl_vm_init(pl_mechanism_t *m, const char *tether_path, const pl_vm_options_t *o,
 	       pl_error_t **err);
+/* Keeps the pool (--vm-pool) topped up from the daemon's loop: a size's slots start once
+ * its template is there (a build finishes in the background, after start-up) and when a
+ * slot died; takes refill at once. Nothing without a pool. */
+#include "common/loop.h"
+void pl_vm_pool_watch(pl_loop_t *loop);
+void pl_vm_pool_unwatch(void);
 /* The guest kernel's version (NULL when none was found) and the accelerator setting. */
 const char *pl_vm_kernel_version(void);
 const char *pl_vm_accel_name(void);

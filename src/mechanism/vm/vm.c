@@ -364,6 +364,33 @@ static void pool_fill(void)
 	}
 }
 
+static struct {
+	pl_loop_t *loop;
+	pl_timer_t *timer;
+} pool_watch;
+
+#define POOL_CHECK_MS 2000
+
+static void on_pool_check(pl_loop_t *loop, void *data)
+{
+	pool_fill();
+	pool_watch.timer = pl_loop_timer(loop, POOL_CHECK_MS, on_pool_check, NULL, NULL);
+}
+
+void pl_vm_pool_watch(pl_loop_t *loop)
+{
+	if (!V.pool || V.templates_off || pool_watch.timer)
+		return;
+	pool_watch.loop = loop;
+	pool_watch.timer = pl_loop_timer(loop, POOL_CHECK_MS, on_pool_check, NULL, NULL);
+}
+
+void pl_vm_pool_unwatch(void)
+{
+	if (pool_watch.timer)
+		pool_watch.timer = pl_loop_timer_cancel(pool_watch.loop, pool_watch.timer);
+}
+
 /* Whether the pool has this size: a start of it may take a slot. */
 static bool pool_has(int cpus, int64_t mib)
 {
