@@ -60,35 +60,6 @@ static struct {
 	char *warm; /* the warm-up disk, or NULL */
 } P;
 
-static int rm_rf_at(int dfd, const char *name)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return unlinkat(dfd, name, 0);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rm_rf_at(dirfd(d), de->d_name);
-	closedir(d);
-	return unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
-static bool is_qemu_pid(pid_t pid)
-{
-	char path[64], exe[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = 0;
-	return strcmp(exe, pl_vm_qemu_binary()) == 0;
-}
-
 /* A previous daemon's slots: their QEMUs (when they still run: pid and start time in the
  * slot's "pid") killed, their directories removed. */
 static void clean_dir(const char *dir, bool kill_recorded)
@@ -108,10 +79,10 @@ static void clean_dir(const char *dir, bool kill_recorded)
 			unsigned long long start = 0;
 			if (pl_read_file_at(dfd, p, &rec, NULL, 128, NULL) == 0 &&
 			    sscanf(rec, "%lld %llu", &pid, &start) == 2 && pid > 0 &&
-			    pl_proc_start_time((pid_t)pid) == start && is_qemu_pid((pid_t)pid))
+			    pl_proc_start_time((pid_t)pid) == start && pl_vm_is_qemu((pid_t)pid))
 				kill((pid_t)pid, SIGKILL);
 		}
-		rm_rf_at(dfd, de->d_name);
+		pl_remove_tree_at(dfd, de->d_name, NULL);
 	}
 	closedir(d);
 }
@@ -211,11 +182,11 @@ static void slot_free(slot_t *s, bool kill_it)
 	snprintf(n, sizeof(n), "%d", s->n);
 	_cleanup_close_ int d1 = open(P.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (d1 >= 0)
-		rm_rf_at(d1, n);
+		pl_remove_tree_at(d1, n, NULL);
 	_cleanup_close_ int d2 =
 	    P.run_dir ? open(P.run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (d2 >= 0)
-		rm_rf_at(d2, n);
+		pl_remove_tree_at(d2, n, NULL);
 	free(s);
 }
 

@@ -13,6 +13,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,6 +54,17 @@ void pl_vm_qemu_jail(const char *dir)
 const char *pl_vm_qemu_binary(void)
 {
 	return QEMU_BINARY;
+}
+
+bool pl_vm_is_qemu(pid_t pid)
+{
+	char path[64], exe[PATH_MAX];
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = 0;
+	return strcmp(exe, QEMU_BINARY) == 0;
 }
 
 typedef struct argv_b {

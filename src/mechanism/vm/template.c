@@ -153,24 +153,6 @@ int pl_vm_template_check(const char *dir, const char *key, int64_t memory_mib, c
 	return r;
 }
 
-static int rm_rf_at(int dfd, const char *name)
-{
-	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return unlinkat(dfd, name, 0);
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -1;
-	}
-	struct dirent *de;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rm_rf_at(dirfd(d), de->d_name);
-	closedir(d);
-	return unlinkat(dfd, name, AT_REMOVEDIR);
-}
-
 void pl_vm_template_remove(const char *dir, const char *key)
 {
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -181,7 +163,7 @@ void pl_vm_template_remove(const char *dir, const char *key)
 	char gone[128];
 	snprintf(gone, sizeof(gone), "%s.%d.old.tmp", key, (int)getpid());
 	if (renameat(dfd, key, dfd, gone) == 0)
-		rm_rf_at(dfd, gone);
+		pl_remove_tree_at(dfd, gone, NULL);
 }
 
 /* Whether pid runs: leftovers of a builder that does not are removed. */
@@ -209,12 +191,12 @@ void pl_vm_templates_clean(const char *dir, const char *base)
 			/* KEY.PID.tmp, KEY.PID.old.tmp: a builder's or a remover's */
 			const char *dot = strchr(n, '.');
 			if (dot && !pid_runs(strtol(dot + 1, NULL, 10)))
-				rm_rf_at(dfd, n);
+				pl_remove_tree_at(dfd, n, NULL);
 			continue;
 		}
 		/* stale: built from another kernel, initramfs or QEMU binary */
 		if (strncmp(n, cur, strlen(cur)) != 0)
-			rm_rf_at(dfd, n);
+			pl_remove_tree_at(dfd, n, NULL);
 	}
 	closedir(d);
 }
@@ -433,7 +415,7 @@ out:
 		_cleanup_close_ int dfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		_cleanup_free_ char *name = pl_xasprintf("%s.%d.tmp", key, (int)getpid());
 		if (dfd >= 0)
-			rm_rf_at(dfd, name);
+			pl_remove_tree_at(dfd, name, NULL);
 		pl_error_wrap(err, "build vm template %s", key);
 	}
 	return rc;

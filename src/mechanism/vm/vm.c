@@ -733,18 +733,6 @@ static int64_t qemu_memory_mib(pid_t pid)
 	return 0;
 }
 
-/* Whether the launcher has become QEMU yet (before, nothing serves QMP). */
-static bool is_qemu(pid_t pid)
-{
-	char path[64], exe[PATH_MAX];
-	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
-	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return false;
-	exe[n] = 0;
-	return strcmp(exe, pl_vm_qemu_binary()) == 0;
-}
-
 /* What of the container's resources holds on the host side, for QEMU as a whole: its CPU
  * weight, host CPU set and I/O weight as asked, and at most one CPU beyond its vCPUs (TCG
  * runs a vCPU on a whole host CPU; the rest is QEMU's own threads). Memory is not limited
@@ -1098,7 +1086,7 @@ static json_t *qmp(const char *id, const char *cmd, pl_error_t **err)
 		pl_error_set(err, PL_ERR_CONFLICT, 0, "VM of %.12s is not running", id);
 		return NULL;
 	}
-	if (!is_qemu(d->pid)) {
+	if (!pl_vm_is_qemu(d->pid)) {
 		pl_error_set(err, PL_ERR_CONFLICT, 0,
 			     "VM of %.12s is still being prepared (QEMU is not running yet)", id);
 		return NULL;
@@ -1232,7 +1220,7 @@ static json_t *vm_describe(const pl_mechanism_t *m, int domain_dirfd)
 		pid_t pid = (pid_t)json_integer_value(json_object_get(j, "qemu_pid"));
 		json_int_t start = json_integer_value(json_object_get(j, "qemu_start"));
 		if (pid > 0 && start > 0 && pl_proc_start_time(pid) == (unsigned long long)start &&
-		    is_qemu(pid))
+		    pl_vm_is_qemu(pid))
 			json_object_set_new(j, "pss_bytes", json_integer(pss_of(pid)));
 		json_object_del(j, "qemu_start");
 		return j;

@@ -60,6 +60,8 @@ typedef enum pl_vm_accel {
 } pl_vm_accel_t;
 
 const char *pl_vm_qemu_binary(void);
+/* Whether pid runs QEMU (a launcher has exec'd it yet: before, nothing serves QMP). */
+bool pl_vm_is_qemu(pid_t pid);
 /* QEMU runs as uid/gid PL_VM_IDS_START + its pid (mechanism/vm.h), chrooted into dir
  * (an empty directory); NULL: as root, unconfined but for its seccomp sandbox. */
 void pl_vm_qemu_jail(const char *dir);
