@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -144,4 +146,33 @@ int pl_mkdir_p(const char *path, unsigned mode, pl_error_t **err)
 	if (mkdir(p, mode) < 0 && errno != EEXIST)
 		return pl_error_errno(err, "mkdir %s", p);
 	return 0;
+}
+
+ssize_t pl_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags)
+{
+	if (nfds > PL_SEND_FDS_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	union {
+		char b[CMSG_SPACE(sizeof(int) * PL_SEND_FDS_MAX)];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (nfds) {
+		memset(ctl.b, 0, CMSG_SPACE(sizeof(int) * nfds));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/types.h>
 #include "common/error.h"
 
 /* Writes all of data to fd, retrying on EINTR and short writes. Returns 0 or -errno. */
@@ -20,3 +21,11 @@ int pl_read_fd(int fd, const char *name, char **out, size_t *len, size_t max, pl
 int pl_remove_tree_at(int dirfd, const char *name, pl_error_t **err);
 /* mkdir -p with the given mode for every created component. */
 int pl_mkdir_p(const char *path, unsigned mode, pl_error_t **err);
+
+/* The most descriptors one pl_send_fds carries (the kernel's SCM_MAX_FD). */
+#define PL_SEND_FDS_MAX 253
+/* One sendmsg of len bytes at buf with nfds descriptors riding along (SCM_RIGHTS; none
+ * when nfds is 0), flags | MSG_NOSIGNAL, retried on EINTR. Returns what sendmsg returns
+ * (the fds went with the first byte; a short count leaves the rest to plain writes), or
+ * -1 with errno (EINVAL past PL_SEND_FDS_MAX). */
+ssize_t pl_send_fds(int sock, const void *buf, size_t len, const int *fds, size_t nfds, int flags);

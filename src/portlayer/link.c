@@ -3,6 +3,7 @@
 #include "portlayer/link.h"
 #include "portlayer/internal.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 
 #include <errno.h>
@@ -105,24 +106,7 @@ int pl_link_send_fd(pl_container_t *c, uint16_t type, int fd)
 		return 0;
 	uint8_t hdr[PL_FRAME_HDR_LEN];
 	pl_frame_hdr_encode(&(pl_frame_hdr_t){.len = 0, .type = type}, hdr);
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
-	} ctl = {0};
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
-	struct msghdr m = {.msg_iov = &iov,
-			   .msg_iovlen = 1,
-			   .msg_control = ctl.b,
-			   .msg_controllen = sizeof(ctl.b)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(c->dom.ctl_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = pl_send_fds(c->dom.ctl_fd, hdr, sizeof(hdr), &fd, 1, MSG_DONTWAIT);
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	if ((size_t)n < sizeof(hdr)) {

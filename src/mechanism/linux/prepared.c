@@ -288,19 +288,7 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 	made_msg_t m = {.pid = pid};
 	snprintf(m.name, sizeof(m.name), "%s", name);
 	int fds[3] = {pidfd, sv[0], pagefd};
-	int nfds = pagefd >= 0 ? 3 : 2;
-	char cbuf[CMSG_SPACE(sizeof(fds))] = {0};
-	struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cbuf,
-			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	ssize_t n = pl_send_fds(sock, &m, sizeof(m), fds, pagefd >= 0 ? 3 : 2, 0);
 	close(pidfd);
 	close(sv[0]);
 	pl_close(pagefd);
@@ -534,18 +522,7 @@ static int send_spec(int ctl, const pl_domain_spec_t *spec, const int *fds, int 
 	_cleanup_json_ json_t *j = spec_json(spec);
 	_cleanup_free_ char *s = pl_json_dump(j);
 	uint32_t len = (uint32_t)strlen(s);
-	char cbuf[CMSG_SPACE(sizeof(int) * SPEC_FDS)] = {0};
-	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cbuf,
-			    .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds)};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	if (sendmsg(ctl, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof(len))
+	if (pl_send_fds(ctl, &len, sizeof(len), fds, (size_t)nfds, 0) != (ssize_t)sizeof(len))
 		return errno ? -errno : -EIO;
 	return pl_write_all(ctl, s, len);
 }

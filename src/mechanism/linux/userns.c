@@ -3,6 +3,7 @@
  * (userns.h; why idmapped mounts: docs/design-decisions.md). */
 #include "mechanism/linux/userns.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "proto/frame.h"
@@ -206,25 +207,7 @@ int pl_userns_send_go(int ctl, const pl_userns_fds_t *fds)
 	uint8_t hdr[PL_FRAME_HDR_LEN];
 	pl_frame_hdr_t h = {.type = PL_MSG_GO};
 	pl_frame_hdr_encode(&h, hdr);
-	union {
-		char buf[CMSG_SPACE(sizeof(all))];
-		struct cmsghdr align;
-	} ctrl;
-	memset(&ctrl, 0, sizeof(ctrl));
-	struct iovec iov = {.iov_base = hdr, .iov_len = sizeof(hdr)};
-	struct msghdr msg = {.msg_iov = &iov,
-			     .msg_iovlen = 1,
-			     .msg_control = ctrl.buf,
-			     .msg_controllen = CMSG_SPACE(n * sizeof(int))};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(n * sizeof(int));
-	memcpy(CMSG_DATA(c), all, n * sizeof(int));
-	ssize_t w;
-	do
-		w = sendmsg(ctl, &msg, MSG_NOSIGNAL);
-	while (w < 0 && errno == EINTR);
+	ssize_t w = pl_send_fds(ctl, hdr, sizeof(hdr), all, n, 0);
 	if (w < 0)
 		return -errno;
 	/* the fds went with the first byte; the rest of a short write is plain bytes */

@@ -550,24 +550,8 @@ static json_t *qmp_cmd_args(int fd, const char *cmd, json_t *args, int pass_fd, 
 	size_t len = strlen(line);
 	line = pl_xrealloc(line, len + 2);
 	line[len++] = '\n';
-	struct iovec iov = {.iov_base = line, .iov_len = len};
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (pass_fd >= 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = sizeof(ctl.b);
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-	}
 	/* a short line into an empty socket buffer: a non-blocking send takes it whole */
-	ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+	ssize_t n = pl_send_fds(fd, line, len, &pass_fd, pass_fd >= 0 ? 1 : 0, 0);
 	free(line);
 	if (n != (ssize_t)len) {
 		pl_error_errno(err, "QMP: send %s", cmd);
