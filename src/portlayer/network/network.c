@@ -550,6 +550,32 @@ static pl_scope_t *endpoint_iface(pl_network_t *n, json_t *e, size_t i, char mac
 	return s;
 }
 
+/* The host end of endpoint i of c (a veth's, or a VM's tap). */
+static void host_ifname(const pl_container_t *c, size_t i, char *buf, size_t size)
+{
+	snprintf(buf, size, "pv%.10s%x", pl_container_id(c), (unsigned)i & 0xf);
+}
+
+/* A stopped container's veths go now, not when the kernel gets round to its network
+ * namespace (that cleanup is asynchronous and can lag on a busy host): a removal or a
+ * network's deletion that has answered leaves no interface behind. */
+static void drop_host_ends(pl_network_t *n, const pl_container_t *c)
+{
+	if (!mode_is(pl_container_config(c), "bridge"))
+		return;
+	size_t i;
+	json_t *e;
+	json_array_foreach(pl_container_config(c)->networks, i, e)
+	{
+		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
+		if (!s || s->external)
+			continue;
+		char name[32];
+		host_ifname(c, i, name, sizeof(name));
+		pl_netdev_delete(name, NULL); /* gone already (a VM's tap with its QEMU): fine */
+	}
+}
+
 size_t pl_network_endpoints(pl_network_t *n, const pl_container_t *c, pl_domain_endpoint_t **out)
 {
 	*out = NULL;
@@ -575,8 +601,7 @@ size_t pl_network_endpoints(pl_network_t *n, const pl_container_t *c, pl_domain_
 		} else {
 			ep->kind = PL_ENDPOINT_VETH;
 			snprintf(ep->bridge, sizeof(ep->bridge), "%s", s->device);
-			snprintf(ep->host_ifname, sizeof(ep->host_ifname), "pv%.10s%x",
-				 pl_container_id(c), (unsigned)i & 0xf);
+			host_ifname(c, i, ep->host_ifname, sizeof(ep->host_ifname));
 		}
 	}
 	*out = v;
@@ -942,8 +967,11 @@ static void on_lifecycle(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t w
 {
 	pl_network_t *n = data;
 	switch (what) {
-	case PL_LIFECYCLE_STARTED:
 	case PL_LIFECYCLE_STOPPED:
+		drop_host_ends(n, c);
+		pl_network_container_changed(n, c);
+		break;
+	case PL_LIFECYCLE_STARTED:
 		pl_network_container_changed(n, c);
 		break;
 	case PL_LIFECYCLE_GONE:
