@@ -8,21 +8,6 @@
 #include <stdio.h>
 #include <string.h>
 
-int pl_container_create_started(pl_client_t *c, const pl_container_spec_t *spec, char **id_out,
-				pl_error_t **err)
-{
-	_cleanup_json_ json_t *body = pl_container_spec_json(spec);
-	json_object_set_new(body, "start", json_true());
-	_cleanup_json_ json_t *resp = NULL;
-	if (pl_client_request(c, "POST", "/containers", body, NULL, &resp, err) < 0)
-		return -1;
-	char *id = pl_cj_str(resp, "id");
-	if (!id)
-		return pl_error_set(err, PL_ERR_INTERNAL, 0, "create answer without an id");
-	*id_out = id;
-	return 0;
-}
-
 /* An exit answer ({exit_code, signal, error}) into *out; -1 with *err when it has no exit
  * code in 0-255. */
 static int exit_from_json(const json_t *resp, const char *what, pl_exit_status_t *out,

@@ -155,10 +155,12 @@ json_t *pl_container_spec_json(const pl_container_spec_t *s)
 	return b;
 }
 
-int pl_container_create(pl_client_t *c, const pl_container_spec_t *spec, char **id_out,
-			pl_error_t **err)
+static int create(pl_client_t *c, const pl_container_spec_t *spec, bool start, char **id_out,
+		  pl_error_t **err)
 {
 	_cleanup_json_ json_t *body = pl_container_spec_json(spec);
+	if (start)
+		json_object_set_new(body, "start", json_true());
 	_cleanup_json_ json_t *resp = NULL;
 	if (pl_client_request(c, "POST", "/containers", body, NULL, &resp, err) < 0)
 		return -1;
@@ -167,6 +169,18 @@ int pl_container_create(pl_client_t *c, const pl_container_spec_t *spec, char **
 		return pl_error_set(err, PL_ERR_INTERNAL, 0, "create answer without an id");
 	*id_out = id;
 	return 0;
+}
+
+int pl_container_create(pl_client_t *c, const pl_container_spec_t *spec, char **id_out,
+			pl_error_t **err)
+{
+	return create(c, spec, false, id_out, err);
+}
+
+int pl_container_create_started(pl_client_t *c, const pl_container_spec_t *spec, char **id_out,
+				pl_error_t **err)
+{
+	return create(c, spec, true, id_out, err);
 }
 
 static void state_from_json(pl_container_state_t *st, const json_t *s)

@@ -260,6 +260,15 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 			    (int)ep->kind);
 }
 
+int pl_netdev_endpoints_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *eps, size_t n,
+			    pl_error_t **err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (pl_netdev_endpoint_add(pid, netns_fd, &eps[i], err) < 0)
+			return pl_error_wrap(err, "network endpoint %zu", i);
+	return 0;
+}
+
 int pl_netdev_netns_new(void)
 {
 	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);

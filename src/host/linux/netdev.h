@@ -25,6 +25,9 @@ bool pl_netdev_exists(const char *name);
  * it up with its addresses. */
 int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *ep,
 			   pl_error_t **err);
+/* Every endpoint of a domain (eps[0..n)), in order; the error names the one that failed. */
+int pl_netdev_endpoints_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *eps, size_t n,
+			    pl_error_t **err);
 /* A new network namespace, as an fd, without moving the caller: it steps in and straight
  * back (the daemon is single-threaded). -errno on failure. */
 int pl_netdev_netns_new(void);

@@ -319,12 +319,9 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (r == 0 && userns)
 		r = pl_userns_setup(spec, pid, &ufds, err);
 	/* the host side of the endpoints, their inside ends born in the child's namespace */
-	for (size_t i = 0; r == 0 && i < spec->n_endpoints; i++) {
-		r = pl_netdev_endpoint_add(pid, spec->netns_pooled ? spec->netns_fd : -1,
-					   &spec->endpoints[i], err);
-		if (r < 0)
-			pl_error_wrap(err, "network endpoint %zu", i);
-	}
+	if (r == 0)
+		r = pl_netdev_endpoints_add(pid, spec->netns_pooled ? spec->netns_fd : -1,
+					    spec->endpoints, spec->n_endpoints, err);
 	if (spec->n_endpoints)
 		pl_phase_step("spawn.netns_endpoints", &pt);
 	if (r == 0)

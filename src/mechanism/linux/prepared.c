@@ -571,12 +571,9 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 	int fds[SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
 	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 5 : 4);
 	pl_phase_step("spawn.prepared_send", &pt);
-	for (size_t i = 0; r == 0 && i < spec->n_endpoints; i++) {
-		r = pl_netdev_endpoint_add(p.pid, spec->netns_pooled ? spec->netns_fd : -1,
-					   &spec->endpoints[i], err);
-		if (r < 0)
-			pl_error_wrap(err, "network endpoint %zu", i);
-	}
+	if (r == 0)
+		r = pl_netdev_endpoints_add(p.pid, spec->netns_pooled ? spec->netns_fd : -1,
+					    spec->endpoints, spec->n_endpoints, err);
 	if (spec->n_endpoints)
 		pl_phase_step("spawn.netns_endpoints", &pt);
 	if (r == 0)
