@@ -361,8 +361,8 @@ def test_abandoned_idle_streams_end_at_once(docker, uniq):
     tasks = f"/proc/{docker.proc.pid}/task"
 
     def threads():
-        return len(os.listdir(tasks))
-    base = threads()
+        return set(os.listdir(tasks))
+    before = threads()  # threads of earlier requests may still be ending: not counted
     streams = []
     for path in (f"/containers/{uniq}/logs?follow=1&stdout=1&stderr=1", "/events"):
         for _ in range(3):
@@ -371,9 +371,11 @@ def test_abandoned_idle_streams_end_at_once(docker, uniq):
             resp = conn.getresponse()
             assert resp.status == 200, resp.read()
             streams.append((conn, resp))
-    wait_until(lambda: threads() >= base + 6, DEADLINE, what="a thread per stream")
+    new = wait_until(lambda: (lambda t: t if len(t) >= 6 else None)(threads() - before),
+                     DEADLINE, what="a thread per stream")
     for conn, resp in streams:
         resp.close()
         conn.close()
-    wait_until(lambda: threads() <= base, DEADLINE, what="the idle streams' threads to end")
+    wait_until(lambda: not (threads() & new), DEADLINE,
+               what="the idle streams' threads to end")
     docker.run("rm", "-f", uniq)
