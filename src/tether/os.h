@@ -110,6 +110,9 @@ typedef struct pl_os_status {
 /* Reaps one exited child without blocking (tether is PID 1: orphans land on it). Returns its
  * pid and fills *st, or 0 when no child has exited (or none is left). */
 int pl_os_reap_one(pl_os_status_t *st);
+/* Blocks until every child tether has now has exited, and reaps them: before CONFIG's
+ * process starts, the only children are what the domain's set-up left (--reap-first). */
+void pl_os_reap_all(void);
 /* Configures the domain's network from CONFIG's "network" object (docs/tether-protocol.md):
  * interfaces up with address and MTU, routes, /etc/hosts, /etc/resolv.conf. Returns NULL or
  * what failed. */

@@ -430,6 +430,12 @@ int pl_os_reap_one(pl_os_status_t *st)
 	return p;
 }
 
+void pl_os_reap_all(void)
+{
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+}
+
 int pl_os_kill(int pid, int sig, bool group)
 {
 	return kill(group ? -pid : pid, sig) < 0 ? -errno : 0;
