@@ -199,8 +199,8 @@ static int dropper(void *arg)
 static int shed_memory(int read_end)
 {
 	static char stack[16384] __attribute__((aligned(64)));
-	pid_t pid = clone(dropper, stack + sizeof(stack), CLONE_VM | SIGCHLD,
-			  (void *)(intptr_t)read_end);
+	pid_t pid =
+	    clone(dropper, stack + sizeof(stack), CLONE_VM | SIGCHLD, (void *)(intptr_t)read_end);
 	return pid > 0 ? 0 : -1;
 }
 
