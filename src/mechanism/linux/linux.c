@@ -13,6 +13,7 @@
 #include "mechanism/linux/shared.h"
 #include "mechanism/linux/userns.h"
 #include "mechanism/linux/prepared.h"
+#include "mechanism/linux/setup.h"
 #include "common/util.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
@@ -107,26 +108,6 @@ static bool linux_available(const pl_mechanism_t *m, const char **reason)
 static _Noreturn void child_fail(int ctl, pl_error_t *e)
 {
 	pl_domain_fail(ctl, e, "domain set-up failed");
-}
-
-/* Waits for the port layer's GO: it has placed us in every cgroup hierarchy. */
-static int wait_go(int ctl, pl_error_t **err)
-{
-	uint8_t hdr[PL_FRAME_HDR_LEN];
-	size_t got = 0;
-	while (got < sizeof(hdr)) {
-		ssize_t n = read(ctl, hdr + got, sizeof(hdr) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE,
-					    "wait for placement");
-		got += (size_t)n;
-	}
-	pl_frame_hdr_t h;
-	if (pl_frame_hdr_decode(hdr, &h) < 0 || h.type != PL_MSG_GO || h.len != 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, EPROTO, "wait for placement");
-	return 0;
 }
 
 #define N_TETHER_FDS 5
@@ -232,7 +213,7 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 	int root = pl_rootfs_prepare(spec, userns, &e);
 	if (root < 0)
 		child_fail(ctl, e);
-	if (!userns && wait_go(ctl, &e) < 0)
+	if (!userns && pl_linux_wait_go(ctl, &e) < 0)
 		child_fail(ctl, e);
 	pl_phase_child_mark("dom.wait_go");
 	if (unshare(CLONE_NEWCGROUP) < 0) {

@@ -5,6 +5,7 @@
 #include "tether/os.h"
 #include "tether/linux/osutil.h"
 #include "proto/linux_caps.h"
+#include "mechanism/linux/setup.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +31,11 @@
 #ifndef __NR_close_range
 #define __NR_close_range 436 /* same number on every architecture */
 #endif
+
+int pl_os_prepared_setup(void)
+{
+	return pl_linux_prepared_setup();
+}
 
 const char *pl_os_name(void)
 {
