@@ -256,7 +256,7 @@ def test_static_ip(api, rootfs, uniq):
     assert r.status == 201
 
 
-def test_connect_with_a_handle(api, rootfs, uniq):
+def test_connect_with_a_handle(api, rootfs, uniq, daemon):
     a = make_scope(api, f"ha-{uniq}")
     b = make_scope(api, f"hb-{uniq}")
     cid = create(api, rootfs, ["sh", "-c", "ip -o -4 addr"], networks=[{"scope": a["name"]}])
@@ -289,6 +289,8 @@ def test_connect_with_a_handle(api, rootfs, uniq):
     assert api.post(f"/handles/{r.json['handle']}/commit").status in (200, 204)
     assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == [a["name"]]
     assert api.get(f"/networks/{b['name']}").json["endpoints"] == []
+    # (once the last run's veth on b is gone: it is deleted off the daemon's loop)
+    wait_until(lambda: f"pv{cid[:10]}1" not in links(daemon), what="old host end deleted")
     other = create(api, rootfs, ["true"], networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
     assert ip_of(api, other) == eps[1]["ip"]
 

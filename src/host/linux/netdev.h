@@ -20,6 +20,9 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 /* Deletes a device (a bridge, a left-over veth); a missing one is not an error. */
 int pl_netdev_delete(const char *name, pl_error_t **err);
 bool pl_netdev_exists(const char *name);
+/* The devices enslaved to bridge (its ports): how many, their names in *names (free()). A
+ * missing bridge has none. */
+int pl_netdev_bridge_ports(const char *bridge, char (**names)[16], pl_error_t **err);
 /* Plumbs one endpoint (a veth on its bridge, or a macvlan on its parent) into the network
  * namespace of pid (netns_fd >= 0 wins over pid). The inside end stays down: tether brings
  * it up with its addresses. */
