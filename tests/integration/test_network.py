@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import (DEADLINE, PORTLAYERD, Daemon, finish_daemon, wait_until)
+from conftest import (DEADLINE, PORTLAYERD, Daemon, finish_daemon, proc_state, wait_until)
 
 
 class NetnsDaemon(Daemon):
@@ -300,6 +300,108 @@ def test_host_mode(api, rootfs):
     assert code == 0 and "pl0" in out
 
 
+def reaper_pid(daemon):
+    """The daemon's helper process that deletes stopped containers' host veths off its event
+    loop (comm pl-netdev-reap, a child of portlayerd)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if comm == "pl-netdev-reap" and ppid == daemon.pid:
+            return int(pid)
+    return None
+
+
+def hold_netns(api, cid):
+    """An fd on a running container's network namespace: while it is open the kernel cannot
+    tear the namespace down, so its veth stays until someone deletes it."""
+    return os.open(f"/proc/{api.state(cid)['pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def test_host_veth_goes_after_removal(api, rootfs, daemon):
+    cid = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": "bridge"}])
+    api.start(cid)
+    veth = f"pv{cid[:10]}0"
+    assert veth in links(daemon)
+    api.remove(cid, force=True)
+    # deleted off the daemon's loop: the removal's answer does not wait for it
+    wait_until(lambda: veth not in links(daemon), what=f"{veth} deleted")
+
+
+def test_address_not_reused_while_old_veth_remains(api, rootfs, uniq, daemon):
+    # a scope with a single address for containers (/30: network, gateway, one, broadcast)
+    s = make_scope(api, f"one-{uniq}", subnet=f"10.{next(_subnets)}.0.0/30")
+    a = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    api.start(a)
+    ip, veth = ip_of(api, a), f"pv{a[:10]}0"
+    assert veth in links(daemon)
+    helper = reaper_pid(daemon)
+    assert helper, "no pl-netdev-reap helper under portlayerd"
+    ns = hold_netns(api, a)
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        api.remove(a, force=True)  # answers though its veth cannot be deleted yet
+        assert veth in links(daemon)
+        # the address is still the old veth's: not handed out, not even when asked for
+        r = api.create_raw({**api.create_body(rootfs, ["true"]),
+                            "networks": [{"scope": s["name"]}]})
+        assert r.status == 409, (r.status, r.body)
+        r = api.create_raw({**api.create_body(rootfs, ["true"]),
+                            "networks": [{"scope": s["name"], "ip": ip}]})
+        assert r.status == 409, (r.status, r.body)
+    finally:
+        os.kill(helper, signal.SIGCONT)
+        os.close(ns)
+    wait_until(lambda: veth not in links(daemon), what=f"{veth} deleted")
+    got = []
+
+    def created():
+        r = api.create_raw({**api.create_body(rootfs, ["true"]),
+                            "networks": [{"scope": s["name"]}]})
+        assert r.status in (201, 409), (r.status, r.body)
+        if r.status == 201:
+            got.append(r.json["id"])
+        return bool(got)
+    wait_until(created, what="the address back once the veth is gone")
+    assert ip_of(api, got[0]) == ip
+
+
+def test_restart_deletes_veths_of_stopped_containers(api, rootfs, uniq, daemon):
+    """A daemon that died with a veth deletion queued (its helper with it) leaves the veth
+    on the bridge: the next start deletes it before it serves, and keeps running ones'."""
+    s = make_scope(api, f"left-{uniq}")
+    gone = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    stays = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    api.start(gone)
+    api.start(stays)
+    helper = reaper_pid(daemon)
+    assert helper
+    ns = hold_netns(api, gone)
+    try:
+        os.kill(helper, signal.SIGSTOP)
+        api.kill(gone)
+        api.wait(gone)
+        assert f"pv{gone[:10]}0" in links(daemon)
+        daemon.kill()
+        os.kill(helper, signal.SIGKILL)
+        wait_until(lambda: proc_state(helper) in (None, "Z"), what="helper killed")
+        left = subprocess.run(["ip", "-n", daemon.netns, "-o", "link", "show"],
+                              capture_output=True, text=True, check=True).stdout
+        assert f"pv{gone[:10]}0" in left
+        daemon.start()
+        l = links(daemon)
+        assert f"pv{gone[:10]}0" not in l and f"pv{stays[:10]}0" in l
+        assert api.state(stays)["status"] == "running"
+    finally:
+        os.close(ns)
+
+
 def test_cleanup_after_removal(api, rootfs, uniq, daemon):
     s = make_scope(api, f"gone-{uniq}")
     cid = web(api, rootfs, f"srv-{uniq}", s["name"],
@@ -313,6 +415,7 @@ def test_cleanup_after_removal(api, rootfs, uniq, daemon):
     r = api.delete(f"/networks/{s['name']}")
     assert r.status == 204, r.body
     assert api.get(f"/networks/{s['name']}").status == 404
+    # the veth's deletion runs off the daemon's loop, but a scope's deletion waits for it
     l = links(daemon)
     assert s["device"] not in l and f"pv{cid[:10]}" not in l
     wait_until(lambda: s["device"] not in table(daemon) and "18181" not in table(daemon),
