@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include "host/linux/netdev_reap.h"
 #include "host/linux/netdev.h"
 #include "common/cleanup.h"
 #include "common/log.h"
@@ -87,8 +86,9 @@ static int del_link(struct mnl_socket *nl, unsigned portid, unsigned seq, const 
 
 /* The child: no fd of the daemon's but its end of the socketpair (a lock, a listening
  * socket or a domain's link held here would outlive the daemon), no signal but SIGKILL ends
- * it (its life is the daemon's socket: EOF ends it once the batch it holds is done). */
-static _Noreturn void helper(int fd)
+ * it: its life is the daemon's (EOF, or its parent gone, ends it once the batch it holds is
+ * done). */
+static _Noreturn void helper(int fd, pid_t parent)
 {
 	if (fd != HELPER_FD && dup2(fd, HELPER_FD) < 0)
 		_exit(1);
@@ -106,6 +106,17 @@ static _Noreturn void helper(int fd)
 		_exit(1);
 	unsigned portid = mnl_socket_get_portid(nl), seq = (unsigned)time(NULL);
 	for (;;) {
+		/* EOF may never come (a child the daemon forked later can hold its end): an
+		 * idle helper whose daemon is gone ends */
+		struct pollfd p = {.fd = HELPER_FD, .events = POLLIN};
+		int k = poll(&p, 1, 1000);
+		if (k < 0 && errno != EINTR)
+			_exit(1);
+		if (k <= 0) {
+			if (getppid() != parent)
+				_exit(0);
+			continue;
+		}
 		struct request q;
 		ssize_t n = recv(HELPER_FD, &q, sizeof(q), 0);
 		if (n < 0 && errno == EINTR)
@@ -137,10 +148,11 @@ static void spawn(pl_netdev_reaper_t *r)
 			    strerror(errno));
 		return;
 	}
+	pid_t parent = getpid();
 	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
 	if (pid == 0) {
 		close(sv[0]);
-		helper(sv[1]);
+		helper(sv[1], parent);
 	}
 	close(sv[1]);
 	if (pid < 0) {
@@ -352,7 +364,8 @@ pl_netdev_reaper_t *pl_netdev_reaper_free(pl_netdev_reaper_t *r)
 	r->inline_timer = pl_loop_timer_cancel(r->loop, r->inline_timer);
 	r->watch = pl_loop_unwatch(r->loop, r->watch);
 	if (r->fd >= 0) {
-		close(r->fd); /* EOF: the helper, idle now, ends */
+		close(r->fd);
+		kill(r->pid, SIGKILL); /* idle now: nothing is cut short */
 		waitpid(r->pid, NULL, 0);
 	}
 	free(r->queue);

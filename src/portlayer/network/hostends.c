@@ -14,7 +14,6 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "host/linux/netdev.h"
-#include "host/linux/netdev_reap.h"
 
 #include <ctype.h>
 #include <string.h>
