@@ -58,8 +58,11 @@ def api(daemon):
 
 
 def host(daemon, *cmd, timeout=DEADLINE, check=False):
-    """Runs cmd on the daemon's side: in its network namespace."""
-    return subprocess.run(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", "--", *cmd],
+    """Runs cmd on the daemon's side: in its network namespace (the named one: the daemon's
+    thread steps into fresh namespaces for a moment when it fills its netns pool)."""
+    ns = getattr(daemon, "netns", None)
+    where = f"/run/netns/{ns}" if ns else f"/proc/{daemon.pid}/ns/net"
+    return subprocess.run(["nsenter", f"--net={where}", "--", *cmd],
                           capture_output=True, text=True, timeout=timeout, check=check)
 
 
@@ -89,6 +92,21 @@ def create(api, rootfs, args, name=None, **net):
     r = api.create_raw(body)
     assert r.status == 201, f"create: {r.status} {r.body!r}"
     return r.json["id"]
+
+
+def create_once_free(api, rootfs, **net):
+    """create(), retried while its address is refused (409): an address comes back only once
+    the host veth that had it is gone, which the daemon deletes off its loop."""
+    got = []
+
+    def created():
+        r = api.create_raw({**api.create_body(rootfs, ["true"]), **net})
+        assert r.status in (201, 409), (r.status, r.body)
+        if r.status == 201:
+            got.append(r.json["id"])
+        return bool(got)
+    wait_until(created, what=f"create on {net} once its address is free")
+    return got[0]
 
 
 HTTPD = "mkdir -p /www && echo content-of-{n} > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -290,8 +308,7 @@ def test_connect_with_a_handle(api, rootfs, uniq, daemon):
     assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == [a["name"]]
     assert api.get(f"/networks/{b['name']}").json["endpoints"] == []
     # (once the last run's veth on b is gone: it is deleted off the daemon's loop)
-    wait_until(lambda: f"pv{cid[:10]}1" not in links(daemon), what="old host end deleted")
-    other = create(api, rootfs, ["true"], networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
+    other = create_once_free(api, rootfs, networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
     assert ip_of(api, other) == eps[1]["ip"]
 
 
@@ -359,17 +376,7 @@ def test_address_not_reused_while_old_veth_remains(api, rootfs, uniq, daemon):
         os.kill(helper, signal.SIGCONT)
         os.close(ns)
     wait_until(lambda: veth not in links(daemon), what=f"{veth} deleted")
-    got = []
-
-    def created():
-        r = api.create_raw({**api.create_body(rootfs, ["true"]),
-                            "networks": [{"scope": s["name"]}]})
-        assert r.status in (201, 409), (r.status, r.body)
-        if r.status == 201:
-            got.append(r.json["id"])
-        return bool(got)
-    wait_until(created, what="the address back once the veth is gone")
-    assert ip_of(api, got[0]) == ip
+    assert ip_of(api, create_once_free(api, rootfs, networks=[{"scope": s["name"]}])) == ip
 
 
 def test_restart_deletes_veths_of_stopped_containers(api, rootfs, uniq, daemon):
@@ -388,12 +395,9 @@ def test_restart_deletes_veths_of_stopped_containers(api, rootfs, uniq, daemon):
         api.kill(gone)
         api.wait(gone)
         assert f"pv{gone[:10]}0" in links(daemon)
-        daemon.kill()
-        os.kill(helper, signal.SIGKILL)
-        wait_until(lambda: proc_state(helper) in (None, "Z"), what="helper killed")
-        left = subprocess.run(["ip", "-n", daemon.netns, "-o", "link", "show"],
-                              capture_output=True, text=True, check=True).stdout
-        assert f"pv{gone[:10]}0" in left
+        daemon.kill()  # the helper dies with it, its deletion undone
+        wait_until(lambda: proc_state(helper) in (None, "Z"), what="helper gone with the daemon")
+        assert f"pv{gone[:10]}0" in links(daemon)
         daemon.start()
         l = links(daemon)
         assert f"pv{gone[:10]}0" not in l and f"pv{stays[:10]}0" in l

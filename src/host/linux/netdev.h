@@ -43,9 +43,10 @@ int pl_netdev_netns_new(void);
  * no threads: clone3 of a domain must never race one holding a libc lock), deletes the
  * devices it is sent over a socketpair and answers each batch; the loop reads the answers
  * and reports each deletion, in the order they were queued. One batch is out at a time
- * (what queued meanwhile goes next, in one message). A daemon that dies leaves the helper
- * to finish the batch it holds (then it ends); what was only queued is the next start's
- * to find. A helper that dies or hangs is replaced; without one, deletions run on the loop. */
+ * (what queued meanwhile goes next, in one message). The helper dies with the daemon
+ * (PR_SET_PDEATHSIG: nothing is deleted after a new daemon may have reused a name); what it
+ * had not deleted is the next start's to find. A helper that dies or hangs is replaced;
+ * without one, deletions run on the loop. */
 typedef struct pl_netdev_reaper pl_netdev_reaper_t;
 /* On the loop, or inside pl_netdev_reaper_wait/free (never inside _delete): the deletion
  * of ticket is over, with 0 (the device is gone: deleted, or it was already) or -errno (it

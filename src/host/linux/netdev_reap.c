@@ -86,14 +86,17 @@ static int del_link(struct mnl_socket *nl, unsigned portid, unsigned seq, const 
 
 /* The child: no fd of the daemon's but its end of the socketpair (a lock, a listening
  * socket or a domain's link held here would outlive the daemon), no signal but SIGKILL ends
- * it: its life is the daemon's (EOF, or its parent gone, ends it once the batch it holds is
- * done). */
+ * it, and it dies with the daemon. */
 static _Noreturn void helper(int fd, pid_t parent)
 {
 	if (fd != HELPER_FD && dup2(fd, HELPER_FD) < 0)
 		_exit(1);
 	syscall(SYS_close_range, HELPER_FD + 1, ~0U, 0);
 	prctl(PR_SET_NAME, "pl-netdev-reap");
+	/* no deletion after the daemon is gone: a new one may reuse the names */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -106,17 +109,6 @@ static _Noreturn void helper(int fd, pid_t parent)
 		_exit(1);
 	unsigned portid = mnl_socket_get_portid(nl), seq = (unsigned)time(NULL);
 	for (;;) {
-		/* EOF may never come (a child the daemon forked later can hold its end): an
-		 * idle helper whose daemon is gone ends */
-		struct pollfd p = {.fd = HELPER_FD, .events = POLLIN};
-		int k = poll(&p, 1, 1000);
-		if (k < 0 && errno != EINTR)
-			_exit(1);
-		if (k <= 0) {
-			if (getppid() != parent)
-				_exit(0);
-			continue;
-		}
 		struct request q;
 		ssize_t n = recv(HELPER_FD, &q, sizeof(q), 0);
 		if (n < 0 && errno == EINTR)
