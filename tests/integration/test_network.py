@@ -379,6 +379,35 @@ def test_address_not_reused_while_old_veth_remains(api, rootfs, uniq, daemon):
     assert ip_of(api, create_once_free(api, rootfs, networks=[{"scope": s["name"]}])) == ip
 
 
+def test_veths_removed_together_go_together(api, rootfs, uniq, daemon):
+    """Veths queued while the helper is busy are deleted as one batch (one group deletion):
+    every one of them goes, and nothing else."""
+    s = make_scope(api, f"batch-{uniq}")
+    ids = [create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+           for _ in range(5)]
+    for cid in ids:
+        api.start(cid)
+    stays, gone = ids[0], ids[1:]
+    ips = [ip_of(api, cid) for cid in gone]
+    helper = reaper_pid(daemon)
+    assert helper
+    held = [hold_netns(api, cid) for cid in gone]
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        for cid in gone:  # the first goes out alone, the others queue behind it
+            api.remove(cid, force=True)
+        assert all(f"pv{cid[:10]}0" in links(daemon) for cid in gone)
+    finally:
+        os.kill(helper, signal.SIGCONT)
+        for fd in held:
+            os.close(fd)
+    wait_until(lambda: not any(f"pv{cid[:10]}0" in links(daemon) for cid in gone),
+               what="the batch deleted")
+    assert f"pv{stays[:10]}0" in links(daemon) and api.state(stays)["status"] == "running"
+    for ip in ips:
+        create_once_free(api, rootfs, networks=[{"scope": s["name"], "ip": ip}])
+
+
 def test_restart_deletes_veths_of_stopped_containers(api, rootfs, uniq, daemon):
     """A daemon that died with a veth deletion queued (its helper with it) leaves the veth
     on the bridge: the next start deletes it before it serves, and keeps running ones'."""

@@ -58,6 +58,26 @@ struct pl_netdev_reaper {
 
 /* --- the helper --- */
 
+/* Sends nlh and reads its ack: 0 or -errno. */
+static int ack(struct mnl_socket *nl, unsigned portid, unsigned seq, char *buf, size_t size,
+	       struct nlmsghdr *nlh)
+{
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, buf, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		int r = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
+		if (r < 0)
+			return -errno;
+		if (r == MNL_CB_STOP)
+			return 0;
+	}
+}
+
 static int del_link(struct mnl_socket *nl, unsigned portid, unsigned seq, const char *name)
 {
 	char buf[8192];
@@ -68,19 +88,62 @@ static int del_link(struct mnl_socket *nl, unsigned portid, unsigned seq, const 
 	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	for (;;) {
-		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		int r = mnl_cb_run(buf, (size_t)n, seq, portid, NULL, NULL);
-		if (r < 0)
-			return errno == ENODEV ? 0 : -errno;
-		if (r == MNL_CB_STOP)
-			return 0;
+	int r = ack(nl, portid, seq, buf, sizeof(buf), nlh);
+	return r == -ENODEV ? 0 : r;
+}
+
+/* Puts device name in group (RTM_NEWLINK on an existing device: no grace period). */
+static int set_group(struct mnl_socket *nl, unsigned portid, unsigned seq, const char *name,
+		     uint32_t group)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_NEWLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	mnl_attr_put_u32(nlh, IFLA_GROUP, group);
+	return ack(nl, portid, seq, buf, sizeof(buf), nlh);
+}
+
+/* Every device of group, in one unregistration: one grace period for the lot. */
+static int del_group(struct mnl_socket *nl, unsigned portid, unsigned seq, uint32_t group)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_DELLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+	nlh->nlmsg_seq = seq;
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_u32(nlh, IFLA_GROUP, group);
+	int r = ack(nl, portid, seq, buf, sizeof(buf), nlh);
+	return r == -ENODEV ? 0 : r;
+}
+
+/* A batch: one device is deleted by name; several are put in a group of the helper's own
+ * and the group deleted at once (what cannot be grouped, e.g. a VM's tap whose kind has no
+ * rtnetlink dellink, is deleted by name). */
+static void delete_batch(struct mnl_socket *nl, unsigned portid, unsigned *seq,
+			 char names[][IFNAMSIZ], uint32_t n, int32_t *result)
+{
+	uint32_t group = 0x7e000000u | ((uint32_t)getpid() & 0xffffffu);
+	bool grouped[BATCH] = {false};
+	uint32_t k = 0;
+	for (uint32_t i = 0; n > 1 && i < n; i++) {
+		int r = set_group(nl, portid, ++*seq, names[i], group);
+		result[i] = r == -ENODEV ? 0 : r;
+		grouped[i] = r == 0;
+		k += grouped[i];
+	}
+	int r = k ? del_group(nl, portid, ++*seq, group) : -1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (grouped[i] && r == 0)
+			result[i] = 0;
+		else if (grouped[i] || n == 1 || result[i] < 0)
+			result[i] = del_link(nl, portid, ++*seq, names[i]);
 	}
 }
 
@@ -119,10 +182,9 @@ static _Noreturn void helper(int fd, pid_t parent)
 		    (size_t)n < offsetof(struct request, names) + q.n * IFNAMSIZ)
 			_exit(1);
 		struct answer a = {.n = q.n};
-		for (uint32_t i = 0; i < q.n; i++) {
+		for (uint32_t i = 0; i < q.n; i++)
 			q.names[i][IFNAMSIZ - 1] = '\0';
-			a.result[i] = del_link(nl, portid, ++seq, q.names[i]);
-		}
+		delete_batch(nl, portid, &seq, q.names, q.n, a.result);
 		while (send(HELPER_FD, &a, sizeof(a), MSG_NOSIGNAL) < 0 && errno == EINTR)
 			;
 	}
