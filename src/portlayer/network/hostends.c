@@ -65,8 +65,12 @@ static void on_reaped(void *data, uint64_t ticket, int result)
 	pl_drop_t *d = n->drops;
 	while (d && !(ticket >= d->first && ticket <= d->last))
 		d = d->next;
-	if (!d)
+	if (!d) { /* the start-up sweep's */
+		if (result < 0)
+			pl_log_warn("left-over host end (ticket %llu): %s",
+				    (unsigned long long)ticket, strerror(-result));
 		return;
+	}
 	if (result < 0) {
 		pl_log_warn("container %s: delete host end (ticket %llu): %s", d->id,
 			    (unsigned long long)ticket, strerror(-result));
@@ -197,23 +201,19 @@ static void sweep(pl_network_t *n)
 		for (int i = 0; i < k; i++) {
 			if (!host_end_name(ports[i]) || runs(n, ports[i]))
 				continue;
-			if (pl_netdev_delete(ports[i], &e) < 0) {
-				pl_log_warn("network %s: left-over host end: %s", s->name, e->msg);
-				pl_error_free(e);
-				e = NULL;
-				continue;
-			}
-			pl_log_info("network %s: deleted %s, the host end of a container that does "
-				    "not run",
+			pl_log_info("network %s: deleting %s, the host end of a container that "
+				    "does not run",
 				    s->name, ports[i]);
+			pl_netdev_reaper_delete(n->reaper, ports[i]);
 		}
 	}
+	pl_netdev_reaper_wait(n->reaper, 0); /* in batches: a grace period per batch */
 }
 
 void pl_hostends_open(pl_network_t *n)
 {
-	sweep(n);
 	n->reaper = pl_netdev_reaper_new(n->loop, on_reaped, n);
+	sweep(n);
 }
 
 void pl_hostends_close(pl_network_t *n)
