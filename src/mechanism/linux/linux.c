@@ -165,7 +165,7 @@ static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logf
  * tether starts. It is tether's first child: tether, told by --reap-first, reaps it before
  * any process of the container exists, so nothing of the daemon's memory meets the
  * container. It makes no library call (it shares our TLS and heap). */
-static int dropper(void *arg)
+__attribute__((no_sanitize("address", "undefined"))) static int dropper(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
 	char c;
