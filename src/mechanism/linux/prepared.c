@@ -25,7 +25,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <linux/keyctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -119,9 +118,6 @@ static _Noreturn void prepared_child(int ctl, int pagefd)
 	 * exec; tether clears it at the take); its end of ctl closing says the same */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pl_nofile_restore();
-	/* a keyring of its own: the daemon's session keys are not the container's */
-	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
-		_exit(1);
 	int from[3] = {ctl, pagefd, pl_linux_tether_memfd()}, high[3];
 	for (int i = 0; i < 3; i++)
 		if ((high[i] = from[i] < 0 ? -1 : fcntl(from[i], F_DUPFD_CLOEXEC, 64)) < 0 &&

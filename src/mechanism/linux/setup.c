@@ -173,6 +173,11 @@ int pl_linux_prepared_setup(void)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.pivot_root");
 	close(root);
+	/* a keyring of its own: the daemon's session keys are not the container's */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
+		pl_error_errno(&e, "join a new session keyring");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
 	/* nothing else the set-up opened may reach tether's loop (its 0-2 and 3-6 stay) */
 	close_range(7, ~0U, 0);
 	free(mounts);
