@@ -192,7 +192,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 		return NULL;
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = c->teardown_fd = -1;
 	c->pl = pl;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	snprintf(c->id, sizeof(c->id), "%.64s", id);
@@ -294,12 +294,18 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	int64_t pt = pl_phase_now();
 	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
 	pl_phase_step("remove.run_dir", &pt);
+	return 0;
+}
+
+void pl_store_discard_domain(pl_portlayer_t *pl, const char *id)
+{
 	/* the tree (an overlay's upper and work dirs, the log) can take tens of ms to delete:
-	 * the janitor does it, a crash before it has leaves it to the next start */
+	 * the janitor does it, a crash before it has leaves it to the next start. Given to it
+	 * once the record's fds are closed: a file the janitor unlinks while we hold it open
+	 * would be freed by our close, on the loop. */
+	_cleanup_free_ char *del = pl_xasprintf(DEL_PREFIX "%s", id);
 	if (pl->janitor)
 		pl_janitor_remove(pl->janitor, del);
 	else
 		pl_remove_tree_at(pl->containers_fd, del, NULL);
-	pl_phase_step("remove.domain_tree", &pt);
-	return 0;
 }
