@@ -39,14 +39,14 @@ struct pl_janitor {
 	pid_t pid;
 	pl_watch_t *watch;
 	uint32_t events;
-	fifo_t backlog;		   /* not sent yet (the child's socket was full) */
-	fifo_t trees;		   /* sent, not deleted yet (given again to a new child) */
-	uint64_t handed, closed;   /* handles: tickets given out, handles closed */
-	size_t trees_pending;	   /* queued or being deleted */
-	unsigned deaths;	   /* children lost: past a few, work here instead */
+	fifo_t backlog;		 /* not sent yet (the child's socket was full) */
+	fifo_t trees;		 /* sent, not deleted yet (given again to a new child) */
+	uint64_t handed, closed; /* handles: tickets given out, handles closed */
+	size_t trees_pending;	 /* queued or being deleted */
+	unsigned deaths;	 /* children lost: past a few, work here instead */
 };
 
-#define MAX_DEATHS 3
+#define MAX_DEATHS   3
 #define NAME_MAX_LEN 256
 
 static void push(fifo_t *f, msg_t m)
@@ -88,8 +88,10 @@ static void child_take(int sock, bool block, char ***q, size_t *qn, size_t *qcap
 			struct cmsghdr align;
 		} ctl;
 		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
-		struct msghdr mh = {
-		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof(ctl)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.b,
+				    .msg_controllen = sizeof(ctl)};
 		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -273,7 +275,8 @@ static void child_gone(pl_janitor_t *j)
 	free(j->backlog.v);
 	j->backlog = again;
 	pl_log_warn("janitor: its worker process ended; %s",
-		    j->deaths >= MAX_DEATHS ? "deleting on the loop from now on" : "starting another");
+		    j->deaths >= MAX_DEATHS ? "deleting on the loop from now on"
+					    : "starting another");
 	flush(j);
 }
 
