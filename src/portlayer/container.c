@@ -153,7 +153,6 @@ static void release_domain(pl_container_t *c)
 	c->kill_timer = pl_loop_timer_cancel(c->pl->loop, c->kill_timer);
 	c->dom.ctl_fd = pl_close(c->dom.ctl_fd);
 	c->dom.pidfd = pl_close(c->dom.pidfd);
-	c->teardown_fd = pl_close(c->teardown_fd);
 	pl_frame_reader_free(&c->reader);
 	pl_link_drop_queue(c);
 	c->greeted = false;
@@ -172,6 +171,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		if (pl_container_is_running(c))
 			pl_container_lifecycle(c, PL_LIFECYCLE_RELEASED);
 		release_domain(c);
+		c->teardown_fd = pl_close(c->teardown_fd); /* a running domain: only a reference */
 		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
@@ -465,8 +465,6 @@ static void domain_ended(pl_container_t *c)
 	if (c->phase_t) /* tether's EXITED until its process was gone */
 		pl_phase_add("exit.exited_to_end", pt - c->phase_t);
 	c->phase_t = 0;
-	if (c->teardown_fd >= 0) /* the unmounting, off the loop */
-		c->teardown_ticket = pl_janitor_hand(c->pl->janitor, TAKE_FD(c->teardown_fd));
 	pl_phase_page_collect(c->dom.pid); /* a domain that never said HELLO */
 	/* a start that ran and waits for the fsyncs is a success: report it before the end */
 	if (c->start_waits_sync)
@@ -550,6 +548,11 @@ static void domain_ended(pl_container_t *c)
 	}
 	changed(c); /* answers waits */
 	pl_phase_step("exit.emit_notify", &pt);
+	/* the unmounting, by the janitor: once the waits are answered (its process may take
+	 * the loop's CPU), before anything mounts the upper directory again */
+	if (c->teardown_fd >= 0)
+		c->teardown_ticket = pl_janitor_hand(c->pl->janitor, TAKE_FD(c->teardown_fd));
+	pl_phase_step("exit.teardown_hand", &pt);
 	if (!by_user && c->status == PL_STATUS_STOPPED)
 		pl_container_consider_restart(c);
 }
