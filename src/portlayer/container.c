@@ -115,7 +115,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 		pl_error_errno(err, "open %s", rdir);
 		return pl_portlayer_free(pl);
 	}
-	pl->janitor = pl_janitor_new(loop, pl->containers_fd);
+	pl->janitor = pl_janitor_new(loop, pl->containers_fd, pl->run_containers_fd);
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
 	pl->events = pl_events_open(root, host, err);

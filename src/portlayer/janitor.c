@@ -20,11 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One message to the child: 'T' + a name (delete that tree) or 'H' with one fd (close it).
- * The child answers each with the same letter once done. */
+/* One message to the child: 'T' + a name (delete that tree in dirfd), 'R' + a name (in
+ * run_dirfd) or 'H' with one fd (close it). The child answers 'T' for a tree, 'H' for a
+ * handle, once done. */
 typedef struct msg {
 	char op;
-	char *name; /* 'T' */
+	char *name; /* 'T', 'R' */
 	int fd;	    /* 'H' */
 } msg_t;
 
@@ -35,7 +36,7 @@ typedef struct fifo {
 
 struct pl_janitor {
 	pl_loop_t *loop;
-	int dirfd;
+	int dirfd, run_dirfd;
 	int sock; /* our end of the child's socket, -1: no child */
 	pid_t pid;
 	pl_watch_t *watch;
@@ -114,18 +115,18 @@ static void child_take(int sock, bool block, char ***q, size_t *qn, size_t *qcap
 		}
 		if (buf[0] == 'H') {
 			send(sock, "H", 1, MSG_NOSIGNAL);
-		} else if (buf[0] == 'T' && n > 1) {
+		} else if ((buf[0] == 'T' || buf[0] == 'R') && n > 1) {
 			buf[n] = '\0';
 			if (*qn == *qcap) {
 				*qcap = *qcap ? 2 * *qcap : 16;
 				*q = pl_xrealloc(*q, *qcap * sizeof(**q));
 			}
-			(*q)[(*qn)++] = pl_xstrdup(buf + 1);
+			(*q)[(*qn)++] = pl_xstrdup(buf); /* with its letter */
 		}
 	}
 }
 
-static _Noreturn void child(pid_t daemon, int dirfd, int sock)
+static _Noreturn void child(pid_t daemon, int dirfd, int run_dirfd, int sock)
 {
 	/* dies with the daemon: the kernel closes the handles, the next start deletes the
 	 * trees, alone */
@@ -134,10 +135,11 @@ static _Noreturn void child(pid_t daemon, int dirfd, int sock)
 		_exit(0);
 	/* nothing of the daemon's but the directory and the socket: a tether must see its
 	 * daemon's socket close when the daemon dies, not when this child does */
-	int d = fcntl(dirfd, F_DUPFD, 5), s = fcntl(sock, F_DUPFD, 5);
-	if (d < 0 || s < 0 || dup2(d, 3) < 0 || dup2(s, 4) < 0)
+	int d = fcntl(dirfd, F_DUPFD, 6), r = fcntl(run_dirfd, F_DUPFD, 6),
+	    s = fcntl(sock, F_DUPFD, 6);
+	if (d < 0 || r < 0 || s < 0 || dup2(d, 3) < 0 || dup2(s, 4) < 0 || dup2(r, 5) < 0)
 		_exit(1);
-	close_range(5, ~0U, 0);
+	close_range(6, ~0U, 0);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -153,7 +155,7 @@ static _Noreturn void child(pid_t daemon, int dirfd, int sock)
 		/* handles first, all of them, between any two trees */
 		child_take(4, head == n, &q, &n, &cap);
 		if (head < n) {
-			pl_remove_tree_at(3, q[head], NULL);
+			pl_remove_tree_at(q[head][0] == 'R' ? 5 : 3, q[head] + 1, NULL);
 			free(q[head++]);
 			send(4, "T", 1, MSG_NOSIGNAL);
 		}
@@ -183,7 +185,7 @@ static bool spawn(pl_janitor_t *j)
 	pid_t self = getpid();
 	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
 	if (pid == 0)
-		child(self, j->dirfd, sv[1]);
+		child(self, j->dirfd, j->run_dirfd, sv[1]);
 	close(sv[1]);
 	if (pid < 0) {
 		close(sv[0]);
@@ -212,7 +214,7 @@ static void work_here(pl_janitor_t *j)
 			close(m.fd);
 			j->closed++;
 		} else {
-			pl_remove_tree_at(j->dirfd, m.name, NULL);
+			pl_remove_tree_at(m.op == 'R' ? j->run_dirfd : j->dirfd, m.name, NULL);
 			free(m.name);
 			j->trees_pending--;
 		}
@@ -236,7 +238,7 @@ static void flush(pl_janitor_t *j)
 			n = pl_send_fds(j->sock, "H", 1, &m->fd, 1, MSG_DONTWAIT);
 		} else {
 			char buf[NAME_MAX_LEN + 2];
-			int len = snprintf(buf, sizeof(buf), "T%s", m->name);
+			int len = snprintf(buf, sizeof(buf), "%c%s", m->op, m->name);
 			n = send(j->sock, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		}
 		if (n < 0 && errno == EINTR)
@@ -315,24 +317,25 @@ static void on_event(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		flush(j);
 }
 
-pl_janitor_t *pl_janitor_new(pl_loop_t *loop, int dirfd)
+pl_janitor_t *pl_janitor_new(pl_loop_t *loop, int dirfd, int run_dirfd)
 {
 	pl_janitor_t *j = pl_xcalloc(1, sizeof(*j));
 	j->loop = loop;
 	j->dirfd = dirfd;
+	j->run_dirfd = run_dirfd;
 	j->sock = -1;
 	/* now, while the daemon is small, not on the first removal's path */
 	spawn(j);
 	return j;
 }
 
-void pl_janitor_remove(pl_janitor_t *j, const char *name)
+void pl_janitor_remove(pl_janitor_t *j, bool run_dir, const char *name)
 {
 	if (strlen(name) > NAME_MAX_LEN) { /* never ours; kept correct anyway */
-		pl_remove_tree_at(j->dirfd, name, NULL);
+		pl_remove_tree_at(run_dir ? j->run_dirfd : j->dirfd, name, NULL);
 		return;
 	}
-	push(&j->backlog, (msg_t){.op = 'T', .name = pl_xstrdup(name), .fd = -1});
+	push(&j->backlog, (msg_t){.op = run_dir ? 'R' : 'T', .name = pl_xstrdup(name), .fd = -1});
 	j->trees_pending++;
 	flush(j);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Kernel and filesystem work that follows a container's end, off the request path.
  *
- * Trees: a removal renames the domain directory away (".removing-<id>") before it answers:
+ * Trees: a removal renames the domain directory and its run directory away
+ * (".removing-<id>") before it answers:
  * from then on the domain is gone for every reader, and a daemon that dies before the tree
  * is deleted finds the renamed directory at its next start and deletes it then
  * (pl_store_load_all).
@@ -26,10 +27,11 @@
 
 typedef struct pl_janitor pl_janitor_t;
 
-/* dirfd: the directory the names live in (borrowed; kept open by the caller). */
-pl_janitor_t *pl_janitor_new(pl_loop_t *loop, int dirfd);
-/* Queues dirfd/name for deletion. */
-void pl_janitor_remove(pl_janitor_t *j, const char *name);
+/* dirfd, run_dirfd: the directories the names live in (the domains' and their run
+ * directories'; borrowed, kept open by the caller). */
+pl_janitor_t *pl_janitor_new(pl_loop_t *loop, int dirfd, int run_dirfd);
+/* Queues dirfd/name (run_dir: run_dirfd/name) for deletion. */
+void pl_janitor_remove(pl_janitor_t *j, bool run_dir, const char *name);
 /* Takes fd (a teardown handle) to be closed off the loop. Returns a ticket for
  * pl_janitor_settle (> 0). */
 uint64_t pl_janitor_hand(pl_janitor_t *j, int fd);

@@ -93,9 +93,9 @@ def remains(daemon, cid, ns):
     trees = [n for n in os.listdir(daemon.root / "containers") if cid in n]
     if trees:
         problems.append(f"directories {trees}")
-    run = daemon.run_dir / "containers" / cid
-    if run.exists():
-        problems.append(f"run directory {run}")
+    runs = [n for n in os.listdir(daemon.run_dir / "containers") if cid in n]
+    if runs:
+        problems.append(f"run directories {runs}")
     return problems
 
 
@@ -143,6 +143,7 @@ def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):
     (planted / "upper" / "a" / "b").mkdir(parents=True)
     for i in range(50):
         (planted / "upper" / "a" / "b" / f"f{i}").write_text("x")
+    (daemon.run_dir / "containers" / (".removing-" + "e" * 64) / "x").mkdir(parents=True)
     # and a removal whose tree (a few thousand files) the janitor is deleting at the kill
     cid = api.create(rootfs, ["/bin/sh", "-c",
                               "mkdir /d && cd /d && i=0; while [ $i -lt 3000 ]; do "
@@ -159,6 +160,8 @@ def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):
     start_or_fail(daemon)
     left = [n for n in os.listdir(containers) if n.startswith(".")]
     assert left == [], f"half-removed or half-made domains after the restart: {left}"
+    left = [n for n in os.listdir(daemon.run_dir / "containers") if n.startswith(".")]
+    assert left == [], f"half-removed run directories after the restart: {left}"
     assert [c["id"] for c in api.containers()] == [kept]
     assert api.get(f"/containers/{cid}").status == 404
     assert api.state(kept)["status"] == "running" and pid_alive(kept_tether)
