@@ -510,7 +510,8 @@ static void domain_ended(pl_container_t *c)
 		pl_container_emit(c, "oom", NULL);
 	}
 	pl_error_t *e = NULL;
-	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
+	c->destroyed = c->mech->destroy(c->mech, c->id, &e) == 0;
+	if (!c->destroyed) {
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
@@ -942,6 +943,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	c->status = PL_STATUS_STARTING;
 	c->dom.pid = 0;
 	pl_container_settle_teardown(c); /* the last run's overlay is unmounted */
+	c->destroyed = false;
 	pl_phase_step("start.prepare", &pt);
 	if (pl_store_save_state(c, err) < 0) {
 		pl_pods_domain_gone(c);
@@ -1088,7 +1090,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	c->status = PL_STATUS_REMOVING;
 	pl_pods_domain_gone(c);
 	pl_error_t *e = NULL;
-	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
+	if (!c->destroyed && c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %.12s: %s", c->id, e->msg);
 		pl_error_free(e);
 	}

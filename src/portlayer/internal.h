@@ -111,6 +111,9 @@ struct pl_container {
 	 * for it (pl_container_settle_teardown) */
 	int teardown_fd;
 	uint64_t teardown_ticket;
+	/* the mechanism's destroy succeeded at the last end and nothing started since: a
+	 * removal need not call it again */
+	bool destroyed;
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */
