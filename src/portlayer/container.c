@@ -645,7 +645,7 @@ static void hold_teardown(pl_container_t *c)
 void pl_container_settle_teardown(pl_container_t *c)
 {
 	if (c->teardown_ticket && c->pl->janitor)
-		pl_janitor_settle(c->pl->janitor, c->teardown_ticket, 10000);
+		pl_janitor_settle(c->pl->janitor, c->teardown_ticket, 2000);
 	c->teardown_ticket = 0;
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,7 +82,45 @@ static msg_t pop(fifo_t *f)
 
 /* --- the child --- */
 
-static void child_take(int sock, bool block, char ***q, size_t *qn, size_t *qcap)
+/* The child's trees, deleted by a thread of their own so that a handle never waits for a
+ * tree (a start of the same container waits for its handle: pl_janitor_settle). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	char **q; /* each name with its letter, 'T' or 'R' */
+	size_t head, n, cap;
+} trees = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static void *tree_worker(void *arg)
+{
+	for (;;) {
+		pthread_mutex_lock(&trees.lock);
+		while (trees.head == trees.n)
+			pthread_cond_wait(&trees.more, &trees.lock);
+		char *name = trees.q[trees.head++];
+		if (trees.head == trees.n)
+			trees.head = trees.n = 0;
+		pthread_mutex_unlock(&trees.lock);
+		pl_remove_tree_at(name[0] == 'R' ? 5 : 3, name + 1, NULL);
+		free(name);
+		send(4, "T", 1, MSG_NOSIGNAL);
+	}
+	return arg;
+}
+
+static void tree_push(const char *name)
+{
+	pthread_mutex_lock(&trees.lock);
+	if (trees.n == trees.cap) {
+		trees.cap = trees.cap ? 2 * trees.cap : 16;
+		trees.q = pl_xrealloc(trees.q, trees.cap * sizeof(*trees.q));
+	}
+	trees.q[trees.n++] = pl_xstrdup(name);
+	pthread_cond_signal(&trees.more);
+	pthread_mutex_unlock(&trees.lock);
+}
+
+static _Noreturn void serve(int sock)
 {
 	for (;;) {
 		char buf[NAME_MAX_LEN + 2];
@@ -94,14 +133,11 @@ static void child_take(int sock, bool block, char ***q, size_t *qn, size_t *qcap
 				    .msg_iovlen = 1,
 				    .msg_control = ctl.b,
 				    .msg_controllen = sizeof(ctl)};
-		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | (block ? 0 : MSG_DONTWAIT));
+		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
 		if (n <= 0)
 			_exit(0); /* the daemon let us go (or is gone) */
-		block = false;
 		/* closing a handle is the work: the kernel tears down what it held */
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
 			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -117,11 +153,7 @@ static void child_take(int sock, bool block, char ***q, size_t *qn, size_t *qcap
 			send(sock, "H", 1, MSG_NOSIGNAL);
 		} else if ((buf[0] == 'T' || buf[0] == 'R') && n > 1) {
 			buf[n] = '\0';
-			if (*qn == *qcap) {
-				*qcap = *qcap ? 2 * *qcap : 16;
-				*q = pl_xrealloc(*q, *qcap * sizeof(**q));
-			}
-			(*q)[(*qn)++] = pl_xstrdup(buf); /* with its letter */
+			tree_push(buf);
 		}
 	}
 }
@@ -133,7 +165,7 @@ static _Noreturn void child(pid_t daemon, int dirfd, int run_dirfd, int sock)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != daemon)
 		_exit(0);
-	/* nothing of the daemon's but the directory and the socket: a tether must see its
+	/* nothing of the daemon's but the directories and the socket: a tether must see its
 	 * daemon's socket close when the daemon dies, not when this child does */
 	int d = fcntl(dirfd, F_DUPFD, 6), r = fcntl(run_dirfd, F_DUPFD, 6),
 	    s = fcntl(sock, F_DUPFD, 6);
@@ -149,19 +181,10 @@ static _Noreturn void child(pid_t daemon, int dirfd, int run_dirfd, int sock)
 	 * never starved while holding a kernel lock the daemon needs (SCHED_IDLE could be) */
 	setpriority(PRIO_PROCESS, 0, 10);
 	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0});
-	char **q = NULL;
-	size_t head = 0, n = 0, cap = 0;
-	for (;;) {
-		/* handles first, all of them, between any two trees */
-		child_take(4, head == n, &q, &n, &cap);
-		if (head < n) {
-			pl_remove_tree_at(q[head][0] == 'R' ? 5 : 3, q[head] + 1, NULL);
-			free(q[head++]);
-			send(4, "T", 1, MSG_NOSIGNAL);
-		}
-		if (head == n)
-			head = n = 0;
-	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, tree_worker, NULL) != 0)
+		_exit(1);
+	serve(4);
 }
 
 /* --- the daemon's side --- */
