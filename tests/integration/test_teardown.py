@@ -7,6 +7,7 @@ mount, namespace, cgroup, directory, record, name), and a daemon killed -9 with 
 pending leaves nothing after its next start."""
 
 import os
+import signal
 import tempfile
 
 import pytest
@@ -67,6 +68,17 @@ def daemon_children(daemon):
         if cmd.startswith(str(PORTLAYERD).encode() + b"\0") and str(daemon.root).encode() in cmd \
                 and pid_alive(int(name)):
             found.append(int(name))
+    return found
+
+
+def janitors(daemon):
+    """The daemon's janitor process(es): its children running SCHED_BATCH (policy 3)."""
+    found = []
+    for pid in daemon_children(daemon):
+        stat = proc_read(pid, "stat") or ""
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 38 and fields[1] == str(daemon.pid) and fields[38] == "3":
+            found.append(pid)
     return found
 
 
@@ -134,6 +146,21 @@ def test_removal_leaves_nothing_once_settled(api, daemon, rootfs):
     again = api.create(rootfs, ["/bin/true"], name=name)
     assert again != cid
     assert api.remove(again).status == 204
+
+
+def test_janitor_killed_is_replaced(api, daemon, rootfs):
+    old = wait_until(lambda: janitors(daemon), what="the daemon's janitor process")
+    assert len(old) == 1, old
+    cid, tether, ns = start_waiting(api, rootfs)
+    os.kill(old[0], signal.SIGKILL)
+    wait_until(lambda: not pid_alive(old[0]), what="the killed janitor to be gone")
+    # the work it would have done is done by another
+    assert api.remove(cid, force=True).status == 204
+    wait_until(lambda: not remains(daemon, cid, ns),
+               what=f"nothing left of {cid[:12]}: {remains(daemon, cid, ns)}")
+    new = janitors(daemon)
+    assert len(new) == 1 and new != old, (old, new)
+    assert daemon.alive()
 
 
 def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):
