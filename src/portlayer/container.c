@@ -755,6 +755,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 	case PL_MSG_NETWORK:
 	case PL_MSG_TOP_REQUEST:
 	case PL_MSG_LOG_ROTATED:
+	case PL_MSG_SECCOMP:
 		break;
 	case PL_MSG_LOG_ROTATE:
 		/* only asked for by a tether that writes the host file and has a limit: anything

@@ -93,6 +93,21 @@ int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, ui
 
 int pl_container_send(pl_container_t *c, uint16_t type, json_t *j)
 {
+	/* a mechanism's compiled seccomp program for a CONFIG, as raw bytes: its own SECCOMP frame
+	 * just ahead, the CONFIG says how many instructions (tether-protocol.md) */
+	json_t *bpf = type == PL_MSG_CONFIG ? json_object_get(j, "seccomp_frame") : NULL;
+	if (json_is_string(bpf)) {
+		size_t len = json_string_length(bpf);
+		long n = pl_frame_seccomp_check(len);
+		int r = n < 0 ? -EINVAL
+			      : pl_container_send_frame(c, PL_MSG_SECCOMP, 0, 0,
+							json_string_value(bpf), len);
+		if (r < 0) {
+			json_decref(j);
+			return r;
+		}
+		json_object_set_new(j, "seccomp_frame", json_integer(n));
+	}
 	_cleanup_free_ char *s = pl_json_dump(j);
 	json_decref(j);
 	return pl_container_send_frame(c, type, 0, 0, s, strlen(s));

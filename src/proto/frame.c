@@ -180,3 +180,11 @@ int pl_frame_send(int fd, uint16_t type, uint32_t chan, const void *payload, siz
 	free(buf);
 	return rc;
 }
+
+long pl_frame_seccomp_check(size_t len)
+{
+	if (len == 0 || len % PL_SECCOMP_INSN_LEN ||
+	    len / PL_SECCOMP_INSN_LEN > PL_SECCOMP_MAX_INSNS)
+		return -EINVAL;
+	return (long)(len / PL_SECCOMP_INSN_LEN);
+}

@@ -38,7 +38,10 @@ typedef enum pl_msg_type {
 
 	PL_MSG_LOG_ROTATE = 22,	 /* tether -> port layer: the log reached its size (no payload) */
 	PL_MSG_LOG_ROTATED = 23, /* port layer -> tether: the fresh log file, as SCM_RIGHTS */
-	PL_MSG_TYPE_MAX = 23,
+	/* port layer -> tether: a BPF program (struct sock_filter array, raw bytes) for the next
+	 * CONFIG's "seccomp_frame" */
+	PL_MSG_SECCOMP = 24,
+	PL_MSG_TYPE_MAX = 24,
 } pl_msg_type_t;
 
 typedef struct pl_frame_hdr {
@@ -71,6 +74,13 @@ long pl_frame_reader_fill(pl_frame_reader_t *r, int fd);
  * feed/fill call); 0: need more bytes;
  * <0: the stream is corrupt (-EMSGSIZE, -EPROTO) and must be closed. */
 int pl_frame_reader_next(pl_frame_reader_t *r, pl_frame_hdr_t *h, const uint8_t **payload);
+
+/* A SECCOMP frame's payload: whole 8-byte BPF instructions (struct sock_filter), at least
+ * one and at most PL_SECCOMP_MAX_INSNS (the kernel's BPF_MAXINSNS). Returns the number of
+ * instructions, or -EINVAL. */
+#define PL_SECCOMP_INSN_LEN  8
+#define PL_SECCOMP_MAX_INSNS 4096
+long pl_frame_seccomp_check(size_t len);
 
 /* Encodes header+payload into a freshly malloc'd buffer (NULL on ENOMEM/oversize). */
 uint8_t *pl_frame_encode(uint16_t type, uint32_t chan, const void *payload, size_t len,

@@ -128,6 +128,20 @@ static const char *parse_privileges(launch_t *l, json_t *o)
 			return "\"seccomp_bpf\" must be base64";
 		spec->seccomp = l->seccomp;
 	}
+	/* CONFIG: the program came as raw bytes in the SECCOMP frame just before; the count
+	 * says which one the daemon meant (a lost or refused frame fails the start) */
+	json_t *sf = json_object_get(o, "seccomp_frame");
+	if (sf) {
+		if (sc || !json_is_integer(sf) || json_integer_value(sf) < 1 ||
+		    json_integer_value(sf) > PL_SECCOMP_MAX_INSNS)
+			return "\"seccomp_frame\" must be an instruction count, without "
+			       "\"seccomp_bpf\"";
+		if (!l->frame_bpf ||
+		    l->frame_bpf_len != (size_t)json_integer_value(sf) * PL_SECCOMP_INSN_LEN)
+			return "\"seccomp_frame\" does not match a SECCOMP frame";
+		spec->seccomp = l->frame_bpf;
+		spec->seccomp_len = l->frame_bpf_len;
+	}
 	json_t *rl = json_object_get(o, "rlimits");
 	if (rl) {
 		size_t n = json_array_size(rl);
@@ -174,8 +188,9 @@ static const char *unknown_key(json_t *o, bool exec)
 	for (void *it = json_object_iter(o); it; it = json_object_iter_next(o, it)) {
 		const char *key = json_object_iter_key(it);
 		bool ok = strcmp(key, exec ? "session" : "wait_attach") == 0 ||
-			  (!exec && (strcmp(key, "network") == 0 || strcmp(key, "vm") == 0 ||
-				     strcmp(key, "log_max_size") == 0));
+			  (!exec &&
+			   (strcmp(key, "network") == 0 || strcmp(key, "vm") == 0 ||
+			    strcmp(key, "log_max_size") == 0 || strcmp(key, "seccomp_frame") == 0));
 		for (const char *const *k = common; *k && !ok; k++)
 			ok = strcmp(key, *k) == 0;
 		if (!ok) {
@@ -251,6 +266,7 @@ void pl_launch_free(launch_t *l)
 	free(l->env);
 	free(l->caps);
 	free(l->seccomp);
+	free(l->frame_bpf);
 	free(l->rlimits);
 	free(l->groups);
 	free(l->home_env);

@@ -259,6 +259,26 @@ static void launch_primary(void)
 	pl_sessions_grant(); /* its stdin window */
 }
 
+/* Kept for CONFIG's "seccomp_frame"; a bad one is refused here and leaves nothing, so a
+ * CONFIG that names it fails (no process runs without the filter it was meant to have). */
+static void on_seccomp(const uint8_t *payload, size_t len)
+{
+	free(T.launch.frame_bpf);
+	T.launch.frame_bpf = NULL;
+	T.launch.frame_bpf_len = 0;
+	if (pl_frame_seccomp_check(len) < 0) {
+		ctl_error(PL_MSG_SECCOMP, 0,
+			  "seccomp program is not a whole number of BPF instructions");
+		return;
+	}
+	if (!(T.launch.frame_bpf = malloc(len))) {
+		ctl_error(PL_MSG_SECCOMP, 0, "out of memory");
+		return;
+	}
+	memcpy(T.launch.frame_bpf, payload, len);
+	T.launch.frame_bpf_len = len;
+}
+
 static void on_config(const uint8_t *payload, size_t len)
 {
 	json_error_t jerr;
@@ -341,6 +361,11 @@ static void on_frame(const pl_frame_hdr_t *h, const uint8_t *payload)
 		if (T.phase != AWAIT_CONFIG)
 			break;
 		on_config(payload, h->len);
+		return;
+	case PL_MSG_SECCOMP: /* the next CONFIG's filter, as raw bytes (no base64 in JSON) */
+		if (T.phase != AWAIT_HELLO && T.phase != AWAIT_CONFIG)
+			break;
+		on_seccomp(payload, h->len);
 		return;
 	case PL_MSG_EXEC:
 	case PL_MSG_SIGNAL:

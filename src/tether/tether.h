@@ -50,6 +50,8 @@ typedef struct launch {
 	json_t *json; /* holds the strings spec points into */
 	char **argv, **env, **caps;
 	uint8_t *seccomp;
+	uint8_t *frame_bpf; /* the SECCOMP frame before CONFIG (checked whole instructions) */
+	size_t frame_bpf_len;
 	pl_os_rlimit_t *rlimits;
 	uint32_t *groups;
 	pl_os_spawn_spec_t spec;

@@ -29,6 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			volatile uint8_t sink = h.len ? payload[h.len - 1] : 0; /* touch the end */
 			(void)sink;
+			/* a SECCOMP payload tether takes is whole instructions, within the limit */
+			long insns = h.type == PL_MSG_SECCOMP ? pl_frame_seccomp_check(h.len) : -1;
+			if (insns >= 0 && ((size_t)insns * PL_SECCOMP_INSN_LEN != h.len ||
+					   insns < 1 || insns > PL_SECCOMP_MAX_INSNS))
+				abort();
 		}
 		if (rc < 0)
 			break;

@@ -415,6 +415,19 @@ static void test_idle_reader_is_small(void **state)
 	pl_frame_reader_free(&r);
 }
 
+/* SECCOMP payloads: whole 8-byte instructions, 1 ..= 4096 of them (BPF_MAXINSNS) */
+static void test_seccomp_check(void **state)
+{
+	(void)state;
+	assert_int_equal(pl_frame_seccomp_check(0), -EINVAL);
+	assert_int_equal(pl_frame_seccomp_check(7), -EINVAL);
+	assert_int_equal(pl_frame_seccomp_check(8), 1);
+	assert_int_equal(pl_frame_seccomp_check(13), -EINVAL);
+	assert_int_equal(pl_frame_seccomp_check(8 * 4096), 4096);
+	assert_int_equal(pl_frame_seccomp_check(8 * 4096 + 8), -EINVAL);
+	assert_int_equal(pl_frame_seccomp_check(PL_FRAME_MAX_PAYLOAD), -EINVAL);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -428,6 +441,7 @@ int main(void)
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_idle_reader_is_small),
 		cmocka_unit_test(test_send_over_socketpair),
+		cmocka_unit_test(test_seccomp_check),
 	};
 	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);

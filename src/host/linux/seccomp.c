@@ -659,6 +659,16 @@ const uint8_t *pl_seccomp_program(const pl_security_t *sec, size_t *len, pl_erro
 	return bpf;
 }
 
+int pl_seccomp_tether_config_frame(const pl_security_t *sec, json_t *msg, pl_error_t **err)
+{
+	size_t len;
+	const uint8_t *bpf = pl_seccomp_program(sec, &len, err);
+	if (!bpf)
+		return err && *err ? -1 : 0;
+	json_object_set_new(msg, "seccomp_frame", json_stringn_nocheck((const char *)bpf, len));
+	return 0;
+}
+
 int pl_seccomp_tether_config(const pl_security_t *sec, json_t *msg, pl_error_t **err)
 {
 	size_t len;

@@ -398,6 +398,10 @@ static int linux_tether_config(const pl_mechanism_t *m, const pl_domain_spec_t *
 			       pl_error_t **err)
 {
 	clamp_capabilities(msg);
+	/* a CONFIG goes to a tether exec'd from our own binary: the SECCOMP frame; an EXEC
+	 * may reach a tether of an earlier daemon (it outlives us): base64, as ever */
+	if (!json_object_get(msg, "session"))
+		return pl_seccomp_tether_config_frame(spec->security, msg, err);
 	return pl_seccomp_tether_config(spec->security, msg, err);
 }
 
