@@ -337,6 +337,11 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
             maps = proc_read(p, "maps") or ""
             assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
             fds = sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))
+            ppid = int((proc_read(p, "stat") or ")  0 0").rsplit(")", 1)[1].split()[1])
+            if ppid in pids and fds == []:
+                # the holder of the domain's first mount namespace (setup.c): tether's only
+                # child, sharing its memory, no fd at all
+                continue
             assert fds == [0, 1, 2, 3], fds  # the control socket; the phase page is mapped
             assert "memfd:pl-phase" in maps
         # and a start still takes one and runs
