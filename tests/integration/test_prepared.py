@@ -232,7 +232,13 @@ def test_kill9_with_prepared_domains_leaks_nothing(binaries, rootfs):
     assert not pool_dirs(tag), pool_dirs(tag)
 
 
-def test_pool_off_still_starts(binaries, rootfs):
+# what a container's first process sees of its domain's processes and mounts: its pid,
+# tether's children, the mount points (ids and the host's sources differ run to run)
+VIEW = ("echo pid $$; cat /proc/1/task/1/children; echo; "
+        "cut -d' ' -f5,9 /proc/self/mountinfo")
+
+
+def test_pool_off_still_starts(binaries, rootfs, api):
     tmp = tempfile.mkdtemp(prefix="pl-it-")
     d = Daemon(tmp)
     d.extra_args = ["--prepared-domains", "0"]
@@ -242,6 +248,15 @@ def test_pool_off_still_starts(binaries, rootfs):
         assert r.exit_code == 0
         assert phase_count(d.api, "spawn.prepared_take") == 0
         assert not pool_dirs(instance_tag(d.root))
+        # a cloned domain and a prepared one look alike from inside (the prepared one's
+        # set-up leaves nothing behind: no extra process, the same pid, the same mounts)
+        cloned = d.api.run(rootfs, ["/bin/sh", "-c", VIEW])
+        wait_prepared(api, 2)
+        before = phase_count(api, "spawn.prepared_take")
+        prepared = api.run(rootfs, ["/bin/sh", "-c", VIEW])
+        assert phase_count(api, "spawn.prepared_take") == before + 1
+        assert cloned.exit_code == prepared.exit_code == 0, (cloned.stderr, prepared.stderr)
+        assert prepared.stdout == cloned.stdout, (prepared.stdout, cloned.stdout)
     finally:
         finish_or_fail(d)
 
