@@ -702,8 +702,10 @@ int pl_rootfs_enter(int root_fd, pl_error_t **err)
 	/* pivot onto itself, then detach the old root stacked underneath */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return pl_error_errno(err, "pivot_root");
+	pl_phase_child_mark("dom.pivot_call");
 	if (umount2(".", MNT_DETACH) < 0)
 		return pl_error_errno(err, "detach old root");
+	pl_phase_child_mark("dom.umount_old_root");
 	if (chdir("/") < 0)
 		return pl_error_errno(err, "chdir /");
 	return 0;
