@@ -140,6 +140,11 @@ int pl_linux_prepared_setup(void)
 	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
 	close(4);
 	bool holder = hold_namespace();
+	/* our own network namespace's lo, as every domain's, while we wait (a pooled namespace
+	 * entered at the take gets it then, and a failure here is reported then) */
+	pl_error_t *lo_err = NULL;
+	pl_rootfs_loopback_up(&lo_err);
+	pl_error_free(lo_err);
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
