@@ -16,8 +16,7 @@
 int pl_os_boot(void);
 /* Started with --prepared (a domain made ahead of its container, on a kernel shared with
  * the host): waits for the daemon's take and sets the domain up (rootfs, pivot_root), leaving
- * fds 3-6 as at an ordinary start. Does not return on failure (the daemon is told). 1 when
- * it left a child that ends by itself (as --reap-first says), else 0. */
+ * fds 3-6 as at an ordinary start. Does not return on failure (the daemon is told). */
 int pl_os_prepared_setup(void);
 /* At CONFIG, before the network: what a dedicated kernel's guest learns only then (CONFIG's
  * "vm" object): entropy from the host, and for a guest restored from a template its clock,

@@ -38,7 +38,8 @@ typedef struct prepared {
 	pid_t pid;
 	int pidfd, ctl;
 	char name[64];
-	pl_phase_page_t *page; /* shared with it before it was cloned: its set-up steps */
+	pl_phase_page_t *page;	 /* shared with it before it was cloned: its set-up steps */
+	unsigned long mount_gen; /* the daemon's mount table's generation before it was made */
 } prepared_t;
 
 /* What the maker sends per domain (with SCM_RIGHTS: pidfd, control socket, and a memfd
@@ -57,13 +58,29 @@ static struct {
 	int n_ready;
 	pid_t maker_pid;
 	int maker_pidfd, maker_sock;
-	int mntns;     /* the daemon's mount namespace, copied by each domain at its take */
+	int mntns; /* the daemon's mount namespace, copied by each domain at its take */
+	/* the daemon's /proc/self/mountinfo: POLLPRI once its mount table changed since the
+	 * last poll; the generation counts those, the in-flight domains have the one from
+	 * before their request (never newer than their copy of the table) */
+	int mountinfo;
+	unsigned long mount_gen, inflight_gen;
 	int in_flight; /* asked of the maker, not handed over yet */
 	pl_watch_t *maker_watch;
 	pl_timer_t *refill;
 	int failures; /* in a row: a host that cannot make them stops trying */
 	bool started;
-} pool = {.maker_pidfd = -1, .maker_sock = -1, .mntns = -1};
+} pool = {.maker_pidfd = -1, .maker_sock = -1, .mntns = -1, .mountinfo = -1};
+
+/* The daemon's mount table's generation now: bumped by any change (a mount, an unmount,
+ * a propagation into it) since the last call, and by anything that keeps us from knowing. */
+static unsigned long mount_gen(void)
+{
+	struct pollfd pf = {.fd = pool.mountinfo, .events = POLLPRI};
+	int r = pool.mountinfo < 0 ? -1 : poll(&pf, 1, 0);
+	if (r < 0 || (r > 0 && (pf.revents & (POLLPRI | POLLERR | POLLNVAL))))
+		pool.mount_gen++;
+	return pool.mount_gen;
+}
 
 void pl_prepared_configure(int size, const char *tag)
 {
@@ -313,7 +330,8 @@ static void on_maker(pl_loop_t *loop, int fd, uint32_t events, void *data)
 			continue;
 		}
 		pool.failures = 0;
-		prepared_t p = {.pid = m.pid, .pidfd = fds[0], .ctl = fds[1]};
+		prepared_t p = {
+		    .pid = m.pid, .pidfd = fds[0], .ctl = fds[1], .mount_gen = pool.inflight_gen};
 		if (fds[2] >= 0) {
 			void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE,
 					MAP_SHARED, fds[2], 0);
@@ -371,6 +389,8 @@ static void refill(void)
 	if (!pool.maker_pid)
 		return;
 	uint32_t want = (uint32_t)(pool.size - pool.n_ready - pool.in_flight);
+	if (pool.in_flight == 0) /* else the older generation stands for these too */
+		pool.inflight_gen = mount_gen();
 	if (send(pool.maker_sock, &want, sizeof(want), MSG_NOSIGNAL | MSG_DONTWAIT) ==
 	    (ssize_t)sizeof(want))
 		pool.in_flight += (int)want;
@@ -395,6 +415,7 @@ int pl_prepared_start(pl_loop_t *loop, pl_error_t **err)
 		pl_log_warn("prepared domains off: open mount namespace: %s", strerror(errno));
 		return 0;
 	}
+	pool.mountinfo = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
 	pool.started = true;
 	refill();
 	return 0;
@@ -416,6 +437,7 @@ void pl_prepared_stop(void)
 	/* domains the killed maker had made but not handed over */
 	pl_cgroup_sweep(pool.prefix);
 	pool.mntns = pl_close(pool.mntns);
+	pool.mountinfo = pl_close(pool.mountinfo);
 }
 
 bool pl_prepared_usable(const pl_domain_spec_t *spec)
@@ -429,7 +451,7 @@ bool pl_prepared_usable(const pl_domain_spec_t *spec)
 		      !j->host_uts && !j->shm_dir);
 }
 
-static json_t *spec_json(const pl_domain_spec_t *spec)
+static json_t *spec_json(const pl_domain_spec_t *spec, bool mounts_unchanged)
 {
 	const pl_security_t *sec = spec->security;
 	json_t *j =
@@ -440,6 +462,8 @@ static json_t *spec_json(const pl_domain_spec_t *spec)
 		      (json_int_t)spec->host.shm_size, "read_only_rootfs", sec->read_only_rootfs);
 	if (spec->host.domainname)
 		json_object_set_new(j, "domainname", json_string(spec->host.domainname));
+	if (mounts_unchanged)
+		json_object_set_new(j, "mounts_unchanged", json_true());
 	if (sec->tmpfs)
 		json_object_set(j, "tmpfs", sec->tmpfs);
 	if (sec->sysctls)
@@ -449,9 +473,10 @@ static json_t *spec_json(const pl_domain_spec_t *spec)
 	return j;
 }
 
-static int send_spec(int ctl, const pl_domain_spec_t *spec, const int *fds, int nfds)
+static int send_spec(int ctl, const pl_domain_spec_t *spec, bool mounts_unchanged, const int *fds,
+		     int nfds)
 {
-	_cleanup_json_ json_t *j = spec_json(spec);
+	_cleanup_json_ json_t *j = spec_json(spec, mounts_unchanged);
 	_cleanup_free_ char *s = pl_json_dump(j);
 	uint32_t len = (uint32_t)strlen(s);
 	if (pl_send_fds(ctl, &len, sizeof(len), fds, (size_t)nfds, 0) != (ssize_t)sizeof(len))
@@ -501,7 +526,11 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 	}
 	pl_phase_step("spawn.cgroup_limits", &pt);
 	int fds[PL_SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
-	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 5 : 4);
+	/* its mount namespace, copied from ours before the generation it has, is what a fresh
+	 * copy would be when nothing changed since (setup.c) */
+	bool unchanged = mount_gen() == p.mount_gen;
+	pl_phase_add(unchanged ? "prepared.mounts_kept" : "prepared.mounts_copied", 0);
+	int r = send_spec(p.ctl, spec, unchanged, fds, spec->netns_pooled ? 5 : 4);
 	pl_phase_step("spawn.prepared_send", &pt);
 	if (r == 0)
 		r = pl_netdev_endpoints_add(p.pid, spec->netns_pooled ? spec->netns_fd : -1,

@@ -9,12 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <linux/futex.h>
 #include <linux/keyctl.h>
 #include <sched.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -98,37 +94,6 @@ static int place(const int fds[3])
 	return 0;
 }
 
-/* Dropping a mount namespace's last reference unmounts its tree and waits for an RCU grace
- * period (~0.1 ms here, more on a loaded host): leaving the domain's first namespace for a
- * fresh copy of the daemon's did that on the take's critical path. This child (CLONE_VM: no
- * copy-on-write faults for tether afterwards; its own small stack; no library calls, it shares
- * tether's TLS and heap) shares the namespace, with no fd at all, until tether has left it and
- * set `released`; its exit then drops the namespace on its own time. Tether reaps it before
- * any process of the container starts (the container's first process is tether's only
- * child). */
-static uint32_t released;
-
-__attribute__((no_sanitize("address", "undefined"))) static int ns_holder(void *arg)
-{
-	syscall(SYS_close_range, 0, ~0U, 0);
-	while (!__atomic_load_n(&released, __ATOMIC_ACQUIRE))
-		syscall(SYS_futex, &released, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-	syscall(SYS_exit, 0);
-	return 0;
-}
-
-static bool hold_namespace(void)
-{
-	static char stack[16384] __attribute__((aligned(64)));
-	return clone(ns_holder, stack + sizeof(stack), CLONE_VM | SIGCHLD, NULL) > 0;
-}
-
-static void release_namespace(void)
-{
-	__atomic_store_n(&released, 1, __ATOMIC_RELEASE);
-	syscall(SYS_futex, &released, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-}
-
 /* Runs in tether (PID 1 of the domain, exec'd before the take with the control socket on
  * fd 3 and the phase page on fd 4): everything the description decides. */
 int pl_linux_prepared_setup(void)
@@ -139,7 +104,6 @@ int pl_linux_prepared_setup(void)
 	void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, 4, 0);
 	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
 	close(4);
-	bool holder = hold_namespace();
 	/* our own network namespace's lo, as every domain's, while we wait (a pooled namespace
 	 * entered at the take gets it then, and a failure here is reported then) */
 	pl_error_t *lo_err = NULL;
@@ -183,14 +147,16 @@ int pl_linux_prepared_setup(void)
 	pl_error_t *e = NULL;
 	/* the host's mounts as they are now, not as they were when we were made (a mount
 	 * made since in a daemon with private propagation would be missing, and a bind of
-	 * its path would bind what it covers): a fresh copy of the daemon's namespace */
-	if (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) {
+	 * its path would bind what it covers): a fresh copy of the daemon's namespace. Unless
+	 * the daemon saw no change of its mount table since before we were made: then ours,
+	 * copied from it then, is what a fresh copy would be, and the copy (and dropping our
+	 * first namespace, an RCU grace period) leave the critical path (prepared.c). */
+	if (!json_is_true(json_object_get(j, "mounts_unchanged")) &&
+	    (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)) {
 		pl_error_errno(&e, "copy the daemon's mount namespace");
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	}
 	close(fds[3]);
-	if (holder)
-		release_namespace(); /* the holder drops the first namespace, beside us */
 	/* a pooled (or a pod's) network namespace instead of the one made for us */
 	if (nfds > 4 && setns(fds[4], CLONE_NEWNET) < 0) {
 		pl_error_errno(&e, "enter pooled network namespace");
@@ -229,5 +195,5 @@ int pl_linux_prepared_setup(void)
 	if (pl_phase_child_page)
 		munmap(pl_phase_child_page, sizeof(pl_phase_page_t));
 	pl_phase_child_page = NULL;
-	return holder ? 1 : 0;
+	return 0;
 }

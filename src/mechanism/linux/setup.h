@@ -26,7 +26,4 @@ int pl_linux_wait_go(int ctl, pl_error_t **err);
  * 4): waits for the take and sets the domain up. Returns 0 with fds 3-6 as tether-protocol.md
  * says and the root pivoted; a failure goes to the daemon as an ERROR frame and ends the
  * process, as does the daemon's going away before the take. */
-/* 1 when it left tether a child that ends by itself (the holder of the domain's first mount
- * namespace, below): tether reaps it before any process of the container starts, as with
- * --reap-first. */
 int pl_linux_prepared_setup(void);
