@@ -215,6 +215,11 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		mnl_attr_put_u32(nlh, IFLA_MASTER, master);
 		if (mtu > 0)
 			mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
+		/* one queue each way on both ends, as the kernel would leave them: made with
+		 * one per CPU, veth cuts them to one once registered, and that waits for an
+		 * expedited RCU grace period (synchronize_net) per end, under the RTNL */
+		mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+		mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
 		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
 		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
@@ -222,6 +227,8 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
 		pifm->ifi_family = AF_UNSPEC;
 		put_inside(nlh, ep, pid, netns_fd, mac, has_mac);
+		mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+		mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
 		mnl_attr_nest_end(nlh, peer);
 		mnl_attr_nest_end(nlh, data);
 		mnl_attr_nest_end(nlh, li);
