@@ -171,6 +171,24 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+/* A bridge port never needs IPv6 of its own. Left on, each host end gets a link-local
+ * address (DAD, MLD, two routes) once the domain brings its end up, in the daemon's
+ * namespace where a thousand others are: the kernel walks every address there under the
+ * RTNL (addrconf_verify) and every multicast packet coming up the bridge walks the
+ * per-device routes. Written before GO, so before its carrier: it never gets one. Best
+ * effort (a kernel without IPv6 has no such file). */
+static void host_end_no_ipv6(const char *host)
+{
+	char path[80];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", host);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0) { /* nothing to do: it keeps IPv6 */
+	}
+	close(fd);
+}
+
 /* The inside end's attributes: its name, MAC, MTU and namespace. */
 static void put_inside(struct nlmsghdr *nlh, const pl_domain_endpoint_t *ep, pid_t pid,
 		       int netns_fd, const uint8_t mac[6], bool has_mac)
@@ -241,6 +259,7 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create veth %s on %s", host,
 					    bridge);
+		host_end_no_ipv6(host);
 		return 0;
 	}
 	if (ep->kind == PL_ENDPOINT_MACVLAN) {

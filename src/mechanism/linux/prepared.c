@@ -3,6 +3,7 @@
 #include "mechanism/linux/prepared.h"
 #include "mechanism/linux.h"
 #include "mechanism/linux/userns.h"
+#include "mechanism/linux/rootfs.h"
 #include "host/linux/cgroup.h"
 #include "host/linux/netdev.h"
 #include "host/linux/proc.h"
@@ -151,6 +152,9 @@ static _Noreturn void prepared_child(int ctl)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pl_nofile_restore();
 	close_all_but(ctl, pl_linux_tether_memfd());
+	/* its fresh network namespace's loopback, now rather than after the take (bringing
+	 * it up waits for the RTNL, which every network change on the host holds) */
+	pl_rootfs_loopback_up(NULL);
 	int fds[SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = receive_spec(ctl, fds, &nfds);
 	if (!j || nfds < 4)

@@ -125,7 +125,7 @@ static int populate_dev(int root_fd, bool userns, pl_error_t **err)
 	return 0;
 }
 
-static int loopback_up(pl_error_t **err)
+int pl_rootfs_loopback_up(pl_error_t **err)
 {
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -134,6 +134,8 @@ static int loopback_up(pl_error_t **err)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		return pl_error_errno(err, "get lo flags");
+	if (ifr.ifr_flags & IFF_UP) /* a prepared domain's, up ahead: no RTNL to wait for */
+		return 0;
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		return pl_error_errno(err, "bring lo up");
@@ -689,7 +691,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		return pl_error_errno(err, "sethostname");
 	if (!(join && join->host_uts) && dn && setdomainname(dn, strlen(dn)) < 0)
 		return pl_error_errno(err, "setdomainname");
-	if (loopback_up(err) < 0)
+	if (pl_rootfs_loopback_up(err) < 0)
 		return -1;
 	pl_phase_child_mark("dom.hostname_loopback");
 	return TAKE_FD(root);

@@ -18,3 +18,5 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		      pl_error_t **err);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
+/* Brings the loopback of the caller's network namespace up (nothing when it is). */
+int pl_rootfs_loopback_up(pl_error_t **err);
