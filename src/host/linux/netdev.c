@@ -105,6 +105,13 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+		/* no multicast snooping: with no querier on the scope the bridge floods
+		 * multicast either way, and with it on, every port added re-arms the multicast
+		 * timers of every other port (br_port_state_selection): a start's cost that
+		 * grows with the containers on the bridge */
+		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+		mnl_attr_put_u8(nlh, IFLA_BR_MCAST_SNOOPING, 0);
+		mnl_attr_nest_end(nlh, data);
 		mnl_attr_nest_end(nlh, li);
 		r = talk(nlh);
 		if (r < 0 && r != -EEXIST)
@@ -256,6 +263,11 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		 * asynchronously): it is dead, so take the name back */
 		if (r == -EEXIST && pl_netdev_delete(host, NULL) == 0)
 			r = talk(nlh);
+		if (r == -EXFULL) /* BR_MAX_PORTS */
+			return pl_error_set(err, PL_ERR_INTERNAL, -r,
+					    "create veth %s on %s: the bridge has the kernel's "
+					    "maximum of 1023 ports",
+					    host, bridge);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create veth %s on %s", host,
 					    bridge);
