@@ -467,6 +467,7 @@ pl_mechanism_t pl_mechanism_linux = {
     .is_paused = linux_is_paused,
     .stats = linux_stats,
     .destroy = linux_destroy,
+    .teardown_handle = pl_linux_teardown_handle,
     .net_connect = pl_linux_net_connect,
     .net_disconnect = pl_linux_net_disconnect,
 };
