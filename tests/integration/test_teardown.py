@@ -8,6 +8,7 @@ pending leaves nothing after its next start."""
 
 import os
 import signal
+import socket
 import tempfile
 
 import pytest
@@ -196,3 +197,31 @@ def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):
     assert api.remove(kept, force=True).status == 204
     wait_until(lambda: os.listdir(containers) == [],
                what=f"removed trees to be deleted: {os.listdir(containers)}")
+
+
+def test_a_job_worker_does_not_hold_a_stopped_domain(api, daemon, rootfs):
+    """A job's worker process (export, pull, commit...) is forked from the daemon while
+    other containers run: it must not keep their mount namespaces (and overlays) after they
+    stop, however long the job lasts."""
+    big = api.create(rootfs, ["/bin/sh", "-c",
+                              "dd if=/dev/zero of=/big bs=1M count=32 2>/dev/null; echo done"])
+    api.start(big)
+    assert api.wait(big)["exit_code"] == 0
+    cid, tether, ns = start_waiting(api, rootfs)
+    before = set(daemon_children(daemon))
+    # an export whose client reads nothing: its worker blocks on a full pipe, alive
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(daemon.socket))
+    try:
+        s.sendall(f"GET /containers/{big}/export HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        worker = wait_until(lambda: set(daemon_children(daemon)) - before,
+                            what="the export's worker process")
+        api.stop(cid, timeout=0)
+        api.wait(cid)
+        wait_until(lambda: not holders_of(ns),
+                   what=f"nothing to hold {ns} (held by {holders_of(ns)}, worker {worker})")
+        assert all(pid_alive(p) for p in worker), "the worker ended: the test proves nothing"
+    finally:
+        s.close()
+    assert api.remove(cid).status == 204
+    assert api.remove(big).status == 204
