@@ -225,3 +225,20 @@ def test_a_job_worker_does_not_hold_a_stopped_domain(api, daemon, rootfs):
         s.close()
     assert api.remove(cid).status == 204
     assert api.remove(big).status == 204
+
+
+def test_a_very_deep_tree_is_deleted(api, daemon, rootfs):
+    """A container can nest directories deeper than the deleter has fds (the daemon's limit,
+    20000 here) or stack (8 MiB: ~24000 levels) for one per level: 26000 levels must still
+    leave nothing behind once removed."""
+    cid = api.create(rootfs, ["/bin/sh", "-c",
+                              "p=$(printf 'a/%.0s' $(seq 2000)); mkdir /deep && "
+                              "for i in $(seq 13); do mkdir -p /t/$p && "
+                              "mv /deep /t/${p}d && mv /t /deep || exit 1; done"])
+    api.start(cid)
+    assert api.wait(cid, timeout=120)["exit_code"] == 0, api.logs(cid)
+    assert api.remove(cid).status == 204
+    containers = daemon.root / "containers"
+    wait_until(lambda: not [n for n in os.listdir(containers) if cid in n],
+               timeout=120, what=f"the removed tree of {cid[:12]} to be deleted")
+    assert daemon.alive()
