@@ -242,3 +242,34 @@ def test_a_very_deep_tree_is_deleted(api, daemon, rootfs):
     wait_until(lambda: not [n for n in os.listdir(containers) if cid in n],
                timeout=120, what=f"the removed tree of {cid[:12]} to be deleted")
     assert daemon.alive()
+
+
+def test_janitor_lost_for_good_work_done_by_the_daemon(binaries, rootfs):  # noqa: F811
+    """A janitor process that keeps dying (three times) is not replaced again: the daemon
+    closes the handles and deletes the trees itself, and a removal still leaves nothing."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-td-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        api = d.api
+        for death in range(3):
+            old = wait_until(lambda: janitors(d), what=f"janitor #{death + 1}")
+            cid, tether, ns = start_waiting(api, rootfs)
+            os.kill(old[0], signal.SIGKILL)
+            wait_until(lambda: not os.path.exists(f"/proc/{old[0]}"),
+                       what=f"the killed janitor {old[0]} reaped")
+            assert api.remove(cid, force=True).status == 204
+            wait_until(lambda: not remains(d, cid, ns),
+                       what=f"nothing left of {cid[:12]}: {remains(d, cid, ns)}")
+        assert janitors(d) == []
+        cid, tether, ns = start_waiting(api, rootfs)
+        api.stop(cid, timeout=0)
+        api.wait(cid)
+        r = api.post(f"/containers/{cid}/start")  # its last run's overlay is unmounted first
+        assert r.status == 204, r.body
+        api.wait_for_output(cid, "ready")
+        assert api.remove(cid, force=True).status == 204
+        wait_until(lambda: not remains(d, cid, ns),
+                   what=f"nothing left of {cid[:12]}: {remains(d, cid, ns)}")
+        assert d.alive() and janitors(d) == []
+    finally:
+        finish_or_fail(d)
