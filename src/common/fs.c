@@ -140,19 +140,18 @@ static int remove_children(removal_t *t, int dfd, unsigned depth, pl_error_t **e
 	return r;
 }
 
-/* Moves directory name (below dirfd) up into the top, under a name of its own. */
-static int move_up(removal_t *t, int dirfd, const char *name, pl_error_t **err)
+/* Moves directory name (below dirfd) up into the top, under a name of its own: false when
+ * the filesystem will not (then it is descended into, as any other). */
+static bool move_up(removal_t *t, int dirfd, const char *name)
 {
 	for (;;) {
 		char up[32];
 		snprintf(up, sizeof(up), ".pl-deep-%u", t->moved++);
 		if (renameat2(dirfd, name, t->top, up, RENAME_NOREPLACE) == 0)
-			break;
+			return t->again = true;
 		if (errno != EEXIST)
-			return pl_error_errno(err, "move %s up", name);
+			return false;
 	}
-	t->again = true;
-	return 0;
 }
 
 static int remove_entry(removal_t *t, int dirfd, const char *name, unsigned depth, pl_error_t **err)
@@ -160,8 +159,8 @@ static int remove_entry(removal_t *t, int dirfd, const char *name, unsigned dept
 	int r = examine(dirfd, name, err);
 	if (r <= 0)
 		return r;
-	if (depth >= REMOVE_DEPTH)
-		return move_up(t, dirfd, name, err);
+	if (depth >= REMOVE_DEPTH && move_up(t, dirfd, name))
+		return 0;
 	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return pl_error_errno(err, "open %s", name);
