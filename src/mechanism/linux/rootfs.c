@@ -134,12 +134,35 @@ int pl_rootfs_loopback_up(pl_error_t **err)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		return pl_error_errno(err, "get lo flags");
-	if (ifr.ifr_flags & IFF_UP) /* a prepared domain's own, brought up while it waited */
+	if (ifr.ifr_flags & IFF_UP) /* a prepared domain's, up ahead: no RTNL to wait for */
 		return 0;
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		return pl_error_errno(err, "bring lo up");
 	return 0;
+}
+
+void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec)
+{
+	/* the container's own choice, made by its sysctls, stands */
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)spec->security->sysctls, k, v)
+	{
+		if (!strncmp(k, "net.ipv6.", strlen("net.ipv6.")))
+			return;
+	}
+	for (size_t i = 0; i < spec->n_endpoints; i++) {
+		char path[80];
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+			 spec->endpoints[i].ifname);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, "1", 1) < 0) { /* best effort: it keeps IPv6 */
+		}
+		close(fd);
+	}
 }
 
 /* Paths hidden from containers (Docker's list): files get /dev/null, directories an empty

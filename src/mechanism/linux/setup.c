@@ -104,11 +104,6 @@ int pl_linux_prepared_setup(void)
 	void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, 4, 0);
 	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
 	close(4);
-	/* our own network namespace's lo, as every domain's, while we wait (a pooled namespace
-	 * entered at the take gets it then, and a failure here is reported then) */
-	pl_error_t *lo_err = NULL;
-	pl_rootfs_loopback_up(&lo_err);
-	pl_error_free(lo_err);
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
@@ -173,6 +168,7 @@ int pl_linux_prepared_setup(void)
 	if (root < 0 || pl_linux_wait_go(ctl, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.wait_go");
+	pl_rootfs_endpoints_no_ipv6(&spec); /* after GO: its endpoints exist, still down */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		pl_error_errno(&e, "unshare cgroup namespace");
 		pl_domain_fail(ctl, e, "domain set-up failed");
