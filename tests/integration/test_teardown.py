@@ -6,9 +6,11 @@ must be able to count on: once things settle nothing of a removed container is l
 mount, namespace, cgroup, directory, record, name), and a daemon killed -9 with deletions
 pending leaves nothing after its next start."""
 
+import fcntl
 import os
 import signal
 import socket
+import struct
 import tempfile
 
 import pytest
@@ -36,22 +38,45 @@ def api(daemon):
     return daemon.api
 
 
+NS_GET_MNTNS_ID = 0x8008B705  # _IOR(0xb7, 5, __u64): a mount namespace's id, never reused
+
+
+def ns_key(path):
+    """"mnt:[N]" and, where the kernel tells it, the namespace's unique id: an inode number
+    is reused as soon as the namespace is freed (the next namespace made, a prepared
+    domain's say, gets it), the id never is."""
+    link = os.readlink(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return link
+    try:
+        return f"{link}#{struct.unpack('Q', fcntl.ioctl(fd, NS_GET_MNTNS_ID, bytes(8)))[0]}"
+    except OSError:
+        return link
+    finally:
+        os.close(fd)
+
+
 def mnt_ns_of(pid):
-    return os.readlink(f"/proc/{pid}/ns/mnt")
+    return ns_key(f"/proc/{pid}/ns/mnt")
 
 
 def holders_of(ns):
-    """Host pids that are in the namespace ns ("mnt:[N]") or hold an fd to it."""
+    """Host pids that are in the namespace ns (ns_key) or hold an fd to it."""
+    link = ns.split("#")[0]
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
-            if os.readlink(f"/proc/{name}/ns/mnt") == ns:
+            p = f"/proc/{name}/ns/mnt"
+            if os.readlink(p) == link and ns_key(p) == ns:
                 found.append(int(name))
                 continue
             for fd in os.listdir(f"/proc/{name}/fd"):
-                if os.readlink(f"/proc/{name}/fd/{fd}") == ns:
+                p = f"/proc/{name}/fd/{fd}"
+                if os.readlink(p) == link and ns_key(p) == ns:
                     found.append(int(name))
                     break
         except OSError:
