@@ -598,11 +598,12 @@ static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
 	return code;
 }
 
-/* run --rm in the foreground without -i or -t: one request (POST /containers?follow=1) creates
- * it with auto_remove, starts it, and answers with its output and then its exit status, after
- * the port layer removed it. No logs request, no wait, no remove; the container is removed
- * even when plctl is killed. Signals are forwarded from the moment its id is known (they
- * are blocked until then, none is lost). */
+/* run in the foreground without -i or -t: one request (POST /containers?follow=1) creates and
+ * starts it and answers with its output and then its exit status; with --rm it is created
+ * with auto_remove and the answer ends once the port layer removed it. No logs request, no
+ * wait, no remove: the container is removed even when plctl is killed. A start that fails
+ * leaves the container to inspect without --rm, as docker does. Signals are forwarded from
+ * the moment its id is known (they are blocked until then, none is lost). */
 typedef struct followed_run {
 	forwarder_t fwd;
 	const char *host;
@@ -632,7 +633,7 @@ static int run_followed(pl_client_t *c, const run_opts_t *o, const sigset_t *set
 	_cleanup_(create_req_done) create_req_t q = {0};
 	if (create_req(o, &q, &err) < 0)
 		return pl_cli_report(err, EXIT_RUN_ERROR);
-	q.spec.auto_remove = true;
+	q.spec.auto_remove = o->rm;
 	followed_run_t f = {.fwd = {.set = *set}, .host = pl_client_host(c)};
 	pl_exit_status_t st;
 	fflush(stdout); /* output is written with write(2), after anything buffered */
@@ -649,12 +650,12 @@ static int run_followed(pl_client_t *c, const run_opts_t *o, const sigset_t *set
 	return code;
 }
 
-/* run: without -it, the fewest round trips on the one connection. With --rm the create
- * starts it too (a failed start leaves nothing behind to keep: the daemon removes it); then
- * the log is followed from its first byte, the exit code fetched and the container removed
- * (or, with -d, the port layer removes it itself: auto_remove). Without --rm it is created
- * and started apart, so a start that fails leaves the container to inspect, as docker
- * does. */
+/* run: in the foreground without -i or -t, one request (run_followed). Otherwise the fewest
+ * round trips on the one connection. With --rm (and -i or -t) the create starts it too (a
+ * failed start leaves nothing behind to keep: the daemon removes it); then the log is
+ * followed from its first byte, the exit code fetched and the container removed (or, with
+ * -d, the port layer removes it itself: auto_remove). Without --rm it is created and
+ * started apart, so a start that fails leaves the container to inspect, as docker does. */
 static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(run_opts_done) run_opts_t o = {0};
@@ -670,7 +671,7 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (!o.detach && !tty_session)
 		pl_cli_block_forwarded_signals(
 		    &set); /* from here, so none is lost before the thread */
-	if (one_request && !o.detach && !o.interactive && !o.tty)
+	if (!o.detach && !o.interactive && !o.tty)
 		return run_followed(c, &o, &set);
 	_cleanup_free_ char *id = create_container(c, &o, one_request, &err);
 	if (!id)

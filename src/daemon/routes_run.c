@@ -145,8 +145,10 @@ void pl_route_run_follow(pl_app_t *app, pl_req_t *r, const json_t *body)
 	run_follow_t *f = pl_waiter_new(sizeof(*f), &follow_type, app, r, NULL);
 	f->auto_remove = json_is_true(json_object_get(body, "auto_remove"));
 	int progress;
-	pl_container_t *c =
-	    pl_container_run(app->pl, body, &progress, on_started, pl_waiter_link(&f->w), &e);
+	/* a failed start leaves the container to inspect, as a start of a created one does,
+	 * unless it is to be removed anyway */
+	pl_container_t *c = pl_container_run_keep(app->pl, body, !f->auto_remove, &progress,
+						  on_started, pl_waiter_link(&f->w), &e);
 	if (!c || progress != PL_STATE_STARTING)
 		pl_waiter_link_unused(&f->w); /* on_started will not be called */
 	if (!c) {

@@ -82,7 +82,9 @@ def test_follow_much_output_arrives_whole(api, rootfs):
     assert json.loads(fr[-1][1])["exit_code"] == 0
 
 
-def test_follow_failed_start_is_an_error_and_leaves_nothing(api, rootfs, uniq):
+def test_follow_failed_start_is_an_error(api, rootfs, uniq):
+    """With auto_remove nothing is left; without, the container stays to inspect (stopped,
+    127), as a start of a created one leaves it (and docker run without --rm)."""
     before = ids(api)
     for auto_remove in (True, False):
         body = api.create_body(rootfs, ["/bin/does-not-exist"], name=f"{uniq}-{auto_remove}")
@@ -90,7 +92,11 @@ def test_follow_failed_start_is_an_error_and_leaves_nothing(api, rootfs, uniq):
         r = run_follow(api, body)
         assert r.status == 400, r
         assert "does-not-exist" in r.message, r
-    assert wait_until(lambda: ids(api) == before, what="the failed runs removed")
+    kept = api.inspect(f"{uniq}-False")
+    assert kept["state"]["status"] == "stopped" and kept["state"]["exit_code"] == 127, kept
+    assert wait_until(lambda: ids(api) == before | {kept["id"]},
+                      what="the auto_remove one removed")
+    assert api.delete(f"/containers/{kept['id']}").status == 204
 
 
 def test_follow_bad_input(api, rootfs):
