@@ -598,28 +598,35 @@ static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
 	return code;
 }
 
-/* run in the foreground without -i or -t: one request (POST /containers?follow=1) creates and
- * starts it and answers with its output and then its exit status; with --rm it is created
- * with auto_remove and the answer ends once the port layer removed it. No logs request, no
- * wait, no remove: the container is removed even when plctl is killed. A start that fails
- * leaves the container to inspect without --rm, as docker does. Signals are forwarded from
- * the moment its id is known (they are blocked until then, none is lost). */
+/* run without -i or -t: one request (POST /containers?follow=1) creates and starts it and
+ * answers with its output and then its exit status; with --rm it is created with auto_remove
+ * and the answer ends once the port layer removed it. No logs request, no wait, no remove:
+ * the container is removed even when plctl is killed. A start that fails leaves the
+ * container to inspect without --rm, as docker does. Signals are forwarded from the moment
+ * its id is known (they are blocked until then, none is lost). With -d the answer is left
+ * once the id came (the process runs): one round trip, where create and start were two. */
 typedef struct followed_run {
 	forwarder_t fwd;
 	const char *host;
+	bool detach;
 	char *id;
 } followed_run_t;
 
-static void followed_run_started(const char *id, void *userdata)
+static int followed_run_started(const char *id, void *userdata)
 {
 	followed_run_t *f = userdata;
 	f->id = pl_xstrdup(id);
+	if (f->detach) {
+		puts(id);
+		return 1;
+	}
 	_cleanup_error_ pl_error_t *err = NULL;
 	if (pl_cli_forwarder_start(&f->fwd, f->host, id, &err) < 0) {
 		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
 		pl_cli_report(err, 0);
 		pthread_sigmask(SIG_UNBLOCK, &f->fwd.set, NULL);
 	}
+	return 0;
 }
 
 static int write_output(int stream, const char *data, size_t len, void *userdata)
@@ -634,28 +641,28 @@ static int run_followed(pl_client_t *c, const run_opts_t *o, const sigset_t *set
 	if (create_req(o, &q, &err) < 0)
 		return pl_cli_report(err, EXIT_RUN_ERROR);
 	q.spec.auto_remove = o->rm;
-	followed_run_t f = {.fwd = {.set = *set}, .host = pl_client_host(c)};
+	followed_run_t f = {.fwd = {.set = *set}, .host = pl_client_host(c), .detach = o->detach};
 	pl_exit_status_t st;
 	fflush(stdout); /* output is written with write(2), after anything buffered */
 	int r =
 	    pl_container_run_follow(c, &q.spec, followed_run_started, write_output, &f, &st, &err);
 	pl_cli_forwarder_stop(&f.fwd);
-	int code = st.exit_code;
+	int code = r > 0 ? 0 : st.exit_code;
 	if (r < 0) /* before it ran: 125, or 126/127 as the start's error says */
 		code = pl_cli_report(err, f.id ? EXIT_RUN_ERROR : exit_code_of_failed_run(err));
-	else if (st.error && *st.error)
+	else if (r == 0 && st.error && *st.error)
 		fprintf(stderr, "plctl: %s: %s\n", f.id, st.error);
 	pl_exit_status_clear(&st);
 	free(f.id);
 	return code;
 }
 
-/* run: in the foreground without -i or -t, one request (run_followed). Otherwise the fewest
- * round trips on the one connection. With --rm (and -i or -t) the create starts it too (a
- * failed start leaves nothing behind to keep: the daemon removes it); then the log is
- * followed from its first byte, the exit code fetched and the container removed (or, with
- * -d, the port layer removes it itself: auto_remove). Without --rm it is created and
- * started apart, so a start that fails leaves the container to inspect, as docker does. */
+/* run: without -i or -t, one request (run_followed). Otherwise the fewest round trips on the one
+ * connection. With --rm (and -i or -t) the create starts it too (a failed start leaves nothing
+ * behind to keep: the daemon removes it); then the log is followed from its first byte, the exit
+ * code fetched and the container removed (or, with -d, the port layer removes it itself:
+ * auto_remove). Without --rm it is created and started apart, so a start that fails leaves the
+ * container to inspect, as docker does. */
 static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(run_opts_done) run_opts_t o = {0};
@@ -671,7 +678,7 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (!o.detach && !tty_session)
 		pl_cli_block_forwarded_signals(
 		    &set); /* from here, so none is lost before the thread */
-	if (!o.detach && !o.interactive && !o.tty)
+	if (!o.interactive && !o.tty)
 		return run_followed(c, &o, &set);
 	_cleanup_free_ char *id = create_container(c, &o, one_request, &err);
 	if (!id)
