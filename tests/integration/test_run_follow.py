@@ -165,3 +165,27 @@ def test_plctl_run_rm_exit_codes_and_streams(api, plctl, rootfs):
     p = plctl("run", "--rm", "--network", "none", rootfs, "--", "/bin/true")
     assert (p.returncode, p.stdout, p.stderr) == (0, "", ""), p
     assert ids(api) == before
+
+
+def test_plctl_run_detached_in_one_request(api, plctl, rootfs, uniq):
+    """run -d leaves the followed answer once the id came: the container runs on, its
+    output goes to its log; a failed start keeps the container without --rm (docker's
+    code, 127) and leaves nothing with it."""
+    p = plctl("run", "-d", "--name", uniq, "--network", "none", rootfs, "--", "/bin/sh", "-c",
+              "echo started; exec sleep 600", check=0)
+    cid = p.stdout.strip()
+    assert len(cid) == 64 and p.stderr == "", p
+    c = api.inspect(cid)
+    assert c["name"].lstrip("/") == uniq and c["state"]["status"] == "running", c
+    assert wait_until(lambda: plctl("logs", cid).stdout == "started\n", what="its log")
+    plctl("rm", "-f", cid, check=0)
+
+    before = ids(api)
+    p = plctl("run", "-d", "--rm", rootfs, "--", "/bin/does-not-exist")
+    assert p.returncode == 127 and "does-not-exist" in p.stderr and p.stdout == "", p
+    assert wait_until(lambda: ids(api) == before, what="the failed --rm run removed")
+    p = plctl("run", "-d", "--name", f"{uniq}-kept", rootfs, "--", "/bin/does-not-exist")
+    assert p.returncode == 127 and p.stdout == "", p
+    kept = api.inspect(f"{uniq}-kept")
+    assert kept["state"]["status"] == "stopped" and kept["state"]["exit_code"] == 127
+    plctl("rm", kept["id"], check=0)
