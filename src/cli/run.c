@@ -268,7 +268,9 @@ enum {
 /* run's own flags, before those create shares */
 static const flag_t run_only_flags[] = {
     {"rm", 0, NULL,
-     "remove the container when it exits (with -d: the\nport layer does, auto_remove)", OPT_RM},
+     "remove the container when it exits (the port layer\ndoes it, auto_remove, except with -i or "
+     "-t)",
+     OPT_RM},
     {"detach", 'd', NULL, "print the id and return once it started"},
     {"detach-keys", 0, "KEYS",
      "the keys that detach (with -t the default is\nctrl-p,ctrl-q, without it none; \"\" for none)",
