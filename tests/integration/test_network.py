@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import (DEADLINE, PORTLAYERD, Daemon, finish_daemon, wait_until)
+from conftest import (DEADLINE, PORTLAYERD, Daemon, finish_daemon, proc_state, wait_until)
 
 
 class NetnsDaemon(Daemon):
@@ -58,8 +58,11 @@ def api(daemon):
 
 
 def host(daemon, *cmd, timeout=DEADLINE, check=False):
-    """Runs cmd on the daemon's side: in its network namespace."""
-    return subprocess.run(["nsenter", f"--net=/proc/{daemon.pid}/ns/net", "--", *cmd],
+    """Runs cmd on the daemon's side: in its network namespace (the named one: the daemon's
+    thread steps into fresh namespaces for a moment when it fills its netns pool)."""
+    ns = getattr(daemon, "netns", None)
+    where = f"/run/netns/{ns}" if ns else f"/proc/{daemon.pid}/ns/net"
+    return subprocess.run(["nsenter", f"--net={where}", "--", *cmd],
                           capture_output=True, text=True, timeout=timeout, check=check)
 
 
@@ -89,6 +92,21 @@ def create(api, rootfs, args, name=None, **net):
     r = api.create_raw(body)
     assert r.status == 201, f"create: {r.status} {r.body!r}"
     return r.json["id"]
+
+
+def create_once_free(api, rootfs, **net):
+    """create(), retried while its address is refused (409): an address comes back only once
+    the host veth that had it is gone, which the daemon deletes off its loop."""
+    got = []
+
+    def created():
+        r = api.create_raw({**api.create_body(rootfs, ["true"]), **net})
+        assert r.status in (201, 409), (r.status, r.body)
+        if r.status == 201:
+            got.append(r.json["id"])
+        return bool(got)
+    wait_until(created, what=f"create on {net} once its address is free")
+    return got[0]
 
 
 HTTPD = "mkdir -p /www && echo content-of-{n} > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -256,7 +274,7 @@ def test_static_ip(api, rootfs, uniq):
     assert r.status == 201
 
 
-def test_connect_with_a_handle(api, rootfs, uniq):
+def test_connect_with_a_handle(api, rootfs, uniq, daemon):
     a = make_scope(api, f"ha-{uniq}")
     b = make_scope(api, f"hb-{uniq}")
     cid = create(api, rootfs, ["sh", "-c", "ip -o -4 addr"], networks=[{"scope": a["name"]}])
@@ -289,13 +307,132 @@ def test_connect_with_a_handle(api, rootfs, uniq):
     assert api.post(f"/handles/{r.json['handle']}/commit").status in (200, 204)
     assert [e["scope"] for e in api.inspect(cid)["network"]["endpoints"]] == [a["name"]]
     assert api.get(f"/networks/{b['name']}").json["endpoints"] == []
-    other = create(api, rootfs, ["true"], networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
+    # (once the last run's veth on b is gone: it is deleted off the daemon's loop)
+    other = create_once_free(api, rootfs, networks=[{"scope": b["name"], "ip": eps[1]["ip"]}])
     assert ip_of(api, other) == eps[1]["ip"]
 
 
 def test_host_mode(api, rootfs):
     code, out, _ = run_in(api, rootfs, "ip -o link", network_mode="host")
     assert code == 0 and "pl0" in out
+
+
+def reaper_pid(daemon):
+    """The daemon's helper process that deletes stopped containers' host veths off its event
+    loop (comm pl-netdev-reap, a child of portlayerd)."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if comm == "pl-netdev-reap" and ppid == daemon.pid:
+            return int(pid)
+    return None
+
+
+def hold_netns(api, cid):
+    """An fd on a running container's network namespace: while it is open the kernel cannot
+    tear the namespace down, so its veth stays until someone deletes it."""
+    return os.open(f"/proc/{api.state(cid)['pid']}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def test_host_veth_goes_after_removal(api, rootfs, daemon):
+    cid = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": "bridge"}])
+    api.start(cid)
+    veth = f"pv{cid[:10]}0"
+    assert veth in links(daemon)
+    api.remove(cid, force=True)
+    # deleted off the daemon's loop: the removal's answer does not wait for it
+    wait_until(lambda: veth not in links(daemon), what=f"{veth} deleted")
+
+
+def test_address_not_reused_while_old_veth_remains(api, rootfs, uniq, daemon):
+    # a scope with a single address for containers (/30: network, gateway, one, broadcast)
+    s = make_scope(api, f"one-{uniq}", subnet=f"10.{next(_subnets)}.0.0/30")
+    a = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    api.start(a)
+    ip, veth = ip_of(api, a), f"pv{a[:10]}0"
+    assert veth in links(daemon)
+    helper = reaper_pid(daemon)
+    assert helper, "no pl-netdev-reap helper under portlayerd"
+    ns = hold_netns(api, a)
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        api.remove(a, force=True)  # answers though its veth cannot be deleted yet
+        assert veth in links(daemon)
+        # the address is still the old veth's: not handed out, not even when asked for
+        r = api.create_raw({**api.create_body(rootfs, ["true"]),
+                            "networks": [{"scope": s["name"]}]})
+        assert r.status == 409, (r.status, r.body)
+        r = api.create_raw({**api.create_body(rootfs, ["true"]),
+                            "networks": [{"scope": s["name"], "ip": ip}]})
+        assert r.status == 409, (r.status, r.body)
+    finally:
+        os.kill(helper, signal.SIGCONT)
+        os.close(ns)
+    wait_until(lambda: veth not in links(daemon), what=f"{veth} deleted")
+    assert ip_of(api, create_once_free(api, rootfs, networks=[{"scope": s["name"]}])) == ip
+
+
+def test_veths_removed_together_go_together(api, rootfs, uniq, daemon):
+    """Veths queued while the helper is busy are deleted as one batch (one group deletion):
+    every one of them goes, and nothing else."""
+    s = make_scope(api, f"batch-{uniq}")
+    ids = [create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+           for _ in range(5)]
+    for cid in ids:
+        api.start(cid)
+    stays, gone = ids[0], ids[1:]
+    ips = [ip_of(api, cid) for cid in gone]
+    helper = reaper_pid(daemon)
+    assert helper
+    held = [hold_netns(api, cid) for cid in gone]
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        for cid in gone:  # the first goes out alone, the others queue behind it
+            api.remove(cid, force=True)
+        assert all(f"pv{cid[:10]}0" in links(daemon) for cid in gone)
+    finally:
+        os.kill(helper, signal.SIGCONT)
+        for fd in held:
+            os.close(fd)
+    wait_until(lambda: not any(f"pv{cid[:10]}0" in links(daemon) for cid in gone),
+               what="the batch deleted")
+    assert f"pv{stays[:10]}0" in links(daemon) and api.state(stays)["status"] == "running"
+    for ip in ips:
+        create_once_free(api, rootfs, networks=[{"scope": s["name"], "ip": ip}])
+
+
+def test_restart_deletes_veths_of_stopped_containers(api, rootfs, uniq, daemon):
+    """A daemon that died with a veth deletion queued (its helper with it) leaves the veth
+    on the bridge: the next start deletes it before it serves, and keeps running ones'."""
+    s = make_scope(api, f"left-{uniq}")
+    gone = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    stays = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    api.start(gone)
+    api.start(stays)
+    helper = reaper_pid(daemon)
+    assert helper
+    ns = hold_netns(api, gone)
+    try:
+        os.kill(helper, signal.SIGSTOP)
+        api.kill(gone)
+        api.wait(gone)
+        assert f"pv{gone[:10]}0" in links(daemon)
+        daemon.kill()  # the helper dies with it, its deletion undone
+        wait_until(lambda: proc_state(helper) in (None, "Z"), what="helper gone with the daemon")
+        assert f"pv{gone[:10]}0" in links(daemon)
+        daemon.start()
+        l = links(daemon)
+        assert f"pv{gone[:10]}0" not in l and f"pv{stays[:10]}0" in l
+        assert api.state(stays)["status"] == "running"
+    finally:
+        os.close(ns)
 
 
 def test_cleanup_after_removal(api, rootfs, uniq, daemon):
@@ -311,6 +448,7 @@ def test_cleanup_after_removal(api, rootfs, uniq, daemon):
     r = api.delete(f"/networks/{s['name']}")
     assert r.status == 204, r.body
     assert api.get(f"/networks/{s['name']}").status == 404
+    # the veth's deletion runs off the daemon's loop, but a scope's deletion waits for it
     l = links(daemon)
     assert s["device"] not in l and f"pv{cid[:10]}" not in l
     wait_until(lambda: s["device"] not in table(daemon) and "18181" not in table(daemon),

@@ -160,6 +160,69 @@ int pl_netdev_delete(const char *name, pl_error_t **err)
 	return 0;
 }
 
+struct ports {
+	unsigned master;
+	char (*names)[16];
+	int n, cap;
+};
+
+static int port_attr(const struct nlattr *a, void *data)
+{
+	const struct nlattr **tb = data;
+	unsigned type = mnl_attr_get_type(a);
+	if (type == IFLA_IFNAME || type == IFLA_MASTER)
+		tb[type] = a;
+	return MNL_CB_OK;
+}
+
+static int port_of(const struct nlmsghdr *nlh, void *data)
+{
+	struct ports *p = data;
+	const struct nlattr *tb[IFLA_MAX + 1] = {0};
+	mnl_attr_parse(nlh, sizeof(struct ifinfomsg), port_attr, tb);
+	if (!tb[IFLA_IFNAME] || !tb[IFLA_MASTER] || mnl_attr_get_u32(tb[IFLA_MASTER]) != p->master)
+		return MNL_CB_OK;
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 16;
+		p->names = pl_xrealloc(p->names, (size_t)p->cap * sizeof(*p->names));
+	}
+	snprintf(p->names[p->n++], sizeof(p->names[0]), "%s", mnl_attr_get_str(tb[IFLA_IFNAME]));
+	return MNL_CB_OK;
+}
+
+int pl_netdev_bridge_ports(const char *bridge, char (**names)[16], pl_error_t **err)
+{
+	*names = NULL;
+	struct ports p = {.master = if_nametoindex(bridge)};
+	if (!p.master)
+		return 0;
+	if (nl_open(err) < 0)
+		return -1;
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = RTM_GETLINK;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = ++nl_seq;
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return pl_error_errno(err, "list the ports of %s", bridge);
+	char rbuf[32768];
+	for (;;) {
+		ssize_t n = mnl_socket_recvfrom(nl, rbuf, sizeof(rbuf));
+		int r = n < 0 ? -1
+			      : mnl_cb_run(rbuf, (size_t)n, nlh->nlmsg_seq, nl_portid, port_of, &p);
+		if (r < 0) {
+			free(p.names);
+			return pl_error_errno(err, "list the ports of %s", bridge);
+		}
+		if (r == MNL_CB_STOP)
+			break;
+	}
+	*names = p.names;
+	return p.n;
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];

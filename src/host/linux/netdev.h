@@ -2,8 +2,9 @@
 /* Host network devices for the port layer's scopes and the domains' endpoints: bridges
  * (one per bridge scope, the gateway address on it) and the host side of an endpoint
  * (a veth pair whose inside end is created directly in the domain's network namespace, or
- * a macvlan on an existing interface). The linux implementation (host/linux/netdev.c)
- * speaks rtnetlink; nothing here configures the inside of a domain: tether does that.
+ * a macvlan on an existing interface), and their deletion off the event loop. The linux
+ * implementation (host/linux/netdev.c, netdev_reap.c) speaks rtnetlink; nothing here
+ * configures the inside of a domain: tether does that.
  * Addresses are IPv4 in host byte order. */
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "common/error.h"
+#include "common/loop.h"
 #include "mechanism/domain.h"
 
 /* Creates the bridge unless it exists, gives it addr/prefix (the scope's gateway), brings
@@ -20,6 +22,9 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 /* Deletes a device (a bridge, a left-over veth); a missing one is not an error. */
 int pl_netdev_delete(const char *name, pl_error_t **err);
 bool pl_netdev_exists(const char *name);
+/* The devices enslaved to bridge (its ports): how many, their names in *names (free()). A
+ * missing bridge has none. */
+int pl_netdev_bridge_ports(const char *bridge, char (**names)[16], pl_error_t **err);
 /* Plumbs one endpoint (a veth on its bridge, or a macvlan on its parent) into the network
  * namespace of pid (netns_fd >= 0 wins over pid). The inside end stays down: tether brings
  * it up with its addresses. */
@@ -31,3 +36,33 @@ int pl_netdev_endpoints_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t 
 /* A new network namespace, as an fd, without moving the caller: it steps in and straight
  * back (the daemon is single-threaded). -errno on failure. */
 int pl_netdev_netns_new(void);
+
+/* Deleting host network devices off the event loop. Deleting a veth costs its caller an RCU
+ * grace period (16-38 ms of wall time for ~2 ms of CPU): the daemon's one loop must not
+ * wait for it. A helper process, forked while the daemon is single-threaded (the daemon has
+ * no threads: clone3 of a domain must never race one holding a libc lock), deletes the
+ * devices it is sent over a socketpair and answers each batch; the loop reads the answers
+ * and reports each deletion, in the order they were queued. One batch is out at a time
+ * (what queued meanwhile goes next, in one message). The helper dies with the daemon
+ * (PR_SET_PDEATHSIG: nothing is deleted after a new daemon may have reused a name); what it
+ * had not deleted is the next start's to find. A helper that dies or hangs is replaced;
+ * without one, deletions run on the loop. */
+typedef struct pl_netdev_reaper pl_netdev_reaper_t;
+/* On the loop, or inside pl_netdev_reaper_wait/free (never inside _delete): the deletion
+ * of ticket is over, with 0 (the device is gone: deleted, or it was already) or -errno (it
+ * may still exist). */
+typedef void (*pl_netdev_reaped_fn)(void *data, uint64_t ticket, int result);
+
+/* Forks the helper (in the caller's network namespace). Never NULL: a helper that cannot
+ * be made is logged and the deletions run on the loop. */
+pl_netdev_reaper_t *pl_netdev_reaper_new(pl_loop_t *loop, pl_netdev_reaped_fn fn, void *data);
+/* The ticket the next _delete returns (tickets are consecutive from 1). */
+uint64_t pl_netdev_reaper_next(const pl_netdev_reaper_t *r);
+/* Queues the deletion of device name (at most IFNAMSIZ-1 bytes); returns its ticket. */
+uint64_t pl_netdev_reaper_delete(pl_netdev_reaper_t *r, const char *name);
+/* Blocks until every deletion up to ticket (0: every one queued) is over and reported. A
+ * helper that answers nothing for 10 s is killed (it can delete nothing after that) and
+ * replaced. */
+void pl_netdev_reaper_wait(pl_netdev_reaper_t *r, uint64_t ticket);
+/* Waits for every queued deletion (reported as usual), then ends the helper. */
+pl_netdev_reaper_t *pl_netdev_reaper_free(pl_netdev_reaper_t *r);

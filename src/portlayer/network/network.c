@@ -78,6 +78,11 @@ static pl_scope_t *find_scope(pl_network_t *n, const char *name)
 	return NULL;
 }
 
+pl_scope_t *pl_scope_find(pl_network_t *n, const char *name)
+{
+	return find_scope(n, name);
+}
+
 static pl_scope_t *scope_free(pl_scope_t *s)
 {
 	if (!s)
@@ -361,6 +366,7 @@ static void rebuild_except(pl_network_t *n, const pl_container_t *self)
 	for (pl_container_t *c = pl_container_first(n->pl); c; c = pl_container_next(c))
 		if (c != self)
 			take_recorded(n, pl_container_config(c), pl_container_id(c));
+	pl_hostends_reserve(n, self); /* addresses whose host ends are still being deleted */
 	/* with self left out the allocators hold what a commit may still refuse */
 	n->alloc_stale = self != NULL;
 }
@@ -372,9 +378,10 @@ void pl_network_rebuild(pl_network_t *n)
 		    true; /* derived at the next attach: one walk, not one per change */
 }
 
-/* c is gone: its addresses go back, unless the allocators are to be derived anyway or two
- * records claimed one address (then the other keeps it: derive again). */
-static void give_back(pl_network_t *n, const pl_container_t *c)
+/* c is gone (its host ends too): its addresses go back, unless the allocators are to be
+ * derived anyway or two records claimed one address (then the other keeps it: derive
+ * again). */
+void pl_network_give_back(pl_network_t *n, const json_t *networks)
 {
 	if (n->alloc_stale || n->alloc_conflicts) {
 		n->alloc_stale = true;
@@ -382,7 +389,7 @@ static void give_back(pl_network_t *n, const pl_container_t *c)
 	}
 	size_t i;
 	json_t *e;
-	json_array_foreach(pl_container_config(c)->networks, i, e)
+	json_array_foreach(networks, i, e)
 	{
 		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
 		uint32_t a = pl_endpoint_ip(e);
@@ -556,24 +563,9 @@ static void host_ifname(const pl_container_t *c, size_t i, char *buf, size_t siz
 	snprintf(buf, size, "pv%.10s%x", pl_container_id(c), (unsigned)i & 0xf);
 }
 
-/* A stopped container's veths go now, not when the kernel gets round to its network
- * namespace (that cleanup is asynchronous and can lag on a busy host): a removal or a
- * network's deletion that has answered leaves no interface behind. */
-static void drop_host_ends(pl_network_t *n, const pl_container_t *c)
+void pl_scope_host_ifname(const pl_container_t *c, size_t i, char *buf, size_t size)
 {
-	if (!mode_is(pl_container_config(c), "bridge"))
-		return;
-	size_t i;
-	json_t *e;
-	json_array_foreach(pl_container_config(c)->networks, i, e)
-	{
-		pl_scope_t *s = find_scope(n, json_string_value(json_object_get(e, "scope")));
-		if (!s || s->external)
-			continue;
-		char name[32];
-		host_ifname(c, i, name, sizeof(name));
-		pl_netdev_delete(name, NULL); /* gone already (a VM's tap with its QEMU): fine */
-	}
+	host_ifname(c, i, buf, size);
 }
 
 size_t pl_network_endpoints(pl_network_t *n, const pl_container_t *c, pl_domain_endpoint_t **out)
@@ -759,7 +751,11 @@ void pl_network_container_changed(pl_network_t *n, const pl_container_t *c)
 
 int pl_network_prepare(pl_network_t *n, const pl_container_t *c, pl_error_t **err)
 {
-	if (!n || !mode_is(pl_container_config(c), "bridge"))
+	if (!n)
+		return 0;
+	/* its host ends of the last run are gone before this run's take their names */
+	pl_hostends_wait(n, c);
+	if (!mode_is(pl_container_config(c), "bridge"))
 		return 0;
 	/* its scopes' isolation must be in place before it runs (scopes are written when
 	 * created: what can still be pending is a failed write, or a stale DNAT to one of
@@ -922,6 +918,7 @@ int pl_network_remove(pl_network_t *n, const char *name, pl_error_t **err)
 		    "remove or disconnect them first",
 		    s->name, json_array_size(eps),
 		    json_string_value(json_object_get(json_array_get(eps, 0), "container")));
+	pl_hostends_wait(n, NULL); /* no veth outlives its scope */
 	if (forget_scope(n, s) < 0)
 		return pl_error_errno(err, "remove network %s", name);
 	pl_nft_write(n, false, NULL);
@@ -968,14 +965,18 @@ static void on_lifecycle(pl_portlayer_t *pl, pl_container_t *c, pl_lifecycle_t w
 	pl_network_t *n = data;
 	switch (what) {
 	case PL_LIFECYCLE_STOPPED:
-		drop_host_ends(n, c);
+		/* its veths go now, not when the kernel gets round to its network namespace
+		 * (asynchronous, it can lag on a busy host), but off the loop: the exit and
+		 * the answers waiting on it do not pay for the deletion */
+		pl_hostends_stopped(n, c);
 		pl_network_container_changed(n, c);
 		break;
 	case PL_LIFECYCLE_STARTED:
 		pl_network_container_changed(n, c);
 		break;
 	case PL_LIFECYCLE_GONE:
-		give_back(n, c);
+		if (!pl_hostends_gone(n, c))
+			pl_network_give_back(n, pl_container_config(c)->networks);
 		break;
 	case PL_LIFECYCLE_RUNNING:
 	case PL_LIFECYCLE_RESUMED:
@@ -1032,6 +1033,7 @@ pl_network_t *pl_network_open(pl_portlayer_t *pl, const char *root, pl_loop_t *l
 		}
 		pl_scope_dns_start(n, s);
 	}
+	pl_hostends_open(n);
 	pl_network_rebuild(n);
 	/* without its table the daemon would run containers unisolated: fatal */
 	if (pl_nft_write(n, true, err) < 0) {
@@ -1047,6 +1049,7 @@ pl_network_t *pl_network_free(pl_network_t *n)
 {
 	if (!n)
 		return NULL;
+	pl_hostends_close(n); /* no veth outlives the daemon's shutdown */
 	while (n->scopes) {
 		pl_scope_t *s = n->scopes;
 		n->scopes = s->next;

@@ -37,6 +37,8 @@ static inline uint32_t pl_endpoint_ip(const json_t *e)
 }
 
 typedef struct pl_nft pl_nft_t;
+typedef struct pl_drop pl_drop_t;
+struct pl_netdev_reaper;
 
 /* The candidate subnets for scopes created without one, and the netns pool's size. */
 struct pl_network_opts {
@@ -62,6 +64,9 @@ struct pl_network {
 	size_t pool_n;
 	int pool_size;
 	pl_timer_t *pool_timer;
+	struct pl_netdev_reaper *reaper; /* deletes host ends off the loop (hostends.c) */
+	pl_drop_t *drops;		 /* stopped containers' host ends being deleted */
+	bool closing;
 };
 
 /* ports.c: the project's nftables table, a function of the scopes and the running
@@ -86,6 +91,25 @@ char *pl_nft_ruleset(pl_network_t *n);
 /* names.c: the scope's DNS responder (bridge scopes; idempotent). */
 void pl_scope_dns_start(pl_network_t *n, pl_scope_t *s);
 void pl_scope_dns_stop(pl_scope_t *s);
+
+/* network.c, for the unit's other files: a scope by name (or id prefix); the host end's
+ * name of c's endpoint i; addresses of networks records back to the allocators. */
+pl_scope_t *pl_scope_find(pl_network_t *n, const char *name);
+void pl_scope_host_ifname(const struct pl_container *c, size_t i, char *buf, size_t size);
+void pl_network_give_back(pl_network_t *n, const json_t *networks);
+
+/* hostends.c: the host ends of stopped containers, deleted off the loop; the addresses
+ * they had are held until they are gone. _open deletes those of containers that do not run
+ * (before anything is served); _stopped queues c's; _gone: c's addresses wait for its host
+ * ends (true), or are free now (false); _wait: until c's (NULL: every) host end queued is
+ * gone; _reserve: a rebuild of the allocators takes the addresses held (self's excepted);
+ * _close waits for every deletion. */
+void pl_hostends_open(pl_network_t *n);
+void pl_hostends_stopped(pl_network_t *n, const struct pl_container *c);
+bool pl_hostends_gone(pl_network_t *n, const struct pl_container *c);
+void pl_hostends_wait(pl_network_t *n, const struct pl_container *c);
+void pl_hostends_reserve(pl_network_t *n, const struct pl_container *self);
+void pl_hostends_close(pl_network_t *n);
 
 /* pool.c */
 void pl_netns_pool_init(pl_network_t *n, int size);
