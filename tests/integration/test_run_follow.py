@@ -189,3 +189,14 @@ def test_plctl_run_detached_in_one_request(api, plctl, rootfs, uniq):
     kept = api.inspect(f"{uniq}-kept")
     assert kept["state"]["status"] == "stopped" and kept["state"]["exit_code"] == 127
     plctl("rm", kept["id"], check=0)
+
+
+def test_plctl_run_rm_i_feeds_all_of_stdin(api, plctl, rootfs):
+    """-i in the one-request run: our stdin reaches the process whole, then its end."""
+    import hashlib
+    data = os.urandom(1 << 20).hex()  # text: plctl() runs with text=True
+    before = ids(api)
+    p = plctl("run", "--rm", "-i", "--network", "none", rootfs, "--", "sha256sum", input=data)
+    assert p.returncode == 0, p
+    assert p.stdout.split()[0] == hashlib.sha256(data.encode()).hexdigest()
+    assert ids(api) == before
