@@ -200,3 +200,38 @@ def test_plctl_run_rm_i_feeds_all_of_stdin(api, plctl, rootfs):
     assert p.returncode == 0, p
     assert p.stdout.split()[0] == hashlib.sha256(data.encode()).hexdigest()
     assert ids(api) == before
+
+
+def test_follow_ends_without_status_when_the_daemon_stops(binaries, rootfs, uniq):
+    """A daemon stopped cleanly ends a followed run's answer without the exit status: plctl
+    says so (125), the container outlives the daemon, and the next daemon still removes it
+    (auto_remove) once it stops."""
+    import tempfile
+
+    from conftest import Daemon, finish_or_fail, start_or_fail
+    tmp = tempfile.mkdtemp(prefix="pl-it-follow-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        p = subprocess.Popen([str(PLCTL), "-H", f"unix://{d.socket}", "run", "--rm", "--name",
+                              uniq, "--network", "none", rootfs, "--", "/bin/sh", "-c",
+                              "echo ready; exec sleep 600"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            assert select.select([p.stdout], [], [], DEADLINE)[0]
+            assert os.read(p.stdout.fileno(), 4096) == b"ready\n"
+            assert d.stop() == 0, d.log_tail()
+            _, err = p.communicate(timeout=DEADLINE)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert p.returncode == 125 and b"before its exit status" in err, (p.returncode, err)
+        d.start()
+        c = d.api.inspect(uniq)
+        assert c["state"]["status"] == "running", c
+        assert d.api.post(f"/containers/{c['id']}/kill").status == 204
+        assert wait_until(lambda: d.api.get(f"/containers/{c['id']}").status == 404,
+                          what="the container removed once it stopped")
+    finally:
+        finish_or_fail(d, restart=True)
