@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "common/phase.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -65,6 +66,18 @@ void pl_phase_render(FILE *f)
 			(unsigned long long)phases[i].n);
 }
 
+/* A name read from a page, as a string that lives as long as the sums (pl_phase_add keeps
+ * the pointer): the known one, or a copy, one per distinct name and never more than the
+ * sums hold. */
+static const char *intern(const char *name)
+{
+	for (size_t i = 0; i < n_phases; i++)
+		if (strcmp(phases[i].name, name) == 0)
+			return phases[i].name;
+	char *copy = n_phases < MAX_PHASES ? strdup(name) : NULL;
+	return copy ? copy : "dom.other";
+}
+
 pl_phase_page_t *pl_phase_page_new(void)
 {
 	void *p = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE,
@@ -78,8 +91,8 @@ pl_phase_page_t *pl_phase_page_new(void)
 
 void pl_phase_page_mark(pl_phase_page_t *p, const char *name)
 {
-	if (p && p->n < PL_PHASE_PAGE_MARKS) {
-		p->marks[p->n].name = name;
+	if (p && p->n >= 0 && p->n < PL_PHASE_PAGE_MARKS) {
+		snprintf(p->marks[p->n].name, sizeof(p->marks[p->n].name), "%s", name);
 		p->marks[p->n].t = pl_phase_now();
 		p->n++;
 	}
@@ -115,7 +128,8 @@ void pl_phase_page_collect(pid_t pid)
 		pl_phase_page_t *p = pages[i].page;
 		int64_t prev = p->t0;
 		for (int k = 0; k < p->n && k < PL_PHASE_PAGE_MARKS; k++) {
-			pl_phase_add(p->marks[k].name, p->marks[k].t - prev);
+			p->marks[k].name[sizeof(p->marks[k].name) - 1] = '\0';
+			pl_phase_add(intern(p->marks[k].name), p->marks[k].t - prev);
 			prev = p->marks[k].t;
 		}
 		/* tether's exec and start-up, up to its HELLO (the caller's moment) */

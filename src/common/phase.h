@@ -24,7 +24,9 @@ typedef struct pl_phase_page {
 	int64_t t0; /* the daemon's clock just before clone */
 	int n;
 	struct {
-		const char *name; /* a literal of this binary: the child is a copy of the daemon */
+		/* a copy (the stamping process may be another binary: tether, for a prepared
+		 * domain), NUL-terminated when read */
+		char name[40];
 		int64_t t;
 	} marks[PL_PHASE_PAGE_MARKS];
 } pl_phase_page_t;

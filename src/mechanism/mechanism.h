@@ -132,6 +132,10 @@ typedef struct pl_mechanism {
 	/* Releases what the domain held on the host after tether is gone (cgroups, ...).
 	 * Kills anything still left in it first. Idempotent. */
 	int (*destroy)(const struct pl_mechanism *m, const char *id, pl_error_t **err);
+	/* Optional. Taken while tether runs: an fd holding what is costly to tear down of the
+	 * domain (linux: its mount namespace), so that tether's exit is quick and the teardown
+	 * happens where the fd is closed (the janitor's process, after the answer). -1: none. */
+	int (*teardown_handle)(const struct pl_mechanism *m, const pl_domain_t *dom);
 	/* Optional. The domain's process ended and tether left no exit record: judges the exit
 	 * code and signal from the process's wait status (reaped false: not our child, no
 	 * status) and returns the reason to record, or NULL. Without it the status is the

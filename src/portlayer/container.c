@@ -115,7 +115,7 @@ pl_portlayer_t *pl_portlayer_open(const pl_portlayer_options_t *o, pl_error_t **
 		pl_error_errno(err, "open %s", rdir);
 		return pl_portlayer_free(pl);
 	}
-	pl->janitor = pl_janitor_new(loop, pl->containers_fd);
+	pl->janitor = pl_janitor_new(loop, pl->containers_fd, pl->run_containers_fd);
 	char host[256] = "";
 	gethostname(host, sizeof(host) - 1);
 	pl->events = pl_events_open(root, host, err);
@@ -171,6 +171,7 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 		if (pl_container_is_running(c))
 			pl_container_lifecycle(c, PL_LIFECYCLE_RELEASED);
 		release_domain(c);
+		c->teardown_fd = pl_close(c->teardown_fd); /* a running domain: only a reference */
 		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
@@ -398,7 +399,7 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 		}
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = c->teardown_fd = -1;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
@@ -509,7 +510,8 @@ static void domain_ended(pl_container_t *c)
 		pl_container_emit(c, "oom", NULL);
 	}
 	pl_error_t *e = NULL;
-	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
+	c->destroyed = c->mech->destroy(c->mech, c->id, &e) == 0;
+	if (!c->destroyed) {
 		pl_log_warn("container %s: release cgroups: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
@@ -547,6 +549,11 @@ static void domain_ended(pl_container_t *c)
 	}
 	changed(c); /* answers waits */
 	pl_phase_step("exit.emit_notify", &pt);
+	/* the unmounting, by the janitor: once the waits are answered (its process may take
+	 * the loop's CPU), before anything mounts the upper directory again */
+	if (c->teardown_fd >= 0)
+		c->teardown_ticket = pl_janitor_hand(c->pl->janitor, TAKE_FD(c->teardown_fd));
+	pl_phase_step("exit.teardown_hand", &pt);
 	if (!by_user && c->status == PL_STATUS_STOPPED)
 		pl_container_consider_restart(c);
 }
@@ -628,6 +635,20 @@ static uint32_t session_of(const json_t *j)
 	return json_is_integer(s) ? (uint32_t)json_integer_value(s) : PL_SESSION_PRIMARY;
 }
 
+/* Taken while tether runs, so that its exit does not unmount the domain (janitor.h). */
+static void hold_teardown(pl_container_t *c)
+{
+	if (c->teardown_fd < 0 && c->mech->teardown_handle && c->dom.pidfd >= 0)
+		c->teardown_fd = c->mech->teardown_handle(c->mech, &c->dom);
+}
+
+void pl_container_settle_teardown(pl_container_t *c)
+{
+	if (c->teardown_ticket && c->pl->janitor)
+		pl_janitor_settle(c->pl->janitor, c->teardown_ticket, 2000);
+	c->teardown_ticket = 0;
+}
+
 static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8_t *payload)
 {
 	_cleanup_json_ json_t *j = json_loadb((const char *)payload, h->len, 0, NULL);
@@ -641,8 +662,10 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			pl_sessions_on_started(c, session_of(j), j);
 			break;
 		}
-		if (c->status != PL_STATUS_STARTING)
+		if (c->status != PL_STATUS_STARTING) {
+			hold_teardown(c);
 			break; /* a resumed tether confirming what we know */
+		}
 		c->status = PL_STATUS_RUNNING;
 		if (c->phase_t) /* tether: CONFIG parsed, process forked, seccomp, exec */
 			pl_phase_step("tether.config_to_started", &c->phase_t);
@@ -656,6 +679,7 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 		if (c->phase_t)
 			pl_phase_step("start.started_state_notify", &c->phase_t);
 		c->phase_t = 0;
+		hold_teardown(c); /* after the answer */
 		break;
 	case PL_MSG_EXITED: {
 		if (session_of(j) != PL_SESSION_PRIMARY) {
@@ -918,6 +942,8 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	pl_status_t before = c->status;
 	c->status = PL_STATUS_STARTING;
 	c->dom.pid = 0;
+	pl_container_settle_teardown(c); /* the last run's overlay is unmounted */
+	c->destroyed = false;
 	pl_phase_step("start.prepare", &pt);
 	if (pl_store_save_state(c, err) < 0) {
 		pl_pods_domain_gone(c);
@@ -1064,7 +1090,7 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	c->status = PL_STATUS_REMOVING;
 	pl_pods_domain_gone(c);
 	pl_error_t *e = NULL;
-	if (c->mech->destroy(c->mech, c->id, &e) < 0) {
+	if (!c->destroyed && c->mech->destroy(c->mech, c->id, &e) < 0) {
 		pl_log_warn("container %.12s: %s", c->id, e->msg);
 		pl_error_free(e);
 	}
@@ -1081,8 +1107,12 @@ int pl_container_remove(pl_portlayer_t *pl, pl_container_t *c, bool force, pl_er
 	pl_phase_step("remove.emit", &pt);
 	pl_container_lifecycle(c, PL_LIFECYCLE_GONE); /* its addresses are free again */
 	pl_phase_step("remove.network_rebuild", &pt);
+	char id[sizeof(c->id)];
+	memcpy(id, c->id, sizeof(id));
 	pl_container_free_record(c);
 	pl_phase_step("remove.free_record", &pt);
+	pl_store_discard_domain(pl, id);
+	pl_phase_step("remove.domain_tree", &pt);
 	return 0;
 }
 

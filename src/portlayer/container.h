@@ -135,6 +135,9 @@ const char *pl_container_name(const pl_container_t *c); /* "" when unnamed */
 uint64_t pl_container_version(const pl_container_t *c);
 pl_status_t pl_container_status(const pl_container_t *c);
 bool pl_container_is_running(const pl_container_t *c);
+/* Waits until the last run's domain is torn down (its overlay unmounted, portlayer/janitor.h):
+ * before its upper directory is mounted again. */
+void pl_container_settle_teardown(pl_container_t *c);
 /* Number of times the container has exited (advances on every stop). */
 uint64_t pl_container_exits(const pl_container_t *c);
 /* Exit status as the wait API reports it: {"exit_code","signal","error"}. */

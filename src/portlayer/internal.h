@@ -106,6 +106,14 @@ struct pl_container {
 	int sync_pidfd;
 	pl_watch_t *sync_watch;
 	bool start_waits_sync;
+	/* the running domain's teardown handle (mechanism.h, -1: none), and once handed to the
+	 * janitor at the end, its ticket (0: none): the next mount of the upper directory waits
+	 * for it (pl_container_settle_teardown) */
+	int teardown_fd;
+	uint64_t teardown_ticket;
+	/* the mechanism's destroy succeeded at the last end and nothing started since: a
+	 * removal need not call it again */
+	bool destroyed;
 
 	/* the last STATS tether sent (mechanisms whose stats come from inside the domain) and
 	 * how many have arrived, for requests waiting on the next one */
@@ -167,6 +175,8 @@ int pl_store_save_state(pl_container_t *c, pl_error_t **err);
  * config, the saved state, the saved run's pid and start time in c->dom. Touches no domain. */
 int pl_store_load_all(pl_portlayer_t *pl, pl_container_t ***out, size_t *count, pl_error_t **err);
 int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
+/* After pl_store_remove_domain and the record's end: deletes the renamed tree (janitor). */
+void pl_store_discard_domain(pl_portlayer_t *pl, const char *id);
 /* Opens (creating) the container's run directory into c->run_dirfd. */
 int pl_store_open_run_dir(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **err);
 /* Reads tether's exit record for the last run; 0 when absent or empty. */

@@ -3,112 +3,409 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "common/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+/* One message to the child: 'T' + a name (delete that tree in dirfd), 'R' + a name (in
+ * run_dirfd) or 'H' with one fd (close it). The child answers 'T' for a tree, 'H' for a
+ * handle, once done. */
+typedef struct msg {
+	char op;
+	char *name; /* 'T', 'R' */
+	int fd;	    /* 'H' */
+} msg_t;
+
+typedef struct fifo {
+	msg_t *v;
+	size_t head, n, cap;
+} fifo_t;
 
 struct pl_janitor {
 	pl_loop_t *loop;
-	int dirfd;
-	char **queue; /* waiting for the next child */
-	size_t n, cap;
-	size_t running; /* names the current child deletes */
-	pid_t pid;	/* the current child, 0 when none */
-	int pidfd;
+	int dirfd, run_dirfd;
+	int sock; /* our end of the child's socket, -1: no child */
+	pid_t pid;
 	pl_watch_t *watch;
+	uint32_t events;
+	fifo_t backlog;		 /* not sent yet (the child's socket was full) */
+	fifo_t trees;		 /* sent, not deleted yet (given again to a new child) */
+	uint64_t handed, closed; /* handles: tickets given out, handles closed */
+	size_t trees_pending;	 /* queued or being deleted */
+	unsigned deaths;	 /* children lost: past a few, work here instead */
 };
 
-pl_janitor_t *pl_janitor_new(pl_loop_t *loop, int dirfd)
+#define MAX_DEATHS   3
+#define NAME_MAX_LEN 256
+
+static void push(fifo_t *f, msg_t m)
+{
+	if (f->head && f->head == f->n)
+		f->head = f->n = 0;
+	if (f->n == f->cap) {
+		if (f->head) { /* reuse the front before growing */
+			memmove(f->v, f->v + f->head, (f->n - f->head) * sizeof(*f->v));
+			f->n -= f->head;
+			f->head = 0;
+		}
+		if (f->n == f->cap) {
+			f->cap = f->cap ? 2 * f->cap : 16;
+			f->v = pl_xrealloc(f->v, f->cap * sizeof(*f->v));
+		}
+	}
+	f->v[f->n++] = m;
+}
+
+static size_t fifo_len(const fifo_t *f)
+{
+	return f->n - f->head;
+}
+
+static msg_t pop(fifo_t *f)
+{
+	return f->v[f->head++];
+}
+
+/* --- the child --- */
+
+/* The child's trees, deleted by a thread of their own so that a handle never waits for a
+ * tree (a start of the same container waits for its handle: pl_janitor_settle). */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	char **q; /* each name with its letter, 'T' or 'R' */
+	size_t head, n, cap;
+} trees = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static void *tree_worker(void *arg)
+{
+	for (;;) {
+		pthread_mutex_lock(&trees.lock);
+		while (trees.head == trees.n)
+			pthread_cond_wait(&trees.more, &trees.lock);
+		char *name = trees.q[trees.head++];
+		if (trees.head == trees.n)
+			trees.head = trees.n = 0;
+		pthread_mutex_unlock(&trees.lock);
+		pl_remove_tree_at(name[0] == 'R' ? 5 : 3, name + 1, NULL);
+		free(name);
+		send(4, "T", 1, MSG_NOSIGNAL);
+	}
+	return arg;
+}
+
+static void tree_push(const char *name)
+{
+	pthread_mutex_lock(&trees.lock);
+	if (trees.n == trees.cap) {
+		trees.cap = trees.cap ? 2 * trees.cap : 16;
+		trees.q = pl_xrealloc(trees.q, trees.cap * sizeof(*trees.q));
+	}
+	trees.q[trees.n++] = pl_xstrdup(name);
+	pthread_cond_signal(&trees.more);
+	pthread_mutex_unlock(&trees.lock);
+}
+
+static _Noreturn void serve(int sock)
+{
+	for (;;) {
+		char buf[NAME_MAX_LEN + 2];
+		union {
+			char b[CMSG_SPACE(sizeof(int) * 4)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl.b,
+				    .msg_controllen = sizeof(ctl)};
+		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0); /* the daemon let us go (or is gone) */
+		/* closing a handle is the work: the kernel tears down what it held */
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < nfd; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				close(fd);
+			}
+		}
+		if (buf[0] == 'H') {
+			send(sock, "H", 1, MSG_NOSIGNAL);
+		} else if ((buf[0] == 'T' || buf[0] == 'R') && n > 1) {
+			buf[n] = '\0';
+			tree_push(buf);
+		}
+	}
+}
+
+static _Noreturn void child(pid_t daemon, int dirfd, int run_dirfd, int sock)
+{
+	/* dies with the daemon: the kernel closes the handles, the next start deletes the
+	 * trees, alone */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != daemon)
+		_exit(0);
+	/* nothing of the daemon's but the directories and the socket: a tether must see its
+	 * daemon's socket close when the daemon dies, not when this child does */
+	int d = fcntl(dirfd, F_DUPFD, 6), r = fcntl(run_dirfd, F_DUPFD, 6),
+	    s = fcntl(sock, F_DUPFD, 6);
+	if (d < 0 || r < 0 || s < 0 || dup2(d, 3) < 0 || dup2(s, 4) < 0 || dup2(r, 5) < 0)
+		_exit(1);
+	close_range(6, ~0U, 0);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* background work: the next container's start comes first. SCHED_BATCH: a message
+	 * wakes us without preempting the daemon on its CPU (woken as a normal task we took
+	 * it for the whole teardown, ~1 ms, in the middle of an exit); still a fair share,
+	 * never starved while holding a kernel lock the daemon needs (SCHED_IDLE could be) */
+	setpriority(PRIO_PROCESS, 0, 10);
+	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0});
+	pthread_t t;
+	if (pthread_create(&t, NULL, tree_worker, NULL) != 0)
+		_exit(1);
+	serve(4);
+}
+
+/* --- the daemon's side --- */
+
+static void on_event(pl_loop_t *loop, int fd, uint32_t events, void *data);
+
+static void set_events(pl_janitor_t *j)
+{
+	uint32_t ev = EPOLLIN | (fifo_len(&j->backlog) ? EPOLLOUT : 0);
+	if (j->watch && ev != j->events && pl_loop_watch_modify(j->loop, j->watch, ev) == 0)
+		j->events = ev;
+}
+
+static bool spawn(pl_janitor_t *j)
+{
+	if (j->deaths >= MAX_DEATHS)
+		return false;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return false;
+	pid_t self = getpid();
+	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
+	if (pid == 0)
+		child(self, j->dirfd, j->run_dirfd, sv[1]);
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return false;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	j->events = EPOLLIN;
+	j->watch = pl_loop_watch(j->loop, sv[0], EPOLLIN, on_event, j, NULL);
+	if (!j->watch) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(sv[0]);
+		return false;
+	}
+	j->sock = sv[0];
+	j->pid = pid;
+	return true;
+}
+
+/* No child to be had: the work is done here, on the loop, as it was before the janitor. */
+static void work_here(pl_janitor_t *j)
+{
+	while (fifo_len(&j->backlog)) {
+		msg_t m = pop(&j->backlog);
+		if (m.op == 'H') {
+			close(m.fd);
+			j->closed++;
+		} else {
+			pl_remove_tree_at(m.op == 'R' ? j->run_dirfd : j->dirfd, m.name, NULL);
+			free(m.name);
+			j->trees_pending--;
+		}
+	}
+}
+
+static void child_gone(pl_janitor_t *j);
+
+static void flush(pl_janitor_t *j)
+{
+	if (!fifo_len(&j->backlog))
+		return;
+	if (j->sock < 0 && !spawn(j)) {
+		work_here(j);
+		return;
+	}
+	while (fifo_len(&j->backlog)) {
+		msg_t *m = &j->backlog.v[j->backlog.head];
+		ssize_t n;
+		if (m->op == 'H') {
+			n = pl_send_fds(j->sock, "H", 1, &m->fd, 1, MSG_DONTWAIT);
+		} else {
+			char buf[NAME_MAX_LEN + 2];
+			int len = snprintf(buf, sizeof(buf), "%c%s", m->op, m->name);
+			n = send(j->sock, buf, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0) {
+			child_gone(j);
+			return;
+		}
+		msg_t sent = pop(&j->backlog);
+		if (sent.op == 'H')
+			close(sent.fd); /* the child has its own now */
+		else
+			push(&j->trees, sent);
+	}
+	set_events(j);
+}
+
+/* The child died (killed, or the socket broke): what it held is closed by the kernel; the
+ * trees it had not deleted go to the next child. */
+static void child_gone(pl_janitor_t *j)
+{
+	j->watch = pl_loop_unwatch(j->loop, j->watch);
+	j->sock = pl_close(j->sock);
+	if (j->pid > 0) {
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+	}
+	j->pid = 0;
+	j->deaths++;
+	size_t waiting = 0;
+	for (size_t i = j->backlog.head; i < j->backlog.n; i++)
+		waiting += j->backlog.v[i].op == 'H';
+	j->closed = j->handed - waiting;
+	fifo_t again = {0};
+	while (fifo_len(&j->trees))
+		push(&again, pop(&j->trees));
+	while (fifo_len(&j->backlog))
+		push(&again, pop(&j->backlog));
+	free(j->backlog.v);
+	j->backlog = again;
+	pl_log_warn("janitor: its worker process ended; %s",
+		    j->deaths >= MAX_DEATHS ? "deleting on the loop from now on"
+					    : "starting another");
+	flush(j);
+}
+
+static void read_acks(pl_janitor_t *j)
+{
+	for (;;) {
+		char buf[16];
+		ssize_t n = recv(j->sock, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			child_gone(j);
+			return;
+		}
+		if (buf[0] == 'H') {
+			j->closed++;
+		} else if (buf[0] == 'T' && fifo_len(&j->trees)) {
+			free(pop(&j->trees).name);
+			j->trees_pending--;
+		}
+	}
+}
+
+static void on_event(pl_loop_t *loop, int fd, uint32_t events, void *data)
+{
+	pl_janitor_t *j = data;
+	read_acks(j); /* also sees the end of a child that died */
+	if (j->sock >= 0 && (events & EPOLLOUT))
+		flush(j);
+}
+
+pl_janitor_t *pl_janitor_new(pl_loop_t *loop, int dirfd, int run_dirfd)
 {
 	pl_janitor_t *j = pl_xcalloc(1, sizeof(*j));
 	j->loop = loop;
 	j->dirfd = dirfd;
-	j->pidfd = -1;
+	j->run_dirfd = run_dirfd;
+	j->sock = -1;
+	/* now, while the daemon is small, not on the first removal's path */
+	spawn(j);
 	return j;
 }
 
-static void start_batch(pl_janitor_t *j);
-
-static void on_child(pl_loop_t *loop, int fd, uint32_t events, void *data)
+void pl_janitor_remove(pl_janitor_t *j, bool run_dir, const char *name)
 {
-	pl_janitor_t *j = data;
-	j->watch = pl_loop_unwatch(loop, j->watch);
-	siginfo_t si;
-	waitid((idtype_t)P_PIDFD, (id_t)j->pidfd, &si, WEXITED);
-	j->pidfd = pl_close(j->pidfd);
-	j->pid = 0;
-	j->running = 0;
-	start_batch(j);
-}
-
-static _Noreturn void child(pid_t daemon, int dirfd, char **names, size_t n)
-{
-	/* dies with the daemon: the next daemon deletes what is left, alone */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != daemon)
-		_exit(0);
-	/* nothing of the daemon's but the directory: a tether must see its daemon's socket
-	 * close when the daemon dies, not when this child does */
-	if (dup2(dirfd, 3) < 0)
-		_exit(1);
-	close_range(4, ~0U, 0);
-	for (size_t i = 0; i < n; i++)
-		pl_remove_tree_at(3, names[i], NULL);
-	_exit(0);
-}
-
-static void start_batch(pl_janitor_t *j)
-{
-	if (j->pid || j->n == 0)
+	if (strlen(name) > NAME_MAX_LEN) { /* never ours; kept correct anyway */
+		pl_remove_tree_at(run_dir ? j->run_dirfd : j->dirfd, name, NULL);
 		return;
-	pid_t self = getpid();
-	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
-	if (pid == 0)
-		child(self, j->dirfd, j->queue, j->n);
-	int pidfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-	if (pid > 0 && pidfd >= 0)
-		j->watch = pl_loop_watch(j->loop, pidfd, EPOLLIN, on_child, j, NULL);
-	if (pid < 0 || !j->watch) {
-		/* no child: delete here rather than leave the trees behind */
-		if (pid > 0) {
-			waitpid(pid, NULL, 0);
-		} else {
-			for (size_t i = 0; i < j->n; i++)
-				pl_remove_tree_at(j->dirfd, j->queue[i], NULL);
+	}
+	push(&j->backlog, (msg_t){.op = run_dir ? 'R' : 'T', .name = pl_xstrdup(name), .fd = -1});
+	j->trees_pending++;
+	flush(j);
+}
+
+uint64_t pl_janitor_hand(pl_janitor_t *j, int fd)
+{
+	push(&j->backlog, (msg_t){.op = 'H', .fd = fd});
+	uint64_t ticket = ++j->handed;
+	flush(j);
+	return ticket;
+}
+
+bool pl_janitor_handle_closed(const pl_janitor_t *j, uint64_t ticket)
+{
+	return !j || j->closed >= ticket;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void pl_janitor_settle(pl_janitor_t *j, uint64_t ticket, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	while (!pl_janitor_handle_closed(j, ticket)) {
+		flush(j);
+		if (j->sock < 0 || pl_janitor_handle_closed(j, ticket))
+			break; /* worked here: closed */
+		int64_t left = deadline - now_ms();
+		if (left <= 0) {
+			pl_log_warn("janitor: a domain's teardown is not finished after %d ms",
+				    timeout_ms);
+			return;
 		}
-		if (pidfd >= 0)
-			close(pidfd);
-		for (size_t i = 0; i < j->n; i++)
-			free(j->queue[i]);
-		j->n = 0;
-		return;
+		struct pollfd p = {.fd = j->sock,
+				   .events = POLLIN | (fifo_len(&j->backlog) ? POLLOUT : 0)};
+		poll(&p, 1, (int)left);
+		read_acks(j);
 	}
-	j->pid = pid;
-	j->pidfd = pidfd;
-	j->running = j->n;
-	for (size_t i = 0; i < j->n; i++)
-		free(j->queue[i]);
-	j->n = 0;
-}
-
-void pl_janitor_remove(pl_janitor_t *j, const char *name)
-{
-	if (j->n == j->cap) {
-		j->cap = j->cap ? 2 * j->cap : 16;
-		j->queue = pl_xrealloc(j->queue, j->cap * sizeof(*j->queue));
-	}
-	j->queue[j->n++] = pl_xstrdup(name);
-	start_batch(j);
 }
 
 size_t pl_janitor_pending(const pl_janitor_t *j)
 {
-	return j ? j->n + j->running : 0;
+	return j ? j->trees_pending + (size_t)(j->handed - j->closed) : 0;
 }
 
 pl_janitor_t *pl_janitor_free(pl_janitor_t *j)
@@ -116,11 +413,22 @@ pl_janitor_t *pl_janitor_free(pl_janitor_t *j)
 	if (!j)
 		return NULL;
 	j->watch = pl_loop_unwatch(j->loop, j->watch);
-	if (j->pidfd >= 0)
-		close(j->pidfd); /* the child dies with the daemon (PDEATHSIG) */
-	for (size_t i = 0; i < j->n; i++)
-		free(j->queue[i]);
-	free(j->queue);
+	j->sock = pl_close(j->sock);
+	if (j->pid > 0) {
+		/* not left to finish a tree the next daemon's start may be deleting too */
+		kill(j->pid, SIGKILL);
+		waitpid(j->pid, NULL, 0);
+	}
+	while (fifo_len(&j->backlog)) {
+		msg_t m = pop(&j->backlog);
+		if (m.op == 'H')
+			close(m.fd);
+		free(m.name);
+	}
+	while (fifo_len(&j->trees))
+		free(pop(&j->trees).name);
+	free(j->backlog.v);
+	free(j->trees.v);
 	free(j);
 	return NULL;
 }

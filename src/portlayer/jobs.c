@@ -40,6 +40,8 @@ int pl_container_archive_check(pl_container_t *c, bool write, pl_error_t **err)
 	if (st == PL_STATUS_STARTING || st == PL_STATUS_STOPPING || st == PL_STATUS_REMOVING)
 		return pl_error_set(err, PL_ERR_CONFLICT, 0, "container %.12s is %s; try again",
 				    pl_container_id(c), pl_status_name(st));
+	if (!pl_container_is_running(c))
+		pl_container_settle_teardown(c); /* its last run's overlay is unmounted */
 	if (!pl_container_files_on_host(c))
 		return pl_error_set(
 		    err, PL_ERR_UNSUPPORTED, 0,

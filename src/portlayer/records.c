@@ -48,6 +48,8 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 		close(c->run_dirfd);
 	if (c->sync_pidfd >= 0)
 		close(c->sync_pidfd);
+	if (c->teardown_fd >= 0)
+		close(c->teardown_fd);
 	free(c->error);
 	pl_frame_reader_free(&c->reader);
 	json_decref(c->guest_stats);

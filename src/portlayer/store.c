@@ -192,7 +192,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 		return NULL;
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = c->sync_pidfd = -1;
+	c->dirfd = c->run_dirfd = c->sync_pidfd = c->teardown_fd = -1;
 	c->pl = pl;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	snprintf(c->id, sizeof(c->id), "%.64s", id);
@@ -249,8 +249,26 @@ static int cmp_created(const void *a, const void *b)
 	return x->created_ns < y->created_ns ? -1 : x->created_ns > y->created_ns;
 }
 
+/* Run directories of removals a crash interrupted (renamed away, not deleted yet). */
+static void sweep_run_dirs(pl_portlayer_t *pl)
+{
+	int fd = fcntl(pl->run_containers_fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, DEL_PREFIX, strlen(DEL_PREFIX)) == 0)
+			pl_remove_tree_at(pl->run_containers_fd, de->d_name, NULL);
+	closedir(d);
+}
+
 int pl_store_load_all(pl_portlayer_t *pl, pl_container_t ***out, size_t *count, pl_error_t **err)
 {
+	sweep_run_dirs(pl);
 	int fd = fcntl(pl->containers_fd, F_DUPFD_CLOEXEC, 3);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d)
@@ -292,14 +310,27 @@ int pl_store_remove_domain(pl_portlayer_t *pl, pl_container_t *c, pl_error_t **e
 	if (renameat(pl->containers_fd, c->id, pl->containers_fd, del) < 0)
 		return pl_error_errno(err, "remove domain directory");
 	int64_t pt = pl_phase_now();
-	pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
+	/* renamed too, not deleted here: tether's socket and what the domain mounted from it
+	 * may still be in its mount namespace, which the janitor tears down first */
+	if (renameat(pl->run_containers_fd, c->id, pl->run_containers_fd, del) < 0 &&
+	    errno != ENOENT)
+		pl_remove_tree_at(pl->run_containers_fd, c->id, NULL);
 	pl_phase_step("remove.run_dir", &pt);
-	/* the tree (an overlay's upper and work dirs, the log) can take tens of ms to delete:
-	 * the janitor does it, a crash before it has leaves it to the next start */
-	if (pl->janitor)
-		pl_janitor_remove(pl->janitor, del);
-	else
-		pl_remove_tree_at(pl->containers_fd, del, NULL);
-	pl_phase_step("remove.domain_tree", &pt);
 	return 0;
+}
+
+void pl_store_discard_domain(pl_portlayer_t *pl, const char *id)
+{
+	/* the tree (an overlay's upper and work dirs, the log) can take tens of ms to delete:
+	 * the janitor does it, a crash before it has leaves it to the next start. Given to it
+	 * once the record's fds are closed: a file the janitor unlinks while we hold it open
+	 * would be freed by our close, on the loop. */
+	_cleanup_free_ char *del = pl_xasprintf(DEL_PREFIX "%s", id);
+	if (pl->janitor) {
+		pl_janitor_remove(pl->janitor, false, del);
+		pl_janitor_remove(pl->janitor, true, del);
+	} else {
+		pl_remove_tree_at(pl->containers_fd, del, NULL);
+		pl_remove_tree_at(pl->run_containers_fd, del, NULL);
+	}
 }

@@ -14,6 +14,10 @@
  * on tether's exit powers the machine off. Does nothing in a domain that shares the host's
  * kernel. 0, or -1 when the guest cannot come up (said on its console). */
 int pl_os_boot(void);
+/* Started with --prepared (a domain made ahead of its container, on a kernel shared with
+ * the host): waits for the daemon's take and sets the domain up (rootfs, pivot_root), leaving
+ * fds 3-6 as at an ordinary start. Does not return on failure (the daemon is told). */
+int pl_os_prepared_setup(void);
 /* At CONFIG, before the network: what a dedicated kernel's guest learns only then (CONFIG's
  * "vm" object): entropy from the host, and for a guest restored from a template its clock,
  * root disk, hostname and its NICs' MACs. NULL, or why the domain cannot come up. */
@@ -110,6 +114,9 @@ typedef struct pl_os_status {
 /* Reaps one exited child without blocking (tether is PID 1: orphans land on it). Returns its
  * pid and fills *st, or 0 when no child has exited (or none is left). */
 int pl_os_reap_one(pl_os_status_t *st);
+/* Blocks until every child tether has now has exited, and reaps them: before CONFIG's
+ * process starts, the only children are what the domain's set-up left (--reap-first). */
+void pl_os_reap_all(void);
 /* Configures the domain's network from CONFIG's "network" object (docs/tether-protocol.md):
  * interfaces up with address and MTU, routes, /etc/hosts, /etc/resolv.conf. Returns NULL or
  * what failed. */

@@ -57,6 +57,7 @@ static struct tether {
 	pl_frame_reader_t rd;
 	int pid;
 	launch_t launch; /* CONFIG, until the primary has started */
+	bool reap_first; /* --reap-first: the set-up left a child that ends by itself */
 } T;
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -287,6 +288,11 @@ static void on_config(const uint8_t *payload, size_t len)
 				? (uint64_t)json_integer_value(lms)
 				: 0);
 	pl_session_primary_init(&T.launch.spec);
+	/* nothing of the set-up may meet the container's first process (nor an exec session
+	 * while that waits for its attach) */
+	if (T.reap_first)
+		pl_os_reap_all();
+	T.reap_first = false;
 	if (T.launch.wait_attach)
 		T.phase = AWAIT_ATTACH;
 	else
@@ -579,7 +585,7 @@ static void port_launch_primary(void *ctx)
 	launch_primary();
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	static const pl_session_port_t port = {.ready = port_ready,
 					       .send_json = port_send_json,
@@ -589,7 +595,10 @@ int main(void)
 					       .log_fd = FD_LOG,
 					       .log_admit = port_log_admit};
 	pl_sessions_init(&port);
+	T.reap_first = argc > 1 && strcmp(argv[1], "--reap-first") == 0;
 	if (pl_os_boot() < 0)
+		return 1;
+	if (argc > 1 && strcmp(argv[1], "--prepared") == 0 && pl_os_prepared_setup() < 0)
 		return 1;
 	T.reconnects = pl_os_ctl_reconnects();
 	/* fds 3-5 came across tether's own exec; they must not cross the next one. */

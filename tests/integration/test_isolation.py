@@ -49,6 +49,17 @@ def test_pid1_is_tether(api, rootfs):
     assert mypid != "1", "the user process must not be PID 1 (tether is)"
 
 
+def test_nothing_of_the_set_up_is_beside_the_first_process(api, rootfs):
+    # The domain's set-up leaves tether a child that holds its copy of the daemon's memory
+    # while tether starts (docs/tether-protocol.md, --reap-first); it must be gone, reaped,
+    # before the container's first process exists: that process is tether's only child.
+    for _ in range(5):  # prepared domains, then ones made while the earlier ran
+        r = api.run(rootfs, ["/bin/sh", "-c", "cat /proc/1/task/1/children; echo; echo $$"])
+        assert r.exit_code == 0, r.stderr
+        children, mypid = r.stdout.splitlines()
+        assert children.split() == [mypid], f"tether's children: {children!r}, primary {mypid}"
+
+
 def test_pid_namespace_is_private(api, rootfs):
     r = api.run(rootfs, ["/bin/sh", "-c", "ls -d /proc/[0-9]* | wc -l"])
     # tether, sh, ls (and maybe wc): far fewer than the host has.

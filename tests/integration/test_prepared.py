@@ -313,3 +313,34 @@ def test_restarted_daemon_releases_a_prepared_cgroup_it_adopted(binaries, rootfs
         wait_until(lambda: not os.path.exists(v2dir), what=f"{v2dir} removed")
     finally:
         finish_or_fail(d)
+
+
+def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
+    # A prepared domain execs tether before its container is known: nothing of the daemon's
+    # memory or fds waits in it.
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        wait_prepared(d.api, 2)
+        dirs = wait_until(lambda: pool_dirs(instance_tag(d.root)), what="prepared cgroups")
+
+        def waiting():
+            pids = procs_in(dirs)
+            # each is tether by now (it execs as soon as it is made)
+            return pids if pids and all(
+                (proc_read(p, "comm") or "").startswith("memfd:pl-teth") for p in pids) else None
+
+        pids = wait_until(waiting, what="prepared domains running tether")
+        daemon_exe = os.readlink(f"/proc/{d.pid}/exe")
+        for p in pids:
+            assert os.readlink(f"/proc/{p}/exe") != daemon_exe
+            maps = proc_read(p, "maps") or ""
+            assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
+            fds = sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))
+            assert fds == [0, 1, 2, 3], fds  # the control socket; the phase page is mapped
+            assert "memfd:pl-phase" in maps
+        # and a start still takes one and runs
+        r = d.api.run(rootfs, ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])
+        assert r.exit_code == 0 and "pl-tether" in r.stdout, (r.stdout, r.stderr)
+    finally:
+        finish_or_fail(d)

@@ -3,6 +3,7 @@
 #include "mechanism/linux/prepared.h"
 #include "mechanism/linux.h"
 #include "mechanism/linux/userns.h"
+#include "mechanism/linux/setup.h"
 #include "host/linux/cgroup.h"
 #include "host/linux/netdev.h"
 #include "host/linux/proc.h"
@@ -32,8 +33,6 @@
 #include <unistd.h>
 
 #define MAX_POOL 64
-#define SPEC_MAX (1 << 20)
-#define SPEC_FDS 5 /* log, exit record, reconnect socket, mount ns, [network ns] */
 
 typedef struct prepared {
 	pid_t pid;
@@ -104,105 +103,38 @@ static void close_all_but(int a, int b)
 	close_range((unsigned)hi + 1, ~0U, 0);
 }
 
-/* Reads the container's description and the fds that come with it. */
-static json_t *receive_spec(int ctl, int fds[SPEC_FDS], int *nfds)
-{
-	uint32_t len = 0;
-	char cbuf[CMSG_SPACE(sizeof(int) * SPEC_FDS)];
-	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
-	struct msghdr mh = {
-	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	ssize_t n;
-	do
-		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(len) || len == 0 || len > SPEC_MAX)
-		return NULL; /* the daemon is gone (EOF): so are we */
-	*nfds = 0;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			if (*nfds > SPEC_FDS)
-				*nfds = SPEC_FDS;
-			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)*nfds);
-		}
-	_cleanup_free_ char *buf = pl_xmalloc(len + 1);
-	size_t got = 0;
-	while (got < len) {
-		n = read(ctl, buf + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return NULL;
-		got += (size_t)n;
-	}
-	return json_loadb(buf, len, 0, NULL);
-}
-
-static _Noreturn void prepared_child(int ctl)
+/* Execs tether before any container is known: the control socket on fd 3, the phase page's
+ * memfd on fd 4 (none: closed), nothing else but 0-2. Tether waits there for the take and
+ * sets the domain up itself (setup.h), so the exec, tether's start-up and the teardown of
+ * this copy of the daemon's memory are all done ahead. */
+static _Noreturn void prepared_child(int ctl, int pagefd)
 {
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
-	/* the daemon is our parent (CLONE_PARENT): waiting, we die with it; its end of ctl
-	 * closing says the same */
+	/* the daemon is our parent (CLONE_PARENT): waiting, we die with it (kept across the
+	 * exec; tether clears it at the take); its end of ctl closing says the same */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pl_nofile_restore();
-	close_all_but(ctl, pl_linux_tether_memfd());
-	int fds[SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
-	json_t *j = receive_spec(ctl, fds, &nfds);
-	if (!j || nfds < 4)
-		_exit(0);
-	pl_phase_child_mark("dom.prepared_receive");
-	/* a container's process must outlive the daemon, as in the ordinary path */
-	prctl(PR_SET_PDEATHSIG, 0);
-	pl_security_t sec = {0};
-	sec.read_only_rootfs = json_is_true(json_object_get(j, "read_only_rootfs"));
-	sec.tmpfs = json_object_get(j, "tmpfs");
-	sec.sysctls = json_object_get(j, "sysctls");
-	json_t *oom = json_object_get(j, "oom_score_adj");
-	sec.has_oom_score_adj = json_is_integer(oom);
-	sec.oom_score_adj = (int)json_integer_value(oom);
-	pl_domain_spec_t spec = {
-	    .id = json_string_value(json_object_get(j, "id")),
-	    .domain_dirfd = -1,
-	    .domain_dir = json_string_value(json_object_get(j, "domain_dir")),
-	    .run_dirfd = -1,
-	    .security = &sec,
-	    .hostname = json_string_value(json_object_get(j, "hostname")),
-	    .lowerdir = json_string_value(json_object_get(j, "lowerdir")),
-	    .netns_fd = -1,
-	    .host = {.shm_size = json_integer_value(json_object_get(j, "shm_size")),
-		     .domainname = json_string_value(json_object_get(j, "domainname"))},
-	};
-	pl_domain_mount_t *mounts = NULL;
-	pl_domain_endpoint_t *endpoints = NULL;
-	if (!spec.domain_dir || !spec.hostname || !spec.lowerdir ||
-	    pl_domain_mounts_parse(json_object_get(j, "mounts"), &mounts, &spec.n_mounts) < 0 ||
-	    pl_domain_endpoints_parse(json_object_get(j, "endpoints"), &endpoints,
-				      &spec.n_endpoints) < 0)
+	int from[3] = {ctl, pagefd, pl_linux_tether_memfd()}, high[3];
+	for (int i = 0; i < 3; i++)
+		if ((high[i] = from[i] < 0 ? -1 : fcntl(from[i], F_DUPFD_CLOEXEC, 64)) < 0 &&
+		    from[i] >= 0)
+			_exit(1);
+	close_range(3, 63, 0);
+	static const int to[3] = {3, 4, 7};
+	for (int i = 0; i < 3; i++)
+		if (high[i] >= 0 && dup2(high[i], to[i]) < 0)
+			_exit(1);
+	close_range(8, ~0U, 0);
+	if (fcntl(7, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(1);
-	spec.mounts = mounts;
-	spec.endpoints = endpoints;
-	pl_error_t *e = NULL;
-	/* the host's mounts as they are now, not as they were when we were made (a mount
-	 * made since in a daemon with private propagation would be missing, and a bind of
-	 * its path would bind what it covers): a fresh copy of the daemon's namespace */
-	if (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) {
-		pl_error_errno(&e, "copy the daemon's mount namespace");
-		pl_domain_fail(ctl, e, "domain set-up failed");
-	}
-	close(fds[3]);
-	/* a pooled (or a pod's) network namespace instead of the one made for us */
-	if (nfds > 4 && setns(fds[4], CLONE_NEWNET) < 0) {
-		pl_error_errno(&e, "enter pooled network namespace");
-		pl_domain_fail(ctl, e, "domain set-up failed");
-	}
-	if (nfds > 4)
-		close(fds[4]);
-	pl_linux_child_run(&spec, ctl, fds[0], fds[1], fds[2]);
+	char *const argv[] = {"pl-tether", "--prepared", NULL};
+	char *const envp[] = {NULL};
+	syscall(SYS_execveat, 7, "", argv, envp, AT_EMPTY_PATH);
+	_exit(1);
 }
 
 /* ---- the maker: a child of the daemon that makes them, off the event loop ---- */
@@ -262,7 +194,7 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 	if (pid == 0) {
 		close(sv[0]);
 		close(sock);
-		prepared_child(sv[1]);
+		prepared_child(sv[1], pagefd);
 	}
 	int e = errno;
 	if (pl_phase_child_page)
@@ -568,7 +500,7 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 		return pl_error_wrap(err, "resource limits");
 	}
 	pl_phase_step("spawn.cgroup_limits", &pt);
-	int fds[SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
+	int fds[PL_SPEC_FDS] = {logfd, exitfd, listenfd, pool.mntns, spec->netns_fd};
 	int r = send_spec(p.ctl, spec, fds, spec->netns_pooled ? 5 : 4);
 	pl_phase_step("spawn.prepared_send", &pt);
 	if (r == 0)

@@ -17,3 +17,5 @@ int pl_linux_net_connect(const pl_mechanism_t *m, const pl_domain_t *dom,
 			 const pl_domain_endpoint_t *ep, pl_error_t **err);
 int pl_linux_net_disconnect(const pl_mechanism_t *m, const pl_domain_t *dom,
 			    const pl_domain_endpoint_t *ep, pl_error_t **err);
+/* The mechanism's teardown_handle (teardown.c): the domain's mount namespace. */
+int pl_linux_teardown_handle(const pl_mechanism_t *m, const pl_domain_t *dom);

@@ -5,12 +5,14 @@
 #include "tether/os.h"
 #include "tether/linux/osutil.h"
 #include "proto/linux_caps.h"
+#include "mechanism/linux/setup.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +31,11 @@
 #ifndef __NR_close_range
 #define __NR_close_range 436 /* same number on every architecture */
 #endif
+
+int pl_os_prepared_setup(void)
+{
+	return pl_linux_prepared_setup();
+}
 
 const char *pl_os_name(void)
 {
@@ -214,7 +221,19 @@ typedef struct child_stdio {
 	int tty; /* the terminal's slave side, or -1 */
 } child_stdio_t;
 
-static _Noreturn void child(const pl_os_spawn_spec_t *s, const child_stdio_t *io, int fail_w)
+/* The child runs on tether's memory (CLONE_VM|CLONE_VFORK, as posix_spawn does) while tether
+ * waits: no copy of tether's page tables, no copy-on-write faults on either side, nothing to
+ * tear down at its exec. Its failure is a record in that shared memory: tether reads it once
+ * the child has exec'd or exited. Everything it changes besides is its own (fd table, signal
+ * handlers, credentials, limits, filter, working directory: no CLONE_FILES, _SIGHAND, _FS). */
+typedef struct child_args {
+	const pl_os_spawn_spec_t *spec;
+	child_stdio_t io;
+	child_failure_t failure; /* stage 0 with err 0: exec'd (or died before saying) */
+} child_args_t;
+
+static _Noreturn void child(const pl_os_spawn_spec_t *s, const child_stdio_t *io,
+			    child_failure_t *out)
 {
 	child_failure_t f = {.stage = PL_OS_STAGE_STDIO};
 	int nul = -1;
@@ -268,10 +287,8 @@ static _Noreturn void child(const pl_os_spawn_spec_t *s, const child_stdio_t *io
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	/* The control socket, log and exit record must never reach the container; the failure
-	 * pipe survives until exec closes it (O_CLOEXEC), which is how tether sees success. */
-	close_from(3, (unsigned)fail_w - 1);
-	close_from(fail_w + 1, ~0U);
+	/* The control socket, log and exit record must never reach the container. */
+	close_from(3, ~0U);
 
 	f.stage = PL_OS_STAGE_NO_NEW_PRIVS;
 	if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -282,11 +299,19 @@ static _Noreturn void child(const pl_os_spawn_spec_t *s, const child_stdio_t *io
 	f.stage = PL_OS_STAGE_EXEC;
 	errno = exec_search(s);
 fail:
-	f.err = errno;
-	while (write(fail_w, &f, sizeof(f)) < 0 && errno == EINTR)
-		;
+	f.err = errno ? errno : EIO;
+	*out = f;
 	_exit(127);
 }
+
+static int child_main(void *arg)
+{
+	child_args_t *a = arg;
+	child(a->spec, &a->io, &a->failure);
+}
+
+/* The child's stack: tether is single-threaded and waits while a child uses it. */
+static char child_stack[64 * 1024] __attribute__((aligned(64)));
 
 /* A new pseudo-terminal of the devpts instance mounted in the domain: the master through
  * /dev/ptmx, the slave through TIOCGPTPEER (no path lookup in the container's /dev/pts), or
@@ -314,7 +339,7 @@ static int open_pty(const pl_os_spawn_spec_t *s, int *master, int *slave)
 
 int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_t *stage)
 {
-	int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1}, fail[2] = {-1, -1};
+	int out[2] = {-1, -1}, err[2] = {-1, -1}, in[2] = {-1, -1};
 	int master = -1, slave = -1;
 	int rc = 0;
 	*stage = PL_OS_STAGE_SETUP;
@@ -328,36 +353,26 @@ int pl_os_spawn(const pl_os_spawn_spec_t *spec, pl_os_proc_t *proc, pl_os_stage_
 		rc = -errno;
 		goto out;
 	}
-	if (pipe2(fail, O_CLOEXEC) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	pid_t pid = fork();
+	child_args_t a = {.spec = spec,
+			  .io = {.in_r = in[0], .out_w = out[1], .err_w = err[1], .tty = slave}};
+	/* returns once the child has exec'd or exited (all signals are blocked in tether, so
+	 * none can run a handler on the shared memory meanwhile) */
+	pid_t pid = clone(child_main, child_stack + sizeof(child_stack),
+			  CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
 	if (pid < 0) {
 		rc = -errno;
 		goto out;
 	}
-	if (pid == 0) {
-		child_stdio_t io = {.in_r = in[0], .out_w = out[1], .err_w = err[1], .tty = slave};
-		child(spec, &io, fail[1]);
-	}
-
-	close(fail[1]);
-	fail[1] = -1;
-	child_failure_t f;
-	ssize_t n;
-	while ((n = read(fail[0], &f, sizeof(f))) < 0 && errno == EINTR)
-		;
-	if (n == sizeof(f)) {
-		*stage = (pl_os_stage_t)f.stage;
-		rc = f.err > 0 ? -f.err : -EIO;
+	if (a.failure.err) {
+		*stage = (pl_os_stage_t)a.failure.stage;
+		rc = -a.failure.err;
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		goto out;
 	}
-	/* EOF: exec succeeded. Tether's ends are polled; the container's ends stay blocking
-	 * (O_NONBLOCK is per open file description: the pty's slave side and the other pipe
-	 * ends are separate ones). */
+	/* exec'd. Tether's ends are polled; the container's ends stay blocking (O_NONBLOCK is
+	 * per open file description: the pty's slave side and the other pipe ends are separate
+	 * ones). */
 	proc->pid = pid;
 	proc->in_fd = -1;
 	if (spec->tty) {
@@ -386,8 +401,6 @@ out:
 			close(err[i]);
 		if (in[i] >= 0)
 			close(in[i]);
-		if (fail[i] >= 0)
-			close(fail[i]);
 	}
 	if (master >= 0)
 		close(master);
@@ -428,6 +441,12 @@ int pl_os_reap_one(pl_os_status_t *st)
 	st->code = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 	st->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 	return p;
+}
+
+void pl_os_reap_all(void)
+{
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
 }
 
 int pl_os_kill(int pid, int sig, bool group)

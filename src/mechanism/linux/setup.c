@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A prepared domain's set-up at its take (setup.h), linked into pl-tether. */
+#include "mechanism/linux/setup.h"
+#include "mechanism/linux/rootfs.h"
+#include "common/cleanup.h"
+#include "common/phase.h"
+#include "proto/frame.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <linux/keyctl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define SPEC_MAX (1 << 20)
+
+int pl_linux_wait_go(int ctl, pl_error_t **err)
+{
+	uint8_t hdr[PL_FRAME_HDR_LEN];
+	size_t got = 0;
+	while (got < sizeof(hdr)) {
+		ssize_t n = read(ctl, hdr + got, sizeof(hdr) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE,
+					    "wait for placement");
+		got += (size_t)n;
+	}
+	pl_frame_hdr_t h;
+	if (pl_frame_hdr_decode(hdr, &h) < 0 || h.type != PL_MSG_GO || h.len != 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, EPROTO, "wait for placement");
+	return 0;
+}
+
+json_t *pl_linux_spec_receive(int ctl, int fds[PL_SPEC_FDS], int *nfds)
+{
+	uint32_t len = 0;
+	char cbuf[CMSG_SPACE(sizeof(int) * PL_SPEC_FDS)];
+	struct iovec iov = {.iov_base = &len, .iov_len = sizeof(len)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n;
+	do
+		n = recvmsg(ctl, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(len) || len == 0 || len > SPEC_MAX)
+		return NULL; /* the daemon is gone (EOF): so are we */
+	*nfds = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			*nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (*nfds > PL_SPEC_FDS)
+				*nfds = PL_SPEC_FDS;
+			memcpy(fds, CMSG_DATA(c), sizeof(int) * (size_t)*nfds);
+		}
+	_cleanup_free_ char *buf = malloc(len + 1);
+	if (!buf)
+		return NULL;
+	size_t got = 0;
+	while (got < len) {
+		n = read(ctl, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return NULL;
+		got += (size_t)n;
+	}
+	return json_loadb(buf, len, 0, NULL);
+}
+
+/* Puts fds at 4, 5, 6 whatever their numbers now (close-on-exec cleared: tether marks its
+ * own). */
+static int place(const int fds[3])
+{
+	int high[3];
+	for (int i = 0; i < 3; i++)
+		if ((high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
+			return -1;
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	for (int i = 0; i < 3; i++) {
+		if (dup2(high[i], 4 + i) < 0)
+			return -1;
+		close(high[i]);
+	}
+	return 0;
+}
+
+/* Runs in tether (PID 1 of the domain, exec'd before the take with the control socket on
+ * fd 3 and the phase page on fd 4): everything the description decides. */
+int pl_linux_prepared_setup(void)
+{
+	int ctl = 3;
+	/* nothing in the domain may read tether's memory or fds (/proc/1/...), from now on */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, 4, 0);
+	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
+	close(4);
+	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
+	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
+	if (!j || nfds < 4)
+		_exit(0);
+	pl_phase_child_mark("dom.prepared_receive");
+	/* a container's process must outlive the daemon, as in the ordinary path */
+	prctl(PR_SET_PDEATHSIG, 0);
+	pl_security_t sec = {0};
+	sec.read_only_rootfs = json_is_true(json_object_get(j, "read_only_rootfs"));
+	sec.tmpfs = json_object_get(j, "tmpfs");
+	sec.sysctls = json_object_get(j, "sysctls");
+	json_t *oom = json_object_get(j, "oom_score_adj");
+	sec.has_oom_score_adj = json_is_integer(oom);
+	sec.oom_score_adj = (int)json_integer_value(oom);
+	pl_domain_spec_t spec = {
+	    .id = json_string_value(json_object_get(j, "id")),
+	    .domain_dirfd = -1,
+	    .domain_dir = json_string_value(json_object_get(j, "domain_dir")),
+	    .run_dirfd = -1,
+	    .security = &sec,
+	    .hostname = json_string_value(json_object_get(j, "hostname")),
+	    .lowerdir = json_string_value(json_object_get(j, "lowerdir")),
+	    .netns_fd = -1,
+	    .host = {.shm_size = json_integer_value(json_object_get(j, "shm_size")),
+		     .domainname = json_string_value(json_object_get(j, "domainname"))},
+	};
+	pl_domain_mount_t *mounts = NULL;
+	pl_domain_endpoint_t *endpoints = NULL;
+	if (!spec.domain_dir || !spec.hostname || !spec.lowerdir ||
+	    pl_domain_mounts_parse(json_object_get(j, "mounts"), &mounts, &spec.n_mounts) < 0 ||
+	    pl_domain_endpoints_parse(json_object_get(j, "endpoints"), &endpoints,
+				      &spec.n_endpoints) < 0)
+		_exit(1);
+	spec.mounts = mounts;
+	spec.endpoints = endpoints;
+	pl_error_t *e = NULL;
+	/* the host's mounts as they are now, not as they were when we were made (a mount
+	 * made since in a daemon with private propagation would be missing, and a bind of
+	 * its path would bind what it covers): a fresh copy of the daemon's namespace */
+	if (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) {
+		pl_error_errno(&e, "copy the daemon's mount namespace");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	close(fds[3]);
+	/* a pooled (or a pod's) network namespace instead of the one made for us */
+	if (nfds > 4 && setns(fds[4], CLONE_NEWNET) < 0) {
+		pl_error_errno(&e, "enter pooled network namespace");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	if (nfds > 4)
+		close(fds[4]);
+	/* log, exit record, reconnect socket where tether finds them (tether-protocol.md) */
+	if (place(fds) < 0) {
+		pl_error_errno(&e, "arrange tether's fds");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	int root = pl_rootfs_prepare(&spec, NULL, &e);
+	if (root < 0 || pl_linux_wait_go(ctl, &e) < 0)
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	pl_phase_child_mark("dom.wait_go");
+	if (unshare(CLONE_NEWCGROUP) < 0) {
+		pl_error_errno(&e, "unshare cgroup namespace");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	pl_phase_child_mark("dom.cgroupns");
+	if (pl_rootfs_enter(root, &e) < 0)
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	pl_phase_child_mark("dom.pivot_root");
+	close(root);
+	/* a keyring of its own: the daemon's session keys are not the container's */
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
+		pl_error_errno(&e, "join a new session keyring");
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	}
+	/* nothing else the set-up opened may reach tether's loop (its 0-2 and 3-6 stay) */
+	close_range(7, ~0U, 0);
+	free(mounts);
+	free(endpoints);
+	json_decref(j);
+	if (pl_phase_child_page)
+		munmap(pl_phase_child_page, sizeof(pl_phase_page_t));
+	pl_phase_child_page = NULL;
+	return 0;
+}

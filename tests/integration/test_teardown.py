@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The exit and removal path off the request path: a linux domain's mount namespace is held
+by the daemon while it runs and closed by the daemon's janitor process after the exit is
+answered; a removed domain's tree is renamed away and deleted by the janitor. What a user
+must be able to count on: once things settle nothing of a removed container is left (no
+mount, namespace, cgroup, directory, record, name), and a daemon killed -9 with deletions
+pending leaves nothing after its next start."""
+
+import os
+import signal
+import tempfile
+
+import pytest
+
+from conftest import (MECHANISM, PORTLAYERD, Daemon, cgroup_dirs_for, finish_or_fail,
+                      mounts_matching, pid_alive, pids_in_cgroups_matching, proc_read,
+                      start_or_fail, wait_until)
+from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
+
+pytestmark = pytest.mark.skipif(MECHANISM == "vm", reason="host mount namespaces only")
+
+READY_THEN_WAIT = ["/bin/sh", "-c", "echo first > /kept; echo ready; exec /bin/sleep 1000"]
+
+
+@pytest.fixture(scope="module")
+def daemon(binaries):  # noqa: F811 - this module's own daemon: a test kills it -9
+    tmp = tempfile.mkdtemp(prefix="pl-it-td-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    yield d
+    finish_or_fail(d, restart=True)
+
+
+@pytest.fixture(scope="module")
+def api(daemon):
+    return daemon.api
+
+
+def mnt_ns_of(pid):
+    return os.readlink(f"/proc/{pid}/ns/mnt")
+
+
+def holders_of(ns):
+    """Host pids that are in the namespace ns ("mnt:[N]") or hold an fd to it."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/mnt") == ns:
+                found.append(int(name))
+                continue
+            for fd in os.listdir(f"/proc/{name}/fd"):
+                if os.readlink(f"/proc/{name}/fd/{fd}") == ns:
+                    found.append(int(name))
+                    break
+        except OSError:
+            continue
+    return found
+
+
+def daemon_children(daemon):
+    """Processes running the daemon's binary for this daemon's root, other than it."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == daemon.pid:
+            continue
+        cmd = proc_read(int(name), "cmdline", binary=True) or b""
+        if cmd.startswith(str(PORTLAYERD).encode() + b"\0") and str(daemon.root).encode() in cmd \
+                and pid_alive(int(name)):
+            found.append(int(name))
+    return found
+
+
+def janitors(daemon):
+    """The daemon's janitor process(es): its children running SCHED_BATCH (policy 3)."""
+    found = []
+    for pid in daemon_children(daemon):
+        stat = proc_read(pid, "stat") or ""
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 38 and fields[1] == str(daemon.pid) and fields[38] == "3":
+            found.append(pid)
+    return found
+
+
+def start_waiting(api, rootfs, **kw):
+    cid = api.create(rootfs, READY_THEN_WAIT, **kw)
+    api.start(cid)
+    api.wait_for_output(cid, "ready")
+    tether = api.state(cid)["pid"]
+    return cid, tether, mnt_ns_of(tether)
+
+
+def remains(daemon, cid, ns):
+    """What is left of a removed container on the host."""
+    problems = []
+    if pids_in_cgroups_matching(cid):
+        problems.append("processes in its cgroups")
+    if cgroup_dirs_for(cid):
+        problems.append(f"cgroups {cgroup_dirs_for(cid)}")
+    if mounts_matching(cid):
+        problems.append(f"mounts {mounts_matching(cid)}")
+    holders = holders_of(ns)
+    if holders:
+        problems.append(f"its mount namespace held by {holders}")
+    trees = [n for n in os.listdir(daemon.root / "containers") if cid in n]
+    if trees:
+        problems.append(f"directories {trees}")
+    runs = [n for n in os.listdir(daemon.run_dir / "containers") if cid in n]
+    if runs:
+        problems.append(f"run directories {runs}")
+    return problems
+
+
+def test_stopped_domain_namespace_released(api, rootfs):
+    cid, tether, ns = start_waiting(api, rootfs)
+    assert ns != mnt_ns_of("self")
+    api.stop(cid, timeout=0)
+    assert api.wait(cid)["exit_code"] == 128 + 9
+    # the answer means nothing of the container runs any more
+    assert not pid_alive(tether)
+    assert pids_in_cgroups_matching(cid) == []
+    # the namespace itself goes once the janitor has closed the daemon's hold on it
+    wait_until(lambda: not holders_of(ns), what=f"nothing to hold {ns}")
+    # a new run mounts the same upper directory again: the earlier mount is gone first
+    r = api.post(f"/containers/{cid}/start")
+    assert r.status == 204, r.body
+    api.wait_for_output(cid, "ready")
+    assert api.state(cid)["status"] == "running"
+    assert api.remove(cid, force=True).status == 204
+
+
+def test_removal_leaves_nothing_once_settled(api, daemon, rootfs):
+    name = "td-settle"
+    cid, tether, ns = start_waiting(api, rootfs, name=name)
+    assert holders_of(ns), "the running container's namespace has no process"
+    assert api.remove(cid, force=True).status == 204
+    # gone for every reader at once, id and name alike, and the name is free again
+    assert api.get(f"/containers/{cid}").status == 404
+    assert api.get(f"/containers/{name}").status == 404
+    assert cid not in [c["id"] for c in api.containers()]
+    assert not pid_alive(tether)
+    assert pids_in_cgroups_matching(cid) == []
+    assert not (daemon.root / "containers" / cid).exists()
+    wait_until(lambda: not remains(daemon, cid, ns),
+               what=f"nothing left of {cid[:12]}: {remains(daemon, cid, ns)}")
+    again = api.create(rootfs, ["/bin/true"], name=name)
+    assert again != cid
+    assert api.remove(again).status == 204
+
+
+def test_janitor_killed_is_replaced(api, daemon, rootfs):
+    old = wait_until(lambda: janitors(daemon), what="the daemon's janitor process")
+    assert len(old) == 1, old
+    cid, tether, ns = start_waiting(api, rootfs)
+    os.kill(old[0], signal.SIGKILL)
+    wait_until(lambda: not pid_alive(old[0]), what="the killed janitor to be gone")
+    # the work it would have done is done by another
+    assert api.remove(cid, force=True).status == 204
+    wait_until(lambda: not remains(daemon, cid, ns),
+               what=f"nothing left of {cid[:12]}: {remains(daemon, cid, ns)}")
+    new = janitors(daemon)
+    assert len(new) == 1 and new != old, (old, new)
+    assert daemon.alive()
+
+
+def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):
+    containers = daemon.root / "containers"
+    # a deletion a crash interrupted: a renamed tree, half deleted
+    planted = containers / (".removing-" + "e" * 64)
+    (planted / "upper" / "a" / "b").mkdir(parents=True)
+    for i in range(50):
+        (planted / "upper" / "a" / "b" / f"f{i}").write_text("x")
+    (daemon.run_dir / "containers" / (".removing-" + "e" * 64) / "x").mkdir(parents=True)
+    # and a removal whose tree (a few thousand files) the janitor is deleting at the kill
+    cid = api.create(rootfs, ["/bin/sh", "-c",
+                              "mkdir /d && cd /d && i=0; while [ $i -lt 3000 ]; do "
+                              ": > f$i; i=$((i+1)); done; echo done"])
+    api.start(cid)
+    assert api.wait(cid)["exit_code"] == 0
+    kept, kept_tether, _ = start_waiting(api, rootfs)
+    children = daemon_children(daemon)
+    assert api.remove(cid).status == 204
+    daemon.kill()
+    # what the daemon forked dies with it
+    wait_until(lambda: not [p for p in children if pid_alive(p)],
+               what=f"the daemon's children {children} to end with it")
+    start_or_fail(daemon)
+    left = [n for n in os.listdir(containers) if n.startswith(".")]
+    assert left == [], f"half-removed or half-made domains after the restart: {left}"
+    left = [n for n in os.listdir(daemon.run_dir / "containers") if n.startswith(".")]
+    assert left == [], f"half-removed run directories after the restart: {left}"
+    assert [c["id"] for c in api.containers()] == [kept]
+    assert api.get(f"/containers/{cid}").status == 404
+    assert api.state(kept)["status"] == "running" and pid_alive(kept_tether)
+    assert cgroup_dirs_for(cid) == [] and mounts_matching(cid) == []
+    assert api.remove(kept, force=True).status == 204
+    wait_until(lambda: os.listdir(containers) == [],
+               what=f"removed trees to be deleted: {os.listdir(containers)}")
