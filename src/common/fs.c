@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -88,7 +89,38 @@ int pl_read_fd(int fd, const char *name, char **out, size_t *len, size_t max, pl
 	return 0;
 }
 
-static int remove_children(int dfd, dev_t dev, pl_error_t **err)
+/* A tree may be nested deeper than a process has fds (one per level open) or stack (a
+ * container makes its upper directory as deep as it likes): a directory this deep below the
+ * top is moved up into the top and deleted by the next pass. */
+#define REMOVE_DEPTH 128
+
+typedef struct removal {
+	int top;	/* the tree's own directory */
+	unsigned moved; /* directories moved up into it, ever (their names) */
+	bool again;	/* moved some in this pass */
+} removal_t;
+
+/* name below dirfd: 1 a directory to empty, 0 gone (a file unlinked, or missing). */
+static int examine(int dirfd, const char *name, pl_error_t **err)
+{
+	struct stat st, parent;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : pl_error_errno(err, "stat %s", name);
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+			return pl_error_errno(err, "unlink %s", name);
+		return 0;
+	}
+	if (fstat(dirfd, &parent) == 0 && parent.st_dev != st.st_dev)
+		return pl_error_set(err, PL_ERR_INTERNAL, EBUSY, "remove %s: mount point", name);
+	return 1;
+}
+
+static int remove_entry(removal_t *t, int dirfd, const char *name, unsigned depth,
+			pl_error_t **err);
+
+/* Takes dfd. */
+static int remove_children(removal_t *t, int dfd, unsigned depth, pl_error_t **err)
 {
 	DIR *d = fdopendir(dfd);
 	if (!d) {
@@ -100,35 +132,63 @@ static int remove_children(int dfd, dev_t dev, pl_error_t **err)
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		r = pl_remove_tree_at(dirfd(d), de->d_name, err);
+		r = remove_entry(t, dirfd(d), de->d_name, depth, err);
 		if (r < 0)
 			break;
 	}
-	(void)dev;
 	closedir(d);
 	return r;
 }
 
+/* Moves directory name (below dirfd) up into the top, under a name of its own: false when
+ * the filesystem will not (then it is descended into, as any other). */
+static bool move_up(removal_t *t, int dirfd, const char *name)
+{
+	for (;;) {
+		char up[32];
+		snprintf(up, sizeof(up), ".pl-deep-%u", t->moved++);
+		if (renameat2(dirfd, name, t->top, up, RENAME_NOREPLACE) == 0)
+			return t->again = true;
+		if (errno != EEXIST)
+			return false;
+	}
+}
+
+static int remove_entry(removal_t *t, int dirfd, const char *name, unsigned depth, pl_error_t **err)
+{
+	int r = examine(dirfd, name, err);
+	if (r <= 0)
+		return r;
+	if (depth >= REMOVE_DEPTH && move_up(t, dirfd, name))
+		return 0;
+	int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return pl_error_errno(err, "open %s", name);
+	if (remove_children(t, dfd, depth + 1, err) < 0)
+		return pl_error_wrap(err, "%s", name);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return pl_error_errno(err, "rmdir %s", name);
+	return 0;
+}
+
 int pl_remove_tree_at(int dirfd, const char *name, pl_error_t **err)
 {
-	struct stat st, parent;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : pl_error_errno(err, "stat %s", name);
-	if (S_ISDIR(st.st_mode)) {
-		if (fstat(dirfd, &parent) == 0 && parent.st_dev != st.st_dev)
-			return pl_error_set(err, PL_ERR_INTERNAL, EBUSY, "remove %s: mount point",
-					    name);
-		int dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (dfd < 0)
-			return pl_error_errno(err, "open %s", name);
-		if (remove_children(dfd, st.st_dev, err) < 0)
-			return pl_error_wrap(err, "%s", name);
-		if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-			return pl_error_errno(err, "rmdir %s", name);
-		return 0;
-	}
-	if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
-		return pl_error_errno(err, "unlink %s", name);
+	int r = examine(dirfd, name, err);
+	if (r <= 0)
+		return r;
+	removal_t t = {.top = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)};
+	if (t.top < 0)
+		return pl_error_errno(err, "open %s", name);
+	do { /* a pass per REMOVE_DEPTH levels of the deepest branch */
+		t.again = false;
+		int pass = openat(t.top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		r = pass < 0 ? pl_error_errno(err, "open") : remove_children(&t, pass, 1, err);
+	} while (r == 0 && t.again);
+	close(t.top);
+	if (r < 0)
+		return pl_error_wrap(err, "%s", name);
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return pl_error_errno(err, "rmdir %s", name);
 	return 0;
 }
 

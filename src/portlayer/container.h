@@ -138,6 +138,9 @@ bool pl_container_is_running(const pl_container_t *c);
 /* Waits until the last run's domain is torn down (its overlay unmounted, portlayer/janitor.h):
  * before its upper directory is mounted again. */
 void pl_container_settle_teardown(pl_container_t *c);
+/* In a child the daemon forked (a job's worker): closes its copies of the running domains'
+ * teardown handles, which would keep their mount namespaces (overlays) after they stop. */
+void pl_portlayer_drop_teardown_handles(pl_portlayer_t *pl);
 /* Number of times the container has exited (advances on every stop). */
 uint64_t pl_container_exits(const pl_container_t *c);
 /* Exit status as the wait API reports it: {"exit_code","signal","error"}. */

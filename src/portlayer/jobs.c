@@ -127,6 +127,9 @@ static void job_free(job_t *j)
 static json_t *job_work(void *data, pl_error_t **err)
 {
 	job_t *j = data;
+	/* a forked copy of the daemon: a domain that stops while the job runs is unmounted
+	 * when the janitor closes its handle, not when the job ends */
+	pl_portlayer_drop_teardown_handles(j->pl);
 	return j->work(j->data, err);
 }
 

@@ -147,6 +147,38 @@ void pl_human_duration(int64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%lld years", (long long)(h / 24 / 365));
 }
 
+int64_t pl_human_duration_until(int64_t ns)
+{
+	const int64_t S = 1000000000, M = 60 * S, H = 3600 * S, D = 24 * H;
+	int64_t s = ns / S, h = s / 3600;
+	if (s < 1)
+		return S;
+	if (s < 60)
+		return (s + 1) * S;
+	if (s < 120)
+		return 2 * M;
+	if (s < 3600)
+		return (s / 60 + 1) * M;
+	if (h < 2)
+		return 2 * H;
+	if (h < 48)
+		return (h + 1) * H;
+	/* days, weeks, months, years: the next unit boundary, or the switch to the next
+	 * unit when that comes first */
+	int64_t next;
+	if (h < 24 * 7 * 2)
+		return (h / 24 + 1) * D;
+	if (h < 24 * 30 * 2) {
+		next = (h / 24 / 7 + 1) * 7 * D;
+		return next < 24 * 30 * 2 * H ? next : 24 * 30 * 2 * H;
+	}
+	if (h < 24 * 365 * 2) {
+		next = (h / 24 / 30 + 1) * 30 * D;
+		return next < 24 * 365 * 2 * H ? next : 24 * 365 * 2 * H;
+	}
+	return (h / 24 / 365 + 1) * 365 * D;
+}
+
 /* --- containers --- */
 
 /* Docker's state names: created, running, paused, restarting, removing, exited, dead */
@@ -160,17 +192,21 @@ static const char *docker_state(const pl_container_t *c)
 	return s;
 }
 
-/* Docker's human status ("Up 5 seconds (healthy)", "Exited (0) 3 minutes ago"), at now. */
-static void human_status(const pl_container_t *c, int64_t now, char *buf, size_t len)
+/* Docker's human status ("Up 5 seconds (healthy)", "Exited (0) 3 minutes ago"), at now; *until:
+ * the moment the text changes with time alone (INT64_MAX: never). */
+static void human_status(const pl_container_t *c, int64_t now, char *buf, size_t len,
+			 int64_t *until)
 {
 	char d[64];
 	const char *state = docker_state(c);
+	*until = INT64_MAX;
 	if (!strcmp(state, "created")) {
 		snprintf(buf, len, "Created");
 	} else if (!strcmp(state, "removing")) {
 		snprintf(buf, len, "Removal In Progress");
 	} else if (!strcmp(state, "running") || !strcmp(state, "paused")) {
 		pl_human_duration(now - c->started_ns, d, sizeof(d));
+		*until = c->started_ns + pl_human_duration_until(now - c->started_ns);
 		/* Docker's words: "Up 5 seconds (healthy)", "(health: starting)" */
 		const char *h = strcmp(state, "paused") ? pl_health_status(c) : NULL;
 		char hs[40] = "";
@@ -180,11 +216,13 @@ static void human_status(const pl_container_t *c, int64_t now, char *buf, size_t
 		snprintf(buf, len, "Up %s%s%s", d, hs, !strcmp(state, "paused") ? " (Paused)" : "");
 	} else if (!strcmp(state, "restarting")) {
 		pl_human_duration(now - c->finished_ns, d, sizeof(d));
+		*until = c->finished_ns + pl_human_duration_until(now - c->finished_ns);
 		snprintf(buf, len, "Restarting (%d) %s ago", c->exit_code, d);
 	} else if (!c->finished_ns) {
 		snprintf(buf, len, "Exited (%d)", c->exit_code);
 	} else {
 		pl_human_duration(now - c->finished_ns, d, sizeof(d));
+		*until = c->finished_ns + pl_human_duration_until(now - c->finished_ns);
 		snprintf(buf, len, "Exited (%d) %s ago", c->exit_code, d);
 	}
 }
@@ -253,12 +291,25 @@ struct pl_summary_cache {
 	int64_t started_ns;
 	char *text;
 	size_t len;
+	/* the whole row ({text, image, status}) as last rendered, and what it was rendered
+	 * from beyond the key above: it is sent again while all of it holds and the time is
+	 * within [row_from, row_until) (the status text changes with time only then) */
+	char *row;
+	size_t row_len;
+	char *row_image;
+	const char *row_image_of; /* where image came from when rendered */
+	const char *row_health;	  /* a static string, or NULL */
+	bool row_restarting;
+	int64_t row_finished_ns, row_from, row_until;
 };
 
 void pl_summary_cache_free(struct pl_summary_cache *sc)
 {
-	if (sc)
+	if (sc) {
 		free(sc->text);
+		free(sc->row);
+		free(sc->row_image);
+	}
 	free(sc);
 }
 
@@ -295,7 +346,7 @@ static json_t *summary_fixed(pl_container_t *c)
 	return j;
 }
 
-static const struct pl_summary_cache *summary_cached(pl_container_t *c)
+static struct pl_summary_cache *summary_cached(pl_container_t *c)
 {
 	if (cache_fresh(c->summary, c))
 		return c->summary;
@@ -358,40 +409,74 @@ static void sb_json_string(sbuf_t *b, const char *s)
 	sb_add(b, "\"", 1);
 }
 
+static bool row_fresh(const struct pl_summary_cache *sc, const pl_container_t *c, const char *image,
+		      int64_t now)
+{
+	return sc->row && now >= sc->row_from && now < sc->row_until &&
+	       sc->row_restarting == (c->restart_timer != NULL) &&
+	       sc->row_finished_ns == c->finished_ns && sc->row_health == pl_health_status(c) &&
+	       /* the config's own strings live as long as the config, which is in the key */
+	       ((image == sc->row_image_of &&
+		 (image == c->config->image || image == c->config->rootfs)) ||
+		!strcmp(sc->row_image, image));
+}
+
 static void summary(sbuf_t *b, pl_portlayer_t *pl, pl_container_t *c, bool size, json_t *tags,
 		    int64_t now)
 {
 	const pl_config_t *cfg = c->config;
-	const struct pl_summary_cache *sc = summary_cached(c);
+	struct pl_summary_cache *sc = summary_cached(c);
+	const json_t *tag = cfg->image ? json_object_get(tags, cfg->image) : NULL;
+	const char *image = tag		  ? json_string_value(tag)
+			    : cfg->image  ? cfg->image
+			    : cfg->rootfs ? cfg->rootfs
+					  : "";
+	if (!size && row_fresh(sc, c, image, now)) {
+		sb_add(b, sc->row, sc->row_len);
+		return;
+	}
+	size_t from = b->len;
 	sb_add(b, "{", 1);
 	sb_add(b, sc->text, sc->len);
 	sb_str(b, ",\"image\":");
-	const json_t *tag = cfg->image ? json_object_get(tags, cfg->image) : NULL;
-	sb_json_string(b, tag		? json_string_value(tag)
-			  : cfg->image	? cfg->image
-			  : cfg->rootfs ? cfg->rootfs
-					: "");
+	sb_json_string(b, image);
 	/* "state" stays the port layer's word (stopped, not Docker's exited): status says it */
 	char st[160];
-	human_status(c, now, st, sizeof(st));
+	int64_t until;
+	human_status(c, now, st, sizeof(st), &until);
 	sb_str(b, ",\"status\":");
 	sb_json_string(b, st);
-	if (size) {
-		int64_t rw = 0, img = 0;
-		if (pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST)) {
-			_cleanup_close_ int up =
-			    openat(c->dirfd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			if (up >= 0)
-				rw = tree_size(up, 0);
-		}
-		const json_t *im = cfg->image ? pl_image_find(pl->images, cfg->image, NULL) : NULL;
-		if (im)
-			img = json_integer_value(json_object_get(im, "size"));
-		char sz[96];
-		snprintf(sz, sizeof(sz), ",\"size_rw\":%lld,\"size_root_fs\":%lld", (long long)rw,
-			 (long long)(rw + img));
-		sb_str(b, sz);
+	if (!size) {
+		sb_add(b, "}", 1);
+		free(sc->row);
+		sc->row_len = b->len - from;
+		sc->row = pl_xmalloc(sc->row_len);
+		memcpy(sc->row, b->p + from, sc->row_len);
+		free(sc->row_image);
+		sc->row_image = pl_xstrdup(image);
+		sc->row_image_of = image;
+		sc->row_health = pl_health_status(c);
+		sc->row_restarting = c->restart_timer != NULL;
+		sc->row_finished_ns = c->finished_ns;
+		sc->row_from = now;
+		sc->row_until = until;
+		return;
 	}
+	/* size: read from disk at every request, never kept */
+	int64_t rw = 0, img = 0;
+	if (pl_mech_has(c->mech, PL_MECH_FILES_ON_HOST)) {
+		_cleanup_close_ int up =
+		    openat(c->dirfd, "upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (up >= 0)
+			rw = tree_size(up, 0);
+	}
+	const json_t *im = cfg->image ? pl_image_find(pl->images, cfg->image, NULL) : NULL;
+	if (im)
+		img = json_integer_value(json_object_get(im, "size"));
+	char sz[96];
+	snprintf(sz, sizeof(sz), ",\"size_rw\":%lld,\"size_root_fs\":%lld", (long long)rw,
+		 (long long)(rw + img));
+	sb_str(b, sz);
 	sb_add(b, "}", 1);
 }
 
@@ -525,25 +610,31 @@ char *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bo
 	}
 	tags = first_tags(pl->images);
 	int64_t now = pl_now_ns();
+	/* the size of the last answer: one allocation, not a doubling series */
+	static size_t last_len;
+	b.cap = last_len + 4096;
+	b.p = pl_xmalloc(b.cap);
 	sb_add(&b, "[", 1);
+	bool status_given = json_object_get(filters, "status") != NULL;
+	bool filtered = json_object_size(filters) > 0;
 	for (pl_container_t *c = pl->head; c; c = c->next) {
 		cctx_t x = {pl, c, res, n_res};
-		bool status_given = json_object_get(filters, "status") != NULL;
 		if (!all && !status_given && !pl_container_is_running(c))
 			continue;
 		/* every label filter must hold (Docker ANDs labels) */
 		bool labels_ok = true;
-		json_array_foreach(json_object_get(filters, "label"), i, v)
+		json_array_foreach(filtered ? json_object_get(filters, "label") : NULL, i, v)
 		{
 			labels_ok =
 			    labels_ok && label_match(json_string_value(v), c->config->labels);
 		}
-		if (!labels_ok || !any_of(filters, "name", m_name, &x) ||
-		    !any_of(filters, "id", m_id, &x) || !any_of(filters, "status", m_status, &x) ||
-		    !any_of(filters, "ancestor", m_ancestor, &x) ||
-		    !any_of(filters, "network", m_network, &x) ||
-		    !any_of(filters, "volume", m_volume, &x) ||
-		    !any_of(filters, "exited", m_exited, &x))
+		if (filtered &&
+		    (!labels_ok || !any_of(filters, "name", m_name, &x) ||
+		     !any_of(filters, "id", m_id, &x) || !any_of(filters, "status", m_status, &x) ||
+		     !any_of(filters, "ancestor", m_ancestor, &x) ||
+		     !any_of(filters, "network", m_network, &x) ||
+		     !any_of(filters, "volume", m_volume, &x) ||
+		     !any_of(filters, "exited", m_exited, &x)))
 			continue;
 		if (b.len > 1)
 			sb_add(&b, ",", 1);
@@ -552,6 +643,8 @@ char *pl_containers_list(pl_portlayer_t *pl, const json_t *filters, bool all, bo
 	sb_add(&b, "]", 1);
 	out = b.p;
 	*len = b.len;
+	if (!filtered)
+		last_len = b.len;
 done:
 	for (size_t k = 0; k < compiled; k++)
 		regfree(&res[k]);

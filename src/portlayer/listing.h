@@ -29,3 +29,5 @@ json_t *pl_networks_list_filtered(pl_portlayer_t *pl, const json_t *filters, pl_
 
 /* Docker's human duration ("Less than a second", "5 seconds", "About a minute", ...). */
 void pl_human_duration(int64_t ns, char *buf, size_t len);
+/* The duration (> ns) at which pl_human_duration's text for ns changes next. */
+int64_t pl_human_duration_until(int64_t ns);

@@ -33,6 +33,12 @@ void pl_container_unlink(pl_portlayer_t *pl, pl_container_t *c)
 	c->prev = c->next = NULL;
 }
 
+void pl_portlayer_drop_teardown_handles(pl_portlayer_t *pl)
+{
+	for (pl_container_t *c = pl->head; c; c = c->next)
+		c->teardown_fd = pl_close(c->teardown_fd);
+}
+
 pl_container_t *pl_container_free_record(pl_container_t *c)
 {
 	if (!c)

@@ -4,6 +4,7 @@ unhealthy with its failing streak and last results in inspect, health_status eve
 wait?condition=healthy, timeouts, and a record that survives a daemon kill -9 (the status is
 carried on, not reset, and checks go on)."""
 
+import json
 import os
 import signal
 import tempfile
@@ -61,6 +62,13 @@ def health_events(daemon, cid, since):
             if e.get("id") == cid and e["action"] == "health_status"]
 
 
+def listed_status(api, cid):
+    """The list's human status (its rows are kept between lists: health must show at once)."""
+    r = api.get("/containers", params={"filters": json.dumps({"id": [cid]})})
+    assert r.status == 200 and len(r.json) == 1, r.body
+    return r.json[0]["status"]
+
+
 def test_healthy_then_unhealthy(daemon, api, rootfs, uniq):
     t0 = time.time() - 1
     cid = create(api, rootfs, FLAG, uniq,
@@ -71,14 +79,17 @@ def test_healthy_then_unhealthy(daemon, api, rootfs, uniq):
     assert hc["interval"] == 0.2 and hc["retries"] == 2 and hc["start_period"] == 0
     api.start(cid)
     assert health(api, cid)["status"] in ("starting", "healthy")
+    assert listed_status(api, cid).startswith("Up ")  # a row kept from before it was healthy
     h = wait_healthy(api, cid)
     assert h["status"] == "healthy" and h["failing_streak"] == 0, h
+    assert listed_status(api, cid).endswith(" (healthy)")
     last = h["log"][-1]
     assert last["exit_code"] == 0 and last["output"] == "fine\n", last
     assert last["start"] <= last["end"]
     out, _, _ = exec_run(api, cid, ["rm", "/tmp/ok"])
     wait_until(lambda: health(api, cid)["status"] == "unhealthy", DEADLINE,
                what="unhealthy after the flag went")
+    assert listed_status(api, cid).endswith(" (unhealthy)")
     h = health(api, cid)
     assert h["failing_streak"] >= 2, h
     assert h["log"][-1]["exit_code"] == 1, h

@@ -121,3 +121,29 @@ def test_list_says_what_inspect_says(api, rootfs, uniq, tmp_path):
         assert api.remove(cid, force=True).status == 204
     wait_until(lambda: api.get("/containers", params={
         "filters": json.dumps({"name": [f"^{uniq}-"]})}).json == [], what="all gone")
+
+
+def test_a_kept_row_still_follows_the_clock(api, rootfs, uniq):
+    # an unchanged container's row is sent again as it was rendered, but only while its
+    # status text ("Up 1 second", "Exited (0) 2 seconds ago") cannot have moved: every
+    # list in between asks again, so each later text must be the daemon's answer for then
+    r = api.create_raw(api.create_body(rootfs, ["sleep", "1000"], name=f"{uniq}-clock"))
+    assert r.status == 201, r.body
+    cid = r.json["id"]
+    api.start(cid)
+    api.wait_status(cid, "running")
+    seen = []
+
+    def moved(prefix, pattern):
+        s = listed(api, cid)["status"]
+        seen.append(s)
+        assert s.startswith(prefix), s
+        return re.fullmatch(pattern, s)
+
+    # from "Up Less than a second" (or already 1 second on a slow host) to 2 seconds
+    wait_until(lambda: moved("Up ", r"Up [2-9] seconds"), what=f"Up 2 seconds ({seen[-3:]})")
+    assert api.kill(cid, "KILL").status == 204
+    api.wait(cid)
+    wait_until(lambda: moved("Exited (137) ", r"Exited \(137\) [2-9] seconds ago"),
+               what=f"Exited 2 seconds ago ({seen[-3:]})")
+    assert api.remove(cid, force=True).status == 204

@@ -379,6 +379,32 @@ def test_address_not_reused_while_old_veth_remains(api, rootfs, uniq, daemon):
     assert ip_of(api, create_once_free(api, rootfs, networks=[{"scope": s["name"]}])) == ip
 
 
+def test_reap_helper_killed_with_a_deletion_out(api, rootfs, uniq, daemon):
+    """The helper killed -9 with a batch out: it is reaped (no zombie), another takes its
+    place, the veth still goes and its address comes back."""
+    s = make_scope(api, f"kill-{uniq}", subnet=f"10.{next(_subnets)}.0.0/30")
+    a = create(api, rootfs, ["sleep", "1000"], networks=[{"scope": s["name"]}])
+    api.start(a)
+    ip, veth = ip_of(api, a), f"pv{a[:10]}0"
+    helper = reaper_pid(daemon)
+    assert helper
+    ns = hold_netns(api, a)
+    os.kill(helper, signal.SIGSTOP)
+    try:
+        api.remove(a, force=True)  # its batch goes to the stopped helper
+        assert veth in links(daemon)
+        os.kill(helper, signal.SIGKILL)
+        wait_until(lambda: not os.path.exists(f"/proc/{helper}"),
+                   what=f"the killed helper {helper} reaped")
+    finally:
+        os.close(ns)
+    wait_until(lambda: veth not in links(daemon), what=f"{veth} deleted by another helper")
+    new = wait_until(lambda: reaper_pid(daemon), what="a new helper")
+    assert new != helper
+    assert ip_of(api, create_once_free(api, rootfs, networks=[{"scope": s["name"]}])) == ip
+    assert daemon.alive()
+
+
 def test_veths_removed_together_go_together(api, rootfs, uniq, daemon):
     """Veths queued while the helper is busy are deleted as one batch (one group deletion):
     every one of them goes, and nothing else."""

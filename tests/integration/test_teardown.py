@@ -8,6 +8,7 @@ pending leaves nothing after its next start."""
 
 import os
 import signal
+import socket
 import tempfile
 
 import pytest
@@ -196,3 +197,79 @@ def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):
     assert api.remove(kept, force=True).status == 204
     wait_until(lambda: os.listdir(containers) == [],
                what=f"removed trees to be deleted: {os.listdir(containers)}")
+
+
+def test_a_job_worker_does_not_hold_a_stopped_domain(api, daemon, rootfs):
+    """A job's worker process (export, pull, commit...) is forked from the daemon while
+    other containers run: it must not keep their mount namespaces (and overlays) after they
+    stop, however long the job lasts."""
+    big = api.create(rootfs, ["/bin/sh", "-c",
+                              "dd if=/dev/zero of=/big bs=1M count=32 2>/dev/null; echo done"])
+    api.start(big)
+    assert api.wait(big)["exit_code"] == 0
+    cid, tether, ns = start_waiting(api, rootfs)
+    before = set(daemon_children(daemon))
+    # an export whose client reads nothing: its worker blocks on a full pipe, alive
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(daemon.socket))
+    try:
+        s.sendall(f"GET /containers/{big}/export HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+        worker = wait_until(lambda: set(daemon_children(daemon)) - before,
+                            what="the export's worker process")
+        api.stop(cid, timeout=0)
+        api.wait(cid)
+        wait_until(lambda: not holders_of(ns),
+                   what=f"nothing to hold {ns} (held by {holders_of(ns)}, worker {worker})")
+        assert all(pid_alive(p) for p in worker), "the worker ended: the test proves nothing"
+    finally:
+        s.close()
+    assert api.remove(cid).status == 204
+    assert api.remove(big).status == 204
+
+
+def test_a_very_deep_tree_is_deleted(api, daemon, rootfs):
+    """A container can nest directories deeper than the deleter has fds (the daemon's limit,
+    20000 here) or stack (8 MiB: ~24000 levels) for one per level: 26000 levels must still
+    leave nothing behind once removed."""
+    cid = api.create(rootfs, ["/bin/sh", "-c",
+                              "p=$(printf 'a/%.0s' $(seq 2000)); mkdir /deep && "
+                              "for i in $(seq 13); do mkdir -p /t/$p && "
+                              "mv /deep /t/${p}d && mv /t /deep || exit 1; done"])
+    api.start(cid)
+    assert api.wait(cid, timeout=120)["exit_code"] == 0, api.logs(cid)
+    assert api.remove(cid).status == 204
+    containers = daemon.root / "containers"
+    wait_until(lambda: not [n for n in os.listdir(containers) if cid in n],
+               timeout=120, what=f"the removed tree of {cid[:12]} to be deleted")
+    assert daemon.alive()
+
+
+def test_janitor_lost_for_good_work_done_by_the_daemon(binaries, rootfs):  # noqa: F811
+    """A janitor process that keeps dying (three times) is not replaced again: the daemon
+    closes the handles and deletes the trees itself, and a removal still leaves nothing."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-td-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    try:
+        api = d.api
+        for death in range(3):
+            old = wait_until(lambda: janitors(d), what=f"janitor #{death + 1}")
+            cid, tether, ns = start_waiting(api, rootfs)
+            os.kill(old[0], signal.SIGKILL)
+            wait_until(lambda: not os.path.exists(f"/proc/{old[0]}"),
+                       what=f"the killed janitor {old[0]} reaped")
+            assert api.remove(cid, force=True).status == 204
+            wait_until(lambda: not remains(d, cid, ns),
+                       what=f"nothing left of {cid[:12]}: {remains(d, cid, ns)}")
+        assert janitors(d) == []
+        cid, tether, ns = start_waiting(api, rootfs)
+        api.stop(cid, timeout=0)
+        api.wait(cid)
+        r = api.post(f"/containers/{cid}/start")  # its last run's overlay is unmounted first
+        assert r.status == 204, r.body
+        api.wait_for_output(cid, "ready")
+        assert api.remove(cid, force=True).status == 204
+        wait_until(lambda: not remains(d, cid, ns),
+                   what=f"nothing left of {cid[:12]}: {remains(d, cid, ns)}")
+        assert d.alive() and janitors(d) == []
+    finally:
+        finish_or_fail(d)

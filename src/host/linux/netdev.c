@@ -105,6 +105,13 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+		/* no multicast snooping: with no querier on the scope the bridge floods
+		 * multicast either way, and with it on, every port added re-arms the multicast
+		 * timers of every other port (br_port_state_selection): a start's cost that
+		 * grows with the containers on the bridge */
+		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+		mnl_attr_put_u8(nlh, IFLA_BR_MCAST_SNOOPING, 0);
+		mnl_attr_nest_end(nlh, data);
 		mnl_attr_nest_end(nlh, li);
 		r = talk(nlh);
 		if (r < 0 && r != -EEXIST)
@@ -234,6 +241,24 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+/* A bridge port never needs IPv6 of its own. Left on, each host end gets a link-local
+ * address (DAD, MLD, two routes) once the domain brings its end up, in the daemon's
+ * namespace where a thousand others are: the kernel walks every address there under the
+ * RTNL (addrconf_verify) and every multicast packet coming up the bridge walks the
+ * per-device routes. Written before GO, so before its carrier: it never gets one. Best
+ * effort (a kernel without IPv6 has no such file). */
+static void host_end_no_ipv6(const char *host)
+{
+	char path[80];
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", host);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0) { /* nothing to do: it keeps IPv6 */
+	}
+	close(fd);
+}
+
 /* The inside end's attributes: its name, MAC, MTU and namespace. */
 static void put_inside(struct nlmsghdr *nlh, const pl_domain_endpoint_t *ep, pid_t pid,
 		       int netns_fd, const uint8_t mac[6], bool has_mac)
@@ -278,6 +303,11 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		mnl_attr_put_u32(nlh, IFLA_MASTER, master);
 		if (mtu > 0)
 			mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
+		/* one queue each way on both ends, as the kernel would leave them: made with
+		 * one per CPU, veth cuts them to one once registered, and that waits for an
+		 * expedited RCU grace period (synchronize_net) per end, under the RTNL */
+		mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+		mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
 		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
 		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
 		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
@@ -285,6 +315,8 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
 		pifm->ifi_family = AF_UNSPEC;
 		put_inside(nlh, ep, pid, netns_fd, mac, has_mac);
+		mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+		mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
 		mnl_attr_nest_end(nlh, peer);
 		mnl_attr_nest_end(nlh, data);
 		mnl_attr_nest_end(nlh, li);
@@ -294,9 +326,15 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		 * asynchronously): it is dead, so take the name back */
 		if (r == -EEXIST && pl_netdev_delete(host, NULL) == 0)
 			r = talk(nlh);
+		if (r == -EXFULL) /* BR_MAX_PORTS */
+			return pl_error_set(err, PL_ERR_INTERNAL, -r,
+					    "create veth %s on %s: the bridge has the kernel's "
+					    "maximum of 1023 ports",
+					    host, bridge);
 		if (r < 0)
 			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create veth %s on %s", host,
 					    bridge);
+		host_end_no_ipv6(host);
 		return 0;
 	}
 	if (ep->kind == PL_ENDPOINT_MACVLAN) {

@@ -78,15 +78,22 @@ static int ack(struct mnl_socket *nl, unsigned portid, unsigned seq, char *buf, 
 	}
 }
 
-static int del_link(struct mnl_socket *nl, unsigned portid, unsigned seq, const char *name)
+/* A link request of type, acknowledged, into buf. */
+static struct nlmsghdr *link_request(char *buf, uint16_t type, unsigned seq)
 {
-	char buf[8192];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_DELLINK;
+	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
 	nlh->nlmsg_seq = seq;
 	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
+	return nlh;
+}
+
+static int del_link(struct mnl_socket *nl, unsigned portid, unsigned seq, const char *name)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = link_request(buf, RTM_DELLINK, seq);
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 	int r = ack(nl, portid, seq, buf, sizeof(buf), nlh);
 	return r == -ENODEV ? 0 : r;
@@ -97,12 +104,7 @@ static int set_group(struct mnl_socket *nl, unsigned portid, unsigned seq, const
 		     uint32_t group)
 {
 	char buf[8192];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
+	struct nlmsghdr *nlh = link_request(buf, RTM_NEWLINK, seq);
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
 	mnl_attr_put_u32(nlh, IFLA_GROUP, group);
 	return ack(nl, portid, seq, buf, sizeof(buf), nlh);
@@ -112,12 +114,7 @@ static int set_group(struct mnl_socket *nl, unsigned portid, unsigned seq, const
 static int del_group(struct mnl_socket *nl, unsigned portid, unsigned seq, uint32_t group)
 {
 	char buf[8192];
-	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_DELLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	nlh->nlmsg_seq = seq;
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
+	struct nlmsghdr *nlh = link_request(buf, RTM_DELLINK, seq);
 	mnl_attr_put_u32(nlh, IFLA_GROUP, group);
 	int r = ack(nl, portid, seq, buf, sizeof(buf), nlh);
 	return r == -ENODEV ? 0 : r;

@@ -3,6 +3,7 @@
 #include "mechanism/linux/prepared.h"
 #include "mechanism/linux.h"
 #include "mechanism/linux/userns.h"
+#include "mechanism/linux/rootfs.h"
 #include "mechanism/linux/setup.h"
 #include "host/linux/cgroup.h"
 #include "host/linux/netdev.h"
@@ -118,6 +119,9 @@ static _Noreturn void prepared_child(int ctl, int pagefd)
 	 * exec; tether clears it at the take); its end of ctl closing says the same */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	pl_nofile_restore();
+	/* its fresh network namespace's loopback, now rather than after the take (bringing
+	 * it up waits for the RTNL, which every network change on the host holds) */
+	pl_rootfs_loopback_up(NULL);
 	int from[3] = {ctl, pagefd, pl_linux_tether_memfd()}, high[3];
 	for (int i = 0; i < 3; i++)
 		if ((high[i] = from[i] < 0 ? -1 : fcntl(from[i], F_DUPFD_CLOEXEC, 64)) < 0 &&

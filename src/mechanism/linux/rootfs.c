@@ -125,7 +125,7 @@ static int populate_dev(int root_fd, bool userns, pl_error_t **err)
 	return 0;
 }
 
-static int loopback_up(pl_error_t **err)
+int pl_rootfs_loopback_up(pl_error_t **err)
 {
 	_cleanup_close_ int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
@@ -134,10 +134,35 @@ static int loopback_up(pl_error_t **err)
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
 	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
 		return pl_error_errno(err, "get lo flags");
+	if (ifr.ifr_flags & IFF_UP) /* a prepared domain's, up ahead: no RTNL to wait for */
+		return 0;
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		return pl_error_errno(err, "bring lo up");
 	return 0;
+}
+
+void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec)
+{
+	/* the container's own choice, made by its sysctls, stands */
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)spec->security->sysctls, k, v)
+	{
+		if (!strncmp(k, "net.ipv6.", strlen("net.ipv6.")))
+			return;
+	}
+	for (size_t i = 0; i < spec->n_endpoints; i++) {
+		char path[80];
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+			 spec->endpoints[i].ifname);
+		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (write(fd, "1", 1) < 0) { /* best effort: it keeps IPv6 */
+		}
+		close(fd);
+	}
 }
 
 /* Paths hidden from containers (Docker's list): files get /dev/null, directories an empty
@@ -689,7 +714,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		return pl_error_errno(err, "sethostname");
 	if (!(join && join->host_uts) && dn && setdomainname(dn, strlen(dn)) < 0)
 		return pl_error_errno(err, "setdomainname");
-	if (loopback_up(err) < 0)
+	if (pl_rootfs_loopback_up(err) < 0)
 		return -1;
 	pl_phase_child_mark("dom.hostname_loopback");
 	return TAKE_FD(root);

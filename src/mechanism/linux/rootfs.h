@@ -18,3 +18,11 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		      pl_error_t **err);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
+/* Brings the loopback of the caller's network namespace up (nothing when it is). */
+int pl_rootfs_loopback_up(pl_error_t **err);
+/* The domain's interfaces without IPv6 (scopes are IPv4-only, as Docker's IPv4-only networks
+ * leave them): a link-local address would have each new container's DAD, MLD reports and
+ * router solicitations flooded by the bridge to every other container, a cost per start
+ * that grows with their number. Called once the endpoints exist and before tether brings
+ * them up; not when the container's sysctls say anything of net.ipv6. */
+void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec);

@@ -164,6 +164,7 @@ int pl_linux_prepared_setup(void)
 	if (root < 0 || pl_linux_wait_go(ctl, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.wait_go");
+	pl_rootfs_endpoints_no_ipv6(&spec); /* after GO: its endpoints exist, still down */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		pl_error_errno(&e, "unshare cgroup namespace");
 		pl_domain_fail(ctl, e, "domain set-up failed");
