@@ -268,7 +268,8 @@ enum {
 /* run's own flags, before those create shares */
 static const flag_t run_only_flags[] = {
     {"rm", 0, NULL,
-     "remove the container when it exits (with -d: the\nport layer does, auto_remove)", OPT_RM},
+     "remove the container when it exits (the port layer\ndoes it, auto_remove, except with -t)",
+     OPT_RM},
     {"detach", 'd', NULL, "print the id and return once it started"},
     {"detach-keys", 0, "KEYS",
      "the keys that detach (with -t the default is\nctrl-p,ctrl-q, without it none; \"\" for none)",
@@ -598,12 +599,83 @@ static int run_tty_session(pl_client_t *c, const run_opts_t *o, const char *id)
 	return code;
 }
 
-/* run: without -it, the fewest round trips on the one connection. With --rm the create
- * starts it too (a failed start leaves nothing behind to keep: the daemon removes it); then
- * the log is followed from its first byte, the exit code fetched and the container removed
- * (or, with -d, the port layer removes it itself: auto_remove). Without --rm it is created
- * and started apart, so a start that fails leaves the container to inspect, as docker
- * does. */
+/* run without -t: one request (POST /containers?follow=1) creates and starts it and
+ * answers with its output and then its exit status; with --rm it is created with auto_remove
+ * and the answer ends once the port layer removed it. No logs request, no wait, no remove:
+ * the container is removed even when plctl is killed. A start that fails leaves the
+ * container to inspect without --rm, as docker does. Signals are forwarded from the moment
+ * its id is known (they are blocked until then, none is lost), and so is our stdin with -i.
+ * With -d the answer is left once the id came (the process runs): one round trip, where
+ * create and start were two. */
+typedef struct followed_run {
+	forwarder_t fwd;
+	stdin_feeder_t feeder;
+	pl_client_t *client;
+	const run_opts_t *o;
+	char *id;
+} followed_run_t;
+
+static int followed_run_started(const char *id, void *userdata)
+{
+	followed_run_t *f = userdata;
+	f->id = pl_xstrdup(id);
+	if (f->o->detach) {
+		puts(id);
+		return 1;
+	}
+	_cleanup_error_ pl_error_t *err = NULL;
+	if (pl_cli_forwarder_start(&f->fwd, pl_client_host(f->client), id, &err) < 0) {
+		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
+		pl_cli_report(err, 0);
+		err = pl_error_free(err);
+		pthread_sigmask(SIG_UNBLOCK, &f->fwd.set, NULL);
+	}
+	/* -i: our stdin to its stdin, on a connection of its own (the attach makes one); a
+	 * process that exited already (409) has no stdin left to feed */
+	if (f->o->interactive &&
+	    pl_cli_feeder_start(&f->feeder, f->client, id,
+				pl_cli_session_detach_keys(f->o->detach_keys, false), &err) < 0 &&
+	    err->kind != PL_ERR_CONFLICT)
+		pl_cli_report(err, 0);
+	return 0;
+}
+
+static int write_output(int stream, const char *data, size_t len, void *userdata)
+{
+	return pl_write_all(stream == PL_STREAM_STDERR ? STDERR_FILENO : STDOUT_FILENO, data, len);
+}
+
+static int run_followed(pl_client_t *c, const run_opts_t *o, const sigset_t *set)
+{
+	_cleanup_error_ pl_error_t *err = NULL;
+	_cleanup_(create_req_done) create_req_t q = {0};
+	if (create_req(o, &q, &err) < 0)
+		return pl_cli_report(err, EXIT_RUN_ERROR);
+	q.spec.auto_remove = o->rm;
+	followed_run_t f = {
+	    .fwd = {.set = *set}, .feeder = {.fd = -1, .stop = {-1, -1}}, .client = c, .o = o};
+	pl_exit_status_t st;
+	fflush(stdout); /* output is written with write(2), after anything buffered */
+	int r =
+	    pl_container_run_follow(c, &q.spec, followed_run_started, write_output, &f, &st, &err);
+	pl_cli_feeder_stop(&f.feeder);
+	pl_cli_forwarder_stop(&f.fwd);
+	int code = r > 0 ? 0 : st.exit_code;
+	if (r < 0) /* before it ran: 125, or 126/127 as the start's error says */
+		code = pl_cli_report(err, f.id ? EXIT_RUN_ERROR : exit_code_of_failed_run(err));
+	else if (r == 0 && st.error && *st.error)
+		fprintf(stderr, "plctl: %s: %s\n", f.id, st.error);
+	pl_exit_status_clear(&st);
+	free(f.id);
+	return code;
+}
+
+/* run: without -t, one request (run_followed). Otherwise the fewest round trips on the one
+ * connection. With --rm (and -t) the create starts it too (a failed start leaves nothing
+ * behind to keep: the daemon removes it); then the log is followed from its first byte, the exit
+ * code fetched and the container removed (or, with -d, the port layer removes it itself:
+ * auto_remove). Without --rm it is created and started apart, so a start that fails leaves the
+ * container to inspect, as docker does. */
 static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 {
 	_cleanup_(run_opts_done) run_opts_t o = {0};
@@ -619,6 +691,8 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 	if (!o.detach && !tty_session)
 		pl_cli_block_forwarded_signals(
 		    &set); /* from here, so none is lost before the thread */
+	if (!o.tty)
+		return run_followed(c, &o, &set);
 	_cleanup_free_ char *id = create_container(c, &o, one_request, &err);
 	if (!id)
 		return pl_cli_report(err,

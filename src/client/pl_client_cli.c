@@ -5,6 +5,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,98 @@ int pl_container_wait_for(pl_client_t *c, const char *id, const char *condition,
 		return -1;
 	_cleanup_free_ char *what = pl_xasprintf("wait %s", id);
 	return exit_from_json(resp, what, out, err);
+}
+
+/* The answer of POST /containers?follow=1: the output frames, and on stream 3 two JSON
+ * objects, {"id"} first and the exit status last. */
+typedef struct run_follow {
+	pl_demux_t demux;
+	int (*on_id)(const char *id, void *userdata);
+	pl_demux_fn out;
+	void *userdata;
+	char *ctl; /* the stream-3 frame so far */
+	size_t ctl_len;
+	bool have_id, have_status, detached, malformed;
+	char *id;
+	pl_exit_status_t *status;
+	pl_error_t *status_err;
+} run_follow_t;
+
+static int run_follow_ctl(run_follow_t *f)
+{
+	_cleanup_json_ json_t *j = json_loadb(f->ctl, f->ctl_len, 0, NULL);
+	f->ctl_len = 0;
+	const char *id = json_string_value(json_object_get(j, "id"));
+	if (!json_is_object(j) || f->have_status || (!f->have_id && !id)) {
+		f->malformed = true;
+		return -EBADMSG;
+	}
+	if (!f->have_id) {
+		f->have_id = true;
+		f->id = pl_xstrdup(id);
+		if (f->on_id && f->on_id(id, f->userdata) > 0) {
+			f->detached = true;
+			return -ECANCELED; /* ends the transfer: the container runs on */
+		}
+		return 0;
+	}
+	f->have_status = true;
+	_cleanup_free_ char *what = pl_xasprintf("run %.12s", f->id);
+	exit_from_json(j, what, f->status, &f->status_err);
+	return 0;
+}
+
+static int run_follow_frame(int stream, const char *data, size_t len, void *userdata)
+{
+	run_follow_t *f = userdata;
+	if (stream != 3)
+		return f->out ? f->out(stream, data, len, f->userdata) : 0;
+	if (f->ctl_len + len > 64 * 1024) {
+		f->malformed = true;
+		return -EMSGSIZE;
+	}
+	f->ctl = pl_xrealloc(f->ctl, f->ctl_len + len + 1);
+	memcpy(f->ctl + f->ctl_len, data, len);
+	f->ctl_len += len;
+	return f->demux.remaining == 0 ? run_follow_ctl(f) : 0;
+}
+
+int pl_container_run_follow(pl_client_t *c, const pl_container_spec_t *spec,
+			    int (*on_id)(const char *id, void *userdata), pl_demux_fn out,
+			    void *userdata, pl_exit_status_t *status, pl_error_t **err)
+{
+	*status = (pl_exit_status_t){0};
+	_cleanup_json_ json_t *body = pl_container_spec_json(spec);
+	run_follow_t f = {.on_id = on_id, .out = out, .userdata = userdata, .status = status};
+	pl_demux_init(&f.demux, run_follow_frame, &f);
+	pl_error_t *e = NULL;
+	int r = pl_client_stream_body(c, "POST", "/containers?follow=1", body, pl_demux_feed_cb,
+				      &f.demux, &e);
+	free(f.ctl);
+	free(f.id);
+	if (f.detached) {
+		pl_error_free(e);
+		pl_error_free(f.status_err);
+		return 1;
+	}
+	if (f.malformed) {
+		pl_error_free(e);
+		e = NULL;
+		pl_error_set(&e, PL_ERR_INTERNAL, 0, "malformed answer to a followed run");
+	} else if (r >= 0 && !e && f.status_err) {
+		e = TAKE_PTR(f.status_err);
+	} else if (r >= 0 && !e && (!f.have_status || !pl_demux_at_boundary(&f.demux))) {
+		pl_error_set(&e, PL_ERR_INTERNAL, 0,
+			     "the port layer ended the run's answer before its exit status");
+	}
+	pl_error_free(f.status_err);
+	if (!e)
+		return 0;
+	if (err)
+		*err = e;
+	else
+		pl_error_free(e);
+	return -1;
 }
 
 int pl_exec_wait(pl_client_t *c, const char *exec_id, pl_exit_status_t *out, pl_error_t **err)

@@ -434,6 +434,17 @@ pl_network_info_t *pl_network_create_from(pl_client_t *c, const pl_network_spec_
  * $PATH", "...: permission denied"). */
 int pl_container_create_started(pl_client_t *c, const pl_container_spec_t *spec, char **id_out,
 				pl_error_t **err);
+/* POST /containers?follow=1: created, started and followed to its end in one request (the
+ * fewest round trips for a foreground run; with spec->auto_remove the port layer removes it
+ * before the answer ends). on_id (may be NULL) gets the id once the process runs, before any
+ * output, and returns > 0 to stop there (the container runs on: the call returns 1); out
+ * gets each piece of output (stream 1 stdout, 2 stderr) as it comes; *status the exit
+ * status (the call returns 0). A create or start that fails fails the call as
+ * pl_container_create_started does (but a container without auto_remove whose start failed
+ * stays, stopped), and so does an answer that ends without the exit status. */
+int pl_container_run_follow(pl_client_t *c, const pl_container_spec_t *spec,
+			    int (*on_id)(const char *id, void *userdata), pl_demux_fn out,
+			    void *userdata, pl_exit_status_t *status, pl_error_t **err);
 /* POST /containers/{id}/wait[?condition=][&timeout=] (timeout < 0: none; 408 past it). Fails
  * when the answer has no exit code in 0-255. */
 int pl_container_wait_for(pl_client_t *c, const char *id, const char *condition, double timeout,

@@ -12,6 +12,7 @@
 #include "daemon/routes_events.h"
 #include "daemon/routes_logs.h"
 #include "daemon/routes_metrics.h"
+#include "daemon/routes_run.h"
 #include "portlayer/handle.h"
 
 #include <errno.h>
@@ -178,6 +179,7 @@ static void on_change(pl_portlayer_t *pl, pl_container_t *c, void *data)
 	pl_app_t *app = data;
 	const char *id = pl_container_id(c);
 	pl_attach_link_drained(app, c);
+	pl_routes_run_changed(app, c);
 	pl_req_t *next;
 	for (pl_req_t *r = pl_http_parked_first(app->http); r; r = next) {
 		next = pl_req_parked_next(r);

@@ -26,6 +26,7 @@ typedef struct pl_app {
 	struct pl_workers *workers;
 	struct events_sub *event_subs; /* open /events streams (routes_events.c) */
 	struct attach *attaches;       /* upgraded attach streams */
+	struct run_follow *runs;       /* POST /containers?follow=1 answers (routes_run.c) */
 	int inotify_fd;
 	pl_watch_t *inotify_watch;
 	pl_route_t *routes;		    /* the joined tables */

@@ -3,6 +3,7 @@
  * wait, pause, update). A start waits for the library's answer; a stop or wait waits for the
  * container's next exit. */
 #include "daemon/routes_containers.h"
+#include "daemon/routes_run.h"
 #include "daemon/routes_wait.h"
 #include "common/cleanup.h"
 #include "common/json.h"
@@ -185,9 +186,19 @@ static void h_container_create(pl_req_t *r, void *data)
 		pl_error_set(&e, PL_ERR_INVALID, 0, "start must be a boolean");
 		return pl_route_fail(r, e);
 	}
-	if (start) {
+	bool follow; /* started, and answered with its output and exit status (routes_run.c) */
+	if (pl_req_query_bool(r, "follow", false, &follow, &e) < 0)
+		return pl_route_fail(r, e);
+	if (follow && start && !json_is_true(start)) {
+		pl_error_set(&e, PL_ERR_INVALID, 0,
+			     "follow=1 starts the container: not with start false");
+		return pl_route_fail(r, e);
+	}
+	if (start || follow) {
 		_cleanup_json_ json_t *copy = json_copy(body);
 		json_object_del(copy, "start");
+		if (follow)
+			return pl_route_run_follow(app, r, copy);
 		if (json_is_true(start))
 			return create_started(app, r, copy);
 		json_decref(body);

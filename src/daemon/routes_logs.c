@@ -40,7 +40,7 @@ static void logs_clear(pl_waiter_t *w)
 }
 
 static const pl_waiter_type_t logs_wait_type = {
-    .changed = logs_changed, .shutdown = logs_shutdown, .clear = logs_clear};
+    .changed = logs_changed, .log_grew = logs_wake, .shutdown = logs_shutdown, .clear = logs_clear};
 
 static ssize_t logs_produce(pl_req_t *r, char *buf, size_t max, void *data)
 {
@@ -108,8 +108,8 @@ static void on_inotify(pl_loop_t *loop, int fd, uint32_t events, void *data)
 	for (pl_req_t *r = pl_http_parked_first(app->http); r; r = next) {
 		next = pl_req_parked_next(r);
 		pl_waiter_t *w = pl_req_wait_data(r);
-		if (w && w->type == &logs_wait_type)
-			logs_wake(w);
+		if (w && w->type->log_grew)
+			w->type->log_grew(w);
 	}
 }
 

@@ -54,6 +54,7 @@ typedef struct run {
 	pl_start_fn cb;
 	void *data;
 	pl_portlayer_t *pl;
+	bool keep_failed;
 	char id[PL_ID_LEN + 1];
 } run_t;
 
@@ -72,12 +73,19 @@ static void run_started(pl_portlayer_t *pl, const char *id, const pl_error_t *er
 	if (run->cb)
 		run->cb(pl, id, err, run->data);
 	/* not from inside the start's callback: the record is still in use there */
-	if (!err || !pl_loop_timer(pl_portlayer_loop(pl), 0, run_remove, run, NULL))
+	if (!err || run->keep_failed ||
+	    !pl_loop_timer(pl_portlayer_loop(pl), 0, run_remove, run, NULL))
 		free(run);
 }
 
 pl_container_t *pl_container_run(pl_portlayer_t *pl, const json_t *body, int *progress,
 				 pl_start_fn cb, void *data, pl_error_t **err)
+{
+	return pl_container_run_keep(pl, body, false, progress, cb, data, err);
+}
+
+pl_container_t *pl_container_run_keep(pl_portlayer_t *pl, const json_t *body, bool keep_failed,
+				      int *progress, pl_start_fn cb, void *data, pl_error_t **err)
 {
 	*progress = -1;
 	pl_container_t *c = pl_container_create_lazy(pl, body, err);
@@ -94,12 +102,14 @@ pl_container_t *pl_container_run(pl_portlayer_t *pl, const json_t *body, int *pr
 	run->cb = cb;
 	run->data = data;
 	run->pl = pl;
+	run->keep_failed = keep_failed;
 	snprintf(run->id, sizeof(run->id), "%s", pl_container_id(c));
 	int rc = pl_container_set_state(pl, c, PL_WANT_RUNNING, -1, run_started, run, err);
 	if (rc != PL_STATE_STARTING) /* run_started will not be called */
 		free(run);
 	if (rc < 0) {
-		pl_container_remove(pl, c, true, NULL);
+		if (!keep_failed)
+			pl_container_remove(pl, c, true, NULL);
 		return NULL;
 	}
 	*progress = rc;

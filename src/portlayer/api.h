@@ -47,6 +47,10 @@ int pl_container_change(pl_portlayer_t *pl, pl_handles_t *hs, pl_container_t *c,
  * failed). A start that fails, now or later, removes the container again (after cb). */
 pl_container_t *pl_container_run(pl_portlayer_t *pl, const json_t *body, int *progress,
 				 pl_start_fn cb, void *data, pl_error_t **err);
+/* Likewise; with keep_failed a start that fails leaves the container (stopped, exit code 127
+ * or 126 as a start of a created one would) instead of removing it. */
+pl_container_t *pl_container_run_keep(pl_portlayer_t *pl, const json_t *body, bool keep_failed,
+				      int *progress, pl_start_fn cb, void *data, pl_error_t **err);
 /* Removes the container ref names (a running one needs force); a full id that is gone was
  * removed already (ids are never reused), which is no error. */
 int pl_portlayer_container_remove(pl_portlayer_t *pl, const char *ref, bool force,

@@ -70,7 +70,9 @@ int pl_container_send_frame(pl_container_t *c, uint16_t type, uint16_t flags, ui
 	f->next = NULL;
 	f->len = n;
 	f->off = 0;
-	f->control = type != PL_MSG_DATA;
+	/* a stdin's EOF keeps its place behind that stdin's data: ahead of it, tether would
+	 * close the process's stdin and drop what was still queued */
+	f->control = type != PL_MSG_DATA && type != PL_MSG_CLOSE_STDIN;
 	memcpy(f->data, frame, n);
 	c->wq_bytes += n;
 	if (f->control) {
