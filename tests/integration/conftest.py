@@ -613,6 +613,16 @@ def finish_or_fail(d, restart=False):
         pytest.fail("daemon teardown: " + "; ".join(problems), pytrace=False)
 
 
+def own_daemon(prefix):
+    """A module's own daemon, for a module whose tests kill it (-9) or need it alone: a
+    generator for a module-scoped fixture (`yield from own_daemon("pl-it-xx-")`); a daemon
+    a test left dead is started again at the end to clean up after itself."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    d = start_or_fail(Daemon(tmp), tmp)
+    yield d
+    finish_or_fail(d, restart=True)
+
+
 # --------------------------------------------------------------------------
 # fixtures
 

@@ -7,23 +7,19 @@ destroy."""
 import json
 import os
 import signal
-import tempfile
 import time
 
 import pytest
 
-from conftest import (DEADLINE, Daemon, UnixHTTPConnection, finish_or_fail,
-                      pids_in_cgroups_matching, proc_read, start_or_fail, wait_until)
+from conftest import (DEADLINE, own_daemon, pids_in_cgroups_matching, proc_read, start_or_fail,
+                      UnixHTTPConnection, wait_until)
 from pl_extra import actions, read_events
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 
 
 @pytest.fixture(scope="module")
 def daemon(binaries):  # noqa: F811 - this module's own daemon: a test kills it with -9
-    tmp = tempfile.mkdtemp(prefix="pl-it-rm-")
-    d = start_or_fail(Daemon(tmp), tmp)
-    yield d
-    finish_or_fail(d, restart=True)
+    yield from own_daemon("pl-it-rm-")
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,13 @@ carried on, not reset, and checks go on)."""
 import json
 import os
 import signal
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import (DEADLINE, Daemon, finish_or_fail, pids_in_cgroups_matching, proc_read,
-                      start_or_fail, wait_until)
+from conftest import (DEADLINE, own_daemon, pids_in_cgroups_matching, proc_read, start_or_fail,
+                      wait_until)
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 from pl_extra import read_events
 from test_interactive import exec_run
@@ -24,10 +23,7 @@ FLAG = ["/bin/sh", "-c", "touch /tmp/ok; exec sleep 1000"]
 
 @pytest.fixture(scope="module")
 def daemon(binaries):  # noqa: F811 - this module's own daemon: a test kills it with -9
-    tmp = tempfile.mkdtemp(prefix="pl-it-hc-")
-    d = start_or_fail(Daemon(tmp), tmp)
-    yield d
-    finish_or_fail(d, restart=True)
+    yield from own_daemon("pl-it-hc-")
 
 
 @pytest.fixture(scope="module")

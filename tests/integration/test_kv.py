@@ -6,13 +6,12 @@ of writes leaves every key with a whole value it was given, never a torn one."""
 
 import json
 import random
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import DEADLINE, Daemon, Plctl, finish_or_fail, start_or_fail
+from conftest import DEADLINE, own_daemon, Plctl, start_or_fail
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 
 MIB = 1 << 20
@@ -20,10 +19,7 @@ MIB = 1 << 20
 
 @pytest.fixture(scope="module")
 def daemon(binaries):  # noqa: F811 - this module's own daemon: tests kill it with -9
-    tmp = tempfile.mkdtemp(prefix="pl-it-kv-")
-    d = start_or_fail(Daemon(tmp), tmp)
-    yield d
-    finish_or_fail(d, restart=True)
+    yield from own_daemon("pl-it-kv-")
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,14 @@ import json
 import os
 import random
 import struct
-import tempfile
 import threading
 import time
 
 import pytest
 
-from conftest import (DEADLINE, PORTLAYERD, Daemon, UnixHTTPConnection, cgroup_dirs_for,
-                      finish_or_fail, mounts_matching, pid_alive, pids_in_cgroups_matching,
-                      proc_read, start_or_fail, wait_until)
+from conftest import (DEADLINE, PORTLAYERD, cgroup_dirs_for, mounts_matching, own_daemon,
+                      pid_alive, pids_in_cgroups_matching, proc_read, UnixHTTPConnection,
+                      wait_until)
 from pl_extra import read_events
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 
@@ -25,10 +24,7 @@ SLEEP = ["/bin/sleep", "1000"]
 
 @pytest.fixture(scope="module")
 def daemon(binaries):  # noqa: F811 - this module's own daemon: its tests kill -9 it
-    tmp = tempfile.mkdtemp(prefix="pl-it-rec-")
-    d = start_or_fail(Daemon(tmp), tmp)
-    yield d
-    finish_or_fail(d, restart=True)  # restart: a test failed between kill and restart
+    yield from own_daemon("pl-it-rec-")
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import tempfile
 
 import pytest
 
-from conftest import (MECHANISM, PORTLAYERD, Daemon, cgroup_dirs_for, finish_or_fail,
-                      mounts_matching, pid_alive, pids_in_cgroups_matching, proc_read,
+from conftest import (MECHANISM, PORTLAYERD, cgroup_dirs_for, Daemon, finish_or_fail,
+                      mounts_matching, own_daemon, pid_alive, pids_in_cgroups_matching, proc_read,
                       start_or_fail, wait_until)
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
 
@@ -27,10 +27,7 @@ READY_THEN_WAIT = ["/bin/sh", "-c", "echo first > /kept; echo ready; exec /bin/s
 
 @pytest.fixture(scope="module")
 def daemon(binaries):  # noqa: F811 - this module's own daemon: a test kills it -9
-    tmp = tempfile.mkdtemp(prefix="pl-it-td-")
-    d = start_or_fail(Daemon(tmp), tmp)
-    yield d
-    finish_or_fail(d, restart=True)
+    yield from own_daemon("pl-it-td-")
 
 
 @pytest.fixture(scope="module")
