@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/random.h>
 
@@ -286,4 +287,14 @@ int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+size_t pl_buf_take(char *dst, size_t max, const char *src, size_t len, size_t *pos)
+{
+	size_t n = *pos < len ? len - *pos : 0;
+	if (n > max)
+		n = max;
+	memcpy(dst, src + *pos, n);
+	*pos += n;
+	return n;
 }

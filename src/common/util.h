@@ -43,3 +43,8 @@ char *pl_base64_decode(const char *in, bool strict, size_t *len);
 
 /* Strict decimal parse: whole string, no sign unless allow_negative, within [min, max]. */
 int pl_parse_int64(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Copies what is left of src[*pos, len) into dst, at most max bytes, and moves *pos on:
+ * a producer handing out a buffer it holds in pieces. Returns the bytes copied (0: none
+ * left). */
+size_t pl_buf_take(char *dst, size_t max, const char *src, size_t len, size_t *pos);

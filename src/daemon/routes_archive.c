@@ -217,12 +217,8 @@ static void on_readable(pl_loop_t *loop, int fd, uint32_t events, void *data)
 static ssize_t produce(pl_req_t *r, char *buf, size_t max, void *data)
 {
 	ajob_t *j = data;
-	if (j->boff < j->blen) {
-		size_t n = j->blen - j->boff < max ? j->blen - j->boff : max;
-		memcpy(buf, j->buf + j->boff, n);
-		j->boff += n;
-		return (ssize_t)n;
-	}
+	if (j->boff < j->blen)
+		return (ssize_t)pl_buf_take(buf, max, j->buf, j->blen, &j->boff);
 	if (!j->eof) {
 		ssize_t n = read(j->rfd, buf, max);
 		if (n > 0)

@@ -85,12 +85,8 @@ static void queue_status_frame(run_follow_t *f, json_t *obj)
 static ssize_t follow_produce(pl_req_t *r, char *buf, size_t max, void *data)
 {
 	run_follow_t *f = data;
-	if (f->ctl_pos < f->ctl_len) {
-		size_t n = f->ctl_len - f->ctl_pos < max ? f->ctl_len - f->ctl_pos : max;
-		memcpy(buf, f->ctl + f->ctl_pos, n);
-		f->ctl_pos += n;
-		return (ssize_t)n;
-	}
+	if (f->ctl_pos < f->ctl_len)
+		return (ssize_t)pl_buf_take(buf, max, f->ctl, f->ctl_len, &f->ctl_pos);
 	ssize_t n = pl_log_read(f->cursor, buf, max);
 	if (n > 0)
 		return n;

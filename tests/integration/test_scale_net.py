@@ -7,6 +7,7 @@ solicitations would be flooded to every other container) unless its sysctls say 
 the bridge does no multicast snooping; a container from a prepared domain finds its
 loopback up (brought up while the domain waited), and IPv4 works as before."""
 
+import contextlib
 import subprocess
 
 from conftest import DEADLINE
@@ -18,15 +19,25 @@ def on_daemon_side(daemon, *cmd):
                           capture_output=True, text=True, timeout=DEADLINE, check=True).stdout
 
 
-def test_bridge_port_without_ipv6_one_queue(daemon, api, rootfs, uniq):
-    b = api.create_body(rootfs, ["sleep", "1000"], name=f"{uniq}-port")
+@contextlib.contextmanager
+def bridge_sleeper(api, rootfs, name, **fields):
+    """A running container with an endpoint on the bridge scope, removed at the end."""
+    b = api.create_body(rootfs, ["sleep", "1000"], name=name)
     b["networks"] = [{"scope": "bridge"}]
+    b.update(fields)
     r = api.create_raw(b)
     assert r.status == 201, r.body
     cid = r.json["id"]
     try:
         api.start(cid)
         api.wait_status(cid, "running")
+        yield cid
+    finally:
+        assert api.remove(cid, force=True).status == 204
+
+
+def test_bridge_port_without_ipv6_one_queue(daemon, api, rootfs, uniq):
+    with bridge_sleeper(api, rootfs, f"{uniq}-port") as cid:
         port = f"pv{cid[:10]}0"
         assert port in on_daemon_side(daemon, "ip", "-o", "link", "show", "master", "pl0")
         assert on_daemon_side(daemon, "cat",
@@ -51,21 +62,10 @@ def test_bridge_port_without_ipv6_one_queue(daemon, api, rootfs, uniq):
         gw = api.inspect(cid)["network"]["endpoints"][0]["gateway"]
         out, err, ex = exec_run(api, cid, ["ping", "-c", "1", "-W", "5", gw])
         assert ex["exit_code"] == 0, (out, err)
-    finally:
-        assert api.remove(cid, force=True).status == 204
 
 
 def test_container_sysctls_keep_ipv6(api, rootfs, uniq):
-    b = api.create_body(rootfs, ["sleep", "1000"], name=f"{uniq}-v6")
-    b["networks"] = [{"scope": "bridge"}]
-    b["security"] = {"sysctls": {"net.ipv6.conf.all.disable_ipv6": "0"}}
-    r = api.create_raw(b)
-    assert r.status == 201, r.body
-    cid = r.json["id"]
-    try:
-        api.start(cid)
-        api.wait_status(cid, "running")
+    sysctls = {"net.ipv6.conf.all.disable_ipv6": "0"}
+    with bridge_sleeper(api, rootfs, f"{uniq}-v6", security={"sysctls": sysctls}) as cid:
         out, err, ex = exec_run(api, cid, ["cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"])
         assert ex["exit_code"] == 0 and out.strip() == "0", (out, err)
-    finally:
-        assert api.remove(cid, force=True).status == 204
