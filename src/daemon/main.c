@@ -78,8 +78,8 @@ static void usage(FILE *f)
 	    "                     (default 172.17-31.0.0/16, then 192.168.N.0/20)\n"
 	    "  --netns-pool N     network namespaces kept ready for new domains (default 0)\n"
 	    "  --prepared-domains N  linux domains (namespaces, cgroups, first process) made\n"
-	    "                     ahead for containers of the default profile (default 2;\n"
-	    "                     0: off)\n"
+	    "                     ahead for containers of the default profile (default 4,\n"
+	    "                     refilled two at a time; 0: off)\n"
 	    "  --vm-accel MODE    auto (default: KVM when a probe boot works), kvm or tcg\n"
 	    "  --vm-kernel DIR    unpacked guest kernel package for dedicated-kernel containers\n"
 	    "                     (default " PL_VM_DEFAULT_KERNEL_DIR ")\n"
@@ -372,7 +372,7 @@ int main(int argc, char **argv)
 		    .level = PL_LOG_INFO,
 		    .idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT,
 		    .default_pids_limit = PL_DEFAULT_PIDS_LIMIT,
-		    .prepared_domains = 2,
+		    .prepared_domains = 4,
 		    .log_max_size = PL_LOG_DEFAULT_MAX_SIZE,
 		    .log_max_files = PL_LOG_DEFAULT_MAX_FILES};
 	int rc = parse_opts(argc, argv, &o);

@@ -365,3 +365,29 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
         assert r.exit_code == 0 and "pl-tether" in r.stdout, (r.stdout, r.stderr)
     finally:
         finish_or_fail(d)
+
+
+def test_the_pool_is_refilled_in_batches(binaries, rootfs):
+    # The default pool (4) is refilled once half of it is taken, both at once: one start
+    # leaves three waiting (no refill of one), a second brings two more, never more than 4.
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    tag = instance_tag(d.root)
+
+    def domains():
+        return {os.path.basename(p) for p in pool_dirs(tag)}
+
+    try:
+        wait_prepared(d.api, 4)
+        assert len(wait_until(lambda: len(domains()) == 4 and domains(),
+                              what="four prepared domains")) == 4
+        assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
+        assert len(domains()) == 3 and phase_count(d.api, "prepared.made") == 4, domains()
+        assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
+        assert phase_count(d.api, "spawn.prepared_take") == 2
+        wait_prepared(d.api, 6)
+        assert len(wait_until(lambda: len(domains()) == 4 and domains(),
+                              what="the pool whole again")) == 4
+        assert phase_count(d.api, "prepared.made") == 6
+    finally:
+        finish_or_fail(d)

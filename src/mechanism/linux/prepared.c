@@ -388,6 +388,10 @@ static void refill(void)
 {
 	if (!pool.started || pool.n_ready + pool.in_flight >= pool.size)
 		return;
+	/* refilled in batches, from half full: the first v1 cgroup.procs write of a batch waits
+	 * out an RCU grace period holding cgroup_mutex, the next ones do not */
+	if (pool.size >= 4 && pool.in_flight == 0 && pool.n_ready > pool.size / 2)
+		return;
 	if (!pool.maker_pid)
 		start_maker();
 	if (!pool.maker_pid)
