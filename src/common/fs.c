@@ -28,6 +28,21 @@ int pl_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
+int pl_read_exact(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len > 0) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, pl_error_t **err)
 {
 	_cleanup_free_ char *tmp = pl_xasprintf(".%s.tmp", name);

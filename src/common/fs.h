@@ -9,6 +9,8 @@
 
 /* Writes all of data to fd, retrying on EINTR and short writes. Returns 0 or -errno. */
 int pl_write_all(int fd, const void *data, size_t len);
+/* Reads exactly len bytes (EINTR retried): 0, or -errno (-EPIPE at an early end of file). */
+int pl_read_exact(int fd, void *buf, size_t len);
 /* Writes data to dir/name via a temp file: write, fsync, rename, fsync(dir). */
 int pl_atomic_write(int dirfd, const char *name, const void *data, size_t len, pl_error_t **err);
 /* Reads a whole (small) file; *out is NUL-terminated. Fails with NOTFOUND on ENOENT. */

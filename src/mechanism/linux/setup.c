@@ -2,6 +2,7 @@
 /* A prepared domain's set-up at its take (setup.h), linked into pl-tether. */
 #include "mechanism/linux/setup.h"
 #include "mechanism/linux/rootfs.h"
+#include "common/fs.h"
 #include "common/cleanup.h"
 #include "common/phase.h"
 #include "proto/frame.h"
@@ -24,16 +25,9 @@
 int pl_linux_wait_go(int ctl, pl_error_t **err)
 {
 	uint8_t hdr[PL_FRAME_HDR_LEN];
-	size_t got = 0;
-	while (got < sizeof(hdr)) {
-		ssize_t n = read(ctl, hdr + got, sizeof(hdr) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return pl_error_set(err, PL_ERR_INTERNAL, n < 0 ? errno : EPIPE,
-					    "wait for placement");
-		got += (size_t)n;
-	}
+	int r = pl_read_exact(ctl, hdr, sizeof(hdr));
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "wait for placement");
 	pl_frame_hdr_t h;
 	if (pl_frame_hdr_decode(hdr, &h) < 0 || h.type != PL_MSG_GO || h.len != 0)
 		return pl_error_set(err, PL_ERR_INTERNAL, EPROTO, "wait for placement");

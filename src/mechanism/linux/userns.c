@@ -250,15 +250,9 @@ int pl_userns_wait_go(int ctl, const char *merged, size_t n_mounts, pl_userns_fd
 		got_fds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 		memcpy(all, CMSG_DATA(c), got_fds * sizeof(int));
 	}
-	for (size_t off = (size_t)n; off < sizeof(hdr);) {
-		ssize_t k = read(ctl, hdr + off, sizeof(hdr) - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return pl_error_set(err, PL_ERR_INTERNAL, k < 0 ? errno : EPIPE,
-					    "wait for placement");
-		off += (size_t)k;
-	}
+	int r = pl_read_exact(ctl, hdr + n, sizeof(hdr) - (size_t)n);
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "wait for placement");
 	pl_frame_hdr_t h;
 	if (got_fds != want || (msg.msg_flags & MSG_CTRUNC) || pl_frame_hdr_decode(hdr, &h) < 0 ||
 	    h.type != PL_MSG_GO || h.len != 0)
