@@ -391,3 +391,52 @@ def test_the_pool_is_refilled_in_batches(binaries, rootfs):
         assert phase_count(d.api, "prepared.made") == 6
     finally:
         finish_or_fail(d)
+
+
+V1_MANAGED = {"memory", "pids", "cpu", "cpuacct", "cpuset", "blkio", "freezer", "devices"}
+
+
+def v1_paths(pid):
+    """{controller: path} of pid's v1 hierarchies that we manage."""
+    out = {}
+    for line in (proc_read(pid, "cgroup") or "").splitlines():
+        hid, ctrls, path = line.split(":", 2)
+        for c in ctrls.split(","):
+            if hid != "0" and c in V1_MANAGED:
+                out[c] = path
+    return out
+
+
+@pytest.mark.parametrize("pool", ["prepared", "cloned"])
+def test_every_v1_hierarchy_holds_the_container_in_its_cgroup(binaries, rootfs, api, pool):
+    """The domain's first process joins its v1 cgroups itself (a thread moving itself skips
+    the kernel's global threadgroup lock): tether and the container's processes are in the
+    container's cgroup in every v1 hierarchy, prepared or cloned."""
+    if not v1_paths(os.getpid()):
+        pytest.skip("no v1 hierarchies on this host")
+    d = None
+    if pool == "cloned":
+        tmp = tempfile.mkdtemp(prefix="pl-it-")
+        d = Daemon(tmp)
+        d.extra_args = ["--prepared-domains", "0"]
+        start_or_fail(d, tmp)
+        a = d.api
+    else:
+        a = api
+        wait_prepared(a, 2)
+    try:
+        before = phase_count(a, "spawn.prepared_take")
+        cid = create(a, body(rootfs, "sleep 300 & wait", start=True))
+        assert phase_count(a, "spawn.prepared_take") == before + (pool == "prepared")
+        tether = a.state(cid)["pid"]
+        kids = wait_until(lambda: [int(p) for p in (proc_read(tether, "task/%d/children" % tether)
+                                                   or "").split()], what="tether's children")
+        for pid in [tether, *kids]:
+            paths = v1_paths(pid)
+            assert set(paths) == set(v1_paths(os.getpid())), (pid, paths)
+            wrong = {c: p for c, p in paths.items() if not p.endswith("/" + cid)}
+            assert not wrong, f"pid {pid} outside the container's cgroups: {wrong}"
+        a.remove(cid, force=True)
+    finally:
+        if d:
+            finish_or_fail(d)

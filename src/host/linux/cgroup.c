@@ -295,6 +295,37 @@ int pl_cgroup_attach_v1(const char *id, pid_t pid, pl_error_t **err)
 	return 0;
 }
 
+_Static_assert(PL_ARRAY_SIZE(v1_dirs) <= PL_CGROUP_MAX_V1, "room for every v1 hierarchy");
+
+int pl_cgroup_join_fds(const char *id, int fds[], pl_error_t **err)
+{
+	int n = 0;
+	for (size_t i = 0; i < n_v1; i++) {
+		_cleanup_free_ char *p = pl_xasprintf("%s/%s/tasks", v1_dirs[i], rel(id));
+		if ((fds[n] = open(p, O_WRONLY | O_CLOEXEC)) < 0) {
+			int r = pl_error_errno(err, "open %s", p);
+			pl_cgroup_join_close(fds, n);
+			return r;
+		}
+		n++;
+	}
+	return n;
+}
+
+int pl_cgroup_join_self(const int fds[], int n)
+{
+	for (int i = 0; i < n; i++)
+		if (write(fds[i], "0", 1) != 1)
+			return -errno;
+	return 0;
+}
+
+void pl_cgroup_join_close(int fds[], int n)
+{
+	for (int i = 0; i < n; i++)
+		fds[i] = pl_close(fds[i]);
+}
+
 /* Returns how many processes were still listed. */
 static int kill_procs(const char *dir)
 {

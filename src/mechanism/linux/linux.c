@@ -133,10 +133,16 @@ static int arrange_fds(int fds[N_TETHER_FDS])
 }
 
 static _Noreturn void child_main(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd,
-				 int listenfd)
+				 int listenfd, const int join[], int n_join)
 {
 	pl_phase_child_mark("dom.clone3");
 	pl_error_t *e = NULL;
+	int r = pl_cgroup_join_self(join, n_join); /* before anything of the container runs */
+	pl_phase_child_mark("dom.cgroup_join");
+	if (r < 0) {
+		pl_error_set(&e, PL_ERR_INTERNAL, -r, "join the container's v1 cgroups");
+		child_fail(ctl, e);
+	}
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
@@ -305,6 +311,12 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 		pl_cgroup_destroy(spec->id, NULL);
 		return pl_error_errno(err, "join pid namespace");
 	}
+	int join[PL_CGROUP_MAX_V1];
+	int n_join = pl_cgroup_join_fds(spec->id, join, err);
+	if (n_join < 0) {
+		pl_cgroup_destroy(spec->id, NULL);
+		return -1;
+	}
 	int pidfd = -1;
 	pl_phase_page_t *page = pl_phase_child_page = pl_phase_page_new();
 	pid_t pid = pl_clone_pidfd(ns, cgfd, &pidfd);
@@ -313,7 +325,10 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (pid != 0 && own_pidns >= 0 && setns(own_pidns, CLONE_NEWPID) < 0)
 		abort(); /* the daemon's later children would land in a container */
 	if (pid == 0)
-		child_main(spec, theirs, logfd, exitfd, listenfd);
+		child_main(spec, theirs, logfd, exitfd, listenfd, join, n_join);
+	int clone_errno = errno;
+	pl_cgroup_join_close(join, n_join);
+	errno = clone_errno;
 	pl_phase_child_page = NULL;
 	if (pid < 0) {
 		int r = pl_error_errno(err, "clone3");
@@ -324,9 +339,8 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	pl_phase_page_attach(pid, page);
 	pt = pl_phase_now();
 	_cleanup_close_ int pfd = pidfd;
-	int r = pl_cgroup_attach_v1(spec->id, pid, err);
-	pl_phase_step("spawn.cgroup_attach_v1", &pt);
-	if (r == 0 && cgfd < 0 && pl_cgroup_layout() == PL_CG_V2)
+	int r = 0;
+	if (cgfd < 0 && pl_cgroup_layout() == PL_CG_V2)
 		r = -1; /* unreachable in practice: v2 always yields a cgroup fd */
 	pl_userns_fds_t ufds;
 	pl_userns_fds_init(&ufds);

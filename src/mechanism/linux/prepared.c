@@ -125,8 +125,10 @@ static void close_all_but(int a, int b)
  * memfd on fd 4 (none: closed), nothing else but 0-2. Tether waits there for the take and
  * sets the domain up itself (setup.h), so the exec, tether's start-up and the teardown of
  * this copy of the daemon's memory are all done ahead. */
-static _Noreturn void prepared_child(int ctl, int pagefd)
+static _Noreturn void prepared_child(int ctl, int pagefd, const int join[], int n_join)
 {
+	if (pl_cgroup_join_self(join, n_join) < 0)
+		_exit(1); /* the take finds it ended and discards it */
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
@@ -208,6 +210,15 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 			close(cgfd);
 		return pl_error_errno(err, "socketpair");
 	}
+	int join[PL_CGROUP_MAX_V1];
+	int n_join = pl_cgroup_join_fds(name, join, err);
+	if (n_join < 0) {
+		if (cgfd >= 0)
+			close(cgfd);
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
 	int pidfd = -1, pagefd = -1;
 	pl_phase_child_page = page_memfd(&pagefd);
 	pid_t pid = clone_parent(
@@ -215,9 +226,10 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 	if (pid == 0) {
 		close(sv[0]);
 		close(sock);
-		prepared_child(sv[1], pagefd);
+		prepared_child(sv[1], pagefd, join, n_join);
 	}
 	int e = errno;
+	pl_cgroup_join_close(join, n_join);
 	if (pl_phase_child_page)
 		munmap(pl_phase_child_page, sizeof(pl_phase_page_t));
 	pl_phase_child_page = NULL;
@@ -229,14 +241,6 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 		pl_close(pagefd);
 		errno = e;
 		return pl_error_errno(err, "clone3");
-	}
-	/* the first v1 cgroup.procs write waits for an RCU grace period: here, not at start */
-	if (pl_cgroup_attach_v1(name, pid, err) < 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		close(pidfd);
-		close(sv[0]);
-		pl_close(pagefd);
-		return -1;
 	}
 	made_msg_t m = {.pid = pid};
 	snprintf(m.name, sizeof(m.name), "%s", name);
