@@ -172,7 +172,6 @@ pl_portlayer_t *pl_portlayer_free(pl_portlayer_t *pl)
 			pl_container_lifecycle(c, PL_LIFECYCLE_RELEASED);
 		release_domain(c);
 		c->teardown_fd = pl_close(c->teardown_fd); /* a running domain: only a reference */
-		c->sync_watch = pl_loop_unwatch(pl->loop, c->sync_watch);
 		c->restart_timer = pl_loop_timer_cancel(pl->loop, c->restart_timer);
 		pl_container_free_record(c);
 	}
@@ -296,56 +295,37 @@ pl_container_t *pl_container_create(pl_portlayer_t *pl, const json_t *body, pl_e
 
 static void finish_start(pl_container_t *c, const pl_error_t *e);
 
-/* The fsync child is done (or must be waited for now: block is true); a start that
- * waited for it is reported. */
-static void sync_settle(pl_container_t *c, bool block)
+static void on_synced(void *data, bool ok)
 {
-	if (c->sync_pidfd < 0)
-		return;
-	siginfo_t si = {0};
-	if (waitid((idtype_t)P_PIDFD, (id_t)c->sync_pidfd, &si, WEXITED | (block ? 0 : WNOHANG)) ==
-		0 &&
-	    si.si_pid == 0)
-		return; /* not yet */
-	if (si.si_code != CLD_EXITED || si.si_status != 0)
+	pl_container_t *c = data;
+	c->sync_ticket = 0;
+	if (!ok)
 		pl_log_warn("container %.12s: config.json could not be made durable", c->id);
-	c->sync_watch = pl_loop_unwatch(c->pl->loop, c->sync_watch);
-	c->sync_pidfd = pl_close(c->sync_pidfd);
 	if (c->start_waits_sync) {
 		c->start_waits_sync = false;
 		finish_start(c, NULL);
 	}
 }
 
-static void on_synced(pl_loop_t *loop, int fd, uint32_t events, void *data)
+/* The janitor's fsync is done, or is waited for now (block); a start that waited for it is
+ * reported. */
+static void sync_settle(pl_container_t *c, bool block)
 {
-	sync_settle(data, false);
+	if (c->sync_ticket && block)
+		pl_janitor_sync_wait(c->pl->janitor, c->sync_ticket, 30000);
 }
 
 int pl_container_make_durable_async(pl_container_t *c, pl_error_t **err)
 {
-	if (c->config->auto_remove || c->sync_pidfd >= 0)
+	if (c->config->auto_remove || c->sync_ticket)
 		return 0;
-	pid_t pid = fork(); /* the daemon is single-threaded: fork is safe here */
-	if (pid == 0) {
-		/* nothing of the daemon's but the two directories (a tether must see its
-		 * daemon's socket close when the daemon dies, not when this child does) */
-		if (dup2(c->dirfd, 3) < 0 || dup2(c->pl->containers_fd, 4) < 0)
-			_exit(1);
-		close_range(5, ~0U, 0);
-		int fd = openat(3, "config.json", O_RDONLY | O_CLOEXEC);
-		_exit(fd < 0 || fsync(fd) < 0 || fsync(3) < 0 || fsync(4) < 0 ? 1 : 0);
-	}
-	int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
-	if (pfd < 0) {
-		if (pid > 0)
-			waitpid(pid, NULL, 0);
-		return pl_container_make_durable(c, err);
-	}
-	c->sync_pidfd = pfd;
-	c->sync_watch = pl_loop_watch(c->pl->loop, pfd, EPOLLIN, on_synced, c, NULL);
-	if (!c->sync_watch)
-		sync_settle(c, true);
+	/* by the janitor's child, forked once: a fork per create copies the daemon's memory
+	 * map and fd table, and the child then closes every fd, a cost growing with the
+	 * containers the daemon holds */
+	bool ok = true;
+	c->sync_ticket = pl_janitor_sync(c->pl->janitor, c->dirfd, on_synced, c, &ok);
+	if (!c->sync_ticket && !ok)
+		return pl_error_errno(err, "make domain directory durable");
 	return 0;
 }
 
@@ -399,7 +379,7 @@ pl_container_t *pl_container_create_lazy(pl_portlayer_t *pl, const json_t *body,
 		}
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = c->sync_pidfd = c->teardown_fd = -1;
+	c->dirfd = c->run_dirfd = c->teardown_fd = -1;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	if (pl_id_generate(c->id, err) < 0)
 		return NULL;
@@ -432,7 +412,7 @@ static const char *hostname_of(const pl_container_t *c, char buf[13])
 
 static void finish_start(pl_container_t *c, const pl_error_t *e)
 {
-	if (!e && c->sync_watch) { /* a success is reported once the container is durable */
+	if (!e && c->sync_ticket) { /* a success is reported once the container is durable */
 		c->start_waits_sync = true;
 		return;
 	}

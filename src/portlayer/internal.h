@@ -101,10 +101,9 @@ struct pl_container {
 	/* the freezer as last seen (pause/unpause, a thaw before a signal, a reattach): lists and
 	 * counts use it, so they never read a file per container */
 	bool paused;
-	/* create+start: the child fsyncing config.json meanwhile (-1 when none), and whether
-	 * the start's success waits for it */
-	int sync_pidfd;
-	pl_watch_t *sync_watch;
+	/* create+start: the janitor's ticket for fsyncing config.json meanwhile (0 when none),
+	 * and whether the start's success waits for it */
+	uint64_t sync_ticket;
 	bool start_waits_sync;
 	/* the running domain's teardown handle (mechanism.h, -1: none), and once handed to the
 	 * janitor at the end, its ticket (0: none): the next mount of the upper directory waits

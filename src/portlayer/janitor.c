@@ -22,13 +22,21 @@
 #include <unistd.h>
 
 /* One message to the child: 'T' + a name (delete that tree in dirfd), 'R' + a name (in
- * run_dirfd) or 'H' with one fd (close it). The child answers 'T' for a tree, 'H' for a
- * handle, once done. */
+ * run_dirfd), 'H' with one fd (close it) or 'S' with one fd (a domain directory: fsync its
+ * config.json, itself and dirfd). The child answers 'T' for a tree, 'H' for a handle, once
+ * done, and "S1" or "S0" (an fsync failed) for a sync. */
 typedef struct msg {
 	char op;
 	char *name; /* 'T', 'R' */
-	int fd;	    /* 'H' */
+	int fd;	    /* 'H', 'S' (a sync's fd stays the daemon's until answered) */
 } msg_t;
+
+typedef struct sync_req {
+	uint64_t ticket;
+	int fd;
+	pl_janitor_sync_fn cb; /* NULL once cancelled */
+	void *data;
+} sync_req_t;
 
 typedef struct fifo {
 	msg_t *v;
@@ -46,7 +54,10 @@ struct pl_janitor {
 	fifo_t trees;		 /* sent, not deleted yet (given again to a new child) */
 	uint64_t handed, closed; /* handles: tickets given out, handles closed */
 	size_t trees_pending;	 /* queued or being deleted */
-	unsigned deaths;	 /* children lost: past a few, work here instead */
+	sync_req_t *syncs;	 /* asked, not answered yet, in order */
+	size_t n_syncs, cap_syncs;
+	uint64_t sync_tickets;
+	unsigned deaths; /* children lost: past a few, work here instead */
 };
 
 #define MAX_DEATHS   3
@@ -120,6 +131,55 @@ static void tree_push(const char *name)
 	pthread_mutex_unlock(&trees.lock);
 }
 
+/* Syncs, by a thread of their own: a start's answer waits for its container's, so they
+ * neither queue behind a tree nor share the child's low priority. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	int *q;
+	size_t head, n, cap;
+} syncq = {.lock = PTHREAD_MUTEX_INITIALIZER, .more = PTHREAD_COND_INITIALIZER};
+
+static bool fsync_domain(int dirfd, int parent)
+{
+	int cfd = openat(dirfd, "config.json", O_RDONLY | O_CLOEXEC);
+	bool ok = cfd >= 0 && fsync(cfd) == 0 && fsync(dirfd) == 0 && fsync(parent) == 0;
+	if (cfd >= 0)
+		close(cfd);
+	return ok;
+}
+
+static void *sync_worker(void *arg)
+{
+	setpriority(PRIO_PROCESS, (id_t)gettid(), 0);
+	sched_setscheduler((pid_t)gettid(), SCHED_OTHER, &(struct sched_param){0});
+	for (;;) {
+		pthread_mutex_lock(&syncq.lock);
+		while (syncq.head == syncq.n)
+			pthread_cond_wait(&syncq.more, &syncq.lock);
+		int fd = syncq.q[syncq.head++];
+		if (syncq.head == syncq.n)
+			syncq.head = syncq.n = 0;
+		pthread_mutex_unlock(&syncq.lock);
+		bool ok = fsync_domain(fd, 3);
+		close(fd);
+		send(4, ok ? "S1" : "S0", 2, MSG_NOSIGNAL);
+	}
+	return arg;
+}
+
+static void sync_push(int fd)
+{
+	pthread_mutex_lock(&syncq.lock);
+	if (syncq.n == syncq.cap) {
+		syncq.cap = syncq.cap ? 2 * syncq.cap : 16;
+		syncq.q = pl_xrealloc(syncq.q, syncq.cap * sizeof(*syncq.q));
+	}
+	syncq.q[syncq.n++] = fd;
+	pthread_cond_signal(&syncq.more);
+	pthread_mutex_unlock(&syncq.lock);
+}
+
 static _Noreturn void serve(int sock)
 {
 	for (;;) {
@@ -146,7 +206,10 @@ static _Noreturn void serve(int sock)
 			for (size_t i = 0; i < nfd; i++) {
 				int fd;
 				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				close(fd);
+				if (buf[0] == 'S' && i == 0)
+					sync_push(fd);
+				else
+					close(fd);
 			}
 		}
 		if (buf[0] == 'H') {
@@ -182,7 +245,8 @@ static _Noreturn void child(pid_t daemon, int dirfd, int run_dirfd, int sock)
 	setpriority(PRIO_PROCESS, 0, 10);
 	sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){0});
 	pthread_t t;
-	if (pthread_create(&t, NULL, tree_worker, NULL) != 0)
+	if (pthread_create(&t, NULL, tree_worker, NULL) != 0 ||
+	    pthread_create(&t, NULL, sync_worker, NULL) != 0)
 		_exit(1);
 	serve(4);
 }
@@ -229,10 +293,15 @@ static bool spawn(pl_janitor_t *j)
 }
 
 /* No child to be had: the work is done here, on the loop, as it was before the janitor. */
+static void syncs_here(pl_janitor_t *j);
+
 static void work_here(pl_janitor_t *j)
 {
+	syncs_here(j);
 	while (fifo_len(&j->backlog)) {
 		msg_t m = pop(&j->backlog);
+		if (m.op == 'S')
+			continue; /* done by syncs_here */
 		if (m.op == 'H') {
 			close(m.fd);
 			j->closed++;
@@ -257,8 +326,9 @@ static void flush(pl_janitor_t *j)
 	while (fifo_len(&j->backlog)) {
 		msg_t *m = &j->backlog.v[j->backlog.head];
 		ssize_t n;
-		if (m->op == 'H') {
-			n = pl_send_fds(j->sock, "H", 1, &m->fd, 1, MSG_DONTWAIT);
+		if (m->op == 'H' || m->op == 'S') {
+			n = pl_send_fds(j->sock, m->op == 'H' ? "H" : "S", 1, &m->fd, 1,
+					MSG_DONTWAIT);
 		} else {
 			char buf[NAME_MAX_LEN + 2];
 			int len = snprintf(buf, sizeof(buf), "%c%s", m->op, m->name);
@@ -274,8 +344,8 @@ static void flush(pl_janitor_t *j)
 		}
 		msg_t sent = pop(&j->backlog);
 		if (sent.op == 'H')
-			close(sent.fd); /* the child has its own now */
-		else
+			close(sent.fd);	 /* the child has its own now */
+		else if (sent.op != 'S') /* a sync's fd is in j->syncs until answered */
 			push(&j->trees, sent);
 	}
 	set_events(j);
@@ -300,14 +370,37 @@ static void child_gone(pl_janitor_t *j)
 	fifo_t again = {0};
 	while (fifo_len(&j->trees))
 		push(&again, pop(&j->trees));
-	while (fifo_len(&j->backlog))
-		push(&again, pop(&j->backlog));
+	while (fifo_len(&j->backlog)) {
+		msg_t m = pop(&j->backlog);
+		if (m.op != 'S')
+			push(&again, m);
+	}
 	free(j->backlog.v);
 	j->backlog = again;
 	pl_log_warn("janitor: its worker process ended; %s",
 		    j->deaths >= MAX_DEATHS ? "deleting on the loop from now on"
 					    : "starting another");
+	syncs_here(j); /* a start waits for them: not for another child */
 	flush(j);
+}
+
+/* The oldest sync is answered: its fd closed, its caller told. */
+static void sync_done(pl_janitor_t *j, bool ok)
+{
+	if (!j->n_syncs)
+		return;
+	sync_req_t r = j->syncs[0];
+	memmove(j->syncs, j->syncs + 1, (j->n_syncs - 1) * sizeof(*j->syncs));
+	j->n_syncs--;
+	close(r.fd);
+	if (r.cb)
+		r.cb(r.data, ok);
+}
+
+static void syncs_here(pl_janitor_t *j)
+{
+	while (j->n_syncs)
+		sync_done(j, fsync_domain(j->syncs[0].fd, j->dirfd));
 }
 
 static void read_acks(pl_janitor_t *j)
@@ -325,6 +418,8 @@ static void read_acks(pl_janitor_t *j)
 		}
 		if (buf[0] == 'H') {
 			j->closed++;
+		} else if (buf[0] == 'S') {
+			sync_done(j, n > 1 && buf[1] == '1');
 		} else if (buf[0] == 'T' && fifo_len(&j->trees)) {
 			free(pop(&j->trees).name);
 			j->trees_pending--;
@@ -371,6 +466,40 @@ uint64_t pl_janitor_hand(pl_janitor_t *j, int fd)
 	return ticket;
 }
 
+uint64_t pl_janitor_sync(pl_janitor_t *j, int dirfd, pl_janitor_sync_fn cb, void *data, bool *ok)
+{
+	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0 || (j->sock < 0 && !spawn(j))) {
+		*ok = fsync_domain(dirfd, j->dirfd);
+		pl_close(fd);
+		return 0;
+	}
+	if (j->n_syncs == j->cap_syncs) {
+		j->cap_syncs = j->cap_syncs ? 2 * j->cap_syncs : 16;
+		j->syncs = pl_xrealloc(j->syncs, j->cap_syncs * sizeof(*j->syncs));
+	}
+	uint64_t ticket = ++j->sync_tickets;
+	j->syncs[j->n_syncs++] = (sync_req_t){.ticket = ticket, .fd = fd, .cb = cb, .data = data};
+	push(&j->backlog, (msg_t){.op = 'S', .fd = fd});
+	flush(j);
+	return ticket;
+}
+
+static bool sync_pending(const pl_janitor_t *j, uint64_t ticket)
+{
+	for (size_t i = 0; i < j->n_syncs; i++)
+		if (j->syncs[i].ticket == ticket)
+			return true;
+	return false;
+}
+
+void pl_janitor_sync_cancel(pl_janitor_t *j, uint64_t ticket)
+{
+	for (size_t i = 0; j && i < j->n_syncs; i++)
+		if (j->syncs[i].ticket == ticket)
+			j->syncs[i].cb = NULL;
+}
+
 bool pl_janitor_handle_closed(const pl_janitor_t *j, uint64_t ticket)
 {
 	return !j || j->closed >= ticket;
@@ -383,17 +512,18 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void pl_janitor_settle(pl_janitor_t *j, uint64_t ticket, int timeout_ms)
+/* Blocks (at most timeout_ms) until done(j, ticket). */
+static void wait_for(pl_janitor_t *j, uint64_t ticket, int timeout_ms,
+		     bool (*done)(const pl_janitor_t *, uint64_t), const char *what)
 {
 	int64_t deadline = now_ms() + timeout_ms;
-	while (!pl_janitor_handle_closed(j, ticket)) {
+	while (!done(j, ticket)) {
 		flush(j);
-		if (j->sock < 0 || pl_janitor_handle_closed(j, ticket))
-			break; /* worked here: closed */
+		if (j->sock < 0 || done(j, ticket))
+			break; /* worked here */
 		int64_t left = deadline - now_ms();
 		if (left <= 0) {
-			pl_log_warn("janitor: a domain's teardown is not finished after %d ms",
-				    timeout_ms);
+			pl_log_warn("janitor: %s is not finished after %d ms", what, timeout_ms);
 			return;
 		}
 		struct pollfd p = {.fd = j->sock,
@@ -401,6 +531,21 @@ void pl_janitor_settle(pl_janitor_t *j, uint64_t ticket, int timeout_ms)
 		poll(&p, 1, (int)left);
 		read_acks(j);
 	}
+}
+
+void pl_janitor_settle(pl_janitor_t *j, uint64_t ticket, int timeout_ms)
+{
+	wait_for(j, ticket, timeout_ms, pl_janitor_handle_closed, "a domain's teardown");
+}
+
+static bool synced(const pl_janitor_t *j, uint64_t ticket)
+{
+	return !sync_pending(j, ticket);
+}
+
+void pl_janitor_sync_wait(pl_janitor_t *j, uint64_t ticket, int timeout_ms)
+{
+	wait_for(j, ticket, timeout_ms, synced, "a domain's fsync");
 }
 
 size_t pl_janitor_pending(const pl_janitor_t *j)
@@ -413,6 +558,11 @@ pl_janitor_t *pl_janitor_free(pl_janitor_t *j)
 	if (!j)
 		return NULL;
 	j->watch = pl_loop_unwatch(j->loop, j->watch);
+	/* a domain whose create was answered is durable before we go (their callers are) */
+	for (size_t i = 0; i < j->n_syncs; i++)
+		j->syncs[i].cb = NULL;
+	syncs_here(j);
+	free(j->syncs);
 	j->sock = pl_close(j->sock);
 	if (j->pid > 0) {
 		/* not left to finish a tree the next daemon's start may be deleting too */

@@ -39,6 +39,15 @@ uint64_t pl_janitor_hand(pl_janitor_t *j, int fd);
 bool pl_janitor_handle_closed(const pl_janitor_t *j, uint64_t ticket);
 /* Blocks (at most timeout_ms) until the handle with that ticket is closed. */
 void pl_janitor_settle(pl_janitor_t *j, uint64_t ticket, int timeout_ms);
+/* Makes a new domain durable off the loop: fsyncs dirfd's config.json, dirfd itself and the
+ * domains' directory (a thread of the child's, at normal priority), then calls cb(data, ok).
+ * Returns its ticket; or 0 when it was done here and now (no child), with *ok set. */
+typedef void (*pl_janitor_sync_fn)(void *data, bool ok);
+uint64_t pl_janitor_sync(pl_janitor_t *j, int dirfd, pl_janitor_sync_fn cb, void *data, bool *ok);
+/* The sync with that ticket calls nobody when it is done (its caller is gone). */
+void pl_janitor_sync_cancel(pl_janitor_t *j, uint64_t ticket);
+/* Blocks (at most timeout_ms) until the sync with that ticket is done (its cb called). */
+void pl_janitor_sync_wait(pl_janitor_t *j, uint64_t ticket, int timeout_ms);
 /* Trees and handles queued or being worked on (tests, /info). */
 size_t pl_janitor_pending(const pl_janitor_t *j);
 /* Stops watching and lets the child go (it exits when it sees our end close). Whatever it

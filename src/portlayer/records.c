@@ -3,6 +3,7 @@
  * record says and what is told about it (accessors, lookups, lifecycle subscribers,
  * notifications): about.c. */
 #include "portlayer/internal.h"
+#include "portlayer/janitor.h"
 #include "portlayer/health.h"
 #include "common/cleanup.h"
 
@@ -52,8 +53,8 @@ pl_container_t *pl_container_free_record(pl_container_t *c)
 		close(c->dirfd);
 	if (c->run_dirfd >= 0)
 		close(c->run_dirfd);
-	if (c->sync_pidfd >= 0)
-		close(c->sync_pidfd);
+	if (c->sync_ticket)
+		pl_janitor_sync_cancel(c->pl->janitor, c->sync_ticket);
 	if (c->teardown_fd >= 0)
 		close(c->teardown_fd);
 	free(c->error);

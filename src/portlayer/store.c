@@ -192,7 +192,7 @@ static pl_container_t *load_one(pl_portlayer_t *pl, const char *id, pl_error_t *
 		return NULL;
 	}
 	_cleanup_(pl_container_free_recordp) pl_container_t *c = pl_xcalloc(1, sizeof(*c));
-	c->dirfd = c->run_dirfd = c->sync_pidfd = c->teardown_fd = -1;
+	c->dirfd = c->run_dirfd = c->teardown_fd = -1;
 	c->pl = pl;
 	c->dom.pidfd = c->dom.ctl_fd = -1;
 	snprintf(c->id, sizeof(c->id), "%.64s", id);

@@ -358,7 +358,10 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
             maps = proc_read(p, "maps") or ""
             assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
             fds = sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))
-            assert fds == [0, 1, 2, 3], fds  # the control socket; the phase page is mapped
+            # the control socket, and its network namespace's /proc/sys/net/ipv6/conf held
+            # for the take (rootfs.h); the phase page is mapped
+            assert fds == [0, 1, 2, 3, 64], fds
+            assert os.readlink(f"/proc/{p}/fd/64") == "/proc/sys/net/ipv6/conf"
             assert "memfd:pl-phase" in maps
         # and a start still takes one and runs
         r = d.api.run(rootfs, ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])

@@ -12,6 +12,7 @@ import signal
 import socket
 import struct
 import tempfile
+import threading
 
 import pytest
 
@@ -184,6 +185,41 @@ def test_janitor_killed_is_replaced(api, daemon, rootfs):
     new = janitors(daemon)
     assert len(new) == 1 and new != old, (old, new)
     assert daemon.alive()
+
+
+def test_create_and_start_answers_once_the_janitor_made_it_durable(api, daemon, rootfs):
+    """create+start fsyncs config.json and the directories off the loop, in the janitor's
+    child (no fork per create): the 201 waits for that child's answer, and a child lost
+    meanwhile does not lose the answer (the daemon does the fsyncs itself)."""
+    old = wait_until(lambda: janitors(daemon), what="the daemon's janitor process")
+    assert len(old) == 1, old
+    os.kill(old[0], signal.SIGSTOP)
+    result = {}
+
+    def create():
+        body = api.create_body(rootfs, READY_THEN_WAIT)
+        body["start"] = True
+        result["r"] = api.create_raw(body)
+
+    t = threading.Thread(target=create)
+    try:
+        t.start()
+        t.join(1.0)
+        assert t.is_alive(), f"answered with the janitor stopped: {result}"
+    finally:
+        os.kill(old[0], signal.SIGKILL)
+        os.kill(old[0], signal.SIGCONT)
+    t.join(60)
+    assert not t.is_alive(), "no answer once the janitor was gone"
+    r = result["r"]
+    assert r.status == 201, r.body
+    cid = r.json["id"]
+    assert (daemon.root / "containers" / cid / "config.json").is_file()
+    api.wait_for_output(cid, "ready")
+    assert api.state(cid)["status"] == "running"
+    assert api.remove(cid, force=True).status == 204
+    wait_until(lambda: len(janitors(daemon)) == 1 and janitors(daemon) != old,
+               what="another janitor")
 
 
 def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):

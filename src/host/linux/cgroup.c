@@ -168,6 +168,15 @@ static bool is_cpuset(const char *dir)
 	return strstr(dir, "cpuset") != NULL;
 }
 
+static bool cpuset_clones; /* our parent's cgroup.clone_children is set */
+
+/* Whether a container's new cpuset directory (relative path r) needs init_cpuset. */
+static bool cpuset_needs_init(const char *r)
+{
+	const size_t n = strlen(PARENT "/");
+	return !cpuset_clones || strncmp(r, PARENT "/", n) != 0 || strchr(r + n, '/');
+}
+
 int pl_cgroup_init(const char *mountpoint, pl_error_t **err)
 {
 	base = pl_xstrdup(mountpoint ? mountpoint : "/sys/fs/cgroup");
@@ -219,8 +228,13 @@ int pl_cgroup_init(const char *mountpoint, pl_error_t **err)
 		_cleanup_free_ char *p = pl_xasprintf("%s/" PARENT, v1_dirs[i]);
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
 			return pl_error_errno(err, "mkdir %s", p);
-		if (is_cpuset(p))
+		if (is_cpuset(p)) {
 			init_cpuset(p);
+			/* ours get the parent's cpus and mems as they are made (LXC does the
+			 * same): no copy per container, whose writes check every sibling */
+			_cleanup_free_ char *cc = pl_xasprintf("%s/cgroup.clone_children", p);
+			cpuset_clones = write_file(cc, "1") == 0;
+		}
 	}
 	return 0;
 }
@@ -264,7 +278,7 @@ int pl_cgroup_create(const char *id, pl_error_t **err)
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
 		if (mkdir(p, 0755) < 0 && errno != EEXIST)
 			return pl_error_errno(err, "mkdir %s", p);
-		if (is_cpuset(p))
+		if (is_cpuset(p) && cpuset_needs_init(rel(id)))
 			init_cpuset(p);
 		pl_phase_step(phase_name("mkdir", i), &t);
 	}
@@ -370,9 +384,10 @@ int pl_cgroup_destroy(const char *id, pl_error_t **err)
 			rc = -1;
 		pl_phase_step(phase_name("rmdir", PL_ARRAY_SIZE(v1_dirs)), &t);
 	}
+	/* v1: an rmdir refused (EBUSY) kills what is left and tries again (remove_dir); most
+	 * find their cgroups empty, the domain's pid namespace gone with its first process */
 	for (size_t i = 0; i < n_v1; i++) {
 		_cleanup_free_ char *p = pl_xasprintf("%s/%s", v1_dirs[i], rel(id));
-		kill_procs(p);
 		if (remove_dir(p, err) < 0)
 			rc = -1;
 		pl_phase_step(phase_name("rmdir", i), &t);

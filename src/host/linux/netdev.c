@@ -249,9 +249,15 @@ static int parse_mac(const char *s, uint8_t mac[6])
  * effort (a kernel without IPv6 has no such file). */
 static void host_end_no_ipv6(const char *host)
 {
+	/* below a held /proc/sys/net/ipv6/conf of ours: the lookup of /proc/sys/net itself
+	 * walks one dentry per network namespace on the host (one per container) */
+	static int conf = -2;
+	if (conf == -2)
+		conf = open("/proc/sys/net/ipv6/conf", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char path[80];
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6", host);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s%s/disable_ipv6",
+		 conf >= 0 ? "" : "/proc/sys/net/ipv6/conf/", host);
+	int fd = openat(conf >= 0 ? conf : AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (write(fd, "1", 1) < 0) { /* nothing to do: it keeps IPv6 */

@@ -222,7 +222,7 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 	if (!userns && pl_linux_wait_go(ctl, &e) < 0)
 		child_fail(ctl, e);
 	pl_phase_child_mark("dom.wait_go");
-	pl_rootfs_endpoints_no_ipv6(spec); /* after GO: its endpoints exist, still down */
+	pl_rootfs_endpoints_no_ipv6(spec, -1); /* after GO: its endpoints exist, still down */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		pl_error_errno(&e, "unshare cgroup namespace");
 		child_fail(ctl, e);

@@ -142,7 +142,17 @@ int pl_rootfs_loopback_up(pl_error_t **err)
 	return 0;
 }
 
-void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec)
+int pl_rootfs_ipv6_conf_dir(void)
+{
+	int fd = open("/proc/sys/net/ipv6/conf", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+	close(fd);
+	return high;
+}
+
+void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec, int v6conf)
 {
 	/* the container's own choice, made by its sysctls, stands */
 	const char *k;
@@ -154,9 +164,9 @@ void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec)
 	}
 	for (size_t i = 0; i < spec->n_endpoints; i++) {
 		char path[80];
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
-			 spec->endpoints[i].ifname);
-		int fd = open(path, O_WRONLY | O_CLOEXEC);
+		snprintf(path, sizeof(path), "%s%s/disable_ipv6",
+			 v6conf >= 0 ? "" : "/proc/sys/net/ipv6/conf/", spec->endpoints[i].ifname);
+		int fd = openat(v6conf >= 0 ? v6conf : AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
 		if (write(fd, "1", 1) < 0) { /* best effort: it keeps IPv6 */

@@ -25,4 +25,9 @@ int pl_rootfs_loopback_up(pl_error_t **err);
  * router solicitations flooded by the bridge to every other container, a cost per start
  * that grows with their number. Called once the endpoints exist and before tether brings
  * them up; not when the container's sysctls say anything of net.ipv6. */
-void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec);
+void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec, int v6conf);
+/* /proc/sys/net/ipv6/conf of the caller's network namespace, opened ahead (an fd above 63,
+ * or -1) for pl_rootfs_endpoints_no_ipv6: the lookup of /proc/sys/net walks one dentry per
+ * network namespace on the host (proc_sys_compare), a cost per start that grows with the
+ * containers running; below a held directory the names are the namespace's own. */
+int pl_rootfs_ipv6_conf_dir(void);

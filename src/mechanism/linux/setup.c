@@ -98,6 +98,9 @@ int pl_linux_prepared_setup(void)
 	void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, 4, 0);
 	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
 	close(4);
+	/* while we wait: the one lookup of /proc/sys/net whose cost grows with the host's
+	 * network namespaces (rootfs.h) */
+	int v6conf = pl_rootfs_ipv6_conf_dir();
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
@@ -151,8 +154,10 @@ int pl_linux_prepared_setup(void)
 		pl_error_errno(&e, "enter pooled network namespace");
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	}
-	if (nfds > 4)
+	if (nfds > 4) {
 		close(fds[4]);
+		v6conf = pl_close(v6conf); /* it was our first namespace's */
+	}
 	/* log, exit record, reconnect socket where tether finds them (tether-protocol.md) */
 	if (place(fds) < 0) {
 		pl_error_errno(&e, "arrange tether's fds");
@@ -162,7 +167,8 @@ int pl_linux_prepared_setup(void)
 	if (root < 0 || pl_linux_wait_go(ctl, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.wait_go");
-	pl_rootfs_endpoints_no_ipv6(&spec); /* after GO: its endpoints exist, still down */
+	pl_rootfs_endpoints_no_ipv6(&spec, v6conf); /* after GO: its endpoints exist, still down */
+	v6conf = pl_close(v6conf);
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		pl_error_errno(&e, "unshare cgroup namespace");
 		pl_domain_fail(ctl, e, "domain set-up failed");
