@@ -18,6 +18,9 @@ typedef struct pl_linux_options {
 	/* names this daemon's prepared cgroups apart from other daemons' on the host (e.g. a
 	 * hash of its state root); NULL: "0" */
 	const char *instance_tag;
+	/* the daemon's run directory: a prepared domain builds its kernel trees ahead on a
+	 * directory made there (NULL: it does not) */
+	const char *run_root;
 } pl_linux_options_t;
 int pl_linux_init(pl_mechanism_t *m, const char *tether_path, const pl_linux_options_t *o,
 		  pl_error_t **err);

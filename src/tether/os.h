@@ -17,7 +17,7 @@ int pl_os_boot(void);
 /* Started with --prepared (a domain made ahead of its container, on a kernel shared with
  * the host): waits for the daemon's take and sets the domain up (rootfs, pivot_root), leaving
  * fds 3-6 as at an ordinary start. Does not return on failure (the daemon is told). */
-int pl_os_prepared_setup(void);
+int pl_os_prepared_setup(const char *arg); /* the argument after --prepared, or NULL */
 /* At CONFIG, before the network: what a dedicated kernel's guest learns only then (CONFIG's
  * "vm" object): entropy from the host, and for a guest restored from a template its clock,
  * root disk, hostname and its NICs' MACs. NULL, or why the domain cannot come up. */

@@ -623,7 +623,8 @@ int main(int argc, char **argv)
 	T.reap_first = argc > 1 && strcmp(argv[1], "--reap-first") == 0;
 	if (pl_os_boot() < 0)
 		return 1;
-	if (argc > 1 && strcmp(argv[1], "--prepared") == 0 && pl_os_prepared_setup() < 0)
+	if (argc > 1 && strcmp(argv[1], "--prepared") == 0 &&
+	    pl_os_prepared_setup(argc > 2 ? argv[2] : NULL) < 0)
 		return 1;
 	T.reconnects = pl_os_ctl_reconnects();
 	/* fds 3-5 came across tether's own exec; they must not cross the next one. */

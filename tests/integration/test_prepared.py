@@ -235,7 +235,9 @@ def test_kill9_with_prepared_domains_leaks_nothing(binaries, rootfs):
 # what a container's first process sees of its domain's mounts: the mount points and
 # their types (ids and the host's sources differ run to run). (Its pid does differ: 2 in a
 # prepared domain, 3 in a cloned one, whose set-up leaves tether a child it reaps first.)
-VIEW = "cut -d' ' -f5,9 /proc/self/mountinfo"
+# each mount's point, its flags, its type and its filesystem's options (after the " - ")
+VIEW = ("awk '{for (i = 7; $i != \"-\"; i++); print $5, $6, $(i + 1), $(i + 3)}' "
+        "/proc/self/mountinfo")
 
 
 def test_pool_off_still_starts(binaries, rootfs, api):
@@ -255,7 +257,14 @@ def test_pool_off_still_starts(binaries, rootfs, api):
         prepared = api.run(rootfs, ["/bin/sh", "-c", VIEW])
         assert phase_count(api, "spawn.prepared_take") == before + 1
         assert cloned.exit_code == prepared.exit_code == 0, (cloned.stderr, prepared.stderr)
-        assert prepared.stdout == cloned.stdout, (prepared.stdout, cloned.stdout)
+        # the same mounts with the same options, the root first (the kernel trees of a
+        # prepared domain were built ahead of its take: their mounts come in tree order)
+        assert prepared.stdout.split("\n")[0].startswith("/ "), prepared.stdout
+        assert cloned.stdout.split("\n")[0].startswith("/ "), cloned.stdout
+        def view(out):  # the overlay's options name the container's own directories
+            return sorted(" ".join(x.split()[:3]) if x.startswith("/ ") else x
+                          for x in out.splitlines())
+        assert view(prepared.stdout) == view(cloned.stdout), (prepared.stdout, cloned.stdout)
     finally:
         finish_or_fail(d)
 
@@ -292,6 +301,40 @@ def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
         assert d.api.output(cid)[0] == "on the mount\n"
         assert phase_count(d.api, "spawn.prepared_take") == before + 1
         assert phase_count(d.api, "prepared.mounts_kept") == kept + 1  # copied afresh
+        assert phase_count(d.api, "dom.mounts_copy") >= 1
+    finally:
+        finish_or_fail(d)
+
+
+def test_a_mount_gone_again_keeps_the_prepared_copy(binaries, rootfs):
+    """A mount made and unmounted again in the daemon's namespace after its domains were
+    made (as crun does in the namespace it runs in) leaves its table as it was: the take
+    compares the two tables and the domain keeps its own copy (and its staged kernel
+    trees); the container still sees the host's mounts as they are."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = Daemon(tmp)
+    d.launcher = ["unshare", "--net", "--mount", "--propagation", "private", "--"]
+    start_or_fail(d, tmp)
+    try:
+        wait_prepared(d.api, 4)
+        src = os.path.join(tmp, "transient")
+        os.mkdir(src)
+        with open(os.path.join(src, "f"), "w") as f:
+            f.write("the directory itself\n")
+        subprocess.run(["nsenter", "-t", str(d.pid), "-m", "--", "sh", "-c",
+                        f"mount -t tmpfs tmpfs {src} && umount {src}"], check=True)
+        compared = phase_count(d.api, "dom.mounts_compared")
+        copied = phase_count(d.api, "dom.mounts_copy")
+        staged = phase_count(d.api, "dom.mounts_staged")
+        b = {"rootfs": str(rootfs), "process": {"args": ["/bin/cat", "/data/f"]},
+             "mounts": [{"type": "bind", "source": src, "target": "/data"}]}
+        cid = create(d.api, b)
+        d.api.start(cid)
+        assert d.api.wait(cid)["exit_code"] == 0
+        assert d.api.output(cid)[0] == "the directory itself\n"
+        assert phase_count(d.api, "dom.mounts_compared") == compared + 1
+        assert phase_count(d.api, "dom.mounts_copy") == copied
+        assert phase_count(d.api, "dom.mounts_staged") == staged + 1
     finally:
         finish_or_fail(d)
 
@@ -358,10 +401,12 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
             maps = proc_read(p, "maps") or ""
             assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
             fds = sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))
-            # the control socket, and its network namespace's /proc/sys/net/ipv6/conf held
-            # for the take (rootfs.h); the phase page is mapped
-            assert fds == [0, 1, 2, 3, 64], fds
+            # the control socket, and for the take (rootfs.h) its network namespace's
+            # /proc/sys/net/ipv6/conf and the kernel trees staged for its container; the
+            # phase page is mapped
+            assert fds == [0, 1, 2, 3, 64, 65], fds
             assert os.readlink(f"/proc/{p}/fd/64") == "/proc/sys/net/ipv6/conf"
+            assert os.readlink(f"/proc/{p}/fd/65").endswith("/prepared-stage")
             assert "memfd:pl-phase" in maps
         # and a start still takes one and runs
         r = d.api.run(rootfs, ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])

@@ -81,7 +81,8 @@ int pl_linux_init(pl_mechanism_t *m, const char *tether_path, const pl_linux_opt
 		  pl_error_t **err)
 {
 	default_pids_limit = o ? o->default_pids_limit : PL_DEFAULT_PIDS_LIMIT;
-	pl_prepared_configure(o ? o->prepared_domains : 0, o ? o->instance_tag : NULL);
+	pl_prepared_configure(o ? o->prepared_domains : 0, o ? o->instance_tag : NULL,
+			      o ? o->run_root : NULL);
 	if (pl_cgroup_init(NULL, err) < 0)
 		return pl_error_wrap(err, "cgroups");
 	tether_memfd = seal_tether(tether_path, err);
@@ -216,7 +217,7 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 			child_fail(ctl, e);
 		userns = &ufds;
 	}
-	int root = pl_rootfs_prepare(spec, userns, &e);
+	int root = pl_rootfs_prepare(spec, userns, -1, &e);
 	if (root < 0)
 		child_fail(ctl, e);
 	if (!userns && pl_linux_wait_go(ctl, &e) < 0)

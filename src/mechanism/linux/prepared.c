@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -70,6 +71,7 @@ static struct {
 	pl_timer_t *refill;
 	int failures; /* in a row: a host that cannot make them stops trying */
 	bool started;
+	char *stage_dir; /* for pl_rootfs_stage, or NULL */
 } pool = {.maker_pidfd = -1, .maker_sock = -1, .mntns = -1, .mountinfo = -1};
 
 /* The daemon's mount table's generation now: bumped by any change (a mount, an unmount,
@@ -83,11 +85,22 @@ static unsigned long mount_gen(void)
 	return pool.mount_gen;
 }
 
-void pl_prepared_configure(int size, const char *tag)
+void pl_prepared_configure(int size, const char *tag, const char *run_root)
 {
 	pool.size = size < 0 ? 0 : size > MAX_POOL ? MAX_POOL : size;
 	snprintf(pool.prefix, sizeof(pool.prefix), PL_CGROUP_POOL_PREFIX "%.16s-",
 		 tag && *tag ? tag : "0");
+	/* an empty directory each waiting domain mounts its staging tmpfs on, in its own
+	 * mount namespace (rootfs.h, pl_rootfs_stage) */
+	free(pool.stage_dir);
+	pool.stage_dir = NULL;
+	if (run_root && size > 0) {
+		char *d = pl_xasprintf("%s/prepared-stage", run_root);
+		if (mkdir(d, 0700) == 0 || errno == EEXIST)
+			pool.stage_dir = d;
+		else
+			free(d);
+	}
 }
 
 static void discard(prepared_t *p)
@@ -154,7 +167,7 @@ static _Noreturn void prepared_child(int ctl, int pagefd, const int join[], int 
 	close_range(8, ~0U, 0);
 	if (fcntl(7, F_SETFD, FD_CLOEXEC) < 0)
 		_exit(1);
-	char *const argv[] = {"pl-tether", "--prepared", NULL};
+	char *const argv[] = {"pl-tether", "--prepared", pool.stage_dir, NULL};
 	char *const envp[] = {NULL};
 	syscall(SYS_execveat, 7, "", argv, envp, AT_EMPTY_PATH);
 	_exit(1);
@@ -465,6 +478,7 @@ bool pl_prepared_usable(const pl_domain_spec_t *spec)
 
 static json_t *spec_json(const pl_domain_spec_t *spec, bool mounts_unchanged)
 {
+	char digest[17];
 	const pl_security_t *sec = spec->security;
 	json_t *j =
 	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b}", "id", spec->id, "domain_dir",
@@ -476,6 +490,8 @@ static json_t *spec_json(const pl_domain_spec_t *spec, bool mounts_unchanged)
 		json_object_set_new(j, "domainname", json_string(spec->host.domainname));
 	if (mounts_unchanged)
 		json_object_set_new(j, "mounts_unchanged", json_true());
+	else if (pl_linux_mounts_digest(NULL, digest) == 0)
+		json_object_set_new(j, "mounts_digest", json_string(digest));
 	if (sec->tmpfs)
 		json_object_set(j, "tmpfs", sec->tmpfs);
 	if (sec->sysctls)

@@ -15,8 +15,9 @@
 #include "common/loop.h"
 #include "mechanism/mechanism.h"
 
-/* Sets the pool's size (0: off) and the daemon's tag (kept apart from other daemons'). */
-void pl_prepared_configure(int size, const char *tag);
+/* Sets the pool's size (0: off), the daemon's tag (kept apart from other daemons') and its
+ * run directory (where the waiting domains' staging directory is made; NULL: none). */
+void pl_prepared_configure(int size, const char *tag, const char *run_root);
 /* After recovery (a running container keeps its prepared cgroup): sweeps what an earlier
  * daemon of this tag left and starts filling the pool on loop. */
 int pl_prepared_start(pl_loop_t *loop, pl_error_t **err);

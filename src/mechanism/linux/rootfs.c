@@ -652,7 +652,124 @@ static bool devpts_gid_mapped(const pl_domain_spec_t *spec)
 	return !u->remap || pl_userns_host_id(u->gid_map, u->n_gid, 5) >= 0;
 }
 
-int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, pl_error_t **err)
+/* /proc, /sys and /dev as every container gets them, in root (a directory): the mounts of a
+ * domain's set-up that do not depend on its container (userns: none made here). */
+static int kernel_trees(int root, const pl_domain_spec_t *spec, bool userns, pl_error_t **err)
+{
+	const pl_security_t *sec = spec->security;
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	const unsigned long sys_flags = nse | (sec->privileged ? 0 : MS_RDONLY);
+	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_proc");
+	if (mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_sys");
+	if (mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+		     "mode=755,size=65536k", err) < 0 ||
+	    populate_dev(root, userns, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_dev");
+	if (mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
+		     devpts_gid_mapped(spec) ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
+					     : "newinstance,ptmxmode=0666,mode=0620",
+		     err) < 0 ||
+	    shm_mount(root, spec, err) < 0 ||
+	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mount_pts_shm_mqueue");
+	return 0;
+}
+
+/* Docker's masked and read-only paths, all of them under /proc and /sys. */
+static int protect_kernel_trees(int root, const pl_domain_spec_t *spec, pl_error_t **err)
+{
+	if (!spec->security->privileged && mask_paths(root, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.mask_paths");
+	if (!spec->security->privileged && readonly_paths_apply(root, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.readonly_paths");
+	return 0;
+}
+
+#define STAGE_SHM (64LL << 20) /* Docker's /dev/shm, the port layer's default */
+static const char *const staged_trees[] = {"proc", "sys", "dev"};
+
+int pl_rootfs_stage(const char *stage_dir)
+{
+	if (!stage_dir || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("stage", stage_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700") < 0)
+		return -1;
+	int fd = open(stage_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	pl_security_t sec = {0};
+	pl_domain_spec_t spec = {.security = &sec, .host = {.shm_size = STAGE_SHM}};
+	pl_error_t *e = NULL;
+	if (kernel_trees(fd, &spec, false, &e) < 0 || protect_kernel_trees(fd, &spec, &e) < 0) {
+		pl_error_free(e);
+		close(fd);
+		return -1;
+	}
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+	close(fd);
+	return high;
+}
+
+static bool under_kernel_trees(const char *path)
+{
+	return !strncmp(path, "/proc", 5) || !strncmp(path, "/sys", 4);
+}
+
+/* Whether the staged trees are what this container's set-up would mount: its own
+ * mounts and tmpfs go on top as before, but none may come under /proc or /sys, which the
+ * staged trees already protect. */
+static bool stage_fits(const pl_domain_spec_t *spec, bool userns)
+{
+	const pl_security_t *sec = spec->security;
+	if (userns || sec->privileged || spec->host.shm_size != STAGE_SHM ||
+	    (spec->join && spec->join->shm_dir) || json_array_size(spec->host.devices) ||
+	    json_object_size(sec->sysctls)) /* written before /proc/sys is made read-only */
+		return false;
+	for (size_t i = 0; i < spec->n_mounts; i++)
+		if (under_kernel_trees(spec->mounts[i].target))
+			return false;
+	const char *path;
+	json_t *v;
+	json_object_foreach((json_t *)sec->tmpfs, path, v)
+	{
+		if (under_kernel_trees(path))
+			return false;
+	}
+	return true;
+}
+
+/* Attaches copies of the staged trees (with what is mounted under them) onto root's: copies,
+ * not the trees themselves, so that they come after the root in the mount table as a
+ * fresh mount would (a copy shares the staged superblocks, none of which any other domain
+ * has). */
+static int attach_staged(int staged, int root, pl_error_t **err)
+{
+	for (size_t i = 0; i < PL_ARRAY_SIZE(staged_trees); i++) {
+		const char *t = staged_trees[i];
+		_cleanup_close_ int src =
+		    open_tree(staged, t, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+		if (src < 0)
+			return pl_error_errno(err, "copy the staged /%s", t);
+		_cleanup_close_ int dst = open_dir_beneath(root, t, err);
+		if (dst < 0)
+			return -1;
+		if (move_mount(src, "", dst, "",
+			       MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+			return pl_error_errno(err, "attach the staged /%s", t);
+	}
+	pl_phase_child_mark("dom.mounts_staged");
+	return 0;
+}
+
+int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, int staged,
+		      pl_error_t **err)
 {
 	const pl_security_t *sec = spec->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -679,28 +796,13 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	}
 	pl_phase_child_mark("dom.mount_overlay");
 
-	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	const unsigned long sys_flags = nse | (sec->privileged ? 0 : MS_RDONLY);
-	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0)
+	/* made ahead when they fit (a prepared domain, pl_rootfs_stage): moved in */
+	bool moved = staged >= 0 && stage_fits(spec, userns != NULL);
+	if (moved && attach_staged(staged, root, err) < 0)
 		return -1;
-	pl_phase_child_mark("dom.mount_proc");
-	if (mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0)
+	if (!moved && (kernel_trees(root, spec, userns != NULL, err) < 0 ||
+		       host_devices(root, spec, userns != NULL, err) < 0))
 		return -1;
-	pl_phase_child_mark("dom.mount_sys");
-	if (mount_at(root, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
-		     "mode=755,size=65536k", err) < 0 ||
-	    populate_dev(root, userns != NULL, err) < 0)
-		return -1;
-	pl_phase_child_mark("dom.mount_dev");
-	if (mount_at(root, "dev/pts", "devpts", "devpts", MS_NOSUID | MS_NOEXEC,
-		     devpts_gid_mapped(spec) ? "newinstance,ptmxmode=0666,mode=0620,gid=5"
-					     : "newinstance,ptmxmode=0666,mode=0620",
-		     err) < 0 ||
-	    shm_mount(root, spec, err) < 0 ||
-	    mount_at(root, "dev/mqueue", "mqueue", "mqueue", nse, NULL, err) < 0 ||
-	    host_devices(root, spec, userns != NULL, err) < 0)
-		return -1;
-	pl_phase_child_mark("dom.mount_pts_shm_mqueue");
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)
 		return -1;
 	if (spec->n_mounts && apply_mounts(root, spec->mounts, spec->n_mounts, userns, err) < 0)
@@ -712,12 +814,8 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	if (!userns && sec->has_oom_score_adj && write_oom_score_adj(sec->oom_score_adj, err) < 0)
 		return -1;
 	pl_phase_child_mark("dom.mount_user_sysctls");
-	if (!sec->privileged && mask_paths(root, err) < 0)
+	if (!moved && protect_kernel_trees(root, spec, err) < 0)
 		return -1;
-	pl_phase_child_mark("dom.mask_paths");
-	if (!sec->privileged && readonly_paths_apply(root, err) < 0)
-		return -1;
-	pl_phase_child_mark("dom.readonly_paths");
 	const pl_ns_join_t *join = spec->join;
 	const char *dn = spec->host.domainname;
 	if (!(join && join->host_uts) && sethostname(spec->hostname, strlen(spec->hostname)) < 0)

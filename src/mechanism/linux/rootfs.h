@@ -14,8 +14,15 @@
  * namespace (userns non-NULL) the overlay and every bind mount and volume come made by the
  * daemon as detached mounts and are attached here; device nodes are bind mounts of the
  * host's, as mknod is refused there. */
-int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns,
+int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, int staged,
 		      pl_error_t **err);
+/* Ahead of a prepared domain's take, in its mount namespace (made private here): /proc
+ * (with Docker's masked and read-only paths), /sys and /dev as a container gets them by
+ * default, on a tmpfs at stage_dir. Returns an O_PATH fd of it (above 63) for
+ * pl_rootfs_prepare's staged, which moves them onto the container's root when its set-up
+ * would mount the same (no user namespace, privilege, devices, shared or resized /dev/shm,
+ * nor mounts under /proc or /sys), or -1: the take mounts them itself. */
+int pl_rootfs_stage(const char *stage_dir);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
 /* Brings the loopback of the caller's network namespace up (nothing when it is). */

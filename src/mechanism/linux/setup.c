@@ -34,6 +34,50 @@ int pl_linux_wait_go(int ctl, pl_error_t **err)
 	return 0;
 }
 
+static uint64_t fnv1a(const char *s, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
+}
+
+int pl_linux_mounts_digest(const char *skip, char out[17])
+{
+	_cleanup_free_ char *table = NULL;
+	if (pl_read_file_at(AT_FDCWD, "/proc/self/mountinfo", &table, NULL, 1 << 22, NULL) < 0)
+		return -1;
+	uint64_t sum = 0, lines = 0;
+	char *lsave = NULL;
+	for (char *line = strtok_r(table, "\n", &lsave); line;
+	     line = strtok_r(NULL, "\n", &lsave)) {
+		/* id parent maj:min root point options [optional...] - type source superopts */
+		char *save = NULL, *field[16];
+		int n = 0;
+		for (char *t = strtok_r(line, " ", &save); t && n < 16;
+		     t = strtok_r(NULL, " ", &save))
+			field[n++] = t;
+		int dash = 6;
+		while (dash < n && strcmp(field[dash], "-") != 0)
+			dash++;
+		if (n < 6 || dash >= n || (skip && under(field[4], skip)))
+			continue;
+		uint64_t h = 14695981039346656037ULL;
+		for (int i = 2; i < n; i++)
+			if (i < 6 || i > dash)
+				h = fnv1a(field[i], strlen(field[i]) + 1, h);
+		sum += h;
+		lines++;
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (lines * 0x9e3779b97f4a7c15ULL)));
+	return 0;
+}
+
 json_t *pl_linux_spec_receive(int ctl, int fds[PL_SPEC_FDS], int *nfds)
 {
 	uint32_t len = 0;
@@ -90,7 +134,7 @@ static int place(const int fds[3])
 
 /* Runs in tether (PID 1 of the domain, exec'd before the take with the control socket on
  * fd 3 and the phase page on fd 4): everything the description decides. */
-int pl_linux_prepared_setup(void)
+int pl_linux_prepared_setup(const char *stage_dir)
 {
 	int ctl = 3;
 	/* nothing in the domain may read tether's memory or fds (/proc/1/...), from now on */
@@ -101,6 +145,10 @@ int pl_linux_prepared_setup(void)
 	/* while we wait: the one lookup of /proc/sys/net whose cost grows with the host's
 	 * network namespaces (rootfs.h) */
 	int v6conf = pl_rootfs_ipv6_conf_dir();
+	pl_phase_page_t *page = pl_phase_child_page; /* its steps count from the take */
+	pl_phase_child_page = NULL;
+	int staged = pl_rootfs_stage(stage_dir);
+	pl_phase_child_page = page;
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
@@ -143,10 +191,22 @@ int pl_linux_prepared_setup(void)
 	 * the daemon saw no change of its mount table since before we were made: then ours,
 	 * copied from it then, is what a fresh copy would be, and the copy (and dropping our
 	 * first namespace, an RCU grace period) leave the critical path (prepared.c). */
-	if (!json_is_true(json_object_get(j, "mounts_unchanged")) &&
-	    (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)) {
-		pl_error_errno(&e, "copy the daemon's mount namespace");
-		pl_domain_fail(ctl, e, "domain set-up failed");
+	/* the daemon's table saw events since we were made: ours is still a true copy when
+	 * what it holds is the same (a mount and its unmount since) */
+	const char *digest = json_string_value(json_object_get(j, "mounts_digest"));
+	char mine[17];
+	bool same =
+	    json_is_true(json_object_get(j, "mounts_unchanged")) ||
+	    (digest && pl_linux_mounts_digest(stage_dir, mine) == 0 && !strcmp(mine, digest));
+	if (digest)
+		pl_phase_child_mark("dom.mounts_compared");
+	if (!same) {
+		if (setns(fds[3], CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0) {
+			pl_error_errno(&e, "copy the daemon's mount namespace");
+			pl_domain_fail(ctl, e, "domain set-up failed");
+		}
+		staged = pl_close(staged); /* made in our first namespace */
+		pl_phase_child_mark("dom.mounts_copy");
 	}
 	close(fds[3]);
 	/* a pooled (or a pod's) network namespace instead of the one made for us */
@@ -157,13 +217,15 @@ int pl_linux_prepared_setup(void)
 	if (nfds > 4) {
 		close(fds[4]);
 		v6conf = pl_close(v6conf); /* it was our first namespace's */
+		staged = pl_close(staged); /* its sysfs too */
 	}
 	/* log, exit record, reconnect socket where tether finds them (tether-protocol.md) */
 	if (place(fds) < 0) {
 		pl_error_errno(&e, "arrange tether's fds");
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	}
-	int root = pl_rootfs_prepare(&spec, NULL, &e);
+	int root = pl_rootfs_prepare(&spec, NULL, staged, &e);
+	staged = pl_close(staged);
 	if (root < 0 || pl_linux_wait_go(ctl, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.wait_go");

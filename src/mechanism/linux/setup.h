@@ -17,13 +17,22 @@
  * namespace, [a pooled network namespace] */
 #define PL_SPEC_FDS 5
 
+/* The caller's mount table as a digest ("%016llx" into out[17]) of what a copy of it keeps:
+ * each mount's device, root, mount point, options, type, source and filesystem options,
+ * in any order (ids, parents and propagation differ in a copy), leaving out the mounts at
+ * and under skip (a prepared domain's staging directory; NULL: none). Said by the daemon at a take
+ * when its table saw events since the domain was made (a mount and its unmount leave it
+ * unchanged): the domain keeps its own copy when its digest is the same. -1 when the table
+ * cannot be read. */
+int pl_linux_mounts_digest(const char *skip, char out[17]);
 /* Reads a description (a length, the JSON, and its fds by SCM_RIGHTS); NULL at EOF. */
 json_t *pl_linux_spec_receive(int ctl, int fds[PL_SPEC_FDS], int *nfds);
 /* Reads the daemon's GO frame: it has placed the domain in every cgroup and plumbed its
  * endpoints. */
 int pl_linux_wait_go(int ctl, pl_error_t **err);
-/* In tether started with --prepared (control socket on fd 3, the phase page's memfd on fd
- * 4): waits for the take and sets the domain up. Returns 0 with fds 3-6 as tether-protocol.md
+/* In tether started with --prepared STAGE_DIR (control socket on fd 3, the phase page's memfd
+ * on fd 4): builds the kernel trees ahead at stage_dir (rootfs.h, pl_rootfs_stage; NULL:
+ * none), waits for the take and sets the domain up. Returns 0 with fds 3-6 as tether-protocol.md
  * says and the root pivoted; a failure goes to the daemon as an ERROR frame and ends the
  * process, as does the daemon's going away before the take. */
-int pl_linux_prepared_setup(void);
+int pl_linux_prepared_setup(const char *stage_dir);

@@ -32,9 +32,9 @@
 #define __NR_close_range 436 /* same number on every architecture */
 #endif
 
-int pl_os_prepared_setup(void)
+int pl_os_prepared_setup(const char *arg)
 {
-	return pl_linux_prepared_setup();
+	return pl_linux_prepared_setup(arg);
 }
 
 const char *pl_os_name(void)
