@@ -11,10 +11,13 @@
  * mount namespace, so that tether's own exit does not unmount the overlay and wait out an
  * RCU grace period). Closing the last one does that work; the janitor closes it.
  *
- * Both are done by one long-lived child process, forked once when the janitor is made (the
- * daemon itself stays single-threaded and never forks per removal); it dies with the daemon,
- * taking its handles with it (the kernel closes them) and leaving its trees to the next start.
- * Handles are closed before any tree is deleted, in the order they came, and acknowledged:
+ * Syncs: a create+start's fsyncs of the new domain (config.json, its directory, the domains'
+ * directory), whose answer waits for them while the domain sets itself up.
+ *
+ * All are done by one long-lived child process, forked once when the janitor is made (the
+ * daemon itself stays single-threaded and never forks per create or removal); it dies with the
+ * daemon, taking its handles with it (the kernel closes them) and leaving its trees to the next
+ * start. Handles are closed before any tree is deleted, in the order they came, and acknowledged:
  * pl_janitor_settle waits for one (a domain's upper directory must not be mounted again
  * while an earlier mount of it still exists). The janitor owns that child, the names and
  * handles still on their way to it, and the count of what it has not finished. */
