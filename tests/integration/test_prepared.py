@@ -269,13 +269,36 @@ def test_pool_off_still_starts(binaries, rootfs, api):
         finish_or_fail(d)
 
 
-def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
-    """A prepared domain was cloned before the mount existed; with the daemon's mount
-    namespace private (no propagation), only a fresh copy at the take shows it."""
+def private_mounts_daemon():
+    """A daemon in a mount namespace of its own, private (no propagation from the host)."""
     tmp = tempfile.mkdtemp(prefix="pl-it-")
     d = Daemon(tmp)
     d.launcher = ["unshare", "--net", "--mount", "--propagation", "private", "--"]
-    start_or_fail(d, tmp)
+    return start_or_fail(d, tmp), tmp
+
+
+def dir_with_f(parent, name, text):
+    src = os.path.join(parent, name)
+    os.mkdir(src)
+    with open(os.path.join(src, "f"), "w") as f:
+        f.write(text)
+    return src
+
+
+def cat_bound_f(api, rootfs, src):
+    """Runs cat /data/f with src bound at /data; its output."""
+    b = {"rootfs": str(rootfs), "process": {"args": ["/bin/cat", "/data/f"]},
+         "mounts": [{"type": "bind", "source": src, "target": "/data"}]}
+    cid = create(api, b)
+    api.start(cid)
+    assert api.wait(cid)["exit_code"] == 0
+    return api.output(cid)[0]
+
+
+def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
+    """A prepared domain was cloned before the mount existed; with the daemon's mount
+    namespace private (no propagation), only a fresh copy at the take shows it."""
+    d, tmp = private_mounts_daemon()
     try:
         wait_prepared(d.api, 2)
         # nothing changed the daemon's mounts since its domains were made: a start keeps
@@ -284,21 +307,13 @@ def test_a_mount_made_after_the_domain_was_prepared_is_seen(binaries, rootfs):
         assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
         assert phase_count(d.api, "prepared.mounts_kept") == kept + 1
         wait_prepared(d.api, 3)
-        src = os.path.join(tmp, "later")
-        os.mkdir(src)
-        with open(os.path.join(src, "f"), "w") as f:
-            f.write("under the mount\n")
+        src = dir_with_f(tmp, "later", "under the mount\n")
         # mounted in the daemon's namespace only, after its domains were prepared
         subprocess.run(["nsenter", "-t", str(d.pid), "-m", "--", "sh", "-c",
                         f"mount -t tmpfs tmpfs {src} && echo 'on the mount' > {src}/f"],
                        check=True)
         before = phase_count(d.api, "spawn.prepared_take")
-        b = {"rootfs": str(rootfs), "process": {"args": ["/bin/cat", "/data/f"]},
-             "mounts": [{"type": "bind", "source": src, "target": "/data"}]}
-        cid = create(d.api, b)
-        d.api.start(cid)
-        assert d.api.wait(cid)["exit_code"] == 0
-        assert d.api.output(cid)[0] == "on the mount\n"
+        assert cat_bound_f(d.api, rootfs, src) == "on the mount\n"
         assert phase_count(d.api, "spawn.prepared_take") == before + 1
         assert phase_count(d.api, "prepared.mounts_kept") == kept + 1  # copied afresh
         assert phase_count(d.api, "dom.mounts_copy") >= 1
@@ -311,27 +326,16 @@ def test_a_mount_gone_again_keeps_the_prepared_copy(binaries, rootfs):
     made (as crun does in the namespace it runs in) leaves its table as it was: the take
     compares the two tables and the domain keeps its own copy (and its staged kernel
     trees); the container still sees the host's mounts as they are."""
-    tmp = tempfile.mkdtemp(prefix="pl-it-")
-    d = Daemon(tmp)
-    d.launcher = ["unshare", "--net", "--mount", "--propagation", "private", "--"]
-    start_or_fail(d, tmp)
+    d, tmp = private_mounts_daemon()
     try:
         wait_prepared(d.api, 4)
-        src = os.path.join(tmp, "transient")
-        os.mkdir(src)
-        with open(os.path.join(src, "f"), "w") as f:
-            f.write("the directory itself\n")
+        src = dir_with_f(tmp, "transient", "the directory itself\n")
         subprocess.run(["nsenter", "-t", str(d.pid), "-m", "--", "sh", "-c",
                         f"mount -t tmpfs tmpfs {src} && umount {src}"], check=True)
         compared = phase_count(d.api, "dom.mounts_compared")
         copied = phase_count(d.api, "dom.mounts_copy")
         staged = phase_count(d.api, "dom.mounts_staged")
-        b = {"rootfs": str(rootfs), "process": {"args": ["/bin/cat", "/data/f"]},
-             "mounts": [{"type": "bind", "source": src, "target": "/data"}]}
-        cid = create(d.api, b)
-        d.api.start(cid)
-        assert d.api.wait(cid)["exit_code"] == 0
-        assert d.api.output(cid)[0] == "the directory itself\n"
+        assert cat_bound_f(d.api, rootfs, src) == "the directory itself\n"
         assert phase_count(d.api, "dom.mounts_compared") == compared + 1
         assert phase_count(d.api, "dom.mounts_copy") == copied
         assert phase_count(d.api, "dom.mounts_staged") == staged + 1
