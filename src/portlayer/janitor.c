@@ -57,7 +57,8 @@ struct pl_janitor {
 	sync_req_t *syncs;	 /* asked, not answered yet, in order */
 	size_t n_syncs, cap_syncs;
 	uint64_t sync_tickets;
-	unsigned deaths; /* children lost: past a few, work here instead */
+	bool last_sync_ok; /* the result of the last sync done */
+	unsigned deaths;   /* children lost: past a few, work here instead */
 };
 
 #define MAX_DEATHS   3
@@ -161,8 +162,9 @@ static void *sync_worker(void *arg)
 		if (syncq.head == syncq.n)
 			syncq.head = syncq.n = 0;
 		pthread_mutex_unlock(&syncq.lock);
-		bool ok = fsync_domain(fd, 3);
-		close(fd);
+		bool ok = fd >= 0 && fsync_domain(fd, 3);
+		if (fd >= 0)
+			close(fd);
 		send(4, ok ? "S1" : "S0", 2, MSG_NOSIGNAL);
 	}
 	return arg;
@@ -212,7 +214,11 @@ static _Noreturn void serve(int sock)
 					close(fd);
 			}
 		}
-		if (buf[0] == 'H') {
+		if (buf[0] == 'S' && !CMSG_FIRSTHDR(&mh)) {
+			/* its fd did not come (our fd table is full?): answered as failed by the
+			 * sync thread, in the order of the requests */
+			sync_push(-1);
+		} else if (buf[0] == 'H') {
 			send(sock, "H", 1, MSG_NOSIGNAL);
 		} else if ((buf[0] == 'T' || buf[0] == 'R') && n > 1) {
 			buf[n] = '\0';
@@ -393,13 +399,15 @@ static void sync_done(pl_janitor_t *j, bool ok)
 	memmove(j->syncs, j->syncs + 1, (j->n_syncs - 1) * sizeof(*j->syncs));
 	j->n_syncs--;
 	close(r.fd);
+	j->last_sync_ok = ok;
 	if (r.cb)
 		r.cb(r.data, ok);
 }
 
+/* The syncs asked so far (not those a callback asks meanwhile: a new child has them). */
 static void syncs_here(pl_janitor_t *j)
 {
-	while (j->n_syncs)
+	for (size_t n = j->n_syncs; n > 0 && j->n_syncs; n--)
 		sync_done(j, fsync_domain(j->syncs[0].fd, j->dirfd));
 }
 
@@ -479,10 +487,18 @@ uint64_t pl_janitor_sync(pl_janitor_t *j, int dirfd, pl_janitor_sync_fn cb, void
 		j->syncs = pl_xrealloc(j->syncs, j->cap_syncs * sizeof(*j->syncs));
 	}
 	uint64_t ticket = ++j->sync_tickets;
-	j->syncs[j->n_syncs++] = (sync_req_t){.ticket = ticket, .fd = fd, .cb = cb, .data = data};
+	/* no callback until we return: a child found gone while sending makes the daemon do it
+	 * here and now, and the caller learns that from our answer */
+	j->syncs[j->n_syncs++] = (sync_req_t){.ticket = ticket, .fd = fd, .data = data};
 	push(&j->backlog, (msg_t){.op = 'S', .fd = fd});
 	flush(j);
-	return ticket;
+	for (size_t i = 0; i < j->n_syncs; i++)
+		if (j->syncs[i].ticket == ticket) {
+			j->syncs[i].cb = cb;
+			return ticket;
+		}
+	*ok = j->last_sync_ok;
+	return 0;
 }
 
 static bool sync_pending(const pl_janitor_t *j, uint64_t ticket)

@@ -187,39 +187,53 @@ def test_janitor_killed_is_replaced(api, daemon, rootfs):
     assert daemon.alive()
 
 
-def test_create_and_start_answers_once_the_janitor_made_it_durable(api, daemon, rootfs):
+def test_create_and_start_answers_once_the_janitor_made_it_durable(binaries, rootfs):  # noqa: F811
     """create+start fsyncs config.json and the directories off the loop, in the janitor's
     child (no fork per create): the 201 waits for that child's answer, and a child lost
-    meanwhile does not lose the answer (the daemon does the fsyncs itself)."""
-    old = wait_until(lambda: janitors(daemon), what="the daemon's janitor process")
-    assert len(old) == 1, old
-    os.kill(old[0], signal.SIGSTOP)
-    result = {}
-
-    def create():
-        body = api.create_body(rootfs, READY_THEN_WAIT)
-        body["start"] = True
-        result["r"] = api.create_raw(body)
-
-    t = threading.Thread(target=create)
+    meanwhile, or just before, does not lose the answer (the daemon does the fsyncs)."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-td-")
+    d = start_or_fail(Daemon(tmp), tmp)
     try:
-        t.start()
-        t.join(1.0)
-        assert t.is_alive(), f"answered with the janitor stopped: {result}"
+        api = d.api
+        old = wait_until(lambda: janitors(d), what="the daemon's janitor process")
+        assert len(old) == 1, old
+        os.kill(old[0], signal.SIGSTOP)
+        result = {}
+
+        def create():
+            body = api.create_body(rootfs, READY_THEN_WAIT)
+            body["start"] = True
+            result["r"] = api.create_raw(body)
+
+        t = threading.Thread(target=create)
+        try:
+            t.start()
+            t.join(1.0)
+            assert t.is_alive(), f"answered with the janitor stopped: {result}"
+        finally:
+            os.kill(old[0], signal.SIGKILL)
+            os.kill(old[0], signal.SIGCONT)
+        t.join(60)
+        assert not t.is_alive(), "no answer once the janitor was gone"
+        r = result["r"]
+        assert r.status == 201, r.body
+        cid = r.json["id"]
+        assert (d.root / "containers" / cid / "config.json").is_file()
+        api.wait_for_output(cid, "ready")
+        assert api.state(cid)["status"] == "running"
+        assert api.remove(cid, force=True).status == 204
+        # killed just before a create+start: the daemon may find it gone while sending
+        now = wait_until(lambda: janitors(d) != old and janitors(d), what="another janitor")
+        os.kill(now[0], signal.SIGKILL)
+        body = api.create_body(rootfs, ["/bin/true"])
+        body["start"] = True
+        r = api.create_raw(body)
+        assert r.status == 201, r.body
+        assert api.wait(r.json["id"])["exit_code"] == 0
+        assert api.remove(r.json["id"], force=True).status == 204
+        assert d.alive()
     finally:
-        os.kill(old[0], signal.SIGKILL)
-        os.kill(old[0], signal.SIGCONT)
-    t.join(60)
-    assert not t.is_alive(), "no answer once the janitor was gone"
-    r = result["r"]
-    assert r.status == 201, r.body
-    cid = r.json["id"]
-    assert (daemon.root / "containers" / cid / "config.json").is_file()
-    api.wait_for_output(cid, "ready")
-    assert api.state(cid)["status"] == "running"
-    assert api.remove(cid, force=True).status == 204
-    wait_until(lambda: len(janitors(daemon)) == 1 and janitors(daemon) != old,
-               what="another janitor")
+        finish_or_fail(d)
 
 
 def test_kill9_with_deletions_pending_leaves_nothing(api, daemon, rootfs):

@@ -304,19 +304,22 @@ static int linux_spawn(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl
 	if (!spec->host_network && !spec->netns_pooled)
 		ns |= CLONE_NEWNET;
 	ns &= ~pl_linux_shared_ns(spec);
-	/* joining a pid namespace is for children only: ours, for the clone */
-	_cleanup_close_ int own_pidns = -1;
-	if (spec->join && spec->join->pid_fd >= 0 &&
-	    ((own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0 ||
-	     setns(spec->join->pid_fd, CLONE_NEWPID) < 0)) {
-		pl_cgroup_destroy(spec->id, NULL);
-		return pl_error_errno(err, "join pid namespace");
-	}
 	int join[PL_CGROUP_MAX_V1];
 	int n_join = pl_cgroup_join_fds(spec->id, join, err);
 	if (n_join < 0) {
 		pl_cgroup_destroy(spec->id, NULL);
 		return -1;
+	}
+	/* joining a pid namespace is for children only: ours, for the clone (nothing may fail
+	 * between this and the clone, which is followed by the way back) */
+	_cleanup_close_ int own_pidns = -1;
+	if (spec->join && spec->join->pid_fd >= 0 &&
+	    ((own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC)) < 0 ||
+	     setns(spec->join->pid_fd, CLONE_NEWPID) < 0)) {
+		int r = pl_error_errno(err, "join pid namespace");
+		pl_cgroup_join_close(join, n_join);
+		pl_cgroup_destroy(spec->id, NULL);
+		return r;
 	}
 	int pidfd = -1;
 	pl_phase_page_t *page = pl_phase_child_page = pl_phase_page_new();

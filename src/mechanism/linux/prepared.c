@@ -96,10 +96,11 @@ void pl_prepared_configure(int size, const char *tag, const char *run_root)
 	pool.stage_dir = NULL;
 	if (run_root && size > 0) {
 		char *d = pl_xasprintf("%s/prepared-stage", run_root);
-		if (mkdir(d, 0700) == 0 || errno == EEXIST)
-			pool.stage_dir = d;
-		else
-			free(d);
+		/* as the kernel names it in mountinfo, so that a domain's digest leaves its
+		 * staging out (setup.h) */
+		char *real = (mkdir(d, 0700) == 0 || errno == EEXIST) ? realpath(d, NULL) : NULL;
+		free(d);
+		pool.stage_dir = real;
 	}
 }
 

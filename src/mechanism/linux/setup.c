@@ -47,14 +47,30 @@ static bool under(const char *path, const char *dir)
 	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
 }
 
+typedef struct mount_line {
+	long id, parent;
+	uint64_t own; /* its own fields' hash */
+} mount_line_t;
+
+static int by_id(const void *a, const void *b)
+{
+	long x = ((const mount_line_t *)a)->id, y = ((const mount_line_t *)b)->id;
+	return (x > y) - (x < y);
+}
+
 int pl_linux_mounts_digest(const char *skip, char out[17])
 {
 	_cleanup_free_ char *table = NULL;
-	if (pl_read_file_at(AT_FDCWD, "/proc/self/mountinfo", &table, NULL, 1 << 22, NULL) < 0)
+	size_t len = 0;
+	if (pl_read_file_at(AT_FDCWD, "/proc/self/mountinfo", &table, &len, 1 << 22, NULL) < 0)
 		return -1;
-	uint64_t sum = 0, lines = 0;
+	size_t cap = 1;
+	for (size_t i = 0; i < len; i++)
+		cap += table[i] == '\n';
+	_cleanup_free_ mount_line_t *m = pl_xcalloc(cap, sizeof(*m));
+	size_t n_m = 0;
 	char *lsave = NULL;
-	for (char *line = strtok_r(table, "\n", &lsave); line;
+	for (char *line = strtok_r(table, "\n", &lsave); line && n_m < cap;
 	     line = strtok_r(NULL, "\n", &lsave)) {
 		/* id parent maj:min root point options [optional...] - type source superopts */
 		char *save = NULL, *field[16];
@@ -71,10 +87,19 @@ int pl_linux_mounts_digest(const char *skip, char out[17])
 		for (int i = 2; i < n; i++)
 			if (i < 6 || i > dash)
 				h = fnv1a(field[i], strlen(field[i]) + 1, h);
-		sum += h;
-		lines++;
+		m[n_m++] = (mount_line_t){.id = atol(field[0]), .parent = atol(field[1]), .own = h};
 	}
-	snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (lines * 0x9e3779b97f4a7c15ULL)));
+	/* each mount with what it is mounted on (ids differ in a copy, what they name does
+	 * not): mounts stacked in another order give another digest */
+	qsort(m, n_m, sizeof(*m), by_id);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n_m; i++) {
+		mount_line_t key = {.id = m[i].parent};
+		const mount_line_t *p = bsearch(&key, m, n_m, sizeof(*m), by_id);
+		uint64_t under_it = p ? p->own : 0;
+		sum += fnv1a((const char *)&under_it, sizeof(under_it), m[i].own);
+	}
+	snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (n_m * 0x9e3779b97f4a7c15ULL)));
 	return 0;
 }
 

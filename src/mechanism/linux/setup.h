@@ -19,10 +19,10 @@
 
 /* The caller's mount table as a digest ("%016llx" into out[17]) of what a copy of it keeps:
  * each mount's device, root, mount point, options, type, source and filesystem options,
- * in any order (ids, parents and propagation differ in a copy), leaving out the mounts at
- * and under skip (a prepared domain's staging directory; NULL: none). Said by the daemon at a take
- * when its table saw events since the domain was made (a mount and its unmount leave it
- * unchanged): the domain keeps its own copy when its digest is the same. -1 when the table
+ * with those of the mount it is on, in any order (ids and propagation differ in a copy), leaving
+ * out the mounts at and under skip (a prepared domain's staging directory; NULL: none). Said by the
+ * daemon at a take when its table saw events since the domain was made (a mount and its unmount
+ * leave it unchanged): the domain keeps its own copy when its digest is the same. -1 when the table
  * cannot be read. */
 int pl_linux_mounts_digest(const char *skip, char out[17]);
 /* Reads a description (a length, the JSON, and its fds by SCM_RIGHTS); NULL at EOF. */
