@@ -66,6 +66,8 @@ static struct {
 	 * before their request (never newer than their copy of the table) */
 	int mountinfo;
 	unsigned long mount_gen, inflight_gen;
+	char digest[17]; /* the table's digest at generation digest_gen ("": none yet) */
+	unsigned long digest_gen;
 	int in_flight; /* asked of the maker, not handed over yet */
 	pl_watch_t *maker_watch;
 	pl_timer_t *refill;
@@ -102,6 +104,21 @@ void pl_prepared_configure(int size, const char *tag, const char *run_root)
 		free(d);
 		pool.stage_dir = real;
 	}
+}
+
+/* The daemon's mount table's digest (setup.h), computed once per generation: NULL when it
+ * cannot be read. */
+static const char *mounts_digest(void)
+{
+	unsigned long gen = mount_gen();
+	if (!pool.digest[0] || pool.digest_gen != gen) {
+		pool.digest[0] = '\0';
+		if (pl_linux_mounts_digest(NULL, pool.digest) < 0)
+			return NULL;
+		/* an event while we read makes the next call read again */
+		pool.digest_gen = mount_gen() == gen ? gen : gen - 1;
+	}
+	return pool.digest;
 }
 
 static void discard(prepared_t *p)
@@ -479,7 +496,6 @@ bool pl_prepared_usable(const pl_domain_spec_t *spec)
 
 static json_t *spec_json(const pl_domain_spec_t *spec, bool mounts_unchanged)
 {
-	char digest[17];
 	const pl_security_t *sec = spec->security;
 	json_t *j =
 	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b}", "id", spec->id, "domain_dir",
@@ -491,8 +507,8 @@ static json_t *spec_json(const pl_domain_spec_t *spec, bool mounts_unchanged)
 		json_object_set_new(j, "domainname", json_string(spec->host.domainname));
 	if (mounts_unchanged)
 		json_object_set_new(j, "mounts_unchanged", json_true());
-	else if (pl_linux_mounts_digest(NULL, digest) == 0)
-		json_object_set_new(j, "mounts_digest", json_string(digest));
+	else if (mounts_digest())
+		json_object_set_new(j, "mounts_digest", json_string(pool.digest));
 	if (sec->tmpfs)
 		json_object_set(j, "tmpfs", sec->tmpfs);
 	if (sec->sysctls)

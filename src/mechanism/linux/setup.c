@@ -174,6 +174,11 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	pl_phase_child_page = NULL;
 	int staged = pl_rootfs_stage(stage_dir);
 	pl_phase_child_page = page;
+	/* our mount table's digest, for a take that finds the daemon's changed since we were
+	 * made: ahead once the staging made our namespace private (nothing propagates into it
+	 * or is mounted in it from now on), else at the take */
+	char mine[17];
+	bool have_mine = staged >= 0 && pl_linux_mounts_digest(stage_dir, mine) == 0;
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
@@ -219,10 +224,10 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	/* the daemon's table saw events since we were made: ours is still a true copy when
 	 * what it holds is the same (a mount and its unmount since) */
 	const char *digest = json_string_value(json_object_get(j, "mounts_digest"));
-	char mine[17];
-	bool same =
-	    json_is_true(json_object_get(j, "mounts_unchanged")) ||
-	    (digest && pl_linux_mounts_digest(stage_dir, mine) == 0 && !strcmp(mine, digest));
+	bool same = json_is_true(json_object_get(j, "mounts_unchanged"));
+	if (!same && digest && !have_mine)
+		have_mine = pl_linux_mounts_digest(stage_dir, mine) == 0;
+	same = same || (digest && have_mine && !strcmp(mine, digest));
 	if (digest)
 		pl_phase_child_mark("dom.mounts_compared");
 	if (!same) {
