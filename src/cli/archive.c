@@ -176,12 +176,12 @@ static void rename_top(struct archive_entry *e, const char *base, const char *na
 {
 	const char *p = archive_entry_pathname(e);
 	size_t n = strlen(base);
-	if (!p || strncmp(p, base, n) != 0 || (p[n] && p[n] != '/'))
+	if (!p || !pl_path_under(p, base))
 		return;
 	_cleanup_free_ char *np = pl_xasprintf("%s%s", name, p + n);
 	archive_entry_copy_pathname(e, np);
 	const char *h = archive_entry_hardlink(e);
-	if (h && !strncmp(h, base, n) && (!h[n] || h[n] == '/')) {
+	if (h && pl_path_under(h, base)) {
 		_cleanup_free_ char *nh = pl_xasprintf("%s%s", name, h + n);
 		archive_entry_copy_hardlink(e, nh);
 	}

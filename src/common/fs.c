@@ -251,3 +251,9 @@ ssize_t pl_send_fds(int sock, const void *buf, size_t len, const int *fds, size_
 	while (n < 0 && errno == EINTR);
 	return n;
 }
+
+bool pl_path_under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}

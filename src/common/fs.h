@@ -3,6 +3,7 @@
  * whole-file read, recursive removal that never follows symlinks, mkdir -p. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include "common/error.h"
@@ -23,6 +24,8 @@ int pl_read_fd(int fd, const char *name, char **out, size_t *len, size_t max, pl
 int pl_remove_tree_at(int dirfd, const char *name, pl_error_t **err);
 /* mkdir -p with the given mode for every created component. */
 int pl_mkdir_p(const char *path, unsigned mode, pl_error_t **err);
+/* Whether path is dir or below it ("/proc" holds "/proc/sys", not "/processes"). */
+bool pl_path_under(const char *path, const char *dir);
 
 /* The most descriptors one pl_send_fds carries (the kernel's SCM_MAX_FD). */
 #define PL_SEND_FDS_MAX 253

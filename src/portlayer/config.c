@@ -2,6 +2,7 @@
 #include "portlayer/config.h"
 #include "portlayer/logs.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/util.h"
 #include "proto/linux_caps.h"
@@ -267,13 +268,8 @@ static int check_rootfs(const char *rootfs, pl_error_t **err)
  * common and our /dev is a private tmpfs, so they stay allowed. */
 bool pl_mount_target_reserved(const char *dst)
 {
-	static const char *const under[] = {"/proc", "/sys", NULL};
-	for (const char *const *u = under; *u; u++) {
-		size_t n = strlen(*u);
-		if (strncmp(dst, *u, n) == 0 && (dst[n] == '\0' || dst[n] == '/'))
-			return true;
-	}
-	return strcmp(dst, "/dev") == 0 || strcmp(dst, "/") == 0;
+	return pl_path_under(dst, "/proc") || pl_path_under(dst, "/sys") ||
+	       strcmp(dst, "/dev") == 0 || strcmp(dst, "/") == 0;
 }
 
 /* Bind mounts of host paths and named volumes; each target once. Volume names are checked

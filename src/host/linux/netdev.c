@@ -81,9 +81,9 @@ bool pl_netdev_exists(const char *name)
 	return if_nametoindex(name) != 0;
 }
 
-static int write_sysctl(const char *path, const char *value)
+static int write_sysctl_at(int dirfd, const char *path, const char *value)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	ssize_t n = write(fd, value, strlen(value));
@@ -145,9 +145,9 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 	/* published ports DNAT loopback sources onto the bridge; containers need forwarding */
 	char path[128];
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", name);
-	if ((r = write_sysctl(path, "1")) < 0)
+	if ((r = write_sysctl_at(AT_FDCWD, path, "1")) < 0)
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s", path);
-	if ((r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1")) < 0)
+	if ((r = write_sysctl_at(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", "1")) < 0)
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "enable IPv4 forwarding");
 	return 0;
 }
@@ -257,12 +257,7 @@ static void host_end_no_ipv6(const char *host)
 	char path[80];
 	snprintf(path, sizeof(path), "%s%s/disable_ipv6",
 		 conf >= 0 ? "" : "/proc/sys/net/ipv6/conf/", host);
-	int fd = openat(conf >= 0 ? conf : AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (write(fd, "1", 1) < 0) { /* nothing to do: it keeps IPv6 */
-	}
-	close(fd);
+	write_sysctl_at(conf >= 0 ? conf : AT_FDCWD, path, "1"); /* else it keeps IPv6 */
 }
 
 /* The inside end's attributes: its name, MAC, MTU and namespace. */

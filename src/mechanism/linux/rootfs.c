@@ -719,7 +719,7 @@ int pl_rootfs_stage(const char *stage_dir)
 
 static bool under_kernel_trees(const char *path)
 {
-	return !strncmp(path, "/proc", 5) || !strncmp(path, "/sys", 4);
+	return pl_path_under(path, "/proc") || pl_path_under(path, "/sys");
 }
 
 /* Whether the staged trees are what this container's set-up would mount: its own

@@ -41,12 +41,6 @@ static uint64_t fnv1a(const char *s, size_t n, uint64_t h)
 	return h;
 }
 
-static bool under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-	return !strncmp(path, dir, n) && (path[n] == '\0' || path[n] == '/');
-}
-
 typedef struct mount_line {
 	long id, parent;
 	uint64_t own; /* its own fields' hash */
@@ -81,7 +75,7 @@ int pl_linux_mounts_digest(const char *skip, char out[17])
 		int dash = 6;
 		while (dash < n && strcmp(field[dash], "-") != 0)
 			dash++;
-		if (n < 6 || dash >= n || (skip && under(field[4], skip)))
+		if (n < 6 || dash >= n || (skip && pl_path_under(field[4], skip)))
 			continue;
 		uint64_t h = 14695981039346656037ULL;
 		for (int i = 2; i < n; i++)
