@@ -14,7 +14,7 @@ clang "${flags[@]}" tests/fuzz/fuzz_config.c src/portlayer/config.c src/portlaye
   src/portlayer/health_config.c \
   src/portlayer/userns.c src/portlayer/hostcfg.c src/portlayer/network/netconfig.c \
   src/portlayer/network/ipam.c \
-  src/portlayer/logs.c src/common/alloc.c src/common/error.c src/common/util.c -ljansson -lm -o "$out/fuzz_config"
+  src/portlayer/logs.c src/common/alloc.c src/common/error.c src/common/util.c src/common/fs.c -ljansson -lm -o "$out/fuzz_config"
 clang "${flags[@]}" tests/fuzz/fuzz_dns.c src/portlayer/network/dns_msg.c -o "$out/fuzz_dns"
 clang "${flags[@]}" tests/fuzz/fuzz_extract.c src/portlayer/storage/extract.c src/common/fs.c \
   src/common/alloc.c src/common/error.c src/common/util.c src/portlayer/userns.c src/common/json.c \
