@@ -446,6 +446,10 @@ pl_client_t *dk_job_client(dk_job_t *j)
 		}
 		pthread_mutex_lock(&j->srv->lock);
 		j->client = c;
+		/* a stream whose client went before this connection existed (on_req_gone
+		 * and dk_job_stream had none to interrupt) would wait for nobody */
+		if (j->streaming && !j->req)
+			pl_client_interrupt(c);
 		pthread_mutex_unlock(&j->srv->lock);
 	}
 	return j->client;
