@@ -11,6 +11,16 @@
 
 #define PL_ID_LEN 64
 
+/* FNV-1a over n bytes, continuing from h (PL_FNV1A_INIT to begin): a cheap, stable hash of
+ * names, not a defence against anyone choosing them. */
+#define PL_FNV1A_INIT 14695981039346656037ULL
+static inline uint64_t pl_fnv1a(const void *p, size_t n, uint64_t h)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
+	return h;
+}
+
 /* 64 lowercase hex chars from the kernel's CSPRNG, NUL-terminated. */
 int pl_id_generate(char out[PL_ID_LEN + 1], pl_error_t **err);
 bool pl_id_is_full(const char *s);

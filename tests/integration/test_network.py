@@ -198,6 +198,49 @@ def test_other_scope_cannot_reach(api, rootfs, uniq):
     assert code != 0 and "content-of" not in out
 
 
+def master_of(daemon, dev):
+    out = host(daemon, "ip", "-o", "link", "show", "dev", dev, check=True).stdout
+    words = out.split()
+    return words[words.index("master") + 1] if "master" in words else None
+
+
+def test_branch_bridges(api, rootfs, uniq, daemon):
+    """A scope's endpoints go to its bridge and its branch bridges by address (64 addresses
+    each in a /24): one segment all the same, in reach of each other by address and name,
+    out of another scope's reach, and the branches go with the scope."""
+    s = make_scope(api, f"br-{uniq}")
+    net = s["subnet"].rsplit(".", 1)[0]
+    far = web(api, rootfs, f"far-{uniq}", s["name"], ep={"ip": f"{net}.200"})
+    near = web(api, rootfs, f"near-{uniq}", s["name"], ep={"ip": f"{net}.10"})
+    branch = master_of(daemon, f"pv{far[:10]}0")
+    assert branch.startswith("plb") and branch != s["device"]
+    assert master_of(daemon, f"pv{near[:10]}0") == s["device"]
+    # the branch's link: one end on the scope's bridge, the other on the branch
+    uplink = "plu" + branch[3:]
+    assert master_of(daemon, uplink) == s["device"]
+    assert master_of(daemon, "pld" + branch[3:]) == branch
+    # clients on a third branch (.100, .101) and on the scope's bridge (.20, .21) reach
+    # both servers
+    for n, ip in enumerate((f"{net}.100", f"{net}.101", f"{net}.20", f"{net}.21")):
+        for srv in (f"far-{uniq}", f"{net}.10")[n % 2:][:1]:
+            code, out, _ = run_in(
+                api, rootfs, f"for i in $(seq 100); do timeout 3 wget -q -O- "
+                f"http://{srv}/index.html && exit 0; sleep 0.1; done; exit 1",
+                name=f"cl{n}-{uniq}", networks=[{"scope": s["name"], "ip": ip}])
+            assert code == 0 and "content-of-" in out, (ip, srv)
+    # another scope reaches neither
+    other = make_scope(api, f"other-{uniq}")["name"]
+    code, out, _ = run_in(api, rootfs, f"timeout 3 wget -q -O- http://{net}.200/index.html",
+                          scope=other)
+    assert code != 0 and "content-of" not in out
+    for cid in (far, near, *(f"cl{n}-{uniq}" for n in range(4))):
+        api.remove(cid, force=True)
+    wait_until(lambda: api.delete(f"/networks/{s['name']}").status == 204,
+               what="the scope deleted once its veths are gone")
+    l = links(daemon)
+    assert branch not in l and uplink not in l and s["device"] not in l
+
+
 def test_internal_has_no_outbound_route(api, rootfs, uniq, daemon):
     s = make_scope(api, f"int-{uniq}", internal=True)
     other = make_scope(api, f"out-{uniq}")["name"]

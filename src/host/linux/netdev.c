@@ -58,8 +58,8 @@ static struct nlmsghdr *msg_new(char *buf, uint16_t type, uint16_t flags)
 	return nlh;
 }
 
-/* Sends a request and waits for its ack: 0 or -errno. */
-static int talk(struct nlmsghdr *nlh)
+/* Sends a request and waits for its ack (answers before it go to cb): 0 or -errno. */
+static int talk_cb(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -68,12 +68,17 @@ static int talk(struct nlmsghdr *nlh)
 		ssize_t n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
 		if (n < 0)
 			return -errno;
-		int r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, nl_portid, NULL, NULL);
+		int r = mnl_cb_run(buf, (size_t)n, nlh->nlmsg_seq, nl_portid, cb, data);
 		if (r < 0)
 			return -errno;
 		if (r == MNL_CB_STOP)
 			return 0;
 	}
+}
+
+static int talk(struct nlmsghdr *nlh)
+{
+	return talk_cb(nlh, NULL, NULL);
 }
 
 bool pl_netdev_exists(const char *name)
@@ -92,31 +97,35 @@ static int write_sysctl_at(int dirfd, const char *path, const char *value)
 	return r;
 }
 
+/* A bridge as the port layer makes them (down): 0 or -errno. */
+static int bridge_create(const char *name)
+{
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
+	/* no multicast snooping: with no querier on the scope the bridge floods multicast
+	 * either way, and with it on, every port added re-arms the multicast timers of every
+	 * other port (br_port_state_selection): a start's cost that grows with the containers
+	 * on the bridge */
+	struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	mnl_attr_put_u8(nlh, IFLA_BR_MCAST_SNOOPING, 0);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, li);
+	return talk(nlh);
+}
+
 int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl_error_t **err)
 {
 	if (nl_open(err) < 0)
 		return -1;
 	char buf[NL_BUF];
 	int r;
-	if (!pl_netdev_exists(name)) {
-		struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-		struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-		ifm->ifi_family = AF_UNSPEC;
-		mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "bridge");
-		/* no multicast snooping: with no querier on the scope the bridge floods
-		 * multicast either way, and with it on, every port added re-arms the multicast
-		 * timers of every other port (br_port_state_selection): a start's cost that
-		 * grows with the containers on the bridge */
-		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-		mnl_attr_put_u8(nlh, IFLA_BR_MCAST_SNOOPING, 0);
-		mnl_attr_nest_end(nlh, data);
-		mnl_attr_nest_end(nlh, li);
-		r = talk(nlh);
-		if (r < 0 && r != -EEXIST)
-			return pl_error_set(err, PL_ERR_INTERNAL, -r, "create bridge %s", name);
-	}
+	if (!pl_netdev_exists(name) && (r = bridge_create(name)) < 0 && r != -EEXIST)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "create bridge %s", name);
 	unsigned idx = if_nametoindex(name);
 	if (!idx)
 		return pl_error_errno(err, "bridge %s", name);
@@ -369,6 +378,128 @@ int pl_netdev_endpoints_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t 
 		if (pl_netdev_endpoint_add(pid, netns_fd, &eps[i], err) < 0)
 			return pl_error_wrap(err, "network endpoint %zu", i);
 	return 0;
+}
+
+/* The bridge a device is a port of (its ifindex; 0: none, or no such device). */
+static int master_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct nlattr *tb[IFLA_MAX + 1] = {0};
+	mnl_attr_parse(nlh, sizeof(struct ifinfomsg), port_attr, tb);
+	if (tb[IFLA_MASTER])
+		*(unsigned *)data = mnl_attr_get_u32(tb[IFLA_MASTER]);
+	return MNL_CB_OK;
+}
+
+static unsigned master_of(const char *dev)
+{
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_GETLINK, 0);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, dev);
+	unsigned master = 0;
+	return talk_cb(nlh, master_cb, &master) < 0 ? 0 : master;
+}
+
+/* Makes dev a port of master (ifindex) and brings it up. */
+static int enslave_up(const char *dev, unsigned master)
+{
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_flags = IFF_UP;
+	ifm->ifi_change = IFF_UP;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, dev);
+	mnl_attr_put_u32(nlh, IFLA_MASTER, master);
+	return talk(nlh);
+}
+
+int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int mtu,
+			    pl_error_t **err)
+{
+	if (nl_open(err) < 0)
+		return -1;
+	unsigned main = if_nametoindex(bridge), branch = if_nametoindex(l->name);
+	if (!main)
+		return pl_error_set(err, PL_ERR_INTERNAL, ENODEV, "bridge %s", bridge);
+	if (branch) { /* ours (from an earlier run) only when joined to this very bridge */
+		if (master_of(l->uplink) == main && master_of(l->downlink) == branch)
+			return 0;
+		return pl_error_set(
+		    err, PL_ERR_CONFLICT, EEXIST,
+		    "bridge %s: a device of that name exists and is not a branch of "
+		    "%s",
+		    l->name, bridge);
+	}
+	pl_netdev_delete(l->uplink, NULL); /* a pair left by a branch made halfway */
+	int r = bridge_create(l->name);
+	if (r < 0)
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "create bridge %s", l->name);
+	host_end_no_ipv6(l->name);
+	/* no IP of its own, and none through it: nothing it receives is routed (past the
+	 * rules that name the scope's bridge) and it answers no ARP (a neighbour would take
+	 * its MAC for the gateway's) */
+	static const char *const no_ip[][2] = {{"forwarding", "0"}, {"arp_ignore", "8"}};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(no_ip); i++) {
+		char path[96];
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", l->name, no_ip[i][0]);
+		if ((r = write_sysctl_at(AT_FDCWD, path, no_ip[i][1])) < 0) {
+			pl_netdev_delete(l->name, NULL);
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s", path);
+		}
+	}
+	branch = if_nametoindex(l->name);
+	/* the link between the two: one end a port of each, both without IPv6 */
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, l->uplink);
+	if (mtu > 0)
+		mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
+	struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+	struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	struct nlattr *peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+	struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
+	pifm->ifi_family = AF_UNSPEC;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, l->downlink);
+	if (mtu > 0)
+		mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
+	mnl_attr_nest_end(nlh, peer);
+	mnl_attr_nest_end(nlh, data);
+	mnl_attr_nest_end(nlh, li);
+	if (!branch || (r = talk(nlh)) < 0) {
+		pl_netdev_delete(l->name, NULL);
+		return pl_error_set(err, PL_ERR_INTERNAL, branch ? -r : ENODEV,
+				    "link bridge %s to %s", l->name, bridge);
+	}
+	host_end_no_ipv6(l->uplink);
+	host_end_no_ipv6(l->downlink);
+	char up[NL_BUF];
+	nlh = msg_new(up, RTM_NEWLINK, 0);
+	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_index = (int)branch;
+	ifm->ifi_flags = IFF_UP;
+	ifm->ifi_change = IFF_UP;
+	if ((r = enslave_up(l->uplink, main)) < 0 || (r = enslave_up(l->downlink, branch)) < 0 ||
+	    (r = talk(nlh)) < 0) {
+		pl_netdev_delete(l->uplink, NULL);
+		pl_netdev_delete(l->name, NULL);
+		return pl_error_set(err, PL_ERR_INTERNAL, -r, "link bridge %s to %s", l->name,
+				    bridge);
+	}
+	return 0;
+}
+
+void pl_netdev_branch_delete(const char *bridge, const pl_netdev_branch_t *l)
+{
+	if (nl_open(NULL) < 0 || master_of(l->uplink) != if_nametoindex(bridge))
+		return;			   /* not a branch of bridge's */
+	pl_netdev_delete(l->uplink, NULL); /* and its peer */
+	pl_netdev_delete(l->name, NULL);
 }
 
 int pl_netdev_netns_new(void)

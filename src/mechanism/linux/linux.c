@@ -220,23 +220,15 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 	int root = pl_rootfs_prepare(spec, userns, -1, &e);
 	if (root < 0)
 		child_fail(ctl, e);
+	/* our /proc/sys/net/ipv6/conf, before the pivot hides the host's /proc */
+	int v6conf = spec->n_endpoints ? pl_rootfs_ipv6_conf_dir() : -1;
+	if (pl_linux_enter_root(root, &e) < 0)
+		child_fail(ctl, e);
 	if (!userns && pl_linux_wait_go(ctl, &e) < 0)
 		child_fail(ctl, e);
 	pl_phase_child_mark("dom.wait_go");
-	pl_rootfs_endpoints_no_ipv6(spec, -1); /* after GO: its endpoints exist, still down */
-	if (unshare(CLONE_NEWCGROUP) < 0) {
-		pl_error_errno(&e, "unshare cgroup namespace");
-		child_fail(ctl, e);
-	}
-	pl_phase_child_mark("dom.cgroupns");
-	if (pl_rootfs_enter(root, &e) < 0)
-		child_fail(ctl, e);
-	pl_phase_child_mark("dom.pivot_root");
-	/* a keyring of its own: the daemon's session keys are not the container's */
-	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
-		pl_error_errno(&e, "join a new session keyring");
-		child_fail(ctl, e);
-	}
+	pl_rootfs_endpoints_no_ipv6(spec, v6conf); /* after GO: its endpoints exist, still down */
+	pl_close(v6conf);
 	/* whatever set-up received after arrange_fds (mount trees with GO) ends here too */
 	close_range(3 + N_TETHER_FDS, ~0U, 0);
 	pl_phase_child_mark("dom.keyring_fds");

@@ -3,6 +3,7 @@
 #include "mechanism/linux/setup.h"
 #include "mechanism/linux/rootfs.h"
 #include "common/fs.h"
+#include "common/util.h"
 #include "common/cleanup.h"
 #include "common/phase.h"
 #include "proto/frame.h"
@@ -34,11 +35,22 @@ int pl_linux_wait_go(int ctl, pl_error_t **err)
 	return 0;
 }
 
-static uint64_t fnv1a(const char *s, size_t n, uint64_t h)
+/* The domain's last steps of its own before GO, taken while the daemon makes its network
+ * endpoints (which the pivot does not need: their ends are set up through fds and the
+ * daemon): its cgroup namespace (its cgroups are its own since before the spec or the
+ * clone), the pivot onto its root, a keyring of its own (the daemon's session keys are
+ * not the container's). */
+int pl_linux_enter_root(int root, pl_error_t **err)
 {
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		return pl_error_errno(err, "unshare cgroup namespace");
+	pl_phase_child_mark("dom.cgroupns");
+	if (pl_rootfs_enter(root, err) < 0)
+		return -1;
+	pl_phase_child_mark("dom.pivot_root");
+	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
+		return pl_error_errno(err, "join a new session keyring");
+	return 0;
 }
 
 typedef struct mount_line {
@@ -77,10 +89,10 @@ int pl_linux_mounts_digest(const char *skip, char out[17])
 			dash++;
 		if (n < 6 || dash >= n || (skip && pl_path_under(field[4], skip)))
 			continue;
-		uint64_t h = 14695981039346656037ULL;
+		uint64_t h = PL_FNV1A_INIT;
 		for (int i = 2; i < n; i++)
 			if (i < 6 || i > dash)
-				h = fnv1a(field[i], strlen(field[i]) + 1, h);
+				h = pl_fnv1a(field[i], strlen(field[i]) + 1, h);
 		m[n_m++] = (mount_line_t){.id = atol(field[0]), .parent = atol(field[1]), .own = h};
 	}
 	/* each mount with what it is mounted on (ids differ in a copy, what they name does
@@ -91,7 +103,7 @@ int pl_linux_mounts_digest(const char *skip, char out[17])
 		mount_line_t key = {.id = m[i].parent};
 		const mount_line_t *p = bsearch(&key, m, n_m, sizeof(*m), by_id);
 		uint64_t under_it = p ? p->own : 0;
-		sum += fnv1a((const char *)&under_it, sizeof(under_it), m[i].own);
+		sum += pl_fnv1a(&under_it, sizeof(under_it), m[i].own);
 	}
 	snprintf(out, 17, "%016llx", (unsigned long long)(sum ^ (n_m * 0x9e3779b97f4a7c15ULL)));
 	return 0;
@@ -250,25 +262,19 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	}
 	int root = pl_rootfs_prepare(&spec, NULL, staged, &e);
 	staged = pl_close(staged);
-	if (root < 0 || pl_linux_wait_go(ctl, &e) < 0)
+	if (root < 0)
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	/* a pooled namespace's /proc/sys/net/ipv6/conf, before the pivot hides the host's */
+	if (v6conf < 0 && spec.n_endpoints)
+		v6conf = pl_rootfs_ipv6_conf_dir();
+	if (pl_linux_enter_root(root, &e) < 0)
+		pl_domain_fail(ctl, e, "domain set-up failed");
+	close(root);
+	if (pl_linux_wait_go(ctl, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.wait_go");
 	pl_rootfs_endpoints_no_ipv6(&spec, v6conf); /* after GO: its endpoints exist, still down */
 	v6conf = pl_close(v6conf);
-	if (unshare(CLONE_NEWCGROUP) < 0) {
-		pl_error_errno(&e, "unshare cgroup namespace");
-		pl_domain_fail(ctl, e, "domain set-up failed");
-	}
-	pl_phase_child_mark("dom.cgroupns");
-	if (pl_rootfs_enter(root, &e) < 0)
-		pl_domain_fail(ctl, e, "domain set-up failed");
-	pl_phase_child_mark("dom.pivot_root");
-	close(root);
-	/* a keyring of its own: the daemon's session keys are not the container's */
-	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0) {
-		pl_error_errno(&e, "join a new session keyring");
-		pl_domain_fail(ctl, e, "domain set-up failed");
-	}
 	/* nothing else the set-up opened may reach tether's loop (its 0-2 and 3-6 stay) */
 	close_range(7, ~0U, 0);
 	free(mounts);

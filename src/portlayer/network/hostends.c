@@ -183,29 +183,40 @@ static bool runs(pl_network_t *n, const char *name)
 	return false;
 }
 
+struct sweeping {
+	pl_network_t *n;
+	const pl_scope_t *s;
+};
+
+static void sweep_bridge(const char *bridge, void *data)
+{
+	struct sweeping *w = data;
+	_cleanup_free_ char(*ports)[16] = NULL;
+	pl_error_t *e = NULL;
+	int k = pl_netdev_bridge_ports(bridge, &ports, &e);
+	if (k < 0) {
+		pl_log_warn("network %s: %s", w->s->name, e->msg);
+		pl_error_free(e);
+		return;
+	}
+	for (int i = 0; i < k; i++) {
+		if (!host_end_name(ports[i]) || runs(w->n, ports[i]))
+			continue;
+		pl_log_info("network %s: deleting %s, the host end of a container that does not "
+			    "run",
+			    w->s->name, ports[i]);
+		pl_netdev_reaper_delete(w->n->reaper, ports[i]);
+	}
+}
+
 /* Before the allocators are derived from the records: no host end of a container that does
- * not run stays on a bridge of ours. */
+ * not run stays on a bridge of ours (a scope's or a branch of it). */
 static void sweep(pl_network_t *n)
 {
 	for (pl_scope_t *s = n->scopes; s; s = s->next) {
-		if (s->external)
-			continue;
-		_cleanup_free_ char(*ports)[16] = NULL;
-		pl_error_t *e = NULL;
-		int k = pl_netdev_bridge_ports(s->device, &ports, &e);
-		if (k < 0) {
-			pl_log_warn("network %s: %s", s->name, e->msg);
-			pl_error_free(e);
-			continue;
-		}
-		for (int i = 0; i < k; i++) {
-			if (!host_end_name(ports[i]) || runs(n, ports[i]))
-				continue;
-			pl_log_info("network %s: deleting %s, the host end of a container that "
-				    "does not run",
-				    s->name, ports[i]);
-			pl_netdev_reaper_delete(n->reaper, ports[i]);
-		}
+		struct sweeping w = {n, s};
+		if (!s->external)
+			pl_scope_each_bridge(s, sweep_bridge, &w);
 	}
 	pl_netdev_reaper_wait(n->reaper, 0); /* in batches: a grace period per batch */
 }

@@ -592,7 +592,7 @@ size_t pl_network_endpoints(pl_network_t *n, const pl_container_t *c, pl_domain_
 			snprintf(ep->parent, sizeof(ep->parent), "%s", s->parent);
 		} else {
 			ep->kind = PL_ENDPOINT_VETH;
-			snprintf(ep->bridge, sizeof(ep->bridge), "%s", s->device);
+			pl_scope_bridge_for(s, pl_endpoint_ip(e), ep->bridge);
 			host_ifname(c, i, ep->host_ifname, sizeof(ep->host_ifname));
 		}
 	}
@@ -838,6 +838,8 @@ static int forget_scope(pl_network_t *n, pl_scope_t *s)
 	fsync(n->dirfd);
 	pl_scope_dns_stop(s);
 	pl_error_t *e = NULL;
+	if (!s->external)
+		pl_scope_branches_delete(s);
 	if (!s->external && pl_netdev_delete(s->device, &e) < 0) {
 		pl_log_warn("network %s: %s", s->name, e->msg);
 		pl_error_free(e);

@@ -107,9 +107,14 @@ char *pl_nft_ruleset(pl_network_t *n)
 		put(&b, "    oifname \"%s\" ip saddr 127.0.0.0/8 masquerade\n", s->device);
 		put(&b, "    oifname \"%s\" ip saddr %s/%u ct status dnat masquerade\n", s->device,
 		    pl_ipam_format(s->subnet, a), s->len);
+		/* (a frame br_netfilter shows crossing a branch bridge of the scope's is no
+		 * packet leaving it) */
+		char branches[16];
+		pl_scope_branch_pattern(s, branches);
 		if (s->masquerade && !s->internal)
-			put(&b, "    ip saddr %s/%u oifname != \"%s\" masquerade\n",
-			    pl_ipam_format(s->subnet, a), s->len, s->device);
+			put(&b,
+			    "    ip saddr %s/%u oifname != \"%s\" oifname != \"%s\" masquerade\n",
+			    pl_ipam_format(s->subnet, a), s->len, s->device, branches);
 	}
 	put(&b, "  }\n");
 	put(&b, "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"

@@ -10,6 +10,12 @@
 #include "portlayer/network/ipam.h"
 #include "portlayer/network/network.h"
 
+/* A bridge scope's endpoints go to its bridge and its branch bridges by address: the first
+ * pl_scope_branch_size() addresses of the subnet to the scope's bridge, each next as many to
+ * branch 1, 2, ... (at most PL_SCOPE_BRANCHES - 1), made when first used (host/linux/netdev.h,
+ * pl_netdev_branch_ensure). */
+#define PL_SCOPE_BRANCHES 512
+
 typedef struct pl_scope {
 	char *name;
 	char id[65];
@@ -23,8 +29,9 @@ typedef struct pl_scope {
 	int64_t created_ns;
 	json_t *labels, *options; /* the caller's labels and driver options (kept, shown) */
 	pl_ipam_t *ipam;
-	struct pl_dns *dns;	/* the scope's DNS responder, when one runs */
-	struct pl_network *net; /* for the responder's lookups */
+	uint64_t branches[PL_SCOPE_BRANCHES / 64]; /* those made or checked this run (branch.c) */
+	struct pl_dns *dns;			   /* the scope's DNS responder, when one runs */
+	struct pl_network *net;			   /* for the responder's lookups */
 	struct pl_scope *next;
 } pl_scope_t;
 
@@ -35,6 +42,18 @@ static inline uint32_t pl_endpoint_ip(const json_t *e)
 	pl_ipam_parse_addr(json_string_value(json_object_get(e, "ip")), &a);
 	return a;
 }
+
+/* branch.c. The bridge endpoint address ip of s goes to (the scope's own or a branch, made
+ * here when missing; the scope's own when a branch cannot be made, said in the log), into
+ * out[16]. */
+void pl_scope_bridge_for(pl_scope_t *s, uint32_t ip, char out[16]);
+/* Calls fn with the scope's bridge and each branch of it that exists. */
+void pl_scope_each_bridge(const pl_scope_t *s, void (*fn)(const char *bridge, void *data),
+			  void *data);
+/* The nftables pattern of the scope's branch bridges' names ("plb...*"), into out[16]. */
+void pl_scope_branch_pattern(const pl_scope_t *s, char out[16]);
+/* Deletes the scope's branches (before its bridge). */
+void pl_scope_branches_delete(pl_scope_t *s);
 
 typedef struct pl_nft pl_nft_t;
 typedef struct pl_drop pl_drop_t;
