@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -269,15 +268,15 @@ def test_published_port(api, rootfs, uniq, daemon):
     assert ports[0]["host_port"] == 18080 and ports[0]["protocol"] == "tcp"
     rnd = ports[1]["host_port"]
     assert 1024 < rnd < 65536
-    for url in (f"http://127.0.0.1:18080/index.html", f"http://127.0.0.1:{rnd}/index.html",
-                f"http://172.17.0.1:18080/index.html"):
+    for url in ("http://127.0.0.1:18080/index.html", f"http://127.0.0.1:{rnd}/index.html",
+                "http://172.17.0.1:18080/index.html"):
         def fetch():
             r = host(daemon, "curl", "-s", "-m", "2", url)
             return r.returncode == 0 and f"content-of-srv-{uniq}" in r.stdout
         wait_until(fetch, what=url)
     # from another scope, and from its own, through a host address
     other = make_scope(api, f"pubo-{uniq}")["name"]
-    assert http_ok(api, rootfs, other, f"http://172.17.0.1:18080/index.html", "content-of")
+    assert http_ok(api, rootfs, other, "http://172.17.0.1:18080/index.html", "content-of")
     assert http_ok(api, rootfs, s["name"], f"http://{s['gateway']}:18080/index.html",
                    "content-of")
     # the same host port again: refused, nothing created
