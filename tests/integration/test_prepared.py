@@ -404,13 +404,18 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
             assert os.readlink(f"/proc/{p}/exe") != daemon_exe
             maps = proc_read(p, "maps") or ""
             assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
-            fds = sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))
             # the control socket, and for the take (rootfs.h) its network namespace's
-            # /proc/sys/net/ipv6/conf and the kernel trees staged for its container; the
-            # phase page is mapped
-            assert fds == [0, 1, 2, 3, 64, 65], fds
-            assert os.readlink(f"/proc/{p}/fd/64") == "/proc/sys/net/ipv6/conf"
+            # /proc/sys/net/ipv6/conf, the kernel trees staged for its container and the
+            # root it pivoted onto ahead (once it has made them all); the phase page is
+            # mapped
+            fds = wait_until(lambda: (lambda f: f if len(f) == 7 else None)(
+                sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))), what="its fds")
+            assert fds == [0, 1, 2, 3, 64, 65, 66], fds
+            assert os.readlink(f"/proc/{p}/fd/64").endswith("/proc/sys/net/ipv6/conf")
             assert os.readlink(f"/proc/{p}/fd/65").endswith("/prepared-stage")
+            assert os.readlink(f"/proc/{p}/fd/66") == "/"
+            # chrooted into the host's tree, which is below the root made ahead
+            assert os.readlink(f"/proc/{p}/root") == "/oldroot", os.readlink(f"/proc/{p}/root")
             assert "memfd:pl-phase" in maps
         # and a start still takes one and runs
         r = d.api.run(rootfs, ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])

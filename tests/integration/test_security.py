@@ -615,6 +615,65 @@ def probe_results(api, rootfs, probe, security=None):
     return dict(line.split("=", 1) for line in r.stdout.splitlines())
 
 
+ESCAPE_C = r"""
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The classic way out of a chroot (CAP_SYS_CHROOT is in the default set): chroot into a
+ * subdirectory without entering it, climb, chroot to where the climb ends. Prints what is
+ * there and whether argv[1] (a host path) is. */
+int main(int argc, char **argv)
+{
+    mkdir("/esc", 0755);
+    if (chroot("/esc") < 0) {
+        printf("chroot=%s\n", strerror(errno));
+        return 0;
+    }
+    for (int i = 0; i < 64; i++)
+        if (chdir("..") < 0)
+            break;
+    if (chroot(".") < 0) {
+        printf("chroot2=%s\n", strerror(errno));
+        return 0;
+    }
+    DIR *d = opendir("/");
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            printf("entry=%s\n", e->d_name);
+    struct stat st;
+    printf("host=%s\n", stat(argv[1], &st) < 0 ? strerror(errno) : "visible");
+    return 0;
+}
+"""
+
+
+def test_out_of_a_chroot_is_nothing_of_the_hosts(api, rootfs, daemon, tmp_path):
+    """A container that breaks out of a chroot of its own (the default capabilities allow
+    chroot) ends at its own root: never in the host's tree. A prepared domain's root is
+    mounted on the root it pivoted onto ahead of its take (rootfs.h): ".." out of the
+    container's root lands on that mount's mountpoint, which leads back into the mount."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if not cc:
+        pytest.skip("no C compiler for the probe")
+    (tmp_path / "escape.c").write_text(ESCAPE_C)
+    subprocess.run([cc, "-static", "-O1", "-o", str(tmp_path / "escape"),
+                    str(tmp_path / "escape.c")], check=True)
+    own = set(os.listdir(rootfs)) | {"esc", "escape", "proc", "sys", "dev", "etc"}
+    for _ in range(4):  # prepared domains, and the clone path once the pool is empty
+        r = run(api, rootfs, ["/escape", str(daemon.root)],
+                mounts=[{"type": "bind", "source": str(tmp_path / "escape"),
+                         "target": "/escape", "readonly": True}])
+        assert r.exit_code == 0, (r.stdout, r.stderr)
+        got = [line.split("=", 1) for line in r.stdout.splitlines()]
+        assert ["host", "No such file or directory"] in got, r.stdout
+        entries = {v for k, v in got if k == "entry"}
+        assert "bin" in entries and entries <= own, entries - own
+
+
 def test_default_seccomp_is_dockers(api, rootfs, probe):
     got = probe_results(api, rootfs, probe)
     eperm = "Operation not permitted"

@@ -828,6 +828,49 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	return TAKE_FD(root);
 }
 
+int pl_rootfs_pivot_ahead(const char *stage_dir)
+{
+	char r[PATH_MAX], old[PATH_MAX + 8];
+	snprintf(r, sizeof(r), "%s/r", stage_dir);
+	snprintf(old, sizeof(old), "%s/oldroot", r);
+	if (mkdir(r, 0700) < 0 ||
+	    mount("root", r, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,nr_inodes=8") <
+		0 ||
+	    mkdir(old, 0700) < 0)
+		return -1;
+	if (syscall(SYS_pivot_root, r, old) < 0)
+		return -1;
+	/* from here on, a failure leaves the process without the host's paths: it ends */
+	int ahead = -1;
+	if (chdir("/") < 0 ||
+	    mount(NULL, "/", NULL,
+		  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ||
+	    (ahead = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || chroot("/oldroot") < 0 ||
+	    chdir("/") < 0)
+		_exit(1);
+	int high = fcntl(ahead, F_DUPFD_CLOEXEC, 64);
+	close(ahead);
+	if (high < 0)
+		_exit(1);
+	return high;
+}
+
+int pl_rootfs_enter_ahead(int root_fd, int ahead, pl_error_t **err)
+{
+	/* the container's root onto the prepared root's /, stacked as switch_root does */
+	if (move_mount(root_fd, "", ahead, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) <
+	    0)
+		return pl_error_errno(err, "move the root");
+	pl_phase_child_mark("dom.pivot_call");
+	/* the host's tree, below the prepared root, goes */
+	if (fchdir(ahead) < 0 || chroot(".") < 0 || umount2("oldroot", MNT_DETACH) < 0)
+		return pl_error_errno(err, "detach old root");
+	pl_phase_child_mark("dom.umount_old_root");
+	if (fchdir(root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return pl_error_errno(err, "enter the root");
+	return 0;
+}
+
 int pl_rootfs_enter(int root_fd, pl_error_t **err)
 {
 	if (fchdir(root_fd) < 0)

@@ -25,6 +25,19 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 int pl_rootfs_stage(const char *stage_dir);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
+/* A waiting prepared domain's pivot, ahead of its take (pivot_root walks every task on the
+ * host, a cost that grows with the containers running): onto a new, read-only, empty tmpfs
+ * whose only entry is the old root at /oldroot, the caller then chrooted into /oldroot (so
+ * that host paths still work). Returns an O_PATH fd (above 63) of the new root for
+ * pl_rootfs_enter_ahead, or -1 when nothing changed (the ordinary pivot at the take); a
+ * failure past the pivot ends the process. */
+int pl_rootfs_pivot_ahead(const char *stage_dir);
+/* At the take, instead of pl_rootfs_enter: moves root_fd (a mount's root) onto the new root
+ * made ahead (stacked, as switch_root does), detaches the old root below it and chroots into
+ * root_fd. ".." out of the container's root leads to the root below, whose root it is
+ * mounted on: back into the container's root (a break-out of a chroot ends there); a
+ * setns(CLONE_NEWNS) lands on it too. */
+int pl_rootfs_enter_ahead(int root_fd, int ahead, pl_error_t **err);
 /* Brings the loopback of the caller's network namespace up (nothing when it is). */
 int pl_rootfs_loopback_up(pl_error_t **err);
 /* The domain's interfaces without IPv6 (scopes are IPv4-only, as Docker's IPv4-only networks

@@ -40,12 +40,12 @@ int pl_linux_wait_go(int ctl, pl_error_t **err)
  * daemon): its cgroup namespace (its cgroups are its own since before the spec or the
  * clone), the pivot onto its root, a keyring of its own (the daemon's session keys are
  * not the container's). */
-int pl_linux_enter_root(int root, pl_error_t **err)
+int pl_linux_enter_root(int root, int ahead, pl_error_t **err)
 {
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return pl_error_errno(err, "unshare cgroup namespace");
 	pl_phase_child_mark("dom.cgroupns");
-	if (pl_rootfs_enter(root, err) < 0)
+	if ((ahead >= 0 ? pl_rootfs_enter_ahead(root, ahead, err) : pl_rootfs_enter(root, err)) < 0)
 		return -1;
 	pl_phase_child_mark("dom.pivot_root");
 	if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, NULL) < 0)
@@ -185,6 +185,8 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	 * or is mounted in it from now on), else at the take */
 	char mine[17];
 	bool have_mine = staged >= 0 && pl_linux_mounts_digest(stage_dir, mine) == 0;
+	/* the pivot too, once our table's digest is taken (it changes the table) */
+	int ahead = have_mine ? pl_rootfs_pivot_ahead(stage_dir) : -1;
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
@@ -242,6 +244,7 @@ int pl_linux_prepared_setup(const char *stage_dir)
 			pl_domain_fail(ctl, e, "domain set-up failed");
 		}
 		staged = pl_close(staged); /* made in our first namespace */
+		ahead = pl_close(ahead);   /* so was the root made ahead */
 		pl_phase_child_mark("dom.mounts_copy");
 	}
 	close(fds[3]);
@@ -267,9 +270,10 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	/* a pooled namespace's /proc/sys/net/ipv6/conf, before the pivot hides the host's */
 	if (v6conf < 0 && spec.n_endpoints)
 		v6conf = pl_rootfs_ipv6_conf_dir();
-	if (pl_linux_enter_root(root, &e) < 0)
+	if (pl_linux_enter_root(root, ahead, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	close(root);
+	pl_close(ahead);
 	if (pl_linux_wait_go(ctl, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	pl_phase_child_mark("dom.wait_go");

@@ -31,10 +31,11 @@ json_t *pl_linux_spec_receive(int ctl, int fds[PL_SPEC_FDS], int *nfds);
  * endpoints. */
 int pl_linux_wait_go(int ctl, pl_error_t **err);
 /* The domain's own last steps, before GO (the daemon makes its endpoints meanwhile): a
- * cgroup namespace of its own, the pivot onto root (rootfs.h, pl_rootfs_enter) and a session
- * keyring of its own. Anything that needs the host's /proc afterwards holds an fd opened
+ * cgroup namespace of its own, the pivot onto root (rootfs.h: pl_rootfs_enter, or
+ * pl_rootfs_enter_ahead with the root made ahead, ahead >= 0) and a session keyring of its
+ * own. Anything that needs the host's /proc afterwards holds an fd opened
  * before. */
-int pl_linux_enter_root(int root, pl_error_t **err);
+int pl_linux_enter_root(int root, int ahead, pl_error_t **err);
 /* In tether started with --prepared STAGE_DIR (control socket on fd 3, the phase page's memfd
  * on fd 4): builds the kernel trees ahead at stage_dir (rootfs.h, pl_rootfs_stage; NULL:
  * none), waits for the take and sets the domain up. Returns 0 with fds 3-6 as tether-protocol.md
