@@ -110,15 +110,18 @@ def stats(api, cid):
     return r.json
 
 
-def test_starts_take_prepared_domains(api, rootfs):
+def test_starts_take_prepared_domains(api, daemon, rootfs):
     wait_prepared(api, 2)
     before = phase_count(api, "spawn.prepared_take")
-    r = api.run(rootfs, ["/bin/sh", "-c", "echo hi; cat /proc/self/cgroup | head -3"])
+    r = api.run(rootfs, ["/bin/sh", "-c",
+                         "echo hi; cut -d' ' -f19 /proc/self/stat; cat /proc/self/cgroup | head -3"])
     assert r.exit_code == 0 and r.stdout.startswith("hi\n"), (r.stdout, r.stderr)
     assert phase_count(api, "spawn.prepared_take") == before + 1, \
         "the start did not take a prepared domain"
+    # the domain's work ahead ran at nice 19; the container runs at the daemon's nice
+    assert r.stdout.splitlines()[1] == str(os.getpriority(os.PRIO_PROCESS, daemon.pid)), r.stdout
     # in its cgroup namespace the container is at the root of its own cgroups
-    assert all(line.endswith(":/") for line in r.stdout.splitlines()[1:]), r.stdout
+    assert all(line.endswith(":/") for line in r.stdout.splitlines()[2:]), r.stdout
     # the pool is refilled: more are made after the take
     wait_prepared(api, 3)
 

@@ -269,6 +269,38 @@ static void host_end_no_ipv6(const char *host)
 	write_sysctl_at(conf >= 0 ? conf : AT_FDCWD, path, "1"); /* else it keeps IPv6 */
 }
 
+/* A veth in an RTM_NEWLINK being built, after the first end's own attributes: veth_begin
+ * opens the peer's (which the caller puts next), veth_end closes them. Both ends get one
+ * queue each way, as the kernel would leave them: made with one per CPU, veth cuts them to
+ * one once registered, and that waits for an expedited RCU grace period (synchronize_net)
+ * per end, under the RTNL. */
+typedef struct veth_nests {
+	struct nlattr *li, *data, *peer;
+} veth_nests_t;
+
+static veth_nests_t veth_begin(struct nlmsghdr *nlh)
+{
+	veth_nests_t v;
+	mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+	mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
+	v.li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
+	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
+	v.data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
+	v.peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
+	struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
+	pifm->ifi_family = AF_UNSPEC;
+	return v;
+}
+
+static void veth_end(struct nlmsghdr *nlh, veth_nests_t v)
+{
+	mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
+	mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
+	mnl_attr_nest_end(nlh, v.peer);
+	mnl_attr_nest_end(nlh, v.data);
+	mnl_attr_nest_end(nlh, v.li);
+}
+
 /* The inside end's attributes: its name, MAC, MTU and namespace. */
 static void put_inside(struct nlmsghdr *nlh, const pl_domain_endpoint_t *ep, pid_t pid,
 		       int netns_fd, const uint8_t mac[6], bool has_mac)
@@ -313,23 +345,9 @@ int pl_netdev_endpoint_add(pid_t pid, int netns_fd, const pl_domain_endpoint_t *
 		mnl_attr_put_u32(nlh, IFLA_MASTER, master);
 		if (mtu > 0)
 			mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
-		/* one queue each way on both ends, as the kernel would leave them: made with
-		 * one per CPU, veth cuts them to one once registered, and that waits for an
-		 * expedited RCU grace period (synchronize_net) per end, under the RTNL */
-		mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
-		mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
-		struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-		mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
-		struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-		struct nlattr *peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
-		struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
-		pifm->ifi_family = AF_UNSPEC;
+		veth_nests_t v = veth_begin(nlh);
 		put_inside(nlh, ep, pid, netns_fd, mac, has_mac);
-		mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, 1);
-		mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, 1);
-		mnl_attr_nest_end(nlh, peer);
-		mnl_attr_nest_end(nlh, data);
-		mnl_attr_nest_end(nlh, li);
+		veth_end(nlh, v);
 		r = talk(nlh);
 		/* the name is this domain's own: one left is its previous run's, whose
 		 * namespace the kernel has not finished tearing down (that happens
@@ -458,18 +476,11 @@ int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, l->uplink);
 	if (mtu > 0)
 		mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
-	struct nlattr *li = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
-	mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
-	struct nlattr *data = mnl_attr_nest_start(nlh, IFLA_INFO_DATA);
-	struct nlattr *peer = mnl_attr_nest_start(nlh, VETH_INFO_PEER);
-	struct ifinfomsg *pifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*pifm));
-	pifm->ifi_family = AF_UNSPEC;
+	veth_nests_t v = veth_begin(nlh);
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, l->downlink);
 	if (mtu > 0)
 		mnl_attr_put_u32(nlh, IFLA_MTU, (uint32_t)mtu);
-	mnl_attr_nest_end(nlh, peer);
-	mnl_attr_nest_end(nlh, data);
-	mnl_attr_nest_end(nlh, li);
+	veth_end(nlh, v);
 	if (!branch || (r = talk(nlh)) < 0) {
 		pl_netdev_delete(l->name, NULL);
 		return pl_error_set(err, PL_ERR_INTERNAL, branch ? -r : ENODEV,
