@@ -405,20 +405,20 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
         daemon_exe = os.readlink(f"/proc/{d.pid}/exe")
         for p in pids:
             assert os.readlink(f"/proc/{p}/exe") != daemon_exe
-            maps = proc_read(p, "maps") or ""
-            assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
             # the control socket, and for the take (rootfs.h) its network namespace's
             # /proc/sys/net/ipv6/conf, the kernel trees staged for its container and the
             # root it pivoted onto ahead (once it has made them all); the phase page is
             # mapped
-            fds = wait_until(lambda: (lambda f: f if len(f) == 7 else None)(
-                sorted(int(x) for x in os.listdir(f"/proc/{p}/fd"))), what="its fds")
-            assert fds == [0, 1, 2, 3, 64, 65, 66], fds
+            want = [0, 1, 2, 3, 64, 65, 66]
+            wait_until(lambda: sorted(int(x) for x in os.listdir(f"/proc/{p}/fd")) == want,
+                       what=f"its fds to be {want}")
             assert os.readlink(f"/proc/{p}/fd/64").endswith("/proc/sys/net/ipv6/conf")
             assert os.readlink(f"/proc/{p}/fd/65").endswith("/prepared-stage")
             assert os.readlink(f"/proc/{p}/fd/66") == "/"
             # chrooted into the host's tree, which is below the root made ahead
             assert os.readlink(f"/proc/{p}/root") == "/oldroot", os.readlink(f"/proc/{p}/root")
+            maps = proc_read(p, "maps") or ""
+            assert "portlayerd" not in maps and "libjansson" not in maps, maps[:400]
             assert "memfd:pl-phase" in maps
         # and a start still takes one and runs
         r = d.api.run(rootfs, ["/bin/sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])
