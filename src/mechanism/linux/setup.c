@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -174,12 +173,6 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, 4, 0);
 	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
 	close(4);
-	/* what we do ahead (its costs grow with the host's containers: the lookup of
-	 * /proc/sys/net, a sysfs mount, pivot_root) yields the CPUs to the starts under way;
-	 * the container gets our priority back, before the take */
-	errno = 0;
-	int nice = getpriority(PRIO_PROCESS, 0);
-	bool yielded = errno == 0 && setpriority(PRIO_PROCESS, 0, 19) == 0;
 	/* while we wait: the one lookup of /proc/sys/net whose cost grows with the host's
 	 * network namespaces (rootfs.h) */
 	int v6conf = pl_rootfs_ipv6_conf_dir();
@@ -194,8 +187,6 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	bool have_mine = staged >= 0 && pl_linux_mounts_digest(stage_dir, mine) == 0;
 	/* the pivot too, once our table's digest is taken (it changes the table) */
 	int ahead = have_mine ? pl_rootfs_pivot_ahead(stage_dir) : -1;
-	if (yielded && setpriority(PRIO_PROCESS, 0, nice) < 0)
-		_exit(1); /* the container would run at 19 */
 	int fds[PL_SPEC_FDS] = {-1, -1, -1, -1, -1}, nfds = 0;
 	json_t *j = pl_linux_spec_receive(ctl, fds, &nfds);
 	if (!j || nfds < 4)
