@@ -203,13 +203,15 @@ def master_of(daemon, dev):
     return words[words.index("master") + 1] if "master" in words else None
 
 
-def test_branch_bridges(api, rootfs, uniq, daemon):
+def test_branch_bridges(api, rootfs, uniq, daemon, neighbour):
     """A scope's endpoints go to its bridge and its branch bridges by address (64 addresses
     each in a /24): one segment all the same, in reach of each other by address and name,
-    out of another scope's reach, and the branches go with the scope."""
+    masqueraded on the way out of the host, reaching a published port through the host's
+    address, out of another scope's reach, and the branches go with the scope."""
     s = make_scope(api, f"br-{uniq}")
     net = s["subnet"].rsplit(".", 1)[0]
-    far = web(api, rootfs, f"far-{uniq}", s["name"], ep={"ip": f"{net}.200"})
+    far = web(api, rootfs, f"far-{uniq}", s["name"], ep={"ip": f"{net}.200"},
+              ports=[{"container_port": 80, "host_port": 18096}])
     near = web(api, rootfs, f"near-{uniq}", s["name"], ep={"ip": f"{net}.10"})
     branch = master_of(daemon, f"pv{far[:10]}0")
     assert branch.startswith("plb") and branch != s["device"]
@@ -227,12 +229,36 @@ def test_branch_bridges(api, rootfs, uniq, daemon):
                 f"http://{srv}/index.html && exit 0; sleep 0.1; done; exit 1",
                 name=f"cl{n}-{uniq}", networks=[{"scope": s["name"], "ip": ip}])
             assert code == 0 and "content-of-" in out, (ip, srv)
+    # from a branch: out of the host through a neighbour (which has no route back to the
+    # subnet: only a masqueraded connection is answered), and to the published port
+    # through the gateway's address (DNAT back onto the scope)
+    ns, nip, _, _, _ = neighbour
+    srv = subprocess.Popen(in_netns(ns, "python3", "-m", "http.server", "18097", "--bind",
+                                    nip), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        code, out, _ = run_in(
+            api, rootfs, f"for i in $(seq 100); do timeout 3 wget -q -O- http://{nip}:18097/ "
+            f"&& exit 0; sleep 0.1; done; exit 1",
+            name=f"out-{uniq}", networks=[{"scope": s["name"], "ip": f"{net}.150"}])
+        assert code == 0 and "Directory listing" in out, out
+    finally:
+        srv.kill()
+        srv.wait()
+    code, out, _ = run_in(
+        api, rootfs, f"for i in $(seq 100); do timeout 3 wget -q -O- "
+        f"http://{s['gateway']}:18096/index.html && exit 0; sleep 0.1; done; exit 1",
+        name=f"pub-{uniq}", networks=[{"scope": s["name"], "ip": f"{net}.151"}])
+    assert code == 0 and f"content-of-far-{uniq}" in out, out
+    # a scope's bridge may not take a branch's name
+    r = api.post("/networks", {"name": f"taken-{uniq}", "subnet": "10.251.9.0/24",
+                               "bridge": "plu" + branch[3:]})
+    assert r.status == 400 and "branch" in r.json["message"], r.body
     # another scope reaches neither
     other = make_scope(api, f"other-{uniq}")["name"]
     code, out, _ = run_in(api, rootfs, f"timeout 3 wget -q -O- http://{net}.200/index.html",
                           scope=other)
     assert code != 0 and "content-of" not in out
-    for cid in (far, near, *(f"cl{n}-{uniq}" for n in range(4))):
+    for cid in (far, near, f"out-{uniq}", f"pub-{uniq}", *(f"cl{n}-{uniq}" for n in range(4))):
         api.remove(cid, force=True)
     wait_until(lambda: api.delete(f"/networks/{s['name']}").status == 204,
                what="the scope deleted once its veths are gone")

@@ -433,6 +433,23 @@ static int enslave_up(const char *dev, unsigned master)
 	return talk(nlh);
 }
 
+/* No IP of its own, and none through it: nothing it receives is routed (past the rules that
+ * name the scope's bridge) and it answers no ARP (a neighbour would take its MAC for the
+ * gateway's). Written again for a branch found made: a write of 1 to ip_forward turns every
+ * device's forwarding on. */
+static int branch_no_ip(const char *name, pl_error_t **err)
+{
+	static const char *const no_ip[][2] = {{"forwarding", "0"}, {"arp_ignore", "8"}};
+	for (size_t i = 0; i < PL_ARRAY_SIZE(no_ip); i++) {
+		char path[96];
+		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", name, no_ip[i][0]);
+		int r = write_sysctl_at(AT_FDCWD, path, no_ip[i][1]);
+		if (r < 0)
+			return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s", path);
+	}
+	return 0;
+}
+
 int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int mtu,
 			    pl_error_t **err)
 {
@@ -441,31 +458,24 @@ int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int
 	unsigned main = if_nametoindex(bridge), branch = if_nametoindex(l->name);
 	if (!main)
 		return pl_error_set(err, PL_ERR_INTERNAL, ENODEV, "bridge %s", bridge);
-	if (branch) { /* ours (from an earlier run) only when joined to this very bridge */
-		if (master_of(l->uplink) == main && master_of(l->downlink) == branch)
-			return 0;
-		return pl_error_set(
-		    err, PL_ERR_CONFLICT, EEXIST,
-		    "bridge %s: a device of that name exists and is not a branch of "
-		    "%s",
-		    l->name, bridge);
-	}
-	pl_netdev_delete(l->uplink, NULL); /* a pair left by a branch made halfway */
+	/* a link that is a port of another bridge is another scope's (a name collision): left
+	 * alone; one that is a port of none, or missing, is a branch of ours made halfway */
+	unsigned up = master_of(l->uplink);
+	if (up && up != main)
+		return pl_error_set(err, PL_ERR_CONFLICT, EEXIST,
+				    "bridge %s: its link %s is a port of another bridge than %s",
+				    l->name, l->uplink, bridge);
+	if (branch && up == main && master_of(l->downlink) == branch)
+		return branch_no_ip(l->name, err);
+	pl_netdev_delete(l->uplink, NULL);
+	pl_netdev_delete(l->name, NULL);
 	int r = bridge_create(l->name);
 	if (r < 0)
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "create bridge %s", l->name);
 	host_end_no_ipv6(l->name);
-	/* no IP of its own, and none through it: nothing it receives is routed (past the
-	 * rules that name the scope's bridge) and it answers no ARP (a neighbour would take
-	 * its MAC for the gateway's) */
-	static const char *const no_ip[][2] = {{"forwarding", "0"}, {"arp_ignore", "8"}};
-	for (size_t i = 0; i < PL_ARRAY_SIZE(no_ip); i++) {
-		char path[96];
-		snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/%s", l->name, no_ip[i][0]);
-		if ((r = write_sysctl_at(AT_FDCWD, path, no_ip[i][1])) < 0) {
-			pl_netdev_delete(l->name, NULL);
-			return pl_error_set(err, PL_ERR_INTERNAL, -r, "%s", path);
-		}
+	if (branch_no_ip(l->name, err) < 0) {
+		pl_netdev_delete(l->name, NULL);
+		return -1;
 	}
 	branch = if_nametoindex(l->name);
 	/* the link between the two: one end a port of each, both without IPv6 */
@@ -488,8 +498,8 @@ int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int
 	}
 	host_end_no_ipv6(l->uplink);
 	host_end_no_ipv6(l->downlink);
-	char up[NL_BUF];
-	nlh = msg_new(up, RTM_NEWLINK, 0);
+	char upbuf[NL_BUF];
+	nlh = msg_new(upbuf, RTM_NEWLINK, 0);
 	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
 	ifm->ifi_family = AF_UNSPEC;
 	ifm->ifi_index = (int)branch;
@@ -507,8 +517,11 @@ int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int
 
 void pl_netdev_branch_delete(const char *bridge, const pl_netdev_branch_t *l)
 {
-	if (nl_open(NULL) < 0 || master_of(l->uplink) != if_nametoindex(bridge))
-		return;			   /* not a branch of bridge's */
+	if (nl_open(NULL) < 0)
+		return;
+	unsigned up = master_of(l->uplink);
+	if (up && up != if_nametoindex(bridge))
+		return;			   /* another bridge's */
 	pl_netdev_delete(l->uplink, NULL); /* and its peer */
 	pl_netdev_delete(l->name, NULL);
 }

@@ -28,13 +28,13 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 typedef struct pl_netdev_branch {
 	char name[16], uplink[16], downlink[16];
 } pl_netdev_branch_t;
-/* Creates the branch (down to its link, up, no IPv6) unless it exists joined to bridge; a
- * device of the branch's name joined elsewhere is an error (PL_ERR_CONFLICT). mtu 0: the
- * kernel's default. */
+/* Creates the branch (down to its link, up, no IP) unless it exists joined to bridge (then
+ * writes its no-IP settings again); one made halfway is made again; a link that is a port of
+ * another bridge is an error (PL_ERR_CONFLICT). mtu 0: the kernel's default. */
 int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int mtu,
 			    pl_error_t **err);
-/* Deletes a branch of bridge and its link (a missing one, or one joined elsewhere, is left
- * alone). */
+/* Deletes a branch of bridge and its link (one whose link is a port of another bridge is
+ * left alone). */
 void pl_netdev_branch_delete(const char *bridge, const pl_netdev_branch_t *l);
 /* Deletes a device (a bridge, a left-over veth); a missing one is not an error. */
 int pl_netdev_delete(const char *name, pl_error_t **err);

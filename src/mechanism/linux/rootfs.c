@@ -162,11 +162,12 @@ void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec, int v6conf)
 		if (!strncmp(k, "net.ipv6.", strlen("net.ipv6.")))
 			return;
 	}
+	if (v6conf < 0) /* the kernel has no IPv6 (the directory could not be opened) */
+		return;
 	for (size_t i = 0; i < spec->n_endpoints; i++) {
 		char path[80];
-		snprintf(path, sizeof(path), "%s%s/disable_ipv6",
-			 v6conf >= 0 ? "" : "/proc/sys/net/ipv6/conf/", spec->endpoints[i].ifname);
-		int fd = openat(v6conf >= 0 ? v6conf : AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+		snprintf(path, sizeof(path), "%s/disable_ipv6", spec->endpoints[i].ifname);
+		int fd = openat(v6conf, path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
 		if (write(fd, "1", 1) < 0) { /* best effort: it keeps IPv6 */

@@ -27,6 +27,16 @@ static unsigned long long branch_hash(const pl_scope_t *s)
 	return pl_fnv1a(s->device, strlen(s->device), PL_FNV1A_INIT) & 0xfffffffffULL;
 }
 
+bool pl_scope_branch_name(const char *name)
+{
+	if (strlen(name) != 15 || strncmp(name, "pl", 2) || !strchr("bud", name[2]))
+		return false;
+	for (const char *p = name + 3; *p; p++)
+		if (!strchr("0123456789abcdef", *p))
+			return false;
+	return true;
+}
+
 void pl_scope_branch_pattern(const pl_scope_t *s, char out[16])
 {
 	snprintf(out, 16, "plb%09llx*", branch_hash(s));
@@ -84,7 +94,7 @@ void pl_scope_branches_delete(pl_scope_t *s)
 	for (unsigned k = 1; k < PL_SCOPE_BRANCHES; k++) {
 		pl_netdev_branch_t b;
 		branch_names(s, k, &b);
-		if (pl_netdev_exists(b.uplink))
+		if (pl_netdev_exists(b.uplink) || pl_netdev_exists(b.name))
 			pl_netdev_branch_delete(s->device, &b);
 	}
 	memset(s->branches, 0, sizeof(s->branches));

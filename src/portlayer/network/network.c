@@ -174,6 +174,13 @@ static pl_scope_t *scope_parse(pl_network_t *n, const json_t *b, bool stored, pl
 				     bridge);
 			return NULL;
 		}
+		if (pl_scope_branch_name(bridge)) {
+			pl_error_set(err, PL_ERR_INVALID, 0,
+				     "bridge \"%s\": pl[bud] and 12 hex digits name a scope's "
+				     "branch bridges and their links",
+				     bridge);
+			return NULL;
+		}
 		/* made, not adopted: removing the scope deletes it */
 		if (pl_netdev_exists(bridge)) {
 			pl_error_set(err, PL_ERR_CONFLICT, 0,

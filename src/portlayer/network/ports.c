@@ -68,7 +68,20 @@ char *pl_nft_ruleset(pl_network_t *n)
 	 * conntrack and NAT, so the answers of host -> 127.0.0.1:PORT -> container (which come
 	 * back to the bridge's address and are un-NATed to 127.0.0.1 later) pass. */
 	put(&b, "  chain raw_prerouting {\n    type filter hook prerouting priority raw; policy "
-		"accept;\n    iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n  }\n");
+		"accept;\n    iifname != \"lo\" ip daddr 127.0.0.0/8 drop\n");
+	/* a frame crossing a scope's branch bridge (br_netfilter shows it to these hooks with
+	 * the branch as its devices) is not tracked there: connection tracking and NAT decide
+	 * on the scope's bridge, where the veth link brings it next with its conntrack reset
+	 * (tracked on the branch, a NAT decision made there would stick: no masquerade on the
+	 * way out, a DNAT routed from the branch, which does not route) */
+	for (pl_scope_t *s = n->scopes; s; s = s->next) {
+		char branches[16];
+		if (!s->external) {
+			pl_scope_branch_pattern(s, branches);
+			put(&b, "    iifname \"%s\" notrack\n", branches);
+		}
+	}
+	put(&b, "  }\n");
 	put(&b,
 	    "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n"
 	    "    fib daddr type local jump ports\n  }\n");
@@ -107,18 +120,23 @@ char *pl_nft_ruleset(pl_network_t *n)
 		put(&b, "    oifname \"%s\" ip saddr 127.0.0.0/8 masquerade\n", s->device);
 		put(&b, "    oifname \"%s\" ip saddr %s/%u ct status dnat masquerade\n", s->device,
 		    pl_ipam_format(s->subnet, a), s->len);
-		/* (a frame br_netfilter shows crossing a branch bridge of the scope's is no
-		 * packet leaving it) */
-		char branches[16];
-		pl_scope_branch_pattern(s, branches);
 		if (s->masquerade && !s->internal)
-			put(&b,
-			    "    ip saddr %s/%u oifname != \"%s\" oifname != \"%s\" masquerade\n",
-			    pl_ipam_format(s->subnet, a), s->len, s->device, branches);
+			put(&b, "    ip saddr %s/%u oifname != \"%s\" masquerade\n",
+			    pl_ipam_format(s->subnet, a), s->len, s->device);
 	}
 	put(&b, "  }\n");
-	put(&b, "  chain forward {\n    type filter hook forward priority filter; policy accept;\n"
-		"    ct status dnat accept\n");
+	put(&b,
+	    "  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+	/* nothing is routed in from a branch bridge (its forwarding is off; this holds should
+	 * anything turn it on): only frames crossing it, in and out through it */
+	for (pl_scope_t *s = n->scopes; s; s = s->next) {
+		char branches[16];
+		if (!s->external) {
+			pl_scope_branch_pattern(s, branches);
+			put(&b, "    iifname \"%s\" oifname != \"%s\" drop\n", branches, branches);
+		}
+	}
+	put(&b, "    ct status dnat accept\n");
 	for (pl_scope_t *s = n->scopes; s; s = s->next) {
 		if (s->external)
 			continue;

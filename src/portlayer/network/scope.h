@@ -50,6 +50,8 @@ void pl_scope_bridge_for(pl_scope_t *s, uint32_t ip, char out[16]);
 /* Calls fn with the scope's bridge and each branch of it that exists. */
 void pl_scope_each_bridge(const pl_scope_t *s, void (*fn)(const char *bridge, void *data),
 			  void *data);
+/* Whether name is of the form of a branch's devices (reserved: no scope's bridge). */
+bool pl_scope_branch_name(const char *name);
 /* The nftables pattern of the scope's branch bridges' names ("plb...*"), into out[16]. */
 void pl_scope_branch_pattern(const pl_scope_t *s, char out[16]);
 /* Deletes the scope's branches (before its bridge). */
