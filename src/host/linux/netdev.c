@@ -97,6 +97,21 @@ static int write_sysctl_at(int dirfd, const char *path, const char *value)
 	return r;
 }
 
+/* Brings dev up, a port of master (ifindex) unless master is 0: 0 or -errno. */
+static int link_up(const char *dev, unsigned master)
+{
+	char buf[NL_BUF];
+	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, 0);
+	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
+	ifm->ifi_family = AF_UNSPEC;
+	ifm->ifi_flags = IFF_UP;
+	ifm->ifi_change = IFF_UP;
+	mnl_attr_put_strz(nlh, IFLA_IFNAME, dev);
+	if (master)
+		mnl_attr_put_u32(nlh, IFLA_MASTER, master);
+	return talk(nlh);
+}
+
 /* A bridge as the port layer makes them (down): 0 or -errno. */
 static int bridge_create(const char *name)
 {
@@ -142,14 +157,7 @@ int pl_netdev_bridge_ensure(const char *name, uint32_t addr, unsigned prefix, pl
 	r = talk(nlh);
 	if (r < 0 && r != -EEXIST)
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "address of bridge %s", name);
-	nlh = msg_new(buf, RTM_NEWLINK, 0);
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = (int)idx;
-	ifm->ifi_flags = IFF_UP;
-	ifm->ifi_change = IFF_UP;
-	r = talk(nlh);
-	if (r < 0)
+	if ((r = link_up(name, 0)) < 0)
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "bring bridge %s up", name);
 	/* published ports DNAT loopback sources onto the bridge; containers need forwarding */
 	char path[128];
@@ -419,20 +427,6 @@ static unsigned master_of(const char *dev)
 	return talk_cb(nlh, master_cb, &master) < 0 ? 0 : master;
 }
 
-/* Makes dev a port of master (ifindex) and brings it up. */
-static int enslave_up(const char *dev, unsigned master)
-{
-	char buf[NL_BUF];
-	struct nlmsghdr *nlh = msg_new(buf, RTM_NEWLINK, 0);
-	struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_flags = IFF_UP;
-	ifm->ifi_change = IFF_UP;
-	mnl_attr_put_strz(nlh, IFLA_IFNAME, dev);
-	mnl_attr_put_u32(nlh, IFLA_MASTER, master);
-	return talk(nlh);
-}
-
 /* No IP of its own, and none through it: nothing it receives is routed (past the rules that
  * name the scope's bridge) and it answers no ARP (a neighbour would take its MAC for the
  * gateway's). Written again for a branch found made: a write of 1 to ip_forward turns every
@@ -498,15 +492,8 @@ int pl_netdev_branch_ensure(const char *bridge, const pl_netdev_branch_t *l, int
 	}
 	host_end_no_ipv6(l->uplink);
 	host_end_no_ipv6(l->downlink);
-	char upbuf[NL_BUF];
-	nlh = msg_new(upbuf, RTM_NEWLINK, 0);
-	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = (int)branch;
-	ifm->ifi_flags = IFF_UP;
-	ifm->ifi_change = IFF_UP;
-	if ((r = enslave_up(l->uplink, main)) < 0 || (r = enslave_up(l->downlink, branch)) < 0 ||
-	    (r = talk(nlh)) < 0) {
+	if ((r = link_up(l->uplink, main)) < 0 || (r = link_up(l->downlink, branch)) < 0 ||
+	    (r = link_up(l->name, 0)) < 0) {
 		pl_netdev_delete(l->uplink, NULL);
 		pl_netdev_delete(l->name, NULL);
 		return pl_error_set(err, PL_ERR_INTERNAL, -r, "link bridge %s to %s", l->name,

@@ -44,10 +44,10 @@ void pl_scope_branch_pattern(const pl_scope_t *s, char out[16])
 
 static void branch_names(const pl_scope_t *s, unsigned k, pl_netdev_branch_t *b)
 {
-	unsigned long long h = branch_hash(s);
-	snprintf(b->name, sizeof(b->name), "plb%09llx%03x", h, k & 0xfff);
-	snprintf(b->uplink, sizeof(b->uplink), "plu%09llx%03x", h, k & 0xfff);
-	snprintf(b->downlink, sizeof(b->downlink), "pld%09llx%03x", h, k & 0xfff);
+	char *names[] = {b->name, b->uplink, b->downlink};
+	for (size_t i = 0; i < 3; i++)
+		snprintf(names[i], sizeof(b->name), "pl%c%09llx%03x", "bud"[i], branch_hash(s),
+			 k & 0xfff);
 }
 
 static bool made(const pl_scope_t *s, unsigned k)
