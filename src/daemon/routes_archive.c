@@ -257,6 +257,14 @@ static void stream_gone(void *data)
 	ajob_unref(j);
 }
 
+/* The parked request is over (answered, or its client gone). */
+static void req_gone(void *data)
+{
+	ajob_t *j = data;
+	j->req = NULL;
+	ajob_unref(j);
+}
+
 /* Docker's path stat: base64 of the JSON, in a header */
 static void add_stat_header(pl_req_t *r, const json_t *st)
 {
@@ -462,7 +470,11 @@ static void submit(pl_req_t *r, ajob_t *j)
 		j->refs++;
 		j->watch = pl_loop_watch(j->app->loop, j->rfd, EPOLLIN, on_preface, j, NULL);
 	}
-	pl_req_park(r, NULL);
+	/* the request's own reference: its client may go before the job ends, and the job must
+	 * then answer nobody */
+	j->refs++;
+	pl_req_park(r, j);
+	pl_req_set_wait_free(r, req_gone);
 }
 
 /* The export, changes, GET and HEAD handlers: a job of the kind, submitted (a bad request
