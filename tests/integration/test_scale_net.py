@@ -10,6 +10,8 @@ loopback up (brought up while the domain waited), and IPv4 works as before."""
 import contextlib
 import subprocess
 
+import pytest
+
 from conftest import DEADLINE
 from test_interactive import exec_run
 
@@ -69,3 +71,19 @@ def test_container_sysctls_keep_ipv6(api, rootfs, uniq):
     with bridge_sleeper(api, rootfs, f"{uniq}-v6", security={"sysctls": sysctls}) as cid:
         out, err, ex = exec_run(api, cid, ["cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"])
         assert ex["exit_code"] == 0 and out.strip() == "0", (out, err)
+
+
+# every way a domain gets its /proc: staged ahead (above), mounted at the take (a prepared
+# domain whose /dev/shm differs), the ordinary set-up (privileged), in a user namespace
+@pytest.mark.parametrize("fields", [
+    {"shm_size": 32 << 20},
+    {"security": {"privileged": True}},
+    {"security": {"userns": {"mode": "remap"}}},
+], ids=["take", "ordinary", "userns"])
+def test_every_set_up_leaves_endpoints_without_ipv6(api, rootfs, uniq, fields):
+    with bridge_sleeper(api, rootfs, f"{uniq}-v6off", **fields) as cid:
+        out, err, ex = exec_run(api, cid, ["sh", "-c",
+                                           "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; "
+                                           "grep eth0 /proc/net/if_inet6 | wc -l"])
+        assert ex["exit_code"] == 0, err
+        assert out.split() == ["1", "0"], out

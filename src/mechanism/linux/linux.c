@@ -217,11 +217,10 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 			child_fail(ctl, e);
 		userns = &ufds;
 	}
-	int root = pl_rootfs_prepare(spec, userns, -1, &e);
+	int v6conf = -1;
+	int root = pl_rootfs_prepare(spec, userns, -1, &v6conf, &e);
 	if (root < 0)
 		child_fail(ctl, e);
-	/* our /proc/sys/net/ipv6/conf, before the pivot hides the host's /proc */
-	int v6conf = spec->n_endpoints ? pl_rootfs_ipv6_conf_dir() : -1;
 	if (pl_linux_enter_root(root, -1, &e) < 0)
 		child_fail(ctl, e);
 	if (!userns && pl_linux_wait_go(ctl, &e) < 0)

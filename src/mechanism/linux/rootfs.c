@@ -142,16 +142,6 @@ int pl_rootfs_loopback_up(pl_error_t **err)
 	return 0;
 }
 
-int pl_rootfs_ipv6_conf_dir(void)
-{
-	int fd = open("/proc/sys/net/ipv6/conf", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, 64);
-	close(fd);
-	return high;
-}
-
 void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec, int v6conf)
 {
 	/* the container's own choice, made by its sysctls, stands */
@@ -653,15 +643,31 @@ static bool devpts_gid_mapped(const pl_domain_spec_t *spec)
 	return !u->remap || pl_userns_host_id(u->gid_map, u->n_gid, 5) >= 0;
 }
 
+/* /proc/sys/net/ipv6/conf of the /proc just mounted in root, for pl_rootfs_endpoints_no_ipv6
+ * (an fd above 63, or -1 when the kernel has no IPv6): opened before /proc/sys is made
+ * read-only, and through this new /proc, not the host's, whose /proc/sys holds one "net"
+ * dentry per network namespace that looked, all in one hash chain (proc_sys_compare walks
+ * it: a cost of every lookup that grows with the containers running). Names below it are
+ * those of the caller's network namespace. */
+static int ipv6_conf_dir(int root)
+{
+	_cleanup_close_ int fd = openat2_beneath(root, "proc/sys/net/ipv6/conf", O_DIRECTORY);
+	return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 64);
+}
+
 /* /proc, /sys and /dev as every container gets them, in root (a directory): the mounts of a
- * domain's set-up that do not depend on its container (userns: none made here). */
-static int kernel_trees(int root, const pl_domain_spec_t *spec, bool userns, pl_error_t **err)
+ * domain's set-up that do not depend on its container (userns: none made here). v6conf, when
+ * not NULL and not yet open, gets ipv6_conf_dir's. */
+static int kernel_trees(int root, const pl_domain_spec_t *spec, bool userns, int *v6conf,
+			pl_error_t **err)
 {
 	const pl_security_t *sec = spec->security;
 	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	const unsigned long sys_flags = nse | (sec->privileged ? 0 : MS_RDONLY);
 	if (mount_at(root, "proc", "proc", "proc", nse, NULL, err) < 0)
 		return -1;
+	if (v6conf && *v6conf < 0)
+		*v6conf = ipv6_conf_dir(root);
 	pl_phase_child_mark("dom.mount_proc");
 	if (mount_at(root, "sys", "sysfs", "sysfs", sys_flags, NULL, err) < 0)
 		return -1;
@@ -697,7 +703,7 @@ static int protect_kernel_trees(int root, const pl_domain_spec_t *spec, pl_error
 #define STAGE_SHM (64LL << 20) /* Docker's /dev/shm, the port layer's default */
 static const char *const staged_trees[] = {"proc", "sys", "dev"};
 
-int pl_rootfs_stage(const char *stage_dir)
+int pl_rootfs_stage(const char *stage_dir, int *v6conf)
 {
 	if (!stage_dir || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
 	    mount("stage", stage_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700") < 0)
@@ -708,7 +714,8 @@ int pl_rootfs_stage(const char *stage_dir)
 	pl_security_t sec = {0};
 	pl_domain_spec_t spec = {.security = &sec, .host = {.shm_size = STAGE_SHM}};
 	pl_error_t *e = NULL;
-	if (kernel_trees(fd, &spec, false, &e) < 0 || protect_kernel_trees(fd, &spec, &e) < 0) {
+	if (kernel_trees(fd, &spec, false, v6conf, &e) < 0 ||
+	    protect_kernel_trees(fd, &spec, &e) < 0) {
 		pl_error_free(e);
 		close(fd);
 		return -1;
@@ -770,7 +777,7 @@ static int attach_staged(int staged, int root, pl_error_t **err)
 }
 
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, int staged,
-		      pl_error_t **err)
+		      int *v6conf, pl_error_t **err)
 {
 	const pl_security_t *sec = spec->security;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -801,7 +808,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	bool moved = staged >= 0 && stage_fits(spec, userns != NULL);
 	if (moved && attach_staged(staged, root, err) < 0)
 		return -1;
-	if (!moved && (kernel_trees(root, spec, userns != NULL, err) < 0 ||
+	if (!moved && (kernel_trees(root, spec, userns != NULL, v6conf, err) < 0 ||
 		       host_devices(root, spec, userns != NULL, err) < 0))
 		return -1;
 	if (sec->tmpfs && mount_tmpfs_list(root, sec->tmpfs, err) < 0)

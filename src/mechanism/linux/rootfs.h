@@ -13,16 +13,21 @@
  * the hostname and brings loopback up. Returns an O_PATH fd of the new root. In a user
  * namespace (userns non-NULL) the overlay and every bind mount and volume come made by the
  * daemon as detached mounts and are attached here; device nodes are bind mounts of the
- * host's, as mknod is refused there. */
+ * host's, as mknod is refused there. When it mounts /proc itself and *v6conf is -1, *v6conf
+ * gets that /proc's sys/net/ipv6/conf (see pl_rootfs_stage). */
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, int staged,
-		      pl_error_t **err);
+		      int *v6conf, pl_error_t **err);
 /* Ahead of a prepared domain's take, in its mount namespace (made private here): /proc
  * (with Docker's masked and read-only paths), /sys and /dev as a container gets them by
  * default, on a tmpfs at stage_dir. Returns an O_PATH fd of it (above 63) for
  * pl_rootfs_prepare's staged, which moves them onto the container's root when its set-up
  * would mount the same (no user namespace, privilege, devices, shared or resized /dev/shm,
- * nor mounts under /proc or /sys), or -1: the take mounts them itself. */
-int pl_rootfs_stage(const char *stage_dir);
+ * nor mounts under /proc or /sys), or -1: the take mounts them itself. *v6conf gets
+ * /proc/sys/net/ipv6/conf of that new /proc (an fd above 63, or -1) for
+ * pl_rootfs_endpoints_no_ipv6, opened before /proc/sys is made read-only and not through the
+ * host's /proc, whose lookup of /proc/sys/net walks one dentry per network namespace on the
+ * host (proc_sys_compare), a cost that grows with the containers running. */
+int pl_rootfs_stage(const char *stage_dir, int *v6conf);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
 /* A waiting prepared domain's pivot, ahead of its take (pivot_root walks every task on the
@@ -46,8 +51,3 @@ int pl_rootfs_loopback_up(pl_error_t **err);
  * that grows with their number. Called once the endpoints exist and before tether brings
  * them up; not when the container's sysctls say anything of net.ipv6. */
 void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec, int v6conf);
-/* /proc/sys/net/ipv6/conf of the caller's network namespace, opened ahead (an fd above 63,
- * or -1) for pl_rootfs_endpoints_no_ipv6: the lookup of /proc/sys/net walks one dentry per
- * network namespace on the host (proc_sys_compare), a cost per start that grows with the
- * containers running; below a held directory the names are the namespace's own. */
-int pl_rootfs_ipv6_conf_dir(void);

@@ -173,12 +173,10 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	void *pg = mmap(NULL, sizeof(pl_phase_page_t), PROT_READ | PROT_WRITE, MAP_SHARED, 4, 0);
 	pl_phase_child_page = pg == MAP_FAILED ? NULL : pg;
 	close(4);
-	/* while we wait: the one lookup of /proc/sys/net whose cost grows with the host's
-	 * network namespaces (rootfs.h) */
-	int v6conf = pl_rootfs_ipv6_conf_dir();
+	int v6conf = -1;
 	pl_phase_page_t *page = pl_phase_child_page; /* its steps count from the take */
 	pl_phase_child_page = NULL;
-	int staged = pl_rootfs_stage(stage_dir);
+	int staged = pl_rootfs_stage(stage_dir, &v6conf);
 	pl_phase_child_page = page;
 	/* our mount table's digest, for a take that finds the daemon's changed since we were
 	 * made: ahead once the staging made our namespace private (nothing propagates into it
@@ -263,13 +261,10 @@ int pl_linux_prepared_setup(const char *stage_dir)
 		pl_error_errno(&e, "arrange tether's fds");
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	}
-	int root = pl_rootfs_prepare(&spec, NULL, staged, &e);
+	int root = pl_rootfs_prepare(&spec, NULL, staged, &v6conf, &e);
 	staged = pl_close(staged);
 	if (root < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
-	/* a pooled namespace's /proc/sys/net/ipv6/conf, before the pivot hides the host's */
-	if (v6conf < 0 && spec.n_endpoints)
-		v6conf = pl_rootfs_ipv6_conf_dir();
 	if (pl_linux_enter_root(root, ahead, &e) < 0)
 		pl_domain_fail(ctl, e, "domain set-up failed");
 	close(root);
