@@ -540,8 +540,11 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 {
 	int64_t pt = pl_phase_now();
 	prepared_t p = {.pidfd = -1, .ctl = -1};
+	/* the oldest first: a domain is handed over as soon as it is cloned and does its work
+	 * ahead (kernel trees, pivot) after, so the newest may still be at it */
 	while (pool.n_ready > 0) {
-		p = pool.ready[--pool.n_ready];
+		p = pool.ready[0];
+		memmove(&pool.ready[0], &pool.ready[1], sizeof(p) * (size_t)--pool.n_ready);
 		if (alive(&p))
 			break;
 		pl_log_warn("prepared domain %s ended while it waited", p.name);
