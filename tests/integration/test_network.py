@@ -172,6 +172,25 @@ def test_inside_configuration(api, rootfs, uniq):
     assert "1500" in out and "02:42:0a:" in out
 
 
+def test_pooled_namespace_endpoint_without_ipv6(api, rootfs, uniq):
+    """A prepared domain that enters a pooled network namespace (this daemon has
+    --netns-pool) drops the /proc/sys/net/ipv6/conf it opened ahead in its first namespace
+    and opens the pooled one's at the take: the endpoint has no IPv6 there either."""
+    from test_prepared import phase_count
+    s = make_scope(api, f"v6-{uniq}")["name"]
+    both = False
+    for _ in range(20):  # until a start had both a prepared domain and a pooled namespace
+        before = [phase_count(api, p) for p in ("spawn.prepared_take", "spawn.netns_pooled")]
+        code, out, err = run_in(api, rootfs, "cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; "
+                                "grep eth0 /proc/net/if_inet6 | wc -l", scope=s)
+        assert code == 0 and out.split() == ["1", "0"], (out, err)
+        after = [phase_count(api, p) for p in ("spawn.prepared_take", "spawn.netns_pooled")]
+        if all(a > b for a, b in zip(after, before)):
+            both = True
+            break
+    assert both, "no start took a prepared domain and a pooled namespace"
+
+
 def test_two_containers_talk_by_name(api, rootfs, uniq):
     s = make_scope(api, f"talk-{uniq}")["name"]
     srv = web(api, rootfs, f"srv-{uniq}", s, ep={"aliases": [f"alias-{uniq}"]})

@@ -73,13 +73,16 @@ def test_container_sysctls_keep_ipv6(api, rootfs, uniq):
         assert ex["exit_code"] == 0 and out.strip() == "0", (out, err)
 
 
-# every way a domain gets its /proc: staged ahead (above), mounted at the take (a prepared
-# domain whose /dev/shm differs), the ordinary set-up (privileged), in a user namespace
+# every way a domain gets its /proc/sys/net/ipv6/conf: staged ahead (above; also when the
+# staged trees do not fit, a prepared domain whose /dev/shm differs), the cloned set-up (a
+# host device: no prepared domain; and privileged: no read-only /proc/sys), in a user
+# namespace; a pooled network namespace: test_network
 @pytest.mark.parametrize("fields", [
     {"shm_size": 32 << 20},
+    {"devices": [{"path_on_host": "/dev/null", "path_in_container": "/dev/pl-null"}]},
     {"security": {"privileged": True}},
     {"security": {"userns": {"mode": "remap"}}},
-], ids=["take", "ordinary", "userns"])
+], ids=["take", "cloned", "privileged", "userns"])
 def test_every_set_up_leaves_endpoints_without_ipv6(api, rootfs, uniq, fields):
     with bridge_sleeper(api, rootfs, f"{uniq}-v6off", **fields) as cid:
         out, err, ex = exec_run(api, cid, ["sh", "-c",

@@ -218,7 +218,7 @@ _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int log
 		userns = &ufds;
 	}
 	int v6conf = -1;
-	int root = pl_rootfs_prepare(spec, userns, -1, &v6conf, &e);
+	int root = pl_rootfs_prepare(spec, userns, -1, spec->n_endpoints ? &v6conf : NULL, &e);
 	if (root < 0)
 		child_fail(ctl, e);
 	if (pl_linux_enter_root(root, -1, &e) < 0)

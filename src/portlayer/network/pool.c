@@ -5,6 +5,7 @@
 #include "portlayer/network/scope.h"
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "common/phase.h"
 #include "host/linux/netdev.h"
 
 #include <string.h>
@@ -39,6 +40,8 @@ int pl_network_netns_take(pl_network_t *n)
 		return -1;
 	int fd = n->pool_n ? n->pool_fds[--n->pool_n] : -1;
 	pool_schedule(n);
+	if (fd >= 0) /* counted: /metrics says how many starts had one */
+		pl_phase_add("spawn.netns_pooled", 0);
 	return fd;
 }
 
