@@ -28,18 +28,32 @@ static const char *const v1_controllers[] = {"memory", "pids",	  "cpu",     "cpu
 					     "blkio",  "freezer", "devices", NULL};
 
 static pl_cg_layout_t layout;
-/* Containers placed under a cgroup_parent of their own (kubepods/...): id -> path relative to
- * each hierarchy's root. The rest live under PARENT. */
-#define MAX_PLACED 4096
-static struct {
+/* Containers placed under a cgroup_parent of their own (kubepods/...), and those started in a
+ * prepared domain (whose cgroup2 directory kept its pool name): id -> path relative to each
+ * hierarchy's root, in a hash table (a lookup per cgroup operation must not cost one
+ * comparison per container). The rest live under PARENT. */
+#define MAX_PLACED     4096
+#define PLACED_BUCKETS 1024
+typedef struct placed {
+	struct placed *next;
 	char id[65];
 	char *rel;  /* NULL: PARENT/<id> */
 	char *rel2; /* the cgroup2 directory when it differs (a prepared domain's: cgroup2
 		     * directories cannot be renamed), else NULL */
-} placed[MAX_PLACED];
+} placed_t;
+static placed_t *placed[PLACED_BUCKETS];
 static size_t n_placed;
 
 static pthread_mutex_t placed_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The link that points at id's entry (or the end of its bucket's chain). Under placed_lock. */
+static placed_t **placed_link(const char *id)
+{
+	placed_t **l = &placed[pl_fnv1a(id, strlen(id), PL_FNV1A_INIT) % PLACED_BUCKETS];
+	while (*l && strcmp((*l)->id, id) != 0)
+		l = &(*l)->next;
+	return l;
+}
 
 /* The container's cgroup relative to a hierarchy's root, in a buffer of the calling
  * thread's (valid until its next call): an entry may go meanwhile. */
@@ -48,13 +62,11 @@ static const char *rel_of(const char *id, bool v2)
 	static __thread char buf[PATH_MAX];
 	bool found = false;
 	pthread_mutex_lock(&placed_lock);
-	for (size_t i = 0; i < n_placed && !found; i++)
-		if (strcmp(placed[i].id, id) == 0) {
-			const char *r = v2 && placed[i].rel2 ? placed[i].rel2 : placed[i].rel;
-			if (r)
-				snprintf(buf, sizeof(buf), "%s", r);
-			found = r != NULL;
-		}
+	placed_t *e = *placed_link(id);
+	const char *r = e ? (v2 && e->rel2 ? e->rel2 : e->rel) : NULL;
+	if (r)
+		snprintf(buf, sizeof(buf), "%s", r);
+	found = r != NULL;
 	pthread_mutex_unlock(&placed_lock);
 	if (!found)
 		snprintf(buf, sizeof(buf), PARENT "/%s", id);
@@ -76,18 +88,20 @@ static const char *rel_unified(const char *id)
 static int set_rel_which(const char *id, const char *r, bool v2)
 {
 	pthread_mutex_lock(&placed_lock);
-	size_t i = 0;
-	while (i < n_placed && strcmp(placed[i].id, id))
-		i++;
-	if (i == n_placed && n_placed < MAX_PLACED)
-		snprintf(placed[n_placed++].id, sizeof(placed[0].id), "%s", id);
-	if (i < n_placed) {
-		char **slot = v2 ? &placed[i].rel2 : &placed[i].rel;
+	placed_t **l = placed_link(id);
+	if (!*l && n_placed < MAX_PLACED) {
+		*l = pl_xcalloc(1, sizeof(**l));
+		snprintf((*l)->id, sizeof((*l)->id), "%s", id);
+		n_placed++;
+	}
+	placed_t *e = *l;
+	if (e) {
+		char **slot = v2 ? &e->rel2 : &e->rel;
 		free(*slot);
 		*slot = pl_xstrdup(r);
 	}
 	pthread_mutex_unlock(&placed_lock);
-	return i < n_placed ? 0 : -1;
+	return e ? 0 : -1;
 }
 
 static int set_rel(const char *id, const char *r)
@@ -99,14 +113,15 @@ static int set_rel(const char *id, const char *r)
 static void forget(const char *id)
 {
 	pthread_mutex_lock(&placed_lock);
-	for (size_t i = 0; i < n_placed; i++)
-		if (strcmp(placed[i].id, id) == 0) {
-			free(placed[i].rel);
-			free(placed[i].rel2);
-			placed[i] = placed[--n_placed];
-			placed[n_placed].rel = placed[n_placed].rel2 = NULL;
-			break;
-		}
+	placed_t **l = placed_link(id);
+	placed_t *e = *l;
+	if (e) {
+		*l = e->next;
+		free(e->rel);
+		free(e->rel2);
+		free(e);
+		n_placed--;
+	}
 	pthread_mutex_unlock(&placed_lock);
 }
 
@@ -879,8 +894,9 @@ static bool rel2_in_use(const char *r)
 {
 	bool used = false;
 	pthread_mutex_lock(&placed_lock);
-	for (size_t i = 0; i < n_placed && !used; i++)
-		used = placed[i].rel2 && strcmp(placed[i].rel2, r) == 0;
+	for (size_t b = 0; b < PLACED_BUCKETS && !used; b++)
+		for (placed_t *e = placed[b]; e && !used; e = e->next)
+			used = e->rel2 && strcmp(e->rel2, r) == 0;
 	pthread_mutex_unlock(&placed_lock);
 	return used;
 }
