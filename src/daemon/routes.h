@@ -92,7 +92,8 @@ struct pl_waiter {
 void *pl_waiter_new(size_t size, const pl_waiter_type_t *type, pl_app_t *app, pl_req_t *r,
 		    const char *id);
 void pl_waiter_free(pl_waiter_t *w);
-/* Parks the request with w; w is freed when the request ends. */
+/* Parks the request with w; w is freed when the request ends. Every parked request's wait
+ * data is a waiter (or NULL): the walks above read its type. */
 void pl_waiter_park(pl_waiter_t *w);
 /* Likewise, answered by on_timeout after timeout seconds (never, when negative). */
 void pl_waiter_park_until(pl_waiter_t *w, double timeout, pl_timer_fn on_timeout);

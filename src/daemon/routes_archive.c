@@ -257,13 +257,22 @@ static void stream_gone(void *data)
 	ajob_unref(j);
 }
 
+/* The parked request's hold on its job: a waiter, as every parked request's data is one
+ * (routes.c walks them on containers' changes, log growth and shutdown). */
+typedef struct {
+	pl_waiter_t w;
+	ajob_t *job;
+} ajob_waiter_t;
+
 /* The parked request is over (answered, or its client gone). */
-static void req_gone(void *data)
+static void req_gone(pl_waiter_t *w)
 {
-	ajob_t *j = data;
+	ajob_t *j = ((ajob_waiter_t *)w)->job;
 	j->req = NULL;
 	ajob_unref(j);
 }
+
+static const pl_waiter_type_t ajob_waiter = {.clear = req_gone};
 
 /* Docker's path stat: base64 of the JSON, in a header */
 static void add_stat_header(pl_req_t *r, const json_t *st)
@@ -473,8 +482,9 @@ static void submit(pl_req_t *r, ajob_t *j)
 	/* the request's own reference: its client may go before the job ends, and the job must
 	 * then answer nobody */
 	j->refs++;
-	pl_req_park(r, j);
-	pl_req_set_wait_free(r, req_gone);
+	ajob_waiter_t *aw = pl_waiter_new(sizeof(*aw), &ajob_waiter, j->app, r, NULL);
+	aw->job = j;
+	pl_waiter_park(&aw->w);
 }
 
 /* The export, changes, GET and HEAD handlers: a job of the kind, submitted (a bad request

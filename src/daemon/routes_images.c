@@ -17,8 +17,9 @@
 
 /* A store job's request and what its work needs. */
 typedef struct store_job {
+	int refs; /* the job's completion, and the parked request's */
 	pl_app_t *app;
-	pl_req_t *req;
+	pl_req_t *req;	    /* NULL once the request is over (its client may go first) */
 	pl_job_kind_t kind; /* PL_JOB_LAYER, _IMPORT, _PULL or _PUSH */
 	int fd;
 	char expected[PL_DIGEST_LEN + 1];
@@ -30,6 +31,8 @@ typedef struct store_job {
 
 static void store_job_free(store_job_t *j)
 {
+	if (--j->refs > 0)
+		return;
 	free(j->ref);
 	free(j->image);
 	free(j->platform);
@@ -59,12 +62,27 @@ static json_t *store_work(void *data, pl_error_t **err)
 static void store_done(void *data, const json_t *result, const pl_error_t *err)
 {
 	store_job_t *j = data;
-	if (err)
+	if (j->req && err)
 		pl_reply_error(j->req, err);
-	else
+	else if (j->req)
 		pl_reply_json(j->req, j->kind == PL_JOB_PUSH ? 200 : 201, json_deep_copy(result));
 	store_job_free(j);
 }
+
+/* The parked request's hold on its job (a waiter, as every parked request's data is one). */
+typedef struct {
+	pl_waiter_t w;
+	store_job_t *job;
+} store_waiter_t;
+
+static void store_req_gone(pl_waiter_t *w)
+{
+	store_job_t *j = ((store_waiter_t *)w)->job;
+	j->req = NULL;
+	store_job_free(j);
+}
+
+static const pl_waiter_type_t store_waiter = {.clear = store_req_gone};
 
 static void submit_store_job(pl_req_t *r, store_job_t *j)
 {
@@ -79,12 +97,16 @@ static void submit_store_job(pl_req_t *r, store_job_t *j)
 		store_job_free(j);
 		return pl_route_fail(r, e);
 	}
-	pl_req_park(r, NULL);
+	j->refs++;
+	store_waiter_t *sw = pl_waiter_new(sizeof(*sw), &store_waiter, j->app, r, NULL);
+	sw->job = j;
+	pl_waiter_park(&sw->w);
 }
 
 static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, pl_job_kind_t kind)
 {
 	store_job_t *j = pl_xcalloc(1, sizeof(*j));
+	j->refs = 1;
 	j->app = app;
 	j->req = r;
 	j->kind = kind;

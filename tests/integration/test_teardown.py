@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import tempfile
 import threading
 
@@ -345,3 +346,93 @@ def test_janitor_lost_for_good_work_done_by_the_daemon(binaries, rootfs):  # noq
         assert d.alive() and janitors(d) == []
     finally:
         finish_or_fail(d)
+
+
+def test_a_parked_archive_request_survives_other_containers_changes(api, daemon, rootfs):
+    """An archive request (here changes, answered when its job ends) is parked while its job
+    runs; another container's change of state meanwhile walks the parked requests, which
+    must all be waiters (a job parked as its own wait data was read as one: SEGV)."""
+    many = api.create(rootfs, ["/bin/sh", "-c",
+                               "mkdir /m && cd /m && seq 60000 | xargs touch && echo done"])
+    api.start(many)
+    assert api.wait(many, timeout=120)["exit_code"] == 0
+    cid, _, _ = start_waiting(api, rootfs)
+    parked = False
+    for _ in range(5):  # until a stop came while the request was still parked
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(daemon.socket))
+        try:
+            s.sendall(f"GET /containers/{many}/changes HTTP/1.1\r\nHost: d\r\n"
+                      f"Connection: close\r\n\r\n".encode())
+            api.stop(cid, timeout=0)
+            api.wait(cid)
+            try:  # nothing to read yet: the stop's change came while it was parked
+                s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                parked = True
+            assert api.get("/_ping").status == 200
+            s.settimeout(120)
+            head = s.recv(64)
+            assert head.startswith(b"HTTP/1.1 200"), head
+        finally:
+            s.close()
+        if parked:
+            break
+        api.start(cid)
+    assert parked, "every changes job ended before the stop: the test proves nothing"
+    assert api.remove(cid, force=True).status == 204
+    assert api.remove(many).status == 204
+
+
+# A registry that accepts and says nothing until its stdin closes, then hangs up on every
+# connection (the held ones and any after); prints its port, then one line per connection.
+SILENT_REGISTRY = """
+import socket, sys, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(16)
+print(srv.getsockname()[1], flush=True)
+held, done = [], threading.Event()
+def serve():
+    while True:
+        c, _ = srv.accept()
+        print("conn", flush=True)
+        c.close() if done.is_set() else held.append(c)
+threading.Thread(target=serve, daemon=True).start()
+sys.stdin.read()
+done.set()
+for c in held:
+    c.close()
+threading.Event().wait(60)
+"""
+
+
+def test_a_store_job_whose_client_left_answers_nobody(api, daemon):
+    """A pull (a store job: answered when it ends) whose client hangs up first: the job
+    must answer nobody when it ends, not the request freed meanwhile."""
+    # the daemon's own network namespace: its loopback may still be down
+    subprocess.run(["nsenter", "-t", str(daemon.pid), "-n", "ip", "link", "set", "lo", "up"],
+                   check=True)
+    reg = subprocess.Popen(["nsenter", "-t", str(daemon.pid), "-n", "python3", "-c",
+                            SILENT_REGISTRY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        port = int(reg.stdout.readline())
+        before = set(daemon_children(daemon))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(daemon.socket))
+        try:
+            s.sendall(f"POST /images/pull?ref=127.0.0.1:{port}/gone/client:1&insecure=1 "
+                      f"HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n".encode())
+            assert reg.stdout.readline().strip() == "conn"  # the job waits on the registry
+            worker = set(daemon_children(daemon)) - before
+        finally:
+            s.close()  # the client goes while the job waits
+        # the daemon sees the hang-up (a parked request's socket is watched); then the job ends
+        assert api.get("/_ping").status == 200
+        reg.stdin.close()
+        wait_until(lambda: not any(pid_alive(p) for p in worker), what="the pull's worker gone")
+        for _ in range(3):  # its answer, to nobody, comes on the loop meanwhile
+            assert api.get("/_ping").status == 200
+        assert daemon.proc.poll() is None
+    finally:
+        reg.kill()
+        reg.wait()
