@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 typedef struct job {
+	struct job *next, *prev; /* the jobs running */
 	pl_workers_t *w;
 	pl_done_fn done;
 	void *data;
@@ -23,6 +24,8 @@ typedef struct job {
 
 struct pl_workers {
 	pl_loop_t *loop;
+	job_t *jobs;
+	bool stopping;
 };
 
 pl_workers_t *pl_workers_new(pl_loop_t *loop)
@@ -32,23 +35,25 @@ pl_workers_t *pl_workers_new(pl_loop_t *loop)
 	return w;
 }
 
-pl_workers_t *pl_workers_free(pl_workers_t *w)
-{
-	free(w);
-	return NULL;
-}
-
 /* The child's report: {"ok": result} or {"error": message, "kind": n}. */
 static void finish(job_t *j)
 {
-	pl_loop_unwatch(j->w->loop, j->watch);
+	pl_workers_t *w = j->w;
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		w->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	pl_loop_unwatch(w->loop, j->watch);
 	close(j->fd);
 	waitpid(j->pid, NULL, 0);
-	json_t *doc = j->out ? json_loadb(j->out, j->len, 0, NULL) : NULL;
+	json_t *doc = j->out && !w->stopping ? json_loadb(j->out, j->len, 0, NULL) : NULL;
 	json_t *ok = json_object_get(doc, "ok");
 	pl_error_t *e = NULL;
 	if (!ok) {
-		const char *m = json_string_value(json_object_get(doc, "error"));
+		const char *m = w->stopping ? "the daemon is shutting down"
+					    : json_string_value(json_object_get(doc, "error"));
 		pl_error_set(&e, (pl_errkind_t)json_integer_value(json_object_get(doc, "kind")), 0,
 			     "%s", m ? m : "the worker process died");
 	}
@@ -58,6 +63,20 @@ static void finish(job_t *j)
 		json_decref(doc);
 	free(j->out);
 	free(j);
+}
+
+pl_workers_t *pl_workers_free(pl_workers_t *w)
+{
+	if (!w)
+		return NULL;
+	/* the jobs still running end now, each told so (their owners free what they hold) */
+	w->stopping = true;
+	while (w->jobs) {
+		kill(w->jobs->pid, SIGKILL);
+		finish(w->jobs);
+	}
+	free(w);
+	return NULL;
 }
 
 static void on_output(pl_loop_t *loop, int fd, uint32_t events, void *data)
@@ -133,5 +152,9 @@ int pl_work_submit(pl_workers_t *w, pl_work_fn fn, pl_done_fn done, void *data, 
 		free(j);
 		return -1;
 	}
+	j->next = w->jobs;
+	if (w->jobs)
+		w->jobs->prev = j;
+	w->jobs = j;
 	return 0;
 }

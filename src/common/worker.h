@@ -16,5 +16,7 @@ typedef json_t *(*pl_work_fn)(void *data, pl_error_t **err);
 typedef void (*pl_done_fn)(void *data, const json_t *result, const pl_error_t *err);
 
 pl_workers_t *pl_workers_new(pl_loop_t *loop);
+/* Ends the jobs still running (their workers killed, each one's done called with an error),
+ * then frees w. */
 pl_workers_t *pl_workers_free(pl_workers_t *w);
 int pl_work_submit(pl_workers_t *w, pl_work_fn fn, pl_done_fn done, void *data, pl_error_t **err);

@@ -45,6 +45,7 @@ typedef struct ajob {
 	int rfd, wfd; /* the data pipe */
 	pl_watch_t *watch;
 	bool started, eof, done;
+	bool ending; /* the daemon is going: the stream ends at its next read */
 	pl_error_t *err;
 	char *pre;
 	size_t pre_len;
@@ -217,6 +218,8 @@ static void on_readable(pl_loop_t *loop, int fd, uint32_t events, void *data)
 static ssize_t produce(pl_req_t *r, char *buf, size_t max, void *data)
 {
 	ajob_t *j = data;
+	if (j->ending) /* cut: the client sees a body without its end */
+		return -2;
 	if (j->boff < j->blen)
 		return (ssize_t)pl_buf_take(buf, max, j->buf, j->blen, &j->boff);
 	if (!j->eof) {
@@ -272,7 +275,27 @@ static void req_gone(pl_waiter_t *w)
 	ajob_unref(j);
 }
 
-static const pl_waiter_type_t ajob_waiter = {.clear = req_gone};
+/* The daemon is going: a stream ends at its next read (the request is then no longer
+ * parked); a request still waiting for its job gets the default answer (500). */
+static void ajob_shutdown(pl_waiter_t *w)
+{
+	if (!pl_req_is_streaming(w->req))
+		return;
+	((ajob_waiter_t *)w)->job->ending = true;
+	pl_req_wake(w->req);
+}
+
+static const pl_waiter_type_t ajob_waiter = {.shutdown = ajob_shutdown, .clear = req_gone};
+
+/* The request's own reference of the job: its client may go before the job ends, and the
+ * job must then answer nobody. */
+static void park(pl_req_t *r, ajob_t *j)
+{
+	j->refs++;
+	ajob_waiter_t *aw = pl_waiter_new(sizeof(*aw), &ajob_waiter, j->app, r, NULL);
+	aw->job = j;
+	pl_waiter_park(&aw->w);
+}
 
 /* Docker's path stat: base64 of the JSON, in a header */
 static void add_stat_header(pl_req_t *r, const json_t *st)
@@ -326,10 +349,12 @@ static void on_preface(pl_loop_t *loop, int fd, uint32_t events, void *data)
 		j->pre[j->pre_len] = '\0';
 		j->boff = j->pre_len + 1;
 		j->watch = pl_loop_unwatch(loop, j->watch);
-		if (j->req)
+		if (j->req) {
 			start_stream(j);
-		else
+		} else { /* nobody to stream to: the worker's next write fails (EPIPE) */
+			j->rfd = pl_close(j->rfd);
 			ajob_unref(j);
+		}
 		return;
 	}
 }
@@ -470,6 +495,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 	}
 	if (j->kind == A_PULL) { /* the stream starts now: errors come as its last line */
 		j->started = true;
+		park(r, j);
 		j->refs++;
 		pl_reply_stream(r, 200, "application/x-ndjson", produce, j, stream_gone);
 		return;
@@ -479,12 +505,7 @@ static void submit(pl_req_t *r, ajob_t *j)
 		j->refs++;
 		j->watch = pl_loop_watch(j->app->loop, j->rfd, EPOLLIN, on_preface, j, NULL);
 	}
-	/* the request's own reference: its client may go before the job ends, and the job must
-	 * then answer nobody */
-	j->refs++;
-	ajob_waiter_t *aw = pl_waiter_new(sizeof(*aw), &ajob_waiter, j->app, r, NULL);
-	aw->job = j;
-	pl_waiter_park(&aw->w);
+	park(r, j);
 }
 
 /* The export, changes, GET and HEAD handlers: a job of the kind, submitted (a bad request

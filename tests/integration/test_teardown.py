@@ -17,7 +17,7 @@ import threading
 
 import pytest
 
-from conftest import (MECHANISM, PORTLAYERD, cgroup_dirs_for, Daemon, finish_or_fail,
+from conftest import (DEADLINE, MECHANISM, PORTLAYERD, cgroup_dirs_for, Daemon, finish_or_fail,
                       mounts_matching, own_daemon, pid_alive, pids_in_cgroups_matching, proc_read,
                       start_or_fail, wait_until)
 from pl_extra import binaries  # noqa: F401 - overrides conftest's (plctl not needed)
@@ -436,3 +436,38 @@ def test_a_store_job_whose_client_left_answers_nobody(api, daemon):
     finally:
         reg.kill()
         reg.wait()
+
+
+def test_stopping_with_a_stream_waiting_for_its_job(binaries):  # noqa: F811
+    """A pull's progress stream waits for its job (the registry says nothing) when the
+    daemon is told to stop: the stream ends (cut) and the daemon exits cleanly, instead of
+    answering a streaming request 500 and aborting on a suspended connection."""
+    tmp = tempfile.mkdtemp(prefix="pl-it-td-")
+    d = start_or_fail(Daemon(tmp), tmp)
+    reg = None
+    try:
+        subprocess.run(["nsenter", "-t", str(d.pid), "-n", "ip", "link", "set", "lo", "up"],
+                       check=True)
+        reg = subprocess.Popen(["nsenter", "-t", str(d.pid), "-n", "python3", "-c",
+                                SILENT_REGISTRY], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+        port = int(reg.stdout.readline())
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(d.socket))
+        s.settimeout(DEADLINE)
+        try:
+            s.sendall(f"POST /images/pull?ref=127.0.0.1:{port}/stop/me:1&insecure=1&progress=1 "
+                      f"HTTP/1.1\r\nHost: d\r\nContent-Length: 0\r\n\r\n".encode())
+            head = s.recv(4096)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert reg.stdout.readline().strip() == "conn"  # the job waits on the registry
+            assert d.stop(timeout=DEADLINE) == 0, "the daemon did not exit cleanly"
+            while s.recv(4096):  # the stream ends
+                pass
+        finally:
+            s.close()
+    finally:
+        if reg:
+            reg.kill()
+            reg.wait()
+        finish_or_fail(d, restart=True)
