@@ -151,6 +151,18 @@ void pl_waiter_park(pl_waiter_t *w)
 	pl_req_set_wait_free(w->req, waiter_free_cb);
 }
 
+void pl_waiter_park_job(pl_req_t *r, pl_app_t *app, const pl_waiter_type_t *type, void *job)
+{
+	pl_job_waiter_t *jw = pl_waiter_new(sizeof(*jw), type, app, r, NULL);
+	jw->job = job;
+	pl_waiter_park(&jw->w);
+}
+
+void *pl_waiter_job(const pl_waiter_t *w)
+{
+	return ((const pl_job_waiter_t *)w)->job;
+}
+
 void pl_waiter_park_until(pl_waiter_t *w, double timeout, pl_timer_fn on_timeout)
 {
 	if (timeout >= 0) {

@@ -104,5 +104,16 @@ void *pl_waiter_link(pl_waiter_t *w);
 pl_waiter_t *pl_waiter_unlink(void *link);
 /* The library did not take the callback after all (it failed, or had nothing to do). */
 void pl_waiter_link_unused(pl_waiter_t *w);
+/* A parked request's hold on a job of its route's (an archive or a store job), which answers
+ * it when the job ends: the type's clear hook drops the job's pointer to the request and
+ * the reference the request held. */
+typedef struct pl_job_waiter {
+	pl_waiter_t w;
+	void *job;
+} pl_job_waiter_t;
+/* Parks r with a job waiter of type holding job. */
+void pl_waiter_park_job(pl_req_t *r, pl_app_t *app, const pl_waiter_type_t *type, void *job);
+/* The job of a job waiter. */
+void *pl_waiter_job(const pl_waiter_t *w);
 /* Parks a streaming reply's request with w, freed with the stream. */
 void pl_waiter_stream(pl_waiter_t *w, const char *content_type, pl_stream_fn fn);

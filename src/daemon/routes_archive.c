@@ -260,17 +260,10 @@ static void stream_gone(void *data)
 	ajob_unref(j);
 }
 
-/* The parked request's hold on its job: a waiter, as every parked request's data is one
- * (routes.c walks them on containers' changes, log growth and shutdown). */
-typedef struct {
-	pl_waiter_t w;
-	ajob_t *job;
-} ajob_waiter_t;
-
 /* The parked request is over (answered, or its client gone). */
 static void req_gone(pl_waiter_t *w)
 {
-	ajob_t *j = ((ajob_waiter_t *)w)->job;
+	ajob_t *j = pl_waiter_job(w);
 	j->req = NULL;
 	ajob_unref(j);
 }
@@ -281,7 +274,7 @@ static void ajob_shutdown(pl_waiter_t *w)
 {
 	if (!pl_req_is_streaming(w->req))
 		return;
-	((ajob_waiter_t *)w)->job->ending = true;
+	((ajob_t *)pl_waiter_job(w))->ending = true;
 	pl_req_wake(w->req);
 }
 
@@ -292,9 +285,7 @@ static const pl_waiter_type_t ajob_waiter = {.shutdown = ajob_shutdown, .clear =
 static void park(pl_req_t *r, ajob_t *j)
 {
 	j->refs++;
-	ajob_waiter_t *aw = pl_waiter_new(sizeof(*aw), &ajob_waiter, j->app, r, NULL);
-	aw->job = j;
-	pl_waiter_park(&aw->w);
+	pl_waiter_park_job(r, j->app, &ajob_waiter, j);
 }
 
 /* Docker's path stat: base64 of the JSON, in a header */

@@ -69,15 +69,10 @@ static void store_done(void *data, const json_t *result, const pl_error_t *err)
 	store_job_free(j);
 }
 
-/* The parked request's hold on its job (a waiter, as every parked request's data is one). */
-typedef struct {
-	pl_waiter_t w;
-	store_job_t *job;
-} store_waiter_t;
-
+/* The parked request is over (answered, or its client gone). */
 static void store_req_gone(pl_waiter_t *w)
 {
-	store_job_t *j = ((store_waiter_t *)w)->job;
+	store_job_t *j = pl_waiter_job(w);
 	j->req = NULL;
 	store_job_free(j);
 }
@@ -98,9 +93,7 @@ static void submit_store_job(pl_req_t *r, store_job_t *j)
 		return pl_route_fail(r, e);
 	}
 	j->refs++;
-	store_waiter_t *sw = pl_waiter_new(sizeof(*sw), &store_waiter, j->app, r, NULL);
-	sw->job = j;
-	pl_waiter_park(&sw->w);
+	pl_waiter_park_job(r, j->app, &store_waiter, j);
 }
 
 static store_job_t *store_job_new(pl_req_t *r, pl_app_t *app, pl_job_kind_t kind)
