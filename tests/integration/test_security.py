@@ -246,6 +246,33 @@ def test_masked_paths_are_empty(api, rootfs):
     assert "firmware=[]" in lines, r.stdout
 
 
+MASKED_DIRS = ("/proc/acpi", "/sys/firmware")
+
+
+@pytest.mark.parametrize("security", [None, {"sysctls": {"kernel.shmmax": "123456789"}}],
+                         ids=["prepared", "cloned"])
+def test_masked_directories_share_one_read_only_tmpfs(api, rootfs, security):
+    # one empty read-only tmpfs bound onto every masked directory (a superblock per
+    # container, not per directory), on both set-up paths (sysctls: no prepared domain)
+    assert all(os.path.isdir(d) for d in MASKED_DIRS), "a masked directory is missing here"
+    script = "".join(
+        f"echo \"{d} dev=$(stat -c %d {d}) n=$(ls -A {d} | wc -l)\"; "
+        f"touch {d}/x && echo '{d} WROTE'; grep ' {d} ' /proc/mounts; " for d in MASKED_DIRS)
+    r = sh(api, rootfs, script, security=security)
+    assert r.exit_code == 0, r.stderr
+    assert "WROTE" not in r.stdout, r.stdout
+    assert r.stderr.count("Read-only file system") == len(MASKED_DIRS), r.stderr
+    devs = set()
+    for d in MASKED_DIRS:
+        line = next(x for x in r.stdout.splitlines() if x.startswith(d + " dev="))
+        devs.add(line.split()[1])
+        assert line.endswith(" n=0"), line
+        mount = [x.split() for x in r.stdout.splitlines() if x.split()[1:2] == [d]]
+        assert len(mount) == 1 and mount[0][2] == "tmpfs", r.stdout
+        assert {"ro", "nosuid", "nodev", "noexec"} <= set(mount[0][3].split(",")), mount
+    assert len(devs) == 1, r.stdout
+
+
 def test_proc_sys_read_only(api, rootfs):
     r = sh(api, rootfs, "echo evil > /proc/sys/kernel/hostname && echo WROTE; "
                         "cat /proc/sys/kernel/hostname")

@@ -167,7 +167,8 @@ void pl_rootfs_endpoints_no_ipv6(const pl_domain_spec_t *spec, int v6conf)
 }
 
 /* Paths hidden from containers (Docker's list): files get /dev/null, directories an empty
- * read-only tmpfs. */
+ * read-only tmpfs, one for all of them (binds of the first: a superblock is kernel state
+ * some costs of which grow with the host's count of them, see mask_paths). */
 static const char *const masked_paths[] = {
     "proc/asound",
     "proc/acpi",
@@ -204,8 +205,13 @@ static int mask_paths(int root_fd, pl_error_t **err)
 	_cleanup_close_ int null = open_existing(root_fd, "dev/null");
 	if (null < 0)
 		return pl_error_set(err, PL_ERR_INTERNAL, -null, "open /dev/null to mask with");
-	char src[64], dst[64];
+	char src[64], dst[64], empty[64];
 	fd_target(src, sizeof(src), null);
+	/* the first directory's tmpfs, bound onto the others: a bind keeps its mount's flags
+	 * (read-only, nosuid, nodev, noexec) and its superblock is read-only too. Every
+	 * superblock is a shrinker, and a memory cgroup's creation allocates per shrinker on
+	 * the host (a mkdir cost that grows with the containers running) */
+	_cleanup_close_ int first = -1;
 	for (const char *const *p = masked_paths; *p; p++) {
 		_cleanup_close_ int fd = open_existing(root_fd, *p);
 		if (fd == -ENOENT)
@@ -216,10 +222,18 @@ static int mask_paths(int root_fd, pl_error_t **err)
 		if (fstat(fd, &st) < 0)
 			return pl_error_errno(err, "mask /%s", *p);
 		fd_target(dst, sizeof(dst), fd);
-		int r = S_ISDIR(st.st_mode)
-			    ? mount("tmpfs", dst, "tmpfs",
-				    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")
-			    : mount(src, dst, NULL, MS_BIND, NULL);
+		int r;
+		if (!S_ISDIR(st.st_mode))
+			r = mount(src, dst, NULL, MS_BIND, NULL);
+		else if (first >= 0)
+			r = mount(empty, dst, NULL, MS_BIND, NULL);
+		else if ((r = mount("tmpfs", dst, "tmpfs",
+				    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")) == 0) {
+			/* the path again: it now leads to the tmpfs */
+			if ((first = open_existing(root_fd, *p)) < 0)
+				return pl_error_set(err, PL_ERR_INTERNAL, -first, "mask /%s", *p);
+			fd_target(empty, sizeof(empty), first);
+		}
 		if (r < 0)
 			return pl_error_errno(err, "mask /%s", *p);
 	}
