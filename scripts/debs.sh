@@ -71,6 +71,8 @@ check test -x /usr/libexec/portlayer/pl-tether
 check sh -c 'portlayerd --help | grep -q /usr/libexec/portlayer/pl-tether'
 check test -f /lib/systemd/system/portlayerd.service
 check getent group portlayer
+# made by the package itself (a group left by an earlier install would pass the line above)
+check sh -c "dpkg-deb -I $out/portlayer_*.deb postinst | grep -q 'systemd-sysusers.*portlayer.conf'"
 check test -f /usr/share/portlayer/portlayer.yaml
 check sh -c 'pkg-config --modversion portlayer-client'
 check sh -c "cc -o '$work/example' /usr/share/doc/libportlayer-client-dev/examples/example.c \$(pkg-config --cflags --libs portlayer-client)"
