@@ -200,7 +200,9 @@ static int fd_target(char *buf, size_t n, int fd)
 	return snprintf(buf, n, "/proc/self/fd/%d", fd);
 }
 
-static int mask_paths(int root_fd, pl_error_t **err)
+/* empty: an empty read-only directory to bind onto the masked directories (the staging
+ * tmpfs's), or -1: a tmpfs of their own. */
+static int mask_paths(int root_fd, int empty_dir, pl_error_t **err)
 {
 	_cleanup_close_ int null = open_existing(root_fd, "dev/null");
 	if (null < 0)
@@ -211,7 +213,11 @@ static int mask_paths(int root_fd, pl_error_t **err)
 	 * (read-only, nosuid, nodev, noexec) and its superblock is read-only too. Every
 	 * superblock is a shrinker, and a memory cgroup's creation allocates per shrinker on
 	 * the host (a mkdir cost that grows with the containers running) */
-	_cleanup_close_ int first = -1;
+	_cleanup_close_ int first = empty_dir >= 0 ? fcntl(empty_dir, F_DUPFD_CLOEXEC, 3) : -1;
+	if (first >= 0)
+		fd_target(empty, sizeof(empty), first);
+	else if (empty_dir >= 0)
+		return pl_error_errno(err, "dup");
 	for (const char *const *p = masked_paths; *p; p++) {
 		_cleanup_close_ int fd = open_existing(root_fd, *p);
 		if (fd == -ENOENT)
@@ -702,10 +708,12 @@ static int kernel_trees(int root, const pl_domain_spec_t *spec, bool userns, int
 	return 0;
 }
 
-/* Docker's masked and read-only paths, all of them under /proc and /sys. */
-static int protect_kernel_trees(int root, const pl_domain_spec_t *spec, pl_error_t **err)
+/* Docker's masked and read-only paths, all of them under /proc and /sys (empty_dir: see
+ * mask_paths). */
+static int protect_kernel_trees(int root, const pl_domain_spec_t *spec, int empty_dir,
+				pl_error_t **err)
 {
-	if (!spec->security->privileged && mask_paths(root, err) < 0)
+	if (!spec->security->privileged && mask_paths(root, empty_dir, err) < 0)
 		return -1;
 	pl_phase_child_mark("dom.mask_paths");
 	if (!spec->security->privileged && readonly_paths_apply(root, err) < 0)
@@ -720,7 +728,7 @@ static const char *const staged_trees[] = {"proc", "sys", "dev"};
 int pl_rootfs_stage(const char *stage_dir, int *v6conf)
 {
 	if (!stage_dir || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-	    mount("stage", stage_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=700") < 0)
+	    mount("tmpfs", stage_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0") < 0)
 		return -1;
 	int fd = open(stage_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -728,12 +736,24 @@ int pl_rootfs_stage(const char *stage_dir, int *v6conf)
 	pl_security_t sec = {0};
 	pl_domain_spec_t spec = {.security = &sec, .host = {.shm_size = STAGE_SHM}};
 	pl_error_t *e = NULL;
-	if (kernel_trees(fd, &spec, false, v6conf, &e) < 0 ||
-	    protect_kernel_trees(fd, &spec, &e) < 0) {
+	/* the staging tmpfs serves for the rest too, read-only from the start of its use: an
+	 * empty directory for the masked ones (mask_paths), the root of the pivot ahead;
+	 * neither is then a superblock of its own. Its options and the empty directory's mode
+	 * are those of mask_paths' own tmpfs: a container sees the same on either path */
+	int empty = -1;
+	if (kernel_trees(fd, &spec, false, v6conf, &e) < 0 || mkdirat(fd, "empty", 0700) < 0 ||
+	    fchmodat(fd, "empty", 01777, 0) < 0 || mkdirat(fd, "r", 0755) < 0 ||
+	    mkdirat(fd, "r/oldroot", 0700) < 0 ||
+	    mount(NULL, stage_dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL) < 0 ||
+	    (empty = openat(fd, "empty", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    protect_kernel_trees(fd, &spec, empty, &e) < 0) {
 		pl_error_free(e);
+		pl_close(empty);
 		close(fd);
 		return -1;
 	}
+	close(empty);
 	int high = fcntl(fd, F_DUPFD_CLOEXEC, 64);
 	close(fd);
 	return high;
@@ -836,7 +856,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	if (!userns && sec->has_oom_score_adj && write_oom_score_adj(sec->oom_score_adj, err) < 0)
 		return -1;
 	pl_phase_child_mark("dom.mount_user_sysctls");
-	if (!moved && protect_kernel_trees(root, spec, err) < 0)
+	if (!moved && protect_kernel_trees(root, spec, -1, err) < 0)
 		return -1;
 	const pl_ns_join_t *join = spec->join;
 	const char *dn = spec->host.domainname;
@@ -855,10 +875,8 @@ int pl_rootfs_pivot_ahead(const char *stage_dir)
 	char r[PATH_MAX], old[PATH_MAX + 8];
 	snprintf(r, sizeof(r), "%s/r", stage_dir);
 	snprintf(old, sizeof(old), "%s/oldroot", r);
-	if (mkdir(r, 0700) < 0 ||
-	    mount("root", r, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,nr_inodes=8") <
-		0 ||
-	    mkdir(old, 0700) < 0)
+	/* the staging tmpfs's r (pl_rootfs_stage), read-only: a mount of its own to pivot onto */
+	if (mount(r, r, NULL, MS_BIND, NULL) < 0)
 		return -1;
 	if (syscall(SYS_pivot_root, r, old) < 0)
 		return -1;

@@ -19,10 +19,11 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 		      int *v6conf, pl_error_t **err);
 /* Ahead of a prepared domain's take, in its mount namespace (made private here): /proc
  * (with Docker's masked and read-only paths), /sys and /dev as a container gets them by
- * default, on a tmpfs at stage_dir. Returns an O_PATH fd of it (above 63) for
- * pl_rootfs_prepare's staged, which moves them onto the container's root when its set-up
- * would mount the same (no user namespace, privilege, devices, shared or resized /dev/shm,
- * nor mounts under /proc or /sys), or -1: the take mounts them itself. *v6conf gets
+ * default, on a tmpfs at stage_dir (read-only once they are mounted; it also holds the
+ * empty directory the masked ones bind and the root of pl_rootfs_pivot_ahead). Returns an O_PATH fd
+ * of it (above 63) for pl_rootfs_prepare's staged, which moves them onto the container's root when
+ * its set-up would mount the same (no user namespace, privilege, devices, shared or resized
+ * /dev/shm, nor mounts under /proc or /sys), or -1: the take mounts them itself. *v6conf gets
  * /proc/sys/net/ipv6/conf of that new /proc (an fd above 63, or -1) for
  * pl_rootfs_endpoints_no_ipv6, opened before /proc/sys is made read-only and not through the
  * host's /proc, whose lookup of /proc/sys/net walks one dentry per network namespace on the
@@ -31,11 +32,12 @@ int pl_rootfs_stage(const char *stage_dir, int *v6conf);
 /* pivot_root into root_fd and detach the old root. */
 int pl_rootfs_enter(int root_fd, pl_error_t **err);
 /* A waiting prepared domain's pivot, ahead of its take (pivot_root walks every task on the
- * host, a cost that grows with the containers running): onto a new, read-only, empty tmpfs
- * whose only entry is the old root at /oldroot, the caller then chrooted into /oldroot (so
- * that host paths still work). Returns an O_PATH fd (above 63) of the new root for
- * pl_rootfs_enter_ahead, or -1 when nothing changed (the ordinary pivot at the take); a
- * failure past the pivot ends the process. */
+ * host, a cost that grows with the containers running): onto a bind of the read-only
+ * staging tmpfs's directory r (pl_rootfs_stage made it), whose only entry is the old root
+ * at /oldroot, the caller then chrooted into /oldroot (so that host paths still work).
+ * Returns an O_PATH fd (above 63) of the new root for pl_rootfs_enter_ahead, or -1 when
+ * nothing changed (the ordinary pivot at the take); a failure past the pivot ends the
+ * process. */
 int pl_rootfs_pivot_ahead(const char *stage_dir);
 /* At the take, instead of pl_rootfs_enter: moves root_fd (a mount's root) onto the new root
  * made ahead (stacked, as switch_root does), detaches the old root below it and chroots into
