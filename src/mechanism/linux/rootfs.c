@@ -213,11 +213,9 @@ static int mask_paths(int root_fd, int empty_dir, pl_error_t **err)
 	 * (read-only, nosuid, nodev, noexec) and its superblock is read-only too. Every
 	 * superblock is a shrinker, and a memory cgroup's creation allocates per shrinker on
 	 * the host (a mkdir cost that grows with the containers running) */
-	_cleanup_close_ int first = empty_dir >= 0 ? fcntl(empty_dir, F_DUPFD_CLOEXEC, 3) : -1;
-	if (first >= 0)
-		fd_target(empty, sizeof(empty), first);
-	else if (empty_dir >= 0)
-		return pl_error_errno(err, "dup");
+	_cleanup_close_ int own = -1; /* that first tmpfs, when no empty_dir was given */
+	if (empty_dir >= 0)
+		fd_target(empty, sizeof(empty), empty_dir);
 	for (const char *const *p = masked_paths; *p; p++) {
 		_cleanup_close_ int fd = open_existing(root_fd, *p);
 		if (fd == -ENOENT)
@@ -231,14 +229,14 @@ static int mask_paths(int root_fd, int empty_dir, pl_error_t **err)
 		int r;
 		if (!S_ISDIR(st.st_mode))
 			r = mount(src, dst, NULL, MS_BIND, NULL);
-		else if (first >= 0)
+		else if (empty_dir >= 0 || own >= 0)
 			r = mount(empty, dst, NULL, MS_BIND, NULL);
 		else if ((r = mount("tmpfs", dst, "tmpfs",
 				    MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0")) == 0) {
 			/* the path again: it now leads to the tmpfs */
-			if ((first = open_existing(root_fd, *p)) < 0)
-				return pl_error_set(err, PL_ERR_INTERNAL, -first, "mask /%s", *p);
-			fd_target(empty, sizeof(empty), first);
+			if ((own = open_existing(root_fd, *p)) < 0)
+				return pl_error_set(err, PL_ERR_INTERNAL, -own, "mask /%s", *p);
+			fd_target(empty, sizeof(empty), own);
 		}
 		if (r < 0)
 			return pl_error_errno(err, "mask /%s", *p);
