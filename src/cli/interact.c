@@ -11,11 +11,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,23 +49,37 @@ int pl_cli_stream_logs(pl_client_t *c, const char *id, const pl_logs_opts_t *o, 
 	return pl_container_logs(c, id, o, pl_demux_feed_cb, &demux, err);
 }
 
-static void *forward_signals(void *arg)
+/* What the handler sends, written out before the signals are let in: socket, connect, send,
+ * poll, recv, write and close are all async-signal-safe. */
+static struct {
+	struct sockaddr_un sa;
+	char req[2][640]; /* SIGINT's kill request, SIGTERM's */
+	int len[2];
+} fwd;
+
+static void forward_signal(int sig)
 {
-	forwarder_t *f = arg;
-	for (;;) {
-		int sig;
-		if (sigwait(&f->set, &sig) != 0)
-			continue;
-		if (atomic_load(&f->stopping))
-			return NULL;
-		const char *name = pl_signal_name(sig);
-		_cleanup_free_ char *num = pl_xasprintf("%d", sig);
-		_cleanup_error_ pl_error_t *err = NULL;
-		/* 409 means it already stopped: nothing to forward to. */
-		if (pl_container_kill(f->client, f->id, name ? name : num, &err) < 0 &&
-		    err->kind != PL_ERR_CONFLICT)
-			pl_cli_report(err, 0);
+	int saved = errno;
+	int i = sig == SIGINT ? 0 : 1;
+	char head[16] = "";
+	ssize_t n = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)&fwd.sa, sizeof(fwd.sa)) == 0 &&
+	    send(fd, fwd.req[i], (size_t)fwd.len[i], MSG_NOSIGNAL) == fwd.len[i]) {
+		struct pollfd pf = {.fd = fd, .events = POLLIN};
+		if (poll(&pf, 1, 10000) == 1)
+			n = recv(fd, head, 12, MSG_WAITALL);
 	}
+	if (fd >= 0)
+		close(fd);
+	/* "HTTP/1.1 2xx" sent it; 409 means it already stopped: nothing to forward to */
+	if (n != 12 || !(head[9] == '2' || memcmp(head + 9, "409", 3) == 0)) {
+		static const char msg[] =
+		    "plctl: the signal could not be forwarded to the container\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)w;
+	}
+	errno = saved;
 }
 
 void pl_cli_block_forwarded_signals(sigset_t *set)
@@ -81,30 +97,42 @@ void pl_cli_block_forwarded_signals(sigset_t *set)
 
 int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err)
 {
-	f->client = pl_client_new(host, err);
-	if (!f->client)
-		return -EINVAL;
-	f->id = pl_xstrdup(id);
-	int r = pthread_create(&f->thread, NULL, forward_signals, f);
-	if (r != 0)
-		return pl_error_set(err, PL_ERR_INTERNAL, r, "start the signal forwarder");
+	const char *path = strncmp(host, "unix://", 7) == 0 ? host + 7 : NULL;
+	if (!path || strlen(path) >= sizeof(fwd.sa.sun_path))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "cannot forward signals to %s", host);
+	fwd.sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+	memcpy(fwd.sa.sun_path, path, strlen(path) + 1);
+	_cleanup_free_ char *eid = pl_client_escape(NULL, id);
+	static const int sigs[2] = {SIGINT, SIGTERM};
+	for (int i = 0; i < 2; i++) {
+		fwd.len[i] = snprintf(fwd.req[i], sizeof(fwd.req[i]),
+				      "POST " PL_CLIENT_API_PREFIX "/containers/%s/kill?signal=%s "
+				      "HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n"
+				      "Connection: close\r\n\r\n",
+				      eid, pl_signal_name(sigs[i]));
+		if (fwd.len[i] < 0 || (size_t)fwd.len[i] >= sizeof(fwd.req[i]))
+			return pl_error_set(err, PL_ERR_INVALID, 0, "container id too long: %s",
+					    id);
+	}
+	struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+	sa.sa_mask = f->set; /* one at a time */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &f->set, NULL);
 	f->running = true;
 	return 0;
 }
 
-/* Lets an in-flight kill finish, then wakes the thread with a signal it waits for; a user's
- * signal arriving in the same instant is dropped, which is fine: the container is gone. */
+/* Blocks them again (for good: a user's signal arriving in the same instant is dropped,
+ * which is fine, the container is gone) and puts the default actions back. */
 void pl_cli_forwarder_stop(forwarder_t *f)
 {
-	if (f->running) {
-		atomic_store(&f->stopping, true);
-		pthread_kill(f->thread, SIGTERM);
-		pthread_join(f->thread, NULL);
-		f->running = false;
-	}
-	f->client = pl_client_free(f->client);
-	free(f->id);
-	f->id = NULL;
+	if (!f->running)
+		return;
+	pthread_sigmask(SIG_BLOCK, &f->set, NULL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	f->running = false;
 }
 
 /* POST wait; returns the exit code (0-255) or < 0 with *err. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* Every command, in the order of the help; each is defined with its flags and help in its
  * group's file. */
@@ -101,8 +102,12 @@ int main(int argc, char **argv)
 	if (!cmd)
 		return pl_cli_usage_error(NULL, "unknown command '%s'", argv[0]);
 
-	/* The forwarder thread may parse JSON error bodies: seed the hash before any thread. */
-	json_object_seed(0);
+	/* The stdin feeder thread may parse JSON error bodies: seed the hash before any thread,
+	 * with one getrandom (json_object_seed(0) opens and reads /dev/urandom). */
+	uint32_t seed = 0;
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = 0;
+	json_object_seed(seed);
 	_cleanup_error_ pl_error_t *err = NULL;
 	_cleanup_client_ pl_client_t *c = pl_client_new(host, &err);
 	if (!c)

@@ -934,6 +934,14 @@ void pl_http_set_limits(pl_http_t *h, unsigned max_connections, unsigned idle_ti
 	h->idle_timeout = idle_timeout;
 }
 
+/* Each connection's memory (libmicrohttpd's pool): the request line and headers, the read
+ * buffer, the answer's headers. libmicrohttpd zeroes all of it after every request, and a pool
+ * above 32 KiB is a fresh mmap per connection: at 256 KiB that was 64 page faults and a
+ * munmap per connection, about 1 ms of the daemon's CPU on a PVM guest (60 us at 32 KiB;
+ * docs/design-decisions.md). 32 KiB takes about 30 KB of headers (nginx's default is 4 x 8 KB);
+ * more is answered 431. Bodies are streamed through it, never held whole. */
+#define CONNECTION_MEMORY ((size_t)32 * 1024)
+
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err)
 {
 	if (h->n == PL_ARRAY_SIZE(h->lis))
@@ -951,7 +959,7 @@ int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t 
 		    mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT, limit,
 		    MHD_OPTION_CONNECTION_TIMEOUT, h->idle_timeout ? h->idle_timeout : 60u,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY,
 		    MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY, tls->key,
 		    MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_UNESCAPE_CALLBACK,
 		    unescape, NULL, MHD_OPTION_END);
@@ -960,7 +968,7 @@ int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t 
 		    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK,
 		    on_uri, h, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-		    h->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
+		    h->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	}
 	if (!d)

@@ -5,6 +5,7 @@
 #include "common/phase.h"
 #include "portlayer/events.h"
 #include "portlayer/metrics.h"
+#include "mechanism/linux.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -168,6 +169,14 @@ static void render(FILE *f, pl_app_t *app)
 	     "Running isolation domains by mechanism (vm: QEMU microVMs).");
 	fprintf(f, "portlayer_domains_running{mechanism=\"linux\"} %u\n", s.linux_running);
 	fprintf(f, "portlayer_domains_running{mechanism=\"vm\"} %u\n", s.vm_running);
+	pl_linux_prepared_counts_t pc = pl_linux_prepared_counts();
+	head(f, "portlayer_prepared_domains", "gauge",
+	     "Linux domains made ahead: waiting for a start (ready) or being made (making).");
+	fprintf(f, "portlayer_prepared_domains{state=\"ready\"} %d\n", pc.ready);
+	fprintf(f, "portlayer_prepared_domains{state=\"making\"} %d\n", pc.making);
+	head(f, "portlayer_prepared_domains_target", "gauge",
+	     "The pool's size (--prepared-domains; 0: off).");
+	fprintf(f, "portlayer_prepared_domains_target %d\n", pc.size);
 	head(f, "portlayer_tethers_connected", "gauge",
 	     "Domains whose tether is connected to the daemon.");
 	fprintf(f, "portlayer_tethers_connected %u\n", s.tethers);

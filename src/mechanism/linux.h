@@ -29,5 +29,10 @@ int pl_linux_init(pl_mechanism_t *m, const char *tether_path, const pl_linux_opt
 #include "common/loop.h"
 int pl_linux_prepared_start(pl_loop_t *loop, pl_error_t **err);
 void pl_linux_prepared_stop(void);
+/* The pool now: its size, domains waiting for a start, domains being made. */
+typedef struct pl_linux_prepared_counts {
+	int size, ready, making;
+} pl_linux_prepared_counts_t;
+pl_linux_prepared_counts_t pl_linux_prepared_counts(void);
 /* The host's cgroup layout the mechanism found ("v2", "v1", "hybrid"). */
 const char *pl_linux_cgroup_layout(void);

@@ -253,6 +253,7 @@ def test_pool_off_still_starts(binaries, rootfs, api):
         assert r.exit_code == 0
         assert phase_count(d.api, "spawn.prepared_take") == 0
         assert not pool_dirs(instance_tag(d.root))
+        assert (gauge(d.api), gauge(d.api, "ready"), gauge(d.api, "making")) == (0, 0, 0)
         # a cloned domain and a prepared one look alike from inside
         cloned = d.api.run(rootfs, ["/bin/sh", "-c", VIEW])
         wait_prepared(api, 2)
@@ -427,9 +428,22 @@ def test_a_waiting_domain_holds_only_tether(binaries, rootfs):
         finish_or_fail(d)
 
 
+def gauge(api, state=None):
+    """portlayer_prepared_domains{state=...}, or the pool's target without a state."""
+    r = api.get("/metrics")
+    assert r.status == 200, r
+    text = r.body.decode() if isinstance(r.body, bytes) else r.body
+    pat = (r'^portlayer_prepared_domains\{state="%s"\} (\d+)$' % state if state else
+           r'^portlayer_prepared_domains_target (\d+)$')
+    m = re.search(pat, text, re.M)
+    assert m, text
+    return int(m.group(1))
+
+
 def test_the_pool_is_refilled_in_batches(binaries, rootfs):
-    # The default pool (4) is refilled once half of it is taken, both at once: one start
-    # leaves three waiting (no refill of one), a second brings two more, never more than 4.
+    # The default pool (4) is refilled once half of it is taken, both at once (once the
+    # starts pause: prepared.c): one start leaves three waiting (no refill of one), a second
+    # brings two more, never more than 4. /metrics shows the pool as it is.
     tmp = tempfile.mkdtemp(prefix="pl-it-")
     d = start_or_fail(Daemon(tmp), tmp)
     tag = instance_tag(d.root)
@@ -441,14 +455,17 @@ def test_the_pool_is_refilled_in_batches(binaries, rootfs):
         wait_prepared(d.api, 4)
         assert len(wait_until(lambda: len(domains()) == 4 and domains(),
                               what="four prepared domains")) == 4
+        assert (gauge(d.api), gauge(d.api, "ready"), gauge(d.api, "making")) == (4, 4, 0)
         assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
         assert len(domains()) == 3 and phase_count(d.api, "prepared.made") == 4, domains()
+        assert (gauge(d.api, "ready"), gauge(d.api, "making")) == (3, 0)
         assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
         assert phase_count(d.api, "spawn.prepared_take") == 2
         wait_prepared(d.api, 6)
         assert len(wait_until(lambda: len(domains()) == 4 and domains(),
                               what="the pool whole again")) == 4
         assert phase_count(d.api, "prepared.made") == 6
+        assert (gauge(d.api, "ready"), gauge(d.api, "making")) == (4, 0)
     finally:
         finish_or_fail(d)
 

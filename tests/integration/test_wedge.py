@@ -6,11 +6,11 @@ was reached, idle and garbage connections are not held, and %00 never truncates 
 The module's daemon runs with a low connection limit and idle timeout so the wedge cases
 take a bounded number of connections; counts are a few times the limit."""
 
+import json
 import os
 import signal
 import socket
 import tempfile
-import time
 
 import pytest
 
@@ -263,3 +263,45 @@ def test_raw_nul_in_request_line_is_refused(wd, rootfs):
         assert api.inspect(victim)["id"] == victim
     finally:
         api.remove(victim, force=True)
+
+
+def test_header_sizes(wd, rootfs):
+    """A connection's memory is 32 KiB (http.c): docker's biggest headers (X-Registry-Auth,
+    X-Registry-Config, a few KB each) fit with room to spare; past the budget the answer is
+    431 and nothing is made. A body is streamed through, never held in that memory."""
+    def post(headers, body):
+        """The answer's bytes; a refused request may be cut off (reset) once answered."""
+        s = connect(wd)
+        data = b""
+        try:
+            s.sendall(b"POST /v1/containers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" +
+                      headers + b"Content-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            while chunk := s.recv(65536):
+                data += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        s.close()
+        return data
+
+    before = {c["id"] for c in wd.api.containers()}
+    spec = {"rootfs": str(rootfs), "process": {"args": ["/bin/true"]}}
+    body = json.dumps(spec).encode()
+    ok = post(b"X-Registry-Auth: " + b"a" * 24000 + b"\r\n", body)
+    assert ok.startswith(b"HTTP/1.1 201"), ok[:300]
+    made = json.loads(ok.split(b"\r\n\r\n", 1)[1])["id"]
+    try:
+        big = post(b"X-Registry-Auth: " + b"a" * 40000 + b"\r\n", body)
+        assert big.startswith(b"HTTP/1.1 431"), big[:300]
+        many = post(b"".join(b"X-H%d: %s\r\n" % (i, b"b" * 1000) for i in range(40)), body)
+        assert many.startswith(b"HTTP/1.1 431"), many[:300]
+        # a body ten times the connection's memory (a 320 KB label) is taken whole
+        large = json.dumps(dict(spec, labels={"big": "x" * 320000})).encode()
+        got = post(b"", large)
+        assert got.startswith(b"HTTP/1.1 201"), got[:300]
+        cid = json.loads(got.split(b"\r\n\r\n", 1)[1])["id"]
+        assert "x" * 320000 in json.dumps(wd.api.inspect(cid))
+        wd.api.remove(cid, force=True)
+        assert {c["id"] for c in wd.api.containers()} == before | {made}
+    finally:
+        wd.api.remove(made, force=True)

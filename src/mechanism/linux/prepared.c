@@ -35,6 +35,10 @@
 #include <unistd.h>
 
 #define MAX_POOL 64
+/* A refill waits until starts pause this long: a domain made beside a start slowed it by a
+ * third on 2 CPUs (they share the CPUs and the kernel's mount, cgroup and network locks;
+ * docs/design-decisions.md); an empty pool is refilled at once. */
+#define REFILL_QUIET_MS 50
 
 typedef struct prepared {
 	pid_t pid;
@@ -550,8 +554,10 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 		pl_log_warn("prepared domain %s ended while it waited", p.name);
 		discard(&p);
 	}
-	if (!pool.refill)
-		pool.refill = pl_loop_timer(pool.loop, 1, on_refill, NULL, NULL);
+	/* each take puts the refill off again, until the takes pause or the pool is empty */
+	pool.refill = pl_loop_timer_cancel(pool.loop, pool.refill);
+	pool.refill = pl_loop_timer(pool.loop, pool.n_ready == 0 ? 1 : REFILL_QUIET_MS, on_refill,
+				    NULL, NULL);
 	if (p.pidfd < 0)
 		return 1;
 	pl_error_t *e = NULL;
@@ -609,4 +615,11 @@ int pl_linux_prepared_start(pl_loop_t *loop, pl_error_t **err)
 void pl_linux_prepared_stop(void)
 {
 	pl_prepared_stop();
+}
+
+pl_linux_prepared_counts_t pl_linux_prepared_counts(void)
+{
+	if (!pool.started)
+		return (pl_linux_prepared_counts_t){0};
+	return (pl_linux_prepared_counts_t){pool.size, pool.n_ready, pool.in_flight};
 }
