@@ -440,32 +440,38 @@ def gauge(api, state=None):
     return int(m.group(1))
 
 
-def test_the_pool_is_refilled_in_batches(binaries, rootfs):
-    # The default pool (4) is refilled once half of it is taken, both at once (once the
-    # starts pause: prepared.c): one start leaves three waiting (no refill of one), a second
-    # brings two more, never more than 4. /metrics shows the pool as it is.
+def test_the_pool_is_whole_again_once_starts_pause(binaries, rootfs):
+    # The default pool (4) is refilled once the starts pause (prepared.c), every missing
+    # domain at once: after one start and after two the pool is whole again, never more
+    # than 4 domains wait, and /metrics shows the pool as it is.
     tmp = tempfile.mkdtemp(prefix="pl-it-")
     d = start_or_fail(Daemon(tmp), tmp)
     tag = instance_tag(d.root)
+    seen = []
 
     def domains():
-        return {os.path.basename(p) for p in pool_dirs(tag)}
+        names = {os.path.basename(p) for p in pool_dirs(tag)}
+        seen.append(len(names))
+        return names
+
+    def whole(made):
+        wait_prepared(d.api, made)
+        assert len(wait_until(lambda: len(domains()) == 4 and domains(),
+                              what="the pool whole")) == 4
+        assert wait_until(lambda: gauge(d.api, "making") == 0, what="nothing being made")
+        assert phase_count(d.api, "prepared.made") == made
+        assert (gauge(d.api), gauge(d.api, "ready")) == (4, 4)
 
     try:
-        wait_prepared(d.api, 4)
-        assert len(wait_until(lambda: len(domains()) == 4 and domains(),
-                              what="four prepared domains")) == 4
-        assert (gauge(d.api), gauge(d.api, "ready"), gauge(d.api, "making")) == (4, 4, 0)
+        whole(4)
         assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
-        assert len(domains()) == 3 and phase_count(d.api, "prepared.made") == 4, domains()
-        assert (gauge(d.api, "ready"), gauge(d.api, "making")) == (3, 0)
-        assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
-        assert phase_count(d.api, "spawn.prepared_take") == 2
-        wait_prepared(d.api, 6)
-        assert len(wait_until(lambda: len(domains()) == 4 and domains(),
-                              what="the pool whole again")) == 4
-        assert phase_count(d.api, "prepared.made") == 6
-        assert (gauge(d.api, "ready"), gauge(d.api, "making")) == (4, 0)
+        assert phase_count(d.api, "spawn.prepared_take") == 1
+        whole(5)
+        for _ in range(2):
+            assert d.api.run(rootfs, ["/bin/true"]).exit_code == 0
+        assert phase_count(d.api, "spawn.prepared_take") == 3
+        whole(7)
+        assert max(seen) == 4, seen
     finally:
         finish_or_fail(d)
 
