@@ -35,11 +35,13 @@
 #include <unistd.h>
 
 #define MAX_POOL 64
-/* A refill waits until starts pause this long, then makes every missing domain in one
- * batch: a domain made beside a start slowed it by a third on 2 CPUs (they share the CPUs
- * and the kernel's mount, cgroup and network locks; docs/design-decisions.md). An empty
- * pool is refilled at once. */
-#define REFILL_QUIET_MS 50
+/* A take that leaves the pool more than half full puts the refill off until the takes pause
+ * this long, then every missing domain is made in one batch: a domain made beside a start
+ * slowed it by a third on 2 CPUs (they share the CPUs and the kernel's mount, cgroup and
+ * network locks; docs/design-decisions.md), and most starts come alone. A burst that takes
+ * half of it gets the refill at once, in a batch: waiting would leave its next starts
+ * without a domain. */
+#define REFILL_QUIET_MS 20
 
 typedef struct prepared {
 	pid_t pid;
@@ -551,10 +553,9 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 		pl_log_warn("prepared domain %s ended while it waited", p.name);
 		discard(&p);
 	}
-	/* each take puts the refill off again, until the takes pause or the pool is empty */
+	bool low = pool.n_ready <= pool.size / 2;
 	pool.refill = pl_loop_timer_cancel(pool.loop, pool.refill);
-	pool.refill = pl_loop_timer(pool.loop, pool.n_ready == 0 ? 1 : REFILL_QUIET_MS, on_refill,
-				    NULL, NULL);
+	pool.refill = pl_loop_timer(pool.loop, low ? 1 : REFILL_QUIET_MS, on_refill, NULL, NULL);
 	if (p.pidfd < 0)
 		return 1;
 	pl_error_t *e = NULL;
