@@ -81,8 +81,8 @@ const flag_t *pl_cli_table_flag(const command_t *cmd, int opt, const flag_t **ta
 /* Forwards SIGINT/SIGTERM to the container while run is attached (docker's --sig-proxy):
  * the signals are blocked until the container's id is known (none is lost), then a handler
  * takes them and posts one kill request per signal itself, on a connection of its own. No
- * thread: on these guests one cost about half a millisecond of every run (interact.c). One
- * forwarder at a time. */
+ * thread: on these guests one cost about half a millisecond of every run (interact.c). The
+ * requests live in one static place: one forwarder at a time. */
 typedef struct forwarder {
 	sigset_t set;
 	bool running;

@@ -50,33 +50,64 @@ int pl_cli_stream_logs(pl_client_t *c, const char *id, const pl_logs_opts_t *o, 
 }
 
 /* What the handler sends, written out before the signals are let in: socket, connect, send,
- * poll, recv, write and close are all async-signal-safe. */
+ * poll, recv, clock_gettime, write and close are all async-signal-safe. */
 static struct {
 	struct sockaddr_un sa;
 	char req[2][640]; /* SIGINT's kill request, SIGTERM's */
 	int len[2];
 } fwd;
 
+static long ms_until(const struct timespec *end)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/* Posts sig's kill and reads the answer's status line, for 10 s at the most (the thread it
+ * interrupted, the output's, waits meanwhile); says on stderr when it could not. */
 static void forward_signal(int sig)
 {
 	int saved = errno;
 	int i = sig == SIGINT ? 0 : 1;
 	char head[16] = "";
-	ssize_t n = 0;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (const struct sockaddr *)&fwd.sa, sizeof(fwd.sa)) == 0 &&
-	    send(fd, fwd.req[i], (size_t)fwd.len[i], MSG_NOSIGNAL) == fwd.len[i]) {
-		struct pollfd pf = {.fd = fd, .events = POLLIN};
-		if (poll(&pf, 1, 10000) == 1)
-			n = recv(fd, head, 12, MSG_WAITALL);
+	size_t got = 0;
+	const char *why = NULL;
+	/* non-blocking: a daemon whose listen backlog is full refuses at once (EAGAIN) */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || connect(fd, (const struct sockaddr *)&fwd.sa, sizeof(fwd.sa)) < 0 ||
+	    send(fd, fwd.req[i], (size_t)fwd.len[i], MSG_NOSIGNAL) != fwd.len[i]) {
+		why = "cannot reach the port layer";
+	} else {
+		struct timespec end;
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		end.tv_sec += 10;
+		while (got < 12) {
+			long left = ms_until(&end);
+			struct pollfd pf = {.fd = fd, .events = POLLIN};
+			int r = left > 0 ? poll(&pf, 1, (int)left) : 0;
+			if (r < 0 && errno == EINTR)
+				continue;
+			ssize_t n = r > 0 ? recv(fd, head + got, 12 - got, 0) : 0;
+			if (n < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		/* "HTTP/1.1 2xx" sent it; 409: it already stopped, nothing to forward to */
+		if (got < 12)
+			why = "no answer from the port layer";
+		else if (head[9] != '2' && memcmp(head + 9, "409", 3) != 0)
+			why = "the port layer refused it";
 	}
 	if (fd >= 0)
 		close(fd);
-	/* "HTTP/1.1 2xx" sent it; 409 means it already stopped: nothing to forward to */
-	if (n != 12 || !(head[9] == '2' || memcmp(head + 9, "409", 3) == 0)) {
-		static const char msg[] =
-		    "plctl: the signal could not be forwarded to the container\n";
-		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	if (why) {
+		static const char pre[] = "plctl: the signal was not forwarded to the container: ";
+		ssize_t w = write(STDERR_FILENO, pre, sizeof(pre) - 1);
+		w = write(STDERR_FILENO, why, strlen(why));
+		w = write(STDERR_FILENO, "\n", 1);
 		(void)w;
 	}
 	errno = saved;
@@ -88,16 +119,18 @@ void pl_cli_block_forwarded_signals(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, set, NULL);
-	/* An ignored signal is discarded before sigwait can see it, and shells start background
-	 * jobs with SIGINT ignored; like docker, forward it anyway. Blocked, the default action
-	 * never runs. */
+	/* Shells start background jobs with SIGINT ignored, and an ignored signal is discarded
+	 * even while blocked; like docker, forward it anyway. Blocked, the default action never
+	 * runs. */
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 }
 
 int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err)
 {
-	const char *path = strncmp(host, "unix://", 7) == 0 ? host + 7 : NULL;
+	const char *path = strncmp(host, "unix://", 7) == 0 ? host + 7
+			   : host[0] == '/'		    ? host
+							    : NULL;
 	if (!path || strlen(path) >= sizeof(fwd.sa.sun_path))
 		return pl_error_set(err, PL_ERR_INVALID, 0, "cannot forward signals to %s", host);
 	fwd.sa = (struct sockaddr_un){.sun_family = AF_UNIX};
@@ -115,7 +148,7 @@ int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_
 					    id);
 	}
 	struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-	sa.sa_mask = f->set; /* one at a time */
+	sa.sa_mask = f->set; /* one at a time in a thread (another thread may take the other) */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	pthread_sigmask(SIG_UNBLOCK, &f->set, NULL);

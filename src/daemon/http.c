@@ -32,6 +32,7 @@ struct pl_http {
 	size_t n;
 	unsigned max_conns;    /* per listener */
 	unsigned idle_timeout; /* seconds; 0: none */
+	size_t conn_memory;
 	pl_loop_t *loop;
 	const pl_route_t *routes;
 	void *app;
@@ -923,6 +924,7 @@ pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app)
 	h->app = app;
 	h->max_conns = PL_HTTP_DEFAULT_MAX_CONNECTIONS;
 	h->idle_timeout = PL_HTTP_DEFAULT_IDLE_TIMEOUT;
+	h->conn_memory = PL_HTTP_DEFAULT_CONNECTION_MEMORY;
 	pl_loop_set_idle(loop, run_mhd, h);
 	pl_loop_set_timeout_hook(loop, mhd_timeout, h);
 	return h;
@@ -940,7 +942,10 @@ void pl_http_set_limits(pl_http_t *h, unsigned max_connections, unsigned idle_ti
  * munmap per connection, about 1 ms of the daemon's CPU on a PVM guest (60 us at 32 KiB;
  * docs/design-decisions.md). 32 KiB takes about 30 KB of headers (nginx's default is 4 x 8 KB);
  * more is answered 431. Bodies are streamed through it, never held whole. */
-#define CONNECTION_MEMORY ((size_t)32 * 1024)
+void pl_http_set_connection_memory(pl_http_t *h, size_t bytes)
+{
+	h->conn_memory = bytes;
+}
 
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err)
 {
@@ -959,16 +964,15 @@ int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t 
 		    mhd_log, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 		    MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_CONNECTION_LIMIT, limit,
 		    MHD_OPTION_CONNECTION_TIMEOUT, h->idle_timeout ? h->idle_timeout : 60u,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY,
-		    MHD_OPTION_HTTPS_MEM_CERT, tls->cert, MHD_OPTION_HTTPS_MEM_KEY, tls->key,
-		    MHD_OPTION_HTTPS_MEM_TRUST, tls->client_ca, MHD_OPTION_UNESCAPE_CALLBACK,
-		    unescape, NULL, MHD_OPTION_END);
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conn_memory, MHD_OPTION_HTTPS_MEM_CERT,
+		    tls->cert, MHD_OPTION_HTTPS_MEM_KEY, tls->key, MHD_OPTION_HTTPS_MEM_TRUST,
+		    tls->client_ca, MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	} else {
 		d = MHD_start_daemon(
 		    flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, on_completed, h, MHD_OPTION_URI_LOG_CALLBACK,
 		    on_uri, h, MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
-		    h->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY,
+		    h->idle_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, h->conn_memory,
 		    MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
 	}
 	if (!d)

@@ -46,6 +46,11 @@ pl_http_t *pl_http_new(pl_loop_t *loop, const pl_route_t *routes, void *app);
 #define PL_HTTP_DEFAULT_MAX_CONNECTIONS 512u
 #define PL_HTTP_DEFAULT_IDLE_TIMEOUT	60u
 void pl_http_set_limits(pl_http_t *h, unsigned max_connections, unsigned idle_timeout);
+/* Each connection's memory in bytes (libmicrohttpd's pool: request line, headers, read
+ * buffer), which bounds a request's headers to a little less; bodies stream through it.
+ * Default 32 KiB (http.c says why). Call before pl_http_listen. */
+#define PL_HTTP_DEFAULT_CONNECTION_MEMORY ((size_t)32 * 1024)
+void pl_http_set_connection_memory(pl_http_t *h, size_t bytes);
 /* Serves the routes on a listening socket; with tls, only to verified clients. */
 int pl_http_listen(pl_http_t *h, int listen_fd, const pl_tls_t *tls, pl_error_t **err);
 pl_http_t *pl_http_free(pl_http_t *h);

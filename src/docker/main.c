@@ -221,6 +221,10 @@ int main(int argc, char **argv)
 	http = pl_http_new(loop, dk_routes, NULL);
 	pl_http_set_path_hook(http, strip_version);
 	pl_http_set_server(http, "Docker/" PL_VERSION " (linux; portlayer)");
+	/* docker's X-Registry-Config carries every configured registry's credentials (dockerd
+	 * takes 1 MB of headers); a docker command makes its connection once, so the larger
+	 * pool's cost per connection (http.c) hardly counts here */
+	pl_http_set_connection_memory(http, (size_t)256 * 1024);
 	char spool[] = "/tmp";
 	pl_http_set_spool_dir(http, spool);
 	const char *path = host ? host + 7 : NULL;

@@ -111,13 +111,17 @@ def test_follow_bad_input(api, rootfs):
     assert ids(api) == before
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
-def test_plctl_run_rm_forwards_signals_and_removes(api, plctl, rootfs, uniq, sig):
+@pytest.mark.parametrize("sig,bare", [(signal.SIGINT, False), (signal.SIGTERM, True)],
+                         ids=["INT", "TERM-bare-path-host"])
+def test_plctl_run_rm_forwards_signals_and_removes(api, plctl, rootfs, uniq, sig, bare):
     """plctl's signal handler posts the kill itself (src/cli/interact.c): the container's
-    process gets the signal, plctl exits with its code, nothing is left."""
+    process gets the signal, plctl exits with its code, nothing is left; with -H given as
+    unix:///path or as /path."""
     name = signal.Signals(sig).name[3:]
+    host = plctl.host[len("unix://"):] if bare else plctl.host
+    assert host.startswith("/" if bare else "unix:///"), host
     before = ids(api)
-    p = subprocess.Popen([str(PLCTL), "-H", plctl.host, "run", "--rm", "--name", uniq, rootfs,
+    p = subprocess.Popen([str(PLCTL), "-H", host, "run", "--rm", "--name", uniq, rootfs,
                           "--", "/bin/sh", "-c",
                           f'trap "echo got {name}; exit 5" {name}; echo ready; '
                           'while :; do sleep 0.05; done'],
