@@ -277,11 +277,6 @@ RESPONSES = []
 RESPONSES_MAX = 50000
 
 
-def pytest_collection_modifyitems(session, config, items):
-    # test_schema.py validates what every other module recorded, so it runs after them
-    items.sort(key=lambda item: item.fspath.basename == "test_schema.py")
-
-
 class Api:
     def __init__(self, socket_path):
         self.socket_path = str(socket_path)
@@ -722,6 +717,9 @@ def _daemon_health(request):
 
 
 def pytest_collection_modifyitems(config, items):
+    # test_schema.py validates what every other module recorded, so it runs after them (one
+    # hook: a second definition of it in this module would silently replace the first)
+    items.sort(key=lambda item: item.fspath.basename == "test_schema.py")
     if MECHANISM == "linux":
         return
     skip = pytest.mark.skip(reason=f"PL_MECHANISM={MECHANISM}: not in the `mechanisms` subset")
