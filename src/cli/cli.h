@@ -178,7 +178,7 @@ int pl_cli_feeder_start(stdin_feeder_t *f, pl_client_t *c, const char *id, const
 			pl_error_t **err);
 void pl_cli_feeder_stop(stdin_feeder_t *f);
 void pl_cli_block_forwarded_signals(sigset_t *set);
-int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err);
+int pl_cli_forwarder_start(forwarder_t *f, const pl_client_t *c, const char *id, pl_error_t **err);
 void pl_cli_forwarder_stop(forwarder_t *f);
 int pl_cli_stream_logs(pl_client_t *c, const char *id, const pl_logs_opts_t *o, pl_error_t **err);
 int pl_cli_wait_container(pl_client_t *c, const char *id, const char *timeout, pl_error_t **err);

@@ -217,7 +217,7 @@ static int cmd_attach(const command_t *cmd, pl_client_t *c, int argc, char **arg
 	if (!tty) {
 		pl_cli_block_forwarded_signals(&set);
 		fwd.set = set;
-		if (pl_cli_forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
+		if (pl_cli_forwarder_start(&fwd, c, id, &err) < 0) {
 			pl_cli_report(err, 0);
 			err = pl_error_free(err);
 			pthread_sigmask(SIG_UNBLOCK, &set, NULL);

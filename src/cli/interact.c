@@ -126,13 +126,11 @@ void pl_cli_block_forwarded_signals(sigset_t *set)
 	signal(SIGTERM, SIG_DFL);
 }
 
-int pl_cli_forwarder_start(forwarder_t *f, const char *host, const char *id, pl_error_t **err)
+int pl_cli_forwarder_start(forwarder_t *f, const pl_client_t *c, const char *id, pl_error_t **err)
 {
-	const char *path = strncmp(host, "unix://", 7) == 0 ? host + 7
-			   : host[0] == '/'		    ? host
-							    : NULL;
-	if (!path || strlen(path) >= sizeof(fwd.sa.sun_path))
-		return pl_error_set(err, PL_ERR_INVALID, 0, "cannot forward signals to %s", host);
+	const char *path = pl_client_socket_path(c);
+	if (strlen(path) >= sizeof(fwd.sa.sun_path))
+		return pl_error_set(err, PL_ERR_INVALID, 0, "socket path too long: %s", path);
 	fwd.sa = (struct sockaddr_un){.sun_family = AF_UNIX};
 	memcpy(fwd.sa.sun_path, path, strlen(path) + 1);
 	_cleanup_free_ char *eid = pl_client_escape(NULL, id);

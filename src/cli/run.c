@@ -624,7 +624,7 @@ static int followed_run_started(const char *id, void *userdata)
 		return 1;
 	}
 	_cleanup_error_ pl_error_t *err = NULL;
-	if (pl_cli_forwarder_start(&f->fwd, pl_client_host(f->client), id, &err) < 0) {
+	if (pl_cli_forwarder_start(&f->fwd, f->client, id, &err) < 0) {
 		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
 		pl_cli_report(err, 0);
 		err = pl_error_free(err);
@@ -716,7 +716,7 @@ static int cmd_run(const command_t *cmd, pl_client_t *c, int argc, char **argv)
 		pl_cli_send_size(&(resize_target_t){c, id, false});
 
 	forwarder_t fwd = {.set = set};
-	if (pl_cli_forwarder_start(&fwd, pl_client_host(c), id, &err) < 0) {
+	if (pl_cli_forwarder_start(&fwd, c, id, &err) < 0) {
 		/* Follow on without forwarding, and let ^C stop plctl the plain way. */
 		pl_cli_report(err, 0);
 		err = pl_error_free(err);

@@ -112,6 +112,11 @@ const char *pl_client_host(const pl_client_t *c)
 	return c->host;
 }
 
+const char *pl_client_socket_path(const pl_client_t *c)
+{
+	return c->socket;
+}
+
 /* RFC 3986: unreserved characters stay, every other byte is %XX (as curl_easy_escape). */
 char *pl_client_escape(pl_client_t *c, const char *s)
 {

@@ -51,6 +51,8 @@ void pl_client_interrupt(pl_client_t *c);
 /* The host string the client was made with (owned by the client): pass it to pl_client_new
  * to get a second client for another thread. */
 const char *pl_client_host(const pl_client_t *c);
+/* The path of the unix socket it connects to (from the host it was made with). */
+const char *pl_client_socket_path(const pl_client_t *c);
 
 /* URL-escapes s for use as one path segment or query value (container names, ids, times).
  * Returns a malloc'd string. */
