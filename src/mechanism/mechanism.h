@@ -136,6 +136,10 @@ typedef struct pl_mechanism {
 	 * domain (linux: its mount namespace), so that tether's exit is quick and the teardown
 	 * happens where the fd is closed (the janitor's process, after the answer). -1: none. */
 	int (*teardown_handle)(const struct pl_mechanism *m, const pl_domain_t *dom);
+	/* Optional. The domain's start is done and answered (its process runs): work the
+	 * mechanism put off so as not to slow the start (linux: refilling the prepared
+	 * domains) may run now. */
+	void (*started)(const struct pl_mechanism *m, const pl_domain_t *dom);
 	/* Optional. The domain's process ended and tether left no exit record: judges the exit
 	 * code and signal from the process's wait status (reaped false: not our child, no
 	 * status) and returns the reason to record, or NULL. Without it the status is the

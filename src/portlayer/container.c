@@ -660,6 +660,8 @@ static void handle_frame(pl_container_t *c, const pl_frame_hdr_t *h, const uint8
 			pl_phase_step("start.started_state_notify", &c->phase_t);
 		c->phase_t = 0;
 		hold_teardown(c); /* after the answer */
+		if (c->mech->started)
+			c->mech->started(c->mech, &c->dom);
 		break;
 	case PL_MSG_EXITED: {
 		if (session_of(j) != PL_SESSION_PRIMARY) {

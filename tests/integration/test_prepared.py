@@ -523,3 +523,34 @@ def test_every_v1_hierarchy_holds_the_container_in_its_cgroup(binaries, rootfs, 
     finally:
         if d:
             finish_or_fail(d)
+
+
+def test_a_start_waiting_for_its_attach_does_not_hold_up_the_refill(binaries, rootfs):
+    # A take that leaves the pool half full or less refills it once a start is done
+    # (prepared.c): tether reports STARTED. A tty container with stdin waits for its first
+    # attach before that, so the refill must come anyway (after at most 50 ms): with a pool
+    # of 2 every take is such a take, and the pool is whole again while the container still
+    # waits.
+    tmp = tempfile.mkdtemp(prefix="pl-it-")
+    d = Daemon(tmp)
+    d.extra_args = ["--prepared-domains", "2"]
+    d = start_or_fail(d, tmp)
+    try:
+        wait_prepared(d.api, 2)
+        assert wait_until(lambda: gauge(d.api, "ready") == 2, what="the pool whole")
+        body = d.api.create_body(rootfs, ["/bin/sh"])
+        body["process"].update({"tty": True, "stdin": True})
+        r = d.api.create_raw(body)
+        assert r.status == 201, r
+        cid = r.json["id"]
+        d.api.start(cid)
+        assert phase_count(d.api, "spawn.prepared_take") == 1
+        assert d.api.state(cid)["status"] == "running"
+        assert wait_until(lambda: gauge(d.api, "ready") == 2 and gauge(d.api, "making") == 0,
+                          what="the pool whole again")
+        assert phase_count(d.api, "prepared.made") == 3
+        # it has not attached: no STARTED yet, and still a prepared domain's container
+        assert phase_count(d.api, "tether.config_to_started") == 0
+        assert d.api.remove(cid, force=True).status == 204
+    finally:
+        finish_or_fail(d)

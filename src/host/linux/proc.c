@@ -9,9 +9,13 @@
 #include <jansson.h>
 #include <linux/sched.h>
 #include <signal.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -31,6 +35,73 @@ pid_t pl_clone_pidfd(uint64_t flags, int cgfd, int *pidfd)
 	}
 	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
 }
+
+#if defined(__x86_64__)
+/* long pl_clone3_call(struct clone_args *args, size_t size, int (*fn)(void *), void *arg):
+ * clone3, and in the child (on the stack args gives it, no frame to return to) exit(fn(arg)).
+ * r8 and r9 survive the system call in both. */
+long pl_clone3_call(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".pushsection .text\n"
+	".globl pl_clone3_call\n"
+	".hidden pl_clone3_call\n"
+	".type pl_clone3_call, @function\n"
+	"pl_clone3_call:\n"
+	"	mov %rdx, %r8\n"
+	"	mov %rcx, %r9\n"
+	"	mov $435, %eax\n" /* __NR_clone3 */
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jz 1f\n"
+	"	ret\n"
+	"1:	xor %ebp, %ebp\n"
+	"	mov %r9, %rdi\n"
+	"	call *%r8\n"
+	"	mov %eax, %edi\n"
+	"	mov $60, %eax\n" /* __NR_exit */
+	"	syscall\n"
+	"	hlt\n"
+	".size pl_clone3_call, .-pl_clone3_call\n"
+	".popsection\n");
+
+#define SPAWN_STACK (64 * 1024)
+
+pid_t pl_clone_spawn(struct clone_args *args, int (*fn)(void *), void *arg)
+{
+	/* a guard page below it: an overflow faults instead of writing into our memory */
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *map = mmap(NULL, SPAWN_STACK + page, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (map == MAP_FAILED)
+		return -1;
+	if (mprotect(map, page, PROT_NONE) < 0) {
+		munmap(map, SPAWN_STACK + page);
+		return -1;
+	}
+	struct clone_args a = *args;
+	a.flags |= CLONE_VM | CLONE_VFORK;
+	a.stack = (uint64_t)(uintptr_t)(map + page);
+	a.stack_size = SPAWN_STACK;
+	long r = pl_clone3_call(&a, sizeof(a), fn, arg);
+#if defined(__SANITIZE_ADDRESS__)
+	/* a child that exec'd left its frames' redzones marked: a later mapping here is clean */
+	__asan_unpoison_memory_region(map + page, SPAWN_STACK);
+#endif
+	munmap(map, SPAWN_STACK + page); /* the child has exec'd or exited */
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return (pid_t)r;
+}
+#else
+pid_t pl_clone_spawn(struct clone_args *args, int (*fn)(void *), void *arg)
+{
+	pid_t pid = (pid_t)syscall(SYS_clone3, args, sizeof(*args));
+	if (pid == 0)
+		_exit(fn(arg));
+	return pid;
+}
+#endif
 
 void pl_proc_helper_child(pid_t parent, int err_fd)
 {

@@ -11,6 +11,14 @@
 
 /* clone3 with CLONE_PIDFD (and CLONE_INTO_CGROUP when cgfd >= 0); like fork otherwise. */
 pid_t pl_clone_pidfd(uint64_t flags, int cgfd, int *pidfd);
+struct clone_args;
+/* clone3 with args plus CLONE_VM | CLONE_VFORK and a stack of its own: the child runs fn(arg)
+ * and exits with its value, sharing the caller's memory until it execs or exits while the
+ * caller waits. Nothing is copied (no page tables, no copy-on-write faults in the caller
+ * afterwards, nothing for the exec to tear down), so fn may only make system calls on its own
+ * stack: no malloc, no stdio, no locks, no writes to memory the caller reads. Where the
+ * trampoline is not written (not x86-64) the child is a copy, as with fork. */
+pid_t pl_clone_spawn(struct clone_args *args, int (*fn)(void *), void *arg);
 /* In a helper process just forked from parent (a launcher's tool): dies with its parent
  * (exits at once when the parent is already gone), stdin and stdout on /dev/null, stderr on
  * err_fd (-1: /dev/null), and no other fd. */

@@ -384,6 +384,11 @@ static int linux_destroy(const pl_mechanism_t *m, const char *id, pl_error_t **e
 	return pl_cgroup_destroy(id, err);
 }
 
+static void linux_started(const pl_mechanism_t *m, const pl_domain_t *dom)
+{
+	pl_prepared_started();
+}
+
 static int linux_validate(const pl_mechanism_t *m, const pl_domain_spec_t *spec, pl_error_t **err)
 {
 	size_t len;
@@ -494,6 +499,7 @@ pl_mechanism_t pl_mechanism_linux = {
     .stats = linux_stats,
     .destroy = linux_destroy,
     .teardown_handle = pl_linux_teardown_handle,
+    .started = linux_started,
     .net_connect = pl_linux_net_connect,
     .net_disconnect = pl_linux_net_disconnect,
 };

@@ -39,9 +39,14 @@
  * this long, then every missing domain is made in one batch: a domain made beside a start
  * slowed it by a third on 2 CPUs (they share the CPUs and the kernel's mount, cgroup and
  * network locks; docs/design-decisions.md), and most starts come alone. A burst that takes
- * half of it gets the refill at once, in a batch: waiting would leave its next starts
- * without a domain. */
+ * half of it gets the refill, in a batch, as soon as one of its starts is done: waiting
+ * longer would leave its next starts without a domain. */
 #define REFILL_QUIET_MS 20
+/* A take that leaves it half full or less has the pool refilled once a start is done
+ * (pl_prepared_started: its mounts, seccomp filter and exec no longer share the kernel's
+ * locks with a domain being made), or after this long when none reports (a start that
+ * failed, or waits for an attach). */
+#define REFILL_AFTER_START_MAX_MS 50
 
 typedef struct prepared {
 	pid_t pid;
@@ -78,7 +83,8 @@ static struct {
 	int in_flight; /* asked of the maker, not handed over yet */
 	pl_watch_t *maker_watch;
 	pl_timer_t *refill;
-	int failures; /* in a row: a host that cannot make them stops trying */
+	bool refill_after_start; /* the refill waits for a start to be done */
+	int failures;		 /* in a row: a host that cannot make them stops trying */
 	bool started;
 	char *stage_dir; /* for pl_rootfs_stage, or NULL */
 } pool = {.maker_pidfd = -1, .maker_sock = -1, .mntns = -1, .mountinfo = -1};
@@ -167,11 +173,12 @@ static _Noreturn void prepared_child(int ctl, int pagefd, const int join[], int 
 {
 	if (pl_cgroup_join_self(join, n_join) < 0)
 		_exit(1); /* the take finds it ended and discards it */
+	/* no handler of the maker's may run here (its memory is ours until the exec) */
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
 	sigset_t all;
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	for (int s = 1; s < NSIG; s++)
-		signal(s, SIG_DFL);
 	/* the daemon is our parent (CLONE_PARENT): waiting, we die with it (kept across the
 	 * exec; tether clears it at the take); its end of ctl closing says the same */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -200,18 +207,35 @@ static _Noreturn void prepared_child(int ctl, int pagefd, const int join[], int 
 
 /* ---- the maker: a child of the daemon that makes them, off the event loop ---- */
 
-static pid_t clone_parent(uint64_t flags, int cgfd, int *pidfd)
+/* What the domain's first process is given, in the maker's memory (pl_clone_spawn). */
+typedef struct child_args {
+	int ctl, other, sock, pagefd, n_join;
+	const int *join;
+} child_args_t;
+
+static int domain_child(void *arg)
+{
+	const child_args_t *a = arg;
+	close(a->other);
+	close(a->sock);
+	prepared_child(a->ctl, a->pagefd, a->join, a->n_join);
+}
+
+/* The daemon's child (CLONE_PARENT: it is the domain's parent and reaps it) in new
+ * namespaces, in the cgroup when cgfd >= 0, sharing our memory until it execs tether. */
+static pid_t clone_domain(const child_args_t *a, int cgfd, int *pidfd)
 {
 	/* clone3 wants exit_signal 0 with CLONE_PARENT: the child gets ours (SIGCHLD) */
 	struct clone_args args = {
-	    .flags = flags | CLONE_PARENT | CLONE_PIDFD,
+	    .flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
+		     CLONE_PARENT | CLONE_PIDFD,
 	    .pidfd = (uint64_t)(uintptr_t)pidfd,
 	};
 	if (cgfd >= 0) {
 		args.flags |= CLONE_INTO_CGROUP;
 		args.cgroup = (uint64_t)cgfd;
 	}
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	return pl_clone_spawn(&args, domain_child, (void *)a);
 }
 
 /* A phase page shared through a memfd (the daemon maps it when the domain arrives). */
@@ -259,13 +283,13 @@ static int make_one(int sock, const char *name, pl_error_t **err)
 	}
 	int pidfd = -1, pagefd = -1;
 	pl_phase_child_page = page_memfd(&pagefd);
-	pid_t pid = clone_parent(
-	    CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, cgfd, &pidfd);
-	if (pid == 0) {
-		close(sv[0]);
-		close(sock);
-		prepared_child(sv[1], pagefd, join, n_join);
-	}
+	child_args_t ca = {.ctl = sv[1],
+			   .other = sv[0],
+			   .sock = sock,
+			   .pagefd = pagefd,
+			   .join = join,
+			   .n_join = n_join};
+	pid_t pid = clone_domain(&ca, cgfd, &pidfd);
 	int e = errno;
 	pl_cgroup_join_close(join, n_join);
 	if (pl_phase_child_page)
@@ -445,7 +469,16 @@ static void refill(void)
 static void on_refill(pl_loop_t *loop, void *data)
 {
 	pool.refill = NULL;
+	pool.refill_after_start = false;
 	refill();
+}
+
+void pl_prepared_started(void)
+{
+	if (!pool.refill_after_start)
+		return;
+	pool.refill = pl_loop_timer_cancel(pool.loop, pool.refill);
+	on_refill(pool.loop, NULL);
 }
 
 int pl_prepared_start(pl_loop_t *loop, pl_error_t **err)
@@ -473,6 +506,7 @@ void pl_prepared_stop(void)
 		return;
 	pool.started = false;
 	pool.refill = pl_loop_timer_cancel(pool.loop, pool.refill);
+	pool.refill_after_start = false;
 	if (pool.maker_pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, pool.maker_pidfd, SIGKILL, NULL, 0);
 	if (pool.maker_pid)
@@ -555,7 +589,9 @@ int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, in
 	}
 	bool low = pool.n_ready <= pool.size / 2;
 	pool.refill = pl_loop_timer_cancel(pool.loop, pool.refill);
-	pool.refill = pl_loop_timer(pool.loop, low ? 1 : REFILL_QUIET_MS, on_refill, NULL, NULL);
+	pool.refill_after_start = low;
+	pool.refill = pl_loop_timer(pool.loop, low ? REFILL_AFTER_START_MAX_MS : REFILL_QUIET_MS,
+				    on_refill, NULL, NULL);
 	if (p.pidfd < 0)
 		return 1;
 	pl_error_t *e = NULL;

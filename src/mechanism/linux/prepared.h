@@ -32,6 +32,9 @@ bool pl_prepared_usable(const pl_domain_spec_t *spec);
 int pl_prepared_take(const pl_domain_spec_t *spec, const pl_resources_t *res, int logfd, int exitfd,
 		     int listenfd, pl_domain_t *out, pl_error_t **err);
 
+/* A start is done (the mechanism's started): a refill that waits for one runs now. */
+void pl_prepared_started(void);
+
 /* linux.c: the tail every domain's first process runs (fds arranged, rootfs, GO, pivot,
  * exec tether); and the sealed tether binary. */
 _Noreturn void pl_linux_child_run(const pl_domain_spec_t *spec, int ctl, int logfd, int exitfd,
