@@ -62,6 +62,10 @@ typedef struct pl_domain_spec {
 	pl_domain_host_t host;
 	const char *hostname;
 	const char *lowerdir; /* overlayfs lower layers, top first, ':'-separated */
+	/* its writes need not outlive a crash (the container is removed when it ends): the
+	 * rootfs's upper layer is never synced (linux: overlayfs "volatile", so its unmount
+	 * does not sync the host's filesystem) */
+	bool disposable_rootfs;
 	/* volumes and bind mounts, in the config's order (domain.h) */
 	const pl_domain_mount_t *mounts;
 	size_t n_mounts;

@@ -903,6 +903,7 @@ int pl_container_start(pl_portlayer_t *pl, pl_container_t *c, pl_start_fn cb, vo
 	spec.domain_dir = c->dir;
 	spec.hostname = hostname_of(c, hb);
 	spec.lowerdir = lower;
+	spec.disposable_rootfs = c->config->auto_remove;
 	/* a pod: the namespaces of the containers it joins (a joined network namespace is
 	 * entered like a pooled one) */
 	_cleanup_(pl_pods_release) pl_ns_join_t join = {.ipc_fd = -1, .pid_fd = -1};

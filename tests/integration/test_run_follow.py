@@ -250,3 +250,31 @@ def test_follow_ends_without_status_when_the_daemon_stops(binaries, rootfs, uniq
                           what="the container removed once it stopped")
     finally:
         finish_or_fail(d, restart=True)
+
+
+def root_mount_line(api, rootfs, uniq, auto_remove):
+    body = api.create_body(rootfs, ["/bin/sh", "-c", "grep ' / / ' /proc/self/mountinfo"],
+                           name=uniq)
+    body["auto_remove"] = auto_remove
+    r = run_follow(api, body)
+    assert r.status == 200, r
+    fr = frames(r.body)
+    assert json.loads(fr[-1][1])["exit_code"] == 0, fr
+    line = b"".join(d for s, d in fr if s == 1).decode()
+    assert " - overlay overlay " in line, line
+    return line, json.loads(fr[0][1])["id"]
+
+
+def test_an_auto_remove_rootfs_is_never_synced(api, rootfs, uniq):
+    # Its writes cannot outlive a crash that would stop (and so remove) the container: the
+    # overlay is "volatile", so neither its writes nor its unmount sync the host's
+    # filesystem (podman does the same for --rm). A kept container's overlay is not.
+    def volatile(line):  # older kernels show "volatile", newer ones "fsync=volatile"
+        opts = line.split(" - ")[1].split()[2].split(",")
+        return "volatile" in opts or "fsync=volatile" in opts
+
+    line, _ = root_mount_line(api, rootfs, uniq, True)
+    assert volatile(line), line
+    line, cid = root_mount_line(api, rootfs, uniq + "-kept", False)
+    assert not volatile(line), line
+    assert api.delete(f"/containers/{cid}").status == 204

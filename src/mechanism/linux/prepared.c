@@ -542,6 +542,8 @@ static json_t *spec_json(const pl_domain_spec_t *spec, bool mounts_unchanged)
 		      (json_int_t)spec->host.shm_size, "read_only_rootfs", sec->read_only_rootfs);
 	if (spec->host.domainname)
 		json_object_set_new(j, "domainname", json_string(spec->host.domainname));
+	if (spec->disposable_rootfs)
+		json_object_set_new(j, "disposable_rootfs", json_true());
 	if (mounts_unchanged)
 		json_object_set_new(j, "mounts_unchanged", json_true());
 	else if (mounts_digest())

@@ -808,6 +808,31 @@ static int attach_staged(int staged, int root, pl_error_t **err)
 	return 0;
 }
 
+void pl_rootfs_volatile_clear(const char *domain_dir)
+{
+	char p[PATH_MAX];
+	snprintf(p, sizeof(p), "%s/work/work/incompat/volatile", domain_dir);
+	rmdir(p);
+	*strrchr(p, '/') = '\0';
+	rmdir(p);
+}
+
+/* A disposable rootfs's overlay is "volatile" (no sync of the upper layer, at its unmount
+ * neither: that would sync the host's whole filesystem), where the kernel knows it (5.10). */
+static int mount_overlay(const char *domain_dir, const char *merged, const char *opts,
+			 bool disposable)
+{
+	if (disposable) {
+		pl_rootfs_volatile_clear(domain_dir);
+		_cleanup_free_ char *v = pl_xasprintf("%s,volatile", opts);
+		if (mount("overlay", merged, "overlay", MS_NODEV, v) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -1;
+	}
+	return mount("overlay", merged, "overlay", MS_NODEV, opts);
+}
+
 int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *userns, int staged,
 		      int *v6conf, pl_error_t **err)
 {
@@ -819,7 +844,7 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	_cleanup_free_ char *opts =
 	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->lowerdir,
 			 spec->domain_dir, spec->domain_dir);
-	if (!userns && mount("overlay", merged, "overlay", MS_NODEV, opts) < 0)
+	if (!userns && mount_overlay(spec->domain_dir, merged, opts, spec->disposable_rootfs) < 0)
 		return pl_error_errno(err, "mount overlay rootfs");
 	_cleanup_close_ int root =
 	    userns ? attach_overlay(userns, err) : open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);

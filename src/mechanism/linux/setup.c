@@ -207,6 +207,7 @@ int pl_linux_prepared_setup(const char *stage_dir)
 	    .security = &sec,
 	    .hostname = json_string_value(json_object_get(j, "hostname")),
 	    .lowerdir = json_string_value(json_object_get(j, "lowerdir")),
+	    .disposable_rootfs = json_is_true(json_object_get(j, "disposable_rootfs")),
 	    .netns_fd = -1,
 	    .host = {.shm_size = json_integer_value(json_object_get(j, "shm_size")),
 		     .domainname = json_string_value(json_object_get(j, "domainname"))},

@@ -2,6 +2,7 @@
 /* User namespaces for the linux mechanism: maps, idmapped mounts, and the GO hand-over
  * (userns.h; why idmapped mounts: docs/design-decisions.md). */
 #include "mechanism/linux/userns.h"
+#include "mechanism/linux/rootfs.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
@@ -135,8 +136,14 @@ static int make_overlay(const pl_domain_spec_t *spec, int userns_fd, pl_error_t 
 	_cleanup_free_ char *upper = pl_xasprintf("%s/upper", spec->domain_dir);
 	_cleanup_free_ char *work = pl_xasprintf("%s/work", spec->domain_dir);
 	if (rc == 0 && (fsconfig(fs, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
-			fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
-			fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0))
+			fsconfig(fs, FSCONFIG_SET_STRING, "workdir", work, 0) < 0))
+		rc = overlay_error(fs, err);
+	/* a disposable rootfs (rootfs.c, mount_overlay): a kernel without it keeps syncing */
+	if (rc == 0 && spec->disposable_rootfs) {
+		pl_rootfs_volatile_clear(spec->domain_dir);
+		(void)fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
+	}
+	if (rc == 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		rc = overlay_error(fs, err);
 	int mnt = -1;
 	if (rc == 0 && (mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV)) < 0)
