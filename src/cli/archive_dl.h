@@ -56,7 +56,10 @@ typedef struct pl_cli_archive_fns {
 extern pl_cli_archive_fns_t pl_cli_ar;
 
 /* dlopens libarchive (PL_LIBARCHIVE_SONAME, the soname the build linked against) and
- * resolves every function above; later calls return at once. */
+ * resolves every function above; later calls return at once. In the static plctl
+ * (archive_exec.c) there is no dynamic loader to do that with: it runs the same command
+ * again in plctl-dynamic, its sibling linked against the shared libc, and returns only when
+ * that cannot be run (with plctl's own arguments: pl_cli_main_argv, cli.h). */
 int pl_cli_archive_load(pl_error_t **err);
 
 /* From here on the names above are the pointers (not in archive_dl.c, which fills them). */

@@ -30,6 +30,10 @@
 typedef struct flag flag_t;
 typedef struct flag_table flag_table_t;
 
+/* plctl's own arguments, as main got them (the static plctl runs cp again in its dynamic
+ * sibling with them: archive_dl.h). */
+extern char **pl_cli_main_argv;
+
 typedef struct command {
 	const char *name;
 	int (*fn)(const struct command *cmd, pl_client_t *c, int argc, char **argv);

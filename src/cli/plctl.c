@@ -54,6 +54,8 @@ static void main_usage(FILE *f)
 	fprintf(f, "\nRun 'plctl help COMMAND' for a command's options.\n");
 }
 
+char **pl_cli_main_argv;
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -64,6 +66,7 @@ int main(int argc, char **argv)
 	};
 	const char *host = getenv("PORTLAYER_HOST");
 	int opt;
+	pl_cli_main_argv = argv;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:H:hv", longopts, NULL)) != -1) {
 		switch (opt) {
