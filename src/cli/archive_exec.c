@@ -20,17 +20,19 @@ pl_cli_archive_fns_t pl_cli_ar; /* never filled here: cp goes on in the sibling 
 
 int pl_cli_archive_load(pl_error_t **err)
 {
+	static const char installed[] = PL_LIBEXECDIR "/portlayer/" SIBLING;
 	/* beside this binary first (a build tree), then where it is installed */
-	char dir[PATH_MAX], path[PATH_MAX + sizeof(SIBLING) + 1];
+	const char *path = installed;
+	char dir[PATH_MAX], beside[PATH_MAX + sizeof(SIBLING) + 1];
 	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
 	char *slash = n > 0 ? memrchr(dir, '/', (size_t)n) : NULL;
 	if (slash) {
 		*slash = '\0';
-		snprintf(path, sizeof(path), "%s/" SIBLING, dir);
-		if (access(path, X_OK) == 0)
-			execv(path, pl_cli_main_argv);
+		snprintf(beside, sizeof(beside), "%s/" SIBLING, dir);
+		if (access(beside, X_OK) == 0)
+			path = beside;
 	}
-	execv(PL_LIBEXECDIR "/portlayer/" SIBLING, pl_cli_main_argv);
-	return pl_error_set(err, PL_ERR_UNSUPPORTED, errno, "cp runs %s: %s",
-			    PL_LIBEXECDIR "/portlayer/" SIBLING, strerror(errno));
+	execv(path, pl_cli_main_argv);
+	return pl_error_set(err, PL_ERR_UNSUPPORTED, errno, "cp runs %s: %s", path,
+			    strerror(errno));
 }

@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -808,22 +809,34 @@ static int attach_staged(int staged, int root, pl_error_t **err)
 	return 0;
 }
 
-void pl_rootfs_volatile_clear(const char *domain_dir)
+int pl_rootfs_volatile_ready(const char *domain_dir, pl_error_t **err)
 {
 	char p[PATH_MAX];
 	snprintf(p, sizeof(p), "%s/work/work/incompat/volatile", domain_dir);
+	struct stat st;
+	if (lstat(p, &st) < 0)
+		return 0; /* never mounted volatile */
+	/* the kernel made the mark at the mount: made before this boot, the host went down
+	 * while the overlay was mounted, and its unsynced writes may be torn */
+	struct timespec now, up;
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_BOOTTIME, &up);
+	if (st.st_mtim.tv_sec + 1 < now.tv_sec - up.tv_sec)
+		return pl_error_set(
+		    err, PL_ERR_CONFLICT, 0,
+		    "the rootfs was in use when the host went down, and an auto_remove "
+		    "container's writes are never synced: remove the container");
 	rmdir(p);
 	*strrchr(p, '/') = '\0';
 	rmdir(p);
+	return 0;
 }
 
 /* A disposable rootfs's overlay is "volatile" (no sync of the upper layer, at its unmount
  * neither: that would sync the host's whole filesystem), where the kernel knows it (5.10). */
-static int mount_overlay(const char *domain_dir, const char *merged, const char *opts,
-			 bool disposable)
+static int mount_overlay(const char *merged, const char *opts, bool disposable)
 {
 	if (disposable) {
-		pl_rootfs_volatile_clear(domain_dir);
 		_cleanup_free_ char *v = pl_xasprintf("%s,volatile", opts);
 		if (mount("overlay", merged, "overlay", MS_NODEV, v) == 0)
 			return 0;
@@ -844,7 +857,10 @@ int pl_rootfs_prepare(const pl_domain_spec_t *spec, const pl_userns_fds_t *usern
 	_cleanup_free_ char *opts =
 	    pl_xasprintf("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", spec->lowerdir,
 			 spec->domain_dir, spec->domain_dir);
-	if (!userns && mount_overlay(spec->domain_dir, merged, opts, spec->disposable_rootfs) < 0)
+	if (!userns && spec->disposable_rootfs &&
+	    pl_rootfs_volatile_ready(spec->domain_dir, err) < 0)
+		return -1;
+	if (!userns && mount_overlay(merged, opts, spec->disposable_rootfs) < 0)
 		return pl_error_errno(err, "mount overlay rootfs");
 	_cleanup_close_ int root =
 	    userns ? attach_overlay(userns, err) : open(merged, O_PATH | O_DIRECTORY | O_CLOEXEC);

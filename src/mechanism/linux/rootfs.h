@@ -45,11 +45,13 @@ int pl_rootfs_pivot_ahead(const char *stage_dir);
  * mounted on: back into the container's root (a break-out of a chroot ends there); a
  * setns(CLONE_NEWNS) lands on it too. */
 int pl_rootfs_enter_ahead(int root_fd, int ahead, pl_error_t **err);
-/* Removes the mark a "volatile" overlay leaves in the domain's work directory, which makes
- * the kernel refuse to mount that upper layer again. Only a disposable rootfs is mounted
- * volatile, and one is never mounted again after a host crash (its container is removed
- * when it stops, and a crash stops it), so a mark found is from a clean unmount. */
-void pl_rootfs_volatile_clear(const char *domain_dir);
+/* Before a disposable rootfs is mounted (volatile): the mark an earlier volatile mount left in
+ * the domain's work directory, which makes the kernel refuse to mount that upper layer
+ * again, is removed when it was made in this boot (the overlay was unmounted cleanly: a
+ * container started again); made before it, the host went down while the overlay was in use
+ * (a crash in the middle of the container's first start leaves it "created", not removed)
+ * and its writes may be torn: -1 with *err saying so. 0 when there is no mark. */
+int pl_rootfs_volatile_ready(const char *domain_dir, pl_error_t **err);
 /* Brings the loopback of the caller's network namespace up (nothing when it is). */
 int pl_rootfs_loopback_up(pl_error_t **err);
 /* The domain's interfaces without IPv6 (scopes are IPv4-only, as Docker's IPv4-only networks

@@ -140,8 +140,10 @@ static int make_overlay(const pl_domain_spec_t *spec, int userns_fd, pl_error_t 
 		rc = overlay_error(fs, err);
 	/* a disposable rootfs (rootfs.c, mount_overlay): a kernel without it keeps syncing */
 	if (rc == 0 && spec->disposable_rootfs) {
-		pl_rootfs_volatile_clear(spec->domain_dir);
-		(void)fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
+		if (pl_rootfs_volatile_ready(spec->domain_dir, err) < 0)
+			rc = -1;
+		else
+			(void)fsconfig(fs, FSCONFIG_SET_FLAG, "volatile", NULL, 0);
 	}
 	if (rc == 0 && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		rc = overlay_error(fs, err);
