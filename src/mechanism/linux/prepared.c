@@ -167,9 +167,9 @@ static void close_all_but(int a, int b)
 
 /* Execs tether before any container is known: the control socket on fd 3, the phase page's
  * memfd on fd 4 (none: closed), nothing else but 0-2. Tether waits there for the take and
- * sets the domain up itself (setup.h), so the exec, tether's start-up and the teardown of
- * this copy of the daemon's memory are all done ahead. */
-/* (not instrumented by ASan: it runs on a stack ASan does not know, in the maker's memory) */
+ * sets the domain up itself (setup.h), so the exec and tether's start-up are done ahead.
+ * Runs in the maker's memory until the exec (pl_clone_spawn): system calls only, and not
+ * instrumented by ASan (its stack is one ASan does not know). */
 __attribute__((no_sanitize_address)) static _Noreturn void
 prepared_child(int ctl, int pagefd, const int join[], int n_join)
 {
